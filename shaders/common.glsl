@@ -1,0 +1,35 @@
+// Shared helpers for all compute shaders.
+//
+// Storage conventions:
+//  - activations are f32 (`float[]`);
+//  - 16-bit weights are read through `uint[]` views and unpacked here, so shaders do not
+//    need 16-bit storage support: element i of a bf16/f16 array lives in word i/2, low half
+//    first (little-endian);
+//  - every kernel that is given a 1-D problem gets a 2-D grid (see vkc_grid_1d) and
+//    rebuilds the linear index with linear_id().
+
+#extension GL_GOOGLE_include_directive : require
+
+#define DTYPE_F32 0
+#define DTYPE_F16 1
+#define DTYPE_BF16 2
+
+float bf16_lo(uint w) { return uintBitsToFloat(w << 16); }
+float bf16_hi(uint w) { return uintBitsToFloat(w & 0xffff0000u); }
+
+// f32 → bf16 bits, round to nearest even (NaN kept quiet), same as vkc_f32_to_bf16.
+uint f32_to_bf16_bits(float f)
+{
+  uint u = floatBitsToUint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return u >> 16;
+}
+
+float round_bf16(float f) { return uintBitsToFloat(f32_to_bf16_bits(f) << 16); }
+
+uint linear_id(uint local_size)
+{
+  return (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * local_size
+       + gl_LocalInvocationID.x;
+}

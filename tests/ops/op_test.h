@@ -1,0 +1,42 @@
+/* Shared scaffolding for the op tests: a validated device, random inputs, host⇄device
+ * tensors in any dtype, and the NMSE check against a plain C reference.
+ *
+ * Every op test creates its device through op_test_new(), which turns the Khronos validation
+ * layer (with synchronization validation) on; op_test_free() fails the test if the layer
+ * reported anything. References are computed on the host in double precision from the SAME
+ * (dtype-rounded) inputs the GPU sees, so the NMSE limit only has to cover the GPU's fp32
+ * arithmetic and, where the op stores 16-bit outputs, that rounding. */
+#pragma once
+#include <glib.h>
+#include "vkc.h"
+#include "vkc_half.h"
+
+typedef struct {
+  VkcDevice *dev;
+  VkcPool *pool;     /* device memory; tensors from op_tensor_* live in its arena */
+} OpTest;
+
+OpTest *op_test_new (void);
+void op_test_free (OpTest *t);
+
+/* n values ~ N(0, scale²) from a seeded generator (deterministic across runs). */
+float *op_randn (size_t n, guint32 seed, float scale);
+/* n values uniform in [lo, hi). */
+float *op_randu (size_t n, guint32 seed, float lo, float hi);
+/* Round host values in place to what `dtype` can hold (identity for f32). */
+void op_round_to (float *x, size_t n, VkcDType dtype);
+
+/* A contiguous device tensor in the test arena, filled from f32 host data converted to
+ * `dtype` (data may be NULL: contents undefined). */
+VkcTensor op_tensor (OpTest *t, VkcDType dtype, int ndim, const int64_t *shape, const float *data);
+/* Download any contiguous f32/f16/bf16 tensor as f32 (g_free the result). */
+float *op_download (OpTest *t, const VkcTensor *x);
+
+VkcCmd *op_cmd (OpTest *t);
+/* Submit, wait, free. */
+void op_run (OpTest *t, VkcCmd *cmd);
+
+/* Normalised mean squared error Σ(ref−got)² / Σref² (ref all zero: Σ(ref−got)²). */
+double op_nmse (const double *ref, const float *got, size_t n);
+/* Fails the test with a message naming `what` when nmse > limit or any value is not finite. */
+void op_check (const char *what, const double *ref, const float *got, size_t n, double limit);

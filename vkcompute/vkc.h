@@ -1,0 +1,255 @@
+/* vkc — a small Vulkan compute runtime.
+ *
+ * It knows nothing about DeepGen: it picks a device, hands out GPU memory, builds compute
+ * pipelines from the SPIR-V embedded at build time, records dispatches with the barriers they
+ * need, and describes tensors (up to 4-D views over GPU buffers). Op launchers that turn
+ * tensors into dispatches live in vkc_ops_*.h.
+ *
+ * Threading: a VkcDevice and everything made from it is used from one thread at a time.
+ * Errors: functions that can fail for reasons outside the program (no device, out of memory,
+ * driver failure) take a GError **; misuse by the caller (wrong shapes passed to an op) is a
+ * programming error and is caught by g_return_* / g_assert.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <vulkan/vulkan.h>
+
+G_BEGIN_DECLS
+
+#define VKC_ERROR (vkc_error_quark ())
+GQuark vkc_error_quark (void);
+
+typedef enum {
+  VKC_ERROR_NO_DEVICE,      /* no usable Vulkan device / loader */
+  VKC_ERROR_OUT_OF_MEMORY,  /* device or host memory exhausted */
+  VKC_ERROR_DEVICE_LOST,    /* the driver reset the device */
+  VKC_ERROR_FAILED,         /* any other Vulkan failure */
+  VKC_ERROR_TOO_LARGE,      /* a request exceeds a device limit */
+  VKC_ERROR_CANCELLED,
+} VkcError;
+
+/* ---------------------------------------------------------------------------------------
+ * Device
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct VkcDevice VkcDevice;
+
+typedef struct {
+  /* Device by index ("1") or by case-insensitive name substring ("radeon"); NULL = the
+   * DEEPGEN_VK_DEVICE environment variable, else the best device (discrete first). */
+  const char *device;
+  /* Enable the Khronos validation layer with synchronization validation; every message it
+   * emits is counted (vkc_device_validation_messages) and printed. -1 = from the
+   * DEEPGEN_VK_VALIDATION environment variable. */
+  int validation;
+  /* Keep a VkPipelineCache in the user's cache folder (default on; tests turn it off). */
+  bool no_pipeline_cache;
+} VkcDeviceOptions;
+
+#define VKC_DEVICE_OPTIONS_DEFAULT { NULL, -1, false }
+
+/* What the chosen device can do; filled once at creation, read by op launchers to pick
+ * shader variants. */
+typedef struct {
+  char name[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE];
+  char driver_name[VK_MAX_DRIVER_NAME_SIZE];
+  char driver_info[VK_MAX_DRIVER_INFO_SIZE];
+  uint32_t vendor_id, device_id, api_version, driver_version;
+  VkPhysicalDeviceType type;
+  bool fp16_arith;          /* shaderFloat16 */
+  bool storage16;           /* storageBuffer16BitAccess */
+  bool storage8;            /* storageBuffer8BitAccess */
+  bool int8_arith;          /* shaderInt8 */
+  bool int_dot_product;     /* shaderIntegerDotProduct */
+  bool cooperative_matrix;  /* VK_KHR_cooperative_matrix present and enabled */
+  bool subgroup_arith;      /* subgroup arithmetic ops in compute */
+  bool subgroup_shuffle;
+  uint32_t subgroup_size;
+  uint32_t min_subgroup_size, max_subgroup_size;
+  bool subgroup_size_control;
+  uint32_t max_shared_memory;           /* bytes per workgroup */
+  uint32_t max_workgroup_invocations;
+  uint32_t max_workgroup_count[3];
+  uint32_t max_push_constants;
+  VkDeviceSize max_storage_buffer_range;
+  VkDeviceSize max_memory_allocation_size;
+  VkDeviceSize max_buffer_size;
+  VkDeviceSize min_storage_offset_alignment;
+  VkDeviceSize device_local_bytes;      /* size of the largest device-local heap */
+  bool unified_memory;                  /* device-local memory is host-visible (iGPU, CPU, ReBAR) */
+  bool timestamps;
+  double timestamp_period_ns;
+} VkcDeviceInfo;
+
+VkcDevice *vkc_device_new (const VkcDeviceOptions *options, GError **error);
+void vkc_device_free (VkcDevice *dev);
+const VkcDeviceInfo *vkc_device_info (VkcDevice *dev);
+/* One line per feature/limit that matters for the op launchers, for `deepgen info`. */
+char *vkc_device_describe (VkcDevice *dev);
+/* Names of all physical devices (for DEEPGEN_VK_DEVICE help); NULL-terminated, g_strfreev. */
+char **vkc_list_devices (GError **error);
+/* Number of validation-layer messages (warnings and errors) seen so far. */
+guint vkc_device_validation_messages (VkcDevice *dev);
+void vkc_device_reset_validation_messages (VkcDevice *dev);
+bool vkc_device_validation_enabled (VkcDevice *dev);
+/* Escape hatches for tests and for code that must issue raw Vulkan calls. */
+VkDevice vkc_device_handle (VkcDevice *dev);
+VkPhysicalDevice vkc_device_physical (VkcDevice *dev);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VkcDevice, vkc_device_free)
+
+/* ---------------------------------------------------------------------------------------
+ * Memory
+ *
+ * A pool owns a few large VkDeviceMemory blocks, each covered by one VkBuffer, and hands out
+ * sub-ranges (first fit, freed individually) — used for weights. An arena is a bump
+ * allocator over one pool block chain that is reset as a whole — used for activations.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct VkcPool VkcPool;
+
+/* A sub-range of a pool block. `host` is non-NULL when the memory is host-visible. */
+typedef struct {
+  VkBuffer buffer;
+  VkDeviceSize offset;
+  VkDeviceSize size;
+  void *host;
+  VkcPool *pool;
+  guint block;
+} VkcAlloc;
+
+typedef enum {
+  VKC_POOL_DEVICE,   /* device-local; falls back to any memory when none is device-local */
+  VKC_POOL_HOST,     /* host-visible, coherent (readback, staging-free small tensors) */
+} VkcPoolKind;
+
+/* block_size 0 = a default (256 MiB, capped by maxMemoryAllocationSize/maxBufferSize). */
+VkcPool *vkc_pool_new (VkcDevice *dev, VkcPoolKind kind, VkDeviceSize block_size, const char *label);
+void vkc_pool_free (VkcPool *pool);
+bool vkc_pool_alloc (VkcPool *pool, VkDeviceSize size, VkcAlloc *out, GError **error);
+void vkc_pool_release (VkcAlloc *alloc);
+/* Bytes currently handed out / held in blocks (for memory reports). */
+VkDeviceSize vkc_pool_used (VkcPool *pool);
+VkDeviceSize vkc_pool_reserved (VkcPool *pool);
+/* Arena mode: bump allocation from the pool's blocks, released all at once by reset. */
+bool vkc_pool_arena_alloc (VkcPool *pool, VkDeviceSize size, VkcAlloc *out, GError **error);
+void vkc_pool_arena_reset (VkcPool *pool);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VkcPool, vkc_pool_free)
+
+/* Copy host → device range / device range → host, through the device's reusable staging
+ * buffer (or directly when the memory is host-visible). Synchronous. */
+bool vkc_upload (VkcDevice *dev, VkBuffer dst, VkDeviceSize dst_offset, const void *src,
+                 VkDeviceSize size, GError **error);
+bool vkc_download (VkcDevice *dev, void *dst, VkBuffer src, VkDeviceSize src_offset,
+                   VkDeviceSize size, GError **error);
+
+/* ---------------------------------------------------------------------------------------
+ * Tensors: up to 4-D, PyTorch order (dim 0 outermost), strides in elements.
+ * ------------------------------------------------------------------------------------- */
+
+typedef enum { VKC_F32 = 0, VKC_F16 = 1, VKC_BF16 = 2, VKC_U32 = 3, VKC_I32 = 4 } VkcDType;
+
+#define VKC_MAX_DIMS 4
+
+typedef struct {
+  VkBuffer buffer;
+  VkDeviceSize offset;   /* bytes from the start of `buffer` to element [0,0,0,0] */
+  VkcDType dtype;
+  int ndim;
+  int64_t shape[VKC_MAX_DIMS];
+  int64_t stride[VKC_MAX_DIMS];  /* elements */
+  VkcAlloc alloc;        /* owning allocation; alloc.pool == NULL for views and borrowed tensors */
+} VkcTensor;
+
+size_t vkc_dtype_size (VkcDType t);
+const char *vkc_dtype_name (VkcDType t);
+
+/* A contiguous tensor in `pool` (or its arena when `arena` is true). */
+bool vkc_tensor_alloc (VkcTensor *t, VkcPool *pool, bool arena, VkcDType dtype, int ndim,
+                       const int64_t *shape, GError **error);
+void vkc_tensor_release (VkcTensor *t);
+int64_t vkc_tensor_numel (const VkcTensor *t);
+bool vkc_tensor_is_contiguous (const VkcTensor *t);
+/* Bytes from element 0 to one past the last element reachable through the strides. */
+VkDeviceSize vkc_tensor_span_bytes (const VkcTensor *t);
+/* Views share memory with `t`: narrow along a dimension, reshape (contiguous only), and a
+ * generic view with explicit shape/strides/element offset. */
+VkcTensor vkc_tensor_narrow (const VkcTensor *t, int dim, int64_t start, int64_t length);
+VkcTensor vkc_tensor_reshape (const VkcTensor *t, int ndim, const int64_t *shape);
+VkcTensor vkc_tensor_view (const VkcTensor *t, int ndim, const int64_t *shape,
+                           const int64_t *stride, int64_t elem_offset);
+/* Host transfers of a contiguous tensor (data in the tensor's dtype). */
+bool vkc_tensor_upload (VkcDevice *dev, const VkcTensor *t, const void *data, GError **error);
+bool vkc_tensor_download (VkcDevice *dev, const VkcTensor *t, void *data, GError **error);
+/* Shape as "[2, 3, 5]" for messages; returns a static per-thread buffer. */
+const char *vkc_tensor_shape_str (const VkcTensor *t);
+
+/* ---------------------------------------------------------------------------------------
+ * Pipelines from embedded SPIR-V
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct VkcPipeline VkcPipeline;
+
+/* Look up (or build once and keep) the pipeline of an embedded shader variant. `spec` are
+ * specialization constants with ids 0..n_spec-1 (uint32 bit patterns). All pipelines share
+ * one layout shape: `n_bindings` storage buffers at set 0, bindings 0..n-1, and a 128-byte
+ * push-constant range. Aborts if the shader name is unknown (a build error, not user input). */
+VkcPipeline *vkc_pipeline_get (VkcDevice *dev, const char *shader, const uint32_t *spec,
+                               guint n_spec, guint n_bindings);
+const char *vkc_pipeline_name (VkcPipeline *p);
+/* True when a shader variant of that name was embedded at build time. */
+bool vkc_shader_exists (const char *shader);
+
+#define VKC_PUSH_CONSTANT_BYTES 128
+
+/* ---------------------------------------------------------------------------------------
+ * Recording and submission
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct VkcCmd VkcCmd;
+
+/* A bound buffer range; `write` marks ranges the dispatch writes (drives barriers). */
+typedef struct {
+  VkBuffer buffer;
+  VkDeviceSize offset;
+  VkDeviceSize range;
+  bool write;
+} VkcBinding;
+
+/* Bind a tensor: the range starts at the largest offset <= the tensor's offset that meets
+ * minStorageBufferOffsetAlignment; *elem_offset receives the tensor's first element index
+ * relative to that start (pass it to the shader). Fails an assertion when the span exceeds
+ * maxStorageBufferRange — launchers split such tensors first (vkc_binding_fits). */
+VkcBinding vkc_tensor_binding (VkcDevice *dev, const VkcTensor *t, bool write, uint32_t *elem_offset);
+bool vkc_binding_fits (VkcDevice *dev, const VkcTensor *t);
+
+VkcCmd *vkc_cmd_begin (VkcDevice *dev, GError **error);
+VkcDevice *vkc_cmd_device (VkcCmd *cmd);
+/* Record a dispatch. A barrier is inserted before it iff it reads or writes a range that an
+ * earlier un-barriered command wrote, or writes a range an earlier one read. */
+void vkc_cmd_dispatch (VkcCmd *cmd, VkcPipeline *p, const VkcBinding *bindings, guint n_bindings,
+                       const void *push, size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz);
+void vkc_cmd_fill (VkcCmd *cmd, VkBuffer buffer, VkDeviceSize offset, VkDeviceSize size, uint32_t value);
+void vkc_cmd_copy (VkcCmd *cmd, VkBuffer src, VkDeviceSize src_offset, VkBuffer dst,
+                   VkDeviceSize dst_offset, VkDeviceSize size);
+/* Submit, wait, and keep the command buffer for vkc_cmd_profile / resubmission. */
+bool vkc_cmd_submit_wait (VkcCmd *cmd, GError **error);
+void vkc_cmd_free (VkcCmd *cmd);
+/* Number of dispatches and barriers recorded (for tests and reports). */
+guint vkc_cmd_n_dispatches (VkcCmd *cmd);
+guint vkc_cmd_n_barriers (VkcCmd *cmd);
+/* Per-dispatch GPU time after submit_wait, summed by pipeline name; NULL when the device
+ * has no timestamps. Caller frees with g_hash_table_unref (name → double* milliseconds). */
+GHashTable *vkc_cmd_profile (VkcCmd *cmd);
+double vkc_cmd_gpu_ms (VkcCmd *cmd);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VkcCmd, vkc_cmd_free)
+
+/* Round up a / b. */
+static inline uint32_t vkc_div_up (uint64_t a, uint64_t b) { return (uint32_t) ((a + b - 1) / b); }
+
+G_END_DECLS

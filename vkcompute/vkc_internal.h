@@ -1,0 +1,53 @@
+/* Private state of the vkc runtime, shared by its source files. */
+#pragma once
+#include "vkc.h"
+
+struct VkcDevice {
+  VkInstance instance;
+  VkDebugUtilsMessengerEXT messenger;
+  VkPhysicalDevice physical;
+  VkDevice device;
+  VkQueue queue;
+  uint32_t queue_family;
+  VkCommandPool command_pool;
+  VkPipelineCache pipeline_cache;
+  char *pipeline_cache_path;
+  VkcDeviceInfo info;
+  VkPhysicalDeviceMemoryProperties memory;
+  bool validation;
+  guint validation_messages;
+  GHashTable *pipelines;       /* key string → VkcPipeline* */
+  GHashTable *set_layouts;     /* n_bindings → VkDescriptorSetLayout (as pointer) */
+  GHashTable *pipeline_layouts;/* n_bindings → VkPipelineLayout */
+  /* Reusable staging buffer for uploads/downloads. */
+  VkBuffer staging;
+  VkDeviceMemory staging_memory;
+  void *staging_map;
+  VkDeviceSize staging_size;
+  VkFence fence;
+};
+
+struct VkcPipeline {
+  char *key;
+  const char *shader;     /* points into the registry */
+  guint n_bindings;
+  VkPipeline pipeline;
+  VkPipelineLayout layout;
+  VkDescriptorSetLayout set_layout;
+};
+
+/* Turn a VkResult into a GError (returns false) or true for VK_SUCCESS. */
+bool vkc_check (VkResult r, const char *what, GError **error);
+const char *vkc_result_name (VkResult r);
+
+/* Choose a memory type: all `required` flags, preferring `preferred`; -1 when none. */
+int vkc_find_memory_type (VkcDevice *dev, uint32_t type_bits, VkMemoryPropertyFlags required,
+                          VkMemoryPropertyFlags preferred);
+
+/* One-shot command buffer for transfers (staging copies). */
+bool vkc_one_shot_begin (VkcDevice *dev, VkCommandBuffer *out, GError **error);
+bool vkc_one_shot_submit (VkcDevice *dev, VkCommandBuffer cb, GError **error);
+
+void vkc_pipelines_destroy (VkcDevice *dev);
+bool vkc_pipeline_cache_open (VkcDevice *dev);
+void vkc_pipeline_cache_save (VkcDevice *dev);

@@ -1,0 +1,40 @@
+#include "vkc_ops_convert.h"
+#include "vkc_ops_common.h"
+
+typedef struct { uint32_t n, src_off, dst_off; } ConvertPush;
+
+static void
+dispatch_convert (VkcCmd *cmd, const char *shader, const VkcTensor *dst, const VkcTensor *src)
+{
+  g_assert (vkc_tensor_is_contiguous (dst) && vkc_tensor_is_contiguous (src));
+  g_assert_cmpint (vkc_tensor_numel (dst), ==, vkc_tensor_numel (src));
+  VkcDevice *dev = vkc_cmd_device (cmd);
+  ConvertPush pc = { (uint32_t) vkc_tensor_numel (dst), 0, 0 };
+  VkcBinding b[2] = {
+    vkc_tensor_binding (dev, src, false, &pc.src_off),
+    vkc_tensor_binding (dev, dst, true, &pc.dst_off),
+  };
+  /* 16-bit destinations are written one 32-bit word per invocation. */
+  uint64_t work = dst->dtype == VKC_F32 ? pc.n : (pc.dst_off % 2 + pc.n + 1) / 2;
+  uint32_t gx, gy;
+  vkc_grid_1d (work, 256, &gx, &gy);
+  VkcPipeline *p = vkc_pipeline_get (dev, shader, NULL, 0, 2);
+  vkc_cmd_dispatch (cmd, p, b, 2, &pc, sizeof pc, gx, gy, 1);
+}
+
+void
+vkc_op_convert (VkcCmd *cmd, const VkcTensor *dst, const VkcTensor *src)
+{
+  g_assert (dst->dtype != src->dtype);
+  g_assert (dst->dtype <= VKC_BF16 && src->dtype <= VKC_BF16);
+  char name[64];
+  g_snprintf (name, sizeof name, "convert_%s_%s", vkc_dtype_name (src->dtype), vkc_dtype_name (dst->dtype));
+  dispatch_convert (cmd, name, dst, src);
+}
+
+void
+vkc_op_round_bf16 (VkcCmd *cmd, const VkcTensor *dst, const VkcTensor *src)
+{
+  g_assert (dst->dtype == VKC_F32 && src->dtype == VKC_F32);
+  dispatch_convert (cmd, "round_bf16_f32", dst, src);
+}

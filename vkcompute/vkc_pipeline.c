@@ -1,0 +1,204 @@
+/* Compute pipelines built from the SPIR-V embedded at build time, and the on-disk
+ * VkPipelineCache that makes the second start fast. */
+#include "vkc_internal.h"
+#include "vkc_shader_registry.h"
+#include <stdlib.h>
+#include <string.h>
+
+static int
+blob_cmp (const void *key, const void *elem)
+{
+  return strcmp (key, ((const VkcShaderBlob *) elem)->name);
+}
+
+static const VkcShaderBlob *
+find_blob (const char *shader)
+{
+  return bsearch (shader, vkc_shader_blobs, vkc_n_shader_blobs, sizeof (VkcShaderBlob), blob_cmp);
+}
+
+bool
+vkc_shader_exists (const char *shader)
+{
+  return find_blob (shader) != NULL;
+}
+
+static VkDescriptorSetLayout
+set_layout (VkcDevice *dev, guint n_bindings)
+{
+  gpointer key = GUINT_TO_POINTER (n_bindings + 1);
+  VkDescriptorSetLayout l = g_hash_table_lookup (dev->set_layouts, key);
+  if (l)
+    return l;
+  VkDescriptorSetLayoutBinding b[16];
+  g_assert (n_bindings <= G_N_ELEMENTS (b));
+  for (guint i = 0; i < n_bindings; i++)
+    b[i] = (VkDescriptorSetLayoutBinding) {
+      .binding = i,
+      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+      .descriptorCount = 1,
+      .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+    };
+  VkDescriptorSetLayoutCreateInfo ci = {
+    .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+    .bindingCount = n_bindings,
+    .pBindings = b,
+  };
+  if (vkCreateDescriptorSetLayout (dev->device, &ci, NULL, &l) != VK_SUCCESS)
+    g_error ("vkc: vkCreateDescriptorSetLayout failed");
+  g_hash_table_insert (dev->set_layouts, key, l);
+  return l;
+}
+
+static VkPipelineLayout
+pipeline_layout (VkcDevice *dev, guint n_bindings)
+{
+  gpointer key = GUINT_TO_POINTER (n_bindings + 1);
+  VkPipelineLayout l = g_hash_table_lookup (dev->pipeline_layouts, key);
+  if (l)
+    return l;
+  VkDescriptorSetLayout sl = set_layout (dev, n_bindings);
+  VkPushConstantRange pc = { VK_SHADER_STAGE_COMPUTE_BIT, 0, VKC_PUSH_CONSTANT_BYTES };
+  VkPipelineLayoutCreateInfo ci = {
+    .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+    .setLayoutCount = 1,
+    .pSetLayouts = &sl,
+    .pushConstantRangeCount = 1,
+    .pPushConstantRanges = &pc,
+  };
+  if (vkCreatePipelineLayout (dev->device, &ci, NULL, &l) != VK_SUCCESS)
+    g_error ("vkc: vkCreatePipelineLayout failed");
+  g_hash_table_insert (dev->pipeline_layouts, key, l);
+  return l;
+}
+
+VkcPipeline *
+vkc_pipeline_get (VkcDevice *dev, const char *shader, const uint32_t *spec, guint n_spec, guint n_bindings)
+{
+  GString *key = g_string_new (shader);
+  g_string_append_printf (key, "/%u", n_bindings);
+  for (guint i = 0; i < n_spec; i++)
+    g_string_append_printf (key, ":%u", spec[i]);
+  VkcPipeline *p = g_hash_table_lookup (dev->pipelines, key->str);
+  if (p) {
+    g_string_free (key, TRUE);
+    return p;
+  }
+
+  const VkcShaderBlob *blob = find_blob (shader);
+  if (!blob)
+    g_error ("vkc: no embedded shader named '%s' (is it listed in shaders/*.cmake?)", shader);
+
+  p = g_new0 (VkcPipeline, 1);
+  p->key = g_string_free (key, FALSE);
+  p->shader = blob->name;
+  p->n_bindings = n_bindings;
+  p->set_layout = set_layout (dev, n_bindings);
+  p->layout = pipeline_layout (dev, n_bindings);
+
+  VkShaderModuleCreateInfo mci = {
+    .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+    .codeSize = blob->size,
+    .pCode = blob->code,
+  };
+  VkShaderModule module;
+  if (vkCreateShaderModule (dev->device, &mci, NULL, &module) != VK_SUCCESS)
+    g_error ("vkc: vkCreateShaderModule failed for %s", shader);
+
+  VkSpecializationMapEntry entries[32];
+  g_assert (n_spec <= G_N_ELEMENTS (entries));
+  for (guint i = 0; i < n_spec; i++)
+    entries[i] = (VkSpecializationMapEntry) { i, i * 4, 4 };
+  VkSpecializationInfo si = { n_spec, entries, n_spec * 4, spec };
+  VkComputePipelineCreateInfo ci = {
+    .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+    .stage = {
+      .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+      .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+      .module = module,
+      .pName = "main",
+      .pSpecializationInfo = n_spec ? &si : NULL,
+    },
+    .layout = p->layout,
+  };
+  VkResult r = vkCreateComputePipelines (dev->device, dev->pipeline_cache, 1, &ci, NULL, &p->pipeline);
+  vkDestroyShaderModule (dev->device, module, NULL);
+  if (r != VK_SUCCESS)
+    g_error ("vkc: vkCreateComputePipelines failed for %s: %s", p->key, vkc_result_name (r));
+  g_hash_table_insert (dev->pipelines, p->key, p);
+  return p;
+}
+
+const char *vkc_pipeline_name (VkcPipeline *p) { return p->shader; }
+
+void
+vkc_pipelines_destroy (VkcDevice *dev)
+{
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, dev->pipelines);
+  while (g_hash_table_iter_next (&it, &k, &v)) {
+    VkcPipeline *p = v;
+    vkDestroyPipeline (dev->device, p->pipeline, NULL);
+    g_free (p->key);
+    g_free (p);
+  }
+  g_hash_table_remove_all (dev->pipelines);
+  g_hash_table_iter_init (&it, dev->pipeline_layouts);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    vkDestroyPipelineLayout (dev->device, v, NULL);
+  g_hash_table_remove_all (dev->pipeline_layouts);
+  g_hash_table_iter_init (&it, dev->set_layouts);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    vkDestroyDescriptorSetLayout (dev->device, v, NULL);
+  g_hash_table_remove_all (dev->set_layouts);
+}
+
+/* ---- pipeline cache on disk -------------------------------------------------------- */
+
+/* The cache file is per device and driver version; the driver also validates the header,
+ * but we check vendor/device/UUID ourselves too because some drivers crash on stale data. */
+bool
+vkc_pipeline_cache_open (VkcDevice *dev)
+{
+  VkPhysicalDeviceProperties p;
+  vkGetPhysicalDeviceProperties (dev->physical, &p);
+  g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "deepgen", NULL);
+  g_autofree char *name = g_strdup_printf ("pipelines-%04x-%04x-%08x.bin", p.vendorID, p.deviceID, p.driverVersion);
+  dev->pipeline_cache_path = g_build_filename (dir, name, NULL);
+
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  bool usable = false;
+  if (g_file_get_contents (dev->pipeline_cache_path, &data, &len, NULL) && len >= 16 + VK_UUID_SIZE) {
+    uint32_t hdr[4];
+    memcpy (hdr, data, 16);
+    usable = hdr[0] >= 16 + VK_UUID_SIZE && hdr[0] <= len && hdr[1] == VK_PIPELINE_CACHE_HEADER_VERSION_ONE &&
+             hdr[2] == p.vendorID && hdr[3] == p.deviceID &&
+             memcmp (data + 16, p.pipelineCacheUUID, VK_UUID_SIZE) == 0;
+  }
+  VkPipelineCacheCreateInfo ci = {
+    .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+    .initialDataSize = usable ? len : 0,
+    .pInitialData = usable ? data : NULL,
+  };
+  return vkCreatePipelineCache (dev->device, &ci, NULL, &dev->pipeline_cache) == VK_SUCCESS;
+}
+
+void
+vkc_pipeline_cache_save (VkcDevice *dev)
+{
+  if (!dev->pipeline_cache_path)
+    return;
+  size_t len = 0;
+  if (vkGetPipelineCacheData (dev->device, dev->pipeline_cache, &len, NULL) != VK_SUCCESS || len == 0)
+    return;
+  g_autofree char *data = g_malloc (len);
+  if (vkGetPipelineCacheData (dev->device, dev->pipeline_cache, &len, data) != VK_SUCCESS)
+    return;
+  g_autofree char *dir = g_path_get_dirname (dev->pipeline_cache_path);
+  g_mkdir_with_parents (dir, 0700);
+  /* g_file_set_contents writes a temporary file and renames it: a crash never leaves a
+   * half-written cache behind. Failing to save only costs time at the next start. */
+  g_file_set_contents (dev->pipeline_cache_path, data, (gssize) len, NULL);
+}
