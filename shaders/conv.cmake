@@ -1,0 +1,11 @@
+# Convolutions, nearest upsample (vkc_ops_conv.c) and the timestep sinusoid (vkc_ops_timestep.c)
+foreach(wt f32 f16 bf16)
+  string(TOUPPER ${wt} W)
+  # 64 pixels × 64 channels per workgroup: every conv with Cout > 16.
+  deepgen_shader(conv2d_${wt} conv2d.comp W_T=DTYPE_${W})
+  # 128 pixels × 16 channels for Cout ≤ 16 (VAE decoder conv_out 128→3), where most of a
+  # 64-channel tile would be padding.
+  deepgen_shader(conv2d_thin_${wt} conv2d.comp W_T=DTYPE_${W} BM=128 BN=16 BK=8)
+endforeach()
+deepgen_shader(upsample_nearest2 upsample.comp)
+deepgen_shader(timestep_embedding timestep.comp)

@@ -1,0 +1,324 @@
+#include "vkc_ops_conv.h"
+#include "vkc_ops_common.h"
+#include <string.h>
+
+/* Must match the push block of shaders/conv2d.comp. */
+typedef struct {
+  uint32_t x_off, w_off, b_off, y_off;
+  uint32_t xs_b, xs_h, xs_w;
+  uint32_t ys_b, ys_h, ys_w;
+  uint32_t H, W, Cin;
+  uint32_t in_row0;
+  uint32_t Ho, Wo, Cout;
+  uint32_t out_row0;
+  uint32_t nimg;
+  uint32_t kh, kw, stride, pad_t, pad_l;
+  uint32_t up;
+  uint32_t has_bias;
+} ConvPush;
+G_STATIC_ASSERT (sizeof (ConvPush) <= VKC_PUSH_CONSTANT_BYTES);
+
+/* Must match shaders/upsample.comp. */
+typedef struct {
+  uint32_t x_off, y_off;
+  uint32_t xs_b, xs_h, xs_w;
+  uint32_t ys_b, ys_h, ys_w;
+  uint32_t C, Wo, Ho;
+  uint32_t out_row0, in_row0;
+  uint32_t n;
+} UpsamplePush;
+G_STATIC_ASSERT (sizeof (UpsamplePush) <= VKC_PUSH_CONSTANT_BYTES);
+
+/* Workgroup tiles (pixels × output channels) of the conv2d.comp variants (shaders/conv.cmake).
+ * The thin tile serves convs with few output channels (VAE conv_out 128→3), where most of a
+ * 64-channel tile would be padding. */
+#define TILE_M 64
+#define TILE_N 64
+#define THIN_TILE_M 128
+#define THIN_TILE_N 16
+
+static VkDeviceSize binding_limit_override;
+
+void
+vkc_conv_set_binding_limit (VkDeviceSize bytes)
+{
+  binding_limit_override = bytes;
+}
+
+/* Largest tensor span one binding may take: maxStorageBufferRange (or the test override) less
+ * the alignment slack vkc_tensor_binding may put in front of the tensor. */
+static VkDeviceSize
+usable_range (VkcDevice *dev)
+{
+  const VkcDeviceInfo *info = vkc_device_info (dev);
+  VkDeviceSize lim = info->max_storage_buffer_range;
+  if (binding_limit_override && binding_limit_override < lim) lim = binding_limit_override;
+  VkDeviceSize slack = info->min_storage_offset_alignment;
+  return lim > slack ? lim - slack : 0;
+}
+
+static bool
+fits (VkcDevice *dev, const VkcTensor *t)
+{
+  return vkc_tensor_span_bytes (t) <= usable_range (dev);
+}
+
+/* An image tensor as a 4-D NHWC view ([H, W, C] gets B = 1); channels must be contiguous. */
+static VkcTensor
+as_nhwc (const VkcTensor *t)
+{
+  g_assert (t->dtype == VKC_F32);
+  VkcTensor v = *t;
+  if (t->ndim == 3) {
+    int64_t shape[4] = { 1, t->shape[0], t->shape[1], t->shape[2] };
+    int64_t stride[4] = { t->shape[0] * t->stride[0], t->stride[0], t->stride[1], t->stride[2] };
+    v = vkc_tensor_view (t, 4, shape, stride, 0);
+  }
+  g_assert_cmpint (v.ndim, ==, 4);
+  g_assert (v.stride[3] == 1 || v.shape[3] == 1);
+  return v;
+}
+
+/* Rows [r0, r0 + n) of image b of a 4-D NHWC tensor, as a [1, n, W, C] view. */
+static VkcTensor
+rows_view (const VkcTensor *t, int64_t b, int64_t r0, int64_t n)
+{
+  int64_t shape[4] = { 1, n, t->shape[2], t->shape[3] };
+  return vkc_tensor_view (t, 4, shape, t->stride, b * t->stride[0] + r0 * t->stride[1]);
+}
+
+static uint32_t
+u32 (int64_t v)
+{
+  g_assert (v >= 0 && v <= (int64_t) UINT32_MAX);
+  return (uint32_t) v;
+}
+
+/* Source rows [*r0, *r1) that output rows [o0, o1) of a conv read (at least one row). */
+static void
+conv_input_rows (const VkcConv2dGeom *g, int64_t H, int64_t o0, int64_t o1, int64_t *r0, int64_t *r1)
+{
+  int up = g->upsample2 ? 1 : 0;
+  int64_t lo = o0 * g->stride - g->pad_top;
+  int64_t hi = (o1 - 1) * g->stride - g->pad_top + g->kh - 1;   /* inclusive, logical rows */
+  lo = MAX (lo, 0);
+  hi = MIN (hi, (H << up) - 1);
+  if (hi < lo) { *r0 = 0; *r1 = 1; return; }                      /* the band reads only padding */
+  *r0 = lo >> up;
+  *r1 = (hi >> up) + 1;
+}
+
+/* One dispatch: y holds output rows [out_row0, out_row0 + y.shape[1]) of y.shape[0] images;
+ * x holds source rows from in_row0 of images whose full height is H. */
+static void
+dispatch_conv (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t H, const VkcTensor *w,
+               const VkcTensor *bias, const VkcConv2dGeom *g, int64_t in_row0, int64_t out_row0)
+{
+  VkcDevice *dev = vkc_cmd_device (cmd);
+  int64_t cout = y->shape[3];
+  static int no_thin = -1;                        /* debugging switch: always the 64×64 tile */
+  if (no_thin < 0) no_thin = g_getenv ("DEEPGEN_CONV_NO_THIN") != NULL;
+  bool thin = cout <= THIN_TILE_N && !no_thin;
+  ConvPush pc = {
+    .xs_b = u32 (x->stride[0]), .xs_h = u32 (x->stride[1]), .xs_w = u32 (x->stride[2]),
+    .ys_b = u32 (y->stride[0]), .ys_h = u32 (y->stride[1]), .ys_w = u32 (y->stride[2]),
+    .H = u32 (H), .W = u32 (x->shape[2]), .Cin = u32 (x->shape[3]),
+    .in_row0 = u32 (in_row0),
+    .Ho = u32 (y->shape[1]), .Wo = u32 (y->shape[2]), .Cout = u32 (cout),
+    .out_row0 = u32 (out_row0),
+    .nimg = u32 (y->shape[0]),
+    .kh = u32 (g->kh), .kw = u32 (g->kw), .stride = u32 (g->stride),
+    .pad_t = u32 (g->pad_top), .pad_l = u32 (g->pad_left),
+    .up = g->upsample2 ? 1 : 0,
+    .has_bias = bias != NULL,
+  };
+  VkcBinding b[4] = {
+    vkc_tensor_binding (dev, x, false, &pc.x_off),
+    vkc_tensor_binding (dev, w, false, &pc.w_off),
+    /* Without bias the weights fill the slot again (read-only, never read). */
+    vkc_tensor_binding (dev, bias ? bias : w, false, &pc.b_off),
+    vkc_tensor_binding (dev, y, true, &pc.y_off),
+  };
+  uint64_t m = (uint64_t) pc.nimg * pc.Ho * pc.Wo;
+  uint32_t gx, gy;
+  vkc_grid_1d (m, thin ? THIN_TILE_M : TILE_M, &gx, &gy);
+  uint32_t gz = vkc_div_up (cout, thin ? THIN_TILE_N : TILE_N);
+  char name[48];
+  g_snprintf (name, sizeof name, "conv2d_%s%s", thin ? "thin_" : "", vkc_dtype_name (w->dtype));
+  VkcPipeline *p = vkc_pipeline_get (dev, name, NULL, 0, 4);
+  vkc_cmd_dispatch (cmd, p, b, 4, &pc, sizeof pc, gx, gy, gz);
+}
+
+void
+vkc_op_conv2d (VkcCmd *cmd, const VkcTensor *y_in, const VkcTensor *x_in, const VkcTensor *w,
+               const VkcTensor *bias, const VkcConv2dGeom *g)
+{
+  VkcDevice *dev = vkc_cmd_device (cmd);
+  VkcTensor x = as_nhwc (x_in), y = as_nhwc (y_in);
+  int64_t B = x.shape[0], H = x.shape[1], W = x.shape[2], cin = x.shape[3], cout = y.shape[3];
+  int up = g->upsample2 ? 1 : 0;
+  g_assert (g->kh > 0 && g->kw > 0 && g->stride > 0 && cin > 0);
+  g_assert (g->pad_top >= 0 && g->pad_left >= 0 && g->pad_bottom >= 0 && g->pad_right >= 0);
+  int64_t ho = ((H << up) + g->pad_top + g->pad_bottom - g->kh) / g->stride + 1;
+  int64_t wo = ((W << up) + g->pad_left + g->pad_right - g->kw) / g->stride + 1;
+  g_assert_cmpint (y.shape[0], ==, B);
+  g_assert_cmpint (y.shape[1], ==, ho);
+  g_assert_cmpint (y.shape[2], ==, wo);
+  g_assert (w->dtype == VKC_F32 || w->dtype == VKC_F16 || w->dtype == VKC_BF16);
+  g_assert (vkc_tensor_is_contiguous (w));
+  g_assert_cmpint (vkc_tensor_numel (w), ==, cout * g->kh * g->kw * cin);
+  g_assert_cmpint (w->shape[0], ==, cout);
+  g_assert (w->ndim != 4 || (w->shape[1] == g->kh && w->shape[2] == g->kw && w->shape[3] == cin));
+  g_assert (vkc_binding_fits (dev, w));   /* weights are never split (9.4 MB at 512→512 3×3 f32) */
+  if (bias) {
+    g_assert (bias->dtype == VKC_F32 && vkc_tensor_is_contiguous (bias));
+    g_assert_cmpint (vkc_tensor_numel (bias), ==, cout);
+  }
+  if (B == 0 || ho <= 0 || wo <= 0 || cout == 0) return;
+
+  if (fits (dev, &x) && fits (dev, &y)) {
+    dispatch_conv (cmd, &y, &x, H, w, bias, g, 0, 0);
+    return;
+  }
+  /* Bands of output rows, one image at a time: the most rows whose output, and the input rows
+   * they read (worst case over band positions), each fit one binding. */
+  int64_t rows = ho;
+  for (;; rows--) {
+    if (rows == 0)
+      g_error ("conv2d: one row of %s or %s exceeds the storage buffer range",
+               vkc_tensor_shape_str (&x), vkc_tensor_shape_str (&y));
+    int64_t span = (rows - 1) * g->stride + g->kh;              /* logical input rows */
+    int64_t in_rows = up ? ((span - 1) >> 1) + 2 : span;
+    VkcTensor yv = rows_view (&y, 0, 0, rows), xv = rows_view (&x, 0, 0, MIN (in_rows, H));
+    if (fits (dev, &yv) && fits (dev, &xv)) break;
+  }
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t o0 = 0; o0 < ho; o0 += rows) {
+      int64_t o1 = MIN (o0 + rows, ho), r0, r1;
+      conv_input_rows (g, H, o0, o1, &r0, &r1);
+      VkcTensor yv = rows_view (&y, b, o0, o1 - o0), xv = rows_view (&x, b, r0, r1 - r0);
+      dispatch_conv (cmd, &yv, &xv, H, w, bias, g, r0, o0);
+    }
+}
+
+void
+vkc_op_conv2d_3x3 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
+                   const VkcTensor *bias)
+{
+  const VkcConv2dGeom g = { 3, 3, 1, 1, 1, 1, 1, false };
+  vkc_op_conv2d (cmd, y, x, w, bias, &g);
+}
+
+void
+vkc_op_conv2d_3x3_up2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
+                       const VkcTensor *bias)
+{
+  const VkcConv2dGeom g = { 3, 3, 1, 1, 1, 1, 1, true };
+  vkc_op_conv2d (cmd, y, x, w, bias, &g);
+}
+
+void
+vkc_op_conv2d_3x3_s2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
+                      const VkcTensor *bias)
+{
+  const VkcConv2dGeom g = { 3, 3, 2, 0, 0, 1, 1, false };
+  vkc_op_conv2d (cmd, y, x, w, bias, &g);
+}
+
+void
+vkc_op_conv2d_1x1 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
+                   const VkcTensor *bias)
+{
+  const VkcConv2dGeom g = { 1, 1, 1, 0, 0, 0, 0, false };
+  vkc_op_conv2d (cmd, y, x, w, bias, &g);
+}
+
+void
+vkc_op_conv2d_patch2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x_in, const VkcTensor *w,
+                      const VkcTensor *bias)
+{
+  const VkcConv2dGeom g = { 2, 2, 2, 0, 0, 0, 0, false };
+  VkcTensor x = as_nhwc (x_in);
+  g_assert (x.shape[1] % 2 == 0 && x.shape[2] % 2 == 0);
+  if (y->ndim == 4) {
+    vkc_op_conv2d (cmd, y, &x, w, bias, &g);
+    return;
+  }
+  /* Token tensor [B, N, Cout] with N = (h/2)(w/2) in row-major order. */
+  g_assert_cmpint (y->ndim, ==, 3);
+  int64_t ho = x.shape[1] / 2, wo = x.shape[2] / 2;
+  g_assert_cmpint (y->shape[0], ==, x.shape[0]);
+  g_assert_cmpint (y->shape[1], ==, ho * wo);
+  int64_t shape[4] = { y->shape[0], ho, wo, y->shape[2] };
+  int64_t stride[4] = { y->stride[0], wo * y->stride[1], y->stride[1], y->stride[2] };
+  VkcTensor yv = vkc_tensor_view (y, 4, shape, stride, 0);
+  vkc_op_conv2d (cmd, &yv, &x, w, bias, &g);
+}
+
+static void
+dispatch_upsample (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t in_row0, int64_t out_row0)
+{
+  VkcDevice *dev = vkc_cmd_device (cmd);
+  UpsamplePush pc = {
+    .xs_b = u32 (x->stride[0]), .xs_h = u32 (x->stride[1]), .xs_w = u32 (x->stride[2]),
+    .ys_b = u32 (y->stride[0]), .ys_h = u32 (y->stride[1]), .ys_w = u32 (y->stride[2]),
+    .C = u32 (y->shape[3]), .Wo = u32 (y->shape[2]), .Ho = u32 (y->shape[1]),
+    .out_row0 = u32 (out_row0), .in_row0 = u32 (in_row0),
+    .n = u32 (vkc_tensor_numel (y)),
+  };
+  VkcBinding b[2] = {
+    vkc_tensor_binding (dev, x, false, &pc.x_off),
+    vkc_tensor_binding (dev, y, true, &pc.y_off),
+  };
+  uint32_t gx, gy;
+  vkc_grid_1d (pc.n, 256, &gx, &gy);
+  VkcPipeline *p = vkc_pipeline_get (dev, "upsample_nearest2", NULL, 0, 2);
+  vkc_cmd_dispatch (cmd, p, b, 2, &pc, sizeof pc, gx, gy, 1);
+}
+
+void
+vkc_op_upsample_nearest2 (VkcCmd *cmd, const VkcTensor *y_in, const VkcTensor *x_in)
+{
+  VkcDevice *dev = vkc_cmd_device (cmd);
+  VkcTensor x = as_nhwc (x_in), y = as_nhwc (y_in);
+  int64_t B = x.shape[0], H = x.shape[1];
+  g_assert_cmpint (y.shape[0], ==, B);
+  g_assert_cmpint (y.shape[1], ==, 2 * H);
+  g_assert_cmpint (y.shape[2], ==, 2 * x.shape[2]);
+  g_assert_cmpint (y.shape[3], ==, x.shape[3]);
+  if (vkc_tensor_numel (&y) == 0) return;
+  if (fits (dev, &x) && fits (dev, &y) && vkc_tensor_numel (&y) <= UINT32_MAX) {
+    dispatch_upsample (cmd, &y, &x, 0, 0);
+    return;
+  }
+  int64_t rows = 2 * H;
+  for (;; rows--) {
+    if (rows == 0) g_error ("upsample: one row of %s exceeds the storage buffer range", vkc_tensor_shape_str (&y));
+    VkcTensor yv = rows_view (&y, 0, 0, rows), xv = rows_view (&x, 0, 0, MIN (rows / 2 + 1, H));
+    if (fits (dev, &yv) && fits (dev, &xv) && vkc_tensor_numel (&yv) <= UINT32_MAX) break;
+  }
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t o0 = 0; o0 < 2 * H; o0 += rows) {
+      int64_t o1 = MIN (o0 + rows, 2 * H), r0 = o0 / 2, r1 = (o1 - 1) / 2 + 1;
+      VkcTensor yv = rows_view (&y, b, o0, o1 - o0), xv = rows_view (&x, b, r0, r1 - r0);
+      dispatch_upsample (cmd, &yv, &xv, r0, o0);
+    }
+}
+
+void
+vkc_conv_weight_from_torch (void *dst, const void *src, size_t elem_size, int64_t cout,
+                            int64_t cin, int64_t kh, int64_t kw)
+{
+  g_assert (elem_size == 2 || elem_size == 4);
+  g_assert (cout >= 0 && cin >= 0 && kh >= 0 && kw >= 0);
+  const uint8_t *s = src;
+  uint8_t *d = dst;
+  for (int64_t o = 0; o < cout; o++)
+    for (int64_t c = 0; c < cin; c++)
+      for (int64_t i = 0; i < kh; i++)
+        for (int64_t j = 0; j < kw; j++) {
+          size_t from = (size_t) (((o * cin + c) * kh + i) * kw + j);
+          size_t to = (size_t) (((o * kh + i) * kw + j) * cin + c);
+          memcpy (d + to * elem_size, s + from * elem_size, elem_size);
+        }
+}

@@ -1,0 +1,67 @@
+/* 2-D convolutions and nearest ×2 upsampling over NHWC activations.
+ *
+ * Activations are f32, NHWC: x [B, H, W, C] (or [H, W, C] for one image), channels
+ * contiguous (stride 1); the other strides may be anything (views). Weights are f32, f16 or
+ * bf16 in the layout [Cout, kh, kw, Cin] (contiguous) — vkc_conv_weight_from_torch makes it
+ * from PyTorch's [Cout, Cin, kh, kw]. Bias is f32 [Cout] or NULL. Accumulation is fp32.
+ * The output must not overlap the input (no in-place convolution).
+ *
+ * Convs with Cout ≤ 16 use a 128-pixel × 16-channel tile instead of 64 × 64
+ * (DEEPGEN_CONV_NO_THIN=1 turns that off for debugging).
+ *
+ * Tensors larger than maxStorageBufferRange are handled here: the work is split into bands of
+ * output rows, each binding only the input rows it reads (NHWC makes a band of rows one
+ * contiguous range per image). */
+#pragma once
+#include "vkc.h"
+
+G_BEGIN_DECLS
+
+/* Geometry of a convolution. The output size is
+ *   Ho = (Hin + pad_top + pad_bottom − kh) / stride + 1   (likewise Wo),
+ * with Hin = 2H when `upsample2` (the conv then reads the nearest ×2 upsampled input without
+ * it being stored). */
+typedef struct {
+  int kh, kw;
+  int stride;
+  int pad_top, pad_left, pad_bottom, pad_right;
+  bool upsample2;
+} VkcConv2dGeom;
+
+/* y = conv(x, w) + bias with any geometry above (kh·kw·Cin > 0). */
+void vkc_op_conv2d (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
+                    const VkcTensor *bias, const VkcConv2dGeom *geom);
+
+/* 3×3, stride 1, zero padding 1: y [B, H, W, Cout] (VAE resnet conv1/conv2, conv_in/out). */
+void vkc_op_conv2d_3x3 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
+                        const VkcTensor *bias);
+/* Nearest ×2 upsample then 3×3 stride 1 pad 1, fused: y [B, 2H, 2W, Cout] (VAE Upsample). */
+void vkc_op_conv2d_3x3_up2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x,
+                            const VkcTensor *w, const VkcTensor *bias);
+/* Zero padding right and bottom by 1, then 3×3 stride 2 (VAE Downsample, pad (0,1,0,1)):
+ * y [B, (H−2)/2+1, (W−2)/2+1, Cout], i.e. H/2 for even H. */
+void vkc_op_conv2d_3x3_s2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x,
+                           const VkcTensor *w, const VkcTensor *bias);
+/* 1×1 (VAE conv_shortcut): y [B, H, W, Cout]. */
+void vkc_op_conv2d_1x1 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
+                        const VkcTensor *bias);
+/* 2×2 stride 2 patch embedding (DiT pos_embed.proj): x [B, h, w, Cin] with even h, w.
+ * y is either [B, h/2, w/2, Cout] or the token tensor [B, (h/2)·(w/2), Cout] (3-D; tokens in
+ * row-major order) — the same memory. */
+void vkc_op_conv2d_patch2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x,
+                           const VkcTensor *w, const VkcTensor *bias);
+
+/* Nearest-neighbour ×2 upsample: y [B, 2H, 2W, C] = x [B, H, W, C] repeated. */
+void vkc_op_upsample_nearest2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x);
+
+/* Permute a PyTorch conv weight [Cout, Cin, kh, kw] into [Cout, kh, kw, Cin]; elements of
+ * `elem_size` bytes (2 or 4: any dtype, bits copied). dst and src must not overlap. */
+void vkc_conv_weight_from_torch (void *dst, const void *src, size_t elem_size, int64_t cout,
+                                 int64_t cin, int64_t kh, int64_t kw);
+
+/* Testing hook: treat bindings larger than `bytes` as too large (0 = the device's
+ * maxStorageBufferRange), so that the band-splitting path runs on small tensors. Applies to
+ * the launchers of this file, process-wide. */
+void vkc_conv_set_binding_limit (VkDeviceSize bytes);
+
+G_END_DECLS
