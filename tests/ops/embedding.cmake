@@ -1,0 +1,1 @@
+deepgen_op_test(embedding test_embedding.c)
