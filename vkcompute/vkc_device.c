@@ -316,6 +316,8 @@ create_logical (VkcDevice *dev, GError **error)
   e12.shaderInt8 = f12.shaderInt8;
   e12.storageBuffer8BitAccess = f12.storageBuffer8BitAccess;
   e12.vulkanMemoryModel = f12.vulkanMemoryModel;
+  /* glslang gives atomics on shared memory Device scope, which needs this too. */
+  e12.vulkanMemoryModelDeviceScope = f12.vulkanMemoryModelDeviceScope;
   e12.hostQueryReset = f12.hostQueryReset;
   if (v13) {
     e13.subgroupSizeControl = f13.subgroupSizeControl;
