@@ -1,0 +1,1 @@
+deepgen_op_test(eltwise test_eltwise.c)

@@ -1,0 +1,1 @@
+deepgen_op_test(norm test_norm.c)
