@@ -1,0 +1,261 @@
+/* `deepgen-bench ops`: throughput of each op at DeepGen's real shapes on the current device.
+ *
+ * Each case records `reps` identical dispatches into one command buffer after one warm-up
+ * submission (pipeline creation, first-touch), and reports the GPU time per dispatch from the
+ * timestamps (wall-clock time where the device has none). These are figures for docs/PERF.md,
+ * not pass/fail tests. */
+#include "bench_ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vkc.h"
+#include "vkc_half.h"
+#include "vkc_ops_attention.h"
+#include "vkc_ops_conv.h"
+#include "vkc_ops_eltwise.h"
+#include "vkc_ops_linear.h"
+#include "vkc_ops_norm.h"
+
+typedef struct {
+  VkcDevice *dev;
+  VkcPool *pool;
+  int reps;
+} Bench;
+
+typedef void (*RecordFunc) (VkcCmd *cmd, void *state);
+
+static bool
+tensor (Bench *b, VkcTensor *t, VkcDType dtype, int ndim, const int64_t *shape, GError **error)
+{
+  if (!vkc_tensor_alloc (t, b->pool, true, dtype, ndim, shape, error))
+    return false;
+  /* Small random-ish values so nothing overflows or hits denormal slow paths. */
+  size_t n = (size_t) vkc_tensor_numel (t);
+  size_t es = vkc_dtype_size (dtype);
+  g_autofree guint8 *h = g_malloc (n * es + 4);
+  guint32 s = 12345;
+  for (size_t i = 0; i < n; i++) {
+    s = s * 1664525u + 1013904223u;
+    float v = ((float) (s >> 8) / 16777216.0f - 0.5f) * 0.1f;
+    if (dtype == VKC_F32) memcpy (h + 4 * i, &v, 4);
+    else if (dtype == VKC_U32) { guint32 one = 1; memcpy (h + 4 * i, &one, 4); }
+    else {
+      guint16 x = dtype == VKC_BF16 ? vkc_f32_to_bf16 (v) : vkc_f32_to_f16 (v);
+      memcpy (h + 2 * i, &x, 2);
+    }
+  }
+  return vkc_tensor_upload (b->dev, t, h, error);
+}
+
+/* Runs the case; returns milliseconds per repetition, or < 0 on error. */
+static double
+run_case (Bench *b, RecordFunc record, void *state, GError **error)
+{
+  for (int round = 0; round < 2; round++) {
+    int reps = round == 0 ? 1 : b->reps;
+    g_autoptr (VkcCmd) cmd = vkc_cmd_begin (b->dev, error);
+    if (!cmd)
+      return -1;
+    for (int i = 0; i < reps; i++)
+      record (cmd, state);
+    gint64 t0 = g_get_monotonic_time ();
+    if (!vkc_cmd_submit_wait (cmd, error))
+      return -1;
+    gint64 t1 = g_get_monotonic_time ();
+    if (round == 1) {
+      double ms = vkc_device_info (b->dev)->timestamps ? vkc_cmd_gpu_ms (cmd) : (t1 - t0) / 1000.0;
+      return ms / reps;
+    }
+  }
+  return -1;
+}
+
+/* ---- cases ------------------------------------------------------------------------- */
+
+typedef struct { VkcTensor y, x, w, bias; } LinearState;
+static void rec_linear (VkcCmd *cmd, void *s) { LinearState *l = s; vkc_op_linear (cmd, &l->y, &l->x, &l->w, &l->bias); }
+
+typedef struct { VkcTensor o, q, k, v, valid; VkcAttnParams p; } AttnState;
+static void rec_attn (VkcCmd *cmd, void *s) { AttnState *a = s; vkc_op_attention (cmd, &a->o, &a->q, &a->k, &a->v, &a->p); }
+
+typedef struct { VkcTensor y, x, w, bias; } ConvState;
+static void rec_conv3 (VkcCmd *cmd, void *s) { ConvState *c = s; vkc_op_conv2d_3x3 (cmd, &c->y, &c->x, &c->w, &c->bias); }
+
+typedef struct { VkcTensor y, x, w, bias, scratch; int groups; } NormState;
+static void rec_ln (VkcCmd *cmd, void *s) { NormState *n = s; vkc_op_layer_norm (cmd, &n->y, &n->x, NULL, NULL, 1e-6f, 0); }
+static void rec_rms (VkcCmd *cmd, void *s) { NormState *n = s; vkc_op_rms_norm (cmd, &n->y, &n->x, &n->w, 1e-6f, 0); }
+static void rec_gn (VkcCmd *cmd, void *s)
+{
+  NormState *n = s;
+  vkc_op_group_norm (cmd, &n->y, &n->x, &n->w, &n->bias, n->groups, 1e-6f, VKC_NORM_SILU, &n->scratch);
+}
+
+typedef struct { VkcTensor y, x; } UnaryState;
+static void rec_gelu (VkcCmd *cmd, void *s) { UnaryState *u = s; vkc_op_unary (cmd, &u->y, &u->x, VKC_UNARY_GELU_TANH); }
+
+static void
+report (const char *name, const char *shape, double ms, double flops, double bytes)
+{
+  if (ms < 0)
+    return;
+  if (flops > 0)
+    printf ("%-26s %-40s %10.3f ms %10.1f GFLOP/s\n", name, shape, ms, flops / (ms * 1e6));
+  else
+    printf ("%-26s %-40s %10.3f ms %10.1f GB/s\n", name, shape, ms, bytes / (ms * 1e6));
+  fflush (stdout);
+}
+
+static bool
+wanted (const char *filter, const char *name)
+{
+  return !filter || strstr (name, filter);
+}
+
+static bool
+bench_linear (Bench *b, const char *filter, const char *name, int64_t m, int64_t k, int64_t n, VkcDType wt,
+              GError **error)
+{
+  if (!wanted (filter, name))
+    return true;
+  LinearState s;
+  if (!tensor (b, &s.x, VKC_F32, 2, (int64_t[]) { m, k }, error) ||
+      !tensor (b, &s.w, wt, 2, (int64_t[]) { n, k }, error) ||
+      !tensor (b, &s.bias, VKC_F32, 1, (int64_t[]) { n }, error) ||
+      !tensor (b, &s.y, VKC_F32, 2, (int64_t[]) { m, n }, error))
+    return false;
+  double ms = run_case (b, rec_linear, &s, error);
+  g_autofree char *shape = g_strdup_printf ("M=%" G_GINT64_FORMAT " K=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT " %s",
+                                            m, k, n, vkc_dtype_name (wt));
+  /* One row is bandwidth-bound: report the weight bytes it streams instead of FLOP/s. */
+  if (m <= 8)
+    report (name, shape, ms, 0, (double) n * k * vkc_dtype_size (wt));
+  else
+    report (name, shape, ms, 2.0 * m * k * n, 0);
+  vkc_pool_arena_reset (b->pool);
+  return ms >= 0;
+}
+
+static bool
+bench_attention (Bench *b, const char *filter, const char *name, int64_t batch, int64_t nq, int64_t nk, int hq,
+                 int hkv, int d, bool causal, GError **error)
+{
+  if (!wanted (filter, name))
+    return true;
+  AttnState s = { 0 };
+  if (!tensor (b, &s.q, VKC_F32, 3, (int64_t[]) { batch, nq, hq * d }, error) ||
+      !tensor (b, &s.k, VKC_F32, 3, (int64_t[]) { batch, nk, hkv * d }, error) ||
+      !tensor (b, &s.v, VKC_F32, 3, (int64_t[]) { batch, nk, hkv * d }, error) ||
+      !tensor (b, &s.o, VKC_F32, 3, (int64_t[]) { batch, nq, hq * d }, error))
+    return false;
+  s.p = (VkcAttnParams) { .heads_q = hq, .heads_kv = hkv, .head_dim = d, .scale = 1.0f / sqrtf ((float) d),
+                          .causal = causal };
+  double ms = run_case (b, rec_attn, &s, error);
+  g_autofree char *shape = g_strdup_printf ("B=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT " H=%d/%d D=%d%s",
+                                            batch, nq, hq, hkv, d, causal ? " causal" : "");
+  double flops = 4.0 * batch * hq * nq * nk * d * (causal ? 0.5 : 1.0);
+  report (name, shape, ms, flops, 0);
+  vkc_pool_arena_reset (b->pool);
+  return ms >= 0;
+}
+
+static bool
+bench_conv (Bench *b, const char *filter, const char *name, int64_t h, int64_t w, int64_t cin, int64_t cout,
+            GError **error)
+{
+  if (!wanted (filter, name))
+    return true;
+  ConvState s;
+  if (!tensor (b, &s.x, VKC_F32, 4, (int64_t[]) { 1, h, w, cin }, error) ||
+      !tensor (b, &s.w, VKC_BF16, 4, (int64_t[]) { cout, 3, 3, cin }, error) ||
+      !tensor (b, &s.bias, VKC_F32, 1, (int64_t[]) { cout }, error) ||
+      !tensor (b, &s.y, VKC_F32, 4, (int64_t[]) { 1, h, w, cout }, error))
+    return false;
+  double ms = run_case (b, rec_conv3, &s, error);
+  g_autofree char *shape = g_strdup_printf ("%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " %" G_GINT64_FORMAT
+                                            "->%" G_GINT64_FORMAT " 3x3 bf16", h, w, cin, cout);
+  report (name, shape, ms, 2.0 * h * w * cin * cout * 9, 0);
+  vkc_pool_arena_reset (b->pool);
+  return ms >= 0;
+}
+
+static bool
+bench_norms (Bench *b, const char *filter, GError **error)
+{
+  NormState s = { 0 };
+  int64_t rows = 1324, c = 1536;
+  if (wanted (filter, "layer_norm") || wanted (filter, "rms_norm")) {
+    if (!tensor (b, &s.x, VKC_F32, 2, (int64_t[]) { rows, c }, error) ||
+        !tensor (b, &s.w, VKC_F32, 1, (int64_t[]) { c }, error) ||
+        !tensor (b, &s.y, VKC_F32, 2, (int64_t[]) { rows, c }, error))
+      return false;
+    double bytes = 2.0 * rows * c * 4;
+    if (wanted (filter, "layer_norm"))
+      report ("layer_norm", "1324x1536 (DiT tokens)", run_case (b, rec_ln, &s, error), 0, bytes);
+    if (wanted (filter, "rms_norm"))
+      report ("rms_norm", "1324x1536", run_case (b, rec_rms, &s, error), 0, bytes);
+    vkc_pool_arena_reset (b->pool);
+  }
+  if (wanted (filter, "group_norm")) {
+    int64_t h = 128, w = 128, ch = 512;
+    s.groups = 32;
+    if (!tensor (b, &s.x, VKC_F32, 4, (int64_t[]) { 1, h, w, ch }, error) ||
+        !tensor (b, &s.w, VKC_F32, 1, (int64_t[]) { ch }, error) ||
+        !tensor (b, &s.bias, VKC_F32, 1, (int64_t[]) { ch }, error) ||
+        !tensor (b, &s.y, VKC_F32, 4, (int64_t[]) { 1, h, w, ch }, error))
+      return false;
+    int64_t scratch = vkc_group_norm_scratch_elems (b->dev, &s.y, &s.x, s.groups);
+    if (!tensor (b, &s.scratch, VKC_F32, 1, &scratch, error))
+      return false;
+    report ("group_norm_silu", "128x128x512, 32 groups (VAE)", run_case (b, rec_gn, &s, error), 0,
+            2.0 * h * w * ch * 4);
+    vkc_pool_arena_reset (b->pool);
+  }
+  if (wanted (filter, "gelu_tanh")) {
+    UnaryState u;
+    if (!tensor (b, &u.x, VKC_F32, 2, (int64_t[]) { 1024, 6144 }, error) ||
+        !tensor (b, &u.y, VKC_F32, 2, (int64_t[]) { 1024, 6144 }, error))
+      return false;
+    report ("gelu_tanh", "1024x6144 (DiT FF)", run_case (b, rec_gelu, &u, error), 0, 2.0 * 1024 * 6144 * 4);
+    vkc_pool_arena_reset (b->pool);
+  }
+  return true;
+}
+
+bool
+deepgen_bench_ops (const char *filter, int reps, bool quick, GError **error)
+{
+  Bench b = { 0 };
+  b.reps = MAX (reps, 1);
+  b.dev = vkc_device_new (NULL, error);
+  if (!b.dev)
+    return false;
+  b.pool = vkc_pool_new (b.dev, VKC_POOL_DEVICE, 0, "bench");
+  g_autofree char *desc = vkc_device_describe (b.dev);
+  printf ("%s\n\n", desc);
+  printf ("%-26s %-40s %13s %17s\n", "op", "shape", "time/op", "throughput");
+  /* `quick` shrinks token counts 4× so that a CPU device finishes in seconds. */
+  int64_t q = quick ? 4 : 1;
+  bool ok =
+      bench_linear (&b, filter, "linear dit_ff_up", 1024 / q, 1536, 6144, VKC_BF16, error) &&
+      bench_linear (&b, filter, "linear dit_qkv", 1324 / q, 1536, 1536, VKC_BF16, error) &&
+      bench_linear (&b, filter, "linear connector_fc1", 424 / q, 2048, 11946, VKC_BF16, error) &&
+      bench_linear (&b, filter, "linear vit_patch", 1024 / q, 1176, 1280, VKC_BF16, error) &&
+      bench_linear (&b, filter, "linear llm_mlp_gemv", 1, 2048, 11008, VKC_BF16, error) &&
+      bench_linear (&b, filter, "linear dit_ff_up_f32", 1024 / q, 1536, 6144, VKC_F32, error) &&
+      bench_attention (&b, filter, "attention dit_joint", 1, 1324 / q, 1324 / q, 24, 24, 64, false, error) &&
+      bench_attention (&b, filter, "attention llm", 1, 450 / q, 450 / q, 16, 2, 128, true, error) &&
+      bench_attention (&b, filter, "attention vit_full", 1, 1024 / q, 1024 / q, 16, 16, 80, false, error) &&
+      bench_conv (&b, filter, "conv3x3 vae_512", 64 / q, 64 / q, 512, 512, error) &&
+      bench_conv (&b, filter, "conv3x3 vae_128", 256 / q, 256 / q, 128, 128, error) &&
+      bench_norms (&b, filter, error);
+  guint messages = vkc_device_validation_messages (b.dev);
+  vkc_pool_free (b.pool);
+  vkc_device_free (b.dev);
+  if (ok && messages) {
+    g_set_error (error, VKC_ERROR, VKC_ERROR_FAILED, "%u validation messages", messages);
+    return false;
+  }
+  return ok;
+}

