@@ -1,0 +1,99 @@
+/* Reader for safetensors weight files: one file, or a sharded set described by an
+ * `*.safetensors.index.json` (MODEL.md §8).
+ *
+ * Files are mapped, not read, so opening the 7.5 GB VLM costs no copy and no memory until the
+ * weights are uploaded. Every header field is validated before anything is computed from it
+ * (header length, JSON, dtype, shape, offsets, overlaps, shard membership): a damaged or hostile
+ * file ends in a DG_ERROR, never in a read outside the mapping.
+ *
+ * Tensor data pointers point into the mapping: they are valid until dg_safetensors_free() and are
+ * only as aligned as the writer made them (Hugging Face pads the header to 8 bytes, other writers
+ * may not), so read them with memcpy or the dtype.h array helpers. The format is little-endian.
+ *
+ * An opened set is immutable, so any number of threads may read it at once. A file that another
+ * process truncates while it is open makes later reads of its data fault (SIGBUS): mapping cannot
+ * guard against that, so weights are best read once, right after opening, into device memory. */
+#pragma once
+
+#include <glib.h>
+
+#include "dtype.h"
+
+G_BEGIN_DECLS
+
+#define DG_TENSOR_MAX_DIMS 8
+
+typedef struct {
+  const char *name;
+  DgDType     dtype;
+  guint       ndim;
+  gint64      shape[DG_TENSOR_MAX_DIMS]; /* entries past ndim are 0 */
+  gint64      n_elements;                /* 1 for a scalar (ndim 0) */
+  const void *data;
+  gsize       nbytes;
+  const char *file;                      /* "parent/file.safetensors" that holds it, for messages */
+} DgTensorInfo;
+
+typedef struct _DgSafetensors DgSafetensors;
+
+/* Opens @path, which is one of:
+ *  - a `.safetensors` file;
+ *  - a `*.index.json` shard index (its `weight_map` names the shards, beside it);
+ *  - a component folder, searched for `model.safetensors`, `diffusion_pytorch_model.safetensors`,
+ *    then a single `*.safetensors.index.json` (the order transformers and diffusers use). */
+DgSafetensors *dg_safetensors_open (const char *path, GError **error);
+
+/* Parses a whole safetensors image already in memory (8-byte header length, JSON header, data).
+ * Tensor data points into @data, which the caller keeps alive and unchanged until the result is
+ * freed. @display names the image in messages. This is the entry point of the fuzz target. */
+DgSafetensors *dg_safetensors_open_data (const guint8 *data, gsize len, const char *display, GError **error);
+
+void dg_safetensors_free (DgSafetensors *st);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgSafetensors, dg_safetensors_free)
+
+/* What the set is called in messages: "vlm/model.safetensors.index.json", "vae/diffusion_...". */
+const char *dg_safetensors_display_name (const DgSafetensors *st);
+
+/* O(1) lookup; NULL when absent. */
+const DgTensorInfo *dg_safetensors_find (const DgSafetensors *st, const char *name);
+
+/* All tensors, in storage order (shard by shard, then by offset), which is the order that reads
+ * the files sequentially. */
+guint               dg_safetensors_n_tensors (const DgSafetensors *st);
+const DgTensorInfo *dg_safetensors_tensor    (const DgSafetensors *st, guint i);
+
+/* Sum of nbytes over all tensors. */
+guint64 dg_safetensors_total_bytes (const DgSafetensors *st);
+
+/* A value from a `__metadata__` string map (the first file that has the key), or NULL. */
+const char *dg_safetensors_metadata (const DgSafetensors *st, const char *key);
+
+/* Finds @name and checks that its dtype is in @dtypes (a DG_DTYPE_BIT mask) and that its shape is
+ * @shape[0..ndim) (an entry < 0 matches any size). On mismatch: NULL and an error that names the
+ * file, the tensor, what was found and what was expected (DG_ERROR_MISSING when absent,
+ * DG_ERROR_SHAPE for a wrong shape or dtype). */
+const DgTensorInfo *dg_safetensors_expect (const DgSafetensors *st, const char *name, guint32 dtypes, guint ndim,
+                                           const gint64 *shape, GError **error);
+
+/* dg_safetensors_expect_shape (st, "proj_out.weight", DG_DTYPES_FLOAT, &error, 64, 1536) */
+#define DG_SHAPE(...) ((const gint64[]){ __VA_ARGS__ })
+#define dg_safetensors_expect_shape(st, name, dtypes, error, ...)                                            \
+  dg_safetensors_expect ((st), (name), (dtypes), (guint) (sizeof (DG_SHAPE (__VA_ARGS__)) / sizeof (gint64)), \
+                         DG_SHAPE (__VA_ARGS__), (error))
+
+/* The same check for a tensor already in hand. */
+gboolean dg_tensor_info_check (const DgTensorInfo *info, guint32 dtypes, guint ndim, const gint64 *shape,
+                               GError **error);
+
+/* Converts a F32, F16 or BF16 tensor to fp32 (exactly) into @dst of n_elements floats.
+ * Other dtypes: FALSE and DG_ERROR_UNSUPPORTED. */
+gboolean dg_tensor_to_f32 (const DgTensorInfo *info, float *dst, GError **error);
+
+/* Converts a F32, F16 or BF16 tensor to bf16 into @dst of n_elements values: BF16 is copied, F32
+ * rounded to nearest even, F16 widened exactly then rounded. Other dtypes: DG_ERROR_UNSUPPORTED. */
+gboolean dg_tensor_to_bf16 (const DgTensorInfo *info, guint16 *dst, GError **error);
+
+/* "[64,1536]" */
+char *dg_shape_to_string (guint ndim, const gint64 *shape);
+
+G_END_DECLS
