@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "vkc_half.h"
+
 static const struct {
   const char *name;
   gsize size;
@@ -44,91 +46,11 @@ dg_dtype_from_name (const char *name, DgDType *out)
   return FALSE;
 }
 
-static inline guint32
-f32_bits (float f)
-{
-  guint32 u;
-  memcpy (&u, &f, 4);
-  return u;
-}
-
-static inline float
-bits_f32 (guint32 u)
-{
-  float f;
-  memcpy (&f, &u, 4);
-  return f;
-}
-
-float
-dg_f16_to_f32 (guint16 h)
-{
-  guint32 sign = (guint32) (h & 0x8000) << 16;
-  guint32 exp = (h >> 10) & 0x1f;
-  guint32 man = h & 0x3ff;
-
-  if (exp == 0x1f) /* inf / NaN: keep the payload in the top mantissa bits */
-    return bits_f32 (sign | 0x7f800000u | (man << 13));
-  if (exp == 0)
-    {
-      if (man == 0)
-        return bits_f32 (sign);
-      /* Subnormal: man·2^-24 is exact in f32; renormalise by shifting the leading 1 out. */
-      int e = -1;
-      do
-        {
-          man <<= 1;
-          e++;
-        }
-      while (!(man & 0x400));
-      man &= 0x3ff;
-      return bits_f32 (sign | ((guint32) (127 - 15 - e) << 23) | (man << 13));
-    }
-  return bits_f32 (sign | ((exp + (127 - 15)) << 23) | (man << 13));
-}
-
-guint16
-dg_f32_to_bf16 (float f)
-{
-  guint32 u = f32_bits (f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: truncate, force quiet so it cannot become inf */
-    return (guint16) ((u >> 16) | 0x0040);
-  /* Ties to even: add 0x7fff plus the lowest kept bit; a carry into the exponent is the correct
-   * rounding up (and reaches inf exactly when the value rounds past the largest finite bf16). */
-  u += 0x7fffu + ((u >> 16) & 1);
-  return (guint16) (u >> 16);
-}
-
-guint16
-dg_f32_to_f16 (float f)
-{
-  guint32 u = f32_bits (f);
-  guint16 sign = (guint16) ((u >> 16) & 0x8000);
-  guint32 abs = u & 0x7fffffffu;
-
-  if (abs > 0x7f800000u) /* NaN: keep the top payload bits, force quiet */
-    return sign | 0x7e00 | (guint16) ((abs >> 13) & 0x3ff);
-  if (abs >= 0x477ff000u) /* ≥ 65520 rounds to inf (65504 is the largest finite half) */
-    return sign | 0x7c00;
-  if (abs < 0x38800000u) /* below 2^-14: half subnormal or zero */
-    {
-      if (abs < 0x33000000u) /* below 2^-25: rounds to zero (2^-25 itself is a tie to even 0) */
-        return sign;
-      guint32 exp = abs >> 23;
-      guint32 man = (abs & 0x7fffff) | 0x800000; /* 24 significant bits */
-      guint32 shift = 126 - exp;                 /* 14..24: aligns to units of 2^-24 */
-      guint32 q = man >> shift;
-      guint32 rem = man & ((1u << shift) - 1);
-      guint32 half = 1u << (shift - 1);
-      if (rem > half || (rem == half && (q & 1)))
-        q++;
-      return sign | (guint16) q; /* q may carry into the smallest normal: still correct */
-    }
-  /* Normal: rebias and round the 13 dropped mantissa bits, ties to even. */
-  guint32 v = abs - ((127u - 15u) << 23);
-  v += 0xfffu + ((v >> 13) & 1);
-  return sign | (guint16) (v >> 13);
-}
+/* The scalar conversions are the runtime's (vkcompute/vkc_half.h, header-only), so that the
+ * host and the GPU upload path round identically. */
+float dg_f16_to_f32 (guint16 h) { return vkc_f16_to_f32 (h); }
+guint16 dg_f32_to_bf16 (float f) { return vkc_f32_to_bf16 (f); }
+guint16 dg_f32_to_f16 (float f) { return vkc_f32_to_f16 (f); }
 
 static inline guint16
 load_u16 (const guint8 *p)
