@@ -15,7 +15,7 @@ vkc_attention_set_tuning (const VkcAttnTuning *t)
 static bool
 subgroups_disabled (void)
 {
-  const char *e = g_getenv ("DEEPGEN_VKC_NO_SUBGROUP");
+  const char *e = g_getenv ("DEEPGEN_VK_DISABLE_SUBGROUP");
   return tuning.no_subgroup || (e && *e && strcmp (e, "0") != 0);
 }
 

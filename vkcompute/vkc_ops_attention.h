@@ -46,7 +46,7 @@ void vkc_op_rotary (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const V
                     const VkcTensor *sin, int heads, int rot_dim);
 
 /* Knobs for tests and benchmarks (process-wide; NULL restores the defaults). The environment
- * variable DEEPGEN_VKC_NO_SUBGROUP=1 also turns the subgroup paths off. */
+ * variable DEEPGEN_VK_DISABLE_SUBGROUP=1 also turns the subgroup paths off. */
 typedef struct {
   int block_q, block_k;      /* attention tile: query rows, keys (powers of two); 0 = auto */
   int kv_alias;              /* attention: V reuses K's shared memory; -1 = auto, 0 / 1 */

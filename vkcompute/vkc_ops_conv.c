@@ -117,7 +117,7 @@ dispatch_conv (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t H, c
   VkcDevice *dev = vkc_cmd_device (cmd);
   int64_t cout = y->shape[3];
   static int no_thin = -1;                        /* debugging switch: always the 64×64 tile */
-  if (no_thin < 0) no_thin = g_getenv ("DEEPGEN_CONV_NO_THIN") != NULL;
+  if (no_thin < 0) no_thin = g_getenv ("DEEPGEN_VK_DISABLE_CONV_THIN") != NULL;
   bool thin = cout <= THIN_TILE_N && !no_thin;
   ConvPush pc = {
     .xs_b = u32 (x->stride[0]), .xs_h = u32 (x->stride[1]), .xs_w = u32 (x->stride[2]),

@@ -7,7 +7,7 @@
  * The output must not overlap the input (no in-place convolution).
  *
  * Convs with Cout ≤ 16 use a 128-pixel × 16-channel tile instead of 64 × 64
- * (DEEPGEN_CONV_NO_THIN=1 turns that off for debugging).
+ * (DEEPGEN_VK_DISABLE_CONV_THIN=1 turns that off for debugging).
  *
  * Tensors larger than maxStorageBufferRange are handled here: the work is split into bands of
  * output rows, each binding only the input rows it reads (NHWC makes a band of rows one

@@ -107,7 +107,7 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
   plan.flags = (bias ? LINEAR_BIAS : 0) | (opt->accumulate ? LINEAR_ACCUMULATE : 0);
   VkcLinearKernel kernel = opt->kernel;
   if (kernel == VKC_LINEAR_AUTO)
-    kernel = M <= VKC_LINEAR_GEMV_MAX_ROWS && !env_flag ("DEEPGEN_VKC_NO_GEMV") ? VKC_LINEAR_GEMV
+    kernel = M <= VKC_LINEAR_GEMV_MAX_ROWS && !env_flag ("DEEPGEN_VK_DISABLE_GEMV") ? VKC_LINEAR_GEMV
                                                                                 : VKC_LINEAR_TILED;
   plan.gemv = kernel == VKC_LINEAR_GEMV;
   char name[64];
@@ -115,7 +115,7 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
   if (plan.gemv) {
     uint32_t min_sg = info->min_subgroup_size ? info->min_subgroup_size : info->subgroup_size;
     bool sg = info->subgroup_arith && min_sg >= 4 && !opt->no_subgroup
-              && !env_flag ("DEEPGEN_VKC_NO_SUBGROUP");
+              && !env_flag ("DEEPGEN_VK_DISABLE_SUBGROUP");
     g_snprintf (name, sizeof name, sg ? "linear_gemv_sg_%s" : "linear_gemv_%s", wt);
     /* Rows per dispatch: M rounded up to a power of two, so one row does not pay for eight. */
     plan.gemv_rows = 1;

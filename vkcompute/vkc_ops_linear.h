@@ -6,8 +6,8 @@ G_BEGIN_DECLS
 
 /* Which kernel runs. AUTO takes the GEMV for at most VKC_LINEAR_GEMV_MAX_ROWS rows (one
  * workgroup per few outputs, reduction over K: bandwidth-bound, weights read once) and the
- * tiled kernel otherwise. The environment variable DEEPGEN_VKC_NO_GEMV=1 turns AUTO's GEMV
- * off, DEEPGEN_VKC_NO_SUBGROUP=1 the GEMV's subgroup reduction (debugging kill switches). */
+ * tiled kernel otherwise. The environment variable DEEPGEN_VK_DISABLE_GEMV=1 turns AUTO's GEMV
+ * off, DEEPGEN_VK_DISABLE_SUBGROUP=1 the GEMV's subgroup reduction (debugging kill switches). */
 typedef enum {
   VKC_LINEAR_AUTO = 0,
   VKC_LINEAR_TILED,
