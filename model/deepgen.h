@@ -27,6 +27,7 @@ typedef struct {
   guint8 *pixels;
 } DgImage;
 
+/* NULL when the pixels cannot be allocated (layer-sized images can be huge). */
 DgImage *dg_image_new (int width, int height, int channels);
 DgImage *dg_image_copy (const DgImage *img);
 void dg_image_free (DgImage *img);
@@ -34,6 +35,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgImage, dg_image_free)
 
 /* A soft mask: one 8-bit channel, 255 = change fully, 0 = keep exactly. */
 typedef DgImage DgMask;   /* channels == 1 */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgMask, dg_image_free)
 
 /* ---- engine and model ---------------------------------------------------------------- */
 

@@ -44,4 +44,5 @@ run_other() {   # script out_dir
 run_other make_tokenizer_parity.py tests/data/tokenizer
 run_other make_randn.py tests/data/randn
 run_other make_full_configs.py tests/data/deepgen-1.0-configs
+run_other make_image_golden.py tests/data/image
 du -sh tests/data
