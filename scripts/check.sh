@@ -36,6 +36,13 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 if [ "${FUZZ_SECONDS:-60}" != 0 ] && [ -x tests/fuzz/run-fuzz.sh ]; then
   echo "== fuzz: safetensors header parser, ${FUZZ_SECONDS:-60} s =="
-  tests/fuzz/run-fuzz.sh "${FUZZ_SECONDS:-60}"
+  # libFuzzer reports every new input; keep that in a log and show the summary (or the crash).
+  if tests/fuzz/run-fuzz.sh "${FUZZ_SECONDS:-60}" > build/fuzz.log 2>&1; then
+    grep -E "^== |Done [0-9]+ runs|stat::number_of_executed_units" build/fuzz.log || true
+  else
+    tail -n 60 build/fuzz.log
+    echo "fuzz: FAILED (full log: build/fuzz.log)"
+    exit 1
+  fi
 fi
 echo "check: all passed"
