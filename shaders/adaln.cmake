@@ -1,0 +1,5 @@
+# AdaLN modulation and gated residual with an exact bf16 mode (vkc_ops_adaln.c)
+deepgen_shader(adaln_modulate adaln.comp OP=0)
+deepgen_shader(adaln_modulate_bf16 adaln.comp OP=0 ROUND_BF16=1)
+deepgen_shader(adaln_gated_add adaln.comp OP=1)
+deepgen_shader(adaln_gated_add_bf16 adaln.comp OP=1 ROUND_BF16=1)
