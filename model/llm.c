@@ -286,19 +286,6 @@ rnd (const LlmRun *r, const VkcTensor *t)
     vkc_op_round_bf16 (r->cmd, t, t);
 }
 
-/* A fresh arena tensor filled from host data (see vit.c: uploads happen at record time). */
-static gboolean
-upload_table (DgArena *arena, VkcTensor *t, VkcDType dtype, int ndim, const int64_t *shape, const void *data)
-{
-  if (!dg_arena_tensor (arena, t, dtype, ndim, shape))
-    return FALSE;
-  if (!vkc_tensor_upload (arena->dev, t, data, &arena->error)) {
-    dg_error_from_vkc (&arena->error);
-    return FALSE;
-  }
-  return TRUE;
-}
-
 static gboolean
 llm_run_init (LlmRun *r, DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBatch *b, const DgLlmTap *taps)
 {
@@ -310,9 +297,9 @@ llm_run_init (LlmRun *r, DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBat
   g_autofree guint32 *valid = g_new (guint32, n);
   for (int64_t i = 0; i < n; i++)
     valid[i] = b->attention_mask[i] != 0;
-  if (!upload_table (arena, &r->cos, VKC_F32, 3, (int64_t[]) { B, S, D }, cos_t)
-      || !upload_table (arena, &r->sin, VKC_F32, 3, (int64_t[]) { B, S, D }, sin_t)
-      || !upload_table (arena, &r->valid, VKC_U32, 2, (int64_t[]) { B, S }, valid))
+  if (!dg_arena_upload (arena, &r->cos, VKC_F32, 3, (int64_t[]) { B, S, D }, cos_t)
+      || !dg_arena_upload (arena, &r->sin, VKC_F32, 3, (int64_t[]) { B, S, D }, sin_t)
+      || !dg_arena_upload (arena, &r->valid, VKC_U32, 2, (int64_t[]) { B, S }, valid))
     return FALSE;
   DG_ACT (arena, &r->xn, B, S, c->hidden);
   DG_ACT (arena, &r->q, B, S, c->n_heads * D);

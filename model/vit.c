@@ -236,21 +236,6 @@ rnd (const VitRun *r, const VkcTensor *t)
     vkc_op_round_bf16 (r->cmd, t, t);
 }
 
-/* A fresh arena tensor filled from host data. Fresh, because the upload happens now while the
- * dispatches that read it run later: reusing a tensor would overwrite what an earlier recorded
- * dispatch still has to read. */
-static gboolean
-upload_table (DgArena *arena, VkcTensor *t, VkcDType dtype, int ndim, const int64_t *shape, const void *data)
-{
-  if (!dg_arena_tensor (arena, t, dtype, ndim, shape))
-    return FALSE;
-  if (!vkc_tensor_upload (arena->dev, t, data, &arena->error)) {
-    dg_error_from_vkc (&arena->error);
-    return FALSE;
-  }
-  return TRUE;
-}
-
 static gboolean
 vit_run_init (VitRun *r, DgVit *vit, VkcCmd *cmd, DgArena *arena, const DgVitGrid *grid, const DgVitTap *tap)
 {
@@ -272,11 +257,11 @@ vit_run_init (VitRun *r, DgVit *vit, VkcCmd *cmd, DgArena *arena, const DgVitGri
     }
   g_autofree float *cos_t = g_new (float, N * D), *sin_t = g_new (float, N * D);
   vit_rotary_tables (vit, grid, index, cos_t, sin_t);
-  if (!upload_table (arena, &r->to_window, VKC_U32, 1, (int64_t[]) { nm }, index)
-      || !upload_table (arena, &r->to_raster, VKC_U32, 1, (int64_t[]) { nm }, inverse)
-      || !upload_table (arena, &r->range, VKC_U32, 3, (int64_t[]) { 1, N, 2 }, range)
-      || !upload_table (arena, &r->cos, VKC_F32, 3, (int64_t[]) { 1, N, D }, cos_t)
-      || !upload_table (arena, &r->sin, VKC_F32, 3, (int64_t[]) { 1, N, D }, sin_t))
+  if (!dg_arena_upload (arena, &r->to_window, VKC_U32, 1, (int64_t[]) { nm }, index)
+      || !dg_arena_upload (arena, &r->to_raster, VKC_U32, 1, (int64_t[]) { nm }, inverse)
+      || !dg_arena_upload (arena, &r->range, VKC_U32, 3, (int64_t[]) { 1, N, 2 }, range)
+      || !dg_arena_upload (arena, &r->cos, VKC_F32, 3, (int64_t[]) { 1, N, D }, cos_t)
+      || !dg_arena_upload (arena, &r->sin, VKC_F32, 3, (int64_t[]) { 1, N, D }, sin_t))
     return FALSE;
   DG_ACT (arena, &r->xn, 1, N, C);
   DG_ACT (arena, &r->qkv, 1, N, 3 * C);

@@ -282,6 +282,18 @@ dg_arena_tensor (DgArena *a, VkcTensor *out, VkcDType dtype, int ndim, const int
 }
 
 gboolean
+dg_arena_upload (DgArena *a, VkcTensor *out, VkcDType dtype, int ndim, const int64_t *shape, const void *data)
+{
+  if (!dg_arena_tensor (a, out, dtype, ndim, shape))
+    return FALSE;
+  if (!vkc_tensor_upload (a->dev, out, data, &a->error)) {
+    dg_error_from_vkc (&a->error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
 dg_arena_check (DgArena *a, GError **error)
 {
   if (!a->error)

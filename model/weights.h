@@ -79,6 +79,11 @@ gboolean dg_arena_tensor (DgArena *a, VkcTensor *out, VkcDType dtype, int ndim, 
 #define DG_ACT(arena, out, ...)                                                                    \
   dg_arena_tensor ((arena), (out), VKC_F32, (int) (sizeof ((const int64_t[]){ __VA_ARGS__ }) / sizeof (int64_t)), \
                    (const int64_t[]){ __VA_ARGS__ })
+/* A fresh arena tensor filled from host data now (a synchronous upload). Fresh, because
+ * dispatches recorded earlier may still have to read an older tensor when they run: reusing
+ * one would overwrite it before that. Errors are sticky like allocation errors. */
+gboolean dg_arena_upload (DgArena *a, VkcTensor *out, VkcDType dtype, int ndim, const int64_t *shape,
+                          const void *data);
 /* Moves the sticky error (if any) into *error; TRUE when there was none. */
 gboolean dg_arena_check (DgArena *a, GError **error);
 gboolean dg_arena_failed (const DgArena *a);
