@@ -124,6 +124,16 @@ typedef void (*DgProgressFunc) (DgStage stage, int step, int n_steps, gpointer u
 DgImage *dg_run (DgModel *model, const DgRequest *request, DgProgressFunc progress, gpointer user_data,
                  GCancellable *cancellable, GError **error);
 
+/* Several requests in one batch (e.g. variations of a prompt): they run through every stage
+ * together, which is faster than one by one on a GPU with room to spare. All requests must
+ * have the same job and resolve to the same output size; guidance, steps, seed and rng of the
+ * first request apply to the batch (the initial noise is drawn for the whole batch at once,
+ * as torch.randn([B, C, h, w]) would). Note that, as in the reference, prompts of different
+ * token lengths are left-padded together, so a request's result depends (slightly) on the
+ * others in its batch. Returns a GPtrArray of DgImage* in request order. */
+GPtrArray *dg_run_batch (DgModel *model, const DgRequest *const *requests, guint n_requests,
+                         DgProgressFunc progress, gpointer user_data, GCancellable *cancellable, GError **error);
+
 /* Output size rules (MODEL.md §1.4, §7): sides multiples of 16, area near the request. */
 void dg_output_size (const DgRequest *request, int *width, int *height);
 
