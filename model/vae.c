@@ -907,8 +907,8 @@ static void
 module_body (Ctx *c, gpointer data)
 {
   Job *j = data;
-  Module m;
-  find_module (c->vae, j->module, &m);
+  Module m = { 0 };
+  find_module (c->vae, j->module, &m);   /* dg_vae_forward_module checked the name */
   Act x = borrow (j->in), y;
   switch (m.kind) {
   case MOD_RESNET: y = resnet (c, m.res, x); break;

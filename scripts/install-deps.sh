@@ -15,7 +15,7 @@ packages="
   libvulkan-dev mesa-vulkan-drivers vulkan-tools vulkan-validationlayers
   glslc glslang-tools spirv-tools
   clang
-  xvfb xauth imagemagick
+  xvfb xauth imagemagick desktop-file-utils appstream
 "
 # GIMP 2.10 (bookworm) or GIMP 3 (trixie) with plug-in headers; the plug-ins are optional
 # parts of the build and are skipped when these are missing.

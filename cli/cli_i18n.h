@@ -1,0 +1,12 @@
+/* The gettext shorthand for cli/ (DESIGN.md §8): user-visible strings go through _() in the
+ * "deepgen" domain that po/ builds catalogues for. cli_i18n_init binds it once at start. */
+#pragma once
+
+#ifndef GETTEXT_PACKAGE
+#define GETTEXT_PACKAGE "deepgen"
+#endif
+#include <glib/gi18n-lib.h>
+
+/* setlocale, then the domain bound to the first of: $DEEPGEN_LOCALEDIR (tests run from the
+ * build tree), locale/ beside the program, the configured <prefix>/share/locale. */
+void cli_i18n_init (void);

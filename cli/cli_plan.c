@@ -1,0 +1,171 @@
+/* Plan and FLOP tables (cli_plan.h). */
+#include "cli_plan.h"
+
+#include "cli_i18n.h"
+
+#define GIB 1073741824.0
+
+static const char *
+job_name (DgJob job)
+{
+  switch (job) {
+  case DG_JOB_GENERATE: return "generate";
+  case DG_JOB_EDIT: return "edit";
+  case DG_JOB_INPAINT: return "inpaint";
+  }
+  return "?";
+}
+
+static void
+request_for (DgPlanRequest *r, DgJob job, int width, int height, DgPrecision precision, guint text_tokens)
+{
+  *r = (DgPlanRequest) DG_PLAN_REQUEST_INIT;
+  r->job = job;
+  r->width = width;
+  r->height = height;
+  r->precision = precision;
+  r->text_tokens = text_tokens;
+  r->n_refs = job == DG_JOB_GENERATE ? 0 : 1;
+}
+
+static void
+gib (GString *s, guint64 bytes)
+{
+  if (bytes == 0)
+    g_string_append_printf (s, " %7s", "-");
+  else
+    g_string_append_printf (s, " %7.2f", bytes / GIB);
+}
+
+char *
+cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision, const CliPlanRow *rows,
+                guint n_rows, guint text_tokens, guint64 device_bytes, const char *device_name, GError **error)
+{
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, _("Memory plan of %s, %s weights, in GiB (2^30 bytes).\n"), source,
+                          precision == DG_PRECISION_BF16 ? "bf16" : "f32");
+  g_string_append (s, _("One component is resident at a time (VLM + connector, VAE encoder, DiT, VAE decoder);\n"
+                        "each column is what that stage holds, the peak is the largest.\n\n"));
+  g_string_append_printf (s, "%-9s %-10s %7s %7s %7s %7s %7s %7s %7s %7s", "job", "size", "encode", "bridge",
+                          "vae-enc", "denoise", "decode", "peak", "margin", "needs");
+  if (device_bytes)
+    g_string_append_printf (s, "  %s", _("fits"));
+  g_string_append_c (s, '\n');
+  gboolean any_tiled = FALSE;
+  guint tokens = 0;
+  for (guint i = 0; i < n_rows; i++) {
+    DgPlanRequest r;
+    DgPlan p;
+    request_for (&r, rows[i].job, rows[i].width, rows[i].height, precision, text_tokens);
+    if (!dg_plan_compute (m, &r, &p, error)) {
+      g_string_free (s, TRUE);
+      return NULL;
+    }
+    tokens = p.text_tokens;
+    g_autofree char *size = g_strdup_printf ("%d×%d", p.width, p.height);
+    g_string_append_printf (s, "%-9s %s", job_name (p.job), size);
+    for (glong n = g_utf8_strlen (size, -1); n < 10; n++)
+      g_string_append_c (s, ' ');
+    for (int k = 0; k < DG_PLAN_N_STAGES; k++)
+      gib (s, p.stage[k].total);
+    gib (s, p.peak);
+    gib (s, p.margin);
+    gib (s, p.required);
+    if (device_bytes)
+      g_string_append_printf (s, "  %s", p.required <= device_bytes ? _("yes") : _("no"));
+    if (p.vae_decode_tiled || p.vae_encode_tiled) {
+      g_string_append (s, "  *");
+      any_tiled = TRUE;
+    }
+    g_string_append_c (s, '\n');
+  }
+  g_string_append_printf (s, _("\nAssumed: prompt rows of %u text tokens (+ image tokens, + %u meta queries), "
+                               "classifier-free guidance on, edit with one reference of the output size.\n"),
+                          tokens, m->n_queries);
+  g_string_append_printf (s, _("Margin: %llu MiB + %d %% for the driver, staging and what the plan cannot see.\n"),
+                          (unsigned long long) (DG_PLAN_MARGIN_FIXED >> 20), DG_PLAN_MARGIN_PERCENT);
+  if (any_tiled)
+    g_string_append_printf (s, _("*: the VAE works in tiles of %u latents (%u px) overlapping by %u, so that "
+                                 "it does not raise the peak.\n"),
+                            DG_PLAN_VAE_TILE, DG_PLAN_VAE_TILE * 8, DG_PLAN_VAE_OVERLAP);
+  if (device_bytes)
+    g_string_append_printf (s, _("Device: %s, %.2f GiB.\n"), device_name ? device_name : "?", device_bytes / GIB);
+  return g_string_free (s, FALSE);
+}
+
+char *
+cli_plan_detail (const DgPlanModel *m, const DgPlanRequest *r, GError **error)
+{
+  DgPlan p;
+  if (!dg_plan_compute (m, r, &p, error))
+    return NULL;
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, _("%s %d×%d: %u prompt rows of %u tokens (%u text), DiT %u rows × (%u image + %u "
+                               "reference tokens), %u steps\n"),
+                          job_name (p.job), p.width, p.height, p.vlm_rows, p.seq_len, p.text_tokens, p.dit_rows,
+                          p.image_tokens, p.ref_tokens, p.steps);
+  g_string_append_printf (s, "%-11s %9s %12s %9s %9s %10s\n", "stage", "weights", "activations", "inputs", "total",
+                          "TFLOP");
+  for (int k = 0; k < DG_PLAN_N_STAGES; k++) {
+    const DgPlanStageBytes *b = &p.stage[k];
+    if (b->total == 0)
+      continue;
+    g_string_append_printf (s, "%-11s %9.2f %12.2f %9.2f %9.2f %10.2f\n", dg_plan_stage_name ((DgPlanStage) k),
+                            b->weights / GIB, b->activations / GIB, b->carried / GIB, b->total / GIB, b->flop / 1e12);
+  }
+  g_string_append_printf (s, _("peak %.2f GiB (%s) + margin %.2f GiB = %.2f GiB; VAE encode %s, decode %s\n"),
+                          p.peak / GIB, dg_plan_stage_name (p.peak_stage), p.margin / GIB, p.required / GIB,
+                          p.vae_encode_tiled ? _("tiled") : _("whole"), p.vae_decode_tiled ? _("tiled") : _("whole"));
+  return g_string_free (s, FALSE);
+}
+
+/* One row: the label padded to 34 characters (translations can be longer or multi-byte). */
+static void
+row (GString *s, const char *label, double a, double b)
+{
+  g_string_append (s, label);
+  for (glong n = g_utf8_strlen (label, -1); n < 34; n++)
+    g_string_append_c (s, ' ');
+  g_string_append_printf (s, " %10.3f %10.3f\n", a, b);
+}
+
+char *
+cli_flops_table (const DgPlanModel *m, int width, int height, guint text_tokens, guint steps)
+{
+  DgPlanRequest rg, re;
+  DgPlan pg, pe;
+  request_for (&rg, DG_JOB_GENERATE, width, height, DG_PRECISION_BF16, text_tokens);
+  request_for (&re, DG_JOB_EDIT, width, height, DG_PRECISION_BF16, text_tokens);
+  rg.steps = re.steps = steps;
+  if (!dg_plan_compute (m, &rg, &pg, NULL) || !dg_plan_compute (m, &re, &pe, NULL))
+    return g_strdup (_("(no FLOP counts for this size)\n"));
+  const guint n = pg.steps;
+  const double dit_g = dg_flops_dit (&m->dit, pg.image_tokens, pg.seq_len);
+  const double dit_e = dg_flops_dit (&m->dit, pe.image_tokens + pe.ref_tokens, pe.seq_len);
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, _("FLOPs at %d×%d in TFLOP (multiply-add = 2), generate: %u context tokens; "
+                               "edit: %u (one %d×%d reference)\n"),
+                          width, height, pg.seq_len, pe.seq_len, width, height);
+  g_string_append_printf (s, "%-34s %10s %10s\n", _("stage"), "generate", "edit");
+#define ROW(name, g, e) row (s, name, (g) / 1e12, (e) / 1e12)
+  ROW (_("LLM, one row"), dg_flops_llm (&m->vlm.text, pg.seq_len), dg_flops_llm (&m->vlm.text, pe.seq_len));
+  ROW (_("ViT, one reference"), 0.0, dg_flops_vit (&m->vlm.vision, width, height));
+  ROW (_("encode stage (2 rows + ViT)"), pg.stage[DG_PLAN_ENCODE].flop, pe.stage[DG_PLAN_ENCODE].flop);
+  ROW (_("connector, one row"), dg_flops_connector (m, pg.seq_len), dg_flops_connector (m, pe.seq_len));
+  ROW (_("VAE encode, one reference"), 0.0, pe.stage[DG_PLAN_VAE_ENCODE].flop);
+  ROW (_("DiT forward, one row"), dit_g, dit_e);
+  ROW (_("DiT step (CFG: 2 rows)"), 2 * dit_g, 2 * dit_e);
+  g_autofree char *all = g_strdup_printf (_("DiT, %u steps"), n);
+  ROW (all, pg.stage[DG_PLAN_DENOISE].flop, pe.stage[DG_PLAN_DENOISE].flop);
+  ROW (pg.vae_decode_tiled ? _("VAE decode (tiled)") : _("VAE decode"), pg.stage[DG_PLAN_DECODE].flop,
+       pe.stage[DG_PLAN_DECODE].flop);
+  double tg = 0, te = 0;
+  for (int k = 0; k < DG_PLAN_N_STAGES; k++) {
+    tg += pg.stage[k].flop;
+    te += pe.stage[k].flop;
+  }
+  ROW (_("total"), tg, te);
+#undef ROW
+  g_string_append_printf (s, _("LLM per token: %.2f GFLOP (linear layers)\n"), dg_flops_llm_per_token (&m->vlm.text) / 1e9);
+  return g_string_free (s, FALSE);
+}

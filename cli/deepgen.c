@@ -1,0 +1,1022 @@
+/* deepgen: the command line over model/deepgen.h (DESIGN.md §1: a thin front-end; all image
+ * logic is in model/).
+ *
+ *   deepgen generate --prompt TEXT [-o out.png]
+ *   deepgen edit     --image in.png --prompt TEXT [-o out.png]
+ *   deepgen inpaint  --image in.png --mask mask.png --prompt TEXT [-o out.png]
+ *   deepgen info     [--plan] [--check]
+ *   deepgen bench    [ops | flops]
+ *
+ * Jobs run in a worker thread while the main thread runs a main loop for the signals: Ctrl-C
+ * cancels through the GCancellable (the run stops at its next GPU submission), a second
+ * Ctrl-C ends the process at once. The output is written through a temporary file and a
+ * rename (image_io.h), so no partial file is ever left under the output name. */
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "bench_ops.h"
+#include "cli_args.h"
+#include "cli_i18n.h"
+#include "cli_plan.h"
+#include "deepgen.h"
+#include "image.h"
+#include "image_io.h"
+#include "plan.h"
+#include "progress.h"
+#include "vkc.h"
+
+#ifndef DEEPGEN_VERSION
+#define DEEPGEN_VERSION "0.0"
+#endif
+
+#define HF_REPO "deepgenteam/DeepGen-1.0-diffusers"
+#define SAMPLE_PROMPT "a red fox in the snow at sunrise, photograph"
+
+static const char *
+prog (void)
+{
+  return "deepgen";
+}
+
+/* "deepgen: message" on stderr. */
+static void
+print_error (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+
+static void
+print_error (const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  fprintf (stderr, "%s: %s\n", prog (), msg);
+}
+
+static int
+exit_code_for (const GError *error)
+{
+  if (error->domain == G_OPTION_ERROR)
+    return CLI_EXIT_USAGE;
+  if (error->domain == DG_ERROR && error->code == DG_ERROR_CANCELLED)
+    return CLI_EXIT_CANCELLED;
+  return CLI_EXIT_FAILURE;
+}
+
+static int
+fail (GError *error)
+{
+  int code = exit_code_for (error);
+  if (code == CLI_EXIT_USAGE)
+    fprintf (stderr, _("%s: %s\nRun '%s --help' for the options.\n"), prog (), error->message, g_get_prgname () ? g_get_prgname () : prog ());
+  else if (code == CLI_EXIT_CANCELLED)
+    fprintf (stderr, _("%s: cancelled; nothing was written.\n"), prog ());
+  else
+    print_error ("%s", error->message);
+  g_error_free (error);
+  return code;
+}
+
+/* ---- help ------------------------------------------------------------------------------ */
+
+static const char *
+exit_codes_text (void)
+{
+  return _("Exit status: 0 success; 1 the command could not be carried out (model missing, unreadable image,\n"
+           "no Vulkan device, out of memory, a failure while running); 2 usage error (unknown option, bad or\n"
+           "missing value); 130 cancelled (Ctrl-C): nothing was written.\n");
+}
+
+static const char *
+model_text (void)
+{
+  return _("The model: the DeepGen-1.0-diffusers folder (Hugging Face " HF_REPO ", about 14.4 GB), from\n"
+           "--model DIR, else $DEEPGEN_MODEL, else ~/.local/share/deepgen/DeepGen-1.0-diffusers.\n");
+}
+
+static void
+print_overview (FILE *out)
+{
+  fprintf (out, _("Usage: %s COMMAND [OPTION…]\n\n"
+                  "DeepGen 1.0 image generation and editing on any Vulkan GPU.\n\n"
+                  "Commands:\n"
+                  "  generate   make an image from a text prompt\n"
+                  "  edit       change one or more images following an instruction\n"
+                  "  inpaint    repaint the masked part of an image; the rest stays exactly as it is\n"
+                  "  info       show the GPU, the model folder and the memory plan (--plan)\n"
+                  "  bench      time each stage of the pipeline; 'bench ops' times the GPU ops,\n"
+                  "             'bench flops' prints the FLOP counts\n\n"
+                  "Run '%s COMMAND --help' for the options of a command.\n\n"
+                  "Examples:\n"
+                  "  %s generate --prompt \"a lighthouse on a cliff at dusk\" -o lighthouse.png\n"
+                  "  %s edit --image photo.jpg --prompt \"make it winter\" -o winter.png\n"
+                  "  %s inpaint --image room.png --mask mask.png --prompt \"a green armchair\" -o room2.png\n"
+                  "  %s info --plan\n\n"),
+           prog (), prog (), prog (), prog (), prog (), prog ());
+  fputs (model_text (), out);
+  fputc ('\n', out);
+  fputs (exit_codes_text (), out);
+}
+
+/* ---- job options ----------------------------------------------------------------------- */
+
+typedef struct {
+  DgJob job;
+  char *model;
+  char *device;
+  char *prompt;        /* raw bytes (UTF-8 checked later) */
+  char *negative;
+  char **images;
+  char *mask;
+  char *size;
+  int steps;
+  double guidance;
+  char *seed;
+  char *rng;
+  char *precision;
+  char *output;
+  int feather;
+  gboolean quiet;
+} JobOptions;
+
+static void
+job_options_clear (JobOptions *o)
+{
+  g_free (o->model);
+  g_free (o->device);
+  g_free (o->prompt);
+  g_free (o->negative);
+  g_strfreev (o->images);
+  g_free (o->mask);
+  g_free (o->size);
+  g_free (o->seed);
+  g_free (o->rng);
+  g_free (o->precision);
+  g_free (o->output);
+}
+
+/* --prompt and --negative keep the bytes as given (G_OPTION_FLAG_FILENAME): GOption would
+ * convert them from the locale's charset and fail with a message that names no option. */
+static gboolean
+on_text (const char *name, const char *value, gpointer data, GError **error)
+{
+  JobOptions *o = data;
+  char **slot = g_str_equal (name, "--negative") || g_str_equal (name, "-n") ? &o->negative : &o->prompt;
+  g_free (*slot);
+  *slot = g_strdup (value);
+  return TRUE;
+}
+
+static const char *
+job_name (DgJob job)
+{
+  return job == DG_JOB_GENERATE ? "generate" : job == DG_JOB_EDIT ? "edit" : "inpaint";
+}
+
+static GOptionContext *
+job_context (JobOptions *o)
+{
+  GOptionEntry common[] = {
+    { "prompt", 'p', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, on_text,
+      N_("What to make, or the instruction (also taken from the arguments)"), N_("TEXT") },
+    { "negative", 'n', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, on_text,
+      N_("What to avoid (default: none for generate; the model's edit negative for edit and inpaint)"), N_("TEXT") },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &o->output, N_("Where to write the result (.png, .jpg)"),
+      N_("FILE") },
+    { "size", 's', 0, G_OPTION_ARG_STRING, &o->size,
+      N_("Output size WIDTHxHEIGHT (multiples of 16; default 512x512; edit: the longest side)"), N_("WxH") },
+    { "steps", 0, 0, G_OPTION_ARG_INT, &o->steps, N_("Denoising steps (default 50)"), N_("N") },
+    { "guidance", 'g', 0, G_OPTION_ARG_DOUBLE, &o->guidance,
+      N_("Classifier-free guidance scale (default 4.0; 1 or less turns it off)"), N_("G") },
+    { "seed", 0, 0, G_OPTION_ARG_STRING, &o->seed, N_("Random seed (default 42)"), N_("N") },
+    { "rng", 0, 0, G_OPTION_ARG_STRING, &o->rng,
+      N_("Noise generator: philox (same on every machine, default) or torch (torch.randn on the CPU)"),
+      N_("NAME") },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &o->precision, N_("bf16 (default, as the reference) or f32"),
+      N_("NAME") },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model, N_("The DeepGen-1.0-diffusers folder"), N_("DIR") },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &o->device,
+      N_("Vulkan device by index or part of its name (default: $DEEPGEN_VK_DEVICE, else the best)"), N_("DEV") },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, N_("No progress output"), NULL },
+    { NULL },
+  };
+  GOptionEntry images[] = {
+    { "image", 'i', 0, G_OPTION_ARG_FILENAME_ARRAY, &o->images,
+      o->job == DG_JOB_EDIT ? N_("An input image (repeat for several references)") : N_("The image to repaint"),
+      N_("FILE") },
+    { NULL },
+  };
+  GOptionEntry inpaint[] = {
+    { "mask", 0, 0, G_OPTION_ARG_FILENAME, &o->mask,
+      N_("Where to repaint: white = repaint, black = keep (same size as the image)"), N_("FILE") },
+    { "feather", 0, 0, G_OPTION_ARG_INT, &o->feather, N_("Edge blend width in pixels (default 8)"), N_("PX") },
+    { NULL },
+  };
+  const char *params = o->job == DG_JOB_GENERATE ? N_("[PROMPT…] — make an image from a text prompt")
+                       : o->job == DG_JOB_EDIT   ? N_("[INSTRUCTION…] — edit images following an instruction")
+                                                 : N_("[INSTRUCTION…] — repaint the masked part of an image");
+  GOptionContext *ctx = g_option_context_new (NULL);
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
+  g_autofree char *summary = g_strdup_printf ("%s %s %s", prog (), job_name (o->job), _(params));
+  g_option_context_set_summary (ctx, summary);
+  GOptionGroup *main_group = g_option_group_new (job_name (o->job), "", "", o, NULL);
+  g_option_group_set_translation_domain (main_group, GETTEXT_PACKAGE);
+  if (o->job != DG_JOB_GENERATE)
+    g_option_group_add_entries (main_group, images);
+  if (o->job == DG_JOB_INPAINT)
+    g_option_group_add_entries (main_group, inpaint);
+  g_option_group_add_entries (main_group, common);
+  g_option_context_set_main_group (ctx, main_group);
+
+  GString *d = g_string_new (NULL);
+  g_string_append (d, _("Examples:\n"));
+  switch (o->job) {
+  case DG_JOB_GENERATE:
+    g_string_append_printf (d, "  %s generate --prompt \"a lighthouse on a cliff at dusk\" -o lighthouse.png\n", prog ());
+    g_string_append_printf (d, "  %s generate -p \"a watercolour city map\" --size 768x512 --seed 7 -o map.jpg\n",
+                            prog ());
+    g_string_append_printf (d, "  %s generate a bowl of ramen, studio photo --steps 30\n", prog ());
+    break;
+  case DG_JOB_EDIT:
+    g_string_append_printf (d, "  %s edit --image photo.jpg --prompt \"make it winter\" -o winter.png\n", prog ());
+    g_string_append_printf (d, "  %s edit -i cat.png -i hat.png -p \"put the hat on the cat\" --size 512x512\n",
+                            prog ());
+    g_string_append (d, _("\nWith one image the result keeps its aspect ratio; its longest side is the largest of\n"
+                          "--size (default 512). With several images the result is --size.\n"));
+    break;
+  case DG_JOB_INPAINT:
+    g_string_append_printf (d, "  %s inpaint --image room.png --mask mask.png --prompt \"a green armchair\" -o "
+                               "room2.png\n", prog ());
+    g_string_append (d, _("\nPixels where the mask is black are copied from the image unchanged; the model sees\n"
+                          "the masked area with some context around it, at a working size near 512×512.\n"));
+    break;
+  }
+  g_string_append_c (d, '\n');
+  g_string_append (d, model_text ());
+  g_string_append_c (d, '\n');
+  g_string_append (d, exit_codes_text ());
+  g_option_context_set_description (ctx, d->str);
+  g_string_free (d, TRUE);
+  return ctx;
+}
+
+/* ---- the model folder ------------------------------------------------------------------- */
+
+static char *
+model_path (const char *option)
+{
+  return option ? g_strdup (option) : dg_model_default_path ();
+}
+
+/* The message for a missing or incomplete model folder: what is missing, where to get it. */
+static char *
+missing_model_text (const char *path, const char *missing)
+{
+  GString *s = g_string_new (NULL);
+  g_autofree char *display = g_filename_display_name (path);
+  g_autofree char *quoted = g_shell_quote (path);
+  if (!g_file_test (path, G_FILE_TEST_IS_DIR)) {
+    g_string_append_printf (s, _("The DeepGen model folder %s does not exist.\n"), display);
+  } else {
+    g_string_append_printf (s, _("The DeepGen model folder %s is incomplete. Missing:\n"), display);
+    g_auto (GStrv) lines = g_strsplit (missing, "\n", -1);
+    for (guint i = 0; lines[i]; i++)
+      if (*lines[i])
+        g_string_append_printf (s, "  %s\n", lines[i]);
+  }
+  g_string_append_printf (s, _("Download DeepGen-1.0-diffusers from Hugging Face (%s, about 14.4 GB), e.g.:\n"
+                               "  huggingface-cli download %s --local-dir %s\n"
+                               "or point --model (or DEEPGEN_MODEL) at the folder that holds it.\n"),
+                          HF_REPO, HF_REPO, quoted);
+  return g_string_free (s, FALSE);
+}
+
+/* NULL when the folder is complete, else the message. */
+static char *
+check_model (const char *path)
+{
+  g_autofree char *missing = dg_model_folder_missing (path);
+  return missing ? missing_model_text (path, missing) : NULL;
+}
+
+/* ---- running a job ------------------------------------------------------------------------ */
+
+typedef struct {
+  /* in */
+  char *model_dir;
+  char *device;
+  DgPrecision precision;
+  DgRequest req;
+  const char *output, *type;
+  /* state */
+  CliProgress *progress;
+  GCancellable *cancel;
+  GMainLoop *loop;
+  guint interrupts;
+  /* out */
+  DgImage *result;
+  char *device_name;
+  GError *error;
+  gint64 t_start, t_end;
+} Job;
+
+static gboolean
+job_done (gpointer data)
+{
+  Job *j = data;
+  g_main_loop_quit (j->loop);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+job_thread (gpointer data)
+{
+  Job *j = data;
+  DgEngineOptions eo = { j->device };
+  DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
+  lo.precision = j->precision;
+  g_autoptr (DgEngine) engine = dg_engine_new (&eo, &j->error);
+  g_autoptr (DgModel) model = NULL;
+  if (engine) {
+    j->device_name = g_strdup (dg_engine_device_name (engine));
+    model = dg_model_open (engine, j->model_dir, &lo, &j->error);
+  }
+  if (model && !g_cancellable_set_error_if_cancelled (j->cancel, &j->error)) {
+    j->t_start = g_get_monotonic_time ();
+    j->result = dg_run (model, &j->req, cli_progress_func, j->progress, j->cancel, &j->error);
+    j->t_end = g_get_monotonic_time ();
+  }
+  cli_progress_end (j->progress);
+  /* A result that arrives after Ctrl-C is not written: the user asked for nothing. */
+  if (j->result && g_cancellable_is_cancelled (j->cancel)) {
+    g_clear_pointer (&j->result, dg_image_free);
+    g_set_error (&j->error, DG_ERROR, DG_ERROR_CANCELLED, _("Cancelled."));
+  }
+  if (j->result && !cli_image_save (j->result, j->output, j->type, &j->error))
+    g_clear_pointer (&j->result, dg_image_free);
+  if (j->error && j->error->domain == G_IO_ERROR && j->error->code == G_IO_ERROR_CANCELLED) {
+    g_clear_error (&j->error);
+    g_set_error (&j->error, DG_ERROR, DG_ERROR_CANCELLED, _("Cancelled."));
+  }
+  g_idle_add (job_done, j);
+  return NULL;
+}
+
+static gboolean
+on_signal (gpointer data)
+{
+  Job *j = data;
+  if (j->interrupts++ == 0) {
+    g_cancellable_cancel (j->cancel);
+    cli_progress_message (j->progress, _("Cancelling at the next step… (press Ctrl-C again to stop at once)"));
+    return G_SOURCE_CONTINUE;
+  }
+  cli_progress_end (j->progress);
+  cli_image_save_abort ();
+  fprintf (stderr, _("%s: cancelled; nothing was written.\n"), prog ());
+  _exit (CLI_EXIT_CANCELLED);
+}
+
+static int
+run_job (Job *j)
+{
+  j->cancel = g_cancellable_new ();
+  j->loop = g_main_loop_new (NULL, FALSE);
+  guint sources[3] = {
+    g_unix_signal_add (SIGINT, on_signal, j),
+    g_unix_signal_add (SIGTERM, on_signal, j),
+    g_unix_signal_add (SIGHUP, on_signal, j),
+  };
+  GThread *t = g_thread_new ("deepgen-run", job_thread, j);
+  g_main_loop_run (j->loop);
+  g_thread_join (t);
+  for (guint i = 0; i < G_N_ELEMENTS (sources); i++)
+    g_source_remove (sources[i]);
+  g_main_loop_unref (j->loop);
+  g_object_unref (j->cancel);
+  if (j->error)
+    return fail (g_steal_pointer (&j->error));
+  g_autofree char *display = g_filename_display_name (j->output);
+  g_autofree char *took = cli_format_duration ((double) (j->t_end - j->t_start) / 1e6);
+  printf (_("Wrote %s (%d×%d) in %s on %s.\n"), display, j->result->width, j->result->height, took,
+          j->device_name ? j->device_name : "?");
+  return CLI_EXIT_OK;
+}
+
+static gboolean
+blank (const char *text)
+{
+  for (const char *p = text; *p; p = g_utf8_next_char (p))
+    if (!g_unichar_isspace (g_utf8_get_char (p)))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+usage_error (GError **error, const char *msg)
+{
+  g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, msg);
+  return FALSE;
+}
+
+/* The request from the parsed options: every value checked, before anything heavy. */
+static gboolean
+job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char **negative, GError **error)
+{
+  const DgJob job = o->job;
+  /* The prompt: --prompt, else the remaining arguments joined by spaces. */
+  if (o->prompt && argc > 1) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                 _("unexpected argument '%s': give the prompt either with --prompt or as arguments"), argv[1]);
+    return FALSE;
+  }
+  if (!o->prompt && argc > 1)
+    o->prompt = g_strjoinv (" ", argv + 1);
+  if (o->prompt && !(*prompt = cli_text_to_utf8 (o->prompt, "--prompt", error)))
+    return FALSE;
+  if (o->negative && !(*negative = cli_text_to_utf8 (o->negative, "--negative", error)))
+    return FALSE;
+  if (!*prompt || blank (*prompt))
+    return usage_error (error, job == DG_JOB_GENERATE ? _("no prompt: say what to make with --prompt \"…\"")
+                                                      : _("no instruction: say what to change with --prompt \"…\""));
+  const guint n_images = o->images ? g_strv_length (o->images) : 0;
+  if (job == DG_JOB_EDIT && n_images == 0)
+    return usage_error (error, _("edit needs at least one --image FILE"));
+  if (job == DG_JOB_INPAINT && n_images != 1)
+    return usage_error (error, _("inpaint needs exactly one --image FILE"));
+  if (job == DG_JOB_INPAINT && !o->mask)
+    return usage_error (error, _("inpaint needs a --mask FILE (white = repaint, black = keep)"));
+
+  DgRequest *r = &j->req;
+  *r = (DgRequest) DG_REQUEST_INIT;
+  r->job = job;
+  r->prompt = *prompt;
+  r->negative_prompt = *negative;
+  j->precision = DG_PRECISION_BF16;
+  if (o->size && !cli_parse_size (o->size, &r->width, &r->height, error))
+    return FALSE;
+  if (o->steps != -1 && !cli_check_int (o->steps, 1, 1000, "--steps", error))
+    return FALSE;
+  r->steps = o->steps == -1 ? 0 : o->steps;
+  if (o->guidance != -1.0 && !cli_check_double (o->guidance, 0.0, 100.0, "--guidance", error))
+    return FALSE;
+  if (o->guidance != -1.0)
+    r->guidance = o->guidance;
+  if (o->feather != -1 && !cli_check_int (o->feather, 0, 255, "--feather", error))
+    return FALSE;
+  r->feather = o->feather;
+  if ((o->seed && !cli_parse_seed (o->seed, &r->seed, error)) || (o->rng && !cli_parse_rng (o->rng, &r->rng, error))
+      || (o->precision && !cli_parse_precision (o->precision, &j->precision, error)))
+    return FALSE;
+  return TRUE;
+}
+
+static int
+job_main (JobOptions *o, int argc, char **argv)
+{
+  GError *error = NULL;
+  Job j = { 0 };
+  g_autofree char *prompt = NULL, *negative = NULL;
+  if (!job_request (o, argc, argv, &j, &prompt, &negative, &error))
+    return fail (error);
+  const char *deflt = o->job == DG_JOB_GENERATE ? "generated.png" : o->job == DG_JOB_EDIT ? "edited.png" : "inpainted.png";
+  const char *output = o->output ? o->output : deflt;
+  /* Before any heavy work: a known output type in a writable folder, and the model. */
+  if (!cli_output_type (output, &j.type, &error) || !cli_output_writable (output, &error))
+    return fail (error);
+  g_autofree char *dir = model_path (o->model);
+  g_autofree char *missing = check_model (dir);
+  if (missing) {
+    fprintf (stderr, "%s: %s", prog (), missing);
+    return CLI_EXIT_FAILURE;
+  }
+
+  /* Inputs. */
+  g_autoptr (GPtrArray) images = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);
+  for (guint i = 0; o->images && o->images[i]; i++) {
+    DgImage *img = cli_image_load (o->images[i], &error);
+    if (!img)
+      return fail (error);
+    g_ptr_array_add (images, img);
+  }
+  g_autoptr (DgMask) mask = NULL;
+  if (o->mask) {
+    if (!(mask = cli_mask_load (o->mask, &error)))
+      return fail (error);
+    const DgImage *src = g_ptr_array_index (images, 0);
+    if (mask->width != src->width || mask->height != src->height) {
+      g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   _("The mask is %d×%d but the image is %d×%d: they must have the same size"), mask->width,
+                   mask->height, src->width, src->height);
+      return fail (error);
+    }
+  }
+  j.req.images = (const DgImage *const *) images->pdata;
+  j.req.n_images = images->len;
+  j.req.mask = mask;
+  int w, h;
+  g_autoptr (GError) size_error = NULL;
+  if (!dg_output_size_checked (&j.req, &w, &h, &size_error)) {
+    g_set_error_literal (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, size_error->message);
+    return fail (error);
+  }
+
+  j.model_dir = dir;
+  j.device = o->device;
+  j.output = output;
+  g_autoptr (CliProgress) progress = cli_progress_new (stderr, cli_progress_mode_for_stderr (o->quiet),
+                                                       g_get_charset (NULL), dg_stage_name);
+  j.progress = progress;
+  if (!o->quiet) {
+    if (o->job == DG_JOB_GENERATE && j.req.width && (w != j.req.width || h != j.req.height))
+      fprintf (stderr, _("%s: generate, %d×%d (sides rounded to multiples of 16)\n"), prog (), w, h);
+    else if (o->job == DG_JOB_INPAINT)
+      fprintf (stderr, _("%s: inpaint, %d×%d image\n"), prog (), w, h);
+    else
+      fprintf (stderr, "%s: %s, %d×%d\n", prog (), job_name (o->job), w, h);
+  }
+  int rc = run_job (&j);
+  g_clear_pointer (&j.result, dg_image_free);
+  g_free (j.device_name);
+  return rc;
+}
+
+static int
+cmd_job (DgJob job, int argc, char **argv)
+{
+  JobOptions o = { .job = job, .steps = -1, .guidance = -1.0, .feather = -1 };
+  g_autoptr (GOptionContext) ctx = job_context (&o);
+  GError *error = NULL;
+  int rc = g_option_context_parse (ctx, &argc, &argv, &error) ? job_main (&o, argc, argv) : fail (error);
+  job_options_clear (&o);
+  return rc;
+}
+
+/* ---- info ------------------------------------------------------------------------------- */
+
+static const CliPlanRow plan_rows[] = {
+  { DG_JOB_GENERATE, 512, 512 },
+  { DG_JOB_EDIT, 512, 512 },
+  { DG_JOB_GENERATE, 1024, 1024 },
+  { DG_JOB_EDIT, 1024, 1024 },
+};
+
+/* The architecture for plans: the model folder's configs when they load, else DeepGen 1.0. */
+static char *
+plan_model (const char *dir, DgPlanModel *m)
+{
+  if (dir && dg_plan_model_load (m, dir, NULL)) {
+    g_autofree char *display = g_filename_display_name (dir);
+    return g_strdup_printf (_("the configs in %s"), display);
+  }
+  dg_plan_model_deepgen_1_0 (m);
+  return g_strdup (_("DeepGen 1.0 (built-in configs)"));
+}
+
+static int
+cmd_info (int argc, char **argv)
+{
+  g_autofree char *model = NULL, *size = NULL, *precision = NULL, *device = NULL;
+  gboolean plan = FALSE, check = FALSE, no_device = FALSE;
+  int text_tokens = 0;
+  GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("The DeepGen-1.0-diffusers folder"), N_("DIR") },
+    { "plan", 0, 0, G_OPTION_ARG_NONE, &plan,
+      N_("Print the peak GPU memory of generate and edit at 512² and 1024² (or --size)"), NULL },
+    { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_("Plan this size too, stage by stage"), N_("WxH") },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_("Plan for bf16 (default) or f32"), N_("NAME") },
+    { "text-tokens", 0, 0, G_OPTION_ARG_INT, &text_tokens, N_("Plan for prompt rows of N tokens"), N_("N") },
+    { "check", 0, 0, G_OPTION_ARG_NONE, &check,
+      N_("Only check the model folder: exit 0 when it is complete, 1 when not"), NULL },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, N_("Vulkan device by index or part of its name"), N_("DEV") },
+    { "no-device", 0, 0, G_OPTION_ARG_NONE, &no_device, N_("Do not open a Vulkan device"), NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
+  g_autofree char *summary = g_strdup_printf (_("%s info — the GPU, the model folder and the memory plan"), prog ());
+  g_option_context_set_summary (ctx, summary);
+  g_autofree char *desc = g_strdup_printf (_("Examples:\n  %s info\n  %s info --plan\n  %s info --plan --size "
+                                             "768x512\n  %s info --check && echo ready\n\n%s\n%s"),
+                                           prog (), prog (), prog (), prog (), model_text (), exit_codes_text ());
+  g_option_context_set_description (ctx, desc);
+  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  GError *error = NULL;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    return fail (error);
+  if (argc > 1) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _("unexpected argument '%s'"), argv[1]);
+    return fail (error);
+  }
+  DgPrecision prec = DG_PRECISION_BF16;
+  int sw = 0, sh = 0;
+  if ((precision && !cli_parse_precision (precision, &prec, &error)) || (size && !cli_parse_size (size, &sw, &sh, &error))
+      || (text_tokens && !cli_check_int (text_tokens, 1, 100000, "--text-tokens", &error)))
+    return fail (error);
+
+  g_autofree char *dir = model_path (model);
+  g_autofree char *missing = check_model (dir);
+  g_autofree char *display = g_filename_display_name (dir);
+  if (check) {
+    if (missing) {
+      fprintf (stderr, "%s", missing);
+      return CLI_EXIT_FAILURE;
+    }
+    printf (_("The model folder %s is complete.\n"), display);
+    return CLI_EXIT_OK;
+  }
+
+  printf ("deepgen %s\n\n", DEEPGEN_VERSION);
+  guint64 device_bytes = 0;
+  g_autofree char *device_name = NULL;
+  if (!no_device) {
+    VkcDeviceOptions vo = VKC_DEVICE_OPTIONS_DEFAULT;
+    vo.device = device;
+    g_autoptr (GError) derr = NULL;
+    g_autoptr (VkcDevice) dev = vkc_device_new (&vo, &derr);
+    if (dev) {
+      g_autofree char *text = vkc_device_describe (dev);
+      printf ("%s\n\n", text);
+      device_bytes = vkc_device_info (dev)->device_local_bytes;
+      device_name = g_strdup (vkc_device_info (dev)->name);
+    } else {
+      printf (_("Vulkan: no usable device (%s)\n\n"), derr->message);
+    }
+  }
+  printf (_("Model folder: %s\n"), display);
+  if (missing)
+    printf ("%s", missing);
+  else
+    printf (_("  complete\n"));
+
+  if (plan || size) {
+    DgPlanModel m;
+    g_autofree char *source = plan_model (missing ? NULL : dir, &m);
+    g_autofree char *table = cli_plan_table (&m, source, prec, plan_rows, G_N_ELEMENTS (plan_rows),
+                                             (guint) text_tokens, device_bytes, device_name, &error);
+    if (!table)
+      return fail (error);
+    printf ("\n%s", table);
+    if (size) {
+      for (int k = 0; k < 2; k++) {
+        DgPlanRequest r = DG_PLAN_REQUEST_INIT;
+        r.job = k ? DG_JOB_EDIT : DG_JOB_GENERATE;
+        r.n_refs = k;
+        r.precision = prec;
+        r.text_tokens = (guint) text_tokens;
+        dg_output_size (&(DgRequest) { .job = DG_JOB_GENERATE, .width = sw, .height = sh }, &r.width, &r.height);
+        if (k) {   /* references are multiples of 32 */
+          r.width = (r.width + 31) / 32 * 32;
+          r.height = (r.height + 31) / 32 * 32;
+        }
+        g_autofree char *detail = cli_plan_detail (&m, &r, &error);
+        if (!detail)
+          return fail (error);
+        printf ("\n%s", detail);
+      }
+    }
+  }
+  return CLI_EXIT_OK;
+}
+
+/* ---- bench --------------------------------------------------------------------------------- */
+
+/* Wall time between progress callbacks, summed per part of the pipeline. dg_run reports at
+ * the start of each unit of work (pipeline.c), so the time up to the next report belongs to
+ * the unit just reported. ENCODE reports after BRIDGE are the VAE encoding references. */
+enum { PART_LOAD, PART_VLM, PART_CONNECTOR, PART_VAE_ENCODE, PART_DIT, PART_VAE_DECODE, N_PARTS };
+
+typedef struct {
+  gint64 last;
+  int part;
+  gboolean bridged;
+  double seconds[N_PARTS];
+  int dit_steps;
+  double dit_first;       /* the first step: recording and first-touch costs included */
+  int dit_step_open;      /* the step whose time is running, −1 none */
+  CliProgress *progress;
+} Timeline;
+
+static void
+timeline_func (DgStage stage, int step, int n_steps, gpointer data)
+{
+  Timeline *t = data;
+  gint64 now = g_get_monotonic_time ();
+  if (t->part >= 0) {
+    double dt = (double) (now - t->last) / 1e6;
+    t->seconds[t->part] += dt;
+    if (t->part == PART_DIT && t->dit_step_open == 0)
+      t->dit_first += dt;
+  }
+  t->dit_step_open = -1;
+  switch (stage) {
+  case DG_STAGE_LOAD: t->part = PART_LOAD; break;
+  case DG_STAGE_ENCODE: t->part = t->bridged ? PART_VAE_ENCODE : PART_VLM; break;
+  case DG_STAGE_BRIDGE: t->part = PART_CONNECTOR; t->bridged = TRUE; break;
+  case DG_STAGE_DENOISE:
+    t->part = PART_DIT;
+    if (step < n_steps) {
+      t->dit_step_open = step;
+      t->dit_steps = MAX (t->dit_steps, step + 1);
+    }
+    break;
+  case DG_STAGE_DECODE: t->part = PART_VAE_DECODE; break;
+  }
+  t->last = now;
+  cli_progress_update (t->progress, stage, step, n_steps, now);
+}
+
+static gboolean
+same_architecture (const DgPlanModel *a, const DgPlanModel *b)
+{
+  return a->vlm.text.n_layers == b->vlm.text.n_layers && a->vlm.text.hidden == b->vlm.text.hidden
+         && a->vlm.vision.depth == b->vlm.vision.depth && a->vlm.vision.hidden == b->vlm.vision.hidden
+         && a->connector.hidden == b->connector.hidden && a->connector.n_layers == b->connector.n_layers
+         && a->dit.n_layers == b->dit.n_layers && a->dit.inner_dim == b->dit.inner_dim
+         && a->vae.block_out_channels[0] == b->vae.block_out_channels[0] && a->n_queries == b->n_queries;
+}
+
+static int
+cmd_bench_flops (int argc, char **argv)
+{
+  g_autofree char *size = NULL;
+  int text_tokens = 0, steps = 50;
+  GOptionEntry entries[] = {
+    { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_("Image size (default 512x512; also 1024x1024)"), N_("WxH") },
+    { "text-tokens", 0, 0, G_OPTION_ARG_INT, &text_tokens, N_("Prompt rows of N text tokens"), N_("N") },
+    { "steps", 0, 0, G_OPTION_ARG_INT, &steps, N_("Denoising steps (default 50)"), N_("N") },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
+  g_autofree char *summary = g_strdup_printf (_("%s bench flops — FLOP counts of DeepGen 1.0 per stage (no GPU)"), prog ());
+  g_option_context_set_summary (ctx, summary);
+  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  GError *error = NULL;
+  int w = 0, h = 0;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || (size && !cli_parse_size (size, &w, &h, &error))
+      || !cli_check_int (steps, 1, 1000, "--steps", &error)
+      || (text_tokens && !cli_check_int (text_tokens, 1, 100000, "--text-tokens", &error)))
+    return fail (error);
+  DgPlanModel m;
+  dg_plan_model_deepgen_1_0 (&m);
+  const int sizes[][2] = { { 512, 512 }, { 1024, 1024 } };
+  for (guint i = 0; i < (size ? 1u : G_N_ELEMENTS (sizes)); i++) {
+    int sw = size ? (w + 31) / 32 * 32 : sizes[i][0], sh = size ? (h + 31) / 32 * 32 : sizes[i][1];
+    g_autofree char *table = cli_flops_table (&m, sw, sh, (guint) text_tokens, (guint) steps);
+    printf ("%s%s", i ? "\n" : "", table);
+  }
+  return CLI_EXIT_OK;
+}
+
+static DgImage *
+bench_reference (int w, int h)
+{
+  /* An input for edit timings: a smooth colour field (its content does not change the time). */
+  DgImage *img = dg_image_new (w, h, 3);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      guint8 *p = img->pixels + (gsize) y * img->rowstride + 3 * x;
+      p[0] = (guint8) (255 * x / MAX (w - 1, 1));
+      p[1] = (guint8) (255 * y / MAX (h - 1, 1));
+      p[2] = 128;
+    }
+  return img;
+}
+
+static int
+cmd_bench (int argc, char **argv)
+{
+  if (argc > 1 && g_str_equal (argv[1], "ops")) {
+    g_autofree char *filter = NULL;
+    int reps = 10;
+    gboolean quick = FALSE;
+    GOptionEntry entries[] = {
+      { "filter", 'f', 0, G_OPTION_ARG_STRING, &filter, N_("Only cases whose name contains NAME"), N_("NAME") },
+      { "reps", 'r', 0, G_OPTION_ARG_INT, &reps, N_("Dispatches per measurement (default 10)"), N_("N") },
+      { "quick", 'q', 0, G_OPTION_ARG_NONE, &quick, N_("Smaller token counts, for CPU devices"), NULL },
+      { NULL },
+    };
+    g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
+    g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
+    g_autofree char *summary = g_strdup_printf (_("%s bench ops — op throughput at DeepGen's real shapes"), prog ());
+    g_option_context_set_summary (ctx, summary);
+    g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+    GError *error = NULL;
+    int n = argc - 1;
+    char **sub = argv + 1;
+    sub[0] = argv[0];
+    if (!g_option_context_parse (ctx, &n, &sub, &error) || !cli_check_int (reps, 1, 100000, "--reps", &error))
+      return fail (error);
+    if (n > 1) {
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _("unexpected argument '%s'"), sub[1]);
+      return fail (error);
+    }
+    if (!deepgen_bench_ops (filter, reps, quick, &error))
+      return fail (error);
+    return CLI_EXIT_OK;
+  }
+  if (argc > 1 && g_str_equal (argv[1], "flops")) {
+    argv[1] = argv[0];
+    return cmd_bench_flops (argc - 1, argv + 1);
+  }
+
+  g_autofree char *model = NULL, *size = NULL, *jobname = NULL, *precision = NULL, *device = NULL;
+  int steps = 4, runs = 2;
+  GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("The model folder (the tiny test model works)"), N_("DIR") },
+    { "job", 0, 0, G_OPTION_ARG_STRING, &jobname, N_("generate (default) or edit"), N_("JOB") },
+    { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_("Image size (default 512x512)"), N_("WxH") },
+    { "steps", 0, 0, G_OPTION_ARG_INT, &steps, N_("Denoising steps per run (default 4)"), N_("N") },
+    { "runs", 0, 0, G_OPTION_ARG_INT, &runs, N_("Runs; the last is reported (default 2: one warm-up)"), N_("N") },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_("bf16 (default) or f32"), N_("NAME") },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, N_("Vulkan device by index or part of its name"), N_("DEV") },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
+  g_autofree char *summary = g_strdup_printf (_("%s bench [ops | flops] — time each stage of the pipeline"), prog ());
+  g_option_context_set_summary (ctx, summary);
+  g_autofree char *desc = g_strdup_printf (
+      _("Runs the whole pipeline on the model given and prints the wall time of each stage (VLM,\n"
+        "connector, one DiT step, VAE), then the FLOPs of the real DeepGen 1.0 at that size.\n\n"
+        "Examples:\n  %s bench --model tests/data/tiny-deepgen --size 128x128\n  %s bench --steps 10\n"
+        "  %s bench ops --filter attention\n  %s bench flops --size 1024x1024\n"),
+      prog (), prog (), prog (), prog ());
+  g_option_context_set_description (ctx, desc);
+  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  GError *error = NULL;
+  DgJob jobkind = DG_JOB_GENERATE;
+  DgPrecision prec = DG_PRECISION_BF16;
+  int w = 512, h = 512;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || (size && !cli_parse_size (size, &w, &h, &error))
+      || (jobname && !cli_parse_job (jobname, &jobkind, &error))
+      || (precision && !cli_parse_precision (precision, &prec, &error))
+      || !cli_check_int (steps, 1, 1000, "--steps", &error) || !cli_check_int (runs, 1, 100, "--runs", &error))
+    return fail (error);
+  if (argc > 1) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                 _("unknown bench '%s': use '%s bench', '%s bench ops' or '%s bench flops'"), argv[1], prog (),
+                 prog (), prog ());
+    return fail (error);
+  }
+  if (jobkind == DG_JOB_INPAINT) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _("--job: bench runs generate or edit"));
+    return fail (error);
+  }
+  g_autofree char *dir = model_path (model);
+  g_autofree char *missing = check_model (dir);
+  if (missing) {
+    fprintf (stderr, "%s: %s", prog (), missing);
+    return CLI_EXIT_FAILURE;
+  }
+  w = (w + 31) / 32 * 32;   /* edit references are multiples of 32; keep generate comparable */
+  h = (h + 31) / 32 * 32;
+
+  DgEngineOptions eo = { device };
+  DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
+  lo.precision = prec;
+  g_autoptr (DgEngine) engine = dg_engine_new (&eo, &error);
+  if (!engine)
+    return fail (error);
+  g_autoptr (DgModel) dgm = dg_model_open (engine, dir, &lo, &error);
+  if (!dgm)
+    return fail (error);
+  g_autoptr (DgImage) ref = bench_reference (w, h);
+  const DgImage *refs[1] = { ref };
+  DgRequest req = DG_REQUEST_INIT;
+  req.job = jobkind;
+  req.prompt = SAMPLE_PROMPT;
+  req.width = w;
+  req.height = h;
+  req.steps = steps;
+  if (jobkind == DG_JOB_EDIT) {
+    req.images = refs;
+    req.n_images = 1;
+  }
+  g_autoptr (CliProgress) progress = cli_progress_new (stderr, cli_progress_mode_for_stderr (FALSE), g_get_charset (NULL), dg_stage_name);
+  Timeline t = { 0 };
+  double total = 0;
+  for (int run = 0; run < runs; run++) {
+    t = (Timeline) { .part = -1, .dit_step_open = -1, .progress = progress };
+    gint64 t0 = g_get_monotonic_time ();
+    g_autoptr (DgImage) img = dg_run (dgm, &req, timeline_func, &t, NULL, &error);
+    gint64 t1 = g_get_monotonic_time ();
+    cli_progress_end (progress);
+    if (!img)
+      return fail (error);
+    if (t.part >= 0)
+      t.seconds[t.part] += (double) (t1 - t.last) / 1e6;
+    total = (double) (t1 - t0) / 1e6;
+  }
+
+  g_autofree char *display = g_filename_display_name (dir);
+  printf (_("Pipeline stages on %s, model %s, %s %d×%d, %d steps, %s (run %d of %d):\n"),
+          dg_engine_device_name (engine), display, job_name (jobkind), w, h, steps,
+          prec == DG_PRECISION_BF16 ? "bf16" : "f32", runs, runs);
+  DgPlanModel real, here;
+  dg_plan_model_deepgen_1_0 (&real);
+  gboolean is_real = dg_plan_model_load (&here, dir, NULL) && same_architecture (&real, &here);
+  DgPlanRequest pr = DG_PLAN_REQUEST_INIT;
+  pr.job = jobkind;
+  pr.width = w;
+  pr.height = h;
+  pr.n_refs = jobkind == DG_JOB_EDIT ? 1 : 0;
+  pr.steps = (guint) steps;
+  pr.precision = prec;
+  DgPlan plan;
+  gboolean have_plan = dg_plan_compute (&real, &pr, &plan, NULL);
+  const double dit_step = t.dit_steps > 1 ? (t.seconds[PART_DIT] - t.dit_first) / (t.dit_steps - 1)
+                                          : t.seconds[PART_DIT];
+  const double dit_flop = have_plan ? plan.stage[DG_PLAN_DENOISE].flop / plan.steps : 0;
+  struct {
+    const char *name;
+    double seconds, tflop;
+  } rows[] = {
+    { N_("load weights (all stages)"), t.seconds[PART_LOAD], 0 },
+    { N_("VLM (ViT + LLM)"), t.seconds[PART_VLM], have_plan ? plan.stage[DG_PLAN_ENCODE].flop / 1e12 : 0 },
+    { N_("connector"), t.seconds[PART_CONNECTOR], have_plan ? plan.stage[DG_PLAN_BRIDGE].flop / 1e12 : 0 },
+    { N_("VAE encode"), t.seconds[PART_VAE_ENCODE], have_plan ? plan.stage[DG_PLAN_VAE_ENCODE].flop / 1e12 : 0 },
+    { N_("DiT, first step"), t.dit_first, dit_flop / 1e12 },
+    { N_("DiT, one step (mean of the rest)"), t.dit_steps > 1 ? dit_step : 0, dit_flop / 1e12 },
+    { N_("DiT, all steps"), t.seconds[PART_DIT], have_plan ? plan.stage[DG_PLAN_DENOISE].flop / 1e12 : 0 },
+    { N_("VAE decode"), t.seconds[PART_VAE_DECODE], have_plan ? plan.stage[DG_PLAN_DECODE].flop / 1e12 : 0 },
+  };
+  printf ("%-34s %10s %14s%s\n", _("stage"), _("seconds"), _("TFLOP (real)"), is_real ? "   TFLOP/s" : "");
+  for (guint i = 0; i < G_N_ELEMENTS (rows); i++) {
+    if (i == 3 && jobkind != DG_JOB_EDIT)
+      continue;
+    if (i == 5 && t.dit_steps < 2)
+      continue;
+    const char *label = _(rows[i].name);
+    printf ("%s", label);
+    for (glong k = g_utf8_strlen (label, -1); k < 34; k++)
+      putchar (' ');
+    printf (" %10.3f %14.3f", rows[i].seconds, rows[i].tflop);
+    if (is_real && rows[i].seconds > 0 && rows[i].tflop > 0)
+      printf ("   %8.2f", rows[i].tflop / rows[i].seconds);
+    printf ("\n");
+  }
+  printf ("%-34s %10.3f\n", _("total"), total);
+  if (!is_real)
+    printf (_("(TFLOP: DeepGen 1.0 at this size; the times are of the model given, so no TFLOP/s.)\n"));
+  printf ("\n");
+  DgPlanModel *fm = &real;
+  g_autofree char *table = cli_flops_table (fm, w, h, 0, (guint) steps);
+  printf ("%s", table);
+  return CLI_EXIT_OK;
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+int
+main (int argc, char **argv)
+{
+  cli_i18n_init ();
+  if (argc < 2) {
+    print_overview (stderr);
+    return CLI_EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  char *help_args[] = { argv[0], NULL, (char *) "--help", NULL };
+  if (g_str_equal (cmd, "--help") || g_str_equal (cmd, "-h") || g_str_equal (cmd, "help")) {
+    if (argc > 2 && g_str_equal (cmd, "help")) {
+      /* "deepgen help generate" = "deepgen generate --help" */
+      help_args[1] = argv[2];
+      argv = help_args;
+      argc = 3;
+      cmd = argv[1];
+    } else {
+      print_overview (stdout);
+      return CLI_EXIT_OK;
+    }
+  }
+  if (g_str_equal (cmd, "--version") || g_str_equal (cmd, "-V")) {
+    printf ("deepgen %s\n", DEEPGEN_VERSION);
+    return CLI_EXIT_OK;
+  }
+  /* The subcommand's parser sees "deepgen COMMAND" as its program name. */
+  g_autofree char *name = g_strdup_printf ("%s %s", argv[0], cmd);
+  g_autofree char *prgname = g_strdup_printf ("deepgen %s", cmd);
+  g_set_prgname (prgname);
+  char **sub = argv + 1;
+  int n = argc - 1;
+  sub[0] = name;
+  if (g_str_equal (cmd, "generate"))
+    return cmd_job (DG_JOB_GENERATE, n, sub);
+  if (g_str_equal (cmd, "edit"))
+    return cmd_job (DG_JOB_EDIT, n, sub);
+  if (g_str_equal (cmd, "inpaint"))
+    return cmd_job (DG_JOB_INPAINT, n, sub);
+  if (g_str_equal (cmd, "info"))
+    return cmd_info (n, sub);
+  if (g_str_equal (cmd, "bench"))
+    return cmd_bench (n, sub);
+  fprintf (stderr, _("%s: unknown command '%s'. Run '%s --help' for the commands.\n"), prog (), cmd, prog ());
+  return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,37 @@
+/* Image files of the command line, through gdk-pixbuf (PNG, JPEG and whatever loaders the
+ * system has for reading; PNG and JPEG for writing). gdk-pixbuf is a dependency of cli/ only:
+ * model/ never reads or writes files of pixels.
+ *
+ * Writing never leaves a partial file: the image goes to a hidden temporary file in the same
+ * folder, which is renamed over the target only when it is complete (a rename within one
+ * file system is atomic). A run that fails or is cancelled removes the temporary file; one
+ * killed with SIGKILL during the write can leave ".NAME.XXXXXX" behind, never a broken NAME. */
+#pragma once
+
+#include <glib.h>
+
+#include "deepgen.h"
+
+G_BEGIN_DECLS
+
+/* An 8-bit RGB or RGBA image (EXIF orientation applied). Errors name the file: a missing or
+ * unreadable file (G_FILE_ERROR), an unknown or broken format (GDK_PIXBUF_ERROR). */
+DgImage *cli_image_load (const char *path, GError **error);
+
+/* A mask: one channel, 255 = change, 0 = keep. Grey or colour files give their luminance
+ * (Rec. 601 weights), times alpha when there is alpha (a transparent pixel keeps). */
+DgMask *cli_mask_load (const char *path, GError **error);
+
+/* Checks before any work that the file can be written later: its folder exists and is
+ * writable, and it is not a folder itself. */
+gboolean cli_output_writable (const char *path, GError **error);
+
+/* Writes @img as @type ("png" or "jpeg"; JPEG drops alpha) to @path through a temporary file
+ * and a rename. */
+gboolean cli_image_save (const DgImage *img, const char *path, const char *type, GError **error);
+
+/* Removes the temporary file of a save in progress, if any: for a second Ctrl-C that ends the
+ * process at once. Async-signal-safe it is not; call it from the main loop. */
+void cli_image_save_abort (void);
+
+G_END_DECLS

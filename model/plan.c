@@ -1,0 +1,1306 @@
+/* The memory plan and FLOP counts (plan.h). Layout: the built-in DeepGen 1.0 configs →
+ * tensors of each component (counts and the weight pools) → pool packing → activations of each
+ * stage's code → the stages → FLOPs.
+ *
+ * Every allocation here mirrors one in the code, in the same order (keep them in step when the
+ * code moves; tests/cli/test_plan.c checks the DiT against dg_dit_activation_bytes and the VAE
+ * against its dry run): vlm.c encode_images, vit.c vit_run_init / gather_groups / vit_merger,
+ * llm.c dg_llm_embed / llm_run_init / dg_llm_forward, connector.c dg_connector_forward /
+ * ctx_init, dit.c dg_dit_forward / dg_dit_time_embed / pass_alloc, vae.c run (three slabs from
+ * its dry run, the GroupNorm scratch, the outputs) and run_tiles, pipeline.c's own tensors
+ * around each stage, and the weights as weights.c uploads them (the LLM's embed_tokens and the
+ * DiT's pos_embed table stay on the host; position crops and the meta queries are f32). */
+#include "plan.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "dg_i18n.h"
+#include "json_strict.h"
+#include "safetensors.h"
+
+/* vkc_memory.c: pool blocks and allocation alignment. */
+#define POOL_BLOCK (256ull << 20)
+#define POOL_ALIGN 256ull
+/* weights.c / vkcompute: activations are f32, integer tables u32. */
+#define F32 4ull
+#define U32 4ull
+
+/* Numbers of the model code that are not config keys. */
+#define DIT_FREQ_DIM 256          /* dit.c: timestep sinusoid width */
+#define DIT_FF_MULT 4             /* dit.c: FeedForward inner width 4·D */
+#define DIT_CHUNKS_DUAL 9         /* dit.c: modulation chunks (dual block) */
+#define DIT_CHUNKS_PLAIN 6
+#define DIT_CHUNKS_CONT 2         /* AdaLayerNormContinuous: (scale, shift) */
+#define VIT_RESIZE_NUM 28         /* MODEL.md §1.4: references are rescaled by 28/32 for the ViT */
+#define VIT_RESIZE_DEN 32
+#define GN_VALUES_PER_GROUP 32768 /* vkc_ops_norm.c: GroupNorm statistics chunk */
+#define DEFAULT_QUERIES 128       /* DeepGen's num_queries (configs/models/deepgen_scb.py) */
+
+/* ======================================================================================== *
+ * The architecture
+ * ======================================================================================== */
+
+/* tests/data/deepgen-1.0-configs, reduced to the keys that differ from the class defaults. */
+static const char VLM_JSON[] =
+  "{\"bos_token_id\":151643,\"eos_token_id\":151645,\"image_token_id\":151655,\"video_token_id\":151656,"
+  "\"vision_start_token_id\":151652,\"vision_end_token_id\":151653,"
+  "\"text_config\":{\"hidden_act\":\"silu\",\"hidden_size\":2048,\"intermediate_size\":11008,"
+  "\"max_position_embeddings\":128000,\"num_attention_heads\":16,\"num_hidden_layers\":36,"
+  "\"num_key_value_heads\":2,\"rms_norm_eps\":1e-06,\"rope_scaling\":{\"mrope_section\":[16,24,24],"
+  "\"rope_type\":\"default\",\"type\":\"default\"},\"rope_theta\":1000000.0,\"tie_word_embeddings\":true,"
+  "\"use_sliding_window\":false,\"vocab_size\":151936},"
+  "\"vision_config\":{\"depth\":32,\"fullatt_block_indexes\":[7,15,23,31],\"hidden_act\":\"silu\","
+  "\"hidden_size\":1280,\"in_channels\":3,\"intermediate_size\":3420,\"num_heads\":16,\"out_hidden_size\":2048,"
+  "\"patch_size\":14,\"spatial_merge_size\":2,\"temporal_patch_size\":2,\"tokens_per_second\":2,"
+  "\"window_size\":112}}";
+static const char CONNECTOR_JSON[] =
+  "{\"hidden_act\":\"gelu_pytorch_tanh\",\"hidden_size\":2048,\"intermediate_size\":11946,"
+  "\"layer_norm_eps\":1e-06,\"num_attention_heads\":32,\"num_hidden_layers\":6}";
+static const char DIT_JSON[] =
+  "{\"attention_head_dim\":64,\"caption_projection_dim\":1536,\"dual_attention_layers\":[0,1,2,3,4,5,6,7,8,9,10,"
+  "11,12],\"in_channels\":16,\"joint_attention_dim\":4096,\"num_attention_heads\":24,\"num_layers\":24,"
+  "\"out_channels\":16,\"patch_size\":2,\"pooled_projection_dim\":2048,\"pos_embed_max_size\":384,"
+  "\"qk_norm\":\"rms_norm\",\"sample_size\":128}";
+static const char VAE_JSON[] =
+  "{\"act_fn\":\"silu\",\"block_out_channels\":[128,256,512,512],\"in_channels\":3,\"latent_channels\":16,"
+  "\"down_block_types\":[\"DownEncoderBlock2D\",\"DownEncoderBlock2D\",\"DownEncoderBlock2D\",\"DownEncoderBlock2D\"],"
+  "\"up_block_types\":[\"UpDecoderBlock2D\",\"UpDecoderBlock2D\",\"UpDecoderBlock2D\",\"UpDecoderBlock2D\"],"
+  "\"layers_per_block\":2,\"mid_block_add_attention\":true,\"norm_num_groups\":32,\"out_channels\":3,"
+  "\"scaling_factor\":1.5305,\"shift_factor\":0.0609,\"use_post_quant_conv\":false,\"use_quant_conv\":false}";
+
+static guint
+selected_layers (guint n_layers)
+{
+  guint n = 0;
+  for (gint k = (gint) n_layers - 1; k > 0; k -= 6)
+    n++;
+  return n;
+}
+
+void
+dg_plan_model_deepgen_1_0 (DgPlanModel *m)
+{
+  memset (m, 0, sizeof *m);
+  GError *error = NULL;
+  /* Constant text known to parse: a failure is a programming error. */
+  if (!dg_qwen_vl_config_parse (VLM_JSON, -1, "deepgen-1.0 vlm", &m->vlm, &error)
+      || !dg_connector_config_parse (CONNECTOR_JSON, -1, "deepgen-1.0 connector", &m->connector, &error)
+      || !dg_dit_config_parse (DIT_JSON, -1, "deepgen-1.0 transformer", &m->dit, &error)
+      || !dg_vae_config_parse (VAE_JSON, -1, "deepgen-1.0 vae", &m->vae, &error))
+    g_error ("built-in DeepGen 1.0 config: %s", error->message);
+  m->n_queries = DEFAULT_QUERIES;
+  m->n_selected = selected_layers (m->vlm.text.n_layers);
+}
+
+/* meta_queries' rows from the weights, else the config key, else the default. */
+static guint
+load_n_queries (const char *folder)
+{
+  g_autofree char *dir = g_build_filename (folder, "connector", NULL);
+  g_autofree char *weights = g_build_filename (dir, "model.safetensors", NULL);
+  if (g_file_test (weights, G_FILE_TEST_EXISTS)) {
+    g_autoptr (DgSafetensors) st = dg_safetensors_open (weights, NULL);
+    const DgTensorInfo *t = st ? dg_safetensors_find (st, "meta_queries") : NULL;
+    if (t && t->ndim >= 2 && t->shape[t->ndim - 2] > 0 && t->shape[t->ndim - 2] < (1 << 20))
+      return (guint) t->shape[t->ndim - 2];
+  }
+  g_autofree char *config = g_build_filename (dir, "config.json", NULL);
+  g_autoptr (JsonObject) obj = dg_json_load_object (config, "connector/config.json", 1u << 24, 32, NULL);
+  if (obj && json_object_has_member (obj, "num_queries")) {
+    JsonNode *n = json_object_get_member (obj, "num_queries");
+    if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_INT64) {
+      gint64 q = json_node_get_int (n);
+      if (q > 0 && q < (1 << 20))
+        return (guint) q;
+    }
+  }
+  return DEFAULT_QUERIES;
+}
+
+gboolean
+dg_plan_model_load (DgPlanModel *m, const char *folder, GError **error)
+{
+  memset (m, 0, sizeof *m);
+  g_autofree char *vlm = g_build_filename (folder, "vlm", NULL);
+  g_autofree char *connector = g_build_filename (folder, "connector", NULL);
+  g_autofree char *dit = g_build_filename (folder, "transformer", NULL);
+  g_autofree char *vae = g_build_filename (folder, "vae", NULL);
+  if (!dg_qwen_vl_config_load (vlm, &m->vlm, error) || !dg_connector_config_load (connector, &m->connector, error)
+      || !dg_dit_config_load (dit, &m->dit, error) || !dg_vae_config_load (vae, &m->vae, error))
+    return FALSE;
+  m->n_queries = load_n_queries (folder);
+  m->n_selected = selected_layers (m->vlm.text.n_layers);
+  return TRUE;
+}
+
+/* ======================================================================================== *
+ * Pool packing (vkc_memory.c): 256-byte aligned pieces, first block with room, new blocks of
+ * 256 MiB or of the piece's size when it is larger.
+ * ======================================================================================== */
+
+typedef struct {
+  GArray *blocks;   /* Block */
+  guint64 used;     /* aligned bytes handed out */
+} Pool;
+
+typedef struct {
+  guint64 size, top;
+} PoolBlock;
+
+static guint64
+align_up (guint64 x)
+{
+  return (MAX (x, 1) + POOL_ALIGN - 1) / POOL_ALIGN * POOL_ALIGN;
+}
+
+static void
+pool_init (Pool *p)
+{
+  p->blocks = g_array_new (FALSE, FALSE, sizeof (PoolBlock));
+  p->used = 0;
+}
+
+static void
+pool_clear (Pool *p)
+{
+  g_clear_pointer (&p->blocks, g_array_unref);
+}
+
+static void
+pool_alloc (Pool *p, guint64 bytes)
+{
+  guint64 want = align_up (bytes);
+  p->used += want;
+  for (guint i = 0; i < p->blocks->len; i++) {
+    PoolBlock *b = &g_array_index (p->blocks, PoolBlock, i);
+    if (b->size - b->top >= want) {
+      b->top += want;
+      return;
+    }
+  }
+  PoolBlock b = { MAX (POOL_BLOCK, want), want };
+  g_array_append_val (p->blocks, b);
+}
+
+static guint64
+pool_reserved (const Pool *p)
+{
+  guint64 s = 0;
+  for (guint i = 0; i < p->blocks->len; i++)
+    s += g_array_index (p->blocks, PoolBlock, i).size;
+  return s;
+}
+
+/* f32 tensor of n elements. */
+static void
+act (Pool *p, guint64 n)
+{
+  pool_alloc (p, n * F32);
+}
+
+/* ======================================================================================== *
+ * Weights: every tensor of a component, in load order
+ * ======================================================================================== */
+
+typedef enum {
+  T_DEVICE,     /* stored and uploaded: matrices in the matrix dtype, vectors in f32 */
+  T_DEVICE_F32, /* stored and uploaded in f32 whatever its shape (the meta queries) */
+  T_HOST,       /* stored, kept off the GPU */
+  T_COMPUTED,   /* not stored, uploaded in f32 (computed at load) */
+} TensorKind;
+
+typedef struct {
+  DgComponentSize size;
+  Pool *pool;                 /* NULL: counting only */
+  DgPrecision precision;
+} Weights;
+
+/* A tensor of rows × cols elements (cols 0: a vector of rows). */
+static void
+tensor (Weights *w, TensorKind kind, guint64 rows, guint64 cols)
+{
+  guint64 n = cols ? rows * cols : rows;
+  if (kind != T_COMPUTED) {
+    w->size.n_tensors++;
+    w->size.stored += n;
+  }
+  if (kind == T_HOST) {
+    w->size.host += n;
+    return;
+  }
+  guint64 es = F32;
+  if (cols && kind == T_DEVICE) {
+    w->size.matrices += n;
+    es = w->precision == DG_PRECISION_BF16 ? 2 : 4;
+  } else {
+    w->size.f32 += n;
+  }
+  if (w->pool)
+    pool_alloc (w->pool, n * es);
+}
+
+static void
+linear (Weights *w, guint64 out, guint64 in, gboolean bias)
+{
+  tensor (w, T_DEVICE, out, in);
+  if (bias)
+    tensor (w, T_DEVICE, out, 0);
+}
+
+static void
+vec (Weights *w, guint64 n)
+{
+  tensor (w, T_DEVICE, n, 0);
+}
+
+/* Conv [cout, cin, k, k] + bias. */
+static void
+conv (Weights *w, guint64 cout, guint64 cin, guint64 k)
+{
+  tensor (w, T_DEVICE, cout, cin * k * k);
+  vec (w, cout);
+}
+
+static void
+weights_llm (const DgPlanModel *m, Weights *w)
+{
+  const DgQwenTextConfig *c = &m->vlm.text;
+  const guint64 H = c->hidden, Q = (guint64) c->n_heads * c->head_dim, KV = (guint64) c->n_kv_heads * c->head_dim;
+  tensor (w, T_HOST, c->vocab_size, H);   /* embed_tokens: rows gathered on the host (llm.h) */
+  for (guint i = 0; i < c->n_layers; i++) {
+    vec (w, H);                           /* input_layernorm */
+    linear (w, Q, H, TRUE);
+    linear (w, KV, H, TRUE);
+    linear (w, KV, H, TRUE);
+    linear (w, H, Q, FALSE);              /* o_proj: no bias */
+    vec (w, H);                           /* post_attention_layernorm */
+    linear (w, c->intermediate, H, FALSE);
+    linear (w, c->intermediate, H, FALSE);
+    linear (w, H, c->intermediate, FALSE);
+  }
+  vec (w, H);                             /* norm */
+}
+
+static guint64
+vit_patch_values (const DgQwenVisionConfig *c)
+{
+  return (guint64) c->in_channels * c->temporal_patch_size * c->patch_size * c->patch_size;
+}
+
+static void
+weights_vit (const DgPlanModel *m, Weights *w)
+{
+  const DgQwenVisionConfig *c = &m->vlm.vision;
+  const guint64 C = c->hidden, M = C * c->spatial_merge_size * c->spatial_merge_size;
+  tensor (w, T_DEVICE, C, vit_patch_values (c));   /* patch_embed.proj: Conv3d without bias */
+  for (guint i = 0; i < c->depth; i++) {
+    vec (w, C);
+    vec (w, C);
+    linear (w, 3 * C, C, TRUE);
+    linear (w, C, C, TRUE);
+    linear (w, c->intermediate, C, TRUE);
+    linear (w, c->intermediate, C, TRUE);
+    linear (w, C, c->intermediate, TRUE);
+  }
+  vec (w, C);                                      /* merger.ln_q */
+  linear (w, M, M, TRUE);
+  linear (w, c->out_hidden, M, TRUE);
+}
+
+/* connector.c load_weights: meta queries (f32), projectors, then the layers. */
+static void
+weights_connector (const DgPlanModel *m, Weights *w)
+{
+  const DgConnectorConfig *c = &m->connector;
+  const guint64 D = c->hidden, H = m->vlm.text.hidden;
+  tensor (w, T_DEVICE_F32, m->n_queries, H);          /* meta_queries */
+  linear (w, D, (guint64) m->n_selected * H, TRUE);   /* projector_1 */
+  linear (w, m->dit.pooled_projection_dim, D, TRUE);  /* projector_2 */
+  linear (w, m->dit.joint_attention_dim, D, TRUE);    /* projector_3 */
+  for (guint i = 0; i < c->n_layers; i++) {
+    vec (w, D);                                       /* layer_norm1 */
+    vec (w, D);
+    for (int k = 0; k < 4; k++)                       /* q, k, v, out_proj */
+      linear (w, D, D, TRUE);
+    vec (w, D);                                       /* layer_norm2 */
+    vec (w, D);
+    linear (w, c->intermediate, D, TRUE);             /* fc1 */
+    linear (w, D, c->intermediate, TRUE);             /* fc2 */
+  }
+}
+
+static void
+weights_dit (const DgPlanModel *m, Weights *w)
+{
+  const DgDitConfig *c = &m->dit;
+  const guint64 D = c->inner_dim, F = DIT_FF_MULT * D, hd = c->head_dim;
+  const guint64 patch_out = (guint64) c->patch_size * c->patch_size * c->out_channels;
+  const gboolean qk = c->qk_norm != DG_QK_NORM_NONE;
+  conv (w, D, c->in_channels, c->patch_size);                        /* pos_embed.proj */
+  if (c->pos_embed_max_size)                                         /* pos_embed.pos_embed (buffer) */
+    tensor (w, T_HOST, (guint64) c->pos_embed_max_size * c->pos_embed_max_size, D);
+  linear (w, D, DIT_FREQ_DIM, TRUE);                                 /* time_text_embed.timestep_embedder */
+  linear (w, D, D, TRUE);
+  linear (w, D, c->pooled_projection_dim, TRUE);                     /* time_text_embed.text_embedder */
+  linear (w, D, D, TRUE);
+  linear (w, c->caption_projection_dim, c->joint_attention_dim, TRUE);   /* context_embedder */
+  for (guint i = 0; i < c->n_layers; i++) {
+    const gboolean dual = dg_dit_config_is_dual (c, i), last = i + 1 == c->n_layers;
+    linear (w, (dual ? DIT_CHUNKS_DUAL : DIT_CHUNKS_PLAIN) * D, D, TRUE);   /* norm1.linear */
+    linear (w, (last ? DIT_CHUNKS_CONT : DIT_CHUNKS_PLAIN) * D, D, TRUE);   /* norm1_context.linear */
+    for (int k = 0; k < 3; k++)                                      /* to_q, to_k, to_v */
+      linear (w, D, D, TRUE);
+    for (int k = 0; k < 3; k++)                                      /* add_q/k/v_proj */
+      linear (w, D, D, TRUE);
+    linear (w, D, D, TRUE);                                          /* to_out.0 */
+    if (!last)
+      linear (w, D, D, TRUE);                                        /* to_add_out */
+    if (qk)
+      for (int k = 0; k < 4; k++)                                    /* norm_q, norm_k, norm_added_q/k */
+        vec (w, hd);
+    if (dual) {
+      for (int k = 0; k < 4; k++)                                    /* attn2 q, k, v, out */
+        linear (w, D, D, TRUE);
+      if (qk)
+        for (int k = 0; k < 2; k++)
+          vec (w, hd);
+    }
+    linear (w, F, D, TRUE);                                          /* ff */
+    linear (w, D, F, TRUE);
+    if (!last) {
+      linear (w, F, D, TRUE);                                        /* ff_context */
+      linear (w, D, F, TRUE);
+    }
+  }
+  linear (w, DIT_CHUNKS_CONT * D, D, TRUE);                          /* norm_out.linear */
+  linear (w, patch_out, D, TRUE);                                    /* proj_out */
+}
+
+static void
+group_norm (Weights *w, guint64 c)
+{
+  vec (w, c);
+  vec (w, c);
+}
+
+static void
+vae_resnet (Weights *w, guint64 cin, guint64 cout)
+{
+  group_norm (w, cin);
+  conv (w, cout, cin, 3);
+  group_norm (w, cout);
+  conv (w, cout, cout, 3);
+  if (cin != cout)
+    conv (w, cout, cin, 1);
+}
+
+static void
+vae_mid (Weights *w, const DgVaeConfig *c, guint64 C)
+{
+  vae_resnet (w, C, C);
+  if (c->mid_block_add_attention) {
+    group_norm (w, C);
+    for (int k = 0; k < 4; k++)   /* to_q, to_k, to_v, to_out.0 */
+      linear (w, C, C, TRUE);
+  }
+  vae_resnet (w, C, C);
+}
+
+/* vae.c upload_latent_consts: the latent scale and shift, first, whatever the parts. */
+static void
+vae_latent_consts (Weights *w, const DgVaeConfig *c)
+{
+  tensor (w, T_COMPUTED, c->latent_channels, 0);
+  tensor (w, T_COMPUTED, c->latent_channels, 0);
+}
+
+static void
+weights_vae_encoder (const DgPlanModel *m, Weights *w)
+{
+  const DgVaeConfig *c = &m->vae;
+  vae_latent_consts (w, c);
+  guint64 prev = c->block_out_channels[0];
+  conv (w, prev, c->in_channels, 3);
+  for (guint i = 0; i < c->n_blocks; i++) {
+    const guint64 out = c->block_out_channels[i];
+    for (guint j = 0; j < c->layers_per_block; j++) {
+      vae_resnet (w, prev, out);
+      prev = out;
+    }
+    if (i + 1 < c->n_blocks)
+      conv (w, out, out, 3);   /* downsampler */
+  }
+  vae_mid (w, c, prev);
+  group_norm (w, prev);
+  conv (w, 2 * c->latent_channels, prev, 3);
+  if (c->use_quant_conv)
+    conv (w, 2 * c->latent_channels, 2 * c->latent_channels, 1);
+}
+
+static void
+weights_vae_decoder (const DgPlanModel *m, Weights *w)
+{
+  const DgVaeConfig *c = &m->vae;
+  vae_latent_consts (w, c);
+  guint64 prev = c->block_out_channels[c->n_blocks - 1];
+  if (c->use_post_quant_conv)
+    conv (w, c->latent_channels, c->latent_channels, 1);
+  conv (w, prev, c->latent_channels, 3);
+  vae_mid (w, c, prev);
+  for (guint i = 0; i < c->n_blocks; i++) {
+    const guint64 out = c->block_out_channels[c->n_blocks - 1 - i];
+    for (guint j = 0; j < c->layers_per_block + 1; j++) {
+      vae_resnet (w, prev, out);
+      prev = out;
+    }
+    if (i + 1 < c->n_blocks)
+      conv (w, out, out, 3);   /* upsampler */
+  }
+  group_norm (w, prev);
+  conv (w, c->out_channels, prev, 3);
+}
+
+static void
+weights_visit (const DgPlanModel *m, DgComponent c, Weights *w)
+{
+  switch (c) {
+  case DG_COMPONENT_LLM: weights_llm (m, w); break;
+  case DG_COMPONENT_VIT: weights_vit (m, w); break;
+  case DG_COMPONENT_CONNECTOR: weights_connector (m, w); break;
+  case DG_COMPONENT_DIT: weights_dit (m, w); break;
+  case DG_COMPONENT_VAE_ENCODER: weights_vae_encoder (m, w); break;
+  case DG_COMPONENT_VAE_DECODER: weights_vae_decoder (m, w); break;
+  default: g_return_if_reached ();
+  }
+}
+
+const char *
+dg_component_name (DgComponent c)
+{
+  static const char *names[DG_N_COMPONENTS] = { "llm", "vit", "connector", "dit", "vae-encoder", "vae-decoder" };
+  return c < DG_N_COMPONENTS ? names[c] : "?";
+}
+
+void
+dg_plan_component_size (const DgPlanModel *m, DgComponent c, DgComponentSize *out)
+{
+  Weights w = { { 0 }, NULL, DG_PRECISION_BF16 };
+  weights_visit (m, c, &w);
+  *out = w.size;
+}
+
+guint64
+dg_plan_weight_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision)
+{
+  DgComponentSize s;
+  dg_plan_component_size (m, c, &s);
+  return s.matrices * (precision == DG_PRECISION_BF16 ? 2 : 4) + s.f32 * F32;
+}
+
+guint64
+dg_plan_file_bytes (const DgPlanModel *m, DgComponent c)
+{
+  DgComponentSize s;
+  dg_plan_component_size (m, c, &s);
+  /* MODEL.md §8: everything bf16 except connector/model.safetensors (fp32). The VAE decoder's
+   * computed vectors are not stored (stored counts only what the files hold). */
+  return s.stored * (c == DG_COMPONENT_CONNECTOR ? 4 : 2);
+}
+
+/* Packs a component's weights into a fresh pool and returns what the pool reserves. */
+static guint64
+weights_reserved (const DgPlanModel *m, DgComponent c, DgPrecision precision, Pool *pool)
+{
+  Weights w = { { 0 }, pool, precision };
+  weights_visit (m, c, &w);
+  return pool_reserved (pool);
+}
+
+/* ======================================================================================== *
+ * Activations, tensor by tensor in allocation order
+ * ======================================================================================== */
+
+/* The ViT grid of a reference of width × height (multiples of 32): MODEL.md §1.4. */
+static void
+vit_grid (const DgQwenVisionConfig *c, int width, int height, guint64 *grid_h, guint64 *grid_w)
+{
+  *grid_h = (guint64) height * VIT_RESIZE_NUM / VIT_RESIZE_DEN / c->patch_size;
+  *grid_w = (guint64) width * VIT_RESIZE_NUM / VIT_RESIZE_DEN / c->patch_size;
+}
+
+/* One reference through dg_vlm_encode's first stage (vlm.c encode_images, vit.c). */
+static void
+acts_vit (const DgQwenVisionConfig *c, int width, int height, Pool *p)
+{
+  guint64 gh, gw;
+  vit_grid (c, width, height, &gh, &gw);
+  const guint64 unit = (guint64) c->spatial_merge_size * c->spatial_merge_size;
+  const guint64 N = gh * gw, G = N / unit, C = c->hidden, hd = c->head_dim, I = c->intermediate;
+  act (p, N * vit_patch_values (c));   /* patch rows */
+  pool_alloc (p, G * U32);             /* to_window */
+  pool_alloc (p, G * U32);             /* to_raster */
+  pool_alloc (p, N * 2 * U32);         /* window ranges */
+  act (p, N * hd);                     /* cos, sin */
+  act (p, N * hd);
+  act (p, N * C);                      /* xn */
+  act (p, N * 3 * C);                  /* qkv */
+  act (p, N * C);                      /* attn */
+  act (p, N * C);                      /* tmp */
+  act (p, N * I);                      /* gate */
+  act (p, N * I);                      /* up */
+  act (p, N * vit_patch_values (c));   /* patch rows in window order */
+  act (p, N * C);                      /* x */
+  act (p, N * C);                      /* merger: ln_q */
+  act (p, G * unit * C);               /* mlp.0 */
+  act (p, G * c->out_hidden);          /* mlp.2 */
+  act (p, G * c->out_hidden);          /* back to raster order: the image embeddings */
+}
+
+/* The prompt rows through dg_vlm_encode's second stage (llm.c). */
+static void
+acts_llm (const DgPlanModel *m, guint64 R, guint64 S, Pool *p)
+{
+  const DgQwenTextConfig *c = &m->vlm.text;
+  const guint64 H = c->hidden, Q = (guint64) c->n_heads * c->head_dim, KV = (guint64) c->n_kv_heads * c->head_dim;
+  act (p, R * S * H);              /* inputs_embeds */
+  act (p, R * S * c->head_dim);    /* cos, sin */
+  act (p, R * S * c->head_dim);
+  pool_alloc (p, R * S * U32);     /* valid */
+  act (p, R * S * H);              /* xn */
+  act (p, R * S * Q);              /* q, k, v */
+  act (p, R * S * KV);
+  act (p, R * S * KV);
+  act (p, R * S * Q);              /* attn */
+  act (p, R * S * H);              /* tmp */
+  act (p, R * S * c->intermediate);
+  act (p, R * S * c->intermediate);
+  act (p, R * S * H);              /* h */
+  act (p, R * S * m->n_selected * H);   /* merged */
+}
+
+/* dg_connector_forward (connector.c): outputs first, then the per-layer buffers. */
+static void
+acts_connector (const DgPlanModel *m, DgPrecision precision, guint64 R, guint64 S, Pool *p)
+{
+  const DgConnectorConfig *c = &m->connector;
+  const guint64 D = c->hidden;
+  act (p, R * S * D);                          /* x: projector_1 output, the residual stream */
+  act (p, R * D);                              /* mean */
+  act (p, R * m->dit.pooled_projection_dim);   /* pooled */
+  act (p, R * S * m->dit.joint_attention_dim); /* seq */
+  act (p, R * S * D);                          /* h */
+  act (p, R * S * 3 * D);                      /* qkv */
+  act (p, R * S * D);                          /* o */
+  act (p, R * S * c->intermediate);            /* f */
+  if (precision == DG_PRECISION_BF16)
+    act (p, R * S * D);                        /* tmp */
+}
+
+/* dg_dit_forward (dit.c) for B rows, the longest row L image tokens, S context tokens. */
+static void
+acts_dit (const DgDitConfig *c, guint64 B, guint64 L, guint64 S, gboolean padded, Pool *p)
+{
+  const guint64 D = c->inner_dim;
+  act (p, B * D);                  /* temb */
+  act (p, B * L * D);              /* tokens */
+  act (p, B * S * D);              /* ctx */
+  if (padded)
+    pool_alloc (p, B * (L + S) * U32);
+  act (p, B * DIT_FREQ_DIM);       /* dg_dit_time_embed: sinusoid, hidden, two embeddings */
+  act (p, B * D);
+  act (p, B * D);
+  act (p, B * D);
+  act (p, B * D);                  /* pass_alloc: silu(temb), modulations */
+  act (p, B * DIT_CHUNKS_DUAL * D);
+  act (p, B * DIT_CHUNKS_PLAIN * D);
+  act (p, B * L * D);              /* xn, xa, xb */
+  act (p, B * L * D);
+  act (p, B * L * D);
+  act (p, B * S * D);              /* cn, ca */
+  act (p, B * S * D);
+  act (p, B * (L + S) * DIT_FF_MULT * D);   /* qkv + o, then the MLP hidden */
+}
+
+static guint64 down (const DgVaeConfig *c);
+
+/* ---- VAE: the slabs of vae.c's dry run ---------------------------------------------------- */
+
+typedef struct {
+  const DgVaeConfig *c;
+  gboolean busy[3];
+  guint64 need[3];        /* elements */
+  guint64 scratch;        /* GroupNorm scratch elements */
+  guint64 out;            /* elements of tensors allocated outside the slabs */
+} Walk;
+
+typedef struct {
+  int slot;               /* −1: borrowed input */
+  guint64 B, H, W, C;
+} Slab;
+
+static void
+walk_view (Walk *w, Slab *a, guint64 C)
+{
+  a->C = C;
+  if (a->slot >= 0)
+    w->need[a->slot] = MAX (w->need[a->slot], a->B * a->H * a->W * C);
+}
+
+static Slab
+walk_take (Walk *w, guint64 B, guint64 H, guint64 W, guint64 C)
+{
+  Slab a = { -1, B, H, W, 0 };
+  for (int i = 0; i < 3 && a.slot < 0; i++)
+    if (!w->busy[i])
+      a.slot = i;
+  g_assert (a.slot >= 0);
+  w->busy[a.slot] = TRUE;
+  walk_view (w, &a, C);
+  return a;
+}
+
+static void
+walk_drop (Walk *w, Slab a)
+{
+  if (a.slot >= 0)
+    w->busy[a.slot] = FALSE;
+}
+
+/* The GroupNorm scratch as vae.c estimates it without a device (the device's row splits can
+ * add a chunk or two: a few MB at most). */
+static void
+walk_group_norm (Walk *w, const Slab *x)
+{
+  const guint64 G = w->c->norm_num_groups, per_image = x->H * x->W * x->C;
+  w->scratch = MAX (w->scratch, x->B * G * (3 * per_image / GN_VALUES_PER_GROUP + 5));
+}
+
+static Slab
+walk_resnet (Walk *w, Slab x, guint64 cout)
+{
+  Slab t = walk_take (w, x.B, x.H, x.W, x.C);
+  walk_group_norm (w, &x);
+  Slab h = walk_take (w, x.B, x.H, x.W, cout);
+  walk_view (w, &t, cout);
+  walk_group_norm (w, &h);
+  walk_drop (w, t);
+  walk_drop (w, x);
+  return h;
+}
+
+static Slab
+walk_mid (Walk *w, Slab x)
+{
+  x = walk_resnet (w, x, x.C);
+  if (w->c->mid_block_add_attention) {
+    Slab n = walk_take (w, x.B, x.H, x.W, x.C);
+    walk_group_norm (w, &x);
+    Slab qkv = walk_take (w, x.B, x.H, x.W, 3 * x.C);
+    walk_view (w, &qkv, x.C);
+    walk_drop (w, qkv);
+    walk_drop (w, x);
+    x = n;
+  }
+  return walk_resnet (w, x, x.C);
+}
+
+static void
+walk_head (Walk *w, Slab h, guint64 cout)
+{
+  Slab t = walk_take (w, h.B, h.H, h.W, h.C);
+  walk_group_norm (w, &h);
+  walk_drop (w, h);
+  w->out += h.B * h.H * h.W * cout;
+  walk_drop (w, t);
+}
+
+static void
+walk_encoder (Walk *w, guint64 H, guint64 W)
+{
+  const DgVaeConfig *c = w->c;
+  Slab h = walk_take (w, 1, H, W, c->block_out_channels[0]);
+  for (guint i = 0; i < c->n_blocks; i++) {
+    for (guint j = 0; j < c->layers_per_block; j++)
+      h = walk_resnet (w, h, c->block_out_channels[i]);
+    if (i + 1 < c->n_blocks) {
+      Slab y = walk_take (w, 1, (h.H - 2) / 2 + 1, (h.W - 2) / 2 + 1, h.C);
+      walk_drop (w, h);
+      h = y;
+    }
+  }
+  h = walk_mid (w, h);
+  walk_head (w, h, 2 * c->latent_channels);
+}
+
+static void
+walk_decoder (Walk *w, guint64 h, guint64 wd)
+{
+  const DgVaeConfig *c = w->c;
+  Slab z = walk_take (w, 1, h, wd, c->latent_channels);   /* decode_body: the unscaled latents */
+  Slab x = walk_take (w, 1, h, wd, c->block_out_channels[c->n_blocks - 1]);
+  walk_drop (w, z);
+  x = walk_mid (w, x);
+  for (guint i = 0; i < c->n_blocks; i++) {
+    const guint64 out = c->block_out_channels[c->n_blocks - 1 - i];
+    for (guint j = 0; j < c->layers_per_block + 1; j++)
+      x = walk_resnet (w, x, out);
+    if (i + 1 < c->n_blocks) {
+      Slab y = walk_take (w, 1, 2 * x.H, 2 * x.W, out);
+      walk_drop (w, x);
+      x = y;
+    }
+  }
+  walk_head (w, x, c->out_channels);
+}
+
+static Walk
+walk (const DgVaeConfig *c, gboolean encode, guint64 H, guint64 W)
+{
+  Walk w = { .c = c };
+  if (encode)
+    walk_encoder (&w, H, W);
+  else
+    walk_decoder (&w, H, W);
+  return w;
+}
+
+/* The arena of one whole forward (vae.c run): three slabs, the scratch, then the outputs. */
+static void
+acts_vae_forward (const DgVaeConfig *c, gboolean encode, guint64 H, guint64 W, Pool *p)
+{
+  Walk w = walk (c, encode, H, W);
+  for (int i = 0; i < 3; i++)
+    if (w.need[i])
+      act (p, w.need[i]);
+  act (p, MAX (w.scratch, 1));
+  act (p, w.out);
+}
+
+/* What vae.c's dry_run returns (dg_vae_decode_bytes / dg_vae_encode_bytes). */
+static guint64
+vae_dry_run_bytes (const DgVaeConfig *c, gboolean encode, guint64 H, guint64 W)
+{
+  Walk w = walk (c, encode, H, W);
+  return (w.need[0] + w.need[1] + w.need[2] + w.scratch + w.out) * F32;
+}
+
+guint64
+dg_plan_vae_decode_bytes (const DgVaeConfig *c, int latent_h, int latent_w)
+{
+  return vae_dry_run_bytes (c, FALSE, (guint64) latent_h, (guint64) latent_w);
+}
+
+guint64
+dg_plan_vae_encode_bytes (const DgVaeConfig *c, int height, int width)
+{
+  const guint64 f = down (c);
+  return vae_dry_run_bytes (c, TRUE, (guint64) height, (guint64) width)
+         + ((guint64) height / f) * ((guint64) width / f) * c->latent_channels * F32;   /* the sampled latents */
+}
+
+guint64
+dg_plan_dit_activation_bytes (const DgDitConfig *c, gint64 B, gint64 L, gint64 S)
+{
+  Pool p;
+  pool_init (&p);
+  acts_dit (c, (guint64) B, (guint64) L, (guint64) S, FALSE, &p);
+  guint64 used = p.used;
+  pool_clear (&p);
+  return used;
+}
+
+/* Tile placement along one axis (vae.c axis_plan). */
+static void
+axis_plan (guint len, guint tile, guint overlap, guint *n, guint *size)
+{
+  *size = MIN (len, tile);
+  *n = len <= tile ? 1 : 1 + (len - tile + (tile - overlap) - 1) / (tile - overlap);
+}
+
+static guint64
+down (const DgVaeConfig *c)
+{
+  return (guint64) 1 << (c->n_blocks - 1);
+}
+
+/* ======================================================================================== *
+ * The plan
+ * ======================================================================================== */
+
+const char *
+dg_plan_stage_name (DgPlanStage s)
+{
+  static const char *names[DG_PLAN_N_STAGES] = { "encode", "bridge", "vae-encode", "denoise", "decode" };
+  return s < DG_PLAN_N_STAGES ? names[s] : "?";
+}
+
+static gboolean
+bad_size (GError **error, const char *what, int w, int h, int multiple)
+{
+  g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+               _("%s of %d×%d: the sides must be positive multiples of %d"), what, w, h, multiple);
+  return FALSE;
+}
+
+static gboolean
+check_request (const DgPlanModel *m, const DgPlanRequest *r, GError **error)
+{
+  const int out_mult = (int) (down (&m->vae) * m->dit.patch_size);
+  const int max_side = (int) (m->dit.pos_embed_max_size ? m->dit.pos_embed_max_size * out_mult : 1 << 16);
+  if (r->width <= 0 || r->height <= 0 || r->width % out_mult || r->height % out_mult)
+    return bad_size (error, _("An output size"), r->width, r->height, out_mult);
+  if ((r->job == DG_JOB_EDIT || r->job == DG_JOB_INPAINT) && r->n_refs == 0) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Editing needs at least one reference image."));
+    return FALSE;
+  }
+  for (guint i = 0; i < r->n_refs; i++) {
+    int w = r->ref_sizes ? r->ref_sizes[2 * i] : r->width, h = r->ref_sizes ? r->ref_sizes[2 * i + 1] : r->height;
+    if (w <= 0 || h <= 0 || w % 32 || h % 32)
+      return bad_size (error, _("A reference size"), w, h, 32);
+    if (w > max_side || h > max_side)
+      return bad_size (error, _("A reference size"), w, h, out_mult);
+  }
+  if (r->width > max_side || r->height > max_side) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _("%d×%d is larger than the model can produce (%d pixels per side)."), r->width, r->height,
+                 max_side);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+stage_set (DgPlanStageBytes *s, guint64 weights, guint64 activations, guint64 carried, double flop)
+{
+  s->weights = weights;
+  s->activations = activations;
+  s->carried = carried;
+  s->total = weights + activations + carried;
+  s->flop = flop;
+}
+
+/* pipeline.c encode_references, one reference of W × H pixels: its arena (pixels, latents,
+ * then dg_vae_encode) or, tiled, the arena plus dg_vae_encode_tiled's two (the blended moments
+ * and latents; one tile's forward). Returns the bytes reserved; adds the FLOPs to @flop. */
+static guint64
+vae_encode_ref (const DgVaeConfig *c, guint64 W, guint64 H, gboolean tiled, double *flop)
+{
+  const guint64 f = down (c), h = H / f, w = W / f, lc = c->latent_channels;
+  Pool a, moments, tiles;
+  pool_init (&a);
+  pool_init (&moments);
+  pool_init (&tiles);
+  act (&a, H * W * c->in_channels);
+  act (&a, h * w * lc);
+  if (!tiled) {
+    acts_vae_forward (c, TRUE, H, W, &a);
+    act (&a, h * w * lc);   /* dg_vae_latents_from_moments */
+    *flop += dg_flops_vae_encode (c, (int) W, (int) H);
+  } else {
+    guint ny, nx, sy, sx;
+    axis_plan ((guint) h, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &ny, &sy);
+    axis_plan ((guint) w, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &nx, &sx);
+    act (&moments, h * w * 2 * lc);
+    act (&moments, h * w * lc);
+    acts_vae_forward (c, TRUE, f * sy, f * sx, &tiles);
+    *flop += dg_flops_vae_encode_tiled (c, (int) W, (int) H, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP);
+  }
+  guint64 bytes = pool_reserved (&a) + pool_reserved (&moments) + pool_reserved (&tiles);
+  pool_clear (&a);
+  pool_clear (&moments);
+  pool_clear (&tiles);
+  return bytes;
+}
+
+/* pipeline.c decode: its arena (latents, image, then dg_vae_decode) or, tiled, the arena plus
+ * the tiles' arena of dg_vae_decode_tiled. */
+static guint64
+vae_decode_image (const DgVaeConfig *c, guint64 W, guint64 H, gboolean tiled, double *flop)
+{
+  const guint64 f = down (c), h = H / f, w = W / f;
+  Pool a, tiles;
+  pool_init (&a);
+  pool_init (&tiles);
+  act (&a, h * w * c->latent_channels);
+  act (&a, H * W * c->out_channels);
+  if (!tiled) {
+    acts_vae_forward (c, FALSE, h, w, &a);
+    *flop = dg_flops_vae_decode (c, (int) W, (int) H);
+  } else {
+    guint ny, nx, sy, sx;
+    axis_plan ((guint) h, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &ny, &sy);
+    axis_plan ((guint) w, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &nx, &sx);
+    acts_vae_forward (c, FALSE, sy, sx, &tiles);
+    *flop = dg_flops_vae_decode_tiled (c, (int) W, (int) H, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP);
+  }
+  guint64 bytes = pool_reserved (&a) + pool_reserved (&tiles);
+  pool_clear (&a);
+  pool_clear (&tiles);
+  return bytes;
+}
+
+/* Width and height of image i of the request: 0 = the output, 1.. = the references. */
+static void
+image_size (const DgPlanRequest *r, guint i, guint64 *w, guint64 *h)
+{
+  if (i == 0 || !r->ref_sizes) {
+    *w = (guint64) r->width;
+    *h = (guint64) r->height;
+  } else {
+    *w = (guint64) r->ref_sizes[2 * (i - 1)];
+    *h = (guint64) r->ref_sizes[2 * (i - 1) + 1];
+  }
+}
+
+/* Whether the VAE runs whole: pipeline.c's rule when the device is known (the dry-run bytes
+ * within half its memory), else as long as a whole pass does not raise the peak. */
+static gboolean
+vae_whole (const DgPlanRequest *r, guint64 dry_run_bytes, guint64 whole_total, guint64 other_peak)
+{
+  if (r->device_bytes)
+    return dry_run_bytes <= r->device_bytes / 2;
+  return whole_total <= other_peak;
+}
+
+gboolean
+dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GError **error)
+{
+  memset (plan, 0, sizeof *plan);
+  if (!check_request (m, r, error))
+    return FALSE;
+  const DgVaeConfig *vc = &m->vae;
+  const guint64 f = down (vc), lc = vc->latent_channels, ps = m->dit.patch_size;
+  const guint n_refs = r->job == DG_JOB_GENERATE ? 0 : r->n_refs;
+  const guint64 R = 2;   /* prompt rows: conditional and unconditional (prompt.h) */
+  const guint64 B = r->cfg ? 2 : 1;
+  const guint64 h = (guint64) r->height / f, w = (guint64) r->width / f;
+  const guint64 merge = (guint64) m->vlm.vision.spatial_merge_size * m->vlm.vision.spatial_merge_size;
+
+  plan->job = r->job;
+  plan->precision = r->precision;
+  plan->width = r->width;
+  plan->height = r->height;
+  plan->vlm_rows = (guint) R;
+  plan->dit_rows = (guint) B;
+  plan->steps = r->steps ? r->steps : 50;
+  plan->text_tokens = r->text_tokens ? r->text_tokens : DG_PLAN_DEFAULT_TEXT_TOKENS;
+  plan->vae_tile = DG_PLAN_VAE_TILE;
+  plan->vae_overlap = DG_PLAN_VAE_OVERLAP;
+  plan->image_tokens = (guint) ((h / ps) * (w / ps));
+
+  guint64 image_pads = 0, ref_tokens = 0;
+  for (guint i = 1; i <= n_refs; i++) {
+    guint64 rw, rh, gh, gw;
+    image_size (r, i, &rw, &rh);
+    vit_grid (&m->vlm.vision, (int) rw, (int) rh, &gh, &gw);
+    image_pads += gh * gw / merge;
+    ref_tokens += (rh / f / ps) * (rw / f / ps);
+  }
+  const guint64 S = plan->text_tokens + image_pads + m->n_queries;
+  plan->seq_len = (guint) S;
+  plan->ref_tokens = (guint) ref_tokens;
+
+  /* encode and bridge (pipeline.c encode_prompt): the connector is loaded first (its meta
+   * queries end every LLM row), then the VLM (LLM + ViT); one arena takes the ViT of every
+   * reference, the LLM, and — after the VLM is released — the connector. */
+  {
+    Pool wc, wl, wv, a;
+    pool_init (&wc);
+    pool_init (&wl);
+    pool_init (&wv);
+    pool_init (&a);
+    const guint64 conn = weights_reserved (m, DG_COMPONENT_CONNECTOR, r->precision, &wc);
+    const guint64 vlm = weights_reserved (m, DG_COMPONENT_LLM, r->precision, &wl)
+                        + weights_reserved (m, DG_COMPONENT_VIT, r->precision, &wv);
+    double flop = 0;
+    for (guint i = 1; i <= n_refs; i++) {
+      guint64 rw, rh;
+      image_size (r, i, &rw, &rh);
+      acts_vit (&m->vlm.vision, (int) rw, (int) rh, &a);
+      flop += dg_flops_vit (&m->vlm.vision, (int) rw, (int) rh);
+    }
+    acts_llm (m, R, S, &a);
+    flop += (double) R * dg_flops_llm (&m->vlm.text, (gint64) S);
+    stage_set (&plan->stage[DG_PLAN_ENCODE], conn + vlm, pool_reserved (&a), 0, flop);
+    acts_connector (m, r->precision, R, S, &a);
+    stage_set (&plan->stage[DG_PLAN_BRIDGE], conn, pool_reserved (&a), 0, (double) R * dg_flops_connector (m, (gint64) S));
+    pool_clear (&wc);
+    pool_clear (&wl);
+    pool_clear (&wv);
+    pool_clear (&a);
+  }
+
+  /* denoise (pipeline.c denoise): DiT weights + a position crop per distinct image size; an
+   * arena of inputs kept for all steps (context, pooled, reference latents); the step arena
+   * (latents, timestep, velocity, then the forward). */
+  {
+    Pool wd, in, a;
+    pool_init (&wd);
+    pool_init (&in);
+    pool_init (&a);
+    weights_reserved (m, DG_COMPONENT_DIT, r->precision, &wd);
+    for (guint i = 0; i <= n_refs; i++) {
+      guint64 iw, ih, jw, jh;
+      gboolean seen = FALSE;
+      image_size (r, i, &iw, &ih);
+      for (guint j = 0; j < i && !seen; j++) {
+        image_size (r, j, &jw, &jh);
+        seen = iw == jw && ih == jh;
+      }
+      if (!seen)
+        pool_alloc (&wd, (ih / f / ps) * (iw / f / ps) * m->dit.inner_dim * F32);
+    }
+    act (&in, B * S * m->dit.joint_attention_dim);
+    act (&in, B * m->dit.pooled_projection_dim);
+    for (guint i = 1; i <= n_refs; i++) {
+      guint64 rw, rh;
+      image_size (r, i, &rw, &rh);
+      act (&in, (rh / f) * (rw / f) * lc);
+    }
+    act (&a, B * h * w * lc);
+    act (&a, B);
+    act (&a, B * h * w * m->dit.out_channels);
+    acts_dit (&m->dit, B, plan->image_tokens + ref_tokens, S, FALSE, &a);
+    const double flop = (double) plan->steps * (double) B
+                        * dg_flops_dit (&m->dit, plan->image_tokens + (gint64) ref_tokens, (gint64) S);
+    stage_set (&plan->stage[DG_PLAN_DENOISE], pool_reserved (&wd), pool_reserved (&a), pool_reserved (&in), flop);
+    pool_clear (&wd);
+    pool_clear (&in);
+    pool_clear (&a);
+  }
+
+  guint64 other_peak = 0;
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++)
+    other_peak = MAX (other_peak, plan->stage[s].total);
+
+  /* vae-encode (pipeline.c encode_references): one reference at a time, its arena freed after. */
+  if (n_refs) {
+    Pool we;
+    pool_init (&we);
+    const guint64 weights = weights_reserved (m, DG_COMPONENT_VAE_ENCODER, r->precision, &we);
+    guint64 peak = 0;
+    double flop = 0;
+    for (guint i = 1; i <= n_refs; i++) {
+      guint64 rw, rh;
+      double unused = 0;
+      image_size (r, i, &rw, &rh);
+      const guint64 whole = vae_encode_ref (vc, rw, rh, FALSE, &unused);
+      gboolean tiled = !vae_whole (r, dg_plan_vae_encode_bytes (vc, (int) rh, (int) rw), weights + whole, other_peak);
+      plan->vae_encode_tiled |= tiled;
+      const guint64 bytes = tiled ? vae_encode_ref (vc, rw, rh, TRUE, &flop) : vae_encode_ref (vc, rw, rh, FALSE, &flop);
+      peak = MAX (peak, bytes);
+    }
+    stage_set (&plan->stage[DG_PLAN_VAE_ENCODE], weights, peak, 0, flop);
+    pool_clear (&we);
+  }
+
+  /* decode (pipeline.c decode). */
+  {
+    Pool wv;
+    pool_init (&wv);
+    const guint64 weights = weights_reserved (m, DG_COMPONENT_VAE_DECODER, r->precision, &wv);
+    double flop;
+    const guint64 whole = vae_decode_image (vc, (guint64) r->width, (guint64) r->height, FALSE, &flop);
+    plan->vae_decode_tiled = !vae_whole (r, vae_dry_run_bytes (vc, FALSE, h, w), weights + whole, other_peak);
+    const guint64 bytes = plan->vae_decode_tiled
+                              ? vae_decode_image (vc, (guint64) r->width, (guint64) r->height, TRUE, &flop)
+                              : whole;
+    stage_set (&plan->stage[DG_PLAN_DECODE], weights, bytes, 0, flop);
+    pool_clear (&wv);
+  }
+
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++)
+    if (plan->stage[s].total > plan->peak) {
+      plan->peak = plan->stage[s].total;
+      plan->peak_stage = (DgPlanStage) s;
+    }
+  plan->margin = DG_PLAN_MARGIN_FIXED + plan->peak / 100 * DG_PLAN_MARGIN_PERCENT;
+  plan->required = plan->peak + plan->margin;
+  return TRUE;
+}
+
+gboolean
+dg_plan_check (const DgPlan *plan, guint64 device_bytes, GError **error)
+{
+  if (device_bytes == 0 || plan->required <= device_bytes)
+    return TRUE;
+  g_autofree char *need = g_format_size_full (plan->required, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *have = g_format_size_full (device_bytes, G_FORMAT_SIZE_IEC_UNITS);
+  const char *hint = plan->precision == DG_PRECISION_F32
+                         ? _("use bf16 precision, choose a smaller size or close programs that use the GPU")
+                         : _("choose a smaller size (DeepGen works best near 512×512) or close programs that use "
+                             "the GPU");
+  g_set_error (error, DG_ERROR, DG_ERROR_OOM,
+               _("This job needs %s of GPU memory at %d×%d (most in the %s stage), but %s is available: %s."),
+               need, plan->width, plan->height, dg_plan_stage_name (plan->peak_stage), have, hint);
+  return FALSE;
+}
+
+/* ======================================================================================== *
+ * FLOPs
+ * ======================================================================================== */
+
+double
+dg_flops_llm_per_token (const DgQwenTextConfig *c)
+{
+  const double H = c->hidden, Q = (double) c->n_heads * c->head_dim, KV = (double) c->n_kv_heads * c->head_dim;
+  return 2.0 * c->n_layers * (H * Q + 2.0 * H * KV + Q * H + 3.0 * H * c->intermediate);
+}
+
+double
+dg_flops_llm (const DgQwenTextConfig *c, gint64 tokens)
+{
+  const double T = (double) tokens, Q = (double) c->n_heads * c->head_dim;
+  return T * dg_flops_llm_per_token (c) + c->n_layers * 2.0 * T * T * Q;   /* causal: half of 4·T²·Q */
+}
+
+double
+dg_flops_vit (const DgQwenVisionConfig *c, int width, int height)
+{
+  guint64 gh, gw;
+  vit_grid (c, width, height, &gh, &gw);
+  const double N = (double) (gh * gw), C = c->hidden, I = c->intermediate;
+  const double unit = (double) c->spatial_merge_size * c->spatial_merge_size, M = unit * C;
+  double flop = 2.0 * N * vit_patch_values (c) * C;                          /* patch embedding */
+  flop += 2.0 * (N / unit) * (M * M + M * c->out_hidden);                     /* merger */
+  /* Windows of window_size pixels: win merged tokens per side, partial at the bottom/right. */
+  const guint64 win = c->window_size / (c->patch_size * c->spatial_merge_size);
+  const guint64 mh = gh / c->spatial_merge_size, mw = gw / c->spatial_merge_size;
+  double win_pairs = 0;
+  for (guint64 y = 0; y < mh; y += win)
+    for (guint64 x = 0; x < mw; x += win) {
+      double n = (double) (MIN (win, mh - y) * MIN (win, mw - x)) * unit;
+      win_pairs += n * n;
+    }
+  for (guint i = 0; i < c->depth; i++) {
+    gboolean full = FALSE;
+    for (guint k = 0; k < c->n_fullatt; k++)
+      full |= c->fullatt_block_indexes[k] == i;
+    flop += 2.0 * N * (3.0 * C * C + C * C + 3.0 * C * I);                    /* qkv, proj, SwiGLU */
+    flop += 4.0 * (full ? N * N : win_pairs) * C;
+  }
+  return flop;
+}
+
+double
+dg_flops_connector (const DgPlanModel *m, gint64 tokens)
+{
+  const DgConnectorConfig *c = &m->connector;
+  const double T = (double) tokens, D = c->hidden;
+  double flop = 2.0 * T * D * (double) m->n_selected * m->vlm.text.hidden;    /* projector_1 */
+  flop += c->n_layers * (2.0 * T * (4.0 * D * D + 2.0 * D * c->intermediate) + 4.0 * T * T * D);
+  flop += 2.0 * D * m->dit.pooled_projection_dim;                             /* projector_2 on the mean */
+  flop += 2.0 * T * D * m->dit.joint_attention_dim;                           /* projector_3 */
+  return flop;
+}
+
+double
+dg_flops_dit (const DgDitConfig *c, gint64 image_tokens, gint64 ctx_tokens)
+{
+  const double N = (double) image_tokens, S = (double) ctx_tokens, D = c->inner_dim, F = DIT_FF_MULT * D;
+  double flop = 2.0 * N * (c->in_channels * c->patch_size * c->patch_size) * D   /* patch embedding */
+                + 2.0 * S * c->joint_attention_dim * D                            /* context embedder */
+                + 2.0 * (DIT_FREQ_DIM * D + D * D + c->pooled_projection_dim * D + D * D);   /* temb */
+  for (guint i = 0; i < c->n_layers; i++) {
+    const gboolean dual = dg_dit_config_is_dual (c, i), last = i + 1 == c->n_layers;
+    flop += 2.0 * D * D * ((dual ? DIT_CHUNKS_DUAL : DIT_CHUNKS_PLAIN) + (last ? DIT_CHUNKS_CONT : DIT_CHUNKS_PLAIN));
+    flop += 2.0 * N * (4.0 * D * D + 2.0 * D * F);                       /* image q, k, v, out, MLP */
+    flop += last ? 2.0 * S * 3.0 * D * D                                 /* context q, k, v only */
+                 : 2.0 * S * (4.0 * D * D + 2.0 * D * F);
+    flop += 4.0 * (N + S) * (N + S) * D;                                 /* joint attention */
+    if (dual)
+      flop += 2.0 * N * 4.0 * D * D + 4.0 * N * N * D;                   /* attn2 over image tokens */
+  }
+  flop += 2.0 * D * DIT_CHUNKS_CONT * D + 2.0 * N * D * (c->patch_size * c->patch_size * c->out_channels);
+  return flop;
+}
+
+/* ---- VAE: convolutions 2·H·W·cin·cout·k², mid attention 4 linears + 4·(HW)²·C ------------- */
+
+static double
+conv_flop (double H, double W, double cin, double cout, double k)
+{
+  return 2.0 * H * W * cin * cout * k * k;
+}
+
+static double
+resnet_flop (double H, double W, double cin, double cout)
+{
+  double f = conv_flop (H, W, cin, cout, 3) + conv_flop (H, W, cout, cout, 3);
+  return cin != cout ? f + conv_flop (H, W, cin, cout, 1) : f;
+}
+
+static double
+mid_flop (const DgVaeConfig *c, double H, double W, double C)
+{
+  double f = 2.0 * resnet_flop (H, W, C, C);
+  if (c->mid_block_add_attention)
+    f += 4.0 * 2.0 * H * W * C * C + 4.0 * (H * W) * (H * W) * C;
+  return f;
+}
+
+double
+dg_flops_vae_encode (const DgVaeConfig *c, int width, int height)
+{
+  double H = height, W = width, prev = c->block_out_channels[0];
+  double f = conv_flop (H, W, c->in_channels, prev, 3);
+  for (guint i = 0; i < c->n_blocks; i++) {
+    const double out = c->block_out_channels[i];
+    for (guint j = 0; j < c->layers_per_block; j++) {
+      f += resnet_flop (H, W, prev, out);
+      prev = out;
+    }
+    if (i + 1 < c->n_blocks) {
+      H = floor ((H - 2) / 2) + 1;
+      W = floor ((W - 2) / 2) + 1;
+      f += conv_flop (H, W, out, out, 3);
+    }
+  }
+  f += mid_flop (c, H, W, prev);
+  return f + conv_flop (H, W, prev, 2.0 * c->latent_channels, 3);
+}
+
+double
+dg_flops_vae_decode (const DgVaeConfig *c, int width, int height)
+{
+  double H = (double) (height / (int) down (c)), W = (double) (width / (int) down (c));
+  double prev = c->block_out_channels[c->n_blocks - 1];
+  double f = conv_flop (H, W, c->latent_channels, prev, 3) + mid_flop (c, H, W, prev);
+  for (guint i = 0; i < c->n_blocks; i++) {
+    const double out = c->block_out_channels[c->n_blocks - 1 - i];
+    for (guint j = 0; j < c->layers_per_block + 1; j++) {
+      f += resnet_flop (H, W, prev, out);
+      prev = out;
+    }
+    if (i + 1 < c->n_blocks) {
+      H *= 2;
+      W *= 2;
+      f += conv_flop (H, W, out, out, 3);
+    }
+  }
+  return f + conv_flop (H, W, prev, c->out_channels, 3);
+}
+
+static double
+tiled (const DgVaeConfig *c, int width, int height, guint tile, guint overlap,
+       double (*whole) (const DgVaeConfig *, int, int))
+{
+  const guint f = (guint) down (c);
+  guint ny, nx, sy, sx;
+  axis_plan ((guint) height / f, tile, overlap, &ny, &sy);
+  axis_plan ((guint) width / f, tile, overlap, &nx, &sx);
+  return (double) ny * nx * whole (c, (int) (sx * f), (int) (sy * f));
+}
+
+double
+dg_flops_vae_decode_tiled (const DgVaeConfig *c, int width, int height, guint tile, guint overlap)
+{
+  return tiled (c, width, height, tile, overlap, dg_flops_vae_decode);
+}
+
+double
+dg_flops_vae_encode_tiled (const DgVaeConfig *c, int width, int height, guint tile, guint overlap)
+{
+  return tiled (c, width, height, tile, overlap, dg_flops_vae_encode);
+}

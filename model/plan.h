@@ -1,0 +1,208 @@
+/* The memory plan and the FLOP counts of DeepGen (DESIGN.md §5, MODEL.md §9): pure host
+ * arithmetic on the configs, no weights and no GPU, so that `deepgen info --plan` can print the
+ * table for the real model anywhere and the pipeline can refuse a job early, before it uploads
+ * anything, with a message that says what to change.
+ *
+ *   DgPlanModel m;   dg_plan_model_load (&m, model_dir, &error);       (or dg_plan_model_deepgen_1_0)
+ *   DgPlanRequest r = DG_PLAN_REQUEST_INIT;  r.job = DG_JOB_EDIT;  r.width = r.height = 512; …
+ *   DgPlan plan;     dg_plan_compute (&m, &r, &plan, &error);
+ *   if (!dg_plan_check (&plan, device_bytes, &error)) …                 "needs 7.9 GiB …"
+ *
+ * What is counted, stage by stage, as pipeline.c runs them (each component's weights are
+ * uploaded when its stage starts and released when it ends):
+ *
+ *   encode      connector + VLM weights (LLM without its embedding table, which stays in the
+ *               mapped file; ViT) + one arena: every reference through the ViT, then the two
+ *               prompt rows (conditional, unconditional) through the LLM
+ *   bridge      connector weights + the same arena, the connector's activations on top
+ *   vae-encode  (edit, inpaint) VAE encoder weights + one reference's arena, whole or in tiles
+ *   denoise     DiT weights (+ the position crop of each image size) + the inputs kept for all
+ *               steps (context, pooled, reference latents: "carried") + one step's arena
+ *               (latents, timestep, velocity and the forward, CFG rows and reference tokens
+ *               included)
+ *   decode      VAE decoder weights + its arena, whole or in tiles
+ *
+ * Stage outputs that cross a release go through host memory and are not counted.
+ *
+ * Weights are counted as weights.h stores them: matrices (Linear, conv, patch embedding) in
+ * bf16 (DG_PRECISION_BF16) or f32, vectors (biases, norm weights) in f32. Activations are f32,
+ * tensor by tensor as the stage's code allocates them from its arena (vlm.c, vit.c, llm.c,
+ * connector.c, dit.c, vae.c, pipeline.c). Memory pools hand out 256 MiB blocks with 256-byte aligned
+ * allocations (vkc_memory.c); the plan packs each pool's tensors the same way, so a stage's
+ * figure is what its pools reserve, not just the sum of tensor sizes. Attention is tiled
+ * (flash-style), so no stage holds an N×N score matrix.
+ *
+ * A safety margin (DG_PLAN_MARGIN_FIXED + DG_PLAN_MARGIN_PERCENT of the peak) covers what the
+ * plan cannot see: the driver's own allocations, the 64 MiB staging buffer on unified-memory
+ * devices, pipelines and command buffers, and allocation-order details. */
+#pragma once
+
+#include <glib.h>
+
+#include "config.h"
+#include "deepgen.h"
+
+G_BEGIN_DECLS
+
+/* ---- the architecture ----------------------------------------------------------------- */
+
+typedef struct {
+  DgQwenVLConfig vlm;
+  DgConnectorConfig connector;
+  guint n_queries;     /* meta queries appended to every LLM row (128) */
+  guint n_selected;    /* LLM hidden states stacked for the connector: len(range(n−1, 0, −6)) = 6 */
+  DgDitConfig dit;
+  DgVaeConfig vae;
+} DgPlanModel;
+
+/* DeepGen 1.0 as released (MODEL.md §2, §4–§6; the configs of tests/data/deepgen-1.0-configs):
+ * for plans and FLOP counts of the real model without its files. */
+void dg_plan_model_deepgen_1_0 (DgPlanModel *m);
+
+/* The architecture of a model folder from its configs only (vlm/, connector/, transformer/,
+ * vae/ config.json). The number of meta queries comes from connector/model.safetensors
+ * (meta_queries' rows) when the file is there, else the connector config's "num_queries", else
+ * 128. Errors: those of the config loaders (DG_ERROR_MISSING, _FORMAT, _CONFIG, _UNSUPPORTED). */
+gboolean dg_plan_model_load (DgPlanModel *m, const char *folder, GError **error);
+
+/* ---- weights ---------------------------------------------------------------------------- */
+
+typedef enum {
+  DG_COMPONENT_LLM,          /* Qwen2.5-VL language model (vlm/ without visual.*) */
+  DG_COMPONENT_VIT,          /* Qwen2.5-VL vision tower (visual.*) */
+  DG_COMPONENT_CONNECTOR,    /* projector_1/2/3, the connector layers, meta_queries */
+  DG_COMPONENT_DIT,          /* transformer/ */
+  DG_COMPONENT_VAE_ENCODER,
+  DG_COMPONENT_VAE_DECODER,
+  DG_N_COMPONENTS
+} DgComponent;
+
+typedef struct {
+  guint n_tensors;           /* tensors in the released files */
+  guint64 stored;            /* elements in the released files (buffers such as pos_embed included) */
+  guint64 host;              /* stored elements that never go to the GPU: the LLM's embed_tokens
+                              * (rows are gathered on the host), the DiT's pos_embed table
+                              * (cropped per image size, see position_bytes) */
+  guint64 matrices;          /* uploaded elements of tensors with ≥ 2 dims (bf16 or f32 by precision) */
+  guint64 f32;               /* elements uploaded as f32 whatever the precision: vectors (biases,
+                              * norm weights), the connector's meta queries, and values computed at
+                              * load (the VAE decoder's latent scale and shift) */
+} DgComponentSize;
+
+const char *dg_component_name (DgComponent c);
+void dg_plan_component_size (const DgPlanModel *m, DgComponent c, DgComponentSize *out);
+/* Device bytes of a component's weights under @precision, before pool packing:
+ * matrices · (2 or 4) + f32 · 4. */
+guint64 dg_plan_weight_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision);
+/* Bytes of the released files' tensor data: stored elements × the release's dtype (bf16, the
+ * connector fp32; MODEL.md §8). */
+guint64 dg_plan_file_bytes (const DgPlanModel *m, DgComponent c);
+
+/* ---- the plan --------------------------------------------------------------------------- */
+
+typedef enum {
+  DG_PLAN_ENCODE,
+  DG_PLAN_BRIDGE,
+  DG_PLAN_VAE_ENCODE,
+  DG_PLAN_DENOISE,
+  DG_PLAN_DECODE,
+  DG_PLAN_N_STAGES
+} DgPlanStage;
+
+/* Tokens of the longest prompt row without image pads or queries when the caller does not know
+ * them yet: the template takes 14 (MODEL.md §1.2), which leaves ~100 for the prompt. */
+#define DG_PLAN_DEFAULT_TEXT_TOKENS 114
+/* VAE tiles (vae.h DG_VAE_TILING_DEFAULT): images with a side above tile · 8 pixels are
+ * encoded and decoded in tiles of tile latents overlapping by overlap. */
+#define DG_PLAN_VAE_TILE 64
+#define DG_PLAN_VAE_OVERLAP 16
+#define DG_PLAN_MARGIN_FIXED (256ull << 20)
+#define DG_PLAN_MARGIN_PERCENT 5
+
+typedef struct {
+  DgJob job;
+  DgPrecision precision;
+  int width, height;          /* the output size (dg_output_size); inpaint: the working size */
+  guint n_refs;               /* reference images (edit: ≥ 1; inpaint: 1; generate: 0) */
+  const int *ref_sizes;       /* [n_refs][2] width, height of each prepared reference (multiples
+                               * of 32); NULL = every reference is width × height */
+  guint text_tokens;          /* longest prompt row without image pads; 0 = the default above */
+  gboolean cfg;               /* classifier-free guidance (guidance > 1): two DiT rows */
+  guint steps;                /* for the FLOP totals; 0 = 50 */
+  guint64 device_bytes;       /* the device's memory, for the VAE's whole-or-tiles choice (as
+                               * pipeline.c makes it: whole when the pass needs at most half);
+                               * 0 = unknown: whole as long as that does not raise the peak */
+} DgPlanRequest;
+
+#define DG_PLAN_REQUEST_INIT { DG_JOB_GENERATE, DG_PRECISION_BF16, 512, 512, 0, NULL, 0, TRUE, 0, 0 }
+
+typedef struct {
+  guint64 weights;            /* resident weight pools, as reserved (block-packed) */
+  guint64 activations;        /* the stage's arena(s), as reserved */
+  guint64 carried;            /* inputs the pipeline keeps on the device for the whole stage */
+  guint64 total;              /* weights + activations + carried */
+  double flop;                /* floating-point operations of the stage for this request */
+} DgPlanStageBytes;
+
+typedef struct {
+  DgPlanStageBytes stage[DG_PLAN_N_STAGES];
+  DgPlanStage peak_stage;
+  guint64 peak;               /* the largest stage total */
+  guint64 margin;
+  guint64 required;           /* peak + margin: what dg_plan_check compares */
+  /* What the numbers were computed for. */
+  DgJob job;
+  DgPrecision precision;
+  int width, height;
+  guint vlm_rows, dit_rows, steps;
+  guint text_tokens;          /* as assumed (the request's or the default) */
+  guint seq_len;              /* LLM/connector/DiT context tokens: text + image pads + queries */
+  guint image_tokens;         /* DiT target tokens */
+  guint ref_tokens;           /* DiT reference tokens (all references of a row) */
+  gboolean vae_encode_tiled, vae_decode_tiled;
+  guint vae_tile, vae_overlap;   /* latents */
+} DgPlan;
+
+/* Computes the plan. Errors (DG_ERROR_INVALID_ARGUMENT): sizes that are not positive multiples of
+ * 16 (references: 32) or beyond the DiT's position table, edit without references. */
+gboolean dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GError **error);
+
+/* FALSE with DG_ERROR_OOM and an actionable message when plan->required > @device_bytes (the
+ * memory the device can give this job: its heap budget when known, else its device-local heap).
+ * @device_bytes 0 = unknown: always TRUE. */
+gboolean dg_plan_check (const DgPlan *plan, guint64 device_bytes, GError **error);
+
+const char *dg_plan_stage_name (DgPlanStage s);   /* "encode", "bridge", … (not translated: table keys) */
+
+/* Activation bytes as the code computes them, for cross-checks: what vae.c's planning gives
+ * without a device (dg_vae_plan_decode_bytes / dg_vae_plan_encode_bytes (NULL, …) for one image)
+ * and what dg_dit_forward takes from its arena (256-byte aligned pieces) for B rows, L image
+ * tokens and S context tokens. */
+guint64 dg_plan_vae_decode_bytes (const DgVaeConfig *c, int latent_h, int latent_w);
+guint64 dg_plan_vae_encode_bytes (const DgVaeConfig *c, int height, int width);
+guint64 dg_plan_dit_activation_bytes (const DgDitConfig *c, gint64 B, gint64 L, gint64 S);
+
+/* ---- FLOPs (a multiply-add is 2 FLOPs; MODEL.md §9) --------------------------------------
+ * Linear layers and convolutions count 2·in·out per output position, attention 4·N_q·N_k·width
+ * (QKᵀ and PV); norms, activations and softmax are left out (< 1 %). */
+
+/* The LLM's linear layers per token of one row (≈ 5.55 GFLOP for Qwen2.5-VL-3B). */
+double dg_flops_llm_per_token (const DgQwenTextConfig *c);
+/* One row of @tokens through the decoder: linear layers + causal attention (half of N²). */
+double dg_flops_llm (const DgQwenTextConfig *c, gint64 tokens);
+/* One reference image of @width × @height pixels (as prepared: multiples of 32) through the
+ * vision tower: 28/32 rescale, patches, window and full attention blocks, merger. */
+double dg_flops_vit (const DgQwenVisionConfig *c, int width, int height);
+/* One row of @tokens through projector_1, the connector layers, projector_2 (pooled) and
+ * projector_3. */
+double dg_flops_connector (const DgPlanModel *m, gint64 tokens);
+/* One DiT forward of one row with @image_tokens (target + references) and @ctx_tokens. */
+double dg_flops_dit (const DgDitConfig *c, gint64 image_tokens, gint64 ctx_tokens);
+/* The whole-image VAE decoder / encoder at @width × @height pixels (one image, no tiles). */
+double dg_flops_vae_decode (const DgVaeConfig *c, int width, int height);
+double dg_flops_vae_encode (const DgVaeConfig *c, int width, int height);
+/* The same as the tiled functions run them (every tile decoded whole, overlaps twice). */
+double dg_flops_vae_decode_tiled (const DgVaeConfig *c, int width, int height, guint tile, guint overlap);
+double dg_flops_vae_encode_tiled (const DgVaeConfig *c, int width, int height, guint tile, guint overlap);
+
+G_END_DECLS

@@ -1,0 +1,28 @@
+/* The procedures both GIMP plug-ins register (dg_procedures.h). */
+#include "dg_procedures.h"
+
+#include "dg_gettext.h"
+
+const DgProcedure dg_procedures[3] = {
+  { "plug-in-deepgen-edit", DG_JOB_EDIT, N_("_Edit with Instruction…"), N_("DeepGen: Edit with Instruction"),
+    N_("Change the layer, or the selection within it, as an instruction says"),
+    N_("Runs DeepGen 1.0 on the selected layer (or the selection's bounding box within it) with a text "
+       "instruction, and puts the result on a new layer above it, masked by the selection.") },
+  { "plug-in-deepgen-generate", DG_JOB_GENERATE, N_("_Generate Layer from Prompt…"),
+    N_("DeepGen: Generate Layer from Prompt"), N_("Generate a new layer from a text prompt"),
+    N_("Runs DeepGen 1.0 text-to-image and puts the result on a new layer of the selection's size (or the "
+       "canvas's), above the selected layer, masked by the selection.") },
+  { "plug-in-deepgen-inpaint", DG_JOB_INPAINT, N_("_Inpaint Selection…"), N_("DeepGen: Inpaint Selection"),
+    N_("Repaint the selected pixels as an instruction says"),
+    N_("Runs DeepGen 1.0 on the selection's surroundings and changes only the selected pixels; pixels "
+       "outside the selection stay exactly as they were. The result is a new layer above the source.") },
+};
+
+const DgProcedure *
+dg_procedure_find (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (dg_procedures); i++)
+    if (g_strcmp0 (name, dg_procedures[i].name) == 0)
+      return &dg_procedures[i];
+  return NULL;
+}

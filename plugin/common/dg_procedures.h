@@ -1,0 +1,37 @@
+/* What the GIMP 3 and GIMP 2.10 plug-ins register: the same three procedures, with the same
+ * names, menu entries and arguments, so that scripts and muscle memory carry over. Strings
+ * are marked N_() here and translated where GIMP shows them. */
+#pragma once
+
+#include "deepgen.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  const char *name;        /* PDB procedure name */
+  DgJob job;
+  const char *menu_label;  /* N_(), with mnemonic and ellipsis */
+  const char *title;       /* N_(), the dialog's title */
+  const char *blurb;       /* N_() */
+  const char *help;        /* N_() */
+} DgProcedure;
+
+/* In the order of the menu. */
+extern const DgProcedure dg_procedures[3];
+const DgProcedure *dg_procedure_find (const char *name);
+
+#define DG_MENU_PATH "<Image>/Filters/DeepGen"
+#define DG_PROCEDURE_AUTHOR "DeepGen for GIMP contributors"
+#define DG_PROCEDURE_DATE "2025"
+
+/* Argument documentation, shared by both plug-ins (N_() strings). */
+#define DG_ARG_PROMPT_BLURB N_("What to generate, or the instruction for the change")
+#define DG_ARG_NEGATIVE_BLURB N_("What to avoid; empty = the model's default for the job")
+#define DG_ARG_STEPS_BLURB N_("Denoising steps (default 50)")
+#define DG_ARG_GUIDANCE_BLURB N_("Classifier-free guidance scale (default 4; 1 or less turns it off)")
+#define DG_ARG_SEED_BLURB N_("Random seed; -1 draws a new one")
+#define DG_ARG_POLICY_BLURB N_("Working size: \"fit\" (the region's aspect at max-size, fast) or \"region\" (the region's own size)")
+#define DG_ARG_MAX_SIZE_BLURB N_("Longer side the model works at with \"fit\" (default 512)")
+#define DG_ARG_FOLDER_BLURB N_("DeepGen-1.0-diffusers model folder; empty = $DEEPGEN_MODEL or the default folder")
+
+G_END_DECLS

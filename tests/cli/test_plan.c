@@ -1,0 +1,380 @@
+/* The memory plan and FLOP counts (model/plan.h) for the real DeepGen 1.0 configs:
+ * element counts exactly as MODEL.md §8/§9, weight bytes as weights.h stores them, FLOPs
+ * within 2 % of MODEL.md §9, activations in step with the code that allocates them. */
+#include <math.h>
+#include <string.h>
+
+#include "dit.h"
+#include "plan.h"
+#include "vae.h"
+
+#ifndef DEEPGEN_TEST_DATA_DIR
+#define DEEPGEN_TEST_DATA_DIR "tests/data"
+#endif
+
+static DgPlanModel real;
+
+static void
+test_builtin_equals_configs (void)
+{
+  DgPlanModel loaded;
+  GError *error = NULL;
+  g_autofree char *dir = g_build_filename (DEEPGEN_TEST_DATA_DIR, "deepgen-1.0-configs", NULL);
+  g_assert_true (dg_plan_model_load (&loaded, dir, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (loaded.n_queries, ==, 128);   /* from connector/config.json "num_queries" */
+  g_assert_cmpuint (loaded.n_selected, ==, 6);
+  /* Every number the plan reads. */
+  g_assert_true (memcmp (&loaded.vlm.text, &real.vlm.text, sizeof real.vlm.text) == 0);
+  g_assert_true (memcmp (&loaded.vlm.vision, &real.vlm.vision, sizeof real.vlm.vision) == 0);
+  g_assert_true (memcmp (&loaded.connector, &real.connector, sizeof real.connector) == 0);
+  g_assert_true (memcmp (&loaded.dit, &real.dit, sizeof real.dit) == 0);
+  g_assert_true (memcmp (&loaded.vae, &real.vae, sizeof real.vae) == 0);
+  for (int job = 0; job < 2; job++) {
+    DgPlanRequest r = DG_PLAN_REQUEST_INIT;
+    r.job = job ? DG_JOB_EDIT : DG_JOB_GENERATE;
+    r.n_refs = (guint) job;
+    DgPlan a, b;
+    g_assert_true (dg_plan_compute (&real, &r, &a, NULL));
+    g_assert_true (dg_plan_compute (&loaded, &r, &b, NULL));
+    g_assert_true (memcmp (&a, &b, sizeof a) == 0);
+  }
+}
+
+/* MODEL.md §8 (released files) and §9 (parameters). */
+static void
+test_element_counts (void)
+{
+  DgComponentSize llm, vit, conn, dit, enc, dec;
+  dg_plan_component_size (&real, DG_COMPONENT_LLM, &llm);
+  dg_plan_component_size (&real, DG_COMPONENT_VIT, &vit);
+  dg_plan_component_size (&real, DG_COMPONENT_CONNECTOR, &conn);
+  dg_plan_component_size (&real, DG_COMPONENT_DIT, &dit);
+  dg_plan_component_size (&real, DG_COMPONENT_VAE_ENCODER, &enc);
+  dg_plan_component_size (&real, DG_COMPONENT_VAE_DECODER, &dec);
+
+  g_assert_cmpuint (llm.stored, ==, 3085938688ull);         /* incl. the 311.2 M embedding */
+  g_assert_cmpuint (llm.host, ==, 151936ull * 2048u);        /* embed_tokens stays on the host */
+  g_assert_cmpuint (vit.stored, ==, 668684288ull);
+  g_assert_cmpuint (llm.stored + vit.stored, ==, 2498840576ull + 1255782400ull);   /* vlm/ shards */
+  g_assert_cmpuint (llm.n_tensors + vit.n_tensors, ==, 628 + 196);
+  g_assert_cmpuint (conn.stored, ==, 432449532ull);
+  g_assert_cmpuint (conn.n_tensors, ==, 103);
+  g_assert_cmpuint (dit.stored, ==, 2469663936ull);
+  g_assert_cmpuint (dit.stored - dit.host, ==, 2243171520ull);   /* parameters without pos_embed */
+  g_assert_cmpuint (dit.host, ==, 226492416ull);
+  g_assert_cmpuint (dit.n_tensors, ==, 909);
+  g_assert_cmpuint (enc.stored, ==, 34274208ull);
+  g_assert_cmpuint (dec.stored, ==, 49545475ull);
+  g_assert_cmpuint (enc.n_tensors + dec.n_tensors, ==, 244);
+
+  /* Every stored element is either uploaded (matrix or f32) or kept on the host; a VAE part
+   * uploads two computed vectors (latent scale and shift) on top. */
+  DgComponentSize *all[] = { &llm, &vit, &conn, &dit };
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    g_assert_cmpuint (all[i]->matrices + all[i]->f32 + all[i]->host, ==, all[i]->stored);
+  g_assert_cmpuint (enc.matrices + enc.f32 + enc.host, ==, enc.stored + 2 * 16);
+  g_assert_cmpuint (dec.matrices + dec.f32 + dec.host, ==, dec.stored + 2 * 16);
+  g_assert_cmpuint (conn.f32 - 128u * 2048u, ==, 190460ull);   /* meta queries f32 + biases/LN */
+}
+
+/* File data bytes = elements × the release's dtype (MODEL.md §8). */
+static void
+test_file_bytes (void)
+{
+  /* transformer: 4,939,433,672 B on disk = 2 × 2,469,663,936 + the safetensors header. */
+  guint64 dit = dg_plan_file_bytes (&real, DG_COMPONENT_DIT);
+  g_assert_cmpuint (dit, ==, 2ull * 2469663936ull);
+  g_assert_cmpuint (4939433672ull - dit, <, 200000ull);
+  g_assert_cmpuint (dg_plan_file_bytes (&real, DG_COMPONENT_CONNECTOR), ==, 4ull * 432449532ull);
+  g_assert_cmpuint (dg_plan_file_bytes (&real, DG_COMPONENT_VAE_ENCODER)
+                        + dg_plan_file_bytes (&real, DG_COMPONENT_VAE_DECODER), ==, 2ull * 83819683ull);
+  g_assert_cmpuint (dg_plan_file_bytes (&real, DG_COMPONENT_LLM) + dg_plan_file_bytes (&real, DG_COMPONENT_VIT), ==,
+                    2ull * 3754622976ull);
+}
+
+/* Device bytes: matrices bf16 (or f32), vectors f32 (weights.h). */
+static void
+test_weight_bytes (void)
+{
+  for (int c = 0; c < DG_N_COMPONENTS; c++) {
+    DgComponentSize s;
+    dg_plan_component_size (&real, (DgComponent) c, &s);
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, (DgComponent) c, DG_PRECISION_BF16), ==, 2 * s.matrices + 4 * s.f32);
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, (DgComponent) c, DG_PRECISION_F32), ==, 4 * (s.matrices + s.f32));
+  }
+  /* The DiT: parameters − vectors (biases, q/k norms) in bf16 + vectors in f32. */
+  DgComponentSize d;
+  dg_plan_component_size (&real, DG_COMPONENT_DIT, &d);
+  const guint64 D = 1536, hd = 64;
+  guint64 vectors = D /* patch conv bias */ + 4 * D /* time/text embedders */ + D /* context embedder */
+                    + 2 * D /* norm_out */ + 64 /* proj_out */;
+  for (int i = 0; i < 24; i++) {
+    gboolean dual = i <= 12, last = i == 23;
+    vectors += (dual ? 9 : 6) * D + (last ? 2 : 6) * D;       /* norm1, norm1_context biases */
+    vectors += (last ? 7 : 8) * D + 4 * hd;                   /* attn biases, q/k norms */
+    vectors += dual ? 4 * D + 2 * hd : 0;                      /* attn2 */
+    vectors += (last ? 1 : 2) * (4 * D + D);                   /* ff (+ ff_context) biases */
+  }
+  g_assert_cmpuint (d.f32, ==, vectors);
+  g_assert_cmpuint (d.matrices, ==, 2243171520ull - vectors);
+}
+
+/* MODEL.md §9: per-block parameter counts, from 1- and 2-block versions of the config. */
+static void
+test_dit_blocks (void)
+{
+  DgPlanModel m = real;
+  DgComponentSize one, two_dual, two_plain;
+  m.dit.n_layers = 1;
+  m.dit.n_dual = 0;
+  dg_plan_component_size (&m, DG_COMPONENT_DIT, &one);
+  m.dit.n_layers = 2;
+  dg_plan_component_size (&m, DG_COMPONENT_DIT, &two_plain);
+  m.dit.n_dual = 1;
+  m.dit.dual_attention_layers[0] = 0;
+  dg_plan_component_size (&m, DG_COMPONENT_DIT, &two_dual);
+  const guint64 dual = two_dual.stored - one.stored, plain = two_plain.stored - one.stored;
+  g_assert_cmpuint (dual, ==, 101506944ull);
+  g_assert_cmpuint (plain, ==, 84980992ull);
+  DgComponentSize full;
+  dg_plan_component_size (&real, DG_COMPONENT_DIT, &full);
+  /* The last block: the rest once the 13 dual and 10 plain blocks and the embeddings are out. */
+  const guint64 outside = one.stored - 54294784ull;
+  g_assert_cmpuint (full.stored, ==, outside + 13 * dual + 10 * plain + 54294784ull);
+}
+
+static void
+assert_near (double value, double expected, double tolerance)
+{
+  double rel = fabs (value - expected) / expected;
+  if (rel > tolerance)
+    g_error ("%.4g vs MODEL.md §9 %.4g: %.1f %% off (limit %.0f %%)", value, expected, 100 * rel, 100 * tolerance);
+}
+
+static void
+test_flops (void)
+{
+  const double T = 1e12;
+  /* LLM ≈ 5.55 GFLOP/token; 0.84 TFLOP at 150 tokens, 2.5 at 450 (per row). */
+  assert_near (dg_flops_llm_per_token (&real.vlm.text), 5.55e9, 0.02);
+  assert_near (dg_flops_llm (&real.vlm.text, 150), 0.84 * T, 0.02);
+  assert_near (dg_flops_llm (&real.vlm.text, 450), 2.5 * T, 0.02);
+  /* Connector ≈ 0.13 TFLOP (150 tok) / 0.40 (450 tok). */
+  assert_near (dg_flops_connector (&real, 150), 0.13 * T, 0.02);
+  assert_near (dg_flops_connector (&real, 450), 0.40 * T, 0.02);
+  /* ViT ≈ 1.34 TFLOP per 512² reference, ≈ 5.6 per 1024². */
+  assert_near (dg_flops_vit (&real.vlm.vision, 512, 512), 1.34 * T, 0.02);
+  assert_near (dg_flops_vit (&real.vlm.vision, 1024, 1024), 5.6 * T, 0.02);
+  /* The DiT table: TFLOP per forward per row, per CFG step, 50 steps. */
+  const struct { gint64 n, s; double row, step, all; } dit[] = {
+    { 1024, 150, 2.13, 4.26, 213 },  { 1024, 300, 2.38, 4.77, 238 },   { 4096, 150, 10.77, 21.5, 1077 },
+    { 2048, 424, 5.09, 10.2, 509 },  { 8192, 1192, 33.1, 66.2, 3308 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (dit); i++) {
+    double f = dg_flops_dit (&real.dit, dit[i].n, dit[i].s);
+    assert_near (f, dit[i].row * T, 0.02);
+    assert_near (2 * f, dit[i].step * T, 0.02);
+    assert_near (100 * f, dit[i].all * T, 0.02);
+  }
+  /* VAE decode ≈ 2.5 TFLOP at 512², encode ≈ 1.1. */
+  assert_near (dg_flops_vae_decode (&real.vae, 512, 512), 2.5 * T, 0.02);
+  assert_near (dg_flops_vae_encode (&real.vae, 512, 512), 1.1 * T, 0.02);
+  /* "≈ 10 TFLOP at 1024²" is 4 × the 512² figure: the convolutions scale by 4 (checked here
+   * within 2 %), the mid-block attention by 16 (0.55 TFLOP at 1024²), which makes 10.5. */
+  const double attn512 = 4.0 * 4096.0 * 4096.0 * 512 + 8.0 * 4096 * 512 * 512;
+  const double attn1024 = 4.0 * 16384.0 * 16384.0 * 512 + 8.0 * 16384 * 512 * 512;
+  assert_near (dg_flops_vae_decode (&real.vae, 1024, 1024) - attn1024, 4 * (2.5 * T - attn512), 0.02);
+  assert_near (dg_flops_vae_decode (&real.vae, 1024, 1024), 10 * T, 0.05);
+  /* Tiles: 3 × 3 tiles of 512² cover a 1024² image. */
+  assert_near (dg_flops_vae_decode_tiled (&real.vae, 1024, 1024, 64, 16), 9 * dg_flops_vae_decode (&real.vae, 512, 512),
+               1e-9);
+  g_assert_cmpfloat (dg_flops_vae_decode_tiled (&real.vae, 512, 512, 64, 16), ==,
+                     dg_flops_vae_decode (&real.vae, 512, 512));
+}
+
+/* dit.c's own count of its arena (no alignment) and ours (256-byte pieces). */
+static void
+test_dit_activations (void)
+{
+  const gint64 cases[][3] = { { 2, 1024, 242 }, { 2, 2048, 498 }, { 1, 4096, 242 }, { 2, 8192, 1266 }, { 2, 17, 5 } };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    guint64 ours = dg_plan_dit_activation_bytes (&real.dit, cases[i][0], cases[i][1], cases[i][2]);
+    guint64 code = dg_dit_activation_bytes (&real.dit, cases[i][0], cases[i][1], cases[i][2]);
+    /* dit.c counts the key-validity mask always (an upper bound); the forward allocates it only
+     * for rows of different lengths, which one request never has. Beyond that: at most one
+     * alignment pad per tensor. (test_plan_device checks the arena's real use exactly.) */
+    const guint64 mask = (guint64) (cases[i][0] * (cases[i][1] + cases[i][2])) * 4;
+    g_assert_cmpuint (ours + mask, >=, code);
+    g_assert_cmpuint (ours + mask, <, code + 20 * 256);
+  }
+}
+
+/* vae.c's own planning (no device: the same GroupNorm scratch estimate) and ours agree. */
+static void
+test_vae_bytes (void)
+{
+  const int lat[][2] = { { 64, 64 }, { 128, 128 }, { 96, 64 }, { 8, 8 }, { 13, 7 } };
+  for (guint i = 0; i < G_N_ELEMENTS (lat); i++) {
+    const int h = lat[i][0], w = lat[i][1];
+    g_assert_cmpuint (dg_plan_vae_decode_bytes (&real.vae, h, w), ==, dg_vae_plan_decode_bytes (NULL, &real.vae, 1, h, w));
+    g_assert_cmpuint (dg_plan_vae_encode_bytes (&real.vae, 8 * h, 8 * w), ==,
+                      dg_vae_plan_encode_bytes (NULL, &real.vae, 1, 8 * h, 8 * w));
+  }
+  for (int p = 0; p < 2; p++) {
+    DgPrecision prec = p ? DG_PRECISION_F32 : DG_PRECISION_BF16;
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, DG_COMPONENT_VAE_ENCODER, prec), ==,
+                      dg_vae_plan_weight_bytes (&real.vae, DG_VAE_ENCODER, prec));
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, DG_COMPONENT_VAE_DECODER, prec), ==,
+                      dg_vae_plan_weight_bytes (&real.vae, DG_VAE_DECODER, prec));
+  }
+  /* vae.h: a 64-latent tile needs 644 MiB, a whole 1024² decode 2.5 GiB. */
+  g_assert_cmpuint ((dg_plan_vae_decode_bytes (&real.vae, 64, 64) + (1u << 19)) >> 20, ==, 644);
+  g_assert_cmpfloat (dg_plan_vae_decode_bytes (&real.vae, 128, 128) / 1073741824.0, >, 2.4);
+  g_assert_cmpfloat (dg_plan_vae_decode_bytes (&real.vae, 128, 128) / 1073741824.0, <, 2.6);
+}
+
+static void
+test_plan_real (void)
+{
+  const int sizes[] = { 512, 1024 };
+  guint64 prev_peak[2] = { 0, 0 };
+  for (guint si = 0; si < G_N_ELEMENTS (sizes); si++)
+    for (int job = 0; job < 2; job++) {
+      DgPlanRequest r = DG_PLAN_REQUEST_INIT;
+      r.job = job ? DG_JOB_EDIT : DG_JOB_GENERATE;
+      r.n_refs = (guint) job;
+      r.width = r.height = sizes[si];
+      DgPlan p;
+      GError *error = NULL;
+      g_assert_true (dg_plan_compute (&real, &r, &p, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (p.seq_len, ==, DG_PLAN_DEFAULT_TEXT_TOKENS + 128 + (job ? (guint) (sizes[si] / 32) * (sizes[si] / 32) : 0));
+      g_assert_cmpuint (p.image_tokens, ==, (guint) (sizes[si] / 16) * (sizes[si] / 16));
+      g_assert_cmpuint (p.ref_tokens, ==, job ? p.image_tokens : 0);
+      /* Resident weights: at least the components' bytes; the pools' 256 MiB blocks lose the
+       * tail a tensor does not fit in (up to a few % with the LLM's 45 MB MLP matrices). */
+      const guint64 block = 256ull << 20;
+      guint64 vlm = dg_plan_weight_bytes (&real, DG_COMPONENT_LLM, r.precision)
+                    + dg_plan_weight_bytes (&real, DG_COMPONENT_VIT, r.precision);
+      guint64 conn = dg_plan_weight_bytes (&real, DG_COMPONENT_CONNECTOR, r.precision);
+      g_assert_cmpuint (p.stage[DG_PLAN_ENCODE].weights, >=, vlm + conn);
+      g_assert_cmpuint (p.stage[DG_PLAN_ENCODE].weights, <=, (vlm + conn) / 10 * 11 + block);
+      guint64 dit = dg_plan_weight_bytes (&real, DG_COMPONENT_DIT, r.precision);
+      guint64 crop = (guint64) p.image_tokens * 1536 * 4;
+      g_assert_cmpuint (p.stage[DG_PLAN_DENOISE].weights, >=, dit + crop);
+      g_assert_cmpuint (p.stage[DG_PLAN_DENOISE].weights, <=, (dit + crop) / 10 * 11 + block);
+      g_assert_cmpuint (p.stage[DG_PLAN_DECODE].weights, >=, dg_plan_weight_bytes (&real, DG_COMPONENT_VAE_DECODER, r.precision));
+      if (job)
+        g_assert_cmpuint (p.stage[DG_PLAN_VAE_ENCODE].total, >, 0);
+      else
+        g_assert_cmpuint (p.stage[DG_PLAN_VAE_ENCODE].total, ==, 0);
+      /* The peak is the largest stage: the VLM stage for the real model at these sizes. */
+      for (int s = 0; s < DG_PLAN_N_STAGES; s++)
+        g_assert_cmpuint (p.stage[s].total, <=, p.peak);
+      g_assert_cmpint (p.peak_stage, ==, DG_PLAN_ENCODE);
+      g_assert_cmpuint (p.required, ==, p.peak + p.margin);
+      g_assert_cmpuint (p.peak, >=, prev_peak[job]);
+      prev_peak[job] = p.peak;
+      /* 50 steps × 2 rows of the DiT forward. */
+      g_assert_cmpfloat (p.stage[DG_PLAN_DENOISE].flop, ==,
+                         100.0 * dg_flops_dit (&real.dit, p.image_tokens + p.ref_tokens, p.seq_len));
+      g_test_message ("%s %d²: peak %.2f GiB (%s), needs %.2f GiB", job ? "edit" : "generate", sizes[si],
+                      p.peak / 1073741824.0, dg_plan_stage_name (p.peak_stage), p.required / 1073741824.0);
+    }
+}
+
+static void
+test_plan_check (void)
+{
+  DgPlanRequest r = DG_PLAN_REQUEST_INIT;
+  DgPlan p;
+  g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
+  GError *error = NULL;
+  g_assert_true (dg_plan_check (&p, 0, &error));            /* unknown device: no verdict */
+  g_assert_true (dg_plan_check (&p, p.required, &error));
+  g_assert_no_error (error);
+  g_assert_false (dg_plan_check (&p, p.required - 1, &error));
+  g_assert_error (error, DG_ERROR, DG_ERROR_OOM);
+  g_assert_nonnull (strstr (error->message, "GiB"));
+  g_assert_nonnull (strstr (error->message, "512×512"));
+  g_assert_nonnull (strstr (error->message, "smaller size"));
+  g_clear_error (&error);
+  r.precision = DG_PRECISION_F32;
+  g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
+  g_assert_false (dg_plan_check (&p, 4ull << 30, &error));
+  g_assert_nonnull (strstr (error->message, "bf16"));
+  g_clear_error (&error);
+}
+
+/* The VAE goes into tiles when a whole pass would raise the peak, or as pipeline.c decides
+ * when the device is known (whole while the pass needs at most half of it). */
+static void
+test_vae_tiling (void)
+{
+  DgPlanRequest r = DG_PLAN_REQUEST_INIT;
+  DgPlan p;
+  r.width = r.height = 512;
+  g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
+  g_assert_false (p.vae_decode_tiled);
+  r.width = r.height = 2048;
+  g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
+  g_assert_true (p.vae_decode_tiled);
+  g_assert_cmpuint (p.stage[DG_PLAN_DECODE].total, <=, p.peak);
+  r.width = r.height = 1024;
+  r.device_bytes = 4ull << 30;   /* whole decode at 1024² needs ~2.6 GiB > 2 GiB */
+  g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
+  g_assert_true (p.vae_decode_tiled);
+  r.device_bytes = 24ull << 30;
+  g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
+  g_assert_false (p.vae_decode_tiled);
+  g_assert_cmpuint (dg_plan_vae_decode_bytes (&real.vae, 128, 128), >, 2ull << 30);
+}
+
+static void
+test_bad_requests (void)
+{
+  DgPlanRequest r = DG_PLAN_REQUEST_INIT;
+  DgPlan p;
+  GError *error = NULL;
+  r.width = 500;
+  g_assert_false (dg_plan_compute (&real, &r, &p, &error));
+  g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  r.width = 512;
+  r.job = DG_JOB_EDIT;
+  g_assert_false (dg_plan_compute (&real, &r, &p, &error));
+  g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  r.n_refs = 1;
+  const int sizes[2] = { 100, 64 };
+  r.ref_sizes = sizes;
+  g_assert_false (dg_plan_compute (&real, &r, &p, &error));
+  g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  r.job = DG_JOB_GENERATE;
+  r.width = r.height = 8192;
+  g_assert_false (dg_plan_compute (&real, &r, &p, &error));
+  g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  dg_plan_model_deepgen_1_0 (&real);
+  g_test_add_func ("/plan/builtin-equals-configs", test_builtin_equals_configs);
+  g_test_add_func ("/plan/element-counts", test_element_counts);
+  g_test_add_func ("/plan/file-bytes", test_file_bytes);
+  g_test_add_func ("/plan/weight-bytes", test_weight_bytes);
+  g_test_add_func ("/plan/dit-blocks", test_dit_blocks);
+  g_test_add_func ("/plan/flops", test_flops);
+  g_test_add_func ("/plan/dit-activations", test_dit_activations);
+  g_test_add_func ("/plan/vae-bytes", test_vae_bytes);
+  g_test_add_func ("/plan/real-model", test_plan_real);
+  g_test_add_func ("/plan/check", test_plan_check);
+  g_test_add_func ("/plan/vae-tiling", test_vae_tiling);
+  g_test_add_func ("/plan/bad-requests", test_bad_requests);
+  return g_test_run ();
+}

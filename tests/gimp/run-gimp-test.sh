@@ -1,0 +1,90 @@
+#!/bin/sh
+# One GIMP headless test: installs the plug-in into a fresh GIMP profile, calls one DeepGen
+# procedure from Script-Fu on a generated test image (a rectangular and a feathered elliptical
+# selection, and no selection for edit), and checks the results with dg-gimp-check.
+#
+#   run-gimp-test.sh 2.10|3.0 JOB CHECKER PLUGIN MODEL OUTDIR [GIMP3-ROOT SRC BUILD]
+#
+# JOB: edit, generate, inpaint, or badfolder (a wrong model folder must fail with a clear
+# message and leave the image untouched). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
+# unless gimp-console-3.0 is installed here. Exit 77 = skipped.
+set -eu
+
+version=$1 job=$2 checker=$3 plugin=$4 model=$5 out=$6
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [ "$version" = 3.0 ] && ! command -v gimp-console-3.0 >/dev/null 2>&1; then
+  root=${7:-}
+  if [ -z "$root" ] || [ ! -f "$root/.deepgen-gimp3-root" ]; then
+    echo "SKIP: GIMP 3 is not installed here and there is no GIMP 3 root (${root:-none}). Create one with" \
+         "sudo scripts/make-gimp3-root.sh DIR (about 4 minutes, 1.6 GB) and configure with -DDEEPGEN_GIMP3_ROOT=DIR" >&2
+    exit 77
+  fi
+fi
+
+rm -rf "$out"
+mkdir -p "$out/home"
+out=$(cd "$out" && pwd)
+name=$(basename "$plugin")
+plugdir="$out/home/.config/GIMP/$version/plug-ins/$name"
+mkdir -p "$plugdir"
+# the plug-in's folder as the build tree has it: the binary and locale/ beside it
+cp -r "$(dirname "$plugin")/." "$plugdir/"
+"$checker" input "$out/in.png" 160 120
+
+prompt="make the sky green"
+case $job in
+  edit) cases="rect ellipse none" ;;
+  generate|inpaint) cases="rect ellipse" ;;
+  badfolder) cases="rect" ;;
+  *) echo "unknown job $job" >&2; exit 2 ;;
+esac
+proc=plug-in-deepgen-$job
+folder=$model
+fn=dg-case
+if [ "$job" = badfolder ]; then
+  proc=plug-in-deepgen-edit folder="$out/no-such-model" fn=dg-fail-case
+fi
+
+{
+  cat "$here/prelude-$version.scm" "$here/cases.scm"
+  for c in $cases; do
+    printf '(%s %s "%s-%s" "%s" "%s/in.png" "%s" "%s" "%s")\n' \
+      "$fn" "$proc" "$job" "$c" "$c" "$out" "$out" "$prompt" "$folder"
+  done
+} > "$out/test.scm"
+
+# GIMP writes its own noise to stderr; keep it for the report and for the message check.
+log="$out/gimp.log"
+export DEEPGEN_VK_VALIDATION=1 G_SLICE=always-malloc
+if [ "$version" = 2.10 ]; then
+  HOME="$out/home" timeout 600 gimp-console-2.10 -i -d -f \
+    -b "(load \"$out/test.scm\")" -b '(gimp-quit 0)' > "$log" 2>&1 || true
+elif command -v gimp-console-3.0 >/dev/null 2>&1; then
+  HOME="$out/home" timeout 600 gimp-console-3.0 -i -d -f --batch-interpreter=plug-in-script-fu-eval \
+    -b "(load \"$out/test.scm\")" --quit > "$log" 2>&1 || true
+else
+  root=${7:-} src=${8:-} build=${9:-}
+  [ -n "$root" ] || { echo "SKIP: no GIMP 3 here and no GIMP 3 root configured (DEEPGEN_GIMP3_ROOT)" >&2; exit 77; }
+  rc=0
+  "$here/gimp3-root.sh" "$root" "$src" "$build" run env HOME="$out/home" DEEPGEN_VK_VALIDATION=1 \
+    timeout 600 gimp-console-3.0 -i -d -f --batch-interpreter=plug-in-script-fu-eval \
+    -b "(load \"$out/test.scm\")" --quit > "$log" 2>&1 || rc=$?
+  [ $rc = 77 ] && { cat "$log" >&2; exit 77; }
+fi
+grep -v -e 'gimp_wire_read' -e 'Gimp-Core-CRITICAL' -e 'tag cache' -e '^$' "$log" | tail -n 40 || true
+
+status=0
+for c in $cases; do
+  if [ "$job" = badfolder ]; then
+    "$checker" untouched "$out" "$job-$c" || status=1
+    # the message names the folder and says what to do
+    if ! grep -q "does not exist" "$log"; then
+      echo "FAIL: GIMP did not report the missing model folder clearly" >&2
+      status=1
+    fi
+  else
+    "$checker" result "$out" "$job-$c" "$job" "$prompt" || status=1
+  fi
+done
+exit $status

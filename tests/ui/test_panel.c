@@ -1,0 +1,243 @@
+/* The DeepGen panel in a real window (run under Xvfb by tests/ui/CMakeLists.txt):
+ *
+ *   test-panel run MODEL OUTDIR     fill the prompt, run on the tiny model, wait for the preview;
+ *                                   check the result's place and size, Reuse last, a wrong model
+ *                                   folder (message in place), an empty prompt; screenshots
+ *   test-panel german OUTDIR        with LANGUAGE=de: the panel and a message are German
+ *
+ */
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dg_autopilot.h"
+#include "dg_gettext.h"
+#include "dg_panel.h"
+#include "dg_task.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                                     \
+  do                                                                                                         \
+    {                                                                                                        \
+      if (!(cond))                                                                                           \
+        {                                                                                                    \
+          fprintf (stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                              \
+          fprintf (stderr, __VA_ARGS__);                                                                     \
+          fputc ('\n', stderr);                                                                              \
+          failures++;                                                                                        \
+        }                                                                                                    \
+    }                                                                                                        \
+  while (0)
+
+/* ---- a test image and selection --------------------------------------------------------- */
+
+static DgImage *
+test_image (int w, int h)
+{
+  DgImage *img = dg_image_new (w, h, 3);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        guint8 *p = img->pixels + (gsize) y * img->rowstride + x * 3;
+        p[0] = (guint8) (x * 255 / (w - 1));
+        p[1] = (guint8) (y * 255 / (h - 1));
+        p[2] = ((x / 16 + y / 16) & 1) ? 200 : 40;
+      }
+  return img;
+}
+
+static DgMask *
+rect_mask (int w, int h, int x0, int y0, int rw, int rh)
+{
+  DgMask *m = dg_image_new (w, h, 1);
+  for (int y = y0; y < y0 + rh; y++)
+    memset (m->pixels + (gsize) y * m->rowstride + x0, 255, rw);
+  return m;
+}
+
+/* ---- waiting for the panel -------------------------------------------------------------- */
+
+typedef struct {
+  gboolean done, success;
+} Wait;
+
+static void
+on_finished (DgPanel *panel, gboolean success, Wait *w)
+{
+  w->done = TRUE;
+  w->success = success;
+}
+
+static gboolean
+run_and_wait (DgPanel *panel, int timeout_s)
+{
+  Wait w = { 0 };
+  const gulong id = g_signal_connect (panel, "finished", G_CALLBACK (on_finished), &w);
+  dg_panel_run (panel);
+  const gint64 end = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+  while (!w.done && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_signal_handler_disconnect (panel, id);
+  CHECK (w.done, "the run did not finish within %d s", timeout_s);
+  return w.success;
+}
+
+static void
+on_apply (DgPanel *panel, const DgTaskResult *result, const DgTaskResult **out)
+{
+  *out = result;
+}
+
+/* lets the window draw itself before a screenshot */
+static void
+settle (int ms)
+{
+  const gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
+  while (g_get_monotonic_time () < end)
+    {
+      while (g_main_context_pending (NULL))
+        g_main_context_iteration (NULL, FALSE);
+      g_usleep (20000);
+    }
+}
+
+static void
+shot (GtkWidget *window, const char *dir, const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+  settle (400);
+  CHECK (dg_screenshot_save (GTK_WINDOW (window), FALSE, path, &error), "screenshot %s: %s", path,
+         error ? error->message : "");
+  printf ("screenshot: %s\n", path);
+}
+
+static GtkWidget *
+window_with_panel (DgJob job, GtkWidget **panel_out)
+{
+  GtkWidget *window = gtk_window_new (GTK_WINDOW_TOPLEVEL);
+  gtk_window_set_title (GTK_WINDOW (window), "DeepGen");
+  gtk_window_set_default_size (GTK_WINDOW (window), 460, -1);
+  GtkWidget *panel = dg_panel_new (job);
+  gtk_container_add (GTK_CONTAINER (window), panel);
+  gtk_widget_show_all (window);
+  *panel_out = panel;
+  settle (200);
+  return window;
+}
+
+/* ---- the cases -------------------------------------------------------------------------- */
+
+static int
+test_run (const char *model, const char *out)
+{
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_INPAINT, &panel);
+  DgPanel *p = DG_PANEL (panel);
+  enum { W = 160, H = 120, RX = 24, RY = 40, RW = 72, RH = 48 };
+  dg_panel_set_source (p, test_image (W, H), rect_mask (W, H, RX, RY, RW, RH), 0, 0);
+  g_object_set (panel, "model-folder", model, "steps", 2, "max-size", 128, NULL);
+  dg_panel_set_prompt (p, "replace the square with a red balloon");
+
+  const gboolean ok = run_and_wait (p, 300);
+  CHECK (ok, "the run failed: %s", dg_panel_get_message (p) ? dg_panel_get_message (p) : "?");
+  const DgTaskResult *r = dg_panel_get_result (p);
+  CHECK (r != NULL, "no preview after a successful run");
+  if (r)
+    {
+      CHECK (r->x == RX && r->y == RY && r->image->width == RW && r->image->height == RH,
+             "inpaint result %dx%d at (%d, %d), expected the selection %dx%d at (%d, %d)", r->image->width,
+             r->image->height, r->x, r->y, RW, RH, RX, RY);
+      CHECK (r->mask != NULL, "the result has no mask");
+    }
+  shot (window, out, "panel.png");
+
+  /* Reuse last: the seed field takes the last seed and Random is switched off */
+  const guint64 last = r ? r->seed : 0;
+  gint64 seed = -2;
+  g_object_get (panel, "seed", &seed, NULL);
+  CHECK (seed == -1, "the seed should still be random, is %" G_GINT64_FORMAT, seed);
+  g_object_set (panel, "seed", (gint64) last, NULL);
+  g_object_get (panel, "seed", &seed, NULL);
+  CHECK (seed == (gint64) last, "seed %" G_GINT64_FORMAT " after setting %" G_GUINT64_FORMAT, seed, last);
+
+  /* Apply hands the result over */
+  const DgTaskResult *applied = NULL;
+  g_signal_connect (panel, "apply", G_CALLBACK (on_apply), &applied);
+  dg_panel_apply (p);
+  CHECK (applied == r && applied != NULL, "\"apply\" did not carry the previewed result");
+
+  /* a wrong model folder: the message is shown in place, and names the folder */
+  g_autofree char *bad = g_build_filename (out, "no-such-model", NULL);
+  g_object_set (panel, "model-folder", bad, NULL);
+  CHECK (!run_and_wait (p, 60), "a run with a missing model folder succeeded");
+  const char *msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "no-such-model") && strstr (msg, "does not exist"), "message: %s", msg ? msg : "(none)");
+  shot (window, out, "panel-error.png");
+
+  /* an empty prompt is refused at once, without a thread */
+  dg_panel_set_prompt (p, "   ");
+  CHECK (!run_and_wait (p, 5), "an empty prompt ran");
+  msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "empty"), "message for an empty prompt: %s", msg ? msg : "(none)");
+
+  gtk_widget_destroy (window);
+  return failures ? 1 : 0;
+}
+
+static gboolean
+find_label (GtkWidget *w, const char *text)
+{
+  if (GTK_IS_BUTTON (w) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (w)), text) == 0)
+    return TRUE;
+  if (GTK_IS_LABEL (w) && g_strcmp0 (gtk_label_get_label (GTK_LABEL (w)), text) == 0)
+    return TRUE;
+  gboolean found = FALSE;
+  if (GTK_IS_CONTAINER (w))
+    {
+      GList *children = gtk_container_get_children (GTK_CONTAINER (w));
+      for (GList *l = children; l && !found; l = l->next)
+        found = find_label (l->data, text);
+      g_list_free (children);
+    }
+  return found;
+}
+
+static int
+test_german (const char *out)
+{
+  /* a message from ui/ (GLib only) */
+  DgTaskSpec spec = DG_TASK_SPEC_INIT;
+  spec.prompt = "";
+  g_autoptr (GError) error = NULL;
+  dg_task_check (&spec, &error);
+  CHECK (error && strstr (error->message, "Anweisung"), "not German: %s", error ? error->message : "(none)");
+  printf ("message: %s\n", error ? error->message : "");
+
+  /* the panel's own labels */
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_EDIT, &panel);
+  dg_panel_set_source (DG_PANEL (panel), test_image (160, 120), NULL, 0, 0);
+  CHECK (find_label (panel, "_Ausführen"), "the Run button is not German (\"_Ausführen\")");
+  CHECK (find_label (panel, "_Anweisung"), "the prompt label is not German (\"_Anweisung\")");
+  shot (window, out, "panel-de.png");
+  gtk_widget_destroy (window);
+  return failures ? 1 : 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  dg_i18n_init ();
+  gtk_init (&argc, &argv);
+  if (argc >= 3)
+    g_mkdir_with_parents (argv[argc - 1], 0755);
+  if (argc == 4 && g_str_equal (argv[1], "run"))
+    return test_run (argv[2], argv[3]);
+  if (argc == 3 && g_str_equal (argv[1], "german"))
+    return test_german (argv[2]);
+  fprintf (stderr, "usage: test-panel run MODEL OUTDIR | german OUTDIR\n");
+  return 2;
+}

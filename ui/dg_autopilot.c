@@ -1,0 +1,174 @@
+/* Test hook that drives a panel (dg_autopilot.h). */
+#include "dg_autopilot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  GtkWindow *window;
+  DgPanel *panel;
+  void (*close) (GtkWindow *window);
+  char *prompt, *model, *shot, *shot2;
+  int steps, move_x, move_y;
+  gboolean root, apply, done;
+  guint timeout_id;
+} Pilot;
+
+static void
+pilot_close (Pilot *p)
+{
+  if (!p->window)
+    return;
+  if (p->close)
+    p->close (p->window);
+  else
+    gtk_window_close (p->window);
+}
+
+gboolean
+dg_screenshot_save (GtkWindow *window, gboolean whole_screen, const char *path, GError **error)
+{
+  GdkWindow *w = whole_screen ? gdk_get_default_root_window () : gtk_widget_get_window (GTK_WIDGET (window));
+  if (!w)
+    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "window not realized"), FALSE;
+  const int width = gdk_window_get_width (w), height = gdk_window_get_height (w);
+  g_autoptr (GdkPixbuf) pb = gdk_pixbuf_get_from_window (w, 0, 0, width, height);
+  if (!pb)
+    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "could not read the window"), FALSE;
+  return gdk_pixbuf_save (pb, path, "png", error, NULL);
+}
+
+static void
+shoot (Pilot *p, const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  if (p->window && path && !dg_screenshot_save (p->window, p->root, path, &error))
+    fprintf (stderr, "autopilot: screenshot failed: %s\n", error->message);
+}
+
+static gboolean
+after_apply (gpointer data)
+{
+  Pilot *p = data;
+  shoot (p, p->shot2);
+  pilot_close (p);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+after_draw (gpointer data)
+{
+  Pilot *p = data;
+  shoot (p, p->shot);
+  if (p->apply && p->panel && dg_panel_get_result (p->panel))
+    {
+      fprintf (stderr, "autopilot: apply\n");
+      dg_panel_apply (p->panel);
+      /* the front-end may have closed the window on "apply" (the GIMP dialogs do) */
+      if (p->window)
+        g_timeout_add (700, after_apply, p);
+    }
+  else
+    pilot_close (p);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_finished (DgPanel *panel, gboolean success, Pilot *p)
+{
+  if (p->done)
+    return;
+  p->done = TRUE;
+  if (p->timeout_id)
+    g_source_remove (p->timeout_id), p->timeout_id = 0;
+  const DgTaskResult *r = dg_panel_get_result (panel);
+  if (r)
+    fprintf (stderr, "autopilot: result: %dx%d at (%d, %d) seed %" G_GUINT64_FORMAT "\n", r->image->width,
+             r->image->height, r->x, r->y, r->seed);
+  else
+    fprintf (stderr, "autopilot: error: %s\n", dg_panel_get_message (panel) ? dg_panel_get_message (panel) : "?");
+  /* let the preview and the progress bar redraw before the screenshot */
+  g_timeout_add (700, after_draw, p);
+}
+
+static gboolean
+on_timeout (gpointer data)
+{
+  Pilot *p = data;
+  p->timeout_id = 0;
+  if (p->done)
+    return G_SOURCE_REMOVE;
+  p->done = TRUE;
+  fprintf (stderr, "autopilot: timeout\n");
+  if (p->panel)
+    dg_panel_cancel (p->panel);
+  pilot_close (p);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+start (gpointer data)
+{
+  Pilot *p = data;
+  if (!p->panel)
+    return G_SOURCE_REMOVE;
+  if ((p->move_x || p->move_y) && p->window)
+    gtk_window_move (p->window, p->move_x, p->move_y);
+  if (p->prompt)
+    dg_panel_set_prompt (p->panel, p->prompt);
+  if (p->model)
+    g_object_set (p->panel, "model-folder", p->model, NULL);
+  if (p->steps > 0)
+    g_object_set (p->panel, "steps", p->steps, NULL);
+  dg_panel_run (p->panel);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow *window))
+{
+  const char *env = g_getenv ("DEEPGEN_AUTOPILOT");
+  if (!env || !*env)
+    return FALSE;
+  Pilot *p = g_new0 (Pilot, 1);
+  p->window = window;
+  p->panel = panel;
+  p->close = close;
+  g_object_add_weak_pointer (G_OBJECT (window), (gpointer *) &p->window);
+  int timeout = 300;
+  g_auto (GStrv) items = g_strsplit (env, ";", -1);
+  for (char **it = items; *it; it++)
+    {
+      const char *eq = strchr (*it, '=');
+      if (!eq)
+        continue;
+      g_autofree char *key = g_strndup (*it, eq - *it);
+      const char *val = eq + 1;
+      if (g_str_equal (key, "prompt"))
+        p->prompt = g_strdup (val);
+      else if (g_str_equal (key, "model"))
+        p->model = g_strdup (val);
+      else if (g_str_equal (key, "shot"))
+        p->shot = g_strdup (val);
+      else if (g_str_equal (key, "shot2"))
+        p->shot2 = g_strdup (val);
+      else if (g_str_equal (key, "move"))
+        sscanf (val, "%d,%d", &p->move_x, &p->move_y);
+      else if (g_str_equal (key, "steps"))
+        p->steps = atoi (val);
+      else if (g_str_equal (key, "root"))
+        p->root = atoi (val) != 0;
+      else if (g_str_equal (key, "apply"))
+        p->apply = atoi (val) != 0;
+      else if (g_str_equal (key, "timeout"))
+        timeout = MAX (1, atoi (val));
+    }
+  g_signal_connect (panel, "finished", G_CALLBACK (on_finished), p);
+  /* One pilot per process, alive until exit: the window and panel may go first. */
+  g_object_add_weak_pointer (G_OBJECT (panel), (gpointer *) &p->panel);
+  p->timeout_id = g_timeout_add_seconds (timeout, on_timeout, p);
+  /* start once the window is on screen */
+  g_timeout_add (800, start, p);
+  return TRUE;
+}

@@ -1,0 +1,28 @@
+/* Test hook: drives a panel the way a user would, so that CI can show the real windows under
+ * Xvfb (tests/ui, tests/gimp) and save screenshots for the README. Inactive unless the
+ * environment variable DEEPGEN_AUTOPILOT is set; it then holds ';'-separated settings:
+ *
+ *   prompt=TEXT        type TEXT into the prompt field
+ *   steps=N            set the steps (the tiny test model needs few)
+ *   model=DIR          set the model folder
+ *   shot=FILE.png      after the run, save a screenshot of the window (root=1: of the screen)
+ *   apply=1            then press Apply (else the window is closed with Cancel)
+ *   shot2=FILE.png     after Apply, if the window is still open, a second screenshot
+ *   move=X,Y           move the window there first (no window manager under Xvfb)
+ *   timeout=SECONDS    give up (and close the window) after this long; default 300
+ *
+ * It writes one line "autopilot: result|error|timeout: ..." to stderr, which the tests read. */
+#pragma once
+
+#include "dg_panel.h"
+
+G_BEGIN_DECLS
+
+/* @window: the toplevel holding @panel; @close is called (with @window) to close it, e.g.
+ * gtk_dialog_response for a dialog; NULL = gtk_window_close. Returns TRUE when active. */
+gboolean dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow *window));
+
+/* Saves a PNG of @window (or of the whole screen) as it is on screen now. */
+gboolean dg_screenshot_save (GtkWindow *window, gboolean whole_screen, const char *path, GError **error);
+
+G_END_DECLS

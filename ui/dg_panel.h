@@ -1,0 +1,53 @@
+/* The DeepGen panel: the one GTK 3 widget that the GIMP 3 and GIMP 2.10 plug-ins and
+ * deepgen-studio show (DESIGN.md §1, §6).
+ *
+ * It holds the settings (job, prompt, steps, guidance, seed, negative prompt, size policy,
+ * working size, model folder: each a GObject property, named as the GIMP procedure arguments),
+ * runs the job off the GTK main thread (a GTask around dg_task_run, progress marshalled back to
+ * the main loop, Cancel through a GCancellable), shows the result as a preview, and emits
+ * "apply" when the user accepts it. It never touches GIMP or files: the front-end gives it the
+ * pixels (dg_panel_set_source) and decides what "apply" means (a new layer, a new history entry).
+ *
+ * Signals:
+ *   "apply"    (DgPanel *panel, const DgTaskResult *result): the user pressed Apply; the result
+ *              belongs to the panel and is valid during the emission (copy or steal it).
+ *   "finished" (DgPanel *panel, gboolean success): a run ended (result, error or cancel). */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "deepgen.h"
+#include "dg_task.h"
+
+G_BEGIN_DECLS
+
+#define DG_TYPE_PANEL (dg_panel_get_type ())
+G_DECLARE_FINAL_TYPE (DgPanel, dg_panel, DG, PANEL, GtkBox)
+
+GtkWidget *dg_panel_new (DgJob job);
+
+/* The pixels to work on: @source (a layer; NULL for generate without an image) and @selection
+ * (one channel, the source's or the canvas's size; NULL = no selection). The panel takes both.
+ * Setting a new source cancels a running job and drops the preview. */
+void dg_panel_set_source (DgPanel *panel, DgImage *source, DgMask *selection, int canvas_width, int canvas_height);
+
+/* The same as pressing Run / Cancel / Apply. */
+void dg_panel_run (DgPanel *panel);
+void dg_panel_cancel (DgPanel *panel);
+void dg_panel_apply (DgPanel *panel);
+
+gboolean dg_panel_is_busy (DgPanel *panel);
+/* The previewed result, NULL when there is none. */
+const DgTaskResult *dg_panel_get_result (DgPanel *panel);
+/* The result, handed over to the caller (the preview is cleared). */
+DgTaskResult *dg_panel_steal_result (DgPanel *panel);
+/* The message shown in the panel's error bar, NULL when none is shown (tests read it). */
+const char *dg_panel_get_message (DgPanel *panel);
+
+/* Convenience accessors for the properties of the same names. */
+void dg_panel_set_prompt (DgPanel *panel, const char *prompt);
+char *dg_panel_dup_prompt (DgPanel *panel);
+/* Fills @spec from the panel's fields; strings point into @strings (free with g_strfreev). */
+void dg_panel_get_spec (DgPanel *panel, DgTaskSpec *spec, char ***strings);
+
+G_END_DECLS

@@ -1,0 +1,508 @@
+/* One DeepGen run as the front-ends see it (dg_task.h). */
+#include "dg_task.h"
+
+#include <string.h>
+
+#include "dg_gettext.h"
+#include "image.h"
+#include "inpaint.h"
+
+/* ---- names ---------------------------------------------------------------------------- */
+
+static const char *const policy_nicks[] = { "fit", "region" };
+static const char *const job_nicks[] = { "generate", "edit", "inpaint" };
+
+const char *
+dg_size_policy_to_string (DgSizePolicy policy)
+{
+  return (guint) policy < G_N_ELEMENTS (policy_nicks) ? policy_nicks[policy] : "fit";
+}
+
+gboolean
+dg_size_policy_from_string (const char *nick, DgSizePolicy *policy)
+{
+  for (guint i = 0; nick && i < G_N_ELEMENTS (policy_nicks); i++)
+    if (g_ascii_strcasecmp (nick, policy_nicks[i]) == 0)
+      {
+        *policy = (DgSizePolicy) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+const char *
+dg_job_to_string (DgJob job)
+{
+  return (guint) job < G_N_ELEMENTS (job_nicks) ? job_nicks[job] : "edit";
+}
+
+gboolean
+dg_job_from_string (const char *nick, DgJob *job)
+{
+  for (guint i = 0; nick && i < G_N_ELEMENTS (job_nicks); i++)
+    if (g_ascii_strcasecmp (nick, job_nicks[i]) == 0)
+      {
+        *job = (DgJob) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+void
+dg_task_result_free (DgTaskResult *result)
+{
+  if (!result)
+    return;
+  dg_image_free (result->image);
+  dg_image_free (result->mask);
+  g_free (result);
+}
+
+/* ---- checks and the region ------------------------------------------------------------ */
+
+/* Bounding box of mask > 0; FALSE when the mask is all zero. */
+static gboolean
+mask_box (const DgMask *mask, int *x, int *y, int *width, int *height)
+{
+  int x0 = mask->width, y0 = mask->height, x1 = -1, y1 = -1;
+  for (int j = 0; j < mask->height; j++)
+    {
+      const guint8 *r = mask->pixels + (gsize) j * mask->rowstride;
+      int first = -1, last = -1;
+      for (int i = 0; i < mask->width; i++)
+        if (r[i])
+          {
+            if (first < 0)
+              first = i;
+            last = i;
+          }
+      if (first < 0)
+        continue;
+      x0 = MIN (x0, first), x1 = MAX (x1, last);
+      y0 = MIN (y0, j), y1 = j;
+    }
+  if (x1 < 0)
+    return FALSE;
+  *x = x0, *y = y0, *width = x1 - x0 + 1, *height = y1 - y0 + 1;
+  return TRUE;
+}
+
+static gboolean
+blank (const char *s)
+{
+  if (!s)
+    return TRUE;
+  for (; *s; s = g_utf8_next_char (s))
+    if (!g_unichar_isspace (g_utf8_get_char (s)))
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+dg_task_check (const DgTaskSpec *spec, GError **error)
+{
+  g_return_val_if_fail (spec != NULL, FALSE);
+  if (spec->job != DG_JOB_GENERATE && spec->job != DG_JOB_EDIT && spec->job != DG_JOB_INPAINT)
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Unknown job %d."), (int) spec->job), FALSE;
+  if (blank (spec->prompt) || !g_utf8_validate (spec->prompt, -1, NULL))
+    {
+      g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                           spec->job == DG_JOB_GENERATE ? _("Describe the image to generate: the prompt is empty.")
+                                                        : _("Say what to change: the instruction is empty."));
+      return FALSE;
+    }
+  if (spec->negative_prompt && !g_utf8_validate (spec->negative_prompt, -1, NULL))
+    return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                                _("The negative prompt is not valid UTF-8 text.")),
+           FALSE;
+  if (spec->steps < 1 || spec->steps > DG_TASK_MAX_STEPS)
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Steps must be between 1 and %d, not %d."),
+                        DG_TASK_MAX_STEPS, spec->steps),
+           FALSE;
+  if (!(spec->guidance >= 0.0 && spec->guidance <= DG_TASK_MAX_GUIDANCE))
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Guidance must be between 0 and %g, not %g."),
+                        DG_TASK_MAX_GUIDANCE, spec->guidance),
+           FALSE;
+  if (spec->seed != DG_TASK_RANDOM_SEED && (spec->seed < 0 || spec->seed > G_MAXINT32))
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                        _("The seed must be between 0 and %d, or -1 for a random one."), G_MAXINT32),
+           FALSE;
+  if (spec->size_policy != DG_SIZE_POLICY_FIT && spec->size_policy != DG_SIZE_POLICY_REGION)
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Unknown size policy %d."),
+                        (int) spec->size_policy),
+           FALSE;
+  if (spec->max_size < DG_TASK_MIN_SIZE || spec->max_size > DG_TASK_MAX_SIZE)
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                        _("The working size must be between %d and %d pixels, not %d."), DG_TASK_MIN_SIZE,
+                        DG_TASK_MAX_SIZE, spec->max_size),
+           FALSE;
+
+  if (spec->job != DG_JOB_GENERATE && !spec->source)
+    return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                                _("Editing and inpainting need an image: open one first.")),
+           FALSE;
+  if (spec->source && !dg_image_check (spec->source, FALSE, _("The layer"), error))
+    return FALSE;
+  if (!spec->source && (spec->canvas_width < 1 || spec->canvas_height < 1))
+    return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                                _("Generating needs a canvas size or an image.")),
+           FALSE;
+  if (spec->selection)
+    {
+      const int w = spec->source ? spec->source->width : spec->canvas_width;
+      const int h = spec->source ? spec->source->height : spec->canvas_height;
+      if (!dg_image_check (spec->selection, TRUE, _("The selection"), error))
+        return FALSE;
+      if (spec->selection->channels != 1 || spec->selection->width != w || spec->selection->height != h)
+        return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                            _("The selection is %d×%d, but the image is %d×%d."), spec->selection->width,
+                            spec->selection->height, w, h),
+               FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+dg_task_region (const DgTaskSpec *spec, int *x, int *y, int *width, int *height, GError **error)
+{
+  if (!dg_task_check (spec, error))
+    return FALSE;
+  if (spec->selection && mask_box (spec->selection, x, y, width, height))
+    return TRUE;
+  *x = *y = 0;
+  *width = spec->source ? spec->source->width : spec->canvas_width;
+  *height = spec->source ? spec->source->height : spec->canvas_height;
+  return TRUE;
+}
+
+/* ---- working sizes -------------------------------------------------------------------- */
+
+/* The size the model works at for a region of @w × @h: its aspect, the longer side at
+ * max_size ("fit") or at the region's own (capped) size ("region"). */
+static void
+working_size (const DgTaskSpec *spec, int w, int h, int *ww, int *wh)
+{
+  const int longer = MAX (w, h);
+  int target = spec->size_policy == DG_SIZE_POLICY_FIT ? spec->max_size : CLAMP (longer, DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE);
+  const double s = (double) target / longer;
+  *ww = MAX (1, (int) (w * s + 0.5));
+  *wh = MAX (1, (int) (h * s + 0.5));
+}
+
+static gboolean
+selection_is_empty (const DgTaskSpec *spec)
+{
+  int x, y, w, h;
+  return !spec->selection || !mask_box (spec->selection, &x, &y, &w, &h);
+}
+
+static DgMask *
+region_mask (const DgTaskSpec *spec, int x, int y, int w, int h)
+{
+  return selection_is_empty (spec) ? NULL : dg_image_crop (spec->selection, x, y, w, h);
+}
+
+static guint64
+pick_seed (const DgTaskSpec *spec)
+{
+  return spec->seed == DG_TASK_RANDOM_SEED ? (guint64) g_random_int_range (0, G_MAXINT32) : (guint64) spec->seed;
+}
+
+static void
+request_from_spec (const DgTaskSpec *spec, DgRequest *r, guint64 seed)
+{
+  *r = (DgRequest) DG_REQUEST_INIT;
+  r->prompt = spec->prompt;
+  r->negative_prompt = blank (spec->negative_prompt) ? NULL : spec->negative_prompt;
+  r->steps = spec->steps;
+  r->guidance = spec->guidance;
+  r->seed = seed;
+}
+
+/* @img resized to @w × @h with the colour channels bicubic and @alpha_src's alpha (if any)
+ * carried through unchanged (image.h: alpha is never generated). */
+static DgImage *
+fit_back (const DgImage *img, int w, int h, const DgImage *alpha_src)
+{
+  g_autoptr (DgImage) rgb = img->channels == 4 ? dg_image_to_rgb (img) : NULL;
+  g_autoptr (DgImage) back = dg_image_resize (rgb ? rgb : img, w, h, DG_RESAMPLE_BICUBIC);
+  if (alpha_src && alpha_src->channels == 4)
+    return dg_image_with_alpha_of (back, alpha_src);
+  return g_steal_pointer (&back);
+}
+
+/* ---- the three jobs ------------------------------------------------------------------- */
+
+static DgTaskResult *
+run_generate (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h, DgProgressFunc progress,
+              gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  DgRequest r;
+  const guint64 seed = pick_seed (spec);
+  request_from_spec (spec, &r, seed);
+  r.job = DG_JOB_GENERATE;
+  working_size (spec, w, h, &r.width, &r.height);
+  g_autoptr (DgImage) out = dg_run (model, &r, progress, user_data, cancellable, error);
+  if (!out)
+    return NULL;
+  DgTaskResult *res = g_new0 (DgTaskResult, 1);
+  res->work_width = out->width, res->work_height = out->height;
+  res->image = fit_back (out, w, h, NULL);
+  res->mask = region_mask (spec, x, y, w, h);
+  res->x = x, res->y = y, res->seed = seed;
+  return res;
+}
+
+static DgTaskResult *
+run_edit (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h, DgProgressFunc progress,
+          gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (DgImage) crop = dg_image_crop (spec->source, x, y, w, h);
+  const DgImage *refs[1] = { crop };
+  DgRequest r;
+  const guint64 seed = pick_seed (spec);
+  request_from_spec (spec, &r, seed);
+  r.job = DG_JOB_EDIT;
+  r.images = refs;
+  r.n_images = 1;
+  working_size (spec, w, h, &r.width, &r.height);
+  g_autoptr (DgImage) out = dg_run (model, &r, progress, user_data, cancellable, error);
+  if (!out)
+    return NULL;
+  DgTaskResult *res = g_new0 (DgTaskResult, 1);
+  res->work_width = out->width, res->work_height = out->height;
+  res->image = fit_back (out, w, h, crop);
+  res->mask = region_mask (spec, x, y, w, h);
+  res->x = x, res->y = y, res->seed = seed;
+  return res;
+}
+
+/* inpaint.h: plan → prepare → an edit of the crop at the working size → blend. The result is
+ * cut to the selection's box; inside it, unselected pixels are the source's, bit for bit. */
+static DgTaskResult *
+run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gpointer user_data,
+             GCancellable *cancellable, GError **error)
+{
+  const DgMask *mask = selection_is_empty (spec) ? NULL : spec->selection;
+  DgInpaintOptions opt = DG_INPAINT_OPTIONS_INIT;
+  opt.empty_is_whole = TRUE;
+  DgInpaintPlan plan;
+  if (spec->size_policy == DG_SIZE_POLICY_FIT)
+    opt.target_area = spec->max_size * spec->max_size;
+  else
+    {
+      /* the crop's own area: plan once to learn it */
+      if (!dg_inpaint_plan (spec->source, mask, &opt, &plan, error))
+        return NULL;
+      const gint64 area = (gint64) plan.crop_width * plan.crop_height;
+      opt.target_area = (int) CLAMP (area, (gint64) DG_TASK_MIN_SIZE * DG_TASK_MIN_SIZE,
+                                     (gint64) DG_TASK_MAX_SIZE * DG_TASK_MAX_SIZE);
+    }
+  if (!dg_inpaint_plan (spec->source, mask, &opt, &plan, error))
+    return NULL;
+
+  g_autoptr (DgImage) prepared = dg_inpaint_prepare (spec->source, &plan);
+  const DgImage *refs[1] = { prepared };
+  DgRequest r;
+  const guint64 seed = pick_seed (spec);
+  request_from_spec (spec, &r, seed);
+  r.job = DG_JOB_EDIT;
+  r.images = refs;
+  r.n_images = 1;
+  r.width = plan.work_width;
+  r.height = plan.work_height;
+  g_autoptr (DgImage) out = dg_run (model, &r, progress, user_data, cancellable, error);
+  if (!out)
+    return NULL;
+  if (out->width != plan.work_width || out->height != plan.work_height)
+    {
+      /* dg_reference_size keeps a working size (multiples of 32, within the target), so the
+       * edit comes back at it; anything else is a pipeline bug worth a clear message. */
+      g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _("The model returned %d×%d instead of %d×%d."), out->width,
+                   out->height, plan.work_width, plan.work_height);
+      return NULL;
+    }
+  g_autoptr (DgImage) blended = dg_inpaint_blend (spec->source, mask, &plan, out, error);
+  if (!blended)
+    return NULL;
+  DgTaskResult *res = g_new0 (DgTaskResult, 1);
+  res->work_width = out->width, res->work_height = out->height;
+  res->image = dg_image_crop (blended, plan.box_x - plan.crop_x, plan.box_y - plan.crop_y, plan.box_width,
+                              plan.box_height);
+  res->mask = mask ? dg_image_crop (mask, plan.box_x, plan.box_y, plan.box_width, plan.box_height) : NULL;
+  res->x = plan.box_x, res->y = plan.box_y, res->seed = seed;
+  return res;
+}
+
+DgTaskResult *
+dg_task_run (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gpointer user_data,
+             GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  int x, y, w, h;
+  if (!dg_task_region (spec, &x, &y, &w, &h, error))
+    return NULL;
+  switch (spec->job)
+    {
+    case DG_JOB_GENERATE:
+      return run_generate (model, spec, x, y, w, h, progress, user_data, cancellable, error);
+    case DG_JOB_EDIT:
+      return run_edit (model, spec, x, y, w, h, progress, user_data, cancellable, error);
+    case DG_JOB_INPAINT:
+      return run_inpaint (model, spec, progress, user_data, cancellable, error);
+    }
+  g_return_val_if_reached (NULL);
+}
+
+double
+dg_task_progress_fraction (DgStage stage, int step, int n)
+{
+  const double f = n > 0 ? CLAMP ((double) step / n, 0.0, 1.0) : 0.0;
+  switch (stage)
+    {
+    case DG_STAGE_LOAD: return 0.02 + 0.03 * f;
+    case DG_STAGE_ENCODE: return 0.05 + 0.05 * f;
+    case DG_STAGE_BRIDGE: return 0.10;
+    case DG_STAGE_DENOISE: return 0.10 + 0.85 * f;
+    case DG_STAGE_DECODE: return 0.95 + 0.05 * f;
+    }
+  return 0.0;
+}
+
+char *
+dg_task_progress_text (DgStage stage, int step, int n)
+{
+  if (n > 0)
+    /* TRANSLATORS: progress: "<stage name>: <step> of <steps>", e.g. "Denoising: 12 of 50" */
+    return g_strdup_printf (_("%s: %d of %d"), dg_stage_name (stage), step, n);
+  return g_strdup (dg_stage_name (stage));
+}
+
+char *
+dg_task_layer_name (const char *prompt)
+{
+  enum { MAX_CHARS = 60 };
+  g_autofree char *flat = g_strdup (prompt ? prompt : "");
+  g_strdelimit (flat, "\r\n\t", ' ');
+  g_strstrip (flat);
+  if (!*flat)
+    return g_strdup ("DeepGen");
+  if (g_utf8_strlen (flat, -1) <= MAX_CHARS)
+    return g_steal_pointer (&flat);
+  g_autofree char *cut = g_utf8_substring (flat, 0, MAX_CHARS - 1);
+  return g_strconcat (g_strchomp (cut), "…", NULL);
+}
+
+gboolean
+dg_task_result_apply (DgImage *image, const DgTaskResult *result, GError **error)
+{
+  g_return_val_if_fail (image != NULL && result != NULL && result->image != NULL, FALSE);
+  const int w = result->image->width, h = result->image->height;
+  if (result->x < 0 || result->y < 0 || result->x + w > image->width || result->y + h > image->height)
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                        _("The result (%d×%d at %d, %d) does not fit the %d×%d image."), w, h, result->x, result->y,
+                        image->width, image->height),
+           FALSE;
+  /* The region as its own image, composited by inpaint.h with a plan that covers all of it
+   * at its own size: no context, no resize (same size is a copy), no feather, so the weights
+   * are the mask itself (or 255 everywhere without one). */
+  g_autoptr (DgImage) region = dg_image_crop (image, result->x, result->y, w, h);
+  DgInpaintPlan plan = { 0 };
+  plan.image_width = plan.box_width = plan.crop_width = plan.work_width = w;
+  plan.image_height = plan.box_height = plan.crop_height = plan.work_height = h;
+  plan.whole = result->mask == NULL;
+  g_autoptr (DgImage) blended = dg_inpaint_blend (region, result->mask, &plan, result->image, error);
+  if (!blended)
+    return FALSE;
+  const gsize row = (gsize) w * image->channels;
+  for (int y = 0; y < h; y++)
+    memcpy (image->pixels + (gsize) (result->y + y) * image->rowstride + (gsize) result->x * image->channels,
+            blended->pixels + (gsize) y * blended->rowstride, row);
+  return TRUE;
+}
+
+/* ---- the shared model ----------------------------------------------------------------- */
+
+static GMutex model_lock;      /* held from acquire to release: one run at a time */
+static GMutex cache_lock;      /* guards the fields below */
+static DgEngine *cache_engine;
+static DgModel *cache_model;
+static char *cache_path;
+static gboolean cache_busy;
+
+static gboolean
+check_folder (const char *path, GError **error)
+{
+  if (!g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
+                   _("The model folder “%s” does not exist. Download DeepGen-1.0-diffusers (see the README) "
+                     "and choose its folder in the settings, or set DEEPGEN_MODEL."),
+                   path);
+      return FALSE;
+    }
+  g_autofree char *missing = dg_model_folder_missing (path);
+  if (missing)
+    {
+      g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
+                   _("The model folder “%s” is not a complete DeepGen-1.0-diffusers folder. Missing:\n%s"), path,
+                   missing);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+DgModel *
+dg_task_model_acquire (const char *path, GError **error)
+{
+  g_autofree char *resolved = (path && *path) ? g_canonicalize_filename (path, NULL) : dg_model_default_path ();
+  g_mutex_lock (&model_lock);
+  g_mutex_lock (&cache_lock);
+  cache_busy = TRUE;
+  gboolean ok = TRUE;
+  if (cache_model && g_strcmp0 (cache_path, resolved) != 0)
+    {
+      g_clear_pointer (&cache_model, dg_model_free);
+      g_clear_pointer (&cache_path, g_free);
+    }
+  if (!cache_model)
+    {
+      ok = check_folder (resolved, error);
+      if (ok && !cache_engine)
+        ok = (cache_engine = dg_engine_new (NULL, error)) != NULL;
+      if (ok)
+        ok = (cache_model = dg_model_open (cache_engine, resolved, NULL, error)) != NULL;
+      if (ok)
+        cache_path = g_steal_pointer (&resolved);
+    }
+  DgModel *m = ok ? cache_model : NULL;
+  if (!ok)
+    cache_busy = FALSE;
+  g_mutex_unlock (&cache_lock);
+  if (!ok)
+    g_mutex_unlock (&model_lock);
+  return m;
+}
+
+void
+dg_task_model_release (DgModel *model)
+{
+  g_return_if_fail (model != NULL);
+  g_mutex_lock (&cache_lock);
+  cache_busy = FALSE;
+  g_mutex_unlock (&cache_lock);
+  g_mutex_unlock (&model_lock);
+}
+
+void
+dg_task_model_unload (void)
+{
+  g_mutex_lock (&cache_lock);
+  if (!cache_busy)
+    {
+      g_clear_pointer (&cache_model, dg_model_free);
+      g_clear_pointer (&cache_engine, dg_engine_free);
+      g_clear_pointer (&cache_path, g_free);
+    }
+  g_mutex_unlock (&cache_lock);
+}

@@ -1,0 +1,118 @@
+/* One DeepGen run as the front-ends see it: a layer (or nothing) and a selection in, a
+ * layer-shaped result out. Shared by the panel, deepgen-studio and the non-interactive GIMP
+ * procedures; needs GLib only (no GTK, no GIMP), so a plug-in running from a script links it
+ * without a display.
+ *
+ * This file decides *where* the result goes (the region: the selection's bounding box, or the
+ * whole layer or canvas) and *at what size the model works* (the size policy); every pixel
+ * operation it needs (crop, resize, inpaint plan, feather, composite) is model/'s
+ * (image.h, inpaint.h; DESIGN.md §1).
+ *
+ *   job       region                             what the model sees          result
+ *   generate  selection box, else the canvas     nothing (prompt only)        the region, resized
+ *   edit      selection box, else the layer      the region's pixels          the region, resized back
+ *   inpaint   selection box, else the layer      box + context (inpaint.h)    the box, equal to the
+ *                                                                             source where unselected
+ * The front-end places the result at (x, y) of the source and masks it with `mask` (the
+ * selection over the region), so that pixels outside the selection stay exactly as they were. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "deepgen.h"
+
+G_BEGIN_DECLS
+
+/* How large the model works (DgTaskSpec.size_policy). Script and config values are the nicks. */
+typedef enum {
+  DG_SIZE_POLICY_FIT,     /* "fit": the region's aspect at about max_size on the longer side (fast) */
+  DG_SIZE_POLICY_REGION,  /* "region": the region's own size, capped at DG_TASK_MAX_SIZE (sharp, slow) */
+} DgSizePolicy;
+
+#define DG_TASK_DEFAULT_STEPS 50
+#define DG_TASK_MAX_STEPS 200
+#define DG_TASK_DEFAULT_GUIDANCE 4.0
+#define DG_TASK_MAX_GUIDANCE 20.0
+#define DG_TASK_DEFAULT_MAX_SIZE 512   /* the model's native size (MODEL.md §1.1) */
+#define DG_TASK_MIN_SIZE 64
+#define DG_TASK_MAX_SIZE 2048
+#define DG_TASK_RANDOM_SEED (-1)       /* DgTaskSpec.seed: draw one */
+
+const char *dg_size_policy_to_string (DgSizePolicy policy);
+/* FALSE for an unknown nick; *policy is left unchanged. */
+gboolean dg_size_policy_from_string (const char *nick, DgSizePolicy *policy);
+const char *dg_job_to_string (DgJob job);              /* "generate", "edit", "inpaint" */
+gboolean dg_job_from_string (const char *nick, DgJob *job);
+
+typedef struct {
+  DgJob job;
+  const char *prompt;            /* required, not blank */
+  const char *negative_prompt;   /* NULL or "" = the model's default for the job */
+  int steps;                     /* 1 … DG_TASK_MAX_STEPS */
+  double guidance;               /* 0 … DG_TASK_MAX_GUIDANCE; <= 1 turns guidance off */
+  gint64 seed;                   /* 0 … G_MAXUINT32, or DG_TASK_RANDOM_SEED */
+  DgSizePolicy size_policy;
+  int max_size;                  /* "fit": the longer working side, DG_TASK_MIN_SIZE … DG_TASK_MAX_SIZE */
+
+  const DgImage *source;         /* the layer: RGB or RGBA; required for edit and inpaint */
+  const DgMask *selection;       /* the selection over the source, same size; NULL = none */
+  int canvas_width, canvas_height; /* generate without a source: the region when there is no selection */
+} DgTaskSpec;
+
+#define DG_TASK_SPEC_INIT { DG_JOB_EDIT, NULL, NULL, DG_TASK_DEFAULT_STEPS, DG_TASK_DEFAULT_GUIDANCE, \
+                            DG_TASK_RANDOM_SEED, DG_SIZE_POLICY_FIT, DG_TASK_DEFAULT_MAX_SIZE, NULL, NULL, 0, 0 }
+
+typedef struct {
+  DgImage *image;   /* the region: RGB (generate) or the source's channels */
+  DgMask *mask;     /* the selection over the region; NULL when there was no selection */
+  int x, y;         /* the region's offset in the source (or canvas) */
+  guint64 seed;     /* the seed used, for "reuse last" */
+  int work_width, work_height; /* the size the model worked at, for the preview's caption */
+} DgTaskResult;
+
+void dg_task_result_free (DgTaskResult *result);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgTaskResult, dg_task_result_free)
+
+/* Checks @spec without running anything (the arguments a script passed, the panel's fields):
+ * DG_ERROR_INVALID_ARGUMENT with a message that says what to change. Also finds the region:
+ * a selection that is all zero counts as none for generate/edit/inpaint alike (GIMP: empty
+ * selection = whole layer). */
+gboolean dg_task_check (const DgTaskSpec *spec, GError **error);
+
+/* The region dg_task_run will fill, in source (or canvas) coordinates. */
+gboolean dg_task_region (const DgTaskSpec *spec, int *x, int *y, int *width, int *height, GError **error);
+
+/* Runs @spec on @model (one dg_run). @progress is called from the calling thread. */
+DgTaskResult *dg_task_run (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gpointer user_data,
+                           GCancellable *cancellable, GError **error);
+
+/* Progress as the front-ends show it: the share of a whole run done at (@stage, @step of
+ * @n_steps) (denoising is nearly all of the time), and a line like "Denoising: 12 of 50". */
+double dg_task_progress_fraction (DgStage stage, int step, int n_steps);
+char *dg_task_progress_text (DgStage stage, int step, int n_steps);
+
+/* A layer name for a result: the prompt on one line, shortened to about 60 characters. */
+char *dg_task_layer_name (const char *prompt);
+
+/* Puts @result into @image (the source it was computed from, or a copy of it) in place: inside
+ * the result's mask the result, outside it the image as it was, with the soft mask's partial
+ * values blended. For front-ends without layers (deepgen-studio); the composite is inpaint.h's
+ * (dg_inpaint_blend with no feather), so there is one blend rule in the project. */
+gboolean dg_task_result_apply (DgImage *image, const DgTaskResult *result, GError **error);
+
+/* A process-wide open model, so that Regenerate and later runs do not reload the weights
+ * (DESIGN.md §6 asks for a warm model). Opens @path (NULL or "" = dg_model_default_path) on
+ * first use or when the path changes, after checking the folder with dg_model_folder_missing
+ * so that a wrong folder gives a message that lists what is missing. The model stays locked
+ * (one run at a time, deepgen.h) until dg_task_model_release. */
+DgModel *dg_task_model_acquire (const char *path, GError **error);
+void dg_task_model_release (DgModel *model);
+/* Frees the shared model (idle unload, program exit). No-op while it is acquired. */
+void dg_task_model_unload (void);
+
+/* Binds the "deepgen" gettext domain to the installed catalogues, or to $DEEPGEN_LOCALEDIR
+ * (tests run from the build tree). Safe to call more than once. */
+void dg_i18n_init (void);
+const char *dg_i18n_localedir (void);
+
+G_END_DECLS

@@ -1,0 +1,443 @@
+/* deepgen-studio's main window (studio_window.h). */
+#include "studio_window.h"
+
+#include <string.h>
+
+#include "dg_autopilot.h"
+#include "dg_gettext.h"
+#include "dg_panel.h"
+#include "studio_canvas.h"
+
+#define THUMB_SIDE 64
+#define DEFAULT_CANVAS 512   /* generate with nothing open: the model's native size */
+
+/* One history entry: an image and how it came about. */
+typedef struct {
+  DgImage *image;
+  char *label;
+} Entry;
+
+static void
+entry_free (Entry *e)
+{
+  dg_image_free (e->image);
+  g_free (e->label);
+  g_free (e);
+}
+
+struct _StudioWindow {
+  GtkApplicationWindow parent;
+  GtkWidget *canvas, *panel, *history, *save_button, *status;
+  GtkWidget *rect_tool, *brush_tool, *brush_spin;
+  GPtrArray *entries;       /* Entry*, oldest first; rows of `history` in the same order */
+  int current;              /* index into entries, -1 = nothing open */
+  char *basename;           /* of the opened file, for the save dialog */
+};
+
+G_DEFINE_TYPE (StudioWindow, studio_window, GTK_TYPE_APPLICATION_WINDOW)
+
+/* ---- images and pixbufs ------------------------------------------------------------------ */
+
+DgImage *
+studio_image_from_pixbuf (GdkPixbuf *pixbuf)
+{
+  g_return_val_if_fail (gdk_pixbuf_get_bits_per_sample (pixbuf) == 8, NULL);
+  const int nc = gdk_pixbuf_get_n_channels (pixbuf);
+  const int w = gdk_pixbuf_get_width (pixbuf), h = gdk_pixbuf_get_height (pixbuf);
+  DgImage *img = dg_image_new (w, h, nc);
+  if (!img)
+    return NULL;
+  const guint8 *src = gdk_pixbuf_read_pixels (pixbuf);
+  const int stride = gdk_pixbuf_get_rowstride (pixbuf);
+  for (int y = 0; y < h; y++)
+    memcpy (img->pixels + (gsize) y * img->rowstride, src + (gsize) y * stride, (gsize) w * nc);
+  return img;
+}
+
+static void
+free_image_pixels (guchar *pixels, gpointer data)
+{
+  dg_image_free (data);
+}
+
+GdkPixbuf *
+studio_pixbuf_from_image (const DgImage *image)
+{
+  DgImage *copy = dg_image_copy (image);
+  if (!copy || copy->channels == 1)
+    {
+      dg_image_free (copy);
+      return NULL;
+    }
+  return gdk_pixbuf_new_from_data (copy->pixels, GDK_COLORSPACE_RGB, copy->channels == 4, 8, copy->width,
+                                   copy->height, copy->rowstride, free_image_pixels, copy);
+}
+
+/* ---- current image, mask and the panel's input ------------------------------------------- */
+
+static const DgImage *
+current_image (StudioWindow *self)
+{
+  return self->current >= 0 ? ((Entry *) g_ptr_array_index (self->entries, self->current))->image : NULL;
+}
+
+static void
+update_panel_source (StudioWindow *self)
+{
+  const DgImage *img = current_image (self);
+  DgMask *mask = studio_canvas_dup_mask (STUDIO_CANVAS (self->canvas));
+  dg_panel_set_source (DG_PANEL (self->panel), img ? dg_image_copy (img) : NULL, mask, DEFAULT_CANVAS,
+                       DEFAULT_CANVAS);
+  gtk_widget_set_sensitive (self->save_button, img != NULL);
+}
+
+static void
+show_current (StudioWindow *self)
+{
+  studio_canvas_set_image (STUDIO_CANVAS (self->canvas), current_image (self));
+  update_panel_source (self);
+  if (self->current >= 0)
+    {
+      GtkFlowBoxChild *child = gtk_flow_box_get_child_at_index (GTK_FLOW_BOX (self->history), self->current);
+      if (child && !gtk_flow_box_child_is_selected (child))
+        gtk_flow_box_select_child (GTK_FLOW_BOX (self->history), child);
+    }
+}
+
+static void
+on_mask_changed (StudioCanvas *canvas, StudioWindow *self)
+{
+  update_panel_source (self);
+}
+
+/* ---- history ---------------------------------------------------------------------------- */
+
+static void
+add_entry (StudioWindow *self, DgImage *image, const char *label)
+{
+  Entry *e = g_new0 (Entry, 1);
+  e->image = image;
+  e->label = g_strdup (label);
+  g_ptr_array_add (self->entries, e);
+
+  GtkWidget *row = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
+  gtk_container_set_border_width (GTK_CONTAINER (row), 4);
+  g_autoptr (GdkPixbuf) full = studio_pixbuf_from_image (image);
+  if (full)
+    {
+      const double s = (double) THUMB_SIDE / MAX (image->width, image->height);
+      g_autoptr (GdkPixbuf) thumb = gdk_pixbuf_scale_simple (full, MAX (1, (int) (image->width * s)),
+                                                             MAX (1, (int) (image->height * s)), GDK_INTERP_BILINEAR);
+      gtk_box_pack_start (GTK_BOX (row), gtk_image_new_from_pixbuf (thumb), FALSE, FALSE, 0);
+    }
+  GtkWidget *text = gtk_label_new (label);
+  gtk_label_set_ellipsize (GTK_LABEL (text), PANGO_ELLIPSIZE_END);
+  gtk_label_set_xalign (GTK_LABEL (text), 0.0);
+  gtk_label_set_max_width_chars (GTK_LABEL (text), 14);
+  gtk_label_set_width_chars (GTK_LABEL (text), 14);
+  gtk_widget_set_tooltip_text (row, label);
+  gtk_box_pack_start (GTK_BOX (row), text, TRUE, TRUE, 0);
+  gtk_widget_show_all (row);
+  gtk_flow_box_insert (GTK_FLOW_BOX (self->history), row, -1);
+  self->current = (int) self->entries->len - 1;
+  show_current (self);
+}
+
+static void
+on_history_selected (GtkFlowBox *box, StudioWindow *self)
+{
+  GList *sel = gtk_flow_box_get_selected_children (box);
+  if (!sel)
+    return;
+  const int i = gtk_flow_box_child_get_index (sel->data);
+  g_list_free (sel);
+  if (i == self->current || i < 0 || (guint) i >= self->entries->len)
+    return;
+  self->current = i;
+  show_current (self);
+}
+
+static void
+on_apply (DgPanel *panel, const DgTaskResult *result, StudioWindow *self)
+{
+  const DgImage *cur = current_image (self);
+  g_autoptr (GError) error = NULL;
+  DgImage *next = NULL;
+  if (cur)
+    {
+      next = dg_image_copy (cur);
+      if (!next || !dg_task_result_apply (next, result, &error))
+        {
+          dg_image_free (next);
+          gtk_label_set_text (GTK_LABEL (self->status), error ? error->message : _("Out of memory."));
+          return;
+        }
+    }
+  else
+    next = dg_image_copy (result->image);
+  g_auto (GStrv) strings = NULL;
+  DgTaskSpec spec;
+  dg_panel_get_spec (panel, &spec, &strings);
+  const char *what = spec.job == DG_JOB_GENERATE ? _("Generate") : spec.job == DG_JOB_EDIT ? _("Edit") : _("Inpaint");
+  g_autofree char *label = g_strdup_printf ("%s: %s", what, spec.prompt);
+  add_entry (self, next, label);
+  gtk_label_set_text (GTK_LABEL (self->status), "");
+}
+
+/* ---- open and save ---------------------------------------------------------------------- */
+
+gboolean
+studio_window_open (StudioWindow *self, GFile *file, GError **error)
+{
+  g_return_val_if_fail (STUDIO_IS_WINDOW (self), FALSE);
+  g_autofree char *path = g_file_get_path (file);
+  g_autoptr (GdkPixbuf) loaded = path ? gdk_pixbuf_new_from_file (path, error) : NULL;
+  if (!loaded)
+    {
+      if (!path)
+        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, _("Only local files can be opened."));
+      return FALSE;
+    }
+  g_autoptr (GdkPixbuf) oriented = gdk_pixbuf_apply_embedded_orientation (loaded);
+  DgImage *img = studio_image_from_pixbuf (oriented);
+  if (!img)
+    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("Out of memory.")), FALSE;
+  g_free (self->basename);
+  self->basename = g_file_get_basename (file);
+  g_autofree char *label = g_strdup_printf (_("Opened %s"), self->basename);
+  add_entry (self, img, label);
+  /* an open image is most often there to be edited */
+  int job = DG_JOB_GENERATE;
+  g_object_get (self->panel, "job", &job, NULL);
+  if (job == DG_JOB_GENERATE)
+    g_object_set (self->panel, "job", (int) DG_JOB_EDIT, NULL);
+  g_autofree char *title = g_strdup_printf ("%s — DeepGen Studio", self->basename);
+  gtk_window_set_title (GTK_WINDOW (self), title);
+  return TRUE;
+}
+
+gboolean
+studio_window_save (StudioWindow *self, GFile *file, GError **error)
+{
+  g_return_val_if_fail (STUDIO_IS_WINDOW (self), FALSE);
+  const DgImage *img = current_image (self);
+  if (!img)
+    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("There is no image to save.")), FALSE;
+  g_autofree char *path = g_file_get_path (file);
+  g_autofree char *lower = g_ascii_strdown (path ? path : "", -1);
+  const char *type = "png";
+  if (g_str_has_suffix (lower, ".jpg") || g_str_has_suffix (lower, ".jpeg"))
+    type = "jpeg";
+  else if (g_str_has_suffix (lower, ".tif") || g_str_has_suffix (lower, ".tiff"))
+    type = "tiff";
+  else if (g_str_has_suffix (lower, ".bmp"))
+    type = "bmp";
+  g_autoptr (GdkPixbuf) pb = studio_pixbuf_from_image (img);
+  if (!pb)
+    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("Out of memory.")), FALSE;
+  if (g_str_equal (type, "jpeg") && gdk_pixbuf_get_has_alpha (pb))
+    {
+      /* JPEG has no alpha: flatten onto white */
+      g_autoptr (GdkPixbuf) flat = gdk_pixbuf_composite_color_simple (pb, img->width, img->height, GDK_INTERP_NEAREST,
+                                                                      255, 1, 0xffffff, 0xffffff);
+      return gdk_pixbuf_save (flat, path, type, error, "quality", "95", NULL);
+    }
+  return gdk_pixbuf_save (pb, path, type, error, NULL);
+}
+
+static void
+on_open_clicked (GtkButton *b, StudioWindow *self)
+{
+  g_autoptr (GtkFileChooserNative) chooser = gtk_file_chooser_native_new (
+      _("Open an image"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
+  GtkFileFilter *filter = gtk_file_filter_new ();
+  gtk_file_filter_set_name (filter, _("Images"));
+  gtk_file_filter_add_pixbuf_formats (filter);
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
+  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) != GTK_RESPONSE_ACCEPT)
+    return;
+  g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+  g_autoptr (GError) error = NULL;
+  if (!studio_window_open (self, file, &error))
+    gtk_label_set_text (GTK_LABEL (self->status), error->message);
+}
+
+static void
+on_save_clicked (GtkButton *b, StudioWindow *self)
+{
+  g_autoptr (GtkFileChooserNative) chooser = gtk_file_chooser_native_new (
+      _("Save the image"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), _("_Cancel"));
+  gtk_file_chooser_set_do_overwrite_confirmation (GTK_FILE_CHOOSER (chooser), TRUE);
+  g_autofree char *stem = self->basename ? g_strndup (self->basename, strcspn (self->basename, ".")) : NULL;
+  g_autofree char *name = g_strdup_printf ("%s-deepgen.png", stem ? stem : "image");
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (chooser), name);
+  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) != GTK_RESPONSE_ACCEPT)
+    return;
+  g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+  g_autoptr (GError) error = NULL;
+  if (!studio_window_save (self, file, &error))
+    gtk_label_set_text (GTK_LABEL (self->status), error->message);
+}
+
+/* ---- tools ------------------------------------------------------------------------------ */
+
+static void
+on_tool_toggled (GtkToggleButton *b, StudioWindow *self)
+{
+  const gboolean brush = gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->brush_tool));
+  studio_canvas_set_tool (STUDIO_CANVAS (self->canvas), brush ? STUDIO_TOOL_BRUSH : STUDIO_TOOL_RECTANGLE);
+  gtk_widget_set_sensitive (self->brush_spin, brush);
+}
+
+static void
+on_brush_size (GtkSpinButton *spin, StudioWindow *self)
+{
+  studio_canvas_set_brush_radius (STUDIO_CANVAS (self->canvas), gtk_spin_button_get_value_as_int (spin));
+}
+
+static void
+on_clear_clicked (GtkButton *b, StudioWindow *self)
+{
+  studio_canvas_clear_mask (STUDIO_CANVAS (self->canvas));
+}
+
+void
+studio_window_select_rectangle (StudioWindow *self, int x, int y, int width, int height)
+{
+  studio_canvas_select_rectangle (STUDIO_CANVAS (self->canvas), x, y, width, height);
+}
+
+void
+studio_window_set_job (StudioWindow *self, DgJob job)
+{
+  g_object_set (self->panel, "job", (int) job, NULL);
+}
+
+void
+studio_window_set_model_folder (StudioWindow *self, const char *folder)
+{
+  g_object_set (self->panel, "model-folder", folder, NULL);
+}
+
+/* ---- construction ----------------------------------------------------------------------- */
+
+static void
+studio_window_finalize (GObject *object)
+{
+  StudioWindow *self = STUDIO_WINDOW (object);
+  g_ptr_array_unref (self->entries);
+  g_free (self->basename);
+  G_OBJECT_CLASS (studio_window_parent_class)->finalize (object);
+}
+
+static void
+studio_window_init (StudioWindow *self)
+{
+  self->entries = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_free);
+  self->current = -1;
+  gtk_window_set_title (GTK_WINDOW (self), _("DeepGen Studio"));
+  gtk_window_set_default_size (GTK_WINDOW (self), 1120, 740);
+  gtk_window_set_icon_name (GTK_WINDOW (self), "org.deepgen.Studio");
+
+  /* A plain row of buttons rather than a header bar: it looks the same with every window
+   * manager (and without one, as under Xvfb for the screenshots). */
+  GtkWidget *outer = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  gtk_container_add (GTK_CONTAINER (self), outer);
+  GtkWidget *bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  gtk_container_set_border_width (GTK_CONTAINER (bar), 6);
+  GtkWidget *open = gtk_button_new_with_mnemonic (_("_Open…"));
+  self->save_button = gtk_button_new_with_mnemonic (_("_Save As…"));
+  gtk_widget_set_sensitive (self->save_button, FALSE);
+  g_signal_connect (open, "clicked", G_CALLBACK (on_open_clicked), self);
+  g_signal_connect (self->save_button, "clicked", G_CALLBACK (on_save_clicked), self);
+  gtk_box_pack_start (GTK_BOX (bar), open, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (bar), self->save_button, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (bar), gtk_separator_new (GTK_ORIENTATION_VERTICAL), FALSE, FALSE, 6);
+  gtk_box_pack_start (GTK_BOX (outer), bar, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (outer), gtk_separator_new (GTK_ORIENTATION_HORIZONTAL), FALSE, FALSE, 0);
+
+  GtkWidget *paned = gtk_paned_new (GTK_ORIENTATION_HORIZONTAL);
+  gtk_box_pack_start (GTK_BOX (outer), paned, TRUE, TRUE, 0);
+
+  /* left: tools and the image */
+  GtkWidget *left = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  gtk_container_set_border_width (GTK_CONTAINER (left), 6);
+  GtkWidget *tools = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget *mark = gtk_label_new (_("Mark the region:"));
+  self->rect_tool = gtk_radio_button_new_with_mnemonic (NULL, _("_Rectangle"));
+  self->brush_tool = gtk_radio_button_new_with_mnemonic_from_widget (GTK_RADIO_BUTTON (self->rect_tool), _("_Brush"));
+  self->brush_spin = gtk_spin_button_new_with_range (1, 500, 1);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->brush_spin), 24);
+  gtk_widget_set_tooltip_text (self->brush_spin, _("Brush radius in image pixels"));
+  gtk_widget_set_sensitive (self->brush_spin, FALSE);
+  GtkWidget *clear = gtk_button_new_with_mnemonic (_("C_lear"));
+  gtk_widget_set_tooltip_text (clear, _("Unmark everything: the job then works on the whole image."));
+  gtk_box_pack_start (GTK_BOX (tools), mark, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (tools), self->rect_tool, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (tools), self->brush_tool, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (tools), self->brush_spin, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (tools), clear, FALSE, FALSE, 0);
+  g_signal_connect (self->rect_tool, "toggled", G_CALLBACK (on_tool_toggled), self);
+  g_signal_connect (self->brush_spin, "value-changed", G_CALLBACK (on_brush_size), self);
+  g_signal_connect (clear, "clicked", G_CALLBACK (on_clear_clicked), self);
+  gtk_box_pack_start (GTK_BOX (bar), tools, FALSE, FALSE, 0);
+
+  self->canvas = studio_canvas_new ();
+  g_object_set_data_full (G_OBJECT (self->canvas), "empty-text",
+                          g_strdup (_("Open an image to edit it, or generate a new one with the panel.")), g_free);
+  g_signal_connect (self->canvas, "mask-changed", G_CALLBACK (on_mask_changed), self);
+  gtk_box_pack_start (GTK_BOX (left), self->canvas, TRUE, TRUE, 0);
+  self->status = gtk_label_new ("");
+  gtk_label_set_xalign (GTK_LABEL (self->status), 0.0);
+  gtk_label_set_ellipsize (GTK_LABEL (self->status), PANGO_ELLIPSIZE_END);
+  gtk_box_pack_start (GTK_BOX (left), self->status, FALSE, FALSE, 0);
+
+  /* history: a strip of thumbnails under the image, oldest first */
+  GtkWidget *hl = gtk_label_new (NULL);
+  g_autofree char *markup = g_strdup_printf ("<b>%s</b>", _("History"));
+  gtk_label_set_markup (GTK_LABEL (hl), markup);
+  gtk_label_set_xalign (GTK_LABEL (hl), 0.0);
+  gtk_box_pack_start (GTK_BOX (left), hl, FALSE, FALSE, 0);
+  self->history = gtk_flow_box_new ();
+  gtk_orientable_set_orientation (GTK_ORIENTABLE (self->history), GTK_ORIENTATION_VERTICAL);
+  gtk_flow_box_set_max_children_per_line (GTK_FLOW_BOX (self->history), 1);
+  gtk_flow_box_set_selection_mode (GTK_FLOW_BOX (self->history), GTK_SELECTION_BROWSE);
+  gtk_flow_box_set_activate_on_single_click (GTK_FLOW_BOX (self->history), TRUE);
+  gtk_widget_set_halign (self->history, GTK_ALIGN_START);
+  g_signal_connect (self->history, "selected-children-changed", G_CALLBACK (on_history_selected), self);
+  GtkWidget *hscroll = gtk_scrolled_window_new (NULL, NULL);
+  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (hscroll), GTK_POLICY_AUTOMATIC, GTK_POLICY_NEVER);
+  gtk_scrolled_window_set_shadow_type (GTK_SCROLLED_WINDOW (hscroll), GTK_SHADOW_IN);
+  gtk_container_add (GTK_CONTAINER (hscroll), self->history);
+  gtk_box_pack_start (GTK_BOX (left), hscroll, FALSE, FALSE, 0);
+  gtk_paned_pack1 (GTK_PANED (paned), left, TRUE, FALSE);
+
+  /* right: the panel and the history */
+  GtkWidget *right = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  gtk_widget_set_size_request (right, 400, -1);
+  self->panel = dg_panel_new (DG_JOB_GENERATE);
+  g_signal_connect (self->panel, "apply", G_CALLBACK (on_apply), self);
+  GtkWidget *panel_scroll = gtk_scrolled_window_new (NULL, NULL);
+  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (panel_scroll), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
+  gtk_scrolled_window_set_propagate_natural_height (GTK_SCROLLED_WINDOW (panel_scroll), TRUE);
+  gtk_container_add (GTK_CONTAINER (panel_scroll), self->panel);
+  gtk_box_pack_start (GTK_BOX (right), panel_scroll, TRUE, TRUE, 0);
+
+  gtk_paned_pack2 (GTK_PANED (paned), right, FALSE, FALSE);
+
+  gtk_widget_show_all (outer);
+  update_panel_source (self);
+  dg_autopilot_attach (GTK_WINDOW (self), DG_PANEL (self->panel), NULL);
+}
+
+static void
+studio_window_class_init (StudioWindowClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = studio_window_finalize;
+}
+
+StudioWindow *
+studio_window_new (GtkApplication *app)
+{
+  return g_object_new (STUDIO_TYPE_WINDOW, "application", app, NULL);
+}
