@@ -26,3 +26,38 @@ dg_procedure_find (const char *name)
       return &dg_procedures[i];
   return NULL;
 }
+
+gboolean
+dg_procedure_spec (const DgProcedureArgs *a, DgJob job, const DgImage *pixels, const DgMask *selection, int width,
+                   int height, DgTaskSpec *spec, GError **error)
+{
+  *spec = (DgTaskSpec) DG_TASK_SPEC_INIT;
+  spec->job = job;
+  spec->prompt = a->prompt;
+  spec->negative_prompt = a->negative;
+  spec->steps = a->steps;
+  spec->guidance = a->guidance;
+  spec->seed = a->seed;
+  if (!dg_size_policy_from_string (a->policy, &spec->size_policy)) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Unknown size policy “%s”: use “fit” or “region”."),
+                 a->policy);
+    return FALSE;
+  }
+  spec->max_size = a->max_size;
+  spec->source = pixels;
+  spec->selection = selection;
+  spec->canvas_width = width;
+  spec->canvas_height = height;
+  return dg_task_check (spec, error);
+}
+
+DgTaskResult *
+dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress, GError **error)
+{
+  DgModel *model = dg_task_model_acquire (folder, error);
+  if (!model)
+    return NULL;
+  DgTaskResult *res = dg_task_run (model, spec, progress, NULL, NULL, error);
+  dg_task_model_release (model);
+  return res;
+}

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "deepgen.h"
+#include "dg_task.h"
 
 G_BEGIN_DECLS
 
@@ -33,5 +34,22 @@ const DgProcedure *dg_procedure_find (const char *name);
 #define DG_ARG_POLICY_BLURB N_("Working size: \"fit\" (the region's aspect at max-size, fast) or \"region\" (the region's own size)")
 #define DG_ARG_MAX_SIZE_BLURB N_("Longer side the model works at with \"fit\" (default 512)")
 #define DG_ARG_FOLDER_BLURB N_("DeepGen-1.0-diffusers model folder; empty = $DEEPGEN_MODEL or the default folder")
+
+/* The arguments of one procedure call, as both plug-ins read them. */
+typedef struct {
+  const char *prompt, *negative, *policy, *folder;
+  int steps, seed, max_size;
+  double guidance;
+} DgProcedureArgs;
+
+/* The call's task: its settings, and the source (pixels and selection, or none for generate)
+ * on a canvas of width × height. FALSE with an error for settings the task refuses. */
+gboolean dg_procedure_spec (const DgProcedureArgs *args, DgJob job, const DgImage *pixels, const DgMask *selection,
+                            int width, int height, DgTaskSpec *spec, GError **error);
+
+/* A non-interactive run: the shared warm model of the folder, then the task. `progress`
+ * reports each stage (the plug-ins forward it to gimp_progress_*). */
+DgTaskResult *dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress,
+                                GError **error);
 
 G_END_DECLS

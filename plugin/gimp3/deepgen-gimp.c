@@ -307,31 +307,12 @@ on_progress (DgStage stage, int step, int n_steps, gpointer user_data)
 static DgTaskResult *
 run_direct (const Settings *s, const DgProcedure *info, const Source *src, GError **error)
 {
-  DgTaskSpec spec = DG_TASK_SPEC_INIT;
-  spec.job = info->job;
-  spec.prompt = s->prompt;
-  spec.negative_prompt = s->negative;
-  spec.steps = s->steps;
-  spec.guidance = s->guidance;
-  spec.seed = s->seed;
-  if (!dg_size_policy_from_string (s->policy, &spec.size_policy))
-    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                        _("Unknown size policy “%s”: use “fit” or “region”."), s->policy),
-           NULL;
-  spec.max_size = s->max_size;
-  spec.source = src->pixels;
-  spec.selection = src->selection;
-  spec.canvas_width = src->width;
-  spec.canvas_height = src->height;
-  if (!dg_task_check (&spec, error))
+  DgProcedureArgs args = { s->prompt, s->negative, s->policy, s->folder, s->steps, s->seed, s->max_size, s->guidance };
+  DgTaskSpec spec;
+  if (!dg_procedure_spec (&args, info->job, src->pixels, src->selection, src->width, src->height, &spec, error))
     return NULL;
-
   gimp_progress_init (_("DeepGen: loading the model…"));
-  DgModel *model = dg_task_model_acquire (s->folder, error);
-  if (!model)
-    return NULL;
-  DgTaskResult *res = dg_task_run (model, &spec, on_progress, NULL, NULL, error);
-  dg_task_model_release (model);
+  DgTaskResult *res = dg_procedure_run (&spec, s->folder, on_progress, error);
   gimp_progress_end ();
   return res;
 }
