@@ -121,7 +121,7 @@ cli_parse_seed (const char *text, guint64 *out, GError **error)
   guint64 v;
   g_autoptr (GError) e = NULL;
   if (!text || !g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT64, &v, &e))
-    return bad_value (error, _("--seed: '%s' is not a seed; use a whole number from 0 to %" G_GUINT64_FORMAT),
+    return bad_value (error, _("--seed: '%s' is not a seed; use a whole number from 0 to %" PRIu64),
                       text ? text : "", G_MAXUINT64);
   *out = v;
   return TRUE;

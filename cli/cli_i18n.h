@@ -6,6 +6,9 @@
 #define GETTEXT_PACKAGE "deepgen"
 #endif
 #include <glib/gi18n-lib.h>
+/* In translated formats, 64-bit values use PRId64/PRIu64 and sizes %zu: xgettext and gettext
+ * understand those, not G_GINT64_FORMAT / G_GSIZE_FORMAT (the msgid would be cut at the macro). */
+#include <inttypes.h>
 
 /* setlocale, then the domain bound to the first of: $DEEPGEN_LOCALEDIR (tests run from the
  * build tree), locale/ beside the program, the configured <prefix>/share/locale. */

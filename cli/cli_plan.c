@@ -44,10 +44,12 @@ cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision,
   GString *s = g_string_new (NULL);
   g_string_append_printf (s, _("Memory plan of %s, %s weights, in GiB (2^30 bytes).\n"), source,
                           precision == DG_PRECISION_BF16 ? "bf16" : "f32");
-  g_string_append (s, _("One component is resident at a time (VLM + connector, VAE encoder, DiT, VAE decoder);\n"
+  g_string_append (s, _("One component is resident at a time (VLM, connector, VAE encoder, DiT, VAE decoder);\n"
                         "each column is what that stage holds, the peak is the largest.\n\n"));
-  g_string_append_printf (s, "%-9s %-10s %7s %7s %7s %7s %7s %7s %7s %7s", "job", "size", "encode", "bridge",
-                          "vae-enc", "denoise", "decode", "peak", "margin", "needs");
+  /* TRANSLATORS: column headings of the memory plan; keep peak, margin and needs within 7 columns.
+     encode … decode are stage names and stay as they are. */
+  g_string_append_printf (s, "%-9s %-10s %7s %7s %7s %7s %7s %7s %7s %7s", _("job"), _("size"), "encode", "bridge",
+                          "vae-enc", "denoise", "decode", _("peak"), _("margin"), _("needs"));
   if (device_bytes)
     g_string_append_printf (s, "  %s", _("fits"));
   g_string_append_c (s, '\n');
@@ -104,8 +106,8 @@ cli_plan_detail (const DgPlanModel *m, const DgPlanRequest *r, GError **error)
                                "reference tokens), %u steps\n"),
                           job_name (p.job), p.width, p.height, p.vlm_rows, p.seq_len, p.text_tokens, p.dit_rows,
                           p.image_tokens, p.ref_tokens, p.steps);
-  g_string_append_printf (s, "%-11s %9s %12s %9s %9s %10s\n", "stage", "weights", "activations", "inputs", "total",
-                          "TFLOP");
+  g_string_append_printf (s, "%-11s %9s %12s %9s %9s %10s\n", _("stage"), _("weights"), _("activations"), _("inputs"),
+                          _("total"), "TFLOP");
   for (int k = 0; k < DG_PLAN_N_STAGES; k++) {
     const DgPlanStageBytes *b = &p.stage[k];
     if (b->total == 0)

@@ -95,7 +95,8 @@ exit_codes_text (void)
 static const char *
 model_text (void)
 {
-  return _("The model: the DeepGen-1.0-diffusers folder (Hugging Face " HF_REPO ", about 14.4 GB), from\n"
+  return _("The model: the DeepGen-1.0-diffusers folder (Hugging Face "
+           "deepgenteam/DeepGen-1.0-diffusers, about 14.4 GB), from\n"
            "--model DIR, else $DEEPGEN_MODEL, else ~/.local/share/deepgen/DeepGen-1.0-diffusers.\n");
 }
 

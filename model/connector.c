@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "dg_i18n.h"
+#include "plan.h"
 #include "safetensors.h"
+#include "vkc_half.h"
 #include "vkc_ops_attention.h"
 #include "vkc_ops_convert.h"
 #include "vkc_ops_eltwise.h"
@@ -163,6 +165,12 @@ dg_connector_load (VkcDevice *dev, const char *dir, DgPrecision precision, GErro
   if (!st || !read_sizes (c, st, error))
     return NULL;
   c->weights = dg_weights_new (dev, st, precision, "connector");
+  /* The pool sized to the weights (plan.h), from the sizes the checkpoint fixes. */
+  DgPlanModel shape = { .connector = c->cfg, .n_queries = c->n_queries, .n_selected = c->in_dim / c->llm_hidden };
+  shape.vlm.text.hidden = c->llm_hidden;
+  shape.dit.pooled_projection_dim = c->pooled_dim;
+  shape.dit.joint_attention_dim = c->seq_dim;
+  dg_weights_expect (c->weights, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_CONNECTOR, precision));
   gboolean ok = load_weights (c, error);
   c->weights->st = NULL;   /* borrowed from st, which closes here */
   return ok ? g_steal_pointer (&c) : NULL;
@@ -188,6 +196,32 @@ guint dg_connector_seq_dim (const DgConnector *conn) { return conn->seq_dim; }
 guint64 dg_connector_weight_bytes (const DgConnector *conn) { return conn->weights->uploaded_bytes; }
 const float *dg_connector_meta_queries_host (const DgConnector *conn) { return conn->meta_host; }
 const VkcTensor *dg_connector_meta_queries (const DgConnector *conn) { return &conn->meta; }
+
+float *
+dg_connector_read_meta_queries (const char *dir, DgPrecision precision, guint *n_queries, guint *width,
+                                GError **error)
+{
+  g_return_val_if_fail (dir && n_queries && width, NULL);
+  g_autoptr (DgSafetensors) st = dg_safetensors_open (dir, error);
+  guint rows, cols;
+  if (!st || !shape2 (st, "meta_queries", &rows, &cols, error))
+    return NULL;
+  /* As dg_weights_host does it for the loader: widened to f32, then rounded in bf16 mode. */
+  const gsize n = (gsize) rows * cols;
+  g_autofree float *q = g_try_new (float, MAX (n, 1));
+  if (!q) {
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory reading '%s'"), "meta_queries");
+    return NULL;
+  }
+  if (!dg_tensor_to_f32 (dg_safetensors_find (st, "meta_queries"), q, error))
+    return NULL;
+  if (precision == DG_PRECISION_BF16)
+    for (gsize i = 0; i < n; i++)
+      q[i] = vkc_round_bf16 (q[i]);
+  *n_queries = rows;
+  *width = cols;
+  return g_steal_pointer (&q);
+}
 
 void
 dg_connector_set_tap (DgConnector *conn, DgConnectorTapFunc func, gpointer user_data)

@@ -42,6 +42,13 @@ guint64 dg_connector_weight_bytes (const DgConnector *conn);
 const float *dg_connector_meta_queries_host (const DgConnector *conn);
 const VkcTensor *dg_connector_meta_queries (const DgConnector *conn);
 
+/* The meta queries alone, read from @dir's weights without loading the connector (the VLM
+ * stage needs only them, and the connector loads after the VLM is released): a host copy
+ * [*n_queries, *width] in f32 (g_free), bf16-rounded in bf16 mode exactly as dg_connector_load
+ * keeps them. Errors as dg_connector_load's for that tensor (DG_ERROR_MISSING, _FORMAT, _SHAPE). */
+float *dg_connector_read_meta_queries (const char *dir, DgPrecision precision, guint *n_queries, guint *width,
+                                       GError **error);
+
 /* Observing intermediates (tests): called while recording with the live tensor — "p1"
  * (projector_1 output), "layer0" … (each encoder layer's output, [rows, S, hidden]), "mean".
  * The tensor is overwritten later in the same command buffer; copy it (vkc_op_copy) to keep it. */

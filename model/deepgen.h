@@ -119,8 +119,11 @@ const char *dg_stage_name (DgStage stage);   /* translated, for progress text */
 typedef void (*DgProgressFunc) (DgStage stage, int step, int n_steps, gpointer user_data);
 
 /* Runs one request. Cancellation is checked between GPU submissions and ends in
- * DG_ERROR_CANCELLED. The result has the input's channel count for edit/inpaint, RGB for
- * generate. Thread-safe per model: one dg_run at a time per DgModel. */
+ * DG_ERROR_CANCELLED. A job whose memory plan (DESIGN.md §5: the peak device memory of its
+ * stages, computed from the configs) exceeds the device's memory is refused before anything
+ * is uploaded, with DG_ERROR_OOM and a message naming the needed and available sizes. The
+ * result has the input's channel count for edit/inpaint, RGB for generate. Thread-safe per
+ * model: one dg_run at a time per DgModel. */
 DgImage *dg_run (DgModel *model, const DgRequest *request, DgProgressFunc progress, gpointer user_data,
                  GCancellable *cancellable, GError **error);
 
@@ -130,7 +133,8 @@ DgImage *dg_run (DgModel *model, const DgRequest *request, DgProgressFunc progre
  * first request apply to the batch (the initial noise is drawn for the whole batch at once,
  * as torch.randn([B, C, h, w]) would). Note that, as in the reference, prompts of different
  * token lengths are left-padded together, so a request's result depends (slightly) on the
- * others in its batch. Returns a GPtrArray of DgImage* in request order. */
+ * others in its batch. The memory check covers the whole batch (2B prompt rows, 2B DiT rows).
+ * Returns a GPtrArray of DgImage* in request order. */
 GPtrArray *dg_run_batch (DgModel *model, const DgRequest *const *requests, guint n_requests,
                          DgProgressFunc progress, gpointer user_data, GCancellable *cancellable, GError **error);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dg_i18n.h"
+#include "plan.h"
 #include "safetensors.h"
 #include "vkc_ops_adaln.h"
 #include "vkc_ops_attention.h"
@@ -188,6 +189,8 @@ dg_dit_load (VkcDevice *dev, const char *path, DgPrecision precision, GError **e
   if (!dit->st || !check_supported (&dit->cfg, dg_safetensors_display_name (dit->st), error))
     return NULL;
   dit->w = dg_weights_new (dev, dit->st, precision, "dit");
+  DgPlanModel shape = { .dit = dit->cfg };   /* the pool sized to the weights (plan.h) */
+  dg_weights_expect (dit->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_DIT, precision));
   dit->blocks = g_new0 (Block, dit->cfg.n_layers);
   if (!load_embeddings (dit, error))
     return NULL;
@@ -310,6 +313,7 @@ pos_crop (DgDit *dit, gint64 h2, gint64 w2, GError **error)
     for (gint64 i = 0; i < h2 * w2 * D; i++)
       host[i] = dg_bf16_to_f32 (dg_f32_to_bf16 (host[i]));
   VkcTensor *t = g_new0 (VkcTensor, 1);
+  dg_weights_expect (dit->w, vkc_pool_piece_size ((VkDeviceSize) (h2 * w2 * D) * sizeof (float)));
   if (!dg_weights_upload_f32 (dit->w, t, VKC_F32, 3, (const int64_t[]) { 1, h2 * w2, D }, host, error)) {
     g_free (t);
     return NULL;
@@ -462,8 +466,8 @@ check_image_size (const DgDit *dit, int64_t h, int64_t w, const char *what, GErr
   if (h > 0 && w > 0 && h % DIT_PATCH == 0 && w % DIT_PATCH == 0 && h / DIT_PATCH <= M && w / DIT_PATCH <= M)
     return TRUE;
   g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-               _("%s of %" G_GINT64_FORMAT "×%" G_GINT64_FORMAT " latent pixels: sides must be even and at most %"
-                 G_GINT64_FORMAT " (images up to %" G_GINT64_FORMAT " pixels)"),
+               _("%s of %" PRId64 "×%" PRId64 " latent pixels: sides must be even and at most %"
+                 PRId64 " (images up to %" PRId64 " pixels)"),
                what, w, h, 2 * M, 16 * M);
   return FALSE;
 }

@@ -29,7 +29,7 @@ prescan (const char *text, gsize len, const char *display, const char *what, gui
       if (ended && c != ' ' && c != '\t' && c != '\n' && c != '\r')
         {
           g_set_error (error, DG_ERROR, DG_ERROR_FORMAT,
-                       _("%s: the %s has more text after its JSON object (at byte %" G_GSIZE_FORMAT ")"), display,
+                       _("%s: the %s has more text after its JSON object (at byte %zu)"), display,
                        what, i);
           return FALSE;
         }
@@ -70,7 +70,7 @@ prescan (const char *text, gsize len, const char *display, const char *what, gui
         case '/':
         case '\'':
           g_set_error (error, DG_ERROR, DG_ERROR_FORMAT,
-                       _("%s: the %s is not plain JSON (comment or single quote at byte %" G_GSIZE_FORMAT ")"),
+                       _("%s: the %s is not plain JSON (comment or single quote at byte %zu)"),
                        display, what, i);
           return FALSE;
         default:
@@ -149,7 +149,7 @@ dg_json_load_object (const char *path, const char *display, gsize max_bytes, gui
   if (len > max_bytes)
     {
       g_set_error (error, DG_ERROR, DG_ERROR_FORMAT,
-                   _("%s is %" G_GSIZE_FORMAT " bytes, more than any valid file of its kind (%" G_GSIZE_FORMAT
+                   _("%s is %zu bytes, more than any valid file of its kind (%zu"
                      "); is it the right file?"),
                    display, len, max_bytes);
       return NULL;

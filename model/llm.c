@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dg_i18n.h"
+#include "plan.h"
 #include "dtype.h"
 #include "vkc_half.h"
 #include "vkc_ops_attention.h"
@@ -106,6 +107,8 @@ dg_llm_load (VkcDevice *dev, const DgQwenTextConfig *cfg, const DgSafetensors *s
   llm->precision = precision;
   llm->w = dg_weights_new (dev, st, precision, "llm weights");
   dg_weights_set_prefix (llm->w, prefix);
+  DgPlanModel shape = { .vlm.text = *cfg };   /* the pool sized to the weights (plan.h) */
+  dg_weights_expect (llm->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_LLM, precision));
   llm->layers = g_new0 (LlmLayer, cfg->n_layers);
   select_layers (llm);
   Loader l = { llm->w, lora, error };

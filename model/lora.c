@@ -90,15 +90,15 @@ read_config (DgLora *lora, const char *path, GError **error)
   const char *bias = json_object_has_member (o, "bias") ? json_object_get_string_member (o, "bias") : "none";
   const char *unsupported = NULL;
   if (!type || strcmp (type, "LORA") != 0)
-    unsupported = "peft_type other than \"LORA\"";
+    unsupported = _("peft_type other than \"LORA\"");
   else if (config_bool (o, "use_dora"))
     unsupported = "use_dora (DoRA)";
   else if (config_bool (o, "fan_in_fan_out"))
     unsupported = "fan_in_fan_out";
   else if (config_bool (o, "lora_bias") || !bias || strcmp (bias, "none") != 0)
-    unsupported = "trained biases (bias / lora_bias)";
+    unsupported = _("trained biases (bias / lora_bias)");
   else if (object_nonempty (o, "rank_pattern") || object_nonempty (o, "alpha_pattern"))
-    unsupported = "per-module rank_pattern / alpha_pattern";
+    unsupported = _("per-module rank_pattern / alpha_pattern");
   if (unsupported) {
     g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED,
                  _("%s: this adapter uses %s, which DeepGen cannot merge; merge it with PEFT "
@@ -226,8 +226,8 @@ check_modules (DgLora *lora, GError **error)
       }
       if (m->a->shape[0] != lora->rank || m->b->shape[1] != lora->rank) {
         g_set_error (error, DG_ERROR, DG_ERROR_SHAPE,
-                     _("%s: module '%s' has LoRA matrices of rank %" G_GINT64_FORMAT " / %" G_GINT64_FORMAT
-                       ", but adapter_config.json says r = %" G_GINT64_FORMAT),
+                     _("%s: module '%s' has LoRA matrices of rank %" PRId64 " / %" PRId64
+                       ", but adapter_config.json says r = %" PRId64),
                      lora->display, (const char *) key, m->a->shape[0], m->b->shape[1], lora->rank);
         return FALSE;
       }
@@ -306,8 +306,8 @@ dg_lora_merge_linear (DgLora *lora, DgLoraPart part, const char *module, float *
     return TRUE;
   if (m->a->shape[1] != cols || m->b->shape[0] != rows) {
     g_set_error (error, DG_ERROR, DG_ERROR_SHAPE,
-                 _("%s: LoRA of '%s' is for a [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] weight, the model's is [%"
-                   G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] — the adapter belongs to another model"),
+                 _("%s: LoRA of '%s' is for a [%" PRId64 ", %" PRId64 "] weight, the model's is [%"
+                   PRId64 ", %" PRId64 "] — the adapter belongs to another model"),
                  lora->display, module, m->b->shape[0], m->a->shape[1], rows, cols);
     return FALSE;
   }
@@ -346,8 +346,8 @@ dg_lora_take_embedding (DgLora *lora, DgLoraPart part, const char *module, gint6
     return TRUE;
   if (m->a->shape[1] != vocab || m->b->shape[0] != dim) {
     g_set_error (error, DG_ERROR, DG_ERROR_SHAPE,
-                 _("%s: the embedding LoRA of '%s' is for %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
-                   ", the model's table is %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT),
+                 _("%s: the embedding LoRA of '%s' is for %" PRId64 " × %" PRId64
+                   ", the model's table is %" PRId64 " × %" PRId64),
                  lora->display, module, m->a->shape[1], m->b->shape[0], vocab, dim);
     return FALSE;
   }
@@ -414,7 +414,7 @@ dg_lora_check_all_used (const DgLora *lora, DgLoraPart part, GError **error)
       g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED,
                    _("%s: the adapter changes '%s', which DeepGen's %s does not have or cannot merge into — "
                      "is the adapter for this model?"),
-                   lora->display, (const char *) key, part == DG_LORA_TEXT ? "language model" : "vision tower");
+                   lora->display, (const char *) key, part == DG_LORA_TEXT ? _("language model") : _("vision tower"));
       return FALSE;
     }
   return TRUE;

@@ -2,10 +2,17 @@
  * DiT denoising loop → VAE → image (MODEL.md §1).
  *
  * Residency (DESIGN.md §5): each component's weights are uploaded when its stage starts and
- * released when it ends — VLM + connector, then the VAE encoder (edit), then the DiT for all
- * steps, then the VAE decoder — so the peak is the largest stage, not the sum. Stage outputs
- * that cross a release (the connector's sequence and pooled vector, reference latents, the
- * latents) are small and go through host memory.
+ * released when it ends — the VLM (its vision tower only when there are references; the
+ * connector's meta queries are read from its file alone), then the connector, then the VAE
+ * encoder (edit), then the DiT for all steps, then the VAE decoder — so the peak is the largest
+ * stage, not the sum. Stage outputs that cross a release (the connector's sequence and pooled
+ * vector, reference latents, the latents) are small and go through host memory.
+ *
+ * Memory plan (model/plan.h): once the requests are resolved and the prompts tokenised, the
+ * run's plan is computed from the configs and checked against the device's memory, so that a
+ * job that cannot fit is refused before anything is uploaded. The plan also decides whole or
+ * tiled VAE passes, and sizes every pool: loaders size their weights' pools themselves, the
+ * arenas here are told the plan's figures (dg_arena_expect), so what runs is what was planned.
  *
  * The latents live on the host between DiT steps: the Euler update and classifier-free
  * guidance are a few hundred thousand values (MODEL.md §1.9 does them in fp32 / bf16 on the
@@ -19,6 +26,7 @@
 #include "image.h"
 #include "inpaint.h"
 #include "pipeline_private.h"
+#include "plan.h"
 #include "prompt.h"
 #include "rng.h"
 #include "scheduler.h"
@@ -51,6 +59,7 @@ struct _DgModel {
   DgDitConfig dit_config;
   DgVaeConfig vae_config;
   DgSchedulerConfig sched_config;
+  DgPlanModel plan_model;  /* the architecture for memory plans (plan.h) */
   GMutex lock;             /* one dg_run at a time per model */
 };
 
@@ -213,7 +222,8 @@ dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options,
   g_autofree char *vlm = sub (path, "vlm"), *dit = sub (path, "transformer"), *vae = sub (path, "vae");
   g_autofree char *sched = sub (path, "scheduler"), *tok = sub (path, "tokenizer");
   if (!dg_qwen_vl_config_load (vlm, &m->vlm_config, error) || !dg_dit_config_load (dit, &m->dit_config, error) ||
-      !dg_vae_config_load (vae, &m->vae_config, error) || !dg_scheduler_config_load (sched, &m->sched_config, error))
+      !dg_vae_config_load (vae, &m->vae_config, error) || !dg_scheduler_config_load (sched, &m->sched_config, error) ||
+      !dg_plan_model_load (&m->plan_model, path, error))
     return NULL;
   m->tok = dg_tokenizer_load (tok, error);
   if (!m->tok)
@@ -245,6 +255,7 @@ typedef struct {
   const DgRequest *const *reqs;  /* B requests */
   guint B;
   const DgRunHooks *hooks;
+  DgRunMemory *memory;          /* NULL unless measured */
   DgProgressFunc progress;
   gpointer user;
   GCancellable *cancel;
@@ -256,6 +267,11 @@ typedef struct {
   GPtrArray *refs;              /* DgImage*: prepared references, request 0's first */
   guint *n_refs;                /* [B] references per request */
   DgInpaintPlan *plans;         /* [B] (inpaint) */
+  /* the prompt rows and the memory plan, before anything is uploaded */
+  DgPromptBatch *batch;
+  float *meta_queries;          /* [n_queries, hidden] host copy (connector/model.safetensors) */
+  guint n_queries, meta_width;
+  DgPlan plan;
   /* stage outputs on the host */
   guint rows;                   /* 2B with classifier-free guidance, else B */
   guint seq_len;
@@ -272,6 +288,9 @@ run_clear (Run *r)
   g_free (r->negative);
   g_free (r->n_refs);
   g_free (r->plans);
+  if (r->batch)
+    dg_prompt_batch_free (r->batch);
+  g_free (r->meta_queries);
   g_free (r->seq);
   g_free (r->pooled);
   g_free (r->latents);
@@ -403,55 +422,138 @@ resolve_requests (Run *r, GError **error)
   return TRUE;
 }
 
-/* Stage 1+2: VLM (+ViT) and the connector. Leaves r->seq / r->pooled in DiT row order. */
+/* Memory accounting for tests (DgRunMemory): the most the pools held in a stage. */
+static void
+stage_begin (Run *r)
+{
+  vkc_device_reset_peak (r->dev);
+}
+
+static void
+stage_end (Run *r, DgPlanStage stage)
+{
+  if (!r->memory)
+    return;
+  VkDeviceSize peak;
+  vkc_device_reserved (r->dev, &peak);
+  r->memory->stage_peaks[stage] = MAX (r->memory->stage_peaks[stage], peak);
+}
+
+/* Before anything is uploaded: the meta queries (host), the prompt rows, the memory plan of this
+ * run and its check against the device (DESIGN.md §5). A job that cannot fit fails here with
+ * DG_ERROR_OOM, naming what it needs and what the device has. */
 static gboolean
-encode_prompt (Run *r, GError **error)
+plan_run (Run *r, GError **error)
 {
   DgModel *m = r->m;
-  report (r, DG_STAGE_LOAD, 0, 1);
-  g_autofree char *cdir = sub (m->path, "connector"), *vdir = sub (m->path, "vlm");
-  g_autoptr (DgConnector) conn = dg_connector_load (r->dev, cdir, m->precision, error);
-  if (!conn)
+  g_autofree char *cdir = sub (m->path, "connector");
+  r->meta_queries = dg_connector_read_meta_queries (cdir, m->precision, &r->n_queries, &r->meta_width, error);
+  if (!r->meta_queries)
     return FALSE;
-  DgVlmOptions vo = DG_VLM_OPTIONS_INIT;
-  vo.precision = m->precision;
-  g_autoptr (DgVlm) vlm = dg_vlm_load (r->dev, vdir, &vo, error);
-  if (!vlm || cancelled (r, error))
+  if (r->meta_width != m->vlm_config.text.hidden) {
+    g_set_error (error, DG_ERROR, DG_ERROR_SHAPE,
+                 _("%s: the meta queries are %u wide but the language model's hidden size is %u — are the "
+                   "connector and vlm folders from the same DeepGen-1.0 model?"),
+                 cdir, r->meta_width, m->vlm_config.text.hidden);
     return FALSE;
+  }
 
   /* Prompt rows [cond_1..cond_B, uncond_1..uncond_B] (MODEL.md §1.3); the references' sizes
    * give the image-pad runs. */
   guint n_refs = r->refs->len;
   g_autofree guint *sizes = g_new0 (guint, 2 * MAX (n_refs, 1));
-  g_autofree float **pixels = g_new0 (float *, MAX (n_refs, 1));
-  g_autofree DgVlmImage *images = g_new0 (DgVlmImage, MAX (n_refs, 1));
+  g_autofree int *ref_sizes = g_new0 (int, 2 * MAX (n_refs, 1));
   for (guint i = 0; i < n_refs; i++) {
     DgImage *img = g_ptr_array_index (r->refs, i);
     sizes[2 * i] = (guint) img->height;
     sizes[2 * i + 1] = (guint) img->width;
-    pixels[i] = g_new (float, (gsize) img->width * img->height * 3);
-    dg_image_to_f32 (img, DG_LAYOUT_HWC, pixels[i]);
-    images[i] = (DgVlmImage) { pixels[i], DG_LAYOUT_HWC, (guint) img->height, (guint) img->width };
+    ref_sizes[2 * i] = img->width;
+    ref_sizes[2 * i + 1] = img->height;
   }
   g_autofree DgPromptRequest *pr = g_new0 (DgPromptRequest, r->B);
   for (guint b = 0, first = 0; b < r->B; first += r->n_refs[b], b++)
     pr[b] = (DgPromptRequest) { r->reqs[b]->prompt, r->negative[b], r->n_refs[b], sizes + 2 * first };
-  const VkcTensor *queries = dg_connector_meta_queries (conn);
-  g_autoptr (DgPromptBatch) batch = dg_prompt_batch_new (m->tok, pr, r->B, (guint) queries->shape[0],
-                                                         &m->vlm_config.vision, error);
-  gboolean ok = batch != NULL;
+  r->batch = dg_prompt_batch_new (m->tok, pr, r->B, r->n_queries, &m->vlm_config.vision, error);
+  if (!r->batch)
+    return FALSE;
+
+  /* The plan of exactly this run: B requests (2B prompt rows), these references, the tokenised
+   * context length, this device's limits. */
+  const VkcDeviceInfo *info = vkc_device_info (r->dev);
+  DgPlanRequest q = DG_PLAN_REQUEST_INIT;
+  q.job = r->reqs[0]->job;
+  q.precision = m->precision;
+  q.width = r->width;
+  q.height = r->height;
+  q.n_refs = n_refs;
+  q.ref_sizes = ref_sizes;
+  q.cfg = r->rows == 2 * r->B;
+  q.steps = (guint) r->steps;
+  q.device_bytes = info->device_local_bytes;
+  q.batch = r->B;
+  q.request_refs = r->n_refs;
+  q.seq_len = r->batch->seq_len;
+  q.max_allocation = MIN (info->max_memory_allocation_size, info->max_buffer_size);
+  q.max_binding = info->max_storage_buffer_range;
+  DgPlanModel pm = m->plan_model;
+  pm.n_queries = r->n_queries;   /* as read (dg_plan_model_load may have fallen back to the config) */
+  if (!dg_plan_compute (&pm, &q, &r->plan, error))
+    return FALSE;
+  if (r->memory) {
+    r->memory->planned = TRUE;
+    r->memory->plan = r->plan;
+  }
+  return dg_plan_check (&r->plan, q.device_bytes, error);
+}
+
+/* Stage 1+2: the VLM (the LLM, + the ViT when there are references), released; then the
+ * connector. Leaves r->seq / r->pooled in DiT row order. */
+static gboolean
+encode_prompt (Run *r, GError **error)
+{
+  DgModel *m = r->m;
+  report (r, DG_STAGE_LOAD, 0, 1);
+  stage_begin (r);
+  g_autofree char *cdir = sub (m->path, "connector"), *vdir = sub (m->path, "vlm");
+  guint n_refs = r->refs->len;
+  DgVlmOptions vo = DG_VLM_OPTIONS_INIT;
+  vo.precision = m->precision;
+  vo.text_only = n_refs == 0;   /* text-to-image: the vision tower stays in the file */
+  g_autoptr (DgVlm) vlm = dg_vlm_load (r->dev, vdir, &vo, error);
+  if (!vlm || cancelled (r, error))
+    return FALSE;
+
+  g_autofree float **pixels = g_new0 (float *, MAX (n_refs, 1));
+  g_autofree DgVlmImage *images = g_new0 (DgVlmImage, MAX (n_refs, 1));
+  for (guint i = 0; i < n_refs; i++) {
+    DgImage *img = g_ptr_array_index (r->refs, i);
+    pixels[i] = g_new (float, (gsize) img->width * img->height * 3);
+    dg_image_to_f32 (img, DG_LAYOUT_HWC, pixels[i]);
+    images[i] = (DgVlmImage) { pixels[i], DG_LAYOUT_HWC, (guint) img->height, (guint) img->width };
+  }
+  /* One arena for the VLM and the connector, told each stage's needs from the plan. The meta
+   * queries come first: every LLM row ends with them. */
   g_autoptr (DgArena) arena = dg_arena_new (r->dev, "vlm activations");
-  VkcTensor merged;
+  dg_arena_expect (arena, r->plan.encode_arena);
+  VkcTensor queries, merged;
+  dg_arena_upload (arena, &queries, VKC_F32, 2, (const int64_t[]) { r->n_queries, r->meta_width }, r->meta_queries);
   report (r, DG_STAGE_ENCODE, 0, 1);
-  if (ok)
-    ok = dg_vlm_encode (vlm, arena, batch, images, n_refs, queries, &merged, NULL, NULL, error);
+  gboolean ok = dg_arena_check (arena, error)
+                && dg_vlm_encode (vlm, arena, r->batch, images, n_refs, &queries, &merged, NULL, NULL, error);
   for (guint i = 0; i < n_refs; i++)
     g_free (pixels[i]);
+  stage_end (r, DG_PLAN_ENCODE);
   if (!ok || cancelled (r, error))
     return FALSE;
-  g_clear_pointer (&vlm, dg_vlm_free);   /* release the VLM before the connector runs */
+  g_clear_pointer (&vlm, dg_vlm_free);   /* release the VLM before the connector loads */
 
+  report (r, DG_STAGE_LOAD, 0, 1);
+  stage_begin (r);
+  g_autoptr (DgConnector) conn = dg_connector_load (r->dev, cdir, m->precision, error);
+  if (!conn || cancelled (r, error))
+    return FALSE;
   report (r, DG_STAGE_BRIDGE, 0, 1);
+  dg_arena_expect (arena, r->plan.bridge_arena);
   VkcTensor seq, pooled;
   g_autoptr (VkcCmd) cmd = vkc_cmd_begin (r->dev, error);
   if (cmd)
@@ -460,6 +562,7 @@ encode_prompt (Run *r, GError **error)
     dg_error_from_vkc (error);
     return FALSE;
   }
+  stage_end (r, DG_PLAN_BRIDGE);
   g_autofree float *seq_h = dg_tensor_download_f32 (r->dev, &seq, error);
   g_autofree float *pooled_h = seq_h ? dg_tensor_download_f32 (r->dev, &pooled, error) : NULL;
   if (!pooled_h)
@@ -479,12 +582,20 @@ encode_prompt (Run *r, GError **error)
   return TRUE;
 }
 
-/* Whether a whole-image VAE pass fits next to what is resident; otherwise the tiled functions
- * bound the activations (half the device memory leaves room for the weights and the driver). */
-static gboolean
-whole_fits (Run *r, guint64 arena_bytes)
+/* The bytes a pool takes for a tensor of @n f32 values. */
+static guint64
+piece (gint64 n)
 {
-  return arena_bytes <= vkc_device_info (r->dev)->device_local_bytes / 2;
+  return vkc_pool_piece_size ((VkDeviceSize) n * sizeof (float));
+}
+
+/* Whether a VAE pass runs whole: as the plan decided (whole unless that would not fit, plan.h),
+ * and only if vae.c can run it whole on this device at all (its dry run is finite), which the
+ * plan checks too (max_binding). */
+static gboolean
+vae_whole (gboolean plan_tiled, guint64 dry_run_bytes)
+{
+  return !plan_tiled && dry_run_bytes != G_MAXUINT64;
 }
 
 /* Encodes one prepared reference; the posterior mean unless a hook injects ε (MODEL.md §1.4b). */
@@ -495,12 +606,15 @@ encode_reference (Run *r, DgVae *vae, const DgImage *img, guint index, GError **
   gint64 lc = dg_vae_config (vae)->latent_channels;
   int64_t lh = img->height / (int64_t) down, lw = img->width / (int64_t) down;
   g_autoptr (DgArena) arena = dg_arena_new (r->dev, "vae encode");
+  const gboolean with_eps = r->hooks && r->hooks->vae_eps_seeds;
+  dg_arena_expect (arena, piece ((gint64) img->height * img->width * 3) + piece (lh * lw * lc)
+                              + (with_eps ? piece (lh * lw * lc) : 0));
   g_autofree float *px = g_new (float, (gsize) img->width * img->height * 3);
   dg_image_to_f32 (img, DG_LAYOUT_HWC, px);
   VkcTensor pixels, z, eps, *epsp = NULL;
   if (!DG_ACT (arena, &pixels, 1, img->height, img->width, 3) || !DG_ACT (arena, &z, 1, lh, lw, lc))
     return dg_arena_check (arena, error), NULL;
-  if (r->hooks && r->hooks->vae_eps_seeds) {
+  if (with_eps) {
     /* torch draws ε as [1, C, h, w]; our latents are NHWC. */
     gsize n = (gsize) (lh * lw * lc);
     g_autofree float *nchw = g_new (float, n), *nhwc = g_new (float, n);
@@ -516,7 +630,8 @@ encode_reference (Run *r, DgVae *vae, const DgImage *img, guint index, GError **
   if (!dg_arena_check (arena, error) || !vkc_tensor_upload (r->dev, &pixels, px, error))
     return dg_error_from_vkc (error), NULL;
   gboolean ok;
-  if (whole_fits (r, dg_vae_plan_encode_bytes (r->dev, dg_vae_config (vae), 1, img->height, img->width))) {
+  const gboolean plan_tiled = index < DG_PLAN_MAX_REFS && (r->plan.vae_encode_tiled_refs >> index & 1);
+  if (vae_whole (plan_tiled, dg_vae_plan_encode_bytes (r->dev, dg_vae_config (vae), 1, img->height, img->width))) {
     g_autoptr (VkcCmd) cmd = vkc_cmd_begin (r->dev, error);
     ok = cmd != NULL;
     if (ok) {
@@ -541,6 +656,7 @@ encode_references (Run *r, GError **error)
   if (r->refs->len == 0)
     return TRUE;
   report (r, DG_STAGE_LOAD, 0, 1);
+  stage_begin (r);
   g_autofree char *dir = sub (r->m->path, "vae");
   g_autoptr (DgVae) vae = dg_vae_load (r->dev, dir, DG_VAE_ENCODER, r->m->precision, error);
   if (!vae)
@@ -554,6 +670,7 @@ encode_references (Run *r, GError **error)
     if (cancelled (r, error))
       return FALSE;
   }
+  stage_end (r, DG_PLAN_VAE_ENCODE);
   return TRUE;
 }
 
@@ -592,6 +709,13 @@ upload_dit_inputs (Run *r, const DgDitConfig *cfg, guint down, DgArena *arena, D
   in->refs = g_new0 (VkcTensor, MAX (nref, 1));
   in->ref_ptrs = g_new0 (const VkcTensor *, MAX (nref, 1) * (r->rows / r->B));
   in->n_refs = g_new0 (guint, r->rows);
+  guint64 pieces = piece ((gint64) r->rows * r->seq_len * cfg->joint_attention_dim)
+                   + piece ((gint64) r->rows * cfg->pooled_projection_dim);
+  for (guint j = 0; j < nref; j++) {
+    DgImage *img = g_ptr_array_index (r->refs, j);
+    pieces += piece ((gint64) (img->height / down) * (img->width / down) * cfg->in_channels);
+  }
+  dg_arena_expect (arena, pieces);   /* one block of exactly these */
   if (!DG_ACT (arena, &in->ctx, r->rows, r->seq_len, cfg->joint_attention_dim) ||
       !DG_ACT (arena, &in->pooled, r->rows, cfg->pooled_projection_dim))
     return dg_arena_check (arena, error);
@@ -662,6 +786,7 @@ denoise (Run *r, GError **error)
 {
   DgModel *m = r->m;
   report (r, DG_STAGE_LOAD, 0, 1);
+  stage_begin (r);
   g_autofree char *dir = sub (m->path, "transformer");
   g_autoptr (DgDit) dit = dg_dit_load (r->dev, dir, m->precision, error);
   if (!dit)
@@ -679,6 +804,7 @@ denoise (Run *r, GError **error)
   DitInputs in = { 0 };
   gboolean ok = upload_dit_inputs (r, cfg, down, inputs_arena, &in, error);
   g_autoptr (DgArena) arena = dg_arena_new (r->dev, "dit activations");
+  dg_arena_expect (arena, r->plan.dit_arena);   /* one step, reused by every step */
   gsize n = (gsize) (lh * lw * cfg->in_channels) * r->B;
   for (int i = 0; ok && i < r->steps; i++) {
     report (r, DG_STAGE_DENOISE, i, r->steps);
@@ -689,6 +815,7 @@ denoise (Run *r, GError **error)
     ok = ok && !cancelled (r, error);
   }
   dit_inputs_clear (&in);
+  stage_end (r, DG_PLAN_DENOISE);
   if (ok)
     report (r, DG_STAGE_DENOISE, r->steps, r->steps);
   return ok;
@@ -701,6 +828,7 @@ decode_one (Run *r, DgVae *vae, const float *latents, GError **error)
   guint down = dg_vae_downscale (vae);
   gint64 lh = r->height / down, lw = r->width / down, lc = dg_vae_config (vae)->latent_channels;
   g_autoptr (DgArena) arena = dg_arena_new (r->dev, "vae decode");
+  dg_arena_expect (arena, piece (lh * lw * lc) + piece ((gint64) r->height * r->width * 3));
   VkcTensor z, out;
   if (!DG_ACT (arena, &z, 1, lh, lw, lc) || !DG_ACT (arena, &out, 1, r->height, r->width, 3) ||
       !dg_arena_check (arena, error))
@@ -708,7 +836,7 @@ decode_one (Run *r, DgVae *vae, const float *latents, GError **error)
   if (!vkc_tensor_upload (r->dev, &z, latents, error))
     return dg_error_from_vkc (error), NULL;
   gboolean ok;
-  if (whole_fits (r, dg_vae_plan_decode_bytes (r->dev, dg_vae_config (vae), 1, (int) lh, (int) lw))) {
+  if (vae_whole (r->plan.vae_decode_tiled, dg_vae_plan_decode_bytes (r->dev, dg_vae_config (vae), 1, (int) lh, (int) lw))) {
     g_autoptr (VkcCmd) cmd = vkc_cmd_begin (r->dev, error);
     ok = cmd != NULL;
     if (ok) {
@@ -758,6 +886,7 @@ static GPtrArray *
 decode (Run *r, GError **error)
 {
   report (r, DG_STAGE_LOAD, 0, 1);
+  stage_begin (r);
   g_autofree char *dir = sub (r->m->path, "vae");
   g_autoptr (DgVae) vae = dg_vae_load (r->dev, dir, DG_VAE_DECODER, r->m->precision, error);
   if (!vae)
@@ -773,25 +902,36 @@ decode (Run *r, GError **error)
       return NULL;
     g_ptr_array_add (images, img);
   }
+  stage_end (r, DG_PLAN_DECODE);
   report (r, DG_STAGE_DECODE, (int) r->B, (int) r->B);
   return g_steal_pointer (&images);
+}
+
+GPtrArray *
+dg_run_batch_measured (DgModel *model, const DgRequest *const *requests, guint n_requests, const DgRunHooks *hooks,
+                       DgRunMemory *memory, DgProgressFunc progress, gpointer user_data, GCancellable *cancellable,
+                       GError **error)
+{
+  g_return_val_if_fail (model && requests && n_requests > 0, NULL);
+  if (memory)
+    memset (memory, 0, sizeof *memory);
+  Run r = { .m = model, .dev = model->engine->dev, .reqs = requests, .B = n_requests, .hooks = hooks,
+            .memory = memory, .progress = progress, .user = user_data, .cancel = cancellable };
+  g_mutex_lock (&model->lock);
+  GPtrArray *result = NULL;
+  if (resolve_requests (&r, error) && plan_run (&r, error) && encode_prompt (&r, error) &&
+      encode_references (&r, error) && denoise (&r, error))
+    result = decode (&r, error);
+  run_clear (&r);
+  g_mutex_unlock (&model->lock);
+  return result;
 }
 
 GPtrArray *
 dg_run_batch_hooked (DgModel *model, const DgRequest *const *requests, guint n_requests, const DgRunHooks *hooks,
                      DgProgressFunc progress, gpointer user_data, GCancellable *cancellable, GError **error)
 {
-  g_return_val_if_fail (model && requests && n_requests > 0, NULL);
-  Run r = { .m = model, .dev = model->engine->dev, .reqs = requests, .B = n_requests, .hooks = hooks,
-            .progress = progress, .user = user_data, .cancel = cancellable };
-  g_mutex_lock (&model->lock);
-  GPtrArray *result = NULL;
-  if (resolve_requests (&r, error) && encode_prompt (&r, error) && encode_references (&r, error) &&
-      denoise (&r, error))
-    result = decode (&r, error);
-  run_clear (&r);
-  g_mutex_unlock (&model->lock);
-  return result;
+  return dg_run_batch_measured (model, requests, n_requests, hooks, NULL, progress, user_data, cancellable, error);
 }
 
 GPtrArray *

@@ -3,6 +3,7 @@
  * public API (model/deepgen.h). */
 #pragma once
 #include "deepgen.h"
+#include "plan.h"
 #include "vkc.h"
 
 G_BEGIN_DECLS
@@ -18,6 +19,20 @@ typedef struct {
 GPtrArray *dg_run_batch_hooked (DgModel *model, const DgRequest *const *requests, guint n_requests,
                                 const DgRunHooks *hooks, DgProgressFunc progress, gpointer user_data,
                                 GCancellable *cancellable, GError **error);
+
+/* What a run's memory was: the plan it was checked against before anything was uploaded (set
+ * once the plan is computed, even when the check refuses the job), and per DgPlanStage the most
+ * device memory that the pools held during the stage (vkc_device_reserved), to compare. */
+typedef struct {
+  gboolean planned;
+  DgPlan plan;
+  guint64 stage_peaks[DG_PLAN_N_STAGES];
+} DgRunMemory;
+
+/* dg_run_batch_hooked that also fills @memory (zeroed first). */
+GPtrArray *dg_run_batch_measured (DgModel *model, const DgRequest *const *requests, guint n_requests,
+                                  const DgRunHooks *hooks, DgRunMemory *memory, DgProgressFunc progress,
+                                  gpointer user_data, GCancellable *cancellable, GError **error);
 
 /* The engine's Vulkan device (tests check its validation-message count). */
 VkcDevice *dg_engine_device (DgEngine *engine);

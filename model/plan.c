@@ -9,7 +9,10 @@
  * ctx_init, dit.c dg_dit_forward / dg_dit_time_embed / pass_alloc, vae.c run (three slabs from
  * its dry run, the GroupNorm scratch, the outputs) and run_tiles, pipeline.c's own tensors
  * around each stage, and the weights as weights.c uploads them (the LLM's embed_tokens and the
- * DiT's pos_embed table stay on the host; position crops and the meta queries are f32). */
+ * DiT's pos_embed table stay on the host; position crops and the meta queries are f32), in the
+ * loaders' order. Pools are sized as the code sizes them (vkc_pool_expect: the loaders with
+ * dg_plan_weight_pool_bytes, pipeline.c with this plan's arena figures, vae.c with its dry run);
+ * tests/model/test_pipeline_memory.c checks every stage of real runs against the plan. */
 #include "plan.h"
 
 #include <math.h>
@@ -135,13 +138,16 @@ dg_plan_model_load (DgPlanModel *m, const char *folder, GError **error)
 }
 
 /* ======================================================================================== *
- * Pool packing (vkc_memory.c): 256-byte aligned pieces, first block with room, new blocks of
- * 256 MiB or of the piece's size when it is larger.
+ * Pool packing (vkc_memory.c): 256-byte aligned pieces, first block with room; a new block is
+ * sized to what the pool was told to expect and has not handed out yet (vkc_pool_expect), at
+ * most the device's allocation limit, else 256 MiB — and never smaller than the piece.
  * ======================================================================================== */
 
 typedef struct {
-  GArray *blocks;   /* Block */
-  guint64 used;     /* aligned bytes handed out */
+  GArray *blocks;       /* Block */
+  guint64 used;         /* aligned bytes handed out */
+  guint64 expect_end;   /* vkc_pool_expect: blocks cover the use up to this */
+  guint64 cap;          /* largest block (maxMemoryAllocationSize); G_MAXUINT64 = none */
 } Pool;
 
 typedef struct {
@@ -155,10 +161,12 @@ align_up (guint64 x)
 }
 
 static void
-pool_init (Pool *p)
+pool_init (Pool *p, guint64 cap)
 {
   p->blocks = g_array_new (FALSE, FALSE, sizeof (PoolBlock));
   p->used = 0;
+  p->expect_end = 0;
+  p->cap = cap ? cap : G_MAXUINT64;
 }
 
 static void
@@ -168,19 +176,28 @@ pool_clear (Pool *p)
 }
 
 static void
+pool_expect (Pool *p, guint64 bytes)
+{
+  p->expect_end = p->used + bytes;
+}
+
+static void
 pool_alloc (Pool *p, guint64 bytes)
 {
   guint64 want = align_up (bytes);
-  p->used += want;
   for (guint i = 0; i < p->blocks->len; i++) {
     PoolBlock *b = &g_array_index (p->blocks, PoolBlock, i);
     if (b->size - b->top >= want) {
       b->top += want;
+      p->used += want;
       return;
     }
   }
-  PoolBlock b = { MAX (POOL_BLOCK, want), want };
+  guint64 size = p->expect_end > p->used ? MAX (want, MIN (p->expect_end - p->used, p->cap))
+                                         : MAX (MIN (POOL_BLOCK, p->cap), want);
+  PoolBlock b = { size, want };
   g_array_append_val (p->blocks, b);
+  p->used += want;
 }
 
 static guint64
@@ -214,6 +231,7 @@ typedef struct {
   DgComponentSize size;
   Pool *pool;                 /* NULL: counting only */
   DgPrecision precision;
+  guint64 pieces;             /* aligned bytes of the uploaded tensors */
 } Weights;
 
 /* A tensor of rows × cols elements (cols 0: a vector of rows). */
@@ -236,6 +254,7 @@ tensor (Weights *w, TensorKind kind, guint64 rows, guint64 cols)
   } else {
     w->size.f32 += n;
   }
+  w->pieces += align_up (n * es);
   if (w->pool)
     pool_alloc (w->pool, n * es);
 }
@@ -268,13 +287,13 @@ weights_llm (const DgPlanModel *m, Weights *w)
   const DgQwenTextConfig *c = &m->vlm.text;
   const guint64 H = c->hidden, Q = (guint64) c->n_heads * c->head_dim, KV = (guint64) c->n_kv_heads * c->head_dim;
   tensor (w, T_HOST, c->vocab_size, H);   /* embed_tokens: rows gathered on the host (llm.h) */
-  for (guint i = 0; i < c->n_layers; i++) {
+  for (guint i = 0; i < c->n_layers; i++) {   /* llm.c load_layer's order */
     vec (w, H);                           /* input_layernorm */
+    vec (w, H);                           /* post_attention_layernorm */
     linear (w, Q, H, TRUE);
     linear (w, KV, H, TRUE);
     linear (w, KV, H, TRUE);
     linear (w, H, Q, FALSE);              /* o_proj: no bias */
-    vec (w, H);                           /* post_attention_layernorm */
     linear (w, c->intermediate, H, FALSE);
     linear (w, c->intermediate, H, FALSE);
     linear (w, H, c->intermediate, FALSE);
@@ -330,6 +349,7 @@ weights_connector (const DgPlanModel *m, Weights *w)
   }
 }
 
+/* dit.c load_embeddings then load_block, in their order. */
 static void
 weights_dit (const DgPlanModel *m, Weights *w)
 {
@@ -338,26 +358,28 @@ weights_dit (const DgPlanModel *m, Weights *w)
   const guint64 patch_out = (guint64) c->patch_size * c->patch_size * c->out_channels;
   const gboolean qk = c->qk_norm != DG_QK_NORM_NONE;
   conv (w, D, c->in_channels, c->patch_size);                        /* pos_embed.proj */
-  if (c->pos_embed_max_size)                                         /* pos_embed.pos_embed (buffer) */
-    tensor (w, T_HOST, (guint64) c->pos_embed_max_size * c->pos_embed_max_size, D);
   linear (w, D, DIT_FREQ_DIM, TRUE);                                 /* time_text_embed.timestep_embedder */
   linear (w, D, D, TRUE);
   linear (w, D, c->pooled_projection_dim, TRUE);                     /* time_text_embed.text_embedder */
   linear (w, D, D, TRUE);
   linear (w, c->caption_projection_dim, c->joint_attention_dim, TRUE);   /* context_embedder */
+  linear (w, DIT_CHUNKS_CONT * D, D, TRUE);                          /* norm_out.linear */
+  linear (w, patch_out, D, TRUE);                                    /* proj_out */
+  if (c->pos_embed_max_size)                                         /* pos_embed.pos_embed (buffer) */
+    tensor (w, T_HOST, (guint64) c->pos_embed_max_size * c->pos_embed_max_size, D);
   for (guint i = 0; i < c->n_layers; i++) {
     const gboolean dual = dg_dit_config_is_dual (c, i), last = i + 1 == c->n_layers;
     linear (w, (dual ? DIT_CHUNKS_DUAL : DIT_CHUNKS_PLAIN) * D, D, TRUE);   /* norm1.linear */
     linear (w, (last ? DIT_CHUNKS_CONT : DIT_CHUNKS_PLAIN) * D, D, TRUE);   /* norm1_context.linear */
-    for (int k = 0; k < 3; k++)                                      /* to_q, to_k, to_v */
+    for (int k = 0; k < 4; k++)                                      /* to_q, to_k, to_v, to_out.0 */
       linear (w, D, D, TRUE);
-    for (int k = 0; k < 3; k++)                                      /* add_q/k/v_proj */
+    if (qk)                                                          /* norm_q, norm_k */
+      for (int k = 0; k < 2; k++)
+        vec (w, hd);
+    for (int k = 0; k < (last ? 3 : 4); k++)                         /* add_q/k/v_proj, to_add_out */
       linear (w, D, D, TRUE);
-    linear (w, D, D, TRUE);                                          /* to_out.0 */
-    if (!last)
-      linear (w, D, D, TRUE);                                        /* to_add_out */
-    if (qk)
-      for (int k = 0; k < 4; k++)                                    /* norm_q, norm_k, norm_added_q/k */
+    if (qk)                                                          /* norm_added_q/k */
+      for (int k = 0; k < 2; k++)
         vec (w, hd);
     if (dual) {
       for (int k = 0; k < 4; k++)                                    /* attn2 q, k, v, out */
@@ -373,8 +395,6 @@ weights_dit (const DgPlanModel *m, Weights *w)
       linear (w, D, F, TRUE);
     }
   }
-  linear (w, DIT_CHUNKS_CONT * D, D, TRUE);                          /* norm_out.linear */
-  linear (w, patch_out, D, TRUE);                                    /* proj_out */
 }
 
 static void
@@ -395,16 +415,17 @@ vae_resnet (Weights *w, guint64 cin, guint64 cout)
     conv (w, cout, cin, 1);
 }
 
+/* vae.c load_mid: both resnets, then the attention. */
 static void
 vae_mid (Weights *w, const DgVaeConfig *c, guint64 C)
 {
+  vae_resnet (w, C, C);
   vae_resnet (w, C, C);
   if (c->mid_block_add_attention) {
     group_norm (w, C);
     for (int k = 0; k < 4; k++)   /* to_q, to_k, to_v, to_out.0 */
       linear (w, C, C, TRUE);
   }
-  vae_resnet (w, C, C);
 }
 
 /* vae.c upload_latent_consts: the latent scale and shift, first, whatever the parts. */
@@ -485,9 +506,17 @@ dg_component_name (DgComponent c)
 void
 dg_plan_component_size (const DgPlanModel *m, DgComponent c, DgComponentSize *out)
 {
-  Weights w = { { 0 }, NULL, DG_PRECISION_BF16 };
+  Weights w = { { 0 }, NULL, DG_PRECISION_BF16, 0 };
   weights_visit (m, c, &w);
   *out = w.size;
+}
+
+guint64
+dg_plan_weight_pool_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision)
+{
+  Weights w = { { 0 }, NULL, precision, 0 };
+  weights_visit (m, c, &w);
+  return w.pieces;
 }
 
 guint64
@@ -508,11 +537,13 @@ dg_plan_file_bytes (const DgPlanModel *m, DgComponent c)
   return s.stored * (c == DG_COMPONENT_CONNECTOR ? 4 : 2);
 }
 
-/* Packs a component's weights into a fresh pool and returns what the pool reserves. */
+/* Packs a component's weights into a fresh pool, sized as the loader sizes it
+ * (dg_weights_expect of dg_plan_weight_pool_bytes), and returns what the pool reserves. */
 static guint64
 weights_reserved (const DgPlanModel *m, DgComponent c, DgPrecision precision, Pool *pool)
 {
-  Weights w = { { 0 }, pool, precision };
+  pool_expect (pool, dg_plan_weight_pool_bytes (m, c, precision));
+  Weights w = { { 0 }, pool, precision, 0 };
   weights_visit (m, c, &w);
   return pool_reserved (pool);
 }
@@ -632,6 +663,7 @@ typedef struct {
   guint64 need[3];        /* elements */
   guint64 scratch;        /* GroupNorm scratch elements */
   guint64 out;            /* elements of tensors allocated outside the slabs */
+  guint64 attn_binding;   /* bytes the mid-block attention binds at once (vae.c attention) */
 } Walk;
 
 typedef struct {
@@ -694,6 +726,7 @@ walk_mid (Walk *w, Slab x)
 {
   x = walk_resnet (w, x, x.C);
   if (w->c->mid_block_add_attention) {
+    w->attn_binding = MAX (w->attn_binding, (x.H * x.W - 1) * 3 * x.C * F32 + x.C * F32 + 256);
     Slab n = walk_take (w, x.B, x.H, x.W, x.C);
     walk_group_norm (w, &x);
     Slab qkv = walk_take (w, x.B, x.H, x.W, 3 * x.C);
@@ -765,16 +798,38 @@ walk (const DgVaeConfig *c, gboolean encode, guint64 H, guint64 W)
   return w;
 }
 
-/* The arena of one whole forward (vae.c run): three slabs, the scratch, then the outputs. */
+/* The arena of one whole forward (vae.c run): three slabs, the scratch, then the outputs,
+ * expected first (vae.c sizes the arena from its dry run). */
 static void
 acts_vae_forward (const DgVaeConfig *c, gboolean encode, guint64 H, guint64 W, Pool *p)
 {
   Walk w = walk (c, encode, H, W);
+  guint64 pieces = align_up (MAX (w.scratch, 1) * F32) + align_up (w.out * F32);
+  for (int i = 0; i < 3; i++)
+    if (w.need[i])
+      pieces += align_up (w.need[i] * F32);
+  pool_expect (p, pieces);
   for (int i = 0; i < 3; i++)
     if (w.need[i])
       act (p, w.need[i]);
   act (p, MAX (w.scratch, 1));
   act (p, w.out);
+}
+
+/* Whether vae.c can run a whole pass on a device that binds at most @max_binding bytes (0 =
+ * no limit): its mid-block attention binds the keys and values of the whole image. */
+static gboolean
+vae_whole_possible (const DgVaeConfig *c, gboolean encode, guint64 H, guint64 W, guint64 max_binding)
+{
+  return !max_binding || walk (c, encode, H, W).attn_binding <= max_binding;
+}
+
+/* A tensor of @n f32 values that its caller expects alone (dg_arena_expect of its piece). */
+static void
+act_expected (Pool *p, guint64 n)
+{
+  pool_expect (p, align_up (n * F32));
+  act (p, n);
 }
 
 /* What vae.c's dry_run returns (dg_vae_decode_bytes / dg_vae_encode_bytes). */
@@ -803,7 +858,7 @@ guint64
 dg_plan_dit_activation_bytes (const DgDitConfig *c, gint64 B, gint64 L, gint64 S)
 {
   Pool p;
-  pool_init (&p);
+  pool_init (&p, 0);
   acts_dit (c, (guint64) B, (guint64) L, (guint64) S, FALSE, &p);
   guint64 used = p.used;
   pool_clear (&p);
@@ -843,16 +898,53 @@ bad_size (GError **error, const char *what, int w, int h, int multiple)
   return FALSE;
 }
 
+/* References of request @b of a batch of @B: [*first, *first + *count). */
+static void
+request_range (const DgPlanRequest *r, guint B, guint n_refs, guint b, guint *first, guint *count)
+{
+  if (n_refs == 0) {
+    *first = *count = 0;
+  } else if (r->request_refs) {
+    guint at = 0;
+    for (guint i = 0; i < b; i++)
+      at += r->request_refs[i];
+    *first = at;
+    *count = r->request_refs[b];
+  } else {
+    *count = n_refs / B;
+    *first = b * *count;
+  }
+}
+
 static gboolean
 check_request (const DgPlanModel *m, const DgPlanRequest *r, GError **error)
 {
   const int out_mult = (int) (down (&m->vae) * m->dit.patch_size);
   const int max_side = (int) (m->dit.pos_embed_max_size ? m->dit.pos_embed_max_size * out_mult : 1 << 16);
+  const guint B = r->batch ? r->batch : 1;
   if (r->width <= 0 || r->height <= 0 || r->width % out_mult || r->height % out_mult)
     return bad_size (error, _("An output size"), r->width, r->height, out_mult);
-  if ((r->job == DG_JOB_EDIT || r->job == DG_JOB_INPAINT) && r->n_refs == 0) {
-    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Editing needs at least one reference image."));
-    return FALSE;
+  if (r->job == DG_JOB_EDIT || r->job == DG_JOB_INPAINT) {
+    guint total = 0, fewest = G_MAXUINT;
+    for (guint b = 0; b < B; b++) {
+      guint n = r->request_refs ? r->request_refs[b] : r->n_refs / B;
+      total += n;
+      fewest = MIN (fewest, n);
+    }
+    if (fewest == 0) {
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Editing needs at least one reference image."));
+      return FALSE;
+    }
+    if (total != r->n_refs) {
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                   _("The references of the %u requests (%u) do not add up to the %u given."), B, total, r->n_refs);
+      return FALSE;
+    }
+    if (r->n_refs > DG_PLAN_MAX_REFS) {
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("%u reference images are too many (at most %d)."),
+                   r->n_refs, DG_PLAN_MAX_REFS);
+      return FALSE;
+    }
   }
   for (guint i = 0; i < r->n_refs; i++) {
     int w = r->ref_sizes ? r->ref_sizes[2 * i] : r->width, h = r->ref_sizes ? r->ref_sizes[2 * i + 1] : r->height;
@@ -880,30 +972,38 @@ stage_set (DgPlanStageBytes *s, guint64 weights, guint64 activations, guint64 ca
   s->flop = flop;
 }
 
-/* pipeline.c encode_references, one reference of W × H pixels: its arena (pixels, latents,
- * then dg_vae_encode) or, tiled, the arena plus dg_vae_encode_tiled's two (the blended moments
- * and latents; one tile's forward). Returns the bytes reserved; adds the FLOPs to @flop. */
 static guint64
-vae_encode_ref (const DgVaeConfig *c, guint64 W, guint64 H, gboolean tiled, double *flop)
+margin_of (guint64 peak)
+{
+  return DG_PLAN_MARGIN_FIXED + peak / 100 * DG_PLAN_MARGIN_PERCENT;
+}
+
+/* pipeline.c encode_reference, one reference of W × H pixels: its arena (pixels and latents,
+ * expected together, then dg_vae_encode: the forward, sized by vae.c's dry run, and the sampled
+ * latents) or, tiled, the arena plus dg_vae_encode_tiled's two (the blended moments and the
+ * latents; one tile's forward). Returns the bytes reserved; adds the FLOPs to @flop. */
+static guint64
+vae_encode_ref (const DgVaeConfig *c, guint64 W, guint64 H, gboolean tiled, guint64 cap, double *flop)
 {
   const guint64 f = down (c), h = H / f, w = W / f, lc = c->latent_channels;
   Pool a, moments, tiles;
-  pool_init (&a);
-  pool_init (&moments);
-  pool_init (&tiles);
+  pool_init (&a, cap);
+  pool_init (&moments, cap);
+  pool_init (&tiles, cap);
+  pool_expect (&a, align_up (H * W * c->in_channels * F32) + align_up (h * w * lc * F32));
   act (&a, H * W * c->in_channels);
   act (&a, h * w * lc);
   if (!tiled) {
     acts_vae_forward (c, TRUE, H, W, &a);
-    act (&a, h * w * lc);   /* dg_vae_latents_from_moments */
+    act_expected (&a, h * w * lc);   /* dg_vae_latents_from_moments */
     *flop += dg_flops_vae_encode (c, (int) W, (int) H);
   } else {
     guint ny, nx, sy, sx;
     axis_plan ((guint) h, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &ny, &sy);
     axis_plan ((guint) w, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &nx, &sx);
-    act (&moments, h * w * 2 * lc);
-    act (&moments, h * w * lc);
+    act_expected (&moments, h * w * 2 * lc);
     acts_vae_forward (c, TRUE, f * sy, f * sx, &tiles);
+    act_expected (&moments, h * w * lc);
     *flop += dg_flops_vae_encode_tiled (c, (int) W, (int) H, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP);
   }
   guint64 bytes = pool_reserved (&a) + pool_reserved (&moments) + pool_reserved (&tiles);
@@ -913,15 +1013,16 @@ vae_encode_ref (const DgVaeConfig *c, guint64 W, guint64 H, gboolean tiled, doub
   return bytes;
 }
 
-/* pipeline.c decode: its arena (latents, image, then dg_vae_decode) or, tiled, the arena plus
- * the tiles' arena of dg_vae_decode_tiled. */
+/* pipeline.c decode_one: its arena (latents and image, expected together, then dg_vae_decode)
+ * or, tiled, the arena plus the tiles' arena of dg_vae_decode_tiled. */
 static guint64
-vae_decode_image (const DgVaeConfig *c, guint64 W, guint64 H, gboolean tiled, double *flop)
+vae_decode_image (const DgVaeConfig *c, guint64 W, guint64 H, gboolean tiled, guint64 cap, double *flop)
 {
   const guint64 f = down (c), h = H / f, w = W / f;
   Pool a, tiles;
-  pool_init (&a);
-  pool_init (&tiles);
+  pool_init (&a, cap);
+  pool_init (&tiles, cap);
+  pool_expect (&a, align_up (h * w * c->latent_channels * F32) + align_up (H * W * c->out_channels * F32));
   act (&a, h * w * c->latent_channels);
   act (&a, H * W * c->out_channels);
   if (!tiled) {
@@ -953,14 +1054,46 @@ image_size (const DgPlanRequest *r, guint i, guint64 *w, guint64 *h)
   }
 }
 
-/* Whether the VAE runs whole: pipeline.c's rule when the device is known (the dry-run bytes
- * within half its memory), else as long as a whole pass does not raise the peak. */
+/* Whether the VAE runs a pass whole (pipeline.c follows this): not when vae.c cannot bind its
+ * attention at once; yes when the whole pass does not raise the peak of the other stages, or
+ * when the device (if known) still fits the raised peak with its margin. Tiles bound the
+ * memory but cost FLOPs (2.2 × at 1024²), so the plan tiles only to fit. */
 static gboolean
-vae_whole (const DgPlanRequest *r, guint64 dry_run_bytes, guint64 whole_total, guint64 other_peak)
+vae_whole (const DgPlanRequest *r, gboolean possible, guint64 whole_total, guint64 other_peak)
 {
-  if (r->device_bytes)
-    return dry_run_bytes <= r->device_bytes / 2;
-  return whole_total <= other_peak;
+  if (!possible)
+    return FALSE;
+  if (whole_total <= other_peak)
+    return TRUE;
+  return r->device_bytes && whole_total + margin_of (whole_total) <= r->device_bytes;
+}
+
+/* The encode stage's arena (pipeline.c encode_prompt): the meta queries, every reference
+ * through the ViT (vlm.c encode_images), the prompt rows through the LLM. Returns the FLOPs. */
+static double
+acts_encode (const DgPlanModel *m, const DgPlanRequest *r, guint n_refs, guint64 R, guint64 S, Pool *p)
+{
+  double flop = 0;
+  act (p, (guint64) m->n_queries * m->vlm.text.hidden);
+  for (guint i = 1; i <= n_refs; i++) {
+    guint64 rw, rh;
+    image_size (r, i, &rw, &rh);
+    acts_vit (&m->vlm.vision, (int) rw, (int) rh, p);
+    flop += dg_flops_vit (&m->vlm.vision, (int) rw, (int) rh);
+  }
+  acts_llm (m, R, S, p);
+  return flop + (double) R * dg_flops_llm (&m->vlm.text, (gint64) S);
+}
+
+/* One denoising step's arena (pipeline.c dit_step): latents, timesteps, velocity, the forward
+ * of @B rows, the longest @L image tokens, @S context tokens. */
+static void
+acts_step (const DgPlanModel *m, guint64 B, guint64 h, guint64 w, guint64 L, guint64 S, gboolean padded, Pool *p)
+{
+  act (p, B * h * w * m->dit.in_channels);
+  act (p, B);
+  act (p, B * h * w * m->dit.out_channels);
+  acts_dit (&m->dit, B, L, S, padded, p);
 }
 
 gboolean
@@ -970,10 +1103,11 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
   if (!check_request (m, r, error))
     return FALSE;
   const DgVaeConfig *vc = &m->vae;
-  const guint64 f = down (vc), lc = vc->latent_channels, ps = m->dit.patch_size;
+  const guint64 f = down (vc), ps = m->dit.patch_size, cap = r->max_allocation;
+  const guint B = r->batch ? r->batch : 1;
   const guint n_refs = r->job == DG_JOB_GENERATE ? 0 : r->n_refs;
-  const guint64 R = 2;   /* prompt rows: conditional and unconditional (prompt.h) */
-  const guint64 B = r->cfg ? 2 : 1;
+  const guint64 R = 2 * (guint64) B;             /* prompt rows: conditional and unconditional (prompt.h) */
+  const guint64 BD = r->cfg ? 2 * (guint64) B : B;   /* DiT rows */
   const guint64 h = (guint64) r->height / f, w = (guint64) r->width / f;
   const guint64 merge = (guint64) m->vlm.vision.spatial_merge_size * m->vlm.vision.spatial_merge_size;
 
@@ -981,64 +1115,88 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
   plan->precision = r->precision;
   plan->width = r->width;
   plan->height = r->height;
+  plan->batch = B;
   plan->vlm_rows = (guint) R;
-  plan->dit_rows = (guint) B;
+  plan->dit_rows = (guint) BD;
   plan->steps = r->steps ? r->steps : 50;
-  plan->text_tokens = r->text_tokens ? r->text_tokens : DG_PLAN_DEFAULT_TEXT_TOKENS;
   plan->vae_tile = DG_PLAN_VAE_TILE;
   plan->vae_overlap = DG_PLAN_VAE_OVERLAP;
   plan->image_tokens = (guint) ((h / ps) * (w / ps));
 
-  guint64 image_pads = 0, ref_tokens = 0;
-  for (guint i = 1; i <= n_refs; i++) {
-    guint64 rw, rh, gh, gw;
-    image_size (r, i, &rw, &rh);
-    vit_grid (&m->vlm.vision, (int) rw, (int) rh, &gh, &gw);
-    image_pads += gh * gw / merge;
-    ref_tokens += (rh / f / ps) * (rw / f / ps);
-  }
-  const guint64 S = plan->text_tokens + image_pads + m->n_queries;
-  plan->seq_len = (guint) S;
-  plan->ref_tokens = (guint) ref_tokens;
-
-  /* encode and bridge (pipeline.c encode_prompt): the connector is loaded first (its meta
-   * queries end every LLM row), then the VLM (LLM + ViT); one arena takes the ViT of every
-   * reference, the LLM, and — after the VLM is released — the connector. */
-  {
-    Pool wc, wl, wv, a;
-    pool_init (&wc);
-    pool_init (&wl);
-    pool_init (&wv);
-    pool_init (&a);
-    const guint64 conn = weights_reserved (m, DG_COMPONENT_CONNECTOR, r->precision, &wc);
-    const guint64 vlm = weights_reserved (m, DG_COMPONENT_LLM, r->precision, &wl)
-                        + weights_reserved (m, DG_COMPONENT_VIT, r->precision, &wv);
-    double flop = 0;
-    for (guint i = 1; i <= n_refs; i++) {
-      guint64 rw, rh;
+  /* Per request: the image pads of its prompt rows and the reference tokens of its DiT rows. */
+  guint64 max_pads = 0, max_ref_tokens = 0, min_ref_tokens = G_MAXUINT64;
+  for (guint b = 0; b < B; b++) {
+    guint first, count;
+    guint64 pads = 0, tokens = 0;
+    request_range (r, B, n_refs, b, &first, &count);
+    for (guint i = first + 1; i <= first + count; i++) {
+      guint64 rw, rh, gh, gw;
       image_size (r, i, &rw, &rh);
-      acts_vit (&m->vlm.vision, (int) rw, (int) rh, &a);
-      flop += dg_flops_vit (&m->vlm.vision, (int) rw, (int) rh);
+      vit_grid (&m->vlm.vision, (int) rw, (int) rh, &gh, &gw);
+      pads += gh * gw / merge;
+      tokens += (rh / f / ps) * (rw / f / ps);
     }
-    acts_llm (m, R, S, &a);
-    flop += (double) R * dg_flops_llm (&m->vlm.text, (gint64) S);
-    stage_set (&plan->stage[DG_PLAN_ENCODE], conn + vlm, pool_reserved (&a), 0, flop);
+    max_pads = MAX (max_pads, pads);
+    max_ref_tokens = MAX (max_ref_tokens, tokens);
+    min_ref_tokens = MIN (min_ref_tokens, tokens);
+  }
+  if (r->text_tokens)
+    plan->text_tokens = r->text_tokens;
+  else if (r->seq_len > max_pads + m->n_queries)
+    plan->text_tokens = (guint) (r->seq_len - max_pads - m->n_queries);
+  else
+    plan->text_tokens = DG_PLAN_DEFAULT_TEXT_TOKENS;
+  const guint64 S = r->seq_len ? r->seq_len : plan->text_tokens + max_pads + m->n_queries;
+  const guint64 L = plan->image_tokens + max_ref_tokens;   /* the longest DiT row */
+  const gboolean padded = max_ref_tokens != min_ref_tokens;
+  plan->seq_len = (guint) S;
+  plan->ref_tokens = (guint) max_ref_tokens;
+
+  /* encode (pipeline.c encode_prompt): the VLM — the LLM, and the ViT only when there are
+   * references — and one arena told the stage's exact needs (encode_arena) before the meta
+   * queries, the ViT and the LLM take it. bridge: the VLM released, the connector loaded, the
+   * arena told the connector's needs (bridge_arena) on top. */
+  {
+    Pool wl, wv, wc, a;
+    pool_init (&wl, cap);
+    pool_init (&wv, cap);
+    pool_init (&wc, cap);
+    pool_init (&a, cap);
+    guint64 vlm = weights_reserved (m, DG_COMPONENT_LLM, r->precision, &wl);
+    if (n_refs)
+      vlm += weights_reserved (m, DG_COMPONENT_VIT, r->precision, &wv);
+    Pool count;   /* the pieces, as the pipeline gets them from this plan */
+    pool_init (&count, 0);
+    acts_encode (m, r, n_refs, R, S, &count);
+    plan->encode_arena = count.used;
+    pool_clear (&count);
+    pool_expect (&a, plan->encode_arena);
+    const double flop = acts_encode (m, r, n_refs, R, S, &a);
+    stage_set (&plan->stage[DG_PLAN_ENCODE], vlm, pool_reserved (&a), 0, flop);
+    const guint64 conn = weights_reserved (m, DG_COMPONENT_CONNECTOR, r->precision, &wc);
+    pool_init (&count, 0);
+    acts_connector (m, r->precision, R, S, &count);
+    plan->bridge_arena = count.used;
+    pool_clear (&count);
+    pool_expect (&a, plan->bridge_arena);
     acts_connector (m, r->precision, R, S, &a);
-    stage_set (&plan->stage[DG_PLAN_BRIDGE], conn, pool_reserved (&a), 0, (double) R * dg_flops_connector (m, (gint64) S));
-    pool_clear (&wc);
+    stage_set (&plan->stage[DG_PLAN_BRIDGE], conn, pool_reserved (&a), 0,
+               (double) R * dg_flops_connector (m, (gint64) S));
     pool_clear (&wl);
     pool_clear (&wv);
+    pool_clear (&wc);
     pool_clear (&a);
   }
 
-  /* denoise (pipeline.c denoise): DiT weights + a position crop per distinct image size; an
-   * arena of inputs kept for all steps (context, pooled, reference latents); the step arena
-   * (latents, timestep, velocity, then the forward). */
+  /* denoise (pipeline.c denoise): DiT weights + a position crop per distinct image size (each
+   * expected when dit.c uploads it, at the first step); the inputs kept for all steps (context,
+   * pooled, every reference latent), expected together; the step arena told its exact needs
+   * (dit_arena) once: latents, timesteps, velocity, then the forward. */
   {
     Pool wd, in, a;
-    pool_init (&wd);
-    pool_init (&in);
-    pool_init (&a);
+    pool_init (&wd, cap);
+    pool_init (&in, cap);
+    pool_init (&a, cap);
     weights_reserved (m, DG_COMPONENT_DIT, r->precision, &wd);
     for (guint i = 0; i <= n_refs; i++) {
       guint64 iw, ih, jw, jh;
@@ -1048,22 +1206,34 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
         image_size (r, j, &jw, &jh);
         seen = iw == jw && ih == jh;
       }
-      if (!seen)
-        pool_alloc (&wd, (ih / f / ps) * (iw / f / ps) * m->dit.inner_dim * F32);
+      if (!seen) {
+        const guint64 crop = (ih / f / ps) * (iw / f / ps) * m->dit.inner_dim * F32;
+        pool_expect (&wd, align_up (crop));
+        pool_alloc (&wd, crop);
+      }
     }
-    act (&in, B * S * m->dit.joint_attention_dim);
-    act (&in, B * m->dit.pooled_projection_dim);
+    guint64 inputs = align_up (BD * S * m->dit.joint_attention_dim * F32) + align_up (BD * m->dit.pooled_projection_dim * F32);
     for (guint i = 1; i <= n_refs; i++) {
       guint64 rw, rh;
       image_size (r, i, &rw, &rh);
-      act (&in, (rh / f) * (rw / f) * lc);
+      inputs += align_up ((rh / f) * (rw / f) * m->dit.in_channels * F32);
     }
-    act (&a, B * h * w * lc);
-    act (&a, B);
-    act (&a, B * h * w * m->dit.out_channels);
-    acts_dit (&m->dit, B, plan->image_tokens + ref_tokens, S, FALSE, &a);
-    const double flop = (double) plan->steps * (double) B
-                        * dg_flops_dit (&m->dit, plan->image_tokens + (gint64) ref_tokens, (gint64) S);
+    pool_expect (&in, inputs);
+    act (&in, BD * S * m->dit.joint_attention_dim);
+    act (&in, BD * m->dit.pooled_projection_dim);
+    for (guint i = 1; i <= n_refs; i++) {
+      guint64 rw, rh;
+      image_size (r, i, &rw, &rh);
+      act (&in, (rh / f) * (rw / f) * m->dit.in_channels);
+    }
+    Pool count;
+    pool_init (&count, 0);
+    acts_step (m, BD, h, w, L, S, padded, &count);
+    plan->dit_arena = count.used;
+    pool_clear (&count);
+    pool_expect (&a, plan->dit_arena);
+    acts_step (m, BD, h, w, L, S, padded, &a);
+    const double flop = (double) plan->steps * (double) BD * dg_flops_dit (&m->dit, (gint64) L, (gint64) S);
     stage_set (&plan->stage[DG_PLAN_DENOISE], pool_reserved (&wd), pool_reserved (&a), pool_reserved (&in), flop);
     pool_clear (&wd);
     pool_clear (&in);
@@ -1077,7 +1247,7 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
   /* vae-encode (pipeline.c encode_references): one reference at a time, its arena freed after. */
   if (n_refs) {
     Pool we;
-    pool_init (&we);
+    pool_init (&we, cap);
     const guint64 weights = weights_reserved (m, DG_COMPONENT_VAE_ENCODER, r->precision, &we);
     guint64 peak = 0;
     double flop = 0;
@@ -1085,28 +1255,32 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
       guint64 rw, rh;
       double unused = 0;
       image_size (r, i, &rw, &rh);
-      const guint64 whole = vae_encode_ref (vc, rw, rh, FALSE, &unused);
-      gboolean tiled = !vae_whole (r, dg_plan_vae_encode_bytes (vc, (int) rh, (int) rw), weights + whole, other_peak);
+      const guint64 whole = vae_encode_ref (vc, rw, rh, FALSE, cap, &unused);
+      const gboolean tiled = !vae_whole (r, vae_whole_possible (vc, TRUE, rh, rw, r->max_binding), weights + whole,
+                                         other_peak);
+      if (tiled)
+        plan->vae_encode_tiled_refs |= (guint64) 1 << (i - 1);
       plan->vae_encode_tiled |= tiled;
-      const guint64 bytes = tiled ? vae_encode_ref (vc, rw, rh, TRUE, &flop) : vae_encode_ref (vc, rw, rh, FALSE, &flop);
+      const guint64 bytes = vae_encode_ref (vc, rw, rh, tiled, cap, &flop);
       peak = MAX (peak, bytes);
     }
     stage_set (&plan->stage[DG_PLAN_VAE_ENCODE], weights, peak, 0, flop);
     pool_clear (&we);
   }
 
-  /* decode (pipeline.c decode). */
+  /* decode (pipeline.c decode): one image at a time. */
   {
     Pool wv;
-    pool_init (&wv);
+    pool_init (&wv, cap);
     const guint64 weights = weights_reserved (m, DG_COMPONENT_VAE_DECODER, r->precision, &wv);
     double flop;
-    const guint64 whole = vae_decode_image (vc, (guint64) r->width, (guint64) r->height, FALSE, &flop);
-    plan->vae_decode_tiled = !vae_whole (r, vae_dry_run_bytes (vc, FALSE, h, w), weights + whole, other_peak);
+    const guint64 whole = vae_decode_image (vc, (guint64) r->width, (guint64) r->height, FALSE, cap, &flop);
+    plan->vae_decode_tiled = !vae_whole (r, vae_whole_possible (vc, FALSE, h, w, r->max_binding), weights + whole,
+                                         other_peak);
     const guint64 bytes = plan->vae_decode_tiled
-                              ? vae_decode_image (vc, (guint64) r->width, (guint64) r->height, TRUE, &flop)
+                              ? vae_decode_image (vc, (guint64) r->width, (guint64) r->height, TRUE, cap, &flop)
                               : whole;
-    stage_set (&plan->stage[DG_PLAN_DECODE], weights, bytes, 0, flop);
+    stage_set (&plan->stage[DG_PLAN_DECODE], weights, bytes, 0, (double) B * flop);
     pool_clear (&wv);
   }
 
@@ -1115,7 +1289,7 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
       plan->peak = plan->stage[s].total;
       plan->peak_stage = (DgPlanStage) s;
     }
-  plan->margin = DG_PLAN_MARGIN_FIXED + plan->peak / 100 * DG_PLAN_MARGIN_PERCENT;
+  plan->margin = margin_of (plan->peak);
   plan->required = plan->peak + plan->margin;
   return TRUE;
 }

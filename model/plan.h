@@ -11,26 +11,31 @@
  * What is counted, stage by stage, as pipeline.c runs them (each component's weights are
  * uploaded when its stage starts and released when it ends):
  *
- *   encode      connector + VLM weights (LLM without its embedding table, which stays in the
- *               mapped file; ViT) + one arena: every reference through the ViT, then the two
- *               prompt rows (conditional, unconditional) through the LLM
- *   bridge      connector weights + the same arena, the connector's activations on top
+ *   encode      VLM weights (the LLM without its embedding table, which stays in the mapped
+ *               file; the ViT only when there are references) + one arena: the connector's
+ *               meta queries (read from its file alone: the connector is not loaded yet), every
+ *               reference through the ViT, then the prompt rows (conditional, unconditional for
+ *               each request) through the LLM
+ *   bridge      connector weights + the same arena, the connector's activations on top (the
+ *               VLM is released before the connector loads)
  *   vae-encode  (edit, inpaint) VAE encoder weights + one reference's arena, whole or in tiles
  *   denoise     DiT weights (+ the position crop of each image size) + the inputs kept for all
  *               steps (context, pooled, reference latents: "carried") + one step's arena
  *               (latents, timestep, velocity and the forward, CFG rows and reference tokens
  *               included)
- *   decode      VAE decoder weights + its arena, whole or in tiles
+ *   decode      VAE decoder weights + its arena, whole or in tiles (one image at a time)
  *
  * Stage outputs that cross a release go through host memory and are not counted.
  *
  * Weights are counted as weights.h stores them: matrices (Linear, conv, patch embedding) in
  * bf16 (DG_PRECISION_BF16) or f32, vectors (biases, norm weights) in f32. Activations are f32,
  * tensor by tensor as the stage's code allocates them from its arena (vlm.c, vit.c, llm.c,
- * connector.c, dit.c, vae.c, pipeline.c). Memory pools hand out 256 MiB blocks with 256-byte aligned
- * allocations (vkc_memory.c); the plan packs each pool's tensors the same way, so a stage's
- * figure is what its pools reserve, not just the sum of tensor sizes. Attention is tiled
- * (flash-style), so no stage holds an N×N score matrix.
+ * connector.c, dit.c, vae.c, pipeline.c). Pools hand out 256-byte aligned pieces
+ * (vkc_memory.c) and are sized to what they will hold (vkc_pool_expect: each loader gives its
+ * weights' bytes, pipeline.c its arenas' from this plan, vae.c its pass's from its dry run), in
+ * blocks no larger than the device allows (max_allocation); the plan packs each pool the same
+ * way, so a stage's figure is what its pools reserve. Attention is tiled (flash-style), so no
+ * stage holds an N×N score matrix.
  *
  * A safety margin (DG_PLAN_MARGIN_FIXED + DG_PLAN_MARGIN_PERCENT of the peak) covers what the
  * plan cannot see: the driver's own allocations, the 64 MiB staging buffer on unified-memory
@@ -94,6 +99,10 @@ void dg_plan_component_size (const DgPlanModel *m, DgComponent c, DgComponentSiz
 /* Device bytes of a component's weights under @precision, before pool packing:
  * matrices · (2 or 4) + f32 · 4. */
 guint64 dg_plan_weight_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision);
+/* What a pool holding exactly those weights hands out: each tensor a 256-byte aligned piece
+ * (vkc_pool_piece_size), in load order. The loaders size their pools with it (dg_weights_expect):
+ * only the fields of @m that the component's tensors depend on need to be set. */
+guint64 dg_plan_weight_pool_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision);
 /* Bytes of the released files' tensor data: stored elements × the release's dtype (bf16, the
  * connector fp32; MODEL.md §8). */
 guint64 dg_plan_file_bytes (const DgPlanModel *m, DgComponent c);
@@ -119,22 +128,39 @@ typedef enum {
 #define DG_PLAN_MARGIN_FIXED (256ull << 20)
 #define DG_PLAN_MARGIN_PERCENT 5
 
+/* At most this many references per batch (a bit each in DgPlan.vae_encode_tiled_refs). */
+#define DG_PLAN_MAX_REFS 64
+
 typedef struct {
   DgJob job;
   DgPrecision precision;
   int width, height;          /* the output size (dg_output_size); inpaint: the working size */
-  guint n_refs;               /* reference images (edit: ≥ 1; inpaint: 1; generate: 0) */
+  guint n_refs;               /* reference images of the whole batch, request 0's first (edit:
+                               * ≥ 1 per request; inpaint: 1 per request; generate: 0) */
   const int *ref_sizes;       /* [n_refs][2] width, height of each prepared reference (multiples
                                * of 32); NULL = every reference is width × height */
   guint text_tokens;          /* longest prompt row without image pads; 0 = the default above */
-  gboolean cfg;               /* classifier-free guidance (guidance > 1): two DiT rows */
+  gboolean cfg;               /* classifier-free guidance (guidance > 1): two DiT rows per request */
   guint steps;                /* for the FLOP totals; 0 = 50 */
-  guint64 device_bytes;       /* the device's memory, for the VAE's whole-or-tiles choice (as
-                               * pipeline.c makes it: whole when the pass needs at most half);
-                               * 0 = unknown: whole as long as that does not raise the peak */
+  guint64 device_bytes;       /* the memory the job may use (pipeline.c: the device-local heap),
+                               * for the VAE's whole-or-tiles choice: whole when that does not
+                               * raise the peak, or when the raised peak still fits; 0 = unknown:
+                               * whole as long as that does not raise the peak */
+  /* Batches (dg_run_batch: B requests in one pass, rows 2B) and what pipeline.c knows once it
+   * has tokenised the prompts: */
+  guint batch;                /* requests; 0 = 1 */
+  const guint *request_refs;  /* [batch] references of each request, summing to n_refs; NULL =
+                               * n_refs / batch each */
+  guint seq_len;              /* context tokens of every row (DgPromptBatch.seq_len: the longest
+                               * row, image pads included, + the meta queries); 0 = text_tokens +
+                               * the image pads of the request with most + the meta queries */
+  /* Device limits (vkc_device_info), 0 = none: */
+  guint64 max_allocation;     /* the largest block a pool may allocate: larger needs are split */
+  guint64 max_binding;        /* maxStorageBufferRange: a whole VAE pass whose mid-block attention
+                               * would bind more runs in tiles (vae.c) */
 } DgPlanRequest;
 
-#define DG_PLAN_REQUEST_INIT { DG_JOB_GENERATE, DG_PRECISION_BF16, 512, 512, 0, NULL, 0, TRUE, 0, 0 }
+#define DG_PLAN_REQUEST_INIT { DG_JOB_GENERATE, DG_PRECISION_BF16, 512, 512, 0, NULL, 0, TRUE, 0, 0, 0, NULL, 0, 0, 0 }
 
 typedef struct {
   guint64 weights;            /* resident weight pools, as reserved (block-packed) */
@@ -154,17 +180,25 @@ typedef struct {
   DgJob job;
   DgPrecision precision;
   int width, height;
+  guint batch;                /* requests */
   guint vlm_rows, dit_rows, steps;
   guint text_tokens;          /* as assumed (the request's or the default) */
   guint seq_len;              /* LLM/connector/DiT context tokens: text + image pads + queries */
   guint image_tokens;         /* DiT target tokens */
-  guint ref_tokens;           /* DiT reference tokens (all references of a row) */
+  guint ref_tokens;           /* DiT reference tokens (all references of the longest row) */
   gboolean vae_encode_tiled, vae_decode_tiled;
+  guint64 vae_encode_tiled_refs;   /* bit i: reference i is encoded in tiles */
   guint vae_tile, vae_overlap;   /* latents */
+  /* What pipeline.c's arenas hand out (sums of 256-byte pieces), so that it sizes them exactly
+   * (dg_arena_expect): */
+  guint64 encode_arena;       /* meta queries, the ViT of every reference, the LLM rows */
+  guint64 bridge_arena;       /* the connector's activations, on top of encode_arena */
+  guint64 dit_arena;          /* one denoising step: latents, timesteps, velocity, the forward */
 } DgPlan;
 
 /* Computes the plan. Errors (DG_ERROR_INVALID_ARGUMENT): sizes that are not positive multiples of
- * 16 (references: 32) or beyond the DiT's position table, edit without references. */
+ * 16 (references: 32) or beyond the DiT's position table, edit without references, more than
+ * DG_PLAN_MAX_REFS references, request_refs that do not add up. */
 gboolean dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GError **error);
 
 /* FALSE with DG_ERROR_OOM and an actionable message when plan->required > @device_bytes (the

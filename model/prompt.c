@@ -160,9 +160,9 @@ check_text (const char *text, guint request, gboolean negative, gboolean edit, G
   if (!g_utf8_validate (text, -1, &bad))
     {
       g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   negative ? _("The negative prompt of request %u is not valid UTF-8 text: the byte at offset %"
-                                G_GSIZE_FORMAT " (0x%02x) is not part of a valid character.")
-                            : _("The prompt of request %u is not valid UTF-8 text: the byte at offset %" G_GSIZE_FORMAT
+                   negative ? _("The negative prompt of request %u is not valid UTF-8 text: the byte at offset %zu"
+                                " (0x%02x) is not part of a valid character.")
+                            : _("The prompt of request %u is not valid UTF-8 text: the byte at offset %zu"
                                 " (0x%02x) is not part of a valid character."),
                    request + 1, (gsize) (bad - text), (guint) (guint8) *bad);
       return FALSE;

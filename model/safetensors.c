@@ -173,7 +173,7 @@ parse_offsets (const char *display, const char *name, JsonNode *node, guint64 da
   if (end < begin)
     {
       g_set_error (error, DG_ERROR, DG_ERROR_FORMAT,
-                   _("%s: tensor '%s': data_offsets [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
+                   _("%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
                      "] end before they begin; the header is damaged"),
                    display, name, begin, end);
       return FALSE;
@@ -181,8 +181,8 @@ parse_offsets (const char *display, const char *name, JsonNode *node, guint64 da
   if (end > data_len)
     {
       g_set_error (error, DG_ERROR, DG_ERROR_FORMAT,
-                   _("%s: tensor '%s': data_offsets [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
-                     "] run past the end of the data (%" G_GUINT64_FORMAT
+                   _("%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+                     "] run past the end of the data (%" PRIu64
                      " bytes); the file is truncated — download it again"),
                    display, name, begin, end, data_len);
       return FALSE;
@@ -191,7 +191,7 @@ parse_offsets (const char *display, const char *name, JsonNode *node, guint64 da
     {
       g_autofree char *s = dg_shape_to_string (info->ndim, info->shape);
       g_set_error (error, DG_ERROR, DG_ERROR_FORMAT,
-                   _("%s: tensor '%s': data_offsets span %" G_GUINT64_FORMAT " bytes, but %s %s needs %" G_GSIZE_FORMAT
+                   _("%s: tensor '%s': data_offsets span %" PRIu64 " bytes, but %s %s needs %zu"
                      "; the header is damaged"),
                    display, name, end - begin, dg_dtype_name (info->dtype), s, info->nbytes);
       return FALSE;
@@ -305,7 +305,7 @@ parse_file (DgSafetensors *st, guint file_index, GError **error)
   if (f->size < 8)
     {
       g_set_error (error, DG_ERROR, DG_ERROR_FORMAT,
-                   _("%s is too short for a safetensors file (%" G_GSIZE_FORMAT " bytes); it is truncated or "
+                   _("%s is too short for a safetensors file (%zu bytes); it is truncated or "
                      "empty — download it again"),
                    display, f->size);
       return FALSE;
@@ -316,14 +316,14 @@ parse_file (DgSafetensors *st, guint file_index, GError **error)
   if (header_len < 2) /* the shortest JSON object is "{}" */
     {
       g_set_error (error, DG_ERROR, DG_ERROR_FORMAT,
-                   _("%s: the header length is %" G_GUINT64_FORMAT "; this is not a safetensors file"), display,
+                   _("%s: the header length is %" PRIu64 "; this is not a safetensors file"), display,
                    header_len);
       return FALSE;
     }
   if (header_len > MAX_HEADER_BYTES)
     {
       g_set_error (error, DG_ERROR, DG_ERROR_FORMAT,
-                   _("%s: the header length is %" G_GUINT64_FORMAT " bytes, more than any real weight file has "
+                   _("%s: the header length is %" PRIu64 " bytes, more than any real weight file has "
                      "(at most %u); this is not a safetensors file, or it is damaged"),
                    display, header_len, MAX_HEADER_BYTES);
       return FALSE;
@@ -331,8 +331,8 @@ parse_file (DgSafetensors *st, guint file_index, GError **error)
   if (header_len > f->size - 8)
     {
       g_set_error (error, DG_ERROR, DG_ERROR_FORMAT,
-                   _("%s: the header length (%" G_GUINT64_FORMAT " bytes) runs past the end of the file (%"
-                     G_GSIZE_FORMAT " bytes); the file is truncated — download it again"),
+                   _("%s: the header length (%" PRIu64 " bytes) runs past the end of the file (%zu"
+                     " bytes); the file is truncated — download it again"),
                    display, header_len, f->size);
       return FALSE;
     }

@@ -654,7 +654,7 @@ parse_normalizer (DgTokenizer *tok, JsonNode *n, GError **error)
           return TRUE;
         }
     }
-  return unsupported (tok, "the normalizer", n, error);
+  return unsupported (tok, _("the normalizer"), n, error);
 }
 
 /* ByteLevel without a prefix space; sets *@regex to GPT-2's split when it asks for its own. */
@@ -663,13 +663,13 @@ parse_byte_level (DgTokenizer *tok, JsonNode *n, const char **regex, GError **er
 {
   JsonObject *o = json_node_get_object (n);
   if (json_bool_member (o, "add_prefix_space"))
-    return unsupported (tok, "the pre-tokenizer", n, error);
+    return unsupported (tok, _("the pre-tokenizer"), n, error);
   JsonNode *use_regex = json_object_get_member (o, "use_regex");
   /* tokenizers' default for use_regex is true. */
   if (use_regex == NULL || json_bool_member (o, "use_regex"))
     {
       if (*regex != NULL)
-        return unsupported (tok, "the pre-tokenizer (two splits)", n, error);
+        return unsupported (tok, _("the pre-tokenizer (two splits)"), n, error);
       *regex = GPT2_SPLIT_REGEX;
     }
   return TRUE;
@@ -697,7 +697,7 @@ parse_pre_tokenizer (DgTokenizer *tok, JsonNode *n, GError **error)
       JsonNode *split = len == 2 ? json_array_get_element (a, 0) : NULL;
       JsonNode *bl = len == 2 ? json_array_get_element (a, 1) : NULL;
       if (g_strcmp0 (object_type (split), "Split") != 0 || g_strcmp0 (object_type (bl), "ByteLevel") != 0)
-        return unsupported (tok, "the pre-tokenizer", n, error);
+        return unsupported (tok, _("the pre-tokenizer"), n, error);
       JsonObject *so = json_node_get_object (split);
       JsonNode *behavior = json_object_get_member (so, "behavior");
       JsonNode *pattern = json_object_get_member (so, "pattern");
@@ -706,19 +706,19 @@ parse_pre_tokenizer (DgTokenizer *tok, JsonNode *n, GError **error)
       JsonNode *str = po ? json_object_get_member (po, "String") : NULL;
       if (behavior == NULL || !JSON_NODE_HOLDS_VALUE (behavior) ||
           g_strcmp0 (json_node_get_string (behavior), "Isolated") != 0 || json_bool_member (so, "invert"))
-        return unsupported (tok, "the split", split, error);
+        return unsupported (tok, _("the split"), split, error);
       if (re != NULL && JSON_NODE_HOLDS_VALUE (re) && json_node_get_value_type (re) == G_TYPE_STRING)
         regex = json_node_get_string (re);
       else if (str != NULL && JSON_NODE_HOLDS_VALUE (str) && json_node_get_value_type (str) == G_TYPE_STRING)
         regex = escaped = g_regex_escape_string (json_node_get_string (str), -1);
       else
-        return unsupported (tok, "the split pattern", pattern, error);
+        return unsupported (tok, _("the split pattern"), pattern, error);
       if (!parse_byte_level (tok, bl, &regex, error))
         return FALSE;
       byte_level = TRUE;
     }
   if (!byte_level)
-    return unsupported (tok, "the pre-tokenizer", n, error);
+    return unsupported (tok, _("the pre-tokenizer"), n, error);
   return compile_split (tok, regex, error);
   return TRUE;
 }
@@ -731,7 +731,7 @@ parse_model (DgTokenizer *tok, JsonNode *n, GError **error)
       /* Older files omit "type" but are recognisable by their BPE members. */
       if (n == NULL || !JSON_NODE_HOLDS_OBJECT (n) || object_type (n) != NULL ||
           !json_object_has_member (json_node_get_object (n), "merges"))
-        return unsupported (tok, "the model", n, error);
+        return unsupported (tok, _("the model"), n, error);
     }
   JsonObject *m = json_node_get_object (n);
   JsonNode *dropout = json_object_get_member (m, "dropout");
@@ -795,7 +795,7 @@ check_post_processor (DgTokenizer *tok, JsonNode *n, GError **error)
           return TRUE;
         }
     }
-  return unsupported (tok, "the post-processor", n, error);
+  return unsupported (tok, _("the post-processor"), n, error);
 }
 
 static gboolean
@@ -1469,7 +1469,7 @@ dg_tokenizer_encode (DgTokenizer *tok, const char *text, GArray *ids_out, GError
   if (!g_utf8_validate (text, -1, &bad))
     {
       g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("The prompt is not valid UTF-8 text: the byte at offset %" G_GSIZE_FORMAT
+                   _("The prompt is not valid UTF-8 text: the byte at offset %zu"
                      " (0x%02x) is not part of a valid character. Re-type the text or paste it as plain text."),
                    (gsize) (bad - text), (guint) (guint8) *bad);
       return FALSE;
@@ -1478,7 +1478,7 @@ dg_tokenizer_encode (DgTokenizer *tok, const char *text, GArray *ids_out, GError
   if (n > G_MAXINT / 4) /* GRegex match offsets are ints, and NFC may triple the length */
     {
       g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("The prompt is too long (%" G_GSIZE_FORMAT " bytes)"), n);
+                   _("The prompt is too long (%zu bytes)"), n);
       return FALSE;
     }
   guint old_len = ids_out->len;

@@ -77,13 +77,23 @@ typedef struct {
   DgWeights *w;
   gsize matrix_size;    /* bytes per matrix element on the device */
   guint64 bytes;
+  guint64 pieces;       /* the same as a pool hands them out (vkc_pool_piece_size) */
 } Loader;
+
+/* Counts one tensor of @bytes (w == NULL). */
+static void
+count (Loader *l, guint64 bytes)
+{
+  l->bytes += bytes;
+  l->pieces += vkc_pool_piece_size (bytes);
+}
 
 static gboolean
 load_conv (Loader *l, Param *p, guint cout, guint cin, guint k, const char *name, GError **error)
 {
   if (!l->w) {
-    l->bytes += (guint64) cout * cin * k * k * l->matrix_size + cout * sizeof (float);
+    count (l, (guint64) cout * cin * k * k * l->matrix_size);
+    count (l, cout * sizeof (float));
     return TRUE;
   }
   return dg_weights_conv (l->w, &p->w, cout, cin, k, k, error, "%s.weight", name)
@@ -94,7 +104,8 @@ static gboolean
 load_norm (Loader *l, Param *p, guint c, const char *name, GError **error)
 {
   if (!l->w) {
-    l->bytes += 2 * (guint64) c * sizeof (float);
+    count (l, (guint64) c * sizeof (float));
+    count (l, (guint64) c * sizeof (float));
     return TRUE;
   }
   return dg_weights_vector (l->w, &p->w, c, error, "%s.weight", name)
@@ -105,7 +116,8 @@ static gboolean
 load_linear (Loader *l, Param *p, guint out, guint in, const char *name, GError **error)
 {
   if (!l->w) {
-    l->bytes += (guint64) out * in * l->matrix_size + out * sizeof (float);
+    count (l, (guint64) out * in * l->matrix_size);
+    count (l, out * sizeof (float));
     return TRUE;
   }
   return dg_weights_matrix (l->w, &p->w, out, in, error, "%s.weight", name)
@@ -221,7 +233,7 @@ check_supported (const DgVaeConfig *cfg, const char *dir, GError **error)
 {
   const char *what = NULL;
   if (cfg->act != DG_ACT_SILU)
-    what = "act_fn other than \"silu\"";
+    what = _("act_fn other than \"silu\"");
   else if (cfg->use_quant_conv || cfg->use_post_quant_conv)
     what = "use_quant_conv / use_post_quant_conv";
   if (what) {
@@ -257,6 +269,9 @@ build_parts (DgVae *vae, Loader *l, DgVaeParts parts, GError **error)
   return ok;
 }
 
+static DgVae *describe (VkcDevice *dev, const DgVaeConfig *cfg, DgVaeParts parts, DgPrecision precision,
+                        guint64 *weight_bytes, guint64 *pieces);
+
 DgVae *
 dg_vae_load (VkcDevice *dev, const char *dir, DgVaeParts parts, DgPrecision precision, GError **error)
 {
@@ -270,7 +285,10 @@ dg_vae_load (VkcDevice *dev, const char *dir, DgVaeParts parts, DgPrecision prec
   if (!st)
     return NULL;
   vae->weights = dg_weights_new (dev, st, precision, "vae");
-  Loader l = { vae->weights, 0, 0 };
+  guint64 pieces;   /* the pool sized to the weights: counted by the same loader code */
+  dg_vae_free (describe (dev, &vae->cfg, parts, precision, NULL, &pieces));
+  dg_weights_expect (vae->weights, pieces);
+  Loader l = { vae->weights, 0, 0, 0 };
   gboolean ok = upload_latent_consts (vae, error) && build_parts (vae, &l, parts, error);
   vae->weights->st = NULL;   /* borrowed from st, which closes here */
   if (!ok)
@@ -278,18 +296,24 @@ dg_vae_load (VkcDevice *dev, const char *dir, DgVaeParts parts, DgPrecision prec
   return g_steal_pointer (&vae);
 }
 
-/* A VAE with the structure of @cfg and no weights: enough for dry runs. */
+/* A VAE with the structure of @cfg and no weights: enough for dry runs. *weight_bytes: the
+ * device bytes of its weights, *pieces: the same as a pool hands them out (both optional). */
 static DgVae *
-describe (VkcDevice *dev, const DgVaeConfig *cfg, DgVaeParts parts, DgPrecision precision, guint64 *weight_bytes)
+describe (VkcDevice *dev, const DgVaeConfig *cfg, DgVaeParts parts, DgPrecision precision, guint64 *weight_bytes,
+          guint64 *pieces)
 {
   DgVae *vae = g_new0 (DgVae, 1);
   vae->dev = dev;
   vae->cfg = *cfg;
   vae->precision = precision;
-  Loader l = { NULL, precision == DG_PRECISION_BF16 ? 2 : 4, 2 * (guint64) cfg->latent_channels * sizeof (float) };
+  Loader l = { NULL, precision == DG_PRECISION_BF16 ? 2 : 4, 0, 0 };
+  count (&l, (guint64) cfg->latent_channels * sizeof (float));   /* upload_latent_consts: scale, shift */
+  count (&l, (guint64) cfg->latent_channels * sizeof (float));
   build_parts (vae, &l, parts, NULL);
   if (weight_bytes)
     *weight_bytes = l.bytes;
+  if (pieces)
+    *pieces = l.pieces;
   return vae;
 }
 
@@ -297,7 +321,7 @@ guint64
 dg_vae_plan_weight_bytes (const DgVaeConfig *cfg, DgVaeParts parts, DgPrecision precision)
 {
   guint64 bytes;
-  g_autoptr (DgVae) vae = describe (NULL, cfg, parts, precision, &bytes);
+  g_autoptr (DgVae) vae = describe (NULL, cfg, parts, precision, &bytes, NULL);
   return bytes;
 }
 
@@ -723,6 +747,13 @@ run (DgVae *vae, VkcCmd *cmd, DgArena *arena, Body body, gpointer data)
 {
   Ctx dry, c;
   g_assert (dry_run (vae, body, data, &dry) != G_MAXUINT64);   /* callers plan first (vae.h) */
+  /* The arena sized to this pass: the slabs, the scratch and the output, as the dry run found. */
+  guint64 pieces = vkc_pool_piece_size ((guint64) MAX (dry.scratch_elems, 1) * sizeof (float))
+                   + vkc_pool_piece_size (dry.out_bytes);
+  for (int i = 0; i < N_SLABS; i++)
+    if (dry.need[i] > 0)
+      pieces += vkc_pool_piece_size ((guint64) dry.need[i] * sizeof (float));
+  dg_arena_expect (arena, pieces);
   ctx_init (&c, vae, cmd, arena);
   for (int i = 0; i < N_SLABS; i++) {
     c.need[i] = dry.need[i];
@@ -818,6 +849,7 @@ dg_vae_latents_from_moments (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcT
                              const VkcTensor *eps, VkcTensor *z)
 {
   const int64_t *s = moments->shape;
+  dg_arena_expect (arena, vkc_pool_piece_size ((guint64) (s[0] * s[1] * s[2] * (s[3] / 2)) * sizeof (float)));
   if (!DG_ACT (arena, z, s[0], s[1], s[2], s[3] / 2))
     return;
   VkcGaussianLatentParams p = { VAE_LOGVAR_MIN, VAE_LOGVAR_MAX, (float) vae->cfg.shift_factor,
@@ -838,7 +870,7 @@ dg_vae_encode (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor *pixels,
 guint64
 dg_vae_plan_decode_bytes (VkcDevice *dev, const DgVaeConfig *cfg, int batch, int latent_h, int latent_w)
 {
-  g_autoptr (DgVae) vae = describe (dev, cfg, DG_VAE_DECODER, DG_PRECISION_F32, NULL);
+  g_autoptr (DgVae) vae = describe (dev, cfg, DG_VAE_DECODER, DG_PRECISION_F32, NULL, NULL);
   VkcTensor z = nhwc_view (NULL, batch, latent_h, latent_w, cfg->latent_channels), out;
   Job j = { &z, NULL, &out, NULL };
   Ctx dry;
@@ -848,7 +880,7 @@ dg_vae_plan_decode_bytes (VkcDevice *dev, const DgVaeConfig *cfg, int batch, int
 guint64
 dg_vae_plan_encode_bytes (VkcDevice *dev, const DgVaeConfig *cfg, int batch, int height, int width)
 {
-  g_autoptr (DgVae) vae = describe (dev, cfg, DG_VAE_ENCODER, DG_PRECISION_F32, NULL);
+  g_autoptr (DgVae) vae = describe (dev, cfg, DG_VAE_ENCODER, DG_PRECISION_F32, NULL, NULL);
   VkcTensor x = nhwc_view (NULL, batch, height, width, cfg->in_channels), out;
   Job j = { &x, NULL, &out, NULL };
   Ctx dry;
@@ -1086,14 +1118,16 @@ dg_vae_encode_tiled (DgVae *vae, const VkcTensor *pixels, const VkcTensor *eps, 
   int64_t H = pixels->shape[1], W = pixels->shape[2];
   if (H % f || W % f) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("tiled VAE encoding needs image sides that are multiples of %u, not %" G_GINT64_FORMAT "×%"
-                   G_GINT64_FORMAT), f, W, H);
+                 _("tiled VAE encoding needs image sides that are multiples of %u, not %" PRId64 "×%"
+                   PRId64), f, W, H);
     return FALSE;
   }
   if (!check_tiling (tiling, error))
     return FALSE;
   g_autoptr (DgArena) arena = dg_arena_new (vae->dev, "vae-moments");
   VkcTensor moments;
+  dg_arena_expect (arena, vkc_pool_piece_size ((guint64) (pixels->shape[0] * (H / f) * (W / f) * 2
+                                                           * vae->cfg.latent_channels) * sizeof (float)));
   DG_ACT (arena, &moments, pixels->shape[0], H / f, W / f, 2 * vae->cfg.latent_channels);
   if (!dg_arena_check (arena, error))
     return FALSE;

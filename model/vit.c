@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dg_i18n.h"
+#include "plan.h"
 #include "vkc_half.h"
 #include "vkc_ops_attention.h"
 #include "vkc_ops_convert.h"
@@ -83,11 +84,11 @@ check_supported (const DgQwenVisionConfig *c, GError **error)
 {
   const char *what = NULL;
   if (c->act != DG_ACT_SILU)
-    what = "hidden_act other than silu";
+    what = _("hidden_act other than silu");
   else if (c->spatial_merge_size != 2)
-    what = "spatial_merge_size other than 2";
+    what = _("spatial_merge_size other than 2");
   else if (c->head_dim % 4 != 0)
-    what = "a head size that is not a multiple of 4 (2-D rotary)";
+    what = _("a head size that is not a multiple of 4 (2-D rotary)");
   if (what)
     g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _("vlm/config.json: the vision tower has %s"), what);
   return what == NULL;
@@ -105,6 +106,8 @@ dg_vit_load (VkcDevice *dev, const DgQwenVisionConfig *cfg, const DgSafetensors 
   vit->precision = precision;
   vit->w = dg_weights_new (dev, st, precision, "vit weights");
   dg_weights_set_prefix (vit->w, prefix);
+  DgPlanModel shape = { .vlm.vision = *cfg };   /* the pool sized to the weights (plan.h) */
+  dg_weights_expect (vit->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_VIT, precision));
   vit->blocks = g_new0 (VitBlock, cfg->depth);
   Loader l = { vit->w, lora, error };
   const gint64 C = cfg->hidden, M = (gint64) C * MERGE_UNIT (cfg);

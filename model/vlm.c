@@ -80,10 +80,12 @@ dg_vlm_load (VkcDevice *dev, const char *path, const DgVlmOptions *options, GErr
       || !detect_layout (vlm, error) || !refuse_wrapped_peft (vlm, error) || !open_lora (path, &opt, &lora, error))
     return NULL;
   vlm->lora = lora != NULL;
-  vlm->vit = dg_vit_load (dev, &vlm->cfg.vision, vlm->st, vlm->nested ? "model.visual." : "visual.", opt.precision,
-                          lora, error);
-  if (!vlm->vit)
-    return NULL;
+  if (!opt.text_only) {
+    vlm->vit = dg_vit_load (dev, &vlm->cfg.vision, vlm->st, vlm->nested ? "model.visual." : "visual.",
+                            opt.precision, lora, error);
+    if (!vlm->vit)
+      return NULL;
+  }
   vlm->llm = dg_llm_load (dev, &vlm->cfg.text, vlm->st, vlm->nested ? "model.language_model." : "model.",
                           opt.precision, lora, error);
   if (!vlm->llm)
@@ -254,6 +256,13 @@ static gboolean
 check_images (const DgVlm *vlm, const DgPromptBatch *b, const DgVlmImage *images, guint n_images, GError **error)
 {
   const guint n_refs = b->row_first_image[b->n_requests];
+  if ((n_refs > 0 || n_images > 0) && !vlm->vit) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _("the VLM was loaded without its vision tower (text_only) and cannot encode the %u reference "
+                   "images; load it with the vision tower for prompts with images"),
+                 MAX (n_refs, n_images));
+    return FALSE;
+  }
   if (n_images != n_refs) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
                  _("the prompt batch was built for %u reference images, but %u were given"), n_refs, n_images);
@@ -368,7 +377,7 @@ dg_vlm_encode (DgVlm *vlm, DgArena *arena, const DgPromptBatch *batch, const DgV
     return FALSE;
   if (batch->n_queries && (!meta_queries || meta_queries->shape[0] != batch->n_queries)) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("the prompt batch has %u meta-query slots, but the meta queries have %" G_GINT64_FORMAT " rows"),
+                 _("the prompt batch has %u meta-query slots, but the meta queries have %" PRId64 " rows"),
                  batch->n_queries, meta_queries ? meta_queries->shape[0] : 0);
     return FALSE;
   }

@@ -24,9 +24,12 @@ typedef struct {
   /* A PEFT adapter folder to merge at load; NULL = the adapter in the vlm folder itself
    * (adapter_config.json beside the weights), if any. */
   const char *lora;
+  /* Load the language model alone, without the vision tower (its 1.3 GB stay in the file):
+   * for prompts without reference images (text-to-image). dg_vlm_encode then refuses images. */
+  gboolean text_only;
 } DgVlmOptions;
 
-#define DG_VLM_OPTIONS_INIT { DG_PRECISION_BF16, NULL }
+#define DG_VLM_OPTIONS_INIT { DG_PRECISION_BF16, NULL, FALSE }
 
 /* @path: the vlm/ folder (config.json + model.safetensors or a sharded index). The key layout is
  * read from the weights: legacy (model.layers.*, visual.*) or nested (model.language_model.*,
@@ -38,7 +41,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgVlm, dg_vlm_free)
 
 const DgQwenVLConfig *dg_vlm_config (const DgVlm *vlm);
 const DgQwenVisionConfig *dg_vlm_vision_config (const DgVlm *vlm);
-DgVit *dg_vlm_vit (DgVlm *vlm);
+DgVit *dg_vlm_vit (DgVlm *vlm);   /* NULL when loaded text_only */
 DgLlm *dg_vlm_llm (DgVlm *vlm);
 /* Whether the weights use the nested model.language_model.* / model.visual.* keys. */
 gboolean dg_vlm_nested_layout (const DgVlm *vlm);
@@ -78,7 +81,8 @@ typedef struct {
 } DgVlmTaps;
 
 /* Encodes @batch: every reference image once through the ViT (@images: the references of
- * request 0, then of request 1, …, as dg_prompt_batch_new was given their sizes), their
+ * request 0, then of request 1, …, as dg_prompt_batch_new was given their sizes; a VLM loaded
+ * text_only refuses images with DG_ERROR_INVALID_ARGUMENT), their
  * embeddings into the image-pad runs of both the conditional and the unconditional rows,
  * @meta_queries [batch->n_queries, hidden] (the connector's, GPU, f32 holding bf16 values in
  * bf16 mode as the connector's vectors do) appended to every row, the

@@ -37,6 +37,12 @@ dg_weights_set_prefix (DgWeights *w, const char *prefix)
   w->prefix = g_strdup (prefix ? prefix : "");
 }
 
+void
+dg_weights_expect (DgWeights *w, guint64 bytes)
+{
+  vkc_pool_expect (w->pool, bytes);
+}
+
 VkcDType
 dg_weights_matrix_dtype (const DgWeights *w)
 {
@@ -265,6 +271,12 @@ void
 dg_arena_reset (DgArena *a)
 {
   vkc_pool_arena_reset (a->pool);
+}
+
+void
+dg_arena_expect (DgArena *a, guint64 bytes)
+{
+  vkc_pool_expect (a->pool, bytes);
 }
 
 gboolean

@@ -32,6 +32,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgWeights, dg_weights_free)
 
 void dg_weights_set_prefix (DgWeights *w, const char *prefix);
 
+/* Sizes the pool for what the loader is about to upload: @bytes, the sum of the tensors'
+ * vkc_pool_piece_size (for a component, dg_plan_weight_pool_bytes), so the pool reserves
+ * exactly that instead of 256 MiB blocks (vkc_pool_expect). */
+void dg_weights_expect (DgWeights *w, guint64 bytes);
+
 /* The GPU dtype matrices get under this precision. */
 VkcDType dg_weights_matrix_dtype (const DgWeights *w);
 
@@ -74,6 +79,10 @@ DgArena *dg_arena_new (VkcDevice *dev, const char *label);
 void dg_arena_free (DgArena *a);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgArena, dg_arena_free)
 void dg_arena_reset (DgArena *a);
+/* The arena is about to hand out @bytes more (a sum of vkc_pool_piece_size): its next block is
+ * sized to that instead of 256 MiB (vkc_pool_expect). Callers that know a pass's exact needs
+ * (the memory plan, vae.c's dry run) say so before allocating. */
+void dg_arena_expect (DgArena *a, guint64 bytes);
 /* A contiguous f32 (or other dtype) tensor; shape given as up to 4 sizes (trailing -1 ends). */
 gboolean dg_arena_tensor (DgArena *a, VkcTensor *out, VkcDType dtype, int ndim, const int64_t *shape);
 #define DG_ACT(arena, out, ...)                                                                    \

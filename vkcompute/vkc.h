@@ -78,7 +78,10 @@ typedef struct {
   VkDeviceSize max_memory_allocation_size;
   VkDeviceSize max_buffer_size;
   VkDeviceSize min_storage_offset_alignment;
-  VkDeviceSize device_local_bytes;      /* size of the largest device-local heap */
+  VkDeviceSize device_local_bytes;      /* size of the largest device-local heap; a testing aid:
+                                         * DEEPGEN_VK_FAKE_DEVICE_BYTES=N (bytes) in the
+                                         * environment replaces it, to exercise the memory
+                                         * checks of callers (nothing else is limited) */
   bool unified_memory;                  /* device-local memory is host-visible (iGPU, CPU, ReBAR) */
   bool timestamps;
   double timestamp_period_ns;
@@ -129,6 +132,15 @@ typedef enum {
 /* block_size 0 = a default (256 MiB, capped by maxMemoryAllocationSize/maxBufferSize). */
 VkcPool *vkc_pool_new (VkcDevice *dev, VkcPoolKind kind, VkDeviceSize block_size, const char *label);
 void vkc_pool_free (VkcPool *pool);
+/* The bytes a piece of @size takes from a pool: allocations are 256-byte aligned. */
+VkDeviceSize vkc_pool_piece_size (VkDeviceSize size);
+/* Tells the pool that it is about to hand out @bytes more (a sum of vkc_pool_piece_size): until
+ * its use reaches what it used now + @bytes, a new block is sized to what remains of that (at
+ * least the piece that needs it, at most the device's allocation limit, so a large expectation
+ * becomes several blocks) instead of block_size. A pool told its exact needs reserves exactly
+ * them; a wrong guess costs at most a block of the leftover pieces. A later call replaces the
+ * expectation (it counts from the use at that time). */
+void vkc_pool_expect (VkcPool *pool, VkDeviceSize bytes);
 bool vkc_pool_alloc (VkcPool *pool, VkDeviceSize size, VkcAlloc *out, GError **error);
 void vkc_pool_release (VkcAlloc *alloc);
 /* Bytes currently handed out / held in blocks (for memory reports). */
@@ -139,6 +151,11 @@ bool vkc_pool_arena_alloc (VkcPool *pool, VkDeviceSize size, VkcAlloc *out, GErr
 void vkc_pool_arena_reset (VkcPool *pool);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VkcPool, vkc_pool_free)
+
+/* Bytes that all pools of @dev hold in blocks now, and the most they held since the device was
+ * created or since the last vkc_device_reset_peak (the staging buffer is not counted). */
+VkDeviceSize vkc_device_reserved (VkcDevice *dev, VkDeviceSize *peak);
+void vkc_device_reset_peak (VkcDevice *dev);
 
 /* Copy host → device range / device range → host, through the device's reusable staging
  * buffer (or directly when the memory is host-visible). Synchronous. */

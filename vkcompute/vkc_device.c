@@ -295,6 +295,13 @@ create_logical (VkcDevice *dev, GError **error)
         dev->memory.memoryHeaps[dev->memory.memoryTypes[t].heapIndex].size >= info->device_local_bytes)
       info->unified_memory = true;
   }
+  /* A testing aid (vkc.h): pretend the device has less memory, for callers' memory checks. */
+  const char *fake = g_getenv ("DEEPGEN_VK_FAKE_DEVICE_BYTES");
+  if (fake && *fake) {
+    guint64 bytes = g_ascii_strtoull (fake, NULL, 10);
+    if (bytes > 0)
+      info->device_local_bytes = bytes;
+  }
 
   /* Supported features; we enable exactly those we may use. */
   VkPhysicalDeviceVulkan13Features f13 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES };

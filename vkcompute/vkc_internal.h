@@ -25,6 +25,8 @@ struct VkcDevice {
   void *staging_map;
   VkDeviceSize staging_size;
   VkFence fence;
+  /* Bytes held by pool blocks, now and at most (vkc_device_reserved). */
+  VkDeviceSize reserved, reserved_peak;
 };
 
 struct VkcPipeline {

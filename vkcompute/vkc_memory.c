@@ -33,6 +33,7 @@ struct VkcPool {
   char *label;
   GPtrArray *blocks;       /* Block* */
   VkDeviceSize used;
+  VkDeviceSize expect_end; /* vkc_pool_expect: new blocks cover up to this use */
 };
 
 int
@@ -123,6 +124,7 @@ vkc_pool_new (VkcDevice *dev, VkcPoolKind kind, VkDeviceSize block_size, const c
 static void
 block_destroy (VkcDevice *dev, Block *b)
 {
+  dev->reserved -= b->size;
   if (b->map) vkUnmapMemory (dev->device, b->memory);
   vkDestroyBuffer (dev->device, b->buffer, NULL);
   vkFreeMemory (dev->device, b->memory, NULL);
@@ -143,12 +145,28 @@ vkc_pool_free (VkcPool *pool)
   g_free (pool);
 }
 
+VkDeviceSize
+vkc_pool_piece_size (VkDeviceSize size)
+{
+  return align_up (MAX (size, 1), VKC_ALLOC_ALIGN);
+}
+
+void
+vkc_pool_expect (VkcPool *pool, VkDeviceSize bytes)
+{
+  pool->expect_end = pool->used + bytes;
+}
+
 static Block *
 add_block (VkcPool *pool, VkDeviceSize min_size, bool arena, GError **error)
 {
   VkcDevice *dev = pool->dev;
   VkDeviceSize cap = MIN (dev->info.max_memory_allocation_size, dev->info.max_buffer_size);
-  VkDeviceSize size = MAX (pool->block_size, align_up (min_size, VKC_ALLOC_ALIGN));
+  VkDeviceSize want = align_up (min_size, VKC_ALLOC_ALIGN), size;
+  if (pool->expect_end > pool->used)   /* what is still expected, in blocks the device allows */
+    size = MAX (want, MIN (pool->expect_end - pool->used, cap));
+  else
+    size = MAX (pool->block_size, want);
   if (size > cap) {
     g_set_error (error, VKC_ERROR, VKC_ERROR_TOO_LARGE,
                  "%s: a single %.1f MiB allocation exceeds this GPU's limit of %.1f MiB "
@@ -179,6 +197,8 @@ add_block (VkcPool *pool, VkDeviceSize min_size, bool arena, GError **error)
     g_array_append_val (b->free, all);
   }
   g_ptr_array_add (pool->blocks, b);
+  dev->reserved += size;
+  dev->reserved_peak = MAX (dev->reserved_peak, dev->reserved);
   return b;
 }
 
@@ -303,6 +323,20 @@ vkc_pool_arena_reset (VkcPool *pool)
 }
 
 VkDeviceSize vkc_pool_used (VkcPool *pool) { return pool->used; }
+
+VkDeviceSize
+vkc_device_reserved (VkcDevice *dev, VkDeviceSize *peak)
+{
+  if (peak)
+    *peak = dev->reserved_peak;
+  return dev->reserved;
+}
+
+void
+vkc_device_reset_peak (VkcDevice *dev)
+{
+  dev->reserved_peak = dev->reserved;
+}
 
 VkDeviceSize
 vkc_pool_reserved (VkcPool *pool)

@@ -438,6 +438,24 @@ test_cancel (void)
   assert_no_leftovers ("fail.png");
 }
 
+/* A job that needs more GPU memory than the device has is refused before it starts (the memory
+ * plan, DESIGN.md §5): exit 1, the needed and available sizes in the message, nothing written.
+ * DEEPGEN_VK_FAKE_DEVICE_BYTES makes the device report 64 MiB. */
+static void
+test_out_of_memory (void)
+{
+  const char *const small[] = { "DEEPGEN_VK_FAKE_DEVICE_BYTES=67108864", NULL };
+  g_auto (Result) r = { 0 };
+  RUN_ENV (&r, small, "generate", "-m", tiny, "-p", "a red fox", "--size", "128x128", "--steps", "1", "-o", "oom.png");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "GPU memory"));
+  g_assert_nonnull (strstr (r.err, "MiB of GPU memory at 128×128"));
+  g_autofree char *have = g_format_size_full (64u << 20, G_FORMAT_SIZE_IEC_UNITS);
+  g_assert_nonnull (strstr (r.err, have));
+  g_assert_null (strstr (r.err, "Denoising"));
+  assert_no_leftovers ("oom.png");
+}
+
 static void
 test_bench (void)
 {
@@ -529,6 +547,7 @@ main (int argc, char **argv)
   g_test_add_func ("/run/edit", test_edit);
   g_test_add_func ("/run/inpaint", test_inpaint);
   g_test_add_func ("/run/cancel", test_cancel);
+  g_test_add_func ("/run/out-of-memory", test_out_of_memory);
   g_test_add_func ("/run/bench", test_bench);
   g_test_add_func ("/i18n/german", test_german);
   int rc = g_test_run ();

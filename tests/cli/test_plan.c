@@ -252,24 +252,38 @@ test_plan_real (void)
       g_assert_cmpuint (p.seq_len, ==, DG_PLAN_DEFAULT_TEXT_TOKENS + 128 + (job ? (guint) (sizes[si] / 32) * (sizes[si] / 32) : 0));
       g_assert_cmpuint (p.image_tokens, ==, (guint) (sizes[si] / 16) * (sizes[si] / 16));
       g_assert_cmpuint (p.ref_tokens, ==, job ? p.image_tokens : 0);
-      /* Resident weights: at least the components' bytes; the pools' 256 MiB blocks lose the
-       * tail a tensor does not fit in (up to a few % with the LLM's 45 MB MLP matrices). */
-      const guint64 block = 256ull << 20;
-      guint64 vlm = dg_plan_weight_bytes (&real, DG_COMPONENT_LLM, r.precision)
-                    + dg_plan_weight_bytes (&real, DG_COMPONENT_VIT, r.precision);
-      guint64 conn = dg_plan_weight_bytes (&real, DG_COMPONENT_CONNECTOR, r.precision);
-      g_assert_cmpuint (p.stage[DG_PLAN_ENCODE].weights, >=, vlm + conn);
-      g_assert_cmpuint (p.stage[DG_PLAN_ENCODE].weights, <=, (vlm + conn) / 10 * 11 + block);
-      guint64 dit = dg_plan_weight_bytes (&real, DG_COMPONENT_DIT, r.precision);
-      guint64 crop = (guint64) p.image_tokens * 1536 * 4;
-      g_assert_cmpuint (p.stage[DG_PLAN_DENOISE].weights, >=, dit + crop);
-      g_assert_cmpuint (p.stage[DG_PLAN_DENOISE].weights, <=, (dit + crop) / 10 * 11 + block);
-      g_assert_cmpuint (p.stage[DG_PLAN_DECODE].weights, >=, dg_plan_weight_bytes (&real, DG_COMPONENT_VAE_DECODER, r.precision));
+      /* Resident weights: each pool sized to its tensors (no allocation limit given), so it
+       * reserves exactly their 256-byte pieces — the ViT only for edit, the connector only
+       * once the VLM is released. */
+      guint64 pieces[DG_N_COMPONENTS];
+      for (int c = 0; c < DG_N_COMPONENTS; c++) {
+        DgComponentSize cs;
+        dg_plan_component_size (&real, (DgComponent) c, &cs);
+        pieces[c] = dg_plan_weight_pool_bytes (&real, (DgComponent) c, r.precision);
+        guint64 bytes = dg_plan_weight_bytes (&real, (DgComponent) c, r.precision);
+        g_assert_cmpuint (pieces[c], >=, bytes);
+        g_assert_cmpuint (pieces[c], <, bytes + 256ull * cs.n_tensors + 512);
+      }
+      g_assert_cmpuint (p.stage[DG_PLAN_ENCODE].weights, ==, pieces[DG_COMPONENT_LLM] + (job ? pieces[DG_COMPONENT_VIT] : 0));
+      g_assert_cmpuint (p.stage[DG_PLAN_BRIDGE].weights, ==, pieces[DG_COMPONENT_CONNECTOR]);
+      guint64 crop = (guint64) p.image_tokens * 1536 * 4;   /* one: the reference has the output's size */
+      g_assert_cmpuint (p.stage[DG_PLAN_DENOISE].weights, ==, pieces[DG_COMPONENT_DIT] + crop);
+      g_assert_cmpuint (p.stage[DG_PLAN_DECODE].weights, ==, pieces[DG_COMPONENT_VAE_DECODER]);
+      if (job) {
+        g_assert_cmpuint (p.stage[DG_PLAN_VAE_ENCODE].weights, ==, pieces[DG_COMPONENT_VAE_ENCODER]);
+        g_assert_cmpfloat (p.stage[DG_PLAN_VAE_ENCODE].flop, ==, dg_flops_vae_encode (&real.vae, sizes[si], sizes[si]));
+      }
+      /* Arenas: each sized to what it takes, so the encode stage holds the LLM, the ViT and
+       * an arena of exactly encode_arena; the bridge adds bridge_arena on top. */
+      g_assert_cmpuint (p.stage[DG_PLAN_ENCODE].activations, ==, p.encode_arena);
+      g_assert_cmpuint (p.stage[DG_PLAN_BRIDGE].activations, ==, p.encode_arena + p.bridge_arena);
+      g_assert_cmpuint (p.stage[DG_PLAN_DENOISE].activations, ==, p.dit_arena);
       if (job)
         g_assert_cmpuint (p.stage[DG_PLAN_VAE_ENCODE].total, >, 0);
       else
         g_assert_cmpuint (p.stage[DG_PLAN_VAE_ENCODE].total, ==, 0);
-      /* The peak is the largest stage: the VLM stage for the real model at these sizes. */
+      /* The peak is the largest stage: the encode stage (the LLM's 5.2 GiB) for the real
+       * model at these sizes. */
       for (int s = 0; s < DG_PLAN_N_STAGES; s++)
         g_assert_cmpuint (p.stage[s].total, <=, p.peak);
       g_assert_cmpint (p.peak_stage, ==, DG_PLAN_ENCODE);
@@ -307,8 +321,8 @@ test_plan_check (void)
   g_clear_error (&error);
 }
 
-/* The VAE goes into tiles when a whole pass would raise the peak, or as pipeline.c decides
- * when the device is known (whole while the pass needs at most half of it). */
+/* The VAE runs whole unless that raises the peak beyond what the device (when known) holds,
+ * or unless the device cannot bind its attention at once (pipeline.c follows the plan). */
 static void
 test_vae_tiling (void)
 {
@@ -317,18 +331,103 @@ test_vae_tiling (void)
   r.width = r.height = 512;
   g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
   g_assert_false (p.vae_decode_tiled);
+  /* 2048²: a whole decode (~10 GiB of activations) would double the peak. */
   r.width = r.height = 2048;
   g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
   g_assert_true (p.vae_decode_tiled);
   g_assert_cmpuint (p.stage[DG_PLAN_DECODE].total, <=, p.peak);
-  r.width = r.height = 1024;
-  r.device_bytes = 4ull << 30;   /* whole decode at 1024² needs ~2.6 GiB > 2 GiB */
+  r.device_bytes = 8ull << 30;    /* the raised peak does not fit: tiles */
   g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
   g_assert_true (p.vae_decode_tiled);
-  r.device_bytes = 24ull << 30;
+  g_assert_cmpuint (p.required, <=, r.device_bytes);
+  r.device_bytes = 24ull << 30;   /* it fits: whole, the faster way */
+  g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
+  g_assert_false (p.vae_decode_tiled);
+  g_assert_cmpint (p.peak_stage, ==, DG_PLAN_DECODE);
+  g_assert_cmpuint (p.required, <=, r.device_bytes);
+  /* 1024²: the whole decode (2.6 GiB) stays below the encode stage, whatever the device. */
+  r.width = r.height = 1024;
+  r.device_bytes = 4ull << 30;
   g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
   g_assert_false (p.vae_decode_tiled);
   g_assert_cmpuint (dg_plan_vae_decode_bytes (&real.vae, 128, 128), >, 2ull << 30);
+  /* A device that cannot bind the mid-block attention of a whole 1024² image (16384 keys and
+   * values of 512 channels: ~100 MB) gets tiles for the decode and for an edit's encode. */
+  r.max_binding = 64ull << 20;
+  g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
+  g_assert_true (p.vae_decode_tiled);
+  r.job = DG_JOB_EDIT;
+  r.n_refs = 1;
+  g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
+  g_assert_true (p.vae_encode_tiled);
+  g_assert_cmpuint (p.vae_encode_tiled_refs, ==, 1);
+  r.max_binding = 1ull << 30;
+  g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
+  g_assert_false (p.vae_encode_tiled || p.vae_decode_tiled);
+}
+
+/* maxMemoryAllocationSize below a component's weights: its pool is several blocks, none over
+ * the limit, with little more than the tensors (a tensor that does not fit a block's tail
+ * starts the next one, sized to what is still expected). */
+static void
+test_allocation_limit (void)
+{
+  DgPlanRequest r = DG_PLAN_REQUEST_INIT;
+  DgPlan whole, split;
+  g_assert_true (dg_plan_compute (&real, &r, &whole, NULL));
+  r.max_allocation = 1ull << 30;
+  g_assert_true (dg_plan_compute (&real, &r, &split, NULL));
+  const guint64 llm = dg_plan_weight_pool_bytes (&real, DG_COMPONENT_LLM, r.precision);
+  g_assert_cmpuint (whole.stage[DG_PLAN_ENCODE].weights, ==, llm);
+  g_assert_cmpuint (split.stage[DG_PLAN_ENCODE].weights, >=, llm);
+  /* At most one block more, and the lost tails are below one MLP matrix (45 MB) per block. */
+  g_assert_cmpuint (split.stage[DG_PLAN_ENCODE].weights, <=, llm + 7 * (46ull << 20));
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++)
+    g_assert_cmpuint (split.stage[s].total, >=, whole.stage[s].total);
+}
+
+/* dg_run_batch: B requests run together (2B prompt rows, 2B DiT rows with guidance), every
+ * reference through the ViT and the VAE, rows of different lengths padded (dit.c). */
+static void
+test_batch (void)
+{
+  DgPlanRequest r = DG_PLAN_REQUEST_INIT;
+  DgPlan one, two, mixed;
+  r.job = DG_JOB_EDIT;
+  r.n_refs = 1;
+  g_assert_true (dg_plan_compute (&real, &r, &one, NULL));
+  r.batch = 2;
+  r.n_refs = 2;
+  g_assert_true (dg_plan_compute (&real, &r, &two, NULL));
+  g_assert_cmpuint (two.batch, ==, 2);
+  g_assert_cmpuint (two.vlm_rows, ==, 4);
+  g_assert_cmpuint (two.dit_rows, ==, 4);
+  g_assert_cmpuint (two.seq_len, ==, one.seq_len);
+  g_assert_cmpuint (two.ref_tokens, ==, one.ref_tokens);
+  g_assert_cmpuint (two.dit_arena, >, one.dit_arena);
+  g_assert_cmpuint (two.stage[DG_PLAN_DENOISE].weights, ==, one.stage[DG_PLAN_DENOISE].weights);
+  g_assert_cmpuint (two.stage[DG_PLAN_DENOISE].carried, >, one.stage[DG_PLAN_DENOISE].carried);
+  g_assert_cmpuint (two.stage[DG_PLAN_DENOISE].activations, >, one.stage[DG_PLAN_DENOISE].activations);
+  g_assert_cmpuint (two.stage[DG_PLAN_ENCODE].activations, >, one.stage[DG_PLAN_ENCODE].activations);
+  g_assert_cmpuint (two.stage[DG_PLAN_VAE_ENCODE].total, ==, one.stage[DG_PLAN_VAE_ENCODE].total);
+  g_assert_cmpuint (two.stage[DG_PLAN_DECODE].total, ==, one.stage[DG_PLAN_DECODE].total);
+  g_assert_cmpfloat (two.stage[DG_PLAN_DENOISE].flop, ==, 2 * one.stage[DG_PLAN_DENOISE].flop);
+  g_assert_cmpfloat (two.stage[DG_PLAN_DECODE].flop, ==, 2 * one.stage[DG_PLAN_DECODE].flop);
+  /* One request with one reference, one with two: the longest row sets the lengths. */
+  const guint per[2] = { 1, 2 };
+  const int sizes[6] = { 512, 512, 512, 512, 256, 256 };
+  r.n_refs = 3;
+  r.request_refs = per;
+  r.ref_sizes = sizes;
+  g_assert_true (dg_plan_compute (&real, &r, &mixed, NULL));
+  g_assert_cmpuint (mixed.ref_tokens, ==, 1024 + 256);
+  g_assert_cmpuint (mixed.seq_len, ==, DG_PLAN_DEFAULT_TEXT_TOKENS + 256 + 64 + 128);
+  g_assert_cmpuint (mixed.dit_arena, >, two.dit_arena);
+  /* The pipeline gives the tokenised length; the text tokens are what is left of it. */
+  r.seq_len = 600;
+  g_assert_true (dg_plan_compute (&real, &r, &mixed, NULL));
+  g_assert_cmpuint (mixed.seq_len, ==, 600);
+  g_assert_cmpuint (mixed.text_tokens, ==, 600 - 320 - 128);
 }
 
 static void
@@ -357,6 +456,27 @@ test_bad_requests (void)
   g_assert_false (dg_plan_compute (&real, &r, &p, &error));
   g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
+  /* Batches: every edit request needs a reference, and the counts must add up. */
+  DgPlanRequest b = DG_PLAN_REQUEST_INIT;
+  const guint per[2] = { 2, 0 };
+  b.job = DG_JOB_EDIT;
+  b.batch = 2;
+  b.n_refs = 2;
+  b.request_refs = per;
+  g_assert_false (dg_plan_compute (&real, &b, &p, &error));
+  g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  b.n_refs = 3;
+  b.request_refs = NULL;
+  g_assert_false (dg_plan_compute (&real, &b, &p, &error));
+  g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  b.batch = 1;
+  b.n_refs = DG_PLAN_MAX_REFS + 1;
+  b.width = b.height = 64;
+  g_assert_false (dg_plan_compute (&real, &b, &p, &error));
+  g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
 }
 
 int
@@ -375,6 +495,8 @@ main (int argc, char **argv)
   g_test_add_func ("/plan/real-model", test_plan_real);
   g_test_add_func ("/plan/check", test_plan_check);
   g_test_add_func ("/plan/vae-tiling", test_vae_tiling);
+  g_test_add_func ("/plan/allocation-limit", test_allocation_limit);
+  g_test_add_func ("/plan/batch", test_batch);
   g_test_add_func ("/plan/bad-requests", test_bad_requests);
   return g_test_run ();
 }

@@ -138,6 +138,45 @@ test_pool_suballocation (void)
   op_test_free (t);
 }
 
+/* vkc_pool_expect: a pool told what it will hold takes one block of exactly that; what comes
+ * after the expectation falls back to block_size; the device counts what pools reserve. */
+static void
+test_pool_expect (void)
+{
+  OpTest *t = op_test_new ();
+  g_autoptr (GError) error = NULL;
+  VkDeviceSize before = vkc_device_reserved (t->dev, NULL), peak;
+  vkc_device_reset_peak (t->dev);
+  VkcPool *pool = vkc_pool_new (t->dev, VKC_POOL_DEVICE, 1 << 20, "test");
+  g_assert_cmpuint (vkc_pool_piece_size (1), ==, 256);
+  g_assert_cmpuint (vkc_pool_piece_size (256), ==, 256);
+  g_assert_cmpuint (vkc_pool_piece_size (3000000), ==, 3000064);
+  vkc_pool_expect (pool, vkc_pool_piece_size (3000000) + 2 * vkc_pool_piece_size (1000));
+  VkcAlloc a, b, c, d;
+  g_assert_true (vkc_pool_alloc (pool, 3000000, &a, &error));
+  g_assert_true (vkc_pool_alloc (pool, 1000, &b, &error));
+  g_assert_true (vkc_pool_alloc (pool, 1000, &c, &error));
+  g_assert_cmpuint (vkc_pool_reserved (pool), ==, 3000064 + 2 * 1024);
+  g_assert_cmpuint (vkc_pool_used (pool), ==, vkc_pool_reserved (pool));
+  g_assert_cmpuint (vkc_device_reserved (t->dev, &peak), ==, before + 3000064 + 2048);
+  g_assert_cmpuint (peak, ==, before + 3000064 + 2048);
+  /* nothing more expected: a block of block_size */
+  g_assert_true (vkc_pool_alloc (pool, 1000, &d, &error));
+  g_assert_cmpuint (vkc_pool_reserved (pool), ==, 3000064 + 2048 + (1 << 20));
+  /* an expectation short of the pieces costs a block of the piece that does not fit, no more */
+  vkc_pool_expect (pool, 256);
+  VkcAlloc e;
+  g_assert_true (vkc_pool_alloc (pool, 2 << 20, &e, &error));
+  g_assert_cmpuint (vkc_pool_reserved (pool), ==, 3000064 + 2048 + (1 << 20) + (2 << 20));
+  vkc_pool_free (pool);
+  g_assert_cmpuint (vkc_device_reserved (t->dev, &peak), ==, before);
+  g_assert_cmpuint (peak, ==, before + 3000064 + 2048 + (3 << 20));
+  vkc_device_reset_peak (t->dev);
+  vkc_device_reserved (t->dev, &peak);
+  g_assert_cmpuint (peak, ==, before);
+  op_test_free (t);
+}
+
 static void
 test_tensor_views (void)
 {
@@ -260,6 +299,7 @@ main (int argc, char **argv)
   g_test_add_func ("/runtime/device-info", test_device_info);
   g_test_add_func ("/runtime/device-selection", test_device_selection);
   g_test_add_func ("/runtime/pool", test_pool_suballocation);
+  g_test_add_func ("/runtime/pool-expect", test_pool_expect);
   g_test_add_func ("/runtime/tensor-views", test_tensor_views);
   g_test_add_func ("/runtime/barriers", test_barriers);
   g_test_add_func ("/runtime/large-transfer", test_large_transfer);

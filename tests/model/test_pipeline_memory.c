@@ -1,0 +1,278 @@
+/* The memory plan against real runs of the pipeline (DESIGN.md §5, model/plan.h), on the tiny
+ * model:
+ *  - every stage of a run holds exactly the device memory its plan computed (the pools are
+ *    sized from the plan and the loaders' counts, so the two agree by construction; the VAE
+ *    stages up to the GroupNorm scratch, which follows the device's row splits);
+ *  - a job that needs more memory than the device reports is refused before anything is
+ *    uploaded, with DG_ERROR_OOM and a message naming both sizes (DEEPGEN_VK_FAKE_DEVICE_BYTES
+ *    pretends the device is smaller, vkc.h);
+ *  - the pieces behind the lower peak: the meta queries read on their own equal the loaded
+ *    connector's, and a VLM loaded text_only refuses images. */
+#include <string.h>
+
+#include "connector.h"
+#include "deepgen.h"
+#include "golden.h"
+#include "pipeline_private.h"
+#include "plan.h"
+#include "tokenizer.h"
+#include "vlm.h"
+
+static DgEngine *engine;
+
+static DgModel *
+open_tiny (DgEngine *e, DgPrecision precision)
+{
+  g_autofree char *dir = golden_data_path ("tiny-deepgen");
+  g_autoptr (GError) error = NULL;
+  DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
+  lo.precision = precision;
+  DgModel *m = dg_model_open (e, dir, &lo, &error);
+  g_assert_no_error (error);
+  return m;
+}
+
+/* A smooth RGB test image. */
+static DgImage *
+test_image (int width, int height, int seed)
+{
+  DgImage *img = dg_image_new (width, height, 3);
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      for (int c = 0; c < 3; c++)
+        img->pixels[(gsize) y * img->rowstride + x * 3 + c] = (guint8) ((x * (c + 1) + y * 3 + seed * 40) & 255);
+  return img;
+}
+
+/* What the pools held in each stage equals the plan; the VAE stages within the GroupNorm
+ * scratch that the device's row splits add (a few MB at most, test_plan_device). */
+static void
+check_memory (const char *what, const DgRunMemory *mem)
+{
+  g_assert_true (mem->planned);
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++) {
+    const guint64 planned = mem->plan.stage[s].total, held = mem->stage_peaks[s];
+    g_test_message ("%s %-10s planned %10" G_GUINT64_FORMAT "  held %10" G_GUINT64_FORMAT, what,
+                    dg_plan_stage_name ((DgPlanStage) s), planned, held);
+    if (s == DG_PLAN_VAE_ENCODE || s == DG_PLAN_DECODE) {
+      g_assert_cmpuint (held + (4u << 20), >=, planned);
+      g_assert_cmpuint (planned + (4u << 20), >=, held);
+      g_assert_cmpuint (held == 0, ==, planned == 0);
+    } else {
+      g_assert_cmpuint (held, ==, planned);
+    }
+  }
+}
+
+typedef struct {
+  const char *name;
+  DgJob job;
+  guint batch;
+  guint n_images[2];
+  int image_sizes[2][2][2];   /* [request][image] width, height */
+  double guidance;
+} Case;
+
+static const Case cases[] = {
+  { "generate", DG_JOB_GENERATE, 1, { 0 }, { { { 0 } } }, 4.0 },
+  { "generate-no-cfg", DG_JOB_GENERATE, 1, { 0 }, { { { 0 } } }, 1.0 },
+  { "edit", DG_JOB_EDIT, 1, { 1 }, { { { 160, 192 } } }, 4.0 },
+  /* two requests, one and two references of different sizes: padded DiT rows */
+  { "edit-batch", DG_JOB_EDIT, 2, { 1, 2 }, { { { 128, 128 } }, { { 160, 128 }, { 128, 96 } } }, 4.0 },
+};
+
+static void
+test_plan_equals_pools (void)
+{
+  for (int p = 0; p < 2; p++) {
+    g_autoptr (DgModel) model = open_tiny (engine, p ? DG_PRECISION_F32 : DG_PRECISION_BF16);
+    for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
+      const Case *c = &cases[k];
+      DgRequest reqs[2];
+      const DgRequest *rp[2];
+      DgImage *imgs[2][2] = { { NULL } };
+      const DgImage *img_ptrs[2][2];
+      for (guint b = 0; b < c->batch; b++) {
+        reqs[b] = (DgRequest) DG_REQUEST_INIT;
+        reqs[b].job = c->job;
+        reqs[b].prompt = b ? "a second, somewhat longer prompt about a boat" : "a red fox";
+        reqs[b].width = reqs[b].height = 128;
+        reqs[b].steps = 1;
+        reqs[b].guidance = c->guidance;
+        for (guint j = 0; j < c->n_images[b]; j++) {
+          imgs[b][j] = test_image (c->image_sizes[b][j][0], c->image_sizes[b][j][1], (int) (b * 2 + j));
+          img_ptrs[b][j] = imgs[b][j];
+        }
+        reqs[b].images = img_ptrs[b];
+        reqs[b].n_images = c->n_images[b];
+        rp[b] = &reqs[b];
+      }
+      DgRunHooks hooks = { NULL, TRUE };   /* references at their own (multiple-of-32) sizes */
+      DgRunMemory mem;
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) out = dg_run_batch_measured (model, rp, c->batch, &hooks, &mem, NULL, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (out->len, ==, c->batch);
+      g_autofree char *what = g_strdup_printf ("%s %s", c->name, p ? "f32" : "bf16");
+      check_memory (what, &mem);
+      g_assert_cmpuint (mem.plan.batch, ==, c->batch);
+      g_assert_cmpuint (mem.plan.dit_rows, ==, (c->guidance > 1 ? 2 : 1) * c->batch);
+      for (guint b = 0; b < c->batch; b++)
+        for (guint j = 0; j < c->n_images[b]; j++)
+          dg_image_free (imgs[b][j]);
+    }
+  }
+}
+
+static guint progress_calls;
+
+static void
+count_progress (DgStage stage, int step, int of, gpointer user_data)
+{
+  (void) stage, (void) step, (void) of, (void) user_data;
+  progress_calls++;
+}
+
+/* A device that reports less memory than the job needs: refused before any upload. */
+static void
+test_refused_early (void)
+{
+  g_setenv ("DEEPGEN_VK_FAKE_DEVICE_BYTES", "67108864", TRUE);   /* 64 MiB: less than the margin alone */
+  g_autoptr (GError) error = NULL;
+  DgEngine *small = dg_engine_new (NULL, &error);
+  g_unsetenv ("DEEPGEN_VK_FAKE_DEVICE_BYTES");
+  g_assert_no_error (error);
+  VkcDevice *dev = dg_engine_device (small);
+  g_assert_cmpuint (vkc_device_info (dev)->device_local_bytes, ==, 64u << 20);
+  {
+    g_autoptr (DgModel) model = open_tiny (small, DG_PRECISION_BF16);
+    DgRequest r = DG_REQUEST_INIT;
+    r.prompt = "a red fox";
+    r.width = r.height = 128;
+    r.steps = 1;
+    const DgRequest *rp = &r;
+    DgRunMemory mem;
+    progress_calls = 0;
+    vkc_device_reset_peak (dev);
+    g_autoptr (GPtrArray) out = dg_run_batch_measured (model, &rp, 1, NULL, &mem, count_progress, NULL, NULL, &error);
+    g_assert_null (out);
+    g_assert_error (error, DG_ERROR, DG_ERROR_OOM);
+    g_test_message ("%s", error->message);
+    /* The message names what the job needs and what the device has. */
+    g_assert_true (mem.planned);
+    g_autofree char *need = g_format_size_full (mem.plan.required, G_FORMAT_SIZE_IEC_UNITS);
+    g_autofree char *have = g_format_size_full (64u << 20, G_FORMAT_SIZE_IEC_UNITS);   /* "64.0 MiB" */
+    g_assert_nonnull (strstr (error->message, need));
+    g_assert_nonnull (strstr (error->message, have));
+    g_assert_nonnull (strstr (error->message, "128×128"));
+    /* Nothing was uploaded, no stage began. */
+    VkDeviceSize peak;
+    g_assert_cmpuint (vkc_device_reserved (dev, &peak), ==, 0);
+    g_assert_cmpuint (peak, ==, 0);
+    g_assert_cmpuint (progress_calls, ==, 0);
+    g_clear_error (&error);
+    g_clear_pointer (&out, g_ptr_array_unref);
+
+    /* Through the public entry point too. */
+    g_autoptr (DgImage) none = dg_run (model, &r, NULL, NULL, NULL, &error);
+    g_assert_null (none);
+    g_assert_error (error, DG_ERROR, DG_ERROR_OOM);
+    g_clear_error (&error);
+  }
+  guint messages = vkc_device_validation_messages (dev);
+  dg_engine_free (small);
+  g_assert_cmpuint (messages, ==, 0);
+
+  /* A device with exactly what the plan requires runs the job. */
+  g_autoptr (DgModel) model = open_tiny (engine, DG_PRECISION_BF16);
+  DgRequest r = DG_REQUEST_INIT;
+  r.prompt = "a red fox";
+  r.width = r.height = 128;
+  r.steps = 1;
+  const DgRequest *rp = &r;
+  DgRunMemory mem;
+  g_autoptr (GPtrArray) ok = dg_run_batch_measured (model, &rp, 1, NULL, &mem, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_autofree char *exact = g_strdup_printf ("%" G_GUINT64_FORMAT, mem.plan.required);
+  g_setenv ("DEEPGEN_VK_FAKE_DEVICE_BYTES", exact, TRUE);
+  DgEngine *fits = dg_engine_new (NULL, &error);
+  g_unsetenv ("DEEPGEN_VK_FAKE_DEVICE_BYTES");
+  g_assert_no_error (error);
+  {
+    g_autoptr (DgModel) m2 = open_tiny (fits, DG_PRECISION_BF16);
+    g_autoptr (DgImage) img = dg_run (m2, &r, NULL, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (img);
+  }
+  messages = vkc_device_validation_messages (dg_engine_device (fits));
+  dg_engine_free (fits);
+  g_assert_cmpuint (messages, ==, 0);
+}
+
+/* The encode stage reads the meta queries on their own: the same values as the connector's. */
+static void
+test_meta_queries (void)
+{
+  g_autofree char *dir = golden_data_path ("tiny-deepgen/connector");
+  VkcDevice *dev = dg_engine_device (engine);
+  for (int p = 0; p < 2; p++) {
+    DgPrecision prec = p ? DG_PRECISION_F32 : DG_PRECISION_BF16;
+    g_autoptr (GError) error = NULL;
+    guint n = 0, width = 0;
+    g_autofree float *q = dg_connector_read_meta_queries (dir, prec, &n, &width, &error);
+    g_assert_no_error (error);
+    g_autoptr (DgConnector) conn = dg_connector_load (dev, dir, prec, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (n, ==, dg_connector_n_queries (conn));
+    g_assert_cmpuint (width, ==, dg_connector_llm_hidden (conn));
+    g_assert_true (memcmp (q, dg_connector_meta_queries_host (conn), (gsize) n * width * sizeof (float)) == 0);
+  }
+}
+
+/* dg_vlm_load text_only: no vision tower, and images are refused with a clear error. */
+static void
+test_text_only_vlm (void)
+{
+  g_autofree char *model = golden_data_path ("tiny-deepgen");
+  g_autofree char *vdir = golden_data_path ("tiny-deepgen/vlm");
+  VkcDevice *dev = dg_engine_device (engine);
+  g_autoptr (GError) error = NULL;
+  DgVlmOptions o = DG_VLM_OPTIONS_INIT;
+  o.text_only = TRUE;
+  g_autoptr (DgVlm) vlm = dg_vlm_load (dev, vdir, &o, &error);
+  g_assert_no_error (error);
+  g_assert_null (dg_vlm_vit (vlm));
+  g_autoptr (DgTokenizer) tok = dg_tokenizer_load (model, &error);
+  g_assert_no_error (error);
+  const guint sizes[2] = { 64, 64 };
+  DgPromptRequest pr = { "make it red", "", 1, sizes };
+  g_autoptr (DgPromptBatch) batch = dg_prompt_batch_new (tok, &pr, 1, 4, dg_vlm_vision_config (vlm), &error);
+  g_assert_no_error (error);
+  g_autofree float *pixels = g_new0 (float, 64 * 64 * 3);
+  DgVlmImage image = { pixels, DG_LAYOUT_HWC, 64, 64 };
+  g_autoptr (DgArena) arena = dg_arena_new (dev, "test");
+  VkcTensor merged;
+  g_assert_false (dg_vlm_encode (vlm, arena, batch, &image, 1, NULL, &merged, NULL, NULL, &error));
+  g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "vision tower"));
+  VkDeviceSize held = vkc_pool_reserved (arena->pool);
+  g_assert_cmpuint (held, ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_autoptr (GError) error = NULL;
+  engine = dg_engine_new (NULL, &error);
+  g_assert_no_error (error);
+  g_test_add_func ("/pipeline-memory/plan-equals-pools", test_plan_equals_pools);
+  g_test_add_func ("/pipeline-memory/refused-early", test_refused_early);
+  g_test_add_func ("/pipeline-memory/meta-queries", test_meta_queries);
+  g_test_add_func ("/pipeline-memory/text-only-vlm", test_text_only_vlm);
+  int rc = g_test_run ();
+  guint messages = vkc_device_validation_messages (dg_engine_device (engine));
+  dg_engine_free (engine);
+  g_assert_cmpuint (messages, ==, 0);
+  return rc;
+}
