@@ -27,6 +27,7 @@
 #include "deepgen.h"
 #include "image.h"
 #include "image_io.h"
+#include "pipeline_private.h"
 #include "plan.h"
 #include "progress.h"
 #include "vkc.h"
@@ -902,11 +903,17 @@ cmd_bench (int argc, char **argv)
   }
   g_autoptr (CliProgress) progress = cli_progress_new (stderr, cli_progress_mode_for_stderr (FALSE), g_get_charset (NULL), dg_stage_name);
   Timeline t = { 0 };
+  DgVlmTimings vlm_times = { 0 };
   double total = 0;
   for (int run = 0; run < runs; run++) {
     t = (Timeline) { .part = -1, .dit_step_open = -1, .progress = progress };
     gint64 t0 = g_get_monotonic_time ();
-    g_autoptr (DgImage) img = dg_run (dgm, &req, timeline_func, &t, NULL, &error);
+    /* The private hooks give the VLM's ViT and LLM times separately (issue: per-stage VLM times). */
+    dg_vlm_timings_clear (&vlm_times);
+    DgRunHooks hooks = { .vlm_timings = &vlm_times };
+    const DgRequest *one[1] = { &req };
+    g_autoptr (GPtrArray) imgs = dg_run_batch_hooked (dgm, one, 1, &hooks, timeline_func, &t, NULL, &error);
+    DgImage *img = imgs ? g_ptr_array_index (imgs, 0) : NULL;
     gint64 t1 = g_get_monotonic_time ();
     cli_progress_end (progress);
     if (!img)
@@ -964,6 +971,10 @@ cmd_bench (int argc, char **argv)
     printf ("\n");
   }
   printf ("%-34s %10.3f\n", _("total"), total);
+  if (vlm_times.llm_gpu_ms > 0)
+    printf (_("VLM on the GPU: ViT %.3f s, LLM %.3f s (timestamps of the last run)\n"),
+            MAX (vlm_times.vit_gpu_ms, 0) / 1000.0, vlm_times.llm_gpu_ms / 1000.0);
+  dg_vlm_timings_clear (&vlm_times);
   if (!is_real)
     printf (_("(TFLOP: DeepGen 1.0 at this size; the times are of the model given, so no TFLOP/s.)\n"));
   printf ("\n");

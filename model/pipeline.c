@@ -539,7 +539,8 @@ encode_prompt (Run *r, GError **error)
   dg_arena_upload (arena, &queries, VKC_F32, 2, (const int64_t[]) { r->n_queries, r->meta_width }, r->meta_queries);
   report (r, DG_STAGE_ENCODE, 0, 1);
   gboolean ok = dg_arena_check (arena, error)
-                && dg_vlm_encode (vlm, arena, r->batch, images, n_refs, &queries, &merged, NULL, NULL, error);
+                && dg_vlm_encode (vlm, arena, r->batch, images, n_refs, &queries, &merged,
+                                  r->hooks ? r->hooks->vlm_timings : NULL, NULL, error);
   for (guint i = 0; i < n_refs; i++)
     g_free (pixels[i]);
   stage_end (r, DG_PLAN_ENCODE);

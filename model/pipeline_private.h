@@ -5,6 +5,7 @@
 #include "deepgen.h"
 #include "plan.h"
 #include "vkc.h"
+#include "vlm.h"
 
 G_BEGIN_DECLS
 
@@ -14,6 +15,9 @@ typedef struct {
   const guint64 *vae_eps_seeds;
   /* Use the edit references as given (sides already multiples of 32), without the size rule. */
   gboolean references_as_given;
+  /* When set, receives the VLM's per-stage times (ViT, LLM) of the run (benchmarks). The
+   * caller clears it with dg_vlm_timings_clear. */
+  DgVlmTimings *vlm_timings;
 } DgRunHooks;
 
 GPtrArray *dg_run_batch_hooked (DgModel *model, const DgRequest *const *requests, guint n_requests,
