@@ -23,7 +23,15 @@ if ! command -v gimp-console-3.0 >/dev/null 2>&1; then
   gimp3_root="${DEEPGEN_GIMP3_ROOT-/var/tmp/deepgen-gimp3-root}"
   if [ -n "$gimp3_root" ]; then
     echo "== GIMP 3 test root in $gimp3_root =="
-    if [ "$(id -u)" = 0 ]; then scripts/make-gimp3-root.sh "$gimp3_root"; else sudo scripts/make-gimp3-root.sh "$gimp3_root"; fi
+    mkdir -p build
+    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    # debootstrap and apt are verbose: keep their output in a log, show it only on failure.
+    if ! $sudo scripts/make-gimp3-root.sh "$gimp3_root" > build/gimp3-root.log 2>&1; then
+      tail -n 60 build/gimp3-root.log
+      echo "GIMP 3 root: FAILED (full log: build/gimp3-root.log)"
+      exit 1
+    fi
+    tail -n 1 build/gimp3-root.log
   fi
 fi
 
