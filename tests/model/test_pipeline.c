@@ -113,7 +113,7 @@ check_scenario (gconstpointer data)
       reqs[b].n_images = sc->n_refs[b];
       rp[b] = &reqs[b];
     }
-    DgRunHooks hooks = { sc->eps_seeds[0] ? sc->eps_seeds : NULL, TRUE };
+    DgRunHooks hooks = { .vae_eps_seeds = sc->eps_seeds[0] ? sc->eps_seeds : NULL, .references_as_given = TRUE };
     gint64 t0 = g_get_monotonic_time ();
     g_autoptr (GPtrArray) out = dg_run_batch_hooked (model, rp, sc->batch, &hooks, NULL, NULL, NULL, &error);
     g_assert_no_error (error);

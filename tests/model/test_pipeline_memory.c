@@ -107,7 +107,7 @@ test_plan_equals_pools (void)
         reqs[b].n_images = c->n_images[b];
         rp[b] = &reqs[b];
       }
-      DgRunHooks hooks = { NULL, TRUE };   /* references at their own (multiple-of-32) sizes */
+      DgRunHooks hooks = { .references_as_given = TRUE };   /* references at their own (multiple-of-32) sizes */
       DgRunMemory mem;
       g_autoptr (GError) error = NULL;
       g_autoptr (GPtrArray) out = dg_run_batch_measured (model, rp, c->batch, &hooks, &mem, NULL, NULL, NULL, &error);
