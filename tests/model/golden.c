@@ -1,4 +1,5 @@
 #include "golden.h"
+#include "vkc_ops_eltwise.h"
 #include <math.h>
 #include <string.h>
 
@@ -108,4 +109,49 @@ golden_nhwc_to_nchw (const float *x, gint64 b, gint64 h, gint64 w, gint64 c)
       for (gint64 i = 0; i < h * w; i++)
         y[(n * c + ch) * h * w + i] = x[(n * h * w + i) * c + ch];
   return y;
+}
+
+VkcDevice *
+golden_device_new (void)
+{
+  g_autoptr (GError) error = NULL;
+  VkcDeviceOptions opt = VKC_DEVICE_OPTIONS_DEFAULT;
+  opt.no_pipeline_cache = true;
+  VkcDevice *dev = vkc_device_new (&opt, &error);
+  g_assert_no_error (error);
+  return dev;
+}
+
+GoldenFixture *
+golden_fixture_new (void)
+{
+  GoldenFixture *f = g_new0 (GoldenFixture, 1);
+  f->dev = golden_device_new ();
+  f->arena = dg_arena_new (f->dev, "test activations");
+  f->kept = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  return f;
+}
+
+void
+golden_fixture_free (GoldenFixture *f)
+{
+  g_hash_table_unref (f->kept);
+  dg_arena_free (f->arena);
+  guint messages = vkc_device_validation_messages (f->dev);
+  vkc_device_free (f->dev);
+  g_assert_cmpuint (messages, ==, 0);
+  g_free (f);
+}
+
+void
+golden_keep_tap (VkcCmd *cmd, const char *name, const VkcTensor *t, gpointer fixture)
+{
+  GoldenFixture *f = fixture;
+  VkcTensor *copy = g_new (VkcTensor, 1);
+  if (!dg_arena_tensor (f->arena, copy, VKC_F32, t->ndim, t->shape)) {
+    g_free (copy);
+    return;
+  }
+  vkc_op_copy (cmd, copy, t);
+  g_hash_table_replace (f->kept, g_strdup (name), copy);
 }

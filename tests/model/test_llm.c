@@ -33,50 +33,7 @@
  * Measured here: 8e-5 … 1.1e-4 at h5, 2.8e-4 … 4.2e-4 at h35 over the six scenarios. */
 #define BF16_STACK_LIMIT 2e-3
 
-typedef struct {
-  VkcDevice *dev;
-  DgArena *arena;
-  GHashTable *kept;
-} Fixture;
-
-static Fixture *
-fixture_new (void)
-{
-  g_autoptr (GError) error = NULL;
-  Fixture *f = g_new0 (Fixture, 1);
-  VkcDeviceOptions opt = VKC_DEVICE_OPTIONS_DEFAULT;
-  opt.no_pipeline_cache = true;
-  f->dev = vkc_device_new (&opt, &error);
-  g_assert_no_error (error);
-  f->arena = dg_arena_new (f->dev, "test activations");
-  f->kept = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  return f;
-}
-
-static void
-fixture_free (Fixture *f)
-{
-  g_hash_table_unref (f->kept);
-  dg_arena_free (f->arena);
-  guint messages = vkc_device_validation_messages (f->dev);
-  vkc_device_free (f->dev);
-  g_assert_cmpuint (messages, ==, 0);
-  g_free (f);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Fixture, fixture_free)
-
-static void
-keep_tap (VkcCmd *cmd, const char *name, const VkcTensor *t, gpointer user_data)
-{
-  Fixture *f = user_data;
-  VkcTensor *copy = g_new (VkcTensor, 1);
-  if (!dg_arena_tensor (f->arena, copy, VKC_F32, t->ndim, t->shape)) {
-    g_free (copy);
-    return;
-  }
-  vkc_op_copy (cmd, copy, t);
-  g_hash_table_replace (f->kept, g_strdup (name), copy);
-}
+typedef GoldenFixture Fixture;
 
 static void
 run (Fixture *f, VkcCmd *cmd)
@@ -166,7 +123,7 @@ upload_golden (Fixture *f, DgSafetensors *gold, const char *name)
 static void
 check_rotary (DgPrecision precision)
 {
-  g_autoptr (Fixture) f = fixture_new ();
+  g_autoptr (GoldenFixture) f = golden_fixture_new ();
   const gboolean bf16 = precision == DG_PRECISION_BF16;
   DgQwenVLConfig cfg;
   g_autoptr (DgSafetensors) st = NULL;
@@ -203,7 +160,7 @@ static void test_rotary_bf16 (void) { check_rotary (DG_PRECISION_BF16); }
 static void
 check_layer (DgPrecision precision)
 {
-  g_autoptr (Fixture) f = fixture_new ();
+  g_autoptr (GoldenFixture) f = golden_fixture_new ();
   const gboolean bf16 = precision == DG_PRECISION_BF16;
   DgQwenVLConfig cfg;
   g_autoptr (DgSafetensors) st = NULL;
@@ -238,7 +195,7 @@ check_scenario (Fixture *f, DgLlm *llm, int scenario, DgPrecision precision)
   g_autoptr (GError) error = NULL;
   g_autoptr (VkcCmd) cmd = vkc_cmd_begin (f->dev, &error);
   VkcTensor in = upload_golden (f, gold, "llm.inputs_embeds"), merged;
-  DgLlmTap tap = { keep_tap, f };
+  DgLlmTap tap = { golden_keep_tap, f };
   g_assert_true (dg_llm_forward (llm, cmd, f->arena, &gb.b, &in, &merged, &tap));
   run (f, cmd);
   const guint *sel;
@@ -269,7 +226,7 @@ check_scenario (Fixture *f, DgLlm *llm, int scenario, DgPrecision precision)
 static void
 check_scenarios (DgPrecision precision)
 {
-  g_autoptr (Fixture) f = fixture_new ();
+  g_autoptr (GoldenFixture) f = golden_fixture_new ();
   DgQwenVLConfig cfg;
   g_autoptr (DgSafetensors) st = NULL;
   g_autoptr (DgLlm) llm = load_llm (f, precision, &cfg, &st);

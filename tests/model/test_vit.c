@@ -28,60 +28,7 @@
 #define BF16_STAGE_LIMIT 1e-4
 #define BF16_CHAIN_LIMIT 5e-4
 
-typedef struct {
-  VkcDevice *dev;
-  DgArena *arena;
-  GHashTable *kept;   /* tap name → VkcTensor* (arena copies) */
-} Fixture;
-
-static VkcDevice *
-device_new (void)
-{
-  g_autoptr (GError) error = NULL;
-  VkcDeviceOptions opt = VKC_DEVICE_OPTIONS_DEFAULT;
-  opt.no_pipeline_cache = true;
-  VkcDevice *dev = vkc_device_new (&opt, &error);
-  g_assert_no_error (error);
-  return dev;
-}
-
-/* Declared first in a test (g_autoptr), so that it is freed last: after every command buffer
- * and weight pool of the test, then the validation-message check. */
-static Fixture *
-fixture_new (void)
-{
-  Fixture *f = g_new0 (Fixture, 1);
-  f->dev = device_new ();
-  f->arena = dg_arena_new (f->dev, "test activations");
-  f->kept = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  return f;
-}
-
-static void
-fixture_free (Fixture *f)
-{
-  g_hash_table_unref (f->kept);
-  dg_arena_free (f->arena);
-  guint messages = vkc_device_validation_messages (f->dev);
-  vkc_device_free (f->dev);
-  g_assert_cmpuint (messages, ==, 0);
-  g_free (f);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Fixture, fixture_free)
-
-/* The tap of the tests: keep an arena copy of every tensor the tower shows. */
-static void
-keep_tap (VkcCmd *cmd, const char *name, const VkcTensor *t, gpointer user_data)
-{
-  Fixture *f = user_data;
-  VkcTensor *copy = g_new (VkcTensor, 1);
-  if (!dg_arena_tensor (f->arena, copy, VKC_F32, t->ndim, t->shape)) {
-    g_free (copy);
-    return;
-  }
-  vkc_op_copy (cmd, copy, t);
-  g_hash_table_replace (f->kept, g_strdup (name), copy);
-}
+typedef GoldenFixture Fixture;
 
 static VkcTensor
 upload (Fixture *f, const float *data, int64_t rows, int64_t cols)
@@ -178,7 +125,7 @@ test_window_index (void)
 static void
 check_tower (DgPrecision precision)
 {
-  g_autoptr (Fixture) fx = fixture_new ();
+  g_autoptr (GoldenFixture) fx = golden_fixture_new ();
   Fixture *f = fx;
   const gboolean bf16 = precision == DG_PRECISION_BF16;
   const double chain = bf16 ? BF16_CHAIN_LIMIT : FP32_LIMIT, stage = bf16 ? BF16_STAGE_LIMIT : FP32_LIMIT;
@@ -196,7 +143,7 @@ check_tower (DgPrecision precision)
   g_autofree float *patches = golden_f32 (gold, "vit_10x12.patches", NULL, NULL);
   g_autoptr (VkcCmd) cmd = vkc_cmd_begin (f->dev, &error);
   VkcTensor p = upload (f, patches, N, dg_vit_patch_values (vit)), embeds;
-  DgVitTap tap = { keep_tap, f };
+  DgVitTap tap = { golden_keep_tap, f };
   g_assert_true (dg_vit_forward (vit, cmd, f->arena, &p, &grid, &embeds, &tap));
   run (f, cmd);
   compare (f, gold, "vit_10x12.patch_embed.out", g_hash_table_lookup (f->kept, "vit.patch_embed.out"), stage);
@@ -233,7 +180,7 @@ static void test_tower_bf16 (void) { check_tower (DG_PRECISION_BF16); }
 static void
 test_load_errors (void)
 {
-  g_autoptr (Fixture) fx = fixture_new ();
+  g_autoptr (GoldenFixture) fx = golden_fixture_new ();
   Fixture *f = fx;
   DgQwenVLConfig cfg;
   g_autoptr (GError) error = NULL;
