@@ -155,3 +155,14 @@ golden_keep_tap (VkcCmd *cmd, const char *name, const VkcTensor *t, gpointer fix
   vkc_op_copy (cmd, copy, t);
   g_hash_table_replace (f->kept, g_strdup (name), copy);
 }
+
+void
+golden_submit (VkcCmd *cmd, DgArena *arena, double *ms)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (dg_arena_check (arena, &error));
+  gint64 t0 = g_get_monotonic_time ();
+  g_assert_true (vkc_cmd_submit_wait (cmd, &error));
+  if (ms)
+    *ms = (g_get_monotonic_time () - t0) / 1000.0;
+}

@@ -42,3 +42,6 @@ void golden_fixture_free (GoldenFixture *f);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GoldenFixture, golden_fixture_free)
 /* A tap (component observers have this signature): keeps an arena copy of every tensor shown. */
 void golden_keep_tap (VkcCmd *cmd, const char *name, const VkcTensor *t, gpointer fixture);
+
+/* Checks the arena's sticky error, submits and waits; *ms (may be NULL) gets the wall time. */
+void golden_submit (VkcCmd *cmd, DgArena *arena, double *ms);

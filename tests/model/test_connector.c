@@ -43,17 +43,6 @@ upload (DgArena *arena, const float *data, gint64 r, gint64 s, gint64 c)
   return t;
 }
 
-static void
-submit (VkcCmd *cmd, DgArena *arena, double *ms)
-{
-  g_autoptr (GError) error = NULL;
-  g_assert_true (dg_arena_check (arena, &error));
-  gint64 t0 = g_get_monotonic_time ();
-  g_assert_true (vkc_cmd_submit_wait (cmd, &error));
-  if (ms)
-    *ms = (g_get_monotonic_time () - t0) / 1000.0;
-}
-
 static double
 compare (const char *what, DgSafetensors *st, const char *name, const VkcTensor *got, double limit)
 {
@@ -137,7 +126,7 @@ test_layer (gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (VkcCmd) cmd = vkc_cmd_begin (dev, &error);
   dg_connector_forward_layer (conns[bf], cmd, arena, 0, &x, &y);
-  submit (cmd, arena, NULL);
+  golden_submit (cmd, arena, NULL);
   g_autofree char *what = g_strdup_printf ("connector_layer %s", tag (bf));
   compare (what, st, "connector_layer.out", &y, bf ? LIMIT_BF16_LAYER : LIMIT_F32);
 }
@@ -154,7 +143,7 @@ test_full (gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (VkcCmd) cmd = vkc_cmd_begin (dev, &error);
   dg_connector_forward (conns[bf], cmd, arena, &x, &pooled, &seq);
-  submit (cmd, arena, NULL);
+  golden_submit (cmd, arena, NULL);
   g_autofree char *w1 = g_strdup_printf ("connector_full.pooled %s", tag (bf));
   g_autofree char *w2 = g_strdup_printf ("connector_full.seq %s", tag (bf));
   double limit = bf ? LIMIT_BF16_FULL : LIMIT_F32;
@@ -224,7 +213,7 @@ test_scenarios (gconstpointer data)
     g_autoptr (VkcCmd) cmd = vkc_cmd_begin (dev, &error);
     dg_connector_forward (conns[bf], cmd, arena, &x, &pooled, &seq);
     double ms;
-    submit (cmd, arena, &ms);
+    golden_submit (cmd, arena, &ms);
     dg_connector_set_tap (conns[bf], NULL, NULL);
     g_test_message ("scenario %d: rows %" G_GINT64_FORMAT ", tokens %" G_GINT64_FORMAT " (%s): %.1f ms", k, s[0], s[1],
                     tag (bf), ms);

@@ -74,17 +74,6 @@ upload_golden (DgArena *arena, DgSafetensors *st, const char *name, gint64 *s)
   return upload (arena, nhwc, shape[0], shape[2], shape[3], shape[1]);
 }
 
-static void
-submit (VkcCmd *cmd, DgArena *arena, double *ms)
-{
-  g_autoptr (GError) error = NULL;
-  g_assert_true (dg_arena_check (arena, &error));
-  gint64 t0 = g_get_monotonic_time ();
-  g_assert_true (vkc_cmd_submit_wait (cmd, &error));
-  if (ms)
-    *ms = (g_get_monotonic_time () - t0) / 1000.0;
-}
-
 /* Downloads NHWC and compares with an NCHW golden. */
 static double
 compare_nchw (const char *what, DgSafetensors *st, const char *name, const VkcTensor *got, double limit)
@@ -169,7 +158,7 @@ test_modules (gconstpointer data)
     g_autoptr (GError) error = NULL;
     g_autoptr (VkcCmd) cmd = vkc_cmd_begin (dev, &error);
     g_assert_true (dg_vae_forward_module (vaes[bf], cmd, arena, m->module, &x, &y));
-    submit (cmd, arena, NULL);
+    golden_submit (cmd, arena, NULL);
     g_autofree char *what = g_strdup_printf ("%s %s", m->golden, tag (bf));
     compare_nchw (what, st, out, &y, bf ? LIMIT_BF16_MODULE : LIMIT_F32);
   }
@@ -185,7 +174,7 @@ test_decode_module (gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (VkcCmd) cmd = vkc_cmd_begin (dev, &error);
   dg_vae_decode_raw (vaes[bf], cmd, arena, &z, &y);
-  submit (cmd, arena, NULL);
+  golden_submit (cmd, arena, NULL);
   g_autofree char *what = g_strdup_printf ("vae.decode %s", tag (bf));
   compare_nchw (what, st, "vae.decode.out", &y, bf ? LIMIT_BF16_NET : LIMIT_F32);
 }
@@ -220,7 +209,7 @@ test_encode_module (gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (VkcCmd) cmd = vkc_cmd_begin (dev, &error);
   dg_vae_encode_moments (vaes[bf], cmd, arena, &x, &m);
-  submit (cmd, arena, NULL);
+  golden_submit (cmd, arena, NULL);
   g_autofree float *mom = dg_tensor_download_f32 (dev, &m, &error);
   g_autofree char *w1 = g_strdup_printf ("vae.encode.mean %s", tag (bf));
   g_autofree char *w2 = g_strdup_printf ("vae.encode.logvar %s", tag (bf));
@@ -312,7 +301,7 @@ test_scenario_encode (gconstpointer data)
       dg_vae_encode_moments (vaes[bf], cmd, arena, &x, &m);
       dg_vae_latents_from_moments (vaes[bf], cmd, arena, &m, &eps, &z);
       double ms;
-      submit (cmd, arena, &ms);
+      golden_submit (cmd, arena, &ms);
       g_test_message ("scenario %d encode %s (%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT ", %s): %.0f ms", k,
                       (char *) refs->pdata[i], w, h, tag (bf), ms);
       g_autofree float *mom = dg_tensor_download_f32 (dev, &m, &error);
@@ -411,7 +400,7 @@ test_scenario_decode (gconstpointer data)
     if (has_in)
       dg_vae_decode_raw (vaes[bf], cmd, arena, &zin, &y_raw);
     double ms;
-    submit (cmd, arena, &ms);
+    golden_submit (cmd, arena, &ms);
     g_test_message ("scenario %d decode %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " (%s): %.0f ms%s",
                     k, y.shape[0], y.shape[2], y.shape[1], tag (bf), ms, has_in ? " (two decodes)" : "");
     double limit = bf ? LIMIT_BF16_NET : LIMIT_F32;
@@ -543,7 +532,7 @@ decode_whole (DgVae *vae, const VkcTensor *z, double *ms)
   g_autoptr (VkcCmd) cmd = vkc_cmd_begin (dev, &error);
   VkcTensor whole;
   dg_vae_decode (vae, cmd, arena, z, &whole);
-  submit (cmd, arena, ms);
+  golden_submit (cmd, arena, ms);
   return download (&whole);
 }
 
@@ -730,7 +719,7 @@ test_tiled_encode (void)
   g_autoptr (VkcCmd) cmd = vkc_cmd_begin (dev, &error);
   dg_vae_decode (vae, cmd, arena, &z, &x);
   dg_vae_encode (vae, cmd, arena, &x, NULL, &whole);
-  submit (cmd, arena, NULL);
+  golden_submit (cmd, arena, NULL);
   g_assert_true (DG_ACT (arena, &tiled, whole.shape[0], whole.shape[1], whole.shape[2], whole.shape[3]));
   g_assert_true (dg_arena_check (arena, &error));
   g_autofree float *a = download (&whole);
