@@ -24,7 +24,10 @@ cat > "$out/dialog.scm" <<SCM
   (gimp-displays-flush)
   (plug-in-deepgen-inpaint #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector layer)
      #:prompt "give the wizard a red hat" #:steps 2 #:model-folder "$model")
-  (gimp-message (string-append "layers: " (number->string (vector-length (car (gimp-image-get-layers img)))))))
+  ; a file, not gimp-message: the message is delivered asynchronously and can be lost at --quit
+  (let ((port (open-output-file "$out/layers.txt")))
+    (display (vector-length (car (gimp-image-get-layers img))) port)
+    (close-output-port port)))
 SCM
 rc=0
 "$here/gimp3-root.sh" "$root" "$src" "$build" run env HOME="$out/home" \
@@ -34,6 +37,7 @@ rc=0
 [ $rc = 77 ] && exit 77
 grep "autopilot" "$out/gimp.log" || true
 grep -q "autopilot: result" "$out/gimp.log" || { tail -n 30 "$out/gimp.log" >&2; echo "FAIL: no preview in the dialog" >&2; exit 1; }
-grep -q "layers: 2" "$out/gimp.log" || { tail -n 30 "$out/gimp.log" >&2; echo "FAIL: Apply did not add the layer" >&2; exit 1; }
+layers=$(cat "$out/layers.txt" 2>/dev/null || echo "none")
+[ "$layers" = 2 ] || { tail -n 30 "$out/gimp.log" >&2; echo "FAIL: Apply did not add the layer (layers after the call: $layers)" >&2; exit 1; }
 [ -s "$out/gimp3-dialog.png" ] || { echo "FAIL: no screenshot" >&2; exit 1; }
 echo "screenshot: $out/gimp3-dialog.png"
