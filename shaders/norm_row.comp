@@ -4,11 +4,16 @@
 //   RMS: y = x · rsqrt(mean(x²) + eps) [· w]
 // Rows use the same three-level addressing as eltwise.comp (per-head norms are rows of a
 // [B, N, H, D] view). Every thread touches the same columns in all passes, so y may alias x.
-// Statistics in fp32: per-thread partial sums, then subgroupAdd, then one shared slot per
-// subgroup summed in a fixed order by every thread (deterministic, two barriers in total).
+// Statistics in fp32: per-thread partial sums, then a workgroup sum in a fixed order (results
+// are deterministic): with USE_SUBGROUP, subgroupAdd and one shared slot per subgroup summed by
+// every thread (one barrier per sum); without it (devices lacking subgroup arithmetic, or the
+// DEEPGEN_VK_DISABLE_SUBGROUP kill switch), a pairwise tree over one shared slot per thread
+// (log2(workgroup size) + 1 barriers per sum). The two orders differ, hence not bit-identical.
 #extension GL_GOOGLE_include_directive : require
+#ifdef USE_SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #define WB_BINDING 2
 #include "norm_common.glsl"
 
@@ -26,7 +31,10 @@ layout(push_constant) uniform Push {
   float inv_n;                       // 1 / (cols · VEC)
 } p;
 
-// One slot per subgroup (subgroups of >= 4 lanes, launcher-checked) per reduction.
+// Each sum has its own slots, so the second sum (LayerNorm's variance) may start writing
+// while slow threads still read the first one's result: no barrier after the read.
+#ifdef USE_SUBGROUP
+// One slot per subgroup (subgroups of >= 4 lanes, launcher-checked).
 shared float red[2][64];
 
 float wg_sum(float v, uint slot)
@@ -38,6 +46,22 @@ float wg_sum(float v, uint slot)
   for (uint k = 0u; k < gl_NumSubgroups; k++) s += red[slot][k];
   return s;
 }
+#else
+// One slot per thread; the workgroup size is a power of two (64, 128 or 256).
+shared float red[2][gl_WorkGroupSize.x];
+
+float wg_sum(float v, uint slot)
+{
+  uint t = gl_LocalInvocationID.x;
+  red[slot][t] = v;
+  barrier();
+  for (uint h = gl_WorkGroupSize.x / 2u; h > 0u; h >>= 1) {
+    if (t < h) red[slot][t] += red[slot][t + h];
+    barrier();
+  }
+  return red[slot][0];
+}
+#endif
 
 #if VEC == 4
 float hsum(vec4 v) { return (v.x + v.y) + (v.z + v.w); }

@@ -27,13 +27,24 @@ param_dtype (const VkcTensor *w, const VkcTensor *b)
   return w ? w->dtype : b ? b->dtype : VKC_F32;
 }
 
-static void
-check_subgroups (VkcDevice *dev)
+static bool
+env_flag (const char *name)
+{
+  const char *v = g_getenv (name);
+  return v && *v && strcmp (v, "0") != 0;
+}
+
+/* The subgroup reduction of norm_row.comp keeps one shared slot per subgroup, 64 slots for
+ * up to 256 threads: it needs subgroups of at least 4 lanes (whatever size the driver picks
+ * within min..max), else the shared-memory variant runs. */
+static VkcNormReduction
+row_reduction (VkcDevice *dev, const VkcNormOptions *opt)
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
-  if (!info->subgroup_arith || info->min_subgroup_size < 4)
-    g_error ("vkc norm: the device lacks subgroup arithmetic in compute shaders (or has subgroups "
-             "of fewer than 4 lanes); the row norms need them");
+  uint32_t min_sg = info->min_subgroup_size ? info->min_subgroup_size : info->subgroup_size;
+  bool sg = info->subgroup_arith && min_sg >= 4 && !(opt && opt->no_subgroup)
+            && !env_flag ("DEEPGEN_VK_DISABLE_SUBGROUP");
+  return sg ? VKC_NORM_REDUCE_SUBGROUP : VKC_NORM_REDUCE_SHARED;
 }
 
 /* Bind weight/bias, or a placeholder (another read-only binding of the op) when absent. */
@@ -71,6 +82,7 @@ typedef struct {
   const VkcTensor *w, *b;
   uint32_t flags;
   float eps;
+  VkcNormReduction reduction;
 } RowNormJob;
 
 static void
@@ -107,19 +119,19 @@ row_norm_piece (const VkcRowPlan *plan, const VkcRowPiece *piece, void *user)
   pc.inv_n = (float) (1.0 / (double) plan->cols);
   uint32_t wg = pc.cols <= 64 ? 64 : pc.cols <= 128 ? 128 : 256;
   char name[48];
-  g_snprintf (name, sizeof name, "norm_%s_%s%s", job->kind, vkc_dtype_name (param_dtype (job->w, job->b)),
-              vec == 4 ? "_vec4" : "");
+  g_snprintf (name, sizeof name, "norm_%s_%s%s%s", job->kind,
+              job->reduction == VKC_NORM_REDUCE_SUBGROUP ? "sg_" : "",
+              vkc_dtype_name (param_dtype (job->w, job->b)), vec == 4 ? "_vec4" : "");
   VkcPipeline *p = vkc_pipeline_get (dev, name, &wg, 1, 4);
   uint32_t gx, gy;
   vkc_grid_1d ((uint64_t) rows, 1, &gx, &gy);
   vkc_cmd_dispatch (cmd, p, b, 4, &pc, sizeof pc, gx, gy, 1);
 }
 
-static void
+static VkcNormReduction
 row_norm (VkcCmd *cmd, const char *kind, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
-          const VkcTensor *bias, float eps, uint32_t flags)
+          const VkcTensor *bias, float eps, uint32_t flags, const VkcNormOptions *opt)
 {
-  check_subgroups (vkc_cmd_device (cmd));
   g_assert (x->dtype == VKC_F32 && y->dtype == VKC_F32);
   VKC_CHECK_SAME_SHAPE (y, x);
   int64_t C = x->shape[x->ndim - 1];
@@ -136,25 +148,41 @@ row_norm (VkcCmd *cmd, const char *kind, const VkcTensor *y, const VkcTensor *x,
     VkDeviceSize y1 = y->offset + vkc_tensor_span_bytes (y), x1 = x->offset + vkc_tensor_span_bytes (x);
     g_assert (y1 <= x->offset || x1 <= y->offset);
   }
-  RowNormJob job = { cmd, kind, w, bias, flags, eps };
+  RowNormJob job = { cmd, kind, w, bias, flags, eps, row_reduction (vkc_cmd_device (cmd), opt) };
   vkc_row_plan_split (vkc_cmd_device (cmd), &plan, row_norm_piece, &job);
+  return job.reduction;
+}
+
+VkcNormReduction
+vkc_op_layer_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
+                      const VkcTensor *bias, float eps, VkcNormFlags flags, const VkcNormOptions *opt)
+{
+  g_assert (!(flags & VKC_NORM_SILU));
+  return row_norm (cmd, "layer", y, x, weight, bias, eps, (flags & VKC_NORM_ROUND_BF16) ? NF_ROUND_OUT : 0,
+                   opt);
 }
 
 void
 vkc_op_layer_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
                    const VkcTensor *bias, float eps, VkcNormFlags flags)
 {
+  vkc_op_layer_norm_ex (cmd, y, x, weight, bias, eps, flags, NULL);
+}
+
+VkcNormReduction
+vkc_op_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight, float eps,
+                    VkcNormFlags flags, const VkcNormOptions *opt)
+{
   g_assert (!(flags & VKC_NORM_SILU));
-  row_norm (cmd, "layer", y, x, weight, bias, eps, (flags & VKC_NORM_ROUND_BF16) ? NF_ROUND_OUT : 0);
+  return row_norm (cmd, "rms", y, x, weight, NULL, eps,
+                   (flags & VKC_NORM_ROUND_BF16) ? NF_ROUND_NORMED | NF_ROUND_OUT : 0, opt);
 }
 
 void
 vkc_op_rms_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight, float eps,
                  VkcNormFlags flags)
 {
-  g_assert (!(flags & VKC_NORM_SILU));
-  row_norm (cmd, "rms", y, x, weight, NULL, eps,
-            (flags & VKC_NORM_ROUND_BF16) ? NF_ROUND_NORMED | NF_ROUND_OUT : 0);
+  vkc_op_rms_norm_ex (cmd, y, x, weight, eps, flags, NULL);
 }
 
 /* [..., H·D] → [..., H, D] with the same memory. */
@@ -178,13 +206,20 @@ split_heads (const VkcTensor *t, int64_t d)
   return vkc_tensor_view (t, nd + 1, shape, stride, 0);
 }
 
+VkcNormReduction
+vkc_op_head_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
+                         int64_t head_dim, float eps, VkcNormFlags flags, const VkcNormOptions *opt)
+{
+  VKC_CHECK_SAME_SHAPE (y, x);
+  VkcTensor yh = split_heads (y, head_dim), xh = split_heads (x, head_dim);
+  return vkc_op_rms_norm_ex (cmd, &yh, &xh, weight, eps, flags, opt);
+}
+
 void
 vkc_op_head_rms_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
                       int64_t head_dim, float eps, VkcNormFlags flags)
 {
-  VKC_CHECK_SAME_SHAPE (y, x);
-  VkcTensor yh = split_heads (y, head_dim), xh = split_heads (x, head_dim);
-  vkc_op_rms_norm (cmd, &yh, &xh, weight, eps, flags);
+  vkc_op_head_rms_norm_ex (cmd, y, x, weight, head_dim, eps, flags, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -33,6 +33,34 @@ void vkc_op_rms_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const
 void vkc_op_head_rms_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
                            int64_t head_dim, float eps, VkcNormFlags flags);
 
+/* How the row norms above sum a row across their workgroup: subgroup arithmetic where the
+ * device has it in compute shaders with subgroups of at least 4 lanes, else through shared
+ * memory only. Both accumulate in fp32 (in different orders, so results may differ in the
+ * last bits; each is deterministic). The environment variable DEEPGEN_VK_DISABLE_SUBGROUP=1
+ * turns the subgroup reduction off (debugging kill switch). GroupNorm uses no subgroups. */
+typedef enum {
+  VKC_NORM_REDUCE_SUBGROUP,
+  VKC_NORM_REDUCE_SHARED,
+} VkcNormReduction;
+
+typedef struct {
+  bool no_subgroup;   /* shared-memory reduction even where subgroup arithmetic exists */
+} VkcNormOptions;
+
+#define VKC_NORM_OPTIONS_DEFAULT { false }
+
+/* The row norms with options (NULL = defaults); they return the reduction their dispatches
+ * use (also when there is nothing to dispatch), so tests can tell which variant ran. */
+VkcNormReduction vkc_op_layer_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x,
+                                       const VkcTensor *weight, const VkcTensor *bias, float eps,
+                                       VkcNormFlags flags, const VkcNormOptions *opt);
+VkcNormReduction vkc_op_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x,
+                                     const VkcTensor *weight, float eps, VkcNormFlags flags,
+                                     const VkcNormOptions *opt);
+VkcNormReduction vkc_op_head_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x,
+                                          const VkcTensor *weight, int64_t head_dim, float eps,
+                                          VkcNormFlags flags, const VkcNormOptions *opt);
+
 /* GroupNorm over NHWC images: x, y [B, H, W, C] (or [H, W, C]); `groups` (<= 256) divides C;
  * the statistics of (image, group) run over H·W·C/groups values. Needs a scratch f32 tensor
  * of at least vkc_group_norm_scratch_elems(dev, y, x, groups) elements (contiguous, not

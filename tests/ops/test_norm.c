@@ -2,6 +2,12 @@
  * inputs), on strided views of random buffers; elements of the output buffer outside the
  * output view must stay untouched.
  *
+ * Every row-norm case (LayerNorm, RMSNorm, per-head RMSNorm) runs twice, as /norm/.../subgroup
+ * with the default reduction (subgroup arithmetic where the device has it) and as
+ * /norm/.../shared with the shared-memory reduction forced (VkcNormOptions.no_subgroup). Which
+ * one ran is checked twice: the launcher's report, and, where the device has timestamps, the
+ * names of the pipelines that the command buffer timed.
+ *
  * NMSE limits:
  *  - LIMIT_NORM 1e-10: fp32 statistics (per-thread sums then a tree; Welford/Chan for
  *    GroupNorm) carry ~√n·ulp relative error, rsqrt 2 ulp, then 1–3 roundings per output:
@@ -16,6 +22,7 @@
 #include "vkc_ops_eltwise.h"
 #include "vkc_ops_norm.h"
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define LIMIT_NORM 1e-10
@@ -24,6 +31,36 @@
 
 static OpTest *T;
 static bool splitting;   /* every op must be cut into several dispatches */
+static bool shared_pass; /* row norms: force the shared-memory reduction */
+static double worst[2];  /* largest NMSE of the current test, f32 / bf16 outputs (summary) */
+static guint named;      /* commands whose pipeline names were checked (summary) */
+
+/* The reduction the row norms must report in this pass: the default one is the subgroup
+ * reduction unless the device cannot (or the environment's kill switch says not to). */
+static VkcNormReduction
+expected_reduction (void)
+{
+  const VkcDeviceInfo *i = vkc_device_info (T->dev);
+  const char *e = g_getenv ("DEEPGEN_VK_DISABLE_SUBGROUP");
+  bool sg = i->subgroup_arith && i->min_subgroup_size >= 4 && !(e && *e && strcmp (e, "0") != 0);
+  return shared_pass || !sg ? VKC_NORM_REDUCE_SHARED : VKC_NORM_REDUCE_SUBGROUP;
+}
+
+static const VkcNormOptions *
+row_options (void)
+{
+  static VkcNormOptions o = VKC_NORM_OPTIONS_DEFAULT;
+  o.no_subgroup = shared_pass;
+  return &o;
+}
+
+static void
+check_reduction (const char *what, VkcNormReduction got)
+{
+  if (got != expected_reduction ())
+    g_error ("%s: the launcher used the %s reduction in the %s pass", what,
+             got == VKC_NORM_REDUCE_SHARED ? "shared-memory" : "subgroup", shared_pass ? "shared" : "subgroup");
+}
 
 typedef struct {
   VkcTensor dev;
@@ -78,11 +115,34 @@ unravel (const VkcTensor *v, int64_t i, int64_t *idx)
   }
 }
 
+/* Submit; for row norms (rows = true) also check the names of the timed pipelines, which
+ * carry "_sg_" for the subgroup variants (no timestamps on the device: nothing to check). */
 static void
-run_cmd (VkcCmd *cmd)
+run_cmd (VkcCmd *cmd, bool rows)
 {
   if (splitting) g_assert_cmpuint (vkc_cmd_n_dispatches (cmd), >, 1);
-  op_run (T, cmd);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (vkc_cmd_submit_wait (cmd, &error));
+  g_assert_no_error (error);
+  GHashTable *prof = rows ? vkc_cmd_profile (cmd) : NULL;
+  if (prof) {
+    bool want_sg = expected_reduction () == VKC_NORM_REDUCE_SUBGROUP;
+    guint n = 0;
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init (&it, prof);
+    while (g_hash_table_iter_next (&it, &key, NULL)) {
+      const char *name = key;
+      g_assert_true (g_str_has_prefix (name, "norm_layer_") || g_str_has_prefix (name, "norm_rms_"));
+      if ((strstr (name, "_sg_") != NULL) != want_sg)
+        g_error ("pipeline %s ran in the %s pass", name, shared_pass ? "shared" : "subgroup");
+      n++;
+    }
+    g_assert_cmpuint (n, >, 0);
+    g_hash_table_unref (prof);
+    named++;
+  }
+  vkc_cmd_free (cmd);
 }
 
 /* Compare ref (in y-view element order) with the GPU output; check the rest of the buffer. */
@@ -103,6 +163,7 @@ check (const char *what, const Buf *yb, const VkcTensor *y, const double *ref, b
       g_error ("%s: element %" G_GINT64_FORMAT " = %.9g is not a bf16 value", what, i, g[i]);
   }
   op_check (what, ref, g, (size_t) n, bf16 ? LIMIT_BF16 : LIMIT_NORM);
+  worst[bf16] = MAX (worst[bf16], op_nmse (ref, g, (size_t) n));
   for (int64_t e = 0; e < yb->n; e++)
     if (!touched[e] && memcmp (&got[e], &yb->host[e], 4) != 0)
       g_error ("%s: element %" G_GINT64_FORMAT " outside the output view changed", what, e);
@@ -140,11 +201,14 @@ row_case (const RowCase *c)
   VkcTensor y = c->in_place ? x : cview (&yb, 3, sh, 0);
   VkcNormFlags fl = c->round ? VKC_NORM_ROUND_BF16 : VKC_NORM_DEFAULT;
   VkcCmd *cmd = op_cmd (T);
+  VkcNormReduction red;
   if (c->rms)
-    vkc_op_rms_norm (cmd, &y, &x, has_w ? &wb.dev : NULL, EPS, fl);
+    red = vkc_op_rms_norm_ex (cmd, &y, &x, has_w ? &wb.dev : NULL, EPS, fl, row_options ());
   else
-    vkc_op_layer_norm (cmd, &y, &x, has_w ? &wb.dev : NULL, c->bias ? &bb.dev : NULL, EPS, fl);
-  run_cmd (cmd);
+    red = vkc_op_layer_norm_ex (cmd, &y, &x, has_w ? &wb.dev : NULL, c->bias ? &bb.dev : NULL, EPS, fl,
+                                row_options ());
+  check_reduction (c->name, red);
+  run_cmd (cmd, true);
 
   g_autofree double *ref = g_new (double, B * N * C);
   for (int64_t r = 0; r < B * N; r++) {
@@ -201,6 +265,35 @@ test_rms_norm (void)
   for (guint i = 0; i < G_N_ELEMENTS (rms_cases); i++) row_case (&rms_cases[i]);
 }
 
+/* Awkward widths and row counts, LayerNorm and RMSNorm, cycling through the parameter dtypes,
+ * bias, bf16 rounding and a row stride that forces the scalar path. The launcher picks 64,
+ * 128 or 256 threads from the row width in vec units: 1 and 7 leave most of a 64-thread
+ * workgroup idle, 33 is a scalar row, 100 (scalar) and 500 (125 vec4) take 128 threads,
+ * 1000, 1280, 2048, 3072 take 256 threads (1000: 250 vec4, not a multiple of them). */
+static void
+test_widths (void)
+{
+  static const int64_t widths[] = { 1, 7, 33, 100, 500, 1000, 1280, 2048, 3072 };
+  static const int64_t rows[] = { 1, 5, 257 };
+  static const VkcDType wdts[] = { VKC_BF16, VKC_F16, VKC_F32, VKC_U32 };
+  guint k = 0;
+  for (guint wi = 0; wi < G_N_ELEMENTS (widths); wi++)
+    for (guint ri = 0; ri < G_N_ELEMENTS (rows); ri++)
+      for (int rms = 0; rms < 2; rms++, k++) {
+        int64_t C = widths[wi], N = rows[ri];
+        RowCase c = {
+          .rms = rms, .B = 1, .N = N, .C = C, .xld = k % 5 == 4 ? C + 3 : C, .xoff = k % 5 == 4 ? 1 : 0,
+          .in_place = k % 7 == 3, .wdt = wdts[k % 4], .bias = !rms && k % 4 != 3 && k % 3 != 0,
+          .round = k % 3 == 1, .offset = k % 11 == 5 ? 10.0f : 0.0f,
+        };
+        char name[96];
+        snprintf (name, sizeof name, "%s [1,%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "] case %u", rms ? "RMS" : "LN",
+                  N, C, k);
+        c.name = name;
+        row_case (&c);
+      }
+}
+
 /* ---------------------------------------------------------------------------------------
  * Per-head RMSNorm on column slices of a fused QKV tensor [B, N, 3·H·D].
  * ------------------------------------------------------------------------------------- */
@@ -217,8 +310,9 @@ head_case (const char *name, int64_t B, int64_t N, int64_t H, int64_t D, int64_t
   VkcTensor x = view (&qkv, 3, sh, st, slice * H * D);
   VkcTensor y = in_place ? x : cview (&yb, 3, sh, 0);
   VkcCmd *cmd = op_cmd (T);
-  vkc_op_head_rms_norm (cmd, &y, &x, &wb.dev, D, EPS, round ? VKC_NORM_ROUND_BF16 : VKC_NORM_DEFAULT);
-  run_cmd (cmd);
+  check_reduction (name, vkc_op_head_rms_norm_ex (cmd, &y, &x, &wb.dev, D, EPS,
+                                                  round ? VKC_NORM_ROUND_BF16 : VKC_NORM_DEFAULT, row_options ()));
+  run_cmd (cmd, true);
   g_autofree double *ref = g_new (double, B * N * H * D);
   for (int64_t t = 0; t < B * N; t++)
     for (int64_t h = 0; h < H; h++) {
@@ -280,7 +374,7 @@ gn_case (const GnCase *c)
   VkcCmd *cmd = op_cmd (T);
   vkc_op_group_norm (cmd, &y, &x, aff ? &wb.dev : NULL, aff ? &bb.dev : NULL, (int) G, EPS, fl, &scratch);
   if (splitting) g_assert_cmpuint (vkc_cmd_n_dispatches (cmd), >, 3);
-  op_run (T, cmd);
+  run_cmd (cmd, false);
 
   int64_t cpg = C / G, HW = H * W;
   g_autofree double *ref = g_new (double, B * HW * C);
@@ -332,7 +426,8 @@ test_group_norm (void)
 }
 
 /* Binding limit lowered to 64 KiB: rows of images and runs within one pixel row; then to
- * 512 KiB for pieces of several statistics chunks. */
+ * 512 KiB for pieces of several statistics chunks. GroupNorm has one reduction only, so it
+ * runs in the subgroup pass alone. */
 static void
 test_split (void)
 {
@@ -347,14 +442,15 @@ test_split (void)
   };
   vkc_eltwise_set_binding_limit (64 * 1024);
   splitting = true;
-  for (guint i = 0; i < G_N_ELEMENTS (split_gn); i++) gn_case (&split_gn[i]);
+  if (!shared_pass)
+    for (guint i = 0; i < G_N_ELEMENTS (split_gn); i++) gn_case (&split_gn[i]);
   for (guint i = 0; i < G_N_ELEMENTS (split_rows); i++) row_case (&split_rows[i]);
   head_case ("head RMS split", 2, 77, 24, 64, 1, true, VKC_BF16, false);
   /* Pieces of 512 KiB hold several statistics chunks (32 K values each). */
   static const GnCase multi = { "GN split, 4 chunks per piece [1,64,64,128]", 1, 64, 64, 128, 32, 128, 0,
                                 VKC_BF16, true, false, false, 0 };
   vkc_eltwise_set_binding_limit (512 * 1024);
-  gn_case (&multi);
+  if (!shared_pass) gn_case (&multi);
   splitting = false;
   vkc_eltwise_set_binding_limit (0);
 }
@@ -362,14 +458,21 @@ test_split (void)
 typedef struct {
   const char *path;
   void (*fn) (void);
+  bool shared;   /* row norms with the shared-memory reduction forced */
 } Case;
 
 static const Case cases[] = {
-  { "/norm/layer", test_layer_norm },
-  { "/norm/rms", test_rms_norm },
-  { "/norm/head-rms", test_head_rms_norm },
-  { "/norm/group", test_group_norm },
-  { "/norm/split", test_split },
+  { "/norm/layer/subgroup", test_layer_norm, false },
+  { "/norm/layer/shared", test_layer_norm, true },
+  { "/norm/rms/subgroup", test_rms_norm, false },
+  { "/norm/rms/shared", test_rms_norm, true },
+  { "/norm/widths/subgroup", test_widths, false },
+  { "/norm/widths/shared", test_widths, true },
+  { "/norm/head-rms/subgroup", test_head_rms_norm, false },
+  { "/norm/head-rms/shared", test_head_rms_norm, true },
+  { "/norm/group", test_group_norm, false },
+  { "/norm/split/subgroup", test_split, false },
+  { "/norm/split/shared", test_split, true },
 };
 
 /* Each case gets its own validated device (op_test_free fails on any validation message). */
@@ -378,7 +481,12 @@ run (gconstpointer data)
 {
   const Case *c = data;
   T = op_test_new ();
+  shared_pass = c->shared;
+  worst[0] = worst[1] = 0;
+  named = 0;
   c->fn ();
+  g_test_message ("%s: largest NMSE %.3g (f32 outputs), %.3g (bf16 outputs); pipeline names checked "
+                  "in %u commands", c->path, worst[0], worst[1], named);
   op_test_free (T);
 }
 
