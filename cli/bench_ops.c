@@ -12,6 +12,7 @@
 
 #include "vkc.h"
 #include "vkc_half.h"
+#include "vkc_quant.h"
 #include "vkc_ops_attention.h"
 #include "vkc_ops_conv.h"
 #include "vkc_ops_eltwise.h"
@@ -33,19 +34,22 @@ tensor (Bench *b, VkcTensor *t, VkcDType dtype, int ndim, const int64_t *shape, 
     return false;
   /* Small random-ish values so nothing overflows or hits denormal slow paths. */
   size_t n = (size_t) vkc_tensor_numel (t);
-  size_t es = vkc_dtype_size (dtype);
-  g_autofree guint8 *h = g_malloc (n * es + 4);
+  g_autofree guint8 *h = g_malloc (vkc_dtype_bytes (dtype, (int64_t) n) + 4);
+  g_autofree float *qsrc = dtype == VKC_Q8_0 ? g_new (float, n + 1) : NULL;   /* quantized below */
   guint32 s = 12345;
   for (size_t i = 0; i < n; i++) {
     s = s * 1664525u + 1013904223u;
     float v = ((float) (s >> 8) / 16777216.0f - 0.5f) * 0.1f;
-    if (dtype == VKC_F32) memcpy (h + 4 * i, &v, 4);
+    if (dtype == VKC_Q8_0) qsrc[i] = v;
+    else if (dtype == VKC_F32) memcpy (h + 4 * i, &v, 4);
     else if (dtype == VKC_U32) { guint32 one = 1; memcpy (h + 4 * i, &one, 4); }
     else {
       guint16 x = dtype == VKC_BF16 ? vkc_f32_to_bf16 (v) : vkc_f32_to_f16 (v);
       memcpy (h + 2 * i, &x, 2);
     }
   }
+  if (dtype == VKC_Q8_0)
+    vkc_quantize_q8_0 (qsrc, (int64_t) n, (uint32_t *) (void *) h);
   return vkc_tensor_upload (b->dev, t, h, error);
 }
 
@@ -130,7 +134,7 @@ bench_linear (Bench *b, const char *filter, const char *name, int64_t m, int64_t
                                             m, k, n, vkc_dtype_name (wt));
   /* One row is bandwidth-bound: report the weight bytes it streams instead of FLOP/s. */
   if (m <= 8)
-    report (name, shape, ms, 0, (double) n * k * vkc_dtype_size (wt));
+    report (name, shape, ms, 0, (double) vkc_dtype_bytes (wt, n * k));
   else
     report (name, shape, ms, 2.0 * m * k * n, 0);
   vkc_pool_arena_reset (b->pool);
@@ -239,10 +243,12 @@ deepgen_bench_ops (const char *filter, int reps, bool quick, GError **error)
   int64_t q = quick ? 4 : 1;
   bool ok =
       bench_linear (&b, filter, "linear dit_ff_up", 1024 / q, 1536, 6144, VKC_BF16, error) &&
+      bench_linear (&b, filter, "linear dit_ff_up_q8_0", 1024 / q, 1536, 6144, VKC_Q8_0, error) &&
       bench_linear (&b, filter, "linear dit_qkv", 1324 / q, 1536, 1536, VKC_BF16, error) &&
       bench_linear (&b, filter, "linear connector_fc1", 424 / q, 2048, 11946, VKC_BF16, error) &&
       bench_linear (&b, filter, "linear vit_patch", 1024 / q, 1176, 1280, VKC_BF16, error) &&
       bench_linear (&b, filter, "linear llm_mlp_gemv", 1, 2048, 11008, VKC_BF16, error) &&
+      bench_linear (&b, filter, "linear llm_mlp_gemv_q8_0", 1, 2048, 11008, VKC_Q8_0, error) &&
       bench_linear (&b, filter, "linear dit_ff_up_f32", 1024 / q, 1536, 6144, VKC_F32, error) &&
       bench_attention (&b, filter, "attention dit_joint", 1, 1324 / q, 1324 / q, 24, 24, 64, false, error) &&
       bench_attention (&b, filter, "attention llm", 1, 450 / q, 450 / q, 16, 2, 128, true, error) &&

@@ -5,6 +5,9 @@
 //  - 16-bit weights are read through `uint[]` views and unpacked here, so shaders do not
 //    need 16-bit storage support: element i of a bf16/f16 array lives in word i/2, low half
 //    first (little-endian);
+//  - q8_0 weights (DTYPE_Q8_0, vkcompute/vkc_quant.h) are read the same way, 9 words per
+//    block of 32: the f16 scale in the low half of word 0, then 4 int8 quants per word, and
+//    decoded with unpackHalf2x16 / bitfieldExtract (no 8-bit storage needed);
 //  - every kernel that is given a 1-D problem gets a 2-D grid (see vkc_grid_1d) and
 //    rebuilds the linear index with linear_id().
 
@@ -13,6 +16,7 @@
 #define DTYPE_F32 0
 #define DTYPE_F16 1
 #define DTYPE_BF16 2
+#define DTYPE_Q8_0 5   // = VKC_Q8_0
 
 float bf16_lo(uint w) { return uintBitsToFloat(w << 16); }
 float bf16_hi(uint w) { return uintBitsToFloat(w & 0xffff0000u); }

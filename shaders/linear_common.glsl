@@ -1,9 +1,12 @@
 // Shared by linear_tiled.comp and linear_gemv.comp: y[M, N] (+)= x[M, K] · W[N, K]ᵀ + b[N].
 //
-// Bindings: 0 x float[], 1 W (float[], or uint[] with two f16/bf16 per word, low half first),
-// 2 bias float[] (bound to something valid even without bias), 3 y float[].
-// All offsets and leading dimensions are in elements of the bound ranges; the last dimension
-// of x, W and y is contiguous.
+// Bindings: 0 x float[], 1 W (float[], or uint[] with two f16/bf16 per word, low half first,
+// or uint[] of 9-word q8_0 blocks), 2 bias float[] (bound to something valid even without
+// bias), 3 y float[].
+// All offsets and leading dimensions are in elements of the bound ranges, except w_off for
+// q8_0, which counts words (a block need not start a whole number of blocks after the
+// binding's aligned start); the last dimension of x, W and y is contiguous. For q8_0, K and
+// ldw are multiples of 32, so every W row starts on a block.
 
 #define LINEAR_BIAS 1u        // add b[n]
 #define LINEAR_ACCUMULATE 2u  // y += … instead of y = …
@@ -23,6 +26,19 @@ layout(set = 0, binding = 3) buffer Ybuf { float ybuf[]; };
 #if W_T == DTYPE_F32
 layout(set = 0, binding = 1) readonly buffer Wbuf { float wbuf[]; };
 float load_w(uint e) { return wbuf[e]; }
+#elif W_T == DTYPE_Q8_0
+layout(set = 0, binding = 1) readonly buffer Wbuf { uint wbuf[]; };
+// First word of the block that holds W[n, k]: a row is ldw/32 blocks of 9 words.
+uint q8_block(uint n, uint k) { return p.w_off + (n * (p.ldw >> 5u) + (k >> 5u)) * 9u; }
+float q8_scale(uint blk) { return unpackHalf2x16(wbuf[blk]).x; }
+// W[n, k..k+3] for k % 4 == 0 from the block at word blk with scale d: one quant word, its
+// bytes sign-extended by bitfieldExtract on an int. d·q is exact in fp32.
+vec4 q8_quad(uint blk, uint k, float d)
+{
+  int w = int(wbuf[blk + 1u + ((k & 31u) >> 2u)]);
+  return d * vec4(bitfieldExtract(w, 0, 8), bitfieldExtract(w, 8, 8), bitfieldExtract(w, 16, 8),
+                  bitfieldExtract(w, 24, 8));
+}
 #else
 layout(set = 0, binding = 1) readonly buffer Wbuf { uint wbuf[]; };
 vec2 unpack_w2(uint word)

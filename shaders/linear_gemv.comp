@@ -42,6 +42,27 @@ void main()
   float acc[NACC];
   for (uint i = 0; i < NACC; i++) acc[i] = 0.0;
 
+#if W_T == DTYPE_Q8_0
+  // One quant word (4 weights) per invocation and step; K % 32 == 0, so words are whole and
+  // neighbouring invocations read neighbouring words of the same blocks.
+  for (uint k = 4u * tid; k < p.K; k += 4u * WG) {
+    vec4 xv[ROWS];
+    for (uint r = 0; r < ROWS; r++) {
+      xv[r] = vec4(0.0);
+      if (r < p.M) {
+        uint xi = p.x_off + r * p.ldx + k;
+        xv[r] = vec4(xbuf[xi], xbuf[xi + 1u], xbuf[xi + 2u], xbuf[xi + 3u]);
+      }
+    }
+    for (uint j = 0; j < NR; j++) {
+      uint n = n0 + j;
+      if (n >= p.N) break;
+      uint blk = q8_block(n, k);
+      vec4 w = q8_quad(blk, k, q8_scale(blk));
+      for (uint r = 0; r < ROWS; r++) acc[r * NR + j] += dot(xv[r], w);
+    }
+  }
+#else
 #if W_T != DTYPE_F32
   if ((p.flags & LINEAR_W_PAIRS) != 0u) {
     for (uint k = 2u * tid; k < p.K; k += 2u * WG) {
@@ -77,6 +98,7 @@ void main()
       }
     }
   }
+#endif
 
 #ifdef USE_SUBGROUP
   for (uint i = 0; i < NACC; i++) {

@@ -1,6 +1,7 @@
 #include "vkc_ops_linear.h"
 #include "vkc_ops_common.h"
 #include "vkc_ops_rows.h"
+#include "vkc_quant.h"
 #include <string.h>
 
 /* Mirrors the push block of shaders/linear_common.glsl. */
@@ -22,6 +23,19 @@ static const TileShape tile_large = { 256, 64, 128, 16, 4, 8 };
 static const TileShape tile_small = { 256, 32, 64, 16, 2, 4 };
 static const TileShape tile_min   = { 64, 32, 32, 16, 4, 4 };   /* devices with < 256 invocations */
 #define TILE_SMALL_MAX_ROWS 64
+/* q8_0 weights stage a K slice of 32 (one whole block per W row, half the barriers) where
+ * the shared tiles fit (24.3 KiB for the large tile, more than the 16 KiB Vulkan guarantees;
+ * devices below that keep BK = 16, which the q8_0 kernel handles too). */
+#define TILE_Q8_BK 32
+
+static TileShape
+pick_tile (const VkcDeviceInfo *info, int64_t M, VkcDType wt)
+{
+  TileShape t = info->max_workgroup_invocations < 256 ? tile_min : M <= TILE_SMALL_MAX_ROWS ? tile_small : tile_large;
+  if (wt == VKC_Q8_0 && (uint64_t) TILE_Q8_BK * (t.bm + 1 + t.bn + 1) * 4 <= info->max_shared_memory)
+    t.bk = TILE_Q8_BK;
+  return t;
+}
 
 /* linear_gemv.comp: workgroup size, outputs per workgroup, rows per dispatch (spec 0, 1, 2). */
 #define GEMV_WG 128
@@ -39,7 +53,7 @@ typedef struct {
   VkcPipeline *pipe;
   bool gemv;
   uint32_t gemv_rows;
-  const TileShape *tile;
+  TileShape tile;
   uint32_t flags;
 } LinearPlan;
 
@@ -62,14 +76,15 @@ dispatch_chunk (VkcCmd *cmd, const LinearPlan *plan, const VkcTensor *y, const V
     pc.b_off = 0;
   }
   b[3] = vkc_tensor_binding (plan->dev, y, true, &pc.y_off);
-  if (w->dtype != VKC_F32 && pc.w_off % 2 == 0 && pc.ldw % 2 == 0) pc.flags |= LINEAR_W_PAIRS;
+  if ((w->dtype == VKC_F16 || w->dtype == VKC_BF16) && pc.w_off % 2 == 0 && pc.ldw % 2 == 0)
+    pc.flags |= LINEAR_W_PAIRS;
 
   uint32_t gx, gy;
   if (plan->gemv) {
     vkc_grid_1d (vkc_div_up (pc.N, GEMV_NR) * (uint64_t) GEMV_WG, GEMV_WG, &gx, &gy);
   } else {
-    gx = vkc_div_up (pc.N, plan->tile->bn);
-    gy = vkc_div_up (pc.M, plan->tile->bm);
+    gx = vkc_div_up (pc.N, plan->tile.bn);
+    gy = vkc_div_up (pc.M, plan->tile.bm);
   }
   vkc_cmd_dispatch (cmd, plan->pipe, b, 4, &pc, sizeof pc, gx, gy, 1);
 }
@@ -87,7 +102,7 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
   vkc_rows_of (x, &M, &K, &ldx);
   vkc_rows_of (y, &My, &N, &ldy);
   g_assert (x->dtype == VKC_F32 && y->dtype == VKC_F32);
-  g_assert (w->dtype == VKC_F32 || w->dtype == VKC_F16 || w->dtype == VKC_BF16);
+  g_assert (w->dtype == VKC_F32 || w->dtype == VKC_F16 || w->dtype == VKC_BF16 || w->dtype == VKC_Q8_0);
   g_assert_cmpint (x->ndim, ==, y->ndim);
   for (int d = 0; d + 1 < x->ndim; d++) g_assert_cmpint (x->shape[d], ==, y->shape[d]);
   g_assert_cmpint (My, ==, M);
@@ -96,6 +111,9 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
   g_assert_cmpint (w->shape[1], ==, K);
   g_assert (K <= 1 || w->stride[1] == 1);
   int64_t ldw = w->shape[0] > 1 ? w->stride[0] : K;
+  /* q8_0 rows must start on a block: the shaders find block (n, k/32) from n·ldw/32. */
+  if (w->dtype == VKC_Q8_0)
+    g_assert (K % VKC_Q8_0_BLOCK == 0 && ldw % VKC_Q8_0_BLOCK == 0);
   if (bias) {
     g_assert (bias->dtype == VKC_F32 && bias->ndim == 1 && bias->shape[0] == N);
     g_assert (N <= 1 || bias->stride[0] == 1);
@@ -123,10 +141,9 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
     const uint32_t spec[3] = { GEMV_WG, GEMV_NR, plan.gemv_rows };
     plan.pipe = vkc_pipeline_get (dev, name, spec, 3, 4);
   } else {
-    plan.tile = info->max_workgroup_invocations < 256 ? &tile_min
-              : M <= TILE_SMALL_MAX_ROWS ? &tile_small : &tile_large;
+    plan.tile = pick_tile (info, M, w->dtype);
     g_snprintf (name, sizeof name, "linear_tiled_%s", wt);
-    const TileShape *t = plan.tile;
+    const TileShape *t = &plan.tile;
     const uint32_t spec[6] = { t->wg, t->bm, t->bn, t->bk, t->tm, t->tn };
     plan.pipe = vkc_pipeline_get (dev, name, spec, 6, 4);
   }
@@ -135,9 +152,10 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
    * column slice and b) by output columns, then x and y by rows. */
   VkDeviceSize limit = vkc_binding_limit (dev, opt->max_binding);
   VkDeviceSize align = info->min_storage_offset_alignment;
-  size_t wsize = vkc_dtype_size (w->dtype);
-  int64_t n_step = MIN (vkc_rows_fitting (limit, align, ldw, K, wsize), vkc_rows_fitting (limit, align, 1, 1, 4));
-  if (!plan.gemv) n_step = MIN (n_step, (int64_t) 65535 * plan.tile->bn);
+  int64_t w_rows = vkc_rows_fitting_bytes (limit, align, (int64_t) vkc_dtype_bytes (w->dtype, ldw),
+                                           vkc_dtype_bytes (w->dtype, K));
+  int64_t n_step = MIN (w_rows, vkc_rows_fitting (limit, align, 1, 1, 4));
+  if (!plan.gemv) n_step = MIN (n_step, (int64_t) 65535 * plan.tile.bn);
   g_assert_cmpint (n_step, >, 0);
 
   VkcTensor x2 = vkc_rows_view (x, M, K, ldx);
@@ -150,7 +168,7 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
     VkcTensor bc = { 0 };
     if (bias) bc = vkc_tensor_narrow (bias, 0, n0, nc);
     int64_t m_step = MIN (vkc_rows_fitting (limit, align, ldx, K, 4), vkc_rows_fitting (limit, align, ldy, nc, 4));
-    m_step = MIN (m_step, plan.gemv ? (int64_t) plan.gemv_rows : (int64_t) 65535 * plan.tile->bm);
+    m_step = MIN (m_step, plan.gemv ? (int64_t) plan.gemv_rows : (int64_t) 65535 * plan.tile.bm);
     g_assert_cmpint (m_step, >, 0);
     for (int64_t m0 = 0; m0 < M; m0 += m_step) {
       int64_t mc = MIN (m_step, M - m0);

@@ -43,16 +43,24 @@ vkc_rows_view (const VkcTensor *t, int64_t rows, int64_t cols, int64_t ld)
   return v;
 }
 
-/* How many rows of `cols` elements of `esize` bytes at row stride `ld` fit in one binding of
+/* How many rows of `row_bytes` bytes at a row stride of `ld_bytes` bytes fit in one binding of
  * `limit` bytes. The binding may start up to one offset alignment before the first element
- * and 16-bit data is read in whole 32-bit words, hence the slack. 0 when not one row fits. */
+ * and 16-bit data is read in whole 32-bit words, hence the slack. 0 when not one row fits.
+ * In bytes for block types whose elements have no whole size (vkc_dtype_bytes). */
+static inline int64_t
+vkc_rows_fitting_bytes (VkDeviceSize limit, VkDeviceSize align, int64_t ld_bytes, VkDeviceSize row_bytes)
+{
+  VkDeviceSize one = row_bytes + align + 4;
+  if (one > limit) return 0;
+  if (ld_bytes <= 0) return INT64_MAX;
+  return 1 + (int64_t) ((limit - one) / (VkDeviceSize) ld_bytes);
+}
+
+/* The same for rows of `cols` elements of `esize` bytes at row stride `ld` elements. */
 static inline int64_t
 vkc_rows_fitting (VkDeviceSize limit, VkDeviceSize align, int64_t ld, int64_t cols, size_t esize)
 {
-  VkDeviceSize one = (VkDeviceSize) cols * esize + align + 4;
-  if (one > limit) return 0;
-  if (ld <= 0) return INT64_MAX;
-  return 1 + (int64_t) ((limit - one) / ((VkDeviceSize) ld * esize));
+  return vkc_rows_fitting_bytes (limit, align, ld * (int64_t) esize, (VkDeviceSize) cols * esize);
 }
 
 /* The binding limit an op should split at: the device's, or a lower one for tests. */

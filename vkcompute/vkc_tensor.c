@@ -1,15 +1,34 @@
 /* Tensors: shape/stride views over GPU buffer ranges, and how they are bound. */
 #include "vkc_internal.h"
+#include "vkc_quant.h"
 #include <string.h>
 
 size_t
 vkc_dtype_size (VkcDType t)
 {
+  g_return_val_if_fail (t != VKC_Q8_0, 0);   /* 1.125 bytes: callers use vkc_dtype_bytes */
   switch (t) {
   case VKC_F16:
   case VKC_BF16: return 2;
   default: return 4;
   }
+}
+
+int64_t
+vkc_dtype_block (VkcDType t)
+{
+  return t == VKC_Q8_0 ? VKC_Q8_0_BLOCK : 1;
+}
+
+VkDeviceSize
+vkc_dtype_bytes (VkcDType t, int64_t elements)
+{
+  g_assert (elements >= 0);
+  if (t == VKC_Q8_0) {
+    g_assert (elements % VKC_Q8_0_BLOCK == 0);
+    return (VkDeviceSize) (elements / VKC_Q8_0_BLOCK) * VKC_Q8_0_BLOCK_BYTES;
+  }
+  return (VkDeviceSize) elements * vkc_dtype_size (t);
 }
 
 const char *
@@ -21,8 +40,27 @@ vkc_dtype_name (VkcDType t)
   case VKC_BF16: return "bf16";
   case VKC_U32: return "u32";
   case VKC_I32: return "i32";
+  case VKC_Q8_0: return "q8_0";
   default: return "?";
   }
+}
+
+/* The only layout a Q8_0 tensor may have: a [N, K] matrix of whole blocks, rows contiguous and
+ * back to back, so that every row starts on a block and the shaders can find block (n, k/32)
+ * from the row index alone. */
+static bool
+q8_layout_ok (int ndim, const int64_t *shape, const int64_t *stride)
+{
+  return ndim == 2 && shape[1] % VKC_Q8_0_BLOCK == 0 && stride[1] == 1 && stride[0] == shape[1];
+}
+
+static void
+q8_check_view (const VkcTensor *v, const char *what)
+{
+  if (v->dtype == VKC_Q8_0 && !q8_layout_ok (v->ndim, v->shape, v->stride))
+    g_error ("vkc: %s of a q8_0 tensor gives %s with strides {%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+             "}; a q8_0 tensor must be a matrix [N, K] with K %% %d == 0 and strides {K, 1}",
+             what, vkc_tensor_shape_str (v), v->stride[0], v->ndim > 1 ? v->stride[1] : 0, VKC_Q8_0_BLOCK);
 }
 
 static void
@@ -54,7 +92,14 @@ vkc_tensor_alloc (VkcTensor *t, VkcPool *pool, bool arena, VkcDType dtype, int n
     n *= shape[d];
   }
   set_contiguous_strides (t);
-  VkDeviceSize bytes = (VkDeviceSize) n * vkc_dtype_size (dtype);
+  if (dtype == VKC_Q8_0 && !q8_layout_ok (ndim, t->shape, t->stride)) {
+    g_set_error (error, VKC_ERROR, VKC_ERROR_FAILED,
+                 "a q8_0 tensor must be a matrix [N, K] with K a multiple of %d, not %s", VKC_Q8_0_BLOCK,
+                 vkc_tensor_shape_str (t));
+    memset (t, 0, sizeof *t);
+    return false;
+  }
+  VkDeviceSize bytes = vkc_dtype_bytes (dtype, n);
   bytes = (bytes + 3) & ~(VkDeviceSize) 3;   /* whole 32-bit words: 16-bit tensors are accessed by word */
   bool ok = arena ? vkc_pool_arena_alloc (pool, bytes, &t->alloc, error) : vkc_pool_alloc (pool, bytes, &t->alloc, error);
   if (!ok)
@@ -102,7 +147,7 @@ vkc_tensor_span_bytes (const VkcTensor *t)
       return 0;
     last += (t->shape[d] - 1) * t->stride[d];
   }
-  return (VkDeviceSize) (last + 1) * vkc_dtype_size (t->dtype);
+  return vkc_dtype_bytes (t->dtype, last + 1);
 }
 
 static VkcTensor
@@ -118,8 +163,11 @@ vkc_tensor_narrow (const VkcTensor *t, int dim, int64_t start, int64_t length)
 {
   g_assert (dim >= 0 && dim < t->ndim);
   g_assert (start >= 0 && length >= 0 && start + length <= t->shape[dim]);
+  if (t->dtype == VKC_Q8_0 && dim != 0)
+    g_error ("vkc: a q8_0 tensor %s can only be narrowed along its rows (dim 0), not dim %d",
+             vkc_tensor_shape_str (t), dim);
   VkcTensor v = borrowed (t);
-  v.offset += (VkDeviceSize) (start * t->stride[dim]) * vkc_dtype_size (t->dtype);
+  v.offset += vkc_dtype_bytes (t->dtype, start * t->stride[dim]);
   v.shape[dim] = length;
   return v;
 }
@@ -142,6 +190,7 @@ vkc_tensor_reshape (const VkcTensor *t, int ndim, const int64_t *shape)
     v.stride[d] = 0;
   }
   set_contiguous_strides (&v);
+  q8_check_view (&v, "a reshape");
   return v;
 }
 
@@ -155,14 +204,18 @@ vkc_tensor_view (const VkcTensor *t, int ndim, const int64_t *shape, const int64
     v.shape[d] = d < ndim ? shape[d] : 0;
     v.stride[d] = d < ndim ? stride[d] : 0;
   }
-  v.offset += (VkDeviceSize) elem_offset * vkc_dtype_size (t->dtype);
+  q8_check_view (&v, "a view");
+  if (t->dtype == VKC_Q8_0 && elem_offset % VKC_Q8_0_BLOCK != 0)
+    g_error ("vkc: a view of a q8_0 tensor must start on a block (offset %" G_GINT64_FORMAT
+             " is no multiple of %d)", elem_offset, VKC_Q8_0_BLOCK);
+  v.offset += vkc_dtype_bytes (t->dtype, elem_offset);
   return v;
 }
 
 static VkDeviceSize
 tensor_bytes (const VkcTensor *t)
 {
-  return (VkDeviceSize) vkc_tensor_numel (t) * vkc_dtype_size (t->dtype);
+  return vkc_dtype_bytes (t->dtype, vkc_tensor_numel (t));
 }
 
 bool
@@ -218,7 +271,9 @@ VkcBinding
 vkc_tensor_binding (VkcDevice *dev, const VkcTensor *t, bool write, uint32_t *elem_offset)
 {
   VkDeviceSize start = binding_start (dev, t);
-  VkDeviceSize size = vkc_dtype_size (t->dtype);
+  /* The unit of *elem_offset: an element, or a 32-bit word for Q8_0, whose 36-byte blocks need
+   * not start a whole number of blocks after an aligned offset. */
+  VkDeviceSize size = t->dtype == VKC_Q8_0 ? 4 : vkc_dtype_size (t->dtype);
   g_assert ((t->offset - start) % size == 0);
   VkDeviceSize end = t->offset + MAX (vkc_tensor_span_bytes (t), size);
   /* Round to whole words: 16-bit data is read and written as 32-bit words. Allocations are
