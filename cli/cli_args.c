@@ -102,6 +102,31 @@ cli_parse_precision (const char *text, DgPrecision *out, GError **error)
 }
 
 gboolean
+cli_parse_weights (const char *text, DgWeightFormat *out, GError **error)
+{
+  static const struct {
+    const char *name;
+    DgWeightFormat weights;
+  } names[] = {
+    { "released", DG_WEIGHTS_RELEASED }, { "bf16", DG_WEIGHTS_RELEASED }, { "q8", DG_WEIGHTS_Q8_0 },
+    { "q8_0", DG_WEIGHTS_Q8_0 },         { "auto", DG_WEIGHTS_AUTO },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    if (g_strcmp0 (text, names[i].name) == 0) {
+      *out = names[i].weights;
+      return TRUE;
+    }
+  return bad_value (error, _("--weights: '%s' is not a weight format; use auto (the default), released or q8"),
+                    text ? text : "");
+}
+
+const char *
+cli_weights_name (DgWeightFormat weights)
+{
+  return weights == DG_WEIGHTS_Q8_0 ? "q8_0" : weights == DG_WEIGHTS_AUTO ? "auto" : "released";
+}
+
+gboolean
 cli_parse_job (const char *text, DgJob *out, GError **error)
 {
   const struct { const char *name; DgJob job; } jobs[] = {

@@ -17,9 +17,11 @@ job_name (DgJob job)
 }
 
 static void
-request_for (DgPlanRequest *r, DgJob job, int width, int height, DgPrecision precision, guint text_tokens)
+request_for (DgPlanRequest *r, DgJob job, int width, int height, DgPrecision precision, DgWeightFormat weights,
+             guint text_tokens)
 {
   *r = (DgPlanRequest) DG_PLAN_REQUEST_INIT;
+  r->weights = weights;
   r->job = job;
   r->width = width;
   r->height = height;
@@ -38,12 +40,18 @@ gib (GString *s, guint64 bytes)
 }
 
 char *
-cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision, const CliPlanRow *rows,
+cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision, DgWeightFormat weights,
+                const CliPlanRow *rows,
                 guint n_rows, guint text_tokens, guint64 device_bytes, const char *device_name, GError **error)
 {
   GString *s = g_string_new (NULL);
-  g_string_append_printf (s, _("Memory plan of %s, %s weights, in GiB (2^30 bytes).\n"), source,
-                          precision == DG_PRECISION_BF16 ? "bf16" : "f32");
+  if (weights == DG_WEIGHTS_Q8_0)
+    g_string_append_printf (s, _("Memory plan of %s, %s weights with 8-bit (q8_0) Linear layers, in GiB (2^30 "
+                                 "bytes).\n"),
+                            source, precision == DG_PRECISION_BF16 ? "bf16" : "f32");
+  else
+    g_string_append_printf (s, _("Memory plan of %s, %s weights, in GiB (2^30 bytes).\n"), source,
+                            precision == DG_PRECISION_BF16 ? "bf16" : "f32");
   g_string_append (s, _("One component is resident at a time (VLM, connector, VAE encoder, DiT, VAE decoder);\n"
                         "each column is what that stage holds, the peak is the largest.\n\n"));
   /* TRANSLATORS: column headings of the memory plan; keep peak, margin and needs within 7 columns.
@@ -58,7 +66,7 @@ cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision,
   for (guint i = 0; i < n_rows; i++) {
     DgPlanRequest r;
     DgPlan p;
-    request_for (&r, rows[i].job, rows[i].width, rows[i].height, precision, text_tokens);
+    request_for (&r, rows[i].job, rows[i].width, rows[i].height, precision, weights, text_tokens);
     if (!dg_plan_compute (m, &r, &p, error)) {
       g_string_free (s, TRUE);
       return NULL;
@@ -136,8 +144,8 @@ cli_flops_table (const DgPlanModel *m, int width, int height, guint text_tokens,
 {
   DgPlanRequest rg, re;
   DgPlan pg, pe;
-  request_for (&rg, DG_JOB_GENERATE, width, height, DG_PRECISION_BF16, text_tokens);
-  request_for (&re, DG_JOB_EDIT, width, height, DG_PRECISION_BF16, text_tokens);
+  request_for (&rg, DG_JOB_GENERATE, width, height, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, text_tokens);
+  request_for (&re, DG_JOB_EDIT, width, height, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, text_tokens);
   rg.steps = re.steps = steps;
   if (!dg_plan_compute (m, &rg, &pg, NULL) || !dg_plan_compute (m, &re, &pe, NULL))
     return g_strdup (_("(no FLOP counts for this size)\n"));

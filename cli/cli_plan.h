@@ -17,7 +17,8 @@ typedef struct {
 /* The plan table for @rows (edit: one reference of the output size; inpaint: the working size),
  * with a "fits" column when @device_bytes > 0 (named @device_name). @source says where the
  * configs came from ("built-in DeepGen 1.0", a folder). @text_tokens 0 = the plan's default. */
-char *cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision, const CliPlanRow *rows,
+char *cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision, DgWeightFormat weights,
+                      const CliPlanRow *rows,
                       guint n_rows, guint text_tokens, guint64 device_bytes, const char *device_name, GError **error);
 
 /* Stage by stage (weights, activations, inputs kept, total, TFLOP) for one request. */

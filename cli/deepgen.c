@@ -141,6 +141,7 @@ typedef struct {
   char *seed;
   char *rng;
   char *precision;
+  char *weights;
   char *output;
   int feather;
   gboolean quiet;
@@ -159,6 +160,7 @@ job_options_clear (JobOptions *o)
   g_free (o->seed);
   g_free (o->rng);
   g_free (o->precision);
+  g_free (o->weights);
   g_free (o->output);
 }
 
@@ -201,6 +203,10 @@ job_context (JobOptions *o)
       N_("NAME") },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &o->precision, N_("bf16 (default, as the reference) or f32"),
       N_("NAME") },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &o->weights,
+      N_("auto (default: 8-bit only when the GPU is too small), released (as the model files) or q8 (8-bit "
+         "Linear layers: about half the GPU memory)"),
+      N_("FORMAT") },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model, N_("The DeepGen-1.0-diffusers folder"), N_("DIR") },
     { "device", 0, 0, G_OPTION_ARG_STRING, &o->device,
       N_("Vulkan device by index or part of its name (default: $DEEPGEN_VK_DEVICE, else the best)"), N_("DEV") },
@@ -313,6 +319,7 @@ typedef struct {
   char *model_dir;
   char *device;
   DgPrecision precision;
+  DgWeightFormat weights;
   DgRequest req;
   const char *output, *type;
   /* state */
@@ -325,6 +332,7 @@ typedef struct {
   char *device_name;
   GError *error;
   gint64 t_start, t_end;
+  DgWeightFormat used_weights;
 } Job;
 
 static gboolean
@@ -342,6 +350,7 @@ job_thread (gpointer data)
   DgEngineOptions eo = { j->device };
   DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
   lo.precision = j->precision;
+  lo.weights = j->weights;
   g_autoptr (DgEngine) engine = dg_engine_new (&eo, &j->error);
   g_autoptr (DgModel) model = NULL;
   if (engine) {
@@ -352,6 +361,7 @@ job_thread (gpointer data)
     j->t_start = g_get_monotonic_time ();
     j->result = dg_run (model, &j->req, cli_progress_func, j->progress, j->cancel, &j->error);
     j->t_end = g_get_monotonic_time ();
+    j->used_weights = dg_model_last_run_weights (model);
   }
   cli_progress_end (j->progress);
   /* A result that arrives after Ctrl-C is not written: the user asked for nothing. */
@@ -407,6 +417,9 @@ run_job (Job *j)
   g_autofree char *took = cli_format_duration ((double) (j->t_end - j->t_start) / 1e6);
   printf (_("Wrote %s (%d×%d) in %s on %s.\n"), display, j->result->width, j->result->height, took,
           j->device_name ? j->device_name : "?");
+  if (j->weights == DG_WEIGHTS_AUTO && j->used_weights == DG_WEIGHTS_Q8_0)
+    printf (_("The GPU's memory is too small for the released weights, so 8-bit weights were used (--weights q8); "
+              "the image differs slightly from a full-precision run.\n"));
   return CLI_EXIT_OK;
 }
 
@@ -460,6 +473,7 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
   r->prompt = *prompt;
   r->negative_prompt = *negative;
   j->precision = DG_PRECISION_BF16;
+  j->weights = DG_WEIGHTS_AUTO;
   if (o->size && !cli_parse_size (o->size, &r->width, &r->height, error))
     return FALSE;
   if (o->steps != -1 && !cli_check_int (o->steps, 1, 1000, "--steps", error))
@@ -473,7 +487,8 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
     return FALSE;
   r->feather = o->feather;
   if ((o->seed && !cli_parse_seed (o->seed, &r->seed, error)) || (o->rng && !cli_parse_rng (o->rng, &r->rng, error))
-      || (o->precision && !cli_parse_precision (o->precision, &j->precision, error)))
+      || (o->precision && !cli_parse_precision (o->precision, &j->precision, error))
+      || (o->weights && !cli_parse_weights (o->weights, &j->weights, error)))
     return FALSE;
   return TRUE;
 }
@@ -583,7 +598,7 @@ plan_model (const char *dir, DgPlanModel *m)
 static int
 cmd_info (int argc, char **argv)
 {
-  g_autofree char *model = NULL, *size = NULL, *precision = NULL, *device = NULL;
+  g_autofree char *model = NULL, *size = NULL, *precision = NULL, *device = NULL, *weights = NULL;
   gboolean plan = FALSE, check = FALSE, no_device = FALSE;
   int text_tokens = 0;
   GOptionEntry entries[] = {
@@ -592,6 +607,8 @@ cmd_info (int argc, char **argv)
       N_("Print the peak GPU memory of generate and edit at 512² and 1024² (or --size)"), NULL },
     { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_("Plan this size too, stage by stage"), N_("WxH") },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_("Plan for bf16 (default) or f32"), N_("NAME") },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_("Plan for released (default) or q8 weights"),
+      N_("FORMAT") },
     { "text-tokens", 0, 0, G_OPTION_ARG_INT, &text_tokens, N_("Plan for prompt rows of N tokens"), N_("N") },
     { "check", 0, 0, G_OPTION_ARG_NONE, &check,
       N_("Only check the model folder: exit 0 when it is complete, 1 when not"), NULL },
@@ -616,8 +633,10 @@ cmd_info (int argc, char **argv)
     return fail (error);
   }
   DgPrecision prec = DG_PRECISION_BF16;
+  DgWeightFormat wfmt = DG_WEIGHTS_RELEASED;
   int sw = 0, sh = 0;
   if ((precision && !cli_parse_precision (precision, &prec, &error)) || (size && !cli_parse_size (size, &sw, &sh, &error))
+      || (weights && !cli_parse_weights (weights, &wfmt, &error))
       || (text_tokens && !cli_check_int (text_tokens, 1, 100000, "--text-tokens", &error)))
     return fail (error);
 
@@ -659,7 +678,9 @@ cmd_info (int argc, char **argv)
   if (plan || size) {
     DgPlanModel m;
     g_autofree char *source = plan_model (missing ? NULL : dir, &m);
-    g_autofree char *table = cli_plan_table (&m, source, prec, plan_rows, G_N_ELEMENTS (plan_rows),
+    if (wfmt == DG_WEIGHTS_AUTO)   /* a plan is for one format */
+      wfmt = DG_WEIGHTS_RELEASED;
+    g_autofree char *table = cli_plan_table (&m, source, prec, wfmt, plan_rows, G_N_ELEMENTS (plan_rows),
                                              (guint) text_tokens, device_bytes, device_name, &error);
     if (!table)
       return fail (error);
@@ -670,6 +691,7 @@ cmd_info (int argc, char **argv)
         r.job = k ? DG_JOB_EDIT : DG_JOB_GENERATE;
         r.n_refs = k;
         r.precision = prec;
+        r.weights = wfmt;
         r.text_tokens = (guint) text_tokens;
         dg_output_size (&(DgRequest) { .job = DG_JOB_GENERATE, .width = sw, .height = sh }, &r.width, &r.height);
         if (k) {   /* references are multiples of 32 */
@@ -828,7 +850,7 @@ cmd_bench (int argc, char **argv)
     return cmd_bench_flops (argc - 1, argv + 1);
   }
 
-  g_autofree char *model = NULL, *size = NULL, *jobname = NULL, *precision = NULL, *device = NULL;
+  g_autofree char *model = NULL, *size = NULL, *jobname = NULL, *precision = NULL, *device = NULL, *weights = NULL;
   int steps = 4, runs = 2;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("The model folder (the tiny test model works)"), N_("DIR") },
@@ -837,6 +859,7 @@ cmd_bench (int argc, char **argv)
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, N_("Denoising steps per run (default 4)"), N_("N") },
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs, N_("Runs; the last is reported (default 2: one warm-up)"), N_("N") },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_("bf16 (default) or f32"), N_("NAME") },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_("released (default) or q8"), N_("FORMAT") },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, N_("Vulkan device by index or part of its name"), N_("DEV") },
     { NULL },
   };
@@ -855,10 +878,12 @@ cmd_bench (int argc, char **argv)
   GError *error = NULL;
   DgJob jobkind = DG_JOB_GENERATE;
   DgPrecision prec = DG_PRECISION_BF16;
+  DgWeightFormat wfmt = DG_WEIGHTS_RELEASED;
   int w = 512, h = 512;
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || (size && !cli_parse_size (size, &w, &h, &error))
       || (jobname && !cli_parse_job (jobname, &jobkind, &error))
       || (precision && !cli_parse_precision (precision, &prec, &error))
+      || (weights && !cli_parse_weights (weights, &wfmt, &error))
       || !cli_check_int (steps, 1, 1000, "--steps", &error) || !cli_check_int (runs, 1, 100, "--runs", &error))
     return fail (error);
   if (argc > 1) {
@@ -883,6 +908,7 @@ cmd_bench (int argc, char **argv)
   DgEngineOptions eo = { device };
   DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
   lo.precision = prec;
+  lo.weights = wfmt;
   g_autoptr (DgEngine) engine = dg_engine_new (&eo, &error);
   if (!engine)
     return fail (error);
@@ -924,9 +950,9 @@ cmd_bench (int argc, char **argv)
   }
 
   g_autofree char *display = g_filename_display_name (dir);
-  printf (_("Pipeline stages on %s, model %s, %s %d×%d, %d steps, %s (run %d of %d):\n"),
+  printf (_("Pipeline stages on %s, model %s, %s %d×%d, %d steps, %s, %s weights (run %d of %d):\n"),
           dg_engine_device_name (engine), display, job_name (jobkind), w, h, steps,
-          prec == DG_PRECISION_BF16 ? "bf16" : "f32", runs, runs);
+          prec == DG_PRECISION_BF16 ? "bf16" : "f32", cli_weights_name (dg_model_last_run_weights (dgm)), runs, runs);
   DgPlanModel real, here;
   dg_plan_model_deepgen_1_0 (&real);
   gboolean is_real = dg_plan_model_load (&here, dir, NULL) && same_architecture (&real, &here);
@@ -937,6 +963,7 @@ cmd_bench (int argc, char **argv)
   pr.n_refs = jobkind == DG_JOB_EDIT ? 1 : 0;
   pr.steps = (guint) steps;
   pr.precision = prec;
+  pr.weights = dg_model_last_run_weights (dgm);
   DgPlan plan;
   gboolean have_plan = dg_plan_compute (&real, &pr, &plan, NULL);
   const double dit_step = t.dit_steps > 1 ? (t.seconds[PART_DIT] - t.dit_first) / (t.dit_steps - 1)

@@ -43,7 +43,7 @@ struct _DgConnector {
 static gboolean
 load_linear (DgWeights *w, Param *p, guint out, guint in, const char *name, GError **error)
 {
-  return dg_weights_matrix (w, &p->w, out, in, error, "%s.weight", name)
+  return dg_weights_linear (w, &p->w, out, in, error, "%s.weight", name)
          && dg_weights_vector (w, &p->b, out, error, "%s.bias", name);
 }
 
@@ -153,7 +153,7 @@ load_weights (DgConnector *c, GError **error)
 }
 
 DgConnector *
-dg_connector_load (VkcDevice *dev, const char *dir, DgPrecision precision, GError **error)
+dg_connector_load (VkcDevice *dev, const char *dir, DgPrecision precision, DgWeightFormat weights, GError **error)
 {
   g_return_val_if_fail (dev && dir, NULL);
   g_autoptr (DgConnector) c = g_new0 (DgConnector, 1);
@@ -165,12 +165,13 @@ dg_connector_load (VkcDevice *dev, const char *dir, DgPrecision precision, GErro
   if (!st || !read_sizes (c, st, error))
     return NULL;
   c->weights = dg_weights_new (dev, st, precision, "connector");
+  dg_weights_set_linear_format (c->weights, weights);
   /* The pool sized to the weights (plan.h), from the sizes the checkpoint fixes. */
   DgPlanModel shape = { .connector = c->cfg, .n_queries = c->n_queries, .n_selected = c->in_dim / c->llm_hidden };
   shape.vlm.text.hidden = c->llm_hidden;
   shape.dit.pooled_projection_dim = c->pooled_dim;
   shape.dit.joint_attention_dim = c->seq_dim;
-  dg_weights_expect (c->weights, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_CONNECTOR, precision));
+  dg_weights_expect (c->weights, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_CONNECTOR, precision, weights));
   gboolean ok = load_weights (c, error);
   c->weights->st = NULL;   /* borrowed from st, which closes here */
   return ok ? g_steal_pointer (&c) : NULL;

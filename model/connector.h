@@ -25,7 +25,8 @@ G_BEGIN_DECLS
 
 typedef struct _DgConnector DgConnector;
 
-DgConnector *dg_connector_load (VkcDevice *dev, const char *dir, DgPrecision precision, GError **error);
+DgConnector *dg_connector_load (VkcDevice *dev, const char *dir, DgPrecision precision, DgWeightFormat weights,
+                                GError **error);
 void dg_connector_free (DgConnector *conn);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgConnector, dg_connector_free)
 

@@ -57,11 +57,23 @@ typedef enum {
   DG_PRECISION_F32,         /* fp32 everywhere: for parity tests and debugging */
 } DgPrecision;
 
+/* How the big Linear layers (VLM, connector and DiT; not the VAE) are stored on the GPU. */
+typedef enum {
+  DG_WEIGHTS_RELEASED,      /* as the precision says (bf16 or f32): the reference numerics; default */
+  DG_WEIGHTS_Q8_0,          /* quantized to 8 bits at load (ggml's q8_0: blocks of 32 weights with
+                             * an f16 scale, 1.125 bytes a weight): about half the GPU memory of bf16
+                             * for a small change in the images; layers whose input width is not a
+                             * multiple of 32 stay as released */
+  DG_WEIGHTS_AUTO,          /* released when the run fits the device, else q8_0 (dg_run decides per
+                             * run from the memory plan) */
+} DgWeightFormat;
+
 typedef struct {
   DgPrecision precision;
+  DgWeightFormat weights;
 } DgLoadOptions;
 
-#define DG_LOAD_OPTIONS_INIT { DG_PRECISION_BF16 }
+#define DG_LOAD_OPTIONS_INIT { DG_PRECISION_BF16, DG_WEIGHTS_RELEASED }
 
 /* Checks a model folder without loading weights: NULL when complete, else a newline-separated
  * list of what is missing, for messages ("vlm/model-00002-of-00002.safetensors"). */
@@ -74,6 +86,9 @@ char *dg_model_default_path (void);
 DgModel *dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options, GError **error);
 void dg_model_free (DgModel *model);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgModel, dg_model_free)
+/* The weight format the last dg_run / dg_run_batch used (RELEASED or Q8_0; what AUTO chose),
+ * RELEASED before the first run. For messages such as "used 8-bit weights to fit the GPU". */
+DgWeightFormat dg_model_last_run_weights (DgModel *model);
 
 /* ---- requests ----------------------------------------------------------------------- */
 

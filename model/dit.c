@@ -76,7 +76,7 @@ struct _DgDit {
 static gboolean
 load_linear (DgWeights *w, Linear *l, gint64 out, gint64 in, const char *name, GError **error)
 {
-  return dg_weights_matrix (w, &l->w, out, in, error, "%s.weight", name)
+  return dg_weights_linear (w, &l->w, out, in, error, "%s.weight", name)
          && dg_weights_vector (w, &l->b, out, error, "%s.bias", name);
 }
 
@@ -177,7 +177,7 @@ load_embeddings (DgDit *dit, GError **error)
 }
 
 DgDit *
-dg_dit_load (VkcDevice *dev, const char *path, DgPrecision precision, GError **error)
+dg_dit_load (VkcDevice *dev, const char *path, DgPrecision precision, DgWeightFormat weights, GError **error)
 {
   g_autoptr (DgDit) dit = g_new0 (DgDit, 1);
   dit->dev = dev;
@@ -189,8 +189,9 @@ dg_dit_load (VkcDevice *dev, const char *path, DgPrecision precision, GError **e
   if (!dit->st || !check_supported (&dit->cfg, dg_safetensors_display_name (dit->st), error))
     return NULL;
   dit->w = dg_weights_new (dev, dit->st, precision, "dit");
+  dg_weights_set_linear_format (dit->w, weights);
   DgPlanModel shape = { .dit = dit->cfg };   /* the pool sized to the weights (plan.h) */
-  dg_weights_expect (dit->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_DIT, precision));
+  dg_weights_expect (dit->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_DIT, precision, weights));
   dit->blocks = g_new0 (Block, dit->cfg.n_layers);
   if (!load_embeddings (dit, error))
     return NULL;

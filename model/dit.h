@@ -1,6 +1,6 @@
 /* The DeepGen DiT: SD3.5-Medium MMDiT-X with reference-image (Kontext) tokens (MODEL.md §5).
  *
- *   g_autoptr (DgDit) dit = dg_dit_load (dev, "model/transformer", DG_PRECISION_BF16, &error);
+ *   g_autoptr (DgDit) dit = dg_dit_load (dev, "model/transformer", DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, &error);
  *   DgDitInput in = { .latents = &x, .timestep = &t, .context = &seq, .pooled = &pooled,
  *                     .n_refs = n_refs, .refs = refs };
  *   dg_dit_forward (dit, cmd, arena, &in, &v, &error);   records; the caller submits
@@ -41,7 +41,7 @@ typedef struct _DgDit DgDit;
  * file lacks it, it is recomputed like diffusers' get_2d_sincos_pos_embed.
  * Errors: DG_ERROR_MISSING / _SHAPE / _FORMAT / _CONFIG (bad files), _UNSUPPORTED (a config we do
  * not implement: patch size ≠ 2, LayerNorm q/k norm, no pos_embed_max_size), _OOM, _DEVICE. */
-DgDit *dg_dit_load (VkcDevice *dev, const char *path, DgPrecision precision, GError **error);
+DgDit *dg_dit_load (VkcDevice *dev, const char *path, DgPrecision precision, DgWeightFormat weights, GError **error);
 void dg_dit_free (DgDit *dit);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgDit, dg_dit_free)
 

@@ -93,7 +93,7 @@ select_layers (DgLlm *llm)
 
 DgLlm *
 dg_llm_load (VkcDevice *dev, const DgQwenTextConfig *cfg, const DgSafetensors *st, const char *prefix,
-             DgPrecision precision, DgLora *lora, GError **error)
+             DgPrecision precision, DgWeightFormat weights, DgLora *lora, GError **error)
 {
   if (cfg->act != DG_ACT_SILU) {
     g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED,
@@ -107,8 +107,9 @@ dg_llm_load (VkcDevice *dev, const DgQwenTextConfig *cfg, const DgSafetensors *s
   llm->precision = precision;
   llm->w = dg_weights_new (dev, st, precision, "llm weights");
   dg_weights_set_prefix (llm->w, prefix);
+  dg_weights_set_linear_format (llm->w, weights);
   DgPlanModel shape = { .vlm.text = *cfg };   /* the pool sized to the weights (plan.h) */
-  dg_weights_expect (llm->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_LLM, precision));
+  dg_weights_expect (llm->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_LLM, precision, weights));
   llm->layers = g_new0 (LlmLayer, cfg->n_layers);
   select_layers (llm);
   Loader l = { llm->w, lora, error };

@@ -38,7 +38,7 @@ typedef struct {
  * gathered on the host when a batch is embedded (it is 151,936 × 2048: 622 MB of bf16 that
  * would otherwise sit in GPU memory), so @st must outlive the DgLlm. */
 DgLlm *dg_llm_load (VkcDevice *dev, const DgQwenTextConfig *cfg, const DgSafetensors *st, const char *prefix,
-                    DgPrecision precision, DgLora *lora, GError **error);
+                    DgPrecision precision, DgWeightFormat weights, DgLora *lora, GError **error);
 void dg_llm_free (DgLlm *llm);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgLlm, dg_llm_free)
 

@@ -390,7 +390,7 @@ dg_lora_weights_matrix (DgWeights *w, DgLora *lora, DgLoraPart part, const char 
                         VkcTensor *out, GError **error)
 {
   if (!lora || !g_hash_table_contains (lora->modules[part], module))
-    return dg_weights_matrix (w, out, rows, cols, error, "%s.weight", module);
+    return dg_weights_linear (w, out, rows, cols, error, "%s.weight", module);
   g_autofree char *name = g_strconcat (w->prefix, module, ".weight", NULL);
   const DgTensorInfo *t =
       dg_safetensors_expect (w->st, name, DG_DTYPES_FLOAT, 2, (const gint64[]) { rows, cols }, error);
@@ -400,7 +400,7 @@ dg_lora_weights_matrix (DgWeights *w, DgLora *lora, DgLoraPart part, const char 
   gboolean merged;
   if (!h || !dg_lora_merge_linear (lora, part, module, h, rows, cols, &merged, error))
     return FALSE;
-  return dg_weights_upload_f32 (w, out, dg_weights_matrix_dtype (w), 2, (const int64_t[]) { rows, cols }, h, error);
+  return dg_weights_upload_linear (w, out, rows, cols, h, error);
 }
 
 gboolean

@@ -71,7 +71,8 @@ void dg_lora_embedding_add_row (const DgLoraEmbedding *e, gint64 id, float *row)
 /* A Linear weight [rows, cols] named "<module>.weight" (after the DgWeights prefix) uploaded under
  * @w's precision policy, with the adapter of @module merged first when @lora has one (@lora may be
  * NULL). The merge works on the stored values, so the rounding to bf16 happens once, after it, as
- * in `model.to(bfloat16)` of a merged model. */
+ * in `model.to(bfloat16)` of a merged model. Under DG_WEIGHTS_Q8_0 the result is quantized like
+ * dg_weights_linear's. */
 gboolean dg_lora_weights_matrix (DgWeights *w, DgLora *lora, DgLoraPart part, const char *module, gint64 rows,
                                  gint64 cols, VkcTensor *out, GError **error);
 

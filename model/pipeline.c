@@ -54,6 +54,8 @@ struct _DgModel {
   DgEngine *engine;
   char *path;
   DgPrecision precision;
+  DgWeightFormat weights;  /* as opened (AUTO: decided per run) */
+  DgWeightFormat last_run_weights;
   DgTokenizer *tok;
   DgQwenVLConfig vlm_config;
   DgDitConfig dit_config;
@@ -219,6 +221,11 @@ dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options,
   m->engine = engine;
   m->path = g_strdup (path);
   m->precision = options ? options->precision : DG_PRECISION_BF16;
+  m->weights = options ? options->weights : DG_WEIGHTS_RELEASED;
+  if ((guint) m->weights > DG_WEIGHTS_AUTO) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("unknown weight format %d"), (int) m->weights);
+    return NULL;
+  }
   g_autofree char *vlm = sub (path, "vlm"), *dit = sub (path, "transformer"), *vae = sub (path, "vae");
   g_autofree char *sched = sub (path, "scheduler"), *tok = sub (path, "tokenizer");
   if (!dg_qwen_vl_config_load (vlm, &m->vlm_config, error) || !dg_dit_config_load (dit, &m->dit_config, error) ||
@@ -247,6 +254,16 @@ dg_model_free (DgModel *model)
   g_free (model);
 }
 
+DgWeightFormat
+dg_model_last_run_weights (DgModel *model)
+{
+  g_return_val_if_fail (model, DG_WEIGHTS_RELEASED);
+  g_mutex_lock (&model->lock);   /* written by the run, which holds the lock */
+  DgWeightFormat w = model->last_run_weights;
+  g_mutex_unlock (&model->lock);
+  return w;
+}
+
 /* ---- one run ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -272,6 +289,7 @@ typedef struct {
   float *meta_queries;          /* [n_queries, hidden] host copy (connector/model.safetensors) */
   guint n_queries, meta_width;
   DgPlan plan;
+  DgWeightFormat weights;       /* RELEASED or Q8_0: the model's, or what AUTO chose for this run */
   /* stage outputs on the host */
   guint rows;                   /* 2B with classifier-free guidance, else B */
   guint seq_len;
@@ -497,8 +515,17 @@ plan_run (Run *r, GError **error)
   q.max_binding = info->max_storage_buffer_range;
   DgPlanModel pm = m->plan_model;
   pm.n_queries = r->n_queries;   /* as read (dg_plan_model_load may have fallen back to the config) */
+  r->weights = q.weights = m->weights == DG_WEIGHTS_Q8_0 ? DG_WEIGHTS_Q8_0 : DG_WEIGHTS_RELEASED;
   if (!dg_plan_compute (&pm, &q, &r->plan, error))
     return FALSE;
+  if (m->weights == DG_WEIGHTS_AUTO && !dg_plan_check (&r->plan, q.device_bytes, NULL)) {
+    /* Too big as released: 8-bit Linear weights halve the VLM's and the DiT's share. If that
+     * does not fit either, the check below reports the 8-bit plan's needs. */
+    r->weights = q.weights = DG_WEIGHTS_Q8_0;
+    if (!dg_plan_compute (&pm, &q, &r->plan, error))
+      return FALSE;
+  }
+  m->last_run_weights = r->weights;
   if (r->memory) {
     r->memory->planned = TRUE;
     r->memory->plan = r->plan;
@@ -518,6 +545,7 @@ encode_prompt (Run *r, GError **error)
   guint n_refs = r->refs->len;
   DgVlmOptions vo = DG_VLM_OPTIONS_INIT;
   vo.precision = m->precision;
+  vo.weights = r->weights;
   vo.text_only = n_refs == 0;   /* text-to-image: the vision tower stays in the file */
   g_autoptr (DgVlm) vlm = dg_vlm_load (r->dev, vdir, &vo, error);
   if (!vlm || cancelled (r, error))
@@ -550,7 +578,7 @@ encode_prompt (Run *r, GError **error)
 
   report (r, DG_STAGE_LOAD, 0, 1);
   stage_begin (r);
-  g_autoptr (DgConnector) conn = dg_connector_load (r->dev, cdir, m->precision, error);
+  g_autoptr (DgConnector) conn = dg_connector_load (r->dev, cdir, m->precision, r->weights, error);
   if (!conn || cancelled (r, error))
     return FALSE;
   report (r, DG_STAGE_BRIDGE, 0, 1);
@@ -789,7 +817,7 @@ denoise (Run *r, GError **error)
   report (r, DG_STAGE_LOAD, 0, 1);
   stage_begin (r);
   g_autofree char *dir = sub (m->path, "transformer");
-  g_autoptr (DgDit) dit = dg_dit_load (r->dev, dir, m->precision, error);
+  g_autoptr (DgDit) dit = dg_dit_load (r->dev, dir, m->precision, r->weights, error);
   if (!dit)
     return FALSE;
   const DgDitConfig *cfg = dg_dit_config (dit);

@@ -222,6 +222,7 @@ act (Pool *p, guint64 n)
 
 typedef enum {
   T_DEVICE,     /* stored and uploaded: matrices in the matrix dtype, vectors in f32 */
+  T_LINEAR,     /* a Linear weight: the matrix dtype, or q8_0 (weights.h dg_weights_linear) */
   T_DEVICE_F32, /* stored and uploaded in f32 whatever its shape (the meta queries) */
   T_HOST,       /* stored, kept off the GPU */
   T_COMPUTED,   /* not stored, uploaded in f32 (computed at load) */
@@ -232,7 +233,13 @@ typedef struct {
   Pool *pool;                 /* NULL: counting only */
   DgPrecision precision;
   guint64 pieces;             /* aligned bytes of the uploaded tensors */
+  gboolean q8;                /* DG_WEIGHTS_Q8_0 */
+  gboolean quantizable;       /* this component's Linear layers may be quantized (not the VAE's) */
 } Weights;
+
+/* q8_0 (vkc_quant.h): 36 bytes per block of 32 weights along a row. */
+#define Q8_0_BLOCK 32
+#define Q8_0_BLOCK_BYTES 36
 
 /* A tensor of rows × cols elements (cols 0: a vector of rows). */
 static void
@@ -247,22 +254,27 @@ tensor (Weights *w, TensorKind kind, guint64 rows, guint64 cols)
     w->size.host += n;
     return;
   }
-  guint64 es = F32;
-  if (cols && kind == T_DEVICE) {
+  guint64 bytes = n * F32;
+  if (cols && (kind == T_DEVICE || kind == T_LINEAR)) {
     w->size.matrices += n;
-    es = w->precision == DG_PRECISION_BF16 ? 2 : 4;
+    bytes = n * (w->precision == DG_PRECISION_BF16 ? 2 : 4);
+    if (kind == T_LINEAR && w->quantizable && cols % Q8_0_BLOCK == 0) {
+      w->size.quantizable += n;
+      if (w->q8)
+        bytes = n / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
+    }
   } else {
     w->size.f32 += n;
   }
-  w->pieces += align_up (n * es);
+  w->pieces += align_up (bytes);
   if (w->pool)
-    pool_alloc (w->pool, n * es);
+    pool_alloc (w->pool, bytes);
 }
 
 static void
 linear (Weights *w, guint64 out, guint64 in, gboolean bias)
 {
-  tensor (w, T_DEVICE, out, in);
+  tensor (w, T_LINEAR, out, in);
   if (bias)
     tensor (w, T_DEVICE, out, 0);
 }
@@ -485,6 +497,7 @@ weights_vae_decoder (const DgPlanModel *m, Weights *w)
 static void
 weights_visit (const DgPlanModel *m, DgComponent c, Weights *w)
 {
+  w->quantizable = c != DG_COMPONENT_VAE_ENCODER && c != DG_COMPONENT_VAE_DECODER;
   switch (c) {
   case DG_COMPONENT_LLM: weights_llm (m, w); break;
   case DG_COMPONENT_VIT: weights_vit (m, w); break;
@@ -506,25 +519,28 @@ dg_component_name (DgComponent c)
 void
 dg_plan_component_size (const DgPlanModel *m, DgComponent c, DgComponentSize *out)
 {
-  Weights w = { { 0 }, NULL, DG_PRECISION_BF16, 0 };
+  Weights w = { .precision = DG_PRECISION_BF16 };
   weights_visit (m, c, &w);
   *out = w.size;
 }
 
 guint64
-dg_plan_weight_pool_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision)
+dg_plan_weight_pool_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision, DgWeightFormat weights)
 {
-  Weights w = { { 0 }, NULL, precision, 0 };
+  Weights w = { .precision = precision, .q8 = weights == DG_WEIGHTS_Q8_0 };
   weights_visit (m, c, &w);
   return w.pieces;
 }
 
 guint64
-dg_plan_weight_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision)
+dg_plan_weight_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision, DgWeightFormat weights)
 {
   DgComponentSize s;
   dg_plan_component_size (m, c, &s);
-  return s.matrices * (precision == DG_PRECISION_BF16 ? 2 : 4) + s.f32 * F32;
+  const guint64 es = precision == DG_PRECISION_BF16 ? 2 : 4;
+  if (weights == DG_WEIGHTS_Q8_0)
+    return (s.matrices - s.quantizable) * es + s.quantizable / Q8_0_BLOCK * Q8_0_BLOCK_BYTES + s.f32 * F32;
+  return s.matrices * es + s.f32 * F32;
 }
 
 guint64
@@ -540,10 +556,10 @@ dg_plan_file_bytes (const DgPlanModel *m, DgComponent c)
 /* Packs a component's weights into a fresh pool, sized as the loader sizes it
  * (dg_weights_expect of dg_plan_weight_pool_bytes), and returns what the pool reserves. */
 static guint64
-weights_reserved (const DgPlanModel *m, DgComponent c, DgPrecision precision, Pool *pool)
+weights_reserved (const DgPlanModel *m, DgComponent c, DgPrecision precision, DgWeightFormat weights, Pool *pool)
 {
-  pool_expect (pool, dg_plan_weight_pool_bytes (m, c, precision));
-  Weights w = { { 0 }, pool, precision, 0 };
+  pool_expect (pool, dg_plan_weight_pool_bytes (m, c, precision, weights));
+  Weights w = { .pool = pool, .precision = precision, .q8 = weights == DG_WEIGHTS_Q8_0 };
   weights_visit (m, c, &w);
   return pool_reserved (pool);
 }
@@ -1113,6 +1129,7 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
 
   plan->job = r->job;
   plan->precision = r->precision;
+  plan->weights = r->weights == DG_WEIGHTS_Q8_0 ? DG_WEIGHTS_Q8_0 : DG_WEIGHTS_RELEASED;
   plan->width = r->width;
   plan->height = r->height;
   plan->batch = B;
@@ -1162,9 +1179,9 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
     pool_init (&wv, cap);
     pool_init (&wc, cap);
     pool_init (&a, cap);
-    guint64 vlm = weights_reserved (m, DG_COMPONENT_LLM, r->precision, &wl);
+    guint64 vlm = weights_reserved (m, DG_COMPONENT_LLM, r->precision, r->weights, &wl);
     if (n_refs)
-      vlm += weights_reserved (m, DG_COMPONENT_VIT, r->precision, &wv);
+      vlm += weights_reserved (m, DG_COMPONENT_VIT, r->precision, r->weights, &wv);
     Pool count;   /* the pieces, as the pipeline gets them from this plan */
     pool_init (&count, 0);
     acts_encode (m, r, n_refs, R, S, &count);
@@ -1173,7 +1190,7 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
     pool_expect (&a, plan->encode_arena);
     const double flop = acts_encode (m, r, n_refs, R, S, &a);
     stage_set (&plan->stage[DG_PLAN_ENCODE], vlm, pool_reserved (&a), 0, flop);
-    const guint64 conn = weights_reserved (m, DG_COMPONENT_CONNECTOR, r->precision, &wc);
+    const guint64 conn = weights_reserved (m, DG_COMPONENT_CONNECTOR, r->precision, r->weights, &wc);
     pool_init (&count, 0);
     acts_connector (m, r->precision, R, S, &count);
     plan->bridge_arena = count.used;
@@ -1197,7 +1214,7 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
     pool_init (&wd, cap);
     pool_init (&in, cap);
     pool_init (&a, cap);
-    weights_reserved (m, DG_COMPONENT_DIT, r->precision, &wd);
+    weights_reserved (m, DG_COMPONENT_DIT, r->precision, r->weights, &wd);
     for (guint i = 0; i <= n_refs; i++) {
       guint64 iw, ih, jw, jh;
       gboolean seen = FALSE;
@@ -1248,7 +1265,7 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
   if (n_refs) {
     Pool we;
     pool_init (&we, cap);
-    const guint64 weights = weights_reserved (m, DG_COMPONENT_VAE_ENCODER, r->precision, &we);
+    const guint64 weights = weights_reserved (m, DG_COMPONENT_VAE_ENCODER, r->precision, r->weights, &we);
     guint64 peak = 0;
     double flop = 0;
     for (guint i = 1; i <= n_refs; i++) {
@@ -1272,7 +1289,7 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
   {
     Pool wv;
     pool_init (&wv, cap);
-    const guint64 weights = weights_reserved (m, DG_COMPONENT_VAE_DECODER, r->precision, &wv);
+    const guint64 weights = weights_reserved (m, DG_COMPONENT_VAE_DECODER, r->precision, r->weights, &wv);
     double flop;
     const guint64 whole = vae_decode_image (vc, (guint64) r->width, (guint64) r->height, FALSE, cap, &flop);
     plan->vae_decode_tiled = !vae_whole (r, vae_whole_possible (vc, FALSE, h, w, r->max_binding), weights + whole,
@@ -1303,6 +1320,9 @@ dg_plan_check (const DgPlan *plan, guint64 device_bytes, GError **error)
   g_autofree char *have = g_format_size_full (device_bytes, G_FORMAT_SIZE_IEC_UNITS);
   const char *hint = plan->precision == DG_PRECISION_F32
                          ? _("use bf16 precision, choose a smaller size or close programs that use the GPU")
+                     : plan->weights == DG_WEIGHTS_RELEASED
+                         ? _("use 8-bit weights (--weights q8 or auto), choose a smaller size or close programs that "
+                             "use the GPU")
                          : _("choose a smaller size (DeepGen works best near 512×512) or close programs that use "
                              "the GPU");
   g_set_error (error, DG_ERROR, DG_ERROR_OOM,

@@ -89,6 +89,8 @@ typedef struct {
                               * (rows are gathered on the host), the DiT's pos_embed table
                               * (cropped per image size, see position_bytes) */
   guint64 matrices;          /* uploaded elements of tensors with ≥ 2 dims (bf16 or f32 by precision) */
+  guint64 quantizable;       /* of those, the Linear weights that DG_WEIGHTS_Q8_0 quantizes (VLM,
+                              * connector and DiT layers whose input width is a multiple of 32) */
   guint64 f32;               /* elements uploaded as f32 whatever the precision: vectors (biases,
                               * norm weights), the connector's meta queries, and values computed at
                               * load (the VAE decoder's latent scale and shift) */
@@ -96,13 +98,15 @@ typedef struct {
 
 const char *dg_component_name (DgComponent c);
 void dg_plan_component_size (const DgPlanModel *m, DgComponent c, DgComponentSize *out);
-/* Device bytes of a component's weights under @precision, before pool packing:
- * matrices · (2 or 4) + f32 · 4. */
-guint64 dg_plan_weight_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision);
+/* Device bytes of a component's weights under @precision and @weights (RELEASED or Q8_0; AUTO
+ * counts as RELEASED), before pool packing: matrices · (2 or 4) + f32 · 4, with the quantizable
+ * matrices at 36 bytes per 32 weights under Q8_0. */
+guint64 dg_plan_weight_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision, DgWeightFormat weights);
 /* What a pool holding exactly those weights hands out: each tensor a 256-byte aligned piece
  * (vkc_pool_piece_size), in load order. The loaders size their pools with it (dg_weights_expect):
  * only the fields of @m that the component's tensors depend on need to be set. */
-guint64 dg_plan_weight_pool_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision);
+guint64 dg_plan_weight_pool_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision,
+                                   DgWeightFormat weights);
 /* Bytes of the released files' tensor data: stored elements × the release's dtype (bf16, the
  * connector fp32; MODEL.md §8). */
 guint64 dg_plan_file_bytes (const DgPlanModel *m, DgComponent c);
@@ -158,9 +162,11 @@ typedef struct {
   guint64 max_allocation;     /* the largest block a pool may allocate: larger needs are split */
   guint64 max_binding;        /* maxStorageBufferRange: a whole VAE pass whose mid-block attention
                                * would bind more runs in tiles (vae.c) */
+  DgWeightFormat weights;     /* RELEASED or Q8_0 (AUTO counts as RELEASED: the caller decides) */
 } DgPlanRequest;
 
-#define DG_PLAN_REQUEST_INIT { DG_JOB_GENERATE, DG_PRECISION_BF16, 512, 512, 0, NULL, 0, TRUE, 0, 0, 0, NULL, 0, 0, 0 }
+#define DG_PLAN_REQUEST_INIT                                                                                \
+  { DG_JOB_GENERATE, DG_PRECISION_BF16, 512, 512, 0, NULL, 0, TRUE, 0, 0, 0, NULL, 0, 0, 0, DG_WEIGHTS_RELEASED }
 
 typedef struct {
   guint64 weights;            /* resident weight pools, as reserved (block-packed) */
@@ -179,6 +185,7 @@ typedef struct {
   /* What the numbers were computed for. */
   DgJob job;
   DgPrecision precision;
+  DgWeightFormat weights;     /* RELEASED or Q8_0 */
   int width, height;
   guint batch;                /* requests */
   guint vlm_rows, dit_rows, steps;

@@ -96,7 +96,7 @@ check_supported (const DgQwenVisionConfig *c, GError **error)
 
 DgVit *
 dg_vit_load (VkcDevice *dev, const DgQwenVisionConfig *cfg, const DgSafetensors *st, const char *prefix,
-             DgPrecision precision, DgLora *lora, GError **error)
+             DgPrecision precision, DgWeightFormat weights, DgLora *lora, GError **error)
 {
   if (!check_supported (cfg, error))
     return NULL;
@@ -106,8 +106,9 @@ dg_vit_load (VkcDevice *dev, const DgQwenVisionConfig *cfg, const DgSafetensors 
   vit->precision = precision;
   vit->w = dg_weights_new (dev, st, precision, "vit weights");
   dg_weights_set_prefix (vit->w, prefix);
+  dg_weights_set_linear_format (vit->w, weights);
   DgPlanModel shape = { .vlm.vision = *cfg };   /* the pool sized to the weights (plan.h) */
-  dg_weights_expect (vit->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_VIT, precision));
+  dg_weights_expect (vit->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_VIT, precision, weights));
   vit->blocks = g_new0 (VitBlock, cfg->depth);
   Loader l = { vit->w, lora, error };
   const gint64 C = cfg->hidden, M = (gint64) C * MERGE_UNIT (cfg);

@@ -35,7 +35,7 @@ typedef struct {
  * "<prefix>merger.…"; prefix "visual." or "model.visual."), checking every shape against @cfg,
  * with @lora's vision adapters merged when @lora is not NULL. @st is only read during the call. */
 DgVit *dg_vit_load (VkcDevice *dev, const DgQwenVisionConfig *cfg, const DgSafetensors *st, const char *prefix,
-                    DgPrecision precision, DgLora *lora, GError **error);
+                    DgPrecision precision, DgWeightFormat weights, DgLora *lora, GError **error);
 void dg_vit_free (DgVit *vit);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgVit, dg_vit_free)
 

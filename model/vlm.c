@@ -82,12 +82,12 @@ dg_vlm_load (VkcDevice *dev, const char *path, const DgVlmOptions *options, GErr
   vlm->lora = lora != NULL;
   if (!opt.text_only) {
     vlm->vit = dg_vit_load (dev, &vlm->cfg.vision, vlm->st, vlm->nested ? "model.visual." : "visual.",
-                            opt.precision, lora, error);
+                            opt.precision, opt.weights, lora, error);
     if (!vlm->vit)
       return NULL;
   }
   vlm->llm = dg_llm_load (dev, &vlm->cfg.text, vlm->st, vlm->nested ? "model.language_model." : "model.",
-                          opt.precision, lora, error);
+                          opt.precision, opt.weights, lora, error);
   if (!vlm->llm)
     return NULL;
   return g_steal_pointer (&vlm);

@@ -27,9 +27,10 @@ typedef struct {
   /* Load the language model alone, without the vision tower (its 1.3 GB stay in the file):
    * for prompts without reference images (text-to-image). dg_vlm_encode then refuses images. */
   gboolean text_only;
+  DgWeightFormat weights;   /* RELEASED or Q8_0 for the Linear layers (deepgen.h) */
 } DgVlmOptions;
 
-#define DG_VLM_OPTIONS_INIT { DG_PRECISION_BF16, NULL, FALSE }
+#define DG_VLM_OPTIONS_INIT { DG_PRECISION_BF16, NULL, FALSE, DG_WEIGHTS_RELEASED }
 
 /* @path: the vlm/ folder (config.json + model.safetensors or a sharded index). The key layout is
  * read from the weights: legacy (model.layers.*, visual.*) or nested (model.language_model.*,

@@ -7,6 +7,7 @@
 #include "dtype.h"
 #include "vkc_half.h"
 #include "vkc_ops_conv.h"
+#include "vkc_quant.h"
 
 DgWeights *
 dg_weights_new (VkcDevice *dev, const DgSafetensors *st, DgPrecision precision, const char *label)
@@ -135,7 +136,7 @@ upload (DgWeights *w, VkcTensor *out, VkcDType dtype, int ndim, const int64_t *s
     dg_error_from_vkc (error);
     return FALSE;
   }
-  w->uploaded_bytes += (guint64) vkc_tensor_numel (out) * vkc_dtype_size (dtype);
+  w->uploaded_bytes += (guint64) vkc_dtype_bytes (dtype, vkc_tensor_numel (out));
   return TRUE;
 }
 
@@ -153,6 +154,121 @@ dg_weights_matrix (DgWeights *w, VkcTensor *out, gint64 rows, gint64 cols, GErro
   VkcDType dtype = dg_weights_matrix_dtype (w);
   g_autofree gpointer h = host_copy (t, dtype, error);
   return h && upload (w, out, dtype, 2, (const int64_t[]) { rows, cols }, h, error);
+}
+
+void
+dg_weights_set_linear_format (DgWeights *w, DgWeightFormat format)
+{
+  g_return_if_fail (format == DG_WEIGHTS_RELEASED || format == DG_WEIGHTS_Q8_0);
+  w->linear_format = format;
+}
+
+VkcDType
+dg_weights_linear_dtype (const DgWeights *w, gint64 in_features)
+{
+  if (w->linear_format == DG_WEIGHTS_Q8_0 && in_features > 0 && in_features % VKC_Q8_0_BLOCK == 0)
+    return VKC_Q8_0;
+  return dg_weights_matrix_dtype (w);
+}
+
+static void round_bf16_inplace (float *x, gsize n);
+
+/* q8_0 quantization of [rows, cols] f32 (cols a multiple of the block). Rows are independent,
+ * so big matrices are split over the cores: the LLM alone has about 3 G weights, several
+ * seconds on one core. */
+typedef struct {
+  const float *src;
+  guint32 *dst;
+  gint64 cols, first, end;   /* rows [first, end) */
+} QuantSlice;
+
+static gpointer
+quantize_slice (gpointer data)
+{
+  const QuantSlice *q = data;
+  const gint64 words = q->cols / VKC_Q8_0_BLOCK * (VKC_Q8_0_BLOCK_BYTES / 4);
+  for (gint64 r = q->first; r < q->end; r++)
+    vkc_quantize_q8_0 (q->src + r * q->cols, q->cols, q->dst + r * words);
+  return NULL;
+}
+
+static void
+quantize_q8_0 (const float *src, gint64 rows, gint64 cols, guint32 *dst)
+{
+  /* below ~1 M weights a thread costs more than it saves */
+  const gint64 n_threads = CLAMP (rows * cols / (1 << 20), 1, MIN ((gint64) g_get_num_processors (), 16));
+  QuantSlice slices[16];
+  GThread *threads[16] = { NULL };
+  for (gint64 t = 0; t < n_threads; t++) {
+    slices[t] = (QuantSlice) { src, dst, cols, rows * t / n_threads, rows * (t + 1) / n_threads };
+    if (t > 0)
+      threads[t] = g_thread_try_new ("dg-quantize", quantize_slice, &slices[t], NULL);
+    if (t > 0 && !threads[t])   /* no thread: do it here */
+      quantize_slice (&slices[t]);
+  }
+  quantize_slice (&slices[0]);
+  for (gint64 t = 1; t < n_threads; t++)
+    if (threads[t])
+      g_thread_join (threads[t]);
+}
+
+static gboolean
+upload_linear_f32 (DgWeights *w, VkcTensor *out, gint64 rows, gint64 cols, const float *h, const char *name,
+                   GError **error)
+{
+  VkcDType dtype = dg_weights_linear_dtype (w, cols);
+  if (dtype != VKC_Q8_0)
+    return dg_weights_upload_f32 (w, out, dtype, 2, (const int64_t[]) { rows, cols }, h, error);
+  guint32 *q = g_try_malloc ((gsize) vkc_dtype_bytes (VKC_Q8_0, rows * cols));
+  if (!q) {
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory quantizing '%s'"), name);
+    return FALSE;
+  }
+  quantize_q8_0 (h, rows, cols, q);
+  gboolean ok = upload (w, out, VKC_Q8_0, 2, (const int64_t[]) { rows, cols }, q, error);
+  g_free (q);
+  return ok;
+}
+
+gboolean
+dg_weights_upload_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gint64 in_features, const float *data,
+                          GError **error)
+{
+  if (dg_weights_linear_dtype (w, in_features) != VKC_Q8_0 || w->precision != DG_PRECISION_BF16)
+    return upload_linear_f32 (w, out, out_features, in_features, data, "linear", error);
+  /* bf16 mode: quantize the bf16 values, as dg_weights_linear does */
+  const gsize n = (gsize) (out_features * in_features);
+  g_autofree float *rounded = g_try_new (float, MAX (n, 1));
+  if (!rounded) {
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory quantizing a %lld × %lld matrix"),
+                 (long long) out_features, (long long) in_features);
+    return FALSE;
+  }
+  memcpy (rounded, data, n * sizeof (float));
+  round_bf16_inplace (rounded, n);
+  return upload_linear_f32 (w, out, out_features, in_features, rounded, "linear", error);
+}
+
+gboolean
+dg_weights_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gint64 in_features, GError **error,
+                   const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *name = full_name (w, fmt, ap);
+  va_end (ap);
+  if (dg_weights_linear_dtype (w, in_features) != VKC_Q8_0)
+    return dg_weights_matrix (w, out, out_features, in_features, error, "%s", name + strlen (w->prefix));
+  const gint64 shape[2] = { out_features, in_features };
+  const DgTensorInfo *t = find_flat (w, name, 2, shape, error);
+  if (!t)
+    return FALSE;
+  g_autofree float *h = host_copy (t, VKC_F32, error);
+  if (!h)
+    return FALSE;
+  if (w->precision == DG_PRECISION_BF16)   /* quantize what the reference would multiply with */
+    round_bf16_inplace (h, (gsize) t->n_elements);
+  return upload_linear_f32 (w, out, out_features, in_features, h, name, error);
 }
 
 static void
@@ -321,13 +437,18 @@ float *
 dg_tensor_download_f32 (VkcDevice *dev, const VkcTensor *t, GError **error)
 {
   gsize n = (gsize) vkc_tensor_numel (t);
-  gsize es = vkc_dtype_size (t->dtype);
   VkDeviceSize span = vkc_tensor_span_bytes (t);
   g_autofree guint8 *raw = g_malloc (MAX (span, 4));
   if (span && !vkc_download (dev, raw, t->buffer, t->offset, span, error)) {
     dg_error_from_vkc (error);
     return NULL;
   }
+  if (t->dtype == VKC_Q8_0) {   /* always contiguous rows of whole blocks (vkc.h) */
+    float *out = g_new (float, MAX (n, 1));
+    vkc_dequantize_q8_0 ((const guint32 *) raw, (int64_t) n, out);
+    return out;
+  }
+  gsize es = vkc_dtype_size (t->dtype);
   float *out = g_new (float, MAX (n, 1));
   int64_t idx[VKC_MAX_DIMS] = { 0 };
   for (gsize i = 0; i < n; i++) {

@@ -23,6 +23,7 @@ typedef struct {
   const DgSafetensors *st;     /* borrowed; must outlive uploads (not the tensors) */
   DgPrecision precision;
   char *prefix;                /* prepended to every name ("" by default) */
+  DgWeightFormat linear_format;  /* how dg_weights_linear stores matrices (RELEASED or Q8_0) */
   guint64 uploaded_bytes;
 } DgWeights;
 
@@ -46,6 +47,19 @@ VkcDType dg_weights_matrix_dtype (const DgWeights *w);
  * Name is printf-style. */
 gboolean dg_weights_matrix (DgWeights *w, VkcTensor *out, gint64 rows, gint64 cols, GError **error,
                             const char *fmt, ...) G_GNUC_PRINTF (6, 7);
+/* The weight [out, in] of a Linear layer, which only vkc_op_linear reads: like
+ * dg_weights_matrix, except that under DG_WEIGHTS_Q8_0 (dg_weights_set_linear_format) a matrix
+ * whose `in` is a multiple of 32 is quantized to VKC_Q8_0 from the values the precision policy
+ * gives (bf16-rounded in bf16 mode). Other matrices stay in the matrix dtype (see
+ * dg_weights_linear_dtype; plan.c sizes them the same way). */
+gboolean dg_weights_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gint64 in_features, GError **error,
+                            const char *fmt, ...) G_GNUC_PRINTF (6, 7);
+/* The same from host f32 values (e.g. after a LoRA merge). */
+gboolean dg_weights_upload_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gint64 in_features,
+                                   const float *data, GError **error);
+void dg_weights_set_linear_format (DgWeights *w, DgWeightFormat format);
+/* The GPU dtype of a Linear weight with @in_features inputs under the current format. */
+VkcDType dg_weights_linear_dtype (const DgWeights *w, gint64 in_features);
 /* A 1-D vector [n] in f32 (values bf16-rounded in bf16 mode). */
 gboolean dg_weights_vector (DgWeights *w, VkcTensor *out, gint64 n, GError **error, const char *fmt, ...)
     G_GNUC_PRINTF (5, 6);
@@ -97,7 +111,7 @@ gboolean dg_arena_upload (DgArena *a, VkcTensor *out, VkcDType dtype, int ndim, 
 gboolean dg_arena_check (DgArena *a, GError **error);
 gboolean dg_arena_failed (const DgArena *a);
 
-/* Download a GPU tensor (contiguous or not, f32/f16/bf16) as contiguous f32 host data. */
+/* Download a GPU tensor (contiguous or not, f32/f16/bf16; q8_0 dequantized) as contiguous f32 host data. */
 float *dg_tensor_download_f32 (VkcDevice *dev, const VkcTensor *t, GError **error);
 
 /* Turn a vkc error into a DG_ERROR (DG_ERROR_OOM / DG_ERROR_DEVICE). */

@@ -342,16 +342,24 @@ dg_task_run (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
   int x, y, w, h;
   if (!dg_task_region (spec, &x, &y, &w, &h, error))
     return NULL;
+  DgTaskResult *res = NULL;
   switch (spec->job)
     {
     case DG_JOB_GENERATE:
-      return run_generate (model, spec, x, y, w, h, progress, user_data, cancellable, error);
+      res = run_generate (model, spec, x, y, w, h, progress, user_data, cancellable, error);
+      break;
     case DG_JOB_EDIT:
-      return run_edit (model, spec, x, y, w, h, progress, user_data, cancellable, error);
+      res = run_edit (model, spec, x, y, w, h, progress, user_data, cancellable, error);
+      break;
     case DG_JOB_INPAINT:
-      return run_inpaint (model, spec, progress, user_data, cancellable, error);
+      res = run_inpaint (model, spec, progress, user_data, cancellable, error);
+      break;
+    default:
+      g_return_val_if_reached (NULL);
     }
-  g_return_val_if_reached (NULL);
+  if (res)
+    res->eight_bit = dg_model_last_run_weights (model) == DG_WEIGHTS_Q8_0;
+  return res;
 }
 
 double
@@ -471,7 +479,12 @@ dg_task_model_acquire (const char *path, GError **error)
       if (ok && !cache_engine)
         ok = (cache_engine = dg_engine_new (NULL, error)) != NULL;
       if (ok)
-        ok = (cache_model = dg_model_open (cache_engine, resolved, NULL, error)) != NULL;
+        {
+          /* 8-bit weights only when the job would not fit the GPU otherwise */
+          DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
+          lo.weights = DG_WEIGHTS_AUTO;
+          ok = (cache_model = dg_model_open (cache_engine, resolved, &lo, error)) != NULL;
+        }
       if (ok)
         cache_path = g_steal_pointer (&resolved);
     }

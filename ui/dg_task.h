@@ -68,6 +68,8 @@ typedef struct {
   int x, y;         /* the region's offset in the source (or canvas) */
   guint64 seed;     /* the seed used, for "reuse last" */
   int work_width, work_height; /* the size the model worked at, for the preview's caption */
+  gboolean eight_bit;          /* the run used 8-bit weights because the GPU is too small for the
+                                * released ones (DG_WEIGHTS_AUTO, deepgen.h) */
 } DgTaskResult;
 
 void dg_task_result_free (DgTaskResult *result);

@@ -58,6 +58,15 @@ test_enums (void)
   g_assert_false (cli_parse_precision ("fp16", &p, &error));
   g_assert_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE);
   g_clear_error (&error);
+  DgWeightFormat wf = DG_WEIGHTS_RELEASED;
+  g_assert_true (cli_parse_weights ("q8", &wf, NULL) && wf == DG_WEIGHTS_Q8_0);
+  g_assert_true (cli_parse_weights ("auto", &wf, NULL) && wf == DG_WEIGHTS_AUTO);
+  g_assert_true (cli_parse_weights ("released", &wf, NULL) && wf == DG_WEIGHTS_RELEASED);
+  g_assert_false (cli_parse_weights ("q4", &wf, &error));
+  g_assert_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE);
+  g_assert_nonnull (strstr (error->message, "--weights"));
+  g_clear_error (&error);
+  g_assert_cmpstr (cli_weights_name (DG_WEIGHTS_Q8_0), ==, "q8_0");
   g_assert_true (cli_parse_job ("edit", &job, NULL) && job == DG_JOB_EDIT);
   g_assert_false (cli_parse_job ("paint", &job, NULL));
   g_assert_true (cli_parse_seed ("18446744073709551615", &seed, NULL) && seed == G_MAXUINT64);
@@ -335,7 +344,7 @@ test_tables (void)
   dg_plan_model_deepgen_1_0 (&m);
   const CliPlanRow rows[] = { { DG_JOB_GENERATE, 512, 512 }, { DG_JOB_EDIT, 1024, 1024 } };
   GError *error = NULL;
-  g_autofree char *t = cli_plan_table (&m, "test", DG_PRECISION_BF16, rows, 2, 0, 8ull << 30, "GPU", &error);
+  g_autofree char *t = cli_plan_table (&m, "test", DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, rows, 2, 0, 8ull << 30, "GPU", &error);
   g_assert_no_error (error);
   g_assert_nonnull (strstr (t, "generate  512×512"));
   g_assert_nonnull (strstr (t, "edit      1024×1024"));

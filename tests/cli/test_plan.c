@@ -100,8 +100,8 @@ test_weight_bytes (void)
   for (int c = 0; c < DG_N_COMPONENTS; c++) {
     DgComponentSize s;
     dg_plan_component_size (&real, (DgComponent) c, &s);
-    g_assert_cmpuint (dg_plan_weight_bytes (&real, (DgComponent) c, DG_PRECISION_BF16), ==, 2 * s.matrices + 4 * s.f32);
-    g_assert_cmpuint (dg_plan_weight_bytes (&real, (DgComponent) c, DG_PRECISION_F32), ==, 4 * (s.matrices + s.f32));
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, (DgComponent) c, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED), ==, 2 * s.matrices + 4 * s.f32);
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, (DgComponent) c, DG_PRECISION_F32, DG_WEIGHTS_RELEASED), ==, 4 * (s.matrices + s.f32));
   }
   /* The DiT: parameters − vectors (biases, q/k norms) in bf16 + vectors in f32. */
   DgComponentSize d;
@@ -223,9 +223,9 @@ test_vae_bytes (void)
   }
   for (int p = 0; p < 2; p++) {
     DgPrecision prec = p ? DG_PRECISION_F32 : DG_PRECISION_BF16;
-    g_assert_cmpuint (dg_plan_weight_bytes (&real, DG_COMPONENT_VAE_ENCODER, prec), ==,
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, DG_COMPONENT_VAE_ENCODER, prec, DG_WEIGHTS_RELEASED), ==,
                       dg_vae_plan_weight_bytes (&real.vae, DG_VAE_ENCODER, prec));
-    g_assert_cmpuint (dg_plan_weight_bytes (&real, DG_COMPONENT_VAE_DECODER, prec), ==,
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, DG_COMPONENT_VAE_DECODER, prec, DG_WEIGHTS_RELEASED), ==,
                       dg_vae_plan_weight_bytes (&real.vae, DG_VAE_DECODER, prec));
   }
   /* vae.h: a 64-latent tile needs 644 MiB, a whole 1024² decode 2.5 GiB. */
@@ -259,8 +259,8 @@ test_plan_real (void)
       for (int c = 0; c < DG_N_COMPONENTS; c++) {
         DgComponentSize cs;
         dg_plan_component_size (&real, (DgComponent) c, &cs);
-        pieces[c] = dg_plan_weight_pool_bytes (&real, (DgComponent) c, r.precision);
-        guint64 bytes = dg_plan_weight_bytes (&real, (DgComponent) c, r.precision);
+        pieces[c] = dg_plan_weight_pool_bytes (&real, (DgComponent) c, r.precision, r.weights);
+        guint64 bytes = dg_plan_weight_bytes (&real, (DgComponent) c, r.precision, r.weights);
         g_assert_cmpuint (pieces[c], >=, bytes);
         g_assert_cmpuint (pieces[c], <, bytes + 256ull * cs.n_tensors + 512);
       }
@@ -377,7 +377,7 @@ test_allocation_limit (void)
   g_assert_true (dg_plan_compute (&real, &r, &whole, NULL));
   r.max_allocation = 1ull << 30;
   g_assert_true (dg_plan_compute (&real, &r, &split, NULL));
-  const guint64 llm = dg_plan_weight_pool_bytes (&real, DG_COMPONENT_LLM, r.precision);
+  const guint64 llm = dg_plan_weight_pool_bytes (&real, DG_COMPONENT_LLM, r.precision, r.weights);
   g_assert_cmpuint (whole.stage[DG_PLAN_ENCODE].weights, ==, llm);
   g_assert_cmpuint (split.stage[DG_PLAN_ENCODE].weights, >=, llm);
   /* At most one block more, and the lost tails are below one MLP matrix (45 MB) per block. */
@@ -479,6 +479,57 @@ test_bad_requests (void)
   g_clear_error (&error);
 }
 
+/* q8_0 (DG_WEIGHTS_Q8_0): which weights it quantizes, from the architecture (MODEL.md), and that
+ * the real model then fits a 6 GB card at every planned size. */
+static void
+test_q8_weights (void)
+{
+  DgComponentSize llm, vit, dit, vae_dec;
+  dg_plan_component_size (&real, DG_COMPONENT_LLM, &llm);
+  dg_plan_component_size (&real, DG_COMPONENT_VIT, &vit);
+  dg_plan_component_size (&real, DG_COMPONENT_DIT, &dit);
+  dg_plan_component_size (&real, DG_COMPONENT_VAE_DECODER, &vae_dec);
+  /* LLM: per layer q and o 2048 × 2048, k and v 256 × 2048, gate, up and down 11008 × 2048;
+   * every input width (2048, 11008) is a multiple of 32, and embed_tokens stays on the host. */
+  const guint64 llm_layer = 2 * 2048ull * 2048 + 2 * 256ull * 2048 + 3 * 11008ull * 2048;
+  g_assert_cmpuint (llm.quantizable, ==, 36 * llm_layer);
+  g_assert_cmpuint (llm.matrices, ==, llm.quantizable);
+  /* ViT: qkv, proj, gate and up read 1280 wide; down_proj reads 3420 (not a multiple of 32) and
+   * the patch Conv3d is no Linear: those two stay bf16. The merger's MLP reads 5120. */
+  const guint64 vit_q = 32 * (3840ull * 1280 + 1280ull * 1280 + 2 * 3420ull * 1280) + 5120ull * 5120 + 2048ull * 5120;
+  g_assert_cmpuint (vit.quantizable, ==, vit_q);
+  g_assert_cmpuint (vit.matrices - vit.quantizable, ==, 32 * 1280ull * 3420 + 1280ull * 1176);
+  /* The DiT's Linears all read 1536, 6144, 256 (timesteps), 2048 (pooled) or 2048 (context):
+   * everything but the patch conv is quantized. */
+  g_assert_cmpuint (dit.matrices - dit.quantizable, ==, 1536ull * 16 * 2 * 2);
+  g_assert_cmpuint (vae_dec.quantizable, ==, 0);   /* the VAE stays as released */
+  for (int c = 0; c < DG_N_COMPONENTS; c++) {
+    DgComponentSize s;
+    dg_plan_component_size (&real, (DgComponent) c, &s);
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, (DgComponent) c, DG_PRECISION_BF16, DG_WEIGHTS_Q8_0), ==,
+                      2 * (s.matrices - s.quantizable) + s.quantizable / 32 * 36 + 4 * s.f32);
+  }
+  /* 6 GB cards: every planned job of the real model fits in 6 GiB with q8_0 (not as released). */
+  static const struct { DgJob job; int size; } jobs[] = {
+    { DG_JOB_GENERATE, 512 }, { DG_JOB_EDIT, 512 }, { DG_JOB_GENERATE, 1024 }, { DG_JOB_EDIT, 1024 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (jobs); i++) {
+    DgPlanRequest r = DG_PLAN_REQUEST_INIT;
+    r.job = jobs[i].job;
+    r.width = r.height = jobs[i].size;
+    r.n_refs = jobs[i].job == DG_JOB_EDIT;
+    DgPlan released, q8;
+    g_assert_true (dg_plan_compute (&real, &r, &released, NULL));
+    r.weights = DG_WEIGHTS_Q8_0;
+    g_assert_true (dg_plan_compute (&real, &r, &q8, NULL));
+    g_test_message ("%s %d²: released %.2f GiB, q8_0 %.2f GiB", jobs[i].job == DG_JOB_EDIT ? "edit" : "generate",
+                    jobs[i].size, released.required / 1073741824.0, q8.required / 1073741824.0);
+    g_assert_cmpint (q8.weights, ==, DG_WEIGHTS_Q8_0);
+    g_assert_cmpuint (q8.required, <, 6ull << 30);
+    g_assert_cmpuint (q8.required, <, released.required);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -488,6 +539,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plan/element-counts", test_element_counts);
   g_test_add_func ("/plan/file-bytes", test_file_bytes);
   g_test_add_func ("/plan/weight-bytes", test_weight_bytes);
+  g_test_add_func ("/plan/q8-weights", test_q8_weights);
   g_test_add_func ("/plan/dit-blocks", test_dit_blocks);
   g_test_add_func ("/plan/flops", test_flops);
   g_test_add_func ("/plan/dit-activations", test_dit_activations);

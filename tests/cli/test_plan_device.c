@@ -46,7 +46,7 @@ test_dit_arena (void)
 {
   GError *error = NULL;
   g_autofree char *dir = g_build_filename (DEEPGEN_TEST_DATA_DIR, "tiny-deepgen", "transformer", NULL);
-  g_autoptr (DgDit) dit = dg_dit_load (dev, dir, DG_PRECISION_BF16, &error);
+  g_autoptr (DgDit) dit = dg_dit_load (dev, dir, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, &error);
   g_assert_no_error (error);
   const DgDitConfig *c = dg_dit_config (dit);
   /* B rows, latent h × w, context S, one reference of the same size or none. */

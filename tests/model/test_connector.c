@@ -99,7 +99,7 @@ expect_load_error (const char *relative, DgError code)
 {
   g_autofree char *dir = golden_data_path (relative);
   g_autoptr (GError) error = NULL;
-  g_assert_null (dg_connector_load (dev, dir, DG_PRECISION_F32, &error));
+  g_assert_null (dg_connector_load (dev, dir, DG_PRECISION_F32, DG_WEIGHTS_RELEASED, &error));
   g_assert_error (error, DG_ERROR, code);
   g_test_message ("%s: %s", relative, error->message);
 }
@@ -245,7 +245,7 @@ main (int argc, char **argv)
   g_assert_no_error (error);
   g_autofree char *dir = golden_data_path ("tiny-deepgen/connector");
   for (int bf = 0; bf < 2; bf++) {
-    conns[bf] = dg_connector_load (dev, dir, bf ? DG_PRECISION_BF16 : DG_PRECISION_F32, &error);
+    conns[bf] = dg_connector_load (dev, dir, bf ? DG_PRECISION_BF16 : DG_PRECISION_F32, DG_WEIGHTS_RELEASED, &error);
     g_assert_no_error (error);
   }
   g_test_add_func ("/connector/load", test_load);

@@ -31,7 +31,15 @@
  *    the independent errors of the two rows by (1 − g)² + g² = 25 while the signal stays about
  *    |v| (v_c ≈ v_u in a random-weight model), so NMSE grows up to 25× (measured 15×: 4e-4
  *    from 2.6e-5); the loop runs free (our latents feed the next step). Measured ≤ 1.2e-3;
- *    the fp32 reference is 5e-4 .. 2.6e-3 away from the bf16 one on the same tensors. */
+ *    the fp32 reference is 5e-4 .. 2.6e-3 away from the bf16 one on the same tensors.
+ *  - q8_0 weights (DG_WEIGHTS_Q8_0, fp32 activations) against the fp32 golden, LIM_Q8_DIT = 1e-3:
+ *    rounding a block of 32 weights to steps of d = max|w| / 127 leaves errors uniform in
+ *    ±d/2, a weight NMSE of (max|w| / σ)² / (12 · 127²): 1.5e-5 for the tiny model's uniform
+ *    init (max ≈ √3 σ), 2.2e-5 for Gaussian weights. Each Linear's output inherits that NMSE;
+ *    the whole DiT puts about 25 Linears in series (embeddings, per block AdaLN, q/k/v, out and
+ *    the two FF layers), so even errors adding up in full stay below 25 · 2.2e-5 = 5.5e-4; the
+ *    residual stream dilutes most of it. A wrong scale, block order or sign gives NMSE ≥ 1e-1,
+ *    and unquantized weights give ≤ LIM_F32, which the test also rules out. */
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
@@ -50,10 +58,11 @@
 #define LIM_BF16 5e-5
 #define LIM_BF16_DIT 8e-5
 #define LIM_BF16_CFG 2e-3
+#define LIM_Q8_DIT 1e-3
 
 static VkcDevice *dev;
-static DgDit *dits[2];                     /* [0] fp32, [1] bf16 */
-static const char *const tag[2] = { "fp32", "bf16" };
+static DgDit *dits[3];                     /* [0] fp32, [1] bf16, [2] fp32 with q8_0 Linear weights */
+static const char *const tag[3] = { "fp32", "bf16", "q8_0" };
 
 static double
 limit_for (int bf)
@@ -339,6 +348,20 @@ run_full (int mode, int bf, int ref, double *nmse)
   return got;
 }
 
+/* q8_0 weights: the whole DiT within the quantization noise of the fp32 golden (LIM_Q8_DIT). */
+static void
+test_full_q8 (void)
+{
+  for (int ref = 0; ref < 2; ref++) {
+    double nmse;
+    g_free (run_full (2, 0, ref, &nmse));
+    g_test_message ("q8_0 weights vs the fp32 golden%s: nmse %.3g (limit %.1g)", ref ? " (refs)" : "", nmse,
+                    LIM_Q8_DIT);
+    g_assert_cmpfloat (nmse, <=, LIM_Q8_DIT);
+    g_assert_cmpfloat (nmse, >, LIM_F32);   /* the weights really were quantized */
+  }
+}
+
 static void
 test_full (void)
 {
@@ -611,13 +634,13 @@ test_errors (void)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *missing = golden_data_path ("tiny-deepgen/no-such-transformer");
-  g_assert_null (dg_dit_load (dev, missing, DG_PRECISION_F32, &error));
+  g_assert_null (dg_dit_load (dev, missing, DG_PRECISION_F32, DG_WEIGHTS_RELEASED, &error));
   g_assert_nonnull (error);
   g_assert_true (error->domain == DG_ERROR);
   g_test_message ("missing folder: %s", error->message);
   g_clear_error (&error);
   g_autofree char *wrong = golden_data_path ("tiny-deepgen/vae");   /* a folder of another component */
-  g_assert_null (dg_dit_load (dev, wrong, DG_PRECISION_F32, &error));
+  g_assert_null (dg_dit_load (dev, wrong, DG_PRECISION_F32, DG_WEIGHTS_RELEASED, &error));
   g_assert_nonnull (error);
   g_test_message ("wrong folder: %s", error->message);
   g_clear_error (&error);
@@ -657,14 +680,17 @@ main (int argc, char **argv)
   g_assert_true (vkc_device_validation_enabled (dev));
   g_autofree char *path = golden_data_path ("tiny-deepgen/transformer");
   for (int bf = 0; bf < 2; bf++) {
-    dits[bf] = dg_dit_load (dev, path, bf ? DG_PRECISION_BF16 : DG_PRECISION_F32, &error);
+    dits[bf] = dg_dit_load (dev, path, bf ? DG_PRECISION_BF16 : DG_PRECISION_F32, DG_WEIGHTS_RELEASED, &error);
     g_assert_no_error (error);
   }
+  dits[2] = dg_dit_load (dev, path, DG_PRECISION_F32, DG_WEIGHTS_Q8_0, &error);
+  g_assert_no_error (error);
   g_test_add_func ("/dit/pos-table", test_pos_table);
   g_test_add_func ("/dit/patch-embed", test_patch_embed);
   g_test_add_func ("/dit/time-embed", test_time_embed);
   g_test_add_func ("/dit/blocks", test_blocks);
   g_test_add_func ("/dit/full", test_full);
+  g_test_add_func ("/dit/full-q8", test_full_q8);
   g_test_add_func ("/dit/split-bindings", test_split_bindings);
   for (int k = 1; k <= 6; k++) {
     g_autofree char *name = g_strdup_printf ("/dit/scenario%d", k);
@@ -672,8 +698,8 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/dit/errors", test_errors);
   int rc = g_test_run ();
-  for (int bf = 0; bf < 2; bf++)
-    dg_dit_free (dits[bf]);
+  for (int k = 0; k < 3; k++)
+    dg_dit_free (dits[k]);
   guint messages = vkc_device_validation_messages (dev);
   vkc_device_free (dev);
   if (messages)

@@ -67,7 +67,7 @@ load_llm (Fixture *f, DgPrecision precision, DgQwenVLConfig *cfg, DgSafetensors 
   g_autofree char *config = golden_data_path ("tiny-deepgen/vlm/config.json");
   g_assert_true (dg_qwen_vl_config_load (config, cfg, &error));
   *st = golden_open ("tiny-deepgen/vlm");
-  DgLlm *llm = dg_llm_load (f->dev, &cfg->text, *st, "model.", precision, NULL, &error);
+  DgLlm *llm = dg_llm_load (f->dev, &cfg->text, *st, "model.", precision, DG_WEIGHTS_RELEASED, NULL, &error);
   g_assert_no_error (error);
   return llm;
 }

@@ -7,7 +7,9 @@
  *    uploaded, with DG_ERROR_OOM and a message naming both sizes (DEEPGEN_VK_FAKE_DEVICE_BYTES
  *    pretends the device is smaller, vkc.h);
  *  - the pieces behind the lower peak: the meta queries read on their own equal the loaded
- *    connector's, and a VLM loaded text_only refuses images. */
+ *    connector's, and a VLM loaded text_only refuses images;
+ *  - q8_0 weights: the pools equal the plan too, they are smaller, and DG_WEIGHTS_AUTO takes
+ *    them exactly when the released weights would not fit. */
 #include <string.h>
 
 #include "connector.h"
@@ -21,15 +23,22 @@
 static DgEngine *engine;
 
 static DgModel *
-open_tiny (DgEngine *e, DgPrecision precision)
+open_tiny_weights (DgEngine *e, DgPrecision precision, DgWeightFormat weights)
 {
   g_autofree char *dir = golden_data_path ("tiny-deepgen");
   g_autoptr (GError) error = NULL;
   DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
   lo.precision = precision;
+  lo.weights = weights;
   DgModel *m = dg_model_open (e, dir, &lo, &error);
   g_assert_no_error (error);
   return m;
+}
+
+static DgModel *
+open_tiny (DgEngine *e, DgPrecision precision)
+{
+  return open_tiny_weights (e, precision, DG_WEIGHTS_RELEASED);
 }
 
 /* A smooth RGB test image. */
@@ -84,8 +93,10 @@ static const Case cases[] = {
 static void
 test_plan_equals_pools (void)
 {
-  for (int p = 0; p < 2; p++) {
-    g_autoptr (DgModel) model = open_tiny (engine, p ? DG_PRECISION_F32 : DG_PRECISION_BF16);
+  static const char *const modes[] = { "bf16", "f32", "bf16+q8_0" };
+  for (int p = 0; p < 3; p++) {
+    g_autoptr (DgModel) model = open_tiny_weights (engine, p == 1 ? DG_PRECISION_F32 : DG_PRECISION_BF16,
+                                                   p == 2 ? DG_WEIGHTS_Q8_0 : DG_WEIGHTS_RELEASED);
     for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
       const Case *c = &cases[k];
       DgRequest reqs[2];
@@ -113,8 +124,10 @@ test_plan_equals_pools (void)
       g_autoptr (GPtrArray) out = dg_run_batch_measured (model, rp, c->batch, &hooks, &mem, NULL, NULL, NULL, &error);
       g_assert_no_error (error);
       g_assert_cmpuint (out->len, ==, c->batch);
-      g_autofree char *what = g_strdup_printf ("%s %s", c->name, p ? "f32" : "bf16");
+      g_autofree char *what = g_strdup_printf ("%s %s", c->name, modes[p]);
       check_memory (what, &mem);
+      g_assert_cmpint (mem.plan.weights, ==, p == 2 ? DG_WEIGHTS_Q8_0 : DG_WEIGHTS_RELEASED);
+      g_assert_cmpint (dg_model_last_run_weights (model), ==, mem.plan.weights);
       g_assert_cmpuint (mem.plan.batch, ==, c->batch);
       g_assert_cmpuint (mem.plan.dit_rows, ==, (c->guidance > 1 ? 2 : 1) * c->batch);
       for (guint b = 0; b < c->batch; b++)
@@ -209,6 +222,111 @@ test_refused_early (void)
   g_assert_cmpuint (messages, ==, 0);
 }
 
+/* One generate run of the tiny model; its plan in @mem (the run may fail: @error). 32×32: the
+ * tiny model's VAE decoder, whose weights stay as released, needs most at larger sizes, and the
+ * peak must be a stage with quantizable weights for the q8_0 plan to need less. */
+static GPtrArray *
+run_generate (DgModel *model, DgRunMemory *mem, GError **error)
+{
+  DgRequest r = DG_REQUEST_INIT;
+  r.prompt = "a red fox";
+  r.width = r.height = 32;
+  r.steps = 1;
+  const DgRequest *rp = &r;
+  return dg_run_batch_measured (model, &rp, 1, NULL, mem, NULL, NULL, NULL, error);
+}
+
+static DgEngine *
+engine_with_bytes (guint64 bytes)
+{
+  g_autofree char *text = g_strdup_printf ("%" G_GUINT64_FORMAT, bytes);
+  g_setenv ("DEEPGEN_VK_FAKE_DEVICE_BYTES", text, TRUE);
+  g_autoptr (GError) error = NULL;
+  DgEngine *e = dg_engine_new (NULL, &error);
+  g_unsetenv ("DEEPGEN_VK_FAKE_DEVICE_BYTES");
+  g_assert_no_error (error);
+  return e;
+}
+
+/* q8_0 needs less, and AUTO switches to it exactly when the released weights do not fit. */
+static void
+test_auto_weights (void)
+{
+  g_autoptr (GError) error = NULL;
+  DgRunMemory released, q8;
+  {
+    g_autoptr (DgModel) m = open_tiny (engine, DG_PRECISION_BF16);
+    g_autoptr (GPtrArray) out = run_generate (m, &released, &error);
+    g_assert_no_error (error);
+  }
+  {
+    g_autoptr (DgModel) m = open_tiny_weights (engine, DG_PRECISION_BF16, DG_WEIGHTS_Q8_0);
+    g_autoptr (GPtrArray) out = run_generate (m, &q8, &error);
+    g_assert_no_error (error);
+  }
+  /* Every stage with VLM, connector or DiT weights holds less; the VAE stages the same. */
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++) {
+    g_test_message ("%-10s weights: released %8" G_GUINT64_FORMAT "  q8_0 %8" G_GUINT64_FORMAT
+                    "; stage: released %10" G_GUINT64_FORMAT "  q8_0 %10" G_GUINT64_FORMAT,
+                    dg_plan_stage_name ((DgPlanStage) s), released.plan.stage[s].weights, q8.plan.stage[s].weights,
+                    released.plan.stage[s].total, q8.plan.stage[s].total);
+    if (s == DG_PLAN_ENCODE || s == DG_PLAN_BRIDGE || s == DG_PLAN_DENOISE)
+      g_assert_cmpuint (q8.plan.stage[s].weights, <, released.plan.stage[s].weights);
+    else
+      g_assert_cmpuint (q8.plan.stage[s].weights, ==, released.plan.stage[s].weights);
+  }
+  g_assert_cmpint (released.plan.peak_stage, !=, DG_PLAN_DECODE);
+  g_assert_cmpuint (q8.plan.required, <, released.plan.required);
+
+  /* A device with room for the q8_0 plan only. */
+  DgEngine *small = engine_with_bytes (q8.plan.required);
+  {
+    g_autoptr (DgModel) aut = open_tiny_weights (small, DG_PRECISION_BF16, DG_WEIGHTS_AUTO);
+    DgRunMemory mem;
+    g_autoptr (GPtrArray) out = run_generate (aut, &mem, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (dg_model_last_run_weights (aut), ==, DG_WEIGHTS_Q8_0);
+    g_assert_cmpint (mem.plan.weights, ==, DG_WEIGHTS_Q8_0);
+    check_memory ("auto on a small device", &mem);
+
+    /* Released weights on it: refused early, and the message points at 8-bit weights. */
+    g_autoptr (DgModel) rel = open_tiny (small, DG_PRECISION_BF16);
+    g_autoptr (GPtrArray) none = run_generate (rel, &mem, &error);
+    g_assert_null (none);
+    g_assert_error (error, DG_ERROR, DG_ERROR_OOM);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, "--weights q8"));
+    g_clear_error (&error);
+  }
+  /* One byte less: nothing fits, and AUTO reports the q8_0 plan's needs. */
+  DgEngine *tiny = engine_with_bytes (q8.plan.required - 1);
+  {
+    g_autoptr (DgModel) aut = open_tiny_weights (tiny, DG_PRECISION_BF16, DG_WEIGHTS_AUTO);
+    DgRunMemory mem;
+    g_autoptr (GPtrArray) none = run_generate (aut, &mem, &error);
+    g_assert_null (none);
+    g_assert_error (error, DG_ERROR, DG_ERROR_OOM);
+    g_autofree char *need = g_format_size_full (q8.plan.required, G_FORMAT_SIZE_IEC_UNITS);
+    g_assert_nonnull (strstr (error->message, need));
+    g_clear_error (&error);
+  }
+  /* Room for the released plan: AUTO keeps the released weights. */
+  DgEngine *big = engine_with_bytes (released.plan.required);
+  {
+    g_autoptr (DgModel) aut = open_tiny_weights (big, DG_PRECISION_BF16, DG_WEIGHTS_AUTO);
+    DgRunMemory mem;
+    g_autoptr (GPtrArray) out = run_generate (aut, &mem, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (dg_model_last_run_weights (aut), ==, DG_WEIGHTS_RELEASED);
+  }
+  DgEngine *engines[] = { small, tiny, big };
+  for (guint i = 0; i < G_N_ELEMENTS (engines); i++) {
+    guint messages = vkc_device_validation_messages (dg_engine_device (engines[i]));
+    dg_engine_free (engines[i]);
+    g_assert_cmpuint (messages, ==, 0);
+  }
+}
+
 /* The encode stage reads the meta queries on their own: the same values as the connector's. */
 static void
 test_meta_queries (void)
@@ -221,7 +339,7 @@ test_meta_queries (void)
     guint n = 0, width = 0;
     g_autofree float *q = dg_connector_read_meta_queries (dir, prec, &n, &width, &error);
     g_assert_no_error (error);
-    g_autoptr (DgConnector) conn = dg_connector_load (dev, dir, prec, &error);
+    g_autoptr (DgConnector) conn = dg_connector_load (dev, dir, prec, DG_WEIGHTS_RELEASED, &error);
     g_assert_no_error (error);
     g_assert_cmpuint (n, ==, dg_connector_n_queries (conn));
     g_assert_cmpuint (width, ==, dg_connector_llm_hidden (conn));
@@ -268,6 +386,7 @@ main (int argc, char **argv)
   g_assert_no_error (error);
   g_test_add_func ("/pipeline-memory/plan-equals-pools", test_plan_equals_pools);
   g_test_add_func ("/pipeline-memory/refused-early", test_refused_early);
+  g_test_add_func ("/pipeline-memory/auto-weights", test_auto_weights);
   g_test_add_func ("/pipeline-memory/meta-queries", test_meta_queries);
   g_test_add_func ("/pipeline-memory/text-only-vlm", test_text_only_vlm);
   int rc = g_test_run ();

@@ -72,7 +72,7 @@ load_vit (Fixture *f, DgPrecision precision, DgQwenVLConfig *cfg, DgSafetensors 
   g_autofree char *config = g_build_filename (dir, "config.json", NULL);
   g_assert_true (dg_qwen_vl_config_load (config, cfg, &error));
   *st = golden_open ("tiny-deepgen/vlm");
-  DgVit *vit = dg_vit_load (f->dev, &cfg->vision, *st, "visual.", precision, NULL, &error);
+  DgVit *vit = dg_vit_load (f->dev, &cfg->vision, *st, "visual.", precision, DG_WEIGHTS_RELEASED, NULL, &error);
   g_assert_no_error (error);
   return vit;
 }
@@ -188,7 +188,7 @@ test_load_errors (void)
   g_assert_true (dg_qwen_vl_config_load (config, &cfg, &error));
   g_autoptr (DgSafetensors) st = golden_open ("tiny-deepgen/vlm");
   /* Wrong layout prefix: the tensors are not found. */
-  DgVit *vit = dg_vit_load (f->dev, &cfg.vision, st, "model.visual.", DG_PRECISION_F32, NULL, &error);
+  DgVit *vit = dg_vit_load (f->dev, &cfg.vision, st, "model.visual.", DG_PRECISION_F32, DG_WEIGHTS_RELEASED, NULL, &error);
   g_assert_null (vit);
   g_assert_error (error, DG_ERROR, DG_ERROR_MISSING);
   g_assert_nonnull (strstr (error->message, "model.visual.patch_embed.proj.weight"));
@@ -196,7 +196,7 @@ test_load_errors (void)
   /* A config that disagrees with the weights: a shape error naming the tensor. */
   DgQwenVisionConfig bad = cfg.vision;
   bad.intermediate += 2;
-  vit = dg_vit_load (f->dev, &bad, st, "visual.", DG_PRECISION_F32, NULL, &error);
+  vit = dg_vit_load (f->dev, &bad, st, "visual.", DG_PRECISION_F32, DG_WEIGHTS_RELEASED, NULL, &error);
   g_assert_null (vit);
   g_assert_error (error, DG_ERROR, DG_ERROR_SHAPE);
   g_assert_nonnull (strstr (error->message, "mlp.gate_proj.weight"));

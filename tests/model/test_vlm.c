@@ -350,7 +350,7 @@ load_vlm (Fixture *f, const char *folder, const char *lora, DgPrecision precisio
   g_autoptr (GError) error = NULL;
   g_autofree char *path = golden_data_path (folder);
   g_autofree char *lora_path = lora ? golden_data_path (lora) : NULL;
-  DgVlmOptions opt = { precision, lora_path, FALSE };
+  DgVlmOptions opt = { precision, lora_path, FALSE, DG_WEIGHTS_RELEASED };
   DgVlm *vlm = dg_vlm_load (f->dev, path, &opt, &error);
   g_assert_no_error (error);
   return vlm;
@@ -633,7 +633,7 @@ test_errors (void)
   g_clear_error (&error);
   /* An adapter folder that is not one. */
   g_autofree char *vlm_dir = golden_data_path ("tiny-deepgen/vlm");
-  DgVlmOptions opt = { DG_PRECISION_F32, tok_dir, FALSE };
+  DgVlmOptions opt = { DG_PRECISION_F32, tok_dir, FALSE, DG_WEIGHTS_RELEASED };
   none = dg_vlm_load (f->dev, vlm_dir, &opt, &error);
   g_assert_null (none);
   g_assert_error (error, DG_ERROR, DG_ERROR_MISSING);
