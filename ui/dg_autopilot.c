@@ -10,7 +10,7 @@ typedef struct {
   DgPanel *panel;
   void (*close) (GtkWindow *window);
   char *prompt, *model, *shot, *shot2;
-  int steps, move_x, move_y;
+  int steps, max_size, move_x, move_y;
   gboolean root, apply, done;
   guint timeout_id;
 } Pilot;
@@ -121,6 +121,8 @@ start (gpointer data)
     g_object_set (p->panel, "model-folder", p->model, NULL);
   if (p->steps > 0)
     g_object_set (p->panel, "steps", p->steps, NULL);
+  if (p->max_size > 0)
+    g_object_set (p->panel, "max-size", p->max_size, NULL);
   dg_panel_run (p->panel);
   return G_SOURCE_REMOVE;
 }
@@ -157,6 +159,8 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
         sscanf (val, "%d,%d", &p->move_x, &p->move_y);
       else if (g_str_equal (key, "steps"))
         p->steps = atoi (val);
+      else if (g_str_equal (key, "max-size"))
+        p->max_size = atoi (val);
       else if (g_str_equal (key, "root"))
         p->root = atoi (val) != 0;
       else if (g_str_equal (key, "apply"))

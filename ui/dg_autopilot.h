@@ -4,6 +4,7 @@
  *
  *   prompt=TEXT        type TEXT into the prompt field
  *   steps=N            set the steps (the tiny test model needs few)
+ *   max-size=N         set the working size (the "fit" policy's longer side)
  *   model=DIR          set the model folder
  *   shot=FILE.png      after the run, save a screenshot of the window (root=1: of the screen)
  *   apply=1            then press Apply (else the window is closed with Cancel)

@@ -253,6 +253,13 @@ show_preview (DgPanel *self)
       = g_strdup_printf (_("%d×%d at (%d, %d), seed %u, worked at %d×%d"), img->width, img->height, self->result->x,
                          self->result->y, (guint) self->result->seed, self->result->work_width,
                          self->result->work_height);
+  if (self->result->eight_bit)
+    {
+      /* TRANSLATORS: added to the preview's caption when the GPU was too small for the full weights */
+      g_autofree char *more = g_strconcat (caption, _(", with 8-bit weights to fit the GPU"), NULL);
+      g_free (caption);
+      caption = g_steal_pointer (&more);
+    }
   gtk_label_set_text (GTK_LABEL (self->preview_caption), caption);
   gtk_widget_show (self->preview_frame);
 }
@@ -592,6 +599,8 @@ dg_panel_init (DgPanel *self)
   gtk_label_set_selectable (GTK_LABEL (self->info_label), TRUE);
   gtk_label_set_xalign (GTK_LABEL (self->info_label), 0.0);
   gtk_container_add (GTK_CONTAINER (gtk_info_bar_get_content_area (GTK_INFO_BAR (self->info_bar))), self->info_label);
+  /* shown here: no_show_all below keeps gtk_widget_show_all out of the whole bar, label included */
+  gtk_widget_show (self->info_label);
   g_signal_connect (self->info_bar, "response", G_CALLBACK (on_info_response), self);
   gtk_box_pack_start (box, self->info_bar, FALSE, FALSE, 0);
   gtk_widget_set_no_show_all (self->info_bar, TRUE);

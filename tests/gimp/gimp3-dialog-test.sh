@@ -23,7 +23,7 @@ cat > "$out/dialog.scm" <<SCM
   (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 150 10 130 100)
   (gimp-displays-flush)
   (plug-in-deepgen-inpaint #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector layer)
-     #:prompt "give the wizard a red hat" #:steps 2 #:model-folder "$model")
+     #:prompt "give the wizard a red hat" #:steps 2 #:max-size 128 #:model-folder "$model")
   ; a file, not gimp-message: the message is delivered asynchronously and can be lost at --quit
   (let ((port (open-output-file "$out/layers.txt")))
     (display (vector-length (car (gimp-image-get-layers img))) port)

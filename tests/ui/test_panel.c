@@ -129,6 +129,8 @@ window_with_panel (DgJob job, GtkWidget **panel_out)
 
 /* ---- the cases -------------------------------------------------------------------------- */
 
+static GtkWidget *label_with_text (GtkWidget *w, const char *text);
+
 static int
 test_run (const char *model, const char *out)
 {
@@ -174,6 +176,10 @@ test_run (const char *model, const char *out)
   CHECK (!run_and_wait (p, 60), "a run with a missing model folder succeeded");
   const char *msg = dg_panel_get_message (p);
   CHECK (msg && strstr (msg, "no-such-model") && strstr (msg, "does not exist"), "message: %s", msg ? msg : "(none)");
+  /* and the user can read it: a label with the text, visible and on screen */
+  GtkWidget *shown = msg ? label_with_text (panel, msg) : NULL;
+  CHECK (shown && gtk_widget_is_visible (shown) && gtk_widget_get_mapped (shown),
+         "the message is not on screen (label %s)", shown ? "hidden" : "missing");
   shot (window, out, "panel-error.png");
 
   /* an empty prompt is refused at once, without a thread */
@@ -202,6 +208,32 @@ find_label (GtkWidget *w, const char *text)
       g_list_free (children);
     }
   return found;
+}
+
+typedef struct {
+  const char *text;
+  GtkWidget *found;
+} LabelSearch;
+
+static void
+search_label (GtkWidget *w, gpointer data)
+{
+  LabelSearch *s = data;
+  if (s->found)
+    return;
+  if (GTK_IS_LABEL (w) && g_strcmp0 (gtk_label_get_text (GTK_LABEL (w)), s->text) == 0)
+    s->found = w;
+  else if (GTK_IS_CONTAINER (w))   /* forall: internal children too (the info bar's content) */
+    gtk_container_forall (GTK_CONTAINER (w), search_label, s);
+}
+
+/* The label showing exactly @text anywhere under @w, or NULL. */
+static GtkWidget *
+label_with_text (GtkWidget *w, const char *text)
+{
+  LabelSearch s = { text, NULL };
+  search_label (w, &s);
+  return s.found;
 }
 
 static int

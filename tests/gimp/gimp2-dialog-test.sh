@@ -1,0 +1,59 @@
+#!/bin/sh
+# The DeepGen panel inside its GIMP 2.10 dialog, in the real GIMP 2.10 user interface under Xvfb
+# (the GIMP 2.10 twin of gimp3-dialog-test.sh): GIMP opens a test image, selects an ellipse,
+# displays it and calls "Inpaint selection" with RUN-INTERACTIVE from Script-Fu, so the plug-in
+# opens its GTK 3 dialog; the panel's test autopilot (ui/dg_autopilot.h) fills in the prompt,
+# the steps and the model folder, runs the tiny model, waits for the preview, saves a screenshot
+# of the screen and presses Apply. Checks that the autopilot got a result, that the image has
+# the new layer, with a mask, afterwards (a file the Script-Fu writes, not gimp-message), that
+# the screenshot exists and that the Vulkan validation layer stayed silent.
+#   gimp2-dialog-test.sh CHECKER PLUGIN MODEL OUTDIR
+# Exit 77 = skipped (no gimp-2.10 or xvfb-run).
+set -eu
+checker=$1 plugin=$2 model=$3 out=$4
+for tool in gimp-2.10 xvfb-run; do
+  command -v $tool >/dev/null 2>&1 || { echo "SKIP: $tool is not installed" >&2; exit 77; }
+done
+rm -rf "$out" && mkdir -p "$out/home/.config/GIMP/2.10/plug-ins/deepgen-gimp2"
+out=$(cd "$out" && pwd)
+# the plug-in's folder as the build tree has it: the binary and locale/ beside it
+cp -r "$(dirname "$plugin")/." "$out/home/.config/GIMP/2.10/plug-ins/deepgen-gimp2/"
+"$checker" input "$out/in.png" 400 300
+prompt="give the image a red balloon"
+# GIMP 2.10 Script-Fu: positional arguments (run-mode image drawable prompt negative-prompt steps
+# guidance seed size-policy max-size model-folder). An interactive run of a GIMP 2.10 plug-in
+# starts from the values of the last interactive run (gimp_get_data), as GIMP 2.10 plug-ins do,
+# not from the arguments, so the autopilot sets prompt, steps and model below.
+cat > "$out/dialog.scm" <<SCM
+(let* ((img (car (gimp-file-load RUN-NONINTERACTIVE "$out/in.png" "$out/in.png")))
+       (layer (aref (cadr (gimp-image-get-layers img)) 0)))
+  (gimp-display-new img)
+  (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 150 10 130 100)
+  (gimp-displays-flush)
+  (plug-in-deepgen-inpaint RUN-INTERACTIVE img layer "$prompt" "" 2 4.0 -1 "fit" 512 "$model")
+  ; a file, not gimp-message: the message is delivered asynchronously and can be lost at quit
+  ; "LAYERS MASK": the layer count and whether the top layer (the new one) has a layer mask
+  (let ((port (open-output-file "$out/layers.txt"))
+        (top (aref (cadr (gimp-image-get-layers img)) 0)))
+    (display (car (gimp-image-get-layers img)) port)
+    (display (if (= -1 (car (gimp-layer-get-mask top))) " nomask" " mask") port)
+    (close-output-port port)))
+SCM
+# (gimp-quit 1): with the image changed, (gimp-quit 0) opens GIMP's "quit without saving?"
+# dialog and waits for a click that never comes.
+rc=0
+HOME="$out/home" G_SLICE=always-malloc DEEPGEN_VK_VALIDATION=1 \
+  DEEPGEN_AUTOPILOT="prompt=$prompt;steps=2;max-size=128;model=$model;shot=$out/gimp2-dialog.png;root=1;move=815,60;apply=1;timeout=300" \
+  timeout 400 xvfb-run -a -s "-screen 0 1280x900x24" gimp-2.10 -n -d -f \
+  -b "(load \"$out/dialog.scm\")" -b '(gimp-quit 1)' > "$out/gimp.log" 2>&1 || rc=$?
+grep "autopilot" "$out/gimp.log" || true
+fail() { grep -v -e 'theme engine' -e '^$' "$out/gimp.log" | tail -n 30 >&2; echo "FAIL: $1" >&2; exit 1; }
+[ $rc != 124 ] || fail "GIMP did not quit within 400 s"
+[ $rc = 0 ] || echo "note: gimp-2.10 exited with $rc" >&2
+grep -q "autopilot: result" "$out/gimp.log" || fail "no preview in the dialog"
+layers=$(cat "$out/layers.txt" 2>/dev/null || echo "none")
+[ "${layers% *}" = 2 ] || fail "Apply did not add the layer (layers after the call: $layers)"
+[ "${layers#* }" = mask ] || fail "the new layer has no mask from the selection ($layers)"
+[ -s "$out/gimp2-dialog.png" ] || fail "no screenshot"
+! grep -q "vkc: validation" "$out/gimp.log" || fail "the Vulkan validation layer reported problems"
+echo "screenshot: $out/gimp2-dialog.png"
