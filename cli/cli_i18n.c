@@ -25,3 +25,30 @@ cli_i18n_init (void)
   bindtextdomain (GETTEXT_PACKAGE, dir);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
 }
+
+glong
+cli_text_width (const char *text)
+{
+  glong w = 0;
+  for (const char *p = text; p && *p; p = g_utf8_next_char (p)) {
+    gunichar c = g_utf8_get_char (p);
+    w += g_unichar_iszerowidth (c) ? 0 : g_unichar_iswide (c) ? 2 : 1;
+  }
+  return w;
+}
+
+void
+cli_append_padded (GString *s, const char *text, int width)
+{
+  g_string_append (s, text);
+  for (glong n = cli_text_width (text); n < width; n++)
+    g_string_append_c (s, ' ');
+}
+
+void
+cli_append_right (GString *s, const char *text, int width)
+{
+  for (glong n = cli_text_width (text); n < width; n++)
+    g_string_append_c (s, ' ');
+  g_string_append (s, text);
+}

@@ -56,8 +56,15 @@ cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision,
                         "each column is what that stage holds, the peak is the largest.\n\n"));
   /* TRANSLATORS: column headings of the memory plan; keep peak, margin and needs within 7 columns.
      encode … decode are stage names and stay as they are. */
-  g_string_append_printf (s, "%-9s %-10s %7s %7s %7s %7s %7s %7s %7s %7s", _("job"), _("size"), "encode", "bridge",
-                          "vae-enc", "denoise", "decode", _("peak"), _("margin"), _("needs"));
+  cli_append_padded (s, _("job"), 9);
+  g_string_append_c (s, ' ');
+  cli_append_padded (s, _("size"), 10);
+  const char *const stages[] = { "encode", "bridge", "vae-enc", "denoise", "decode" };
+  for (guint k = 0; k < G_N_ELEMENTS (stages); k++)
+    cli_append_right (s, stages[k], 8);
+  cli_append_right (s, _("peak"), 8);
+  cli_append_right (s, _("margin"), 8);
+  cli_append_right (s, _("needs"), 8);
   if (device_bytes)
     g_string_append_printf (s, "  %s", _("fits"));
   g_string_append_c (s, '\n');
@@ -73,9 +80,9 @@ cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision,
     }
     tokens = p.text_tokens;
     g_autofree char *size = g_strdup_printf ("%d×%d", p.width, p.height);
-    g_string_append_printf (s, "%-9s %s", job_name (p.job), size);
-    for (glong n = g_utf8_strlen (size, -1); n < 10; n++)
-      g_string_append_c (s, ' ');
+    cli_append_padded (s, job_name (p.job), 9);
+    g_string_append_c (s, ' ');
+    cli_append_padded (s, size, 10);
     for (int k = 0; k < DG_PLAN_N_STAGES; k++)
       gib (s, p.stage[k].total);
     gib (s, p.peak);
@@ -114,8 +121,13 @@ cli_plan_detail (const DgPlanModel *m, const DgPlanRequest *r, GError **error)
                                "reference tokens), %u steps\n"),
                           job_name (p.job), p.width, p.height, p.vlm_rows, p.seq_len, p.text_tokens, p.dit_rows,
                           p.image_tokens, p.ref_tokens, p.steps);
-  g_string_append_printf (s, "%-11s %9s %12s %9s %9s %10s\n", _("stage"), _("weights"), _("activations"), _("inputs"),
-                          _("total"), "TFLOP");
+  cli_append_padded (s, _("stage"), 11);
+  cli_append_right (s, _("weights"), 10);
+  cli_append_right (s, _("activations"), 13);
+  cli_append_right (s, _("inputs"), 10);
+  cli_append_right (s, _("total"), 10);
+  cli_append_right (s, "TFLOP", 11);
+  g_string_append_c (s, '\n');
   for (int k = 0; k < DG_PLAN_N_STAGES; k++) {
     const DgPlanStageBytes *b = &p.stage[k];
     if (b->total == 0)
@@ -129,13 +141,11 @@ cli_plan_detail (const DgPlanModel *m, const DgPlanRequest *r, GError **error)
   return g_string_free (s, FALSE);
 }
 
-/* One row: the label padded to 34 characters (translations can be longer or multi-byte). */
+/* One row: the label padded to 34 columns (translations can be longer, multi-byte or wide). */
 static void
 row (GString *s, const char *label, double a, double b)
 {
-  g_string_append (s, label);
-  for (glong n = g_utf8_strlen (label, -1); n < 34; n++)
-    g_string_append_c (s, ' ');
+  cli_append_padded (s, label, 34);
   g_string_append_printf (s, " %10.3f %10.3f\n", a, b);
 }
 
@@ -156,7 +166,8 @@ cli_flops_table (const DgPlanModel *m, int width, int height, guint text_tokens,
   g_string_append_printf (s, _("FLOPs at %d×%d in TFLOP (multiply-add = 2), generate: %u context tokens; "
                                "edit: %u (one %d×%d reference)\n"),
                           width, height, pg.seq_len, pe.seq_len, width, height);
-  g_string_append_printf (s, "%-34s %10s %10s\n", _("stage"), "generate", "edit");
+  cli_append_padded (s, _("stage"), 34);
+  g_string_append_printf (s, " %10s %10s\n", "generate", "edit");
 #define ROW(name, g, e) row (s, name, (g) / 1e12, (e) / 1e12)
   ROW (_("LLM, one row"), dg_flops_llm (&m->vlm.text, pg.seq_len), dg_flops_llm (&m->vlm.text, pe.seq_len));
   ROW (_("ViT, one reference"), 0.0, dg_flops_vit (&m->vlm.vision, width, height));

@@ -982,22 +982,25 @@ cmd_bench (int argc, char **argv)
     { N_("DiT, all steps"), t.seconds[PART_DIT], have_plan ? plan.stage[DG_PLAN_DENOISE].flop / 1e12 : 0 },
     { N_("VAE decode"), t.seconds[PART_VAE_DECODE], have_plan ? plan.stage[DG_PLAN_DECODE].flop / 1e12 : 0 },
   };
-  printf ("%-34s %10s %14s%s\n", _("stage"), _("seconds"), _("TFLOP (real)"), is_real ? "   TFLOP/s" : "");
+  g_autoptr (GString) stages_table = g_string_new (NULL);
+  cli_append_padded (stages_table, _("stage"), 34);
+  cli_append_right (stages_table, _("seconds"), 11);
+  cli_append_right (stages_table, _("TFLOP (real)"), 15);
+  g_string_append_printf (stages_table, "%s\n", is_real ? "   TFLOP/s" : "");
   for (guint i = 0; i < G_N_ELEMENTS (rows); i++) {
     if (i == 3 && jobkind != DG_JOB_EDIT)
       continue;
     if (i == 5 && t.dit_steps < 2)
       continue;
-    const char *label = _(rows[i].name);
-    printf ("%s", label);
-    for (glong k = g_utf8_strlen (label, -1); k < 34; k++)
-      putchar (' ');
-    printf (" %10.3f %14.3f", rows[i].seconds, rows[i].tflop);
+    cli_append_padded (stages_table, _(rows[i].name), 34);
+    g_string_append_printf (stages_table, " %10.3f %14.3f", rows[i].seconds, rows[i].tflop);
     if (is_real && rows[i].seconds > 0 && rows[i].tflop > 0)
-      printf ("   %8.2f", rows[i].tflop / rows[i].seconds);
-    printf ("\n");
+      g_string_append_printf (stages_table, "   %8.2f", rows[i].tflop / rows[i].seconds);
+    g_string_append_c (stages_table, '\n');
   }
-  printf ("%-34s %10.3f\n", _("total"), total);
+  cli_append_padded (stages_table, _("total"), 34);
+  g_string_append_printf (stages_table, " %10.3f\n", total);
+  fputs (stages_table->str, stdout);
   if (vlm_times.llm_gpu_ms > 0)
     printf (_("VLM on the GPU: ViT %.3f s, LLM %.3f s (timestamps of the last run)\n"),
             MAX (vlm_times.vit_gpu_ms, 0) / 1000.0, vlm_times.llm_gpu_ms / 1000.0);

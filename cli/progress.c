@@ -71,22 +71,13 @@ rate (const CliProgress *p, gint64 now, double *per_step, double *left)
   return TRUE;
 }
 
-/* Pads @s with spaces to @width characters (UTF-8 aware). */
-static void
-append_padded (GString *s, const char *text, int width)
-{
-  g_string_append (s, text);
-  for (glong n = g_utf8_strlen (text, -1); n < width; n++)
-    g_string_append_c (s, ' ');
-}
-
 static char *
 render_locked (CliProgress *p, gint64 now)
 {
   if (!p->started)
     return NULL;
   GString *s = g_string_new (NULL);
-  append_padded (s, p->stage_name (p->stage), NAME_WIDTH);
+  cli_append_padded (s, p->stage_name (p->stage), NAME_WIDTH);
   if (p->n_steps > 1) {
     int filled = (int) ((gint64) BAR_WIDTH * CLAMP (p->step, 0, p->n_steps) / p->n_steps);
     g_string_append_c (s, ' ');

@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 
 #include "cli_args.h"
+#include "cli_i18n.h"
 #include "cli_plan.h"
 #include "image_io.h"
 #include "progress.h"
@@ -354,6 +355,20 @@ test_tables (void)
   g_assert_nonnull (strstr (d, "denoise"));
   g_autofree char *f = cli_flops_table (&m, 512, 512, 0, 50);
   g_assert_nonnull (strstr (f, "DiT, 50 steps"));
+
+  /* Columns are counted in terminal cells: CJK characters take two, combining marks none. */
+  g_assert_cmpint (cli_text_width ("edit"), ==, 4);
+  g_assert_cmpint (cli_text_width ("Größe"), ==, 5);
+  g_assert_cmpint (cli_text_width ("大小"), ==, 4);
+  g_assert_cmpint (cli_text_width ("ステップ"), ==, 8);
+  g_assert_cmpint (cli_text_width ("e\xcc\x81"), ==, 1);   /* e + combining acute */
+  g_autoptr (GString) g = g_string_new (NULL);
+  cli_append_padded (g, "大小", 6);
+  g_string_append_c (g, '|');
+  cli_append_right (g, "峰值", 6);
+  g_string_append_c (g, '|');
+  cli_append_padded (g, "toolong", 3);
+  g_assert_cmpstr (g->str, ==, "大小  |  峰值|toolong");
 }
 
 int
