@@ -54,6 +54,16 @@ cmake --build build/asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --output-on-failure -j"$jobs" -L host
 
+if [ "${ASAN_GPU_TESTS:-1}" != 0 ]; then
+  echo "== op, model and CLI tests under ASan + UBSan (lavapipe) =="
+  # The whole C side of every GPU path (loaders, pipeline, launchers) with the sanitizers. Leak
+  # detection is off here only: lavapipe's LLVM JIT keeps allocations until exit from modules
+  # it has unloaded, which LeakSanitizer cannot attribute or suppress; the host tests above
+  # keep it on for our own code.
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build/asan --output-on-failure -j"$jobs" -L 'op|model|cli'
+fi
+
 if [ "${FUZZ_SECONDS:-60}" != 0 ] && [ -x tests/fuzz/run-fuzz.sh ]; then
   echo "== fuzz: safetensors header parser, ${FUZZ_SECONDS:-60} s =="
   # libFuzzer reports every new input; keep that in a log and show the summary (or the crash).
