@@ -69,12 +69,12 @@ load_layer (DgWeights *w, Layer *l, const DgConnectorConfig *cfg, guint i, GErro
          && load_linear (w, &l->fc1, f, d, fc1, error) && load_linear (w, &l->fc2, d, f, fc2, error);
 }
 
-/* A 2-D float tensor's shape, with an error naming the file when it is absent or not 2-D. */
+/* A 2-D float (or q8_0: a converted folder) tensor's shape, with an error naming the file when it is absent or not 2-D. */
 static gboolean
 shape2 (const DgSafetensors *st, const char *name, guint *rows, guint *cols, GError **error)
 {
   const gint64 any[2] = { -1, -1 };
-  const DgTensorInfo *t = dg_safetensors_expect (st, name, DG_DTYPES_FLOAT, 2, any, error);
+  const DgTensorInfo *t = dg_safetensors_expect (st, name, DG_DTYPES_WEIGHT, 2, any, error);
   if (!t)
     return FALSE;
   *rows = (guint) t->shape[0];

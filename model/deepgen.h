@@ -78,6 +78,9 @@ typedef struct {
 /* Checks a model folder without loading weights: NULL when complete, else a newline-separated
  * list of what is missing, for messages ("vlm/model-00002-of-00002.safetensors"). */
 char *dg_model_folder_missing (const char *path);
+/* DG_WEIGHTS_Q8_0 for a folder whose weights are 8-bit already (written by `deepgen convert`),
+ * else DG_WEIGHTS_RELEASED (also for a folder that cannot be read). Reads the weight headers. */
+DgWeightFormat dg_model_folder_weights (const char *path);
 /* The default model folder: $DEEPGEN_MODEL, else <user data dir>/deepgen/DeepGen-1.0-diffusers. */
 char *dg_model_default_path (void);
 

@@ -6,18 +6,19 @@
 
 static const struct {
   const char *name;
-  gsize size;
+  gsize size, block;
 } dtype_table[DG_DTYPE_COUNT] = {
-  [DG_DTYPE_F32]  = { "F32", 4 },
-  [DG_DTYPE_F16]  = { "F16", 2 },
-  [DG_DTYPE_BF16] = { "BF16", 2 },
-  [DG_DTYPE_F64]  = { "F64", 8 },
-  [DG_DTYPE_I64]  = { "I64", 8 },
-  [DG_DTYPE_I32]  = { "I32", 4 },
-  [DG_DTYPE_I16]  = { "I16", 2 },
-  [DG_DTYPE_I8]   = { "I8", 1 },
-  [DG_DTYPE_U8]   = { "U8", 1 },
-  [DG_DTYPE_BOOL] = { "BOOL", 1 },
+  [DG_DTYPE_F32]  = { "F32", 4, 1 },
+  [DG_DTYPE_F16]  = { "F16", 2, 1 },
+  [DG_DTYPE_BF16] = { "BF16", 2, 1 },
+  [DG_DTYPE_F64]  = { "F64", 8, 1 },
+  [DG_DTYPE_I64]  = { "I64", 8, 1 },
+  [DG_DTYPE_I32]  = { "I32", 4, 1 },
+  [DG_DTYPE_I16]  = { "I16", 2, 1 },
+  [DG_DTYPE_I8]   = { "I8", 1, 1 },
+  [DG_DTYPE_U8]   = { "U8", 1, 1 },
+  [DG_DTYPE_BOOL] = { "BOOL", 1, 1 },
+  [DG_DTYPE_Q8_0] = { "Q8_0", 34, 32 },
 };
 
 gsize
@@ -25,6 +26,13 @@ dg_dtype_size (DgDType t)
 {
   g_return_val_if_fail ((guint) t < DG_DTYPE_COUNT, 0);
   return dtype_table[t].size;
+}
+
+gsize
+dg_dtype_block (DgDType t)
+{
+  g_return_val_if_fail ((guint) t < DG_DTYPE_COUNT, 1);
+  return dtype_table[t].block;
 }
 
 const char *
@@ -38,7 +46,7 @@ gboolean
 dg_dtype_from_name (const char *name, DgDType *out)
 {
   for (guint i = 0; i < DG_DTYPE_COUNT; i++)
-    if (name && strcmp (name, dtype_table[i].name) == 0)
+    if (name && dtype_table[i].block == 1 && strcmp (name, dtype_table[i].name) == 0)
       {
         *out = (DgDType) i;
         return TRUE;
@@ -95,5 +103,17 @@ dg_f32_to_f16_array (const void *src, guint16 *dst, gsize n)
       float f;
       memcpy (&f, s + 4 * i, 4);
       dst[i] = dg_f32_to_f16 (f);
+    }
+}
+
+void
+dg_q8_0_to_f32_array (const void *src, float *dst, gsize n)
+{
+  const guint8 *s = src;
+  for (gsize b = 0; b < n / 32; b++, s += 34)
+    {
+      const float d = dg_f16_to_f32 (load_u16 (s));
+      for (gsize i = 0; i < 32; i++)
+        dst[b * 32 + i] = d * (float) (gint8) s[2 + i];
     }
 }

@@ -21,18 +21,28 @@ typedef enum {
   DG_DTYPE_I8,
   DG_DTYPE_U8,
   DG_DTYPE_BOOL,
+  DG_DTYPE_Q8_0, /* ggml's q8_0 (GGUF files only): blocks of 32 values, an f16 scale d then 32 int8 q,
+                  * value = d·q; 34 bytes a block, the blocks along the innermost dimension */
   DG_DTYPE_COUNT
 } DgDType;
 
 /* A set of dtypes, for "any of these is acceptable" checks. */
 #define DG_DTYPE_BIT(t) (1u << (t))
 #define DG_DTYPES_FLOAT (DG_DTYPE_BIT (DG_DTYPE_F32) | DG_DTYPE_BIT (DG_DTYPE_F16) | DG_DTYPE_BIT (DG_DTYPE_BF16))
+/* What a weight may be stored as: a float type, or Q8_0 (a folder written by `deepgen convert`);
+ * dg_tensor_to_f32 / dg_tensor_to_bf16 read all of them. Code that reads the raw data itself
+ * (an embedding row, a table crop) accepts DG_DTYPES_FLOAT only. */
+#define DG_DTYPES_WEIGHT (DG_DTYPES_FLOAT | DG_DTYPE_BIT (DG_DTYPE_Q8_0))
 
-/* Bytes per element (BOOL is one byte, as in safetensors). */
+/* Bytes per element (BOOL is one byte, as in safetensors); for a block type (Q8_0), bytes per
+ * block of dg_dtype_block elements. */
 gsize       dg_dtype_size      (DgDType t);
-/* The safetensors spelling ("F32", "BF16", ...). */
+/* Elements per block: 32 for Q8_0, 1 for the others. */
+gsize       dg_dtype_block     (DgDType t);
+/* The safetensors spelling ("F32", "BF16", ...; "Q8_0", which no safetensors file has). */
 const char *dg_dtype_name      (DgDType t);
-/* Parses the safetensors spelling; FALSE for anything else (including lower case). */
+/* Parses the safetensors spelling; FALSE for anything else (including lower case and Q8_0, which
+ * is not a safetensors dtype). */
 gboolean    dg_dtype_from_name (const char *name, DgDType *out);
 
 /* Exact widenings. f16: subnormals, ±inf and NaN (payload and sign kept) are handled. */
@@ -54,5 +64,8 @@ void dg_bf16_to_f32_array (const void *src, float *dst, gsize n);
 void dg_f16_to_f32_array  (const void *src, float *dst, gsize n);
 void dg_f32_to_bf16_array (const void *src, guint16 *dst, gsize n);
 void dg_f32_to_f16_array  (const void *src, guint16 *dst, gsize n);
+/* n values (n % 32 == 0) from n/32 q8_0 blocks of 34 bytes: d·q, exact in fp32 (the values
+ * vkc_dequantize_q8_0 gives for the same blocks). */
+void dg_q8_0_to_f32_array (const void *src, float *dst, gsize n);
 
 G_END_DECLS

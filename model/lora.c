@@ -393,7 +393,7 @@ dg_lora_weights_matrix (DgWeights *w, DgLora *lora, DgLoraPart part, const char 
     return dg_weights_linear (w, out, rows, cols, error, "%s.weight", module);
   g_autofree char *name = g_strconcat (w->prefix, module, ".weight", NULL);
   const DgTensorInfo *t =
-      dg_safetensors_expect (w->st, name, DG_DTYPES_FLOAT, 2, (const gint64[]) { rows, cols }, error);
+      dg_safetensors_expect (w->st, name, DG_DTYPES_WEIGHT, 2, (const gint64[]) { rows, cols }, error);
   if (!t)
     return FALSE;
   g_autofree float *h = to_f32 (t, error);

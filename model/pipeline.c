@@ -23,6 +23,7 @@
 #include "deepgen.h"
 #include "dg_i18n.h"
 #include "dit.h"
+#include "gguf.h"
 #include "image.h"
 #include "inpaint.h"
 #include "pipeline_private.h"
@@ -131,12 +132,14 @@ need_file (GString *missing, const char *root, const char *rel)
     g_string_append_printf (missing, "%s\n", rel);
 }
 
-/* A component's weights: one file, or an index whose shards must all be there. */
+/* A component's weights: one file, or an index whose shards must all be there, or the single
+ * model.gguf of a folder that `deepgen convert` wrote. */
 static void
 need_weights (GString *missing, const char *root, const char *dir, const char *single, const char *index)
 {
   g_autofree char *s = g_build_filename (root, dir, single, NULL);
-  if (g_file_test (s, G_FILE_TEST_IS_REGULAR))
+  g_autofree char *converted = g_build_filename (root, dir, DG_GGUF_FILE_NAME, NULL);
+  if (g_file_test (s, G_FILE_TEST_IS_REGULAR) || g_file_test (converted, G_FILE_TEST_IS_REGULAR))
     return;
   g_autofree char *ip = g_build_filename (root, dir, index, NULL);
   g_autofree char *text = NULL;
@@ -188,13 +191,44 @@ dg_model_folder_missing (const char *path)
   return g_string_free (m, FALSE);
 }
 
-/* Validates every weight header of a component now, so that a truncated download fails at
- * open time with the file's name instead of minutes into a run. */
+/* Whether a component's weights are 8-bit already (a folder written by `deepgen convert`): its
+ * metadata says so, or it holds q8_0 tensors (a GGUF written by another tool). The headers are
+ * in memory by now, so this costs a scan of the tensor list. */
 static gboolean
-check_weights (const char *root, const char *dir, GError **error)
+holds_q8_0 (const DgSafetensors *st)
+{
+  const char *w = dg_safetensors_metadata (st, DG_GGUF_KEY_WEIGHTS);
+  if (w && strcmp (w, DG_GGUF_WEIGHTS_Q8_0) == 0)
+    return TRUE;
+  for (guint i = 0; i < dg_safetensors_n_tensors (st); i++)
+    if (dg_safetensors_tensor (st, i)->dtype == DG_DTYPE_Q8_0)
+      return TRUE;
+  return FALSE;
+}
+
+DgWeightFormat
+dg_model_folder_weights (const char *path)
+{
+  static const char *const parts[] = { "vlm", "connector", "transformer" };
+  for (guint i = 0; i < G_N_ELEMENTS (parts); i++) {
+    g_autofree char *p = g_build_filename (path, parts[i], NULL);
+    g_autoptr (DgSafetensors) st = dg_safetensors_open (p, NULL);
+    if (st && holds_q8_0 (st))
+      return DG_WEIGHTS_Q8_0;
+  }
+  return DG_WEIGHTS_RELEASED;
+}
+
+/* Validates every weight header of a component now, so that a truncated download fails at
+ * open time with the file's name instead of minutes into a run; sets *q8 when the component's
+ * weights are 8-bit already. */
+static gboolean
+check_weights (const char *root, const char *dir, gboolean *q8, GError **error)
 {
   g_autofree char *p = g_build_filename (root, dir, NULL);
   g_autoptr (DgSafetensors) st = dg_safetensors_open (p, error);
+  if (st && holds_q8_0 (st))
+    *q8 = TRUE;
   return st != NULL;
 }
 
@@ -236,9 +270,14 @@ dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options,
   if (!m->tok)
     return NULL;
   const char *parts[] = { "vlm", "connector", "transformer", "vae" };
+  gboolean q8 = FALSE;
   for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
-    if (!check_weights (path, parts[i], error))
+    if (!check_weights (path, parts[i], &q8, error))
       return NULL;
+  /* A converted folder has no released weights to give: its runs (plan and loaders) use q8_0
+   * whatever was asked, which is what its files hold (dg_weights_linear uploads them as they are). */
+  if (q8)
+    m->weights = DG_WEIGHTS_Q8_0;
   return g_steal_pointer (&m);
 }
 

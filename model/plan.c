@@ -102,8 +102,9 @@ load_n_queries (const char *folder)
 {
   g_autofree char *dir = g_build_filename (folder, "connector", NULL);
   g_autofree char *weights = g_build_filename (dir, "model.safetensors", NULL);
-  if (g_file_test (weights, G_FILE_TEST_EXISTS)) {
-    g_autoptr (DgSafetensors) st = dg_safetensors_open (weights, NULL);
+  g_autofree char *converted = g_build_filename (dir, "model.gguf", NULL);   /* deepgen convert */
+  if (g_file_test (weights, G_FILE_TEST_EXISTS) || g_file_test (converted, G_FILE_TEST_EXISTS)) {
+    g_autoptr (DgSafetensors) st = dg_safetensors_open (dir, NULL);
     const DgTensorInfo *t = st ? dg_safetensors_find (st, "meta_queries") : NULL;
     if (t && t->ndim >= 2 && t->shape[t->ndim - 2] > 0 && t->shape[t->ndim - 2] < (1 << 20))
       return (guint) t->shape[t->ndim - 2];
@@ -241,6 +242,27 @@ typedef struct {
 #define Q8_0_BLOCK 32
 #define Q8_0_BLOCK_BYTES 36
 
+gboolean
+dg_plan_linear_quantizable (gint64 in_features)
+{
+  return in_features > 0 && in_features % Q8_0_BLOCK == 0;
+}
+
+gboolean
+dg_plan_tensor_quantizable (const char *folder, const char *name, guint ndim, const gint64 *shape)
+{
+  if (ndim != 2 || !g_str_has_suffix (name, ".weight") || !dg_plan_linear_quantizable (shape[1]))
+    return FALSE;
+  if (strcmp (folder, "connector") == 0 || strcmp (folder, "transformer") == 0)
+    return TRUE;   /* every 2-D weight there is a Linear layer's (connector.c, dit.c) */
+  if (strcmp (folder, "vlm") != 0)
+    return FALSE;
+  /* vlm.c: the language model under "model." or "model.language_model.", the vision tower under
+   * "visual." or "model.visual."; the embedding table stays on the host (llm.c). */
+  return (g_str_has_prefix (name, "model.") || g_str_has_prefix (name, "visual."))
+         && !g_str_has_suffix (name, "embed_tokens.weight");
+}
+
 /* A tensor of rows × cols elements (cols 0: a vector of rows). */
 static void
 tensor (Weights *w, TensorKind kind, guint64 rows, guint64 cols)
@@ -258,7 +280,7 @@ tensor (Weights *w, TensorKind kind, guint64 rows, guint64 cols)
   if (cols && (kind == T_DEVICE || kind == T_LINEAR)) {
     w->size.matrices += n;
     bytes = n * (w->precision == DG_PRECISION_BF16 ? 2 : 4);
-    if (kind == T_LINEAR && w->quantizable && cols % Q8_0_BLOCK == 0) {
+    if (kind == T_LINEAR && w->quantizable && dg_plan_linear_quantizable ((gint64) cols)) {
       w->size.quantizable += n;
       if (w->q8)
         bytes = n / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;

@@ -65,9 +65,9 @@ typedef struct {
 void dg_plan_model_deepgen_1_0 (DgPlanModel *m);
 
 /* The architecture of a model folder from its configs only (vlm/, connector/, transformer/,
- * vae/ config.json). The number of meta queries comes from connector/model.safetensors
- * (meta_queries' rows) when the file is there, else the connector config's "num_queries", else
- * 128. Errors: those of the config loaders (DG_ERROR_MISSING, _FORMAT, _CONFIG, _UNSUPPORTED). */
+ * vae/ config.json). The number of meta queries comes from connector/model.safetensors (or
+ * the model.gguf of a converted folder: meta_queries' rows) when the file is there, else the
+ * connector config's "num_queries", else 128. Errors: those of the config loaders (DG_ERROR_MISSING, _FORMAT, _CONFIG, _UNSUPPORTED). */
 gboolean dg_plan_model_load (DgPlanModel *m, const char *folder, GError **error);
 
 /* ---- weights ---------------------------------------------------------------------------- */
@@ -110,6 +110,20 @@ guint64 dg_plan_weight_pool_bytes (const DgPlanModel *m, DgComponent c, DgPrecis
 /* Bytes of the released files' tensor data: stored elements × the release's dtype (bf16, the
  * connector fp32; MODEL.md §8). */
 guint64 dg_plan_file_bytes (const DgPlanModel *m, DgComponent c);
+
+/* The q8_0 rule, shared by this plan, the loaders (weights.h dg_weights_linear) and
+ * `deepgen convert` (convert.h), so that the three always agree on what is quantized: under
+ * DG_WEIGHTS_Q8_0 a Linear weight [out, in] of the VLM (LLM and ViT), the connector or the DiT
+ * is stored as q8_0 when @in_features is a positive multiple of the 32-value block; the VAE's
+ * Linear layers and every other tensor are not. */
+gboolean dg_plan_linear_quantizable (gint64 in_features);
+/* The same rule by name, for a tensor of a component's weight file: whether @name, of PyTorch
+ * shape @shape[0..ndim), in the model folder's component folder @folder ("vlm", "connector",
+ * "transformer"; anything else: FALSE) is a Linear weight that the loaders read through
+ * dg_weights_linear and that DG_WEIGHTS_Q8_0 quantizes. These are the 2-D `.weight` tensors
+ * of those folders except the VLM's embedding table and whatever lies outside its language
+ * model and vision tower (lm_head: not loaded). */
+gboolean dg_plan_tensor_quantizable (const char *folder, const char *name, guint ndim, const gint64 *shape);
 
 /* ---- the plan --------------------------------------------------------------------------- */
 

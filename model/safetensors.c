@@ -4,6 +4,7 @@
 
 #include "dg_error.h"
 #include "dg_i18n.h"
+#include "gguf.h"
 #include "json_strict.h"
 
 /* The largest real header (the 628-tensor VLM shard) is about 80 KB; 100 MB leaves room for any
@@ -22,6 +23,7 @@ typedef struct {
   GMappedFile  *map;     /* NULL for an in-memory image */
   const guint8 *base;
   gsize         size;
+  gboolean      gguf;    /* a GGUF file (gguf.h) rather than safetensors */
 } StFile;
 
 /* The public info first, so that a pointer to an entry is a pointer to its info. */
@@ -296,11 +298,46 @@ check_overlaps (DgSafetensors *st, guint first, const char *display, GError **er
   return TRUE;
 }
 
+/* A GGUF file: its tensors and string metadata join the set as a safetensors file's would. The
+ * names are copied, so the parsed image is not kept; the data stays in the mapping. */
+static gboolean
+parse_gguf (DgSafetensors *st, guint file_index, GError **error)
+{
+  const StFile *f = st->files->pdata[file_index];
+  g_autoptr (DgGguf) g = dg_gguf_parse (f->base, f->size, f->display, error);
+  if (g == NULL)
+    return FALSE;
+  for (guint i = 0; i < dg_gguf_n_strings (g); i++)
+    {
+      const char *key, *value;
+      dg_gguf_string (g, i, &key, &value);
+      if (!g_hash_table_contains (st->metadata, key))
+        g_hash_table_insert (st->metadata, g_string_chunk_insert (st->strings, key),
+                             g_string_chunk_insert (st->strings, value));
+    }
+  for (guint i = 0; i < dg_gguf_n_tensors (g); i++)
+    {
+      Entry e = { .info = *dg_gguf_tensor (g, i), .file_index = file_index, .begin = dg_gguf_tensor_begin (g, i) };
+      if (g_hash_table_contains (st->by_name, e.info.name))
+        {
+          g_set_error (error, DG_ERROR, DG_ERROR_FORMAT, _("%s: tensor '%s' appears twice"), f->display, e.info.name);
+          return FALSE;
+        }
+      e.info.name = g_string_chunk_insert (st->strings, e.info.name);
+      e.info.file = f->display;
+      g_array_append_val (st->entries, e);
+      g_hash_table_insert (st->by_name, (gpointer) e.info.name, GUINT_TO_POINTER (st->entries->len));
+    }
+  return TRUE;
+}
+
 static gboolean
 parse_file (DgSafetensors *st, guint file_index, GError **error)
 {
   const StFile *f = st->files->pdata[file_index];
   const char *display = f->display;
+  if (f->gguf)
+    return parse_gguf (st, file_index, error);
 
   if (f->size < 8)
     {
@@ -414,7 +451,7 @@ finish (DgSafetensors *st)
 }
 
 static gboolean
-add_mapped_file (DgSafetensors *st, const char *path, GError **error)
+add_mapped_file (DgSafetensors *st, const char *path, gboolean gguf, GError **error)
 {
   g_autoptr (GError) local = NULL;
   /* Opening a FIFO or device would block or map nothing useful. */
@@ -434,12 +471,13 @@ add_mapped_file (DgSafetensors *st, const char *path, GError **error)
   f->map = map;
   f->base = (const guint8 *) g_mapped_file_get_contents (map);
   f->size = g_mapped_file_get_length (map);
+  f->gguf = gguf;
   g_ptr_array_add (st->files, f);
   return parse_file (st, st->files->len - 1, error);
 }
 
-DgSafetensors *
-dg_safetensors_open_data (const guint8 *data, gsize len, const char *display, GError **error)
+static DgSafetensors *
+open_data (const guint8 *data, gsize len, const char *display, gboolean gguf, GError **error)
 {
   g_return_val_if_fail (data != NULL || len == 0, NULL);
   g_autoptr (DgSafetensors) st = st_new (display ? display : "<memory>");
@@ -447,6 +485,7 @@ dg_safetensors_open_data (const guint8 *data, gsize len, const char *display, GE
   f->display = g_strdup (st->display);
   f->base = data;
   f->size = len;
+  f->gguf = gguf;
   g_ptr_array_add (st->files, f);
   if (!parse_file (st, 0, error))
     return NULL;
@@ -454,12 +493,24 @@ dg_safetensors_open_data (const guint8 *data, gsize len, const char *display, GE
   return g_steal_pointer (&st);
 }
 
+DgSafetensors *
+dg_safetensors_open_data (const guint8 *data, gsize len, const char *display, GError **error)
+{
+  return open_data (data, len, display, FALSE, error);
+}
+
+DgSafetensors *
+dg_gguf_open_data (const guint8 *data, gsize len, const char *display, GError **error)
+{
+  return open_data (data, len, display, TRUE, error);
+}
+
 static DgSafetensors *
 open_single (const char *path, GError **error)
 {
   g_autofree char *display = dg_display_name (path);
   g_autoptr (DgSafetensors) st = st_new (display);
-  if (!add_mapped_file (st, path, error))
+  if (!add_mapped_file (st, path, g_str_has_suffix (path, ".gguf"), error))
     return NULL;
   finish (st);
   return g_steal_pointer (&st);
@@ -538,7 +589,7 @@ open_index (const char *index_path, GError **error)
                        display, (const char *) shards->pdata[i], dir);
           return NULL;
         }
-      if (!add_mapped_file (st, path, error))
+      if (!add_mapped_file (st, path, FALSE, error))
         return NULL;
     }
 
@@ -574,11 +625,13 @@ open_index (const char *index_path, GError **error)
 static DgSafetensors *
 open_folder (const char *dir, GError **error)
 {
+  /* model.gguf (what `deepgen convert` writes) only where no safetensors file is. */
   static const char *const known[] = {
     "model.safetensors",
     "diffusion_pytorch_model.safetensors",
     "model.safetensors.index.json",
     "diffusion_pytorch_model.safetensors.index.json",
+    DG_GGUF_FILE_NAME,
   };
   for (guint i = 0; i < G_N_ELEMENTS (known); i++)
     {
@@ -612,8 +665,8 @@ open_folder (const char *dir, GError **error)
   if (found == NULL)
     {
       g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
-                   _("%s has no model.safetensors, diffusion_pytorch_model.safetensors or *.safetensors.index.json; "
-                     "is this a component folder of the model (vlm/, connector/, transformer/, vae/)?"),
+                   _("%s has no model.safetensors, diffusion_pytorch_model.safetensors, *.safetensors.index.json or "
+                     "model.gguf; is this a component folder of the model (vlm/, connector/, transformer/, vae/)?"),
                    dir);
       return NULL;
     }
@@ -780,6 +833,9 @@ dg_tensor_to_f32 (const DgTensorInfo *info, float *dst, GError **error)
     case DG_DTYPE_BF16:
       dg_bf16_to_f32_array (info->data, dst, n);
       return TRUE;
+    case DG_DTYPE_Q8_0:
+      dg_q8_0_to_f32_array (info->data, dst, n);
+      return TRUE;
     default:
       return unsupported_conversion (info, "F32", error);
     }
@@ -803,6 +859,18 @@ dg_tensor_to_bf16 (const DgTensorInfo *info, guint16 *dst, GError **error)
       for (gsize i = 0; i < n; i++)
         dst[i] = dg_f32_to_bf16 (dg_f16_to_f32 ((guint16) (src[2 * i] | (src[2 * i + 1] << 8))));
       return TRUE;
+    case DG_DTYPE_Q8_0:
+      {
+        /* a block at a time: the caller's buffer holds bf16, not the f32 values */
+        float block[32];
+        for (gsize b = 0; b < n / 32; b++)
+          {
+            dg_q8_0_to_f32_array (src + b * 34, block, 32);
+            for (gsize i = 0; i < 32; i++)
+              dst[b * 32 + i] = dg_f32_to_bf16 (block[i]);
+          }
+        return TRUE;
+      }
     default:
       return unsupported_conversion (info, "BF16", error);
     }

@@ -38,9 +38,11 @@ typedef struct _DgSafetensors DgSafetensors;
 
 /* Opens @path, which is one of:
  *  - a `.safetensors` file;
+ *  - a `.gguf` file (gguf.h: what `deepgen convert` writes; shapes in PyTorch order);
  *  - a `*.index.json` shard index (its `weight_map` names the shards, beside it);
  *  - a component folder, searched for `model.safetensors`, `diffusion_pytorch_model.safetensors`,
- *    then a single `*.safetensors.index.json` (the order transformers and diffusers use). */
+ *    their `.index.json`, `model.gguf`, then a single `*.safetensors.index.json` (the order
+ *    transformers and diffusers use, a converted folder's file where no safetensors file is). */
 DgSafetensors *dg_safetensors_open (const char *path, GError **error);
 
 /* Parses a whole safetensors image already in memory (8-byte header length, JSON header, data).
@@ -65,7 +67,8 @@ const DgTensorInfo *dg_safetensors_tensor    (const DgSafetensors *st, guint i);
 /* Sum of nbytes over all tensors. */
 guint64 dg_safetensors_total_bytes (const DgSafetensors *st);
 
-/* A value from a `__metadata__` string map (the first file that has the key), or NULL. */
+/* A value from a `__metadata__` string map, or a string-valued GGUF key (the first file that has
+ * the key), or NULL. */
 const char *dg_safetensors_metadata (const DgSafetensors *st, const char *key);
 
 /* Finds @name and checks that its dtype is in @dtypes (a DG_DTYPE_BIT mask) and that its shape is
@@ -85,12 +88,13 @@ const DgTensorInfo *dg_safetensors_expect (const DgSafetensors *st, const char *
 gboolean dg_tensor_info_check (const DgTensorInfo *info, guint32 dtypes, guint ndim, const gint64 *shape,
                                GError **error);
 
-/* Converts a F32, F16 or BF16 tensor to fp32 (exactly) into @dst of n_elements floats.
- * Other dtypes: FALSE and DG_ERROR_UNSUPPORTED. */
+/* Converts a F32, F16, BF16 or Q8_0 tensor to fp32 (exactly; Q8_0 dequantized, d·q) into @dst of
+ * n_elements floats. Other dtypes: FALSE and DG_ERROR_UNSUPPORTED. */
 gboolean dg_tensor_to_f32 (const DgTensorInfo *info, float *dst, GError **error);
 
-/* Converts a F32, F16 or BF16 tensor to bf16 into @dst of n_elements values: BF16 is copied, F32
- * rounded to nearest even, F16 widened exactly then rounded. Other dtypes: DG_ERROR_UNSUPPORTED. */
+/* Converts a F32, F16, BF16 or Q8_0 tensor to bf16 into @dst of n_elements values: BF16 is copied,
+ * F32 rounded to nearest even, F16 and Q8_0 widened exactly then rounded. Other dtypes:
+ * DG_ERROR_UNSUPPORTED. */
 gboolean dg_tensor_to_bf16 (const DgTensorInfo *info, guint16 *dst, GError **error);
 
 /* "[64,1536]" */

@@ -5,6 +5,7 @@
 
 #include "dg_i18n.h"
 #include "dtype.h"
+#include "plan.h"
 #include "vkc_half.h"
 #include "vkc_ops_conv.h"
 #include "vkc_quant.h"
@@ -70,6 +71,10 @@ full_name (DgWeights *w, const char *fmt, va_list ap)
   return g_strconcat (w->prefix, name, NULL);
 }
 
+/* A weight stored as q8_0 (a converted folder, gguf.h) is dequantized by every use but
+ * dg_weights_linear (dg_tensor_to_f32). */
+#define WEIGHT_DTYPES DG_DTYPES_WEIGHT
+
 /* Finds a float tensor whose first dim is shape[0] and whose remaining dims multiply to the
  * product of shape[1..ndim). */
 static const DgTensorInfo *
@@ -82,7 +87,7 @@ find_flat (DgWeights *w, const char *name, guint ndim, const gint64 *shape, GErr
                  dg_safetensors_display_name (w->st), name);
     return NULL;
   }
-  if (!(DG_DTYPES_FLOAT & DG_DTYPE_BIT (t->dtype))) {
+  if (!(WEIGHT_DTYPES & DG_DTYPE_BIT (t->dtype))) {
     g_set_error (error, DG_ERROR, DG_ERROR_SHAPE, _("%s: tensor '%s' has dtype %s, expected a float type"),
                  t->file, name, dg_dtype_name (t->dtype));
     return NULL;
@@ -166,7 +171,7 @@ dg_weights_set_linear_format (DgWeights *w, DgWeightFormat format)
 VkcDType
 dg_weights_linear_dtype (const DgWeights *w, gint64 in_features)
 {
-  if (w->linear_format == DG_WEIGHTS_Q8_0 && in_features > 0 && in_features % VKC_Q8_0_BLOCK == 0)
+  if (w->linear_format == DG_WEIGHTS_Q8_0 && dg_plan_linear_quantizable (in_features))
     return VKC_Q8_0;
   return dg_weights_matrix_dtype (w);
 }
@@ -249,6 +254,32 @@ dg_weights_upload_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gin
   return upload_linear_f32 (w, out, out_features, in_features, rounded, "linear", error);
 }
 
+/* A Linear weight stored as q8_0 (a converted folder): the file's 34-byte blocks (f16 d, 32 int8)
+ * become the GPU's 36-byte ones (vkc_quant.h: d in the low half of word 0, then the quants in
+ * order) as they are, whatever the format the loader was asked for: the file holds no other
+ * values, and requantizing would only lose more. */
+static gboolean
+upload_stored_q8_0 (DgWeights *w, VkcTensor *out, const DgTensorInfo *t, gint64 rows, gint64 cols, GError **error)
+{
+  if (!dg_tensor_info_check (t, DG_DTYPE_BIT (DG_DTYPE_Q8_0), 2, (const gint64[]) { rows, cols }, error))
+    return FALSE;
+  const gsize n_blocks = (gsize) (rows * cols / VKC_Q8_0_BLOCK);
+  guint32 *q = g_try_malloc (MAX (n_blocks, 1) * VKC_Q8_0_BLOCK_BYTES);
+  if (!q) {
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory reading '%s'"), t->name);
+    return FALSE;
+  }
+  const guint8 *src = t->data;
+  for (gsize b = 0; b < n_blocks; b++, src += 2 + VKC_Q8_0_BLOCK) {
+    guint32 *dst = q + b * VKC_Q8_0_BLOCK_WORDS;
+    dst[0] = (guint32) src[0] | (guint32) src[1] << 8;
+    memcpy (dst + 1, src + 2, VKC_Q8_0_BLOCK);   /* q[4i+j] → byte j of word 1+i (little-endian) */
+  }
+  gboolean ok = upload (w, out, VKC_Q8_0, 2, (const int64_t[]) { rows, cols }, q, error);
+  g_free (q);
+  return ok;
+}
+
 gboolean
 dg_weights_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gint64 in_features, GError **error,
                    const char *fmt, ...)
@@ -257,6 +288,9 @@ dg_weights_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gint64 in_
   va_start (ap, fmt);
   g_autofree char *name = full_name (w, fmt, ap);
   va_end (ap);
+  const DgTensorInfo *stored = dg_safetensors_find (w->st, name);
+  if (stored && stored->dtype == DG_DTYPE_Q8_0)
+    return upload_stored_q8_0 (w, out, stored, out_features, in_features, error);
   if (dg_weights_linear_dtype (w, in_features) != VKC_Q8_0)
     return dg_weights_matrix (w, out, out_features, in_features, error, "%s", name + strlen (w->prefix));
   const gint64 shape[2] = { out_features, in_features };
@@ -305,7 +339,7 @@ dg_weights_conv (DgWeights *w, VkcTensor *out, gint64 cout, gint64 cin, gint64 k
   g_autofree char *name = full_name (w, fmt, ap);
   va_end (ap);
   const gint64 shape[4] = { cout, cin, kh, kw };
-  const DgTensorInfo *t = dg_safetensors_expect (w->st, name, DG_DTYPES_FLOAT, 4, shape, error);
+  const DgTensorInfo *t = dg_safetensors_expect (w->st, name, WEIGHT_DTYPES, 4, shape, error);
   if (!t)
     return FALSE;
   VkcDType dtype = dg_weights_matrix_dtype (w);
@@ -329,7 +363,7 @@ dg_weights_host (DgWeights *w, guint ndim, const gint64 *shape, GError **error, 
   va_start (ap, fmt);
   g_autofree char *name = full_name (w, fmt, ap);
   va_end (ap);
-  const DgTensorInfo *t = dg_safetensors_expect (w->st, name, DG_DTYPES_FLOAT, ndim, shape, error);
+  const DgTensorInfo *t = dg_safetensors_expect (w->st, name, WEIGHT_DTYPES, ndim, shape, error);
   if (!t)
     return NULL;
   float *h = host_copy (t, VKC_F32, error);

@@ -51,7 +51,10 @@ gboolean dg_weights_matrix (DgWeights *w, VkcTensor *out, gint64 rows, gint64 co
  * dg_weights_matrix, except that under DG_WEIGHTS_Q8_0 (dg_weights_set_linear_format) a matrix
  * whose `in` is a multiple of 32 is quantized to VKC_Q8_0 from the values the precision policy
  * gives (bf16-rounded in bf16 mode). Other matrices stay in the matrix dtype (see
- * dg_weights_linear_dtype; plan.c sizes them the same way). */
+ * dg_weights_linear_dtype; plan.c sizes them the same way, dg_plan_linear_quantizable).
+ * A weight stored as Q8_0 (a folder written by `deepgen convert`) is uploaded as VKC_Q8_0 as
+ * it is, whatever the format and precision; every other use of a Q8_0 tensor (matrices,
+ * vectors, host copies) dequantizes it. */
 gboolean dg_weights_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gint64 in_features, GError **error,
                             const char *fmt, ...) G_GNUC_PRINTF (6, 7);
 /* The same from host f32 values (e.g. after a LoRA merge). */

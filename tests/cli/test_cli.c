@@ -525,6 +525,62 @@ test_german (void)
   g_assert_nonnull (strstr (help.out, "--prompt"));
 }
 
+/* `deepgen convert` (host only: no GPU is opened): usage errors, then a conversion of the tiny
+ * model that `info --check` accepts. */
+static void
+test_convert (void)
+{
+  g_auto (Result) h = { 0 }, o = { 0 }, extra = { 0 }, w = { 0 }, inc = { 0 }, full = { 0 }, ok = { 0 }, chk = { 0 };
+  g_auto (Result) over = { 0 };
+  RUN (&over, "--help");
+  g_assert_nonnull (strstr (over.out, "convert"));
+  RUN (&h, "convert", "--help");
+  g_assert_cmpint (h.status, ==, 0);
+  for (const char *const *s = (const char *const[]) { "--output", "--model", "--weights", "--quiet", "Examples:",
+                                                       "deepgen convert -o", "nothing is overwritten", "Exit status",
+                                                       NULL };
+       *s; s++)
+    g_assert_nonnull (strstr (h.out, *s));
+  RUN (&o, "convert", "-m", tiny);
+  g_assert_cmpint (o.status, ==, 2);
+  g_assert_nonnull (strstr (o.err, "-o DIR"));
+  RUN (&extra, "convert", "-m", tiny, "-o", "conv", "stray");
+  g_assert_cmpint (extra.status, ==, 2);
+  g_assert_nonnull (strstr (extra.err, "stray"));
+  RUN (&w, "convert", "-m", tiny, "-o", "conv", "--weights", "released");
+  g_assert_cmpint (w.status, ==, 2);
+  g_assert_nonnull (strstr (w.err, "q8"));
+  assert_no_leftovers ("conv");
+
+  g_autofree char *partial = path_in_tmp ("partial-model");   /* made once, by whichever test runs first */
+  if (!g_file_test (partial, G_FILE_TEST_IS_DIR)) {
+    g_free (partial);
+    partial = partial_model ();
+  }
+  RUN (&inc, "convert", "-m", partial, "-o", "conv");
+  g_assert_cmpint (inc.status, ==, 1);
+  g_assert_nonnull (strstr (inc.err, "incomplete"));
+  assert_no_leftovers ("conv");
+
+  g_autofree char *occupied = path_in_tmp ("occupied");
+  g_assert_cmpint (g_mkdir (occupied, 0755), ==, 0);
+  g_autofree char *keep = g_build_filename (occupied, "keep.txt", NULL);
+  g_assert_true (g_file_set_contents (keep, "keep", -1, NULL));
+  RUN (&full, "convert", "-m", tiny, "-o", "occupied");
+  g_assert_cmpint (full.status, ==, 2);
+  g_assert_nonnull (strstr (full.err, "not an empty folder"));
+  g_assert_true (g_file_test (keep, G_FILE_TEST_IS_REGULAR));
+
+  RUN (&ok, "convert", "-m", tiny, "-o", "conv");
+  g_assert_cmpint (ok.status, ==, 0);
+  g_assert_nonnull (strstr (ok.err, "transformer/model.gguf"));
+  g_autofree char *gguf = g_build_filename (tmp, "conv", "transformer", "model.gguf", NULL);
+  g_assert_true (g_file_test (gguf, G_FILE_TEST_IS_REGULAR));
+  g_autofree char *conv = path_in_tmp ("conv");
+  RUN (&chk, "info", "--check", "-m", conv);
+  g_assert_cmpint (chk.status, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -543,6 +599,7 @@ main (int argc, char **argv)
   g_test_add_func ("/usage/missing-model", test_missing_model);
   g_test_add_func ("/usage/bad-images", test_bad_images);
   g_test_add_func ("/usage/info-plan", test_info_plan);
+  g_test_add_func ("/usage/convert", test_convert);
   g_test_add_func ("/run/generate", test_generate);
   g_test_add_func ("/run/edit", test_edit);
   g_test_add_func ("/run/inpaint", test_inpaint);

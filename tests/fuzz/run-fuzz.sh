@@ -4,7 +4,7 @@
 #
 #   tests/fuzz/run-fuzz.sh [SECONDS] [TARGET...]
 #
-# SECONDS: run time of each target (default 60). TARGET: safetensors, config (default: both).
+# SECONDS: run time of each target (default 60). TARGET: safetensors, gguf, config (default: all).
 # Environment: DEEPGEN_FUZZ_BUILD_DIR (default <repo>/build-fuzz), DEEPGEN_FUZZ_JOBS (libFuzzer
 # worker processes per target, default 1).
 # New interesting inputs go to $BUILD/fuzz-corpus/<target>/ (the seeds in tests/fuzz/corpus stay
@@ -13,7 +13,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-safetensors config}
+targets=${*:-safetensors gguf config}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${DEEPGEN_FUZZ_BUILD_DIR:-$root/build-fuzz}
