@@ -35,12 +35,13 @@ tensor (Bench *b, VkcTensor *t, VkcDType dtype, int ndim, const int64_t *shape, 
   /* Small random-ish values so nothing overflows or hits denormal slow paths. */
   size_t n = (size_t) vkc_tensor_numel (t);
   g_autofree guint8 *h = g_malloc (vkc_dtype_bytes (dtype, (int64_t) n) + 4);
-  g_autofree float *qsrc = dtype == VKC_Q8_0 ? g_new (float, n + 1) : NULL;   /* quantized below */
+  bool blocks = vkc_dtype_block (dtype) > 1;
+  g_autofree float *qsrc = blocks ? g_new (float, n + 1) : NULL;   /* quantized below */
   guint32 s = 12345;
   for (size_t i = 0; i < n; i++) {
     s = s * 1664525u + 1013904223u;
     float v = ((float) (s >> 8) / 16777216.0f - 0.5f) * 0.1f;
-    if (dtype == VKC_Q8_0) qsrc[i] = v;
+    if (blocks) qsrc[i] = v;
     else if (dtype == VKC_F32) memcpy (h + 4 * i, &v, 4);
     else if (dtype == VKC_U32) { guint32 one = 1; memcpy (h + 4 * i, &one, 4); }
     else {
@@ -48,8 +49,8 @@ tensor (Bench *b, VkcTensor *t, VkcDType dtype, int ndim, const int64_t *shape, 
       memcpy (h + 2 * i, &x, 2);
     }
   }
-  if (dtype == VKC_Q8_0)
-    vkc_quantize_q8_0 (qsrc, (int64_t) n, (uint32_t *) (void *) h);
+  if (blocks)
+    vkc_quantize (dtype, qsrc, (int64_t) n, (uint32_t *) (void *) h);
   return vkc_tensor_upload (b->dev, t, h, error);
 }
 
@@ -244,11 +245,13 @@ deepgen_bench_ops (const char *filter, int reps, bool quick, GError **error)
   bool ok =
       bench_linear (&b, filter, "linear dit_ff_up", 1024 / q, 1536, 6144, VKC_BF16, error) &&
       bench_linear (&b, filter, "linear dit_ff_up_q8_0", 1024 / q, 1536, 6144, VKC_Q8_0, error) &&
+      bench_linear (&b, filter, "linear dit_ff_up_q4_0", 1024 / q, 1536, 6144, VKC_Q4_0, error) &&
       bench_linear (&b, filter, "linear dit_qkv", 1324 / q, 1536, 1536, VKC_BF16, error) &&
       bench_linear (&b, filter, "linear connector_fc1", 424 / q, 2048, 11946, VKC_BF16, error) &&
       bench_linear (&b, filter, "linear vit_patch", 1024 / q, 1176, 1280, VKC_BF16, error) &&
       bench_linear (&b, filter, "linear llm_mlp_gemv", 1, 2048, 11008, VKC_BF16, error) &&
       bench_linear (&b, filter, "linear llm_mlp_gemv_q8_0", 1, 2048, 11008, VKC_Q8_0, error) &&
+      bench_linear (&b, filter, "linear llm_mlp_gemv_q4_0", 1, 2048, 11008, VKC_Q4_0, error) &&
       bench_linear (&b, filter, "linear dit_ff_up_f32", 1024 / q, 1536, 6144, VKC_F32, error) &&
       bench_attention (&b, filter, "attention dit_joint", 1, 1324 / q, 1324 / q, 24, 24, 64, false, error) &&
       bench_attention (&b, filter, "attention llm", 1, 450 / q, 450 / q, 16, 2, 128, true, error) &&

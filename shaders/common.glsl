@@ -8,6 +8,8 @@
 //  - q8_0 weights (DTYPE_Q8_0, vkcompute/vkc_quant.h) are read the same way, 9 words per
 //    block of 32: the f16 scale in the low half of word 0, then 4 int8 quants per word, and
 //    decoded with unpackHalf2x16 / bitfieldExtract (no 8-bit storage needed);
+//  - q4_0 weights (DTYPE_Q4_0) likewise, 5 words per block of 32: the f16 scale, then 8
+//    4-bit quants per word (ggml's byte order: byte i holds values i and i + 16);
 //  - every kernel that is given a 1-D problem gets a 2-D grid (see vkc_grid_1d) and
 //    rebuilds the linear index with linear_id().
 
@@ -17,6 +19,7 @@
 #define DTYPE_F16 1
 #define DTYPE_BF16 2
 #define DTYPE_Q8_0 5   // = VKC_Q8_0
+#define DTYPE_Q4_0 6   // = VKC_Q4_0
 
 float bf16_lo(uint w) { return uintBitsToFloat(w << 16); }
 float bf16_hi(uint w) { return uintBitsToFloat(w & 0xffff0000u); }

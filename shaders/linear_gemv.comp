@@ -42,8 +42,8 @@ void main()
   float acc[NACC];
   for (uint i = 0; i < NACC; i++) acc[i] = 0.0;
 
-#if W_T == DTYPE_Q8_0
-  // One quant word (4 weights) per invocation and step; K % 32 == 0, so words are whole and
+#ifdef W_BLOCKS
+  // One quad (4 weights) per invocation and step; K % 32 == 0, so quads are whole and
   // neighbouring invocations read neighbouring words of the same blocks.
   for (uint k = 4u * tid; k < p.K; k += 4u * WG) {
     vec4 xv[ROWS];
@@ -57,8 +57,8 @@ void main()
     for (uint j = 0; j < NR; j++) {
       uint n = n0 + j;
       if (n >= p.N) break;
-      uint blk = q8_block(n, k);
-      vec4 w = q8_quad(blk, k, q8_scale(blk));
+      uint blk = wb_block(n, k);
+      vec4 w = wb_quad(blk, k, wb_scale(blk));
       for (uint r = 0; r < ROWS; r++) acc[r * NR + j] += dot(xv[r], w);
     }
   }

@@ -10,9 +10,9 @@
 // Out-of-range rows, columns and k are loaded as 0, so no shape needs to be a tile multiple.
 //
 // Tile sizes are specialization constants; the workgroup size (id 0) must equal
-// (BM/TM)·(BN/TN), and BK must be even (16-bit weights are staged in word pairs); for q8_0 a
-// multiple of 4 (a quant word of 4 weights at a time; the launcher takes 32 where shared
-// memory allows: one block per W row and slice).
+// (BM/TM)·(BN/TN), and BK must be even (16-bit weights are staged in word pairs); for the
+// block types a multiple of 4 (a quad of 4 weights at a time; the launcher takes 32 where
+// shared memory allows: one block per W row and slice).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "linear_common.glsl"
@@ -51,16 +51,17 @@ void main()
       As[kk * SA + r] = v;
     }
     // W slice.
-#if W_T == DTYPE_Q8_0
-    // Whole quant words: k0 and BK are multiples of 4 and K of 32, so k < K covers all 4.
-    // Neighbouring invocations read neighbouring words of a block (its scale word is shared).
+#ifdef W_BLOCKS
+    // Whole quads: k0 and BK are multiples of 4 and K of 32, so k < K covers all 4.
+    // Neighbouring invocations read neighbouring words of a block (its scale word is shared;
+    // for q4_0 each word twice, once per half of the block).
     for (uint i = tid; i < BN * (BK / 4u); i += WG) {
       uint c = i / (BK / 4u), kk = 4u * (i % (BK / 4u));
       uint n = n0 + c, k = k0 + kk;
       vec4 v = vec4(0.0);
       if (n < p.N && k < p.K) {
-        uint blk = q8_block(n, k);
-        v = q8_quad(blk, k, q8_scale(blk));
+        uint blk = wb_block(n, k);
+        v = wb_quad(blk, k, wb_scale(blk));
       }
       Bs[kk * SB + c] = v.x;
       Bs[(kk + 1u) * SB + c] = v.y;

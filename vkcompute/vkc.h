@@ -168,12 +168,15 @@ bool vkc_download (VkcDevice *dev, void *dst, VkBuffer src, VkDeviceSize src_off
  * Tensors: up to 4-D, PyTorch order (dim 0 outermost), strides in elements.
  * ------------------------------------------------------------------------------------- */
 
-/* VKC_Q8_0 is a block-quantized weight type (vkc_quant.h): blocks of 32 int8 values with one
- * f16 scale, 36 bytes per block. A Q8_0 tensor is always a matrix [N, K] with K % 32 == 0 and
- * contiguous rows (stride {K, 1}); tensor functions refuse anything else. Shapes, strides and
- * element offsets stay in elements (multiples of 32 along a row); vkc_dtype_bytes turns them
- * into bytes. Views may narrow rows (dim 0) but not columns. */
-typedef enum { VKC_F32 = 0, VKC_F16 = 1, VKC_BF16 = 2, VKC_U32 = 3, VKC_I32 = 4, VKC_Q8_0 = 5 } VkcDType;
+/* VKC_Q8_0 and VKC_Q4_0 are block-quantized weight types (vkc_quant.h): blocks of 32 values
+ * with one f16 scale, 36 bytes per block (int8 quants) or 20 bytes (4-bit quants). A tensor of a
+ * block type is always a matrix [N, K] with K % 32 == 0 and contiguous rows (stride {K, 1});
+ * tensor functions refuse anything else. Shapes, strides and element offsets stay in elements
+ * (multiples of 32 along a row); vkc_dtype_bytes turns them into bytes. Views may narrow rows
+ * (dim 0) but not columns. */
+typedef enum {
+  VKC_F32 = 0, VKC_F16 = 1, VKC_BF16 = 2, VKC_U32 = 3, VKC_I32 = 4, VKC_Q8_0 = 5, VKC_Q4_0 = 6,
+} VkcDType;
 
 #define VKC_MAX_DIMS 4
 
@@ -188,17 +191,19 @@ typedef struct {
 } VkcTensor;
 
 /* Bytes of one element of a plain (not block-quantized) dtype; 0 with a critical warning for
- * VKC_Q8_0, whose elements have no whole size: use vkc_dtype_bytes. */
+ * a block type (VKC_Q8_0, VKC_Q4_0), whose elements have no whole size: use vkc_dtype_bytes. */
 size_t vkc_dtype_size (VkcDType t);
 /* Bytes of `elements` consecutive elements of any dtype. For a block type, `elements` must be
- * a multiple of vkc_dtype_block (asserted): Q8_0 takes elements / 32 * 36 bytes. */
+ * a multiple of vkc_dtype_block (asserted): Q8_0 takes elements / 32 * 36 bytes, Q4_0
+ * elements / 32 * 20. */
 VkDeviceSize vkc_dtype_bytes (VkcDType t, int64_t elements);
-/* Elements per block: 32 for VKC_Q8_0, 1 for the plain types. */
+/* Elements per block: 32 for the block types, 1 for the plain types (so > 1 tells a block
+ * type). */
 int64_t vkc_dtype_block (VkcDType t);
 const char *vkc_dtype_name (VkcDType t);
 
-/* A contiguous tensor in `pool` (or its arena when `arena` is true). A VKC_Q8_0 tensor must be
- * 2-D with shape[1] % 32 == 0, else this fails with VKC_ERROR_FAILED. */
+/* A contiguous tensor in `pool` (or its arena when `arena` is true). A tensor of a block type
+ * must be 2-D with shape[1] % 32 == 0, else this fails with VKC_ERROR_FAILED. */
 bool vkc_tensor_alloc (VkcTensor *t, VkcPool *pool, bool arena, VkcDType dtype, int ndim,
                        const int64_t *shape, GError **error);
 void vkc_tensor_release (VkcTensor *t);
@@ -207,7 +212,7 @@ bool vkc_tensor_is_contiguous (const VkcTensor *t);
 /* Bytes from element 0 to one past the last element reachable through the strides. */
 VkDeviceSize vkc_tensor_span_bytes (const VkcTensor *t);
 /* Views share memory with `t`: narrow along a dimension, reshape (contiguous only), and a
- * generic view with explicit shape/strides/element offset. For VKC_Q8_0 the result must
+ * generic view with explicit shape/strides/element offset. For a block type the result must
  * again be a [N, K] matrix with K % 32 == 0 and strides {K, 1} (so narrow only along dim 0,
  * and view offsets are multiples of 32): anything else aborts with a message (a programming
  * error, as other misuse of views). */
@@ -215,8 +220,8 @@ VkcTensor vkc_tensor_narrow (const VkcTensor *t, int dim, int64_t start, int64_t
 VkcTensor vkc_tensor_reshape (const VkcTensor *t, int ndim, const int64_t *shape);
 VkcTensor vkc_tensor_view (const VkcTensor *t, int ndim, const int64_t *shape,
                            const int64_t *stride, int64_t elem_offset);
-/* Host transfers of a contiguous tensor (data in the tensor's dtype; for VKC_Q8_0 the blocks of
- * vkc_quantize_q8_0, row after row). */
+/* Host transfers of a contiguous tensor (data in the tensor's dtype; for a block type the blocks
+ * of vkc_quantize_q8_0 / vkc_quantize_q4_0, row after row). */
 bool vkc_tensor_upload (VkcDevice *dev, const VkcTensor *t, const void *data, GError **error);
 bool vkc_tensor_download (VkcDevice *dev, const VkcTensor *t, void *data, GError **error);
 /* Shape as "[2, 3, 5]" for messages; returns a static per-thread buffer. */
@@ -256,9 +261,9 @@ typedef struct {
 
 /* Bind a tensor: the range starts at the largest offset <= the tensor's offset that meets
  * minStorageBufferOffsetAlignment; *elem_offset receives the tensor's first element index
- * relative to that start (pass it to the shader) — for VKC_Q8_0 the index of its first 32-bit
- * word instead, since a 36-byte block need not start a whole number of blocks after an
- * aligned offset. Fails an assertion when the span exceeds
+ * relative to that start (pass it to the shader) — for a block type the index of its first
+ * 32-bit word instead, since a 36- or 20-byte block need not start a whole number of blocks
+ * after an aligned offset. Fails an assertion when the span exceeds
  * maxStorageBufferRange — launchers split such tensors first (vkc_binding_fits). */
 VkcBinding vkc_tensor_binding (VkcDevice *dev, const VkcTensor *t, bool write, uint32_t *elem_offset);
 bool vkc_binding_fits (VkcDevice *dev, const VkcTensor *t);

@@ -23,17 +23,17 @@ static const TileShape tile_large = { 256, 64, 128, 16, 4, 8 };
 static const TileShape tile_small = { 256, 32, 64, 16, 2, 4 };
 static const TileShape tile_min   = { 64, 32, 32, 16, 4, 4 };   /* devices with < 256 invocations */
 #define TILE_SMALL_MAX_ROWS 64
-/* q8_0 weights stage a K slice of 32 (one whole block per W row, half the barriers) where
- * the shared tiles fit (24.3 KiB for the large tile, more than the 16 KiB Vulkan guarantees;
- * devices below that keep BK = 16, which the q8_0 kernel handles too). */
-#define TILE_Q8_BK 32
+/* Block-quantized weights (q8_0, q4_0) stage a K slice of 32 (one whole block per W row, half
+ * the barriers) where the shared tiles fit (24.3 KiB for the large tile, more than the 16 KiB
+ * Vulkan guarantees; devices below that keep BK = 16, which the block kernels handle too). */
+#define TILE_BLOCK_BK 32
 
 static TileShape
 pick_tile (const VkcDeviceInfo *info, int64_t M, VkcDType wt)
 {
   TileShape t = info->max_workgroup_invocations < 256 ? tile_min : M <= TILE_SMALL_MAX_ROWS ? tile_small : tile_large;
-  if (wt == VKC_Q8_0 && (uint64_t) TILE_Q8_BK * (t.bm + 1 + t.bn + 1) * 4 <= info->max_shared_memory)
-    t.bk = TILE_Q8_BK;
+  if (vkc_dtype_block (wt) > 1 && (uint64_t) TILE_BLOCK_BK * (t.bm + 1 + t.bn + 1) * 4 <= info->max_shared_memory)
+    t.bk = TILE_BLOCK_BK;
   return t;
 }
 
@@ -102,7 +102,8 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
   vkc_rows_of (x, &M, &K, &ldx);
   vkc_rows_of (y, &My, &N, &ldy);
   g_assert (x->dtype == VKC_F32 && y->dtype == VKC_F32);
-  g_assert (w->dtype == VKC_F32 || w->dtype == VKC_F16 || w->dtype == VKC_BF16 || w->dtype == VKC_Q8_0);
+  g_assert (w->dtype == VKC_F32 || w->dtype == VKC_F16 || w->dtype == VKC_BF16 || w->dtype == VKC_Q8_0
+            || w->dtype == VKC_Q4_0);
   g_assert_cmpint (x->ndim, ==, y->ndim);
   for (int d = 0; d + 1 < x->ndim; d++) g_assert_cmpint (x->shape[d], ==, y->shape[d]);
   g_assert_cmpint (My, ==, M);
@@ -111,9 +112,8 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
   g_assert_cmpint (w->shape[1], ==, K);
   g_assert (K <= 1 || w->stride[1] == 1);
   int64_t ldw = w->shape[0] > 1 ? w->stride[0] : K;
-  /* q8_0 rows must start on a block: the shaders find block (n, k/32) from n·ldw/32. */
-  if (w->dtype == VKC_Q8_0)
-    g_assert (K % VKC_Q8_0_BLOCK == 0 && ldw % VKC_Q8_0_BLOCK == 0);
+  /* Rows of a block type must start on a block: the shaders find block (n, k/32) from n·ldw/32. */
+  g_assert (K % vkc_dtype_block (w->dtype) == 0 && ldw % vkc_dtype_block (w->dtype) == 0);
   if (bias) {
     g_assert (bias->dtype == VKC_F32 && bias->ndim == 1 && bias->shape[0] == N);
     g_assert (N <= 1 || bias->stride[0] == 1);

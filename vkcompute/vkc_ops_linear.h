@@ -21,7 +21,7 @@ typedef struct {
   VkcLinearKernel kernel;
   bool no_subgroup;          /* GEMV: shared-memory reduction even where subgroup ops exist */
   /* Largest binding in bytes before the launcher splits x/y by rows and W (with y and b) by
-   * output columns (= rows of W, whole q8_0 rows); 0 = the device's maxStorageBufferRange.
+   * output columns (= rows of W, whole rows of blocks); 0 = the device's maxStorageBufferRange.
    * Tests lower it to exercise the split on small tensors. */
   VkDeviceSize max_binding;
 } VkcLinearOptions;
@@ -31,9 +31,9 @@ typedef struct {
 /* y = x·Wᵀ + b.
  *  x    [..., K] f32: leading dims flatten to M rows; the last dim is contiguous, the rows may
  *       have any stride (e.g. a channel-slice view) as long as the leading dims flatten;
- *  w    [N, K] f32, f16 or bf16, last dim contiguous, any row stride; or q8_0 (vkc_quant.h),
- *       K % 32 == 0, rows contiguous (the only layout a q8_0 tensor has), dequantized in the
- *       kernels;
+ *  w    [N, K] f32, f16 or bf16, last dim contiguous, any row stride; or q8_0 / q4_0
+ *       (vkc_quant.h), K % 32 == 0, rows contiguous (the only layout of a block type),
+ *       dequantized in the kernels;
  *  bias [N] f32 contiguous, or NULL;
  *  y    [..., N] f32 with the same leading dims as x (same row rules); must not overlap x, w
  *       or bias.

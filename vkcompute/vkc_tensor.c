@@ -3,64 +3,87 @@
 #include "vkc_quant.h"
 #include <string.h>
 
+/* Every dtype's storage: `block` consecutive elements take `bytes` bytes. Plain types have
+ * block 1 (bytes = the element size); block types (vkc_quant.h) are [N, K] matrices of whole
+ * blocks, and everything below that differs for them asks this table, not the dtype. */
+typedef struct {
+  const char *name;
+  int64_t block;
+  uint32_t bytes;
+} DTypeInfo;
+
+static const DTypeInfo dtypes[] = {
+  [VKC_F32] = { "f32", 1, 4 },
+  [VKC_F16] = { "f16", 1, 2 },
+  [VKC_BF16] = { "bf16", 1, 2 },
+  [VKC_U32] = { "u32", 1, 4 },
+  [VKC_I32] = { "i32", 1, 4 },
+  [VKC_Q8_0] = { "q8_0", VKC_Q8_0_BLOCK, VKC_Q8_0_BLOCK_BYTES },
+  [VKC_Q4_0] = { "q4_0", VKC_Q4_0_BLOCK, VKC_Q4_0_BLOCK_BYTES },
+};
+
+static const DTypeInfo *
+dtype_info (VkcDType t)
+{
+  if ((unsigned) t >= G_N_ELEMENTS (dtypes))
+    g_error ("vkc: invalid dtype %d", (int) t);
+  return &dtypes[t];
+}
+
+static bool
+is_block_type (VkcDType t)
+{
+  return dtype_info (t)->block > 1;
+}
+
 size_t
 vkc_dtype_size (VkcDType t)
 {
-  g_return_val_if_fail (t != VKC_Q8_0, 0);   /* 1.125 bytes: callers use vkc_dtype_bytes */
-  switch (t) {
-  case VKC_F16:
-  case VKC_BF16: return 2;
-  default: return 4;
+  const DTypeInfo *d = dtype_info (t);
+  if (d->block > 1) {   /* 1.125 or 0.625 bytes: callers use vkc_dtype_bytes */
+    g_critical ("vkc_dtype_size: %s is a block type, whose elements have no whole size", d->name);
+    return 0;
   }
+  return d->bytes;
 }
 
 int64_t
 vkc_dtype_block (VkcDType t)
 {
-  return t == VKC_Q8_0 ? VKC_Q8_0_BLOCK : 1;
+  return dtype_info (t)->block;
 }
 
 VkDeviceSize
 vkc_dtype_bytes (VkcDType t, int64_t elements)
 {
-  g_assert (elements >= 0);
-  if (t == VKC_Q8_0) {
-    g_assert (elements % VKC_Q8_0_BLOCK == 0);
-    return (VkDeviceSize) (elements / VKC_Q8_0_BLOCK) * VKC_Q8_0_BLOCK_BYTES;
-  }
-  return (VkDeviceSize) elements * vkc_dtype_size (t);
+  const DTypeInfo *d = dtype_info (t);
+  g_assert (elements >= 0 && elements % d->block == 0);
+  return (VkDeviceSize) (elements / d->block) * d->bytes;
 }
 
 const char *
 vkc_dtype_name (VkcDType t)
 {
-  switch (t) {
-  case VKC_F32: return "f32";
-  case VKC_F16: return "f16";
-  case VKC_BF16: return "bf16";
-  case VKC_U32: return "u32";
-  case VKC_I32: return "i32";
-  case VKC_Q8_0: return "q8_0";
-  default: return "?";
-  }
+  return (unsigned) t < G_N_ELEMENTS (dtypes) ? dtypes[t].name : "?";
 }
 
-/* The only layout a Q8_0 tensor may have: a [N, K] matrix of whole blocks, rows contiguous and
- * back to back, so that every row starts on a block and the shaders can find block (n, k/32)
- * from the row index alone. */
+/* The only layout a block-type tensor may have: a [N, K] matrix of whole blocks, rows
+ * contiguous and back to back, so that every row starts on a block and the shaders can find
+ * block (n, k/32) from the row index alone. */
 static bool
-q8_layout_ok (int ndim, const int64_t *shape, const int64_t *stride)
+block_layout_ok (VkcDType t, int ndim, const int64_t *shape, const int64_t *stride)
 {
-  return ndim == 2 && shape[1] % VKC_Q8_0_BLOCK == 0 && stride[1] == 1 && stride[0] == shape[1];
+  return ndim == 2 && shape[1] % vkc_dtype_block (t) == 0 && stride[1] == 1 && stride[0] == shape[1];
 }
 
 static void
-q8_check_view (const VkcTensor *v, const char *what)
+block_check_view (const VkcTensor *v, const char *what)
 {
-  if (v->dtype == VKC_Q8_0 && !q8_layout_ok (v->ndim, v->shape, v->stride))
-    g_error ("vkc: %s of a q8_0 tensor gives %s with strides {%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
-             "}; a q8_0 tensor must be a matrix [N, K] with K %% %d == 0 and strides {K, 1}",
-             what, vkc_tensor_shape_str (v), v->stride[0], v->ndim > 1 ? v->stride[1] : 0, VKC_Q8_0_BLOCK);
+  if (is_block_type (v->dtype) && !block_layout_ok (v->dtype, v->ndim, v->shape, v->stride))
+    g_error ("vkc: %s of a %s tensor gives %s with strides {%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+             "}; a %s tensor must be a matrix [N, K] with K %% %" G_GINT64_FORMAT " == 0 and strides {K, 1}",
+             what, vkc_dtype_name (v->dtype), vkc_tensor_shape_str (v), v->stride[0],
+             v->ndim > 1 ? v->stride[1] : 0, vkc_dtype_name (v->dtype), vkc_dtype_block (v->dtype));
 }
 
 static void
@@ -92,10 +115,10 @@ vkc_tensor_alloc (VkcTensor *t, VkcPool *pool, bool arena, VkcDType dtype, int n
     n *= shape[d];
   }
   set_contiguous_strides (t);
-  if (dtype == VKC_Q8_0 && !q8_layout_ok (ndim, t->shape, t->stride)) {
+  if (is_block_type (dtype) && !block_layout_ok (dtype, ndim, t->shape, t->stride)) {
     g_set_error (error, VKC_ERROR, VKC_ERROR_FAILED,
-                 "a q8_0 tensor must be a matrix [N, K] with K a multiple of %d, not %s", VKC_Q8_0_BLOCK,
-                 vkc_tensor_shape_str (t));
+                 "a %s tensor must be a matrix [N, K] with K a multiple of %" G_GINT64_FORMAT ", not %s",
+                 vkc_dtype_name (dtype), vkc_dtype_block (dtype), vkc_tensor_shape_str (t));
     memset (t, 0, sizeof *t);
     return false;
   }
@@ -163,9 +186,9 @@ vkc_tensor_narrow (const VkcTensor *t, int dim, int64_t start, int64_t length)
 {
   g_assert (dim >= 0 && dim < t->ndim);
   g_assert (start >= 0 && length >= 0 && start + length <= t->shape[dim]);
-  if (t->dtype == VKC_Q8_0 && dim != 0)
-    g_error ("vkc: a q8_0 tensor %s can only be narrowed along its rows (dim 0), not dim %d",
-             vkc_tensor_shape_str (t), dim);
+  if (is_block_type (t->dtype) && dim != 0)
+    g_error ("vkc: a %s tensor %s can only be narrowed along its rows (dim 0), not dim %d",
+             vkc_dtype_name (t->dtype), vkc_tensor_shape_str (t), dim);
   VkcTensor v = borrowed (t);
   v.offset += vkc_dtype_bytes (t->dtype, start * t->stride[dim]);
   v.shape[dim] = length;
@@ -190,7 +213,7 @@ vkc_tensor_reshape (const VkcTensor *t, int ndim, const int64_t *shape)
     v.stride[d] = 0;
   }
   set_contiguous_strides (&v);
-  q8_check_view (&v, "a reshape");
+  block_check_view (&v, "a reshape");
   return v;
 }
 
@@ -204,10 +227,11 @@ vkc_tensor_view (const VkcTensor *t, int ndim, const int64_t *shape, const int64
     v.shape[d] = d < ndim ? shape[d] : 0;
     v.stride[d] = d < ndim ? stride[d] : 0;
   }
-  q8_check_view (&v, "a view");
-  if (t->dtype == VKC_Q8_0 && elem_offset % VKC_Q8_0_BLOCK != 0)
-    g_error ("vkc: a view of a q8_0 tensor must start on a block (offset %" G_GINT64_FORMAT
-             " is no multiple of %d)", elem_offset, VKC_Q8_0_BLOCK);
+  block_check_view (&v, "a view");
+  if (elem_offset % vkc_dtype_block (t->dtype) != 0)
+    g_error ("vkc: a view of a %s tensor must start on a block (offset %" G_GINT64_FORMAT
+             " is no multiple of %" G_GINT64_FORMAT ")", vkc_dtype_name (t->dtype), elem_offset,
+             vkc_dtype_block (t->dtype));
   v.offset += vkc_dtype_bytes (t->dtype, elem_offset);
   return v;
 }
@@ -271,9 +295,9 @@ VkcBinding
 vkc_tensor_binding (VkcDevice *dev, const VkcTensor *t, bool write, uint32_t *elem_offset)
 {
   VkDeviceSize start = binding_start (dev, t);
-  /* The unit of *elem_offset: an element, or a 32-bit word for Q8_0, whose 36-byte blocks need
-   * not start a whole number of blocks after an aligned offset. */
-  VkDeviceSize size = t->dtype == VKC_Q8_0 ? 4 : vkc_dtype_size (t->dtype);
+  /* The unit of *elem_offset: an element, or a 32-bit word for a block type, whose 36- or
+   * 20-byte blocks need not start a whole number of blocks after an aligned offset. */
+  VkDeviceSize size = is_block_type (t->dtype) ? 4 : vkc_dtype_size (t->dtype);
   g_assert ((t->offset - start) % size == 0);
   VkDeviceSize end = t->offset + MAX (vkc_tensor_span_bytes (t), size);
   /* Round to whole words: 16-bit data is read and written as 32-bit words. Allocations are

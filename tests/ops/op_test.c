@@ -56,11 +56,11 @@ op_round_to (float *x, size_t n, VkcDType dtype)
     if (dtype == VKC_BF16) x[i] = vkc_round_bf16 (x[i]);
     else if (dtype == VKC_F16) x[i] = vkc_f16_to_f32 (vkc_f32_to_f16 (x[i]));
   }
-  if (dtype == VKC_Q8_0) {
-    g_assert_cmpuint (n % VKC_Q8_0_BLOCK, ==, 0);
-    g_autofree uint32_t *q = g_new (uint32_t, n / VKC_Q8_0_BLOCK * VKC_Q8_0_BLOCK_WORDS + 1);
-    vkc_quantize_q8_0 (x, (int64_t) n, q);
-    vkc_dequantize_q8_0 (q, (int64_t) n, x);
+  if (vkc_dtype_block (dtype) > 1) {
+    g_assert_cmpuint (n % (size_t) vkc_dtype_block (dtype), ==, 0);
+    g_autofree uint32_t *q = g_malloc (vkc_dtype_bytes (dtype, (int64_t) n) + 4);
+    vkc_quantize (dtype, x, (int64_t) n, q);
+    vkc_dequantize (dtype, q, (int64_t) n, x);
   }
 }
 
@@ -75,9 +75,9 @@ op_tensor (OpTest *t, VkcDType dtype, int ndim, const int64_t *shape, const floa
     size_t n = (size_t) vkc_tensor_numel (&x);
     if (dtype == VKC_F32) {
       g_assert_true (vkc_tensor_upload (t->dev, &x, data, &error));
-    } else if (dtype == VKC_Q8_0) {
-      g_autofree uint32_t *q = g_new (uint32_t, n / VKC_Q8_0_BLOCK * VKC_Q8_0_BLOCK_WORDS + 1);
-      vkc_quantize_q8_0 (data, (int64_t) n, q);
+    } else if (vkc_dtype_block (dtype) > 1) {
+      g_autofree uint32_t *q = g_malloc (vkc_dtype_bytes (dtype, (int64_t) n) + 4);
+      vkc_quantize (dtype, data, (int64_t) n, q);
       g_assert_true (vkc_tensor_upload (t->dev, &x, q, &error));
     } else {
       g_autofree uint16_t *h = g_new (uint16_t, n ? n : 1);
@@ -98,10 +98,10 @@ op_download (OpTest *t, const VkcTensor *x)
   float *out = g_new (float, n ? n : 1);
   if (x->dtype == VKC_F32) {
     g_assert_true (vkc_tensor_download (t->dev, x, out, &error));
-  } else if (x->dtype == VKC_Q8_0) {
-    g_autofree uint32_t *q = g_new (uint32_t, n / VKC_Q8_0_BLOCK * VKC_Q8_0_BLOCK_WORDS + 1);
+  } else if (vkc_dtype_block (x->dtype) > 1) {
+    g_autofree uint32_t *q = g_malloc (vkc_dtype_bytes (x->dtype, (int64_t) n) + 4);
     g_assert_true (vkc_tensor_download (t->dev, x, q, &error));
-    vkc_dequantize_q8_0 (q, (int64_t) n, out);
+    vkc_dequantize (x->dtype, q, (int64_t) n, out);
   } else {
     g_autofree uint16_t *h = g_new (uint16_t, n ? n : 1);
     g_assert_true (vkc_tensor_download (t->dev, x, h, &error));

@@ -24,14 +24,15 @@ void op_test_free (OpTest *t);
 float *op_randn (size_t n, guint32 seed, float scale);
 /* n values uniform in [lo, hi). */
 float *op_randu (size_t n, guint32 seed, float lo, float hi);
-/* Round host values in place to what `dtype` can hold (identity for f32; for q8_0 the values
- * after quantizing and dequantizing each block of 32, so n % 32 == 0). */
+/* Round host values in place to what `dtype` can hold (identity for f32; for a block type,
+ * q8_0 or q4_0, the values after quantizing and dequantizing each block of 32, so
+ * n % 32 == 0). */
 void op_round_to (float *x, size_t n, VkcDType dtype);
 
 /* A contiguous device tensor in the test arena, filled from f32 host data converted to
- * `dtype` (quantized for q8_0; data may be NULL: contents undefined). */
+ * `dtype` (quantized for a block type; data may be NULL: contents undefined). */
 VkcTensor op_tensor (OpTest *t, VkcDType dtype, int ndim, const int64_t *shape, const float *data);
-/* Download any contiguous f32/f16/bf16/q8_0 tensor as f32 (g_free the result). */
+/* Download any contiguous f32/f16/bf16/q8_0/q4_0 tensor as f32 (g_free the result). */
 float *op_download (OpTest *t, const VkcTensor *x);
 
 VkcCmd *op_cmd (OpTest *t);
