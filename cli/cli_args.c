@@ -109,21 +109,27 @@ cli_parse_weights (const char *text, DgWeightFormat *out, GError **error)
     DgWeightFormat weights;
   } names[] = {
     { "released", DG_WEIGHTS_RELEASED }, { "bf16", DG_WEIGHTS_RELEASED }, { "q8", DG_WEIGHTS_Q8_0 },
-    { "q8_0", DG_WEIGHTS_Q8_0 },         { "auto", DG_WEIGHTS_AUTO },
+    { "q8_0", DG_WEIGHTS_Q8_0 },         { "q4", DG_WEIGHTS_Q4_0 },           { "q4_0", DG_WEIGHTS_Q4_0 },
+    { "auto", DG_WEIGHTS_AUTO },
   };
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     if (g_strcmp0 (text, names[i].name) == 0) {
       *out = names[i].weights;
       return TRUE;
     }
-  return bad_value (error, _("--weights: '%s' is not a weight format; use auto (the default), released or q8"),
+  return bad_value (error, _("--weights: '%s' is not a weight format; use auto (the default), released, q8 or q4"),
                     text ? text : "");
 }
 
 const char *
 cli_weights_name (DgWeightFormat weights)
 {
-  return weights == DG_WEIGHTS_Q8_0 ? "q8_0" : weights == DG_WEIGHTS_AUTO ? "auto" : "released";
+  switch (weights) {
+  case DG_WEIGHTS_Q8_0: return "q8_0";
+  case DG_WEIGHTS_Q4_0: return "q4_0";
+  case DG_WEIGHTS_AUTO: return "auto";
+  default: return "released";
+  }
 }
 
 gboolean

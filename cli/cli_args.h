@@ -30,9 +30,9 @@ gboolean cli_parse_size (const char *text, int *width, int *height, GError **err
 gboolean cli_parse_rng (const char *text, DgRng *out, GError **error);
 /* "bf16" or "f32" (also "fp32", "float32", "bfloat16"). */
 gboolean cli_parse_precision (const char *text, DgPrecision *out, GError **error);
-/* --weights: released (or bf16), q8 (q8_0), auto. */
+/* --weights: released (or bf16), q8 (q8_0), q4 (q4_0), auto. */
 gboolean cli_parse_weights (const char *text, DgWeightFormat *out, GError **error);
-/* "released", "q8_0" or "auto" */
+/* "released", "q8_0", "q4_0" or "auto" */
 const char *cli_weights_name (DgWeightFormat weights);
 /* "generate", "edit" or "inpaint". */
 gboolean cli_parse_job (const char *text, DgJob *out, GError **error);

@@ -45,7 +45,11 @@ cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision,
                 guint n_rows, guint text_tokens, guint64 device_bytes, const char *device_name, GError **error)
 {
   GString *s = g_string_new (NULL);
-  if (weights == DG_WEIGHTS_Q8_0)
+  if (weights == DG_WEIGHTS_Q4_0)
+    g_string_append_printf (s, _("Memory plan of %s, %s weights with a 4-bit (q4_0) language model and 8-bit (q8_0) "
+                                 "connector and DiT, in GiB (2^30 bytes).\n"),
+                            source, precision == DG_PRECISION_BF16 ? "bf16" : "f32");
+  else if (weights == DG_WEIGHTS_Q8_0)
     g_string_append_printf (s, _("Memory plan of %s, %s weights with 8-bit (q8_0) Linear layers, in GiB (2^30 "
                                  "bytes).\n"),
                             source, precision == DG_PRECISION_BF16 ? "bf16" : "f32");

@@ -207,8 +207,8 @@ job_context (JobOptions *o)
     { "precision", 0, 0, G_OPTION_ARG_STRING, &o->precision, N_("bf16 (default, as the reference) or f32"),
       N_("NAME") },
     { "weights", 0, 0, G_OPTION_ARG_STRING, &o->weights,
-      N_("auto (default: 8-bit only when the GPU is too small), released (as the model files) or q8 (8-bit "
-         "Linear layers: about half the GPU memory)"),
+      N_("auto (default: smaller weights only when the GPU is too small), released (as the model files), q8 "
+         "(8-bit Linear layers: about half the GPU memory) or q4 (a 4-bit language model, for 4 GB cards)"),
       N_("FORMAT") },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model, N_("The DeepGen-1.0-diffusers folder"), N_("DIR") },
     { "device", 0, 0, G_OPTION_ARG_STRING, &o->device,
@@ -423,6 +423,9 @@ run_job (Job *j)
   if (j->weights == DG_WEIGHTS_AUTO && j->used_weights == DG_WEIGHTS_Q8_0)
     printf (_("The GPU's memory is too small for the released weights, so 8-bit weights were used (--weights q8); "
               "the image differs slightly from a full-precision run.\n"));
+  else if (j->weights == DG_WEIGHTS_AUTO && j->used_weights == DG_WEIGHTS_Q4_0)
+    printf (_("The GPU's memory is too small for the released and the 8-bit weights, so a 4-bit language model "
+              "was used (--weights q4); the image differs from a full-precision run.\n"));
   return CLI_EXIT_OK;
 }
 
@@ -610,7 +613,7 @@ cmd_info (int argc, char **argv)
       N_("Print the peak GPU memory of generate and edit at 512² and 1024² (or --size)"), NULL },
     { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_("Plan this size too, stage by stage"), N_("WxH") },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_("Plan for bf16 (default) or f32"), N_("NAME") },
-    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_("Plan for released (default) or q8 weights"),
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_("Plan for released (default), q8 or q4 weights"),
       N_("FORMAT") },
     { "text-tokens", 0, 0, G_OPTION_ARG_INT, &text_tokens, N_("Plan for prompt rows of N tokens"), N_("N") },
     { "check", 0, 0, G_OPTION_ARG_NONE, &check,
@@ -864,7 +867,7 @@ cmd_bench (int argc, char **argv)
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, N_("Denoising steps per run (default 4)"), N_("N") },
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs, N_("Runs; the last is reported (default 2: one warm-up)"), N_("N") },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_("bf16 (default) or f32"), N_("NAME") },
-    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_("released (default) or q8"), N_("FORMAT") },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_("released (default), q8 or q4"), N_("FORMAT") },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, N_("Vulkan device by index or part of its name"), N_("DEV") },
     { NULL },
   };

@@ -165,7 +165,7 @@ dg_connector_load (VkcDevice *dev, const char *dir, DgPrecision precision, DgWei
   if (!st || !read_sizes (c, st, error))
     return NULL;
   c->weights = dg_weights_new (dev, st, precision, "connector");
-  dg_weights_set_linear_format (c->weights, weights);
+  dg_weights_set_linear_format (c->weights, weights, DG_COMPONENT_CONNECTOR);
   /* The pool sized to the weights (plan.h), from the sizes the checkpoint fixes. */
   DgPlanModel shape = { .connector = c->cfg, .n_queries = c->n_queries, .n_selected = c->in_dim / c->llm_hidden };
   shape.vlm.text.hidden = c->llm_hidden;

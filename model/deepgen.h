@@ -64,8 +64,11 @@ typedef enum {
                              * an f16 scale, 1.125 bytes a weight): about half the GPU memory of bf16
                              * for a small change in the images; layers whose input width is not a
                              * multiple of 32 stay as released */
-  DG_WEIGHTS_AUTO,          /* released when the run fits the device, else q8_0 (dg_run decides per
-                             * run from the memory plan) */
+  DG_WEIGHTS_AUTO,          /* released when the run fits the device, else q8_0, else q4_0 (dg_run
+                             * decides per run from the memory plan) */
+  DG_WEIGHTS_Q4_0,          /* smaller still, for 4 GB cards: the VLM's Linear layers in 4 bits
+                             * (ggml's q4_0, 0.625 bytes a weight), the connector's and the DiT's in
+                             * 8 (q8_0) — the text encoder tolerates 4 bits, the image model keeps 8 */
 } DgWeightFormat;
 
 typedef struct {

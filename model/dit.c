@@ -189,7 +189,7 @@ dg_dit_load (VkcDevice *dev, const char *path, DgPrecision precision, DgWeightFo
   if (!dit->st || !check_supported (&dit->cfg, dg_safetensors_display_name (dit->st), error))
     return NULL;
   dit->w = dg_weights_new (dev, dit->st, precision, "dit");
-  dg_weights_set_linear_format (dit->w, weights);
+  dg_weights_set_linear_format (dit->w, weights, DG_COMPONENT_DIT);
   DgPlanModel shape = { .dit = dit->cfg };   /* the pool sized to the weights (plan.h) */
   dg_weights_expect (dit->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_DIT, precision, weights));
   dit->blocks = g_new0 (Block, dit->cfg.n_layers);

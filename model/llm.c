@@ -107,7 +107,7 @@ dg_llm_load (VkcDevice *dev, const DgQwenTextConfig *cfg, const DgSafetensors *s
   llm->precision = precision;
   llm->w = dg_weights_new (dev, st, precision, "llm weights");
   dg_weights_set_prefix (llm->w, prefix);
-  dg_weights_set_linear_format (llm->w, weights);
+  dg_weights_set_linear_format (llm->w, weights, DG_COMPONENT_LLM);
   DgPlanModel shape = { .vlm.text = *cfg };   /* the pool sized to the weights (plan.h) */
   dg_weights_expect (llm->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_LLM, precision, weights));
   llm->layers = g_new0 (LlmLayer, cfg->n_layers);

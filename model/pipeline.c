@@ -256,7 +256,7 @@ dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options,
   m->path = g_strdup (path);
   m->precision = options ? options->precision : DG_PRECISION_BF16;
   m->weights = options ? options->weights : DG_WEIGHTS_RELEASED;
-  if ((guint) m->weights > DG_WEIGHTS_AUTO) {
+  if ((guint) m->weights > DG_WEIGHTS_Q4_0) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("unknown weight format %d"), (int) m->weights);
     return NULL;
   }
@@ -554,13 +554,16 @@ plan_run (Run *r, GError **error)
   q.max_binding = info->max_storage_buffer_range;
   DgPlanModel pm = m->plan_model;
   pm.n_queries = r->n_queries;   /* as read (dg_plan_model_load may have fallen back to the config) */
-  r->weights = q.weights = m->weights == DG_WEIGHTS_Q8_0 ? DG_WEIGHTS_Q8_0 : DG_WEIGHTS_RELEASED;
+  r->weights = q.weights = m->weights == DG_WEIGHTS_AUTO ? DG_WEIGHTS_RELEASED : m->weights;
   if (!dg_plan_compute (&pm, &q, &r->plan, error))
     return FALSE;
-  if (m->weights == DG_WEIGHTS_AUTO && !dg_plan_check (&r->plan, q.device_bytes, NULL)) {
-    /* Too big as released: 8-bit Linear weights halve the VLM's and the DiT's share. If that
-     * does not fit either, the check below reports the 8-bit plan's needs. */
-    r->weights = q.weights = DG_WEIGHTS_Q8_0;
+  /* AUTO: the released weights when they fit, else 8-bit Linear weights (about half the VLM's
+   * and the DiT's share), else a 4-bit VLM. When none fits, the check below reports the last
+   * plan's needs. */
+  static const DgWeightFormat smaller[] = { DG_WEIGHTS_Q8_0, DG_WEIGHTS_Q4_0 };
+  for (guint i = 0; m->weights == DG_WEIGHTS_AUTO && i < G_N_ELEMENTS (smaller)
+                    && !dg_plan_check (&r->plan, q.device_bytes, NULL); i++) {
+    r->weights = q.weights = smaller[i];
     if (!dg_plan_compute (&pm, &q, &r->plan, error))
       return FALSE;
   }

@@ -234,13 +234,34 @@ typedef struct {
   Pool *pool;                 /* NULL: counting only */
   DgPrecision precision;
   guint64 pieces;             /* aligned bytes of the uploaded tensors */
-  gboolean q8;                /* DG_WEIGHTS_Q8_0 */
+  DgWeightFormat format;      /* RELEASED, Q8_0 or Q4_0 (AUTO counts as RELEASED) */
+  DgLinearStorage storage;    /* this component's quantizable Linears under format */
   gboolean quantizable;       /* this component's Linear layers may be quantized (not the VAE's) */
 } Weights;
 
-/* q8_0 (vkc_quant.h): 36 bytes per block of 32 weights along a row. */
+/* vkc_quant.h: q8_0 takes 36 bytes per block of 32 weights along a row, q4_0 20. */
 #define Q8_0_BLOCK 32
 #define Q8_0_BLOCK_BYTES 36
+#define Q4_0_BLOCK_BYTES 20
+
+DgLinearStorage
+dg_plan_linear_storage (DgWeightFormat weights, DgComponent c)
+{
+  const gboolean vlm = c == DG_COMPONENT_LLM || c == DG_COMPONENT_VIT;
+  if (c == DG_COMPONENT_VAE_ENCODER || c == DG_COMPONENT_VAE_DECODER)
+    return DG_LINEAR_AS_RELEASED;
+  switch (weights) {
+  case DG_WEIGHTS_Q8_0: return DG_LINEAR_Q8_0;
+  case DG_WEIGHTS_Q4_0: return vlm ? DG_LINEAR_Q4_0 : DG_LINEAR_Q8_0;
+  default: return DG_LINEAR_AS_RELEASED;
+  }
+}
+
+guint64
+dg_plan_linear_block_bytes (DgLinearStorage storage, guint64 n)
+{
+  return n / Q8_0_BLOCK * (storage == DG_LINEAR_Q4_0 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES);
+}
 
 gboolean
 dg_plan_linear_quantizable (gint64 in_features)
@@ -282,8 +303,8 @@ tensor (Weights *w, TensorKind kind, guint64 rows, guint64 cols)
     bytes = n * (w->precision == DG_PRECISION_BF16 ? 2 : 4);
     if (kind == T_LINEAR && w->quantizable && dg_plan_linear_quantizable ((gint64) cols)) {
       w->size.quantizable += n;
-      if (w->q8)
-        bytes = n / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
+      if (w->storage != DG_LINEAR_AS_RELEASED)
+        bytes = dg_plan_linear_block_bytes (w->storage, n);
     }
   } else {
     w->size.f32 += n;
@@ -520,6 +541,7 @@ static void
 weights_visit (const DgPlanModel *m, DgComponent c, Weights *w)
 {
   w->quantizable = c != DG_COMPONENT_VAE_ENCODER && c != DG_COMPONENT_VAE_DECODER;
+  w->storage = dg_plan_linear_storage (w->format, c);
   switch (c) {
   case DG_COMPONENT_LLM: weights_llm (m, w); break;
   case DG_COMPONENT_VIT: weights_vit (m, w); break;
@@ -549,7 +571,7 @@ dg_plan_component_size (const DgPlanModel *m, DgComponent c, DgComponentSize *ou
 guint64
 dg_plan_weight_pool_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision, DgWeightFormat weights)
 {
-  Weights w = { .precision = precision, .q8 = weights == DG_WEIGHTS_Q8_0 };
+  Weights w = { .precision = precision, .format = weights };
   weights_visit (m, c, &w);
   return w.pieces;
 }
@@ -560,8 +582,9 @@ dg_plan_weight_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision
   DgComponentSize s;
   dg_plan_component_size (m, c, &s);
   const guint64 es = precision == DG_PRECISION_BF16 ? 2 : 4;
-  if (weights == DG_WEIGHTS_Q8_0)
-    return (s.matrices - s.quantizable) * es + s.quantizable / Q8_0_BLOCK * Q8_0_BLOCK_BYTES + s.f32 * F32;
+  const DgLinearStorage storage = dg_plan_linear_storage (weights, c);
+  if (storage != DG_LINEAR_AS_RELEASED)
+    return (s.matrices - s.quantizable) * es + dg_plan_linear_block_bytes (storage, s.quantizable) + s.f32 * F32;
   return s.matrices * es + s.f32 * F32;
 }
 
@@ -581,7 +604,7 @@ static guint64
 weights_reserved (const DgPlanModel *m, DgComponent c, DgPrecision precision, DgWeightFormat weights, Pool *pool)
 {
   pool_expect (pool, dg_plan_weight_pool_bytes (m, c, precision, weights));
-  Weights w = { .pool = pool, .precision = precision, .q8 = weights == DG_WEIGHTS_Q8_0 };
+  Weights w = { .pool = pool, .precision = precision, .format = weights };
   weights_visit (m, c, &w);
   return pool_reserved (pool);
 }
@@ -1151,7 +1174,7 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
 
   plan->job = r->job;
   plan->precision = r->precision;
-  plan->weights = r->weights == DG_WEIGHTS_Q8_0 ? DG_WEIGHTS_Q8_0 : DG_WEIGHTS_RELEASED;
+  plan->weights = r->weights == DG_WEIGHTS_AUTO ? DG_WEIGHTS_RELEASED : r->weights;
   plan->width = r->width;
   plan->height = r->height;
   plan->batch = B;
@@ -1344,6 +1367,9 @@ dg_plan_check (const DgPlan *plan, guint64 device_bytes, GError **error)
                          ? _("use bf16 precision, choose a smaller size or close programs that use the GPU")
                      : plan->weights == DG_WEIGHTS_RELEASED
                          ? _("use 8-bit weights (--weights q8 or auto), choose a smaller size or close programs that "
+                             "use the GPU")
+                     : plan->weights == DG_WEIGHTS_Q8_0
+                         ? _("use 4-bit weights (--weights q4 or auto), choose a smaller size or close programs that "
                              "use the GPU")
                          : _("choose a smaller size (DeepGen works best near 512×512) or close programs that use "
                              "the GPU");

@@ -89,8 +89,8 @@ typedef struct {
                               * (rows are gathered on the host), the DiT's pos_embed table
                               * (cropped per image size, see position_bytes) */
   guint64 matrices;          /* uploaded elements of tensors with ≥ 2 dims (bf16 or f32 by precision) */
-  guint64 quantizable;       /* of those, the Linear weights that DG_WEIGHTS_Q8_0 quantizes (VLM,
-                              * connector and DiT layers whose input width is a multiple of 32) */
+  guint64 quantizable;       /* of those, the Linear weights that DG_WEIGHTS_Q8_0 / _Q4_0 quantize
+                              * (VLM, connector and DiT layers whose input width is a multiple of 32) */
   guint64 f32;               /* elements uploaded as f32 whatever the precision: vectors (biases,
                               * norm weights), the connector's meta queries, and values computed at
                               * load (the VAE decoder's latent scale and shift) */
@@ -98,9 +98,9 @@ typedef struct {
 
 const char *dg_component_name (DgComponent c);
 void dg_plan_component_size (const DgPlanModel *m, DgComponent c, DgComponentSize *out);
-/* Device bytes of a component's weights under @precision and @weights (RELEASED or Q8_0; AUTO
+/* Device bytes of a component's weights under @precision and @weights (RELEASED, Q8_0, Q4_0; AUTO
  * counts as RELEASED), before pool packing: matrices · (2 or 4) + f32 · 4, with the quantizable
- * matrices at 36 bytes per 32 weights under Q8_0. */
+ * matrices as dg_plan_linear_storage stores them (36 bytes per 32 weights in q8_0, 20 in q4_0). */
 guint64 dg_plan_weight_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision, DgWeightFormat weights);
 /* What a pool holding exactly those weights hands out: each tensor a 256-byte aligned piece
  * (vkc_pool_piece_size), in load order. The loaders size their pools with it (dg_weights_expect):
@@ -117,6 +117,17 @@ guint64 dg_plan_file_bytes (const DgPlanModel *m, DgComponent c);
  * is stored as q8_0 when @in_features is a positive multiple of the 32-value block; the VAE's
  * Linear layers and every other tensor are not. */
 gboolean dg_plan_linear_quantizable (gint64 in_features);
+
+/* How a component's quantizable Linear weights are stored under a weight format: the one
+ * table of which format quantizes what, for the plan, the loaders and the converter. */
+typedef enum {
+  DG_LINEAR_AS_RELEASED,     /* the matrix dtype of the precision (bf16 or f32) */
+  DG_LINEAR_Q8_0,
+  DG_LINEAR_Q4_0,
+} DgLinearStorage;
+DgLinearStorage dg_plan_linear_storage (DgWeightFormat weights, DgComponent c);
+/* Bytes of @n weights (a multiple of 32) stored as @storage (not AS_RELEASED). */
+guint64 dg_plan_linear_block_bytes (DgLinearStorage storage, guint64 n);
 /* The same rule by name, for a tensor of a component's weight file: whether @name, of PyTorch
  * shape @shape[0..ndim), in the model folder's component folder @folder ("vlm", "connector",
  * "transformer"; anything else: FALSE) is a Linear weight that the loaders read through
@@ -176,7 +187,7 @@ typedef struct {
   guint64 max_allocation;     /* the largest block a pool may allocate: larger needs are split */
   guint64 max_binding;        /* maxStorageBufferRange: a whole VAE pass whose mid-block attention
                                * would bind more runs in tiles (vae.c) */
-  DgWeightFormat weights;     /* RELEASED or Q8_0 (AUTO counts as RELEASED: the caller decides) */
+  DgWeightFormat weights;     /* RELEASED, Q8_0 or Q4_0 (AUTO counts as RELEASED: the caller decides) */
 } DgPlanRequest;
 
 #define DG_PLAN_REQUEST_INIT                                                                                \
@@ -199,7 +210,7 @@ typedef struct {
   /* What the numbers were computed for. */
   DgJob job;
   DgPrecision precision;
-  DgWeightFormat weights;     /* RELEASED or Q8_0 */
+  DgWeightFormat weights;     /* RELEASED, Q8_0 or Q4_0 */
   int width, height;
   guint batch;                /* requests */
   guint vlm_rows, dit_rows, steps;

@@ -106,7 +106,7 @@ dg_vit_load (VkcDevice *dev, const DgQwenVisionConfig *cfg, const DgSafetensors 
   vit->precision = precision;
   vit->w = dg_weights_new (dev, st, precision, "vit weights");
   dg_weights_set_prefix (vit->w, prefix);
-  dg_weights_set_linear_format (vit->w, weights);
+  dg_weights_set_linear_format (vit->w, weights, DG_COMPONENT_VIT);
   DgPlanModel shape = { .vlm.vision = *cfg };   /* the pool sized to the weights (plan.h) */
   dg_weights_expect (vit->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_VIT, precision, weights));
   vit->blocks = g_new0 (VitBlock, cfg->depth);

@@ -27,7 +27,7 @@ typedef struct {
   /* Load the language model alone, without the vision tower (its 1.3 GB stay in the file):
    * for prompts without reference images (text-to-image). dg_vlm_encode then refuses images. */
   gboolean text_only;
-  DgWeightFormat weights;   /* RELEASED or Q8_0 for the Linear layers (deepgen.h) */
+  DgWeightFormat weights;   /* RELEASED, Q8_0 or Q4_0 for the Linear layers (deepgen.h) */
 } DgVlmOptions;
 
 #define DG_VLM_OPTIONS_INIT { DG_PRECISION_BF16, NULL, FALSE, DG_WEIGHTS_RELEASED }

@@ -162,26 +162,33 @@ dg_weights_matrix (DgWeights *w, VkcTensor *out, gint64 rows, gint64 cols, GErro
 }
 
 void
-dg_weights_set_linear_format (DgWeights *w, DgWeightFormat format)
+dg_weights_set_linear_format (DgWeights *w, DgWeightFormat format, DgComponent c)
 {
-  g_return_if_fail (format == DG_WEIGHTS_RELEASED || format == DG_WEIGHTS_Q8_0);
-  w->linear_format = format;
+  g_return_if_fail (format != DG_WEIGHTS_AUTO);   /* the pipeline decides AUTO before loading */
+  w->linear_storage = dg_plan_linear_storage (format, c);
 }
 
 VkcDType
 dg_weights_linear_dtype (const DgWeights *w, gint64 in_features)
 {
-  if (w->linear_format == DG_WEIGHTS_Q8_0 && dg_plan_linear_quantizable (in_features))
-    return VKC_Q8_0;
-  return dg_weights_matrix_dtype (w);
+  if (w->linear_storage == DG_LINEAR_AS_RELEASED || !dg_plan_linear_quantizable (in_features))
+    return dg_weights_matrix_dtype (w);
+  return w->linear_storage == DG_LINEAR_Q4_0 ? VKC_Q4_0 : VKC_Q8_0;
 }
 
 static void round_bf16_inplace (float *x, gsize n);
 
-/* q8_0 quantization of [rows, cols] f32 (cols a multiple of the block). Rows are independent,
- * so big matrices are split over the cores: the LLM alone has about 3 G weights, several
- * seconds on one core. */
+static gboolean
+is_block_type (VkcDType t)
+{
+  return vkc_dtype_block (t) > 1;
+}
+
+/* Block quantization (q8_0 or q4_0) of [rows, cols] f32 (cols a multiple of the block). Rows
+ * are independent, so big matrices are split over the cores: the LLM alone has about 3 G
+ * weights, several seconds on one core. */
 typedef struct {
+  VkcDType dtype;
   const float *src;
   guint32 *dst;
   gint64 cols, first, end;   /* rows [first, end) */
@@ -191,21 +198,21 @@ static gpointer
 quantize_slice (gpointer data)
 {
   const QuantSlice *q = data;
-  const gint64 words = q->cols / VKC_Q8_0_BLOCK * (VKC_Q8_0_BLOCK_BYTES / 4);
+  const gint64 words = (gint64) vkc_dtype_bytes (q->dtype, q->cols) / 4;
   for (gint64 r = q->first; r < q->end; r++)
-    vkc_quantize_q8_0 (q->src + r * q->cols, q->cols, q->dst + r * words);
+    vkc_quantize (q->dtype, q->src + r * q->cols, q->cols, q->dst + r * words);
   return NULL;
 }
 
 static void
-quantize_q8_0 (const float *src, gint64 rows, gint64 cols, guint32 *dst)
+quantize_rows (VkcDType dtype, const float *src, gint64 rows, gint64 cols, guint32 *dst)
 {
   /* below ~1 M weights a thread costs more than it saves */
   const gint64 n_threads = CLAMP (rows * cols / (1 << 20), 1, MIN ((gint64) g_get_num_processors (), 16));
   QuantSlice slices[16];
   GThread *threads[16] = { NULL };
   for (gint64 t = 0; t < n_threads; t++) {
-    slices[t] = (QuantSlice) { src, dst, cols, rows * t / n_threads, rows * (t + 1) / n_threads };
+    slices[t] = (QuantSlice) { dtype, src, dst, cols, rows * t / n_threads, rows * (t + 1) / n_threads };
     if (t > 0)
       threads[t] = g_thread_try_new ("dg-quantize", quantize_slice, &slices[t], NULL);
     if (t > 0 && !threads[t])   /* no thread: do it here */
@@ -222,15 +229,15 @@ upload_linear_f32 (DgWeights *w, VkcTensor *out, gint64 rows, gint64 cols, const
                    GError **error)
 {
   VkcDType dtype = dg_weights_linear_dtype (w, cols);
-  if (dtype != VKC_Q8_0)
+  if (!is_block_type (dtype))
     return dg_weights_upload_f32 (w, out, dtype, 2, (const int64_t[]) { rows, cols }, h, error);
-  guint32 *q = g_try_malloc ((gsize) vkc_dtype_bytes (VKC_Q8_0, rows * cols));
+  guint32 *q = g_try_malloc ((gsize) vkc_dtype_bytes (dtype, rows * cols));
   if (!q) {
     g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory quantizing '%s'"), name);
     return FALSE;
   }
-  quantize_q8_0 (h, rows, cols, q);
-  gboolean ok = upload (w, out, VKC_Q8_0, 2, (const int64_t[]) { rows, cols }, q, error);
+  quantize_rows (dtype, h, rows, cols, q);
+  gboolean ok = upload (w, out, dtype, 2, (const int64_t[]) { rows, cols }, q, error);
   g_free (q);
   return ok;
 }
@@ -239,7 +246,7 @@ gboolean
 dg_weights_upload_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gint64 in_features, const float *data,
                           GError **error)
 {
-  if (dg_weights_linear_dtype (w, in_features) != VKC_Q8_0 || w->precision != DG_PRECISION_BF16)
+  if (!is_block_type (dg_weights_linear_dtype (w, in_features)) || w->precision != DG_PRECISION_BF16)
     return upload_linear_f32 (w, out, out_features, in_features, data, "linear", error);
   /* bf16 mode: quantize the bf16 values, as dg_weights_linear does */
   const gsize n = (gsize) (out_features * in_features);
@@ -291,7 +298,7 @@ dg_weights_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gint64 in_
   const DgTensorInfo *stored = dg_safetensors_find (w->st, name);
   if (stored && stored->dtype == DG_DTYPE_Q8_0)
     return upload_stored_q8_0 (w, out, stored, out_features, in_features, error);
-  if (dg_weights_linear_dtype (w, in_features) != VKC_Q8_0)
+  if (!is_block_type (dg_weights_linear_dtype (w, in_features)))
     return dg_weights_matrix (w, out, out_features, in_features, error, "%s", name + strlen (w->prefix));
   const gint64 shape[2] = { out_features, in_features };
   const DgTensorInfo *t = find_flat (w, name, 2, shape, error);
@@ -477,9 +484,9 @@ dg_tensor_download_f32 (VkcDevice *dev, const VkcTensor *t, GError **error)
     dg_error_from_vkc (error);
     return NULL;
   }
-  if (t->dtype == VKC_Q8_0) {   /* always contiguous rows of whole blocks (vkc.h) */
+  if (is_block_type (t->dtype)) {   /* always contiguous rows of whole blocks (vkc.h) */
     float *out = g_new (float, MAX (n, 1));
-    vkc_dequantize_q8_0 ((const guint32 *) raw, (int64_t) n, out);
+    vkc_dequantize (t->dtype, (const guint32 *) raw, (int64_t) n, out);
     return out;
   }
   gsize es = vkc_dtype_size (t->dtype);

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "deepgen.h"
+#include "plan.h"
 #include "safetensors.h"
 #include "vkc.h"
 
@@ -23,7 +24,7 @@ typedef struct {
   const DgSafetensors *st;     /* borrowed; must outlive uploads (not the tensors) */
   DgPrecision precision;
   char *prefix;                /* prepended to every name ("" by default) */
-  DgWeightFormat linear_format;  /* how dg_weights_linear stores matrices (RELEASED or Q8_0) */
+  DgLinearStorage linear_storage;  /* how dg_weights_linear stores quantizable matrices */
   guint64 uploaded_bytes;
 } DgWeights;
 
@@ -48,9 +49,9 @@ VkcDType dg_weights_matrix_dtype (const DgWeights *w);
 gboolean dg_weights_matrix (DgWeights *w, VkcTensor *out, gint64 rows, gint64 cols, GError **error,
                             const char *fmt, ...) G_GNUC_PRINTF (6, 7);
 /* The weight [out, in] of a Linear layer, which only vkc_op_linear reads: like
- * dg_weights_matrix, except that under DG_WEIGHTS_Q8_0 (dg_weights_set_linear_format) a matrix
- * whose `in` is a multiple of 32 is quantized to VKC_Q8_0 from the values the precision policy
- * gives (bf16-rounded in bf16 mode). Other matrices stay in the matrix dtype (see
+ * dg_weights_matrix, except that under a q8_0 or q4_0 storage (dg_weights_set_linear_format) a
+ * matrix whose `in` is a multiple of 32 is quantized to VKC_Q8_0 / VKC_Q4_0 from the values the
+ * precision policy gives (bf16-rounded in bf16 mode). Other matrices stay in the matrix dtype (see
  * dg_weights_linear_dtype; plan.c sizes them the same way, dg_plan_linear_quantizable).
  * A weight stored as Q8_0 (a folder written by `deepgen convert`) is uploaded as VKC_Q8_0 as
  * it is, whatever the format and precision; every other use of a Q8_0 tensor (matrices,
@@ -60,7 +61,8 @@ gboolean dg_weights_linear (DgWeights *w, VkcTensor *out, gint64 out_features, g
 /* The same from host f32 values (e.g. after a LoRA merge). */
 gboolean dg_weights_upload_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gint64 in_features,
                                    const float *data, GError **error);
-void dg_weights_set_linear_format (DgWeights *w, DgWeightFormat format);
+/* How component @c's quantizable Linears are stored under @format (dg_plan_linear_storage). */
+void dg_weights_set_linear_format (DgWeights *w, DgWeightFormat format, DgComponent c);
 /* The GPU dtype of a Linear weight with @in_features inputs under the current format. */
 VkcDType dg_weights_linear_dtype (const DgWeights *w, gint64 in_features);
 /* A 1-D vector [n] in f32 (values bf16-rounded in bf16 mode). */
@@ -114,7 +116,7 @@ gboolean dg_arena_upload (DgArena *a, VkcTensor *out, VkcDType dtype, int ndim, 
 gboolean dg_arena_check (DgArena *a, GError **error);
 gboolean dg_arena_failed (const DgArena *a);
 
-/* Download a GPU tensor (contiguous or not, f32/f16/bf16; q8_0 dequantized) as contiguous f32 host data. */
+/* Download a GPU tensor (contiguous or not, f32/f16/bf16; q8_0/q4_0 dequantized) as contiguous f32 host data. */
 float *dg_tensor_download_f32 (VkcDevice *dev, const VkcTensor *t, GError **error);
 
 /* Turn a vkc error into a DG_ERROR (DG_ERROR_OOM / DG_ERROR_DEVICE). */

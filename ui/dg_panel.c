@@ -253,10 +253,13 @@ show_preview (DgPanel *self)
       = g_strdup_printf (_("%d×%d at (%d, %d), seed %u, worked at %d×%d"), img->width, img->height, self->result->x,
                          self->result->y, (guint) self->result->seed, self->result->work_width,
                          self->result->work_height);
-  if (self->result->eight_bit)
+  if (self->result->weights == DG_WEIGHTS_Q8_0 || self->result->weights == DG_WEIGHTS_Q4_0)
     {
       /* TRANSLATORS: added to the preview's caption when the GPU was too small for the full weights */
-      g_autofree char *more = g_strconcat (caption, _(", with 8-bit weights to fit the GPU"), NULL);
+      g_autofree char *more = g_strconcat (caption, self->result->weights == DG_WEIGHTS_Q8_0
+                                                        ? _(", with 8-bit weights to fit the GPU")
+                                                        : _(", with a 4-bit language model to fit the GPU"),
+                                           NULL);
       g_free (caption);
       caption = g_steal_pointer (&more);
     }

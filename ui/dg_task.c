@@ -358,7 +358,7 @@ dg_task_run (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
       g_return_val_if_reached (NULL);
     }
   if (res)
-    res->eight_bit = dg_model_last_run_weights (model) == DG_WEIGHTS_Q8_0;
+    res->weights = dg_model_last_run_weights (model);
   return res;
 }
 

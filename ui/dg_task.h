@@ -68,8 +68,8 @@ typedef struct {
   int x, y;         /* the region's offset in the source (or canvas) */
   guint64 seed;     /* the seed used, for "reuse last" */
   int work_width, work_height; /* the size the model worked at, for the preview's caption */
-  gboolean eight_bit;          /* the run used 8-bit weights because the GPU is too small for the
-                                * released ones (DG_WEIGHTS_AUTO, deepgen.h) */
+  DgWeightFormat weights;      /* what the run used: RELEASED, or Q8_0 / Q4_0 because the GPU is too
+                                * small for the released weights (DG_WEIGHTS_AUTO, deepgen.h) */
 } DgTaskResult;
 
 void dg_task_result_free (DgTaskResult *result);

@@ -527,6 +527,22 @@ test_q8_weights (void)
     g_assert_cmpint (q8.weights, ==, DG_WEIGHTS_Q8_0);
     g_assert_cmpuint (q8.required, <, 6ull << 30);
     g_assert_cmpuint (q8.required, <, released.required);
+    /* 4 GB cards: with the 4-bit language model every planned job fits in 4 GiB */
+    DgPlan q4;
+    r.weights = DG_WEIGHTS_Q4_0;
+    g_assert_true (dg_plan_compute (&real, &r, &q4, NULL));
+    g_test_message ("  q4_0 %.2f GiB", q4.required / 1073741824.0);
+    g_assert_cmpint (q4.weights, ==, DG_WEIGHTS_Q4_0);
+    g_assert_cmpuint (q4.required, <, 4ull << 30);
+    g_assert_cmpuint (q4.required, <, q8.required);
+  }
+  /* q4_0: the VLM's quantizable weights at 20 bytes per 32, the connector and the DiT as q8_0 */
+  for (int c = 0; c < DG_N_COMPONENTS; c++) {
+    DgComponentSize s;
+    dg_plan_component_size (&real, (DgComponent) c, &s);
+    const gboolean vlm = c == DG_COMPONENT_LLM || c == DG_COMPONENT_VIT;
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, (DgComponent) c, DG_PRECISION_BF16, DG_WEIGHTS_Q4_0), ==,
+                      2 * (s.matrices - s.quantizable) + s.quantizable / 32 * (vlm ? 20 : 36) + 4 * s.f32);
   }
 }
 

@@ -8,8 +8,8 @@
  *    pretends the device is smaller, vkc.h);
  *  - the pieces behind the lower peak: the meta queries read on their own equal the loaded
  *    connector's, and a VLM loaded text_only refuses images;
- *  - q8_0 weights: the pools equal the plan too, they are smaller, and DG_WEIGHTS_AUTO takes
- *    them exactly when the released weights would not fit. */
+ *  - q8_0 and q4_0 weights: the pools equal the plan too, they are smaller, and DG_WEIGHTS_AUTO
+ *    takes q8_0 exactly when the released weights would not fit, q4_0 when q8_0 would not. */
 #include <string.h>
 
 #include "connector.h"
@@ -93,10 +93,10 @@ static const Case cases[] = {
 static void
 test_plan_equals_pools (void)
 {
-  static const char *const modes[] = { "bf16", "f32", "bf16+q8_0" };
-  for (int p = 0; p < 3; p++) {
-    g_autoptr (DgModel) model = open_tiny_weights (engine, p == 1 ? DG_PRECISION_F32 : DG_PRECISION_BF16,
-                                                   p == 2 ? DG_WEIGHTS_Q8_0 : DG_WEIGHTS_RELEASED);
+  static const char *const modes[] = { "bf16", "f32", "bf16+q8_0", "bf16+q4_0" };
+  static const DgWeightFormat formats[] = { DG_WEIGHTS_RELEASED, DG_WEIGHTS_RELEASED, DG_WEIGHTS_Q8_0, DG_WEIGHTS_Q4_0 };
+  for (int p = 0; p < 4; p++) {
+    g_autoptr (DgModel) model = open_tiny_weights (engine, p == 1 ? DG_PRECISION_F32 : DG_PRECISION_BF16, formats[p]);
     for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
       const Case *c = &cases[k];
       DgRequest reqs[2];
@@ -126,7 +126,7 @@ test_plan_equals_pools (void)
       g_assert_cmpuint (out->len, ==, c->batch);
       g_autofree char *what = g_strdup_printf ("%s %s", c->name, modes[p]);
       check_memory (what, &mem);
-      g_assert_cmpint (mem.plan.weights, ==, p == 2 ? DG_WEIGHTS_Q8_0 : DG_WEIGHTS_RELEASED);
+      g_assert_cmpint (mem.plan.weights, ==, formats[p]);
       g_assert_cmpint (dg_model_last_run_weights (model), ==, mem.plan.weights);
       g_assert_cmpuint (mem.plan.batch, ==, c->batch);
       g_assert_cmpuint (mem.plan.dit_rows, ==, (c->guidance > 1 ? 2 : 1) * c->batch);
@@ -222,7 +222,7 @@ test_refused_early (void)
   g_assert_cmpuint (messages, ==, 0);
 }
 
-/* One generate run of the tiny model; its plan in @mem (the run may fail: @error). 32×32: the
+/* One generate run of the tiny model; its plan in @mem (the run may fail: @error). 16×16: the
  * tiny model's VAE decoder, whose weights stay as released, needs most at larger sizes, and the
  * peak must be a stage with quantizable weights for the q8_0 plan to need less. */
 static GPtrArray *
@@ -230,7 +230,7 @@ run_generate (DgModel *model, DgRunMemory *mem, GError **error)
 {
   DgRequest r = DG_REQUEST_INIT;
   r.prompt = "a red fox";
-  r.width = r.height = 32;
+  r.width = r.height = 16;
   r.steps = 1;
   const DgRequest *rp = &r;
   return dg_run_batch_measured (model, &rp, 1, NULL, mem, NULL, NULL, NULL, error);
@@ -253,7 +253,12 @@ static void
 test_auto_weights (void)
 {
   g_autoptr (GError) error = NULL;
-  DgRunMemory released, q8;
+  DgRunMemory released, q8, q4;
+  {
+    g_autoptr (DgModel) m = open_tiny_weights (engine, DG_PRECISION_BF16, DG_WEIGHTS_Q4_0);
+    g_autoptr (GPtrArray) out = run_generate (m, &q4, &error);
+    g_assert_no_error (error);
+  }
   {
     g_autoptr (DgModel) m = open_tiny (engine, DG_PRECISION_BF16);
     g_autoptr (GPtrArray) out = run_generate (m, &released, &error);
@@ -277,6 +282,10 @@ test_auto_weights (void)
   }
   g_assert_cmpint (released.plan.peak_stage, !=, DG_PLAN_DECODE);
   g_assert_cmpuint (q8.plan.required, <, released.plan.required);
+  /* 4 bits for the VLM only: less in the encode stage, the rest as q8_0 */
+  g_assert_cmpuint (q4.plan.stage[DG_PLAN_ENCODE].weights, <, q8.plan.stage[DG_PLAN_ENCODE].weights);
+  g_assert_cmpuint (q4.plan.stage[DG_PLAN_DENOISE].weights, ==, q8.plan.stage[DG_PLAN_DENOISE].weights);
+  g_assert_cmpuint (q4.plan.required, <, q8.plan.required);
 
   /* A device with room for the q8_0 plan only. */
   DgEngine *small = engine_with_bytes (q8.plan.required);
@@ -298,15 +307,31 @@ test_auto_weights (void)
     g_assert_nonnull (strstr (error->message, "--weights q8"));
     g_clear_error (&error);
   }
-  /* One byte less: nothing fits, and AUTO reports the q8_0 plan's needs. */
-  DgEngine *tiny = engine_with_bytes (q8.plan.required - 1);
+  /* One byte less: AUTO goes on to the 4-bit VLM; q8_0 asked for is refused, pointing at q4. */
+  DgEngine *smaller = engine_with_bytes (q8.plan.required - 1);
+  {
+    g_autoptr (DgModel) aut = open_tiny_weights (smaller, DG_PRECISION_BF16, DG_WEIGHTS_AUTO);
+    DgRunMemory mem;
+    g_autoptr (GPtrArray) out = run_generate (aut, &mem, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (dg_model_last_run_weights (aut), ==, DG_WEIGHTS_Q4_0);
+    check_memory ("auto on a smaller device", &mem);
+    g_autoptr (DgModel) q8m = open_tiny_weights (smaller, DG_PRECISION_BF16, DG_WEIGHTS_Q8_0);
+    g_autoptr (GPtrArray) none = run_generate (q8m, &mem, &error);
+    g_assert_null (none);
+    g_assert_error (error, DG_ERROR, DG_ERROR_OOM);
+    g_assert_nonnull (strstr (error->message, "--weights q4"));
+    g_clear_error (&error);
+  }
+  /* Less than the smallest plan: nothing fits, and AUTO reports the q4_0 plan's needs. */
+  DgEngine *tiny = engine_with_bytes (q4.plan.required - 1);
   {
     g_autoptr (DgModel) aut = open_tiny_weights (tiny, DG_PRECISION_BF16, DG_WEIGHTS_AUTO);
     DgRunMemory mem;
     g_autoptr (GPtrArray) none = run_generate (aut, &mem, &error);
     g_assert_null (none);
     g_assert_error (error, DG_ERROR, DG_ERROR_OOM);
-    g_autofree char *need = g_format_size_full (q8.plan.required, G_FORMAT_SIZE_IEC_UNITS);
+    g_autofree char *need = g_format_size_full (q4.plan.required, G_FORMAT_SIZE_IEC_UNITS);
     g_assert_nonnull (strstr (error->message, need));
     g_clear_error (&error);
   }
@@ -319,7 +344,7 @@ test_auto_weights (void)
     g_assert_no_error (error);
     g_assert_cmpint (dg_model_last_run_weights (aut), ==, DG_WEIGHTS_RELEASED);
   }
-  DgEngine *engines[] = { small, tiny, big };
+  DgEngine *engines[] = { small, smaller, tiny, big };
   for (guint i = 0; i < G_N_ELEMENTS (engines); i++) {
     guint messages = vkc_device_validation_messages (dg_engine_device (engines[i]));
     dg_engine_free (engines[i]);

@@ -16,7 +16,15 @@
  *    Measured: patch embedding 1e-9, blocks 4e-6 … 1e-5, merger 0 (bit-exact).
  *  - bf16, the tower chained from the patch rows: 5e-4; the same flips compounded over four
  *    blocks and the merger, measured 1e-5 (block 0) growing to 1.2e-4 (merger).
- * The bf16 limits check the precision policy; the logic is pinned by the fp32 limits. */
+ * The bf16 limits check the precision policy; the logic is pinned by the fp32 limits.
+ *  - quantized Linear weights (fp32 activations) against the fp32 golden, the whole tower. Block
+ *    rounding to steps of d leaves errors uniform in ±d/2, a weight NMSE of (max|w| / σ)² / 12
+ *    divided by 127² for q8_0 (d = max / 127) and by 8² for q4_0 (d = max / 8): for Gaussian
+ *    weights (max ≈ 2.1 σ over 32) 2.2e-5 and 5.6e-3 per Linear, and each Linear's output inherits
+ *    it. The tower puts 18 quantized Linears in series (q, k, v as one, proj, gate and up in each
+ *    of 4 blocks — down_proj reads 48 and stays fp32 — and the merger's two), so even errors
+ *    adding up in full stay below 18× that: LIMIT_Q8 = 1e-3 (4e-4 × 2.5) and LIMIT_Q4 = 0.15
+ *    (0.1 × 1.5). A wrong nibble or block order gives NMSE ≈ 1 or more. */
 #include <math.h>
 #include <string.h>
 
@@ -27,6 +35,8 @@
 #define FP32_LIMIT 1e-10
 #define BF16_STAGE_LIMIT 1e-4
 #define BF16_CHAIN_LIMIT 5e-4
+#define LIMIT_Q8 1e-3
+#define LIMIT_Q4 0.15
 
 typedef GoldenFixture Fixture;
 
@@ -174,6 +184,42 @@ check_tower (DgPrecision precision)
 }
 
 static void test_tower_fp32 (void) { check_tower (DG_PRECISION_F32); }
+
+/* The tower with quantized Linear weights, fp32 activations: its output's NMSE against the fp32
+ * golden (within @limit). */
+static double
+tower_quantized (Fixture *f, DgWeightFormat weights, double limit)
+{
+  DgQwenVLConfig cfg;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *config = golden_data_path ("tiny-deepgen/vlm/config.json");
+  g_assert_true (dg_qwen_vl_config_load (config, &cfg, &error));
+  g_autoptr (DgSafetensors) st = golden_open ("tiny-deepgen/vlm");
+  g_autoptr (DgVit) vit = dg_vit_load (f->dev, &cfg.vision, st, "visual.", DG_PRECISION_F32, weights, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (DgSafetensors) gold = golden_open ("golden/modules_fp32.safetensors");
+  DgVitGrid grid;
+  grid_10x12 (&cfg, &grid);
+  g_autofree float *patches = golden_f32 (gold, "vit_10x12.patches", NULL, NULL);
+  g_autoptr (VkcCmd) cmd = vkc_cmd_begin (f->dev, &error);
+  VkcTensor p = upload (f, patches, 120, dg_vit_patch_values (vit)), embeds;
+  g_assert_true (dg_vit_forward (vit, cmd, f->arena, &p, &grid, &embeds, NULL));
+  run (f, cmd);
+  return compare (f, gold, "vit_10x12.merger.out", &embeds, limit);
+}
+
+static void
+test_tower_quantized (void)
+{
+  g_autoptr (GoldenFixture) fx = golden_fixture_new ();
+  const double q8 = tower_quantized (fx, DG_WEIGHTS_Q8_0, LIMIT_Q8);
+  const double q4 = tower_quantized (fx, DG_WEIGHTS_Q4_0, LIMIT_Q4);
+  g_test_message ("quantized vision tower vs the fp32 golden: q8_0 %.3g (limit %.0e), q4_0 %.3g (limit %.2g)", q8,
+                  LIMIT_Q8, q4, LIMIT_Q4);
+  /* the weights really were quantized, and 4 bits lose more than 8 */
+  g_assert_cmpfloat (q8, >, FP32_LIMIT);
+  g_assert_cmpfloat (q4, >, q8);
+}
 static void test_tower_bf16 (void) { check_tower (DG_PRECISION_BF16); }
 
 /* Loading refuses what it cannot run, with a message naming the tensor. */
@@ -209,6 +255,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vit/window-index", test_window_index);
   g_test_add_func ("/vit/tower-fp32", test_tower_fp32);
   g_test_add_func ("/vit/tower-bf16", test_tower_bf16);
+  g_test_add_func ("/vit/tower-quantized", test_tower_quantized);
   g_test_add_func ("/vit/load-errors", test_load_errors);
   return g_test_run ();
 }
