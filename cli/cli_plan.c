@@ -39,6 +39,27 @@ gib (GString *s, guint64 bytes)
     g_string_append_printf (s, " %7.2f", bytes / GIB);
 }
 
+/* The "fits" column: yes, no, or — for released weights that do not fit — the smaller format
+ * that --weights auto would take (*smaller then set). */
+static const char *
+fits_text (const DgPlanModel *m, const DgPlanRequest *r, const DgPlan *p, guint64 device_bytes, gboolean *smaller)
+{
+  if (p->required <= device_bytes)
+    return _("yes");
+  guint n;
+  const DgWeightFormat *formats = dg_plan_auto_fallbacks (&n);
+  for (guint i = 0; r->weights == DG_WEIGHTS_RELEASED && i < n; i++) {
+    DgPlanRequest q = *r;
+    DgPlan pq;
+    q.weights = formats[i];
+    if (dg_plan_compute (m, &q, &pq, NULL) && pq.required <= device_bytes) {
+      *smaller = TRUE;
+      return formats[i] == DG_WEIGHTS_Q8_0 ? "q8_0" : "q4_0";
+    }
+  }
+  return _("no");
+}
+
 char *
 cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision, DgWeightFormat weights,
                 const CliPlanRow *rows,
@@ -72,7 +93,7 @@ cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision,
   if (device_bytes)
     g_string_append_printf (s, "  %s", _("fits"));
   g_string_append_c (s, '\n');
-  gboolean any_tiled = FALSE;
+  gboolean any_tiled = FALSE, any_smaller = FALSE;
   guint tokens = 0;
   for (guint i = 0; i < n_rows; i++) {
     DgPlanRequest r;
@@ -93,7 +114,7 @@ cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision,
     gib (s, p.margin);
     gib (s, p.required);
     if (device_bytes)
-      g_string_append_printf (s, "  %s", p.required <= device_bytes ? _("yes") : _("no"));
+      g_string_append_printf (s, "  %s", fits_text (m, &r, &p, device_bytes, &any_smaller));
     if (p.vae_decode_tiled || p.vae_encode_tiled) {
       g_string_append (s, "  *");
       any_tiled = TRUE;
@@ -109,6 +130,9 @@ cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision,
     g_string_append_printf (s, _("*: the VAE works in tiles of %u latents (%u px) overlapping by %u, so that "
                                  "it does not raise the peak.\n"),
                             DG_PLAN_VAE_TILE, DG_PLAN_VAE_TILE * 8, DG_PLAN_VAE_OVERLAP);
+  if (any_smaller)
+    g_string_append (s, _("fits q8_0 / q4_0: only with 8-bit weights / the 4-bit language model, which --weights "
+                          "auto (the default) then uses.\n"));
   if (device_bytes)
     g_string_append_printf (s, _("Device: %s, %.2f GiB.\n"), device_name ? device_name : "?", device_bytes / GIB);
   return g_string_free (s, FALSE);

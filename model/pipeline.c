@@ -560,9 +560,10 @@ plan_run (Run *r, GError **error)
   /* AUTO: the released weights when they fit, else 8-bit Linear weights (about half the VLM's
    * and the DiT's share), else a 4-bit VLM. When none fits, the check below reports the last
    * plan's needs. */
-  static const DgWeightFormat smaller[] = { DG_WEIGHTS_Q8_0, DG_WEIGHTS_Q4_0 };
-  for (guint i = 0; m->weights == DG_WEIGHTS_AUTO && i < G_N_ELEMENTS (smaller)
-                    && !dg_plan_check (&r->plan, q.device_bytes, NULL); i++) {
+  guint n_smaller;
+  const DgWeightFormat *smaller = dg_plan_auto_fallbacks (&n_smaller);
+  for (guint i = 0; m->weights == DG_WEIGHTS_AUTO && i < n_smaller && !dg_plan_check (&r->plan, q.device_bytes, NULL);
+       i++) {
     r->weights = q.weights = smaller[i];
     if (!dg_plan_compute (&pm, &q, &r->plan, error))
       return FALSE;

@@ -257,6 +257,14 @@ dg_plan_linear_storage (DgWeightFormat weights, DgComponent c)
   }
 }
 
+const DgWeightFormat *
+dg_plan_auto_fallbacks (guint *n)
+{
+  static const DgWeightFormat order[] = { DG_WEIGHTS_Q8_0, DG_WEIGHTS_Q4_0 };
+  *n = G_N_ELEMENTS (order);
+  return order;
+}
+
 guint64
 dg_plan_linear_block_bytes (DgLinearStorage storage, guint64 n)
 {

@@ -126,6 +126,8 @@ typedef enum {
   DG_LINEAR_Q4_0,
 } DgLinearStorage;
 DgLinearStorage dg_plan_linear_storage (DgWeightFormat weights, DgComponent c);
+/* What DG_WEIGHTS_AUTO tries after the released weights, smallest last: Q8_0, then Q4_0. */
+const DgWeightFormat *dg_plan_auto_fallbacks (guint *n);
 /* Bytes of @n weights (a multiple of 32) stored as @storage (not AS_RELEASED). */
 guint64 dg_plan_linear_block_bytes (DgLinearStorage storage, guint64 n);
 /* The same rule by name, for a tensor of a component's weight file: whether @name, of PyTorch

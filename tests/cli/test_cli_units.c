@@ -351,6 +351,34 @@ test_tables (void)
   g_assert_nonnull (strstr (t, "generate  512×512"));
   g_assert_nonnull (strstr (t, "edit      1024×1024"));
   g_assert_nonnull (strstr (t, "fits"));
+  /* The "fits" column names the smaller weights that --weights auto would take. */
+  static const struct {
+    guint64 gib;
+    const char *generate, *edit;
+  } fits[] = { { 8, "yes", "yes" }, { 6, "yes", "q8_0" }, { 4, "q8_0", "q4_0" }, { 3, "q4_0", "no" } };
+  for (guint i = 0; i < G_N_ELEMENTS (fits); i++) {
+    g_autofree char *ft = cli_plan_table (&m, "test", DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, rows, 2, 0,
+                                          fits[i].gib << 30, "GPU", &error);
+    g_assert_no_error (error);
+    g_auto (GStrv) lines = g_strsplit (ft, "\n", -1);
+    const char *want[2] = { fits[i].generate, fits[i].edit };
+    const char *prefix[2] = { "generate  512×512", "edit      1024×1024" };
+    for (int k = 0; k < 2; k++) {
+      gboolean found = FALSE;
+      for (char **l = lines; *l; l++)
+        if (g_str_has_prefix (*l, prefix[k])) {
+          g_auto (GStrv) cols = g_strsplit_set (g_strstrip (*l), " ", -1);
+          const char *last = NULL;   /* the last column that is not the tiling mark */
+          for (char **c = cols; *c; c++)
+            if (**c && strcmp (*c, "*") != 0)
+              last = *c;
+          g_assert_cmpstr (last, ==, want[k]);
+          found = TRUE;
+        }
+      g_assert_true (found);
+    }
+    g_assert_true ((strstr (ft, "--weights auto") != NULL) == (i >= 1));
+  }
   DgPlanRequest r = DG_PLAN_REQUEST_INIT;
   g_autofree char *d = cli_plan_detail (&m, &r, &error);
   g_assert_nonnull (strstr (d, "denoise"));
