@@ -542,12 +542,20 @@ dg_reference_size (int width, int height, int target, int *out_width, int *out_h
   const int m = DG_REFERENCE_MULTIPLE;
   target = dg_round_to_multiple (target, m);
   const int longest = MAX (width, height);
-  if (longest > target)
+  if (longest >= target)
     {
-      /* other · target / longest, rounded up to m, in integers: no float near a multiple */
+      /* The official resize_image in IEEE double, operation for operation:
+       * other · (target / longest), then ceil(· / 32) · 32. Where the product lands a hair above a
+       * multiple of 32 this is 32 px more than the exact quotient (728×546 at 512 → 512×416), and
+       * for targets that are not powers of two even a square can get a short side of target + 32
+       * (1092² at 768 → 768×800): that is what the released model was run with. Each operation is
+       * a single IEEE rounding (no fused multiply-add possible), so C and Python agree bit for bit
+       * (tests/data/reference-sizes). Only past DG_MAX_SIDE, where the official code has no valid
+       * size either (the DiT's position table ends there), the side is held at DG_MAX_SIDE. */
       const int other = MIN (width, height);
-      gint64 den = (gint64) longest * m;
-      int side = (int) (((gint64) other * target + den - 1) / den) * m;
+      const double scaled = (double) other * ((double) target / (double) longest);
+      const double units = ceil (scaled / (double) m);
+      int side = units * m > DG_MAX_SIDE ? DG_MAX_SIDE / m * m : (int) units * m;
       *out_width = width >= height ? target : side;
       *out_height = width >= height ? side : target;
     }

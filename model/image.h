@@ -35,12 +35,15 @@ G_BEGIN_DECLS
 int dg_round_to_multiple (int value, int multiple);
 
 /* The size a reference image of @width × @height is resized to before the model sees it: the
- * aspect-keeping rule of the reference model's __main__ (MODEL.md §1.4). @target is the
- * longest side allowed, max(H_out, W_out); it is first rounded to the nearest multiple of 32.
- *  - longest side > target: the longest side becomes target, the other side is
- *    ceil(other · target / longest / 32) · 32 (exact rational arithmetic, no float rounding);
+ * aspect-keeping rule of the reference model's resize_image (MODEL.md §1.4). @target is the
+ * longest side allowed, max(H_out, W_out); it is first rounded to the nearest multiple of 32
+ * (the official code takes it as given; any other value would break the 2×2 patches).
+ *  - longest side ≥ target: the longest side becomes target, the other side is
+ *    ceil(other · (target / longest) / 32) · 32 computed in IEEE double exactly as the official
+ *    Python does it — so sometimes 32 px more than the exact quotient, and for targets that are
+ *    not powers of two a short side of target + 32 is possible (1092² at 768 → 768×800);
  *  - otherwise both sides are rounded UP to multiples of 32 (1×1 → 32×32).
- * The result never exceeds target on either side and is at least 32. */
+ * Every side is a multiple of 32, at least 32 and at most DG_MAX_SIDE. */
 void dg_reference_size (int width, int height, int target, int *out_width, int *out_height);
 
 /* The size dg_run produces for @request (MODEL.md §1.4, §7), and the checks on it:

@@ -681,8 +681,16 @@ encode_reference (Run *r, DgVae *vae, const DgImage *img, guint index, GError **
   const gboolean with_eps = r->hooks && r->hooks->vae_eps_seeds;
   dg_arena_expect (arena, piece ((gint64) img->height * img->width * 3) + piece (lh * lw * lc)
                               + (with_eps ? piece (lh * lw * lc) : 0));
-  g_autofree float *px = g_new (float, (gsize) img->width * img->height * 3);
+  const gsize n_px = (gsize) img->width * img->height * 3;
+  g_autofree float *px = g_new (float, n_px);
   dg_image_to_f32 (img, DG_LAYOUT_HWC, px);
+  /* The reference casts the pixel tensor to the model dtype before vae.encode (MODEL.md §1.4b):
+   * in bf16 mode the encoder sees bf16 pixels, as the ViT path does. */
+  if (r->m->precision == DG_PRECISION_BF16)
+    for (gsize i = 0; i < n_px; i++)
+      px[i] = vkc_round_bf16 (px[i]);
+  if (r->hooks && r->hooks->vae_input)
+    r->hooks->vae_input (r->hooks->vae_input_data, index, px, img->height, img->width);
   VkcTensor pixels, z, eps, *epsp = NULL;
   if (!DG_ACT (arena, &pixels, 1, img->height, img->width, 3) || !DG_ACT (arena, &z, 1, lh, lw, lc))
     return dg_arena_check (arena, error), NULL;

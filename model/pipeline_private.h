@@ -18,6 +18,10 @@ typedef struct {
   /* When set, receives the VLM's per-stage times (ViT, LLM) of the run (benchmarks). The
    * caller clears it with dg_vlm_timings_clear. */
   DgVlmTimings *vlm_timings;
+  /* When set, sees each reference's VAE-encoder input exactly as it is uploaded ([H, W, 3] f32
+   * in [-1, 1], already rounded to bf16 in bf16 mode), @index flat over the batch. */
+  void (*vae_input) (gpointer user_data, guint index, const float *pixels, int height, int width);
+  gpointer vae_input_data;
 } DgRunHooks;
 
 GPtrArray *dg_run_batch_hooked (DgModel *model, const DgRequest *const *requests, guint n_requests,
