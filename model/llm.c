@@ -247,7 +247,8 @@ dg_llm_embed (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const gint32 *ids, guint 
   for (gsize r = 0; r < n_rows; r++)
     for (gsize s = 0; s < n_text; s++)
       embed_row (llm, ids[r * seq_len + s], host + (r * seq_len + s) * H);
-  if (!DG_ACT (arena, inputs_embeds, n_rows, seq_len, H) || !dg_arena_check (arena, error))
+  DG_ACT (arena, inputs_embeds, n_rows, seq_len, H);
+  if (!dg_arena_check (arena, error))   /* a failed DG_ACT left its error in the arena */
     return FALSE;
   if (!vkc_tensor_upload (llm->dev, inputs_embeds, host, error)) {
     dg_error_from_vkc (error);

@@ -837,8 +837,11 @@ dit_step (Run *r, DgDit *dit, DgArena *arena, const DitInputs *in, float t, gint
   gsize per = (gsize) (lh * lw * cfg->in_channels);
   VkcTensor x, ts, v;
   dg_arena_reset (arena);
-  if (!DG_ACT (arena, &x, r->rows, lh, lw, cfg->in_channels) || !DG_ACT (arena, &ts, r->rows) ||
-      !DG_ACT (arena, &v, r->rows, lh, lw, cfg->out_channels) || !dg_arena_check (arena, error))
+  /* A failed DG_ACT leaves its error in the arena (and the later ones then fail too): one check. */
+  DG_ACT (arena, &x, r->rows, lh, lw, cfg->in_channels);
+  DG_ACT (arena, &ts, r->rows);
+  DG_ACT (arena, &v, r->rows, lh, lw, cfg->out_channels);
+  if (!dg_arena_check (arena, error))
     return NULL;
   g_autofree float *x_rows = g_new (float, per * r->rows);
   g_autofree float *t_rows = g_new (float, r->rows);
@@ -910,8 +913,9 @@ decode_one (Run *r, DgVae *vae, const float *latents, GError **error)
   g_autoptr (DgArena) arena = dg_arena_new (r->dev, "vae decode");
   dg_arena_expect (arena, piece (lh * lw * lc) + piece ((gint64) r->height * r->width * 3));
   VkcTensor z, out;
-  if (!DG_ACT (arena, &z, 1, lh, lw, lc) || !DG_ACT (arena, &out, 1, r->height, r->width, 3) ||
-      !dg_arena_check (arena, error))
+  DG_ACT (arena, &z, 1, lh, lw, lc);
+  DG_ACT (arena, &out, 1, r->height, r->width, 3);
+  if (!dg_arena_check (arena, error))   /* a failed DG_ACT left its error in the arena */
     return NULL;
   if (!vkc_tensor_upload (r->dev, &z, latents, error))
     return dg_error_from_vkc (error), NULL;
@@ -1002,6 +1006,9 @@ dg_run_batch_measured (DgModel *model, const DgRequest *const *requests, guint n
   if (resolve_requests (&r, error) && plan_run (&r, error) && encode_prompt (&r, error) &&
       encode_references (&r, error) && denoise (&r, error))
     result = decode (&r, error);
+  /* A cancel from the last progress call still wins: the caller asked for nothing. */
+  if (result && cancelled (&r, error))
+    g_clear_pointer (&result, g_ptr_array_unref);
   run_clear (&r);
   g_mutex_unlock (&model->lock);
   return result;

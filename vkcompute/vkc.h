@@ -104,6 +104,26 @@ VkPhysicalDevice vkc_device_physical (VkcDevice *dev);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VkcDevice, vkc_device_free)
 
+/* Fault injection for reliability tests (vkc_fault.c): with fail_alloc_at = N the N-th device
+ * allocation (buffer, memory, pipeline, descriptor pool, command buffer) fails with
+ * VKC_ERROR_OUT_OF_MEMORY; with lose_at_submit / lose_at_wait = N the device is lost at the N-th
+ * queue submission / fence wait and stays lost. 0 = never. Setting restarts the counts. The same
+ * from the environment at device creation: DEEPGEN_VK_FAIL_ALLOC_AT=N,
+ * DEEPGEN_VK_FAIL_DEVICE_LOST_AT=submit:N or wait:N. */
+typedef struct {
+  guint64 fail_alloc_at, lose_at_submit, lose_at_wait;
+} VkcFaults;
+typedef struct {
+  guint64 allocs, submits, waits;
+} VkcFaultCounts;
+void vkc_device_set_faults (VkcDevice *dev, const VkcFaults *faults);
+void vkc_device_fault_counts (VkcDevice *dev, VkcFaultCounts *counts);
+/* Whether the device was lost (a driver reset, or injected): nothing more runs on it. */
+bool vkc_device_lost (VkcDevice *dev);
+/* Destroys every pipeline made so far (none may be in use), so that the next run creates them
+ * again — the fault tests use it to make every run's allocation sequence the same. */
+void vkc_device_drop_pipelines (VkcDevice *dev);
+
 /* ---------------------------------------------------------------------------------------
  * Memory
  *

@@ -414,6 +414,7 @@ vkc_device_new (const VkcDeviceOptions *options, GError **error)
     VkPipelineCacheCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO };
     vkCreatePipelineCache (dev->device, &ci, NULL, &dev->pipeline_cache);
   }
+  vkc_fault_read_env (dev);
   return dev;
 }
 
@@ -446,6 +447,7 @@ vkc_device_free (VkcDevice *dev)
   g_hash_table_unref (dev->set_layouts);
   g_hash_table_unref (dev->pipeline_layouts);
   g_free (dev->pipeline_cache_path);
+  g_clear_error (&dev->pending_error);
   g_free (dev);
 }
 

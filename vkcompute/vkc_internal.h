@@ -27,6 +27,13 @@ struct VkcDevice {
   VkFence fence;
   /* Bytes held by pool blocks, now and at most (vkc_device_reserved). */
   VkDeviceSize reserved, reserved_peak;
+  /* Fault injection (vkc_fault.c) and the device's state after a loss. */
+  VkcFaults faults;
+  VkcFaultCounts fault_counts;
+  bool lost;
+  /* The first failure of a creation that has no GError of its own (a pipeline built while
+   * recording); the command buffer that needed it fails with it at submission. */
+  GError *pending_error;
 };
 
 struct VkcPipeline {
@@ -45,6 +52,13 @@ const char *vkc_result_name (VkResult r);
 /* Choose a memory type: all `required` flags, preferring `preferred`; -1 when none. */
 int vkc_find_memory_type (VkcDevice *dev, uint32_t type_bits, VkMemoryPropertyFlags required,
                           VkMemoryPropertyFlags preferred);
+
+/* Fault injection (vkc_fault.c): count one device allocation, VK_ERROR_OUT_OF_DEVICE_MEMORY
+ * when it is the one to fail; read DEEPGEN_VK_FAIL_* at device creation. */
+VkResult vkc_fault_alloc (VkcDevice *dev);
+void vkc_fault_read_env (VkcDevice *dev);
+/* Submit @cb, wait for it, reset the fence; the one place that submits (faults, lost device). */
+bool vkc_submit_wait (VkcDevice *dev, VkCommandBuffer cb, GError **error);
 
 /* One-shot command buffer for transfers (staging copies). */
 bool vkc_one_shot_begin (VkcDevice *dev, VkCommandBuffer *out, GError **error);

@@ -121,10 +121,24 @@ vkc_pipeline_get (VkcDevice *dev, const char *shader, const uint32_t *spec, guin
     },
     .layout = p->layout,
   };
-  VkResult r = vkCreateComputePipelines (dev->device, dev->pipeline_cache, 1, &ci, NULL, &p->pipeline);
+  VkResult r = vkc_fault_alloc (dev);
+  if (r == VK_SUCCESS)
+    r = vkCreateComputePipelines (dev->device, dev->pipeline_cache, 1, &ci, NULL, &p->pipeline);
   vkDestroyShaderModule (dev->device, module, NULL);
-  if (r != VK_SUCCESS)
-    g_error ("vkc: vkCreateComputePipelines failed for %s: %s", p->key, vkc_result_name (r));
+  if (r != VK_SUCCESS) {
+    /* Out of memory in the driver's compiler: the command buffer being recorded fails with this
+     * (vkc_cmd_dispatch takes it over), nothing is cached, a later call tries again. */
+    GError *e = NULL;
+    g_autofree char *what = g_strdup_printf ("vkCreateComputePipelines (%s)", p->key);
+    vkc_check (r, what, &e);
+    if (dev->pending_error)
+      g_error_free (e);
+    else
+      dev->pending_error = e;
+    g_free (p->key);
+    g_free (p);
+    return NULL;
+  }
   g_hash_table_insert (dev->pipelines, p->key, p);
   return p;
 }
