@@ -58,7 +58,7 @@ void dg_connector_set_tap (DgConnector *conn, DgConnectorTapFunc func, gpointer 
 
 /* merged [rows, S, in_dim] (f32, last dim contiguous, rows/tokens may be strided) →
  * *pooled [rows, pooled_dim] and *seq [rows, S, seq_dim], both allocated in @arena. Rows are
- * independent; the mean runs over all S tokens, pads included (MODEL.md §10.4). */
+ * independent; the mean runs over all S tokens, pads included (MODEL.md §10 item 4). */
 void dg_connector_forward (DgConnector *conn, VkcCmd *cmd, DgArena *arena, const VkcTensor *merged,
                            VkcTensor *pooled, VkcTensor *seq);
 

@@ -67,7 +67,7 @@ void dg_vae_decode_raw (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor
 void dg_vae_encode_moments (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor *pixels, VkcTensor *moments);
 /* Moments → model latents *z [B, h, w, latent] (in @arena): the posterior mean, or with @eps
  * ([B, h, w, latent], contiguous) the sample mean + exp(½·clamp(logvar, −30, 20))·ε of the
- * reference (MODEL.md §10.16), then (z − shift)·scale. */
+ * reference (MODEL.md §10 item 16), then (z − shift)·scale. */
 void dg_vae_latents_from_moments (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor *moments,
                                   const VkcTensor *eps, VkcTensor *z);
 /* Both steps. */
