@@ -7,7 +7,9 @@
  *
  * Alpha, in one place: the networks see RGB only, so every path into a tensor drops alpha;
  * results of edit and inpaint get the source's alpha back unchanged (dg_image_with_alpha_of,
- * inpaint.h). Alpha is carried through, never generated. */
+ * inpaint.h). Alpha is carried through, never generated.
+ *
+ * The part the front-ends use (size rules, crops, resizing, alpha) is declared in deepgen.h. */
 #pragma once
 
 #include <glib.h>
@@ -25,8 +27,6 @@ G_BEGIN_DECLS
 #ifndef DG_REFERENCE_MULTIPLE
 #define DG_REFERENCE_MULTIPLE 32
 #endif
-/* The DiT's latent token grid is at most 384 × 384 (MODEL.md §7): 384 tokens × 2 (patch) × 8 (VAE). */
-#define DG_MAX_SIDE 6144
 /* Trained near 512² (MODEL.md §1.1); the default of every job. */
 #define DG_DEFAULT_SIDE 512
 
@@ -34,63 +34,16 @@ G_BEGIN_DECLS
  * @multiple). */
 int dg_round_to_multiple (int value, int multiple);
 
-/* The size a reference image of @width × @height is resized to before the model sees it: the
- * aspect-keeping rule of the reference model's __main__ (MODEL.md §1.4). @target is the
- * longest side allowed, max(H_out, W_out); it is first rounded to the nearest multiple of 32.
- *  - longest side > target: the longest side becomes target, the other side is
- *    ceil(other · target / longest / 32) · 32 (exact rational arithmetic, no float rounding);
- *  - otherwise both sides are rounded UP to multiples of 32 (1×1 → 32×32).
- * The result never exceeds target on either side and is at least 32. */
-void dg_reference_size (int width, int height, int target, int *out_width, int *out_height);
 
-/* The size dg_run produces for @request (MODEL.md §1.4, §7), and the checks on it:
- *  - generate: width × height (0 = 512), each rounded to the nearest multiple of 16;
- *  - edit, one reference: the reference's prepared size, dg_reference_size with target =
- *    max(width, height) of the request (both 0 = 512);
- *  - edit, several references: as generate (each reference is prepared with that target);
- *  - inpaint: the source image's size (the model works on a crop, see inpaint.h).
- * Requested sides must be 0 or 1 … DG_MAX_SIDE; edit and inpaint need their images. On failure
- * DG_ERROR_INVALID_ARGUMENT with a message that says what to change, and *width = *height = 0.
- * dg_output_size (deepgen.h) is this without the error. */
-gboolean dg_output_size_checked (const DgRequest *request, int *width, int *height, GError **error);
 
 /* ---- images ------------------------------------------------------------------------------ */
 
-/* Checks an image handed in by a caller: pixels present, sides ≥ 1, rowstride large enough,
- * size not overflowing, channels 3 or 4 (or 1 when @mask). @what names it in the message
- * ("the source image"). DG_ERROR_INVALID_ARGUMENT on failure. */
-gboolean dg_image_check (const DgImage *img, gboolean mask, const char *what, GError **error);
 
 /* dg_image_new for sizes bounded by an image the caller already holds or by DG_MAX_SIDE:
  * out of memory aborts, as g_malloc does, instead of returning NULL. */
 DgImage *dg_image_alloc (int width, int height, int channels);
 
-/* A new image holding the @width × @height rectangle at (@x, @y), which must lie inside @img. */
-DgImage *dg_image_crop (const DgImage *img, int x, int y, int width, int height);
 
-/* A new RGB image: the colour channels of @img, alpha dropped (not composited on anything:
- * the colour under a transparent pixel is what the model sees). */
-DgImage *dg_image_to_rgb (const DgImage *img);
-
-/* @rgb (3 or 4 channels) with the alpha of @src: a copy of @rgb when @src has none; @src's alpha
- * unchanged when the sizes match, else @src's alpha resized to @rgb's size (PIL bicubic). For
- * edit results, whose size can differ from the source. */
-DgImage *dg_image_with_alpha_of (const DgImage *rgb, const DgImage *src);
-
-typedef enum {
-  DG_RESAMPLE_NEAREST,
-  DG_RESAMPLE_BILINEAR,
-  DG_RESAMPLE_BICUBIC,   /* PIL's default for Image.resize, used for reference images */
-  DG_RESAMPLE_LANCZOS,
-} DgResample;
-
-/* PIL's Image.resize (reducing_gap=None) as Pillow 13 computes it, bit for bit, for 1-, 3- and
- * 4-channel images: a separable two-pass convolution through an 8-bit intermediate whose kernel
- * support is widened by the downscale factor, so downscaling antialiases; weights in 22-bit fixed
- * point, sums rounded and clipped like libImaging/Resample.c. RGBA is resized premultiplied
- * (PIL's "RGBa" round trip) except with NEAREST; a same-size resize is a copy. NEAREST
- * reproduces PIL's affine scale (sample centres accumulated in double). Sides ≥ 1. */
-DgImage *dg_image_resize (const DgImage *img, int width, int height, DgResample filter);
 
 /* The same with the pass order of Pillow 7–12 when @legacy_order: those always resize
  * horizontally first, Pillow 13 vertically first when the height loses more than twice as many

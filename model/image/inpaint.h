@@ -55,41 +55,8 @@
 
 G_BEGIN_DECLS
 
-#define DG_INPAINT_DEFAULT_FEATHER 8
-#define DG_INPAINT_MAX_FEATHER 255
-#define DG_INPAINT_MAX_WORK_SIDE 2048
-
-typedef struct {
-  int target_area;         /* working area in pixels; <= 0 = 512 · 512 (MODEL.md §1.1) */
-  double context;          /* padding per side as a fraction of the box's longer side; < 0 = 0.25 */
-  int min_context;         /* padding per side at least this, in source pixels; < 0 = 32 */
-  double max_upscale;      /* working side / crop side at most this; <= 0 = 2 */
-  double max_aspect;       /* grow the crop to long/short <= this where possible; < 1 = 2 */
-  int feather;             /* edge blend radius in source pixels, 0 = hard edge; < 0 = default (8) */
-  gboolean empty_is_whole; /* an empty or NULL mask means the whole image instead of an error */
-} DgInpaintOptions;
-
-#define DG_INPAINT_OPTIONS_INIT { 0, -1.0, -1, 0.0, 0.0, -1, FALSE }
-
-typedef struct {
-  int image_width, image_height;
-  int box_x, box_y, box_width, box_height;     /* bounding box of mask > 0 */
-  int crop_x, crop_y, crop_width, crop_height; /* what the model sees, in the source */
-  int work_width, work_height;                 /* the model's resolution, multiples of 32 */
-  int feather;                                 /* effective ramp width, 3 · blur_half */
-  int blur_half;                               /* k: half-width of each box pass */
-  gboolean whole;                              /* empty mask taken as the whole image */
-} DgInpaintPlan;
-
-/* Plans an inpaint of @src (RGB or RGBA) under @mask (one channel, the size of @src; NULL or
- * empty: see empty_is_whole). @options NULL = defaults. DG_ERROR_INVALID_ARGUMENT on bad input
- * or an empty mask (unless empty_is_whole). */
-gboolean dg_inpaint_plan (const DgImage *src, const DgMask *mask, const DgInpaintOptions *options,
-                          DgInpaintPlan *plan, GError **error);
-
-/* The model's input: the crop, alpha dropped, PIL bicubic to work_width × work_height (RGB). */
-DgImage *dg_inpaint_prepare (const DgImage *src, const DgInpaintPlan *plan);
-
+/* The plan, the source crop and the blend are declared in deepgen.h (the front-ends use
+ * them); what follows is model/'s own. */
 /* The blend weights w of the crop (crop_width × crop_height, one channel), as described above. */
 DgMask *dg_inpaint_feather (const DgMask *mask, const DgInpaintPlan *plan);
 
@@ -97,11 +64,6 @@ DgMask *dg_inpaint_feather (const DgMask *mask, const DgInpaintPlan *plan);
  * @image in place, inside the crop only. @image holds the source pixels (the source itself or a
  * copy); outside the crop and where the mask is 0 it is not written. */
 gboolean dg_inpaint_apply (DgImage *image, const DgMask *mask, const DgInpaintPlan *plan, const DgImage *generated,
-                           GError **error);
-
-/* The same composite as a new crop-sized image (the source's channels), for callers that place
- * it at (crop_x, crop_y) themselves, e.g. as a GIMP layer. */
-DgImage *dg_inpaint_blend (const DgImage *src, const DgMask *mask, const DgInpaintPlan *plan, const DgImage *generated,
                            GError **error);
 
 G_END_DECLS

@@ -22,25 +22,7 @@
 
 G_BEGIN_DECLS
 
-/* Progress of one output file: @what is "vlm/model.gguf", "vae" (a copied folder) ...; @done
- * and @total count bytes of that file or folder. Called at its start (done 0), as it is
- * written, and at its end (done == total). */
-typedef void (*DgConvertProgress) (const char *what, guint64 done, guint64 total, gpointer user_data);
-
-typedef struct {
-  DgWeightFormat weights;      /* DG_WEIGHTS_Q8_0 (the only converted format so far) */
-  DgConvertProgress progress;  /* NULL: none */
-  gpointer user_data;
-} DgConvertOptions;
-
-#define DG_CONVERT_OPTIONS_INIT { DG_WEIGHTS_Q8_0, NULL, NULL }
-
-/* Converts the model folder @src into @dst, which must not exist or be an empty folder (it is
- * never overwritten). Errors: DG_ERROR_MISSING (an incomplete @src, with the list of what is
- * missing), DG_ERROR_INVALID_ARGUMENT (@dst not empty, @src already converted, an unknown
- * format), DG_ERROR_IO (a file that cannot be read or written, with its path), and the
- * reader's errors for a damaged weight file. */
-gboolean dg_convert_model (const char *src, const char *dst, const DgConvertOptions *options, GError **error);
+/* dg_convert_model and its options are in deepgen.h. */
 
 /* Writes the weights of the component folder @src_dir (named @folder: "vlm", "connector",
  * "transformer") as one GGUF file @dst_path, as dg_convert_model does. */

@@ -100,6 +100,18 @@ dg_engine_free (DgEngine *engine)
 const char *dg_engine_device_name (DgEngine *engine) { return engine->name; }
 VkcDevice *dg_engine_device (DgEngine *engine) { return engine->dev; }
 
+char *
+dg_engine_describe (DgEngine *engine)
+{
+  return vkc_device_describe (engine->dev);
+}
+
+guint64
+dg_engine_device_bytes (DgEngine *engine)
+{
+  return vkc_device_info (engine->dev)->device_local_bytes;
+}
+
 const char *
 dg_stage_name (DgStage stage)
 {
@@ -1019,4 +1031,17 @@ dg_run (DgModel *model, const DgRequest *request, DgProgressFunc progress, gpoin
 {
   g_autoptr (GPtrArray) out = dg_run_batch (model, &request, 1, progress, user_data, cancellable, error);
   return out ? g_ptr_array_steal_index (out, 0) : NULL;
+}
+
+GPtrArray *
+dg_run_batch_timed (DgModel *model, const DgRequest *const *requests, guint n_requests, DgStageTimes *times,
+                    DgProgressFunc progress, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  DgVlmTimings vlm = { 0 };
+  DgRunHooks hooks = { .vlm_timings = &vlm };
+  GPtrArray *out = dg_run_batch_hooked (model, requests, n_requests, &hooks, progress, user_data, cancellable, error);
+  if (times)
+    *times = (DgStageTimes) { .vit_gpu_ms = vlm.vit_gpu_ms, .llm_gpu_ms = vlm.llm_gpu_ms };
+  dg_vlm_timings_clear (&vlm);
+  return out;
 }

@@ -1554,3 +1554,68 @@ dg_flops_vae_encode_tiled (const DgVaeConfig *c, int width, int height, guint ti
 {
   return tiled (c, width, height, tile, overlap, dg_flops_vae_encode);
 }
+
+/* ---- the public face of the plan (deepgen.h) ------------------------------------------- */
+
+DgPlanModel *
+dg_plan_model_new (void)
+{
+  DgPlanModel *m = g_new0 (DgPlanModel, 1);
+  dg_plan_model_deepgen_1_0 (m);
+  return m;
+}
+
+DgPlanModel *
+dg_plan_model_new_from_folder (const char *folder, GError **error)
+{
+  g_autofree DgPlanModel *m = g_new0 (DgPlanModel, 1);
+  if (!dg_plan_model_load (m, folder, error))
+    return NULL;
+  return g_steal_pointer (&m);
+}
+
+void
+dg_plan_model_free (DgPlanModel *m)
+{
+  g_free (m);
+}
+
+gboolean
+dg_plan_model_same_architecture (const DgPlanModel *a, const DgPlanModel *b)
+{
+  return a->vlm.text.n_layers == b->vlm.text.n_layers && a->vlm.text.hidden == b->vlm.text.hidden
+         && a->vlm.vision.depth == b->vlm.vision.depth && a->vlm.vision.hidden == b->vlm.vision.hidden
+         && a->connector.hidden == b->connector.hidden && a->connector.n_layers == b->connector.n_layers
+         && a->dit.n_layers == b->dit.n_layers && a->dit.inner_dim == b->dit.inner_dim
+         && a->vae.block_out_channels[0] == b->vae.block_out_channels[0] && a->n_queries == b->n_queries;
+}
+
+guint
+dg_plan_model_n_queries (const DgPlanModel *m)
+{
+  return m->n_queries;
+}
+
+double
+dg_plan_flops_llm_per_token (const DgPlanModel *m)
+{
+  return dg_flops_llm_per_token (&m->vlm.text);
+}
+
+double
+dg_plan_flops_llm (const DgPlanModel *m, gint64 tokens)
+{
+  return dg_flops_llm (&m->vlm.text, tokens);
+}
+
+double
+dg_plan_flops_vit (const DgPlanModel *m, int width, int height)
+{
+  return dg_flops_vit (&m->vlm.vision, width, height);
+}
+
+double
+dg_plan_flops_dit (const DgPlanModel *m, gint64 image_tokens, gint64 ctx_tokens)
+{
+  return dg_flops_dit (&m->dit, image_tokens, ctx_tokens);
+}

@@ -51,14 +51,14 @@ G_BEGIN_DECLS
 
 /* ---- the architecture ----------------------------------------------------------------- */
 
-typedef struct {
+struct _DgPlanModel {   /* typedef DgPlanModel in deepgen.h */
   DgQwenVLConfig vlm;
   DgConnectorConfig connector;
   guint n_queries;     /* meta queries appended to every LLM row (128) */
   guint n_selected;    /* LLM hidden states stacked for the connector: len(range(n−1, 0, −6)) = 6 */
   DgDitConfig dit;
   DgVaeConfig vae;
-} DgPlanModel;
+};
 
 /* DeepGen 1.0 as released (MODEL.md §2, §4–§6; the configs of tests/data/deepgen-1.0-configs):
  * for plans and FLOP counts of the real model without its files. */
@@ -126,8 +126,6 @@ typedef enum {
   DG_LINEAR_Q4_0,
 } DgLinearStorage;
 DgLinearStorage dg_plan_linear_storage (DgWeightFormat weights, DgComponent c);
-/* What DG_WEIGHTS_AUTO tries after the released weights, smallest last: Q8_0, then Q4_0. */
-const DgWeightFormat *dg_plan_auto_fallbacks (guint *n);
 /* Bytes of @n weights (a multiple of 32) stored as @storage (not AS_RELEASED). */
 guint64 dg_plan_linear_block_bytes (DgLinearStorage storage, guint64 n);
 /* The same rule by name, for a tensor of a component's weight file: whether @name, of PyTorch
@@ -138,109 +136,9 @@ guint64 dg_plan_linear_block_bytes (DgLinearStorage storage, guint64 n);
  * model and vision tower (lm_head: not loaded). */
 gboolean dg_plan_tensor_quantizable (const char *folder, const char *name, guint ndim, const gint64 *shape);
 
-/* ---- the plan --------------------------------------------------------------------------- */
+/* ---- the plan ---------------------------------------------------------------------------
+ * DgPlanRequest, DgPlan, dg_plan_compute, dg_plan_check: deepgen.h. */
 
-typedef enum {
-  DG_PLAN_ENCODE,
-  DG_PLAN_BRIDGE,
-  DG_PLAN_VAE_ENCODE,
-  DG_PLAN_DENOISE,
-  DG_PLAN_DECODE,
-  DG_PLAN_N_STAGES
-} DgPlanStage;
-
-/* Tokens of the longest prompt row without image pads or queries when the caller does not know
- * them yet: the template takes 14 (MODEL.md §1.2), which leaves ~100 for the prompt. */
-#define DG_PLAN_DEFAULT_TEXT_TOKENS 114
-/* VAE tiles (vae.h DG_VAE_TILING_DEFAULT): images with a side above tile · 8 pixels are
- * encoded and decoded in tiles of tile latents overlapping by overlap. */
-#define DG_PLAN_VAE_TILE 64
-#define DG_PLAN_VAE_OVERLAP 16
-#define DG_PLAN_MARGIN_FIXED (256ull << 20)
-#define DG_PLAN_MARGIN_PERCENT 5
-
-/* At most this many references per batch (a bit each in DgPlan.vae_encode_tiled_refs). */
-#define DG_PLAN_MAX_REFS 64
-
-typedef struct {
-  DgJob job;
-  DgPrecision precision;
-  int width, height;          /* the output size (dg_output_size); inpaint: the working size */
-  guint n_refs;               /* reference images of the whole batch, request 0's first (edit:
-                               * ≥ 1 per request; inpaint: 1 per request; generate: 0) */
-  const int *ref_sizes;       /* [n_refs][2] width, height of each prepared reference (multiples
-                               * of 32); NULL = every reference is width × height */
-  guint text_tokens;          /* longest prompt row without image pads; 0 = the default above */
-  gboolean cfg;               /* classifier-free guidance (guidance > 1): two DiT rows per request */
-  guint steps;                /* for the FLOP totals; 0 = 50 */
-  guint64 device_bytes;       /* the memory the job may use (pipeline.c: the device-local heap),
-                               * for the VAE's whole-or-tiles choice: whole when that does not
-                               * raise the peak, or when the raised peak still fits; 0 = unknown:
-                               * whole as long as that does not raise the peak */
-  /* Batches (dg_run_batch: B requests in one pass, rows 2B) and what pipeline.c knows once it
-   * has tokenised the prompts: */
-  guint batch;                /* requests; 0 = 1 */
-  const guint *request_refs;  /* [batch] references of each request, summing to n_refs; NULL =
-                               * n_refs / batch each */
-  guint seq_len;              /* context tokens of every row (DgPromptBatch.seq_len: the longest
-                               * row, image pads included, + the meta queries); 0 = text_tokens +
-                               * the image pads of the request with most + the meta queries */
-  /* Device limits (vkc_device_info), 0 = none: */
-  guint64 max_allocation;     /* the largest block a pool may allocate: larger needs are split */
-  guint64 max_binding;        /* maxStorageBufferRange: a whole VAE pass whose mid-block attention
-                               * would bind more runs in tiles (vae.c) */
-  DgWeightFormat weights;     /* RELEASED, Q8_0 or Q4_0 (AUTO counts as RELEASED: the caller decides) */
-} DgPlanRequest;
-
-#define DG_PLAN_REQUEST_INIT                                                                                \
-  { DG_JOB_GENERATE, DG_PRECISION_BF16, 512, 512, 0, NULL, 0, TRUE, 0, 0, 0, NULL, 0, 0, 0, DG_WEIGHTS_RELEASED }
-
-typedef struct {
-  guint64 weights;            /* resident weight pools, as reserved (block-packed) */
-  guint64 activations;        /* the stage's arena(s), as reserved */
-  guint64 carried;            /* inputs the pipeline keeps on the device for the whole stage */
-  guint64 total;              /* weights + activations + carried */
-  double flop;                /* floating-point operations of the stage for this request */
-} DgPlanStageBytes;
-
-typedef struct {
-  DgPlanStageBytes stage[DG_PLAN_N_STAGES];
-  DgPlanStage peak_stage;
-  guint64 peak;               /* the largest stage total */
-  guint64 margin;
-  guint64 required;           /* peak + margin: what dg_plan_check compares */
-  /* What the numbers were computed for. */
-  DgJob job;
-  DgPrecision precision;
-  DgWeightFormat weights;     /* RELEASED, Q8_0 or Q4_0 */
-  int width, height;
-  guint batch;                /* requests */
-  guint vlm_rows, dit_rows, steps;
-  guint text_tokens;          /* as assumed (the request's or the default) */
-  guint seq_len;              /* LLM/connector/DiT context tokens: text + image pads + queries */
-  guint image_tokens;         /* DiT target tokens */
-  guint ref_tokens;           /* DiT reference tokens (all references of the longest row) */
-  gboolean vae_encode_tiled, vae_decode_tiled;
-  guint64 vae_encode_tiled_refs;   /* bit i: reference i is encoded in tiles */
-  guint vae_tile, vae_overlap;   /* latents */
-  /* What pipeline.c's arenas hand out (sums of 256-byte pieces), so that it sizes them exactly
-   * (dg_arena_expect): */
-  guint64 encode_arena;       /* meta queries, the ViT of every reference, the LLM rows */
-  guint64 bridge_arena;       /* the connector's activations, on top of encode_arena */
-  guint64 dit_arena;          /* one denoising step: latents, timesteps, velocity, the forward */
-} DgPlan;
-
-/* Computes the plan. Errors (DG_ERROR_INVALID_ARGUMENT): sizes that are not positive multiples of
- * 16 (references: 32) or beyond the DiT's position table, edit without references, more than
- * DG_PLAN_MAX_REFS references, request_refs that do not add up. */
-gboolean dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GError **error);
-
-/* FALSE with DG_ERROR_OOM and an actionable message when plan->required > @device_bytes (the
- * memory the device can give this job: its heap budget when known, else its device-local heap).
- * @device_bytes 0 = unknown: always TRUE. */
-gboolean dg_plan_check (const DgPlan *plan, guint64 device_bytes, GError **error);
-
-const char *dg_plan_stage_name (DgPlanStage s);   /* "encode", "bridge", … (not translated: table keys) */
 
 /* Activation bytes as the code computes them, for cross-checks: what vae.c's planning gives
  * without a device (dg_vae_plan_decode_bytes / dg_vae_plan_encode_bytes (NULL, …) for one image)
