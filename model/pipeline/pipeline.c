@@ -26,7 +26,7 @@
 #include "gguf.h"
 #include "image.h"
 #include "inpaint.h"
-#include "pipeline_private.h"
+#include "deepgen_hooks.h"
 #include "plan.h"
 #include "prompt.h"
 #include "rng.h"

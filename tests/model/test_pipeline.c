@@ -19,7 +19,7 @@
 
 #include "deepgen.h"
 #include "golden.h"
-#include "pipeline_private.h"
+#include "deepgen_hooks.h"
 
 static DgEngine *engine;
 
