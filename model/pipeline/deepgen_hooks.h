@@ -1,9 +1,10 @@
-/* Test seams of the pipeline: parity with the golden runs of the canonical code, which sample
- * the VAE posterior with injected noise and feed reference images as they are. Not part of the
- * public API (model/deepgen.h). */
+/* Test seams of the pipeline (DESIGN.md §2): parity with the golden runs of the canonical code,
+ * which sample the VAE posterior with injected noise and feed reference images as they are; the
+ * memory a run reserved, against its plan; the engine's device. Only the tests include this
+ * header (tests/docs/check-includes.sh keeps the front-ends on model/deepgen.h); `deepgen bench`
+ * gets its stage times from dg_run_batch_timed. */
 #pragma once
 #include "deepgen.h"
-#include "plan.h"
 #include "vkc.h"
 #include "vlm.h"
 
