@@ -34,40 +34,11 @@ struct _DgConnector {
   Param p1, p2, p3;
   Layer *layers;
   VkcUnaryOp act;
-  DgConnectorTapFunc tap;
+  DgTapFunc tap;
   gpointer tap_data;
 };
 
 /* ---- loading ------------------------------------------------------------------------------ */
-
-static gboolean
-load_linear (DgWeights *w, Param *p, guint out, guint in, const char *name, GError **error)
-{
-  return dg_weights_linear (w, &p->w, out, in, error, "%s.weight", name)
-         && dg_weights_vector (w, &p->b, out, error, "%s.bias", name);
-}
-
-static gboolean
-load_norm (DgWeights *w, Param *p, guint n, const char *name, GError **error)
-{
-  return dg_weights_vector (w, &p->w, n, error, "%s.weight", name)
-         && dg_weights_vector (w, &p->b, n, error, "%s.bias", name);
-}
-
-static gboolean
-load_layer (DgWeights *w, Layer *l, const DgConnectorConfig *cfg, guint i, GError **error)
-{
-  guint d = cfg->hidden, f = cfg->intermediate;
-  g_autofree char *p = g_strdup_printf ("connector.layers.%u", i);
-  g_autofree char *ln1 = g_strconcat (p, ".layer_norm1", NULL), *ln2 = g_strconcat (p, ".layer_norm2", NULL);
-  g_autofree char *q = g_strconcat (p, ".self_attn.q_proj", NULL), *k = g_strconcat (p, ".self_attn.k_proj", NULL);
-  g_autofree char *v = g_strconcat (p, ".self_attn.v_proj", NULL), *o = g_strconcat (p, ".self_attn.out_proj", NULL);
-  g_autofree char *fc1 = g_strconcat (p, ".mlp.fc1", NULL), *fc2 = g_strconcat (p, ".mlp.fc2", NULL);
-  return load_norm (w, &l->ln1, d, ln1, error) && load_linear (w, &l->q, d, d, q, error)
-         && load_linear (w, &l->k, d, d, k, error) && load_linear (w, &l->v, d, d, v, error)
-         && load_linear (w, &l->out, d, d, o, error) && load_norm (w, &l->ln2, d, ln2, error)
-         && load_linear (w, &l->fc1, f, d, fc1, error) && load_linear (w, &l->fc2, d, f, fc2, error);
-}
 
 /* A 2-D float (or q8_0: a converted folder) tensor's shape, with an error naming the file when it is absent or not 2-D. */
 static gboolean
@@ -132,24 +103,44 @@ pick_activation (DgConnector *c, GError **error)
   return FALSE;
 }
 
-static gboolean
-load_weights (DgConnector *c, GError **error)
+/* The sizes of the layout (connector_layout.h): the config and what read_sizes found. */
+static DgConnectorShape
+shape_of (const DgConnector *c)
 {
+  return (DgConnectorShape) { .cfg = c->cfg, .n_queries = c->n_queries, .llm_hidden = c->llm_hidden,
+                              .in_dim = c->in_dim, .pooled_dim = c->pooled_dim, .seq_dim = c->seq_dim };
+}
+
+/* Uploads one tensor of the layout; the meta queries are also kept on the host. */
+static gboolean
+load_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
+{
+  DgConnector *c = data;
   DgWeights *w = c->weights;
-  const gint64 mshape[2] = { c->n_queries, c->llm_hidden };
-  c->meta_host = dg_weights_host (w, 2, mshape, error, "meta_queries");
-  if (!c->meta_host
-      || !dg_weights_upload_f32 (w, &c->meta, VKC_F32, 2, (const int64_t[]) { c->n_queries, c->llm_hidden },
-                                 c->meta_host, error)
-      || !load_linear (w, &c->p1, c->cfg.hidden, c->in_dim, "projector_1", error)
-      || !load_linear (w, &c->p2, c->pooled_dim, c->cfg.hidden, "projector_2", error)
-      || !load_linear (w, &c->p3, c->seq_dim, c->cfg.hidden, "projector_3", error))
-    return FALSE;
-  c->layers = g_new0 (Layer, c->cfg.n_layers);
-  for (guint i = 0; i < c->cfg.n_layers; i++)
-    if (!load_layer (w, &c->layers[i], &c->cfg, i, error))
-      return FALSE;
-  return TRUE;
+  if (t->slot == CONN_META) {
+    c->meta_host = dg_weights_host (w, 2, t->shape, error, "%s", t->name);
+    return c->meta_host && dg_weights_upload_f32 (w, &c->meta, VKC_F32, 2, t->shape, c->meta_host, error);
+  }
+  Layer *l = t->layer >= 0 ? &c->layers[t->layer] : NULL;
+  Param *p = NULL;
+  switch ((DgConnectorSlot) t->slot) {
+  case CONN_META: g_assert_not_reached ();
+  case CONN_P1: p = &c->p1; break;
+  case CONN_P2: p = &c->p2; break;
+  case CONN_P3: p = &c->p3; break;
+  case CONN_LN1: p = &l->ln1; break;
+  case CONN_Q: p = &l->q; break;
+  case CONN_K: p = &l->k; break;
+  case CONN_V: p = &l->v; break;
+  case CONN_OUT: p = &l->out; break;
+  case CONN_LN2: p = &l->ln2; break;
+  case CONN_FC1: p = &l->fc1; break;
+  case CONN_FC2: p = &l->fc2; break;
+  }
+  VkcTensor *dst = t->sub ? &p->b : &p->w;
+  if (t->kind == DG_LAYOUT_LINEAR)
+    return dg_weights_linear (w, dst, t->shape[0], t->shape[1], error, "%s", t->name);
+  return dg_weights_vector (w, dst, t->shape[0], error, "%s", t->name);
 }
 
 DgConnector *
@@ -172,7 +163,9 @@ dg_connector_load (VkcDevice *dev, const char *dir, DgPrecision precision, DgWei
   shape.dit.pooled_projection_dim = c->pooled_dim;
   shape.dit.joint_attention_dim = c->seq_dim;
   dg_weights_expect (c->weights, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_CONNECTOR, precision, weights));
-  gboolean ok = load_weights (c, error);
+  c->layers = g_new0 (Layer, c->cfg.n_layers);
+  const DgConnectorShape shape_ = shape_of (c);
+  gboolean ok = dg_connector_layout_weights (&shape_, load_tensor, c, error);
   c->weights->st = NULL;   /* borrowed from st, which closes here */
   return ok ? g_steal_pointer (&c) : NULL;
 }
@@ -225,7 +218,7 @@ dg_connector_read_meta_queries (const char *dir, DgPrecision precision, guint *n
 }
 
 void
-dg_connector_set_tap (DgConnector *conn, DgConnectorTapFunc func, gpointer user_data)
+dg_connector_set_tap (DgConnector *conn, DgTapFunc func, gpointer user_data)
 {
   conn->tap = func;
   conn->tap_data = user_data;
@@ -242,20 +235,13 @@ typedef struct {
   VkcTensor h, qkv, o, f, tmp;   /* [R, S, hidden], [R, S, 3·hidden], ..., [R, S, intermediate] */
 } Ctx;
 
-/* Rounds a contiguous tensor to bf16 in place, in pieces that fit one storage binding. */
+/* Rounds a contiguous tensor to bf16 in place (vkc_op_round_bf16 splits what exceeds a binding). */
 static void
 round_bf16 (Ctx *c, const VkcTensor *t)
 {
   if (!c->bf16)
     return;
-  VkDeviceSize range = vkc_device_info (c->conn->dev)->max_storage_buffer_range;
-  int64_t piece = (int64_t) MIN ((VkDeviceSize) 1 << 24, (range - 256) / 4);
-  int64_t n = vkc_tensor_numel (t);
-  VkcTensor flat = vkc_tensor_reshape (t, 1, &n);
-  for (int64_t i = 0; i < n; i += piece) {
-    VkcTensor v = vkc_tensor_narrow (&flat, 0, i, MIN (piece, n - i));
-    vkc_op_round_bf16 (c->cmd, &v, &v);
-  }
+  vkc_op_round_bf16 (c->cmd, t, t);
 }
 
 static void
@@ -328,21 +314,30 @@ mlp_block (Ctx *c, const Layer *l, const VkcTensor *x)
 }
 
 /* Allocates the per-layer buffers for x's rows and tokens; FALSE when the arena failed. */
+/* An f32 activation of the layout's shape from the arena. */
+static void
+take (DgArena *arena, VkcTensor *out, const DgLayoutAct *a)
+{
+  dg_arena_tensor (arena, out, VKC_F32, (int) a->ndim, a->shape);
+}
+
 static gboolean
 ctx_init (Ctx *c, DgConnector *conn, VkcCmd *cmd, DgArena *arena, int64_t R, int64_t S)
 {
-  const DgConnectorConfig *cfg = &conn->cfg;
   memset (c, 0, sizeof *c);
   c->conn = conn;
   c->cmd = cmd;
   c->arena = arena;
   c->bf16 = conn->precision == DG_PRECISION_BF16;
-  DG_ACT (arena, &c->h, R, S, cfg->hidden);
-  DG_ACT (arena, &c->qkv, R, S, 3 * cfg->hidden);
-  DG_ACT (arena, &c->o, R, S, cfg->hidden);
-  DG_ACT (arena, &c->f, R, S, cfg->intermediate);
+  const DgConnectorShape shape = shape_of (conn);
+  DgLayoutAct a[CONN_N_ACTS];
+  dg_connector_layout_acts (&shape, R, S, c->bf16, a);
+  take (arena, &c->h, &a[CONN_ACT_H]);
+  take (arena, &c->qkv, &a[CONN_ACT_QKV]);
+  take (arena, &c->o, &a[CONN_ACT_O]);
+  take (arena, &c->f, &a[CONN_ACT_F]);
   if (c->bf16)
-    DG_ACT (arena, &c->tmp, R, S, cfg->hidden);
+    take (arena, &c->tmp, &a[CONN_ACT_TMP]);
   return !dg_arena_failed (arena);
 }
 
@@ -364,13 +359,16 @@ dg_connector_forward (DgConnector *conn, VkcCmd *cmd, DgArena *arena, const VkcT
                       VkcTensor *seq)
 {
   g_assert (merged->ndim == 3 && merged->shape[2] == conn->in_dim);
-  int64_t R = merged->shape[0], S = merged->shape[1], D = conn->cfg.hidden;
+  const int64_t R = merged->shape[0], S = merged->shape[1];
+  const DgConnectorShape shape = shape_of (conn);
+  DgLayoutAct a[CONN_N_ACTS];
+  dg_connector_layout_acts (&shape, R, S, conn->precision == DG_PRECISION_BF16, a);
   VkcTensor x, mean;
   Ctx c;
-  DG_ACT (arena, &x, R, S, D);
-  DG_ACT (arena, &mean, R, D);
-  DG_ACT (arena, pooled, R, conn->pooled_dim);
-  DG_ACT (arena, seq, R, S, conn->seq_dim);
+  take (arena, &x, &a[CONN_ACT_X]);
+  take (arena, &mean, &a[CONN_ACT_MEAN]);
+  take (arena, pooled, &a[CONN_ACT_POOLED]);
+  take (arena, seq, &a[CONN_ACT_SEQ]);
   if (dg_arena_failed (arena) || !ctx_init (&c, conn, cmd, arena, R, S))
     return;
   linear (&c, &x, merged, &conn->p1);

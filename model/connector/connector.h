@@ -17,6 +17,7 @@
 #pragma once
 
 #include "config.h"
+#include "connector_layout.h"
 #include "deepgen.h"
 #include "weights.h"
 #include "vkc.h"
@@ -53,8 +54,7 @@ float *dg_connector_read_meta_queries (const char *dir, DgPrecision precision, g
 /* Observing intermediates (tests): called while recording with the live tensor — "p1"
  * (projector_1 output), "layer0" … (each encoder layer's output, [rows, S, hidden]), "mean".
  * The tensor is overwritten later in the same command buffer; copy it (vkc_op_copy) to keep it. */
-typedef void (*DgConnectorTapFunc) (VkcCmd *cmd, const char *name, const VkcTensor *t, gpointer user_data);
-void dg_connector_set_tap (DgConnector *conn, DgConnectorTapFunc func, gpointer user_data);
+void dg_connector_set_tap (DgConnector *conn, DgTapFunc func, gpointer user_data);
 
 /* merged [rows, S, in_dim] (f32, last dim contiguous, rows/tokens may be strided) →
  * *pooled [rows, pooled_dim] and *seq [rows, S, seq_dim], both allocated in @arena. Rows are

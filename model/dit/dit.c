@@ -21,19 +21,9 @@
 /* ---- model numbers (MODEL.md §5, diffusers SD3Transformer2DModel) ---------------------- */
 
 #define DIT_EPS 1e-6f              /* non-affine LayerNorms and q/k RMSNorm (§5.4, §10.8) */
-#define DIT_FREQ_DIM 256           /* Timesteps(256, flip_sin_to_cos=True, shift 0) (§5.2) */
 #define DIT_FREQ_MAX_PERIOD 10000.0
 #define DIT_POS_THETA 10000.0      /* 2-D sin-cos position table (§5.2) */
-#define DIT_FF_MULT 4              /* FeedForward inner width = 4·D (1536 → 6144) */
-#define DIT_PATCH 2                /* the only patch size the patch-conv op implements */
-
-/* AdaLayerNormZero chunks (§5.4, §10.9): (shift, scale, gate) for attention, then for the MLP,
- * then (dual blocks, SD35AdaLayerNormZeroX) for attn2. */
-enum { SHIFT_MSA, SCALE_MSA, GATE_MSA, SHIFT_MLP, SCALE_MLP, GATE_MLP, SHIFT_MSA2, SCALE_MSA2, GATE_MSA2,
-       N_CHUNKS_DUAL };
-#define N_CHUNKS_PLAIN 6
-/* AdaLayerNormContinuous (last block's context norm, norm_out): (scale, shift) (§5.5, §5.6). */
-enum { CONT_SCALE, CONT_SHIFT, N_CHUNKS_CONT };
+/* The widths, chunk orders and the weight list are in dit_layout.h. */
 
 typedef struct {
   VkcTensor w, b;
@@ -65,7 +55,7 @@ struct _DgDit {
   Linear t1, t2, p1, p2, ctx_emb, norm_out, proj_out;
   Block *blocks;
   GHashTable *pos;                /* (h/2 << 32 | w/2) → VkcTensor* [1, N, D] */
-  DgDitObserver observe;
+  DgTapFunc observe;
   gpointer observe_data;
 };
 
@@ -73,63 +63,68 @@ struct _DgDit {
  * Loading
  * ======================================================================================== */
 
-static gboolean
-load_linear (DgWeights *w, Linear *l, gint64 out, gint64 in, const char *name, GError **error)
+/* The field of @dit that receives a tensor of dg_dit_layout_weights. */
+static VkcTensor *
+weight_slot (DgDit *dit, const DgLayoutTensor *t)
 {
-  return dg_weights_linear (w, &l->w, out, in, error, "%s.weight", name)
-         && dg_weights_vector (w, &l->b, out, error, "%s.bias", name);
-}
-
-/* One attention stream; `names` = q, k, v, out, norm_q, norm_k (out NULL when absent). */
-static gboolean
-load_proj (DgDit *dit, Proj *p, const char *prefix, const char *const names[6], GError **error)
-{
-  const gint64 D = dit->cfg.inner_dim;
-  Linear *l[4] = { &p->q, &p->k, &p->v, &p->out };
-  for (int i = 0; i < 4; i++) {
-    if (!names[i])
-      continue;
-    g_autofree char *n = g_strdup_printf ("%s.%s", prefix, names[i]);
-    if (!load_linear (dit->w, l[i], D, D, n, error))
-      return FALSE;
+  Block *b = t->layer >= 0 ? &dit->blocks[t->layer] : NULL;
+  Linear *l = NULL;
+  Proj *p = NULL;
+  switch ((DgDitSlot) t->slot) {
+  case DIT_PATCH_W: return &dit->patch_w;
+  case DIT_PATCH_B: return &dit->patch_b;
+  case DIT_POS_TABLE: return NULL;
+  case DIT_T1: l = &dit->t1; break;
+  case DIT_T2: l = &dit->t2; break;
+  case DIT_P1: l = &dit->p1; break;
+  case DIT_P2: l = &dit->p2; break;
+  case DIT_CTX_EMB: l = &dit->ctx_emb; break;
+  case DIT_NORM_OUT: l = &dit->norm_out; break;
+  case DIT_PROJ_OUT: l = &dit->proj_out; break;
+  case DIT_NORM1: l = &b->norm1; break;
+  case DIT_NORM1_CTX: l = &b->norm1_ctx; break;
+  case DIT_IMG: p = &b->img; break;
+  case DIT_CTX: p = &b->ctx; break;
+  case DIT_IMG2: p = &b->img2; break;
+  case DIT_FF1: l = &b->ff1; break;
+  case DIT_FF2: l = &b->ff2; break;
+  case DIT_FFC1: l = &b->ffc1; break;
+  case DIT_FFC2: l = &b->ffc2; break;
   }
-  if (dit->cfg.qk_norm == DG_QK_NORM_RMS)
-    return dg_weights_vector (dit->w, &p->norm_q, dit->cfg.head_dim, error, "%s.%s.weight", prefix, names[4])
-           && dg_weights_vector (dit->w, &p->norm_k, dit->cfg.head_dim, error, "%s.%s.weight", prefix, names[5]);
-  return TRUE;
+  if (p) {
+    if (t->sub == DIT_SUB_NORM_Q)
+      return &p->norm_q;
+    if (t->sub == DIT_SUB_NORM_K)
+      return &p->norm_k;
+    Linear *const pl[4] = { &p->q, &p->k, &p->v, &p->out };
+    l = pl[t->sub / 2];
+  }
+  return t->sub % 2 ? &l->b : &l->w;
 }
 
+/* Uploads one tensor of the layout, shape-checked; the position table stays in the mapping. */
 static gboolean
-load_block (DgDit *dit, guint i, GError **error)
+load_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
 {
-  Block *b = &dit->blocks[i];
-  const gint64 D = dit->cfg.inner_dim, F = DIT_FF_MULT * D;
-  b->dual = dg_dit_config_is_dual (&dit->cfg, i);
-  b->pre_only = i == dit->cfg.n_layers - 1;   /* SD3Transformer2DModel: context_pre_only = last */
-  g_autofree char *p = g_strdup_printf ("transformer_blocks.%u", i);
-  g_autofree char *n1 = g_strconcat (p, ".norm1.linear", NULL);
-  g_autofree char *n1c = g_strconcat (p, ".norm1_context.linear", NULL);
-  g_autofree char *attn = g_strconcat (p, ".attn", NULL);
-  g_autofree char *attn2 = g_strconcat (p, ".attn2", NULL);
-  static const char *const img_names[6] = { "to_q", "to_k", "to_v", "to_out.0", "norm_q", "norm_k" };
-  static const char *const ctx_names[6] = { "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out",
-                                            "norm_added_q", "norm_added_k" };
-  static const char *const ctx_names_pre[6] = { "add_q_proj", "add_k_proj", "add_v_proj", NULL,
-                                                "norm_added_q", "norm_added_k" };
-  if (!load_linear (dit->w, &b->norm1, (b->dual ? N_CHUNKS_DUAL : N_CHUNKS_PLAIN) * D, D, n1, error)
-      || !load_linear (dit->w, &b->norm1_ctx, (b->pre_only ? N_CHUNKS_CONT : N_CHUNKS_PLAIN) * D, D, n1c, error)
-      || !load_proj (dit, &b->img, attn, img_names, error)
-      || !load_proj (dit, &b->ctx, attn, b->pre_only ? ctx_names_pre : ctx_names, error)
-      || (b->dual && !load_proj (dit, &b->img2, attn2, img_names, error)))
-    return FALSE;
-  g_autofree char *ff1 = g_strconcat (p, ".ff.net.0.proj", NULL);
-  g_autofree char *ff2 = g_strconcat (p, ".ff.net.2", NULL);
-  g_autofree char *ffc1 = g_strconcat (p, ".ff_context.net.0.proj", NULL);
-  g_autofree char *ffc2 = g_strconcat (p, ".ff_context.net.2", NULL);
-  return load_linear (dit->w, &b->ff1, F, D, ff1, error) && load_linear (dit->w, &b->ff2, D, F, ff2, error)
-         && (b->pre_only
-             || (load_linear (dit->w, &b->ffc1, F, D, ffc1, error)
-                 && load_linear (dit->w, &b->ffc2, D, F, ffc2, error)));
+  DgDit *dit = data;
+  if (t->slot == DIT_POS_TABLE) {
+    if (!dg_safetensors_find (dit->st, t->name))
+      return TRUE;   /* recomputed */
+    dit->pos_table = dg_safetensors_expect_shape (dit->st, t->name, DG_DTYPES_FLOAT, error, t->shape[0], t->shape[1],
+                                                  t->shape[2]);
+    return dit->pos_table != NULL;
+  }
+  VkcTensor *dst = weight_slot (dit, t);
+  switch (t->kind) {
+  case DG_LAYOUT_LINEAR:
+    return dg_weights_linear (dit->w, dst, t->shape[0], t->shape[1], error, "%s", t->name);
+  case DG_LAYOUT_VECTOR:
+    return dg_weights_vector (dit->w, dst, t->shape[0], error, "%s", t->name);
+  case DG_LAYOUT_MATRIX:
+    return dg_weights_conv (dit->w, dst, t->shape[0], t->shape[1], t->shape[2], t->shape[3], error, "%s", t->name);
+  default:
+    g_assert_not_reached ();
+  }
 }
 
 /* What the kernels here implement; anything else is refused rather than computed wrongly. */
@@ -153,29 +148,6 @@ check_supported (const DgDitConfig *c, const char *display, GError **error)
   return FALSE;
 }
 
-static gboolean
-load_embeddings (DgDit *dit, GError **error)
-{
-  const DgDitConfig *c = &dit->cfg;
-  const gint64 D = c->inner_dim, M = c->pos_embed_max_size;
-  if (!dg_weights_conv (dit->w, &dit->patch_w, D, c->in_channels, DIT_PATCH, DIT_PATCH, error, "pos_embed.proj.weight")
-      || !dg_weights_vector (dit->w, &dit->patch_b, D, error, "pos_embed.proj.bias")
-      || !load_linear (dit->w, &dit->t1, D, DIT_FREQ_DIM, "time_text_embed.timestep_embedder.linear_1", error)
-      || !load_linear (dit->w, &dit->t2, D, D, "time_text_embed.timestep_embedder.linear_2", error)
-      || !load_linear (dit->w, &dit->p1, D, c->pooled_projection_dim, "time_text_embed.text_embedder.linear_1", error)
-      || !load_linear (dit->w, &dit->p2, D, D, "time_text_embed.text_embedder.linear_2", error)
-      || !load_linear (dit->w, &dit->ctx_emb, D, c->joint_attention_dim, "context_embedder", error)
-      || !load_linear (dit->w, &dit->norm_out, N_CHUNKS_CONT * D, D, "norm_out.linear", error)
-      || !load_linear (dit->w, &dit->proj_out, DIT_PATCH * DIT_PATCH * c->out_channels, D, "proj_out", error))
-    return FALSE;
-  if (dg_safetensors_find (dit->st, "pos_embed.pos_embed")) {
-    dit->pos_table = dg_safetensors_expect_shape (dit->st, "pos_embed.pos_embed", DG_DTYPES_FLOAT, error, 1, M * M, D);
-    if (!dit->pos_table)
-      return FALSE;
-  }
-  return TRUE;
-}
-
 DgDit *
 dg_dit_load (VkcDevice *dev, const char *path, DgPrecision precision, DgWeightFormat weights, GError **error)
 {
@@ -193,11 +165,12 @@ dg_dit_load (VkcDevice *dev, const char *path, DgPrecision precision, DgWeightFo
   DgPlanModel shape = { .dit = dit->cfg };   /* the pool sized to the weights (plan.h) */
   dg_weights_expect (dit->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_DIT, precision, weights));
   dit->blocks = g_new0 (Block, dit->cfg.n_layers);
-  if (!load_embeddings (dit, error))
+  for (guint i = 0; i < dit->cfg.n_layers; i++) {
+    dit->blocks[i].dual = dg_dit_config_is_dual (&dit->cfg, i);
+    dit->blocks[i].pre_only = dg_dit_layout_pre_only (&dit->cfg, i);
+  }
+  if (!dg_dit_layout_weights (&dit->cfg, load_tensor, dit, error))
     return NULL;
-  for (guint i = 0; i < dit->cfg.n_layers; i++)
-    if (!load_block (dit, i, error))
-      return NULL;
   return g_steal_pointer (&dit);
 }
 
@@ -227,7 +200,7 @@ dg_dit_weight_bytes (const DgDit *dit)
 }
 
 void
-dg_dit_set_observer (DgDit *dit, DgDitObserver func, gpointer user_data)
+dg_dit_set_observer (DgDit *dit, DgTapFunc func, gpointer user_data)
 {
   dit->observe = func;
   dit->observe_data = user_data;
@@ -425,6 +398,13 @@ scratch_view (const VkcTensor *t, int ndim, const int64_t *shape)
   return vkc_tensor_view (t, ndim, shape, stride, 0);
 }
 
+/* An f32 activation of the layout's shape from the arena. */
+static void
+take (DgArena *arena, VkcTensor *out, const DgLayoutAct *a)
+{
+  dg_arena_tensor (arena, out, VKC_F32, (int) a->ndim, a->shape);
+}
+
 /* ======================================================================================== *
  * Embeddings (§5.2)
  * ======================================================================================== */
@@ -433,12 +413,14 @@ gboolean
 dg_dit_time_embed (DgDit *dit, VkcCmd *cmd, DgArena *arena, const VkcTensor *t, const VkcTensor *pooled,
                    const VkcTensor *temb, GError **error)
 {
-  const int64_t B = t->shape[0], D = dit->cfg.inner_dim;
+  const int64_t B = t->shape[0];
+  DgLayoutAct a[DIT_N_ACTS];
+  dg_dit_layout_acts (&dit->cfg, B, 0, 0, FALSE, a);
   VkcTensor sinus, h, te, pe;
-  DG_ACT (arena, &sinus, B, DIT_FREQ_DIM);
-  DG_ACT (arena, &h, B, D);
-  DG_ACT (arena, &te, B, D);
-  DG_ACT (arena, &pe, B, D);
+  take (arena, &sinus, &a[DIT_ACT_SINUS]);
+  take (arena, &h, &a[DIT_ACT_TIME_H]);
+  take (arena, &te, &a[DIT_ACT_TIME_E]);
+  take (arena, &pe, &a[DIT_ACT_POOLED_E]);
   if (!dg_arena_check (arena, error))
     return FALSE;
   /* timestep_embedder(time_proj(t).to(dtype)): the float32 sinusoid, cos first. */
@@ -518,32 +500,23 @@ pass_alloc (Pass *p, DgDit *dit, VkcCmd *cmd, DgArena *arena, int64_t B, int64_t
 {
   const int64_t D = dit->cfg.inner_dim;
   *p = (Pass) { .dit = dit, .cmd = cmd, .B = B, .L = L, .S = S, .D = D, .key_valid = key_valid };
-  DG_ACT (arena, &p->st, B, D);
-  DG_ACT (arena, &p->mod, B, N_CHUNKS_DUAL * D);
-  DG_ACT (arena, &p->cmod, B, N_CHUNKS_PLAIN * D);
-  DG_ACT (arena, &p->xn, B, L, D);
-  DG_ACT (arena, &p->xa, B, L, D);
-  DG_ACT (arena, &p->xb, B, L, D);
-  DG_ACT (arena, &p->cn, B, S, D);
-  DG_ACT (arena, &p->ca, B, S, D);
-  DG_ACT (arena, &p->hid, B * (L + S) * DIT_FF_MULT * D);   /* ≥ B·max(L,S)·4D */
+  DgLayoutAct a[DIT_N_ACTS];
+  dg_dit_layout_acts (&dit->cfg, B, L, S, key_valid != NULL, a);
+  take (arena, &p->st, &a[DIT_ACT_SILU]);
+  take (arena, &p->mod, &a[DIT_ACT_MOD]);
+  take (arena, &p->cmod, &a[DIT_ACT_CMOD]);
+  take (arena, &p->xn, &a[DIT_ACT_XN]);
+  take (arena, &p->xa, &a[DIT_ACT_XA]);
+  take (arena, &p->xb, &a[DIT_ACT_XB]);
+  take (arena, &p->cn, &a[DIT_ACT_CN]);
+  take (arena, &p->ca, &a[DIT_ACT_CA]);
+  take (arena, &p->hid, &a[DIT_ACT_SCRATCH]);
   if (!dg_arena_check (arena, error))
     return FALSE;
   p->qkv = scratch_view (&p->hid, 4, (const int64_t[]) { 3, B, L + S, D });
   const int64_t o_shape[3] = { B, L + S, D }, o_stride[3] = { (L + S) * D, D, 1 };
   p->o = vkc_tensor_view (&p->hid, 3, o_shape, o_stride, B * (L + S) * 3 * D);
   return TRUE;
-}
-
-guint64
-dg_dit_activation_bytes (const DgDitConfig *c, gint64 B, gint64 L, gint64 S)
-{
-  const gint64 D = c->inner_dim;
-  gint64 forward = B * D + B * L * D + B * S * D + B * (L + S);   /* temb, tokens, ctx, key mask */
-  gint64 embed = B * DIT_FREQ_DIM + 3 * B * D;                     /* dg_dit_time_embed */
-  gint64 pass = B * D * (1 + N_CHUNKS_DUAL + N_CHUNKS_PLAIN) + 3 * B * L * D + 2 * B * S * D
-                + B * (L + S) * DIT_FF_MULT * D;
-  return (guint64) (forward + embed + pass) * 4;
 }
 
 /* q, k, v [B, N, D] of a qkv view [3, B, N, D]. */
@@ -869,13 +842,15 @@ dg_dit_forward (DgDit *dit, VkcCmd *cmd, DgArena *arena, const DgDitInput *in, c
   gboolean ok = FALSE;
   if (!layout_plan (dit, in, out, &lay, error))
     goto done;
-  const int64_t B = lay.B, D = dit->cfg.inner_dim;
+  const int64_t B = lay.B;
+  DgLayoutAct a[DIT_N_ACTS];
+  dg_dit_layout_acts (&dit->cfg, B, lay.Lmax, lay.S, lay.padded, a);
   VkcTensor temb, tokens, ctx, valid;
-  DG_ACT (arena, &temb, B, D);
-  DG_ACT (arena, &tokens, B, lay.Lmax, D);
-  DG_ACT (arena, &ctx, B, lay.S, D);
+  take (arena, &temb, &a[DIT_ACT_TEMB]);
+  take (arena, &tokens, &a[DIT_ACT_TOKENS]);
+  take (arena, &ctx, &a[DIT_ACT_CTX]);
   if (lay.padded)
-    dg_arena_tensor (arena, &valid, VKC_U32, 2, (const int64_t[]) { B, lay.Lmax + lay.S });
+    dg_arena_tensor (arena, &valid, VKC_U32, a[DIT_ACT_KEY_VALID].ndim, a[DIT_ACT_KEY_VALID].shape);
   if (!dg_arena_check (arena, error))
     goto done;
 

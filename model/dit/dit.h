@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "deepgen.h"
+#include "dit_layout.h"
 #include "vkc.h"
 #include "weights.h"
 
@@ -54,8 +55,7 @@ guint64 dg_dit_weight_bytes (const DgDit *dit);
  * through such a copy). Names: "temb", "img_in", "ctx_in", "block{i}.img", "block{i}.ctx"
  * (every block but the last), "time.sinusoid", "time.timestep_emb". img tensors hold all image
  * tokens of a row (target, then references, then padding). NULL func = no observer. */
-typedef void (*DgDitObserver) (VkcCmd *cmd, const char *name, const VkcTensor *t, gpointer user_data);
-void dg_dit_set_observer (DgDit *dit, DgDitObserver func, gpointer user_data);
+void dg_dit_set_observer (DgDit *dit, DgTapFunc func, gpointer user_data);
 
 typedef struct {
   const VkcTensor *latents;   /* [B, h, w, in_channels] noisy latents */
@@ -74,11 +74,7 @@ typedef struct {
 gboolean dg_dit_forward (DgDit *dit, VkcCmd *cmd, DgArena *arena, const DgDitInput *in, const VkcTensor *out,
                          GError **error);
 
-/* Bytes of activations dg_dit_forward takes from its arena for B rows of L image tokens (target
- * + references, the longest row) and S context tokens — for memory plans; no weights needed
- * (add per-allocation alignment slack). The position crops go to the weights pool:
- * 4·(h/2)(w/2)·D bytes per distinct image size. */
-guint64 dg_dit_activation_bytes (const DgDitConfig *config, gint64 B, gint64 L, gint64 S);
+/* dg_dit_activation_bytes: dit_layout.h. */
 
 /* ---- the stages, for tests and for callers that drive the blocks themselves ------------- */
 

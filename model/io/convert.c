@@ -333,18 +333,6 @@ weight_files (const DgSafetensors *st)
   return set;
 }
 
-static gboolean
-holds_q8_0 (const DgSafetensors *st)
-{
-  const char *w = dg_safetensors_metadata (st, DG_GGUF_KEY_WEIGHTS);
-  if (w && strcmp (w, DG_GGUF_WEIGHTS_Q8_0) == 0)
-    return TRUE;
-  for (guint i = 0; i < dg_safetensors_n_tensors (st); i++)
-    if (dg_safetensors_tensor (st, i)->dtype == DG_DTYPE_Q8_0)
-      return TRUE;
-  return FALSE;
-}
-
 /* One converted component folder: its other files copied, its weights as model.gguf. */
 static gboolean
 convert_folder (const DgConvertOptions *o, const char *src, const char *dst, const char *folder, GError **error)
@@ -426,7 +414,7 @@ dg_convert_model (const char *src, const char *dst, const DgConvertOptions *opti
     g_autoptr (DgSafetensors) st = dg_safetensors_open (dir, error);
     if (!st)
       return FALSE;
-    if (holds_q8_0 (st)) {
+    if (dg_gguf_holds_q8_0 (st)) {
       g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
                    _("%s holds 8-bit weights already (it was converted); convert the released "
                      "DeepGen-1.0-diffusers folder instead"),

@@ -750,3 +750,15 @@ dg_gguf_writer_header (const DgGgufWriter *w)
     }
   return g_byte_array_free_to_bytes (b);
 }
+
+gboolean
+dg_gguf_holds_q8_0 (const DgSafetensors *st)
+{
+  const char *w = dg_safetensors_metadata (st, DG_GGUF_KEY_WEIGHTS);
+  if (w && strcmp (w, DG_GGUF_WEIGHTS_Q8_0) == 0)
+    return TRUE;
+  for (guint i = 0; i < dg_safetensors_n_tensors (st); i++)
+    if (dg_safetensors_tensor (st, i)->dtype == DG_DTYPE_Q8_0)
+      return TRUE;
+  return FALSE;
+}

@@ -85,4 +85,9 @@ guint64  dg_gguf_writer_data_bytes     (const DgGgufWriter *w);
 /* Magic to the end of the padding after the tensor infos. */
 GBytes  *dg_gguf_writer_header         (const DgGgufWriter *w);
 
+/* Whether a component's weights are 8-bit already (a folder written by `deepgen convert`): the
+ * metadata says so (DG_GGUF_KEY_WEIGHTS = DG_GGUF_WEIGHTS_Q8_0), or it holds q8_0 tensors (a GGUF
+ * written by another tool). A scan of the tensor list, which is in memory once opened. */
+gboolean dg_gguf_holds_q8_0 (const DgSafetensors *st);
+
 G_END_DECLS

@@ -18,6 +18,12 @@
 
 G_BEGIN_DECLS
 
+/* Observing intermediate tensors (tests, debugging), the one callback type of every component
+ * (vit, llm, connector, dit, vae): called while recording with @name and the live tensor @t,
+ * which later layers overwrite in the same command buffer — a tap that wants the values records
+ * a copy (vkc_op_copy) on @cmd. Each component's header lists its names. */
+typedef void (*DgTapFunc) (VkcCmd *cmd, const char *name, const VkcTensor *t, gpointer user_data);
+
 typedef struct {
   VkcDevice *dev;
   VkcPool *pool;               /* owns every tensor loaded through this object */

@@ -203,21 +203,6 @@ dg_model_folder_missing (const char *path)
   return g_string_free (m, FALSE);
 }
 
-/* Whether a component's weights are 8-bit already (a folder written by `deepgen convert`): its
- * metadata says so, or it holds q8_0 tensors (a GGUF written by another tool). The headers are
- * in memory by now, so this costs a scan of the tensor list. */
-static gboolean
-holds_q8_0 (const DgSafetensors *st)
-{
-  const char *w = dg_safetensors_metadata (st, DG_GGUF_KEY_WEIGHTS);
-  if (w && strcmp (w, DG_GGUF_WEIGHTS_Q8_0) == 0)
-    return TRUE;
-  for (guint i = 0; i < dg_safetensors_n_tensors (st); i++)
-    if (dg_safetensors_tensor (st, i)->dtype == DG_DTYPE_Q8_0)
-      return TRUE;
-  return FALSE;
-}
-
 DgWeightFormat
 dg_model_folder_weights (const char *path)
 {
@@ -225,7 +210,7 @@ dg_model_folder_weights (const char *path)
   for (guint i = 0; i < G_N_ELEMENTS (parts); i++) {
     g_autofree char *p = g_build_filename (path, parts[i], NULL);
     g_autoptr (DgSafetensors) st = dg_safetensors_open (p, NULL);
-    if (st && holds_q8_0 (st))
+    if (st && dg_gguf_holds_q8_0 (st))
       return DG_WEIGHTS_Q8_0;
   }
   return DG_WEIGHTS_RELEASED;
@@ -239,7 +224,7 @@ check_weights (const char *root, const char *dir, gboolean *q8, GError **error)
 {
   g_autofree char *p = g_build_filename (root, dir, NULL);
   g_autoptr (DgSafetensors) st = dg_safetensors_open (p, error);
-  if (st && holds_q8_0 (st))
+  if (st && dg_gguf_holds_q8_0 (st))
     *q8 = TRUE;
   return st != NULL;
 }

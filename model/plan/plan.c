@@ -19,7 +19,10 @@
 #include <string.h>
 
 #include "dg_i18n.h"
+#include "connector_layout.h"
+#include "dit_layout.h"
 #include "json_strict.h"
+#include "llm_layout.h"
 #include "safetensors.h"
 
 /* vkc_memory.c: pool blocks and allocation alignment. */
@@ -30,11 +33,6 @@
 #define U32 4ull
 
 /* Numbers of the model code that are not config keys. */
-#define DIT_FREQ_DIM 256          /* dit.c: timestep sinusoid width */
-#define DIT_FF_MULT 4             /* dit.c: FeedForward inner width 4·D */
-#define DIT_CHUNKS_DUAL 9         /* dit.c: modulation chunks (dual block) */
-#define DIT_CHUNKS_PLAIN 6
-#define DIT_CHUNKS_CONT 2         /* AdaLayerNormContinuous: (scale, shift) */
 #define VIT_RESIZE_NUM 28         /* MODEL.md §1.4: references are rescaled by 28/32 for the ViT */
 #define VIT_RESIZE_DEN 32
 #define GN_VALUES_PER_GROUP 32768 /* vkc_ops_norm.c: GroupNorm statistics chunk */
@@ -72,15 +70,6 @@ static const char VAE_JSON[] =
   "\"layers_per_block\":2,\"mid_block_add_attention\":true,\"norm_num_groups\":32,\"out_channels\":3,"
   "\"scaling_factor\":1.5305,\"shift_factor\":0.0609,\"use_post_quant_conv\":false,\"use_quant_conv\":false}";
 
-static guint
-selected_layers (guint n_layers)
-{
-  guint n = 0;
-  for (gint k = (gint) n_layers - 1; k > 0; k -= 6)
-    n++;
-  return n;
-}
-
 void
 dg_plan_model_deepgen_1_0 (DgPlanModel *m)
 {
@@ -93,7 +82,7 @@ dg_plan_model_deepgen_1_0 (DgPlanModel *m)
       || !dg_vae_config_parse (VAE_JSON, -1, "deepgen-1.0 vae", &m->vae, &error))
     g_error ("built-in DeepGen 1.0 config: %s", error->message);
   m->n_queries = DEFAULT_QUERIES;
-  m->n_selected = selected_layers (m->vlm.text.n_layers);
+  m->n_selected = dg_llm_layout_selected (&m->vlm.text, NULL);
 }
 
 /* meta_queries' rows from the weights, else the config key, else the default. */
@@ -134,7 +123,7 @@ dg_plan_model_load (DgPlanModel *m, const char *folder, GError **error)
       || !dg_dit_config_load (dit, &m->dit, error) || !dg_vae_config_load (vae, &m->vae, error))
     return FALSE;
   m->n_queries = load_n_queries (folder);
-  m->n_selected = selected_layers (m->vlm.text.n_layers);
+  m->n_selected = dg_llm_layout_selected (&m->vlm.text, NULL);
   return TRUE;
 }
 
@@ -215,6 +204,15 @@ static void
 act (Pool *p, guint64 n)
 {
   pool_alloc (p, n * F32);
+}
+
+/* The f32 pieces of a component's activation layout, in order. */
+static void
+acts_take (Pool *p, const DgLayoutAct *a, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    if (a[i].ndim)
+      act (p, (guint64) dg_layout_act_numel (&a[i]));
 }
 
 /* ======================================================================================== *
@@ -344,25 +342,6 @@ conv (Weights *w, guint64 cout, guint64 cin, guint64 k)
   vec (w, cout);
 }
 
-static void
-weights_llm (const DgPlanModel *m, Weights *w)
-{
-  const DgQwenTextConfig *c = &m->vlm.text;
-  const guint64 H = c->hidden, Q = (guint64) c->n_heads * c->head_dim, KV = (guint64) c->n_kv_heads * c->head_dim;
-  tensor (w, T_HOST, c->vocab_size, H);   /* embed_tokens: rows gathered on the host (llm.h) */
-  for (guint i = 0; i < c->n_layers; i++) {   /* llm.c load_layer's order */
-    vec (w, H);                           /* input_layernorm */
-    vec (w, H);                           /* post_attention_layernorm */
-    linear (w, Q, H, TRUE);
-    linear (w, KV, H, TRUE);
-    linear (w, KV, H, TRUE);
-    linear (w, H, Q, FALSE);              /* o_proj: no bias */
-    linear (w, c->intermediate, H, FALSE);
-    linear (w, c->intermediate, H, FALSE);
-    linear (w, H, c->intermediate, FALSE);
-  }
-  vec (w, H);                             /* norm */
-}
 
 static guint64
 vit_patch_values (const DgQwenVisionConfig *c)
@@ -390,74 +369,46 @@ weights_vit (const DgPlanModel *m, Weights *w)
   linear (w, c->out_hidden, M, TRUE);
 }
 
-/* connector.c load_weights: meta queries (f32), projectors, then the layers. */
-static void
-weights_connector (const DgPlanModel *m, Weights *w)
+/* A tensor of a component's layout (layout.h), counted as its loader uploads it. */
+static gboolean
+count_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
 {
-  const DgConnectorConfig *c = &m->connector;
-  const guint64 D = c->hidden, H = m->vlm.text.hidden;
-  tensor (w, T_DEVICE_F32, m->n_queries, H);          /* meta_queries */
-  linear (w, D, (guint64) m->n_selected * H, TRUE);   /* projector_1 */
-  linear (w, m->dit.pooled_projection_dim, D, TRUE);  /* projector_2 */
-  linear (w, m->dit.joint_attention_dim, D, TRUE);    /* projector_3 */
-  for (guint i = 0; i < c->n_layers; i++) {
-    vec (w, D);                                       /* layer_norm1 */
-    vec (w, D);
-    for (int k = 0; k < 4; k++)                       /* q, k, v, out_proj */
-      linear (w, D, D, TRUE);
-    vec (w, D);                                       /* layer_norm2 */
-    vec (w, D);
-    linear (w, c->intermediate, D, TRUE);             /* fc1 */
-    linear (w, D, c->intermediate, TRUE);             /* fc2 */
-  }
+  static const TensorKind kinds[] = {
+    [DG_LAYOUT_LINEAR] = T_LINEAR, [DG_LAYOUT_MATRIX] = T_DEVICE, [DG_LAYOUT_VECTOR] = T_DEVICE,
+    [DG_LAYOUT_F32] = T_DEVICE_F32, [DG_LAYOUT_HOST] = T_HOST, [DG_LAYOUT_COMPUTED] = T_COMPUTED,
+  };
+  const guint64 n = (guint64) dg_layout_numel (t);
+  const guint64 rows = t->ndim ? (guint64) t->shape[0] : 1;
+  tensor (data, kinds[t->kind], rows, t->ndim > 1 ? n / rows : 0);
+  return TRUE;
 }
 
-/* dit.c load_embeddings then load_block, in their order. */
+static void
+weights_llm (const DgPlanModel *m, Weights *w)
+{
+  dg_llm_layout_weights (&m->vlm.text, count_tensor, w, NULL);
+}
+
 static void
 weights_dit (const DgPlanModel *m, Weights *w)
 {
-  const DgDitConfig *c = &m->dit;
-  const guint64 D = c->inner_dim, F = DIT_FF_MULT * D, hd = c->head_dim;
-  const guint64 patch_out = (guint64) c->patch_size * c->patch_size * c->out_channels;
-  const gboolean qk = c->qk_norm != DG_QK_NORM_NONE;
-  conv (w, D, c->in_channels, c->patch_size);                        /* pos_embed.proj */
-  linear (w, D, DIT_FREQ_DIM, TRUE);                                 /* time_text_embed.timestep_embedder */
-  linear (w, D, D, TRUE);
-  linear (w, D, c->pooled_projection_dim, TRUE);                     /* time_text_embed.text_embedder */
-  linear (w, D, D, TRUE);
-  linear (w, c->caption_projection_dim, c->joint_attention_dim, TRUE);   /* context_embedder */
-  linear (w, DIT_CHUNKS_CONT * D, D, TRUE);                          /* norm_out.linear */
-  linear (w, patch_out, D, TRUE);                                    /* proj_out */
-  if (c->pos_embed_max_size)                                         /* pos_embed.pos_embed (buffer) */
-    tensor (w, T_HOST, (guint64) c->pos_embed_max_size * c->pos_embed_max_size, D);
-  for (guint i = 0; i < c->n_layers; i++) {
-    const gboolean dual = dg_dit_config_is_dual (c, i), last = i + 1 == c->n_layers;
-    linear (w, (dual ? DIT_CHUNKS_DUAL : DIT_CHUNKS_PLAIN) * D, D, TRUE);   /* norm1.linear */
-    linear (w, (last ? DIT_CHUNKS_CONT : DIT_CHUNKS_PLAIN) * D, D, TRUE);   /* norm1_context.linear */
-    for (int k = 0; k < 4; k++)                                      /* to_q, to_k, to_v, to_out.0 */
-      linear (w, D, D, TRUE);
-    if (qk)                                                          /* norm_q, norm_k */
-      for (int k = 0; k < 2; k++)
-        vec (w, hd);
-    for (int k = 0; k < (last ? 3 : 4); k++)                         /* add_q/k/v_proj, to_add_out */
-      linear (w, D, D, TRUE);
-    if (qk)                                                          /* norm_added_q/k */
-      for (int k = 0; k < 2; k++)
-        vec (w, hd);
-    if (dual) {
-      for (int k = 0; k < 4; k++)                                    /* attn2 q, k, v, out */
-        linear (w, D, D, TRUE);
-      if (qk)
-        for (int k = 0; k < 2; k++)
-          vec (w, hd);
-    }
-    linear (w, F, D, TRUE);                                          /* ff */
-    linear (w, D, F, TRUE);
-    if (!last) {
-      linear (w, F, D, TRUE);                                        /* ff_context */
-      linear (w, D, F, TRUE);
-    }
-  }
+  dg_dit_layout_weights (&m->dit, count_tensor, w, NULL);
+}
+
+/* The connector's sizes as the plan knows them (its checkpoint fixes the same ones). */
+static DgConnectorShape
+connector_shape (const DgPlanModel *m)
+{
+  return (DgConnectorShape) { .cfg = m->connector, .n_queries = m->n_queries, .llm_hidden = m->vlm.text.hidden,
+                              .in_dim = m->n_selected * m->vlm.text.hidden,
+                              .pooled_dim = m->dit.pooled_projection_dim, .seq_dim = m->dit.joint_attention_dim };
+}
+
+static void
+weights_connector (const DgPlanModel *m, Weights *w)
+{
+  const DgConnectorShape s = connector_shape (m);
+  dg_connector_layout_weights (&s, count_tensor, w, NULL);
 }
 
 static void
@@ -661,65 +612,31 @@ acts_vit (const DgQwenVisionConfig *c, int width, int height, Pool *p)
 static void
 acts_llm (const DgPlanModel *m, guint64 R, guint64 S, Pool *p)
 {
-  const DgQwenTextConfig *c = &m->vlm.text;
-  const guint64 H = c->hidden, Q = (guint64) c->n_heads * c->head_dim, KV = (guint64) c->n_kv_heads * c->head_dim;
-  act (p, R * S * H);              /* inputs_embeds */
-  act (p, R * S * c->head_dim);    /* cos, sin */
-  act (p, R * S * c->head_dim);
-  pool_alloc (p, R * S * U32);     /* valid */
-  act (p, R * S * H);              /* xn */
-  act (p, R * S * Q);              /* q, k, v */
-  act (p, R * S * KV);
-  act (p, R * S * KV);
-  act (p, R * S * Q);              /* attn */
-  act (p, R * S * H);              /* tmp */
-  act (p, R * S * c->intermediate);
-  act (p, R * S * c->intermediate);
-  act (p, R * S * H);              /* h */
-  act (p, R * S * m->n_selected * H);   /* merged */
+  DgLayoutAct a[LLM_N_ACTS];
+  dg_llm_layout_acts (&m->vlm.text, (gint64) R, (gint64) S, a);
+  for (int i = 0; i < LLM_N_ACTS; i++)
+    pool_alloc (p, (guint64) dg_layout_act_numel (&a[i]) * (i == LLM_ACT_VALID ? U32 : F32));
 }
 
 /* dg_connector_forward (connector.c): outputs first, then the per-layer buffers. */
 static void
 acts_connector (const DgPlanModel *m, DgPrecision precision, guint64 R, guint64 S, Pool *p)
 {
-  const DgConnectorConfig *c = &m->connector;
-  const guint64 D = c->hidden;
-  act (p, R * S * D);                          /* x: projector_1 output, the residual stream */
-  act (p, R * D);                              /* mean */
-  act (p, R * m->dit.pooled_projection_dim);   /* pooled */
-  act (p, R * S * m->dit.joint_attention_dim); /* seq */
-  act (p, R * S * D);                          /* h */
-  act (p, R * S * 3 * D);                      /* qkv */
-  act (p, R * S * D);                          /* o */
-  act (p, R * S * c->intermediate);            /* f */
-  if (precision == DG_PRECISION_BF16)
-    act (p, R * S * D);                        /* tmp */
+  const DgConnectorShape s = connector_shape (m);
+  DgLayoutAct a[CONN_N_ACTS];
+  dg_connector_layout_acts (&s, (gint64) R, (gint64) S, precision == DG_PRECISION_BF16, a);
+  acts_take (p, a, CONN_N_ACTS);
 }
 
 /* dg_dit_forward (dit.c) for B rows, the longest row L image tokens, S context tokens. */
 static void
 acts_dit (const DgDitConfig *c, guint64 B, guint64 L, guint64 S, gboolean padded, Pool *p)
 {
-  const guint64 D = c->inner_dim;
-  act (p, B * D);                  /* temb */
-  act (p, B * L * D);              /* tokens */
-  act (p, B * S * D);              /* ctx */
-  if (padded)
-    pool_alloc (p, B * (L + S) * U32);
-  act (p, B * DIT_FREQ_DIM);       /* dg_dit_time_embed: sinusoid, hidden, two embeddings */
-  act (p, B * D);
-  act (p, B * D);
-  act (p, B * D);
-  act (p, B * D);                  /* pass_alloc: silu(temb), modulations */
-  act (p, B * DIT_CHUNKS_DUAL * D);
-  act (p, B * DIT_CHUNKS_PLAIN * D);
-  act (p, B * L * D);              /* xn, xa, xb */
-  act (p, B * L * D);
-  act (p, B * L * D);
-  act (p, B * S * D);              /* cn, ca */
-  act (p, B * S * D);
-  act (p, B * (L + S) * DIT_FF_MULT * D);   /* qkv + o, then the MLP hidden */
+  DgLayoutAct a[DIT_N_ACTS];
+  dg_dit_layout_acts (c, (gint64) B, (gint64) L, (gint64) S, padded, a);
+  for (int i = 0; i < DIT_N_ACTS; i++)
+    if (a[i].ndim)
+      pool_alloc (p, (guint64) dg_layout_act_numel (&a[i]) * (i == DIT_ACT_KEY_VALID ? U32 : F32));
 }
 
 static guint64 down (const DgVaeConfig *c);
@@ -1454,7 +1371,7 @@ dg_flops_dit (const DgDitConfig *c, gint64 image_tokens, gint64 ctx_tokens)
                 + 2.0 * (DIT_FREQ_DIM * D + D * D + c->pooled_projection_dim * D + D * D);   /* temb */
   for (guint i = 0; i < c->n_layers; i++) {
     const gboolean dual = dg_dit_config_is_dual (c, i), last = i + 1 == c->n_layers;
-    flop += 2.0 * D * D * ((dual ? DIT_CHUNKS_DUAL : DIT_CHUNKS_PLAIN) + (last ? DIT_CHUNKS_CONT : DIT_CHUNKS_PLAIN));
+    flop += 2.0 * D * D * ((dual ? N_CHUNKS_DUAL : N_CHUNKS_PLAIN) + (last ? N_CHUNKS_CONT : N_CHUNKS_PLAIN));
     flop += 2.0 * N * (4.0 * D * D + 2.0 * D * F);                       /* image q, k, v, out, MLP */
     flop += last ? 2.0 * S * 3.0 * D * D                                 /* context q, k, v only */
                  : 2.0 * S * (4.0 * D * D + 2.0 * D * F);
@@ -1462,7 +1379,7 @@ dg_flops_dit (const DgDitConfig *c, gint64 image_tokens, gint64 ctx_tokens)
     if (dual)
       flop += 2.0 * N * 4.0 * D * D + 4.0 * N * N * D;                   /* attn2 over image tokens */
   }
-  flop += 2.0 * D * DIT_CHUNKS_CONT * D + 2.0 * N * D * (c->patch_size * c->patch_size * c->out_channels);
+  flop += 2.0 * D * N_CHUNKS_CONT * D + 2.0 * N * D * (c->patch_size * c->patch_size * c->out_channels);
   return flop;
 }
 

@@ -67,7 +67,7 @@ struct _DgVae {
   Coder enc, dec;
   /* z_vae = z_model · (1 + dec_scale) + dec_shift, i.e. z/scaling_factor + shift_factor */
   VkcTensor dec_scale, dec_shift;
-  DgVaeTapFunc tap;
+  DgTapFunc tap;
   gpointer tap_data;
 };
 
@@ -348,7 +348,7 @@ guint dg_vae_downscale (const DgVae *vae) { return 1u << (vae->cfg.n_blocks - 1)
 guint64 dg_vae_weight_bytes (const DgVae *vae) { return vae->weights->uploaded_bytes; }
 
 void
-dg_vae_set_tap (DgVae *vae, DgVaeTapFunc func, gpointer user_data)
+dg_vae_set_tap (DgVae *vae, DgTapFunc func, gpointer user_data)
 {
   vae->tap = func;
   vae->tap_data = user_data;
@@ -464,20 +464,13 @@ tap (Ctx *c, const char *name, const VkcTensor *t)
 
 /* ---- ops (no-ops during the dry run) ---------------------------------------------------- */
 
-/* Rounds a contiguous tensor to bf16 in place in pieces that fit one storage binding. */
+/* Rounds a contiguous tensor to bf16 in place (vkc_op_round_bf16 splits what exceeds a binding). */
 static void
 round_bf16 (Ctx *c, const VkcTensor *t)
 {
   if (!c->bf16 || !live (c))
     return;
-  const VkcDeviceInfo *info = vkc_device_info (c->dev);
-  int64_t piece = (int64_t) MIN ((VkDeviceSize) 1 << 24, (info->max_storage_buffer_range - 256) / 4);
-  int64_t n = vkc_tensor_numel (t);
-  VkcTensor flat = vkc_tensor_reshape (t, 1, &n);
-  for (int64_t i = 0; i < n; i += piece) {
-    VkcTensor v = vkc_tensor_narrow (&flat, 0, i, MIN (piece, n - i));
-    vkc_op_round_bf16 (c->cmd, &v, &v);
-  }
+  vkc_op_round_bf16 (c->cmd, t, t);
 }
 
 static VkcNormFlags

@@ -49,8 +49,7 @@ guint64 dg_vae_weight_bytes (const DgVae *vae);
  * tensor of its own (vkc_op_copy) on @cmd. Names: "encoder.conv_in", "encoder.down_blocks.N",
  * "encoder.mid_block", "encoder.moments", "decoder.in" (z_vae), "decoder.conv_in",
  * "decoder.mid_block", "decoder.up_blocks.N". NULL removes the tap. */
-typedef void (*DgVaeTapFunc) (VkcCmd *cmd, const char *name, const VkcTensor *t, gpointer user_data);
-void dg_vae_set_tap (DgVae *vae, DgVaeTapFunc func, gpointer user_data);
+void dg_vae_set_tap (DgVae *vae, DgTapFunc func, gpointer user_data);
 
 /* ---- whole images --------------------------------------------------------------------- */
 

@@ -16,7 +16,6 @@
 
 /* DeepGen stacks every sixth hidden state from the deepest down:
  * range(num_layers − 1, 0, −6) (MODEL.md §1.7, §10 item 3). */
-#define LLM_SELECT_STRIDE 6
 
 typedef struct {
   VkcTensor in_norm, post_norm;         /* [H] */
@@ -38,37 +37,20 @@ struct _DgLlm {
   guint selected[DG_CONFIG_MAX_LAYERS];
 };
 
+/* An f32 activation of the layout's shape from the arena. */
+static gboolean
+take (DgArena *arena, VkcTensor *out, const DgLayoutAct *a)
+{
+  return dg_arena_tensor (arena, out, VKC_F32, (int) a->ndim, a->shape);
+}
+
 /* ---- loading --------------------------------------------------------------------------- */
 
 typedef struct {
+  DgLlm *llm;
   DgWeights *w;
   DgLora *lora;
-  GError **error;
 } Loader;
-
-static gboolean
-load_linear (Loader *l, VkcTensor *w, VkcTensor *b, gint64 out, gint64 in, guint layer, const char *name)
-{
-  g_autofree char *module = g_strdup_printf ("layers.%u.%s", layer, name);
-  return dg_lora_weights_matrix (l->w, l->lora, DG_LORA_TEXT, module, out, in, w, l->error)
-         && (!b || dg_weights_vector (l->w, b, out, l->error, "%s.bias", module));
-}
-
-static gboolean
-load_layer (Loader *l, const DgQwenTextConfig *c, guint i, LlmLayer *y)
-{
-  const gint64 H = c->hidden, Q = (gint64) c->n_heads * c->head_dim, KV = (gint64) c->n_kv_heads * c->head_dim;
-  const gint64 I = c->intermediate;
-  return dg_weights_vector (l->w, &y->in_norm, H, l->error, "layers.%u.input_layernorm.weight", i)
-         && dg_weights_vector (l->w, &y->post_norm, H, l->error, "layers.%u.post_attention_layernorm.weight", i)
-         && load_linear (l, &y->q_w, &y->q_b, Q, H, i, "self_attn.q_proj")
-         && load_linear (l, &y->k_w, &y->k_b, KV, H, i, "self_attn.k_proj")
-         && load_linear (l, &y->v_w, &y->v_b, KV, H, i, "self_attn.v_proj")
-         && load_linear (l, &y->o_w, NULL, H, Q, i, "self_attn.o_proj")
-         && load_linear (l, &y->gate_w, NULL, I, H, i, "mlp.gate_proj")
-         && load_linear (l, &y->up_w, NULL, I, H, i, "mlp.up_proj")
-         && load_linear (l, &y->down_w, NULL, H, I, i, "mlp.down_proj");
-}
 
 static gboolean
 load_embedding (DgLlm *llm, DgLora *lora, GError **error)
@@ -84,11 +66,34 @@ load_embedding (DgLlm *llm, DgLora *lora, GError **error)
                                           &llm->embed_lora, &found, error);
 }
 
-static void
-select_layers (DgLlm *llm)
+/* Uploads one tensor of the layout (llm_layout.h), merging the LoRA into the Linear weights. */
+static gboolean
+load_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
 {
-  for (gint k = (gint) llm->cfg.n_layers - 1; k > 0; k -= LLM_SELECT_STRIDE)
-    llm->selected[llm->n_selected++] = (guint) k;
+  Loader *l = data;
+  DgLlm *llm = l->llm;
+  if (t->slot == LLM_EMBED)
+    return load_embedding (llm, l->lora, error);
+  LlmLayer *y = t->layer >= 0 ? &llm->layers[t->layer] : NULL;
+  VkcTensor *dst = NULL;
+  switch ((DgLlmSlot) t->slot) {
+  case LLM_EMBED: g_assert_not_reached ();
+  case LLM_IN_NORM: dst = &y->in_norm; break;
+  case LLM_POST_NORM: dst = &y->post_norm; break;
+  case LLM_Q: dst = t->sub ? &y->q_b : &y->q_w; break;
+  case LLM_K: dst = t->sub ? &y->k_b : &y->k_w; break;
+  case LLM_V: dst = t->sub ? &y->v_b : &y->v_w; break;
+  case LLM_O: dst = &y->o_w; break;
+  case LLM_GATE: dst = &y->gate_w; break;
+  case LLM_UP: dst = &y->up_w; break;
+  case LLM_DOWN: dst = &y->down_w; break;
+  case LLM_NORM: dst = &llm->norm; break;
+  }
+  if (t->kind == DG_LAYOUT_LINEAR) {
+    g_autofree char *module = g_strndup (t->name, strlen (t->name) - strlen (".weight"));
+    return dg_lora_weights_matrix (l->w, l->lora, DG_LORA_TEXT, module, t->shape[0], t->shape[1], dst, error);
+  }
+  return dg_weights_vector (l->w, dst, t->shape[0], error, "%s", t->name);
 }
 
 DgLlm *
@@ -111,14 +116,9 @@ dg_llm_load (VkcDevice *dev, const DgQwenTextConfig *cfg, const DgSafetensors *s
   DgPlanModel shape = { .vlm.text = *cfg };   /* the pool sized to the weights (plan.h) */
   dg_weights_expect (llm->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_LLM, precision, weights));
   llm->layers = g_new0 (LlmLayer, cfg->n_layers);
-  select_layers (llm);
-  Loader l = { llm->w, lora, error };
-  if (!load_embedding (llm, lora, error))
-    return NULL;
-  for (guint i = 0; i < cfg->n_layers; i++)
-    if (!load_layer (&l, cfg, i, &llm->layers[i]))
-      return NULL;
-  if (!dg_weights_vector (llm->w, &llm->norm, cfg->hidden, error, "norm.weight"))
+  llm->n_selected = dg_llm_layout_selected (cfg, llm->selected);
+  Loader l = { llm, llm->w, lora };
+  if (!dg_llm_layout_weights (cfg, load_tensor, &l, error))
     return NULL;
   if (lora && !dg_lora_check_all_used (lora, DG_LORA_TEXT, error))
     return NULL;
@@ -247,7 +247,9 @@ dg_llm_embed (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const gint32 *ids, guint 
   for (gsize r = 0; r < n_rows; r++)
     for (gsize s = 0; s < n_text; s++)
       embed_row (llm, ids[r * seq_len + s], host + (r * seq_len + s) * H);
-  if (!DG_ACT (arena, inputs_embeds, n_rows, seq_len, H) || !dg_arena_check (arena, error))
+  DgLayoutAct a[LLM_N_ACTS];
+  dg_llm_layout_acts (&llm->cfg, n_rows, seq_len, a);
+  if (!take (arena, inputs_embeds, &a[LLM_ACT_EMBEDS]) || !dg_arena_check (arena, error))
     return FALSE;
   if (!vkc_tensor_upload (llm->dev, inputs_embeds, host, error)) {
     dg_error_from_vkc (error);
@@ -301,18 +303,20 @@ llm_run_init (LlmRun *r, DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBat
   g_autofree guint32 *valid = g_new (guint32, n);
   for (int64_t i = 0; i < n; i++)
     valid[i] = b->attention_mask[i] != 0;
-  if (!dg_arena_upload (arena, &r->cos, VKC_F32, 3, (int64_t[]) { B, S, D }, cos_t)
-      || !dg_arena_upload (arena, &r->sin, VKC_F32, 3, (int64_t[]) { B, S, D }, sin_t)
-      || !dg_arena_upload (arena, &r->valid, VKC_U32, 2, (int64_t[]) { B, S }, valid))
+  DgLayoutAct a[LLM_N_ACTS];
+  dg_llm_layout_acts (c, B, S, a);
+  if (!dg_arena_upload (arena, &r->cos, VKC_F32, 3, a[LLM_ACT_COS].shape, cos_t)
+      || !dg_arena_upload (arena, &r->sin, VKC_F32, 3, a[LLM_ACT_SIN].shape, sin_t)
+      || !dg_arena_upload (arena, &r->valid, VKC_U32, 2, a[LLM_ACT_VALID].shape, valid))
     return FALSE;
-  DG_ACT (arena, &r->xn, B, S, c->hidden);
-  DG_ACT (arena, &r->q, B, S, c->n_heads * D);
-  DG_ACT (arena, &r->k, B, S, c->n_kv_heads * D);
-  DG_ACT (arena, &r->v, B, S, c->n_kv_heads * D);
-  DG_ACT (arena, &r->attn, B, S, c->n_heads * D);
-  DG_ACT (arena, &r->tmp, B, S, c->hidden);
-  DG_ACT (arena, &r->gate, B, S, c->intermediate);
-  DG_ACT (arena, &r->up, B, S, c->intermediate);
+  take (arena, &r->xn, &a[LLM_ACT_XN]);
+  take (arena, &r->q, &a[LLM_ACT_Q]);
+  take (arena, &r->k, &a[LLM_ACT_K]);
+  take (arena, &r->v, &a[LLM_ACT_V]);
+  take (arena, &r->attn, &a[LLM_ACT_ATTN]);
+  take (arena, &r->tmp, &a[LLM_ACT_TMP]);
+  take (arena, &r->gate, &a[LLM_ACT_GATE]);
+  take (arena, &r->up, &a[LLM_ACT_UP]);
   return !dg_arena_failed (arena);
 }
 
@@ -438,11 +442,12 @@ dg_llm_forward (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBatch *batch
                 VkcTensor *merged, const DgLlmTap *taps)
 {
   g_return_val_if_fail (check_batch (llm, batch, inputs_embeds), FALSE);
-  const int64_t B = batch->n_rows, S = batch->seq_len, H = llm->cfg.hidden;
+  DgLayoutAct a[LLM_N_ACTS];
+  dg_llm_layout_acts (&llm->cfg, batch->n_rows, batch->seq_len, a);
   LlmRun r;
   VkcTensor h;
-  if (!llm_run_init (&r, llm, cmd, arena, batch, taps) || !DG_ACT (arena, &h, B, S, H)
-      || !DG_ACT (arena, merged, B, S, (int64_t) llm->n_selected * H))
+  if (!llm_run_init (&r, llm, cmd, arena, batch, taps) || !take (arena, &h, &a[LLM_ACT_H])
+      || !take (arena, merged, &a[LLM_ACT_MERGED]))
     return FALSE;
   vkc_op_copy (cmd, &h, inputs_embeds);
   tap (&r, 0, &h);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include "config.h"
+#include "llm_layout.h"
 #include "lora.h"
 #include "weights.h"
 
@@ -26,9 +27,8 @@ typedef struct _DgLlm DgLlm;
  * output_hidden_states convention of MODEL.md §0: h0 = inputs, h<n> after the final norm).
  * @t holds the value at that point of the command stream only; record a copy to keep it. The
  * final norm is computed only when a tap is given (DeepGen does not use it). */
-typedef void (*DgLlmTapFunc) (VkcCmd *cmd, const char *name, const VkcTensor *t, gpointer user_data);
 typedef struct {
-  DgLlmTapFunc func;
+  DgTapFunc func;
   gpointer user_data;
 } DgLlmTap;
 

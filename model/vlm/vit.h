@@ -25,9 +25,8 @@ typedef struct _DgVit DgVit;
 
 /* Test/debug hook, called while recording: @name ("vit.patch_embed.out", "vit.block3.out") is
  * the value at that point of the command stream, in patch order; record a copy to keep it. */
-typedef void (*DgVitTapFunc) (VkcCmd *cmd, const char *name, const VkcTensor *t, gpointer user_data);
 typedef struct {
-  DgVitTapFunc func;
+  DgTapFunc func;
   gpointer user_data;
 } DgVitTap;
 
