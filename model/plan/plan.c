@@ -23,6 +23,8 @@
 #include "dit_layout.h"
 #include "json_strict.h"
 #include "llm_layout.h"
+#include "prompt.h"
+#include "vit_layout.h"
 #include "safetensors.h"
 
 /* vkc_memory.c: pool blocks and allocation alignment. */
@@ -33,8 +35,6 @@
 #define U32 4ull
 
 /* Numbers of the model code that are not config keys. */
-#define VIT_RESIZE_NUM 28         /* MODEL.md §1.4: references are rescaled by 28/32 for the ViT */
-#define VIT_RESIZE_DEN 32
 #define GN_VALUES_PER_GROUP 32768 /* vkc_ops_norm.c: GroupNorm statistics chunk */
 #define DEFAULT_QUERIES 128       /* DeepGen's num_queries (configs/models/deepgen_scb.py) */
 
@@ -343,31 +343,6 @@ conv (Weights *w, guint64 cout, guint64 cin, guint64 k)
 }
 
 
-static guint64
-vit_patch_values (const DgQwenVisionConfig *c)
-{
-  return (guint64) c->in_channels * c->temporal_patch_size * c->patch_size * c->patch_size;
-}
-
-static void
-weights_vit (const DgPlanModel *m, Weights *w)
-{
-  const DgQwenVisionConfig *c = &m->vlm.vision;
-  const guint64 C = c->hidden, M = C * c->spatial_merge_size * c->spatial_merge_size;
-  tensor (w, T_DEVICE, C, vit_patch_values (c));   /* patch_embed.proj: Conv3d without bias */
-  for (guint i = 0; i < c->depth; i++) {
-    vec (w, C);
-    vec (w, C);
-    linear (w, 3 * C, C, TRUE);
-    linear (w, C, C, TRUE);
-    linear (w, c->intermediate, C, TRUE);
-    linear (w, c->intermediate, C, TRUE);
-    linear (w, C, c->intermediate, TRUE);
-  }
-  vec (w, C);                                      /* merger.ln_q */
-  linear (w, M, M, TRUE);
-  linear (w, c->out_hidden, M, TRUE);
-}
 
 /* A tensor of a component's layout (layout.h), counted as its loader uploads it. */
 static gboolean
@@ -381,6 +356,12 @@ count_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
   const guint64 rows = t->ndim ? (guint64) t->shape[0] : 1;
   tensor (data, kinds[t->kind], rows, t->ndim > 1 ? n / rows : 0);
   return TRUE;
+}
+
+static void
+weights_vit (const DgPlanModel *m, Weights *w)
+{
+  dg_vit_layout_weights (&m->vlm.vision, count_tensor, w, NULL);
 }
 
 static void
@@ -572,12 +553,18 @@ weights_reserved (const DgPlanModel *m, DgComponent c, DgPrecision precision, Dg
  * Activations, tensor by tensor in allocation order
  * ======================================================================================== */
 
-/* The ViT grid of a reference of width × height (multiples of 32): MODEL.md §1.4. */
+/* The ViT grid of a reference of width × height (multiples of 32: the 28/32 rescale of
+ * MODEL.md §1.4, prompt.c dg_vit_grid); 0 × 0 for a size the ViT does not take. */
 static void
 vit_grid (const DgQwenVisionConfig *c, int width, int height, guint64 *grid_h, guint64 *grid_w)
 {
-  *grid_h = (guint64) height * VIT_RESIZE_NUM / VIT_RESIZE_DEN / c->patch_size;
-  *grid_w = (guint64) width * VIT_RESIZE_NUM / VIT_RESIZE_DEN / c->patch_size;
+  DgVitGrid g;
+  if (width <= 0 || height <= 0 || !dg_vit_grid ((guint) height, (guint) width, c, &g, NULL)) {
+    *grid_h = *grid_w = 0;
+    return;
+  }
+  *grid_h = g.grid_h;
+  *grid_w = g.grid_w;
 }
 
 /* One reference through dg_vlm_encode's first stage (vlm.c encode_images, vit.c). */
@@ -586,26 +573,10 @@ acts_vit (const DgQwenVisionConfig *c, int width, int height, Pool *p)
 {
   guint64 gh, gw;
   vit_grid (c, width, height, &gh, &gw);
-  const guint64 unit = (guint64) c->spatial_merge_size * c->spatial_merge_size;
-  const guint64 N = gh * gw, G = N / unit, C = c->hidden, hd = c->head_dim, I = c->intermediate;
-  act (p, N * vit_patch_values (c));   /* patch rows */
-  pool_alloc (p, G * U32);             /* to_window */
-  pool_alloc (p, G * U32);             /* to_raster */
-  pool_alloc (p, N * 2 * U32);         /* window ranges */
-  act (p, N * hd);                     /* cos, sin */
-  act (p, N * hd);
-  act (p, N * C);                      /* xn */
-  act (p, N * 3 * C);                  /* qkv */
-  act (p, N * C);                      /* attn */
-  act (p, N * C);                      /* tmp */
-  act (p, N * I);                      /* gate */
-  act (p, N * I);                      /* up */
-  act (p, N * vit_patch_values (c));   /* patch rows in window order */
-  act (p, N * C);                      /* x */
-  act (p, N * C);                      /* merger: ln_q */
-  act (p, G * unit * C);               /* mlp.0 */
-  act (p, G * c->out_hidden);          /* mlp.2 */
-  act (p, G * c->out_hidden);          /* back to raster order: the image embeddings */
+  DgLayoutAct a[VIT_N_ACTS];
+  dg_vit_layout_acts (c, (gint64) (gh * gw), a);
+  for (int i = 0; i < VIT_N_ACTS; i++)
+    pool_alloc (p, (guint64) dg_layout_act_numel (&a[i]) * (dg_vit_layout_act_u32 (i) ? U32 : F32));
 }
 
 /* The prompt rows through dg_vlm_encode's second stage (llm.c). */
@@ -1329,7 +1300,7 @@ dg_flops_vit (const DgQwenVisionConfig *c, int width, int height)
   vit_grid (c, width, height, &gh, &gw);
   const double N = (double) (gh * gw), C = c->hidden, I = c->intermediate;
   const double unit = (double) c->spatial_merge_size * c->spatial_merge_size, M = unit * C;
-  double flop = 2.0 * N * vit_patch_values (c) * C;                          /* patch embedding */
+  double flop = 2.0 * N * dg_vit_layout_patch_values (c) * C;                          /* patch embedding */
   flop += 2.0 * (N / unit) * (M * M + M * c->out_hidden);                     /* merger */
   /* Windows of window_size pixels: win merged tokens per side, partial at the bottom/right. */
   const guint64 win = c->window_size / (c->patch_size * c->spatial_merge_size);

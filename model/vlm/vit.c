@@ -21,7 +21,7 @@
 #define VIT_ROPE_THETA 10000.0f
 /* Patches per merged token: spatial_merge_size² = 4 in every Qwen2.5-VL; the grouped patch
  * order and the window permutation work in these units. */
-#define MERGE_UNIT(cfg) ((cfg)->spatial_merge_size * (cfg)->spatial_merge_size)
+#define MERGE_UNIT(cfg) dg_vit_layout_merge_unit (cfg)
 
 typedef struct {
   VkcTensor norm1, norm2;            /* [C] */
@@ -41,42 +41,47 @@ struct _DgVit {
   VkcTensor ln_q, mlp0_w, mlp0_b, mlp2_w, mlp2_b;
 };
 
+/* An f32 activation of the layout's shape from the arena. */
+static gboolean
+take (DgArena *arena, VkcTensor *out, const DgLayoutAct *a)
+{
+  return dg_arena_tensor (arena, out, VKC_F32, (int) a->ndim, a->shape);
+}
+
 /* ---- loading --------------------------------------------------------------------------- */
 
 typedef struct {
-  DgWeights *w;
+  DgVit *vit;
   DgLora *lora;
-  GError **error;
 } Loader;
 
+/* Uploads one tensor of the layout (vit_layout.h), merging the LoRA into the Linear weights. */
 static gboolean
-load_linear (Loader *l, VkcTensor *w, VkcTensor *b, gint64 out, gint64 in, const char *fmt, ...) G_GNUC_PRINTF (6, 7);
-
-static gboolean
-load_linear (Loader *l, VkcTensor *w, VkcTensor *b, gint64 out, gint64 in, const char *fmt, ...)
+load_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
 {
-  va_list ap;
-  va_start (ap, fmt);
-  g_autofree char *module = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  return dg_lora_weights_matrix (l->w, l->lora, DG_LORA_VISION, module, out, in, w, l->error)
-         && (!b || dg_weights_vector (l->w, b, out, l->error, "%s.bias", module));
-}
-
-static gboolean
-load_block (Loader *l, const DgQwenVisionConfig *c, guint i, VitBlock *b)
-{
-  const gint64 C = c->hidden, I = c->intermediate;
-  b->full = FALSE;
-  for (guint k = 0; k < c->n_fullatt; k++)
-    b->full |= c->fullatt_block_indexes[k] == i;
-  return dg_weights_vector (l->w, &b->norm1, C, l->error, "blocks.%u.norm1.weight", i)
-         && dg_weights_vector (l->w, &b->norm2, C, l->error, "blocks.%u.norm2.weight", i)
-         && load_linear (l, &b->qkv_w, &b->qkv_b, 3 * C, C, "blocks.%u.attn.qkv", i)
-         && load_linear (l, &b->proj_w, &b->proj_b, C, C, "blocks.%u.attn.proj", i)
-         && load_linear (l, &b->gate_w, &b->gate_b, I, C, "blocks.%u.mlp.gate_proj", i)
-         && load_linear (l, &b->up_w, &b->up_b, I, C, "blocks.%u.mlp.up_proj", i)
-         && load_linear (l, &b->down_w, &b->down_b, C, I, "blocks.%u.mlp.down_proj", i);
+  Loader *l = data;
+  DgVit *vit = l->vit;
+  VitBlock *b = t->layer >= 0 ? &vit->blocks[t->layer] : NULL;
+  VkcTensor *dst = NULL;
+  switch ((DgVitSlot) t->slot) {
+  case VIT_PATCH:
+    return dg_weights_matrix (vit->w, &vit->patch_w, t->shape[0], t->shape[1], error, "%s", t->name);
+  case VIT_NORM1: dst = &b->norm1; break;
+  case VIT_NORM2: dst = &b->norm2; break;
+  case VIT_QKV: dst = t->sub ? &b->qkv_b : &b->qkv_w; break;
+  case VIT_PROJ: dst = t->sub ? &b->proj_b : &b->proj_w; break;
+  case VIT_GATE: dst = t->sub ? &b->gate_b : &b->gate_w; break;
+  case VIT_UP: dst = t->sub ? &b->up_b : &b->up_w; break;
+  case VIT_DOWN: dst = t->sub ? &b->down_b : &b->down_w; break;
+  case VIT_LN_Q: dst = &vit->ln_q; break;
+  case VIT_MLP0: dst = t->sub ? &vit->mlp0_b : &vit->mlp0_w; break;
+  case VIT_MLP2: dst = t->sub ? &vit->mlp2_b : &vit->mlp2_w; break;
+  }
+  if (t->kind == DG_LAYOUT_LINEAR) {
+    g_autofree char *module = g_strndup (t->name, strlen (t->name) - strlen (".weight"));
+    return dg_lora_weights_matrix (vit->w, l->lora, DG_LORA_VISION, module, t->shape[0], t->shape[1], dst, error);
+  }
+  return dg_weights_vector (vit->w, dst, t->shape[0], error, "%s", t->name);
 }
 
 static gboolean
@@ -110,16 +115,11 @@ dg_vit_load (VkcDevice *dev, const DgQwenVisionConfig *cfg, const DgSafetensors 
   DgPlanModel shape = { .vlm.vision = *cfg };   /* the pool sized to the weights (plan.h) */
   dg_weights_expect (vit->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_VIT, precision, weights));
   vit->blocks = g_new0 (VitBlock, cfg->depth);
-  Loader l = { vit->w, lora, error };
-  const gint64 C = cfg->hidden, M = (gint64) C * MERGE_UNIT (cfg);
-  if (!dg_weights_matrix (vit->w, &vit->patch_w, C, dg_vit_patch_values (vit), error, "patch_embed.proj.weight"))
-    return NULL;
   for (guint i = 0; i < cfg->depth; i++)
-    if (!load_block (&l, cfg, i, &vit->blocks[i]))
-      return NULL;
-  if (!dg_weights_vector (vit->w, &vit->ln_q, C, error, "merger.ln_q.weight")
-      || !load_linear (&l, &vit->mlp0_w, &vit->mlp0_b, M, M, "merger.mlp.0")
-      || !load_linear (&l, &vit->mlp2_w, &vit->mlp2_b, cfg->out_hidden, M, "merger.mlp.2"))
+    for (guint k = 0; k < cfg->n_fullatt; k++)
+      vit->blocks[i].full |= cfg->fullatt_block_indexes[k] == i;
+  Loader l = { vit, lora };
+  if (!dg_vit_layout_weights (cfg, load_tensor, &l, error))
     return NULL;
   if (lora && !dg_lora_check_all_used (lora, DG_LORA_VISION, error))
     return NULL;
@@ -142,8 +142,7 @@ DgPrecision dg_vit_precision (const DgVit *vit) { return vit->precision; }
 guint
 dg_vit_patch_values (const DgVit *vit)
 {
-  const DgQwenVisionConfig *c = &vit->cfg;
-  return c->in_channels * c->temporal_patch_size * c->patch_size * c->patch_size;
+  return dg_vit_layout_patch_values (&vit->cfg);
 }
 
 /* ---- host tables ----------------------------------------------------------------------- */
@@ -245,7 +244,7 @@ vit_run_init (VitRun *r, DgVit *vit, VkcCmd *cmd, DgArena *arena, const DgVitGri
 {
   const DgQwenVisionConfig *c = &vit->cfg;
   const guint unit = MERGE_UNIT (c), nm = grid->merged_h * grid->merged_w;
-  const int64_t N = (int64_t) nm * unit, C = c->hidden, D = c->head_dim;
+  const int64_t N = (int64_t) nm * unit, D = c->head_dim;
   *r = (VitRun) { .vit = vit, .cmd = cmd, .arena = arena, .tap = tap, .bf16 = vit->precision == DG_PRECISION_BF16, .n = N };
   g_autofree guint32 *index = NULL, *cu = NULL;
   guint n_windows;
@@ -261,30 +260,40 @@ vit_run_init (VitRun *r, DgVit *vit, VkcCmd *cmd, DgArena *arena, const DgVitGri
     }
   g_autofree float *cos_t = g_new (float, N * D), *sin_t = g_new (float, N * D);
   vit_rotary_tables (vit, grid, index, cos_t, sin_t);
-  if (!dg_arena_upload (arena, &r->to_window, VKC_U32, 1, (int64_t[]) { nm }, index)
-      || !dg_arena_upload (arena, &r->to_raster, VKC_U32, 1, (int64_t[]) { nm }, inverse)
-      || !dg_arena_upload (arena, &r->range, VKC_U32, 3, (int64_t[]) { 1, N, 2 }, range)
-      || !dg_arena_upload (arena, &r->cos, VKC_F32, 3, (int64_t[]) { 1, N, D }, cos_t)
-      || !dg_arena_upload (arena, &r->sin, VKC_F32, 3, (int64_t[]) { 1, N, D }, sin_t))
+  DgLayoutAct a[VIT_N_ACTS];
+  dg_vit_layout_acts (c, N, a);
+  if (!dg_arena_upload (arena, &r->to_window, VKC_U32, 1, a[VIT_ACT_TO_WINDOW].shape, index)
+      || !dg_arena_upload (arena, &r->to_raster, VKC_U32, 1, a[VIT_ACT_TO_RASTER].shape, inverse)
+      || !dg_arena_upload (arena, &r->range, VKC_U32, 3, a[VIT_ACT_RANGE].shape, range)
+      || !dg_arena_upload (arena, &r->cos, VKC_F32, 3, a[VIT_ACT_COS].shape, cos_t)
+      || !dg_arena_upload (arena, &r->sin, VKC_F32, 3, a[VIT_ACT_SIN].shape, sin_t))
     return FALSE;
-  DG_ACT (arena, &r->xn, 1, N, C);
-  DG_ACT (arena, &r->qkv, 1, N, 3 * C);
-  DG_ACT (arena, &r->attn, 1, N, C);
-  DG_ACT (arena, &r->tmp, 1, N, C);
-  DG_ACT (arena, &r->gate, 1, N, c->intermediate);
-  DG_ACT (arena, &r->up, 1, N, c->intermediate);
+  take (arena, &r->xn, &a[VIT_ACT_XN]);
+  take (arena, &r->qkv, &a[VIT_ACT_QKV]);
+  take (arena, &r->attn, &a[VIT_ACT_ATTN]);
+  take (arena, &r->tmp, &a[VIT_ACT_TMP]);
+  take (arena, &r->gate, &a[VIT_ACT_GATE]);
+  take (arena, &r->up, &a[VIT_ACT_UP]);
   return !dg_arena_failed (arena);
 }
 
 /* Rows of @x [.., cols·unit] regrouped by merged token: y[i] = x[ids[i]] (unit patches each). */
+static void
+gather_into (VitRun *r, const VkcTensor *x, const VkcTensor *ids, const VkcTensor *y)
+{
+  const int64_t groups = ids->shape[0], width = vkc_tensor_numel (x) / groups;
+  g_assert (y->ndim == 2 && y->shape[0] == groups && y->shape[1] == width);
+  VkcTensor table = vkc_tensor_reshape (x, 2, (int64_t[]) { groups, width });
+  vkc_op_embedding (r->cmd, y, &table, ids);
+}
+
 static gboolean
 gather_groups (VitRun *r, const VkcTensor *x, const VkcTensor *ids, VkcTensor *y)
 {
   const int64_t groups = ids->shape[0], width = vkc_tensor_numel (x) / groups;
-  VkcTensor table = vkc_tensor_reshape (x, 2, (int64_t[]) { groups, width });
   if (!DG_ACT (r->arena, y, groups, width))
     return FALSE;
-  vkc_op_embedding (r->cmd, y, &table, ids);
+  gather_into (r, x, ids, y);
   return TRUE;
 }
 
@@ -395,9 +404,11 @@ vit_merger (VitRun *r, const VkcTensor *x, VkcTensor *out)
 {
   DgVit *vit = r->vit;
   const int64_t N = r->n, M = (int64_t) vit->cfg.hidden * MERGE_UNIT (&vit->cfg), G = N / MERGE_UNIT (&vit->cfg);
+  DgLayoutAct a[VIT_N_ACTS];
+  dg_vit_layout_acts (&vit->cfg, N, a);
   VkcTensor xn, h;
-  if (!DG_ACT (r->arena, &xn, N, vit->cfg.hidden) || !DG_ACT (r->arena, &h, G, M)
-      || !DG_ACT (r->arena, out, G, vit->cfg.out_hidden))
+  if (!take (r->arena, &xn, &a[VIT_ACT_MERGER_XN]) || !take (r->arena, &h, &a[VIT_ACT_MERGER_H])
+      || !take (r->arena, out, &a[VIT_ACT_MERGER_OUT]))
     return FALSE;
   VkcTensor x2 = vkc_tensor_reshape (x, 2, (int64_t[]) { N, vit->cfg.hidden });
   vkc_op_rms_norm (r->cmd, &xn, &x2, &vit->ln_q, VIT_NORM_EPS, r->bf16 ? VKC_NORM_ROUND_BF16 : VKC_NORM_DEFAULT);
@@ -429,18 +440,23 @@ dg_vit_forward (DgVit *vit, VkcCmd *cmd, DgArena *arena, const VkcTensor *patche
   g_return_val_if_fail (check_grid (vit, grid, patches->shape[0]), FALSE);
   VitRun r;
   VkcTensor win, x, merged;
-  if (!vit_run_init (&r, vit, cmd, arena, grid, tap) || !gather_groups (&r, patches, &r.to_window, &win)
-      || !DG_ACT (arena, &x, 1, r.n, vit->cfg.hidden))
+  if (!vit_run_init (&r, vit, cmd, arena, grid, tap))
     return FALSE;
+  DgLayoutAct a[VIT_N_ACTS];
+  dg_vit_layout_acts (&vit->cfg, r.n, a);
+  if (!take (arena, &win, &a[VIT_ACT_WINDOWED]) || !take (arena, &x, &a[VIT_ACT_X]))
+    return FALSE;
+  gather_into (&r, patches, &r.to_window, &win);
   VkcTensor rows = vkc_tensor_reshape (&win, 2, (int64_t[]) { r.n, patches->shape[1] });
   VkcTensor x2 = vkc_tensor_reshape (&x, 2, (int64_t[]) { r.n, vit->cfg.hidden });
   vkc_op_linear (cmd, &x2, &rows, &vit->patch_w, NULL);
   rnd (&r, &x);
   tap_patch_order (&r, "vit.patch_embed.out", &x);
   vit_blocks (&r, &x, 0, vit->cfg.depth);
-  if (!vit_merger (&r, &x, &merged))
+  if (!vit_merger (&r, &x, &merged) || !take (arena, embeds, &a[VIT_ACT_EMBEDS]))
     return FALSE;
-  return gather_groups (&r, &merged, &r.to_raster, embeds);
+  gather_into (&r, &merged, &r.to_raster, embeds);
+  return TRUE;
 }
 
 gboolean

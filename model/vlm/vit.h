@@ -15,6 +15,7 @@
 #pragma once
 
 #include "config.h"
+#include "vit_layout.h"
 #include "lora.h"
 #include "prompt.h"
 #include "weights.h"

@@ -326,7 +326,10 @@ encode_images (DgVlm *vlm, DgArena *arena, const DgVlmImage *images, guint n_ima
                                                    images[f].layout, images[f].height, images[f].width, &grid, NULL,
                                                    error);
     VkcTensor p;
-    if (!patches || !DG_ACT (arena, &p, (int64_t) grid.grid_h * grid.grid_w, dg_vit_patch_values (vlm->vit))
+    DgLayoutAct a[VIT_N_ACTS];
+    dg_vit_layout_acts (&vlm->cfg.vision, (gint64) grid.grid_h * grid.grid_w, a);
+    if (!patches
+        || !dg_arena_tensor (arena, &p, VKC_F32, (int) a[VIT_ACT_PATCHES].ndim, a[VIT_ACT_PATCHES].shape)
         || !dg_arena_check (arena, error))
       return FALSE;
     if (!vkc_tensor_upload (vlm->dev, &p, patches, error)) {
