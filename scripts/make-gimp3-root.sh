@@ -1,7 +1,7 @@
 #!/bin/sh
 # Creates (or completes) a Debian 13 "trixie" root in which the GIMP 3 plug-in is built and
 # tested: GIMP 3.0, libgimp-3.0-dev, the build dependencies of this project, lavapipe and the
-# Khronos validation layers (ENV.md "GIMP 3"). Debian 12 has no GIMP 3, so CI on bookworm runs
+# Khronos validation layers (TESTING.md §10). Debian 12 has no GIMP 3, so CI on bookworm runs
 # GIMP 3 here; on a machine that has GIMP 3 itself the tests use it directly and need no root.
 #
 #   scripts/make-gimp3-root.sh /var/tmp/deepgen-gimp3-root      (needs root: debootstrap, chroot)

@@ -18,7 +18,7 @@
 #include "deepgen.h"
 #include "golden.h"
 #include "tiny_jobs.h"
-#include "pipeline_private.h"
+#include "deepgen_hooks.h"
 #include "vkc.h"
 
 static DgEngine *engine;

@@ -11,7 +11,7 @@
 
 #include "deepgen.h"
 #include "golden.h"
-#include "pipeline_private.h"
+#include "deepgen_hooks.h"
 #include "tiny_jobs.h"
 #include "vkc.h"
 
