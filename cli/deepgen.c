@@ -33,6 +33,7 @@
 #include "plan.h"
 #include "progress.h"
 #include "vkc.h"
+#include "vkc_paths.h"
 
 #ifndef DEEPGEN_VERSION
 #define DEEPGEN_VERSION "0.0"
@@ -668,7 +669,8 @@ cmd_info (int argc, char **argv)
     g_autoptr (VkcDevice) dev = vkc_device_new (&vo, &derr);
     if (dev) {
       g_autofree char *text = vkc_device_describe (dev);
-      printf ("%s\n\n", text);
+      g_autofree char *paths = vkc_paths_describe (dev);
+      printf ("%s\n%s\n\n", text, paths);
       device_bytes = vkc_device_info (dev)->device_local_bytes;
       device_name = g_strdup (vkc_device_info (dev)->name);
     } else {
