@@ -20,6 +20,6 @@ add_test(NAME coopmat_linear COMMAND ${_in_root} $<TARGET_FILE:op_linear_coopmat
 add_test(NAME coopmat_selfcheck COMMAND ${_in_root} $<TARGET_FILE:op_coopmat_selfcheck>)
 set_tests_properties(coopmat_linear PROPERTIES
   ENVIRONMENT "${DEEPGEN_TEST_ENV};DEEPGEN_VK_FORCE_COOPMAT=1" LABELS "coopmat" TIMEOUT 900 SKIP_RETURN_CODE 77)
-# The self-check test breaks a kernel on purpose: forcing would make that failure fatal.
+# The self-check test forces cooperative matrices itself, once it has seen the device has them.
 set_tests_properties(coopmat_selfcheck PROPERTIES
   ENVIRONMENT "${DEEPGEN_TEST_ENV}" LABELS "coopmat" TIMEOUT 900 SKIP_RETURN_CODE 77)
