@@ -13,6 +13,8 @@ G_BEGIN_DECLS
  * rounded to fp16, products are summed in fp32 (relative error ~2⁻¹¹ per input instead of fp32's
  * 2⁻²⁴; tests/ops/test_linear_coopmat.c derives the bound). Tiles whose inputs exceed fp16's
  * range (|v| > 65504) are computed in fp32 instead, so no Inf appears that fp32 would not give.
+ * AUTO never rounds f32 weights to fp16: f32 weights are the caller's request for fp32 products
+ * (the model's fp32 precision mode), forced or not; explicit COOPMAT requests take them.
  * CPU devices (lavapipe) emulate cooperative matrices more slowly than the scalar kernel: AUTO
  * keeps them scalar. DEEPGEN_VK_DISABLE_COOPMAT=1 turns the path off; DEEPGEN_VK_FORCE_COOPMAT=1 makes AUTO take it
  * for every M, GEMV sizes included (testing; explicit TILED / GEMV requests, the reference
