@@ -23,3 +23,20 @@ set_tests_properties(coopmat_linear PROPERTIES
 # The self-check test forces cooperative matrices itself, once it has seen the device has them.
 set_tests_properties(coopmat_selfcheck PROPERTIES
   ENVIRONMENT "${DEEPGEN_TEST_ENV}" LABELS "coopmat" TIMEOUT 900 SKIP_RETURN_CODE 77)
+
+# The six golden pipeline scenarios (tests/model/test_pipeline.c) with every coopmat path forced,
+# inside the root: bf16 mode then runs its GEMMs on cooperative matrices (f32 weights, the fp32
+# mode, stay fp32 by rule: vkc_ops_linear.h). ~1.5 min on 2 cores. model_pipeline is defined later
+# (tests/model), hence the deferred call.
+set_property(GLOBAL PROPERTY DEEPGEN_COOPMAT_IN_ROOT "${_in_root}")
+set_property(GLOBAL PROPERTY DEEPGEN_COOPMAT_ENV "${DEEPGEN_TEST_ENV};DEEPGEN_VK_FORCE_COOPMAT=1")
+function(deepgen_coopmat_pipeline_test)
+  if(TARGET model_pipeline)
+    get_property(in_root GLOBAL PROPERTY DEEPGEN_COOPMAT_IN_ROOT)
+    get_property(env GLOBAL PROPERTY DEEPGEN_COOPMAT_ENV)
+    add_test(NAME coopmat_pipeline COMMAND ${in_root} $<TARGET_FILE:model_pipeline>)
+    set_tests_properties(coopmat_pipeline PROPERTIES
+      ENVIRONMENT "${env}" LABELS "coopmat" TIMEOUT 1800 SKIP_RETURN_CODE 77)
+  endif()
+endfunction()
+cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL deepgen_coopmat_pipeline_test)
