@@ -25,6 +25,11 @@ struct VkcDevice {
   void *staging_map;
   VkDeviceSize staging_size;
   VkFence fence;
+  /* Self-checks of the fast paths (vkc_fastpath.c): kernel name → VkcFastpathState, loaded
+   * from / saved to a file in the user's cache folder per device and driver version. */
+  GHashTable *fastpaths;
+  char *fastpath_path;
+  bool fastpaths_loaded;
   /* Bytes held by pool blocks, now and at most (vkc_device_reserved). */
   VkDeviceSize reserved, reserved_peak;
   /* Fault injection (vkc_fault.c) and the device's state after a loss. */
@@ -67,3 +72,9 @@ bool vkc_one_shot_submit (VkcDevice *dev, VkCommandBuffer cb, GError **error);
 void vkc_pipelines_destroy (VkcDevice *dev);
 bool vkc_pipeline_cache_open (VkcDevice *dev);
 void vkc_pipeline_cache_save (VkcDevice *dev);
+
+/* Record the outcome of a fast path's self-check: kept for the device's lifetime and written to
+ * the cache file; a failure prints one warning (per device, kernel and driver version: later
+ * runs read the result and stay quiet). */
+void vkc_fastpath_record (VkcDevice *dev, const char *name, bool ok, const char *detail);
+void vkc_fastpaths_free (VkcDevice *dev);

@@ -34,6 +34,7 @@
 #include "tokenizer.h"
 #include "vae.h"
 #include "vkc_half.h"
+#include "vkc_paths.h"
 #include "vlm.h"
 #include "weights.h"
 
@@ -103,7 +104,9 @@ VkcDevice *dg_engine_device (DgEngine *engine) { return engine->dev; }
 char *
 dg_engine_describe (DgEngine *engine)
 {
-  return vkc_device_describe (engine->dev);
+  g_autofree char *device = vkc_device_describe (engine->dev);
+  g_autofree char *paths = vkc_paths_describe (engine->dev);
+  return g_strdup_printf ("%s\n%s", device, paths);
 }
 
 guint64
