@@ -27,6 +27,28 @@ dg_procedure_find (const char *name)
   return NULL;
 }
 
+void
+dg_procedure_args_read (DgProcedureArgs *a, GObject *object)
+{
+  char *prompt = NULL, *negative = NULL, *policy = NULL, *folder = NULL;
+  GValue seed = G_VALUE_INIT;   /* an int in the config, an int64 in the panel */
+  g_value_init (&seed, G_TYPE_INT);
+  g_object_get_property (object, "seed", &seed);
+  g_object_get (object, "prompt", &prompt, "negative-prompt", &negative, "steps", &a->steps, "guidance", &a->guidance,
+                "size-policy", &policy, "max-size", &a->max_size, "model-folder", &folder, NULL);
+  a->seed = g_value_get_int (&seed);
+  a->prompt = prompt, a->negative = negative, a->policy = policy, a->folder = folder;
+}
+
+void
+dg_procedure_args_clear (DgProcedureArgs *a)
+{
+  g_free ((char *) a->prompt);
+  g_free ((char *) a->negative);
+  g_free ((char *) a->policy);
+  g_free ((char *) a->folder);
+}
+
 gboolean
 dg_procedure_spec (const DgProcedureArgs *a, DgJob job, const DgImage *pixels, const DgMask *selection, int width,
                    int height, DgTaskSpec *spec, GError **error)
@@ -52,12 +74,13 @@ dg_procedure_spec (const DgProcedureArgs *a, DgJob job, const DgImage *pixels, c
 }
 
 DgTaskResult *
-dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress, GError **error)
+dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress, gpointer user_data,
+                  GError **error)
 {
   DgModel *model = dg_task_model_acquire (folder, error);
   if (!model)
     return NULL;
-  DgTaskResult *res = dg_task_run (model, spec, progress, NULL, NULL, error);
+  DgTaskResult *res = dg_task_run (model, spec, progress, user_data, NULL, error);
   dg_task_model_release (model);
   return res;
 }

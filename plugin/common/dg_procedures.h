@@ -42,14 +42,19 @@ typedef struct {
   double guidance;
 } DgProcedureArgs;
 
+/* Reads the arguments from the properties of their names on @object (the GIMP 3 procedure
+ * config, the panel); the strings are new: free them with dg_procedure_args_clear. */
+void dg_procedure_args_read (DgProcedureArgs *args, GObject *object);
+void dg_procedure_args_clear (DgProcedureArgs *args);
+
 /* The call's task: its settings, and the source (pixels and selection, or none for generate)
  * on a canvas of width × height. FALSE with an error for settings the task refuses. */
 gboolean dg_procedure_spec (const DgProcedureArgs *args, DgJob job, const DgImage *pixels, const DgMask *selection,
                             int width, int height, DgTaskSpec *spec, GError **error);
 
 /* A non-interactive run: the shared warm model of the folder, then the task. `progress`
- * reports each stage (the plug-ins forward it to gimp_progress_*). */
+ * reports each stage (dg_plugin.c forwards it to gimp_progress_*). */
 DgTaskResult *dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress,
-                                GError **error);
+                                gpointer user_data, GError **error);
 
 G_END_DECLS
