@@ -197,6 +197,14 @@ run_dialog (const DgPluginCall *call, Source *src, char **prompt)
   return st.result;
 }
 
+void
+dg_plugin_bind_settings (GtkWidget *panel, gpointer object)
+{
+  for (guint i = 0; i < DG_N_ARGUMENTS; i++)
+    g_object_bind_property (object, dg_arguments[i].name, panel, dg_arguments[i].name,
+                            G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
+}
+
 DgHostItem *
 dg_plugin_run (const DgPluginCall *call, DgPluginStatus *status, GError **error)
 {

@@ -91,6 +91,10 @@ typedef struct {
   gpointer data;
 } DgPluginCall;
 
+/* A DgPluginCall.panel_open: binds the panel's settings both ways to @object's properties of
+ * the same names (the GIMP 3 procedure config), so that the object follows the user's edits. */
+void dg_plugin_bind_settings (GtkWidget *panel, gpointer object);
+
 /* Runs @call: reads the source, runs the job (directly or in the dialog), and on success
  * returns the new layer. Otherwise NULL with *status CANCEL (no error) or an error status
  * and @error set; the image is then untouched. */

@@ -18,6 +18,22 @@ const DgProcedure dg_procedures[3] = {
        "outside the selection stay exactly as they were. The result is a new layer above the source.") },
 };
 
+const DgArgument dg_arguments[DG_N_ARGUMENTS] = {
+  { "prompt", DG_ARG_STRING, N_("_Prompt"), N_("What to generate, or the instruction for the change"), 0, 0, 0 },
+  { "negative-prompt", DG_ARG_STRING, N_("_Negative prompt"),
+    N_("What to avoid; empty = the model's default for the job"), 0, 0, 0 },
+  { "steps", DG_ARG_INT, N_("_Steps"), N_("Denoising steps (default 50)"), 1, DG_TASK_MAX_STEPS, DG_TASK_DEFAULT_STEPS },
+  { "guidance", DG_ARG_DOUBLE, N_("_Guidance"), N_("Classifier-free guidance scale (default 4; 1 or less turns it off)"),
+    0.0, DG_TASK_MAX_GUIDANCE, DG_TASK_DEFAULT_GUIDANCE },
+  { "seed", DG_ARG_INT, N_("S_eed"), N_("Random seed; -1 draws a new one"), -1, G_MAXINT32, DG_TASK_RANDOM_SEED },
+  { "size-policy", DG_ARG_POLICY, N_("Output si_ze"),
+    N_("Working size: \"fit\" (the region's aspect at max-size, fast) or \"region\" (the region's own size)"), 0, 0, 0 },
+  { "max-size", DG_ARG_INT, N_("_Working size"), N_("Longer side the model works at with \"fit\" (default 512)"),
+    DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE, DG_TASK_DEFAULT_MAX_SIZE },
+  { "model-folder", DG_ARG_STRING, N_("_Model folder"),
+    N_("DeepGen-1.0-diffusers model folder; empty = $DEEPGEN_MODEL or the default folder"), 0, 0, 0 },
+};
+
 const DgProcedure *
 dg_procedure_find (const char *name)
 {

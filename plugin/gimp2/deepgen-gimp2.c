@@ -1,51 +1,37 @@
 /* deepgen-gimp2: the GIMP 2.10 plug-in, the same three procedures and arguments as the GIMP 3
- * one (plugin/gimp3) over the same plug-in core (plugin/common/dg_plugin.h) and GTK 3 panel:
- * here only the registration, the arguments and the libgimp 2.0 calls the core needs (the
- * DgHost, on gint32 IDs).
+ * one over the same plug-in core (plugin/common/dg_plugin.h) and GTK 3 panel: here only the
+ * registration, the arguments and the libgimp 2.0 calls the core needs (the DgHost, on IDs).
  *
  * It links libgimp-2.0 and GTK 3 only: libgimpui-2.0 is GTK 2, and the two GTKs in one process
  * abort at gtk_init (ENV.md). So the dialog is a plain GtkDialog, and last values are kept with
  * gimp_get_data/gimp_set_data: an interactive run starts from them, not from the arguments.
- *
  * Script-Fu:
  *   (plug-in-deepgen-edit RUN-NONINTERACTIVE image drawable "prompt" "negative" steps guidance
  *                         seed "fit" max-size "model-folder")          → the new layer */
-#include <string.h>
-
 #include <libgimp/gimp.h>
 
 #include "dg_gettext.h"
 #include "dg_plugin.h"
 
-static void query (void);
-static void run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals, GimpParam **return_vals);
-
-const GimpPlugInInfo PLUG_IN_INFO = { NULL, NULL, query, run };
-
-MAIN ()
-
 DG_PLUGIN_STATUS_IS_GIMPS (GIMP_PDB);
 
-/* The arguments after run-mode, image, drawable, in this order (as in GIMP 3). */
+/* run-mode, image, drawable, then dg_arguments in their order (as in GIMP 3) */
 enum { ARG_RUN_MODE, ARG_IMAGE, ARG_DRAWABLE, ARG_PROMPT, ARG_NEGATIVE, ARG_STEPS, ARG_GUIDANCE, ARG_SEED,
        ARG_POLICY, ARG_MAX_SIZE, ARG_FOLDER, N_ARGS };
+G_STATIC_ASSERT (N_ARGS == ARG_PROMPT + DG_N_ARGUMENTS);
 
 static void
 query (void)
 {
-  static const GimpParamDef args[N_ARGS] = {
+  static const GimpPDBArgType types[] = { GIMP_PDB_STRING, GIMP_PDB_STRING, GIMP_PDB_INT32, GIMP_PDB_FLOAT };
+  GimpParamDef args[N_ARGS] = {
     { GIMP_PDB_INT32, "run-mode", "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1) }" },
     { GIMP_PDB_IMAGE, "image", "Input image" },
     { GIMP_PDB_DRAWABLE, "drawable", "The layer to work on (generate: the layer to put the result above)" },
-    { GIMP_PDB_STRING, "prompt", DG_ARG_PROMPT_BLURB },
-    { GIMP_PDB_STRING, "negative-prompt", DG_ARG_NEGATIVE_BLURB },
-    { GIMP_PDB_INT32, "steps", DG_ARG_STEPS_BLURB },
-    { GIMP_PDB_FLOAT, "guidance", DG_ARG_GUIDANCE_BLURB },
-    { GIMP_PDB_INT32, "seed", DG_ARG_SEED_BLURB },
-    { GIMP_PDB_STRING, "size-policy", DG_ARG_POLICY_BLURB },
-    { GIMP_PDB_INT32, "max-size", DG_ARG_MAX_SIZE_BLURB },
-    { GIMP_PDB_STRING, "model-folder", DG_ARG_FOLDER_BLURB },
   };
+  for (guint i = 0; i < DG_N_ARGUMENTS; i++)
+    args[ARG_PROMPT + i] = (GimpParamDef) { types[dg_arguments[i].type], (gchar *) dg_arguments[i].name,
+                                            (gchar *) dg_arguments[i].blurb };
   static const GimpParamDef rets[] = { { GIMP_PDB_LAYER, "layer", "The new layer" } };
 
   gimp_plugin_domain_register (GETTEXT_PACKAGE, dg_i18n_localedir ());
@@ -211,25 +197,27 @@ run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals
                                   { s.prompt, s.negative, s.policy, s.folder, s.steps, s.seed, s.max_size, s.guidance },
                                   NULL, keep_settings, (gpointer) name };
       layer = dg_plugin_run (&call, &status, &error);
-      if (layer && run_mode == GIMP_RUN_WITH_LAST_VALS)
-        gimp_set_data (name, &s, sizeof s);
       /* GIMP 2.10 does not show an interactive run's error by itself */
       if (error && run_mode == GIMP_RUN_INTERACTIVE)
         gimp_message (error->message);
     }
 
-  values[0].type = GIMP_PDB_STATUS;
-  values[0].data.d_status = (GimpPDBStatusType) status;
-  values[1].type = layer ? GIMP_PDB_LAYER : GIMP_PDB_STRING;
+  *return_vals = values;
+  *nreturn_vals = 2;
+  values[0] = (GimpParam) { GIMP_PDB_STATUS, { .d_status = (GimpPDBStatusType) status } };
   if (layer)
-    values[1].data.d_layer = ID (layer);
+    values[1] = (GimpParam) { GIMP_PDB_LAYER, { .d_layer = ID (layer) } };
   else if (error)
     {
       /* GIMP 2.10 shows a string second value of a failed call as its error message */
       g_strlcpy (message, error->message, sizeof message);
-      values[1].data.d_string = message;
+      values[1] = (GimpParam) { GIMP_PDB_STRING, { .d_string = message } };
     }
-  *nreturn_vals = layer || error ? 2 : 1;
-  *return_vals = values;
+  else
+    *nreturn_vals = 1;
   g_clear_error (&error);
 }
+
+const GimpPlugInInfo PLUG_IN_INFO = { NULL, NULL, query, run };
+
+MAIN ()

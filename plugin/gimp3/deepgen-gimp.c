@@ -24,81 +24,6 @@ struct _DeepGen {
 
 G_DEFINE_TYPE (DeepGen, deepgen, GIMP_TYPE_PLUG_IN)
 
-/* ---- registration ------------------------------------------------------------------------ */
-
-static GList *
-deepgen_query_procedures (GimpPlugIn *plug_in)
-{
-  GList *list = NULL;
-  for (guint i = 0; i < G_N_ELEMENTS (dg_procedures); i++)
-    list = g_list_append (list, g_strdup (dg_procedures[i].name));
-  return list;
-}
-
-static gboolean
-deepgen_set_i18n (GimpPlugIn *plug_in, const char *procedure_name, char **domain, char **catalog_dir)
-{
-  /* catalogues in locale/ beside the binary (GIMP's default layout), domain "deepgen" */
-  *domain = g_strdup (GETTEXT_PACKAGE);
-  *catalog_dir = NULL;
-  return TRUE;
-}
-
-static GimpValueArray *deepgen_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
-                                    GimpDrawable **drawables, GimpProcedureConfig *config, gpointer run_data);
-
-static GimpProcedure *
-deepgen_create_procedure (GimpPlugIn *plug_in, const char *name)
-{
-  const DgProcedure *info = dg_procedure_find (name);
-  if (!info)
-    return NULL;
-  GimpProcedure *p = gimp_image_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, deepgen_run,
-                                               (gpointer) info, NULL);
-  /* indexed images are listed so that the refusal comes with a message, not a greyed entry */
-  gimp_procedure_set_image_types (p, "*");
-  gimp_procedure_set_sensitivity_mask (p, GIMP_PROCEDURE_SENSITIVE_DRAWABLE
-                                              | (info->job == DG_JOB_GENERATE ? GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES : 0));
-  gimp_procedure_set_menu_label (p, _(info->menu_label));
-  gimp_procedure_add_menu_path (p, DG_MENU_PATH);
-  gimp_procedure_set_documentation (p, _(info->blurb), _(info->help), name);
-  gimp_procedure_set_attribution (p, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_DATE);
-
-  gimp_procedure_add_string_argument (p, "prompt", _("_Prompt"), _(DG_ARG_PROMPT_BLURB), "", G_PARAM_READWRITE);
-  gimp_procedure_add_string_argument (p, "negative-prompt", _("_Negative prompt"), _(DG_ARG_NEGATIVE_BLURB), "",
-                                      G_PARAM_READWRITE);
-  gimp_procedure_add_int_argument (p, "steps", _("_Steps"), _(DG_ARG_STEPS_BLURB), 1, DG_TASK_MAX_STEPS,
-                                   DG_TASK_DEFAULT_STEPS, G_PARAM_READWRITE);
-  gimp_procedure_add_double_argument (p, "guidance", _("_Guidance"), _(DG_ARG_GUIDANCE_BLURB), 0.0,
-                                      DG_TASK_MAX_GUIDANCE, DG_TASK_DEFAULT_GUIDANCE, G_PARAM_READWRITE);
-  gimp_procedure_add_int_argument (p, "seed", _("S_eed"), _(DG_ARG_SEED_BLURB), -1, G_MAXINT32, -1, G_PARAM_READWRITE);
-  gimp_procedure_add_choice_argument (
-      p, "size-policy", _("Output si_ze"), _(DG_ARG_POLICY_BLURB),
-      gimp_choice_new_with_values ("fit", DG_SIZE_POLICY_FIT, _("Working size (fast)"), NULL, "region",
-                                   DG_SIZE_POLICY_REGION, _("The region's own size (slow)"), NULL, NULL),
-      "fit", G_PARAM_READWRITE);
-  gimp_procedure_add_int_argument (p, "max-size", _("_Working size"), _(DG_ARG_MAX_SIZE_BLURB), DG_TASK_MIN_SIZE,
-                                   DG_TASK_MAX_SIZE, DG_TASK_DEFAULT_MAX_SIZE, G_PARAM_READWRITE);
-  gimp_procedure_add_string_argument (p, "model-folder", _("_Model folder"), _(DG_ARG_FOLDER_BLURB), "",
-                                      G_PARAM_READWRITE);
-  gimp_procedure_add_layer_return_value (p, "layer", _("Layer"), _("The new layer"), FALSE, G_PARAM_READWRITE);
-  return p;
-}
-
-static void
-deepgen_class_init (DeepGenClass *klass)
-{
-  GimpPlugInClass *pc = GIMP_PLUG_IN_CLASS (klass);
-  pc->query_procedures = deepgen_query_procedures;
-  pc->create_procedure = deepgen_create_procedure;
-  pc->set_i18n = deepgen_set_i18n;
-}
-
-static void
-deepgen_init (DeepGen *self)
-{
-}
-
 /* ---- the host: libgimp 3 on GObject handles ---------------------------------------------- */
 
 #define IMG(h) ((GimpImage *) (h))
@@ -189,17 +114,6 @@ static const DgHost host = {
 
 /* ---- running ------------------------------------------------------------------------------ */
 
-/* The panel's fields are the procedure config's properties, of the same names: edits go to
- * the config (which GIMP saves as the last values), with no copying back and forth. */
-static void
-bind_config (GtkWidget *panel, gpointer config)
-{
-  static const char *const names[] = { "prompt", "negative-prompt", "steps", "guidance", "seed", "size-policy",
-                                       "max-size", "model-folder" };
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-    g_object_bind_property (config, names[i], panel, names[i], G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
-}
-
 static GimpValueArray *
 deepgen_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image, GimpDrawable **drawables,
              GimpProcedureConfig *config, gpointer run_data)
@@ -208,7 +122,7 @@ deepgen_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image, G
   DgPluginCall call = { .host = &host, .info = run_data, .image = (DgHostImage *) image,
                         .drawable = n == 1 ? (DgHostItem *) drawables[0] : NULL, .n_drawables = n,
                         .interactive = run_mode == GIMP_RUN_INTERACTIVE, .flush = run_mode != GIMP_RUN_NONINTERACTIVE,
-                        .panel_open = bind_config, .data = config };
+                        .panel_open = dg_plugin_bind_settings, .data = config };
   dg_procedure_args_read (&call.args, G_OBJECT (config));
   DgPluginStatus status;
   GError *error = NULL;
@@ -218,6 +132,78 @@ deepgen_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image, G
   if (layer)
     GIMP_VALUES_SET_LAYER (ret, 1, layer);
   return ret;
+}
+
+/* ---- registration ------------------------------------------------------------------------ */
+
+static GList *
+deepgen_query_procedures (GimpPlugIn *plug_in)
+{
+  GList *list = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (dg_procedures); i++)
+    list = g_list_append (list, g_strdup (dg_procedures[i].name));
+  return list;
+}
+
+static gboolean
+deepgen_set_i18n (GimpPlugIn *plug_in, const char *procedure_name, char **domain, char **catalog_dir)
+{
+  /* catalogues in locale/ beside the binary (GIMP's default layout), domain "deepgen" */
+  *domain = g_strdup (GETTEXT_PACKAGE);
+  *catalog_dir = NULL;
+  return TRUE;
+}
+
+static GimpProcedure *
+deepgen_create_procedure (GimpPlugIn *plug_in, const char *name)
+{
+  const DgProcedure *info = dg_procedure_find (name);
+  if (!info)
+    return NULL;
+  GimpProcedure *p = gimp_image_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, deepgen_run,
+                                               (gpointer) info, NULL);
+  /* indexed images are listed so that the refusal comes with a message, not a greyed entry */
+  gimp_procedure_set_image_types (p, "*");
+  gimp_procedure_set_sensitivity_mask (p, GIMP_PROCEDURE_SENSITIVE_DRAWABLE
+                                              | (info->job == DG_JOB_GENERATE ? GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES : 0));
+  gimp_procedure_set_menu_label (p, _(info->menu_label));
+  gimp_procedure_add_menu_path (p, DG_MENU_PATH);
+  gimp_procedure_set_documentation (p, _(info->blurb), _(info->help), name);
+  gimp_procedure_set_attribution (p, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_DATE);
+
+  for (guint i = 0; i < DG_N_ARGUMENTS; i++)
+    {
+      const DgArgument *a = &dg_arguments[i];
+      const char *label = _(a->label), *blurb = _(a->blurb);
+      if (a->type == DG_ARG_INT)
+        gimp_procedure_add_int_argument (p, a->name, label, blurb, a->min, a->max, a->value, G_PARAM_READWRITE);
+      else if (a->type == DG_ARG_DOUBLE)
+        gimp_procedure_add_double_argument (p, a->name, label, blurb, a->min, a->max, a->value, G_PARAM_READWRITE);
+      else if (a->type == DG_ARG_POLICY)
+        gimp_procedure_add_choice_argument (
+            p, a->name, label, blurb,
+            gimp_choice_new_with_values ("fit", DG_SIZE_POLICY_FIT, _("Working size (fast)"), NULL, "region",
+                                         DG_SIZE_POLICY_REGION, _("The region's own size (slow)"), NULL, NULL),
+            "fit", G_PARAM_READWRITE);
+      else
+        gimp_procedure_add_string_argument (p, a->name, label, blurb, "", G_PARAM_READWRITE);
+    }
+  gimp_procedure_add_layer_return_value (p, "layer", _("Layer"), _("The new layer"), FALSE, G_PARAM_READWRITE);
+  return p;
+}
+
+static void
+deepgen_class_init (DeepGenClass *klass)
+{
+  GimpPlugInClass *pc = GIMP_PLUG_IN_CLASS (klass);
+  pc->query_procedures = deepgen_query_procedures;
+  pc->create_procedure = deepgen_create_procedure;
+  pc->set_i18n = deepgen_set_i18n;
+}
+
+static void
+deepgen_init (DeepGen *self)
+{
 }
 
 GIMP_MAIN (DEEPGEN_TYPE)
