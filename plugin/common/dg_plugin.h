@@ -1,4 +1,4 @@
-/* The one plug-in core of the GIMP 3 and GIMP 2.10 plug-ins (DESIGN.md §6): reading the source
+/* The one plug-in core of the GIMP 3 and GIMP 2.10 plug-ins: reading the source
  * (the layer's pixels and the selection, through GEGL buffers), the direct (non-interactive)
  * run with GIMP's progress bar, the dialog around the shared panel, and writing the result as
  * a new layer with a mask from the selection, in one undo group. The adapters
@@ -68,10 +68,14 @@ typedef enum {
   DG_PLUGIN_SUCCESS = 3,
   DG_PLUGIN_CANCEL = 4,         /* the dialog was closed without Apply */
 } DgPluginStatus;
-#define DG_PLUGIN_STATUS_IS_GIMPS(S)                                                                         \
-  G_STATIC_ASSERT ((int) S##_EXECUTION_ERROR == DG_PLUGIN_EXECUTION_ERROR                                     \
-                   && (int) S##_CALLING_ERROR == DG_PLUGIN_CALLING_ERROR && (int) S##_SUCCESS == DG_PLUGIN_SUCCESS \
-                   && (int) S##_CANCEL == DG_PLUGIN_CANCEL)
+
+/* In each adapter: DgHostMode and DgPluginStatus have GIMP's values (the same in 2.10 and 3),
+ * so that the adapters cast rather than translate. */
+#define DG_PLUGIN_CHECK_GIMP_ENUMS()                                                                          \
+  G_STATIC_ASSERT ((int) GIMP_RGB == DG_HOST_RGB && (int) GIMP_GRAY == DG_HOST_GRAY                             \
+                   && (int) GIMP_INDEXED == DG_HOST_INDEXED && (int) GIMP_PDB_SUCCESS == DG_PLUGIN_SUCCESS       \
+                   && (int) GIMP_PDB_EXECUTION_ERROR == DG_PLUGIN_EXECUTION_ERROR                                \
+                   && (int) GIMP_PDB_CALLING_ERROR == DG_PLUGIN_CALLING_ERROR && (int) GIMP_PDB_CANCEL == DG_PLUGIN_CANCEL)
 
 /* One call of a procedure. */
 typedef struct {

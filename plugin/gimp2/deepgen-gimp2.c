@@ -13,7 +13,7 @@
 #include "dg_gettext.h"
 #include "dg_plugin.h"
 
-DG_PLUGIN_STATUS_IS_GIMPS (GIMP_PDB);
+DG_PLUGIN_CHECK_GIMP_ENUMS ();
 
 /* run-mode, image, drawable, then dg_arguments in their order (as in GIMP 3) */
 enum { ARG_RUN_MODE, ARG_IMAGE, ARG_DRAWABLE, ARG_PROMPT, ARG_NEGATIVE, ARG_STEPS, ARG_GUIDANCE, ARG_SEED,

@@ -13,7 +13,7 @@
 
 #define PLUG_IN_BINARY "deepgen-gimp"   /* also the dialog's role */
 
-DG_PLUGIN_STATUS_IS_GIMPS (GIMP_PDB);
+DG_PLUGIN_CHECK_GIMP_ENUMS ();
 
 #define DEEPGEN_TYPE (deepgen_get_type ())
 G_DECLARE_FINAL_TYPE (DeepGen, deepgen, DEEPGEN, PLUG_IN, GimpPlugIn)
