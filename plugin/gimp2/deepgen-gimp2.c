@@ -3,7 +3,7 @@
  * registration, the arguments and the libgimp 2.0 calls the core needs (the DgHost, on IDs).
  *
  * It links libgimp-2.0 and GTK 3 only: libgimpui-2.0 is GTK 2, and the two GTKs in one process
- * abort at gtk_init (ENV.md). So the dialog is a plain GtkDialog, and last values are kept with
+ * abort at gtk_init (DESIGN.md §6). So the dialog is a plain GtkDialog, and last values are kept with
  * gimp_get_data/gimp_set_data: an interactive run starts from them, not from the arguments.
  * Script-Fu:
  *   (plug-in-deepgen-edit RUN-NONINTERACTIVE image drawable "prompt" "negative" steps guidance

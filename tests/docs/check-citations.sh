@@ -13,9 +13,7 @@ set -eu
 root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$root"
 
-# plugin/ is being rewritten on its own branch (the unified plug-in core); its two ENV.md
-# mentions go when that branch lands. Remove this exclusion then.
-skip='^plugin/'
+skip='^$'   # nothing is exempt
 
 # Documents that live outside the repository (the team's shared notes): never cite them.
 outside='(ENV|TINY_MODELS|STYLE)\.md|shared/docs'
