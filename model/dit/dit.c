@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dg_i18n.h"
+#include "mapped_guard.h"
 #include "plan.h"
 #include "safetensors.h"
 #include "vkc_ops_adaln.h"
@@ -277,12 +278,18 @@ pos_crop (DgDit *dit, gint64 h2, gint64 w2, GError **error)
     g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory for the DiT position table"));
     return NULL;
   }
+  DgMappedGuard g;   /* the stored table is read from the mapped file */
+  if (!DG_MAPPED_TRY (&g)) {
+    dg_mapped_guard_fail (&g, dit->pos_table->file, error);
+    return NULL;
+  }
   for (gint64 r = 0; r < h2; r++) {
     if (dit->pos_table)
       pos_row_stored (dit->pos_table, M, D, top + r, left, w2, host + r * w2 * D);
     else
       dg_dit_pos_embed_row (&dit->cfg, top + r, left, w2, host + r * w2 * D);
   }
+  dg_mapped_guard_end (&g);
   if (dit->precision == DG_PRECISION_BF16)   /* the reference's .to(bfloat16) of the buffer */
     for (gint64 i = 0; i < h2 * w2 * D; i++)
       host[i] = dg_bf16_to_f32 (dg_f32_to_bf16 (host[i]));

@@ -6,6 +6,7 @@
 #include "dg_i18n.h"
 #include "gguf.h"
 #include "json_strict.h"
+#include "mapped_guard.h"
 
 /* The largest real header (the 628-tensor VLM shard) is about 80 KB; 100 MB leaves room for any
  * honest file while refusing to parse a length field that is really garbage. */
@@ -817,8 +818,34 @@ unsupported_conversion (const DgTensorInfo *info, const char *to, GError **error
   return FALSE;
 }
 
+static gboolean to_f32 (const DgTensorInfo *info, float *dst, GError **error);
+static gboolean to_bf16 (const DgTensorInfo *info, guint16 *dst, GError **error);
+
+/* The conversions read the mapping: under a guard (mapped_guard.h). */
 gboolean
 dg_tensor_to_f32 (const DgTensorInfo *info, float *dst, GError **error)
+{
+  DgMappedGuard g;
+  if (!DG_MAPPED_TRY (&g))
+    return dg_mapped_guard_fail (&g, info->file, error);
+  gboolean ok = to_f32 (info, dst, error);
+  dg_mapped_guard_end (&g);
+  return ok;
+}
+
+gboolean
+dg_tensor_to_bf16 (const DgTensorInfo *info, guint16 *dst, GError **error)
+{
+  DgMappedGuard g;
+  if (!DG_MAPPED_TRY (&g))
+    return dg_mapped_guard_fail (&g, info->file, error);
+  gboolean ok = to_bf16 (info, dst, error);
+  dg_mapped_guard_end (&g);
+  return ok;
+}
+
+static gboolean
+to_f32 (const DgTensorInfo *info, float *dst, GError **error)
 {
   gsize n = (gsize) info->n_elements;
   switch (info->dtype)
@@ -841,8 +868,8 @@ dg_tensor_to_f32 (const DgTensorInfo *info, float *dst, GError **error)
     }
 }
 
-gboolean
-dg_tensor_to_bf16 (const DgTensorInfo *info, guint16 *dst, GError **error)
+static gboolean
+to_bf16 (const DgTensorInfo *info, guint16 *dst, GError **error)
 {
   gsize n = (gsize) info->n_elements;
   const guint8 *src = info->data;

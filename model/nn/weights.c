@@ -5,6 +5,7 @@
 
 #include "dg_i18n.h"
 #include "dtype.h"
+#include "mapped_guard.h"
 #include "plan.h"
 #include "vkc_half.h"
 #include "vkc_ops_conv.h"
@@ -276,12 +277,18 @@ upload_stored_q8_0 (DgWeights *w, VkcTensor *out, const DgTensorInfo *t, gint64 
     g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory reading '%s'"), t->name);
     return FALSE;
   }
+  DgMappedGuard g;   /* the blocks are read from the mapped file */
+  if (!DG_MAPPED_TRY (&g)) {
+    g_free (q);
+    return dg_mapped_guard_fail (&g, t->file, error);
+  }
   const guint8 *src = t->data;
   for (gsize b = 0; b < n_blocks; b++, src += 2 + VKC_Q8_0_BLOCK) {
     guint32 *dst = q + b * VKC_Q8_0_BLOCK_WORDS;
     dst[0] = (guint32) src[0] | (guint32) src[1] << 8;
     memcpy (dst + 1, src + 2, VKC_Q8_0_BLOCK);   /* q[4i+j] → byte j of word 1+i (little-endian) */
   }
+  dg_mapped_guard_end (&g);
   gboolean ok = upload (w, out, VKC_Q8_0, 2, (const int64_t[]) { rows, cols }, q, error);
   g_free (q);
   return ok;

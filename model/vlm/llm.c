@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dg_i18n.h"
+#include "mapped_guard.h"
 #include "plan.h"
 #include "dtype.h"
 #include "vkc_half.h"
@@ -244,9 +245,13 @@ dg_llm_embed (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const gint32 *ids, guint 
   /* Token rows are gathered here and uploaded once; the image runs and the queries are GPU
    * tensors already and are copied over their columns by the GPU. */
   g_autofree float *host = g_new0 (float, (gsize) n_rows * seq_len * H);
+  DgMappedGuard g;   /* the embedding table is read from the mapped file */
+  if (!DG_MAPPED_TRY (&g))
+    return dg_mapped_guard_fail (&g, llm->embed->file, error);
   for (gsize r = 0; r < n_rows; r++)
     for (gsize s = 0; s < n_text; s++)
       embed_row (llm, ids[r * seq_len + s], host + (r * seq_len + s) * H);
+  dg_mapped_guard_end (&g);
   DgLayoutAct a[LLM_N_ACTS];
   dg_llm_layout_acts (&llm->cfg, n_rows, seq_len, a);
   take (arena, inputs_embeds, &a[LLM_ACT_EMBEDS]);
