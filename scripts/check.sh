@@ -68,9 +68,9 @@ if [ "${ASAN_GPU_TESTS:-1}" != 0 ]; then
   # detection is off here only: lavapipe's LLVM JIT keeps allocations until exit from modules
   # it has unloaded, which LeakSanitizer cannot attribute or suppress; the host tests above
   # keep it on for our own code.
-  # The fault-injection test samples every 61st device allocation here (every 23rd above).
+  # The fault-injection test samples every 101st device allocation here (every 41st above).
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  DEEPGEN_FAULT_STRIDE=61 \
+  DEEPGEN_FAULT_STRIDE=101 \
     ctest --test-dir build/asan --output-on-failure -j"$jobs" -L 'op|model|cli' -LE 'slow|coopmat'
 fi
 

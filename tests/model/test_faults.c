@@ -11,7 +11,7 @@
  * Every run is checked: the result is either an error of the expected kind or the reference
  * bytes, never a third thing. Every run from no pipelines makes the same allocations in the same
  * order, so "the N-th" names one allocation site. DEEPGEN_FAULT_STRIDE=k tries every k-th
- * allocation (default 23: each kind of site, minutes; 1: every one, the `slow` test). */
+ * allocation (default 41: each kind of site, minutes; 1: every one, the `slow` test). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +51,7 @@ static guint
 fault_stride (void)
 {
   const char *s = g_getenv ("DEEPGEN_FAULT_STRIDE");
-  return s && atoi (s) > 0 ? (guint) atoi (s) : 23;
+  return s && atoi (s) > 0 ? (guint) atoi (s) : 41;
 }
 
 static void
