@@ -21,6 +21,8 @@ typedef struct {
 } Body;
 
 struct _HubServer {
+  char *repo;
+  gsize slow_chunk;
   GPtrArray *files;             /* File* */
   GHashTable *by_path, *by_sha; /* -> File* */
   char *endpoint;
@@ -189,6 +191,7 @@ typedef struct {
   GBytes *data;
   gsize offset, len, stop_at; /* send data[offset, offset + len), but only up to stop_at bytes */
   gboolean slow;
+  gsize slow_chunk;
 } Raw;
 
 static gpointer
@@ -200,7 +203,7 @@ raw_thread (gpointer data)
   const guint8 *d = g_bytes_get_data (r->data, &dlen);
   gboolean ok = g_output_stream_write_all (out, r->head, strlen (r->head), NULL, NULL, NULL);
   gsize sent = 0;
-  const gsize step = r->slow ? 4096 : 65536;
+  const gsize step = r->slow ? r->slow_chunk : 65536;
   while (ok && sent < r->stop_at) {
     const gsize n = MIN (step, r->stop_at - sent);
     ok = g_output_stream_write_all (out, d + r->offset + sent, n, NULL, NULL, NULL);
@@ -273,6 +276,7 @@ content (HubServer *s, SoupServerMessage *msg, File *f, gboolean storage)
     r->len = total - start;
     r->stop_at = cut ? r->len / 2 : r->len;
     r->slow = (s->faults & HUB_SLOW) != 0;
+    r->slow_chunk = s->slow_chunk;
     r->head = partial ? g_strdup_printf ("HTTP/1.1 206 Partial Content\r\nContent-Type: application/octet-stream\r\n"
                                          "Content-Length: %zu\r\nContent-Range: bytes %zu-%zu/%zu\r\n"
                                          "Connection: close\r\n\r\n",
@@ -301,14 +305,12 @@ content (HubServer *s, SoupServerMessage *msg, File *f, gboolean storage)
 }
 
 static void
-handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+handle (HubServer *s, SoupServerMessage *msg, const char *path)
 {
-  HubServer *s = user_data;
-  g_mutex_lock (&s->lock);
   const char *method = soup_server_message_get_method (msg);
   if (!g_str_equal (method, "GET") && !g_str_equal (method, "HEAD")) {
     error_response (msg, 405, NULL);
-    goto out;
+    return;
   }
   const char *api = "/api/models/";
   if (g_str_has_prefix (path, api)) {
@@ -317,13 +319,13 @@ handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
     g_autofree char *repo = t ? g_strndup (rest, (gsize) (t - rest)) : NULL;
     if (!authorized (s, msg))
       error_response (msg, 401, NULL);
-    else if (!repo || !g_str_equal (repo, HUB_REPO))
+    else if (!repo || !g_str_equal (repo, s->repo))
       error_response (msg, 404, "RepoNotFound");
     else if (!g_str_equal (t + 6, "main") && !g_str_equal (t + 6, HUB_COMMIT))
       error_response (msg, 404, "RevisionNotFound");
     else
       tree (s, msg);
-    goto out;
+    return;
   }
   if (g_str_has_prefix (path, "/storage/")) {
     if (soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Authorization"))
@@ -333,9 +335,9 @@ handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
       content (s, msg, f, TRUE);
     else
       error_response (msg, 404, NULL);
-    goto out;
+    return;
   }
-  const char *prefix = "/" HUB_REPO "/resolve/";
+  g_autofree char *prefix = g_strdup_printf ("/%s/resolve/", s->repo);
   if (g_str_has_prefix (path, prefix)) {
     const char *rest = path + strlen (prefix);
     const char *slash = strchr (rest, '/');
@@ -363,10 +365,17 @@ handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
       soup_server_message_set_status (msg, 302, NULL);
     } else
       content (s, msg, f, FALSE);
-    goto out;
+    return;
   }
   error_response (msg, 404, NULL);
-out:
+}
+
+static void
+handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  HubServer *s = user_data;
+  g_mutex_lock (&s->lock);
+  handle (s, msg, path);
   g_mutex_unlock (&s->lock);
 }
 
@@ -399,7 +408,15 @@ server_thread (gpointer data)
 HubServer *
 hub_server_new (const char *model_dir)
 {
+  return hub_server_new_repo (model_dir, HUB_REPO);
+}
+
+HubServer *
+hub_server_new_repo (const char *model_dir, const char *repo)
+{
   HubServer *s = g_new0 (HubServer, 1);
+  s->repo = g_strdup (repo);
+  s->slow_chunk = 4096;
   s->files = g_ptr_array_new_with_free_func ((GDestroyNotify) file_free);
   s->by_path = g_hash_table_new (g_str_hash, g_str_equal);
   s->by_sha = g_hash_table_new (g_str_hash, g_str_equal);
@@ -438,6 +455,7 @@ hub_server_free (HubServer *s)
   g_free (s->endpoint);
   g_free (s->fault_path);
   g_free (s->token);
+  g_free (s->repo);
   g_mutex_clear (&s->lock);
   g_cond_clear (&s->ready);
   g_free (s);
@@ -497,4 +515,12 @@ hub_server_storage_saw_token (HubServer *s)
   gboolean saw = s->storage_saw_token;
   g_mutex_unlock (&s->lock);
   return saw;
+}
+
+void
+hub_server_set_slow_chunk (HubServer *s, gsize bytes)
+{
+  g_mutex_lock (&s->lock);
+  s->slow_chunk = MAX (bytes, 1);
+  g_mutex_unlock (&s->lock);
 }

@@ -22,7 +22,7 @@ typedef enum {
   HUB_BAD_HASH = 1 << 1,     /* the fault file's content has one byte changed, every time */
   HUB_BAD_HASH_ONCE = 1 << 2,/* ... the first time only */
   HUB_IGNORE_RANGE = 1 << 3, /* Range is ignored: 200 and the whole file */
-  HUB_SLOW = 1 << 4,         /* bodies trickle: 4 KiB every 20 ms */
+  HUB_SLOW = 1 << 4,         /* bodies trickle: 4 KiB (hub_server_set_slow_chunk) every 20 ms */
   HUB_NEED_TOKEN = 1 << 5,   /* the API and resolve answer 401 without "Bearer <token>" */
   HUB_FLAKY = 1 << 6,        /* the first two requests for the fault file's body get 503 */
   HUB_CROSS_HOST = 1 << 7,   /* redirects go to http://localhost:PORT (another host than 127.0.0.1) */
@@ -31,12 +31,16 @@ typedef enum {
 typedef struct _HubServer HubServer;
 
 HubServer *hub_server_new (const char *model_dir);
+/* The same under another repository name (the front-ends ask for DG_DOWNLOAD_DEFAULT_REPO). */
+HubServer *hub_server_new_repo (const char *model_dir, const char *repo);
 void hub_server_free (HubServer *s);
 /* "http://127.0.0.1:PORT" */
 const char *hub_server_endpoint (HubServer *s);
 /* Faults (HubFault bits) from now on; @path is the repository path of the fault file. Also
  * clears the request log and the once-only state. */
 void hub_server_set_faults (HubServer *s, guint faults, const char *path, const char *token);
+
+void hub_server_set_slow_chunk (HubServer *s, gsize bytes);
 
 /* The request log since the last set_faults: the number of body requests (GET with 200/206,
  * or the start of a faulty one) for @path, and their Range headers joined by ',' ("-" for none). */
