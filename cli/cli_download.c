@@ -56,8 +56,9 @@ on_progress (const DgDownloadProgress *p, gpointer data)
     return;
   g_autofree char *text = dg_download_progress_text (p);
   if (d->tty) {
+    fputs ("\r\033[K", stderr);
     /* TRANSLATORS: progress line: the sizes and speed, then files done of all */
-    fprintf (stderr, _("\r\033[K  %s (%u of %u files)"), text, p->files_done, p->n_files);
+    fprintf (stderr, _("  %s (%u of %u files)"), text, p->files_done, p->n_files);
     d->line_open = TRUE;
     if (p->phase == DG_DOWNLOAD_PHASE_DONE) {
       fputc ('\n', stderr);
@@ -67,7 +68,8 @@ on_progress (const DgDownloadProgress *p, gpointer data)
     /* logs: a line at every tenth, and at the end */
     const int tenth = p->total_bytes ? (int) (p->done_bytes * 10 / p->total_bytes) : 0;
     if (tenth > d->last_tenth || p->phase == DG_DOWNLOAD_PHASE_DONE) {
-      fprintf (stderr, _("  %s (%u of %u files)\n"), text, p->files_done, p->n_files);
+      fprintf (stderr, _("  %s (%u of %u files)"), text, p->files_done, p->n_files);
+      fputc ('\n', stderr);
       d->last_tenth = tenth;
     }
   }
@@ -212,26 +214,20 @@ cli_cmd_download (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   GError *error = NULL;
   DgWeightFormat wfmt = DG_WEIGHTS_RELEASED;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error)
-      || (weights && !cli_parse_weights (weights, &wfmt, &error))) {
-    fprintf (stderr, _("deepgen: %s\nRun 'deepgen download --help' for the options.\n"), error->message);
-    g_error_free (error);
-    return CLI_EXIT_USAGE;
-  }
-  const char *bad = NULL;
-  if (argc > 1)
-    bad = argv[1];
-  if (bad || (wfmt != DG_WEIGHTS_RELEASED && wfmt != DG_WEIGHTS_Q8_0) || (keep && wfmt != DG_WEIGHTS_Q8_0)
-      || jobs < 0 || jobs > 16) {
-    if (bad)
-      fprintf (stderr, _("deepgen: unexpected argument '%s'\n"), bad);
+  if (g_option_context_parse (ctx, &argc, &argv, &error) && (!weights || cli_parse_weights (weights, &wfmt, &error))) {
+    if (argc > 1)
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _("unexpected argument '%s'"), argv[1]);
+    else if (wfmt != DG_WEIGHTS_RELEASED && wfmt != DG_WEIGHTS_Q8_0)
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _("--weights %s: download takes q8 or released"),
+                   weights);
     else if (keep && wfmt != DG_WEIGHTS_Q8_0)
-      fprintf (stderr, _("deepgen: --keep-original goes with --weights q8\n"));
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _("--keep-original goes with --weights q8"));
     else if (jobs < 0 || jobs > 16)
-      fprintf (stderr, _("deepgen: --jobs must be between 1 and 16\n"));
-    else
-      fprintf (stderr, _("deepgen: --weights %s: download takes q8 or released\n"), weights);
-    fprintf (stderr, _("Run 'deepgen download --help' for the options.\n"));
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _("--jobs must be between 1 and 16"));
+  }
+  if (error) {
+    fprintf (stderr, _("%s: %s\nRun '%s --help' for the options.\n"), "deepgen", error->message, g_get_prgname ());
+    g_error_free (error);
     return CLI_EXIT_USAGE;
   }
 
@@ -280,7 +276,7 @@ cli_cmd_download (int argc, char **argv)
   int rc = CLI_EXIT_OK;
   if (!d.ok) {
     if (g_error_matches (d.error, DG_ERROR, DG_ERROR_CANCELLED)) {
-      fprintf (stderr, _("deepgen: %s\n"), d.error->message);
+      fprintf (stderr, "deepgen: %s\n", d.error->message);
       rc = CLI_EXIT_CANCELLED;
     } else {
       print_error ("%s", d.error->message);

@@ -584,18 +584,24 @@ expected_hash (const HubFile *f)
   return f->sha256 ? f->sha256 : f->git_oid;
 }
 
+typedef enum { IO_READ, IO_WRITE, IO_CREATE, IO_RENAME } IoWhat;
+
 static void
-set_io_error (GError **error, int err, const char *what, const char *path)
+set_io_error (GError **error, int err, IoWhat what, const char *path)
 {
   g_autofree char *display = g_filename_display_name (path);
-  if (err == ENOSPC || err == EDQUOT || err == EFBIG)
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG) {
     g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NO_SPACE,
                  _("The disk is full (or a size limit was reached) while writing %s: %s. Free some space and run "
                    "the download again: it continues where it stopped."),
                  display, g_strerror (err));
-  else
-    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_IO, _("Cannot %s %s: %s"), what, display,
-                 g_strerror (err));
+    return;
+  }
+  const char *fmt = what == IO_READ     ? _("Cannot read %s: %s")
+                    : what == IO_WRITE  ? _("Cannot write %s: %s")
+                    : what == IO_CREATE ? _("Cannot create %s: %s")
+                                        : _("Cannot rename %s into place: %s");
+  g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_IO, fmt, display, g_strerror (err));
 }
 
 /* Feeds @len bytes of @fd from its start into @c; FALSE with errno on a read error. */
@@ -656,7 +662,7 @@ static gboolean
 part_reset (Dl *dl, Part *p, GError **error)
 {
   if (ftruncate (p->fd, 0) < 0 || lseek (p->fd, 0, SEEK_SET) < 0) {
-    set_io_error (error, errno, _("write"), p->part);
+    set_io_error (error, errno, IO_WRITE, p->part);
     return FALSE;
   }
   count (dl, &dl->done_bytes, -(gint64) p->have);
@@ -792,7 +798,7 @@ get_once (Dl *dl, SoupSession *s, Part *p, GError **error)
       break;
     int err = 0;
     if (!write_all (p->fd, buf, (gsize) n, &err)) {
-      set_io_error (error, err, _("write"), p->part);
+      set_io_error (error, err, IO_WRITE, p->part);
       return ATTEMPT_FATAL;
     }
     g_checksum_update (p->ck, buf, n);
@@ -829,14 +835,14 @@ part_open (Dl *dl, Part *p, HubFile *f, GError **error)
   g_autofree char *note = hash_note_path (p->part);
   g_autofree char *parent = g_path_get_dirname (p->part);
   if (g_mkdir_with_parents (parent, 0755) < 0) {
-    set_io_error (error, errno, _("create"), parent);
+    set_io_error (error, errno, IO_CREATE, parent);
     return FALSE;
   }
   g_autofree char *noted = NULL;
   gboolean keep = g_file_get_contents (note, &noted, NULL, NULL) && g_strcmp0 (g_strstrip (noted), expected_hash (f)) == 0;
   p->fd = g_open (p->part, O_RDWR | O_CREAT | O_CLOEXEC | (keep ? 0 : O_TRUNC), 0644);
   if (p->fd < 0) {
-    set_io_error (error, errno, _("create"), p->part);
+    set_io_error (error, errno, IO_CREATE, p->part);
     return FALSE;
   }
   if (!keep) {
@@ -849,7 +855,7 @@ part_open (Dl *dl, Part *p, HubFile *f, GError **error)
   }
   struct stat st;
   if (fstat (p->fd, &st) < 0) {
-    set_io_error (error, errno, _("read"), p->part);
+    set_io_error (error, errno, IO_READ, p->part);
     return FALSE;
   }
   p->ck = new_checksum (f);
@@ -857,7 +863,7 @@ part_open (Dl *dl, Part *p, HubFile *f, GError **error)
   if (p->have > f->size) {
     p->have = 0;
     if (ftruncate (p->fd, 0) < 0) {
-      set_io_error (error, errno, _("write"), p->part);
+      set_io_error (error, errno, IO_WRITE, p->part);
       return FALSE;
     }
   }
@@ -865,7 +871,7 @@ part_open (Dl *dl, Part *p, HubFile *f, GError **error)
   if (!hash_fd (dl, p->fd, p->have, p->ck, NULL, error))
     return FALSE;
   if (lseek (p->fd, (off_t) p->have, SEEK_SET) < 0) {
-    set_io_error (error, errno, _("read"), p->part);
+    set_io_error (error, errno, IO_READ, p->part);
     return FALSE;
   }
   return TRUE;
@@ -952,18 +958,18 @@ fetch_file (Dl *dl, SoupSession *s, HubFile *f, gboolean *fetched, GError **erro
     if (g_strcmp0 (g_checksum_get_string (p.ck), expected_hash (f)) == 0 && p.have == f->size) {
       /* durable before it gets its real name: a crash never leaves a short file there */
       if (fsync (p.fd) < 0) {
-        set_io_error (error, errno, _("write"), p.part);
+        set_io_error (error, errno, IO_WRITE, p.part);
         part_close (&p, FALSE);
         return FALSE;
       }
       g_autofree char *parent = g_path_get_dirname (target);
       if (g_mkdir_with_parents (parent, 0755) < 0) {
-        set_io_error (error, errno, _("create"), parent);
+        set_io_error (error, errno, IO_CREATE, parent);
         part_close (&p, FALSE);
         return FALSE;
       }
       if (g_rename (p.part, target) < 0) {
-        set_io_error (error, errno, _("rename into place"), target);
+        set_io_error (error, errno, IO_RENAME, target);
         part_close (&p, FALSE);
         return FALSE;
       }
@@ -979,9 +985,9 @@ fetch_file (Dl *dl, SoupSession *s, HubFile *f, gboolean *fetched, GError **erro
     part_close (&p, TRUE);
     if (round == 1) {
       g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_CHECKSUM,
-                   _("%s: the downloaded data does not match the repository's %s (expected %s, got %s), twice; "
-                     "it was not kept. The server or a proxy is damaging the transfer; try again later."),
-                   f->path, f->sha256 ? "sha256" : _("git hash"), expected_hash (f), got);
+                   _("%s: the downloaded data does not match the repository's hash (expected %s %s, got %s), "
+                     "twice; it was not kept. The server or a proxy is damaging the transfer; try again later."),
+                   f->path, f->sha256 ? "sha256" : "git-sha1", expected_hash (f), got);
       return FALSE;
     }
     g_message ("%s: hash mismatch (expected %s, got %s); fetching it again", f->path, expected_hash (f), got);
@@ -1193,7 +1199,7 @@ download (Dl *dl, DgDownloadOptions *o, guint parallel, GCancellable *cancellabl
 {
   report (dl, o, DG_DOWNLOAD_PHASE_LISTING, NULL, 0);
   if (g_mkdir_with_parents (dl->dir, 0755) < 0) {
-    set_io_error (error, errno, _("create"), dl->dir);
+    set_io_error (error, errno, IO_CREATE, dl->dir);
     return FALSE;
   }
   if (!list_files (dl, error) || !check_space (dl, error))

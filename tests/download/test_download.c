@@ -283,7 +283,7 @@ test_bad_hash (void)
     g_assert_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_CHECKSUM);
     g_test_message ("%s", error->message);
     g_assert_nonnull (strstr (error->message, cases[i]));
-    g_assert_nonnull (strstr (error->message, i == 0 ? "sha256" : "git"));
+    g_assert_nonnull (strstr (error->message, i == 0 ? "expected sha256 " : "expected git-sha1 "));
     g_assert_cmpuint (hub_server_bodies (hub, cases[i]), ==, 2);
     g_assert_false (exists_under (dir, cases[i]));
     g_autofree char *part = g_strconcat (".cache/deepgen-download/", cases[i], ".part", NULL);
