@@ -158,7 +158,7 @@ start (gpointer data)
           g_signal_connect (p->panel, "download-finished", G_CALLBACK (on_download_finished), p);
           dg_panel_download (p->panel);
           if (p->dlshot)
-            g_timeout_add (1500, download_shot, p);
+            g_timeout_add (1000, download_shot, p);
           return G_SOURCE_REMOVE;
         }
     }

@@ -1,7 +1,7 @@
 /* The test Hub as a program, for tests that drive another process (deepgen-studio):
  *   test-hub MODEL_DIR REPO [slow]
  * prints its endpoint ("http://127.0.0.1:PORT") on a line of its own and serves until its
- * standard input closes; "slow" makes bodies trickle (64 KiB every 20 ms). */
+ * standard input closes; "slow" makes bodies trickle (16 KiB every 20 ms). */
 #include <stdio.h>
 #include <string.h>
 
@@ -16,7 +16,7 @@ main (int argc, char **argv)
   }
   HubServer *s = hub_server_new_repo (argv[1], argv[2]);
   if (argc > 3 && strcmp (argv[3], "slow") == 0) {
-    hub_server_set_slow_chunk (s, 65536);
+    hub_server_set_slow_chunk (s, 16384);
     hub_server_set_faults (s, HUB_SLOW, NULL, NULL);
   }
   printf ("%s\n", hub_server_endpoint (s));
