@@ -243,6 +243,24 @@ label_with_text (GtkWidget *w, const char *text)
   return s.found;
 }
 
+/* The visible button whose label starts with @prefix (Download / Resume), or NULL. */
+static GtkWidget *
+button_with_prefix (GtkWidget *w, const char *prefix)
+{
+  if (GTK_IS_BUTTON (w) && gtk_widget_get_visible (w) && gtk_button_get_label (GTK_BUTTON (w))
+      && g_str_has_prefix (gtk_button_get_label (GTK_BUTTON (w)), prefix))
+    return w;
+  GtkWidget *found = NULL;
+  if (GTK_IS_CONTAINER (w))
+    {
+      GList *children = gtk_container_get_children (GTK_CONTAINER (w));
+      for (GList *l = children; l && !found; l = l->next)
+        found = button_with_prefix (l->data, prefix);
+      g_list_free (children);
+    }
+  return found;
+}
+
 static int
 test_german (const char *out)
 {
@@ -260,6 +278,13 @@ test_german (const char *out)
   dg_panel_set_source (DG_PANEL (panel), test_image (160, 120), NULL, 0, 0);
   CHECK (find_label (panel, "_Ausführen"), "the Run button is not German (\"_Ausführen\")");
   CHECK (find_label (panel, "_Anweisung"), "the prompt label is not German (\"_Anweisung\")");
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+  /* no model in the folder: the download offer, in German */
+  g_autofree char *none = g_build_filename (out, "no-model-here", NULL);
+  g_object_set (panel, "model-folder", none, NULL);
+  CHECK (button_with_prefix (panel, "Modell _herunterladen (") != NULL,
+         "the download button is not German (\"Modell _herunterladen (…)\")");
+#endif
   shot (window, out, "panel-de.png");
   gtk_widget_destroy (window);
   return failures ? 1 : 0;
@@ -289,24 +314,6 @@ download_and_wait (DgPanel *panel, gboolean start, int timeout_s)
   return w.success;
 }
 
-/* The label of the visible Download / Resume button. */
-static GtkWidget *
-button_with_prefix (GtkWidget *w, const char *prefix)
-{
-  if (GTK_IS_BUTTON (w) && gtk_widget_get_visible (w) && gtk_button_get_label (GTK_BUTTON (w))
-      && g_str_has_prefix (gtk_button_get_label (GTK_BUTTON (w)), prefix))
-    return w;
-  GtkWidget *found = NULL;
-  if (GTK_IS_CONTAINER (w))
-    {
-      GList *children = gtk_container_get_children (GTK_CONTAINER (w));
-      for (GList *l = children; l && !found; l = l->next)
-        found = button_with_prefix (l->data, prefix);
-      g_list_free (children);
-    }
-  return found;
-}
-
 static int
 test_download (const char *model, const char *out)
 {
@@ -315,9 +322,9 @@ test_download (const char *model, const char *out)
   g_setenv ("HF_HOME", out, TRUE);
   g_setenv ("no_proxy", "127.0.0.1,localhost", TRUE);
   g_unsetenv ("HF_TOKEN");
-  g_autofree char *base = g_build_filename (out, "download", NULL);
+  /* a short path for the screenshots */
+  g_autofree char *base = g_dir_make_tmp ("deepgen-XXXXXX", NULL);
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", base);
-  CHECK (system (rm) == 0, "cannot clear %s", base);
   g_autofree char *folder = g_build_filename (base, "DeepGen-1.0-diffusers", NULL);
 
   GtkWidget *panel;
@@ -380,6 +387,7 @@ test_download (const char *model, const char *out)
   gtk_widget_destroy (window);
   dg_task_model_unload ();
   hub_server_free (hub);
+  CHECK (system (rm) == 0, "cannot remove %s", base);
   return failures ? 1 : 0;
 }
 #endif
