@@ -209,6 +209,7 @@ update_sensitivity (DgPanel *self)
   const gboolean downloading = self->download_cancellable != NULL;
   gtk_widget_set_sensitive (self->run_button, !busy && !downloading);
   gtk_widget_set_sensitive (self->folder_entry, !downloading);
+  gtk_widget_set_sensitive (self->download_button, !busy);
   gtk_widget_set_sensitive (self->apply_button, !busy && have);
   gtk_widget_set_sensitive (self->discard_button, !busy && have);
   gtk_widget_set_visible (self->progress_box, busy);

@@ -892,7 +892,8 @@ part_close (Part *p, gboolean remove)
   g_clear_pointer (&p->ck, g_checksum_free);
 }
 
-/* TRUE when @target holds @f already (same size and hash). */
+/* TRUE when @target holds @f already (same size and hash). FALSE with @error only when the
+ * download is stopped meanwhile; an unreadable or different file is simply fetched again. */
 static gboolean
 present (Dl *dl, HubFile *f, const char *target, GError **error)
 {
@@ -904,12 +905,17 @@ present (Dl *dl, HubFile *f, const char *target, GError **error)
     return FALSE;
   g_autoptr (GChecksum) c = new_checksum (f);
   gint64 hashed = 0;
-  gboolean ok = hash_fd (dl, fd, f->size, c, &hashed, error);
+  GError *local = NULL;
+  gboolean ok = hash_fd (dl, fd, f->size, c, &hashed, &local);
   close (fd);
   if (ok && g_strcmp0 (g_checksum_get_string (c), expected_hash (f)) == 0)
     return TRUE;
   /* not it (a broken earlier download): it is fetched again and replaced */
   count (dl, &dl->done_bytes, -hashed);
+  if (local && is_cancel (local))
+    g_propagate_error (error, local);
+  else
+    g_clear_error (&local);
   return FALSE;
 }
 
@@ -918,8 +924,13 @@ fetch_file (Dl *dl, SoupSession *s, HubFile *f, gboolean *fetched, GError **erro
 {
   g_autofree char *target = g_build_filename (dl->dir, f->path, NULL);
   *fetched = FALSE;
-  if (present (dl, f, target, error))
+  GError *local = NULL;
+  if (present (dl, f, target, &local))
     return TRUE;
+  if (local) {
+    g_propagate_error (error, local);
+    return FALSE;
+  }
   if (g_cancellable_set_error_if_cancelled (dl->stop, error))
     return FALSE;
   for (guint round = 0; round < 2; round++) {
@@ -1198,11 +1209,14 @@ download (Dl *dl, DgDownloadOptions *o, guint parallel, GCancellable *cancellabl
           GError **error)
 {
   report (dl, o, DG_DOWNLOAD_PHASE_LISTING, NULL, 0);
+  /* the folder is made once the repository answered: a wrong name or token leaves nothing */
+  if (!list_files (dl, error))
+    return FALSE;
   if (g_mkdir_with_parents (dl->dir, 0755) < 0) {
     set_io_error (error, errno, IO_CREATE, dl->dir);
     return FALSE;
   }
-  if (!list_files (dl, error) || !check_space (dl, error))
+  if (!check_space (dl, error))
     return FALSE;
   guint64 total = 0;
   for (guint i = 0; i < dl->files->len; i++)

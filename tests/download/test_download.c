@@ -306,6 +306,7 @@ test_not_found (void)
   g_assert_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NOT_FOUND);
   g_test_message ("%s", error->message);
   g_assert_nonnull (strstr (error->message, "'v9'"));
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));   /* nothing made for a failed request */
   g_clear_error (&error);
   o.revision = NULL;
   o.repo = "test/no-such-model";
