@@ -207,8 +207,11 @@ static SoupSession *
 new_session (Dl *dl)
 {
   /* libsoup takes the proxy from GIO's default resolver (environment or desktop settings). */
-  return soup_session_new_with_options ("timeout", dl->timeout_s, "idle-timeout", dl->timeout_s, "user-agent",
-                                        "deepgen/" DG_DOWNLOAD_VERSION " (libsoup)", NULL);
+  SoupSession *s = soup_session_new_with_options ("timeout", dl->timeout_s, "idle-timeout", dl->timeout_s,
+                                                  "user-agent", "deepgen/" DG_DOWNLOAD_VERSION " (libsoup)", NULL);
+  /* the hashes cover the bytes as stored: no transparent decompression */
+  soup_session_remove_feature_by_type (s, SOUP_TYPE_CONTENT_DECODER);
+  return s;
 }
 
 /* ---- errors ----------------------------------------------------------------------------- */
@@ -505,55 +508,112 @@ larger_first (gconstpointer a, gconstpointer b)
   return strcmp (x->path, y->path);
 }
 
+/* A GET of a small JSON answer from the endpoint with retries; NULL with @error. */
+static GBytes *
+api_get (Dl *dl, SoupSession *s, const char *url, SoupMessage **msg_out, GError **error)
+{
+  g_autoptr (GUri) uri = g_uri_parse (url, SOUP_HTTP_URI_FLAGS, NULL);
+  if (!uri) {
+    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _("The server gave a malformed URL (%s)."),
+                 url);
+    return NULL;
+  }
+  for (guint attempt = 1;; attempt++) {
+    g_autoptr (SoupMessage) msg = NULL;
+    GError *local = NULL;
+    GBytes *body = get_small (dl, s, uri, &msg, &local);
+    Attempt r;
+    if (!body)
+      r = network_error (dl, uri, local, error);
+    else if (soup_message_get_status (msg) == 200) {
+      *msg_out = g_steal_pointer (&msg);
+      return body;
+    } else {
+      g_bytes_unref (body);
+      r = http_error (dl, msg, _("the file list"), error);
+    }
+    if (r == ATTEMPT_FATAL || attempt >= dl->attempts || !backoff (dl, attempt)) {
+      if (r != ATTEMPT_FATAL && g_cancellable_is_cancelled (dl->stop)) {
+        g_clear_error (error);
+        g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _("Cancelled."));
+      }
+      return NULL;
+    }
+    g_clear_error (error);
+  }
+}
+
+/* The files at @rev (all pages); sets dl->commit from X-Repo-Commit when the server sends it. */
+static gboolean
+list_at (Dl *dl, SoupSession *s, const char *rev, GError **error)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_ptr_array_set_size (dl->files, 0);
+  g_autofree char *erev = g_uri_escape_string (rev, NULL, FALSE);
+  g_autofree char *url = g_strdup_printf ("%s/api/models/%s/tree/%s?recursive=true", dl->endpoint, dl->repo, erev);
+  for (guint page = 0; url && page < 1000; page++) {
+    g_autoptr (SoupMessage) msg = NULL;
+    g_autoptr (GBytes) body = api_get (dl, s, url, &msg, error);
+    if (!body)
+      return FALSE;
+    const char *commit = soup_message_headers_get_one (soup_message_get_response_headers (msg), "X-Repo-Commit");
+    if (page == 0 && commit && is_hex (commit, 40)) {
+      g_free (dl->commit);
+      dl->commit = g_ascii_strdown (commit, -1);
+    }
+    if (!parse_tree (dl, body, seen, error))
+      return FALSE;
+    g_free (url);
+    url = next_link (msg);
+  }
+  return TRUE;
+}
+
+/* The commit a branch or tag points at, from the revision API ("sha"); NULL when not told. */
+static char *
+revision_sha (Dl *dl, SoupSession *s, GError **error)
+{
+  g_autofree char *erev = g_uri_escape_string (dl->revision, NULL, FALSE);
+  g_autofree char *url = g_strdup_printf ("%s/api/models/%s/revision/%s", dl->endpoint, dl->repo, erev);
+  g_autoptr (SoupMessage) msg = NULL;
+  g_autoptr (GBytes) body = api_get (dl, s, url, &msg, error);
+  if (!body)
+    return NULL;
+  g_autoptr (JsonParser) p = json_parser_new ();
+  gsize len;
+  const char *text = g_bytes_get_data (body, &len);
+  if (!json_parser_load_from_data (p, text ? text : "", (gssize) len, NULL) || !json_parser_get_root (p)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (p)))
+    return NULL;
+  const char *sha = obj_string (json_node_get_object (json_parser_get_root (p)), "sha");
+  return is_hex (sha, 40) ? g_ascii_strdown (sha, -1) : NULL;
+}
+
 static gboolean
 list_files (Dl *dl, GError **error)
 {
   g_autoptr (SoupSession) s = new_session (dl);
-  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autofree char *rev = g_uri_escape_string (dl->revision, NULL, FALSE);
-  g_autofree char *url = g_strdup_printf ("%s/api/models/%s/tree/%s?recursive=true", dl->endpoint, dl->repo, rev);
-  const char *what = _("the file list");
-  for (guint page = 0; url && page < 1000; page++) {
-    g_autoptr (GUri) uri = g_uri_parse (url, SOUP_HTTP_URI_FLAGS, NULL);
-    if (!uri) {
-      g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _("The server gave a malformed URL (%s)."),
-                   url);
-      return FALSE;
-    }
-    for (guint attempt = 1;; attempt++) {
-      g_autoptr (SoupMessage) msg = NULL;
+  if (!list_at (dl, s, dl->revision, error))
+    return FALSE;
+  if (!dl->commit) {
+    /* No X-Repo-Commit with the listing: the revision API tells the commit, and the list is
+     * taken again at that commit, so that the list and every file come from the same one. */
+    if (is_hex (dl->revision, 40)) {
+      dl->commit = g_ascii_strdown (dl->revision, -1);
+    } else {
       GError *local = NULL;
-      g_autoptr (GBytes) body = get_small (dl, s, uri, &msg, &local);
-      Attempt r;
-      if (!body)
-        r = network_error (dl, uri, local, error);
-      else if (soup_message_get_status (msg) != 200)
-        r = http_error (dl, msg, what, error);
-      else {
-        const char *commit
-            = soup_message_headers_get_one (soup_message_get_response_headers (msg), "X-Repo-Commit");
-        if (page == 0 && commit && is_hex (commit, 40))
-          dl->commit = g_ascii_strdown (commit, -1);
-        if (!parse_tree (dl, body, seen, error))
-          return FALSE;
-        g_free (url);
-        url = next_link (msg);
-        break;
-      }
-      if (r == ATTEMPT_FATAL || attempt >= dl->attempts || !backoff (dl, attempt)) {
-        if (r != ATTEMPT_FATAL && g_cancellable_is_cancelled (dl->stop)) {
-          g_clear_error (error);
-          g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _("Cancelled."));
-        }
+      dl->commit = revision_sha (dl, s, &local);
+      if (!dl->commit && local && is_cancel (local)) {
+        g_propagate_error (error, local);
         return FALSE;
       }
-      g_clear_error (error);
+      g_clear_error (&local);
+      if (dl->commit && !list_at (dl, s, dl->commit, error))
+        return FALSE;
+      /* a server that tells neither: the files come from the branch, as huggingface-cli does */
+      if (!dl->commit)
+        dl->commit = g_strdup (dl->revision);
     }
-  }
-  if (!dl->commit) {
-    /* Without X-Repo-Commit, a commit id given as the revision pins it; a branch cannot be
-     * pinned, so files are fetched from the branch (as huggingface-cli does). */
-    dl->commit = is_hex (dl->revision, 40) ? g_ascii_strdown (dl->revision, -1) : g_strdup (dl->revision);
   }
   if (dl->files->len == 0) {
     g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NOT_FOUND,

@@ -38,6 +38,7 @@ struct _HubServer {
   gboolean cut_done, bad_done;
   guint flaky_left;
   GPtrArray *bodies;            /* Body* */
+  GHashTable *resolve_revs;     /* the revisions resolve requests named */
   gboolean storage_saw_token;
 };
 
@@ -180,7 +181,8 @@ tree (HubServer *s, SoupServerMessage *msg)
   json_generator_set_root (gen, root);
   gsize len;
   char *text = json_generator_to_data (gen, &len);
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "X-Repo-Commit", HUB_COMMIT);
+  if (!(s->faults & HUB_NO_COMMIT))
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "X-Repo-Commit", HUB_COMMIT);
   soup_server_message_set_status (msg, 200, NULL);
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, len);
 }
@@ -316,6 +318,23 @@ handle (HubServer *s, SoupServerMessage *msg, const char *path)
   if (g_str_has_prefix (path, api)) {
     const char *rest = path + strlen (api);
     const char *t = strstr (rest, "/tree/");
+    const char *r = strstr (rest, "/revision/");
+    if (!t && r) {
+      /* the revision API: the commit a branch points at */
+      g_autofree char *repo = g_strndup (rest, (gsize) (r - rest));
+      if (!authorized (s, msg))
+        error_response (msg, 401, NULL);
+      else if (!g_str_equal (repo, s->repo))
+        error_response (msg, 404, "RepoNotFound");
+      else if (!g_str_equal (r + 10, "main") && !g_str_equal (r + 10, HUB_COMMIT))
+        error_response (msg, 404, "RevisionNotFound");
+      else {
+        const char *body = "{\"id\":\"x\",\"sha\":\"" HUB_COMMIT "\"}";
+        soup_server_message_set_status (msg, 200, NULL);
+        soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC, body, strlen (body));
+      }
+      return;
+    }
     g_autofree char *repo = t ? g_strndup (rest, (gsize) (t - rest)) : NULL;
     if (!authorized (s, msg))
       error_response (msg, 401, NULL);
@@ -343,6 +362,8 @@ handle (HubServer *s, SoupServerMessage *msg, const char *path)
     const char *slash = strchr (rest, '/');
     g_autofree char *rev = slash ? g_strndup (rest, (gsize) (slash - rest)) : NULL;
     File *f = slash ? g_hash_table_lookup (s->by_path, slash + 1) : NULL;
+    if (rev)
+      g_hash_table_add (s->resolve_revs, g_strdup (rev));
     if (!authorized (s, msg))
       error_response (msg, 401, NULL);
     else if (!rev || (!g_str_equal (rev, "main") && !g_str_equal (rev, HUB_COMMIT)))
@@ -421,6 +442,7 @@ hub_server_new_repo (const char *model_dir, const char *repo)
   s->by_path = g_hash_table_new (g_str_hash, g_str_equal);
   s->by_sha = g_hash_table_new (g_str_hash, g_str_equal);
   s->bodies = g_ptr_array_new_with_free_func ((GDestroyNotify) body_free);
+  s->resolve_revs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   add_files (s, model_dir, NULL);
   g_mutex_init (&s->lock);
   g_cond_init (&s->ready);
@@ -449,6 +471,7 @@ hub_server_free (HubServer *s)
   g_main_loop_unref (s->loop);
   g_main_context_unref (s->context);
   g_ptr_array_unref (s->bodies);
+  g_hash_table_unref (s->resolve_revs);
   g_hash_table_unref (s->by_path);
   g_hash_table_unref (s->by_sha);
   g_ptr_array_unref (s->files);
@@ -480,6 +503,7 @@ hub_server_set_faults (HubServer *s, guint faults, const char *path, const char 
   s->flaky_left = 2;
   s->storage_saw_token = FALSE;
   g_ptr_array_set_size (s->bodies, 0);
+  g_hash_table_remove_all (s->resolve_revs);
   g_mutex_unlock (&s->lock);
 }
 
@@ -523,4 +547,17 @@ hub_server_set_slow_chunk (HubServer *s, gsize bytes)
   g_mutex_lock (&s->lock);
   s->slow_chunk = MAX (bytes, 1);
   g_mutex_unlock (&s->lock);
+}
+
+char *
+hub_server_resolve_revisions (HubServer *s)
+{
+  g_mutex_lock (&s->lock);
+  g_autoptr (GList) keys = g_hash_table_get_keys (s->resolve_revs);
+  keys = g_list_sort (keys, (GCompareFunc) strcmp);
+  GString *r = g_string_new (NULL);
+  for (GList *l = keys; l; l = l->next)
+    g_string_append_printf (r, "%s%s", r->len ? "," : "", (const char *) l->data);
+  g_mutex_unlock (&s->lock);
+  return g_string_free (r, FALSE);
 }

@@ -7,6 +7,7 @@
  *                                                  ETag); *.safetensors: 302 to /storage/SHA256
  *                                                  with X-Linked-Etag / X-Linked-Size
  *   GET /storage/SHA256                            the content, with Range (206)
+ *   GET /api/models/REPO/revision/REV              {"sha": the commit}
  * REPO is "test/tiny-deepgen", REV "main" or the commit (HUB_COMMIT). */
 #pragma once
 
@@ -26,6 +27,8 @@ typedef enum {
   HUB_NEED_TOKEN = 1 << 5,   /* the API and resolve answer 401 without "Bearer <token>" */
   HUB_FLAKY = 1 << 6,        /* the first two requests for the fault file's body get 503 */
   HUB_CROSS_HOST = 1 << 7,   /* redirects go to http://localhost:PORT (another host than 127.0.0.1) */
+  HUB_NO_COMMIT = 1 << 8,    /* the tree answer has no X-Repo-Commit (GET /api/models/REPO/revision/REV
+                              * tells it: {"sha": ...}) */
 } HubFault;
 
 typedef struct _HubServer HubServer;
@@ -46,6 +49,8 @@ void hub_server_set_slow_chunk (HubServer *s, gsize bytes);
  * or the start of a faulty one) for @path, and their Range headers joined by ',' ("-" for none). */
 guint hub_server_bodies (HubServer *s, const char *path);
 char *hub_server_ranges (HubServer *s, const char *path);
+/* The revisions that resolve requests named, sorted, joined by ','. */
+char *hub_server_resolve_revisions (HubServer *s);
 /* Whether a storage request carried an Authorization header (it must not when cross-host). */
 gboolean hub_server_storage_saw_token (HubServer *s);
 

@@ -214,6 +214,34 @@ test_fresh_then_nothing (void)
 }
 
 static void
+test_pinned_commit (void)
+{
+  /* every file is fetched at the commit the listing reported, not at the branch */
+  hub_server_set_faults (hub, 0, NULL, NULL);
+  char *dir = new_dir ();
+  DgDownloadOptions o = options (NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (download (dir, &o, NULL, &error));
+  g_autofree char *revs = hub_server_resolve_revisions (hub);
+  g_assert_cmpstr (revs, ==, HUB_COMMIT);
+  drop_dir (dir);
+
+  /* a listing without X-Repo-Commit: the revision API tells the commit */
+  hub_server_set_faults (hub, HUB_NO_COMMIT, NULL, NULL);
+  dir = new_dir ();
+  DgDownloadResult r = { 0 };
+  g_assert_true (download (dir, &o, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (r.commit, ==, HUB_COMMIT);
+  g_free (revs);
+  revs = hub_server_resolve_revisions (hub);
+  g_assert_cmpstr (revs, ==, HUB_COMMIT);
+  g_assert_cmpuint (check_in_place (dir, NULL), ==, count_source_files (NULL));
+  dg_download_result_clear (&r);
+  drop_dir (dir);
+}
+
+static void
 test_resume_after_cut (void)
 {
   hub_server_set_faults (hub, HUB_CUT, BIG, NULL);
@@ -552,6 +580,7 @@ main (int argc, char **argv)
   tiny = DEEPGEN_TEST_DATA_DIR "/tiny-deepgen";
   hub = hub_server_new (tiny);
   g_test_add_func ("/download/fresh-then-nothing", test_fresh_then_nothing);
+  g_test_add_func ("/download/pinned-commit", test_pinned_commit);
   g_test_add_func ("/download/resume-after-cut", test_resume_after_cut);
   g_test_add_func ("/download/range-ignored", test_range_ignored);
   g_test_add_func ("/download/bad-hash", test_bad_hash);
