@@ -522,6 +522,7 @@ child_fsize (const char *dir, const char *endpoint, const char *limit)
     return 0;
   printf ("%d %s\n", error->code == DG_DOWNLOAD_ERROR_NO_SPACE && error->domain == DG_DOWNLOAD_ERROR,
           error->message);
+  g_error_free (error);
   return 3;
 }
 
