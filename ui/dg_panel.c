@@ -522,6 +522,7 @@ dg_panel_set_source (DgPanel *self, DgImage *source, DgMask *selection, int canv
 
 /* ---- the model download (issue #12) ------------------------------------------------------- */
 
+#ifdef DEEPGEN_HAVE_DOWNLOAD
 /* The folder a run opens: the field, else the default (dg_task_model_acquire's rule). */
 static char *
 panel_model_folder (DgPanel *self)
@@ -529,6 +530,7 @@ panel_model_folder (DgPanel *self)
   const char *f = gtk_entry_get_text (GTK_ENTRY (self->folder_entry));
   return f && *f ? g_strdup (f) : dg_model_default_path ();
 }
+#endif
 
 gboolean
 dg_panel_is_downloading (DgPanel *self)

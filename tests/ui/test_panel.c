@@ -243,6 +243,7 @@ label_with_text (GtkWidget *w, const char *text)
   return s.found;
 }
 
+#ifdef DEEPGEN_HAVE_DOWNLOAD
 /* The visible button whose label starts with @prefix (Download / Resume), or NULL. */
 static GtkWidget *
 button_with_prefix (GtkWidget *w, const char *prefix)
@@ -260,6 +261,7 @@ button_with_prefix (GtkWidget *w, const char *prefix)
     }
   return found;
 }
+#endif
 
 static int
 test_german (const char *out)
