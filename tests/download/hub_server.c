@@ -164,6 +164,25 @@ tree (HubServer *s, SoupServerMessage *msg)
     }
     json_builder_end_object (b);
   }
+  if (s->faults & HUB_HUGE) {
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "type");
+    json_builder_add_string_value (b, "file");
+    json_builder_set_member_name (b, "path");
+    json_builder_add_string_value (b, "huge.bin");
+    json_builder_set_member_name (b, "size");
+    json_builder_add_int_value (b, G_GINT64_CONSTANT (1) << 50);
+    json_builder_set_member_name (b, "oid");
+    json_builder_add_string_value (b, "4444444444444444444444444444444444444444");
+    json_builder_set_member_name (b, "lfs");
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "oid");
+    json_builder_add_string_value (b, "5555555555555555555555555555555555555555555555555555555555555555");
+    json_builder_set_member_name (b, "size");
+    json_builder_add_int_value (b, G_GINT64_CONSTANT (1) << 50);
+    json_builder_end_object (b);
+    json_builder_end_object (b);
+  }
   /* a hidden file, which the client leaves out */
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "type");
@@ -192,7 +211,7 @@ typedef struct {
   char *head;
   GBytes *data;
   gsize offset, len, stop_at; /* send data[offset, offset + len), but only up to stop_at bytes */
-  gboolean slow;
+  gboolean slow, stall;
   gsize slow_chunk;
 } Raw;
 
@@ -214,6 +233,8 @@ raw_thread (gpointer data)
       g_usleep (20000);
   }
   g_output_stream_flush (out, NULL, NULL);
+  if (r->stall)
+    g_usleep (3 * G_USEC_PER_SEC);   /* silent, the connection open: the client's timeout must act */
   g_io_stream_close (r->conn, NULL, NULL);
   g_object_unref (r->conn);
   g_free (r->head);
@@ -268,7 +289,7 @@ content (HubServer *s, SoupServerMessage *msg, File *f, gboolean storage)
   if (range && (s->faults & HUB_IGNORE_RANGE))
     soup_message_headers_remove (rq, "Range");   /* so that nothing answers it for us */
   const gboolean partial = range && !(s->faults & HUB_IGNORE_RANGE);
-  const gboolean cut = !head && fault && (s->faults & HUB_CUT) && !s->cut_done;
+  const gboolean cut = !head && fault && (s->faults & (HUB_CUT | HUB_STALL)) && !s->cut_done;
   if (!head && (cut || (s->faults & HUB_SLOW))) {
     if (cut)
       s->cut_done = TRUE;
@@ -278,6 +299,7 @@ content (HubServer *s, SoupServerMessage *msg, File *f, gboolean storage)
     r->len = total - start;
     r->stop_at = cut ? r->len / 2 : r->len;
     r->slow = (s->faults & HUB_SLOW) != 0;
+    r->stall = cut && (s->faults & HUB_STALL);
     r->slow_chunk = s->slow_chunk;
     r->head = partial ? g_strdup_printf ("HTTP/1.1 206 Partial Content\r\nContent-Type: application/octet-stream\r\n"
                                          "Content-Length: %zu\r\nContent-Range: bytes %zu-%zu/%zu\r\n"

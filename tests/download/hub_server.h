@@ -29,6 +29,8 @@ typedef enum {
   HUB_CROSS_HOST = 1 << 7,   /* redirects go to http://localhost:PORT (another host than 127.0.0.1) */
   HUB_NO_COMMIT = 1 << 8,    /* the tree answer has no X-Repo-Commit (GET /api/models/REPO/revision/REV
                               * tells it: {"sha": ...}) */
+  HUB_STALL = 1 << 9,        /* the first body of the fault file stops halfway and stays open, silent */
+  HUB_HUGE = 1 << 10,        /* the list has one more file of 1 PiB ("huge.bin") */
 } HubFault;
 
 typedef struct _HubServer HubServer;

@@ -505,6 +505,45 @@ test_no_network (void)
   drop_dir (dir);
 }
 
+static void
+test_timeout (void)
+{
+  /* half a file, then silence with the connection open: the read times out, the next attempt
+   * asks for the rest */
+  hub_server_set_faults (hub, HUB_STALL, BIG, NULL);
+  char *dir = new_dir ();
+  DgDownloadOptions o = options (NULL);
+  o.timeout_s = 1;
+  g_autoptr (GError) error = NULL;
+  const gint64 t0 = g_get_monotonic_time ();
+  g_assert_true (download (dir, &o, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 10 * G_USEC_PER_SEC);
+  g_autofree char *src = g_build_filename (tiny, BIG, NULL);
+  g_autofree char *want = g_strdup_printf ("-,bytes=%" G_GUINT64_FORMAT "-", file_size (src) / 2);
+  g_autofree char *ranges = hub_server_ranges (hub, BIG);
+  g_assert_cmpstr (ranges, ==, want);
+  g_assert_cmpuint (check_in_place (dir, NULL), ==, count_source_files (NULL));
+  drop_dir (dir);
+}
+
+static void
+test_no_space_first (void)
+{
+  /* what is needed is checked against the free space before anything is fetched */
+  hub_server_set_faults (hub, HUB_HUGE, NULL, NULL);
+  char *dir = new_dir ();
+  DgDownloadOptions o = options (NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_false (download (dir, &o, NULL, &error));
+  g_assert_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NO_SPACE);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "Not enough disk space"));
+  g_assert_cmpuint (hub_server_bodies (hub, BIG), ==, 0);
+  g_assert_cmpuint (check_in_place (dir, NULL), ==, 0);
+  drop_dir (dir);
+}
+
 /* The child of test_disk_full: a download under a file size limit. */
 static int
 child_fsize (const char *dir, const char *endpoint, const char *limit)
@@ -590,6 +629,8 @@ main (int argc, char **argv)
   g_test_add_func ("/download/slow-cancel-resume", test_slow_cancel_resume);
   g_test_add_func ("/download/retry-5xx", test_retry_5xx);
   g_test_add_func ("/download/no-network", test_no_network);
+  g_test_add_func ("/download/timeout", test_timeout);
+  g_test_add_func ("/download/no-space-first", test_no_space_first);
   g_test_add_func ("/download/disk-full", test_disk_full);
   g_test_add_func ("/download/progress-text", test_progress_text);
   int rc = g_test_run ();
