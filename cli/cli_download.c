@@ -1,5 +1,6 @@
 /* `deepgen download`: the model folder from the Hugging Face Hub (model/download/dg_download.h),
- * then checked as dg_model_open checks it, and with --weights q8 converted (model/convert.h). */
+ * then checked as dg_model_open checks it, and with --weights q8 converted (by `deepgen convert`'s
+ * code, which deepgen.c passes in: this file needs only the public headers of model/). */
 #include "cli_download.h"
 
 #include <errno.h>
@@ -14,7 +15,6 @@
 
 #include "cli_args.h"
 #include "cli_i18n.h"
-#include "convert.h"
 #include "deepgen.h"
 #include "dg_download.h"
 
@@ -135,15 +135,6 @@ remove_tree (const char *path, GError **error)
   return FALSE;
 }
 
-static void
-convert_progress (const char *what, guint64 done, guint64 total, gpointer data)
-{
-  if (done >= total) {
-    g_autofree char *size = g_format_size (total);
-    fprintf (stderr, "  %-28s %10s\n", what, size);
-  }
-}
-
 /* The folder as dg_model_open sees it: complete, and every config, the tokenizer and every
  * weight header valid. Without a Vulkan device only the first part can be checked. */
 static gboolean
@@ -171,7 +162,7 @@ check_folder (const char *dir, gboolean quiet, GError **error)
 }
 
 int
-cli_cmd_download (int argc, char **argv)
+cli_cmd_download (int argc, char **argv, CliConvertFunc convert)
 {
   g_autofree char *model = NULL, *revision = NULL, *weights = NULL, *repo = NULL;
   gboolean keep = FALSE, quiet = FALSE;
@@ -307,9 +298,7 @@ cli_cmd_download (int argc, char **argv)
     g_autofree char *q8_display = g_filename_display_name (q8);
     if (!quiet)
       fprintf (stderr, _("Converting to 8-bit weights (%s):\n"), q8_display);
-    DgConvertOptions co = DG_CONVERT_OPTIONS_INIT;
-    co.progress = quiet ? NULL : convert_progress;
-    if (!dg_convert_model (d.dir, q8, &co, &error)) {
+    if (!convert (d.dir, q8, quiet, &error)) {
       print_error ("%s", error->message);
       g_error_free (error);
       g_free (d.dir);
