@@ -234,7 +234,7 @@ raw_thread (gpointer data)
   }
   g_output_stream_flush (out, NULL, NULL);
   if (r->stall)
-    g_usleep (3 * G_USEC_PER_SEC);   /* silent, the connection open: the client's timeout must act */
+    g_usleep (20 * G_USEC_PER_SEC);   /* silent, the connection open: the client's timeout must act */
   g_io_stream_close (r->conn, NULL, NULL);
   g_object_unref (r->conn);
   g_free (r->head);
