@@ -812,6 +812,21 @@ on_setting_changed (GtkWidget *w, DgPanel *self)
   update_region_label (self);
 }
 
+/* The user changed a field: its property changed too, so that g_object_bind_property (the GIMP 3
+ * plug-in binds its procedure config) and "notify" follow edits, not only g_object_set. */
+static void
+on_field_changed (GObject *field, DgPanel *self)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), g_object_get_data (field, "dg-panel-prop"));
+}
+
+static void
+notify_on (DgPanel *self, gpointer field, const char *signal, guint prop)
+{
+  g_object_set_data (G_OBJECT (field), "dg-panel-prop", props[prop]);
+  g_signal_connect_object (field, signal, G_CALLBACK (on_field_changed), self, 0);
+}
+
 static void
 on_info_response (GtkInfoBar *bar, int response, DgPanel *self)
 {
@@ -1064,6 +1079,16 @@ dg_panel_init (DgPanel *self)
   g_signal_connect (self->policy_combo, "changed", G_CALLBACK (on_setting_changed), self);
   g_signal_connect (self->size_spin, "value-changed", G_CALLBACK (on_setting_changed), self);
   g_signal_connect (self->seed_random, "toggled", G_CALLBACK (on_setting_changed), self);
+  notify_on (self, self->job_combo, "changed", PROP_JOB);
+  notify_on (self, gtk_text_view_get_buffer (GTK_TEXT_VIEW (self->prompt_view)), "changed", PROP_PROMPT);
+  notify_on (self, self->negative_entry, "changed", PROP_NEGATIVE_PROMPT);
+  notify_on (self, self->steps_spin, "value-changed", PROP_STEPS);
+  notify_on (self, self->guidance_spin, "value-changed", PROP_GUIDANCE);
+  notify_on (self, self->seed_spin, "value-changed", PROP_SEED);
+  notify_on (self, self->seed_random, "toggled", PROP_SEED);
+  notify_on (self, self->policy_combo, "changed", PROP_SIZE_POLICY);
+  notify_on (self, self->size_spin, "value-changed", PROP_MAX_SIZE);
+  notify_on (self, self->folder_entry, "changed", PROP_MODEL_FOLDER);
 
   gtk_widget_show_all (grid);
   gtk_widget_show_all (actions);

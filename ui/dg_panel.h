@@ -2,7 +2,8 @@
  * deepgen-studio show (DESIGN.md §1, §6).
  *
  * It holds the settings (job, prompt, steps, guidance, seed, negative prompt, size policy,
- * working size, model folder: each a GObject property, named as the GIMP procedure arguments),
+ * working size, model folder: each a GObject property, named as the GIMP procedure arguments,
+ * that notifies when the user edits its field, so it can be bound with g_object_bind_property),
  * runs the job off the GTK main thread (a GTask around dg_task_run, progress marshalled back to
  * the main loop, Cancel through a GCancellable), shows the result as a preview, and emits
  * "apply" when the user accepts it. It never touches GIMP or files: the front-end gives it the

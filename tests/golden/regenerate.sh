@@ -12,7 +12,7 @@ cd "$ROOT"
 PY=${PYTHON:-"$ROOT/.venv/bin/python"}
 if [ ! -x "$PY" ]; then
     python3 -m venv "$ROOT/.venv"
-    # torch first: this project's machines hold a CPU wheel of 2.13.0 that pip takes (see shared ENV.md)
+    # torch first: this project's machines hold a CPU wheel of 2.13.0 that pip takes (docs/TESTING.md §7)
     "$ROOT/.venv/bin/pip" install --quiet torch==2.13.0
     "$ROOT/.venv/bin/pip" install --quiet -r tests/golden/requirements.txt
 fi

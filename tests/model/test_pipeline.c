@@ -1,5 +1,5 @@
 /* The public pipeline (dg_run / dg_run_batch) end to end on the tiny model, against the six
- * golden scenarios of tests/data/golden (TINY_MODELS.md §5): prompt strings and reference PNGs
+ * golden scenarios of tests/data/golden (TESTING.md §5): prompt strings and reference PNGs
  * in, 8-bit images out, with the scenario's seed through the torch-compatible generator and
  * the golden run's VAE posterior noise injected.
  *
@@ -19,7 +19,7 @@
 
 #include "deepgen.h"
 #include "golden.h"
-#include "pipeline_private.h"
+#include "deepgen_hooks.h"
 #include "vkc_half.h"
 
 static DgEngine *engine;
