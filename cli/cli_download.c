@@ -1,6 +1,6 @@
 /* `deepgen download`: the model folder from the Hugging Face Hub (model/download/dg_download.h),
- * then checked as dg_model_open checks it, and with --weights q8 converted (by `deepgen convert`'s
- * code, which deepgen.c passes in: this file needs only the public headers of model/). */
+ * then checked as dg_model_open checks it, and with --weights q8 converted (dg_convert_model, the
+ * code of `deepgen convert`). Only the public headers of model/: deepgen.h, dg_download.h. */
 #include "cli_download.h"
 
 #include <errno.h>
@@ -161,8 +161,17 @@ check_folder (const char *dir, gboolean quiet, GError **error)
   return model != NULL;
 }
 
+static void
+convert_progress (const char *what, guint64 done, guint64 total, gpointer data)
+{
+  if (done >= total) {
+    g_autofree char *size = g_format_size (total);
+    fprintf (stderr, "  %-28s %10s\n", what, size);
+  }
+}
+
 int
-cli_cmd_download (int argc, char **argv, CliConvertFunc convert)
+cli_cmd_download (int argc, char **argv)
 {
   g_autofree char *model = NULL, *revision = NULL, *weights = NULL, *repo = NULL;
   gboolean keep = FALSE, quiet = FALSE;
@@ -298,7 +307,9 @@ cli_cmd_download (int argc, char **argv, CliConvertFunc convert)
     g_autofree char *q8_display = g_filename_display_name (q8);
     if (!quiet)
       fprintf (stderr, _("Converting to 8-bit weights (%s):\n"), q8_display);
-    if (!convert (d.dir, q8, quiet, &error)) {
+    DgConvertOptions co = DG_CONVERT_OPTIONS_INIT;
+    co.progress = quiet ? NULL : convert_progress;
+    if (!dg_convert_model (d.dir, q8, &co, &error)) {
       print_error ("%s", error->message);
       g_error_free (error);
       g_free (d.dir);

@@ -3,11 +3,5 @@
  * is (libsoup 3); deepgen.c calls it when DEEPGEN_HAVE_DOWNLOAD is defined. */
 #pragma once
 
-#include <glib.h>
-
-/* Converts the model folder @src into the new folder @dst with 8-bit weights, as `deepgen
- * convert` does (progress on stderr unless @quiet). */
-typedef gboolean (*CliConvertFunc) (const char *src, const char *dst, gboolean quiet, GError **error);
-
 /* argv[0] is "deepgen download"; returns the exit status (CLI_EXIT_*). */
-int cli_cmd_download (int argc, char **argv, CliConvertFunc convert);
+int cli_cmd_download (int argc, char **argv);

@@ -1116,21 +1116,6 @@ cmd_convert (int argc, char **argv)
   return CLI_EXIT_OK;
 }
 
-#ifdef DEEPGEN_HAVE_DOWNLOAD
-/* `deepgen download --weights q8`: the conversion as `deepgen convert` does it. */
-static gboolean
-convert_downloaded (const char *src, const char *dst, gboolean quiet, GError **error)
-{
-  ConvertProgress progress = { isatty (fileno (stderr)), NULL };
-  DgConvertOptions co = DG_CONVERT_OPTIONS_INIT;
-  co.progress = quiet ? NULL : convert_progress;
-  co.user_data = &progress;
-  const gboolean ok = dg_convert_model (src, dst, &co, error);
-  g_free (progress.what);
-  return ok;
-}
-#endif
-
 /* ---- main ---------------------------------------------------------------------------------- */
 
 int
@@ -1180,7 +1165,7 @@ main (int argc, char **argv)
     return cmd_convert (n, sub);
 #ifdef DEEPGEN_HAVE_DOWNLOAD
   if (g_str_equal (cmd, "download"))
-    return cli_cmd_download (n, sub, convert_downloaded);
+    return cli_cmd_download (n, sub);
 #endif
   fprintf (stderr, _("%s: unknown command '%s'. Run '%s --help' for the commands.\n"), prog (), cmd, prog ());
   return CLI_EXIT_USAGE;
