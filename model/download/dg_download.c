@@ -141,6 +141,7 @@ typedef struct {
   char *repo, *revision, *commit, *token;
   char *dir, *cache;
   guint attempts, timeout_s, backoff_ms;
+  GProxyResolver *proxy;    /* NULL: GIO's default */
   GPtrArray *files;         /* HubFile*, largest first */
 
   GMutex lock;
@@ -187,11 +188,14 @@ dl_fail (Dl *dl, GError *error)
   g_cancellable_cancel (dl->stop);
 }
 
+/* "host" or "host:port" when the port is not the scheme's own */
 static char *
 display_host (GUri *u)
 {
-  return g_uri_get_port (u) > 0 ? g_strdup_printf ("%s:%d", g_uri_get_host (u), g_uri_get_port (u))
-                                 : g_strdup (g_uri_get_host (u));
+  const int port = g_uri_get_port (u);
+  const gboolean usual = port <= 0 || (port == 80 && g_ascii_strcasecmp (g_uri_get_scheme (u), "http") == 0)
+                         || (port == 443 && g_ascii_strcasecmp (g_uri_get_scheme (u), "https") == 0);
+  return usual ? g_strdup (g_uri_get_host (u)) : g_strdup_printf ("%s:%d", g_uri_get_host (u), port);
 }
 
 /* The token only goes to the endpoint's own scheme, host and port. */
@@ -211,6 +215,8 @@ new_session (Dl *dl)
                                                   "user-agent", "deepgen/" DG_DOWNLOAD_VERSION " (libsoup)", NULL);
   /* the hashes cover the bytes as stored: no transparent decompression */
   soup_session_remove_feature_by_type (s, SOUP_TYPE_CONTENT_DECODER);
+  if (dl->proxy)
+    g_object_set (s, "proxy-resolver", dl->proxy, NULL);
   return s;
 }
 
@@ -1253,6 +1259,7 @@ dl_free (Dl *dl)
   g_cond_clear (&dl->cond);
   g_clear_error (&dl->error);
   g_clear_object (&dl->stop);
+  g_clear_object (&dl->proxy);
   g_free (dl->current);
   g_free (dl);
 }
@@ -1378,6 +1385,7 @@ dg_download_model (const char *dir, const DgDownloadOptions *options, GCancellab
                  _("The Hugging Face token contains spaces or control characters; check HF_TOKEN or the token file."));
     return FALSE;
   }
+  dl->proxy = o.proxy_resolver ? g_object_ref (o.proxy_resolver) : NULL;
   dl->attempts = o.attempts ? o.attempts : 6;
   dl->timeout_s = o.timeout_s ? o.timeout_s : 60;
   dl->backoff_ms = o.backoff_ms ? o.backoff_ms : 1000;

@@ -83,9 +83,10 @@ typedef struct {
   guint backoff_ms;            /* the first retry's delay, doubled each time, at most 30 s; 0 = 1000 */
   DgDownloadProgressFunc progress;
   gpointer user_data;
+  GProxyResolver *proxy_resolver; /* NULL = GIO's default (http_proxy & co. or the desktop's settings) */
 } DgDownloadOptions;
 
-#define DG_DOWNLOAD_OPTIONS_INIT { NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, NULL }
+#define DG_DOWNLOAD_OPTIONS_INIT { NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 
 typedef struct {
   char *commit;                /* the commit every file came from */

@@ -331,6 +331,12 @@ content (HubServer *s, SoupServerMessage *msg, File *f, gboolean storage)
 static void
 handle (HubServer *s, SoupServerMessage *msg, const char *path)
 {
+  if (s->faults & HUB_PROXY_407) {
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Proxy-Authenticate",
+                                  "Basic realm=\"test proxy\"");
+    error_response (msg, 407, NULL);
+    return;
+  }
   const char *method = soup_server_message_get_method (msg);
   if (!g_str_equal (method, "GET") && !g_str_equal (method, "HEAD")) {
     error_response (msg, 405, NULL);

@@ -31,6 +31,7 @@ typedef enum {
                               * tells it: {"sha": ...}) */
   HUB_STALL = 1 << 9,        /* the first body of the fault file stops halfway and stays open, silent */
   HUB_HUGE = 1 << 10,        /* the list has one more file of 1 PiB ("huge.bin") */
+  HUB_PROXY_407 = 1 << 11,   /* as an HTTP proxy: every request gets 407 Proxy Authentication Required */
 } HubFault;
 
 typedef struct _HubServer HubServer;

@@ -545,6 +545,35 @@ test_no_space_first (void)
   drop_dir (dir);
 }
 
+static void
+test_proxy (void)
+{
+  /* a proxy that wants credentials (the test Hub playing one) */
+  hub_server_set_faults (hub, HUB_PROXY_407, NULL, NULL);
+  char *dir = new_dir ();
+  DgDownloadOptions o = options (NULL);
+  o.endpoint = "http://hub.invalid";
+  g_autoptr (GProxyResolver) proxy = g_simple_proxy_resolver_new (hub_server_endpoint (hub), NULL);
+  o.proxy_resolver = proxy;
+  g_autoptr (GError) error = NULL;
+  g_assert_false (download (dir, &o, NULL, &error));
+  g_assert_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROXY);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "407"));
+  g_clear_error (&error);
+  hub_server_set_faults (hub, 0, NULL, NULL);
+
+  /* a proxy that is not there: the message says it is the proxy */
+  g_autoptr (GProxyResolver) gone = g_simple_proxy_resolver_new ("http://127.0.0.1:9", NULL);
+  o.proxy_resolver = gone;
+  o.attempts = 1;
+  g_assert_false (download (dir, &o, NULL, &error));
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "proxy"));
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+  drop_dir (dir);
+}
+
 /* The child of test_disk_full: a download under a file size limit. */
 static int
 child_fsize (const char *dir, const char *endpoint, const char *limit)
@@ -631,6 +660,7 @@ main (int argc, char **argv)
   g_test_add_func ("/download/retry-5xx", test_retry_5xx);
   g_test_add_func ("/download/no-network", test_no_network);
   g_test_add_func ("/download/timeout", test_timeout);
+  g_test_add_func ("/download/proxy", test_proxy);
   g_test_add_func ("/download/no-space-first", test_no_space_first);
   g_test_add_func ("/download/disk-full", test_disk_full);
   g_test_add_func ("/download/progress-text", test_progress_text);
