@@ -999,6 +999,12 @@ fetch_file (Dl *dl, SoupSession *s, HubFile *f, gboolean *fetched, GError **erro
   }
   if (g_cancellable_set_error_if_cancelled (dl->stop, error))
     return FALSE;
+  /* A file under the name that is not the repository's (short, damaged, another revision) goes
+   * now: the folder must not look complete with it while the right one is on its way. */
+  if (g_file_test (target, G_FILE_TEST_IS_REGULAR) && g_unlink (target) < 0) {
+    set_io_error (error, errno, IO_WRITE, target);
+    return FALSE;
+  }
   for (guint round = 0; round < 2; round++) {
     Part p = { 0 };
     if (!part_open (dl, &p, f, error)) {
@@ -1009,13 +1015,13 @@ fetch_file (Dl *dl, SoupSession *s, HubFile *f, gboolean *fetched, GError **erro
     Attempt r = p.have == f->size ? ATTEMPT_OK : ATTEMPT_RETRY;
     while (r != ATTEMPT_OK) {
       const guint64 before = p.have;
-      GError *local = NULL;
-      r = get_once (dl, s, &p, &local);
+      GError *attempt_error = NULL;
+      r = get_once (dl, s, &p, &attempt_error);
       if (r == ATTEMPT_OK)
         break;
       if (r == ATTEMPT_FATAL) {
         part_close (&p, FALSE);
-        g_propagate_error (error, local);
+        g_propagate_error (error, attempt_error);
         return FALSE;
       }
       /* attempts that got somewhere do not count: a flaky line still finishes */
@@ -1023,14 +1029,15 @@ fetch_file (Dl *dl, SoupSession *s, HubFile *f, gboolean *fetched, GError **erro
       if (fails >= dl->attempts || !backoff (dl, fails ? fails : 1)) {
         part_close (&p, FALSE);
         if (g_cancellable_is_cancelled (dl->stop)) {
-          g_error_free (local);
+          g_error_free (attempt_error);
           g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _("Cancelled."));
         } else {
-          g_propagate_error (error, local);
+          g_propagate_error (error, attempt_error);
         }
         return FALSE;
       }
-      g_error_free (local);
+      g_debug ("%s: %s; trying again", f->path, attempt_error->message);
+      g_error_free (attempt_error);
     }
     if (g_strcmp0 (g_checksum_get_string (p.ck), expected_hash (f)) == 0 && p.have == f->size) {
       /* durable before it gets its real name: a crash never leaves a short file there */
@@ -1067,7 +1074,7 @@ fetch_file (Dl *dl, SoupSession *s, HubFile *f, gboolean *fetched, GError **erro
                    f->path, f->sha256 ? "sha256" : "git-sha1", expected_hash (f), got);
       return FALSE;
     }
-    g_message ("%s: hash mismatch (expected %s, got %s); fetching it again", f->path, expected_hash (f), got);
+    g_debug ("%s: hash mismatch (expected %s, got %s); fetching it again", f->path, expected_hash (f), got);
   }
   return FALSE;
 }

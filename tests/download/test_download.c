@@ -210,6 +210,23 @@ test_fresh_then_nothing (void)
   g_assert_cmpuint (r.files_fetched, ==, 1);
   g_assert_cmpuint (check_in_place (dir, NULL), ==, n);
   dg_download_result_clear (&r);
+
+  /* ... and one of the right size but damaged goes at once, even when its download fails */
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (big, &text, &len, NULL));
+  text[len / 2] ^= 1;
+  g_assert_true (g_file_set_contents (big, text, (gssize) len, NULL));
+  hub_server_set_faults (hub, HUB_BAD_HASH, BIG, NULL);
+  g_assert_false (download (dir, &o, &r, &error));
+  g_assert_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_CHECKSUM);
+  g_clear_error (&error);
+  g_assert_false (exists_under (dir, BIG));
+  g_assert_cmpuint (check_in_place (dir, NULL), ==, n - 1);
+  hub_server_set_faults (hub, 0, NULL, NULL);
+  g_assert_true (download (dir, &o, &r, &error));
+  g_assert_cmpuint (check_in_place (dir, NULL), ==, n);
+  dg_download_result_clear (&r);
   drop_dir (dir);
 }
 
