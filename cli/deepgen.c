@@ -23,6 +23,9 @@
 
 #include "bench_ops.h"
 #include "cli_args.h"
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+#include "cli_download.h"
+#endif
 #include "cli_i18n.h"
 #include "cli_plan.h"
 #include "deepgen.h"
@@ -108,6 +111,7 @@ print_overview (FILE *out)
                   "  edit       change one or more images following an instruction\n"
                   "  inpaint    repaint the masked part of an image; the rest stays exactly as it is\n"
                   "  info       show the GPU, the model folder and the memory plan (--plan)\n"
+                  "  download   fetch the model from Hugging Face (resumes, verifies every file)\n"
                   "  convert    copy the model folder with 8-bit weights: smaller, loads faster\n"
                   "  bench      time each stage of the pipeline; 'bench ops' times the GPU ops,\n"
                   "             'bench flops' prints the FLOP counts\n\n"
@@ -295,10 +299,10 @@ missing_model_text (const char *path, const char *missing)
       if (*lines[i])
         g_string_append_printf (s, "  %s\n", lines[i]);
   }
-  g_string_append_printf (s, _("Download DeepGen-1.0-diffusers from Hugging Face (%s, about 14.4 GB), e.g.:\n"
-                               "  huggingface-cli download %s --local-dir %s\n"
+  g_string_append_printf (s, _("Download DeepGen-1.0-diffusers from Hugging Face (%s, about 14.4 GB) with:\n"
+                               "  deepgen download --model %s\n"
                                "or point --model (or DEEPGEN_MODEL) at the folder that holds it.\n"),
-                          HF_REPO, HF_REPO, quoted);
+                          HF_REPO, quoted);
   return g_string_free (s, FALSE);
 }
 
@@ -1159,6 +1163,10 @@ main (int argc, char **argv)
     return cmd_bench (n, sub);
   if (g_str_equal (cmd, "convert"))
     return cmd_convert (n, sub);
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+  if (g_str_equal (cmd, "download"))
+    return cli_cmd_download (n, sub);
+#endif
   fprintf (stderr, _("%s: unknown command '%s'. Run '%s --help' for the commands.\n"), prog (), cmd, prog ());
   return CLI_EXIT_USAGE;
 }

@@ -26,7 +26,7 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 packages="gimp libgimp-3.0-dev
   gcc libc6-dev make cmake pkg-config gettext
-  libglib2.0-dev libjson-glib-dev libgtk-3-dev
+  libglib2.0-dev libjson-glib-dev libgtk-3-dev libsoup-3.0-dev
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers
   xvfb xauth imagemagick"
 packages=$(echo $packages)            # one line, for the stamp
