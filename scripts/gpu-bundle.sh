@@ -6,7 +6,7 @@
 #   scripts/gpu-bundle.sh [-B BUILD_DIR] [--no-layer] OUT_DIR
 #
 # -B BUILD_DIR  use this configured build tree (tests on); the targets the bundle needs are
-#               built in it first. Without -B the script configures build/gpu-bundle in the
+#               built in it first. Without -B the script configures build/gpu-bundle-build in the
 #               source tree (tests on, UI and GIMP plug-ins off) and builds those targets there.
 # --no-layer    leave the Khronos validation layer out (the tests then run without validation
 #               unless the GPU machine has the layer itself).
@@ -53,7 +53,7 @@ done
 
 # ---- build -----------------------------------------------------------------------------------
 if [ -z "$build" ]; then
-  build=$src/build/gpu-bundle
+  build=$src/build/gpu-bundle-build
   if [ ! -f "$build/CMakeCache.txt" ]; then
     echo "== configure $build =="
     cmake -S "$src" -B "$build" -DDEEPGEN_TESTS=ON -DDEEPGEN_UI=OFF -DDEEPGEN_GIMP2=OFF -DDEEPGEN_GIMP3=OFF >/dev/null

@@ -21,6 +21,10 @@
 #                  reported as skipped.
 # Exit status: 0 every step that ran passed, 1 a step failed, 2 nothing could run (no loader,
 # no device, glibc too old).
+# Environment: GPU_CHECK_LOADER=bundled uses the bundled Vulkan loader even when the host has
+# one; GPU_CHECK_OP_TIMEOUT / GPU_CHECK_MODEL_TIMEOUT (default 90 / 120 s) limit each op / model
+# test; GPU_CHECK_KEEP_WORK=1 keeps REPORT_DIR/work (the tests' scratch and pipeline cache);
+# DEEPGEN_VK_DEVICE picks the device as for deepgen itself.
 set -u
 export LC_ALL=C
 
@@ -34,7 +38,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --no-validation) validation=0 ;;
     --budget) budget=$2; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     -*) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
     *) report=$1 ;;
   esac
@@ -47,9 +51,9 @@ W=$R/work                        # scratch: the tests' working folders and pipel
 mkdir -p "$W"
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/deepgen-gpu-check.XXXXXX" 2>/dev/null) || { TMPD=$W/tmp; mkdir -p "$TMPD"; }
 T=""                             # the unpacked test executables
-cleanup() {
+cleanup() {   # the scratch goes: on the device machine everything under $OUT travels back
   rm -rf "$TMPD"
-  [ -n "$T" ] && case $T in "$W"/*) rm -rf "$(dirname "$T")" ;; esac
+  [ "${GPU_CHECK_KEEP_WORK:-0}" = 1 ] || rm -rf "$W"
 }
 trap cleanup EXIT
 
@@ -247,6 +251,7 @@ if [ -n "$fatal" ]; then
 else
   step "deepgen info" 60 "$dg" info --model "$tiny"
   info_log=$LAST_LOG
+  sed '1,2d; /^# exit/d' "$info_log"
   if grep -q "no usable device" "$info_log"; then
     fatal="no usable Vulkan device: $(sed -n 's/.*no usable device (\(.*\))$/\1/p' "$info_log")"
     note "$fatal"
