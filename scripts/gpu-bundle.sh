@@ -61,6 +61,10 @@ if [ -z "$build" ]; then
 fi
 [ -f "$build/CMakeCache.txt" ] || { echo "gpu-bundle: $build is not a configured build tree" >&2; exit 1; }
 build=$(cd "$build" && pwd)
+# The tree the build was configured from (its tests/data and the paths ctest names); the bundle
+# scripts themselves come from this checkout.
+proj=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")
+[ -d "$proj/tests/data" ] || { echo "gpu-bundle: $build: its source tree '$proj' has no tests/data" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gpu-bundle.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -94,7 +98,7 @@ mkdir -p "$out/bin" "$out/tests" "$out/lib/vulkan" "$tmp/tests" "$tmp/layer"
 out=$(cd "$out" && pwd)
 touch "$out/.deepgen-gpu-bundle"
 
-python3 "$src/scripts/bundle/tests-from-ctest.py" "$tmp/ctest.json" "$src" "$build" \
+python3 "$src/scripts/bundle/tests-from-ctest.py" "$tmp/ctest.json" "$proj" "$build" \
         "$out/tests/tests.sh" "$tmp/binaries.txt"
 [ -x "$build/cli/deepgen" ] || { echo "gpu-bundle: $build/cli/deepgen was not built (gdk-pixbuf missing?)" >&2; exit 1; }
 cp "$build/cli/deepgen" "$build/cli/deepgen-bench" "$out/bin/"
@@ -183,7 +187,7 @@ fi
 tar -C "$tmp" -cf - tests | gzip -9 > "$out/tests/binaries.tar.gz"
 
 echo "== data =="
-cp -r "$src/tests/data" "$out/data"
+cp -r "$proj/tests/data" "$out/data"
 cp "$src/scripts/bundle/gpu-check.sh" "$out/gpu-check.sh"
 chmod +x "$out/gpu-check.sh"
 
@@ -199,8 +203,8 @@ glibc_needs() {
 }
 glibc_min=$(glibc_needs "$out"/bin/* "$tmp"/tests/* $(find "$out/lib" -name '*.so*' -type f))
 layer_glibc_min=$(glibc_needs "$tmp"/layer/*.so*)
-commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$src" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "+changes" || true)
+commit=$(git -C "$proj" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$proj" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "+changes" || true)
 {
   echo "# DeepGen GPU bundle (scripts/gpu-bundle.sh)"
   echo "commit=$commit$dirty"

@@ -9,13 +9,14 @@
 #   bench ops`, `deepgen bench` on the tiny model, and `deepgen bench --synthetic` at 512² and
 #   1024² when this deepgen has it.
 #
-#   ./gpu-check.sh [--quick] [--no-validation] [--budget SECONDS] [REPORT_DIR]
+#   ./gpu-check.sh [--quick | --info-only] [--no-validation] [--budget SECONDS] [REPORT_DIR]
 #
 # REPORT_DIR (default $OUT when set, else ./gpu-report) receives report.md (device, driver, each
 # step with pass/fail/skip and its time, the bench tables, what could not be done),
 # summary.tsv and logs/ with every step's full output.
 # --quick          a short subset for CPU Vulkan (lavapipe): three op tests, golden scenario 1,
 #                  small benches; a GPU run should run everything (the default).
+# --info-only      only find the loader, the ICD and the device (`deepgen info`): seconds.
 # --no-validation  run the tests without the Khronos validation layer.
 # --budget S       total seconds for all steps (default 480); steps that would start later are
 #                  reported as skipped.
@@ -30,15 +31,17 @@ export LC_ALL=C
 
 B=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 quick=0
+info_only=0
 validation=1
 budget=480
 report=""
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
+    --info-only) info_only=1 ;;
     --no-validation) validation=0 ;;
     --budget) budget=$2; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n "2,31p" "$0"; exit 0 ;;
     -*) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
     *) report=$1 ;;
   esac
@@ -233,7 +236,7 @@ unpack_tests() {   # unpack_tests DIR: DIR/tests/* with DIR/lib -> the bundle's 
   # 126/127: cannot execute (a noexec folder) or a library is missing; anything else is fine.
   ( "$1/tests/$(ls "$1/tests" | head -n1)" --help > /dev/null 2>&1 ); [ $? -lt 126 ]
 }
-if [ -z "$fatal" ]; then
+if [ -z "$fatal" ] && [ $info_only = 0 ]; then
   if unpack_tests "$TMPD/t"; then
     T=$TMPD/t/tests
   elif unpack_tests "$W/t"; then     # a noexec /tmp
@@ -291,7 +294,7 @@ run_test() {   # run_test NAME LIMIT: in its working folder with its environment
   step "$name" "$limit" sh -c 'cd "$1" && shift && exec env "$@"' sh "$wd" "${envs[@]}" "$@"
 }
 
-if [ -z "$fatal" ] && [ -n "$T" ]; then
+if [ -z "$fatal" ] && [ -n "$T" ] && [ $info_only = 0 ]; then
   # shellcheck disable=SC1091
   . "$B/tests/tests.sh"
   # Per-step limits on a GPU: the op tests' C references take seconds, a golden scenario a few.
@@ -315,7 +318,7 @@ fi
 
 # ---- benches (no validation) -------------------------------------------------------------------
 bench_logs=()
-if [ -z "$fatal" ]; then
+if [ -z "$fatal" ] && [ $info_only = 0 ]; then
   if [ $quick = 1 ]; then
     step "deepgen bench ops (quick)" 120 env -u DEEPGEN_VK_VALIDATION "$dg" bench ops --quick --reps 1 --filter gemv
     bench_logs+=("$LAST_LOG")
@@ -346,7 +349,7 @@ if [ -z "$fatal" ]; then
 fi
 
 # ---- the other model tests ---------------------------------------------------------------------
-if [ -z "$fatal" ] && [ -n "$T" ]; then
+if [ -z "$fatal" ] && [ -n "$T" ] && [ $info_only = 0 ]; then
   for n in ${tests[@]+"${tests[@]}"}; do
     [ "${group[$n]}" = model ] || continue
     if [ $quick = 1 ]; then
@@ -374,7 +377,7 @@ code() { echo '```text'; cat "$@"; echo '```'; }
     echo "**Could not run: $fatal**"
   else
     echo "**$npass passed, $nfail failed, $nskip skipped** of ${#steps[@]} steps in $total s" \
-         "($([ $quick = 1 ] && echo 'quick subset' || echo 'full run'); validation layer $([ $validation = 1 ] && echo on || echo off))."
+         "($([ $info_only = 1 ] && echo 'device only' || { [ $quick = 1 ] && echo 'quick subset'; } || echo 'full run'); validation layer $([ $validation = 1 ] && echo on || echo off))."
   fi
   echo
   if [ ${#notes[@]} -gt 0 ]; then

@@ -4,7 +4,8 @@
 # mesa-vulkan-drivers (scripts/bundle/make-bare-root.sh: no Vulkan loader, no GLib, no
 # compiler), and runs gpu-check.sh there as an ordinary user on lavapipe with --quick. Checks
 # that the report exists, that every step that ran passed, that the bundled Vulkan loader is the
-# one used, and the two early exits (glibc too old, no ICD) with their messages.
+# one used, the two early exits (glibc too old, no ICD) with their messages, and the ICD json
+# written for an NVIDIA driver library that has none.
 #
 #   tests/bundle/bundle-test.sh SRC BUILD ROOT
 #
@@ -43,14 +44,16 @@ chown -R "$uid:$uid" "$work"
 w=${work#"$root"}
 
 # inroot CMD...: CMD inside the root as gpucheck, with a bare environment.
+# With HIDE_ICDS=1 the root's icd.d folder is empty for that command.
 inroot() {
   unshare --mount --propagation private sh -eu -c '
-    root=$1 uid=$2; shift 2
+    root=$1 uid=$2 hide=$3; shift 3
     mount -t proc proc "$root/proc"
     mount --bind /dev "$root/dev"
+    [ "$hide" = 1 ] && mount -t tmpfs tmpfs "$root/usr/share/vulkan/icd.d"
     chmod 1777 "$root/tmp"
     exec chroot --userspec="$uid:$uid" "$root" env -i HOME=/home/gpucheck PATH=/usr/bin:/bin LANG=C.UTF-8 "$@"
-  ' sh "$root" "$uid" "$@"
+  ' sh "$root" "$uid" "${HIDE_ICDS:-0}" "$@"
 }
 
 fail=0
@@ -90,6 +93,16 @@ inroot VK_DRIVER_FILES=/nonexistent.json VK_ICD_FILENAMES=/nonexistent.json \
   "$w/bundle/gpu-check.sh" --quick "$w/report-noicd" > /dev/null || rc=$?
 [ $rc = 2 ] || { echo "FAIL: no ICD: exit $rc, not 2" >&2; fail=1; }
 check "$root$w/report-noicd/report.md" "Could not run: no usable Vulkan device" "no device is reported"
+
+# NVIDIA in a container: the driver library and no ICD json. Simulated with no json at all and
+# lavapipe's library under NVIDIA's name on LD_LIBRARY_PATH: gpu-check.sh must write the json.
+mkdir -p "$work/fake-nvidia"
+ln -s /usr/lib/x86_64-linux-gnu/libvulkan_lvp.so "$work/fake-nvidia/libGLX_nvidia.so.0"
+rc=0
+HIDE_ICDS=1 inroot LD_LIBRARY_PATH="$w/fake-nvidia" "$w/bundle/gpu-check.sh" --info-only "$w/report-nvidia" > /dev/null || rc=$?
+[ $rc = 0 ] || { echo "FAIL: NVIDIA without ICD json: exit $rc" >&2; fail=1; }
+check "$root$w/report-nvidia/report.md" "wrote .*nvidia_icd.json and set VK_DRIVER_FILES" "an ICD json is written for libGLX_nvidia.so.0"
+check "$root$w/report-nvidia/report.md" "device: llvmpipe" "the device opens through the written json"
 
 [ $fail = 0 ] && echo "bundle test passed; report: $out/report/report.md"
 exit $fail
