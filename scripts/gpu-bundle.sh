@@ -176,7 +176,7 @@ if [ $layer = 1 ]; then
     while read -r name path; do
       is_libc "$name" || { cp -L "$path" "$tmp/layer/$name"; chmod u+w "$tmp/layer/$name"; strip --strip-unneeded "$tmp/layer/$name"; }
     done < "$tmp/layer-deps.txt"
-    tar -C "$tmp" -cf - layer | gzip -9 > "$out/lib/layer.tar.gz"
+    tar -C "$tmp" -cf - layer | gzip -6 > "$out/lib/layer.tar.gz"
     layer_version=$(sed -n 's/.*"api_version": *"\([^"]*\)".*/\1/p' "$json" | head -n1)
   else
     echo "gpu-bundle: no Khronos validation layer here (Debian: vulkan-validationlayers); bundling none" >&2
@@ -184,7 +184,7 @@ if [ $layer = 1 ]; then
   fi
 fi
 
-tar -C "$tmp" -cf - tests | gzip -9 > "$out/tests/binaries.tar.gz"
+tar -C "$tmp" -cf - tests | gzip -6 > "$out/tests/binaries.tar.gz"
 
 echo "== data =="
 cp -r "$proj/tests/data" "$out/data"

@@ -14,7 +14,7 @@
 # REPORT_DIR (default $OUT when set, else ./gpu-report) receives report.md (device, driver, each
 # step with pass/fail/skip and its time, the bench tables, what could not be done),
 # summary.tsv and logs/ with every step's full output.
-# --quick          a short subset for CPU Vulkan (lavapipe): three op tests, golden scenario 1,
+# --quick          a short subset for CPU Vulkan (lavapipe): two op tests, golden scenario 1,
 #                  small benches; a GPU run should run everything (the default).
 # --info-only      only find the loader, the ICD and the device (`deepgen info`): seconds.
 # --no-validation  run the tests without the Khronos validation layer.
@@ -299,7 +299,7 @@ if [ -z "$fatal" ] && [ -n "$T" ] && [ $info_only = 0 ]; then
   . "$B/tests/tests.sh"
   # Per-step limits on a GPU: the op tests' C references take seconds, a golden scenario a few.
   if [ $quick = 1 ]; then
-    pick=" op_runtime op_softmax op_eltwise model_pipeline:/pipeline/scenario1 "
+    pick=" op_runtime op_softmax model_pipeline:/pipeline/scenario1 "
     lim_op=300; lim_model=300
   else
     pick=""
@@ -378,6 +378,9 @@ code() { echo '```text'; cat "$@"; echo '```'; }
   else
     echo "**$npass passed, $nfail failed, $nskip skipped** of ${#steps[@]} steps in $total s" \
          "($([ $info_only = 1 ] && echo 'device only' || { [ $quick = 1 ] && echo 'quick subset'; } || echo 'full run'); validation layer $([ $validation = 1 ] && echo on || echo off))."
+    failed=$(for s in ${steps[@]+"${steps[@]}"}; do IFS=$'\t' read -r st _ name _ extra <<< "$s"
+             [ "$st" = fail ] && printf '`%s` (%s), ' "$name" "$extra"; done)
+    [ -n "$failed" ] && { echo; echo "Failed: ${failed%, }."; }
   fi
   echo
   if [ ${#notes[@]} -gt 0 ]; then
