@@ -121,11 +121,18 @@ glibc_min=$(bundle_value glibc_min)
   echo "glibc: ${host_glibc:-unknown} (the bundle needs ${glibc_min:-?})"
   echo "bundle: $B, commit $(bundle_value commit), made $(bundle_value made)"
   ls /dev/nvidia* /dev/dri/* 2>/dev/null | tr '\n' ' ' | sed 's/^/device nodes: /; s/ $/\n/'
+  # NVIDIA's Vulkan needs more than libcuda: libGLX_nvidia, libnvidia-glcore, -glvkspirv...
+  for d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib /lib/x86_64-linux-gnu /lib64 /usr/local/nvidia/lib64 \
+           ${LD_LIBRARY_PATH:+${LD_LIBRARY_PATH//:/ }}; do
+    ls "$d" 2>/dev/null | grep -E '^(libGLX_nvidia|libnvidia-(glcore|glvkspirv|gpucomp|eglcore)|libcuda)\.so' |
+      sed "s|^|$d/|"
+  done | sort -u | tr '\n' ' ' | sed 's/^/nvidia libraries: /; s/ $/\n/'
 } > "$R/host.txt"
 cat "$R/host.txt"
 if command -v nvidia-smi >/dev/null 2>&1; then
-  nvidia-smi > "$R/logs/nvidia-smi.log" 2>&1
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader \
+  to=""; [ $have_timeout = 1 ] && to="timeout -k 5 30"
+  $to nvidia-smi > "$R/logs/nvidia-smi.log" 2>&1
+  $to nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader \
     > "$R/nvidia-smi.txt" 2>/dev/null || rm -f "$R/nvidia-smi.txt"
 fi
 
@@ -145,7 +152,7 @@ if [ -z "$fatal" ]; then
   if [ "${GPU_CHECK_LOADER:-}" != bundled ] && loader_probe; then
     loader_from=host
   else
-    if grep -q "GLIBC_[0-9.]*' not found" "$TMPD/probe.log"; then
+    if grep -q "GLIBC_[0-9.]*' not found" "$TMPD/probe.log" 2>/dev/null; then
       fatal="glibc too old: $(grep -m1 "not found" "$TMPD/probe.log")"
     else
       export LD_LIBRARY_PATH="$B/lib/vulkan${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

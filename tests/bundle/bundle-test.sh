@@ -103,6 +103,7 @@ HIDE_ICDS=1 inroot LD_LIBRARY_PATH="$w/fake-nvidia" "$w/bundle/gpu-check.sh" --i
 [ $rc = 0 ] || { echo "FAIL: NVIDIA without ICD json: exit $rc" >&2; fail=1; }
 check "$root$w/report-nvidia/report.md" "wrote .*nvidia_icd.json and set VK_DRIVER_FILES" "an ICD json is written for libGLX_nvidia.so.0"
 check "$root$w/report-nvidia/report.md" "device: llvmpipe" "the device opens through the written json"
+check "$root$w/report-nvidia/report.md" "nvidia libraries: .*fake-nvidia/libGLX_nvidia.so.0" "the NVIDIA libraries are listed"
 
 [ $fail = 0 ] && echo "bundle test passed; report: $out/report/report.md"
 exit $fail
