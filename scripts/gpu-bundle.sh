@@ -71,7 +71,19 @@ trap 'rm -rf "$tmp"' EXIT
 # The targets: deepgen, deepgen-bench and the executables of the tests labelled op or model.
 # ctest names no command for a test whose executable is not built yet: build the targets named
 # like those tests (op_NAME, model_NAME) that the build system knows, then ask ctest again.
-( cd "$build" && ctest --show-only=json-v1 ) > "$tmp/ctest.json"
+# ctest's list without touching the build tree (a ctest run there, even --show-only, rewrites
+# Testing/Temporary/LastTest.log, which a ctest that runs this script is writing): the
+# CTestTestfile.cmake files, which name everything by absolute path, copied into a mirror.
+ctest_json() {
+  rm -rf "$tmp/ctest-mirror"
+  ( cd "$build" && find . -name CTestTestfile.cmake ) | while read -r f; do
+    mkdir -p "$tmp/ctest-mirror/$(dirname "$f")"
+    cp "$build/$f" "$tmp/ctest-mirror/$f"
+  done
+  # A test's default working folder is its CTestTestfile's folder: the mirror's, mapped back.
+  ( cd "$tmp/ctest-mirror" && ctest --show-only=json-v1 ) | sed "s|$tmp/ctest-mirror|$build|g" > "$tmp/ctest.json"
+}
+ctest_json
 wanted=$(python3 -c '
 import json, sys
 for t in json.load(open(sys.argv[1]))["tests"]:
@@ -86,7 +98,7 @@ done
 echo "== build: $(echo $targets | wc -w) targets in $build =="
 # shellcheck disable=SC2086
 cmake --build "$build" -j"$jobs" --target $targets
-( cd "$build" && ctest --show-only=json-v1 ) > "$tmp/ctest.json"
+ctest_json
 
 # ---- the folder ------------------------------------------------------------------------------
 if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ] && [ ! -f "$out/.deepgen-gpu-bundle" ]; then
