@@ -17,7 +17,8 @@
 # --quick          a short subset for CPU Vulkan (lavapipe): two op tests, golden scenario 1,
 #                  small benches; a GPU run should run everything (the default).
 # --info-only      only find the loader, the ICD and the device (`deepgen info`): seconds.
-# --no-validation  run the tests without the Khronos validation layer.
+# --no-validation  run the tests without the Khronos validation layer (by default a test that
+#                  fails with it is run once more without it).
 # --budget S       total seconds for all steps (default 480); steps that would start later are
 #                  reported as skipped.
 # Exit status: 0 every step that ran passed, 1 a step failed, 2 nothing could run (no loader,
@@ -87,10 +88,11 @@ step() {
   { echo "\$ $*"; echo "# timeout ${limit} s"; } > "$R/$log"
   local t0 rc
   t0=$(date +%s.%N)
+  # In a subshell, so that the shell's own "Aborted" / "Killed" line goes to the log too.
   if [ $have_timeout = 1 ]; then
-    timeout -k 10 "$limit" "$@" >> "$R/$log" 2>&1 < /dev/null; rc=$?
+    ( timeout -k 10 "$limit" "$@" < /dev/null; exit $? ) >> "$R/$log" 2>&1; rc=$?
   else
-    "$@" >> "$R/$log" 2>&1 < /dev/null; rc=$?
+    ( "$@" < /dev/null; exit $? ) >> "$R/$log" 2>&1; rc=$?
   fi
   local secs
   secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
@@ -299,6 +301,16 @@ run_test() {   # run_test NAME LIMIT: in its working folder with its environment
   shift
   mkdir -p "$wd"
   step "$name" "$limit" sh -c 'cd "$1" && shift && exec env "$@"' sh "$wd" "${envs[@]}" "$@"
+  # A failure under the validation layer is run again without it: a layer message (perhaps of a
+  # layer older than the driver) and a wrong result are different news.
+  local last=${steps[${#steps[@]}-1]}
+  if [ $validation = 1 ] && [ "${last%%	*}" = fail ] && [[ $last != *"timed out"* ]]; then
+    local i
+    for i in "${!envs[@]}"; do
+      [[ ${envs[$i]} == DEEPGEN_VK_VALIDATION=* ]] && envs[$i]=DEEPGEN_VK_VALIDATION=0
+    done
+    step "$name without validation" "$limit" sh -c 'cd "$1" && shift && exec env "$@"' sh "$wd" "${envs[@]}" "$@"
+  fi
 }
 
 if [ -z "$fatal" ] && [ -n "$T" ] && [ $info_only = 0 ]; then
