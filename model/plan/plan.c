@@ -24,6 +24,7 @@
 #include "json_strict.h"
 #include "llm_layout.h"
 #include "prompt.h"
+#include "vae_layout.h"
 #include "vit_layout.h"
 #include "safetensors.h"
 
@@ -320,30 +321,6 @@ tensor (Weights *w, TensorKind kind, guint64 rows, guint64 cols)
     pool_alloc (w->pool, bytes);
 }
 
-static void
-linear (Weights *w, guint64 out, guint64 in, gboolean bias)
-{
-  tensor (w, T_LINEAR, out, in);
-  if (bias)
-    tensor (w, T_DEVICE, out, 0);
-}
-
-static void
-vec (Weights *w, guint64 n)
-{
-  tensor (w, T_DEVICE, n, 0);
-}
-
-/* Conv [cout, cin, k, k] + bias. */
-static void
-conv (Weights *w, guint64 cout, guint64 cin, guint64 k)
-{
-  tensor (w, T_DEVICE, cout, cin * k * k);
-  vec (w, cout);
-}
-
-
-
 /* A tensor of a component's layout (layout.h), counted as its loader uploads it. */
 static gboolean
 count_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
@@ -393,88 +370,9 @@ weights_connector (const DgPlanModel *m, Weights *w)
 }
 
 static void
-group_norm (Weights *w, guint64 c)
+weights_vae (const DgPlanModel *m, int parts, Weights *w)
 {
-  vec (w, c);
-  vec (w, c);
-}
-
-static void
-vae_resnet (Weights *w, guint64 cin, guint64 cout)
-{
-  group_norm (w, cin);
-  conv (w, cout, cin, 3);
-  group_norm (w, cout);
-  conv (w, cout, cout, 3);
-  if (cin != cout)
-    conv (w, cout, cin, 1);
-}
-
-/* vae.c load_mid: both resnets, then the attention. */
-static void
-vae_mid (Weights *w, const DgVaeConfig *c, guint64 C)
-{
-  vae_resnet (w, C, C);
-  vae_resnet (w, C, C);
-  if (c->mid_block_add_attention) {
-    group_norm (w, C);
-    for (int k = 0; k < 4; k++)   /* to_q, to_k, to_v, to_out.0 */
-      linear (w, C, C, TRUE);
-  }
-}
-
-/* vae.c upload_latent_consts: the latent scale and shift, first, whatever the parts. */
-static void
-vae_latent_consts (Weights *w, const DgVaeConfig *c)
-{
-  tensor (w, T_COMPUTED, c->latent_channels, 0);
-  tensor (w, T_COMPUTED, c->latent_channels, 0);
-}
-
-static void
-weights_vae_encoder (const DgPlanModel *m, Weights *w)
-{
-  const DgVaeConfig *c = &m->vae;
-  vae_latent_consts (w, c);
-  guint64 prev = c->block_out_channels[0];
-  conv (w, prev, c->in_channels, 3);
-  for (guint i = 0; i < c->n_blocks; i++) {
-    const guint64 out = c->block_out_channels[i];
-    for (guint j = 0; j < c->layers_per_block; j++) {
-      vae_resnet (w, prev, out);
-      prev = out;
-    }
-    if (i + 1 < c->n_blocks)
-      conv (w, out, out, 3);   /* downsampler */
-  }
-  vae_mid (w, c, prev);
-  group_norm (w, prev);
-  conv (w, 2 * c->latent_channels, prev, 3);
-  if (c->use_quant_conv)
-    conv (w, 2 * c->latent_channels, 2 * c->latent_channels, 1);
-}
-
-static void
-weights_vae_decoder (const DgPlanModel *m, Weights *w)
-{
-  const DgVaeConfig *c = &m->vae;
-  vae_latent_consts (w, c);
-  guint64 prev = c->block_out_channels[c->n_blocks - 1];
-  if (c->use_post_quant_conv)
-    conv (w, c->latent_channels, c->latent_channels, 1);
-  conv (w, prev, c->latent_channels, 3);
-  vae_mid (w, c, prev);
-  for (guint i = 0; i < c->n_blocks; i++) {
-    const guint64 out = c->block_out_channels[c->n_blocks - 1 - i];
-    for (guint j = 0; j < c->layers_per_block + 1; j++) {
-      vae_resnet (w, prev, out);
-      prev = out;
-    }
-    if (i + 1 < c->n_blocks)
-      conv (w, out, out, 3);   /* upsampler */
-  }
-  group_norm (w, prev);
-  conv (w, c->out_channels, prev, 3);
+  dg_vae_layout_weights (&m->vae, parts, count_tensor, w, NULL);
 }
 
 static void
@@ -487,8 +385,8 @@ weights_visit (const DgPlanModel *m, DgComponent c, Weights *w)
   case DG_COMPONENT_VIT: weights_vit (m, w); break;
   case DG_COMPONENT_CONNECTOR: weights_connector (m, w); break;
   case DG_COMPONENT_DIT: weights_dit (m, w); break;
-  case DG_COMPONENT_VAE_ENCODER: weights_vae_encoder (m, w); break;
-  case DG_COMPONENT_VAE_DECODER: weights_vae_decoder (m, w); break;
+  case DG_COMPONENT_VAE_ENCODER: weights_vae (m, DG_VAE_LAYOUT_ENCODER, w); break;
+  case DG_COMPONENT_VAE_DECODER: weights_vae (m, DG_VAE_LAYOUT_DECODER, w); break;
   default: g_return_if_reached ();
   }
 }

@@ -71,160 +71,99 @@ struct _DgVae {
   gpointer tap_data;
 };
 
-/* Uploads weights through `w`, or with w == NULL only adds up the device bytes they would take
- * (planning from a config alone). */
+/* Builds the structure of the parts the layout walks (vae_layout.h) and, with w set, uploads
+ * their tensors; with w == NULL only adds up the device bytes they would take (planning from a
+ * config alone). */
 typedef struct {
+  DgVae *vae;
   DgWeights *w;
   gsize matrix_size;    /* bytes per matrix element on the device */
   guint64 bytes;
   guint64 pieces;       /* the same as a pool hands them out (vkc_pool_piece_size) */
 } Loader;
 
-/* Counts one tensor of @bytes (w == NULL). */
-static void
-count (Loader *l, guint64 bytes)
+/* The Param a tensor of the layout belongs to, the structure it implies noted on the way. */
+static Param *
+param_of (DgVae *vae, const DgLayoutTensor *t)
 {
-  l->bytes += bytes;
-  l->pieces += vkc_pool_piece_size (bytes);
-}
-
-static gboolean
-load_conv (Loader *l, Param *p, guint cout, guint cin, guint k, const char *name, GError **error)
-{
-  if (!l->w) {
-    count (l, (guint64) cout * cin * k * k * l->matrix_size);
-    count (l, cout * sizeof (float));
-    return TRUE;
+  Coder *cd = (t->slot & VAE_IN_DECODER) ? &vae->dec : &vae->enc;
+  const int slot = t->slot & ~VAE_IN_DECODER, j = t->sub / 2;
+  cd->loaded = TRUE;
+  cd->n_blocks = vae->cfg.n_blocks;
+  Block *b = t->layer >= 0 ? &cd->blocks[t->layer] : NULL;
+  Resnet *r = NULL;
+  if (slot >= VAE_RES_NORM1 && slot <= VAE_RES_SHORTCUT) {
+    if (b && !b->res)
+      b->res = g_new0 (Resnet, vae->cfg.layers_per_block + 1);
+    if (b)
+      b->n_res = MAX (b->n_res, (guint) j + 1);
+    r = b ? &b->res[j] : &cd->mid[j];
   }
-  return dg_weights_conv (l->w, &p->w, cout, cin, k, k, error, "%s.weight", name)
-         && dg_weights_vector (l->w, &p->b, cout, error, "%s.bias", name);
-}
-
-static gboolean
-load_norm (Loader *l, Param *p, guint c, const char *name, GError **error)
-{
-  if (!l->w) {
-    count (l, (guint64) c * sizeof (float));
-    count (l, (guint64) c * sizeof (float));
-    return TRUE;
+  switch ((DgVaeSlot) slot) {
+  case VAE_CONV_IN: return &cd->conv_in;
+  case VAE_RES_NORM1: r->cin = (guint) t->shape[0]; return &r->norm1;
+  case VAE_RES_CONV1: r->cout = (guint) t->shape[0]; return &r->conv1;
+  case VAE_RES_NORM2: return &r->norm2;
+  case VAE_RES_CONV2: return &r->conv2;
+  case VAE_RES_SHORTCUT: r->has_shortcut = TRUE; return &r->shortcut;
+  case VAE_SAMPLER: b->has_sampler = TRUE; return &b->sampler;
+  case VAE_ATTN_NORM: cd->has_attn = TRUE; cd->attn.c = (guint) t->shape[0]; return &cd->attn.norm;
+  case VAE_ATTN_Q: return &cd->attn.q;
+  case VAE_ATTN_K: return &cd->attn.k;
+  case VAE_ATTN_V: return &cd->attn.v;
+  case VAE_ATTN_OUT: return &cd->attn.out;
+  case VAE_NORM_OUT: return &cd->norm_out;
+  case VAE_CONV_OUT: return &cd->conv_out;
+  case VAE_SCALE: case VAE_SHIFT: case VAE_QUANT_CONV: break;
   }
-  return dg_weights_vector (l->w, &p->w, c, error, "%s.weight", name)
-         && dg_weights_vector (l->w, &p->b, c, error, "%s.bias", name);
+  g_return_val_if_reached (NULL);
+}
+
+/* z_vae = z_model · (1 + scale) + shift: 1/scaling_factor − 1 and shift_factor per channel. */
+static gboolean
+upload_latent_const (DgVae *vae, gboolean shift, GError **error)
+{
+  guint L = vae->cfg.latent_channels;
+  g_autofree float *v = g_new (float, L);
+  for (guint i = 0; i < L; i++)
+    v[i] = shift ? (float) vae->cfg.shift_factor : (float) (1.0 / vae->cfg.scaling_factor - 1.0);
+  const int64_t shape[1] = { L };
+  return dg_weights_upload_f32 (vae->weights, shift ? &vae->dec_shift : &vae->dec_scale, VKC_F32, 1, shape, v, error);
 }
 
 static gboolean
-load_linear (Loader *l, Param *p, guint out, guint in, const char *name, GError **error)
+load_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
 {
-  if (!l->w) {
-    count (l, (guint64) out * in * l->matrix_size);
-    count (l, out * sizeof (float));
-    return TRUE;
-  }
-  return dg_weights_matrix (l->w, &p->w, out, in, error, "%s.weight", name)
-         && dg_weights_vector (l->w, &p->b, out, error, "%s.bias", name);
-}
-
-static gboolean
-load_resnet (Loader *w, Resnet *r, guint cin, guint cout, const char *name, GError **error)
-{
-  g_autofree char *n1 = g_strdup_printf ("%s.norm1", name), *c1 = g_strdup_printf ("%s.conv1", name);
-  g_autofree char *n2 = g_strdup_printf ("%s.norm2", name), *c2 = g_strdup_printf ("%s.conv2", name);
-  g_autofree char *sc = g_strdup_printf ("%s.conv_shortcut", name);
-  r->cin = cin;
-  r->cout = cout;
-  r->has_shortcut = cin != cout;   /* diffusers ResnetBlock2D: use_in_shortcut = in != out */
-  return load_norm (w, &r->norm1, cin, n1, error) && load_conv (w, &r->conv1, cout, cin, 3, c1, error)
-         && load_norm (w, &r->norm2, cout, n2, error) && load_conv (w, &r->conv2, cout, cout, 3, c2, error)
-         && (!r->has_shortcut || load_conv (w, &r->shortcut, cout, cin, 1, sc, error));
-}
-
-static gboolean
-load_attn (Loader *w, Attn *a, guint c, const char *name, GError **error)
-{
-  g_autofree char *gn = g_strdup_printf ("%s.group_norm", name), *q = g_strdup_printf ("%s.to_q", name);
-  g_autofree char *k = g_strdup_printf ("%s.to_k", name), *v = g_strdup_printf ("%s.to_v", name);
-  g_autofree char *o = g_strdup_printf ("%s.to_out.0", name);
-  a->c = c;
-  return load_norm (w, &a->norm, c, gn, error) && load_linear (w, &a->q, c, c, q, error)
-         && load_linear (w, &a->k, c, c, k, error) && load_linear (w, &a->v, c, c, v, error)
-         && load_linear (w, &a->out, c, c, o, error);
-}
-
-/* mid_block: resnet, attention (if the config adds it), resnet, all at the innermost width. */
-static gboolean
-load_mid (Loader *w, Coder *cd, const DgVaeConfig *cfg, const char *part, GError **error)
-{
-  guint c = cfg->block_out_channels[cfg->n_blocks - 1];
-  for (guint i = 0; i < 2; i++) {
-    g_autofree char *name = g_strdup_printf ("%s.mid_block.resnets.%u", part, i);
-    if (!load_resnet (w, &cd->mid[i], c, c, name, error))
-      return FALSE;
-  }
-  cd->has_attn = cfg->mid_block_add_attention;
-  g_autofree char *an = g_strdup_printf ("%s.mid_block.attentions.0", part);
-  return !cd->has_attn || load_attn (w, &cd->attn, c, an, error);
-}
-
-/* diffusers Encoder: conv_in → DownEncoderBlock2D × n (layers_per_block resnets, a
- * downsampler after all but the last) → mid → GN + SiLU → conv_out to 2·latent (double_z). */
-static gboolean
-load_encoder (Loader *w, Coder *e, const DgVaeConfig *cfg, GError **error)
-{
-  const guint *ch = cfg->block_out_channels;
-  if (!load_conv (w, &e->conv_in, ch[0], cfg->in_channels, 3, "encoder.conv_in", error))
+  Loader *l = data;
+  const int slot = t->slot & ~VAE_IN_DECODER;
+  if (slot == VAE_QUANT_CONV) {   /* refused by check_supported before anything loads */
+    g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _("%s is not supported"), t->name);
     return FALSE;
-  e->n_blocks = cfg->n_blocks;
-  guint cin = ch[0];
-  for (guint i = 0; i < cfg->n_blocks; i++) {
-    Block *b = &e->blocks[i];
-    b->n_res = cfg->layers_per_block;
-    b->res = g_new0 (Resnet, b->n_res);
-    for (guint j = 0; j < b->n_res; j++) {
-      g_autofree char *name = g_strdup_printf ("encoder.down_blocks.%u.resnets.%u", i, j);
-      if (!load_resnet (w, &b->res[j], j == 0 ? cin : ch[i], ch[i], name, error))
-        return FALSE;
-    }
-    b->has_sampler = i + 1 < cfg->n_blocks;
-    g_autofree char *sn = g_strdup_printf ("encoder.down_blocks.%u.downsamplers.0.conv", i);
-    if (b->has_sampler && !load_conv (w, &b->sampler, ch[i], ch[i], 3, sn, error))
-      return FALSE;
-    cin = ch[i];
   }
-  guint top = ch[cfg->n_blocks - 1];
-  return load_mid (w, e, cfg, "encoder", error) && load_norm (w, &e->norm_out, top, "encoder.conv_norm_out", error)
-         && load_conv (w, &e->conv_out, 2 * cfg->latent_channels, top, 3, "encoder.conv_out", error);
-}
-
-/* diffusers Decoder: conv_in → mid → UpDecoderBlock2D × n over the reversed widths
- * (layers_per_block + 1 resnets, an upsampler after all but the last) → GN + SiLU → conv_out. */
-static gboolean
-load_decoder (Loader *w, Coder *d, const DgVaeConfig *cfg, GError **error)
-{
-  const guint *ch = cfg->block_out_channels;
-  guint n = cfg->n_blocks, top = ch[n - 1];
-  if (!load_conv (w, &d->conv_in, top, cfg->latent_channels, 3, "decoder.conv_in", error)
-      || !load_mid (w, d, cfg, "decoder", error))
-    return FALSE;
-  d->n_blocks = n;
-  guint cin = top;
-  for (guint i = 0; i < n; i++) {
-    Block *b = &d->blocks[i];
-    guint cout = ch[n - 1 - i];
-    b->n_res = cfg->layers_per_block + 1;
-    b->res = g_new0 (Resnet, b->n_res);
-    for (guint j = 0; j < b->n_res; j++) {
-      g_autofree char *name = g_strdup_printf ("decoder.up_blocks.%u.resnets.%u", i, j);
-      if (!load_resnet (w, &b->res[j], j == 0 ? cin : cout, cout, name, error))
-        return FALSE;
-    }
-    b->has_sampler = i + 1 < n;
-    g_autofree char *sn = g_strdup_printf ("decoder.up_blocks.%u.upsamplers.0.conv", i);
-    if (b->has_sampler && !load_conv (w, &b->sampler, cout, cout, 3, sn, error))
-      return FALSE;
-    cin = cout;
+  if (!l->w) {   /* counting */
+    const guint64 n = (guint64) dg_layout_numel (t);
+    const guint64 bytes = n * (t->kind == DG_LAYOUT_VECTOR || t->kind == DG_LAYOUT_COMPUTED ? sizeof (float)
+                                                                                             : l->matrix_size);
+    l->bytes += bytes;
+    l->pieces += vkc_pool_piece_size (bytes);
+    if (slot != VAE_SCALE && slot != VAE_SHIFT)
+      param_of (l->vae, t);
+    return TRUE;
   }
-  return load_norm (w, &d->norm_out, ch[0], "decoder.conv_norm_out", error)
-         && load_conv (w, &d->conv_out, cfg->out_channels, ch[0], 3, "decoder.conv_out", error);
+  if (slot == VAE_SCALE || slot == VAE_SHIFT)
+    return upload_latent_const (l->vae, slot == VAE_SHIFT, error);
+  Param *p = param_of (l->vae, t);
+  VkcTensor *dst = t->sub % 2 ? &p->b : &p->w;
+  switch (t->kind) {
+  case DG_LAYOUT_MATRIX:
+    return dg_weights_conv (l->w, dst, t->shape[0], t->shape[1], t->shape[2], t->shape[3], error, "%s", t->name);
+  case DG_LAYOUT_LINEAR:
+    return dg_weights_matrix (l->w, dst, t->shape[0], t->shape[1], error, "%s", t->name);
+  case DG_LAYOUT_VECTOR:
+    return dg_weights_vector (l->w, dst, t->shape[0], error, "%s", t->name);
+  default:
+    g_return_val_if_reached (FALSE);
+  }
 }
 
 /* Options of AutoencoderKL that the SD3 VAE does not use and we do not implement. */
@@ -244,31 +183,6 @@ check_supported (const DgVaeConfig *cfg, const char *dir, GError **error)
   return TRUE;
 }
 
-static gboolean
-upload_latent_consts (DgVae *vae, GError **error)
-{
-  guint L = vae->cfg.latent_channels;
-  g_autofree float *s = g_new (float, L), *t = g_new (float, L);
-  for (guint i = 0; i < L; i++) {
-    s[i] = (float) (1.0 / vae->cfg.scaling_factor - 1.0);
-    t[i] = (float) vae->cfg.shift_factor;
-  }
-  const int64_t shape[1] = { L };
-  return dg_weights_upload_f32 (vae->weights, &vae->dec_scale, VKC_F32, 1, shape, s, error)
-         && dg_weights_upload_f32 (vae->weights, &vae->dec_shift, VKC_F32, 1, shape, t, error);
-}
-
-static gboolean
-build_parts (DgVae *vae, Loader *l, DgVaeParts parts, GError **error)
-{
-  gboolean ok = TRUE;
-  if (ok && (parts & DG_VAE_ENCODER))
-    ok = vae->enc.loaded = load_encoder (l, &vae->enc, &vae->cfg, error);
-  if (ok && (parts & DG_VAE_DECODER))
-    ok = vae->dec.loaded = load_decoder (l, &vae->dec, &vae->cfg, error);
-  return ok;
-}
-
 static DgVae *describe (VkcDevice *dev, const DgVaeConfig *cfg, DgVaeParts parts, DgPrecision precision,
                         guint64 *weight_bytes, guint64 *pieces);
 
@@ -285,11 +199,11 @@ dg_vae_load (VkcDevice *dev, const char *dir, DgVaeParts parts, DgPrecision prec
   if (!st)
     return NULL;
   vae->weights = dg_weights_new (dev, st, precision, "vae");
-  guint64 pieces;   /* the pool sized to the weights: counted by the same loader code */
+  guint64 pieces;   /* the pool sized to the weights: counted from the same layout */
   dg_vae_free (describe (dev, &vae->cfg, parts, precision, NULL, &pieces));
   dg_weights_expect (vae->weights, pieces);
-  Loader l = { vae->weights, 0, 0, 0 };
-  gboolean ok = upload_latent_consts (vae, error) && build_parts (vae, &l, parts, error);
+  Loader l = { vae, vae->weights, 0, 0, 0 };
+  gboolean ok = dg_vae_layout_weights (&vae->cfg, (int) parts, load_tensor, &l, error);
   vae->weights->st = NULL;   /* borrowed from st, which closes here */
   if (!ok)
     return NULL;
@@ -306,10 +220,8 @@ describe (VkcDevice *dev, const DgVaeConfig *cfg, DgVaeParts parts, DgPrecision 
   vae->dev = dev;
   vae->cfg = *cfg;
   vae->precision = precision;
-  Loader l = { NULL, precision == DG_PRECISION_BF16 ? 2 : 4, 0, 0 };
-  count (&l, (guint64) cfg->latent_channels * sizeof (float));   /* upload_latent_consts: scale, shift */
-  count (&l, (guint64) cfg->latent_channels * sizeof (float));
-  build_parts (vae, &l, parts, NULL);
+  Loader l = { vae, NULL, precision == DG_PRECISION_BF16 ? 2 : 4, 0, 0 };
+  dg_vae_layout_weights (cfg, (int) parts, load_tensor, &l, NULL);
   if (weight_bytes)
     *weight_bytes = l.bytes;
   if (pieces)
