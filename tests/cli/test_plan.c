@@ -1,4 +1,4 @@
-/* The memory plan and FLOP counts (model/plan.h) for the real DeepGen 1.0 configs:
+/* The memory plan and FLOP counts (model/plan/plan.h) for the real DeepGen 1.0 configs:
  * element counts exactly as MODEL.md §8/§9, weight bytes as weights.h stores them, FLOPs
  * within 2 % of MODEL.md §9, activations in step with the code that allocates them. */
 #include <math.h>

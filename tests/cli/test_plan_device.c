@@ -1,6 +1,6 @@
 /* The memory plan against the code it mirrors, on the tiny model (Vulkan, no submission): the
  * VAE's dry run (dg_vae_*_bytes) and the bytes the DiT's forward really takes from its arena
- * equal what model/plan.c computes from the configs alone. */
+ * equal what model/plan/plan.c computes from the configs alone. */
 #include <string.h>
 
 #include "dit.h"
