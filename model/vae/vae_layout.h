@@ -1,8 +1,7 @@
 /* The VAE's weights (MODEL.md §6), host-only, in the order vae.c loads them: the decoder's
  * latent scale and shift (computed at load), then the encoder and/or the decoder. vae.c builds
  * its structure and uploads from it, the memory plan counts from it (DESIGN.md §5). The
- * activations of a pass come from vae.c's dry run; plan.c follows the same slab walk (see
- * plan.c, "VAE: the slabs of vae.c's dry run"). */
+ * activations of a pass: vae_pass.h. */
 #pragma once
 
 #include <glib.h>
