@@ -10,6 +10,10 @@
 
 G_BEGIN_DECLS
 
+/* Meta queries when neither the weights nor the config say (DeepGen's num_queries,
+ * configs/models/deepgen_scb.py). */
+#define CONN_DEFAULT_QUERIES 128
+
 /* The sizes that fix the connector's tensors: its config, and what the checkpoint fixes around
  * it (the meta queries, the stacked LLM width, the DiT's pooled and context widths). */
 typedef struct {

@@ -1,5 +1,5 @@
 /* GGUF, ggml's weight container (version 3, little-endian), for the model folders that
- * `deepgen convert` writes (model/convert.h): one `model.gguf` per component, the diffusers tensor
+ * `deepgen convert` writes (model/io/convert.h): one `model.gguf` per component, the diffusers tensor
  * names kept, the Linear weights stored as q8_0.
  *
  * Layout: "GGUF", version (u32), tensor count (u64), key-value count (u64), the key-value pairs

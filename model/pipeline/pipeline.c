@@ -8,7 +8,7 @@
  * stage, not the sum. Stage outputs that cross a release (the connector's sequence and pooled
  * vector, reference latents, the latents) are small and go through host memory.
  *
- * Memory plan (model/plan.h): once the requests are resolved and the prompts tokenised, the
+ * Memory plan (model/plan/plan.h): once the requests are resolved and the prompts tokenised, the
  * run's plan is computed from the configs and checked against the device's memory, so that a
  * job that cannot fit is refused before anything is uploaded. The plan also decides whole or
  * tiled VAE passes, and sizes every pool: loaders size their weights' pools themselves, the

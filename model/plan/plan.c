@@ -2,17 +2,16 @@
  * tensors of each component (counts and the weight pools) → pool packing → activations of each
  * stage's code → the stages → FLOPs.
  *
- * Every allocation here mirrors one in the code, in the same order (keep them in step when the
- * code moves; tests/cli/test_plan.c checks the DiT against dg_dit_activation_bytes and the VAE
- * against its dry run): vlm.c encode_images, vit.c vit_run_init / gather_groups / vit_merger,
- * llm.c dg_llm_embed / llm_run_init / dg_llm_forward, connector.c dg_connector_forward /
- * ctx_init, dit.c dg_dit_forward / dg_dit_time_embed / pass_alloc, vae.c run (three slabs from
- * its dry run, the GroupNorm scratch, the outputs) and run_tiles, pipeline.c's own tensors
- * around each stage, and the weights as weights.c uploads them (the LLM's embed_tokens and the
- * DiT's pos_embed table stay on the host; position crops and the meta queries are f32), in the
- * loaders' order. Pools are sized as the code sizes them (vkc_pool_expect: the loaders with
- * dg_plan_weight_pool_bytes, pipeline.c with this plan's arena figures, vae.c with its dry run);
- * tests/model/test_pipeline_memory.c checks every stage of real runs against the plan. */
+ * The components are not described here: their weights come from each one's layout walk
+ * (vit_layout.c, llm_layout.c, connector_layout.c, dit_layout.c, vae_layout.c, the same walks
+ * the loaders upload from), their activations from the layouts' arena lists (the same lists the
+ * forwards allocate from) and, for the VAE, from the dry run of vae_pass.c (the walk vae.c
+ * records through). What remains here is the pipeline's own arrangement: which component is
+ * resident in which stage, pipeline.c's tensors around each stage (the arenas' inputs, the
+ * moments and latents of an encode, the tiles' accumulators of vae.c run_tiles), and the pool
+ * packing of vkc_memory.c. Pools are sized as the code sizes them (vkc_pool_expect: the loaders
+ * with dg_plan_weight_pool_bytes, pipeline.c with this plan's arena figures, vae.c with its dry
+ * run); tests/model/test_pipeline_memory.c checks every stage of real runs against the plan. */
 #include "plan.h"
 
 #include <math.h>
@@ -24,7 +23,10 @@
 #include "json_strict.h"
 #include "llm_layout.h"
 #include "prompt.h"
+#include "vae_layout.h"
+#include "vae_pass.h"
 #include "vit_layout.h"
+#include "vkc_quant.h"
 #include "safetensors.h"
 
 /* vkc_memory.c: pool blocks and allocation alignment. */
@@ -34,9 +36,6 @@
 #define F32 4ull
 #define U32 4ull
 
-/* Numbers of the model code that are not config keys. */
-#define GN_VALUES_PER_GROUP 32768 /* vkc_ops_norm.c: GroupNorm statistics chunk */
-#define DEFAULT_QUERIES 128       /* DeepGen's num_queries (configs/models/deepgen_scb.py) */
 
 /* ======================================================================================== *
  * The architecture
@@ -81,7 +80,7 @@ dg_plan_model_deepgen_1_0 (DgPlanModel *m)
       || !dg_dit_config_parse (DIT_JSON, -1, "deepgen-1.0 transformer", &m->dit, &error)
       || !dg_vae_config_parse (VAE_JSON, -1, "deepgen-1.0 vae", &m->vae, &error))
     g_error ("built-in DeepGen 1.0 config: %s", error->message);
-  m->n_queries = DEFAULT_QUERIES;
+  m->n_queries = CONN_DEFAULT_QUERIES;
   m->n_selected = dg_llm_layout_selected (&m->vlm.text, NULL);
 }
 
@@ -108,7 +107,7 @@ load_n_queries (const char *folder)
         return (guint) q;
     }
   }
-  return DEFAULT_QUERIES;
+  return CONN_DEFAULT_QUERIES;
 }
 
 gboolean
@@ -237,10 +236,10 @@ typedef struct {
   gboolean quantizable;       /* this component's Linear layers may be quantized (not the VAE's) */
 } Weights;
 
-/* vkc_quant.h: q8_0 takes 36 bytes per block of 32 weights along a row, q4_0 20. */
-#define Q8_0_BLOCK 32
-#define Q8_0_BLOCK_BYTES 36
-#define Q4_0_BLOCK_BYTES 20
+/* q8_0 takes 36 bytes per block of 32 weights along a row, q4_0 20 (vkc_quant.h, header only). */
+#define Q8_0_BLOCK VKC_Q8_0_BLOCK
+#define Q8_0_BLOCK_BYTES VKC_Q8_0_BLOCK_BYTES
+#define Q4_0_BLOCK_BYTES VKC_Q4_0_BLOCK_BYTES
 
 DgLinearStorage
 dg_plan_linear_storage (DgWeightFormat weights, DgComponent c)
@@ -320,30 +319,6 @@ tensor (Weights *w, TensorKind kind, guint64 rows, guint64 cols)
     pool_alloc (w->pool, bytes);
 }
 
-static void
-linear (Weights *w, guint64 out, guint64 in, gboolean bias)
-{
-  tensor (w, T_LINEAR, out, in);
-  if (bias)
-    tensor (w, T_DEVICE, out, 0);
-}
-
-static void
-vec (Weights *w, guint64 n)
-{
-  tensor (w, T_DEVICE, n, 0);
-}
-
-/* Conv [cout, cin, k, k] + bias. */
-static void
-conv (Weights *w, guint64 cout, guint64 cin, guint64 k)
-{
-  tensor (w, T_DEVICE, cout, cin * k * k);
-  vec (w, cout);
-}
-
-
-
 /* A tensor of a component's layout (layout.h), counted as its loader uploads it. */
 static gboolean
 count_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
@@ -393,88 +368,9 @@ weights_connector (const DgPlanModel *m, Weights *w)
 }
 
 static void
-group_norm (Weights *w, guint64 c)
+weights_vae (const DgPlanModel *m, int parts, Weights *w)
 {
-  vec (w, c);
-  vec (w, c);
-}
-
-static void
-vae_resnet (Weights *w, guint64 cin, guint64 cout)
-{
-  group_norm (w, cin);
-  conv (w, cout, cin, 3);
-  group_norm (w, cout);
-  conv (w, cout, cout, 3);
-  if (cin != cout)
-    conv (w, cout, cin, 1);
-}
-
-/* vae.c load_mid: both resnets, then the attention. */
-static void
-vae_mid (Weights *w, const DgVaeConfig *c, guint64 C)
-{
-  vae_resnet (w, C, C);
-  vae_resnet (w, C, C);
-  if (c->mid_block_add_attention) {
-    group_norm (w, C);
-    for (int k = 0; k < 4; k++)   /* to_q, to_k, to_v, to_out.0 */
-      linear (w, C, C, TRUE);
-  }
-}
-
-/* vae.c upload_latent_consts: the latent scale and shift, first, whatever the parts. */
-static void
-vae_latent_consts (Weights *w, const DgVaeConfig *c)
-{
-  tensor (w, T_COMPUTED, c->latent_channels, 0);
-  tensor (w, T_COMPUTED, c->latent_channels, 0);
-}
-
-static void
-weights_vae_encoder (const DgPlanModel *m, Weights *w)
-{
-  const DgVaeConfig *c = &m->vae;
-  vae_latent_consts (w, c);
-  guint64 prev = c->block_out_channels[0];
-  conv (w, prev, c->in_channels, 3);
-  for (guint i = 0; i < c->n_blocks; i++) {
-    const guint64 out = c->block_out_channels[i];
-    for (guint j = 0; j < c->layers_per_block; j++) {
-      vae_resnet (w, prev, out);
-      prev = out;
-    }
-    if (i + 1 < c->n_blocks)
-      conv (w, out, out, 3);   /* downsampler */
-  }
-  vae_mid (w, c, prev);
-  group_norm (w, prev);
-  conv (w, 2 * c->latent_channels, prev, 3);
-  if (c->use_quant_conv)
-    conv (w, 2 * c->latent_channels, 2 * c->latent_channels, 1);
-}
-
-static void
-weights_vae_decoder (const DgPlanModel *m, Weights *w)
-{
-  const DgVaeConfig *c = &m->vae;
-  vae_latent_consts (w, c);
-  guint64 prev = c->block_out_channels[c->n_blocks - 1];
-  if (c->use_post_quant_conv)
-    conv (w, c->latent_channels, c->latent_channels, 1);
-  conv (w, prev, c->latent_channels, 3);
-  vae_mid (w, c, prev);
-  for (guint i = 0; i < c->n_blocks; i++) {
-    const guint64 out = c->block_out_channels[c->n_blocks - 1 - i];
-    for (guint j = 0; j < c->layers_per_block + 1; j++) {
-      vae_resnet (w, prev, out);
-      prev = out;
-    }
-    if (i + 1 < c->n_blocks)
-      conv (w, out, out, 3);   /* upsampler */
-  }
-  group_norm (w, prev);
-  conv (w, c->out_channels, prev, 3);
+  dg_vae_layout_weights (&m->vae, parts, count_tensor, w, NULL);
 }
 
 static void
@@ -487,8 +383,8 @@ weights_visit (const DgPlanModel *m, DgComponent c, Weights *w)
   case DG_COMPONENT_VIT: weights_vit (m, w); break;
   case DG_COMPONENT_CONNECTOR: weights_connector (m, w); break;
   case DG_COMPONENT_DIT: weights_dit (m, w); break;
-  case DG_COMPONENT_VAE_ENCODER: weights_vae_encoder (m, w); break;
-  case DG_COMPONENT_VAE_DECODER: weights_vae_decoder (m, w); break;
+  case DG_COMPONENT_VAE_ENCODER: weights_vae (m, DG_VAE_LAYOUT_ENCODER, w); break;
+  case DG_COMPONENT_VAE_DECODER: weights_vae (m, DG_VAE_LAYOUT_DECODER, w); break;
   default: g_return_if_reached ();
   }
 }
@@ -612,147 +508,19 @@ acts_dit (const DgDitConfig *c, guint64 B, guint64 L, guint64 S, gboolean padded
 
 static guint64 down (const DgVaeConfig *c);
 
-/* ---- VAE: the slabs of vae.c's dry run ---------------------------------------------------- */
+/* ---- VAE: vae.c's dry run (vae_pass.c) ------------------------------------------------------ */
 
-typedef struct {
-  const DgVaeConfig *c;
-  gboolean busy[3];
-  guint64 need[3];        /* elements */
-  guint64 scratch;        /* GroupNorm scratch elements */
-  guint64 out;            /* elements of tensors allocated outside the slabs */
-  guint64 attn_binding;   /* bytes the mid-block attention binds at once (vae.c attention) */
-} Walk;
-
-typedef struct {
-  int slot;               /* −1: borrowed input */
-  guint64 B, H, W, C;
-} Slab;
-
-static void
-walk_view (Walk *w, Slab *a, guint64 C)
-{
-  a->C = C;
-  if (a->slot >= 0)
-    w->need[a->slot] = MAX (w->need[a->slot], a->B * a->H * a->W * C);
-}
-
-static Slab
-walk_take (Walk *w, guint64 B, guint64 H, guint64 W, guint64 C)
-{
-  Slab a = { -1, B, H, W, 0 };
-  for (int i = 0; i < 3 && a.slot < 0; i++)
-    if (!w->busy[i])
-      a.slot = i;
-  g_assert (a.slot >= 0);
-  w->busy[a.slot] = TRUE;
-  walk_view (w, &a, C);
-  return a;
-}
-
-static void
-walk_drop (Walk *w, Slab a)
-{
-  if (a.slot >= 0)
-    w->busy[a.slot] = FALSE;
-}
-
-/* The GroupNorm scratch as vae.c estimates it without a device (the device's row splits can
- * add a chunk or two: a few MB at most). */
-static void
-walk_group_norm (Walk *w, const Slab *x)
-{
-  const guint64 G = w->c->norm_num_groups, per_image = x->H * x->W * x->C;
-  w->scratch = MAX (w->scratch, x->B * G * (3 * per_image / GN_VALUES_PER_GROUP + 5));
-}
-
-static Slab
-walk_resnet (Walk *w, Slab x, guint64 cout)
-{
-  Slab t = walk_take (w, x.B, x.H, x.W, x.C);
-  walk_group_norm (w, &x);
-  Slab h = walk_take (w, x.B, x.H, x.W, cout);
-  walk_view (w, &t, cout);
-  walk_group_norm (w, &h);
-  walk_drop (w, t);
-  walk_drop (w, x);
-  return h;
-}
-
-static Slab
-walk_mid (Walk *w, Slab x)
-{
-  x = walk_resnet (w, x, x.C);
-  if (w->c->mid_block_add_attention) {
-    w->attn_binding = MAX (w->attn_binding, (x.H * x.W - 1) * 3 * x.C * F32 + x.C * F32 + 256);
-    Slab n = walk_take (w, x.B, x.H, x.W, x.C);
-    walk_group_norm (w, &x);
-    Slab qkv = walk_take (w, x.B, x.H, x.W, 3 * x.C);
-    walk_view (w, &qkv, x.C);
-    walk_drop (w, qkv);
-    walk_drop (w, x);
-    x = n;
-  }
-  return walk_resnet (w, x, x.C);
-}
-
-static void
-walk_head (Walk *w, Slab h, guint64 cout)
-{
-  Slab t = walk_take (w, h.B, h.H, h.W, h.C);
-  walk_group_norm (w, &h);
-  walk_drop (w, h);
-  w->out += h.B * h.H * h.W * cout;
-  walk_drop (w, t);
-}
-
-static void
-walk_encoder (Walk *w, guint64 H, guint64 W)
-{
-  const DgVaeConfig *c = w->c;
-  Slab h = walk_take (w, 1, H, W, c->block_out_channels[0]);
-  for (guint i = 0; i < c->n_blocks; i++) {
-    for (guint j = 0; j < c->layers_per_block; j++)
-      h = walk_resnet (w, h, c->block_out_channels[i]);
-    if (i + 1 < c->n_blocks) {
-      Slab y = walk_take (w, 1, (h.H - 2) / 2 + 1, (h.W - 2) / 2 + 1, h.C);
-      walk_drop (w, h);
-      h = y;
-    }
-  }
-  h = walk_mid (w, h);
-  walk_head (w, h, 2 * c->latent_channels);
-}
-
-static void
-walk_decoder (Walk *w, guint64 h, guint64 wd)
-{
-  const DgVaeConfig *c = w->c;
-  Slab z = walk_take (w, 1, h, wd, c->latent_channels);   /* decode_body: the unscaled latents */
-  Slab x = walk_take (w, 1, h, wd, c->block_out_channels[c->n_blocks - 1]);
-  walk_drop (w, z);
-  x = walk_mid (w, x);
-  for (guint i = 0; i < c->n_blocks; i++) {
-    const guint64 out = c->block_out_channels[c->n_blocks - 1 - i];
-    for (guint j = 0; j < c->layers_per_block + 1; j++)
-      x = walk_resnet (w, x, out);
-    if (i + 1 < c->n_blocks) {
-      Slab y = walk_take (w, 1, 2 * x.H, 2 * x.W, out);
-      walk_drop (w, x);
-      x = y;
-    }
-  }
-  walk_head (w, x, c->out_channels);
-}
-
-static Walk
+/* One whole pass of one image, without a device: the scratch estimated, no binding limit. */
+static DgVaePass
 walk (const DgVaeConfig *c, gboolean encode, guint64 H, guint64 W)
 {
-  Walk w = { .c = c };
+  DgVaePass p = { .cfg = c };
+  const DgVaeAct in = { DG_VAE_IN, 1, (gint64) H, (gint64) W, encode ? c->in_channels : c->latent_channels };
   if (encode)
-    walk_encoder (&w, H, W);
+    dg_vae_pass_encode (&p, &in);
   else
-    walk_decoder (&w, H, W);
-  return w;
+    dg_vae_pass_decode (&p, &in);
+  return p;
 }
 
 /* The arena of one whole forward (vae.c run): three slabs, the scratch, then the outputs,
@@ -760,17 +528,17 @@ walk (const DgVaeConfig *c, gboolean encode, guint64 H, guint64 W)
 static void
 acts_vae_forward (const DgVaeConfig *c, gboolean encode, guint64 H, guint64 W, Pool *p)
 {
-  Walk w = walk (c, encode, H, W);
-  guint64 pieces = align_up (MAX (w.scratch, 1) * F32) + align_up (w.out * F32);
-  for (int i = 0; i < 3; i++)
+  const DgVaePass w = walk (c, encode, H, W);
+  guint64 pieces = align_up ((guint64) MAX (w.scratch, 1) * F32) + align_up (w.out_bytes);
+  for (int i = 0; i < DG_VAE_N_SLABS; i++)
     if (w.need[i])
-      pieces += align_up (w.need[i] * F32);
+      pieces += align_up ((guint64) w.need[i] * F32);
   pool_expect (p, pieces);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < DG_VAE_N_SLABS; i++)
     if (w.need[i])
-      act (p, w.need[i]);
-  act (p, MAX (w.scratch, 1));
-  act (p, w.out);
+      act (p, (guint64) w.need[i]);
+  act (p, (guint64) MAX (w.scratch, 1));
+  pool_alloc (p, w.out_bytes);
 }
 
 /* Whether vae.c can run a whole pass on a device that binds at most @max_binding bytes (0 =
@@ -793,8 +561,8 @@ act_expected (Pool *p, guint64 n)
 static guint64
 vae_dry_run_bytes (const DgVaeConfig *c, gboolean encode, guint64 H, guint64 W)
 {
-  Walk w = walk (c, encode, H, W);
-  return (w.need[0] + w.need[1] + w.need[2] + w.scratch + w.out) * F32;
+  const DgVaePass w = walk (c, encode, H, W);
+  return dg_vae_pass_bytes (&w);
 }
 
 guint64
@@ -822,13 +590,6 @@ dg_plan_dit_activation_bytes (const DgDitConfig *c, gint64 B, gint64 L, gint64 S
   return used;
 }
 
-/* Tile placement along one axis (vae.c axis_plan). */
-static void
-axis_plan (guint len, guint tile, guint overlap, guint *n, guint *size)
-{
-  *size = MIN (len, tile);
-  *n = len <= tile ? 1 : 1 + (len - tile + (tile - overlap) - 1) / (tile - overlap);
-}
 
 static guint64
 down (const DgVaeConfig *c)
@@ -956,8 +717,8 @@ vae_encode_ref (const DgVaeConfig *c, guint64 W, guint64 H, gboolean tiled, guin
     *flop += dg_flops_vae_encode (c, (int) W, (int) H);
   } else {
     guint ny, nx, sy, sx;
-    axis_plan ((guint) h, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &ny, &sy);
-    axis_plan ((guint) w, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &nx, &sx);
+    dg_vae_axis_tiles ((guint) h, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &ny, &sy);
+    dg_vae_axis_tiles ((guint) w, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &nx, &sx);
     act_expected (&moments, h * w * 2 * lc);
     acts_vae_forward (c, TRUE, f * sy, f * sx, &tiles);
     act_expected (&moments, h * w * lc);
@@ -987,8 +748,8 @@ vae_decode_image (const DgVaeConfig *c, guint64 W, guint64 H, gboolean tiled, gu
     *flop = dg_flops_vae_decode (c, (int) W, (int) H);
   } else {
     guint ny, nx, sy, sx;
-    axis_plan ((guint) h, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &ny, &sy);
-    axis_plan ((guint) w, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &nx, &sx);
+    dg_vae_axis_tiles ((guint) h, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &ny, &sy);
+    dg_vae_axis_tiles ((guint) w, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP, &nx, &sx);
     acts_vae_forward (c, FALSE, sy, sx, &tiles);
     *flop = dg_flops_vae_decode_tiled (c, (int) W, (int) H, DG_PLAN_VAE_TILE, DG_PLAN_VAE_OVERLAP);
   }
@@ -1426,8 +1187,8 @@ tiled (const DgVaeConfig *c, int width, int height, guint tile, guint overlap,
 {
   const guint f = (guint) down (c);
   guint ny, nx, sy, sx;
-  axis_plan ((guint) height / f, tile, overlap, &ny, &sy);
-  axis_plan ((guint) width / f, tile, overlap, &nx, &sx);
+  dg_vae_axis_tiles ((guint) height / f, tile, overlap, &ny, &sy);
+  dg_vae_axis_tiles ((guint) width / f, tile, overlap, &nx, &sx);
   return (double) ny * nx * whole (c, (int) (sx * f), (int) (sy * f));
 }
 

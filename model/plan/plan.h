@@ -140,10 +140,10 @@ gboolean dg_plan_tensor_quantizable (const char *folder, const char *name, guint
  * DgPlanRequest, DgPlan, dg_plan_compute, dg_plan_check: deepgen.h. */
 
 
-/* Activation bytes as the code computes them, for cross-checks: what vae.c's planning gives
- * without a device (dg_vae_plan_decode_bytes / dg_vae_plan_encode_bytes (NULL, …) for one image)
- * and what dg_dit_forward takes from its arena (256-byte aligned pieces) for B rows, L image
- * tokens and S context tokens. */
+/* Activation bytes as the plan counts them, for cross-checks: the VAE dry run (vae_pass.c)
+ * without a device, as dg_vae_plan_decode_bytes / dg_vae_plan_encode_bytes (NULL, …) give it for
+ * one image, and the DiT's arena list (dit_layout.c) packed in 256-byte pieces for B rows, L
+ * image tokens and S context tokens. */
 guint64 dg_plan_vae_decode_bytes (const DgVaeConfig *c, int latent_h, int latent_w);
 guint64 dg_plan_vae_encode_bytes (const DgVaeConfig *c, int height, int width);
 guint64 dg_plan_dit_activation_bytes (const DgDitConfig *c, gint64 B, gint64 L, gint64 S);

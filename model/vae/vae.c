@@ -8,6 +8,7 @@
 
 #include "dg_i18n.h"
 #include "safetensors.h"
+#include "vae_pass.h"
 #include "vkc_ops_attention.h"
 #include "vkc_ops_conv.h"
 #include "vkc_ops_convert.h"
@@ -71,160 +72,99 @@ struct _DgVae {
   gpointer tap_data;
 };
 
-/* Uploads weights through `w`, or with w == NULL only adds up the device bytes they would take
- * (planning from a config alone). */
+/* Builds the structure of the parts the layout walks (vae_layout.h) and, with w set, uploads
+ * their tensors; with w == NULL only adds up the device bytes they would take (planning from a
+ * config alone). */
 typedef struct {
+  DgVae *vae;
   DgWeights *w;
   gsize matrix_size;    /* bytes per matrix element on the device */
   guint64 bytes;
   guint64 pieces;       /* the same as a pool hands them out (vkc_pool_piece_size) */
 } Loader;
 
-/* Counts one tensor of @bytes (w == NULL). */
-static void
-count (Loader *l, guint64 bytes)
+/* The Param a tensor of the layout belongs to, the structure it implies noted on the way. */
+static Param *
+param_of (DgVae *vae, const DgLayoutTensor *t)
 {
-  l->bytes += bytes;
-  l->pieces += vkc_pool_piece_size (bytes);
-}
-
-static gboolean
-load_conv (Loader *l, Param *p, guint cout, guint cin, guint k, const char *name, GError **error)
-{
-  if (!l->w) {
-    count (l, (guint64) cout * cin * k * k * l->matrix_size);
-    count (l, cout * sizeof (float));
-    return TRUE;
+  Coder *cd = (t->slot & VAE_IN_DECODER) ? &vae->dec : &vae->enc;
+  const int slot = t->slot & ~VAE_IN_DECODER, j = t->sub / 2;
+  cd->loaded = TRUE;
+  cd->n_blocks = vae->cfg.n_blocks;
+  Block *b = t->layer >= 0 ? &cd->blocks[t->layer] : NULL;
+  Resnet *r = NULL;
+  if (slot >= VAE_RES_NORM1 && slot <= VAE_RES_SHORTCUT) {
+    if (b && !b->res)
+      b->res = g_new0 (Resnet, vae->cfg.layers_per_block + 1);
+    if (b)
+      b->n_res = MAX (b->n_res, (guint) j + 1);
+    r = b ? &b->res[j] : &cd->mid[j];
   }
-  return dg_weights_conv (l->w, &p->w, cout, cin, k, k, error, "%s.weight", name)
-         && dg_weights_vector (l->w, &p->b, cout, error, "%s.bias", name);
-}
-
-static gboolean
-load_norm (Loader *l, Param *p, guint c, const char *name, GError **error)
-{
-  if (!l->w) {
-    count (l, (guint64) c * sizeof (float));
-    count (l, (guint64) c * sizeof (float));
-    return TRUE;
+  switch ((DgVaeSlot) slot) {
+  case VAE_CONV_IN: return &cd->conv_in;
+  case VAE_RES_NORM1: r->cin = (guint) t->shape[0]; return &r->norm1;
+  case VAE_RES_CONV1: r->cout = (guint) t->shape[0]; return &r->conv1;
+  case VAE_RES_NORM2: return &r->norm2;
+  case VAE_RES_CONV2: return &r->conv2;
+  case VAE_RES_SHORTCUT: r->has_shortcut = TRUE; return &r->shortcut;
+  case VAE_SAMPLER: b->has_sampler = TRUE; return &b->sampler;
+  case VAE_ATTN_NORM: cd->has_attn = TRUE; cd->attn.c = (guint) t->shape[0]; return &cd->attn.norm;
+  case VAE_ATTN_Q: return &cd->attn.q;
+  case VAE_ATTN_K: return &cd->attn.k;
+  case VAE_ATTN_V: return &cd->attn.v;
+  case VAE_ATTN_OUT: return &cd->attn.out;
+  case VAE_NORM_OUT: return &cd->norm_out;
+  case VAE_CONV_OUT: return &cd->conv_out;
+  case VAE_SCALE: case VAE_SHIFT: case VAE_QUANT_CONV: break;
   }
-  return dg_weights_vector (l->w, &p->w, c, error, "%s.weight", name)
-         && dg_weights_vector (l->w, &p->b, c, error, "%s.bias", name);
+  g_return_val_if_reached (NULL);
+}
+
+/* z_vae = z_model · (1 + scale) + shift: 1/scaling_factor − 1 and shift_factor per channel. */
+static gboolean
+upload_latent_const (DgVae *vae, gboolean shift, GError **error)
+{
+  guint L = vae->cfg.latent_channels;
+  g_autofree float *v = g_new (float, L);
+  for (guint i = 0; i < L; i++)
+    v[i] = shift ? (float) vae->cfg.shift_factor : (float) (1.0 / vae->cfg.scaling_factor - 1.0);
+  const int64_t shape[1] = { L };
+  return dg_weights_upload_f32 (vae->weights, shift ? &vae->dec_shift : &vae->dec_scale, VKC_F32, 1, shape, v, error);
 }
 
 static gboolean
-load_linear (Loader *l, Param *p, guint out, guint in, const char *name, GError **error)
+load_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
 {
-  if (!l->w) {
-    count (l, (guint64) out * in * l->matrix_size);
-    count (l, out * sizeof (float));
-    return TRUE;
-  }
-  return dg_weights_matrix (l->w, &p->w, out, in, error, "%s.weight", name)
-         && dg_weights_vector (l->w, &p->b, out, error, "%s.bias", name);
-}
-
-static gboolean
-load_resnet (Loader *w, Resnet *r, guint cin, guint cout, const char *name, GError **error)
-{
-  g_autofree char *n1 = g_strdup_printf ("%s.norm1", name), *c1 = g_strdup_printf ("%s.conv1", name);
-  g_autofree char *n2 = g_strdup_printf ("%s.norm2", name), *c2 = g_strdup_printf ("%s.conv2", name);
-  g_autofree char *sc = g_strdup_printf ("%s.conv_shortcut", name);
-  r->cin = cin;
-  r->cout = cout;
-  r->has_shortcut = cin != cout;   /* diffusers ResnetBlock2D: use_in_shortcut = in != out */
-  return load_norm (w, &r->norm1, cin, n1, error) && load_conv (w, &r->conv1, cout, cin, 3, c1, error)
-         && load_norm (w, &r->norm2, cout, n2, error) && load_conv (w, &r->conv2, cout, cout, 3, c2, error)
-         && (!r->has_shortcut || load_conv (w, &r->shortcut, cout, cin, 1, sc, error));
-}
-
-static gboolean
-load_attn (Loader *w, Attn *a, guint c, const char *name, GError **error)
-{
-  g_autofree char *gn = g_strdup_printf ("%s.group_norm", name), *q = g_strdup_printf ("%s.to_q", name);
-  g_autofree char *k = g_strdup_printf ("%s.to_k", name), *v = g_strdup_printf ("%s.to_v", name);
-  g_autofree char *o = g_strdup_printf ("%s.to_out.0", name);
-  a->c = c;
-  return load_norm (w, &a->norm, c, gn, error) && load_linear (w, &a->q, c, c, q, error)
-         && load_linear (w, &a->k, c, c, k, error) && load_linear (w, &a->v, c, c, v, error)
-         && load_linear (w, &a->out, c, c, o, error);
-}
-
-/* mid_block: resnet, attention (if the config adds it), resnet, all at the innermost width. */
-static gboolean
-load_mid (Loader *w, Coder *cd, const DgVaeConfig *cfg, const char *part, GError **error)
-{
-  guint c = cfg->block_out_channels[cfg->n_blocks - 1];
-  for (guint i = 0; i < 2; i++) {
-    g_autofree char *name = g_strdup_printf ("%s.mid_block.resnets.%u", part, i);
-    if (!load_resnet (w, &cd->mid[i], c, c, name, error))
-      return FALSE;
-  }
-  cd->has_attn = cfg->mid_block_add_attention;
-  g_autofree char *an = g_strdup_printf ("%s.mid_block.attentions.0", part);
-  return !cd->has_attn || load_attn (w, &cd->attn, c, an, error);
-}
-
-/* diffusers Encoder: conv_in → DownEncoderBlock2D × n (layers_per_block resnets, a
- * downsampler after all but the last) → mid → GN + SiLU → conv_out to 2·latent (double_z). */
-static gboolean
-load_encoder (Loader *w, Coder *e, const DgVaeConfig *cfg, GError **error)
-{
-  const guint *ch = cfg->block_out_channels;
-  if (!load_conv (w, &e->conv_in, ch[0], cfg->in_channels, 3, "encoder.conv_in", error))
+  Loader *l = data;
+  const int slot = t->slot & ~VAE_IN_DECODER;
+  if (slot == VAE_QUANT_CONV) {   /* refused by check_supported before anything loads */
+    g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _("%s is not supported"), t->name);
     return FALSE;
-  e->n_blocks = cfg->n_blocks;
-  guint cin = ch[0];
-  for (guint i = 0; i < cfg->n_blocks; i++) {
-    Block *b = &e->blocks[i];
-    b->n_res = cfg->layers_per_block;
-    b->res = g_new0 (Resnet, b->n_res);
-    for (guint j = 0; j < b->n_res; j++) {
-      g_autofree char *name = g_strdup_printf ("encoder.down_blocks.%u.resnets.%u", i, j);
-      if (!load_resnet (w, &b->res[j], j == 0 ? cin : ch[i], ch[i], name, error))
-        return FALSE;
-    }
-    b->has_sampler = i + 1 < cfg->n_blocks;
-    g_autofree char *sn = g_strdup_printf ("encoder.down_blocks.%u.downsamplers.0.conv", i);
-    if (b->has_sampler && !load_conv (w, &b->sampler, ch[i], ch[i], 3, sn, error))
-      return FALSE;
-    cin = ch[i];
   }
-  guint top = ch[cfg->n_blocks - 1];
-  return load_mid (w, e, cfg, "encoder", error) && load_norm (w, &e->norm_out, top, "encoder.conv_norm_out", error)
-         && load_conv (w, &e->conv_out, 2 * cfg->latent_channels, top, 3, "encoder.conv_out", error);
-}
-
-/* diffusers Decoder: conv_in → mid → UpDecoderBlock2D × n over the reversed widths
- * (layers_per_block + 1 resnets, an upsampler after all but the last) → GN + SiLU → conv_out. */
-static gboolean
-load_decoder (Loader *w, Coder *d, const DgVaeConfig *cfg, GError **error)
-{
-  const guint *ch = cfg->block_out_channels;
-  guint n = cfg->n_blocks, top = ch[n - 1];
-  if (!load_conv (w, &d->conv_in, top, cfg->latent_channels, 3, "decoder.conv_in", error)
-      || !load_mid (w, d, cfg, "decoder", error))
-    return FALSE;
-  d->n_blocks = n;
-  guint cin = top;
-  for (guint i = 0; i < n; i++) {
-    Block *b = &d->blocks[i];
-    guint cout = ch[n - 1 - i];
-    b->n_res = cfg->layers_per_block + 1;
-    b->res = g_new0 (Resnet, b->n_res);
-    for (guint j = 0; j < b->n_res; j++) {
-      g_autofree char *name = g_strdup_printf ("decoder.up_blocks.%u.resnets.%u", i, j);
-      if (!load_resnet (w, &b->res[j], j == 0 ? cin : cout, cout, name, error))
-        return FALSE;
-    }
-    b->has_sampler = i + 1 < n;
-    g_autofree char *sn = g_strdup_printf ("decoder.up_blocks.%u.upsamplers.0.conv", i);
-    if (b->has_sampler && !load_conv (w, &b->sampler, cout, cout, 3, sn, error))
-      return FALSE;
-    cin = cout;
+  if (!l->w) {   /* counting */
+    const guint64 n = (guint64) dg_layout_numel (t);
+    const guint64 bytes = n * (t->kind == DG_LAYOUT_VECTOR || t->kind == DG_LAYOUT_COMPUTED ? sizeof (float)
+                                                                                             : l->matrix_size);
+    l->bytes += bytes;
+    l->pieces += vkc_pool_piece_size (bytes);
+    if (slot != VAE_SCALE && slot != VAE_SHIFT)
+      param_of (l->vae, t);
+    return TRUE;
   }
-  return load_norm (w, &d->norm_out, ch[0], "decoder.conv_norm_out", error)
-         && load_conv (w, &d->conv_out, cfg->out_channels, ch[0], 3, "decoder.conv_out", error);
+  if (slot == VAE_SCALE || slot == VAE_SHIFT)
+    return upload_latent_const (l->vae, slot == VAE_SHIFT, error);
+  Param *p = param_of (l->vae, t);
+  VkcTensor *dst = t->sub % 2 ? &p->b : &p->w;
+  switch (t->kind) {
+  case DG_LAYOUT_MATRIX:
+    return dg_weights_conv (l->w, dst, t->shape[0], t->shape[1], t->shape[2], t->shape[3], error, "%s", t->name);
+  case DG_LAYOUT_LINEAR:
+    return dg_weights_matrix (l->w, dst, t->shape[0], t->shape[1], error, "%s", t->name);
+  case DG_LAYOUT_VECTOR:
+    return dg_weights_vector (l->w, dst, t->shape[0], error, "%s", t->name);
+  default:
+    g_return_val_if_reached (FALSE);
+  }
 }
 
 /* Options of AutoencoderKL that the SD3 VAE does not use and we do not implement. */
@@ -244,31 +184,6 @@ check_supported (const DgVaeConfig *cfg, const char *dir, GError **error)
   return TRUE;
 }
 
-static gboolean
-upload_latent_consts (DgVae *vae, GError **error)
-{
-  guint L = vae->cfg.latent_channels;
-  g_autofree float *s = g_new (float, L), *t = g_new (float, L);
-  for (guint i = 0; i < L; i++) {
-    s[i] = (float) (1.0 / vae->cfg.scaling_factor - 1.0);
-    t[i] = (float) vae->cfg.shift_factor;
-  }
-  const int64_t shape[1] = { L };
-  return dg_weights_upload_f32 (vae->weights, &vae->dec_scale, VKC_F32, 1, shape, s, error)
-         && dg_weights_upload_f32 (vae->weights, &vae->dec_shift, VKC_F32, 1, shape, t, error);
-}
-
-static gboolean
-build_parts (DgVae *vae, Loader *l, DgVaeParts parts, GError **error)
-{
-  gboolean ok = TRUE;
-  if (ok && (parts & DG_VAE_ENCODER))
-    ok = vae->enc.loaded = load_encoder (l, &vae->enc, &vae->cfg, error);
-  if (ok && (parts & DG_VAE_DECODER))
-    ok = vae->dec.loaded = load_decoder (l, &vae->dec, &vae->cfg, error);
-  return ok;
-}
-
 static DgVae *describe (VkcDevice *dev, const DgVaeConfig *cfg, DgVaeParts parts, DgPrecision precision,
                         guint64 *weight_bytes, guint64 *pieces);
 
@@ -285,11 +200,11 @@ dg_vae_load (VkcDevice *dev, const char *dir, DgVaeParts parts, DgPrecision prec
   if (!st)
     return NULL;
   vae->weights = dg_weights_new (dev, st, precision, "vae");
-  guint64 pieces;   /* the pool sized to the weights: counted by the same loader code */
+  guint64 pieces;   /* the pool sized to the weights: counted from the same layout */
   dg_vae_free (describe (dev, &vae->cfg, parts, precision, NULL, &pieces));
   dg_weights_expect (vae->weights, pieces);
-  Loader l = { vae->weights, 0, 0, 0 };
-  gboolean ok = upload_latent_consts (vae, error) && build_parts (vae, &l, parts, error);
+  Loader l = { vae, vae->weights, 0, 0, 0 };
+  gboolean ok = dg_vae_layout_weights (&vae->cfg, (int) parts, load_tensor, &l, error);
   vae->weights->st = NULL;   /* borrowed from st, which closes here */
   if (!ok)
     return NULL;
@@ -306,10 +221,8 @@ describe (VkcDevice *dev, const DgVaeConfig *cfg, DgVaeParts parts, DgPrecision 
   vae->dev = dev;
   vae->cfg = *cfg;
   vae->precision = precision;
-  Loader l = { NULL, precision == DG_PRECISION_BF16 ? 2 : 4, 0, 0 };
-  count (&l, (guint64) cfg->latent_channels * sizeof (float));   /* upload_latent_consts: scale, shift */
-  count (&l, (guint64) cfg->latent_channels * sizeof (float));
-  build_parts (vae, &l, parts, NULL);
+  Loader l = { vae, NULL, precision == DG_PRECISION_BF16 ? 2 : 4, 0, 0 };
+  dg_vae_layout_weights (cfg, (int) parts, load_tensor, &l, NULL);
   if (weight_bytes)
     *weight_bytes = l.bytes;
   if (pieces)
@@ -354,40 +267,32 @@ dg_vae_set_tap (DgVae *vae, DgTapFunc func, gpointer user_data)
   vae->tap_data = user_data;
 }
 
-/* ---- recording context -------------------------------------------------------------------
+/* ---- recording a pass ---------------------------------------------------------------------
  *
- * Every forward runs twice: a dry run (cmd == NULL) that only follows the shapes and notes how
- * large each of the three activation buffers ("slabs") and the GroupNorm scratch must be, then
- * the recording run over buffers of exactly that size. Layers take a free slab for their
- * output and drop their input; the automatic barriers of vkc_cmd make the reuse safe. */
-
-#define N_SLABS 3
+ * The layers of a pass — which of three activation buffers ("slabs") each takes and drops, at
+ * what shape — are walked by vae_pass.c. Every forward walks twice: a dry run that only follows
+ * the shapes and notes how large each slab and the GroupNorm scratch must be (the memory plan
+ * runs the same dry run), then the recording run over buffers of exactly that size, with the
+ * operations below. Layers take a free slab for their output and drop their input; the
+ * automatic barriers of vkc_cmd make the reuse safe. */
 
 typedef struct {
   DgVae *vae;
   VkcDevice *dev;
-  VkcCmd *cmd;                /* NULL during the dry run */
+  VkcCmd *cmd;
   DgArena *arena;
   gboolean bf16;
-  gboolean busy[N_SLABS];
-  VkcTensor slab[N_SLABS];
-  int64_t need[N_SLABS];      /* elements: dry run result / recording capacity */
+  VkcTensor slab[DG_VAE_N_SLABS];
   VkcTensor scratch;
   int64_t scratch_elems;
-  guint64 out_bytes;          /* dry run: tensors allocated outside the slabs */
-  gboolean too_large;         /* dry run: a tensor exceeds what one op can bind on this device */
+  const VkcTensor *in;        /* the pass's input */
+  VkcTensor *out;             /* its result, allocated when the walk reaches it */
 } Ctx;
-
-/* An activation: a view of slab `slot`, or (slot −1) a tensor the slabs do not own. */
-typedef struct {
-  int slot;
-  VkcTensor t;
-} Act;
 
 static gboolean
 live (const Ctx *c)
 {
-  return c->cmd && !dg_arena_failed (c->arena);
+  return !dg_arena_failed (c->arena);
 }
 
 static VkcTensor
@@ -396,7 +301,7 @@ nhwc_view (const VkcTensor *base, int64_t B, int64_t H, int64_t W, int64_t C)
   const int64_t shape[4] = { B, H, W, C }, stride[4] = { H * W * C, W * C, C, 1 };
   if (base)
     return vkc_tensor_view (base, 4, shape, stride, 0);
-  VkcTensor t;   /* dry run: shape only */
+  VkcTensor t;   /* shape only */
   memset (&t, 0, sizeof t);
   t.dtype = VKC_F32;
   t.ndim = 4;
@@ -405,66 +310,46 @@ nhwc_view (const VkcTensor *base, int64_t B, int64_t H, int64_t W, int64_t C)
   return t;
 }
 
-static void
-view_slab (Ctx *c, Act *a, int64_t B, int64_t H, int64_t W, int64_t C)
+/* The tensor an activation of the walk stands for. */
+static VkcTensor
+tensor_of (const Ctx *c, const DgVaeAct *a)
 {
-  int64_t n = B * H * W * C;
-  if (!c->cmd)
-    c->need[a->slot] = MAX (c->need[a->slot], n);
-  else
-    g_assert (n <= c->need[a->slot]);
-  a->t = nhwc_view (live (c) ? &c->slab[a->slot] : NULL, B, H, W, C);
+  if (a->slot == DG_VAE_IN)
+    return *c->in;
+  if (a->slot == DG_VAE_OUT)
+    return *c->out;
+  return nhwc_view (&c->slab[a->slot], a->B, a->H, a->W, a->C);
 }
 
-static Act
-take (Ctx *c, int64_t B, int64_t H, int64_t W, int64_t C)
+/* The parameters a step of the walk names. */
+static const Coder *
+coder_of (const DgVae *vae, const DgVaeParam *p)
 {
-  Act a = { -1, { 0 } };
-  for (int i = 0; i < N_SLABS && a.slot < 0; i++)
-    if (!c->busy[i])
-      a.slot = i;
-  g_assert (a.slot >= 0);
-  c->busy[a.slot] = TRUE;
-  view_slab (c, &a, B, H, W, C);
-  return a;
+  return (p->slot & VAE_IN_DECODER) ? &vae->dec : &vae->enc;
 }
 
-static void
-drop (Ctx *c, Act a)
+static const Param *
+param_at (const DgVae *vae, const DgVaeParam *p)
 {
-  if (a.slot >= 0)
-    c->busy[a.slot] = FALSE;
-}
-
-static Act
-borrow (const VkcTensor *t)
-{
-  Act a = { -1, *t };
-  return a;
-}
-
-/* A tensor that outlives the forward (its result), from the arena. */
-static void
-output (Ctx *c, VkcTensor *out, int64_t B, int64_t H, int64_t W, int64_t C)
-{
-  if (!c->cmd) {
-    c->out_bytes += (guint64) (B * H * W * C) * sizeof (float);
-    *out = nhwc_view (NULL, B, H, W, C);
-    return;
+  const Coder *cd = coder_of (vae, p);
+  const Resnet *r = p->layer >= 0 ? (cd->blocks[p->layer].res ? &cd->blocks[p->layer].res[p->j] : NULL)
+                                  : &cd->mid[p->j];
+  switch ((DgVaeSlot) (p->slot & ~VAE_IN_DECODER)) {
+  case VAE_CONV_IN: return &cd->conv_in;
+  case VAE_RES_NORM1: return &r->norm1;
+  case VAE_RES_CONV1: return &r->conv1;
+  case VAE_RES_NORM2: return &r->norm2;
+  case VAE_RES_CONV2: return &r->conv2;
+  case VAE_RES_SHORTCUT: return &r->shortcut;
+  case VAE_SAMPLER: return &cd->blocks[p->layer].sampler;
+  case VAE_ATTN_NORM: return &cd->attn.norm;
+  case VAE_NORM_OUT: return &cd->norm_out;
+  case VAE_CONV_OUT: return &cd->conv_out;
+  default: break;
   }
-  DG_ACT (c->arena, out, B, H, W, C);
+  g_return_val_if_reached (NULL);
 }
 
-static void
-tap (Ctx *c, const char *name, const VkcTensor *t)
-{
-  if (live (c) && c->vae->tap)
-    c->vae->tap (c->cmd, name, t, c->vae->tap_data);
-}
-
-/* ---- ops (no-ops during the dry run) ---------------------------------------------------- */
-
-/* Rounds a contiguous tensor to bf16 in place (vkc_op_round_bf16 splits what exceeds a binding). */
 static void
 round_bf16 (Ctx *c, const VkcTensor *t)
 {
@@ -481,76 +366,51 @@ norm_flags (const Ctx *c, gboolean silu)
 
 /* y = [silu](GroupNorm(x)); rounded inside the op in bf16 mode. */
 static void
-group_norm (Ctx *c, const VkcTensor *y, const VkcTensor *x, const Param *p, gboolean silu)
+op_group_norm (gpointer u, const DgVaeAct *ya, const DgVaeAct *xa, const DgVaeParam *w, gboolean silu)
 {
-  int groups = (int) c->vae->cfg.norm_num_groups;
-  /* Planning without a device: the estimate vkc_ops_norm.h gives for one binding. */
-  int64_t need = c->dev ? vkc_group_norm_scratch_elems (c->dev, y, x, groups)
-                        : y->shape[0] * groups * (3 * vkc_tensor_numel (y) / y->shape[0] / 32768 + 5);
-  if (!c->cmd) {
-    c->scratch_elems = MAX (c->scratch_elems, need);
+  Ctx *c = u;
+  if (!live (c))
     return;
-  }
+  const int groups = (int) c->vae->cfg.norm_num_groups;
+  VkcTensor y = tensor_of (c, ya), x = tensor_of (c, xa);
+  const int64_t need = vkc_group_norm_scratch_elems (c->dev, &y, &x, groups);
   if (need > c->scratch_elems) {
     /* The dry run measured with other buffer offsets; a split can differ by a chunk. */
     DG_ACT (c->arena, &c->scratch, need);
     c->scratch_elems = need;
   }
+  const Param *p = param_at (c->vae, w);
   if (live (c))
-    vkc_op_group_norm (c->cmd, y, x, &p->w, &p->b, groups, VAE_NORM_EPS, norm_flags (c, silu), &c->scratch);
+    vkc_op_group_norm (c->cmd, &y, &x, &p->w, &p->b, groups, VAE_NORM_EPS, norm_flags (c, silu), &c->scratch);
 }
 
-typedef enum { CONV_3X3, CONV_3X3_S2, CONV_3X3_UP2, CONV_1X1 } ConvKind;
-
 static void
-conv (Ctx *c, ConvKind kind, const VkcTensor *y, const VkcTensor *x, const Param *p)
+op_conv (gpointer u, DgVaeConvKind kind, const DgVaeAct *ya, const DgVaeAct *xa, const DgVaeParam *w)
 {
+  Ctx *c = u;
   if (!live (c))
     return;
+  VkcTensor y = tensor_of (c, ya), x = tensor_of (c, xa);
+  const Param *p = param_at (c->vae, w);
   switch (kind) {
-  case CONV_3X3: vkc_op_conv2d_3x3 (c->cmd, y, x, &p->w, &p->b); break;
-  case CONV_3X3_S2: vkc_op_conv2d_3x3_s2 (c->cmd, y, x, &p->w, &p->b); break;
-  case CONV_3X3_UP2: vkc_op_conv2d_3x3_up2 (c->cmd, y, x, &p->w, &p->b); break;
-  case CONV_1X1: vkc_op_conv2d_1x1 (c->cmd, y, x, &p->w, &p->b); break;
+  case DG_VAE_CONV_3X3: vkc_op_conv2d_3x3 (c->cmd, &y, &x, &p->w, &p->b); break;
+  case DG_VAE_CONV_3X3_S2: vkc_op_conv2d_3x3_s2 (c->cmd, &y, &x, &p->w, &p->b); break;
+  case DG_VAE_CONV_3X3_UP2: vkc_op_conv2d_3x3_up2 (c->cmd, &y, &x, &p->w, &p->b); break;
+  case DG_VAE_CONV_1X1: vkc_op_conv2d_1x1 (c->cmd, &y, &x, &p->w, &p->b); break;
   }
-  round_bf16 (c, y);
+  round_bf16 (c, &y);
 }
 
 /* y = a + b, rounded (a bf16 add) in bf16 mode; y is a contiguous slab view. */
 static void
-add (Ctx *c, const VkcTensor *y, const VkcTensor *a, const VkcTensor *b)
+op_add (gpointer u, const DgVaeAct *ya, const DgVaeAct *aa, const DgVaeAct *ba)
 {
+  Ctx *c = u;
   if (!live (c))
     return;
-  vkc_op_binary (c->cmd, y, a, b, VKC_BINARY_ADD);
-  round_bf16 (c, y);
-}
-
-/* ---- layers ----------------------------------------------------------------------------- */
-
-/* ResnetBlock2D (MODEL.md §6): h = conv2(silu(GN2(conv1(silu(GN1(x)))))), out = shortcut(x) + h.
- * Three buffers: x, the normalised tensor t, the output h. */
-static Act
-resnet (Ctx *c, const Resnet *r, Act x)
-{
-  int64_t B = x.t.shape[0], H = x.t.shape[1], W = x.t.shape[2];
-  g_assert_cmpint (x.t.shape[3], ==, r->cin);
-  Act t = take (c, B, H, W, r->cin);
-  group_norm (c, &t.t, &x.t, &r->norm1, TRUE);
-  Act h = take (c, B, H, W, r->cout);
-  conv (c, CONV_3X3, &h.t, &t.t, &r->conv1);
-  view_slab (c, &t, B, H, W, r->cout);
-  group_norm (c, &t.t, &h.t, &r->norm2, TRUE);
-  conv (c, CONV_3X3, &h.t, &t.t, &r->conv2);
-  if (r->has_shortcut) {
-    conv (c, CONV_1X1, &t.t, &x.t, &r->shortcut);
-    add (c, &h.t, &h.t, &t.t);
-  } else {
-    add (c, &h.t, &h.t, &x.t);
-  }
-  drop (c, t);
-  drop (c, x);
-  return h;
+  VkcTensor y = tensor_of (c, ya), a = tensor_of (c, aa), b = tensor_of (c, ba);
+  vkc_op_binary (c->cmd, &y, &a, &b, VKC_BINARY_ADD);
+  round_bf16 (c, &y);
 }
 
 static VkcTensor
@@ -560,241 +420,172 @@ tokens (const VkcTensor *t)
   return vkc_tensor_reshape (t, 3, shape);
 }
 
+/* Mid-block attention (MODEL.md §6), first half: q, k, v = Linear(GroupNorm(x)) into one
+ * [B, HW, 3C] buffer, then softmax(q kᵀ/√C) v over the normalised input @na, which the
+ * projections consumed. */
 static void
-linear (Ctx *c, const VkcTensor *y, const VkcTensor *x, const Param *p)
+op_attention (gpointer u, const DgVaeAct *na, const DgVaeAct *qkva, const DgVaeParam *w)
 {
-  if (live (c))
-    vkc_op_linear (c->cmd, y, x, &p->w, &p->b);
-}
-
-/* Mid-block attention (MODEL.md §6): y = x + to_out(softmax(q kᵀ/√C) v) over the H·W pixels of
- * each image, q/k/v = Linear(GroupNorm(x)). q, k and v share one [B, HW, 3C] buffer. */
-static Act
-attention (Ctx *c, const Attn *a, Act x)
-{
-  int64_t B = x.t.shape[0], H = x.t.shape[1], W = x.t.shape[2], C = a->c;
-  /* vkc_op_attention binds the keys (and values) of one image at once: a slice of the
-   * [HW, 3C] buffer, ~12·HW·C bytes. Above the binding range only tiles can run. */
-  if (!c->cmd && c->dev
-      && (VkDeviceSize) ((H * W - 1) * 3 * C + C) * sizeof (float) + 256 > vkc_device_info (c->dev)->max_storage_buffer_range)
-    c->too_large = TRUE;
-  Act n = take (c, B, H, W, C);
-  group_norm (c, &n.t, &x.t, &a->norm, FALSE);
-  Act qkv = take (c, B, H, W, 3 * C);
-  if (live (c)) {
-    VkcTensor nt = tokens (&n.t), qt = tokens (&qkv.t);
-    VkcTensor q = vkc_tensor_narrow (&qt, 2, 0, C), k = vkc_tensor_narrow (&qt, 2, C, C);
-    VkcTensor v = vkc_tensor_narrow (&qt, 2, 2 * C, C);
-    const VkcTensor *dst[3] = { &q, &k, &v };
-    const Param *w[3] = { &a->q, &a->k, &a->v };
-    /* The reference's input to q/k/v is a transposed (non-contiguous) view, for which torch's
-     * F.linear computes matmul, then add_(bias): in bf16 the product is rounded before the
-     * bias is added, and the sum again. (to_out gets a contiguous input: addmm, one rounding.) */
+  Ctx *c = u;
+  if (!live (c))
+    return;
+  const Attn *a = &coder_of (c->vae, w)->attn;
+  const int64_t C = a->c;
+  VkcTensor n = tensor_of (c, na), qkv = tensor_of (c, qkva);
+  VkcTensor nt = tokens (&n), qt = tokens (&qkv);
+  VkcTensor q = vkc_tensor_narrow (&qt, 2, 0, C), k = vkc_tensor_narrow (&qt, 2, C, C);
+  VkcTensor v = vkc_tensor_narrow (&qt, 2, 2 * C, C);
+  const VkcTensor *dst[3] = { &q, &k, &v };
+  const Param *p[3] = { &a->q, &a->k, &a->v };
+  /* The reference's input to q/k/v is a transposed (non-contiguous) view, for which torch's
+   * F.linear computes matmul, then add_(bias): in bf16 the product is rounded before the
+   * bias is added, and the sum again. (to_out gets a contiguous input: addmm, one rounding.) */
+  for (int i = 0; i < 3; i++)
+    vkc_op_linear (c->cmd, dst[i], &nt, &p[i]->w, c->bf16 ? NULL : &p[i]->b);
+  if (c->bf16) {
+    round_bf16 (c, &qkv);
     for (int i = 0; i < 3; i++)
-      vkc_op_linear (c->cmd, dst[i], &nt, &w[i]->w, c->bf16 ? NULL : &w[i]->b);
-    if (c->bf16) {
-      round_bf16 (c, &qkv.t);
-      for (int i = 0; i < 3; i++)
-        vkc_op_binary (c->cmd, dst[i], dst[i], &w[i]->b, VKC_BINARY_ADD);
-      round_bf16 (c, &qkv.t);
-    }
-    /* The attention output goes over the normalised input, which the projections consumed. */
-    VkcAttnParams ap = { 1, 1, (int) C, (float) (1.0 / sqrt ((double) C)), false, NULL, false, NULL };
-    vkc_op_attention (c->cmd, &nt, &q, &k, &v, &ap);
-    round_bf16 (c, &n.t);
+      vkc_op_binary (c->cmd, dst[i], dst[i], &p[i]->b, VKC_BINARY_ADD);
+    round_bf16 (c, &qkv);
   }
-  view_slab (c, &qkv, B, H, W, C);
-  if (live (c)) {
-    VkcTensor nt = tokens (&n.t), pt = tokens (&qkv.t);
-    linear (c, &pt, &nt, &a->out);
-    round_bf16 (c, &qkv.t);
-  }
-  add (c, &n.t, &qkv.t, &x.t);   /* residual_connection, rescale_output_factor 1 */
-  drop (c, qkv);
-  drop (c, x);
-  return n;
+  VkcAttnParams ap = { 1, 1, (int) C, (float) (1.0 / sqrt ((double) C)), false, NULL, false, NULL };
+  vkc_op_attention (c->cmd, &nt, &q, &k, &v, &ap);
+  round_bf16 (c, &n);
 }
 
-static Act
-mid_block (Ctx *c, const Coder *cd, Act x)
-{
-  x = resnet (c, &cd->mid[0], x);
-  if (cd->has_attn)
-    x = attention (c, &cd->attn, x);
-  return resnet (c, &cd->mid[1], x);
-}
-
-/* Downsample2D: zero pad right and bottom by 1, 3×3 stride 2 (MODEL.md §6). */
-static Act
-downsample (Ctx *c, const Param *p, Act x)
-{
-  const int64_t *s = x.t.shape;
-  Act y = take (c, s[0], (s[1] - 2) / 2 + 1, (s[2] - 2) / 2 + 1, s[3]);
-  conv (c, CONV_3X3_S2, &y.t, &x.t, p);
-  drop (c, x);
-  return y;
-}
-
-/* Upsample2D: nearest ×2 then 3×3, fused in one conv. */
-static Act
-upsample (Ctx *c, const Param *p, Act x)
-{
-  const int64_t *s = x.t.shape;
-  Act y = take (c, s[0], 2 * s[1], 2 * s[2], s[3]);
-  conv (c, CONV_3X3_UP2, &y.t, &x.t, p);
-  drop (c, x);
-  return y;
-}
-
-/* conv_norm_out (GroupNorm + SiLU) then conv_out into a tensor of the arena. */
+/* Second half: to_out.0 of the attention output into the (re-viewed) qkv slab. */
 static void
-head (Ctx *c, const Coder *cd, Act h, guint cout, VkcTensor *out)
+op_attention_out (gpointer u, const DgVaeAct *proja, const DgVaeAct *na, const DgVaeParam *w)
 {
-  const int64_t *s = h.t.shape;
-  Act t = take (c, s[0], s[1], s[2], s[3]);
-  group_norm (c, &t.t, &h.t, &cd->norm_out, TRUE);
-  drop (c, h);
-  output (c, out, s[0], s[1], s[2], cout);
-  conv (c, CONV_3X3, out, &t.t, &cd->conv_out);
-  drop (c, t);
+  Ctx *c = u;
+  if (!live (c))
+    return;
+  const Attn *a = &coder_of (c->vae, w)->attn;
+  VkcTensor n = tensor_of (c, na), proj = tensor_of (c, proja);
+  VkcTensor nt = tokens (&n), pt = tokens (&proj);
+  vkc_op_linear (c->cmd, &pt, &nt, &a->out.w, &a->out.b);
+  round_bf16 (c, &proj);
+}
+
+/* z_vae = z_model / scaling + shift. */
+static void
+op_unscale (gpointer u, const DgVaeAct *za, const DgVaeAct *ina)
+{
+  Ctx *c = u;
+  if (!live (c))
+    return;
+  VkcTensor z = tensor_of (c, za), in = tensor_of (c, ina);
+  if (!c->bf16) {
+    vkc_op_modulate (c->cmd, &z, &in, &c->vae->dec_scale, &c->vae->dec_shift);
+  } else {
+    /* The reference computes z / scaling + shift on bf16 latents: two rounded steps. */
+    vkc_op_scale (c->cmd, &z, &in, (float) (1.0 / c->vae->cfg.scaling_factor));
+    round_bf16 (c, &z);
+    vkc_op_binary (c->cmd, &z, &z, &c->vae->dec_shift, VKC_BINARY_ADD);
+    round_bf16 (c, &z);
+  }
+}
+
+/* The result tensor, from the arena: it outlives the pass. */
+static void
+op_output (gpointer u, const DgVaeAct *a)
+{
+  Ctx *c = u;
+  DG_ACT (c->arena, c->out, a->B, a->H, a->W, a->C);
 }
 
 static void
-encoder (Ctx *c, const VkcTensor *pixels, VkcTensor *moments)
+op_copy (gpointer u, const DgVaeAct *ya, const DgVaeAct *xa)
 {
-  const Coder *e = &c->vae->enc;
-  const int64_t *s = pixels->shape;
-  Act h = take (c, s[0], s[1], s[2], c->vae->cfg.block_out_channels[0]);
-  conv (c, CONV_3X3, &h.t, pixels, &e->conv_in);
-  tap (c, "encoder.conv_in", &h.t);
-  for (guint i = 0; i < e->n_blocks; i++) {
-    const Block *b = &e->blocks[i];
-    for (guint j = 0; j < b->n_res; j++)
-      h = resnet (c, &b->res[j], h);
-    if (b->has_sampler)
-      h = downsample (c, &b->sampler, h);
-    char name[48];
-    g_snprintf (name, sizeof name, "encoder.down_blocks.%u", i);
-    tap (c, name, &h.t);
-  }
-  h = mid_block (c, e, h);
-  tap (c, "encoder.mid_block", &h.t);
-  head (c, e, h, 2 * c->vae->cfg.latent_channels, moments);
-  tap (c, "encoder.moments", moments);
+  Ctx *c = u;
+  if (!live (c))
+    return;
+  VkcTensor y = tensor_of (c, ya), x = tensor_of (c, xa);
+  vkc_op_copy (c->cmd, &y, &x);
 }
 
 static void
-decoder (Ctx *c, Act z, VkcTensor *out)
+op_tap (gpointer u, const char *name, const DgVaeAct *a)
 {
-  const Coder *d = &c->vae->dec;
-  const int64_t *s = z.t.shape;
-  Act h = take (c, s[0], s[1], s[2], c->vae->cfg.block_out_channels[c->vae->cfg.n_blocks - 1]);
-  conv (c, CONV_3X3, &h.t, &z.t, &d->conv_in);
-  drop (c, z);
-  tap (c, "decoder.conv_in", &h.t);
-  h = mid_block (c, d, h);
-  tap (c, "decoder.mid_block", &h.t);
-  for (guint i = 0; i < d->n_blocks; i++) {
-    const Block *b = &d->blocks[i];
-    for (guint j = 0; j < b->n_res; j++)
-      h = resnet (c, &b->res[j], h);
-    if (b->has_sampler)
-      h = upsample (c, &b->sampler, h);
-    char name[48];
-    g_snprintf (name, sizeof name, "decoder.up_blocks.%u", i);
-    tap (c, name, &h.t);
+  Ctx *c = u;
+  if (live (c) && c->vae->tap) {
+    VkcTensor t = tensor_of (c, a);
+    c->vae->tap (c->cmd, name, &t, c->vae->tap_data);
   }
-  head (c, d, h, c->vae->cfg.out_channels, out);
 }
+
+static const DgVaeOps live_ops = {
+  op_conv, op_group_norm, op_add, op_attention, op_attention_out, op_unscale, op_output, op_copy, op_tap,
+};
 
 /* ---- running a forward: dry run, buffers, recording ------------------------------------- */
 
-typedef void (*Body) (Ctx *c, gpointer data);
-
-static void
-ctx_init (Ctx *c, DgVae *vae, VkcCmd *cmd, DgArena *arena)
-{
-  memset (c, 0, sizeof *c);
-  c->vae = vae;
-  c->dev = vae->dev;
-  c->cmd = cmd;
-  c->arena = arena;
-  c->bf16 = vae->precision == DG_PRECISION_BF16;
-}
-
-static guint64
-dry_run (DgVae *vae, Body body, gpointer data, Ctx *dry)
-{
-  ctx_init (dry, vae, NULL, NULL);
-  body (dry, data);
-  if (dry->too_large)
-    return G_MAXUINT64;
-  guint64 bytes = dry->out_bytes + (guint64) dry->scratch_elems * sizeof (float);
-  for (int i = 0; i < N_SLABS; i++)
-    bytes += (guint64) dry->need[i] * sizeof (float);
-  return bytes;
-}
-
-static void
-run (DgVae *vae, VkcCmd *cmd, DgArena *arena, Body body, gpointer data)
-{
-  Ctx dry, c;
-  g_assert (dry_run (vae, body, data, &dry) != G_MAXUINT64);   /* callers plan first (vae.h) */
-  /* The arena sized to this pass: the slabs, the scratch and the output, as the dry run found. */
-  guint64 pieces = vkc_pool_piece_size ((guint64) MAX (dry.scratch_elems, 1) * sizeof (float))
-                   + vkc_pool_piece_size (dry.out_bytes);
-  for (int i = 0; i < N_SLABS; i++)
-    if (dry.need[i] > 0)
-      pieces += vkc_pool_piece_size ((guint64) dry.need[i] * sizeof (float));
-  dg_arena_expect (arena, pieces);
-  ctx_init (&c, vae, cmd, arena);
-  for (int i = 0; i < N_SLABS; i++) {
-    c.need[i] = dry.need[i];
-    if (c.need[i] > 0)
-      DG_ACT (arena, &c.slab[i], c.need[i]);
-  }
-  c.scratch_elems = MAX (dry.scratch_elems, 1);
-  DG_ACT (arena, &c.scratch, c.scratch_elems);
-  body (&c, data);
-}
+typedef enum { JOB_ENCODE, JOB_DECODE, JOB_DECODE_RAW, JOB_MODULE } JobKind;
 
 typedef struct {
-  const VkcTensor *in, *eps;
+  JobKind kind;
+  const VkcTensor *in;
   VkcTensor *out;
-  const char *module;
+  int part, module, layer, j;   /* JOB_MODULE: dg_vae_pass_module's arguments */
 } Job;
 
 static void
-decode_raw_body (Ctx *c, gpointer data)
+walk (DgVaePass *p, const Job *j)
 {
-  Job *j = data;
-  decoder (c, borrow (j->in), j->out);
-}
-
-static void
-decode_body (Ctx *c, gpointer data)
-{
-  Job *j = data;
   const int64_t *s = j->in->shape;
-  Act z = take (c, s[0], s[1], s[2], s[3]);
-  if (live (c) && !c->bf16) {
-    vkc_op_modulate (c->cmd, &z.t, j->in, &c->vae->dec_scale, &c->vae->dec_shift);
-  } else if (live (c)) {
-    /* The reference computes z / scaling + shift on bf16 latents: two rounded steps. */
-    vkc_op_scale (c->cmd, &z.t, j->in, (float) (1.0 / c->vae->cfg.scaling_factor));
-    round_bf16 (c, &z.t);
-    vkc_op_binary (c->cmd, &z.t, &z.t, &c->vae->dec_shift, VKC_BINARY_ADD);
-    round_bf16 (c, &z.t);
+  const DgVaeAct in = { DG_VAE_IN, s[0], s[1], s[2], s[3] };
+  switch (j->kind) {
+  case JOB_ENCODE: dg_vae_pass_encode (p, &in); break;
+  case JOB_DECODE: dg_vae_pass_decode (p, &in); break;
+  case JOB_DECODE_RAW: dg_vae_pass_decode_raw (p, &in); break;
+  case JOB_MODULE: dg_vae_pass_module (p, j->part, j->module, j->layer, j->j, &in); break;
   }
-  tap (c, "decoder.in", &z.t);
-  decoder (c, z, j->out);
+}
+
+/* The GroupNorm scratch vkc_ops_norm asks for on this device, for tensors of that shape. */
+static gint64
+device_group_norm_scratch (gpointer dev, gint64 B, gint64 H, gint64 W, gint64 C, int groups)
+{
+  VkcTensor t = nhwc_view (NULL, B, H, W, C);
+  return vkc_group_norm_scratch_elems (dev, &t, &t, groups);
+}
+
+/* The dry run on @dev (NULL: no device, the scratch estimated, no binding limit): bytes of the
+ * arena, G_MAXUINT64 when the device cannot run it whole. */
+static guint64
+dry_run (VkcDevice *dev, const DgVaeConfig *cfg, const Job *j, DgVaePass *dry)
+{
+  DgVaeLimits lim = { 0, device_group_norm_scratch, dev };
+  if (dev)
+    lim.max_binding = vkc_device_info (dev)->max_storage_buffer_range;
+  *dry = (DgVaePass) { .cfg = cfg, .limits = dev ? &lim : NULL };
+  walk (dry, j);
+  dry->limits = NULL;   /* lim is local */
+  return dry->too_large ? G_MAXUINT64 : dg_vae_pass_bytes (dry);
 }
 
 static void
-encode_body (Ctx *c, gpointer data)
+run (DgVae *vae, VkcCmd *cmd, DgArena *arena, const Job *j)
 {
-  Job *j = data;
-  encoder (c, j->in, j->out);
+  DgVaePass dry;
+  g_assert (dry_run (vae->dev, &vae->cfg, j, &dry) != G_MAXUINT64);   /* callers plan first (vae.h) */
+  /* The arena sized to this pass: the slabs, the scratch and the output, as the dry run found. */
+  guint64 pieces = vkc_pool_piece_size ((guint64) MAX (dry.scratch, 1) * sizeof (float))
+                   + vkc_pool_piece_size (dry.out_bytes);
+  for (int i = 0; i < DG_VAE_N_SLABS; i++)
+    if (dry.need[i] > 0)
+      pieces += vkc_pool_piece_size ((guint64) dry.need[i] * sizeof (float));
+  dg_arena_expect (arena, pieces);
+  Ctx c = { .vae = vae, .dev = vae->dev, .cmd = cmd, .arena = arena, .bf16 = vae->precision == DG_PRECISION_BF16,
+            .in = j->in, .out = j->out };
+  for (int i = 0; i < DG_VAE_N_SLABS; i++)
+    if (dry.need[i] > 0)
+      DG_ACT (arena, &c.slab[i], dry.need[i]);
+  c.scratch_elems = MAX (dry.scratch, 1);
+  DG_ACT (arena, &c.scratch, c.scratch_elems);
+  DgVaePass rec = { .cfg = &vae->cfg, .ops = &live_ops, .user_data = &c };
+  memcpy (rec.need, dry.need, sizeof rec.need);
+  walk (&rec, j);
 }
 
 static void
@@ -808,16 +599,16 @@ void
 dg_vae_decode_raw (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor *z, VkcTensor *out)
 {
   check_latent (vae, z);
-  Job j = { z, NULL, out, NULL };
-  run (vae, cmd, arena, decode_raw_body, &j);
+  Job j = { JOB_DECODE_RAW, z, out, 0, 0, 0, 0 };
+  run (vae, cmd, arena, &j);
 }
 
 void
 dg_vae_decode (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor *z, VkcTensor *out)
 {
   check_latent (vae, z);
-  Job j = { z, NULL, out, NULL };
-  run (vae, cmd, arena, decode_body, &j);
+  Job j = { JOB_DECODE, z, out, 0, 0, 0, 0 };
+  run (vae, cmd, arena, &j);
 }
 
 static void
@@ -833,8 +624,8 @@ void
 dg_vae_encode_moments (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor *pixels, VkcTensor *moments)
 {
   check_pixels (vae, pixels);
-  Job j = { pixels, NULL, moments, NULL };
-  run (vae, cmd, arena, encode_body, &j);
+  Job j = { JOB_ENCODE, pixels, moments, 0, 0, 0, 0 };
+  run (vae, cmd, arena, &j);
 }
 
 void
@@ -863,36 +654,25 @@ dg_vae_encode (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor *pixels,
 guint64
 dg_vae_plan_decode_bytes (VkcDevice *dev, const DgVaeConfig *cfg, int batch, int latent_h, int latent_w)
 {
-  g_autoptr (DgVae) vae = describe (dev, cfg, DG_VAE_DECODER, DG_PRECISION_F32, NULL, NULL);
   VkcTensor z = nhwc_view (NULL, batch, latent_h, latent_w, cfg->latent_channels), out;
-  Job j = { &z, NULL, &out, NULL };
-  Ctx dry;
-  return dry_run (vae, decode_body, &j, &dry);
+  Job j = { JOB_DECODE, &z, &out, 0, 0, 0, 0 };
+  DgVaePass dry;
+  return dry_run (dev, cfg, &j, &dry);
 }
 
 guint64
 dg_vae_plan_encode_bytes (VkcDevice *dev, const DgVaeConfig *cfg, int batch, int height, int width)
 {
-  g_autoptr (DgVae) vae = describe (dev, cfg, DG_VAE_ENCODER, DG_PRECISION_F32, NULL, NULL);
   VkcTensor x = nhwc_view (NULL, batch, height, width, cfg->in_channels), out;
-  Job j = { &x, NULL, &out, NULL };
-  Ctx dry;
+  Job j = { JOB_ENCODE, &x, &out, 0, 0, 0, 0 };
+  DgVaePass dry;
   /* The moments' posterior sample (dg_vae_latents_from_moments) adds a latent-sized tensor. */
   int f = 1 << (cfg->n_blocks - 1);
-  guint64 bytes = dry_run (vae, encode_body, &j, &dry);
+  guint64 bytes = dry_run (dev, cfg, &j, &dry);
   return bytes == G_MAXUINT64 ? bytes : bytes + (guint64) batch * (height / f) * (width / f) * cfg->latent_channels * sizeof (float);
 }
 
 /* ---- single modules ---------------------------------------------------------------------- */
-
-typedef enum { MOD_RESNET, MOD_ATTN, MOD_DOWN, MOD_UP } ModKind;
-
-typedef struct {
-  ModKind kind;
-  const Resnet *res;
-  const Attn *attn;
-  const Param *sampler;
-} Module;
 
 static gboolean
 scan (const char *s, const char *fmt, guint *a, guint *b)
@@ -902,61 +682,49 @@ scan (const char *s, const char *fmt, guint *a, guint *b)
   return n == (b ? 2 : 1) && end >= 0 && s[end] == '\0';
 }
 
+/* The module @name as dg_vae_pass_module's arguments; FALSE when the VAE has no such module. */
 static gboolean
-find_module (DgVae *vae, const char *name, Module *m)
+find_module (DgVae *vae, const char *name, Job *j)
 {
-  guint i, j;
+  guint i, k;
   gboolean enc = g_str_has_prefix (name, "encoder."), dec = g_str_has_prefix (name, "decoder.");
   Coder *cd = enc ? &vae->enc : &vae->dec;
   if ((!enc && !dec) || !cd->loaded)
     return FALSE;
   const char *rest = name + strlen ("encoder.");
-  memset (m, 0, sizeof *m);
-  if (scan (rest, enc ? "down_blocks.%u.resnets.%u%n" : "up_blocks.%u.resnets.%u%n", &i, &j)) {
-    m->kind = MOD_RESNET;
-    m->res = i < cd->n_blocks && j < cd->blocks[i].n_res ? &cd->blocks[i].res[j] : NULL;
-  } else if (scan (rest, enc ? "down_blocks.%u.downsamplers.0%n" : "up_blocks.%u.upsamplers.0%n", &i, NULL)) {
-    m->kind = enc ? MOD_DOWN : MOD_UP;
-    m->sampler = i < cd->n_blocks && cd->blocks[i].has_sampler ? &cd->blocks[i].sampler : NULL;
-  } else if (scan (rest, "mid_block.resnets.%u%n", &i, NULL)) {
-    m->kind = MOD_RESNET;
-    m->res = i < 2 ? &cd->mid[i] : NULL;
-  } else if (strcmp (rest, "mid_block.attentions.0") == 0) {
-    m->kind = MOD_ATTN;
-    m->attn = cd->has_attn ? &cd->attn : NULL;
+  j->kind = JOB_MODULE;
+  j->part = enc ? 0 : VAE_IN_DECODER;
+  j->layer = -1;
+  j->j = -1;
+  if (scan (rest, enc ? "down_blocks.%u.resnets.%u%n" : "up_blocks.%u.resnets.%u%n", &i, &k)) {
+    j->layer = (int) i;
+    j->j = (int) k;
+    return i < cd->n_blocks && k < cd->blocks[i].n_res;
   }
-  return m->res || m->attn || m->sampler;
-}
-
-static void
-module_body (Ctx *c, gpointer data)
-{
-  Job *j = data;
-  Module m = { 0 };
-  find_module (c->vae, j->module, &m);   /* dg_vae_forward_module checked the name */
-  Act x = borrow (j->in), y;
-  switch (m.kind) {
-  case MOD_RESNET: y = resnet (c, m.res, x); break;
-  case MOD_ATTN: y = attention (c, m.attn, x); break;
-  case MOD_DOWN: y = downsample (c, m.sampler, x); break;
-  default: y = upsample (c, m.sampler, x); break;
+  if (scan (rest, enc ? "down_blocks.%u.downsamplers.0%n" : "up_blocks.%u.upsamplers.0%n", &i, NULL)) {
+    j->module = VAE_SAMPLER;
+    j->layer = (int) i;
+    return i < cd->n_blocks && cd->blocks[i].has_sampler;
   }
-  const int64_t *s = y.t.shape;
-  output (c, j->out, s[0], s[1], s[2], s[3]);
-  if (live (c))
-    vkc_op_copy (c->cmd, j->out, &y.t);
-  drop (c, y);
+  if (scan (rest, "mid_block.resnets.%u%n", &i, NULL)) {
+    j->j = (int) i;
+    return i < 2;
+  }
+  if (strcmp (rest, "mid_block.attentions.0") == 0) {
+    j->module = VAE_ATTN_NORM;
+    return cd->has_attn;
+  }
+  return FALSE;
 }
 
 gboolean
 dg_vae_forward_module (DgVae *vae, VkcCmd *cmd, DgArena *arena, const char *module, const VkcTensor *x,
                        VkcTensor *y)
 {
-  Module m;
-  if (!find_module (vae, module, &m))
+  Job j = { JOB_MODULE, x, y, 0, 0, 0, 0 };
+  if (!find_module (vae, module, &j))
     return FALSE;
-  Job j = { x, NULL, y, module };
-  run (vae, cmd, arena, module_body, &j);
+  run (vae, cmd, arena, &j);
   return TRUE;
 }
 
@@ -972,8 +740,7 @@ typedef struct {
 static void
 axis_plan (Axis *a, guint len, const DgVaeTiling *t)
 {
-  a->size = MIN (len, t->tile);
-  a->n = len <= t->tile ? 1 : 1 + (len - t->tile + (t->tile - t->overlap) - 1) / (t->tile - t->overlap);
+  dg_vae_axis_tiles (len, t->tile, t->overlap, &a->n, &a->size);
   a->pos = g_new (guint, a->n);
   for (guint i = 0; i < a->n; i++)
     a->pos[i] = a->n == 1 ? 0 : (guint) ((guint64) i * (len - a->size) / (a->n - 1));

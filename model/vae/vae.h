@@ -18,6 +18,7 @@
 #pragma once
 
 #include "config.h"
+#include "vae_layout.h"
 #include "deepgen.h"
 #include "weights.h"
 #include "vkc.h"

@@ -1,6 +1,6 @@
 /* The memory plan against the code it mirrors, on the tiny model (Vulkan, no submission): the
  * VAE's dry run (dg_vae_*_bytes) and the bytes the DiT's forward really takes from its arena
- * equal what model/plan.c computes from the configs alone. */
+ * equal what model/plan/plan.c computes from the configs alone. */
 #include <string.h>
 
 #include "dit.h"
@@ -39,6 +39,29 @@ test_vae_dry_run (void)
       g_assert_cmpuint (ours + slack, >=, code);
       g_assert_cmpuint (code + slack, >=, ours);
     }
+}
+
+/* vae.c's own planning without a device (the same dry run, the GroupNorm scratch estimated) and
+ * its weight count equal the plan's. */
+static void
+test_vae_no_device (void)
+{
+  DgPlanModel real;
+  dg_plan_model_deepgen_1_0 (&real);
+  const int lat[][2] = { { 64, 64 }, { 128, 128 }, { 96, 64 }, { 8, 8 }, { 13, 7 } };
+  for (guint i = 0; i < G_N_ELEMENTS (lat); i++) {
+    const int h = lat[i][0], w = lat[i][1];
+    g_assert_cmpuint (dg_plan_vae_decode_bytes (&real.vae, h, w), ==, dg_vae_plan_decode_bytes (NULL, &real.vae, 1, h, w));
+    g_assert_cmpuint (dg_plan_vae_encode_bytes (&real.vae, 8 * h, 8 * w), ==,
+                      dg_vae_plan_encode_bytes (NULL, &real.vae, 1, 8 * h, 8 * w));
+  }
+  for (int p = 0; p < 2; p++) {
+    DgPrecision prec = p ? DG_PRECISION_F32 : DG_PRECISION_BF16;
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, DG_COMPONENT_VAE_ENCODER, prec, DG_WEIGHTS_RELEASED), ==,
+                      dg_vae_plan_weight_bytes (&real.vae, DG_VAE_ENCODER, prec));
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, DG_COMPONENT_VAE_DECODER, prec, DG_WEIGHTS_RELEASED), ==,
+                      dg_vae_plan_weight_bytes (&real.vae, DG_VAE_DECODER, prec));
+  }
 }
 
 static void
@@ -85,6 +108,7 @@ main (int argc, char **argv)
   dev = vkc_device_new (&o, &error);
   g_assert_no_error (error);
   g_test_add_func ("/plan-device/vae-dry-run", test_vae_dry_run);
+  g_test_add_func ("/plan-device/vae-no-device", test_vae_no_device);
   g_test_add_func ("/plan-device/dit-arena", test_dit_arena);
   int rc = g_test_run ();
   guint messages = vkc_device_validation_messages (dev);

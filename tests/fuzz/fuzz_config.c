@@ -1,4 +1,4 @@
-/* libFuzzer target: every config parser (model/config.c) on arbitrary text. Each must either
+/* libFuzzer target: every config parser (model/io/config.c) on arbitrary text. Each must either
  * succeed or fail with a DG_ERROR; the shared strict JSON front end is exercised along the way. */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* libFuzzer target: the GGUF reader (model/gguf.c, as dg_safetensors_open uses it for the
+/* libFuzzer target: the GGUF reader (model/io/gguf.c, as dg_safetensors_open uses it for the
  * model.gguf of a converted folder) on arbitrary bytes; the checks are fuzz_tensor_set.h's. */
 #include "fuzz_tensor_set.h"
 #include "gguf.h"

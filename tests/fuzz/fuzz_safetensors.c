@@ -1,4 +1,4 @@
-/* libFuzzer target: the safetensors header parser (model/safetensors.c) on arbitrary bytes; the
+/* libFuzzer target: the safetensors header parser (model/io/safetensors.c) on arbitrary bytes; the
  * checks are fuzz_tensor_set.h's. */
 #include "fuzz_tensor_set.h"
 

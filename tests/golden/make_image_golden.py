@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden files for model/image.c: PIL resizing and the [-1,1] conversions (DESIGN.md §1, MODEL.md §1.4).
+"""Golden files for model/image/image.c: PIL resizing and the [-1,1] conversions (DESIGN.md §1, MODEL.md §1.4).
 
 One command (from the repository root; any venv with Pillow, NumPy and safetensors):
 
@@ -149,7 +149,7 @@ def torch_like_to_f32(u):
 
 README_MD = r"""# Image goldens (`resize.safetensors`)
 
-Pillow outputs that `tests/unit/test_image.c` compares `dg_image_resize` (model/image.c) with, bit for
+Pillow outputs that `tests/unit/test_image.c` compares `dg_image_resize` (model/image/image.c) with, bit for
 bit, plus the reference's `[-1, 1]` conversion and uint8 quantisation evaluated in NumPy float32.
 
 Regenerate (deterministic; any venv with Pillow 13, NumPy and safetensors):

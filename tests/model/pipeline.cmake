@@ -1,4 +1,4 @@
-# The whole pipeline (model/pipeline.c) end to end on the tiny model against the six golden
+# The whole pipeline (model/pipeline/pipeline.c) end to end on the tiny model against the six golden
 # scenarios. Reference images are PNGs: gdk-pixbuf decodes them (a test-only dependency).
 pkg_check_modules(GDKPIXBUF IMPORTED_TARGET gdk-pixbuf-2.0)
 if(GDKPIXBUF_FOUND)

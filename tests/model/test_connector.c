@@ -1,4 +1,4 @@
-/* Stacked Channel Bridging (model/connector.h) against DeepGen's connector package on the tiny
+/* Stacked Channel Bridging (model/connector/connector.h) against DeepGen's connector package on the tiny
  * model (transformers SiglipEncoder layers + projectors): the module goldens connector_layer and
  * connector_full, and scb.merged → scb.p1, scb.conn.layer{l}, scb.pooled, scb.seq of the six
  * scenarios.

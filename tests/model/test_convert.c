@@ -1,4 +1,4 @@
-/* `deepgen convert` (model/convert.h) on the tiny model, converted once into a temporary folder:
+/* `deepgen convert` (model/io/convert.h) on the tiny model, converted once into a temporary folder:
  *  - the converted folder is complete, opens, and its files are smaller; each component's q8_0
  *    tensors are exactly the Linear weights the memory plan counts as quantizable (the shared
  *    rule of plan.h), and the other tensors are stored as they were;

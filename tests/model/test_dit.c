@@ -1,4 +1,4 @@
-/* The DiT (model/dit.h) against the diffusers goldens of tests/data/golden (tiny DeepGen DiT:
+/* The DiT (model/dit/dit.h) against the diffusers goldens of tests/data/golden (tiny DeepGen DiT:
  * D = 32, 2 heads of 16, 4 blocks: 0–1 dual, 2 plain, 3 context_pre_only):
  *  - modules_{fp32,bf16}: patch embedding at three sizes (centre crops), timestep + pooled
  *    embedding, the dual / plain / last blocks with and without reference tokens (right padding

@@ -1,4 +1,4 @@
-/* The Qwen2.5-VL language model (model/llm.c) against the goldens of the tiny model: decoder
+/* The Qwen2.5-VL language model (model/vlm/llm.c) against the goldens of the tiny model: decoder
  * layer 0 with 3-D M-RoPE positions and a left-padded row (modules_*.safetensors, llm_layer.*),
  * and the whole 36-layer stack of every scenario fed with the reference's inputs_embeds
  * (scenario*_*.safetensors: llm.inputs_embeds → llm.h5 … llm.h35, scb.merged, llm.h36).

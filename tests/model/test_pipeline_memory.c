@@ -1,4 +1,4 @@
-/* The memory plan against real runs of the pipeline (DESIGN.md §5, model/plan.h), on the tiny
+/* The memory plan against real runs of the pipeline (DESIGN.md §5, model/plan/plan.h), on the tiny
  * model:
  *  - every stage of a run holds exactly the device memory its plan computed (the pools are
  *    sized from the plan and the loaders' counts, so the two agree by construction; the VAE

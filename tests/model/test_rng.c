@@ -1,4 +1,4 @@
-/* Noise generators (model/rng.h):
+/* Noise generators (model/sampling/rng.h):
  *  - torch's CPU generator against every stream dumped from torch 2.13.0 (tests/data/randn/,
  *    bit-exact: the point of that mode is to reproduce torch seeds), and against the initial
  *    latents of the six golden scenarios (dit.noise0 = torch.randn(fp32, seed 1000+k), then

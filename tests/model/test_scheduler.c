@@ -1,4 +1,4 @@
-/* The sampler (model/scheduler.h) against diffusers 0.35.2:
+/* The sampler (model/sampling/scheduler.h) against diffusers 0.35.2:
  *  - set_timesteps(N) tables of tests/data/golden/scheduler.safetensors (N = 1, 2, 4, 28, 50) and
  *    of every scenario: float32 equality, bit for bit (they are pure functions of N and config);
  *  - the dynamic-shift branch against values dumped once from diffusers (not used by DeepGen's

@@ -1,4 +1,4 @@
-/* The SD3 VAE (model/vae.h) against the canonical diffusers AutoencoderKL on the tiny model:
+/* The SD3 VAE (model/vae/vae.h) against the canonical diffusers AutoencoderKL on the tiny model:
  * every VAE module golden of modules_{fp32,bf16}.safetensors, the scenario encodes of the
  * reference PNGs and decodes of the final latents, and tiled against whole processing.
  *

@@ -1,4 +1,4 @@
-/* The Qwen2.5-VL vision tower (model/vit.c) against the module goldens of the tiny model
+/* The Qwen2.5-VL vision tower (model/vlm/vit.c) against the module goldens of the tiny model
  * (tests/golden/golden_modules.py: vit_10x12 = the whole tower on a 10 × 12 patch grid with
  * random patch rows; blocks 0 and 2 windowed, 1 and 3 full; 5 × 6 merged tokens give partial
  * windows at the bottom and the right).

@@ -1,4 +1,4 @@
-/* The VLM glue (model/vlm.c) end to end on the six golden scenarios of the tiny model: prompt
+/* The VLM glue (model/vlm/vlm.c) end to end on the six golden scenarios of the tiny model: prompt
  * strings and reference PNGs in, the stacked hidden states out, with every stage the golden
  * files keep compared on the way (ViT preprocessing, block outputs and embeddings per image,
  * inputs_embeds, the selected hidden states, scb.merged); then the other key layout and the

@@ -1,4 +1,4 @@
-# SD3 VAE and the SCB connector (model/vae.c, model/connector.c) against the goldens.
+# SD3 VAE and the SCB connector (model/vae/vae.c, model/connector/connector.c) against the goldens.
 deepgen_model_test(vae test_vae.c)
 deepgen_model_test(connector test_connector.c)
 # The scenario encodes read the reference PNGs; gdk-pixbuf is a test-only dependency here.

@@ -1,4 +1,4 @@
-/* unit_gguf: the GGUF reader (model/gguf.c, through dg_safetensors_open and dg_gguf_open_data)
+/* unit_gguf: the GGUF reader (model/io/gguf.c, through dg_safetensors_open and dg_gguf_open_data)
  * on files from the writer and on hand-made broken ones. Every broken case must end in a
  * DG_ERROR naming the file — never a crash or a read outside the image (this suite also runs
  * under ASan + UBSan). */

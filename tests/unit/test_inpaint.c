@@ -1,5 +1,5 @@
 /* unit_inpaint: the inpaint plan (crop, context, working size), the inward feather and the
- * composite (model/inpaint.h): pixels outside the mask stay bit-identical, the edge ramps
+ * composite (model/image/inpaint.h): pixels outside the mask stay bit-identical, the edge ramps
  * monotonically over the feather radius, alpha is carried through. */
 #include <math.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* unit_prompt: DeepGen's prompt rows, left padding, meta-query slots and 3-D positions
- * (model/prompt.c; MODEL.md §1.2, §1.5, §1.6).
+ * (model/text/prompt.c; MODEL.md §1.2, §1.5, §1.6).
  *
  * Positions are checked against a literal port of transformers' Qwen2.5-VL get_rope_index (below,
  * independent of the implementation), against the worked example of MODEL.md §1.6, and, when the

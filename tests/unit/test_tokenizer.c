@@ -1,4 +1,4 @@
-/* unit_tokenizer: the Qwen2 byte-level BPE (model/tokenizer.c).
+/* unit_tokenizer: the Qwen2 byte-level BPE (model/text/tokenizer.c).
  *
  *  - Parity with Hugging Face `tokenizers` on the real Qwen2.5 vocabulary: every string of
  *    tests/data/tokenizer/corpus.json must give exactly the ids of expected_ids.json (100%), and the
