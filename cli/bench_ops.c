@@ -23,6 +23,9 @@ typedef struct {
   VkcDevice *dev;
   VkcPool *pool;
   int reps;
+  bool quick;
+  /* Measured peaks in GFLOP/s (0 = not measured): scalar fp32 FMA, fp16 FMA, coopmat MMA. */
+  double peak_f32, peak_f16, peak_mma;
 } Bench;
 
 typedef void (*RecordFunc) (VkcCmd *cmd, void *state);
@@ -79,8 +82,67 @@ run_case (Bench *b, RecordFunc record, void *state, GError **error)
 
 /* ---- cases ------------------------------------------------------------------------- */
 
-typedef struct { VkcTensor y, x, w, bias; } LinearState;
-static void rec_linear (VkcCmd *cmd, void *s) { LinearState *l = s; vkc_op_linear (cmd, &l->y, &l->x, &l->w, &l->bias); }
+typedef struct { VkcTensor y, x, w, bias; VkcLinearKernel kernel; } LinearState;
+static void
+rec_linear (VkcCmd *cmd, void *s)
+{
+  LinearState *l = s;
+  VkcLinearOptions o = VKC_LINEAR_OPTIONS_DEFAULT;
+  o.kernel = l->kernel;
+  vkc_op_linear_ex (cmd, &l->y, &l->x, &l->w, &l->bias, &o);
+}
+
+/* ---- peaks ------------------------------------------------------------------------- */
+
+typedef struct { VkcPipeline *pipe; VkcTensor out; uint32_t groups; uint32_t iters; } PeakState;
+static void
+rec_peak (VkcCmd *cmd, void *s)
+{
+  PeakState *p = s;
+  uint32_t off;
+  VkcBinding bind = vkc_tensor_binding (vkc_cmd_device (cmd), &p->out, true, &off);
+  struct { uint32_t iters; float seed; } pc = { p->iters, 0.37f };
+  vkc_cmd_dispatch (cmd, p->pipe, &bind, 1, &pc, sizeof pc, p->groups, 1, 1);
+}
+
+/* GFLOP/s of one peak kernel; flop_per_iter_group: FLOP per loop iteration per workgroup. */
+static double
+peak (Bench *b, VkcPipeline *pipe, double flop_per_iter_group, GError **error)
+{
+  PeakState s = { .pipe = pipe, .groups = b->quick ? 32 : 512, .iters = b->quick ? 512 : 4096 };
+  if (!tensor (b, &s.out, VKC_F32, 1, (int64_t[]) { 65536 }, error))
+    return -1;
+  double ms = run_case (b, rec_peak, &s, error);
+  vkc_pool_arena_reset (b->pool);
+  if (ms <= 0)
+    return -1;
+  return flop_per_iter_group * s.iters * s.groups / (ms * 1e6);
+}
+
+static bool
+bench_peaks (Bench *b, GError **error)
+{
+  const VkcDeviceInfo *i = vkc_device_info (b->dev);
+  b->peak_f32 = peak (b, vkc_pipeline_get (b->dev, "peak_fma_f32", NULL, 0, 1), 256.0 * 64, error);
+  if (b->peak_f32 < 0) return false;
+  if (i->fp16_arith) {
+    b->peak_f16 = peak (b, vkc_pipeline_get (b->dev, "peak_fma_f16", NULL, 0, 1), 256.0 * 64, error);
+    if (b->peak_f16 < 0) return false;
+  }
+  if (i->cooperative_matrix && vkc_shader_exists ("peak_coopmat")) {
+    const uint32_t sg = 4;   /* subgroups per workgroup */
+    const uint32_t spec[4] = { sg * i->subgroup_size, i->coopmat_m, i->coopmat_n, i->coopmat_k };
+    VkcPipeline *p = vkc_pipeline_get_sg (b->dev, "peak_coopmat", spec, 4, 1, i->subgroup_size);
+    b->peak_mma = peak (b, p, 4.0 * 2 * i->coopmat_m * i->coopmat_n * i->coopmat_k * sg, error);
+    if (b->peak_mma < 0) return false;
+  }
+  g_autofree char *f16 = b->peak_f16 > 0 ? g_strdup_printf ("%.1f GFLOP/s", b->peak_f16) : g_strdup ("-");
+  g_autofree char *mma = b->peak_mma > 0 ? g_strdup_printf ("%.1f GFLOP/s (%ux%ux%u)", b->peak_mma, i->coopmat_m,
+                                                            i->coopmat_n, i->coopmat_k)
+                                         : g_strdup_printf ("- (%s)", i->coopmat_why);
+  printf ("peaks: fp32 FMA %.1f GFLOP/s, fp16 FMA %s, coopmat MMA %s\n\n", b->peak_f32, f16, mma);
+  return true;
+}
 
 typedef struct { VkcTensor o, q, k, v, valid; VkcAttnParams p; } AttnState;
 static void rec_attn (VkcCmd *cmd, void *s) { AttnState *a = s; vkc_op_attention (cmd, &a->o, &a->q, &a->k, &a->v, &a->p); }
@@ -100,16 +162,29 @@ static void rec_gn (VkcCmd *cmd, void *s)
 typedef struct { VkcTensor y, x; } UnaryState;
 static void rec_gelu (VkcCmd *cmd, void *s) { UnaryState *u = s; vkc_op_unary (cmd, &u->y, &u->x, VKC_UNARY_GELU_TANH); }
 
+/* One line; `peak` (GFLOP/s, 0 = none) adds the fraction of the relevant peak the op reached. */
 static void
-report (const char *name, const char *shape, double ms, double flops, double bytes)
+report_peak (const char *name, const char *shape, double ms, double flops, double bytes, const char *path,
+             double peak_gflops)
 {
   if (ms < 0)
     return;
-  if (flops > 0)
-    printf ("%-26s %-40s %10.3f ms %10.1f GFLOP/s\n", name, shape, ms, flops / (ms * 1e6));
-  else
+  if (flops > 0) {
+    double g = flops / (ms * 1e6);
+    printf ("%-26s %-40s %10.3f ms %10.1f GFLOP/s", name, shape, ms, g);
+    if (path && peak_gflops > 0)
+      printf ("  %-8s %5.1f%% of peak", path, 100.0 * g / peak_gflops);
+    printf ("\n");
+  } else {
     printf ("%-26s %-40s %10.3f ms %10.1f GB/s\n", name, shape, ms, bytes / (ms * 1e6));
+  }
   fflush (stdout);
+}
+
+static void
+report (const char *name, const char *shape, double ms, double flops, double bytes)
+{
+  report_peak (name, shape, ms, flops, bytes, NULL, 0);
 }
 
 static bool
@@ -130,14 +205,26 @@ bench_linear (Bench *b, const char *filter, const char *name, int64_t m, int64_t
       !tensor (b, &s.bias, VKC_F32, 1, (int64_t[]) { n }, error) ||
       !tensor (b, &s.y, VKC_F32, 2, (int64_t[]) { m, n }, error))
     return false;
-  double ms = run_case (b, rec_linear, &s, error);
   g_autofree char *shape = g_strdup_printf ("M=%" G_GINT64_FORMAT " K=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT " %s",
                                             m, k, n, vkc_dtype_name (wt));
+  double ms;
   /* One row is bandwidth-bound: report the weight bytes it streams instead of FLOP/s. */
-  if (m <= 8)
+  if (m <= 8) {
+    s.kernel = VKC_LINEAR_AUTO;
+    ms = run_case (b, rec_linear, &s, error);
     report (name, shape, ms, 0, (double) vkc_dtype_bytes (wt, n * k));
-  else
-    report (name, shape, ms, 2.0 * m * k * n, 0);
+  } else {
+    /* Both paths: the scalar tiled kernel against the fp32 FMA peak, the coopmat kernel (where
+     * the device has it) against the MMA peak. */
+    s.kernel = VKC_LINEAR_TILED;
+    ms = run_case (b, rec_linear, &s, error);
+    report_peak (name, shape, ms, 2.0 * m * k * n, 0, "scalar", b->peak_f32);
+    if (ms >= 0 && b->peak_mma > 0) {
+      s.kernel = VKC_LINEAR_COOPMAT;
+      ms = run_case (b, rec_linear, &s, error);
+      report_peak (name, shape, ms, 2.0 * m * k * n, 0, "coopmat", b->peak_mma);
+    }
+  }
   vkc_pool_arena_reset (b->pool);
   return ms >= 0;
 }
@@ -157,10 +244,11 @@ bench_attention (Bench *b, const char *filter, const char *name, int64_t batch, 
   s.p = (VkcAttnParams) { .heads_q = hq, .heads_kv = hkv, .head_dim = d, .scale = 1.0f / sqrtf ((float) d),
                           .causal = causal };
   double ms = run_case (b, rec_attn, &s, error);
+  /* Attention and conv have scalar fp32 kernels only: their fraction is of the fp32 FMA peak. */
   g_autofree char *shape = g_strdup_printf ("B=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT " H=%d/%d D=%d%s",
                                             batch, nq, hq, hkv, d, causal ? " causal" : "");
   double flops = 4.0 * batch * hq * nq * nk * d * (causal ? 0.5 : 1.0);
-  report (name, shape, ms, flops, 0);
+  report_peak (name, shape, ms, flops, 0, "scalar", b->peak_f32);
   vkc_pool_arena_reset (b->pool);
   return ms >= 0;
 }
@@ -180,7 +268,7 @@ bench_conv (Bench *b, const char *filter, const char *name, int64_t h, int64_t w
   double ms = run_case (b, rec_conv3, &s, error);
   g_autofree char *shape = g_strdup_printf ("%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " %" G_GINT64_FORMAT
                                             "->%" G_GINT64_FORMAT " 3x3 bf16", h, w, cin, cout);
-  report (name, shape, ms, 2.0 * h * w * cin * cout * 9, 0);
+  report_peak (name, shape, ms, 2.0 * h * w * cin * cout * 9, 0, "scalar", b->peak_f32);
   vkc_pool_arena_reset (b->pool);
   return ms >= 0;
 }
@@ -233,12 +321,18 @@ deepgen_bench_ops (const char *filter, int reps, bool quick, GError **error)
 {
   Bench b = { 0 };
   b.reps = MAX (reps, 1);
+  b.quick = quick;
   b.dev = vkc_device_new (NULL, error);
   if (!b.dev)
     return false;
   b.pool = vkc_pool_new (b.dev, VKC_POOL_DEVICE, 0, "bench");
   g_autofree char *desc = vkc_device_describe (b.dev);
   printf ("%s\n\n", desc);
+  if (!bench_peaks (&b, error)) {
+    vkc_pool_free (b.pool);
+    vkc_device_free (b.dev);
+    return false;
+  }
   printf ("%-26s %-40s %13s %17s\n", "op", "shape", "time/op", "throughput");
   /* `quick` shrinks token counts 4× so that a CPU device finishes in seconds. */
   int64_t q = quick ? 4 : 1;

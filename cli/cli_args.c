@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "cli_i18n.h"
-#include "image.h"
 
 static gboolean
 bad_value (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);

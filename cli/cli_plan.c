@@ -123,7 +123,7 @@ cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision,
   }
   g_string_append_printf (s, _("\nAssumed: prompt rows of %u text tokens (+ image tokens, + %u meta queries), "
                                "classifier-free guidance on, edit with one reference of the output size.\n"),
-                          tokens, m->n_queries);
+                          tokens, dg_plan_model_n_queries (m));
   g_string_append_printf (s, _("Margin: %llu MiB + %d %% for the driver, staging and what the plan cannot see.\n"),
                           (unsigned long long) (DG_PLAN_MARGIN_FIXED >> 20), DG_PLAN_MARGIN_PERCENT);
   if (any_tiled)
@@ -188,8 +188,8 @@ cli_flops_table (const DgPlanModel *m, int width, int height, guint text_tokens,
   if (!dg_plan_compute (m, &rg, &pg, NULL) || !dg_plan_compute (m, &re, &pe, NULL))
     return g_strdup (_("(no FLOP counts for this size)\n"));
   const guint n = pg.steps;
-  const double dit_g = dg_flops_dit (&m->dit, pg.image_tokens, pg.seq_len);
-  const double dit_e = dg_flops_dit (&m->dit, pe.image_tokens + pe.ref_tokens, pe.seq_len);
+  const double dit_g = dg_plan_flops_dit (m, pg.image_tokens, pg.seq_len);
+  const double dit_e = dg_plan_flops_dit (m, pe.image_tokens + pe.ref_tokens, pe.seq_len);
   GString *s = g_string_new (NULL);
   g_string_append_printf (s, _("FLOPs at %d×%d in TFLOP (multiply-add = 2), generate: %u context tokens; "
                                "edit: %u (one %d×%d reference)\n"),
@@ -197,8 +197,8 @@ cli_flops_table (const DgPlanModel *m, int width, int height, guint text_tokens,
   cli_append_padded (s, _("stage"), 34);
   g_string_append_printf (s, " %10s %10s\n", "generate", "edit");
 #define ROW(name, g, e) row (s, name, (g) / 1e12, (e) / 1e12)
-  ROW (_("LLM, one row"), dg_flops_llm (&m->vlm.text, pg.seq_len), dg_flops_llm (&m->vlm.text, pe.seq_len));
-  ROW (_("ViT, one reference"), 0.0, dg_flops_vit (&m->vlm.vision, width, height));
+  ROW (_("LLM, one row"), dg_plan_flops_llm (m, pg.seq_len), dg_plan_flops_llm (m, pe.seq_len));
+  ROW (_("ViT, one reference"), 0.0, dg_plan_flops_vit (m, width, height));
   ROW (_("encode stage (2 rows + ViT)"), pg.stage[DG_PLAN_ENCODE].flop, pe.stage[DG_PLAN_ENCODE].flop);
   ROW (_("connector, one row"), dg_flops_connector (m, pg.seq_len), dg_flops_connector (m, pe.seq_len));
   ROW (_("VAE encode, one reference"), 0.0, pe.stage[DG_PLAN_VAE_ENCODE].flop);
@@ -215,6 +215,6 @@ cli_flops_table (const DgPlanModel *m, int width, int height, guint text_tokens,
   }
   ROW (_("total"), tg, te);
 #undef ROW
-  g_string_append_printf (s, _("LLM per token: %.2f GFLOP (linear layers)\n"), dg_flops_llm_per_token (&m->vlm.text) / 1e9);
+  g_string_append_printf (s, _("LLM per token: %.2f GFLOP (linear layers)\n"), dg_plan_flops_llm_per_token (m) / 1e9);
   return g_string_free (s, FALSE);
 }

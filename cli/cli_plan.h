@@ -1,10 +1,10 @@
 /* Tables of `deepgen info --plan` and `deepgen bench`: the memory plan and the FLOP counts of
- * model/plan.h, formatted. No GPU needed. */
+ * deepgen.h, formatted. No GPU needed. */
 #pragma once
 
 #include <glib.h>
 
-#include "plan.h"
+#include "deepgen.h"
 
 G_BEGIN_DECLS
 

@@ -23,16 +23,14 @@
 
 #include "bench_ops.h"
 #include "cli_args.h"
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+#include "cli_download.h"
+#endif
 #include "cli_i18n.h"
 #include "cli_plan.h"
-#include "convert.h"
 #include "deepgen.h"
-#include "image.h"
 #include "image_io.h"
-#include "pipeline_private.h"
-#include "plan.h"
 #include "progress.h"
-#include "vkc.h"
 
 #ifndef DEEPGEN_VERSION
 #define DEEPGEN_VERSION "0.0"
@@ -113,6 +111,7 @@ print_overview (FILE *out)
                   "  edit       change one or more images following an instruction\n"
                   "  inpaint    repaint the masked part of an image; the rest stays exactly as it is\n"
                   "  info       show the GPU, the model folder and the memory plan (--plan)\n"
+                  "  download   fetch the model from Hugging Face (resumes, verifies every file)\n"
                   "  convert    copy the model folder with 8-bit weights: smaller, loads faster\n"
                   "  bench      time each stage of the pipeline; 'bench ops' times the GPU ops,\n"
                   "             'bench flops' prints the FLOP counts\n\n"
@@ -300,10 +299,10 @@ missing_model_text (const char *path, const char *missing)
       if (*lines[i])
         g_string_append_printf (s, "  %s\n", lines[i]);
   }
-  g_string_append_printf (s, _("Download DeepGen-1.0-diffusers from Hugging Face (%s, about 14.4 GB), e.g.:\n"
-                               "  huggingface-cli download %s --local-dir %s\n"
+  g_string_append_printf (s, _("Download DeepGen-1.0-diffusers from Hugging Face (%s, about 14.4 GB) with:\n"
+                               "  deepgen download --model %s\n"
                                "or point --model (or DEEPGEN_MODEL) at the folder that holds it.\n"),
-                          HF_REPO, HF_REPO, quoted);
+                          HF_REPO, quoted);
   return g_string_free (s, FALSE);
 }
 
@@ -591,13 +590,13 @@ static const CliPlanRow plan_rows[] = {
 
 /* The architecture for plans: the model folder's configs when they load, else DeepGen 1.0. */
 static char *
-plan_model (const char *dir, DgPlanModel *m)
+plan_model (const char *dir, DgPlanModel **m)
 {
-  if (dir && dg_plan_model_load (m, dir, NULL)) {
+  if (dir && (*m = dg_plan_model_new_from_folder (dir, NULL))) {
     g_autofree char *display = g_filename_display_name (dir);
     return g_strdup_printf (_("the configs in %s"), display);
   }
-  dg_plan_model_deepgen_1_0 (m);
+  *m = dg_plan_model_new ();
   return g_strdup (_("DeepGen 1.0 (built-in configs)"));
 }
 
@@ -662,15 +661,14 @@ cmd_info (int argc, char **argv)
   guint64 device_bytes = 0;
   g_autofree char *device_name = NULL;
   if (!no_device) {
-    VkcDeviceOptions vo = VKC_DEVICE_OPTIONS_DEFAULT;
-    vo.device = device;
+    DgEngineOptions eo = { .device = device };
     g_autoptr (GError) derr = NULL;
-    g_autoptr (VkcDevice) dev = vkc_device_new (&vo, &derr);
-    if (dev) {
-      g_autofree char *text = vkc_device_describe (dev);
+    g_autoptr (DgEngine) engine = dg_engine_new (&eo, &derr);
+    if (engine) {
+      g_autofree char *text = dg_engine_describe (engine);
       printf ("%s\n\n", text);
-      device_bytes = vkc_device_info (dev)->device_local_bytes;
-      device_name = g_strdup (vkc_device_info (dev)->name);
+      device_bytes = dg_engine_device_bytes (engine);
+      device_name = g_strdup (dg_engine_device_name (engine));
     } else {
       printf (_("Vulkan: no usable device (%s)\n\n"), derr->message);
     }
@@ -682,13 +680,13 @@ cmd_info (int argc, char **argv)
     printf (_("  complete\n"));
 
   if (plan || size) {
-    DgPlanModel m;
+    g_autoptr (DgPlanModel) m = NULL;
     g_autofree char *source = plan_model (missing ? NULL : dir, &m);
     if (!missing && dg_model_folder_weights (dir) == DG_WEIGHTS_Q8_0)
       wfmt = DG_WEIGHTS_Q8_0;   /* a converted folder runs 8-bit whatever is asked */
     else if (wfmt == DG_WEIGHTS_AUTO)   /* a plan is for one format */
       wfmt = DG_WEIGHTS_RELEASED;
-    g_autofree char *table = cli_plan_table (&m, source, prec, wfmt, plan_rows, G_N_ELEMENTS (plan_rows),
+    g_autofree char *table = cli_plan_table (m, source, prec, wfmt, plan_rows, G_N_ELEMENTS (plan_rows),
                                              (guint) text_tokens, device_bytes, device_name, &error);
     if (!table)
       return fail (error);
@@ -706,7 +704,7 @@ cmd_info (int argc, char **argv)
           r.width = (r.width + 31) / 32 * 32;
           r.height = (r.height + 31) / 32 * 32;
         }
-        g_autofree char *detail = cli_plan_detail (&m, &r, &error);
+        g_autofree char *detail = cli_plan_detail (m, &r, &error);
         if (!detail)
           return fail (error);
         printf ("\n%s", detail);
@@ -763,16 +761,6 @@ timeline_func (DgStage stage, int step, int n_steps, gpointer data)
   cli_progress_update (t->progress, stage, step, n_steps, now);
 }
 
-static gboolean
-same_architecture (const DgPlanModel *a, const DgPlanModel *b)
-{
-  return a->vlm.text.n_layers == b->vlm.text.n_layers && a->vlm.text.hidden == b->vlm.text.hidden
-         && a->vlm.vision.depth == b->vlm.vision.depth && a->vlm.vision.hidden == b->vlm.vision.hidden
-         && a->connector.hidden == b->connector.hidden && a->connector.n_layers == b->connector.n_layers
-         && a->dit.n_layers == b->dit.n_layers && a->dit.inner_dim == b->dit.inner_dim
-         && a->vae.block_out_channels[0] == b->vae.block_out_channels[0] && a->n_queries == b->n_queries;
-}
-
 static int
 cmd_bench_flops (int argc, char **argv)
 {
@@ -795,12 +783,11 @@ cmd_bench_flops (int argc, char **argv)
       || !cli_check_int (steps, 1, 1000, "--steps", &error)
       || (text_tokens && !cli_check_int (text_tokens, 1, 100000, "--text-tokens", &error)))
     return fail (error);
-  DgPlanModel m;
-  dg_plan_model_deepgen_1_0 (&m);
+  g_autoptr (DgPlanModel) m = dg_plan_model_new ();
   const int sizes[][2] = { { 512, 512 }, { 1024, 1024 } };
   for (guint i = 0; i < (size ? 1u : G_N_ELEMENTS (sizes)); i++) {
     int sw = size ? (w + 31) / 32 * 32 : sizes[i][0], sh = size ? (h + 31) / 32 * 32 : sizes[i][1];
-    g_autofree char *table = cli_flops_table (&m, sw, sh, (guint) text_tokens, (guint) steps);
+    g_autofree char *table = cli_flops_table (m, sw, sh, (guint) text_tokens, (guint) steps);
     printf ("%s%s", i ? "\n" : "", table);
   }
   return CLI_EXIT_OK;
@@ -937,16 +924,14 @@ cmd_bench (int argc, char **argv)
   }
   g_autoptr (CliProgress) progress = cli_progress_new (stderr, cli_progress_mode_for_stderr (FALSE), g_get_charset (NULL), dg_stage_name);
   Timeline t = { 0 };
-  DgVlmTimings vlm_times = { 0 };
+  DgStageTimes vlm_times = { 0 };
   double total = 0;
   for (int run = 0; run < runs; run++) {
     t = (Timeline) { .part = -1, .dit_step_open = -1, .progress = progress };
     gint64 t0 = g_get_monotonic_time ();
-    /* The private hooks give the VLM's ViT and LLM times separately (issue: per-stage VLM times). */
-    dg_vlm_timings_clear (&vlm_times);
-    DgRunHooks hooks = { .vlm_timings = &vlm_times };
+    /* dg_run_batch_timed gives the VLM's ViT and LLM times separately. */
     const DgRequest *one[1] = { &req };
-    g_autoptr (GPtrArray) imgs = dg_run_batch_hooked (dgm, one, 1, &hooks, timeline_func, &t, NULL, &error);
+    g_autoptr (GPtrArray) imgs = dg_run_batch_timed (dgm, one, 1, &vlm_times, timeline_func, &t, NULL, &error);
     DgImage *img = imgs ? g_ptr_array_index (imgs, 0) : NULL;
     gint64 t1 = g_get_monotonic_time ();
     cli_progress_end (progress);
@@ -961,9 +946,9 @@ cmd_bench (int argc, char **argv)
   printf (_("Pipeline stages on %s, model %s, %s %d×%d, %d steps, %s, %s weights (run %d of %d):\n"),
           dg_engine_device_name (engine), display, job_name (jobkind), w, h, steps,
           prec == DG_PRECISION_BF16 ? "bf16" : "f32", cli_weights_name (dg_model_last_run_weights (dgm)), runs, runs);
-  DgPlanModel real, here;
-  dg_plan_model_deepgen_1_0 (&real);
-  gboolean is_real = dg_plan_model_load (&here, dir, NULL) && same_architecture (&real, &here);
+  g_autoptr (DgPlanModel) real = dg_plan_model_new ();
+  g_autoptr (DgPlanModel) here = dg_plan_model_new_from_folder (dir, NULL);
+  gboolean is_real = here && dg_plan_model_same_architecture (real, here);
   DgPlanRequest pr = DG_PLAN_REQUEST_INIT;
   pr.job = jobkind;
   pr.width = w;
@@ -973,7 +958,7 @@ cmd_bench (int argc, char **argv)
   pr.precision = prec;
   pr.weights = dg_model_last_run_weights (dgm);
   DgPlan plan;
-  gboolean have_plan = dg_plan_compute (&real, &pr, &plan, NULL);
+  gboolean have_plan = dg_plan_compute (real, &pr, &plan, NULL);
   const double dit_step = t.dit_steps > 1 ? (t.seconds[PART_DIT] - t.dit_first) / (t.dit_steps - 1)
                                           : t.seconds[PART_DIT];
   const double dit_flop = have_plan ? plan.stage[DG_PLAN_DENOISE].flop / plan.steps : 0;
@@ -1012,12 +997,10 @@ cmd_bench (int argc, char **argv)
   if (vlm_times.llm_gpu_ms > 0)
     printf (_("VLM on the GPU: ViT %.3f s, LLM %.3f s (timestamps of the last run)\n"),
             MAX (vlm_times.vit_gpu_ms, 0) / 1000.0, vlm_times.llm_gpu_ms / 1000.0);
-  dg_vlm_timings_clear (&vlm_times);
   if (!is_real)
     printf (_("(TFLOP: DeepGen 1.0 at this size; the times are of the model given, so no TFLOP/s.)\n"));
   printf ("\n");
-  DgPlanModel *fm = &real;
-  g_autofree char *table = cli_flops_table (fm, w, h, 0, (guint) steps);
+  g_autofree char *table = cli_flops_table (real, w, h, 0, (guint) steps);
   printf ("%s", table);
   return CLI_EXIT_OK;
 }
@@ -1180,6 +1163,10 @@ main (int argc, char **argv)
     return cmd_bench (n, sub);
   if (g_str_equal (cmd, "convert"))
     return cmd_convert (n, sub);
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+  if (g_str_equal (cmd, "download"))
+    return cli_cmd_download (n, sub);
+#endif
   fprintf (stderr, _("%s: unknown command '%s'. Run '%s --help' for the commands.\n"), prog (), cmd, prog ());
   return CLI_EXIT_USAGE;
 }

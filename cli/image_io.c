@@ -18,6 +18,17 @@ static char *tmp_path;   /* the temporary file of the save in progress */
 static GdkPixbuf *
 load_pixbuf (const char *path, GError **error)
 {
+  /* The header first: a file that claims a huge size is refused before gdk-pixbuf allocates it. */
+  int claimed_w = 0, claimed_h = 0;
+  if (gdk_pixbuf_get_file_info (path, &claimed_w, &claimed_h) &&
+      (gint64) claimed_w * claimed_h > CLI_MAX_IMAGE_PIXELS) {
+    g_autofree char *name = g_filename_display_name (path);
+    g_set_error (error, GDK_PIXBUF_ERROR, GDK_PIXBUF_ERROR_INSUFFICIENT_MEMORY,
+                 _("The image %s is %d×%d pixels (%.0f megapixels); the largest image deepgen reads is "
+                   "%d megapixels. Scale it down first (DeepGen works at up to 6144 pixels a side)."),
+                 name, claimed_w, claimed_h, (double) claimed_w * claimed_h / 1e6, CLI_MAX_IMAGE_PIXELS / 1000000);
+    return NULL;
+  }
   g_autoptr (GError) e = NULL;
   g_autoptr (GdkPixbuf) raw = gdk_pixbuf_new_from_file (path, &e);
   if (!raw) {

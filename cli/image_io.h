@@ -14,8 +14,14 @@
 
 G_BEGIN_DECLS
 
+/* The largest image the CLI reads, in pixels: 100 megapixels (400 MB as RGBA). Larger files are
+ * refused from their header, before anything is allocated; DeepGen itself works at up to
+ * 6144 × 6144, and a larger input only costs memory. */
+#define CLI_MAX_IMAGE_PIXELS 100000000
+
 /* An 8-bit RGB or RGBA image (EXIF orientation applied). Errors name the file: a missing or
- * unreadable file (G_FILE_ERROR), an unknown or broken format (GDK_PIXBUF_ERROR). */
+ * unreadable file (G_FILE_ERROR), an unknown or broken format or one past CLI_MAX_IMAGE_PIXELS
+ * (GDK_PIXBUF_ERROR). */
 DgImage *cli_image_load (const char *path, GError **error);
 
 /* A mask: one channel, 255 = change, 0 = keep. Grey or colour files give their luminance

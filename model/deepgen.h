@@ -50,6 +50,10 @@ DgEngine *dg_engine_new (const DgEngineOptions *options, GError **error);
 void dg_engine_free (DgEngine *engine);
 /* "NVIDIA GeForce RTX 4060 (8.0 GiB), Vulkan 1.3" */
 const char *dg_engine_device_name (DgEngine *engine);
+/* What the device is and supports, several lines (`deepgen info`). */
+char *dg_engine_describe (DgEngine *engine);
+/* The device-local memory in bytes (what the memory plan is checked against). */
+guint64 dg_engine_device_bytes (DgEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgEngine, dg_engine_free)
 
 typedef enum {
@@ -161,5 +165,273 @@ GPtrArray *dg_run_batch (DgModel *model, const DgRequest *const *requests, guint
 
 /* Output size rules (MODEL.md §1.4, §7): sides multiples of 16, area near the request. */
 void dg_output_size (const DgRequest *request, int *width, int *height);
+
+/* ---- image operations (model/image/image.c) ------------------------------------------ */
+
+/* The DiT's latent token grid is at most 384 × 384 (MODEL.md §7): 384 tokens × 2 (patch) × 8 (VAE). */
+#define DG_MAX_SIDE 6144
+
+/* The size a reference image of @width × @height is resized to before the model sees it: the
+ * aspect-keeping rule of the reference model's resize_image (MODEL.md §1.4). @target is the
+ * longest side allowed, max(H_out, W_out); it is first rounded to the nearest multiple of 32
+ * (the official code takes it as given; any other value would break the 2×2 patches).
+ *  - longest side ≥ target: the longest side becomes target, the other side is
+ *    ceil(other · (target / longest) / 32) · 32 computed in IEEE double exactly as the official
+ *    Python does it — so sometimes 32 px more than the exact quotient, and for targets that are
+ *    not powers of two a short side of target + 32 is possible (1092² at 768 → 768×800);
+ *  - otherwise both sides are rounded UP to multiples of 32 (1×1 → 32×32).
+ * Every side is a multiple of 32, at least 32 and at most DG_MAX_SIDE. */
+void dg_reference_size (int width, int height, int target, int *out_width, int *out_height);
+
+/* The size dg_run produces for @request (MODEL.md §1.4, §7), and the checks on it:
+ *  - generate: width × height (0 = 512), each rounded to the nearest multiple of 16;
+ *  - edit, one reference: the reference's prepared size, dg_reference_size with target =
+ *    max(width, height) of the request (both 0 = 512);
+ *  - edit, several references: as generate (each reference is prepared with that target);
+ *  - inpaint: the source image's size (the model works on a crop, see inpaint.h).
+ * Requested sides must be 0 or 1 … DG_MAX_SIDE; edit and inpaint need their images. On failure
+ * DG_ERROR_INVALID_ARGUMENT with a message that says what to change, and *width = *height = 0.
+ * dg_output_size (deepgen.h) is this without the error. */
+gboolean dg_output_size_checked (const DgRequest *request, int *width, int *height, GError **error);
+
+/* Checks an image handed in by a caller: pixels present, sides ≥ 1, rowstride large enough,
+ * size not overflowing, channels 3 or 4 (or 1 when @mask). @what names it in the message
+ * ("the source image"). DG_ERROR_INVALID_ARGUMENT on failure. */
+gboolean dg_image_check (const DgImage *img, gboolean mask, const char *what, GError **error);
+
+/* A new image holding the @width × @height rectangle at (@x, @y), which must lie inside @img. */
+DgImage *dg_image_crop (const DgImage *img, int x, int y, int width, int height);
+
+/* A new RGB image: the colour channels of @img, alpha dropped (not composited on anything:
+ * the colour under a transparent pixel is what the model sees). */
+DgImage *dg_image_to_rgb (const DgImage *img);
+
+/* @rgb (3 or 4 channels) with the alpha of @src: a copy of @rgb when @src has none; @src's alpha
+ * unchanged when the sizes match, else @src's alpha resized to @rgb's size (PIL bicubic). For
+ * edit results, whose size can differ from the source. */
+DgImage *dg_image_with_alpha_of (const DgImage *rgb, const DgImage *src);
+
+typedef enum {
+  DG_RESAMPLE_NEAREST,
+  DG_RESAMPLE_BILINEAR,
+  DG_RESAMPLE_BICUBIC,   /* PIL's default for Image.resize, used for reference images */
+  DG_RESAMPLE_LANCZOS,
+} DgResample;
+
+/* PIL's Image.resize (reducing_gap=None) as Pillow 13 computes it, bit for bit, for 1-, 3- and
+ * 4-channel images: a separable two-pass convolution through an 8-bit intermediate whose kernel
+ * support is widened by the downscale factor, so downscaling antialiases; weights in 22-bit fixed
+ * point, sums rounded and clipped like libImaging/Resample.c. RGBA is resized premultiplied
+ * (PIL's "RGBa" round trip) except with NEAREST; a same-size resize is a copy. NEAREST
+ * reproduces PIL's affine scale (sample centres accumulated in double). Sides ≥ 1. */
+DgImage *dg_image_resize (const DgImage *img, int width, int height, DgResample filter);
+
+/* ---- inpainting (model/image/inpaint.c, DESIGN.md §6) --------------------------------- */
+
+#define DG_INPAINT_DEFAULT_FEATHER 8
+#define DG_INPAINT_MAX_FEATHER 255
+#define DG_INPAINT_MAX_WORK_SIDE 2048
+
+typedef struct {
+  int target_area;         /* working area in pixels; <= 0 = 512 · 512 (MODEL.md §1.1) */
+  double context;          /* padding per side as a fraction of the box's longer side; < 0 = 0.25 */
+  int min_context;         /* padding per side at least this, in source pixels; < 0 = 32 */
+  double max_upscale;      /* working side / crop side at most this; <= 0 = 2 */
+  double max_aspect;       /* grow the crop to long/short <= this where possible; < 1 = 2 */
+  int feather;             /* edge blend radius in source pixels, 0 = hard edge; < 0 = default (8) */
+  gboolean empty_is_whole; /* an empty or NULL mask means the whole image instead of an error */
+} DgInpaintOptions;
+
+#define DG_INPAINT_OPTIONS_INIT { 0, -1.0, -1, 0.0, 0.0, -1, FALSE }
+
+typedef struct {
+  int image_width, image_height;
+  int box_x, box_y, box_width, box_height;     /* bounding box of mask > 0 */
+  int crop_x, crop_y, crop_width, crop_height; /* what the model sees, in the source */
+  int work_width, work_height;                 /* the model's resolution, multiples of 32 */
+  int feather;                                 /* effective ramp width, 3 · blur_half */
+  int blur_half;                               /* k: half-width of each box pass */
+  gboolean whole;                              /* empty mask taken as the whole image */
+} DgInpaintPlan;
+
+/* Plans an inpaint of @src (RGB or RGBA) under @mask (one channel, the size of @src; NULL or
+ * empty: see empty_is_whole). @options NULL = defaults. DG_ERROR_INVALID_ARGUMENT on bad input
+ * or an empty mask (unless empty_is_whole). */
+gboolean dg_inpaint_plan (const DgImage *src, const DgMask *mask, const DgInpaintOptions *options,
+                          DgInpaintPlan *plan, GError **error);
+
+/* The model's input: the crop, alpha dropped, PIL bicubic to work_width × work_height (RGB). */
+DgImage *dg_inpaint_prepare (const DgImage *src, const DgInpaintPlan *plan);
+
+/* The same composite as a new crop-sized image (the source's channels), for callers that place
+ * it at (crop_x, crop_y) themselves, e.g. as a GIMP layer. */
+DgImage *dg_inpaint_blend (const DgImage *src, const DgMask *mask, const DgInpaintPlan *plan, const DgImage *generated,
+                           GError **error);
+
+/* ---- the memory plan and FLOP counts (model/plan/plan.c, DESIGN.md §5) ---------------- */
+
+/* The architecture a plan is computed for, from configs only (opaque here). */
+typedef struct _DgPlanModel DgPlanModel;
+
+/* DeepGen 1.0 as released (the configs of tests/data/deepgen-1.0-configs). */
+DgPlanModel *dg_plan_model_new (void);
+/* The architecture of a model folder from its configs (and the connector's meta-query count).
+ * Errors: those of the config loaders (DG_ERROR_MISSING, _FORMAT, _CONFIG, _UNSUPPORTED). */
+DgPlanModel *dg_plan_model_new_from_folder (const char *folder, GError **error);
+void dg_plan_model_free (DgPlanModel *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgPlanModel, dg_plan_model_free)
+/* Whether @a and @b have the same architecture (layer counts and widths of every component). */
+gboolean dg_plan_model_same_architecture (const DgPlanModel *a, const DgPlanModel *b);
+/* Meta queries appended to every LLM row (128 for DeepGen 1.0). */
+guint dg_plan_model_n_queries (const DgPlanModel *m);
+
+/* What DG_WEIGHTS_AUTO tries after the released weights, smallest last: Q8_0, then Q4_0. */
+const DgWeightFormat *dg_plan_auto_fallbacks (guint *n);
+
+typedef enum {
+  DG_PLAN_ENCODE,
+  DG_PLAN_BRIDGE,
+  DG_PLAN_VAE_ENCODE,
+  DG_PLAN_DENOISE,
+  DG_PLAN_DECODE,
+  DG_PLAN_N_STAGES
+} DgPlanStage;
+
+/* Tokens of the longest prompt row without image pads or queries when the caller does not know
+ * them yet: the template takes 14 (MODEL.md §1.2), which leaves ~100 for the prompt. */
+#define DG_PLAN_DEFAULT_TEXT_TOKENS 114
+/* VAE tiles (vae.h DG_VAE_TILING_DEFAULT): images with a side above tile · 8 pixels are
+ * encoded and decoded in tiles of tile latents overlapping by overlap. */
+#define DG_PLAN_VAE_TILE 64
+#define DG_PLAN_VAE_OVERLAP 16
+#define DG_PLAN_MARGIN_FIXED (256ull << 20)
+#define DG_PLAN_MARGIN_PERCENT 5
+
+/* At most this many references per batch (a bit each in DgPlan.vae_encode_tiled_refs). */
+#define DG_PLAN_MAX_REFS 64
+
+typedef struct {
+  DgJob job;
+  DgPrecision precision;
+  int width, height;          /* the output size (dg_output_size); inpaint: the working size */
+  guint n_refs;               /* reference images of the whole batch, request 0's first (edit:
+                               * ≥ 1 per request; inpaint: 1 per request; generate: 0) */
+  const int *ref_sizes;       /* [n_refs][2] width, height of each prepared reference (multiples
+                               * of 32); NULL = every reference is width × height */
+  guint text_tokens;          /* longest prompt row without image pads; 0 = the default above */
+  gboolean cfg;               /* classifier-free guidance (guidance > 1): two DiT rows per request */
+  guint steps;                /* for the FLOP totals; 0 = 50 */
+  guint64 device_bytes;       /* the memory the job may use (pipeline.c: the device-local heap),
+                               * for the VAE's whole-or-tiles choice: whole when that does not
+                               * raise the peak, or when the raised peak still fits; 0 = unknown:
+                               * whole as long as that does not raise the peak */
+  /* Batches (dg_run_batch: B requests in one pass, rows 2B) and what pipeline.c knows once it
+   * has tokenised the prompts: */
+  guint batch;                /* requests; 0 = 1 */
+  const guint *request_refs;  /* [batch] references of each request, summing to n_refs; NULL =
+                               * n_refs / batch each */
+  guint seq_len;              /* context tokens of every row (DgPromptBatch.seq_len: the longest
+                               * row, image pads included, + the meta queries); 0 = text_tokens +
+                               * the image pads of the request with most + the meta queries */
+  /* Device limits (vkc_device_info), 0 = none: */
+  guint64 max_allocation;     /* the largest block a pool may allocate: larger needs are split */
+  guint64 max_binding;        /* maxStorageBufferRange: a whole VAE pass whose mid-block attention
+                               * would bind more runs in tiles (vae.c) */
+  DgWeightFormat weights;     /* RELEASED, Q8_0 or Q4_0 (AUTO counts as RELEASED: the caller decides) */
+} DgPlanRequest;
+
+#define DG_PLAN_REQUEST_INIT                                                                                \
+  { DG_JOB_GENERATE, DG_PRECISION_BF16, 512, 512, 0, NULL, 0, TRUE, 0, 0, 0, NULL, 0, 0, 0, DG_WEIGHTS_RELEASED }
+
+typedef struct {
+  guint64 weights;            /* resident weight pools, as reserved (block-packed) */
+  guint64 activations;        /* the stage's arena(s), as reserved */
+  guint64 carried;            /* inputs the pipeline keeps on the device for the whole stage */
+  guint64 total;              /* weights + activations + carried */
+  double flop;                /* floating-point operations of the stage for this request */
+} DgPlanStageBytes;
+
+typedef struct {
+  DgPlanStageBytes stage[DG_PLAN_N_STAGES];
+  DgPlanStage peak_stage;
+  guint64 peak;               /* the largest stage total */
+  guint64 margin;
+  guint64 required;           /* peak + margin: what dg_plan_check compares */
+  /* What the numbers were computed for. */
+  DgJob job;
+  DgPrecision precision;
+  DgWeightFormat weights;     /* RELEASED, Q8_0 or Q4_0 */
+  int width, height;
+  guint batch;                /* requests */
+  guint vlm_rows, dit_rows, steps;
+  guint text_tokens;          /* as assumed (the request's or the default) */
+  guint seq_len;              /* LLM/connector/DiT context tokens: text + image pads + queries */
+  guint image_tokens;         /* DiT target tokens */
+  guint ref_tokens;           /* DiT reference tokens (all references of the longest row) */
+  gboolean vae_encode_tiled, vae_decode_tiled;
+  guint64 vae_encode_tiled_refs;   /* bit i: reference i is encoded in tiles */
+  guint vae_tile, vae_overlap;   /* latents */
+  /* What pipeline.c's arenas hand out (sums of 256-byte pieces), so that it sizes them exactly
+   * (dg_arena_expect): */
+  guint64 encode_arena;       /* meta queries, the ViT of every reference, the LLM rows */
+  guint64 bridge_arena;       /* the connector's activations, on top of encode_arena */
+  guint64 dit_arena;          /* one denoising step: latents, timesteps, velocity, the forward */
+} DgPlan;
+
+/* Computes the plan. Errors (DG_ERROR_INVALID_ARGUMENT): sizes that are not positive multiples of
+ * 16 (references: 32) or beyond the DiT's position table, edit without references, more than
+ * DG_PLAN_MAX_REFS references, request_refs that do not add up. */
+gboolean dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GError **error);
+
+/* FALSE with DG_ERROR_OOM and an actionable message when plan->required > @device_bytes (the
+ * memory the device can give this job: its heap budget when known, else its device-local heap).
+ * @device_bytes 0 = unknown: always TRUE. */
+gboolean dg_plan_check (const DgPlan *plan, guint64 device_bytes, GError **error);
+
+const char *dg_plan_stage_name (DgPlanStage s);   /* "encode", "bridge", … (not translated: table keys) */
+
+/* FLOPs (a multiply-add is 2 FLOPs; MODEL.md §9) of one row or one image through a component:
+ * the LLM's linear layers per token, the LLM over @tokens (causal attention included), one
+ * reference of @width × @height pixels through the vision tower, the connector over @tokens, one
+ * DiT forward with @image_tokens (target + references) and @ctx_tokens. */
+double dg_plan_flops_llm_per_token (const DgPlanModel *m);
+double dg_plan_flops_llm (const DgPlanModel *m, gint64 tokens);
+double dg_plan_flops_vit (const DgPlanModel *m, int width, int height);
+double dg_flops_connector (const DgPlanModel *m, gint64 tokens);
+double dg_plan_flops_dit (const DgPlanModel *m, gint64 image_tokens, gint64 ctx_tokens);
+
+/* ---- benchmarks ------------------------------------------------------------------------ */
+
+/* GPU times of a run's VLM stages from the device's timestamps; < 0 when the device has none. */
+typedef struct {
+  double vit_gpu_ms, llm_gpu_ms;
+} DgStageTimes;
+
+/* dg_run_batch that also measures the VLM's stages into @times (`deepgen bench`). */
+GPtrArray *dg_run_batch_timed (DgModel *model, const DgRequest *const *requests, guint n_requests,
+                               DgStageTimes *times, DgProgressFunc progress, gpointer user_data,
+                               GCancellable *cancellable, GError **error);
+
+/* ---- conversion (`deepgen convert`, model/io/convert.c, DESIGN.md §3) ----------------- */
+
+/* Progress of one output file: @what is "vlm/model.gguf", "vae" (a copied folder) ...; @done
+ * and @total count bytes of that file or folder. Called at its start (done 0), as it is
+ * written, and at its end (done == total). */
+typedef void (*DgConvertProgress) (const char *what, guint64 done, guint64 total, gpointer user_data);
+
+typedef struct {
+  DgWeightFormat weights;      /* DG_WEIGHTS_Q8_0 (the only converted format so far) */
+  DgConvertProgress progress;  /* NULL: none */
+  gpointer user_data;
+} DgConvertOptions;
+
+#define DG_CONVERT_OPTIONS_INIT { DG_WEIGHTS_Q8_0, NULL, NULL }
+
+/* Converts the model folder @src into @dst, which must not exist or be an empty folder (it is
+ * never overwritten). Errors: DG_ERROR_MISSING (an incomplete @src, with the list of what is
+ * missing), DG_ERROR_INVALID_ARGUMENT (@dst not empty, @src already converted, an unknown
+ * format), DG_ERROR_IO (a file that cannot be read or written, with its path), and the
+ * reader's errors for a damaged weight file. */
+gboolean dg_convert_model (const char *src, const char *dst, const DgConvertOptions *options, GError **error);
 
 G_END_DECLS

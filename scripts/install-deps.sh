@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 packages="
   build-essential cmake pkg-config gettext git ca-certificates
-  libglib2.0-dev libjson-glib-dev libgtk-3-dev
+  libglib2.0-dev libjson-glib-dev libgtk-3-dev libsoup-3.0-dev
   libvulkan-dev mesa-vulkan-drivers vulkan-tools vulkan-validationlayers
   glslc glslang-tools spirv-tools
   clang patchelf

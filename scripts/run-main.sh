@@ -6,9 +6,10 @@
 #
 # With the DeepGen-1.0-diffusers model in place ($DEEPGEN_MODEL, else
 # ~/.local/share/deepgen/DeepGen-1.0-diffusers) it generates a 512×512 image from the prompt.
-# Without it, it says what is missing and how to download it, then runs the tiny random-weight
-# test model (tests/data/tiny-deepgen) through the same pipeline — tokenizer, VLM, connector,
-# DiT, VAE — so you see every stage work; that model's picture is noise by design.
+# Without it, it says what is missing and the one command that downloads it (`deepgen download`),
+# then runs the tiny random-weight test model (tests/data/tiny-deepgen) through the same
+# pipeline — tokenizer, VLM, connector, DiT, VAE — so you see every stage work; that model's
+# picture is noise by design.
 # The image goes to out/ (or $DEEPGEN_OUT) and its path is printed at the end.
 set -eu
 cd "$(dirname "$0")/.."
@@ -34,6 +35,11 @@ if "$deepgen" info --check >/dev/null 2>&1; then
 else
   echo "== the DeepGen 1.0 model is not installed =="
   "$deepgen" info --check || true
+  echo
+  echo "To get it, run this one command (about 14.4 GB; an interrupted download continues where it"
+  echo "stopped, and every file is verified):"
+  echo
+  echo "  $deepgen download"
   echo
   echo "== meanwhile: the tiny random-weight test model, end to end =="
   image="$out/deepgen-tiny-sample.png"

@@ -9,9 +9,9 @@ typedef struct {
   GtkWindow *window;
   DgPanel *panel;
   void (*close) (GtkWindow *window);
-  char *prompt, *model, *shot, *shot2;
+  char *prompt, *model, *shot, *shot2, *dlshot;
   int steps, max_size, move_x, move_y;
-  gboolean root, apply, done;
+  gboolean root, apply, done, download;
   guint timeout_id;
 } Pilot;
 
@@ -108,11 +108,60 @@ on_timeout (gpointer data)
 }
 
 static gboolean
+download_shot (gpointer data)
+{
+  Pilot *p = data;
+  if (p->panel && dg_panel_is_downloading (p->panel))
+    shoot (p, p->dlshot);
+  return G_SOURCE_REMOVE;
+}
+
+/* download=1: the model first, through the panel's own offer, then the run */
+static void
+on_download_finished (DgPanel *panel, gboolean success, Pilot *p)
+{
+  if (p->done)
+    return;
+  if (!success)
+    {
+      p->done = TRUE;
+      fprintf (stderr, "autopilot: error: %s\n", dg_panel_get_message (panel) ? dg_panel_get_message (panel) : "?");
+      pilot_close (p);
+      return;
+    }
+  fprintf (stderr, "autopilot: downloaded\n");
+  dg_panel_run (panel);
+}
+
+static gboolean
 start (gpointer data)
 {
   Pilot *p = data;
   if (!p->panel)
     return G_SOURCE_REMOVE;
+  if (p->download)
+    {
+      if ((p->move_x || p->move_y) && p->window)
+        gtk_window_move (p->window, p->move_x, p->move_y);
+      if (p->prompt)
+        dg_panel_set_prompt (p->panel, p->prompt);
+      if (p->model)
+        g_object_set (p->panel, "model-folder", p->model, NULL);
+      if (p->steps > 0)
+        g_object_set (p->panel, "steps", p->steps, NULL);
+      if (p->max_size > 0)
+        g_object_set (p->panel, "max-size", p->max_size, NULL);
+      p->download = FALSE;
+      if (dg_panel_offers_download (p->panel))
+        {
+          fprintf (stderr, "autopilot: download offered\n");
+          g_signal_connect (p->panel, "download-finished", G_CALLBACK (on_download_finished), p);
+          dg_panel_download (p->panel);
+          if (p->dlshot)
+            g_timeout_add (1000, download_shot, p);
+          return G_SOURCE_REMOVE;
+        }
+    }
   if ((p->move_x || p->move_y) && p->window)
     gtk_window_move (p->window, p->move_x, p->move_y);
   if (p->prompt)
@@ -165,6 +214,10 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
         p->root = atoi (val) != 0;
       else if (g_str_equal (key, "apply"))
         p->apply = atoi (val) != 0;
+      else if (g_str_equal (key, "download"))
+        p->download = atoi (val) != 0;
+      else if (g_str_equal (key, "dlshot"))
+        p->dlshot = g_strdup (val);
       else if (g_str_equal (key, "timeout"))
         timeout = MAX (1, atoi (val));
     }

@@ -7,6 +7,9 @@
  *   max-size=N         set the working size (the "fit" policy's longer side)
  *   model=DIR          set the model folder
  *   shot=FILE.png      after the run, save a screenshot of the window (root=1: of the screen)
+ *   download=1         first press the panel's "Download the model" when it offers it, wait for
+ *                      the download ("autopilot: downloaded"), then run
+ *   dlshot=FILE.png    a screenshot while the download runs
  *   apply=1            then press Apply (else the window is closed with Cancel)
  *   shot2=FILE.png     after Apply, if the window is still open, a second screenshot
  *   move=X,Y           move the window there first (no window manager under Xvfb)

@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "dg_gettext.h"
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+#include "dg_download.h"
+#endif
 
 /* The pixels a run works on. Refcounted: a run keeps them alive even when the front-end sets a
  * new source or destroys the panel while the worker thread is still reading them. */
@@ -51,6 +54,11 @@ struct _DgPanel {
   GtkWidget *progress_box, *progress_bar, *stop_button;
   GtkWidget *preview_frame, *preview_image, *preview_caption;
   GtkWidget *discard_button, *run_button, *apply_button;
+
+  /* the model download (issue #12): offered while the model folder is missing or incomplete */
+  GtkWidget *download_box, *download_label, *download_button;
+  GtkWidget *download_progress, *download_bar, *download_pause;
+  GCancellable *download_cancellable;   /* non-NULL while a download runs */
 };
 
 G_DEFINE_TYPE (DgPanel, dg_panel, GTK_TYPE_BOX)
@@ -72,7 +80,7 @@ enum {
 };
 static GParamSpec *props[N_PROPS];
 
-enum { SIGNAL_APPLY, SIGNAL_FINISHED, N_SIGNALS };
+enum { SIGNAL_APPLY, SIGNAL_FINISHED, SIGNAL_DOWNLOAD_FINISHED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 #define PREVIEW_SIDE 320
@@ -198,7 +206,10 @@ update_sensitivity (DgPanel *self)
 {
   const gboolean busy = self->cancellable != NULL;
   const gboolean have = self->result != NULL;
-  gtk_widget_set_sensitive (self->run_button, !busy);
+  const gboolean downloading = self->download_cancellable != NULL;
+  gtk_widget_set_sensitive (self->run_button, !busy && !downloading);
+  gtk_widget_set_sensitive (self->folder_entry, !downloading);
+  gtk_widget_set_sensitive (self->download_button, !busy);
   gtk_widget_set_sensitive (self->apply_button, !busy && have);
   gtk_widget_set_sensitive (self->discard_button, !busy && have);
   gtk_widget_set_visible (self->progress_box, busy);
@@ -291,6 +302,8 @@ dg_panel_steal_result (DgPanel *self)
   update_sensitivity (self);
   return r;
 }
+
+static void update_download_offer (DgPanel *self);
 
 /* ---- the run (worker thread) ------------------------------------------------------------ */
 
@@ -418,6 +431,7 @@ run_done (GObject *source, GAsyncResult *result, gpointer user_data)
     show_message (self, GTK_MESSAGE_INFO, _("Cancelled."));
   else
     show_message (self, GTK_MESSAGE_ERROR, error->message);
+  update_download_offer (self);
   update_sensitivity (self);
   g_signal_emit (self, signals[SIGNAL_FINISHED], 0, res != NULL);
   g_clear_error (&error);
@@ -427,7 +441,7 @@ void
 dg_panel_run (DgPanel *self)
 {
   g_return_if_fail (DG_IS_PANEL (self));
-  if (self->cancellable)
+  if (self->cancellable || self->download_cancellable)
     return;
   RunData *d = g_new0 (RunData, 1);
   dg_panel_get_spec (self, &d->spec, &d->strings);
@@ -506,6 +520,256 @@ dg_panel_set_source (DgPanel *self, DgImage *source, DgMask *selection, int canv
   update_region_label (self);
 }
 
+/* ---- the model download (issue #12) ------------------------------------------------------- */
+
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+/* The folder a run opens: the field, else the default (dg_task_model_acquire's rule). */
+static char *
+panel_model_folder (DgPanel *self)
+{
+  const char *f = gtk_entry_get_text (GTK_ENTRY (self->folder_entry));
+  return f && *f ? g_strdup (f) : dg_model_default_path ();
+}
+#endif
+
+gboolean
+dg_panel_is_downloading (DgPanel *self)
+{
+  g_return_val_if_fail (DG_IS_PANEL (self), FALSE);
+  return self->download_cancellable != NULL;
+}
+
+gboolean
+dg_panel_offers_download (DgPanel *self)
+{
+  g_return_val_if_fail (DG_IS_PANEL (self), FALSE);
+  return gtk_widget_get_visible (self->download_box) && gtk_widget_get_visible (self->download_button);
+}
+
+/* Shows the download offer when the model folder is missing or incomplete, with "Resume" when
+ * an earlier download left partial files; hides it when the folder is complete. */
+static void
+update_download_offer (DgPanel *self)
+{
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+  if (self->download_cancellable)
+    {
+      gtk_widget_show (self->download_box);
+      gtk_widget_hide (self->download_button);
+      gtk_widget_show (self->download_progress);
+      return;
+    }
+  g_autofree char *folder = panel_model_folder (self);
+  g_autofree char *missing = dg_model_folder_missing (folder);
+  if (!missing)
+    {
+      gtk_widget_hide (self->download_box);
+      return;
+    }
+  g_autofree char *display = g_filename_display_name (folder);
+  const guint64 partial = dg_download_partial_bytes (folder);
+  g_autofree char *text = NULL, *button = NULL;
+  if (partial > 0)
+    {
+      g_autofree char *size = g_format_size (partial);
+      text = g_strdup_printf (_("The download of the DeepGen model into %s stopped with %s fetched. It continues "
+                                "where it stopped."),
+                              display, size);
+      button = g_strdup (_("_Resume the download"));
+    }
+  else
+    {
+      g_autofree char *size = g_format_size (DG_DOWNLOAD_MODEL_BYTES);
+      text = g_file_test (folder, G_FILE_TEST_IS_DIR)
+                 ? g_strdup_printf (_("The DeepGen model folder %s is incomplete."), display)
+                 : g_strdup_printf (_("The DeepGen model is not installed (%s)."), display);
+      /* TRANSLATORS: the button that downloads the model; %s is its size, "14.4 GB" */
+      button = g_strdup_printf (_("_Download the model (%s)"), size);
+    }
+  gtk_label_set_text (GTK_LABEL (self->download_label), text);
+  gtk_button_set_label (GTK_BUTTON (self->download_button), button);
+  gtk_widget_show (self->download_box);
+  gtk_widget_show (self->download_button);
+  gtk_widget_hide (self->download_progress);
+#else
+  gtk_widget_hide (self->download_box);
+#endif
+}
+
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+typedef struct {
+  char *folder;                 /* the field's text, as a run passes it to dg_task_model_acquire */
+  char *path;                   /* the folder itself */
+  GMainContext *context;
+  DgPanel *panel;               /* a reference, only touched from the main loop */
+  GCancellable *cancellable;
+} DownloadData;
+
+static void
+download_data_free (DownloadData *d)
+{
+  g_free (d->folder);
+  g_free (d->path);
+  g_main_context_unref (d->context);
+  g_object_unref (d->panel);
+  g_object_unref (d->cancellable);
+  g_free (d);
+}
+
+typedef struct {
+  DgPanel *panel;
+  GCancellable *cancellable;
+  double fraction;
+  char *text;
+} DownloadProgress;
+
+static void
+download_progress_free (DownloadProgress *p)
+{
+  g_object_unref (p->panel);
+  g_object_unref (p->cancellable);
+  g_free (p->text);
+  g_free (p);
+}
+
+static gboolean
+download_progress_on_main (gpointer data)
+{
+  DownloadProgress *p = data;
+  DgPanel *self = p->panel;
+  if (self->download_cancellable != p->cancellable || g_cancellable_is_cancelled (p->cancellable))
+    return G_SOURCE_REMOVE;
+  gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->download_bar), p->fraction);
+  gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->download_bar), p->text);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_download_progress (const DgDownloadProgress *progress, gpointer user_data)
+{
+  DownloadData *d = user_data;
+  DownloadProgress *p = g_new0 (DownloadProgress, 1);
+  p->panel = g_object_ref (d->panel);
+  p->cancellable = g_object_ref (d->cancellable);
+  p->fraction = progress->total_bytes ? (double) progress->done_bytes / (double) progress->total_bytes : 0.0;
+  p->text = dg_download_progress_text (progress);
+  g_main_context_invoke_full (d->context, G_PRIORITY_DEFAULT, download_progress_on_main, p,
+                              (GDestroyNotify) download_progress_free);
+}
+
+static void
+download_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  DownloadData *d = task_data;
+  DgDownloadOptions o = DG_DOWNLOAD_OPTIONS_INIT;
+  o.progress = on_download_progress;
+  o.user_data = d;
+  GError *error = NULL;
+  if (!dg_download_model (d->path, &o, cancellable, NULL, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  /* every file matches its hash; now the folder as a run opens it (dg_model_open), which also
+   * warms the model for the first run */
+  DgModel *model = dg_task_model_acquire (d->folder, &error);
+  if (!model)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  dg_task_model_release (model);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+download_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  DgPanel *self = DG_PANEL (source);
+  GTask *task = G_TASK (result);
+  GError *error = NULL;
+  const gboolean ok = g_task_propagate_boolean (task, &error);
+  if (g_task_get_cancellable (task) != self->download_cancellable)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  g_clear_object (&self->download_cancellable);
+  gtk_widget_set_sensitive (self->download_pause, TRUE);
+  if (ok)
+    show_message (self, GTK_MESSAGE_INFO, _("The model is downloaded, verified and ready."));
+  else if (g_error_matches (error, DG_ERROR, DG_ERROR_CANCELLED) || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    show_message (self, GTK_MESSAGE_INFO, _("The download is paused. Resume it at any time, also after closing this window."));
+  else
+    show_message (self, GTK_MESSAGE_ERROR, error->message);
+  update_download_offer (self);
+  update_sensitivity (self);
+  g_signal_emit (self, signals[SIGNAL_DOWNLOAD_FINISHED], 0, ok);
+  g_clear_error (&error);
+}
+#endif
+
+void
+dg_panel_download (DgPanel *self)
+{
+  g_return_if_fail (DG_IS_PANEL (self));
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+  if (self->download_cancellable || self->cancellable)
+    return;
+  DownloadData *d = g_new0 (DownloadData, 1);
+  d->folder = g_strdup (gtk_entry_get_text (GTK_ENTRY (self->folder_entry)));
+  d->path = panel_model_folder (self);
+  d->context = g_main_context_ref_thread_default ();
+  d->panel = g_object_ref (self);
+  self->download_cancellable = g_cancellable_new ();
+  d->cancellable = g_object_ref (self->download_cancellable);
+  hide_message (self);
+  gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->download_bar), 0.0);
+  gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->download_bar), _("Asking the server for the file list…"));
+  g_autofree char *display = g_filename_display_name (d->path);
+  g_autofree char *text = g_strdup_printf (_("Downloading the DeepGen model into %s…"), display);
+  gtk_label_set_text (GTK_LABEL (self->download_label), text);
+  update_download_offer (self);
+  update_sensitivity (self);
+
+  g_autoptr (GTask) task = g_task_new (self, self->download_cancellable, download_done, NULL);
+  g_task_set_source_tag (task, dg_panel_download);
+  g_task_set_task_data (task, d, (GDestroyNotify) download_data_free);
+  g_task_set_return_on_cancel (task, FALSE);   /* the download stops at once by itself */
+  g_task_run_in_thread (task, download_thread);
+#endif
+}
+
+void
+dg_panel_pause_download (DgPanel *self)
+{
+  g_return_if_fail (DG_IS_PANEL (self));
+  if (self->download_cancellable)
+    {
+      g_cancellable_cancel (self->download_cancellable);
+      gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->download_bar), _("Pausing…"));
+      gtk_widget_set_sensitive (self->download_pause, FALSE);
+    }
+}
+
+static void
+on_download_clicked (GtkButton *b, DgPanel *self)
+{
+  dg_panel_download (self);
+}
+
+static void
+on_pause_clicked (GtkButton *b, DgPanel *self)
+{
+  dg_panel_pause_download (self);
+}
+
+static void
+on_folder_changed (GtkEditable *e, DgPanel *self)
+{
+  update_download_offer (self);
+}
+
 /* ---- signal handlers -------------------------------------------------------------------- */
 
 static void
@@ -546,6 +810,21 @@ on_setting_changed (GtkWidget *w, DgPanel *self)
 {
   update_sensitivity (self);
   update_region_label (self);
+}
+
+/* The user changed a field: its property changed too, so that g_object_bind_property (the GIMP 3
+ * plug-in binds its procedure config) and "notify" follow edits, not only g_object_set. */
+static void
+on_field_changed (GObject *field, DgPanel *self)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), g_object_get_data (field, "dg-panel-prop"));
+}
+
+static void
+notify_on (DgPanel *self, gpointer field, const char *signal, guint prop)
+{
+  g_object_set_data (G_OBJECT (field), "dg-panel-prop", props[prop]);
+  g_signal_connect_object (field, signal, G_CALLBACK (on_field_changed), self, 0);
 }
 
 static void
@@ -607,6 +886,40 @@ dg_panel_init (DgPanel *self)
   g_signal_connect (self->info_bar, "response", G_CALLBACK (on_info_response), self);
   gtk_box_pack_start (box, self->info_bar, FALSE, FALSE, 0);
   gtk_widget_set_no_show_all (self->info_bar, TRUE);
+
+  /* the model download, offered while the model folder is missing or incomplete */
+  self->download_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  self->download_label = gtk_label_new ("");
+  gtk_label_set_line_wrap (GTK_LABEL (self->download_label), TRUE);
+  gtk_label_set_max_width_chars (GTK_LABEL (self->download_label), 50);
+  gtk_label_set_xalign (GTK_LABEL (self->download_label), 0.0);
+  gtk_box_pack_start (GTK_BOX (self->download_box), self->download_label, FALSE, FALSE, 0);
+  self->download_button = gtk_button_new_with_mnemonic (_("_Download the model"));
+  gtk_widget_set_tooltip_text (self->download_button,
+                               _("Fetch DeepGen-1.0-diffusers from Hugging Face into the model folder. Every file is "
+                                 "verified; a paused or interrupted download continues where it stopped."));
+  gtk_widget_set_halign (self->download_button, GTK_ALIGN_START);
+  gtk_style_context_add_class (gtk_widget_get_style_context (self->download_button), GTK_STYLE_CLASS_SUGGESTED_ACTION);
+  g_signal_connect (self->download_button, "clicked", G_CALLBACK (on_download_clicked), self);
+  gtk_box_pack_start (GTK_BOX (self->download_box), self->download_button, FALSE, FALSE, 0);
+  self->download_progress = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  self->download_bar = gtk_progress_bar_new ();
+  gtk_progress_bar_set_show_text (GTK_PROGRESS_BAR (self->download_bar), TRUE);
+  gtk_widget_set_valign (self->download_bar, GTK_ALIGN_CENTER);
+  self->download_pause = gtk_button_new_with_mnemonic (_("_Pause"));
+  gtk_widget_set_tooltip_text (self->download_pause,
+                               _("Stop the download; Resume continues where it stopped, also after a restart."));
+  g_signal_connect (self->download_pause, "clicked", G_CALLBACK (on_pause_clicked), self);
+  gtk_box_pack_start (GTK_BOX (self->download_progress), self->download_bar, TRUE, TRUE, 0);
+  gtk_box_pack_start (GTK_BOX (self->download_progress), self->download_pause, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (self->download_box), self->download_progress, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (self->download_box), gtk_separator_new (GTK_ORIENTATION_HORIZONTAL), FALSE, FALSE, 0);
+  gtk_box_pack_start (box, self->download_box, FALSE, FALSE, 0);
+  gtk_widget_show_all (self->download_box);
+  gtk_widget_set_no_show_all (self->download_box, TRUE);
+  gtk_widget_set_no_show_all (self->download_button, TRUE);
+  gtk_widget_set_no_show_all (self->download_progress, TRUE);
+  gtk_widget_hide (self->download_box);
 
   GtkWidget *grid = gtk_grid_new ();
   gtk_grid_set_row_spacing (GTK_GRID (grid), 6);
@@ -706,6 +1019,7 @@ dg_panel_init (DgPanel *self)
   gtk_grid_attach (GTK_GRID (adv), label_for (_("_Model folder"), self->folder_entry), 0, arow, 1, 1);
   gtk_grid_attach (GTK_GRID (adv), self->folder_entry, 1, arow, 1, 1);
   gtk_grid_attach (GTK_GRID (adv), browse, 2, arow++, 1, 1);
+  g_signal_connect (self->folder_entry, "changed", G_CALLBACK (on_folder_changed), self);
 
   self->region_label = gtk_label_new ("");
   gtk_label_set_xalign (GTK_LABEL (self->region_label), 0.0);
@@ -765,10 +1079,21 @@ dg_panel_init (DgPanel *self)
   g_signal_connect (self->policy_combo, "changed", G_CALLBACK (on_setting_changed), self);
   g_signal_connect (self->size_spin, "value-changed", G_CALLBACK (on_setting_changed), self);
   g_signal_connect (self->seed_random, "toggled", G_CALLBACK (on_setting_changed), self);
+  notify_on (self, self->job_combo, "changed", PROP_JOB);
+  notify_on (self, gtk_text_view_get_buffer (GTK_TEXT_VIEW (self->prompt_view)), "changed", PROP_PROMPT);
+  notify_on (self, self->negative_entry, "changed", PROP_NEGATIVE_PROMPT);
+  notify_on (self, self->steps_spin, "value-changed", PROP_STEPS);
+  notify_on (self, self->guidance_spin, "value-changed", PROP_GUIDANCE);
+  notify_on (self, self->seed_spin, "value-changed", PROP_SEED);
+  notify_on (self, self->seed_random, "toggled", PROP_SEED);
+  notify_on (self, self->policy_combo, "changed", PROP_SIZE_POLICY);
+  notify_on (self, self->size_spin, "value-changed", PROP_MAX_SIZE);
+  notify_on (self, self->folder_entry, "changed", PROP_MODEL_FOLDER);
 
   gtk_widget_show_all (grid);
   gtk_widget_show_all (actions);
   update_sensitivity (self);
+  update_download_offer (self);
 }
 
 /* ---- GObject ---------------------------------------------------------------------------- */
@@ -849,6 +1174,10 @@ dg_panel_dispose (GObject *object)
   if (self->cancellable)
     g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
+  /* a download stops; its partial files stay for the next time */
+  if (self->download_cancellable)
+    g_cancellable_cancel (self->download_cancellable);
+  g_clear_object (&self->download_cancellable);
   G_OBJECT_CLASS (dg_panel_parent_class)->dispose (object);
 }
 
@@ -895,6 +1224,8 @@ dg_panel_class_init (DgPanelClass *klass)
                                         G_TYPE_NONE, 1, G_TYPE_POINTER);
   signals[SIGNAL_FINISHED] = g_signal_new ("finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                                            NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
+  signals[SIGNAL_DOWNLOAD_FINISHED] = g_signal_new ("download-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                                    0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
 }
 
 GtkWidget *

@@ -2,7 +2,8 @@
  * deepgen-studio show (DESIGN.md §1, §6).
  *
  * It holds the settings (job, prompt, steps, guidance, seed, negative prompt, size policy,
- * working size, model folder: each a GObject property, named as the GIMP procedure arguments),
+ * working size, model folder: each a GObject property, named as the GIMP procedure arguments,
+ * that notifies when the user edits its field, so it can be bound with g_object_bind_property),
  * runs the job off the GTK main thread (a GTask around dg_task_run, progress marshalled back to
  * the main loop, Cancel through a GCancellable), shows the result as a preview, and emits
  * "apply" when the user accepts it. It never touches GIMP or files: the front-end gives it the
@@ -11,7 +12,14 @@
  * Signals:
  *   "apply"    (DgPanel *panel, const DgTaskResult *result): the user pressed Apply; the result
  *              belongs to the panel and is valid during the emission (copy or steal it).
- *   "finished" (DgPanel *panel, gboolean success): a run ended (result, error or cancel). */
+ *   "finished" (DgPanel *panel, gboolean success): a run ended (result, error or cancel).
+ *   "download-finished" (DgPanel *panel, gboolean success): a model download ended (the model
+ *              is in place and opens, or an error / a pause is shown in the message bar).
+ *
+ * While the model folder (the field, or the default folder) is missing or incomplete, the panel
+ * offers to download the model there (model/download/dg_download.h): a button with the size,
+ * then progress with speed and time left and Pause; a paused or interrupted download is offered
+ * as Resume. Built without libsoup 3 (no deepgen_download), the offer is left out. */
 #pragma once
 
 #include <gtk/gtk.h>
@@ -41,6 +49,13 @@ gboolean dg_panel_is_busy (DgPanel *panel);
 const DgTaskResult *dg_panel_get_result (DgPanel *panel);
 /* The result, handed over to the caller (the preview is cleared). */
 DgTaskResult *dg_panel_steal_result (DgPanel *panel);
+/* The model download: the same as pressing Download (or Resume) and Pause. */
+void dg_panel_download (DgPanel *panel);
+void dg_panel_pause_download (DgPanel *panel);
+gboolean dg_panel_is_downloading (DgPanel *panel);
+/* Whether the Download / Resume button is shown now. */
+gboolean dg_panel_offers_download (DgPanel *panel);
+
 /* The message shown in the panel's error bar, NULL when none is shown (tests read it). */
 const char *dg_panel_get_message (DgPanel *panel);
 

@@ -4,8 +4,6 @@
 #include <string.h>
 
 #include "dg_gettext.h"
-#include "image.h"
-#include "inpaint.h"
 
 /* ---- names ---------------------------------------------------------------------------- */
 

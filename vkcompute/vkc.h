@@ -64,7 +64,17 @@ typedef struct {
   bool storage8;            /* storageBuffer8BitAccess */
   bool int8_arith;          /* shaderInt8 */
   bool int_dot_product;     /* shaderIntegerDotProduct */
-  bool cooperative_matrix;  /* VK_KHR_cooperative_matrix present and enabled */
+  /* VK_KHR_cooperative_matrix: enabled, with an fp16×fp16→fp32 subgroup-scope shape usable by
+   * compute shaders, allowed by the vendor rules and not switched off
+   * (DEEPGEN_VK_DISABLE_COOPMAT=1). coopmat_why says why it is on or off in words. With
+   * DEEPGEN_VK_FORCE_COOPMAT=1 the vendor rules are waived, every op with a coopmat path takes it,
+   * and vkc_device_new fails when the device cannot. */
+  bool cooperative_matrix;
+  bool coopmat_forced;
+  uint32_t coopmat_m, coopmat_n, coopmat_k;   /* the shape the coopmat kernels use */
+  char coopmat_shapes[160];   /* every fp16→fp32 subgroup shape listed, "8x8x8 16x16x16" */
+  char coopmat_why[200];
+  uint32_t driver_id;       /* VkDriverId */
   bool subgroup_arith;      /* subgroup arithmetic ops in compute */
   bool subgroup_shuffle;
   uint32_t subgroup_size;
@@ -102,7 +112,36 @@ bool vkc_device_validation_enabled (VkcDevice *dev);
 VkDevice vkc_device_handle (VkcDevice *dev);
 VkPhysicalDevice vkc_device_physical (VkcDevice *dev);
 
+/* Fast-path self-checks. The first time a fast kernel (a cooperative-matrix variant) is about to
+ * be used on a device and driver version, its launcher runs it on a small known input against the
+ * scalar kernel; a mismatch disables it with one warning. Results are remembered in
+ * g_get_user_cache_dir()/deepgen/selfcheck-VENDOR-DEVICE-DRIVERVERSION.txt (one "kernel ok|bad"
+ * per line; delete the file to test again). */
+typedef enum { VKC_FASTPATH_UNKNOWN = 0, VKC_FASTPATH_OK, VKC_FASTPATH_BAD } VkcFastpathState;
+VkcFastpathState vkc_fastpath_state (VkcDevice *dev, const char *kernel);
+const char *vkc_fastpath_cache_file (VkcDevice *dev);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VkcDevice, vkc_device_free)
+
+/* Fault injection for reliability tests (vkc_fault.c): with fail_alloc_at = N the N-th device
+ * allocation (buffer, memory, pipeline, descriptor pool, command buffer) fails with
+ * VKC_ERROR_OUT_OF_MEMORY; with lose_at_submit / lose_at_wait = N the device is lost at the N-th
+ * queue submission / fence wait and stays lost. 0 = never. Setting restarts the counts. The same
+ * from the environment at device creation: DEEPGEN_VK_FAIL_ALLOC_AT=N,
+ * DEEPGEN_VK_FAIL_DEVICE_LOST_AT=submit:N or wait:N. */
+typedef struct {
+  guint64 fail_alloc_at, lose_at_submit, lose_at_wait;
+} VkcFaults;
+typedef struct {
+  guint64 allocs, submits, waits;
+} VkcFaultCounts;
+void vkc_device_set_faults (VkcDevice *dev, const VkcFaults *faults);
+void vkc_device_fault_counts (VkcDevice *dev, VkcFaultCounts *counts);
+/* Whether the device was lost (a driver reset, or injected): nothing more runs on it. */
+bool vkc_device_lost (VkcDevice *dev);
+/* Destroys every pipeline made so far (none may be in use), so that the next run creates them
+ * again — the fault tests use it to make every run's allocation sequence the same. */
+void vkc_device_drop_pipelines (VkcDevice *dev);
 
 /* ---------------------------------------------------------------------------------------
  * Memory
@@ -239,6 +278,12 @@ typedef struct VkcPipeline VkcPipeline;
  * push-constant range. Aborts if the shader name is unknown (a build error, not user input). */
 VkcPipeline *vkc_pipeline_get (VkcDevice *dev, const char *shader, const uint32_t *spec,
                                guint n_spec, guint n_bindings);
+/* The same for a shader that depends on the subgroup size (cooperative matrices, subgroup
+ * tiles): the pipeline is built with full subgroups of `subgroup_size` invocations where the
+ * device can require a size (subgroupSizeControl), else it gets the device's default size,
+ * which `subgroup_size` must then equal (VkcDeviceInfo.subgroup_size). */
+VkcPipeline *vkc_pipeline_get_sg (VkcDevice *dev, const char *shader, const uint32_t *spec,
+                                  guint n_spec, guint n_bindings, uint32_t subgroup_size);
 const char *vkc_pipeline_name (VkcPipeline *p);
 /* True when a shader variant of that name was embedded at build time. */
 bool vkc_shader_exists (const char *shader);

@@ -29,7 +29,20 @@ struct VkcCmd {
   GPtrArray *labels;             /* const char * per timed dispatch */
   double gpu_ms;
   GHashTable *profile;
+  /* The first failure while recording (a pipeline or descriptor pool that could not be made):
+   * recording goes on as no-ops and the submission reports it. */
+  GError *error;
 };
+
+/* Records why this command buffer cannot run; only the first reason is kept. */
+static void
+cmd_fail (VkcCmd *cmd, GError *reason)
+{
+  if (!cmd->error)
+    cmd->error = reason;
+  else
+    g_error_free (reason);
+}
 
 static void
 full_barrier (VkcCmd *cmd)
@@ -86,7 +99,10 @@ vkc_cmd_begin (VkcDevice *dev, GError **error)
     .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
     .commandBufferCount = 1,
   };
-  if (!vkc_check (vkAllocateCommandBuffers (dev->device, &ai, &cmd->cb), "vkAllocateCommandBuffers", error)) {
+  VkResult allocated = vkc_fault_alloc (dev);
+  if (allocated == VK_SUCCESS)
+    allocated = vkAllocateCommandBuffers (dev->device, &ai, &cmd->cb);
+  if (!vkc_check (allocated, "vkAllocateCommandBuffers", error)) {
     vkc_cmd_free (cmd);
     return NULL;
   }
@@ -138,8 +154,15 @@ alloc_set (VkcCmd *cmd, VkDescriptorSetLayout layout)
     .pPoolSizes = &size,
   };
   VkDescriptorPool pool;
-  if (vkCreateDescriptorPool (dev->device, &pi, NULL, &pool) != VK_SUCCESS)
-    g_error ("vkc: out of memory creating a descriptor pool");
+  VkResult r = vkc_fault_alloc (dev);
+  if (r == VK_SUCCESS)
+    r = vkCreateDescriptorPool (dev->device, &pi, NULL, &pool);
+  if (r != VK_SUCCESS) {
+    GError *e = NULL;
+    vkc_check (r, "vkCreateDescriptorPool", &e);
+    cmd_fail (cmd, e);
+    return VK_NULL_HANDLE;
+  }
   g_ptr_array_add (cmd->descriptor_pools, pool);
   VkDescriptorSetAllocateInfo ai = {
     .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
@@ -147,8 +170,13 @@ alloc_set (VkcCmd *cmd, VkDescriptorSetLayout layout)
     .descriptorSetCount = 1,
     .pSetLayouts = &layout,
   };
-  if (vkAllocateDescriptorSets (dev->device, &ai, &set) != VK_SUCCESS)
-    g_error ("vkc: vkAllocateDescriptorSets failed on a fresh pool");
+  r = vkAllocateDescriptorSets (dev->device, &ai, &set);
+  if (r != VK_SUCCESS) {
+    GError *e = NULL;
+    vkc_check (r, "vkAllocateDescriptorSets", &e);
+    cmd_fail (cmd, e);
+    return VK_NULL_HANDLE;
+  }
   return set;
 }
 
@@ -166,6 +194,14 @@ vkc_cmd_dispatch (VkcCmd *cmd, VkcPipeline *p, const VkcBinding *bindings, guint
                   const void *push, size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz)
 {
   g_assert (!cmd->ended);
+  if (!p) {
+    /* vkc_pipeline_get failed and kept the reason in the device */
+    GError *e = cmd->dev->pending_error;
+    cmd->dev->pending_error = NULL;
+    cmd_fail (cmd, e ? e : g_error_new (VKC_ERROR, VKC_ERROR_FAILED, "a compute pipeline could not be created"));
+  }
+  if (cmd->error)
+    return;
   g_assert (n_bindings == p->n_bindings);
   g_assert (push_size <= VKC_PUSH_CONSTANT_BYTES);
   const VkcDeviceInfo *info = &cmd->dev->info;
@@ -184,6 +220,8 @@ vkc_cmd_dispatch (VkcCmd *cmd, VkcPipeline *p, const VkcBinding *bindings, guint
     track (cmd, bindings[i].buffer, bindings[i].offset, bindings[i].range, bindings[i].write);
 
   VkDescriptorSet set = alloc_set (cmd, p->set_layout);
+  if (!set)
+    return;
   VkDescriptorBufferInfo bi[16];
   VkWriteDescriptorSet w[16];
   g_assert (n_bindings <= G_N_ELEMENTS (bi));
@@ -234,6 +272,8 @@ void
 vkc_cmd_fill (VkcCmd *cmd, VkBuffer buffer, VkDeviceSize offset, VkDeviceSize size, uint32_t value)
 {
   g_assert (!cmd->ended && offset % 4 == 0 && size % 4 == 0);
+  if (cmd->error)
+    return;
   transfer_hazards (cmd, VK_NULL_HANDLE, 0, buffer, offset, size);
   vkCmdFillBuffer (cmd->cb, buffer, offset, size, value);
   timestamp_after (cmd, "fill");
@@ -244,7 +284,7 @@ vkc_cmd_copy (VkcCmd *cmd, VkBuffer src, VkDeviceSize src_offset, VkBuffer dst, 
               VkDeviceSize size)
 {
   g_assert (!cmd->ended);
-  if (size == 0)
+  if (size == 0 || cmd->error)
     return;
   transfer_hazards (cmd, src, src_offset, dst, dst_offset, size);
   VkBufferCopy region = { src_offset, dst_offset, size };
@@ -262,10 +302,11 @@ vkc_cmd_submit_wait (VkcCmd *cmd, GError **error)
     vkEndCommandBuffer (cmd->cb);
     cmd->ended = true;
   }
-  VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cmd->cb };
-  bool ok = vkc_check (vkQueueSubmit (dev->queue, 1, &si, dev->fence), "vkQueueSubmit", error) &&
-            vkc_check (vkWaitForFences (dev->device, 1, &dev->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences", error);
-  vkResetFences (dev->device, 1, &dev->fence);
+  if (cmd->error) {
+    g_propagate_error (error, g_error_copy (cmd->error));
+    return false;
+  }
+  bool ok = vkc_submit_wait (dev, cmd->cb, error);
   if (!ok || !cmd->queries || cmd->n_queries < 2)
     return ok;
 
@@ -317,5 +358,6 @@ vkc_cmd_free (VkcCmd *cmd)
   g_ptr_array_unref (cmd->labels);
   if (cmd->profile)
     g_hash_table_unref (cmd->profile);
+  g_clear_error (&cmd->error);
   g_free (cmd);
 }

@@ -1,5 +1,6 @@
 /* Instance, physical-device choice, logical device, validation messages. */
 #include "vkc_internal.h"
+#include "vkc_coopmat_khr.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -242,6 +243,111 @@ has_device_extension (VkPhysicalDevice pd, const char *name)
   return false;
 }
 
+/* AMD's own drivers (proprietary, AMDVLK) list KHR cooperative matrices on GPUs before RDNA3
+ * too, where there are no matrix cores and the emulation is slower than our scalar kernels (the
+ * same rule as ggml's). Vulkan does not name the GPU generation: RDNA3/3.5/4 are recognised by
+ * their marketing names (RX 7xxx/9xxx, PRO W7xxx/W9xxx, Radeon 7x0M/8x0M/8x0S iGPUs). */
+static bool
+amd_rdna3_or_newer (const char *name)
+{
+  static const char *const pats[] = { "RX 7", "RX 9", "PRO W7", "PRO W9", "Radeon 740M", "Radeon 760M",
+                                      "Radeon 780M", "Radeon 880M", "Radeon 890M", "Radeon 8040S",
+                                      "Radeon 8050S", "Radeon 8060S" };
+  for (guint i = 0; i < G_N_ELEMENTS (pats); i++)
+    if (strstr (name, pats[i]))
+      return true;
+  return false;
+}
+
+/* Decides whether the cooperative-matrix kernels may run and with which shape; fills the
+ * coopmat_* fields of info. Returns true when the extension is to be enabled. */
+static bool
+probe_coopmat (VkcDevice *dev, bool v13)
+{
+  VkcDeviceInfo *info = &dev->info;
+  bool forced = env_flag ("DEEPGEN_VK_FORCE_COOPMAT");
+  info->coopmat_forced = forced;
+#define WHY(...) g_snprintf (info->coopmat_why, sizeof info->coopmat_why, __VA_ARGS__)
+  if (!has_device_extension (dev->physical, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME)) {
+    WHY ("the driver has no VK_KHR_cooperative_matrix");
+    return false;
+  }
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR cf = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR };
+  VkPhysicalDeviceFeatures2 f = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &cf };
+  vkGetPhysicalDeviceFeatures2 (dev->physical, &f);
+  VkPhysicalDeviceCooperativeMatrixPropertiesKHR cp = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR };
+  VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &cp };
+  vkGetPhysicalDeviceProperties2 (dev->physical, &p2);
+  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get = (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)
+      vkGetInstanceProcAddr (dev->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
+  if (!cf.cooperativeMatrix || !get || !(cp.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT)) {
+    WHY ("VK_KHR_cooperative_matrix is listed but not usable in compute shaders");
+    return false;
+  }
+  uint32_t n = 0;
+  get (dev->physical, &n, NULL);
+  g_autofree VkCooperativeMatrixPropertiesKHR *props = g_new0 (VkCooperativeMatrixPropertiesKHR, n ? n : 1);
+  for (uint32_t i = 0; i < n; i++) props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+  get (dev->physical, &n, props);
+  /* fp16 A and B, fp32 C and result, subgroup scope. Prefer 16×16×16 (what the tile shapes of
+   * vkc_ops_linear.c are sized for), else the largest M·N listed. */
+  GString *shapes = g_string_new (NULL);
+  int best = -1;
+  for (uint32_t i = 0; i < n; i++) {
+    const VkCooperativeMatrixPropertiesKHR *c = &props[i];
+    if (c->AType != VK_COMPONENT_TYPE_FLOAT16_KHR || c->BType != VK_COMPONENT_TYPE_FLOAT16_KHR ||
+        c->CType != VK_COMPONENT_TYPE_FLOAT32_KHR || c->ResultType != VK_COMPONENT_TYPE_FLOAT32_KHR ||
+        c->scope != VK_SCOPE_SUBGROUP_KHR)
+      continue;
+    g_string_append_printf (shapes, "%s%ux%ux%u", shapes->len ? " " : "", c->MSize, c->NSize, c->KSize);
+    /* The kernels stage K in slices of 32 and rows of 16-byte multiples: K must divide 32. */
+    if (c->KSize == 0 || 32 % c->KSize != 0 || c->MSize > 32 || c->NSize > 32 || c->MSize == 0 || c->NSize == 0)
+      continue;
+    bool is16 = c->MSize == 16 && c->NSize == 16 && c->KSize == 16;
+    if (best < 0 || is16 ||
+        (!(props[best].MSize == 16 && props[best].NSize == 16 && props[best].KSize == 16) &&
+         c->MSize * c->NSize > props[best].MSize * props[best].NSize))
+      best = (int) i;
+  }
+  g_strlcpy (info->coopmat_shapes, shapes->str, sizeof info->coopmat_shapes);
+  g_string_free (shapes, TRUE);
+  if (best < 0) {
+    WHY ("no fp16×fp16→fp32 subgroup shape the kernels can use (listed: %s)",
+         info->coopmat_shapes[0] ? info->coopmat_shapes : "none");
+    return false;
+  }
+  if (!v13 || !info->fp16_arith) {
+    WHY ("the coopmat kernels need Vulkan 1.3 and shaderFloat16");
+    return false;
+  }
+  info->coopmat_m = props[best].MSize;
+  info->coopmat_n = props[best].NSize;
+  info->coopmat_k = props[best].KSize;
+  if (env_flag ("DEEPGEN_VK_DISABLE_COOPMAT")) {
+    WHY ("switched off by DEEPGEN_VK_DISABLE_COOPMAT");
+    return false;
+  }
+  const char *rule = NULL;
+  if (info->vendor_id == 0x8086 && info->min_subgroup_size != 16)
+    /* Before Xe2 (Lunar Lake, Battlemage: subgroups of 16..32), Intel's matrix engines are not
+     * reached through KHR cooperative matrices at a useful speed. */
+    rule = "Intel GPUs before Xe2 (the vendor rule; DEEPGEN_VK_FORCE_COOPMAT=1 overrides)";
+  else if (info->vendor_id == 0x1002 && (info->driver_id == VK_DRIVER_ID_AMD_PROPRIETARY ||
+                                         info->driver_id == VK_DRIVER_ID_AMD_OPEN_SOURCE) &&
+           !amd_rdna3_or_newer (info->name))
+    rule = "AMD's own drivers before RDNA3 (the vendor rule; DEEPGEN_VK_FORCE_COOPMAT=1 overrides)";
+  if (rule && !forced) {
+    WHY ("off for %s", rule);
+    return false;
+  }
+  WHY ("%ux%ux%u fp16×fp16→fp32, subgroup %u%s", info->coopmat_m, info->coopmat_n, info->coopmat_k,
+       info->subgroup_size, forced ? ", forced by DEEPGEN_VK_FORCE_COOPMAT" : "");
+#undef WHY
+  return true;
+}
+
 static bool
 create_logical (VkcDevice *dev, GError **error)
 {
@@ -262,6 +368,7 @@ create_logical (VkcDevice *dev, GError **error)
   info->device_id = p->deviceID;
   info->api_version = p->apiVersion;
   info->driver_version = p->driverVersion;
+  info->driver_id = driver.driverID;
   info->type = p->deviceType;
   info->subgroup_size = sg.subgroupSize;
   info->subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
@@ -330,16 +437,31 @@ create_logical (VkcDevice *dev, GError **error)
     e13.subgroupSizeControl = f13.subgroupSizeControl;
     e13.computeFullSubgroups = f13.computeFullSubgroups;
     e13.shaderIntegerDotProduct = f13.shaderIntegerDotProduct;
+    /* Vulkan 1.3 SPIR-V (the coopmat shaders) sizes workgroups with LocalSizeId. */
+    e13.maintenance4 = f13.maintenance4;
   }
   info->fp16_arith = f12.shaderFloat16;
   info->int8_arith = f12.shaderInt8;
   info->storage16 = f11.storageBuffer16BitAccess;
   info->storage8 = f12.storageBuffer8BitAccess;
   info->int_dot_product = v13 && f13.shaderIntegerDotProduct;
-  info->subgroup_size_control = v13 && f13.subgroupSizeControl && f13.computeFullSubgroups;
-  /* Detected for reporting; the cooperative-matrix kernels are a later fast path. */
-  info->cooperative_matrix = has_device_extension (dev->physical, "VK_KHR_cooperative_matrix") &&
-                             !env_flag ("DEEPGEN_VK_DISABLE_COOPMAT");
+  info->subgroup_size_control = v13 && f13.subgroupSizeControl && f13.computeFullSubgroups &&
+                                (sgc.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT);
+  info->cooperative_matrix = probe_coopmat (dev, v13);
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR ecm = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR, .cooperativeMatrix = VK_TRUE };
+  const char *dev_exts[1];
+  uint32_t n_dev_exts = 0;
+  if (info->cooperative_matrix) {
+    dev_exts[n_dev_exts++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    ecm.pNext = e.pNext;
+    e.pNext = &ecm;
+  } else if (info->coopmat_forced) {
+    g_set_error (error, VKC_ERROR, VKC_ERROR_NO_DEVICE,
+                 "DEEPGEN_VK_FORCE_COOPMAT is set but %s cannot run the cooperative-matrix kernels: %s",
+                 info->name, info->coopmat_why);
+    return false;
+  }
 
   /* A queue family that can compute, preferring one with timestamps. */
   uint32_t nq = 0;
@@ -373,6 +495,8 @@ create_logical (VkcDevice *dev, GError **error)
     .pNext = &e,
     .queueCreateInfoCount = 1,
     .pQueueCreateInfos = &qci,
+    .enabledExtensionCount = n_dev_exts,
+    .ppEnabledExtensionNames = n_dev_exts ? dev_exts : NULL,
   };
   if (!vkc_check (vkCreateDevice (dev->physical, &dci, NULL, &dev->device), "vkCreateDevice", error))
     return false;
@@ -414,6 +538,7 @@ vkc_device_new (const VkcDeviceOptions *options, GError **error)
     VkPipelineCacheCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO };
     vkCreatePipelineCache (dev->device, &ci, NULL, &dev->pipeline_cache);
   }
+  vkc_fault_read_env (dev);
   return dev;
 }
 
@@ -446,6 +571,8 @@ vkc_device_free (VkcDevice *dev)
   g_hash_table_unref (dev->set_layouts);
   g_hash_table_unref (dev->pipeline_layouts);
   g_free (dev->pipeline_cache_path);
+  g_clear_error (&dev->pending_error);
+  vkc_fastpaths_free (dev);
   g_free (dev);
 }
 
@@ -482,8 +609,9 @@ vkc_device_describe (VkcDevice *dev)
   g_string_append_printf (s, "fp16 arithmetic: %s, 16-bit storage: %s, 8-bit storage: %s, int8: %s\n",
                           i->fp16_arith ? "yes" : "no", i->storage16 ? "yes" : "no",
                           i->storage8 ? "yes" : "no", i->int8_arith ? "yes" : "no");
-  g_string_append_printf (s, "integer dot product: %s, cooperative matrix: %s\n",
-                          i->int_dot_product ? "yes" : "no", i->cooperative_matrix ? "yes" : "no");
+  g_string_append_printf (s, "integer dot product: %s, cooperative matrix: %s (%s; fp16→fp32 shapes: %s)\n",
+                          i->int_dot_product ? "yes" : "no", i->cooperative_matrix ? "yes" : "no",
+                          i->coopmat_why, i->coopmat_shapes[0] ? i->coopmat_shapes : "none");
   g_string_append_printf (s, "subgroup: size %u (%u..%u%s), arithmetic %s, shuffle %s\n", i->subgroup_size,
                           i->min_subgroup_size, i->max_subgroup_size,
                           i->subgroup_size_control ? ", controllable" : "",

@@ -25,8 +25,20 @@ struct VkcDevice {
   void *staging_map;
   VkDeviceSize staging_size;
   VkFence fence;
+  /* Self-checks of the fast paths (vkc_fastpath.c): kernel name → VkcFastpathState, loaded
+   * from / saved to a file in the user's cache folder per device and driver version. */
+  GHashTable *fastpaths;
+  char *fastpath_path;
+  bool fastpaths_loaded;
   /* Bytes held by pool blocks, now and at most (vkc_device_reserved). */
   VkDeviceSize reserved, reserved_peak;
+  /* Fault injection (vkc_fault.c) and the device's state after a loss. */
+  VkcFaults faults;
+  VkcFaultCounts fault_counts;
+  bool lost;
+  /* The first failure of a creation that has no GError of its own (a pipeline built while
+   * recording); the command buffer that needed it fails with it at submission. */
+  GError *pending_error;
 };
 
 struct VkcPipeline {
@@ -46,6 +58,13 @@ const char *vkc_result_name (VkResult r);
 int vkc_find_memory_type (VkcDevice *dev, uint32_t type_bits, VkMemoryPropertyFlags required,
                           VkMemoryPropertyFlags preferred);
 
+/* Fault injection (vkc_fault.c): count one device allocation, VK_ERROR_OUT_OF_DEVICE_MEMORY
+ * when it is the one to fail; read DEEPGEN_VK_FAIL_* at device creation. */
+VkResult vkc_fault_alloc (VkcDevice *dev);
+void vkc_fault_read_env (VkcDevice *dev);
+/* Submit @cb, wait for it, reset the fence; the one place that submits (faults, lost device). */
+bool vkc_submit_wait (VkcDevice *dev, VkCommandBuffer cb, GError **error);
+
 /* One-shot command buffer for transfers (staging copies). */
 bool vkc_one_shot_begin (VkcDevice *dev, VkCommandBuffer *out, GError **error);
 bool vkc_one_shot_submit (VkcDevice *dev, VkCommandBuffer cb, GError **error);
@@ -53,3 +72,9 @@ bool vkc_one_shot_submit (VkcDevice *dev, VkCommandBuffer cb, GError **error);
 void vkc_pipelines_destroy (VkcDevice *dev);
 bool vkc_pipeline_cache_open (VkcDevice *dev);
 void vkc_pipeline_cache_save (VkcDevice *dev);
+
+/* Record the outcome of a fast path's self-check: kept for the device's lifetime and written to
+ * the cache file; a failure prints one warning (per device, kernel and driver version: later
+ * runs read the result and stay quiet). */
+void vkc_fastpath_record (VkcDevice *dev, const char *name, bool ok, const char *detail);
+void vkc_fastpaths_free (VkcDevice *dev);

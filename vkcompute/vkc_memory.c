@@ -72,7 +72,10 @@ create_buffer_memory (VkcDevice *dev, VkDeviceSize size, VkMemoryPropertyFlags r
     .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
     .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
   };
-  if (!vkc_check (vkCreateBuffer (dev->device, &bci, NULL, buffer), "vkCreateBuffer", error))
+  VkResult created = vkc_fault_alloc (dev);
+  if (created == VK_SUCCESS)
+    created = vkCreateBuffer (dev->device, &bci, NULL, buffer);
+  if (!vkc_check (created, "vkCreateBuffer", error))
     return false;
   VkMemoryRequirements req;
   vkGetBufferMemoryRequirements (dev->device, *buffer, &req);
@@ -89,7 +92,9 @@ create_buffer_memory (VkcDevice *dev, VkDeviceSize size, VkMemoryPropertyFlags r
     .allocationSize = req.size,
     .memoryTypeIndex = (uint32_t) type,
   };
-  VkResult r = vkAllocateMemory (dev->device, &ai, NULL, memory);
+  VkResult r = vkc_fault_alloc (dev);
+  if (r == VK_SUCCESS)
+    r = vkAllocateMemory (dev->device, &ai, NULL, memory);
   if (r != VK_SUCCESS) {
     g_autoptr (GError) e = NULL;
     vkc_check (r, "vkAllocateMemory", &e);
@@ -358,7 +363,10 @@ vkc_one_shot_begin (VkcDevice *dev, VkCommandBuffer *out, GError **error)
     .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
     .commandBufferCount = 1,
   };
-  if (!vkc_check (vkAllocateCommandBuffers (dev->device, &ai, out), "vkAllocateCommandBuffers", error))
+  VkResult r = vkc_fault_alloc (dev);
+  if (r == VK_SUCCESS)
+    r = vkAllocateCommandBuffers (dev->device, &ai, out);
+  if (!vkc_check (r, "vkAllocateCommandBuffers", error))
     return false;
   VkCommandBufferBeginInfo bi = {
     .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
@@ -372,10 +380,7 @@ bool
 vkc_one_shot_submit (VkcDevice *dev, VkCommandBuffer cb, GError **error)
 {
   vkEndCommandBuffer (cb);
-  VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cb };
-  bool ok = vkc_check (vkQueueSubmit (dev->queue, 1, &si, dev->fence), "vkQueueSubmit", error) &&
-            vkc_check (vkWaitForFences (dev->device, 1, &dev->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences", error);
-  vkResetFences (dev->device, 1, &dev->fence);
+  bool ok = vkc_submit_wait (dev, cb, error);
   vkFreeCommandBuffers (dev->device, dev->command_pool, 1, &cb);
   return ok;
 }

@@ -2,6 +2,8 @@
 #include "vkc_ops_common.h"
 #include "vkc_ops_rows.h"
 #include "vkc_quant.h"
+#include "vkc_half.h"
+#include "vkc_internal.h"
 #include <string.h>
 
 /* Mirrors the push block of shaders/linear_common.glsl. */
@@ -37,6 +39,67 @@ pick_tile (const VkcDeviceInfo *info, int64_t M, VkcDType wt)
   return t;
 }
 
+/* linear_coopmat.comp: a workgroup of SGM×SGN subgroups, each holding FM×FN accumulators of the
+ * device's C×C shape (C = 16 on GPUs, 8 on lavapipe), so a tile is (SGM·FM·C)×(SGN·FN·C):
+ *  - large  2×2 subgroups of 4×4: 128×128 at C = 16, for M and N ≥ 512 (each staged fp16 value
+ *    feeds 4 MMAs per subgroup; 24 KiB of shared memory);
+ *  - medium 2×2 of 2×2: 64×64, the default;
+ *  - small  1×4 of 1×2: 16×128, for M ≤ 2C (a few text tokens): the rows are not wasted on
+ *    padding and N still spreads over many workgroups.
+ * Shapes are not tuned on lavapipe (which runs 8×8×8 at CPU speed, correctness only); a tile
+ * whose shared memory does not fit the device steps down to the next smaller. */
+typedef struct { const char *name; uint32_t sgm, sgn, fm, fn; } CoopTile;
+static const CoopTile coop_large = { "large", 2, 2, 4, 4 };
+static const CoopTile coop_medium = { "medium", 2, 2, 2, 2 };
+static const CoopTile coop_small = { "small", 1, 4, 1, 2 };
+#define COOP_BK 32
+
+typedef struct {
+  CoopTile t;
+  uint32_t bm, bn, wg, shared;
+  const char *why;
+} CoopPlan;
+
+static uint32_t
+coop_shared_bytes (const CoopTile *t, uint32_t c)
+{
+  uint32_t bm = t->sgm * t->fm * c, bn = t->sgn * t->fn * c;
+  return (bm + bn) * (COOP_BK + 8) * 2 + t->sgm * t->sgn * c * c * 4 + 16;
+}
+
+static bool
+coop_pick (const VkcDeviceInfo *info, int64_t M, int64_t N, CoopPlan *out)
+{
+  uint32_t c = MAX (info->coopmat_m, info->coopmat_n);
+  const CoopTile *order[3];
+  int n = 0;
+  if (M <= 2 * (int64_t) c) {
+    order[n++] = &coop_small;
+    out->why = "M <= 2 coopmat rows";
+  } else if (M >= 512 && N >= 512) {
+    order[n++] = &coop_large;
+    out->why = "M and N >= 512";
+  } else {
+    out->why = "default";
+  }
+  order[n++] = &coop_medium;
+  order[n++] = &coop_small;
+  for (int i = 0; i < n; i++) {
+    const CoopTile *t = order[i];
+    uint32_t wg = t->sgm * t->sgn * info->subgroup_size;
+    if (coop_shared_bytes (t, c) > info->max_shared_memory || wg > info->max_workgroup_invocations)
+      continue;
+    out->t = *t;
+    out->bm = t->sgm * t->fm * info->coopmat_m;
+    out->bn = t->sgn * t->fn * info->coopmat_n;
+    out->wg = wg;
+    out->shared = coop_shared_bytes (t, c);
+    if (i > 0 && order[0] != t) out->why = "larger tiles exceed the device's shared memory or workgroup size";
+    return true;
+  }
+  return false;
+}
+
 /* linear_gemv.comp: workgroup size, outputs per workgroup, rows per dispatch (spec 0, 1, 2). */
 #define GEMV_WG 128
 #define GEMV_NR 4
@@ -54,6 +117,7 @@ typedef struct {
   bool gemv;
   uint32_t gemv_rows;
   TileShape tile;
+  uint32_t bm, bn;    /* the tiled / coopmat kernel's output tile */
   uint32_t flags;
 } LinearPlan;
 
@@ -83,10 +147,204 @@ dispatch_chunk (VkcCmd *cmd, const LinearPlan *plan, const VkcTensor *y, const V
   if (plan->gemv) {
     vkc_grid_1d (vkc_div_up (pc.N, GEMV_NR) * (uint64_t) GEMV_WG, GEMV_WG, &gx, &gy);
   } else {
-    gx = vkc_div_up (pc.N, plan->tile.bn);
-    gy = vkc_div_up (pc.M, plan->tile.bm);
+    gx = vkc_div_up (pc.N, plan->bn);
+    gy = vkc_div_up (pc.M, plan->bm);
   }
   vkc_cmd_dispatch (cmd, plan->pipe, b, 4, &pc, sizeof pc, gx, gy, 1);
+}
+
+/* The coopmat variant for a weight type. DEEPGEN_VK_TEST_BROKEN_COOPMAT=1 (a test hook) swaps in
+ * a variant that drops the last K slice, where one was built (f16), to exercise the self-check. */
+static void
+coop_shader_name (VkcDType wt, char *name, size_t size)
+{
+  if (wt == VKC_F16 && env_flag ("DEEPGEN_VK_TEST_BROKEN_COOPMAT") && vkc_shader_exists ("linear_coopmat_broken_f16"))
+    g_strlcpy (name, "linear_coopmat_broken_f16", size);
+  else
+    g_snprintf (name, size, "linear_coopmat_%s", vkc_dtype_name (wt));
+}
+
+/* NMSE bound of the coopmat kernel against an fp64 reference on the exact fp32 inputs, for
+ * N(0,1) inputs and fp32 accumulation: rounding x and w to fp16 (u = 2⁻¹¹, round to nearest:
+ * relative error uniform in ±u/2·… with variance ≤ u²/12 per input, so a product x·w carries
+ * ≤ 2·u²/12 = u²/6 relative variance, independent across terms) makes the NMSE of a K-term dot
+ * product of independent zero-mean terms ≈ u²/6 ≈ 4e-8, whatever K; fp32 accumulation adds
+ * ≈ K·(2⁻²⁴)²/3, negligible. 100× margin for sums with cancellation: 4e-6. (The test derives the
+ * same bound in tests/ops/test_linear_coopmat.c.) */
+#define COOP_SELFCHECK_NMSE 4e-6
+
+/* Runs the coopmat kernel `name` once on a small known input against the scalar tiled kernel;
+ * the shape is no tile multiple and spans several K slices, so dropped or misplaced tiles show. */
+static bool coop_selfcheck_running;
+
+static void
+coop_selfcheck (VkcDevice *dev, const char *name, VkcDType wt)
+{
+  enum { M = 37, N = 45, K = 160 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VkcPool) pool = vkc_pool_new (dev, VKC_POOL_HOST, 1 << 20, "selfcheck");
+  float *xs = g_new (float, M * K), *ws = g_new (float, N * K);
+  guint32 seed = 12345;
+  for (int i = 0; i < M * K + N * K; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    float v = ((float) (seed >> 8) / 16777216.0f - 0.5f) * 2.0f;
+    if (i < M * K) xs[i] = v; else ws[i - M * K] = v;
+  }
+  VkcTensor x, w, y1, y2;
+  const int64_t sx[2] = { M, K }, sw[2] = { N, K }, sy[2] = { M, N };
+  bool ok = vkc_tensor_alloc (&x, pool, false, VKC_F32, 2, sx, &error) &&
+            vkc_tensor_alloc (&w, pool, false, wt, 2, sw, &error) &&
+            vkc_tensor_alloc (&y1, pool, false, VKC_F32, 2, sy, &error) &&
+            vkc_tensor_alloc (&y2, pool, false, VKC_F32, 2, sy, &error);
+  double nmse = -1;
+  if (ok) {
+    g_autofree void *wdata = NULL;
+    if (wt == VKC_F32) {
+      wdata = g_memdup2 (ws, sizeof (float) * N * K);
+    } else if (vkc_dtype_block (wt) > 1) {
+      wdata = g_malloc (vkc_dtype_bytes (wt, N * K));
+      vkc_quantize (wt, ws, N * K, wdata);
+    } else {
+      uint16_t *h = g_new (uint16_t, N * K);
+      for (int i = 0; i < N * K; i++) h[i] = wt == VKC_BF16 ? vkc_f32_to_bf16 (ws[i]) : vkc_f32_to_f16 (ws[i]);
+      wdata = h;
+    }
+    ok = vkc_tensor_upload (dev, &x, xs, &error) && vkc_tensor_upload (dev, &w, wdata, &error);
+  }
+  VkcCmd *cmd = ok ? vkc_cmd_begin (dev, &error) : NULL;
+  if (cmd) {
+    VkcLinearOptions o = VKC_LINEAR_OPTIONS_DEFAULT;
+    o.kernel = VKC_LINEAR_COOPMAT;
+    coop_selfcheck_running = true;
+    vkc_op_linear_ex (cmd, &y1, &x, &w, NULL, &o);
+    coop_selfcheck_running = false;
+    o.kernel = VKC_LINEAR_TILED;
+    vkc_op_linear_ex (cmd, &y2, &x, &w, NULL, &o);
+    ok = vkc_cmd_submit_wait (cmd, &error);
+    vkc_cmd_free (cmd);
+  } else {
+    ok = false;
+  }
+  if (ok) {
+    g_autofree float *a = g_new (float, M * N), *b = g_new (float, M * N);
+    ok = vkc_tensor_download (dev, &y1, a, &error) && vkc_tensor_download (dev, &y2, b, &error);
+    if (ok) {
+      double num = 0, den = 0;
+      for (int i = 0; i < M * N; i++) {
+        double d = (double) a[i] - b[i];
+        num += d * d;
+        den += (double) b[i] * b[i];
+      }
+      nmse = den > 0 ? num / den : num;
+      if (!(nmse <= COOP_SELFCHECK_NMSE)) nmse = -nmse - 1;   /* NaN/Inf counts as wrong too */
+    }
+  }
+  vkc_tensor_release (&x);
+  vkc_tensor_release (&w);
+  vkc_tensor_release (&y1);
+  vkc_tensor_release (&y2);
+  g_free (xs);
+  g_free (ws);
+  if (!ok) {
+    /* Could not run (out of memory, …): no verdict, the scalar path for now, check again later. */
+    g_debug ("vkc: coopmat self-check of %s could not run: %s", name, error ? error->message : "?");
+    return;
+  }
+  g_autofree char *detail = g_strdup_printf ("NMSE %.3g against the scalar kernel on a %dx%dx%d product "
+                                             "(limit %.0e)", nmse < 0 ? -nmse - 1 : nmse, M, N, K,
+                                             COOP_SELFCHECK_NMSE);
+  vkc_fastpath_record (dev, name, nmse >= 0, detail);
+}
+
+/* Whether the coopmat kernel for wt may run: device support, an embedded variant, and a passed
+ * (or first run now) self-check. *why (optional) says why not. */
+static bool
+coop_usable (VkcDevice *dev, VkcDType wt, const char **why)
+{
+  const VkcDeviceInfo *info = vkc_device_info (dev);
+  char name[64];
+  coop_shader_name (wt, name, sizeof name);
+  CoopPlan cp;
+  const char *dummy;
+  if (!why) why = &dummy;
+  if (!info->cooperative_matrix) {
+    *why = info->coopmat_why;
+    return false;
+  }
+  if (!vkc_shader_exists (name)) {
+    *why = "this build has no coopmat shaders (its glslc lacked GL_KHR_cooperative_matrix)";
+    return false;
+  }
+  if (!coop_pick (info, 1024, 1024, &cp)) {
+    *why = "no coopmat tile fits the device's shared memory";
+    return false;
+  }
+  if (coop_selfcheck_running)
+    return true;
+  VkcFastpathState st = vkc_fastpath_state (dev, name);
+  if (st == VKC_FASTPATH_UNKNOWN) {
+    coop_selfcheck (dev, name, wt);
+    st = vkc_fastpath_state (dev, name);
+  }
+  if (st != VKC_FASTPATH_OK) {
+    *why = st == VKC_FASTPATH_BAD ? "it failed its self-check on this driver" : "its self-check could not run";
+    return false;
+  }
+  return true;
+}
+
+static VkcLinearKernel
+choose_kernel (VkcDevice *dev, const VkcLinearOptions *opt, int64_t M, int64_t N, VkcDType wt, const char **why)
+{
+  const VkcDeviceInfo *info = vkc_device_info (dev);
+  const char *dummy;
+  if (!why) why = &dummy;
+  *why = "";
+  VkcLinearKernel k = opt->kernel;
+  if (k == VKC_LINEAR_COOPMAT) {
+    if (coop_usable (dev, wt, why)) return k;
+    k = VKC_LINEAR_TILED;
+  }
+  if (k != VKC_LINEAR_AUTO)
+    return k;
+  bool gemv = M <= VKC_LINEAR_GEMV_MAX_ROWS && !env_flag ("DEEPGEN_VK_DISABLE_GEMV");
+  if (opt->fp32_only) {
+    *why = "the caller asked for fp32";
+  } else if (wt == VKC_F32) {
+    /* f32 weights are how callers ask for fp32 arithmetic (the model's fp32 precision mode, whose
+     * goldens hold to ±1 in 8 bits): rounding them and x to fp16 would break that contract. */
+    *why = "f32 weights ask for fp32 products (fp32 precision mode)";
+  } else if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU && !info->coopmat_forced) {
+    /* lavapipe runs cooperative matrices as plain SIMD code: correct, and slower than the scalar
+     * kernel (DiT qkv on 2 cores: 0.7 against 1.3 GFLOP/s, docs/PERF.md). */
+    *why = "a CPU device emulates cooperative matrices, slower than the scalar kernel "
+           "(DEEPGEN_VK_FORCE_COOPMAT=1 takes them anyway)";
+  } else if (gemv && !info->coopmat_forced) {
+    *why = "few rows: the GEMV is bandwidth-bound, matrix units do not help";
+  } else if (coop_usable (dev, wt, why)) {
+    return VKC_LINEAR_COOPMAT;
+  }
+  return gemv ? VKC_LINEAR_GEMV : VKC_LINEAR_TILED;
+}
+
+char *
+vkc_linear_describe (VkcDevice *dev, int64_t M, int64_t N, int64_t K, VkcDType wt)
+{
+  const VkcDeviceInfo *info = vkc_device_info (dev);
+  VkcLinearOptions opt = VKC_LINEAR_OPTIONS_DEFAULT;
+  const char *why = "";
+  VkcLinearKernel k = choose_kernel (dev, &opt, M, N, wt, &why);
+  if (k == VKC_LINEAR_COOPMAT) {
+    CoopPlan cp;
+    coop_pick (info, M, N, &cp);
+    return g_strdup_printf ("coopmat %ux%ux%u, %s tile %ux%u (%s), %u subgroups of %u, %u B shared; "
+                            "self-check passed", info->coopmat_m, info->coopmat_n, info->coopmat_k,
+                            cp.t.name, cp.bm, cp.bn, cp.why, cp.t.sgm * cp.t.sgn, info->subgroup_size, cp.shared);
+  }
+  if (k == VKC_LINEAR_GEMV)
+    return g_strdup_printf ("scalar GEMV (%s)", why);
+  TileShape t = pick_tile (info, M, wt);
+  return g_strdup_printf ("scalar fp32 tiled %ux%u (coopmat not used: %s)", t.bm, t.bn, why);
 }
 
 void
@@ -123,14 +381,20 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
 
   LinearPlan plan = { .dev = dev };
   plan.flags = (bias ? LINEAR_BIAS : 0) | (opt->accumulate ? LINEAR_ACCUMULATE : 0);
-  VkcLinearKernel kernel = opt->kernel;
-  if (kernel == VKC_LINEAR_AUTO)
-    kernel = M <= VKC_LINEAR_GEMV_MAX_ROWS && !env_flag ("DEEPGEN_VK_DISABLE_GEMV") ? VKC_LINEAR_GEMV
-                                                                                : VKC_LINEAR_TILED;
+  VkcLinearKernel kernel = choose_kernel (dev, opt, M, N, w->dtype, NULL);
   plan.gemv = kernel == VKC_LINEAR_GEMV;
   char name[64];
   const char *wt = vkc_dtype_name (w->dtype);
-  if (plan.gemv) {
+  CoopPlan cp;
+  if (kernel == VKC_LINEAR_COOPMAT) {
+    coop_shader_name (w->dtype, name, sizeof name);
+    g_assert (coop_pick (info, M, N, &cp));
+    plan.bm = cp.bm;
+    plan.bn = cp.bn;
+    const uint32_t spec[9] = { cp.wg, cp.bm, cp.bn, COOP_BK, info->coopmat_m, info->coopmat_n, info->coopmat_k,
+                               cp.t.fm * info->coopmat_m, cp.t.fn * info->coopmat_n };
+    plan.pipe = vkc_pipeline_get_sg (dev, name, spec, 9, 4, info->subgroup_size);
+  } else if (plan.gemv) {
     uint32_t min_sg = info->min_subgroup_size ? info->min_subgroup_size : info->subgroup_size;
     bool sg = info->subgroup_arith && min_sg >= 4 && !opt->no_subgroup
               && !env_flag ("DEEPGEN_VK_DISABLE_SUBGROUP");
@@ -142,6 +406,8 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
     plan.pipe = vkc_pipeline_get (dev, name, spec, 3, 4);
   } else {
     plan.tile = pick_tile (info, M, w->dtype);
+    plan.bm = plan.tile.bm;
+    plan.bn = plan.tile.bn;
     g_snprintf (name, sizeof name, "linear_tiled_%s", wt);
     const TileShape *t = &plan.tile;
     const uint32_t spec[6] = { t->wg, t->bm, t->bn, t->bk, t->tm, t->tn };
@@ -155,7 +421,7 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
   int64_t w_rows = vkc_rows_fitting_bytes (limit, align, (int64_t) vkc_dtype_bytes (w->dtype, ldw),
                                            vkc_dtype_bytes (w->dtype, K));
   int64_t n_step = MIN (w_rows, vkc_rows_fitting (limit, align, 1, 1, 4));
-  if (!plan.gemv) n_step = MIN (n_step, (int64_t) 65535 * plan.tile.bn);
+  if (!plan.gemv) n_step = MIN (n_step, (int64_t) 65535 * plan.bn);
   g_assert_cmpint (n_step, >, 0);
 
   VkcTensor x2 = vkc_rows_view (x, M, K, ldx);
@@ -168,7 +434,7 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
     VkcTensor bc = { 0 };
     if (bias) bc = vkc_tensor_narrow (bias, 0, n0, nc);
     int64_t m_step = MIN (vkc_rows_fitting (limit, align, ldx, K, 4), vkc_rows_fitting (limit, align, ldy, nc, 4));
-    m_step = MIN (m_step, plan.gemv ? (int64_t) plan.gemv_rows : (int64_t) 65535 * plan.tile.bm);
+    m_step = MIN (m_step, plan.gemv ? (int64_t) plan.gemv_rows : (int64_t) 65535 * plan.bm);
     g_assert_cmpint (m_step, >, 0);
     for (int64_t m0 = 0; m0 < M; m0 += m_step) {
       int64_t mc = MIN (m_step, M - m0);

@@ -8,10 +8,22 @@ G_BEGIN_DECLS
  * workgroup per few outputs, reduction over K: bandwidth-bound, weights read once) and the
  * tiled kernel otherwise. The environment variable DEEPGEN_VK_DISABLE_GEMV=1 turns AUTO's GEMV
  * off, DEEPGEN_VK_DISABLE_SUBGROUP=1 the GEMV's subgroup reduction (debugging kill switches). */
+/* On devices with usable cooperative matrices (VkcDeviceInfo.cooperative_matrix), AUTO takes
+ * the coopmat kernel instead of the tiled one once it passed its self-check (vkc.h): x and W are
+ * rounded to fp16, products are summed in fp32 (relative error ~2⁻¹¹ per input instead of fp32's
+ * 2⁻²⁴; tests/ops/test_linear_coopmat.c derives the bound). Tiles whose inputs exceed fp16's
+ * range (|v| > 65504) are computed in fp32 instead, so no Inf appears that fp32 would not give.
+ * AUTO never rounds f32 weights to fp16: f32 weights are the caller's request for fp32 products
+ * (the model's fp32 precision mode), forced or not; explicit COOPMAT requests take them.
+ * CPU devices (lavapipe) emulate cooperative matrices more slowly than the scalar kernel: AUTO
+ * keeps them scalar. DEEPGEN_VK_DISABLE_COOPMAT=1 turns the path off; DEEPGEN_VK_FORCE_COOPMAT=1 makes AUTO take it
+ * for every M, GEMV sizes included (testing; explicit TILED / GEMV requests, the reference
+ * paths, stay as asked). */
 typedef enum {
   VKC_LINEAR_AUTO = 0,
   VKC_LINEAR_TILED,
   VKC_LINEAR_GEMV,     /* any M: processed in groups of VKC_LINEAR_GEMV_MAX_ROWS rows */
+  VKC_LINEAR_COOPMAT,  /* cooperative matrices; falls back to TILED where the device has none */
 } VkcLinearKernel;
 
 #define VKC_LINEAR_GEMV_MAX_ROWS 8
@@ -24,9 +36,12 @@ typedef struct {
    * output columns (= rows of W, whole rows of blocks); 0 = the device's maxStorageBufferRange.
    * Tests lower it to exercise the split on small tensors. */
   VkDeviceSize max_binding;
+  /* Keep this GEMM on the fp32 kernels even where AUTO would take cooperative matrices (a caller
+   * that needs fp32 products, or knows its inputs are mostly beyond fp16's range). */
+  bool fp32_only;
 } VkcLinearOptions;
 
-#define VKC_LINEAR_OPTIONS_DEFAULT { false, VKC_LINEAR_AUTO, false, 0 }
+#define VKC_LINEAR_OPTIONS_DEFAULT { false, VKC_LINEAR_AUTO, false, 0, false }
 
 /* y = x·Wᵀ + b.
  *  x    [..., K] f32: leading dims flatten to M rows; the last dim is contiguous, the rows may
@@ -44,5 +59,9 @@ void vkc_op_linear (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const V
 /* The same with options (NULL = defaults). */
 void vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
                        const VkcTensor *bias, const VkcLinearOptions *opt);
+
+/* Which kernel and tile AUTO takes for an M×K · (N×K)ᵀ product with weights of type wt on this
+ * device, and why, in one line (for `deepgen info`). May run the coopmat self-check. */
+char *vkc_linear_describe (VkcDevice *dev, int64_t M, int64_t N, int64_t K, VkcDType wt);
 
 G_END_DECLS

@@ -75,8 +75,17 @@ pipeline_layout (VkcDevice *dev, guint n_bindings)
 VkcPipeline *
 vkc_pipeline_get (VkcDevice *dev, const char *shader, const uint32_t *spec, guint n_spec, guint n_bindings)
 {
+  return vkc_pipeline_get_sg (dev, shader, spec, n_spec, n_bindings, 0);
+}
+
+VkcPipeline *
+vkc_pipeline_get_sg (VkcDevice *dev, const char *shader, const uint32_t *spec, guint n_spec, guint n_bindings,
+                     uint32_t subgroup_size)
+{
   GString *key = g_string_new (shader);
   g_string_append_printf (key, "/%u", n_bindings);
+  if (subgroup_size)
+    g_string_append_printf (key, "/sg%u", subgroup_size);
   for (guint i = 0; i < n_spec; i++)
     g_string_append_printf (key, ":%u", spec[i]);
   VkcPipeline *p = g_hash_table_lookup (dev->pipelines, key->str);
@@ -110,10 +119,20 @@ vkc_pipeline_get (VkcDevice *dev, const char *shader, const uint32_t *spec, guin
   for (guint i = 0; i < n_spec; i++)
     entries[i] = (VkSpecializationMapEntry) { i, i * 4, 4 };
   VkSpecializationInfo si = { n_spec, entries, n_spec * 4, spec };
+  VkPipelineShaderStageRequiredSubgroupSizeCreateInfo rss = {
+    .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
+    .requiredSubgroupSize = subgroup_size,
+  };
+  bool control = subgroup_size && dev->info.subgroup_size_control &&
+                 subgroup_size >= dev->info.min_subgroup_size && subgroup_size <= dev->info.max_subgroup_size;
+  if (subgroup_size && !control)
+    g_assert_cmpuint (subgroup_size, ==, dev->info.subgroup_size);
   VkComputePipelineCreateInfo ci = {
     .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
     .stage = {
       .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+      .pNext = control ? &rss : NULL,
+      .flags = control ? VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT : 0,
       .stage = VK_SHADER_STAGE_COMPUTE_BIT,
       .module = module,
       .pName = "main",
@@ -121,10 +140,24 @@ vkc_pipeline_get (VkcDevice *dev, const char *shader, const uint32_t *spec, guin
     },
     .layout = p->layout,
   };
-  VkResult r = vkCreateComputePipelines (dev->device, dev->pipeline_cache, 1, &ci, NULL, &p->pipeline);
+  VkResult r = vkc_fault_alloc (dev);
+  if (r == VK_SUCCESS)
+    r = vkCreateComputePipelines (dev->device, dev->pipeline_cache, 1, &ci, NULL, &p->pipeline);
   vkDestroyShaderModule (dev->device, module, NULL);
-  if (r != VK_SUCCESS)
-    g_error ("vkc: vkCreateComputePipelines failed for %s: %s", p->key, vkc_result_name (r));
+  if (r != VK_SUCCESS) {
+    /* Out of memory in the driver's compiler: the command buffer being recorded fails with this
+     * (vkc_cmd_dispatch takes it over), nothing is cached, a later call tries again. */
+    GError *e = NULL;
+    g_autofree char *what = g_strdup_printf ("vkCreateComputePipelines (%s)", p->key);
+    vkc_check (r, what, &e);
+    if (dev->pending_error)
+      g_error_free (e);
+    else
+      dev->pending_error = e;
+    g_free (p->key);
+    g_free (p);
+    return NULL;
+  }
   g_hash_table_insert (dev->pipelines, p->key, p);
   return p;
 }

@@ -18,6 +18,22 @@ const DgProcedure dg_procedures[3] = {
        "outside the selection stay exactly as they were. The result is a new layer above the source.") },
 };
 
+const DgArgument dg_arguments[DG_N_ARGUMENTS] = {
+  { "prompt", DG_ARG_STRING, N_("_Prompt"), N_("What to generate, or the instruction for the change"), 0, 0, 0 },
+  { "negative-prompt", DG_ARG_STRING, N_("_Negative prompt"),
+    N_("What to avoid; empty = the model's default for the job"), 0, 0, 0 },
+  { "steps", DG_ARG_INT, N_("_Steps"), N_("Denoising steps (default 50)"), 1, DG_TASK_MAX_STEPS, DG_TASK_DEFAULT_STEPS },
+  { "guidance", DG_ARG_DOUBLE, N_("_Guidance"), N_("Classifier-free guidance scale (default 4; 1 or less turns it off)"),
+    0.0, DG_TASK_MAX_GUIDANCE, DG_TASK_DEFAULT_GUIDANCE },
+  { "seed", DG_ARG_INT, N_("S_eed"), N_("Random seed; -1 draws a new one"), -1, G_MAXINT32, DG_TASK_RANDOM_SEED },
+  { "size-policy", DG_ARG_POLICY, N_("Output si_ze"),
+    N_("Working size: \"fit\" (the region's aspect at max-size, fast) or \"region\" (the region's own size)"), 0, 0, 0 },
+  { "max-size", DG_ARG_INT, N_("_Working size"), N_("Longer side the model works at with \"fit\" (default 512)"),
+    DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE, DG_TASK_DEFAULT_MAX_SIZE },
+  { "model-folder", DG_ARG_STRING, N_("_Model folder"),
+    N_("DeepGen-1.0-diffusers model folder; empty = $DEEPGEN_MODEL or the default folder"), 0, 0, 0 },
+};
+
 const DgProcedure *
 dg_procedure_find (const char *name)
 {
@@ -25,6 +41,28 @@ dg_procedure_find (const char *name)
     if (g_strcmp0 (name, dg_procedures[i].name) == 0)
       return &dg_procedures[i];
   return NULL;
+}
+
+void
+dg_procedure_args_read (DgProcedureArgs *a, GObject *object)
+{
+  char *prompt = NULL, *negative = NULL, *policy = NULL, *folder = NULL;
+  GValue seed = G_VALUE_INIT;   /* an int in the config, an int64 in the panel */
+  g_value_init (&seed, G_TYPE_INT);
+  g_object_get_property (object, "seed", &seed);
+  g_object_get (object, "prompt", &prompt, "negative-prompt", &negative, "steps", &a->steps, "guidance", &a->guidance,
+                "size-policy", &policy, "max-size", &a->max_size, "model-folder", &folder, NULL);
+  a->seed = g_value_get_int (&seed);
+  a->prompt = prompt, a->negative = negative, a->policy = policy, a->folder = folder;
+}
+
+void
+dg_procedure_args_clear (DgProcedureArgs *a)
+{
+  g_free ((char *) a->prompt);
+  g_free ((char *) a->negative);
+  g_free ((char *) a->policy);
+  g_free ((char *) a->folder);
 }
 
 gboolean
@@ -52,12 +90,13 @@ dg_procedure_spec (const DgProcedureArgs *a, DgJob job, const DgImage *pixels, c
 }
 
 DgTaskResult *
-dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress, GError **error)
+dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress, gpointer user_data,
+                  GError **error)
 {
   DgModel *model = dg_task_model_acquire (folder, error);
   if (!model)
     return NULL;
-  DgTaskResult *res = dg_task_run (model, spec, progress, NULL, NULL, error);
+  DgTaskResult *res = dg_task_run (model, spec, progress, user_data, NULL, error);
   dg_task_model_release (model);
   return res;
 }

@@ -214,7 +214,7 @@ test_missing_model (void)
   g_assert_null (strstr (r.err, "vae/"));   /* exactly what is missing, nothing else */
   g_assert_nonnull (strstr (r.err, "deepgenteam/DeepGen-1.0-diffusers"));
   g_assert_nonnull (strstr (r.err, "14.4 GB"));
-  g_assert_nonnull (strstr (r.err, "huggingface-cli download deepgenteam/DeepGen-1.0-diffusers --local-dir"));
+  g_assert_nonnull (strstr (r.err, "deepgen download --model "));
   assert_no_leftovers ("m.png");
   /* The default folder: $DEEPGEN_MODEL, else the user data folder (here: empty). */
   const char *const env_model[] = { "DEEPGEN_MODEL=/nonexistent/dg", NULL };

@@ -342,11 +342,10 @@ test_image_files (void)
 static void
 test_tables (void)
 {
-  DgPlanModel m;
-  dg_plan_model_deepgen_1_0 (&m);
+  g_autoptr (DgPlanModel) m = dg_plan_model_new ();
   const CliPlanRow rows[] = { { DG_JOB_GENERATE, 512, 512 }, { DG_JOB_EDIT, 1024, 1024 } };
   GError *error = NULL;
-  g_autofree char *t = cli_plan_table (&m, "test", DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, rows, 2, 0, 8ull << 30, "GPU", &error);
+  g_autofree char *t = cli_plan_table (m, "test", DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, rows, 2, 0, 8ull << 30, "GPU", &error);
   g_assert_no_error (error);
   g_assert_nonnull (strstr (t, "generate  512×512"));
   g_assert_nonnull (strstr (t, "edit      1024×1024"));
@@ -357,7 +356,7 @@ test_tables (void)
     const char *generate, *edit;
   } fits[] = { { 8, "yes", "yes" }, { 6, "yes", "q8_0" }, { 4, "q8_0", "q4_0" }, { 3, "q4_0", "no" } };
   for (guint i = 0; i < G_N_ELEMENTS (fits); i++) {
-    g_autofree char *ft = cli_plan_table (&m, "test", DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, rows, 2, 0,
+    g_autofree char *ft = cli_plan_table (m, "test", DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, rows, 2, 0,
                                           fits[i].gib << 30, "GPU", &error);
     g_assert_no_error (error);
     g_auto (GStrv) lines = g_strsplit (ft, "\n", -1);
@@ -380,9 +379,9 @@ test_tables (void)
     g_assert_true ((strstr (ft, "--weights auto") != NULL) == (i >= 1));
   }
   DgPlanRequest r = DG_PLAN_REQUEST_INIT;
-  g_autofree char *d = cli_plan_detail (&m, &r, &error);
+  g_autofree char *d = cli_plan_detail (m, &r, &error);
   g_assert_nonnull (strstr (d, "denoise"));
-  g_autofree char *f = cli_flops_table (&m, 512, 512, 0, 50);
+  g_autofree char *f = cli_flops_table (m, 512, 512, 0, 50);
   g_assert_nonnull (strstr (f, "DiT, 50 steps"));
 
   /* Columns are counted in terminal cells: CJK characters take two, combining marks none. */

@@ -10,6 +10,10 @@
 
 (define (dg-select img kind)
   (cond ((equal? kind "rect") (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 24 40 72 48))
+        ((equal? kind "gray") (gimp-image-convert-grayscale img) (dg-select img "rect"))
+        ((equal? kind "indexed")
+         (gimp-image-convert-indexed img CONVERT-DITHER-NONE CONVERT-PALETTE-GENERATE 64 FALSE FALSE "")
+         (dg-select img "rect"))
         ((equal? kind "ellipse")
          (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 60 20 80 64)
          (gimp-selection-feather img 12))

@@ -1,9 +1,11 @@
 #!/bin/sh
 # The DeepGen panel inside its GIMP 3 dialog, in the real GIMP 3 user interface under Xvfb:
-# GIMP opens a test image, selects an ellipse and calls "Inpaint selection" interactively; the
-# panel's test autopilot (ui/dg_autopilot.h) types nothing (the prompt comes from the call),
-# runs the tiny model, waits for the preview, saves a screenshot of the screen and presses
-# Apply. Checks that the layer came back (GIMP's own log) and that the screenshot exists.
+# GIMP opens a test image, selects an ellipse and calls "Inpaint selection" interactively (the
+# dialog starts from the call's arguments); the panel's test autopilot (ui/dg_autopilot.h)
+# types another prompt, runs the tiny model, waits for the preview, saves a screenshot of the
+# screen and presses Apply. Checks that the layer came back, named after the typed prompt, that
+# the screenshot exists, and that GIMP saved the typed prompt as the last values (the panel's
+# fields are bound to the procedure config).
 #   gimp3-dialog-test.sh PLUGIN MODEL OUTDIR ROOT SRC BUILD
 set -eu
 plugin=$1 model=$2 out=$3 root=$4 src=$5 build=$6
@@ -16,6 +18,7 @@ rm -rf "$out" && mkdir -p "$out/home/.config/GIMP/3.0/plug-ins/deepgen-gimp"
 out=$(cd "$out" && pwd)
 cp -r "$(dirname "$plugin")/." "$out/home/.config/GIMP/3.0/plug-ins/deepgen-gimp/"
 convert logo: -resize 400x300 "$out/in.png" 2>/dev/null || convert -size 400x300 gradient:orange-navy "$out/in.png"
+prompt="give the wizard a red hat"
 cat > "$out/dialog.scm" <<SCM
 (let* ((img (car (gimp-file-load RUN-NONINTERACTIVE "$out/in.png")))
        (layer (vector-ref (car (gimp-image-get-layers img)) 0)))
@@ -23,21 +26,28 @@ cat > "$out/dialog.scm" <<SCM
   (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 150 10 130 100)
   (gimp-displays-flush)
   (plug-in-deepgen-inpaint #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector layer)
-     #:prompt "give the wizard a red hat" #:steps 2 #:max-size 128 #:model-folder "$model")
+     #:prompt "a hat" #:steps 2 #:max-size 128 #:model-folder "$model")
   ; a file, not gimp-message: the message is delivered asynchronously and can be lost at --quit
   (let ((port (open-output-file "$out/layers.txt")))
     (display (vector-length (car (gimp-image-get-layers img))) port)
+    (newline port)
+    (display (car (gimp-item-get-name (vector-ref (car (gimp-image-get-layers img)) 0))) port)
     (close-output-port port)))
 SCM
 rc=0
 "$here/gimp3-root.sh" "$root" "$src" "$build" run env HOME="$out/home" \
-  DEEPGEN_AUTOPILOT="shot=$out/gimp3-dialog.png;root=1;move=730,60;apply=1;timeout=300" \
+  DEEPGEN_AUTOPILOT="prompt=$prompt;shot=$out/gimp3-dialog.png;root=1;move=730,60;apply=1;timeout=300" \
   timeout 600 xvfb-run -a -s "-screen 0 1280x900x24" gimp-3.0 -n -d -f \
   --batch-interpreter=plug-in-script-fu-eval -b "(load \"$out/dialog.scm\")" --quit > "$out/gimp.log" 2>&1 || rc=$?
 [ $rc = 77 ] && exit 77
 grep "autopilot" "$out/gimp.log" || true
 grep -q "autopilot: result" "$out/gimp.log" || { tail -n 30 "$out/gimp.log" >&2; echo "FAIL: no preview in the dialog" >&2; exit 1; }
-layers=$(cat "$out/layers.txt" 2>/dev/null || echo "none")
+layers=$(head -n 1 "$out/layers.txt" 2>/dev/null || echo "none")
 [ "$layers" = 2 ] || { tail -n 30 "$out/gimp.log" >&2; echo "FAIL: Apply did not add the layer (layers after the call: $layers)" >&2; exit 1; }
+name=$(sed -n 2p "$out/layers.txt")
+[ "$name" = "$prompt" ] || { echo "FAIL: the new layer is named '$name', not after the prompt typed in the dialog" >&2; exit 1; }
+last="$out/home/.config/GIMP/3.0/plug-in-settings/GimpProcedureConfigRun-plug-in-deepgen-inpaint.last"
+grep -qF "(prompt \"$prompt\")" "$last" 2>/dev/null \
+  || { cat "$last" >&2 || true; echo "FAIL: the prompt typed in the dialog did not reach the procedure config" >&2; exit 1; }
 [ -s "$out/gimp3-dialog.png" ] || { echo "FAIL: no screenshot" >&2; exit 1; }
 echo "screenshot: $out/gimp3-dialog.png"

@@ -3,8 +3,9 @@
 # the build tree visible at the same paths as outside, so that paths mean the same on both
 # sides. The mounts live in a private mount namespace and vanish with the command.
 #
-#   tests/gimp/gimp3-root.sh ROOT SRC BUILD build          configure + build deepgen-gimp in
-#                                                           BUILD/gimp3-build with the root's tools
+#   tests/gimp/gimp3-root.sh ROOT SRC BUILD build [-DX=Y…] configure (with those options) + build
+#                                                           deepgen-gimp in BUILD/gimp3-build with
+#                                                           the root's tools
 #   tests/gimp/gimp3-root.sh ROOT SRC BUILD run CMD ARG... run CMD inside the root
 #
 # Needs root (mount, chroot). Exit 77 (ctest: skipped) when ROOT is not a finished GIMP 3 root.
@@ -43,7 +44,7 @@ exec unshare --mount --propagation private sh -eu -c '
     build)
       chroot "$root" sh -euc "
         cmake -S \"$src\" -B \"$build/gimp3-build\" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-              -DDEEPGEN_GIMP3=ON -DDEEPGEN_GIMP2=OFF -DDEEPGEN_UI=OFF -DDEEPGEN_TESTS=OFF >/dev/null
+              -DDEEPGEN_GIMP3=ON -DDEEPGEN_GIMP2=OFF -DDEEPGEN_UI=OFF -DDEEPGEN_TESTS=OFF $* >/dev/null
         cmake --build \"$build/gimp3-build\" -j\$(nproc) --target deepgen-gimp deepgen-translations"
       ;;
     run)

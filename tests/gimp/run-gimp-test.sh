@@ -5,8 +5,9 @@
 #
 #   run-gimp-test.sh 2.10|3.0 JOB CHECKER PLUGIN MODEL OUTDIR [GIMP3-ROOT SRC BUILD]
 #
-# JOB: edit, generate, inpaint, or badfolder (a wrong model folder must fail with a clear
-# message and leave the image untouched). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
+# JOB: edit, generate, inpaint, badfolder (a wrong model folder must fail with a clear message
+# and leave the image untouched), gray (edit on a grayscale image) or indexed (edit on an indexed
+# image must be refused with a message, the image untouched). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
 # unless gimp-console-3.0 is installed here. Exit 77 = skipped.
 set -eu
 
@@ -37,14 +38,19 @@ case $job in
   edit) cases="rect ellipse none" ;;
   generate|inpaint) cases="rect ellipse" ;;
   badfolder) cases="rect" ;;
+  gray|indexed) cases=$job ;;   # the image converted to that mode, then a rectangle selected
   *) echo "unknown job $job" >&2; exit 2 ;;
 esac
 proc=plug-in-deepgen-$job
 folder=$model
 fn=dg-case
-if [ "$job" = badfolder ]; then
-  proc=plug-in-deepgen-edit folder="$out/no-such-model" fn=dg-fail-case
-fi
+# a failing job: what GIMP's log must say
+expect=
+case $job in
+  badfolder) proc=plug-in-deepgen-edit folder="$out/no-such-model" fn=dg-fail-case expect="does not exist" ;;
+  indexed) proc=plug-in-deepgen-edit fn=dg-fail-case expect="Convert this indexed image first" ;;
+  gray) proc=plug-in-deepgen-edit ;;
+esac
 
 {
   cat "$here/prelude-$version.scm" "$here/cases.scm"
@@ -76,11 +82,11 @@ grep -v -e 'gimp_wire_read' -e 'Gimp-Core-CRITICAL' -e 'tag cache' -e '^$' "$log
 
 status=0
 for c in $cases; do
-  if [ "$job" = badfolder ]; then
+  if [ -n "$expect" ]; then
     "$checker" untouched "$out" "$job-$c" || status=1
-    # the message names the folder and says what to do
-    if ! grep -q "does not exist" "$log"; then
-      echo "FAIL: GIMP did not report the missing model folder clearly" >&2
+    # the message says what is wrong and what to do
+    if ! grep -q "$expect" "$log"; then
+      echo "FAIL: GIMP did not report the refusal clearly (no \"$expect\" in its log)" >&2
       status=1
     fi
   else

@@ -2,7 +2,7 @@
 SD3 pipeline), driving the canonical transformers/diffusers modules held by ref_common.Models.
 
 Every function takes an optional `dump` dict that receives the intermediate tensors named in
-TINY_MODELS.md §5.
+TESTING.md §5.
 """
 import torch
 import torch.nn.functional as F

@@ -1,4 +1,4 @@
-"""Module-level goldens (TINY_MODELS.md §5, end): single blocks of the tiny DeepGen with random inputs.
+"""Module-level goldens (TESTING.md §5, end): single blocks of the tiny DeepGen with random inputs.
 
 Files: modules_fp32.safetensors, modules_bf16.safetensors (same keys; bf16 = module.to(bfloat16) and the
 fp32 inputs cast to bf16), scheduler.safetensors (sigmas/timesteps tables). Inputs are stored next to the

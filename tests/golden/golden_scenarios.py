@@ -1,4 +1,4 @@
-"""End-to-end golden scenarios (TINY_MODELS.md §5) for the tiny DeepGen, fp32 and bf16."""
+"""End-to-end golden scenarios (TESTING.md §5) for the tiny DeepGen, fp32 and bf16."""
 import os
 
 import numpy as np

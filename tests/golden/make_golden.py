@@ -79,7 +79,7 @@ def stage_model(out_root):
         shutil.rmtree(d)
     info = tiny_models.save_tiny_deepgen(d)
     manifest = {
-        "what": "Tiny random-weight DeepGen 1.0 in the DeepGen-1.0-diffusers layout (TINY_MODELS.md)",
+        "what": "Tiny random-weight DeepGen 1.0 in the DeepGen-1.0-diffusers layout (TESTING.md)",
         "generator": "tests/golden/make_golden.py --stages model",
         "versions": versions(),
         "seed_weights": tiny_models.SEED_WEIGHTS,
@@ -153,7 +153,7 @@ def write_golden_manifest(out_root, parts):
         with open(path) as f:
             old = json.load(f)
     manifest = {
-        "what": "Golden reference tensors for the tiny DeepGen (TINY_MODELS.md §5) from the canonical "
+        "what": "Golden reference tensors for the tiny DeepGen (TESTING.md §5) from the canonical "
                 "transformers/diffusers modules; model: ../tiny-deepgen (see its manifest.json)",
         "generator": "tests/golden/make_golden.py (README.md in that folder)",
         "versions": versions(),

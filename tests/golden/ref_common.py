@@ -13,7 +13,7 @@ PAD_ROW_STATS = {"calls": 0, "padded_calls": 0, "pad_rows": 0, "sdpa_nonzero_pad
 def _fa2_emul_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None,
                         **kwargs):
     """transformers' SDPA attention, then force the output of query rows that see no key to exactly 0
-    (flash-attention-2 varlen semantics for left-padded rows, MODEL.md §1.7/§10.4).
+    (flash-attention-2 varlen semantics for left-padded rows, MODEL.md §1.7, §10 item 4).
 
     Also counts how many such rows SDPA itself did not already return as exact zeros."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward

@@ -12,7 +12,7 @@ cd "$ROOT"
 PY=${PYTHON:-"$ROOT/.venv/bin/python"}
 if [ ! -x "$PY" ]; then
     python3 -m venv "$ROOT/.venv"
-    # torch first: this project's machines hold a CPU wheel of 2.13.0 that pip takes (see shared ENV.md)
+    # torch first: this project's machines hold a CPU wheel of 2.13.0 that pip takes (docs/TESTING.md §7)
     "$ROOT/.venv/bin/pip" install --quiet torch==2.13.0
     "$ROOT/.venv/bin/pip" install --quiet -r tests/golden/requirements.txt
 fi
@@ -45,4 +45,5 @@ run_other make_tokenizer_parity.py tests/data/tokenizer
 run_other make_randn.py tests/data/randn
 run_other make_full_configs.py tests/data/deepgen-1.0-configs
 run_other make_image_golden.py tests/data/image
+run_other make_reference_sizes.py tests/data/reference-sizes
 du -sh tests/data

@@ -1,4 +1,4 @@
-"""Tiny random-weight DeepGen 1.0 components built with the canonical classes (TINY_MODELS.md §2-§4).
+"""Tiny random-weight DeepGen 1.0 components built with the canonical classes (TESTING.md §2-§4).
 
 Every component is constructed from a config (never from a hub id) and every parameter and persistent
 buffer except the DiT `pos_embed.pos_embed` table is overwritten from torch.manual_seed(0) (§3).

@@ -20,7 +20,7 @@
 #include "dit.h"
 #include "gguf.h"
 #include "golden.h"
-#include "pipeline_private.h"
+#include "deepgen_hooks.h"
 #include "plan.h"
 #include "safetensors.h"
 

@@ -1,5 +1,5 @@
 /* The public pipeline (dg_run / dg_run_batch) end to end on the tiny model, against the six
- * golden scenarios of tests/data/golden (TINY_MODELS.md §5): prompt strings and reference PNGs
+ * golden scenarios of tests/data/golden (TESTING.md §5): prompt strings and reference PNGs
  * in, 8-bit images out, with the scenario's seed through the torch-compatible generator and
  * the golden run's VAE posterior noise injected.
  *
@@ -19,7 +19,8 @@
 
 #include "deepgen.h"
 #include "golden.h"
-#include "pipeline_private.h"
+#include "deepgen_hooks.h"
+#include "vkc_half.h"
 
 static DgEngine *engine;
 
@@ -75,6 +76,46 @@ load_png (const char *name)
   return img;
 }
 
+/* The VAE-encoder inputs a run uploaded, by flat reference index (DgRunHooks.vae_input). */
+typedef struct {
+  float *pixels[8];
+  int height[8], width[8];
+} VaeInputs;
+
+static void
+keep_vae_input (gpointer user_data, guint index, const float *pixels, int height, int width)
+{
+  VaeInputs *v = user_data;
+  g_assert_cmpuint (index, <, G_N_ELEMENTS (v->pixels));
+  g_assert_null (v->pixels[index]);
+  v->pixels[index] = g_memdup2 (pixels, (gsize) height * width * 3 * sizeof (float));
+  v->height[index] = height;
+  v->width[index] = width;
+}
+
+/* The golden scenarios' reference pixels as golden_scenarios.py's load_image makes them:
+ * torch float32 u8 / 255, then 2·x − 1, then .to(run dtype) (bf16: round to nearest even). The
+ * production path must hand the VAE encoder exactly these bits. */
+static void
+check_vae_input (const VaeInputs *v, guint index, const DgImage *png, gboolean bf16)
+{
+  g_assert_nonnull (v->pixels[index]);
+  g_assert_cmpint (v->width[index], ==, png->width);
+  g_assert_cmpint (v->height[index], ==, png->height);
+  for (int y = 0; y < png->height; y++)
+    for (int x = 0; x < png->width; x++)
+      for (int c = 0; c < 3; c++) {
+        float t = (float) png->pixels[(gsize) y * png->rowstride + (gsize) x * png->channels + c] / 255.0f;
+        float want = 2.0f * t - 1.0f;
+        if (bf16)
+          want = vkc_round_bf16 (want);
+        float got = v->pixels[index][((gsize) y * png->width + x) * 3 + c];
+        if (memcmp (&got, &want, sizeof got) != 0)
+          g_error ("reference %u pixel (%d, %d, %d): the VAE encoder got %.9g, the golden input is %.9g", index, x,
+                   y, c, got, want);
+      }
+}
+
 static void
 check_scenario (gconstpointer data)
 {
@@ -113,10 +154,18 @@ check_scenario (gconstpointer data)
       reqs[b].n_images = sc->n_refs[b];
       rp[b] = &reqs[b];
     }
-    DgRunHooks hooks = { .vae_eps_seeds = sc->eps_seeds[0] ? sc->eps_seeds : NULL, .references_as_given = TRUE };
+    VaeInputs vae_in;
+    memset (&vae_in, 0, sizeof vae_in);
+    DgRunHooks hooks = { .vae_eps_seeds = sc->eps_seeds[0] ? sc->eps_seeds : NULL, .references_as_given = TRUE,
+                         .vae_input = keep_vae_input, .vae_input_data = &vae_in };
     gint64 t0 = g_get_monotonic_time ();
     g_autoptr (GPtrArray) out = dg_run_batch_hooked (model, rp, sc->batch, &hooks, NULL, NULL, NULL, &error);
     g_assert_no_error (error);
+    for (guint b = 0, flat = 0; b < sc->batch; b++)
+      for (guint j = 0; j < sc->n_refs[b]; j++, flat++) {
+        check_vae_input (&vae_in, flat, imgs[b][j], prec == DG_PRECISION_BF16);
+        g_free (vae_in.pixels[flat]);
+      }
     g_test_message ("scenario %d %s: %.1f s", sc->id, mode ? "bf16" : "fp32", (g_get_monotonic_time () - t0) / 1e6);
     g_assert_cmpuint (out->len, ==, sc->batch);
 

@@ -15,7 +15,7 @@
 #include "connector.h"
 #include "deepgen.h"
 #include "golden.h"
-#include "pipeline_private.h"
+#include "deepgen_hooks.h"
 #include "plan.h"
 #include "tokenizer.h"
 #include "vlm.h"

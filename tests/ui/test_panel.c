@@ -4,16 +4,23 @@
  *                                   check the result's place and size, Reuse last, a wrong model
  *                                   folder (message in place), an empty prompt; screenshots
  *   test-panel german OUTDIR        with LANGUAGE=de: the panel and a message are German
- *
+ *   test-panel download MODEL OUTDIR   (with libsoup 3) the model download against a test Hub
+ *                                   on 127.0.0.1 serving MODEL: the offer for an empty folder,
+ *                                   progress, Pause, Resume, the run afterwards, a 401; screenshots
  */
 #include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dg_autopilot.h"
 #include "dg_gettext.h"
 #include "dg_panel.h"
 #include "dg_task.h"
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+#include "dg_download.h"
+#include "hub_server.h"
+#endif
 
 static int failures;
 
@@ -236,6 +243,26 @@ label_with_text (GtkWidget *w, const char *text)
   return s.found;
 }
 
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+/* The visible button whose label starts with @prefix (Download / Resume), or NULL. */
+static GtkWidget *
+button_with_prefix (GtkWidget *w, const char *prefix)
+{
+  if (GTK_IS_BUTTON (w) && gtk_widget_get_visible (w) && gtk_button_get_label (GTK_BUTTON (w))
+      && g_str_has_prefix (gtk_button_get_label (GTK_BUTTON (w)), prefix))
+    return w;
+  GtkWidget *found = NULL;
+  if (GTK_IS_CONTAINER (w))
+    {
+      GList *children = gtk_container_get_children (GTK_CONTAINER (w));
+      for (GList *l = children; l && !found; l = l->next)
+        found = button_with_prefix (l->data, prefix);
+      g_list_free (children);
+    }
+  return found;
+}
+#endif
+
 static int
 test_german (const char *out)
 {
@@ -253,10 +280,119 @@ test_german (const char *out)
   dg_panel_set_source (DG_PANEL (panel), test_image (160, 120), NULL, 0, 0);
   CHECK (find_label (panel, "_Ausführen"), "the Run button is not German (\"_Ausführen\")");
   CHECK (find_label (panel, "_Anweisung"), "the prompt label is not German (\"_Anweisung\")");
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+  /* no model in the folder: the download offer, in German */
+  g_autofree char *none = g_build_filename (out, "no-model-here", NULL);
+  g_object_set (panel, "model-folder", none, NULL);
+  CHECK (button_with_prefix (panel, "Modell _herunterladen (") != NULL,
+         "the download button is not German (\"Modell _herunterladen (…)\")");
+#endif
   shot (window, out, "panel-de.png");
   gtk_widget_destroy (window);
   return failures ? 1 : 0;
 }
+
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+static void
+on_download_finished (DgPanel *panel, gboolean success, Wait *w)
+{
+  w->done = TRUE;
+  w->success = success;
+}
+
+/* Starts the download (unless @start is FALSE: it runs already) and waits for its end. */
+static gboolean
+download_and_wait (DgPanel *panel, gboolean start, int timeout_s)
+{
+  Wait w = { 0 };
+  const gulong id = g_signal_connect (panel, "download-finished", G_CALLBACK (on_download_finished), &w);
+  if (start)
+    dg_panel_download (panel);
+  const gint64 end = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+  while (!w.done && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_signal_handler_disconnect (panel, id);
+  CHECK (w.done, "the download did not finish within %d s", timeout_s);
+  return w.success;
+}
+
+static int
+test_download (const char *model, const char *out)
+{
+  HubServer *hub = hub_server_new_repo (model, DG_DOWNLOAD_DEFAULT_REPO);
+  g_setenv ("HF_ENDPOINT", hub_server_endpoint (hub), TRUE);
+  g_setenv ("HF_HOME", out, TRUE);
+  g_setenv ("no_proxy", "127.0.0.1,localhost", TRUE);
+  g_unsetenv ("HF_TOKEN");
+  /* a short path for the screenshots */
+  g_autofree char *base = g_dir_make_tmp ("deepgen-XXXXXX", NULL);
+  g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", base);
+  g_autofree char *folder = g_build_filename (base, "DeepGen-1.0-diffusers", NULL);
+
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_GENERATE, &panel);
+  DgPanel *p = DG_PANEL (panel);
+  dg_panel_set_source (p, NULL, NULL, 96, 64);
+  g_object_set (panel, "model-folder", folder, "steps", 2, "max-size", 64, NULL);
+  dg_panel_set_prompt (p, "a lighthouse at dusk");
+
+  /* an empty folder: the offer, with the model's size */
+  CHECK (dg_panel_offers_download (p), "no download offered for a missing model folder");
+  GtkWidget *button = button_with_prefix (panel, "_Download the model (");
+  CHECK (button && strstr (gtk_button_get_label (GTK_BUTTON (button)), "14.4"), "no \"Download the model (14.4 GB)\" button");
+  CHECK (button && gtk_widget_get_mapped (button), "the download button is not on screen");
+  shot (window, out, "panel-download-offer.png");
+
+  /* a slow server: progress shows, Pause stops it and keeps what came */
+  hub_server_set_slow_chunk (hub, 16384);
+  hub_server_set_faults (hub, HUB_SLOW, NULL, NULL);
+  dg_panel_download (p);
+  CHECK (dg_panel_is_downloading (p), "the download did not start");
+  CHECK (!dg_panel_offers_download (p), "the Download button stays while downloading");
+  const gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  while (dg_download_partial_bytes (folder) < 1500000 && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, FALSE), g_usleep (10000);
+  shot (window, out, "panel-download.png");
+  dg_panel_pause_download (p);
+  CHECK (!download_and_wait (p, FALSE, 30), "a paused download reported success");
+  const char *msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "paused"), "message after Pause: %s", msg ? msg : "(none)");
+  CHECK (dg_download_partial_bytes (folder) > 0, "no partial files kept after Pause");
+  CHECK (button_with_prefix (panel, "_Resume the download") != NULL, "no Resume button after Pause");
+
+  /* Resume: the rest, verified; the offer goes, and the model runs */
+  hub_server_set_faults (hub, 0, NULL, NULL);
+  CHECK (download_and_wait (p, TRUE, 120), "the resumed download failed: %s",
+         dg_panel_get_message (p) ? dg_panel_get_message (p) : "?");
+  CHECK (!dg_panel_offers_download (p), "the download is still offered for a complete folder");
+  msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "ready"), "message after the download: %s", msg ? msg : "(none)");
+  g_autofree char *missing = dg_model_folder_missing (folder);
+  CHECK (missing == NULL, "the downloaded folder lacks: %s", missing);
+  shot (window, out, "panel-downloaded.png");
+  CHECK (run_and_wait (p, 300), "the run on the downloaded model failed: %s",
+         dg_panel_get_message (p) ? dg_panel_get_message (p) : "?");
+  CHECK (dg_panel_get_result (p) != NULL, "no preview after the run");
+
+  /* a gated repository without a token: the message says so, in place */
+  g_autofree char *other = g_build_filename (base, "other", NULL);
+  g_object_set (panel, "model-folder", other, NULL);
+  CHECK (dg_panel_offers_download (p), "no offer for another empty folder");
+  hub_server_set_faults (hub, HUB_NEED_TOKEN, NULL, "hf_secret");
+  CHECK (!download_and_wait (p, TRUE, 60), "a download without the needed token succeeded");
+  msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "401") && strstr (msg, "HF_TOKEN"), "message for 401: %s", msg ? msg : "(none)");
+  GtkWidget *shown = msg ? label_with_text (panel, msg) : NULL;
+  CHECK (shown && gtk_widget_get_mapped (shown), "the 401 message is not on screen");
+  CHECK (dg_panel_offers_download (p), "the offer is gone after a failed download");
+
+  gtk_widget_destroy (window);
+  dg_task_model_unload ();
+  hub_server_free (hub);
+  CHECK (system (rm) == 0, "cannot remove %s", base);
+  return failures ? 1 : 0;
+}
+#endif
 
 int
 main (int argc, char **argv)
@@ -270,6 +406,15 @@ main (int argc, char **argv)
     return test_run (argv[2], argv[3]);
   if (argc == 3 && g_str_equal (argv[1], "german"))
     return test_german (argv[2]);
-  fprintf (stderr, "usage: test-panel run MODEL OUTDIR | german OUTDIR\n");
+  if (argc == 4 && g_str_equal (argv[1], "download"))
+    {
+#ifdef DEEPGEN_HAVE_DOWNLOAD
+      return test_download (argv[2], argv[3]);
+#else
+      fprintf (stderr, "SKIP: built without the model download (libsoup-3.0)\n");
+      return 77;
+#endif
+    }
+  fprintf (stderr, "usage: test-panel run MODEL OUTDIR | german OUTDIR | download MODEL OUTDIR\n");
   return 2;
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Copies the screenshots that the window tests made (BUILD/screenshots) to docs/images, where
-# the README shows them. Run the tests first: ctest --test-dir BUILD -L 'ui|gimp'.
+# the README shows them. Run the tests first: ctest --test-dir BUILD -L 'ui|gimp|download'.
 #   tests/ui/update-screenshots.sh BUILD
 set -eu
 build=${1:?BUILD}
@@ -14,3 +14,5 @@ copy panel.png panel.png
 copy panel-de.png panel-de.png
 copy studio/studio-preview.png studio.png
 copy studio/studio-history.png studio-history.png
+copy panel-download.png panel-download.png
+copy gimp2-download/gimp2-download.png gimp2-download.png

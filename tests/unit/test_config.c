@@ -611,7 +611,7 @@ test_tiny_configs (void)
   DgQwenVLConfig q;
   g_assert_true (dg_qwen_vl_config_load (vlm, &q, &error));
   g_assert_no_error (error);
-  /* TINY_MODELS.md §2.1 */
+  /* TESTING.md §2.1 */
   g_assert_cmpuint (q.text.n_layers, ==, 36);
   g_assert_cmpuint (q.text.hidden, ==, 32);
   g_assert_cmpuint (q.text.n_heads, ==, 2);

@@ -2,6 +2,7 @@
  * tests/golden/make_image_golden.py), the size rules of MODEL.md §1.4/§7, and the [-1, 1]
  * conversions (MODEL.md §10 item 17). */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dtype.h"
@@ -309,6 +310,10 @@ test_reference_size (void)
     { 1000, 600, 500, 512, 320 },  /* target rounded to a multiple of 32 first */
     { 12288, 6144, 6144, 6144, 3072 },
     { 700, 700, 1024, 704, 704 },
+    { 728, 546, 512, 512, 416 },   /* the official float rule: 409.99999999999994 → 416 */
+    { 546, 728, 512, 416, 512 },
+    { 1092, 1092, 768, 768, 800 }, /* a square past a non-power-of-two target: 768.0000000000001 */
+    { 8379, 8379, 6144, 6144, 6144 }, /* 6176 would pass DG_MAX_SIDE: held there */
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
@@ -330,6 +335,40 @@ test_reference_size (void)
         if (MAX (w, h) > 512)
           g_assert_cmpint (MAX (rw, rh), ==, 512);
       }
+}
+
+/* Every row of tests/data/reference-sizes/reference_sizes.tsv: sizes computed by the official
+ * DeepGen resize_image in Python (tests/golden/make_reference_sizes.py), including every pair
+ * with sides up to 2048 where its float arithmetic differs from the exact quotient. */
+static void
+test_reference_size_official_table (void)
+{
+  const char *dir = g_getenv ("DEEPGEN_TEST_DATA");
+  g_autofree char *path = g_build_filename (dir ? dir : DEEPGEN_TEST_DATA_DIR, "reference-sizes",
+                                            "reference_sizes.tsv", NULL);
+  g_autofree char *text = NULL;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, &error));
+  g_assert_no_error (error);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  guint rows = 0, disagreeing = 0;
+  for (guint i = 0; lines[i]; i++)
+    {
+      if (lines[i][0] == '#' || lines[i][0] == '\0')
+        continue;
+      int target, w, h, ow, oh, differs;
+      g_assert_cmpint (sscanf (lines[i], "%d\t%d\t%d\t%d\t%d\t%d", &target, &w, &h, &ow, &oh, &differs), ==, 6);
+      int rw, rh;
+      dg_reference_size (w, h, target, &rw, &rh);
+      if (rw != ow || rh != oh)
+        g_error ("%s line %u: %d×%d at %d gives %d×%d, the official code %d×%d", path, i + 1, w, h,
+                 target, rw, rh, ow, oh);
+      rows++;
+      disagreeing += differs;
+    }
+  /* the generator's header: 226 + 232 + 170 pairs where float and exact rules differ */
+  g_assert_cmpuint (disagreeing, ==, 628);
+  g_assert_cmpuint (rows, >, 6000);
 }
 
 static void
@@ -510,6 +549,7 @@ main (int argc, char **argv)
   g_test_add_func ("/image/convert/quantize-bf16", test_quantize_bf16);
   g_test_add_func ("/image/size/round-to-multiple", test_round_to_multiple);
   g_test_add_func ("/image/size/reference", test_reference_size);
+  g_test_add_func ("/image/size/reference-official-table", test_reference_size_official_table);
   g_test_add_func ("/image/size/reference-prepare", test_reference_prepare);
   g_test_add_func ("/image/size/output", test_output_size);
   g_test_add_func ("/image/helpers", test_image_helpers);

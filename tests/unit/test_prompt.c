@@ -220,7 +220,7 @@ test_vit_grid (void)
   g_assert_cmpuint (g.n_tokens, ==, 256); /* MODEL.md §1.2 */
   g_assert_true (dg_vit_grid (1024, 1024, NULL, &g, NULL));
   g_assert_cmpuint (g.n_tokens, ==, 1024);
-  /* TINY_MODELS.md scenario 3: 160×192 → ViT 10×12 patches, 5×6 merged */
+  /* TESTING.md scenario 3: 160×192 → ViT 10×12 patches, 5×6 merged */
   g_assert_true (dg_vit_grid (160, 192, NULL, &g, NULL));
   g_assert_cmpuint (g.resized_h, ==, 140);
   g_assert_cmpuint (g.resized_w, ==, 168);

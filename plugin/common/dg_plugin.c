@@ -1,0 +1,246 @@
+/* The plug-in core shared by the GIMP 3 and GIMP 2.10 plug-ins (dg_plugin.h). */
+#include "dg_plugin.h"
+
+#include "dg_autopilot.h"
+#include "dg_gettext.h"
+#include "dg_panel.h"
+
+/* ---- reading the image -------------------------------------------------------------------- */
+
+/* What a run works on, read from GIMP before anything else happens. */
+typedef struct {
+  DgHostItem *drawable;       /* the selected layer, or NULL (generate with nothing selected) */
+  DgImage *pixels;            /* the layer's pixels (edit, inpaint) */
+  DgMask *selection;          /* the selection over the layer (or canvas), NULL = none */
+  int offset_x, offset_y;     /* where pixels/selection (0, 0) lies on the canvas */
+  int width, height;          /* of the layer, or of the canvas */
+} Source;
+
+static void
+source_clear (Source *s)
+{
+  dg_image_free (s->pixels);
+  dg_image_free (s->selection);
+}
+
+static gboolean
+fail (GError **error, int code, const char *message)
+{
+  g_set_error_literal (error, DG_ERROR, code, message);
+  return FALSE;
+}
+
+/* w × h pixels at (x, y) of @item in babl @format, into a new image of @channels. */
+static DgImage *
+read_pixels (const DgHost *host, DgHostItem *item, int x, int y, int w, int h, int channels, const char *format)
+{
+  DgImage *img = dg_image_new (w, h, channels);
+  if (!img)
+    return NULL;
+  GeglBuffer *buf = host->buffer (item);
+  gegl_buffer_get (buf, GEGL_RECTANGLE (x, y, w, h), 1.0, babl_format (format), img->pixels, img->rowstride,
+                   GEGL_ABYSS_NONE);
+  g_object_unref (buf);
+  return img;
+}
+
+static gboolean
+read_source (const DgPluginCall *call, Source *src, GError **error)
+{
+  const DgHost *host = call->host;
+  const gboolean on_layer = call->info->job != DG_JOB_GENERATE;
+  if (call->n_drawables > 1 || (call->n_drawables == 0 && on_layer))
+    return fail (error, DG_ERROR_INVALID_ARGUMENT, _("Select exactly one layer for DeepGen to work on."));
+  /* the canvas, where generate works */
+  if (host->image_info (call->image, &src->width, &src->height) == DG_HOST_INDEXED)
+    return fail (error, DG_ERROR_UNSUPPORTED,
+                 _("DeepGen works on RGB and grayscale images. Convert this indexed image first (Image ▸ Mode ▸ RGB)."));
+  src->drawable = call->n_drawables == 1 ? call->drawable : NULL;
+  int x, y, w, h;
+  gboolean alpha = FALSE, touches = TRUE;
+  const DgHostItemKind kind = src->drawable ? host->item_info (src->drawable, &x, &y, &w, &h, &alpha) : DG_HOST_LAYER;
+  if (kind == DG_HOST_OTHER)
+    return fail (error, DG_ERROR_INVALID_ARGUMENT,
+                 _("DeepGen works on layers: select a layer, not a channel or a layer mask."));
+  if (kind == DG_HOST_LAYER_GROUP && on_layer)
+    return fail (error, DG_ERROR_INVALID_ARGUMENT,
+                 _("DeepGen cannot edit a layer group: select one of its layers, or merge the group first."));
+  /* edit and inpaint work on the layer */
+  if (on_layer)
+    src->offset_x = x, src->offset_y = y, src->width = w, src->height = h;
+
+  DgHostItem *selection = host->selection (call->image, on_layer ? src->drawable : NULL, &touches);
+  if (selection)
+    {
+      if (!touches)
+        return fail (error, DG_ERROR_INVALID_ARGUMENT,
+                     _("The selection does not touch the layer: select part of the layer, or select nothing to "
+                       "work on all of it."));
+      src->selection = read_pixels (host, selection, src->offset_x, src->offset_y, src->width, src->height, 1, "Y u8");
+      if (!src->selection)
+        return fail (error, DG_ERROR_OOM, _("Not enough memory for the selection."));
+    }
+
+  if (on_layer)
+    {
+      src->pixels = read_pixels (host, src->drawable, 0, 0, src->width, src->height, alpha ? 4 : 3,
+                                 alpha ? "R'G'B'A u8" : "R'G'B' u8");
+      if (!src->pixels)
+        return g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("Not enough memory to read the %d×%d layer."),
+                            src->width, src->height),
+               FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- writing the result ------------------------------------------------------------------- */
+
+static DgHostItem *
+apply_result (const DgPluginCall *call, const Source *src, const DgTaskResult *res, const char *prompt,
+              GError **error)
+{
+  const DgHost *host = call->host;
+  const DgImage *img = res->image;
+  g_autofree char *name = dg_task_layer_name (prompt);
+
+  host->undo_group (call->image, TRUE);
+  DgHostItem *layer = host->layer_new (call->image, src->drawable, name, img->width, img->height,
+                                       src->offset_x + res->x, src->offset_y + res->y);
+  if (!layer)
+    {
+      host->undo_group (call->image, FALSE);
+      fail (error, DG_ERROR_FAILED, _("GIMP could not create the new layer."));
+      return NULL;
+    }
+  GeglBuffer *buf = host->buffer (layer);
+  gegl_buffer_set (buf, GEGL_RECTANGLE (0, 0, img->width, img->height), 0,
+                   babl_format (img->channels == 4 ? "R'G'B'A u8" : "R'G'B' u8"), img->pixels, img->rowstride);
+  g_object_unref (buf);   /* flushes to the core */
+
+  /* the mask: the selection itself, at the layer's position, feathering included */
+  host->layer_finish (layer, src->selection != NULL, img->width, img->height);
+  host->undo_group (call->image, FALSE);
+  return layer;
+}
+
+/* ---- running ------------------------------------------------------------------------------ */
+
+static void
+on_progress (DgStage stage, int step, int n_steps, gpointer user_data)
+{
+  const DgHost *host = user_data;
+  g_autofree char *text = dg_task_progress_text (stage, step, n_steps);
+  host->progress_set_text (text);
+  host->progress_update (dg_task_progress_fraction (stage, step, n_steps));
+}
+
+static DgTaskResult *
+run_direct (const DgPluginCall *call, const Source *src, GError **error)
+{
+  DgTaskSpec spec;
+  if (!dg_procedure_spec (&call->args, call->info->job, src->pixels, src->selection, src->width, src->height, &spec,
+                          error))
+    return NULL;
+  call->host->progress_init (_("DeepGen: loading the model…"));
+  DgTaskResult *res = dg_procedure_run (&spec, call->args.folder, on_progress, (gpointer) call->host, error);
+  call->host->progress_end ();
+  return res;
+}
+
+typedef struct {
+  GtkWidget *dialog;
+  DgTaskResult *result;
+} DialogState;
+
+static void
+on_panel_apply (DgPanel *panel, const DgTaskResult *result, DialogState *st)
+{
+  st->result = dg_panel_steal_result (panel);
+  gtk_dialog_response (GTK_DIALOG (st->dialog), GTK_RESPONSE_APPLY);
+}
+
+static void
+close_dialog (GtkWindow *dialog)
+{
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
+}
+
+/* The dialog, starting from call->args; the result of Apply (NULL: closed without), and in
+ * *prompt the prompt it was made with. */
+static DgTaskResult *
+run_dialog (const DgPluginCall *call, Source *src, char **prompt)
+{
+  const DgProcedureArgs *a = &call->args;
+  DialogState st = { 0 };
+  st.dialog = call->host->dialog_new (call->info);
+  gtk_window_set_default_size (GTK_WINDOW (st.dialog), 460, -1);
+  GtkWidget *panel = dg_panel_new (call->info->job);
+  g_object_set (panel, "job-selectable", FALSE, "prompt", a->prompt, "negative-prompt", a->negative, "steps",
+                CLAMP (a->steps, 1, DG_TASK_MAX_STEPS), "guidance", CLAMP (a->guidance, 0.0, DG_TASK_MAX_GUIDANCE),
+                "seed", (gint64) MAX (-1, a->seed), "size-policy", a->policy, "max-size",
+                CLAMP (a->max_size, DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE), "model-folder", a->folder, NULL);
+  if (call->panel_open)
+    call->panel_open (panel, call->data);
+  /* the panel takes the pixels; the source keeps its geometry */
+  dg_panel_set_source (DG_PANEL (panel), g_steal_pointer (&src->pixels),
+                       src->selection ? dg_image_copy (src->selection) : NULL, src->width, src->height);
+  g_signal_connect (panel, "apply", G_CALLBACK (on_panel_apply), &st);
+  gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (st.dialog))), panel, TRUE, TRUE, 0);
+  gtk_widget_show_all (st.dialog);
+  dg_autopilot_attach (GTK_WINDOW (st.dialog), DG_PANEL (panel), close_dialog);
+
+  call->host->dialog_run (GTK_DIALOG (st.dialog));
+  if (call->panel_close)
+    call->panel_close (panel, call->data);
+  *prompt = dg_panel_dup_prompt (DG_PANEL (panel));
+  gtk_widget_destroy (st.dialog);
+  return st.result;
+}
+
+void
+dg_plugin_bind_settings (GtkWidget *panel, gpointer object)
+{
+  for (guint i = 0; i < DG_N_ARGUMENTS; i++)
+    g_object_bind_property (object, dg_arguments[i].name, panel, dg_arguments[i].name,
+                            G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
+}
+
+DgHostItem *
+dg_plugin_run (const DgPluginCall *call, DgPluginStatus *status, GError **error)
+{
+  dg_i18n_init ();
+  *status = DG_PLUGIN_EXECUTION_ERROR;
+  Source src = { 0 };
+  if (!read_source (call, &src, error))
+    {
+      source_clear (&src);
+      return NULL;
+    }
+
+  g_autofree char *prompt = NULL;
+  DgTaskResult *res = NULL;
+  if (call->interactive)
+    {
+      res = run_dialog (call, &src, &prompt);
+      if (!res)
+        *status = DG_PLUGIN_CANCEL;
+    }
+  else
+    {
+      prompt = g_strdup (call->args.prompt);
+      res = run_direct (call, &src, error);
+      /* wrong arguments are the caller's; everything else is an execution error */
+      if (!res && error && g_error_matches (*error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT))
+        *status = DG_PLUGIN_CALLING_ERROR;
+    }
+
+  DgHostItem *layer = res ? apply_result (call, &src, res, prompt, error) : NULL;
+  dg_task_result_free (res);
+  source_clear (&src);
+  if (!layer)
+    return NULL;
+  if (call->flush)
+    call->host->displays_flush ();
+  *status = DG_PLUGIN_SUCCESS;
+  return layer;
+}

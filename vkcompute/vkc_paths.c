@@ -1,0 +1,26 @@
+/* Which kernel each op family takes on this device, and why (`deepgen info`). */
+#include "vkc_ops_linear.h"
+#include "vkc_paths.h"
+
+char *
+vkc_paths_describe (VkcDevice *dev)
+{
+  const VkcDeviceInfo *i = vkc_device_info (dev);
+  GString *s = g_string_new ("kernel paths:\n");
+  /* DeepGen's shapes: the DiT's FF at 1024² (4096 image tokens, 1536 → 6144), the language model's
+   * MLP on a prompt (~120 tokens, 2048 → 11008), a single row (GEMV), all with bf16 weights. */
+  static const struct { const char *what; int64_t M, N, K; } lin[] = {
+    { "DiT FF, 4096 tokens, 1536->6144", 4096, 6144, 1536 },
+    { "LLM MLP, 120 tokens, 2048->11008", 120, 11008, 2048 },
+    { "LLM, 1 row, 2048->2048", 1, 2048, 2048 },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (lin); k++) {
+    g_autofree char *d = vkc_linear_describe (dev, lin[k].M, lin[k].N, lin[k].K, VKC_BF16);
+    g_string_append_printf (s, "  linear (%s): %s\n", lin[k].what, d);
+  }
+  const char *cm = i->cooperative_matrix ? "the device has cooperative matrices, this op has no coopmat kernel yet"
+                                         : i->coopmat_why;
+  g_string_append_printf (s, "  attention: scalar fp32 flash attention, online softmax (%s)\n", cm);
+  g_string_append_printf (s, "  conv: scalar fp32 direct convolution (%s)", cm);
+  return g_string_free (s, FALSE);
+}
