@@ -31,6 +31,8 @@ set -u
 export LC_ALL=C
 
 B=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# A copy that lost its modes (some transfers do): the two programs must be executable.
+for f in "$B"/bin/*; do [ -x "$f" ] || chmod +x "$f" 2>/dev/null || true; done
 quick=0
 info_only=0
 validation=1
