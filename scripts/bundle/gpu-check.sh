@@ -31,6 +31,8 @@ set -u
 export LC_ALL=C
 
 B=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# A copy that lost its modes (some transfers do): the two programs must be executable.
+for f in "$B"/bin/*; do [ -x "$f" ] || chmod +x "$f" 2>/dev/null || true; done
 quick=0
 info_only=0
 validation=1
@@ -426,13 +428,18 @@ code() { echo '```text'; cat "$@"; echo '```'; }
     echo
     code <(sed '1,2d; /^# exit/d' "$info_log")
     echo
-    echo "Kernel paths chosen on this device (from the capabilities above; kill switches in the environment:" \
-         "$(env | grep '^DEEPGEN_VK_DISABLE_' | tr '\n' ' ' | grep . || echo none)):"
+    echo "Kernel paths chosen on this device (kill switches in the environment:" \
+         "$(env | grep -E '^DEEPGEN_VK_(DISABLE|FORCE)_' | tr '\n' ' ' | grep . || echo none)):"
     echo
-    awk '/cooperative matrix:/ { sub(/.*cooperative matrix: /, ""); print "- cooperative-matrix GEMM: " ($0 ~ /^yes/ ? "available" : "not available (tiled GEMM)") }
+    if grep -q '^kernel paths:' "$info_log"; then   # deepgen info says it itself
+      echo '```text'
+      awk '/^kernel paths:/ { on = 1 } on && /^$/ { exit } on' "$info_log"
+      echo '```'
+    else awk '/cooperative matrix:/ { sub(/.*cooperative matrix: /, ""); print "- cooperative-matrix GEMM: " ($0 ~ /^yes/ ? "available" : "not available (tiled GEMM)") }
          /^subgroup:/ { print "- subgroup reductions (GEMV, norms, attention): " ($0 ~ /arithmetic yes/ ? "yes" : "no") " (" $0 ")" }
          /integer dot product:/ { sub(/,.*/, ""); print "- " $0 }
          /kernel|path/ { print "- " $0 }' "$info_log"
+    fi
     echo
   fi
   echo "## Steps"

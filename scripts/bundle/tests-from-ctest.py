@@ -3,7 +3,8 @@
 
     tests-from-ctest.py CTEST_JSON SRC_DIR BUILD_DIR TESTS_OUT BINARIES_OUT
 
-Keeps the tests labelled `op` or `model` (the op tests and the model/golden tests), with the
+Keeps the tests labelled `op` or `model` (the op tests and the model/golden tests; not those
+also labelled `slow` or `coopmat`, nor wrapper scripts outside the build tree), with the
 command, arguments, working directory, environment and timeout ctest would use, and rewrites
 every path for the bundle: the source tree's tests/data becomes "$B/data", a test executable
 "$T/NAME" (the folder gpu-check.sh unpacks them into), anything else in the build tree "$W/..."
@@ -21,6 +22,8 @@ import shlex
 import subprocess
 import sys
 
+# labels whose tests stay out: long sweeps (`slow`), runs inside a Debian 13 root (`coopmat`)
+SKIP_LABELS = {"slow", "coopmat"}
 # test name -> GLib test-path prefix whose cases become steps of their own (group "golden")
 SPLIT = {"model_pipeline": "/pipeline/scenario"}
 
@@ -57,12 +60,19 @@ def main():
         labels = props.get("LABELS", [])
         if "op" not in labels and "model" not in labels:
             continue
+        if any(l in SKIP_LABELS for l in labels):
+            continue
         name = t["name"]
         cmd = t.get("command")
         if not cmd:
             problems.append(f"{name}: ctest knows no command (not built?)")
             continue
         exe = os.path.realpath(cmd[0])
+        if not exe.startswith(build + "/"):
+            # a wrapper script (a test run inside another root, say): not for a bare machine
+            print(f"tests-from-ctest: {name} left out: its command {cmd[0]} is not a program of the build",
+                  file=sys.stderr)
+            continue
         binaries.setdefault(exe, os.path.basename(exe))
         group = "op" if "op" in labels else "model"
         timeout = int(props.get("TIMEOUT", 1500))
