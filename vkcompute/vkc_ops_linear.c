@@ -190,7 +190,7 @@ coop_selfcheck (VkcDevice *dev, const char *name, VkcDType wt)
     float v = ((float) (seed >> 8) / 16777216.0f - 0.5f) * 2.0f;
     if (i < M * K) xs[i] = v; else ws[i - M * K] = v;
   }
-  VkcTensor x, w, y1, y2;
+  VkcTensor x = { 0 }, w = { 0 }, y1 = { 0 }, y2 = { 0 };
   const int64_t sx[2] = { M, K }, sw[2] = { N, K }, sy[2] = { M, N };
   bool ok = vkc_tensor_alloc (&x, pool, false, VKC_F32, 2, sx, &error) &&
             vkc_tensor_alloc (&w, pool, false, wt, 2, sw, &error) &&

@@ -1,4 +1,5 @@
 /* Which kernel each op family takes on this device, and why (`deepgen info`). */
+#include "vkc_ops_attention.h"
 #include "vkc_ops_linear.h"
 #include "vkc_paths.h"
 
@@ -20,7 +21,13 @@ vkc_paths_describe (VkcDevice *dev)
   }
   const char *cm = i->cooperative_matrix ? "the device has cooperative matrices, this op has no coopmat kernel yet"
                                          : i->coopmat_why;
-  g_string_append_printf (s, "  attention: scalar fp32 flash attention, online softmax (%s)\n", cm);
+  static const struct { const char *what; int d; } att[] = {
+    { "DiT, head dim 64", 64 }, { "ViT, head dim 80", 80 }, { "LLM, head dim 128", 128 },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (att); k++) {
+    g_autofree char *d = vkc_attention_describe (dev, att[k].d);
+    g_string_append_printf (s, "  attention (%s): %s\n", att[k].what, d);
+  }
   g_string_append_printf (s, "  conv: scalar fp32 direct convolution (%s)", cm);
   return g_string_free (s, FALSE);
 }
