@@ -276,11 +276,18 @@ bench_conv (Bench *b, const char *filter, const char *name, int64_t h, int64_t w
       !tensor (b, &s.bias, VKC_F32, 1, (int64_t[]) { cout }, error) ||
       !tensor (b, &s.y, VKC_F32, 4, (int64_t[]) { 1, h, w, cout }, error))
     return false;
+  vkc_conv_set_path (1);
   double ms = run_case (b, rec_conv3, &s, error);
   g_autofree char *shape = g_strdup_printf ("%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " %" G_GINT64_FORMAT
                                             "->%" G_GINT64_FORMAT " 3x3 bf16", h, w, cin, cout);
-  /* Conv has a scalar fp32 kernel only: its fraction is of the fp32 FMA peak. */
   report_peak (name, shape, ms, 2.0 * h * w * cin * cout * 9, 0, "scalar", b->peak_f32);
+  vkc_conv_set_path (2);
+  g_autofree char *path = vkc_conv_describe (b->dev, VKC_BF16);
+  if (ms >= 0 && b->peak_mma > 0 && g_str_has_prefix (path, "coopmat")) {
+    ms = run_case (b, rec_conv3, &s, error);
+    report_peak (name, shape, ms, 2.0 * h * w * cin * cout * 9, 0, "coopmat", b->peak_mma);
+  }
+  vkc_conv_set_path (0);
   vkc_pool_arena_reset (b->pool);
   return ms >= 0;
 }
