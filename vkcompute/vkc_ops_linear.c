@@ -388,7 +388,8 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
   CoopPlan cp;
   if (kernel == VKC_LINEAR_COOPMAT) {
     coop_shader_name (w->dtype, name, sizeof name);
-    g_assert (coop_pick (info, M, N, &cp));
+    bool picked = coop_pick (info, M, N, &cp);
+    g_assert (picked);   /* coop_usable checked that a tile fits */
     plan.bm = cp.bm;
     plan.bn = cp.bn;
     const uint32_t spec[9] = { cp.wg, cp.bm, cp.bn, COOP_BK, info->coopmat_m, info->coopmat_n, info->coopmat_k,
