@@ -314,6 +314,8 @@ choose_kernel (VkcDevice *dev, const VkcLinearOptions *opt, int64_t M, int64_t N
     /* f32 weights are how callers ask for fp32 arithmetic (the model's fp32 precision mode, whose
      * goldens hold to ±1 in 8 bits): rounding them and x to fp16 would break that contract. */
     *why = "f32 weights ask for fp32 products (fp32 precision mode)";
+  } else if (!info->cooperative_matrix) {
+    *why = info->coopmat_why;
   } else if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU && !info->coopmat_forced) {
     /* lavapipe runs cooperative matrices as plain SIMD code: correct, and slower than the scalar
      * kernel (DiT qkv on 2 cores: 0.7 against 1.3 GFLOP/s, docs/PERF.md). */
