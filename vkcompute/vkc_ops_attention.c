@@ -191,6 +191,7 @@ coop_checked (VkcDevice *dev, uint32_t d)
   }
   if (!ok) {
     g_debug ("vkc: coopmat attention self-check could not run: %s", error ? error->message : "?");
+    vkc_fastpath_not_run (dev, name);
     return false;   /* no verdict: the scalar kernel for now */
   }
   bool good = nmse <= 1e-5;   /* false for NaN too */

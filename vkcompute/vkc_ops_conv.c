@@ -240,6 +240,7 @@ coop_conv_checked (VkcDevice *dev, VkcDType wt)
   }
   if (!ok) {
     g_debug ("vkc: coopmat conv self-check could not run: %s", error ? error->message : "?");
+    vkc_fastpath_not_run (dev, name);
     return false;
   }
   bool good = nmse <= 4e-6;

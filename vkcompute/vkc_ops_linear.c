@@ -254,6 +254,7 @@ coop_selfcheck (VkcDevice *dev, const char *name, VkcDType wt)
   if (e1 < 0 || e2 < 0) {
     /* Could not run (out of memory, …): no verdict, the scalar path for now, check again later. */
     g_debug ("vkc: coopmat self-check of %s could not run: %s", name, error ? error->message : "?");
+    vkc_fastpath_not_run (dev, name);
     return;
   }
   double nmse = MAX (e1, e2);
