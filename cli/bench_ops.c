@@ -243,12 +243,23 @@ bench_attention (Bench *b, const char *filter, const char *name, int64_t batch, 
     return false;
   s.p = (VkcAttnParams) { .heads_q = hq, .heads_kv = hkv, .head_dim = d, .scale = 1.0f / sqrtf ((float) d),
                           .causal = causal };
+  /* Both paths, as for linear: scalar against the fp32 FMA peak, coopmat against the MMA peak. */
+  VkcAttnTuning tu = VKC_ATTN_TUNING_DEFAULT;
+  tu.path = 1;
+  vkc_attention_set_tuning (&tu);
   double ms = run_case (b, rec_attn, &s, error);
-  /* Attention and conv have scalar fp32 kernels only: their fraction is of the fp32 FMA peak. */
   g_autofree char *shape = g_strdup_printf ("B=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT " H=%d/%d D=%d%s",
                                             batch, nq, hq, hkv, d, causal ? " causal" : "");
   double flops = 4.0 * batch * hq * nq * nk * d * (causal ? 0.5 : 1.0);
   report_peak (name, shape, ms, flops, 0, "scalar", b->peak_f32);
+  tu.path = 2;
+  vkc_attention_set_tuning (&tu);
+  g_autofree char *path = vkc_attention_describe (b->dev, d);
+  if (ms >= 0 && b->peak_mma > 0 && g_str_has_prefix (path, "coopmat")) {
+    ms = run_case (b, rec_attn, &s, error);
+    report_peak (name, shape, ms, flops, 0, "coopmat", b->peak_mma);
+  }
+  vkc_attention_set_tuning (NULL);
   vkc_pool_arena_reset (b->pool);
   return ms >= 0;
 }
@@ -265,10 +276,18 @@ bench_conv (Bench *b, const char *filter, const char *name, int64_t h, int64_t w
       !tensor (b, &s.bias, VKC_F32, 1, (int64_t[]) { cout }, error) ||
       !tensor (b, &s.y, VKC_F32, 4, (int64_t[]) { 1, h, w, cout }, error))
     return false;
+  vkc_conv_set_path (1);
   double ms = run_case (b, rec_conv3, &s, error);
   g_autofree char *shape = g_strdup_printf ("%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " %" G_GINT64_FORMAT
                                             "->%" G_GINT64_FORMAT " 3x3 bf16", h, w, cin, cout);
   report_peak (name, shape, ms, 2.0 * h * w * cin * cout * 9, 0, "scalar", b->peak_f32);
+  vkc_conv_set_path (2);
+  g_autofree char *path = vkc_conv_describe (b->dev, VKC_BF16);
+  if (ms >= 0 && b->peak_mma > 0 && g_str_has_prefix (path, "coopmat")) {
+    ms = run_case (b, rec_conv3, &s, error);
+    report_peak (name, shape, ms, 2.0 * h * w * cin * cout * 9, 0, "coopmat", b->peak_mma);
+  }
+  vkc_conv_set_path (0);
   vkc_pool_arena_reset (b->pool);
   return ms >= 0;
 }

@@ -69,6 +69,7 @@ if [ "${ASAN_GPU_TESTS:-1}" != 0 ]; then
   # it has unloaded, which LeakSanitizer cannot attribute or suppress; the host tests above
   # keep it on for our own code.
   # The fault-injection test samples every 101st device allocation here (every 41st above).
+  # -L is a regular expression: "op" also matches the coopmat label, which runs in the root.
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   DEEPGEN_FAULT_STRIDE=101 \
     ctest --test-dir build/asan --output-on-failure -j"$jobs" -L 'op|model|cli' -LE 'slow|coopmat'

@@ -9,3 +9,8 @@ foreach(wt f32 f16 bf16)
 endforeach()
 deepgen_shader(upsample_nearest2 upsample.comp)
 deepgen_shader(timestep_embedding timestep.comp)
+# The cooperative-matrix implicit GEMM (conv2d_coopmat.comp), when glslc supports it.
+foreach(wt f32 f16 bf16)
+  string(TOUPPER ${wt} W)
+  deepgen_coopmat_shader(conv2d_coopmat_${wt} conv2d_coopmat.comp W_T=DTYPE_${W})
+endforeach()

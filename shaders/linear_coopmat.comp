@@ -18,6 +18,11 @@
 // shared memory (one CM×CN scratch per subgroup) to a bounds-checked epilogue (bias,
 // accumulate, store: store_y of linear_common.glsl), so no shape needs to be a tile multiple.
 //
+// ALIGNED=1 builds the variant the launcher takes when M, N and K are multiples of the tile (BM,
+// BN, BK) and y's offset and row stride are multiples of 4 floats: no bounds checks while staging,
+// and the accumulators go straight to y with coopMatStore (y itself loaded first to accumulate,
+// the bias added as a broadcast tile), without the scratch round trip.
+//
 // fp16 range: an |x| or |w| beyond 65504 (LLM outlier channels after SwiGLU, DiT FF inputs)
 // would become ±Inf in fp16. Staging raises a workgroup flag when it meets one; the workgroup
 // then drops its accumulators and computes its whole tile in fp32 from global memory (the
@@ -107,8 +112,12 @@ void main()
     for (uint i = tid; i < BM * BK; i += WG) {
       uint r = i / BK, kk = i % BK;
       uint m = m0 + r, k = k0 + kk;
+#ifdef ALIGNED
+      float v = xbuf[p.x_off + m * p.ldx + k];
+#else
       float v = 0.0;
       if (m < p.M && k < p.K) v = xbuf[p.x_off + m * p.ldx + k];
+#endif
       As[r * SA + kk] = to_half(v);
     }
     // W slice, stored [n][k]: read by coopMatLoad as the column-major K×N operand B.
@@ -188,9 +197,35 @@ void main()
     return;
   }
 
-  // Epilogue: each accumulator through this subgroup's scratch to bounds-checked stores.
   uint lane = gl_SubgroupInvocationID, lanes = gl_SubgroupSize;
   uint cs = sg * CM * CN;
+#ifdef ALIGNED
+  // Epilogue: (y +) acc (+ bias) stored straight to y, whole accumulators.
+  for (uint i = 0; i < FM; i++) {
+    for (uint j = 0; j < FN; j++) {
+      uint m = m0 + wm0 + i * CM, n = n0 + wn0 + j * CN;
+      coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator> r = acc[i * FN + j];
+      if ((p.flags & LINEAR_BIAS) != 0u) {
+        for (uint e = lane; e < CM * CN; e += lanes) Cs[cs + e] = bbuf[p.b_off + n + e % CN];
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator> bt;
+        coopMatLoad(bt, Cs, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
+        r = r + bt;
+        subgroupBarrier();   // before the next bias tile overwrites the scratch
+      }
+      uint yi = p.y_off + m * p.ldy + n;
+      if ((p.flags & LINEAR_ACCUMULATE) != 0u) {
+        coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator> yo;
+        coopMatLoad(yo, ybuf, yi, p.ldy, gl_CooperativeMatrixLayoutRowMajor);
+        r = r + yo;
+      }
+      coopMatStore(r, ybuf, yi, p.ldy, gl_CooperativeMatrixLayoutRowMajor);
+    }
+  }
+  return;
+#endif
+  // Epilogue: each accumulator through this subgroup's scratch to bounds-checked stores.
   for (uint i = 0; i < FM; i++) {
     for (uint j = 0; j < FN; j++) {
       coopMatStore(acc[i * FN + j], Cs, cs, CN, gl_CooperativeMatrixLayoutRowMajor);

@@ -117,7 +117,13 @@ VkPhysicalDevice vkc_device_physical (VkcDevice *dev);
  * scalar kernel; a mismatch disables it with one warning. Results are remembered in
  * g_get_user_cache_dir()/deepgen/selfcheck-VENDOR-DEVICE-DRIVERVERSION.txt (one "kernel ok|bad"
  * per line; delete the file to test again). */
-typedef enum { VKC_FASTPATH_UNKNOWN = 0, VKC_FASTPATH_OK, VKC_FASTPATH_BAD } VkcFastpathState;
+typedef enum {
+  VKC_FASTPATH_UNKNOWN = 0,   /* not checked yet */
+  VKC_FASTPATH_OK,
+  VKC_FASTPATH_BAD,
+  VKC_FASTPATH_NOT_RUN,       /* the check could not run (out of memory, …): scalar for this device's
+                               * lifetime, checked again by the next process */
+} VkcFastpathState;
 VkcFastpathState vkc_fastpath_state (VkcDevice *dev, const char *kernel);
 const char *vkc_fastpath_cache_file (VkcDevice *dev);
 

@@ -57,8 +57,9 @@ vkc_fastpath_record (VkcDevice *dev, const char *name, bool ok, const char *deta
   gpointer k, v;
   g_hash_table_iter_init (&it, dev->fastpaths);
   while (g_hash_table_iter_next (&it, &k, &v))
-    g_string_append_printf (s, "%s %s\n", (const char *) k,
-                            GPOINTER_TO_INT (v) == VKC_FASTPATH_OK ? "ok" : "bad");
+    if (GPOINTER_TO_INT (v) == VKC_FASTPATH_OK || GPOINTER_TO_INT (v) == VKC_FASTPATH_BAD)
+      g_string_append_printf (s, "%s %s\n", (const char *) k,
+                              GPOINTER_TO_INT (v) == VKC_FASTPATH_OK ? "ok" : "bad");
   g_autofree char *dir = g_path_get_dirname (path);
   g_mkdir_with_parents (dir, 0700);
   /* Not being able to save only means the check runs again next time. */
@@ -68,6 +69,13 @@ vkc_fastpath_record (VkcDevice *dev, const char *name, bool ok, const char *deta
     g_warning ("vkc: the fast kernel %s computes wrong results on %s (%s %s): %s. It is switched off "
                "for this device and driver version (remembered in %s; delete that file to test again).",
                name, dev->info.name, dev->info.driver_name, dev->info.driver_info, detail, path);
+}
+
+void
+vkc_fastpath_not_run (VkcDevice *dev, const char *name)
+{
+  load (dev);
+  g_hash_table_insert (dev->fastpaths, g_strdup (name), GINT_TO_POINTER (VKC_FASTPATH_NOT_RUN));
 }
 
 void

@@ -78,3 +78,5 @@ void vkc_pipeline_cache_save (VkcDevice *dev);
  * runs read the result and stay quiet). */
 void vkc_fastpath_record (VkcDevice *dev, const char *name, bool ok, const char *detail);
 void vkc_fastpaths_free (VkcDevice *dev);
+/* The check of `name` could not run: remember that in memory only (VKC_FASTPATH_NOT_RUN). */
+void vkc_fastpath_not_run (VkcDevice *dev, const char *name);

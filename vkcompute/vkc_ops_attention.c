@@ -1,5 +1,6 @@
 #include "vkc_ops_attention.h"
 #include "vkc_ops_common.h"
+#include "vkc_internal.h"
 #include <math.h>
 #include <string.h>
 
@@ -47,6 +48,7 @@ u32 (int64_t v)
 typedef struct {
   uint32_t nt, br, bc, d, ntc, ntd, alias;
   bool sg;
+  bool coop;   /* attention_coopmat.comp: spec constants nt, br, bc, d and the coopmat shape */
 } AttnCfg;
 
 typedef struct {
@@ -97,7 +99,7 @@ attn_pick_cfg (VkcDevice *dev, uint32_t d)
     { 16, 8, 1 }, { 8, 8, 1 }, { 8, 4, 1 }, { 4, 4, 1 },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cand); i++) {
-    AttnCfg c = { 128, cand[i][0], cand[i][1], d, 0, 0, cand[i][2], false };
+    AttnCfg c = { 128, cand[i][0], cand[i][1], d, 0, 0, cand[i][2], false, false };
     if (tuning.block_q && (uint32_t) tuning.block_q != c.br) continue;
     if (tuning.block_k && (uint32_t) tuning.block_k != c.bc) continue;
     if (tuning.kv_alias >= 0 && (uint32_t) tuning.kv_alias != c.alias) continue;
@@ -109,6 +111,148 @@ attn_pick_cfg (VkcDevice *dev, uint32_t d)
   }
   g_error ("vkc_op_attention: no tile configuration for head dim %u fits %u bytes of shared memory",
            d, info->max_shared_memory);
+}
+
+/* Shared memory of attention_coopmat.comp (mirrors its arrays). */
+static uint32_t
+coop_shared_bytes (uint32_t br, uint32_t bc, uint32_t d)
+{
+  return br * (d + 8) * 2 + bc * (d + 8) * 2 + br * (d + 4) * 4 + br * (bc + 8) * 2 + br * 6 * 4 + bc * 4;
+}
+
+/* The first use of the coopmat kernel for a head dim on a device and driver version runs it on a
+ * small known input (causal, a key mask, 2 query heads per kv head, 45 tokens: several tiles)
+ * against the scalar kernel (vkc.h, "Fast-path self-checks"). The bound is the test's
+ * (test_attention.c): NMSE ≈ (2u²/3)·(Var(s) + 1) with u = 2⁻¹¹ and Var(s) = 1 here, 10× → 3.2e-6;
+ * 1e-5 leaves room for the fewer outputs. */
+static bool coop_check_running;
+
+static bool
+coop_checked (VkcDevice *dev, uint32_t d)
+{
+  char name[48];
+  g_snprintf (name, sizeof name, "attention_coopmat_d%u", d);
+  if (coop_check_running)
+    return true;
+  VkcFastpathState st = vkc_fastpath_state (dev, name);
+  if (st != VKC_FASTPATH_UNKNOWN)
+    return st == VKC_FASTPATH_OK;
+  enum { N = 45, HQ = 2 };
+  const int64_t cq = HQ * (int64_t) d, ck = d;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VkcPool) pool = vkc_pool_new (dev, VKC_POOL_HOST, 1 << 20, "selfcheck");
+  VkcTensor q, k, v, o1, o2, valid;
+  bool ok = vkc_tensor_alloc (&q, pool, false, VKC_F32, 3, (int64_t[]) { 1, N, cq }, &error) &&
+            vkc_tensor_alloc (&k, pool, false, VKC_F32, 3, (int64_t[]) { 1, N, ck }, &error) &&
+            vkc_tensor_alloc (&v, pool, false, VKC_F32, 3, (int64_t[]) { 1, N, ck }, &error) &&
+            vkc_tensor_alloc (&o1, pool, false, VKC_F32, 3, (int64_t[]) { 1, N, cq }, &error) &&
+            vkc_tensor_alloc (&o2, pool, false, VKC_F32, 3, (int64_t[]) { 1, N, cq }, &error) &&
+            vkc_tensor_alloc (&valid, pool, false, VKC_U32, 2, (int64_t[]) { 1, N }, &error);
+  double nmse = -1;
+  if (ok) {
+    g_autofree float *h = g_new (float, N * cq);
+    guint32 seed = 777;
+    /* Uniform in [-√3, √3): unit variance, like the test's normal inputs. */
+    for (int64_t i = 0; i < N * cq; i++) {
+      seed = seed * 1664525u + 1013904223u;
+      h[i] = ((float) (seed >> 8) / 16777216.0f - 0.5f) * 3.4641016f;
+    }
+    uint32_t vm[N];
+    for (int i = 0; i < N; i++) vm[i] = i >= 5;   /* left padding */
+    ok = vkc_tensor_upload (dev, &q, h, &error) && vkc_tensor_upload (dev, &k, h + 7, &error) &&
+         vkc_tensor_upload (dev, &v, h + 11, &error) && vkc_tensor_upload (dev, &valid, vm, &error);
+  }
+  VkcCmd *cmd = ok ? vkc_cmd_begin (dev, &error) : NULL;
+  if (cmd) {
+    VkcAttnParams p = { HQ, 1, (int) d, 1.0f / sqrtf ((float) d), true, &valid, false, NULL };
+    VkcAttnTuning saved = tuning;
+    coop_check_running = true;
+    tuning.path = 2;
+    vkc_op_attention (cmd, &o1, &q, &k, &v, &p);
+    coop_check_running = false;
+    tuning.path = 1;
+    vkc_op_attention (cmd, &o2, &q, &k, &v, &p);
+    tuning = saved;
+    ok = vkc_cmd_submit_wait (cmd, &error);
+    vkc_cmd_free (cmd);
+  } else {
+    ok = false;
+  }
+  if (ok) {
+    g_autofree float *a = g_new (float, N * cq), *b = g_new (float, N * cq);
+    ok = vkc_tensor_download (dev, &o1, a, &error) && vkc_tensor_download (dev, &o2, b, &error);
+    double num = 0, den = 0;
+    for (int64_t i = 0; ok && i < N * cq; i++) {
+      double e = (double) a[i] - b[i];
+      num += e * e;
+      den += (double) b[i] * b[i];
+    }
+    nmse = den > 0 ? num / den : num;
+  }
+  if (!ok) {
+    g_debug ("vkc: coopmat attention self-check could not run: %s", error ? error->message : "?");
+    vkc_fastpath_not_run (dev, name);
+    return false;   /* no verdict: the scalar kernel for now */
+  }
+  bool good = nmse <= 1e-5;   /* false for NaN too */
+  g_autofree char *detail = g_strdup_printf ("NMSE %.3g against the scalar kernel (limit 1e-05)", nmse);
+  vkc_fastpath_record (dev, name, good, detail);
+  return good;
+}
+
+/* The coopmat configuration for head dim d, or false with *why. */
+static bool
+attn_pick_coop (VkcDevice *dev, uint32_t d, AttnCfg *out, const char **why)
+{
+  const VkcDeviceInfo *info = vkc_device_info (dev);
+  const char *dummy;
+  if (!why) why = &dummy;
+  if (tuning.path == 1) { *why = "the scalar kernel was asked for"; return false; }
+  if (!info->cooperative_matrix) { *why = info->coopmat_why; return false; }
+  if (!vkc_shader_exists ("attention_coopmat")) {
+    *why = "this build has no coopmat shaders (its glslc lacked GL_KHR_cooperative_matrix)";
+    return false;
+  }
+  uint32_t cm = info->coopmat_m, cn = info->coopmat_n, ck = info->coopmat_k;
+  if (d % ck != 0 || d % cn != 0 || d > 256) {
+    *why = "the head dim is no multiple of the coopmat shape (or above 256)";
+    return false;
+  }
+  if (tuning.path != 2 && info->type == VK_PHYSICAL_DEVICE_TYPE_CPU && !info->coopmat_forced) {
+    *why = "a CPU device emulates cooperative matrices, slower than the scalar kernel";
+    return false;
+  }
+  static const uint32_t br_c[] = { 64, 32, 16, 8 }, bc_c[] = { 64, 32, 16, 8 };
+  for (guint i = 0; i < G_N_ELEMENTS (br_c); i++)
+    for (guint j = 0; j < G_N_ELEMENTS (bc_c); j++) {
+      uint32_t br = br_c[i], bc = bc_c[j];
+      if (br % cm || bc % cn || bc % ck || bc > d || br > 32 * cm / 8 || bc > 32) continue;
+      if (coop_shared_bytes (br, bc, d) > info->max_shared_memory) continue;
+      uint32_t nt = 4 * info->subgroup_size;
+      if (nt > info->max_workgroup_invocations) nt = info->subgroup_size;
+      *out = (AttnCfg) { .nt = nt, .br = br, .bc = bc, .d = d, .coop = true };
+      if (!coop_checked (dev, d)) {
+        *why = "it failed its self-check on this driver";
+        return false;
+      }
+      return true;
+    }
+  *why = "no coopmat tile fits the device's shared memory";
+  return false;
+}
+
+char *
+vkc_attention_describe (VkcDevice *dev, int head_dim)
+{
+  const VkcDeviceInfo *info = vkc_device_info (dev);
+  AttnCfg c;
+  const char *why = "";
+  if (attn_pick_coop (dev, (uint32_t) head_dim, &c, &why))
+    return g_strdup_printf ("coopmat %ux%ux%u flash attention, %u query rows x %u keys per tile, fp32 online softmax",
+                            info->coopmat_m, info->coopmat_n, info->coopmat_k, c.br, c.bc);
+  c = attn_pick_cfg (dev, (uint32_t) head_dim);
+  return g_strdup_printf ("scalar fp32 flash attention, %u query rows x %u keys per tile (coopmat not used: %s)",
+                          c.br, c.bc, why);
 }
 
 static void
@@ -152,8 +296,15 @@ attn_dispatch (VkcCmd *cmd, const AttnCfg *cfg, const VkcTensor *o, const VkcTen
              | (range ? F_RANGE : 0);
   pc.scale_log2 = (float) ((double) p->scale * 1.4426950408889634 /* log2(e) */);
 
-  uint32_t spec[7] = { cfg->nt, cfg->br, cfg->bc, cfg->d, cfg->ntc, cfg->ntd, cfg->alias };
-  VkcPipeline *pipe = vkc_pipeline_get (dev, cfg->sg ? "attention_sg" : "attention", spec, 7, 6);
+  VkcPipeline *pipe;
+  if (cfg->coop) {
+    const VkcDeviceInfo *info = vkc_device_info (dev);
+    uint32_t spec[7] = { cfg->nt, cfg->br, cfg->bc, cfg->d, info->coopmat_m, info->coopmat_n, info->coopmat_k };
+    pipe = vkc_pipeline_get_sg (dev, "attention_coopmat", spec, 7, 6, info->subgroup_size);
+  } else {
+    uint32_t spec[7] = { cfg->nt, cfg->br, cfg->bc, cfg->d, cfg->ntc, cfg->ntd, cfg->alias };
+    pipe = vkc_pipeline_get (dev, cfg->sg ? "attention_sg" : "attention", spec, 7, 6);
+  }
   uint32_t gx = vkc_div_up (pc.nq, cfg->br);
   g_assert (gx <= 65535 && q->shape[0] <= 65535 && p->heads_q <= 65535);
   vkc_cmd_dispatch (cmd, pipe, b, 6, &pc, sizeof pc, gx ? gx : 1, (uint32_t) p->heads_q,
@@ -190,7 +341,9 @@ vkc_op_attention (VkcCmd *cmd, const VkcTensor *o, const VkcTensor *q, const Vkc
   }
   if (B == 0 || Nq == 0) return;
 
-  AttnCfg cfg = attn_pick_cfg (dev, (uint32_t) D);
+  AttnCfg cfg;
+  if (!attn_pick_coop (dev, (uint32_t) D, &cfg, NULL))
+    cfg = attn_pick_cfg (dev, (uint32_t) D);
 
   /* Split by batch rows, then (one batch row not fitting) by query rows. */
   for (int64_t b0 = 0; b0 < B;) {

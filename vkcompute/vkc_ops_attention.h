@@ -19,7 +19,8 @@ typedef struct {
   const VkcTensor *kv_range;
 } VkcAttnParams;
 
-/* o = softmax(scale·q·kᵀ + mask)·v per head.
+/* o = softmax(scale·q·kᵀ + mask)·v per head (scalar fp32, or cooperative matrices: see
+ * vkc_attention_describe).
  *  q [B, Nq, Hq·D], k and v [B, Nk, Hkv·D], o [B, Nq, Hq·D]: f32, channel stride 1, batch and
  *  token strides free (q, k, v may be channel slices of one fused qkv tensor); query head h
  *  uses kv head h / (Hq/Hkv). o must not overlap q, k or v.
@@ -52,9 +53,19 @@ typedef struct {
   int kv_alias;              /* attention: V reuses K's shared memory; -1 = auto, 0 / 1 */
   bool no_subgroup;          /* shared-memory reductions even where subgroup ops exist */
   VkDeviceSize max_binding;  /* split bindings above this many bytes; 0 = maxStorageBufferRange */
+  /* Attention path: 0 = auto, 1 = the scalar kernel, 2 = the coopmat kernel where it applies. */
+  int path;
 } VkcAttnTuning;
 
-#define VKC_ATTN_TUNING_DEFAULT { 0, 0, -1, false, 0 }
+#define VKC_ATTN_TUNING_DEFAULT { 0, 0, -1, false, 0, 0 }
+
+/* Whether vkc_op_attention takes the cooperative-matrix kernel (attention_coopmat.comp) for this
+ * head dim on this device, and why in one line (for `deepgen info` and tests). AUTO takes it on
+ * GPUs with usable cooperative matrices for head dims that are a multiple of the coopmat shape
+ * (64, 80, 128), not on CPU devices unless DEEPGEN_VK_FORCE_COOPMAT=1. fp16 Q·scale, K, V, P
+ * with fp32 softmax and accumulation; the inputs must lie within fp16's range (they are outputs
+ * of normalised projections in DeepGen; qk-norm in the DiT). */
+char *vkc_attention_describe (VkcDevice *dev, int head_dim);
 
 void vkc_attention_set_tuning (const VkcAttnTuning *tuning);
 

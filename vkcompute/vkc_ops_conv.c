@@ -1,5 +1,8 @@
 #include "vkc_ops_conv.h"
 #include "vkc_ops_common.h"
+#include "vkc_half.h"
+#include "vkc_internal.h"
+#include <math.h>
 #include <string.h>
 
 /* Must match the push block of shaders/conv2d.comp. */
@@ -108,6 +111,144 @@ conv_input_rows (const VkcConv2dGeom *g, int64_t H, int64_t o0, int64_t o1, int6
   *r1 = (hi >> up) + 1;
 }
 
+/* ---- the cooperative-matrix path ---------------------------------------------------- */
+
+static int conv_path;
+static bool conv_check_running;
+
+void
+vkc_conv_set_path (int path)
+{
+  conv_path = path;
+}
+
+/* conv2d_coopmat.comp's tile: 2×2 subgroups of 2×2 accumulators, (4·CM) pixels × (4·CN) channels. */
+typedef struct { uint32_t bm, bn, wg, wm, wn; } CoopConvTile;
+
+static CoopConvTile
+coop_tile (const VkcDeviceInfo *i)
+{
+  return (CoopConvTile) { 4 * i->coopmat_m, 4 * i->coopmat_n, 4 * i->subgroup_size, 2 * i->coopmat_m,
+                          2 * i->coopmat_n };
+}
+
+static bool coop_conv_checked (VkcDevice *dev, VkcDType wt);
+
+static bool
+coop_conv_usable (VkcDevice *dev, VkcDType wt, const char **why)
+{
+  const VkcDeviceInfo *info = vkc_device_info (dev);
+  const char *dummy;
+  if (!why) why = &dummy;
+  char name[48];
+  g_snprintf (name, sizeof name, "conv2d_coopmat_%s", vkc_dtype_name (wt));
+  if (conv_path == 1) { *why = "the scalar kernel was asked for"; return false; }
+  if (!info->cooperative_matrix) { *why = info->coopmat_why; return false; }
+  if (!vkc_shader_exists (name)) {
+    *why = "this build has no coopmat shaders (its glslc lacked GL_KHR_cooperative_matrix)";
+    return false;
+  }
+  if (conv_path != 2) {
+    if (wt == VKC_F32) { *why = "f32 weights ask for fp32 products"; return false; }
+    if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU && !info->coopmat_forced) {
+      *why = "a CPU device emulates cooperative matrices, slower than the scalar kernel";
+      return false;
+    }
+  }
+  CoopConvTile t = coop_tile (info);
+  if ((t.bm + t.bn) * 40 * 2 + 4 * info->coopmat_m * info->coopmat_n * 4 + 16 > info->max_shared_memory ||
+      t.wg > info->max_workgroup_invocations) {
+    *why = "the coopmat tile does not fit the device";
+    return false;
+  }
+  if (!coop_conv_checked (dev, wt)) { *why = "it failed its self-check on this driver"; return false; }
+  return true;
+}
+
+char *
+vkc_conv_describe (VkcDevice *dev, VkcDType wt)
+{
+  const VkcDeviceInfo *i = vkc_device_info (dev);
+  const char *why = "";
+  if (coop_conv_usable (dev, wt, &why)) {
+    CoopConvTile t = coop_tile (i);
+    return g_strdup_printf ("coopmat %ux%ux%u implicit GEMM, %u pixels x %u channels per tile", i->coopmat_m,
+                            i->coopmat_n, i->coopmat_k, t.bm, t.bn);
+  }
+  return g_strdup_printf ("scalar fp32 implicit GEMM, 64 pixels x 64 channels per tile (coopmat not used: %s)", why);
+}
+
+/* One-time self-check per weight type (vkc.h): a 3×3 conv of a 6×7×24 image to 20 channels
+ * (K = 216: several K slices, no tile multiple) against the scalar kernel. Bound as for linear:
+ * fp16 rounding of both inputs, NMSE ≈ 2u²/3 = 1.6e-7 for zero-mean inputs; limit 4e-6. */
+static bool
+coop_conv_checked (VkcDevice *dev, VkcDType wt)
+{
+  char name[48];
+  g_snprintf (name, sizeof name, "conv2d_coopmat_%s", vkc_dtype_name (wt));
+  if (conv_check_running)
+    return true;
+  VkcFastpathState st = vkc_fastpath_state (dev, name);
+  if (st != VKC_FASTPATH_UNKNOWN)
+    return st == VKC_FASTPATH_OK;
+  enum { H = 6, W = 7, CI = 24, CO = 20, NX = H * W * CI, NW = CO * 9 * CI, NY = H * W * CO };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VkcPool) pool = vkc_pool_new (dev, VKC_POOL_HOST, 1 << 20, "selfcheck");
+  VkcTensor x, w, y1, y2;
+  bool ok = vkc_tensor_alloc (&x, pool, false, VKC_F32, 4, (int64_t[]) { 1, H, W, CI }, &error) &&
+            vkc_tensor_alloc (&w, pool, false, wt, 4, (int64_t[]) { CO, 3, 3, CI }, &error) &&
+            vkc_tensor_alloc (&y1, pool, false, VKC_F32, 4, (int64_t[]) { 1, H, W, CO }, &error) &&
+            vkc_tensor_alloc (&y2, pool, false, VKC_F32, 4, (int64_t[]) { 1, H, W, CO }, &error);
+  if (ok) {
+    g_autofree float *h = g_new (float, NW);
+    guint32 seed = 4242;
+    for (int i = 0; i < NW; i++) {
+      seed = seed * 1664525u + 1013904223u;
+      h[i] = ((float) (seed >> 8) / 16777216.0f - 0.5f) * 2.0f;
+    }
+    g_autofree uint16_t *hw = g_new (uint16_t, NW);
+    for (int i = 0; i < NW; i++) hw[i] = wt == VKC_BF16 ? vkc_f32_to_bf16 (h[i]) : vkc_f32_to_f16 (h[i]);
+    ok = vkc_tensor_upload (dev, &x, h + 5, &error) &&
+         vkc_tensor_upload (dev, &w, wt == VKC_F32 ? (const void *) h : (const void *) hw, &error);
+  }
+  VkcCmd *cmd = ok ? vkc_cmd_begin (dev, &error) : NULL;
+  if (cmd) {
+    int saved = conv_path;
+    conv_check_running = true;
+    conv_path = 2;
+    vkc_op_conv2d_3x3 (cmd, &y1, &x, &w, NULL);
+    conv_check_running = false;
+    conv_path = 1;
+    vkc_op_conv2d_3x3 (cmd, &y2, &x, &w, NULL);
+    conv_path = saved;
+    ok = vkc_cmd_submit_wait (cmd, &error);
+    vkc_cmd_free (cmd);
+  } else {
+    ok = false;
+  }
+  double nmse = -1;
+  if (ok) {
+    g_autofree float *a = g_new (float, NY), *b = g_new (float, NY);
+    ok = vkc_tensor_download (dev, &y1, a, &error) && vkc_tensor_download (dev, &y2, b, &error);
+    double num = 0, den = 0;
+    for (int i = 0; ok && i < NY; i++) {
+      double e = (double) a[i] - b[i];
+      num += e * e;
+      den += (double) b[i] * b[i];
+    }
+    nmse = den > 0 ? num / den : num;
+  }
+  if (!ok) {
+    g_debug ("vkc: coopmat conv self-check could not run: %s", error ? error->message : "?");
+    vkc_fastpath_not_run (dev, name);
+    return false;
+  }
+  bool good = nmse <= 4e-6;
+  g_autofree char *detail = g_strdup_printf ("NMSE %.3g against the scalar kernel (limit 4e-06)", nmse);
+  vkc_fastpath_record (dev, name, good, detail);
+  return good;
+}
+
 /* One dispatch: y holds output rows [out_row0, out_row0 + y.shape[1]) of y.shape[0] images;
  * x holds source rows from in_row0 of images whose full height is H. */
 static void
@@ -141,6 +282,17 @@ dispatch_conv (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t H, c
   };
   uint64_t m = (uint64_t) pc.nimg * pc.Ho * pc.Wo;
   uint32_t gx, gy;
+  if (coop_conv_usable (dev, w->dtype, NULL)) {
+    const VkcDeviceInfo *i = vkc_device_info (dev);
+    CoopConvTile t = coop_tile (i);
+    vkc_grid_1d (m, t.bm, &gx, &gy);
+    char cname[48];
+    g_snprintf (cname, sizeof cname, "conv2d_coopmat_%s", vkc_dtype_name (w->dtype));
+    const uint32_t spec[9] = { t.wg, t.bm, t.bn, 32, i->coopmat_m, i->coopmat_n, i->coopmat_k, t.wm, t.wn };
+    VkcPipeline *cp = vkc_pipeline_get_sg (dev, cname, spec, 9, 4, i->subgroup_size);
+    vkc_cmd_dispatch (cmd, cp, b, 4, &pc, sizeof pc, gx, gy, vkc_div_up (cout, t.bn));
+    return;
+  }
   vkc_grid_1d (m, thin ? THIN_TILE_M : TILE_M, &gx, &gy);
   uint32_t gz = vkc_div_up (cout, thin ? THIN_TILE_N : TILE_N);
   char name[48];

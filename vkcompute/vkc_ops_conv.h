@@ -59,6 +59,16 @@ void vkc_op_upsample_nearest2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor 
 void vkc_conv_weight_from_torch (void *dst, const void *src, size_t elem_size, int64_t cout,
                                  int64_t cin, int64_t kh, int64_t kw);
 
+/* Which kernel the convolutions take: 0 = auto, 1 = the scalar fp32 kernel, 2 = the
+ * cooperative-matrix implicit GEMM (conv2d_coopmat.comp) where the device has it (process-wide;
+ * tests and benchmarks). AUTO takes coopmat on GPUs with usable cooperative matrices for f16/bf16
+ * weights — f32 weights ask for fp32 products — after a one-time self-check against the scalar
+ * kernel (vkc.h); not on CPU devices unless DEEPGEN_VK_FORCE_COOPMAT=1. x and w are rounded to
+ * fp16, sums are fp32, and tiles with inputs beyond fp16's range are computed in fp32. */
+void vkc_conv_set_path (int path);
+/* The path vkc_op_conv2d takes for weights of type wt on this device, and why, in one line. */
+char *vkc_conv_describe (VkcDevice *dev, VkcDType wt);
+
 /* Testing hook: treat bindings larger than `bytes` as too large (0 = the device's
  * maxStorageBufferRange), so that the band-splitting path runs on small tensors. Applies to
  * the launchers of this file, process-wide. */

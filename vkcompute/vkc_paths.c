@@ -1,11 +1,12 @@
 /* Which kernel each op family takes on this device, and why (`deepgen info`). */
+#include "vkc_ops_attention.h"
+#include "vkc_ops_conv.h"
 #include "vkc_ops_linear.h"
 #include "vkc_paths.h"
 
 char *
 vkc_paths_describe (VkcDevice *dev)
 {
-  const VkcDeviceInfo *i = vkc_device_info (dev);
   GString *s = g_string_new ("kernel paths:\n");
   /* DeepGen's shapes: the DiT's FF at 1024² (4096 image tokens, 1536 → 6144), the language model's
    * MLP on a prompt (~120 tokens, 2048 → 11008), a single row (GEMV), all with bf16 weights. */
@@ -18,9 +19,16 @@ vkc_paths_describe (VkcDevice *dev)
     g_autofree char *d = vkc_linear_describe (dev, lin[k].M, lin[k].N, lin[k].K, VKC_BF16);
     g_string_append_printf (s, "  linear (%s): %s\n", lin[k].what, d);
   }
-  const char *cm = i->cooperative_matrix ? "the device has cooperative matrices, this op has no coopmat kernel yet"
-                                         : i->coopmat_why;
-  g_string_append_printf (s, "  attention: scalar fp32 flash attention, online softmax (%s)\n", cm);
-  g_string_append_printf (s, "  conv: scalar fp32 direct convolution (%s)", cm);
+  static const struct { const char *what; int d; } att[] = {
+    { "DiT, head dim 64", 64 }, { "ViT, head dim 80", 80 }, { "LLM, head dim 128", 128 },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (att); k++) {
+    g_autofree char *d = vkc_attention_describe (dev, att[k].d);
+    g_string_append_printf (s, "  attention (%s): %s\n", att[k].what, d);
+  }
+  g_autofree char *c16 = vkc_conv_describe (dev, VKC_BF16);
+  g_autofree char *c32 = vkc_conv_describe (dev, VKC_F32);
+  g_string_append_printf (s, "  conv (bf16 weights): %s\n", c16);
+  g_string_append_printf (s, "  conv (f32 weights, the VAE in fp32): %s", c32);
   return g_string_free (s, FALSE);
 }

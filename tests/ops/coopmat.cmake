@@ -8,7 +8,14 @@ target_link_libraries(coopmat_probe PRIVATE vkcompute)
 
 deepgen_op_test(linear_coopmat test_linear_coopmat.c)
 deepgen_op_test(coopmat_selfcheck test_coopmat_selfcheck.c)
-set_tests_properties(op_linear_coopmat op_coopmat_selfcheck PROPERTIES SKIP_RETURN_CODE 77)
+# The attention cases on the coopmat kernel: test_attention.c built with ATTN_COOPMAT=1.
+deepgen_op_test(attention_coopmat test_attention.c)
+target_compile_definitions(op_attention_coopmat PRIVATE ATTN_COOPMAT=1)
+# And the conv cases on the coopmat implicit GEMM: test_conv.c built with CONV_COOPMAT=1.
+deepgen_op_test(conv_coopmat test_conv.c)
+target_compile_definitions(op_conv_coopmat PRIVATE CONV_COOPMAT=1)
+set_tests_properties(op_linear_coopmat op_coopmat_selfcheck op_attention_coopmat op_conv_coopmat PROPERTIES
+                     SKIP_RETURN_CODE 77)
 
 set(_root "${DEEPGEN_GIMP3_ROOT}")
 if(NOT _root)
@@ -18,7 +25,9 @@ set(_in_root ${CMAKE_CURRENT_SOURCE_DIR}/run-in-root.sh ${_root} ${PROJECT_SOURC
              $<TARGET_FILE:coopmat_probe>)
 add_test(NAME coopmat_linear COMMAND ${_in_root} $<TARGET_FILE:op_linear_coopmat>)
 add_test(NAME coopmat_selfcheck COMMAND ${_in_root} $<TARGET_FILE:op_coopmat_selfcheck>)
-set_tests_properties(coopmat_linear PROPERTIES
+add_test(NAME coopmat_attention COMMAND ${_in_root} $<TARGET_FILE:op_attention_coopmat>)
+add_test(NAME coopmat_conv COMMAND ${_in_root} $<TARGET_FILE:op_conv_coopmat>)
+set_tests_properties(coopmat_linear coopmat_attention coopmat_conv PROPERTIES
   ENVIRONMENT "${DEEPGEN_TEST_ENV};DEEPGEN_VK_FORCE_COOPMAT=1" LABELS "coopmat" TIMEOUT 900 SKIP_RETURN_CODE 77)
 # The self-check test forces cooperative matrices itself, once it has seen the device has them.
 set_tests_properties(coopmat_selfcheck PROPERTIES

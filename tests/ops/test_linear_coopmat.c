@@ -51,6 +51,8 @@ typedef struct {
   VkcLinearKernel kernel;     /* COOPMAT, or AUTO (which DEEPGEN_VK_FORCE_COOPMAT must route) */
   float wide;                 /* ≠ 0: rows 3 and M−2 of x hold values of this size (> 65504) */
   float wide_w;               /* ≠ 0: W row 1 holds a value of this size */
+  bool aligned;               /* whole tiles: the ALIGNED variant must run (checked where the
+                               * device has timestamps, which name the pipelines that ran) */
 } Case;
 
 static void
@@ -83,7 +85,15 @@ run_case (OpTest *t, const char *what, const Case *c)
   vkc_op_linear_ex (cmd, &y1, &xv, &wt, c->bias ? &bt : NULL, &opt);
   opt.kernel = VKC_LINEAR_TILED;
   vkc_op_linear_ex (cmd, &y2, &xv, &wt, c->bias ? &bt : NULL, &opt);
-  op_run (t, cmd);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (vkc_cmd_submit_wait (cmd, &error));
+  g_autoptr (GHashTable) prof = vkc_cmd_profile (cmd);
+  vkc_cmd_free (cmd);
+  if (prof && c->kernel == VKC_LINEAR_COOPMAT) {
+    g_autofree char *an = g_strdup_printf ("linear_coopmat_aligned_%s", vkc_dtype_name (c->wt));
+    if ((bool) g_hash_table_contains (prof, an) != c->aligned)
+      g_error ("%s: the aligned variant %s", what, c->aligned ? "did not run" : "ran on a shape it does not fit");
+  }
   g_autofree float *got = op_download (t, &y1);
   g_autofree float *scalar = op_download (t, &y2);
 
@@ -161,6 +171,21 @@ test_tiles (void)
 }
 
 static void
+test_aligned (void)
+{
+  const VkcLinearKernel C = VKC_LINEAR_COOPMAT;
+  /* Multiples of every tile the launcher picks here (C = 8 or 16): accumulators stored straight
+   * to y, with the bias tile and the accumulate load. */
+  run_case (T, "aligned, bias + acc", &(Case) { .M = 64, .K = 64, .N = 128, .wt = VKC_BF16, .bias = true,
+                                                .accumulate = true, .kernel = C, .aligned = true });
+  run_case (T, "aligned q8_0", &(Case) { .M = 64, .K = 96, .N = 64, .wt = VKC_Q8_0, .kernel = C, .aligned = true });
+  run_case (T, "aligned large", &(Case) { .M = 512, .K = 64, .N = 512, .wt = VKC_F16, .bias = true, .kernel = C,
+                                          .aligned = true });
+  /* One row short of a tile: the bounds-checked variant. */
+  run_case (T, "almost aligned", &(Case) { .M = 63, .K = 64, .N = 128, .wt = VKC_BF16, .bias = true, .kernel = C });
+}
+
+static void
 test_forced_auto (void)
 {
   /* With DEEPGEN_VK_FORCE_COOPMAT AUTO takes cooperative matrices even for GEMV-sized M. */
@@ -206,6 +231,7 @@ main (int argc, char **argv)
   g_print ("device: %s, coopmat %s\n", i->name, i->coopmat_why);
   g_test_add_func ("/linear_coopmat/shapes", test_shapes);
   g_test_add_func ("/linear_coopmat/tiles", test_tiles);
+  g_test_add_func ("/linear_coopmat/aligned", test_aligned);
   g_test_add_func ("/linear_coopmat/forced-auto", test_forced_auto);
   g_test_add_func ("/linear_coopmat/fp16-range", test_fp16_range);
   int rc = g_test_run ();
