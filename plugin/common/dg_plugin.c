@@ -1,6 +1,9 @@
 /* The plug-in core shared by the GIMP 3 and GIMP 2.10 plug-ins (dg_plugin.h). */
 #include "dg_plugin.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "dg_autopilot.h"
 #include "dg_gettext.h"
 #include "dg_panel.h"
@@ -125,10 +128,31 @@ apply_result (const DgPluginCall *call, const Source *src, const DgTaskResult *r
 
 /* ---- running ------------------------------------------------------------------------------ */
 
+/* Test-only (tests/gimp/run-gimp-fault.sh, docs/RELIABILITY.md): with DEEPGEN_TEST_PAUSE_AT_STEP=N
+ * a direct run stops at denoising step N, says so on stderr with its process id, and waits (at
+ * most ten minutes) to be killed, so that a test kills the plug-in at a known point in the middle
+ * of a run rather than at a moment that depends on the machine's speed. Unset: nothing. */
+static void
+test_pause (DgStage stage, int step)
+{
+  static int at = -1;
+  if (at < 0)
+    {
+      const char *v = g_getenv ("DEEPGEN_TEST_PAUSE_AT_STEP");
+      at = v ? MAX (0, atoi (v)) : 0;
+    }
+  if (at == 0 || stage != DG_STAGE_DENOISE || step != at)
+    return;
+  g_printerr ("deepgen: DEEPGEN_TEST_PAUSE_AT_STEP: pid %d paused at step %d\n", (int) getpid (), step);
+  for (int i = 0; i < 600; i++)
+    g_usleep (G_USEC_PER_SEC);
+}
+
 static void
 on_progress (DgStage stage, int step, int n_steps, gpointer user_data)
 {
   const DgHost *host = user_data;
+  test_pause (stage, step);
   g_autofree char *text = dg_task_progress_text (stage, step, n_steps);
   host->progress_set_text (text);
   host->progress_update (dg_task_progress_fraction (stage, step, n_steps));
