@@ -47,6 +47,30 @@ read_pixels (const DgHost *host, DgHostItem *item, int x, int y, int w, int h, i
   return img;
 }
 
+/* What a run holds at once for a w × h layer (canvas, for generate) of @channels, at most: its
+ * pixels, GEGL's tiles of them while they are read, the region's copy, the result and its tiles
+ * on the way back to GIMP (five layer-sized images), and the selection. Tried as one allocation,
+ * given back at once, before anything is read: a layer too large for this process's memory fails
+ * here with a message instead of aborting the plug-in at a later g_malloc, where GIMP could only
+ * report a crash (docs/RELIABILITY.md). */
+static gboolean
+check_memory (int w, int h, int channels, GError **error)
+{
+  const guint64 need = (guint64) w * (guint64) h * (5 * (guint64) channels + 1);
+  gpointer probe = need <= G_MAXSIZE ? g_try_malloc ((gsize) need) : NULL;
+  if (probe)
+    {
+      g_free (probe);
+      return TRUE;
+    }
+  g_autofree char *size = g_format_size (need);
+  g_set_error (error, DG_ERROR, DG_ERROR_OOM,
+               _("Not enough memory for DeepGen to work on this %d×%d layer: it needs about %s. Close other "
+                 "images or programs, or scale the layer down (Layer ▸ Scale Layer), and try again."),
+               w, h, size);
+  return FALSE;
+}
+
 static gboolean
 read_source (const DgPluginCall *call, Source *src, GError **error)
 {
@@ -71,6 +95,9 @@ read_source (const DgPluginCall *call, Source *src, GError **error)
   /* edit and inpaint work on the layer */
   if (on_layer)
     src->offset_x = x, src->offset_y = y, src->width = w, src->height = h;
+
+  if (!check_memory (src->width, src->height, on_layer && !alpha ? 3 : 4, error))
+    return FALSE;
 
   DgHostItem *selection = host->selection (call->image, on_layer ? src->drawable : NULL, &touches);
   if (selection)

@@ -46,8 +46,9 @@ prompt="make the sky green"
 proc=plug-in-deepgen-edit
 pause_step=10
 # the memory job: a 16000×12000 RGB layer (576 MB as the plug-in reads it) for a plug-in limited
-# to 640 MiB of address space, of which starting up takes about half (docs/RELIABILITY.md)
-big_w=16000 big_h=12000 limit_kb=${DEEPGEN_TEST_LIMIT_KB:-393216}
+# to 1 GiB of address space (DEEPGEN_TEST_LIMIT_KB): enough to hold the layer once, not to work
+# on it (docs/RELIABILITY.md)
+big_w=16000 big_h=12000 limit_kb=${DEEPGEN_TEST_LIMIT_KB:-1048576}
 extra=
 case $job in
   kill)
