@@ -1,6 +1,9 @@
 /* The plug-in core shared by the GIMP 3 and GIMP 2.10 plug-ins (dg_plugin.h). */
 #include "dg_plugin.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "dg_autopilot.h"
 #include "dg_gettext.h"
 #include "dg_panel.h"
@@ -44,6 +47,30 @@ read_pixels (const DgHost *host, DgHostItem *item, int x, int y, int w, int h, i
   return img;
 }
 
+/* What a run holds at once for a w × h layer (canvas, for generate) of @channels, at most: its
+ * pixels, GEGL's tiles of them while they are read, the region's copy, the result and its tiles
+ * on the way back to GIMP (five layer-sized images), and the selection. Tried as one allocation,
+ * given back at once, before anything is read: a layer too large for this process's memory fails
+ * here with a message instead of aborting the plug-in at a later g_malloc, where GIMP could only
+ * report a crash (docs/RELIABILITY.md). */
+static gboolean
+check_memory (int w, int h, int channels, GError **error)
+{
+  const guint64 need = (guint64) w * (guint64) h * (5 * (guint64) channels + 1);
+  gpointer probe = need <= G_MAXSIZE ? g_try_malloc ((gsize) need) : NULL;
+  if (probe)
+    {
+      g_free (probe);
+      return TRUE;
+    }
+  g_autofree char *size = g_format_size (need);
+  g_set_error (error, DG_ERROR, DG_ERROR_OOM,
+               _("Not enough memory for DeepGen to work on this %d×%d layer: it needs about %s. Close other "
+                 "images or programs, or scale the layer down (Layer ▸ Scale Layer), and try again."),
+               w, h, size);
+  return FALSE;
+}
+
 static gboolean
 read_source (const DgPluginCall *call, Source *src, GError **error)
 {
@@ -68,6 +95,9 @@ read_source (const DgPluginCall *call, Source *src, GError **error)
   /* edit and inpaint work on the layer */
   if (on_layer)
     src->offset_x = x, src->offset_y = y, src->width = w, src->height = h;
+
+  if (!check_memory (src->width, src->height, on_layer && !alpha ? 3 : 4, error))
+    return FALSE;
 
   DgHostItem *selection = host->selection (call->image, on_layer ? src->drawable : NULL, &touches);
   if (selection)
@@ -125,10 +155,31 @@ apply_result (const DgPluginCall *call, const Source *src, const DgTaskResult *r
 
 /* ---- running ------------------------------------------------------------------------------ */
 
+/* Test-only (tests/gimp/run-gimp-fault.sh, docs/RELIABILITY.md): with DEEPGEN_TEST_PAUSE_AT_STEP=N
+ * a direct run stops at denoising step N, says so on stderr with its process id, and waits (at
+ * most ten minutes) to be killed, so that a test kills the plug-in at a known point in the middle
+ * of a run rather than at a moment that depends on the machine's speed. Unset: nothing. */
+static void
+test_pause (DgStage stage, int step)
+{
+  static int at = -1;
+  if (at < 0)
+    {
+      const char *v = g_getenv ("DEEPGEN_TEST_PAUSE_AT_STEP");
+      at = v ? MAX (0, atoi (v)) : 0;
+    }
+  if (at == 0 || stage != DG_STAGE_DENOISE || step != at)
+    return;
+  g_printerr ("deepgen: DEEPGEN_TEST_PAUSE_AT_STEP: pid %d paused at step %d\n", (int) getpid (), step);
+  for (int i = 0; i < 600; i++)
+    g_usleep (G_USEC_PER_SEC);
+}
+
 static void
 on_progress (DgStage stage, int step, int n_steps, gpointer user_data)
 {
   const DgHost *host = user_data;
+  test_pause (stage, step);
   g_autofree char *text = dg_task_progress_text (stage, step, n_steps);
   host->progress_set_text (text);
   host->progress_update (dg_task_progress_fraction (stage, step, n_steps));
