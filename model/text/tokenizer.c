@@ -1262,7 +1262,8 @@ encode_word (DgTokenizer *tok, const char *w, gsize n, GArray *out)
   guint n_ids = out->len - start;
   gint32 *value = g_new (gint32, 1 + n_ids);
   value[0] = (gint32) n_ids;
-  memcpy (value + 1, &g_array_index (out, gint32, start), n_ids * sizeof (gint32));
+  if (n_ids > 0)   /* a word a crafted vocabulary cannot spell gives none, and out may hold no data yet */
+    memcpy (value + 1, &g_array_index (out, gint32, start), n_ids * sizeof (gint32));
   g_mutex_lock (&tok->cache_lock);
   if (g_hash_table_size (tok->cache) >= MAX_CACHE_WORDS)
     g_hash_table_remove_all (tok->cache);
