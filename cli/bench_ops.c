@@ -39,15 +39,19 @@ tensor (Bench *b, VkcTensor *t, VkcDType dtype, int ndim, const int64_t *shape, 
   size_t n = (size_t) vkc_tensor_numel (t);
   g_autofree guint8 *h = g_malloc (vkc_dtype_bytes (dtype, (int64_t) n) + 4);
   bool blocks = vkc_dtype_block (dtype) > 1;
-  g_autofree float *qsrc = blocks ? g_new (float, n + 1) : NULL;   /* quantized below */
+  g_autofree float *qsrc = blocks ? g_new (float, n + 1) : NULL; /* quantized below */
   guint32 s = 12345;
   for (size_t i = 0; i < n; i++) {
     s = s * 1664525u + 1013904223u;
     float v = ((float) (s >> 8) / 16777216.0f - 0.5f) * 0.1f;
-    if (blocks) qsrc[i] = v;
-    else if (dtype == VKC_F32) memcpy (h + 4 * i, &v, 4);
-    else if (dtype == VKC_U32) { guint32 one = 1; memcpy (h + 4 * i, &one, 4); }
-    else {
+    if (blocks)
+      qsrc[i] = v;
+    else if (dtype == VKC_F32)
+      memcpy (h + 4 * i, &v, 4);
+    else if (dtype == VKC_U32) {
+      guint32 one = 1;
+      memcpy (h + 4 * i, &one, 4);
+    } else {
       guint16 x = dtype == VKC_BF16 ? vkc_f32_to_bf16 (v) : vkc_f32_to_f16 (v);
       memcpy (h + 2 * i, &x, 2);
     }
@@ -66,8 +70,7 @@ run_case (Bench *b, RecordFunc record, void *state, GError **error)
     g_autoptr (VkcCmd) cmd = vkc_cmd_begin (b->dev, error);
     if (!cmd)
       return -1;
-    for (int i = 0; i < reps; i++)
-      record (cmd, state);
+    for (int i = 0; i < reps; i++) record (cmd, state);
     gint64 t0 = g_get_monotonic_time ();
     if (!vkc_cmd_submit_wait (cmd, error))
       return -1;
@@ -82,7 +85,10 @@ run_case (Bench *b, RecordFunc record, void *state, GError **error)
 
 /* ---- cases ------------------------------------------------------------------------- */
 
-typedef struct { VkcTensor y, x, w, bias; VkcLinearKernel kernel; } LinearState;
+typedef struct {
+  VkcTensor y, x, w, bias;
+  VkcLinearKernel kernel;
+} LinearState;
 static void
 rec_linear (VkcCmd *cmd, void *s)
 {
@@ -94,14 +100,22 @@ rec_linear (VkcCmd *cmd, void *s)
 
 /* ---- peaks ------------------------------------------------------------------------- */
 
-typedef struct { VkcPipeline *pipe; VkcTensor out; uint32_t groups; uint32_t iters; } PeakState;
+typedef struct {
+  VkcPipeline *pipe;
+  VkcTensor out;
+  uint32_t groups;
+  uint32_t iters;
+} PeakState;
 static void
 rec_peak (VkcCmd *cmd, void *s)
 {
   PeakState *p = s;
   uint32_t off;
   VkcBinding bind = vkc_tensor_binding (vkc_cmd_device (cmd), &p->out, true, &off);
-  struct { uint32_t iters; float seed; } pc = { p->iters, 0.37f };
+  struct {
+    uint32_t iters;
+    float seed;
+  } pc = { p->iters, 0.37f };
   vkc_cmd_dispatch (cmd, p->pipe, &bind, 1, &pc, sizeof pc, p->groups, 1, 1);
 }
 
@@ -124,17 +138,20 @@ bench_peaks (Bench *b, GError **error)
 {
   const VkcDeviceInfo *i = vkc_device_info (b->dev);
   b->peak_f32 = peak (b, vkc_pipeline_get (b->dev, "peak_fma_f32", NULL, 0, 1), 256.0 * 64, error);
-  if (b->peak_f32 < 0) return false;
+  if (b->peak_f32 < 0)
+    return false;
   if (i->fp16_arith) {
     b->peak_f16 = peak (b, vkc_pipeline_get (b->dev, "peak_fma_f16", NULL, 0, 1), 256.0 * 64, error);
-    if (b->peak_f16 < 0) return false;
+    if (b->peak_f16 < 0)
+      return false;
   }
   if (i->cooperative_matrix && vkc_shader_exists ("peak_coopmat")) {
-    const uint32_t sg = 4;   /* subgroups per workgroup */
+    const uint32_t sg = 4; /* subgroups per workgroup */
     const uint32_t spec[4] = { sg * i->subgroup_size, i->coopmat_m, i->coopmat_n, i->coopmat_k };
     VkcPipeline *p = vkc_pipeline_get_sg (b->dev, "peak_coopmat", spec, 4, 1, i->subgroup_size);
     b->peak_mma = peak (b, p, 4.0 * 2 * i->coopmat_m * i->coopmat_n * i->coopmat_k * sg, error);
-    if (b->peak_mma < 0) return false;
+    if (b->peak_mma < 0)
+      return false;
   }
   g_autofree char *f16 = b->peak_f16 > 0 ? g_strdup_printf ("%.1f GFLOP/s", b->peak_f16) : g_strdup ("-");
   g_autofree char *mma = b->peak_mma > 0 ? g_strdup_printf ("%.1f GFLOP/s (%ux%ux%u)", b->peak_mma, i->coopmat_m,
@@ -144,23 +161,59 @@ bench_peaks (Bench *b, GError **error)
   return true;
 }
 
-typedef struct { VkcTensor o, q, k, v, valid; VkcAttnParams p; } AttnState;
-static void rec_attn (VkcCmd *cmd, void *s) { AttnState *a = s; vkc_op_attention (cmd, &a->o, &a->q, &a->k, &a->v, &a->p); }
+typedef struct {
+  VkcTensor o, q, k, v, valid;
+  VkcAttnParams p;
+} AttnState;
+static void
+rec_attn (VkcCmd *cmd, void *s)
+{
+  AttnState *a = s;
+  vkc_op_attention (cmd, &a->o, &a->q, &a->k, &a->v, &a->p);
+}
 
-typedef struct { VkcTensor y, x, w, bias; } ConvState;
-static void rec_conv3 (VkcCmd *cmd, void *s) { ConvState *c = s; vkc_op_conv2d_3x3 (cmd, &c->y, &c->x, &c->w, &c->bias); }
+typedef struct {
+  VkcTensor y, x, w, bias;
+} ConvState;
+static void
+rec_conv3 (VkcCmd *cmd, void *s)
+{
+  ConvState *c = s;
+  vkc_op_conv2d_3x3 (cmd, &c->y, &c->x, &c->w, &c->bias);
+}
 
-typedef struct { VkcTensor y, x, w, bias, scratch; int groups; } NormState;
-static void rec_ln (VkcCmd *cmd, void *s) { NormState *n = s; vkc_op_layer_norm (cmd, &n->y, &n->x, NULL, NULL, 1e-6f, 0); }
-static void rec_rms (VkcCmd *cmd, void *s) { NormState *n = s; vkc_op_rms_norm (cmd, &n->y, &n->x, &n->w, 1e-6f, 0); }
-static void rec_gn (VkcCmd *cmd, void *s)
+typedef struct {
+  VkcTensor y, x, w, bias, scratch;
+  int groups;
+} NormState;
+static void
+rec_ln (VkcCmd *cmd, void *s)
+{
+  NormState *n = s;
+  vkc_op_layer_norm (cmd, &n->y, &n->x, NULL, NULL, 1e-6f, 0);
+}
+static void
+rec_rms (VkcCmd *cmd, void *s)
+{
+  NormState *n = s;
+  vkc_op_rms_norm (cmd, &n->y, &n->x, &n->w, 1e-6f, 0);
+}
+static void
+rec_gn (VkcCmd *cmd, void *s)
 {
   NormState *n = s;
   vkc_op_group_norm (cmd, &n->y, &n->x, &n->w, &n->bias, n->groups, 1e-6f, VKC_NORM_SILU, &n->scratch);
 }
 
-typedef struct { VkcTensor y, x; } UnaryState;
-static void rec_gelu (VkcCmd *cmd, void *s) { UnaryState *u = s; vkc_op_unary (cmd, &u->y, &u->x, VKC_UNARY_GELU_TANH); }
+typedef struct {
+  VkcTensor y, x;
+} UnaryState;
+static void
+rec_gelu (VkcCmd *cmd, void *s)
+{
+  UnaryState *u = s;
+  vkc_op_unary (cmd, &u->y, &u->x, VKC_UNARY_GELU_TANH);
+}
 
 /* One line; `peak` (GFLOP/s, 0 = none) adds the fraction of the relevant peak the op reached. */
 static void
@@ -230,8 +283,8 @@ bench_linear (Bench *b, const char *filter, const char *name, int64_t m, int64_t
 }
 
 static bool
-bench_attention (Bench *b, const char *filter, const char *name, int64_t batch, int64_t nq, int64_t nk, int hq,
-                 int hkv, int d, bool causal, GError **error)
+bench_attention (Bench *b, const char *filter, const char *name, int64_t batch, int64_t nq, int64_t nk, int hq, int hkv,
+                 int d, bool causal, GError **error)
 {
   if (!wanted (filter, name))
     return true;
@@ -241,15 +294,16 @@ bench_attention (Bench *b, const char *filter, const char *name, int64_t batch, 
       !tensor (b, &s.v, VKC_F32, 3, (int64_t[]) { batch, nk, hkv * d }, error) ||
       !tensor (b, &s.o, VKC_F32, 3, (int64_t[]) { batch, nq, hq * d }, error))
     return false;
-  s.p = (VkcAttnParams) { .heads_q = hq, .heads_kv = hkv, .head_dim = d, .scale = 1.0f / sqrtf ((float) d),
-                          .causal = causal };
+  s.p = (VkcAttnParams) {
+    .heads_q = hq, .heads_kv = hkv, .head_dim = d, .scale = 1.0f / sqrtf ((float) d), .causal = causal
+  };
   /* Both paths, as for linear: scalar against the fp32 FMA peak, coopmat against the MMA peak. */
   VkcAttnTuning tu = VKC_ATTN_TUNING_DEFAULT;
   tu.path = 1;
   vkc_attention_set_tuning (&tu);
   double ms = run_case (b, rec_attn, &s, error);
-  g_autofree char *shape = g_strdup_printf ("B=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT " H=%d/%d D=%d%s",
-                                            batch, nq, hq, hkv, d, causal ? " causal" : "");
+  g_autofree char *shape = g_strdup_printf ("B=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT " H=%d/%d D=%d%s", batch, nq,
+                                            hq, hkv, d, causal ? " causal" : "");
   double flops = 4.0 * batch * hq * nq * nk * d * (causal ? 0.5 : 1.0);
   report_peak (name, shape, ms, flops, 0, "scalar", b->peak_f32);
   tu.path = 2;
@@ -278,8 +332,8 @@ bench_conv (Bench *b, const char *filter, const char *name, int64_t h, int64_t w
     return false;
   vkc_conv_set_path (1);
   double ms = run_case (b, rec_conv3, &s, error);
-  g_autofree char *shape = g_strdup_printf ("%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " %" G_GINT64_FORMAT
-                                            "->%" G_GINT64_FORMAT " 3x3 bf16", h, w, cin, cout);
+  g_autofree char *shape = g_strdup_printf (
+      "%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " %" G_GINT64_FORMAT "->%" G_GINT64_FORMAT " 3x3 bf16", h, w, cin, cout);
   report_peak (name, shape, ms, 2.0 * h * w * cin * cout * 9, 0, "scalar", b->peak_f32);
   vkc_conv_set_path (2);
   g_autofree char *path = vkc_conv_describe (b->dev, VKC_BF16);
@@ -355,23 +409,22 @@ deepgen_bench_ops (const char *filter, int reps, bool quick, GError **error)
   printf ("%-26s %-40s %13s %17s\n", "op", "shape", "time/op", "throughput");
   /* `quick` shrinks token counts 4× so that a CPU device finishes in seconds. */
   int64_t q = quick ? 4 : 1;
-  bool ok =
-      bench_linear (&b, filter, "linear dit_ff_up", 1024 / q, 1536, 6144, VKC_BF16, error) &&
-      bench_linear (&b, filter, "linear dit_ff_up_q8_0", 1024 / q, 1536, 6144, VKC_Q8_0, error) &&
-      bench_linear (&b, filter, "linear dit_ff_up_q4_0", 1024 / q, 1536, 6144, VKC_Q4_0, error) &&
-      bench_linear (&b, filter, "linear dit_qkv", 1324 / q, 1536, 1536, VKC_BF16, error) &&
-      bench_linear (&b, filter, "linear connector_fc1", 424 / q, 2048, 11946, VKC_BF16, error) &&
-      bench_linear (&b, filter, "linear vit_patch", 1024 / q, 1176, 1280, VKC_BF16, error) &&
-      bench_linear (&b, filter, "linear llm_mlp_gemv", 1, 2048, 11008, VKC_BF16, error) &&
-      bench_linear (&b, filter, "linear llm_mlp_gemv_q8_0", 1, 2048, 11008, VKC_Q8_0, error) &&
-      bench_linear (&b, filter, "linear llm_mlp_gemv_q4_0", 1, 2048, 11008, VKC_Q4_0, error) &&
-      bench_linear (&b, filter, "linear dit_ff_up_f32", 1024 / q, 1536, 6144, VKC_F32, error) &&
-      bench_attention (&b, filter, "attention dit_joint", 1, 1324 / q, 1324 / q, 24, 24, 64, false, error) &&
-      bench_attention (&b, filter, "attention llm", 1, 450 / q, 450 / q, 16, 2, 128, true, error) &&
-      bench_attention (&b, filter, "attention vit_full", 1, 1024 / q, 1024 / q, 16, 16, 80, false, error) &&
-      bench_conv (&b, filter, "conv3x3 vae_512", 64 / q, 64 / q, 512, 512, error) &&
-      bench_conv (&b, filter, "conv3x3 vae_128", 256 / q, 256 / q, 128, 128, error) &&
-      bench_norms (&b, filter, error);
+  bool ok = bench_linear (&b, filter, "linear dit_ff_up", 1024 / q, 1536, 6144, VKC_BF16, error) &&
+            bench_linear (&b, filter, "linear dit_ff_up_q8_0", 1024 / q, 1536, 6144, VKC_Q8_0, error) &&
+            bench_linear (&b, filter, "linear dit_ff_up_q4_0", 1024 / q, 1536, 6144, VKC_Q4_0, error) &&
+            bench_linear (&b, filter, "linear dit_qkv", 1324 / q, 1536, 1536, VKC_BF16, error) &&
+            bench_linear (&b, filter, "linear connector_fc1", 424 / q, 2048, 11946, VKC_BF16, error) &&
+            bench_linear (&b, filter, "linear vit_patch", 1024 / q, 1176, 1280, VKC_BF16, error) &&
+            bench_linear (&b, filter, "linear llm_mlp_gemv", 1, 2048, 11008, VKC_BF16, error) &&
+            bench_linear (&b, filter, "linear llm_mlp_gemv_q8_0", 1, 2048, 11008, VKC_Q8_0, error) &&
+            bench_linear (&b, filter, "linear llm_mlp_gemv_q4_0", 1, 2048, 11008, VKC_Q4_0, error) &&
+            bench_linear (&b, filter, "linear dit_ff_up_f32", 1024 / q, 1536, 6144, VKC_F32, error) &&
+            bench_attention (&b, filter, "attention dit_joint", 1, 1324 / q, 1324 / q, 24, 24, 64, false, error) &&
+            bench_attention (&b, filter, "attention llm", 1, 450 / q, 450 / q, 16, 2, 128, true, error) &&
+            bench_attention (&b, filter, "attention vit_full", 1, 1024 / q, 1024 / q, 16, 16, 80, false, error) &&
+            bench_conv (&b, filter, "conv3x3 vae_512", 64 / q, 64 / q, 512, 512, error) &&
+            bench_conv (&b, filter, "conv3x3 vae_128", 256 / q, 256 / q, 128, 128, error) &&
+            bench_norms (&b, filter, error);
   guint messages = vkc_device_validation_messages (b.dev);
   vkc_pool_free (b.pool);
   vkc_device_free (b.dev);

@@ -6,8 +6,7 @@
 
 #include "cli_i18n.h"
 
-static gboolean
-bad_value (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+static gboolean bad_value (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
 
 static gboolean
 bad_value (GError **error, const char *fmt, ...)
@@ -57,11 +56,12 @@ cli_parse_size (const char *text, int *width, int *height, GError **error)
     ok = ok && parse_side (q, &q, &h) && *q == '\0';
   }
   if (!ok)
-    return bad_value (error, _("--size: '%s' is not a size; write WIDTHxHEIGHT in pixels, e.g. 512x512 or 768x512"),
+    return bad_value (error, _ ("--size: '%s' is not a size; write WIDTHxHEIGHT in pixels, e.g. 512x512 or 768x512"),
                       text ? text : "");
   if (w < 1 || h < 1 || w > DG_MAX_SIDE || h > DG_MAX_SIDE)
-    return bad_value (error, _("--size: %d×%d is out of range: each side must be between 1 and %d pixels "
-                               "(DeepGen works best between 512 and 1024)"),
+    return bad_value (error,
+                      _ ("--size: %d×%d is out of range: each side must be between 1 and %d pixels "
+                         "(DeepGen works best between 512 and 1024)"),
                       w, h, DG_MAX_SIDE);
   *width = w;
   *height = h;
@@ -79,7 +79,7 @@ cli_parse_rng (const char *text, DgRng *out, GError **error)
     *out = DG_RNG_TORCH_CPU;
     return TRUE;
   }
-  return bad_value (error, _("--rng: '%s' is not a generator; use philox (the default) or torch"), text ? text : "");
+  return bad_value (error, _ ("--rng: '%s' is not a generator; use philox (the default) or torch"), text ? text : "");
 }
 
 gboolean
@@ -96,8 +96,7 @@ cli_parse_precision (const char *text, DgPrecision *out, GError **error)
       *out = DG_PRECISION_F32;
       return TRUE;
     }
-  return bad_value (error, _("--precision: '%s' is not a precision; use bf16 (the default) or f32"),
-                    text ? text : "");
+  return bad_value (error, _ ("--precision: '%s' is not a precision; use bf16 (the default) or f32"), text ? text : "");
 }
 
 gboolean
@@ -108,7 +107,7 @@ cli_parse_weights (const char *text, DgWeightFormat *out, GError **error)
     DgWeightFormat weights;
   } names[] = {
     { "released", DG_WEIGHTS_RELEASED }, { "bf16", DG_WEIGHTS_RELEASED }, { "q8", DG_WEIGHTS_Q8_0 },
-    { "q8_0", DG_WEIGHTS_Q8_0 },         { "q4", DG_WEIGHTS_Q4_0 },           { "q4_0", DG_WEIGHTS_Q4_0 },
+    { "q8_0", DG_WEIGHTS_Q8_0 },         { "q4", DG_WEIGHTS_Q4_0 },       { "q4_0", DG_WEIGHTS_Q4_0 },
     { "auto", DG_WEIGHTS_AUTO },
   };
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
@@ -116,7 +115,7 @@ cli_parse_weights (const char *text, DgWeightFormat *out, GError **error)
       *out = names[i].weights;
       return TRUE;
     }
-  return bad_value (error, _("--weights: '%s' is not a weight format; use auto (the default), released, q8 or q4"),
+  return bad_value (error, _ ("--weights: '%s' is not a weight format; use auto (the default), released, q8 or q4"),
                     text ? text : "");
 }
 
@@ -134,15 +133,20 @@ cli_weights_name (DgWeightFormat weights)
 gboolean
 cli_parse_job (const char *text, DgJob *out, GError **error)
 {
-  const struct { const char *name; DgJob job; } jobs[] = {
-    { "generate", DG_JOB_GENERATE }, { "edit", DG_JOB_EDIT }, { "inpaint", DG_JOB_INPAINT },
+  const struct {
+    const char *name;
+    DgJob job;
+  } jobs[] = {
+    { "generate", DG_JOB_GENERATE },
+    { "edit", DG_JOB_EDIT },
+    { "inpaint", DG_JOB_INPAINT },
   };
   for (guint i = 0; i < G_N_ELEMENTS (jobs); i++)
     if (g_strcmp0 (text, jobs[i].name) == 0) {
       *out = jobs[i].job;
       return TRUE;
     }
-  return bad_value (error, _("--job: '%s' is not a job; use generate, edit or inpaint"), text ? text : "");
+  return bad_value (error, _ ("--job: '%s' is not a job; use generate, edit or inpaint"), text ? text : "");
 }
 
 gboolean
@@ -151,8 +155,8 @@ cli_parse_seed (const char *text, guint64 *out, GError **error)
   guint64 v;
   g_autoptr (GError) e = NULL;
   if (!text || !g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT64, &v, &e))
-    return bad_value (error, _("--seed: '%s' is not a seed; use a whole number from 0 to %" PRIu64),
-                      text ? text : "", G_MAXUINT64);
+    return bad_value (error, _ ("--seed: '%s' is not a seed; use a whole number from 0 to %" PRIu64), text ? text : "",
+                      G_MAXUINT64);
   *out = v;
   return TRUE;
 }
@@ -169,8 +173,9 @@ cli_text_to_utf8 (const char *raw, const char *option, GError **error)
     if (converted)
       return converted;
   }
-  bad_value (error, _("%s is not valid UTF-8 text (byte 0x%02X at position %d). Write it in a UTF-8 terminal "
-                      "or editor, or convert it (iconv -t UTF-8)."),
+  bad_value (error,
+             _ ("%s is not valid UTF-8 text (byte 0x%02X at position %d). Write it in a UTF-8 terminal "
+                "or editor, or convert it (iconv -t UTF-8)."),
              option, (guint) (guchar) *bad, (int) (bad - raw) + 1);
   return NULL;
 }
@@ -189,7 +194,7 @@ cli_output_type (const char *path, const char **type, GError **error)
     *type = "jpeg";
     return TRUE;
   }
-  return bad_value (error, _("-o: '%s' has no known image extension; end the name in .png, .jpg or .jpeg"), path);
+  return bad_value (error, _ ("-o: '%s' has no known image extension; end the name in .png, .jpg or .jpeg"), path);
 }
 
 gboolean
@@ -197,7 +202,7 @@ cli_check_int (int value, int min, int max, const char *option, GError **error)
 {
   if (value >= min && value <= max)
     return TRUE;
-  return bad_value (error, _("%s: %d is out of range (%d to %d)"), option, value, min, max);
+  return bad_value (error, _ ("%s: %d is out of range (%d to %d)"), option, value, min, max);
 }
 
 gboolean
@@ -205,7 +210,7 @@ cli_check_double (double value, double min, double max, const char *option, GErr
 {
   if (isfinite (value) && value >= min && value <= max)
     return TRUE;
-  return bad_value (error, _("%s: %g is out of range (%g to %g)"), option, value, min, max);
+  return bad_value (error, _ ("%s: %g is out of range (%g to %g)"), option, value, min, max);
 }
 
 char *

@@ -41,14 +41,12 @@ void
 cli_append_padded (GString *s, const char *text, int width)
 {
   g_string_append (s, text);
-  for (glong n = cli_text_width (text); n < width; n++)
-    g_string_append_c (s, ' ');
+  for (glong n = cli_text_width (text); n < width; n++) g_string_append_c (s, ' ');
 }
 
 void
 cli_append_right (GString *s, const char *text, int width)
 {
-  for (glong n = cli_text_width (text); n < width; n++)
-    g_string_append_c (s, ' ');
+  for (glong n = cli_text_width (text); n < width; n++) g_string_append_c (s, ' ');
   g_string_append (s, text);
 }

@@ -18,8 +18,8 @@ typedef struct {
  * with a "fits" column when @device_bytes > 0 (named @device_name). @source says where the
  * configs came from ("built-in DeepGen 1.0", a folder). @text_tokens 0 = the plan's default. */
 char *cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision, DgWeightFormat weights,
-                      const CliPlanRow *rows,
-                      guint n_rows, guint text_tokens, guint64 device_bytes, const char *device_name, GError **error);
+                      const CliPlanRow *rows, guint n_rows, guint text_tokens, guint64 device_bytes,
+                      const char *device_name, GError **error);
 
 /* Stage by stage (weights, activations, inputs kept, total, TFLOP) for one request. */
 char *cli_plan_detail (const DgPlanModel *m, const DgPlanRequest *r, GError **error);

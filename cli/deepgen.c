@@ -46,8 +46,7 @@ prog (void)
 }
 
 /* "deepgen: message" on stderr. */
-static void
-print_error (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+static void print_error (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
 
 static void
 print_error (const char *fmt, ...)
@@ -74,9 +73,10 @@ fail (GError *error)
 {
   int code = exit_code_for (error);
   if (code == CLI_EXIT_USAGE)
-    fprintf (stderr, _("%s: %s\nRun '%s --help' for the options.\n"), prog (), error->message, g_get_prgname () ? g_get_prgname () : prog ());
+    fprintf (stderr, _ ("%s: %s\nRun '%s --help' for the options.\n"), prog (), error->message,
+             g_get_prgname () ? g_get_prgname () : prog ());
   else if (code == CLI_EXIT_CANCELLED)
-    fprintf (stderr, _("%s: cancelled; nothing was written.\n"), prog ());
+    fprintf (stderr, _ ("%s: cancelled; nothing was written.\n"), prog ());
   else
     print_error ("%s", error->message);
   g_error_free (error);
@@ -88,39 +88,40 @@ fail (GError *error)
 static const char *
 exit_codes_text (void)
 {
-  return _("Exit status: 0 success; 1 the command could not be carried out (model missing, unreadable image,\n"
-           "no Vulkan device, out of memory, a failure while running); 2 usage error (unknown option, bad or\n"
-           "missing value); 130 cancelled (Ctrl-C): nothing was written.\n");
+  return _ ("Exit status: 0 success; 1 the command could not be carried out (model missing, unreadable image,\n"
+            "no Vulkan device, out of memory, a failure while running); 2 usage error (unknown option, bad or\n"
+            "missing value); 130 cancelled (Ctrl-C): nothing was written.\n");
 }
 
 static const char *
 model_text (void)
 {
-  return _("The model: the DeepGen-1.0-diffusers folder (Hugging Face "
-           "deepgenteam/DeepGen-1.0-diffusers, about 14.4 GB), from\n"
-           "--model DIR, else $DEEPGEN_MODEL, else ~/.local/share/deepgen/DeepGen-1.0-diffusers.\n");
+  return _ ("The model: the DeepGen-1.0-diffusers folder (Hugging Face "
+            "deepgenteam/DeepGen-1.0-diffusers, about 14.4 GB), from\n"
+            "--model DIR, else $DEEPGEN_MODEL, else ~/.local/share/deepgen/DeepGen-1.0-diffusers.\n");
 }
 
 static void
 print_overview (FILE *out)
 {
-  fprintf (out, _("Usage: %s COMMAND [OPTION…]\n\n"
-                  "DeepGen 1.0 image generation and editing on any Vulkan GPU.\n\n"
-                  "Commands:\n"
-                  "  generate   make an image from a text prompt\n"
-                  "  edit       change one or more images following an instruction\n"
-                  "  inpaint    repaint the masked part of an image; the rest stays exactly as it is\n"
-                  "  info       show the GPU, the model folder and the memory plan (--plan)\n"
-                  "  download   fetch the model from Hugging Face (resumes, verifies every file)\n"
-                  "  convert    copy the model folder with 8-bit weights: smaller, loads faster\n"
-                  "  bench      time each stage of the pipeline; 'bench ops' times the GPU ops,\n"
-                  "             'bench flops' prints the FLOP counts\n\n"
-                  "Run '%s COMMAND --help' for the options of a command.\n\n"
-                  "Examples:\n"
-                  "  %s generate --prompt \"a lighthouse on a cliff at dusk\" -o lighthouse.png\n"
-                  "  %s edit --image photo.jpg --prompt \"make it winter\" -o winter.png\n"
-                  "  %s inpaint --image room.png --mask mask.png --prompt \"a green armchair\" -o room2.png\n"
-                  "  %s info --plan\n\n"),
+  fprintf (out,
+           _ ("Usage: %s COMMAND [OPTION…]\n\n"
+              "DeepGen 1.0 image generation and editing on any Vulkan GPU.\n\n"
+              "Commands:\n"
+              "  generate   make an image from a text prompt\n"
+              "  edit       change one or more images following an instruction\n"
+              "  inpaint    repaint the masked part of an image; the rest stays exactly as it is\n"
+              "  info       show the GPU, the model folder and the memory plan (--plan)\n"
+              "  download   fetch the model from Hugging Face (resumes, verifies every file)\n"
+              "  convert    copy the model folder with 8-bit weights: smaller, loads faster\n"
+              "  bench      time each stage of the pipeline; 'bench ops' times the GPU ops,\n"
+              "             'bench flops' prints the FLOP counts\n\n"
+              "Run '%s COMMAND --help' for the options of a command.\n\n"
+              "Examples:\n"
+              "  %s generate --prompt \"a lighthouse on a cliff at dusk\" -o lighthouse.png\n"
+              "  %s edit --image photo.jpg --prompt \"make it winter\" -o winter.png\n"
+              "  %s inpaint --image room.png --mask mask.png --prompt \"a green armchair\" -o room2.png\n"
+              "  %s info --plan\n\n"),
            prog (), prog (), prog (), prog (), prog (), prog ());
   fputs (model_text (), out);
   fputc ('\n', out);
@@ -133,7 +134,7 @@ typedef struct {
   DgJob job;
   char *model;
   char *device;
-  char *prompt;        /* raw bytes (UTF-8 checked later) */
+  char *prompt; /* raw bytes (UTF-8 checked later) */
   char *negative;
   char **images;
   char *mask;
@@ -189,50 +190,48 @@ job_context (JobOptions *o)
 {
   GOptionEntry common[] = {
     { "prompt", 'p', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, on_text,
-      N_("What to make, or the instruction (also taken from the arguments)"), N_("TEXT") },
+      N_ ("What to make, or the instruction (also taken from the arguments)"), N_ ("TEXT") },
     { "negative", 'n', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, on_text,
-      N_("What to avoid (default: none for generate; the model's edit negative for edit and inpaint)"), N_("TEXT") },
-    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &o->output, N_("Where to write the result (.png, .jpg)"),
-      N_("FILE") },
+      N_ ("What to avoid (default: none for generate; the model's edit negative for edit and inpaint)"), N_ ("TEXT") },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &o->output, N_ ("Where to write the result (.png, .jpg)"), N_ ("FILE") },
     { "size", 's', 0, G_OPTION_ARG_STRING, &o->size,
-      N_("Output size WIDTHxHEIGHT (multiples of 16; default 512x512; edit: the longest side)"), N_("WxH") },
-    { "steps", 0, 0, G_OPTION_ARG_INT, &o->steps, N_("Denoising steps (default 50)"), N_("N") },
+      N_ ("Output size WIDTHxHEIGHT (multiples of 16; default 512x512; edit: the longest side)"), N_ ("WxH") },
+    { "steps", 0, 0, G_OPTION_ARG_INT, &o->steps, N_ ("Denoising steps (default 50)"), N_ ("N") },
     { "guidance", 'g', 0, G_OPTION_ARG_DOUBLE, &o->guidance,
-      N_("Classifier-free guidance scale (default 4.0; 1 or less turns it off)"), N_("G") },
-    { "seed", 0, 0, G_OPTION_ARG_STRING, &o->seed, N_("Random seed (default 42)"), N_("N") },
+      N_ ("Classifier-free guidance scale (default 4.0; 1 or less turns it off)"), N_ ("G") },
+    { "seed", 0, 0, G_OPTION_ARG_STRING, &o->seed, N_ ("Random seed (default 42)"), N_ ("N") },
     { "rng", 0, 0, G_OPTION_ARG_STRING, &o->rng,
-      N_("Noise generator: philox (same on every machine, default) or torch (torch.randn on the CPU)"),
-      N_("NAME") },
-    { "precision", 0, 0, G_OPTION_ARG_STRING, &o->precision, N_("bf16 (default, as the reference) or f32"),
-      N_("NAME") },
+      N_ ("Noise generator: philox (same on every machine, default) or torch (torch.randn on the CPU)"), N_ ("NAME") },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &o->precision, N_ ("bf16 (default, as the reference) or f32"),
+      N_ ("NAME") },
     { "weights", 0, 0, G_OPTION_ARG_STRING, &o->weights,
-      N_("auto (default: smaller weights only when the GPU is too small), released (as the model files), q8 "
-         "(8-bit Linear layers: about half the GPU memory) or q4 (a 4-bit language model, for 4 GB cards)"),
-      N_("FORMAT") },
-    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model, N_("The DeepGen-1.0-diffusers folder"), N_("DIR") },
+      N_ ("auto (default: smaller weights only when the GPU is too small), released (as the model files), q8 "
+          "(8-bit Linear layers: about half the GPU memory) or q4 (a 4-bit language model, for 4 GB cards)"),
+      N_ ("FORMAT") },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model, N_ ("The DeepGen-1.0-diffusers folder"), N_ ("DIR") },
     { "device", 0, 0, G_OPTION_ARG_STRING, &o->device,
-      N_("Vulkan device by index or part of its name (default: $DEEPGEN_VK_DEVICE, else the best)"), N_("DEV") },
-    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, N_("No progress output"), NULL },
+      N_ ("Vulkan device by index or part of its name (default: $DEEPGEN_VK_DEVICE, else the best)"), N_ ("DEV") },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, N_ ("No progress output"), NULL },
     { NULL },
   };
   GOptionEntry images[] = {
     { "image", 'i', 0, G_OPTION_ARG_FILENAME_ARRAY, &o->images,
-      o->job == DG_JOB_EDIT ? N_("An input image (repeat for several references)") : N_("The image to repaint"),
-      N_("FILE") },
+      o->job == DG_JOB_EDIT ? N_ ("An input image (repeat for several references)") : N_ ("The image to repaint"),
+      N_ ("FILE") },
     { NULL },
   };
   GOptionEntry inpaint[] = {
     { "mask", 0, 0, G_OPTION_ARG_FILENAME, &o->mask,
-      N_("Where to repaint: white = repaint, black = keep (same size as the image)"), N_("FILE") },
-    { "feather", 0, 0, G_OPTION_ARG_INT, &o->feather, N_("Edge blend width in pixels (default 8)"), N_("PX") },
+      N_ ("Where to repaint: white = repaint, black = keep (same size as the image)"), N_ ("FILE") },
+    { "feather", 0, 0, G_OPTION_ARG_INT, &o->feather, N_ ("Edge blend width in pixels (default 8)"), N_ ("PX") },
     { NULL },
   };
-  const char *params = o->job == DG_JOB_GENERATE ? N_("[PROMPT…] — make an image from a text prompt")
-                       : o->job == DG_JOB_EDIT   ? N_("[INSTRUCTION…] — edit images following an instruction")
-                                                 : N_("[INSTRUCTION…] — repaint the masked part of an image");
+  const char *params = o->job == DG_JOB_GENERATE ? N_ ("[PROMPT…] — make an image from a text prompt")
+                       : o->job == DG_JOB_EDIT   ? N_ ("[INSTRUCTION…] — edit images following an instruction")
+                                                 : N_ ("[INSTRUCTION…] — repaint the masked part of an image");
   GOptionContext *ctx = g_option_context_new (NULL);
   g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-  g_autofree char *summary = g_strdup_printf ("%s %s %s", prog (), job_name (o->job), _(params));
+  g_autofree char *summary = g_strdup_printf ("%s %s %s", prog (), job_name (o->job), _ (params));
   g_option_context_set_summary (ctx, summary);
   GOptionGroup *main_group = g_option_group_new (job_name (o->job), "", "", o, NULL);
   g_option_group_set_translation_domain (main_group, GETTEXT_PACKAGE);
@@ -244,10 +243,11 @@ job_context (JobOptions *o)
   g_option_context_set_main_group (ctx, main_group);
 
   GString *d = g_string_new (NULL);
-  g_string_append (d, _("Examples:\n"));
+  g_string_append (d, _ ("Examples:\n"));
   switch (o->job) {
   case DG_JOB_GENERATE:
-    g_string_append_printf (d, "  %s generate --prompt \"a lighthouse on a cliff at dusk\" -o lighthouse.png\n", prog ());
+    g_string_append_printf (d, "  %s generate --prompt \"a lighthouse on a cliff at dusk\" -o lighthouse.png\n",
+                            prog ());
     g_string_append_printf (d, "  %s generate -p \"a watercolour city map\" --size 768x512 --seed 7 -o map.jpg\n",
                             prog ());
     g_string_append_printf (d, "  %s generate a bowl of ramen, studio photo --steps 30\n", prog ());
@@ -256,14 +256,16 @@ job_context (JobOptions *o)
     g_string_append_printf (d, "  %s edit --image photo.jpg --prompt \"make it winter\" -o winter.png\n", prog ());
     g_string_append_printf (d, "  %s edit -i cat.png -i hat.png -p \"put the hat on the cat\" --size 512x512\n",
                             prog ());
-    g_string_append (d, _("\nWith one image the result keeps its aspect ratio; its longest side is the largest of\n"
-                          "--size (default 512). With several images the result is --size.\n"));
+    g_string_append (d, _ ("\nWith one image the result keeps its aspect ratio; its longest side is the largest of\n"
+                           "--size (default 512). With several images the result is --size.\n"));
     break;
   case DG_JOB_INPAINT:
-    g_string_append_printf (d, "  %s inpaint --image room.png --mask mask.png --prompt \"a green armchair\" -o "
-                               "room2.png\n", prog ());
-    g_string_append (d, _("\nPixels where the mask is black are copied from the image unchanged; the model sees\n"
-                          "the masked area with some context around it, at a working size near 512×512.\n"));
+    g_string_append_printf (d,
+                            "  %s inpaint --image room.png --mask mask.png --prompt \"a green armchair\" -o "
+                            "room2.png\n",
+                            prog ());
+    g_string_append (d, _ ("\nPixels where the mask is black are copied from the image unchanged; the model sees\n"
+                           "the masked area with some context around it, at a working size near 512×512.\n"));
     break;
   }
   g_string_append_c (d, '\n');
@@ -291,17 +293,18 @@ missing_model_text (const char *path, const char *missing)
   g_autofree char *display = g_filename_display_name (path);
   g_autofree char *quoted = g_shell_quote (path);
   if (!g_file_test (path, G_FILE_TEST_IS_DIR)) {
-    g_string_append_printf (s, _("The DeepGen model folder %s does not exist.\n"), display);
+    g_string_append_printf (s, _ ("The DeepGen model folder %s does not exist.\n"), display);
   } else {
-    g_string_append_printf (s, _("The DeepGen model folder %s is incomplete. Missing:\n"), display);
+    g_string_append_printf (s, _ ("The DeepGen model folder %s is incomplete. Missing:\n"), display);
     g_auto (GStrv) lines = g_strsplit (missing, "\n", -1);
     for (guint i = 0; lines[i]; i++)
       if (*lines[i])
         g_string_append_printf (s, "  %s\n", lines[i]);
   }
-  g_string_append_printf (s, _("Download DeepGen-1.0-diffusers from Hugging Face (%s, about 14.4 GB) with:\n"
-                               "  deepgen download --model %s\n"
-                               "or point --model (or DEEPGEN_MODEL) at the folder that holds it.\n"),
+  g_string_append_printf (s,
+                          _ ("Download DeepGen-1.0-diffusers from Hugging Face (%s, about 14.4 GB) with:\n"
+                             "  deepgen download --model %s\n"
+                             "or point --model (or DEEPGEN_MODEL) at the folder that holds it.\n"),
                           HF_REPO, quoted);
   return g_string_free (s, FALSE);
 }
@@ -369,13 +372,13 @@ job_thread (gpointer data)
   /* A result that arrives after Ctrl-C is not written: the user asked for nothing. */
   if (j->result && g_cancellable_is_cancelled (j->cancel)) {
     g_clear_pointer (&j->result, dg_image_free);
-    g_set_error (&j->error, DG_ERROR, DG_ERROR_CANCELLED, _("Cancelled."));
+    g_set_error (&j->error, DG_ERROR, DG_ERROR_CANCELLED, _ ("Cancelled."));
   }
   if (j->result && !cli_image_save (j->result, j->output, j->type, &j->error))
     g_clear_pointer (&j->result, dg_image_free);
   if (j->error && j->error->domain == G_IO_ERROR && j->error->code == G_IO_ERROR_CANCELLED) {
     g_clear_error (&j->error);
-    g_set_error (&j->error, DG_ERROR, DG_ERROR_CANCELLED, _("Cancelled."));
+    g_set_error (&j->error, DG_ERROR, DG_ERROR_CANCELLED, _ ("Cancelled."));
   }
   g_idle_add (job_done, j);
   return NULL;
@@ -387,12 +390,12 @@ on_signal (gpointer data)
   Job *j = data;
   if (j->interrupts++ == 0) {
     g_cancellable_cancel (j->cancel);
-    cli_progress_message (j->progress, _("Cancelling at the next step… (press Ctrl-C again to stop at once)"));
+    cli_progress_message (j->progress, _ ("Cancelling at the next step… (press Ctrl-C again to stop at once)"));
     return G_SOURCE_CONTINUE;
   }
   cli_progress_end (j->progress);
   cli_image_save_abort ();
-  fprintf (stderr, _("%s: cancelled; nothing was written.\n"), prog ());
+  fprintf (stderr, _ ("%s: cancelled; nothing was written.\n"), prog ());
   _exit (CLI_EXIT_CANCELLED);
 }
 
@@ -409,22 +412,21 @@ run_job (Job *j)
   GThread *t = g_thread_new ("deepgen-run", job_thread, j);
   g_main_loop_run (j->loop);
   g_thread_join (t);
-  for (guint i = 0; i < G_N_ELEMENTS (sources); i++)
-    g_source_remove (sources[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (sources); i++) g_source_remove (sources[i]);
   g_main_loop_unref (j->loop);
   g_object_unref (j->cancel);
   if (j->error)
     return fail (g_steal_pointer (&j->error));
   g_autofree char *display = g_filename_display_name (j->output);
   g_autofree char *took = cli_format_duration ((double) (j->t_end - j->t_start) / 1e6);
-  printf (_("Wrote %s (%d×%d) in %s on %s.\n"), display, j->result->width, j->result->height, took,
+  printf (_ ("Wrote %s (%d×%d) in %s on %s.\n"), display, j->result->width, j->result->height, took,
           j->device_name ? j->device_name : "?");
   if (j->weights == DG_WEIGHTS_AUTO && j->used_weights == DG_WEIGHTS_Q8_0)
-    printf (_("The GPU's memory is too small for the released weights, so 8-bit weights were used (--weights q8); "
-              "the image differs slightly from a full-precision run.\n"));
+    printf (_ ("The GPU's memory is too small for the released weights, so 8-bit weights were used (--weights q8); "
+               "the image differs slightly from a full-precision run.\n"));
   else if (j->weights == DG_WEIGHTS_AUTO && j->used_weights == DG_WEIGHTS_Q4_0)
-    printf (_("The GPU's memory is too small for the released and the 8-bit weights, so a 4-bit language model "
-              "was used (--weights q4); the image differs from a full-precision run.\n"));
+    printf (_ ("The GPU's memory is too small for the released and the 8-bit weights, so a 4-bit language model "
+               "was used (--weights q4); the image differs from a full-precision run.\n"));
   return CLI_EXIT_OK;
 }
 
@@ -452,7 +454,7 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
   /* The prompt: --prompt, else the remaining arguments joined by spaces. */
   if (o->prompt && argc > 1) {
     g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                 _("unexpected argument '%s': give the prompt either with --prompt or as arguments"), argv[1]);
+                 _ ("unexpected argument '%s': give the prompt either with --prompt or as arguments"), argv[1]);
     return FALSE;
   }
   if (!o->prompt && argc > 1)
@@ -462,15 +464,15 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
   if (o->negative && !(*negative = cli_text_to_utf8 (o->negative, "--negative", error)))
     return FALSE;
   if (!*prompt || blank (*prompt))
-    return usage_error (error, job == DG_JOB_GENERATE ? _("no prompt: say what to make with --prompt \"…\"")
-                                                      : _("no instruction: say what to change with --prompt \"…\""));
+    return usage_error (error, job == DG_JOB_GENERATE ? _ ("no prompt: say what to make with --prompt \"…\"")
+                                                      : _ ("no instruction: say what to change with --prompt \"…\""));
   const guint n_images = o->images ? g_strv_length (o->images) : 0;
   if (job == DG_JOB_EDIT && n_images == 0)
-    return usage_error (error, _("edit needs at least one --image FILE"));
+    return usage_error (error, _ ("edit needs at least one --image FILE"));
   if (job == DG_JOB_INPAINT && n_images != 1)
-    return usage_error (error, _("inpaint needs exactly one --image FILE"));
+    return usage_error (error, _ ("inpaint needs exactly one --image FILE"));
   if (job == DG_JOB_INPAINT && !o->mask)
-    return usage_error (error, _("inpaint needs a --mask FILE (white = repaint, black = keep)"));
+    return usage_error (error, _ ("inpaint needs a --mask FILE (white = repaint, black = keep)"));
 
   DgRequest *r = &j->req;
   *r = (DgRequest) DG_REQUEST_INIT;
@@ -491,9 +493,9 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
   if (o->feather != -1 && !cli_check_int (o->feather, 0, 255, "--feather", error))
     return FALSE;
   r->feather = o->feather;
-  if ((o->seed && !cli_parse_seed (o->seed, &r->seed, error)) || (o->rng && !cli_parse_rng (o->rng, &r->rng, error))
-      || (o->precision && !cli_parse_precision (o->precision, &j->precision, error))
-      || (o->weights && !cli_parse_weights (o->weights, &j->weights, error)))
+  if ((o->seed && !cli_parse_seed (o->seed, &r->seed, error)) || (o->rng && !cli_parse_rng (o->rng, &r->rng, error)) ||
+      (o->precision && !cli_parse_precision (o->precision, &j->precision, error)) ||
+      (o->weights && !cli_parse_weights (o->weights, &j->weights, error)))
     return FALSE;
   return TRUE;
 }
@@ -506,7 +508,9 @@ job_main (JobOptions *o, int argc, char **argv)
   g_autofree char *prompt = NULL, *negative = NULL;
   if (!job_request (o, argc, argv, &j, &prompt, &negative, &error))
     return fail (error);
-  const char *deflt = o->job == DG_JOB_GENERATE ? "generated.png" : o->job == DG_JOB_EDIT ? "edited.png" : "inpainted.png";
+  const char *deflt = o->job == DG_JOB_GENERATE ? "generated.png"
+                      : o->job == DG_JOB_EDIT   ? "edited.png"
+                                                : "inpainted.png";
   const char *output = o->output ? o->output : deflt;
   /* Before any heavy work: a known output type in a writable folder, and the model. */
   if (!cli_output_type (output, &j.type, &error) || !cli_output_writable (output, &error))
@@ -533,7 +537,7 @@ job_main (JobOptions *o, int argc, char **argv)
     const DgImage *src = g_ptr_array_index (images, 0);
     if (mask->width != src->width || mask->height != src->height) {
       g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                   _("The mask is %d×%d but the image is %d×%d: they must have the same size"), mask->width,
+                   _ ("The mask is %d×%d but the image is %d×%d: they must have the same size"), mask->width,
                    mask->height, src->width, src->height);
       return fail (error);
     }
@@ -551,14 +555,14 @@ job_main (JobOptions *o, int argc, char **argv)
   j.model_dir = dir;
   j.device = o->device;
   j.output = output;
-  g_autoptr (CliProgress) progress = cli_progress_new (stderr, cli_progress_mode_for_stderr (o->quiet),
-                                                       g_get_charset (NULL), dg_stage_name);
+  g_autoptr (CliProgress) progress =
+      cli_progress_new (stderr, cli_progress_mode_for_stderr (o->quiet), g_get_charset (NULL), dg_stage_name);
   j.progress = progress;
   if (!o->quiet) {
     if (o->job == DG_JOB_GENERATE && j.req.width && (w != j.req.width || h != j.req.height))
-      fprintf (stderr, _("%s: generate, %d×%d (sides rounded to multiples of 16)\n"), prog (), w, h);
+      fprintf (stderr, _ ("%s: generate, %d×%d (sides rounded to multiples of 16)\n"), prog (), w, h);
     else if (o->job == DG_JOB_INPAINT)
-      fprintf (stderr, _("%s: inpaint, %d×%d image\n"), prog (), w, h);
+      fprintf (stderr, _ ("%s: inpaint, %d×%d image\n"), prog (), w, h);
     else
       fprintf (stderr, "%s: %s, %d×%d\n", prog (), job_name (o->job), w, h);
   }
@@ -594,10 +598,10 @@ plan_model (const char *dir, DgPlanModel **m)
 {
   if (dir && (*m = dg_plan_model_new_from_folder (dir, NULL))) {
     g_autofree char *display = g_filename_display_name (dir);
-    return g_strdup_printf (_("the configs in %s"), display);
+    return g_strdup_printf (_ ("the configs in %s"), display);
   }
   *m = dg_plan_model_new ();
-  return g_strdup (_("DeepGen 1.0 (built-in configs)"));
+  return g_strdup (_ ("DeepGen 1.0 (built-in configs)"));
 }
 
 static int
@@ -607,26 +611,26 @@ cmd_info (int argc, char **argv)
   gboolean plan = FALSE, check = FALSE, no_device = FALSE;
   int text_tokens = 0;
   GOptionEntry entries[] = {
-    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("The DeepGen-1.0-diffusers folder"), N_("DIR") },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_ ("The DeepGen-1.0-diffusers folder"), N_ ("DIR") },
     { "plan", 0, 0, G_OPTION_ARG_NONE, &plan,
-      N_("Print the peak GPU memory of generate and edit at 512² and 1024² (or --size)"), NULL },
-    { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_("Plan this size too, stage by stage"), N_("WxH") },
-    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_("Plan for bf16 (default) or f32"), N_("NAME") },
-    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_("Plan for released (default), q8 or q4 weights"),
-      N_("FORMAT") },
-    { "text-tokens", 0, 0, G_OPTION_ARG_INT, &text_tokens, N_("Plan for prompt rows of N tokens"), N_("N") },
+      N_ ("Print the peak GPU memory of generate and edit at 512² and 1024² (or --size)"), NULL },
+    { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_ ("Plan this size too, stage by stage"), N_ ("WxH") },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_ ("Plan for bf16 (default) or f32"), N_ ("NAME") },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_ ("Plan for released (default), q8 or q4 weights"),
+      N_ ("FORMAT") },
+    { "text-tokens", 0, 0, G_OPTION_ARG_INT, &text_tokens, N_ ("Plan for prompt rows of N tokens"), N_ ("N") },
     { "check", 0, 0, G_OPTION_ARG_NONE, &check,
-      N_("Only check the model folder: exit 0 when it is complete, 1 when not"), NULL },
-    { "device", 0, 0, G_OPTION_ARG_STRING, &device, N_("Vulkan device by index or part of its name"), N_("DEV") },
-    { "no-device", 0, 0, G_OPTION_ARG_NONE, &no_device, N_("Do not open a Vulkan device"), NULL },
+      N_ ("Only check the model folder: exit 0 when it is complete, 1 when not"), NULL },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, N_ ("Vulkan device by index or part of its name"), N_ ("DEV") },
+    { "no-device", 0, 0, G_OPTION_ARG_NONE, &no_device, N_ ("Do not open a Vulkan device"), NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
   g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-  g_autofree char *summary = g_strdup_printf (_("%s info — the GPU, the model folder and the memory plan"), prog ());
+  g_autofree char *summary = g_strdup_printf (_ ("%s info — the GPU, the model folder and the memory plan"), prog ());
   g_option_context_set_summary (ctx, summary);
-  g_autofree char *desc = g_strdup_printf (_("Examples:\n  %s info\n  %s info --plan\n  %s info --plan --size "
-                                             "768x512\n  %s info --check && echo ready\n\n%s\n%s"),
+  g_autofree char *desc = g_strdup_printf (_ ("Examples:\n  %s info\n  %s info --plan\n  %s info --plan --size "
+                                              "768x512\n  %s info --check && echo ready\n\n%s\n%s"),
                                            prog (), prog (), prog (), prog (), model_text (), exit_codes_text ());
   g_option_context_set_description (ctx, desc);
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
@@ -634,15 +638,15 @@ cmd_info (int argc, char **argv)
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return fail (error);
   if (argc > 1) {
-    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _("unexpected argument '%s'"), argv[1]);
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _ ("unexpected argument '%s'"), argv[1]);
     return fail (error);
   }
   DgPrecision prec = DG_PRECISION_BF16;
   DgWeightFormat wfmt = DG_WEIGHTS_RELEASED;
   int sw = 0, sh = 0;
-  if ((precision && !cli_parse_precision (precision, &prec, &error)) || (size && !cli_parse_size (size, &sw, &sh, &error))
-      || (weights && !cli_parse_weights (weights, &wfmt, &error))
-      || (text_tokens && !cli_check_int (text_tokens, 1, 100000, "--text-tokens", &error)))
+  if ((precision && !cli_parse_precision (precision, &prec, &error)) ||
+      (size && !cli_parse_size (size, &sw, &sh, &error)) || (weights && !cli_parse_weights (weights, &wfmt, &error)) ||
+      (text_tokens && !cli_check_int (text_tokens, 1, 100000, "--text-tokens", &error)))
     return fail (error);
 
   g_autofree char *dir = model_path (model);
@@ -653,7 +657,7 @@ cmd_info (int argc, char **argv)
       fprintf (stderr, "%s", missing);
       return CLI_EXIT_FAILURE;
     }
-    printf (_("The model folder %s is complete.\n"), display);
+    printf (_ ("The model folder %s is complete.\n"), display);
     return CLI_EXIT_OK;
   }
 
@@ -670,21 +674,21 @@ cmd_info (int argc, char **argv)
       device_bytes = dg_engine_device_bytes (engine);
       device_name = g_strdup (dg_engine_device_name (engine));
     } else {
-      printf (_("Vulkan: no usable device (%s)\n\n"), derr->message);
+      printf (_ ("Vulkan: no usable device (%s)\n\n"), derr->message);
     }
   }
-  printf (_("Model folder: %s\n"), display);
+  printf (_ ("Model folder: %s\n"), display);
   if (missing)
     printf ("%s", missing);
   else
-    printf (_("  complete\n"));
+    printf (_ ("  complete\n"));
 
   if (plan || size) {
     g_autoptr (DgPlanModel) m = NULL;
     g_autofree char *source = plan_model (missing ? NULL : dir, &m);
     if (!missing && dg_model_folder_weights (dir) == DG_WEIGHTS_Q8_0)
-      wfmt = DG_WEIGHTS_Q8_0;   /* a converted folder runs 8-bit whatever is asked */
-    else if (wfmt == DG_WEIGHTS_AUTO)   /* a plan is for one format */
+      wfmt = DG_WEIGHTS_Q8_0;         /* a converted folder runs 8-bit whatever is asked */
+    else if (wfmt == DG_WEIGHTS_AUTO) /* a plan is for one format */
       wfmt = DG_WEIGHTS_RELEASED;
     g_autofree char *table = cli_plan_table (m, source, prec, wfmt, plan_rows, G_N_ELEMENTS (plan_rows),
                                              (guint) text_tokens, device_bytes, device_name, &error);
@@ -700,7 +704,7 @@ cmd_info (int argc, char **argv)
         r.weights = wfmt;
         r.text_tokens = (guint) text_tokens;
         dg_output_size (&(DgRequest) { .job = DG_JOB_GENERATE, .width = sw, .height = sh }, &r.width, &r.height);
-        if (k) {   /* references are multiples of 32 */
+        if (k) { /* references are multiples of 32 */
           r.width = (r.width + 31) / 32 * 32;
           r.height = (r.height + 31) / 32 * 32;
         }
@@ -727,8 +731,8 @@ typedef struct {
   gboolean bridged;
   double seconds[N_PARTS];
   int dit_steps;
-  double dit_first;       /* the first step: recording and first-touch costs included */
-  int dit_step_open;      /* the step whose time is running, −1 none */
+  double dit_first;  /* the first step: recording and first-touch costs included */
+  int dit_step_open; /* the step whose time is running, −1 none */
   CliProgress *progress;
 } Timeline;
 
@@ -747,7 +751,10 @@ timeline_func (DgStage stage, int step, int n_steps, gpointer data)
   switch (stage) {
   case DG_STAGE_LOAD: t->part = PART_LOAD; break;
   case DG_STAGE_ENCODE: t->part = t->bridged ? PART_VAE_ENCODE : PART_VLM; break;
-  case DG_STAGE_BRIDGE: t->part = PART_CONNECTOR; t->bridged = TRUE; break;
+  case DG_STAGE_BRIDGE:
+    t->part = PART_CONNECTOR;
+    t->bridged = TRUE;
+    break;
   case DG_STAGE_DENOISE:
     t->part = PART_DIT;
     if (step < n_steps) {
@@ -767,21 +774,22 @@ cmd_bench_flops (int argc, char **argv)
   g_autofree char *size = NULL;
   int text_tokens = 0, steps = 50;
   GOptionEntry entries[] = {
-    { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_("Image size (default 512x512; also 1024x1024)"), N_("WxH") },
-    { "text-tokens", 0, 0, G_OPTION_ARG_INT, &text_tokens, N_("Prompt rows of N text tokens"), N_("N") },
-    { "steps", 0, 0, G_OPTION_ARG_INT, &steps, N_("Denoising steps (default 50)"), N_("N") },
+    { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_ ("Image size (default 512x512; also 1024x1024)"), N_ ("WxH") },
+    { "text-tokens", 0, 0, G_OPTION_ARG_INT, &text_tokens, N_ ("Prompt rows of N text tokens"), N_ ("N") },
+    { "steps", 0, 0, G_OPTION_ARG_INT, &steps, N_ ("Denoising steps (default 50)"), N_ ("N") },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
   g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-  g_autofree char *summary = g_strdup_printf (_("%s bench flops — FLOP counts of DeepGen 1.0 per stage (no GPU)"), prog ());
+  g_autofree char *summary =
+      g_strdup_printf (_ ("%s bench flops — FLOP counts of DeepGen 1.0 per stage (no GPU)"), prog ());
   g_option_context_set_summary (ctx, summary);
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   GError *error = NULL;
   int w = 0, h = 0;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) || (size && !cli_parse_size (size, &w, &h, &error))
-      || !cli_check_int (steps, 1, 1000, "--steps", &error)
-      || (text_tokens && !cli_check_int (text_tokens, 1, 100000, "--text-tokens", &error)))
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || (size && !cli_parse_size (size, &w, &h, &error)) ||
+      !cli_check_int (steps, 1, 1000, "--steps", &error) ||
+      (text_tokens && !cli_check_int (text_tokens, 1, 100000, "--text-tokens", &error)))
     return fail (error);
   g_autoptr (DgPlanModel) m = dg_plan_model_new ();
   const int sizes[][2] = { { 512, 512 }, { 1024, 1024 } };
@@ -816,14 +824,14 @@ cmd_bench (int argc, char **argv)
     int reps = 10;
     gboolean quick = FALSE;
     GOptionEntry entries[] = {
-      { "filter", 'f', 0, G_OPTION_ARG_STRING, &filter, N_("Only cases whose name contains NAME"), N_("NAME") },
-      { "reps", 'r', 0, G_OPTION_ARG_INT, &reps, N_("Dispatches per measurement (default 10)"), N_("N") },
-      { "quick", 'q', 0, G_OPTION_ARG_NONE, &quick, N_("Smaller token counts, for CPU devices"), NULL },
+      { "filter", 'f', 0, G_OPTION_ARG_STRING, &filter, N_ ("Only cases whose name contains NAME"), N_ ("NAME") },
+      { "reps", 'r', 0, G_OPTION_ARG_INT, &reps, N_ ("Dispatches per measurement (default 10)"), N_ ("N") },
+      { "quick", 'q', 0, G_OPTION_ARG_NONE, &quick, N_ ("Smaller token counts, for CPU devices"), NULL },
       { NULL },
     };
     g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
     g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-    g_autofree char *summary = g_strdup_printf (_("%s bench ops — op throughput at DeepGen's real shapes"), prog ());
+    g_autofree char *summary = g_strdup_printf (_ ("%s bench ops — op throughput at DeepGen's real shapes"), prog ());
     g_option_context_set_summary (ctx, summary);
     g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
     GError *error = NULL;
@@ -833,7 +841,7 @@ cmd_bench (int argc, char **argv)
     if (!g_option_context_parse (ctx, &n, &sub, &error) || !cli_check_int (reps, 1, 100000, "--reps", &error))
       return fail (error);
     if (n > 1) {
-      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _("unexpected argument '%s'"), sub[1]);
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _ ("unexpected argument '%s'"), sub[1]);
       return fail (error);
     }
     if (!deepgen_bench_ops (filter, reps, quick, &error))
@@ -848,25 +856,25 @@ cmd_bench (int argc, char **argv)
   g_autofree char *model = NULL, *size = NULL, *jobname = NULL, *precision = NULL, *device = NULL, *weights = NULL;
   int steps = 4, runs = 2;
   GOptionEntry entries[] = {
-    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("The model folder (the tiny test model works)"), N_("DIR") },
-    { "job", 0, 0, G_OPTION_ARG_STRING, &jobname, N_("generate (default) or edit"), N_("JOB") },
-    { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_("Image size (default 512x512)"), N_("WxH") },
-    { "steps", 0, 0, G_OPTION_ARG_INT, &steps, N_("Denoising steps per run (default 4)"), N_("N") },
-    { "runs", 0, 0, G_OPTION_ARG_INT, &runs, N_("Runs; the last is reported (default 2: one warm-up)"), N_("N") },
-    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_("bf16 (default) or f32"), N_("NAME") },
-    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_("released (default), q8 or q4"), N_("FORMAT") },
-    { "device", 0, 0, G_OPTION_ARG_STRING, &device, N_("Vulkan device by index or part of its name"), N_("DEV") },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_ ("The model folder (the tiny test model works)"), N_ ("DIR") },
+    { "job", 0, 0, G_OPTION_ARG_STRING, &jobname, N_ ("generate (default) or edit"), N_ ("JOB") },
+    { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_ ("Image size (default 512x512)"), N_ ("WxH") },
+    { "steps", 0, 0, G_OPTION_ARG_INT, &steps, N_ ("Denoising steps per run (default 4)"), N_ ("N") },
+    { "runs", 0, 0, G_OPTION_ARG_INT, &runs, N_ ("Runs; the last is reported (default 2: one warm-up)"), N_ ("N") },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_ ("bf16 (default) or f32"), N_ ("NAME") },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_ ("released (default), q8 or q4"), N_ ("FORMAT") },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, N_ ("Vulkan device by index or part of its name"), N_ ("DEV") },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
   g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-  g_autofree char *summary = g_strdup_printf (_("%s bench [ops | flops] — time each stage of the pipeline"), prog ());
+  g_autofree char *summary = g_strdup_printf (_ ("%s bench [ops | flops] — time each stage of the pipeline"), prog ());
   g_option_context_set_summary (ctx, summary);
   g_autofree char *desc = g_strdup_printf (
-      _("Runs the whole pipeline on the model given and prints the wall time of each stage (VLM,\n"
-        "connector, one DiT step, VAE), then the FLOPs of the real DeepGen 1.0 at that size.\n\n"
-        "Examples:\n  %s bench --model tests/data/tiny-deepgen --size 128x128\n  %s bench --steps 10\n"
-        "  %s bench ops --filter attention\n  %s bench flops --size 1024x1024\n"),
+      _ ("Runs the whole pipeline on the model given and prints the wall time of each stage (VLM,\n"
+         "connector, one DiT step, VAE), then the FLOPs of the real DeepGen 1.0 at that size.\n\n"
+         "Examples:\n  %s bench --model tests/data/tiny-deepgen --size 128x128\n  %s bench --steps 10\n"
+         "  %s bench ops --filter attention\n  %s bench flops --size 1024x1024\n"),
       prog (), prog (), prog (), prog ());
   g_option_context_set_description (ctx, desc);
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
@@ -875,20 +883,20 @@ cmd_bench (int argc, char **argv)
   DgPrecision prec = DG_PRECISION_BF16;
   DgWeightFormat wfmt = DG_WEIGHTS_RELEASED;
   int w = 512, h = 512;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) || (size && !cli_parse_size (size, &w, &h, &error))
-      || (jobname && !cli_parse_job (jobname, &jobkind, &error))
-      || (precision && !cli_parse_precision (precision, &prec, &error))
-      || (weights && !cli_parse_weights (weights, &wfmt, &error))
-      || !cli_check_int (steps, 1, 1000, "--steps", &error) || !cli_check_int (runs, 1, 100, "--runs", &error))
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || (size && !cli_parse_size (size, &w, &h, &error)) ||
+      (jobname && !cli_parse_job (jobname, &jobkind, &error)) ||
+      (precision && !cli_parse_precision (precision, &prec, &error)) ||
+      (weights && !cli_parse_weights (weights, &wfmt, &error)) || !cli_check_int (steps, 1, 1000, "--steps", &error) ||
+      !cli_check_int (runs, 1, 100, "--runs", &error))
     return fail (error);
   if (argc > 1) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                 _("unknown bench '%s': use '%s bench', '%s bench ops' or '%s bench flops'"), argv[1], prog (),
+                 _ ("unknown bench '%s': use '%s bench', '%s bench ops' or '%s bench flops'"), argv[1], prog (),
                  prog (), prog ());
     return fail (error);
   }
   if (jobkind == DG_JOB_INPAINT) {
-    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _("--job: bench runs generate or edit"));
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _ ("--job: bench runs generate or edit"));
     return fail (error);
   }
   g_autofree char *dir = model_path (model);
@@ -897,7 +905,7 @@ cmd_bench (int argc, char **argv)
     fprintf (stderr, "%s: %s", prog (), missing);
     return CLI_EXIT_FAILURE;
   }
-  w = (w + 31) / 32 * 32;   /* edit references are multiples of 32; keep generate comparable */
+  w = (w + 31) / 32 * 32; /* edit references are multiples of 32; keep generate comparable */
   h = (h + 31) / 32 * 32;
 
   DgEngineOptions eo = { device };
@@ -922,7 +930,8 @@ cmd_bench (int argc, char **argv)
     req.images = refs;
     req.n_images = 1;
   }
-  g_autoptr (CliProgress) progress = cli_progress_new (stderr, cli_progress_mode_for_stderr (FALSE), g_get_charset (NULL), dg_stage_name);
+  g_autoptr (CliProgress) progress =
+      cli_progress_new (stderr, cli_progress_mode_for_stderr (FALSE), g_get_charset (NULL), dg_stage_name);
   Timeline t = { 0 };
   DgStageTimes vlm_times = { 0 };
   double total = 0;
@@ -943,7 +952,7 @@ cmd_bench (int argc, char **argv)
   }
 
   g_autofree char *display = g_filename_display_name (dir);
-  printf (_("Pipeline stages on %s, model %s, %s %d×%d, %d steps, %s, %s weights (run %d of %d):\n"),
+  printf (_ ("Pipeline stages on %s, model %s, %s %d×%d, %d steps, %s, %s weights (run %d of %d):\n"),
           dg_engine_device_name (engine), display, job_name (jobkind), w, h, steps,
           prec == DG_PRECISION_BF16 ? "bf16" : "f32", cli_weights_name (dg_model_last_run_weights (dgm)), runs, runs);
   g_autoptr (DgPlanModel) real = dg_plan_model_new ();
@@ -959,46 +968,46 @@ cmd_bench (int argc, char **argv)
   pr.weights = dg_model_last_run_weights (dgm);
   DgPlan plan;
   gboolean have_plan = dg_plan_compute (real, &pr, &plan, NULL);
-  const double dit_step = t.dit_steps > 1 ? (t.seconds[PART_DIT] - t.dit_first) / (t.dit_steps - 1)
-                                          : t.seconds[PART_DIT];
+  const double dit_step =
+      t.dit_steps > 1 ? (t.seconds[PART_DIT] - t.dit_first) / (t.dit_steps - 1) : t.seconds[PART_DIT];
   const double dit_flop = have_plan ? plan.stage[DG_PLAN_DENOISE].flop / plan.steps : 0;
   struct {
     const char *name;
     double seconds, tflop;
   } rows[] = {
-    { N_("load weights (all stages)"), t.seconds[PART_LOAD], 0 },
-    { N_("VLM (ViT + LLM)"), t.seconds[PART_VLM], have_plan ? plan.stage[DG_PLAN_ENCODE].flop / 1e12 : 0 },
-    { N_("connector"), t.seconds[PART_CONNECTOR], have_plan ? plan.stage[DG_PLAN_BRIDGE].flop / 1e12 : 0 },
-    { N_("VAE encode"), t.seconds[PART_VAE_ENCODE], have_plan ? plan.stage[DG_PLAN_VAE_ENCODE].flop / 1e12 : 0 },
-    { N_("DiT, first step"), t.dit_first, dit_flop / 1e12 },
-    { N_("DiT, one step (mean of the rest)"), t.dit_steps > 1 ? dit_step : 0, dit_flop / 1e12 },
-    { N_("DiT, all steps"), t.seconds[PART_DIT], have_plan ? plan.stage[DG_PLAN_DENOISE].flop / 1e12 : 0 },
-    { N_("VAE decode"), t.seconds[PART_VAE_DECODE], have_plan ? plan.stage[DG_PLAN_DECODE].flop / 1e12 : 0 },
+    { N_ ("load weights (all stages)"), t.seconds[PART_LOAD], 0 },
+    { N_ ("VLM (ViT + LLM)"), t.seconds[PART_VLM], have_plan ? plan.stage[DG_PLAN_ENCODE].flop / 1e12 : 0 },
+    { N_ ("connector"), t.seconds[PART_CONNECTOR], have_plan ? plan.stage[DG_PLAN_BRIDGE].flop / 1e12 : 0 },
+    { N_ ("VAE encode"), t.seconds[PART_VAE_ENCODE], have_plan ? plan.stage[DG_PLAN_VAE_ENCODE].flop / 1e12 : 0 },
+    { N_ ("DiT, first step"), t.dit_first, dit_flop / 1e12 },
+    { N_ ("DiT, one step (mean of the rest)"), t.dit_steps > 1 ? dit_step : 0, dit_flop / 1e12 },
+    { N_ ("DiT, all steps"), t.seconds[PART_DIT], have_plan ? plan.stage[DG_PLAN_DENOISE].flop / 1e12 : 0 },
+    { N_ ("VAE decode"), t.seconds[PART_VAE_DECODE], have_plan ? plan.stage[DG_PLAN_DECODE].flop / 1e12 : 0 },
   };
   g_autoptr (GString) stages_table = g_string_new (NULL);
-  cli_append_padded (stages_table, _("stage"), 34);
-  cli_append_right (stages_table, _("seconds"), 11);
-  cli_append_right (stages_table, _("TFLOP (real)"), 15);
+  cli_append_padded (stages_table, _ ("stage"), 34);
+  cli_append_right (stages_table, _ ("seconds"), 11);
+  cli_append_right (stages_table, _ ("TFLOP (real)"), 15);
   g_string_append_printf (stages_table, "%s\n", is_real ? "   TFLOP/s" : "");
   for (guint i = 0; i < G_N_ELEMENTS (rows); i++) {
     if (i == 3 && jobkind != DG_JOB_EDIT)
       continue;
     if (i == 5 && t.dit_steps < 2)
       continue;
-    cli_append_padded (stages_table, _(rows[i].name), 34);
+    cli_append_padded (stages_table, _ (rows[i].name), 34);
     g_string_append_printf (stages_table, " %10.3f %14.3f", rows[i].seconds, rows[i].tflop);
     if (is_real && rows[i].seconds > 0 && rows[i].tflop > 0)
       g_string_append_printf (stages_table, "   %8.2f", rows[i].tflop / rows[i].seconds);
     g_string_append_c (stages_table, '\n');
   }
-  cli_append_padded (stages_table, _("total"), 34);
+  cli_append_padded (stages_table, _ ("total"), 34);
   g_string_append_printf (stages_table, " %10.3f\n", total);
   fputs (stages_table->str, stdout);
   if (vlm_times.llm_gpu_ms > 0)
-    printf (_("VLM on the GPU: ViT %.3f s, LLM %.3f s (timestamps of the last run)\n"),
+    printf (_ ("VLM on the GPU: ViT %.3f s, LLM %.3f s (timestamps of the last run)\n"),
             MAX (vlm_times.vit_gpu_ms, 0) / 1000.0, vlm_times.llm_gpu_ms / 1000.0);
   if (!is_real)
-    printf (_("(TFLOP: DeepGen 1.0 at this size; the times are of the model given, so no TFLOP/s.)\n"));
+    printf (_ ("(TFLOP: DeepGen 1.0 at this size; the times are of the model given, so no TFLOP/s.)\n"));
   printf ("\n");
   g_autofree char *table = cli_flops_table (real, w, h, 0, (guint) steps);
   printf ("%s", table);
@@ -1009,7 +1018,7 @@ cmd_bench (int argc, char **argv)
 
 typedef struct {
   gboolean tty;
-  char *what;   /* the file or folder being written */
+  char *what; /* the file or folder being written */
 } ConvertProgress;
 
 /* One line per output file or folder; on a terminal it counts up in place. */
@@ -1037,34 +1046,34 @@ cmd_convert (int argc, char **argv)
   g_autofree char *model = NULL, *output = NULL, *weights = NULL;
   gboolean quiet = FALSE;
   GOptionEntry entries[] = {
-    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("The released DeepGen-1.0-diffusers folder to convert"),
-      N_("SRC") },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_ ("The released DeepGen-1.0-diffusers folder to convert"),
+      N_ ("SRC") },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
-      N_("The folder to write (must not exist or be empty; nothing is overwritten)"), N_("DIR") },
-    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_("The weight format to write: q8 (the default and only one)"),
-      N_("FORMAT") },
-    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, N_("No progress output"), NULL },
+      N_ ("The folder to write (must not exist or be empty; nothing is overwritten)"), N_ ("DIR") },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_ ("The weight format to write: q8 (the default and only one)"),
+      N_ ("FORMAT") },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, N_ ("No progress output"), NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
   g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
   g_autofree char *summary =
-      g_strdup_printf (_("%s convert — a copy of the model folder with 8-bit weights\n\n"
-                         "Writes a folder with the layout of the released one in which the language model, the\n"
-                         "connector and the DiT are each one model.gguf whose Linear weights are already 8-bit\n"
-                         "(q8_0, as --weights q8 quantizes them at every load); the VAE, the configs and the\n"
-                         "tokenizer are copied as they are. The result is about half the size, loads without\n"
-                         "quantizing, and gives the same images as --weights q8 on the released folder. Use it\n"
-                         "like the released folder (--model, DEEPGEN_MODEL, the GIMP dialog, deepgen-studio); it\n"
-                         "always runs with 8-bit weights."),
+      g_strdup_printf (_ ("%s convert — a copy of the model folder with 8-bit weights\n\n"
+                          "Writes a folder with the layout of the released one in which the language model, the\n"
+                          "connector and the DiT are each one model.gguf whose Linear weights are already 8-bit\n"
+                          "(q8_0, as --weights q8 quantizes them at every load); the VAE, the configs and the\n"
+                          "tokenizer are copied as they are. The result is about half the size, loads without\n"
+                          "quantizing, and gives the same images as --weights q8 on the released folder. Use it\n"
+                          "like the released folder (--model, DEEPGEN_MODEL, the GIMP dialog, deepgen-studio); it\n"
+                          "always runs with 8-bit weights."),
                        prog ());
   g_option_context_set_summary (ctx, summary);
   g_autofree char *desc = g_strdup_printf (
-      _("Examples:\n  %s convert -o ~/.local/share/deepgen/DeepGen-1.0-q8\n"
-        "  %s convert --model ~/models/DeepGen-1.0-diffusers -o ~/models/DeepGen-1.0-q8\n"
-        "  %s generate --model ~/models/DeepGen-1.0-q8 --prompt \"a lighthouse\" -o out.png\n\n"
-        "The folder is written under a temporary name beside DIR and renamed when complete, so an\n"
-        "interrupted conversion leaves no DIR behind (remove the hidden .DIR.partial-* folder).\n\n%s\n%s"),
+      _ ("Examples:\n  %s convert -o ~/.local/share/deepgen/DeepGen-1.0-q8\n"
+         "  %s convert --model ~/models/DeepGen-1.0-diffusers -o ~/models/DeepGen-1.0-q8\n"
+         "  %s generate --model ~/models/DeepGen-1.0-q8 --prompt \"a lighthouse\" -o out.png\n\n"
+         "The folder is written under a temporary name beside DIR and renamed when complete, so an\n"
+         "interrupted conversion leaves no DIR behind (remove the hidden .DIR.partial-* folder).\n\n%s\n%s"),
       prog (), prog (), prog (), model_text (), exit_codes_text ());
   g_option_context_set_description (ctx, desc);
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
@@ -1073,19 +1082,19 @@ cmd_convert (int argc, char **argv)
     return fail (error);
   DgWeightFormat wfmt = DG_WEIGHTS_Q8_0;
   if (argc > 1)
-    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _("unexpected argument '%s'"), argv[1]);
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _ ("unexpected argument '%s'"), argv[1]);
   else if (!output)
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                 _("no output folder: say where to write the converted model with -o DIR"));
+                 _ ("no output folder: say where to write the converted model with -o DIR"));
   else if (weights && cli_parse_weights (weights, &wfmt, &error) && wfmt != DG_WEIGHTS_Q8_0)
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                 _("--weights %s: convert writes 8-bit weights only (--weights q8)"), weights);
+                 _ ("--weights %s: convert writes 8-bit weights only (--weights q8)"), weights);
   if (!error && g_file_test (output, G_FILE_TEST_EXISTS)) {
     g_autoptr (GDir) d = g_file_test (output, G_FILE_TEST_IS_DIR) ? g_dir_open (output, 0, NULL) : NULL;
     if (!d || g_dir_read_name (d) != NULL) {
       g_autofree char *display = g_filename_display_name (output);
       g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   _("%s exists and is not an empty folder; choose a new folder (nothing is overwritten)"), display);
+                   _ ("%s exists and is not an empty folder; choose a new folder (nothing is overwritten)"), display);
     }
   }
   if (error)
@@ -1100,7 +1109,7 @@ cmd_convert (int argc, char **argv)
   g_autofree char *src_display = g_filename_display_name (src);
   g_autofree char *dst_display = g_filename_display_name (output);
   if (!quiet)
-    fprintf (stderr, _("Converting %s into %s (8-bit weights):\n"), src_display, dst_display);
+    fprintf (stderr, _ ("Converting %s into %s (8-bit weights):\n"), src_display, dst_display);
   ConvertProgress progress = { isatty (fileno (stderr)), NULL };
   DgConvertOptions co = DG_CONVERT_OPTIONS_INIT;
   co.weights = wfmt;
@@ -1111,7 +1120,7 @@ cmd_convert (int argc, char **argv)
   if (!ok)
     return fail (error);
   if (!quiet)
-    fprintf (stderr, _("Done. Use it with --model %s (or DEEPGEN_MODEL, or the model folder of the GIMP dialog).\n"),
+    fprintf (stderr, _ ("Done. Use it with --model %s (or DEEPGEN_MODEL, or the model folder of the GIMP dialog).\n"),
              dst_display);
   return CLI_EXIT_OK;
 }
@@ -1167,6 +1176,6 @@ main (int argc, char **argv)
   if (g_str_equal (cmd, "download"))
     return cli_cmd_download (n, sub);
 #endif
-  fprintf (stderr, _("%s: unknown command '%s'. Run '%s --help' for the commands.\n"), prog (), cmd, prog ());
+  fprintf (stderr, _ ("%s: unknown command '%s'. Run '%s --help' for the commands.\n"), prog (), cmd, prog ());
   return CLI_EXIT_USAGE;
 }

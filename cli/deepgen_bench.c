@@ -23,10 +23,10 @@ main (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("ops — op throughput at DeepGen's real shapes");
   g_option_context_add_main_entries (ctx, entries, NULL);
-  g_option_context_set_description (ctx,
-      "Prints GPU time per op and GFLOP/s (compute-bound ops) or GB/s (memory-bound ops).\n"
-      "The device is chosen as everywhere else: DEEPGEN_VK_DEVICE=index|name.\n\n"
-      "Example:\n  deepgen-bench ops --filter attention --reps 20\n");
+  g_option_context_set_description (
+      ctx, "Prints GPU time per op and GFLOP/s (compute-bound ops) or GB/s (memory-bound ops).\n"
+           "The device is chosen as everywhere else: DEEPGEN_VK_DEVICE=index|name.\n\n"
+           "Example:\n  deepgen-bench ops --filter attention --reps 20\n");
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
     fprintf (stderr, "deepgen-bench: %s\n", error->message);

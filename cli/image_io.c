@@ -13,7 +13,7 @@
 #include "cli_i18n.h"
 
 G_LOCK_DEFINE_STATIC (tmp_lock);
-static char *tmp_path;   /* the temporary file of the save in progress */
+static char *tmp_path; /* the temporary file of the save in progress */
 
 static GdkPixbuf *
 load_pixbuf (const char *path, GError **error)
@@ -24,8 +24,8 @@ load_pixbuf (const char *path, GError **error)
       (gint64) claimed_w * claimed_h > CLI_MAX_IMAGE_PIXELS) {
     g_autofree char *name = g_filename_display_name (path);
     g_set_error (error, GDK_PIXBUF_ERROR, GDK_PIXBUF_ERROR_INSUFFICIENT_MEMORY,
-                 _("The image %s is %d×%d pixels (%.0f megapixels); the largest image deepgen reads is "
-                   "%d megapixels. Scale it down first (DeepGen works at up to 6144 pixels a side)."),
+                 _ ("The image %s is %d×%d pixels (%.0f megapixels); the largest image deepgen reads is "
+                    "%d megapixels. Scale it down first (DeepGen works at up to 6144 pixels a side)."),
                  name, claimed_w, claimed_h, (double) claimed_w * claimed_h / 1e6, CLI_MAX_IMAGE_PIXELS / 1000000);
     return NULL;
   }
@@ -34,14 +34,14 @@ load_pixbuf (const char *path, GError **error)
   if (!raw) {
     g_autofree char *name = g_filename_display_name (path);
     /* gdk-pixbuf's own message names the file already in most cases; say what to do. */
-    g_set_error (error, e->domain, e->code, _("Cannot read the image %s: %s"), name, e->message);
+    g_set_error (error, e->domain, e->code, _ ("Cannot read the image %s: %s"), name, e->message);
     return NULL;
   }
   GdkPixbuf *oriented = gdk_pixbuf_apply_embedded_orientation (raw);
   if (gdk_pixbuf_get_bits_per_sample (oriented) != 8 || gdk_pixbuf_get_colorspace (oriented) != GDK_COLORSPACE_RGB) {
     g_autofree char *name = g_filename_display_name (path);
     g_set_error (error, GDK_PIXBUF_ERROR, GDK_PIXBUF_ERROR_UNKNOWN_TYPE,
-                 _("Cannot read the image %s: only 8-bit RGB images are supported"), name);
+                 _ ("Cannot read the image %s: only 8-bit RGB images are supported"), name);
     g_object_unref (oriented);
     return NULL;
   }
@@ -59,8 +59,7 @@ cli_image_load (const char *path, GError **error)
   DgImage *img = dg_image_new (w, h, ch);
   if (!img) {
     g_autofree char *name = g_filename_display_name (path);
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, _("Not enough memory for the image %s (%d×%d)"), name, w,
-                 h);
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, _ ("Not enough memory for the image %s (%d×%d)"), name, w, h);
     return NULL;
   }
   const guint8 *src = gdk_pixbuf_read_pixels (pb);
@@ -80,8 +79,7 @@ cli_mask_load (const char *path, GError **error)
   DgMask *mask = dg_image_new (w, h, 1);
   if (!mask) {
     g_autofree char *name = g_filename_display_name (path);
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, _("Not enough memory for the mask %s (%d×%d)"), name, w,
-                 h);
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, _ ("Not enough memory for the mask %s (%d×%d)"), name, w, h);
     return NULL;
   }
   const guint8 *src = gdk_pixbuf_read_pixels (pb);
@@ -102,19 +100,19 @@ cli_output_writable (const char *path, GError **error)
   g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *name = g_filename_display_name (path);
   if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR, _("Cannot write %s: it is a folder"), name);
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR, _ ("Cannot write %s: it is a folder"), name);
     return FALSE;
   }
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
     g_autofree char *dname = g_filename_display_name (dir);
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, _("Cannot write %s: the folder %s does not exist"), name,
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, _ ("Cannot write %s: the folder %s does not exist"), name,
                  dname);
     return FALSE;
   }
   if (access (dir, W_OK | X_OK) != 0) {
     int err = errno;
     g_autofree char *dname = g_filename_display_name (dir);
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err), _("Cannot write into the folder %s: %s"), dname,
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err), _ ("Cannot write into the folder %s: %s"), dname,
                  g_strerror (err));
     return FALSE;
   }
@@ -162,7 +160,7 @@ cli_image_save (const DgImage *img, const char *path, const char *type, GError *
   if (strcmp (type, "jpeg") == 0 && img->channels == 4) {
     rgb = dg_image_new (img->width, img->height, 3);
     if (!rgb) {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, _("Not enough memory to write %s"), name);
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, _ ("Not enough memory to write %s"), name);
       return FALSE;
     }
     for (int y = 0; y < img->height; y++)
@@ -171,14 +169,14 @@ cli_image_save (const DgImage *img, const char *path, const char *type, GError *
     src = rgb;
   }
   g_autoptr (GdkPixbuf) pb = gdk_pixbuf_new_from_data (src->pixels, GDK_COLORSPACE_RGB, src->channels == 4, 8,
-                                                      src->width, src->height, src->rowstride, NULL, NULL);
+                                                       src->width, src->height, src->rowstride, NULL, NULL);
   g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *base = g_path_get_basename (path);
   g_autofree char *templ = g_strdup_printf ("%s%s.%s.XXXXXX", dir, G_DIR_SEPARATOR_S, base);
   int fd = g_mkstemp_full (templ, O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) {
     int err = errno;
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err), _("Cannot write %s: %s"), name, g_strerror (err));
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err), _ ("Cannot write %s: %s"), name, g_strerror (err));
     return FALSE;
   }
   set_tmp (g_strdup (templ));
@@ -204,6 +202,6 @@ cli_image_save (const DgImage *img, const char *path, const char *type, GError *
     return TRUE;
   }
   cli_image_save_abort ();
-  g_set_error (error, e->domain, e->code, _("Cannot write %s: %s"), name, e->message);
+  g_set_error (error, e->domain, e->code, _ ("Cannot write %s: %s"), name, e->message);
   return FALSE;
 }

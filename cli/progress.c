@@ -17,13 +17,13 @@ struct _CliProgress {
   gboolean unicode;
   CliStageName stage_name;
   gboolean started;
-  gboolean bar_shown;        /* a bar line is on screen, without its newline */
+  gboolean bar_shown; /* a bar line is on screen, without its newline */
   DgStage stage;
   int step, n_steps;
-  gint64 t0;                 /* first update */
-  gint64 stage_t0;           /* this stage's first update */
-  int stage_step0;           /* the step that update reported */
-  int last_tenth;            /* lines mode: last tenth printed */
+  gint64 t0;       /* first update */
+  gint64 stage_t0; /* this stage's first update */
+  int stage_step0; /* the step that update reported */
+  int last_tenth;  /* lines mode: last tenth printed */
 };
 
 CliProgress *
@@ -88,7 +88,7 @@ render_locked (CliProgress *p, gint64 now)
     if (rate (p, now, &per_step, &left)) {
       g_autofree char *eta = cli_format_duration (left);
       /* TRANSLATORS: seconds per step, then the estimated time left, e.g. "1.2 s/step  ETA 0:41" */
-      g_string_append_printf (s, _("  %.1f s/step  ETA %s"), per_step, eta);
+      g_string_append_printf (s, _ ("  %.1f s/step  ETA %s"), per_step, eta);
     }
   }
   g_autofree char *elapsed = cli_format_duration ((double) (now - p->t0) / 1e6);
@@ -137,7 +137,7 @@ draw_locked (CliProgress *p, gint64 now, gboolean new_stage)
     g_autofree char *eta = rate (p, now, &per_step, &left) ? cli_format_duration (left) : NULL;
     if (eta)
       /* TRANSLATORS: elapsed time, stage, step/of, time left: "[0:12] Denoising 10/50, ETA 0:40" */
-      fprintf (p->out, _("[%s] %s %d/%d, ETA %s\n"), elapsed, p->stage_name (p->stage), p->step, p->n_steps, eta);
+      fprintf (p->out, _ ("[%s] %s %d/%d, ETA %s\n"), elapsed, p->stage_name (p->stage), p->step, p->n_steps, eta);
     else
       fprintf (p->out, "[%s] %s %d/%d\n", elapsed, p->stage_name (p->stage), p->step, p->n_steps);
   } else {

@@ -22,8 +22,8 @@ G_BEGIN_DECLS
 
 typedef struct {
   int width, height;
-  int channels;        /* 3 (RGB) or 4 (RGBA); alpha is carried through, never generated */
-  int rowstride;       /* bytes per row, >= width * channels */
+  int channels;  /* 3 (RGB) or 4 (RGBA); alpha is carried through, never generated */
+  int rowstride; /* bytes per row, >= width * channels */
   guint8 *pixels;
 } DgImage;
 
@@ -34,7 +34,7 @@ void dg_image_free (DgImage *img);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgImage, dg_image_free)
 
 /* A soft mask: one 8-bit channel, 255 = change fully, 0 = keep exactly. */
-typedef DgImage DgMask;   /* channels == 1 */
+typedef DgImage DgMask; /* channels == 1 */
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgMask, dg_image_free)
 
 /* ---- engine and model ---------------------------------------------------------------- */
@@ -43,7 +43,7 @@ typedef struct _DgEngine DgEngine;
 typedef struct _DgModel DgModel;
 
 typedef struct {
-  const char *device;       /* Vulkan device index or name fragment; NULL = DEEPGEN_VK_DEVICE or best */
+  const char *device; /* Vulkan device index or name fragment; NULL = DEEPGEN_VK_DEVICE or best */
 } DgEngineOptions;
 
 DgEngine *dg_engine_new (const DgEngineOptions *options, GError **error);
@@ -57,20 +57,20 @@ guint64 dg_engine_device_bytes (DgEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgEngine, dg_engine_free)
 
 typedef enum {
-  DG_PRECISION_BF16,        /* the reference precision policy (MODEL.md §10); default */
-  DG_PRECISION_F32,         /* fp32 everywhere: for parity tests and debugging */
+  DG_PRECISION_BF16, /* the reference precision policy (MODEL.md §10); default */
+  DG_PRECISION_F32,  /* fp32 everywhere: for parity tests and debugging */
 } DgPrecision;
 
 /* How the big Linear layers (VLM, connector and DiT; not the VAE) are stored on the GPU. */
 typedef enum {
-  DG_WEIGHTS_RELEASED,      /* as the precision says (bf16 or f32): the reference numerics; default */
-  DG_WEIGHTS_Q8_0,          /* quantized to 8 bits at load (ggml's q8_0: blocks of 32 weights with
+  DG_WEIGHTS_RELEASED, /* as the precision says (bf16 or f32): the reference numerics; default */
+  DG_WEIGHTS_Q8_0,     /* quantized to 8 bits at load (ggml's q8_0: blocks of 32 weights with
                              * an f16 scale, 1.125 bytes a weight): about half the GPU memory of bf16
                              * for a small change in the images; layers whose input width is not a
                              * multiple of 32 stay as released */
-  DG_WEIGHTS_AUTO,          /* released when the run fits the device, else q8_0, else q4_0 (dg_run
+  DG_WEIGHTS_AUTO,     /* released when the run fits the device, else q8_0, else q4_0 (dg_run
                              * decides per run from the memory plan) */
-  DG_WEIGHTS_Q4_0,          /* smaller still, for 4 GB cards: the VLM's Linear layers in 4 bits
+  DG_WEIGHTS_Q4_0,     /* smaller still, for 4 GB cards: the VLM's Linear layers in 4 bits
                              * (ggml's q4_0, 0.625 bytes a weight), the connector's and the DiT's in
                              * 8 (q8_0) — the text encoder tolerates 4 bits, the image model keeps 8 */
 } DgWeightFormat;
@@ -103,42 +103,42 @@ DgWeightFormat dg_model_last_run_weights (DgModel *model);
 /* ---- requests ----------------------------------------------------------------------- */
 
 typedef enum {
-  DG_JOB_GENERATE,          /* prompt → image of width × height */
-  DG_JOB_EDIT,              /* instruction + 1..n reference images → image */
-  DG_JOB_INPAINT,           /* instruction + image + mask → image equal to the input outside the mask */
+  DG_JOB_GENERATE, /* prompt → image of width × height */
+  DG_JOB_EDIT,     /* instruction + 1..n reference images → image */
+  DG_JOB_INPAINT,  /* instruction + image + mask → image equal to the input outside the mask */
 } DgJob;
 
 typedef enum {
-  DG_RNG_PHILOX,            /* built-in counter-based generator: same noise on every machine */
-  DG_RNG_TORCH_CPU,         /* reproduces torch.randn on the CPU for a seed (matches reference seeds) */
+  DG_RNG_PHILOX,    /* built-in counter-based generator: same noise on every machine */
+  DG_RNG_TORCH_CPU, /* reproduces torch.randn on the CPU for a seed (matches reference seeds) */
 } DgRng;
 
 typedef struct {
   DgJob job;
-  const char *prompt;               /* UTF-8; required */
-  const char *negative_prompt;      /* NULL = the model's default for the job (MODEL.md §1.1) */
-  const DgImage *const *images;     /* edit: references; inpaint: images[0] is the source */
+  const char *prompt;           /* UTF-8; required */
+  const char *negative_prompt;  /* NULL = the model's default for the job (MODEL.md §1.1) */
+  const DgImage *const *images; /* edit: references; inpaint: images[0] is the source */
   guint n_images;
-  const DgMask *mask;               /* inpaint only: same size as images[0] */
-  int width, height;                /* 0 = default: 512×512 for generate; edit/inpaint follow the input */
-  int steps;                        /* 0 = 50 */
-  double guidance;                  /* < 0 = 4.0; <= 1 disables classifier-free guidance */
+  const DgMask *mask; /* inpaint only: same size as images[0] */
+  int width, height;  /* 0 = default: 512×512 for generate; edit/inpaint follow the input */
+  int steps;          /* 0 = 50 */
+  double guidance;    /* < 0 = 4.0; <= 1 disables classifier-free guidance */
   guint64 seed;
   DgRng rng;
-  int feather;                      /* inpaint: edge blend radius in pixels; < 0 = default */
+  int feather; /* inpaint: edge blend radius in pixels; < 0 = default */
 } DgRequest;
 
 #define DG_REQUEST_INIT { DG_JOB_GENERATE, NULL, NULL, NULL, 0, NULL, 0, 0, 0, -1.0, 42, DG_RNG_PHILOX, -1 }
 
 typedef enum {
-  DG_STAGE_LOAD,            /* uploading a component's weights */
-  DG_STAGE_ENCODE,          /* tokenizer + vision tower + language model */
-  DG_STAGE_BRIDGE,          /* stacked channel bridging connector */
-  DG_STAGE_DENOISE,         /* DiT steps */
-  DG_STAGE_DECODE,          /* VAE */
+  DG_STAGE_LOAD,    /* uploading a component's weights */
+  DG_STAGE_ENCODE,  /* tokenizer + vision tower + language model */
+  DG_STAGE_BRIDGE,  /* stacked channel bridging connector */
+  DG_STAGE_DENOISE, /* DiT steps */
+  DG_STAGE_DECODE,  /* VAE */
 } DgStage;
 
-const char *dg_stage_name (DgStage stage);   /* translated, for progress text */
+const char *dg_stage_name (DgStage stage); /* translated, for progress text */
 
 /* Called from the thread that runs dg_run, between GPU submissions. */
 typedef void (*DgProgressFunc) (DgStage stage, int step, int n_steps, gpointer user_data);
@@ -160,8 +160,8 @@ DgImage *dg_run (DgModel *model, const DgRequest *request, DgProgressFunc progre
  * token lengths are left-padded together, so a request's result depends (slightly) on the
  * others in its batch. The memory check covers the whole batch (2B prompt rows, 2B DiT rows).
  * Returns a GPtrArray of DgImage* in request order. */
-GPtrArray *dg_run_batch (DgModel *model, const DgRequest *const *requests, guint n_requests,
-                         DgProgressFunc progress, gpointer user_data, GCancellable *cancellable, GError **error);
+GPtrArray *dg_run_batch (DgModel *model, const DgRequest *const *requests, guint n_requests, DgProgressFunc progress,
+                         gpointer user_data, GCancellable *cancellable, GError **error);
 
 /* Output size rules (MODEL.md §1.4, §7): sides multiples of 16, area near the request. */
 void dg_output_size (const DgRequest *request, int *width, int *height);
@@ -214,7 +214,7 @@ DgImage *dg_image_with_alpha_of (const DgImage *rgb, const DgImage *src);
 typedef enum {
   DG_RESAMPLE_NEAREST,
   DG_RESAMPLE_BILINEAR,
-  DG_RESAMPLE_BICUBIC,   /* PIL's default for Image.resize, used for reference images */
+  DG_RESAMPLE_BICUBIC, /* PIL's default for Image.resize, used for reference images */
   DG_RESAMPLE_LANCZOS,
 } DgResample;
 
@@ -257,8 +257,8 @@ typedef struct {
 /* Plans an inpaint of @src (RGB or RGBA) under @mask (one channel, the size of @src; NULL or
  * empty: see empty_is_whole). @options NULL = defaults. DG_ERROR_INVALID_ARGUMENT on bad input
  * or an empty mask (unless empty_is_whole). */
-gboolean dg_inpaint_plan (const DgImage *src, const DgMask *mask, const DgInpaintOptions *options,
-                          DgInpaintPlan *plan, GError **error);
+gboolean dg_inpaint_plan (const DgImage *src, const DgMask *mask, const DgInpaintOptions *options, DgInpaintPlan *plan,
+                          GError **error);
 
 /* The model's input: the crop, alpha dropped, PIL bicubic to work_width × work_height (RGB). */
 DgImage *dg_inpaint_prepare (const DgImage *src, const DgInpaintPlan *plan);
@@ -313,69 +313,69 @@ typedef enum {
 typedef struct {
   DgJob job;
   DgPrecision precision;
-  int width, height;          /* the output size (dg_output_size); inpaint: the working size */
-  guint n_refs;               /* reference images of the whole batch, request 0's first (edit:
+  int width, height;    /* the output size (dg_output_size); inpaint: the working size */
+  guint n_refs;         /* reference images of the whole batch, request 0's first (edit:
                                * ≥ 1 per request; inpaint: 1 per request; generate: 0) */
-  const int *ref_sizes;       /* [n_refs][2] width, height of each prepared reference (multiples
+  const int *ref_sizes; /* [n_refs][2] width, height of each prepared reference (multiples
                                * of 32); NULL = every reference is width × height */
-  guint text_tokens;          /* longest prompt row without image pads; 0 = the default above */
-  gboolean cfg;               /* classifier-free guidance (guidance > 1): two DiT rows per request */
-  guint steps;                /* for the FLOP totals; 0 = 50 */
-  guint64 device_bytes;       /* the memory the job may use (pipeline.c: the device-local heap),
+  guint text_tokens;    /* longest prompt row without image pads; 0 = the default above */
+  gboolean cfg;         /* classifier-free guidance (guidance > 1): two DiT rows per request */
+  guint steps;          /* for the FLOP totals; 0 = 50 */
+  guint64 device_bytes; /* the memory the job may use (pipeline.c: the device-local heap),
                                * for the VAE's whole-or-tiles choice: whole when that does not
                                * raise the peak, or when the raised peak still fits; 0 = unknown:
                                * whole as long as that does not raise the peak */
   /* Batches (dg_run_batch: B requests in one pass, rows 2B) and what pipeline.c knows once it
    * has tokenised the prompts: */
-  guint batch;                /* requests; 0 = 1 */
-  const guint *request_refs;  /* [batch] references of each request, summing to n_refs; NULL =
+  guint batch;               /* requests; 0 = 1 */
+  const guint *request_refs; /* [batch] references of each request, summing to n_refs; NULL =
                                * n_refs / batch each */
-  guint seq_len;              /* context tokens of every row (DgPromptBatch.seq_len: the longest
+  guint seq_len;             /* context tokens of every row (DgPromptBatch.seq_len: the longest
                                * row, image pads included, + the meta queries); 0 = text_tokens +
                                * the image pads of the request with most + the meta queries */
   /* Device limits (vkc_device_info), 0 = none: */
-  guint64 max_allocation;     /* the largest block a pool may allocate: larger needs are split */
-  guint64 max_binding;        /* maxStorageBufferRange: a whole VAE pass whose mid-block attention
+  guint64 max_allocation; /* the largest block a pool may allocate: larger needs are split */
+  guint64 max_binding;    /* maxStorageBufferRange: a whole VAE pass whose mid-block attention
                                * would bind more runs in tiles (vae.c) */
-  DgWeightFormat weights;     /* RELEASED, Q8_0 or Q4_0 (AUTO counts as RELEASED: the caller decides) */
+  DgWeightFormat weights; /* RELEASED, Q8_0 or Q4_0 (AUTO counts as RELEASED: the caller decides) */
 } DgPlanRequest;
 
-#define DG_PLAN_REQUEST_INIT                                                                                \
+#define DG_PLAN_REQUEST_INIT \
   { DG_JOB_GENERATE, DG_PRECISION_BF16, 512, 512, 0, NULL, 0, TRUE, 0, 0, 0, NULL, 0, 0, 0, DG_WEIGHTS_RELEASED }
 
 typedef struct {
-  guint64 weights;            /* resident weight pools, as reserved (block-packed) */
-  guint64 activations;        /* the stage's arena(s), as reserved */
-  guint64 carried;            /* inputs the pipeline keeps on the device for the whole stage */
-  guint64 total;              /* weights + activations + carried */
-  double flop;                /* floating-point operations of the stage for this request */
+  guint64 weights;     /* resident weight pools, as reserved (block-packed) */
+  guint64 activations; /* the stage's arena(s), as reserved */
+  guint64 carried;     /* inputs the pipeline keeps on the device for the whole stage */
+  guint64 total;       /* weights + activations + carried */
+  double flop;         /* floating-point operations of the stage for this request */
 } DgPlanStageBytes;
 
 typedef struct {
   DgPlanStageBytes stage[DG_PLAN_N_STAGES];
   DgPlanStage peak_stage;
-  guint64 peak;               /* the largest stage total */
+  guint64 peak; /* the largest stage total */
   guint64 margin;
-  guint64 required;           /* peak + margin: what dg_plan_check compares */
+  guint64 required; /* peak + margin: what dg_plan_check compares */
   /* What the numbers were computed for. */
   DgJob job;
   DgPrecision precision;
-  DgWeightFormat weights;     /* RELEASED, Q8_0 or Q4_0 */
+  DgWeightFormat weights; /* RELEASED, Q8_0 or Q4_0 */
   int width, height;
-  guint batch;                /* requests */
+  guint batch; /* requests */
   guint vlm_rows, dit_rows, steps;
-  guint text_tokens;          /* as assumed (the request's or the default) */
-  guint seq_len;              /* LLM/connector/DiT context tokens: text + image pads + queries */
-  guint image_tokens;         /* DiT target tokens */
-  guint ref_tokens;           /* DiT reference tokens (all references of the longest row) */
+  guint text_tokens;  /* as assumed (the request's or the default) */
+  guint seq_len;      /* LLM/connector/DiT context tokens: text + image pads + queries */
+  guint image_tokens; /* DiT target tokens */
+  guint ref_tokens;   /* DiT reference tokens (all references of the longest row) */
   gboolean vae_encode_tiled, vae_decode_tiled;
-  guint64 vae_encode_tiled_refs;   /* bit i: reference i is encoded in tiles */
+  guint64 vae_encode_tiled_refs; /* bit i: reference i is encoded in tiles */
   guint vae_tile, vae_overlap;   /* latents */
   /* What pipeline.c's arenas hand out (sums of 256-byte pieces), so that it sizes them exactly
    * (dg_arena_expect): */
-  guint64 encode_arena;       /* meta queries, the ViT of every reference, the LLM rows */
-  guint64 bridge_arena;       /* the connector's activations, on top of encode_arena */
-  guint64 dit_arena;          /* one denoising step: latents, timesteps, velocity, the forward */
+  guint64 encode_arena; /* meta queries, the ViT of every reference, the LLM rows */
+  guint64 bridge_arena; /* the connector's activations, on top of encode_arena */
+  guint64 dit_arena;    /* one denoising step: latents, timesteps, velocity, the forward */
 } DgPlan;
 
 /* Computes the plan. Errors (DG_ERROR_INVALID_ARGUMENT): sizes that are not positive multiples of
@@ -388,7 +388,7 @@ gboolean dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *
  * @device_bytes 0 = unknown: always TRUE. */
 gboolean dg_plan_check (const DgPlan *plan, guint64 device_bytes, GError **error);
 
-const char *dg_plan_stage_name (DgPlanStage s);   /* "encode", "bridge", … (not translated: table keys) */
+const char *dg_plan_stage_name (DgPlanStage s); /* "encode", "bridge", … (not translated: table keys) */
 
 /* FLOPs (a multiply-add is 2 FLOPs; MODEL.md §9) of one row or one image through a component:
  * the LLM's linear layers per token, the LLM over @tokens (causal attention included), one
@@ -408,9 +408,8 @@ typedef struct {
 } DgStageTimes;
 
 /* dg_run_batch that also measures the VLM's stages into @times (`deepgen bench`). */
-GPtrArray *dg_run_batch_timed (DgModel *model, const DgRequest *const *requests, guint n_requests,
-                               DgStageTimes *times, DgProgressFunc progress, gpointer user_data,
-                               GCancellable *cancellable, GError **error);
+GPtrArray *dg_run_batch_timed (DgModel *model, const DgRequest *const *requests, guint n_requests, DgStageTimes *times,
+                               DgProgressFunc progress, gpointer user_data, GCancellable *cancellable, GError **error);
 
 /* ---- conversion (`deepgen convert`, model/io/convert.c, DESIGN.md §3) ----------------- */
 
@@ -420,8 +419,8 @@ GPtrArray *dg_run_batch_timed (DgModel *model, const DgRequest *const *requests,
 typedef void (*DgConvertProgress) (const char *what, guint64 done, guint64 total, gpointer user_data);
 
 typedef struct {
-  DgWeightFormat weights;      /* DG_WEIGHTS_Q8_0 (the only converted format so far) */
-  DgConvertProgress progress;  /* NULL: none */
+  DgWeightFormat weights;     /* DG_WEIGHTS_Q8_0 (the only converted format so far) */
+  DgConvertProgress progress; /* NULL: none */
   gpointer user_data;
 } DgConvertOptions;
 

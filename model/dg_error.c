@@ -1,3 +1,3 @@
 #include "dg_error.h"
 
-G_DEFINE_QUARK (dg-error-quark, dg_error)
+G_DEFINE_QUARK (dg - error - quark, dg_error)

@@ -61,15 +61,13 @@ after_draw (gpointer data)
 {
   Pilot *p = data;
   shoot (p, p->shot);
-  if (p->apply && p->panel && dg_panel_get_result (p->panel))
-    {
-      fprintf (stderr, "autopilot: apply\n");
-      dg_panel_apply (p->panel);
-      /* the front-end may have closed the window on "apply" (the GIMP dialogs do) */
-      if (p->window)
-        g_timeout_add (700, after_apply, p);
-    }
-  else
+  if (p->apply && p->panel && dg_panel_get_result (p->panel)) {
+    fprintf (stderr, "autopilot: apply\n");
+    dg_panel_apply (p->panel);
+    /* the front-end may have closed the window on "apply" (the GIMP dialogs do) */
+    if (p->window)
+      g_timeout_add (700, after_apply, p);
+  } else
     pilot_close (p);
   return G_SOURCE_REMOVE;
 }
@@ -122,13 +120,12 @@ on_download_finished (DgPanel *panel, gboolean success, Pilot *p)
 {
   if (p->done)
     return;
-  if (!success)
-    {
-      p->done = TRUE;
-      fprintf (stderr, "autopilot: error: %s\n", dg_panel_get_message (panel) ? dg_panel_get_message (panel) : "?");
-      pilot_close (p);
-      return;
-    }
+  if (!success) {
+    p->done = TRUE;
+    fprintf (stderr, "autopilot: error: %s\n", dg_panel_get_message (panel) ? dg_panel_get_message (panel) : "?");
+    pilot_close (p);
+    return;
+  }
   fprintf (stderr, "autopilot: downloaded\n");
   dg_panel_run (panel);
 }
@@ -139,29 +136,27 @@ start (gpointer data)
   Pilot *p = data;
   if (!p->panel)
     return G_SOURCE_REMOVE;
-  if (p->download)
-    {
-      if ((p->move_x || p->move_y) && p->window)
-        gtk_window_move (p->window, p->move_x, p->move_y);
-      if (p->prompt)
-        dg_panel_set_prompt (p->panel, p->prompt);
-      if (p->model)
-        g_object_set (p->panel, "model-folder", p->model, NULL);
-      if (p->steps > 0)
-        g_object_set (p->panel, "steps", p->steps, NULL);
-      if (p->max_size > 0)
-        g_object_set (p->panel, "max-size", p->max_size, NULL);
-      p->download = FALSE;
-      if (dg_panel_offers_download (p->panel))
-        {
-          fprintf (stderr, "autopilot: download offered\n");
-          g_signal_connect (p->panel, "download-finished", G_CALLBACK (on_download_finished), p);
-          dg_panel_download (p->panel);
-          if (p->dlshot)
-            g_timeout_add (1000, download_shot, p);
-          return G_SOURCE_REMOVE;
-        }
+  if (p->download) {
+    if ((p->move_x || p->move_y) && p->window)
+      gtk_window_move (p->window, p->move_x, p->move_y);
+    if (p->prompt)
+      dg_panel_set_prompt (p->panel, p->prompt);
+    if (p->model)
+      g_object_set (p->panel, "model-folder", p->model, NULL);
+    if (p->steps > 0)
+      g_object_set (p->panel, "steps", p->steps, NULL);
+    if (p->max_size > 0)
+      g_object_set (p->panel, "max-size", p->max_size, NULL);
+    p->download = FALSE;
+    if (dg_panel_offers_download (p->panel)) {
+      fprintf (stderr, "autopilot: download offered\n");
+      g_signal_connect (p->panel, "download-finished", G_CALLBACK (on_download_finished), p);
+      dg_panel_download (p->panel);
+      if (p->dlshot)
+        g_timeout_add (1000, download_shot, p);
+      return G_SOURCE_REMOVE;
     }
+  }
   if ((p->move_x || p->move_y) && p->window)
     gtk_window_move (p->window, p->move_x, p->move_y);
   if (p->prompt)
@@ -189,38 +184,37 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
   g_object_add_weak_pointer (G_OBJECT (window), (gpointer *) &p->window);
   int timeout = 300;
   g_auto (GStrv) items = g_strsplit (env, ";", -1);
-  for (char **it = items; *it; it++)
-    {
-      const char *eq = strchr (*it, '=');
-      if (!eq)
-        continue;
-      g_autofree char *key = g_strndup (*it, eq - *it);
-      const char *val = eq + 1;
-      if (g_str_equal (key, "prompt"))
-        p->prompt = g_strdup (val);
-      else if (g_str_equal (key, "model"))
-        p->model = g_strdup (val);
-      else if (g_str_equal (key, "shot"))
-        p->shot = g_strdup (val);
-      else if (g_str_equal (key, "shot2"))
-        p->shot2 = g_strdup (val);
-      else if (g_str_equal (key, "move"))
-        sscanf (val, "%d,%d", &p->move_x, &p->move_y);
-      else if (g_str_equal (key, "steps"))
-        p->steps = atoi (val);
-      else if (g_str_equal (key, "max-size"))
-        p->max_size = atoi (val);
-      else if (g_str_equal (key, "root"))
-        p->root = atoi (val) != 0;
-      else if (g_str_equal (key, "apply"))
-        p->apply = atoi (val) != 0;
-      else if (g_str_equal (key, "download"))
-        p->download = atoi (val) != 0;
-      else if (g_str_equal (key, "dlshot"))
-        p->dlshot = g_strdup (val);
-      else if (g_str_equal (key, "timeout"))
-        timeout = MAX (1, atoi (val));
-    }
+  for (char **it = items; *it; it++) {
+    const char *eq = strchr (*it, '=');
+    if (!eq)
+      continue;
+    g_autofree char *key = g_strndup (*it, eq - *it);
+    const char *val = eq + 1;
+    if (g_str_equal (key, "prompt"))
+      p->prompt = g_strdup (val);
+    else if (g_str_equal (key, "model"))
+      p->model = g_strdup (val);
+    else if (g_str_equal (key, "shot"))
+      p->shot = g_strdup (val);
+    else if (g_str_equal (key, "shot2"))
+      p->shot2 = g_strdup (val);
+    else if (g_str_equal (key, "move"))
+      sscanf (val, "%d,%d", &p->move_x, &p->move_y);
+    else if (g_str_equal (key, "steps"))
+      p->steps = atoi (val);
+    else if (g_str_equal (key, "max-size"))
+      p->max_size = atoi (val);
+    else if (g_str_equal (key, "root"))
+      p->root = atoi (val) != 0;
+    else if (g_str_equal (key, "apply"))
+      p->apply = atoi (val) != 0;
+    else if (g_str_equal (key, "download"))
+      p->download = atoi (val) != 0;
+    else if (g_str_equal (key, "dlshot"))
+      p->dlshot = g_strdup (val);
+    else if (g_str_equal (key, "timeout"))
+      timeout = MAX (1, atoi (val));
+  }
   g_signal_connect (panel, "finished", G_CALLBACK (on_finished), p);
   /* One pilot per process, alive until exit: the window and panel may go first. */
   g_object_add_weak_pointer (G_OBJECT (panel), (gpointer *) &p->panel);

@@ -20,21 +20,19 @@ dg_i18n_localedir (void)
 {
   static char *dir;
   static gsize done;
-  if (g_once_init_enter (&done))
-    {
-      const char *env = g_getenv ("DEEPGEN_LOCALEDIR");
-      if (env && *env)
-        dir = g_strdup (env);
-      else
-        {
-          g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
-          g_autofree char *exedir = exe ? g_path_get_dirname (exe) : NULL;
-          g_autofree char *beside = exedir ? g_build_filename (exedir, "locale", NULL) : NULL;
-          dir = beside && g_file_test (beside, G_FILE_TEST_IS_DIR) ? g_steal_pointer (&beside)
-                                                                   : g_strdup (DEEPGEN_LOCALEDIR);
-        }
-      g_once_init_leave (&done, 1);
+  if (g_once_init_enter (&done)) {
+    const char *env = g_getenv ("DEEPGEN_LOCALEDIR");
+    if (env && *env)
+      dir = g_strdup (env);
+    else {
+      g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+      g_autofree char *exedir = exe ? g_path_get_dirname (exe) : NULL;
+      g_autofree char *beside = exedir ? g_build_filename (exedir, "locale", NULL) : NULL;
+      dir =
+          beside && g_file_test (beside, G_FILE_TEST_IS_DIR) ? g_steal_pointer (&beside) : g_strdup (DEEPGEN_LOCALEDIR);
     }
+    g_once_init_leave (&done, 1);
+  }
   return dir;
 }
 
@@ -42,10 +40,9 @@ void
 dg_i18n_init (void)
 {
   static gsize done;
-  if (g_once_init_enter (&done))
-    {
-      bindtextdomain (GETTEXT_PACKAGE, dg_i18n_localedir ());
-      bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
-      g_once_init_leave (&done, 1);
-    }
+  if (g_once_init_enter (&done)) {
+    bindtextdomain (GETTEXT_PACKAGE, dg_i18n_localedir ());
+    bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+    g_once_init_leave (&done, 1);
+  }
 }

@@ -27,12 +27,11 @@ input_ref (Input *in)
 static void
 input_unref (Input *in)
 {
-  if (in && g_atomic_int_dec_and_test (&in->ref))
-    {
-      dg_image_free (in->source);
-      dg_image_free (in->selection);
-      g_free (in);
-    }
+  if (in && g_atomic_int_dec_and_test (&in->ref)) {
+    dg_image_free (in->source);
+    dg_image_free (in->selection);
+    g_free (in);
+  }
 }
 
 struct _DgPanel {
@@ -40,9 +39,9 @@ struct _DgPanel {
 
   Input *input;
   DgTaskResult *result;
-  GCancellable *cancellable;     /* non-NULL while a run is in flight */
-  gint64 last_seed;              /* -1 until a run has finished */
-  char *message;                 /* the error bar's text */
+  GCancellable *cancellable; /* non-NULL while a run is in flight */
+  gint64 last_seed;          /* -1 until a run has finished */
+  char *message;             /* the error bar's text */
 
   GtkWidget *job_combo, *job_row;
   GtkWidget *prompt_label, *prompt_view;
@@ -58,7 +57,7 @@ struct _DgPanel {
   /* the model download (issue #12): offered while the model folder is missing or incomplete */
   GtkWidget *download_box, *download_label, *download_button;
   GtkWidget *download_progress, *download_bar, *download_pause;
-  GCancellable *download_cancellable;   /* non-NULL while a download runs */
+  GCancellable *download_cancellable; /* non-NULL while a download runs */
 };
 
 G_DEFINE_TYPE (DgPanel, dg_panel, GTK_TYPE_BOX)
@@ -144,13 +143,12 @@ dg_panel_get_spec (DgPanel *self, DgTaskSpec *spec, char ***strings)
   spec->seed = panel_seed (self);
   spec->size_policy = panel_policy (self);
   spec->max_size = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->size_spin));
-  if (self->input)
-    {
-      spec->source = self->input->source;
-      spec->selection = self->input->selection;
-      spec->canvas_width = self->input->canvas_width;
-      spec->canvas_height = self->input->canvas_height;
-    }
+  if (self->input) {
+    spec->source = self->input->source;
+    spec->selection = self->input->selection;
+    spec->canvas_width = self->input->canvas_width;
+    spec->canvas_height = self->input->canvas_height;
+  }
   *strings = s;
 }
 
@@ -188,16 +186,16 @@ update_region_label (DgPanel *self)
   if (!spec.prompt || !*spec.prompt)
     spec.prompt = "-"; /* the region does not depend on it */
   int x, y, w, h;
-  if (!self->input || !dg_task_region (&spec, &x, &y, &w, &h, NULL))
-    {
-      gtk_label_set_text (GTK_LABEL (self->region_label), "");
-      return;
-    }
+  if (!self->input || !dg_task_region (&spec, &x, &y, &w, &h, NULL)) {
+    gtk_label_set_text (GTK_LABEL (self->region_label), "");
+    return;
+  }
   g_autofree char *text = NULL;
   if (self->input->selection)
-    text = g_strdup_printf (_("Selection: %d×%d at (%d, %d)"), w, h, x, y);
+    text = g_strdup_printf (_ ("Selection: %d×%d at (%d, %d)"), w, h, x, y);
   else
-    text = spec.source ? g_strdup_printf (_("Whole layer: %d×%d"), w, h) : g_strdup_printf (_("Whole canvas: %d×%d"), w, h);
+    text = spec.source ? g_strdup_printf (_ ("Whole layer: %d×%d"), w, h)
+                       : g_strdup_printf (_ ("Whole canvas: %d×%d"), w, h);
   gtk_label_set_text (GTK_LABEL (self->region_label), text);
 }
 
@@ -216,11 +214,11 @@ update_sensitivity (DgPanel *self)
   gtk_widget_set_sensitive (self->seed_spin, !gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->seed_random)));
   gtk_widget_set_sensitive (self->seed_reuse, self->last_seed >= 0);
   gtk_widget_set_sensitive (self->size_spin, panel_policy (self) == DG_SIZE_POLICY_FIT);
-  gtk_button_set_label (GTK_BUTTON (self->run_button), have ? _("Re_generate") : _("_Run"));
+  gtk_button_set_label (GTK_BUTTON (self->run_button), have ? _ ("Re_generate") : _ ("_Run"));
 
   const DgJob job = panel_job (self);
   gtk_label_set_text_with_mnemonic (GTK_LABEL (self->prompt_label),
-                                    job == DG_JOB_GENERATE ? _("_Prompt") : _("_Instruction"));
+                                    job == DG_JOB_GENERATE ? _ ("_Prompt") : _ ("_Instruction"));
 }
 
 /* ---- preview ---------------------------------------------------------------------------- */
@@ -238,19 +236,18 @@ pixbuf_from_image (const DgImage *img)
   DgImage *copy = dg_image_copy (img);
   if (!copy)
     return NULL;
-  return gdk_pixbuf_new_from_data (copy->pixels, GDK_COLORSPACE_RGB, copy->channels == 4, 8, copy->width,
-                                   copy->height, copy->rowstride, pixels_free, copy);
+  return gdk_pixbuf_new_from_data (copy->pixels, GDK_COLORSPACE_RGB, copy->channels == 4, 8, copy->width, copy->height,
+                                   copy->rowstride, pixels_free, copy);
 }
 
 static void
 show_preview (DgPanel *self)
 {
-  if (!self->result)
-    {
-      gtk_image_clear (GTK_IMAGE (self->preview_image));
-      gtk_widget_hide (self->preview_frame);
-      return;
-    }
+  if (!self->result) {
+    gtk_image_clear (GTK_IMAGE (self->preview_image));
+    gtk_widget_hide (self->preview_frame);
+    return;
+  }
   const DgImage *img = self->result->image;
   g_autoptr (GdkPixbuf) full = pixbuf_from_image (img);
   if (!full)
@@ -261,19 +258,19 @@ show_preview (DgPanel *self)
   gtk_image_set_from_pixbuf (GTK_IMAGE (self->preview_image), small);
   g_autofree char *caption
       /* TRANSLATORS: the preview's caption: result size, its place, the seed, the model's working size */
-      = g_strdup_printf (_("%d×%d at (%d, %d), seed %u, worked at %d×%d"), img->width, img->height, self->result->x,
+      = g_strdup_printf (_ ("%d×%d at (%d, %d), seed %u, worked at %d×%d"), img->width, img->height, self->result->x,
                          self->result->y, (guint) self->result->seed, self->result->work_width,
                          self->result->work_height);
-  if (self->result->weights == DG_WEIGHTS_Q8_0 || self->result->weights == DG_WEIGHTS_Q4_0)
-    {
-      /* TRANSLATORS: added to the preview's caption when the GPU was too small for the full weights */
-      g_autofree char *more = g_strconcat (caption, self->result->weights == DG_WEIGHTS_Q8_0
-                                                        ? _(", with 8-bit weights to fit the GPU")
-                                                        : _(", with a 4-bit language model to fit the GPU"),
-                                           NULL);
-      g_free (caption);
-      caption = g_steal_pointer (&more);
-    }
+  if (self->result->weights == DG_WEIGHTS_Q8_0 || self->result->weights == DG_WEIGHTS_Q4_0) {
+    /* TRANSLATORS: added to the preview's caption when the GPU was too small for the full weights */
+    g_autofree char *more =
+        g_strconcat (caption,
+                     self->result->weights == DG_WEIGHTS_Q8_0 ? _ (", with 8-bit weights to fit the GPU")
+                                                              : _ (", with a 4-bit language model to fit the GPU"),
+                     NULL);
+    g_free (caption);
+    caption = g_steal_pointer (&more);
+  }
   gtk_label_set_text (GTK_LABEL (self->preview_caption), caption);
   gtk_widget_show (self->preview_frame);
 }
@@ -309,11 +306,11 @@ static void update_download_offer (DgPanel *self);
 
 typedef struct {
   DgTaskSpec spec;
-  char **strings;               /* owns spec's strings */
+  char **strings; /* owns spec's strings */
   char *model_folder;
-  Input *input;                 /* owns spec's images */
-  GMainContext *context;        /* the panel's main loop, for progress */
-  DgPanel *panel;               /* a reference, only touched from the main loop */
+  Input *input;          /* owns spec's images */
+  GMainContext *context; /* the panel's main loop, for progress */
+  DgPanel *panel;        /* a reference, only touched from the main loop */
 } RunData;
 
 static void
@@ -329,8 +326,8 @@ run_data_free (RunData *d)
 
 typedef struct {
   DgPanel *panel;
-  GCancellable *cancellable;    /* the run it belongs to: stale reports are dropped */
-  int stage;                    /* DgStage, or -1 for "loading the model" */
+  GCancellable *cancellable; /* the run it belongs to: stale reports are dropped */
+  int stage;                 /* DgStage, or -1 for "loading the model" */
   int step, n_steps;
 } Progress;
 
@@ -351,7 +348,7 @@ progress_on_main (gpointer data)
     return G_SOURCE_REMOVE;
   g_autofree char *text = NULL;
   if (p->stage < 0)
-    text = g_strdup (_("Loading the model…"));
+    text = g_strdup (_ ("Loading the model…"));
   else
     text = dg_task_progress_text ((DgStage) p->stage, p->step, p->n_steps);
   gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), text);
@@ -391,11 +388,10 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   GError *error = NULL;
   report (&rep, -1, 0, 0);
   DgModel *model = dg_task_model_acquire (d->model_folder, &error);
-  if (!model)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+  if (!model) {
+    g_task_return_error (task, error);
+    return;
+  }
   DgTaskResult *res = dg_task_run (model, &d->spec, on_progress, &rep, cancellable, &error);
   dg_task_model_release (model);
   if (res)
@@ -412,23 +408,21 @@ run_done (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
   DgTaskResult *res = g_task_propagate_pointer (task, &error);
   /* A run whose panel has since started another (or was disposed) only cleans up. */
-  if (g_task_get_cancellable (task) != self->cancellable)
-    {
-      dg_task_result_free (res);
-      g_clear_error (&error);
-      return;
-    }
+  if (g_task_get_cancellable (task) != self->cancellable) {
+    dg_task_result_free (res);
+    g_clear_error (&error);
+    return;
+  }
   g_clear_object (&self->cancellable);
-  if (res)
-    {
-      g_clear_pointer (&self->result, dg_task_result_free);
-      self->result = res;
-      self->last_seed = (gint64) res->seed;
-      hide_message (self);
-      show_preview (self);
-    }
-  else if (g_error_matches (error, DG_ERROR, DG_ERROR_CANCELLED) || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    show_message (self, GTK_MESSAGE_INFO, _("Cancelled."));
+  if (res) {
+    g_clear_pointer (&self->result, dg_task_result_free);
+    self->result = res;
+    self->last_seed = (gint64) res->seed;
+    hide_message (self);
+    show_preview (self);
+  } else if (g_error_matches (error, DG_ERROR, DG_ERROR_CANCELLED) ||
+             g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    show_message (self, GTK_MESSAGE_INFO, _ ("Cancelled."));
   else
     show_message (self, GTK_MESSAGE_ERROR, error->message);
   update_download_offer (self);
@@ -451,19 +445,18 @@ dg_panel_run (DgPanel *self)
   d->panel = g_object_ref (self);
 
   GError *error = NULL;
-  if (!dg_task_check (&d->spec, &error))
-    {
-      /* Wrong settings are reported at once, without a thread. */
-      show_message (self, GTK_MESSAGE_WARNING, error->message);
-      g_error_free (error);
-      run_data_free (d);
-      g_signal_emit (self, signals[SIGNAL_FINISHED], 0, FALSE);
-      return;
-    }
+  if (!dg_task_check (&d->spec, &error)) {
+    /* Wrong settings are reported at once, without a thread. */
+    show_message (self, GTK_MESSAGE_WARNING, error->message);
+    g_error_free (error);
+    run_data_free (d);
+    g_signal_emit (self, signals[SIGNAL_FINISHED], 0, FALSE);
+    return;
+  }
   hide_message (self);
   self->cancellable = g_cancellable_new ();
   gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress_bar), 0.0);
-  gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), _("Starting…"));
+  gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), _ ("Starting…"));
   update_sensitivity (self);
 
   g_autoptr (GTask) task = g_task_new (self, self->cancellable, run_done, NULL);
@@ -478,12 +471,11 @@ void
 dg_panel_cancel (DgPanel *self)
 {
   g_return_if_fail (DG_IS_PANEL (self));
-  if (self->cancellable)
-    {
-      g_cancellable_cancel (self->cancellable);
-      gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), _("Cancelling…"));
-      gtk_widget_set_sensitive (self->stop_button, FALSE);
-    }
+  if (self->cancellable) {
+    g_cancellable_cancel (self->cancellable);
+    gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), _ ("Cancelling…"));
+    gtk_widget_set_sensitive (self->stop_button, FALSE);
+  }
 }
 
 gboolean
@@ -552,40 +544,35 @@ static void
 update_download_offer (DgPanel *self)
 {
 #ifdef DEEPGEN_HAVE_DOWNLOAD
-  if (self->download_cancellable)
-    {
-      gtk_widget_show (self->download_box);
-      gtk_widget_hide (self->download_button);
-      gtk_widget_show (self->download_progress);
-      return;
-    }
+  if (self->download_cancellable) {
+    gtk_widget_show (self->download_box);
+    gtk_widget_hide (self->download_button);
+    gtk_widget_show (self->download_progress);
+    return;
+  }
   g_autofree char *folder = panel_model_folder (self);
   g_autofree char *missing = dg_model_folder_missing (folder);
-  if (!missing)
-    {
-      gtk_widget_hide (self->download_box);
-      return;
-    }
+  if (!missing) {
+    gtk_widget_hide (self->download_box);
+    return;
+  }
   g_autofree char *display = g_filename_display_name (folder);
   const guint64 partial = dg_download_partial_bytes (folder);
   g_autofree char *text = NULL, *button = NULL;
-  if (partial > 0)
-    {
-      g_autofree char *size = g_format_size (partial);
-      text = g_strdup_printf (_("The download of the DeepGen model into %s stopped with %s fetched. It continues "
-                                "where it stopped."),
-                              display, size);
-      button = g_strdup (_("_Resume the download"));
-    }
-  else
-    {
-      g_autofree char *size = g_format_size (DG_DOWNLOAD_MODEL_BYTES);
-      text = g_file_test (folder, G_FILE_TEST_IS_DIR)
-                 ? g_strdup_printf (_("The DeepGen model folder %s is incomplete."), display)
-                 : g_strdup_printf (_("The DeepGen model is not installed (%s)."), display);
-      /* TRANSLATORS: the button that downloads the model; %s is its size, "14.4 GB" */
-      button = g_strdup_printf (_("_Download the model (%s)"), size);
-    }
+  if (partial > 0) {
+    g_autofree char *size = g_format_size (partial);
+    text = g_strdup_printf (_ ("The download of the DeepGen model into %s stopped with %s fetched. It continues "
+                               "where it stopped."),
+                            display, size);
+    button = g_strdup (_ ("_Resume the download"));
+  } else {
+    g_autofree char *size = g_format_size (DG_DOWNLOAD_MODEL_BYTES);
+    text = g_file_test (folder, G_FILE_TEST_IS_DIR)
+               ? g_strdup_printf (_ ("The DeepGen model folder %s is incomplete."), display)
+               : g_strdup_printf (_ ("The DeepGen model is not installed (%s)."), display);
+    /* TRANSLATORS: the button that downloads the model; %s is its size, "14.4 GB" */
+    button = g_strdup_printf (_ ("_Download the model (%s)"), size);
+  }
   gtk_label_set_text (GTK_LABEL (self->download_label), text);
   gtk_button_set_label (GTK_BUTTON (self->download_button), button);
   gtk_widget_show (self->download_box);
@@ -598,10 +585,10 @@ update_download_offer (DgPanel *self)
 
 #ifdef DEEPGEN_HAVE_DOWNLOAD
 typedef struct {
-  char *folder;                 /* the field's text, as a run passes it to dg_task_model_acquire */
-  char *path;                   /* the folder itself */
+  char *folder; /* the field's text, as a run passes it to dg_task_model_acquire */
+  char *path;   /* the folder itself */
   GMainContext *context;
-  DgPanel *panel;               /* a reference, only touched from the main loop */
+  DgPanel *panel; /* a reference, only touched from the main loop */
   GCancellable *cancellable;
 } DownloadData;
 
@@ -665,19 +652,17 @@ download_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   o.progress = on_download_progress;
   o.user_data = d;
   GError *error = NULL;
-  if (!dg_download_model (d->path, &o, cancellable, NULL, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+  if (!dg_download_model (d->path, &o, cancellable, NULL, &error)) {
+    g_task_return_error (task, error);
+    return;
+  }
   /* every file matches its hash; now the folder as a run opens it (dg_model_open), which also
    * warms the model for the first run */
   DgModel *model = dg_task_model_acquire (d->folder, &error);
-  if (!model)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+  if (!model) {
+    g_task_return_error (task, error);
+    return;
+  }
   dg_task_model_release (model);
   g_task_return_boolean (task, TRUE);
 }
@@ -689,17 +674,18 @@ download_done (GObject *source, GAsyncResult *result, gpointer user_data)
   GTask *task = G_TASK (result);
   GError *error = NULL;
   const gboolean ok = g_task_propagate_boolean (task, &error);
-  if (g_task_get_cancellable (task) != self->download_cancellable)
-    {
-      g_clear_error (&error);
-      return;
-    }
+  if (g_task_get_cancellable (task) != self->download_cancellable) {
+    g_clear_error (&error);
+    return;
+  }
   g_clear_object (&self->download_cancellable);
   gtk_widget_set_sensitive (self->download_pause, TRUE);
   if (ok)
-    show_message (self, GTK_MESSAGE_INFO, _("The model is downloaded, verified and ready."));
-  else if (g_error_matches (error, DG_ERROR, DG_ERROR_CANCELLED) || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    show_message (self, GTK_MESSAGE_INFO, _("The download is paused. Resume it at any time, also after closing this window."));
+    show_message (self, GTK_MESSAGE_INFO, _ ("The model is downloaded, verified and ready."));
+  else if (g_error_matches (error, DG_ERROR, DG_ERROR_CANCELLED) ||
+           g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    show_message (self, GTK_MESSAGE_INFO,
+                  _ ("The download is paused. Resume it at any time, also after closing this window."));
   else
     show_message (self, GTK_MESSAGE_ERROR, error->message);
   update_download_offer (self);
@@ -725,9 +711,9 @@ dg_panel_download (DgPanel *self)
   d->cancellable = g_object_ref (self->download_cancellable);
   hide_message (self);
   gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->download_bar), 0.0);
-  gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->download_bar), _("Asking the server for the file list…"));
+  gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->download_bar), _ ("Asking the server for the file list…"));
   g_autofree char *display = g_filename_display_name (d->path);
-  g_autofree char *text = g_strdup_printf (_("Downloading the DeepGen model into %s…"), display);
+  g_autofree char *text = g_strdup_printf (_ ("Downloading the DeepGen model into %s…"), display);
   gtk_label_set_text (GTK_LABEL (self->download_label), text);
   update_download_offer (self);
   update_sensitivity (self);
@@ -735,7 +721,7 @@ dg_panel_download (DgPanel *self)
   g_autoptr (GTask) task = g_task_new (self, self->download_cancellable, download_done, NULL);
   g_task_set_source_tag (task, dg_panel_download);
   g_task_set_task_data (task, d, (GDestroyNotify) download_data_free);
-  g_task_set_return_on_cancel (task, FALSE);   /* the download stops at once by itself */
+  g_task_set_return_on_cancel (task, FALSE); /* the download stops at once by itself */
   g_task_run_in_thread (task, download_thread);
 #endif
 }
@@ -744,12 +730,11 @@ void
 dg_panel_pause_download (DgPanel *self)
 {
   g_return_if_fail (DG_IS_PANEL (self));
-  if (self->download_cancellable)
-    {
-      g_cancellable_cancel (self->download_cancellable);
-      gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->download_bar), _("Pausing…"));
-      gtk_widget_set_sensitive (self->download_pause, FALSE);
-    }
+  if (self->download_cancellable) {
+    g_cancellable_cancel (self->download_cancellable);
+    gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->download_bar), _ ("Pausing…"));
+    gtk_widget_set_sensitive (self->download_pause, FALSE);
+  }
 }
 
 static void
@@ -837,17 +822,16 @@ static void
 on_browse_clicked (GtkButton *b, DgPanel *self)
 {
   GtkWidget *top = gtk_widget_get_toplevel (GTK_WIDGET (self));
-  GtkFileChooserNative *chooser
-      = gtk_file_chooser_native_new (_("Choose the DeepGen model folder"), GTK_IS_WINDOW (top) ? GTK_WINDOW (top) : NULL,
-                                     GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Select"), _("_Cancel"));
+  GtkFileChooserNative *chooser =
+      gtk_file_chooser_native_new (_ ("Choose the DeepGen model folder"), GTK_IS_WINDOW (top) ? GTK_WINDOW (top) : NULL,
+                                   GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _ ("_Select"), _ ("_Cancel"));
   const char *cur = gtk_entry_get_text (GTK_ENTRY (self->folder_entry));
   if (cur && *cur)
     gtk_file_chooser_set_filename (GTK_FILE_CHOOSER (chooser), cur);
-  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
-    {
-      g_autofree char *path = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
-      gtk_entry_set_text (GTK_ENTRY (self->folder_entry), path ? path : "");
-    }
+  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT) {
+    g_autofree char *path = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
+    gtk_entry_set_text (GTK_ENTRY (self->folder_entry), path ? path : "");
+  }
   g_object_unref (chooser);
 }
 
@@ -894,10 +878,10 @@ dg_panel_init (DgPanel *self)
   gtk_label_set_max_width_chars (GTK_LABEL (self->download_label), 50);
   gtk_label_set_xalign (GTK_LABEL (self->download_label), 0.0);
   gtk_box_pack_start (GTK_BOX (self->download_box), self->download_label, FALSE, FALSE, 0);
-  self->download_button = gtk_button_new_with_mnemonic (_("_Download the model"));
+  self->download_button = gtk_button_new_with_mnemonic (_ ("_Download the model"));
   gtk_widget_set_tooltip_text (self->download_button,
-                               _("Fetch DeepGen-1.0-diffusers from Hugging Face into the model folder. Every file is "
-                                 "verified; a paused or interrupted download continues where it stopped."));
+                               _ ("Fetch DeepGen-1.0-diffusers from Hugging Face into the model folder. Every file is "
+                                  "verified; a paused or interrupted download continues where it stopped."));
   gtk_widget_set_halign (self->download_button, GTK_ALIGN_START);
   gtk_style_context_add_class (gtk_widget_get_style_context (self->download_button), GTK_STYLE_CLASS_SUGGESTED_ACTION);
   g_signal_connect (self->download_button, "clicked", G_CALLBACK (on_download_clicked), self);
@@ -906,9 +890,9 @@ dg_panel_init (DgPanel *self)
   self->download_bar = gtk_progress_bar_new ();
   gtk_progress_bar_set_show_text (GTK_PROGRESS_BAR (self->download_bar), TRUE);
   gtk_widget_set_valign (self->download_bar, GTK_ALIGN_CENTER);
-  self->download_pause = gtk_button_new_with_mnemonic (_("_Pause"));
+  self->download_pause = gtk_button_new_with_mnemonic (_ ("_Pause"));
   gtk_widget_set_tooltip_text (self->download_pause,
-                               _("Stop the download; Resume continues where it stopped, also after a restart."));
+                               _ ("Stop the download; Resume continues where it stopped, also after a restart."));
   g_signal_connect (self->download_pause, "clicked", G_CALLBACK (on_pause_clicked), self);
   gtk_box_pack_start (GTK_BOX (self->download_progress), self->download_bar, TRUE, TRUE, 0);
   gtk_box_pack_start (GTK_BOX (self->download_progress), self->download_pause, FALSE, FALSE, 0);
@@ -929,11 +913,11 @@ dg_panel_init (DgPanel *self)
 
   /* job */
   self->job_combo = gtk_combo_box_text_new ();
-  gtk_combo_box_text_append (GTK_COMBO_BOX_TEXT (self->job_combo), "edit", _("Edit with instruction"));
-  gtk_combo_box_text_append (GTK_COMBO_BOX_TEXT (self->job_combo), "generate", _("Generate from prompt"));
-  gtk_combo_box_text_append (GTK_COMBO_BOX_TEXT (self->job_combo), "inpaint", _("Inpaint selection"));
+  gtk_combo_box_text_append (GTK_COMBO_BOX_TEXT (self->job_combo), "edit", _ ("Edit with instruction"));
+  gtk_combo_box_text_append (GTK_COMBO_BOX_TEXT (self->job_combo), "generate", _ ("Generate from prompt"));
+  gtk_combo_box_text_append (GTK_COMBO_BOX_TEXT (self->job_combo), "inpaint", _ ("Inpaint selection"));
   gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->job_combo), "edit");
-  self->job_row = label_for (_("_Job"), self->job_combo);
+  self->job_row = label_for (_ ("_Job"), self->job_combo);
   gtk_grid_attach (GTK_GRID (grid), self->job_row, 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), self->job_combo, 1, row++, 2, 1);
 
@@ -947,7 +931,7 @@ dg_panel_init (DgPanel *self)
   gtk_scrolled_window_set_min_content_height (GTK_SCROLLED_WINDOW (scroll), 80);
   gtk_container_add (GTK_CONTAINER (scroll), self->prompt_view);
   gtk_widget_set_hexpand (scroll, TRUE);
-  self->prompt_label = label_for (_("_Instruction"), self->prompt_view);
+  self->prompt_label = label_for (_ ("_Instruction"), self->prompt_view);
   gtk_widget_set_valign (self->prompt_label, GTK_ALIGN_START);
   gtk_grid_attach (GTK_GRID (grid), self->prompt_label, 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), scroll, 1, row++, 2, 1);
@@ -955,34 +939,35 @@ dg_panel_init (DgPanel *self)
   /* steps, guidance */
   self->steps_spin = gtk_spin_button_new_with_range (1, DG_TASK_MAX_STEPS, 1);
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->steps_spin), DG_TASK_DEFAULT_STEPS);
-  gtk_widget_set_tooltip_text (self->steps_spin, _("Denoising steps: more is slower and usually cleaner (default 50)."));
-  gtk_grid_attach (GTK_GRID (grid), label_for (_("_Steps"), self->steps_spin), 0, row, 1, 1);
+  gtk_widget_set_tooltip_text (self->steps_spin,
+                               _ ("Denoising steps: more is slower and usually cleaner (default 50)."));
+  gtk_grid_attach (GTK_GRID (grid), label_for (_ ("_Steps"), self->steps_spin), 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), self->steps_spin, 1, row++, 1, 1);
 
   self->guidance_spin = gtk_spin_button_new_with_range (0, DG_TASK_MAX_GUIDANCE, 0.5);
   gtk_spin_button_set_digits (GTK_SPIN_BUTTON (self->guidance_spin), 1);
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->guidance_spin), DG_TASK_DEFAULT_GUIDANCE);
   gtk_widget_set_tooltip_text (self->guidance_spin,
-                               _("How strongly the result follows the prompt (default 4; 1 or less turns it off)."));
-  gtk_grid_attach (GTK_GRID (grid), label_for (_("_Guidance"), self->guidance_spin), 0, row, 1, 1);
+                               _ ("How strongly the result follows the prompt (default 4; 1 or less turns it off)."));
+  gtk_grid_attach (GTK_GRID (grid), label_for (_ ("_Guidance"), self->guidance_spin), 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), self->guidance_spin, 1, row++, 1, 1);
 
   /* seed */
   self->seed_spin = gtk_spin_button_new_with_range (0, G_MAXINT32, 1);
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->seed_spin), 42);
-  self->seed_random = gtk_check_button_new_with_mnemonic (_("Ra_ndom"));
+  self->seed_random = gtk_check_button_new_with_mnemonic (_ ("Ra_ndom"));
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->seed_random), TRUE);
-  self->seed_reuse = gtk_button_new_with_mnemonic (_("Reuse _last"));
-  gtk_widget_set_tooltip_text (self->seed_reuse, _("Use the seed of the last result again."));
+  self->seed_reuse = gtk_button_new_with_mnemonic (_ ("Reuse _last"));
+  gtk_widget_set_tooltip_text (self->seed_reuse, _ ("Use the seed of the last result again."));
   GtkWidget *seed_box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
   gtk_box_pack_start (GTK_BOX (seed_box), self->seed_spin, TRUE, TRUE, 0);
   gtk_box_pack_start (GTK_BOX (seed_box), self->seed_random, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (seed_box), self->seed_reuse, FALSE, FALSE, 0);
-  gtk_grid_attach (GTK_GRID (grid), label_for (_("S_eed"), self->seed_spin), 0, row, 1, 1);
+  gtk_grid_attach (GTK_GRID (grid), label_for (_ ("S_eed"), self->seed_spin), 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), seed_box, 1, row++, 2, 1);
 
   /* advanced */
-  GtkWidget *expander = gtk_expander_new_with_mnemonic (_("_Advanced"));
+  GtkWidget *expander = gtk_expander_new_with_mnemonic (_ ("_Advanced"));
   GtkWidget *adv = gtk_grid_new ();
   gtk_grid_set_row_spacing (GTK_GRID (adv), 6);
   gtk_grid_set_column_spacing (GTK_GRID (adv), 8);
@@ -992,31 +977,31 @@ dg_panel_init (DgPanel *self)
   int arow = 0;
 
   self->negative_entry = gtk_entry_new ();
-  gtk_entry_set_placeholder_text (GTK_ENTRY (self->negative_entry), _("The model's default"));
+  gtk_entry_set_placeholder_text (GTK_ENTRY (self->negative_entry), _ ("The model's default"));
   gtk_widget_set_hexpand (self->negative_entry, TRUE);
-  gtk_grid_attach (GTK_GRID (adv), label_for (_("_Negative prompt"), self->negative_entry), 0, arow, 1, 1);
+  gtk_grid_attach (GTK_GRID (adv), label_for (_ ("_Negative prompt"), self->negative_entry), 0, arow, 1, 1);
   gtk_grid_attach (GTK_GRID (adv), self->negative_entry, 1, arow++, 2, 1);
 
   self->policy_combo = gtk_combo_box_text_new ();
-  gtk_combo_box_text_append (GTK_COMBO_BOX_TEXT (self->policy_combo), "fit", _("Working size (fast)"));
-  gtk_combo_box_text_append (GTK_COMBO_BOX_TEXT (self->policy_combo), "region", _("The region's own size (slow)"));
+  gtk_combo_box_text_append (GTK_COMBO_BOX_TEXT (self->policy_combo), "fit", _ ("Working size (fast)"));
+  gtk_combo_box_text_append (GTK_COMBO_BOX_TEXT (self->policy_combo), "region", _ ("The region's own size (slow)"));
   gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->policy_combo), "fit");
-  gtk_grid_attach (GTK_GRID (adv), label_for (_("Output si_ze"), self->policy_combo), 0, arow, 1, 1);
+  gtk_grid_attach (GTK_GRID (adv), label_for (_ ("Output si_ze"), self->policy_combo), 0, arow, 1, 1);
   gtk_grid_attach (GTK_GRID (adv), self->policy_combo, 1, arow++, 2, 1);
 
   self->size_spin = gtk_spin_button_new_with_range (DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE, 16);
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->size_spin), DG_TASK_DEFAULT_MAX_SIZE);
-  gtk_widget_set_tooltip_text (self->size_spin, _("The longer side the model works at; the result is scaled to "
-                                                  "the region. DeepGen is trained near 512."));
-  gtk_grid_attach (GTK_GRID (adv), label_for (_("_Working size"), self->size_spin), 0, arow, 1, 1);
+  gtk_widget_set_tooltip_text (self->size_spin, _ ("The longer side the model works at; the result is scaled to "
+                                                   "the region. DeepGen is trained near 512."));
+  gtk_grid_attach (GTK_GRID (adv), label_for (_ ("_Working size"), self->size_spin), 0, arow, 1, 1);
   gtk_grid_attach (GTK_GRID (adv), self->size_spin, 1, arow++, 1, 1);
 
   self->folder_entry = gtk_entry_new ();
-  gtk_entry_set_placeholder_text (GTK_ENTRY (self->folder_entry), _("The default model folder"));
+  gtk_entry_set_placeholder_text (GTK_ENTRY (self->folder_entry), _ ("The default model folder"));
   gtk_widget_set_hexpand (self->folder_entry, TRUE);
-  GtkWidget *browse = gtk_button_new_with_mnemonic (_("_Browse…"));
+  GtkWidget *browse = gtk_button_new_with_mnemonic (_ ("_Browse…"));
   g_signal_connect (browse, "clicked", G_CALLBACK (on_browse_clicked), self);
-  gtk_grid_attach (GTK_GRID (adv), label_for (_("_Model folder"), self->folder_entry), 0, arow, 1, 1);
+  gtk_grid_attach (GTK_GRID (adv), label_for (_ ("_Model folder"), self->folder_entry), 0, arow, 1, 1);
   gtk_grid_attach (GTK_GRID (adv), self->folder_entry, 1, arow, 1, 1);
   gtk_grid_attach (GTK_GRID (adv), browse, 2, arow++, 1, 1);
   g_signal_connect (self->folder_entry, "changed", G_CALLBACK (on_folder_changed), self);
@@ -1027,7 +1012,7 @@ dg_panel_init (DgPanel *self)
   gtk_grid_attach (GTK_GRID (grid), self->region_label, 0, row++, 3, 1);
 
   /* preview */
-  self->preview_frame = gtk_frame_new (_("Preview"));
+  self->preview_frame = gtk_frame_new (_ ("Preview"));
   GtkWidget *pbox = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
   gtk_container_set_border_width (GTK_CONTAINER (pbox), 6);
   self->preview_image = gtk_image_new ();
@@ -1047,8 +1032,8 @@ dg_panel_init (DgPanel *self)
   self->progress_bar = gtk_progress_bar_new ();
   gtk_progress_bar_set_show_text (GTK_PROGRESS_BAR (self->progress_bar), TRUE);
   gtk_widget_set_valign (self->progress_bar, GTK_ALIGN_CENTER);
-  self->stop_button = gtk_button_new_with_mnemonic (_("_Stop"));
-  gtk_widget_set_tooltip_text (self->stop_button, _("Cancel the running job."));
+  self->stop_button = gtk_button_new_with_mnemonic (_ ("_Stop"));
+  gtk_widget_set_tooltip_text (self->stop_button, _ ("Cancel the running job."));
   g_signal_connect (self->stop_button, "clicked", G_CALLBACK (on_stop_clicked), self);
   gtk_box_pack_start (GTK_BOX (self->progress_box), self->progress_bar, TRUE, TRUE, 0);
   gtk_box_pack_start (GTK_BOX (self->progress_box), self->stop_button, FALSE, FALSE, 0);
@@ -1061,10 +1046,10 @@ dg_panel_init (DgPanel *self)
   GtkWidget *actions = gtk_button_box_new (GTK_ORIENTATION_HORIZONTAL);
   gtk_button_box_set_layout (GTK_BUTTON_BOX (actions), GTK_BUTTONBOX_END);
   gtk_box_set_spacing (GTK_BOX (actions), 6);
-  self->discard_button = gtk_button_new_with_mnemonic (_("_Discard"));
-  gtk_widget_set_tooltip_text (self->discard_button, _("Drop this result."));
-  self->run_button = gtk_button_new_with_mnemonic (_("_Run"));
-  self->apply_button = gtk_button_new_with_mnemonic (_("_Apply"));
+  self->discard_button = gtk_button_new_with_mnemonic (_ ("_Discard"));
+  gtk_widget_set_tooltip_text (self->discard_button, _ ("Drop this result."));
+  self->run_button = gtk_button_new_with_mnemonic (_ ("_Run"));
+  self->apply_button = gtk_button_new_with_mnemonic (_ ("_Apply"));
   gtk_style_context_add_class (gtk_widget_get_style_context (self->apply_button), GTK_STYLE_CLASS_SUGGESTED_ACTION);
   gtk_container_add (GTK_CONTAINER (actions), self->discard_button);
   gtk_container_add (GTK_CONTAINER (actions), self->run_button);
@@ -1102,66 +1087,70 @@ static void
 dg_panel_get_property (GObject *object, guint id, GValue *value, GParamSpec *pspec)
 {
   DgPanel *self = DG_PANEL (object);
-  switch (id)
-    {
-    case PROP_JOB: g_value_set_int (value, panel_job (self)); break;
-    case PROP_JOB_SELECTABLE: g_value_set_boolean (value, gtk_widget_get_visible (self->job_combo)); break;
-    case PROP_PROMPT: g_value_take_string (value, dg_panel_dup_prompt (self)); break;
-    case PROP_NEGATIVE_PROMPT: g_value_set_string (value, gtk_entry_get_text (GTK_ENTRY (self->negative_entry))); break;
-    case PROP_STEPS: g_value_set_int (value, gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->steps_spin))); break;
-    case PROP_GUIDANCE: g_value_set_double (value, gtk_spin_button_get_value (GTK_SPIN_BUTTON (self->guidance_spin))); break;
-    case PROP_SEED: g_value_set_int64 (value, panel_seed (self)); break;
-    case PROP_SIZE_POLICY: g_value_set_string (value, dg_size_policy_to_string (panel_policy (self))); break;
-    case PROP_MAX_SIZE: g_value_set_int (value, gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->size_spin))); break;
-    case PROP_MODEL_FOLDER: g_value_set_string (value, gtk_entry_get_text (GTK_ENTRY (self->folder_entry))); break;
-    case PROP_BUSY: g_value_set_boolean (value, self->cancellable != NULL); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
-    }
+  switch (id) {
+  case PROP_JOB: g_value_set_int (value, panel_job (self)); break;
+  case PROP_JOB_SELECTABLE: g_value_set_boolean (value, gtk_widget_get_visible (self->job_combo)); break;
+  case PROP_PROMPT: g_value_take_string (value, dg_panel_dup_prompt (self)); break;
+  case PROP_NEGATIVE_PROMPT: g_value_set_string (value, gtk_entry_get_text (GTK_ENTRY (self->negative_entry))); break;
+  case PROP_STEPS:
+    g_value_set_int (value, gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->steps_spin)));
+    break;
+  case PROP_GUIDANCE:
+    g_value_set_double (value, gtk_spin_button_get_value (GTK_SPIN_BUTTON (self->guidance_spin)));
+    break;
+  case PROP_SEED: g_value_set_int64 (value, panel_seed (self)); break;
+  case PROP_SIZE_POLICY: g_value_set_string (value, dg_size_policy_to_string (panel_policy (self))); break;
+  case PROP_MAX_SIZE:
+    g_value_set_int (value, gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->size_spin)));
+    break;
+  case PROP_MODEL_FOLDER: g_value_set_string (value, gtk_entry_get_text (GTK_ENTRY (self->folder_entry))); break;
+  case PROP_BUSY: g_value_set_boolean (value, self->cancellable != NULL); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
+  }
 }
 
 static void
 dg_panel_set_property (GObject *object, guint id, const GValue *value, GParamSpec *pspec)
 {
   DgPanel *self = DG_PANEL (object);
-  switch (id)
-    {
-    case PROP_JOB:
-      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->job_combo), dg_job_to_string ((DgJob) g_value_get_int (value)));
-      break;
-    case PROP_JOB_SELECTABLE:
-      /* hidden for good: a front-end's show_all must not bring it back */
-      gtk_widget_set_visible (self->job_combo, g_value_get_boolean (value));
-      gtk_widget_set_visible (self->job_row, g_value_get_boolean (value));
-      gtk_widget_set_no_show_all (self->job_combo, !g_value_get_boolean (value));
-      gtk_widget_set_no_show_all (self->job_row, !g_value_get_boolean (value));
-      break;
-    case PROP_PROMPT: dg_panel_set_prompt (self, g_value_get_string (value)); break;
-    case PROP_NEGATIVE_PROMPT:
-      gtk_entry_set_text (GTK_ENTRY (self->negative_entry), g_value_get_string (value) ? g_value_get_string (value) : "");
-      break;
-    case PROP_STEPS: gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->steps_spin), g_value_get_int (value)); break;
-    case PROP_GUIDANCE: gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->guidance_spin), g_value_get_double (value)); break;
-    case PROP_SEED:
-      {
-        const gint64 seed = g_value_get_int64 (value);
-        gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->seed_random), seed < 0);
-        if (seed >= 0)
-          gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->seed_spin), (double) seed);
-        break;
-      }
-    case PROP_SIZE_POLICY:
-      {
-        DgSizePolicy p = DG_SIZE_POLICY_FIT;
-        dg_size_policy_from_string (g_value_get_string (value), &p);
-        gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->policy_combo), dg_size_policy_to_string (p));
-        break;
-      }
-    case PROP_MAX_SIZE: gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->size_spin), g_value_get_int (value)); break;
-    case PROP_MODEL_FOLDER:
-      gtk_entry_set_text (GTK_ENTRY (self->folder_entry), g_value_get_string (value) ? g_value_get_string (value) : "");
-      break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
-    }
+  switch (id) {
+  case PROP_JOB:
+    gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->job_combo), dg_job_to_string ((DgJob) g_value_get_int (value)));
+    break;
+  case PROP_JOB_SELECTABLE:
+    /* hidden for good: a front-end's show_all must not bring it back */
+    gtk_widget_set_visible (self->job_combo, g_value_get_boolean (value));
+    gtk_widget_set_visible (self->job_row, g_value_get_boolean (value));
+    gtk_widget_set_no_show_all (self->job_combo, !g_value_get_boolean (value));
+    gtk_widget_set_no_show_all (self->job_row, !g_value_get_boolean (value));
+    break;
+  case PROP_PROMPT: dg_panel_set_prompt (self, g_value_get_string (value)); break;
+  case PROP_NEGATIVE_PROMPT:
+    gtk_entry_set_text (GTK_ENTRY (self->negative_entry), g_value_get_string (value) ? g_value_get_string (value) : "");
+    break;
+  case PROP_STEPS: gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->steps_spin), g_value_get_int (value)); break;
+  case PROP_GUIDANCE:
+    gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->guidance_spin), g_value_get_double (value));
+    break;
+  case PROP_SEED: {
+    const gint64 seed = g_value_get_int64 (value);
+    gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->seed_random), seed < 0);
+    if (seed >= 0)
+      gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->seed_spin), (double) seed);
+    break;
+  }
+  case PROP_SIZE_POLICY: {
+    DgSizePolicy p = DG_SIZE_POLICY_FIT;
+    dg_size_policy_from_string (g_value_get_string (value), &p);
+    gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->policy_combo), dg_size_policy_to_string (p));
+    break;
+  }
+  case PROP_MAX_SIZE: gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->size_spin), g_value_get_int (value)); break;
+  case PROP_MODEL_FOLDER:
+    gtk_entry_set_text (GTK_ENTRY (self->folder_entry), g_value_get_string (value) ? g_value_get_string (value) : "");
+    break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
+  }
   update_sensitivity (self);
   update_region_label (self);
 }
@@ -1202,13 +1191,13 @@ dg_panel_class_init (DgPanelClass *klass)
 
   const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
   props[PROP_JOB] = g_param_spec_int ("job", "Job", "DgJob: 0 generate, 1 edit, 2 inpaint", 0, 2, DG_JOB_EDIT, rw);
-  props[PROP_JOB_SELECTABLE]
-      = g_param_spec_boolean ("job-selectable", "Job selectable", "Show the job chooser", TRUE, rw);
+  props[PROP_JOB_SELECTABLE] =
+      g_param_spec_boolean ("job-selectable", "Job selectable", "Show the job chooser", TRUE, rw);
   props[PROP_PROMPT] = g_param_spec_string ("prompt", "Prompt", "Prompt or instruction", "", rw);
-  props[PROP_NEGATIVE_PROMPT]
-      = g_param_spec_string ("negative-prompt", "Negative prompt", "Empty = the model's default", "", rw);
-  props[PROP_STEPS] = g_param_spec_int ("steps", "Steps", "Denoising steps", 1, DG_TASK_MAX_STEPS,
-                                        DG_TASK_DEFAULT_STEPS, rw);
+  props[PROP_NEGATIVE_PROMPT] =
+      g_param_spec_string ("negative-prompt", "Negative prompt", "Empty = the model's default", "", rw);
+  props[PROP_STEPS] =
+      g_param_spec_int ("steps", "Steps", "Denoising steps", 1, DG_TASK_MAX_STEPS, DG_TASK_DEFAULT_STEPS, rw);
   props[PROP_GUIDANCE] = g_param_spec_double ("guidance", "Guidance", "Classifier-free guidance scale", 0.0,
                                               DG_TASK_MAX_GUIDANCE, DG_TASK_DEFAULT_GUIDANCE, rw);
   props[PROP_SEED] = g_param_spec_int64 ("seed", "Seed", "-1 = random", -1, G_MAXINT32, -1, rw);
@@ -1216,8 +1205,8 @@ dg_panel_class_init (DgPanelClass *klass)
   props[PROP_MAX_SIZE] = g_param_spec_int ("max-size", "Working size", "Longer working side for \"fit\"",
                                            DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE, DG_TASK_DEFAULT_MAX_SIZE, rw);
   props[PROP_MODEL_FOLDER] = g_param_spec_string ("model-folder", "Model folder", "Empty = the default", "", rw);
-  props[PROP_BUSY] = g_param_spec_boolean ("busy", "Busy", "A job is running", FALSE,
-                                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_BUSY] =
+      g_param_spec_boolean ("busy", "Busy", "A job is running", FALSE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (oc, N_PROPS, props);
 
   signals[SIGNAL_APPLY] = g_signal_new ("apply", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,

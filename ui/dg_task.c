@@ -20,11 +20,10 @@ gboolean
 dg_size_policy_from_string (const char *nick, DgSizePolicy *policy)
 {
   for (guint i = 0; nick && i < G_N_ELEMENTS (policy_nicks); i++)
-    if (g_ascii_strcasecmp (nick, policy_nicks[i]) == 0)
-      {
-        *policy = (DgSizePolicy) i;
-        return TRUE;
-      }
+    if (g_ascii_strcasecmp (nick, policy_nicks[i]) == 0) {
+      *policy = (DgSizePolicy) i;
+      return TRUE;
+    }
   return FALSE;
 }
 
@@ -38,11 +37,10 @@ gboolean
 dg_job_from_string (const char *nick, DgJob *job)
 {
   for (guint i = 0; nick && i < G_N_ELEMENTS (job_nicks); i++)
-    if (g_ascii_strcasecmp (nick, job_nicks[i]) == 0)
-      {
-        *job = (DgJob) i;
-        return TRUE;
-      }
+    if (g_ascii_strcasecmp (nick, job_nicks[i]) == 0) {
+      *job = (DgJob) i;
+      return TRUE;
+    }
   return FALSE;
 }
 
@@ -63,22 +61,20 @@ static gboolean
 mask_box (const DgMask *mask, int *x, int *y, int *width, int *height)
 {
   int x0 = mask->width, y0 = mask->height, x1 = -1, y1 = -1;
-  for (int j = 0; j < mask->height; j++)
-    {
-      const guint8 *r = mask->pixels + (gsize) j * mask->rowstride;
-      int first = -1, last = -1;
-      for (int i = 0; i < mask->width; i++)
-        if (r[i])
-          {
-            if (first < 0)
-              first = i;
-            last = i;
-          }
-      if (first < 0)
-        continue;
-      x0 = MIN (x0, first), x1 = MAX (x1, last);
-      y0 = MIN (y0, j), y1 = j;
-    }
+  for (int j = 0; j < mask->height; j++) {
+    const guint8 *r = mask->pixels + (gsize) j * mask->rowstride;
+    int first = -1, last = -1;
+    for (int i = 0; i < mask->width; i++)
+      if (r[i]) {
+        if (first < 0)
+          first = i;
+        last = i;
+      }
+    if (first < 0)
+      continue;
+    x0 = MIN (x0, first), x1 = MAX (x1, last);
+    y0 = MIN (y0, j), y1 = j;
+  }
   if (x1 < 0)
     return FALSE;
   *x = x0, *y = y0, *width = x1 - x0 + 1, *height = y1 - y0 + 1;
@@ -101,62 +97,60 @@ dg_task_check (const DgTaskSpec *spec, GError **error)
 {
   g_return_val_if_fail (spec != NULL, FALSE);
   if (spec->job != DG_JOB_GENERATE && spec->job != DG_JOB_EDIT && spec->job != DG_JOB_INPAINT)
-    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Unknown job %d."), (int) spec->job), FALSE;
-  if (blank (spec->prompt) || !g_utf8_validate (spec->prompt, -1, NULL))
-    {
-      g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                           spec->job == DG_JOB_GENERATE ? _("Describe the image to generate: the prompt is empty.")
-                                                        : _("Say what to change: the instruction is empty."));
-      return FALSE;
-    }
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Unknown job %d."), (int) spec->job), FALSE;
+  if (blank (spec->prompt) || !g_utf8_validate (spec->prompt, -1, NULL)) {
+    g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                         spec->job == DG_JOB_GENERATE ? _ ("Describe the image to generate: the prompt is empty.")
+                                                      : _ ("Say what to change: the instruction is empty."));
+    return FALSE;
+  }
   if (spec->negative_prompt && !g_utf8_validate (spec->negative_prompt, -1, NULL))
     return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                                _("The negative prompt is not valid UTF-8 text.")),
+                                _ ("The negative prompt is not valid UTF-8 text.")),
            FALSE;
   if (spec->steps < 1 || spec->steps > DG_TASK_MAX_STEPS)
-    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Steps must be between 1 and %d, not %d."),
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Steps must be between 1 and %d, not %d."),
                         DG_TASK_MAX_STEPS, spec->steps),
            FALSE;
   if (!(spec->guidance >= 0.0 && spec->guidance <= DG_TASK_MAX_GUIDANCE))
-    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Guidance must be between 0 and %g, not %g."),
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Guidance must be between 0 and %g, not %g."),
                         DG_TASK_MAX_GUIDANCE, spec->guidance),
            FALSE;
   if (spec->seed != DG_TASK_RANDOM_SEED && (spec->seed < 0 || spec->seed > G_MAXINT32))
     return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                        _("The seed must be between 0 and %d, or -1 for a random one."), G_MAXINT32),
+                        _ ("The seed must be between 0 and %d, or -1 for a random one."), G_MAXINT32),
            FALSE;
   if (spec->size_policy != DG_SIZE_POLICY_FIT && spec->size_policy != DG_SIZE_POLICY_REGION)
-    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Unknown size policy %d."),
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Unknown size policy %d."),
                         (int) spec->size_policy),
            FALSE;
   if (spec->max_size < DG_TASK_MIN_SIZE || spec->max_size > DG_TASK_MAX_SIZE)
     return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                        _("The working size must be between %d and %d pixels, not %d."), DG_TASK_MIN_SIZE,
+                        _ ("The working size must be between %d and %d pixels, not %d."), DG_TASK_MIN_SIZE,
                         DG_TASK_MAX_SIZE, spec->max_size),
            FALSE;
 
   if (spec->job != DG_JOB_GENERATE && !spec->source)
     return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                                _("Editing and inpainting need an image: open one first.")),
+                                _ ("Editing and inpainting need an image: open one first.")),
            FALSE;
-  if (spec->source && !dg_image_check (spec->source, FALSE, _("The layer"), error))
+  if (spec->source && !dg_image_check (spec->source, FALSE, _ ("The layer"), error))
     return FALSE;
   if (!spec->source && (spec->canvas_width < 1 || spec->canvas_height < 1))
     return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                                _("Generating needs a canvas size or an image.")),
+                                _ ("Generating needs a canvas size or an image.")),
            FALSE;
-  if (spec->selection)
-    {
-      const int w = spec->source ? spec->source->width : spec->canvas_width;
-      const int h = spec->source ? spec->source->height : spec->canvas_height;
-      if (!dg_image_check (spec->selection, TRUE, _("The selection"), error))
-        return FALSE;
-      if (spec->selection->channels != 1 || spec->selection->width != w || spec->selection->height != h)
-        return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                            _("The selection is %d×%d, but the image is %d×%d."), spec->selection->width,
-                            spec->selection->height, w, h),
-               FALSE;
-    }
+  if (spec->selection) {
+    const int w = spec->source ? spec->source->width : spec->canvas_width;
+    const int h = spec->source ? spec->source->height : spec->canvas_height;
+    if (!dg_image_check (spec->selection, TRUE, _ ("The selection"), error))
+      return FALSE;
+    if (spec->selection->channels != 1 || spec->selection->width != w || spec->selection->height != h)
+      return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                          _ ("The selection is %d×%d, but the image is %d×%d."), spec->selection->width,
+                          spec->selection->height, w, h),
+             FALSE;
+  }
   return TRUE;
 }
 
@@ -181,7 +175,8 @@ static void
 working_size (const DgTaskSpec *spec, int w, int h, int *ww, int *wh)
 {
   const int longer = MAX (w, h);
-  int target = spec->size_policy == DG_SIZE_POLICY_FIT ? spec->max_size : CLAMP (longer, DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE);
+  int target =
+      spec->size_policy == DG_SIZE_POLICY_FIT ? spec->max_size : CLAMP (longer, DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE);
   const double s = (double) target / longer;
   *ww = MAX (1, (int) (w * s + 0.5));
   *wh = MAX (1, (int) (h * s + 0.5));
@@ -287,15 +282,14 @@ run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
   DgInpaintPlan plan;
   if (spec->size_policy == DG_SIZE_POLICY_FIT)
     opt.target_area = spec->max_size * spec->max_size;
-  else
-    {
-      /* the crop's own area: plan once to learn it */
-      if (!dg_inpaint_plan (spec->source, mask, &opt, &plan, error))
-        return NULL;
-      const gint64 area = (gint64) plan.crop_width * plan.crop_height;
-      opt.target_area = (int) CLAMP (area, (gint64) DG_TASK_MIN_SIZE * DG_TASK_MIN_SIZE,
-                                     (gint64) DG_TASK_MAX_SIZE * DG_TASK_MAX_SIZE);
-    }
+  else {
+    /* the crop's own area: plan once to learn it */
+    if (!dg_inpaint_plan (spec->source, mask, &opt, &plan, error))
+      return NULL;
+    const gint64 area = (gint64) plan.crop_width * plan.crop_height;
+    opt.target_area =
+        (int) CLAMP (area, (gint64) DG_TASK_MIN_SIZE * DG_TASK_MIN_SIZE, (gint64) DG_TASK_MAX_SIZE * DG_TASK_MAX_SIZE);
+  }
   if (!dg_inpaint_plan (spec->source, mask, &opt, &plan, error))
     return NULL;
 
@@ -312,21 +306,20 @@ run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
   g_autoptr (DgImage) out = dg_run (model, &r, progress, user_data, cancellable, error);
   if (!out)
     return NULL;
-  if (out->width != plan.work_width || out->height != plan.work_height)
-    {
-      /* dg_reference_size keeps a working size (multiples of 32, within the target), so the
+  if (out->width != plan.work_width || out->height != plan.work_height) {
+    /* dg_reference_size keeps a working size (multiples of 32, within the target), so the
        * edit comes back at it; anything else is a pipeline bug worth a clear message. */
-      g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _("The model returned %d×%d instead of %d×%d."), out->width,
-                   out->height, plan.work_width, plan.work_height);
-      return NULL;
-    }
+    g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _ ("The model returned %d×%d instead of %d×%d."), out->width,
+                 out->height, plan.work_width, plan.work_height);
+    return NULL;
+  }
   g_autoptr (DgImage) blended = dg_inpaint_blend (spec->source, mask, &plan, out, error);
   if (!blended)
     return NULL;
   DgTaskResult *res = g_new0 (DgTaskResult, 1);
   res->work_width = out->width, res->work_height = out->height;
-  res->image = dg_image_crop (blended, plan.box_x - plan.crop_x, plan.box_y - plan.crop_y, plan.box_width,
-                              plan.box_height);
+  res->image =
+      dg_image_crop (blended, plan.box_x - plan.crop_x, plan.box_y - plan.crop_y, plan.box_width, plan.box_height);
   res->mask = mask ? dg_image_crop (mask, plan.box_x, plan.box_y, plan.box_width, plan.box_height) : NULL;
   res->x = plan.box_x, res->y = plan.box_y, res->seed = seed;
   return res;
@@ -341,20 +334,12 @@ dg_task_run (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
   if (!dg_task_region (spec, &x, &y, &w, &h, error))
     return NULL;
   DgTaskResult *res = NULL;
-  switch (spec->job)
-    {
-    case DG_JOB_GENERATE:
-      res = run_generate (model, spec, x, y, w, h, progress, user_data, cancellable, error);
-      break;
-    case DG_JOB_EDIT:
-      res = run_edit (model, spec, x, y, w, h, progress, user_data, cancellable, error);
-      break;
-    case DG_JOB_INPAINT:
-      res = run_inpaint (model, spec, progress, user_data, cancellable, error);
-      break;
-    default:
-      g_return_val_if_reached (NULL);
-    }
+  switch (spec->job) {
+  case DG_JOB_GENERATE: res = run_generate (model, spec, x, y, w, h, progress, user_data, cancellable, error); break;
+  case DG_JOB_EDIT: res = run_edit (model, spec, x, y, w, h, progress, user_data, cancellable, error); break;
+  case DG_JOB_INPAINT: res = run_inpaint (model, spec, progress, user_data, cancellable, error); break;
+  default: g_return_val_if_reached (NULL);
+  }
   if (res)
     res->weights = dg_model_last_run_weights (model);
   return res;
@@ -364,14 +349,13 @@ double
 dg_task_progress_fraction (DgStage stage, int step, int n)
 {
   const double f = n > 0 ? CLAMP ((double) step / n, 0.0, 1.0) : 0.0;
-  switch (stage)
-    {
-    case DG_STAGE_LOAD: return 0.02 + 0.03 * f;
-    case DG_STAGE_ENCODE: return 0.05 + 0.05 * f;
-    case DG_STAGE_BRIDGE: return 0.10;
-    case DG_STAGE_DENOISE: return 0.10 + 0.85 * f;
-    case DG_STAGE_DECODE: return 0.95 + 0.05 * f;
-    }
+  switch (stage) {
+  case DG_STAGE_LOAD: return 0.02 + 0.03 * f;
+  case DG_STAGE_ENCODE: return 0.05 + 0.05 * f;
+  case DG_STAGE_BRIDGE: return 0.10;
+  case DG_STAGE_DENOISE: return 0.10 + 0.85 * f;
+  case DG_STAGE_DECODE: return 0.95 + 0.05 * f;
+  }
   return 0.0;
 }
 
@@ -380,7 +364,7 @@ dg_task_progress_text (DgStage stage, int step, int n)
 {
   if (n > 0)
     /* TRANSLATORS: progress: "<stage name>: <step> of <steps>", e.g. "Denoising: 12 of 50" */
-    return g_strdup_printf (_("%s: %d of %d"), dg_stage_name (stage), step, n);
+    return g_strdup_printf (_ ("%s: %d of %d"), dg_stage_name (stage), step, n);
   return g_strdup (dg_stage_name (stage));
 }
 
@@ -406,7 +390,7 @@ dg_task_result_apply (DgImage *image, const DgTaskResult *result, GError **error
   const int w = result->image->width, h = result->image->height;
   if (result->x < 0 || result->y < 0 || result->x + w > image->width || result->y + h > image->height)
     return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                        _("The result (%d×%d at %d, %d) does not fit the %d×%d image."), w, h, result->x, result->y,
+                        _ ("The result (%d×%d at %d, %d) does not fit the %d×%d image."), w, h, result->x, result->y,
                         image->width, image->height),
            FALSE;
   /* The region as its own image, composited by inpaint.h with a plan that covers all of it
@@ -429,8 +413,8 @@ dg_task_result_apply (DgImage *image, const DgTaskResult *result, GError **error
 
 /* ---- the shared model ----------------------------------------------------------------- */
 
-static GMutex model_lock;      /* held from acquire to release: one run at a time */
-static GMutex cache_lock;      /* guards the fields below */
+static GMutex model_lock; /* held from acquire to release: one run at a time */
+static GMutex cache_lock; /* guards the fields below */
 static DgEngine *cache_engine;
 static DgModel *cache_model;
 static char *cache_path;
@@ -439,22 +423,20 @@ static gboolean cache_busy;
 static gboolean
 check_folder (const char *path, GError **error)
 {
-  if (!g_file_test (path, G_FILE_TEST_IS_DIR))
-    {
-      g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
-                   _("The model folder “%s” does not exist. Download DeepGen-1.0-diffusers (see the README) "
-                     "and choose its folder in the settings, or set DEEPGEN_MODEL."),
-                   path);
-      return FALSE;
-    }
+  if (!g_file_test (path, G_FILE_TEST_IS_DIR)) {
+    g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
+                 _ ("The model folder “%s” does not exist. Download DeepGen-1.0-diffusers (see the README) "
+                    "and choose its folder in the settings, or set DEEPGEN_MODEL."),
+                 path);
+    return FALSE;
+  }
   g_autofree char *missing = dg_model_folder_missing (path);
-  if (missing)
-    {
-      g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
-                   _("The model folder “%s” is not a complete DeepGen-1.0-diffusers folder. Missing:\n%s"), path,
-                   missing);
-      return FALSE;
-    }
+  if (missing) {
+    g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
+                 _ ("The model folder “%s” is not a complete DeepGen-1.0-diffusers folder. Missing:\n%s"), path,
+                 missing);
+    return FALSE;
+  }
   return TRUE;
 }
 
@@ -466,26 +448,23 @@ dg_task_model_acquire (const char *path, GError **error)
   g_mutex_lock (&cache_lock);
   cache_busy = TRUE;
   gboolean ok = TRUE;
-  if (cache_model && g_strcmp0 (cache_path, resolved) != 0)
-    {
-      g_clear_pointer (&cache_model, dg_model_free);
-      g_clear_pointer (&cache_path, g_free);
+  if (cache_model && g_strcmp0 (cache_path, resolved) != 0) {
+    g_clear_pointer (&cache_model, dg_model_free);
+    g_clear_pointer (&cache_path, g_free);
+  }
+  if (!cache_model) {
+    ok = check_folder (resolved, error);
+    if (ok && !cache_engine)
+      ok = (cache_engine = dg_engine_new (NULL, error)) != NULL;
+    if (ok) {
+      /* 8-bit weights only when the job would not fit the GPU otherwise */
+      DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
+      lo.weights = DG_WEIGHTS_AUTO;
+      ok = (cache_model = dg_model_open (cache_engine, resolved, &lo, error)) != NULL;
     }
-  if (!cache_model)
-    {
-      ok = check_folder (resolved, error);
-      if (ok && !cache_engine)
-        ok = (cache_engine = dg_engine_new (NULL, error)) != NULL;
-      if (ok)
-        {
-          /* 8-bit weights only when the job would not fit the GPU otherwise */
-          DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
-          lo.weights = DG_WEIGHTS_AUTO;
-          ok = (cache_model = dg_model_open (cache_engine, resolved, &lo, error)) != NULL;
-        }
-      if (ok)
-        cache_path = g_steal_pointer (&resolved);
-    }
+    if (ok)
+      cache_path = g_steal_pointer (&resolved);
+  }
   DgModel *m = ok ? cache_model : NULL;
   if (!ok)
     cache_busy = FALSE;
@@ -509,11 +488,10 @@ void
 dg_task_model_unload (void)
 {
   g_mutex_lock (&cache_lock);
-  if (!cache_busy)
-    {
-      g_clear_pointer (&cache_model, dg_model_free);
-      g_clear_pointer (&cache_engine, dg_engine_free);
-      g_clear_pointer (&cache_path, g_free);
-    }
+  if (!cache_busy) {
+    g_clear_pointer (&cache_model, dg_model_free);
+    g_clear_pointer (&cache_engine, dg_engine_free);
+    g_clear_pointer (&cache_path, g_free);
+  }
   g_mutex_unlock (&cache_lock);
 }

@@ -25,48 +25,59 @@ G_BEGIN_DECLS
 
 /* How large the model works (DgTaskSpec.size_policy). Script and config values are the nicks. */
 typedef enum {
-  DG_SIZE_POLICY_FIT,     /* "fit": the region's aspect at about max_size on the longer side (fast) */
-  DG_SIZE_POLICY_REGION,  /* "region": the region's own size, capped at DG_TASK_MAX_SIZE (sharp, slow) */
+  DG_SIZE_POLICY_FIT,    /* "fit": the region's aspect at about max_size on the longer side (fast) */
+  DG_SIZE_POLICY_REGION, /* "region": the region's own size, capped at DG_TASK_MAX_SIZE (sharp, slow) */
 } DgSizePolicy;
 
 #define DG_TASK_DEFAULT_STEPS 50
 #define DG_TASK_MAX_STEPS 200
 #define DG_TASK_DEFAULT_GUIDANCE 4.0
 #define DG_TASK_MAX_GUIDANCE 20.0
-#define DG_TASK_DEFAULT_MAX_SIZE 512   /* the model's native size (MODEL.md §1.1) */
+#define DG_TASK_DEFAULT_MAX_SIZE 512 /* the model's native size (MODEL.md §1.1) */
 #define DG_TASK_MIN_SIZE 64
 #define DG_TASK_MAX_SIZE 2048
-#define DG_TASK_RANDOM_SEED (-1)       /* DgTaskSpec.seed: draw one */
+#define DG_TASK_RANDOM_SEED (-1) /* DgTaskSpec.seed: draw one */
 
 const char *dg_size_policy_to_string (DgSizePolicy policy);
 /* FALSE for an unknown nick; *policy is left unchanged. */
 gboolean dg_size_policy_from_string (const char *nick, DgSizePolicy *policy);
-const char *dg_job_to_string (DgJob job);              /* "generate", "edit", "inpaint" */
+const char *dg_job_to_string (DgJob job); /* "generate", "edit", "inpaint" */
 gboolean dg_job_from_string (const char *nick, DgJob *job);
 
 typedef struct {
   DgJob job;
-  const char *prompt;            /* required, not blank */
-  const char *negative_prompt;   /* NULL or "" = the model's default for the job */
-  int steps;                     /* 1 … DG_TASK_MAX_STEPS */
-  double guidance;               /* 0 … DG_TASK_MAX_GUIDANCE; <= 1 turns guidance off */
-  gint64 seed;                   /* 0 … G_MAXUINT32, or DG_TASK_RANDOM_SEED */
+  const char *prompt;          /* required, not blank */
+  const char *negative_prompt; /* NULL or "" = the model's default for the job */
+  int steps;                   /* 1 … DG_TASK_MAX_STEPS */
+  double guidance;             /* 0 … DG_TASK_MAX_GUIDANCE; <= 1 turns guidance off */
+  gint64 seed;                 /* 0 … G_MAXUINT32, or DG_TASK_RANDOM_SEED */
   DgSizePolicy size_policy;
-  int max_size;                  /* "fit": the longer working side, DG_TASK_MIN_SIZE … DG_TASK_MAX_SIZE */
+  int max_size; /* "fit": the longer working side, DG_TASK_MIN_SIZE … DG_TASK_MAX_SIZE */
 
-  const DgImage *source;         /* the layer: RGB or RGBA; required for edit and inpaint */
-  const DgMask *selection;       /* the selection over the source, same size; NULL = none */
+  const DgImage *source;           /* the layer: RGB or RGBA; required for edit and inpaint */
+  const DgMask *selection;         /* the selection over the source, same size; NULL = none */
   int canvas_width, canvas_height; /* generate without a source: the region when there is no selection */
 } DgTaskSpec;
 
-#define DG_TASK_SPEC_INIT { DG_JOB_EDIT, NULL, NULL, DG_TASK_DEFAULT_STEPS, DG_TASK_DEFAULT_GUIDANCE, \
-                            DG_TASK_RANDOM_SEED, DG_SIZE_POLICY_FIT, DG_TASK_DEFAULT_MAX_SIZE, NULL, NULL, 0, 0 }
+#define DG_TASK_SPEC_INIT     \
+  { DG_JOB_EDIT,              \
+    NULL,                     \
+    NULL,                     \
+    DG_TASK_DEFAULT_STEPS,    \
+    DG_TASK_DEFAULT_GUIDANCE, \
+    DG_TASK_RANDOM_SEED,      \
+    DG_SIZE_POLICY_FIT,       \
+    DG_TASK_DEFAULT_MAX_SIZE, \
+    NULL,                     \
+    NULL,                     \
+    0,                        \
+    0 }
 
 typedef struct {
-  DgImage *image;   /* the region: RGB (generate) or the source's channels */
-  DgMask *mask;     /* the selection over the region; NULL when there was no selection */
-  int x, y;         /* the region's offset in the source (or canvas) */
-  guint64 seed;     /* the seed used, for "reuse last" */
+  DgImage *image;              /* the region: RGB (generate) or the source's channels */
+  DgMask *mask;                /* the selection over the region; NULL when there was no selection */
+  int x, y;                    /* the region's offset in the source (or canvas) */
+  guint64 seed;                /* the seed used, for "reuse last" */
   int work_width, work_height; /* the size the model worked at, for the preview's caption */
   DgWeightFormat weights;      /* what the run used: RELEASED, or Q8_0 / Q4_0 because the GPU is too
                                 * small for the released weights (DG_WEIGHTS_AUTO, deepgen.h) */

@@ -23,11 +23,11 @@ G_BEGIN_DECLS
 GQuark vkc_error_quark (void);
 
 typedef enum {
-  VKC_ERROR_NO_DEVICE,      /* no usable Vulkan device / loader */
-  VKC_ERROR_OUT_OF_MEMORY,  /* device or host memory exhausted */
-  VKC_ERROR_DEVICE_LOST,    /* the driver reset the device */
-  VKC_ERROR_FAILED,         /* any other Vulkan failure */
-  VKC_ERROR_TOO_LARGE,      /* a request exceeds a device limit */
+  VKC_ERROR_NO_DEVICE,     /* no usable Vulkan device / loader */
+  VKC_ERROR_OUT_OF_MEMORY, /* device or host memory exhausted */
+  VKC_ERROR_DEVICE_LOST,   /* the driver reset the device */
+  VKC_ERROR_FAILED,        /* any other Vulkan failure */
+  VKC_ERROR_TOO_LARGE,     /* a request exceeds a device limit */
   VKC_ERROR_CANCELLED,
 } VkcError;
 
@@ -59,11 +59,11 @@ typedef struct {
   char driver_info[VK_MAX_DRIVER_INFO_SIZE];
   uint32_t vendor_id, device_id, api_version, driver_version;
   VkPhysicalDeviceType type;
-  bool fp16_arith;          /* shaderFloat16 */
-  bool storage16;           /* storageBuffer16BitAccess */
-  bool storage8;            /* storageBuffer8BitAccess */
-  bool int8_arith;          /* shaderInt8 */
-  bool int_dot_product;     /* shaderIntegerDotProduct */
+  bool fp16_arith;      /* shaderFloat16 */
+  bool storage16;       /* storageBuffer16BitAccess */
+  bool storage8;        /* storageBuffer8BitAccess */
+  bool int8_arith;      /* shaderInt8 */
+  bool int_dot_product; /* shaderIntegerDotProduct */
   /* VK_KHR_cooperative_matrix: enabled, with an fp16×fp16→fp32 subgroup-scope shape usable by
    * compute shaders, allowed by the vendor rules and not switched off
    * (DEEPGEN_VK_DISABLE_COOPMAT=1). coopmat_why says why it is on or off in words. With
@@ -71,16 +71,16 @@ typedef struct {
    * and vkc_device_new fails when the device cannot. */
   bool cooperative_matrix;
   bool coopmat_forced;
-  uint32_t coopmat_m, coopmat_n, coopmat_k;   /* the shape the coopmat kernels use */
-  char coopmat_shapes[160];   /* every fp16→fp32 subgroup shape listed, "8x8x8 16x16x16" */
+  uint32_t coopmat_m, coopmat_n, coopmat_k; /* the shape the coopmat kernels use */
+  char coopmat_shapes[160];                 /* every fp16→fp32 subgroup shape listed, "8x8x8 16x16x16" */
   char coopmat_why[200];
-  uint32_t driver_id;       /* VkDriverId */
-  bool subgroup_arith;      /* subgroup arithmetic ops in compute */
+  uint32_t driver_id;  /* VkDriverId */
+  bool subgroup_arith; /* subgroup arithmetic ops in compute */
   bool subgroup_shuffle;
   uint32_t subgroup_size;
   uint32_t min_subgroup_size, max_subgroup_size;
   bool subgroup_size_control;
-  uint32_t max_shared_memory;           /* bytes per workgroup */
+  uint32_t max_shared_memory; /* bytes per workgroup */
   uint32_t max_workgroup_invocations;
   uint32_t max_workgroup_count[3];
   uint32_t max_push_constants;
@@ -88,11 +88,11 @@ typedef struct {
   VkDeviceSize max_memory_allocation_size;
   VkDeviceSize max_buffer_size;
   VkDeviceSize min_storage_offset_alignment;
-  VkDeviceSize device_local_bytes;      /* size of the largest device-local heap; a testing aid:
+  VkDeviceSize device_local_bytes; /* size of the largest device-local heap; a testing aid:
                                          * DEEPGEN_VK_FAKE_DEVICE_BYTES=N (bytes) in the
                                          * environment replaces it, to exercise the memory
                                          * checks of callers (nothing else is limited) */
-  bool unified_memory;                  /* device-local memory is host-visible (iGPU, CPU, ReBAR) */
+  bool unified_memory;             /* device-local memory is host-visible (iGPU, CPU, ReBAR) */
   bool timestamps;
   double timestamp_period_ns;
 } VkcDeviceInfo;
@@ -118,10 +118,10 @@ VkPhysicalDevice vkc_device_physical (VkcDevice *dev);
  * g_get_user_cache_dir()/deepgen/selfcheck-VENDOR-DEVICE-DRIVERVERSION.txt (one "kernel ok|bad"
  * per line; delete the file to test again). */
 typedef enum {
-  VKC_FASTPATH_UNKNOWN = 0,   /* not checked yet */
+  VKC_FASTPATH_UNKNOWN = 0, /* not checked yet */
   VKC_FASTPATH_OK,
   VKC_FASTPATH_BAD,
-  VKC_FASTPATH_NOT_RUN,       /* the check could not run (out of memory, …): scalar for this device's
+  VKC_FASTPATH_NOT_RUN, /* the check could not run (out of memory, …): scalar for this device's
                                * lifetime, checked again by the next process */
 } VkcFastpathState;
 VkcFastpathState vkc_fastpath_state (VkcDevice *dev, const char *kernel);
@@ -170,8 +170,8 @@ typedef struct {
 } VkcAlloc;
 
 typedef enum {
-  VKC_POOL_DEVICE,   /* device-local; falls back to any memory when none is device-local */
-  VKC_POOL_HOST,     /* host-visible, coherent (readback, staging-free small tensors) */
+  VKC_POOL_DEVICE, /* device-local; falls back to any memory when none is device-local */
+  VKC_POOL_HOST,   /* host-visible, coherent (readback, staging-free small tensors) */
 } VkcPoolKind;
 
 /* block_size 0 = a default (256 MiB, capped by maxMemoryAllocationSize/maxBufferSize). */
@@ -204,10 +204,9 @@ void vkc_device_reset_peak (VkcDevice *dev);
 
 /* Copy host → device range / device range → host, through the device's reusable staging
  * buffer (or directly when the memory is host-visible). Synchronous. */
-bool vkc_upload (VkcDevice *dev, VkBuffer dst, VkDeviceSize dst_offset, const void *src,
-                 VkDeviceSize size, GError **error);
-bool vkc_download (VkcDevice *dev, void *dst, VkBuffer src, VkDeviceSize src_offset,
-                   VkDeviceSize size, GError **error);
+bool vkc_upload (VkcDevice *dev, VkBuffer dst, VkDeviceSize dst_offset, const void *src, VkDeviceSize size,
+                 GError **error);
+bool vkc_download (VkcDevice *dev, void *dst, VkBuffer src, VkDeviceSize src_offset, VkDeviceSize size, GError **error);
 
 /* ---------------------------------------------------------------------------------------
  * Tensors: up to 4-D, PyTorch order (dim 0 outermost), strides in elements.
@@ -220,19 +219,25 @@ bool vkc_download (VkcDevice *dev, void *dst, VkBuffer src, VkDeviceSize src_off
  * (multiples of 32 along a row); vkc_dtype_bytes turns them into bytes. Views may narrow rows
  * (dim 0) but not columns. */
 typedef enum {
-  VKC_F32 = 0, VKC_F16 = 1, VKC_BF16 = 2, VKC_U32 = 3, VKC_I32 = 4, VKC_Q8_0 = 5, VKC_Q4_0 = 6,
+  VKC_F32 = 0,
+  VKC_F16 = 1,
+  VKC_BF16 = 2,
+  VKC_U32 = 3,
+  VKC_I32 = 4,
+  VKC_Q8_0 = 5,
+  VKC_Q4_0 = 6,
 } VkcDType;
 
 #define VKC_MAX_DIMS 4
 
 typedef struct {
   VkBuffer buffer;
-  VkDeviceSize offset;   /* bytes from the start of `buffer` to element [0,0,0,0] */
+  VkDeviceSize offset; /* bytes from the start of `buffer` to element [0,0,0,0] */
   VkcDType dtype;
   int ndim;
   int64_t shape[VKC_MAX_DIMS];
-  int64_t stride[VKC_MAX_DIMS];  /* elements */
-  VkcAlloc alloc;        /* owning allocation; alloc.pool == NULL for views and borrowed tensors */
+  int64_t stride[VKC_MAX_DIMS]; /* elements */
+  VkcAlloc alloc;               /* owning allocation; alloc.pool == NULL for views and borrowed tensors */
 } VkcTensor;
 
 /* Bytes of one element of a plain (not block-quantized) dtype; 0 with a critical warning for
@@ -249,8 +254,8 @@ const char *vkc_dtype_name (VkcDType t);
 
 /* A contiguous tensor in `pool` (or its arena when `arena` is true). A tensor of a block type
  * must be 2-D with shape[1] % 32 == 0, else this fails with VKC_ERROR_FAILED. */
-bool vkc_tensor_alloc (VkcTensor *t, VkcPool *pool, bool arena, VkcDType dtype, int ndim,
-                       const int64_t *shape, GError **error);
+bool vkc_tensor_alloc (VkcTensor *t, VkcPool *pool, bool arena, VkcDType dtype, int ndim, const int64_t *shape,
+                       GError **error);
 void vkc_tensor_release (VkcTensor *t);
 int64_t vkc_tensor_numel (const VkcTensor *t);
 bool vkc_tensor_is_contiguous (const VkcTensor *t);
@@ -263,8 +268,8 @@ VkDeviceSize vkc_tensor_span_bytes (const VkcTensor *t);
  * error, as other misuse of views). */
 VkcTensor vkc_tensor_narrow (const VkcTensor *t, int dim, int64_t start, int64_t length);
 VkcTensor vkc_tensor_reshape (const VkcTensor *t, int ndim, const int64_t *shape);
-VkcTensor vkc_tensor_view (const VkcTensor *t, int ndim, const int64_t *shape,
-                           const int64_t *stride, int64_t elem_offset);
+VkcTensor vkc_tensor_view (const VkcTensor *t, int ndim, const int64_t *shape, const int64_t *stride,
+                           int64_t elem_offset);
 /* Host transfers of a contiguous tensor (data in the tensor's dtype; for a block type the blocks
  * of vkc_quantize_q8_0 / vkc_quantize_q4_0, row after row). */
 bool vkc_tensor_upload (VkcDevice *dev, const VkcTensor *t, const void *data, GError **error);
@@ -282,14 +287,14 @@ typedef struct VkcPipeline VkcPipeline;
  * specialization constants with ids 0..n_spec-1 (uint32 bit patterns). All pipelines share
  * one layout shape: `n_bindings` storage buffers at set 0, bindings 0..n-1, and a 128-byte
  * push-constant range. Aborts if the shader name is unknown (a build error, not user input). */
-VkcPipeline *vkc_pipeline_get (VkcDevice *dev, const char *shader, const uint32_t *spec,
-                               guint n_spec, guint n_bindings);
+VkcPipeline *vkc_pipeline_get (VkcDevice *dev, const char *shader, const uint32_t *spec, guint n_spec,
+                               guint n_bindings);
 /* The same for a shader that depends on the subgroup size (cooperative matrices, subgroup
  * tiles): the pipeline is built with full subgroups of `subgroup_size` invocations where the
  * device can require a size (subgroupSizeControl), else it gets the device's default size,
  * which `subgroup_size` must then equal (VkcDeviceInfo.subgroup_size). */
-VkcPipeline *vkc_pipeline_get_sg (VkcDevice *dev, const char *shader, const uint32_t *spec,
-                                  guint n_spec, guint n_bindings, uint32_t subgroup_size);
+VkcPipeline *vkc_pipeline_get_sg (VkcDevice *dev, const char *shader, const uint32_t *spec, guint n_spec,
+                                  guint n_bindings, uint32_t subgroup_size);
 const char *vkc_pipeline_name (VkcPipeline *p);
 /* True when a shader variant of that name was embedded at build time. */
 bool vkc_shader_exists (const char *shader);
@@ -323,11 +328,11 @@ VkcCmd *vkc_cmd_begin (VkcDevice *dev, GError **error);
 VkcDevice *vkc_cmd_device (VkcCmd *cmd);
 /* Record a dispatch. A barrier is inserted before it iff it reads or writes a range that an
  * earlier un-barriered command wrote, or writes a range an earlier one read. */
-void vkc_cmd_dispatch (VkcCmd *cmd, VkcPipeline *p, const VkcBinding *bindings, guint n_bindings,
-                       const void *push, size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz);
+void vkc_cmd_dispatch (VkcCmd *cmd, VkcPipeline *p, const VkcBinding *bindings, guint n_bindings, const void *push,
+                       size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz);
 void vkc_cmd_fill (VkcCmd *cmd, VkBuffer buffer, VkDeviceSize offset, VkDeviceSize size, uint32_t value);
-void vkc_cmd_copy (VkcCmd *cmd, VkBuffer src, VkDeviceSize src_offset, VkBuffer dst,
-                   VkDeviceSize dst_offset, VkDeviceSize size);
+void vkc_cmd_copy (VkcCmd *cmd, VkBuffer src, VkDeviceSize src_offset, VkBuffer dst, VkDeviceSize dst_offset,
+                   VkDeviceSize size);
 /* Submit, wait, and keep the command buffer for vkc_cmd_profile / resubmission. */
 bool vkc_cmd_submit_wait (VkcCmd *cmd, GError **error);
 void vkc_cmd_free (VkcCmd *cmd);
@@ -342,6 +347,10 @@ double vkc_cmd_gpu_ms (VkcCmd *cmd);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VkcCmd, vkc_cmd_free)
 
 /* Round up a / b. */
-static inline uint32_t vkc_div_up (uint64_t a, uint64_t b) { return (uint32_t) ((a + b - 1) / b); }
+static inline uint32_t
+vkc_div_up (uint64_t a, uint64_t b)
+{
+  return (uint32_t) ((a + b - 1) / b);
+}
 
 G_END_DECLS

@@ -20,13 +20,13 @@ struct VkcCmd {
   VkcDevice *dev;
   VkCommandBuffer cb;
   bool ended;
-  GPtrArray *descriptor_pools;   /* VkDescriptorPool */
-  GArray *written, *read;        /* Span, since the last barrier */
+  GPtrArray *descriptor_pools; /* VkDescriptorPool */
+  GArray *written, *read;      /* Span, since the last barrier */
   VkPipeline bound;
   guint n_dispatches, n_barriers;
   VkQueryPool queries;
   guint n_queries;
-  GPtrArray *labels;             /* const char * per timed dispatch */
+  GPtrArray *labels; /* const char * per timed dispatch */
   double gpu_ms;
   GHashTable *profile;
   /* The first failure while recording (a pipeline or descriptor pool that could not be made):
@@ -127,9 +127,21 @@ vkc_cmd_begin (VkcDevice *dev, GError **error)
   return cmd;
 }
 
-VkcDevice *vkc_cmd_device (VkcCmd *cmd) { return cmd->dev; }
-guint vkc_cmd_n_dispatches (VkcCmd *cmd) { return cmd->n_dispatches; }
-guint vkc_cmd_n_barriers (VkcCmd *cmd) { return cmd->n_barriers; }
+VkcDevice *
+vkc_cmd_device (VkcCmd *cmd)
+{
+  return cmd->dev;
+}
+guint
+vkc_cmd_n_dispatches (VkcCmd *cmd)
+{
+  return cmd->n_dispatches;
+}
+guint
+vkc_cmd_n_barriers (VkcCmd *cmd)
+{
+  return cmd->n_barriers;
+}
 
 static VkDescriptorSet
 alloc_set (VkcCmd *cmd, VkDescriptorSetLayout layout)
@@ -190,8 +202,8 @@ timestamp_after (VkcCmd *cmd, const char *label)
 }
 
 void
-vkc_cmd_dispatch (VkcCmd *cmd, VkcPipeline *p, const VkcBinding *bindings, guint n_bindings,
-                  const void *push, size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz)
+vkc_cmd_dispatch (VkcCmd *cmd, VkcPipeline *p, const VkcBinding *bindings, guint n_bindings, const void *push,
+                  size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz)
 {
   g_assert (!cmd->ended);
   if (!p) {
@@ -338,7 +350,11 @@ vkc_cmd_profile (VkcCmd *cmd)
   return cmd->profile ? g_hash_table_ref (cmd->profile) : NULL;
 }
 
-double vkc_cmd_gpu_ms (VkcCmd *cmd) { return cmd->gpu_ms; }
+double
+vkc_cmd_gpu_ms (VkcCmd *cmd)
+{
+  return cmd->gpu_ms;
+}
 
 void
 vkc_cmd_free (VkcCmd *cmd)

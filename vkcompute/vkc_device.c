@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-G_DEFINE_QUARK (vkc-error-quark, vkc_error)
+G_DEFINE_QUARK (vkc - error - quark, vkc_error)
 
 const char *
 vkc_result_name (VkResult r)
@@ -40,9 +40,10 @@ vkc_check (VkResult r, const char *what, GError **error)
   const char *hint = "";
   if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
     code = VKC_ERROR_OUT_OF_MEMORY;
-    hint = r == VK_ERROR_OUT_OF_DEVICE_MEMORY
-               ? " — the GPU is out of memory: close other GPU programs, or use a smaller image size or a quantized model"
-               : " — the computer is out of memory";
+    hint =
+        r == VK_ERROR_OUT_OF_DEVICE_MEMORY
+            ? " — the GPU is out of memory: close other GPU programs, or use a smaller image size or a quantized model"
+            : " — the computer is out of memory";
   } else if (r == VK_ERROR_DEVICE_LOST) {
     code = VKC_ERROR_DEVICE_LOST;
     hint = " — the GPU driver reset the device (a driver timeout or crash); try again, or update the driver";
@@ -55,8 +56,7 @@ vkc_check (VkResult r, const char *what, GError **error)
 }
 
 static VKAPI_ATTR VkBool32 VKAPI_CALL
-on_debug_message (VkDebugUtilsMessageSeverityFlagBitsEXT severity,
-                  VkDebugUtilsMessageTypeFlagsEXT type,
+on_debug_message (VkDebugUtilsMessageSeverityFlagBitsEXT severity, VkDebugUtilsMessageTypeFlagsEXT type,
                   const VkDebugUtilsMessengerCallbackDataEXT *data, void *user)
 {
   VkcDevice *dev = user;
@@ -130,7 +130,7 @@ create_instance (VkcDevice *dev, bool validation, GError **error)
                    "layer is not installed (Debian: apt install vulkan-validationlayers)");
       return false;
     }
-    ci.pNext = &messenger;  /* also reports problems during vkCreateInstance itself */
+    ci.pNext = &messenger; /* also reports problems during vkCreateInstance itself */
     ci.enabledLayerCount = 1;
     ci.ppEnabledLayerNames = layers;
     ci.enabledExtensionCount = G_N_ELEMENTS (exts);
@@ -140,10 +140,10 @@ create_instance (VkcDevice *dev, bool validation, GError **error)
     return false;
   if (validation) {
     messenger.pNext = NULL;
-    PFN_vkCreateDebugUtilsMessengerEXT create = (PFN_vkCreateDebugUtilsMessengerEXT)
-        vkGetInstanceProcAddr (dev->instance, "vkCreateDebugUtilsMessengerEXT");
-    if (!create || !vkc_check (create (dev->instance, &messenger, NULL, &dev->messenger),
-                               "vkCreateDebugUtilsMessengerEXT", error))
+    PFN_vkCreateDebugUtilsMessengerEXT create =
+        (PFN_vkCreateDebugUtilsMessengerEXT) vkGetInstanceProcAddr (dev->instance, "vkCreateDebugUtilsMessengerEXT");
+    if (!create ||
+        !vkc_check (create (dev->instance, &messenger, NULL, &dev->messenger), "vkCreateDebugUtilsMessengerEXT", error))
       return false;
   }
   return true;
@@ -222,8 +222,7 @@ pick_physical (VkcDevice *dev, const char *want, GError **error)
     }
   }
   if (best < 0) {
-    g_set_error (error, VKC_ERROR, VKC_ERROR_NO_DEVICE,
-                 "no Vulkan 1.2 device found: update your GPU driver");
+    g_set_error (error, VKC_ERROR, VKC_ERROR_NO_DEVICE, "no Vulkan 1.2 device found: update your GPU driver");
     return false;
   }
   dev->physical = devs[best];
@@ -250,9 +249,9 @@ has_device_extension (VkPhysicalDevice pd, const char *name)
 static bool
 amd_rdna3_or_newer (const char *name)
 {
-  static const char *const pats[] = { "RX 7", "RX 9", "PRO W7", "PRO W9", "Radeon 740M", "Radeon 760M",
-                                      "Radeon 780M", "Radeon 880M", "Radeon 890M", "Radeon 8040S",
-                                      "Radeon 8050S", "Radeon 8060S" };
+  static const char *const pats[] = { "RX 7",        "RX 9",         "PRO W7",       "PRO W9",
+                                      "Radeon 740M", "Radeon 760M",  "Radeon 780M",  "Radeon 880M",
+                                      "Radeon 890M", "Radeon 8040S", "Radeon 8050S", "Radeon 8060S" };
   for (guint i = 0; i < G_N_ELEMENTS (pats); i++)
     if (strstr (name, pats[i]))
       return true;
@@ -273,15 +272,18 @@ probe_coopmat (VkcDevice *dev, bool v13)
     return false;
   }
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR cf = {
-    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR };
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR
+  };
   VkPhysicalDeviceFeatures2 f = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &cf };
   vkGetPhysicalDeviceFeatures2 (dev->physical, &f);
   VkPhysicalDeviceCooperativeMatrixPropertiesKHR cp = {
-    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR };
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR
+  };
   VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &cp };
   vkGetPhysicalDeviceProperties2 (dev->physical, &p2);
-  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get = (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)
-      vkGetInstanceProcAddr (dev->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
+  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get =
+      (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR) vkGetInstanceProcAddr (
+          dev->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
   if (!cf.cooperativeMatrix || !get || !(cp.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT)) {
     WHY ("VK_KHR_cooperative_matrix is listed but not usable in compute shaders");
     return false;
@@ -334,16 +336,16 @@ probe_coopmat (VkcDevice *dev, bool v13)
     /* Before Xe2 (Lunar Lake, Battlemage: subgroups of 16..32), Intel's matrix engines are not
      * reached through KHR cooperative matrices at a useful speed. */
     rule = "Intel GPUs before Xe2 (the vendor rule; DEEPGEN_VK_FORCE_COOPMAT=1 overrides)";
-  else if (info->vendor_id == 0x1002 && (info->driver_id == VK_DRIVER_ID_AMD_PROPRIETARY ||
-                                         info->driver_id == VK_DRIVER_ID_AMD_OPEN_SOURCE) &&
+  else if (info->vendor_id == 0x1002 &&
+           (info->driver_id == VK_DRIVER_ID_AMD_PROPRIETARY || info->driver_id == VK_DRIVER_ID_AMD_OPEN_SOURCE) &&
            !amd_rdna3_or_newer (info->name))
     rule = "AMD's own drivers before RDNA3 (the vendor rule; DEEPGEN_VK_FORCE_COOPMAT=1 overrides)";
   if (rule && !forced) {
     WHY ("off for %s", rule);
     return false;
   }
-  WHY ("%ux%ux%u fp16×fp16→fp32, subgroup %u%s", info->coopmat_m, info->coopmat_n, info->coopmat_k,
-       info->subgroup_size, forced ? ", forced by DEEPGEN_VK_FORCE_COOPMAT" : "");
+  WHY ("%ux%ux%u fp16×fp16→fp32, subgroup %u%s", info->coopmat_m, info->coopmat_n, info->coopmat_k, info->subgroup_size,
+       forced ? ", forced by DEEPGEN_VK_FORCE_COOPMAT" : "");
 #undef WHY
   return true;
 }
@@ -354,8 +356,10 @@ create_logical (VkcDevice *dev, GError **error)
   VkcDeviceInfo *info = &dev->info;
   VkPhysicalDeviceDriverProperties driver = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES };
   VkPhysicalDeviceSubgroupSizeControlProperties sgc = {
-    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES, .pNext = &driver };
-  VkPhysicalDeviceSubgroupProperties sg = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES, .pNext = &sgc };
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES, .pNext = &driver
+  };
+  VkPhysicalDeviceSubgroupProperties sg = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
+                                            .pNext = &sgc };
   VkPhysicalDeviceProperties2 props = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg };
   vkGetPhysicalDeviceProperties2 (dev->physical, &props);
   const VkPhysicalDeviceProperties *p = &props.properties;
@@ -373,8 +377,8 @@ create_logical (VkcDevice *dev, GError **error)
   info->subgroup_size = sg.subgroupSize;
   info->subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                          (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
-  info->subgroup_shuffle = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-                           (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
+  info->subgroup_shuffle =
+      (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
   info->min_subgroup_size = v13 ? sgc.minSubgroupSize : sg.subgroupSize;
   info->max_subgroup_size = v13 ? sgc.maxSubgroupSize : sg.subgroupSize;
   info->max_shared_memory = p->limits.maxComputeSharedMemorySize;
@@ -389,7 +393,7 @@ create_logical (VkcDevice *dev, GError **error)
   VkPhysicalDeviceProperties2 props2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3 };
   vkGetPhysicalDeviceProperties2 (dev->physical, &props2);
   info->max_memory_allocation_size = m3.maxMemoryAllocationSize;
-  info->max_buffer_size = m3.maxMemoryAllocationSize;   /* maxBufferSize needs maintenance4 */
+  info->max_buffer_size = m3.maxMemoryAllocationSize; /* maxBufferSize needs maintenance4 */
 
   vkGetPhysicalDeviceMemoryProperties (dev->physical, &dev->memory);
   for (uint32_t h = 0; h < dev->memory.memoryHeapCount; h++)
@@ -414,14 +418,16 @@ create_logical (VkcDevice *dev, GError **error)
   VkPhysicalDeviceVulkan13Features f13 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES };
   VkPhysicalDeviceVulkan12Features f12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
                                            .pNext = v13 ? &f13 : NULL };
-  VkPhysicalDeviceVulkan11Features f11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &f12 };
+  VkPhysicalDeviceVulkan11Features f11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+                                           .pNext = &f12 };
   VkPhysicalDeviceFeatures2 f = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11 };
   vkGetPhysicalDeviceFeatures2 (dev->physical, &f);
 
   VkPhysicalDeviceVulkan13Features e13 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES };
   VkPhysicalDeviceVulkan12Features e12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
                                            .pNext = v13 ? &e13 : NULL };
-  VkPhysicalDeviceVulkan11Features e11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &e12 };
+  VkPhysicalDeviceVulkan11Features e11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+                                           .pNext = &e12 };
   VkPhysicalDeviceFeatures2 e = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &e11 };
   e.features.shaderInt16 = f.features.shaderInt16;
   e.features.shaderInt64 = f.features.shaderInt64;
@@ -449,7 +455,8 @@ create_logical (VkcDevice *dev, GError **error)
                                 (sgc.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT);
   info->cooperative_matrix = probe_coopmat (dev, v13);
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR ecm = {
-    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR, .cooperativeMatrix = VK_TRUE };
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR, .cooperativeMatrix = VK_TRUE
+  };
   const char *dev_exts[1];
   uint32_t n_dev_exts = 0;
   if (info->cooperative_matrix) {
@@ -458,8 +465,8 @@ create_logical (VkcDevice *dev, GError **error)
     e.pNext = &ecm;
   } else if (info->coopmat_forced) {
     g_set_error (error, VKC_ERROR, VKC_ERROR_NO_DEVICE,
-                 "DEEPGEN_VK_FORCE_COOPMAT is set but %s cannot run the cooperative-matrix kernels: %s",
-                 info->name, info->coopmat_why);
+                 "DEEPGEN_VK_FORCE_COOPMAT is set but %s cannot run the cooperative-matrix kernels: %s", info->name,
+                 info->coopmat_why);
     return false;
   }
 
@@ -480,8 +487,8 @@ create_logical (VkcDevice *dev, GError **error)
     return false;
   }
   dev->queue_family = (uint32_t) family;
-  info->timestamps = qf[family].timestampValidBits > 0 && p->limits.timestampPeriod > 0 &&
-                     !env_flag ("DEEPGEN_VK_DISABLE_TIMESTAMPS");
+  info->timestamps =
+      qf[family].timestampValidBits > 0 && p->limits.timestampPeriod > 0 && !env_flag ("DEEPGEN_VK_DISABLE_TIMESTAMPS");
 
   float prio = 1.0f;
   VkDeviceQueueCreateInfo qci = {
@@ -527,8 +534,7 @@ vkc_device_new (const VkcDeviceOptions *options, GError **error)
   dev->pipelines = g_hash_table_new (g_str_hash, g_str_equal);
   dev->set_layouts = g_hash_table_new (g_direct_hash, g_direct_equal);
   dev->pipeline_layouts = g_hash_table_new (g_direct_hash, g_direct_equal);
-  if (!create_instance (dev, validation, error) || !pick_physical (dev, want, error) ||
-      !create_logical (dev, error)) {
+  if (!create_instance (dev, validation, error) || !pick_physical (dev, want, error) || !create_logical (dev, error)) {
     vkc_device_free (dev);
     return NULL;
   }
@@ -554,16 +560,21 @@ vkc_device_free (VkcDevice *dev)
       vkc_pipeline_cache_save (dev);
       vkDestroyPipelineCache (dev->device, dev->pipeline_cache, NULL);
     }
-    if (dev->staging) vkDestroyBuffer (dev->device, dev->staging, NULL);
-    if (dev->staging_memory) vkFreeMemory (dev->device, dev->staging_memory, NULL);
-    if (dev->fence) vkDestroyFence (dev->device, dev->fence, NULL);
-    if (dev->command_pool) vkDestroyCommandPool (dev->device, dev->command_pool, NULL);
+    if (dev->staging)
+      vkDestroyBuffer (dev->device, dev->staging, NULL);
+    if (dev->staging_memory)
+      vkFreeMemory (dev->device, dev->staging_memory, NULL);
+    if (dev->fence)
+      vkDestroyFence (dev->device, dev->fence, NULL);
+    if (dev->command_pool)
+      vkDestroyCommandPool (dev->device, dev->command_pool, NULL);
     vkDestroyDevice (dev->device, NULL);
   }
   if (dev->messenger) {
-    PFN_vkDestroyDebugUtilsMessengerEXT destroy = (PFN_vkDestroyDebugUtilsMessengerEXT)
-        vkGetInstanceProcAddr (dev->instance, "vkDestroyDebugUtilsMessengerEXT");
-    if (destroy) destroy (dev->instance, dev->messenger, NULL);
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy =
+        (PFN_vkDestroyDebugUtilsMessengerEXT) vkGetInstanceProcAddr (dev->instance, "vkDestroyDebugUtilsMessengerEXT");
+    if (destroy)
+      destroy (dev->instance, dev->messenger, NULL);
   }
   if (dev->instance)
     vkDestroyInstance (dev->instance, NULL);
@@ -576,12 +587,36 @@ vkc_device_free (VkcDevice *dev)
   g_free (dev);
 }
 
-const VkcDeviceInfo *vkc_device_info (VkcDevice *dev) { return &dev->info; }
-guint vkc_device_validation_messages (VkcDevice *dev) { return dev->validation_messages; }
-void vkc_device_reset_validation_messages (VkcDevice *dev) { dev->validation_messages = 0; }
-bool vkc_device_validation_enabled (VkcDevice *dev) { return dev->validation; }
-VkDevice vkc_device_handle (VkcDevice *dev) { return dev->device; }
-VkPhysicalDevice vkc_device_physical (VkcDevice *dev) { return dev->physical; }
+const VkcDeviceInfo *
+vkc_device_info (VkcDevice *dev)
+{
+  return &dev->info;
+}
+guint
+vkc_device_validation_messages (VkcDevice *dev)
+{
+  return dev->validation_messages;
+}
+void
+vkc_device_reset_validation_messages (VkcDevice *dev)
+{
+  dev->validation_messages = 0;
+}
+bool
+vkc_device_validation_enabled (VkcDevice *dev)
+{
+  return dev->validation;
+}
+VkDevice
+vkc_device_handle (VkcDevice *dev)
+{
+  return dev->device;
+}
+VkPhysicalDevice
+vkc_device_physical (VkcDevice *dev)
+{
+  return dev->physical;
+}
 
 static const char *
 type_name (VkPhysicalDeviceType t)
@@ -607,14 +642,13 @@ vkc_device_describe (VkcDevice *dev)
   g_string_append_printf (s, "device-local memory: %.2f GiB%s\n", i->device_local_bytes / 1073741824.0,
                           i->unified_memory ? " (host-visible)" : "");
   g_string_append_printf (s, "fp16 arithmetic: %s, 16-bit storage: %s, 8-bit storage: %s, int8: %s\n",
-                          i->fp16_arith ? "yes" : "no", i->storage16 ? "yes" : "no",
-                          i->storage8 ? "yes" : "no", i->int8_arith ? "yes" : "no");
+                          i->fp16_arith ? "yes" : "no", i->storage16 ? "yes" : "no", i->storage8 ? "yes" : "no",
+                          i->int8_arith ? "yes" : "no");
   g_string_append_printf (s, "integer dot product: %s, cooperative matrix: %s (%s; fp16→fp32 shapes: %s)\n",
-                          i->int_dot_product ? "yes" : "no", i->cooperative_matrix ? "yes" : "no",
-                          i->coopmat_why, i->coopmat_shapes[0] ? i->coopmat_shapes : "none");
+                          i->int_dot_product ? "yes" : "no", i->cooperative_matrix ? "yes" : "no", i->coopmat_why,
+                          i->coopmat_shapes[0] ? i->coopmat_shapes : "none");
   g_string_append_printf (s, "subgroup: size %u (%u..%u%s), arithmetic %s, shuffle %s\n", i->subgroup_size,
-                          i->min_subgroup_size, i->max_subgroup_size,
-                          i->subgroup_size_control ? ", controllable" : "",
+                          i->min_subgroup_size, i->max_subgroup_size, i->subgroup_size_control ? ", controllable" : "",
                           i->subgroup_arith ? "yes" : "no", i->subgroup_shuffle ? "yes" : "no");
   g_string_append_printf (s, "shared memory: %u KiB, workgroup invocations: %u\n", i->max_shared_memory / 1024,
                           i->max_workgroup_invocations);

@@ -9,8 +9,8 @@ vkc_fastpath_cache_file (VkcDevice *dev)
 {
   if (!dev->fastpath_path) {
     const VkcDeviceInfo *i = &dev->info;
-    g_autofree char *name = g_strdup_printf ("selfcheck-%04x-%04x-%08x.txt", i->vendor_id, i->device_id,
-                                             i->driver_version);
+    g_autofree char *name =
+        g_strdup_printf ("selfcheck-%04x-%04x-%08x.txt", i->vendor_id, i->device_id, i->driver_version);
     dev->fastpath_path = g_build_filename (g_get_user_cache_dir (), "deepgen", name, NULL);
   }
   return dev->fastpath_path;
@@ -32,8 +32,9 @@ load (VkcDevice *dev)
     g_auto (GStrv) f = g_strsplit (g_strstrip (lines[i]), " ", 2);
     if (!f[0] || !f[1] || !*f[0])
       continue;
-    VkcFastpathState st = strcmp (f[1], "ok") == 0 ? VKC_FASTPATH_OK
-                          : strcmp (f[1], "bad") == 0 ? VKC_FASTPATH_BAD : VKC_FASTPATH_UNKNOWN;
+    VkcFastpathState st = strcmp (f[1], "ok") == 0    ? VKC_FASTPATH_OK
+                          : strcmp (f[1], "bad") == 0 ? VKC_FASTPATH_BAD
+                                                      : VKC_FASTPATH_UNKNOWN;
     if (st != VKC_FASTPATH_UNKNOWN)
       g_hash_table_insert (dev->fastpaths, g_strdup (f[0]), GINT_TO_POINTER (st));
   }
@@ -58,8 +59,7 @@ vkc_fastpath_record (VkcDevice *dev, const char *name, bool ok, const char *deta
   g_hash_table_iter_init (&it, dev->fastpaths);
   while (g_hash_table_iter_next (&it, &k, &v))
     if (GPOINTER_TO_INT (v) == VKC_FASTPATH_OK || GPOINTER_TO_INT (v) == VKC_FASTPATH_BAD)
-      g_string_append_printf (s, "%s %s\n", (const char *) k,
-                              GPOINTER_TO_INT (v) == VKC_FASTPATH_OK ? "ok" : "bad");
+      g_string_append_printf (s, "%s %s\n", (const char *) k, GPOINTER_TO_INT (v) == VKC_FASTPATH_OK ? "ok" : "bad");
   g_autofree char *dir = g_path_get_dirname (path);
   g_mkdir_with_parents (dir, 0700);
   /* Not being able to save only means the check runs again next time. */

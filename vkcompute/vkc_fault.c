@@ -22,7 +22,11 @@ vkc_device_fault_counts (VkcDevice *dev, VkcFaultCounts *counts)
   *counts = dev->fault_counts;
 }
 
-bool vkc_device_lost (VkcDevice *dev) { return dev->lost; }
+bool
+vkc_device_lost (VkcDevice *dev)
+{
+  return dev->lost;
+}
 
 void
 vkc_device_drop_pipelines (VkcDevice *dev)

@@ -16,9 +16,9 @@ struct VkcDevice {
   VkPhysicalDeviceMemoryProperties memory;
   bool validation;
   guint validation_messages;
-  GHashTable *pipelines;       /* key string → VkcPipeline* */
-  GHashTable *set_layouts;     /* n_bindings → VkDescriptorSetLayout (as pointer) */
-  GHashTable *pipeline_layouts;/* n_bindings → VkPipelineLayout */
+  GHashTable *pipelines;        /* key string → VkcPipeline* */
+  GHashTable *set_layouts;      /* n_bindings → VkDescriptorSetLayout (as pointer) */
+  GHashTable *pipeline_layouts; /* n_bindings → VkPipelineLayout */
   /* Reusable staging buffer for uploads/downloads. */
   VkBuffer staging;
   VkDeviceMemory staging_memory;
@@ -43,7 +43,7 @@ struct VkcDevice {
 
 struct VkcPipeline {
   char *key;
-  const char *shader;     /* points into the registry */
+  const char *shader; /* points into the registry */
   guint n_bindings;
   VkPipeline pipeline;
   VkPipelineLayout layout;

@@ -21,8 +21,8 @@ typedef struct {
   VkBuffer buffer;
   VkDeviceSize size;
   void *map;
-  GArray *free;            /* Range, sorted by offset (free-list mode) */
-  VkDeviceSize arena_top;  /* bump pointer (arena mode) */
+  GArray *free;           /* Range, sorted by offset (free-list mode) */
+  VkDeviceSize arena_top; /* bump pointer (arena mode) */
   bool arena;
 } Block;
 
@@ -31,7 +31,7 @@ struct VkcPool {
   VkcPoolKind kind;
   VkDeviceSize block_size;
   char *label;
-  GPtrArray *blocks;       /* Block* */
+  GPtrArray *blocks; /* Block* */
   VkDeviceSize used;
   VkDeviceSize expect_end; /* vkc_pool_expect: new blocks cover up to this use */
 };
@@ -63,8 +63,8 @@ align_up (VkDeviceSize x, VkDeviceSize a)
 
 static bool
 create_buffer_memory (VkcDevice *dev, VkDeviceSize size, VkMemoryPropertyFlags required,
-                      VkMemoryPropertyFlags preferred, VkBuffer *buffer, VkDeviceMemory *memory,
-                      void **map, const char *label, GError **error)
+                      VkMemoryPropertyFlags preferred, VkBuffer *buffer, VkDeviceMemory *memory, void **map,
+                      const char *label, GError **error)
 {
   VkBufferCreateInfo bci = {
     .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
@@ -81,8 +81,8 @@ create_buffer_memory (VkcDevice *dev, VkDeviceSize size, VkMemoryPropertyFlags r
   vkGetBufferMemoryRequirements (dev->device, *buffer, &req);
   int type = vkc_find_memory_type (dev, req.memoryTypeBits, required, preferred);
   if (type < 0) {
-    g_set_error (error, VKC_ERROR, VKC_ERROR_OUT_OF_MEMORY,
-                 "%s: the Vulkan device offers no suitable memory type", label);
+    g_set_error (error, VKC_ERROR, VKC_ERROR_OUT_OF_MEMORY, "%s: the Vulkan device offers no suitable memory type",
+                 label);
     vkDestroyBuffer (dev->device, *buffer, NULL);
     *buffer = VK_NULL_HANDLE;
     return false;
@@ -98,8 +98,8 @@ create_buffer_memory (VkcDevice *dev, VkDeviceSize size, VkMemoryPropertyFlags r
   if (r != VK_SUCCESS) {
     g_autoptr (GError) e = NULL;
     vkc_check (r, "vkAllocateMemory", &e);
-    g_set_error (error, VKC_ERROR, e->code, "%s: allocating %.1f MiB of GPU memory: %s", label,
-                 size / 1048576.0, e->message);
+    g_set_error (error, VKC_ERROR, e->code, "%s: allocating %.1f MiB of GPU memory: %s", label, size / 1048576.0,
+                 e->message);
     vkDestroyBuffer (dev->device, *buffer, NULL);
     *buffer = VK_NULL_HANDLE;
     *memory = VK_NULL_HANDLE;
@@ -130,10 +130,12 @@ static void
 block_destroy (VkcDevice *dev, Block *b)
 {
   dev->reserved -= b->size;
-  if (b->map) vkUnmapMemory (dev->device, b->memory);
+  if (b->map)
+    vkUnmapMemory (dev->device, b->memory);
   vkDestroyBuffer (dev->device, b->buffer, NULL);
   vkFreeMemory (dev->device, b->memory, NULL);
-  if (b->free) g_array_unref (b->free);
+  if (b->free)
+    g_array_unref (b->free);
   g_free (b);
 }
 
@@ -143,8 +145,7 @@ vkc_pool_free (VkcPool *pool)
   if (!pool)
     return;
   vkDeviceWaitIdle (pool->dev->device);
-  for (guint i = 0; i < pool->blocks->len; i++)
-    block_destroy (pool->dev, g_ptr_array_index (pool->blocks, i));
+  for (guint i = 0; i < pool->blocks->len; i++) block_destroy (pool->dev, g_ptr_array_index (pool->blocks, i));
   g_ptr_array_unref (pool->blocks);
   g_free (pool->label);
   g_free (pool);
@@ -168,7 +169,7 @@ add_block (VkcPool *pool, VkDeviceSize min_size, bool arena, GError **error)
   VkcDevice *dev = pool->dev;
   VkDeviceSize cap = MIN (dev->info.max_memory_allocation_size, dev->info.max_buffer_size);
   VkDeviceSize want = align_up (min_size, VKC_ALLOC_ALIGN), size;
-  if (pool->expect_end > pool->used)   /* what is still expected, in blocks the device allows */
+  if (pool->expect_end > pool->used) /* what is still expected, in blocks the device allows */
     size = MAX (want, MIN (pool->expect_end - pool->used, cap));
   else
     size = MAX (pool->block_size, want);
@@ -190,7 +191,7 @@ add_block (VkcPool *pool, VkDeviceSize min_size, bool arena, GError **error)
     required = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
     preferred = required;
     if (vkc_find_memory_type (dev, ~0u, required, required) < 0)
-      required = 0;   /* no device-local type at all: take what exists */
+      required = 0; /* no device-local type at all: take what exists */
   }
   if (!create_buffer_memory (dev, size, required, preferred, &b->buffer, &b->memory, &b->map, pool->label, error)) {
     g_free (b);
@@ -265,14 +266,13 @@ vkc_pool_release (VkcAlloc *alloc)
   if (!pool)
     return;
   Block *b = g_ptr_array_index (pool->blocks, alloc->block);
-  if (b->arena) {   /* arena memory is released by vkc_pool_arena_reset */
+  if (b->arena) { /* arena memory is released by vkc_pool_arena_reset */
     memset (alloc, 0, sizeof *alloc);
     return;
   }
   Range r = { alloc->offset, alloc->size };
   guint i = 0;
-  while (i < b->free->len && g_array_index (b->free, Range, i).offset < r.offset)
-    i++;
+  while (i < b->free->len && g_array_index (b->free, Range, i).offset < r.offset) i++;
   g_array_insert_val (b->free, i, r);
   /* Merge with the neighbours so that large tensors fit again after churn. */
   if (i + 1 < b->free->len) {
@@ -327,7 +327,11 @@ vkc_pool_arena_reset (VkcPool *pool)
   }
 }
 
-VkDeviceSize vkc_pool_used (VkcPool *pool) { return pool->used; }
+VkDeviceSize
+vkc_pool_used (VkcPool *pool)
+{
+  return pool->used;
+}
 
 VkDeviceSize
 vkc_device_reserved (VkcDevice *dev, VkDeviceSize *peak)
@@ -347,8 +351,7 @@ VkDeviceSize
 vkc_pool_reserved (VkcPool *pool)
 {
   VkDeviceSize s = 0;
-  for (guint i = 0; i < pool->blocks->len; i++)
-    s += ((Block *) g_ptr_array_index (pool->blocks, i))->size;
+  for (guint i = 0; i < pool->blocks->len; i++) s += ((Block *) g_ptr_array_index (pool->blocks, i))->size;
   return s;
 }
 
@@ -392,8 +395,8 @@ ensure_staging (VkcDevice *dev, GError **error)
     return true;
   dev->staging_size = MIN (VKC_STAGING_SIZE, dev->info.max_memory_allocation_size);
   VkMemoryPropertyFlags req = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-  return create_buffer_memory (dev, dev->staging_size, req, req | VK_MEMORY_PROPERTY_HOST_CACHED_BIT,
-                               &dev->staging, &dev->staging_memory, &dev->staging_map, "staging buffer", error);
+  return create_buffer_memory (dev, dev->staging_size, req, req | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, &dev->staging,
+                               &dev->staging_memory, &dev->staging_map, "staging buffer", error);
 }
 
 /* A barrier that orders earlier transfers/dispatches against this transfer and it against
@@ -412,8 +415,7 @@ transfer_barrier (VkCommandBuffer cb)
 }
 
 bool
-vkc_upload (VkcDevice *dev, VkBuffer dst, VkDeviceSize dst_offset, const void *src, VkDeviceSize size,
-            GError **error)
+vkc_upload (VkcDevice *dev, VkBuffer dst, VkDeviceSize dst_offset, const void *src, VkDeviceSize size, GError **error)
 {
   if (size == 0)
     return true;
@@ -438,8 +440,7 @@ vkc_upload (VkcDevice *dev, VkBuffer dst, VkDeviceSize dst_offset, const void *s
 }
 
 bool
-vkc_download (VkcDevice *dev, void *dst, VkBuffer src, VkDeviceSize src_offset, VkDeviceSize size,
-              GError **error)
+vkc_download (VkcDevice *dev, void *dst, VkBuffer src, VkDeviceSize src_offset, VkDeviceSize size, GError **error)
 {
   if (size == 0)
     return true;

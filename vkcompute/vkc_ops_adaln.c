@@ -59,11 +59,16 @@ dispatch (VkcCmd *cmd, int op, VkcAdalnFlags flags, const VkcTensor *y, const Vk
   VkcDevice *dev = vkc_cmd_device (cmd);
   const bool b_tokens = b->ndim == 3;
   AdalnPush pc = {
-    .n = u32 (vkc_tensor_numel (y)), .N = u32 (y->shape[1]), .C = u32 (y->shape[2]),
-    .x_sb = u32 (x->stride[0]), .x_sn = u32 (x->stride[1]),
-    .y_sb = u32 (y->stride[0]), .y_sn = u32 (y->stride[1]),
+    .n = u32 (vkc_tensor_numel (y)),
+    .N = u32 (y->shape[1]),
+    .C = u32 (y->shape[2]),
+    .x_sb = u32 (x->stride[0]),
+    .x_sn = u32 (x->stride[1]),
+    .y_sb = u32 (y->stride[0]),
+    .y_sn = u32 (y->stride[1]),
     .a_sb = u32 (a->stride[0]),
-    .b_sb = u32 (b->stride[0]), .b_sn = b_tokens ? u32 (b->stride[1]) : 0,
+    .b_sb = u32 (b->stride[0]),
+    .b_sn = b_tokens ? u32 (b->stride[1]) : 0,
   };
   if (pc.n == 0)
     return;

@@ -22,8 +22,8 @@
 G_BEGIN_DECLS
 
 typedef enum {
-  VKC_ADALN_F32 = 0,          /* plain fp32 arithmetic */
-  VKC_ADALN_ROUND_BF16 = 1,   /* torch's bf16 rounding after every operation */
+  VKC_ADALN_F32 = 0,        /* plain fp32 arithmetic */
+  VKC_ADALN_ROUND_BF16 = 1, /* torch's bf16 rounding after every operation */
 } VkcAdalnFlags;
 
 void vkc_op_adaln_modulate (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *scale,

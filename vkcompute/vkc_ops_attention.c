@@ -25,12 +25,13 @@ subgroups_disabled (void)
 static bool
 fits (VkcDevice *dev, const VkcTensor *t)
 {
-  if (!t) return true;
+  if (!t)
+    return true;
   const VkcDeviceInfo *info = vkc_device_info (dev);
   VkDeviceSize lim = info->max_storage_buffer_range;
-  if (tuning.max_binding && tuning.max_binding < lim) lim = tuning.max_binding;
-  return vkc_binding_fits (dev, t)
-         && vkc_tensor_span_bytes (t) + info->min_storage_offset_alignment + 4 <= lim;
+  if (tuning.max_binding && tuning.max_binding < lim)
+    lim = tuning.max_binding;
+  return vkc_binding_fits (dev, t) && vkc_tensor_span_bytes (t) + info->min_storage_offset_alignment + 4 <= lim;
 }
 
 static uint32_t
@@ -48,7 +49,7 @@ u32 (int64_t v)
 typedef struct {
   uint32_t nt, br, bc, d, ntc, ntd, alias;
   bool sg;
-  bool coop;   /* attention_coopmat.comp: spec constants nt, br, bc, d and the coopmat shape */
+  bool coop; /* attention_coopmat.comp: spec constants nt, br, bc, d and the coopmat shape */
 } AttnCfg;
 
 typedef struct {
@@ -67,13 +68,13 @@ static uint32_t
 attn_shared_bytes (const AttnCfg *c)
 {
   uint32_t ds = c->d + 1, floats = 0;
-  floats += c->br * ds;                       /* Qs */
-  floats += c->bc * ds;                       /* Ks */
-  floats += c->alias ? 1 : c->bc * ds;        /* Vs */
-  floats += c->br * (c->bc + 1);              /* Ps */
-  floats += c->br * 4;                        /* alpha_s, row_lo, row_hi, row_chk */
-  floats += c->bc;                            /* key_ok */
-  floats += c->sg ? 1 : c->br * c->ntc;       /* red */
+  floats += c->br * ds;                 /* Qs */
+  floats += c->bc * ds;                 /* Ks */
+  floats += c->alias ? 1 : c->bc * ds;  /* Vs */
+  floats += c->br * (c->bc + 1);        /* Ps */
+  floats += c->br * 4;                  /* alpha_s, row_lo, row_hi, row_chk */
+  floats += c->bc;                      /* key_ok */
+  floats += c->sg ? 1 : c->br * c->ntc; /* red */
   return floats * 4;
 }
 
@@ -92,25 +93,30 @@ static AttnCfg
 attn_pick_cfg (VkcDevice *dev, uint32_t d)
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
-  uint32_t min_sg = info->min_subgroup_size ? MIN (info->min_subgroup_size, info->subgroup_size)
-                                            : info->subgroup_size;
-  static const uint32_t cand[][3] = {   /* BR, BC, K/V alias — fastest first */
-    { 64, 32, 0 }, { 32, 32, 0 }, { 32, 32, 1 }, { 32, 16, 1 }, { 16, 16, 0 }, { 16, 16, 1 },
-    { 16, 8, 1 }, { 8, 8, 1 }, { 8, 4, 1 }, { 4, 4, 1 },
+  uint32_t min_sg = info->min_subgroup_size ? MIN (info->min_subgroup_size, info->subgroup_size) : info->subgroup_size;
+  static const uint32_t cand[][3] = {
+    /* BR, BC, K/V alias — fastest first */
+    { 64, 32, 0 }, { 32, 32, 0 }, { 32, 32, 1 }, { 32, 16, 1 }, { 16, 16, 0 },
+    { 16, 16, 1 }, { 16, 8, 1 },  { 8, 8, 1 },   { 8, 4, 1 },   { 4, 4, 1 },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cand); i++) {
     AttnCfg c = { 128, cand[i][0], cand[i][1], d, 0, 0, cand[i][2], false, false };
-    if (tuning.block_q && (uint32_t) tuning.block_q != c.br) continue;
-    if (tuning.block_k && (uint32_t) tuning.block_k != c.bc) continue;
-    if (tuning.kv_alias >= 0 && (uint32_t) tuning.kv_alias != c.alias) continue;
+    if (tuning.block_q && (uint32_t) tuning.block_q != c.br)
+      continue;
+    if (tuning.block_k && (uint32_t) tuning.block_k != c.bc)
+      continue;
+    if (tuning.kv_alias >= 0 && (uint32_t) tuning.kv_alias != c.alias)
+      continue;
     /* 64-row tiles only pay off for small heads (register pressure grows with D). */
-    if (c.br == 64 && d > 64 && !tuning.block_q) continue;
+    if (c.br == 64 && d > 64 && !tuning.block_q)
+      continue;
     attn_finish_cfg (&c);
     c.sg = info->subgroup_shuffle && min_sg >= c.ntc && !subgroups_disabled ();
-    if (attn_shared_bytes (&c) <= info->max_shared_memory) return c;
+    if (attn_shared_bytes (&c) <= info->max_shared_memory)
+      return c;
   }
-  g_error ("vkc_op_attention: no tile configuration for head dim %u fits %u bytes of shared memory",
-           d, info->max_shared_memory);
+  g_error ("vkc_op_attention: no tile configuration for head dim %u fits %u bytes of shared memory", d,
+           info->max_shared_memory);
 }
 
 /* Shared memory of attention_coopmat.comp (mirrors its arrays). */
@@ -150,7 +156,7 @@ coop_checked (VkcDevice *dev, uint32_t d)
             vkc_tensor_alloc (&valid, pool, false, VKC_U32, 2, (int64_t[]) { 1, N }, &error);
   double nmse = -1;
   if (ok) {
-    g_autofree float *h = g_new (float, N * cq);
+    g_autofree float *h = g_new (float, N *cq);
     guint32 seed = 777;
     /* Uniform in [-√3, √3): unit variance, like the test's normal inputs. */
     for (int64_t i = 0; i < N * cq; i++) {
@@ -158,7 +164,7 @@ coop_checked (VkcDevice *dev, uint32_t d)
       h[i] = ((float) (seed >> 8) / 16777216.0f - 0.5f) * 3.4641016f;
     }
     uint32_t vm[N];
-    for (int i = 0; i < N; i++) vm[i] = i >= 5;   /* left padding */
+    for (int i = 0; i < N; i++) vm[i] = i >= 5; /* left padding */
     ok = vkc_tensor_upload (dev, &q, h, &error) && vkc_tensor_upload (dev, &k, h + 7, &error) &&
          vkc_tensor_upload (dev, &v, h + 11, &error) && vkc_tensor_upload (dev, &valid, vm, &error);
   }
@@ -179,7 +185,7 @@ coop_checked (VkcDevice *dev, uint32_t d)
     ok = false;
   }
   if (ok) {
-    g_autofree float *a = g_new (float, N * cq), *b = g_new (float, N * cq);
+    g_autofree float *a = g_new (float, N *cq), *b = g_new (float, N *cq);
     ok = vkc_tensor_download (dev, &o1, a, &error) && vkc_tensor_download (dev, &o2, b, &error);
     double num = 0, den = 0;
     for (int64_t i = 0; ok && i < N * cq; i++) {
@@ -192,9 +198,9 @@ coop_checked (VkcDevice *dev, uint32_t d)
   if (!ok) {
     g_debug ("vkc: coopmat attention self-check could not run: %s", error ? error->message : "?");
     vkc_fastpath_not_run (dev, name);
-    return false;   /* no verdict: the scalar kernel for now */
+    return false; /* no verdict: the scalar kernel for now */
   }
-  bool good = nmse <= 1e-5;   /* false for NaN too */
+  bool good = nmse <= 1e-5; /* false for NaN too */
   g_autofree char *detail = g_strdup_printf ("NMSE %.3g against the scalar kernel (limit 1e-05)", nmse);
   vkc_fastpath_record (dev, name, good, detail);
   return good;
@@ -206,9 +212,16 @@ attn_pick_coop (VkcDevice *dev, uint32_t d, AttnCfg *out, const char **why)
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
   const char *dummy;
-  if (!why) why = &dummy;
-  if (tuning.path == 1) { *why = "the scalar kernel was asked for"; return false; }
-  if (!info->cooperative_matrix) { *why = info->coopmat_why; return false; }
+  if (!why)
+    why = &dummy;
+  if (tuning.path == 1) {
+    *why = "the scalar kernel was asked for";
+    return false;
+  }
+  if (!info->cooperative_matrix) {
+    *why = info->coopmat_why;
+    return false;
+  }
   if (!vkc_shader_exists ("attention_coopmat")) {
     *why = "this build has no coopmat shaders (its glslc lacked GL_KHR_cooperative_matrix)";
     return false;
@@ -226,10 +239,13 @@ attn_pick_coop (VkcDevice *dev, uint32_t d, AttnCfg *out, const char **why)
   for (guint i = 0; i < G_N_ELEMENTS (br_c); i++)
     for (guint j = 0; j < G_N_ELEMENTS (bc_c); j++) {
       uint32_t br = br_c[i], bc = bc_c[j];
-      if (br % cm || bc % cn || bc % ck || bc > d || br > 32 * cm / 8 || bc > 32) continue;
-      if (coop_shared_bytes (br, bc, d) > info->max_shared_memory) continue;
+      if (br % cm || bc % cn || bc % ck || bc > d || br > 32 * cm / 8 || bc > 32)
+        continue;
+      if (coop_shared_bytes (br, bc, d) > info->max_shared_memory)
+        continue;
       uint32_t nt = 4 * info->subgroup_size;
-      if (nt > info->max_workgroup_invocations) nt = info->subgroup_size;
+      if (nt > info->max_workgroup_invocations)
+        nt = info->subgroup_size;
       *out = (AttnCfg) { .nt = nt, .br = br, .bc = bc, .d = d, .coop = true };
       if (!coop_checked (dev, d)) {
         *why = "it failed its self-check on this driver";
@@ -251,26 +267,26 @@ vkc_attention_describe (VkcDevice *dev, int head_dim)
     return g_strdup_printf ("coopmat %ux%ux%u flash attention, %u query rows x %u keys per tile, fp32 online softmax",
                             info->coopmat_m, info->coopmat_n, info->coopmat_k, c.br, c.bc);
   c = attn_pick_cfg (dev, (uint32_t) head_dim);
-  return g_strdup_printf ("scalar fp32 flash attention, %u query rows x %u keys per tile (coopmat not used: %s)",
-                          c.br, c.bc, why);
+  return g_strdup_printf ("scalar fp32 flash attention, %u query rows x %u keys per tile (coopmat not used: %s)", c.br,
+                          c.bc, why);
 }
 
 static void
 attn_check_tokens (const VkcTensor *t, int64_t b, int64_t channels, const char *what)
 {
-  if (t->ndim != 3 || t->dtype != VKC_F32 || t->shape[0] != b || t->shape[2] != channels
-      || (t->shape[2] > 1 && t->stride[2] != 1))
+  if (t->ndim != 3 || t->dtype != VKC_F32 || t->shape[0] != b || t->shape[2] != channels ||
+      (t->shape[2] > 1 && t->stride[2] != 1))
     g_error ("vkc_op_attention: %s must be f32 [%" G_GINT64_FORMAT ", N, %" G_GINT64_FORMAT
-             "] with channel stride 1, got %s %s", what, b, channels, vkc_dtype_name (t->dtype),
-             vkc_tensor_shape_str (t));
+             "] with channel stride 1, got %s %s",
+             what, b, channels, vkc_dtype_name (t->dtype), vkc_tensor_shape_str (t));
 }
 
 /* One dispatch over views already narrowed to [nb, nq, ·] (q_base: index of the first query
  * row in the unsplit tensor, for causal/pad_self). */
 static void
-attn_dispatch (VkcCmd *cmd, const AttnCfg *cfg, const VkcTensor *o, const VkcTensor *q,
-               const VkcTensor *k, const VkcTensor *v, const VkcTensor *valid,
-               const VkcTensor *range, const VkcAttnParams *p, int64_t q_base)
+attn_dispatch (VkcCmd *cmd, const AttnCfg *cfg, const VkcTensor *o, const VkcTensor *q, const VkcTensor *k,
+               const VkcTensor *v, const VkcTensor *valid, const VkcTensor *range, const VkcAttnParams *p,
+               int64_t q_base)
 {
   VkcDevice *dev = vkc_cmd_device (cmd);
   AttnPush pc = { 0 };
@@ -282,18 +298,22 @@ attn_dispatch (VkcCmd *cmd, const AttnCfg *cfg, const VkcTensor *o, const VkcTen
   /* Unused mask bindings get q's range (read-only, never read by the shader). */
   b[4] = valid ? vkc_tensor_binding (dev, valid, false, &pc.valid_off) : b[0];
   b[5] = range ? vkc_tensor_binding (dev, range, false, &pc.range_off) : b[0];
-  pc.q_sb = u32 (q->stride[0]);  pc.q_st = u32 (q->stride[1]);
-  pc.k_sb = u32 (k->stride[0]);  pc.k_st = u32 (k->stride[1]);
-  pc.v_sb = u32 (v->stride[0]);  pc.v_st = u32 (v->stride[1]);
-  pc.o_sb = u32 (o->stride[0]);  pc.o_st = u32 (o->stride[1]);
+  pc.q_sb = u32 (q->stride[0]);
+  pc.q_st = u32 (q->stride[1]);
+  pc.k_sb = u32 (k->stride[0]);
+  pc.k_st = u32 (k->stride[1]);
+  pc.v_sb = u32 (v->stride[0]);
+  pc.v_st = u32 (v->stride[1]);
+  pc.o_sb = u32 (o->stride[0]);
+  pc.o_st = u32 (o->stride[1]);
   pc.valid_sb = valid ? u32 (valid->stride[0]) : 0;
   pc.range_sb = range ? u32 (range->stride[0]) : 0;
   pc.nq = u32 (q->shape[1]);
   pc.nk = u32 (k->shape[1]);
   pc.group = (uint32_t) (p->heads_q / p->heads_kv);
   pc.q_base = u32 (q_base);
-  pc.flags = (p->causal ? F_CAUSAL : 0) | (valid ? F_VALID : 0) | (p->pad_self ? F_PAD_SELF : 0)
-             | (range ? F_RANGE : 0);
+  pc.flags =
+      (p->causal ? F_CAUSAL : 0) | (valid ? F_VALID : 0) | (p->pad_self ? F_PAD_SELF : 0) | (range ? F_RANGE : 0);
   pc.scale_log2 = (float) ((double) p->scale * 1.4426950408889634 /* log2(e) */);
 
   VkcPipeline *pipe;
@@ -307,13 +327,12 @@ attn_dispatch (VkcCmd *cmd, const AttnCfg *cfg, const VkcTensor *o, const VkcTen
   }
   uint32_t gx = vkc_div_up (pc.nq, cfg->br);
   g_assert (gx <= 65535 && q->shape[0] <= 65535 && p->heads_q <= 65535);
-  vkc_cmd_dispatch (cmd, pipe, b, 6, &pc, sizeof pc, gx ? gx : 1, (uint32_t) p->heads_q,
-                    (uint32_t) q->shape[0]);
+  vkc_cmd_dispatch (cmd, pipe, b, 6, &pc, sizeof pc, gx ? gx : 1, (uint32_t) p->heads_q, (uint32_t) q->shape[0]);
 }
 
 void
-vkc_op_attention (VkcCmd *cmd, const VkcTensor *o, const VkcTensor *q, const VkcTensor *k,
-                  const VkcTensor *v, const VkcAttnParams *p)
+vkc_op_attention (VkcCmd *cmd, const VkcTensor *o, const VkcTensor *q, const VkcTensor *k, const VkcTensor *v,
+                  const VkcAttnParams *p)
 {
   VkcDevice *dev = vkc_cmd_device (cmd);
   g_assert (p->heads_q > 0 && p->heads_kv > 0 && p->heads_q % p->heads_kv == 0);
@@ -326,8 +345,10 @@ vkc_op_attention (VkcCmd *cmd, const VkcTensor *o, const VkcTensor *q, const Vkc
   const int64_t Nq = q->shape[1], Nk = k->shape[1];
   g_assert_cmpint (o->shape[1], ==, Nq);
   g_assert_cmpint (v->shape[1], ==, Nk);
-  if (p->causal || p->pad_self) g_assert_cmpint (Nq, ==, Nk);
-  if (p->pad_self) g_assert (p->key_valid != NULL);
+  if (p->causal || p->pad_self)
+    g_assert_cmpint (Nq, ==, Nk);
+  if (p->pad_self)
+    g_assert (p->key_valid != NULL);
   const VkcTensor *valid = p->key_valid, *range = p->kv_range;
   if (valid) {
     g_assert (valid->dtype == VKC_U32 && valid->ndim == 2);
@@ -339,7 +360,8 @@ vkc_op_attention (VkcCmd *cmd, const VkcTensor *o, const VkcTensor *q, const Vkc
     g_assert (range->shape[0] == B && range->shape[1] == Nq && range->shape[2] == 2);
     g_assert (range->stride[2] == 1 && (Nq <= 1 || range->stride[1] == 2));
   }
-  if (B == 0 || Nq == 0) return;
+  if (B == 0 || Nq == 0)
+    return;
 
   AttnCfg cfg;
   if (!attn_pick_coop (dev, (uint32_t) D, &cfg, NULL))
@@ -354,11 +376,14 @@ vkc_op_attention (VkcCmd *cmd, const VkcTensor *o, const VkcTensor *q, const Vkc
       ks = vkc_tensor_narrow (k, 0, b0, nb);
       vs = vkc_tensor_narrow (v, 0, b0, nb);
       os = vkc_tensor_narrow (o, 0, b0, nb);
-      if (valid) va = vkc_tensor_narrow (valid, 0, b0, nb);
-      if (range) ra = vkc_tensor_narrow (range, 0, b0, nb);
-      bool ok = fits (dev, &qs) && fits (dev, &ks) && fits (dev, &vs) && fits (dev, &os)
-                && (!valid || fits (dev, &va)) && (!range || fits (dev, &ra));
-      if (ok || nb == 1) break;
+      if (valid)
+        va = vkc_tensor_narrow (valid, 0, b0, nb);
+      if (range)
+        ra = vkc_tensor_narrow (range, 0, b0, nb);
+      bool ok = fits (dev, &qs) && fits (dev, &ks) && fits (dev, &vs) && fits (dev, &os) &&
+                (!valid || fits (dev, &va)) && (!range || fits (dev, &ra));
+      if (ok || nb == 1)
+        break;
       nb = (nb + 1) / 2;
     }
     if (!(fits (dev, &ks) && fits (dev, &vs) && (!valid || fits (dev, &va))))
@@ -369,16 +394,22 @@ vkc_op_attention (VkcCmd *cmd, const VkcTensor *o, const VkcTensor *q, const Vkc
     for (;;) {
       VkcTensor qt = vkc_tensor_narrow (&qs, 1, 0, nq), ot = vkc_tensor_narrow (&os, 1, 0, nq);
       bool ok = fits (dev, &qt) && fits (dev, &ot);
-      if (range) { VkcTensor rt = vkc_tensor_narrow (&ra, 1, 0, nq); ok = ok && fits (dev, &rt); }
-      if (ok) break;
-      if (nq == 1) g_error ("vkc_op_attention: one query row of %s exceeds a storage binding", vkc_tensor_shape_str (q));
+      if (range) {
+        VkcTensor rt = vkc_tensor_narrow (&ra, 1, 0, nq);
+        ok = ok && fits (dev, &rt);
+      }
+      if (ok)
+        break;
+      if (nq == 1)
+        g_error ("vkc_op_attention: one query row of %s exceeds a storage binding", vkc_tensor_shape_str (q));
       int64_t h = nq / 2;
       nq = h >= cfg.br ? h / cfg.br * cfg.br : h;
     }
     for (int64_t q0 = 0; q0 < Nq; q0 += nq) {
       int64_t n = MIN (nq, Nq - q0);
       VkcTensor qt = vkc_tensor_narrow (&qs, 1, q0, n), ot = vkc_tensor_narrow (&os, 1, q0, n), rt = { 0 };
-      if (range) rt = vkc_tensor_narrow (&ra, 1, q0, n);
+      if (range)
+        rt = vkc_tensor_narrow (&ra, 1, q0, n);
       attn_dispatch (cmd, &cfg, &ot, &qt, &ks, &vs, valid ? &va : NULL, range ? &rt : NULL, p, q0);
     }
     b0 += nb;
@@ -416,7 +447,8 @@ softmax_rec (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x)
   if (!(fits (dev, x) && fits (dev, y))) {
     int d = 0;
     while (d < 3 && x->shape[d] == 1) d++;
-    if (d == 3) g_error ("vkc_op_softmax: one row of %s exceeds a storage binding", vkc_tensor_shape_str (x));
+    if (d == 3)
+      g_error ("vkc_op_softmax: one row of %s exceeds a storage binding", vkc_tensor_shape_str (x));
     int64_t h = x->shape[d] / 2;
     VkcTensor x0 = vkc_tensor_narrow (x, d, 0, h), x1 = vkc_tensor_narrow (x, d, h, x->shape[d] - h);
     VkcTensor y0 = vkc_tensor_narrow (y, d, 0, h), y1 = vkc_tensor_narrow (y, d, h, y->shape[d] - h);
@@ -429,8 +461,12 @@ softmax_rec (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x)
     vkc_tensor_binding (dev, x, false, &pc.x_off),
     vkc_tensor_binding (dev, y, true, &pc.y_off),
   };
-  pc.x_s0 = u32 (x->stride[0]); pc.x_s1 = u32 (x->stride[1]); pc.x_s2 = u32 (x->stride[2]);
-  pc.y_s0 = u32 (y->stride[0]); pc.y_s1 = u32 (y->stride[1]); pc.y_s2 = u32 (y->stride[2]);
+  pc.x_s0 = u32 (x->stride[0]);
+  pc.x_s1 = u32 (x->stride[1]);
+  pc.x_s2 = u32 (x->stride[2]);
+  pc.y_s0 = u32 (y->stride[0]);
+  pc.y_s1 = u32 (y->stride[1]);
+  pc.y_s2 = u32 (y->stride[2]);
   pc.n1 = u32 (x->shape[1]);
   pc.n2 = u32 (x->shape[2]);
   pc.rows = u32 (x->shape[0] * x->shape[1] * x->shape[2]);
@@ -452,7 +488,8 @@ vkc_op_softmax (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x)
   g_assert (x->ndim >= 1);
   int last = x->ndim - 1;
   g_assert (x->shape[last] <= 1 || (x->stride[last] == 1 && y->stride[last] == 1));
-  if (vkc_tensor_numel (x) == 0) return;
+  if (vkc_tensor_numel (x) == 0)
+    return;
   VkcTensor x4 = as_4d (x), y4 = as_4d (y);
   softmax_rec (cmd, &y4, &x4);
 }
@@ -469,15 +506,16 @@ typedef struct {
 } RotaryPush;
 
 static void
-rotary_rec (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *c,
-            const VkcTensor *s, int heads, int rot)
+rotary_rec (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *c, const VkcTensor *s, int heads,
+            int rot)
 {
   VkcDevice *dev = vkc_cmd_device (cmd);
   if (!(fits (dev, x) && fits (dev, y) && fits (dev, c) && fits (dev, s))) {
     int d = x->shape[0] > 1 ? 0 : 1;
     int64_t n = x->shape[d], h = n / 2;
-    if (n < 2) g_error ("vkc_op_rotary: one token of %s exceeds a storage binding", vkc_tensor_shape_str (x));
-    bool bc = d == 0 && c->shape[0] == 1;   /* broadcast tables stay whole */
+    if (n < 2)
+      g_error ("vkc_op_rotary: one token of %s exceeds a storage binding", vkc_tensor_shape_str (x));
+    bool bc = d == 0 && c->shape[0] == 1; /* broadcast tables stay whole */
     VkcTensor x0 = vkc_tensor_narrow (x, d, 0, h), x1 = vkc_tensor_narrow (x, d, h, n - h);
     VkcTensor y0 = vkc_tensor_narrow (y, d, 0, h), y1 = vkc_tensor_narrow (y, d, h, n - h);
     VkcTensor c0 = bc ? *c : vkc_tensor_narrow (c, d, 0, h), c1 = bc ? *c : vkc_tensor_narrow (c, d, h, n - h);
@@ -494,10 +532,14 @@ rotary_rec (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor
     vkc_tensor_binding (dev, y, true, &pc.y_off),
   };
   int64_t D = x->shape[2] / heads;
-  pc.x_sb = u32 (x->stride[0]); pc.x_st = u32 (x->stride[1]);
-  pc.y_sb = u32 (y->stride[0]); pc.y_st = u32 (y->stride[1]);
-  pc.c_sb = c->shape[0] == 1 ? 0 : u32 (c->stride[0]); pc.c_st = u32 (c->stride[1]);
-  pc.s_sb = s->shape[0] == 1 ? 0 : u32 (s->stride[0]); pc.s_st = u32 (s->stride[1]);
+  pc.x_sb = u32 (x->stride[0]);
+  pc.x_st = u32 (x->stride[1]);
+  pc.y_sb = u32 (y->stride[0]);
+  pc.y_st = u32 (y->stride[1]);
+  pc.c_sb = c->shape[0] == 1 ? 0 : u32 (c->stride[0]);
+  pc.c_st = u32 (c->stride[1]);
+  pc.s_sb = s->shape[0] == 1 ? 0 : u32 (s->stride[0]);
+  pc.s_st = u32 (s->stride[1]);
   pc.n = u32 (x->shape[1]);
   pc.heads = (uint32_t) heads;
   pc.dim = u32 (D);
@@ -510,8 +552,8 @@ rotary_rec (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor
 }
 
 void
-vkc_op_rotary (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *cos,
-               const VkcTensor *sin, int heads, int rot_dim)
+vkc_op_rotary (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *cos, const VkcTensor *sin,
+               int heads, int rot_dim)
 {
   g_assert (x->dtype == VKC_F32 && y->dtype == VKC_F32 && cos->dtype == VKC_F32 && sin->dtype == VKC_F32);
   g_assert (x->ndim == 3 && cos->ndim == 3 && sin->ndim == 3);
@@ -526,6 +568,7 @@ vkc_op_rotary (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTen
     g_assert (t->shape[1] == x->shape[1] && t->shape[2] == rot_dim);
     g_assert (rot_dim <= 1 || t->stride[2] == 1);
   }
-  if (vkc_tensor_numel (x) == 0) return;
+  if (vkc_tensor_numel (x) == 0)
+    return;
   rotary_rec (cmd, y, x, cos, sin, heads, rot_dim);
 }

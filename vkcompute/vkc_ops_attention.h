@@ -5,9 +5,9 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  int heads_q, heads_kv, head_dim;   /* heads_q a multiple of heads_kv (grouped-query) */
-  float scale;                       /* logits = scale · q·k (usually 1/√head_dim) */
-  bool causal;                       /* query i sees keys ≤ i; needs Nq == Nk */
+  int heads_q, heads_kv, head_dim; /* heads_q a multiple of heads_kv (grouped-query) */
+  float scale;                     /* logits = scale · q·k (usually 1/√head_dim) */
+  bool causal;                     /* query i sees keys ≤ i; needs Nq == Nk */
   /* U32 [B, Nk], 1 = valid key, or NULL (all valid). Invalid keys are never attended. */
   const VkcTensor *key_valid;
   /* With key_valid (and Nq == Nk): a query whose own key is invalid attends only to itself
@@ -29,8 +29,8 @@ typedef struct {
  *  0 (flash-attention-2 varlen semantics, MODEL.md §1.7). D may be anything up to 512.
  *  Tensors larger than one storage binding are split by batch, then by query rows (the keys
  *  and values of one batch row must fit one binding). */
-void vkc_op_attention (VkcCmd *cmd, const VkcTensor *o, const VkcTensor *q, const VkcTensor *k,
-                       const VkcTensor *v, const VkcAttnParams *p);
+void vkc_op_attention (VkcCmd *cmd, const VkcTensor *o, const VkcTensor *q, const VkcTensor *k, const VkcTensor *v,
+                       const VkcAttnParams *p);
 
 /* y = softmax(x) over the last dim in fp32 (max-subtracted). x, y f32 up to 4-D with the
  * same shape, last dim contiguous, other strides free; y may be x. A row that is all −∞
@@ -43,16 +43,16 @@ void vkc_op_softmax (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x);
  *  x, y [B, N, heads·D] f32, channel stride 1, batch/token strides free, y may be x (in place);
  *  cos, sin [B or 1, N, rot_dim] f32 per-token tables (shape[0] == 1 broadcasts over batch),
  *  last dim contiguous. rot_dim even, ≤ D. */
-void vkc_op_rotary (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *cos,
-                    const VkcTensor *sin, int heads, int rot_dim);
+void vkc_op_rotary (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *cos, const VkcTensor *sin,
+                    int heads, int rot_dim);
 
 /* Knobs for tests and benchmarks (process-wide; NULL restores the defaults). The environment
  * variable DEEPGEN_VK_DISABLE_SUBGROUP=1 also turns the subgroup paths off. */
 typedef struct {
-  int block_q, block_k;      /* attention tile: query rows, keys (powers of two); 0 = auto */
-  int kv_alias;              /* attention: V reuses K's shared memory; -1 = auto, 0 / 1 */
-  bool no_subgroup;          /* shared-memory reductions even where subgroup ops exist */
-  VkDeviceSize max_binding;  /* split bindings above this many bytes; 0 = maxStorageBufferRange */
+  int block_q, block_k;     /* attention tile: query rows, keys (powers of two); 0 = auto */
+  int kv_alias;             /* attention: V reuses K's shared memory; -1 = auto, 0 / 1 */
+  bool no_subgroup;         /* shared-memory reductions even where subgroup ops exist */
+  VkDeviceSize max_binding; /* split bindings above this many bytes; 0 = maxStorageBufferRange */
   /* Attention path: 0 = auto, 1 = the scalar kernel, 2 = the coopmat kernel where it applies. */
   int path;
 } VkcAttnTuning;

@@ -55,7 +55,8 @@ usable_range (VkcDevice *dev)
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
   VkDeviceSize lim = info->max_storage_buffer_range;
-  if (binding_limit_override && binding_limit_override < lim) lim = binding_limit_override;
+  if (binding_limit_override && binding_limit_override < lim)
+    lim = binding_limit_override;
   VkDeviceSize slack = info->min_storage_offset_alignment;
   return lim > slack ? lim - slack : 0;
 }
@@ -103,10 +104,14 @@ conv_input_rows (const VkcConv2dGeom *g, int64_t H, int64_t o0, int64_t o1, int6
 {
   int up = g->upsample2 ? 1 : 0;
   int64_t lo = o0 * g->stride - g->pad_top;
-  int64_t hi = (o1 - 1) * g->stride - g->pad_top + g->kh - 1;   /* inclusive, logical rows */
+  int64_t hi = (o1 - 1) * g->stride - g->pad_top + g->kh - 1; /* inclusive, logical rows */
   lo = MAX (lo, 0);
   hi = MIN (hi, (H << up) - 1);
-  if (hi < lo) { *r0 = 0; *r1 = 1; return; }                      /* the band reads only padding */
+  if (hi < lo) {
+    *r0 = 0;
+    *r1 = 1;
+    return;
+  } /* the band reads only padding */
   *r0 = lo >> up;
   *r1 = (hi >> up) + 1;
 }
@@ -123,7 +128,9 @@ vkc_conv_set_path (int path)
 }
 
 /* conv2d_coopmat.comp's tile: 2×2 subgroups of 2×2 accumulators, (4·CM) pixels × (4·CN) channels. */
-typedef struct { uint32_t bm, bn, wg, wm, wn; } CoopConvTile;
+typedef struct {
+  uint32_t bm, bn, wg, wm, wn;
+} CoopConvTile;
 
 static CoopConvTile
 coop_tile (const VkcDeviceInfo *i)
@@ -139,17 +146,27 @@ coop_conv_usable (VkcDevice *dev, VkcDType wt, const char **why)
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
   const char *dummy;
-  if (!why) why = &dummy;
+  if (!why)
+    why = &dummy;
   char name[48];
   g_snprintf (name, sizeof name, "conv2d_coopmat_%s", vkc_dtype_name (wt));
-  if (conv_path == 1) { *why = "the scalar kernel was asked for"; return false; }
-  if (!info->cooperative_matrix) { *why = info->coopmat_why; return false; }
+  if (conv_path == 1) {
+    *why = "the scalar kernel was asked for";
+    return false;
+  }
+  if (!info->cooperative_matrix) {
+    *why = info->coopmat_why;
+    return false;
+  }
   if (!vkc_shader_exists (name)) {
     *why = "this build has no coopmat shaders (its glslc lacked GL_KHR_cooperative_matrix)";
     return false;
   }
   if (conv_path != 2) {
-    if (wt == VKC_F32) { *why = "f32 weights ask for fp32 products"; return false; }
+    if (wt == VKC_F32) {
+      *why = "f32 weights ask for fp32 products";
+      return false;
+    }
     if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU && !info->coopmat_forced) {
       *why = "a CPU device emulates cooperative matrices, slower than the scalar kernel";
       return false;
@@ -161,7 +178,10 @@ coop_conv_usable (VkcDevice *dev, VkcDType wt, const char **why)
     *why = "the coopmat tile does not fit the device";
     return false;
   }
-  if (!coop_conv_checked (dev, wt)) { *why = "it failed its self-check on this driver"; return false; }
+  if (!coop_conv_checked (dev, wt)) {
+    *why = "it failed its self-check on this driver";
+    return false;
+  }
   return true;
 }
 
@@ -257,19 +277,31 @@ dispatch_conv (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t H, c
 {
   VkcDevice *dev = vkc_cmd_device (cmd);
   int64_t cout = y->shape[3];
-  static int no_thin = -1;                        /* debugging switch: always the 64×64 tile */
-  if (no_thin < 0) no_thin = g_getenv ("DEEPGEN_VK_DISABLE_CONV_THIN") != NULL;
+  static int no_thin = -1; /* debugging switch: always the 64×64 tile */
+  if (no_thin < 0)
+    no_thin = g_getenv ("DEEPGEN_VK_DISABLE_CONV_THIN") != NULL;
   bool thin = cout <= THIN_TILE_N && !no_thin;
   ConvPush pc = {
-    .xs_b = u32 (x->stride[0]), .xs_h = u32 (x->stride[1]), .xs_w = u32 (x->stride[2]),
-    .ys_b = u32 (y->stride[0]), .ys_h = u32 (y->stride[1]), .ys_w = u32 (y->stride[2]),
-    .H = u32 (H), .W = u32 (x->shape[2]), .Cin = u32 (x->shape[3]),
+    .xs_b = u32 (x->stride[0]),
+    .xs_h = u32 (x->stride[1]),
+    .xs_w = u32 (x->stride[2]),
+    .ys_b = u32 (y->stride[0]),
+    .ys_h = u32 (y->stride[1]),
+    .ys_w = u32 (y->stride[2]),
+    .H = u32 (H),
+    .W = u32 (x->shape[2]),
+    .Cin = u32 (x->shape[3]),
     .in_row0 = u32 (in_row0),
-    .Ho = u32 (y->shape[1]), .Wo = u32 (y->shape[2]), .Cout = u32 (cout),
+    .Ho = u32 (y->shape[1]),
+    .Wo = u32 (y->shape[2]),
+    .Cout = u32 (cout),
     .out_row0 = u32 (out_row0),
     .nimg = u32 (y->shape[0]),
-    .kh = u32 (g->kh), .kw = u32 (g->kw), .stride = u32 (g->stride),
-    .pad_t = u32 (g->pad_top), .pad_l = u32 (g->pad_left),
+    .kh = u32 (g->kh),
+    .kw = u32 (g->kw),
+    .stride = u32 (g->stride),
+    .pad_t = u32 (g->pad_top),
+    .pad_l = u32 (g->pad_left),
     .up = g->upsample2 ? 1 : 0,
     .has_bias = bias != NULL,
   };
@@ -302,8 +334,8 @@ dispatch_conv (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t H, c
 }
 
 void
-vkc_op_conv2d (VkcCmd *cmd, const VkcTensor *y_in, const VkcTensor *x_in, const VkcTensor *w,
-               const VkcTensor *bias, const VkcConv2dGeom *g)
+vkc_op_conv2d (VkcCmd *cmd, const VkcTensor *y_in, const VkcTensor *x_in, const VkcTensor *w, const VkcTensor *bias,
+               const VkcConv2dGeom *g)
 {
   VkcDevice *dev = vkc_cmd_device (cmd);
   VkcTensor x = as_nhwc (x_in), y = as_nhwc (y_in);
@@ -321,12 +353,13 @@ vkc_op_conv2d (VkcCmd *cmd, const VkcTensor *y_in, const VkcTensor *x_in, const 
   g_assert_cmpint (vkc_tensor_numel (w), ==, cout * g->kh * g->kw * cin);
   g_assert_cmpint (w->shape[0], ==, cout);
   g_assert (w->ndim != 4 || (w->shape[1] == g->kh && w->shape[2] == g->kw && w->shape[3] == cin));
-  g_assert (vkc_binding_fits (dev, w));   /* weights are never split (9.4 MB at 512→512 3×3 f32) */
+  g_assert (vkc_binding_fits (dev, w)); /* weights are never split (9.4 MB at 512→512 3×3 f32) */
   if (bias) {
     g_assert (bias->dtype == VKC_F32 && vkc_tensor_is_contiguous (bias));
     g_assert_cmpint (vkc_tensor_numel (bias), ==, cout);
   }
-  if (B == 0 || ho <= 0 || wo <= 0 || cout == 0) return;
+  if (B == 0 || ho <= 0 || wo <= 0 || cout == 0)
+    return;
 
   if (fits (dev, &x) && fits (dev, &y)) {
     dispatch_conv (cmd, &y, &x, H, w, bias, g, 0, 0);
@@ -337,12 +370,13 @@ vkc_op_conv2d (VkcCmd *cmd, const VkcTensor *y_in, const VkcTensor *x_in, const 
   int64_t rows = ho;
   for (;; rows--) {
     if (rows == 0)
-      g_error ("conv2d: one row of %s or %s exceeds the storage buffer range",
-               vkc_tensor_shape_str (&x), vkc_tensor_shape_str (&y));
-    int64_t span = (rows - 1) * g->stride + g->kh;              /* logical input rows */
+      g_error ("conv2d: one row of %s or %s exceeds the storage buffer range", vkc_tensor_shape_str (&x),
+               vkc_tensor_shape_str (&y));
+    int64_t span = (rows - 1) * g->stride + g->kh; /* logical input rows */
     int64_t in_rows = up ? ((span - 1) >> 1) + 2 : span;
     VkcTensor yv = rows_view (&y, 0, 0, rows), xv = rows_view (&x, 0, 0, MIN (in_rows, H));
-    if (fits (dev, &yv) && fits (dev, &xv)) break;
+    if (fits (dev, &yv) && fits (dev, &xv))
+      break;
   }
   for (int64_t b = 0; b < B; b++)
     for (int64_t o0 = 0; o0 < ho; o0 += rows) {
@@ -354,40 +388,35 @@ vkc_op_conv2d (VkcCmd *cmd, const VkcTensor *y_in, const VkcTensor *x_in, const 
 }
 
 void
-vkc_op_conv2d_3x3 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
-                   const VkcTensor *bias)
+vkc_op_conv2d_3x3 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w, const VkcTensor *bias)
 {
   const VkcConv2dGeom g = { 3, 3, 1, 1, 1, 1, 1, false };
   vkc_op_conv2d (cmd, y, x, w, bias, &g);
 }
 
 void
-vkc_op_conv2d_3x3_up2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
-                       const VkcTensor *bias)
+vkc_op_conv2d_3x3_up2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w, const VkcTensor *bias)
 {
   const VkcConv2dGeom g = { 3, 3, 1, 1, 1, 1, 1, true };
   vkc_op_conv2d (cmd, y, x, w, bias, &g);
 }
 
 void
-vkc_op_conv2d_3x3_s2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
-                      const VkcTensor *bias)
+vkc_op_conv2d_3x3_s2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w, const VkcTensor *bias)
 {
   const VkcConv2dGeom g = { 3, 3, 2, 0, 0, 1, 1, false };
   vkc_op_conv2d (cmd, y, x, w, bias, &g);
 }
 
 void
-vkc_op_conv2d_1x1 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
-                   const VkcTensor *bias)
+vkc_op_conv2d_1x1 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w, const VkcTensor *bias)
 {
   const VkcConv2dGeom g = { 1, 1, 1, 0, 0, 0, 0, false };
   vkc_op_conv2d (cmd, y, x, w, bias, &g);
 }
 
 void
-vkc_op_conv2d_patch2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x_in, const VkcTensor *w,
-                      const VkcTensor *bias)
+vkc_op_conv2d_patch2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x_in, const VkcTensor *w, const VkcTensor *bias)
 {
   const VkcConv2dGeom g = { 2, 2, 2, 0, 0, 0, 0, false };
   VkcTensor x = as_nhwc (x_in);
@@ -412,10 +441,17 @@ dispatch_upsample (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t 
 {
   VkcDevice *dev = vkc_cmd_device (cmd);
   UpsamplePush pc = {
-    .xs_b = u32 (x->stride[0]), .xs_h = u32 (x->stride[1]), .xs_w = u32 (x->stride[2]),
-    .ys_b = u32 (y->stride[0]), .ys_h = u32 (y->stride[1]), .ys_w = u32 (y->stride[2]),
-    .C = u32 (y->shape[3]), .Wo = u32 (y->shape[2]), .Ho = u32 (y->shape[1]),
-    .out_row0 = u32 (out_row0), .in_row0 = u32 (in_row0),
+    .xs_b = u32 (x->stride[0]),
+    .xs_h = u32 (x->stride[1]),
+    .xs_w = u32 (x->stride[2]),
+    .ys_b = u32 (y->stride[0]),
+    .ys_h = u32 (y->stride[1]),
+    .ys_w = u32 (y->stride[2]),
+    .C = u32 (y->shape[3]),
+    .Wo = u32 (y->shape[2]),
+    .Ho = u32 (y->shape[1]),
+    .out_row0 = u32 (out_row0),
+    .in_row0 = u32 (in_row0),
     .n = u32 (vkc_tensor_numel (y)),
   };
   VkcBinding b[2] = {
@@ -438,16 +474,19 @@ vkc_op_upsample_nearest2 (VkcCmd *cmd, const VkcTensor *y_in, const VkcTensor *x
   g_assert_cmpint (y.shape[1], ==, 2 * H);
   g_assert_cmpint (y.shape[2], ==, 2 * x.shape[2]);
   g_assert_cmpint (y.shape[3], ==, x.shape[3]);
-  if (vkc_tensor_numel (&y) == 0) return;
+  if (vkc_tensor_numel (&y) == 0)
+    return;
   if (fits (dev, &x) && fits (dev, &y) && vkc_tensor_numel (&y) <= UINT32_MAX) {
     dispatch_upsample (cmd, &y, &x, 0, 0);
     return;
   }
   int64_t rows = 2 * H;
   for (;; rows--) {
-    if (rows == 0) g_error ("upsample: one row of %s exceeds the storage buffer range", vkc_tensor_shape_str (&y));
+    if (rows == 0)
+      g_error ("upsample: one row of %s exceeds the storage buffer range", vkc_tensor_shape_str (&y));
     VkcTensor yv = rows_view (&y, 0, 0, rows), xv = rows_view (&x, 0, 0, MIN (rows / 2 + 1, H));
-    if (fits (dev, &yv) && fits (dev, &xv) && vkc_tensor_numel (&yv) <= UINT32_MAX) break;
+    if (fits (dev, &yv) && fits (dev, &xv) && vkc_tensor_numel (&yv) <= UINT32_MAX)
+      break;
   }
   for (int64_t b = 0; b < B; b++)
     for (int64_t o0 = 0; o0 < 2 * H; o0 += rows) {
@@ -458,8 +497,8 @@ vkc_op_upsample_nearest2 (VkcCmd *cmd, const VkcTensor *y_in, const VkcTensor *x
 }
 
 void
-vkc_conv_weight_from_torch (void *dst, const void *src, size_t elem_size, int64_t cout,
-                            int64_t cin, int64_t kh, int64_t kw)
+vkc_conv_weight_from_torch (void *dst, const void *src, size_t elem_size, int64_t cout, int64_t cin, int64_t kh,
+                            int64_t kw)
 {
   g_assert (elem_size == 2 || elem_size == 4);
   g_assert (cout >= 0 && cin >= 0 && kh >= 0 && kw >= 0);

@@ -29,35 +29,33 @@ typedef struct {
 } VkcConv2dGeom;
 
 /* y = conv(x, w) + bias with any geometry above (kh·kw·Cin > 0). */
-void vkc_op_conv2d (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
-                    const VkcTensor *bias, const VkcConv2dGeom *geom);
+void vkc_op_conv2d (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w, const VkcTensor *bias,
+                    const VkcConv2dGeom *geom);
 
 /* 3×3, stride 1, zero padding 1: y [B, H, W, Cout] (VAE resnet conv1/conv2, conv_in/out). */
-void vkc_op_conv2d_3x3 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
-                        const VkcTensor *bias);
+void vkc_op_conv2d_3x3 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w, const VkcTensor *bias);
 /* Nearest ×2 upsample then 3×3 stride 1 pad 1, fused: y [B, 2H, 2W, Cout] (VAE Upsample). */
-void vkc_op_conv2d_3x3_up2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x,
-                            const VkcTensor *w, const VkcTensor *bias);
+void vkc_op_conv2d_3x3_up2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
+                            const VkcTensor *bias);
 /* Zero padding right and bottom by 1, then 3×3 stride 2 (VAE Downsample, pad (0,1,0,1)):
  * y [B, (H−2)/2+1, (W−2)/2+1, Cout], i.e. H/2 for even H. */
-void vkc_op_conv2d_3x3_s2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x,
-                           const VkcTensor *w, const VkcTensor *bias);
+void vkc_op_conv2d_3x3_s2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
+                           const VkcTensor *bias);
 /* 1×1 (VAE conv_shortcut): y [B, H, W, Cout]. */
-void vkc_op_conv2d_1x1 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
-                        const VkcTensor *bias);
+void vkc_op_conv2d_1x1 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w, const VkcTensor *bias);
 /* 2×2 stride 2 patch embedding (DiT pos_embed.proj): x [B, h, w, Cin] with even h, w.
  * y is either [B, h/2, w/2, Cout] or the token tensor [B, (h/2)·(w/2), Cout] (3-D; tokens in
  * row-major order) — the same memory. */
-void vkc_op_conv2d_patch2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x,
-                           const VkcTensor *w, const VkcTensor *bias);
+void vkc_op_conv2d_patch2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
+                           const VkcTensor *bias);
 
 /* Nearest-neighbour ×2 upsample: y [B, 2H, 2W, C] = x [B, H, W, C] repeated. */
 void vkc_op_upsample_nearest2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x);
 
 /* Permute a PyTorch conv weight [Cout, Cin, kh, kw] into [Cout, kh, kw, Cin]; elements of
  * `elem_size` bytes (2 or 4: any dtype, bits copied). dst and src must not overlap. */
-void vkc_conv_weight_from_torch (void *dst, const void *src, size_t elem_size, int64_t cout,
-                                 int64_t cin, int64_t kh, int64_t kw);
+void vkc_conv_weight_from_torch (void *dst, const void *src, size_t elem_size, int64_t cout, int64_t cin, int64_t kh,
+                                 int64_t kw);
 
 /* Which kernel the convolutions take: 0 = auto, 1 = the scalar fp32 kernel, 2 = the
  * cooperative-matrix implicit GEMM (conv2d_coopmat.comp) where the device has it (process-wide;

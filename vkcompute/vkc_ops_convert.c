@@ -1,7 +1,9 @@
 #include "vkc_ops_convert.h"
 #include "vkc_ops_common.h"
 
-typedef struct { uint32_t n, src_off, dst_off; } ConvertPush;
+typedef struct {
+  uint32_t n, src_off, dst_off;
+} ConvertPush;
 
 static void dispatch_piece (VkcCmd *cmd, const char *shader, const VkcTensor *dst, const VkcTensor *src);
 

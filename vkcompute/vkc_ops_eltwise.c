@@ -4,12 +4,20 @@
 
 /* Shader OP numbers: the order of _eltwise_ops in shaders/eltwise.cmake. */
 enum {
-  OP_COPY, OP_SILU, OP_GELU_ERF, OP_GELU_TANH, OP_ERF, OP_SCALE, OP_ADD, OP_MUL, OP_SWIGLU,
-  OP_MODULATE, OP_GATED_ADD,
+  OP_COPY,
+  OP_SILU,
+  OP_GELU_ERF,
+  OP_GELU_TANH,
+  OP_ERF,
+  OP_SCALE,
+  OP_ADD,
+  OP_MUL,
+  OP_SWIGLU,
+  OP_MODULATE,
+  OP_GATED_ADD,
 };
 static const char *const op_names[] = {
-  "copy", "silu", "gelu_erf", "gelu_tanh", "erf", "scale", "add", "mul", "swiglu",
-  "modulate", "gated_add",
+  "copy", "silu", "gelu_erf", "gelu_tanh", "erf", "scale", "add", "mul", "swiglu", "modulate", "gated_add",
 };
 
 static VkDeviceSize binding_limit_override;
@@ -25,7 +33,8 @@ vkc_eltwise_usable_range (VkcDevice *dev)
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
   VkDeviceSize lim = info->max_storage_buffer_range;
-  if (binding_limit_override && binding_limit_override < lim) lim = binding_limit_override;
+  if (binding_limit_override && binding_limit_override < lim)
+    lim = binding_limit_override;
   /* vkc_tensor_binding starts the range up to one alignment early and rounds it to words. */
   VkDeviceSize slack = info->min_storage_offset_alignment + 4;
   return lim > slack ? lim - slack : 0;
@@ -40,15 +49,20 @@ static int64_t
 operand_stride (const VkcTensor *t, const VkcTensor *out, int d)
 {
   int nd = out->ndim;
-  int k;   /* t's dim that corresponds to output dim d, or -1 */
-  if (t->ndim == nd) k = d;
-  else if (d < t->ndim - 1) k = d;   /* leading dims match from the left */
-  else k = -1;                       /* missing dims before the last: broadcast */
-  if (k < 0) return 0;
-  if (t->shape[k] == out->shape[d]) return out->shape[d] == 1 ? 0 : t->stride[k];
-  if (t->shape[k] == 1) return 0;
-  g_error ("vkc eltwise: operand %s does not broadcast to %s", vkc_tensor_shape_str (t),
-           vkc_tensor_shape_str (out));
+  int k; /* t's dim that corresponds to output dim d, or -1 */
+  if (t->ndim == nd)
+    k = d;
+  else if (d < t->ndim - 1)
+    k = d; /* leading dims match from the left */
+  else
+    k = -1; /* missing dims before the last: broadcast */
+  if (k < 0)
+    return 0;
+  if (t->shape[k] == out->shape[d])
+    return out->shape[d] == 1 ? 0 : t->stride[k];
+  if (t->shape[k] == 1)
+    return 0;
+  g_error ("vkc eltwise: operand %s does not broadcast to %s", vkc_tensor_shape_str (t), vkc_tensor_shape_str (out));
   return 0;
 }
 
@@ -75,21 +89,23 @@ vkc_row_plan_init (VkcRowPlan *plan, int n_ops, const VkcTensor *const *ops, boo
   int m = 0, first = 0;
   for (int d = 0; d < nd - 1; d++) {
     bool keep = keep_dim0 && d == 0;
-    if (out->shape[d] == 1 && !keep) continue;
+    if (out->shape[d] == 1 && !keep)
+      continue;
     n[m] = out->shape[d];
     for (int k = 0; k < n_ops; k++) {
       s[k][m] = operand_stride (ops[k], out, d);
       g_assert_cmpint (s[k][m], >=, 0);
     }
     m++;
-    if (keep) first = 1;
+    if (keep)
+      first = 1;
   }
   /* Merge dim j into j+1 wherever every operand is contiguous across them. */
   for (int j = m - 2; j >= first; j--) {
     bool ok = true;
-    for (int k = 0; k < n_ops; k++)
-      ok = ok && s[k][j] == n[j + 1] * s[k][j + 1];
-    if (!ok) continue;
+    for (int k = 0; k < n_ops; k++) ok = ok && s[k][j] == n[j + 1] * s[k][j + 1];
+    if (!ok)
+      continue;
     n[j + 1] *= n[j];
     for (int i = j; i < m - 1; i++) {
       n[i] = n[i + 1];
@@ -105,11 +121,11 @@ vkc_row_plan_init (VkcRowPlan *plan, int n_ops, const VkcTensor *const *ops, boo
     bool padded = l >= at && l < at + pad;
     plan->n[l] = padded ? 1 : n[j];
     for (int k = 0; k < n_ops; k++) plan->stride[k][l] = padded ? 0 : s[k][j];
-    if (!padded) j++;
+    if (!padded)
+      j++;
   }
   /* The output must not write one element from two rows. */
-  for (int l = 0; l < 3; l++)
-    g_assert (plan->n[l] == 1 || plan->stride[0][l] > 0);
+  for (int l = 0; l < 3; l++) g_assert (plan->n[l] == 1 || plan->stride[0][l] > 0);
 }
 
 /* Largest count along `level` (other levels at sizes k) whose span fits in `usable` bytes
@@ -121,16 +137,18 @@ max_count (const VkcRowPlan *plan, int level, const int64_t k[3], VkDeviceSize u
   for (int o = 0; o < plan->n_ops; o++) {
     int64_t budget = (int64_t) (usable / vkc_dtype_size (plan->t[o].dtype)) - plan->cols;
     for (int l = 0; l < 3; l++)
-      if (l != level) budget -= (k[l] - 1) * plan->stride[o][l];
-    if (budget < 0) return 0;
-    if (plan->stride[o][level] > 0) best = MIN (best, budget / plan->stride[o][level] + 1);
+      if (l != level)
+        budget -= (k[l] - 1) * plan->stride[o][l];
+    if (budget < 0)
+      return 0;
+    if (plan->stride[o][level] > 0)
+      best = MIN (best, budget / plan->stride[o][level] + 1);
   }
   return best;
 }
 
 static void
-emit_piece (const VkcRowPlan *plan, const int64_t start[3], const int64_t cnt[3],
-            VkcRowPieceFunc func, void *user)
+emit_piece (const VkcRowPlan *plan, const int64_t start[3], const int64_t cnt[3], VkcRowPieceFunc func, void *user)
 {
   VkcRowPiece piece;
   memset (&piece, 0, sizeof piece);
@@ -161,7 +179,8 @@ void
 vkc_row_plan_split (VkcDevice *dev, const VkcRowPlan *plan, VkcRowPieceFunc func, void *user)
 {
   const int64_t *n = plan->n;
-  if (n[0] * n[1] * n[2] == 0 || plan->cols == 0) return;
+  if (n[0] * n[1] * n[2] == 0 || plan->cols == 0)
+    return;
   VkDeviceSize usable = vkc_eltwise_usable_range (dev);
   int64_t k[3] = { n[0], n[1], n[2] };
   int64_t zero[3] = { 0, 0, 0 };
@@ -246,9 +265,11 @@ eltwise_piece (const VkcRowPlan *plan, const VkcRowPiece *piece, void *user)
   /* vec4 when the width, every offset and every stride are multiples of 4. */
   int vec = cols % 4 == 0 ? 4 : 1;
   for (int o = 0; o < n_ops && vec == 4; o++) {
-    if (pc.off[o] % 4) vec = 1;
+    if (pc.off[o] % 4)
+      vec = 1;
     for (int l = 0; l < 3; l++)
-      if (st[o][l] % 4) vec = 1;
+      if (st[o][l] % 4)
+        vec = 1;
   }
   int64_t rows = cnt[0] * cnt[1] * cnt[2];
   uint64_t total = (uint64_t) rows * (uint64_t) (cols / vec);
@@ -281,9 +302,11 @@ check_alias (const VkcRowPlan *plan)
   VkDeviceSize y0 = y->offset, y1 = y->offset + vkc_tensor_span_bytes (y);
   for (int o = 1; o < plan->n_ops; o++) {
     const VkcTensor *t = &plan->t[o];
-    if (t->buffer != y->buffer) continue;
+    if (t->buffer != y->buffer)
+      continue;
     VkDeviceSize t0 = t->offset, t1 = t->offset + vkc_tensor_span_bytes (t);
-    if (t1 <= y0 || y1 <= t0) continue;
+    if (t1 <= y0 || y1 <= t0)
+      continue;
     bool same = t->offset == y->offset;
     for (int l = 0; l < 3; l++) same = same && plan->stride[o][l] == plan->stride[0][l];
     if (!same)
@@ -337,8 +360,7 @@ vkc_op_binary (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *a, const VkcTen
 }
 
 void
-vkc_op_modulate (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *scale,
-                 const VkcTensor *shift)
+vkc_op_modulate (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *scale, const VkcTensor *shift)
 {
   VKC_CHECK_SAME_SHAPE (y, x);
   const VkcTensor *t[] = { y, x, scale, shift };
@@ -346,8 +368,7 @@ vkc_op_modulate (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcT
 }
 
 void
-vkc_op_gated_add (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *gate,
-                  const VkcTensor *v)
+vkc_op_gated_add (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *gate, const VkcTensor *v)
 {
   VKC_CHECK_SAME_SHAPE (y, x);
   VKC_CHECK_SAME_SHAPE (y, v);
@@ -366,8 +387,8 @@ typedef struct {
 
 /* Batches [b0, b0 + nb), tokens [n0, n0 + nn) of x [B, N, C] into y [B, C]. */
 static void
-mean_piece (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t b0, int64_t nb,
-            int64_t n0, int64_t nn, float inv_total)
+mean_piece (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t b0, int64_t nb, int64_t n0, int64_t nn,
+            float inv_total)
 {
   VkcDevice *dev = vkc_cmd_device (cmd);
   int64_t C = x->shape[2];
@@ -377,8 +398,8 @@ mean_piece (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t b0, int
   int64_t ys[2] = { nb > 1 ? y->stride[0] : 0, 1 };
   int64_t ysh[2] = { nb, C };
   VkcTensor yv = vkc_tensor_view (y, 2, ysh, ys, b0 * y->stride[0]);
-  MeanPush pc = { (uint32_t) C, (uint32_t) nn, 0, (uint32_t) xs[0], (uint32_t) xs[1], 0,
-                  (uint32_t) ys[0], n0 > 0, inv_total };
+  MeanPush pc = { (uint32_t) C,     (uint32_t) nn, 0,        (uint32_t) xs[0], (uint32_t) xs[1], 0,
+                  (uint32_t) ys[0], n0 > 0,        inv_total };
   VkcBinding b[2] = {
     vkc_tensor_binding (dev, &yv, true, &pc.y_off),
     vkc_tensor_binding (dev, &xv, false, &pc.x_off),
@@ -406,7 +427,8 @@ vkc_op_mean_tokens (VkcCmd *cmd, const VkcTensor *y_in, const VkcTensor *x_in)
   g_assert_cmpint (y.shape[1], ==, C);
   g_assert (x.stride[2] == 1 || C <= 1);
   g_assert (y.stride[1] == 1 || C <= 1);
-  if (B == 0 || C == 0) return;
+  if (B == 0 || C == 0)
+    return;
   g_assert (N > 0);
   float inv = (float) (1.0 / (double) N);
   VkDeviceSize usable = vkc_eltwise_usable_range (vkc_cmd_device (cmd)) / sizeof (float);
@@ -416,12 +438,10 @@ vkc_op_mean_tokens (VkcCmd *cmd, const VkcTensor *y_in, const VkcTensor *x_in)
   int64_t kb = x.stride[0] > 0 ? 1 + ((int64_t) usable - per_b) / x.stride[0] : B;
   if ((VkDeviceSize) per_b <= usable) {
     kb = MIN (MAX (kb, 1), MIN (B, 65535));
-    for (int64_t b0 = 0; b0 < B; b0 += kb)
-      mean_piece (cmd, &y, &x, b0, MIN (kb, B - b0), 0, N, inv);
+    for (int64_t b0 = 0; b0 < B; b0 += kb) mean_piece (cmd, &y, &x, b0, MIN (kb, B - b0), 0, N, inv);
     return;
   }
   int64_t kn = 1 + ((int64_t) usable - C) / MAX (x.stride[1], 1);
   for (int64_t b0 = 0; b0 < B; b0++)
-    for (int64_t n0 = 0; n0 < N; n0 += kn)
-      mean_piece (cmd, &y, &x, b0, 1, n0, MIN (kn, N - n0), inv);
+    for (int64_t n0 = 0; n0 < N; n0 += kn) mean_piece (cmd, &y, &x, b0, 1, n0, MIN (kn, N - n0), inv);
 }

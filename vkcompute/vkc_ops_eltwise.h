@@ -24,17 +24,17 @@
 G_BEGIN_DECLS
 
 typedef enum {
-  VKC_UNARY_COPY,       /* y = x (a strided copy: concat and slice along channels) */
-  VKC_UNARY_SILU,       /* y = x·σ(x) */
-  VKC_UNARY_GELU_ERF,   /* y = ½x(1 + erf(x/√2)), exact GELU (Qwen ViT merger) */
-  VKC_UNARY_GELU_TANH,  /* y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))), gelu_pytorch_tanh */
-  VKC_UNARY_ERF,        /* y = erf(x) (max relative error ~3e-7) */
+  VKC_UNARY_COPY,      /* y = x (a strided copy: concat and slice along channels) */
+  VKC_UNARY_SILU,      /* y = x·σ(x) */
+  VKC_UNARY_GELU_ERF,  /* y = ½x(1 + erf(x/√2)), exact GELU (Qwen ViT merger) */
+  VKC_UNARY_GELU_TANH, /* y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))), gelu_pytorch_tanh */
+  VKC_UNARY_ERF,       /* y = erf(x) (max relative error ~3e-7) */
 } VkcUnaryOp;
 
 typedef enum {
-  VKC_BINARY_ADD,       /* y = a + b */
-  VKC_BINARY_MUL,       /* y = a · b */
-  VKC_BINARY_SWIGLU,    /* y = silu(a) · b (a = gate, b = up; may be two views of one tensor) */
+  VKC_BINARY_ADD,    /* y = a + b */
+  VKC_BINARY_MUL,    /* y = a · b */
+  VKC_BINARY_SWIGLU, /* y = silu(a) · b (a = gate, b = up; may be two views of one tensor) */
 } VkcBinaryOp;
 
 void vkc_op_unary (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, VkcUnaryOp op);
@@ -44,16 +44,14 @@ void vkc_op_copy (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x);
 /* y = alpha · x */
 void vkc_op_scale (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, float alpha);
 /* b may be broadcast (bias [C], per-batch [B, C], ...); a has y's shape. */
-void vkc_op_binary (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *a, const VkcTensor *b,
-                    VkcBinaryOp op);
+void vkc_op_binary (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *a, const VkcTensor *b, VkcBinaryOp op);
 /* y = x·(1 + scale) + shift; x, y [B, N, C], scale/shift [B, C] (typically column slices of
  * the chunked modulation tensor [B, k·C]) or any broadcastable shape. */
 void vkc_op_modulate (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *scale,
                       const VkcTensor *shift);
 /* y = x + gate ⊙ v; gate broadcastable (e.g. [B, C] over tokens), v has y's shape. In place:
  * pass the residual stream as both y and x. */
-void vkc_op_gated_add (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *gate,
-                       const VkcTensor *v);
+void vkc_op_gated_add (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *gate, const VkcTensor *v);
 /* y[b, c] = mean over n of x[b, n, c], accumulated in fp32; x [B, N, C] or [N, C], y [B, C]
  * or [C] (views with row strides allowed). */
 void vkc_op_mean_tokens (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x);

@@ -26,7 +26,8 @@ vkc_op_embedding_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *table, co
   g_assert_cmpint (V, >, 0);
   g_assert (V < ((int64_t) 1 << 32));
   int64_t ldt = V > 1 ? table->stride[0] : D;
-  if (n == 0 || D == 0) return;
+  if (n == 0 || D == 0)
+    return;
 
   char name[64];
   g_snprintf (name, sizeof name, "embedding_%s_%s", vkc_dtype_name (table->dtype),
@@ -52,8 +53,13 @@ vkc_op_embedding_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *table, co
       int64_t vc = MIN (v_step, V - v0);
       VkcTensor tc = vkc_tensor_narrow (&t2, 0, v0, vc);
       EmbeddingPush pc = {
-        .n = (uint32_t) nc, .D = (uint32_t) D, .V = (uint32_t) V, .v0 = (uint32_t) v0,
-        .vn = (uint32_t) vc, .ldt = (uint32_t) ldt, .ldy = (uint32_t) ldy,
+        .n = (uint32_t) nc,
+        .D = (uint32_t) D,
+        .V = (uint32_t) V,
+        .v0 = (uint32_t) v0,
+        .vn = (uint32_t) vc,
+        .ldt = (uint32_t) ldt,
+        .ldy = (uint32_t) ldy,
       };
       VkcBinding b[3] = {
         vkc_tensor_binding (dev, &ic, false, &pc.id_off),

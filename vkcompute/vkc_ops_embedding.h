@@ -14,7 +14,7 @@ G_BEGIN_DECLS
 void vkc_op_embedding (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *table, const VkcTensor *ids);
 /* The same, splitting bindings above `max_binding` bytes (0 = maxStorageBufferRange; tests
  * lower it to exercise the split on small tables). */
-void vkc_op_embedding_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *table,
-                          const VkcTensor *ids, VkDeviceSize max_binding);
+void vkc_op_embedding_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *table, const VkcTensor *ids,
+                          VkDeviceSize max_binding);
 
 G_END_DECLS

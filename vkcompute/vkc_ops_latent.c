@@ -37,14 +37,15 @@ vkc_op_gaussian_latent (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *moment
     VKC_CHECK_SAME_SHAPE (eps, y);
   }
   int64_t n = vkc_tensor_numel (y);
-  if (n == 0) return;
+  if (n == 0)
+    return;
   g_assert (n <= UINT32_MAX);
   g_assert (vkc_tensor_span_bytes (moments) <= binding_limit (dev) && vkc_tensor_span_bytes (y) <= binding_limit (dev));
-  LatentPush pc = { (uint32_t) n, (uint32_t) C, 0, 0, 0, eps != NULL, p->round_bf16,
+  LatentPush pc = { (uint32_t) n,  (uint32_t) C,  0,        0,       0, eps != NULL, p->round_bf16,
                     p->logvar_min, p->logvar_max, p->shift, p->scale };
   VkcBinding b[3] = {
     vkc_tensor_binding (dev, moments, false, &pc.m_off),
-    vkc_tensor_binding (dev, eps ? eps : moments, false, &pc.e_off),   /* unread without ε */
+    vkc_tensor_binding (dev, eps ? eps : moments, false, &pc.e_off), /* unread without ε */
     vkc_tensor_binding (dev, y, true, &pc.y_off),
   };
   uint32_t gx, gy;
@@ -57,7 +58,7 @@ typedef struct {
   uint32_t n, C, tw;
   uint32_t y_off, ys_h, ys_w;
   uint32_t t_off, ts_h, ts_w;
-  uint32_t row0, pad0, pad1;   /* the ivec4s start 16-byte aligned */
+  uint32_t row0, pad0, pad1; /* the ivec4s start 16-byte aligned */
   int32_t ry[4], rx[4];
 } BlendPush;
 
@@ -81,7 +82,8 @@ band_rows (VkcDevice *dev, const VkcTensor *y, const VkcTensor *t)
   const VkcTensor *ops[2] = { y, t };
   for (int k = 0; k < 2; k++) {
     VkDeviceSize row_span = (VkDeviceSize) ((tw - 1) * ops[k]->stride[2] + C) * 4 + align;
-    if (row_span > limit) g_error ("vkc: one tile row of %" G_GINT64_FORMAT " pixels exceeds the storage buffer range", tw);
+    if (row_span > limit)
+      g_error ("vkc: one tile row of %" G_GINT64_FORMAT " pixels exceeds the storage buffer range", tw);
     VkDeviceSize hs = (VkDeviceSize) ops[k]->stride[1] * 4;
     int64_t fit = hs ? 1 + (int64_t) ((limit - row_span) / hs) : rows;
     rows = MIN (rows, fit);
@@ -90,8 +92,8 @@ band_rows (VkcDevice *dev, const VkcTensor *y, const VkcTensor *t)
 }
 
 void
-vkc_op_blend_tile (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *t, int64_t y0, int64_t x0,
-                   const VkcTileRamp *ry, const VkcTileRamp *rx)
+vkc_op_blend_tile (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *t, int64_t y0, int64_t x0, const VkcTileRamp *ry,
+                   const VkcTileRamp *rx)
 {
   VkcDevice *dev = vkc_cmd_device (cmd);
   g_assert (y->dtype == VKC_F32 && t->dtype == VKC_F32 && y->ndim == 4 && t->ndim == 4);
@@ -99,7 +101,8 @@ vkc_op_blend_tile (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *t, int64_t 
   g_assert (y->shape[0] == t->shape[0] && y->shape[3] == t->shape[3]);
   int64_t B = t->shape[0], th = t->shape[1], tw = t->shape[2], C = t->shape[3];
   g_assert (y0 >= 0 && x0 >= 0 && y0 + th <= y->shape[1] && x0 + tw <= y->shape[2]);
-  if (B * th * tw * C == 0) return;
+  if (B * th * tw * C == 0)
+    return;
   int64_t band = band_rows (dev, y, t);
   VkcPipeline *pipe = vkc_pipeline_get (dev, "blend_tile", NULL, 0, 2);
   for (int64_t b = 0; b < B; b++)
@@ -109,8 +112,18 @@ vkc_op_blend_tile (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *t, int64_t 
       VkcTensor tv = rows_view (t, b, r0, nr, 0, tw);
       uint64_t n = (uint64_t) (nr * tw * C);
       g_assert (n <= UINT32_MAX);
-      BlendPush pc = { (uint32_t) n, (uint32_t) C, (uint32_t) tw, 0, (uint32_t) y->stride[1], (uint32_t) y->stride[2],
-                       0, (uint32_t) t->stride[1], (uint32_t) t->stride[2], (uint32_t) r0, 0, 0,
+      BlendPush pc = { (uint32_t) n,
+                       (uint32_t) C,
+                       (uint32_t) tw,
+                       0,
+                       (uint32_t) y->stride[1],
+                       (uint32_t) y->stride[2],
+                       0,
+                       (uint32_t) t->stride[1],
+                       (uint32_t) t->stride[2],
+                       (uint32_t) r0,
+                       0,
+                       0,
                        { ry->in_start, ry->in_len, ry->out_start, ry->out_len },
                        { rx->in_start, rx->in_len, rx->out_start, rx->out_len } };
       VkcBinding bind[2] = {

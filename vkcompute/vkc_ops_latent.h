@@ -8,8 +8,8 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  float logvar_min, logvar_max;  /* clamp of the log-variance before exp */
-  float shift, scale;            /* y = (z − shift) · scale */
+  float logvar_min, logvar_max; /* clamp of the log-variance before exp */
+  float shift, scale;           /* y = (z − shift) · scale */
   /* Round every intermediate to bf16, in the order PyTorch's bf16 ops do:
    * std = bf16(exp(½·lv)), z = bf16(mean + bf16(std·ε)), y = bf16(bf16(z − shift)·scale). */
   bool round_bf16;
@@ -20,8 +20,8 @@ typedef struct {
  *  moments [B, H, W, 2C] contiguous: mean = channels 0..C−1, logvar = channels C..2C−1;
  *  eps [B, H, W, C] contiguous or NULL; y [B, H, W, C] contiguous, not overlapping the inputs.
  * Every tensor must fit one storage binding (latents are small: 8× below the image). */
-void vkc_op_gaussian_latent (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *moments,
-                             const VkcTensor *eps, const VkcGaussianLatentParams *p);
+void vkc_op_gaussian_latent (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *moments, const VkcTensor *eps,
+                             const VkcGaussianLatentParams *p);
 
 /* Weight profile of a tile along one axis, in tile-local pixels: 0 before in_start, rising
  * linearly over [in_start, in_start + in_len), 1 until out_start, falling linearly over

@@ -21,10 +21,12 @@ enum { LINEAR_BIAS = 1, LINEAR_ACCUMULATE = 2, LINEAR_W_PAIRS = 4 };
  * TM×TN block of outputs in registers. 64×128 with 4×8 per invocation for many rows (each
  * shared-memory value feeds 4 or 8 FMAs); 32×64 with 2×4 for up to 64 rows, so that short
  * inputs still spread over enough workgroups to fill a GPU. Shared memory ≤ 12.5 KiB. */
-typedef struct { uint32_t wg, bm, bn, bk, tm, tn; } TileShape;
+typedef struct {
+  uint32_t wg, bm, bn, bk, tm, tn;
+} TileShape;
 static const TileShape tile_large = { 256, 64, 128, 16, 4, 8 };
 static const TileShape tile_small = { 256, 32, 64, 16, 2, 4 };
-static const TileShape tile_min   = { 64, 32, 32, 16, 4, 4 };   /* devices with < 256 invocations */
+static const TileShape tile_min = { 64, 32, 32, 16, 4, 4 }; /* devices with < 256 invocations */
 #define TILE_SMALL_MAX_ROWS 64
 /* Block-quantized weights (q8_0, q4_0) stage a K slice of 32 (one whole block per W row, half
  * the barriers) where the shared tiles fit (24.3 KiB for the large tile, more than the 16 KiB
@@ -49,7 +51,10 @@ pick_tile (const VkcDeviceInfo *info, int64_t M, VkcDType wt)
  *    padding and N still spreads over many workgroups.
  * Shapes are not tuned on lavapipe (which runs 8×8×8 at CPU speed, correctness only); a tile
  * whose shared memory does not fit the device steps down to the next smaller. */
-typedef struct { const char *name; uint32_t sgm, sgn, fm, fn; } CoopTile;
+typedef struct {
+  const char *name;
+  uint32_t sgm, sgn, fm, fn;
+} CoopTile;
 static const CoopTile coop_large = { "large", 2, 2, 4, 4 };
 static const CoopTile coop_medium = { "medium", 2, 2, 2, 2 };
 static const CoopTile coop_small = { "small", 1, 4, 1, 2 };
@@ -95,7 +100,8 @@ coop_pick (const VkcDeviceInfo *info, int64_t M, int64_t N, CoopPlan *out)
     out->bn = t->sgn * t->fn * info->coopmat_n;
     out->wg = wg;
     out->shared = coop_shared_bytes (t, c);
-    if (i > 0 && order[0] != t) out->why = "larger tiles exceed the device's shared memory or workgroup size";
+    if (i > 0 && order[0] != t)
+      out->why = "larger tiles exceed the device's shared memory or workgroup size";
     return true;
   }
   return false;
@@ -118,18 +124,22 @@ typedef struct {
   bool gemv;
   uint32_t gemv_rows;
   TileShape tile;
-  uint32_t bm, bn;    /* the tiled / coopmat kernel's output tile */
-  VkcPipeline *pipe_aligned;   /* coopmat: the ALIGNED variant, for chunks that allow it */
+  uint32_t bm, bn;           /* the tiled / coopmat kernel's output tile */
+  VkcPipeline *pipe_aligned; /* coopmat: the ALIGNED variant, for chunks that allow it */
   uint32_t flags;
 } LinearPlan;
 
 static void
-dispatch_chunk (VkcCmd *cmd, const LinearPlan *plan, const VkcTensor *y, const VkcTensor *x,
-                const VkcTensor *w, const VkcTensor *bias)
+dispatch_chunk (VkcCmd *cmd, const LinearPlan *plan, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
+                const VkcTensor *bias)
 {
   LinearPush pc = {
-    .M = (uint32_t) x->shape[0], .N = (uint32_t) w->shape[0], .K = (uint32_t) x->shape[1],
-    .ldx = (uint32_t) x->stride[0], .ldy = (uint32_t) y->stride[0], .ldw = (uint32_t) w->stride[0],
+    .M = (uint32_t) x->shape[0],
+    .N = (uint32_t) w->shape[0],
+    .K = (uint32_t) x->shape[1],
+    .ldx = (uint32_t) x->stride[0],
+    .ldy = (uint32_t) y->stride[0],
+    .ldw = (uint32_t) w->stride[0],
     .flags = plan->flags,
   };
   VkcBinding b[4];
@@ -138,7 +148,7 @@ dispatch_chunk (VkcCmd *cmd, const LinearPlan *plan, const VkcTensor *y, const V
   if (bias) {
     b[2] = vkc_tensor_binding (plan->dev, bias, false, &pc.b_off);
   } else {
-    b[2] = b[0];   /* never read; any valid range will do */
+    b[2] = b[0]; /* never read; any valid range will do */
     pc.b_off = 0;
   }
   b[3] = vkc_tensor_binding (plan->dev, y, true, &pc.y_off);
@@ -147,8 +157,8 @@ dispatch_chunk (VkcCmd *cmd, const LinearPlan *plan, const VkcTensor *y, const V
 
   VkcPipeline *pipe = plan->pipe;
   /* Whole tiles and 16-byte aligned y rows: the variant that stores accumulators straight to y. */
-  if (plan->pipe_aligned && pc.M % plan->bm == 0 && pc.N % plan->bn == 0 && pc.K % 32 == 0 &&
-      pc.y_off % 4 == 0 && pc.ldy % 4 == 0)
+  if (plan->pipe_aligned && pc.M % plan->bm == 0 && pc.N % plan->bn == 0 && pc.K % 32 == 0 && pc.y_off % 4 == 0 &&
+      pc.ldy % 4 == 0)
     pipe = plan->pipe_aligned;
   uint32_t gx, gy;
   if (plan->gemv) {
@@ -189,7 +199,7 @@ static double
 coop_selfcheck_shape (VkcDevice *dev, VkcDType wt, int M, int N, int K, bool bias, GError **error)
 {
   g_autoptr (VkcPool) pool = vkc_pool_new (dev, VKC_POOL_HOST, 1 << 20, "selfcheck");
-  g_autofree float *xs = g_new (float, (size_t) M * K + (size_t) N * K + N);
+  g_autofree float *xs = g_new (float, (size_t) M *K + (size_t) N * K + N);
   float *ws = xs + (size_t) M * K, *bs = ws + (size_t) N * K;
   guint32 seed = 12345;
   for (size_t i = 0; i < (size_t) M * K + (size_t) N * K + N; i++) {
@@ -210,8 +220,9 @@ coop_selfcheck_shape (VkcDevice *dev, VkcDType wt, int M, int N, int K, bool bia
     wdata = g_malloc (vkc_dtype_bytes (wt, (int64_t) N * K));
     vkc_quantize (wt, ws, (int64_t) N * K, wdata);
   } else {
-    uint16_t *h = g_new (uint16_t, (size_t) N * K);
-    for (size_t i = 0; i < (size_t) N * K; i++) h[i] = wt == VKC_BF16 ? vkc_f32_to_bf16 (ws[i]) : vkc_f32_to_f16 (ws[i]);
+    uint16_t *h = g_new (uint16_t, (size_t) N *K);
+    for (size_t i = 0; i < (size_t) N * K; i++)
+      h[i] = wt == VKC_BF16 ? vkc_f32_to_bf16 (ws[i]) : vkc_f32_to_f16 (ws[i]);
     wdata = h;
   }
   if (!vkc_tensor_upload (dev, &x, xs, error) || !vkc_tensor_upload (dev, &w, wdata, error) ||
@@ -231,7 +242,7 @@ coop_selfcheck_shape (VkcDevice *dev, VkcDType wt, int M, int N, int K, bool bia
   vkc_cmd_free (cmd);
   if (!ok)
     return -1;
-  g_autofree float *a = g_new (float, (size_t) M * N), *r = g_new (float, (size_t) M * N);
+  g_autofree float *a = g_new (float, (size_t) M *N), *r = g_new (float, (size_t) M *N);
   if (!vkc_tensor_download (dev, &y1, a, error) || !vkc_tensor_download (dev, &y2, r, error))
     return -1;
   double num = 0, den = 0;
@@ -259,7 +270,8 @@ coop_selfcheck (VkcDevice *dev, const char *name, VkcDType wt)
   }
   double nmse = MAX (e1, e2);
   g_autofree char *detail = g_strdup_printf ("NMSE %.3g against the scalar kernel on 37x45x160 and 64x64x96 "
-                                             "products (limit %.0e)", nmse, COOP_SELFCHECK_NMSE);
+                                             "products (limit %.0e)",
+                                             nmse, COOP_SELFCHECK_NMSE);
   vkc_fastpath_record (dev, name, nmse <= COOP_SELFCHECK_NMSE, detail);
 }
 
@@ -273,7 +285,8 @@ coop_usable (VkcDevice *dev, VkcDType wt, const char **why)
   coop_shader_name (wt, name, sizeof name);
   CoopPlan cp;
   const char *dummy;
-  if (!why) why = &dummy;
+  if (!why)
+    why = &dummy;
   if (!info->cooperative_matrix) {
     *why = info->coopmat_why;
     return false;
@@ -305,11 +318,13 @@ choose_kernel (VkcDevice *dev, const VkcLinearOptions *opt, int64_t M, int64_t N
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
   const char *dummy;
-  if (!why) why = &dummy;
+  if (!why)
+    why = &dummy;
   *why = "";
   VkcLinearKernel k = opt->kernel;
   if (k == VKC_LINEAR_COOPMAT) {
-    if (coop_usable (dev, wt, why)) return k;
+    if (coop_usable (dev, wt, why))
+      return k;
     k = VKC_LINEAR_TILED;
   }
   if (k != VKC_LINEAR_AUTO)
@@ -347,8 +362,9 @@ vkc_linear_describe (VkcDevice *dev, int64_t M, int64_t N, int64_t K, VkcDType w
     CoopPlan cp;
     coop_pick (info, M, N, &cp);
     return g_strdup_printf ("coopmat %ux%ux%u, %s tile %ux%u (%s), %u subgroups of %u, %u B shared; "
-                            "self-check passed", info->coopmat_m, info->coopmat_n, info->coopmat_k,
-                            cp.t.name, cp.bm, cp.bn, cp.why, cp.t.sgm * cp.t.sgn, info->subgroup_size, cp.shared);
+                            "self-check passed",
+                            info->coopmat_m, info->coopmat_n, info->coopmat_k, cp.t.name, cp.bm, cp.bn, cp.why,
+                            cp.t.sgm * cp.t.sgn, info->subgroup_size, cp.shared);
   }
   if (k == VKC_LINEAR_GEMV)
     return g_strdup_printf ("scalar GEMV (%s)", why);
@@ -357,11 +373,12 @@ vkc_linear_describe (VkcDevice *dev, int64_t M, int64_t N, int64_t K, VkcDType w
 }
 
 void
-vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
-                  const VkcTensor *bias, const VkcLinearOptions *opt)
+vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w, const VkcTensor *bias,
+                  const VkcLinearOptions *opt)
 {
   static const VkcLinearOptions defaults = VKC_LINEAR_OPTIONS_DEFAULT;
-  if (!opt) opt = &defaults;
+  if (!opt)
+    opt = &defaults;
   VkcDevice *dev = vkc_cmd_device (cmd);
   const VkcDeviceInfo *info = vkc_device_info (dev);
 
@@ -369,8 +386,8 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
   vkc_rows_of (x, &M, &K, &ldx);
   vkc_rows_of (y, &My, &N, &ldy);
   g_assert (x->dtype == VKC_F32 && y->dtype == VKC_F32);
-  g_assert (w->dtype == VKC_F32 || w->dtype == VKC_F16 || w->dtype == VKC_BF16 || w->dtype == VKC_Q8_0
-            || w->dtype == VKC_Q4_0);
+  g_assert (w->dtype == VKC_F32 || w->dtype == VKC_F16 || w->dtype == VKC_BF16 || w->dtype == VKC_Q8_0 ||
+            w->dtype == VKC_Q4_0);
   g_assert_cmpint (x->ndim, ==, y->ndim);
   for (int d = 0; d + 1 < x->ndim; d++) g_assert_cmpint (x->shape[d], ==, y->shape[d]);
   g_assert_cmpint (My, ==, M);
@@ -385,7 +402,8 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
     g_assert (bias->dtype == VKC_F32 && bias->ndim == 1 && bias->shape[0] == N);
     g_assert (N <= 1 || bias->stride[0] == 1);
   }
-  if (M == 0 || N == 0) return;
+  if (M == 0 || N == 0)
+    return;
   g_assert (K < ((int64_t) 1 << 31) && N < ((int64_t) 1 << 31));
 
   LinearPlan plan = { .dev = dev };
@@ -398,11 +416,18 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
   if (kernel == VKC_LINEAR_COOPMAT) {
     coop_shader_name (w->dtype, name, sizeof name);
     bool picked = coop_pick (info, M, N, &cp);
-    g_assert (picked);   /* coop_usable checked that a tile fits */
+    g_assert (picked); /* coop_usable checked that a tile fits */
     plan.bm = cp.bm;
     plan.bn = cp.bn;
-    const uint32_t spec[9] = { cp.wg, cp.bm, cp.bn, COOP_BK, info->coopmat_m, info->coopmat_n, info->coopmat_k,
-                               cp.t.fm * info->coopmat_m, cp.t.fn * info->coopmat_n };
+    const uint32_t spec[9] = { cp.wg,
+                               cp.bm,
+                               cp.bn,
+                               COOP_BK,
+                               info->coopmat_m,
+                               info->coopmat_n,
+                               info->coopmat_k,
+                               cp.t.fm * info->coopmat_m,
+                               cp.t.fn * info->coopmat_n };
     plan.pipe = vkc_pipeline_get_sg (dev, name, spec, 9, 4, info->subgroup_size);
     char aname[64];
     g_snprintf (aname, sizeof aname, "linear_coopmat_aligned_%s", wt);
@@ -410,8 +435,7 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
       plan.pipe_aligned = vkc_pipeline_get_sg (dev, aname, spec, 9, 4, info->subgroup_size);
   } else if (plan.gemv) {
     uint32_t min_sg = info->min_subgroup_size ? info->min_subgroup_size : info->subgroup_size;
-    bool sg = info->subgroup_arith && min_sg >= 4 && !opt->no_subgroup
-              && !env_flag ("DEEPGEN_VK_DISABLE_SUBGROUP");
+    bool sg = info->subgroup_arith && min_sg >= 4 && !opt->no_subgroup && !env_flag ("DEEPGEN_VK_DISABLE_SUBGROUP");
     g_snprintf (name, sizeof name, sg ? "linear_gemv_sg_%s" : "linear_gemv_%s", wt);
     /* Rows per dispatch: M rounded up to a power of two, so one row does not pay for eight. */
     plan.gemv_rows = 1;
@@ -432,10 +456,11 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
    * column slice and b) by output columns, then x and y by rows. */
   VkDeviceSize limit = vkc_binding_limit (dev, opt->max_binding);
   VkDeviceSize align = info->min_storage_offset_alignment;
-  int64_t w_rows = vkc_rows_fitting_bytes (limit, align, (int64_t) vkc_dtype_bytes (w->dtype, ldw),
-                                           vkc_dtype_bytes (w->dtype, K));
+  int64_t w_rows =
+      vkc_rows_fitting_bytes (limit, align, (int64_t) vkc_dtype_bytes (w->dtype, ldw), vkc_dtype_bytes (w->dtype, K));
   int64_t n_step = MIN (w_rows, vkc_rows_fitting (limit, align, 1, 1, 4));
-  if (!plan.gemv) n_step = MIN (n_step, (int64_t) 65535 * plan.bn);
+  if (!plan.gemv)
+    n_step = MIN (n_step, (int64_t) 65535 * plan.bn);
   g_assert_cmpint (n_step, >, 0);
 
   VkcTensor x2 = vkc_rows_view (x, M, K, ldx);
@@ -446,7 +471,8 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
     VkcTensor wc = vkc_tensor_narrow (&w2, 0, n0, nc);
     VkcTensor yc = vkc_tensor_narrow (&y2, 1, n0, nc);
     VkcTensor bc = { 0 };
-    if (bias) bc = vkc_tensor_narrow (bias, 0, n0, nc);
+    if (bias)
+      bc = vkc_tensor_narrow (bias, 0, n0, nc);
     int64_t m_step = MIN (vkc_rows_fitting (limit, align, ldx, K, 4), vkc_rows_fitting (limit, align, ldy, nc, 4));
     m_step = MIN (m_step, plan.gemv ? (int64_t) plan.gemv_rows : (int64_t) 65535 * plan.bm);
     g_assert_cmpint (m_step, >, 0);
@@ -460,8 +486,7 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
 }
 
 void
-vkc_op_linear (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
-               const VkcTensor *bias)
+vkc_op_linear (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w, const VkcTensor *bias)
 {
   vkc_op_linear_ex (cmd, y, x, w, bias, NULL);
 }

@@ -22,16 +22,16 @@ G_BEGIN_DECLS
 typedef enum {
   VKC_LINEAR_AUTO = 0,
   VKC_LINEAR_TILED,
-  VKC_LINEAR_GEMV,     /* any M: processed in groups of VKC_LINEAR_GEMV_MAX_ROWS rows */
-  VKC_LINEAR_COOPMAT,  /* cooperative matrices; falls back to TILED where the device has none */
+  VKC_LINEAR_GEMV,    /* any M: processed in groups of VKC_LINEAR_GEMV_MAX_ROWS rows */
+  VKC_LINEAR_COOPMAT, /* cooperative matrices; falls back to TILED where the device has none */
 } VkcLinearKernel;
 
 #define VKC_LINEAR_GEMV_MAX_ROWS 8
 
 typedef struct {
-  bool accumulate;           /* y += x·Wᵀ (+ b), e.g. to add a residual in the same pass */
+  bool accumulate; /* y += x·Wᵀ (+ b), e.g. to add a residual in the same pass */
   VkcLinearKernel kernel;
-  bool no_subgroup;          /* GEMV: shared-memory reduction even where subgroup ops exist */
+  bool no_subgroup; /* GEMV: shared-memory reduction even where subgroup ops exist */
   /* Largest binding in bytes before the launcher splits x/y by rows and W (with y and b) by
    * output columns (= rows of W, whole rows of blocks); 0 = the device's maxStorageBufferRange.
    * Tests lower it to exercise the split on small tensors. */
@@ -54,11 +54,10 @@ typedef struct {
  *       or bias.
  * Accumulation is fp32 in a fixed order (deterministic). Tensors larger than one storage
  * binding are split over several dispatches. */
-void vkc_op_linear (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
-                    const VkcTensor *bias);
+void vkc_op_linear (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w, const VkcTensor *bias);
 /* The same with options (NULL = defaults). */
-void vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
-                       const VkcTensor *bias, const VkcLinearOptions *opt);
+void vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w, const VkcTensor *bias,
+                       const VkcLinearOptions *opt);
 
 /* Which kernel and tile AUTO takes for an M×K · (N×K)ᵀ product with weights of type wt on this
  * device, and why, in one line (for `deepgen info`). May run the coopmat self-check. */

@@ -5,7 +5,11 @@
 
 /* Flag bits of shaders/norm_common.glsl. */
 enum {
-  NF_HAS_W = 1, NF_HAS_B = 2, NF_ROUND_NORMED = 4, NF_ROUND_OUT = 8, NF_SILU = 16,
+  NF_HAS_W = 1,
+  NF_HAS_B = 2,
+  NF_ROUND_NORMED = 4,
+  NF_ROUND_OUT = 8,
+  NF_SILU = 16,
 };
 
 /* Pixels per workgroup of the GroupNorm statistics pass: enough values per workgroup
@@ -15,7 +19,8 @@ enum {
 static void
 check_param (const VkcTensor *p, int64_t n)
 {
-  if (!p) return;
+  if (!p)
+    return;
   g_assert (p->dtype == VKC_F32 || p->dtype == VKC_F16 || p->dtype == VKC_BF16);
   g_assert (p->ndim == 1 && p->shape[0] == n && (p->stride[0] == 1 || n == 1));
 }
@@ -23,7 +28,8 @@ check_param (const VkcTensor *p, int64_t n)
 static VkcDType
 param_dtype (const VkcTensor *w, const VkcTensor *b)
 {
-  if (w && b) g_assert (w->dtype == b->dtype);
+  if (w && b)
+    g_assert (w->dtype == b->dtype);
   return w ? w->dtype : b ? b->dtype : VKC_F32;
 }
 
@@ -42,8 +48,8 @@ row_reduction (VkcDevice *dev, const VkcNormOptions *opt)
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
   uint32_t min_sg = info->min_subgroup_size ? info->min_subgroup_size : info->subgroup_size;
-  bool sg = info->subgroup_arith && min_sg >= 4 && !(opt && opt->no_subgroup)
-            && !env_flag ("DEEPGEN_VK_DISABLE_SUBGROUP");
+  bool sg =
+      info->subgroup_arith && min_sg >= 4 && !(opt && opt->no_subgroup) && !env_flag ("DEEPGEN_VK_DISABLE_SUBGROUP");
   return sg ? VKC_NORM_REDUCE_SUBGROUP : VKC_NORM_REDUCE_SHARED;
 }
 
@@ -51,7 +57,8 @@ row_reduction (VkcDevice *dev, const VkcNormOptions *opt)
 static VkcBinding
 param_binding (VkcDevice *dev, const VkcTensor *p, const VkcTensor *placeholder, uint32_t *off)
 {
-  if (p) return vkc_tensor_binding (dev, p, false, off);
+  if (p)
+    return vkc_tensor_binding (dev, p, false, off);
   *off = 0;
   return vkc_tensor_binding (dev, placeholder, false, NULL);
 }
@@ -60,7 +67,8 @@ static bool
 all_multiple_of_4 (const uint32_t *v, int n)
 {
   for (int i = 0; i < n; i++)
-    if (v[i] % 4) return false;
+    if (v[i] % 4)
+      return false;
   return true;
 }
 
@@ -78,7 +86,7 @@ typedef struct {
 
 typedef struct {
   VkcCmd *cmd;
-  const char *kind;            /* "layer" or "rms" */
+  const char *kind; /* "layer" or "rms" */
   const VkcTensor *w, *b;
   uint32_t flags;
   float eps;
@@ -110,8 +118,14 @@ row_norm_piece (const VkcRowPlan *plan, const VkcRowPiece *piece, void *user)
   pc.cols = (uint32_t) (plan->cols / vec);
   pc.n1 = (uint32_t) piece->n[1];
   pc.n2 = (uint32_t) piece->n[2];
-  pc.y_off /= vec; pc.y_s0 = st[0] / vec; pc.y_s1 = st[1] / vec; pc.y_s2 = st[2] / vec;
-  pc.x_off /= vec; pc.x_s0 = st[3] / vec; pc.x_s1 = st[4] / vec; pc.x_s2 = st[5] / vec;
+  pc.y_off /= vec;
+  pc.y_s0 = st[0] / vec;
+  pc.y_s1 = st[1] / vec;
+  pc.y_s2 = st[2] / vec;
+  pc.x_off /= vec;
+  pc.x_s0 = st[3] / vec;
+  pc.x_s1 = st[4] / vec;
+  pc.x_s2 = st[5] / vec;
   pc.w_off /= vec;
   pc.b_off /= vec;
   pc.flags = job->flags;
@@ -119,8 +133,7 @@ row_norm_piece (const VkcRowPlan *plan, const VkcRowPiece *piece, void *user)
   pc.inv_n = (float) (1.0 / (double) plan->cols);
   uint32_t wg = pc.cols <= 64 ? 64 : pc.cols <= 128 ? 128 : 256;
   char name[48];
-  g_snprintf (name, sizeof name, "norm_%s_%s%s%s", job->kind,
-              job->reduction == VKC_NORM_REDUCE_SUBGROUP ? "sg_" : "",
+  g_snprintf (name, sizeof name, "norm_%s_%s%s%s", job->kind, job->reduction == VKC_NORM_REDUCE_SUBGROUP ? "sg_" : "",
               vkc_dtype_name (param_dtype (job->w, job->b)), vec == 4 ? "_vec4" : "");
   VkcPipeline *p = vkc_pipeline_get (dev, name, &wg, 1, 4);
   uint32_t gx, gy;
@@ -138,8 +151,10 @@ row_norm (VkcCmd *cmd, const char *kind, const VkcTensor *y, const VkcTensor *x,
   check_param (w, C);
   check_param (bias, C);
   param_dtype (w, bias);
-  if (w) flags |= NF_HAS_W;
-  if (bias) flags |= NF_HAS_B;
+  if (w)
+    flags |= NF_HAS_W;
+  if (bias)
+    flags |= NF_HAS_B;
   const VkcTensor *ops[2] = { y, x };
   VkcRowPlan plan;
   vkc_row_plan_init (&plan, 2, ops, false);
@@ -158,13 +173,12 @@ vkc_op_layer_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const
                       const VkcTensor *bias, float eps, VkcNormFlags flags, const VkcNormOptions *opt)
 {
   g_assert (!(flags & VKC_NORM_SILU));
-  return row_norm (cmd, "layer", y, x, weight, bias, eps, (flags & VKC_NORM_ROUND_BF16) ? NF_ROUND_OUT : 0,
-                   opt);
+  return row_norm (cmd, "layer", y, x, weight, bias, eps, (flags & VKC_NORM_ROUND_BF16) ? NF_ROUND_OUT : 0, opt);
 }
 
 void
-vkc_op_layer_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
-                   const VkcTensor *bias, float eps, VkcNormFlags flags)
+vkc_op_layer_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight, const VkcTensor *bias,
+                   float eps, VkcNormFlags flags)
 {
   vkc_op_layer_norm_ex (cmd, y, x, weight, bias, eps, flags, NULL);
 }
@@ -207,8 +221,8 @@ split_heads (const VkcTensor *t, int64_t d)
 }
 
 VkcNormReduction
-vkc_op_head_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
-                         int64_t head_dim, float eps, VkcNormFlags flags, const VkcNormOptions *opt)
+vkc_op_head_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight, int64_t head_dim,
+                         float eps, VkcNormFlags flags, const VkcNormOptions *opt)
 {
   VKC_CHECK_SAME_SHAPE (y, x);
   VkcTensor yh = split_heads (y, head_dim), xh = split_heads (x, head_dim);
@@ -216,8 +230,8 @@ vkc_op_head_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, co
 }
 
 void
-vkc_op_head_rms_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
-                      int64_t head_dim, float eps, VkcNormFlags flags)
+vkc_op_head_rms_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight, int64_t head_dim,
+                      float eps, VkcNormFlags flags)
 {
   vkc_op_head_rms_norm_ex (cmd, y, x, weight, head_dim, eps, flags, NULL);
 }
@@ -247,8 +261,8 @@ typedef struct {
 typedef struct {
   VkcCmd *cmd;
   int64_t G, C, chunk_px;
-  int64_t chunks;        /* per image, over all pieces */
-  int64_t next_chunk;    /* running chunk index within the current image */
+  int64_t chunks;     /* per image, over all pieces */
+  int64_t next_chunk; /* running chunk index within the current image */
   const VkcTensor *w, *b;
   VkcTensor part, stats; /* scratch views */
   uint32_t flags;
@@ -258,7 +272,8 @@ static VkcTensor
 nhwc (const VkcTensor *t)
 {
   g_assert (t->dtype == VKC_F32);
-  if (t->ndim == 4) return *t;
+  if (t->ndim == 4)
+    return *t;
   g_assert_cmpint (t->ndim, ==, 3);
   int64_t shape[4] = { 1, t->shape[0], t->shape[1], t->shape[2] };
   int64_t stride[4] = { 0, t->stride[0], t->stride[1], t->stride[2] };
@@ -287,7 +302,8 @@ gn_stats_piece (const VkcRowPlan *plan, const VkcRowPiece *piece, void *user)
   VkcCmd *cmd = job->cmd;
   VkcDevice *dev = vkc_cmd_device (cmd);
   const VkcTensor *x = &piece->view[1];
-  if (piece->start[1] == 0 && piece->start[2] == 0) job->next_chunk = 0;
+  if (piece->start[1] == 0 && piece->start[2] == 0)
+    job->next_chunk = 0;
   int64_t px = piece->n[1] * piece->n[2];
   int64_t nchunks = (px + job->chunk_px - 1) / job->chunk_px;
   GnStatsPush pc;
@@ -347,8 +363,14 @@ gn_apply_piece (const VkcRowPlan *plan, const VkcRowPiece *piece, void *user)
   pc.rows = (uint32_t) rows;
   pc.n1 = (uint32_t) piece->n[1];
   pc.n2 = (uint32_t) piece->n[2];
-  pc.y_off /= vec; pc.y_s0 = st[0] / vec; pc.y_s1 = st[1] / vec; pc.y_s2 = st[2] / vec;
-  pc.x_off /= vec; pc.x_s0 = st[3] / vec; pc.x_s1 = st[4] / vec; pc.x_s2 = st[5] / vec;
+  pc.y_off /= vec;
+  pc.y_s0 = st[0] / vec;
+  pc.y_s1 = st[1] / vec;
+  pc.y_s2 = st[2] / vec;
+  pc.x_off /= vec;
+  pc.x_s0 = st[3] / vec;
+  pc.x_s1 = st[4] / vec;
+  pc.x_s2 = st[5] / vec;
   pc.w_off /= vec;
   pc.b_off /= vec;
   pc.flags = job->flags;
@@ -391,9 +413,8 @@ vkc_group_norm_scratch_elems (VkcDevice *dev, const VkcTensor *y, const VkcTenso
 }
 
 void
-vkc_op_group_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
-                   const VkcTensor *bias, int groups, float eps, VkcNormFlags flags,
-                   const VkcTensor *scratch)
+vkc_op_group_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight, const VkcTensor *bias,
+                   int groups, float eps, VkcNormFlags flags, const VkcTensor *scratch)
 {
   VkcDevice *dev = vkc_cmd_device (cmd);
   VkcRowPlan plan;
@@ -401,7 +422,8 @@ vkc_op_group_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vk
   gn_plan (&plan, &job, dev, y, x, groups);
   job.cmd = cmd;
   int64_t B = plan.n[0], G = groups;
-  if (B * plan.n[1] * plan.n[2] == 0 || job.C == 0) return;
+  if (B * plan.n[1] * plan.n[2] == 0 || job.C == 0)
+    return;
   check_param (weight, job.C);
   check_param (bias, job.C);
   param_dtype (weight, bias);
@@ -413,8 +435,8 @@ vkc_op_group_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vk
   job.stats = vkc_tensor_narrow (&flat, 0, n_part, n_stats);
   job.w = weight;
   job.b = bias;
-  job.flags = (weight ? NF_HAS_W : 0) | (bias ? NF_HAS_B : 0) |
-              ((flags & VKC_NORM_ROUND_BF16) ? NF_ROUND_OUT : 0) | ((flags & VKC_NORM_SILU) ? NF_SILU : 0);
+  job.flags = (weight ? NF_HAS_W : 0) | (bias ? NF_HAS_B : 0) | ((flags & VKC_NORM_ROUND_BF16) ? NF_ROUND_OUT : 0) |
+              ((flags & VKC_NORM_SILU) ? NF_SILU : 0);
 
   vkc_row_plan_split (dev, &plan, gn_stats_piece, &job);
 

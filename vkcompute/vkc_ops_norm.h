@@ -26,8 +26,8 @@ typedef enum {
 void vkc_op_layer_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
                         const VkcTensor *bias, float eps, VkcNormFlags flags);
 /* y = x / sqrt(mean(x²) + eps) [· weight] over the last dim. */
-void vkc_op_rms_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
-                      float eps, VkcNormFlags flags);
+void vkc_op_rms_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight, float eps,
+                      VkcNormFlags flags);
 /* RMSNorm of every head: x, y [..., H·head_dim] (up to 3-D, e.g. a [B, N, H·D] column slice
  * of a fused QKV tensor), weight [head_dim] shared by all heads. */
 void vkc_op_head_rms_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
@@ -44,22 +44,19 @@ typedef enum {
 } VkcNormReduction;
 
 typedef struct {
-  bool no_subgroup;   /* shared-memory reduction even where subgroup arithmetic exists */
+  bool no_subgroup; /* shared-memory reduction even where subgroup arithmetic exists */
 } VkcNormOptions;
 
 #define VKC_NORM_OPTIONS_DEFAULT { false }
 
 /* The row norms with options (NULL = defaults); they return the reduction their dispatches
  * use (also when there is nothing to dispatch), so tests can tell which variant ran. */
-VkcNormReduction vkc_op_layer_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x,
-                                       const VkcTensor *weight, const VkcTensor *bias, float eps,
-                                       VkcNormFlags flags, const VkcNormOptions *opt);
-VkcNormReduction vkc_op_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x,
-                                     const VkcTensor *weight, float eps, VkcNormFlags flags,
-                                     const VkcNormOptions *opt);
-VkcNormReduction vkc_op_head_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x,
-                                          const VkcTensor *weight, int64_t head_dim, float eps,
-                                          VkcNormFlags flags, const VkcNormOptions *opt);
+VkcNormReduction vkc_op_layer_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
+                                       const VkcTensor *bias, float eps, VkcNormFlags flags, const VkcNormOptions *opt);
+VkcNormReduction vkc_op_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
+                                     float eps, VkcNormFlags flags, const VkcNormOptions *opt);
+VkcNormReduction vkc_op_head_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
+                                          int64_t head_dim, float eps, VkcNormFlags flags, const VkcNormOptions *opt);
 
 /* GroupNorm over NHWC images: x, y [B, H, W, C] (or [H, W, C]); `groups` (<= 256) divides C;
  * the statistics of (image, group) run over H·W·C/groups values. Needs a scratch f32 tensor
@@ -69,7 +66,6 @@ VkcNormReduction vkc_op_head_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const
  * B·groups·(3·H·W·C/32768 + 5) elements. */
 int64_t vkc_group_norm_scratch_elems (VkcDevice *dev, const VkcTensor *y, const VkcTensor *x, int groups);
 void vkc_op_group_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor *weight,
-                        const VkcTensor *bias, int groups, float eps, VkcNormFlags flags,
-                        const VkcTensor *scratch);
+                        const VkcTensor *bias, int groups, float eps, VkcNormFlags flags, const VkcTensor *scratch);
 
 G_END_DECLS

@@ -16,12 +16,15 @@ vkc_rows_of (const VkcTensor *t, int64_t *rows, int64_t *cols, int64_t *ld)
   g_assert (*cols <= 1 || t->stride[nd - 1] == 1);
   *rows = 1;
   *ld = *cols;
-  int64_t expect = -1;   /* stride the next outer non-trivial dim must have */
+  int64_t expect = -1; /* stride the next outer non-trivial dim must have */
   for (int d = nd - 2; d >= 0; d--) {
     *rows *= t->shape[d];
-    if (t->shape[d] == 1) continue;
-    if (expect < 0) *ld = t->stride[d];
-    else g_assert_cmpint (t->stride[d], ==, expect);
+    if (t->shape[d] == 1)
+      continue;
+    if (expect < 0)
+      *ld = t->stride[d];
+    else
+      g_assert_cmpint (t->stride[d], ==, expect);
     expect = t->stride[d] * t->shape[d];
   }
   g_assert (*ld >= *cols || *rows <= 1);
@@ -36,7 +39,7 @@ vkc_rows_view (const VkcTensor *t, int64_t rows, int64_t cols, int64_t ld)
   v.ndim = 2;
   v.shape[0] = rows;
   v.shape[1] = cols;
-  v.shape[2] = v.shape[3] = 0;   /* unused dims as vkc_tensor_view leaves them */
+  v.shape[2] = v.shape[3] = 0; /* unused dims as vkc_tensor_view leaves them */
   v.stride[0] = ld;
   v.stride[1] = 1;
   v.stride[2] = v.stride[3] = 0;
@@ -51,8 +54,10 @@ static inline int64_t
 vkc_rows_fitting_bytes (VkDeviceSize limit, VkDeviceSize align, int64_t ld_bytes, VkDeviceSize row_bytes)
 {
   VkDeviceSize one = row_bytes + align + 4;
-  if (one > limit) return 0;
-  if (ld_bytes <= 0) return INT64_MAX;
+  if (one > limit)
+    return 0;
+  if (ld_bytes <= 0)
+    return INT64_MAX;
   return 1 + (int64_t) ((limit - one) / (VkDeviceSize) ld_bytes);
 }
 

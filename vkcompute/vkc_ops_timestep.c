@@ -14,8 +14,8 @@ typedef struct {
 G_STATIC_ASSERT (sizeof (TimestepPush) <= VKC_PUSH_CONSTANT_BYTES);
 
 void
-vkc_op_timestep_embedding (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *t, int dim,
-                           bool flip_sin_to_cos, double downscale_freq_shift, double max_period)
+vkc_op_timestep_embedding (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *t, int dim, bool flip_sin_to_cos,
+                           double downscale_freq_shift, double max_period)
 {
   VkcDevice *dev = vkc_cmd_device (cmd);
   g_assert (y->dtype == VKC_F32 && t->dtype == VKC_F32);
@@ -37,7 +37,8 @@ vkc_op_timestep_embedding (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *t, 
     .neg_log_period = (float) -log (max_period),
     .denom = (float) (half - downscale_freq_shift),
   };
-  if (pc.B == 0) return;
+  if (pc.B == 0)
+    return;
   VkcBinding b[2] = {
     vkc_tensor_binding (dev, t, false, &pc.t_off),
     vkc_tensor_binding (dev, y, true, &pc.y_off),

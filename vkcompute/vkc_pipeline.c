@@ -86,8 +86,7 @@ vkc_pipeline_get_sg (VkcDevice *dev, const char *shader, const uint32_t *spec, g
   g_string_append_printf (key, "/%u", n_bindings);
   if (subgroup_size)
     g_string_append_printf (key, "/sg%u", subgroup_size);
-  for (guint i = 0; i < n_spec; i++)
-    g_string_append_printf (key, ":%u", spec[i]);
+  for (guint i = 0; i < n_spec; i++) g_string_append_printf (key, ":%u", spec[i]);
   VkcPipeline *p = g_hash_table_lookup (dev->pipelines, key->str);
   if (p) {
     g_string_free (key, TRUE);
@@ -116,15 +115,14 @@ vkc_pipeline_get_sg (VkcDevice *dev, const char *shader, const uint32_t *spec, g
 
   VkSpecializationMapEntry entries[32];
   g_assert (n_spec <= G_N_ELEMENTS (entries));
-  for (guint i = 0; i < n_spec; i++)
-    entries[i] = (VkSpecializationMapEntry) { i, i * 4, 4 };
+  for (guint i = 0; i < n_spec; i++) entries[i] = (VkSpecializationMapEntry) { i, i * 4, 4 };
   VkSpecializationInfo si = { n_spec, entries, n_spec * 4, spec };
   VkPipelineShaderStageRequiredSubgroupSizeCreateInfo rss = {
     .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
     .requiredSubgroupSize = subgroup_size,
   };
-  bool control = subgroup_size && dev->info.subgroup_size_control &&
-                 subgroup_size >= dev->info.min_subgroup_size && subgroup_size <= dev->info.max_subgroup_size;
+  bool control = subgroup_size && dev->info.subgroup_size_control && subgroup_size >= dev->info.min_subgroup_size &&
+                 subgroup_size <= dev->info.max_subgroup_size;
   if (subgroup_size && !control)
     g_assert_cmpuint (subgroup_size, ==, dev->info.subgroup_size);
   VkComputePipelineCreateInfo ci = {
@@ -162,7 +160,11 @@ vkc_pipeline_get_sg (VkcDevice *dev, const char *shader, const uint32_t *spec, g
   return p;
 }
 
-const char *vkc_pipeline_name (VkcPipeline *p) { return p->shader; }
+const char *
+vkc_pipeline_name (VkcPipeline *p)
+{
+  return p->shader;
+}
 
 void
 vkc_pipelines_destroy (VkcDevice *dev)
@@ -178,12 +180,10 @@ vkc_pipelines_destroy (VkcDevice *dev)
   }
   g_hash_table_remove_all (dev->pipelines);
   g_hash_table_iter_init (&it, dev->pipeline_layouts);
-  while (g_hash_table_iter_next (&it, &k, &v))
-    vkDestroyPipelineLayout (dev->device, v, NULL);
+  while (g_hash_table_iter_next (&it, &k, &v)) vkDestroyPipelineLayout (dev->device, v, NULL);
   g_hash_table_remove_all (dev->pipeline_layouts);
   g_hash_table_iter_init (&it, dev->set_layouts);
-  while (g_hash_table_iter_next (&it, &k, &v))
-    vkDestroyDescriptorSetLayout (dev->device, v, NULL);
+  while (g_hash_table_iter_next (&it, &k, &v)) vkDestroyDescriptorSetLayout (dev->device, v, NULL);
   g_hash_table_remove_all (dev->set_layouts);
 }
 
@@ -207,8 +207,7 @@ vkc_pipeline_cache_open (VkcDevice *dev)
     uint32_t hdr[4];
     memcpy (hdr, data, 16);
     usable = hdr[0] >= 16 + VK_UUID_SIZE && hdr[0] <= len && hdr[1] == VK_PIPELINE_CACHE_HEADER_VERSION_ONE &&
-             hdr[2] == p.vendorID && hdr[3] == p.deviceID &&
-             memcmp (data + 16, p.pipelineCacheUUID, VK_UUID_SIZE) == 0;
+             hdr[2] == p.vendorID && hdr[3] == p.deviceID && memcmp (data + 16, p.pipelineCacheUUID, VK_UUID_SIZE) == 0;
   }
   VkPipelineCacheCreateInfo ci = {
     .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,

@@ -33,28 +33,28 @@ vkc_quantize_q8_0 (const float *src, int64_t n, uint32_t *dst)
     float amax;
     memcpy (&amax, &amax_bits, 4);
     float d = amax / 127.0f;
-    d = d > F16_MAX ? F16_MAX : d;                   /* keep the stored scale finite */
-    float id = d != 0.0f ? 1.0f / d : 0.0f;          /* ggml multiplies by 1/d, not x/d */
+    d = d > F16_MAX ? F16_MAX : d;          /* keep the stored scale finite */
+    float id = d != 0.0f ? 1.0f / d : 0.0f; /* ggml multiplies by 1/d, not x/d */
 
     int32_t q[VKC_Q8_0_BLOCK];
     for (int j = 0; j < VKC_Q8_0_BLOCK; j++) {
       float v = x[j] * id;
-      v = v == v ? v : 0.0f;                         /* NaN (also 0·inf of a tiny d) → 0 */
+      v = v == v ? v : 0.0f; /* NaN (also 0·inf of a tiny d) → 0 */
       v = v > 127.0f ? 127.0f : v;
       v = v < -127.0f ? -127.0f : v;
       /* roundf without the libm call, so the loop vectorises: truncate (exact, |v| ≤ 127),
        * then step away from zero when the dropped fraction is at least one half. Adding 0.5
        * before truncating would be wrong for 0.5 − 2⁻²⁵, whose sum rounds up to 1. */
       int32_t i = (int32_t) v;
-      float f = v - (float) i;                       /* exact */
+      float f = v - (float) i; /* exact */
       i += (f >= 0.5f) - (f <= -0.5f);
       q[j] = i;
     }
 
     out[0] = vkc_f32_to_f16 (d);
     for (int w = 0; w < 8; w++)
-      out[1 + w] = ((uint32_t) q[4 * w] & 0xffu) | ((uint32_t) q[4 * w + 1] & 0xffu) << 8
-                 | ((uint32_t) q[4 * w + 2] & 0xffu) << 16 | ((uint32_t) q[4 * w + 3] & 0xffu) << 24;
+      out[1 + w] = ((uint32_t) q[4 * w] & 0xffu) | ((uint32_t) q[4 * w + 1] & 0xffu) << 8 |
+                   ((uint32_t) q[4 * w + 2] & 0xffu) << 16 | ((uint32_t) q[4 * w + 3] & 0xffu) << 24;
   }
 }
 
@@ -68,7 +68,7 @@ vkc_dequantize_q8_0 (const uint32_t *src, int64_t n, float *dst)
     float d = vkc_f16_to_f32 ((uint16_t) (in[0] & 0xffffu));
     for (int j = 0; j < VKC_Q8_0_BLOCK; j++) {
       int32_t q = (int32_t) ((in[1 + j / 4] >> (8 * (j % 4))) & 0xffu);
-      q -= (q & 0x80) << 1;                          /* sign-extend the byte */
+      q -= (q & 0x80) << 1; /* sign-extend the byte */
       y[j] = d * (float) q;
     }
   }
@@ -119,20 +119,20 @@ vkc_quantize_q4_0 (const float *src, int64_t n, uint32_t *dst)
     uint32_t q[VKC_Q4_0_BLOCK];
     for (int j = 0; j < VKC_Q4_0_BLOCK; j++) {
       float v = x[j] * id;
-      float t = v + 8.5f;                            /* rounded, as ggml's fp32 sum */
-      t = t == t ? t : 8.0f;                         /* NaN (also inf·0, 0·inf) → 8: value 0 */
+      float t = v + 8.5f;    /* rounded, as ggml's fp32 sum */
+      t = t == t ? t : 8.0f; /* NaN (also inf·0, 0·inf) → 8: value 0 */
       /* Finite input gives t ∈ [0.5 − ε, 16.5 + ε]: the low clamp changes nothing there (it
        * truncates to 0 either way) and the high one is ggml's min (15, ·), which commutes with
        * truncation; both keep ±inf (and a saturated scale's overflow) a defined conversion. */
       t = t < 0.0f ? 0.0f : t;
       t = t > 15.0f ? 15.0f : t;
-      q[j] = (uint32_t) (int32_t) t;                 /* truncation toward zero, as ggml's cast */
+      q[j] = (uint32_t) (int32_t) t; /* truncation toward zero, as ggml's cast */
     }
 
     out[0] = vkc_f32_to_f16 (d);
     for (int w = 0; w < 4; w++) {
       uint32_t word = 0;
-      for (int i = 0; i < 4; i++)                    /* byte 4w+i: q[4w+i] low, q[4w+i+16] high */
+      for (int i = 0; i < 4; i++) /* byte 4w+i: q[4w+i] low, q[4w+i+16] high */
         word |= (q[4 * w + i] | q[4 * w + i + 16] << 4) << (8 * i);
       out[1 + w] = word;
     }

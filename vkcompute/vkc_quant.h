@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include "vkc.h"
 
-#define VKC_Q8_0_BLOCK 32        /* values per block */
-#define VKC_Q8_0_BLOCK_BYTES 36  /* bytes per block (9 words) */
+#define VKC_Q8_0_BLOCK 32       /* values per block */
+#define VKC_Q8_0_BLOCK_BYTES 36 /* bytes per block (9 words) */
 #define VKC_Q8_0_BLOCK_WORDS 9
 
 /* q4_0, ggml's format: blocks of 32 consecutive values, each stored as one f16 scale d and 32
@@ -22,8 +22,8 @@
  * words: word 0 holds the IEEE half d in bits 0–15 (bits 16–31 zero), words 1..4 the 16 bytes
  * of ggml's qs in order, byte i (= byte i % 4 of word 1 + i/4) holding q[i] in its low nibble
  * and q[i + 16] in its high nibble. A VKC_Q4_0 tensor [N, K] is N·K/32 such blocks. */
-#define VKC_Q4_0_BLOCK 32        /* values per block */
-#define VKC_Q4_0_BLOCK_BYTES 20  /* bytes per block (5 words) */
+#define VKC_Q4_0_BLOCK 32       /* values per block */
+#define VKC_Q4_0_BLOCK_BYTES 20 /* bytes per block (5 words) */
 #define VKC_Q4_0_BLOCK_WORDS 5
 
 #ifdef __cplusplus

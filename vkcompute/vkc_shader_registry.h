@@ -7,7 +7,7 @@
 typedef struct {
   const char *name;
   const uint32_t *code;
-  size_t size;   /* bytes */
+  size_t size; /* bytes */
 } VkcShaderBlob;
 
 extern const VkcShaderBlob vkc_shader_blobs[];

@@ -40,7 +40,7 @@ size_t
 vkc_dtype_size (VkcDType t)
 {
   const DTypeInfo *d = dtype_info (t);
-  if (d->block > 1) {   /* 1.125 or 0.625 bytes: callers use vkc_dtype_bytes */
+  if (d->block > 1) { /* 1.125 or 0.625 bytes: callers use vkc_dtype_bytes */
     g_critical ("vkc_dtype_size: %s is a block type, whose elements have no whole size", d->name);
     return 0;
   }
@@ -82,8 +82,8 @@ block_check_view (const VkcTensor *v, const char *what)
   if (is_block_type (v->dtype) && !block_layout_ok (v->dtype, v->ndim, v->shape, v->stride))
     g_error ("vkc: %s of a %s tensor gives %s with strides {%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
              "}; a %s tensor must be a matrix [N, K] with K %% %" G_GINT64_FORMAT " == 0 and strides {K, 1}",
-             what, vkc_dtype_name (v->dtype), vkc_tensor_shape_str (v), v->stride[0],
-             v->ndim > 1 ? v->stride[1] : 0, vkc_dtype_name (v->dtype), vkc_dtype_block (v->dtype));
+             what, vkc_dtype_name (v->dtype), vkc_tensor_shape_str (v), v->stride[0], v->ndim > 1 ? v->stride[1] : 0,
+             vkc_dtype_name (v->dtype), vkc_dtype_block (v->dtype));
 }
 
 static void
@@ -123,8 +123,9 @@ vkc_tensor_alloc (VkcTensor *t, VkcPool *pool, bool arena, VkcDType dtype, int n
     return false;
   }
   VkDeviceSize bytes = vkc_dtype_bytes (dtype, n);
-  bytes = (bytes + 3) & ~(VkDeviceSize) 3;   /* whole 32-bit words: 16-bit tensors are accessed by word */
-  bool ok = arena ? vkc_pool_arena_alloc (pool, bytes, &t->alloc, error) : vkc_pool_alloc (pool, bytes, &t->alloc, error);
+  bytes = (bytes + 3) & ~(VkDeviceSize) 3; /* whole 32-bit words: 16-bit tensors are accessed by word */
+  bool ok =
+      arena ? vkc_pool_arena_alloc (pool, bytes, &t->alloc, error) : vkc_pool_alloc (pool, bytes, &t->alloc, error);
   if (!ok)
     return false;
   t->buffer = t->alloc.buffer;
@@ -144,8 +145,7 @@ int64_t
 vkc_tensor_numel (const VkcTensor *t)
 {
   int64_t n = 1;
-  for (int d = 0; d < t->ndim; d++)
-    n *= t->shape[d];
+  for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
   return n;
 }
 
@@ -187,8 +187,8 @@ vkc_tensor_narrow (const VkcTensor *t, int dim, int64_t start, int64_t length)
   g_assert (dim >= 0 && dim < t->ndim);
   g_assert (start >= 0 && length >= 0 && start + length <= t->shape[dim]);
   if (is_block_type (t->dtype) && dim != 0)
-    g_error ("vkc: a %s tensor %s can only be narrowed along its rows (dim 0), not dim %d",
-             vkc_dtype_name (t->dtype), vkc_tensor_shape_str (t), dim);
+    g_error ("vkc: a %s tensor %s can only be narrowed along its rows (dim 0), not dim %d", vkc_dtype_name (t->dtype),
+             vkc_tensor_shape_str (t), dim);
   VkcTensor v = borrowed (t);
   v.offset += vkc_dtype_bytes (t->dtype, start * t->stride[dim]);
   v.shape[dim] = length;
@@ -230,8 +230,8 @@ vkc_tensor_view (const VkcTensor *t, int ndim, const int64_t *shape, const int64
   block_check_view (&v, "a view");
   if (elem_offset % vkc_dtype_block (t->dtype) != 0)
     g_error ("vkc: a view of a %s tensor must start on a block (offset %" G_GINT64_FORMAT
-             " is no multiple of %" G_GINT64_FORMAT ")", vkc_dtype_name (t->dtype), elem_offset,
-             vkc_dtype_block (t->dtype));
+             " is no multiple of %" G_GINT64_FORMAT ")",
+             vkc_dtype_name (t->dtype), elem_offset, vkc_dtype_block (t->dtype));
   v.offset += vkc_dtype_bytes (t->dtype, elem_offset);
   return v;
 }
@@ -305,8 +305,9 @@ vkc_tensor_binding (VkcDevice *dev, const VkcTensor *t, bool write, uint32_t *el
   VkDeviceSize range = (end - start + 3) & ~(VkDeviceSize) 3;
   if (range > dev->info.max_storage_buffer_range)
     g_error ("vkc: tensor %s (%s) spans %.1f MiB, more than maxStorageBufferRange (%.1f MiB); "
-             "the op launcher must split it", vkc_tensor_shape_str (t), vkc_dtype_name (t->dtype),
-             range / 1048576.0, dev->info.max_storage_buffer_range / 1048576.0);
+             "the op launcher must split it",
+             vkc_tensor_shape_str (t), vkc_dtype_name (t->dtype), range / 1048576.0,
+             dev->info.max_storage_buffer_range / 1048576.0);
   if (elem_offset)
     *elem_offset = (uint32_t) ((t->offset - start) / size);
   return (VkcBinding) { t->buffer, start, range, write };

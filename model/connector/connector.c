@@ -27,7 +27,7 @@ struct _DgConnector {
   VkcDevice *dev;
   DgConnectorConfig cfg;
   DgPrecision precision;
-  DgWeights *weights;        /* owns every GPU tensor */
+  DgWeights *weights; /* owns every GPU tensor */
   guint n_queries, llm_hidden, in_dim, pooled_dim, seq_dim;
   float *meta_host;
   VkcTensor meta;
@@ -56,7 +56,7 @@ shape2 (const DgSafetensors *st, const char *name, guint *rows, guint *cols, GEr
 static gboolean
 fail_shape (GError **error, const DgSafetensors *st, const char *what)
 {
-  g_set_error (error, DG_ERROR, DG_ERROR_SHAPE, _("%s: %s — is this the connector of a DeepGen-1.0 model?"),
+  g_set_error (error, DG_ERROR, DG_ERROR_SHAPE, _ ("%s: %s — is this the connector of a DeepGen-1.0 model?"),
                dg_safetensors_display_name (st), what);
   return FALSE;
 }
@@ -66,26 +66,27 @@ static gboolean
 read_sizes (DgConnector *c, const DgSafetensors *st, GError **error)
 {
   guint d1, k2, k3;
-  if (!shape2 (st, "meta_queries", &c->n_queries, &c->llm_hidden, error)
-      || !shape2 (st, "projector_1.weight", &d1, &c->in_dim, error)
-      || !shape2 (st, "projector_2.weight", &c->pooled_dim, &k2, error)
-      || !shape2 (st, "projector_3.weight", &c->seq_dim, &k3, error))
+  if (!shape2 (st, "meta_queries", &c->n_queries, &c->llm_hidden, error) ||
+      !shape2 (st, "projector_1.weight", &d1, &c->in_dim, error) ||
+      !shape2 (st, "projector_2.weight", &c->pooled_dim, &k2, error) ||
+      !shape2 (st, "projector_3.weight", &c->seq_dim, &k3, error))
     return FALSE;
   g_autofree char *msg = NULL;
   if (d1 != c->cfg.hidden)
-    msg = g_strdup_printf (_("projector_1 outputs %u channels but config.json's hidden_size is %u"), d1, c->cfg.hidden);
+    msg =
+        g_strdup_printf (_ ("projector_1 outputs %u channels but config.json's hidden_size is %u"), d1, c->cfg.hidden);
   else if (k2 != d1 || k3 != d1)
-    msg = g_strdup_printf (_("projector_2/3 take %u/%u channels, projector_1 gives %u"), k2, k3, d1);
+    msg = g_strdup_printf (_ ("projector_2/3 take %u/%u channels, projector_1 gives %u"), k2, k3, d1);
   else if (c->in_dim % c->llm_hidden != 0)
-    msg = g_strdup_printf (_("projector_1 takes %u channels, not a multiple of the meta queries' width %u"), c->in_dim,
+    msg = g_strdup_printf (_ ("projector_1 takes %u channels, not a multiple of the meta queries' width %u"), c->in_dim,
                            c->llm_hidden);
   if (msg)
     return fail_shape (error, st, msg);
   /* The config's layer count must be the checkpoint's: more is caught as a missing tensor. */
   g_autofree char *extra = g_strdup_printf ("connector.layers.%u.layer_norm1.weight", c->cfg.n_layers);
   if (dg_safetensors_find (st, extra)) {
-    g_autofree char *m2 = g_strdup_printf (_("it has more encoder layers than config.json's num_hidden_layers (%u)"),
-                                           c->cfg.n_layers);
+    g_autofree char *m2 =
+        g_strdup_printf (_ ("it has more encoder layers than config.json's num_hidden_layers (%u)"), c->cfg.n_layers);
     return fail_shape (error, st, m2);
   }
   return TRUE;
@@ -99,7 +100,7 @@ pick_activation (DgConnector *c, GError **error)
   case DG_ACT_GELU: c->act = VKC_UNARY_GELU_ERF; return TRUE;
   case DG_ACT_SILU: c->act = VKC_UNARY_SILU; return TRUE;
   }
-  g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _("connector/config.json: unsupported hidden_act"));
+  g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _ ("connector/config.json: unsupported hidden_act"));
   return FALSE;
 }
 
@@ -107,8 +108,12 @@ pick_activation (DgConnector *c, GError **error)
 static DgConnectorShape
 shape_of (const DgConnector *c)
 {
-  return (DgConnectorShape) { .cfg = c->cfg, .n_queries = c->n_queries, .llm_hidden = c->llm_hidden,
-                              .in_dim = c->in_dim, .pooled_dim = c->pooled_dim, .seq_dim = c->seq_dim };
+  return (DgConnectorShape) { .cfg = c->cfg,
+                              .n_queries = c->n_queries,
+                              .llm_hidden = c->llm_hidden,
+                              .in_dim = c->in_dim,
+                              .pooled_dim = c->pooled_dim,
+                              .seq_dim = c->seq_dim };
 }
 
 /* Uploads one tensor of the layout; the meta queries are also kept on the host. */
@@ -166,7 +171,7 @@ dg_connector_load (VkcDevice *dev, const char *dir, DgPrecision precision, DgWei
   c->layers = g_new0 (Layer, c->cfg.n_layers);
   const DgConnectorShape shape_ = shape_of (c);
   gboolean ok = dg_connector_layout_weights (&shape_, load_tensor, c, error);
-  c->weights->st = NULL;   /* borrowed from st, which closes here */
+  c->weights->st = NULL; /* borrowed from st, which closes here */
   return ok ? g_steal_pointer (&c) : NULL;
 }
 
@@ -181,19 +186,54 @@ dg_connector_free (DgConnector *conn)
   g_free (conn);
 }
 
-const DgConnectorConfig *dg_connector_config (const DgConnector *conn) { return &conn->cfg; }
-guint dg_connector_n_queries (const DgConnector *conn) { return conn->n_queries; }
-guint dg_connector_llm_hidden (const DgConnector *conn) { return conn->llm_hidden; }
-guint dg_connector_in_dim (const DgConnector *conn) { return conn->in_dim; }
-guint dg_connector_pooled_dim (const DgConnector *conn) { return conn->pooled_dim; }
-guint dg_connector_seq_dim (const DgConnector *conn) { return conn->seq_dim; }
-guint64 dg_connector_weight_bytes (const DgConnector *conn) { return conn->weights->uploaded_bytes; }
-const float *dg_connector_meta_queries_host (const DgConnector *conn) { return conn->meta_host; }
-const VkcTensor *dg_connector_meta_queries (const DgConnector *conn) { return &conn->meta; }
+const DgConnectorConfig *
+dg_connector_config (const DgConnector *conn)
+{
+  return &conn->cfg;
+}
+guint
+dg_connector_n_queries (const DgConnector *conn)
+{
+  return conn->n_queries;
+}
+guint
+dg_connector_llm_hidden (const DgConnector *conn)
+{
+  return conn->llm_hidden;
+}
+guint
+dg_connector_in_dim (const DgConnector *conn)
+{
+  return conn->in_dim;
+}
+guint
+dg_connector_pooled_dim (const DgConnector *conn)
+{
+  return conn->pooled_dim;
+}
+guint
+dg_connector_seq_dim (const DgConnector *conn)
+{
+  return conn->seq_dim;
+}
+guint64
+dg_connector_weight_bytes (const DgConnector *conn)
+{
+  return conn->weights->uploaded_bytes;
+}
+const float *
+dg_connector_meta_queries_host (const DgConnector *conn)
+{
+  return conn->meta_host;
+}
+const VkcTensor *
+dg_connector_meta_queries (const DgConnector *conn)
+{
+  return &conn->meta;
+}
 
 float *
-dg_connector_read_meta_queries (const char *dir, DgPrecision precision, guint *n_queries, guint *width,
-                                GError **error)
+dg_connector_read_meta_queries (const char *dir, DgPrecision precision, guint *n_queries, guint *width, GError **error)
 {
   g_return_val_if_fail (dir && n_queries && width, NULL);
   g_autoptr (DgSafetensors) st = dg_safetensors_open (dir, error);
@@ -204,14 +244,13 @@ dg_connector_read_meta_queries (const char *dir, DgPrecision precision, guint *n
   const gsize n = (gsize) rows * cols;
   g_autofree float *q = g_try_new (float, MAX (n, 1));
   if (!q) {
-    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory reading '%s'"), "meta_queries");
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("out of memory reading '%s'"), "meta_queries");
     return NULL;
   }
   if (!dg_tensor_to_f32 (dg_safetensors_find (st, "meta_queries"), q, error))
     return NULL;
   if (precision == DG_PRECISION_BF16)
-    for (gsize i = 0; i < n; i++)
-      q[i] = vkc_round_bf16 (q[i]);
+    for (gsize i = 0; i < n; i++) q[i] = vkc_round_bf16 (q[i]);
   *n_queries = rows;
   *width = cols;
   return g_steal_pointer (&q);
@@ -232,7 +271,7 @@ typedef struct {
   VkcCmd *cmd;
   DgArena *arena;
   gboolean bf16;
-  VkcTensor h, qkv, o, f, tmp;   /* [R, S, hidden], [R, S, 3·hidden], ..., [R, S, intermediate] */
+  VkcTensor h, qkv, o, f, tmp; /* [R, S, hidden], [R, S, 3·hidden], ..., [R, S, intermediate] */
 } Ctx;
 
 /* Rounds a contiguous tensor to bf16 in place (vkc_op_round_bf16 splits what exceeds a binding). */
@@ -295,8 +334,14 @@ attention_block (Ctx *c, const Layer *l, const VkcTensor *x)
   vkc_op_linear (c->cmd, &k, &c->h, &l->k.w, &l->k.b);
   vkc_op_linear (c->cmd, &v, &c->h, &l->v.w, &l->v.b);
   round_bf16 (c, &c->qkv);
-  VkcAttnParams ap = { (int) cfg->n_heads, (int) cfg->n_heads, (int) cfg->head_dim,
-                       (float) (1.0 / sqrt ((double) cfg->head_dim)), false, NULL, false, NULL };
+  VkcAttnParams ap = { (int) cfg->n_heads,
+                       (int) cfg->n_heads,
+                       (int) cfg->head_dim,
+                       (float) (1.0 / sqrt ((double) cfg->head_dim)),
+                       false,
+                       NULL,
+                       false,
+                       NULL };
   vkc_op_attention (c->cmd, &c->o, &q, &k, &v, &ap);
   round_bf16 (c, &c->o);
   residual (c, x, &c->o, &l->out);
@@ -347,7 +392,8 @@ dg_connector_forward_layer (DgConnector *conn, VkcCmd *cmd, DgArena *arena, guin
 {
   g_assert (layer < conn->cfg.n_layers && x->ndim == 3 && x->shape[2] == conn->cfg.hidden);
   Ctx c;
-  if (!DG_ACT (arena, y, x->shape[0], x->shape[1], x->shape[2]) || !ctx_init (&c, conn, cmd, arena, x->shape[0], x->shape[1]))
+  if (!DG_ACT (arena, y, x->shape[0], x->shape[1], x->shape[2]) ||
+      !ctx_init (&c, conn, cmd, arena, x->shape[0], x->shape[1]))
     return;
   vkc_op_copy (cmd, y, x);
   attention_block (&c, &conn->layers[layer], y);

@@ -32,11 +32,11 @@ void dg_connector_free (DgConnector *conn);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgConnector, dg_connector_free)
 
 const DgConnectorConfig *dg_connector_config (const DgConnector *conn);
-guint dg_connector_n_queries (const DgConnector *conn);    /* meta queries (128 real, 8 tiny) */
-guint dg_connector_llm_hidden (const DgConnector *conn);   /* their width = the LLM's hidden size */
-guint dg_connector_in_dim (const DgConnector *conn);       /* projector_1 input: stacked channels */
-guint dg_connector_pooled_dim (const DgConnector *conn);   /* projector_2 output (DiT pooled_projection_dim) */
-guint dg_connector_seq_dim (const DgConnector *conn);      /* projector_3 output (DiT joint_attention_dim) */
+guint dg_connector_n_queries (const DgConnector *conn);  /* meta queries (128 real, 8 tiny) */
+guint dg_connector_llm_hidden (const DgConnector *conn); /* their width = the LLM's hidden size */
+guint dg_connector_in_dim (const DgConnector *conn);     /* projector_1 input: stacked channels */
+guint dg_connector_pooled_dim (const DgConnector *conn); /* projector_2 output (DiT pooled_projection_dim) */
+guint dg_connector_seq_dim (const DgConnector *conn);    /* projector_3 output (DiT joint_attention_dim) */
 guint64 dg_connector_weight_bytes (const DgConnector *conn);
 
 /* The meta queries [n_queries, llm_hidden] appended to every LLM row (MODEL.md §1.5), as the
@@ -59,8 +59,8 @@ void dg_connector_set_tap (DgConnector *conn, DgTapFunc func, gpointer user_data
 /* merged [rows, S, in_dim] (f32, last dim contiguous, rows/tokens may be strided) →
  * *pooled [rows, pooled_dim] and *seq [rows, S, seq_dim], both allocated in @arena. Rows are
  * independent; the mean runs over all S tokens, pads included (MODEL.md §10 item 4). */
-void dg_connector_forward (DgConnector *conn, VkcCmd *cmd, DgArena *arena, const VkcTensor *merged,
-                           VkcTensor *pooled, VkcTensor *seq);
+void dg_connector_forward (DgConnector *conn, VkcCmd *cmd, DgArena *arena, const VkcTensor *merged, VkcTensor *pooled,
+                           VkcTensor *seq);
 
 /* One encoder layer (tests): x [rows, S, hidden] → *y (allocated in @arena). */
 void dg_connector_forward_layer (DgConnector *conn, VkcCmd *cmd, DgArena *arena, guint layer, const VkcTensor *x,

@@ -16,8 +16,9 @@ emit (Walk *w, DgLayoutKind kind, int slot, int layer, int sub, gint64 rows, gin
 {
   if (!w->ok)
     return;
-  DgLayoutTensor t = { .kind = kind, .ndim = cols ? 2 : 1, .shape = { rows, cols }, .slot = slot, .layer = layer,
-                       .sub = sub };
+  DgLayoutTensor t = {
+    .kind = kind, .ndim = cols ? 2 : 1, .shape = { rows, cols }, .slot = slot, .layer = layer, .sub = sub
+  };
   g_snprintf (t.name, sizeof t.name, "%s%s", name, suffix);
   w->ok = w->visit (&t, w->data, w->error);
 }
@@ -45,7 +46,7 @@ dg_connector_layout_weights (const DgConnectorShape *s, DgLayoutVisit visit, gpo
   linear (&w, CONN_P1, -1, D, s->in_dim, "projector_1");
   linear (&w, CONN_P2, -1, s->pooled_dim, D, "projector_2");
   linear (&w, CONN_P3, -1, s->seq_dim, D, "projector_3");
-  for (guint i = 0; i < s->cfg.n_layers && w.ok; i++) {   /* transformers SiglipEncoderLayer */
+  for (guint i = 0; i < s->cfg.n_layers && w.ok; i++) { /* transformers SiglipEncoderLayer */
     const int l = (int) i;
     char p[64], n[96];
 #define NAME(suffix) (g_snprintf (n, sizeof n, "%s." suffix, p), n)
@@ -67,7 +68,7 @@ void
 dg_connector_layout_acts (const DgConnectorShape *s, gint64 R, gint64 S, gboolean bf16, DgLayoutAct a[CONN_N_ACTS])
 {
   const gint64 D = s->cfg.hidden;
-  DG_LAYOUT_ACT (&a[CONN_ACT_X], R, S, D);   /* projector_1 output, the residual stream */
+  DG_LAYOUT_ACT (&a[CONN_ACT_X], R, S, D); /* projector_1 output, the residual stream */
   DG_LAYOUT_ACT (&a[CONN_ACT_MEAN], R, D);
   DG_LAYOUT_ACT (&a[CONN_ACT_POOLED], R, s->pooled_dim);
   DG_LAYOUT_ACT (&a[CONN_ACT_SEQ], R, S, s->seq_dim);

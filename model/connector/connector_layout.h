@@ -18,18 +18,27 @@ G_BEGIN_DECLS
  * it (the meta queries, the stacked LLM width, the DiT's pooled and context widths). */
 typedef struct {
   DgConnectorConfig cfg;
-  guint n_queries;     /* meta_queries rows */
-  guint llm_hidden;    /* meta_queries columns: the LLM's width */
-  guint in_dim;        /* projector_1 input: the stacked hidden states, n_selected · llm_hidden */
-  guint pooled_dim;    /* projector_2 output: the DiT's pooled_projection_dim */
-  guint seq_dim;       /* projector_3 output: the DiT's joint_attention_dim */
+  guint n_queries;  /* meta_queries rows */
+  guint llm_hidden; /* meta_queries columns: the LLM's width */
+  guint in_dim;     /* projector_1 input: the stacked hidden states, n_selected · llm_hidden */
+  guint pooled_dim; /* projector_2 output: the DiT's pooled_projection_dim */
+  guint seq_dim;    /* projector_3 output: the DiT's joint_attention_dim */
 } DgConnectorShape;
 
 /* Where a tensor goes (DgLayoutTensor.slot; sub 0 weight, 1 bias). */
 typedef enum {
-  CONN_META,                    /* meta_queries: kept on the host too, uploaded in f32 */
-  CONN_P1, CONN_P2, CONN_P3,    /* projector_1/2/3 */
-  CONN_LN1, CONN_Q, CONN_K, CONN_V, CONN_OUT, CONN_LN2, CONN_FC1, CONN_FC2,   /* per layer */
+  CONN_META, /* meta_queries: kept on the host too, uploaded in f32 */
+  CONN_P1,
+  CONN_P2,
+  CONN_P3, /* projector_1/2/3 */
+  CONN_LN1,
+  CONN_Q,
+  CONN_K,
+  CONN_V,
+  CONN_OUT,
+  CONN_LN2,
+  CONN_FC1,
+  CONN_FC2, /* per layer */
 } DgConnectorSlot;
 
 gboolean dg_connector_layout_weights (const DgConnectorShape *s, DgLayoutVisit visit, gpointer user_data,
@@ -39,8 +48,15 @@ gboolean dg_connector_layout_weights (const DgConnectorShape *s, DgLayoutVisit v
  * the outputs, then one layer's buffers (reused by every layer); the bf16 rounding scratch only
  * in bf16 mode. */
 typedef enum {
-  CONN_ACT_X, CONN_ACT_MEAN, CONN_ACT_POOLED, CONN_ACT_SEQ,
-  CONN_ACT_H, CONN_ACT_QKV, CONN_ACT_O, CONN_ACT_F, CONN_ACT_TMP,
+  CONN_ACT_X,
+  CONN_ACT_MEAN,
+  CONN_ACT_POOLED,
+  CONN_ACT_SEQ,
+  CONN_ACT_H,
+  CONN_ACT_QKV,
+  CONN_ACT_O,
+  CONN_ACT_F,
+  CONN_ACT_TMP,
   CONN_N_ACTS
 } DgConnectorAct;
 

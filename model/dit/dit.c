@@ -21,9 +21,9 @@
 
 /* ---- model numbers (MODEL.md §5, diffusers SD3Transformer2DModel) ---------------------- */
 
-#define DIT_EPS 1e-6f              /* non-affine LayerNorms and q/k RMSNorm (§5.4, §10.8) */
+#define DIT_EPS 1e-6f /* non-affine LayerNorms and q/k RMSNorm (§5.4, §10.8) */
 #define DIT_FREQ_MAX_PERIOD 10000.0
-#define DIT_POS_THETA 10000.0      /* 2-D sin-cos position table (§5.2) */
+#define DIT_POS_THETA 10000.0 /* 2-D sin-cos position table (§5.2) */
 /* The widths, chunk orders and the weight list are in dit_layout.h. */
 
 typedef struct {
@@ -33,13 +33,13 @@ typedef struct {
 /* The projections of one attention stream: attn (image side: to_q/k/v, to_out.0), attn
  * (context side: add_q/k/v_proj, to_add_out) or attn2. */
 typedef struct {
-  Linear q, k, v, out;        /* out unset for the context of the last block */
-  VkcTensor norm_q, norm_k;   /* per-head RMSNorm weights [head_dim]; unset without qk_norm */
+  Linear q, k, v, out;      /* out unset for the context of the last block */
+  VkcTensor norm_q, norm_k; /* per-head RMSNorm weights [head_dim]; unset without qk_norm */
 } Proj;
 
 typedef struct {
-  gboolean dual;      /* SD3.5 "X" block: attn2 and a 9-chunk modulation */
-  gboolean pre_only;  /* last block: context only feeds keys/values */
+  gboolean dual;     /* SD3.5 "X" block: attn2 and a 9-chunk modulation */
+  gboolean pre_only; /* last block: context only feeds keys/values */
   Linear norm1, norm1_ctx;
   Proj img, ctx, img2;
   Linear ff1, ff2, ffc1, ffc2;
@@ -49,13 +49,13 @@ struct _DgDit {
   VkcDevice *dev;
   DgDitConfig cfg;
   DgPrecision precision;
-  DgSafetensors *st;              /* kept open: the position table is cropped from the mapping */
-  const DgTensorInfo *pos_table;  /* [1, M², D] or NULL (recomputed) */
+  DgSafetensors *st;             /* kept open: the position table is cropped from the mapping */
+  const DgTensorInfo *pos_table; /* [1, M², D] or NULL (recomputed) */
   DgWeights *w;
   VkcTensor patch_w, patch_b;
   Linear t1, t2, p1, p2, ctx_emb, norm_out, proj_out;
   Block *blocks;
-  GHashTable *pos;                /* (h/2 << 32 | w/2) → VkcTensor* [1, N, D] */
+  GHashTable *pos; /* (h/2 << 32 | w/2) → VkcTensor* [1, N, D] */
   DgTapFunc observe;
   gpointer observe_data;
 };
@@ -110,21 +110,18 @@ load_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
   DgDit *dit = data;
   if (t->slot == DIT_POS_TABLE) {
     if (!dg_safetensors_find (dit->st, t->name))
-      return TRUE;   /* recomputed */
-    dit->pos_table = dg_safetensors_expect_shape (dit->st, t->name, DG_DTYPES_FLOAT, error, t->shape[0], t->shape[1],
-                                                  t->shape[2]);
+      return TRUE; /* recomputed */
+    dit->pos_table =
+        dg_safetensors_expect_shape (dit->st, t->name, DG_DTYPES_FLOAT, error, t->shape[0], t->shape[1], t->shape[2]);
     return dit->pos_table != NULL;
   }
   VkcTensor *dst = weight_slot (dit, t);
   switch (t->kind) {
-  case DG_LAYOUT_LINEAR:
-    return dg_weights_linear (dit->w, dst, t->shape[0], t->shape[1], error, "%s", t->name);
-  case DG_LAYOUT_VECTOR:
-    return dg_weights_vector (dit->w, dst, t->shape[0], error, "%s", t->name);
+  case DG_LAYOUT_LINEAR: return dg_weights_linear (dit->w, dst, t->shape[0], t->shape[1], error, "%s", t->name);
+  case DG_LAYOUT_VECTOR: return dg_weights_vector (dit->w, dst, t->shape[0], error, "%s", t->name);
   case DG_LAYOUT_MATRIX:
     return dg_weights_conv (dit->w, dst, t->shape[0], t->shape[1], t->shape[2], t->shape[3], error, "%s", t->name);
-  default:
-    g_assert_not_reached ();
+  default: g_assert_not_reached ();
   }
 }
 
@@ -134,18 +131,18 @@ check_supported (const DgDitConfig *c, const char *display, GError **error)
 {
   const char *what = NULL;
   if (c->patch_size != DIT_PATCH)
-    what = _("a patch size other than 2");
+    what = _ ("a patch size other than 2");
   else if (c->qk_norm == DG_QK_NORM_LAYER)
-    what = _("LayerNorm q/k normalisation");
+    what = _ ("LayerNorm q/k normalisation");
   else if (c->pos_embed_max_size == 0)
-    what = _("a DiT without pos_embed_max_size (uncropped position table)");
+    what = _ ("a DiT without pos_embed_max_size (uncropped position table)");
   else if (c->caption_projection_dim != c->inner_dim)
-    what = _("caption_projection_dim different from the inner width");
+    what = _ ("caption_projection_dim different from the inner width");
   else if (c->inner_dim % 4 != 0)
-    what = _("an inner width that is not a multiple of 4");
+    what = _ ("an inner width that is not a multiple of 4");
   if (!what)
     return TRUE;
-  g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _("%s: %s is not supported"), display, what);
+  g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _ ("%s: %s is not supported"), display, what);
   return FALSE;
 }
 
@@ -163,7 +160,7 @@ dg_dit_load (VkcDevice *dev, const char *path, DgPrecision precision, DgWeightFo
     return NULL;
   dit->w = dg_weights_new (dev, dit->st, precision, "dit");
   dg_weights_set_linear_format (dit->w, weights, DG_COMPONENT_DIT);
-  DgPlanModel shape = { .dit = dit->cfg };   /* the pool sized to the weights (plan.h) */
+  DgPlanModel shape = { .dit = dit->cfg }; /* the pool sized to the weights (plan.h) */
   dg_weights_expect (dit->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_DIT, precision, weights));
   dit->blocks = g_new0 (Block, dit->cfg.n_layers);
   for (guint i = 0; i < dit->cfg.n_layers; i++) {
@@ -181,7 +178,7 @@ dg_dit_free (DgDit *dit)
   if (!dit)
     return;
   if (dit->pos)
-    g_hash_table_destroy (dit->pos);   /* the tensors live in the weights pool */
+    g_hash_table_destroy (dit->pos); /* the tensors live in the weights pool */
   dg_weights_free (dit->w);
   dg_safetensors_free (dit->st);
   g_free (dit->blocks);
@@ -207,8 +204,7 @@ dg_dit_set_observer (DgDit *dit, DgTapFunc func, gpointer user_data)
   dit->observe_data = user_data;
 }
 
-static void
-observe (DgDit *dit, VkcCmd *cmd, const VkcTensor *t, const char *fmt, ...) G_GNUC_PRINTF (4, 5);
+static void observe (DgDit *dit, VkcCmd *cmd, const VkcTensor *t, const char *fmt, ...) G_GNUC_PRINTF (4, 5);
 
 static void
 observe (DgDit *dit, VkcCmd *cmd, const VkcTensor *t, const char *fmt, ...)
@@ -233,7 +229,7 @@ observe (DgDit *dit, VkcCmd *cmd, const VkcTensor *t, const char *fmt, ...)
 void
 dg_dit_pos_embed_row (const DgDitConfig *c, gint64 gy, gint64 left, gint64 n, float *dst)
 {
-  const gint64 D = c->inner_dim, Q = D / 4;   /* Q frequencies per axis and function */
+  const gint64 D = c->inner_dim, Q = D / 4; /* Q frequencies per axis and function */
   const float cells_per_unit = (float) ((double) c->pos_embed_max_size / (c->sample_size / c->patch_size));
   const float y = (float) gy / cells_per_unit;
   for (gint64 j = 0; j < n; j++) {
@@ -275,10 +271,10 @@ pos_crop (DgDit *dit, gint64 h2, gint64 w2, GError **error)
   const gint64 top = (M - h2) / 2, left = (M - w2) / 2;
   g_autofree float *host = g_try_new (float, (gsize) (h2 * w2 * D));
   if (!host) {
-    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory for the DiT position table"));
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("out of memory for the DiT position table"));
     return NULL;
   }
-  DgMappedGuard g;   /* the stored table is read from the mapped file */
+  DgMappedGuard g; /* the stored table is read from the mapped file */
   if (!DG_MAPPED_TRY (&g)) {
     dg_mapped_guard_fail (&g, dit->pos_table->file, error);
     return NULL;
@@ -290,9 +286,8 @@ pos_crop (DgDit *dit, gint64 h2, gint64 w2, GError **error)
       dg_dit_pos_embed_row (&dit->cfg, top + r, left, w2, host + r * w2 * D);
   }
   dg_mapped_guard_end (&g);
-  if (dit->precision == DG_PRECISION_BF16)   /* the reference's .to(bfloat16) of the buffer */
-    for (gint64 i = 0; i < h2 * w2 * D; i++)
-      host[i] = dg_bf16_to_f32 (dg_f32_to_bf16 (host[i]));
+  if (dit->precision == DG_PRECISION_BF16) /* the reference's .to(bfloat16) of the buffer */
+    for (gint64 i = 0; i < h2 * w2 * D; i++) host[i] = dg_bf16_to_f32 (dg_f32_to_bf16 (host[i]));
   VkcTensor *t = g_new0 (VkcTensor, 1);
   dg_weights_expect (dit->w, vkc_pool_piece_size ((VkDeviceSize) (h2 * w2 * D) * sizeof (float)));
   if (!dg_weights_upload_f32 (dit->w, t, VKC_F32, 3, (const int64_t[]) { 1, h2 * w2, D }, host, error)) {
@@ -456,8 +451,8 @@ check_image_size (const DgDit *dit, int64_t h, int64_t w, const char *what, GErr
   if (h > 0 && w > 0 && h % DIT_PATCH == 0 && w % DIT_PATCH == 0 && h / DIT_PATCH <= M && w / DIT_PATCH <= M)
     return TRUE;
   g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-               _("%s of %" PRId64 "×%" PRId64 " latent pixels: sides must be even and at most %"
-                 PRId64 " (images up to %" PRId64 " pixels)"),
+               _ ("%s of %" PRId64 "×%" PRId64 " latent pixels: sides must be even and at most %" PRId64
+                  " (images up to %" PRId64 " pixels)"),
                what, w, h, 2 * M, 16 * M);
   return FALSE;
 }
@@ -467,14 +462,14 @@ dg_dit_patch_embed (DgDit *dit, VkcCmd *cmd, DgArena *arena, const VkcTensor *la
                     GError **error)
 {
   const int64_t h = latents->shape[latents->ndim - 3], w = latents->shape[latents->ndim - 2];
-  if (!check_image_size (dit, h, w, _("a latent image"), error))
+  if (!check_image_size (dit, h, w, _ ("a latent image"), error))
     return FALSE;
   const VkcTensor *pos = pos_crop (dit, h / DIT_PATCH, w / DIT_PATCH, error);
   if (!pos)
     return FALSE;
   vkc_op_conv2d_patch2 (cmd, tokens, latents, &dit->patch_w, &dit->patch_b);
   rnd (dit, cmd, tokens);
-  vkc_op_binary (cmd, tokens, tokens, pos, VKC_BINARY_ADD);   /* [1, N, D] broadcast over rows */
+  vkc_op_binary (cmd, tokens, tokens, pos, VKC_BINARY_ADD); /* [1, N, D] broadcast over rows */
   rnd (dit, cmd, tokens);
   return TRUE;
 }
@@ -488,17 +483,17 @@ typedef struct {
   DgDit *dit;
   VkcCmd *cmd;
   int64_t B, L, S, D;
-  const VkcTensor *key_valid;   /* U32 [B, L+S] or NULL */
-  VkcTensor st;                 /* [B, D]    silu(temb) */
-  VkcTensor mod, cmod;          /* [B, 9D], [B, 6D] modulation chunks */
-  VkcTensor xn, xa, xb;         /* [B, L, D] LN(x), modulated for attn (later: projections), for attn2 */
-  VkcTensor cn, ca;             /* [B, S, D] the same for the context */
+  const VkcTensor *key_valid; /* U32 [B, L+S] or NULL */
+  VkcTensor st;               /* [B, D]    silu(temb) */
+  VkcTensor mod, cmod;        /* [B, 9D], [B, 6D] modulation chunks */
+  VkcTensor xn, xa, xb;       /* [B, L, D] LN(x), modulated for attn (later: projections), for attn2 */
+  VkcTensor cn, ca;           /* [B, S, D] the same for the context */
   /* The attention buffers and the MLP hidden share memory (the MLPs run after both attentions
    * of a block; the recorder's barriers order the reuse): */
-  VkcTensor qkv;                /* [3, B, L+S, D]: q, k, v; image tokens first, then context
+  VkcTensor qkv; /* [3, B, L+S, D]: q, k, v; image tokens first, then context
                                  * (§10.8); separate planes keep one row's keys within a binding */
-  VkcTensor o;                  /* [B, L+S, D] attention output, right after qkv */
-  VkcTensor hid;                /* [B·(L+S)·4D] over both; the MLP hidden [B, max(L,S), 4D] */
+  VkcTensor o;   /* [B, L+S, D] attention output, right after qkv */
+  VkcTensor hid; /* [B·(L+S)·4D] over both; the MLP hidden [B, max(L,S), 4D] */
 } Pass;
 
 static gboolean
@@ -533,8 +528,7 @@ qkv_split (const VkcTensor *qkv, int64_t D, VkcTensor *q, VkcTensor *k, VkcTenso
   VkcTensor *out[3] = { q, k, v };
   const int64_t shape[3] = { qkv->shape[1], qkv->shape[2], D };
   const int64_t stride[3] = { qkv->stride[1], qkv->stride[2], 1 };
-  for (int i = 0; i < 3; i++)
-    *out[i] = vkc_tensor_view (qkv, 3, shape, stride, i * qkv->stride[0]);
+  for (int i = 0; i < 3; i++) *out[i] = vkc_tensor_view (qkv, 3, shape, stride, i * qkv->stride[0]);
 }
 
 /* Projections of one stream into its token rows of the qkv buffer. */
@@ -568,9 +562,12 @@ attend (const Pass *p, const VkcTensor *o, const VkcTensor *qkv, const VkcTensor
   VkcTensor q, k, v;
   qkv_split (qkv, p->D, &q, &k, &v);
   VkcAttnParams ap = {
-    .heads_q = (int) c->n_heads, .heads_kv = (int) c->n_heads, .head_dim = (int) c->head_dim,
+    .heads_q = (int) c->n_heads,
+    .heads_kv = (int) c->n_heads,
+    .head_dim = (int) c->head_dim,
     .scale = (float) (1.0 / sqrt ((double) c->head_dim)),
-    .key_valid = key_valid, .pad_self = key_valid != NULL,
+    .key_valid = key_valid,
+    .pad_self = key_valid != NULL,
   };
   vkc_op_attention (p->cmd, o, &q, &k, &v, &ap);
   rnd (p->dit, p->cmd, &p->o);
@@ -733,7 +730,7 @@ head_record (const Pass *p, const VkcTensor *x, const VkcTensor *temb, const Vkc
 
 typedef struct {
   int64_t B, h, w, S, Nt, Lmax;
-  int64_t *len;          /* tokens per row: target + references */
+  int64_t *len; /* tokens per row: target + references */
   gboolean padded;
 } Layout;
 
@@ -750,7 +747,7 @@ ref_nhwc (const VkcTensor *r)
 static gboolean
 bad_input (GError **error, const char *what)
 {
-  g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("DiT input: %s"), what);
+  g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("DiT input: %s"), what);
   return FALSE;
 }
 
@@ -760,22 +757,22 @@ layout_plan (const DgDit *dit, const DgDitInput *in, const VkcTensor *out, Layou
   const DgDitConfig *c = &dit->cfg;
   const VkcTensor *x = in->latents;
   if (x->ndim != 4 || x->shape[3] != c->in_channels)
-    return bad_input (error, _("latents must be [B, h, w, in_channels]"));
+    return bad_input (error, _ ("latents must be [B, h, w, in_channels]"));
   lay->B = x->shape[0];
   lay->h = x->shape[1];
   lay->w = x->shape[2];
-  if (!check_image_size (dit, lay->h, lay->w, _("a latent image"), error))
+  if (!check_image_size (dit, lay->h, lay->w, _ ("a latent image"), error))
     return FALSE;
   if (in->timestep->ndim != 1 || in->timestep->shape[0] != lay->B)
-    return bad_input (error, _("timestep must be [B]"));
-  if (in->context->ndim != 3 || in->context->shape[0] != lay->B || in->context->shape[1] < 1
-      || in->context->shape[2] != c->joint_attention_dim)
-    return bad_input (error, _("context must be [B, S, joint_attention_dim] with S ≥ 1"));
+    return bad_input (error, _ ("timestep must be [B]"));
+  if (in->context->ndim != 3 || in->context->shape[0] != lay->B || in->context->shape[1] < 1 ||
+      in->context->shape[2] != c->joint_attention_dim)
+    return bad_input (error, _ ("context must be [B, S, joint_attention_dim] with S ≥ 1"));
   if (in->pooled->ndim != 2 || in->pooled->shape[0] != lay->B || in->pooled->shape[1] != c->pooled_projection_dim)
-    return bad_input (error, _("pooled must be [B, pooled_projection_dim]"));
-  if (out->ndim != 4 || out->shape[0] != lay->B || out->shape[1] != lay->h || out->shape[2] != lay->w
-      || out->shape[3] != c->out_channels || out->stride[3] != 1 || out->stride[2] != out->shape[3])
-    return bad_input (error, _("out must be [B, h, w, out_channels] with contiguous pixels"));
+    return bad_input (error, _ ("pooled must be [B, pooled_projection_dim]"));
+  if (out->ndim != 4 || out->shape[0] != lay->B || out->shape[1] != lay->h || out->shape[2] != lay->w ||
+      out->shape[3] != c->out_channels || out->stride[3] != 1 || out->stride[2] != out->shape[3])
+    return bad_input (error, _ ("out must be [B, h, w, out_channels] with contiguous pixels"));
   lay->S = in->context->shape[1];
   lay->Nt = (lay->h / DIT_PATCH) * (lay->w / DIT_PATCH);
   lay->len = g_new (int64_t, lay->B);
@@ -786,16 +783,15 @@ layout_plan (const DgDit *dit, const DgDitInput *in, const VkcTensor *out, Layou
     for (guint j = 0; in->n_refs && j < in->n_refs[b]; j++, k++) {
       VkcTensor r = ref_nhwc (in->refs[k]);
       if (r.shape[0] != 1 || r.shape[3] != c->in_channels)
-        return bad_input (error, _("each reference must be [h, w, in_channels]"));
-      if (!check_image_size (dit, r.shape[1], r.shape[2], _("a reference latent"), error))
+        return bad_input (error, _ ("each reference must be [h, w, in_channels]"));
+      if (!check_image_size (dit, r.shape[1], r.shape[2], _ ("a reference latent"), error))
         return FALSE;
       lay->len[b] += (r.shape[1] / DIT_PATCH) * (r.shape[2] / DIT_PATCH);
     }
     lay->Lmax = MAX (lay->Lmax, lay->len[b]);
   }
   lay->padded = FALSE;
-  for (int64_t b = 0; b < lay->B; b++)
-    lay->padded |= lay->len[b] != lay->Lmax;
+  for (int64_t b = 0; b < lay->B; b++) lay->padded |= lay->len[b] != lay->Lmax;
   return TRUE;
 }
 
@@ -842,8 +838,7 @@ record_image_tokens (DgDit *dit, VkcCmd *cmd, DgArena *arena, const DgDitInput *
 }
 
 gboolean
-dg_dit_forward (DgDit *dit, VkcCmd *cmd, DgArena *arena, const DgDitInput *in, const VkcTensor *out,
-                GError **error)
+dg_dit_forward (DgDit *dit, VkcCmd *cmd, DgArena *arena, const DgDitInput *in, const VkcTensor *out, GError **error)
 {
   Layout lay = { 0 };
   gboolean ok = FALSE;

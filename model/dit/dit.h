@@ -58,10 +58,10 @@ guint64 dg_dit_weight_bytes (const DgDit *dit);
 void dg_dit_set_observer (DgDit *dit, DgTapFunc func, gpointer user_data);
 
 typedef struct {
-  const VkcTensor *latents;   /* [B, h, w, in_channels] noisy latents */
-  const VkcTensor *timestep;  /* [B] f32: 1000·σ */
-  const VkcTensor *context;   /* [B, S, joint_attention_dim]: the SCB sequence */
-  const VkcTensor *pooled;    /* [B, pooled_projection_dim]: the SCB pooled vector */
+  const VkcTensor *latents;  /* [B, h, w, in_channels] noisy latents */
+  const VkcTensor *timestep; /* [B] f32: 1000·σ */
+  const VkcTensor *context;  /* [B, S, joint_attention_dim]: the SCB sequence */
+  const VkcTensor *pooled;   /* [B, pooled_projection_dim]: the SCB pooled vector */
   /* Reference latents (§5.3): n_refs[b] per row (NULL = none anywhere), and refs the rows'
    * lists one after another, each [h_j, w_j, in_channels] or [1, h_j, w_j, in_channels]. */
   const guint *n_refs;
@@ -79,17 +79,17 @@ gboolean dg_dit_forward (DgDit *dit, VkcCmd *cmd, DgArena *arena, const DgDitInp
 /* ---- the stages, for tests and for callers that drive the blocks themselves ------------- */
 
 /* temb [B, D] = timestep_embedder(sinusoid(t)) + text_embedder(pooled). */
-gboolean dg_dit_time_embed (DgDit *dit, VkcCmd *cmd, DgArena *arena, const VkcTensor *timestep,
-                            const VkcTensor *pooled, const VkcTensor *temb, GError **error);
+gboolean dg_dit_time_embed (DgDit *dit, VkcCmd *cmd, DgArena *arena, const VkcTensor *timestep, const VkcTensor *pooled,
+                            const VkcTensor *temb, GError **error);
 /* tokens [B, (h/2)(w/2), D] = patch conv of latents [B, h, w, C] + the centre-cropped position
  * table of that size. tokens may be a token-range view of a larger tensor. */
-gboolean dg_dit_patch_embed (DgDit *dit, VkcCmd *cmd, DgArena *arena, const VkcTensor *latents,
-                             const VkcTensor *tokens, GError **error);
+gboolean dg_dit_patch_embed (DgDit *dit, VkcCmd *cmd, DgArena *arena, const VkcTensor *latents, const VkcTensor *tokens,
+                             GError **error);
 /* One transformer block, in place on img [B, L, D] and ctx [B, S, D] (ctx is left unchanged by
  * the last, context_pre_only block). key_valid: U32 [B, L + S] (image tokens then context; 1 =
  * valid) when some rows are padded, else NULL (§5.3: pad tokens attend only to themselves). */
-gboolean dg_dit_block (DgDit *dit, VkcCmd *cmd, DgArena *arena, guint layer, const VkcTensor *img,
-                       const VkcTensor *ctx, const VkcTensor *temb, const VkcTensor *key_valid, GError **error);
+gboolean dg_dit_block (DgDit *dit, VkcCmd *cmd, DgArena *arena, guint layer, const VkcTensor *img, const VkcTensor *ctx,
+                       const VkcTensor *temb, const VkcTensor *key_valid, GError **error);
 
 /* Row gy, columns left .. left+n−1 of the full M×M position table, [n, D] into dst, computed
  * like diffusers' get_2d_sincos_pos_embed (float32 coordinates index/(M/base), float64 sin/cos,

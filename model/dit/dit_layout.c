@@ -10,9 +10,8 @@ typedef struct {
   gboolean ok;
 } Walk;
 
-static void
-emit (Walk *w, DgLayoutKind kind, int slot, int layer, int sub, guint ndim, const gint64 *shape, const char *fmt, ...)
-  G_GNUC_PRINTF (8, 9);
+static void emit (Walk *w, DgLayoutKind kind, int slot, int layer, int sub, guint ndim, const gint64 *shape,
+                  const char *fmt, ...) G_GNUC_PRINTF (8, 9);
 
 static void
 emit (Walk *w, DgLayoutKind kind, int slot, int layer, int sub, guint ndim, const gint64 *shape, const char *fmt, ...)
@@ -49,14 +48,14 @@ proj (Walk *w, const DgDitConfig *c, int slot, int layer, const char *prefix, co
   }
   if (c->qk_norm == DG_QK_NORM_RMS)
     for (int k = 0; k < 2; k++)
-      emit (w, DG_LAYOUT_VECTOR, slot, layer, DIT_SUB_NORM_Q + k, 1, (const gint64[]) { c->head_dim },
-            "%s.%s.weight", prefix, names[4 + k]);
+      emit (w, DG_LAYOUT_VECTOR, slot, layer, DIT_SUB_NORM_Q + k, 1, (const gint64[]) { c->head_dim }, "%s.%s.weight",
+            prefix, names[4 + k]);
 }
 
 gboolean
 dg_dit_layout_pre_only (const DgDitConfig *c, guint layer)
 {
-  return layer + 1 == c->n_layers;   /* SD3Transformer2DModel: context_pre_only = last */
+  return layer + 1 == c->n_layers; /* SD3Transformer2DModel: context_pre_only = last */
 }
 
 gboolean
@@ -79,10 +78,10 @@ dg_dit_layout_weights (const DgDitConfig *c, DgLayoutVisit visit, gpointer user_
     emit (&w, DG_LAYOUT_HOST, DIT_POS_TABLE, -1, 0, 3, (const gint64[]) { 1, M * M, D }, "pos_embed.pos_embed");
   }
   static const char *const img_names[6] = { "to_q", "to_k", "to_v", "to_out.0", "norm_q", "norm_k" };
-  static const char *const ctx_names[6] = { "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out",
-                                            "norm_added_q", "norm_added_k" };
-  static const char *const ctx_names_pre[6] = { "add_q_proj", "add_k_proj", "add_v_proj", NULL,
-                                                "norm_added_q", "norm_added_k" };
+  static const char *const ctx_names[6] = { "add_q_proj", "add_k_proj",   "add_v_proj",
+                                            "to_add_out", "norm_added_q", "norm_added_k" };
+  static const char *const ctx_names_pre[6] = { "add_q_proj", "add_k_proj",   "add_v_proj",
+                                                NULL,         "norm_added_q", "norm_added_k" };
   for (guint i = 0; i < c->n_layers && w.ok; i++) {
     const gboolean dual = dg_dit_config_is_dual (c, i), pre_only = dg_dit_layout_pre_only (c, i);
     const int l = (int) i;
@@ -113,8 +112,7 @@ dg_dit_layout_weights (const DgDitConfig *c, DgLayoutVisit visit, gpointer user_
 }
 
 void
-dg_dit_layout_acts (const DgDitConfig *c, gint64 B, gint64 L, gint64 S, gboolean padded,
-                    DgLayoutAct a[DIT_N_ACTS])
+dg_dit_layout_acts (const DgDitConfig *c, gint64 B, gint64 L, gint64 S, gboolean padded, DgLayoutAct a[DIT_N_ACTS])
 {
   const gint64 D = c->inner_dim;
 #define SET(i, ...) DG_LAYOUT_ACT (&a[i], __VA_ARGS__)
@@ -137,7 +135,7 @@ dg_dit_layout_acts (const DgDitConfig *c, gint64 B, gint64 L, gint64 S, gboolean
   SET (DIT_ACT_XB, B, L, D);
   SET (DIT_ACT_CN, B, S, D);
   SET (DIT_ACT_CA, B, S, D);
-  SET (DIT_ACT_SCRATCH, B * (L + S) * DIT_FF_MULT * D);   /* ≥ qkv + o (4·D per token) and B·max(L,S)·4D */
+  SET (DIT_ACT_SCRATCH, B * (L + S) * DIT_FF_MULT * D); /* ≥ qkv + o (4·D per token) and B·max(L,S)·4D */
 #undef SET
 }
 
@@ -147,7 +145,6 @@ dg_dit_activation_bytes (const DgDitConfig *c, gint64 B, gint64 L, gint64 S)
   DgLayoutAct a[DIT_N_ACTS];
   dg_dit_layout_acts (c, B, L, S, TRUE, a);
   gint64 n = 0;
-  for (int i = 0; i < DIT_N_ACTS; i++)
-    n += dg_layout_act_numel (&a[i]);
-  return (guint64) n * 4;   /* f32, and the u32 key mask */
+  for (int i = 0; i < DIT_N_ACTS; i++) n += dg_layout_act_numel (&a[i]);
+  return (guint64) n * 4; /* f32, and the u32 key mask */
 }

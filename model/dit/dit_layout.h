@@ -12,14 +12,24 @@ G_BEGIN_DECLS
 
 /* ---- model numbers (MODEL.md §5, diffusers SD3Transformer2DModel) ---------------------- */
 
-#define DIT_FREQ_DIM 256           /* Timesteps(256, flip_sin_to_cos=True, shift 0) (MODEL.md §5.2) */
-#define DIT_FF_MULT 4              /* FeedForward inner width = 4·D (1536 → 6144) */
-#define DIT_PATCH 2                /* the only patch size the patch-conv op implements */
+#define DIT_FREQ_DIM 256 /* Timesteps(256, flip_sin_to_cos=True, shift 0) (MODEL.md §5.2) */
+#define DIT_FF_MULT 4    /* FeedForward inner width = 4·D (1536 → 6144) */
+#define DIT_PATCH 2      /* the only patch size the patch-conv op implements */
 
 /* AdaLayerNormZero chunks (MODEL.md §5.4, §10 item 9): (shift, scale, gate) for attention, then
  * for the MLP, then (dual blocks, SD35AdaLayerNormZeroX) for attn2. */
-enum { SHIFT_MSA, SCALE_MSA, GATE_MSA, SHIFT_MLP, SCALE_MLP, GATE_MLP, SHIFT_MSA2, SCALE_MSA2, GATE_MSA2,
-       N_CHUNKS_DUAL };
+enum {
+  SHIFT_MSA,
+  SCALE_MSA,
+  GATE_MSA,
+  SHIFT_MLP,
+  SCALE_MLP,
+  GATE_MLP,
+  SHIFT_MSA2,
+  SCALE_MSA2,
+  GATE_MSA2,
+  N_CHUNKS_DUAL
+};
 #define N_CHUNKS_PLAIN 6
 /* AdaLayerNormContinuous (last block's context norm, norm_out): (scale, shift) (MODEL.md §5.5, §5.6). */
 enum { CONT_SCALE, CONT_SHIFT, N_CHUNKS_CONT };
@@ -30,13 +40,25 @@ enum { CONT_SCALE, CONT_SHIFT, N_CHUNKS_CONT };
  * (sub 1); the projections of an attention stream (DIT_IMG, DIT_CTX, DIT_IMG2) as sub = 2·p + k
  * for p = q, k, v, out (k 0 weight, 1 bias), then sub 8 norm_q and 9 norm_k. */
 typedef enum {
-  DIT_PATCH_W, DIT_PATCH_B,          /* pos_embed.proj */
-  DIT_T1, DIT_T2, DIT_P1, DIT_P2,    /* time_text_embed */
-  DIT_CTX_EMB, DIT_NORM_OUT, DIT_PROJ_OUT,
-  DIT_POS_TABLE,                     /* pos_embed.pos_embed: host, cropped per image size */
-  DIT_NORM1, DIT_NORM1_CTX,          /* per block (layer ≥ 0) */
-  DIT_IMG, DIT_CTX, DIT_IMG2,
-  DIT_FF1, DIT_FF2, DIT_FFC1, DIT_FFC2,
+  DIT_PATCH_W,
+  DIT_PATCH_B, /* pos_embed.proj */
+  DIT_T1,
+  DIT_T2,
+  DIT_P1,
+  DIT_P2, /* time_text_embed */
+  DIT_CTX_EMB,
+  DIT_NORM_OUT,
+  DIT_PROJ_OUT,
+  DIT_POS_TABLE, /* pos_embed.pos_embed: host, cropped per image size */
+  DIT_NORM1,
+  DIT_NORM1_CTX, /* per block (layer ≥ 0) */
+  DIT_IMG,
+  DIT_CTX,
+  DIT_IMG2,
+  DIT_FF1,
+  DIT_FF2,
+  DIT_FFC1,
+  DIT_FFC2,
 } DgDitSlot;
 
 #define DIT_SUB_NORM_Q 8
@@ -55,11 +77,23 @@ gboolean dg_dit_layout_weights (const DgDitConfig *c, DgLayoutVisit visit, gpoin
  * except the u32 key mask of padded batches). L image tokens of the longest row (target +
  * references), S context tokens. */
 typedef enum {
-  DIT_ACT_TEMB, DIT_ACT_TOKENS, DIT_ACT_CTX, DIT_ACT_KEY_VALID,   /* dg_dit_forward */
-  DIT_ACT_SINUS, DIT_ACT_TIME_H, DIT_ACT_TIME_E, DIT_ACT_POOLED_E,   /* dg_dit_time_embed */
-  DIT_ACT_SILU, DIT_ACT_MOD, DIT_ACT_CMOD,                         /* a block pass */
-  DIT_ACT_XN, DIT_ACT_XA, DIT_ACT_XB, DIT_ACT_CN, DIT_ACT_CA,
-  DIT_ACT_SCRATCH,   /* q, k, v and the attention output, then the MLP hidden */
+  DIT_ACT_TEMB,
+  DIT_ACT_TOKENS,
+  DIT_ACT_CTX,
+  DIT_ACT_KEY_VALID, /* dg_dit_forward */
+  DIT_ACT_SINUS,
+  DIT_ACT_TIME_H,
+  DIT_ACT_TIME_E,
+  DIT_ACT_POOLED_E, /* dg_dit_time_embed */
+  DIT_ACT_SILU,
+  DIT_ACT_MOD,
+  DIT_ACT_CMOD, /* a block pass */
+  DIT_ACT_XN,
+  DIT_ACT_XA,
+  DIT_ACT_XB,
+  DIT_ACT_CN,
+  DIT_ACT_CA,
+  DIT_ACT_SCRATCH, /* q, k, v and the attention output, then the MLP hidden */
   DIT_N_ACTS
 } DgDitAct;
 

@@ -24,7 +24,7 @@
 #include "dg_error.h"
 #include "dg_i18n.h"
 
-G_DEFINE_QUARK (dg-download-error-quark, dg_download_error)
+G_DEFINE_QUARK (dg - download - error - quark, dg_download_error)
 
 #define CACHE_DIR ".cache/deepgen-download"
 #define MAX_LISTING_BYTES (32u << 20)
@@ -79,10 +79,10 @@ dg_download_find_token (void)
 /* ---- the file list ---------------------------------------------------------------------- */
 
 typedef struct {
-  char *path;       /* repository path, '/'-separated, checked (no "..", no leading '/') */
+  char *path; /* repository path, '/'-separated, checked (no "..", no leading '/') */
   guint64 size;
-  char *sha256;     /* lowercase hex: large (LFS) files */
-  char *git_oid;    /* lowercase hex sha1 of "blob SIZE\0" + content: small files */
+  char *sha256;  /* lowercase hex: large (LFS) files */
+  char *git_oid; /* lowercase hex sha1 of "blob SIZE\0" + content: small files */
 } HubFile;
 
 static void
@@ -136,26 +136,26 @@ hidden_repo_path (const char *p)
 
 typedef struct {
   /* set up before the workers start, read-only after */
-  char *endpoint;           /* no trailing '/' */
+  char *endpoint; /* no trailing '/' */
   GUri *endpoint_uri;
   char *repo, *revision, *commit, *token;
   char *dir, *cache;
   guint attempts, timeout_s, backoff_ms;
-  GProxyResolver *proxy;    /* NULL: GIO's default */
-  GPtrArray *files;         /* HubFile*, largest first */
+  GProxyResolver *proxy; /* NULL: GIO's default */
+  GPtrArray *files;      /* HubFile*, largest first */
 
   GMutex lock;
   GCond cond;
-  guint next;               /* next file to take */
-  guint running;            /* workers still running */
-  GError *error;            /* the first failure that stops the download */
-  GCancellable *stop;       /* cancelled by the user's cancellable or by a failure */
+  guint next;         /* next file to take */
+  guint running;      /* workers still running */
+  GError *error;      /* the first failure that stops the download */
+  GCancellable *stop; /* cancelled by the user's cancellable or by a failure */
   guint files_done, files_present, files_fetched;
-  char *current;            /* the last file a worker started */
+  char *current; /* the last file a worker started */
 
-  GMutex count_lock;        /* for the two byte counters */
-  gint64 done_bytes;        /* verified, or in .part files */
-  gint64 transferred;       /* over the network by this run */
+  GMutex count_lock;  /* for the two byte counters */
+  gint64 done_bytes;  /* verified, or in .part files */
+  gint64 transferred; /* over the network by this run */
 } Dl;
 
 static void
@@ -193,8 +193,8 @@ static char *
 display_host (GUri *u)
 {
   const int port = g_uri_get_port (u);
-  const gboolean usual = port <= 0 || (port == 80 && g_ascii_strcasecmp (g_uri_get_scheme (u), "http") == 0)
-                         || (port == 443 && g_ascii_strcasecmp (g_uri_get_scheme (u), "https") == 0);
+  const gboolean usual = port <= 0 || (port == 80 && g_ascii_strcasecmp (g_uri_get_scheme (u), "http") == 0) ||
+                         (port == 443 && g_ascii_strcasecmp (g_uri_get_scheme (u), "https") == 0);
   return usual ? g_strdup (g_uri_get_host (u)) : g_strdup_printf ("%s:%d", g_uri_get_host (u), port);
 }
 
@@ -202,17 +202,16 @@ display_host (GUri *u)
 static gboolean
 same_origin (GUri *a, GUri *b)
 {
-  return g_ascii_strcasecmp (g_uri_get_scheme (a), g_uri_get_scheme (b)) == 0
-         && g_ascii_strcasecmp (g_uri_get_host (a), g_uri_get_host (b)) == 0
-         && g_uri_get_port (a) == g_uri_get_port (b);
+  return g_ascii_strcasecmp (g_uri_get_scheme (a), g_uri_get_scheme (b)) == 0 &&
+         g_ascii_strcasecmp (g_uri_get_host (a), g_uri_get_host (b)) == 0 && g_uri_get_port (a) == g_uri_get_port (b);
 }
 
 static SoupSession *
 new_session (Dl *dl)
 {
   /* libsoup takes the proxy from GIO's default resolver (environment or desktop settings). */
-  SoupSession *s = soup_session_new_with_options ("timeout", dl->timeout_s, "idle-timeout", dl->timeout_s,
-                                                  "user-agent", "deepgen/" DG_DOWNLOAD_VERSION " (libsoup)", NULL);
+  SoupSession *s = soup_session_new_with_options ("timeout", dl->timeout_s, "idle-timeout", dl->timeout_s, "user-agent",
+                                                  "deepgen/" DG_DOWNLOAD_VERSION " (libsoup)", NULL);
   /* the hashes cover the bytes as stored: no transparent decompression */
   soup_session_remove_feature_by_type (s, SOUP_TYPE_CONTENT_DECODER);
   if (dl->proxy)
@@ -227,8 +226,7 @@ typedef enum { ATTEMPT_OK, ATTEMPT_RETRY, ATTEMPT_FATAL } Attempt;
 static gboolean
 is_cancel (const GError *e)
 {
-  return g_error_matches (e, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-         || g_error_matches (e, DG_ERROR, DG_ERROR_CANCELLED);
+  return g_error_matches (e, G_IO_ERROR, G_IO_ERROR_CANCELLED) || g_error_matches (e, DG_ERROR, DG_ERROR_CANCELLED);
 }
 
 /* A transport error (no HTTP status): what to tell the user, and whether to try again. */
@@ -236,32 +234,31 @@ static Attempt
 network_error (Dl *dl, GUri *uri, GError *e, GError **error)
 {
   if (is_cancel (e)) {
-    g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _("Cancelled."));
+    g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _ ("Cancelled."));
     g_error_free (e);
     return ATTEMPT_FATAL;
   }
   g_autofree char *host = display_host (uri);
-  if (e->domain == G_IO_ERROR
-      && (e->code == G_IO_ERROR_PROXY_FAILED || e->code == G_IO_ERROR_PROXY_AUTH_FAILED
-          || e->code == G_IO_ERROR_PROXY_NEED_AUTH || e->code == G_IO_ERROR_PROXY_NOT_ALLOWED)) {
+  if (e->domain == G_IO_ERROR && (e->code == G_IO_ERROR_PROXY_FAILED || e->code == G_IO_ERROR_PROXY_AUTH_FAILED ||
+                                  e->code == G_IO_ERROR_PROXY_NEED_AUTH || e->code == G_IO_ERROR_PROXY_NOT_ALLOWED)) {
     g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROXY,
-                 _("The proxy did not let the connection to %s through: %s. Check the proxy settings "
-                   "(http_proxy / https_proxy, or the desktop's network settings)."),
+                 _ ("The proxy did not let the connection to %s through: %s. Check the proxy settings "
+                    "(http_proxy / https_proxy, or the desktop's network settings)."),
                  host, e->message);
     g_error_free (e);
     return ATTEMPT_FATAL;
   }
   if (e->domain == G_TLS_ERROR) {
     g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NETWORK,
-                 _("The secure connection to %s failed: %s. Check the system's date and certificates."), host,
+                 _ ("The secure connection to %s failed: %s. Check the system's date and certificates."), host,
                  e->message);
     g_error_free (e);
     return ATTEMPT_FATAL;
   }
   /* Everything else (DNS, refused, reset, timed out, cut) may be passing: try again. */
   g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NETWORK,
-               _("Cannot reach %s: %s. Check the network connection; run the download again to continue "
-                 "where it stopped."),
+               _ ("Cannot reach %s: %s. Check the network connection; run the download again to continue "
+                  "where it stopped."),
                host, e->message);
   g_error_free (e);
   return ATTEMPT_RETRY;
@@ -278,12 +275,12 @@ http_error (Dl *dl, SoupMessage *msg, const char *what, GError **error)
     /* the Hub answers 401 for a repository it does not show to anonymous users */
     if (dl->token)
       g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NOT_FOUND,
-                   _("The repository %s was not found at %s (or the token has no access to it)."), dl->repo,
+                   _ ("The repository %s was not found at %s (or the token has no access to it)."), dl->repo,
                    dl->endpoint);
     else
       g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NOT_FOUND,
-                   _("The repository %s was not found at %s. If it is private or gated, set HF_TOKEN (or log in "
-                     "with huggingface-cli, which writes ~/.cache/huggingface/token)."),
+                   _ ("The repository %s was not found at %s. If it is private or gated, set HF_TOKEN (or log in "
+                      "with huggingface-cli, which writes ~/.cache/huggingface/token)."),
                    dl->repo, dl->endpoint);
     return ATTEMPT_FATAL;
   }
@@ -291,42 +288,43 @@ http_error (Dl *dl, SoupMessage *msg, const char *what, GError **error)
   case 401:
     if (dl->token)
       g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_AUTH,
-                   _("%s refused the Hugging Face token (401) for %s: it is wrong or expired. Set a valid HF_TOKEN "
-                     "or log in again."),
+                   _ ("%s refused the Hugging Face token (401) for %s: it is wrong or expired. Set a valid HF_TOKEN "
+                      "or log in again."),
                    dl->endpoint, what);
     else
       g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_AUTH,
-                   _("%s needs a Hugging Face token (401) for %s: the repository is gated or private. Accept its "
-                     "terms at %s, then set HF_TOKEN (or log in with huggingface-cli)."),
+                   _ ("%s needs a Hugging Face token (401) for %s: the repository is gated or private. Accept its "
+                      "terms at %s, then set HF_TOKEN (or log in with huggingface-cli)."),
                    dl->endpoint, what, repo_url);
     return ATTEMPT_FATAL;
   case 403:
     if (dl->token)
       g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_AUTH,
-                   _("Access to %s was denied (403). Accept the repository's terms at %s with the account of the "
-                     "token, or use a token with read access."),
+                   _ ("Access to %s was denied (403). Accept the repository's terms at %s with the account of the "
+                      "token, or use a token with read access."),
                    what, repo_url);
     else
       g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_AUTH,
-                   _("Access to %s was denied (403) without a token. Accept the repository's terms at %s, then "
-                     "set HF_TOKEN (or log in with huggingface-cli)."),
+                   _ ("Access to %s was denied (403) without a token. Accept the repository's terms at %s, then "
+                      "set HF_TOKEN (or log in with huggingface-cli)."),
                    what, repo_url);
     return ATTEMPT_FATAL;
   case 404:
     if (g_strcmp0 (code, "RevisionNotFound") == 0)
       g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NOT_FOUND,
-                   _("The revision '%s' does not exist in %s (404)."), dl->revision, dl->repo);
+                   _ ("The revision '%s' does not exist in %s (404)."), dl->revision, dl->repo);
     else if (g_strcmp0 (code, "EntryNotFound") == 0)
-      g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NOT_FOUND,
-                   _("%s is not in %s at revision '%s' (404)."), what, dl->repo, dl->revision);
+      g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NOT_FOUND, _ ("%s is not in %s at revision '%s' (404)."),
+                   what, dl->repo, dl->revision);
     else
       g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NOT_FOUND,
-                   _("%s was not found (404): check the repository %s and the revision '%s' at %s."), what,
-                   dl->repo, dl->revision, dl->endpoint);
+                   _ ("%s was not found (404): check the repository %s and the revision '%s' at %s."), what, dl->repo,
+                   dl->revision, dl->endpoint);
     return ATTEMPT_FATAL;
   case 407:
-    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROXY,
-                 _("The proxy asks for credentials (407). Put them in the proxy setting (http://user:password@host:port)."));
+    g_set_error (
+        error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROXY,
+        _ ("The proxy asks for credentials (407). Put them in the proxy setting (http://user:password@host:port)."));
     return ATTEMPT_FATAL;
   case 408:
   case 429:
@@ -335,12 +333,12 @@ http_error (Dl *dl, SoupMessage *msg, const char *what, GError **error)
   case 503:
   case 504:
     g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_SERVER,
-                 _("The server answered %u (%s) for %s; it may be busy. Run the download again later to continue."),
+                 _ ("The server answered %u (%s) for %s; it may be busy. Run the download again later to continue."),
                  status, soup_message_get_reason_phrase (msg) ? soup_message_get_reason_phrase (msg) : "", what);
     return ATTEMPT_RETRY;
   default:
     g_set_error (error, DG_DOWNLOAD_ERROR, status >= 500 ? DG_DOWNLOAD_ERROR_SERVER : DG_DOWNLOAD_ERROR_PROTOCOL,
-                 _("The server answered %u (%s) for %s."), status,
+                 _ ("The server answered %u (%s) for %s."), status,
                  soup_message_get_reason_phrase (msg) ? soup_message_get_reason_phrase (msg) : "", what);
     return status >= 500 ? ATTEMPT_RETRY : ATTEMPT_FATAL;
   }
@@ -351,8 +349,7 @@ static gboolean
 backoff (Dl *dl, guint n)
 {
   guint64 ms = dl->backoff_ms;
-  for (guint i = 1; i < n && ms < 30000; i++)
-    ms *= 2;
+  for (guint i = 1; i < n && ms < 30000; i++) ms *= 2;
   ms = MIN (ms, 30000);
   const gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
   g_mutex_lock (&dl->lock);
@@ -391,7 +388,7 @@ get_small (Dl *dl, SoupSession *s, GUri *uri, SoupMessage **msg_out, GError **er
       break;
     if (buf->len + (gsize) n > MAX_LISTING_BYTES) {
       g_byte_array_unref (buf);
-      g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _("The file list is larger than %u MB."),
+      g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _ ("The file list is larger than %u MB."),
                    MAX_LISTING_BYTES >> 20);
       return NULL;
     }
@@ -406,7 +403,7 @@ obj_string (JsonObject *o, const char *key)
 {
   JsonNode *n = json_object_get_member (o, key);
   return n && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING ? json_node_get_string (n)
-                                                                                       : NULL;
+                                                                                         : NULL;
 }
 
 static gboolean
@@ -428,14 +425,14 @@ parse_tree (Dl *dl, GBytes *body, GHashTable *seen, GError **error)
   const char *text = g_bytes_get_data (body, &len);
   GError *local = NULL;
   if (!json_parser_load_from_data (p, text ? text : "", (gssize) len, &local)) {
-    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _("The file list is not valid JSON: %s"),
+    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _ ("The file list is not valid JSON: %s"),
                  local->message);
     g_error_free (local);
     return FALSE;
   }
   JsonNode *root = json_parser_get_root (p);
   if (!root || !JSON_NODE_HOLDS_ARRAY (root)) {
-    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _("The file list is not a JSON list."));
+    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _ ("The file list is not a JSON list."));
     return FALSE;
   }
   JsonArray *a = json_node_get_array (root);
@@ -449,7 +446,7 @@ parse_tree (Dl *dl, GBytes *body, GHashTable *seen, GError **error)
     const char *path = obj_string (o, "path");
     if (!safe_repo_path (path)) {
       g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL,
-                   _("The file list names a file with an unsafe path ('%s'); nothing was downloaded."),
+                   _ ("The file list names a file with an unsafe path ('%s'); nothing was downloaded."),
                    path ? path : "");
       return FALSE;
     }
@@ -473,14 +470,14 @@ parse_tree (Dl *dl, GBytes *body, GHashTable *seen, GError **error)
     }
     if (!ok) {
       g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL,
-                   _("The file list gives no valid size or hash for %s."), path);
+                   _ ("The file list gives no valid size or hash for %s."), path);
       hub_file_free (f);
       return FALSE;
     }
     g_hash_table_add (seen, f->path);
     g_ptr_array_add (dl->files, f);
     if (dl->files->len > MAX_FILES) {
-      g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _("The file list is too long."));
+      g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _ ("The file list is too long."));
       return FALSE;
     }
   }
@@ -520,7 +517,7 @@ api_get (Dl *dl, SoupSession *s, const char *url, SoupMessage **msg_out, GError 
 {
   g_autoptr (GUri) uri = g_uri_parse (url, SOUP_HTTP_URI_FLAGS, NULL);
   if (!uri) {
-    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _("The server gave a malformed URL (%s)."),
+    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _ ("The server gave a malformed URL (%s)."),
                  url);
     return NULL;
   }
@@ -536,12 +533,12 @@ api_get (Dl *dl, SoupSession *s, const char *url, SoupMessage **msg_out, GError 
       return body;
     } else {
       g_bytes_unref (body);
-      r = http_error (dl, msg, _("the file list"), error);
+      r = http_error (dl, msg, _ ("the file list"), error);
     }
     if (r == ATTEMPT_FATAL || attempt >= dl->attempts || !backoff (dl, attempt)) {
       if (r != ATTEMPT_FATAL && g_cancellable_is_cancelled (dl->stop)) {
         g_clear_error (error);
-        g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _("Cancelled."));
+        g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _ ("Cancelled."));
       }
       return NULL;
     }
@@ -588,8 +585,8 @@ revision_sha (Dl *dl, SoupSession *s, GError **error)
   g_autoptr (JsonParser) p = json_parser_new ();
   gsize len;
   const char *text = g_bytes_get_data (body, &len);
-  if (!json_parser_load_from_data (p, text ? text : "", (gssize) len, NULL) || !json_parser_get_root (p)
-      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (p)))
+  if (!json_parser_load_from_data (p, text ? text : "", (gssize) len, NULL) || !json_parser_get_root (p) ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (p)))
     return NULL;
   const char *sha = obj_string (json_node_get_object (json_parser_get_root (p)), "sha");
   return is_hex (sha, 40) ? g_ascii_strdown (sha, -1) : NULL;
@@ -622,8 +619,8 @@ list_files (Dl *dl, GError **error)
     }
   }
   if (dl->files->len == 0) {
-    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NOT_FOUND,
-                 _("%s has no files at revision '%s'."), dl->repo, dl->revision);
+    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NOT_FOUND, _ ("%s has no files at revision '%s'."),
+                 dl->repo, dl->revision);
     return FALSE;
   }
   g_ptr_array_sort (dl->files, larger_first);
@@ -658,15 +655,15 @@ set_io_error (GError **error, int err, IoWhat what, const char *path)
   g_autofree char *display = g_filename_display_name (path);
   if (err == ENOSPC || err == EDQUOT || err == EFBIG) {
     g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NO_SPACE,
-                 _("The disk is full (or a size limit was reached) while writing %s: %s. Free some space and run "
-                   "the download again: it continues where it stopped."),
+                 _ ("The disk is full (or a size limit was reached) while writing %s: %s. Free some space and run "
+                    "the download again: it continues where it stopped."),
                  display, g_strerror (err));
     return;
   }
-  const char *fmt = what == IO_READ     ? _("Cannot read %s: %s")
-                    : what == IO_WRITE  ? _("Cannot write %s: %s")
-                    : what == IO_CREATE ? _("Cannot create %s: %s")
-                                        : _("Cannot rename %s into place: %s");
+  const char *fmt = what == IO_READ     ? _ ("Cannot read %s: %s")
+                    : what == IO_WRITE  ? _ ("Cannot write %s: %s")
+                    : what == IO_CREATE ? _ ("Cannot create %s: %s")
+                                        : _ ("Cannot rename %s into place: %s");
   g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_IO, fmt, display, g_strerror (err));
 }
 
@@ -685,8 +682,8 @@ hash_fd (Dl *dl, int fd, guint64 len, GChecksum *c, gint64 *hashed, GError **err
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0) {
-      g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_IO, _("Cannot read a file of the download: %s"),
-                   n < 0 ? g_strerror (errno) : _("it is shorter than expected"));
+      g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_IO, _ ("Cannot read a file of the download: %s"),
+                   n < 0 ? g_strerror (errno) : _ ("it is shorter than expected"));
       return FALSE;
     }
     g_checksum_update (c, buf, n);
@@ -763,10 +760,11 @@ check_linked (Dl *dl, Part *p, SoupMessage *msg, GError **error)
     g_strdelimit (tag, "\"", ' ');
     g_strstrip (tag);
   }
-  if ((has_size && size != p->f->size) || (tag && p->f->sha256 && is_hex (tag, 64) && strcmp (tag, p->f->sha256) != 0)) {
+  if ((has_size && size != p->f->size) ||
+      (tag && p->f->sha256 && is_hex (tag, 64) && strcmp (tag, p->f->sha256) != 0)) {
     g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL,
-                 _("%s: the server describes another file than its file list does (size %" PRIu64 ", hash %s); "
-                   "the repository changed during the download? Run it again."),
+                 _ ("%s: the server describes another file than its file list does (size %" PRIu64 ", hash %s); "
+                    "the repository changed during the download? Run it again."),
                  p->f->path, has_size ? size : p->f->size, tag ? tag : "?");
     return FALSE;
   }
@@ -782,7 +780,8 @@ get_once (Dl *dl, SoupSession *s, Part *p, GError **error)
   g_autofree char *url = g_strdup_printf ("%s/%s/resolve/%s/%s", dl->endpoint, dl->repo, rev, path);
   g_autoptr (GUri) uri = g_uri_parse (url, SOUP_HTTP_URI_FLAGS, NULL);
   if (!uri) {
-    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _("The server gave a malformed URL (%s)."), url);
+    g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _ ("The server gave a malformed URL (%s)."),
+                 url);
     return ATTEMPT_FATAL;
   }
   g_autoptr (SoupMessage) msg = NULL;
@@ -815,7 +814,7 @@ get_once (Dl *dl, SoupSession *s, Part *p, GError **error)
         if (next)
           g_uri_unref (next);
         g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL,
-                     _("%s: the server's redirects lead nowhere (%s)."), p->f->path, loc ? loc : "no Location");
+                     _ ("%s: the server's redirects lead nowhere (%s)."), p->f->path, loc ? loc : "no Location");
         return ATTEMPT_FATAL;
       }
       g_input_stream_close (in, NULL, NULL);
@@ -828,7 +827,7 @@ get_once (Dl *dl, SoupSession *s, Part *p, GError **error)
       g_input_stream_close (in, NULL, NULL);
       if (!part_reset (dl, p, error))
         return ATTEMPT_FATAL;
-      g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _("%s: the server refused the range."),
+      g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL, _ ("%s: the server refused the range."),
                    p->f->path);
       return ATTEMPT_RETRY;
     }
@@ -838,13 +837,13 @@ get_once (Dl *dl, SoupSession *s, Part *p, GError **error)
         return ATTEMPT_FATAL;
     } else if (status == 206) {
       goffset start = -1, end = -1, total = -1;
-      if (!soup_message_headers_get_content_range (soup_message_get_response_headers (msg), &start, &end, &total)
-          || (guint64) start != p->have) {
+      if (!soup_message_headers_get_content_range (soup_message_get_response_headers (msg), &start, &end, &total) ||
+          (guint64) start != p->have) {
         g_input_stream_close (in, NULL, NULL);
         if (!part_reset (dl, p, error))
           return ATTEMPT_FATAL;
         g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_PROTOCOL,
-                     _("%s: the server sent another range than the one asked for."), p->f->path);
+                     _ ("%s: the server sent another range than the one asked for."), p->f->path);
         return ATTEMPT_RETRY;
       }
     } else if (status != 200) {
@@ -872,13 +871,13 @@ get_once (Dl *dl, SoupSession *s, Part *p, GError **error)
     count (dl, &dl->done_bytes, n);
     count (dl, &dl->transferred, n);
     if (p->have > p->f->size)
-      break;   /* more than listed: the hash check below fails it */
+      break; /* more than listed: the hash check below fails it */
   }
   g_input_stream_close (in, NULL, NULL);
   if (p->have < p->f->size) {
     g_autofree char *host = display_host (uri);
     g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NETWORK,
-                 _("The connection to %s closed early (%s: %" PRIu64 " of %" PRIu64 " bytes)."), host, p->f->path,
+                 _ ("The connection to %s closed early (%s: %" PRIu64 " of %" PRIu64 " bytes)."), host, p->f->path,
                  p->have, p->f->size);
     return ATTEMPT_RETRY;
   }
@@ -905,7 +904,8 @@ part_open (Dl *dl, Part *p, HubFile *f, GError **error)
     return FALSE;
   }
   g_autofree char *noted = NULL;
-  gboolean keep = g_file_get_contents (note, &noted, NULL, NULL) && g_strcmp0 (g_strstrip (noted), expected_hash (f)) == 0;
+  gboolean keep =
+      g_file_get_contents (note, &noted, NULL, NULL) && g_strcmp0 (g_strstrip (noted), expected_hash (f)) == 0;
   p->fd = g_open (p->part, O_RDWR | O_CREAT | O_CLOEXEC | (keep ? 0 : O_TRUNC), 0644);
   if (p->fd < 0) {
     set_io_error (error, errno, IO_CREATE, p->part);
@@ -1030,7 +1030,7 @@ fetch_file (Dl *dl, SoupSession *s, HubFile *f, gboolean *fetched, GError **erro
         part_close (&p, FALSE);
         if (g_cancellable_is_cancelled (dl->stop)) {
           g_error_free (attempt_error);
-          g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _("Cancelled."));
+          g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _ ("Cancelled."));
         } else {
           g_propagate_error (error, attempt_error);
         }
@@ -1069,8 +1069,8 @@ fetch_file (Dl *dl, SoupSession *s, HubFile *f, gboolean *fetched, GError **erro
     part_close (&p, TRUE);
     if (round == 1) {
       g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_CHECKSUM,
-                   _("%s: the downloaded data does not match the repository's hash (expected %s %s, got %s), "
-                     "twice; it was not kept. The server or a proxy is damaging the transfer; try again later."),
+                   _ ("%s: the downloaded data does not match the repository's hash (expected %s %s, got %s), "
+                      "twice; it was not kept. The server or a proxy is damaging the transfer; try again later."),
                    f->path, f->sha256 ? "sha256" : "git-sha1", expected_hash (f), got);
       return FALSE;
     }
@@ -1160,14 +1160,14 @@ check_space (Dl *dl, GError **error)
   g_autoptr (GFile) dir = g_file_new_for_path (dl->dir);
   g_autoptr (GFileInfo) info = g_file_query_filesystem_info (dir, G_FILE_ATTRIBUTE_FILESYSTEM_FREE, NULL, NULL);
   if (!info || !g_file_info_has_attribute (info, G_FILE_ATTRIBUTE_FILESYSTEM_FREE))
-    return TRUE;   /* unknown: the writes will tell */
+    return TRUE; /* unknown: the writes will tell */
   const guint64 free_bytes = g_file_info_get_attribute_uint64 (info, G_FILE_ATTRIBUTE_FILESYSTEM_FREE);
   if (need > free_bytes) {
     g_autofree char *n = g_format_size (need), *fr = g_format_size (free_bytes);
     g_autofree char *display = g_filename_display_name (dl->dir);
     g_set_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NO_SPACE,
-                 _("Not enough disk space for the model in %s: %s more are needed, %s are free. Free some space "
-                   "or choose another folder."),
+                 _ ("Not enough disk space for the model in %s: %s more are needed, %s are free. Free some space "
+                    "or choose another folder."),
                  display, n, fr);
     return FALSE;
   }
@@ -1213,8 +1213,8 @@ report (Dl *dl, DgDownloadOptions *o, DgDownloadPhase phase, Speed *speed, guint
   p.done_bytes = (guint64) MAX (0, (gint64) counted (dl, &dl->done_bytes));
   p.transferred_bytes = (guint64) counted (dl, &dl->transferred);
   p.bytes_per_second = speed ? speed_update (speed, g_get_monotonic_time (), (gint64) p.transferred_bytes) : 0.0;
-  p.seconds_left = p.bytes_per_second > 0 && total >= p.done_bytes ? (double) (total - p.done_bytes) / p.bytes_per_second
-                                                                   : -1.0;
+  p.seconds_left =
+      p.bytes_per_second > 0 && total >= p.done_bytes ? (double) (total - p.done_bytes) / p.bytes_per_second : -1.0;
   g_mutex_lock (&dl->lock);
   p.files_done = dl->files_done;
   p.n_files = dl->files ? dl->files->len : 0;
@@ -1293,16 +1293,14 @@ download (Dl *dl, DgDownloadOptions *o, guint parallel, GCancellable *cancellabl
   if (!check_space (dl, error))
     return FALSE;
   guint64 total = 0;
-  for (guint i = 0; i < dl->files->len; i++)
-    total += ((HubFile *) dl->files->pdata[i])->size;
+  for (guint i = 0; i < dl->files->len; i++) total += ((HubFile *) dl->files->pdata[i])->size;
 
   Speed speed = { 0 };
   report (dl, o, DG_DOWNLOAD_PHASE_FETCHING, &speed, total);
   const guint n_workers = MIN (parallel, dl->files->len);
   GThread **threads = g_new0 (GThread *, n_workers);
   dl->running = n_workers;
-  for (guint i = 0; i < n_workers; i++)
-    threads[i] = g_thread_new ("deepgen-download", worker, dl);
+  for (guint i = 0; i < n_workers; i++) threads[i] = g_thread_new ("deepgen-download", worker, dl);
   g_mutex_lock (&dl->lock);
   while (dl->running > 0) {
     g_cond_wait_until (&dl->cond, &dl->lock, g_get_monotonic_time () + 250 * G_TIME_SPAN_MILLISECOND);
@@ -1311,16 +1309,15 @@ download (Dl *dl, DgDownloadOptions *o, guint parallel, GCancellable *cancellabl
     g_mutex_lock (&dl->lock);
   }
   g_mutex_unlock (&dl->lock);
-  for (guint i = 0; i < n_workers; i++)
-    g_thread_join (threads[i]);
+  for (guint i = 0; i < n_workers; i++) g_thread_join (threads[i]);
   g_free (threads);
 
   if (cancellable && g_cancellable_is_cancelled (cancellable)) {
     g_autofree char *d = g_format_size ((guint64) counted (dl, &dl->done_bytes));
     g_autofree char *t = g_format_size (total);
     g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED,
-                 _("The download was stopped with %s of %s in place; run it again to continue where it stopped."),
-                 d, t);
+                 _ ("The download was stopped with %s of %s in place; run it again to continue where it stopped."), d,
+                 t);
     return FALSE;
   }
   if (dl->error) {
@@ -1328,7 +1325,7 @@ download (Dl *dl, DgDownloadOptions *o, guint parallel, GCancellable *cancellabl
     return FALSE;
   }
   if (dl->files_done != dl->files->len) {
-    g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _("The download stopped before every file was in place."));
+    g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _ ("The download stopped before every file was in place."));
     return FALSE;
   }
   remove_empty_dirs (dl->cache);
@@ -1365,31 +1362,30 @@ dg_download_model (const char *dir, const DgDownloadOptions *options, GCancellab
   if (!endpoint || !*endpoint)
     endpoint = DG_DOWNLOAD_DEFAULT_ENDPOINT;
   dl->endpoint = g_strdup (endpoint);
-  while (*dl->endpoint && g_str_has_suffix (dl->endpoint, "/"))
-    dl->endpoint[strlen (dl->endpoint) - 1] = '\0';
+  while (*dl->endpoint && g_str_has_suffix (dl->endpoint, "/")) dl->endpoint[strlen (dl->endpoint) - 1] = '\0';
   dl->endpoint_uri = g_uri_parse (dl->endpoint, SOUP_HTTP_URI_FLAGS, NULL);
-  if (!dl->endpoint_uri || !g_uri_get_host (dl->endpoint_uri)
-      || (g_strcmp0 (g_uri_get_scheme (dl->endpoint_uri), "https") != 0
-          && g_strcmp0 (g_uri_get_scheme (dl->endpoint_uri), "http") != 0)) {
+  if (!dl->endpoint_uri || !g_uri_get_host (dl->endpoint_uri) ||
+      (g_strcmp0 (g_uri_get_scheme (dl->endpoint_uri), "https") != 0 &&
+       g_strcmp0 (g_uri_get_scheme (dl->endpoint_uri), "http") != 0)) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("'%s' is not an http(s) address for the Hub (HF_ENDPOINT)."), endpoint);
+                 _ ("'%s' is not an http(s) address for the Hub (HF_ENDPOINT)."), endpoint);
     return FALSE;
   }
   dl->repo = g_strdup (o.repo ? o.repo : DG_DOWNLOAD_DEFAULT_REPO);
   if (!valid_repo (dl->repo)) {
-    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("'%s' is not a repository name (OWNER/NAME)."),
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("'%s' is not a repository name (OWNER/NAME)."),
                  dl->repo);
     return FALSE;
   }
   dl->revision = g_strdup (o.revision && *o.revision ? o.revision : DG_DOWNLOAD_DEFAULT_REVISION);
   if (!g_utf8_validate (dl->revision, -1, NULL) || strstr (dl->revision, "..") || strlen (dl->revision) > 256) {
-    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("'%s' is not a revision name."), dl->revision);
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("'%s' is not a revision name."), dl->revision);
     return FALSE;
   }
   dl->token = o.token ? g_strdup (o.token) : dg_download_find_token ();
   if (dl->token && (!*dl->token || !valid_token (dl->token))) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("The Hugging Face token contains spaces or control characters; check HF_TOKEN or the token file."));
+                 _ ("The Hugging Face token contains spaces or control characters; check HF_TOKEN or the token file."));
     return FALSE;
   }
   dl->proxy = o.proxy_resolver ? g_object_ref (o.proxy_resolver) : NULL;
@@ -1443,32 +1439,32 @@ static char *
 format_duration (double s)
 {
   if (s < 60)
-    return g_strdup_printf (_("%d s"), MAX (1, (int) (s + 0.5)));
+    return g_strdup_printf (_ ("%d s"), MAX (1, (int) (s + 0.5)));
   if (s < 3600)
-    return g_strdup_printf (_("%d min"), (int) (s / 60 + 0.5));
+    return g_strdup_printf (_ ("%d min"), (int) (s / 60 + 0.5));
   const int m = (int) (s / 60 + 0.5);
-  return g_strdup_printf (_("%d h %02d min"), m / 60, m % 60);
+  return g_strdup_printf (_ ("%d h %02d min"), m / 60, m % 60);
 }
 
 char *
 dg_download_progress_text (const DgDownloadProgress *p)
 {
   if (p->phase == DG_DOWNLOAD_PHASE_LISTING)
-    return g_strdup (_("Asking the server for the file list…"));
+    return g_strdup (_ ("Asking the server for the file list…"));
   g_autofree char *done = g_format_size (p->done_bytes), *total = g_format_size (p->total_bytes);
   /* TRANSLATORS: bytes in place of all, e.g. "1.2 GB of 14.4 GB" */
   GString *s = g_string_new (NULL);
-  g_string_append_printf (s, _("%s of %s"), done, total);
+  g_string_append_printf (s, _ ("%s of %s"), done, total);
   if (p->phase == DG_DOWNLOAD_PHASE_FETCHING && p->bytes_per_second > 0) {
     g_autofree char *rate = g_format_size ((guint64) p->bytes_per_second);
     /* TRANSLATORS: the download speed, e.g. "25.3 MB/s" */
     g_string_append (s, ", ");
-    g_string_append_printf (s, _("%s/s"), rate);
+    g_string_append_printf (s, _ ("%s/s"), rate);
     if (p->seconds_left >= 0) {
       g_autofree char *left = format_duration (p->seconds_left);
       /* TRANSLATORS: the time the download still needs, e.g. "9 min left" */
       g_string_append (s, ", ");
-      g_string_append_printf (s, _("%s left"), left);
+      g_string_append_printf (s, _ ("%s left"), left);
     }
   }
   return g_string_free (s, FALSE);

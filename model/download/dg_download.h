@@ -53,34 +53,34 @@ GQuark dg_download_error_quark (void);
 #define DG_DOWNLOAD_MODEL_BYTES G_GUINT64_CONSTANT (14400000000)
 
 typedef enum {
-  DG_DOWNLOAD_PHASE_LISTING,   /* asking the Hub for the file list */
-  DG_DOWNLOAD_PHASE_FETCHING,  /* checking present files and fetching the others */
-  DG_DOWNLOAD_PHASE_DONE,      /* every file is in place and verified */
+  DG_DOWNLOAD_PHASE_LISTING,  /* asking the Hub for the file list */
+  DG_DOWNLOAD_PHASE_FETCHING, /* checking present files and fetching the others */
+  DG_DOWNLOAD_PHASE_DONE,     /* every file is in place and verified */
 } DgDownloadPhase;
 
 typedef struct {
   DgDownloadPhase phase;
-  guint64 done_bytes;          /* verified, or received into .part files (earlier runs included) */
-  guint64 total_bytes;         /* of all files; 0 while listing */
-  guint64 transferred_bytes;   /* received over the network by this run */
-  double bytes_per_second;     /* recent network speed; 0 = not known yet */
-  double seconds_left;         /* at that speed; < 0 = not known */
+  guint64 done_bytes;        /* verified, or received into .part files (earlier runs included) */
+  guint64 total_bytes;       /* of all files; 0 while listing */
+  guint64 transferred_bytes; /* received over the network by this run */
+  double bytes_per_second;   /* recent network speed; 0 = not known yet */
+  double seconds_left;       /* at that speed; < 0 = not known */
   guint files_done, n_files;
-  const char *file;            /* a file being worked on (repository path), or NULL */
+  const char *file; /* a file being worked on (repository path), or NULL */
 } DgDownloadProgress;
 
 /* Called from the thread that runs dg_download_model, a few times a second and at the end. */
 typedef void (*DgDownloadProgressFunc) (const DgDownloadProgress *progress, gpointer user_data);
 
 typedef struct {
-  const char *endpoint;        /* NULL = $HF_ENDPOINT, else DG_DOWNLOAD_DEFAULT_ENDPOINT */
-  const char *repo;            /* NULL = DG_DOWNLOAD_DEFAULT_REPO */
-  const char *revision;        /* branch, tag or commit; NULL = "main" */
-  const char *token;           /* NULL = dg_download_find_token () */
-  guint parallel;              /* files fetched at once; 0 = 4 */
-  guint attempts;              /* tries per file that make no progress; 0 = 6 */
-  guint timeout_s;             /* a connection or read that stalls this long fails; 0 = 60 */
-  guint backoff_ms;            /* the first retry's delay, doubled each time, at most 30 s; 0 = 1000 */
+  const char *endpoint; /* NULL = $HF_ENDPOINT, else DG_DOWNLOAD_DEFAULT_ENDPOINT */
+  const char *repo;     /* NULL = DG_DOWNLOAD_DEFAULT_REPO */
+  const char *revision; /* branch, tag or commit; NULL = "main" */
+  const char *token;    /* NULL = dg_download_find_token () */
+  guint parallel;       /* files fetched at once; 0 = 4 */
+  guint attempts;       /* tries per file that make no progress; 0 = 6 */
+  guint timeout_s;      /* a connection or read that stalls this long fails; 0 = 60 */
+  guint backoff_ms;     /* the first retry's delay, doubled each time, at most 30 s; 0 = 1000 */
   DgDownloadProgressFunc progress;
   gpointer user_data;
   GProxyResolver *proxy_resolver; /* NULL = GIO's default (http_proxy & co. or the desktop's settings) */
@@ -89,12 +89,12 @@ typedef struct {
 #define DG_DOWNLOAD_OPTIONS_INIT { NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 
 typedef struct {
-  char *commit;                /* the commit every file came from */
+  char *commit; /* the commit every file came from */
   guint n_files;
-  guint files_fetched;         /* fetched (or completed) by this run */
-  guint files_present;         /* already in place and verified */
+  guint files_fetched; /* fetched (or completed) by this run */
+  guint files_present; /* already in place and verified */
   guint64 total_bytes;
-  guint64 transferred_bytes;   /* over the network by this run */
+  guint64 transferred_bytes; /* over the network by this run */
 } DgDownloadResult;
 
 void dg_download_result_clear (DgDownloadResult *result);

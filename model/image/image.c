@@ -71,8 +71,7 @@ dg_image_copy (const DgImage *img)
   DgImage *out = dg_image_new (img->width, img->height, img->channels);
   if (!out)
     return NULL;
-  for (int y = 0; y < img->height; y++)
-    memcpy (row_of (out, y), row_of (img, y), (gsize) img->width * img->channels);
+  for (int y = 0; y < img->height; y++) memcpy (row_of (out, y), row_of (img, y), (gsize) img->width * img->channels);
   return out;
 }
 
@@ -88,27 +87,24 @@ dg_image_free (DgImage *img)
 gboolean
 dg_image_check (const DgImage *img, gboolean mask, const char *what, GError **error)
 {
-  if (!img || !img->pixels)
-    {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("%s is missing"), what);
-      return FALSE;
-    }
-  if (mask ? img->channels != 1 : img->channels != 3 && img->channels != 4)
-    {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   mask ? _("%s has %d channels; a mask has exactly one (0 = keep, 255 = change)")
-                        : _("%s has %d channels; images must be RGB (3) or RGBA (4)"),
-                   what, img->channels);
-      return FALSE;
-    }
-  if (!valid_geometry (img->width, img->height, img->channels) || img->rowstride < img->width * img->channels
-      || (gsize) img->height > G_MAXSIZE / (gsize) img->rowstride)
-    {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("%s has an invalid size (%d×%d, %d channels, %d bytes per row)"), what, img->width,
-                   img->height, img->channels, img->rowstride);
-      return FALSE;
-    }
+  if (!img || !img->pixels) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("%s is missing"), what);
+    return FALSE;
+  }
+  if (mask ? img->channels != 1 : img->channels != 3 && img->channels != 4) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 mask ? _ ("%s has %d channels; a mask has exactly one (0 = keep, 255 = change)")
+                      : _ ("%s has %d channels; images must be RGB (3) or RGBA (4)"),
+                 what, img->channels);
+    return FALSE;
+  }
+  if (!valid_geometry (img->width, img->height, img->channels) || img->rowstride < img->width * img->channels ||
+      (gsize) img->height > G_MAXSIZE / (gsize) img->rowstride) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("%s has an invalid size (%d×%d, %d channels, %d bytes per row)"), what, img->width, img->height,
+                 img->channels, img->rowstride);
+    return FALSE;
+  }
   return TRUE;
 }
 
@@ -129,13 +125,11 @@ dg_image_to_rgb (const DgImage *img)
 {
   g_return_val_if_fail (img != NULL && img->channels >= 3, NULL);
   DgImage *out = dg_image_alloc (img->width, img->height, 3);
-  for (int y = 0; y < img->height; y++)
-    {
-      const guint8 *s = row_of (img, y);
-      guint8 *d = row_of (out, y);
-      for (int x = 0; x < img->width; x++, s += img->channels, d += 3)
-        d[0] = s[0], d[1] = s[1], d[2] = s[2];
-    }
+  for (int y = 0; y < img->height; y++) {
+    const guint8 *s = row_of (img, y);
+    guint8 *d = row_of (out, y);
+    for (int x = 0; x < img->width; x++, s += img->channels, d += 3) d[0] = s[0], d[1] = s[1], d[2] = s[2];
+  }
   return out;
 }
 
@@ -144,13 +138,11 @@ static DgImage *
 image_channel (const DgImage *img, int c)
 {
   DgImage *out = dg_image_alloc (img->width, img->height, 1);
-  for (int y = 0; y < img->height; y++)
-    {
-      const guint8 *s = row_of (img, y) + c;
-      guint8 *d = row_of (out, y);
-      for (int x = 0; x < img->width; x++, s += img->channels)
-        d[x] = *s;
-    }
+  for (int y = 0; y < img->height; y++) {
+    const guint8 *s = row_of (img, y) + c;
+    guint8 *d = row_of (out, y);
+    for (int x = 0; x < img->width; x++, s += img->channels) d[x] = *s;
+  }
   return out;
 }
 
@@ -161,20 +153,17 @@ dg_image_with_alpha_of (const DgImage *rgb, const DgImage *src)
   if (src->channels != 4)
     return rgb->channels == 3 ? dg_image_copy (rgb) : dg_image_to_rgb (rgb);
   g_autoptr (DgImage) alpha = image_channel (src, 3);
-  if (alpha->width != rgb->width || alpha->height != rgb->height)
-    {
-      DgImage *resized = dg_image_resize (alpha, rgb->width, rgb->height, DG_RESAMPLE_BICUBIC);
-      dg_image_free (alpha);
-      alpha = resized;
-    }
+  if (alpha->width != rgb->width || alpha->height != rgb->height) {
+    DgImage *resized = dg_image_resize (alpha, rgb->width, rgb->height, DG_RESAMPLE_BICUBIC);
+    dg_image_free (alpha);
+    alpha = resized;
+  }
   DgImage *out = dg_image_alloc (rgb->width, rgb->height, 4);
-  for (int y = 0; y < rgb->height; y++)
-    {
-      const guint8 *s = row_of (rgb, y), *a = row_of (alpha, y);
-      guint8 *d = row_of (out, y);
-      for (int x = 0; x < rgb->width; x++, s += rgb->channels, d += 4)
-        d[0] = s[0], d[1] = s[1], d[2] = s[2], d[3] = a[x];
-    }
+  for (int y = 0; y < rgb->height; y++) {
+    const guint8 *s = row_of (rgb, y), *a = row_of (alpha, y);
+    guint8 *d = row_of (out, y);
+    for (int x = 0; x < rgb->width; x++, s += rgb->channels, d += 4) d[0] = s[0], d[1] = s[1], d[2] = s[2], d[3] = a[x];
+  }
   return out;
 }
 
@@ -231,17 +220,12 @@ filter_of (DgResample f)
   static const Filter bilinear = { filter_bilinear, 1.0 };
   static const Filter bicubic = { filter_bicubic, 2.0 };
   static const Filter lanczos = { filter_lanczos, 3.0 };
-  switch (f)
-    {
-    case DG_RESAMPLE_BILINEAR:
-      return &bilinear;
-    case DG_RESAMPLE_BICUBIC:
-      return &bicubic;
-    case DG_RESAMPLE_LANCZOS:
-      return &lanczos;
-    case DG_RESAMPLE_NEAREST:
-      break;
-    }
+  switch (f) {
+  case DG_RESAMPLE_BILINEAR: return &bilinear;
+  case DG_RESAMPLE_BICUBIC: return &bicubic;
+  case DG_RESAMPLE_LANCZOS: return &lanczos;
+  case DG_RESAMPLE_NEAREST: break;
+  }
   return NULL;
 }
 
@@ -276,32 +260,29 @@ coeffs_compute (int in_size, int out_size, const Filter *filter, Coeffs *c)
   c->ksize = ksize;
   c->bounds = g_new (int, (gsize) out_size * 2);
   c->k = g_new0 (gint32, (gsize) out_size * (gsize) ksize);
-  for (int xx = 0; xx < out_size; xx++)
-    {
-      double center = (xx + 0.5) * scale;
-      double ss = 1.0 / filterscale;
-      double ww = 0.0;
-      int xmin = (int) (center - support + 0.5); /* truncation, as in PIL, then clamped */
-      if (xmin < 0)
-        xmin = 0;
-      int xmax = (int) (center + support + 0.5);
-      if (xmax > in_size)
-        xmax = in_size;
-      xmax -= xmin;
-      for (int x = 0; x < xmax; x++)
-        {
-          w[x] = filter->fn ((x + xmin - center + 0.5) * ss);
-          ww += w[x];
-        }
-      gint32 *k = c->k + (gsize) xx * ksize;
-      for (int x = 0; x < xmax; x++)
-        {
-          double v = ww != 0.0 ? w[x] / ww : w[x];
-          k[x] = (gint32) (v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
-        }
-      c->bounds[xx * 2] = xmin;
-      c->bounds[xx * 2 + 1] = xmax;
+  for (int xx = 0; xx < out_size; xx++) {
+    double center = (xx + 0.5) * scale;
+    double ss = 1.0 / filterscale;
+    double ww = 0.0;
+    int xmin = (int) (center - support + 0.5); /* truncation, as in PIL, then clamped */
+    if (xmin < 0)
+      xmin = 0;
+    int xmax = (int) (center + support + 0.5);
+    if (xmax > in_size)
+      xmax = in_size;
+    xmax -= xmin;
+    for (int x = 0; x < xmax; x++) {
+      w[x] = filter->fn ((x + xmin - center + 0.5) * ss);
+      ww += w[x];
     }
+    gint32 *k = c->k + (gsize) xx * ksize;
+    for (int x = 0; x < xmax; x++) {
+      double v = ww != 0.0 ? w[x] / ww : w[x];
+      k[x] = (gint32) (v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
+    }
+    c->bounds[xx * 2] = xmin;
+    c->bounds[xx * 2 + 1] = xmax;
+  }
   g_free (w);
 }
 
@@ -320,24 +301,20 @@ static void
 resample_horizontal (const DgImage *in, int row0, const Coeffs *c, DgImage *out)
 {
   const int ch = in->channels;
-  for (int y = 0; y < out->height; y++)
-    {
-      const guint8 *s = row_of (in, row0 + y);
-      guint8 *d = row_of (out, y);
-      for (int xx = 0; xx < out->width; xx++)
-        {
-          const gint32 *k = c->k + (gsize) xx * c->ksize;
-          const guint8 *p = s + (gsize) c->bounds[xx * 2] * ch;
-          const int n = c->bounds[xx * 2 + 1];
-          for (int b = 0; b < ch; b++)
-            {
-              gint64 ss = 1 << (PRECISION_BITS - 1);
-              for (int x = 0; x < n; x++)
-                ss += (gint64) p[x * ch + b] * k[x];
-              d[xx * ch + b] = clip8 (ss);
-            }
-        }
+  for (int y = 0; y < out->height; y++) {
+    const guint8 *s = row_of (in, row0 + y);
+    guint8 *d = row_of (out, y);
+    for (int xx = 0; xx < out->width; xx++) {
+      const gint32 *k = c->k + (gsize) xx * c->ksize;
+      const guint8 *p = s + (gsize) c->bounds[xx * 2] * ch;
+      const int n = c->bounds[xx * 2 + 1];
+      for (int b = 0; b < ch; b++) {
+        gint64 ss = 1 << (PRECISION_BITS - 1);
+        for (int x = 0; x < n; x++) ss += (gint64) p[x * ch + b] * k[x];
+        d[xx * ch + b] = clip8 (ss);
+      }
     }
+  }
 }
 
 /* @in resampled vertically into @out; bounds index rows of @in. Rows are accumulated whole so
@@ -347,23 +324,18 @@ resample_vertical (const DgImage *in, const Coeffs *c, DgImage *out)
 {
   const gsize n_row = (gsize) out->width * out->channels;
   gint64 *acc = g_new (gint64, n_row);
-  for (int yy = 0; yy < out->height; yy++)
-    {
-      const gint32 *k = c->k + (gsize) yy * c->ksize;
-      const int ymin = c->bounds[yy * 2], n = c->bounds[yy * 2 + 1];
-      for (gsize i = 0; i < n_row; i++)
-        acc[i] = 1 << (PRECISION_BITS - 1);
-      for (int y = 0; y < n; y++)
-        {
-          const guint8 *s = row_of (in, ymin + y);
-          const gint64 w = k[y];
-          for (gsize i = 0; i < n_row; i++)
-            acc[i] += s[i] * w;
-        }
-      guint8 *d = row_of (out, yy);
-      for (gsize i = 0; i < n_row; i++)
-        d[i] = clip8 (acc[i]);
+  for (int yy = 0; yy < out->height; yy++) {
+    const gint32 *k = c->k + (gsize) yy * c->ksize;
+    const int ymin = c->bounds[yy * 2], n = c->bounds[yy * 2 + 1];
+    for (gsize i = 0; i < n_row; i++) acc[i] = 1 << (PRECISION_BITS - 1);
+    for (int y = 0; y < n; y++) {
+      const guint8 *s = row_of (in, ymin + y);
+      const gint64 w = k[y];
+      for (gsize i = 0; i < n_row; i++) acc[i] += s[i] * w;
     }
+    guint8 *d = row_of (out, yy);
+    for (gsize i = 0; i < n_row; i++) d[i] = clip8 (acc[i]);
+  }
   g_free (acc);
 }
 
@@ -384,35 +356,28 @@ resample_convolution (const DgImage *in, int width, int height, const Filter *fi
     coeffs_compute (in->width, width, filter, &ch);
 
   DgImage *out;
-  if (vertical_first)
-    {
-      g_autoptr (DgImage) tmp = dg_image_alloc (in->width, height, in->channels);
-      resample_vertical (in, &cv, tmp);
-      out = dg_image_alloc (width, height, in->channels);
-      resample_horizontal (tmp, 0, &ch, out);
+  if (vertical_first) {
+    g_autoptr (DgImage) tmp = dg_image_alloc (in->width, height, in->channels);
+    resample_vertical (in, &cv, tmp);
+    out = dg_image_alloc (width, height, in->channels);
+    resample_horizontal (tmp, 0, &ch, out);
+  } else {
+    g_autoptr (DgImage) tmp = NULL;
+    const DgImage *src = in;
+    if (need_h) {
+      const int first = cv.bounds[0];
+      const int last = cv.bounds[(height - 1) * 2] + cv.bounds[(height - 1) * 2 + 1];
+      for (int i = 0; i < height; i++) cv.bounds[i * 2] -= first;
+      tmp = dg_image_alloc (width, last - first, in->channels);
+      resample_horizontal (in, first, &ch, tmp);
+      src = tmp;
     }
-  else
-    {
-      g_autoptr (DgImage) tmp = NULL;
-      const DgImage *src = in;
-      if (need_h)
-        {
-          const int first = cv.bounds[0];
-          const int last = cv.bounds[(height - 1) * 2] + cv.bounds[(height - 1) * 2 + 1];
-          for (int i = 0; i < height; i++)
-            cv.bounds[i * 2] -= first;
-          tmp = dg_image_alloc (width, last - first, in->channels);
-          resample_horizontal (in, first, &ch, tmp);
-          src = tmp;
-        }
-      if (need_v)
-        {
-          out = dg_image_alloc (src->width, height, in->channels);
-          resample_vertical (src, &cv, out);
-        }
-      else
-        out = tmp ? g_steal_pointer (&tmp) : dg_image_copy (in);
-    }
+    if (need_v) {
+      out = dg_image_alloc (src->width, height, in->channels);
+      resample_vertical (src, &cv, out);
+    } else
+      out = tmp ? g_steal_pointer (&tmp) : dg_image_copy (in);
+  }
   coeffs_clear (&cv);
   coeffs_clear (&ch);
   return out;
@@ -427,24 +392,22 @@ resample_nearest (const DgImage *in, int width, int height)
   const int ch = in->channels;
   int *xtab = g_new (int, width);
   double step = (double) in->width / width, xo = step * 0.5;
-  for (int x = 0; x < width; x++, xo += step)
-    {
-      int xin = xo < 0.0 ? -1 : (int) xo;
-      xtab[x] = xin < in->width ? xin : -1;
-    }
+  for (int x = 0; x < width; x++, xo += step) {
+    int xin = xo < 0.0 ? -1 : (int) xo;
+    xtab[x] = xin < in->width ? xin : -1;
+  }
   DgImage *out = dg_image_alloc (width, height, ch);
   double ystep = (double) in->height / height, yo = ystep * 0.5;
-  for (int y = 0; y < height; y++, yo += ystep)
-    {
-      int yin = yo < 0.0 ? -1 : (int) yo;
-      if (yin < 0 || yin >= in->height)
-        continue;
-      const guint8 *s = row_of (in, yin);
-      guint8 *d = row_of (out, y);
-      for (int x = 0; x < width; x++)
-        if (xtab[x] >= 0)
-          memcpy (d + (gsize) x * ch, s + (gsize) xtab[x] * ch, ch);
-    }
+  for (int y = 0; y < height; y++, yo += ystep) {
+    int yin = yo < 0.0 ? -1 : (int) yo;
+    if (yin < 0 || yin >= in->height)
+      continue;
+    const guint8 *s = row_of (in, yin);
+    guint8 *d = row_of (out, y);
+    for (int x = 0; x < width; x++)
+      if (xtab[x] >= 0)
+        memcpy (d + (gsize) x * ch, s + (gsize) xtab[x] * ch, ch);
+  }
   g_free (xtab);
   return out;
 }
@@ -454,20 +417,17 @@ static DgImage *
 premultiply (const DgImage *in)
 {
   DgImage *out = dg_image_alloc (in->width, in->height, 4);
-  for (int y = 0; y < in->height; y++)
-    {
-      const guint8 *s = row_of (in, y);
-      guint8 *d = row_of (out, y);
-      for (int x = 0; x < in->width; x++, s += 4, d += 4)
-        {
-          for (int c = 0; c < 3; c++)
-            {
-              guint t = (guint) s[c] * s[3] + 128;
-              d[c] = (guint8) (((t >> 8) + t) >> 8);
-            }
-          d[3] = s[3];
-        }
+  for (int y = 0; y < in->height; y++) {
+    const guint8 *s = row_of (in, y);
+    guint8 *d = row_of (out, y);
+    for (int x = 0; x < in->width; x++, s += 4, d += 4) {
+      for (int c = 0; c < 3; c++) {
+        guint t = (guint) s[c] * s[3] + 128;
+        d[c] = (guint8) (((t >> 8) + t) >> 8);
+      }
+      d[3] = s[3];
     }
+  }
   return out;
 }
 
@@ -475,21 +435,18 @@ premultiply (const DgImage *in)
 static void
 unpremultiply (DgImage *img)
 {
-  for (int y = 0; y < img->height; y++)
-    {
-      guint8 *p = row_of (img, y);
-      for (int x = 0; x < img->width; x++, p += 4)
-        {
-          guint a = p[3];
-          if (a == 0 || a == 255)
-            continue;
-          for (int c = 0; c < 3; c++)
-            {
-              guint v = 255u * p[c] / a;
-              p[c] = v > 255 ? 255 : (guint8) v;
-            }
-        }
+  for (int y = 0; y < img->height; y++) {
+    guint8 *p = row_of (img, y);
+    for (int x = 0; x < img->width; x++, p += 4) {
+      guint a = p[3];
+      if (a == 0 || a == 255)
+        continue;
+      for (int c = 0; c < 3; c++) {
+        guint v = 255u * p[c] / a;
+        p[c] = v > 255 ? 255 : (guint8) v;
+      }
     }
+  }
 }
 
 DgImage *
@@ -542,9 +499,8 @@ dg_reference_size (int width, int height, int target, int *out_width, int *out_h
   const int m = DG_REFERENCE_MULTIPLE;
   target = dg_round_to_multiple (target, m);
   const int longest = MAX (width, height);
-  if (longest >= target)
-    {
-      /* The official resize_image in IEEE double, operation for operation:
+  if (longest >= target) {
+    /* The official resize_image in IEEE double, operation for operation:
        * other · (target / longest), then ceil(· / 32) · 32. Where the product lands a hair above a
        * multiple of 32 this is 32 px more than the exact quotient (728×546 at 512 → 512×416), and
        * for targets that are not powers of two even a square can get a short side of target + 32
@@ -552,18 +508,16 @@ dg_reference_size (int width, int height, int target, int *out_width, int *out_h
        * a single IEEE rounding (no fused multiply-add possible), so C and Python agree bit for bit
        * (tests/data/reference-sizes). Only past DG_MAX_SIDE, where the official code has no valid
        * size either (the DiT's position table ends there), the side is held at DG_MAX_SIDE. */
-      const int other = MIN (width, height);
-      const double scaled = (double) other * ((double) target / (double) longest);
-      const double units = ceil (scaled / (double) m);
-      int side = units * m > DG_MAX_SIDE ? DG_MAX_SIDE / m * m : (int) units * m;
-      *out_width = width >= height ? target : side;
-      *out_height = width >= height ? side : target;
-    }
-  else
-    {
-      *out_width = ceil_to_multiple (width, m);
-      *out_height = ceil_to_multiple (height, m);
-    }
+    const int other = MIN (width, height);
+    const double scaled = (double) other * ((double) target / (double) longest);
+    const double units = ceil (scaled / (double) m);
+    int side = units * m > DG_MAX_SIDE ? DG_MAX_SIDE / m * m : (int) units * m;
+    *out_width = width >= height ? target : side;
+    *out_height = width >= height ? side : target;
+  } else {
+    *out_width = ceil_to_multiple (width, m);
+    *out_height = ceil_to_multiple (height, m);
+  }
 }
 
 DgImage *
@@ -579,21 +533,19 @@ dg_reference_prepare (const DgImage *img, int target)
 static gboolean
 check_requested_side (const char *name, int value, GError **error)
 {
-  if (value < 0)
-    {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("The %s must be positive (or 0 for the default), not %d."), name, value);
-      return FALSE;
-    }
-  if (value > DG_MAX_SIDE)
-    {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("A %s of %d pixels is more than the model can produce (%d pixels per side, a "
-                     "grid of 384 latent tokens). Choose %d or less; DeepGen was trained near "
-                     "512×512 and gives its best results between 512 and 1024."),
-                   name, value, DG_MAX_SIDE, DG_MAX_SIDE);
-      return FALSE;
-    }
+  if (value < 0) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("The %s must be positive (or 0 for the default), not %d."), name, value);
+    return FALSE;
+  }
+  if (value > DG_MAX_SIDE) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("A %s of %d pixels is more than the model can produce (%d pixels per side, a "
+                    "grid of 384 latent tokens). Choose %d or less; DeepGen was trained near "
+                    "512×512 and gives its best results between 512 and 1024."),
+                 name, value, DG_MAX_SIDE, DG_MAX_SIDE);
+    return FALSE;
+  }
   return TRUE;
 }
 
@@ -602,52 +554,45 @@ dg_output_size_checked (const DgRequest *request, int *width, int *height, GErro
 {
   g_return_val_if_fail (request != NULL && width != NULL && height != NULL, FALSE);
   *width = *height = 0;
-  if (!check_requested_side (_("width"), request->width, error)
-      || !check_requested_side (_("height"), request->height, error))
+  if (!check_requested_side (_ ("width"), request->width, error) ||
+      !check_requested_side (_ ("height"), request->height, error))
     return FALSE;
 
   const int rw = request->width ? request->width : DG_DEFAULT_SIDE;
   const int rh = request->height ? request->height : DG_DEFAULT_SIDE;
   const DgImage *first = request->n_images > 0 && request->images ? request->images[0] : NULL;
-  switch (request->job)
-    {
-    case DG_JOB_GENERATE:
-      break;
-    case DG_JOB_EDIT:
-      if (!first)
-        {
-          g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                       _("Editing needs at least one reference image."));
-          return FALSE;
-        }
-      for (guint i = 0; i < request->n_images; i++)
-        {
-          g_autofree char *what = g_strdup_printf (_("Reference image %u"), i + 1);
-          if (!dg_image_check (request->images[i], FALSE, what, error))
-            return FALSE;
-        }
-      if (request->n_images == 1)
-        {
-          int target = request->width || request->height ? MAX (request->width, request->height) : DG_DEFAULT_SIDE;
-          dg_reference_size (first->width, first->height, target, width, height);
-          return TRUE;
-        }
-      break;
-    case DG_JOB_INPAINT:
-      if (!first)
-        {
-          g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Inpainting needs a source image."));
-          return FALSE;
-        }
-      if (!dg_image_check (first, FALSE, _("The source image"), error))
-        return FALSE;
-      *width = first->width;
-      *height = first->height;
-      return TRUE;
-    default:
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Unknown job %d."), (int) request->job);
+  switch (request->job) {
+  case DG_JOB_GENERATE: break;
+  case DG_JOB_EDIT:
+    if (!first) {
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Editing needs at least one reference image."));
       return FALSE;
     }
+    for (guint i = 0; i < request->n_images; i++) {
+      g_autofree char *what = g_strdup_printf (_ ("Reference image %u"), i + 1);
+      if (!dg_image_check (request->images[i], FALSE, what, error))
+        return FALSE;
+    }
+    if (request->n_images == 1) {
+      int target = request->width || request->height ? MAX (request->width, request->height) : DG_DEFAULT_SIDE;
+      dg_reference_size (first->width, first->height, target, width, height);
+      return TRUE;
+    }
+    break;
+  case DG_JOB_INPAINT:
+    if (!first) {
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Inpainting needs a source image."));
+      return FALSE;
+    }
+    if (!dg_image_check (first, FALSE, _ ("The source image"), error))
+      return FALSE;
+    *width = first->width;
+    *height = first->height;
+    return TRUE;
+  default:
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Unknown job %d."), (int) request->job);
+    return FALSE;
+  }
   *width = dg_round_to_multiple (rw, DG_OUTPUT_MULTIPLE);
   *height = dg_round_to_multiple (rh, DG_OUTPUT_MULTIPLE);
   return TRUE;
@@ -696,22 +641,19 @@ dg_image_to_f32 (const DgImage *img, DgLayout layout, float *dst)
 {
   g_return_if_fail (img != NULL && img->channels >= 3 && dst != NULL);
   float lut[256];
-  for (int v = 0; v < 256; v++)
-    lut[v] = dg_u8_to_unit ((guint8) v);
+  for (int v = 0; v < 256; v++) lut[v] = dg_u8_to_unit ((guint8) v);
   const gsize plane = (gsize) img->width * img->height;
-  for (int y = 0; y < img->height; y++)
-    {
-      const guint8 *s = row_of (img, y);
-      const gsize o = (gsize) y * img->width;
-      for (int x = 0; x < img->width; x++, s += img->channels)
-        for (int c = 0; c < 3; c++)
-          {
-            if (layout == DG_LAYOUT_CHW)
-              dst[c * plane + o + x] = lut[s[c]];
-            else
-              dst[(o + x) * 3 + c] = lut[s[c]];
-          }
-    }
+  for (int y = 0; y < img->height; y++) {
+    const guint8 *s = row_of (img, y);
+    const gsize o = (gsize) y * img->width;
+    for (int x = 0; x < img->width; x++, s += img->channels)
+      for (int c = 0; c < 3; c++) {
+        if (layout == DG_LAYOUT_CHW)
+          dst[c * plane + o + x] = lut[s[c]];
+        else
+          dst[(o + x) * 3 + c] = lut[s[c]];
+      }
+  }
 }
 
 static DgImage *
@@ -720,17 +662,16 @@ image_from_values (const void *src, gboolean bf16, DgLayout layout, int width, i
   g_return_val_if_fail (src != NULL && width >= 1 && height >= 1, NULL);
   DgImage *out = dg_image_alloc (width, height, 3);
   const gsize plane = (gsize) width * height;
-  for (int y = 0; y < height; y++)
-    {
-      guint8 *d = row_of (out, y);
-      const gsize o = (gsize) y * width;
-      for (int x = 0; x < width; x++)
-        for (int c = 0; c < 3; c++)
-          {
-            gsize i = layout == DG_LAYOUT_CHW ? c * plane + o + x : (o + x) * 3 + c;
-            d[x * 3 + c] = bf16 ? dg_unit_bf16_to_u8 (((const guint16 *) src)[i]) : dg_unit_to_u8 (((const float *) src)[i]);
-          }
-    }
+  for (int y = 0; y < height; y++) {
+    guint8 *d = row_of (out, y);
+    const gsize o = (gsize) y * width;
+    for (int x = 0; x < width; x++)
+      for (int c = 0; c < 3; c++) {
+        gsize i = layout == DG_LAYOUT_CHW ? c * plane + o + x : (o + x) * 3 + c;
+        d[x * 3 + c] =
+            bf16 ? dg_unit_bf16_to_u8 (((const guint16 *) src)[i]) : dg_unit_to_u8 (((const float *) src)[i]);
+      }
+  }
   return out;
 }
 

@@ -35,14 +35,12 @@ G_BEGIN_DECLS
 int dg_round_to_multiple (int value, int multiple);
 
 
-
 /* ---- images ------------------------------------------------------------------------------ */
 
 
 /* dg_image_new for sizes bounded by an image the caller already holds or by DG_MAX_SIDE:
  * out of memory aborts, as g_malloc does, instead of returning NULL. */
 DgImage *dg_image_alloc (int width, int height, int channels);
-
 
 
 /* The same with the pass order of Pillow 7–12 when @legacy_order: those always resize
@@ -59,8 +57,8 @@ DgImage *dg_reference_prepare (const DgImage *img, int target);
 /* ---- tensors ------------------------------------------------------------------------------ */
 
 typedef enum {
-  DG_LAYOUT_CHW,   /* planar: 3 planes of height × width (PyTorch's [3, H, W]) */
-  DG_LAYOUT_HWC,   /* interleaved: height × width × 3 (NHWC with N = 1) */
+  DG_LAYOUT_CHW, /* planar: 3 planes of height × width (PyTorch's [3, H, W]) */
+  DG_LAYOUT_HWC, /* interleaved: height × width × 3 (NHWC with N = 1) */
 } DgLayout;
 
 /* 2·(v/255) − 1 in float32, evaluated as the reference does (golden_scenarios.load_image:

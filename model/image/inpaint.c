@@ -38,22 +38,19 @@ static gboolean
 mask_bbox (const DgMask *mask, int *x0, int *y0, int *x1, int *y1)
 {
   int bx0 = mask->width, by0 = -1, bx1 = 0, by1 = 0;
-  for (int y = 0; y < mask->height; y++)
-    {
-      const guint8 *r = row_of (mask, y);
-      int first = 0, last = mask->width - 1;
-      while (first < mask->width && !r[first])
-        first++;
-      if (first == mask->width)
-        continue;
-      while (!r[last])
-        last--;
-      if (by0 < 0)
-        by0 = y;
-      by1 = y + 1;
-      bx0 = MIN (bx0, first);
-      bx1 = MAX (bx1, last + 1);
-    }
+  for (int y = 0; y < mask->height; y++) {
+    const guint8 *r = row_of (mask, y);
+    int first = 0, last = mask->width - 1;
+    while (first < mask->width && !r[first]) first++;
+    if (first == mask->width)
+      continue;
+    while (!r[last]) last--;
+    if (by0 < 0)
+      by0 = y;
+    by1 = y + 1;
+    bx0 = MIN (bx0, first);
+    bx1 = MAX (bx1, last + 1);
+  }
   if (by0 < 0)
     return FALSE;
   *x0 = bx0, *y0 = by0, *x1 = bx1, *y1 = by1;
@@ -81,15 +78,14 @@ grow_axis (int *pos, int *len, int limit, gint64 want)
 static gboolean
 check_mask (const DgImage *src, const DgMask *mask, GError **error)
 {
-  if (!dg_image_check (mask, TRUE, _("The mask"), error))
+  if (!dg_image_check (mask, TRUE, _ ("The mask"), error))
     return FALSE;
-  if (mask->width != src->width || mask->height != src->height)
-    {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("The mask is %d×%d but the image is %d×%d; they must be the same size."), mask->width,
-                   mask->height, src->width, src->height);
-      return FALSE;
-    }
+  if (mask->width != src->width || mask->height != src->height) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("The mask is %d×%d but the image is %d×%d; they must be the same size."), mask->width, mask->height,
+                 src->width, src->height);
+    return FALSE;
+  }
   return TRUE;
 }
 
@@ -99,7 +95,7 @@ dg_inpaint_plan (const DgImage *src, const DgMask *mask, const DgInpaintOptions 
 {
   g_return_val_if_fail (plan != NULL, FALSE);
   memset (plan, 0, sizeof *plan);
-  if (!dg_image_check (src, FALSE, _("The source image"), error))
+  if (!dg_image_check (src, FALSE, _ ("The source image"), error))
     return FALSE;
   if (mask && !check_mask (src, mask, error))
     return FALSE;
@@ -111,17 +107,15 @@ dg_inpaint_plan (const DgImage *src, const DgMask *mask, const DgInpaintOptions 
 
   /* 1. box */
   int x0, y0, x1, y1;
-  if (!mask || !mask_bbox (mask, &x0, &y0, &x1, &y1))
-    {
-      if (!o.empty_is_whole)
-        {
-          g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                       _("The mask is empty: select the area to change, or inpaint the whole image."));
-          return FALSE;
-        }
-      plan->whole = TRUE;
-      x0 = y0 = 0, x1 = iw, y1 = ih;
+  if (!mask || !mask_bbox (mask, &x0, &y0, &x1, &y1)) {
+    if (!o.empty_is_whole) {
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                   _ ("The mask is empty: select the area to change, or inpaint the whole image."));
+      return FALSE;
     }
+    plan->whole = TRUE;
+    x0 = y0 = 0, x1 = iw, y1 = ih;
+  }
   plan->box_x = x0, plan->box_y = y0, plan->box_width = x1 - x0, plan->box_height = y1 - y0;
 
   /* 2. context */
@@ -182,14 +176,12 @@ static void
 box_pass (const gint64 *in, int n, int k, gint64 *out)
 {
   gint64 s = 0;
-  for (int i = 0; i <= 2 * k; i++)
-    s += in[i];
+  for (int i = 0; i <= 2 * k; i++) s += in[i];
   out[0] = s;
-  for (int i = 1; i + 2 * k < n; i++)
-    {
-      s += in[i + 2 * k] - in[i - 1];
-      out[i] = s;
-    }
+  for (int i = 1; i + 2 * k < n; i++) {
+    s += in[i + 2 * k] - in[i - 1];
+    out[i] = s;
+  }
 }
 
 /* Three passes over @a (length n, overwritten), result (n − 6k values) in @a. */
@@ -208,18 +200,16 @@ dg_inpaint_feather (const DgMask *mask, const DgInpaintPlan *plan)
   g_return_val_if_fail (plan != NULL, NULL);
   const int cw = plan->crop_width, ch = plan->crop_height, k = plan->blur_half;
   DgMask *w = dg_image_alloc (cw, ch, 1);
-  if (plan->whole)
-    {
-      memset (w->pixels, 255, (gsize) cw * ch);
-      return w;
-    }
+  if (plan->whole) {
+    memset (w->pixels, 255, (gsize) cw * ch);
+    return w;
+  }
   g_return_val_if_fail (mask != NULL && mask->width == plan->image_width && mask->height == plan->image_height, w);
-  if (k == 0)
-    {
-      for (int y = 0; y < ch; y++)
-        memcpy (w->pixels + (gsize) y * cw, row_of (mask, plan->crop_y + y) + plan->crop_x, cw);
-      return w;
-    }
+  if (k == 0) {
+    for (int y = 0; y < ch; y++)
+      memcpy (w->pixels + (gsize) y * cw, row_of (mask, plan->crop_y + y) + plan->crop_x, cw);
+    return w;
+  }
 
   /* Horizontal: S over the crop widened by 3k each side (coordinates clamped into the image:
    * the border repeats; inside the image but outside the crop the mask is 0 anyway, the crop
@@ -227,39 +217,32 @@ dg_inpaint_feather (const DgMask *mask, const DgInpaintPlan *plan)
   const int pad = 3 * k, pw = cw + 2 * pad, ph = ch + 2 * pad;
   guint32 *hs = g_new (guint32, (gsize) cw * ph);
   gint64 *a = g_new (gint64, MAX (pw, ph)), *t = g_new (gint64, MAX (pw, ph));
-  for (int py = 0; py < ph; py++)
-    {
-      const guint8 *r = row_of (mask, CLAMP (plan->crop_y - pad + py, 0, mask->height - 1));
-      for (int px = 0; px < pw; px++)
-        a[px] = r[CLAMP (plan->crop_x - pad + px, 0, mask->width - 1)] != 0;
-      box3 (a, t, pw, k);
-      for (int x = 0; x < cw; x++)
-        hs[(gsize) py * cw + x] = (guint32) a[x];
-    }
+  for (int py = 0; py < ph; py++) {
+    const guint8 *r = row_of (mask, CLAMP (plan->crop_y - pad + py, 0, mask->height - 1));
+    for (int px = 0; px < pw; px++) a[px] = r[CLAMP (plan->crop_x - pad + px, 0, mask->width - 1)] != 0;
+    box3 (a, t, pw, k);
+    for (int x = 0; x < cw; x++) hs[(gsize) py * cw + x] = (guint32) a[x];
+  }
 
   /* Vertical, a strip of columns at a time so that the reads follow the rows. */
   enum { STRIP = 32 };
   gint64 *cols = g_new (gint64, (gsize) STRIP * ph);
   const gint64 d = (2 * k + 1) * (gint64) (2 * k + 1) * (2 * k + 1) * (2 * k + 1) * (2 * k + 1) * (2 * k + 1);
-  for (int x0 = 0; x0 < cw; x0 += STRIP)
-    {
-      const int nb = MIN (STRIP, cw - x0);
-      for (int py = 0; py < ph; py++)
-        for (int j = 0; j < nb; j++)
-          cols[(gsize) j * ph + py] = hs[(gsize) py * cw + x0 + j];
-      for (int j = 0; j < nb; j++)
-        {
-          gint64 *c = cols + (gsize) j * ph;
-          box3 (c, t, ph, k);
-          for (int y = 0; y < ch; y++)
-            {
-              /* w = round(m · clamp(2b − 1, 0, 1)) with b = c / d, in integers */
-              const gint64 m = row_of (mask, plan->crop_y + y)[plan->crop_x + x0 + j];
-              const gint64 num = m * (2 * c[y] - d);
-              w->pixels[(gsize) y * cw + x0 + j] = num <= 0 ? 0 : (guint8) ((2 * num + d) / (2 * d));
-            }
-        }
+  for (int x0 = 0; x0 < cw; x0 += STRIP) {
+    const int nb = MIN (STRIP, cw - x0);
+    for (int py = 0; py < ph; py++)
+      for (int j = 0; j < nb; j++) cols[(gsize) j * ph + py] = hs[(gsize) py * cw + x0 + j];
+    for (int j = 0; j < nb; j++) {
+      gint64 *c = cols + (gsize) j * ph;
+      box3 (c, t, ph, k);
+      for (int y = 0; y < ch; y++) {
+        /* w = round(m · clamp(2b − 1, 0, 1)) with b = c / d, in integers */
+        const gint64 m = row_of (mask, plan->crop_y + y)[plan->crop_x + x0 + j];
+        const gint64 num = m * (2 * c[y] - d);
+        w->pixels[(gsize) y * cw + x0 + j] = num <= 0 ? 0 : (guint8) ((2 * num + d) / (2 * d));
+      }
     }
+  }
   g_free (cols);
   g_free (hs);
   g_free (a);
@@ -275,56 +258,50 @@ composite (const DgImage *src, const DgMask *mask, const DgInpaintPlan *plan, co
 {
   if (!plan->whole && !check_mask (src, mask, error))
     return FALSE;
-  if (!dg_image_check (generated, FALSE, _("The generated image"), error))
+  if (!dg_image_check (generated, FALSE, _ ("The generated image"), error))
     return FALSE;
-  if (generated->width != plan->work_width || generated->height != plan->work_height)
-    {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("The generated image is %d×%d, but this inpaint job works at %d×%d."), generated->width,
-                   generated->height, plan->work_width, plan->work_height);
-      return FALSE;
-    }
+  if (generated->width != plan->work_width || generated->height != plan->work_height) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("The generated image is %d×%d, but this inpaint job works at %d×%d."), generated->width,
+                 generated->height, plan->work_width, plan->work_height);
+    return FALSE;
+  }
   g_autoptr (DgImage) rgb = generated->channels == 4 ? dg_image_to_rgb (generated) : NULL;
-  g_autoptr (DgImage) back = dg_image_resize (rgb ? rgb : generated, plan->crop_width, plan->crop_height,
-                                              DG_RESAMPLE_BICUBIC);
+  g_autoptr (DgImage) back =
+      dg_image_resize (rgb ? rgb : generated, plan->crop_width, plan->crop_height, DG_RESAMPLE_BICUBIC);
   g_autoptr (DgImage) w = dg_inpaint_feather (mask, plan);
   const int nc = src->channels;
-  for (int y = 0; y < plan->crop_height; y++)
-    {
-      const guint8 *s = row_of (src, plan->crop_y + y) + (gsize) plan->crop_x * nc;
-      const guint8 *g = row_of (back, y);
-      const guint8 *wr = row_of (w, y);
-      guint8 *o = dst->pixels + (gsize) (dst_y + y) * dst->rowstride + (gsize) dst_x * nc;
-      for (int x = 0; x < plan->crop_width; x++, s += nc, o += nc, g += 3)
-        {
-          const guint wv = wr[x];
-          if (wv == 0)
-            {
-              if (o != s)
-                memcpy (o, s, nc);
-              continue;
-            }
-          for (int c = 0; c < 3; c++)
-            o[c] = (guint8) ((s[c] * (255 - wv) + g[c] * wv + 127) / 255);
-          if (nc == 4)
-            o[3] = s[3];
-        }
+  for (int y = 0; y < plan->crop_height; y++) {
+    const guint8 *s = row_of (src, plan->crop_y + y) + (gsize) plan->crop_x * nc;
+    const guint8 *g = row_of (back, y);
+    const guint8 *wr = row_of (w, y);
+    guint8 *o = dst->pixels + (gsize) (dst_y + y) * dst->rowstride + (gsize) dst_x * nc;
+    for (int x = 0; x < plan->crop_width; x++, s += nc, o += nc, g += 3) {
+      const guint wv = wr[x];
+      if (wv == 0) {
+        if (o != s)
+          memcpy (o, s, nc);
+        continue;
+      }
+      for (int c = 0; c < 3; c++) o[c] = (guint8) ((s[c] * (255 - wv) + g[c] * wv + 127) / 255);
+      if (nc == 4)
+        o[3] = s[3];
     }
+  }
   return TRUE;
 }
 
 static gboolean
 check_plan (const DgImage *img, const DgInpaintPlan *plan, GError **error)
 {
-  if (!dg_image_check (img, FALSE, _("The source image"), error))
+  if (!dg_image_check (img, FALSE, _ ("The source image"), error))
     return FALSE;
-  if (img->width != plan->image_width || img->height != plan->image_height)
-    {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("The image is %d×%d, but the inpaint job was planned for %d×%d."), img->width, img->height,
-                   plan->image_width, plan->image_height);
-      return FALSE;
-    }
+  if (img->width != plan->image_width || img->height != plan->image_height) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("The image is %d×%d, but the inpaint job was planned for %d×%d."), img->width, img->height,
+                 plan->image_width, plan->image_height);
+    return FALSE;
+  }
   return TRUE;
 }
 

@@ -31,37 +31,37 @@ const char *dg_activation_name (DgActivation act);
 /* ---- Qwen2.5-VL (vlm/config.json) ---- */
 
 typedef struct {
-  guint        n_layers;                /* num_hidden_layers */
-  guint        hidden;                  /* hidden_size */
-  guint        n_heads;                 /* num_attention_heads */
-  guint        n_kv_heads;              /* num_key_value_heads */
-  guint        head_dim;                /* head_dim, else hidden / n_heads */
-  guint        intermediate;            /* intermediate_size */
-  double       rms_eps;                 /* rms_norm_eps */
-  double       rope_theta;
-  guint        mrope_section[3];        /* rope_scaling.mrope_section: t, h, w; sums to head_dim / 2 */
-  guint        vocab_size;              /* rows of embed_tokens */
-  guint        max_position_embeddings;
-  gboolean     tie_word_embeddings;
-  DgActivation act;                     /* hidden_act */
+  guint n_layers;     /* num_hidden_layers */
+  guint hidden;       /* hidden_size */
+  guint n_heads;      /* num_attention_heads */
+  guint n_kv_heads;   /* num_key_value_heads */
+  guint head_dim;     /* head_dim, else hidden / n_heads */
+  guint intermediate; /* intermediate_size */
+  double rms_eps;     /* rms_norm_eps */
+  double rope_theta;
+  guint mrope_section[3]; /* rope_scaling.mrope_section: t, h, w; sums to head_dim / 2 */
+  guint vocab_size;       /* rows of embed_tokens */
+  guint max_position_embeddings;
+  gboolean tie_word_embeddings;
+  DgActivation act; /* hidden_act */
 } DgQwenTextConfig;
 
 typedef struct {
-  guint        depth;
-  guint        hidden;                  /* hidden_size */
-  guint        n_heads;                 /* num_heads */
-  guint        head_dim;                /* hidden / n_heads */
-  guint        intermediate;            /* intermediate_size */
-  guint        out_hidden;              /* out_hidden_size: merger output = text hidden */
-  guint        patch_size;
-  guint        temporal_patch_size;
-  guint        spatial_merge_size;
-  guint        window_size;             /* pixels */
-  guint        in_channels;             /* in_channels (older files: in_chans) */
-  guint        tokens_per_second;
-  DgActivation act;                     /* hidden_act */
-  guint        n_fullatt;
-  guint        fullatt_block_indexes[DG_CONFIG_MAX_LAYERS];
+  guint depth;
+  guint hidden;       /* hidden_size */
+  guint n_heads;      /* num_heads */
+  guint head_dim;     /* hidden / n_heads */
+  guint intermediate; /* intermediate_size */
+  guint out_hidden;   /* out_hidden_size: merger output = text hidden */
+  guint patch_size;
+  guint temporal_patch_size;
+  guint spatial_merge_size;
+  guint window_size; /* pixels */
+  guint in_channels; /* in_channels (older files: in_chans) */
+  guint tokens_per_second;
+  DgActivation act; /* hidden_act */
+  guint n_fullatt;
+  guint fullatt_block_indexes[DG_CONFIG_MAX_LAYERS];
 } DgQwenVisionConfig;
 
 typedef enum {
@@ -70,34 +70,34 @@ typedef enum {
 } DgQwenConfigLayout;
 
 typedef struct {
-  DgQwenTextConfig   text;
+  DgQwenTextConfig text;
   DgQwenVisionConfig vision;
-  gint               image_token_id;
-  gint               video_token_id;
-  gint               vision_start_token_id;
-  gint               vision_end_token_id;
-  gint               bos_token_id;      /* -1 when the config has none */
-  gint               eos_token_id;      /* -1 when the config has none; first entry of a list */
+  gint image_token_id;
+  gint video_token_id;
+  gint vision_start_token_id;
+  gint vision_end_token_id;
+  gint bos_token_id; /* -1 when the config has none */
+  gint eos_token_id; /* -1 when the config has none; first entry of a list */
   DgQwenConfigLayout layout;
 } DgQwenVLConfig;
 
-gboolean dg_qwen_vl_config_load  (const char *path, DgQwenVLConfig *out, GError **error);
+gboolean dg_qwen_vl_config_load (const char *path, DgQwenVLConfig *out, GError **error);
 gboolean dg_qwen_vl_config_parse (const char *json, gssize len, const char *display, DgQwenVLConfig *out,
                                   GError **error);
 
 /* ---- Connector (connector/config.json, DeepGen ConnectorConfig) ---- */
 
 typedef struct {
-  guint        hidden;         /* hidden_size */
-  guint        intermediate;   /* intermediate_size */
-  guint        n_layers;       /* num_hidden_layers */
-  guint        n_heads;        /* num_attention_heads */
-  guint        head_dim;       /* hidden / n_heads */
-  double       eps;            /* layer_norm_eps */
-  DgActivation act;            /* hidden_act */
+  guint hidden;       /* hidden_size */
+  guint intermediate; /* intermediate_size */
+  guint n_layers;     /* num_hidden_layers */
+  guint n_heads;      /* num_attention_heads */
+  guint head_dim;     /* hidden / n_heads */
+  double eps;         /* layer_norm_eps */
+  DgActivation act;   /* hidden_act */
 } DgConnectorConfig;
 
-gboolean dg_connector_config_load  (const char *path, DgConnectorConfig *out, GError **error);
+gboolean dg_connector_config_load (const char *path, DgConnectorConfig *out, GError **error);
 gboolean dg_connector_config_parse (const char *json, gssize len, const char *display, DgConnectorConfig *out,
                                     GError **error);
 
@@ -110,24 +110,24 @@ typedef enum {
 } DgQkNorm;
 
 typedef struct {
-  guint    sample_size;            /* latent size the sincos grid is scaled for */
-  guint    patch_size;
-  guint    in_channels;
-  guint    out_channels;           /* null → in_channels */
-  guint    n_layers;               /* num_layers */
-  guint    n_heads;                /* num_attention_heads */
-  guint    head_dim;               /* attention_head_dim */
-  guint    inner_dim;              /* n_heads · head_dim */
-  guint    joint_attention_dim;
-  guint    caption_projection_dim; /* = inner_dim */
-  guint    pooled_projection_dim;
-  guint    pos_embed_max_size;     /* 0 when null (no cropped table) */
+  guint sample_size; /* latent size the sincos grid is scaled for */
+  guint patch_size;
+  guint in_channels;
+  guint out_channels; /* null → in_channels */
+  guint n_layers;     /* num_layers */
+  guint n_heads;      /* num_attention_heads */
+  guint head_dim;     /* attention_head_dim */
+  guint inner_dim;    /* n_heads · head_dim */
+  guint joint_attention_dim;
+  guint caption_projection_dim; /* = inner_dim */
+  guint pooled_projection_dim;
+  guint pos_embed_max_size; /* 0 when null (no cropped table) */
   DgQkNorm qk_norm;
-  guint    n_dual;
-  guint    dual_attention_layers[DG_CONFIG_MAX_LAYERS];
+  guint n_dual;
+  guint dual_attention_layers[DG_CONFIG_MAX_LAYERS];
 } DgDitConfig;
 
-gboolean dg_dit_config_load  (const char *path, DgDitConfig *out, GError **error);
+gboolean dg_dit_config_load (const char *path, DgDitConfig *out, GError **error);
 gboolean dg_dit_config_parse (const char *json, gssize len, const char *display, DgDitConfig *out, GError **error);
 /* Whether block @layer has the second self-attention (SD3.5 "MMDiT-X"). */
 gboolean dg_dit_config_is_dual (const DgDitConfig *c, guint layer);
@@ -135,23 +135,23 @@ gboolean dg_dit_config_is_dual (const DgDitConfig *c, guint layer);
 /* ---- VAE (vae/config.json, diffusers AutoencoderKL) ---- */
 
 typedef struct {
-  guint        in_channels;
-  guint        out_channels;
-  guint        latent_channels;
-  guint        n_blocks;                                /* len(block_out_channels) */
-  guint        block_out_channels[DG_CONFIG_MAX_BLOCKS];
-  guint        layers_per_block;
-  guint        norm_num_groups;
-  DgActivation act;                                     /* act_fn */
-  double       scaling_factor;
-  double       shift_factor;                            /* 0 when null */
-  gboolean     mid_block_add_attention;
-  gboolean     use_quant_conv;
-  gboolean     use_post_quant_conv;
-  gboolean     force_upcast;
+  guint in_channels;
+  guint out_channels;
+  guint latent_channels;
+  guint n_blocks; /* len(block_out_channels) */
+  guint block_out_channels[DG_CONFIG_MAX_BLOCKS];
+  guint layers_per_block;
+  guint norm_num_groups;
+  DgActivation act; /* act_fn */
+  double scaling_factor;
+  double shift_factor; /* 0 when null */
+  gboolean mid_block_add_attention;
+  gboolean use_quant_conv;
+  gboolean use_post_quant_conv;
+  gboolean force_upcast;
 } DgVaeConfig;
 
-gboolean dg_vae_config_load  (const char *path, DgVaeConfig *out, GError **error);
+gboolean dg_vae_config_load (const char *path, DgVaeConfig *out, GError **error);
 gboolean dg_vae_config_parse (const char *json, gssize len, const char *display, DgVaeConfig *out, GError **error);
 
 /* ---- Scheduler (scheduler/scheduler_config.json, FlowMatchEulerDiscreteScheduler) ---- */
@@ -162,17 +162,17 @@ typedef enum {
 } DgTimeShiftType;
 
 typedef struct {
-  guint           num_train_timesteps;
-  double          shift;
-  gboolean        use_dynamic_shifting;
-  double          base_shift;
-  double          max_shift;
-  guint           base_image_seq_len;
-  guint           max_image_seq_len;
+  guint num_train_timesteps;
+  double shift;
+  gboolean use_dynamic_shifting;
+  double base_shift;
+  double max_shift;
+  guint base_image_seq_len;
+  guint max_image_seq_len;
   DgTimeShiftType time_shift_type;
 } DgSchedulerConfig;
 
-gboolean dg_scheduler_config_load  (const char *path, DgSchedulerConfig *out, GError **error);
+gboolean dg_scheduler_config_load (const char *path, DgSchedulerConfig *out, GError **error);
 gboolean dg_scheduler_config_parse (const char *json, gssize len, const char *display, DgSchedulerConfig *out,
                                     GError **error);
 
@@ -185,16 +185,16 @@ typedef struct {
 } DgModelComponent;
 
 typedef struct {
-  char             *class_name;        /* "DeepGenPipeline" */
-  char             *module;            /* "deepgen_pipeline" when _class_name is [module, class], else NULL */
-  char             *diffusers_version; /* NULL when absent */
-  guint             n_components;
-  DgModelComponent *components;        /* in file order */
+  char *class_name;        /* "DeepGenPipeline" */
+  char *module;            /* "deepgen_pipeline" when _class_name is [module, class], else NULL */
+  char *diffusers_version; /* NULL when absent */
+  guint n_components;
+  DgModelComponent *components; /* in file order */
 } DgModelIndex;
 
-DgModelIndex *dg_model_index_load  (const char *path, GError **error);
+DgModelIndex *dg_model_index_load (const char *path, GError **error);
 DgModelIndex *dg_model_index_parse (const char *json, gssize len, const char *display, GError **error);
-void          dg_model_index_free  (DgModelIndex *idx);
+void dg_model_index_free (DgModelIndex *idx);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgModelIndex, dg_model_index_free)
 /* NULL when the index has no such component. */
 const DgModelComponent *dg_model_index_find (const DgModelIndex *idx, const char *name);

@@ -36,8 +36,8 @@ report (const DgConvertOptions *o, const char *what, guint64 done, guint64 total
 
 typedef struct {
   GOutputStream *out;
-  const char *path;   /* for messages */
-  const char *what;   /* for progress */
+  const char *path; /* for messages */
+  const char *what; /* for progress */
   const DgConvertOptions *options;
   guint64 written, total;
 } Out;
@@ -57,7 +57,7 @@ out_write (Out *o, const void *data, gsize n, GError **error)
   while (n > 0) {
     gsize k = MIN (n, COPY_SLICE), done;
     if (!g_output_stream_write_all (o->out, p, k, &done, NULL, &local))
-      return io_error (error, local, _("cannot write %s: %s"), o->path);
+      return io_error (error, local, _ ("cannot write %s: %s"), o->path);
     p += k;
     n -= k;
     o->written += k;
@@ -89,7 +89,7 @@ write_q8_0 (Out *o, const DgTensorInfo *t, GError **error)
   const gint64 slice_rows = MAX (1, (gint64) SLICE_VALUES / cols);
   const gsize es = dg_dtype_size (t->dtype);
   if (dg_dtype_block (t->dtype) != 1 || !(DG_DTYPES_FLOAT & DG_DTYPE_BIT (t->dtype))) {
-    g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _("%s: tensor '%s' is %s and cannot be quantized"), t->file,
+    g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _ ("%s: tensor '%s' is %s and cannot be quantized"), t->file,
                  t->name, dg_dtype_name (t->dtype));
     return FALSE;
   }
@@ -98,7 +98,7 @@ write_q8_0 (Out *o, const DgTensorInfo *t, GError **error)
   g_autofree guint32 *q = g_try_malloc (MAX (max_values / VKC_Q8_0_BLOCK, 1) * VKC_Q8_0_BLOCK_BYTES);
   g_autofree guint8 *blocks = g_try_malloc (MAX (max_values / VKC_Q8_0_BLOCK, 1) * 34);
   if (!f || !q || !blocks) {
-    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory quantizing '%s'"), t->name);
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("out of memory quantizing '%s'"), t->name);
     return FALSE;
   }
   for (gint64 r = 0; r < rows; r += slice_rows) {
@@ -110,13 +110,12 @@ write_q8_0 (Out *o, const DgTensorInfo *t, GError **error)
     part.nbytes = n * es;
     if (!dg_tensor_to_f32 (&part, f, error))
       return FALSE;
-    for (gsize i = 0; i < n; i++)
-      f[i] = vkc_round_bf16 (f[i]);
+    for (gsize i = 0; i < n; i++) f[i] = vkc_round_bf16 (f[i]);
     vkc_quantize_q8_0 (f, (int64_t) n, q);
     for (gsize b = 0; b < n / VKC_Q8_0_BLOCK; b++) {
       const guint32 *src = q + b * VKC_Q8_0_BLOCK_WORDS;
       guint8 *dst = blocks + b * 34;
-      dst[0] = (guint8) (src[0] & 255);   /* the f16 scale, little-endian */
+      dst[0] = (guint8) (src[0] & 255); /* the f16 scale, little-endian */
       dst[1] = (guint8) ((src[0] >> 8) & 255);
       memcpy (dst + 2, src + 1, VKC_Q8_0_BLOCK);
     }
@@ -178,18 +177,18 @@ dg_convert_component (const char *src_dir, const char *folder, const char *dst_p
   g_autoptr (GError) local = NULL;
   g_autoptr (GFileOutputStream) fout = g_file_replace (file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, &local);
   if (!fout)
-    return io_error (error, local, _("cannot create %s: %s"), partial);
+    return io_error (error, local, _ ("cannot create %s: %s"), partial);
   g_autoptr (GOutputStream) out = g_buffered_output_stream_new_sized (G_OUTPUT_STREAM (fout), 1u << 20);
   g_autofree char *what = g_build_filename (folder, DG_GGUF_FILE_NAME, NULL);
   Out o = { out, partial, what, &opts, 0, 0 };
   gboolean ok = write_gguf (st, folder, &o, error);
   if (!g_output_stream_close (out, NULL, ok ? &local : NULL) && ok) {
     ok = FALSE;
-    io_error (error, local, _("cannot write %s: %s"), partial);
+    io_error (error, local, _ ("cannot write %s: %s"), partial);
   }
   if (ok && g_rename (partial, dst_path) != 0) {
     ok = FALSE;
-    io_error (error, NULL, _("cannot rename the finished file to %s: %s"), dst_path);
+    io_error (error, NULL, _ ("cannot rename the finished file to %s: %s"), dst_path);
   }
   if (!ok)
     g_unlink (partial);
@@ -220,7 +219,7 @@ list_dir (const char *dir, GError **error)
   g_autoptr (GError) local = NULL;
   g_autoptr (GDir) d = g_dir_open (dir, 0, &local);
   if (!d) {
-    io_error (error, local, _("cannot list %s: %s"), dir);
+    io_error (error, local, _ ("cannot list %s: %s"), dir);
     return NULL;
   }
   GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
@@ -262,11 +261,11 @@ copy_file (Copy *c, const char *src, const char *dst, GError **error)
   g_autoptr (GFile) to = g_file_new_for_path (dst);
   g_autoptr (GError) local = NULL;
   if (!g_file_copy (from, to, G_FILE_COPY_NONE, NULL, NULL, NULL, &local)) {
-    g_set_error (error, DG_ERROR, DG_ERROR_IO, _("cannot copy %s to %s: %s"), src, dst, local->message);
+    g_set_error (error, DG_ERROR, DG_ERROR_IO, _ ("cannot copy %s to %s: %s"), src, dst, local->message);
     return FALSE;
   }
   c->done += tree_size (src);
-  if (c->total > 0)   /* a component folder's other files are reported with its model.gguf */
+  if (c->total > 0) /* a component folder's other files are reported with its model.gguf */
     report (c->options, c->what, c->done, c->total);
   return TRUE;
 }
@@ -275,7 +274,7 @@ static gboolean
 make_dir (const char *path, GError **error)
 {
   if (g_mkdir (path, 0755) != 0)
-    return io_error (error, NULL, _("cannot create the folder %s: %s"), path);
+    return io_error (error, NULL, _ ("cannot create the folder %s: %s"), path);
   return TRUE;
 }
 
@@ -323,10 +322,9 @@ weight_files (const DgSafetensors *st)
 {
   GHashTable *set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   static const char *const known[] = { "model.safetensors", "diffusion_pytorch_model.safetensors", DG_GGUF_FILE_NAME };
-  for (guint i = 0; i < G_N_ELEMENTS (known); i++)
-    g_hash_table_add (set, g_strdup (known[i]));
+  for (guint i = 0; i < G_N_ELEMENTS (known); i++) g_hash_table_add (set, g_strdup (known[i]));
   for (guint i = 0; i < dg_safetensors_n_tensors (st); i++) {
-    const char *file = dg_safetensors_tensor (st, i)->file;   /* "parent/name" */
+    const char *file = dg_safetensors_tensor (st, i)->file; /* "parent/name" */
     const char *slash = strrchr (file, '/');
     g_hash_table_add (set, g_strdup (slash ? slash + 1 : file));
   }
@@ -397,15 +395,15 @@ dg_convert_model (const char *src, const char *dst, const DgConvertOptions *opti
     opts = *options;
   if (opts.weights != DG_WEIGHTS_Q8_0) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("deepgen convert writes 8-bit (q8_0) weights only; other formats are not implemented"));
+                 _ ("deepgen convert writes 8-bit (q8_0) weights only; other formats are not implemented"));
     return FALSE;
   }
   g_autofree char *missing = dg_model_folder_missing (src);
   if (missing) {
     g_autofree char *list = g_strdelimit (g_strchomp (g_strdup (missing)), "\n", ',');
     g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
-                 _("The model folder %s is incomplete; missing: %s. Convert a complete DeepGen-1.0-diffusers "
-                   "download."),
+                 _ ("The model folder %s is incomplete; missing: %s. Convert a complete DeepGen-1.0-diffusers "
+                    "download."),
                  src, list);
     return FALSE;
   }
@@ -416,16 +414,16 @@ dg_convert_model (const char *src, const char *dst, const DgConvertOptions *opti
       return FALSE;
     if (dg_gguf_holds_q8_0 (st)) {
       g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("%s holds 8-bit weights already (it was converted); convert the released "
-                     "DeepGen-1.0-diffusers folder instead"),
+                   _ ("%s holds 8-bit weights already (it was converted); convert the released "
+                      "DeepGen-1.0-diffusers folder instead"),
                    src);
       return FALSE;
     }
   }
   if (g_file_test (dst, G_FILE_TEST_EXISTS) && (!g_file_test (dst, G_FILE_TEST_IS_DIR) || !dir_is_empty (dst))) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("%s exists and is not an empty folder; choose a new folder for the converted model (nothing "
-                   "is overwritten)"),
+                 _ ("%s exists and is not an empty folder; choose a new folder for the converted model (nothing "
+                    "is overwritten)"),
                  dst);
     return FALSE;
   }
@@ -435,7 +433,7 @@ dg_convert_model (const char *src, const char *dst, const DgConvertOptions *opti
   g_autofree char *csrc_slash = g_strconcat (csrc, G_DIR_SEPARATOR_S, NULL);
   if (strcmp (csrc, cdst) == 0 || g_str_has_prefix (cdst, csrc_slash)) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("%s is inside the model folder %s; choose a folder outside it"), dst, src);
+                 _ ("%s is inside the model folder %s; choose a folder outside it"), dst, src);
     return FALSE;
   }
 
@@ -445,15 +443,15 @@ dg_convert_model (const char *src, const char *dst, const DgConvertOptions *opti
   g_autofree char *tmpl = g_strdup_printf (".%s.partial-XXXXXX", base);
   g_autofree char *tmp = g_build_filename (parent, tmpl, NULL);
   if (!g_mkdtemp_full (tmp, 0755))
-    return io_error (error, NULL, _("cannot create a folder beside %s: %s"), cdst);
+    return io_error (error, NULL, _ ("cannot create a folder beside %s: %s"), cdst);
   gboolean ok = convert_into (&opts, src, tmp, error);
   if (ok && g_file_test (cdst, G_FILE_TEST_IS_DIR) && g_rmdir (cdst) != 0) {
     ok = FALSE;
-    io_error (error, NULL, _("cannot replace the empty folder %s: %s"), cdst);
+    io_error (error, NULL, _ ("cannot replace the empty folder %s: %s"), cdst);
   }
   if (ok && g_rename (tmp, cdst) != 0) {
     ok = FALSE;
-    io_error (error, NULL, _("cannot rename the converted folder to %s: %s"), cdst);
+    io_error (error, NULL, _ ("cannot rename the converted folder to %s: %s"), cdst);
   }
   if (!ok)
     remove_tree (tmp);

@@ -36,34 +36,37 @@ typedef enum {
 
 /* Bytes per element (BOOL is one byte, as in safetensors); for a block type (Q8_0), bytes per
  * block of dg_dtype_block elements. */
-gsize       dg_dtype_size      (DgDType t);
+gsize dg_dtype_size (DgDType t);
 /* Elements per block: 32 for Q8_0, 1 for the others. */
-gsize       dg_dtype_block     (DgDType t);
+gsize dg_dtype_block (DgDType t);
 /* The safetensors spelling ("F32", "BF16", ...; "Q8_0", which no safetensors file has). */
-const char *dg_dtype_name      (DgDType t);
+const char *dg_dtype_name (DgDType t);
 /* Parses the safetensors spelling; FALSE for anything else (including lower case and Q8_0, which
  * is not a safetensors dtype). */
-gboolean    dg_dtype_from_name (const char *name, DgDType *out);
+gboolean dg_dtype_from_name (const char *name, DgDType *out);
 
 /* Exact widenings. f16: subnormals, ±inf and NaN (payload and sign kept) are handled. */
 static inline float
 dg_bf16_to_f32 (guint16 h)
 {
-  union { guint32 u; float f; } v = { .u = (guint32) h << 16 };
+  union {
+    guint32 u;
+    float f;
+  } v = { .u = (guint32) h << 16 };
   return v.f;
 }
-float   dg_f16_to_f32 (guint16 h);
+float dg_f16_to_f32 (guint16 h);
 
 /* Narrowings, round to nearest even; overflow gives ±inf, NaN stays a (quiet) NaN of the same sign. */
 guint16 dg_f32_to_bf16 (float f);
-guint16 dg_f32_to_f16  (float f);
+guint16 dg_f32_to_f16 (float f);
 
 /* Array versions. Sources may be unaligned (weights inside a mapped file are only as aligned
  * as the writer made them), so they are read byte-wise; n is an element count. */
 void dg_bf16_to_f32_array (const void *src, float *dst, gsize n);
-void dg_f16_to_f32_array  (const void *src, float *dst, gsize n);
+void dg_f16_to_f32_array (const void *src, float *dst, gsize n);
 void dg_f32_to_bf16_array (const void *src, guint16 *dst, gsize n);
-void dg_f32_to_f16_array  (const void *src, guint16 *dst, gsize n);
+void dg_f32_to_f16_array (const void *src, guint16 *dst, gsize n);
 /* n values (n % 32 == 0) from n/32 q8_0 blocks of 34 bytes: d·q, exact in fp32 (the values
  * vkc_dequantize_q8_0 gives for the same blocks). */
 void dg_q8_0_to_f32_array (const void *src, float *dst, gsize n);

@@ -18,8 +18,8 @@ G_BEGIN_DECLS
  * at most @max_depth levels, with no duplicate key at its top level. @display names the file in
  * messages and @what says which part of it ("header", "file").
  * Returns a new reference, or NULL with DG_ERROR_FORMAT. */
-JsonObject *dg_json_parse_object (const char *text, gsize len, const char *display, const char *what,
-                                  guint max_depth, GError **error);
+JsonObject *dg_json_parse_object (const char *text, gsize len, const char *display, const char *what, guint max_depth,
+                                  GError **error);
 
 /* Reads a whole JSON file of at most @max_bytes and parses it as above. A file that does not
  * exist gives DG_ERROR_MISSING, one that cannot be read DG_ERROR_IO. */

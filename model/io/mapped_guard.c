@@ -7,7 +7,7 @@
 #include "dg_i18n.h"
 
 static __thread DgMappedGuard *innermost;
-static struct sigaction previous;   /* the SIGBUS action before ours */
+static struct sigaction previous; /* the SIGBUS action before ours */
 
 static void
 on_sigbus (int sig, siginfo_t *info, void *context)
@@ -60,8 +60,8 @@ dg_mapped_guard_fail (DgMappedGuard *g, const char *file, GError **error)
 {
   dg_mapped_guard_end (g);
   g_set_error (error, DG_ERROR, DG_ERROR_IO,
-               _("The model file %s changed or was cut short while DeepGen was reading it (another "
-                 "download or copy into the model folder?). Let that finish, then run again."),
+               _ ("The model file %s changed or was cut short while DeepGen was reading it (another "
+                  "download or copy into the model folder?). Let that finish, then run again."),
                file ? file : "?");
   return FALSE;
 }

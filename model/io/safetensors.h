@@ -25,13 +25,13 @@ G_BEGIN_DECLS
 
 typedef struct {
   const char *name;
-  DgDType     dtype;
-  guint       ndim;
-  gint64      shape[DG_TENSOR_MAX_DIMS]; /* entries past ndim are 0 */
-  gint64      n_elements;                /* 1 for a scalar (ndim 0) */
+  DgDType dtype;
+  guint ndim;
+  gint64 shape[DG_TENSOR_MAX_DIMS]; /* entries past ndim are 0 */
+  gint64 n_elements;                /* 1 for a scalar (ndim 0) */
   const void *data;
-  gsize       nbytes;
-  const char *file;                      /* "parent/file.safetensors" that holds it, for messages */
+  gsize nbytes;
+  const char *file; /* "parent/file.safetensors" that holds it, for messages */
 } DgTensorInfo;
 
 typedef struct _DgSafetensors DgSafetensors;
@@ -61,8 +61,8 @@ const DgTensorInfo *dg_safetensors_find (const DgSafetensors *st, const char *na
 
 /* All tensors, in storage order (shard by shard, then by offset), which is the order that reads
  * the files sequentially. */
-guint               dg_safetensors_n_tensors (const DgSafetensors *st);
-const DgTensorInfo *dg_safetensors_tensor    (const DgSafetensors *st, guint i);
+guint dg_safetensors_n_tensors (const DgSafetensors *st);
+const DgTensorInfo *dg_safetensors_tensor (const DgSafetensors *st, guint i);
 
 /* Sum of nbytes over all tensors. */
 guint64 dg_safetensors_total_bytes (const DgSafetensors *st);
@@ -79,8 +79,8 @@ const DgTensorInfo *dg_safetensors_expect (const DgSafetensors *st, const char *
                                            const gint64 *shape, GError **error);
 
 /* dg_safetensors_expect_shape (st, "proj_out.weight", DG_DTYPES_FLOAT, &error, 64, 1536) */
-#define DG_SHAPE(...) ((const gint64[]){ __VA_ARGS__ })
-#define dg_safetensors_expect_shape(st, name, dtypes, error, ...)                                            \
+#define DG_SHAPE(...) ((const gint64[]) { __VA_ARGS__ })
+#define dg_safetensors_expect_shape(st, name, dtypes, error, ...)                                             \
   dg_safetensors_expect ((st), (name), (dtypes), (guint) (sizeof (DG_SHAPE (__VA_ARGS__)) / sizeof (gint64)), \
                          DG_SHAPE (__VA_ARGS__), (error))
 

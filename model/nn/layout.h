@@ -9,23 +9,23 @@
 G_BEGIN_DECLS
 
 typedef enum {
-  DG_LAYOUT_LINEAR,    /* a Linear weight [out, in]: the matrix dtype, or q8_0 / q4_0 where the
+  DG_LAYOUT_LINEAR,   /* a Linear weight [out, in]: the matrix dtype, or q8_0 / q4_0 where the
                         * weight format quantizes it (dg_plan_linear_storage) */
-  DG_LAYOUT_MATRIX,    /* another weight of ≥ 2 dims (convolution, patch embedding): matrix dtype */
-  DG_LAYOUT_VECTOR,    /* a bias or norm weight: f32 */
-  DG_LAYOUT_F32,       /* ≥ 2 dims, uploaded in f32 whatever the precision (meta queries) */
-  DG_LAYOUT_HOST,      /* stored in the file, never uploaded (an embedding table, a position table) */
-  DG_LAYOUT_COMPUTED,  /* not stored, uploaded in f32 (values computed at load) */
+  DG_LAYOUT_MATRIX,   /* another weight of ≥ 2 dims (convolution, patch embedding): matrix dtype */
+  DG_LAYOUT_VECTOR,   /* a bias or norm weight: f32 */
+  DG_LAYOUT_F32,      /* ≥ 2 dims, uploaded in f32 whatever the precision (meta queries) */
+  DG_LAYOUT_HOST,     /* stored in the file, never uploaded (an embedding table, a position table) */
+  DG_LAYOUT_COMPUTED, /* not stored, uploaded in f32 (values computed at load) */
 } DgLayoutKind;
 
 typedef struct {
-  char name[160];      /* the tensor's name in the weight file */
+  char name[160]; /* the tensor's name in the weight file */
   DgLayoutKind kind;
   guint ndim;
-  gint64 shape[5];     /* PyTorch order */
-  int slot;            /* the component's own enum: which field receives the tensor */
-  int layer;           /* the layer (block) it belongs to; -1 outside the layers */
-  int sub;             /* a position within the slot (a projection of an attention), else 0 */
+  gint64 shape[5]; /* PyTorch order */
+  int slot;        /* the component's own enum: which field receives the tensor */
+  int layer;       /* the layer (block) it belongs to; -1 outside the layers */
+  int sub;         /* a position within the slot (a projection of an attention), else 0 */
 } DgLayoutTensor;
 
 /* Called once per tensor, in load order. FALSE (with @error set) stops the walk. */
@@ -35,8 +35,7 @@ static inline gint64
 dg_layout_numel (const DgLayoutTensor *t)
 {
   gint64 n = 1;
-  for (guint i = 0; i < t->ndim; i++)
-    n *= t->shape[i];
+  for (guint i = 0; i < t->ndim; i++) n *= t->shape[i];
   return n;
 }
 
@@ -47,12 +46,11 @@ typedef struct {
   gint64 shape[4];
 } DgLayoutAct;
 
-#define DG_LAYOUT_ACT(a, ...)                                                                   \
-  do {                                                                                          \
-    const gint64 s_[] = { __VA_ARGS__ };                                                        \
-    (a)->ndim = G_N_ELEMENTS (s_);                                                              \
-    for (guint i_ = 0; i_ < G_N_ELEMENTS (s_); i_++)                                            \
-      (a)->shape[i_] = s_[i_];                                                                  \
+#define DG_LAYOUT_ACT(a, ...)                                                 \
+  do {                                                                        \
+    const gint64 s_[] = { __VA_ARGS__ };                                      \
+    (a)->ndim = G_N_ELEMENTS (s_);                                            \
+    for (guint i_ = 0; i_ < G_N_ELEMENTS (s_); i_++) (a)->shape[i_] = s_[i_]; \
   } while (0)
 
 static inline gint64
@@ -61,8 +59,7 @@ dg_layout_act_numel (const DgLayoutAct *a)
   if (!a->ndim)
     return 0;
   gint64 n = 1;
-  for (guint i = 0; i < a->ndim; i++)
-    n *= a->shape[i];
+  for (guint i = 0; i < a->ndim; i++) n *= a->shape[i];
   return n;
 }
 

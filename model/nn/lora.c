@@ -22,7 +22,7 @@ struct _DgLora {
   char *display;
   gint64 rank;
   double scale;
-  GHashTable *modules[DG_LORA_N_PARTS];   /* module path → LoraModule */
+  GHashTable *modules[DG_LORA_N_PARTS]; /* module path → LoraModule */
 };
 
 void
@@ -58,14 +58,14 @@ static gboolean
 config_number (JsonObject *o, const char *key, const char *display, double *out, GError **error)
 {
   JsonNode *n = json_object_get_member (o, key);
-  if (!n || !JSON_NODE_HOLDS_VALUE (n)
-      || (json_node_get_value_type (n) != G_TYPE_INT64 && json_node_get_value_type (n) != G_TYPE_DOUBLE)) {
-    g_set_error (error, DG_ERROR, DG_ERROR_CONFIG, _("%s: '%s' must be a number"), display, key);
+  if (!n || !JSON_NODE_HOLDS_VALUE (n) ||
+      (json_node_get_value_type (n) != G_TYPE_INT64 && json_node_get_value_type (n) != G_TYPE_DOUBLE)) {
+    g_set_error (error, DG_ERROR, DG_ERROR_CONFIG, _ ("%s: '%s' must be a number"), display, key);
     return FALSE;
   }
   *out = json_node_get_double (n);
   if (!(*out > 0) || !isfinite (*out)) {
-    g_set_error (error, DG_ERROR, DG_ERROR_CONFIG, _("%s: '%s' must be positive, it is %g"), display, key, *out);
+    g_set_error (error, DG_ERROR, DG_ERROR_CONFIG, _ ("%s: '%s' must be positive, it is %g"), display, key, *out);
     return FALSE;
   }
   return TRUE;
@@ -90,19 +90,20 @@ read_config (DgLora *lora, const char *path, GError **error)
   const char *bias = json_object_has_member (o, "bias") ? json_object_get_string_member (o, "bias") : "none";
   const char *unsupported = NULL;
   if (!type || strcmp (type, "LORA") != 0)
-    unsupported = _("peft_type other than \"LORA\"");
+    unsupported = _ ("peft_type other than \"LORA\"");
   else if (config_bool (o, "use_dora"))
     unsupported = "use_dora (DoRA)";
   else if (config_bool (o, "fan_in_fan_out"))
     unsupported = "fan_in_fan_out";
   else if (config_bool (o, "lora_bias") || !bias || strcmp (bias, "none") != 0)
-    unsupported = _("trained biases (bias / lora_bias)");
+    unsupported = _ ("trained biases (bias / lora_bias)");
   else if (object_nonempty (o, "rank_pattern") || object_nonempty (o, "alpha_pattern"))
-    unsupported = _("per-module rank_pattern / alpha_pattern");
+    unsupported = _ ("per-module rank_pattern / alpha_pattern");
   if (unsupported) {
     g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED,
-                 _("%s: this adapter uses %s, which DeepGen cannot merge; merge it with PEFT "
-                   "(merge_and_unload) and load the merged model instead"), display, unsupported);
+                 _ ("%s: this adapter uses %s, which DeepGen cannot merge; merge it with PEFT "
+                    "(merge_and_unload) and load the merged model instead"),
+                 display, unsupported);
     return FALSE;
   }
   double r, alpha;
@@ -121,9 +122,14 @@ read_config (DgLora *lora, const char *path, GError **error)
 static gboolean
 split_key (const char *key, char **module, gboolean *is_b, gboolean *embedding)
 {
-  static const struct { const char *tag; gboolean b, emb; } tags[] = {
-    { ".lora_A.", FALSE, FALSE }, { ".lora_B.", TRUE, FALSE },
-    { ".lora_embedding_A", FALSE, TRUE }, { ".lora_embedding_B", TRUE, TRUE },
+  static const struct {
+    const char *tag;
+    gboolean b, emb;
+  } tags[] = {
+    { ".lora_A.", FALSE, FALSE },
+    { ".lora_B.", TRUE, FALSE },
+    { ".lora_embedding_A", FALSE, TRUE },
+    { ".lora_embedding_B", TRUE, TRUE },
   };
   for (guint i = 0; i < G_N_ELEMENTS (tags); i++) {
     const char *at = strstr (key, tags[i].tag);
@@ -177,12 +183,12 @@ index_tensors (DgLora *lora, GError **error)
     gboolean is_b, emb;
     if (!split_key (t->name, &module, &is_b, &emb)) {
       g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED,
-                   _("%s: tensor '%s' is not a LoRA A/B matrix; only plain LoRA adapters can be merged"),
+                   _ ("%s: tensor '%s' is not a LoRA A/B matrix; only plain LoRA adapters can be merged"),
                    lora->display, t->name);
       return FALSE;
     }
     if (t->ndim != 2 || !(DG_DTYPES_FLOAT & DG_DTYPE_BIT (t->dtype))) {
-      g_set_error (error, DG_ERROR, DG_ERROR_SHAPE, _("%s: LoRA tensor '%s' must be a 2-D float matrix"),
+      g_set_error (error, DG_ERROR, DG_ERROR_SHAPE, _ ("%s: LoRA tensor '%s' must be a 2-D float matrix"),
                    lora->display, t->name);
       return FALSE;
     }
@@ -199,7 +205,7 @@ index_tensors (DgLora *lora, GError **error)
       g_hash_table_insert (lora->modules[part], g_strdup (inner), m);
     }
     if (m->embedding != emb || (is_b ? m->b : m->a)) {
-      g_set_error (error, DG_ERROR, DG_ERROR_FORMAT, _("%s: module '%s' has conflicting LoRA tensors ('%s')"),
+      g_set_error (error, DG_ERROR, DG_ERROR_FORMAT, _ ("%s: module '%s' has conflicting LoRA tensors ('%s')"),
                    lora->display, module, t->name);
       return FALSE;
     }
@@ -220,14 +226,14 @@ check_modules (DgLora *lora, GError **error)
     while (g_hash_table_iter_next (&it, &key, &value)) {
       LoraModule *m = value;
       if (!m->a || !m->b) {
-        g_set_error (error, DG_ERROR, DG_ERROR_FORMAT, _("%s: module '%s' lacks its LoRA %s matrix"), lora->display,
+        g_set_error (error, DG_ERROR, DG_ERROR_FORMAT, _ ("%s: module '%s' lacks its LoRA %s matrix"), lora->display,
                      (const char *) key, m->a ? "B" : "A");
         return FALSE;
       }
       if (m->a->shape[0] != lora->rank || m->b->shape[1] != lora->rank) {
         g_set_error (error, DG_ERROR, DG_ERROR_SHAPE,
-                     _("%s: module '%s' has LoRA matrices of rank %" PRId64 " / %" PRId64
-                       ", but adapter_config.json says r = %" PRId64),
+                     _ ("%s: module '%s' has LoRA matrices of rank %" PRId64 " / %" PRId64
+                        ", but adapter_config.json says r = %" PRId64),
                      lora->display, (const char *) key, m->a->shape[0], m->b->shape[1], lora->rank);
         return FALSE;
       }
@@ -240,8 +246,8 @@ DgLora *
 dg_lora_open (const char *path, GError **error)
 {
   g_autofree char *dir = g_file_test (path, G_FILE_TEST_IS_DIR) ? g_strdup (path) : g_path_get_dirname (path);
-  g_autofree char *weights = g_file_test (path, G_FILE_TEST_IS_DIR) ? g_build_filename (dir, ADAPTER_WEIGHTS, NULL)
-                                                                     : g_strdup (path);
+  g_autofree char *weights =
+      g_file_test (path, G_FILE_TEST_IS_DIR) ? g_build_filename (dir, ADAPTER_WEIGHTS, NULL) : g_strdup (path);
   g_autofree char *config = g_build_filename (dir, ADAPTER_CONFIG, NULL);
   g_autoptr (DgLora) lora = g_new0 (DgLora, 1);
   lora->display = dg_display_name (weights);
@@ -259,8 +265,16 @@ dg_lora_n_modules (const DgLora *lora, DgLoraPart part)
   return g_hash_table_size (lora->modules[part]);
 }
 
-double dg_lora_scale (const DgLora *lora) { return lora->scale; }
-const char *dg_lora_display_name (const DgLora *lora) { return lora->display; }
+double
+dg_lora_scale (const DgLora *lora)
+{
+  return lora->scale;
+}
+const char *
+dg_lora_display_name (const DgLora *lora)
+{
+  return lora->display;
+}
 
 /* ---- merging ------------------------------------------------------------------------------ */
 
@@ -269,7 +283,7 @@ to_f32 (const DgTensorInfo *t, GError **error)
 {
   float *h = g_try_new (float, MAX (t->n_elements, 1));
   if (!h) {
-    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory reading '%s'"), t->name);
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("out of memory reading '%s'"), t->name);
     return NULL;
   }
   if (!dg_tensor_to_f32 (t, h, error)) {
@@ -284,7 +298,7 @@ find_module (DgLora *lora, DgLoraPart part, const char *module, gboolean embeddi
 {
   LoraModule *m = lora ? g_hash_table_lookup (lora->modules[part], module) : NULL;
   if (m && m->embedding != embedding) {
-    g_set_error (error, DG_ERROR, DG_ERROR_FORMAT, _("%s: module '%s' has %s LoRA tensors, expected %s ones"),
+    g_set_error (error, DG_ERROR, DG_ERROR_FORMAT, _ ("%s: module '%s' has %s LoRA tensors, expected %s ones"),
                  lora->display, module, m->embedding ? "Embedding" : "Linear", embedding ? "Embedding" : "Linear");
     return NULL;
   }
@@ -306,8 +320,8 @@ dg_lora_merge_linear (DgLora *lora, DgLoraPart part, const char *module, float *
     return TRUE;
   if (m->a->shape[1] != cols || m->b->shape[0] != rows) {
     g_set_error (error, DG_ERROR, DG_ERROR_SHAPE,
-                 _("%s: LoRA of '%s' is for a [%" PRId64 ", %" PRId64 "] weight, the model's is [%"
-                   PRId64 ", %" PRId64 "] — the adapter belongs to another model"),
+                 _ ("%s: LoRA of '%s' is for a [%" PRId64 ", %" PRId64 "] weight, the model's is [%" PRId64 ", %" PRId64
+                    "] — the adapter belongs to another model"),
                  lora->display, module, m->b->shape[0], m->a->shape[1], rows, cols);
     return FALSE;
   }
@@ -321,8 +335,7 @@ dg_lora_merge_linear (DgLora *lora, DgLoraPart part, const char *module, float *
   for (gint64 o = 0; o < rows; o++)
     for (gint64 i = 0; i < cols; i++) {
       float d = 0;
-      for (gint64 j = 0; j < r; j++)
-        d += b[o * r + j] * a[j * cols + i];
+      for (gint64 j = 0; j < r; j++) d += b[o * r + j] * a[j * cols + i];
       w[o * cols + i] += d * s;
     }
   m->used = TRUE;
@@ -346,8 +359,8 @@ dg_lora_take_embedding (DgLora *lora, DgLoraPart part, const char *module, gint6
     return TRUE;
   if (m->a->shape[1] != vocab || m->b->shape[0] != dim) {
     g_set_error (error, DG_ERROR, DG_ERROR_SHAPE,
-                 _("%s: the embedding LoRA of '%s' is for %" PRId64 " × %" PRId64
-                   ", the model's table is %" PRId64 " × %" PRId64),
+                 _ ("%s: the embedding LoRA of '%s' is for %" PRId64 " × %" PRId64 ", the model's table is %" PRId64
+                    " × %" PRId64),
                  lora->display, module, m->a->shape[1], m->b->shape[0], vocab, dim);
     return FALSE;
   }
@@ -379,8 +392,7 @@ dg_lora_embedding_add_row (const DgLoraEmbedding *e, gint64 id, float *row)
   /* (B·A)ᵀ[id, c] = Σ_j B[c, j] · A[j, id], summed in j order like the Linear case. */
   for (gint64 c = 0; c < e->dim; c++) {
     float d = 0;
-    for (gint64 j = 0; j < e->rank; j++)
-      d += e->b[c * e->rank + j] * e->a[j * e->vocab + id];
+    for (gint64 j = 0; j < e->rank; j++) d += e->b[c * e->rank + j] * e->a[j * e->vocab + id];
     row[c] += d * e->scale;
   }
 }
@@ -412,9 +424,9 @@ dg_lora_check_all_used (const DgLora *lora, DgLoraPart part, GError **error)
   while (g_hash_table_iter_next (&it, &key, &value))
     if (!((LoraModule *) value)->used) {
       g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED,
-                   _("%s: the adapter changes '%s', which DeepGen's %s does not have or cannot merge into — "
-                     "is the adapter for this model?"),
-                   lora->display, (const char *) key, part == DG_LORA_TEXT ? _("language model") : _("vision tower"));
+                   _ ("%s: the adapter changes '%s', which DeepGen's %s does not have or cannot merge into — "
+                      "is the adapter for this model?"),
+                   lora->display, (const char *) key, part == DG_LORA_TEXT ? _ ("language model") : _ ("vision tower"));
       return FALSE;
     }
   return TRUE;

@@ -26,8 +26,8 @@ G_BEGIN_DECLS
 typedef struct _DgLora DgLora;
 
 typedef enum {
-  DG_LORA_TEXT,     /* the language model: layers.*, embed_tokens */
-  DG_LORA_VISION,   /* the vision tower: blocks.*, merger.* */
+  DG_LORA_TEXT,   /* the language model: layers.*, embed_tokens */
+  DG_LORA_VISION, /* the vision tower: blocks.*, merger.* */
   DG_LORA_N_PARTS
 } DgLoraPart;
 
@@ -49,16 +49,16 @@ const char *dg_lora_display_name (const DgLora *lora);
 
 /* Adds the Linear delta of @module to @w [rows, cols] (row-major f32). *merged says whether the
  * module had an adapter (when not, @w is untouched). DG_ERROR_SHAPE when A/B do not fit @w. */
-gboolean dg_lora_merge_linear (DgLora *lora, DgLoraPart part, const char *module, float *w, gint64 rows,
-                               gint64 cols, gboolean *merged, GError **error);
+gboolean dg_lora_merge_linear (DgLora *lora, DgLoraPart part, const char *module, float *w, gint64 rows, gint64 cols,
+                               gboolean *merged, GError **error);
 
 /* The Embedding adapter of @module ("embed_tokens") as host copies, for merging the gathered
  * rows only (the table has 151,936 rows; merging all of them would cost seconds for nothing):
  * row id of E' = E[id] + scale · Σ_j A[j, id] · B[:, j]. FALSE when the module has no adapter. */
 typedef struct {
   gint64 rank, vocab, dim;
-  float *a;       /* [rank, vocab] */
-  float *b;       /* [dim, rank] */
+  float *a; /* [rank, vocab] */
+  float *b; /* [dim, rank] */
   float scale;
 } DgLoraEmbedding;
 

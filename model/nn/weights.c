@@ -84,13 +84,13 @@ find_flat (DgWeights *w, const char *name, guint ndim, const gint64 *shape, GErr
   const DgTensorInfo *t = dg_safetensors_find (w->st, name);
   if (!t) {
     g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
-                 _("%s: tensor '%s' is missing — the model folder is incomplete or not a DeepGen-1.0 model"),
+                 _ ("%s: tensor '%s' is missing — the model folder is incomplete or not a DeepGen-1.0 model"),
                  dg_safetensors_display_name (w->st), name);
     return NULL;
   }
   if (!(WEIGHT_DTYPES & DG_DTYPE_BIT (t->dtype))) {
-    g_set_error (error, DG_ERROR, DG_ERROR_SHAPE, _("%s: tensor '%s' has dtype %s, expected a float type"),
-                 t->file, name, dg_dtype_name (t->dtype));
+    g_set_error (error, DG_ERROR, DG_ERROR_SHAPE, _ ("%s: tensor '%s' has dtype %s, expected a float type"), t->file,
+                 name, dg_dtype_name (t->dtype));
     return NULL;
   }
   gint64 want = 1, have = 1;
@@ -103,8 +103,8 @@ find_flat (DgWeights *w, const char *name, guint ndim, const gint64 *shape, GErr
     g_autofree char *got = dg_shape_to_string (t->ndim, t->shape);
     g_autofree char *exp = dg_shape_to_string (ndim, shape);
     g_set_error (error, DG_ERROR, DG_ERROR_SHAPE,
-                 _("%s: tensor '%s' has shape %s, expected %s — is this the right model folder?"), t->file, name,
-                 got, exp);
+                 _ ("%s: tensor '%s' has shape %s, expected %s — is this the right model folder?"), t->file, name, got,
+                 exp);
     return NULL;
   }
   return t;
@@ -118,7 +118,8 @@ host_copy (const DgTensorInfo *t, VkcDType dtype, GError **error)
   if (dtype == VKC_BF16) {
     guint16 *h = g_try_new (guint16, MAX (n, 1));
     if (!h || !dg_tensor_to_bf16 (t, h, error)) {
-      if (!h) g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory reading '%s'"), t->name);
+      if (!h)
+        g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("out of memory reading '%s'"), t->name);
       g_free (h);
       return NULL;
     }
@@ -126,7 +127,8 @@ host_copy (const DgTensorInfo *t, VkcDType dtype, GError **error)
   }
   float *f = g_try_new (float, MAX (n, 1));
   if (!f || !dg_tensor_to_f32 (t, f, error)) {
-    if (!f) g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory reading '%s'"), t->name);
+    if (!f)
+      g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("out of memory reading '%s'"), t->name);
     g_free (f);
     return NULL;
   }
@@ -165,7 +167,7 @@ dg_weights_matrix (DgWeights *w, VkcTensor *out, gint64 rows, gint64 cols, GErro
 void
 dg_weights_set_linear_format (DgWeights *w, DgWeightFormat format, DgComponent c)
 {
-  g_return_if_fail (format != DG_WEIGHTS_AUTO);   /* the pipeline decides AUTO before loading */
+  g_return_if_fail (format != DG_WEIGHTS_AUTO); /* the pipeline decides AUTO before loading */
   w->linear_storage = dg_plan_linear_storage (format, c);
 }
 
@@ -192,7 +194,7 @@ typedef struct {
   VkcDType dtype;
   const float *src;
   guint32 *dst;
-  gint64 cols, first, end;   /* rows [first, end) */
+  gint64 cols, first, end; /* rows [first, end) */
 } QuantSlice;
 
 static gpointer
@@ -200,8 +202,7 @@ quantize_slice (gpointer data)
 {
   const QuantSlice *q = data;
   const gint64 words = (gint64) vkc_dtype_bytes (q->dtype, q->cols) / 4;
-  for (gint64 r = q->first; r < q->end; r++)
-    vkc_quantize (q->dtype, q->src + r * q->cols, q->cols, q->dst + r * words);
+  for (gint64 r = q->first; r < q->end; r++) vkc_quantize (q->dtype, q->src + r * q->cols, q->cols, q->dst + r * words);
   return NULL;
 }
 
@@ -216,7 +217,7 @@ quantize_rows (VkcDType dtype, const float *src, gint64 rows, gint64 cols, guint
     slices[t] = (QuantSlice) { dtype, src, dst, cols, rows * t / n_threads, rows * (t + 1) / n_threads };
     if (t > 0)
       threads[t] = g_thread_try_new ("dg-quantize", quantize_slice, &slices[t], NULL);
-    if (t > 0 && !threads[t])   /* no thread: do it here */
+    if (t > 0 && !threads[t]) /* no thread: do it here */
       quantize_slice (&slices[t]);
   }
   quantize_slice (&slices[0]);
@@ -234,7 +235,7 @@ upload_linear_f32 (DgWeights *w, VkcTensor *out, gint64 rows, gint64 cols, const
     return dg_weights_upload_f32 (w, out, dtype, 2, (const int64_t[]) { rows, cols }, h, error);
   guint32 *q = g_try_malloc ((gsize) vkc_dtype_bytes (dtype, rows * cols));
   if (!q) {
-    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory quantizing '%s'"), name);
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("out of memory quantizing '%s'"), name);
     return FALSE;
   }
   quantize_rows (dtype, h, rows, cols, q);
@@ -253,7 +254,7 @@ dg_weights_upload_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gin
   const gsize n = (gsize) (out_features * in_features);
   g_autofree float *rounded = g_try_new (float, MAX (n, 1));
   if (!rounded) {
-    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory quantizing a %lld × %lld matrix"),
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("out of memory quantizing a %lld × %lld matrix"),
                  (long long) out_features, (long long) in_features);
     return FALSE;
   }
@@ -274,10 +275,10 @@ upload_stored_q8_0 (DgWeights *w, VkcTensor *out, const DgTensorInfo *t, gint64 
   const gsize n_blocks = (gsize) (rows * cols / VKC_Q8_0_BLOCK);
   guint32 *q = g_try_malloc (MAX (n_blocks, 1) * VKC_Q8_0_BLOCK_BYTES);
   if (!q) {
-    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory reading '%s'"), t->name);
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("out of memory reading '%s'"), t->name);
     return FALSE;
   }
-  DgMappedGuard g;   /* the blocks are read from the mapped file */
+  DgMappedGuard g; /* the blocks are read from the mapped file */
   if (!DG_MAPPED_TRY (&g)) {
     g_free (q);
     return dg_mapped_guard_fail (&g, t->file, error);
@@ -286,7 +287,7 @@ upload_stored_q8_0 (DgWeights *w, VkcTensor *out, const DgTensorInfo *t, gint64 
   for (gsize b = 0; b < n_blocks; b++, src += 2 + VKC_Q8_0_BLOCK) {
     guint32 *dst = q + b * VKC_Q8_0_BLOCK_WORDS;
     dst[0] = (guint32) src[0] | (guint32) src[1] << 8;
-    memcpy (dst + 1, src + 2, VKC_Q8_0_BLOCK);   /* q[4i+j] → byte j of word 1+i (little-endian) */
+    memcpy (dst + 1, src + 2, VKC_Q8_0_BLOCK); /* q[4i+j] → byte j of word 1+i (little-endian) */
   }
   dg_mapped_guard_end (&g);
   gboolean ok = upload (w, out, VKC_Q8_0, 2, (const int64_t[]) { rows, cols }, q, error);
@@ -314,7 +315,7 @@ dg_weights_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gint64 in_
   g_autofree float *h = host_copy (t, VKC_F32, error);
   if (!h)
     return FALSE;
-  if (w->precision == DG_PRECISION_BF16)   /* quantize what the reference would multiply with */
+  if (w->precision == DG_PRECISION_BF16) /* quantize what the reference would multiply with */
     round_bf16_inplace (h, (gsize) t->n_elements);
   return upload_linear_f32 (w, out, out_features, in_features, h, name, error);
 }
@@ -322,8 +323,7 @@ dg_weights_linear (DgWeights *w, VkcTensor *out, gint64 out_features, gint64 in_
 static void
 round_bf16_inplace (float *x, gsize n)
 {
-  for (gsize i = 0; i < n; i++)
-    x[i] = vkc_round_bf16 (x[i]);
+  for (gsize i = 0; i < n; i++) x[i] = vkc_round_bf16 (x[i]);
 }
 
 gboolean
@@ -363,7 +363,7 @@ dg_weights_conv (DgWeights *w, VkcTensor *out, gint64 cout, gint64 cin, gint64 k
   gsize es = vkc_dtype_size (dtype);
   g_autofree gpointer p = g_try_malloc ((gsize) t->n_elements * es);
   if (!p) {
-    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("out of memory reading '%s'"), name);
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("out of memory reading '%s'"), name);
     return FALSE;
   }
   vkc_conv_weight_from_torch (p, h, es, cout, cin, kh, kw);
@@ -397,16 +397,15 @@ dg_weights_has (DgWeights *w, const char *fmt, ...)
 }
 
 gboolean
-dg_weights_upload_f32 (DgWeights *w, VkcTensor *out, VkcDType dtype, int ndim, const int64_t *shape,
-                       const float *data, GError **error)
+dg_weights_upload_f32 (DgWeights *w, VkcTensor *out, VkcDType dtype, int ndim, const int64_t *shape, const float *data,
+                       GError **error)
 {
   gsize n = 1;
   for (int d = 0; d < ndim; d++) n *= (gsize) shape[d];
   if (dtype == VKC_F32)
     return upload (w, out, dtype, ndim, shape, data, error);
   g_autofree guint16 *h = g_new (guint16, MAX (n, 1));
-  for (gsize i = 0; i < n; i++)
-    h[i] = dtype == VKC_BF16 ? vkc_f32_to_bf16 (data[i]) : vkc_f32_to_f16 (data[i]);
+  for (gsize i = 0; i < n; i++) h[i] = dtype == VKC_BF16 ? vkc_f32_to_bf16 (data[i]) : vkc_f32_to_f16 (data[i]);
   return upload (w, out, dtype, ndim, shape, h, error);
 }
 
@@ -479,7 +478,11 @@ dg_arena_check (DgArena *a, GError **error)
   return FALSE;
 }
 
-gboolean dg_arena_failed (const DgArena *a) { return a->error != NULL; }
+gboolean
+dg_arena_failed (const DgArena *a)
+{
+  return a->error != NULL;
+}
 
 float *
 dg_tensor_download_f32 (VkcDevice *dev, const VkcTensor *t, GError **error)
@@ -491,7 +494,7 @@ dg_tensor_download_f32 (VkcDevice *dev, const VkcTensor *t, GError **error)
     dg_error_from_vkc (error);
     return NULL;
   }
-  if (is_block_type (t->dtype)) {   /* always contiguous rows of whole blocks (vkc.h) */
+  if (is_block_type (t->dtype)) { /* always contiguous rows of whole blocks (vkc.h) */
     float *out = g_new (float, MAX (n, 1));
     vkc_dequantize (t->dtype, (const guint32 *) raw, (int64_t) n, out);
     return out;
@@ -511,7 +514,8 @@ dg_tensor_download_f32 (VkcDevice *dev, const VkcTensor *t, GError **error)
       out[i] = t->dtype == VKC_BF16 ? vkc_bf16_to_f32 (h) : vkc_f16_to_f32 (h);
     }
     for (int d = t->ndim - 1; d >= 0; d--) {
-      if (++idx[d] < t->shape[d]) break;
+      if (++idx[d] < t->shape[d])
+        break;
       idx[d] = 0;
     }
   }

@@ -26,11 +26,11 @@ typedef void (*DgTapFunc) (VkcCmd *cmd, const char *name, const VkcTensor *t, gp
 
 typedef struct {
   VkcDevice *dev;
-  VkcPool *pool;               /* owns every tensor loaded through this object */
-  const DgSafetensors *st;     /* borrowed; must outlive uploads (not the tensors) */
+  VkcPool *pool;           /* owns every tensor loaded through this object */
+  const DgSafetensors *st; /* borrowed; must outlive uploads (not the tensors) */
   DgPrecision precision;
-  char *prefix;                /* prepended to every name ("" by default) */
-  DgLinearStorage linear_storage;  /* how dg_weights_linear stores quantizable matrices */
+  char *prefix;                   /* prepended to every name ("" by default) */
+  DgLinearStorage linear_storage; /* how dg_weights_linear stores quantizable matrices */
   guint64 uploaded_bytes;
 } DgWeights;
 
@@ -52,8 +52,8 @@ VkcDType dg_weights_matrix_dtype (const DgWeights *w);
  * first dim is `rows` and whose other dims multiply to `cols` is accepted as its row-major
  * flattening (the ViT's Conv3d patch kernel [1280, 3, 2, 14, 14] is the matrix [1280, 1176]).
  * Name is printf-style. */
-gboolean dg_weights_matrix (DgWeights *w, VkcTensor *out, gint64 rows, gint64 cols, GError **error,
-                            const char *fmt, ...) G_GNUC_PRINTF (6, 7);
+gboolean dg_weights_matrix (DgWeights *w, VkcTensor *out, gint64 rows, gint64 cols, GError **error, const char *fmt,
+                            ...) G_GNUC_PRINTF (6, 7);
 /* The weight [out, in] of a Linear layer, which only vkc_op_linear reads: like
  * dg_weights_matrix, except that under a q8_0 or q4_0 storage (dg_weights_set_linear_format) a
  * matrix whose `in` is a multiple of 32 is quantized to VKC_Q8_0 / VKC_Q4_0 from the values the
@@ -76,8 +76,8 @@ gboolean dg_weights_vector (DgWeights *w, VkcTensor *out, gint64 n, GError **err
     G_GNUC_PRINTF (5, 6);
 /* A conv kernel stored [Cout, Cin, kh, kw] (PyTorch), uploaded as [Cout, kh, kw, Cin] for the
  * NHWC conv shaders. */
-gboolean dg_weights_conv (DgWeights *w, VkcTensor *out, gint64 cout, gint64 cin, gint64 kh, gint64 kw,
-                          GError **error, const char *fmt, ...) G_GNUC_PRINTF (8, 9);
+gboolean dg_weights_conv (DgWeights *w, VkcTensor *out, gint64 cout, gint64 cin, gint64 kh, gint64 kw, GError **error,
+                          const char *fmt, ...) G_GNUC_PRINTF (8, 9);
 /* Any float tensor of the given shape, widened to f32 on the host (caller g_free()s). In bf16
  * mode the values are rounded to bf16 first, as the reference sees them. */
 float *dg_weights_host (DgWeights *w, guint ndim, const gint64 *shape, GError **error, const char *fmt, ...)
@@ -110,14 +110,13 @@ void dg_arena_reset (DgArena *a);
 void dg_arena_expect (DgArena *a, guint64 bytes);
 /* A contiguous f32 (or other dtype) tensor; shape given as up to 4 sizes (trailing -1 ends). */
 gboolean dg_arena_tensor (DgArena *a, VkcTensor *out, VkcDType dtype, int ndim, const int64_t *shape);
-#define DG_ACT(arena, out, ...)                                                                    \
-  dg_arena_tensor ((arena), (out), VKC_F32, (int) (sizeof ((const int64_t[]){ __VA_ARGS__ }) / sizeof (int64_t)), \
-                   (const int64_t[]){ __VA_ARGS__ })
+#define DG_ACT(arena, out, ...)                                                                                    \
+  dg_arena_tensor ((arena), (out), VKC_F32, (int) (sizeof ((const int64_t[]) { __VA_ARGS__ }) / sizeof (int64_t)), \
+                   (const int64_t[]) { __VA_ARGS__ })
 /* A fresh arena tensor filled from host data now (a synchronous upload). Fresh, because
  * dispatches recorded earlier may still have to read an older tensor when they run: reusing
  * one would overwrite it before that. Errors are sticky like allocation errors. */
-gboolean dg_arena_upload (DgArena *a, VkcTensor *out, VkcDType dtype, int ndim, const int64_t *shape,
-                          const void *data);
+gboolean dg_arena_upload (DgArena *a, VkcTensor *out, VkcDType dtype, int ndim, const int64_t *shape, const void *data);
 /* Moves the sticky error (if any) into *error; TRUE when there was none. */
 gboolean dg_arena_check (DgArena *a, GError **error);
 gboolean dg_arena_failed (const DgArena *a);

@@ -56,15 +56,15 @@ struct _DgModel {
   DgEngine *engine;
   char *path;
   DgPrecision precision;
-  DgWeightFormat weights;  /* as opened (AUTO: decided per run) */
+  DgWeightFormat weights; /* as opened (AUTO: decided per run) */
   DgWeightFormat last_run_weights;
   DgTokenizer *tok;
   DgQwenVLConfig vlm_config;
   DgDitConfig dit_config;
   DgVaeConfig vae_config;
   DgSchedulerConfig sched_config;
-  DgPlanModel plan_model;  /* the architecture for memory plans (plan.h) */
-  GMutex lock;             /* one dg_run at a time per model */
+  DgPlanModel plan_model; /* the architecture for memory plans (plan.h) */
+  GMutex lock;            /* one dg_run at a time per model */
 };
 
 /* ---- engine ------------------------------------------------------------------------- */
@@ -98,8 +98,16 @@ dg_engine_free (DgEngine *engine)
   g_free (engine);
 }
 
-const char *dg_engine_device_name (DgEngine *engine) { return engine->name; }
-VkcDevice *dg_engine_device (DgEngine *engine) { return engine->dev; }
+const char *
+dg_engine_device_name (DgEngine *engine)
+{
+  return engine->name;
+}
+VkcDevice *
+dg_engine_device (DgEngine *engine)
+{
+  return engine->dev;
+}
 
 char *
 dg_engine_describe (DgEngine *engine)
@@ -119,11 +127,11 @@ const char *
 dg_stage_name (DgStage stage)
 {
   switch (stage) {
-  case DG_STAGE_LOAD: return _("Loading weights");
-  case DG_STAGE_ENCODE: return _("Reading the prompt");
-  case DG_STAGE_BRIDGE: return _("Bridging");
-  case DG_STAGE_DENOISE: return _("Denoising");
-  case DG_STAGE_DECODE: return _("Decoding");
+  case DG_STAGE_LOAD: return _ ("Loading weights");
+  case DG_STAGE_ENCODE: return _ ("Reading the prompt");
+  case DG_STAGE_BRIDGE: return _ ("Bridging");
+  case DG_STAGE_DENOISE: return _ ("Denoising");
+  case DG_STAGE_DECODE: return _ ("Decoding");
   default: return "?";
   }
 }
@@ -198,7 +206,8 @@ dg_model_folder_missing (const char *path)
   need_weights (m, path, "transformer", "diffusion_pytorch_model.safetensors",
                 "diffusion_pytorch_model.safetensors.index.json");
   need_file (m, path, "vae/config.json");
-  need_weights (m, path, "vae", "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json");
+  need_weights (m, path, "vae", "diffusion_pytorch_model.safetensors",
+                "diffusion_pytorch_model.safetensors.index.json");
   if (m->len == 0) {
     g_string_free (m, TRUE);
     return NULL;
@@ -245,8 +254,8 @@ dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options,
   if (missing) {
     g_autofree char *list = g_strdelimit (g_strchomp (g_strdup (missing)), "\n", ',');
     g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
-                 _("The model folder %s is incomplete; missing: %s. Download the DeepGen-1.0 model "
-                   "(Hugging Face: deepgenteam/DeepGen-1.0-diffusers, about 14.4 GB) into that folder."),
+                 _ ("The model folder %s is incomplete; missing: %s. Download the DeepGen-1.0 model "
+                    "(Hugging Face: deepgenteam/DeepGen-1.0-diffusers, about 14.4 GB) into that folder."),
                  path, list);
     return NULL;
   }
@@ -257,7 +266,7 @@ dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options,
   m->precision = options ? options->precision : DG_PRECISION_BF16;
   m->weights = options ? options->weights : DG_WEIGHTS_RELEASED;
   if ((guint) m->weights > DG_WEIGHTS_Q4_0) {
-    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("unknown weight format %d"), (int) m->weights);
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("unknown weight format %d"), (int) m->weights);
     return NULL;
   }
   g_autofree char *vlm = sub (path, "vlm"), *dit = sub (path, "transformer"), *vae = sub (path, "vae");
@@ -297,7 +306,7 @@ DgWeightFormat
 dg_model_last_run_weights (DgModel *model)
 {
   g_return_val_if_fail (model, DG_WEIGHTS_RELEASED);
-  g_mutex_lock (&model->lock);   /* written by the run, which holds the lock */
+  g_mutex_lock (&model->lock); /* written by the run, which holds the lock */
   DgWeightFormat w = model->last_run_weights;
   g_mutex_unlock (&model->lock);
   return w;
@@ -308,40 +317,42 @@ dg_model_last_run_weights (DgModel *model)
 typedef struct {
   DgModel *m;
   VkcDevice *dev;
-  const DgRequest *const *reqs;  /* B requests */
+  const DgRequest *const *reqs; /* B requests */
   guint B;
   const DgRunHooks *hooks;
-  DgRunMemory *memory;          /* NULL unless measured */
+  DgRunMemory *memory; /* NULL unless measured */
   DgProgressFunc progress;
   gpointer user;
   GCancellable *cancel;
   /* resolved requests */
-  const char **negative;        /* [B] */
+  const char **negative; /* [B] */
   int steps;
   double guidance;
-  int width, height;            /* output of the model (the working size for inpaint) */
-  GPtrArray *refs;              /* DgImage*: prepared references, request 0's first */
-  guint *n_refs;                /* [B] references per request */
-  DgInpaintPlan *plans;         /* [B] (inpaint) */
+  int width, height;    /* output of the model (the working size for inpaint) */
+  GPtrArray *refs;      /* DgImage*: prepared references, request 0's first */
+  guint *n_refs;        /* [B] references per request */
+  DgInpaintPlan *plans; /* [B] (inpaint) */
   /* the prompt rows and the memory plan, before anything is uploaded */
   DgPromptBatch *batch;
-  float *meta_queries;          /* [n_queries, hidden] host copy (connector/model.safetensors) */
+  float *meta_queries; /* [n_queries, hidden] host copy (connector/model.safetensors) */
   guint n_queries, meta_width;
   DgPlan plan;
-  DgWeightFormat weights;       /* RELEASED or Q8_0: the model's, or what AUTO chose for this run */
+  DgWeightFormat weights; /* RELEASED or Q8_0: the model's, or what AUTO chose for this run */
   /* stage outputs on the host */
-  guint rows;                   /* 2B with classifier-free guidance, else B */
+  guint rows; /* 2B with classifier-free guidance, else B */
   guint seq_len;
-  float *seq, *pooled;          /* [rows, S, joint], [rows, pooled] in DiT order: [uncond…, cond…] */
-  GPtrArray *ref_latents;       /* float* [h_j, w_j, latent] per reference */
-  float *latents;               /* [B, h/8, w/8, latent] NHWC */
+  float *seq, *pooled;    /* [rows, S, joint], [rows, pooled] in DiT order: [uncond…, cond…] */
+  GPtrArray *ref_latents; /* float* [h_j, w_j, latent] per reference */
+  float *latents;         /* [B, h/8, w/8, latent] NHWC */
 } Run;
 
 static void
 run_clear (Run *r)
 {
-  if (r->refs) g_ptr_array_unref (r->refs);
-  if (r->ref_latents) g_ptr_array_unref (r->ref_latents);
+  if (r->refs)
+    g_ptr_array_unref (r->refs);
+  if (r->ref_latents)
+    g_ptr_array_unref (r->ref_latents);
   g_free (r->negative);
   g_free (r->n_refs);
   g_free (r->plans);
@@ -359,7 +370,7 @@ cancelled (Run *r, GError **error)
 {
   if (!g_cancellable_is_cancelled (r->cancel))
     return FALSE;
-  g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _("Cancelled."));
+  g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _ ("Cancelled."));
   return TRUE;
 }
 
@@ -373,7 +384,7 @@ report (Run *r, DgStage stage, int step, int of)
 static gboolean
 fail_oom (GError **error)
 {
-  g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("Not enough memory to prepare the input image."));
+  g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("Not enough memory to prepare the input image."));
   return FALSE;
 }
 
@@ -383,36 +394,37 @@ resolve_one (Run *r, guint b, int *width, int *height, GError **error)
 {
   const DgRequest *q = r->reqs[b];
   if (!q->prompt || !*q->prompt) {
-    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("The prompt is empty: describe the image or the edit."));
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("The prompt is empty: describe the image or the edit."));
     return FALSE;
   }
-  if (!g_utf8_validate (q->prompt, -1, NULL) || (q->negative_prompt && !g_utf8_validate (q->negative_prompt, -1, NULL))) {
+  if (!g_utf8_validate (q->prompt, -1, NULL) ||
+      (q->negative_prompt && !g_utf8_validate (q->negative_prompt, -1, NULL))) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("The prompt is not valid UTF-8 text; re-type it or save it as UTF-8."));
+                 _ ("The prompt is not valid UTF-8 text; re-type it or save it as UTF-8."));
     return FALSE;
   }
   r->negative[b] = q->negative_prompt ? q->negative_prompt : q->job == DG_JOB_GENERATE ? "" : EDIT_NEGATIVE;
 
   switch (q->job) {
-  case DG_JOB_GENERATE:
-    return dg_output_size_checked (q, width, height, error);
+  case DG_JOB_GENERATE: return dg_output_size_checked (q, width, height, error);
   case DG_JOB_EDIT: {
     if (q->n_images == 0 || !q->images) {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Editing needs at least one input image."));
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Editing needs at least one input image."));
       return FALSE;
     }
     int target = q->width > 0 || q->height > 0 ? MAX (q->width, q->height) : 512;
     for (guint i = 0; i < q->n_images; i++) {
-      if (!dg_image_check (q->images[i], FALSE, _("input image"), error))
+      if (!dg_image_check (q->images[i], FALSE, _ ("input image"), error))
         return FALSE;
       DgImage *p = r->hooks && r->hooks->references_as_given ? dg_image_to_rgb (q->images[i])
-                                                              : dg_reference_prepare (q->images[i], target);
+                                                             : dg_reference_prepare (q->images[i], target);
       if (!p)
         return fail_oom (error);
       g_ptr_array_add (r->refs, p);
     }
     r->n_refs[b] = q->n_images;
-    if (q->n_images == 1 && q->width <= 0 && q->height <= 0) {   /* output follows the reference */
+    if (q->n_images == 1 && q->width <= 0 && q->height <= 0) { /* output follows the reference */
       DgImage *p = g_ptr_array_index (r->refs, r->refs->len - 1);
       *width = p->width;
       *height = p->height;
@@ -422,7 +434,7 @@ resolve_one (Run *r, guint b, int *width, int *height, GError **error)
   }
   case DG_JOB_INPAINT: {
     if (q->n_images != 1 || !q->images || !q->mask) {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Inpainting needs one image and one mask."));
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Inpainting needs one image and one mask."));
       return FALSE;
     }
     DgInpaintOptions o = DG_INPAINT_OPTIONS_INIT;
@@ -449,12 +461,12 @@ resolve_requests (Run *r, GError **error)
   const DgRequest *q0 = r->reqs[0];
   r->steps = q0->steps > 0 ? q0->steps : DEFAULT_STEPS;
   if (r->steps > MAX_STEPS) {
-    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("%d steps is too many (at most %d; 50 is the default)."),
-                 r->steps, MAX_STEPS);
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("%d steps is too many (at most %d; 50 is the default)."), r->steps, MAX_STEPS);
     return FALSE;
   }
   r->guidance = q0->guidance < 0 ? DEFAULT_GUIDANCE : q0->guidance;
-  r->rows = r->guidance > 1.0 ? 2 * r->B : r->B;   /* diffusers guides only when g > 1 */
+  r->rows = r->guidance > 1.0 ? 2 * r->B : r->B; /* diffusers guides only when g > 1 */
   r->negative = g_new0 (const char *, r->B);
   r->n_refs = g_new0 (guint, r->B);
   r->plans = g_new0 (DgInpaintPlan, r->B);
@@ -462,15 +474,16 @@ resolve_requests (Run *r, GError **error)
   for (guint b = 0; b < r->B; b++) {
     int w = 0, h = 0;
     if (r->reqs[b]->job != q0->job) {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("All requests of a batch must be the same kind of job."));
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                   _ ("All requests of a batch must be the same kind of job."));
       return FALSE;
     }
     if (!resolve_one (r, b, &w, &h, error))
       return FALSE;
     if (b > 0 && (w != r->width || h != r->height)) {
       g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("All requests of a batch must give the same output size (%d×%d and %d×%d)."), r->width,
-                   r->height, w, h);
+                   _ ("All requests of a batch must give the same output size (%d×%d and %d×%d)."), r->width, r->height,
+                   w, h);
       return FALSE;
     }
     r->width = w;
@@ -509,8 +522,8 @@ plan_run (Run *r, GError **error)
     return FALSE;
   if (r->meta_width != m->vlm_config.text.hidden) {
     g_set_error (error, DG_ERROR, DG_ERROR_SHAPE,
-                 _("%s: the meta queries are %u wide but the language model's hidden size is %u — are the "
-                   "connector and vlm folders from the same DeepGen-1.0 model?"),
+                 _ ("%s: the meta queries are %u wide but the language model's hidden size is %u — are the "
+                    "connector and vlm folders from the same DeepGen-1.0 model?"),
                  cdir, r->meta_width, m->vlm_config.text.hidden);
     return FALSE;
   }
@@ -553,7 +566,7 @@ plan_run (Run *r, GError **error)
   q.max_allocation = MIN (info->max_memory_allocation_size, info->max_buffer_size);
   q.max_binding = info->max_storage_buffer_range;
   DgPlanModel pm = m->plan_model;
-  pm.n_queries = r->n_queries;   /* as read (dg_plan_model_load may have fallen back to the config) */
+  pm.n_queries = r->n_queries; /* as read (dg_plan_model_load may have fallen back to the config) */
   r->weights = q.weights = m->weights == DG_WEIGHTS_AUTO ? DG_WEIGHTS_RELEASED : m->weights;
   if (!dg_plan_compute (&pm, &q, &r->plan, error))
     return FALSE;
@@ -589,7 +602,7 @@ encode_prompt (Run *r, GError **error)
   DgVlmOptions vo = DG_VLM_OPTIONS_INIT;
   vo.precision = m->precision;
   vo.weights = r->weights;
-  vo.text_only = n_refs == 0;   /* text-to-image: the vision tower stays in the file */
+  vo.text_only = n_refs == 0; /* text-to-image: the vision tower stays in the file */
   g_autoptr (DgVlm) vlm = dg_vlm_load (r->dev, vdir, &vo, error);
   if (!vlm || cancelled (r, error))
     return FALSE;
@@ -609,15 +622,13 @@ encode_prompt (Run *r, GError **error)
   VkcTensor queries, merged;
   dg_arena_upload (arena, &queries, VKC_F32, 2, (const int64_t[]) { r->n_queries, r->meta_width }, r->meta_queries);
   report (r, DG_STAGE_ENCODE, 0, 1);
-  gboolean ok = dg_arena_check (arena, error)
-                && dg_vlm_encode (vlm, arena, r->batch, images, n_refs, &queries, &merged,
-                                  r->hooks ? r->hooks->vlm_timings : NULL, NULL, error);
-  for (guint i = 0; i < n_refs; i++)
-    g_free (pixels[i]);
+  gboolean ok = dg_arena_check (arena, error) && dg_vlm_encode (vlm, arena, r->batch, images, n_refs, &queries, &merged,
+                                                                r->hooks ? r->hooks->vlm_timings : NULL, NULL, error);
+  for (guint i = 0; i < n_refs; i++) g_free (pixels[i]);
   stage_end (r, DG_PLAN_ENCODE);
   if (!ok || cancelled (r, error))
     return FALSE;
-  g_clear_pointer (&vlm, dg_vlm_free);   /* release the VLM before the connector loads */
+  g_clear_pointer (&vlm, dg_vlm_free); /* release the VLM before the connector loads */
 
   report (r, DG_STAGE_LOAD, 0, 1);
   stage_begin (r);
@@ -679,16 +690,15 @@ encode_reference (Run *r, DgVae *vae, const DgImage *img, guint index, GError **
   int64_t lh = img->height / (int64_t) down, lw = img->width / (int64_t) down;
   g_autoptr (DgArena) arena = dg_arena_new (r->dev, "vae encode");
   const gboolean with_eps = r->hooks && r->hooks->vae_eps_seeds;
-  dg_arena_expect (arena, piece ((gint64) img->height * img->width * 3) + piece (lh * lw * lc)
-                              + (with_eps ? piece (lh * lw * lc) : 0));
+  dg_arena_expect (arena, piece ((gint64) img->height * img->width * 3) + piece (lh * lw * lc) +
+                              (with_eps ? piece (lh * lw * lc) : 0));
   const gsize n_px = (gsize) img->width * img->height * 3;
   g_autofree float *px = g_new (float, n_px);
   dg_image_to_f32 (img, DG_LAYOUT_HWC, px);
   /* The reference casts the pixel tensor to the model dtype before vae.encode (MODEL.md §1.4 (b)):
    * in bf16 mode the encoder sees bf16 pixels, as the ViT path does. */
   if (r->m->precision == DG_PRECISION_BF16)
-    for (gsize i = 0; i < n_px; i++)
-      px[i] = vkc_round_bf16 (px[i]);
+    for (gsize i = 0; i < n_px; i++) px[i] = vkc_round_bf16 (px[i]);
   if (r->hooks && r->hooks->vae_input)
     r->hooks->vae_input (r->hooks->vae_input_data, index, px, img->height, img->width);
   VkcTensor pixels, z, eps, *epsp = NULL;
@@ -701,8 +711,8 @@ encode_reference (Run *r, DgVae *vae, const DgImage *img, guint index, GError **
     dg_randn (DG_RNG_TORCH_CPU, r->hooks->vae_eps_seeds[index], DG_DTYPE_F32, nchw, n);
     for (gint64 c = 0; c < lc; c++)
       for (gint64 i = 0; i < lh * lw; i++)
-        nhwc[i * lc + c] = r->m->precision == DG_PRECISION_BF16 ? vkc_round_bf16 (nchw[c * lh * lw + i])
-                                                                : nchw[c * lh * lw + i];
+        nhwc[i * lc + c] =
+            r->m->precision == DG_PRECISION_BF16 ? vkc_round_bf16 (nchw[c * lh * lw + i]) : nchw[c * lh * lw + i];
     if (!DG_ACT (arena, &eps, 1, lh, lw, lc) || !vkc_tensor_upload (r->dev, &eps, nhwc, error))
       return dg_arena_check (arena, error), dg_error_from_vkc (error), NULL;
     epsp = &eps;
@@ -789,13 +799,13 @@ upload_dit_inputs (Run *r, const DgDitConfig *cfg, guint down, DgArena *arena, D
   in->refs = g_new0 (VkcTensor, MAX (nref, 1));
   in->ref_ptrs = g_new0 (const VkcTensor *, MAX (nref, 1) * (r->rows / r->B));
   in->n_refs = g_new0 (guint, r->rows);
-  guint64 pieces = piece ((gint64) r->rows * r->seq_len * cfg->joint_attention_dim)
-                   + piece ((gint64) r->rows * cfg->pooled_projection_dim);
+  guint64 pieces = piece ((gint64) r->rows * r->seq_len * cfg->joint_attention_dim) +
+                   piece ((gint64) r->rows * cfg->pooled_projection_dim);
   for (guint j = 0; j < nref; j++) {
     DgImage *img = g_ptr_array_index (r->refs, j);
     pieces += piece ((gint64) (img->height / down) * (img->width / down) * cfg->in_channels);
   }
-  dg_arena_expect (arena, pieces);   /* one block of exactly these */
+  dg_arena_expect (arena, pieces); /* one block of exactly these */
   if (!DG_ACT (arena, &in->ctx, r->rows, r->seq_len, cfg->joint_attention_dim) ||
       !DG_ACT (arena, &in->pooled, r->rows, cfg->pooled_projection_dim))
     return dg_arena_check (arena, error);
@@ -815,8 +825,7 @@ upload_dit_inputs (Run *r, const DgDitConfig *cfg, guint down, DgArena *arena, D
     guint b = row % r->B, first = 0;
     for (guint i = 0; i < b; i++) first += r->n_refs[i];
     in->n_refs[row] = r->n_refs[b];
-    for (guint j = 0; j < r->n_refs[b]; j++)
-      in->ref_ptrs[k++] = &in->refs[first + j];
+    for (guint j = 0; j < r->n_refs[b]; j++) in->ref_ptrs[k++] = &in->refs[first + j];
   }
   return TRUE;
 }
@@ -845,7 +854,7 @@ dit_step (Run *r, DgDit *dit, DgArena *arena, const DitInputs *in, float t, gint
     return NULL;
   g_autofree float *x_rows = g_new (float, per * r->rows);
   g_autofree float *t_rows = g_new (float, r->rows);
-  for (guint row = 0; row < r->rows; row++) {   /* both halves start from the same latents */
+  for (guint row = 0; row < r->rows; row++) { /* both halves start from the same latents */
     memcpy (x_rows + row * per, r->latents + (row % r->B) * per, per * sizeof (float));
     t_rows[row] = t;
   }
@@ -858,7 +867,7 @@ dit_step (Run *r, DgDit *dit, DgArena *arena, const DitInputs *in, float t, gint
       !vkc_cmd_submit_wait (cmd, error))
     return dg_error_from_vkc (error), NULL;
   float *vh = dg_tensor_download_f32 (r->dev, &v, error);
-  if (vh && r->rows == 2 * r->B)   /* rows: [uncond…, cond…] */
+  if (vh && r->rows == 2 * r->B) /* rows: [uncond…, cond…] */
     dg_cfg_combine (vh, vh, vh + per * r->B, per * r->B, r->guidance, r->m->precision);
   return vh;
 }
@@ -887,7 +896,7 @@ denoise (Run *r, GError **error)
   DitInputs in = { 0 };
   gboolean ok = upload_dit_inputs (r, cfg, down, inputs_arena, &in, error);
   g_autoptr (DgArena) arena = dg_arena_new (r->dev, "dit activations");
-  dg_arena_expect (arena, r->plan.dit_arena);   /* one step, reused by every step */
+  dg_arena_expect (arena, r->plan.dit_arena); /* one step, reused by every step */
   gsize n = (gsize) (lh * lw * cfg->in_channels) * r->B;
   for (int i = 0; ok && i < r->steps; i++) {
     report (r, DG_STAGE_DENOISE, i, r->steps);
@@ -915,12 +924,13 @@ decode_one (Run *r, DgVae *vae, const float *latents, GError **error)
   VkcTensor z, out;
   DG_ACT (arena, &z, 1, lh, lw, lc);
   DG_ACT (arena, &out, 1, r->height, r->width, 3);
-  if (!dg_arena_check (arena, error))   /* a failed DG_ACT left its error in the arena */
+  if (!dg_arena_check (arena, error)) /* a failed DG_ACT left its error in the arena */
     return NULL;
   if (!vkc_tensor_upload (r->dev, &z, latents, error))
     return dg_error_from_vkc (error), NULL;
   gboolean ok;
-  if (vae_whole (r->plan.vae_decode_tiled, dg_vae_plan_decode_bytes (r->dev, dg_vae_config (vae), 1, (int) lh, (int) lw))) {
+  if (vae_whole (r->plan.vae_decode_tiled,
+                 dg_vae_plan_decode_bytes (r->dev, dg_vae_config (vae), 1, (int) lh, (int) lw))) {
     g_autoptr (VkcCmd) cmd = vkc_cmd_begin (r->dev, error);
     ok = cmd != NULL;
     if (ok) {
@@ -938,8 +948,7 @@ decode_one (Run *r, DgVae *vae, const float *latents, GError **error)
     /* The reference quantises the bf16 image with bf16 arithmetic (image.h). */
     gsize n = (gsize) r->width * r->height * 3;
     g_autofree guint16 *h = g_new (guint16, n);
-    for (gsize i = 0; i < n; i++)
-      h[i] = vkc_f32_to_bf16 (px[i]);
+    for (gsize i = 0; i < n; i++) h[i] = vkc_f32_to_bf16 (px[i]);
     return dg_image_from_bf16 (h, DG_LAYOUT_HWC, r->width, r->height);
   }
   return dg_image_from_f32 (px, DG_LAYOUT_HWC, r->width, r->height);
@@ -958,7 +967,7 @@ finish (Run *r, guint b, DgImage *generated, GError **error)
     return q->images[0]->channels == 4 ? dg_image_with_alpha_of (gen, q->images[0]) : g_steal_pointer (&gen);
   g_autoptr (DgImage) out = dg_image_copy (q->images[0]);
   if (!out) {
-    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("Not enough memory for the result image."));
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("Not enough memory for the result image."));
     return NULL;
   }
   if (!dg_inpaint_apply (out, q->mask, &r->plans[b], gen, error))
@@ -999,8 +1008,15 @@ dg_run_batch_measured (DgModel *model, const DgRequest *const *requests, guint n
   g_return_val_if_fail (model && requests && n_requests > 0, NULL);
   if (memory)
     memset (memory, 0, sizeof *memory);
-  Run r = { .m = model, .dev = model->engine->dev, .reqs = requests, .B = n_requests, .hooks = hooks,
-            .memory = memory, .progress = progress, .user = user_data, .cancel = cancellable };
+  Run r = { .m = model,
+            .dev = model->engine->dev,
+            .reqs = requests,
+            .B = n_requests,
+            .hooks = hooks,
+            .memory = memory,
+            .progress = progress,
+            .user = user_data,
+            .cancel = cancellable };
   g_mutex_lock (&model->lock);
   GPtrArray *result = NULL;
   if (resolve_requests (&r, error) && plan_run (&r, error) && encode_prompt (&r, error) &&

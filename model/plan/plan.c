@@ -43,31 +43,32 @@
 
 /* tests/data/deepgen-1.0-configs, reduced to the keys that differ from the class defaults. */
 static const char VLM_JSON[] =
-  "{\"bos_token_id\":151643,\"eos_token_id\":151645,\"image_token_id\":151655,\"video_token_id\":151656,"
-  "\"vision_start_token_id\":151652,\"vision_end_token_id\":151653,"
-  "\"text_config\":{\"hidden_act\":\"silu\",\"hidden_size\":2048,\"intermediate_size\":11008,"
-  "\"max_position_embeddings\":128000,\"num_attention_heads\":16,\"num_hidden_layers\":36,"
-  "\"num_key_value_heads\":2,\"rms_norm_eps\":1e-06,\"rope_scaling\":{\"mrope_section\":[16,24,24],"
-  "\"rope_type\":\"default\",\"type\":\"default\"},\"rope_theta\":1000000.0,\"tie_word_embeddings\":true,"
-  "\"use_sliding_window\":false,\"vocab_size\":151936},"
-  "\"vision_config\":{\"depth\":32,\"fullatt_block_indexes\":[7,15,23,31],\"hidden_act\":\"silu\","
-  "\"hidden_size\":1280,\"in_channels\":3,\"intermediate_size\":3420,\"num_heads\":16,\"out_hidden_size\":2048,"
-  "\"patch_size\":14,\"spatial_merge_size\":2,\"temporal_patch_size\":2,\"tokens_per_second\":2,"
-  "\"window_size\":112}}";
+    "{\"bos_token_id\":151643,\"eos_token_id\":151645,\"image_token_id\":151655,\"video_token_id\":151656,"
+    "\"vision_start_token_id\":151652,\"vision_end_token_id\":151653,"
+    "\"text_config\":{\"hidden_act\":\"silu\",\"hidden_size\":2048,\"intermediate_size\":11008,"
+    "\"max_position_embeddings\":128000,\"num_attention_heads\":16,\"num_hidden_layers\":36,"
+    "\"num_key_value_heads\":2,\"rms_norm_eps\":1e-06,\"rope_scaling\":{\"mrope_section\":[16,24,24],"
+    "\"rope_type\":\"default\",\"type\":\"default\"},\"rope_theta\":1000000.0,\"tie_word_embeddings\":true,"
+    "\"use_sliding_window\":false,\"vocab_size\":151936},"
+    "\"vision_config\":{\"depth\":32,\"fullatt_block_indexes\":[7,15,23,31],\"hidden_act\":\"silu\","
+    "\"hidden_size\":1280,\"in_channels\":3,\"intermediate_size\":3420,\"num_heads\":16,\"out_hidden_size\":2048,"
+    "\"patch_size\":14,\"spatial_merge_size\":2,\"temporal_patch_size\":2,\"tokens_per_second\":2,"
+    "\"window_size\":112}}";
 static const char CONNECTOR_JSON[] =
-  "{\"hidden_act\":\"gelu_pytorch_tanh\",\"hidden_size\":2048,\"intermediate_size\":11946,"
-  "\"layer_norm_eps\":1e-06,\"num_attention_heads\":32,\"num_hidden_layers\":6}";
+    "{\"hidden_act\":\"gelu_pytorch_tanh\",\"hidden_size\":2048,\"intermediate_size\":11946,"
+    "\"layer_norm_eps\":1e-06,\"num_attention_heads\":32,\"num_hidden_layers\":6}";
 static const char DIT_JSON[] =
-  "{\"attention_head_dim\":64,\"caption_projection_dim\":1536,\"dual_attention_layers\":[0,1,2,3,4,5,6,7,8,9,10,"
-  "11,12],\"in_channels\":16,\"joint_attention_dim\":4096,\"num_attention_heads\":24,\"num_layers\":24,"
-  "\"out_channels\":16,\"patch_size\":2,\"pooled_projection_dim\":2048,\"pos_embed_max_size\":384,"
-  "\"qk_norm\":\"rms_norm\",\"sample_size\":128}";
+    "{\"attention_head_dim\":64,\"caption_projection_dim\":1536,\"dual_attention_layers\":[0,1,2,3,4,5,6,7,8,9,10,"
+    "11,12],\"in_channels\":16,\"joint_attention_dim\":4096,\"num_attention_heads\":24,\"num_layers\":24,"
+    "\"out_channels\":16,\"patch_size\":2,\"pooled_projection_dim\":2048,\"pos_embed_max_size\":384,"
+    "\"qk_norm\":\"rms_norm\",\"sample_size\":128}";
 static const char VAE_JSON[] =
-  "{\"act_fn\":\"silu\",\"block_out_channels\":[128,256,512,512],\"in_channels\":3,\"latent_channels\":16,"
-  "\"down_block_types\":[\"DownEncoderBlock2D\",\"DownEncoderBlock2D\",\"DownEncoderBlock2D\",\"DownEncoderBlock2D\"],"
-  "\"up_block_types\":[\"UpDecoderBlock2D\",\"UpDecoderBlock2D\",\"UpDecoderBlock2D\",\"UpDecoderBlock2D\"],"
-  "\"layers_per_block\":2,\"mid_block_add_attention\":true,\"norm_num_groups\":32,\"out_channels\":3,"
-  "\"scaling_factor\":1.5305,\"shift_factor\":0.0609,\"use_post_quant_conv\":false,\"use_quant_conv\":false}";
+    "{\"act_fn\":\"silu\",\"block_out_channels\":[128,256,512,512],\"in_channels\":3,\"latent_channels\":16,"
+    "\"down_block_types\":[\"DownEncoderBlock2D\",\"DownEncoderBlock2D\",\"DownEncoderBlock2D\",\"DownEncoderBlock2D\"]"
+    ","
+    "\"up_block_types\":[\"UpDecoderBlock2D\",\"UpDecoderBlock2D\",\"UpDecoderBlock2D\",\"UpDecoderBlock2D\"],"
+    "\"layers_per_block\":2,\"mid_block_add_attention\":true,\"norm_num_groups\":32,\"out_channels\":3,"
+    "\"scaling_factor\":1.5305,\"shift_factor\":0.0609,\"use_post_quant_conv\":false,\"use_quant_conv\":false}";
 
 void
 dg_plan_model_deepgen_1_0 (DgPlanModel *m)
@@ -75,10 +76,10 @@ dg_plan_model_deepgen_1_0 (DgPlanModel *m)
   memset (m, 0, sizeof *m);
   GError *error = NULL;
   /* Constant text known to parse: a failure is a programming error. */
-  if (!dg_qwen_vl_config_parse (VLM_JSON, -1, "deepgen-1.0 vlm", &m->vlm, &error)
-      || !dg_connector_config_parse (CONNECTOR_JSON, -1, "deepgen-1.0 connector", &m->connector, &error)
-      || !dg_dit_config_parse (DIT_JSON, -1, "deepgen-1.0 transformer", &m->dit, &error)
-      || !dg_vae_config_parse (VAE_JSON, -1, "deepgen-1.0 vae", &m->vae, &error))
+  if (!dg_qwen_vl_config_parse (VLM_JSON, -1, "deepgen-1.0 vlm", &m->vlm, &error) ||
+      !dg_connector_config_parse (CONNECTOR_JSON, -1, "deepgen-1.0 connector", &m->connector, &error) ||
+      !dg_dit_config_parse (DIT_JSON, -1, "deepgen-1.0 transformer", &m->dit, &error) ||
+      !dg_vae_config_parse (VAE_JSON, -1, "deepgen-1.0 vae", &m->vae, &error))
     g_error ("built-in DeepGen 1.0 config: %s", error->message);
   m->n_queries = CONN_DEFAULT_QUERIES;
   m->n_selected = dg_llm_layout_selected (&m->vlm.text, NULL);
@@ -90,7 +91,7 @@ load_n_queries (const char *folder)
 {
   g_autofree char *dir = g_build_filename (folder, "connector", NULL);
   g_autofree char *weights = g_build_filename (dir, "model.safetensors", NULL);
-  g_autofree char *converted = g_build_filename (dir, "model.gguf", NULL);   /* deepgen convert */
+  g_autofree char *converted = g_build_filename (dir, "model.gguf", NULL); /* deepgen convert */
   if (g_file_test (weights, G_FILE_TEST_EXISTS) || g_file_test (converted, G_FILE_TEST_EXISTS)) {
     g_autoptr (DgSafetensors) st = dg_safetensors_open (dir, NULL);
     const DgTensorInfo *t = st ? dg_safetensors_find (st, "meta_queries") : NULL;
@@ -118,8 +119,8 @@ dg_plan_model_load (DgPlanModel *m, const char *folder, GError **error)
   g_autofree char *connector = g_build_filename (folder, "connector", NULL);
   g_autofree char *dit = g_build_filename (folder, "transformer", NULL);
   g_autofree char *vae = g_build_filename (folder, "vae", NULL);
-  if (!dg_qwen_vl_config_load (vlm, &m->vlm, error) || !dg_connector_config_load (connector, &m->connector, error)
-      || !dg_dit_config_load (dit, &m->dit, error) || !dg_vae_config_load (vae, &m->vae, error))
+  if (!dg_qwen_vl_config_load (vlm, &m->vlm, error) || !dg_connector_config_load (connector, &m->connector, error) ||
+      !dg_dit_config_load (dit, &m->dit, error) || !dg_vae_config_load (vae, &m->vae, error))
     return FALSE;
   m->n_queries = load_n_queries (folder);
   m->n_selected = dg_llm_layout_selected (&m->vlm.text, NULL);
@@ -133,10 +134,10 @@ dg_plan_model_load (DgPlanModel *m, const char *folder, GError **error)
  * ======================================================================================== */
 
 typedef struct {
-  GArray *blocks;       /* Block */
-  guint64 used;         /* aligned bytes handed out */
-  guint64 expect_end;   /* vkc_pool_expect: blocks cover the use up to this */
-  guint64 cap;          /* largest block (maxMemoryAllocationSize); G_MAXUINT64 = none */
+  GArray *blocks;     /* Block */
+  guint64 used;       /* aligned bytes handed out */
+  guint64 expect_end; /* vkc_pool_expect: blocks cover the use up to this */
+  guint64 cap;        /* largest block (maxMemoryAllocationSize); G_MAXUINT64 = none */
 } Pool;
 
 typedef struct {
@@ -193,8 +194,7 @@ static guint64
 pool_reserved (const Pool *p)
 {
   guint64 s = 0;
-  for (guint i = 0; i < p->blocks->len; i++)
-    s += g_array_index (p->blocks, PoolBlock, i).size;
+  for (guint i = 0; i < p->blocks->len; i++) s += g_array_index (p->blocks, PoolBlock, i).size;
   return s;
 }
 
@@ -228,12 +228,12 @@ typedef enum {
 
 typedef struct {
   DgComponentSize size;
-  Pool *pool;                 /* NULL: counting only */
+  Pool *pool; /* NULL: counting only */
   DgPrecision precision;
-  guint64 pieces;             /* aligned bytes of the uploaded tensors */
-  DgWeightFormat format;      /* RELEASED, Q8_0 or Q4_0 (AUTO counts as RELEASED) */
-  DgLinearStorage storage;    /* this component's quantizable Linears under format */
-  gboolean quantizable;       /* this component's Linear layers may be quantized (not the VAE's) */
+  guint64 pieces;          /* aligned bytes of the uploaded tensors */
+  DgWeightFormat format;   /* RELEASED, Q8_0 or Q4_0 (AUTO counts as RELEASED) */
+  DgLinearStorage storage; /* this component's quantizable Linears under format */
+  gboolean quantizable;    /* this component's Linear layers may be quantized (not the VAE's) */
 } Weights;
 
 /* q8_0 takes 36 bytes per block of 32 weights along a row, q4_0 20 (vkc_quant.h, header only). */
@@ -280,13 +280,13 @@ dg_plan_tensor_quantizable (const char *folder, const char *name, guint ndim, co
   if (ndim != 2 || !g_str_has_suffix (name, ".weight") || !dg_plan_linear_quantizable (shape[1]))
     return FALSE;
   if (strcmp (folder, "connector") == 0 || strcmp (folder, "transformer") == 0)
-    return TRUE;   /* every 2-D weight there is a Linear layer's (connector.c, dit.c) */
+    return TRUE; /* every 2-D weight there is a Linear layer's (connector.c, dit.c) */
   if (strcmp (folder, "vlm") != 0)
     return FALSE;
   /* vlm.c: the language model under "model." or "model.language_model.", the vision tower under
    * "visual." or "model.visual."; the embedding table stays on the host (llm.c). */
-  return (g_str_has_prefix (name, "model.") || g_str_has_prefix (name, "visual."))
-         && !g_str_has_suffix (name, "embed_tokens.weight");
+  return (g_str_has_prefix (name, "model.") || g_str_has_prefix (name, "visual.")) &&
+         !g_str_has_suffix (name, "embed_tokens.weight");
 }
 
 /* A tensor of rows × cols elements (cols 0: a vector of rows). */
@@ -324,8 +324,8 @@ static gboolean
 count_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
 {
   static const TensorKind kinds[] = {
-    [DG_LAYOUT_LINEAR] = T_LINEAR, [DG_LAYOUT_MATRIX] = T_DEVICE, [DG_LAYOUT_VECTOR] = T_DEVICE,
-    [DG_LAYOUT_F32] = T_DEVICE_F32, [DG_LAYOUT_HOST] = T_HOST, [DG_LAYOUT_COMPUTED] = T_COMPUTED,
+    [DG_LAYOUT_LINEAR] = T_LINEAR,  [DG_LAYOUT_MATRIX] = T_DEVICE, [DG_LAYOUT_VECTOR] = T_DEVICE,
+    [DG_LAYOUT_F32] = T_DEVICE_F32, [DG_LAYOUT_HOST] = T_HOST,     [DG_LAYOUT_COMPUTED] = T_COMPUTED,
   };
   const guint64 n = (guint64) dg_layout_numel (t);
   const guint64 rows = t->ndim ? (guint64) t->shape[0] : 1;
@@ -355,9 +355,12 @@ weights_dit (const DgPlanModel *m, Weights *w)
 static DgConnectorShape
 connector_shape (const DgPlanModel *m)
 {
-  return (DgConnectorShape) { .cfg = m->connector, .n_queries = m->n_queries, .llm_hidden = m->vlm.text.hidden,
+  return (DgConnectorShape) { .cfg = m->connector,
+                              .n_queries = m->n_queries,
+                              .llm_hidden = m->vlm.text.hidden,
                               .in_dim = m->n_selected * m->vlm.text.hidden,
-                              .pooled_dim = m->dit.pooled_projection_dim, .seq_dim = m->dit.joint_attention_dim };
+                              .pooled_dim = m->dit.pooled_projection_dim,
+                              .seq_dim = m->dit.joint_attention_dim };
 }
 
 static void
@@ -575,8 +578,8 @@ guint64
 dg_plan_vae_encode_bytes (const DgVaeConfig *c, int height, int width)
 {
   const guint64 f = down (c);
-  return vae_dry_run_bytes (c, TRUE, (guint64) height, (guint64) width)
-         + ((guint64) height / f) * ((guint64) width / f) * c->latent_channels * F32;   /* the sampled latents */
+  return vae_dry_run_bytes (c, TRUE, (guint64) height, (guint64) width) +
+         ((guint64) height / f) * ((guint64) width / f) * c->latent_channels * F32; /* the sampled latents */
 }
 
 guint64
@@ -612,7 +615,7 @@ static gboolean
 bad_size (GError **error, const char *what, int w, int h, int multiple)
 {
   g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-               _("%s of %d×%d: the sides must be positive multiples of %d"), what, w, h, multiple);
+               _ ("%s of %d×%d: the sides must be positive multiples of %d"), what, w, h, multiple);
   return FALSE;
 }
 
@@ -624,8 +627,7 @@ request_range (const DgPlanRequest *r, guint B, guint n_refs, guint b, guint *fi
     *first = *count = 0;
   } else if (r->request_refs) {
     guint at = 0;
-    for (guint i = 0; i < b; i++)
-      at += r->request_refs[i];
+    for (guint i = 0; i < b; i++) at += r->request_refs[i];
     *first = at;
     *count = r->request_refs[b];
   } else {
@@ -641,7 +643,7 @@ check_request (const DgPlanModel *m, const DgPlanRequest *r, GError **error)
   const int max_side = (int) (m->dit.pos_embed_max_size ? m->dit.pos_embed_max_size * out_mult : 1 << 16);
   const guint B = r->batch ? r->batch : 1;
   if (r->width <= 0 || r->height <= 0 || r->width % out_mult || r->height % out_mult)
-    return bad_size (error, _("An output size"), r->width, r->height, out_mult);
+    return bad_size (error, _ ("An output size"), r->width, r->height, out_mult);
   if (r->job == DG_JOB_EDIT || r->job == DG_JOB_INPAINT) {
     guint total = 0, fewest = G_MAXUINT;
     for (guint b = 0; b < B; b++) {
@@ -650,16 +652,16 @@ check_request (const DgPlanModel *m, const DgPlanRequest *r, GError **error)
       fewest = MIN (fewest, n);
     }
     if (fewest == 0) {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Editing needs at least one reference image."));
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Editing needs at least one reference image."));
       return FALSE;
     }
     if (total != r->n_refs) {
       g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("The references of the %u requests (%u) do not add up to the %u given."), B, total, r->n_refs);
+                   _ ("The references of the %u requests (%u) do not add up to the %u given."), B, total, r->n_refs);
       return FALSE;
     }
     if (r->n_refs > DG_PLAN_MAX_REFS) {
-      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("%u reference images are too many (at most %d)."),
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("%u reference images are too many (at most %d)."),
                    r->n_refs, DG_PLAN_MAX_REFS);
       return FALSE;
     }
@@ -667,14 +669,13 @@ check_request (const DgPlanModel *m, const DgPlanRequest *r, GError **error)
   for (guint i = 0; i < r->n_refs; i++) {
     int w = r->ref_sizes ? r->ref_sizes[2 * i] : r->width, h = r->ref_sizes ? r->ref_sizes[2 * i + 1] : r->height;
     if (w <= 0 || h <= 0 || w % 32 || h % 32)
-      return bad_size (error, _("A reference size"), w, h, 32);
+      return bad_size (error, _ ("A reference size"), w, h, 32);
     if (w > max_side || h > max_side)
-      return bad_size (error, _("A reference size"), w, h, out_mult);
+      return bad_size (error, _ ("A reference size"), w, h, out_mult);
   }
   if (r->width > max_side || r->height > max_side) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("%d×%d is larger than the model can produce (%d pixels per side)."), r->width, r->height,
-                 max_side);
+                 _ ("%d×%d is larger than the model can produce (%d pixels per side)."), r->width, r->height, max_side);
     return FALSE;
   }
   return TRUE;
@@ -713,7 +714,7 @@ vae_encode_ref (const DgVaeConfig *c, guint64 W, guint64 H, gboolean tiled, guin
   act (&a, h * w * lc);
   if (!tiled) {
     acts_vae_forward (c, TRUE, H, W, &a);
-    act_expected (&a, h * w * lc);   /* dg_vae_latents_from_moments */
+    act_expected (&a, h * w * lc); /* dg_vae_latents_from_moments */
     *flop += dg_flops_vae_encode (c, (int) W, (int) H);
   } else {
     guint ny, nx, sy, sx;
@@ -824,8 +825,8 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
   const guint64 f = down (vc), ps = m->dit.patch_size, cap = r->max_allocation;
   const guint B = r->batch ? r->batch : 1;
   const guint n_refs = r->job == DG_JOB_GENERATE ? 0 : r->n_refs;
-  const guint64 R = 2 * (guint64) B;             /* prompt rows: conditional and unconditional (prompt.h) */
-  const guint64 BD = r->cfg ? 2 * (guint64) B : B;   /* DiT rows */
+  const guint64 R = 2 * (guint64) B;               /* prompt rows: conditional and unconditional (prompt.h) */
+  const guint64 BD = r->cfg ? 2 * (guint64) B : B; /* DiT rows */
   const guint64 h = (guint64) r->height / f, w = (guint64) r->width / f;
   const guint64 merge = (guint64) m->vlm.vision.spatial_merge_size * m->vlm.vision.spatial_merge_size;
 
@@ -866,7 +867,7 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
   else
     plan->text_tokens = DG_PLAN_DEFAULT_TEXT_TOKENS;
   const guint64 S = r->seq_len ? r->seq_len : plan->text_tokens + max_pads + m->n_queries;
-  const guint64 L = plan->image_tokens + max_ref_tokens;   /* the longest DiT row */
+  const guint64 L = plan->image_tokens + max_ref_tokens; /* the longest DiT row */
   const gboolean padded = max_ref_tokens != min_ref_tokens;
   plan->seq_len = (guint) S;
   plan->ref_tokens = (guint) max_ref_tokens;
@@ -884,7 +885,7 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
     guint64 vlm = weights_reserved (m, DG_COMPONENT_LLM, r->precision, r->weights, &wl);
     if (n_refs)
       vlm += weights_reserved (m, DG_COMPONENT_VIT, r->precision, r->weights, &wv);
-    Pool count;   /* the pieces, as the pipeline gets them from this plan */
+    Pool count; /* the pieces, as the pipeline gets them from this plan */
     pool_init (&count, 0);
     acts_encode (m, r, n_refs, R, S, &count);
     plan->encode_arena = count.used;
@@ -931,7 +932,8 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
         pool_alloc (&wd, crop);
       }
     }
-    guint64 inputs = align_up (BD * S * m->dit.joint_attention_dim * F32) + align_up (BD * m->dit.pooled_projection_dim * F32);
+    guint64 inputs =
+        align_up (BD * S * m->dit.joint_attention_dim * F32) + align_up (BD * m->dit.pooled_projection_dim * F32);
     for (guint i = 1; i <= n_refs; i++) {
       guint64 rw, rh;
       image_size (r, i, &rw, &rh);
@@ -960,8 +962,7 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
   }
 
   guint64 other_peak = 0;
-  for (int s = 0; s < DG_PLAN_N_STAGES; s++)
-    other_peak = MAX (other_peak, plan->stage[s].total);
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++) other_peak = MAX (other_peak, plan->stage[s].total);
 
   /* vae-encode (pipeline.c encode_references): one reference at a time, its arena freed after. */
   if (n_refs) {
@@ -975,8 +976,8 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
       double unused = 0;
       image_size (r, i, &rw, &rh);
       const guint64 whole = vae_encode_ref (vc, rw, rh, FALSE, cap, &unused);
-      const gboolean tiled = !vae_whole (r, vae_whole_possible (vc, TRUE, rh, rw, r->max_binding), weights + whole,
-                                         other_peak);
+      const gboolean tiled =
+          !vae_whole (r, vae_whole_possible (vc, TRUE, rh, rw, r->max_binding), weights + whole, other_peak);
       if (tiled)
         plan->vae_encode_tiled_refs |= (guint64) 1 << (i - 1);
       plan->vae_encode_tiled |= tiled;
@@ -994,8 +995,8 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
     const guint64 weights = weights_reserved (m, DG_COMPONENT_VAE_DECODER, r->precision, r->weights, &wv);
     double flop;
     const guint64 whole = vae_decode_image (vc, (guint64) r->width, (guint64) r->height, FALSE, cap, &flop);
-    plan->vae_decode_tiled = !vae_whole (r, vae_whole_possible (vc, FALSE, h, w, r->max_binding), weights + whole,
-                                         other_peak);
+    plan->vae_decode_tiled =
+        !vae_whole (r, vae_whole_possible (vc, FALSE, h, w, r->max_binding), weights + whole, other_peak);
     const guint64 bytes = plan->vae_decode_tiled
                               ? vae_decode_image (vc, (guint64) r->width, (guint64) r->height, TRUE, cap, &flop)
                               : whole;
@@ -1021,18 +1022,18 @@ dg_plan_check (const DgPlan *plan, guint64 device_bytes, GError **error)
   g_autofree char *need = g_format_size_full (plan->required, G_FORMAT_SIZE_IEC_UNITS);
   g_autofree char *have = g_format_size_full (device_bytes, G_FORMAT_SIZE_IEC_UNITS);
   const char *hint = plan->precision == DG_PRECISION_F32
-                         ? _("use bf16 precision, choose a smaller size or close programs that use the GPU")
+                         ? _ ("use bf16 precision, choose a smaller size or close programs that use the GPU")
                      : plan->weights == DG_WEIGHTS_RELEASED
-                         ? _("use 8-bit weights (--weights q8 or auto), choose a smaller size or close programs that "
-                             "use the GPU")
+                         ? _ ("use 8-bit weights (--weights q8 or auto), choose a smaller size or close programs that "
+                              "use the GPU")
                      : plan->weights == DG_WEIGHTS_Q8_0
-                         ? _("use 4-bit weights (--weights q4 or auto), choose a smaller size or close programs that "
-                             "use the GPU")
-                         : _("choose a smaller size (DeepGen works best near 512×512) or close programs that use "
-                             "the GPU");
+                         ? _ ("use 4-bit weights (--weights q4 or auto), choose a smaller size or close programs that "
+                              "use the GPU")
+                         : _ ("choose a smaller size (DeepGen works best near 512×512) or close programs that use "
+                              "the GPU");
   g_set_error (error, DG_ERROR, DG_ERROR_OOM,
-               _("This job needs %s of GPU memory at %d×%d (most in the %s stage), but %s is available: %s."),
-               need, plan->width, plan->height, dg_plan_stage_name (plan->peak_stage), have, hint);
+               _ ("This job needs %s of GPU memory at %d×%d (most in the %s stage), but %s is available: %s."), need,
+               plan->width, plan->height, dg_plan_stage_name (plan->peak_stage), have, hint);
   return FALSE;
 }
 
@@ -1051,7 +1052,7 @@ double
 dg_flops_llm (const DgQwenTextConfig *c, gint64 tokens)
 {
   const double T = (double) tokens, Q = (double) c->n_heads * c->head_dim;
-  return T * dg_flops_llm_per_token (c) + c->n_layers * 2.0 * T * T * Q;   /* causal: half of 4·T²·Q */
+  return T * dg_flops_llm_per_token (c) + c->n_layers * 2.0 * T * T * Q; /* causal: half of 4·T²·Q */
 }
 
 double
@@ -1061,8 +1062,8 @@ dg_flops_vit (const DgQwenVisionConfig *c, int width, int height)
   vit_grid (c, width, height, &gh, &gw);
   const double N = (double) (gh * gw), C = c->hidden, I = c->intermediate;
   const double unit = (double) c->spatial_merge_size * c->spatial_merge_size, M = unit * C;
-  double flop = 2.0 * N * dg_vit_layout_patch_values (c) * C;                          /* patch embedding */
-  flop += 2.0 * (N / unit) * (M * M + M * c->out_hidden);                     /* merger */
+  double flop = 2.0 * N * dg_vit_layout_patch_values (c) * C; /* patch embedding */
+  flop += 2.0 * (N / unit) * (M * M + M * c->out_hidden);     /* merger */
   /* Windows of window_size pixels: win merged tokens per side, partial at the bottom/right. */
   const guint64 win = c->window_size / (c->patch_size * c->spatial_merge_size);
   const guint64 mh = gh / c->spatial_merge_size, mw = gw / c->spatial_merge_size;
@@ -1074,9 +1075,8 @@ dg_flops_vit (const DgQwenVisionConfig *c, int width, int height)
     }
   for (guint i = 0; i < c->depth; i++) {
     gboolean full = FALSE;
-    for (guint k = 0; k < c->n_fullatt; k++)
-      full |= c->fullatt_block_indexes[k] == i;
-    flop += 2.0 * N * (3.0 * C * C + C * C + 3.0 * C * I);                    /* qkv, proj, SwiGLU */
+    for (guint k = 0; k < c->n_fullatt; k++) full |= c->fullatt_block_indexes[k] == i;
+    flop += 2.0 * N * (3.0 * C * C + C * C + 3.0 * C * I); /* qkv, proj, SwiGLU */
     flop += 4.0 * (full ? N * N : win_pairs) * C;
   }
   return flop;
@@ -1087,10 +1087,10 @@ dg_flops_connector (const DgPlanModel *m, gint64 tokens)
 {
   const DgConnectorConfig *c = &m->connector;
   const double T = (double) tokens, D = c->hidden;
-  double flop = 2.0 * T * D * (double) m->n_selected * m->vlm.text.hidden;    /* projector_1 */
+  double flop = 2.0 * T * D * (double) m->n_selected * m->vlm.text.hidden; /* projector_1 */
   flop += c->n_layers * (2.0 * T * (4.0 * D * D + 2.0 * D * c->intermediate) + 4.0 * T * T * D);
-  flop += 2.0 * D * m->dit.pooled_projection_dim;                             /* projector_2 on the mean */
-  flop += 2.0 * T * D * m->dit.joint_attention_dim;                           /* projector_3 */
+  flop += 2.0 * D * m->dit.pooled_projection_dim;   /* projector_2 on the mean */
+  flop += 2.0 * T * D * m->dit.joint_attention_dim; /* projector_3 */
   return flop;
 }
 
@@ -1098,18 +1098,18 @@ double
 dg_flops_dit (const DgDitConfig *c, gint64 image_tokens, gint64 ctx_tokens)
 {
   const double N = (double) image_tokens, S = (double) ctx_tokens, D = c->inner_dim, F = DIT_FF_MULT * D;
-  double flop = 2.0 * N * (c->in_channels * c->patch_size * c->patch_size) * D   /* patch embedding */
-                + 2.0 * S * c->joint_attention_dim * D                            /* context embedder */
-                + 2.0 * (DIT_FREQ_DIM * D + D * D + c->pooled_projection_dim * D + D * D);   /* temb */
+  double flop = 2.0 * N * (c->in_channels * c->patch_size * c->patch_size) * D             /* patch embedding */
+                + 2.0 * S * c->joint_attention_dim * D                                     /* context embedder */
+                + 2.0 * (DIT_FREQ_DIM * D + D * D + c->pooled_projection_dim * D + D * D); /* temb */
   for (guint i = 0; i < c->n_layers; i++) {
     const gboolean dual = dg_dit_config_is_dual (c, i), last = i + 1 == c->n_layers;
     flop += 2.0 * D * D * ((dual ? N_CHUNKS_DUAL : N_CHUNKS_PLAIN) + (last ? N_CHUNKS_CONT : N_CHUNKS_PLAIN));
-    flop += 2.0 * N * (4.0 * D * D + 2.0 * D * F);                       /* image q, k, v, out, MLP */
-    flop += last ? 2.0 * S * 3.0 * D * D                                 /* context q, k, v only */
+    flop += 2.0 * N * (4.0 * D * D + 2.0 * D * F); /* image q, k, v, out, MLP */
+    flop += last ? 2.0 * S * 3.0 * D * D           /* context q, k, v only */
                  : 2.0 * S * (4.0 * D * D + 2.0 * D * F);
-    flop += 4.0 * (N + S) * (N + S) * D;                                 /* joint attention */
+    flop += 4.0 * (N + S) * (N + S) * D; /* joint attention */
     if (dual)
-      flop += 2.0 * N * 4.0 * D * D + 4.0 * N * N * D;                   /* attn2 over image tokens */
+      flop += 2.0 * N * 4.0 * D * D + 4.0 * N * N * D; /* attn2 over image tokens */
   }
   flop += 2.0 * D * N_CHUNKS_CONT * D + 2.0 * N * D * (c->patch_size * c->patch_size * c->out_channels);
   return flop;
@@ -1232,11 +1232,11 @@ dg_plan_model_free (DgPlanModel *m)
 gboolean
 dg_plan_model_same_architecture (const DgPlanModel *a, const DgPlanModel *b)
 {
-  return a->vlm.text.n_layers == b->vlm.text.n_layers && a->vlm.text.hidden == b->vlm.text.hidden
-         && a->vlm.vision.depth == b->vlm.vision.depth && a->vlm.vision.hidden == b->vlm.vision.hidden
-         && a->connector.hidden == b->connector.hidden && a->connector.n_layers == b->connector.n_layers
-         && a->dit.n_layers == b->dit.n_layers && a->dit.inner_dim == b->dit.inner_dim
-         && a->vae.block_out_channels[0] == b->vae.block_out_channels[0] && a->n_queries == b->n_queries;
+  return a->vlm.text.n_layers == b->vlm.text.n_layers && a->vlm.text.hidden == b->vlm.text.hidden &&
+         a->vlm.vision.depth == b->vlm.vision.depth && a->vlm.vision.hidden == b->vlm.vision.hidden &&
+         a->connector.hidden == b->connector.hidden && a->connector.n_layers == b->connector.n_layers &&
+         a->dit.n_layers == b->dit.n_layers && a->dit.inner_dim == b->dit.inner_dim &&
+         a->vae.block_out_channels[0] == b->vae.block_out_channels[0] && a->n_queries == b->n_queries;
 }
 
 guint

@@ -51,11 +51,11 @@ G_BEGIN_DECLS
 
 /* ---- the architecture ----------------------------------------------------------------- */
 
-struct _DgPlanModel {   /* typedef DgPlanModel in deepgen.h */
+struct _DgPlanModel { /* typedef DgPlanModel in deepgen.h */
   DgQwenVLConfig vlm;
   DgConnectorConfig connector;
-  guint n_queries;     /* meta queries appended to every LLM row (128) */
-  guint n_selected;    /* LLM hidden states stacked for the connector: len(range(n−1, 0, −6)) = 6 */
+  guint n_queries;  /* meta queries appended to every LLM row (128) */
+  guint n_selected; /* LLM hidden states stacked for the connector: len(range(n−1, 0, −6)) = 6 */
   DgDitConfig dit;
   DgVaeConfig vae;
 };
@@ -73,25 +73,25 @@ gboolean dg_plan_model_load (DgPlanModel *m, const char *folder, GError **error)
 /* ---- weights ---------------------------------------------------------------------------- */
 
 typedef enum {
-  DG_COMPONENT_LLM,          /* Qwen2.5-VL language model (vlm/ without visual.*) */
-  DG_COMPONENT_VIT,          /* Qwen2.5-VL vision tower (visual.*) */
-  DG_COMPONENT_CONNECTOR,    /* projector_1/2/3, the connector layers, meta_queries */
-  DG_COMPONENT_DIT,          /* transformer/ */
+  DG_COMPONENT_LLM,       /* Qwen2.5-VL language model (vlm/ without visual.*) */
+  DG_COMPONENT_VIT,       /* Qwen2.5-VL vision tower (visual.*) */
+  DG_COMPONENT_CONNECTOR, /* projector_1/2/3, the connector layers, meta_queries */
+  DG_COMPONENT_DIT,       /* transformer/ */
   DG_COMPONENT_VAE_ENCODER,
   DG_COMPONENT_VAE_DECODER,
   DG_N_COMPONENTS
 } DgComponent;
 
 typedef struct {
-  guint n_tensors;           /* tensors in the released files */
-  guint64 stored;            /* elements in the released files (buffers such as pos_embed included) */
-  guint64 host;              /* stored elements that never go to the GPU: the LLM's embed_tokens
+  guint n_tensors;     /* tensors in the released files */
+  guint64 stored;      /* elements in the released files (buffers such as pos_embed included) */
+  guint64 host;        /* stored elements that never go to the GPU: the LLM's embed_tokens
                               * (rows are gathered on the host), the DiT's pos_embed table
                               * (cropped per image size, see position_bytes) */
-  guint64 matrices;          /* uploaded elements of tensors with ≥ 2 dims (bf16 or f32 by precision) */
-  guint64 quantizable;       /* of those, the Linear weights that DG_WEIGHTS_Q8_0 / _Q4_0 quantize
+  guint64 matrices;    /* uploaded elements of tensors with ≥ 2 dims (bf16 or f32 by precision) */
+  guint64 quantizable; /* of those, the Linear weights that DG_WEIGHTS_Q8_0 / _Q4_0 quantize
                               * (VLM, connector and DiT layers whose input width is a multiple of 32) */
-  guint64 f32;               /* elements uploaded as f32 whatever the precision: vectors (biases,
+  guint64 f32;         /* elements uploaded as f32 whatever the precision: vectors (biases,
                               * norm weights), the connector's meta queries, and values computed at
                               * load (the VAE decoder's latent scale and shift) */
 } DgComponentSize;
@@ -105,8 +105,7 @@ guint64 dg_plan_weight_bytes (const DgPlanModel *m, DgComponent c, DgPrecision p
 /* What a pool holding exactly those weights hands out: each tensor a 256-byte aligned piece
  * (vkc_pool_piece_size), in load order. The loaders size their pools with it (dg_weights_expect):
  * only the fields of @m that the component's tensors depend on need to be set. */
-guint64 dg_plan_weight_pool_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision,
-                                   DgWeightFormat weights);
+guint64 dg_plan_weight_pool_bytes (const DgPlanModel *m, DgComponent c, DgPrecision precision, DgWeightFormat weights);
 /* Bytes of the released files' tensor data: stored elements × the release's dtype (bf16, the
  * connector fp32; MODEL.md §8). */
 guint64 dg_plan_file_bytes (const DgPlanModel *m, DgComponent c);
@@ -121,7 +120,7 @@ gboolean dg_plan_linear_quantizable (gint64 in_features);
 /* How a component's quantizable Linear weights are stored under a weight format: the one
  * table of which format quantizes what, for the plan, the loaders and the converter. */
 typedef enum {
-  DG_LINEAR_AS_RELEASED,     /* the matrix dtype of the precision (bf16 or f32) */
+  DG_LINEAR_AS_RELEASED, /* the matrix dtype of the precision (bf16 or f32) */
   DG_LINEAR_Q8_0,
   DG_LINEAR_Q4_0,
 } DgLinearStorage;

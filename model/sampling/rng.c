@@ -5,7 +5,7 @@
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #elif defined(__GNUC__)
-#pragma GCC optimize ("fp-contract=off")
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 #include "rng.h"
@@ -37,8 +37,14 @@ f32_bits (float f)
  * ------------------------------------------------------------------------------------- */
 
 enum {
-  SQRTHF = 0x3F3504F3u, LOG_Q1 = 0xB95E8083u, LOG_Q2 = 0x3F318000u, FOPI = 0x3FA2F983u,
-  DP1 = 0xBF490000u, DP2 = 0xB97DA000u, DP3 = 0xB3222169u, TWO_PI = 0x40C90FDBu,
+  SQRTHF = 0x3F3504F3u,
+  LOG_Q1 = 0xB95E8083u,
+  LOG_Q2 = 0x3F318000u,
+  FOPI = 0x3FA2F983u,
+  DP1 = 0xBF490000u,
+  DP2 = 0xB97DA000u,
+  DP3 = 0xB3222169u,
+  TWO_PI = 0x40C90FDBu,
 };
 static const guint32 log_p[9] = { 0x3D9021BBu, 0xBDEBD1B8u, 0x3DEF251Au, 0xBDFE5D4Fu, 0x3E11E9BFu,
                                   0xBE2AAE50u, 0x3E4CCEACu, 0xBE7FFFFCu, 0x3EAAAAAAu };
@@ -50,10 +56,11 @@ static float
 cephes_logf (float x)
 {
   const float min_normal = f32_from_bits (0x00800000u);
-  if (x < min_normal) x = min_normal;
+  if (x < min_normal)
+    x = min_normal;
   gint32 bits = (gint32) f32_bits (x);
   float e = (float) ((bits >> 23) - 0x7F) + 1.0f;
-  x = f32_from_bits (((guint32) bits & ~0x7F800000u) | 0x3F000000u);   /* mantissa in [0.5, 1) */
+  x = f32_from_bits (((guint32) bits & ~0x7F800000u) | 0x3F000000u); /* mantissa in [0.5, 1) */
   gboolean small = x < f32_from_bits (SQRTHF);
   float tmp = small ? x : 0.0f;
   x = x - 1.0f;
@@ -61,8 +68,7 @@ cephes_logf (float x)
   x = x + tmp;
   float z = x * x;
   float y = fmaf (f32_from_bits (log_p[0]), x, f32_from_bits (log_p[1]));
-  for (int i = 2; i < 9; i++)
-    y = fmaf (y, x, f32_from_bits (log_p[i]));
+  for (int i = 2; i < 9; i++) y = fmaf (y, x, f32_from_bits (log_p[i]));
   y = y * x;
   y = fmaf (y, z, e * f32_from_bits (LOG_Q1));
   y = y - z * 0.5f;
@@ -119,8 +125,7 @@ box_muller_f32 (float u1, float u2, float *first, float *second)
 static void
 box_muller16 (float d[16])
 {
-  for (int j = 0; j < 8; j++)
-    box_muller_f32 (1.0f - d[j], d[j + 8], &d[j], &d[j + 8]);
+  for (int j = 0; j < 8; j++) box_muller_f32 (1.0f - d[j], d[j + 8], &d[j], &d[j + 8]);
 }
 
 static float
@@ -135,8 +140,8 @@ round_bf16 (float f)
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u   /* golden ratio */
-#define PHILOX_W1 0xBB67AE85u   /* sqrt(3) − 1 */
+#define PHILOX_W0 0x9E3779B9u /* golden ratio */
+#define PHILOX_W1 0xBB67AE85u /* sqrt(3) − 1 */
 
 void
 dg_philox4x32_10 (const guint32 counter[4], const guint32 key[2], guint32 out[4])
@@ -166,7 +171,7 @@ void
 dg_philox_randn (guint64 seed, guint64 offset, float *out, gsize n)
 {
   const guint32 key[2] = { (guint32) seed, (guint32) (seed >> 32) };
-  const float scale = 1.0f / 16777216.0f;   /* 2^-24: 24-bit uniforms are exact in float32 */
+  const float scale = 1.0f / 16777216.0f; /* 2^-24: 24-bit uniforms are exact in float32 */
   gsize i = 0;
   while (i < n) {
     guint64 pos = offset + i, block = pos / 4;
@@ -175,10 +180,9 @@ dg_philox_randn (guint64 seed, guint64 offset, float *out, gsize n)
     float v[4];
     dg_philox4x32_10 (ctr, key, x);
     for (int p = 0; p < 2; p++)
-      box_muller_f32 (1.0f - (float) (x[2 * p] >> 8) * scale, (float) (x[2 * p + 1] >> 8) * scale,
-                      &v[2 * p], &v[2 * p + 1]);
-    for (guint64 k = pos % 4; k < 4 && i < n; k++)
-      out[i++] = v[k];
+      box_muller_f32 (1.0f - (float) (x[2 * p] >> 8) * scale, (float) (x[2 * p + 1] >> 8) * scale, &v[2 * p],
+                      &v[2 * p + 1]);
+    for (guint64 k = pos % 4; k < 4 && i < n; k++) out[i++] = v[k];
   }
 }
 
@@ -202,8 +206,7 @@ dg_torch_generator_new (guint64 seed)
   DgTorchGenerator *g = g_new0 (DgTorchGenerator, 1);
   /* at::mt19937 keeps only the low 32 bits of the 64-bit seed. */
   g->state[0] = (guint32) seed;
-  for (guint j = 1; j < MT_N; j++)
-    g->state[j] = 1812433253u * (g->state[j - 1] ^ (g->state[j - 1] >> 30)) + j;
+  for (guint j = 1; j < MT_N; j++) g->state[j] = 1812433253u * (g->state[j - 1] ^ (g->state[j - 1] >> 30)) + j;
   g->next = MT_N;
   return g;
 }
@@ -246,7 +249,7 @@ uniform24 (DgTorchGenerator *g)
 static double
 uniform53 (DgTorchGenerator *g)
 {
-  guint64 hi = mt_u32 (g);   /* the first word is the high half */
+  guint64 hi = mt_u32 (g); /* the first word is the high half */
   guint64 lo = mt_u32 (g);
   return (double) (((hi << 32) | lo) & ((G_GUINT64_CONSTANT (1) << 53) - 1)) * (1.0 / 9007199254740992.0);
 }
@@ -286,29 +289,24 @@ dg_torch_randn (DgTorchGenerator *g, DgDType dtype, float *out, gsize n)
   gsize full = n / 16 * 16;
   if (dtype == DG_DTYPE_F32) {
     /* normal_fill_AVX2: all uniforms first, transformed in place block by block. */
-    for (gsize i = 0; i < n; i++)
-      out[i] = uniform24 (g);
-    for (gsize i = 0; i < full; i += 16)
-      box_muller16 (out + i);
+    for (gsize i = 0; i < n; i++) out[i] = uniform24 (g);
+    for (gsize i = 0; i < full; i += 16) box_muller16 (out + i);
   } else {
     /* The reduced-precision kernel draws 16 uniforms per block (README §4.3). */
     for (gsize i = 0; i < full; i += 16) {
-      for (int j = 0; j < 16; j++)
-        out[i + j] = uniform24 (g);
+      for (int j = 0; j < 16; j++) out[i + j] = uniform24 (g);
       box_muller16 (out + i);
     }
   }
   if (n % 16) {
     /* The tail: 16 fresh uniforms whose transform overwrites the last 16 outputs. */
     float t[16];
-    for (int j = 0; j < 16; j++)
-      t[j] = uniform24 (g);
+    for (int j = 0; j < 16; j++) t[j] = uniform24 (g);
     box_muller16 (t);
     memcpy (out + n - 16, t, sizeof t);
   }
   if (dtype == DG_DTYPE_BF16)
-    for (gsize i = 0; i < n; i++)
-      out[i] = round_bf16 (out[i]);
+    for (gsize i = 0; i < n; i++) out[i] = round_bf16 (out[i]);
 }
 
 static void
@@ -326,18 +324,14 @@ void
 dg_torch_randn_f64 (DgTorchGenerator *g, double *out, gsize n)
 {
   if (n < TORCH_VECTOR_MIN) {
-    for (gsize i = 0; i < n; i++)
-      out[i] = normal_double (g);
+    for (gsize i = 0; i < n; i++) out[i] = normal_double (g);
     return;
   }
-  for (gsize i = 0; i < n; i++)
-    out[i] = uniform53 (g);
-  for (gsize i = 0; i + 16 <= n; i += 16)
-    box_muller16_f64 (out + i);
+  for (gsize i = 0; i < n; i++) out[i] = uniform53 (g);
+  for (gsize i = 0; i + 16 <= n; i += 16) box_muller16_f64 (out + i);
   if (n % 16) {
     double t[16];
-    for (int j = 0; j < 16; j++)
-      t[j] = uniform53 (g);
+    for (int j = 0; j < 16; j++) t[j] = uniform53 (g);
     box_muller16_f64 (t);
     memcpy (out + n - 16, t, sizeof t);
   }
@@ -356,8 +350,7 @@ dg_torch_rand (DgTorchGenerator *g, DgDType dtype, float *out, gsize n)
 void
 dg_torch_rand_f64 (DgTorchGenerator *g, double *out, gsize n)
 {
-  for (gsize i = 0; i < n; i++)
-    out[i] = uniform53 (g);
+  for (gsize i = 0; i < n; i++) out[i] = uniform53 (g);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -375,6 +368,5 @@ dg_randn (DgRng kind, guint64 seed, DgDType dtype, float *out, gsize n)
   }
   dg_philox_randn (seed, 0, out, n);
   if (dtype == DG_DTYPE_BF16)
-    for (gsize i = 0; i < n; i++)
-      out[i] = round_bf16 (out[i]);
+    for (gsize i = 0; i < n; i++) out[i] = round_bf16 (out[i]);
 }

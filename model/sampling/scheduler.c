@@ -4,7 +4,7 @@
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #elif defined(__GNUC__)
-#pragma GCC optimize ("fp-contract=off")
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 #include "scheduler.h"
@@ -51,7 +51,7 @@ DgSchedule *
 dg_schedule_new (const DgSchedulerConfig *c, guint n_steps, guint image_seq_len, GError **error)
 {
   if (n_steps == 0) {
-    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("the number of steps must be at least 1"));
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("the number of steps must be at least 1"));
     return NULL;
   }
   const double T = c->num_train_timesteps;
@@ -71,7 +71,7 @@ dg_schedule_new (const DgSchedulerConfig *c, guint n_steps, guint image_seq_len,
     double t = (n_steps > 1 && i == n_steps - 1) ? t_stop : i * step + t_start;
     float sigma = (float) shift_sigma (c, t / T, mu);
     s->sigmas[i] = sigma;
-    s->timesteps[i] = sigma * (float) T;   /* float32 tensor · int */
+    s->timesteps[i] = sigma * (float) T; /* float32 tensor · int */
   }
   s->sigmas[n_steps] = 0.0f;
   return s;
@@ -99,11 +99,9 @@ dg_cfg_combine (float *out, const float *vu, const float *vc, gsize n, double gu
   /* `g * t` with a Python float: torch keeps the scalar at float32 (opmath) for both dtypes. */
   const float g = (float) guidance;
   if (precision == DG_PRECISION_BF16) {
-    for (gsize i = 0; i < n; i++)
-      out[i] = bf (vu[i] + bf (g * bf (vc[i] - vu[i])));
+    for (gsize i = 0; i < n; i++) out[i] = bf (vu[i] + bf (g * bf (vc[i] - vu[i])));
   } else {
-    for (gsize i = 0; i < n; i++)
-      out[i] = vu[i] + g * (vc[i] - vu[i]);
+    for (gsize i = 0; i < n; i++) out[i] = vu[i] + g * (vc[i] - vu[i]);
   }
 }
 
@@ -111,13 +109,11 @@ void
 dg_euler_step (const DgSchedule *s, guint step, float *x, const float *v, gsize n, DgPrecision precision)
 {
   g_return_if_fail (step < s->n_steps);
-  float dt = s->sigmas[step + 1] - s->sigmas[step];   /* 0-dim float32 tensors */
+  float dt = s->sigmas[step + 1] - s->sigmas[step]; /* 0-dim float32 tensors */
   if (precision == DG_PRECISION_BF16) {
     const float dtb = bf (dt);
-    for (gsize i = 0; i < n; i++)
-      x[i] = bf (x[i] + bf (dtb * v[i]));
+    for (gsize i = 0; i < n; i++) x[i] = bf (x[i] + bf (dtb * v[i]));
   } else {
-    for (gsize i = 0; i < n; i++)
-      x[i] = x[i] + dt * v[i];
+    for (gsize i = 0; i < n; i++) x[i] = x[i] + dt * v[i];
   }
 }

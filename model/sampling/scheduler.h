@@ -15,8 +15,8 @@ G_BEGIN_DECLS
 
 typedef struct {
   guint n_steps;
-  float *sigmas;     /* n_steps + 1 values, 1.0 first (without dynamic shift), 0 last */
-  float *timesteps;  /* n_steps values, 1000·σ in float32: what the DiT's timestep embedding gets */
+  float *sigmas;    /* n_steps + 1 values, 1.0 first (without dynamic shift), 0 last */
+  float *timesteps; /* n_steps values, 1000·σ in float32: what the DiT's timestep embedding gets */
 } DgSchedule;
 
 /* set_timesteps(n_steps): linspace between the (already shifted) σ_max and σ_min of the training
@@ -25,8 +25,7 @@ typedef struct {
  * μ = dg_schedule_mu (config, image_seq_len) and σ = e^μ/(e^μ + 1/s − 1) (or the linear form);
  * image_seq_len (= (H/16)·(W/16), the DiT's target tokens) is ignored otherwise.
  * Errors: n_steps == 0 (DG_ERROR_INVALID_ARGUMENT). */
-DgSchedule *dg_schedule_new (const DgSchedulerConfig *config, guint n_steps, guint image_seq_len,
-                             GError **error);
+DgSchedule *dg_schedule_new (const DgSchedulerConfig *config, guint n_steps, guint image_seq_len, GError **error);
 void dg_schedule_free (DgSchedule *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgSchedule, dg_schedule_free)
 
@@ -46,7 +45,6 @@ void dg_cfg_combine (float *out, const float *v_uncond, const float *v_cond, gsi
  * the product to bf16; only the sum with the float32 copy of x is float32, then x is rounded
  * back to bf16 (MODEL.md says "fp32 update" — the code rounds dt and the product as well; this
  * reproduces the golden latents bit for bit). */
-void dg_euler_step (const DgSchedule *s, guint step, float *latents, const float *v, gsize n,
-                    DgPrecision precision);
+void dg_euler_step (const DgSchedule *s, guint step, float *latents, const float *v, gsize n, DgPrecision precision);
 
 G_END_DECLS

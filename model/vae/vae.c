@@ -45,7 +45,7 @@ typedef struct {
 typedef struct {
   guint n_res;
   Resnet *res;
-  gboolean has_sampler;   /* encoder: downsampler after the resnets; decoder: upsampler */
+  gboolean has_sampler; /* encoder: downsampler after the resnets; decoder: upsampler */
   Param sampler;
 } Block;
 
@@ -64,7 +64,7 @@ struct _DgVae {
   VkcDevice *dev;
   DgVaeConfig cfg;
   DgPrecision precision;
-  DgWeights *weights;        /* owns every weight tensor */
+  DgWeights *weights; /* owns every weight tensor */
   Coder enc, dec;
   /* z_vae = z_model · (1 + dec_scale) + dec_shift, i.e. z/scaling_factor + shift_factor */
   VkcTensor dec_scale, dec_shift;
@@ -78,9 +78,9 @@ struct _DgVae {
 typedef struct {
   DgVae *vae;
   DgWeights *w;
-  gsize matrix_size;    /* bytes per matrix element on the device */
+  gsize matrix_size; /* bytes per matrix element on the device */
   guint64 bytes;
-  guint64 pieces;       /* the same as a pool hands them out (vkc_pool_piece_size) */
+  guint64 pieces; /* the same as a pool hands them out (vkc_pool_piece_size) */
 } Loader;
 
 /* The Param a tensor of the layout belongs to, the structure it implies noted on the way. */
@@ -108,14 +108,19 @@ param_of (DgVae *vae, const DgLayoutTensor *t)
   case VAE_RES_CONV2: return &r->conv2;
   case VAE_RES_SHORTCUT: r->has_shortcut = TRUE; return &r->shortcut;
   case VAE_SAMPLER: b->has_sampler = TRUE; return &b->sampler;
-  case VAE_ATTN_NORM: cd->has_attn = TRUE; cd->attn.c = (guint) t->shape[0]; return &cd->attn.norm;
+  case VAE_ATTN_NORM:
+    cd->has_attn = TRUE;
+    cd->attn.c = (guint) t->shape[0];
+    return &cd->attn.norm;
   case VAE_ATTN_Q: return &cd->attn.q;
   case VAE_ATTN_K: return &cd->attn.k;
   case VAE_ATTN_V: return &cd->attn.v;
   case VAE_ATTN_OUT: return &cd->attn.out;
   case VAE_NORM_OUT: return &cd->norm_out;
   case VAE_CONV_OUT: return &cd->conv_out;
-  case VAE_SCALE: case VAE_SHIFT: case VAE_QUANT_CONV: break;
+  case VAE_SCALE:
+  case VAE_SHIFT:
+  case VAE_QUANT_CONV: break;
   }
   g_return_val_if_reached (NULL);
 }
@@ -137,14 +142,14 @@ load_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
 {
   Loader *l = data;
   const int slot = t->slot & ~VAE_IN_DECODER;
-  if (slot == VAE_QUANT_CONV) {   /* refused by check_supported before anything loads */
-    g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _("%s is not supported"), t->name);
+  if (slot == VAE_QUANT_CONV) { /* refused by check_supported before anything loads */
+    g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _ ("%s is not supported"), t->name);
     return FALSE;
   }
-  if (!l->w) {   /* counting */
+  if (!l->w) { /* counting */
     const guint64 n = (guint64) dg_layout_numel (t);
-    const guint64 bytes = n * (t->kind == DG_LAYOUT_VECTOR || t->kind == DG_LAYOUT_COMPUTED ? sizeof (float)
-                                                                                             : l->matrix_size);
+    const guint64 bytes =
+        n * (t->kind == DG_LAYOUT_VECTOR || t->kind == DG_LAYOUT_COMPUTED ? sizeof (float) : l->matrix_size);
     l->bytes += bytes;
     l->pieces += vkc_pool_piece_size (bytes);
     if (slot != VAE_SCALE && slot != VAE_SHIFT)
@@ -158,12 +163,9 @@ load_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
   switch (t->kind) {
   case DG_LAYOUT_MATRIX:
     return dg_weights_conv (l->w, dst, t->shape[0], t->shape[1], t->shape[2], t->shape[3], error, "%s", t->name);
-  case DG_LAYOUT_LINEAR:
-    return dg_weights_matrix (l->w, dst, t->shape[0], t->shape[1], error, "%s", t->name);
-  case DG_LAYOUT_VECTOR:
-    return dg_weights_vector (l->w, dst, t->shape[0], error, "%s", t->name);
-  default:
-    g_return_val_if_reached (FALSE);
+  case DG_LAYOUT_LINEAR: return dg_weights_matrix (l->w, dst, t->shape[0], t->shape[1], error, "%s", t->name);
+  case DG_LAYOUT_VECTOR: return dg_weights_vector (l->w, dst, t->shape[0], error, "%s", t->name);
+  default: g_return_val_if_reached (FALSE);
   }
 }
 
@@ -173,12 +175,12 @@ check_supported (const DgVaeConfig *cfg, const char *dir, GError **error)
 {
   const char *what = NULL;
   if (cfg->act != DG_ACT_SILU)
-    what = _("act_fn other than \"silu\"");
+    what = _ ("act_fn other than \"silu\"");
   else if (cfg->use_quant_conv || cfg->use_post_quant_conv)
     what = "use_quant_conv / use_post_quant_conv";
   if (what) {
     g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED,
-                 _("%s/config.json: %s is not supported (DeepGen's SD3 VAE has none)"), dir, what);
+                 _ ("%s/config.json: %s is not supported (DeepGen's SD3 VAE has none)"), dir, what);
     return FALSE;
   }
   return TRUE;
@@ -200,12 +202,12 @@ dg_vae_load (VkcDevice *dev, const char *dir, DgVaeParts parts, DgPrecision prec
   if (!st)
     return NULL;
   vae->weights = dg_weights_new (dev, st, precision, "vae");
-  guint64 pieces;   /* the pool sized to the weights: counted from the same layout */
+  guint64 pieces; /* the pool sized to the weights: counted from the same layout */
   dg_vae_free (describe (dev, &vae->cfg, parts, precision, NULL, &pieces));
   dg_weights_expect (vae->weights, pieces);
   Loader l = { vae, vae->weights, 0, 0, 0 };
   gboolean ok = dg_vae_layout_weights (&vae->cfg, (int) parts, load_tensor, &l, error);
-  vae->weights->st = NULL;   /* borrowed from st, which closes here */
+  vae->weights->st = NULL; /* borrowed from st, which closes here */
   if (!ok)
     return NULL;
   return g_steal_pointer (&vae);
@@ -241,8 +243,7 @@ dg_vae_plan_weight_bytes (const DgVaeConfig *cfg, DgVaeParts parts, DgPrecision 
 static void
 coder_clear (Coder *c)
 {
-  for (guint i = 0; i < DG_CONFIG_MAX_BLOCKS; i++)
-    g_free (c->blocks[i].res);
+  for (guint i = 0; i < DG_CONFIG_MAX_BLOCKS; i++) g_free (c->blocks[i].res);
 }
 
 void
@@ -252,13 +253,25 @@ dg_vae_free (DgVae *vae)
     return;
   coder_clear (&vae->enc);
   coder_clear (&vae->dec);
-  dg_weights_free (vae->weights);   /* frees the pool, with every tensor in it */
+  dg_weights_free (vae->weights); /* frees the pool, with every tensor in it */
   g_free (vae);
 }
 
-const DgVaeConfig *dg_vae_config (const DgVae *vae) { return &vae->cfg; }
-guint dg_vae_downscale (const DgVae *vae) { return 1u << (vae->cfg.n_blocks - 1); }
-guint64 dg_vae_weight_bytes (const DgVae *vae) { return vae->weights->uploaded_bytes; }
+const DgVaeConfig *
+dg_vae_config (const DgVae *vae)
+{
+  return &vae->cfg;
+}
+guint
+dg_vae_downscale (const DgVae *vae)
+{
+  return 1u << (vae->cfg.n_blocks - 1);
+}
+guint64
+dg_vae_weight_bytes (const DgVae *vae)
+{
+  return vae->weights->uploaded_bytes;
+}
 
 void
 dg_vae_set_tap (DgVae *vae, DgTapFunc func, gpointer user_data)
@@ -285,8 +298,8 @@ typedef struct {
   VkcTensor slab[DG_VAE_N_SLABS];
   VkcTensor scratch;
   int64_t scratch_elems;
-  const VkcTensor *in;        /* the pass's input */
-  VkcTensor *out;             /* its result, allocated when the walk reaches it */
+  const VkcTensor *in; /* the pass's input */
+  VkcTensor *out;      /* its result, allocated when the walk reaches it */
 } Ctx;
 
 static gboolean
@@ -301,7 +314,7 @@ nhwc_view (const VkcTensor *base, int64_t B, int64_t H, int64_t W, int64_t C)
   const int64_t shape[4] = { B, H, W, C }, stride[4] = { H * W * C, W * C, C, 1 };
   if (base)
     return vkc_tensor_view (base, 4, shape, stride, 0);
-  VkcTensor t;   /* shape only */
+  VkcTensor t; /* shape only */
   memset (&t, 0, sizeof t);
   t.dtype = VKC_F32;
   t.ndim = 4;
@@ -332,8 +345,8 @@ static const Param *
 param_at (const DgVae *vae, const DgVaeParam *p)
 {
   const Coder *cd = coder_of (vae, p);
-  const Resnet *r = p->layer >= 0 ? (cd->blocks[p->layer].res ? &cd->blocks[p->layer].res[p->j] : NULL)
-                                  : &cd->mid[p->j];
+  const Resnet *r =
+      p->layer >= 0 ? (cd->blocks[p->layer].res ? &cd->blocks[p->layer].res[p->j] : NULL) : &cd->mid[p->j];
   switch ((DgVaeSlot) (p->slot & ~VAE_IN_DECODER)) {
   case VAE_CONV_IN: return &cd->conv_in;
   case VAE_RES_NORM1: return &r->norm1;
@@ -440,12 +453,10 @@ op_attention (gpointer u, const DgVaeAct *na, const DgVaeAct *qkva, const DgVaeP
   /* The reference's input to q/k/v is a transposed (non-contiguous) view, for which torch's
    * F.linear computes matmul, then add_(bias): in bf16 the product is rounded before the
    * bias is added, and the sum again. (to_out gets a contiguous input: addmm, one rounding.) */
-  for (int i = 0; i < 3; i++)
-    vkc_op_linear (c->cmd, dst[i], &nt, &p[i]->w, c->bf16 ? NULL : &p[i]->b);
+  for (int i = 0; i < 3; i++) vkc_op_linear (c->cmd, dst[i], &nt, &p[i]->w, c->bf16 ? NULL : &p[i]->b);
   if (c->bf16) {
     round_bf16 (c, &qkv);
-    for (int i = 0; i < 3; i++)
-      vkc_op_binary (c->cmd, dst[i], dst[i], &p[i]->b, VKC_BINARY_ADD);
+    for (int i = 0; i < 3; i++) vkc_op_binary (c->cmd, dst[i], dst[i], &p[i]->b, VKC_BINARY_ADD);
     round_bf16 (c, &qkv);
   }
   VkcAttnParams ap = { 1, 1, (int) C, (float) (1.0 / sqrt ((double) C)), false, NULL, false, NULL };
@@ -526,7 +537,7 @@ typedef struct {
   JobKind kind;
   const VkcTensor *in;
   VkcTensor *out;
-  int part, module, layer, j;   /* JOB_MODULE: dg_vae_pass_module's arguments */
+  int part, module, layer, j; /* JOB_MODULE: dg_vae_pass_module's arguments */
 } Job;
 
 static void
@@ -560,7 +571,7 @@ dry_run (VkcDevice *dev, const DgVaeConfig *cfg, const Job *j, DgVaePass *dry)
     lim.max_binding = vkc_device_info (dev)->max_storage_buffer_range;
   *dry = (DgVaePass) { .cfg = cfg, .limits = dev ? &lim : NULL };
   walk (dry, j);
-  dry->limits = NULL;   /* lim is local */
+  dry->limits = NULL; /* lim is local */
   return dry->too_large ? G_MAXUINT64 : dg_vae_pass_bytes (dry);
 }
 
@@ -568,16 +579,21 @@ static void
 run (DgVae *vae, VkcCmd *cmd, DgArena *arena, const Job *j)
 {
   DgVaePass dry;
-  g_assert (dry_run (vae->dev, &vae->cfg, j, &dry) != G_MAXUINT64);   /* callers plan first (vae.h) */
+  g_assert (dry_run (vae->dev, &vae->cfg, j, &dry) != G_MAXUINT64); /* callers plan first (vae.h) */
   /* The arena sized to this pass: the slabs, the scratch and the output, as the dry run found. */
-  guint64 pieces = vkc_pool_piece_size ((guint64) MAX (dry.scratch, 1) * sizeof (float))
-                   + vkc_pool_piece_size (dry.out_bytes);
+  guint64 pieces =
+      vkc_pool_piece_size ((guint64) MAX (dry.scratch, 1) * sizeof (float)) + vkc_pool_piece_size (dry.out_bytes);
   for (int i = 0; i < DG_VAE_N_SLABS; i++)
     if (dry.need[i] > 0)
       pieces += vkc_pool_piece_size ((guint64) dry.need[i] * sizeof (float));
   dg_arena_expect (arena, pieces);
-  Ctx c = { .vae = vae, .dev = vae->dev, .cmd = cmd, .arena = arena, .bf16 = vae->precision == DG_PRECISION_BF16,
-            .in = j->in, .out = j->out };
+  Ctx c = { .vae = vae,
+            .dev = vae->dev,
+            .cmd = cmd,
+            .arena = arena,
+            .bf16 = vae->precision == DG_PRECISION_BF16,
+            .in = j->in,
+            .out = j->out };
   for (int i = 0; i < DG_VAE_N_SLABS; i++)
     if (dry.need[i] > 0)
       DG_ACT (arena, &c.slab[i], dry.need[i]);
@@ -629,8 +645,8 @@ dg_vae_encode_moments (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor 
 }
 
 void
-dg_vae_latents_from_moments (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor *moments,
-                             const VkcTensor *eps, VkcTensor *z)
+dg_vae_latents_from_moments (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor *moments, const VkcTensor *eps,
+                             VkcTensor *z)
 {
   const int64_t *s = moments->shape;
   dg_arena_expect (arena, vkc_pool_piece_size ((guint64) (s[0] * s[1] * s[2] * (s[3] / 2)) * sizeof (float)));
@@ -643,8 +659,7 @@ dg_vae_latents_from_moments (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcT
 }
 
 void
-dg_vae_encode (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor *pixels, const VkcTensor *eps,
-               VkcTensor *z)
+dg_vae_encode (DgVae *vae, VkcCmd *cmd, DgArena *arena, const VkcTensor *pixels, const VkcTensor *eps, VkcTensor *z)
 {
   VkcTensor moments;
   dg_vae_encode_moments (vae, cmd, arena, pixels, &moments);
@@ -669,7 +684,9 @@ dg_vae_plan_encode_bytes (VkcDevice *dev, const DgVaeConfig *cfg, int batch, int
   /* The moments' posterior sample (dg_vae_latents_from_moments) adds a latent-sized tensor. */
   int f = 1 << (cfg->n_blocks - 1);
   guint64 bytes = dry_run (dev, cfg, &j, &dry);
-  return bytes == G_MAXUINT64 ? bytes : bytes + (guint64) batch * (height / f) * (width / f) * cfg->latent_channels * sizeof (float);
+  return bytes == G_MAXUINT64
+             ? bytes
+             : bytes + (guint64) batch * (height / f) * (width / f) * cfg->latent_channels * sizeof (float);
 }
 
 /* ---- single modules ---------------------------------------------------------------------- */
@@ -718,8 +735,7 @@ find_module (DgVae *vae, const char *name, Job *j)
 }
 
 gboolean
-dg_vae_forward_module (DgVae *vae, VkcCmd *cmd, DgArena *arena, const char *module, const VkcTensor *x,
-                       VkcTensor *y)
+dg_vae_forward_module (DgVae *vae, VkcCmd *cmd, DgArena *arena, const char *module, const VkcTensor *x, VkcTensor *y)
 {
   Job j = { JOB_MODULE, x, y, 0, 0, 0, 0 };
   if (!find_module (vae, module, &j))
@@ -733,8 +749,8 @@ dg_vae_forward_module (DgVae *vae, VkcCmd *cmd, DgArena *arena, const char *modu
 /* Tile placement along one axis of `len` latents. */
 typedef struct {
   guint n;
-  guint size;        /* every tile's length (len when one tile covers it) */
-  guint *pos;        /* n start positions, first 0, last len − size, evenly spread */
+  guint size; /* every tile's length (len when one tile covers it) */
+  guint *pos; /* n start positions, first 0, last len − size, evenly spread */
 } Axis;
 
 static void
@@ -742,8 +758,7 @@ axis_plan (Axis *a, guint len, const DgVaeTiling *t)
 {
   dg_vae_axis_tiles (len, t->tile, t->overlap, &a->n, &a->size);
   a->pos = g_new (guint, a->n);
-  for (guint i = 0; i < a->n; i++)
-    a->pos[i] = a->n == 1 ? 0 : (guint) ((guint64) i * (len - a->size) / (a->n - 1));
+  for (guint i = 0; i < a->n; i++) a->pos[i] = a->n == 1 ? 0 : (guint) ((guint64) i * (len - a->size) / (a->n - 1));
 }
 
 /* Start of the blend zone between tiles i and i+1, in 1/f latents: the middle `overlap`
@@ -751,7 +766,7 @@ axis_plan (Axis *a, guint len, const DgVaeTiling *t)
 static guint
 zone_start (const Axis *a, guint i, guint overlap, guint f)
 {
-  guint g = a->pos[i] + a->size - a->pos[i + 1];   /* ≥ overlap by construction */
+  guint g = a->pos[i] + a->size - a->pos[i + 1]; /* ≥ overlap by construction */
   return f * a->pos[i + 1] + f * (g - overlap) / 2;
 }
 
@@ -767,7 +782,7 @@ axis_ramp (const Axis *a, guint i, guint overlap, guint f)
     r.out_start = (int) (zone_start (a, i, overlap, f) - f * a->pos[i]);
     r.out_len = (int) (f * overlap);
   }
-  g_assert (r.in_start + r.in_len <= r.out_start);   /* no pixel in three tiles */
+  g_assert (r.in_start + r.in_len <= r.out_start); /* no pixel in three tiles */
   return r;
 }
 
@@ -777,7 +792,7 @@ check_tiling (const DgVaeTiling *t, GError **error)
   if (t->tile >= 1 && 3 * t->overlap + 3 <= t->tile)
     return TRUE;
   g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-               _("VAE tiling: a tile of %u latents cannot blend an overlap of %u (needs 3·overlap + 3 ≤ tile)"),
+               _ ("VAE tiling: a tile of %u latents cannot blend an overlap of %u (needs 3·overlap + 3 ≤ tile)"),
                t->tile, t->overlap);
   return FALSE;
 }
@@ -792,10 +807,10 @@ window (const VkcTensor *t, int64_t y0, int64_t h, int64_t x0, int64_t w)
 /* A tiled run: the input, the accumulator the tiles are blended into, and the tile just recorded. */
 typedef struct {
   const VkcTensor *in, *acc;
-  guint f;            /* input pixels per latent (encode) or 1 */
-  guint out_f;        /* accumulator pixels per latent */
+  guint f;     /* input pixels per latent (encode) or 1 */
+  guint out_f; /* accumulator pixels per latent */
   guint overlap;
-  VkcTensor result;   /* of the tile just recorded */
+  VkcTensor result; /* of the tile just recorded */
 } TileJob;
 
 static gboolean
@@ -830,7 +845,7 @@ run_tiles (DgVae *vae, const DgVaeTiling *tiling, guint h, guint w, TileJob *job
     vkc_op_blend_tile (cmd, job->acc, &job->result, job->out_f * ay.pos[ty], job->out_f * ax.pos[tx], &ry, &rx);
     ok = vkc_cmd_submit_wait (cmd, error);
     if (ok && progress && !progress (k + 1, total, user_data)) {
-      g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _("VAE tiling cancelled"));
+      g_set_error (error, DG_ERROR, DG_ERROR_CANCELLED, _ ("VAE tiling cancelled"));
       ok = FALSE;
     }
   }
@@ -859,9 +874,9 @@ dg_vae_decode_tiled (DgVae *vae, const VkcTensor *z, const VkcTensor *out, const
 {
   check_latent (vae, z);
   guint f = dg_vae_downscale (vae);
-  g_assert (out->ndim == 4 && vkc_tensor_is_contiguous (out) && out->shape[0] == z->shape[0]
-            && out->shape[1] == f * z->shape[1] && out->shape[2] == f * z->shape[2]
-            && out->shape[3] == vae->cfg.out_channels);
+  g_assert (out->ndim == 4 && vkc_tensor_is_contiguous (out) && out->shape[0] == z->shape[0] &&
+            out->shape[1] == f * z->shape[1] && out->shape[2] == f * z->shape[2] &&
+            out->shape[3] == vae->cfg.out_channels);
   if (!check_tiling (tiling, error))
     return FALSE;
   TileJob job = { z, out, 1, f, tiling->overlap, { 0 } };
@@ -878,16 +893,17 @@ dg_vae_encode_tiled (DgVae *vae, const VkcTensor *pixels, const VkcTensor *eps, 
   int64_t H = pixels->shape[1], W = pixels->shape[2];
   if (H % f || W % f) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("tiled VAE encoding needs image sides that are multiples of %u, not %" PRId64 "×%"
-                   PRId64), f, W, H);
+                 _ ("tiled VAE encoding needs image sides that are multiples of %u, not %" PRId64 "×%" PRId64), f, W,
+                 H);
     return FALSE;
   }
   if (!check_tiling (tiling, error))
     return FALSE;
   g_autoptr (DgArena) arena = dg_arena_new (vae->dev, "vae-moments");
   VkcTensor moments;
-  dg_arena_expect (arena, vkc_pool_piece_size ((guint64) (pixels->shape[0] * (H / f) * (W / f) * 2
-                                                           * vae->cfg.latent_channels) * sizeof (float)));
+  dg_arena_expect (
+      arena, vkc_pool_piece_size ((guint64) (pixels->shape[0] * (H / f) * (W / f) * 2 * vae->cfg.latent_channels) *
+                                  sizeof (float)));
   DG_ACT (arena, &moments, pixels->shape[0], H / f, W / f, 2 * vae->cfg.latent_channels);
   if (!dg_arena_check (arena, error))
     return FALSE;

@@ -127,8 +127,7 @@ gboolean dg_vae_decode_tiled (DgVae *vae, const VkcTensor *z, const VkcTensor *o
  * latent] tile by tile: the moments of the tiles are blended, then sampled as in
  * dg_vae_latents_from_moments (eps may be NULL). */
 gboolean dg_vae_encode_tiled (DgVae *vae, const VkcTensor *pixels, const VkcTensor *eps, const VkcTensor *z,
-                              const DgVaeTiling *tiling, DgVaeTileFunc progress, gpointer user_data,
-                              GError **error);
+                              const DgVaeTiling *tiling, DgVaeTileFunc progress, gpointer user_data, GError **error);
 
 /* ---- single modules (tests) ------------------------------------------------------------ */
 

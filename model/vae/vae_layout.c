@@ -6,8 +6,8 @@ typedef struct {
   gpointer data;
   GError **error;
   gboolean ok;
-  int part;          /* 0 or VAE_IN_DECODER */
-  const char *prefix;   /* "encoder" / "decoder" */
+  int part;           /* 0 or VAE_IN_DECODER */
+  const char *prefix; /* "encoder" / "decoder" */
 } Walk;
 
 static void
@@ -17,8 +17,7 @@ emit (Walk *w, DgLayoutKind kind, int slot, int layer, int sub, guint ndim, cons
   if (!w->ok)
     return;
   DgLayoutTensor t = { .kind = kind, .ndim = ndim, .slot = slot | w->part, .layer = layer, .sub = sub };
-  for (guint i = 0; i < ndim; i++)
-    t.shape[i] = shape[i];
+  for (guint i = 0; i < ndim; i++) t.shape[i] = shape[i];
   g_snprintf (t.name, sizeof t.name, "%s%s", name, suffix);
   w->ok = w->visit (&t, w->data, w->error);
 }

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#define GN_VALUES_PER_GROUP 32768   /* vkc_ops_norm.h: the estimate of the GroupNorm scratch */
+#define GN_VALUES_PER_GROUP 32768 /* vkc_ops_norm.h: the estimate of the GroupNorm scratch */
 
 static gboolean
 live (const DgVaePass *p)
@@ -140,7 +140,7 @@ attention (DgVaePass *p, int part, DgVaeAct x)
   view (p, &qkv, B, H, W, C);
   if (live (p))
     p->ops->attention_out (p->user_data, &qkv, &n, &a);
-  add (p, &n, &qkv, &x);   /* residual_connection, rescale_output_factor 1 */
+  add (p, &n, &qkv, &x); /* residual_connection, rescale_output_factor 1 */
   drop (p, qkv);
   drop (p, x);
   return n;
@@ -195,8 +195,7 @@ encoder (DgVaePass *p, const DgVaeAct *pixels)
   conv (p, DG_VAE_CONV_3X3, &h, pixels, param (0, VAE_CONV_IN, -1, 0));
   tap (p, "encoder.conv_in", &h);
   for (guint i = 0; i < c->n_blocks; i++) {
-    for (guint j = 0; j < c->layers_per_block; j++)
-      h = resnet (p, 0, (int) i, (int) j, c->block_out_channels[i], h);
+    for (guint j = 0; j < c->layers_per_block; j++) h = resnet (p, 0, (int) i, (int) j, c->block_out_channels[i], h);
     if (i + 1 < c->n_blocks)
       h = downsample (p, 0, (int) i, h);
     char name[48];
@@ -223,8 +222,7 @@ decoder (DgVaePass *p, DgVaeAct z)
   tap (p, "decoder.mid_block", &h);
   for (guint i = 0; i < c->n_blocks; i++) {
     const gint64 cout = c->block_out_channels[c->n_blocks - 1 - i];
-    for (guint j = 0; j < c->layers_per_block + 1; j++)
-      h = resnet (p, part, (int) i, (int) j, cout, h);
+    for (guint j = 0; j < c->layers_per_block + 1; j++) h = resnet (p, part, (int) i, (int) j, cout, h);
     if (i + 1 < c->n_blocks)
       h = upsample (p, part, (int) i, h);
     char name[48];
@@ -268,8 +266,11 @@ dg_vae_pass_module (DgVaePass *p, int part, int kind, int layer, int j, const Dg
   DgVaeAct x = *in, y, out;
   x.slot = DG_VAE_IN;
   if (j >= 0)
-    y = resnet (p, part, layer, j, layer < 0 ? x.C : (gint64) (part ? p->cfg->block_out_channels[p->cfg->n_blocks - 1 - layer]
-                                                                    : p->cfg->block_out_channels[layer]), x);
+    y = resnet (p, part, layer, j,
+                layer < 0 ? x.C
+                          : (gint64) (part ? p->cfg->block_out_channels[p->cfg->n_blocks - 1 - layer]
+                                           : p->cfg->block_out_channels[layer]),
+                x);
   else if (kind == VAE_ATTN_NORM)
     y = attention (p, part, x);
   else if (part)
@@ -288,8 +289,7 @@ dg_vae_pass_bytes (const DgVaePass *p)
   if (p->too_large)
     return 0;
   guint64 bytes = p->out_bytes + (guint64) p->scratch * sizeof (float);
-  for (int i = 0; i < DG_VAE_N_SLABS; i++)
-    bytes += (guint64) p->need[i] * sizeof (float);
+  for (int i = 0; i < DG_VAE_N_SLABS; i++) bytes += (guint64) p->need[i] * sizeof (float);
   return bytes;
 }
 

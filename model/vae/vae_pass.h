@@ -17,7 +17,7 @@ G_BEGIN_DECLS
 
 /* What the device allows, for the dry run. */
 typedef struct {
-  guint64 max_binding;   /* maxStorageBufferRange in bytes; 0 = no limit */
+  guint64 max_binding; /* maxStorageBufferRange in bytes; 0 = no limit */
   /* Elements of GroupNorm scratch for y, x [B, H, W, C] on the device (vkc_group_norm_scratch_elems);
    * NULL: the estimate of vkc_ops_norm.h for one binding, B·groups·(3·H·W·C/32768 + 5). */
   gint64 (*group_norm_scratch) (gpointer user_data, gint64 B, gint64 H, gint64 W, gint64 C, int groups);
@@ -60,8 +60,8 @@ typedef struct {
 
 typedef struct {
   const DgVaeConfig *cfg;
-  const DgVaeLimits *limits;   /* dry run only; NULL = no limits */
-  const DgVaeOps *ops;         /* NULL: a dry run */
+  const DgVaeLimits *limits; /* dry run only; NULL = no limits */
+  const DgVaeOps *ops;       /* NULL: a dry run */
   gpointer user_data;
   gboolean busy[DG_VAE_N_SLABS];
   gint64 need[DG_VAE_N_SLABS]; /* elements: the dry run's result / the recording's capacity */
@@ -73,8 +73,8 @@ typedef struct {
 
 /* The passes: @in is the input's shape ([B, H, W, 3] pixels, or [B, h, w, latent] latents). */
 void dg_vae_pass_encode (DgVaePass *p, const DgVaeAct *in);
-void dg_vae_pass_decode (DgVaePass *p, const DgVaeAct *in);       /* from model latents */
-void dg_vae_pass_decode_raw (DgVaePass *p, const DgVaeAct *in);   /* from z_vae */
+void dg_vae_pass_decode (DgVaePass *p, const DgVaeAct *in);     /* from model latents */
+void dg_vae_pass_decode_raw (DgVaePass *p, const DgVaeAct *in); /* from z_vae */
 /* One module (dg_vae_forward_module): a resnet (@j ≥ 0), the mid attention (VAE_ATTN_NORM), a
  * down- or upsampler (VAE_SAMPLER) of @part (0 or VAE_IN_DECODER), block @layer (−1: mid). */
 void dg_vae_pass_module (DgVaePass *p, int part, int kind, int layer, int j, const DgVaeAct *in);

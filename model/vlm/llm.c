@@ -19,10 +19,10 @@
  * range(num_layers − 1, 0, −6) (MODEL.md §1.7, §10 item 3). */
 
 typedef struct {
-  VkcTensor in_norm, post_norm;         /* [H] */
+  VkcTensor in_norm, post_norm; /* [H] */
   VkcTensor q_w, q_b, k_w, k_b, v_w, v_b;
-  VkcTensor o_w;                        /* no bias (MODEL.md §2.1) */
-  VkcTensor gate_w, up_w, down_w;       /* no biases */
+  VkcTensor o_w;                  /* no bias (MODEL.md §2.1) */
+  VkcTensor gate_w, up_w, down_w; /* no biases */
 } LlmLayer;
 
 struct _DgLlm {
@@ -30,8 +30,8 @@ struct _DgLlm {
   DgQwenTextConfig cfg;
   DgPrecision precision;
   DgWeights *w;
-  const DgTensorInfo *embed;            /* [vocab, H] in the borrowed mapping */
-  DgLoraEmbedding embed_lora;           /* rank 0 when none */
+  const DgTensorInfo *embed;  /* [vocab, H] in the borrowed mapping */
+  DgLoraEmbedding embed_lora; /* rank 0 when none */
   LlmLayer *layers;
   VkcTensor norm;
   guint n_selected;
@@ -103,7 +103,7 @@ dg_llm_load (VkcDevice *dev, const DgQwenTextConfig *cfg, const DgSafetensors *s
 {
   if (cfg->act != DG_ACT_SILU) {
     g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED,
-                 _("vlm/config.json: the language model uses %s; DeepGen's Qwen2.5-VL uses silu"),
+                 _ ("vlm/config.json: the language model uses %s; DeepGen's Qwen2.5-VL uses silu"),
                  dg_activation_name (cfg->act));
     return NULL;
   }
@@ -114,7 +114,7 @@ dg_llm_load (VkcDevice *dev, const DgQwenTextConfig *cfg, const DgSafetensors *s
   llm->w = dg_weights_new (dev, st, precision, "llm weights");
   dg_weights_set_prefix (llm->w, prefix);
   dg_weights_set_linear_format (llm->w, weights, DG_COMPONENT_LLM);
-  DgPlanModel shape = { .vlm.text = *cfg };   /* the pool sized to the weights (plan.h) */
+  DgPlanModel shape = { .vlm.text = *cfg }; /* the pool sized to the weights (plan.h) */
   dg_weights_expect (llm->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_LLM, precision, weights));
   llm->layers = g_new0 (LlmLayer, cfg->n_layers);
   llm->n_selected = dg_llm_layout_selected (cfg, llm->selected);
@@ -137,7 +137,11 @@ dg_llm_free (DgLlm *llm)
   g_free (llm);
 }
 
-const DgQwenTextConfig *dg_llm_config (const DgLlm *llm) { return &llm->cfg; }
+const DgQwenTextConfig *
+dg_llm_config (const DgLlm *llm)
+{
+  return &llm->cfg;
+}
 
 guint
 dg_llm_selected (const DgLlm *llm, const guint **layers)
@@ -171,8 +175,7 @@ dg_llm_rotary_tables (const DgLlm *llm, const DgLlmBatch *batch, float *cos_t, f
   g_autofree float *inv = g_new (float, half);
   g_autofree guint *axis = g_new (guint, half);
   for (guint j = 0, a = 0, end = llm->cfg.mrope_section[0]; j < half; j++) {
-    while (j >= end && a < 2)
-      end += llm->cfg.mrope_section[++a];
+    while (j >= end && a < 2) end += llm->cfg.mrope_section[++a];
     axis[j] = a;
     inv[j] = llm_inv_freq (llm, j);
   }
@@ -205,8 +208,7 @@ embed_row (const DgLlm *llm, gint32 id, float *row)
   if (llm->embed_lora.rank)
     dg_lora_embedding_add_row (&llm->embed_lora, id, row);
   if (llm->precision == DG_PRECISION_BF16)
-    for (gsize c = 0; c < H; c++)
-      row[c] = vkc_round_bf16 (row[c]);
+    for (gsize c = 0; c < H; c++) row[c] = vkc_round_bf16 (row[c]);
 }
 
 static gboolean
@@ -216,16 +218,17 @@ check_embed_args (const DgLlm *llm, const gint32 *ids, guint n_rows, guint seq_l
   for (gsize i = 0; i < (gsize) n_rows * seq_len; i++)
     if ((i % seq_len) < n_text && (ids[i] < 0 || (guint) ids[i] >= llm->cfg.vocab_size)) {
       g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("token id %d is outside the embedding table (%u rows) — does the tokenizer belong to this "
-                     "model?"), ids[i], llm->cfg.vocab_size);
+                   _ ("token id %d is outside the embedding table (%u rows) — does the tokenizer belong to this "
+                      "model?"),
+                   ids[i], llm->cfg.vocab_size);
       return FALSE;
     }
   for (guint i = 0; i < n_runs; i++)
-    if (runs[i].row >= n_rows || runs[i].start + runs[i].n_tokens > n_text
-        || runs[i].embeds->shape[0] < runs[i].n_tokens || runs[i].embeds->shape[1] != llm->cfg.hidden) {
+    if (runs[i].row >= n_rows || runs[i].start + runs[i].n_tokens > n_text ||
+        runs[i].embeds->shape[0] < runs[i].n_tokens || runs[i].embeds->shape[1] != llm->cfg.hidden) {
       g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("image run %u (row %u, columns %u…%u) does not fit the prompt or its embeddings"), i,
-                   runs[i].row, runs[i].start, runs[i].start + runs[i].n_tokens);
+                   _ ("image run %u (row %u, columns %u…%u) does not fit the prompt or its embeddings"), i, runs[i].row,
+                   runs[i].start, runs[i].start + runs[i].n_tokens);
       return FALSE;
     }
   return TRUE;
@@ -238,24 +241,24 @@ dg_llm_embed (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const gint32 *ids, guint 
 {
   const gsize H = llm->cfg.hidden;
   g_return_val_if_fail (n_text <= seq_len, FALSE);
-  g_return_val_if_fail (n_text == seq_len || (meta_queries && meta_queries->shape[0] == seq_len - n_text
-                                              && meta_queries->shape[1] == (int64_t) H), FALSE);
+  g_return_val_if_fail (n_text == seq_len || (meta_queries && meta_queries->shape[0] == seq_len - n_text &&
+                                              meta_queries->shape[1] == (int64_t) H),
+                        FALSE);
   if (!check_embed_args (llm, ids, n_rows, seq_len, n_text, runs, n_runs, error))
     return FALSE;
   /* Token rows are gathered here and uploaded once; the image runs and the queries are GPU
    * tensors already and are copied over their columns by the GPU. */
-  g_autofree float *host = g_new0 (float, (gsize) n_rows * seq_len * H);
-  DgMappedGuard g;   /* the embedding table is read from the mapped file */
+  g_autofree float *host = g_new0 (float, (gsize) n_rows *seq_len *H);
+  DgMappedGuard g; /* the embedding table is read from the mapped file */
   if (!DG_MAPPED_TRY (&g))
     return dg_mapped_guard_fail (&g, llm->embed->file, error);
   for (gsize r = 0; r < n_rows; r++)
-    for (gsize s = 0; s < n_text; s++)
-      embed_row (llm, ids[r * seq_len + s], host + (r * seq_len + s) * H);
+    for (gsize s = 0; s < n_text; s++) embed_row (llm, ids[r * seq_len + s], host + (r * seq_len + s) * H);
   dg_mapped_guard_end (&g);
   DgLayoutAct a[LLM_N_ACTS];
   dg_llm_layout_acts (&llm->cfg, n_rows, seq_len, a);
   take (arena, inputs_embeds, &a[LLM_ACT_EMBEDS]);
-  if (!dg_arena_check (arena, error))   /* a failed take left its error in the arena */
+  if (!dg_arena_check (arena, error)) /* a failed take left its error in the arena */
     return FALSE;
   if (!vkc_tensor_upload (llm->dev, inputs_embeds, host, error)) {
     dg_error_from_vkc (error);
@@ -286,8 +289,8 @@ typedef struct {
   DgArena *arena;
   const DgLlmTap *tap;
   gboolean bf16;
-  VkcTensor cos, sin;                 /* [B, S, head_dim] */
-  VkcTensor valid;                    /* U32 [B, S] */
+  VkcTensor cos, sin; /* [B, S, head_dim] */
+  VkcTensor valid;    /* U32 [B, S] */
   VkcTensor xn, q, k, v, attn, tmp, gate, up;
 } LlmRun;
 
@@ -304,16 +307,15 @@ llm_run_init (LlmRun *r, DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBat
   const DgQwenTextConfig *c = &llm->cfg;
   const int64_t B = b->n_rows, S = b->seq_len, D = c->head_dim, n = B * S;
   *r = (LlmRun) { .llm = llm, .cmd = cmd, .arena = arena, .tap = taps, .bf16 = llm->precision == DG_PRECISION_BF16 };
-  g_autofree float *cos_t = g_new (float, n * D), *sin_t = g_new (float, n * D);
+  g_autofree float *cos_t = g_new (float, n *D), *sin_t = g_new (float, n *D);
   dg_llm_rotary_tables (llm, b, cos_t, sin_t);
   g_autofree guint32 *valid = g_new (guint32, n);
-  for (int64_t i = 0; i < n; i++)
-    valid[i] = b->attention_mask[i] != 0;
+  for (int64_t i = 0; i < n; i++) valid[i] = b->attention_mask[i] != 0;
   DgLayoutAct a[LLM_N_ACTS];
   dg_llm_layout_acts (c, B, S, a);
-  if (!dg_arena_upload (arena, &r->cos, VKC_F32, 3, a[LLM_ACT_COS].shape, cos_t)
-      || !dg_arena_upload (arena, &r->sin, VKC_F32, 3, a[LLM_ACT_SIN].shape, sin_t)
-      || !dg_arena_upload (arena, &r->valid, VKC_U32, 2, a[LLM_ACT_VALID].shape, valid))
+  if (!dg_arena_upload (arena, &r->cos, VKC_F32, 3, a[LLM_ACT_COS].shape, cos_t) ||
+      !dg_arena_upload (arena, &r->sin, VKC_F32, 3, a[LLM_ACT_SIN].shape, sin_t) ||
+      !dg_arena_upload (arena, &r->valid, VKC_U32, 2, a[LLM_ACT_VALID].shape, valid))
     return FALSE;
   take (arena, &r->xn, &a[LLM_ACT_XN]);
   take (arena, &r->q, &a[LLM_ACT_Q]);
@@ -452,8 +454,8 @@ dg_llm_forward (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBatch *batch
   dg_llm_layout_acts (&llm->cfg, batch->n_rows, batch->seq_len, a);
   LlmRun r;
   VkcTensor h;
-  if (!llm_run_init (&r, llm, cmd, arena, batch, taps) || !take (arena, &h, &a[LLM_ACT_H])
-      || !take (arena, merged, &a[LLM_ACT_MERGED]))
+  if (!llm_run_init (&r, llm, cmd, arena, batch, taps) || !take (arena, &h, &a[LLM_ACT_H]) ||
+      !take (arena, merged, &a[LLM_ACT_MERGED]))
     return FALSE;
   vkc_op_copy (cmd, &h, inputs_embeds);
   tap (&r, 0, &h);
@@ -463,8 +465,8 @@ dg_llm_forward (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBatch *batch
 }
 
 gboolean
-dg_llm_forward_layers (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBatch *batch, const VkcTensor *h, guint first,
-                       guint count, const DgLlmTap *taps)
+dg_llm_forward_layers (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBatch *batch, const VkcTensor *h,
+                       guint first, guint count, const DgLlmTap *taps)
 {
   g_return_val_if_fail (check_batch (llm, batch, h) && first + count <= llm->cfg.n_layers, FALSE);
   LlmRun r;

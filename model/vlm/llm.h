@@ -50,8 +50,8 @@ guint dg_llm_selected (const DgLlm *llm, const guint **layers);
 /* A batch of rows: the per-token masks and positions the decoder needs. */
 typedef struct {
   guint n_rows, seq_len;
-  const guint8 *attention_mask;    /* [n_rows, seq_len]: 0 = (left) padding */
-  const gint64 *position_ids;      /* [3, n_rows, seq_len]: temporal, height, width (MODEL.md §1.6) */
+  const guint8 *attention_mask; /* [n_rows, seq_len]: 0 = (left) padding */
+  const gint64 *position_ids;   /* [3, n_rows, seq_len]: temporal, height, width (MODEL.md §1.6) */
 } DgLlmBatch;
 
 /* The M-RoPE tables the decoder uses: cos, sin [n_rows, seq_len, head_dim] (bf16 values in
@@ -61,7 +61,7 @@ void dg_llm_rotary_tables (const DgLlm *llm, const DgLlmBatch *batch, float *cos
 /* One <|image_pad|> run of a row, filled with consecutive rows of @embeds. */
 typedef struct {
   guint row, start, n_tokens;
-  const VkcTensor *embeds;         /* [n_tokens, hidden] (or more rows: the first n_tokens) */
+  const VkcTensor *embeds; /* [n_tokens, hidden] (or more rows: the first n_tokens) */
 } DgLlmImageRun;
 
 /* Records the assembly of the decoder input (MODEL.md §1.5) into a new arena tensor

@@ -1,7 +1,7 @@
 /* The language model's weights and activations, declared once (llm_layout.h). */
 #include "llm_layout.h"
 
-#define LLM_SELECT_STRIDE 6   /* range(num_layers − 1, 0, −6) (MODEL.md §1.7) */
+#define LLM_SELECT_STRIDE 6 /* range(num_layers − 1, 0, −6) (MODEL.md §1.7) */
 
 guint
 dg_llm_layout_selected (const DgQwenTextConfig *c, guint *layers)
@@ -27,8 +27,9 @@ emit (Walk *w, DgLayoutKind kind, int slot, int layer, int sub, gint64 rows, gin
 {
   if (!w->ok)
     return;
-  DgLayoutTensor t = { .kind = kind, .ndim = cols ? 2 : 1, .shape = { rows, cols }, .slot = slot, .layer = layer,
-                       .sub = sub };
+  DgLayoutTensor t = {
+    .kind = kind, .ndim = cols ? 2 : 1, .shape = { rows, cols }, .slot = slot, .layer = layer, .sub = sub
+  };
   g_strlcpy (t.name, name, sizeof t.name);
   w->ok = w->visit (&t, w->data, w->error);
 }
@@ -61,7 +62,7 @@ dg_llm_layout_weights (const DgQwenTextConfig *c, DgLayoutVisit visit, gpointer 
     linear (&w, LLM_Q, i, Q, H, TRUE, "self_attn.q_proj");
     linear (&w, LLM_K, i, KV, H, TRUE, "self_attn.k_proj");
     linear (&w, LLM_V, i, KV, H, TRUE, "self_attn.v_proj");
-    linear (&w, LLM_O, i, H, Q, FALSE, "self_attn.o_proj");   /* no bias (MODEL.md §2.1) */
+    linear (&w, LLM_O, i, H, Q, FALSE, "self_attn.o_proj"); /* no bias (MODEL.md §2.1) */
     linear (&w, LLM_GATE, i, I, H, FALSE, "mlp.gate_proj");
     linear (&w, LLM_UP, i, I, H, FALSE, "mlp.up_proj");
     linear (&w, LLM_DOWN, i, H, I, FALSE, "mlp.down_proj");

@@ -17,10 +17,17 @@ guint dg_llm_layout_selected (const DgQwenTextConfig *c, guint *layers);
 /* Where a tensor goes (DgLayoutTensor.slot; sub 0 weight, 1 bias). Names are relative to the
  * language model's prefix ("model." or "model.language_model."). */
 typedef enum {
-  LLM_EMBED,                          /* embed_tokens: stays in the mapped file, rows gathered on the host */
-  LLM_IN_NORM, LLM_POST_NORM,         /* per layer */
-  LLM_Q, LLM_K, LLM_V, LLM_O, LLM_GATE, LLM_UP, LLM_DOWN,
-  LLM_NORM,                           /* the final norm */
+  LLM_EMBED, /* embed_tokens: stays in the mapped file, rows gathered on the host */
+  LLM_IN_NORM,
+  LLM_POST_NORM, /* per layer */
+  LLM_Q,
+  LLM_K,
+  LLM_V,
+  LLM_O,
+  LLM_GATE,
+  LLM_UP,
+  LLM_DOWN,
+  LLM_NORM, /* the final norm */
 } DgLlmSlot;
 
 gboolean dg_llm_layout_weights (const DgQwenTextConfig *c, DgLayoutVisit visit, gpointer user_data, GError **error);
@@ -28,10 +35,20 @@ gboolean dg_llm_layout_weights (const DgQwenTextConfig *c, DgLayoutVisit visit, 
 /* The arena of dg_llm_embed then dg_llm_forward for R rows of S tokens, in order (f32 except the
  * u32 key mask). */
 typedef enum {
-  LLM_ACT_EMBEDS,                     /* inputs_embeds (dg_llm_embed) */
-  LLM_ACT_COS, LLM_ACT_SIN, LLM_ACT_VALID,
-  LLM_ACT_XN, LLM_ACT_Q, LLM_ACT_K, LLM_ACT_V, LLM_ACT_ATTN, LLM_ACT_TMP, LLM_ACT_GATE, LLM_ACT_UP,
-  LLM_ACT_H, LLM_ACT_MERGED,          /* the residual stream, the stacked hidden states */
+  LLM_ACT_EMBEDS, /* inputs_embeds (dg_llm_embed) */
+  LLM_ACT_COS,
+  LLM_ACT_SIN,
+  LLM_ACT_VALID,
+  LLM_ACT_XN,
+  LLM_ACT_Q,
+  LLM_ACT_K,
+  LLM_ACT_V,
+  LLM_ACT_ATTN,
+  LLM_ACT_TMP,
+  LLM_ACT_GATE,
+  LLM_ACT_UP,
+  LLM_ACT_H,
+  LLM_ACT_MERGED, /* the residual stream, the stacked hidden states */
   LLM_N_ACTS
 } DgLlmAct;
 

@@ -24,11 +24,11 @@
 #define MERGE_UNIT(cfg) dg_vit_layout_merge_unit (cfg)
 
 typedef struct {
-  VkcTensor norm1, norm2;            /* [C] */
-  VkcTensor qkv_w, qkv_b;            /* [3C, C]: rows q (heads × head_dim), then k, then v */
-  VkcTensor proj_w, proj_b;          /* [C, C] */
+  VkcTensor norm1, norm2;   /* [C] */
+  VkcTensor qkv_w, qkv_b;   /* [3C, C]: rows q (heads × head_dim), then k, then v */
+  VkcTensor proj_w, proj_b; /* [C, C] */
   VkcTensor gate_w, gate_b, up_w, up_b, down_w, down_b;
-  gboolean full;                     /* in fullatt_block_indexes: attends over the whole image */
+  gboolean full; /* in fullatt_block_indexes: attends over the whole image */
 } VitBlock;
 
 struct _DgVit {
@@ -36,7 +36,7 @@ struct _DgVit {
   DgQwenVisionConfig cfg;
   DgPrecision precision;
   DgWeights *w;
-  VkcTensor patch_w;                 /* Conv3d kernel as the matrix [C, in·t·p·p] */
+  VkcTensor patch_w; /* Conv3d kernel as the matrix [C, in·t·p·p] */
   VitBlock *blocks;
   VkcTensor ln_q, mlp0_w, mlp0_b, mlp2_w, mlp2_b;
 };
@@ -64,8 +64,7 @@ load_tensor (const DgLayoutTensor *t, gpointer data, GError **error)
   VitBlock *b = t->layer >= 0 ? &vit->blocks[t->layer] : NULL;
   VkcTensor *dst = NULL;
   switch ((DgVitSlot) t->slot) {
-  case VIT_PATCH:
-    return dg_weights_matrix (vit->w, &vit->patch_w, t->shape[0], t->shape[1], error, "%s", t->name);
+  case VIT_PATCH: return dg_weights_matrix (vit->w, &vit->patch_w, t->shape[0], t->shape[1], error, "%s", t->name);
   case VIT_NORM1: dst = &b->norm1; break;
   case VIT_NORM2: dst = &b->norm2; break;
   case VIT_QKV: dst = t->sub ? &b->qkv_b : &b->qkv_w; break;
@@ -89,13 +88,13 @@ check_supported (const DgQwenVisionConfig *c, GError **error)
 {
   const char *what = NULL;
   if (c->act != DG_ACT_SILU)
-    what = _("hidden_act other than silu");
+    what = _ ("hidden_act other than silu");
   else if (c->spatial_merge_size != 2)
-    what = _("spatial_merge_size other than 2");
+    what = _ ("spatial_merge_size other than 2");
   else if (c->head_dim % 4 != 0)
-    what = _("a head size that is not a multiple of 4 (2-D rotary)");
+    what = _ ("a head size that is not a multiple of 4 (2-D rotary)");
   if (what)
-    g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _("vlm/config.json: the vision tower has %s"), what);
+    g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _ ("vlm/config.json: the vision tower has %s"), what);
   return what == NULL;
 }
 
@@ -112,12 +111,11 @@ dg_vit_load (VkcDevice *dev, const DgQwenVisionConfig *cfg, const DgSafetensors 
   vit->w = dg_weights_new (dev, st, precision, "vit weights");
   dg_weights_set_prefix (vit->w, prefix);
   dg_weights_set_linear_format (vit->w, weights, DG_COMPONENT_VIT);
-  DgPlanModel shape = { .vlm.vision = *cfg };   /* the pool sized to the weights (plan.h) */
+  DgPlanModel shape = { .vlm.vision = *cfg }; /* the pool sized to the weights (plan.h) */
   dg_weights_expect (vit->w, dg_plan_weight_pool_bytes (&shape, DG_COMPONENT_VIT, precision, weights));
   vit->blocks = g_new0 (VitBlock, cfg->depth);
   for (guint i = 0; i < cfg->depth; i++)
-    for (guint k = 0; k < cfg->n_fullatt; k++)
-      vit->blocks[i].full |= cfg->fullatt_block_indexes[k] == i;
+    for (guint k = 0; k < cfg->n_fullatt; k++) vit->blocks[i].full |= cfg->fullatt_block_indexes[k] == i;
   Loader l = { vit, lora };
   if (!dg_vit_layout_weights (cfg, load_tensor, &l, error))
     return NULL;
@@ -131,13 +129,21 @@ dg_vit_free (DgVit *vit)
 {
   if (!vit)
     return;
-  dg_weights_free (vit->w);   /* owns every weight tensor */
+  dg_weights_free (vit->w); /* owns every weight tensor */
   g_free (vit->blocks);
   g_free (vit);
 }
 
-const DgQwenVisionConfig *dg_vit_config (const DgVit *vit) { return &vit->cfg; }
-DgPrecision dg_vit_precision (const DgVit *vit) { return vit->precision; }
+const DgQwenVisionConfig *
+dg_vit_config (const DgVit *vit)
+{
+  return &vit->cfg;
+}
+DgPrecision
+dg_vit_precision (const DgVit *vit)
+{
+  return vit->precision;
+}
 
 guint
 dg_vit_patch_values (const DgVit *vit)
@@ -163,8 +169,7 @@ dg_vit_window_index (const DgQwenVisionConfig *cfg, const DgVitGrid *grid, guint
   for (guint wy = 0; wy * ws < mh; wy++)
     for (guint wx = 0; wx * ws < mw; wx++) {
       for (guint y = wy * ws; y < MIN (mh, (wy + 1) * ws); y++)
-        for (guint x = wx * ws; x < MIN (mw, (wx + 1) * ws); x++)
-          (*index)[n++] = y * mw + x;
+        for (guint x = wx * ws; x < MIN (mw, (wx + 1) * ws); x++) (*index)[n++] = y * mw + x;
       (*cu)[++w] = n * unit;
     }
   *n_windows = w;
@@ -191,8 +196,7 @@ vit_rotary_tables (const DgVit *vit, const DgVitGrid *grid, const guint32 *index
   const guint D = vit->cfg.head_dim, nf = D / 4, unit = MERGE_UNIT (&vit->cfg);
   const gboolean bf16 = vit->precision == DG_PRECISION_BF16;
   g_autofree float *inv = g_new (float, nf);
-  for (guint j = 0; j < nf; j++)
-    inv[j] = vit_inv_freq (vit, j);
+  for (guint j = 0; j < nf; j++) inv[j] = vit_inv_freq (vit, j);
   for (guint i = 0; i < grid->merged_h * grid->merged_w; i++) {
     const guint m = index[i], by = m / grid->merged_w, bx = m % grid->merged_w;
     for (guint u = 0; u < unit; u++) {
@@ -225,10 +229,10 @@ typedef struct {
   DgArena *arena;
   const DgVitTap *tap;
   gboolean bf16;
-  int64_t n;                           /* patches */
-  VkcTensor cos, sin;                  /* [1, N, head_dim] */
-  VkcTensor range;                     /* U32 [1, N, 2]: the window of each patch */
-  VkcTensor to_window, to_raster;      /* U32 [N/4]: gather indices (merged tokens) */
+  int64_t n;                      /* patches */
+  VkcTensor cos, sin;             /* [1, N, head_dim] */
+  VkcTensor range;                /* U32 [1, N, 2]: the window of each patch */
+  VkcTensor to_window, to_raster; /* U32 [N/4]: gather indices (merged tokens) */
   VkcTensor xn, qkv, attn, tmp, gate, up;
 } VitRun;
 
@@ -245,28 +249,29 @@ vit_run_init (VitRun *r, DgVit *vit, VkcCmd *cmd, DgArena *arena, const DgVitGri
   const DgQwenVisionConfig *c = &vit->cfg;
   const guint unit = MERGE_UNIT (c), nm = grid->merged_h * grid->merged_w;
   const int64_t N = (int64_t) nm * unit, D = c->head_dim;
-  *r = (VitRun) { .vit = vit, .cmd = cmd, .arena = arena, .tap = tap, .bf16 = vit->precision == DG_PRECISION_BF16, .n = N };
+  *r = (VitRun) {
+    .vit = vit, .cmd = cmd, .arena = arena, .tap = tap, .bf16 = vit->precision == DG_PRECISION_BF16, .n = N
+  };
   g_autofree guint32 *index = NULL, *cu = NULL;
   guint n_windows;
   dg_vit_window_index (c, grid, &index, &cu, &n_windows);
   g_autofree guint32 *inverse = g_new (guint32, nm);
-  for (guint i = 0; i < nm; i++)
-    inverse[index[i]] = i;
+  for (guint i = 0; i < nm; i++) inverse[index[i]] = i;
   g_autofree guint32 *range = g_new (guint32, 2 * N);
   for (guint w = 0; w < n_windows; w++)
     for (guint32 p = cu[w]; p < cu[w + 1]; p++) {
       range[2 * p] = cu[w];
       range[2 * p + 1] = cu[w + 1];
     }
-  g_autofree float *cos_t = g_new (float, N * D), *sin_t = g_new (float, N * D);
+  g_autofree float *cos_t = g_new (float, N *D), *sin_t = g_new (float, N *D);
   vit_rotary_tables (vit, grid, index, cos_t, sin_t);
   DgLayoutAct a[VIT_N_ACTS];
   dg_vit_layout_acts (c, N, a);
-  if (!dg_arena_upload (arena, &r->to_window, VKC_U32, 1, a[VIT_ACT_TO_WINDOW].shape, index)
-      || !dg_arena_upload (arena, &r->to_raster, VKC_U32, 1, a[VIT_ACT_TO_RASTER].shape, inverse)
-      || !dg_arena_upload (arena, &r->range, VKC_U32, 3, a[VIT_ACT_RANGE].shape, range)
-      || !dg_arena_upload (arena, &r->cos, VKC_F32, 3, a[VIT_ACT_COS].shape, cos_t)
-      || !dg_arena_upload (arena, &r->sin, VKC_F32, 3, a[VIT_ACT_SIN].shape, sin_t))
+  if (!dg_arena_upload (arena, &r->to_window, VKC_U32, 1, a[VIT_ACT_TO_WINDOW].shape, index) ||
+      !dg_arena_upload (arena, &r->to_raster, VKC_U32, 1, a[VIT_ACT_TO_RASTER].shape, inverse) ||
+      !dg_arena_upload (arena, &r->range, VKC_U32, 3, a[VIT_ACT_RANGE].shape, range) ||
+      !dg_arena_upload (arena, &r->cos, VKC_F32, 3, a[VIT_ACT_COS].shape, cos_t) ||
+      !dg_arena_upload (arena, &r->sin, VKC_F32, 3, a[VIT_ACT_SIN].shape, sin_t))
     return FALSE;
   take (arena, &r->xn, &a[VIT_ACT_XN]);
   take (arena, &r->qkv, &a[VIT_ACT_QKV]);
@@ -407,8 +412,8 @@ vit_merger (VitRun *r, const VkcTensor *x, VkcTensor *out)
   DgLayoutAct a[VIT_N_ACTS];
   dg_vit_layout_acts (&vit->cfg, N, a);
   VkcTensor xn, h;
-  if (!take (r->arena, &xn, &a[VIT_ACT_MERGER_XN]) || !take (r->arena, &h, &a[VIT_ACT_MERGER_H])
-      || !take (r->arena, out, &a[VIT_ACT_MERGER_OUT]))
+  if (!take (r->arena, &xn, &a[VIT_ACT_MERGER_XN]) || !take (r->arena, &h, &a[VIT_ACT_MERGER_H]) ||
+      !take (r->arena, out, &a[VIT_ACT_MERGER_OUT]))
     return FALSE;
   VkcTensor x2 = vkc_tensor_reshape (x, 2, (int64_t[]) { N, vit->cfg.hidden });
   vkc_op_rms_norm (r->cmd, &xn, &x2, &vit->ln_q, VIT_NORM_EPS, r->bf16 ? VKC_NORM_ROUND_BF16 : VKC_NORM_DEFAULT);

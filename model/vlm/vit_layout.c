@@ -25,8 +25,9 @@ emit (Walk *w, DgLayoutKind kind, int slot, int layer, int sub, gint64 rows, gin
 {
   if (!w->ok)
     return;
-  DgLayoutTensor t = { .kind = kind, .ndim = cols ? 2 : 1, .shape = { rows, cols }, .slot = slot, .layer = layer,
-                       .sub = sub };
+  DgLayoutTensor t = {
+    .kind = kind, .ndim = cols ? 2 : 1, .shape = { rows, cols }, .slot = slot, .layer = layer, .sub = sub
+  };
   g_strlcpy (t.name, name, sizeof t.name);
   w->ok = w->visit (&t, w->data, w->error);
 }

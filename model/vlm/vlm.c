@@ -10,7 +10,7 @@
 struct _DgVlm {
   VkcDevice *dev;
   DgQwenVLConfig cfg;
-  DgSafetensors *st;        /* kept open: the LLM gathers embedding rows from it */
+  DgSafetensors *st; /* kept open: the LLM gathers embedding rows from it */
   gboolean nested;
   gboolean lora;
   DgVit *vit;
@@ -27,8 +27,8 @@ detect_layout (DgVlm *vlm, GError **error)
     vlm->nested = FALSE;
   else {
     g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
-                 _("%s has neither 'model.embed_tokens.weight' nor 'model.language_model.embed_tokens.weight' — "
-                   "is this the vlm folder of DeepGen-1.0-diffusers (a Qwen2.5-VL)?"),
+                 _ ("%s has neither 'model.embed_tokens.weight' nor 'model.language_model.embed_tokens.weight' — "
+                    "is this the vlm folder of DeepGen-1.0-diffusers (a Qwen2.5-VL)?"),
                  dg_safetensors_display_name (vlm->st));
     return FALSE;
   }
@@ -44,8 +44,8 @@ refuse_wrapped_peft (DgVlm *vlm, GError **error)
     const char *name = dg_safetensors_tensor (vlm->st, i)->name;
     if (strstr (name, ".base_layer.") || strstr (name, ".lora_A") || strstr (name, ".lora_embedding_A")) {
       g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED,
-                   _("%s holds unmerged PEFT LoRA tensors ('%s'); save the model with merge_and_unload(), or "
-                     "save the adapter separately and pass its folder"),
+                   _ ("%s holds unmerged PEFT LoRA tensors ('%s'); save the model with merge_and_unload(), or "
+                      "save the adapter separately and pass its folder"),
                    dg_safetensors_display_name (vlm->st), name);
       return FALSE;
     }
@@ -76,18 +76,18 @@ dg_vlm_load (VkcDevice *dev, const char *path, const DgVlmOptions *options, GErr
   vlm->dev = dev;
   g_autofree char *config = g_build_filename (path, "config.json", NULL);
   g_autoptr (DgLora) lora = NULL;
-  if (!dg_qwen_vl_config_load (config, &vlm->cfg, error) || !(vlm->st = dg_safetensors_open (path, error))
-      || !detect_layout (vlm, error) || !refuse_wrapped_peft (vlm, error) || !open_lora (path, &opt, &lora, error))
+  if (!dg_qwen_vl_config_load (config, &vlm->cfg, error) || !(vlm->st = dg_safetensors_open (path, error)) ||
+      !detect_layout (vlm, error) || !refuse_wrapped_peft (vlm, error) || !open_lora (path, &opt, &lora, error))
     return NULL;
   vlm->lora = lora != NULL;
   if (!opt.text_only) {
-    vlm->vit = dg_vit_load (dev, &vlm->cfg.vision, vlm->st, vlm->nested ? "model.visual." : "visual.",
-                            opt.precision, opt.weights, lora, error);
+    vlm->vit = dg_vit_load (dev, &vlm->cfg.vision, vlm->st, vlm->nested ? "model.visual." : "visual.", opt.precision,
+                            opt.weights, lora, error);
     if (!vlm->vit)
       return NULL;
   }
-  vlm->llm = dg_llm_load (dev, &vlm->cfg.text, vlm->st, vlm->nested ? "model.language_model." : "model.",
-                          opt.precision, opt.weights, lora, error);
+  vlm->llm = dg_llm_load (dev, &vlm->cfg.text, vlm->st, vlm->nested ? "model.language_model." : "model.", opt.precision,
+                          opt.weights, lora, error);
   if (!vlm->llm)
     return NULL;
   return g_steal_pointer (&vlm);
@@ -104,12 +104,36 @@ dg_vlm_free (DgVlm *vlm)
   g_free (vlm);
 }
 
-const DgQwenVLConfig *dg_vlm_config (const DgVlm *vlm) { return &vlm->cfg; }
-const DgQwenVisionConfig *dg_vlm_vision_config (const DgVlm *vlm) { return &vlm->cfg.vision; }
-DgVit *dg_vlm_vit (DgVlm *vlm) { return vlm->vit; }
-DgLlm *dg_vlm_llm (DgVlm *vlm) { return vlm->llm; }
-gboolean dg_vlm_nested_layout (const DgVlm *vlm) { return vlm->nested; }
-gboolean dg_vlm_has_lora (const DgVlm *vlm) { return vlm->lora; }
+const DgQwenVLConfig *
+dg_vlm_config (const DgVlm *vlm)
+{
+  return &vlm->cfg;
+}
+const DgQwenVisionConfig *
+dg_vlm_vision_config (const DgVlm *vlm)
+{
+  return &vlm->cfg.vision;
+}
+DgVit *
+dg_vlm_vit (DgVlm *vlm)
+{
+  return vlm->vit;
+}
+DgLlm *
+dg_vlm_llm (DgVlm *vlm)
+{
+  return vlm->llm;
+}
+gboolean
+dg_vlm_nested_layout (const DgVlm *vlm)
+{
+  return vlm->nested;
+}
+gboolean
+dg_vlm_has_lora (const DgVlm *vlm)
+{
+  return vlm->lora;
+}
 
 void
 dg_vlm_timings_clear (DgVlmTimings *t)
@@ -160,7 +184,8 @@ rescale (const float *img, DgLayout layout, guint h, guint w, guint oh, guint ow
       const float w00 = (1.0f - ly) * (1.0f - lx), w01 = (1.0f - ly) * lx;
       const float w10 = ly * (1.0f - lx), w11 = ly * lx;
       for (guint c = 0; c < 3; c++) {
-#define PIX(yy, xx) (layout == DG_LAYOUT_CHW ? img[((gsize) c * h + (yy)) * w + (xx)] : img[((gsize) (yy) * w + (xx)) * 3 + c])
+#define PIX(yy, xx) \
+  (layout == DG_LAYOUT_CHW ? img[((gsize) c * h + (yy)) * w + (xx)] : img[((gsize) (yy) * w + (xx)) * 3 + c])
         float p00 = PIX (y0, x0), p01 = PIX (y0, x1), p10 = PIX (y1, x0), p11 = PIX (y1, x1);
 #undef PIX
         if (bf16) {
@@ -187,10 +212,12 @@ normalise (float *x, guint plane, gboolean bf16)
     float *p = x + (gsize) c * plane;
     for (guint i = 0; i < plane; i++) {
       float v = p[i] + 1.0f;
-      if (bf16) v = vkc_round_bf16 (v);
+      if (bf16)
+        v = vkc_round_bf16 (v);
       v = v / 2.0f;
       v = v - mean;
-      if (bf16) v = vkc_round_bf16 (v);
+      if (bf16)
+        v = vkc_round_bf16 (v);
       v = v / std;
       p[i] = bf16 ? vkc_round_bf16 (v) : v;
     }
@@ -222,8 +249,9 @@ dg_vlm_preprocess (const DgQwenVisionConfig *cfg, DgPrecision precision, const f
                    guint height, guint width, DgVitGrid *grid, float **resized, GError **error)
 {
   if (cfg->in_channels != 3 || cfg->spatial_merge_size != 2) {
-    g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED, _("vlm/config.json: the vision tower does not take RGB "
-                                                          "images in 2 × 2 merged patches"));
+    g_set_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED,
+                 _ ("vlm/config.json: the vision tower does not take RGB "
+                    "images in 2 × 2 merged patches"));
     return NULL;
   }
   if (!dg_vit_grid (height, width, cfg, grid, error))
@@ -258,23 +286,23 @@ check_images (const DgVlm *vlm, const DgPromptBatch *b, const DgVlmImage *images
   const guint n_refs = b->row_first_image[b->n_requests];
   if ((n_refs > 0 || n_images > 0) && !vlm->vit) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("the VLM was loaded without its vision tower (text_only) and cannot encode the %u reference "
-                   "images; load it with the vision tower for prompts with images"),
+                 _ ("the VLM was loaded without its vision tower (text_only) and cannot encode the %u reference "
+                    "images; load it with the vision tower for prompts with images"),
                  MAX (n_refs, n_images));
     return FALSE;
   }
   if (n_images != n_refs) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("the prompt batch was built for %u reference images, but %u were given"), n_refs, n_images);
+                 _ ("the prompt batch was built for %u reference images, but %u were given"), n_refs, n_images);
     return FALSE;
   }
   for (guint i = 0; i < b->n_images; i++) {
     const DgPromptImage *im = &b->images[i];
     const DgVlmImage *img = &images[flat_image (b, i)];
-    if (img->height != im->grid.resized_h * 8 / 7 || img->width != im->grid.resized_w * 8 / 7
-        || b->input_ids[(gsize) im->row * b->seq_len + im->start] != vlm->cfg.image_token_id) {
+    if (img->height != im->grid.resized_h * 8 / 7 || img->width != im->grid.resized_w * 8 / 7 ||
+        b->input_ids[(gsize) im->row * b->seq_len + im->start] != vlm->cfg.image_token_id) {
       g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                   _("reference image %u is %u × %u, but the prompt batch was built for another size or layout"),
+                   _ ("reference image %u is %u × %u, but the prompt batch was built for another size or layout"),
                    flat_image (b, i), img->width, img->height);
       return FALSE;
     }
@@ -288,7 +316,7 @@ static gboolean
 forward_failed (DgArena *arena, GError **error)
 {
   if (dg_arena_check (arena, error))
-    g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _("internal error: the VLM could not record its work"));
+    g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _ ("internal error: the VLM could not record its work"));
   return FALSE;
 }
 
@@ -322,15 +350,14 @@ encode_images (DgVlm *vlm, DgArena *arena, const DgVlmImage *images, guint n_ima
   }
   for (guint f = 0; f < n_images; f++) {
     DgVitGrid grid;
-    g_autofree float *patches = dg_vlm_preprocess (&vlm->cfg.vision, dg_vit_precision (vlm->vit), images[f].pixels,
-                                                   images[f].layout, images[f].height, images[f].width, &grid, NULL,
-                                                   error);
+    g_autofree float *patches =
+        dg_vlm_preprocess (&vlm->cfg.vision, dg_vit_precision (vlm->vit), images[f].pixels, images[f].layout,
+                           images[f].height, images[f].width, &grid, NULL, error);
     VkcTensor p;
     DgLayoutAct a[VIT_N_ACTS];
     dg_vit_layout_acts (&vlm->cfg.vision, (gint64) grid.grid_h * grid.grid_w, a);
-    if (!patches
-        || !dg_arena_tensor (arena, &p, VKC_F32, (int) a[VIT_ACT_PATCHES].ndim, a[VIT_ACT_PATCHES].shape)
-        || !dg_arena_check (arena, error))
+    if (!patches || !dg_arena_tensor (arena, &p, VKC_F32, (int) a[VIT_ACT_PATCHES].ndim, a[VIT_ACT_PATCHES].shape) ||
+        !dg_arena_check (arena, error))
       return FALSE;
     if (!vkc_tensor_upload (vlm->dev, &p, patches, error)) {
       dg_error_from_vkc (error);
@@ -344,9 +371,8 @@ encode_images (DgVlm *vlm, DgArena *arena, const DgVlmImage *images, guint n_ima
 
 /* Stage 2: prompt rows + image embeddings + meta queries through the decoder. */
 static gboolean
-encode_text (DgVlm *vlm, DgArena *arena, const DgPromptBatch *b, const VkcTensor *embeds,
-             const VkcTensor *meta_queries, VkcTensor *merged, DgVlmTimings *tm, const DgVlmTaps *taps,
-             GError **error)
+encode_text (DgVlm *vlm, DgArena *arena, const DgPromptBatch *b, const VkcTensor *embeds, const VkcTensor *meta_queries,
+             VkcTensor *merged, DgVlmTimings *tm, const DgVlmTaps *taps, GError **error)
 {
   gint64 t0 = g_get_monotonic_time ();
   g_autoptr (VkcCmd) cmd = vkc_cmd_begin (vlm->dev, error);
@@ -380,13 +406,13 @@ dg_vlm_encode (DgVlm *vlm, DgArena *arena, const DgPromptBatch *batch, const DgV
     return FALSE;
   if (batch->n_queries && (!meta_queries || meta_queries->shape[0] != batch->n_queries)) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _("the prompt batch has %u meta-query slots, but the meta queries have %" PRId64 " rows"),
+                 _ ("the prompt batch has %u meta-query slots, but the meta queries have %" PRId64 " rows"),
                  batch->n_queries, meta_queries ? meta_queries->shape[0] : 0);
     return FALSE;
   }
   g_autofree VkcTensor *embeds = g_new0 (VkcTensor, MAX (n_images, 1));
-  gboolean ok = encode_images (vlm, arena, images, n_images, embeds, tm, taps, error)
-                && encode_text (vlm, arena, batch, embeds, meta_queries, merged, tm, taps, error);
+  gboolean ok = encode_images (vlm, arena, images, n_images, embeds, tm, taps, error) &&
+                encode_text (vlm, arena, batch, embeds, meta_queries, merged, tm, taps, error);
   dg_vlm_timings_clear (&local);
   return ok;
 }

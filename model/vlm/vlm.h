@@ -27,7 +27,7 @@ typedef struct {
   /* Load the language model alone, without the vision tower (its 1.3 GB stay in the file):
    * for prompts without reference images (text-to-image). dg_vlm_encode then refuses images. */
   gboolean text_only;
-  DgWeightFormat weights;   /* RELEASED, Q8_0 or Q4_0 for the Linear layers (deepgen.h) */
+  DgWeightFormat weights; /* RELEASED, Q8_0 or Q4_0 for the Linear layers (deepgen.h) */
 } DgVlmOptions;
 
 #define DG_VLM_OPTIONS_INIT { DG_PRECISION_BF16, NULL, FALSE, DG_WEIGHTS_RELEASED }
@@ -42,7 +42,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgVlm, dg_vlm_free)
 
 const DgQwenVLConfig *dg_vlm_config (const DgVlm *vlm);
 const DgQwenVisionConfig *dg_vlm_vision_config (const DgVlm *vlm);
-DgVit *dg_vlm_vit (DgVlm *vlm);   /* NULL when loaded text_only */
+DgVit *dg_vlm_vit (DgVlm *vlm); /* NULL when loaded text_only */
 DgLlm *dg_vlm_llm (DgVlm *vlm);
 /* Whether the weights use the nested model.language_model.* / model.visual.* keys. */
 gboolean dg_vlm_nested_layout (const DgVlm *vlm);
@@ -77,8 +77,8 @@ typedef struct {
 void dg_vlm_timings_clear (DgVlmTimings *t);
 
 typedef struct {
-  DgVitTap vit;        /* names as in vit.h, recorded once per image (image i after image i−1) */
-  DgLlmTap llm;        /* "llm.h0" is the assembled input (inputs_embeds) */
+  DgVitTap vit; /* names as in vit.h, recorded once per image (image i after image i−1) */
+  DgLlmTap llm; /* "llm.h0" is the assembled input (inputs_embeds) */
 } DgVlmTaps;
 
 /* Encodes @batch: every reference image once through the ViT (@images: the references of

@@ -12,11 +12,11 @@
 
 /* What a run works on, read from GIMP before anything else happens. */
 typedef struct {
-  DgHostItem *drawable;       /* the selected layer, or NULL (generate with nothing selected) */
-  DgImage *pixels;            /* the layer's pixels (edit, inpaint) */
-  DgMask *selection;          /* the selection over the layer (or canvas), NULL = none */
-  int offset_x, offset_y;     /* where pixels/selection (0, 0) lies on the canvas */
-  int width, height;          /* of the layer, or of the canvas */
+  DgHostItem *drawable;   /* the selected layer, or NULL (generate with nothing selected) */
+  DgImage *pixels;        /* the layer's pixels (edit, inpaint) */
+  DgMask *selection;      /* the selection over the layer (or canvas), NULL = none */
+  int offset_x, offset_y; /* where pixels/selection (0, 0) lies on the canvas */
+  int width, height;      /* of the layer, or of the canvas */
 } Source;
 
 static void
@@ -58,15 +58,14 @@ check_memory (int w, int h, int channels, GError **error)
 {
   const guint64 need = (guint64) w * (guint64) h * (5 * (guint64) channels + 1);
   gpointer probe = need <= G_MAXSIZE ? g_try_malloc ((gsize) need) : NULL;
-  if (probe)
-    {
-      g_free (probe);
-      return TRUE;
-    }
+  if (probe) {
+    g_free (probe);
+    return TRUE;
+  }
   g_autofree char *size = g_format_size (need);
   g_set_error (error, DG_ERROR, DG_ERROR_OOM,
-               _("Not enough memory for DeepGen to work on this %d×%d layer: it needs about %s. Close other "
-                 "images or programs, or scale the layer down (Layer ▸ Scale Layer), and try again."),
+               _ ("Not enough memory for DeepGen to work on this %d×%d layer: it needs about %s. Close other "
+                  "images or programs, or scale the layer down (Layer ▸ Scale Layer), and try again."),
                w, h, size);
   return FALSE;
 }
@@ -77,21 +76,22 @@ read_source (const DgPluginCall *call, Source *src, GError **error)
   const DgHost *host = call->host;
   const gboolean on_layer = call->info->job != DG_JOB_GENERATE;
   if (call->n_drawables > 1 || (call->n_drawables == 0 && on_layer))
-    return fail (error, DG_ERROR_INVALID_ARGUMENT, _("Select exactly one layer for DeepGen to work on."));
+    return fail (error, DG_ERROR_INVALID_ARGUMENT, _ ("Select exactly one layer for DeepGen to work on."));
   /* the canvas, where generate works */
   if (host->image_info (call->image, &src->width, &src->height) == DG_HOST_INDEXED)
-    return fail (error, DG_ERROR_UNSUPPORTED,
-                 _("DeepGen works on RGB and grayscale images. Convert this indexed image first (Image ▸ Mode ▸ RGB)."));
+    return fail (
+        error, DG_ERROR_UNSUPPORTED,
+        _ ("DeepGen works on RGB and grayscale images. Convert this indexed image first (Image ▸ Mode ▸ RGB)."));
   src->drawable = call->n_drawables == 1 ? call->drawable : NULL;
   int x, y, w, h;
   gboolean alpha = FALSE, touches = TRUE;
   const DgHostItemKind kind = src->drawable ? host->item_info (src->drawable, &x, &y, &w, &h, &alpha) : DG_HOST_LAYER;
   if (kind == DG_HOST_OTHER)
     return fail (error, DG_ERROR_INVALID_ARGUMENT,
-                 _("DeepGen works on layers: select a layer, not a channel or a layer mask."));
+                 _ ("DeepGen works on layers: select a layer, not a channel or a layer mask."));
   if (kind == DG_HOST_LAYER_GROUP && on_layer)
     return fail (error, DG_ERROR_INVALID_ARGUMENT,
-                 _("DeepGen cannot edit a layer group: select one of its layers, or merge the group first."));
+                 _ ("DeepGen cannot edit a layer group: select one of its layers, or merge the group first."));
   /* edit and inpaint work on the layer */
   if (on_layer)
     src->offset_x = x, src->offset_y = y, src->width = w, src->height = h;
@@ -100,34 +100,31 @@ read_source (const DgPluginCall *call, Source *src, GError **error)
     return FALSE;
 
   DgHostItem *selection = host->selection (call->image, on_layer ? src->drawable : NULL, &touches);
-  if (selection)
-    {
-      if (!touches)
-        return fail (error, DG_ERROR_INVALID_ARGUMENT,
-                     _("The selection does not touch the layer: select part of the layer, or select nothing to "
-                       "work on all of it."));
-      src->selection = read_pixels (host, selection, src->offset_x, src->offset_y, src->width, src->height, 1, "Y u8");
-      if (!src->selection)
-        return fail (error, DG_ERROR_OOM, _("Not enough memory for the selection."));
-    }
+  if (selection) {
+    if (!touches)
+      return fail (error, DG_ERROR_INVALID_ARGUMENT,
+                   _ ("The selection does not touch the layer: select part of the layer, or select nothing to "
+                      "work on all of it."));
+    src->selection = read_pixels (host, selection, src->offset_x, src->offset_y, src->width, src->height, 1, "Y u8");
+    if (!src->selection)
+      return fail (error, DG_ERROR_OOM, _ ("Not enough memory for the selection."));
+  }
 
-  if (on_layer)
-    {
-      src->pixels = read_pixels (host, src->drawable, 0, 0, src->width, src->height, alpha ? 4 : 3,
-                                 alpha ? "R'G'B'A u8" : "R'G'B' u8");
-      if (!src->pixels)
-        return g_set_error (error, DG_ERROR, DG_ERROR_OOM, _("Not enough memory to read the %d×%d layer."),
-                            src->width, src->height),
-               FALSE;
-    }
+  if (on_layer) {
+    src->pixels = read_pixels (host, src->drawable, 0, 0, src->width, src->height, alpha ? 4 : 3,
+                               alpha ? "R'G'B'A u8" : "R'G'B' u8");
+    if (!src->pixels)
+      return g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("Not enough memory to read the %d×%d layer."), src->width,
+                          src->height),
+             FALSE;
+  }
   return TRUE;
 }
 
 /* ---- writing the result ------------------------------------------------------------------- */
 
 static DgHostItem *
-apply_result (const DgPluginCall *call, const Source *src, const DgTaskResult *res, const char *prompt,
-              GError **error)
+apply_result (const DgPluginCall *call, const Source *src, const DgTaskResult *res, const char *prompt, GError **error)
 {
   const DgHost *host = call->host;
   const DgImage *img = res->image;
@@ -136,16 +133,15 @@ apply_result (const DgPluginCall *call, const Source *src, const DgTaskResult *r
   host->undo_group (call->image, TRUE);
   DgHostItem *layer = host->layer_new (call->image, src->drawable, name, img->width, img->height,
                                        src->offset_x + res->x, src->offset_y + res->y);
-  if (!layer)
-    {
-      host->undo_group (call->image, FALSE);
-      fail (error, DG_ERROR_FAILED, _("GIMP could not create the new layer."));
-      return NULL;
-    }
+  if (!layer) {
+    host->undo_group (call->image, FALSE);
+    fail (error, DG_ERROR_FAILED, _ ("GIMP could not create the new layer."));
+    return NULL;
+  }
   GeglBuffer *buf = host->buffer (layer);
   gegl_buffer_set (buf, GEGL_RECTANGLE (0, 0, img->width, img->height), 0,
                    babl_format (img->channels == 4 ? "R'G'B'A u8" : "R'G'B' u8"), img->pixels, img->rowstride);
-  g_object_unref (buf);   /* flushes to the core */
+  g_object_unref (buf); /* flushes to the core */
 
   /* the mask: the selection itself, at the layer's position, feathering included */
   host->layer_finish (layer, src->selection != NULL, img->width, img->height);
@@ -163,16 +159,14 @@ static void
 test_pause (DgStage stage, int step)
 {
   static int at = -1;
-  if (at < 0)
-    {
-      const char *v = g_getenv ("DEEPGEN_TEST_PAUSE_AT_STEP");
-      at = v ? MAX (0, atoi (v)) : 0;
-    }
+  if (at < 0) {
+    const char *v = g_getenv ("DEEPGEN_TEST_PAUSE_AT_STEP");
+    at = v ? MAX (0, atoi (v)) : 0;
+  }
   if (at == 0 || stage != DG_STAGE_DENOISE || step != at)
     return;
   g_printerr ("deepgen: DEEPGEN_TEST_PAUSE_AT_STEP: pid %d paused at step %d\n", (int) getpid (), step);
-  for (int i = 0; i < 600; i++)
-    g_usleep (G_USEC_PER_SEC);
+  for (int i = 0; i < 600; i++) g_usleep (G_USEC_PER_SEC);
 }
 
 static void
@@ -192,7 +186,7 @@ run_direct (const DgPluginCall *call, const Source *src, GError **error)
   if (!dg_procedure_spec (&call->args, call->info->job, src->pixels, src->selection, src->width, src->height, &spec,
                           error))
     return NULL;
-  call->host->progress_init (_("DeepGen: loading the model…"));
+  call->host->progress_init (_ ("DeepGen: loading the model…"));
   DgTaskResult *res = dg_procedure_run (&spec, call->args.folder, on_progress, (gpointer) call->host, error);
   call->host->progress_end ();
   return res;
@@ -262,28 +256,24 @@ dg_plugin_run (const DgPluginCall *call, DgPluginStatus *status, GError **error)
   dg_i18n_init ();
   *status = DG_PLUGIN_EXECUTION_ERROR;
   Source src = { 0 };
-  if (!read_source (call, &src, error))
-    {
-      source_clear (&src);
-      return NULL;
-    }
+  if (!read_source (call, &src, error)) {
+    source_clear (&src);
+    return NULL;
+  }
 
   g_autofree char *prompt = NULL;
   DgTaskResult *res = NULL;
-  if (call->interactive)
-    {
-      res = run_dialog (call, &src, &prompt);
-      if (!res)
-        *status = DG_PLUGIN_CANCEL;
-    }
-  else
-    {
-      prompt = g_strdup (call->args.prompt);
-      res = run_direct (call, &src, error);
-      /* wrong arguments are the caller's; everything else is an execution error */
-      if (!res && error && g_error_matches (*error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT))
-        *status = DG_PLUGIN_CALLING_ERROR;
-    }
+  if (call->interactive) {
+    res = run_dialog (call, &src, &prompt);
+    if (!res)
+      *status = DG_PLUGIN_CANCEL;
+  } else {
+    prompt = g_strdup (call->args.prompt);
+    res = run_direct (call, &src, error);
+    /* wrong arguments are the caller's; everything else is an execution error */
+    if (!res && error && g_error_matches (*error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT))
+      *status = DG_PLUGIN_CALLING_ERROR;
+  }
 
   DgHostItem *layer = res ? apply_result (call, &src, res, prompt, error) : NULL;
   dg_task_result_free (res);

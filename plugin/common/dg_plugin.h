@@ -25,7 +25,7 @@ G_BEGIN_DECLS
 typedef struct _DgHostImage DgHostImage;
 typedef struct _DgHostItem DgHostItem;
 
-typedef enum { DG_HOST_RGB, DG_HOST_GRAY, DG_HOST_INDEXED } DgHostMode;   /* GimpImageBaseType's */
+typedef enum { DG_HOST_RGB, DG_HOST_GRAY, DG_HOST_INDEXED } DgHostMode; /* GimpImageBaseType's */
 typedef enum { DG_HOST_OTHER, DG_HOST_LAYER, DG_HOST_LAYER_GROUP } DgHostItemKind;
 
 /* What each adapter provides: libgimp calls on handles, nothing more. */
@@ -37,7 +37,7 @@ typedef struct {
   DgHostItem *(*selection) (DgHostImage *image, DgHostItem *drawable, gboolean *touches);
   /* what @item is; for a layer, its offsets on the canvas, its size and whether it has alpha */
   DgHostItemKind (*item_info) (DgHostItem *item, int *x, int *y, int *width, int *height, gboolean *alpha);
-  GeglBuffer *(*buffer) (DgHostItem *drawable);   /* gimp_drawable_get_buffer */
+  GeglBuffer *(*buffer) (DgHostItem *drawable); /* gimp_drawable_get_buffer */
 
   void (*undo_group) (DgHostImage *image, gboolean start);
   /* A new RGBA (GRAYA on a grayscale image) layer @name of width × height in the default mode,
@@ -64,29 +64,29 @@ typedef struct {
 /* How a call ended: the values of GimpPDBStatusType, the same in GIMP 2.10 and 3. */
 typedef enum {
   DG_PLUGIN_EXECUTION_ERROR = 0,
-  DG_PLUGIN_CALLING_ERROR = 1,  /* a direct run's arguments were wrong */
+  DG_PLUGIN_CALLING_ERROR = 1, /* a direct run's arguments were wrong */
   DG_PLUGIN_SUCCESS = 3,
-  DG_PLUGIN_CANCEL = 4,         /* the dialog was closed without Apply */
+  DG_PLUGIN_CANCEL = 4, /* the dialog was closed without Apply */
 } DgPluginStatus;
 
 /* In each adapter: DgHostMode and DgPluginStatus have GIMP's values (the same in 2.10 and 3),
  * so that the adapters cast rather than translate. */
-#define DG_PLUGIN_CHECK_GIMP_ENUMS()                                                                          \
-  G_STATIC_ASSERT ((int) GIMP_RGB == DG_HOST_RGB && (int) GIMP_GRAY == DG_HOST_GRAY                             \
-                   && (int) GIMP_INDEXED == DG_HOST_INDEXED && (int) GIMP_PDB_SUCCESS == DG_PLUGIN_SUCCESS       \
-                   && (int) GIMP_PDB_EXECUTION_ERROR == DG_PLUGIN_EXECUTION_ERROR                                \
-                   && (int) GIMP_PDB_CALLING_ERROR == DG_PLUGIN_CALLING_ERROR && (int) GIMP_PDB_CANCEL == DG_PLUGIN_CANCEL)
+#define DG_PLUGIN_CHECK_GIMP_ENUMS()                                                                                \
+  G_STATIC_ASSERT (                                                                                                 \
+      (int) GIMP_RGB == DG_HOST_RGB && (int) GIMP_GRAY == DG_HOST_GRAY && (int) GIMP_INDEXED == DG_HOST_INDEXED &&  \
+      (int) GIMP_PDB_SUCCESS == DG_PLUGIN_SUCCESS && (int) GIMP_PDB_EXECUTION_ERROR == DG_PLUGIN_EXECUTION_ERROR && \
+      (int) GIMP_PDB_CALLING_ERROR == DG_PLUGIN_CALLING_ERROR && (int) GIMP_PDB_CANCEL == DG_PLUGIN_CANCEL)
 
 /* One call of a procedure. */
 typedef struct {
   const DgHost *host;
   const DgProcedure *info;
   DgHostImage *image;
-  DgHostItem *drawable;         /* the selected drawable, NULL when n_drawables is 0 */
+  DgHostItem *drawable; /* the selected drawable, NULL when n_drawables is 0 */
   int n_drawables;
-  gboolean interactive;         /* the dialog; else a direct run with `args` */
-  gboolean flush;               /* gimp_displays_flush after the change (not for scripts) */
-  DgProcedureArgs args;         /* a direct run's settings */
+  gboolean interactive; /* the dialog; else a direct run with `args` */
+  gboolean flush;       /* gimp_displays_flush after the change (not for scripts) */
+  DgProcedureArgs args; /* a direct run's settings */
   /* Interactive: the dialog starts from `args`; then these are called with the panel, before
    * the dialog shows (GIMP 3 binds its config) and after it closed, Apply or not (GIMP 2.10
    * keeps the last values). Either may be NULL. */

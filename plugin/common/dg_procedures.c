@@ -4,34 +4,37 @@
 #include "dg_gettext.h"
 
 const DgProcedure dg_procedures[3] = {
-  { "plug-in-deepgen-edit", DG_JOB_EDIT, N_("_Edit with Instruction…"), N_("DeepGen: Edit with Instruction"),
-    N_("Change the layer, or the selection within it, as an instruction says"),
-    N_("Runs DeepGen 1.0 on the selected layer (or the selection's bounding box within it) with a text "
-       "instruction, and puts the result on a new layer above it, masked by the selection.") },
-  { "plug-in-deepgen-generate", DG_JOB_GENERATE, N_("_Generate Layer from Prompt…"),
-    N_("DeepGen: Generate Layer from Prompt"), N_("Generate a new layer from a text prompt"),
-    N_("Runs DeepGen 1.0 text-to-image and puts the result on a new layer of the selection's size (or the "
-       "canvas's), above the selected layer, masked by the selection.") },
-  { "plug-in-deepgen-inpaint", DG_JOB_INPAINT, N_("_Inpaint Selection…"), N_("DeepGen: Inpaint Selection"),
-    N_("Repaint the selected pixels as an instruction says"),
-    N_("Runs DeepGen 1.0 on the selection's surroundings and changes only the selected pixels; pixels "
-       "outside the selection stay exactly as they were. The result is a new layer above the source.") },
+  { "plug-in-deepgen-edit", DG_JOB_EDIT, N_ ("_Edit with Instruction…"), N_ ("DeepGen: Edit with Instruction"),
+    N_ ("Change the layer, or the selection within it, as an instruction says"),
+    N_ ("Runs DeepGen 1.0 on the selected layer (or the selection's bounding box within it) with a text "
+        "instruction, and puts the result on a new layer above it, masked by the selection.") },
+  { "plug-in-deepgen-generate", DG_JOB_GENERATE, N_ ("_Generate Layer from Prompt…"),
+    N_ ("DeepGen: Generate Layer from Prompt"), N_ ("Generate a new layer from a text prompt"),
+    N_ ("Runs DeepGen 1.0 text-to-image and puts the result on a new layer of the selection's size (or the "
+        "canvas's), above the selected layer, masked by the selection.") },
+  { "plug-in-deepgen-inpaint", DG_JOB_INPAINT, N_ ("_Inpaint Selection…"), N_ ("DeepGen: Inpaint Selection"),
+    N_ ("Repaint the selected pixels as an instruction says"),
+    N_ ("Runs DeepGen 1.0 on the selection's surroundings and changes only the selected pixels; pixels "
+        "outside the selection stay exactly as they were. The result is a new layer above the source.") },
 };
 
 const DgArgument dg_arguments[DG_N_ARGUMENTS] = {
-  { "prompt", DG_ARG_STRING, N_("_Prompt"), N_("What to generate, or the instruction for the change"), 0, 0, 0 },
-  { "negative-prompt", DG_ARG_STRING, N_("_Negative prompt"),
-    N_("What to avoid; empty = the model's default for the job"), 0, 0, 0 },
-  { "steps", DG_ARG_INT, N_("_Steps"), N_("Denoising steps (default 50)"), 1, DG_TASK_MAX_STEPS, DG_TASK_DEFAULT_STEPS },
-  { "guidance", DG_ARG_DOUBLE, N_("_Guidance"), N_("Classifier-free guidance scale (default 4; 1 or less turns it off)"),
-    0.0, DG_TASK_MAX_GUIDANCE, DG_TASK_DEFAULT_GUIDANCE },
-  { "seed", DG_ARG_INT, N_("S_eed"), N_("Random seed; -1 draws a new one"), -1, G_MAXINT32, DG_TASK_RANDOM_SEED },
-  { "size-policy", DG_ARG_POLICY, N_("Output si_ze"),
-    N_("Working size: \"fit\" (the region's aspect at max-size, fast) or \"region\" (the region's own size)"), 0, 0, 0 },
-  { "max-size", DG_ARG_INT, N_("_Working size"), N_("Longer side the model works at with \"fit\" (default 512)"),
+  { "prompt", DG_ARG_STRING, N_ ("_Prompt"), N_ ("What to generate, or the instruction for the change"), 0, 0, 0 },
+  { "negative-prompt", DG_ARG_STRING, N_ ("_Negative prompt"),
+    N_ ("What to avoid; empty = the model's default for the job"), 0, 0, 0 },
+  { "steps", DG_ARG_INT, N_ ("_Steps"), N_ ("Denoising steps (default 50)"), 1, DG_TASK_MAX_STEPS,
+    DG_TASK_DEFAULT_STEPS },
+  { "guidance", DG_ARG_DOUBLE, N_ ("_Guidance"),
+    N_ ("Classifier-free guidance scale (default 4; 1 or less turns it off)"), 0.0, DG_TASK_MAX_GUIDANCE,
+    DG_TASK_DEFAULT_GUIDANCE },
+  { "seed", DG_ARG_INT, N_ ("S_eed"), N_ ("Random seed; -1 draws a new one"), -1, G_MAXINT32, DG_TASK_RANDOM_SEED },
+  { "size-policy", DG_ARG_POLICY, N_ ("Output si_ze"),
+    N_ ("Working size: \"fit\" (the region's aspect at max-size, fast) or \"region\" (the region's own size)"), 0, 0,
+    0 },
+  { "max-size", DG_ARG_INT, N_ ("_Working size"), N_ ("Longer side the model works at with \"fit\" (default 512)"),
     DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE, DG_TASK_DEFAULT_MAX_SIZE },
-  { "model-folder", DG_ARG_STRING, N_("_Model folder"),
-    N_("DeepGen-1.0-diffusers model folder; empty = $DEEPGEN_MODEL or the default folder"), 0, 0, 0 },
+  { "model-folder", DG_ARG_STRING, N_ ("_Model folder"),
+    N_ ("DeepGen-1.0-diffusers model folder; empty = $DEEPGEN_MODEL or the default folder"), 0, 0, 0 },
 };
 
 const DgProcedure *
@@ -47,7 +50,7 @@ void
 dg_procedure_args_read (DgProcedureArgs *a, GObject *object)
 {
   char *prompt = NULL, *negative = NULL, *policy = NULL, *folder = NULL;
-  GValue seed = G_VALUE_INIT;   /* an int in the config, an int64 in the panel */
+  GValue seed = G_VALUE_INIT; /* an int in the config, an int64 in the panel */
   g_value_init (&seed, G_TYPE_INT);
   g_object_get_property (object, "seed", &seed);
   g_object_get (object, "prompt", &prompt, "negative-prompt", &negative, "steps", &a->steps, "guidance", &a->guidance,
@@ -77,7 +80,7 @@ dg_procedure_spec (const DgProcedureArgs *a, DgJob job, const DgImage *pixels, c
   spec->guidance = a->guidance;
   spec->seed = a->seed;
   if (!dg_size_policy_from_string (a->policy, &spec->size_policy)) {
-    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("Unknown size policy “%s”: use “fit” or “region”."),
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Unknown size policy “%s”: use “fit” or “region”."),
                  a->policy);
     return FALSE;
   }

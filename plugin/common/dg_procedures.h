@@ -9,12 +9,12 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  const char *name;        /* PDB procedure name */
+  const char *name; /* PDB procedure name */
   DgJob job;
-  const char *menu_label;  /* N_(), with mnemonic and ellipsis */
-  const char *title;       /* N_(), the dialog's title */
-  const char *blurb;       /* N_() */
-  const char *help;        /* N_() */
+  const char *menu_label; /* N_(), with mnemonic and ellipsis */
+  const char *title;      /* N_(), the dialog's title */
+  const char *blurb;      /* N_() */
+  const char *help;       /* N_() */
 } DgProcedure;
 
 /* In the order of the menu. */
@@ -28,11 +28,11 @@ const DgProcedure *dg_procedure_find (const char *name);
 /* The arguments after run-mode, image and drawable(s), in this order in both plug-ins. */
 typedef enum { DG_ARG_STRING, DG_ARG_POLICY, DG_ARG_INT, DG_ARG_DOUBLE } DgArgType;
 typedef struct {
-  const char *name;         /* as in Script-Fu, the GIMP 3 procedure config and the panel */
-  DgArgType type;           /* POLICY: a string, "fit" or "region" (a GimpChoice in GIMP 3) */
-  const char *label;        /* N_(), with mnemonic (GIMP 3's generated dialogs) */
-  const char *blurb;        /* N_() */
-  double min, max, value;   /* numbers: the range and the default */
+  const char *name;       /* as in Script-Fu, the GIMP 3 procedure config and the panel */
+  DgArgType type;         /* POLICY: a string, "fit" or "region" (a GimpChoice in GIMP 3) */
+  const char *label;      /* N_(), with mnemonic (GIMP 3's generated dialogs) */
+  const char *blurb;      /* N_() */
+  double min, max, value; /* numbers: the range and the default */
 } DgArgument;
 #define DG_N_ARGUMENTS 8
 extern const DgArgument dg_arguments[DG_N_ARGUMENTS];
@@ -56,7 +56,7 @@ gboolean dg_procedure_spec (const DgProcedureArgs *args, DgJob job, const DgImag
 
 /* A non-interactive run: the shared warm model of the folder, then the task. `progress`
  * reports each stage (dg_plugin.c forwards it to gimp_progress_*). */
-DgTaskResult *dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress,
-                                gpointer user_data, GError **error);
+DgTaskResult *dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress, gpointer user_data,
+                                GError **error);
 
 G_END_DECLS

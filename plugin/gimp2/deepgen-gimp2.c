@@ -16,8 +16,20 @@
 DG_PLUGIN_CHECK_GIMP_ENUMS ();
 
 /* run-mode, image, drawable, then dg_arguments in their order (as in GIMP 3) */
-enum { ARG_RUN_MODE, ARG_IMAGE, ARG_DRAWABLE, ARG_PROMPT, ARG_NEGATIVE, ARG_STEPS, ARG_GUIDANCE, ARG_SEED,
-       ARG_POLICY, ARG_MAX_SIZE, ARG_FOLDER, N_ARGS };
+enum {
+  ARG_RUN_MODE,
+  ARG_IMAGE,
+  ARG_DRAWABLE,
+  ARG_PROMPT,
+  ARG_NEGATIVE,
+  ARG_STEPS,
+  ARG_GUIDANCE,
+  ARG_SEED,
+  ARG_POLICY,
+  ARG_MAX_SIZE,
+  ARG_FOLDER,
+  N_ARGS
+};
 G_STATIC_ASSERT (N_ARGS == ARG_PROMPT + DG_N_ARGUMENTS);
 
 static void
@@ -30,20 +42,19 @@ query (void)
     { GIMP_PDB_DRAWABLE, "drawable", "The layer to work on (generate: the layer to put the result above)" },
   };
   for (guint i = 0; i < DG_N_ARGUMENTS; i++)
-    args[ARG_PROMPT + i] = (GimpParamDef) { types[dg_arguments[i].type], (gchar *) dg_arguments[i].name,
-                                            (gchar *) dg_arguments[i].blurb };
+    args[ARG_PROMPT + i] =
+        (GimpParamDef) { types[dg_arguments[i].type], (gchar *) dg_arguments[i].name, (gchar *) dg_arguments[i].blurb };
   static const GimpParamDef rets[] = { { GIMP_PDB_LAYER, "layer", "The new layer" } };
 
   gimp_plugin_domain_register (GETTEXT_PACKAGE, dg_i18n_localedir ());
-  for (guint i = 0; i < G_N_ELEMENTS (dg_procedures); i++)
-    {
-      const DgProcedure *p = &dg_procedures[i];
-      /* GIMP 2.10 translates blurb, help and menu label with the registered domain. */
-      gimp_install_procedure (p->name, p->blurb, p->help, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_AUTHOR,
-                              DG_PROCEDURE_DATE, p->menu_label, "RGB*, GRAY*, INDEXED*", GIMP_PLUGIN, N_ARGS,
-                              G_N_ELEMENTS (rets), args, rets);
-      gimp_plugin_menu_register (p->name, DG_MENU_PATH);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (dg_procedures); i++) {
+    const DgProcedure *p = &dg_procedures[i];
+    /* GIMP 2.10 translates blurb, help and menu label with the registered domain. */
+    gimp_install_procedure (p->name, p->blurb, p->help, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_DATE,
+                            p->menu_label, "RGB*, GRAY*, INDEXED*", GIMP_PLUGIN, N_ARGS, G_N_ELEMENTS (rets), args,
+                            rets);
+    gimp_plugin_menu_register (p->name, DG_MENU_PATH);
+  }
 }
 
 /* ---- the host: libgimp 2.0 on IDs --------------------------------------------------------- */
@@ -97,11 +108,13 @@ layer_new (DgHostImage *image, DgHostItem *above, const char *name, int width, i
 {
   const gint32 img = ID (image);
   const GimpImageType type = gimp_image_base_type (img) == GIMP_GRAY ? GIMP_GRAYA_IMAGE : GIMP_RGBA_IMAGE;
-  const gint32 layer = gimp_layer_new (img, name, width, height, type, 100.0, gimp_image_get_default_new_layer_mode (img));
+  const gint32 layer =
+      gimp_layer_new (img, name, width, height, type, 100.0, gimp_image_get_default_new_layer_mode (img));
   if (layer < 0)
     return NULL;
   const gint32 parent = above ? gimp_item_get_parent (ID (above)) : -1;
-  gimp_image_insert_layer (img, layer, parent > 0 ? parent : 0, above ? gimp_image_get_item_position (img, ID (above)) : 0);
+  gimp_image_insert_layer (img, layer, parent > 0 ? parent : 0,
+                           above ? gimp_image_get_item_position (img, ID (above)) : 0);
   gimp_layer_set_offsets (layer, x, y);
   return HANDLE (layer);
 }
@@ -118,15 +131,26 @@ static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
   gtk_init (NULL, NULL);
-  GtkWidget *dialog = gtk_dialog_new_with_buttons (_(info->title), NULL, 0, _("_Close"), GTK_RESPONSE_CANCEL, NULL);
+  GtkWidget *dialog = gtk_dialog_new_with_buttons (_ (info->title), NULL, 0, _ ("_Close"), GTK_RESPONSE_CANCEL, NULL);
   gtk_window_set_role (GTK_WINDOW (dialog), "deepgen-gimp2");
   return dialog;
 }
 
 static const DgHost host = {
-  image_info, selection, item_info, buffer, undo_group, layer_new, layer_finish,
-  gimp_progress_init, gimp_progress_set_text, gimp_progress_update, gimp_progress_end, gimp_displays_flush,
-  dialog_new, gtk_dialog_run,
+  image_info,
+  selection,
+  item_info,
+  buffer,
+  undo_group,
+  layer_new,
+  layer_finish,
+  gimp_progress_init,
+  gimp_progress_set_text,
+  gimp_progress_update,
+  gimp_progress_end,
+  gimp_displays_flush,
+  dialog_new,
+  gtk_dialog_run,
 };
 
 /* ---- settings, remembered with gimp_set_data ---------------------------------------------- */
@@ -174,46 +198,49 @@ run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals
   const DgProcedure *info = dg_procedure_find (name);
   const GimpRunMode run_mode = param[ARG_RUN_MODE].data.d_int32;
   if (!info || (run_mode == GIMP_RUN_NONINTERACTIVE && nparams != N_ARGS) || nparams < ARG_DRAWABLE + 1)
-    g_set_error (&error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _("%s takes %d arguments, not %d."), name, N_ARGS,
+    g_set_error (&error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("%s takes %d arguments, not %d."), name, N_ARGS,
                  nparams);
-  else
-    {
-      Settings s = { "", "", "fit", "", DG_TASK_DEFAULT_STEPS, DG_TASK_RANDOM_SEED, DG_TASK_DEFAULT_MAX_SIZE,
-                     DG_TASK_DEFAULT_GUIDANCE };
-      if (run_mode == GIMP_RUN_NONINTERACTIVE)
-        {
-          const GimpParam *p = param;
-          const DgProcedureArgs a = { p[ARG_PROMPT].data.d_string, p[ARG_NEGATIVE].data.d_string,
-                                      p[ARG_POLICY].data.d_string, p[ARG_FOLDER].data.d_string,
-                                      p[ARG_STEPS].data.d_int32, p[ARG_SEED].data.d_int32,
-                                      p[ARG_MAX_SIZE].data.d_int32, p[ARG_GUIDANCE].data.d_float };
-          settings_set (&s, &a);
-        }
-      else
-        gimp_get_data (name, &s);
-      const gint32 drawable = param[ARG_DRAWABLE].data.d_drawable;
-      const DgPluginCall call = { &host, info, HANDLE (param[ARG_IMAGE].data.d_image), HANDLE (drawable),
-                                  drawable > 0, run_mode == GIMP_RUN_INTERACTIVE, run_mode != GIMP_RUN_NONINTERACTIVE,
-                                  { s.prompt, s.negative, s.policy, s.folder, s.steps, s.seed, s.max_size, s.guidance },
-                                  NULL, keep_settings, (gpointer) name };
-      layer = dg_plugin_run (&call, &status, &error);
-      /* GIMP 2.10 does not show an interactive run's error by itself */
-      if (error && run_mode == GIMP_RUN_INTERACTIVE)
-        gimp_message (error->message);
-    }
+  else {
+    Settings s = {
+      "", "", "fit", "", DG_TASK_DEFAULT_STEPS, DG_TASK_RANDOM_SEED, DG_TASK_DEFAULT_MAX_SIZE, DG_TASK_DEFAULT_GUIDANCE
+    };
+    if (run_mode == GIMP_RUN_NONINTERACTIVE) {
+      const GimpParam *p = param;
+      const DgProcedureArgs a = { p[ARG_PROMPT].data.d_string,  p[ARG_NEGATIVE].data.d_string,
+                                  p[ARG_POLICY].data.d_string,  p[ARG_FOLDER].data.d_string,
+                                  p[ARG_STEPS].data.d_int32,    p[ARG_SEED].data.d_int32,
+                                  p[ARG_MAX_SIZE].data.d_int32, p[ARG_GUIDANCE].data.d_float };
+      settings_set (&s, &a);
+    } else
+      gimp_get_data (name, &s);
+    const gint32 drawable = param[ARG_DRAWABLE].data.d_drawable;
+    const DgPluginCall call = { &host,
+                                info,
+                                HANDLE (param[ARG_IMAGE].data.d_image),
+                                HANDLE (drawable),
+                                drawable > 0,
+                                run_mode == GIMP_RUN_INTERACTIVE,
+                                run_mode != GIMP_RUN_NONINTERACTIVE,
+                                { s.prompt, s.negative, s.policy, s.folder, s.steps, s.seed, s.max_size, s.guidance },
+                                NULL,
+                                keep_settings,
+                                (gpointer) name };
+    layer = dg_plugin_run (&call, &status, &error);
+    /* GIMP 2.10 does not show an interactive run's error by itself */
+    if (error && run_mode == GIMP_RUN_INTERACTIVE)
+      gimp_message (error->message);
+  }
 
   *return_vals = values;
   *nreturn_vals = 2;
   values[0] = (GimpParam) { GIMP_PDB_STATUS, { .d_status = (GimpPDBStatusType) status } };
   if (layer)
     values[1] = (GimpParam) { GIMP_PDB_LAYER, { .d_layer = ID (layer) } };
-  else if (error)
-    {
-      /* GIMP 2.10 shows a string second value of a failed call as its error message */
-      g_strlcpy (message, error->message, sizeof message);
-      values[1] = (GimpParam) { GIMP_PDB_STRING, { .d_string = message } };
-    }
-  else
+  else if (error) {
+    /* GIMP 2.10 shows a string second value of a failed call as its error message */
+    g_strlcpy (message, error->message, sizeof message);
+    values[1] = (GimpParam) { GIMP_PDB_STRING, { .d_string = message } };
+  } else
     *nreturn_vals = 1;
   g_clear_error (&error);
 }

@@ -11,7 +11,7 @@
 #include "dg_gettext.h"
 #include "dg_plugin.h"
 
-#define PLUG_IN_BINARY "deepgen-gimp"   /* also the dialog's role */
+#define PLUG_IN_BINARY "deepgen-gimp" /* also the dialog's role */
 
 DG_PLUGIN_CHECK_GIMP_ENUMS ();
 
@@ -74,7 +74,8 @@ layer_new (DgHostImage *image, DgHostItem *above, const char *name, int width, i
 {
   GimpImage *img = IMG (image);
   const GimpImageType type = gimp_image_get_base_type (img) == GIMP_GRAY ? GIMP_GRAYA_IMAGE : GIMP_RGBA_IMAGE;
-  GimpLayer *layer = gimp_layer_new (img, name, width, height, type, 100.0, gimp_image_get_default_new_layer_mode (img));
+  GimpLayer *layer =
+      gimp_layer_new (img, name, width, height, type, 100.0, gimp_image_get_default_new_layer_mode (img));
   if (!layer)
     return NULL;
   GimpItem *parent = above ? gimp_item_get_parent (GIMP_ITEM (above)) : NULL;
@@ -96,7 +97,7 @@ static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
   gimp_ui_init (PLUG_IN_BINARY);
-  return gimp_dialog_new (_(info->title), PLUG_IN_BINARY, NULL, 0, gimp_standard_help_func, info->name, _("_Close"),
+  return gimp_dialog_new (_ (info->title), PLUG_IN_BINARY, NULL, 0, gimp_standard_help_func, info->name, _ ("_Close"),
                           GTK_RESPONSE_CANCEL, NULL);
 }
 
@@ -107,9 +108,20 @@ dialog_run (GtkDialog *dialog)
 }
 
 static const DgHost host = {
-  image_info, selection, item_info, buffer, undo_group, layer_new, layer_finish,
-  gimp_progress_init, gimp_progress_set_text, gimp_progress_update, gimp_progress_end, gimp_displays_flush,
-  dialog_new, dialog_run,
+  image_info,
+  selection,
+  item_info,
+  buffer,
+  undo_group,
+  layer_new,
+  layer_finish,
+  gimp_progress_init,
+  gimp_progress_set_text,
+  gimp_progress_update,
+  gimp_progress_end,
+  gimp_displays_flush,
+  dialog_new,
+  dialog_run,
 };
 
 /* ---- running ------------------------------------------------------------------------------ */
@@ -119,10 +131,15 @@ deepgen_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image, G
              GimpProcedureConfig *config, gpointer run_data)
 {
   const int n = drawables ? (int) gimp_core_object_array_get_length ((GObject **) drawables) : 0;
-  DgPluginCall call = { .host = &host, .info = run_data, .image = (DgHostImage *) image,
-                        .drawable = n == 1 ? (DgHostItem *) drawables[0] : NULL, .n_drawables = n,
-                        .interactive = run_mode == GIMP_RUN_INTERACTIVE, .flush = run_mode != GIMP_RUN_NONINTERACTIVE,
-                        .panel_open = dg_plugin_bind_settings, .data = config };
+  DgPluginCall call = { .host = &host,
+                        .info = run_data,
+                        .image = (DgHostImage *) image,
+                        .drawable = n == 1 ? (DgHostItem *) drawables[0] : NULL,
+                        .n_drawables = n,
+                        .interactive = run_mode == GIMP_RUN_INTERACTIVE,
+                        .flush = run_mode != GIMP_RUN_NONINTERACTIVE,
+                        .panel_open = dg_plugin_bind_settings,
+                        .data = config };
   dg_procedure_args_read (&call.args, G_OBJECT (config));
   DgPluginStatus status;
   GError *error = NULL;
@@ -160,35 +177,35 @@ deepgen_create_procedure (GimpPlugIn *plug_in, const char *name)
   const DgProcedure *info = dg_procedure_find (name);
   if (!info)
     return NULL;
-  GimpProcedure *p = gimp_image_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, deepgen_run,
-                                               (gpointer) info, NULL);
+  GimpProcedure *p =
+      gimp_image_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, deepgen_run, (gpointer) info, NULL);
   /* indexed images are listed so that the refusal comes with a message, not a greyed entry */
   gimp_procedure_set_image_types (p, "*");
-  gimp_procedure_set_sensitivity_mask (p, GIMP_PROCEDURE_SENSITIVE_DRAWABLE
-                                              | (info->job == DG_JOB_GENERATE ? GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES : 0));
-  gimp_procedure_set_menu_label (p, _(info->menu_label));
+  gimp_procedure_set_sensitivity_mask (p,
+                                       GIMP_PROCEDURE_SENSITIVE_DRAWABLE |
+                                           (info->job == DG_JOB_GENERATE ? GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES : 0));
+  gimp_procedure_set_menu_label (p, _ (info->menu_label));
   gimp_procedure_add_menu_path (p, DG_MENU_PATH);
-  gimp_procedure_set_documentation (p, _(info->blurb), _(info->help), name);
+  gimp_procedure_set_documentation (p, _ (info->blurb), _ (info->help), name);
   gimp_procedure_set_attribution (p, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_DATE);
 
-  for (guint i = 0; i < DG_N_ARGUMENTS; i++)
-    {
-      const DgArgument *a = &dg_arguments[i];
-      const char *label = _(a->label), *blurb = _(a->blurb);
-      if (a->type == DG_ARG_INT)
-        gimp_procedure_add_int_argument (p, a->name, label, blurb, a->min, a->max, a->value, G_PARAM_READWRITE);
-      else if (a->type == DG_ARG_DOUBLE)
-        gimp_procedure_add_double_argument (p, a->name, label, blurb, a->min, a->max, a->value, G_PARAM_READWRITE);
-      else if (a->type == DG_ARG_POLICY)
-        gimp_procedure_add_choice_argument (
-            p, a->name, label, blurb,
-            gimp_choice_new_with_values ("fit", DG_SIZE_POLICY_FIT, _("Working size (fast)"), NULL, "region",
-                                         DG_SIZE_POLICY_REGION, _("The region's own size (slow)"), NULL, NULL),
-            "fit", G_PARAM_READWRITE);
-      else
-        gimp_procedure_add_string_argument (p, a->name, label, blurb, "", G_PARAM_READWRITE);
-    }
-  gimp_procedure_add_layer_return_value (p, "layer", _("Layer"), _("The new layer"), FALSE, G_PARAM_READWRITE);
+  for (guint i = 0; i < DG_N_ARGUMENTS; i++) {
+    const DgArgument *a = &dg_arguments[i];
+    const char *label = _ (a->label), *blurb = _ (a->blurb);
+    if (a->type == DG_ARG_INT)
+      gimp_procedure_add_int_argument (p, a->name, label, blurb, a->min, a->max, a->value, G_PARAM_READWRITE);
+    else if (a->type == DG_ARG_DOUBLE)
+      gimp_procedure_add_double_argument (p, a->name, label, blurb, a->min, a->max, a->value, G_PARAM_READWRITE);
+    else if (a->type == DG_ARG_POLICY)
+      gimp_procedure_add_choice_argument (
+          p, a->name, label, blurb,
+          gimp_choice_new_with_values ("fit", DG_SIZE_POLICY_FIT, _ ("Working size (fast)"), NULL, "region",
+                                       DG_SIZE_POLICY_REGION, _ ("The region's own size (slow)"), NULL, NULL),
+          "fit", G_PARAM_READWRITE);
+    else
+      gimp_procedure_add_string_argument (p, a->name, label, blurb, "", G_PARAM_READWRITE);
+  }
+  gimp_procedure_add_layer_return_value (p, "layer", _ ("Layer"), _ ("The new layer"), FALSE, G_PARAM_READWRITE);
   return p;
 }
 

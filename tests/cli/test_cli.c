@@ -24,11 +24,11 @@
 #define DEEPGEN_BUILD_DIR "."
 #endif
 
-static char *tmp;    /* a scratch folder for this test run */
-static char *tiny;   /* the tiny model */
+static char *tmp;  /* a scratch folder for this test run */
+static char *tiny; /* the tiny model */
 
 typedef struct {
-  int status;        /* exit code, or 128 + signal */
+  int status; /* exit code, or 128 + signal */
   char *out, *err;
 } Result;
 
@@ -56,8 +56,7 @@ run_env (Result *r, const char *const *env, const char *const *args)
 {
   GPtrArray *argv = g_ptr_array_new ();
   g_ptr_array_add (argv, (gpointer) DEEPGEN_CLI);
-  for (guint i = 0; args[i]; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
+  for (guint i = 0; args[i]; i++) g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
   g_auto (GStrv) envp = g_get_environ ();
   envp = g_environ_unsetenv (envp, "DEEPGEN_MODEL");
@@ -97,8 +96,7 @@ assert_no_leftovers (const char *name)
   g_autoptr (GDir) d = g_dir_open (tmp, 0, NULL);
   const char *entry;
   g_autofree char *prefix = g_strdup_printf (".%s.", name);
-  while ((entry = g_dir_read_name (d)))
-    g_assert_false (g_str_has_prefix (entry, prefix));
+  while ((entry = g_dir_read_name (d))) g_assert_false (g_str_has_prefix (entry, prefix));
 }
 
 /* ---- usage ------------------------------------------------------------------------------- */
@@ -110,14 +108,14 @@ test_help (void)
   RUN (&r, "--help");
   g_assert_cmpint (r.status, ==, 0);
   for (const char *const *w = (const char *const[]) { "generate", "edit", "inpaint", "info", "bench", "Examples",
-                                                       "deepgenteam/DeepGen-1.0-diffusers", "Exit status", NULL };
+                                                      "deepgenteam/DeepGen-1.0-diffusers", "Exit status", NULL };
        *w; w++)
     g_assert_nonnull (strstr (r.out, *w));
   RUN (&g, "generate", "--help");
   g_assert_cmpint (g.status, ==, 0);
-  for (const char *const *w = (const char *const[]) { "--prompt", "--negative", "--size", "--steps", "--guidance", "--seed",
-                                                       "--rng", "--precision", "--model", "--output", "Examples:",
-                                                       "deepgen generate --prompt", "130", NULL };
+  for (const char *const *w = (const char *const[]) { "--prompt", "--negative", "--size", "--steps", "--guidance",
+                                                      "--seed", "--rng", "--precision", "--model", "--output",
+                                                      "Examples:", "deepgen generate --prompt", "130", NULL };
        *w; w++)
     g_assert_nonnull (strstr (g.out, *w));
   RUN (&e, "edit", "--help");
@@ -135,11 +133,11 @@ static void
 test_usage_errors (void)
 {
   const char *const cases[][8] = {
-    { NULL },                                               /* no command */
-    { "paint", NULL },                                      /* unknown command */
-    { "generate", NULL },                                   /* no prompt */
-    { "generate", "--prompt", "   ", NULL },                /* blank prompt */
-    { "generate", "-p", "x", "--bogus", NULL },             /* unknown option */
+    { NULL },                                   /* no command */
+    { "paint", NULL },                          /* unknown command */
+    { "generate", NULL },                       /* no prompt */
+    { "generate", "--prompt", "   ", NULL },    /* blank prompt */
+    { "generate", "-p", "x", "--bogus", NULL }, /* unknown option */
     { "generate", "-p", "x", "--size", "0x512", NULL },
     { "generate", "-p", "x", "--size", "big", NULL },
     { "generate", "-p", "x", "--size", "9000x9000", NULL },
@@ -150,10 +148,10 @@ test_usage_errors (void)
     { "generate", "-p", "x", "--rng", "mt19937", NULL },
     { "generate", "-p", "x", "--precision", "fp8", NULL },
     { "generate", "-p", "x", "-o", "out.webp", NULL },
-    { "generate", "-p", "x", "extra", NULL },                /* prompt twice */
-    { "edit", "-p", "x", NULL },                             /* no image */
-    { "inpaint", "-p", "x", "-i", "a.png", NULL },           /* no mask */
-    { "inpaint", "-p", "x", "--mask", "m.png", NULL },       /* no image */
+    { "generate", "-p", "x", "extra", NULL },          /* prompt twice */
+    { "edit", "-p", "x", NULL },                       /* no image */
+    { "inpaint", "-p", "x", "-i", "a.png", NULL },     /* no mask */
+    { "inpaint", "-p", "x", "--mask", "m.png", NULL }, /* no image */
     { "info", "--size", "x", NULL },
     { "bench", "--job", "paint", NULL },
     { "bench", "nope", NULL },
@@ -161,8 +159,7 @@ test_usage_errors (void)
   for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
     g_auto (Result) r = { 0 };
     const char *args[10] = { NULL };
-    for (guint k = 0; k < 8 && cases[c][k]; k++)
-      args[k] = cases[c][k];
+    for (guint k = 0; k < 8 && cases[c][k]; k++) args[k] = cases[c][k];
     run_env (&r, NULL, args);
     g_assert_cmpint (r.status, ==, 2);
     g_assert_cmpstr (r.out, ==, "");
@@ -211,7 +208,7 @@ test_missing_model (void)
   g_assert_nonnull (strstr (r.err, "incomplete"));
   g_assert_nonnull (strstr (r.err, "  vlm/model-00002-of-00002.safetensors\n"));
   g_assert_nonnull (strstr (r.err, "  transformer/diffusion_pytorch_model.safetensors\n"));
-  g_assert_null (strstr (r.err, "vae/"));   /* exactly what is missing, nothing else */
+  g_assert_null (strstr (r.err, "vae/")); /* exactly what is missing, nothing else */
   g_assert_nonnull (strstr (r.err, "deepgenteam/DeepGen-1.0-diffusers"));
   g_assert_nonnull (strstr (r.err, "14.4 GB"));
   g_assert_nonnull (strstr (r.err, "deepgen download --model "));
@@ -275,7 +272,7 @@ test_info_plan (void)
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "DeepGen 1.0 (built-in configs)"));
   for (const char *const *w = (const char *const[]) { "generate  512×512", "edit      512×512", "generate  1024×1024",
-                                                       "edit      1024×1024", "needs", NULL };
+                                                      "edit      1024×1024", "needs", NULL };
        *w; w++)
     g_assert_nonnull (strstr (r.out, *w));
   RUN (&s, "info", "--no-device", "--plan", "--size", "768x512", "--precision", "f32");
@@ -323,15 +320,15 @@ test_generate (void)
        "gen.png");
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "gen.png"));
-  g_assert_nonnull (strstr (r.err, "Denoising"));   /* plain progress lines: stderr is not a terminal */
+  g_assert_nonnull (strstr (r.err, "Denoising")); /* plain progress lines: stderr is not a terminal */
   g_assert_null (strstr (r.err, "\r"));
   g_autoptr (DgImage) img = load ("gen.png");
   g_assert_cmpint (img->width, ==, 128);
   g_assert_cmpint (img->height, ==, 96);
   g_assert_cmpint (img->channels, ==, 3);
   /* Positional prompt, JPEG, the torch generator, f32, quiet. */
-  RUN (&j, "generate", "-m", tiny, "a", "lighthouse", "--size", "64", "--steps", "1", "--rng", "torch", "--seed",
-       "7", "--precision", "f32", "-q", "-o", "gen.jpg");
+  RUN (&j, "generate", "-m", tiny, "a", "lighthouse", "--size", "64", "--steps", "1", "--rng", "torch", "--seed", "7",
+       "--precision", "f32", "-q", "-o", "gen.jpg");
   g_assert_cmpint (j.status, ==, 0);
   g_assert_cmpstr (j.err, ==, "");
   g_autoptr (DgImage) jpg = load ("gen.jpg");
@@ -356,13 +353,13 @@ test_edit (void)
   RUN (&r, "edit", "-m", tiny, "-i", "in160x96.png", "-p", "make it green", "--steps", "2", "-o", "edit.png");
   g_assert_cmpint (r.status, ==, 0);
   g_autoptr (DgImage) img = load ("edit.png");
-  g_assert_cmpint (img->width, ==, 160);   /* one reference: its size (multiples of 32) */
+  g_assert_cmpint (img->width, ==, 160); /* one reference: its size (multiples of 32) */
   g_assert_cmpint (img->height, ==, 96);
   RUN (&m, "edit", "-m", tiny, "-i", "in160x96.png", "-i", "in64.png", "-p", "combine them", "--size", "96x64",
        "--steps", "1", "-o", "edit2.png");
   g_assert_cmpint (m.status, ==, 0);
   g_autoptr (DgImage) two = load ("edit2.png");
-  g_assert_cmpint (two->width, ==, 96);    /* several references: --size */
+  g_assert_cmpint (two->width, ==, 96); /* several references: --size */
   g_assert_cmpint (two->height, ==, 64);
 }
 
@@ -374,8 +371,7 @@ test_inpaint (void)
   g_autoptr (DgImage) mask = dg_image_new (W, H, 3);
   memset (mask->pixels, 0, (gsize) mask->rowstride * H);
   for (int y = 20; y < 50; y++)
-    for (int x = 30; x < 70; x++)
-      memset (mask->pixels + (gsize) y * mask->rowstride + 3 * x, 255, 3);
+    for (int x = 30; x < 70; x++) memset (mask->pixels + (gsize) y * mask->rowstride + 3 * x, 255, 3);
   g_autofree char *mp = path_in_tmp ("mask.png");
   g_assert_true (cli_image_save (mask, mp, "png", NULL));
   g_auto (Result) r = { 0 };
@@ -392,7 +388,7 @@ test_inpaint (void)
       const guint8 *o = out->pixels + (gsize) y * out->rowstride + 3 * x;
       gboolean inside = x >= 30 && x < 70 && y >= 20 && y < 50;
       if (!inside)
-        g_assert_cmpmem (s, 3, o, 3);   /* outside the mask: bit-identical */
+        g_assert_cmpmem (s, 3, o, 3); /* outside the mask: bit-identical */
       else
         changed += memcmp (s, o, 3) != 0;
     }
@@ -404,13 +400,13 @@ test_inpaint (void)
 static void
 test_cancel (void)
 {
-  const char *argv[] = { DEEPGEN_CLI, "generate", "-m", tiny, "-p", "a slow fox", "--size", "128x128", "--steps",
-                         "1000", "-o", "cancel.png", NULL };
+  const char *argv[] = { DEEPGEN_CLI, "generate", "-m",   tiny, "-p",         "a slow fox", "--size",
+                         "128x128",   "--steps",  "1000", "-o", "cancel.png", NULL };
   GPid pid;
   int err_fd;
   GError *error = NULL;
-  g_assert_true (g_spawn_async_with_pipes (tmp, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
-                                           NULL, NULL, &err_fd, &error));
+  g_assert_true (g_spawn_async_with_pipes (tmp, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, NULL,
+                                           NULL, &err_fd, &error));
   g_assert_no_error (error);
   /* Wait until the denoising loop runs (plain progress lines on the pipe). */
   GString *seen = g_string_new (NULL);
@@ -420,8 +416,7 @@ test_cancel (void)
     g_string_append_len (seen, buf, n);
   g_assert_nonnull (strstr (seen->str, "Denoising"));
   kill (pid, SIGINT);
-  while ((n = read (err_fd, buf, sizeof buf - 1)) > 0)
-    g_string_append_len (seen, buf, n);
+  while ((n = read (err_fd, buf, sizeof buf - 1)) > 0) g_string_append_len (seen, buf, n);
   close (err_fd);
   int wait_status;
   g_assert_cmpint (waitpid (pid, &wait_status, 0), ==, pid);
@@ -462,8 +457,8 @@ test_bench (void)
   g_auto (Result) r = { 0 }, o = { 0 };
   RUN (&r, "bench", "-m", tiny, "--size", "64x64", "--steps", "2", "--runs", "1");
   g_assert_cmpint (r.status, ==, 0);
-  for (const char *const *w = (const char *const[]) { "VLM (ViT + LLM)", "connector", "DiT, first step", "DiT, one step",
-                                                       "VAE decode", "TFLOP", NULL };
+  for (const char *const *w = (const char *const[]) { "VLM (ViT + LLM)", "connector", "DiT, first step",
+                                                      "DiT, one step", "VAE decode", "TFLOP", NULL };
        *w; w++)
     g_assert_nonnull (strstr (r.out, *w));
   RUN (&o, "bench", "ops", "--quick", "--reps", "1", "--filter", "gemv");
@@ -496,7 +491,8 @@ test_german (void)
 {
   /* po/ builds the catalogues into BUILD/locale; anywhere else in the build tree will do. */
   g_autofree char *built = g_build_filename (DEEPGEN_BUILD_DIR, "locale", "de", "LC_MESSAGES", "deepgen.mo", NULL);
-  g_autofree char *mo = g_file_test (built, G_FILE_TEST_EXISTS) ? g_strdup (built) : find_catalogue (DEEPGEN_BUILD_DIR, 6);
+  g_autofree char *mo =
+      g_file_test (built, G_FILE_TEST_EXISTS) ? g_strdup (built) : find_catalogue (DEEPGEN_BUILD_DIR, 6);
   if (!mo) {
     g_test_skip ("no German catalogue (de/LC_MESSAGES/deepgen.mo) in the build tree");
     return;
@@ -511,7 +507,7 @@ test_german (void)
   RUN_ENV (&en, en_env, "generate");
   RUN_ENV (&ger, de_env, "generate");
   g_assert_cmpint (en.status, ==, 2);
-  g_assert_cmpint (ger.status, ==, 2);   /* exit codes do not depend on the language */
+  g_assert_cmpint (ger.status, ==, 2); /* exit codes do not depend on the language */
   g_assert_nonnull (strstr (en.err, "no prompt"));
   if (g_str_equal (en.err, ger.err)) {
     g_test_skip ("the German catalogue has no strings of the command line yet");
@@ -536,9 +532,9 @@ test_convert (void)
   g_assert_nonnull (strstr (over.out, "convert"));
   RUN (&h, "convert", "--help");
   g_assert_cmpint (h.status, ==, 0);
-  for (const char *const *s = (const char *const[]) { "--output", "--model", "--weights", "--quiet", "Examples:",
-                                                       "deepgen convert -o", "nothing is overwritten", "Exit status",
-                                                       NULL };
+  for (const char *const *s =
+           (const char *const[]) { "--output", "--model", "--weights", "--quiet", "Examples:", "deepgen convert -o",
+                                   "nothing is overwritten", "Exit status", NULL };
        *s; s++)
     g_assert_nonnull (strstr (h.out, *s));
   RUN (&o, "convert", "-m", tiny);
@@ -552,7 +548,7 @@ test_convert (void)
   g_assert_nonnull (strstr (w.err, "q8"));
   assert_no_leftovers ("conv");
 
-  g_autofree char *partial = path_in_tmp ("partial-model");   /* made once, by whichever test runs first */
+  g_autofree char *partial = path_in_tmp ("partial-model"); /* made once, by whichever test runs first */
   if (!g_file_test (partial, G_FILE_TEST_IS_DIR)) {
     g_free (partial);
     partial = partial_model ();

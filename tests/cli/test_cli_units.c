@@ -16,9 +16,12 @@
 static void
 test_size (void)
 {
-  const struct { const char *text; int w, h; } good[] = {
-    { "512x512", 512, 512 }, { "768X512", 768, 512 }, { "640×480", 640, 480 }, { "1024", 1024, 1024 },
-    { "16*32", 16, 32 },     { "6144x1", 6144, 1 },
+  const struct {
+    const char *text;
+    int w, h;
+  } good[] = {
+    { "512x512", 512, 512 }, { "768X512", 768, 512 }, { "640×480", 640, 480 },
+    { "1024", 1024, 1024 },  { "16*32", 16, 32 },     { "6144x1", 6144, 1 },
   };
   for (guint i = 0; i < G_N_ELEMENTS (good); i++) {
     int w = 0, h = 0;
@@ -28,8 +31,8 @@ test_size (void)
     g_assert_cmpint (w, ==, good[i].w);
     g_assert_cmpint (h, ==, good[i].h);
   }
-  const char *bad[] = { "", "x", "512x", "x512", "0x512", "512x0", "-5x5", "512x512x3", "abc", "512 x 512",
-                        "6145x512", "99999999999x1", "5.5x5", "0x10", NULL };
+  const char *bad[] = { "",    "x",         "512x",     "x512",          "0x512", "512x0", "-5x5", "512x512x3",
+                        "abc", "512 x 512", "6145x512", "99999999999x1", "5.5x5", "0x10",  NULL };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
     int w = 7, h = 7;
     GError *error = NULL;
@@ -123,8 +126,12 @@ test_output_type (void)
 static void
 test_duration (void)
 {
-  const struct { double s; const char *text; } cases[] = {
-    { 0, "0:00" }, { 0.4, "0:00" }, { 59.6, "1:00" }, { 65, "1:05" }, { 754, "12:34" }, { 3723, "1:02:03" }, { -3, "0:00" },
+  const struct {
+    double s;
+    const char *text;
+  } cases[] = {
+    { 0, "0:00" },    { 0.4, "0:00" },     { 59.6, "1:00" }, { 65, "1:05" },
+    { 754, "12:34" }, { 3723, "1:02:03" }, { -3, "0:00" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *t = cli_format_duration (cases[i].s);
@@ -154,13 +161,14 @@ test_progress_bar (void)
   g_assert_nonnull (strstr (t0, "Denoising"));
   g_assert_nonnull (strstr (t0, "0/50"));
   g_assert_null (strstr (t0, "ETA"));
-  cli_progress_update (p, DG_STAGE_DENOISE, 10, 50, 12 * s);   /* 1 s per step, 40 to go */
+  cli_progress_update (p, DG_STAGE_DENOISE, 10, 50, 12 * s); /* 1 s per step, 40 to go */
   g_autofree char *t1 = cli_progress_render (p, 12 * s);
   g_assert_nonnull (strstr (t1, "10/50"));
   g_assert_nonnull (strstr (t1, "1.0 s/step"));
   g_assert_nonnull (strstr (t1, "ETA 0:40"));
   g_assert_nonnull (strstr (t1, "[0:12]"));
-  g_assert_nonnull (strstr (t1, " ####...................." " 10/50"));   /* 24 · 10/50 = 4.8 → 4 of 24 */
+  g_assert_nonnull (strstr (t1, " ####...................."
+                                " 10/50")); /* 24 · 10/50 = 4.8 → 4 of 24 */
   cli_progress_update (p, DG_STAGE_DECODE, 0, 1, 60 * s);
   g_autofree char *t2 = cli_progress_render (p, 60 * s);
   g_assert_nonnull (strstr (t2, "Decoding"));
@@ -184,8 +192,7 @@ test_progress_lines (void)
   const gint64 s = 1000000;
   cli_progress_update (p, DG_STAGE_LOAD, 0, 1, 0);
   cli_progress_update (p, DG_STAGE_ENCODE, 0, 1, s);
-  for (int i = 0; i <= 50; i++)
-    cli_progress_update (p, DG_STAGE_DENOISE, i, 50, (2 + i) * s);
+  for (int i = 0; i <= 50; i++) cli_progress_update (p, DG_STAGE_DENOISE, i, 50, (2 + i) * s);
   cli_progress_update (p, DG_STAGE_DECODE, 0, 1, 60 * s);
   cli_progress_update (p, DG_STAGE_DECODE, 1, 1, 61 * s);
   cli_progress_free (p);
@@ -233,7 +240,8 @@ same_pixels (const DgImage *a, const DgImage *b)
   if (a->width != b->width || a->height != b->height || a->channels != b->channels)
     return FALSE;
   for (int y = 0; y < a->height; y++)
-    if (memcmp (a->pixels + (gsize) y * a->rowstride, b->pixels + (gsize) y * b->rowstride, (gsize) a->width * a->channels))
+    if (memcmp (a->pixels + (gsize) y * a->rowstride, b->pixels + (gsize) y * b->rowstride,
+                (gsize) a->width * a->channels))
       return FALSE;
   return TRUE;
 }
@@ -243,8 +251,7 @@ count_entries (const char *dir)
 {
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
   guint n = 0;
-  while (d && g_dir_read_name (d))
-    n++;
+  while (d && g_dir_read_name (d)) n++;
   return n;
 }
 
@@ -260,9 +267,9 @@ test_image_files (void)
   g_assert_true (cli_image_save (rgb, png, "png", &error));
   g_assert_no_error (error);
   g_assert_true (cli_image_save (rgba, png4, "png", &error));
-  g_assert_true (cli_image_save (rgba, jpg, "jpeg", &error));   /* alpha dropped */
+  g_assert_true (cli_image_save (rgba, jpg, "jpeg", &error)); /* alpha dropped */
   g_assert_no_error (error);
-  g_assert_cmpuint (count_entries (dir), ==, 3);                /* no temporary files left */
+  g_assert_cmpuint (count_entries (dir), ==, 3); /* no temporary files left */
   g_autoptr (DgImage) back = cli_image_load (png, &error);
   g_assert_no_error (error);
   g_assert_true (same_pixels (rgb, back));
@@ -290,8 +297,8 @@ test_image_files (void)
   g_assert_cmpint (mask_img->channels, ==, 1);
   g_assert_cmpint (mask_img->pixels[0], ==, 255);
   g_assert_cmpint (mask_img->pixels[1], ==, 0);
-  g_assert_cmpint (mask_img->pixels[2], ==, 0);    /* transparent white: keep */
-  g_assert_cmpint (mask_img->pixels[3], ==, 76);   /* red: 0.299 · 255 */
+  g_assert_cmpint (mask_img->pixels[2], ==, 0);  /* transparent white: keep */
+  g_assert_cmpint (mask_img->pixels[3], ==, 76); /* red: 0.299 · 255 */
 
   /* Unreadable inputs: missing, not an image, truncated. */
   g_autofree char *missing = g_build_filename (dir, "nope.png", NULL);
@@ -324,7 +331,7 @@ test_image_files (void)
   g_clear_error (&error);
   guint before = count_entries (dir);
   g_autofree char *subdir = g_build_filename (dir, "taken.png", NULL);
-  g_assert_cmpint (g_mkdir (subdir, 0755), ==, 0);   /* rename onto a folder fails */
+  g_assert_cmpint (g_mkdir (subdir, 0755), ==, 0); /* rename onto a folder fails */
   g_assert_false (cli_image_save (rgb, subdir, "png", &error));
   g_assert_nonnull (error);
   g_clear_error (&error);
@@ -345,7 +352,8 @@ test_tables (void)
   g_autoptr (DgPlanModel) m = dg_plan_model_new ();
   const CliPlanRow rows[] = { { DG_JOB_GENERATE, 512, 512 }, { DG_JOB_EDIT, 1024, 1024 } };
   GError *error = NULL;
-  g_autofree char *t = cli_plan_table (m, "test", DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, rows, 2, 0, 8ull << 30, "GPU", &error);
+  g_autofree char *t =
+      cli_plan_table (m, "test", DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, rows, 2, 0, 8ull << 30, "GPU", &error);
   g_assert_no_error (error);
   g_assert_nonnull (strstr (t, "generate  512×512"));
   g_assert_nonnull (strstr (t, "edit      1024×1024"));
@@ -367,7 +375,7 @@ test_tables (void)
       for (char **l = lines; *l; l++)
         if (g_str_has_prefix (*l, prefix[k])) {
           g_auto (GStrv) cols = g_strsplit_set (g_strstrip (*l), " ", -1);
-          const char *last = NULL;   /* the last column that is not the tiling mark */
+          const char *last = NULL; /* the last column that is not the tiling mark */
           for (char **c = cols; *c; c++)
             if (**c && strcmp (*c, "*") != 0)
               last = *c;
@@ -389,7 +397,7 @@ test_tables (void)
   g_assert_cmpint (cli_text_width ("Größe"), ==, 5);
   g_assert_cmpint (cli_text_width ("大小"), ==, 4);
   g_assert_cmpint (cli_text_width ("ステップ"), ==, 8);
-  g_assert_cmpint (cli_text_width ("e\xcc\x81"), ==, 1);   /* e + combining acute */
+  g_assert_cmpint (cli_text_width ("e\xcc\x81"), ==, 1); /* e + combining acute */
   g_autoptr (GString) g = g_string_new (NULL);
   cli_append_padded (g, "大小", 6);
   g_string_append_c (g, '|');

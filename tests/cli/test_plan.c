@@ -21,7 +21,7 @@ test_builtin_equals_configs (void)
   g_autofree char *dir = g_build_filename (DEEPGEN_TEST_DATA_DIR, "deepgen-1.0-configs", NULL);
   g_assert_true (dg_plan_model_load (&loaded, dir, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (loaded.n_queries, ==, 128);   /* from connector/config.json "num_queries" */
+  g_assert_cmpuint (loaded.n_queries, ==, 128); /* from connector/config.json "num_queries" */
   g_assert_cmpuint (loaded.n_selected, ==, 6);
   /* Every number the plan reads. */
   g_assert_true (memcmp (&loaded.vlm.text, &real.vlm.text, sizeof real.vlm.text) == 0);
@@ -52,15 +52,15 @@ test_element_counts (void)
   dg_plan_component_size (&real, DG_COMPONENT_VAE_ENCODER, &enc);
   dg_plan_component_size (&real, DG_COMPONENT_VAE_DECODER, &dec);
 
-  g_assert_cmpuint (llm.stored, ==, 3085938688ull);         /* incl. the 311.2 M embedding */
-  g_assert_cmpuint (llm.host, ==, 151936ull * 2048u);        /* embed_tokens stays on the host */
+  g_assert_cmpuint (llm.stored, ==, 3085938688ull);   /* incl. the 311.2 M embedding */
+  g_assert_cmpuint (llm.host, ==, 151936ull * 2048u); /* embed_tokens stays on the host */
   g_assert_cmpuint (vit.stored, ==, 668684288ull);
-  g_assert_cmpuint (llm.stored + vit.stored, ==, 2498840576ull + 1255782400ull);   /* vlm/ shards */
+  g_assert_cmpuint (llm.stored + vit.stored, ==, 2498840576ull + 1255782400ull); /* vlm/ shards */
   g_assert_cmpuint (llm.n_tensors + vit.n_tensors, ==, 628 + 196);
   g_assert_cmpuint (conn.stored, ==, 432449532ull);
   g_assert_cmpuint (conn.n_tensors, ==, 103);
   g_assert_cmpuint (dit.stored, ==, 2469663936ull);
-  g_assert_cmpuint (dit.stored - dit.host, ==, 2243171520ull);   /* parameters without pos_embed */
+  g_assert_cmpuint (dit.stored - dit.host, ==, 2243171520ull); /* parameters without pos_embed */
   g_assert_cmpuint (dit.host, ==, 226492416ull);
   g_assert_cmpuint (dit.n_tensors, ==, 909);
   g_assert_cmpuint (enc.stored, ==, 34274208ull);
@@ -74,7 +74,7 @@ test_element_counts (void)
     g_assert_cmpuint (all[i]->matrices + all[i]->f32 + all[i]->host, ==, all[i]->stored);
   g_assert_cmpuint (enc.matrices + enc.f32 + enc.host, ==, enc.stored + 2 * 16);
   g_assert_cmpuint (dec.matrices + dec.f32 + dec.host, ==, dec.stored + 2 * 16);
-  g_assert_cmpuint (conn.f32 - 128u * 2048u, ==, 190460ull);   /* meta queries f32 + biases/LN */
+  g_assert_cmpuint (conn.f32 - 128u * 2048u, ==, 190460ull); /* meta queries f32 + biases/LN */
 }
 
 /* File data bytes = elements × the release's dtype (MODEL.md §8). */
@@ -86,8 +86,9 @@ test_file_bytes (void)
   g_assert_cmpuint (dit, ==, 2ull * 2469663936ull);
   g_assert_cmpuint (4939433672ull - dit, <, 200000ull);
   g_assert_cmpuint (dg_plan_file_bytes (&real, DG_COMPONENT_CONNECTOR), ==, 4ull * 432449532ull);
-  g_assert_cmpuint (dg_plan_file_bytes (&real, DG_COMPONENT_VAE_ENCODER)
-                        + dg_plan_file_bytes (&real, DG_COMPONENT_VAE_DECODER), ==, 2ull * 83819683ull);
+  g_assert_cmpuint (dg_plan_file_bytes (&real, DG_COMPONENT_VAE_ENCODER) +
+                        dg_plan_file_bytes (&real, DG_COMPONENT_VAE_DECODER),
+                    ==, 2ull * 83819683ull);
   g_assert_cmpuint (dg_plan_file_bytes (&real, DG_COMPONENT_LLM) + dg_plan_file_bytes (&real, DG_COMPONENT_VIT), ==,
                     2ull * 3754622976ull);
 }
@@ -99,8 +100,10 @@ test_weight_bytes (void)
   for (int c = 0; c < DG_N_COMPONENTS; c++) {
     DgComponentSize s;
     dg_plan_component_size (&real, (DgComponent) c, &s);
-    g_assert_cmpuint (dg_plan_weight_bytes (&real, (DgComponent) c, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED), ==, 2 * s.matrices + 4 * s.f32);
-    g_assert_cmpuint (dg_plan_weight_bytes (&real, (DgComponent) c, DG_PRECISION_F32, DG_WEIGHTS_RELEASED), ==, 4 * (s.matrices + s.f32));
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, (DgComponent) c, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED), ==,
+                      2 * s.matrices + 4 * s.f32);
+    g_assert_cmpuint (dg_plan_weight_bytes (&real, (DgComponent) c, DG_PRECISION_F32, DG_WEIGHTS_RELEASED), ==,
+                      4 * (s.matrices + s.f32));
   }
   /* The DiT: parameters − vectors (biases, q/k norms) in bf16 + vectors in f32. */
   DgComponentSize d;
@@ -110,10 +113,10 @@ test_weight_bytes (void)
                     + 2 * D /* norm_out */ + 64 /* proj_out */;
   for (int i = 0; i < 24; i++) {
     gboolean dual = i <= 12, last = i == 23;
-    vectors += (dual ? 9 : 6) * D + (last ? 2 : 6) * D;       /* norm1, norm1_context biases */
-    vectors += (last ? 7 : 8) * D + 4 * hd;                   /* attn biases, q/k norms */
-    vectors += dual ? 4 * D + 2 * hd : 0;                      /* attn2 */
-    vectors += (last ? 1 : 2) * (4 * D + D);                   /* ff (+ ff_context) biases */
+    vectors += (dual ? 9 : 6) * D + (last ? 2 : 6) * D; /* norm1, norm1_context biases */
+    vectors += (last ? 7 : 8) * D + 4 * hd;             /* attn biases, q/k norms */
+    vectors += dual ? 4 * D + 2 * hd : 0;               /* attn2 */
+    vectors += (last ? 1 : 2) * (4 * D + D);            /* ff (+ ff_context) biases */
   }
   g_assert_cmpuint (d.f32, ==, vectors);
   g_assert_cmpuint (d.matrices, ==, 2243171520ull - vectors);
@@ -166,9 +169,12 @@ test_flops (void)
   assert_near (dg_flops_vit (&real.vlm.vision, 512, 512), 1.34 * T, 0.02);
   assert_near (dg_flops_vit (&real.vlm.vision, 1024, 1024), 5.6 * T, 0.02);
   /* The DiT table: TFLOP per forward per row, per CFG step, 50 steps. */
-  const struct { gint64 n, s; double row, step, all; } dit[] = {
-    { 1024, 150, 2.13, 4.26, 213 },  { 1024, 300, 2.38, 4.77, 238 },   { 4096, 150, 10.77, 21.5, 1077 },
-    { 2048, 424, 5.09, 10.2, 509 },  { 8192, 1192, 33.1, 66.2, 3308 },
+  const struct {
+    gint64 n, s;
+    double row, step, all;
+  } dit[] = {
+    { 1024, 150, 2.13, 4.26, 213 }, { 1024, 300, 2.38, 4.77, 238 },   { 4096, 150, 10.77, 21.5, 1077 },
+    { 2048, 424, 5.09, 10.2, 509 }, { 8192, 1192, 33.1, 66.2, 3308 },
   };
   for (guint i = 0; i < G_N_ELEMENTS (dit); i++) {
     double f = dg_flops_dit (&real.dit, dit[i].n, dit[i].s);
@@ -235,7 +241,8 @@ test_plan_real (void)
       GError *error = NULL;
       g_assert_true (dg_plan_compute (&real, &r, &p, &error));
       g_assert_no_error (error);
-      g_assert_cmpuint (p.seq_len, ==, DG_PLAN_DEFAULT_TEXT_TOKENS + 128 + (job ? (guint) (sizes[si] / 32) * (sizes[si] / 32) : 0));
+      g_assert_cmpuint (p.seq_len, ==,
+                        DG_PLAN_DEFAULT_TEXT_TOKENS + 128 + (job ? (guint) (sizes[si] / 32) * (sizes[si] / 32) : 0));
       g_assert_cmpuint (p.image_tokens, ==, (guint) (sizes[si] / 16) * (sizes[si] / 16));
       g_assert_cmpuint (p.ref_tokens, ==, job ? p.image_tokens : 0);
       /* Resident weights: each pool sized to its tensors (no allocation limit given), so it
@@ -250,9 +257,10 @@ test_plan_real (void)
         g_assert_cmpuint (pieces[c], >=, bytes);
         g_assert_cmpuint (pieces[c], <, bytes + 256ull * cs.n_tensors + 512);
       }
-      g_assert_cmpuint (p.stage[DG_PLAN_ENCODE].weights, ==, pieces[DG_COMPONENT_LLM] + (job ? pieces[DG_COMPONENT_VIT] : 0));
+      g_assert_cmpuint (p.stage[DG_PLAN_ENCODE].weights, ==,
+                        pieces[DG_COMPONENT_LLM] + (job ? pieces[DG_COMPONENT_VIT] : 0));
       g_assert_cmpuint (p.stage[DG_PLAN_BRIDGE].weights, ==, pieces[DG_COMPONENT_CONNECTOR]);
-      guint64 crop = (guint64) p.image_tokens * 1536 * 4;   /* one: the reference has the output's size */
+      guint64 crop = (guint64) p.image_tokens * 1536 * 4; /* one: the reference has the output's size */
       g_assert_cmpuint (p.stage[DG_PLAN_DENOISE].weights, ==, pieces[DG_COMPONENT_DIT] + crop);
       g_assert_cmpuint (p.stage[DG_PLAN_DECODE].weights, ==, pieces[DG_COMPONENT_VAE_DECODER]);
       if (job) {
@@ -270,8 +278,7 @@ test_plan_real (void)
         g_assert_cmpuint (p.stage[DG_PLAN_VAE_ENCODE].total, ==, 0);
       /* The peak is the largest stage: the encode stage (the LLM's 5.2 GiB) for the real
        * model at these sizes. */
-      for (int s = 0; s < DG_PLAN_N_STAGES; s++)
-        g_assert_cmpuint (p.stage[s].total, <=, p.peak);
+      for (int s = 0; s < DG_PLAN_N_STAGES; s++) g_assert_cmpuint (p.stage[s].total, <=, p.peak);
       g_assert_cmpint (p.peak_stage, ==, DG_PLAN_ENCODE);
       g_assert_cmpuint (p.required, ==, p.peak + p.margin);
       g_assert_cmpuint (p.peak, >=, prev_peak[job]);
@@ -291,7 +298,7 @@ test_plan_check (void)
   DgPlan p;
   g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
   GError *error = NULL;
-  g_assert_true (dg_plan_check (&p, 0, &error));            /* unknown device: no verdict */
+  g_assert_true (dg_plan_check (&p, 0, &error)); /* unknown device: no verdict */
   g_assert_true (dg_plan_check (&p, p.required, &error));
   g_assert_no_error (error);
   g_assert_false (dg_plan_check (&p, p.required - 1, &error));
@@ -322,11 +329,11 @@ test_vae_tiling (void)
   g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
   g_assert_true (p.vae_decode_tiled);
   g_assert_cmpuint (p.stage[DG_PLAN_DECODE].total, <=, p.peak);
-  r.device_bytes = 8ull << 30;    /* the raised peak does not fit: tiles */
+  r.device_bytes = 8ull << 30; /* the raised peak does not fit: tiles */
   g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
   g_assert_true (p.vae_decode_tiled);
   g_assert_cmpuint (p.required, <=, r.device_bytes);
-  r.device_bytes = 24ull << 30;   /* it fits: whole, the faster way */
+  r.device_bytes = 24ull << 30; /* it fits: whole, the faster way */
   g_assert_true (dg_plan_compute (&real, &r, &p, NULL));
   g_assert_false (p.vae_decode_tiled);
   g_assert_cmpint (p.peak_stage, ==, DG_PLAN_DECODE);
@@ -368,8 +375,7 @@ test_allocation_limit (void)
   g_assert_cmpuint (split.stage[DG_PLAN_ENCODE].weights, >=, llm);
   /* At most one block more, and the lost tails are below one MLP matrix (45 MB) per block. */
   g_assert_cmpuint (split.stage[DG_PLAN_ENCODE].weights, <=, llm + 7 * (46ull << 20));
-  for (int s = 0; s < DG_PLAN_N_STAGES; s++)
-    g_assert_cmpuint (split.stage[s].total, >=, whole.stage[s].total);
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++) g_assert_cmpuint (split.stage[s].total, >=, whole.stage[s].total);
 }
 
 /* dg_run_batch: B requests run together (2B prompt rows, 2B DiT rows with guidance), every
@@ -488,7 +494,7 @@ test_q8_weights (void)
   /* The DiT's Linears all read 1536, 6144, 256 (timesteps), 2048 (pooled) or 2048 (context):
    * everything but the patch conv is quantized. */
   g_assert_cmpuint (dit.matrices - dit.quantizable, ==, 1536ull * 16 * 2 * 2);
-  g_assert_cmpuint (vae_dec.quantizable, ==, 0);   /* the VAE stays as released */
+  g_assert_cmpuint (vae_dec.quantizable, ==, 0); /* the VAE stays as released */
   for (int c = 0; c < DG_N_COMPONENTS; c++) {
     DgComponentSize s;
     dg_plan_component_size (&real, (DgComponent) c, &s);
@@ -496,8 +502,14 @@ test_q8_weights (void)
                       2 * (s.matrices - s.quantizable) + s.quantizable / 32 * 36 + 4 * s.f32);
   }
   /* 6 GB cards: every planned job of the real model fits in 6 GiB with q8_0 (not as released). */
-  static const struct { DgJob job; int size; } jobs[] = {
-    { DG_JOB_GENERATE, 512 }, { DG_JOB_EDIT, 512 }, { DG_JOB_GENERATE, 1024 }, { DG_JOB_EDIT, 1024 },
+  static const struct {
+    DgJob job;
+    int size;
+  } jobs[] = {
+    { DG_JOB_GENERATE, 512 },
+    { DG_JOB_EDIT, 512 },
+    { DG_JOB_GENERATE, 1024 },
+    { DG_JOB_EDIT, 1024 },
   };
   for (guint i = 0; i < G_N_ELEMENTS (jobs); i++) {
     DgPlanRequest r = DG_PLAN_REQUEST_INIT;

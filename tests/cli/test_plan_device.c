@@ -31,7 +31,8 @@ test_vae_dry_run (void)
     for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
       const int h = sizes[i][0], w = sizes[i][1];
       const guint64 slack = 4u << 20;
-      guint64 ours = dg_plan_vae_decode_bytes (configs[k], h, w), code = dg_vae_plan_decode_bytes (dev, configs[k], 1, h, w);
+      guint64 ours = dg_plan_vae_decode_bytes (configs[k], h, w),
+              code = dg_vae_plan_decode_bytes (dev, configs[k], 1, h, w);
       g_assert_cmpuint (ours + slack, >=, code);
       g_assert_cmpuint (code + slack, >=, ours);
       ours = dg_plan_vae_encode_bytes (configs[k], 8 * h, 8 * w);
@@ -51,7 +52,8 @@ test_vae_no_device (void)
   const int lat[][2] = { { 64, 64 }, { 128, 128 }, { 96, 64 }, { 8, 8 }, { 13, 7 } };
   for (guint i = 0; i < G_N_ELEMENTS (lat); i++) {
     const int h = lat[i][0], w = lat[i][1];
-    g_assert_cmpuint (dg_plan_vae_decode_bytes (&real.vae, h, w), ==, dg_vae_plan_decode_bytes (NULL, &real.vae, 1, h, w));
+    g_assert_cmpuint (dg_plan_vae_decode_bytes (&real.vae, h, w), ==,
+                      dg_vae_plan_decode_bytes (NULL, &real.vae, 1, h, w));
     g_assert_cmpuint (dg_plan_vae_encode_bytes (&real.vae, 8 * h, 8 * w), ==,
                       dg_vae_plan_encode_bytes (NULL, &real.vae, 1, 8 * h, 8 * w));
   }

@@ -22,8 +22,7 @@ main (int argc, char **argv)
   printf ("%s\n", hub_server_endpoint (s));
   fflush (stdout);
   char buf[256];
-  while (fgets (buf, sizeof buf, stdin) != NULL)
-    ;
+  while (fgets (buf, sizeof buf, stdin) != NULL);
   hub_server_free (s);
   return 0;
 }

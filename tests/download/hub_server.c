@@ -11,8 +11,8 @@
 typedef struct {
   char *path;
   GBytes *data;
-  char *sha256;   /* LFS files (*.safetensors) */
-  char *git_oid;  /* the others */
+  char *sha256;  /* LFS files (*.safetensors) */
+  char *git_oid; /* the others */
 } File;
 
 typedef struct {
@@ -37,8 +37,8 @@ struct _HubServer {
   char *fault_path, *token;
   gboolean cut_done, bad_done;
   guint flaky_left;
-  GPtrArray *bodies;            /* Body* */
-  GHashTable *resolve_revs;     /* the revisions resolve requests named */
+  GPtrArray *bodies;        /* Body* */
+  GHashTable *resolve_revs; /* the revisions resolve requests named */
   gboolean storage_saw_token;
 };
 
@@ -234,7 +234,7 @@ raw_thread (gpointer data)
   }
   g_output_stream_flush (out, NULL, NULL);
   if (r->stall)
-    g_usleep (20 * G_USEC_PER_SEC);   /* silent, the connection open: the client's timeout must act */
+    g_usleep (20 * G_USEC_PER_SEC); /* silent, the connection open: the client's timeout must act */
   g_io_stream_close (r->conn, NULL, NULL);
   g_object_unref (r->conn);
   g_free (r->head);
@@ -277,8 +277,8 @@ content (HubServer *s, SoupServerMessage *msg, File *f, gboolean storage)
   const gsize total = g_bytes_get_size (data);
   gsize start = 0;
   if (range && !(s->faults & HUB_IGNORE_RANGE)) {
-    if (!g_str_has_prefix (range, "bytes=") || !g_ascii_isdigit (range[6])
-        || g_ascii_strtoull (range + 6, NULL, 10) >= total) {
+    if (!g_str_has_prefix (range, "bytes=") || !g_ascii_isdigit (range[6]) ||
+        g_ascii_strtoull (range + 6, NULL, 10) >= total) {
       soup_message_headers_set_content_range (rs, 0, -1, (goffset) total);
       error_response (msg, 416, NULL);
       g_bytes_unref (data);
@@ -287,7 +287,7 @@ content (HubServer *s, SoupServerMessage *msg, File *f, gboolean storage)
     start = (gsize) g_ascii_strtoull (range + 6, NULL, 10);
   }
   if (range && (s->faults & HUB_IGNORE_RANGE))
-    soup_message_headers_remove (rq, "Range");   /* so that nothing answers it for us */
+    soup_message_headers_remove (rq, "Range"); /* so that nothing answers it for us */
   const gboolean partial = range && !(s->faults & HUB_IGNORE_RANGE);
   const gboolean cut = !head && fault && (s->faults & (HUB_CUT | HUB_STALL)) && !s->cut_done;
   if (!head && (cut || (s->faults & HUB_SLOW))) {
@@ -452,8 +452,7 @@ server_thread (gpointer data)
   soup_server_disconnect (s->server);
   g_object_unref (s->server);
   for (int i = 0; i < 20; i++) {
-    while (g_main_context_iteration (s->context, FALSE))
-      ;
+    while (g_main_context_iteration (s->context, FALSE));
     g_usleep (5000);
   }
   g_main_context_pop_thread_default (s->context);
@@ -484,8 +483,7 @@ hub_server_new_repo (const char *model_dir, const char *repo)
   s->loop = g_main_loop_new (s->context, FALSE);
   s->thread = g_thread_new ("test-hub", server_thread, s);
   g_mutex_lock (&s->lock);
-  while (!s->endpoint)
-    g_cond_wait (&s->ready, &s->lock);
+  while (!s->endpoint) g_cond_wait (&s->ready, &s->lock);
   g_mutex_unlock (&s->lock);
   return s;
 }
@@ -546,8 +544,7 @@ hub_server_bodies (HubServer *s, const char *path)
 {
   guint n = 0;
   g_mutex_lock (&s->lock);
-  for (guint i = 0; i < s->bodies->len; i++)
-    n += g_str_equal (((Body *) s->bodies->pdata[i])->path, path);
+  for (guint i = 0; i < s->bodies->len; i++) n += g_str_equal (((Body *) s->bodies->pdata[i])->path, path);
   g_mutex_unlock (&s->lock);
   return n;
 }
@@ -590,8 +587,7 @@ hub_server_resolve_revisions (HubServer *s)
   g_autoptr (GList) keys = g_hash_table_get_keys (s->resolve_revs);
   keys = g_list_sort (keys, (GCompareFunc) strcmp);
   GString *r = g_string_new (NULL);
-  for (GList *l = keys; l; l = l->next)
-    g_string_append_printf (r, "%s%s", r->len ? "," : "", (const char *) l->data);
+  for (GList *l = keys; l; l = l->next) g_string_append_printf (r, "%s%s", r->len ? "," : "", (const char *) l->data);
   g_mutex_unlock (&s->lock);
   return g_string_free (r, FALSE);
 }

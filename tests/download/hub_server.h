@@ -19,19 +19,19 @@ G_BEGIN_DECLS
 #define HUB_COMMIT "0123456789abcdef0123456789abcdef01234567"
 
 typedef enum {
-  HUB_CUT = 1 << 0,          /* the first body of the fault file stops halfway (connection closed) */
-  HUB_BAD_HASH = 1 << 1,     /* the fault file's content has one byte changed, every time */
-  HUB_BAD_HASH_ONCE = 1 << 2,/* ... the first time only */
-  HUB_IGNORE_RANGE = 1 << 3, /* Range is ignored: 200 and the whole file */
-  HUB_SLOW = 1 << 4,         /* bodies trickle: 4 KiB (hub_server_set_slow_chunk) every 20 ms */
-  HUB_NEED_TOKEN = 1 << 5,   /* the API and resolve answer 401 without "Bearer <token>" */
-  HUB_FLAKY = 1 << 6,        /* the first two requests for the fault file's body get 503 */
-  HUB_CROSS_HOST = 1 << 7,   /* redirects go to http://localhost:PORT (another host than 127.0.0.1) */
-  HUB_NO_COMMIT = 1 << 8,    /* the tree answer has no X-Repo-Commit (GET /api/models/REPO/revision/REV
+  HUB_CUT = 1 << 0,           /* the first body of the fault file stops halfway (connection closed) */
+  HUB_BAD_HASH = 1 << 1,      /* the fault file's content has one byte changed, every time */
+  HUB_BAD_HASH_ONCE = 1 << 2, /* ... the first time only */
+  HUB_IGNORE_RANGE = 1 << 3,  /* Range is ignored: 200 and the whole file */
+  HUB_SLOW = 1 << 4,          /* bodies trickle: 4 KiB (hub_server_set_slow_chunk) every 20 ms */
+  HUB_NEED_TOKEN = 1 << 5,    /* the API and resolve answer 401 without "Bearer <token>" */
+  HUB_FLAKY = 1 << 6,         /* the first two requests for the fault file's body get 503 */
+  HUB_CROSS_HOST = 1 << 7,    /* redirects go to http://localhost:PORT (another host than 127.0.0.1) */
+  HUB_NO_COMMIT = 1 << 8,     /* the tree answer has no X-Repo-Commit (GET /api/models/REPO/revision/REV
                               * tells it: {"sha": ...}) */
-  HUB_STALL = 1 << 9,        /* the first body of the fault file stops halfway and stays open, silent */
-  HUB_HUGE = 1 << 10,        /* the list has one more file of 1 PiB ("huge.bin") */
-  HUB_PROXY_407 = 1 << 11,   /* as an HTTP proxy: every request gets 407 Proxy Authentication Required */
+  HUB_STALL = 1 << 9,         /* the first body of the fault file stops halfway and stays open, silent */
+  HUB_HUGE = 1 << 10,         /* the list has one more file of 1 PiB ("huge.bin") */
+  HUB_PROXY_407 = 1 << 11,    /* as an HTTP proxy: every request gets 407 Proxy Authentication Required */
 } HubFault;
 
 typedef struct _HubServer HubServer;

@@ -19,7 +19,7 @@ static HubServer *hub;
 static char *tmp;
 
 typedef struct {
-  int status;       /* exit status, or 128 + signal */
+  int status; /* exit status, or 128 + signal */
   char *out, *err;
 } Result;
 
@@ -34,8 +34,8 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Result, result_clear)
 static GSubprocess *
 spawn (const char *const *args, GError **error)
 {
-  g_autoptr (GSubprocessLauncher) l
-      = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GSubprocessLauncher) l =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_subprocess_launcher_setenv (l, "HF_ENDPOINT", hub_server_endpoint (hub), TRUE);
   g_subprocess_launcher_setenv (l, "HF_HOME", tmp, TRUE);
   g_subprocess_launcher_setenv (l, "no_proxy", "127.0.0.1,localhost", TRUE);
@@ -43,8 +43,7 @@ spawn (const char *const *args, GError **error)
   g_subprocess_launcher_setenv (l, "LANGUAGE", "C", TRUE);
   GPtrArray *argv = g_ptr_array_new ();
   g_ptr_array_add (argv, (gpointer) DEEPGEN_CLI);
-  for (guint i = 0; args[i]; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
+  for (guint i = 0; args[i]; i++) g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
   GSubprocess *p = g_subprocess_launcher_spawnv (l, (const char *const *) argv->pdata, error);
   g_ptr_array_free (argv, TRUE);
@@ -121,8 +120,7 @@ test_interrupt_resume (void)
   g_assert_no_error (error);
   /* wait until bytes arrive, then Ctrl-C */
   const gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
-  while (!has_partial (dir) && g_get_monotonic_time () < end)
-    g_usleep (20000);
+  while (!has_partial (dir) && g_get_monotonic_time () < end) g_usleep (20000);
   g_usleep (300000);
   g_subprocess_send_signal (p, SIGINT);
   g_auto (Result) r = { 0 }, again = { 0 };
@@ -150,7 +148,7 @@ test_q8 (void)
   g_assert_null (dg_model_folder_missing (dir));
   g_assert_cmpint (dg_model_folder_weights (dir), ==, DG_WEIGHTS_Q8_0);
   g_autofree char *q8 = g_strconcat (dir, "-q8", NULL);
-  g_assert_false (g_file_test (q8, G_FILE_TEST_EXISTS));   /* it took the released folder's place */
+  g_assert_false (g_file_test (q8, G_FILE_TEST_EXISTS)); /* it took the released folder's place */
   RUN (&again, "download", "--model", dir, "--repo", HUB_REPO, "--weights", "q8");
   g_assert_cmpint (again.status, ==, 0);
   g_assert_nonnull (strstr (again.out, "already holds"));

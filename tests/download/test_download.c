@@ -16,11 +16,11 @@
 #include "hub_server.h"
 
 static HubServer *hub;
-static const char *tiny;   /* the source folder */
+static const char *tiny; /* the source folder */
 static const char *self_exe;
 
-#define BIG "vlm_lora/merged/model.safetensors"   /* the largest file: 2 MB */
-#define SMALL "tokenizer/tokenizer.json"           /* a small (git blob id) file */
+#define BIG "vlm_lora/merged/model.safetensors" /* the largest file: 2 MB */
+#define SMALL "tokenizer/tokenizer.json"        /* a small (git blob id) file */
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
@@ -65,8 +65,8 @@ typedef struct {
   gint calls;
   DgDownloadPhase last_phase;
   guint64 last_done, last_total;
-  gint64 transferred;          /* atomic-ish: read by the test thread while it runs */
-  GCancellable *cancel_after;  /* cancelled once this many bytes are transferred: */
+  gint64 transferred;         /* atomic-ish: read by the test thread while it runs */
+  GCancellable *cancel_after; /* cancelled once this many bytes are transferred: */
   guint64 cancel_at;
 } Seen;
 
@@ -351,7 +351,7 @@ test_not_found (void)
   g_assert_error (error, DG_DOWNLOAD_ERROR, DG_DOWNLOAD_ERROR_NOT_FOUND);
   g_test_message ("%s", error->message);
   g_assert_nonnull (strstr (error->message, "'v9'"));
-  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));   /* nothing made for a failed request */
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS)); /* nothing made for a failed request */
   g_clear_error (&error);
   o.revision = NULL;
   o.repo = "test/no-such-model";
@@ -503,7 +503,7 @@ test_no_network (void)
   g_assert_true (g_socket_bind (sock, any, FALSE, NULL));
   g_autoptr (GSocketAddress) bound = g_socket_get_local_address (sock, NULL);
   const guint port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  g_object_unref (sock);   /* closed: connections are refused */
+  g_object_unref (sock); /* closed: connections are refused */
   g_autofree char *endpoint = g_strdup_printf ("http://127.0.0.1:%u", port);
   char *dir = new_dir ();
   DgDownloadOptions o = options (NULL);
@@ -595,7 +595,7 @@ test_proxy (void)
 static int
 child_fsize (const char *dir, const char *endpoint, const char *limit)
 {
-  signal (SIGXFSZ, SIG_IGN);   /* the write fails with EFBIG instead of killing the process */
+  signal (SIGXFSZ, SIG_IGN); /* the write fails with EFBIG instead of killing the process */
   struct rlimit rl = { g_ascii_strtoull (limit, NULL, 10), g_ascii_strtoull (limit, NULL, 10) };
   if (setrlimit (RLIMIT_FSIZE, &rl) < 0)
     return 2;
@@ -606,8 +606,7 @@ child_fsize (const char *dir, const char *endpoint, const char *limit)
   GError *error = NULL;
   if (dg_download_model (dir, &o, NULL, NULL, &error))
     return 0;
-  printf ("%d %s\n", error->code == DG_DOWNLOAD_ERROR_NO_SPACE && error->domain == DG_DOWNLOAD_ERROR,
-          error->message);
+  printf ("%d %s\n", error->code == DG_DOWNLOAD_ERROR_NO_SPACE && error->domain == DG_DOWNLOAD_ERROR, error->message);
   g_error_free (error);
   return 3;
 }

@@ -8,15 +8,12 @@
 #include "dg_error.h"
 
 #define CHECK(cond)                                                                 \
-  do                                                                                \
-    {                                                                               \
-      if (!(cond))                                                                  \
-        {                                                                           \
-          fprintf (stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-          abort ();                                                                 \
-        }                                                                           \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
+      fprintf (stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
+      abort ();                                                                     \
     }                                                                               \
-  while (0)
+  } while (0)
 
 static void
 check_result (gboolean ok, GError *error)
@@ -39,12 +36,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   DgQwenVLConfig q;
   gboolean ok = dg_qwen_vl_config_parse (text, len, "fuzz.json", &q, &error);
   check_result (ok, error);
-  if (ok)
-    {
-      CHECK (q.text.head_dim > 0 && q.text.n_heads % q.text.n_kv_heads == 0);
-      CHECK (2 * (q.text.mrope_section[0] + q.text.mrope_section[1] + q.text.mrope_section[2]) == q.text.head_dim);
-      CHECK (q.vision.n_fullatt <= DG_CONFIG_MAX_LAYERS);
-    }
+  if (ok) {
+    CHECK (q.text.head_dim > 0 && q.text.n_heads % q.text.n_kv_heads == 0);
+    CHECK (2 * (q.text.mrope_section[0] + q.text.mrope_section[1] + q.text.mrope_section[2]) == q.text.head_dim);
+    CHECK (q.vision.n_fullatt <= DG_CONFIG_MAX_LAYERS);
+  }
   g_clear_error (&error);
 
   DgConnectorConfig c;
@@ -72,8 +68,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   DgModelIndex *idx = dg_model_index_parse (text, len, "fuzz.json", &error);
   check_result (idx != NULL, error);
   if (idx)
-    for (guint i = 0; i < idx->n_components; i++)
-      CHECK (dg_model_index_find (idx, idx->components[i].name) != NULL);
+    for (guint i = 0; i < idx->n_components; i++) CHECK (dg_model_index_find (idx, idx->components[i].name) != NULL);
   dg_model_index_free (idx);
   g_clear_error (&error);
   return 0;

@@ -45,7 +45,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   }
   FUZZ_CHECK (error == NULL);
   double scale = dg_lora_scale (lora);
-  FUZZ_CHECK (scale == scale && scale > -1e30 && scale < 1e30);   /* finite */
+  FUZZ_CHECK (scale == scale && scale > -1e30 && scale < 1e30); /* finite */
   (void) dg_lora_n_modules (lora, 0);
   return 0;
 }

@@ -35,7 +35,7 @@ fuzz_prompt (const uint8_t *data, size_t size)
     tok = dg_tokenizer_load (DEEPGEN_FUZZ_TOKENIZER, &error);
     FUZZ_CHECK (tok != NULL);
   }
-  g_autofree char *text = g_strndup ((const char *) data, size);   /* up to the first NUL */
+  g_autofree char *text = g_strndup ((const char *) data, size); /* up to the first NUL */
   g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
   gint32 sentinel = 7;
   g_array_append_val (ids, sentinel);

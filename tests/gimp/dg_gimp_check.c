@@ -19,18 +19,15 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                                     \
-  do                                                                                                         \
-    {                                                                                                        \
-      if (!(cond))                                                                                           \
-        {                                                                                                    \
-          fprintf (stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                              \
-          fprintf (stderr, __VA_ARGS__);                                                                     \
-          fputc ('\n', stderr);                                                                              \
-          failures++;                                                                                        \
-        }                                                                                                    \
-    }                                                                                                        \
-  while (0)
+#define CHECK(cond, ...)                                    \
+  do {                                                      \
+    if (!(cond)) {                                          \
+      fprintf (stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      fprintf (stderr, __VA_ARGS__);                        \
+      fputc ('\n', stderr);                                 \
+      failures++;                                           \
+    }                                                       \
+  } while (0)
 
 static GdkPixbuf *
 load (const char *dir, const char *cas, const char *what)
@@ -38,19 +35,18 @@ load (const char *dir, const char *cas, const char *what)
   g_autofree char *path = g_strdup_printf ("%s/%s-%s.png", dir, cas, what);
   g_autoptr (GError) error = NULL;
   GdkPixbuf *pb = gdk_pixbuf_new_from_file (path, &error);
-  if (!pb)
-    {
-      fprintf (stderr, "FAIL: cannot read %s: %s\n", path, error->message);
-      exit (1);
-    }
+  if (!pb) {
+    fprintf (stderr, "FAIL: cannot read %s: %s\n", path, error->message);
+    exit (1);
+  }
   return pb;
 }
 
 static const guint8 *
 px (GdkPixbuf *pb, int x, int y)
 {
-  return gdk_pixbuf_read_pixels (pb) + (gsize) y * gdk_pixbuf_get_rowstride (pb)
-         + (gsize) x * gdk_pixbuf_get_n_channels (pb);
+  return gdk_pixbuf_read_pixels (pb) + (gsize) y * gdk_pixbuf_get_rowstride (pb) +
+         (gsize) x * gdk_pixbuf_get_n_channels (pb);
 }
 
 /* key value lines, as the Script-Fu writes them */
@@ -59,19 +55,17 @@ read_info (const char *dir, const char *cas)
 {
   g_autofree char *path = g_strdup_printf ("%s/%s-info.txt", dir, cas);
   g_autofree char *text = NULL;
-  if (!g_file_get_contents (path, &text, NULL, NULL))
-    {
-      fprintf (stderr, "FAIL: the GIMP script wrote no %s (did the procedure call fail?)\n", path);
-      exit (1);
-    }
+  if (!g_file_get_contents (path, &text, NULL, NULL)) {
+    fprintf (stderr, "FAIL: the GIMP script wrote no %s (did the procedure call fail?)\n", path);
+    exit (1);
+  }
   GHashTable *h = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
-  for (char **l = lines; *l; l++)
-    {
-      char *sp = strchr (*l, ' ');
-      if (sp)
-        g_hash_table_insert (h, g_strndup (*l, sp - *l), g_strdup (sp + 1));
-    }
+  for (char **l = lines; *l; l++) {
+    char *sp = strchr (*l, ' ');
+    if (sp)
+      g_hash_table_insert (h, g_strndup (*l, sp - *l), g_strdup (sp + 1));
+  }
   return h;
 }
 
@@ -79,11 +73,10 @@ static int
 info_int (GHashTable *h, const char *key)
 {
   const char *v = g_hash_table_lookup (h, key);
-  if (!v)
-    {
-      fprintf (stderr, "FAIL: info lacks %s\n", key);
-      exit (1);
-    }
+  if (!v) {
+    fprintf (stderr, "FAIL: info lacks %s\n", key);
+    exit (1);
+  }
   return atoi (v);
 }
 
@@ -94,19 +87,17 @@ make_input (const char *path, int w, int h)
   guint8 *p = gdk_pixbuf_get_pixels (pb);
   const int rs = gdk_pixbuf_get_rowstride (pb);
   for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++)
-      {
-        guint8 *q = p + (gsize) y * rs + x * 3;
-        q[0] = (guint8) (x * 255 / MAX (1, w - 1));
-        q[1] = (guint8) (y * 255 / MAX (1, h - 1));
-        q[2] = ((x / 16 + y / 16) & 1) ? 200 : 40;   /* a checkerboard: sharp edges */
-      }
-  g_autoptr (GError) error = NULL;
-  if (!gdk_pixbuf_save (pb, path, "png", &error, NULL))
-    {
-      fprintf (stderr, "cannot write %s: %s\n", path, error->message);
-      exit (1);
+    for (int x = 0; x < w; x++) {
+      guint8 *q = p + (gsize) y * rs + x * 3;
+      q[0] = (guint8) (x * 255 / MAX (1, w - 1));
+      q[1] = (guint8) (y * 255 / MAX (1, h - 1));
+      q[2] = ((x / 16 + y / 16) & 1) ? 200 : 40; /* a checkerboard: sharp edges */
     }
+  g_autoptr (GError) error = NULL;
+  if (!gdk_pixbuf_save (pb, path, "png", &error, NULL)) {
+    fprintf (stderr, "cannot write %s: %s\n", path, error->message);
+    exit (1);
+  }
 }
 
 static void
@@ -126,17 +117,16 @@ check_result (const char *dir, const char *cas, const char *job, const char *pro
   const gboolean has_sel = info_int (info, "has_selection") != 0;
   int bx = 0, by = 0, bw = W, bh = H;
   g_autoptr (GdkPixbuf) sel = NULL;
-  if (has_sel)
-    {
-      sel = load (dir, cas, "sel");
-      int x0 = W, y0 = H, x1 = -1, y1 = -1;
-      for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++)
-          if (px (sel, x, y)[0])
-            x0 = MIN (x0, x), x1 = MAX (x1, x), y0 = MIN (y0, y), y1 = MAX (y1, y);
-      CHECK (x1 >= 0, "the exported selection is empty");
-      bx = x0, by = y0, bw = x1 - x0 + 1, bh = y1 - y0 + 1;
-    }
+  if (has_sel) {
+    sel = load (dir, cas, "sel");
+    int x0 = W, y0 = H, x1 = -1, y1 = -1;
+    for (int y = 0; y < H; y++)
+      for (int x = 0; x < W; x++)
+        if (px (sel, x, y)[0])
+          x0 = MIN (x0, x), x1 = MAX (x1, x), y0 = MIN (y0, y), y1 = MAX (y1, y);
+    CHECK (x1 >= 0, "the exported selection is empty");
+    bx = x0, by = y0, bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+  }
   const int ox = info_int (info, "offset_x"), oy = info_int (info, "offset_y");
   const int lw = info_int (info, "width"), lh = info_int (info, "height");
   CHECK (ox == bx && oy == by && lw == bw && lh == bh,
@@ -146,36 +136,33 @@ check_result (const char *dir, const char *cas, const char *job, const char *pro
   const gboolean has_mask = info_int (info, "has_mask") != 0;
   CHECK (has_mask == has_sel, "layer mask %s, selection %s", has_mask ? "present" : "absent",
          has_sel ? "present" : "absent");
-  if (has_mask && has_sel)
-    {
-      /* CASE-mask.png: the layer mask made a selection again, canvas-sized (cases.scm) */
-      g_autoptr (GdkPixbuf) mask = load (dir, cas, "mask");
-      CHECK (gdk_pixbuf_get_width (mask) == W && gdk_pixbuf_get_height (mask) == H, "mask export is %dx%d",
-             gdk_pixbuf_get_width (mask), gdk_pixbuf_get_height (mask));
-      int bad = 0;
-      for (int y = 0; y < MIN (H, gdk_pixbuf_get_height (mask)); y++)
-        for (int x = 0; x < MIN (W, gdk_pixbuf_get_width (mask)); x++)
-          bad += abs ((int) px (mask, x, y)[0] - (int) px (sel, x, y)[0]) > 1;
-      CHECK (bad == 0, "%d mask pixels differ from the selection", bad);
-    }
+  if (has_mask && has_sel) {
+    /* CASE-mask.png: the layer mask made a selection again, canvas-sized (cases.scm) */
+    g_autoptr (GdkPixbuf) mask = load (dir, cas, "mask");
+    CHECK (gdk_pixbuf_get_width (mask) == W && gdk_pixbuf_get_height (mask) == H, "mask export is %dx%d",
+           gdk_pixbuf_get_width (mask), gdk_pixbuf_get_height (mask));
+    int bad = 0;
+    for (int y = 0; y < MIN (H, gdk_pixbuf_get_height (mask)); y++)
+      for (int x = 0; x < MIN (W, gdk_pixbuf_get_width (mask)); x++)
+        bad += abs ((int) px (mask, x, y)[0] - (int) px (sel, x, y)[0]) > 1;
+    CHECK (bad == 0, "%d mask pixels differ from the selection", bad);
+  }
 
   /* the promise: unselected pixels exactly as they were; selected ones changed somewhere */
   int changed_outside = 0, changed_inside = 0, inside = 0;
   const int nc = MIN (gdk_pixbuf_get_n_channels (before), gdk_pixbuf_get_n_channels (after));
   for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++)
-      {
-        const gboolean in = has_sel ? px (sel, x, y)[0] != 0 : TRUE;
-        const gboolean same = memcmp (px (before, x, y), px (after, x, y), nc) == 0;
-        inside += in;
-        if (!in && !same)
-          {
-            if (changed_outside < 5)
-              fprintf (stderr, "  outside the selection (%d, %d) changed\n", x, y);
-            changed_outside++;
-          }
-        changed_inside += in && !same;
+    for (int x = 0; x < W; x++) {
+      const gboolean in = has_sel ? px (sel, x, y)[0] != 0 : TRUE;
+      const gboolean same = memcmp (px (before, x, y), px (after, x, y), nc) == 0;
+      inside += in;
+      if (!in && !same) {
+        if (changed_outside < 5)
+          fprintf (stderr, "  outside the selection (%d, %d) changed\n", x, y);
+        changed_outside++;
       }
+      changed_inside += in && !same;
+    }
   CHECK (changed_outside == 0, "%s: %d pixels outside the selection changed", job, changed_outside);
   CHECK (changed_inside > inside / 10, "%s: only %d of %d selected pixels changed", job, changed_inside, inside);
   printf ("%s %s: layer %dx%d at (%d, %d), mask %s, %d/%d selected pixels changed, 0 outside\n", cas, job, lw, lh, ox,
@@ -193,8 +180,7 @@ check_untouched (const char *dir, const char *cas)
   const int W = gdk_pixbuf_get_width (before), H = gdk_pixbuf_get_height (before);
   int diff = 0;
   for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++)
-      diff += memcmp (px (before, x, y), px (after, x, y), 3) != 0;
+    for (int x = 0; x < W; x++) diff += memcmp (px (before, x, y), px (after, x, y), 3) != 0;
   CHECK (diff == 0, "a failed call changed %d pixels", diff);
   printf ("%s: failed cleanly, image untouched\n", cas);
 }
@@ -208,10 +194,9 @@ main (int argc, char **argv)
     check_result (argv[2], argv[3], argv[4], argv[5]);
   else if (argc == 4 && g_str_equal (argv[1], "untouched"))
     check_untouched (argv[2], argv[3]);
-  else
-    {
-      fprintf (stderr, "usage: dg-gimp-check input OUT W H | result DIR CASE JOB PROMPT | untouched DIR CASE\n");
-      return 2;
-    }
+  else {
+    fprintf (stderr, "usage: dg-gimp-check input OUT W H | result DIR CASE JOB PROMPT | untouched DIR CASE\n");
+    return 2;
+  }
   return failures ? 1 : 0;
 }

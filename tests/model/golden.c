@@ -59,7 +59,12 @@ golden_i64 (DgSafetensors *st, const char *name, gint64 *shape, guint *ndim)
   for (gint64 i = 0; i < t->n_elements; i++) {
     switch (t->dtype) {
     case DG_DTYPE_I64: memcpy (&out[i], p + 8 * i, 8); break;
-    case DG_DTYPE_I32: { gint32 v; memcpy (&v, p + 4 * i, 4); out[i] = v; break; }
+    case DG_DTYPE_I32: {
+      gint32 v;
+      memcpy (&v, p + 4 * i, 4);
+      out[i] = v;
+      break;
+    }
     case DG_DTYPE_U8:
     case DG_DTYPE_BOOL: out[i] = p[i]; break;
     default: g_error ("golden tensor '%s' is not an integer tensor", name);
@@ -79,13 +84,16 @@ golden_compare (const char *what, const float *expected, const float *got, gsize
     double d = (double) got[i] - expected[i];
     num += d * d;
     den += (double) expected[i] * expected[i];
-    if (fabs (d) > worst) { worst = fabs (d); wi = i; }
+    if (fabs (d) > worst) {
+      worst = fabs (d);
+      wi = i;
+    }
   }
   double e = den > 0 ? num / den : num;
   g_test_message ("%s: nmse %.3g (limit %.1g), max |diff| %.3g", what, e, limit, worst);
   if (!(e <= limit))
-    g_error ("%s: nmse %.3g exceeds %.1g (worst element %zu: got %.8g, expected %.8g)", what, e, limit, wi,
-             got[wi], expected[wi]);
+    g_error ("%s: nmse %.3g exceeds %.1g (worst element %zu: got %.8g, expected %.8g)", what, e, limit, wi, got[wi],
+             expected[wi]);
   return e;
 }
 
@@ -95,8 +103,7 @@ golden_nchw_to_nhwc (const float *x, gint64 b, gint64 c, gint64 h, gint64 w)
   float *y = g_new (float, MAX (b * c * h * w, 1));
   for (gint64 n = 0; n < b; n++)
     for (gint64 ch = 0; ch < c; ch++)
-      for (gint64 i = 0; i < h * w; i++)
-        y[(n * h * w + i) * c + ch] = x[(n * c + ch) * h * w + i];
+      for (gint64 i = 0; i < h * w; i++) y[(n * h * w + i) * c + ch] = x[(n * c + ch) * h * w + i];
   return y;
 }
 
@@ -106,8 +113,7 @@ golden_nhwc_to_nchw (const float *x, gint64 b, gint64 h, gint64 w, gint64 c)
   float *y = g_new (float, MAX (b * c * h * w, 1));
   for (gint64 n = 0; n < b; n++)
     for (gint64 ch = 0; ch < c; ch++)
-      for (gint64 i = 0; i < h * w; i++)
-        y[(n * c + ch) * h * w + i] = x[(n * h * w + i) * c + ch];
+      for (gint64 i = 0; i < h * w; i++) y[(n * c + ch) * h * w + i] = x[(n * h * w + i) * c + ch];
   return y;
 }
 

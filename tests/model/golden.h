@@ -33,7 +33,7 @@ float *golden_nhwc_to_nchw (const float *x, gint64 b, gint64 h, gint64 w, gint64
 typedef struct {
   VkcDevice *dev;
   DgArena *arena;
-  GHashTable *kept;   /* name → VkcTensor* (arena copies made by golden_keep_tap) */
+  GHashTable *kept; /* name → VkcTensor* (arena copies made by golden_keep_tap) */
 } GoldenFixture;
 
 VkcDevice *golden_device_new (void);

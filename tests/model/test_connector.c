@@ -28,10 +28,13 @@
 #define LIMIT_BF16_FULL 2e-4
 
 static VkcDevice *dev;
-static DgConnector *conns[2];   /* [0] fp32, [1] bf16 */
+static DgConnector *conns[2]; /* [0] fp32, [1] bf16 */
 
 static const char *
-tag (int bf) { return bf ? "bf16" : "fp32"; }
+tag (int bf)
+{
+  return bf ? "bf16" : "fp32";
+}
 
 static VkcTensor
 upload (DgArena *arena, const float *data, gint64 r, gint64 s, gint64 c)
@@ -156,7 +159,7 @@ test_full (gconstpointer data)
 /* Keeps copies of the tapped tensors ("p1", "layer0", ...). */
 typedef struct {
   DgArena *arena;
-  GHashTable *copies;   /* name → VkcTensor* */
+  GHashTable *copies; /* name → VkcTensor* */
 } Taps;
 
 static void
@@ -186,9 +189,8 @@ merged_input (DgSafetensors *st, gint64 *s)
     g_autofree float *h = golden_f32 (st, name, hs, NULL);
     gint64 rows = hs[0] * hs[1], d = hs[2], n = G_N_ELEMENTS (layers);
     if (!out)
-      out = g_new (float, rows * d * n);
-    for (gint64 r = 0; r < rows; r++)
-      memcpy (out + r * d * n + i * d, h + r * d, d * sizeof (float));
+      out = g_new (float, rows *d *n);
+    for (gint64 r = 0; r < rows; r++) memcpy (out + r * d * n + i * d, h + r * d, d * sizeof (float));
   }
   s[0] = hs[0];
   s[1] = hs[1];
@@ -217,7 +219,9 @@ test_scenarios (gconstpointer data)
     dg_connector_set_tap (conns[bf], NULL, NULL);
     g_test_message ("scenario %d: rows %" G_GINT64_FORMAT ", tokens %" G_GINT64_FORMAT " (%s): %.1f ms", k, s[0], s[1],
                     tag (bf), ms);
-    const char *taps_golden[][2] = { { "p1", "scb.p1" }, { "layer0", "scb.conn.layer0" }, { "layer1", "scb.conn.layer1" } };
+    const char *taps_golden[][2] = { { "p1", "scb.p1" },
+                                     { "layer0", "scb.conn.layer0" },
+                                     { "layer1", "scb.conn.layer1" } };
     for (guint i = 0; i < G_N_ELEMENTS (taps_golden); i++) {
       if (!golden_has (st, taps_golden[i][1]))
         continue;
@@ -259,8 +263,7 @@ main (int argc, char **argv)
     g_test_add_data_func (p3, GINT_TO_POINTER (bf), test_scenarios);
   }
   int rc = g_test_run ();
-  for (int bf = 0; bf < 2; bf++)
-    dg_connector_free (conns[bf]);
+  for (int bf = 0; bf < 2; bf++) dg_connector_free (conns[bf]);
   guint messages = vkc_device_validation_enabled (dev) ? vkc_device_validation_messages (dev) : 0;
   vkc_device_free (dev);
   g_assert_cmpuint (messages, ==, 0);

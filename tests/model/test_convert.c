@@ -42,11 +42,10 @@ rmtree (const char *path)
   if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK)) {
     g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
     const char *name;
-    while (d && (name = g_dir_read_name (d)))
-      {
-        g_autofree char *p = g_build_filename (path, name, NULL);
-        rmtree (p);
-      }
+    while (d && (name = g_dir_read_name (d))) {
+      g_autofree char *p = g_build_filename (path, name, NULL);
+      rmtree (p);
+    }
     g_rmdir (path);
   } else {
     g_unlink (path);
@@ -81,9 +80,13 @@ test_folder (void)
   g_assert_true (dg_plan_model_load (&pm, tiny, NULL));
   DgPlanModel pm_conv;
   g_assert_true (dg_plan_model_load (&pm_conv, converted, NULL));
-  g_assert_cmpuint (pm_conv.n_queries, ==, pm.n_queries);   /* read from connector/model.gguf */
+  g_assert_cmpuint (pm_conv.n_queries, ==, pm.n_queries); /* read from connector/model.gguf */
 
-  static const struct { const char *folder; DgComponent parts[2]; guint n_parts; } comps[] = {
+  static const struct {
+    const char *folder;
+    DgComponent parts[2];
+    guint n_parts;
+  } comps[] = {
     { "vlm", { DG_COMPONENT_LLM, DG_COMPONENT_VIT }, 2 },
     { "connector", { DG_COMPONENT_CONNECTOR }, 1 },
     { "transformer", { DG_COMPONENT_DIT }, 1 },
@@ -119,8 +122,7 @@ test_folder (void)
       const DgTensorInfo *t = dg_safetensors_find (conv, o->name);
       g_assert_nonnull (t);
       g_assert_cmpuint (t->ndim, ==, o->ndim);
-      for (guint d = 0; d < o->ndim; d++)
-        g_assert_cmpint (t->shape[d], ==, o->shape[d]);
+      for (guint d = 0; d < o->ndim; d++) g_assert_cmpint (t->shape[d], ==, o->shape[d]);
       orig_bytes += o->nbytes;
       if (t->dtype == DG_DTYPE_Q8_0) {
         g_assert_true (dg_plan_tensor_quantizable (comps[c].folder, o->name, o->ndim, o->shape));
@@ -209,7 +211,7 @@ test_dit_same (void)
   const gsize n = (gsize) 2 * 8 * 8 * cfg.out_channels;
   g_autofree float *want = dit_output (odir, DG_WEIGHTS_Q8_0);
   g_autofree float *released = dit_output (odir, DG_WEIGHTS_RELEASED);
-  g_assert_true (memcmp (want, released, n * sizeof (float)) != 0);   /* q8_0 changes the output */
+  g_assert_true (memcmp (want, released, n * sizeof (float)) != 0); /* q8_0 changes the output */
   for (int k = 0; k < 2; k++) {
     g_autofree float *got = dit_output (cdir, k ? DG_WEIGHTS_RELEASED : DG_WEIGHTS_Q8_0);
     g_assert_cmpmem (got, n * sizeof (float), want, n * sizeof (float));
@@ -302,7 +304,7 @@ check_memory (const DgRunMemory *mem)
     const guint64 planned = mem->plan.stage[s].total, held = mem->stage_peaks[s];
     g_test_message ("%-10s planned %10" G_GUINT64_FORMAT "  held %10" G_GUINT64_FORMAT,
                     dg_plan_stage_name ((DgPlanStage) s), planned, held);
-    if (s == DG_PLAN_VAE_ENCODE || s == DG_PLAN_DECODE) {   /* GroupNorm scratch (test_pipeline_memory) */
+    if (s == DG_PLAN_VAE_ENCODE || s == DG_PLAN_DECODE) { /* GroupNorm scratch (test_pipeline_memory) */
       g_assert_cmpuint (held + (4u << 20), >=, planned);
       g_assert_cmpuint (planned + (4u << 20), >=, held);
     } else {
@@ -332,7 +334,7 @@ test_run_same (void)
       for (int y = 0; y < want->height; y++)
         g_assert_cmpmem (got->pixels + (gsize) y * got->rowstride, want->width * 3,
                          want->pixels + (gsize) y * want->rowstride, want->width * 3);
-      if (edit)   /* one edit run per format is enough to show the plan and the pools agree */
+      if (edit) /* one edit run per format is enough to show the plan and the pools agree */
         break;
     }
   }
@@ -376,8 +378,7 @@ test_refusals (void)
   /* nothing left behind: no .partial folders or files */
   g_autoptr (GDir) d = g_dir_open (tmp_root, 0, NULL);
   const char *name;
-  while ((name = g_dir_read_name (d)))
-    g_assert_null (strstr (name, "partial-"));
+  while ((name = g_dir_read_name (d))) g_assert_null (strstr (name, "partial-"));
 }
 
 /* An empty destination folder is accepted and filled. */

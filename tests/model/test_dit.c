@@ -61,7 +61,7 @@
 #define LIM_Q8_DIT 1e-3
 
 static VkcDevice *dev;
-static DgDit *dits[3];                     /* [0] fp32, [1] bf16, [2] fp32 with q8_0 Linear weights */
+static DgDit *dits[3]; /* [0] fp32, [1] bf16, [2] fp32 with q8_0 Linear weights */
 static const char *const tag[3] = { "fp32", "bf16", "q8_0" };
 
 static double
@@ -151,7 +151,7 @@ compare_valid (const char *what, const float *want, const float *got_in, gint64 
 /* Observer: a copy of every observed tensor, made at its point in the command stream. */
 typedef struct {
   DgArena *arena;
-  GHashTable *t;   /* name → VkcTensor* */
+  GHashTable *t; /* name → VkcTensor* */
 } Capture;
 
 static void
@@ -250,7 +250,10 @@ test_time_embed (void)
 static void
 test_blocks (void)
 {
-  static const struct { guint layer; const char *name; } blocks[] = { { 0, "dual" }, { 2, "plain" }, { 3, "last" } };
+  static const struct {
+    guint layer;
+    const char *name;
+  } blocks[] = { { 0, "dual" }, { 2, "plain" }, { 3, "last" } };
   for (int bf = 0; bf < 2; bf++) {
     g_autofree char *file = g_strdup_printf ("golden/modules_%s.safetensors", tag[bf]);
     g_autoptr (DgSafetensors) st = golden_open (file);
@@ -259,8 +262,7 @@ test_blocks (void)
     const gint64 B = vshape[0], L = vshape[1], S = 7, D = 32;
     g_autofree guint32 *kv = g_new (guint32, B * (L + S));
     for (gint64 b = 0; b < B; b++)
-      for (gint64 i = 0; i < L + S; i++)
-        kv[b * (L + S) + i] = i < L ? (guint32) valid64[b * L + i] : 1;
+      for (gint64 i = 0; i < L + S; i++) kv[b * (L + S) + i] = i < L ? (guint32) valid64[b * L + i] : 1;
     for (gsize k = 0; k < G_N_ELEMENTS (blocks); k++)
       for (int ref = 0; ref < 2; ref++) {
         g_autoptr (DgArena) arena = dg_arena_new (dev, "test");
@@ -276,8 +278,8 @@ test_blocks (void)
         }
         g_autoptr (GError) error = NULL;
         g_autoptr (VkcCmd) cmd = vkc_cmd_begin (dev, &error);
-        g_assert_true (dg_dit_block (dits[bf], cmd, arena, blocks[k].layer, &img, &ctx, &temb,
-                                     ref ? &key_valid : NULL, &error));
+        g_assert_true (
+            dg_dit_block (dits[bf], cmd, arena, blocks[k].layer, &img, &ctx, &temb, ref ? &key_valid : NULL, &error));
         submit (cmd);
         g_autofree float *got_img = download (&img);
         g_autofree float *got_ctx = download (&ctx);
@@ -314,8 +316,12 @@ run_full (int mode, int bf, int ref, double *nmse)
   const guint n_refs[2] = { 1, 2 };
   VkcTensor out;
   g_assert_true (DG_ACT (arena, &out, 2, 16, 20, 16));
-  DgDitInput in = { .latents = &x, .timestep = &t, .context = &ctx, .pooled = &pooled,
-                    .n_refs = ref ? n_refs : NULL, .refs = ref ? refs : NULL };
+  DgDitInput in = { .latents = &x,
+                    .timestep = &t,
+                    .context = &ctx,
+                    .pooled = &pooled,
+                    .n_refs = ref ? n_refs : NULL,
+                    .refs = ref ? refs : NULL };
   g_autoptr (GError) error = NULL;
   g_autoptr (VkcCmd) cmd = vkc_cmd_begin (dev, &error);
   guint64 before = vkc_pool_used (arena->pool);
@@ -325,7 +331,7 @@ run_full (int mode, int bf, int ref, double *nmse)
   guint64 used = vkc_pool_used (arena->pool) - before;
   guint64 plan = dg_dit_activation_bytes (dg_dit_config (dits[mode]), 2, ref ? 160 : 80, 9);
   g_test_message ("activations: planned %" G_GUINT64_FORMAT " B, used %" G_GUINT64_FORMAT " B", plan, used);
-  g_assert_cmpuint (used, >=, plan - (ref ? 0 : 2 * 89 * 4));   /* no key mask without padding */
+  g_assert_cmpuint (used, >=, plan - (ref ? 0 : 2 * 89 * 4)); /* no key mask without padding */
   g_assert_cmpuint (used, <=, plan + 20 * 256);
   gint64 t0 = g_get_monotonic_time ();
   submit (cmd);
@@ -358,7 +364,7 @@ test_full_q8 (void)
     g_test_message ("q8_0 weights vs the fp32 golden%s: nmse %.3g (limit %.1g)", ref ? " (refs)" : "", nmse,
                     LIM_Q8_DIT);
     g_assert_cmpfloat (nmse, <=, LIM_Q8_DIT);
-    g_assert_cmpfloat (nmse, >, LIM_F32);   /* the weights really were quantized */
+    g_assert_cmpfloat (nmse, >, LIM_F32); /* the weights really were quantized */
   }
 }
 
@@ -366,8 +372,7 @@ static void
 test_full (void)
 {
   for (int bf = 0; bf < 2; bf++)
-    for (int ref = 0; ref < 2; ref++)
-      g_free (run_full (bf, bf, ref, NULL));
+    for (int ref = 0; ref < 2; ref++) g_free (run_full (bf, bf, ref, NULL));
   /* Negative control: fp32 arithmetic on the bf16 inputs must miss the bf16 limit. */
   for (int ref = 0; ref < 2; ref++) {
     double nmse;
@@ -406,9 +411,9 @@ test_split_bindings (void)
 /* ---- the denoising loop of the scenarios ------------------------------------------------ */
 
 typedef struct {
-  gint64 B, S, h, w;      /* B prompts → 2B DiT rows */
-  guint *n_refs;          /* per DiT row */
-  VkcTensor *refs;        /* per DiT row, in order */
+  gint64 B, S, h, w; /* B prompts → 2B DiT rows */
+  guint *n_refs;     /* per DiT row */
+  VkcTensor *refs;   /* per DiT row, in order */
   guint n_refs_total;
 } Scenario;
 
@@ -437,8 +442,7 @@ scenario_refs (JsonObject *sc, DgArena *arena, DgSafetensors *st, Scenario *s)
   for (gint64 row = 0; row < 2 * s->B; row++) {
     gint64 r = row % s->B;
     s->n_refs[row] = json_array_get_length (json_array_get_array_element (rows, (guint) r));
-    for (guint j = 0; j < s->n_refs[row]; j++)
-      s->refs[s->n_refs_total++] = lat[first[r] + j];
+    for (guint j = 0; j < s->n_refs[row]; j++) s->refs[s->n_refs_total++] = lat[first[r] + j];
   }
 }
 
@@ -459,7 +463,7 @@ compare_blocks (const char *what, DgSafetensors *st, guint step, Capture *cap, g
   if (!golden_has (st, bn))
     return;
   gint64 vs[8];
-  g_autofree gint64 *v64 = golden_i64 (st, "dit.step0.img_valid", vs, NULL);   /* one layout for all steps */
+  g_autofree gint64 *v64 = golden_i64 (st, "dit.step0.img_valid", vs, NULL); /* one layout for all steps */
   g_autofree guint8 *valid = g_new (guint8, vs[0] * vs[1]);
   for (gint64 i = 0; i < vs[0] * vs[1]; i++) valid[i] = (guint8) v64[i];
   for (guint b = 0; b <= n_layers; b++) {
@@ -467,8 +471,8 @@ compare_blocks (const char *what, DgSafetensors *st, guint step, Capture *cap, g
     for (int k = 0; k < 2; k++) {
       g_autofree char *gname = b == n_layers ? g_strdup_printf ("dit.step%u.%s_in", step, names[k])
                                              : g_strdup_printf ("dit.step%u.block%u.%s", step, b, names[k]);
-      g_autofree char *cname = b == n_layers ? g_strdup_printf ("%s_in", names[k])
-                                             : g_strdup_printf ("block%u.%s", b, names[k]);
+      g_autofree char *cname =
+          b == n_layers ? g_strdup_printf ("%s_in", names[k]) : g_strdup_printf ("block%u.%s", b, names[k]);
       if (!golden_has (st, gname))
         continue;
       gint64 shape[8];
@@ -515,8 +519,12 @@ run_scenario (JsonObject *sc, int bf)
   g_assert_true (DG_ACT (arena, &v, 2 * s.B, s.h, s.w, C));
   g_autofree const VkcTensor **refs = g_new (const VkcTensor *, MAX (s.n_refs_total, 1));
   for (guint i = 0; i < s.n_refs_total; i++) refs[i] = &s.refs[i];
-  DgDitInput in = { .latents = &x, .timestep = &t, .context = &ctx, .pooled = &pool,
-                    .n_refs = s.n_refs_total ? s.n_refs : NULL, .refs = refs };
+  DgDitInput in = { .latents = &x,
+                    .timestep = &t,
+                    .context = &ctx,
+                    .pooled = &pool,
+                    .n_refs = s.n_refs_total ? s.n_refs : NULL,
+                    .refs = refs };
 
   /* One recording, submitted once per step with new latents and timestep (the pipeline's way). */
   Capture *cap = capture_new (arena);
@@ -570,7 +578,7 @@ run_scenario (JsonObject *sc, int bf)
   }
   g_test_message ("%s: %u steps of %" G_GINT64_FORMAT " rows, %u dispatches per step, %.1f ms per step", what,
                   sched->n_steps, 2 * s.B, vkc_cmd_n_dispatches (cmd), ms / sched->n_steps);
-  if (g_test_verbose ()) {   /* GPU time of the last step by shader, where the device has timestamps */
+  if (g_test_verbose ()) { /* GPU time of the last step by shader, where the device has timestamps */
     g_autoptr (GHashTable) prof = vkc_cmd_profile (cmd);
     GHashTableIter it;
     gpointer k, v;
@@ -596,8 +604,7 @@ test_scenario (gconstpointer data)
   JsonObject *scs = json_object_get_object_member (json_node_get_object (json_parser_get_root (parser)), "scenarios");
   JsonObject *sc = json_array_get_object_element (json_object_get_array_member (scs, "list"), (guint) id - 1);
   g_assert_cmpint (json_object_get_int_member (sc, "id"), ==, id);
-  for (int bf = 0; bf < 2; bf++)
-    run_scenario (sc, bf);
+  for (int bf = 0; bf < 2; bf++) run_scenario (sc, bf);
 }
 
 /* ---- position table, errors ---------------------------------------------------------------- */
@@ -613,9 +620,8 @@ test_pos_table (void)
   g_autoptr (DgSafetensors) stb = golden_open ("tiny-deepgen/transformer/pos_embed_bf16.safetensors");
   g_autofree float *want = golden_f32 (st, "pos_embed.pos_embed", NULL, NULL);
   g_autofree float *want_b = golden_f32 (stb, "pos_embed.pos_embed", NULL, NULL);
-  g_autofree float *got = g_new (float, M * M * D);
-  for (gint64 r = 0; r < M; r++)
-    dg_dit_pos_embed_row (c, r, 0, M, got + r * M * D);
+  g_autofree float *got = g_new (float, M *M *D);
+  for (gint64 r = 0; r < M; r++) dg_dit_pos_embed_row (c, r, 0, M, got + r * M * D);
   gsize diff = 0, diff_b = 0;
   double worst = 0;
   for (gint64 i = 0; i < M * M * D; i++) {
@@ -624,8 +630,9 @@ test_pos_table (void)
     worst = MAX (worst, fabs ((double) got[i] - want[i]));
   }
   g_test_message ("position table: %zu of %" G_GINT64_FORMAT " fp32 values differ (max %.3g, one ulp = "
-                  "libm vs torch's vectorised sin/cos), %zu bf16 values differ", diff, M * M * D, worst, diff_b);
-  g_assert_cmpfloat (worst, <=, 1.2e-7);     /* at most one float32 ulp of a value in [−1, 1] */
+                  "libm vs torch's vectorised sin/cos), %zu bf16 values differ",
+                  diff, M * M * D, worst, diff_b);
+  g_assert_cmpfloat (worst, <=, 1.2e-7); /* at most one float32 ulp of a value in [−1, 1] */
   g_assert_cmpuint (diff_b, ==, 0);
 }
 
@@ -639,7 +646,7 @@ test_errors (void)
   g_assert_true (error->domain == DG_ERROR);
   g_test_message ("missing folder: %s", error->message);
   g_clear_error (&error);
-  g_autofree char *wrong = golden_data_path ("tiny-deepgen/vae");   /* a folder of another component */
+  g_autofree char *wrong = golden_data_path ("tiny-deepgen/vae"); /* a folder of another component */
   g_assert_null (dg_dit_load (dev, wrong, DG_PRECISION_F32, DG_WEIGHTS_RELEASED, &error));
   g_assert_nonnull (error);
   g_test_message ("wrong folder: %s", error->message);
@@ -647,9 +654,9 @@ test_errors (void)
 
   g_autoptr (DgArena) arena = dg_arena_new (dev, "test");
   static const int64_t bad[][4] = {
-    { 1, 15, 16, 16 },   /* odd height */
-    { 1, 98, 16, 16 },   /* 49 token rows > pos_embed_max_size 48 */
-    { 1, 16, 16, 8 },    /* wrong channel count */
+    { 1, 15, 16, 16 }, /* odd height */
+    { 1, 98, 16, 16 }, /* 49 token rows > pos_embed_max_size 48 */
+    { 1, 16, 16, 8 },  /* wrong channel count */
   };
   for (gsize k = 0; k < G_N_ELEMENTS (bad); k++) {
     VkcTensor x, t, ctx, pooled, out;
@@ -673,7 +680,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_autoptr (GError) error = NULL;
   VkcDeviceOptions opt = VKC_DEVICE_OPTIONS_DEFAULT;
-  opt.validation = 1;   /* with synchronization validation: any message fails the test */
+  opt.validation = 1; /* with synchronization validation: any message fails the test */
   opt.no_pipeline_cache = true;
   dev = vkc_device_new (&opt, &error);
   g_assert_no_error (error);
@@ -698,8 +705,7 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/dit/errors", test_errors);
   int rc = g_test_run ();
-  for (int k = 0; k < 3; k++)
-    dg_dit_free (dits[k]);
+  for (int k = 0; k < 3; k++) dg_dit_free (dits[k]);
   guint messages = vkc_device_validation_messages (dev);
   vkc_device_free (dev);
   if (messages)

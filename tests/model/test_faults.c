@@ -69,8 +69,8 @@ test_alloc_failures (gconstpointer data)
   VkcFaultCounts counts;
   vkc_device_fault_counts (dev, &counts);
   g_assert_cmpuint (counts.allocs, >, 10);
-  g_test_message ("%s: %" G_GUINT64_FORMAT " device allocations, %" G_GUINT64_FORMAT " submissions per run",
-                  job->name, counts.allocs, counts.submits);
+  g_test_message ("%s: %" G_GUINT64_FORMAT " device allocations, %" G_GUINT64_FORMAT " submissions per run", job->name,
+                  counts.allocs, counts.submits);
 
   guint tried = 0;
   for (guint64 n = 1; n <= counts.allocs; n += fault_stride ()) {
@@ -82,8 +82,8 @@ test_alloc_failures (gconstpointer data)
       g_error ("%s: allocation %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " failed, yet the run returned an image",
                job->name, n, counts.allocs);
     if (!error)
-      g_error ("%s: allocation %" G_GUINT64_FORMAT " failed: the run returned neither an image nor an error",
-               job->name, n);
+      g_error ("%s: allocation %" G_GUINT64_FORMAT " failed: the run returned neither an image nor an error", job->name,
+               n);
     if (!g_error_matches (error, DG_ERROR, DG_ERROR_OOM))
       g_error ("%s: allocation %" G_GUINT64_FORMAT " failed: expected DG_ERROR_OOM, got %s %d: %s", job->name, n,
                g_quark_to_string (error->domain), error->code, error->message);
@@ -91,8 +91,8 @@ test_alloc_failures (gconstpointer data)
     g_autoptr (DgImage) again = run_clean (m, &in, want);
     tried++;
   }
-  g_test_message ("%s: %u allocation failures, each a clean DG_ERROR_OOM, each followed by an identical run",
-                  job->name, tried);
+  g_test_message ("%s: %u allocation failures, each a clean DG_ERROR_OOM, each followed by an identical run", job->name,
+                  tried);
   tiny_job_clear (&in);
   g_assert_cmpuint (vkc_device_validation_messages (dev), ==, 0);
 }
@@ -135,8 +135,8 @@ static void
 test_device_lost (gconstpointer data)
 {
   const Job *job = data;
-  check_device_lost (job, FALSE, 1);   /* the first submission: weights upload */
-  check_device_lost (job, FALSE, 7);   /* in the middle of the run */
+  check_device_lost (job, FALSE, 1); /* the first submission: weights upload */
+  check_device_lost (job, FALSE, 7); /* in the middle of the run */
   check_device_lost (job, TRUE, 3);
 }
 

@@ -87,8 +87,7 @@ gold_batch (DgSafetensors *gold, const char *mask_name, const char *pos_name, Go
   gb->b.n_rows = (guint) shape[0];
   gb->b.seq_len = (guint) shape[1];
   gb->mask = g_new (guint8, shape[0] * shape[1]);
-  for (gint64 i = 0; i < shape[0] * shape[1]; i++)
-    gb->mask[i] = (guint8) mask[i];
+  for (gint64 i = 0; i < shape[0] * shape[1]; i++) gb->mask[i] = (guint8) mask[i];
   gb->pos = golden_i64 (gold, pos_name, shape, NULL);
   g_assert_cmpint (shape[0], ==, 3);
   g_assert_cmpint (shape[1], ==, gb->b.n_rows);
@@ -128,17 +127,17 @@ check_rotary (DgPrecision precision)
   DgQwenVLConfig cfg;
   g_autoptr (DgSafetensors) st = NULL;
   g_autoptr (DgLlm) llm = load_llm (f, precision, &cfg, &st);
-  g_autoptr (DgSafetensors) gold = golden_open (bf16 ? "golden/modules_bf16.safetensors"
-                                                     : "golden/modules_fp32.safetensors");
+  g_autoptr (DgSafetensors) gold =
+      golden_open (bf16 ? "golden/modules_bf16.safetensors" : "golden/modules_fp32.safetensors");
   GoldBatch gb;
   gold_batch (gold, "llm_layer.attention_mask", "llm_layer.position_ids", &gb);
   const guint D = cfg.text.head_dim;
   const gsize tokens = (gsize) gb.b.n_rows * gb.b.seq_len;
-  g_autofree float *cos_t = g_new (float, tokens * D), *sin_t = g_new (float, tokens * D);
+  g_autofree float *cos_t = g_new (float, tokens *D), *sin_t = g_new (float, tokens *D);
   dg_llm_rotary_tables (llm, &gb.b, cos_t, sin_t);
   g_autofree float *gc = golden_f32 (gold, "llm_layer.cos", NULL, NULL);
   g_autofree float *gs = golden_f32 (gold, "llm_layer.sin", NULL, NULL);
-  g_autofree float *wc = g_new (float, tokens * D), *ws = g_new (float, tokens * D);
+  g_autofree float *wc = g_new (float, tokens *D), *ws = g_new (float, tokens *D);
   const guint *sec = cfg.text.mrope_section;
   for (gsize t = 0; t < tokens; t++)
     for (guint c = 0; c < D; c++) {
@@ -153,8 +152,16 @@ check_rotary (DgPrecision precision)
   gold_batch_clear (&gb);
 }
 
-static void test_rotary_fp32 (void) { check_rotary (DG_PRECISION_F32); }
-static void test_rotary_bf16 (void) { check_rotary (DG_PRECISION_BF16); }
+static void
+test_rotary_fp32 (void)
+{
+  check_rotary (DG_PRECISION_F32);
+}
+static void
+test_rotary_bf16 (void)
+{
+  check_rotary (DG_PRECISION_BF16);
+}
 
 /* Decoder layer 0: row 0 has an image run (3-D positions), row 1 three left pads. */
 static void
@@ -165,8 +172,8 @@ check_layer (DgPrecision precision)
   DgQwenVLConfig cfg;
   g_autoptr (DgSafetensors) st = NULL;
   g_autoptr (DgLlm) llm = load_llm (f, precision, &cfg, &st);
-  g_autoptr (DgSafetensors) gold = golden_open (bf16 ? "golden/modules_bf16.safetensors"
-                                                     : "golden/modules_fp32.safetensors");
+  g_autoptr (DgSafetensors) gold =
+      golden_open (bf16 ? "golden/modules_bf16.safetensors" : "golden/modules_fp32.safetensors");
   GoldBatch gb;
   gold_batch (gold, "llm_layer.attention_mask", "llm_layer.position_ids", &gb);
   g_autoptr (GError) error = NULL;
@@ -178,8 +185,16 @@ check_layer (DgPrecision precision)
   gold_batch_clear (&gb);
 }
 
-static void test_layer_fp32 (void) { check_layer (DG_PRECISION_F32); }
-static void test_layer_bf16 (void) { check_layer (DG_PRECISION_BF16); }
+static void
+test_layer_fp32 (void)
+{
+  check_layer (DG_PRECISION_F32);
+}
+static void
+test_layer_bf16 (void)
+{
+  check_layer (DG_PRECISION_BF16);
+}
 
 /* The whole stack of one scenario from the golden inputs_embeds. */
 static void
@@ -233,14 +248,20 @@ check_scenarios (DgPrecision precision)
   const guint *sel;
   g_assert_cmpuint (dg_llm_selected (llm, &sel), ==, 6);
   static const guint want[6] = { 35, 29, 23, 17, 11, 5 };
-  for (guint j = 0; j < 6; j++)
-    g_assert_cmpuint (sel[j], ==, want[j]);
-  for (int s = 1; s <= 6; s++)
-    check_scenario (f, llm, s, precision);
+  for (guint j = 0; j < 6; j++) g_assert_cmpuint (sel[j], ==, want[j]);
+  for (int s = 1; s <= 6; s++) check_scenario (f, llm, s, precision);
 }
 
-static void test_scenarios_fp32 (void) { check_scenarios (DG_PRECISION_F32); }
-static void test_scenarios_bf16 (void) { check_scenarios (DG_PRECISION_BF16); }
+static void
+test_scenarios_fp32 (void)
+{
+  check_scenarios (DG_PRECISION_F32);
+}
+static void
+test_scenarios_bf16 (void)
+{
+  check_scenarios (DG_PRECISION_BF16);
+}
 
 int
 main (int argc, char **argv)

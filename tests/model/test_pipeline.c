@@ -39,25 +39,91 @@ typedef struct {
   DgJob job;
 } Scenario;
 
-#define EDIT_NEG                                                                                                   \
-  "blurry, low quality, low resolution, distorted, deformed, broken content, missing parts, damaged details, "     \
-  "artifacts, glitch, noise, pixelated, grainy, compression artifacts, bad composition, wrong proportion, "        \
+#define EDIT_NEG                                                                                               \
+  "blurry, low quality, low resolution, distorted, deformed, broken content, missing parts, damaged details, " \
+  "artifacts, glitch, noise, pixelated, grainy, compression artifacts, bad composition, wrong proportion, "    \
   "incomplete editing, unfinished, unedited areas."
 
 /* The same values as tests/data/golden/manifest.json (scenarios.list). */
 static const Scenario scenarios[] = {
-  { 1, 1, { "a red fox in the snow" }, { "low quality, blurry" }, 128, 128, 4, 4.0, 1001, { 0 }, { { 0 } }, { 0 },
+  { 1,
+    1,
+    { "a red fox in the snow" },
+    { "low quality, blurry" },
+    128,
+    128,
+    4,
+    4.0,
+    1001,
+    { 0 },
+    { { 0 } },
+    { 0 },
     DG_JOB_GENERATE },
-  { 2, 2, { "a small cat", "an old man with a hat on the beach at sunset, oil painting" }, { "", "" }, 128, 160, 3, 4.0,
-    1002, { 0 }, { { 0 } }, { 0 }, DG_JOB_GENERATE },
-  { 3, 1, { "Make the sky darker" }, { EDIT_NEG }, 160, 192, 2, 4.0, 1003, { 1 }, { { "ref_160x192" } }, { 2030 },
+  { 2,
+    2,
+    { "a small cat", "an old man with a hat on the beach at sunset, oil painting" },
+    { "", "" },
+    128,
+    160,
+    3,
+    4.0,
+    1002,
+    { 0 },
+    { { 0 } },
+    { 0 },
+    DG_JOB_GENERATE },
+  { 3,
+    1,
+    { "Make the sky darker" },
+    { EDIT_NEG },
+    160,
+    192,
+    2,
+    4.0,
+    1003,
+    { 1 },
+    { { "ref_160x192" } },
+    { 2030 },
     DG_JOB_EDIT },
-  { 4, 1, { "Turn the photo into a painting" }, { "" }, 256, 256, 2, 4.0, 1004, { 1 }, { { "ref_256x256" } }, { 2040 },
+  { 4,
+    1,
+    { "Turn the photo into a painting" },
+    { "" },
+    256,
+    256,
+    2,
+    4.0,
+    1004,
+    { 1 },
+    { { "ref_256x256" } },
+    { 2040 },
     DG_JOB_EDIT },
-  { 5, 1, { "Combine the two images into one scene" }, { EDIT_NEG }, 192, 192, 2, 4.0, 1005, { 2 },
-    { { "ref_160x192", "ref_224x224" } }, { 2050, 2051 }, DG_JOB_EDIT },
-  { 6, 2, { "Add a hat to the cat", "Swap the two objects" }, { "", "" }, 128, 128, 2, 4.0, 1006, { 1, 2 },
-    { { "ref_128x128" }, { "ref_160x128", "ref_128x96" } }, { 2060, 2061, 2062 }, DG_JOB_EDIT },
+  { 5,
+    1,
+    { "Combine the two images into one scene" },
+    { EDIT_NEG },
+    192,
+    192,
+    2,
+    4.0,
+    1005,
+    { 2 },
+    { { "ref_160x192", "ref_224x224" } },
+    { 2050, 2051 },
+    DG_JOB_EDIT },
+  { 6,
+    2,
+    { "Add a hat to the cat", "Swap the two objects" },
+    { "", "" },
+    128,
+    128,
+    2,
+    4.0,
+    1006,
+    { 1, 2 },
+    { { "ref_128x128" }, { "ref_160x128", "ref_128x96" } },
+    { 2060, 2061, 2062 },
+    DG_JOB_EDIT },
 };
 
 static DgImage *
@@ -71,8 +137,8 @@ load_png (const char *name)
   int w = gdk_pixbuf_get_width (pb), h = gdk_pixbuf_get_height (pb), c = gdk_pixbuf_get_n_channels (pb);
   DgImage *img = dg_image_new (w, h, c);
   for (int y = 0; y < h; y++)
-    memcpy (img->pixels + (gsize) y * img->rowstride, gdk_pixbuf_read_pixels (pb) + (gsize) y * gdk_pixbuf_get_rowstride (pb),
-            (gsize) w * c);
+    memcpy (img->pixels + (gsize) y * img->rowstride,
+            gdk_pixbuf_read_pixels (pb) + (gsize) y * gdk_pixbuf_get_rowstride (pb), (gsize) w * c);
   return img;
 }
 
@@ -111,8 +177,8 @@ check_vae_input (const VaeInputs *v, guint index, const DgImage *png, gboolean b
           want = vkc_round_bf16 (want);
         float got = v->pixels[index][((gsize) y * png->width + x) * 3 + c];
         if (memcmp (&got, &want, sizeof got) != 0)
-          g_error ("reference %u pixel (%d, %d, %d): the VAE encoder got %.9g, the golden input is %.9g", index, x,
-                   y, c, got, want);
+          g_error ("reference %u pixel (%d, %d, %d): the VAE encoder got %.9g, the golden input is %.9g", index, x, y,
+                   c, got, want);
       }
 }
 
@@ -156,8 +222,10 @@ check_scenario (gconstpointer data)
     }
     VaeInputs vae_in;
     memset (&vae_in, 0, sizeof vae_in);
-    DgRunHooks hooks = { .vae_eps_seeds = sc->eps_seeds[0] ? sc->eps_seeds : NULL, .references_as_given = TRUE,
-                         .vae_input = keep_vae_input, .vae_input_data = &vae_in };
+    DgRunHooks hooks = { .vae_eps_seeds = sc->eps_seeds[0] ? sc->eps_seeds : NULL,
+                         .references_as_given = TRUE,
+                         .vae_input = keep_vae_input,
+                         .vae_input_data = &vae_in };
     gint64 t0 = g_get_monotonic_time ();
     g_autoptr (GPtrArray) out = dg_run_batch_hooked (model, rp, sc->batch, &hooks, NULL, NULL, NULL, &error);
     g_assert_no_error (error);
@@ -204,8 +272,7 @@ check_scenario (gconstpointer data)
       g_error ("scenario %d bf16: mean |diff| %.2f levels exceeds 3", sc->id, mad);
     }
     for (guint b = 0; b < sc->batch; b++)
-      for (guint j = 0; j < sc->n_refs[b]; j++)
-        dg_image_free (imgs[b][j]);
+      for (guint j = 0; j < sc->n_refs[b]; j++) dg_image_free (imgs[b][j]);
   }
 }
 
@@ -238,10 +305,11 @@ test_inpaint (void)
     }
   g_autoptr (DgMask) mask = dg_image_new (300, 200, 1);
   memset (mask->pixels, 0, (gsize) mask->rowstride * 200);
-  for (int y = 60; y < 140; y++)          /* an ellipse around (150, 100) */
+  for (int y = 60; y < 140; y++) /* an ellipse around (150, 100) */
     for (int x = 90; x < 210; x++) {
       double dx = (x - 150) / 60.0, dy = (y - 100) / 40.0;
-      if (dx * dx + dy * dy <= 1.0) mask->pixels[(gsize) y * mask->rowstride + x] = 255;
+      if (dx * dx + dy * dy <= 1.0)
+        mask->pixels[(gsize) y * mask->rowstride + x] = 255;
     }
   DgRequest r = DG_REQUEST_INIT;
   r.job = DG_JOB_INPAINT;
@@ -311,11 +379,11 @@ test_cancel_and_bad_requests (void)
   g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
   r.width = 128;
-  r.job = DG_JOB_EDIT;   /* no image */
+  r.job = DG_JOB_EDIT; /* no image */
   g_assert_null (dg_run (model, &r, NULL, NULL, NULL, &error));
   g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
-  r.job = DG_JOB_INPAINT;   /* no mask */
+  r.job = DG_JOB_INPAINT; /* no mask */
   g_assert_null (dg_run (model, &r, NULL, NULL, NULL, &error));
   g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
 }
@@ -333,8 +401,8 @@ test_bad_model_folder (void)
   /* a copy of the tiny model without the transformer weights */
   g_autofree char *tmp = g_dir_make_tmp ("deepgen-model-XXXXXX", NULL);
   g_autofree char *src = golden_data_path ("tiny-deepgen");
-  g_autofree char *cmd = g_strdup_printf ("cp -r '%s/.' '%s/' && rm '%s/transformer/diffusion_pytorch_model.safetensors'",
-                                          src, tmp, tmp);
+  g_autofree char *cmd =
+      g_strdup_printf ("cp -r '%s/.' '%s/' && rm '%s/transformer/diffusion_pytorch_model.safetensors'", src, tmp, tmp);
   g_assert_cmpint (system (cmd), ==, 0);
   g_autofree char *missing = dg_model_folder_missing (tmp);
   g_assert_nonnull (missing);
@@ -345,8 +413,10 @@ test_bad_model_folder (void)
   g_assert_nonnull (strstr (error->message, "transformer/diffusion_pytorch_model.safetensors"));
   g_clear_error (&error);
   /* a truncated weight file is caught at open time, naming the file */
-  g_autofree char *trunc = g_strdup_printf ("cp '%s/transformer/diffusion_pytorch_model.safetensors' '%s/transformer/' && "
-                                            "truncate -s 5000 '%s/vae/diffusion_pytorch_model.safetensors'", src, tmp, tmp);
+  g_autofree char *trunc =
+      g_strdup_printf ("cp '%s/transformer/diffusion_pytorch_model.safetensors' '%s/transformer/' && "
+                       "truncate -s 5000 '%s/vae/diffusion_pytorch_model.safetensors'",
+                       src, tmp, tmp);
   g_assert_cmpint (system (trunc), ==, 0);
   m = dg_model_open (engine, tmp, NULL, &error);
   g_assert_null (m);

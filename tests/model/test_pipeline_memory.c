@@ -78,7 +78,7 @@ typedef struct {
   DgJob job;
   guint batch;
   guint n_images[2];
-  int image_sizes[2][2][2];   /* [request][image] width, height */
+  int image_sizes[2][2][2]; /* [request][image] width, height */
   double guidance;
 } Case;
 
@@ -94,7 +94,8 @@ static void
 test_plan_equals_pools (void)
 {
   static const char *const modes[] = { "bf16", "f32", "bf16+q8_0", "bf16+q4_0" };
-  static const DgWeightFormat formats[] = { DG_WEIGHTS_RELEASED, DG_WEIGHTS_RELEASED, DG_WEIGHTS_Q8_0, DG_WEIGHTS_Q4_0 };
+  static const DgWeightFormat formats[] = { DG_WEIGHTS_RELEASED, DG_WEIGHTS_RELEASED, DG_WEIGHTS_Q8_0,
+                                            DG_WEIGHTS_Q4_0 };
   for (int p = 0; p < 4; p++) {
     g_autoptr (DgModel) model = open_tiny_weights (engine, p == 1 ? DG_PRECISION_F32 : DG_PRECISION_BF16, formats[p]);
     for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
@@ -118,7 +119,7 @@ test_plan_equals_pools (void)
         reqs[b].n_images = c->n_images[b];
         rp[b] = &reqs[b];
       }
-      DgRunHooks hooks = { .references_as_given = TRUE };   /* references at their own (multiple-of-32) sizes */
+      DgRunHooks hooks = { .references_as_given = TRUE }; /* references at their own (multiple-of-32) sizes */
       DgRunMemory mem;
       g_autoptr (GError) error = NULL;
       g_autoptr (GPtrArray) out = dg_run_batch_measured (model, rp, c->batch, &hooks, &mem, NULL, NULL, NULL, &error);
@@ -131,8 +132,7 @@ test_plan_equals_pools (void)
       g_assert_cmpuint (mem.plan.batch, ==, c->batch);
       g_assert_cmpuint (mem.plan.dit_rows, ==, (c->guidance > 1 ? 2 : 1) * c->batch);
       for (guint b = 0; b < c->batch; b++)
-        for (guint j = 0; j < c->n_images[b]; j++)
-          dg_image_free (imgs[b][j]);
+        for (guint j = 0; j < c->n_images[b]; j++) dg_image_free (imgs[b][j]);
     }
   }
 }
@@ -150,7 +150,7 @@ count_progress (DgStage stage, int step, int of, gpointer user_data)
 static void
 test_refused_early (void)
 {
-  g_setenv ("DEEPGEN_VK_FAKE_DEVICE_BYTES", "67108864", TRUE);   /* 64 MiB: less than the margin alone */
+  g_setenv ("DEEPGEN_VK_FAKE_DEVICE_BYTES", "67108864", TRUE); /* 64 MiB: less than the margin alone */
   g_autoptr (GError) error = NULL;
   DgEngine *small = dg_engine_new (NULL, &error);
   g_unsetenv ("DEEPGEN_VK_FAKE_DEVICE_BYTES");
@@ -174,7 +174,7 @@ test_refused_early (void)
     /* The message names what the job needs and what the device has. */
     g_assert_true (mem.planned);
     g_autofree char *need = g_format_size_full (mem.plan.required, G_FORMAT_SIZE_IEC_UNITS);
-    g_autofree char *have = g_format_size_full (64u << 20, G_FORMAT_SIZE_IEC_UNITS);   /* "64.0 MiB" */
+    g_autofree char *have = g_format_size_full (64u << 20, G_FORMAT_SIZE_IEC_UNITS); /* "64.0 MiB" */
     g_assert_nonnull (strstr (error->message, need));
     g_assert_nonnull (strstr (error->message, have));
     g_assert_nonnull (strstr (error->message, "128×128"));

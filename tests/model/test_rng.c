@@ -32,16 +32,15 @@ test_philox_kat (void)
   /* Random123 kat_vectors: philox4x32 10 <counter ×4> <key ×2> <expected ×4>. */
   static const guint32 kat[3][10] = {
     { 0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8 },
-    { 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff,
-      0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd },
-    { 0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0,
-      0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1 },
+    { 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0x408f276d, 0x41c83b0e, 0xa20bc7c6,
+      0x6d5451fd },
+    { 0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0xd16cfe09, 0x94fdcceb, 0x5001e420,
+      0x24126ea1 },
   };
   for (int k = 0; k < 3; k++) {
     guint32 out[4];
     dg_philox4x32_10 (kat[k], kat[k] + 4, out);
-    for (int i = 0; i < 4; i++)
-      g_assert_cmphex (out[i], ==, kat[k][6 + i]);
+    for (int i = 0; i < 4; i++) g_assert_cmphex (out[i], ==, kat[k][6 + i]);
   }
 }
 
@@ -77,7 +76,7 @@ test_philox_stream (void)
   g_test_message ("philox: mean %.5f, variance %.5f, |x|>4: %zu of %zu", mean, var, beyond4, n);
   g_assert_cmpfloat (fabs (mean), <, 5.0 / sqrt ((double) n));
   g_assert_cmpfloat (fabs (var - 1.0), <, 5.0 * sqrt (2.0 / n));
-  g_assert_cmpuint (beyond4, >, 20);   /* expected ≈ 66 */
+  g_assert_cmpuint (beyond4, >, 20); /* expected ≈ 66 */
   g_assert_cmpuint (beyond4, <, 140);
 
   /* Another seed (the high word too) gives another stream. */
@@ -86,8 +85,7 @@ test_philox_stream (void)
 
   /* bf16 is the f32 stream rounded. */
   dg_randn (DG_RNG_PHILOX, 42, DG_DTYPE_BF16, b, 1000);
-  for (gsize i = 0; i < 1000; i++)
-    g_assert_cmpfloat (b[i], ==, vkc_round_bf16 (a[i]));
+  for (gsize i = 0; i < 1000; i++) g_assert_cmpfloat (b[i], ==, vkc_round_bf16 (a[i]));
 }
 
 /* The documented stream must never change silently (saved seeds would give other images):
@@ -96,7 +94,10 @@ test_philox_stream (void)
 static void
 test_philox_pinned (void)
 {
-  static const struct { guint64 seed; guint32 bits[6]; } pins[] = {
+  static const struct {
+    guint64 seed;
+    guint32 bits[6];
+  } pins[] = {
     { 0, { 0x3f3ce8b6, 0xbf303d2c, 0xbfa49c47, 0xbf807c28, 0xbfdde62f, 0x4002954c } },
     { 42, { 0xbfacf097, 0x3e8a5696, 0xbe57cfef, 0x3ea80402, 0xbfb0bfd9, 0x4028061f } },
     { G_GUINT64_CONSTANT (0x123456789abcdef),
@@ -120,9 +121,12 @@ test_philox_pinned (void)
 static DgDType
 dtype_of (const char *name)
 {
-  if (!strcmp (name, "float32")) return DG_DTYPE_F32;
-  if (!strcmp (name, "bfloat16")) return DG_DTYPE_BF16;
-  if (!strcmp (name, "float64")) return DG_DTYPE_F64;
+  if (!strcmp (name, "float32"))
+    return DG_DTYPE_F32;
+  if (!strcmp (name, "bfloat16"))
+    return DG_DTYPE_BF16;
+  if (!strcmp (name, "float64"))
+    return DG_DTYPE_F64;
   g_error ("torch_randn.json: unknown dtype %s", name);
 }
 
@@ -134,8 +138,7 @@ check_case (DgSafetensors *st, const char *key, JsonObject *c, DgTorchGenerator 
   DgDType dtype = dtype_of (json_object_get_string_member (c, "dtype"));
   JsonArray *shape = json_object_get_array_member (c, "shape");
   gsize n = 1;
-  for (guint d = 0; d < json_array_get_length (shape); d++)
-    n *= (gsize) json_array_get_int_element (shape, d);
+  for (guint d = 0; d < json_array_get_length (shape); d++) n *= (gsize) json_array_get_int_element (shape, d);
   const DgTensorInfo *t = dg_safetensors_find (st, key);
   g_assert_nonnull (t);
   g_assert_cmpint (t->n_elements, ==, (gint64) n);
@@ -176,8 +179,8 @@ test_torch_streams (void)
   /* Cases of one "sequence" share a generator, in "call" order (the cached scalar normal must
    * survive calls and be ignored by the vectorised path). */
   g_autoptr (GList) keys = json_object_get_members (cases);
-  g_autoptr (GHashTable) seqs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                                       (GDestroyNotify) dg_torch_generator_free);
+  g_autoptr (GHashTable) seqs =
+      g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) dg_torch_generator_free);
   guint n_cases = 0;
   for (GList *l = keys; l; l = l->next, n_cases++) {
     JsonObject *c = json_object_get_object_member (cases, l->data);

@@ -83,7 +83,10 @@ test_dynamic_shift (void)
 {
   /* diffusers FlowMatchEulerDiscreteScheduler.from_config(tiny config + use_dynamic_shifting,
    * time_shift_type) .set_timesteps(5, mu = calculate_shift(1024)) — μ = 0.63. */
-  static const struct { DgTimeShiftType type; guint32 sigmas[6], timesteps[5]; } cases[] = {
+  static const struct {
+    DgTimeShiftType type;
+    guint32 sigmas[6], timesteps[5];
+  } cases[] = {
     { DG_TIME_SHIFT_EXPONENTIAL,
       { 0x3f800000, 0x3f5972a4, 0x3f272743, 0x3ec5938b, 0x3af5e2eb, 0 },
       { 0x447a0000, 0x445459f4, 0x44233c57, 0x43c0f216, 0x3ff01f99 } },
@@ -136,7 +139,7 @@ test_cfg_and_euler (void)
       g_autofree float *v = golden_f32 (st, "dit.step0.v", NULL, NULL);
       g_autofree float *want_cfg = golden_f32 (st, "dit.step0.v_cfg", NULL, NULL);
       g_autofree float *cfg = g_new (float, n);
-      dg_cfg_combine (cfg, v, v + n, n, 4.0, prec);   /* rows [uncond..., cond...] */
+      dg_cfg_combine (cfg, v, v + n, n, 4.0, prec); /* rows [uncond..., cond...] */
       assert_same_f32 (name, cfg, want_cfg, n);
 
       for (guint i = 0; i < n_steps; i++) {

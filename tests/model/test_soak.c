@@ -65,7 +65,8 @@ test_soak (void)
   for (guint s = 0; s < N_SETUPS; s++)
     models[s] = tiny_jobs_open_model (engine, setups[s].precision, setups[s].weights);
   /* first result of each request, by its key */
-  g_autoptr (GHashTable) firsts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
+  g_autoptr (GHashTable) firsts =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
   guint64 rss_warm = 0, rss_max = 0, held_warm = 0, held_max = 0;
   guint repeats = 0, cancels = 0;
   gint64 t0 = g_get_monotonic_time ();
@@ -100,8 +101,7 @@ test_soak (void)
       }
     }
     g_object_unref (c.cancel);
-    for (guint b = 0; b < batch; b++)
-      tiny_job_clear (&jobs[b]);
+    for (guint b = 0; b < batch; b++) tiny_job_clear (&jobs[b]);
 
     guint64 rss = rss_bytes (), held = vkc_device_reserved (dev, NULL);
     if (i + 1 == PERIOD) {
@@ -124,8 +124,7 @@ test_soak (void)
   g_assert_cmpuint (repeats, >, 50);
   g_assert_cmpfloat ((double) rss_max, <, 1.01 * rss_warm);
   g_assert_cmpfloat ((double) held_max, <=, 1.01 * held_warm);
-  for (guint s = 0; s < N_SETUPS; s++)
-    dg_model_free (models[s]);
+  for (guint s = 0; s < N_SETUPS; s++) dg_model_free (models[s]);
   g_assert_cmpuint (vkc_device_validation_messages (dev), ==, 0);
 }
 

@@ -45,10 +45,13 @@
 #define U8_BF16_MEAN_ABS 1.2
 
 static VkcDevice *dev;
-static DgVae *vaes[2];   /* [0] fp32, [1] bf16 */
+static DgVae *vaes[2]; /* [0] fp32, [1] bf16 */
 
 static const char *
-tag (int bf) { return bf ? "bf16" : "fp32"; }
+tag (int bf)
+{
+  return bf ? "bf16" : "fp32";
+}
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -132,17 +135,15 @@ test_load_errors (void)
 /* ---- module goldens ------------------------------------------------------------------------ */
 
 typedef struct {
-  const char *golden;   /* <golden>.in → <golden>.out */
+  const char *golden; /* <golden>.in → <golden>.out */
   const char *module;
 } ModuleCase;
 
 /* The modules golden_modules.py ran (manifest.json, modules.weights). */
 static const ModuleCase module_cases[] = {
-  { "vae.resnet_shortcut", "encoder.down_blocks.1.resnets.0" },
-  { "vae.resnet", "encoder.down_blocks.1.resnets.1" },
-  { "vae.downsample", "encoder.down_blocks.0.downsamplers.0" },   /* odd input height 13 */
-  { "vae.upsample", "decoder.up_blocks.0.upsamplers.0" },
-  { "vae.mid_attn", "decoder.mid_block.attentions.0" },
+  { "vae.resnet_shortcut", "encoder.down_blocks.1.resnets.0" }, { "vae.resnet", "encoder.down_blocks.1.resnets.1" },
+  { "vae.downsample", "encoder.down_blocks.0.downsamplers.0" }, /* odd input height 13 */
+  { "vae.upsample", "decoder.up_blocks.0.upsamplers.0" },       { "vae.mid_attn", "decoder.mid_block.attentions.0" },
 };
 
 static void
@@ -182,11 +183,11 @@ test_decode_module (gconstpointer data)
 /* Compares channels [c0, c0 + n) of NHWC moments with an NCHW golden, clamping like
  * DiagonalGaussianDistribution when asked (logvar). */
 static void
-compare_moments (const char *what, DgSafetensors *st, const char *name, const float *mom, const gint64 *ms,
-                 gint64 c0, gboolean clamp, double limit)
+compare_moments (const char *what, DgSafetensors *st, const char *name, const float *mom, const gint64 *ms, gint64 c0,
+                 gboolean clamp, double limit)
 {
   gint64 B = ms[0], H = ms[1], W = ms[2], C2 = ms[3], n = C2 / 2;
-  g_autofree float *part = g_new (float, B * H * W * n);
+  g_autofree float *part = g_new (float, B *H *W *n);
   for (gint64 p = 0; p < B * H * W; p++)
     for (gint64 c = 0; c < n; c++) {
       float v = mom[p * C2 + c0 + c];
@@ -268,7 +269,7 @@ load_png (const char *name, int bf, gint64 *h, gint64 *w)
   *h = gdk_pixbuf_get_height (pb);
   *w = gdk_pixbuf_get_width (pb);
   const guint8 *px = gdk_pixbuf_read_pixels (pb);
-  float *x = g_new (float, *h * *w * 3);
+  float *x = g_new (float, *h **w * 3);
   for (gint64 i = 0; i < *h; i++)
     for (gint64 j = 0; j < *w; j++)
       for (int c = 0; c < 3; c++) {
@@ -307,7 +308,8 @@ test_scenario_encode (gconstpointer data)
       g_autofree float *mom = dg_tensor_download_f32 (dev, &m, &error);
       g_autofree char *mn = g_strdup_printf ("vae.enc.mean.%u", i), *ln = g_strdup_printf ("vae.enc.logvar.%u", i);
       g_autofree char *rn = g_strdup_printf ("vae.ref_latent.%u", i);
-      g_autofree char *w1 = g_strdup_printf ("s%d %s %s", k, mn, tag (bf)), *w2 = g_strdup_printf ("s%d %s %s", k, ln, tag (bf));
+      g_autofree char *w1 = g_strdup_printf ("s%d %s %s", k, mn, tag (bf)),
+                      *w2 = g_strdup_printf ("s%d %s %s", k, ln, tag (bf));
       g_autofree char *w3 = g_strdup_printf ("s%d %s %s", k, rn, tag (bf));
       compare_moments (w1, st, mn, mom, m.shape, 0, FALSE, limit);
       if (golden_has (st, ln))
@@ -323,8 +325,7 @@ static guint8 *
 to_u8 (const float *x, gsize n, int bf)
 {
   guint8 *u = g_new (guint8, n);
-  for (gsize i = 0; i < n; i++)
-    u[i] = bf ? dg_unit_bf16_to_u8 (vkc_f32_to_bf16 (x[i])) : dg_unit_to_u8 (x[i]);
+  for (gsize i = 0; i < n; i++) u[i] = bf ? dg_unit_bf16_to_u8 (vkc_f32_to_bf16 (x[i])) : dg_unit_to_u8 (x[i]);
   return u;
 }
 
@@ -471,7 +472,7 @@ test_plan (void)
   guint64 plan = dg_vae_plan_decode_bytes (dev, cfg, 2, 20, 24), used = arena_used (arena);
   g_test_message ("tiny decode 2x160x192: plan %" G_GUINT64_FORMAT " bytes, arena %" G_GUINT64_FORMAT, plan, used);
   g_assert_cmpuint (plan, <=, used);
-  g_assert_cmpuint (used, <=, plan + 16 * 256);   /* a few allocations, 256-byte aligned */
+  g_assert_cmpuint (used, <=, plan + 16 * 256); /* a few allocations, 256-byte aligned */
   VkcTensor m;
   dg_arena_reset (arena);
   dg_vae_encode (vaes[0], cmd, arena, &y, NULL, &m);
@@ -489,8 +490,8 @@ test_plan (void)
   const int sides[] = { 512, 1024 };
   for (guint i = 0; i < G_N_ELEMENTS (sides); i++) {
     int p = sides[i], l = p / 8;
-    g_test_message ("SD3 VAE, %dx%d: decode %.0f MiB, encode %.0f MiB of activations; decoder weights %.0f MiB bf16",
-                    p, p, dg_vae_plan_decode_bytes (dev, &rc, 1, l, l) / 1048576.0,
+    g_test_message ("SD3 VAE, %dx%d: decode %.0f MiB, encode %.0f MiB of activations; decoder weights %.0f MiB bf16", p,
+                    p, dg_vae_plan_decode_bytes (dev, &rc, 1, l, l) / 1048576.0,
                     dg_vae_plan_encode_bytes (dev, &rc, 1, p, p) / 1048576.0,
                     dg_vae_plan_weight_bytes (&rc, DG_VAE_DECODER, DG_PRECISION_BF16) / 1048576.0);
   }
@@ -508,10 +509,10 @@ test_plan (void)
 /* ---- tiles ------------------------------------------------------------------------------------ */
 
 typedef struct {
-  double nmse, psnr;   /* PSNR over the 8-bit range */
-  int max_u8;          /* max |Δ| of the 8-bit images */
-  double seam_mean;    /* mean |Δ| (8-bit levels) in the columns/rows of blend zones */
-  double rest_mean;    /* mean |Δ| elsewhere */
+  double nmse, psnr; /* PSNR over the 8-bit range */
+  int max_u8;        /* max |Δ| of the 8-bit images */
+  double seam_mean;  /* mean |Δ| (8-bit levels) in the columns/rows of blend zones */
+  double rest_mean;  /* mean |Δ| elsewhere */
 } TileStats;
 
 static float *
@@ -564,8 +565,13 @@ tiled_vs_whole (DgVae *vae, const VkcTensor *z, const float *a, const DgVaeTilin
     st.max_u8 = MAX (st.max_u8, du);
     gsize px = i / 3;
     gint64 col = (gint64) (px % (gsize) W), row = (gint64) (px / (gsize) W % (gsize) H);
-    if (seam_row[row] || seam_col[col]) { seam_sum += du; seam_n++; }
-    else { rest_sum += du; rest_n++; }
+    if (seam_row[row] || seam_col[col]) {
+      seam_sum += du;
+      seam_n++;
+    } else {
+      rest_sum += du;
+      rest_n++;
+    }
   }
   st.nmse = num / den;
   /* [−1, 1] spans 255 levels: PSNR = 10·log10(2² / MSE). */
@@ -601,8 +607,8 @@ tiled_case (DgVae *vae, const VkcTensor *z, const float *whole, double ms_whole,
   TileStats s = tiled_vs_whole (vae, z, whole, t, rows, cols, &ms_tiled);
   g_test_message ("tiled decode %ux%u latents, tile %u overlap %u: nmse %.3g, PSNR %.1f dB, max |d u8| %d, "
                   "mean |d u8| %.3f at blend-zone centres, %.3f elsewhere; whole %.0f ms, tiled %.0f ms",
-                  (guint) z->shape[2], (guint) z->shape[1], t->tile, t->overlap, s.nmse, s.psnr, s.max_u8,
-                  s.seam_mean, s.rest_mean, ms_whole, ms_tiled);
+                  (guint) z->shape[2], (guint) z->shape[1], t->tile, t->overlap, s.nmse, s.psnr, s.max_u8, s.seam_mean,
+                  s.rest_mean, ms_whole, ms_tiled);
   return s;
 }
 
@@ -636,7 +642,10 @@ test_tiled_decode (void)
   g_autoptr (DgSafetensors) st = scenario_file (4, 0);
   VkcTensor z = upload_golden (arena, st, "dit.step1.latents", NULL);
   g_autofree float *whole = decode_whole (vae, &z, &ms);
-  const struct { DgVaeTiling t; double nmse, psnr; } cases[] = { { { 16, 4 }, 2e-2, 30 }, { { 24, 6 }, 3e-3, 38 } };
+  const struct {
+    DgVaeTiling t;
+    double nmse, psnr;
+  } cases[] = { { { 16, 4 }, 2e-2, 30 }, { { 24, 6 }, 3e-3, 38 } };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     TileStats s = tiled_case (vae, &z, whole, ms, &cases[i].t);
     g_assert_cmpfloat (s.nmse, <=, cases[i].nmse);
@@ -672,7 +681,7 @@ test_tiled_default (void)
   gint64 s[8];
   g_autofree float *lat = golden_f32 (st, "dit.step1.latents", s, NULL);
   const gint64 C = s[1], h = s[2], w = s[3], H = 64, W = 96;
-  g_autofree float *up = g_new (float, H * W * C);
+  g_autofree float *up = g_new (float, H *W *C);
   for (gint64 i = 0; i < H; i++)
     for (gint64 j = 0; j < W; j++) {
       double y = (i + 0.5) * h / H - 0.5, x = (j + 0.5) * w / W - 0.5;
@@ -681,8 +690,8 @@ test_tiled_default (void)
       double fy = CLAMP (y - y0, 0, 1), fx = CLAMP (x - x0, 0, 1);
       for (gint64 c = 0; c < C; c++) {
         const float *p = lat + c * h * w;
-        up[(i * W + j) * C + c] = (float) ((1 - fy) * ((1 - fx) * p[y0 * w + x0] + fx * p[y0 * w + x1])
-                                           + fy * ((1 - fx) * p[y1 * w + x0] + fx * p[y1 * w + x1]));
+        up[(i * W + j) * C + c] = (float) ((1 - fy) * ((1 - fx) * p[y0 * w + x0] + fx * p[y0 * w + x1]) +
+                                           fy * ((1 - fx) * p[y1 * w + x0] + fx * p[y1 * w + x1]));
       }
     }
   g_autoptr (DgArena) arena = dg_arena_new (dev, "test");
@@ -723,13 +732,16 @@ test_tiled_encode (void)
   g_assert_true (DG_ACT (arena, &tiled, whole.shape[0], whole.shape[1], whole.shape[2], whole.shape[3]));
   g_assert_true (dg_arena_check (arena, &error));
   g_autofree float *a = download (&whole);
-  const struct { DgVaeTiling t; double limit; } cases[] = { { { 16, 4 }, 5e-2 }, { { 24, 6 }, 1e-2 } };
+  const struct {
+    DgVaeTiling t;
+    double limit;
+  } cases[] = { { { 16, 4 }, 5e-2 }, { { 24, 6 }, 1e-2 } };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_assert_true (dg_vae_encode_tiled (vae, &x, NULL, &tiled, &cases[i].t, NULL, NULL, &error));
     g_assert_no_error (error);
     g_autofree float *b = download (&tiled);
-    g_autofree char *what = g_strdup_printf ("tiled encode 256x256, tile %u overlap %u (vs whole)", cases[i].t.tile,
-                                             cases[i].t.overlap);
+    g_autofree char *what =
+        g_strdup_printf ("tiled encode 256x256, tile %u overlap %u (vs whole)", cases[i].t.tile, cases[i].t.overlap);
     golden_compare (what, a, b, (gsize) vkc_tensor_numel (&whole), cases[i].limit);
   }
   DgVaeTiling t = { 16, 4 };
@@ -773,8 +785,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vae/fp32/tiled-encode", test_tiled_encode);
   g_test_add_func ("/vae/fp32/tiled-default", test_tiled_default);
   int rc = g_test_run ();
-  for (int bf = 0; bf < 2; bf++)
-    dg_vae_free (vaes[bf]);
+  for (int bf = 0; bf < 2; bf++) dg_vae_free (vaes[bf]);
   guint messages = vkc_device_validation_enabled (dev) ? vkc_device_validation_messages (dev) : 0;
   vkc_device_free (dev);
   g_assert_cmpuint (messages, ==, 0);

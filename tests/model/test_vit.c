@@ -114,12 +114,10 @@ test_window_index (void)
   gint64 shape[8];
   g_autofree gint64 *want = golden_i64 (gold, "vit_10x12.window_index", shape, NULL);
   g_assert_cmpint (shape[0], ==, 30);
-  for (guint i = 0; i < 30; i++)
-    g_assert_cmpint (index[i], ==, want[i]);
+  for (guint i = 0; i < 30; i++) g_assert_cmpint (index[i], ==, want[i]);
   g_autofree gint64 *want_cu = golden_i64 (gold, "vit_10x12.cu_window_seqlens", shape, NULL);
   g_assert_cmpint (shape[0], ==, n_windows + 1);
-  for (guint w = 0; w <= n_windows; w++)
-    g_assert_cmpint (cu[w], ==, want_cu[w]);
+  for (guint w = 0; w <= n_windows; w++) g_assert_cmpint (cu[w], ==, want_cu[w]);
 
   /* 8 × 8 merged tokens (256 × 256 px): a multiple of the window, the reference adds a whole
    * padding window per axis and drops it again; 4 windows of 16 remain. */
@@ -127,9 +125,8 @@ test_window_index (void)
   g_autofree guint32 *index2 = NULL, *cu2 = NULL;
   dg_vit_window_index (&cfg.vision, &grid, &index2, &cu2, &n_windows);
   g_assert_cmpuint (n_windows, ==, 4);
-  for (guint w = 0; w <= 4; w++)
-    g_assert_cmpuint (cu2[w], ==, w * 64);
-  g_assert_cmpuint (index2[16], ==, 4);   /* window 1 starts at merged column 4 of row 0 */
+  for (guint w = 0; w <= 4; w++) g_assert_cmpuint (cu2[w], ==, w * 64);
+  g_assert_cmpuint (index2[16], ==, 4); /* window 1 starts at merged column 4 of row 0 */
 }
 
 static void
@@ -142,8 +139,8 @@ check_tower (DgPrecision precision)
   DgQwenVLConfig cfg;
   g_autoptr (DgSafetensors) st = NULL;
   g_autoptr (DgVit) vit = load_vit (f, precision, &cfg, &st);
-  g_autoptr (DgSafetensors) gold = golden_open (bf16 ? "golden/modules_bf16.safetensors"
-                                                     : "golden/modules_fp32.safetensors");
+  g_autoptr (DgSafetensors) gold =
+      golden_open (bf16 ? "golden/modules_bf16.safetensors" : "golden/modules_fp32.safetensors");
   DgVitGrid grid;
   grid_10x12 (&cfg, &grid);
   const int64_t N = 120, C = cfg.vision.hidden;
@@ -183,7 +180,11 @@ check_tower (DgPrecision precision)
   compare (f, gold, "vit_10x12.merger.out", &y, stage);
 }
 
-static void test_tower_fp32 (void) { check_tower (DG_PRECISION_F32); }
+static void
+test_tower_fp32 (void)
+{
+  check_tower (DG_PRECISION_F32);
+}
 
 /* The tower with quantized Linear weights, fp32 activations: its output's NMSE against the fp32
  * golden (within @limit). */
@@ -220,7 +221,11 @@ test_tower_quantized (void)
   g_assert_cmpfloat (q8, >, FP32_LIMIT);
   g_assert_cmpfloat (q4, >, q8);
 }
-static void test_tower_bf16 (void) { check_tower (DG_PRECISION_BF16); }
+static void
+test_tower_bf16 (void)
+{
+  check_tower (DG_PRECISION_BF16);
+}
 
 /* Loading refuses what it cannot run, with a message naming the tensor. */
 static void
@@ -234,7 +239,8 @@ test_load_errors (void)
   g_assert_true (dg_qwen_vl_config_load (config, &cfg, &error));
   g_autoptr (DgSafetensors) st = golden_open ("tiny-deepgen/vlm");
   /* Wrong layout prefix: the tensors are not found. */
-  DgVit *vit = dg_vit_load (f->dev, &cfg.vision, st, "model.visual.", DG_PRECISION_F32, DG_WEIGHTS_RELEASED, NULL, &error);
+  DgVit *vit =
+      dg_vit_load (f->dev, &cfg.vision, st, "model.visual.", DG_PRECISION_F32, DG_WEIGHTS_RELEASED, NULL, &error);
   g_assert_null (vit);
   g_assert_error (error, DG_ERROR, DG_ERROR_MISSING);
   g_assert_nonnull (strstr (error->message, "model.visual.patch_embed.proj.weight"));

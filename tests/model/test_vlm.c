@@ -43,8 +43,8 @@
 typedef struct {
   VkcDevice *dev;
   DgArena *arena;
-  GHashTable *kept;      /* tap name → VkcTensor* */
-  guint image;           /* index of the image the ViT taps belong to */
+  GHashTable *kept; /* tap name → VkcTensor* */
+  guint image;      /* index of the image the ViT taps belong to */
 } Fixture;
 
 static Fixture *
@@ -174,9 +174,9 @@ load_png (const char *relative)
     if (memcmp (type, "IHDR", 4) == 0) {
       w = be32 (body);
       h = be32 (body + 4);
-      g_assert_cmpuint (body[8], ==, 8);    /* bit depth */
-      g_assert_cmpuint (body[9], ==, 2);    /* RGB */
-      g_assert_cmpuint (body[12], ==, 0);   /* not interlaced */
+      g_assert_cmpuint (body[8], ==, 8);  /* bit depth */
+      g_assert_cmpuint (body[9], ==, 2);  /* RGB */
+      g_assert_cmpuint (body[12], ==, 0); /* not interlaced */
     } else if (memcmp (type, "IDAT", 4) == 0) {
       g_byte_array_append (idat, body, n);
     }
@@ -203,9 +203,9 @@ load_png (const char *relative)
 typedef struct {
   int id;
   guint batch;
-  char **prompts, **negatives;     /* [batch] */
-  guint *n_refs;                   /* [batch] */
-  GPtrArray *ref_files;            /* flat over requests: "golden/ref_….png" */
+  char **prompts, **negatives; /* [batch] */
+  guint *n_refs;               /* [batch] */
+  GPtrArray *ref_files;        /* flat over requests: "golden/ref_….png" */
 } Scenario;
 
 static void
@@ -223,8 +223,7 @@ static char **
 strings_of (JsonArray *a)
 {
   char **v = g_new0 (char *, json_array_get_length (a) + 1);
-  for (guint i = 0; i < json_array_get_length (a); i++)
-    v[i] = g_strdup (json_array_get_string_element (a, i));
+  for (guint i = 0; i < json_array_get_length (a); i++) v[i] = g_strdup (json_array_get_string_element (a, i));
   return v;
 }
 
@@ -296,7 +295,7 @@ inputs_init (Fixture *f, DgPrecision precision, Inputs *in)
 
 typedef struct {
   DgPromptBatch *batch;
-  GPtrArray *pixels;           /* float* per flat image */
+  GPtrArray *pixels; /* float* per flat image */
   DgVlmImage *images;
   guint n_images;
   VkcTensor merged;
@@ -369,8 +368,7 @@ check_rows (const Encoded *e, DgSafetensors *gold)
       g_assert_cmpint (e->batch->input_ids[r * e->batch->seq_len + c], ==, ids[r * shape[1] + c]);
   g_autofree gint64 *pos = golden_i64 (gold, "llm.position_ids", shape, NULL);
   g_assert_cmpint (shape[2], ==, e->batch->seq_len);
-  for (gint64 i = 0; i < 3 * shape[1] * shape[2]; i++)
-    g_assert_cmpint (e->batch->position_ids[i], ==, pos[i]);
+  for (gint64 i = 0; i < 3 * shape[1] * shape[2]; i++) g_assert_cmpint (e->batch->position_ids[i], ==, pos[i]);
 }
 
 static void
@@ -448,8 +446,16 @@ check_scenarios (DgPrecision precision)
   inputs_clear (&in);
 }
 
-static void test_scenarios_fp32 (void) { check_scenarios (DG_PRECISION_F32); }
-static void test_scenarios_bf16 (void) { check_scenarios (DG_PRECISION_BF16); }
+static void
+test_scenarios_fp32 (void)
+{
+  check_scenarios (DG_PRECISION_F32);
+}
+static void
+test_scenarios_bf16 (void)
+{
+  check_scenarios (DG_PRECISION_BF16);
+}
 
 /* The 28/32 bilinear rescale of scenario 3's reference (the only one the golden keeps). */
 static void
@@ -467,15 +473,15 @@ test_preprocess (void)
   g_autofree float *want = golden_f32 (gold, "vit.in_resized.0", NULL, NULL);
   DgVitGrid grid;
   g_autofree float *resized = NULL, *resized2 = NULL;
-  g_autofree float *patches = dg_vlm_preprocess (&cfg.vision, DG_PRECISION_F32, chw, DG_LAYOUT_CHW, 160, 192, &grid,
-                                                 &resized, &error);
+  g_autofree float *patches =
+      dg_vlm_preprocess (&cfg.vision, DG_PRECISION_F32, chw, DG_LAYOUT_CHW, 160, 192, &grid, &resized, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (grid.resized_h, ==, 140);
   g_assert_cmpuint (grid.resized_w, ==, 168);
   golden_compare ("vit.in_resized.0", want, resized, 3 * 140 * 168, PREPROCESS_LIMIT);
   /* Both layouts give the same patches. */
-  g_autofree float *patches2 = dg_vlm_preprocess (&cfg.vision, DG_PRECISION_F32, hwc, DG_LAYOUT_HWC, 160, 192, &grid,
-                                                  &resized2, &error);
+  g_autofree float *patches2 =
+      dg_vlm_preprocess (&cfg.vision, DG_PRECISION_F32, hwc, DG_LAYOUT_HWC, 160, 192, &grid, &resized2, &error);
   g_assert_true (memcmp (patches, patches2, sizeof (float) * 120 * 1176) == 0);
   /* Patch rows in the 2×2-grouped order, 1176 values (c, t, y, x), the two frames equal: row 1
    * is the patch right of row 0 (inner column 1), row 2 the one below. Normalised values:
@@ -487,8 +493,8 @@ test_preprocess (void)
   g_assert_cmpfloat (fabsf (patches[2 * 1176 + 0] - v), <, 1e-6f);
   g_assert_true (memcmp (patches, patches + 196, sizeof (float) * 196) == 0);
   /* Sizes that are not multiples of 32 are refused. */
-  g_autofree float *bad = dg_vlm_preprocess (&cfg.vision, DG_PRECISION_F32, chw, DG_LAYOUT_CHW, 150, 192, &grid,
-                                             NULL, &error);
+  g_autofree float *bad =
+      dg_vlm_preprocess (&cfg.vision, DG_PRECISION_F32, chw, DG_LAYOUT_CHW, 150, 192, &grid, NULL, &error);
   g_assert_null (bad);
   g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
 }
@@ -551,8 +557,7 @@ test_lora_merge (void)
     if (strcmp (module, "embed_tokens") == 0) {
       DgLoraEmbedding e;
       g_assert_true (dg_lora_take_embedding (lora, DG_LORA_TEXT, module, t->shape[0], t->shape[1], &e, &done, &error));
-      for (gint64 r = 0; done && r < t->shape[0]; r++)
-        dg_lora_embedding_add_row (&e, r, w + r * t->shape[1]);
+      for (gint64 r = 0; done && r < t->shape[0]; r++) dg_lora_embedding_add_row (&e, r, w + r * t->shape[1]);
       dg_lora_embedding_clear (&e);
     } else {
       g_assert_true (dg_lora_merge_linear (lora, vision ? DG_LORA_VISION : DG_LORA_TEXT, module, w, t->shape[0],
@@ -560,7 +565,7 @@ test_lora_merge (void)
     }
     g_assert_no_error (error);
     if (!done) {
-      g_assert_true (strcmp (module, "patch_embed.proj") == 0);   /* Conv3d: not a LoRA target */
+      g_assert_true (strcmp (module, "patch_embed.proj") == 0); /* Conv3d: not a LoRA target */
       continue;
     }
     checked++;
@@ -673,7 +678,7 @@ test_lora_errors (void)
   g_autofree char *dir = g_dir_make_tmp ("dg-lora-XXXXXX", &error);
   g_assert_no_error (error);
   g_autofree char *cfg = g_build_filename (dir, "adapter_config.json", NULL);
-  DgLora *lora = dg_lora_open (dir, &error);   /* no config at all */
+  DgLora *lora = dg_lora_open (dir, &error); /* no config at all */
   g_assert_null (lora);
   g_assert_error (error, DG_ERROR, DG_ERROR_MISSING);
   g_clear_error (&error);

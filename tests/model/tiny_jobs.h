@@ -5,10 +5,10 @@
 #include "deepgen.h"
 
 typedef struct {
-  DgImage *source;           /* a gradient, RGB */
-  DgMask *mask;              /* a disc in the middle */
+  DgImage *source; /* a gradient, RGB */
+  DgMask *mask;    /* a disc in the middle */
   const DgImage *images[1];
-  DgRequest request;         /* 2 steps, seed 7; generate at the source's size */
+  DgRequest request; /* 2 steps, seed 7; generate at the source's size */
 } TinyJob;
 
 void tiny_job_init (TinyJob *job, DgJob kind, int width, int height);

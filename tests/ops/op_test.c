@@ -35,7 +35,8 @@ op_randn (size_t n, guint32 seed, float scale)
     double u1 = g_rand_double (r), u2 = g_rand_double (r);
     double rad = sqrt (-2.0 * log (1.0 - u1)), th = 2.0 * G_PI * u2;
     x[i] = (float) (scale * rad * cos (th));
-    if (i + 1 < n) x[i + 1] = (float) (scale * rad * sin (th));
+    if (i + 1 < n)
+      x[i + 1] = (float) (scale * rad * sin (th));
   }
   return x;
 }
@@ -53,8 +54,10 @@ void
 op_round_to (float *x, size_t n, VkcDType dtype)
 {
   for (size_t i = 0; i < n; i++) {
-    if (dtype == VKC_BF16) x[i] = vkc_round_bf16 (x[i]);
-    else if (dtype == VKC_F16) x[i] = vkc_f16_to_f32 (vkc_f32_to_f16 (x[i]));
+    if (dtype == VKC_BF16)
+      x[i] = vkc_round_bf16 (x[i]);
+    else if (dtype == VKC_F16)
+      x[i] = vkc_f16_to_f32 (vkc_f32_to_f16 (x[i]));
   }
   if (vkc_dtype_block (dtype) > 1) {
     g_assert_cmpuint (n % (size_t) vkc_dtype_block (dtype), ==, 0);
@@ -81,8 +84,7 @@ op_tensor (OpTest *t, VkcDType dtype, int ndim, const int64_t *shape, const floa
       g_assert_true (vkc_tensor_upload (t->dev, &x, q, &error));
     } else {
       g_autofree uint16_t *h = g_new (uint16_t, n ? n : 1);
-      for (size_t i = 0; i < n; i++)
-        h[i] = dtype == VKC_BF16 ? vkc_f32_to_bf16 (data[i]) : vkc_f32_to_f16 (data[i]);
+      for (size_t i = 0; i < n; i++) h[i] = dtype == VKC_BF16 ? vkc_f32_to_bf16 (data[i]) : vkc_f32_to_f16 (data[i]);
       g_assert_true (vkc_tensor_upload (t->dev, &x, h, &error));
     }
     g_assert_no_error (error);
@@ -105,8 +107,7 @@ op_download (OpTest *t, const VkcTensor *x)
   } else {
     g_autofree uint16_t *h = g_new (uint16_t, n ? n : 1);
     g_assert_true (vkc_tensor_download (t->dev, x, h, &error));
-    for (size_t i = 0; i < n; i++)
-      out[i] = x->dtype == VKC_BF16 ? vkc_bf16_to_f32 (h[i]) : vkc_f16_to_f32 (h[i]);
+    for (size_t i = 0; i < n; i++) out[i] = x->dtype == VKC_BF16 ? vkc_bf16_to_f32 (h[i]) : vkc_f16_to_f32 (h[i]);
   }
   g_assert_no_error (error);
   return out;
@@ -157,9 +158,12 @@ op_check (const char *what, const double *ref, const float *got, size_t n, doubl
     double wd = -1;
     for (size_t i = 0; i < n; i++) {
       double d = fabs (ref[i] - got[i]);
-      if (d > wd) { wd = d; worst = i; }
+      if (d > wd) {
+        wd = d;
+        worst = i;
+      }
     }
-    g_error ("%s: nmse %.3g exceeds %.1g (worst element %zu: got %.8g, expected %.8g)",
-             what, e, limit, worst, got[worst], ref[worst]);
+    g_error ("%s: nmse %.3g exceeds %.1g (worst element %zu: got %.8g, expected %.8g)", what, e, limit, worst,
+             got[worst], ref[worst]);
   }
 }

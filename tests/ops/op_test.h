@@ -14,7 +14,7 @@
 
 typedef struct {
   VkcDevice *dev;
-  VkcPool *pool;     /* device memory; tensors from op_tensor_* live in its arena */
+  VkcPool *pool; /* device memory; tensors from op_tensor_* live in its arena */
 } OpTest;
 
 OpTest *op_test_new (void);

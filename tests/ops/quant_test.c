@@ -14,7 +14,7 @@
 #include <math.h>
 #include <string.h>
 
-#define QB 32   /* values per block, both formats */
+#define QB 32 /* values per block, both formats */
 
 static double
 nmse_limit (int64_t K)
@@ -48,14 +48,14 @@ test_roundtrip (gconstpointer data)
       uint16_t rd;
       int rq[QB];
       f->reference (xb, &rd, rq);
-      g_assert_cmphex (blk[0], ==, rd);   /* bits 16–31 zero */
+      g_assert_cmphex (blk[0], ==, rd); /* bits 16–31 zero */
       double dh = vkc_f16_to_f32 ((uint16_t) blk[0]);
       for (int j = 0; j < QB; j++) {
         g_assert_cmpint (f->quant_of (blk, j), ==, rq[j]);
         double err = fabs ((double) xb[j] - back[b * QB + j]), bound = f->bound (xb, j, dh);
         if (err > bound)
-          g_error ("scale %g block %" G_GINT64_FORMAT " value %d: |%.9g - %.9g| = %.3g > %.3g", scales[s], b, j,
-                   xb[j], back[b * QB + j], err, bound);
+          g_error ("scale %g block %" G_GINT64_FORMAT " value %d: |%.9g - %.9g| = %.3g > %.3g", scales[s], b, j, xb[j],
+                   back[b * QB + j], err, bound);
         worst = MAX (worst, err / bound);
         g_assert_cmpfloat (back[b * QB + j], ==, f->value ((float) dh, f->quant_of (blk, j)));
       }
@@ -159,11 +159,16 @@ test_tensor_refusals (gconstpointer data)
   if (g_test_subprocess ()) {
     VkcTensor w = { .dtype = f->dtype, .ndim = 2, .shape = { 4, 64 }, .stride = { 64, 1 } };
     const char *which = g_getenv ("QUANT_REFUSAL");
-    if (!g_strcmp0 (which, "narrow")) vkc_tensor_narrow (&w, 1, 0, 32);
-    if (!g_strcmp0 (which, "offset")) vkc_tensor_view (&w, 2, (int64_t[]) { 1, 64 }, (int64_t[]) { 64, 1 }, 16);
-    if (!g_strcmp0 (which, "stride")) vkc_tensor_view (&w, 2, (int64_t[]) { 2, 32 }, (int64_t[]) { 64, 1 }, 0);
-    if (!g_strcmp0 (which, "reshape")) vkc_tensor_reshape (&w, 1, (int64_t[]) { 256 });
-    if (!g_strcmp0 (which, "size")) vkc_dtype_size (f->dtype);
+    if (!g_strcmp0 (which, "narrow"))
+      vkc_tensor_narrow (&w, 1, 0, 32);
+    if (!g_strcmp0 (which, "offset"))
+      vkc_tensor_view (&w, 2, (int64_t[]) { 1, 64 }, (int64_t[]) { 64, 1 }, 16);
+    if (!g_strcmp0 (which, "stride"))
+      vkc_tensor_view (&w, 2, (int64_t[]) { 2, 32 }, (int64_t[]) { 64, 1 }, 0);
+    if (!g_strcmp0 (which, "reshape"))
+      vkc_tensor_reshape (&w, 1, (int64_t[]) { 256 });
+    if (!g_strcmp0 (which, "size"))
+      vkc_dtype_size (f->dtype);
     return;
   }
   const char *cases[][2] = {
@@ -188,9 +193,9 @@ test_tensor_refusals (gconstpointer data)
 typedef struct {
   int64_t M, K, N;
   bool bias, accumulate;
-  int64_t x_pad, x_col;   /* x is a column slice [.., x_col : x_col+K] of [.., K + x_pad] */
-  int64_t y_pad, y_col;   /* same for y */
-  int64_t w_row0;         /* W is rows [w_row0, w_row0 + N) of a [w_row0 + N + 1, K] tensor */
+  int64_t x_pad, x_col; /* x is a column slice [.., x_col : x_col+K] of [.., K + x_pad] */
+  int64_t y_pad, y_col; /* same for y */
+  int64_t w_row0;       /* W is rows [w_row0, w_row0 + N) of a [w_row0 + N + 1, K] tensor */
   VkcLinearKernel kernel;
   bool no_subgroup;
   VkDeviceSize max_binding;
@@ -213,9 +218,9 @@ run_case (OpTest *t, const QuantFormat *f, const char *what, const Case *c)
 
   VkcTensor xf = op_tensor (t, VKC_F32, 2, (int64_t[]) { M, xw }, x);
   VkcTensor yf = op_tensor (t, VKC_F32, 2, (int64_t[]) { M, yw }, y0);
-  VkcTensor wf = op_tensor (t, f->dtype, 2, (int64_t[]) { wrows, K }, w);   /* quantizes w */
+  VkcTensor wf = op_tensor (t, f->dtype, 2, (int64_t[]) { wrows, K }, w); /* quantizes w */
   VkcTensor bt = op_tensor (t, VKC_F32, 1, &N, b);
-  op_round_to (w, (size_t) (wrows * K), f->dtype);   /* the reference's weights: deq(q(w)) */
+  op_round_to (w, (size_t) (wrows * K), f->dtype); /* the reference's weights: deq(q(w)) */
   VkcTensor xv = vkc_tensor_narrow (&xf, 1, c->x_col, K);
   VkcTensor yv = vkc_tensor_narrow (&yf, 1, c->y_col, N);
   VkcTensor wv = vkc_tensor_narrow (&wf, 0, c->w_row0, N);
@@ -242,8 +247,10 @@ run_case (OpTest *t, const QuantFormat *f, const char *what, const Case *c)
       const float *wr = w + (c->w_row0 + n) * K;
       double s = 0;
       for (int64_t k = 0; k < K; k++) s += (double) xr[k] * (double) wr[k];
-      if (c->bias) s += b[n];
-      if (c->accumulate) s += y0[m * yw + c->y_col + n];
+      if (c->bias)
+        s += b[n];
+      if (c->accumulate)
+        s += y0[m * yw + c->y_col + n];
       rv[m * N + n] = s;
       gv[m * N + n] = got[m * yw + c->y_col + n];
     }
@@ -252,9 +259,10 @@ run_case (OpTest *t, const QuantFormat *f, const char *what, const Case *c)
         g_error ("%s: y[%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] outside the view changed", what, m, j);
   }
   char label[256];
-  g_snprintf (label, sizeof label, "%s %s (M=%" G_GINT64_FORMAT " K=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT
-              "%s%s, %u dispatches, %.2f s)", vkc_dtype_name (f->dtype), what, M, K, N, c->bias ? " bias" : "",
-              c->accumulate ? " accumulate" : "", nd_disp, gpu_s);
+  g_snprintf (label, sizeof label,
+              "%s %s (M=%" G_GINT64_FORMAT " K=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT "%s%s, %u dispatches, %.2f s)",
+              vkc_dtype_name (f->dtype), what, M, K, N, c->bias ? " bias" : "", c->accumulate ? " accumulate" : "",
+              nd_disp, gpu_s);
   op_check (label, rv, gv, (size_t) (M * N), nmse_limit (K));
   vkc_pool_arena_reset (t->pool);
 }
@@ -275,14 +283,32 @@ test_gemv (gconstpointer data)
     for (guint r = 0; r < G_N_ELEMENTS (rows); r++)
       for (guint i = 0; i < G_N_ELEMENTS (Ns); i++) {
         int64_t M = rows[r];
-        run_case (t, f, sg ? "gemv shared" : "gemv subgroup", &(Case) { .M = M, .N = Ns[i], .K = Ks[(i + r) % 4],
-                  .bias = i & 1, .accumulate = (i + r) % 3 == 0, .kernel = VKC_LINEAR_GEMV, .no_subgroup = sg,
-                  .x_pad = r, .x_col = r ? 1 : 0, .y_pad = 2, .y_col = i & 1, .w_row0 = i + r });
+        run_case (t, f, sg ? "gemv shared" : "gemv subgroup",
+                  &(Case) { .M = M,
+                            .N = Ns[i],
+                            .K = Ks[(i + r) % 4],
+                            .bias = i & 1,
+                            .accumulate = (i + r) % 3 == 0,
+                            .kernel = VKC_LINEAR_GEMV,
+                            .no_subgroup = sg,
+                            .x_pad = r,
+                            .x_col = r ? 1 : 0,
+                            .y_pad = 2,
+                            .y_col = i & 1,
+                            .w_row0 = i + r });
       }
-  run_case (t, f, "gemv 9 rows", &(Case) { .M = 9, .K = 1056, .N = 301, .bias = true, .kernel = VKC_LINEAR_GEMV,
-            .min_dispatches = 2, .w_row0 = 3 });
-  run_case (t, f, "gemv 77 rows", &(Case) { .M = 77, .K = 96, .N = 37, .accumulate = true,
-            .kernel = VKC_LINEAR_GEMV, .no_subgroup = true, .min_dispatches = 10 });
+  run_case (
+      t, f, "gemv 9 rows",
+      &(Case) {
+          .M = 9, .K = 1056, .N = 301, .bias = true, .kernel = VKC_LINEAR_GEMV, .min_dispatches = 2, .w_row0 = 3 });
+  run_case (t, f, "gemv 77 rows",
+            &(Case) { .M = 77,
+                      .K = 96,
+                      .N = 37,
+                      .accumulate = true,
+                      .kernel = VKC_LINEAR_GEMV,
+                      .no_subgroup = true,
+                      .min_dispatches = 10 });
   /* AUTO picks the GEMV for ≤ 8 rows. */
   run_case (t, f, "auto 8 rows", &(Case) { .M = 8, .K = 2048, .N = 1537, .bias = true });
   op_test_free (t);
@@ -299,10 +325,20 @@ test_tiled (gconstpointer data)
   for (guint r = 0; r < G_N_ELEMENTS (rows); r++)
     for (guint i = 0; i < G_N_ELEMENTS (Ns); i++) {
       int64_t M = rows[r], N = Ns[i], K = Ks[(i + 2 * r) % 4];
-      if (M == 300 && N == 1537) K = 96;   /* keep the double reference inside the time budget */
-      run_case (t, f, "tiled", &(Case) { .M = M, .N = N, .K = K, .bias = (i + r) & 1, .accumulate = i == 2,
-                .kernel = VKC_LINEAR_TILED, .x_pad = 3, .x_col = i & 1 ? 2 : 0, .y_pad = 1, .y_col = r & 1,
-                .w_row0 = r });
+      if (M == 300 && N == 1537)
+        K = 96; /* keep the double reference inside the time budget */
+      run_case (t, f, "tiled",
+                &(Case) { .M = M,
+                          .N = N,
+                          .K = K,
+                          .bias = (i + r) & 1,
+                          .accumulate = i == 2,
+                          .kernel = VKC_LINEAR_TILED,
+                          .x_pad = 3,
+                          .x_col = i & 1 ? 2 : 0,
+                          .y_pad = 1,
+                          .y_col = r & 1,
+                          .w_row0 = r });
     }
   run_case (t, f, "auto 300 rows", &(Case) { .M = 300, .K = 2048, .N = 301, .bias = true, .accumulate = true });
   op_test_free (t);
@@ -316,13 +352,39 @@ test_split (gconstpointer data)
 {
   const QuantFormat *f = data;
   OpTest *t = op_test_new ();
-  run_case (t, f, "split tiled", &(Case) { .M = 150, .K = 96, .N = 77, .bias = true, .accumulate = true,
-            .x_pad = 3, .x_col = 1, .y_pad = 2, .y_col = 1, .w_row0 = 1, .kernel = VKC_LINEAR_TILED,
-            .max_binding = 2048, .min_dispatches = 4 });
-  run_case (t, f, "split gemv", &(Case) { .M = 3, .K = 1056, .N = 37, .bias = true, .w_row0 = 5,
-            .kernel = VKC_LINEAR_GEMV, .max_binding = 8192, .min_dispatches = 5 });
-  run_case (t, f, "split gemv shared", &(Case) { .M = 8, .K = 1056, .N = 37, .accumulate = true, .w_row0 = 2,
-            .kernel = VKC_LINEAR_GEMV, .no_subgroup = true, .max_binding = 8192, .min_dispatches = 5 });
+  run_case (t, f, "split tiled",
+            &(Case) { .M = 150,
+                      .K = 96,
+                      .N = 77,
+                      .bias = true,
+                      .accumulate = true,
+                      .x_pad = 3,
+                      .x_col = 1,
+                      .y_pad = 2,
+                      .y_col = 1,
+                      .w_row0 = 1,
+                      .kernel = VKC_LINEAR_TILED,
+                      .max_binding = 2048,
+                      .min_dispatches = 4 });
+  run_case (t, f, "split gemv",
+            &(Case) { .M = 3,
+                      .K = 1056,
+                      .N = 37,
+                      .bias = true,
+                      .w_row0 = 5,
+                      .kernel = VKC_LINEAR_GEMV,
+                      .max_binding = 8192,
+                      .min_dispatches = 5 });
+  run_case (t, f, "split gemv shared",
+            &(Case) { .M = 8,
+                      .K = 1056,
+                      .N = 37,
+                      .accumulate = true,
+                      .w_row0 = 2,
+                      .kernel = VKC_LINEAR_GEMV,
+                      .no_subgroup = true,
+                      .max_binding = 8192,
+                      .min_dispatches = 5 });
   op_test_free (t);
 }
 
@@ -333,8 +395,12 @@ quant_test_add (const QuantFormat *f)
     const char *name;
     GTestDataFunc func;
   } tests[] = {
-    { "quant/roundtrip", test_roundtrip }, { "quant/speed", test_speed },  { "tensor", test_tensor },
-    { "tensor/refusals", test_tensor_refusals }, { "gemv", test_gemv }, { "tiled", test_tiled },
+    { "quant/roundtrip", test_roundtrip },
+    { "quant/speed", test_speed },
+    { "tensor", test_tensor },
+    { "tensor/refusals", test_tensor_refusals },
+    { "gemv", test_gemv },
+    { "tiled", test_tiled },
     { "split", test_split },
   };
   for (guint i = 0; i < G_N_ELEMENTS (tests); i++) {

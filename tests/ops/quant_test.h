@@ -11,9 +11,9 @@
 
 typedef struct {
   VkcDType dtype;
-  const char *path;        /* test path prefix, e.g. "/linear_q8" */
-  int block_bytes;         /* bytes and 32-bit words per block of 32 values, as the format */
-  int block_words;         /* defines them (literals: the tests check vkc_dtype_bytes with them) */
+  const char *path; /* test path prefix, e.g. "/linear_q8" */
+  int block_bytes;  /* bytes and 32-bit words per block of 32 values, as the format */
+  int block_words;  /* defines them (literals: the tests check vkc_dtype_bytes with them) */
   /* The quant of value j of a block as stored (q8_0: −127..127, q4_0: 0..15). */
   int (*quant_of) (const uint32_t *blk, int j);
   /* The value quant q stands for at stored scale dh: what the dequantizer must give. */

@@ -33,7 +33,7 @@ idx3 (int64_t b, int64_t n, int64_t c, int64_t N, int64_t C)
 static void
 run_case (const Case *k, int op, VkcAdalnFlags flags, guint32 seed, VkDeviceSize split)
 {
-  const int64_t B = k->B, N = k->N, C = k->C, P = 3;   /* P padding tokens after each row */
+  const int64_t B = k->B, N = k->N, C = k->C, P = 3; /* P padding tokens after each row */
   const int64_t NT = N + P, nbuf = B * NT * C, nmod = B * 6 * C;
   const gboolean bf = flags & VKC_ADALN_ROUND_BF16;
   g_autofree float *xh = op_randn ((size_t) nbuf, seed, 1.0f);
@@ -54,7 +54,7 @@ run_case (const Case *k, int op, VkcAdalnFlags flags, guint32 seed, VkDeviceSize
   VkcTensor x = vkc_tensor_narrow (&xb, 1, 1, N), v = vkc_tensor_narrow (&vb, 1, 1, N);
   VkcTensor y = k->in_place ? x : vkc_tensor_narrow (&yb, 1, 1, N);
   VkcTensor a = vkc_tensor_narrow (&mb, 1, 4 * C, C), s = vkc_tensor_narrow (&mb, 1, 1 * C, C);
-  if (k->two_d) {   /* [N, C] with [C] operands: batch row 0 only */
+  if (k->two_d) { /* [N, C] with [C] operands: batch row 0 only */
     g_assert_cmpint (B, ==, 1);
     const int64_t sh2[2] = { N, C }, st2[2] = { C, 1 }, sh1[1] = { C }, st1[1] = { 1 };
     x = vkc_tensor_view (&xb, 2, sh2, st2, C);
@@ -82,7 +82,7 @@ run_case (const Case *k, int op, VkcAdalnFlags flags, guint32 seed, VkDeviceSize
     for (int64_t n = 0; n < NT; n++)
       for (int64_t c = 0; c < C; c++) {
         int64_t i = idx3 (b, n, c, NT, C);
-        if (n < 1 || n > N) {   /* outside the output view: untouched */
+        if (n < 1 || n > N) { /* outside the output view: untouched */
           ref[i] = before[i];
           exact[i] = before[i];
           continue;
@@ -96,10 +96,9 @@ run_case (const Case *k, int op, VkcAdalnFlags flags, guint32 seed, VkDeviceSize
           exact[i] = vkc_round_bf16 (xv + vkc_round_bf16 (av * vv));
         }
       }
-  g_autofree char *what = g_strdup_printf ("%s %s B%" G_GINT64_FORMAT " N%" G_GINT64_FORMAT " C%" G_GINT64_FORMAT
-                                           "%s%s%s", op ? "gated_add" : "modulate", bf ? "bf16" : "f32", B, N, C,
-                                           k->in_place ? " in-place" : "", k->two_d ? " 2-D" : "",
-                                           split ? " split" : "");
+  g_autofree char *what = g_strdup_printf (
+      "%s %s B%" G_GINT64_FORMAT " N%" G_GINT64_FORMAT " C%" G_GINT64_FORMAT "%s%s%s", op ? "gated_add" : "modulate",
+      bf ? "bf16" : "f32", B, N, C, k->in_place ? " in-place" : "", k->two_d ? " 2-D" : "", split ? " split" : "");
   if (bf) {
     for (int64_t i = 0; i < nbuf; i++)
       if (memcmp (&got[i], &exact[i], 4) != 0)
@@ -115,14 +114,13 @@ static void
 test_adaln (void)
 {
   static const Case cases[] = {
-    { 3, 37, 45, FALSE, FALSE }, { 3, 37, 45, TRUE, FALSE }, { 1, 5, 1, FALSE, FALSE },
+    { 3, 37, 45, FALSE, FALSE }, { 3, 37, 45, TRUE, FALSE },  { 1, 5, 1, FALSE, FALSE },
     { 2, 129, 64, TRUE, FALSE }, { 1, 300, 17, FALSE, TRUE }, { 1, 11, 33, TRUE, TRUE },
   };
   guint32 seed = 1;
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     for (int op = 0; op < 2; op++)
-      for (int bf = 0; bf < 2; bf++)
-        run_case (&cases[i], op, bf ? VKC_ADALN_ROUND_BF16 : VKC_ADALN_F32, seed += 7, 0);
+      for (int bf = 0; bf < 2; bf++) run_case (&cases[i], op, bf ? VKC_ADALN_ROUND_BF16 : VKC_ADALN_F32, seed += 7, 0);
 }
 
 static void
@@ -133,8 +131,7 @@ test_split (void)
   for (gsize i = 0; i < G_N_ELEMENTS (k); i++)
     for (int op = 0; op < 2; op++)
       for (int bf = 0; bf < 2; bf++)
-        run_case (&k[i], op, bf ? VKC_ADALN_ROUND_BF16 : VKC_ADALN_F32, 100 + (guint32) (4 * i + 2 * op + bf),
-                  4096);
+        run_case (&k[i], op, bf ? VKC_ADALN_ROUND_BF16 : VKC_ADALN_F32, 100 + (guint32) (4 * i + 2 * op + bf), 4096);
 }
 
 int

@@ -36,7 +36,8 @@ static const int attn_path = ATTN_COOPMAT ? 2 : 0;
 static double
 attn_limit (int D, float scale)
 {
-  if (!ATTN_COOPMAT) return ATTN_NMSE;
+  if (!ATTN_COOPMAT)
+    return ATTN_NMSE;
   const double u = 1.0 / 2048;
   double var_s = (double) scale * scale * D * 1.5 * 1.5;
   return 10.0 * (2.0 * u * u / 3.0) * (var_s + 1.0);
@@ -45,15 +46,15 @@ attn_limit (int D, float scale)
 typedef struct {
   const char *name;
   int B, Nq, Nk, Hq, Hkv, D;
-  float scale;        /* 0 = 1/√D */
+  float scale; /* 0 = 1/√D */
   bool causal;
-  bool fused;         /* q, k, v as channel slices of one [B, N, (Hq+2·Hkv)·D] tensor */
-  int valid;          /* 0 none, 1 left padding (LLM), 2 right padding (DiT), 3 random */
+  bool fused; /* q, k, v as channel slices of one [B, N, (Hq+2·Hkv)·D] tensor */
+  int valid;  /* 0 none, 1 left padding (LLM), 2 right padding (DiT), 3 random */
   bool pad_self;
-  int range;          /* 0 none, 1 uneven windows (Nq == Nk), 2 random ranges, some empty */
-  bool empty_batch;   /* with valid: the last batch row has no valid key at all */
-  guint dispatches;   /* expected number of dispatches (split tests), 0 = unchecked */
-  int row_step;       /* reference for every row_step-th query row only (big cases); 0 = all */
+  int range;        /* 0 none, 1 uneven windows (Nq == Nk), 2 random ranges, some empty */
+  bool empty_batch; /* with valid: the last batch row has no valid key at all */
+  guint dispatches; /* expected number of dispatches (split tests), 0 = unchecked */
+  int row_step;     /* reference for every row_step-th query row only (big cases); 0 = all */
 } Case;
 
 static VkcTensor
@@ -70,12 +71,16 @@ u32_tensor (OpTest *t, int ndim, const int64_t *shape, const uint32_t *data)
 static bool
 allowed (const Case *c, const uint32_t *valid, const uint32_t *range, int b, int i, int j)
 {
-  if (c->pad_self && !valid[(size_t) b * c->Nk + i]) return j == i;
-  if (valid && !valid[(size_t) b * c->Nk + j]) return false;
-  if (c->causal && j > i) return false;
+  if (c->pad_self && !valid[(size_t) b * c->Nk + i])
+    return j == i;
+  if (valid && !valid[(size_t) b * c->Nk + j])
+    return false;
+  if (c->causal && j > i)
+    return false;
   if (range) {
     const uint32_t *r = range + ((size_t) b * c->Nq + i) * 2;
-    if ((uint32_t) j < r[0] || (uint32_t) j >= r[1]) return false;
+    if ((uint32_t) j < r[0] || (uint32_t) j >= r[1])
+      return false;
   }
   return true;
 }
@@ -83,8 +88,8 @@ allowed (const Case *c, const uint32_t *valid, const uint32_t *range, int b, int
 /* o[b, i, h·D + d] for contiguous host q [B, Nq, Hq·D], k/v [B, Nk, Hkv·D]; empty[b·Nq+i·Hq+h]
  * marks rows with no allowed key. */
 static void
-ref_attention (const Case *c, float scale, const float *q, const float *k, const float *v,
-               const uint32_t *valid, const uint32_t *range, double *o, bool *empty)
+ref_attention (const Case *c, float scale, const float *q, const float *k, const float *v, const uint32_t *valid,
+               const uint32_t *range, double *o, bool *empty)
 {
   const int step = c->row_step ? c->row_step : 1;
   const int D = c->D, Cq = c->Hq * D, Ck = c->Hkv * D, grp = c->Hq / c->Hkv;
@@ -96,20 +101,26 @@ ref_attention (const Case *c, float scale, const float *q, const float *k, const
         int hk = h / grp;
         double mx = -INFINITY;
         for (int j = 0; j < c->Nk; j++) {
-          if (!allowed (c, valid, range, b, i, j)) { s[j] = -INFINITY; continue; }
+          if (!allowed (c, valid, range, b, i, j)) {
+            s[j] = -INFINITY;
+            continue;
+          }
           const float *kj = k + ((size_t) b * c->Nk + j) * Ck + (size_t) hk * D;
           double acc = 0;
           for (int d = 0; d < D; d++) acc += (double) qi[d] * kj[d];
           s[j] = acc * scale;
-          if (s[j] > mx) mx = s[j];
+          if (s[j] > mx)
+            mx = s[j];
         }
         double *oi = o + ((size_t) b * c->Nq + i) * Cq + (size_t) h * D;
         for (int d = 0; d < D; d++) oi[d] = 0;
         empty[((size_t) b * c->Nq + i) * c->Hq + h] = mx == -INFINITY;
-        if (mx == -INFINITY) continue;
+        if (mx == -INFINITY)
+          continue;
         double l = 0;
         for (int j = 0; j < c->Nk; j++) {
-          if (s[j] == -INFINITY) continue;
+          if (s[j] == -INFINITY)
+            continue;
           double pj = exp (s[j] - mx);
           l += pj;
           const float *vj = v + ((size_t) b * c->Nk + j) * Ck + (size_t) hk * D;
@@ -122,14 +133,16 @@ ref_attention (const Case *c, float scale, const float *q, const float *k, const
 static uint32_t *
 make_valid (const Case *c)
 {
-  if (!c->valid) return NULL;
+  if (!c->valid)
+    return NULL;
   uint32_t *m = g_new (uint32_t, (size_t) c->B * c->Nk);
   g_autoptr (GRand) r = g_rand_new_with_seed (77);
   for (int b = 0; b < c->B; b++) {
-    int pad = c->B > 1 ? b * c->Nk / (c->B + 1) : c->Nk / 3;   /* row 0 unpadded when B > 1 */
+    int pad = c->B > 1 ? b * c->Nk / (c->B + 1) : c->Nk / 3; /* row 0 unpadded when B > 1 */
     for (int j = 0; j < c->Nk; j++) {
       bool ok = c->valid == 1 ? j >= pad : c->valid == 2 ? j < c->Nk - pad : g_rand_int_range (r, 0, 4) != 0;
-      if (c->empty_batch && b == c->B - 1) ok = false;
+      if (c->empty_batch && b == c->B - 1)
+        ok = false;
       m[(size_t) b * c->Nk + j] = ok;
     }
   }
@@ -139,7 +152,8 @@ make_valid (const Case *c)
 static uint32_t *
 make_range (const Case *c)
 {
-  if (!c->range) return NULL;
+  if (!c->range)
+    return NULL;
   uint32_t *m = g_new (uint32_t, (size_t) c->B * c->Nq * 2);
   g_autoptr (GRand) r = g_rand_new_with_seed (99);
   static const int sizes[] = { 5, 17, 1, 40, 64, 3, 29, 33 };
@@ -159,7 +173,7 @@ make_range (const Case *c)
     } else {
       for (int i = 0; i < c->Nq; i++) {
         uint32_t lo = (uint32_t) g_rand_int_range (r, 0, c->Nk);
-        uint32_t hi = (uint32_t) g_rand_int_range (r, 0, c->Nk + 8);   /* may be < lo: empty */
+        uint32_t hi = (uint32_t) g_rand_int_range (r, 0, c->Nk + 8); /* may be < lo: empty */
         m[((size_t) b * c->Nq + i) * 2] = lo;
         m[((size_t) b * c->Nq + i) * 2 + 1] = hi;
       }
@@ -219,12 +233,12 @@ run_case (OpTest *t, const Case *c)
     int64_t s[3] = { c->B, c->Nq, 2 };
     trange = u32_tensor (t, 3, s, range);
   }
-  VkcAttnParams p = { c->Hq, c->Hkv, D, scale, c->causal, valid ? &tvalid : NULL, c->pad_self,
-                      range ? &trange : NULL };
+  VkcAttnParams p = { c->Hq, c->Hkv, D, scale, c->causal, valid ? &tvalid : NULL, c->pad_self, range ? &trange : NULL };
   VkcCmd *cmd = op_cmd (t);
   gint64 t0 = g_get_monotonic_time ();
   vkc_op_attention (cmd, &o, &q, &k, &v, &p);
-  if (c->dispatches) g_assert_cmpuint (vkc_cmd_n_dispatches (cmd), ==, c->dispatches);
+  if (c->dispatches)
+    g_assert_cmpuint (vkc_cmd_n_dispatches (cmd), ==, c->dispatches);
   g_autoptr (GError) error = NULL;
   g_assert_true (vkc_cmd_submit_wait (cmd, &error));
   g_assert_no_error (error);
@@ -259,13 +273,15 @@ run_case (OpTest *t, const Case *c)
           const float *vi = hv + ((size_t) b * c->Nk + i) * Ck + (size_t) (h / (c->Hq / c->Hkv)) * D;
           for (int d = 0; d < D; d++)
             if (ATTN_COOPMAT ? fabsf (got[row + d] - vi[d]) > fabsf (vi[d]) / 2048 + 6.2e-5f : got[row + d] != vi[d])
-              g_error ("%s: pad_self row b=%d i=%d h=%d d=%d is %.9g, not its value %.9g", c->name, b, i, h, d, got[row + d], vi[d]);
+              g_error ("%s: pad_self row b=%d i=%d h=%d d=%d is %.9g, not its value %.9g", c->name, b, i, h, d,
+                       got[row + d], vi[d]);
         }
       }
   const int step = c->row_step ? c->row_step : 1;
   size_t n_cmp = 0;
   for (size_t r = 0; r < (size_t) c->B * c->Nq; r++) {
-    if ((r % c->Nq) % step) continue;
+    if ((r % c->Nq) % step)
+      continue;
     memmove (ref + n_cmp * Cq, ref + r * Cq, sizeof (double) * Cq);
     memmove (got + n_cmp * Cq, got + r * Cq, sizeof (float) * Cq);
     n_cmp++;
@@ -273,8 +289,9 @@ run_case (OpTest *t, const Case *c)
   g_autofree char *what = g_strdup_printf ("attention %s", c->name);
   op_check (what, ref, got, n_cmp * Cq, attn_limit (D, scale));
   double gflop = 4.0 * c->B * c->Hq * (double) c->Nq * c->Nk * D / 1e9;
-  g_test_message ("%s: B=%d Nq=%d Nk=%d H=%d/%d D=%d: %.1f ms wall, %.1f ms GPU (%.2f GFLOP/s unmasked), %zu empty rows",
-                  c->name, c->B, c->Nq, c->Nk, c->Hq, c->Hkv, D, wall, gpu, gflop / (gpu > 0 ? gpu : wall) * 1e3, n_empty);
+  g_test_message (
+      "%s: B=%d Nq=%d Nk=%d H=%d/%d D=%d: %.1f ms wall, %.1f ms GPU (%.2f GFLOP/s unmasked), %zu empty rows", c->name,
+      c->B, c->Nq, c->Nk, c->Hq, c->Hkv, D, wall, gpu, gflop / (gpu > 0 ? gpu : wall) * 1e3, n_empty);
 }
 
 /* ATTN_CASE=name in the environment runs only that case (debugging). */
@@ -286,7 +303,8 @@ run_cases (const Case *cases, guint n)
   tu.path = attn_path;
   vkc_attention_set_tuning (&tu);
   for (guint i = 0; i < n; i++) {
-    if (g_getenv ("ATTN_CASE") && strcmp (g_getenv ("ATTN_CASE"), cases[i].name)) continue;
+    if (g_getenv ("ATTN_CASE") && strcmp (g_getenv ("ATTN_CASE"), cases[i].name))
+      continue;
     if (ATTN_COOPMAT) {
       /* Only the head dims the coopmat kernel takes (multiples of the coopmat shape, ≤ 256). */
       g_autofree char *d = vkc_attention_describe (t->dev, cases[i].D);
@@ -341,9 +359,12 @@ test_masks (void)
 static void
 test_tilings (void)
 {
-  const struct { int bq, bk, alias; bool nosg; } tiles[] = {
+  const struct {
+    int bq, bk, alias;
+    bool nosg;
+  } tiles[] = {
     { 64, 32, 0, false }, { 32, 32, 1, false }, { 32, 16, 1, true }, { 16, 16, 0, false },
-    { 16, 8, 1, true }, { 8, 4, 1, false }, { 4, 4, 1, true }, { 0, 0, -1, true },
+    { 16, 8, 1, true },   { 8, 4, 1, false },   { 4, 4, 1, true },   { 0, 0, -1, true },
   };
   const Case cases[] = {
     { "tile-d64", 2, 37, 53, 3, 1, 64, 0, false, false, 3, false, 0, false, 0, 0 },
@@ -359,7 +380,8 @@ test_tilings (void)
     tu.no_subgroup = tiles[i].nosg;
     vkc_attention_set_tuning (&tu);
     for (guint j = 0; j < G_N_ELEMENTS (cases); j++) {
-      if (tiles[i].bq == 64 && cases[j].D > 32) continue;   /* would exceed lavapipe's 32 KiB of shared memory */
+      if (tiles[i].bq == 64 && cases[j].D > 32)
+        continue; /* would exceed lavapipe's 32 KiB of shared memory */
       run_case (t, &cases[j]);
     }
   }
@@ -380,7 +402,7 @@ test_split (void)
   OpTest *t = op_test_new ();
   VkcAttnTuning tu = VKC_ATTN_TUNING_DEFAULT;
   tu.path = attn_path;
-  tu.max_binding = 40 * 1024;        /* > one batch row of q (30 KiB), < two */
+  tu.max_binding = 40 * 1024; /* > one batch row of q (30 KiB), < two */
   vkc_attention_set_tuning (&tu);
   run_case (t, &batch_split);
   tu.max_binding = 22 * 1024;
@@ -421,9 +443,11 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/attention/head-dims", test_head_dims);
   g_test_add_func ("/attention/masks", test_masks);
-  if (!ATTN_COOPMAT) g_test_add_func ("/attention/tilings", test_tilings);   /* the scalar kernel's tiles */
+  if (!ATTN_COOPMAT)
+    g_test_add_func ("/attention/tilings", test_tilings); /* the scalar kernel's tiles */
   g_test_add_func ("/attention/split", test_split);
   /* The real DiT size: ~10 GFLOP, too slow for lavapipe's emulated coopmat in CI. */
-  if (!ATTN_COOPMAT) g_test_add_func ("/attention/dit-size", test_dit_size);
+  if (!ATTN_COOPMAT)
+    g_test_add_func ("/attention/dit-size", test_dit_size);
   return g_test_run ();
 }

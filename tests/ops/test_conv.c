@@ -36,9 +36,9 @@ typedef struct {
   bool up;
   VkcDType wt;
   bool bias;
-  bool views;              /* x and y as channel slices of wider tensors (strided rows) */
-  bool tokens;             /* patch conv: y as [B, N, Cout] */
-  VkDeviceSize limit;     /* binding limit override (0 = device's), forces bands */
+  bool views;         /* x and y as channel slices of wider tensors (strided rows) */
+  bool tokens;        /* patch conv: y as [B, N, Cout] */
+  VkDeviceSize limit; /* binding limit override (0 = device's), forces bands */
 } Case;
 
 enum { K3, K3UP, K3S2, K1, P2 };
@@ -48,14 +48,26 @@ make (int kind, int B, int H, int W, int cin, int cout, VkcDType wt)
 {
   Case c = { .B = B, .H = H, .W = W, .cin = cin, .cout = cout, .wt = wt, .bias = true };
   switch (kind) {
-  case K3: case K3UP:
-    c.kh = c.kw = 3; c.stride = 1; c.pt = c.pl = c.pb = c.pr = 1; c.up = kind == K3UP; break;
+  case K3:
+  case K3UP:
+    c.kh = c.kw = 3;
+    c.stride = 1;
+    c.pt = c.pl = c.pb = c.pr = 1;
+    c.up = kind == K3UP;
+    break;
   case K3S2:
-    c.kh = c.kw = 3; c.stride = 2; c.pb = c.pr = 1; break;
+    c.kh = c.kw = 3;
+    c.stride = 2;
+    c.pb = c.pr = 1;
+    break;
   case K1:
-    c.kh = c.kw = 1; c.stride = 1; break;
+    c.kh = c.kw = 1;
+    c.stride = 1;
+    break;
   default:
-    c.kh = c.kw = 2; c.stride = 2; break;
+    c.kh = c.kw = 2;
+    c.stride = 2;
+    break;
   }
   return c;
 }
@@ -75,13 +87,15 @@ reference (const Case *c, const float *x, const float *w, const float *bias, int
           for (int i = 0; i < c->cin; i++)
             for (int ky = 0; ky < c->kh; ky++) {
               int iy = oy * c->stride + ky - c->pt;
-              if (iy < 0 || iy >= hl) continue;
+              if (iy < 0 || iy >= hl)
+                continue;
               for (int kx = 0; kx < c->kw; kx++) {
                 int ix = ox * c->stride + kx - c->pl;
-                if (ix < 0 || ix >= wl) continue;
-                int sy = iy >> c->up, sx = ix >> c->up;     /* nearest: floor(dst · in/out) */
-                s += (double) x[(((size_t) b * c->cin + i) * c->H + sy) * c->W + sx]
-                   * w[(((size_t) o * c->cin + i) * c->kh + ky) * c->kw + kx];
+                if (ix < 0 || ix >= wl)
+                  continue;
+                int sy = iy >> c->up, sx = ix >> c->up; /* nearest: floor(dst · in/out) */
+                s += (double) x[(((size_t) b * c->cin + i) * c->H + sy) * c->W + sx] *
+                     w[(((size_t) o * c->cin + i) * c->kh + ky) * c->kw + kx];
               }
             }
           y[(((size_t) b * c->cout + o) * ho + oy) * wo + ox] = s;
@@ -103,8 +117,7 @@ upload_weights (OpTest *t, const Case *c, const float *w_torch)
   /* 16-bit: permute the 2-byte encodings themselves, as the model loader will. */
   g_autofree uint16_t *h = g_new (uint16_t, n);
   g_autofree uint16_t *p = g_new (uint16_t, n);
-  for (size_t i = 0; i < n; i++)
-    h[i] = c->wt == VKC_BF16 ? vkc_f32_to_bf16 (w_torch[i]) : vkc_f32_to_f16 (w_torch[i]);
+  for (size_t i = 0; i < n; i++) h[i] = c->wt == VKC_BF16 ? vkc_f32_to_bf16 (w_torch[i]) : vkc_f32_to_f16 (w_torch[i]);
   vkc_conv_weight_from_torch (p, h, 2, c->cout, c->cin, c->kh, c->kw);
   VkcTensor wt = op_tensor (t, c->wt, 4, shape, NULL);
   g_autoptr (GError) error = NULL;
@@ -121,7 +134,7 @@ run_case (OpTest *t, const Case *c, guint32 seed)
   int wo = (wl + c->pl + c->pr - c->kw) / c->stride + 1;
   size_t nx = (size_t) c->B * c->cin * c->H * c->W, ny = (size_t) c->B * c->cout * ho * wo;
   size_t nw = (size_t) c->cout * c->cin * c->kh * c->kw;
-  g_autofree float *x = op_randn (nx, seed, 1.0f);                       /* NCHW */
+  g_autofree float *x = op_randn (nx, seed, 1.0f); /* NCHW */
   g_autofree float *w = op_randn (nw, seed + 1, (float) (1.0 / sqrt ((double) nw / c->cout)));
   g_autofree float *bias = op_randn ((size_t) c->cout, seed + 2, 0.5f);
   op_round_to (w, nw, c->wt);
@@ -135,7 +148,7 @@ run_case (OpTest *t, const Case *c, guint32 seed)
       for (int r = 0; r < c->H; r++)
         for (int q = 0; q < c->W; q++)
           xh[(((size_t) b * c->H + r) * c->W + q) * xc + i + 2 * (xpad > 0)] =
-            x[(((size_t) b * c->cin + i) * c->H + r) * c->W + q];
+              x[(((size_t) b * c->cin + i) * c->H + r) * c->W + q];
   size_t nyfull = (size_t) c->B * ho * wo * yc;
   g_autofree float *sentinel = g_new (float, nyfull);
   for (size_t i = 0; i < nyfull; i++) sentinel[i] = 1234.5f;
@@ -178,7 +191,8 @@ run_case (OpTest *t, const Case *c, guint32 seed)
     vkc_cmd_free (cmd);
   }
   vkc_conv_set_binding_limit (0);
-  if (c->limit) g_assert_cmpuint (dispatches, >, 1);     /* the band path really ran */
+  if (c->limit)
+    g_assert_cmpuint (dispatches, >, 1); /* the band path really ran */
 
   g_autofree double *ref_nchw = reference (c, x, w, c->bias ? bias : NULL, ho, wo);
   g_autofree float *got_full = op_download (t, &yt);
@@ -192,7 +206,8 @@ run_case (OpTest *t, const Case *c, guint32 seed)
           float v = got_full[(((size_t) bb * ho + r) * wo + q) * yc + ch];
           int o = ch - (ypad > 0);
           if (o < 0 || o >= c->cout) {
-            if (v != 1234.5f) g_error ("conv wrote outside its output view (channel %d)", ch);
+            if (v != 1234.5f)
+              g_error ("conv wrote outside its output view (channel %d)", ch);
             continue;
           }
           ref[k] = ref_nchw[(((size_t) bb * c->cout + o) * ho + r) * wo + q];
@@ -200,10 +215,9 @@ run_case (OpTest *t, const Case *c, guint32 seed)
         }
   g_assert_cmpuint (k, ==, ny);
   char what[160];
-  g_snprintf (what, sizeof what, "conv %dx%d s%d%s B%d %dx%d %d->%d %s%s%s%s", c->kh, c->kw,
-              c->stride, c->up ? " up2" : "", c->B, c->H, c->W, c->cin, c->cout,
-              vkc_dtype_name (c->wt), c->bias ? "" : " nobias", c->views ? " views" : "",
-              c->limit ? " bands" : "");
+  g_snprintf (what, sizeof what, "conv %dx%d s%d%s B%d %dx%d %d->%d %s%s%s%s", c->kh, c->kw, c->stride,
+              c->up ? " up2" : "", c->B, c->H, c->W, c->cin, c->cout, vkc_dtype_name (c->wt), c->bias ? "" : " nobias",
+              c->views ? " views" : "", c->limit ? " bands" : "");
   op_check (what, ref, got, ny, conv_limit ());
   vkc_pool_arena_reset (t->pool);
 }
@@ -220,11 +234,9 @@ static void
 test_3x3 (void)
 {
   Case c[] = {
-    make (K3, 1, 13, 17, 3, 16, VKC_F32),
-    make (K3, 2, 13, 17, 37, 37, VKC_F16),
-    make (K3, 1, 9, 11, 16, 70, VKC_BF16),
-    make (K3, 1, 5, 3, 37, 5, VKC_BF16),      /* thin tile */
-    make (K3, 1, 1, 1, 3, 3, VKC_F32),        /* every tap but the centre is padding */
+    make (K3, 1, 13, 17, 3, 16, VKC_F32),  make (K3, 2, 13, 17, 37, 37, VKC_F16),
+    make (K3, 1, 9, 11, 16, 70, VKC_BF16), make (K3, 1, 5, 3, 37, 5, VKC_BF16), /* thin tile */
+    make (K3, 1, 1, 1, 3, 3, VKC_F32), /* every tap but the centre is padding */
   };
   c[2].bias = false;
   run_cases (c, G_N_ELEMENTS (c));
@@ -234,7 +246,7 @@ static void
 test_3x3_s2 (void)
 {
   Case c[] = {
-    make (K3S2, 1, 13, 17, 37, 70, VKC_F32),  /* odd: the last row/column reads the pad */
+    make (K3S2, 1, 13, 17, 37, 70, VKC_F32), /* odd: the last row/column reads the pad */
     make (K3S2, 2, 16, 12, 16, 5, VKC_BF16),
     make (K3S2, 1, 2, 3, 3, 16, VKC_F16),
   };
@@ -282,11 +294,8 @@ static void
 test_views (void)
 {
   Case c[] = {
-    make (K3, 2, 7, 9, 37, 70, VKC_F32),
-    make (K3S2, 1, 9, 7, 16, 5, VKC_F16),
-    make (K3UP, 1, 4, 5, 3, 37, VKC_BF16),
-    make (K1, 1, 5, 5, 37, 16, VKC_F32),
-    make (P2, 2, 4, 6, 16, 37, VKC_BF16),
+    make (K3, 2, 7, 9, 37, 70, VKC_F32), make (K3S2, 1, 9, 7, 16, 5, VKC_F16), make (K3UP, 1, 4, 5, 3, 37, VKC_BF16),
+    make (K1, 1, 5, 5, 37, 16, VKC_F32), make (P2, 2, 4, 6, 16, 37, VKC_BF16),
   };
   for (guint i = 0; i < G_N_ELEMENTS (c); i++) c[i].views = true;
   run_cases (c, G_N_ELEMENTS (c));
@@ -298,12 +307,10 @@ static void
 test_bands (void)
 {
   Case c[] = {
-    make (K3, 2, 13, 17, 37, 37, VKC_F32),    /* x 32 KiB per image */
-    make (K3S2, 2, 13, 17, 37, 16, VKC_BF16),
-    make (K3UP, 2, 7, 9, 37, 40, VKC_F16),
-    make (K1, 2, 13, 17, 37, 3, VKC_F32),
-    make (P2, 2, 14, 18, 16, 37, VKC_F32),
-    make (K3, 1, 13, 17, 16, 70, VKC_F32),    /* output larger than input: bands by y */
+    make (K3, 2, 13, 17, 37, 37, VKC_F32), /* x 32 KiB per image */
+    make (K3S2, 2, 13, 17, 37, 16, VKC_BF16), make (K3UP, 2, 7, 9, 37, 40, VKC_F16),
+    make (K1, 2, 13, 17, 37, 3, VKC_F32),     make (P2, 2, 14, 18, 16, 37, VKC_F32),
+    make (K3, 1, 13, 17, 16, 70, VKC_F32), /* output larger than input: bands by y */
   };
   const VkDeviceSize limits[] = { 9000, 12000, 8000, 9000, 6000, 16000 };
   for (guint i = 0; i < G_N_ELEMENTS (c); i++) c[i].limit = limits[i];
@@ -317,15 +324,15 @@ static void
 test_real_sizes (void)
 {
   Case c[] = {
-    make (K3, 1, 8, 8, 512, 512, VKC_BF16),      /* VAE mid / up_blocks 0–1 resnets */
-    make (K3, 1, 64, 64, 128, 128, VKC_BF16),    /* VAE 128-channel resnets */
-    make (K3, 1, 64, 64, 3, 128, VKC_BF16),      /* encoder conv_in */
-    make (K3, 1, 64, 64, 128, 3, VKC_BF16),      /* decoder conv_out */
-    make (K3, 1, 8, 8, 16, 512, VKC_BF16),       /* decoder conv_in */
-    make (K3S2, 1, 32, 32, 128, 128, VKC_BF16),  /* encoder downsampler 0 */
-    make (K3UP, 1, 8, 8, 256, 256, VKC_BF16),    /* decoder upsampler 2 (256 ch at 512²) */
-    make (K1, 1, 16, 16, 256, 128, VKC_BF16),    /* decoder conv_shortcut 256→128 */
-    make (P2, 1, 64, 64, 16, 1536, VKC_BF16),    /* DiT pos_embed.proj at 512×512 */
+    make (K3, 1, 8, 8, 512, 512, VKC_BF16),     /* VAE mid / up_blocks 0–1 resnets */
+    make (K3, 1, 64, 64, 128, 128, VKC_BF16),   /* VAE 128-channel resnets */
+    make (K3, 1, 64, 64, 3, 128, VKC_BF16),     /* encoder conv_in */
+    make (K3, 1, 64, 64, 128, 3, VKC_BF16),     /* decoder conv_out */
+    make (K3, 1, 8, 8, 16, 512, VKC_BF16),      /* decoder conv_in */
+    make (K3S2, 1, 32, 32, 128, 128, VKC_BF16), /* encoder downsampler 0 */
+    make (K3UP, 1, 8, 8, 256, 256, VKC_BF16),   /* decoder upsampler 2 (256 ch at 512²) */
+    make (K1, 1, 16, 16, 256, 128, VKC_BF16),   /* decoder conv_shortcut 256→128 */
+    make (P2, 1, 64, 64, 16, 1536, VKC_BF16),   /* DiT pos_embed.proj at 512×512 */
   };
   c[8].tokens = true;
   run_cases (c, G_N_ELEMENTS (c));
@@ -351,15 +358,15 @@ check_upsample (OpTest *t, int B, int H, int W, int C, bool views, VkDeviceSize 
   guint dispatches = vkc_cmd_n_dispatches (cmd);
   op_run (t, cmd);
   vkc_conv_set_binding_limit (0);
-  if (limit) g_assert_cmpuint (dispatches, >, 1);
+  if (limit)
+    g_assert_cmpuint (dispatches, >, 1);
   g_autofree float *got = op_download (t, &yt);
   for (int b = 0; b < B; b++)
     for (int r = 0; r < 2 * H; r++)
       for (int q = 0; q < 2 * W; q++)
         for (int ch = 0; ch < cc; ch++) {
           int c = views ? ch - 3 : ch;
-          float want = c < 0 || c >= C ? -99.0f
-                     : x[(((size_t) b * H + r / 2) * W + q / 2) * cc + c + (views ? 1 : 0)];
+          float want = c < 0 || c >= C ? -99.0f : x[(((size_t) b * H + r / 2) * W + q / 2) * cc + c + (views ? 1 : 0)];
           float v = got[(((size_t) b * 2 * H + r) * 2 * W + q) * cc + ch];
           if (v != want)
             g_error ("upsample B%d %dx%dx%d: [%d,%d,%d,%d] = %g, want %g", B, H, W, C, b, r, q, ch, v, want);
@@ -374,7 +381,7 @@ test_upsample (void)
   check_upsample (t, 1, 13, 17, 37, false, 0);
   check_upsample (t, 2, 5, 3, 16, true, 0);
   check_upsample (t, 1, 1, 1, 3, false, 0);
-  check_upsample (t, 2, 13, 17, 37, false, 20000);   /* bands */
+  check_upsample (t, 2, 13, 17, 37, false, 20000); /* bands */
   check_upsample (t, 2, 7, 9, 37, true, 9000);
   op_test_free (t);
 }
@@ -386,7 +393,10 @@ test_weight_permute (void)
   const int co = 3, ci = 5, kh = 2, kw = 3, n = co * ci * kh * kw;
   uint32_t s4[90], d4[90];
   uint16_t s2[90], d2[90];
-  for (int i = 0; i < n; i++) { s4[i] = 0xabcd0000u + (uint32_t) i; s2[i] = (uint16_t) (0x7000 + i); }
+  for (int i = 0; i < n; i++) {
+    s4[i] = 0xabcd0000u + (uint32_t) i;
+    s2[i] = (uint16_t) (0x7000 + i);
+  }
   vkc_conv_weight_from_torch (d4, s4, 4, co, ci, kh, kw);
   vkc_conv_weight_from_torch (d2, s2, 2, co, ci, kh, kw);
   for (int o = 0; o < co; o++)
@@ -424,6 +434,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/bands", test_bands);
   g_test_add_func ("/conv/upsample", test_upsample);
   /* Real channel counts (up to 512×9 taps): too slow for lavapipe's emulated coopmat in CI. */
-  if (!CONV_COOPMAT) g_test_add_func ("/conv/real-sizes", test_real_sizes);
+  if (!CONV_COOPMAT)
+    g_test_add_func ("/conv/real-sizes", test_real_sizes);
   return g_test_run ();
 }

@@ -9,7 +9,11 @@ check_pair (VkcDType from, VkcDType to, int64_t n, int64_t view_off)
   OpTest *t = op_test_new ();
   g_autofree float *x = op_randn ((size_t) (n + view_off), 11 + (guint32) n, 3.0f);
   x[0] = 0.0f;
-  if (n > 3) { x[1] = 1e-30f; x[2] = 70000.0f; x[3] = -1e-6f; }   /* underflow, f16 overflow, subnormal */
+  if (n > 3) {
+    x[1] = 1e-30f;
+    x[2] = 70000.0f;
+    x[3] = -1e-6f;
+  } /* underflow, f16 overflow, subnormal */
   op_round_to (x, (size_t) (n + view_off), from);
   int64_t sn = n + view_off;
   VkcTensor src = op_tensor (t, from, 1, &sn, x);
@@ -30,10 +34,12 @@ check_pair (VkcDType from, VkcDType to, int64_t n, int64_t view_off)
   g_autofree float *got = op_download (t, &dst_full);
   for (int64_t i = 0; i < sn; i++) {
     float want = i < view_off ? -7.0f : x[i];
-    if (i >= view_off) op_round_to (&want, 1, to);
+    if (i >= view_off)
+      op_round_to (&want, 1, to);
     if (memcmp (&want, &got[i], 4) != 0 && !(want != want && got[i] != got[i]))
       g_error ("convert %s→%s n=%" G_GINT64_FORMAT " off=%" G_GINT64_FORMAT ": element %" G_GINT64_FORMAT
-               " got %.9g want %.9g", vkc_dtype_name (from), vkc_dtype_name (to), n, view_off, i, got[i], want);
+               " got %.9g want %.9g",
+               vkc_dtype_name (from), vkc_dtype_name (to), n, view_off, i, got[i], want);
   }
   op_test_free (t);
 }
@@ -45,10 +51,11 @@ test_all_pairs (void)
   const int64_t sizes[] = { 1, 2, 7, 255, 257, 1001, 70001 };
   for (guint a = 0; a < 3; a++)
     for (guint b = 0; b < 3; b++) {
-      if (a == b) continue;
+      if (a == b)
+        continue;
       for (guint s = 0; s < G_N_ELEMENTS (sizes); s++) {
         check_pair (types[a], types[b], sizes[s], 0);
-        check_pair (types[a], types[b], sizes[s], 1);   /* odd element offset: split words */
+        check_pair (types[a], types[b], sizes[s], 1); /* odd element offset: split words */
       }
     }
 }
@@ -61,11 +68,10 @@ test_round_bf16 (void)
   g_autofree float *x = op_randn (n, 5, 10.0f);
   VkcTensor a = op_tensor (t, VKC_F32, 1, &n, x);
   VkcCmd *cmd = op_cmd (t);
-  vkc_op_round_bf16 (cmd, &a, &a);    /* in place */
+  vkc_op_round_bf16 (cmd, &a, &a); /* in place */
   op_run (t, cmd);
   g_autofree float *got = op_download (t, &a);
-  for (int64_t i = 0; i < n; i++)
-    g_assert_cmpfloat (got[i], ==, vkc_round_bf16 (x[i]));
+  for (int64_t i = 0; i < n; i++) g_assert_cmpfloat (got[i], ==, vkc_round_bf16 (x[i]));
   op_test_free (t);
 }
 

@@ -35,7 +35,7 @@ run_f16 (OpTest *t)
   vkc_op_linear (cmd, &yt, &xt, &wt, NULL);
   op_run (t, cmd);
   g_autofree float *got = op_download (t, &yt);
-  g_autofree double *ref = g_new (double, M * N);
+  g_autofree double *ref = g_new (double, M *N);
   for (int m = 0; m < M; m++)
     for (int n = 0; n < N; n++) {
       double s = 0;
@@ -123,7 +123,8 @@ main (int argc, char **argv)
   g_autofree char *file = NULL;
   GDir *dir = g_dir_open (cache_dir, 0, NULL);
   /* Remove the temporary cache (deepgen/selfcheck-*.txt). */
-  if (dir) g_dir_close (dir);
+  if (dir)
+    g_dir_close (dir);
   g_autofree char *sub = g_build_filename (cache_dir, "deepgen", NULL);
   GDir *sd = g_dir_open (sub, 0, NULL);
   if (sd) {

@@ -28,12 +28,13 @@
 #define MAX_REL_ERF 1e-6
 
 static OpTest *T;
-static bool splitting;   /* test_split: every op must be cut into several dispatches */
+static bool splitting; /* test_split: every op must be cut into several dispatches */
 
 static void
 run_cmd (VkcCmd *cmd)
 {
-  if (splitting) g_assert_cmpuint (vkc_cmd_n_dispatches (cmd), >, 1);
+  if (splitting)
+    g_assert_cmpuint (vkc_cmd_n_dispatches (cmd), >, 1);
   op_run (T, cmd);
 }
 
@@ -87,7 +88,8 @@ elem (const Buf *b, const VkcTensor *v, const VkcTensor *out, const int64_t *idx
   int nd = out->ndim;
   for (int d = 0; d < nd; d++) {
     int k = v->ndim == nd ? d : (d < v->ndim - 1 ? d : (d == nd - 1 ? v->ndim - 1 : -1));
-    if (k < 0 || v->shape[k] == 1) continue;
+    if (k < 0 || v->shape[k] == 1)
+      continue;
     e += idx[d] * v->stride[k];
   }
   return e;
@@ -107,8 +109,8 @@ typedef double (*RefFn) (double a, double b, double d, double alpha);
 /* Run-check helper: ref(in[k] values) for each element of out view, compared with the GPU;
  * the rest of the output buffer must be unchanged. `a` may be the output buffer (in place). */
 static void
-check (const char *what, const Buf *yb, const VkcTensor *y, int n_in, const Buf *const *ib,
-       const VkcTensor *const *iv, RefFn fn, double alpha, double limit)
+check (const char *what, const Buf *yb, const VkcTensor *y, int n_in, const Buf *const *ib, const VkcTensor *const *iv,
+       RefFn fn, double alpha, double limit)
 {
   g_autofree float *got = op_download (T, &yb->dev);
   int64_t n = vkc_tensor_numel (y);
@@ -131,20 +133,61 @@ check (const char *what, const Buf *yb, const VkcTensor *y, int n_in, const Buf 
       g_error ("%s: element %" G_GINT64_FORMAT " outside the output view changed", what, e);
 }
 
-static double r_copy (double a, double b, double d, double al) { return a; }
-static double r_silu (double a, double b, double d, double al) { return a / (1.0 + exp (-a)); }
-static double r_gelu_erf (double a, double b, double d, double al) { return 0.5 * a * erfc (-a / sqrt (2.0)); }
-static double r_gelu_tanh (double a, double b, double d, double al)
+static double
+r_copy (double a, double b, double d, double al)
+{
+  return a;
+}
+static double
+r_silu (double a, double b, double d, double al)
+{
+  return a / (1.0 + exp (-a));
+}
+static double
+r_gelu_erf (double a, double b, double d, double al)
+{
+  return 0.5 * a * erfc (-a / sqrt (2.0));
+}
+static double
+r_gelu_tanh (double a, double b, double d, double al)
 {
   return 0.5 * a * (1.0 + tanh (sqrt (2.0 / G_PI) * (a + 0.044715 * a * a * a)));
 }
-static double r_erf (double a, double b, double d, double al) { return erf (a); }
-static double r_scale (double a, double b, double d, double al) { return (double) (float) al * a; }
-static double r_add (double a, double b, double d, double al) { return a + b; }
-static double r_mul (double a, double b, double d, double al) { return a * b; }
-static double r_swiglu (double a, double b, double d, double al) { return a / (1.0 + exp (-a)) * b; }
-static double r_modulate (double a, double b, double d, double al) { return a * (1.0 + b) + d; }
-static double r_gated (double a, double b, double d, double al) { return a + b * d; }
+static double
+r_erf (double a, double b, double d, double al)
+{
+  return erf (a);
+}
+static double
+r_scale (double a, double b, double d, double al)
+{
+  return (double) (float) al * a;
+}
+static double
+r_add (double a, double b, double d, double al)
+{
+  return a + b;
+}
+static double
+r_mul (double a, double b, double d, double al)
+{
+  return a * b;
+}
+static double
+r_swiglu (double a, double b, double d, double al)
+{
+  return a / (1.0 + exp (-a)) * b;
+}
+static double
+r_modulate (double a, double b, double d, double al)
+{
+  return a * (1.0 + b) + d;
+}
+static double
+r_gated (double a, double b, double d, double al)
+{
+  return a + b * d;
+}
 
 static const struct {
   VkcUnaryOp op;
@@ -162,8 +205,8 @@ static const struct {
 /* One unary case: y view and x view described by (shape, row stride, offset) of 3-D tensors
  * [B, N, C] with rows of `ld` elements. */
 static void
-unary_case (int64_t B, int64_t N, int64_t C, int64_t xld, int64_t xoff, int64_t yld, int64_t yoff,
-            bool in_place, float scale)
+unary_case (int64_t B, int64_t N, int64_t C, int64_t xld, int64_t xoff, int64_t yld, int64_t yoff, bool in_place,
+            float scale)
 {
   for (guint u = 0; u < G_N_ELEMENTS (unary_ops); u++) {
     Buf xb = buf_new (B * N * xld + xoff, 100 + u, scale);
@@ -176,13 +219,15 @@ unary_case (int64_t B, int64_t N, int64_t C, int64_t xld, int64_t xoff, int64_t 
     vkc_op_unary (cmd, &y, &x, unary_ops[u].op);
     run_cmd (cmd);
     char what[160];
-    g_snprintf (what, sizeof what, "%s [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
-                "] ld %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT "%s", unary_ops[u].name, B, N, C, xld, yld,
-                in_place ? " in place" : "");
+    g_snprintf (what, sizeof what,
+                "%s [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "] ld %" G_GINT64_FORMAT
+                "/%" G_GINT64_FORMAT "%s",
+                unary_ops[u].name, B, N, C, xld, yld, in_place ? " in place" : "");
     const Buf *ib[1] = { &xb };
     const VkcTensor *iv[1] = { &x };
     check (what, &yb, &y, 1, ib, iv, unary_ops[u].ref, 0, unary_ops[u].limit);
-    if (!in_place) buf_free (&yb);
+    if (!in_place)
+      buf_free (&yb);
     buf_free (&xb);
   }
 }
@@ -190,12 +235,12 @@ unary_case (int64_t B, int64_t N, int64_t C, int64_t xld, int64_t xoff, int64_t 
 static void
 test_unary (void)
 {
-  unary_case (2, 129, 1536, 1536, 0, 1536, 0, false, 3.0f);          /* DiT width, contiguous, vec4 */
-  unary_case (3, 37, 11946, 11946, 0, 11946, 0, false, 3.0f);        /* connector MLP width, odd rows */
-  unary_case (2, 33, 1536, 3 * 1536, 1536, 1536 + 8, 4, false, 2.0f);/* slices with row strides, vec4 */
-  unary_case (3, 9, 37, 101, 5, 41, 3, false, 4.0f);                 /* odd width and offsets */
-  unary_case (1, 7, 2048, 2048, 0, 2048, 0, true, 3.0f);             /* in place */
-  unary_case (1, 1, 1, 1, 0, 1, 0, false, 1.0f);                     /* one element */
+  unary_case (2, 129, 1536, 1536, 0, 1536, 0, false, 3.0f);           /* DiT width, contiguous, vec4 */
+  unary_case (3, 37, 11946, 11946, 0, 11946, 0, false, 3.0f);         /* connector MLP width, odd rows */
+  unary_case (2, 33, 1536, 3 * 1536, 1536, 1536 + 8, 4, false, 2.0f); /* slices with row strides, vec4 */
+  unary_case (3, 9, 37, 101, 5, 41, 3, false, 4.0f);                  /* odd width and offsets */
+  unary_case (1, 7, 2048, 2048, 0, 2048, 0, true, 3.0f);              /* in place */
+  unary_case (1, 1, 1, 1, 0, 1, 0, false, 1.0f);                      /* one element */
 }
 
 /* erf and exact GELU over a dense sweep, with a max relative error bound. */
@@ -220,15 +265,19 @@ test_erf_accuracy (void)
     double worst = 0;
     int64_t wi = 0;
     for (int64_t i = 0; i < n; i++) {
-      double r = refs[k] (xb.host[i], 0, 0, 0);
-      if (fabs (r) < 1e-36) continue;   /* fp32 denormals: flushed on many GPUs */
+      double r = refs[k](xb.host[i], 0, 0, 0);
+      if (fabs (r) < 1e-36)
+        continue; /* fp32 denormals: flushed on many GPUs */
       double e = fabs (got[i] - r) / fabs (r);
-      if (e > worst) { worst = e; wi = i; }
+      if (e > worst) {
+        worst = e;
+        wi = i;
+      }
     }
     g_test_message ("%s: max relative error %.3g at x = %.9g", k ? "gelu_erf" : "erf", worst, xb.host[wi]);
     if (worst > MAX_REL_ERF)
-      g_error ("%s: relative error %.3g at x = %.9g (got %.9g, want %.9g)", k ? "gelu_erf" : "erf", worst,
-               xb.host[wi], got[wi], refs[k] (xb.host[wi], 0, 0, 0));
+      g_error ("%s: relative error %.3g at x = %.9g (got %.9g, want %.9g)", k ? "gelu_erf" : "erf", worst, xb.host[wi],
+               got[wi], refs[k](xb.host[wi], 0, 0, 0));
   }
   buf_free (&xb);
   buf_free (&yb);
@@ -261,7 +310,7 @@ binary_case (const char *name, VkcBinaryOp op, RefFn ref, int64_t B, int64_t N, 
   Buf bb = buf_new (bn, 11, 1.5f);
   Buf yb = in_place ? ab : buf_new (B * N * C, 12, 1.0f);
   int64_t sh[3] = { B, N, C };
-  VkcTensor a = cview (&ab, 3, sh, in_place ? 0 : 3);   /* odd offset unless in place */
+  VkcTensor a = cview (&ab, 3, sh, in_place ? 0 : 3); /* odd offset unless in place */
   VkcTensor b = cview (&bb, bnd, bshape, 0);
   VkcTensor y = in_place ? a : cview (&yb, 3, sh, 0);
   VkcCmd *cmd = op_cmd (T);
@@ -270,7 +319,8 @@ binary_case (const char *name, VkcBinaryOp op, RefFn ref, int64_t B, int64_t N, 
   const Buf *ib[2] = { &ab, &bb };
   const VkcTensor *iv[2] = { &a, &b };
   check (name, &yb, &y, 2, ib, iv, ref, 0, op == VKC_BINARY_SWIGLU ? LIMIT_TRANSC : LIMIT_ARITH);
-  if (!in_place) buf_free (&yb);
+  if (!in_place)
+    buf_free (&yb);
   buf_free (&ab);
   buf_free (&bb);
 }
@@ -342,7 +392,8 @@ modulate_case (int64_t B, int64_t N, int64_t C, int64_t chunks, bool in_place)
     check (what, &rb, &r, 3, ib, iv, r_gated, 0, LIMIT_ARITH);
   }
   buf_free (&rb);
-  if (!in_place) buf_free (&yb);
+  if (!in_place)
+    buf_free (&yb);
   buf_free (&xb);
   buf_free (&mb);
   buf_free (&vb);
@@ -351,8 +402,8 @@ modulate_case (int64_t B, int64_t N, int64_t C, int64_t chunks, bool in_place)
 static void
 test_modulate (void)
 {
-  modulate_case (2, 333, 1536, 9, false);   /* DiT dual block: chunk9 of [2, 9·1536] */
-  modulate_case (3, 5, 37, 6, true);        /* odd width: offsets not multiples of 4 */
+  modulate_case (2, 333, 1536, 9, false); /* DiT dual block: chunk9 of [2, 9·1536] */
+  modulate_case (3, 5, 37, 6, true);      /* odd width: offsets not multiples of 4 */
 }
 
 /* Concat along channels with strided copies, then slice back out. */
@@ -369,7 +420,7 @@ test_concat_slice (void)
   VkcCmd *cmd = op_cmd (T);
   vkc_op_copy (cmd, &d1, &p1);
   vkc_op_copy (cmd, &d2, &p2);
-  vkc_op_copy (cmd, &out, &d2);   /* reads what the previous copy wrote: needs the barrier */
+  vkc_op_copy (cmd, &out, &d2); /* reads what the previous copy wrote: needs the barrier */
   op_run (T, cmd);
   g_autofree float *cat = op_download (T, &cb.dev);
   g_autofree float *sl = op_download (T, &sb.dev);
@@ -378,7 +429,8 @@ test_concat_slice (void)
       for (int64_t c = 0; c < C; c++) {
         float want = c < C1 ? pb1.host[(b * N + n) * C1 + c] : pb2.host[(b * N + n) * C2 + c - C1];
         g_assert_cmpfloat (cat[(b * N + n) * C + c], ==, want);
-        if (c >= C1) g_assert_cmpfloat (sl[(b * N + n) * C2 + c - C1], ==, want);
+        if (c >= C1)
+          g_assert_cmpfloat (sl[(b * N + n) * C2 + c - C1], ==, want);
       }
   buf_free (&pb1);
   buf_free (&pb2);
@@ -390,7 +442,7 @@ static void
 mean_case (int64_t B, int64_t N, int64_t C, int64_t ld, int64_t off)
 {
   Buf xb = buf_new (B * N * ld + off, 50, 1.0f);
-  for (int64_t i = 0; i < xb.n; i++) xb.host[i] += 0.5f;   /* non-zero mean */
+  for (int64_t i = 0; i < xb.n; i++) xb.host[i] += 0.5f; /* non-zero mean */
   g_assert_true (vkc_tensor_upload (T->dev, &xb.dev, xb.host, NULL));
   Buf yb = buf_new (B * (C + 3), 51, 1.0f);
   int64_t sh[3] = { B, N, C }, st[3] = { N * ld, ld, 1 }, ysh[2] = { B, C }, yst[2] = { C + 3, 1 };
@@ -399,8 +451,8 @@ mean_case (int64_t B, int64_t N, int64_t C, int64_t ld, int64_t off)
   vkc_op_mean_tokens (cmd, &y, &x);
   run_cmd (cmd);
   g_autofree float *got = op_download (T, &yb.dev);
-  g_autofree double *ref = g_new0 (double, B * C);
-  g_autofree float *g = g_new (float, B * C);
+  g_autofree double *ref = g_new0 (double, B *C);
+  g_autofree float *g = g_new (float, B *C);
   for (int64_t b = 0; b < B; b++)
     for (int64_t c = 0; c < C; c++) {
       for (int64_t n = 0; n < N; n++) ref[b * C + c] += xb.host[off + b * N * ld + n * ld + c];
@@ -408,7 +460,8 @@ mean_case (int64_t B, int64_t N, int64_t C, int64_t ld, int64_t off)
       g[b * C + c] = got[1 + b * (C + 3) + c];
     }
   char what[96];
-  g_snprintf (what, sizeof what, "mean_tokens [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "]", B, N, C);
+  g_snprintf (what, sizeof what, "mean_tokens [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "]", B, N,
+              C);
   op_check (what, ref, g, (size_t) (B * C), LIMIT_MEAN);
   buf_free (&xb);
   buf_free (&yb);
@@ -417,8 +470,8 @@ mean_case (int64_t B, int64_t N, int64_t C, int64_t ld, int64_t off)
 static void
 test_mean_tokens (void)
 {
-  mean_case (2, 1201, 2048, 2048, 0);   /* pooled LLM output: 2048 wide, long sequence */
-  mean_case (3, 77, 37, 101, 7);        /* strided rows, odd width */
+  mean_case (2, 1201, 2048, 2048, 0); /* pooled LLM output: 2048 wide, long sequence */
+  mean_case (3, 77, 37, 101, 7);      /* strided rows, odd width */
 }
 
 /* The binding-split path: a tiny limit forces row, level and token splits. */
@@ -427,10 +480,10 @@ test_split (void)
 {
   vkc_eltwise_set_binding_limit (16 * 1024);
   splitting = true;
-  unary_case (3, 37, 1001, 1003, 1, 1001, 0, false, 2.0f);   /* ~4 KiB rows: splits within a batch */
+  unary_case (3, 37, 1001, 1003, 1, 1001, 0, false, 2.0f); /* ~4 KiB rows: splits within a batch */
   binary_case ("add split", VKC_BINARY_ADD, r_add, 3, 40, 500, 2, (int64_t[]) { 3, 500 }, false);
   modulate_case (2, 50, 256, 6, false);
-  mean_case (2, 301, 37, 41, 0);                             /* tokens split: accumulates */
+  mean_case (2, 301, 37, 41, 0); /* tokens split: accumulates */
   splitting = false;
   vkc_eltwise_set_binding_limit (0);
 }
@@ -466,7 +519,6 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    g_test_add_data_func (cases[i].path, &cases[i], run);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) g_test_add_data_func (cases[i].path, &cases[i], run);
   return g_test_run ();
 }

@@ -6,8 +6,8 @@
 #include <string.h>
 
 static void
-run_case (OpTest *t, VkcDType tt, VkcDType idt, int64_t V, int64_t D, int64_t n, int64_t ldt_pad,
-          int64_t y_pad, int64_t y_col, VkDeviceSize max_binding, guint min_dispatches)
+run_case (OpTest *t, VkcDType tt, VkcDType idt, int64_t V, int64_t D, int64_t n, int64_t ldt_pad, int64_t y_pad,
+          int64_t y_col, VkDeviceSize max_binding, guint min_dispatches)
 {
   const int64_t ldt = D + ldt_pad, yw = D + y_pad;
   guint32 seed = (guint32) (V * 3 + D * 5 + n + tt);
@@ -21,9 +21,9 @@ run_case (OpTest *t, VkcDType tt, VkcDType idt, int64_t V, int64_t D, int64_t n,
   /* Out of range: clamped to the last row (u32 and i32) or to row 0 (negative i32). */
   if (n > 4) {
     ids[0] = (uint32_t) V;
-    ids[1] = 0xffffffffu;          /* u32: huge → V-1; i32: -1 → 0 */
+    ids[1] = 0xffffffffu; /* u32: huge → V-1; i32: -1 → 0 */
     ids[2] = (uint32_t) (V - 1);
-    ids[3] = 0x80000000u;          /* u32: huge → V-1; i32: INT_MIN → 0 */
+    ids[3] = 0x80000000u; /* u32: huge → V-1; i32: INT_MIN → 0 */
   }
 
   int64_t tshape[1] = { (int64_t) tn };
@@ -47,15 +47,17 @@ run_case (OpTest *t, VkcDType tt, VkcDType idt, int64_t V, int64_t D, int64_t n,
 
   for (int64_t i = 0; i < n; i++) {
     int64_t row;
-    if (idt == VKC_I32 && (int32_t) ids[i] < 0) row = 0;
-    else row = MIN ((int64_t) ids[i], V - 1);
+    if (idt == VKC_I32 && (int32_t) ids[i] < 0)
+      row = 0;
+    else
+      row = MIN ((int64_t) ids[i], V - 1);
     for (int64_t j = 0; j < yw; j++) {
       bool in = j >= y_col && j < y_col + D;
       float want = in ? table[row * ldt + j - y_col] : y0[i * yw + j];
       if (memcmp (&want, &got[i * yw + j], 4) != 0)
         g_error ("embedding %s/%s V=%" G_GINT64_FORMAT " D=%" G_GINT64_FORMAT ": y[%" G_GINT64_FORMAT
-                 ", %" G_GINT64_FORMAT "] = %.9g, want %.9g (id %u)", vkc_dtype_name (tt),
-                 vkc_dtype_name (idt), V, D, i, j, got[i * yw + j], want, ids[i]);
+                 ", %" G_GINT64_FORMAT "] = %.9g, want %.9g (id %u)",
+                 vkc_dtype_name (tt), vkc_dtype_name (idt), V, D, i, j, got[i * yw + j], want, ids[i]);
     }
   }
   vkc_pool_arena_reset (t->pool);

@@ -18,7 +18,8 @@ check_latent (int64_t B, int64_t H, int64_t W, int64_t C, bool with_eps, bool rb
   g_autofree float *eps = op_randn ((size_t) n, seed + 1, 1.0f);
   /* Log-variances outside the clamp range on both sides. */
   mom[C] = 45.0f;
-  if (npx > 1) mom[2 * C + C] = -70.0f;
+  if (npx > 1)
+    mom[2 * C + C] = -70.0f;
   if (rb) {
     op_round_to (mom, (size_t) (npx * 2 * C), VKC_BF16);
     op_round_to (eps, (size_t) n, VKC_BF16);
@@ -59,7 +60,7 @@ test_gaussian_latent (void)
     for (int with_eps = 0; with_eps < 2; with_eps++) {
       check_latent (1, 1, 1, 1, with_eps, rb, 3);
       check_latent (2, 5, 7, 3, with_eps, rb, 5);
-      check_latent (1, 33, 17, 16, with_eps, rb, 7);    /* > one workgroup, latent width 16 */
+      check_latent (1, 33, 17, 16, with_eps, rb, 7); /* > one workgroup, latent width 16 */
     }
 }
 
@@ -67,10 +68,14 @@ static double
 ramp_ref (int k, const VkcTileRamp *r)
 {
   double w = 1.0;
-  if (k < r->in_start) return 0.0;
-  if (k < r->in_start + r->in_len) w = (k - r->in_start + 0.5) / r->in_len;
-  if (k >= r->out_start + r->out_len) return 0.0;
-  if (k >= r->out_start) w *= 1.0 - (k - r->out_start + 0.5) / r->out_len;
+  if (k < r->in_start)
+    return 0.0;
+  if (k < r->in_start + r->in_len)
+    w = (k - r->in_start + 0.5) / r->in_len;
+  if (k >= r->out_start + r->out_len)
+    return 0.0;
+  if (k >= r->out_start)
+    w *= 1.0 - (k - r->out_start + 0.5) / r->out_len;
   return w;
 }
 
@@ -92,13 +97,13 @@ check_blend (VkDeviceSize limit)
   VkcTensor b = op_tensor (t, VKC_F32, 4, (int64_t[]) { B, th, tw, C }, t2);
   const int64_t pos[2][2] = { { 0, 0 }, { 4, 4 } };
   const VkcTileRamp ry[2] = { { 0, 0, 4, 3 }, { 0, 3, 7, 0 } };
-  const VkcTileRamp rx[2] = { { 0, 0, 5, 4 }, { 1, 4, 9, 0 } };   /* in_start 1: column 0 unused */
+  const VkcTileRamp rx[2] = { { 0, 0, 5, 4 }, { 1, 4, 9, 0 } }; /* in_start 1: column 0 unused */
   VkcCmd *cmd = op_cmd (t);
   vkc_op_blend_tile (cmd, &y, &a, pos[0][0], pos[0][1], &ry[0], &rx[0]);
   vkc_op_blend_tile (cmd, &y, &b, pos[1][0], pos[1][1], &ry[1], &rx[1]);
   op_run (t, cmd);
   g_autofree float *got = op_download (t, &yfull);
-  g_autofree double *ref = g_new (double, B * H * W * CF);
+  g_autofree double *ref = g_new (double, B *H *W *CF);
   for (int64_t i = 0; i < B * H * W * CF; i++) ref[i] = yinit[i];
   const float *tiles[2] = { t1, t2 };
   for (int k = 0; k < 2; k++)
@@ -107,7 +112,8 @@ check_blend (VkDeviceSize limit)
         for (int64_t j = 0; j < tw; j++)
           for (int64_t c = 0; c < C; c++) {
             double w = ramp_ref ((int) i, &ry[k]) * ramp_ref ((int) j, &rx[k]);
-            ref[((n * H + pos[k][0] + i) * W + pos[k][1] + j) * CF + 1 + c] += w * tiles[k][((n * th + i) * tw + j) * C + c];
+            ref[((n * H + pos[k][0] + i) * W + pos[k][1] + j) * CF + 1 + c] +=
+                w * tiles[k][((n * th + i) * tw + j) * C + c];
           }
   op_check ("blend_tile", ref, got, (size_t) (B * H * W * CF), 1e-12);
   vkc_latent_set_binding_limit (0);
@@ -118,7 +124,7 @@ static void
 test_blend_tile (void)
 {
   check_blend (0);
-  check_blend (1024);   /* a few rows per band */
+  check_blend (1024); /* a few rows per band */
 }
 
 /* Complementary ramps of two overlapping tiles sum to 1: blending a constant over a
@@ -133,15 +139,14 @@ test_blend_partition (void)
   for (int i = 0; i < 12 * C; i++) ones[i] = 1.0f;
   VkcTensor a = op_tensor (t, VKC_F32, 4, (int64_t[]) { 1, 1, 12, C }, ones);
   const VkcTileRamp none = { 0, 0, 1, 0 };
-  const VkcTileRamp left = { 0, 0, 9, 3 }, right = { 1, 3, 12, 0 };   /* zone = columns 9..11 */
+  const VkcTileRamp left = { 0, 0, 9, 3 }, right = { 1, 3, 12, 0 }; /* zone = columns 9..11 */
   VkcCmd *cmd = op_cmd (t);
   vkc_cmd_fill (cmd, y.buffer, y.offset, (VkDeviceSize) W * C * 4, 0);
   vkc_op_blend_tile (cmd, &y, &a, 0, 0, &none, &left);
   vkc_op_blend_tile (cmd, &y, &a, 0, 8, &none, &right);
   op_run (t, cmd);
   g_autofree float *got = op_download (t, &y);
-  for (int64_t i = 0; i < W * C; i++)
-    g_assert_cmpfloat_with_epsilon (got[i], 1.0f, 1e-6f);
+  for (int64_t i = 0; i < W * C; i++) g_assert_cmpfloat_with_epsilon (got[i], 1.0f, 1e-6f);
   op_test_free (t);
 }
 

@@ -20,17 +20,17 @@ nmse_limit (int64_t K)
 }
 
 typedef struct {
-  int64_t batch;        /* 0: 2-D x [M, K]; else 3-D x [batch, M/batch, K] */
+  int64_t batch; /* 0: 2-D x [M, K]; else 3-D x [batch, M/batch, K] */
   int64_t M, K, N;
   VkcDType wt;
   bool bias, accumulate;
-  int64_t x_pad, x_col;   /* x is a column slice [.., x_col : x_col+K] of [.., K + x_pad] */
-  int64_t y_pad, y_col;   /* same for y */
-  int64_t w_pad, w_off;   /* W rows have stride K + w_pad and start w_off elements in */
+  int64_t x_pad, x_col; /* x is a column slice [.., x_col : x_col+K] of [.., K + x_pad] */
+  int64_t y_pad, y_col; /* same for y */
+  int64_t w_pad, w_off; /* W rows have stride K + w_pad and start w_off elements in */
   VkcLinearKernel kernel;
   bool no_subgroup;
   VkDeviceSize max_binding;
-  guint min_dispatches;   /* the split must have produced at least this many */
+  guint min_dispatches; /* the split must have produced at least this many */
 } Case;
 
 static void
@@ -51,9 +51,14 @@ run_case (OpTest *t, const char *what, const Case *c)
   int nd = c->batch ? 3 : 2;
   if (c->batch) {
     g_assert (M % c->batch == 0);
-    xs[0] = ys[0] = c->batch; xs[1] = ys[1] = M / c->batch; xs[2] = xw; ys[2] = yw;
+    xs[0] = ys[0] = c->batch;
+    xs[1] = ys[1] = M / c->batch;
+    xs[2] = xw;
+    ys[2] = yw;
   } else {
-    xs[0] = ys[0] = M; xs[1] = xw; ys[1] = yw;
+    xs[0] = ys[0] = M;
+    xs[1] = xw;
+    ys[1] = yw;
   }
   VkcTensor xf = op_tensor (t, VKC_F32, nd, xs, x);
   VkcTensor yf = op_tensor (t, VKC_F32, nd, ys, y0);
@@ -89,8 +94,10 @@ run_case (OpTest *t, const char *what, const Case *c)
       const float *wr = w + c->w_off + n * ldw;
       double s = 0;
       for (int64_t k = 0; k < K; k++) s += (double) xr[k] * (double) wr[k];
-      if (c->bias) s += b[n];
-      if (c->accumulate) s += y0[m * yw + c->y_col + n];
+      if (c->bias)
+        s += b[n];
+      if (c->accumulate)
+        s += y0[m * yw + c->y_col + n];
       ref[m * yw + c->y_col + n] = s;
       rv[m * N + n] = s;
       gv[m * N + n] = got[m * yw + c->y_col + n];
@@ -102,8 +109,9 @@ run_case (OpTest *t, const char *what, const Case *c)
         if (memcmp (&got[m * yw + j], &y0[m * yw + j], 4) != 0)
           g_error ("%s: y[%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] outside the view changed", what, m, j);
   char label[256];
-  g_snprintf (label, sizeof label, "%s (M=%" G_GINT64_FORMAT " K=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT
-              " W %s, %u dispatches, %.2f s)", what, M, K, N, vkc_dtype_name (c->wt), nd_disp, gpu_s);
+  g_snprintf (label, sizeof label,
+              "%s (M=%" G_GINT64_FORMAT " K=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT " W %s, %u dispatches, %.2f s)",
+              what, M, K, N, vkc_dtype_name (c->wt), nd_disp, gpu_s);
   op_check (label, rv, gv, (size_t) (M * N), nmse_limit (K));
   vkc_pool_arena_reset (t->pool);
 }
@@ -119,11 +127,32 @@ test_tiled (void)
   OpTest *t = op_test_new ();
   const VkcLinearKernel T = VKC_LINEAR_TILED;
   for (guint i = 0; i < G_N_ELEMENTS (wtypes); i++) {
-    run_case (t, "tiled small tile", &(Case) { .M = 37, .K = 203, .N = 71, .wt = wtypes[i], .bias = true, .kernel = T });
-    run_case (t, "tiled small tile, views", &(Case) { .M = 5, .K = 130, .N = 97, .wt = wtypes[i],
-              .x_pad = 9, .x_col = 3, .y_pad = 5, .y_col = 2, .w_pad = 3, .w_off = 1, .kernel = T });
-    run_case (t, "tiled large tile, odd K, even W stride", &(Case) { .M = 131, .K = 67, .N = 261, .wt = wtypes[i],
-              .w_pad = 1, .w_off = 2, .bias = true, .accumulate = true, .y_pad = 3, .y_col = 3, .kernel = T });
+    run_case (t, "tiled small tile",
+              &(Case) { .M = 37, .K = 203, .N = 71, .wt = wtypes[i], .bias = true, .kernel = T });
+    run_case (t, "tiled small tile, views",
+              &(Case) { .M = 5,
+                        .K = 130,
+                        .N = 97,
+                        .wt = wtypes[i],
+                        .x_pad = 9,
+                        .x_col = 3,
+                        .y_pad = 5,
+                        .y_col = 2,
+                        .w_pad = 3,
+                        .w_off = 1,
+                        .kernel = T });
+    run_case (t, "tiled large tile, odd K, even W stride",
+              &(Case) { .M = 131,
+                        .K = 67,
+                        .N = 261,
+                        .wt = wtypes[i],
+                        .w_pad = 1,
+                        .w_off = 2,
+                        .bias = true,
+                        .accumulate = true,
+                        .y_pad = 3,
+                        .y_col = 3,
+                        .kernel = T });
     run_case (t, "tiled K=1", &(Case) { .M = 9, .K = 1, .N = 3, .wt = wtypes[i], .bias = true, .kernel = T });
   }
   op_test_free (t);
@@ -134,8 +163,17 @@ static void
 test_batched (void)
 {
   OpTest *t = op_test_new ();
-  run_case (t, "batched 3-D", &(Case) { .batch = 3, .M = 57, .K = 45, .N = 33, .wt = VKC_BF16, .bias = true,
-            .x_pad = 4, .x_col = 1, .y_pad = 2, .y_col = 1 });
+  run_case (t, "batched 3-D",
+            &(Case) { .batch = 3,
+                      .M = 57,
+                      .K = 45,
+                      .N = 33,
+                      .wt = VKC_BF16,
+                      .bias = true,
+                      .x_pad = 4,
+                      .x_col = 1,
+                      .y_pad = 2,
+                      .y_col = 1 });
   run_case (t, "batched 3-D gemv", &(Case) { .batch = 2, .M = 6, .K = 301, .N = 19, .wt = VKC_F16 });
   op_test_free (t);
 }
@@ -152,13 +190,26 @@ test_gemv (void)
     for (int sg = 0; sg < 2; sg++)
       for (guint r = 0; r < G_N_ELEMENTS (rows); r++) {
         int64_t M = rows[r];
-        run_case (t, sg ? "gemv shared" : "gemv subgroup", &(Case) { .M = M, .K = 333, .N = 13, .wt = wtypes[i],
-                  .bias = M & 1, .accumulate = M == 2, .no_subgroup = sg, .kernel = VKC_LINEAR_GEMV,
-                  .w_pad = M & 1, .w_off = M == 3, .x_pad = 2, .x_col = 1, .y_pad = 1 });
+        run_case (t, sg ? "gemv shared" : "gemv subgroup",
+                  &(Case) { .M = M,
+                            .K = 333,
+                            .N = 13,
+                            .wt = wtypes[i],
+                            .bias = M & 1,
+                            .accumulate = M == 2,
+                            .no_subgroup = sg,
+                            .kernel = VKC_LINEAR_GEMV,
+                            .w_pad = M & 1,
+                            .w_off = M == 3,
+                            .x_pad = 2,
+                            .x_col = 1,
+                            .y_pad = 1 });
       }
   /* Forced GEMV on more rows than it takes at once: groups of 8. */
-  run_case (t, "gemv 19 rows", &(Case) { .M = 19, .K = 70, .N = 9, .wt = VKC_BF16, .bias = true,
-            .kernel = VKC_LINEAR_GEMV, .min_dispatches = 3 });
+  run_case (
+      t, "gemv 19 rows",
+      &(Case) {
+          .M = 19, .K = 70, .N = 9, .wt = VKC_BF16, .bias = true, .kernel = VKC_LINEAR_GEMV, .min_dispatches = 3 });
   /* And the tiled kernel on a single row. */
   run_case (t, "tiled 1 row", &(Case) { .M = 1, .K = 99, .N = 65, .wt = VKC_F16, .kernel = VKC_LINEAR_TILED });
   op_test_free (t);
@@ -172,11 +223,23 @@ test_split (void)
 {
   OpTest *t = op_test_new ();
   for (guint i = 0; i < G_N_ELEMENTS (wtypes); i++) {
-    run_case (t, "split tiled", &(Case) { .M = 150, .K = 41, .N = 77, .wt = wtypes[i], .bias = true,
-              .x_pad = 3, .x_col = 1, .y_pad = 2, .y_col = 1, .w_pad = 1, .w_off = 1,
-              .max_binding = 2048, .min_dispatches = 4 });
-    run_case (t, "split gemv", &(Case) { .M = 3, .K = 300, .N = 40, .wt = wtypes[i], .bias = true,
-              .max_binding = 4096, .min_dispatches = 3 });
+    run_case (t, "split tiled",
+              &(Case) { .M = 150,
+                        .K = 41,
+                        .N = 77,
+                        .wt = wtypes[i],
+                        .bias = true,
+                        .x_pad = 3,
+                        .x_col = 1,
+                        .y_pad = 2,
+                        .y_col = 1,
+                        .w_pad = 1,
+                        .w_off = 1,
+                        .max_binding = 2048,
+                        .min_dispatches = 4 });
+    run_case (
+        t, "split gemv",
+        &(Case) { .M = 3, .K = 300, .N = 40, .wt = wtypes[i], .bias = true, .max_binding = 4096, .min_dispatches = 3 });
   }
   op_test_free (t);
 }
@@ -188,8 +251,8 @@ test_real (void)
   OpTest *t = op_test_new ();
   run_case (t, "DiT 1536->6144", &(Case) { .M = 9, .K = 1536, .N = 6144, .wt = VKC_BF16, .bias = true });
   run_case (t, "connector fc1 2048->11946", &(Case) { .M = 3, .K = 2048, .N = 11946, .wt = VKC_F32, .bias = true });
-  run_case (t, "connector fc2 11946->2048", &(Case) { .M = 9, .K = 11946, .N = 2048, .wt = VKC_F32, .bias = true,
-            .accumulate = true });
+  run_case (t, "connector fc2 11946->2048",
+            &(Case) { .M = 9, .K = 11946, .N = 2048, .wt = VKC_F32, .bias = true, .accumulate = true });
   run_case (t, "ViT patch embed 1176->1280", &(Case) { .M = 33, .K = 1176, .N = 1280, .wt = VKC_BF16 });
   run_case (t, "LLM up 2048->11008", &(Case) { .M = 1, .K = 2048, .N = 11008, .wt = VKC_BF16 });
   run_case (t, "LLM down 11008->2048", &(Case) { .M = 2, .K = 11008, .N = 2048, .wt = VKC_BF16 });

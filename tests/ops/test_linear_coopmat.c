@@ -47,11 +47,11 @@ typedef struct {
   int64_t M, K, N;
   VkcDType wt;
   bool bias, accumulate;
-  int64_t x_pad;              /* x rows have stride K + x_pad */
-  VkcLinearKernel kernel;     /* COOPMAT, or AUTO (which DEEPGEN_VK_FORCE_COOPMAT must route) */
-  float wide;                 /* ≠ 0: rows 3 and M−2 of x hold values of this size (> 65504) */
-  float wide_w;               /* ≠ 0: W row 1 holds a value of this size */
-  bool aligned;               /* whole tiles: the ALIGNED variant must run (checked where the
+  int64_t x_pad;          /* x rows have stride K + x_pad */
+  VkcLinearKernel kernel; /* COOPMAT, or AUTO (which DEEPGEN_VK_FORCE_COOPMAT must route) */
+  float wide;             /* ≠ 0: rows 3 and M−2 of x hold values of this size (> 65504) */
+  float wide_w;           /* ≠ 0: W row 1 holds a value of this size */
+  bool aligned;           /* whole tiles: the ALIGNED variant must run (checked where the
                                * device has timestamps, which name the pipelines that ran) */
 } Case;
 
@@ -68,7 +68,8 @@ run_case (OpTest *t, const char *what, const Case *c)
     for (int64_t k = 0; k < K; k += 5) x[3 * xw + k] = (k % 2 ? -1.0f : 1.0f) * c->wide;
     x[(M - 2) * xw + K / 2] = c->wide;
   }
-  if (c->wide_w != 0) w[1 * K + K / 3] = c->wide_w;
+  if (c->wide_w != 0)
+    w[1 * K + K / 3] = c->wide_w;
   op_round_to (w, (size_t) (N * K), c->wt);
 
   VkcTensor xf = op_tensor (t, VKC_F32, 2, (int64_t[]) { M, xw }, x);
@@ -103,8 +104,10 @@ run_case (OpTest *t, const char *what, const Case *c)
     for (int64_t n = 0; n < N; n++) {
       double s = 0;
       for (int64_t k = 0; k < K; k++) s += (double) x[m * xw + k] * (double) w[n * K + k];
-      if (c->bias) s += b[n];
-      if (c->accumulate) s += y0[m * N + n];
+      if (c->bias)
+        s += b[n];
+      if (c->accumulate)
+        s += y0[m * N + n];
       ref[m * N + n] = s;
       sref[m * N + n] = scalar[m * N + n];
     }
@@ -128,7 +131,10 @@ run_case (OpTest *t, const char *what, const Case *c)
     if (c->wide_w != 0) {
       g_autofree double *rc = g_new (double, (size_t) M);
       g_autofree float *gc = g_new (float, (size_t) M);
-      for (int64_t m = 0; m < M; m++) { rc[m] = ref[m * N + 1]; gc[m] = got[m * N + 1]; }
+      for (int64_t m = 0; m < M; m++) {
+        rc[m] = ref[m * N + 1];
+        gc[m] = got[m * N + 1];
+      }
       g_autofree char *l = g_strdup_printf ("%s, column 1 with |w| = %g", label, c->wide_w);
       op_check (l, rc, gc, (size_t) M, fp32_limit (K));
     }
@@ -146,8 +152,9 @@ test_shapes (void)
    * read one by one; K = 100 for bf16: no multiple of the 32-wide K slice, read in pairs). */
   run_case (T, "f32", &(Case) { .M = 37, .K = 77, .N = 71, .wt = VKC_F32, .bias = true, .kernel = C });
   run_case (T, "f16 odd K", &(Case) { .M = 45, .K = 203, .N = 39, .wt = VKC_F16, .kernel = C });
-  run_case (T, "f16 acc", &(Case) { .M = 29, .K = 66, .N = 90, .wt = VKC_F16, .bias = true, .accumulate = true,
-                                    .x_pad = 5, .kernel = C });
+  run_case (
+      T, "f16 acc",
+      &(Case) { .M = 29, .K = 66, .N = 90, .wt = VKC_F16, .bias = true, .accumulate = true, .x_pad = 5, .kernel = C });
   run_case (T, "bf16 K=100", &(Case) { .M = 70, .K = 100, .N = 45, .wt = VKC_BF16, .bias = true, .kernel = C });
   run_case (T, "bf16 K=1", &(Case) { .M = 9, .K = 1, .N = 17, .wt = VKC_BF16, .kernel = C });
   run_case (T, "q8_0", &(Case) { .M = 41, .K = 96, .N = 66, .wt = VKC_Q8_0, .bias = true, .kernel = C });
@@ -176,11 +183,13 @@ test_aligned (void)
   const VkcLinearKernel C = VKC_LINEAR_COOPMAT;
   /* Multiples of every tile the launcher picks here (C = 8 or 16): accumulators stored straight
    * to y, with the bias tile and the accumulate load. */
-  run_case (T, "aligned, bias + acc", &(Case) { .M = 64, .K = 64, .N = 128, .wt = VKC_BF16, .bias = true,
-                                                .accumulate = true, .kernel = C, .aligned = true });
+  run_case (
+      T, "aligned, bias + acc",
+      &(Case) {
+          .M = 64, .K = 64, .N = 128, .wt = VKC_BF16, .bias = true, .accumulate = true, .kernel = C, .aligned = true });
   run_case (T, "aligned q8_0", &(Case) { .M = 64, .K = 96, .N = 64, .wt = VKC_Q8_0, .kernel = C, .aligned = true });
-  run_case (T, "aligned large", &(Case) { .M = 512, .K = 64, .N = 512, .wt = VKC_F16, .bias = true, .kernel = C,
-                                          .aligned = true });
+  run_case (T, "aligned large",
+            &(Case) { .M = 512, .K = 64, .N = 512, .wt = VKC_F16, .bias = true, .kernel = C, .aligned = true });
   /* One row short of a tile: the bounds-checked variant. */
   run_case (T, "almost aligned", &(Case) { .M = 63, .K = 64, .N = 128, .wt = VKC_BF16, .bias = true, .kernel = C });
 }
@@ -211,8 +220,7 @@ test_fp16_range (void)
   /* The LLM's down-projection input after SwiGLU and the DiT FF's second Linear can exceed fp16's
    * 65504 in outlier channels: such tiles go to fp32, never to Inf. */
   run_case (T, "x beyond fp16", &(Case) { .M = 40, .K = 70, .N = 37, .wt = VKC_BF16, .kernel = C, .wide = 3e5f });
-  run_case (T, "x beyond fp16, q4_0", &(Case) { .M = 21, .K = 64, .N = 30, .wt = VKC_Q4_0, .kernel = C,
-                                                .wide = 1e6f });
+  run_case (T, "x beyond fp16, q4_0", &(Case) { .M = 21, .K = 64, .N = 30, .wt = VKC_Q4_0, .kernel = C, .wide = 1e6f });
   run_case (T, "W beyond fp16", &(Case) { .M = 25, .K = 48, .N = 30, .wt = VKC_F32, .kernel = C, .wide_w = 2e5f });
 }
 
@@ -223,8 +231,8 @@ main (int argc, char **argv)
   T = op_test_new ();
   const VkcDeviceInfo *i = vkc_device_info (T->dev);
   if (!i->cooperative_matrix || !vkc_shader_exists ("linear_coopmat_f16")) {
-    g_print ("SKIP: %s\n", !i->cooperative_matrix ? i->coopmat_why
-                                                  : "this build has no coopmat shaders (configure says why)");
+    g_print ("SKIP: %s\n",
+             !i->cooperative_matrix ? i->coopmat_why : "this build has no coopmat shaders (configure says why)");
     op_test_free (T);
     return 77;
   }

@@ -67,7 +67,8 @@ bound_q4 (const float *x, int j, double dh)
       max = x[i];
     }
   double d = max / -8.0f;
-  if (d == 0) return 1e-30;
+  if (d == 0)
+    return 1e-30;
   double v = x[j] / d;
   return fabs (d) * (MAX (0.5, v - 7.0) + 4e-6) + 8.0 * fabs (d - dh) + 1e-30;
 }
@@ -135,7 +136,8 @@ test_quant_examples (void)
    * = 0, every q = trunc (0 + 8.5) = 8, every value 0·(−0) = −0. */
   for (int k = 0; k < 3; k++) {
     for (int j = 0; j < QB; j++) x[j] = k == 1 ? -0.0f : 0.0f;
-    if (k == 2) x[7] = NAN;
+    if (k == 2)
+      x[7] = NAN;
     quantize_one (x, blk, y);
     g_assert_cmphex (blk[0], ==, 0x8000);
     for (int w = 1; w < QW; w++) g_assert_cmphex (blk[w], ==, 0x88888888u);
@@ -175,7 +177,7 @@ test_quant_examples (void)
    * −65504, 0xfbff, with id = −1/65510); the whole block equals the reference. */
   for (int j = 0; j < QB; j++) x[j] = 16000.0f * (float) (j - 10);
   x[0] = 524080.0f;
-  x[1] = -262040.0f;   /* ·id = 4 → 12.5 → 12 */
+  x[1] = -262040.0f; /* ·id = 4 → 12.5 → 12 */
   quantize_one (x, blk, y);
   {
     uint16_t rd;
@@ -207,8 +209,8 @@ test_quant_nonfinite (void)
   g_assert_cmpint (quant_of (blk, 1), ==, 8);
   g_assert_cmpint (quant_of (blk, 2), ==, 15);
   g_assert_cmpint (quant_of (blk, 3), ==, 0);
-  g_assert_cmpint (quant_of (blk, 4), ==, 2);     /* −6 → 2.5 */
-  g_assert_cmpint (quant_of (blk, 31), ==, 15);   /* 7.5 → 16 → 15 */
+  g_assert_cmpint (quant_of (blk, 4), ==, 2);   /* −6 → 2.5 */
+  g_assert_cmpint (quant_of (blk, 31), ==, 15); /* 7.5 → 16 → 15 */
   g_assert_cmpfloat (y[2], ==, 7.0f);
   g_assert_cmpfloat (y[3], ==, -8.0f);
 
@@ -261,7 +263,8 @@ test_quant_ties (void)
       for (int j = 0; j < QB; j++) x[j] = (float) g_rand_int_range (r, -16, 17) * 0.5f * scales[s];
       int a = g_rand_int_range (r, 0, QB), c = g_rand_int_range (r, 0, QB);
       x[a] = 8.0f * scales[s];
-      if (c != a) x[c] = -8.0f * scales[s];
+      if (c != a)
+        x[c] = -8.0f * scales[s];
       quantize_one (x, blk, y);
       uint16_t rd;
       int rq[QB];
@@ -275,13 +278,19 @@ test_quant_ties (void)
         g_assert_cmpfloat (y[j], ==, value_q4 (vkc_f16_to_f32 (rd), rq[j]));
       }
     }
-  g_assert_cmpuint (n_sign[0], >, 1000);   /* both signs of d occurred */
+  g_assert_cmpuint (n_sign[0], >, 1000); /* both signs of d occurred */
   g_assert_cmpuint (n_sign[1], >, 1000);
 }
 
 static const QuantFormat q4_0 = {
-  .dtype = VKC_Q4_0, .path = "/linear_q4", .block_bytes = 20, .block_words = 5,
-  .quant_of = quant_of, .value = value_q4, .reference = ggml_q4_0, .bound = bound_q4,
+  .dtype = VKC_Q4_0,
+  .path = "/linear_q4",
+  .block_bytes = 20,
+  .block_words = 5,
+  .quant_of = quant_of,
+  .value = value_q4,
+  .reference = ggml_q4_0,
+  .bound = bound_q4,
 };
 
 int

@@ -72,8 +72,8 @@ test_quant_examples (void)
   g_assert_cmpint (quant_of (blk, 9), ==, -3);
   g_assert_cmpint (quant_of (blk, 10), ==, -3);
   g_assert_cmpint (quant_of (blk, 11), ==, -2);
-  g_assert_cmpint (quant_of (blk, 22), ==, 1);    /* 0.5 → 1 */
-  g_assert_cmpint (quant_of (blk, 31), ==, 3);    /* 2.75 → 3 */
+  g_assert_cmpint (quant_of (blk, 22), ==, 1); /* 0.5 → 1 */
+  g_assert_cmpint (quant_of (blk, 31), ==, 3); /* 2.75 → 3 */
 
   /* x = (j − 16)/4: amax = 4, d = 4/127 = 0.0314960…, whose nearest half is 1032·2⁻¹⁵ =
    * 0.031494140625 (exponent −5, mantissa 8: 0x2808); x·id = (j − 16)·7.9375 (id = 31.75):
@@ -107,8 +107,7 @@ test_quant_examples (void)
   x[9] = 4.0f;
   vkc_quantize_q8_0 (x, QB, blk);
   g_assert_cmphex (blk[0], ==, 0x47e0);
-  for (int j = 0; j < QB; j++)
-    g_assert_cmpint (quant_of (blk, j), ==, j == 7 ? 127 : j == 8 ? -1 : j == 9 ? 1 : 0);
+  for (int j = 0; j < QB; j++) g_assert_cmpint (quant_of (blk, j), ==, j == 7 ? 127 : j == 8 ? -1 : j == 9 ? 1 : 0);
   vkc_dequantize_q8_0 (blk, QB, y);
   g_assert_cmpfloat (y[7], ==, 1000.125f);
   g_assert_cmpfloat (y[8], ==, -7.875f);
@@ -132,15 +131,21 @@ test_quant_examples (void)
   vkc_quantize_q8_0 (x, QB, blk);
   g_assert_cmphex (blk[0], ==, 0x7bff);
   g_assert_cmpint (quant_of (blk, 5), ==, -127);
-  g_assert_cmpint (quant_of (blk, 31), ==, 0);     /* 31000/65504 = 0.47 */
+  g_assert_cmpint (quant_of (blk, 31), ==, 0); /* 31000/65504 = 0.47 */
   g_assert_cmpint (quant_of (blk, 30), ==, 0);
   vkc_dequantize_q8_0 (blk, QB, y);
   for (int j = 0; j < QB; j++) g_assert_true (isfinite (y[j]));
 }
 
 static const QuantFormat q8_0 = {
-  .dtype = VKC_Q8_0, .path = "/linear_q8", .block_bytes = 36, .block_words = 9,
-  .quant_of = quant_of, .value = value_q8, .reference = ggml_q8_0, .bound = bound_q8,
+  .dtype = VKC_Q8_0,
+  .path = "/linear_q8",
+  .block_bytes = 36,
+  .block_words = 9,
+  .quant_of = quant_of,
+  .value = value_q8,
+  .reference = ggml_q8_0,
+  .bound = bound_q8,
 };
 
 int

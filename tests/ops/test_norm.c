@@ -27,7 +27,7 @@
 
 #define LIMIT_NORM 1e-10
 #define LIMIT_BF16 1e-7
-#define EPS 1e-6f   /* every DeepGen norm (MODEL.md §2.1, §4, §5.4, §6) */
+#define EPS 1e-6f /* every DeepGen norm (MODEL.md §2.1, §4, §5.4, §6) */
 
 static OpTest *T;
 static bool splitting;   /* every op must be cut into several dispatches */
@@ -120,7 +120,8 @@ unravel (const VkcTensor *v, int64_t i, int64_t *idx)
 static void
 run_cmd (VkcCmd *cmd, bool rows)
 {
-  if (splitting) g_assert_cmpuint (vkc_cmd_n_dispatches (cmd), >, 1);
+  if (splitting)
+    g_assert_cmpuint (vkc_cmd_n_dispatches (cmd), >, 1);
   g_autoptr (GError) error = NULL;
   g_assert_true (vkc_cmd_submit_wait (cmd, &error));
   g_assert_no_error (error);
@@ -169,8 +170,16 @@ check (const char *what, const Buf *yb, const VkcTensor *y, const double *ref, b
       g_error ("%s: element %" G_GINT64_FORMAT " outside the output view changed", what, e);
 }
 
-static double rb (double v) { return vkc_round_bf16 ((float) v); }
-static double silu (double v) { return v / (1.0 + exp (-v)); }
+static double
+rb (double v)
+{
+  return vkc_round_bf16 ((float) v);
+}
+static double
+silu (double v)
+{
+  return v / (1.0 + exp (-v));
+}
 
 /* ---------------------------------------------------------------------------------------
  * LayerNorm / RMSNorm over rows of [B, N, C] views with row stride ld.
@@ -179,12 +188,12 @@ static double silu (double v) { return v / (1.0 + exp (-v)); }
 typedef struct {
   const char *name;
   bool rms;
-  int64_t B, N, C, xld, xoff;   /* x view; y is contiguous unless in place */
+  int64_t B, N, C, xld, xoff; /* x view; y is contiguous unless in place */
   bool in_place;
-  VkcDType wdt;                 /* weight dtype; VKC_U32 = no weight */
+  VkcDType wdt; /* weight dtype; VKC_U32 = no weight */
   bool bias;
   bool round;
-  float offset;                 /* mean offset of x, in units of its σ = 1 */
+  float offset; /* mean offset of x, in units of its σ = 1 */
 } RowCase;
 
 static void
@@ -205,12 +214,11 @@ row_case (const RowCase *c)
   if (c->rms)
     red = vkc_op_rms_norm_ex (cmd, &y, &x, has_w ? &wb.dev : NULL, EPS, fl, row_options ());
   else
-    red = vkc_op_layer_norm_ex (cmd, &y, &x, has_w ? &wb.dev : NULL, c->bias ? &bb.dev : NULL, EPS, fl,
-                                row_options ());
+    red = vkc_op_layer_norm_ex (cmd, &y, &x, has_w ? &wb.dev : NULL, c->bias ? &bb.dev : NULL, EPS, fl, row_options ());
   check_reduction (c->name, red);
   run_cmd (cmd, true);
 
-  g_autofree double *ref = g_new (double, B * N * C);
+  g_autofree double *ref = g_new (double, B *N *C);
   for (int64_t r = 0; r < B * N; r++) {
     const float *xr = xb.host + c->xoff + (r / N) * N * c->xld + (r % N) * c->xld;
     double mean = 0, var = 0;
@@ -222,15 +230,20 @@ row_case (const RowCase *c)
     double rstd = 1.0 / sqrt (var / (double) C + EPS);
     for (int64_t k = 0; k < C; k++) {
       double v = (xr[k] - mean) * rstd;
-      if (c->rms && c->round) v = rb (v);
-      if (has_w) v *= wb.host[k];
-      if (c->bias) v += bb.host[k];
-      if (c->round) v = rb (v);
+      if (c->rms && c->round)
+        v = rb (v);
+      if (has_w)
+        v *= wb.host[k];
+      if (c->bias)
+        v += bb.host[k];
+      if (c->round)
+        v = rb (v);
       ref[r * C + k] = v;
     }
   }
   check (c->name, &yb, &y, ref, c->round);
-  if (!c->in_place) g_free (yb.host);
+  if (!c->in_place)
+    g_free (yb.host);
   g_free (xb.host);
   g_free (wb.host);
   g_free (bb.host);
@@ -282,13 +295,21 @@ test_widths (void)
       for (int rms = 0; rms < 2; rms++, k++) {
         int64_t C = widths[wi], N = rows[ri];
         RowCase c = {
-          .rms = rms, .B = 1, .N = N, .C = C, .xld = k % 5 == 4 ? C + 3 : C, .xoff = k % 5 == 4 ? 1 : 0,
-          .in_place = k % 7 == 3, .wdt = wdts[k % 4], .bias = !rms && k % 4 != 3 && k % 3 != 0,
-          .round = k % 3 == 1, .offset = k % 11 == 5 ? 10.0f : 0.0f,
+          .rms = rms,
+          .B = 1,
+          .N = N,
+          .C = C,
+          .xld = k % 5 == 4 ? C + 3 : C,
+          .xoff = k % 5 == 4 ? 1 : 0,
+          .in_place = k % 7 == 3,
+          .wdt = wdts[k % 4],
+          .bias = !rms && k % 4 != 3 && k % 3 != 0,
+          .round = k % 3 == 1,
+          .offset = k % 11 == 5 ? 10.0f : 0.0f,
         };
         char name[96];
-        snprintf (name, sizeof name, "%s [1,%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "] case %u", rms ? "RMS" : "LN",
-                  N, C, k);
+        snprintf (name, sizeof name, "%s [1,%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "] case %u", rms ? "RMS" : "LN", N,
+                  C, k);
         c.name = name;
         row_case (&c);
       }
@@ -299,8 +320,8 @@ test_widths (void)
  * ------------------------------------------------------------------------------------- */
 
 static void
-head_case (const char *name, int64_t B, int64_t N, int64_t H, int64_t D, int64_t slice, bool in_place,
-           VkcDType wdt, bool round)
+head_case (const char *name, int64_t B, int64_t N, int64_t H, int64_t D, int64_t slice, bool in_place, VkcDType wdt,
+           bool round)
 {
   int64_t W = 3 * H * D;
   Buf qkv = buf_new (B * N * W, 20, 2.0f, 0.0f, VKC_F32);
@@ -313,7 +334,7 @@ head_case (const char *name, int64_t B, int64_t N, int64_t H, int64_t D, int64_t
   check_reduction (name, vkc_op_head_rms_norm_ex (cmd, &y, &x, &wb.dev, D, EPS,
                                                   round ? VKC_NORM_ROUND_BF16 : VKC_NORM_DEFAULT, row_options ()));
   run_cmd (cmd, true);
-  g_autofree double *ref = g_new (double, B * N * H * D);
+  g_autofree double *ref = g_new (double, B *N *H *D);
   for (int64_t t = 0; t < B * N; t++)
     for (int64_t h = 0; h < H; h++) {
       const float *xr = qkv.host + t * W + slice * H * D + h * D;
@@ -326,7 +347,8 @@ head_case (const char *name, int64_t B, int64_t N, int64_t H, int64_t D, int64_t
       }
     }
   check (name, &yb, &y, ref, round);
-  if (!in_place) g_free (yb.host);
+  if (!in_place)
+    g_free (yb.host);
   g_free (qkv.host);
   g_free (wb.host);
 }
@@ -350,8 +372,8 @@ test_head_rms_norm (void)
 typedef struct {
   const char *name;
   int64_t B, H, W, C, G;
-  int64_t cstride, coff;   /* x is a channel slice [.., C] of [.., cstride] at coff */
-  VkcDType wdt;            /* VKC_U32 = no affine */
+  int64_t cstride, coff; /* x is a channel slice [.., C] of [.., cstride] at coff */
+  VkcDType wdt;          /* VKC_U32 = no affine */
   bool silu, in_place, round;
   float offset;
 } GnCase;
@@ -373,11 +395,12 @@ gn_case (const GnCase *c)
   VkcNormFlags fl = (c->silu ? VKC_NORM_SILU : 0) | (c->round ? VKC_NORM_ROUND_BF16 : 0);
   VkcCmd *cmd = op_cmd (T);
   vkc_op_group_norm (cmd, &y, &x, aff ? &wb.dev : NULL, aff ? &bb.dev : NULL, (int) G, EPS, fl, &scratch);
-  if (splitting) g_assert_cmpuint (vkc_cmd_n_dispatches (cmd), >, 3);
+  if (splitting)
+    g_assert_cmpuint (vkc_cmd_n_dispatches (cmd), >, 3);
   run_cmd (cmd, false);
 
   int64_t cpg = C / G, HW = H * W;
-  g_autofree double *ref = g_new (double, B * HW * C);
+  g_autofree double *ref = g_new (double, B *HW *C);
   for (int64_t b = 0; b < B; b++)
     for (int64_t g = 0; g < G; g++) {
       double mean = 0, var = 0;
@@ -394,16 +417,21 @@ gn_case (const GnCase *c)
         for (int64_t k = 0; k < cpg; k++) {
           int64_t ch = g * cpg + k;
           double v = (xb.host[c->coff + (b * HW + p) * cs + ch] - mean) * rstd;
-          if (aff) v = v * wb.host[ch] + bb.host[ch];
-          if (c->round) v = rb (v);
-          if (c->silu) v = silu (v);
-          if (c->round && c->silu) v = rb (v);
+          if (aff)
+            v = v * wb.host[ch] + bb.host[ch];
+          if (c->round)
+            v = rb (v);
+          if (c->silu)
+            v = silu (v);
+          if (c->round && c->silu)
+            v = rb (v);
           ref[(b * HW + p) * C + ch] = v;
         }
     }
   check (c->name, &yb, &y, ref, c->round);
   vkc_tensor_release (&scratch);
-  if (!c->in_place) g_free (yb.host);
+  if (!c->in_place)
+    g_free (yb.host);
   g_free (xb.host);
   g_free (wb.host);
   g_free (bb.host);
@@ -447,10 +475,12 @@ test_split (void)
   for (guint i = 0; i < G_N_ELEMENTS (split_rows); i++) row_case (&split_rows[i]);
   head_case ("head RMS split", 2, 77, 24, 64, 1, true, VKC_BF16, false);
   /* Pieces of 512 KiB hold several statistics chunks (32 K values each). */
-  static const GnCase multi = { "GN split, 4 chunks per piece [1,64,64,128]", 1, 64, 64, 128, 32, 128, 0,
-                                VKC_BF16, true, false, false, 0 };
+  static const GnCase multi = {
+    "GN split, 4 chunks per piece [1,64,64,128]", 1, 64, 64, 128, 32, 128, 0, VKC_BF16, true, false, false, 0
+  };
   vkc_eltwise_set_binding_limit (512 * 1024);
-  if (!shared_pass) gn_case (&multi);
+  if (!shared_pass)
+    gn_case (&multi);
   splitting = false;
   vkc_eltwise_set_binding_limit (0);
 }
@@ -458,7 +488,7 @@ test_split (void)
 typedef struct {
   const char *path;
   void (*fn) (void);
-  bool shared;   /* row norms with the shared-memory reduction forced */
+  bool shared; /* row norms with the shared-memory reduction forced */
 } Case;
 
 static const Case cases[] = {
@@ -486,7 +516,8 @@ run (gconstpointer data)
   named = 0;
   c->fn ();
   g_test_message ("%s: largest NMSE %.3g (f32 outputs), %.3g (bf16 outputs); pipeline names checked "
-                  "in %u commands", c->path, worst[0], worst[1], named);
+                  "in %u commands",
+                  c->path, worst[0], worst[1], named);
   op_test_free (T);
 }
 
@@ -494,7 +525,6 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    g_test_add_data_func (cases[i].path, &cases[i], run);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) g_test_add_data_func (cases[i].path, &cases[i], run);
   return g_test_run ();
 }

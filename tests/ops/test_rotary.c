@@ -14,8 +14,8 @@
 typedef struct {
   const char *name;
   int B, N, H, D, rot;
-  int table_b;        /* 1 = broadcast table, else B */
-  int width, ch_off;  /* x is channels [ch_off, ch_off + H·D) of a [B, N, width] tensor */
+  int table_b;       /* 1 = broadcast table, else B */
+  int width, ch_off; /* x is channels [ch_off, ch_off + H·D) of a [B, N, width] tensor */
   bool in_place;
 } Rot;
 
@@ -44,7 +44,10 @@ run (OpTest *t, const Rot *c, const float *cosv, const float *sinv, guint min_di
   const size_t nexp = c->in_place ? nfull : ny;
   g_autofree double *exp_ = g_new (double, nexp);
   g_autofree bool *exact = g_new (bool, nexp);
-  for (size_t i = 0; i < nexp; i++) { exp_[i] = c->in_place ? hx[i] : 0; exact[i] = true; }
+  for (size_t i = 0; i < nexp; i++) {
+    exp_[i] = c->in_place ? hx[i] : 0;
+    exact[i] = true;
+  }
   for (int b = 0; b < c->B; b++)
     for (int n = 0; n < c->N; n++) {
       int tb = c->table_b == 1 ? 0 : b;
@@ -112,7 +115,9 @@ mrope_table (int B, int N, float *cosv, float *sinv)
         pos[0] = pos[1] = pos[2] = next++;
       } else if (i < text0 + rows * cols) {
         int k = i - text0, s = text0, r = k / cols, cc = k % cols;
-        pos[0] = s; pos[1] = s + r; pos[2] = s + cc;
+        pos[0] = s;
+        pos[1] = s + r;
+        pos[2] = s + cc;
         next = s + MAX (rows, cols);
       } else {
         pos[0] = pos[1] = pos[2] = next++;
@@ -133,8 +138,8 @@ static void
 test_mrope (void)
 {
   const int B = 2, N = 31;
-  g_autofree float *cs = g_new (float, (size_t) B * N * 128);
-  g_autofree float *sn = g_new (float, (size_t) B * N * 128);
+  g_autofree float *cs = g_new (float, (size_t) B *N * 128);
+  g_autofree float *sn = g_new (float, (size_t) B *N * 128);
   mrope_table (B, N, cs, sn);
   OpTest *t = op_test_new ();
   const Rot q = { "mrope-q", B, N, 16, 128, 128, B, 16 * 128, 0, false };
@@ -150,8 +155,8 @@ static void
 test_vit_2d (void)
 {
   const int gh = 6, gw = 10, N = gh * gw, D = 80;
-  g_autofree float *cs = g_new (float, (size_t) N * D);
-  g_autofree float *sn = g_new (float, (size_t) N * D);
+  g_autofree float *cs = g_new (float, (size_t) N *D);
+  g_autofree float *sn = g_new (float, (size_t) N *D);
   float f[20];
   for (int j = 0; j < 20; j++) f[j] = (float) (1.0 / pow (10000.0, 2.0 * j / 40.0));
   int n = 0;
@@ -168,7 +173,7 @@ test_vit_2d (void)
           }
         }
   OpTest *t = op_test_new ();
-  const Rot q = { "vit-2d", 1, N, 16, D, D, 1, 3 * 16 * D, 0, true };   /* q of a fused qkv */
+  const Rot q = { "vit-2d", 1, N, 16, D, D, 1, 3 * 16 * D, 0, true }; /* q of a fused qkv */
   run (t, &q, cs, sn, 1);
   op_test_free (t);
 }
@@ -177,7 +182,7 @@ test_vit_2d (void)
 static void
 test_split (void)
 {
-  const Rot c = { "split", 3, 50, 2, 64, 48, 3, 128, 0, false };   /* x 25 KiB per batch row */
+  const Rot c = { "split", 3, 50, 2, 64, 48, 3, 128, 0, false }; /* x 25 KiB per batch row */
   size_t n = (size_t) c.table_b * c.N * c.rot;
   g_autofree float *cs = op_randu (n, 7, -1.0f, 1.0f);
   g_autofree float *sn = op_randu (n, 8, -1.0f, 1.0f);
@@ -185,7 +190,7 @@ test_split (void)
   VkcAttnTuning tu = VKC_ATTN_TUNING_DEFAULT;
   tu.max_binding = 8 * 1024;
   vkc_attention_set_tuning (&tu);
-  run (t, &c, cs, sn, 12);   /* ≥ 3 batch rows × 4 token chunks */
+  run (t, &c, cs, sn, 12); /* ≥ 3 batch rows × 4 token chunks */
   vkc_attention_set_tuning (NULL);
   op_test_free (t);
 }

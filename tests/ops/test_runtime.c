@@ -14,13 +14,14 @@ test_validation_layer_active (void)
   VkBufferCreateInfo bad = {
     .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
     .size = 256,
-    .usage = 0,                       /* VUID-VkBufferCreateInfo-usage-requiredbitmask */
+    .usage = 0, /* VUID-VkBufferCreateInfo-usage-requiredbitmask */
     .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
   };
   VkBuffer b = VK_NULL_HANDLE;
   vkCreateBuffer (vkc_device_handle (t->dev), &bad, NULL, &b);
   g_assert_cmpuint (vkc_device_validation_messages (t->dev), >=, 1);
-  if (b) vkDestroyBuffer (vkc_device_handle (t->dev), b, NULL);
+  if (b)
+    vkDestroyBuffer (vkc_device_handle (t->dev), b, NULL);
   vkc_device_reset_validation_messages (t->dev);
   op_test_free (t);
 }
@@ -37,12 +38,14 @@ test_sync_validation_active (void)
   VkcTensor b = op_tensor (t, VKC_F32, 1, &n, NULL);
   VkcTensor c = op_tensor (t, VKC_F32, 1, &n, NULL);
   VkcPipeline *p = vkc_pipeline_get (t->dev, "round_bf16_f32", NULL, 0, 2);
-  struct { uint32_t n, src_off, dst_off; } pc = { (uint32_t) n, 0, 0 };
+  struct {
+    uint32_t n, src_off, dst_off;
+  } pc = { (uint32_t) n, 0, 0 };
   VkcCmd *cmd = op_cmd (t);
   VkcBinding first[2] = { vkc_tensor_binding (t->dev, &a, false, NULL), vkc_tensor_binding (t->dev, &b, false, NULL) };
-  vkc_cmd_dispatch (cmd, p, first, 2, &pc, sizeof pc, 16, 1, 1);        /* writes b, hidden */
+  vkc_cmd_dispatch (cmd, p, first, 2, &pc, sizeof pc, 16, 1, 1); /* writes b, hidden */
   VkcBinding second[2] = { vkc_tensor_binding (t->dev, &b, false, NULL), vkc_tensor_binding (t->dev, &c, true, NULL) };
-  vkc_cmd_dispatch (cmd, p, second, 2, &pc, sizeof pc, 16, 1, 1);       /* reads b: hazard */
+  vkc_cmd_dispatch (cmd, p, second, 2, &pc, sizeof pc, 16, 1, 1); /* reads b: hazard */
   g_assert_cmpuint (vkc_cmd_n_barriers (cmd), ==, 0);
   op_run (t, cmd);
   g_assert_cmpuint (vkc_device_validation_messages (t->dev), >=, 1);
@@ -60,7 +63,8 @@ test_device_info (void)
   g_assert_cmpuint (i->max_shared_memory, >=, 16384);
   g_autofree char *d = vkc_device_describe (t->dev);
   g_assert_nonnull (strstr (d, "maxStorageBufferRange"));
-  if (g_test_verbose ()) g_test_message ("%s", d);
+  if (g_test_verbose ())
+    g_test_message ("%s", d);
   op_test_free (t);
 }
 
@@ -185,10 +189,10 @@ test_tensor_views (void)
   g_autofree float *x = op_randn (60, 1, 1.0f);
   VkcTensor a = op_tensor (t, VKC_F32, 3, shape, x);
   g_assert_true (vkc_tensor_is_contiguous (&a));
-  VkcTensor n = vkc_tensor_narrow (&a, 2, 2, 3);          /* channel slice: strided */
+  VkcTensor n = vkc_tensor_narrow (&a, 2, 2, 3); /* channel slice: strided */
   g_assert_false (vkc_tensor_is_contiguous (&n));
   g_assert_cmpuint (vkc_tensor_span_bytes (&n), ==, (VkDeviceSize) ((1 * 30 + 4 * 6 + 2) + 1) * 4);
-  VkcTensor r = vkc_tensor_narrow (&a, 0, 1, 1);          /* batch slice: contiguous */
+  VkcTensor r = vkc_tensor_narrow (&a, 0, 1, 1); /* batch slice: contiguous */
   g_assert_true (vkc_tensor_is_contiguous (&r));
   int64_t flat[2] = { 5, 6 };
   VkcTensor rr = vkc_tensor_reshape (&r, 2, flat);
@@ -214,12 +218,12 @@ test_barriers (void)
   VkcTensor c = op_tensor (t, VKC_F16, 1, &n, NULL);
   VkcTensor d = op_tensor (t, VKC_F32, 1, &n, NULL);
   VkcCmd *cmd = op_cmd (t);
-  vkc_op_convert (cmd, &b, &a);     /* reads a, writes b */
-  vkc_op_convert (cmd, &c, &a);     /* reads a, writes c: independent */
+  vkc_op_convert (cmd, &b, &a); /* reads a, writes b */
+  vkc_op_convert (cmd, &c, &a); /* reads a, writes c: independent */
   g_assert_cmpuint (vkc_cmd_n_barriers (cmd), ==, 0);
-  vkc_op_convert (cmd, &d, &b);     /* reads b: RAW */
+  vkc_op_convert (cmd, &d, &b); /* reads b: RAW */
   g_assert_cmpuint (vkc_cmd_n_barriers (cmd), ==, 1);
-  vkc_op_convert (cmd, &b, &c);     /* writes b, which the last op read (WAR) */
+  vkc_op_convert (cmd, &b, &c); /* writes b, which the last op read (WAR) */
   g_assert_cmpuint (vkc_cmd_n_barriers (cmd), ==, 2);
   g_assert_cmpuint (vkc_cmd_n_dispatches (cmd), ==, 4);
   g_autoptr (GError) error = NULL;

@@ -10,7 +10,7 @@
 
 #define SOFTMAX_NMSE 1e-10
 
-static guint min_dispatches = 1;   /* the split test raises it */
+static guint min_dispatches = 1; /* the split test raises it */
 
 /* Reference over a contiguous host array of rows × cols. */
 static void
@@ -28,8 +28,8 @@ ref_softmax (const float *x, double *y, size_t rows, size_t cols)
 /* A softmax over a [.., cols] view `x` of a larger contiguous `full` host array: the view is
  * taken as dims `shape` with element strides `stride` at element offset `off`. */
 static void
-check (OpTest *t, const char *what, int ndim, const int64_t *full_shape, const int64_t *shape,
-       const int64_t *stride, int64_t off, float scale, bool in_place, bool inf)
+check (OpTest *t, const char *what, int ndim, const int64_t *full_shape, const int64_t *shape, const int64_t *stride,
+       int64_t off, float scale, bool in_place, bool inf)
 {
   int64_t n_full = 1, rows = 1;
   for (int d = 0; d < ndim; d++) n_full *= full_shape[d];
@@ -39,12 +39,16 @@ check (OpTest *t, const char *what, int ndim, const int64_t *full_shape, const i
   VkcTensor xf = op_tensor (t, VKC_F32, ndim, full_shape, NULL);
   VkcTensor x = vkc_tensor_view (&xf, ndim, shape, stride, off);
   /* Gather the view's rows on the host (same element order as the shader walks). */
-  g_autofree float *rowsx = g_new (float, rows * cols);
+  g_autofree float *rowsx = g_new (float, rows *cols);
   for (int64_t r = 0; r < rows; r++) {
     int64_t rem = r, base = off;
-    for (int d = ndim - 2; d >= 0; d--) { base += (rem % shape[d]) * stride[d]; rem /= shape[d]; }
+    for (int d = ndim - 2; d >= 0; d--) {
+      base += (rem % shape[d]) * stride[d];
+      rem /= shape[d];
+    }
     for (int64_t c = 0; c < cols; c++) {
-      if (inf && (r % 3 == 1 ? c % 4 == 0 : r % 3 == 2)) hx[base + c] = -INFINITY;   /* row r%3==2: all −∞ */
+      if (inf && (r % 3 == 1 ? c % 4 == 0 : r % 3 == 2))
+        hx[base + c] = -INFINITY; /* row r%3==2: all −∞ */
       rowsx[r * cols + c] = hx[base + c];
     }
   }
@@ -57,13 +61,16 @@ check (OpTest *t, const char *what, int ndim, const int64_t *full_shape, const i
   g_assert_cmpuint (vkc_cmd_n_dispatches (cmd), >=, min_dispatches);
   op_run (t, cmd);
   g_autofree float *gf = op_download (t, &yf);
-  g_autofree float *got = g_new (float, rows * cols);
+  g_autofree float *got = g_new (float, rows *cols);
   for (int64_t r = 0; r < rows; r++) {
     int64_t rem = r, base = off;
-    for (int d = ndim - 2; d >= 0; d--) { base += (rem % shape[d]) * stride[d]; rem /= shape[d]; }
+    for (int d = ndim - 2; d >= 0; d--) {
+      base += (rem % shape[d]) * stride[d];
+      rem /= shape[d];
+    }
     memcpy (got + r * cols, gf + base, sizeof (float) * cols);
   }
-  g_autofree double *ref = g_new (double, rows * cols);
+  g_autofree double *ref = g_new (double, rows *cols);
   ref_softmax (rowsx, ref, rows, cols);
   for (int64_t i = 0; i < rows * cols; i++)
     if (ref[i] == 0 && got[i] != 0)
@@ -84,13 +91,13 @@ test_shapes (void)
   OpTest *t = op_test_new ();
   for (int pass = 0; pass < 2; pass++) {
     VkcAttnTuning tu = VKC_ATTN_TUNING_DEFAULT;
-    tu.no_subgroup = pass == 1;          /* shared-memory tree reduction */
+    tu.no_subgroup = pass == 1; /* shared-memory tree reduction */
     vkc_attention_set_tuning (&tu);
     contiguous (t, "1x1", 1, 1, 1.0f, false);
     contiguous (t, "37x5", 37, 5, 3.0f, false);
-    contiguous (t, "3x1000", 3, 1000, 2.0f, false);     /* 64-thread rows, 16 elements each */
-    contiguous (t, "5x3001", 5, 3001, 2.0f, false);     /* 256-thread rows */
-    contiguous (t, "large-logits", 9, 257, 200.0f, false);   /* exp would overflow without the max */
+    contiguous (t, "3x1000", 3, 1000, 2.0f, false);        /* 64-thread rows, 16 elements each */
+    contiguous (t, "5x3001", 5, 3001, 2.0f, false);        /* 256-thread rows */
+    contiguous (t, "large-logits", 9, 257, 200.0f, false); /* exp would overflow without the max */
     contiguous (t, "neg-inf", 9, 131, 2.0f, true);
   }
   vkc_attention_set_tuning (NULL);
@@ -120,7 +127,7 @@ test_split (void)
 {
   OpTest *t = op_test_new ();
   VkcAttnTuning tu = VKC_ATTN_TUNING_DEFAULT;
-  tu.max_binding = 8 * 1024;   /* [3, 40, 129] f32 is 62 KiB: split into pieces of ≤ 8 KiB */
+  tu.max_binding = 8 * 1024; /* [3, 40, 129] f32 is 62 KiB: split into pieces of ≤ 8 KiB */
   vkc_attention_set_tuning (&tu);
   int64_t s[3] = { 3, 40, 129 }, st[3] = { 40 * 129, 129, 1 };
   min_dispatches = 8;

@@ -16,15 +16,17 @@
 #include <math.h>
 
 static void
-references (const float *t, int B, int dim, bool flip, double shift, double period,
-            double *exact, double *fp32)
+references (const float *t, int B, int dim, bool flip, double shift, double period, double *exact, double *fp32)
 {
   int half = dim / 2;
   float nlp = (float) -log (period), den = (float) (half - shift);
   for (int b = 0; b < B; b++)
     for (int col = 0; col < dim; col++) {
       size_t i = (size_t) b * dim + col;
-      if (col >= 2 * half) { exact[i] = fp32[i] = 0.0; continue; }
+      if (col >= 2 * half) {
+        exact[i] = fp32[i] = 0.0;
+        continue;
+      }
       bool second = col >= half;
       int k = second ? col - half : col;
       bool use_cos = second != flip;
@@ -43,7 +45,7 @@ check (OpTest *ot, const float *t, int B, int dim, bool flip, double shift, doub
 {
   int64_t bs = B, ys[2] = { B, dim + row_pad };
   VkcTensor tt = op_tensor (ot, VKC_F32, 1, &bs, t);
-  g_autofree float *fill = g_new (float, (size_t) B * (dim + row_pad));
+  g_autofree float *fill = g_new (float, (size_t) B *(dim + row_pad));
   for (int i = 0; i < B * (dim + row_pad); i++) fill[i] = 77.0f;
   VkcTensor yfull = op_tensor (ot, VKC_F32, 2, ys, fill);
   VkcTensor y = vkc_tensor_narrow (&yfull, 1, 0, dim);
@@ -51,16 +53,19 @@ check (OpTest *ot, const float *t, int B, int dim, bool flip, double shift, doub
   vkc_op_timestep_embedding (cmd, &y, &tt, dim, flip, shift, period);
   op_run (ot, cmd);
   g_autofree float *full = op_download (ot, &yfull);
-  g_autofree float *got = g_new (float, (size_t) B * dim);
+  g_autofree float *got = g_new (float, (size_t) B *dim);
   for (int b = 0; b < B; b++)
     for (int c = 0; c < dim + row_pad; c++) {
       float v = full[(size_t) b * (dim + row_pad) + c];
-      if (c < dim) got[(size_t) b * dim + c] = v;
-      else if (v != 77.0f) g_error ("timestep embedding wrote outside its row");
+      if (c < dim)
+        got[(size_t) b * dim + c] = v;
+      else if (v != 77.0f)
+        g_error ("timestep embedding wrote outside its row");
     }
-  if (dim % 2) for (int b = 0; b < B; b++) g_assert_cmpfloat (got[(size_t) b * dim + dim - 1], ==, 0.0f);
-  g_autofree double *exact = g_new (double, (size_t) B * dim);
-  g_autofree double *fp32 = g_new (double, (size_t) B * dim);
+  if (dim % 2)
+    for (int b = 0; b < B; b++) g_assert_cmpfloat (got[(size_t) b * dim + dim - 1], ==, 0.0f);
+  g_autofree double *exact = g_new (double, (size_t) B *dim);
+  g_autofree double *fp32 = g_new (double, (size_t) B *dim);
   references (t, B, dim, flip, shift, period, exact, fp32);
   char what[128];
   g_snprintf (what, sizeof what, "timestep B%d dim%d flip%d shift%g vs exact", B, dim, flip, shift);
@@ -93,7 +98,7 @@ test_variants (void)
   check (ot, ts, 5, 255, true, 0.0, 10000.0, 0);
   check (ot, ts, 3, 17, false, 0.5, 1000.0, 0);
   check (ot, ts, 37, 256, true, 0.0, 10000.0, 13);
-  check (ot, ts, 2, 1, true, 0.0, 10000.0, 0);       /* dim 1: a single zero column */
+  check (ot, ts, 2, 1, true, 0.0, 10000.0, 0); /* dim 1: a single zero column */
   op_test_free (ot);
 }
 

@@ -24,18 +24,15 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                                     \
-  do                                                                                                         \
-    {                                                                                                        \
-      if (!(cond))                                                                                           \
-        {                                                                                                    \
-          fprintf (stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                              \
-          fprintf (stderr, __VA_ARGS__);                                                                     \
-          fputc ('\n', stderr);                                                                              \
-          failures++;                                                                                        \
-        }                                                                                                    \
-    }                                                                                                        \
-  while (0)
+#define CHECK(cond, ...)                                    \
+  do {                                                      \
+    if (!(cond)) {                                          \
+      fprintf (stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      fprintf (stderr, __VA_ARGS__);                        \
+      fputc ('\n', stderr);                                 \
+      failures++;                                           \
+    }                                                       \
+  } while (0)
 
 /* ---- a test image and selection --------------------------------------------------------- */
 
@@ -44,13 +41,12 @@ test_image (int w, int h)
 {
   DgImage *img = dg_image_new (w, h, 3);
   for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++)
-      {
-        guint8 *p = img->pixels + (gsize) y * img->rowstride + x * 3;
-        p[0] = (guint8) (x * 255 / (w - 1));
-        p[1] = (guint8) (y * 255 / (h - 1));
-        p[2] = ((x / 16 + y / 16) & 1) ? 200 : 40;
-      }
+    for (int x = 0; x < w; x++) {
+      guint8 *p = img->pixels + (gsize) y * img->rowstride + x * 3;
+      p[0] = (guint8) (x * 255 / (w - 1));
+      p[1] = (guint8) (y * 255 / (h - 1));
+      p[2] = ((x / 16 + y / 16) & 1) ? 200 : 40;
+    }
   return img;
 }
 
@@ -58,8 +54,7 @@ static DgMask *
 rect_mask (int w, int h, int x0, int y0, int rw, int rh)
 {
   DgMask *m = dg_image_new (w, h, 1);
-  for (int y = y0; y < y0 + rh; y++)
-    memset (m->pixels + (gsize) y * m->rowstride + x0, 255, rw);
+  for (int y = y0; y < y0 + rh; y++) memset (m->pixels + (gsize) y * m->rowstride + x0, 255, rw);
   return m;
 }
 
@@ -83,8 +78,7 @@ run_and_wait (DgPanel *panel, int timeout_s)
   const gulong id = g_signal_connect (panel, "finished", G_CALLBACK (on_finished), &w);
   dg_panel_run (panel);
   const gint64 end = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
-  while (!w.done && g_get_monotonic_time () < end)
-    g_main_context_iteration (NULL, TRUE);
+  while (!w.done && g_get_monotonic_time () < end) g_main_context_iteration (NULL, TRUE);
   g_signal_handler_disconnect (panel, id);
   CHECK (w.done, "the run did not finish within %d s", timeout_s);
   return w.success;
@@ -101,12 +95,10 @@ static void
 settle (int ms)
 {
   const gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
-  while (g_get_monotonic_time () < end)
-    {
-      while (g_main_context_pending (NULL))
-        g_main_context_iteration (NULL, FALSE);
-      g_usleep (20000);
-    }
+  while (g_get_monotonic_time () < end) {
+    while (g_main_context_pending (NULL)) g_main_context_iteration (NULL, FALSE);
+    g_usleep (20000);
+  }
 }
 
 static void
@@ -153,13 +145,12 @@ test_run (const char *model, const char *out)
   CHECK (ok, "the run failed: %s", dg_panel_get_message (p) ? dg_panel_get_message (p) : "?");
   const DgTaskResult *r = dg_panel_get_result (p);
   CHECK (r != NULL, "no preview after a successful run");
-  if (r)
-    {
-      CHECK (r->x == RX && r->y == RY && r->image->width == RW && r->image->height == RH,
-             "inpaint result %dx%d at (%d, %d), expected the selection %dx%d at (%d, %d)", r->image->width,
-             r->image->height, r->x, r->y, RW, RH, RX, RY);
-      CHECK (r->mask != NULL, "the result has no mask");
-    }
+  if (r) {
+    CHECK (r->x == RX && r->y == RY && r->image->width == RW && r->image->height == RH,
+           "inpaint result %dx%d at (%d, %d), expected the selection %dx%d at (%d, %d)", r->image->width,
+           r->image->height, r->x, r->y, RW, RH, RX, RY);
+    CHECK (r->mask != NULL, "the result has no mask");
+  }
   shot (window, out, "panel.png");
 
   /* Reuse last: the seed field takes the last seed and Random is switched off */
@@ -207,13 +198,11 @@ find_label (GtkWidget *w, const char *text)
   if (GTK_IS_LABEL (w) && g_strcmp0 (gtk_label_get_label (GTK_LABEL (w)), text) == 0)
     return TRUE;
   gboolean found = FALSE;
-  if (GTK_IS_CONTAINER (w))
-    {
-      GList *children = gtk_container_get_children (GTK_CONTAINER (w));
-      for (GList *l = children; l && !found; l = l->next)
-        found = find_label (l->data, text);
-      g_list_free (children);
-    }
+  if (GTK_IS_CONTAINER (w)) {
+    GList *children = gtk_container_get_children (GTK_CONTAINER (w));
+    for (GList *l = children; l && !found; l = l->next) found = find_label (l->data, text);
+    g_list_free (children);
+  }
   return found;
 }
 
@@ -230,7 +219,7 @@ search_label (GtkWidget *w, gpointer data)
     return;
   if (GTK_IS_LABEL (w) && g_strcmp0 (gtk_label_get_text (GTK_LABEL (w)), s->text) == 0)
     s->found = w;
-  else if (GTK_IS_CONTAINER (w))   /* forall: internal children too (the info bar's content) */
+  else if (GTK_IS_CONTAINER (w)) /* forall: internal children too (the info bar's content) */
     gtk_container_forall (GTK_CONTAINER (w), search_label, s);
 }
 
@@ -248,17 +237,15 @@ label_with_text (GtkWidget *w, const char *text)
 static GtkWidget *
 button_with_prefix (GtkWidget *w, const char *prefix)
 {
-  if (GTK_IS_BUTTON (w) && gtk_widget_get_visible (w) && gtk_button_get_label (GTK_BUTTON (w))
-      && g_str_has_prefix (gtk_button_get_label (GTK_BUTTON (w)), prefix))
+  if (GTK_IS_BUTTON (w) && gtk_widget_get_visible (w) && gtk_button_get_label (GTK_BUTTON (w)) &&
+      g_str_has_prefix (gtk_button_get_label (GTK_BUTTON (w)), prefix))
     return w;
   GtkWidget *found = NULL;
-  if (GTK_IS_CONTAINER (w))
-    {
-      GList *children = gtk_container_get_children (GTK_CONTAINER (w));
-      for (GList *l = children; l && !found; l = l->next)
-        found = button_with_prefix (l->data, prefix);
-      g_list_free (children);
-    }
+  if (GTK_IS_CONTAINER (w)) {
+    GList *children = gtk_container_get_children (GTK_CONTAINER (w));
+    for (GList *l = children; l && !found; l = l->next) found = button_with_prefix (l->data, prefix);
+    g_list_free (children);
+  }
   return found;
 }
 #endif
@@ -309,8 +296,7 @@ download_and_wait (DgPanel *panel, gboolean start, int timeout_s)
   if (start)
     dg_panel_download (panel);
   const gint64 end = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
-  while (!w.done && g_get_monotonic_time () < end)
-    g_main_context_iteration (NULL, TRUE);
+  while (!w.done && g_get_monotonic_time () < end) g_main_context_iteration (NULL, TRUE);
   g_signal_handler_disconnect (panel, id);
   CHECK (w.done, "the download did not finish within %d s", timeout_s);
   return w.success;
@@ -339,7 +325,8 @@ test_download (const char *model, const char *out)
   /* an empty folder: the offer, with the model's size */
   CHECK (dg_panel_offers_download (p), "no download offered for a missing model folder");
   GtkWidget *button = button_with_prefix (panel, "_Download the model (");
-  CHECK (button && strstr (gtk_button_get_label (GTK_BUTTON (button)), "14.4"), "no \"Download the model (14.4 GB)\" button");
+  CHECK (button && strstr (gtk_button_get_label (GTK_BUTTON (button)), "14.4"),
+         "no \"Download the model (14.4 GB)\" button");
   CHECK (button && gtk_widget_get_mapped (button), "the download button is not on screen");
   shot (window, out, "panel-download-offer.png");
 
@@ -406,15 +393,14 @@ main (int argc, char **argv)
     return test_run (argv[2], argv[3]);
   if (argc == 3 && g_str_equal (argv[1], "german"))
     return test_german (argv[2]);
-  if (argc == 4 && g_str_equal (argv[1], "download"))
-    {
+  if (argc == 4 && g_str_equal (argv[1], "download")) {
 #ifdef DEEPGEN_HAVE_DOWNLOAD
-      return test_download (argv[2], argv[3]);
+    return test_download (argv[2], argv[3]);
 #else
-      fprintf (stderr, "SKIP: built without the model download (libsoup-3.0)\n");
-      return 77;
+    fprintf (stderr, "SKIP: built without the model download (libsoup-3.0)\n");
+    return 77;
 #endif
-    }
+  }
   fprintf (stderr, "usage: test-panel run MODEL OUTDIR | german OUTDIR | download MODEL OUTDIR\n");
   return 2;
 }

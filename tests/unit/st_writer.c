@@ -8,8 +8,8 @@
 struct StWriter {
   JsonBuilder *header;
   JsonBuilder *meta;
-  gboolean     has_meta;
-  GByteArray  *data;
+  gboolean has_meta;
+  GByteArray *data;
 };
 
 StWriter *
@@ -45,8 +45,7 @@ st_writer_add (StWriter *w, const char *name, const char *dtype, guint ndim, con
   json_builder_add_string_value (w->header, dtype);
   json_builder_set_member_name (w->header, "shape");
   json_builder_begin_array (w->header);
-  for (guint i = 0; i < ndim; i++)
-    json_builder_add_int_value (w->header, shape[i]);
+  for (guint i = 0; i < ndim; i++) json_builder_add_int_value (w->header, shape[i]);
   json_builder_end_array (w->header);
   json_builder_set_member_name (w->header, "data_offsets");
   json_builder_begin_array (w->header);
@@ -69,18 +68,16 @@ st_writer_metadata (StWriter *w, const char *key, const char *value)
 GBytes *
 st_writer_finish (StWriter *w)
 {
-  if (w->has_meta)
-    {
-      json_builder_end_object (w->meta);
-      json_builder_set_member_name (w->header, "__metadata__");
-      json_builder_add_value (w->header, json_builder_get_root (w->meta));
-    }
+  if (w->has_meta) {
+    json_builder_end_object (w->meta);
+    json_builder_set_member_name (w->header, "__metadata__");
+    json_builder_add_value (w->header, json_builder_get_root (w->meta));
+  }
   json_builder_end_object (w->header);
   g_autoptr (JsonNode) root = json_builder_get_root (w->header);
   g_autofree char *text = json_to_string (root, FALSE);
   GString *h = g_string_new (text);
-  while (h->len % 8)
-    g_string_append_c (h, ' ');
+  while (h->len % 8) g_string_append_c (h, ' ');
   GBytes *b = st_image (h->str, w->data->data, w->data->len);
   g_string_free (h, TRUE);
   st_writer_free (w);
@@ -92,8 +89,7 @@ st_image_raw (guint64 length_field, const char *header, gsize header_len, const 
 {
   GByteArray *a = g_byte_array_new ();
   guint8 len[8];
-  for (int i = 0; i < 8; i++)
-    len[i] = (guint8) (length_field >> (8 * i));
+  for (int i = 0; i < 8; i++) len[i] = (guint8) (length_field >> (8 * i));
   g_byte_array_append (a, len, 8);
   if (header_len)
     g_byte_array_append (a, (const guint8 *) header, (guint) header_len);
@@ -140,17 +136,14 @@ st_tmpdir (void)
 void
 st_rmtree (const char *path)
 {
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
-      const char *name;
-      while (d && (name = g_dir_read_name (d)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          st_rmtree (child);
-        }
-      g_rmdir (path);
+  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK)) {
+    g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
+    const char *name;
+    while (d && (name = g_dir_read_name (d)) != NULL) {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      st_rmtree (child);
     }
-  else
+    g_rmdir (path);
+  } else
     g_unlink (path);
 }

@@ -15,75 +15,75 @@ static char *tmp_root;
 
 /* Qwen/Qwen2.5-VL-3B-Instruct as released: text keys at the top level (transformers 4.41 era). */
 static const char qwen_flat[] =
-  "{\"architectures\":[\"Qwen2_5_VLForConditionalGeneration\"],\"attention_dropout\":0.0,"
-  "\"bos_token_id\":151643,\"eos_token_id\":151645,\"vision_start_token_id\":151652,"
-  "\"vision_end_token_id\":151653,\"vision_token_id\":151654,\"image_token_id\":151655,"
-  "\"video_token_id\":151656,\"hidden_act\":\"silu\",\"hidden_size\":2048,\"initializer_range\":0.02,"
-  "\"intermediate_size\":11008,\"max_position_embeddings\":128000,\"max_window_layers\":70,"
-  "\"model_type\":\"qwen2_5_vl\",\"num_attention_heads\":16,\"num_hidden_layers\":36,"
-  "\"num_key_value_heads\":2,\"rms_norm_eps\":1e-06,\"rope_theta\":1000000.0,\"sliding_window\":32768,"
-  "\"tie_word_embeddings\":true,\"torch_dtype\":\"bfloat16\",\"transformers_version\":\"4.41.2\","
-  "\"use_cache\":true,\"use_sliding_window\":false,"
-  "\"vision_config\":{\"depth\":32,\"hidden_act\":\"silu\",\"hidden_size\":1280,\"intermediate_size\":3420,"
-  "\"num_heads\":16,\"in_chans\":3,\"out_hidden_size\":2048,\"patch_size\":14,\"spatial_merge_size\":2,"
-  "\"spatial_patch_size\":14,\"window_size\":112,\"fullatt_block_indexes\":[7,15,23,31],"
-  "\"tokens_per_second\":2,\"temporal_patch_size\":2},"
-  "\"rope_scaling\":{\"type\":\"mrope\",\"mrope_section\":[16,24,24]},\"vocab_size\":151936}";
+    "{\"architectures\":[\"Qwen2_5_VLForConditionalGeneration\"],\"attention_dropout\":0.0,"
+    "\"bos_token_id\":151643,\"eos_token_id\":151645,\"vision_start_token_id\":151652,"
+    "\"vision_end_token_id\":151653,\"vision_token_id\":151654,\"image_token_id\":151655,"
+    "\"video_token_id\":151656,\"hidden_act\":\"silu\",\"hidden_size\":2048,\"initializer_range\":0.02,"
+    "\"intermediate_size\":11008,\"max_position_embeddings\":128000,\"max_window_layers\":70,"
+    "\"model_type\":\"qwen2_5_vl\",\"num_attention_heads\":16,\"num_hidden_layers\":36,"
+    "\"num_key_value_heads\":2,\"rms_norm_eps\":1e-06,\"rope_theta\":1000000.0,\"sliding_window\":32768,"
+    "\"tie_word_embeddings\":true,\"torch_dtype\":\"bfloat16\",\"transformers_version\":\"4.41.2\","
+    "\"use_cache\":true,\"use_sliding_window\":false,"
+    "\"vision_config\":{\"depth\":32,\"hidden_act\":\"silu\",\"hidden_size\":1280,\"intermediate_size\":3420,"
+    "\"num_heads\":16,\"in_chans\":3,\"out_hidden_size\":2048,\"patch_size\":14,\"spatial_merge_size\":2,"
+    "\"spatial_patch_size\":14,\"window_size\":112,\"fullatt_block_indexes\":[7,15,23,31],"
+    "\"tokens_per_second\":2,\"temporal_patch_size\":2},"
+    "\"rope_scaling\":{\"type\":\"mrope\",\"mrope_section\":[16,24,24]},\"vocab_size\":151936}";
 
 /* The same model as transformers 4.56 save_pretrained writes it: nested text_config, null ids
  * inside text_config, ids at the top level. */
 static const char qwen_nested[] =
-  "{\"architectures\":[\"Qwen2_5_VLForConditionalGeneration\"],\"dtype\":\"bfloat16\",\"eos_token_id\":151645,"
-  "\"image_token_id\":151655,\"model_type\":\"qwen2_5_vl\",\"pad_token_id\":151643,"
-  "\"text_config\":{\"attention_dropout\":0.0,\"bos_token_id\":151643,\"eos_token_id\":151645,"
-  "\"hidden_act\":\"silu\",\"hidden_size\":2048,\"image_token_id\":null,\"intermediate_size\":11008,"
-  "\"max_position_embeddings\":128000,\"max_window_layers\":70,\"model_type\":\"qwen2_5_vl_text\","
-  "\"num_attention_heads\":16,\"num_hidden_layers\":36,\"num_key_value_heads\":2,\"rms_norm_eps\":1e-06,"
-  "\"rope_scaling\":{\"mrope_section\":[16,24,24],\"rope_type\":\"default\",\"type\":\"default\"},"
-  "\"rope_theta\":1000000.0,\"sliding_window\":null,\"tie_word_embeddings\":true,\"use_cache\":true,"
-  "\"use_sliding_window\":false,\"video_token_id\":null,\"vocab_size\":151936},"
-  "\"transformers_version\":\"4.56.1\",\"video_token_id\":151656,"
-  "\"vision_config\":{\"depth\":32,\"fullatt_block_indexes\":[7,15,23,31],\"hidden_act\":\"silu\","
-  "\"hidden_size\":1280,\"in_channels\":3,\"intermediate_size\":3420,\"model_type\":\"qwen2_5_vl\","
-  "\"num_heads\":16,\"out_hidden_size\":2048,\"patch_size\":14,\"spatial_merge_size\":2,"
-  "\"temporal_patch_size\":2,\"tokens_per_second\":2,\"window_size\":112},"
-  "\"vision_end_token_id\":151653,\"vision_start_token_id\":151652,\"vision_token_id\":151654}";
+    "{\"architectures\":[\"Qwen2_5_VLForConditionalGeneration\"],\"dtype\":\"bfloat16\",\"eos_token_id\":151645,"
+    "\"image_token_id\":151655,\"model_type\":\"qwen2_5_vl\",\"pad_token_id\":151643,"
+    "\"text_config\":{\"attention_dropout\":0.0,\"bos_token_id\":151643,\"eos_token_id\":151645,"
+    "\"hidden_act\":\"silu\",\"hidden_size\":2048,\"image_token_id\":null,\"intermediate_size\":11008,"
+    "\"max_position_embeddings\":128000,\"max_window_layers\":70,\"model_type\":\"qwen2_5_vl_text\","
+    "\"num_attention_heads\":16,\"num_hidden_layers\":36,\"num_key_value_heads\":2,\"rms_norm_eps\":1e-06,"
+    "\"rope_scaling\":{\"mrope_section\":[16,24,24],\"rope_type\":\"default\",\"type\":\"default\"},"
+    "\"rope_theta\":1000000.0,\"sliding_window\":null,\"tie_word_embeddings\":true,\"use_cache\":true,"
+    "\"use_sliding_window\":false,\"video_token_id\":null,\"vocab_size\":151936},"
+    "\"transformers_version\":\"4.56.1\",\"video_token_id\":151656,"
+    "\"vision_config\":{\"depth\":32,\"fullatt_block_indexes\":[7,15,23,31],\"hidden_act\":\"silu\","
+    "\"hidden_size\":1280,\"in_channels\":3,\"intermediate_size\":3420,\"model_type\":\"qwen2_5_vl\","
+    "\"num_heads\":16,\"out_hidden_size\":2048,\"patch_size\":14,\"spatial_merge_size\":2,"
+    "\"temporal_patch_size\":2,\"tokens_per_second\":2,\"window_size\":112},"
+    "\"vision_end_token_id\":151653,\"vision_start_token_id\":151652,\"vision_token_id\":151654}";
 
 /* Newer transformers: rope_parameters with rope_theta inside. */
 static const char qwen_rope_parameters[] =
-  "{\"model_type\":\"qwen2_5_vl\",\"text_config\":{\"hidden_size\":2048,\"intermediate_size\":11008,"
-  "\"num_attention_heads\":16,\"num_hidden_layers\":36,\"num_key_value_heads\":2,\"rms_norm_eps\":1e-06,"
-  "\"vocab_size\":151936,\"rope_parameters\":{\"rope_type\":\"default\",\"mrope_section\":[16,24,24],"
-  "\"rope_theta\":500000.0}},\"vision_config\":{\"hidden_size\":1280,\"out_hidden_size\":2048}}";
+    "{\"model_type\":\"qwen2_5_vl\",\"text_config\":{\"hidden_size\":2048,\"intermediate_size\":11008,"
+    "\"num_attention_heads\":16,\"num_hidden_layers\":36,\"num_key_value_heads\":2,\"rms_norm_eps\":1e-06,"
+    "\"vocab_size\":151936,\"rope_parameters\":{\"rope_type\":\"default\",\"mrope_section\":[16,24,24],"
+    "\"rope_theta\":500000.0}},\"vision_config\":{\"hidden_size\":1280,\"out_hidden_size\":2048}}";
 
 static const char connector_real[] =
-  "{\"hidden_size\":2048,\"intermediate_size\":11946,\"num_hidden_layers\":6,\"num_attention_heads\":32,"
-  "\"hidden_act\":\"gelu_pytorch_tanh\",\"layer_norm_eps\":1e-06,\"attention_dropout\":0.0}";
+    "{\"hidden_size\":2048,\"intermediate_size\":11946,\"num_hidden_layers\":6,\"num_attention_heads\":32,"
+    "\"hidden_act\":\"gelu_pytorch_tanh\",\"layer_norm_eps\":1e-06,\"attention_dropout\":0.0}";
 
 static const char dit_real[] =
-  "{\"_class_name\":\"SD3Transformer2DModel\",\"_diffusers_version\":\"0.35.2\",\"attention_head_dim\":64,"
-  "\"caption_projection_dim\":1536,\"dual_attention_layers\":[0,1,2,3,4,5,6,7,8,9,10,11,12],\"in_channels\":16,"
-  "\"joint_attention_dim\":4096,\"num_attention_heads\":24,\"num_layers\":24,\"out_channels\":16,"
-  "\"patch_size\":2,\"pooled_projection_dim\":2048,\"pos_embed_max_size\":384,\"qk_norm\":\"rms_norm\","
-  "\"sample_size\":128}";
+    "{\"_class_name\":\"SD3Transformer2DModel\",\"_diffusers_version\":\"0.35.2\",\"attention_head_dim\":64,"
+    "\"caption_projection_dim\":1536,\"dual_attention_layers\":[0,1,2,3,4,5,6,7,8,9,10,11,12],\"in_channels\":16,"
+    "\"joint_attention_dim\":4096,\"num_attention_heads\":24,\"num_layers\":24,\"out_channels\":16,"
+    "\"patch_size\":2,\"pooled_projection_dim\":2048,\"pos_embed_max_size\":384,\"qk_norm\":\"rms_norm\","
+    "\"sample_size\":128}";
 
 static const char vae_real[] =
-  "{\"_class_name\":\"AutoencoderKL\",\"_diffusers_version\":\"0.31.0.dev0\",\"act_fn\":\"silu\","
-  "\"block_out_channels\":[128,256,512,512],\"down_block_types\":[\"DownEncoderBlock2D\",\"DownEncoderBlock2D\","
-  "\"DownEncoderBlock2D\",\"DownEncoderBlock2D\"],\"force_upcast\":true,\"in_channels\":3,\"latent_channels\":16,"
-  "\"latents_mean\":null,\"latents_std\":null,\"layers_per_block\":2,\"mid_block_add_attention\":true,"
-  "\"norm_num_groups\":32,\"out_channels\":3,\"sample_size\":1024,\"scaling_factor\":1.5305,"
-  "\"shift_factor\":0.0609,\"up_block_types\":[\"UpDecoderBlock2D\",\"UpDecoderBlock2D\",\"UpDecoderBlock2D\","
-  "\"UpDecoderBlock2D\"],\"use_post_quant_conv\":false,\"use_quant_conv\":false}";
+    "{\"_class_name\":\"AutoencoderKL\",\"_diffusers_version\":\"0.31.0.dev0\",\"act_fn\":\"silu\","
+    "\"block_out_channels\":[128,256,512,512],\"down_block_types\":[\"DownEncoderBlock2D\",\"DownEncoderBlock2D\","
+    "\"DownEncoderBlock2D\",\"DownEncoderBlock2D\"],\"force_upcast\":true,\"in_channels\":3,\"latent_channels\":16,"
+    "\"latents_mean\":null,\"latents_std\":null,\"layers_per_block\":2,\"mid_block_add_attention\":true,"
+    "\"norm_num_groups\":32,\"out_channels\":3,\"sample_size\":1024,\"scaling_factor\":1.5305,"
+    "\"shift_factor\":0.0609,\"up_block_types\":[\"UpDecoderBlock2D\",\"UpDecoderBlock2D\",\"UpDecoderBlock2D\","
+    "\"UpDecoderBlock2D\"],\"use_post_quant_conv\":false,\"use_quant_conv\":false}";
 
 static const char scheduler_real[] =
-  "{\"_class_name\":\"FlowMatchEulerDiscreteScheduler\",\"_diffusers_version\":\"0.31.0.dev0\","
-  "\"num_train_timesteps\":1000,\"shift\":3.0}";
+    "{\"_class_name\":\"FlowMatchEulerDiscreteScheduler\",\"_diffusers_version\":\"0.31.0.dev0\","
+    "\"num_train_timesteps\":1000,\"shift\":3.0}";
 
 static const char model_index_real[] =
-  "{\"_class_name\":[\"deepgen_pipeline\",\"DeepGenPipeline\"],\"_diffusers_version\":\"0.35.2\","
-  "\"scheduler\":[\"diffusers\",\"FlowMatchEulerDiscreteScheduler\"],"
-  "\"transformer\":[\"diffusers\",\"SD3Transformer2DModel\"],\"vae\":[\"diffusers\",\"AutoencoderKL\"]}";
+    "{\"_class_name\":[\"deepgen_pipeline\",\"DeepGenPipeline\"],\"_diffusers_version\":\"0.35.2\","
+    "\"scheduler\":[\"diffusers\",\"FlowMatchEulerDiscreteScheduler\"],"
+    "\"transformer\":[\"diffusers\",\"SD3Transformer2DModel\"],\"vae\":[\"diffusers\",\"AutoencoderKL\"]}";
 
 /* ---- checks of the real values (MODEL.md §2, §4–§7) ---------------------------------------- */
 
@@ -308,8 +308,8 @@ test_model_index (void)
   g_assert_null (dg_model_index_find (idx, "vlm"));
 
   g_autoptr (DgModelIndex) plain = dg_model_index_parse (
-    "{\"_class_name\":\"StableDiffusion3Pipeline\",\"text_encoder\":[null,null],\"force_zeros\":true}", -1, NULL,
-    &error);
+      "{\"_class_name\":\"StableDiffusion3Pipeline\",\"text_encoder\":[null,null],\"force_zeros\":true}", -1, NULL,
+      &error);
   g_assert_no_error (error);
   g_assert_cmpstr (plain->class_name, ==, "StableDiffusion3Pipeline");
   g_assert_null (plain->module);
@@ -324,10 +324,10 @@ typedef enum { QWEN, CONNECTOR, DIT, VAE, SCHEDULER, INDEX } Kind;
 
 typedef struct {
   const char *name;
-  Kind        kind;
+  Kind kind;
   const char *key;   /* dotted path */
   const char *value; /* JSON text; NULL removes the key */
-  int         code;
+  int code;
   const char *needle;
 } BadConfig;
 
@@ -346,16 +346,14 @@ static const BadConfig bad_configs[] = {
   { "qwen/eps-string", QWEN, "text_config.rms_norm_eps", "\"1e-6\"", DG_ERROR_CONFIG, "rms_norm_eps" },
   { "qwen/tie-string", QWEN, "text_config.tie_word_embeddings", "\"yes\"", DG_ERROR_CONFIG, "true or false" },
   { "qwen/act-relu", QWEN, "text_config.hidden_act", "\"relu\"", DG_ERROR_UNSUPPORTED, "\"relu\"" },
-  { "qwen/sliding-window", QWEN, "text_config.use_sliding_window", "true", DG_ERROR_UNSUPPORTED,
-    "use_sliding_window" },
+  { "qwen/sliding-window", QWEN, "text_config.use_sliding_window", "true", DG_ERROR_UNSUPPORTED, "use_sliding_window" },
   { "qwen/rope-missing", QWEN, "text_config.rope_scaling", NULL, DG_ERROR_MISSING, "'text_config.rope_scaling'" },
   { "qwen/rope-not-object", QWEN, "text_config.rope_scaling", "[16,24,24]", DG_ERROR_CONFIG, "an object" },
   { "qwen/mrope-missing", QWEN, "text_config.rope_scaling.mrope_section", NULL, DG_ERROR_MISSING,
     "'text_config.rope_scaling.mrope_section'" },
   { "qwen/mrope-sum", QWEN, "text_config.rope_scaling.mrope_section", "[16,24,23]", DG_ERROR_CONFIG, "M-RoPE" },
   { "qwen/mrope-two", QWEN, "text_config.rope_scaling.mrope_section", "[32,32]", DG_ERROR_CONFIG, "3 entries" },
-  { "qwen/mrope-four", QWEN, "text_config.rope_scaling.mrope_section", "[16,16,16,16]", DG_ERROR_CONFIG,
-    "at most 3" },
+  { "qwen/mrope-four", QWEN, "text_config.rope_scaling.mrope_section", "[16,16,16,16]", DG_ERROR_CONFIG, "at most 3" },
   { "qwen/rope-yarn", QWEN, "text_config.rope_scaling.rope_type", "\"yarn\"", DG_ERROR_UNSUPPORTED, "\"yarn\"" },
   { "qwen/text-config-array", QWEN, "text_config", "[]", DG_ERROR_CONFIG, "'text_config' must be an object" },
   { "qwen/vision-config-string", QWEN, "vision_config", "\"x\"", DG_ERROR_CONFIG, "'vision_config'" },
@@ -427,15 +425,13 @@ set_path (JsonObject *root, const char *path, const char *value)
   g_auto (GStrv) parts = g_strsplit (path, ".", -1);
   guint n = g_strv_length (parts);
   JsonObject *obj = root;
-  for (guint i = 0; i + 1 < n; i++)
-    obj = json_object_get_object_member (obj, parts[i]);
+  for (guint i = 0; i + 1 < n; i++) obj = json_object_get_object_member (obj, parts[i]);
   g_assert_nonnull (obj);
-  if (value == NULL)
-    {
-      g_assert_true (json_object_has_member (obj, parts[n - 1]));
-      json_object_remove_member (obj, parts[n - 1]);
-      return;
-    }
+  if (value == NULL) {
+    g_assert_true (json_object_has_member (obj, parts[n - 1]));
+    json_object_remove_member (obj, parts[n - 1]);
+    return;
+  }
   g_autoptr (GError) error = NULL;
   JsonNode *node = json_from_string (value, &error);
   g_assert_no_error (error);
@@ -463,37 +459,24 @@ test_bad_config (gconstpointer p)
   const char *display = "comp/config.json";
   gboolean ok = FALSE;
   union {
-    DgQwenVLConfig    q;
+    DgQwenVLConfig q;
     DgConnectorConfig c;
-    DgDitConfig       d;
-    DgVaeConfig       v;
+    DgDitConfig d;
+    DgVaeConfig v;
     DgSchedulerConfig s;
   } out;
-  switch (c->kind)
-    {
-    case QWEN:
-      ok = dg_qwen_vl_config_parse (text, -1, display, &out.q, &error);
-      break;
-    case CONNECTOR:
-      ok = dg_connector_config_parse (text, -1, display, &out.c, &error);
-      break;
-    case DIT:
-      ok = dg_dit_config_parse (text, -1, display, &out.d, &error);
-      break;
-    case VAE:
-      ok = dg_vae_config_parse (text, -1, display, &out.v, &error);
-      break;
-    case SCHEDULER:
-      ok = dg_scheduler_config_parse (text, -1, display, &out.s, &error);
-      break;
-    case INDEX:
-      {
-        DgModelIndex *idx = dg_model_index_parse (text, -1, display, &error);
-        ok = idx != NULL;
-        dg_model_index_free (idx);
-      }
-      break;
-    }
+  switch (c->kind) {
+  case QWEN: ok = dg_qwen_vl_config_parse (text, -1, display, &out.q, &error); break;
+  case CONNECTOR: ok = dg_connector_config_parse (text, -1, display, &out.c, &error); break;
+  case DIT: ok = dg_dit_config_parse (text, -1, display, &out.d, &error); break;
+  case VAE: ok = dg_vae_config_parse (text, -1, display, &out.v, &error); break;
+  case SCHEDULER: ok = dg_scheduler_config_parse (text, -1, display, &out.s, &error); break;
+  case INDEX: {
+    DgModelIndex *idx = dg_model_index_parse (text, -1, display, &error);
+    ok = idx != NULL;
+    dg_model_index_free (idx);
+  } break;
+  }
   g_assert_false (ok);
   g_assert_error (error, DG_ERROR, c->code);
   g_test_message ("%s", error->message);
@@ -507,24 +490,23 @@ static void
 test_not_json (void)
 {
   const char *texts[] = { "", "   ", "[]", "1", "{", "{\"a\":1,\"a\":2}", "{\"a\":1}/**/", "\"x\"" };
-  for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
-    {
-      g_autoptr (GError) error = NULL;
-      DgQwenVLConfig q;
-      DgDitConfig d;
-      DgSchedulerConfig s;
-      g_assert_false (dg_qwen_vl_config_parse (texts[i], -1, "x.json", &q, &error));
-      g_assert_error (error, DG_ERROR, DG_ERROR_FORMAT);
-      g_clear_error (&error);
-      g_assert_false (dg_dit_config_parse (texts[i], -1, "x.json", &d, &error));
-      g_assert_error (error, DG_ERROR, DG_ERROR_FORMAT);
-      g_clear_error (&error);
-      g_assert_false (dg_scheduler_config_parse (texts[i], -1, "x.json", &s, &error));
-      g_assert_error (error, DG_ERROR, DG_ERROR_FORMAT);
-      g_clear_error (&error);
-      g_assert_null (dg_model_index_parse (texts[i], -1, "x.json", &error));
-      g_assert_error (error, DG_ERROR, DG_ERROR_FORMAT);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (texts); i++) {
+    g_autoptr (GError) error = NULL;
+    DgQwenVLConfig q;
+    DgDitConfig d;
+    DgSchedulerConfig s;
+    g_assert_false (dg_qwen_vl_config_parse (texts[i], -1, "x.json", &q, &error));
+    g_assert_error (error, DG_ERROR, DG_ERROR_FORMAT);
+    g_clear_error (&error);
+    g_assert_false (dg_dit_config_parse (texts[i], -1, "x.json", &d, &error));
+    g_assert_error (error, DG_ERROR, DG_ERROR_FORMAT);
+    g_clear_error (&error);
+    g_assert_false (dg_scheduler_config_parse (texts[i], -1, "x.json", &s, &error));
+    g_assert_error (error, DG_ERROR, DG_ERROR_FORMAT);
+    g_clear_error (&error);
+    g_assert_null (dg_model_index_parse (texts[i], -1, "x.json", &error));
+    g_assert_error (error, DG_ERROR, DG_ERROR_FORMAT);
+  }
 }
 
 /* A failed parse leaves the caller's struct untouched. */
@@ -601,11 +583,10 @@ static void
 test_tiny_configs (void)
 {
   g_autofree char *tiny = data_path ("tiny-deepgen");
-  if (!g_file_test (tiny, G_FILE_TEST_IS_DIR))
-    {
-      g_test_skip ("tests/data/tiny-deepgen is not there yet");
-      return;
-    }
+  if (!g_file_test (tiny, G_FILE_TEST_IS_DIR)) {
+    g_test_skip ("tests/data/tiny-deepgen is not there yet");
+    return;
+  }
   g_autoptr (GError) error = NULL;
   g_autofree char *vlm = g_build_filename (tiny, "vlm", NULL);
   DgQwenVLConfig q;
@@ -666,72 +647,65 @@ static void
 test_release_configs (void)
 {
   g_autofree char *root = data_path ("deepgen-1.0-configs");
-  if (!g_file_test (root, G_FILE_TEST_IS_DIR))
-    {
-      g_test_skip ("tests/data/deepgen-1.0-configs is not there yet");
-      return;
-    }
+  if (!g_file_test (root, G_FILE_TEST_IS_DIR)) {
+    g_test_skip ("tests/data/deepgen-1.0-configs is not there yet");
+    return;
+  }
   g_autoptr (GError) error = NULL;
   guint found = 0;
 
   g_autofree char *vlm = g_build_filename (root, "vlm", "config.json", NULL);
-  if (g_file_test (vlm, G_FILE_TEST_EXISTS))
-    {
-      DgQwenVLConfig q;
-      g_assert_true (dg_qwen_vl_config_load (vlm, &q, &error));
-      g_assert_no_error (error);
-      check_qwen_3b (&q);
-      found++;
-    }
+  if (g_file_test (vlm, G_FILE_TEST_EXISTS)) {
+    DgQwenVLConfig q;
+    g_assert_true (dg_qwen_vl_config_load (vlm, &q, &error));
+    g_assert_no_error (error);
+    check_qwen_3b (&q);
+    found++;
+  }
   g_autofree char *conn = g_build_filename (root, "connector", "config.json", NULL);
-  if (g_file_test (conn, G_FILE_TEST_EXISTS))
-    {
-      DgConnectorConfig c;
-      g_assert_true (dg_connector_config_load (conn, &c, &error));
-      g_assert_no_error (error);
-      g_assert_cmpuint (c.hidden, ==, 2048);
-      g_assert_cmpuint (c.intermediate, ==, 11946);
-      g_assert_cmpuint (c.n_layers, ==, 6);
-      g_assert_cmpuint (c.n_heads, ==, 32);
-      found++;
-    }
+  if (g_file_test (conn, G_FILE_TEST_EXISTS)) {
+    DgConnectorConfig c;
+    g_assert_true (dg_connector_config_load (conn, &c, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (c.hidden, ==, 2048);
+    g_assert_cmpuint (c.intermediate, ==, 11946);
+    g_assert_cmpuint (c.n_layers, ==, 6);
+    g_assert_cmpuint (c.n_heads, ==, 32);
+    found++;
+  }
   g_autofree char *dit = g_build_filename (root, "transformer", "config.json", NULL);
-  if (g_file_test (dit, G_FILE_TEST_EXISTS))
-    {
-      DgDitConfig d;
-      g_assert_true (dg_dit_config_load (dit, &d, &error));
-      g_assert_no_error (error);
-      check_dit_real (&d);
-      found++;
-    }
+  if (g_file_test (dit, G_FILE_TEST_EXISTS)) {
+    DgDitConfig d;
+    g_assert_true (dg_dit_config_load (dit, &d, &error));
+    g_assert_no_error (error);
+    check_dit_real (&d);
+    found++;
+  }
   g_autofree char *vae = g_build_filename (root, "vae", "config.json", NULL);
-  if (g_file_test (vae, G_FILE_TEST_EXISTS))
-    {
-      DgVaeConfig v;
-      g_assert_true (dg_vae_config_load (vae, &v, &error));
-      g_assert_no_error (error);
-      check_vae_real (&v);
-      found++;
-    }
+  if (g_file_test (vae, G_FILE_TEST_EXISTS)) {
+    DgVaeConfig v;
+    g_assert_true (dg_vae_config_load (vae, &v, &error));
+    g_assert_no_error (error);
+    check_vae_real (&v);
+    found++;
+  }
   g_autofree char *sch = g_build_filename (root, "scheduler", "scheduler_config.json", NULL);
-  if (g_file_test (sch, G_FILE_TEST_EXISTS))
-    {
-      DgSchedulerConfig s;
-      g_assert_true (dg_scheduler_config_load (sch, &s, &error));
-      g_assert_no_error (error);
-      g_assert_cmpuint (s.num_train_timesteps, ==, 1000);
-      g_assert_cmpfloat (s.shift, ==, 3.0);
-      g_assert_false (s.use_dynamic_shifting);
-      found++;
-    }
+  if (g_file_test (sch, G_FILE_TEST_EXISTS)) {
+    DgSchedulerConfig s;
+    g_assert_true (dg_scheduler_config_load (sch, &s, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (s.num_train_timesteps, ==, 1000);
+    g_assert_cmpfloat (s.shift, ==, 3.0);
+    g_assert_false (s.use_dynamic_shifting);
+    found++;
+  }
   g_autofree char *mi = g_build_filename (root, "model_index.json", NULL);
-  if (g_file_test (mi, G_FILE_TEST_EXISTS))
-    {
-      g_autoptr (DgModelIndex) idx = dg_model_index_load (mi, &error);
-      g_assert_no_error (error);
-      g_assert_nonnull (dg_model_index_find (idx, "transformer"));
-      found++;
-    }
+  if (g_file_test (mi, G_FILE_TEST_EXISTS)) {
+    g_autoptr (DgModelIndex) idx = dg_model_index_load (mi, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (dg_model_index_find (idx, "transformer"));
+    found++;
+  }
   g_test_message ("%u release configs checked", found);
   g_assert_cmpuint (found, >, 0);
 }
@@ -750,11 +724,10 @@ main (int argc, char **argv)
   g_test_add_func ("/config/vae", test_vae);
   g_test_add_func ("/config/scheduler", test_scheduler);
   g_test_add_func ("/config/model-index", test_model_index);
-  for (guint i = 0; i < G_N_ELEMENTS (bad_configs); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/config/bad/%s", bad_configs[i].name);
-      g_test_add_data_func (path, &bad_configs[i], test_bad_config);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (bad_configs); i++) {
+    g_autofree char *path = g_strdup_printf ("/config/bad/%s", bad_configs[i].name);
+    g_test_add_data_func (path, &bad_configs[i], test_bad_config);
+  }
   g_test_add_func ("/config/not-json", test_not_json);
   g_test_add_func ("/config/failure-keeps-output", test_failure_keeps_output);
   g_test_add_func ("/config/files", test_files);

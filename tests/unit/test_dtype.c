@@ -24,18 +24,17 @@ from_bits (guint32 u)
 static void
 test_names (void)
 {
-  for (guint t = 0; t < DG_DTYPE_COUNT; t++)
+  for (guint t = 0; t < DG_DTYPE_COUNT; t++) {
+    DgDType back;
+    g_assert_cmpuint (dg_dtype_size (t), >=, 1);
+    if (dg_dtype_block (t) != 1) /* block types are GGUF-only: no safetensors spelling */
     {
-      DgDType back;
-      g_assert_cmpuint (dg_dtype_size (t), >=, 1);
-      if (dg_dtype_block (t) != 1)   /* block types are GGUF-only: no safetensors spelling */
-        {
-          g_assert_false (dg_dtype_from_name (dg_dtype_name (t), &back));
-          continue;
-        }
-      g_assert_true (dg_dtype_from_name (dg_dtype_name (t), &back));
-      g_assert_cmpint (back, ==, t);
+      g_assert_false (dg_dtype_from_name (dg_dtype_name (t), &back));
+      continue;
     }
+    g_assert_true (dg_dtype_from_name (dg_dtype_name (t), &back));
+    g_assert_cmpint (back, ==, t);
+  }
   DgDType x;
   g_assert_false (dg_dtype_from_name ("Q8_0", &x));
   g_assert_cmpuint (dg_dtype_size (DG_DTYPE_Q8_0), ==, 34);
@@ -51,8 +50,7 @@ test_names (void)
 static void
 test_bf16_to_f32_exhaustive (void)
 {
-  for (guint32 h = 0; h < 65536; h++)
-    g_assert_cmphex (bits (dg_bf16_to_f32 ((guint16) h)), ==, h << 16);
+  for (guint32 h = 0; h < 65536; h++) g_assert_cmphex (bits (dg_bf16_to_f32 ((guint16) h)), ==, h << 16);
 }
 
 /* f16 value from its fields, computed in double: independent of the bit tricks under test. */
@@ -67,22 +65,18 @@ f16_reference (guint16 h)
 static void
 test_f16_to_f32_exhaustive (void)
 {
-  for (guint32 h = 0; h < 65536; h++)
-    {
-      float f = dg_f16_to_f32 ((guint16) h);
-      guint32 exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-      if (exp == 0x1f)
-        {
-          /* inf and NaN: same class, sign and payload (in the top mantissa bits). */
-          g_assert_cmphex (bits (f), ==, ((h & 0x8000u) << 16) | 0x7f800000u | (man << 13));
-          g_assert_true (man ? isnan (f) : isinf (f));
-        }
-      else
-        {
-          g_assert_cmpfloat ((double) f, ==, f16_reference ((guint16) h));
-          g_assert_cmpint (!!signbit (f), ==, !!(h & 0x8000)); /* -0 stays -0 */
-        }
+  for (guint32 h = 0; h < 65536; h++) {
+    float f = dg_f16_to_f32 ((guint16) h);
+    guint32 exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    if (exp == 0x1f) {
+      /* inf and NaN: same class, sign and payload (in the top mantissa bits). */
+      g_assert_cmphex (bits (f), ==, ((h & 0x8000u) << 16) | 0x7f800000u | (man << 13));
+      g_assert_true (man ? isnan (f) : isinf (f));
+    } else {
+      g_assert_cmpfloat ((double) f, ==, f16_reference ((guint16) h));
+      g_assert_cmpint (!!signbit (f), ==, !!(h & 0x8000)); /* -0 stays -0 */
     }
+  }
 }
 
 /* Nearest-even narrowing reference: pick the closer of the two neighbours, in double. */
@@ -105,13 +99,12 @@ test_f32_to_bf16 (void)
 {
   /* A sweep over the whole f32 range with a stride that visits every exponent and many low-bit
    * patterns, plus the exact ties. */
-  for (guint64 u = 0; u <= G_MAXUINT32; u += 0x1001)
-    {
-      float f = from_bits ((guint32) u);
-      if (isnan (f) || isinf (f))
-        continue;
-      g_assert_cmphex (dg_f32_to_bf16 (f), ==, bf16_reference (f));
-    }
+  for (guint64 u = 0; u <= G_MAXUINT32; u += 0x1001) {
+    float f = from_bits ((guint32) u);
+    if (isnan (f) || isinf (f))
+      continue;
+    g_assert_cmphex (dg_f32_to_bf16 (f), ==, bf16_reference (f));
+  }
   g_assert_cmphex (dg_f32_to_bf16 (from_bits (0x3f808000)), ==, 0x3f80); /* tie, even stays */
   g_assert_cmphex (dg_f32_to_bf16 (from_bits (0x3f818000)), ==, 0x3f82); /* tie, odd rounds up */
   g_assert_cmphex (dg_f32_to_bf16 (from_bits (0x3f808001)), ==, 0x3f81);
@@ -128,17 +121,14 @@ test_f32_to_bf16 (void)
 static void
 test_f16_round_trip (void)
 {
-  for (guint32 h = 0; h < 65536; h++)
-    {
-      guint16 back = dg_f32_to_f16 (dg_f16_to_f32 ((guint16) h));
-      if (((h >> 10) & 0x1f) == 0x1f && (h & 0x3ff))
-        {
-          g_assert_cmphex (back & 0xfc00, ==, h & 0xfc00); /* NaN stays NaN of the same sign */
-          g_assert_cmphex (back & 0x3ff, !=, 0);
-        }
-      else
-        g_assert_cmphex (back, ==, h);
-    }
+  for (guint32 h = 0; h < 65536; h++) {
+    guint16 back = dg_f32_to_f16 (dg_f16_to_f32 ((guint16) h));
+    if (((h >> 10) & 0x1f) == 0x1f && (h & 0x3ff)) {
+      g_assert_cmphex (back & 0xfc00, ==, h & 0xfc00); /* NaN stays NaN of the same sign */
+      g_assert_cmphex (back & 0x3ff, !=, 0);
+    } else
+      g_assert_cmphex (back, ==, h);
+  }
 }
 
 static guint16
@@ -151,58 +141,55 @@ f16_nearest (double d)
     return sign | 0x7c00;
   guint lo = 0, hi = 0x7bff;
   while (lo < hi) /* largest h with value(h) <= a */
-    {
-      guint mid = (lo + hi + 1) / 2;
-      if (f16_reference ((guint16) mid) <= a)
-        lo = mid;
-      else
-        hi = mid - 1;
-    }
+  {
+    guint mid = (lo + hi + 1) / 2;
+    if (f16_reference ((guint16) mid) <= a)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
   guint best = lo;
-  if (lo < 0x7bff)
-    {
-      double elo = a - f16_reference ((guint16) lo), ehi = f16_reference ((guint16) (lo + 1)) - a;
-      if (ehi < elo || (ehi == elo && (lo & 1)))
-        best = lo + 1;
-    }
+  if (lo < 0x7bff) {
+    double elo = a - f16_reference ((guint16) lo), ehi = f16_reference ((guint16) (lo + 1)) - a;
+    if (ehi < elo || (ehi == elo && (lo & 1)))
+      best = lo + 1;
+  }
   return sign | (guint16) best;
 }
 
 static void
 test_f32_to_f16 (void)
 {
-  for (guint64 u = 0; u <= G_MAXUINT32; u += 0x1fff)
-    {
-      float f = from_bits ((guint32) u);
-      if (isnan (f))
-        continue;
-      g_assert_cmphex (dg_f32_to_f16 (f), ==, f16_nearest (f));
-    }
+  for (guint64 u = 0; u <= G_MAXUINT32; u += 0x1fff) {
+    float f = from_bits ((guint32) u);
+    if (isnan (f))
+      continue;
+    g_assert_cmphex (dg_f32_to_f16 (f), ==, f16_nearest (f));
+  }
   /* Edges: largest half, the inf threshold, subnormal ties. */
   g_assert_cmphex (dg_f32_to_f16 (65504.0f), ==, 0x7bff);
   g_assert_cmphex (dg_f32_to_f16 (65519.996f), ==, 0x7bff);
   g_assert_cmphex (dg_f32_to_f16 (65520.0f), ==, 0x7c00);
   g_assert_cmphex (dg_f32_to_f16 (ldexpf (1.0f, -24)), ==, 0x0001);
-  g_assert_cmphex (dg_f32_to_f16 (ldexpf (1.0f, -25)), ==, 0x0000);             /* tie → even 0 */
+  g_assert_cmphex (dg_f32_to_f16 (ldexpf (1.0f, -25)), ==, 0x0000); /* tie → even 0 */
   g_assert_cmphex (dg_f32_to_f16 (nextafterf (ldexpf (1.0f, -25), 1)), ==, 0x0001);
-  g_assert_cmphex (dg_f32_to_f16 (ldexpf (3.0f, -25)), ==, 0x0002);             /* 1.5 ulp → even 2 */
-  g_assert_cmphex (dg_f32_to_f16 (ldexpf (1023.5f, -24)), ==, 0x0400);          /* carries into normal */
+  g_assert_cmphex (dg_f32_to_f16 (ldexpf (3.0f, -25)), ==, 0x0002);    /* 1.5 ulp → even 2 */
+  g_assert_cmphex (dg_f32_to_f16 (ldexpf (1023.5f, -24)), ==, 0x0400); /* carries into normal */
   g_assert_cmphex (dg_f32_to_f16 (-0.0f), ==, 0x8000);
   g_assert_cmphex (dg_f32_to_f16 (from_bits (0x7f800001)) & 0x7c00, ==, 0x7c00);
   g_assert_cmphex (dg_f32_to_f16 (from_bits (0x7f800001)) & 0x3ff, !=, 0);
   g_assert_cmphex (dg_f32_to_f16 (from_bits (0xffc00000)), ==, 0xfe00);
 #ifdef __FLT16_MAX__
   /* The compiler's own conversion, where it has one, as a third opinion. */
-  for (guint64 u = 0; u <= G_MAXUINT32; u += 0x7fff)
-    {
-      float f = from_bits ((guint32) u);
-      if (isnan (f))
-        continue;
-      _Float16 h = (_Float16) f;
-      guint16 hb;
-      memcpy (&hb, &h, 2);
-      g_assert_cmphex (dg_f32_to_f16 (f), ==, hb);
-    }
+  for (guint64 u = 0; u <= G_MAXUINT32; u += 0x7fff) {
+    float f = from_bits ((guint32) u);
+    if (isnan (f))
+      continue;
+    _Float16 h = (_Float16) f;
+    guint16 hb;
+    memcpy (&hb, &h, 2);
+    g_assert_cmphex (dg_f32_to_f16 (f), ==, hb);
+  }
 #endif
 }
 
@@ -216,20 +203,17 @@ test_arrays_unaligned (void)
   float back[5];
   dg_f32_to_bf16_array (buf + 1, b, 5);
   dg_f32_to_f16_array (buf + 1, h, 5);
-  for (int i = 0; i < 5; i++)
-    {
-      g_assert_cmphex (b[i], ==, dg_f32_to_bf16 (src[i]));
-      g_assert_cmphex (h[i], ==, dg_f32_to_f16 (src[i]));
-    }
+  for (int i = 0; i < 5; i++) {
+    g_assert_cmphex (b[i], ==, dg_f32_to_bf16 (src[i]));
+    g_assert_cmphex (h[i], ==, dg_f32_to_f16 (src[i]));
+  }
   guint8 raw[1 + 2 * 5];
   memcpy (raw + 1, b, sizeof b);
   dg_bf16_to_f32_array (raw + 1, back, 5);
-  for (int i = 0; i < 5; i++)
-    g_assert_cmpfloat (back[i], ==, dg_bf16_to_f32 (b[i]));
+  for (int i = 0; i < 5; i++) g_assert_cmpfloat (back[i], ==, dg_bf16_to_f32 (b[i]));
   memcpy (raw + 1, h, sizeof h);
   dg_f16_to_f32_array (raw + 1, back, 5);
-  for (int i = 0; i < 5; i++)
-    g_assert_cmpfloat (back[i], ==, dg_f16_to_f32 (h[i]));
+  for (int i = 0; i < 5; i++) g_assert_cmpfloat (back[i], ==, dg_f16_to_f32 (h[i]));
 }
 
 int

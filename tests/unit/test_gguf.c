@@ -51,8 +51,7 @@ put_info (GByteArray *b, const char *name, guint n_dims, const guint64 *ne, guin
 {
   put_str (b, name);
   put_u32 (b, n_dims);
-  for (guint d = 0; d < n_dims; d++)
-    put_u64 (b, ne[d]);
+  for (guint d = 0; d < n_dims; d++) put_u64 (b, ne[d]);
   put_u32 (b, type);
   put_u64 (b, offset);
 }
@@ -71,13 +70,11 @@ image (guint32 version, guint64 n_tensors, guint64 n_kv, GByteArray *kv, GByteAr
     g_byte_array_append (b, kv->data, kv->len);
   if (infos)
     g_byte_array_append (b, infos->data, infos->len);
-  while (b->len % 32)
-    g_byte_array_append (b, (const guint8 *) "", 1);
-  for (gsize i = 0; i < data_len; i++)
-    {
-      guint8 v = (guint8) (i * 7 + 1);
-      g_byte_array_append (b, &v, 1);
-    }
+  while (b->len % 32) g_byte_array_append (b, (const guint8 *) "", 1);
+  for (gsize i = 0; i < data_len; i++) {
+    guint8 v = (guint8) (i * 7 + 1);
+    g_byte_array_append (b, &v, 1);
+  }
   return g_byte_array_free_to_bytes (b);
 }
 
@@ -92,19 +89,17 @@ static const guint16 f16_vals[4] = { 0x3c00, 0xc100, 0x0001, 0xfc00 };
 static void
 q8_blocks (guint8 out[4 * 34], float expect[128])
 {
-  for (int b = 0; b < 4; b++)
-    {
-      const float d = ldexpf (1.0f, -b);
-      const guint16 h = (guint16) (0x3c00 - (b << 10)); /* 1, 0.5, 0.25, 0.125 in f16 */
-      out[b * 34] = h & 255;
-      out[b * 34 + 1] = h >> 8;
-      for (int i = 0; i < 32; i++)
-        {
-          gint8 q = (gint8) (b % 2 ? 127 - 8 * i : i - 16);
-          out[b * 34 + 2 + i] = (guint8) q;
-          expect[b * 32 + i] = d * q;
-        }
+  for (int b = 0; b < 4; b++) {
+    const float d = ldexpf (1.0f, -b);
+    const guint16 h = (guint16) (0x3c00 - (b << 10)); /* 1, 0.5, 0.25, 0.125 in f16 */
+    out[b * 34] = h & 255;
+    out[b * 34 + 1] = h >> 8;
+    for (int i = 0; i < 32; i++) {
+      gint8 q = (gint8) (b % 2 ? 127 - 8 * i : i - 16);
+      out[b * 34 + 2 + i] = (guint8) q;
+      expect[b * 32 + i] = d * q;
     }
+  }
 }
 
 typedef struct {
@@ -143,15 +138,13 @@ write_valid (void)
   GByteArray *b = g_byte_array_new ();
   g_byte_array_append (b, g_bytes_get_data (header, NULL), (guint) g_bytes_get_size (header));
   const gsize base = b->len;
-  for (guint i = 0; i < G_N_ELEMENTS (specs); i++)
-    {
-      g_assert_cmpuint (dg_gguf_writer_tensor_offset (w, i) % 32, ==, 0);
-      g_assert_cmpuint (dg_gguf_writer_tensor_nbytes (w, i), ==, specs[i].nbytes);
-      while (b->len < base + dg_gguf_writer_tensor_offset (w, i))
-        g_byte_array_append (b, (const guint8 *) "", 1);
-      if (specs[i].nbytes)
-        g_byte_array_append (b, specs[i].data, (guint) specs[i].nbytes);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (specs); i++) {
+    g_assert_cmpuint (dg_gguf_writer_tensor_offset (w, i) % 32, ==, 0);
+    g_assert_cmpuint (dg_gguf_writer_tensor_nbytes (w, i), ==, specs[i].nbytes);
+    while (b->len < base + dg_gguf_writer_tensor_offset (w, i)) g_byte_array_append (b, (const guint8 *) "", 1);
+    if (specs[i].nbytes)
+      g_byte_array_append (b, specs[i].data, (guint) specs[i].nbytes);
+  }
   g_assert_cmpuint (b->len, ==, base + dg_gguf_writer_data_bytes (w));
   return g_byte_array_free_to_bytes (b);
 }
@@ -170,7 +163,7 @@ check_valid (const DgSafetensors *st, const guint8 *base, const char *file)
   g_assert_cmpint (t->shape[0], ==, 2); /* PyTorch order: ggml's {3, 2} reversed */
   g_assert_cmpint (t->shape[1], ==, 3);
   g_assert_cmpstr (t->file, ==, file);
-  if (base)   /* the data section and every offset are aligned */
+  if (base) /* the data section and every offset are aligned */
     g_assert_cmpuint (((const guint8 *) t->data - base) % 32, ==, 0);
   float f[128];
   g_assert_true (dg_tensor_to_f32 (t, f, NULL));
@@ -201,12 +194,10 @@ check_valid (const DgSafetensors *st, const guint8 *base, const char *file)
   q8_blocks (q8, expect);
   g_assert_cmpmem (t->data, t->nbytes, q8, sizeof q8);
   g_assert_true (dg_tensor_to_f32 (t, f, NULL));
-  for (int i = 0; i < 128; i++)
-    g_assert_cmpfloat (f[i], ==, expect[i]);
+  for (int i = 0; i < 128; i++) g_assert_cmpfloat (f[i], ==, expect[i]);
   guint16 h[128];
   g_assert_true (dg_tensor_to_bf16 (t, h, NULL));
-  for (int i = 0; i < 128; i++)
-    g_assert_cmpuint (h[i], ==, dg_f32_to_bf16 (expect[i]));
+  for (int i = 0; i < 128; i++) g_assert_cmpuint (h[i], ==, dg_f32_to_bf16 (expect[i]));
   /* a Q8_0 tensor is not a plain float type for the expect checks */
   g_autoptr (GError) error = NULL;
   g_assert_null (dg_safetensors_expect_shape (st, "layer.weight", DG_DTYPES_FLOAT, &error, 2, 64));
@@ -226,12 +217,11 @@ test_valid_memory (void)
   check_valid (st, data, "mem.gguf");
   /* storage order is by offset */
   const guint8 *prev = NULL;
-  for (guint i = 0; i < dg_safetensors_n_tensors (st); i++)
-    {
-      const DgTensorInfo *t = dg_safetensors_tensor (st, i);
-      g_assert_true (prev == NULL || (const guint8 *) t->data >= prev);
-      prev = t->data;
-    }
+  for (guint i = 0; i < dg_safetensors_n_tensors (st); i++) {
+    const DgTensorInfo *t = dg_safetensors_tensor (st, i);
+    g_assert_true (prev == NULL || (const guint8 *) t->data >= prev);
+    prev = t->data;
+  }
 }
 
 static void
@@ -269,17 +259,16 @@ test_truncated_everywhere (void)
   g_autoptr (GBytes) img = write_valid ();
   gsize len;
   const guint8 *data = g_bytes_get_data (img, &len);
-  for (gsize n = 0; n < len; n++)
-    {
-      guint8 *copy = g_memdup2 (data, MAX (n, 1)); /* exactly n bytes for ASan */
-      g_autoptr (GError) error = NULL;
-      g_autoptr (DgSafetensors) st = dg_gguf_open_data (copy, n, "cut.gguf", &error);
-      g_assert_null (st);
-      g_assert_nonnull (error);
-      g_assert_true (error->domain == DG_ERROR);
-      g_assert_nonnull (strstr (error->message, "cut.gguf"));
-      g_free (copy);
-    }
+  for (gsize n = 0; n < len; n++) {
+    guint8 *copy = g_memdup2 (data, MAX (n, 1)); /* exactly n bytes for ASan */
+    g_autoptr (GError) error = NULL;
+    g_autoptr (DgSafetensors) st = dg_gguf_open_data (copy, n, "cut.gguf", &error);
+    g_assert_null (st);
+    g_assert_nonnull (error);
+    g_assert_true (error->domain == DG_ERROR);
+    g_assert_nonnull (strstr (error->message, "cut.gguf"));
+    g_free (copy);
+  }
 }
 
 /* Every metadata value type, arrays included, is read past correctly. */
@@ -288,17 +277,19 @@ test_all_value_types (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   guint n = 0;
-  static const struct { guint32 type; gsize size; } scalars[] = {
+  static const struct {
+    guint32 type;
+    gsize size;
+  } scalars[] = {
     { 0, 1 }, { 1, 1 }, { 2, 2 }, { 3, 2 }, { 4, 4 }, { 5, 4 }, { 6, 4 }, { 7, 1 }, { 10, 8 }, { 11, 8 }, { 12, 8 },
   };
-  for (guint i = 0; i < G_N_ELEMENTS (scalars); i++, n++)
-    {
-      g_autofree char *key = g_strdup_printf ("k.scalar%u", i);
-      put_str (kv, key);
-      put_u32 (kv, scalars[i].type);
-      guint8 one[8] = { 1 };
-      g_byte_array_append (kv, one, (guint) scalars[i].size);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (scalars); i++, n++) {
+    g_autofree char *key = g_strdup_printf ("k.scalar%u", i);
+    put_str (kv, key);
+    put_u32 (kv, scalars[i].type);
+    guint8 one[8] = { 1 };
+    g_byte_array_append (kv, one, (guint) scalars[i].size);
+  }
   put_str (kv, "k.string"), put_u32 (kv, 8), put_str (kv, "héllo"), n++;
   put_str (kv, "k.empty"), put_u32 (kv, 8), put_str (kv, ""), n++;
   put_str (kv, "k.u32s"), put_u32 (kv, 9), put_u32 (kv, 4), put_u64 (kv, 3);
@@ -317,8 +308,7 @@ test_all_value_types (void)
   put_u32 (b, 3), put_u64 (b, 1), put_u64 (b, n);
   g_byte_array_append (b, kv->data, kv->len);
   g_byte_array_append (b, infos->data, infos->len);
-  while (b->len % 64)
-    g_byte_array_append (b, (const guint8 *) "", 1);
+  while (b->len % 64) g_byte_array_append (b, (const guint8 *) "", 1);
   const guint data_start = b->len;
   g_byte_array_append (b, (const guint8 *) f32_vals, 16);
   g_autoptr (GBytes) img = g_byte_array_free_to_bytes (b);
@@ -353,7 +343,8 @@ one_tensor (guint n_dims, const guint64 *ne, guint32 type, guint64 offset, gsize
   return image (3, 1, 0, NULL, infos, data_len);
 }
 
-static GBytes *b_magic (void)
+static GBytes *
+b_magic (void)
 {
   GBytes *ok = one_tensor (1, (const guint64[]) { 4 }, 0, 0, 16);
   gsize n;
@@ -362,134 +353,221 @@ static GBytes *b_magic (void)
   g_bytes_unref (ok);
   return g_bytes_new_take (d, n);
 }
-static GBytes *b_version1 (void) { return image (1, 0, 0, NULL, NULL, 0); }
-static GBytes *b_version4 (void) { return image (4, 0, 0, NULL, NULL, 0); }
-static GBytes *b_big_endian (void) { return image (0x03000000u, 0, 0, NULL, NULL, 0); }
-static GBytes *b_huge_tensors (void) { return image (3, G_MAXUINT64, 0, NULL, NULL, 64); }
-static GBytes *b_many_tensors (void) { return image (3, 100, 0, NULL, NULL, 64); }
-static GBytes *b_huge_kv (void) { return image (3, 0, G_MAXUINT64 / 2, NULL, NULL, 64); }
-static GBytes *b_huge_string (void)
+static GBytes *
+b_version1 (void)
+{
+  return image (1, 0, 0, NULL, NULL, 0);
+}
+static GBytes *
+b_version4 (void)
+{
+  return image (4, 0, 0, NULL, NULL, 0);
+}
+static GBytes *
+b_big_endian (void)
+{
+  return image (0x03000000u, 0, 0, NULL, NULL, 0);
+}
+static GBytes *
+b_huge_tensors (void)
+{
+  return image (3, G_MAXUINT64, 0, NULL, NULL, 64);
+}
+static GBytes *
+b_many_tensors (void)
+{
+  return image (3, 100, 0, NULL, NULL, 64);
+}
+static GBytes *
+b_huge_kv (void)
+{
+  return image (3, 0, G_MAXUINT64 / 2, NULL, NULL, 64);
+}
+static GBytes *
+b_huge_string (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_str (kv, "k"), put_u32 (kv, 8), put_u64 (kv, G_MAXUINT64 - 3);
   return image (3, 0, 1, kv, NULL, 0);
 }
-static GBytes *b_huge_key (void)
+static GBytes *
+b_huge_key (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_u64 (kv, G_MAXUINT64);
   return image (3, 0, 1, kv, NULL, 64);
 }
-static GBytes *b_huge_array (void)
+static GBytes *
+b_huge_array (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_str (kv, "k"), put_u32 (kv, 9), put_u32 (kv, 10), put_u64 (kv, G_MAXUINT64 / 4);
   return image (3, 0, 1, kv, NULL, 64);
 }
-static GBytes *b_huge_string_array (void)
+static GBytes *
+b_huge_string_array (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_str (kv, "k"), put_u32 (kv, 9), put_u32 (kv, 8), put_u64 (kv, 1u << 30);
   return image (3, 0, 1, kv, NULL, 64);
 }
-static GBytes *b_nested_array (void)
+static GBytes *
+b_nested_array (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_str (kv, "k"), put_u32 (kv, 9), put_u32 (kv, 9), put_u64 (kv, 1);
   put_u32 (kv, 4), put_u64 (kv, 1), put_u32 (kv, 5);
   return image (3, 0, 1, kv, NULL, 0);
 }
-static GBytes *b_kv_type (void)
+static GBytes *
+b_kv_type (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_kv_u32 (kv, "k", 13, 0);
   return image (3, 0, 1, kv, NULL, 0);
 }
-static GBytes *b_bad_bool (void)
+static GBytes *
+b_bad_bool (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_str (kv, "k"), put_u32 (kv, 7);
   g_byte_array_append (kv, (const guint8 *) "\2", 1);
   return image (3, 0, 1, kv, NULL, 0);
 }
-static GBytes *b_dup_key (void)
+static GBytes *
+b_dup_key (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_kv_u32 (kv, "k", 4, 1);
   put_kv_u32 (kv, "k", 4, 2);
   return image (3, 0, 2, kv, NULL, 0);
 }
-static GBytes *b_empty_key (void)
+static GBytes *
+b_empty_key (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_kv_u32 (kv, "", 4, 1);
   return image (3, 0, 1, kv, NULL, 0);
 }
-static GBytes *b_bad_utf8 (void)
+static GBytes *
+b_bad_utf8 (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_str (kv, "k"), put_u32 (kv, 8), put_str (kv, "\xff\xfe");
   return image (3, 0, 1, kv, NULL, 0);
 }
-static GBytes *b_align_zero (void)
+static GBytes *
+b_align_zero (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_kv_u32 (kv, "general.alignment", 4, 0);
   return image (3, 0, 1, kv, NULL, 0);
 }
-static GBytes *b_align_three (void)
+static GBytes *
+b_align_three (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_kv_u32 (kv, "general.alignment", 4, 3);
   return image (3, 0, 1, kv, NULL, 0);
 }
-static GBytes *b_align_type (void)
+static GBytes *
+b_align_type (void)
 {
   g_autoptr (GByteArray) kv = g_byte_array_new ();
   put_kv_u32 (kv, "general.alignment", 5, 32);
   return image (3, 0, 1, kv, NULL, 0);
 }
-static GBytes *b_too_many_dims (void)
+static GBytes *
+b_too_many_dims (void)
 {
   static const guint64 ne[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
   return one_tensor (9, ne, 0, 0, 4);
 }
-static GBytes *b_dims_overflow (void) { return one_tensor (2, (const guint64[]) { 1ull << 40, 1ull << 40 }, 0, 0, 64); }
-static GBytes *b_dims_overflow_empty (void)
+static GBytes *
+b_dims_overflow (void)
+{
+  return one_tensor (2, (const guint64[]) { 1ull << 40, 1ull << 40 }, 0, 0, 64);
+}
+static GBytes *
+b_dims_overflow_empty (void)
 {
   return one_tensor (3, (const guint64[]) { 0, 1ull << 40, 1ull << 40 }, 0, 0, 64);
 }
-static GBytes *b_dim_negative (void) { return one_tensor (1, (const guint64[]) { G_MAXUINT64 }, 0, 0, 64); }
-static GBytes *b_bytes_overflow (void) { return one_tensor (1, (const guint64[]) { 1ull << 62 }, 0, 0, 64); }
-static GBytes *b_unknown_type (void) { return one_tensor (1, (const guint64[]) { 4 }, 99, 0, 64); }
-static GBytes *b_q4_type (void) { return one_tensor (1, (const guint64[]) { 32 }, 2, 0, 64); }
-static GBytes *b_q8_partial_block (void) { return one_tensor (2, (const guint64[]) { 33, 2 }, 8, 0, 256); }
-static GBytes *b_q8_scalar (void) { return one_tensor (0, NULL, 8, 0, 64); }
-static GBytes *b_misaligned (void) { return one_tensor (1, (const guint64[]) { 4 }, 0, 4, 64); }
-static GBytes *b_beyond_end (void) { return one_tensor (1, (const guint64[]) { 4 }, 0, 32, 40); }
-static GBytes *b_offset_huge (void) { return one_tensor (1, (const guint64[]) { 4 }, 0, G_MAXUINT64 - 31, 64); }
-static GBytes *b_q8_beyond_end (void) { return one_tensor (2, (const guint64[]) { 32, 2 }, 8, 0, 67); }
-static GBytes *b_overlap (void)
+static GBytes *
+b_dim_negative (void)
+{
+  return one_tensor (1, (const guint64[]) { G_MAXUINT64 }, 0, 0, 64);
+}
+static GBytes *
+b_bytes_overflow (void)
+{
+  return one_tensor (1, (const guint64[]) { 1ull << 62 }, 0, 0, 64);
+}
+static GBytes *
+b_unknown_type (void)
+{
+  return one_tensor (1, (const guint64[]) { 4 }, 99, 0, 64);
+}
+static GBytes *
+b_q4_type (void)
+{
+  return one_tensor (1, (const guint64[]) { 32 }, 2, 0, 64);
+}
+static GBytes *
+b_q8_partial_block (void)
+{
+  return one_tensor (2, (const guint64[]) { 33, 2 }, 8, 0, 256);
+}
+static GBytes *
+b_q8_scalar (void)
+{
+  return one_tensor (0, NULL, 8, 0, 64);
+}
+static GBytes *
+b_misaligned (void)
+{
+  return one_tensor (1, (const guint64[]) { 4 }, 0, 4, 64);
+}
+static GBytes *
+b_beyond_end (void)
+{
+  return one_tensor (1, (const guint64[]) { 4 }, 0, 32, 40);
+}
+static GBytes *
+b_offset_huge (void)
+{
+  return one_tensor (1, (const guint64[]) { 4 }, 0, G_MAXUINT64 - 31, 64);
+}
+static GBytes *
+b_q8_beyond_end (void)
+{
+  return one_tensor (2, (const guint64[]) { 32, 2 }, 8, 0, 67);
+}
+static GBytes *
+b_overlap (void)
 {
   g_autoptr (GByteArray) infos = g_byte_array_new ();
   put_info (infos, "a", 1, (const guint64[]) { 16 }, 0, 0);
   put_info (infos, "b", 1, (const guint64[]) { 4 }, 0, 32);
   return image (3, 2, 0, NULL, infos, 64);
 }
-static GBytes *b_duplicate (void)
+static GBytes *
+b_duplicate (void)
 {
   g_autoptr (GByteArray) infos = g_byte_array_new ();
   put_info (infos, "a", 1, (const guint64[]) { 4 }, 0, 0);
   put_info (infos, "a", 1, (const guint64[]) { 4 }, 0, 32);
   return image (3, 2, 0, NULL, infos, 64);
 }
-static GBytes *b_empty_name (void)
+static GBytes *
+b_empty_name (void)
 {
   g_autoptr (GByteArray) infos = g_byte_array_new ();
   put_info (infos, "", 1, (const guint64[]) { 4 }, 0, 0);
   return image (3, 1, 0, NULL, infos, 64);
 }
-static GBytes *b_nul_name (void)
+static GBytes *
+b_nul_name (void)
 {
   g_autoptr (GByteArray) infos = g_byte_array_new ();
   put_u64 (infos, 3);
@@ -497,7 +575,8 @@ static GBytes *b_nul_name (void)
   put_u32 (infos, 1), put_u64 (infos, 4), put_u32 (infos, 0), put_u64 (infos, 0);
   return image (3, 1, 0, NULL, infos, 64);
 }
-static GBytes *b_no_padding (void)
+static GBytes *
+b_no_padding (void)
 {
   /* the tensor infos end the file: no room for the data section */
   GByteArray *b = g_byte_array_new ();
@@ -602,11 +681,10 @@ main (int argc, char **argv)
   g_test_add_func ("/gguf/truncated-everywhere", test_truncated_everywhere);
   g_test_add_func ("/gguf/all-value-types", test_all_value_types);
   g_test_add_func ("/gguf/writer-refuses", test_writer_refuses);
-  for (guint i = 0; i < G_N_ELEMENTS (bad_cases); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/gguf/bad/%s", bad_cases[i].name);
-      g_test_add_data_func (path, &bad_cases[i], test_bad);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (bad_cases); i++) {
+    g_autofree char *path = g_strdup_printf ("/gguf/bad/%s", bad_cases[i].name);
+    g_test_add_data_func (path, &bad_cases[i], test_bad);
+  }
   int rc = g_test_run ();
   st_rmtree (tmp_root);
   g_free (tmp_root);

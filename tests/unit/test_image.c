@@ -44,16 +44,20 @@ parse_filter (const char *name, DgResample *f, gboolean *legacy)
 {
   *legacy = g_str_has_suffix (name, "_hfirst");
   g_autofree char *base = g_strndup (name, strlen (name) - (*legacy ? strlen ("_hfirst") : 0));
-  static const struct { const char *name; DgResample f; } table[] = {
-    { "nearest", DG_RESAMPLE_NEAREST }, { "bilinear", DG_RESAMPLE_BILINEAR },
-    { "bicubic", DG_RESAMPLE_BICUBIC }, { "lanczos", DG_RESAMPLE_LANCZOS },
+  static const struct {
+    const char *name;
+    DgResample f;
+  } table[] = {
+    { "nearest", DG_RESAMPLE_NEAREST },
+    { "bilinear", DG_RESAMPLE_BILINEAR },
+    { "bicubic", DG_RESAMPLE_BICUBIC },
+    { "lanczos", DG_RESAMPLE_LANCZOS },
   };
   for (guint i = 0; i < G_N_ELEMENTS (table); i++)
-    if (g_str_equal (base, table[i].name))
-      {
-        *f = table[i].f;
-        return TRUE;
-      }
+    if (g_str_equal (base, table[i].name)) {
+      *f = table[i].f;
+      return TRUE;
+    }
   return FALSE;
 }
 
@@ -63,44 +67,40 @@ test_resize_pil_golden (void)
 {
   g_autoptr (DgSafetensors) st = open_golden ();
   guint n_cases = 0, n_failed = 0, n_rgba = 0, n_legacy = 0;
-  for (guint i = 0; i < dg_safetensors_n_tensors (st); i++)
-    {
-      const DgTensorInfo *t = dg_safetensors_tensor (st, i);
-      g_auto (GStrv) parts = g_strsplit (t->name, ".", -1);
-      DgResample filter;
-      gboolean legacy;
-      if (g_strv_length (parts) != 4 || !parse_filter (parts[0], &filter, &legacy))
-        continue;
-      g_autofree char *input_name = g_strdup_printf ("input.%s.%s", parts[1], parts[2]);
-      const DgTensorInfo *ti = dg_safetensors_find (st, input_name);
-      g_assert_nonnull (ti);
-      g_autoptr (DgImage) in = image_from_tensor (ti);
-      g_autoptr (DgImage) want = image_from_tensor (t);
-      g_autoptr (DgImage) got = dg_image_resize_pil (in, want->width, want->height, filter, legacy);
-      g_assert_nonnull (got);
-      g_assert_cmpint (got->width, ==, want->width);
-      g_assert_cmpint (got->height, ==, want->height);
-      g_assert_cmpint (got->channels, ==, want->channels);
-      gsize n = t->nbytes, diff = 0;
-      int max_diff = 0;
-      for (gsize j = 0; j < n; j++)
-        if (got->pixels[j] != want->pixels[j])
-          {
-            diff++;
-            max_diff = MAX (max_diff, ABS ((int) got->pixels[j] - (int) want->pixels[j]));
-          }
-      if (diff)
-        {
-          g_printerr ("%s: %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes differ (max %d)\n", t->name, diff, n,
-                      max_diff);
-          n_failed++;
-        }
-      n_cases++;
-      n_rgba += want->channels == 4;
-      n_legacy += legacy;
+  for (guint i = 0; i < dg_safetensors_n_tensors (st); i++) {
+    const DgTensorInfo *t = dg_safetensors_tensor (st, i);
+    g_auto (GStrv) parts = g_strsplit (t->name, ".", -1);
+    DgResample filter;
+    gboolean legacy;
+    if (g_strv_length (parts) != 4 || !parse_filter (parts[0], &filter, &legacy))
+      continue;
+    g_autofree char *input_name = g_strdup_printf ("input.%s.%s", parts[1], parts[2]);
+    const DgTensorInfo *ti = dg_safetensors_find (st, input_name);
+    g_assert_nonnull (ti);
+    g_autoptr (DgImage) in = image_from_tensor (ti);
+    g_autoptr (DgImage) want = image_from_tensor (t);
+    g_autoptr (DgImage) got = dg_image_resize_pil (in, want->width, want->height, filter, legacy);
+    g_assert_nonnull (got);
+    g_assert_cmpint (got->width, ==, want->width);
+    g_assert_cmpint (got->height, ==, want->height);
+    g_assert_cmpint (got->channels, ==, want->channels);
+    gsize n = t->nbytes, diff = 0;
+    int max_diff = 0;
+    for (gsize j = 0; j < n; j++)
+      if (got->pixels[j] != want->pixels[j]) {
+        diff++;
+        max_diff = MAX (max_diff, ABS ((int) got->pixels[j] - (int) want->pixels[j]));
+      }
+    if (diff) {
+      g_printerr ("%s: %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes differ (max %d)\n", t->name, diff, n, max_diff);
+      n_failed++;
     }
-  g_test_message ("%u PIL resize cases (%u RGBA, %u in the Pillow < 13 pass order), %u not bit-exact", n_cases,
-                  n_rgba, n_legacy, n_failed);
+    n_cases++;
+    n_rgba += want->channels == 4;
+    n_legacy += legacy;
+  }
+  g_test_message ("%u PIL resize cases (%u RGBA, %u in the Pillow < 13 pass order), %u not bit-exact", n_cases, n_rgba,
+                  n_legacy, n_failed);
   g_assert_cmpuint (n_cases, >=, 70);
   g_assert_cmpuint (n_rgba, >=, 16);
   g_assert_cmpuint (n_legacy, >=, 4);
@@ -115,11 +115,11 @@ make_image (int w, int h, int channels, guint32 seed)
   guint32 s = seed * 2654435761u + 1;
   for (int y = 0; y < h; y++)
     for (int x = 0; x < w; x++)
-      for (int c = 0; c < channels; c++)
-        {
-          s = s * 1664525u + 1013904223u;
-          img->pixels[(gsize) y * img->rowstride + x * channels + c] = (guint8) ((x * 7 + y * 3 + c * 50) % 256 / 2 + (s >> 25));
-        }
+      for (int c = 0; c < channels; c++) {
+        s = s * 1664525u + 1013904223u;
+        img->pixels[(gsize) y * img->rowstride + x * channels + c] =
+            (guint8) ((x * 7 + y * 3 + c * 50) % 256 / 2 + (s >> 25));
+      }
   return img;
 }
 
@@ -144,8 +144,8 @@ assert_same_pixels (const DgImage *a, const DgImage *b)
   g_assert_cmpint (a->height, ==, b->height);
   g_assert_cmpint (a->channels, ==, b->channels);
   for (int y = 0; y < a->height; y++)
-    g_assert_cmpmem (a->pixels + (gsize) y * a->rowstride, a->width * a->channels,
-                     b->pixels + (gsize) y * b->rowstride, b->width * b->channels);
+    g_assert_cmpmem (a->pixels + (gsize) y * a->rowstride, a->width * a->channels, b->pixels + (gsize) y * b->rowstride,
+                     b->width * b->channels);
 }
 
 static void
@@ -157,27 +157,25 @@ test_resize_properties (void)
    * constant alpha round-trips for these values) */
   for (guint f = 0; f < G_N_ELEMENTS (filters); f++)
     for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
-      for (int ch = 1; ch <= 4; ch++)
-        {
-          if (ch == 2)
-            continue;
-          g_autoptr (DgImage) img = dg_image_new (13, 9, ch);
-          memset (img->pixels, ch == 4 ? 255 : 77, (gsize) img->rowstride * img->height);
-          g_autoptr (DgImage) out = dg_image_resize (img, sizes[s][0], sizes[s][1], filters[f]);
-          for (gsize i = 0; i < (gsize) out->rowstride * out->height; i++)
-            g_assert_cmpuint (out->pixels[i], ==, ch == 4 ? 255 : 77);
-        }
+      for (int ch = 1; ch <= 4; ch++) {
+        if (ch == 2)
+          continue;
+        g_autoptr (DgImage) img = dg_image_new (13, 9, ch);
+        memset (img->pixels, ch == 4 ? 255 : 77, (gsize) img->rowstride * img->height);
+        g_autoptr (DgImage) out = dg_image_resize (img, sizes[s][0], sizes[s][1], filters[f]);
+        for (gsize i = 0; i < (gsize) out->rowstride * out->height; i++)
+          g_assert_cmpuint (out->pixels[i], ==, ch == 4 ? 255 : 77);
+      }
   /* padded rows give the same result as tight rows; same size is a copy */
   g_autoptr (DgImage) img = make_image (31, 23, 4, 3);
   g_autoptr (DgImage) padded = with_padded_rows (img, 5);
-  for (guint f = 0; f < G_N_ELEMENTS (filters); f++)
-    {
-      g_autoptr (DgImage) a = dg_image_resize (img, 17, 40, filters[f]);
-      g_autoptr (DgImage) b = dg_image_resize (padded, 17, 40, filters[f]);
-      assert_same_pixels (a, b);
-      g_autoptr (DgImage) same = dg_image_resize (padded, 31, 23, filters[f]);
-      assert_same_pixels (same, img);
-    }
+  for (guint f = 0; f < G_N_ELEMENTS (filters); f++) {
+    g_autoptr (DgImage) a = dg_image_resize (img, 17, 40, filters[f]);
+    g_autoptr (DgImage) b = dg_image_resize (padded, 17, 40, filters[f]);
+    assert_same_pixels (a, b);
+    g_autoptr (DgImage) same = dg_image_resize (padded, 31, 23, filters[f]);
+    assert_same_pixels (same, img);
+  }
   g_free (padded->pixels);
   g_free (g_steal_pointer (&padded));
 }
@@ -191,11 +189,10 @@ test_to_f32_golden (void)
   g_assert_cmpint (t->n_elements, ==, 256);
   float want[256];
   memcpy (want, t->data, sizeof want);
-  for (int v = 0; v < 256; v++)
-    {
-      float got = dg_u8_to_unit ((guint8) v);
-      g_assert_cmpmem (&got, 4, &want[v], 4);
-    }
+  for (int v = 0; v < 256; v++) {
+    float got = dg_u8_to_unit ((guint8) v);
+    g_assert_cmpmem (&got, 4, &want[v], 4);
+  }
   g_assert_cmpfloat (dg_u8_to_unit (0), ==, -1.0f);
   g_assert_cmpfloat (dg_u8_to_unit (255), ==, 1.0f);
 }
@@ -210,43 +207,40 @@ test_quantize_golden (void)
   g_assert_cmpint (ti->n_elements, ==, to->n_elements);
   g_assert_cmpint (to->dtype, ==, DG_DTYPE_U8);
   const guint8 *want = to->data;
-  for (gint64 i = 0; i < ti->n_elements; i++)
-    {
-      float x;
-      memcpy (&x, (const guint8 *) ti->data + 4 * i, 4);
-      if (dg_unit_to_u8 (x) != want[i])
-        g_error ("quantising %.9g: got %u, numpy float32 gives %u", x, dg_unit_to_u8 (x), want[i]);
-    }
+  for (gint64 i = 0; i < ti->n_elements; i++) {
+    float x;
+    memcpy (&x, (const guint8 *) ti->data + 4 * i, 4);
+    if (dg_unit_to_u8 (x) != want[i])
+      g_error ("quantising %.9g: got %u, numpy float32 gives %u", x, dg_unit_to_u8 (x), want[i]);
+  }
   g_assert_cmpuint (dg_unit_to_u8 (NAN), ==, 0);
 }
 
 static void
 test_round_trip (void)
 {
-  for (int v = 0; v < 256; v++)
-    g_assert_cmpuint (dg_unit_to_u8 (dg_u8_to_unit ((guint8) v)), ==, v);
+  for (int v = 0; v < 256; v++) g_assert_cmpuint (dg_unit_to_u8 (dg_u8_to_unit ((guint8) v)), ==, v);
 
   /* both layouts, alpha dropped on the way in */
   g_autoptr (DgImage) img = make_image (7, 5, 4, 11);
-  for (int layout = DG_LAYOUT_CHW; layout <= DG_LAYOUT_HWC; layout++)
-    {
-      float *buf = g_new (float, 3 * 7 * 5);
-      dg_image_to_f32 (img, layout, buf);
-      /* the documented index order: pixel (x=2, y=3), green */
-      gsize i = layout == DG_LAYOUT_CHW ? 1 * 35 + 3 * 7 + 2 : (3 * 7 + 2) * 3 + 1;
-      g_assert_cmpfloat (buf[i], ==, dg_u8_to_unit (img->pixels[3 * img->rowstride + 2 * 4 + 1]));
-      g_autoptr (DgImage) back = dg_image_from_f32 (buf, layout, 7, 5);
-      g_autoptr (DgImage) rgb = dg_image_to_rgb (img);
-      assert_same_pixels (back, rgb);
+  for (int layout = DG_LAYOUT_CHW; layout <= DG_LAYOUT_HWC; layout++) {
+    float *buf = g_new (float, 3 * 7 * 5);
+    dg_image_to_f32 (img, layout, buf);
+    /* the documented index order: pixel (x=2, y=3), green */
+    gsize i = layout == DG_LAYOUT_CHW ? 1 * 35 + 3 * 7 + 2 : (3 * 7 + 2) * 3 + 1;
+    g_assert_cmpfloat (buf[i], ==, dg_u8_to_unit (img->pixels[3 * img->rowstride + 2 * 4 + 1]));
+    g_autoptr (DgImage) back = dg_image_from_f32 (buf, layout, 7, 5);
+    g_autoptr (DgImage) rgb = dg_image_to_rgb (img);
+    assert_same_pixels (back, rgb);
 
-      guint16 *b16 = g_new (guint16, 3 * 7 * 5);
-      dg_f32_to_bf16_array (buf, b16, 3 * 7 * 5);
-      g_autoptr (DgImage) back16 = dg_image_from_bf16 (b16, layout, 7, 5);
-      for (gsize j = 0; j < 3 * 7 * 5; j++) /* bf16 keeps 8 bits: at most one level off */
-        g_assert_cmpint (ABS ((int) back16->pixels[j] - (int) rgb->pixels[j]), <=, 1);
-      g_free (b16);
-      g_free (buf);
-    }
+    guint16 *b16 = g_new (guint16, 3 * 7 * 5);
+    dg_f32_to_bf16_array (buf, b16, 3 * 7 * 5);
+    g_autoptr (DgImage) back16 = dg_image_from_bf16 (b16, layout, 7, 5);
+    for (gsize j = 0; j < 3 * 7 * 5; j++) /* bf16 keeps 8 bits: at most one level off */
+      g_assert_cmpint (ABS ((int) back16->pixels[j] - (int) rgb->pixels[j]), <=, 1);
+    g_free (b16);
+    g_free (buf);
+  }
 }
 
 /* The quantisation of a bf16 run (MODEL.md §10 item 17 in bf16 arithmetic). */
@@ -267,17 +261,16 @@ test_quantize_bf16 (void)
   /* monotone over every finite bf16 value in increasing order */
   int prev = -1;
   for (int h = 0xff7f; h >= 0x8000; h--) /* negative values, most negative first */
-    {
-      int q = dg_unit_bf16_to_u8 ((guint16) h);
-      g_assert_cmpint (q, >=, prev);
-      prev = q;
-    }
-  for (int h = 0x0000; h <= 0x7f7f; h++)
-    {
-      int q = dg_unit_bf16_to_u8 ((guint16) h);
-      g_assert_cmpint (q, >=, prev);
-      prev = q;
-    }
+  {
+    int q = dg_unit_bf16_to_u8 ((guint16) h);
+    g_assert_cmpint (q, >=, prev);
+    prev = q;
+  }
+  for (int h = 0x0000; h <= 0x7f7f; h++) {
+    int q = dg_unit_bf16_to_u8 ((guint16) h);
+    g_assert_cmpint (q, >=, prev);
+    prev = q;
+  }
 }
 
 static void
@@ -297,44 +290,42 @@ test_reference_size (void)
 {
   static const int cases[][5] = {
     /* w, h, target → w', h' */
-    { 1000, 600, 512, 512, 320 },  /* 307.2 → ceil to 320 */
+    { 1000, 600, 512, 512, 320 }, /* 307.2 → ceil to 320 */
     { 600, 1000, 512, 320, 512 },
-    { 1024, 640, 512, 512, 320 },  /* exactly 320: no float overshoot to 352 */
+    { 1024, 640, 512, 512, 320 }, /* exactly 320: no float overshoot to 352 */
     { 512, 512, 512, 512, 512 },
-    { 500, 300, 512, 512, 320 },   /* smaller: rounded up only */
+    { 500, 300, 512, 512, 320 }, /* smaller: rounded up only */
     { 1, 1, 512, 32, 32 },
     { 3, 2, 512, 32, 32 },
     { 33, 33, 512, 64, 64 },
-    { 4000, 10, 512, 512, 32 },    /* the short side never vanishes */
+    { 4000, 10, 512, 512, 32 }, /* the short side never vanishes */
     { 10000, 8000, 512, 512, 416 },
-    { 1000, 600, 500, 512, 320 },  /* target rounded to a multiple of 32 first */
+    { 1000, 600, 500, 512, 320 }, /* target rounded to a multiple of 32 first */
     { 12288, 6144, 6144, 6144, 3072 },
     { 700, 700, 1024, 704, 704 },
-    { 728, 546, 512, 512, 416 },   /* the official float rule: 409.99999999999994 → 416 */
+    { 728, 546, 512, 512, 416 }, /* the official float rule: 409.99999999999994 → 416 */
     { 546, 728, 512, 416, 512 },
-    { 1092, 1092, 768, 768, 800 }, /* a square past a non-power-of-two target: 768.0000000000001 */
+    { 1092, 1092, 768, 768, 800 },    /* a square past a non-power-of-two target: 768.0000000000001 */
     { 8379, 8379, 6144, 6144, 6144 }, /* 6176 would pass DG_MAX_SIDE: held there */
   };
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      int w, h;
-      dg_reference_size (cases[i][0], cases[i][1], cases[i][2], &w, &h);
-      g_assert_cmpint (w, ==, cases[i][3]);
-      g_assert_cmpint (h, ==, cases[i][4]);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    int w, h;
+    dg_reference_size (cases[i][0], cases[i][1], cases[i][2], &w, &h);
+    g_assert_cmpint (w, ==, cases[i][3]);
+    g_assert_cmpint (h, ==, cases[i][4]);
+  }
   /* invariants over a sweep */
   for (int w = 1; w < 1500; w += 37)
-    for (int h = 1; h < 1500; h += 41)
-      {
-        int rw, rh;
-        dg_reference_size (w, h, 512, &rw, &rh);
-        g_assert_cmpint (rw % 32, ==, 0);
-        g_assert_cmpint (rh % 32, ==, 0);
-        g_assert_cmpint (rw, >=, 32);
-        g_assert_cmpint (MAX (rw, rh), <=, 512);
-        if (MAX (w, h) > 512)
-          g_assert_cmpint (MAX (rw, rh), ==, 512);
-      }
+    for (int h = 1; h < 1500; h += 41) {
+      int rw, rh;
+      dg_reference_size (w, h, 512, &rw, &rh);
+      g_assert_cmpint (rw % 32, ==, 0);
+      g_assert_cmpint (rh % 32, ==, 0);
+      g_assert_cmpint (rw, >=, 32);
+      g_assert_cmpint (MAX (rw, rh), <=, 512);
+      if (MAX (w, h) > 512)
+        g_assert_cmpint (MAX (rw, rh), ==, 512);
+    }
 }
 
 /* Every row of tests/data/reference-sizes/reference_sizes.tsv: sizes computed by the official
@@ -344,28 +335,27 @@ static void
 test_reference_size_official_table (void)
 {
   const char *dir = g_getenv ("DEEPGEN_TEST_DATA");
-  g_autofree char *path = g_build_filename (dir ? dir : DEEPGEN_TEST_DATA_DIR, "reference-sizes",
-                                            "reference_sizes.tsv", NULL);
+  g_autofree char *path =
+      g_build_filename (dir ? dir : DEEPGEN_TEST_DATA_DIR, "reference-sizes", "reference_sizes.tsv", NULL);
   g_autofree char *text = NULL;
   g_autoptr (GError) error = NULL;
   g_assert_true (g_file_get_contents (path, &text, NULL, &error));
   g_assert_no_error (error);
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   guint rows = 0, disagreeing = 0;
-  for (guint i = 0; lines[i]; i++)
-    {
-      if (lines[i][0] == '#' || lines[i][0] == '\0')
-        continue;
-      int target, w, h, ow, oh, differs;
-      g_assert_cmpint (sscanf (lines[i], "%d\t%d\t%d\t%d\t%d\t%d", &target, &w, &h, &ow, &oh, &differs), ==, 6);
-      int rw, rh;
-      dg_reference_size (w, h, target, &rw, &rh);
-      if (rw != ow || rh != oh)
-        g_error ("%s line %u: %d×%d at %d gives %d×%d, the official code %d×%d", path, i + 1, w, h,
-                 target, rw, rh, ow, oh);
-      rows++;
-      disagreeing += differs;
-    }
+  for (guint i = 0; lines[i]; i++) {
+    if (lines[i][0] == '#' || lines[i][0] == '\0')
+      continue;
+    int target, w, h, ow, oh, differs;
+    g_assert_cmpint (sscanf (lines[i], "%d\t%d\t%d\t%d\t%d\t%d", &target, &w, &h, &ow, &oh, &differs), ==, 6);
+    int rw, rh;
+    dg_reference_size (w, h, target, &rw, &rh);
+    if (rw != ow || rh != oh)
+      g_error ("%s line %u: %d×%d at %d gives %d×%d, the official code %d×%d", path, i + 1, w, h, target, rw, rh, ow,
+               oh);
+    rows++;
+    disagreeing += differs;
+  }
   /* the generator's header: 226 + 232 + 170 pairs where float and exact rules differ */
   g_assert_cmpuint (disagreeing, ==, 628);
   g_assert_cmpuint (rows, >, 6000);
@@ -495,14 +485,12 @@ test_image_helpers (void)
   g_autoptr (DgImage) big_a = dg_image_with_alpha_of (big, img);
   g_assert_cmpint (big_a->channels, ==, 4);
   g_autoptr (DgImage) alpha = dg_image_new (9, 7, 1);
-  for (int i = 0; i < 63; i++)
-    alpha->pixels[i] = img->pixels[i * 4 + 3];
+  for (int i = 0; i < 63; i++) alpha->pixels[i] = img->pixels[i * 4 + 3];
   g_autoptr (DgImage) alpha_big = dg_image_resize (alpha, 18, 14, DG_RESAMPLE_BICUBIC);
-  for (int i = 0; i < 18 * 14; i++)
-    {
-      g_assert_cmpuint (big_a->pixels[i * 4 + 3], ==, alpha_big->pixels[i]);
-      g_assert_cmpuint (big_a->pixels[i * 4], ==, big->pixels[i * 3]);
-    }
+  for (int i = 0; i < 18 * 14; i++) {
+    g_assert_cmpuint (big_a->pixels[i * 4 + 3], ==, alpha_big->pixels[i]);
+    g_assert_cmpuint (big_a->pixels[i * 4], ==, big->pixels[i * 3]);
+  }
   g_autoptr (DgImage) no_alpha = dg_image_with_alpha_of (big_a, rgb);
   g_assert_cmpint (no_alpha->channels, ==, 3);
 

@@ -12,11 +12,10 @@ make_image (int w, int h, int channels, guint32 seed)
 {
   DgImage *img = dg_image_new (w, h, channels);
   guint32 s = seed * 2654435761u + 7;
-  for (gsize i = 0; i < (gsize) img->rowstride * h; i++)
-    {
-      s = s * 1664525u + 1013904223u;
-      img->pixels[i] = (guint8) (s >> 24);
-    }
+  for (gsize i = 0; i < (gsize) img->rowstride * h; i++) {
+    s = s * 1664525u + 1013904223u;
+    img->pixels[i] = (guint8) (s >> 24);
+  }
   return img;
 }
 
@@ -24,8 +23,7 @@ static DgMask *
 mask_rect (int w, int h, int x0, int y0, int rw, int rh, guint8 value)
 {
   DgMask *m = dg_image_new (w, h, 1);
-  for (int y = y0; y < y0 + rh; y++)
-    memset (m->pixels + (gsize) y * m->rowstride + x0, value, rw);
+  for (int y = y0; y < y0 + rh; y++) memset (m->pixels + (gsize) y * m->rowstride + x0, value, rw);
   return m;
 }
 
@@ -34,13 +32,12 @@ mask_disc (int w, int h, double cx, double cy, double r)
 {
   DgMask *m = dg_image_new (w, h, 1);
   for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++)
-      {
-        /* a soft edge of about two pixels, like an antialiased GIMP selection */
-        double d = sqrt ((x - cx) * (x - cx) + (y - cy) * (y - cy));
-        double v = CLAMP (r - d, 0.0, 2.0) / 2.0;
-        m->pixels[(gsize) y * m->rowstride + x] = (guint8) floor (255.0 * v + 0.5);
-      }
+    for (int x = 0; x < w; x++) {
+      /* a soft edge of about two pixels, like an antialiased GIMP selection */
+      double d = sqrt ((x - cx) * (x - cx) + (y - cy) * (y - cy));
+      double v = CLAMP (r - d, 0.0, 2.0) / 2.0;
+      m->pixels[(gsize) y * m->rowstride + x] = (guint8) floor (255.0 * v + 0.5);
+    }
   return m;
 }
 
@@ -100,7 +97,8 @@ test_plan_centre (void)
   g_assert_cmpint (in->channels, ==, 3);
   g_autoptr (DgImage) crop = dg_image_crop (src, p.crop_x, p.crop_y, p.crop_width, p.crop_height);
   g_autoptr (DgImage) want = dg_image_resize (crop, p.work_width, p.work_height, DG_RESAMPLE_BICUBIC);
-  g_assert_cmpmem (in->pixels, (gsize) in->rowstride * in->height, want->pixels, (gsize) want->rowstride * want->height);
+  g_assert_cmpmem (in->pixels, (gsize) in->rowstride * in->height, want->pixels,
+                   (gsize) want->rowstride * want->height);
 }
 
 static void
@@ -111,23 +109,22 @@ test_plan_borders (void)
   /* corners, edges, a full-height strip, a full-width strip */
   const int rects[][4] = {
     { 0, 0, 10, 10 }, { w - 10, h - 10, 10, 10 }, { 0, h - 5, 30, 5 }, { w - 1, 0, 1, 1 },
-    { 0, 0, 3, h }, { 0, 200, w, 3 }, { 0, 0, w, h }, { 440, 0, 20, 20 },
+    { 0, 0, 3, h },   { 0, 200, w, 3 },           { 0, 0, w, h },      { 440, 0, 20, 20 },
   };
-  for (guint i = 0; i < G_N_ELEMENTS (rects); i++)
-    {
-      g_autoptr (DgImage) mask = mask_rect (w, h, rects[i][0], rects[i][1], rects[i][2], rects[i][3], 255);
-      DgInpaintPlan p;
-      g_autoptr (GError) error = NULL;
-      g_assert_true (dg_inpaint_plan (src, mask, NULL, &p, &error));
-      assert_plan_sane (&p);
-      g_assert_cmpint (p.box_x, ==, rects[i][0]);
-      g_assert_cmpint (p.box_y, ==, rects[i][1]);
-      g_assert_cmpint (p.box_width, ==, rects[i][2]);
-      g_assert_cmpint (p.box_height, ==, rects[i][3]);
-      /* small masks get at least 256 px of crop (2× upscale cap), where the image has it */
-      g_assert_cmpint (p.crop_width, >=, MIN (256, w));
-      g_assert_cmpint (p.crop_height, >=, MIN (256, h));
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (rects); i++) {
+    g_autoptr (DgImage) mask = mask_rect (w, h, rects[i][0], rects[i][1], rects[i][2], rects[i][3], 255);
+    DgInpaintPlan p;
+    g_autoptr (GError) error = NULL;
+    g_assert_true (dg_inpaint_plan (src, mask, NULL, &p, &error));
+    assert_plan_sane (&p);
+    g_assert_cmpint (p.box_x, ==, rects[i][0]);
+    g_assert_cmpint (p.box_y, ==, rects[i][1]);
+    g_assert_cmpint (p.box_width, ==, rects[i][2]);
+    g_assert_cmpint (p.box_height, ==, rects[i][3]);
+    /* small masks get at least 256 px of crop (2× upscale cap), where the image has it */
+    g_assert_cmpint (p.crop_width, >=, MIN (256, w));
+    g_assert_cmpint (p.crop_height, >=, MIN (256, h));
+  }
 }
 
 static void
@@ -145,12 +142,11 @@ test_plan_single_pixel (void)
   g_assert_cmpint (p.work_height, <=, 416);
   g_autoptr (DgImage) w = dg_inpaint_feather (mask, &p);
   for (int y = 0; y < p.crop_height; y++)
-    for (int x = 0; x < p.crop_width; x++)
-      {
-        int v = w->pixels[(gsize) y * w->rowstride + x];
-        gboolean at = p.crop_x + x == 150 && p.crop_y + y == 100;
-        g_assert_cmpint (v, ==, at ? 200 : 0);
-      }
+    for (int x = 0; x < p.crop_width; x++) {
+      int v = w->pixels[(gsize) y * w->rowstride + x];
+      gboolean at = p.crop_x + x == 150 && p.crop_y + y == 100;
+      g_assert_cmpint (v, ==, at ? 200 : 0);
+    }
 }
 
 static void
@@ -215,26 +211,24 @@ test_full_mask (void)
 {
   g_autoptr (DgImage) src = make_image (200, 150, 4, 9);
   g_autoptr (DgImage) full = mask_rect (200, 150, 0, 0, 200, 150, 255);
-  for (int mode = 0; mode < 2; mode++)
-    {
-      DgInpaintOptions o = DG_INPAINT_OPTIONS_INIT;
-      o.empty_is_whole = TRUE;
-      g_autoptr (DgImage) empty = dg_image_new (200, 150, 1);
-      const DgMask *m = mode == 0 ? full : empty;
-      DgInpaintPlan p;
-      g_assert_true (dg_inpaint_plan (src, m, &o, &p, NULL));
-      g_assert_cmpint (p.crop_width, ==, 200);
-      g_assert_cmpint (p.crop_height, ==, 150);
-      g_autoptr (DgImage) gen = make_image (p.work_width, p.work_height, 3, 10);
-      g_autoptr (DgImage) back = dg_image_resize (gen, 200, 150, DG_RESAMPLE_BICUBIC);
-      g_autoptr (DgImage) out = dg_image_copy (src);
-      g_assert_true (dg_inpaint_apply (out, m, &p, gen, NULL));
-      for (int i = 0; i < 200 * 150; i++)
-        {
-          g_assert_cmpmem (out->pixels + i * 4, 3, back->pixels + i * 3, 3);
-          g_assert_cmpuint (out->pixels[i * 4 + 3], ==, src->pixels[i * 4 + 3]);
-        }
+  for (int mode = 0; mode < 2; mode++) {
+    DgInpaintOptions o = DG_INPAINT_OPTIONS_INIT;
+    o.empty_is_whole = TRUE;
+    g_autoptr (DgImage) empty = dg_image_new (200, 150, 1);
+    const DgMask *m = mode == 0 ? full : empty;
+    DgInpaintPlan p;
+    g_assert_true (dg_inpaint_plan (src, m, &o, &p, NULL));
+    g_assert_cmpint (p.crop_width, ==, 200);
+    g_assert_cmpint (p.crop_height, ==, 150);
+    g_autoptr (DgImage) gen = make_image (p.work_width, p.work_height, 3, 10);
+    g_autoptr (DgImage) back = dg_image_resize (gen, 200, 150, DG_RESAMPLE_BICUBIC);
+    g_autoptr (DgImage) out = dg_image_copy (src);
+    g_assert_true (dg_inpaint_apply (out, m, &p, gen, NULL));
+    for (int i = 0; i < 200 * 150; i++) {
+      g_assert_cmpmem (out->pixels + i * 4, 3, back->pixels + i * 3, 3);
+      g_assert_cmpuint (out->pixels[i * 4 + 3], ==, src->pixels[i * 4 + 3]);
     }
+  }
 }
 
 /* Outside the mask: bit-identical; alpha: untouched everywhere; blend = apply on the crop. */
@@ -242,41 +236,39 @@ static void
 test_composite_invariants (void)
 {
   const int w = 640, h = 480;
-  for (int channels = 3; channels <= 4; channels++)
-    {
-      g_autoptr (DgImage) src = make_image (w, h, channels, 11);
-      g_autoptr (DgImage) mask = mask_disc (w, h, 500.0, 120.0, 70.0);
-      DgInpaintPlan p;
-      g_assert_true (dg_inpaint_plan (src, mask, NULL, &p, NULL));
-      assert_plan_sane (&p);
-      g_autoptr (DgImage) gen = make_image (p.work_width, p.work_height, 4, 12); /* its alpha is ignored */
-      g_autoptr (DgImage) out = dg_image_copy (src);
-      g_autoptr (GError) error = NULL;
-      g_assert_true (dg_inpaint_apply (out, mask, &p, gen, &error));
-      g_assert_no_error (error);
-      g_autoptr (DgImage) patch = dg_inpaint_blend (src, mask, &p, gen, &error);
-      g_assert_no_error (error);
-      g_assert_cmpint (patch->channels, ==, channels);
-      gsize changed = 0;
-      for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-          {
-            const guint8 *s = src->pixels + (gsize) y * src->rowstride + x * channels;
-            const guint8 *o = out->pixels + (gsize) y * out->rowstride + x * channels;
-            if (mask->pixels[(gsize) y * mask->rowstride + x] == 0)
-              g_assert_cmpmem (o, channels, s, channels);
-            else
-              changed += memcmp (o, s, channels) != 0;
-            if (channels == 4)
-              g_assert_cmpuint (o[3], ==, s[3]);
-            gboolean in_crop = x >= p.crop_x && x < p.crop_x + p.crop_width && y >= p.crop_y
-                               && y < p.crop_y + p.crop_height;
-            if (in_crop)
-              g_assert_cmpmem (patch->pixels + (gsize) (y - p.crop_y) * patch->rowstride + (x - p.crop_x) * channels,
-                               channels, o, channels);
-          }
-      g_assert_cmpuint (changed, >, 10000); /* the disc (≈15 000 px) did change */
-    }
+  for (int channels = 3; channels <= 4; channels++) {
+    g_autoptr (DgImage) src = make_image (w, h, channels, 11);
+    g_autoptr (DgImage) mask = mask_disc (w, h, 500.0, 120.0, 70.0);
+    DgInpaintPlan p;
+    g_assert_true (dg_inpaint_plan (src, mask, NULL, &p, NULL));
+    assert_plan_sane (&p);
+    g_autoptr (DgImage) gen = make_image (p.work_width, p.work_height, 4, 12); /* its alpha is ignored */
+    g_autoptr (DgImage) out = dg_image_copy (src);
+    g_autoptr (GError) error = NULL;
+    g_assert_true (dg_inpaint_apply (out, mask, &p, gen, &error));
+    g_assert_no_error (error);
+    g_autoptr (DgImage) patch = dg_inpaint_blend (src, mask, &p, gen, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (patch->channels, ==, channels);
+    gsize changed = 0;
+    for (int y = 0; y < h; y++)
+      for (int x = 0; x < w; x++) {
+        const guint8 *s = src->pixels + (gsize) y * src->rowstride + x * channels;
+        const guint8 *o = out->pixels + (gsize) y * out->rowstride + x * channels;
+        if (mask->pixels[(gsize) y * mask->rowstride + x] == 0)
+          g_assert_cmpmem (o, channels, s, channels);
+        else
+          changed += memcmp (o, s, channels) != 0;
+        if (channels == 4)
+          g_assert_cmpuint (o[3], ==, s[3]);
+        gboolean in_crop =
+            x >= p.crop_x && x < p.crop_x + p.crop_width && y >= p.crop_y && y < p.crop_y + p.crop_height;
+        if (in_crop)
+          g_assert_cmpmem (patch->pixels + (gsize) (y - p.crop_y) * patch->rowstride + (x - p.crop_x) * channels,
+                           channels, o, channels);
+      }
+    g_assert_cmpuint (changed, >, 10000); /* the disc (≈15 000 px) did change */
+  }
 }
 
 /* A straight vertical edge: the weight is 0 outside, rises monotonically over the feather
@@ -287,38 +279,35 @@ test_feather_edge_profile (void)
   const int w = 400, h = 300, edge = 200;
   g_autoptr (DgImage) src = make_image (w, h, 3, 13);
   g_autoptr (DgImage) mask = mask_rect (w, h, edge, 0, w - edge, h, 255);
-  for (int radius = 0; radius <= 24; radius += 4)
-    {
-      DgInpaintOptions o = DG_INPAINT_OPTIONS_INIT;
-      o.feather = radius;
-      DgInpaintPlan p;
-      g_assert_true (dg_inpaint_plan (src, mask, &o, &p, NULL));
-      g_assert_cmpint (p.feather, ==, 3 * ((radius + 2) / 3));
-      g_autoptr (DgImage) f = dg_inpaint_feather (mask, &p);
-      const guint8 *row0 = f->pixels;
-      int max_step = 0;
-      for (int x = 0; x < p.crop_width; x++)
-        {
-          int sx = p.crop_x + x, v = row0[x];
-          if (sx < edge)
-            g_assert_cmpint (v, ==, 0);
-          else if (sx >= edge + p.feather)
-            g_assert_cmpint (v, ==, 255);
-          else
-            g_assert_cmpint (v, >, 0); /* the first inside pixel already blends a little */
-          if (x > 0)
-            {
-              g_assert_cmpint (v, >=, row0[x - 1]);
-              max_step = MAX (max_step, v - row0[x - 1]);
-            }
-        }
-      for (int y = 1; y < p.crop_height; y++)
-        g_assert_cmpmem (f->pixels + (gsize) y * f->rowstride, p.crop_width, row0, p.crop_width);
-      /* smooth: no step larger than a hard edge spread evenly over a third of the ramp would give */
-      if (p.feather > 0)
-        g_assert_cmpint (max_step, <=, 3 * 255 / p.feather + 1);
-      g_test_message ("feather %d (ramp %d px): largest step %d", radius, p.feather, max_step);
+  for (int radius = 0; radius <= 24; radius += 4) {
+    DgInpaintOptions o = DG_INPAINT_OPTIONS_INIT;
+    o.feather = radius;
+    DgInpaintPlan p;
+    g_assert_true (dg_inpaint_plan (src, mask, &o, &p, NULL));
+    g_assert_cmpint (p.feather, ==, 3 * ((radius + 2) / 3));
+    g_autoptr (DgImage) f = dg_inpaint_feather (mask, &p);
+    const guint8 *row0 = f->pixels;
+    int max_step = 0;
+    for (int x = 0; x < p.crop_width; x++) {
+      int sx = p.crop_x + x, v = row0[x];
+      if (sx < edge)
+        g_assert_cmpint (v, ==, 0);
+      else if (sx >= edge + p.feather)
+        g_assert_cmpint (v, ==, 255);
+      else
+        g_assert_cmpint (v, >, 0); /* the first inside pixel already blends a little */
+      if (x > 0) {
+        g_assert_cmpint (v, >=, row0[x - 1]);
+        max_step = MAX (max_step, v - row0[x - 1]);
+      }
     }
+    for (int y = 1; y < p.crop_height; y++)
+      g_assert_cmpmem (f->pixels + (gsize) y * f->rowstride, p.crop_width, row0, p.crop_width);
+    /* smooth: no step larger than a hard edge spread evenly over a third of the ramp would give */
+    if (p.feather > 0)
+      g_assert_cmpint (max_step, <=, 3 * 255 / p.feather + 1);
+    g_test_message ("feather %d (ramp %d px): largest step %d", radius, p.feather, max_step);
+  }
 }
 
 /* The feather scales a soft mask, never raises it, and leaves its zeros alone. */
@@ -329,19 +318,17 @@ test_feather_soft_mask (void)
   g_autoptr (DgImage) src = make_image (w, h, 3, 14);
   g_autoptr (DgImage) mask = mask_disc (w, h, 150.0, 150.0, 80.0);
   for (int y = 100; y < 200; y++) /* a half-strength core */
-    for (int x = 100; x < 200; x++)
-      mask->pixels[y * w + x] = 128;
+    for (int x = 100; x < 200; x++) mask->pixels[y * w + x] = 128;
   DgInpaintPlan p;
   g_assert_true (dg_inpaint_plan (src, mask, NULL, &p, NULL));
   g_autoptr (DgImage) f = dg_inpaint_feather (mask, &p);
   for (int y = 0; y < p.crop_height; y++)
-    for (int x = 0; x < p.crop_width; x++)
-      {
-        int m = mask->pixels[(p.crop_y + y) * w + p.crop_x + x], v = f->pixels[y * p.crop_width + x];
-        g_assert_cmpint (v, <=, m);
-        if (m == 0)
-          g_assert_cmpint (v, ==, 0);
-      }
+    for (int x = 0; x < p.crop_width; x++) {
+      int m = mask->pixels[(p.crop_y + y) * w + p.crop_x + x], v = f->pixels[y * p.crop_width + x];
+      g_assert_cmpint (v, <=, m);
+      if (m == 0)
+        g_assert_cmpint (v, ==, 0);
+    }
   g_assert_cmpint (f->pixels[(150 - p.crop_y) * p.crop_width + 150 - p.crop_x], ==, 128);
   g_assert_cmpint (f->pixels[(150 - p.crop_y) * p.crop_width + 90 - p.crop_x], ==, 255);
 }
@@ -386,14 +373,13 @@ round_trip (int w, int h, double cx, double cy, double r, int tolerance)
 {
   g_autoptr (DgImage) src = dg_image_new (w, h, 4);
   for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++)
-      {
-        guint8 *p = src->pixels + (gsize) y * src->rowstride + x * 4;
-        p[0] = (guint8) (x * 255 / (w - 1));
-        p[1] = (guint8) (y * 255 / (h - 1));
-        p[2] = (guint8) (127.5 + 100 * sin (x / 40.0) * cos (y / 30.0));
-        p[3] = (guint8) ((x + y) % 256);
-      }
+    for (int x = 0; x < w; x++) {
+      guint8 *p = src->pixels + (gsize) y * src->rowstride + x * 4;
+      p[0] = (guint8) (x * 255 / (w - 1));
+      p[1] = (guint8) (y * 255 / (h - 1));
+      p[2] = (guint8) (127.5 + 100 * sin (x / 40.0) * cos (y / 30.0));
+      p[3] = (guint8) ((x + y) % 256);
+    }
   g_autoptr (DgImage) mask = mask_disc (w, h, cx, cy, r);
   DgInpaintPlan p;
   g_assert_true (dg_inpaint_plan (src, mask, NULL, &p, NULL));
@@ -414,7 +400,7 @@ round_trip (int w, int h, double cx, double cy, double r, int tolerance)
 static void
 test_round_trip_geometry (void)
 {
-  round_trip (500, 360, 180.0, 200.0, 60.0, 1); /* crop 256² ↔ 512² */
+  round_trip (500, 360, 180.0, 200.0, 60.0, 1);    /* crop 256² ↔ 512² */
   round_trip (1600, 1200, 700.0, 600.0, 400.0, 4); /* crop ≈ 1000² ↔ ≈ 512² */
 }
 

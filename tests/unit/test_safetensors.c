@@ -109,8 +109,7 @@ check_valid (const DgSafetensors *st, const char *file)
 
   /* Storage order: by offset, which here is the order of st_writer_add. */
   const char *order[] = { "w.f32", "w.bf16", "w.f16", "ids", "mask", "scalar", "empty" };
-  for (guint i = 0; i < G_N_ELEMENTS (order); i++)
-    g_assert_cmpstr (dg_safetensors_tensor (st, i)->name, ==, order[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (order); i++) g_assert_cmpstr (dg_safetensors_tensor (st, i)->name, ==, order[i]);
   g_assert_cmpuint (dg_safetensors_total_bytes (st), ==, 24 + 8 + 8 + 24 + 3 + 4);
 }
 
@@ -141,17 +140,16 @@ static void
 test_open_folder (void)
 {
   const char *names[] = { "model.safetensors", "diffusion_pytorch_model.safetensors" };
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-    {
-      g_autofree char *dir = fresh_dir ();
-      g_autoptr (GBytes) img = make_valid_image ();
-      g_free (st_write_file (dir, names[i], img));
-      g_autoptr (GError) error = NULL;
-      g_autoptr (DgSafetensors) st = dg_safetensors_open (dir, &error);
-      g_assert_no_error (error);
-      g_assert_true (g_str_has_suffix (dg_safetensors_display_name (st), names[i]));
-      g_assert_cmpuint (dg_safetensors_n_tensors (st), ==, 7);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    g_autofree char *dir = fresh_dir ();
+    g_autoptr (GBytes) img = make_valid_image ();
+    g_free (st_write_file (dir, names[i], img));
+    g_autoptr (GError) error = NULL;
+    g_autoptr (DgSafetensors) st = dg_safetensors_open (dir, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_str_has_suffix (dg_safetensors_display_name (st), names[i]));
+    g_assert_cmpuint (dg_safetensors_n_tensors (st), ==, 7);
+  }
 }
 
 static void
@@ -194,7 +192,7 @@ static void
 test_unaligned (void)
 {
   GString *header = g_string_new ("{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[1,13]},"
-                                   "\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}");
+                                  "\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}");
   while (header->len % 4) /* then x's data sits at 8 + len + 1: odd, whatever malloc returns */
     g_string_append_c (header, ' ');
   guint8 data[13] = { 7 };
@@ -223,17 +221,16 @@ static void
 test_empty_header (void)
 {
   const char *headers[] = { "{}", "{\"__metadata__\":{\"a\":\"b\"}}", "  {}  " };
-  for (guint i = 0; i < G_N_ELEMENTS (headers); i++)
-    {
-      g_autoptr (GBytes) img = st_image (headers[i], NULL, 0);
-      gsize len;
-      const guint8 *p = g_bytes_get_data (img, &len);
-      g_autoptr (GError) error = NULL;
-      g_autoptr (DgSafetensors) st = dg_safetensors_open_data (p, len, "e", &error);
-      g_assert_no_error (error);
-      g_assert_cmpuint (dg_safetensors_n_tensors (st), ==, 0);
-      g_assert_cmpuint (dg_safetensors_total_bytes (st), ==, 0);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (headers); i++) {
+    g_autoptr (GBytes) img = st_image (headers[i], NULL, 0);
+    gsize len;
+    const guint8 *p = g_bytes_get_data (img, &len);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (DgSafetensors) st = dg_safetensors_open_data (p, len, "e", &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (dg_safetensors_n_tensors (st), ==, 0);
+    g_assert_cmpuint (dg_safetensors_total_bytes (st), ==, 0);
+  }
 }
 
 /* Gaps between tensors are harmless (nothing reads them) and are accepted. */
@@ -321,8 +318,7 @@ expect_failure (GBytes *img, int code, const char *needle)
   gsize len;
   const guint8 *p = g_bytes_get_data (img, &len);
   g_autoptr (GError) error = NULL;
-  g_autoptr (DgSafetensors) st = dg_safetensors_open_data (p ? p : (const guint8 *) "", len, "mem.safetensors",
-                                                           &error);
+  g_autoptr (DgSafetensors) st = dg_safetensors_open_data (p ? p : (const guint8 *) "", len, "mem.safetensors", &error);
   g_assert_null (st);
   g_assert_error (error, DG_ERROR, code);
   g_assert_nonnull (strstr (error->message, "mem.safetensors"));
@@ -343,13 +339,13 @@ expect_failure (GBytes *img, int code, const char *needle)
 typedef struct {
   const char *name;
   const char *header;
-  gsize       data_len;
-  int         code;
+  gsize data_len;
+  int code;
   const char *needle;
 } BadHeader;
 
 #define ENTRY(dtype, shape, offs) "{\"dtype\":" dtype ",\"shape\":" shape ",\"data_offsets\":" offs "}"
-#define ONE(dtype, shape, offs)   "{\"t\":" ENTRY (dtype, shape, offs) "}"
+#define ONE(dtype, shape, offs) "{\"t\":" ENTRY (dtype, shape, offs) "}"
 
 static const BadHeader bad_headers[] = {
   { "invalid-json", "{\"t\":", 0, DG_ERROR_FORMAT, "not valid JSON" },
@@ -392,8 +388,7 @@ static const BadHeader bad_headers[] = {
   { "shape-nested", ONE ("\"F32\"", "[[2]]", "[0,8]"), 8, DG_ERROR_FORMAT, "shape entry 0" },
   { "shape-beyond-int64", ONE ("\"F32\"", "[99999999999999999999]", "[0,4]"), 4, DG_ERROR_FORMAT, "shape entry 0" },
   { "shape-rank-9", ONE ("\"U8\"", "[1,1,1,1,1,1,1,1,1]", "[0,1]"), 1, DG_ERROR_UNSUPPORTED, "9 dimensions" },
-  { "shape-product-overflow", ONE ("\"F32\"", "[4294967296,4294967296,4]", "[0,4]"), 4, DG_ERROR_FORMAT,
-    "more bytes" },
+  { "shape-product-overflow", ONE ("\"F32\"", "[4294967296,4294967296,4]", "[0,4]"), 4, DG_ERROR_FORMAT, "more bytes" },
   { "shape-bytes-overflow", ONE ("\"F32\"", "[4611686018427387904]", "[0,4]"), 4, DG_ERROR_FORMAT, "more bytes" },
   { "shape-int64-max", ONE ("\"U8\"", "[9223372036854775807]", "[0,4]"), 4, DG_ERROR_FORMAT, "data_offsets span" },
   { "shape-overflow-then-zero", ONE ("\"F32\"", "[4294967296,4294967296,4,0]", "[0,0]"), 0, DG_ERROR_FORMAT,
@@ -416,11 +411,11 @@ static const BadHeader bad_headers[] = {
   { "size-mismatch-long", ONE ("\"BF16\"", "[2]", "[0,8]"), 8, DG_ERROR_FORMAT, "span 8 bytes" },
   { "overlap", "{\"a\":" ENTRY ("\"F32\"", "[2]", "[0,8]") ",\"b\":" ENTRY ("\"F32\"", "[2]", "[4,12]") "}", 12,
     DG_ERROR_FORMAT, "overlap" },
-  { "overlap-identical", "{\"a\":" ENTRY ("\"F32\"", "[1]", "[0,4]") ",\"b\":" ENTRY ("\"I32\"", "[1]", "[0,4]") "}",
-    4, DG_ERROR_FORMAT, "overlap" },
+  { "overlap-identical", "{\"a\":" ENTRY ("\"F32\"", "[1]", "[0,4]") ",\"b\":" ENTRY ("\"I32\"", "[1]", "[0,4]") "}", 4,
+    DG_ERROR_FORMAT, "overlap" },
   { "overlap-contained",
-    "{\"a\":" ENTRY ("\"U8\"", "[8]", "[0,8]") ",\"z\":" ENTRY ("\"U8\"", "[1]", "[8,9]") ",\"b\":" ENTRY (
-      "\"U8\"", "[2]", "[3,5]") "}",
+    "{\"a\":" ENTRY ("\"U8\"", "[8]", "[0,8]") ",\"z\":" ENTRY ("\"U8\"", "[1]",
+                                                                "[8,9]") ",\"b\":" ENTRY ("\"U8\"", "[2]", "[3,5]") "}",
     9, DG_ERROR_FORMAT, "overlap" },
   { "metadata-number", "{\"__metadata__\":5}", 0, DG_ERROR_FORMAT, "__metadata__" },
   { "metadata-array", "{\"__metadata__\":[\"a\"]}", 0, DG_ERROR_FORMAT, "__metadata__" },
@@ -443,10 +438,8 @@ test_deep_nesting (void)
   /* json-glib recurses per level; the pre-scan must stop this long before the stack ends. */
   const guint depth = 200000;
   GString *h = g_string_new ("{\"t\":");
-  for (guint i = 0; i < depth; i++)
-    g_string_append_c (h, '[');
-  for (guint i = 0; i < depth; i++)
-    g_string_append_c (h, ']');
+  for (guint i = 0; i < depth; i++) g_string_append_c (h, '[');
+  for (guint i = 0; i < depth; i++) g_string_append_c (h, ']');
   g_string_append_c (h, '}');
   g_autoptr (GBytes) img = st_image (h->str, NULL, 0);
   g_string_free (h, TRUE);
@@ -463,9 +456,9 @@ test_nul_in_header (void)
 
 typedef struct {
   const char *name;
-  guint64     length_field;
+  guint64 length_field;
   const char *header;
-  gsize       data_len;
+  gsize data_len;
   const char *needle;
 } BadLength;
 
@@ -492,11 +485,10 @@ test_bad_length (gconstpointer p)
 static void
 test_too_short (void)
 {
-  for (gsize n = 0; n < 8; n++)
-    {
-      g_autoptr (GBytes) img = g_bytes_new ("\x02\0\0\0\0\0\0", n);
-      expect_failure (img, DG_ERROR_FORMAT, "too short");
-    }
+  for (gsize n = 0; n < 8; n++) {
+    g_autoptr (GBytes) img = g_bytes_new ("\x02\0\0\0\0\0\0", n);
+    expect_failure (img, DG_ERROR_FORMAT, "too short");
+  }
 }
 
 /* Every prefix of a valid file must fail cleanly: this is what an interrupted download is. */
@@ -506,16 +498,15 @@ test_truncated (void)
   g_autoptr (GBytes) img = make_valid_image ();
   gsize len;
   const guint8 *p = g_bytes_get_data (img, &len);
-  for (gsize cut = 0; cut < len; cut++)
-    {
-      g_autoptr (GError) error = NULL;
-      /* A private copy of exactly the prefix, so ASan sees any read past the cut. */
-      g_autofree guint8 *copy = g_malloc (cut + 1);
-      memcpy (copy, p, cut);
-      g_autoptr (DgSafetensors) st = dg_safetensors_open_data (copy, cut, "cut", &error);
-      g_assert_null (st);
-      g_assert_error (error, DG_ERROR, DG_ERROR_FORMAT);
-    }
+  for (gsize cut = 0; cut < len; cut++) {
+    g_autoptr (GError) error = NULL;
+    /* A private copy of exactly the prefix, so ASan sees any read past the cut. */
+    g_autofree guint8 *copy = g_malloc (cut + 1);
+    memcpy (copy, p, cut);
+    g_autoptr (DgSafetensors) st = dg_safetensors_open_data (copy, cut, "cut", &error);
+    g_assert_null (st);
+    g_assert_error (error, DG_ERROR, DG_ERROR_FORMAT);
+  }
   g_autoptr (GBytes) short_by_one = g_bytes_new_from_bytes (img, 0, len - 1);
   expect_failure (short_by_one, DG_ERROR_FORMAT, "past the end");
 }
@@ -529,11 +520,10 @@ static GBytes *
 shard_image (const char *const *names, guint n, float base)
 {
   g_autoptr (StWriter) w = st_writer_new ();
-  for (guint i = 0; i < n; i++)
-    {
-      float v[2] = { base + (float) i, -(base + (float) i) };
-      st_writer_add (w, names[i], "F32", 1, DG_SHAPE (2), v, sizeof v);
-    }
+  for (guint i = 0; i < n; i++) {
+    float v[2] = { base + (float) i, -(base + (float) i) };
+    st_writer_add (w, names[i], "F32", 1, DG_SHAPE (2), v, sizeof v);
+  }
   return st_writer_finish (g_steal_pointer (&w));
 }
 
@@ -619,7 +609,7 @@ test_sharded_unlisted_tensor (void)
 typedef struct {
   const char *name;
   const char *index; /* NULL: keep the valid index */
-  int         code;
+  int code;
   const char *needle;
 } BadIndex;
 
@@ -637,12 +627,11 @@ static const BadIndex bad_indexes[] = {
   { "shard-dotdot", "{\"weight_map\":{\"a1\":\"..\"}}", DG_ERROR_FORMAT, "not a plain file name" },
   { "missing-shard", "{\"weight_map\":{\"a1\":\"" SHARD1 "\",\"c\":\"model-00003-of-00003.safetensors\"}}",
     DG_ERROR_MISSING, "model-00003-of-00003.safetensors" },
-  { "tensor-absent", "{\"weight_map\":{\"a1\":\"" SHARD1 "\",\"ghost\":\"" SHARD1 "\"}}", DG_ERROR_MISSING,
-    "'ghost'" },
+  { "tensor-absent", "{\"weight_map\":{\"a1\":\"" SHARD1 "\",\"ghost\":\"" SHARD1 "\"}}", DG_ERROR_MISSING, "'ghost'" },
   { "wrong-shard", "{\"weight_map\":{\"a1\":\"" SHARD2 "\",\"b1\":\"" SHARD2 "\",\"a2\":\"" SHARD1 "\"}}",
     DG_ERROR_FORMAT, "but it is in" },
-  { "duplicate-key", "{\"weight_map\":{\"a1\":\"" SHARD1 "\"},\"weight_map\":{\"b1\":\"" SHARD2 "\"}}",
-    DG_ERROR_FORMAT, "appears twice" },
+  { "duplicate-key", "{\"weight_map\":{\"a1\":\"" SHARD1 "\"},\"weight_map\":{\"b1\":\"" SHARD2 "\"}}", DG_ERROR_FORMAT,
+    "appears twice" },
 };
 
 static void
@@ -703,11 +692,10 @@ data_dir (const char *sub)
 {
   const char *root = g_getenv ("DEEPGEN_TEST_DATA");
   char *dir = g_build_filename (root ? root : DEEPGEN_TEST_DATA_DIR, sub, NULL);
-  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
-    {
-      g_free (dir);
-      return NULL;
-    }
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
+    g_free (dir);
+    return NULL;
+  }
   return dir;
 }
 
@@ -715,11 +703,10 @@ static void
 test_tiny_model (void)
 {
   g_autofree char *tiny = data_dir ("tiny-deepgen");
-  if (tiny == NULL)
-    {
-      g_test_skip ("tests/data/tiny-deepgen is not there yet");
-      return;
-    }
+  if (tiny == NULL) {
+    g_test_skip ("tests/data/tiny-deepgen is not there yet");
+    return;
+  }
   g_autoptr (GError) error = NULL;
   g_autofree char *vlm_dir = g_build_filename (tiny, "vlm", NULL);
   g_autoptr (DgSafetensors) vlm = dg_safetensors_open (vlm_dir, &error);
@@ -746,20 +733,18 @@ test_tiny_model (void)
   g_clear_error (&error);
 
   const char *others[] = { "connector", "vae" };
-  for (guint i = 0; i < G_N_ELEMENTS (others); i++)
-    {
-      g_autofree char *d = g_build_filename (tiny, others[i], NULL);
-      g_autoptr (DgSafetensors) st = dg_safetensors_open (d, &error);
-      g_assert_no_error (error);
-      g_assert_cmpuint (dg_safetensors_n_tensors (st), >, 0);
-      /* Every tensor converts, wherever it sits in the file. */
-      for (guint t = 0; t < dg_safetensors_n_tensors (st); t++)
-        {
-          const DgTensorInfo *info = dg_safetensors_tensor (st, t);
-          g_autofree float *buf = g_new (float, info->n_elements + 1);
-          g_assert_true (dg_tensor_to_f32 (info, buf, &error));
-        }
+  for (guint i = 0; i < G_N_ELEMENTS (others); i++) {
+    g_autofree char *d = g_build_filename (tiny, others[i], NULL);
+    g_autoptr (DgSafetensors) st = dg_safetensors_open (d, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (dg_safetensors_n_tensors (st), >, 0);
+    /* Every tensor converts, wherever it sits in the file. */
+    for (guint t = 0; t < dg_safetensors_n_tensors (st); t++) {
+      const DgTensorInfo *info = dg_safetensors_tensor (st, t);
+      g_autofree float *buf = g_new (float, info->n_elements + 1);
+      g_assert_true (dg_tensor_to_f32 (info, buf, &error));
     }
+  }
   g_autofree char *c = g_build_filename (tiny, "connector", NULL);
   g_autoptr (DgSafetensors) conn = dg_safetensors_open (c, &error);
   g_assert_nonnull (dg_safetensors_expect_shape (conn, "meta_queries", DG_DTYPES_FLOAT, &error, 8, 32));
@@ -773,10 +758,9 @@ static void
 test_truncated_after_mapping (void)
 {
   g_autofree char *dir = st_tmpdir ();
-  const gsize n = 256 * 1024;   /* 1 MiB of f32: many pages */
+  const gsize n = 256 * 1024; /* 1 MiB of f32: many pages */
   g_autofree float *values = g_new (float, n);
-  for (gsize i = 0; i < n; i++)
-    values[i] = (float) i;
+  for (gsize i = 0; i < n; i++) values[i] = (float) i;
   g_autoptr (StWriter) w = st_writer_new ();
   st_writer_add (w, "small", "F32", 1, (const gint64[]) { 4 }, values, 4 * sizeof (float));
   st_writer_add (w, "big", "F32", 1, (const gint64[]) { (gint64) n }, values, n * sizeof (float));
@@ -788,7 +772,7 @@ test_truncated_after_mapping (void)
   const DgTensorInfo *big = dg_safetensors_find (st, "big"), *small = dg_safetensors_find (st, "small");
   g_assert_nonnull (big);
   /* cut the file where "big" begins, in place (same inode, as a truncating writer would) */
-  gsize keep = g_bytes_get_size (img) - n * sizeof (float);   /* "big" is the last tensor */
+  gsize keep = g_bytes_get_size (img) - n * sizeof (float); /* "big" is the last tensor */
   g_assert_cmpint (truncate (path, (off_t) keep), ==, 0);
   g_autofree float *out = g_new (float, n);
   g_assert_false (dg_tensor_to_f32 (big, out, &error));
@@ -822,28 +806,25 @@ main (int argc, char **argv)
   g_test_add_func ("/safetensors/gap-allowed", test_gap_allowed);
   g_test_add_func ("/safetensors/expect", test_expect);
   g_test_add_func ("/safetensors/to-bf16", test_to_bf16);
-  for (guint i = 0; i < G_N_ELEMENTS (bad_headers); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/safetensors/bad-header/%s", bad_headers[i].name);
-      g_test_add_data_func (path, &bad_headers[i], test_bad_header);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (bad_headers); i++) {
+    g_autofree char *path = g_strdup_printf ("/safetensors/bad-header/%s", bad_headers[i].name);
+    g_test_add_data_func (path, &bad_headers[i], test_bad_header);
+  }
   g_test_add_func ("/safetensors/bad-header/deep-nesting", test_deep_nesting);
   g_test_add_func ("/safetensors/bad-header/nul", test_nul_in_header);
-  for (guint i = 0; i < G_N_ELEMENTS (bad_lengths); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/safetensors/bad-length/%s", bad_lengths[i].name);
-      g_test_add_data_func (path, &bad_lengths[i], test_bad_length);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (bad_lengths); i++) {
+    g_autofree char *path = g_strdup_printf ("/safetensors/bad-length/%s", bad_lengths[i].name);
+    g_test_add_data_func (path, &bad_lengths[i], test_bad_length);
+  }
   g_test_add_func ("/safetensors/bad-length/too-short", test_too_short);
   g_test_add_func ("/safetensors/truncated", test_truncated);
   g_test_add_func ("/safetensors/sharded/valid", test_sharded);
   g_test_add_func ("/safetensors/sharded/custom-index-name", test_sharded_custom_index_name);
   g_test_add_func ("/safetensors/sharded/unlisted-tensor", test_sharded_unlisted_tensor);
-  for (guint i = 0; i < G_N_ELEMENTS (bad_indexes); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/safetensors/sharded/bad-index/%s", bad_indexes[i].name);
-      g_test_add_data_func (path, &bad_indexes[i], test_bad_index);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (bad_indexes); i++) {
+    g_autofree char *path = g_strdup_printf ("/safetensors/sharded/bad-index/%s", bad_indexes[i].name);
+    g_test_add_data_func (path, &bad_indexes[i], test_bad_index);
+  }
   g_test_add_func ("/safetensors/sharded/missing-file", test_sharded_missing_file);
   g_test_add_func ("/safetensors/sharded/duplicate-tensor", test_sharded_duplicate_tensor);
   g_test_add_func ("/safetensors/sharded/corrupt-shard", test_sharded_corrupt_shard);

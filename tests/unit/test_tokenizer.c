@@ -51,12 +51,11 @@ static DgTokenizer *
 load_qwen (void)
 {
   const char *path = g_getenv ("DEEPGEN_QWEN_TOKENIZER");
-  if (path == NULL || path[0] == '\0')
-    {
-      g_test_skip ("DEEPGEN_QWEN_TOKENIZER is not set: run scripts/fetch-qwen-tokenizer.sh DIR and set "
-                   "DEEPGEN_QWEN_TOKENIZER=DIR to test parity with the real Qwen2.5 vocabulary");
-      return NULL;
-    }
+  if (path == NULL || path[0] == '\0') {
+    g_test_skip ("DEEPGEN_QWEN_TOKENIZER is not set: run scripts/fetch-qwen-tokenizer.sh DIR and set "
+                 "DEEPGEN_QWEN_TOKENIZER=DIR to test parity with the real Qwen2.5 vocabulary");
+    return NULL;
+  }
   return load_ok (path);
 }
 
@@ -75,19 +74,17 @@ assert_ids (DgTokenizer *tok, const char *text, const gint32 *want, guint n_want
 {
   g_autoptr (GArray) ids = encode_ok (tok, text);
   gboolean same = ids->len == n_want && memcmp (ids->data, want, n_want * sizeof (gint32)) == 0;
-  if (!same)
-    {
-      GString *s = g_string_new (NULL);
-      for (guint i = 0; i < ids->len; i++)
-        g_string_append_printf (s, " %d", g_array_index (ids, gint32, i));
-      g_test_message ("'%s' gave%s", text, s->str);
-      g_string_free (s, TRUE);
-    }
+  if (!same) {
+    GString *s = g_string_new (NULL);
+    for (guint i = 0; i < ids->len; i++) g_string_append_printf (s, " %d", g_array_index (ids, gint32, i));
+    g_test_message ("'%s' gave%s", text, s->str);
+    g_string_free (s, TRUE);
+  }
   g_assert_true (same);
 }
-#define ASSERT_IDS(tok, text, ...)                                                                       \
-  assert_ids ((tok), (text), (const gint32[]){ __VA_ARGS__ },                                            \
-              (guint) (sizeof ((const gint32[]){ __VA_ARGS__ }) / sizeof (gint32)))
+#define ASSERT_IDS(tok, text, ...)                             \
+  assert_ids ((tok), (text), (const gint32[]) { __VA_ARGS__ }, \
+              (guint) (sizeof ((const gint32[]) { __VA_ARGS__ }) / sizeof (gint32)))
 #define ASSERT_NO_IDS(tok, text) assert_ids ((tok), (text), NULL, 0)
 
 static JsonNode *
@@ -117,15 +114,15 @@ write_tokenizer_json (const char *name, const char *model, const char *added, co
   g_autofree char *dir = g_build_filename (tmp_root, name, NULL);
   g_mkdir_with_parents (dir, 0700);
   g_autofree char *text = g_strdup_printf (
-    "{\"version\":\"1.0\",\"added_tokens\":%s,\"normalizer\":%s,\"pre_tokenizer\":%s,"
-    "\"post_processor\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false},"
-    "\"decoder\":null,\"model\":%s}",
-    added ? added : "[]", normalizer ? normalizer : "{\"type\":\"NFC\"}",
-    pre_tokenizer ? pre_tokenizer
-                  : "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":"
-                    "\"\\\\s+|[^\\\\s]+\"},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\","
-                    "\"add_prefix_space\":false,\"use_regex\":false}]}",
-    model);
+      "{\"version\":\"1.0\",\"added_tokens\":%s,\"normalizer\":%s,\"pre_tokenizer\":%s,"
+      "\"post_processor\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false},"
+      "\"decoder\":null,\"model\":%s}",
+      added ? added : "[]", normalizer ? normalizer : "{\"type\":\"NFC\"}",
+      pre_tokenizer ? pre_tokenizer
+                    : "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":"
+                      "\"\\\\s+|[^\\\\s]+\"},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\","
+                      "\"add_prefix_space\":false,\"use_regex\":false}]}",
+      model);
   g_free (st_write_text (dir, "tokenizer.json", text));
   return g_steal_pointer (&dir);
 }
@@ -141,15 +138,14 @@ byte_model (const char *extra, const char *merges, const char *options)
   g_string_append (s, "\"vocab\":{");
   /* GPT-2's byte → unicode map, computed independently of the implementation. */
   guint n = 0;
-  for (guint b = 0; b < 256; b++)
-    {
-      gboolean printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-      gunichar u = printable ? b : 0x100 + n++;
-      char buf[8];
-      buf[g_unichar_to_utf8 (u, buf)] = '\0';
-      g_autofree char *esc = u < 0x80 ? g_strescape (buf, NULL) : g_strdup (buf);
-      g_string_append_printf (s, "%s\"%s\":%u", b ? "," : "", esc, b);
-    }
+  for (guint b = 0; b < 256; b++) {
+    gboolean printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+    gunichar u = printable ? b : 0x100 + n++;
+    char buf[8];
+    buf[g_unichar_to_utf8 (u, buf)] = '\0';
+    g_autofree char *esc = u < 0x80 ? g_strescape (buf, NULL) : g_strdup (buf);
+    g_string_append_printf (s, "%s\"%s\":%u", b ? "," : "", esc, b);
+  }
   if (extra && extra[0])
     g_string_append_printf (s, ",%s", extra);
   g_string_append_printf (s, "},\"merges\":[%s]}", merges);
@@ -177,8 +173,8 @@ test_qwen_parity (void)
 
   /* The ids were made from one exact file; another one would make failures meaningless. */
   const char *path = g_getenv ("DEEPGEN_QWEN_TOKENIZER");
-  g_autofree char *file = g_file_test (path, G_FILE_TEST_IS_DIR) ? g_build_filename (path, "tokenizer.json", NULL)
-                                                                  : g_strdup (path);
+  g_autofree char *file =
+      g_file_test (path, G_FILE_TEST_IS_DIR) ? g_build_filename (path, "tokenizer.json", NULL) : g_strdup (path);
   g_autofree char *contents = NULL;
   gsize len;
   g_assert_true (g_file_get_contents (file, &contents, &len, NULL));
@@ -188,34 +184,30 @@ test_qwen_parity (void)
   guint same = 0;
   gint64 total_us = 0, slowest_us = 0;
   guint slowest = 0;
-  for (guint i = 0; i < n; i++)
-    {
-      const char *text = json_array_get_string_element (corpus, i);
-      JsonArray *w = json_array_get_array_element (want, i);
-      gint64 t0 = g_get_monotonic_time ();
-      g_autoptr (GArray) ids = encode_ok (tok, text);
-      gint64 dt = g_get_monotonic_time () - t0;
-      total_us += dt;
-      if (dt > slowest_us)
-        slowest_us = dt, slowest = i;
-      gboolean ok = ids->len == json_array_get_length (w);
-      for (guint k = 0; ok && k < ids->len; k++)
-        ok = g_array_index (ids, gint32, k) == json_array_get_int_element (w, k);
-      if (ok)
-        {
-          same++;
-          continue;
-        }
-      g_autofree char *esc = g_strescape (text, NULL);
-      GString *got = g_string_new (NULL), *exp = g_string_new (NULL);
-      for (guint k = 0; k < MIN (ids->len, 40u); k++)
-        g_string_append_printf (got, " %d", g_array_index (ids, gint32, k));
-      for (guint k = 0; k < MIN (json_array_get_length (w), 40u); k++)
-        g_string_append_printf (exp, " %" G_GINT64_FORMAT, json_array_get_int_element (w, k));
-      g_test_message ("corpus[%u] '%.200s'\n  got     %s\n  expected%s", i, esc, got->str, exp->str);
-      g_string_free (got, TRUE);
-      g_string_free (exp, TRUE);
+  for (guint i = 0; i < n; i++) {
+    const char *text = json_array_get_string_element (corpus, i);
+    JsonArray *w = json_array_get_array_element (want, i);
+    gint64 t0 = g_get_monotonic_time ();
+    g_autoptr (GArray) ids = encode_ok (tok, text);
+    gint64 dt = g_get_monotonic_time () - t0;
+    total_us += dt;
+    if (dt > slowest_us)
+      slowest_us = dt, slowest = i;
+    gboolean ok = ids->len == json_array_get_length (w);
+    for (guint k = 0; ok && k < ids->len; k++) ok = g_array_index (ids, gint32, k) == json_array_get_int_element (w, k);
+    if (ok) {
+      same++;
+      continue;
     }
+    g_autofree char *esc = g_strescape (text, NULL);
+    GString *got = g_string_new (NULL), *exp = g_string_new (NULL);
+    for (guint k = 0; k < MIN (ids->len, 40u); k++) g_string_append_printf (got, " %d", g_array_index (ids, gint32, k));
+    for (guint k = 0; k < MIN (json_array_get_length (w), 40u); k++)
+      g_string_append_printf (exp, " %" G_GINT64_FORMAT, json_array_get_int_element (w, k));
+    g_test_message ("corpus[%u] '%.200s'\n  got     %s\n  expected%s", i, esc, got->str, exp->str);
+    g_string_free (got, TRUE);
+    g_string_free (exp, TRUE);
+  }
   g_test_message ("parity: %u of %u strings identical (%.2f%%); corpus encoded in %.1f ms, slowest: "
                   "corpus[%u] (%zu bytes) in %.1f ms",
                   same, n, 100.0 * same / n, total_us / 1000.0, slowest,
@@ -223,11 +215,10 @@ test_qwen_parity (void)
   g_assert_cmpuint (same, ==, n);
 
   /* A second pass hits the word cache and must give the same ids. */
-  for (guint i = 0; i < n; i++)
-    {
-      g_autoptr (GArray) ids = encode_ok (tok, json_array_get_string_element (corpus, i));
-      g_assert_cmpuint (ids->len, ==, json_array_get_length (json_array_get_array_element (want, i)));
-    }
+  for (guint i = 0; i < n; i++) {
+    g_autoptr (GArray) ids = encode_ok (tok, json_array_get_string_element (corpus, i));
+    g_assert_cmpuint (ids->len, ==, json_array_get_length (json_array_get_array_element (want, i)));
+  }
 }
 
 /* The batches of expected_ids.json: rows tokenised one by one, left-padded with the pad id. (The
@@ -242,37 +233,33 @@ test_qwen_batches (void)
   g_autoptr (JsonNode) root = load_json (expected_path);
   JsonArray *batches = json_object_get_array_member (json_node_get_object (root), "batches");
   g_assert_cmpuint (json_array_get_length (batches), >=, 1);
-  for (guint bi = 0; bi < json_array_get_length (batches); bi++)
-    {
-      JsonObject *b = json_array_get_object_element (batches, bi);
-      g_assert_cmpstr (json_object_get_string_member (b, "padding_side"), ==, "left");
-      g_assert_cmpint (dg_tokenizer_pad_id (tok), ==, json_object_get_int_member (b, "pad_id"));
-      JsonArray *strings = json_object_get_array_member (b, "strings");
-      JsonArray *want_ids = json_object_get_array_member (b, "input_ids");
-      JsonArray *want_mask = json_object_get_array_member (b, "attention_mask");
-      guint rows = json_array_get_length (strings), width = 0;
-      GArray *enc[16];
-      g_assert_cmpuint (rows, <=, G_N_ELEMENTS (enc));
-      for (guint r = 0; r < rows; r++)
-        {
-          enc[r] = encode_ok (tok, json_array_get_string_element (strings, r));
-          width = MAX (width, enc[r]->len);
-        }
-      for (guint r = 0; r < rows; r++)
-        {
-          JsonArray *wi = json_array_get_array_element (want_ids, r);
-          JsonArray *wm = json_array_get_array_element (want_mask, r);
-          g_assert_cmpuint (json_array_get_length (wi), ==, width);
-          guint pad = width - enc[r]->len;
-          for (guint c = 0; c < width; c++)
-            {
-              gint64 id = c < pad ? dg_tokenizer_pad_id (tok) : g_array_index (enc[r], gint32, c - pad);
-              g_assert_cmpint (json_array_get_int_element (wi, c), ==, id);
-              g_assert_cmpint (json_array_get_int_element (wm, c), ==, c < pad ? 0 : 1);
-            }
-          g_array_unref (enc[r]);
-        }
+  for (guint bi = 0; bi < json_array_get_length (batches); bi++) {
+    JsonObject *b = json_array_get_object_element (batches, bi);
+    g_assert_cmpstr (json_object_get_string_member (b, "padding_side"), ==, "left");
+    g_assert_cmpint (dg_tokenizer_pad_id (tok), ==, json_object_get_int_member (b, "pad_id"));
+    JsonArray *strings = json_object_get_array_member (b, "strings");
+    JsonArray *want_ids = json_object_get_array_member (b, "input_ids");
+    JsonArray *want_mask = json_object_get_array_member (b, "attention_mask");
+    guint rows = json_array_get_length (strings), width = 0;
+    GArray *enc[16];
+    g_assert_cmpuint (rows, <=, G_N_ELEMENTS (enc));
+    for (guint r = 0; r < rows; r++) {
+      enc[r] = encode_ok (tok, json_array_get_string_element (strings, r));
+      width = MAX (width, enc[r]->len);
     }
+    for (guint r = 0; r < rows; r++) {
+      JsonArray *wi = json_array_get_array_element (want_ids, r);
+      JsonArray *wm = json_array_get_array_element (want_mask, r);
+      g_assert_cmpuint (json_array_get_length (wi), ==, width);
+      guint pad = width - enc[r]->len;
+      for (guint c = 0; c < width; c++) {
+        gint64 id = c < pad ? dg_tokenizer_pad_id (tok) : g_array_index (enc[r], gint32, c - pad);
+        g_assert_cmpint (json_array_get_int_element (wi, c), ==, id);
+        g_assert_cmpint (json_array_get_int_element (wm, c), ==, c < pad ? 0 : 1);
+      }
+      g_array_unref (enc[r]);
+    }
+  }
 }
 
 static void
@@ -305,15 +292,14 @@ test_qwen_huge (void)
   g_autoptr (DgTokenizer) tok = load_qwen ();
   if (tok == NULL)
     return;
-  static const char *const words[] = { "a ", "photo ", "of ", "猫", "，", "naïve ", "2024 ", "!!! ", "\n\n",
-                                       "<|im_end|>", "don't ", "  ", "😀", "Ελληνικά ", "\t" };
+  static const char *const words[] = { "a ",   "photo ",     "of ",    "猫", "，", "naïve ",    "2024 ", "!!! ",
+                                       "\n\n", "<|im_end|>", "don't ", "  ", "😀", "Ελληνικά ", "\t" };
   GString *s = g_string_new (NULL);
   guint32 x = 12345;
-  while (s->len < (1u << 20))
-    {
-      x = x * 1664525u + 1013904223u;
-      g_string_append (s, words[(x >> 16) % G_N_ELEMENTS (words)]);
-    }
+  while (s->len < (1u << 20)) {
+    x = x * 1664525u + 1013904223u;
+    g_string_append (s, words[(x >> 16) % G_N_ELEMENTS (words)]);
+  }
   gint64 t0 = g_get_monotonic_time ();
   g_autoptr (GArray) ids = encode_ok (tok, s->str);
   gint64 dt = g_get_monotonic_time () - t0;
@@ -336,7 +322,9 @@ static const char *const sample_texts[] = {
   "nai\xcc\x88ve", /* decomposed ï: NFC composes it */
   "   leading and trailing   ",
   "\r\n\r\n\ttabs\tand\r\nnewlines\n\n\n",
-  "<|im_end", "|>", "<|<|im_end|>|>",
+  "<|im_end",
+  "|>",
+  "<|<|im_end|>|>",
   "1234567890 3.14159 1e-9 0x1F",
 };
 
@@ -352,31 +340,28 @@ test_tiny_forms (void)
   g_autoptr (DgTokenizer) c = load_ok (json);  /* tokenizer.json itself */
   g_autoptr (DgTokenizer) d = load_ok (vocab); /* vocab.json + merges.txt + tokenizer_config.json */
   DgTokenizer *all[] = { a, b, c, d };
-  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
-    {
-      g_assert_cmpint (dg_tokenizer_pad_id (all[i]), ==, dg_tokenizer_token_id (a, "<|endoftext|>"));
-      g_assert_cmpint (dg_tokenizer_token_id (all[i], "<|image_pad|>"), ==,
-                       dg_tokenizer_token_id (a, "<|image_pad|>"));
-      g_assert_cmpuint (dg_tokenizer_n_ids (all[i]), ==, dg_tokenizer_n_ids (a));
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++) {
+    g_assert_cmpint (dg_tokenizer_pad_id (all[i]), ==, dg_tokenizer_token_id (a, "<|endoftext|>"));
+    g_assert_cmpint (dg_tokenizer_token_id (all[i], "<|image_pad|>"), ==, dg_tokenizer_token_id (a, "<|image_pad|>"));
+    g_assert_cmpuint (dg_tokenizer_n_ids (all[i]), ==, dg_tokenizer_n_ids (a));
+  }
   g_assert_cmpstr (dg_tokenizer_display_name (a), ==, "tokenizer/tokenizer.json");
   g_assert_cmpstr (dg_tokenizer_display_name (d), ==, "tokenizer/vocab.json");
 
   g_autofree char *corpus_path = data_path ("tokenizer/corpus.json");
   g_autoptr (JsonNode) corpus = load_json (corpus_path);
   JsonArray *ca = json_node_get_array (corpus);
-  for (guint k = 0; k < G_N_ELEMENTS (sample_texts) + json_array_get_length (ca); k++)
-    {
-      const char *text = k < G_N_ELEMENTS (sample_texts) ? sample_texts[k]
-                                                         : json_array_get_string_element (ca, k - G_N_ELEMENTS (sample_texts));
-      g_autoptr (GArray) ref = encode_ok (a, text);
-      for (guint i = 1; i < G_N_ELEMENTS (all); i++)
-        {
-          g_autoptr (GArray) ids = encode_ok (all[i], text);
-          g_assert_cmpmem (ids->data, ids->len * sizeof (gint32), ref->data, ref->len * sizeof (gint32));
-        }
-      assert_roundtrip (a, text);
+  for (guint k = 0; k < G_N_ELEMENTS (sample_texts) + json_array_get_length (ca); k++) {
+    const char *text = k < G_N_ELEMENTS (sample_texts)
+                           ? sample_texts[k]
+                           : json_array_get_string_element (ca, k - G_N_ELEMENTS (sample_texts));
+    g_autoptr (GArray) ref = encode_ok (a, text);
+    for (guint i = 1; i < G_N_ELEMENTS (all); i++) {
+      g_autoptr (GArray) ids = encode_ok (all[i], text);
+      g_assert_cmpmem (ids->data, ids->len * sizeof (gint32), ref->data, ref->len * sizeof (gint32));
     }
+    assert_roundtrip (a, text);
+  }
 }
 
 /* Special ids come from the files and agree with the tiny VLM config. */
@@ -436,31 +421,30 @@ test_invalid_utf8 (void)
   g_autoptr (DgTokenizer) tok = load_tiny ();
   static const struct {
     const char *text;
-    guint       offset;
+    guint offset;
   } cases[] = {
-    { "abc\xff", 3 },             /* never valid */
-    { "\x80", 0 },                /* lone continuation byte */
-    { "caf\xc3", 3 },             /* truncated 2-byte sequence at the end */
-    { "\xe4\xb8 x", 0 },          /* truncated 3-byte sequence */
-    { "ok \xc0\xaf", 3 },         /* overlong '/' */
-    { "\xed\xa0\x80", 0 },        /* UTF-16 surrogate */
-    { "\xf4\x90\x80\x80", 0 },    /* beyond U+10FFFF */
-    { "<|im_end|>\xfe", 10 },     /* after an added token */
-    { "naïve \xe9t\xe9", 7 },     /* Latin-1 pasted into UTF-8 */
+    { "abc\xff", 3 },          /* never valid */
+    { "\x80", 0 },             /* lone continuation byte */
+    { "caf\xc3", 3 },          /* truncated 2-byte sequence at the end */
+    { "\xe4\xb8 x", 0 },       /* truncated 3-byte sequence */
+    { "ok \xc0\xaf", 3 },      /* overlong '/' */
+    { "\xed\xa0\x80", 0 },     /* UTF-16 surrogate */
+    { "\xf4\x90\x80\x80", 0 }, /* beyond U+10FFFF */
+    { "<|im_end|>\xfe", 10 },  /* after an added token */
+    { "naïve \xe9t\xe9", 7 },  /* Latin-1 pasted into UTF-8 */
   };
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
-      gint32 keep = 5;
-      g_array_append_val (ids, keep);
-      g_autoptr (GError) error = NULL;
-      g_assert_false (dg_tokenizer_encode (tok, cases[i].text, ids, &error));
-      g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
-      g_autofree char *where = g_strdup_printf ("offset %u ", cases[i].offset);
-      g_assert_nonnull (strstr (error->message, "not valid UTF-8"));
-      g_assert_nonnull (strstr (error->message, where));
-      g_assert_cmpuint (ids->len, ==, 1);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+    gint32 keep = 5;
+    g_array_append_val (ids, keep);
+    g_autoptr (GError) error = NULL;
+    g_assert_false (dg_tokenizer_encode (tok, cases[i].text, ids, &error));
+    g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
+    g_autofree char *where = g_strdup_printf ("offset %u ", cases[i].offset);
+    g_assert_nonnull (strstr (error->message, "not valid UTF-8"));
+    g_assert_nonnull (strstr (error->message, where));
+    g_assert_cmpuint (ids->len, ==, 1);
+  }
 }
 
 static char *
@@ -468,8 +452,7 @@ repeat (const char *unit, gsize total)
 {
   gsize n = strlen (unit);
   char *s = g_malloc (total + 1);
-  for (gsize i = 0; i < total; i++)
-    s[i] = unit[i % n];
+  for (gsize i = 0; i < total; i++) s[i] = unit[i % n];
   s[total] = '\0';
   return s;
 }
@@ -481,7 +464,14 @@ test_huge_inputs (void)
 {
   g_autoptr (DgTokenizer) tok = load_tiny ();
   static const char *const units[] = {
-    "a", " ", "\n", " \n", "7", "!?", "ab cd\t", "猫 ",
+    "a",
+    " ",
+    "\n",
+    " \n",
+    "7",
+    "!?",
+    "ab cd\t",
+    "猫 ",
     "\xc3\xa9",                 /* é: one megabyte-long word */
     "e\xcc\x81",                /* e + combining acute: NFC composes every pair */
     "\xcc\x81\xcc\x96",         /* alternating combining classes: one long run to reorder */
@@ -489,36 +479,32 @@ test_huge_inputs (void)
     "\xe0\xaf\x86\xe0\xae\xbe", /* Tamil vowel sign pair composed by NFC */
   };
   const gsize size = 1u << 20;
-  for (guint i = 0; i < G_N_ELEMENTS (units); i++)
-    {
-      g_autofree char *text = repeat (units[i], size - size % strlen (units[i]));
-      gint64 t0 = g_get_monotonic_time ();
-      g_autoptr (GArray) ids = encode_ok (tok, text);
-      gint64 dt = g_get_monotonic_time () - t0;
-      g_autofree char *esc = g_strescape (units[i], NULL);
-      g_test_message ("1 MiB of '%s': %u ids in %.1f ms", esc, ids->len, dt / 1000.0);
-      g_assert_cmpuint (ids->len, >, 0);
-      g_assert_cmpint (dt, <, 20 * G_USEC_PER_SEC); /* linear: ~0.1 s here, quadratic was minutes */
-      g_autofree char *back = dg_tokenizer_decode (tok, (const gint32 *) (const void *) ids->data, ids->len);
-      if (i < 8)
-        g_assert_cmpstr (back, ==, text);
-      else if (strcmp (units[i], "\xcc\x81\xcc\x96") == 0)
-        {
-          /* One run of marks: NFC puts all of class 220 (U+0316) before all of class 230 (U+0301). */
-          gsize half = strlen (text) / 2;
-          g_autofree char *low = repeat ("\xcc\x96", half);
-          g_autofree char *high = repeat ("\xcc\x81", half);
-          g_autofree char *want = g_strconcat (low, high, NULL);
-          g_assert_cmpstr (back, ==, want);
-        }
-      else
-        {
-          /* Only compare a slice with GLib's own (quadratic) NFC. */
-          g_autofree char *head = g_strndup (text, 4096 - 4096 % strlen (units[i]));
-          g_autofree char *nfc = g_utf8_normalize (head, -1, G_NORMALIZE_NFC);
-          g_assert_true (g_str_has_prefix (back, nfc));
-        }
+  for (guint i = 0; i < G_N_ELEMENTS (units); i++) {
+    g_autofree char *text = repeat (units[i], size - size % strlen (units[i]));
+    gint64 t0 = g_get_monotonic_time ();
+    g_autoptr (GArray) ids = encode_ok (tok, text);
+    gint64 dt = g_get_monotonic_time () - t0;
+    g_autofree char *esc = g_strescape (units[i], NULL);
+    g_test_message ("1 MiB of '%s': %u ids in %.1f ms", esc, ids->len, dt / 1000.0);
+    g_assert_cmpuint (ids->len, >, 0);
+    g_assert_cmpint (dt, <, 20 * G_USEC_PER_SEC); /* linear: ~0.1 s here, quadratic was minutes */
+    g_autofree char *back = dg_tokenizer_decode (tok, (const gint32 *) (const void *) ids->data, ids->len);
+    if (i < 8)
+      g_assert_cmpstr (back, ==, text);
+    else if (strcmp (units[i], "\xcc\x81\xcc\x96") == 0) {
+      /* One run of marks: NFC puts all of class 220 (U+0316) before all of class 230 (U+0301). */
+      gsize half = strlen (text) / 2;
+      g_autofree char *low = repeat ("\xcc\x96", half);
+      g_autofree char *high = repeat ("\xcc\x81", half);
+      g_autofree char *want = g_strconcat (low, high, NULL);
+      g_assert_cmpstr (back, ==, want);
+    } else {
+      /* Only compare a slice with GLib's own (quadratic) NFC. */
+      g_autofree char *head = g_strndup (text, 4096 - 4096 % strlen (units[i]));
+      g_autofree char *nfc = g_utf8_normalize (head, -1, G_NORMALIZE_NFC);
+      g_assert_true (g_str_has_prefix (back, nfc));
     }
+  }
 }
 
 /* Our linear-time NFC against g_utf8_normalize on random strings of the characters that exercise
@@ -529,27 +515,25 @@ test_nfc_random (void)
 {
   g_autoptr (DgTokenizer) tok = load_tiny ();
   static const gunichar pool[] = {
-    'a', 'e', 'o', 'A', ' ', 0x301, 0x300, 0x316, 0x323, 0x308, 0x344, 0x345, 0x327, 0x328, 0x31b, 0x1dc0,
-    0x20d0, 0x302, 0x30c, 0x3099, 0x309a, 0x304b, 0x30cf, 0x1100, 0x1161, 0x11a8, 0xac00, 0xac01, 0xd7a3, 0x1112,
-    0x1175, 0x11c2, 0xbc6, 0xbbe, 0xbd7, 0xb92, 0x9c7, 0x9be, 0x9d7, 0xcbf, 0xcd5, 0xcc6, 0xcc2, 0xd46, 0xd3e,
-    0xd57, 0xdd9, 0xdcf, 0xddf, 0x1025, 0x102e, 0x1b05, 0x1b35, 0x958, 0x915, 0x93c, 0x2126, 0x212b, 0xc5,
-    0x1e9b, 0x1ea1, 0x0f73, 0x0f71, 0x0f72, 0x0f80, 0xf900, 0x2adc, 0x1d15e, 0x1d165, 0x1d16e, 0x110ba, 0x11099,
-    0x11127, 0x11131, 0x1133e, 0x11347, 0x114b9, 0x114ba, 0x114b0, 0x5d0, 0x5b7, 0x5bc, 0x5c1, 0xfb2a, 0x3b1,
-    0x313, 0x342, 0x1f00, 0x1fb3, 0x325, 0x307,
+    'a',     'e',    'o',     'A',     ' ',     0x301,   0x300,   0x316,   0x323,   0x308,   0x344,   0x345,   0x327,
+    0x328,   0x31b,  0x1dc0,  0x20d0,  0x302,   0x30c,   0x3099,  0x309a,  0x304b,  0x30cf,  0x1100,  0x1161,  0x11a8,
+    0xac00,  0xac01, 0xd7a3,  0x1112,  0x1175,  0x11c2,  0xbc6,   0xbbe,   0xbd7,   0xb92,   0x9c7,   0x9be,   0x9d7,
+    0xcbf,   0xcd5,  0xcc6,   0xcc2,   0xd46,   0xd3e,   0xd57,   0xdd9,   0xdcf,   0xddf,   0x1025,  0x102e,  0x1b05,
+    0x1b35,  0x958,  0x915,   0x93c,   0x2126,  0x212b,  0xc5,    0x1e9b,  0x1ea1,  0x0f73,  0x0f71,  0x0f72,  0x0f80,
+    0xf900,  0x2adc, 0x1d15e, 0x1d165, 0x1d16e, 0x110ba, 0x11099, 0x11127, 0x11131, 0x1133e, 0x11347, 0x114b9, 0x114ba,
+    0x114b0, 0x5d0,  0x5b7,   0x5bc,   0x5c1,   0xfb2a,  0x3b1,   0x313,   0x342,   0x1f00,  0x1fb3,  0x325,   0x307,
   };
   guint32 x = 7;
-  for (guint k = 0; k < 20000; k++)
-    {
-      gunichar buf[24];
-      guint n = 1 + k % 24;
-      for (guint i = 0; i < n; i++)
-        {
-          x = x * 1664525u + 1013904223u;
-          buf[i] = pool[(x >> 8) % G_N_ELEMENTS (pool)];
-        }
-      g_autofree char *s = g_ucs4_to_utf8 (buf, n, NULL, NULL, NULL);
-      assert_roundtrip (tok, s);
+  for (guint k = 0; k < 20000; k++) {
+    gunichar buf[24];
+    guint n = 1 + k % 24;
+    for (guint i = 0; i < n; i++) {
+      x = x * 1664525u + 1013904223u;
+      buf[i] = pool[(x >> 8) % G_N_ELEMENTS (pool)];
     }
+    g_autofree char *s = g_ucs4_to_utf8 (buf, n, NULL, NULL, NULL);
+    assert_roundtrip (tok, s);
+  }
 }
 
 /* The 10,000-letter word of the corpus shape: the priority-queue merge keeps it far from the
@@ -560,11 +544,10 @@ test_long_word_speed (void)
   g_autoptr (DgTokenizer) tok = load_tiny ();
   char word[10001];
   guint32 x = 1;
-  for (guint i = 0; i < 10000; i++)
-    {
-      x = x * 1103515245u + 12345u;
-      word[i] = (char) ('a' + (x >> 16) % 26);
-    }
+  for (guint i = 0; i < 10000; i++) {
+    x = x * 1103515245u + 12345u;
+    word[i] = (char) ('a' + (x >> 16) % 26);
+  }
   word[10000] = '\0';
   gint64 t0 = g_get_monotonic_time ();
   g_autoptr (GArray) ids = encode_ok (tok, word);
@@ -580,14 +563,13 @@ thread_main (gpointer data)
 {
   DgTokenizer *tok = data;
   for (guint round = 0; round < 50; round++)
-    for (guint k = 0; k < G_N_ELEMENTS (sample_texts); k++)
-      {
-        g_autoptr (GArray) ids = encode_ok (tok, sample_texts[k]);
-        g_autofree char *back = dg_tokenizer_decode (tok, (const gint32 *) (const void *) ids->data, ids->len);
-        g_autofree char *nfc = g_utf8_normalize (sample_texts[k], -1, G_NORMALIZE_NFC);
-        if (g_strcmp0 (back, nfc) != 0)
-          return GINT_TO_POINTER (1);
-      }
+    for (guint k = 0; k < G_N_ELEMENTS (sample_texts); k++) {
+      g_autoptr (GArray) ids = encode_ok (tok, sample_texts[k]);
+      g_autofree char *back = dg_tokenizer_decode (tok, (const gint32 *) (const void *) ids->data, ids->len);
+      g_autofree char *nfc = g_utf8_normalize (sample_texts[k], -1, G_NORMALIZE_NFC);
+      if (g_strcmp0 (back, nfc) != 0)
+        return GINT_TO_POINTER (1);
+    }
   return NULL;
 }
 
@@ -596,10 +578,8 @@ test_threads (void)
 {
   g_autoptr (DgTokenizer) tok = load_tiny ();
   GThread *threads[4];
-  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
-    threads[i] = g_thread_new ("encode", thread_main, tok);
-  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
-    g_assert_null (g_thread_join (threads[i]));
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++) threads[i] = g_thread_new ("encode", thread_main, tok);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++) g_assert_null (g_thread_join (threads[i]));
 }
 
 /* ---- BPE and added-token rules on hand-made vocabularies ----------------------------------- */
@@ -611,21 +591,21 @@ test_bpe_rules (void)
   /* Extra ids: 256 "aa", 257 "ab", 258 "bc", 259 "abc", 260 "aaa" */
   const char *extra = "\"aa\":256,\"ab\":257,\"bc\":258,\"abc\":259,\"aaa\":260";
   g_autofree char *m1 = byte_model (extra, "\"b c\",\"a b\",\"a a\",\"a bc\",\"aa a\"", NULL);
-  g_autofree char *m2 = byte_model (extra, "[\"b\",\"c\"],[\"a\",\"b\"],[\"a\",\"a\"],[\"a\",\"bc\"],[\"aa\",\"a\"]", NULL);
+  g_autofree char *m2 =
+      byte_model (extra, "[\"b\",\"c\"],[\"a\",\"b\"],[\"a\",\"a\"],[\"a\",\"bc\"],[\"aa\",\"a\"]", NULL);
   g_autofree char *d1 = write_tokenizer_json ("bpe-strings", m1, NULL, NULL, NULL);
   g_autofree char *d2 = write_tokenizer_json ("bpe-pairs", m2, NULL, NULL, NULL);
   DgTokenizer *toks[2] = { load_ok (d1), load_ok (d2) };
-  for (guint i = 0; i < 2; i++)
-    {
-      DgTokenizer *tok = toks[i];
-      ASSERT_IDS (tok, "abc", 259);      /* b c (rank 0) first, then a bc */
-      ASSERT_IDS (tok, "aaa", 260);      /* a a (leftmost) then aa a */
-      ASSERT_IDS (tok, "aaaa", 256, 256); /* aa aa: "aa a" needs a lone a on the right */
-      ASSERT_IDS (tok, "aaaaa", 256, 260);
-      ASSERT_IDS (tok, "cab", 'c', 257);
-      ASSERT_IDS (tok, "a b", 'a', ' ', 'b'); /* byte-model ids are the byte values */
-      dg_tokenizer_free (tok);
-    }
+  for (guint i = 0; i < 2; i++) {
+    DgTokenizer *tok = toks[i];
+    ASSERT_IDS (tok, "abc", 259);       /* b c (rank 0) first, then a bc */
+    ASSERT_IDS (tok, "aaa", 260);       /* a a (leftmost) then aa a */
+    ASSERT_IDS (tok, "aaaa", 256, 256); /* aa aa: "aa a" needs a lone a on the right */
+    ASSERT_IDS (tok, "aaaaa", 256, 260);
+    ASSERT_IDS (tok, "cab", 'c', 257);
+    ASSERT_IDS (tok, "a b", 'a', ' ', 'b'); /* byte-model ids are the byte values */
+    dg_tokenizer_free (tok);
+  }
 }
 
 /* ignore_merges: a word that is a vocabulary entry is taken whole, whatever the merges say. */
@@ -652,8 +632,8 @@ test_added_matching (void)
   g_autoptr (DgTokenizer) tok = load_ok (dir);
   ASSERT_IDS (tok, "x<a>by", 'x', 301, 'y');
   ASSERT_IDS (tok, "<a><a>", 300, 300);
-  ASSERT_IDS (tok, "b<a>", 303, '>');     /* leftmost match first, even if shorter */
-  ASSERT_IDS (tok, "e\xcc\x81", 302);     /* e + combining acute → NFC é → added token */
+  ASSERT_IDS (tok, "b<a>", 303, '>'); /* leftmost match first, even if shorter */
+  ASSERT_IDS (tok, "e\xcc\x81", 302); /* e + combining acute → NFC é → added token */
   ASSERT_IDS (tok, "\xc3\xa9", 302);
   g_assert_cmpint (dg_tokenizer_token_id (tok, "<a>b"), ==, 301);
   g_assert_cmpint (dg_tokenizer_pad_id (tok), ==, -1); /* no pad token, no <|endoftext|> */
@@ -723,10 +703,11 @@ test_bad_files (void)
   g_autofree char *good = byte_model ("\"ab\":256", "\"a b\"", NULL);
   struct {
     const char *name, *model, *added, *normalizer, *pre;
-    gint        code;
+    gint code;
     const char *fragment;
   } cases[] = {
-    { "wordpiece", "{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}", NULL, NULL, NULL, DG_ERROR_UNSUPPORTED, "WordPiece" },
+    { "wordpiece", "{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}", NULL, NULL, NULL, DG_ERROR_UNSUPPORTED,
+      "WordPiece" },
     { "no-merges", "{\"type\":\"BPE\",\"vocab\":{\"a\":0}}", NULL, NULL, NULL, DG_ERROR_FORMAT, "merges" },
     { "bad-merge", NULL, NULL, NULL, NULL, DG_ERROR_FORMAT, "not in the vocabulary" },
     { "merge-shape", NULL, NULL, NULL, NULL, DG_ERROR_FORMAT, "merges[0]" },
@@ -755,12 +736,11 @@ test_bad_files (void)
   g_autofree char *merge_shape = byte_model ("", "\"abc\"", NULL);
   cases[2].model = bad_merge;
   cases[3].model = merge_shape;
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autofree char *dir = write_tokenizer_json (cases[i].name, cases[i].model, cases[i].added, cases[i].normalizer,
-                                                   cases[i].pre);
-      expect_load_error (dir, cases[i].code, cases[i].fragment);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *dir =
+        write_tokenizer_json (cases[i].name, cases[i].model, cases[i].added, cases[i].normalizer, cases[i].pre);
+    expect_load_error (dir, cases[i].code, cases[i].fragment);
+  }
 
   /* vocab.json + merges.txt */
   g_autofree char *vm = g_build_filename (tmp_root, "vocab-merges", NULL);

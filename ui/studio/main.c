@@ -16,9 +16,9 @@ static char *opt_job;
 static char *opt_select;
 
 static const GOptionEntry options[] = {
-  { "model", 'm', 0, G_OPTION_ARG_FILENAME, &opt_model, N_("The DeepGen model folder"), N_("DIR") },
-  { "job", 'j', 0, G_OPTION_ARG_STRING, &opt_job, N_("Start with this job: edit, generate or inpaint"), N_("JOB") },
-  { "select", 's', 0, G_OPTION_ARG_STRING, &opt_select, N_("Mark this rectangle of the image"), N_("X,Y,W,H") },
+  { "model", 'm', 0, G_OPTION_ARG_FILENAME, &opt_model, N_ ("The DeepGen model folder"), N_ ("DIR") },
+  { "job", 'j', 0, G_OPTION_ARG_STRING, &opt_job, N_ ("Start with this job: edit, generate or inpaint"), N_ ("JOB") },
+  { "select", 's', 0, G_OPTION_ARG_STRING, &opt_select, N_ ("Mark this rectangle of the image"), N_ ("X,Y,W,H") },
   { NULL }
 };
 
@@ -53,31 +53,28 @@ on_activate (GApplication *app)
 static void
 on_open (GApplication *app, GFile **files, int n_files, const char *hint)
 {
-  for (int i = 0; i < n_files; i++)
-    {
-      StudioWindow *win = new_window (app);
-      g_autoptr (GError) error = NULL;
-      if (!studio_window_open (win, files[i], &error))
-        {
-          g_printerr ("deepgen-studio: %s\n", error->message);
-          gtk_widget_destroy (GTK_WIDGET (win));
-          g_application_quit (app);   /* a bad file on the command line is an error */
-          return;
-        }
-      apply_options (win);
-      gtk_window_present (GTK_WINDOW (win));
+  for (int i = 0; i < n_files; i++) {
+    StudioWindow *win = new_window (app);
+    g_autoptr (GError) error = NULL;
+    if (!studio_window_open (win, files[i], &error)) {
+      g_printerr ("deepgen-studio: %s\n", error->message);
+      gtk_widget_destroy (GTK_WIDGET (win));
+      g_application_quit (app); /* a bad file on the command line is an error */
+      return;
     }
+    apply_options (win);
+    gtk_window_present (GTK_WINDOW (win));
+  }
 }
 
 static int
 on_local_options (GApplication *app, GVariantDict *dict)
 {
   DgJob job;
-  if (opt_job && !dg_job_from_string (opt_job, &job))
-    {
-      g_printerr (_("deepgen-studio: unknown job “%s”: use edit, generate or inpaint\n"), opt_job);
-      return 2;
-    }
+  if (opt_job && !dg_job_from_string (opt_job, &job)) {
+    g_printerr (_ ("deepgen-studio: unknown job “%s”: use edit, generate or inpaint\n"), opt_job);
+    return 2;
+  }
   return -1;
 }
 
@@ -87,11 +84,10 @@ main (int argc, char **argv)
   setlocale (LC_ALL, "");
   dg_i18n_init ();
   textdomain (GETTEXT_PACKAGE);
-  g_set_application_name (_("DeepGen Studio"));
-  g_autoptr (GtkApplication) app
-      = gtk_application_new (APP_ID, G_APPLICATION_HANDLES_OPEN | G_APPLICATION_NON_UNIQUE);
+  g_set_application_name (_ ("DeepGen Studio"));
+  g_autoptr (GtkApplication) app = gtk_application_new (APP_ID, G_APPLICATION_HANDLES_OPEN | G_APPLICATION_NON_UNIQUE);
   g_application_add_main_option_entries (G_APPLICATION (app), options);
-  g_application_set_option_context_parameter_string (G_APPLICATION (app), _("[IMAGE]"));
+  g_application_set_option_context_parameter_string (G_APPLICATION (app), _ ("[IMAGE]"));
   g_signal_connect (app, "activate", G_CALLBACK (on_activate), NULL);
   g_signal_connect (app, "open", G_CALLBACK (on_open), NULL);
   g_signal_connect (app, "handle-local-options", G_CALLBACK (on_local_options), NULL);

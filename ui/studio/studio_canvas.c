@@ -8,12 +8,12 @@ struct _StudioCanvas {
   GtkDrawingArea parent;
   DgImage *image;
   DgMask *mask;
-  cairo_surface_t *image_surface;   /* the image, premultiplied ARGB for cairo */
-  cairo_surface_t *mask_surface;    /* the mask as a red overlay */
+  cairo_surface_t *image_surface; /* the image, premultiplied ARGB for cairo */
+  cairo_surface_t *mask_surface;  /* the mask as a red overlay */
   StudioTool tool;
   int brush_radius;
   gboolean dragging;
-  double drag_x0, drag_y0, drag_x1, drag_y1;   /* image coordinates */
+  double drag_x0, drag_y0, drag_x1, drag_y1; /* image coordinates */
 };
 
 G_DEFINE_TYPE (StudioCanvas, studio_canvas, GTK_TYPE_DRAWING_AREA)
@@ -28,11 +28,10 @@ view_transform (StudioCanvas *self, double *scale, double *ox, double *oy)
 {
   const int aw = gtk_widget_get_allocated_width (GTK_WIDGET (self));
   const int ah = gtk_widget_get_allocated_height (GTK_WIDGET (self));
-  if (!self->image)
-    {
-      *scale = 1, *ox = *oy = 0;
-      return;
-    }
+  if (!self->image) {
+    *scale = 1, *ox = *oy = 0;
+    return;
+  }
   *scale = MIN (4.0, MIN ((double) aw / self->image->width, (double) ah / self->image->height));
   *ox = (aw - self->image->width * *scale) / 2;
   *oy = (ah - self->image->height * *scale) / 2;
@@ -60,17 +59,15 @@ rebuild_image_surface (StudioCanvas *self)
   cairo_surface_flush (s);
   guint8 *data = cairo_image_surface_get_data (s);
   const int stride = cairo_image_surface_get_stride (s);
-  for (int y = 0; y < img->height; y++)
-    {
-      const guint8 *src = img->pixels + (gsize) y * img->rowstride;
-      guint32 *dst = (guint32 *) (data + (gsize) y * stride);
-      for (int x = 0; x < img->width; x++, src += img->channels)
-        {
-          const guint a = img->channels == 4 ? src[3] : 255;
-          const guint r = src[0] * a / 255, g = src[1] * a / 255, b = src[2] * a / 255;
-          dst[x] = (a << 24) | (r << 16) | (g << 8) | b;
-        }
+  for (int y = 0; y < img->height; y++) {
+    const guint8 *src = img->pixels + (gsize) y * img->rowstride;
+    guint32 *dst = (guint32 *) (data + (gsize) y * stride);
+    for (int x = 0; x < img->width; x++, src += img->channels) {
+      const guint a = img->channels == 4 ? src[3] : 255;
+      const guint r = src[0] * a / 255, g = src[1] * a / 255, b = src[2] * a / 255;
+      dst[x] = (a << 24) | (r << 16) | (g << 8) | b;
     }
+  }
   cairo_surface_mark_dirty (s);
   self->image_surface = s;
 }
@@ -86,16 +83,14 @@ rebuild_mask_surface (StudioCanvas *self)
   cairo_surface_flush (s);
   guint8 *data = cairo_image_surface_get_data (s);
   const int stride = cairo_image_surface_get_stride (s);
-  for (int y = 0; y < m->height; y++)
-    {
-      const guint8 *src = m->pixels + (gsize) y * m->rowstride;
-      guint32 *dst = (guint32 *) (data + (gsize) y * stride);
-      for (int x = 0; x < m->width; x++)
-        {
-          const guint a = src[x] * 110 / 255; /* translucent red, premultiplied */
-          dst[x] = (a << 24) | (a << 16);
-        }
+  for (int y = 0; y < m->height; y++) {
+    const guint8 *src = m->pixels + (gsize) y * m->rowstride;
+    guint32 *dst = (guint32 *) (data + (gsize) y * stride);
+    for (int x = 0; x < m->width; x++) {
+      const guint a = src[x] * 110 / 255; /* translucent red, premultiplied */
+      dst[x] = (a << 24) | (a << 16);
     }
+  }
   cairo_surface_mark_dirty (s);
   self->mask_surface = s;
 }
@@ -103,13 +98,12 @@ rebuild_mask_surface (StudioCanvas *self)
 static gboolean
 mask_is_empty (const DgMask *m)
 {
-  for (int y = 0; y < m->height; y++)
-    {
-      const guint8 *r = m->pixels + (gsize) y * m->rowstride;
-      for (int x = 0; x < m->width; x++)
-        if (r[x])
-          return FALSE;
-    }
+  for (int y = 0; y < m->height; y++) {
+    const guint8 *r = m->pixels + (gsize) y * m->rowstride;
+    for (int x = 0; x < m->width; x++)
+      if (r[x])
+        return FALSE;
+  }
   return TRUE;
 }
 
@@ -119,17 +113,16 @@ void
 studio_canvas_set_image (StudioCanvas *self, const DgImage *image)
 {
   g_return_if_fail (STUDIO_IS_CANVAS (self));
-  const gboolean same_size = image && self->image && image->width == self->image->width
-                             && image->height == self->image->height;
+  const gboolean same_size =
+      image && self->image && image->width == self->image->width && image->height == self->image->height;
   g_clear_pointer (&self->image, dg_image_free);
   self->image = image ? dg_image_copy (image) : NULL;
-  if (!same_size)
-    {
-      g_clear_pointer (&self->mask, dg_image_free);
-      if (self->image)
-        self->mask = dg_image_new (self->image->width, self->image->height, 1);
-      rebuild_mask_surface (self);
-    }
+  if (!same_size) {
+    g_clear_pointer (&self->mask, dg_image_free);
+    if (self->image)
+      self->mask = dg_image_new (self->image->width, self->image->height, 1);
+    rebuild_mask_surface (self);
+  }
   rebuild_image_surface (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
@@ -201,16 +194,15 @@ studio_canvas_draw (GtkWidget *widget, cairo_t *cr)
   GtkStyleContext *style = gtk_widget_get_style_context (widget);
   const int aw = gtk_widget_get_allocated_width (widget), ah = gtk_widget_get_allocated_height (widget);
   gtk_render_background (style, cr, 0, 0, aw, ah);
-  if (!self->image_surface)
-    {
-      PangoLayout *layout = gtk_widget_create_pango_layout (widget, NULL);
-      pango_layout_set_text (layout, g_object_get_data (G_OBJECT (self), "empty-text"), -1);
-      int tw, th;
-      pango_layout_get_pixel_size (layout, &tw, &th);
-      gtk_render_layout (style, cr, (aw - tw) / 2.0, (ah - th) / 2.0, layout);
-      g_object_unref (layout);
-      return FALSE;
-    }
+  if (!self->image_surface) {
+    PangoLayout *layout = gtk_widget_create_pango_layout (widget, NULL);
+    pango_layout_set_text (layout, g_object_get_data (G_OBJECT (self), "empty-text"), -1);
+    int tw, th;
+    pango_layout_get_pixel_size (layout, &tw, &th);
+    gtk_render_layout (style, cr, (aw - tw) / 2.0, (ah - th) / 2.0, layout);
+    g_object_unref (layout);
+    return FALSE;
+  }
   double s, ox, oy;
   view_transform (self, &s, &ox, &oy);
   cairo_save (cr);
@@ -223,26 +215,24 @@ studio_canvas_draw (GtkWidget *widget, cairo_t *cr)
   cairo_set_source_surface (cr, self->image_surface, 0, 0);
   cairo_pattern_set_filter (cairo_get_source (cr), s < 1 ? CAIRO_FILTER_GOOD : CAIRO_FILTER_NEAREST);
   cairo_paint (cr);
-  if (self->mask_surface)
-    {
-      cairo_set_source_surface (cr, self->mask_surface, 0, 0);
-      cairo_paint (cr);
-    }
+  if (self->mask_surface) {
+    cairo_set_source_surface (cr, self->mask_surface, 0, 0);
+    cairo_paint (cr);
+  }
   cairo_restore (cr);
-  if (self->dragging && self->tool == STUDIO_TOOL_RECTANGLE)
-    {
-      const double x0 = ox + MIN (self->drag_x0, self->drag_x1) * s, y0 = oy + MIN (self->drag_y0, self->drag_y1) * s;
-      const double w = fabs (self->drag_x1 - self->drag_x0) * s, h = fabs (self->drag_y1 - self->drag_y0) * s;
-      const double dash[] = { 4, 4 };
-      cairo_set_line_width (cr, 1);
-      cairo_set_source_rgb (cr, 1, 1, 1);
-      cairo_rectangle (cr, x0 + 0.5, y0 + 0.5, w, h);
-      cairo_stroke (cr);
-      cairo_set_dash (cr, dash, 2, 0);
-      cairo_set_source_rgb (cr, 0, 0, 0);
-      cairo_rectangle (cr, x0 + 0.5, y0 + 0.5, w, h);
-      cairo_stroke (cr);
-    }
+  if (self->dragging && self->tool == STUDIO_TOOL_RECTANGLE) {
+    const double x0 = ox + MIN (self->drag_x0, self->drag_x1) * s, y0 = oy + MIN (self->drag_y0, self->drag_y1) * s;
+    const double w = fabs (self->drag_x1 - self->drag_x0) * s, h = fabs (self->drag_y1 - self->drag_y0) * s;
+    const double dash[] = { 4, 4 };
+    cairo_set_line_width (cr, 1);
+    cairo_set_source_rgb (cr, 1, 1, 1);
+    cairo_rectangle (cr, x0 + 0.5, y0 + 0.5, w, h);
+    cairo_stroke (cr);
+    cairo_set_dash (cr, dash, 2, 0);
+    cairo_set_source_rgb (cr, 0, 0, 0);
+    cairo_rectangle (cr, x0 + 0.5, y0 + 0.5, w, h);
+    cairo_stroke (cr);
+  }
   return FALSE;
 }
 
@@ -254,12 +244,11 @@ stamp (StudioCanvas *self, double cx, double cy)
   DgMask *m = self->mask;
   const int r = self->brush_radius;
   for (int y = MAX (0, (int) floor (cy - r)); y <= MIN (m->height - 1, (int) ceil (cy + r)); y++)
-    for (int x = MAX (0, (int) floor (cx - r)); x <= MIN (m->width - 1, (int) ceil (cx + r)); x++)
-      {
-        const double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
-        if (dx * dx + dy * dy <= (double) r * r)
-          m->pixels[(gsize) y * m->rowstride + x] = 255;
-      }
+    for (int x = MAX (0, (int) floor (cx - r)); x <= MIN (m->width - 1, (int) ceil (cx + r)); x++) {
+      const double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
+      if (dx * dx + dy * dy <= (double) r * r)
+        m->pixels[(gsize) y * m->rowstride + x] = 255;
+    }
 }
 
 static void
@@ -268,8 +257,7 @@ stroke_to (StudioCanvas *self, double x, double y)
   /* stamps along the segment from the last point, a quarter radius apart */
   const double dx = x - self->drag_x1, dy = y - self->drag_y1;
   const int n = MAX (1, (int) ceil (sqrt (dx * dx + dy * dy) / MAX (1.0, self->brush_radius / 4.0)));
-  for (int i = 1; i <= n; i++)
-    stamp (self, self->drag_x1 + dx * i / n, self->drag_y1 + dy * i / n);
+  for (int i = 1; i <= n; i++) stamp (self, self->drag_x1 + dx * i / n, self->drag_y1 + dy * i / n);
   self->drag_x1 = x, self->drag_y1 = y;
   rebuild_mask_surface (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
@@ -286,15 +274,14 @@ studio_canvas_button_press (GtkWidget *widget, GdkEventButton *event)
   self->dragging = TRUE;
   self->drag_x0 = self->drag_x1 = ix;
   self->drag_y0 = self->drag_y1 = iy;
-  if (self->tool == STUDIO_TOOL_BRUSH)
-    {
-      /* Shift adds to the marked area; a plain stroke starts a new one */
-      if (!(event->state & GDK_SHIFT_MASK) && !(event->state & GDK_CONTROL_MASK))
-        fill_rect (self->mask, 0, 0, self->mask->width, self->mask->height, 0);
-      stamp (self, ix, iy);
-      rebuild_mask_surface (self);
-      gtk_widget_queue_draw (widget);
-    }
+  if (self->tool == STUDIO_TOOL_BRUSH) {
+    /* Shift adds to the marked area; a plain stroke starts a new one */
+    if (!(event->state & GDK_SHIFT_MASK) && !(event->state & GDK_CONTROL_MASK))
+      fill_rect (self->mask, 0, 0, self->mask->width, self->mask->height, 0);
+    stamp (self, ix, iy);
+    rebuild_mask_surface (self);
+    gtk_widget_queue_draw (widget);
+  }
   return TRUE;
 }
 
@@ -308,11 +295,10 @@ studio_canvas_motion (GtkWidget *widget, GdkEventMotion *event)
   to_image (self, event->x, event->y, &ix, &iy);
   if (self->tool == STUDIO_TOOL_BRUSH)
     stroke_to (self, ix, iy);
-  else
-    {
-      self->drag_x1 = ix, self->drag_y1 = iy;
-      gtk_widget_queue_draw (widget);
-    }
+  else {
+    self->drag_x1 = ix, self->drag_y1 = iy;
+    gtk_widget_queue_draw (widget);
+  }
   return TRUE;
 }
 
@@ -323,19 +309,18 @@ studio_canvas_button_release (GtkWidget *widget, GdkEventButton *event)
   if (!self->dragging || event->button != GDK_BUTTON_PRIMARY)
     return FALSE;
   self->dragging = FALSE;
-  if (self->tool == STUDIO_TOOL_RECTANGLE)
-    {
-      double ix, iy;
-      to_image (self, event->x, event->y, &ix, &iy);
-      const int x0 = (int) floor (MIN (self->drag_x0, ix)), y0 = (int) floor (MIN (self->drag_y0, iy));
-      const int x1 = (int) ceil (MAX (self->drag_x0, ix)), y1 = (int) ceil (MAX (self->drag_y0, iy));
-      if (!(event->state & GDK_SHIFT_MASK))
-        fill_rect (self->mask, 0, 0, self->mask->width, self->mask->height, 0);
-      if (x1 - x0 >= 2 && y1 - y0 >= 2)
-        fill_rect (self->mask, x0, y0, x1, y1, 255);
-      rebuild_mask_surface (self);
-      gtk_widget_queue_draw (widget);
-    }
+  if (self->tool == STUDIO_TOOL_RECTANGLE) {
+    double ix, iy;
+    to_image (self, event->x, event->y, &ix, &iy);
+    const int x0 = (int) floor (MIN (self->drag_x0, ix)), y0 = (int) floor (MIN (self->drag_y0, iy));
+    const int x1 = (int) ceil (MAX (self->drag_x0, ix)), y1 = (int) ceil (MAX (self->drag_y0, iy));
+    if (!(event->state & GDK_SHIFT_MASK))
+      fill_rect (self->mask, 0, 0, self->mask->width, self->mask->height, 0);
+    if (x1 - x0 >= 2 && y1 - y0 >= 2)
+      fill_rect (self->mask, x0, y0, x1, y1, 255);
+    rebuild_mask_surface (self);
+    gtk_widget_queue_draw (widget);
+  }
   g_signal_emit (self, signals[SIGNAL_MASK_CHANGED], 0);
   return TRUE;
 }
@@ -373,8 +358,8 @@ studio_canvas_class_init (StudioCanvasClass *klass)
   wc->button_press_event = studio_canvas_button_press;
   wc->motion_notify_event = studio_canvas_motion;
   wc->button_release_event = studio_canvas_button_release;
-  signals[SIGNAL_MASK_CHANGED] = g_signal_new ("mask-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
-                                               NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_MASK_CHANGED] =
+      g_signal_new ("mask-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 GtkWidget *

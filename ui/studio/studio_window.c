@@ -9,7 +9,7 @@
 #include "studio_canvas.h"
 
 #define THUMB_SIDE 64
-#define DEFAULT_CANVAS 512   /* generate with nothing open: the model's native size */
+#define DEFAULT_CANVAS 512 /* generate with nothing open: the model's native size */
 
 /* One history entry: an image and how it came about. */
 typedef struct {
@@ -29,9 +29,9 @@ struct _StudioWindow {
   GtkApplicationWindow parent;
   GtkWidget *canvas, *panel, *history, *save_button, *status;
   GtkWidget *rect_tool, *brush_tool, *brush_spin;
-  GPtrArray *entries;       /* Entry*, oldest first; rows of `history` in the same order */
-  int current;              /* index into entries, -1 = nothing open */
-  char *basename;           /* of the opened file, for the save dialog */
+  GPtrArray *entries; /* Entry*, oldest first; rows of `history` in the same order */
+  int current;        /* index into entries, -1 = nothing open */
+  char *basename;     /* of the opened file, for the save dialog */
 };
 
 G_DEFINE_TYPE (StudioWindow, studio_window, GTK_TYPE_APPLICATION_WINDOW)
@@ -64,13 +64,12 @@ GdkPixbuf *
 studio_pixbuf_from_image (const DgImage *image)
 {
   DgImage *copy = dg_image_copy (image);
-  if (!copy || copy->channels == 1)
-    {
-      dg_image_free (copy);
-      return NULL;
-    }
-  return gdk_pixbuf_new_from_data (copy->pixels, GDK_COLORSPACE_RGB, copy->channels == 4, 8, copy->width,
-                                   copy->height, copy->rowstride, free_image_pixels, copy);
+  if (!copy || copy->channels == 1) {
+    dg_image_free (copy);
+    return NULL;
+  }
+  return gdk_pixbuf_new_from_data (copy->pixels, GDK_COLORSPACE_RGB, copy->channels == 4, 8, copy->width, copy->height,
+                                   copy->rowstride, free_image_pixels, copy);
 }
 
 /* ---- current image, mask and the panel's input ------------------------------------------- */
@@ -86,8 +85,7 @@ update_panel_source (StudioWindow *self)
 {
   const DgImage *img = current_image (self);
   DgMask *mask = studio_canvas_dup_mask (STUDIO_CANVAS (self->canvas));
-  dg_panel_set_source (DG_PANEL (self->panel), img ? dg_image_copy (img) : NULL, mask, DEFAULT_CANVAS,
-                       DEFAULT_CANVAS);
+  dg_panel_set_source (DG_PANEL (self->panel), img ? dg_image_copy (img) : NULL, mask, DEFAULT_CANVAS, DEFAULT_CANVAS);
   gtk_widget_set_sensitive (self->save_button, img != NULL);
 }
 
@@ -96,12 +94,11 @@ show_current (StudioWindow *self)
 {
   studio_canvas_set_image (STUDIO_CANVAS (self->canvas), current_image (self));
   update_panel_source (self);
-  if (self->current >= 0)
-    {
-      GtkFlowBoxChild *child = gtk_flow_box_get_child_at_index (GTK_FLOW_BOX (self->history), self->current);
-      if (child && !gtk_flow_box_child_is_selected (child))
-        gtk_flow_box_select_child (GTK_FLOW_BOX (self->history), child);
-    }
+  if (self->current >= 0) {
+    GtkFlowBoxChild *child = gtk_flow_box_get_child_at_index (GTK_FLOW_BOX (self->history), self->current);
+    if (child && !gtk_flow_box_child_is_selected (child))
+      gtk_flow_box_select_child (GTK_FLOW_BOX (self->history), child);
+  }
 }
 
 static void
@@ -123,13 +120,12 @@ add_entry (StudioWindow *self, DgImage *image, const char *label)
   GtkWidget *row = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
   gtk_container_set_border_width (GTK_CONTAINER (row), 4);
   g_autoptr (GdkPixbuf) full = studio_pixbuf_from_image (image);
-  if (full)
-    {
-      const double s = (double) THUMB_SIDE / MAX (image->width, image->height);
-      g_autoptr (GdkPixbuf) thumb = gdk_pixbuf_scale_simple (full, MAX (1, (int) (image->width * s)),
-                                                             MAX (1, (int) (image->height * s)), GDK_INTERP_BILINEAR);
-      gtk_box_pack_start (GTK_BOX (row), gtk_image_new_from_pixbuf (thumb), FALSE, FALSE, 0);
-    }
+  if (full) {
+    const double s = (double) THUMB_SIDE / MAX (image->width, image->height);
+    g_autoptr (GdkPixbuf) thumb = gdk_pixbuf_scale_simple (full, MAX (1, (int) (image->width * s)),
+                                                           MAX (1, (int) (image->height * s)), GDK_INTERP_BILINEAR);
+    gtk_box_pack_start (GTK_BOX (row), gtk_image_new_from_pixbuf (thumb), FALSE, FALSE, 0);
+  }
   GtkWidget *text = gtk_label_new (label);
   gtk_label_set_ellipsize (GTK_LABEL (text), PANGO_ELLIPSIZE_END);
   gtk_label_set_xalign (GTK_LABEL (text), 0.0);
@@ -163,22 +159,21 @@ on_apply (DgPanel *panel, const DgTaskResult *result, StudioWindow *self)
   const DgImage *cur = current_image (self);
   g_autoptr (GError) error = NULL;
   DgImage *next = NULL;
-  if (cur)
-    {
-      next = dg_image_copy (cur);
-      if (!next || !dg_task_result_apply (next, result, &error))
-        {
-          dg_image_free (next);
-          gtk_label_set_text (GTK_LABEL (self->status), error ? error->message : _("Out of memory."));
-          return;
-        }
+  if (cur) {
+    next = dg_image_copy (cur);
+    if (!next || !dg_task_result_apply (next, result, &error)) {
+      dg_image_free (next);
+      gtk_label_set_text (GTK_LABEL (self->status), error ? error->message : _ ("Out of memory."));
+      return;
     }
-  else
+  } else
     next = dg_image_copy (result->image);
   g_auto (GStrv) strings = NULL;
   DgTaskSpec spec;
   dg_panel_get_spec (panel, &spec, &strings);
-  const char *what = spec.job == DG_JOB_GENERATE ? _("Generate") : spec.job == DG_JOB_EDIT ? _("Edit") : _("Inpaint");
+  const char *what = spec.job == DG_JOB_GENERATE ? _ ("Generate")
+                     : spec.job == DG_JOB_EDIT   ? _ ("Edit")
+                                                 : _ ("Inpaint");
   g_autofree char *label = g_strdup_printf ("%s: %s", what, spec.prompt);
   add_entry (self, next, label);
   gtk_label_set_text (GTK_LABEL (self->status), "");
@@ -192,19 +187,18 @@ studio_window_open (StudioWindow *self, GFile *file, GError **error)
   g_return_val_if_fail (STUDIO_IS_WINDOW (self), FALSE);
   g_autofree char *path = g_file_get_path (file);
   g_autoptr (GdkPixbuf) loaded = path ? gdk_pixbuf_new_from_file (path, error) : NULL;
-  if (!loaded)
-    {
-      if (!path)
-        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, _("Only local files can be opened."));
-      return FALSE;
-    }
+  if (!loaded) {
+    if (!path)
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, _ ("Only local files can be opened."));
+    return FALSE;
+  }
   g_autoptr (GdkPixbuf) oriented = gdk_pixbuf_apply_embedded_orientation (loaded);
   DgImage *img = studio_image_from_pixbuf (oriented);
   if (!img)
-    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("Out of memory.")), FALSE;
+    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("Out of memory.")), FALSE;
   g_free (self->basename);
   self->basename = g_file_get_basename (file);
-  g_autofree char *label = g_strdup_printf (_("Opened %s"), self->basename);
+  g_autofree char *label = g_strdup_printf (_ ("Opened %s"), self->basename);
   add_entry (self, img, label);
   /* an open image is most often there to be edited */
   int job = DG_JOB_GENERATE;
@@ -222,7 +216,7 @@ studio_window_save (StudioWindow *self, GFile *file, GError **error)
   g_return_val_if_fail (STUDIO_IS_WINDOW (self), FALSE);
   const DgImage *img = current_image (self);
   if (!img)
-    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("There is no image to save.")), FALSE;
+    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("There is no image to save.")), FALSE;
   g_autofree char *path = g_file_get_path (file);
   g_autofree char *lower = g_ascii_strdown (path ? path : "", -1);
   const char *type = "png";
@@ -234,14 +228,13 @@ studio_window_save (StudioWindow *self, GFile *file, GError **error)
     type = "bmp";
   g_autoptr (GdkPixbuf) pb = studio_pixbuf_from_image (img);
   if (!pb)
-    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("Out of memory.")), FALSE;
-  if (g_str_equal (type, "jpeg") && gdk_pixbuf_get_has_alpha (pb))
-    {
-      /* JPEG has no alpha: flatten onto white */
-      g_autoptr (GdkPixbuf) flat = gdk_pixbuf_composite_color_simple (pb, img->width, img->height, GDK_INTERP_NEAREST,
-                                                                      255, 1, 0xffffff, 0xffffff);
-      return gdk_pixbuf_save (flat, path, type, error, "quality", "95", NULL);
-    }
+    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("Out of memory.")), FALSE;
+  if (g_str_equal (type, "jpeg") && gdk_pixbuf_get_has_alpha (pb)) {
+    /* JPEG has no alpha: flatten onto white */
+    g_autoptr (GdkPixbuf) flat =
+        gdk_pixbuf_composite_color_simple (pb, img->width, img->height, GDK_INTERP_NEAREST, 255, 1, 0xffffff, 0xffffff);
+    return gdk_pixbuf_save (flat, path, type, error, "quality", "95", NULL);
+  }
   return gdk_pixbuf_save (pb, path, type, error, NULL);
 }
 
@@ -249,9 +242,9 @@ static void
 on_open_clicked (GtkButton *b, StudioWindow *self)
 {
   g_autoptr (GtkFileChooserNative) chooser = gtk_file_chooser_native_new (
-      _("Open an image"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
+      _ ("Open an image"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN, _ ("_Open"), _ ("_Cancel"));
   GtkFileFilter *filter = gtk_file_filter_new ();
-  gtk_file_filter_set_name (filter, _("Images"));
+  gtk_file_filter_set_name (filter, _ ("Images"));
   gtk_file_filter_add_pixbuf_formats (filter);
   gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
   if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) != GTK_RESPONSE_ACCEPT)
@@ -266,7 +259,7 @@ static void
 on_save_clicked (GtkButton *b, StudioWindow *self)
 {
   g_autoptr (GtkFileChooserNative) chooser = gtk_file_chooser_native_new (
-      _("Save the image"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), _("_Cancel"));
+      _ ("Save the image"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_SAVE, _ ("_Save"), _ ("_Cancel"));
   gtk_file_chooser_set_do_overwrite_confirmation (GTK_FILE_CHOOSER (chooser), TRUE);
   g_autofree char *stem = self->basename ? g_strndup (self->basename, strcspn (self->basename, ".")) : NULL;
   g_autofree char *name = g_strdup_printf ("%s-deepgen.png", stem ? stem : "image");
@@ -335,7 +328,7 @@ studio_window_init (StudioWindow *self)
 {
   self->entries = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_free);
   self->current = -1;
-  gtk_window_set_title (GTK_WINDOW (self), _("DeepGen Studio"));
+  gtk_window_set_title (GTK_WINDOW (self), _ ("DeepGen Studio"));
   gtk_window_set_default_size (GTK_WINDOW (self), 1120, 740);
   gtk_window_set_icon_name (GTK_WINDOW (self), "org.deepgen.Studio");
 
@@ -345,8 +338,8 @@ studio_window_init (StudioWindow *self)
   gtk_container_add (GTK_CONTAINER (self), outer);
   GtkWidget *bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
   gtk_container_set_border_width (GTK_CONTAINER (bar), 6);
-  GtkWidget *open = gtk_button_new_with_mnemonic (_("_Open…"));
-  self->save_button = gtk_button_new_with_mnemonic (_("_Save As…"));
+  GtkWidget *open = gtk_button_new_with_mnemonic (_ ("_Open…"));
+  self->save_button = gtk_button_new_with_mnemonic (_ ("_Save As…"));
   gtk_widget_set_sensitive (self->save_button, FALSE);
   g_signal_connect (open, "clicked", G_CALLBACK (on_open_clicked), self);
   g_signal_connect (self->save_button, "clicked", G_CALLBACK (on_save_clicked), self);
@@ -363,15 +356,15 @@ studio_window_init (StudioWindow *self)
   GtkWidget *left = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
   gtk_container_set_border_width (GTK_CONTAINER (left), 6);
   GtkWidget *tools = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  GtkWidget *mark = gtk_label_new (_("Mark the region:"));
-  self->rect_tool = gtk_radio_button_new_with_mnemonic (NULL, _("_Rectangle"));
-  self->brush_tool = gtk_radio_button_new_with_mnemonic_from_widget (GTK_RADIO_BUTTON (self->rect_tool), _("_Brush"));
+  GtkWidget *mark = gtk_label_new (_ ("Mark the region:"));
+  self->rect_tool = gtk_radio_button_new_with_mnemonic (NULL, _ ("_Rectangle"));
+  self->brush_tool = gtk_radio_button_new_with_mnemonic_from_widget (GTK_RADIO_BUTTON (self->rect_tool), _ ("_Brush"));
   self->brush_spin = gtk_spin_button_new_with_range (1, 500, 1);
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->brush_spin), 24);
-  gtk_widget_set_tooltip_text (self->brush_spin, _("Brush radius in image pixels"));
+  gtk_widget_set_tooltip_text (self->brush_spin, _ ("Brush radius in image pixels"));
   gtk_widget_set_sensitive (self->brush_spin, FALSE);
-  GtkWidget *clear = gtk_button_new_with_mnemonic (_("C_lear"));
-  gtk_widget_set_tooltip_text (clear, _("Unmark everything: the job then works on the whole image."));
+  GtkWidget *clear = gtk_button_new_with_mnemonic (_ ("C_lear"));
+  gtk_widget_set_tooltip_text (clear, _ ("Unmark everything: the job then works on the whole image."));
   gtk_box_pack_start (GTK_BOX (tools), mark, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (tools), self->rect_tool, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (tools), self->brush_tool, FALSE, FALSE, 0);
@@ -384,7 +377,7 @@ studio_window_init (StudioWindow *self)
 
   self->canvas = studio_canvas_new ();
   g_object_set_data_full (G_OBJECT (self->canvas), "empty-text",
-                          g_strdup (_("Open an image to edit it, or generate a new one with the panel.")), g_free);
+                          g_strdup (_ ("Open an image to edit it, or generate a new one with the panel.")), g_free);
   g_signal_connect (self->canvas, "mask-changed", G_CALLBACK (on_mask_changed), self);
   gtk_box_pack_start (GTK_BOX (left), self->canvas, TRUE, TRUE, 0);
   self->status = gtk_label_new ("");
@@ -394,7 +387,7 @@ studio_window_init (StudioWindow *self)
 
   /* history: a strip of thumbnails under the image, oldest first */
   GtkWidget *hl = gtk_label_new (NULL);
-  g_autofree char *markup = g_strdup_printf ("<b>%s</b>", _("History"));
+  g_autofree char *markup = g_strdup_printf ("<b>%s</b>", _ ("History"));
   gtk_label_set_markup (GTK_LABEL (hl), markup);
   gtk_label_set_xalign (GTK_LABEL (hl), 0.0);
   gtk_box_pack_start (GTK_BOX (left), hl, FALSE, FALSE, 0);
