@@ -22,7 +22,7 @@ prepare (const DgImage *image, int *width, int *height, GError **error)
                                   ? dg_image_resize (rgb, *width, *height, DG_RESAMPLE_BICUBIC)
                                   : NULL;
   const DgImage *use = sized ? sized : rgb;
-  float *pixels = use ? g_try_new (float, (gsize) *width * *height * 3) : NULL;
+  float *pixels = use ? g_try_new (float, (gsize) *width **height * 3) : NULL;
   if (!pixels) {
     g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("Not enough memory to prepare the input image."));
     return NULL;

@@ -303,8 +303,7 @@ test_cached_equals_plain_bf16 (void)
     if (fi == si)
       continue;
     if (y[top] - y[second] >= 2 * tol)
-      g_error ("step %u: cached id %d, plain id %d (plain margin %.4g, not a near-tie)", i, fi, si,
-               y[top] - y[second]);
+      g_error ("step %u: cached id %d, plain id %d (plain margin %.4g, not a near-tie)", i, fi, si, y[top] - y[second]);
     g_test_message ("step %u: near-tie, the paths diverge here", i);
     break;
   }
