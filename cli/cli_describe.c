@@ -50,8 +50,8 @@ describe_thread (gpointer data)
     d->device_name = g_strdup (dg_engine_device_name (engine));
   if (model) {
     d->t_start = g_get_monotonic_time ();
-    d->caption = dg_describe (model, d->image, d->instruction, d->max_tokens, cli_progress_func, d->progress,
-                              d->cancel, &d->error);
+    d->caption = dg_describe (model, d->image, d->instruction, d->max_tokens, cli_progress_func, d->progress, d->cancel,
+                              &d->error);
     d->t_end = g_get_monotonic_time ();
   }
   cli_progress_end (d->progress);
@@ -78,9 +78,9 @@ stage_name (DgStage stage)
 static int
 fail (GError *error)
 {
-  int code = error->domain == G_OPTION_ERROR                                      ? CLI_EXIT_USAGE
+  int code = error->domain == G_OPTION_ERROR                                  ? CLI_EXIT_USAGE
              : error->domain == DG_ERROR && error->code == DG_ERROR_CANCELLED ? CLI_EXIT_CANCELLED
-                                                                                  : CLI_EXIT_FAILURE;
+                                                                              : CLI_EXIT_FAILURE;
   if (code == CLI_EXIT_USAGE)
     fprintf (stderr, _ ("%s: %s\nRun '%s --help' for the options.\n"), "deepgen", error->message, g_get_prgname ());
   else if (code == CLI_EXIT_CANCELLED)
@@ -102,8 +102,7 @@ cli_cmd_describe (int argc, char **argv)
     { "instruction", 0, 0, G_OPTION_ARG_FILENAME, &instruction_raw,
       N_ ("What to ask about the image (default: \"Describe this image in one sentence.\")"), N_ ("TEXT") },
     { "max-tokens", 0, 0, G_OPTION_ARG_INT, &max_tokens, N_ ("Write at most N tokens (default 77)"), N_ ("N") },
-    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_ ("bf16 (default, as the reference) or f32"),
-      N_ ("NAME") },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_ ("bf16 (default, as the reference) or f32"), N_ ("NAME") },
     { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_ ("released (default), q8, q4 or auto"), N_ ("FORMAT") },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_ ("The DeepGen-1.0-diffusers folder"), N_ ("DIR") },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, N_ ("Vulkan device by index or part of its name"), N_ ("DEV") },
@@ -145,8 +144,9 @@ cli_cmd_describe (int argc, char **argv)
   if (missing) {
     g_autofree char *display = g_filename_display_name (dir);
     g_strdelimit (g_strchomp (missing), "\n", ',');
-    fprintf (stderr, _ ("deepgen: the model folder %s is missing or incomplete (%s); get it with 'deepgen download' "
-                        "or point --model at it.\n"),
+    fprintf (stderr,
+             _ ("deepgen: the model folder %s is missing or incomplete (%s); get it with 'deepgen download' "
+                "or point --model at it.\n"),
              display, missing);
     return CLI_EXIT_FAILURE;
   }

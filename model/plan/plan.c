@@ -1042,8 +1042,11 @@ dg_plan_describe (const DgPlanModel *m, const DgPlanRequest *limits, int width, 
   e->weights += align_up (head);
   e->activations += dg_llm_layout_cache_bytes (c, prompt_tokens + max_new) + align_up ((guint64) c->vocab_size * 4);
   e->total = e->weights + e->activations + e->carried;
+  /* New token j (0-based) attends to prompt_tokens + j + 1 cached keys: 4·context·Q per layer. */
+  const double Q = (double) c->n_heads * c->head_dim, P = prompt_tokens, N = max_new;
+  const double contexts = N * P + N * (N + 1) / 2;
   e->flop = dg_flops_vit (&m->vlm.vision, width, height) + dg_flops_llm (c, prompt_tokens) +
-            (double) max_new * (dg_flops_llm_per_token (c) + 2.0 * (double) n);
+            N * (dg_flops_llm_per_token (c) + 2.0 * (double) n) + 4.0 * c->n_layers * Q * contexts;
   for (int s = 0; s < DG_PLAN_N_STAGES; s++)
     if (s != DG_PLAN_ENCODE)
       plan->stage[s] = (DgPlanStageBytes) { 0 };

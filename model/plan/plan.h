@@ -141,7 +141,8 @@ gboolean dg_plan_tensor_quantizable (const char *folder, const char *name, guint
  * its one reference and one LLM row of prompt + max_new tokens (the plain path's longest pass;
  * no meta queries), plus the output head [vocab, hidden] in the LLM's Linear format, the KV
  * cache and the logits. @limits: device limits and precision/weights as in dg_plan_compute
- * (job, sizes and rows are set here). FLOPs: the ViT, the prompt, then one cached token each. */
+ * (job, sizes and rows are set here). FLOPs: the ViT, the prompt, then per new token the linear
+ * layers, the output head and the attention over the cache (MODEL.md §11). */
 gboolean dg_plan_describe (const DgPlanModel *m, const DgPlanRequest *limits, int width, int height,
                            guint prompt_tokens, guint max_new, DgPlan *plan, GError **error);
 

@@ -27,6 +27,7 @@
 #include "describe.h"
 #include "golden.h"
 #include "image.h"
+#include "plan.h"
 
 #define LOGIT_ATOL 1e-4
 
@@ -336,6 +337,46 @@ test_bad_instruction (void)
   g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
 }
 
+/* The memory plan and FLOP count of Describe for DeepGen 1.0 at 512² (256 image tokens), from the
+ * MODEL.md §2.1 shapes by hand: the encode stage of the same edit plus the output head
+ * (151936 × 2048 bf16), the KV cache (36 layers × K and V × 384 tokens × 2 kv heads × 128 × 4
+ * bytes) and the logits (151936 f32); per new token 5.549 GFLOP of linear layers
+ * (2·36·(2·2048² + 2·2048·256 + 3·2048·11008)) + 0.622 of the head (2·2048·151936) + the
+ * attention over the cache (4·36·2048 per cached token). */
+static void
+test_plan (void)
+{
+  g_autoptr (DgPlanModel) m = dg_plan_model_new ();
+  const guint prompt = 307, max_new = 77;
+  DgPlanRequest q = DG_PLAN_REQUEST_INIT;
+  DgPlan d, e;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (dg_plan_describe (m, &q, 512, 512, prompt, max_new, &d, &error));
+  g_assert_no_error (error);
+  const int ref[2] = { 512, 512 };
+  q.job = DG_JOB_EDIT;
+  q.n_refs = 1;
+  q.ref_sizes = ref;
+  q.cfg = FALSE;
+  q.steps = 1;
+  q.seq_len = prompt + max_new;
+  g_assert_true (dg_plan_compute (m, &q, &e, &error));
+  const guint64 head = 151936ull * 2048 * 2, cache = 36ull * 2 * 384 * 256 * 4, logits = 151936ull * 4;
+  g_assert_cmpuint (d.stage[DG_PLAN_ENCODE].weights, ==, e.stage[DG_PLAN_ENCODE].weights + head);
+  g_assert_cmpuint (d.stage[DG_PLAN_ENCODE].activations, ==, e.stage[DG_PLAN_ENCODE].activations + cache + logits);
+  g_assert_cmpuint (d.peak_stage, ==, DG_PLAN_ENCODE);
+  g_assert_cmpuint (d.stage[DG_PLAN_DENOISE].total, ==, 0);
+  g_assert_cmpuint (d.required, >, d.peak);
+  const double per_token = 2.0 * 36 * (2.0 * 2048 * 2048 + 2.0 * 2048 * 256 + 3.0 * 2048 * 11008) + 2.0 * 2048 * 151936;
+  const double attention = 4.0 * 36 * 2048 * (max_new * (double) prompt + max_new * (max_new + 1) / 2.0);
+  const double decode = d.stage[DG_PLAN_ENCODE].flop - dg_plan_flops_vit (m, 512, 512) - dg_plan_flops_llm (m, prompt);
+  g_assert_cmpfloat (fabs (decode - (max_new * per_token + attention)), <, 1e-9 * decode);
+  g_test_message ("DeepGen 1.0, 512²: %.3f GFLOP per new token (+ %.3f for attention at 307 cached tokens); "
+                  "ViT + prompt %.2f TFLOP; describe needs %.2f GiB",
+                  per_token / 1e9, 4.0 * 36 * 2048 * 307 / 1e9,
+                  (dg_plan_flops_vit (m, 512, 512) + dg_plan_flops_llm (m, prompt)) / 1e12, d.required / 1073741824.0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -346,5 +387,6 @@ main (int argc, char **argv)
   g_test_add_func ("/describe/golden-plain", test_golden_plain);
   g_test_add_func ("/describe/cached-equals-plain-bf16", test_cached_equals_plain_bf16);
   g_test_add_func ("/describe/bad-input", test_bad_instruction);
+  g_test_add_func ("/describe/plan", test_plan);
   return g_test_run ();
 }
