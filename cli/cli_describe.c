@@ -1,4 +1,4 @@
-/* `deepgen describe IMAGE`: the VLM writes a caption of an image (dg_describe, MODEL.md §11).
+/* `deepgen describe IMAGE`: the VLM writes a caption of an image (dg_describe, MODEL.md §13).
  * The caption goes to stdout alone (for scripts); progress and messages to stderr. The run is in
  * a worker thread while the main loop waits for Ctrl-C, which cancels at the next token. */
 #include "cli_describe.h"

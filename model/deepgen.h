@@ -163,7 +163,7 @@ DgImage *dg_run (DgModel *model, const DgRequest *request, DgProgressFunc progre
 GPtrArray *dg_run_batch (DgModel *model, const DgRequest *const *requests, guint n_requests, DgProgressFunc progress,
                          gpointer user_data, GCancellable *cancellable, GError **error);
 
-/* ---- describing an image (model/pipeline/describe_api.c, MODEL.md §11) ------------------ */
+/* ---- describing an image (model/pipeline/describe_api.c, MODEL.md §13) ------------------ */
 
 /* The VLM writes a caption of @image (RGB or RGBA; alpha dropped): the image is prepared like
  * an edit reference with a longest side of DG_DESCRIBE_SIDE (dg_reference_size, PIL bicubic),

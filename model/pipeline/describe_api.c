@@ -1,4 +1,4 @@
-/* dg_describe (deepgen.h): the public face of Describe (model/vlm/describe.h, MODEL.md §11) —
+/* dg_describe (deepgen.h): the public face of Describe (model/vlm/describe.h, MODEL.md §13) —
  * the image prepared like an edit reference, the memory plan checked, the VLM loaded with its
  * vision tower, the caption decoded and the VLM released again (the residency rule of
  * pipeline.c: nothing stays on the device between jobs). */

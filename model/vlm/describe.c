@@ -1,4 +1,4 @@
-/* Describe: greedy captioning with the VLM (describe.h, MODEL.md §11). */
+/* Describe: greedy captioning with the VLM (describe.h, MODEL.md §13). */
 #include "describe.h"
 
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Describe (MODEL.md §11): the VLM writes a caption of an image — greedy autoregressive decoding
+/* Describe (MODEL.md §13): the VLM writes a caption of an image — greedy autoregressive decoding
  * with the language model's output head, as transformers'
  * Qwen2_5_VLForConditionalGeneration.generate(do_sample=False) does.
  *

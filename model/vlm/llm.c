@@ -496,7 +496,7 @@ dg_llm_forward_layers (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBatch
   return TRUE;
 }
 
-/* ---- decoding: output head, KV cache (describe.c, MODEL.md §11) --------------------------- */
+/* ---- decoding: output head, KV cache (describe.c, MODEL.md §13) --------------------------- */
 
 gboolean
 dg_llm_load_head (DgLlm *llm, GError **error)

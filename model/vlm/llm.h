@@ -85,7 +85,7 @@ gboolean dg_llm_forward (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBat
 gboolean dg_llm_forward_layers (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBatch *batch, const VkcTensor *h,
                                 guint first, guint count, const DgLlmTap *tap);
 
-/* ---- decoding (describe.c, MODEL.md §11) ------------------------------------------------- */
+/* ---- decoding (describe.c, MODEL.md §13) ------------------------------------------------- */
 
 /* Uploads the output head [vocab, hidden] for dg_llm_decode: embed_tokens when the config ties
  * the word embeddings (tie_word_embeddings, Qwen2.5-VL-3B), else the top-level lm_head.weight

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden token ids for Describe (model/vlm/describe.c, MODEL.md §11): greedy captioning by
+"""Golden token ids for Describe (model/vlm/describe.c, MODEL.md §13): greedy captioning by
 transformers' Qwen2_5_VLForConditionalGeneration.generate on the tiny model.
 
 One command (from the repository root, in the venv of tests/golden/README.md):
