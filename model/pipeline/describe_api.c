@@ -33,7 +33,8 @@ prepare (const DgImage *image, int *width, int *height, GError **error)
 
 /* The weight format and the check of the plan: AUTO takes the first that fits. */
 static gboolean
-plan_describe (const DgModelParts *p, int width, int height, guint max_new, DgWeightFormat *weights, GError **error)
+plan_describe (const DgModelParts *p, int width, int height, guint max_new, DgWeightFormat *weights,
+               guint64 *arena_bytes, GError **error)
 {
   DgVitGrid grid;
   if (!dg_vit_grid ((guint) height, (guint) width, &p->plan_model->vlm.vision, &grid, error))
@@ -63,6 +64,7 @@ plan_describe (const DgModelParts *p, int width, int height, guint max_new, DgWe
       return FALSE;
   }
   *weights = q.weights;
+  *arena_bytes = plan.encode_arena;
   return dg_plan_check (&plan, q.device_bytes, error);
 }
 
@@ -93,7 +95,8 @@ describe_locked (const DgModelParts *p, const DgImage *image, const char *instru
   g_autofree float *pixels = prepare (image, &width, &height, error);
   DgVlmOptions vo = DG_VLM_OPTIONS_INIT;
   vo.precision = p->precision;
-  if (!pixels || !plan_describe (p, width, height, max_new, &vo.weights, error))
+  guint64 arena_bytes = 0;
+  if (!pixels || !plan_describe (p, width, height, max_new, &vo.weights, &arena_bytes, error))
     return NULL;
   if (g_cancellable_set_error_if_cancelled (cancellable, error)) {
     g_clear_error (error);
@@ -111,6 +114,7 @@ describe_locked (const DgModelParts *p, const DgImage *image, const char *instru
   opt.instruction = instruction;
   opt.max_new_tokens = max_new;
   opt.cancellable = cancellable;
+  opt.arena_bytes = arena_bytes;
   opt.progress = report_tokens;
   opt.user_data = &pr;
   DgVlmImage img = { pixels, DG_LAYOUT_HWC, (guint) height, (guint) width };

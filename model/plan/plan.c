@@ -1014,6 +1014,16 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
   return TRUE;
 }
 
+guint64
+dg_plan_llm_head_bytes (const DgQwenTextConfig *c, DgPrecision precision, DgWeightFormat weights)
+{
+  const guint64 n = (guint64) c->vocab_size * c->hidden;
+  const DgLinearStorage storage = dg_plan_linear_storage (weights, DG_COMPONENT_LLM);
+  return align_up (storage != DG_LINEAR_AS_RELEASED && dg_plan_linear_quantizable (c->hidden)
+                       ? dg_plan_linear_block_bytes (storage, n)
+                       : n * (precision == DG_PRECISION_F32 ? 4 : 2));
+}
+
 gboolean
 dg_plan_describe (const DgPlanModel *m, const DgPlanRequest *limits, int width, int height, guint prompt_tokens,
                   guint max_new, DgPlan *plan, GError **error)
@@ -1034,12 +1044,8 @@ dg_plan_describe (const DgPlanModel *m, const DgPlanRequest *limits, int width, 
     return FALSE;
   const DgQwenTextConfig *c = &m->vlm.text;
   const guint64 n = (guint64) c->vocab_size * c->hidden;
-  const DgLinearStorage storage = dg_plan_linear_storage (plan->weights, DG_COMPONENT_LLM);
-  const guint64 head = storage != DG_LINEAR_AS_RELEASED && dg_plan_linear_quantizable (c->hidden)
-                           ? dg_plan_linear_block_bytes (storage, n)
-                           : n * (plan->precision == DG_PRECISION_F32 ? 4 : 2);
   DgPlanStageBytes *e = &plan->stage[DG_PLAN_ENCODE];
-  e->weights += align_up (head);
+  e->weights += dg_plan_llm_head_bytes (c, plan->precision, plan->weights);
   e->activations += dg_llm_layout_cache_bytes (c, prompt_tokens + max_new) + align_up ((guint64) c->vocab_size * 4);
   e->total = e->weights + e->activations + e->carried;
   /* New token j (0-based) attends to prompt_tokens + j + 1 cached keys: 4·context·Q per layer. */

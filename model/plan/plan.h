@@ -143,6 +143,9 @@ gboolean dg_plan_tensor_quantizable (const char *folder, const char *name, guint
  * cache and the logits. @limits: device limits and precision/weights as in dg_plan_compute
  * (job, sizes and rows are set here). FLOPs: the ViT, the prompt, then per new token the linear
  * layers, the output head and the attention over the cache (MODEL.md §13). */
+/* Device bytes of the language model's output head [vocab, hidden] (llm.h dg_llm_load_head) as a
+ * Linear weight under @precision and @weights (one pool piece). */
+guint64 dg_plan_llm_head_bytes (const DgQwenTextConfig *c, DgPrecision precision, DgWeightFormat weights);
 gboolean dg_plan_describe (const DgPlanModel *m, const DgPlanRequest *limits, int width, int height,
                            guint prompt_tokens, guint max_new, DgPlan *plan, GError **error);
 

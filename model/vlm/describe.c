@@ -229,7 +229,14 @@ dg_vlm_describe (DgVlm *vlm, DgTokenizer *tok, const DgVlmImage *image, const Dg
   if (!check_instruction (instruction, error) || !dg_llm_load_head (llm, error))
     return NULL;
 
-  g_autoptr (DgArena) image_arena = dg_arena_new (dg_vlm_device (vlm), "describe image");
+  /* One arena holds the image's tensors and the prompt's pass, then each token's step (reset
+   * between them: a step needs far less than the prompt). The plain path embeds the image again
+   * for every token, so there the image keeps an arena of its own. */
+  g_autoptr (DgArena) arena = dg_arena_new (dg_vlm_device (vlm), "describe activations");
+  if (opt.arena_bytes)
+    dg_arena_expect (arena, opt.arena_bytes);
+  g_autoptr (DgArena) plain_image = opt.plain ? dg_arena_new (dg_vlm_device (vlm), "describe image") : NULL;
+  DgArena *image_arena = opt.plain ? plain_image : arena;
   DgVitGrid grid;
   VkcTensor image_embeds;
   if (!encode_image (vlm, image_arena, image, &grid, &image_embeds, error) || cancelled (opt.cancellable, error))
@@ -250,12 +257,12 @@ dg_vlm_describe (DgVlm *vlm, DgTokenizer *tok, const DgVlmImage *image, const Dg
   if (opt.progress)
     opt.progress (0, max_new, opt.user_data);
 
-  g_autoptr (DgArena) arena = dg_arena_new (dg_vlm_device (vlm), "describe step");
   for (guint k = 0; k < max_new; k++) {
     g_autofree float *logits = step (&d, arena, error);
     if (!logits)
       return NULL;
-    dg_arena_reset (arena);
+    dg_arena_reset (arena); /* on the cached path the image's tensors go too: the cache has the prompt */
+    d.image_embeds = opt.plain ? d.image_embeds : NULL;
     const gint32 id = argmax (logits, cfg->text.vocab_size);
     if (opt.on_token)
       opt.on_token (k, id, logits, cfg->text.vocab_size, opt.user_data);

@@ -27,6 +27,10 @@ typedef struct {
   const char *instruction; /* NULL or blank = DG_DESCRIBE_DEFAULT_INSTRUCTION */
   guint max_new_tokens;    /* 0 = DG_DESCRIBE_DEFAULT_MAX_TOKENS; at most DG_DESCRIBE_MAX_TOKENS */
   gboolean plain;          /* no KV cache: recompute the whole sequence for every token (tests) */
+  /* What the activation arena will hand out at most (the memory plan's encode_arena, which covers
+   * the ViT and the prompt's pass), so that it reserves that instead of default-sized blocks;
+   * 0 = default blocks. */
+  guint64 arena_bytes;
   GCancellable *cancellable;
   /* Progress after the image and after each token: @done tokens of at most @max. */
   void (*progress) (guint done, guint max, gpointer user_data);
@@ -34,7 +38,7 @@ typedef struct {
   gpointer user_data;
 } DgDescribeOptions;
 
-#define DG_DESCRIBE_OPTIONS_INIT { NULL, 0, FALSE, NULL, NULL, NULL, NULL }
+#define DG_DESCRIBE_OPTIONS_INIT { NULL, 0, FALSE, 0, NULL, NULL, NULL, NULL }
 
 /* The prompt string: Qwen2.5-VL's chat template with @n_image_tokens <|image_pad|> tokens and
  * @instruction after the image. g_free. */

@@ -506,6 +506,7 @@ dg_llm_load_head (DgLlm *llm, GError **error)
   const DgQwenTextConfig *c = &llm->cfg;
   g_autoptr (DgWeights) w = dg_weights_new (llm->dev, llm->w->st, llm->precision, "llm output head");
   dg_weights_set_linear_format (w, llm->weights, DG_COMPONENT_LLM);
+  dg_weights_expect (w, dg_plan_llm_head_bytes (c, llm->precision, llm->weights));
   /* Tied: the embedding table under the decoder's prefix; untied: lm_head.weight at the top
    * level of either key layout (Qwen2_5_VLForConditionalGeneration.lm_head). */
   const char *name = c->tie_word_embeddings ? "embed_tokens.weight" : "lm_head.weight";

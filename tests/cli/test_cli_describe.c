@@ -35,7 +35,7 @@ result_clear (Result *r)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Result, result_clear)
 
 static void
-run (Result *r, const char *const *args)
+run_env (Result *r, const char *env, const char *const *args)
 {
   GPtrArray *argv = g_ptr_array_new ();
   g_ptr_array_add (argv, (gpointer) DEEPGEN_CLI);
@@ -43,6 +43,10 @@ run (Result *r, const char *const *args)
   for (guint i = 0; args[i]; i++) g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
   g_auto (GStrv) envp = g_environ_unsetenv (g_get_environ (), "DEEPGEN_MODEL");
+  if (env) {
+    g_auto (GStrv) kv = g_strsplit (env, "=", 2);
+    envp = g_environ_setenv (envp, kv[0], kv[1], TRUE);
+  }
   int wait_status = 0;
   GError *error = NULL;
   memset (r, 0, sizeof *r);
@@ -56,7 +60,8 @@ run (Result *r, const char *const *args)
   g_assert_null (strstr (r->err, "CRITICAL"));
 }
 
-#define RUN(r, ...) run ((r), (const char *const[]) { __VA_ARGS__, NULL })
+#define RUN(r, ...) run_env ((r), NULL, (const char *const[]) { __VA_ARGS__, NULL })
+#define RUN_ENV(r, env, ...) run_env ((r), (env), (const char *const[]) { __VA_ARGS__, NULL })
 
 /* dg_describe in this process, for the same image file. */
 static char *
@@ -124,6 +129,13 @@ test_errors (void)
   RUN (&f, image, "-m", tiny, "--max-tokens", "2", "--instruction", "what is <|image_pad|>?");
   g_assert_cmpint (f.status, ==, 1);
   g_assert_nonnull (strstr (f.err, "<|image_pad|>"));
+  /* A device too small for the plan (DEEPGEN_VK_FAKE_DEVICE_BYTES: 64 MiB) refuses the job before
+   * anything is uploaded, naming the sizes. */
+  g_auto (Result) g = { 0 };
+  RUN_ENV (&g, "DEEPGEN_VK_FAKE_DEVICE_BYTES=67108864", image, "-m", tiny, "--max-tokens", "2");
+  g_assert_cmpint (g.status, ==, 1);
+  g_assert_nonnull (strstr (g.err, "GPU memory"));
+  g_assert_null (strstr (g.err, "Writing the caption"));
 }
 
 int

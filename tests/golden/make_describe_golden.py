@@ -99,7 +99,7 @@ def main():
                           runner_up_logit=float(top.values[1])))
     margins = [s["logit"] - s["runner_up_logit"] for s in steps]
     doc = dict(
-        generator=dict(command="python tests/golden/make_describe_golden.py " + out_dir,
+        generator=dict(command="python tests/golden/make_describe_golden.py tests/data/describe",
                        torch=torch.__version__, transformers=transformers.__version__,
                        model="tests/data/tiny-deepgen/vlm (fp32)", image="tests/data/golden/ref_128x128.png",
                        call="generate(do_sample=False, max_new_tokens=%d, output_logits=True)" % MAX_NEW_TOKENS),
