@@ -3,8 +3,10 @@
  * with a non-empty caption that equals what dg_describe returns in-process for the same image
  * and options (the model test model_describe pins the ids against transformers). Also the
  * command's usage errors and failures. */
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli_args.h"
 #include "deepgen.h"
@@ -138,6 +140,42 @@ test_errors (void)
   g_assert_null (strstr (g.err, "Writing the caption"));
 }
 
+/* Ctrl-C while tokens are written (plain progress lines: the stage starts with 0/N): the run stops
+ * at the next token, exit 130, no caption. */
+static void
+test_cancel (void)
+{
+  const char *argv[] = { DEEPGEN_CLI, "describe", image, "-m", tiny, "--max-tokens", "4000", NULL };
+  GPid pid;
+  int out_fd, err_fd;
+  GError *error = NULL;
+  g_assert_true (g_spawn_async_with_pipes (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+                                           NULL, &out_fd, &err_fd, &error));
+  g_assert_no_error (error);
+  GString *seen = g_string_new (NULL);
+  char buf[256];
+  gssize n;
+  while (!strstr (seen->str, "Writing the caption 0/") && (n = read (err_fd, buf, sizeof buf - 1)) > 0)
+    g_string_append_len (seen, buf, n);
+  g_assert_nonnull (strstr (seen->str, "Writing the caption 0/"));
+  kill (pid, SIGINT);
+  while ((n = read (err_fd, buf, sizeof buf - 1)) > 0) g_string_append_len (seen, buf, n);
+  GString *out = g_string_new (NULL);
+  while ((n = read (out_fd, buf, sizeof buf - 1)) > 0) g_string_append_len (out, buf, n);
+  close (err_fd);
+  close (out_fd);
+  int wait_status;
+  g_assert_cmpint (waitpid (pid, &wait_status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  g_test_message ("%s", seen->str);
+  g_assert_true (WIFEXITED (wait_status));
+  g_assert_cmpint (WEXITSTATUS (wait_status), ==, 130);
+  g_assert_cmpstr (out->str, ==, "");
+  g_assert_null (strstr (seen->str, "4000/4000"));
+  g_string_free (seen, TRUE);
+  g_string_free (out, TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -147,5 +185,6 @@ main (int argc, char **argv)
   image = g_canonicalize_filename (DEEPGEN_TEST_DATA_DIR "/golden/ref_128x128.png", cwd);
   g_test_add_func ("/describe/caption", test_caption);
   g_test_add_func ("/describe/errors", test_errors);
+  g_test_add_func ("/describe/cancel", test_cancel);
   return g_test_run ();
 }
