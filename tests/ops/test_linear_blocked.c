@@ -169,8 +169,9 @@ run_shapes (bool half)
       run_case (t, "aligned rows",
                 &(Case) { .M = 37, .K = 96 + 64, .N = 71, .wt = wt, .bias = true, .half = half, .tile = tile });
       /* One row. */
-      run_case (t, "M = 1",
-                &(Case) { .M = 1, .K = blocks ? 64 : 37, .N = 70, .wt = wt, .accumulate = true, .half = half, .tile = tile });
+      run_case (
+          t, "M = 1",
+          &(Case) { .M = 1, .K = blocks ? 64 : 37, .N = 70, .wt = wt, .accumulate = true, .half = half, .tile = tile });
       /* Odd K, a column-slice view of x (x_off odd) and an odd W stride: the scalar staging. */
       run_case (t, "odd K, views",
                 &(Case) { .M = 131,
@@ -186,7 +187,8 @@ run_shapes (bool half)
                           .tile = tile });
       /* K % 4 == 0 but not % 32, even W stride (16-bit pairs), x rows aligned. */
       if (!blocks)
-        run_case (t, "K = 4·odd", &(Case) { .M = 70, .K = 204, .N = 133, .wt = wt, .w_pad = 2, .half = half, .tile = tile });
+        run_case (t, "K = 4·odd",
+                  &(Case) { .M = 70, .K = 204, .N = 133, .wt = wt, .w_pad = 2, .half = half, .tile = tile });
     }
   }
   op_test_free (t);
@@ -214,18 +216,27 @@ test_fp16_range (void)
   for (guint i = 0; i < G_N_ELEMENTS (types); i++) {
     bool blocks = vkc_dtype_block (types[i]) > 1;
     run_case (t, "|x| = 3e5",
-              &(Case) { .M = 70, .K = blocks ? 128 : 100, .N = 90, .wt = types[i], .bias = true, .half = true,
-                        .tile = VKC_LINEAR_TILE_MEDIUM, .wide = 3e5f });
-    run_case (t, "|x| = 1e6",
-              &(Case) { .M = 9, .K = 64, .N = 40, .wt = types[i], .half = true, .tile = VKC_LINEAR_TILE_SMALL,
-                        .wide = 1e6f });
+              &(Case) { .M = 70,
+                        .K = blocks ? 128 : 100,
+                        .N = 90,
+                        .wt = types[i],
+                        .bias = true,
+                        .half = true,
+                        .tile = VKC_LINEAR_TILE_MEDIUM,
+                        .wide = 3e5f });
+    run_case (
+        t, "|x| = 1e6",
+        &(Case) {
+            .M = 9, .K = 64, .N = 40, .wt = types[i], .half = true, .tile = VKC_LINEAR_TILE_SMALL, .wide = 1e6f });
   }
-  run_case (t, "|w| = 2e5",
-            &(Case) { .M = 40, .K = 96, .N = 50, .wt = VKC_BF16, .half = true, .tile = VKC_LINEAR_TILE_SMALL,
-                      .wide_w = 2e5f });
-  run_case (t, "|w| = 2e5",
-            &(Case) { .M = 40, .K = 96, .N = 50, .wt = VKC_Q8_0, .half = true, .tile = VKC_LINEAR_TILE_MEDIUM,
-                      .wide_w = 2e5f });
+  run_case (
+      t, "|w| = 2e5",
+      &(Case) {
+          .M = 40, .K = 96, .N = 50, .wt = VKC_BF16, .half = true, .tile = VKC_LINEAR_TILE_SMALL, .wide_w = 2e5f });
+  run_case (
+      t, "|w| = 2e5",
+      &(Case) {
+          .M = 40, .K = 96, .N = 50, .wt = VKC_Q8_0, .half = true, .tile = VKC_LINEAR_TILE_MEDIUM, .wide_w = 2e5f });
   op_test_free (t);
 }
 
