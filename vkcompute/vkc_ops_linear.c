@@ -490,6 +490,12 @@ choose_scalar (VkcDevice *dev, const VkcLinearOptions *opt, VkcLinearKernel requ
     *why = "switched off by DEEPGEN_VK_DISABLE_FP16_TILES";
   } else if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
     *why = "a CPU device has no shared-memory bandwidth to save";
+  } else if (info->vendor_id == 0x10de) {
+    /* Each staged fp16 value is converted back to fp32 when read: 16 conversions per 64 FMAs on
+     * the large tile. AMD (v_fma_mix) and Intel (mixed-precision operands) fold them into the
+     * FMA; NVIDIA's F2F runs at 1/4–1/8 of its FMA rate, which would make fp16 tiles slower
+     * than fp32 ones (predicted, docs/PERF.md; NVIDIA GPUs since Turing take coopmat anyway). */
+    *why = "NVIDIA converts fp16 to fp32 at a fraction of its FMA rate";
   } else {
     half = true;
   }

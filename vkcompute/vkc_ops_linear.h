@@ -26,7 +26,8 @@ G_BEGIN_DECLS
  * GPUs with shaderFloat16 and non-f32 weights it stages fp16 tiles (BLOCKED_HALF: x and W
  * rounded to fp16 like the coopmat kernels, fp32 products and sums, tiles with inputs beyond
  * fp16's range computed in fp32; tests/ops/test_linear_blocked.c derives the bound); CPU
- * devices keep fp32 tiles (they have no shared-memory bandwidth to save). Kill switches:
+ * devices (no shared-memory bandwidth to save) and NVIDIA GPUs (slow fp16→fp32 conversion)
+ * keep fp32 tiles. Kill switches:
  * DEEPGEN_VK_DISABLE_BLOCKED=1 (back to the tiled kernel), DEEPGEN_VK_DISABLE_FP16_TILES=1
  * (fp32 tiles only). fp32_only requests keep fp32 tiles. */
 typedef enum {
