@@ -240,10 +240,19 @@ report (const char *name, const char *shape, double ms, double flops, double byt
   report_peak (name, shape, ms, flops, bytes, NULL, 0);
 }
 
+/* A case runs when its name contains the filter; a filter ending in '$' must end the name
+ * ("dit_ff_up$": the bf16 DiT FF and the host GEMM, not the q8_0 / q4_0 / f32 variants). */
 static bool
 wanted (const char *filter, const char *name)
 {
-  return !filter || strstr (name, filter);
+  if (!filter)
+    return true;
+  size_t n = strlen (filter);
+  if (n > 0 && filter[n - 1] == '$') {
+    size_t l = strlen (name);
+    return l >= n - 1 && strncmp (name + l - (n - 1), filter, n - 1) == 0;
+  }
+  return strstr (name, filter) != NULL;
 }
 
 static bool
@@ -272,6 +281,17 @@ bench_linear (Bench *b, const char *filter, const char *name, int64_t m, int64_t
     s.kernel = VKC_LINEAR_TILED;
     ms = run_case (b, rec_linear, &s, error);
     report_peak (name, shape, ms, 2.0 * m * k * n, 0, "scalar", b->peak_f32);
+    /* The register-blocked scalar kernel, fp32 tiles, and fp16 tiles where the device has them. */
+    if (ms >= 0) {
+      s.kernel = VKC_LINEAR_BLOCKED;
+      ms = run_case (b, rec_linear, &s, error);
+      report_peak (name, shape, ms, 2.0 * m * k * n, 0, "blocked", b->peak_f32);
+    }
+    if (ms >= 0 && vkc_device_info (b->dev)->fp16_arith && wt != VKC_F32) {
+      s.kernel = VKC_LINEAR_BLOCKED_HALF;
+      ms = run_case (b, rec_linear, &s, error);
+      report_peak (name, shape, ms, 2.0 * m * k * n, 0, "blk-fp16", b->peak_f32);
+    }
     if (ms >= 0 && b->peak_mma > 0) {
       s.kernel = VKC_LINEAR_COOPMAT;
       ms = run_case (b, rec_linear, &s, error);
@@ -280,6 +300,130 @@ bench_linear (Bench *b, const char *filter, const char *name, int64_t m, int64_t
   }
   vkc_pool_arena_reset (b->pool);
   return ms >= 0;
+}
+
+/* ---- the host's own GEMM, the CPU proxy's yardstick (issue #9) -------------------------------
+ * A plain blocked C GEMM on the host's cores, so that a CPU Vulkan device (lavapipe) can be put
+ * against what the same cores do without it: W is packed into panels of 16 columns stored k-major
+ * (contiguous, so a 256-deep slice of a panel, 16 KiB, stays in L1), each thread takes a share of
+ * the rows, and a 4-row × 16-column register block (GCC vector extensions; AVX2 + FMA where the
+ * host has them, chosen at run time) walks the slice. */
+
+typedef float HostV8 __attribute__ ((vector_size (32)));
+enum { HOST_MR = 4, HOST_NR = 16, HOST_KC = 256 };
+
+typedef struct {
+  const float *x, *wp; /* x [M, K], wp [N/16][K][16]: W packed in 16-column panels */
+  float *y;
+  int64_t m0, m1, K, N;
+} HostGemm;
+
+static inline __attribute__ ((always_inline)) void
+host_gemm_rows_body (const HostGemm *g)
+{
+  const int64_t K = g->K, N = g->N;
+  for (int64_t k0 = 0; k0 < K; k0 += HOST_KC) {
+    int64_t kc = MIN (HOST_KC, K - k0);
+    for (int64_t n0 = 0; n0 + HOST_NR <= N; n0 += HOST_NR) {
+      for (int64_t m0 = g->m0; m0 + HOST_MR <= g->m1; m0 += HOST_MR) {
+        HostV8 acc[HOST_MR][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < HOST_MR; r++) {
+          memcpy (&acc[r][0], g->y + (m0 + r) * N + n0, 32);
+          memcpy (&acc[r][1], g->y + (m0 + r) * N + n0 + 8, 32);
+        }
+        for (int64_t k = k0; k < k0 + kc; k++) {
+          HostV8 w0, w1;
+          const float *wk = g->wp + n0 * K + k * HOST_NR;
+          memcpy (&w0, wk, 32);
+          memcpy (&w1, wk + 8, 32);
+#pragma GCC unroll 4
+          for (int r = 0; r < HOST_MR; r++) {
+            float xv = g->x[(m0 + r) * K + k];
+            acc[r][0] += xv * w0;
+            acc[r][1] += xv * w1;
+          }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < HOST_MR; r++) {
+          memcpy (g->y + (m0 + r) * N + n0, &acc[r][0], 32);
+          memcpy (g->y + (m0 + r) * N + n0 + 8, &acc[r][1], 32);
+        }
+      }
+    }
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__ ((target ("avx2,fma"))) static void
+host_gemm_rows_avx2 (const HostGemm *g)
+{
+  host_gemm_rows_body (g);
+}
+#endif
+
+static void
+host_gemm_rows (const HostGemm *g)
+{
+  host_gemm_rows_body (g);
+}
+
+static gpointer
+host_gemm_thread (gpointer data)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma")) {
+    host_gemm_rows_avx2 (data);
+    return NULL;
+  }
+#endif
+  host_gemm_rows (data);
+  return NULL;
+}
+
+/* y = x·Wᵀ for M % (4·threads) == 0 and N % 16 == 0 (DeepGen's shapes); returns milliseconds of
+ * the fastest of `reps` runs after one warm-up, packing included. */
+static double
+host_gemm_ms (int64_t M, int64_t K, int64_t N, int reps)
+{
+  guint threads = MAX (1u, g_get_num_processors ());
+  g_assert (M % (HOST_MR * threads) == 0 && N % HOST_NR == 0);
+  g_autofree float *x = g_new (float, (size_t) (M * K));
+  g_autofree float *w = g_new (float, (size_t) (N * K));
+  g_autofree float *wt = g_new (float, (size_t) (N * K));
+  g_autofree float *y = g_new (float, (size_t) (M * N));
+  for (int64_t i = 0; i < M * K; i++) x[i] = (float) ((i * 7919) % 1000) * 1e-4f;
+  for (int64_t i = 0; i < N * K; i++) w[i] = (float) ((i * 104729) % 1000) * 1e-4f;
+  double best = -1;
+  for (int rep = 0; rep <= reps; rep++) {
+    gint64 t0 = g_get_monotonic_time ();
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t k = 0; k < K; k++) wt[(n / HOST_NR) * HOST_NR * K + k * HOST_NR + n % HOST_NR] = w[n * K + k];
+    memset (y, 0, sizeof (float) * (size_t) (M * N));
+    HostGemm part[64];
+    GThread *th[64];
+    threads = MIN (threads, 64u);
+    for (guint t = 0; t < threads; t++) {
+      part[t] = (HostGemm) { x, wt, y, M * t / threads, M * (t + 1) / threads, K, N };
+      th[t] = g_thread_new ("host-gemm", host_gemm_thread, &part[t]);
+    }
+    for (guint t = 0; t < threads; t++) g_thread_join (th[t]);
+    double ms = (g_get_monotonic_time () - t0) / 1000.0;
+    if (rep > 0 && (best < 0 || ms < best))
+      best = ms;
+  }
+  return best;
+}
+
+static void
+bench_host_gemm (Bench *b, const char *filter, const char *name, int64_t m, int64_t k, int64_t n)
+{
+  if (!wanted (filter, name))
+    return;
+  g_autofree char *shape =
+      g_strdup_printf ("M=%" G_GINT64_FORMAT " K=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT " f32, %u threads", m, k, n,
+                       g_get_num_processors ());
+  report_peak (name, shape, host_gemm_ms (m, k, n, b->reps), 2.0 * m * k * n, 0, NULL, 0);
 }
 
 static bool
@@ -409,6 +553,8 @@ deepgen_bench_ops (const char *filter, int reps, bool quick, GError **error)
   printf ("%-26s %-40s %13s %17s\n", "op", "shape", "time/op", "throughput");
   /* `quick` shrinks token counts 4× so that a CPU device finishes in seconds. */
   int64_t q = quick ? 4 : 1;
+  /* The host's C GEMM at the DiT FF shape: what a CPU device's kernels are held against. */
+  bench_host_gemm (&b, filter, "host C gemm dit_ff_up", 1024 / q, 1536, 6144);
   bool ok = bench_linear (&b, filter, "linear dit_ff_up", 1024 / q, 1536, 6144, VKC_BF16, error) &&
             bench_linear (&b, filter, "linear dit_ff_up_q8_0", 1024 / q, 1536, 6144, VKC_Q8_0, error) &&
             bench_linear (&b, filter, "linear dit_ff_up_q4_0", 1024 / q, 1536, 6144, VKC_Q4_0, error) &&

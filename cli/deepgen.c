@@ -826,7 +826,8 @@ cmd_bench (int argc, char **argv)
     int reps = 10;
     gboolean quick = FALSE;
     GOptionEntry entries[] = {
-      { "filter", 'f', 0, G_OPTION_ARG_STRING, &filter, N_ ("Only cases whose name contains NAME"), N_ ("NAME") },
+      { "filter", 'f', 0, G_OPTION_ARG_STRING, &filter,
+        N_ ("Only cases whose name contains NAME (NAME$: whose name ends with NAME)"), N_ ("NAME") },
       { "reps", 'r', 0, G_OPTION_ARG_INT, &reps, N_ ("Dispatches per measurement (default 10)"), N_ ("N") },
       { "quick", 'q', 0, G_OPTION_ARG_NONE, &quick, N_ ("Smaller token counts, for CPU devices"), NULL },
       { NULL },

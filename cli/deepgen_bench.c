@@ -16,7 +16,8 @@ main (int argc, char **argv)
   int reps = 10;
   gboolean quick = FALSE;
   GOptionEntry entries[] = {
-    { "filter", 'f', 0, G_OPTION_ARG_STRING, &filter, "Only cases whose name contains NAME", "NAME" },
+    { "filter", 'f', 0, G_OPTION_ARG_STRING, &filter,
+      "Only cases whose name contains NAME (NAME$: whose name ends with NAME)", "NAME" },
     { "reps", 'r', 0, G_OPTION_ARG_INT, &reps, "Dispatches per measurement (default 10)", "N" },
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &quick, "Smaller token counts, for CPU devices", NULL },
     { NULL },

@@ -7,6 +7,17 @@ foreach(w f32 f16 bf16 q8_0 q4_0)
   deepgen_shader(linear_gemv_${w} linear_gemv.comp W_T=DTYPE_${W})
   deepgen_shader(linear_gemv_sg_${w} linear_gemv.comp W_T=DTYPE_${W} USE_SUBGROUP=1)
 endforeach()
+# The register-blocked scalar GEMM (linear_blocked.comp): fp32 shared tiles for every weight type,
+# fp16 ones (SHARED_F16, devices with shaderFloat16) for the 16-bit and block types;
+# linear_blocked_broken_f16 drops the last K slice on purpose, for the self-check's test.
+foreach(w f32 f16 bf16 q8_0 q4_0)
+  string(TOUPPER ${w} W)
+  deepgen_shader(linear_blocked_${w} linear_blocked.comp W_T=DTYPE_${W})
+  if(NOT w STREQUAL "f32")
+    deepgen_shader(linear_blocked_half_${w} linear_blocked.comp W_T=DTYPE_${W} SHARED_F16=1)
+  endif()
+endforeach()
+deepgen_shader(linear_blocked_broken_f16 linear_blocked.comp W_T=DTYPE_F16 SELFTEST_DROP_LAST_K=1)
 # The cooperative-matrix GEMM (linear_coopmat.comp), when glslc supports it (shaders/CMakeLists.txt);
 # linear_coopmat_broken_f16 drops the last K slice on purpose: the self-check's test uses it.
 foreach(w f32 f16 bf16 q8_0 q4_0)

@@ -11,6 +11,10 @@
 #define LINEAR_BIAS 1u        // add b[n]
 #define LINEAR_ACCUMULATE 2u  // y += … instead of y = …
 #define LINEAR_W_PAIRS 4u     // 16-bit W: w_off and ldw are even, so (k even) pairs share a word
+// linear_blocked.comp's 16-byte loads: x_off, ldx and K (LINEAR_X_VEC4), or w_off, ldw and K
+// for f32 / f16 / bf16 W (LINEAR_W_VEC4), are multiples of 4 elements.
+#define LINEAR_X_VEC4 8u
+#define LINEAR_W_VEC4 16u
 
 layout(push_constant) uniform Push {
   uint M, N, K;

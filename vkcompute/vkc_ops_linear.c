@@ -15,7 +15,7 @@ typedef struct {
   uint32_t flags;
 } LinearPush;
 
-enum { LINEAR_BIAS = 1, LINEAR_ACCUMULATE = 2, LINEAR_W_PAIRS = 4 };
+enum { LINEAR_BIAS = 1, LINEAR_ACCUMULATE = 2, LINEAR_W_PAIRS = 4, LINEAR_X_VEC4 = 8, LINEAR_W_VEC4 = 16 };
 
 /* Tile shapes of linear_tiled.comp (specialization constants 0..5); each invocation keeps a
  * TM×TN block of outputs in registers. 64×128 with 4×8 per invocation for many rows (each
@@ -40,6 +40,75 @@ pick_tile (const VkcDeviceInfo *info, int64_t M, VkcDType wt)
   if (vkc_dtype_block (wt) > 1 && (uint64_t) TILE_BLOCK_BK * (t.bm + 1 + t.bn + 1) * 4 <= info->max_shared_memory)
     t.bk = TILE_BLOCK_BK;
   return t;
+}
+
+/* linear_blocked.comp, the register-blocked scalar kernel (specialization constants 0..5 as for
+ * the tiled kernel, BK = 32): each invocation keeps TM×TN outputs (groups of 4×4) in registers.
+ *  - large  128×128, 8×8 per invocation, 256 invocations: for M and N ≥ 512 on devices with
+ *    subgroups of ≥ 32 (NVIDIA, AMD): each 16-byte shared load feeds 32 FMAs; 64 accumulators fit
+ *    their 255-register (NVIDIA) / 256-VGPR (AMD) budget with room for two workgroups per SM/CU;
+ *  - medium 64×64, 4×4 per invocation, 256 invocations: the default, and every size on devices
+ *    with narrower subgroups (Intel's 8–16-wide SIMD has a smaller register file per lane);
+ *  - small  32×64, 4×4, 128 invocations: for M ≤ 64, so few rows still make many workgroups.
+ * Every workgroup size is a multiple of 64, hence of every subgroup size. Shared memory is
+ * 32·(BM/4 + 1 + BN/4 + 1) vec4s: 33 KiB in fp32 / 16.5 KiB in fp16 for the large tile, 8.5 / 4.3
+ * KiB for the medium one; a tile that does not fit steps down to the next. Not tuned on lavapipe. */
+typedef struct {
+  const char *name;
+  uint32_t bm, bn, tm, tn;
+} BlockedTile;
+static const BlockedTile blocked_large = { "large", 128, 128, 8, 8 };
+static const BlockedTile blocked_medium = { "medium", 64, 64, 4, 4 };
+static const BlockedTile blocked_small = { "small", 32, 64, 4, 4 };
+#define BLOCKED_BK 32
+#define BLOCKED_SMALL_MAX_ROWS 64
+
+typedef struct {
+  BlockedTile t;
+  uint32_t wg, shared;
+  const char *why;
+} BlockedPlan;
+
+static uint32_t
+blocked_shared_bytes (const BlockedTile *t, bool half)
+{
+  return BLOCKED_BK * (t->bm / 4 + 1 + t->bn / 4 + 1) * (half ? 8 : 16) + (half ? 4 : 0);
+}
+
+static bool
+blocked_pick (const VkcDeviceInfo *info, int64_t M, int64_t N, bool half, int forced, BlockedPlan *out)
+{
+  const BlockedTile *order[4];
+  int n = 0;
+  if (forced) {
+    order[n++] = forced == VKC_LINEAR_TILE_LARGE    ? &blocked_large
+                 : forced == VKC_LINEAR_TILE_MEDIUM ? &blocked_medium
+                                                    : &blocked_small;
+    out->why = "asked for";
+  } else if (M <= BLOCKED_SMALL_MAX_ROWS) {
+    order[n++] = &blocked_small;
+    out->why = "M <= 64";
+  } else if (M >= 512 && N >= 512 && info->subgroup_size >= 32) {
+    order[n++] = &blocked_large;
+    out->why = "M and N >= 512, subgroups of >= 32";
+  } else {
+    out->why = info->subgroup_size < 32 && M >= 512 && N >= 512 ? "subgroups narrower than 32" : "default";
+  }
+  order[n++] = &blocked_medium;
+  order[n++] = &blocked_small;
+  for (int i = 0; i < n; i++) {
+    const BlockedTile *t = order[i];
+    uint32_t wg = (t->bm / t->tm) * (t->bn / t->tn);
+    if (blocked_shared_bytes (t, half) > info->max_shared_memory || wg > info->max_workgroup_invocations)
+      continue;
+    out->t = *t;
+    out->wg = wg;
+    out->shared = blocked_shared_bytes (t, half);
+    if (i > 0 && order[0] != t)
+      out->why = "larger tiles exceed the device's shared memory or workgroup size";
+    return true;
+  }
+  return false;
 }
 
 /* linear_coopmat.comp: a workgroup of SGM×SGN subgroups, each holding FM×FN accumulators of the
@@ -154,6 +223,13 @@ dispatch_chunk (VkcCmd *cmd, const LinearPlan *plan, const VkcTensor *y, const V
   b[3] = vkc_tensor_binding (plan->dev, y, true, &pc.y_off);
   if ((w->dtype == VKC_F16 || w->dtype == VKC_BF16) && pc.w_off % 2 == 0 && pc.ldw % 2 == 0)
     pc.flags |= LINEAR_W_PAIRS;
+  /* 16-byte loads (linear_blocked.comp) where every quad starts on a 16-byte (f32) or 8-byte
+   * (16-bit) boundary: the range starts 16-byte aligned and the offset, row stride and K are
+   * multiples of 4 elements. */
+  if (b[0].offset % 16 == 0 && pc.x_off % 4 == 0 && pc.ldx % 4 == 0 && pc.K % 4 == 0)
+    pc.flags |= LINEAR_X_VEC4;
+  if (b[1].offset % 16 == 0 && vkc_dtype_block (w->dtype) == 1 && pc.w_off % 4 == 0 && pc.ldw % 4 == 0 && pc.K % 4 == 0)
+    pc.flags |= LINEAR_W_VEC4;
 
   VkcPipeline *pipe = plan->pipe;
   /* Whole tiles and 16-byte aligned y rows: the variant that stores accumulators straight to y. */
@@ -190,13 +266,20 @@ coop_shader_name (VkcDType wt, char *name, size_t size)
  * same bound in tests/ops/test_linear_coopmat.c.) */
 #define COOP_SELFCHECK_NMSE 4e-6
 
-/* Runs the coopmat kernel `name` on small known inputs against the scalar tiled kernel: a shape
+/* The blocked kernel with fp32 tiles sums like the tiled one, so it is held to fp32's bound
+ * (30·(2⁻²⁴)²·K, tests/ops/test_linear.c): 1.7e-11 at the check's largest K, 160. With fp16 tiles it
+ * rounds x and W to fp16 as the coopmat kernel does: COOP_SELFCHECK_NMSE. */
+#define BLOCKED_SELFCHECK_NMSE (30.0 * 160 / (16777216.0 * 16777216.0))
+
+/* Runs the fast kernel `fast` on small known inputs against the scalar tiled kernel: a shape
  * that is no tile multiple and spans several K slices (dropped or misplaced tiles show), and one
- * that is (the aligned variant, with bias). Returns the worse NMSE, or -1 when it could not run. */
-static bool coop_selfcheck_running;
+ * that is (coopmat: the aligned variant, with bias). Returns the NMSE, or -1 when it could not
+ * run. While it runs, the self-checked kernel is taken without checking it again. */
+static bool selfcheck_running;
 
 static double
-coop_selfcheck_shape (VkcDevice *dev, VkcDType wt, int M, int N, int K, bool bias, GError **error)
+selfcheck_shape (VkcDevice *dev, VkcLinearKernel fast, int tile, VkcDType wt, int M, int N, int K, bool bias,
+                 GError **error)
 {
   g_autoptr (VkcPool) pool = vkc_pool_new (dev, VKC_POOL_HOST, 1 << 20, "selfcheck");
   g_autofree float *xs = g_new (float, (size_t) M *K + (size_t) N * K + N);
@@ -232,11 +315,13 @@ coop_selfcheck_shape (VkcDevice *dev, VkcDType wt, int M, int N, int K, bool bia
   if (!cmd)
     return -1;
   VkcLinearOptions o = VKC_LINEAR_OPTIONS_DEFAULT;
-  o.kernel = VKC_LINEAR_COOPMAT;
-  coop_selfcheck_running = true;
+  o.kernel = fast;
+  o.blocked_tile = tile;
+  selfcheck_running = true;
   vkc_op_linear_ex (cmd, &y1, &x, &w, bias ? &b : NULL, &o);
-  coop_selfcheck_running = false;
+  selfcheck_running = false;
   o.kernel = VKC_LINEAR_TILED;
+  o.blocked_tile = 0;
   vkc_op_linear_ex (cmd, &y2, &x, &w, bias ? &b : NULL, &o);
   bool ok = vkc_cmd_submit_wait (cmd, error);
   vkc_cmd_free (cmd);
@@ -259,9 +344,9 @@ static void
 coop_selfcheck (VkcDevice *dev, const char *name, VkcDType wt)
 {
   g_autoptr (GError) error = NULL;
-  double e1 = coop_selfcheck_shape (dev, wt, 37, 45, 160, false, &error);
+  double e1 = selfcheck_shape (dev, VKC_LINEAR_COOPMAT, 0, wt, 37, 45, 160, false, &error);
   /* 64×64×96 is a multiple of every tile coop_pick gives 64 rows (C = 8 or 16). */
-  double e2 = e1 < 0 ? -1 : coop_selfcheck_shape (dev, wt, 64, 64, 96, true, &error);
+  double e2 = e1 < 0 ? -1 : selfcheck_shape (dev, VKC_LINEAR_COOPMAT, 0, wt, 64, 64, 96, true, &error);
   if (e1 < 0 || e2 < 0) {
     /* Could not run (out of memory, …): no verdict, the scalar path for now, check again later. */
     g_debug ("vkc: coopmat self-check of %s could not run: %s", name, error ? error->message : "?");
@@ -299,7 +384,7 @@ coop_usable (VkcDevice *dev, VkcDType wt, const char **why)
     *why = "no coopmat tile fits the device's shared memory";
     return false;
   }
-  if (coop_selfcheck_running)
+  if (selfcheck_running)
     return true;
   VkcFastpathState st = vkc_fastpath_state (dev, name);
   if (st == VKC_FASTPATH_UNKNOWN) {
@@ -313,20 +398,142 @@ coop_usable (VkcDevice *dev, VkcDType wt, const char **why)
   return true;
 }
 
-static VkcLinearKernel
-choose_kernel (VkcDevice *dev, const VkcLinearOptions *opt, int64_t M, int64_t N, VkcDType wt, const char **why)
+/* The blocked kernel's shader for a weight type; DEEPGEN_VK_TEST_BROKEN_BLOCKED=1 (a test hook)
+ * swaps in linear_blocked_broken_f16 (drops the last K slice) for f16 fp32-tile requests. */
+static void
+blocked_shader_name (VkcDType wt, bool half, char *name, size_t size)
+{
+  if (wt == VKC_F16 && !half && env_flag ("DEEPGEN_VK_TEST_BROKEN_BLOCKED") &&
+      vkc_shader_exists ("linear_blocked_broken_f16"))
+    g_strlcpy (name, "linear_blocked_broken_f16", size);
+  else
+    g_snprintf (name, size, half ? "linear_blocked_half_%s" : "linear_blocked_%s", vkc_dtype_name (wt));
+}
+
+/* Self-check of a blocked variant on every tile it may use: 37×45×160 on the small tile (no tile
+ * multiple, several K slices), 128×128×96 with bias on the medium one (whole tiles) and 130×140×96
+ * on the large one (where it fits the device; else the medium one again). */
+static void
+blocked_selfcheck (VkcDevice *dev, const char *name, VkcDType wt, bool half)
+{
+  g_autoptr (GError) error = NULL;
+  VkcLinearKernel k = half ? VKC_LINEAR_BLOCKED_HALF : VKC_LINEAR_BLOCKED;
+  double e1 = selfcheck_shape (dev, k, VKC_LINEAR_TILE_SMALL, wt, 37, 45, 160, false, &error);
+  double e2 = e1 < 0 ? -1 : selfcheck_shape (dev, k, VKC_LINEAR_TILE_MEDIUM, wt, 128, 128, 96, true, &error);
+  double e3 = e2 < 0 ? -1 : selfcheck_shape (dev, k, VKC_LINEAR_TILE_LARGE, wt, 130, 140, 96, false, &error);
+  if (e1 < 0 || e2 < 0 || e3 < 0) {
+    g_debug ("vkc: self-check of %s could not run: %s", name, error ? error->message : "?");
+    vkc_fastpath_not_run (dev, name);
+    return;
+  }
+  double nmse = MAX (MAX (e1, e2), e3), limit = half ? COOP_SELFCHECK_NMSE : BLOCKED_SELFCHECK_NMSE;
+  g_autofree char *detail = g_strdup_printf ("NMSE %.3g against the tiled kernel on 37x45x160, 128x128x96 and "
+                                             "130x140x96 products (limit %.1e)",
+                                             nmse, limit);
+  vkc_fastpath_record (dev, name, nmse <= limit, detail);
+}
+
+/* Whether the blocked kernel (fp32 or fp16 tiles) may run for wt: a built variant, a tile that
+ * fits, and a passed (or first run now) self-check. *why says why not. */
+static bool
+blocked_usable (VkcDevice *dev, VkcDType wt, bool half, const char **why)
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
-  const char *dummy;
+  char name[64];
+  blocked_shader_name (wt, half, name, sizeof name);
+  BlockedPlan bp;
+  if (!vkc_shader_exists (name)) {
+    *why = half ? "no fp16-tile variant for f32 weights" : "this build has no blocked kernel";
+    return false;
+  }
+  if (!blocked_pick (info, 1024, 1024, half, 0, &bp)) {
+    *why = "no blocked tile fits the device's shared memory or workgroup size";
+    return false;
+  }
+  if (selfcheck_running)
+    return true;
+  VkcFastpathState st = vkc_fastpath_state (dev, name);
+  if (st == VKC_FASTPATH_UNKNOWN) {
+    blocked_selfcheck (dev, name, wt, half);
+    st = vkc_fastpath_state (dev, name);
+  }
+  if (st != VKC_FASTPATH_OK) {
+    *why = st == VKC_FASTPATH_BAD ? "it failed its self-check on this driver" : "its self-check could not run";
+    return false;
+  }
+  return true;
+}
+
+/* The scalar kernel for many rows: blocked with fp16 tiles, blocked with fp32 tiles, or tiled.
+ * `request` is AUTO, BLOCKED or BLOCKED_HALF (the fp16 tiles asked for; AUTO decides). *why
+ * says why the blocked kernel is not used, or why its tiles are fp32. */
+static VkcLinearKernel
+choose_scalar (VkcDevice *dev, const VkcLinearOptions *opt, VkcLinearKernel request, VkcDType wt, const char **why)
+{
+  const VkcDeviceInfo *info = vkc_device_info (dev);
+  if (request == VKC_LINEAR_AUTO && env_flag ("DEEPGEN_VK_DISABLE_BLOCKED")) {
+    *why = "switched off by DEEPGEN_VK_DISABLE_BLOCKED";
+    return VKC_LINEAR_TILED;
+  }
+  bool half = false;
+  if (wt == VKC_F32) {
+    *why = "f32 weights ask for fp32 products";
+  } else if (!info->fp16_arith) {
+    *why = "the device has no shaderFloat16";
+  } else if (request == VKC_LINEAR_BLOCKED_HALF) {
+    half = true;
+  } else if (request == VKC_LINEAR_BLOCKED) {
+    *why = "asked for";
+  } else if (opt->fp32_only) {
+    *why = "the caller asked for fp32";
+  } else if (env_flag ("DEEPGEN_VK_DISABLE_FP16_TILES")) {
+    *why = "switched off by DEEPGEN_VK_DISABLE_FP16_TILES";
+  } else if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+    *why = "a CPU device has no shared-memory bandwidth to save";
+  } else if (info->vendor_id == 0x10de) {
+    /* Each staged fp16 value is converted back to fp32 when read: 16 conversions per 64 FMAs on
+     * the large tile. AMD (v_fma_mix) and Intel (mixed-precision operands) fold them into the
+     * FMA; NVIDIA's F2F runs at 1/4–1/8 of its FMA rate, which would make fp16 tiles slower
+     * than fp32 ones (predicted, docs/PERF.md; NVIDIA GPUs since Turing take coopmat anyway). */
+    *why = "NVIDIA converts fp16 to fp32 at a fraction of its FMA rate";
+  } else {
+    half = true;
+  }
+  if (half) {
+    const char *why_half = "";
+    if (blocked_usable (dev, wt, true, &why_half))
+      return VKC_LINEAR_BLOCKED_HALF;
+    *why = why_half;
+  }
+  const char *why_blocked = "";
+  if (blocked_usable (dev, wt, false, &why_blocked))
+    return VKC_LINEAR_BLOCKED;
+  *why = why_blocked;
+  return VKC_LINEAR_TILED;
+}
+
+/* *why: why cooperative matrices are not used; *why_scalar: why the blocked kernel is not, or
+ * why its tiles are fp32 (both optional). */
+static VkcLinearKernel
+choose_kernel (VkcDevice *dev, const VkcLinearOptions *opt, int64_t M, int64_t N, VkcDType wt, const char **why,
+               const char **why_scalar)
+{
+  const VkcDeviceInfo *info = vkc_device_info (dev);
+  const char *dummy, *dummy2;
   if (!why)
     why = &dummy;
+  if (!why_scalar)
+    why_scalar = &dummy2;
   *why = "";
+  *why_scalar = "";
   VkcLinearKernel k = opt->kernel;
   if (k == VKC_LINEAR_COOPMAT) {
     if (coop_usable (dev, wt, why))
       return k;
     k = VKC_LINEAR_TILED;
   }
+  if (k == VKC_LINEAR_BLOCKED || k == VKC_LINEAR_BLOCKED_HALF)
+    return choose_scalar (dev, opt, k, wt, why_scalar);
   if (k != VKC_LINEAR_AUTO)
     return k;
   bool gemv = M <= VKC_LINEAR_GEMV_MAX_ROWS && !env_flag ("DEEPGEN_VK_DISABLE_GEMV");
@@ -348,7 +555,7 @@ choose_kernel (VkcDevice *dev, const VkcLinearOptions *opt, int64_t M, int64_t N
   } else if (coop_usable (dev, wt, why)) {
     return VKC_LINEAR_COOPMAT;
   }
-  return gemv ? VKC_LINEAR_GEMV : VKC_LINEAR_TILED;
+  return gemv ? VKC_LINEAR_GEMV : choose_scalar (dev, opt, VKC_LINEAR_AUTO, wt, why_scalar);
 }
 
 char *
@@ -356,8 +563,8 @@ vkc_linear_describe (VkcDevice *dev, int64_t M, int64_t N, int64_t K, VkcDType w
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
   VkcLinearOptions opt = VKC_LINEAR_OPTIONS_DEFAULT;
-  const char *why = "";
-  VkcLinearKernel k = choose_kernel (dev, &opt, M, N, wt, &why);
+  const char *why = "", *why_scalar = "";
+  VkcLinearKernel k = choose_kernel (dev, &opt, M, N, wt, &why, &why_scalar);
   if (k == VKC_LINEAR_COOPMAT) {
     CoopPlan cp;
     coop_pick (info, M, N, &cp);
@@ -368,8 +575,18 @@ vkc_linear_describe (VkcDevice *dev, int64_t M, int64_t N, int64_t K, VkcDType w
   }
   if (k == VKC_LINEAR_GEMV)
     return g_strdup_printf ("scalar GEMV (%s)", why);
+  if (k == VKC_LINEAR_BLOCKED || k == VKC_LINEAR_BLOCKED_HALF) {
+    bool half = k == VKC_LINEAR_BLOCKED_HALF;
+    BlockedPlan bp;
+    blocked_pick (info, M, N, half, 0, &bp);
+    g_autofree char *tiles = half ? g_strdup ("fp16 tiles") : g_strdup_printf ("fp32 tiles: %s", why_scalar);
+    return g_strdup_printf ("scalar blocked %ux%u (%s), %ux%u per invocation, %u invocations, %u B shared, "
+                            "%s; self-check passed (coopmat not used: %s)",
+                            bp.t.bm, bp.t.bn, bp.why, bp.t.tm, bp.t.tn, bp.wg, bp.shared, tiles, why);
+  }
   TileShape t = pick_tile (info, M, wt);
-  return g_strdup_printf ("scalar fp32 tiled %ux%u (coopmat not used: %s)", t.bm, t.bn, why);
+  return g_strdup_printf ("scalar fp32 tiled %ux%u (blocked kernel not used: %s; coopmat not used: %s)", t.bm, t.bn,
+                          why_scalar, why);
 }
 
 void
@@ -408,7 +625,7 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
 
   LinearPlan plan = { .dev = dev };
   plan.flags = (bias ? LINEAR_BIAS : 0) | (opt->accumulate ? LINEAR_ACCUMULATE : 0);
-  VkcLinearKernel kernel = choose_kernel (dev, opt, M, N, w->dtype, NULL);
+  VkcLinearKernel kernel = choose_kernel (dev, opt, M, N, w->dtype, NULL, NULL);
   plan.gemv = kernel == VKC_LINEAR_GEMV;
   char name[64];
   const char *wt = vkc_dtype_name (w->dtype);
@@ -442,6 +659,16 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
     while (plan.gemv_rows < MIN (M, VKC_LINEAR_GEMV_MAX_ROWS)) plan.gemv_rows *= 2;
     const uint32_t spec[3] = { GEMV_WG, GEMV_NR, plan.gemv_rows };
     plan.pipe = vkc_pipeline_get (dev, name, spec, 3, 4);
+  } else if (kernel == VKC_LINEAR_BLOCKED || kernel == VKC_LINEAR_BLOCKED_HALF) {
+    bool half = kernel == VKC_LINEAR_BLOCKED_HALF;
+    BlockedPlan bp;
+    bool picked = blocked_pick (info, M, N, half, opt->blocked_tile, &bp);
+    g_assert (picked); /* blocked_usable checked that a tile fits */
+    plan.bm = bp.t.bm;
+    plan.bn = bp.t.bn;
+    blocked_shader_name (w->dtype, half, name, sizeof name);
+    const uint32_t spec[6] = { bp.wg, bp.t.bm, bp.t.bn, BLOCKED_BK, bp.t.tm, bp.t.tn };
+    plan.pipe = vkc_pipeline_get (dev, name, spec, 6, 4);
   } else {
     plan.tile = pick_tile (info, M, w->dtype);
     plan.bm = plan.tile.bm;

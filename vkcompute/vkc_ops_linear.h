@@ -19,11 +19,26 @@ G_BEGIN_DECLS
  * keeps them scalar. DEEPGEN_VK_DISABLE_COOPMAT=1 turns the path off; DEEPGEN_VK_FORCE_COOPMAT=1 makes AUTO take it
  * for every M, GEMV sizes included (testing; explicit TILED / GEMV requests, the reference
  * paths, stay as asked). */
+/* Where AUTO does not take cooperative matrices (or the GEMV), it takes the register-blocked
+ * scalar kernel (linear_blocked.comp: BK 32, 16-byte loads, 8×8 or 4×4 outputs per invocation,
+ * tiles chosen per device) once it passed its self-check against the tiled kernel; with fp32
+ * shared tiles its sums are the tiled kernel's (one fp32 FMA chain per output, k in order). On
+ * GPUs with shaderFloat16 and non-f32 weights it stages fp16 tiles (BLOCKED_HALF: x and W
+ * rounded to fp16 like the coopmat kernels, fp32 products and sums, tiles with inputs beyond
+ * fp16's range computed in fp32; tests/ops/test_linear_blocked.c derives the bound); CPU
+ * devices (no shared-memory bandwidth to save) and NVIDIA GPUs (slow fp16→fp32 conversion)
+ * keep fp32 tiles. Kill switches:
+ * DEEPGEN_VK_DISABLE_BLOCKED=1 (back to the tiled kernel), DEEPGEN_VK_DISABLE_FP16_TILES=1
+ * (fp32 tiles only). fp32_only requests keep fp32 tiles. */
 typedef enum {
   VKC_LINEAR_AUTO = 0,
   VKC_LINEAR_TILED,
   VKC_LINEAR_GEMV,    /* any M: processed in groups of VKC_LINEAR_GEMV_MAX_ROWS rows */
   VKC_LINEAR_COOPMAT, /* cooperative matrices; falls back to TILED where the device has none */
+  VKC_LINEAR_BLOCKED, /* register-blocked scalar kernel, fp32 shared tiles */
+  /* The same with fp16 shared tiles; f32 weights, or a device without shaderFloat16, take
+   * BLOCKED instead. */
+  VKC_LINEAR_BLOCKED_HALF,
 } VkcLinearKernel;
 
 #define VKC_LINEAR_GEMV_MAX_ROWS 8
@@ -39,9 +54,14 @@ typedef struct {
   /* Keep this GEMM on the fp32 kernels even where AUTO would take cooperative matrices (a caller
    * that needs fp32 products, or knows its inputs are mostly beyond fp16's range). */
   bool fp32_only;
+  /* Tests and the self-check: the blocked kernel's tile, 0 = chosen from the shape and device,
+   * else VKC_LINEAR_TILE_LARGE / MEDIUM / SMALL (where it fits the device; else chosen). */
+  int blocked_tile;
 } VkcLinearOptions;
 
-#define VKC_LINEAR_OPTIONS_DEFAULT { false, VKC_LINEAR_AUTO, false, 0, false }
+enum { VKC_LINEAR_TILE_LARGE = 1, VKC_LINEAR_TILE_MEDIUM, VKC_LINEAR_TILE_SMALL };
+
+#define VKC_LINEAR_OPTIONS_DEFAULT { false, VKC_LINEAR_AUTO, false, 0, false, 0 }
 
 /* y = x·Wᵀ + b.
  *  x    [..., K] f32: leading dims flatten to M rows; the last dim is contiguous, the rows may

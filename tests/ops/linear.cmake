@@ -12,3 +12,8 @@ set_source_files_properties(test_linear.c test_linear_q8.c quant_test.c PROPERTI
 # q4_0's reference quantizer rounds x·id before adding 8.5, as ggml's rule does in ISO C: no
 # FMA contraction, whatever -march is added.
 set_source_files_properties(test_linear_q4.c PROPERTIES COMPILE_OPTIONS "-O2;-ffp-contract=off")
+# The register-blocked scalar GEMM, fp32 and fp16 tiles, every tile and weight type.
+deepgen_op_test(linear_blocked test_linear_blocked.c)
+set_source_files_properties(test_linear_blocked.c PROPERTIES COMPILE_OPTIONS -O2)
+# Its self-check catches a deliberately broken variant (DEEPGEN_VK_TEST_BROKEN_BLOCKED).
+deepgen_op_test(blocked_selfcheck test_blocked_selfcheck.c)
