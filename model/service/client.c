@@ -115,11 +115,11 @@ submit (DgServiceClient *c, guint32 id, const DgServiceModel *m, const DgRequest
       n_fds++;
   }
   GVariant *mask = r->mask ? desc_variant (r->mask) : g_variant_new ("(iiii)", 0, 0, 0, 0);
-  GVariant *v = g_variant_new ("(ussuuusbsiiidtuia(iiii)b@(iiii))", id, m->folder, m->device ? m->device : "", (guint32) m->precision,
-                               (guint32) m->weights, (guint32) r->job, r->prompt ? r->prompt : "",
-                               r->negative_prompt != NULL, r->negative_prompt ? r->negative_prompt : "", r->width,
-                               r->height, r->steps, r->guidance, r->seed, (guint32) r->rng, r->feather, &images,
-                               r->mask != NULL, mask);
+  GVariant *v =
+      g_variant_new ("(ussuuusbsiiidtuia(iiii)b@(iiii))", id, m->folder, m->device ? m->device : "",
+                     (guint32) m->precision, (guint32) m->weights, (guint32) r->job, r->prompt ? r->prompt : "",
+                     r->negative_prompt != NULL, r->negative_prompt ? r->negative_prompt : "", r->width, r->height,
+                     r->steps, r->guidance, r->seed, (guint32) r->rng, r->feather, &images, r->mask != NULL, mask);
   g_variant_ref_sink (v);
   if (ok && !dg_svc_send (c->socket, DG_SVC_SUBMIT, v, fds, n_fds, error))
     ok = FALSE;
@@ -202,7 +202,8 @@ dg_service_client_run (DgServiceClient *c, const DgServiceModel *m, const DgRequ
     DgImage *mapped = dg_svc_image_map (msg.fds[0], &msg.result, FALSE, &me);
     if (mapped && (out = dg_image_new (mapped->width, mapped->height, mapped->channels)))
       for (int y = 0; y < mapped->height; y++)
-        memcpy (out->pixels + (gsize) y * (gsize) out->rowstride, mapped->pixels + (gsize) y * (gsize) mapped->rowstride,
+        memcpy (out->pixels + (gsize) y * (gsize) out->rowstride,
+                mapped->pixels + (gsize) y * (gsize) mapped->rowstride,
                 (gsize) mapped->width * (gsize) mapped->channels);
     else if (mapped)
       g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("Not enough memory for the %d×%d result"), mapped->width,

@@ -98,9 +98,9 @@ parse_submit (GVariant *v, guint n_fds, DgSvcMessage *m, GError **error)
   DgRequest *r = &m->request;
   *r = (DgRequest) DG_REQUEST_INIT;
   int feather;
-  g_variant_get (v, "(u&s&suuu&sb&siiidtui@a(iiii)b@(iiii))", &m->job_id, &m->folder, &m->device, &precision,
-                 &weights, &job, &m->prompt, &has_negative, &m->negative, &r->width, &r->height, &r->steps,
-                 &r->guidance, &r->seed, &rng, &feather, &images, &m->has_mask, &mask);
+  g_variant_get (v, "(u&s&suuu&sb&siiidtui@a(iiii)b@(iiii))", &m->job_id, &m->folder, &m->device, &precision, &weights,
+                 &job, &m->prompt, &has_negative, &m->negative, &r->width, &r->height, &r->steps, &r->guidance,
+                 &r->seed, &rng, &feather, &images, &m->has_mask, &mask);
   if (!*m->folder)
     return malformed (error, "no model folder");
   if (!*m->device)

@@ -9,8 +9,8 @@
 
 #include "deepgen.h"
 
-#define DG_SVC_MAGIC 0x31534744u /* "DGS1" little-endian */
-#define DG_SVC_HEADER_SIZE 16 /* a multiple of 8: the payload after it stays aligned for GVariant */
+#define DG_SVC_MAGIC 0x31534744u      /* "DGS1" little-endian */
+#define DG_SVC_HEADER_SIZE 16         /* a multiple of 8: the payload after it stays aligned for GVariant */
 #define DG_SVC_MAX_PAYLOAD (1u << 20) /* prompts are short; a frame larger than this is malformed */
 #define DG_SVC_MAX_IMAGES 16          /* references per job (one fd each, plus the mask's) */
 #define DG_SVC_MAX_FDS (DG_SVC_MAX_IMAGES + 1)
@@ -84,8 +84,7 @@ gboolean dg_svc_message_parse (DgSvcType type, GBytes *payload, guint n_fds, DgS
 
 /* Sends one frame (blocking up to a timeout: a peer that stops reading is an error), @fds
  * attached. @payload is consumed if floating. */
-gboolean dg_svc_send (GSocket *socket, DgSvcType type, GVariant *payload, const int *fds, guint n_fds,
-                      GError **error);
+gboolean dg_svc_send (GSocket *socket, DgSvcType type, GVariant *payload, const int *fds, guint n_fds, GError **error);
 
 /* Receives one frame into @out. FALSE with G_IO_ERROR_CLOSED at a clean end of stream before a
  * frame, G_IO_ERROR_CANCELLED when @cancellable fires, DG_ERROR_FORMAT on a malformed frame,

@@ -104,8 +104,8 @@ static void
 on_progress (DgStage stage, int step, int n_steps, gpointer data)
 {
   Job *j = data;
-  conn_send (j->conn, DG_SVC_PROGRESS, g_variant_new (DG_SVC_PROGRESS_TYPE, j->msg.job_id, (guint32) stage, step, n_steps),
-             NULL, 0);
+  conn_send (j->conn, DG_SVC_PROGRESS,
+             g_variant_new (DG_SVC_PROGRESS_TYPE, j->msg.job_id, (guint32) stage, step, n_steps), NULL, 0);
 }
 
 /* The open model for @m's folder, device, precision and weights: the one already open when they
@@ -114,8 +114,8 @@ on_progress (DgStage stage, int step, int n_steps, gpointer data)
 static DgModel *
 server_model (Server *s, const DgSvcMessage *m, gboolean *was_open, GError **error)
 {
-  g_autofree char *key = g_strdup_printf ("%s\n%s\n%u\n%u", m->folder, m->device ? m->device : "", m->precision,
-                                          m->weights);
+  g_autofree char *key =
+      g_strdup_printf ("%s\n%s\n%u\n%u", m->folder, m->device ? m->device : "", m->precision, m->weights);
   *was_open = s->model && g_strcmp0 (key, s->model_key) == 0;
   if (*was_open)
     return s->model;
@@ -143,8 +143,8 @@ run_job (Server *s, Job *j)
 {
   g_autoptr (GError) error = NULL;
   gboolean was_open = FALSE;
-  DgModel *model = g_cancellable_set_error_if_cancelled (j->cancel, &error) ? NULL
-                                                                             : server_model (s, &j->msg, &was_open, &error);
+  DgModel *model =
+      g_cancellable_set_error_if_cancelled (j->cancel, &error) ? NULL : server_model (s, &j->msg, &was_open, &error);
   g_autoptr (DgImage) result = NULL;
   if (model) {
     DgRequest r = j->msg.request;
@@ -380,8 +380,7 @@ dg_service_serve (const DgServeOptions *options, GError **error)
   /* The folder is the user's alone: made 0700, and an existing one must be ours and 0700. */
   struct stat st;
   if (g_mkdir_with_parents (dir, 0700) != 0 || stat (dir, &st) != 0) {
-    g_set_error (error, DG_ERROR, DG_ERROR_IO, _ ("Cannot create the service folder %s: %s"), dir,
-                 g_strerror (errno));
+    g_set_error (error, DG_ERROR, DG_ERROR_IO, _ ("Cannot create the service folder %s: %s"), dir, g_strerror (errno));
     return FALSE;
   }
   if (st.st_uid != getuid () || (st.st_mode & 0077) != 0) {
