@@ -68,7 +68,7 @@ typedef struct {
   char *device_name;         /* the service's device, as dg_engine_device_name; g_free */
   DgWeightFormat weights;    /* the format the job ran with (dg_model_last_run_weights) */
   gboolean model_was_open;   /* the model was already open in the service (no reload) */
-  guint64 weight_bytes;      /* weight bytes the job uploaded to the device */
+  guint64 uploaded_bytes;    /* weight bytes the job uploaded to the device (0: all were resident) */
   double first_step_seconds; /* from this call to the start of the first DiT step */
 } DgServiceRunInfo;
 

@@ -216,6 +216,7 @@ dg_service_client_run (DgServiceClient *c, const DgServiceModel *m, const DgRequ
       info->device_name = g_strdup (msg.device_name);
       info->weights = msg.weights;
       info->model_was_open = msg.model_was_open;
+      info->uploaded_bytes = msg.uploaded;
     }
     dg_svc_message_clear (&msg);
     break;

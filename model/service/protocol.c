@@ -171,7 +171,8 @@ dg_svc_message_parse (DgSvcType type, GBytes *payload, guint n_fds, DgSvcMessage
     break;
   case DG_SVC_DONE: {
     g_autoptr (GVariant) d = NULL;
-    g_variant_get (v, "(u@(iiii)&sub)", &out->job_id, &d, &out->device_name, &weights, &out->model_was_open);
+    g_variant_get (v, "(u@(iiii)&subt)", &out->job_id, &d, &out->device_name, &weights, &out->model_was_open,
+                   &out->uploaded);
     ok = desc_get (d, FALSE, &out->result, error);
     if (ok && weights > DG_WEIGHTS_Q4_0)
       ok = malformed (error, "bad weight format");

@@ -23,7 +23,8 @@ typedef enum {
   /* service → client */
   DG_SVC_ACCEPTED = 16, /* (u job, u jobs ahead of it) */
   DG_SVC_PROGRESS = 17, /* (u job, u stage, i step, i n_steps) */
-  DG_SVC_DONE = 18,     /* (u job, (iiii) image, s device, u weights, b model was open); fd: pixels */
+  DG_SVC_DONE = 18,     /* (u job, (iiii) image, s device, u weights, b model was open, t weight bytes
+                         * uploaded); fd: pixels */
   DG_SVC_FAILED = 19,   /* (u job, u DG_ERROR code, s message); job 0: the connection is refused */
 } DgSvcType;
 
@@ -32,7 +33,7 @@ typedef enum {
 #define DG_SVC_CANCEL_TYPE "(u)"
 #define DG_SVC_ACCEPTED_TYPE "(uu)"
 #define DG_SVC_PROGRESS_TYPE "(uuii)"
-#define DG_SVC_DONE_TYPE "(u(iiii)sub)"
+#define DG_SVC_DONE_TYPE "(u(iiii)subt)"
 #define DG_SVC_FAILED_TYPE "(uus)"
 
 typedef struct {
@@ -64,6 +65,7 @@ typedef struct {
   DgSvcImageDesc result;
   const char *device_name;
   gboolean model_was_open;
+  guint64 uploaded;
   /* FAILED */
   guint32 code;
   const char *message;

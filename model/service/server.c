@@ -17,6 +17,7 @@
 #include "dg_i18n.h"
 #include "dg_service.h"
 #include "protocol.h"
+#include "resident.h"
 
 typedef struct {
   gint ref;
@@ -134,6 +135,7 @@ server_model (Server *s, const DgSvcMessage *m, gboolean *was_open, GError **err
   DgLoadOptions lo = { m->precision, m->weights };
   if (!(s->model = dg_model_open (s->engine, m->folder, &lo, error)))
     return NULL;
+  dg_model_set_resident (s->model, TRUE); /* the point of the service: weights stay when they fit */
   s->model_key = g_steal_pointer (&key);
   return s->model;
 }
@@ -165,7 +167,8 @@ run_job (Server *s, Job *j)
   conn_send (j->conn, DG_SVC_DONE,
              g_variant_new (DG_SVC_DONE_TYPE, j->msg.job_id, result->width, result->height, result->channels,
                             result->width * result->channels, dg_engine_device_name (s->engine),
-                            (guint32) dg_model_last_run_weights (model), was_open),
+                            (guint32) dg_model_last_run_weights (model), was_open,
+                            (guint64) dg_model_last_run_uploaded (model)),
              &fd, 1);
   close (fd);
 }

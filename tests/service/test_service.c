@@ -272,15 +272,15 @@ test_client_killed (void)
   Svc s = { 0 };
   svc_start (&s, 60);
   /* A real client: `deepgen generate` through the service, killed once its DiT runs. */
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE |
-                                                                 G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  g_autoptr (GSubprocessLauncher) l =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
   g_subprocess_launcher_setenv (l, "XDG_RUNTIME_DIR", s.dir, TRUE);
   g_subprocess_launcher_setenv (l, "LANGUAGE", "C", TRUE);
   g_subprocess_launcher_unsetenv (l, "DEEPGEN_NO_SERVICE");
   g_autofree char *out = g_build_filename (s.dir, "killed.png", NULL);
   g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) cli = g_subprocess_launcher_spawn (l, &error, DEEPGEN_CLI, "generate", "-m", tiny, "-p",
-                                                             "x", "--size", "64x64", "--steps", "400", "-o", out, NULL);
+  g_autoptr (GSubprocess) cli = g_subprocess_launcher_spawn (l, &error, DEEPGEN_CLI, "generate", "-m", tiny, "-p", "x",
+                                                             "--size", "64x64", "--steps", "400", "-o", out, NULL);
   g_assert_no_error (error);
   g_autoptr (GDataInputStream) err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (cli));
   for (;;) {
@@ -400,8 +400,7 @@ expect_closed_after (const char *sock, const void *bytes, gsize len, int fd, gbo
 static GBytes *
 frame (DgSvcType type, guint n_fds, const void *payload, guint32 len)
 {
-  guint32 h[4] = { GUINT32_TO_LE (DG_SVC_MAGIC), GUINT32_TO_LE ((guint32) type | n_fds << 16), GUINT32_TO_LE (len),
-                   0 };
+  guint32 h[4] = { GUINT32_TO_LE (DG_SVC_MAGIC), GUINT32_TO_LE ((guint32) type | n_fds << 16), GUINT32_TO_LE (len), 0 };
   GByteArray *b = g_byte_array_new ();
   g_byte_array_append (b, (const guint8 *) h, sizeof h);
   g_byte_array_append (b, payload, len);
@@ -438,9 +437,9 @@ test_malformed (void)
   GVariantBuilder images;
   g_variant_builder_init (&images, G_VARIANT_TYPE ("a(iiii)"));
   g_variant_builder_add (&images, "(iiii)", 4, 4, 3, 12);
-  g_autoptr (GVariant) v = g_variant_ref_sink (
-      g_variant_new (DG_SVC_SUBMIT_TYPE, 1, tiny, "", 0, 0, (guint32) DG_JOB_EDIT, "x", FALSE, "", 0, 0, 1, 4.0,
-                     (guint64) 1, 0, -1, &images, FALSE, 0, 0, 0, 0));
+  g_autoptr (GVariant) v =
+      g_variant_ref_sink (g_variant_new (DG_SVC_SUBMIT_TYPE, 1, tiny, "", 0, 0, (guint32) DG_JOB_EDIT, "x", FALSE, "",
+                                         0, 0, 1, 4.0, (guint64) 1, 0, -1, &images, FALSE, 0, 0, 0, 0));
   g_autoptr (GBytes) payload = g_variant_get_data_as_bytes (v);
   g_autoptr (GBytes) unsealed =
       frame (DG_SVC_SUBMIT, 1, g_bytes_get_data (payload, NULL), (guint32) g_bytes_get_size (payload));
@@ -489,8 +488,7 @@ foreign_child (const char *path, uid_t uid, gid_t gid, gboolean want_refused)
     return 14;
   guint8 rest[4096];
   ssize_t n;
-  while ((n = recv (fd, rest, sizeof rest, 0)) > 0)
-    ;
+  while ((n = recv (fd, rest, sizeof rest, 0)) > 0);
   return n == 0 ? 0 : 15;
 }
 
@@ -591,8 +589,14 @@ test_warm_latency (void)
     run_start (&a, s.sock, generate (1, 2), NULL);
     run_join (&a);
     g_assert_no_error (a.error);
-    g_printerr ("# service job %d (%s): client call to first DiT step %.3f s\n", i + 1,
-                a.info.model_was_open ? "warm" : "cold", a.info.first_step_seconds);
+    g_printerr ("# service job %d (%s): client call to first DiT step %.3f s, %" G_GUINT64_FORMAT
+                " weight bytes uploaded\n",
+                i + 1, a.info.model_was_open ? "warm" : "cold", a.info.first_step_seconds, a.info.uploaded_bytes);
+    /* The tiny model fits the device many times over: after the first job nothing is uploaded. */
+    if (i == 0)
+      g_assert_cmpuint (a.info.uploaded_bytes, >, 0);
+    else
+      g_assert_cmpuint (a.info.uploaded_bytes, ==, 0);
     dg_image_free (a.out);
   }
   svc_stop (&s);
