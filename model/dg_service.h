@@ -63,6 +63,13 @@ typedef struct {
 
 #define DG_SERVICE_MODEL_INIT { NULL, NULL, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED }
 
+/* Live previews (DESIGN.md §9): after each DiT step, the sampler's estimate of the clean image as a
+ * small RGB image at latent resolution (1/8 of the output's sides; upscale it for display), valid
+ * during the call, step n of N. Called from the thread that runs dg_service_client_run. */
+typedef void (*DgServicePreviewFunc) (const DgImage *rgb, int step, int n_steps, gpointer user_data);
+/* Asks for previews in this client's next runs (NULL: none, the default: they cost a little). */
+void dg_service_client_set_preview (DgServiceClient *client, DgServicePreviewFunc func, gpointer user_data);
+
 /* What the service reports besides the image (NULL-able out-parameter of run). */
 typedef struct {
   char *device_name;         /* the service's device, as dg_engine_device_name; g_free */

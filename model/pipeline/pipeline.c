@@ -29,6 +29,7 @@
 #include "deepgen_hooks.h"
 #include "plan.h"
 #include "resident.h"
+#include "preview.h"
 #include "prompt.h"
 #include "rng.h"
 #include "scheduler.h"
@@ -78,6 +79,9 @@ struct _DgModel {
     guint64 bytes;       /* the device memory they hold */
     guint64 last_upload; /* weight bytes the last run uploaded */
   } resident;
+  DgPreviewFunc preview; /* resident.h */
+  gpointer preview_data;
+  gint64 preview_us, step_us; /* the last run's */
 };
 
 static void
@@ -363,6 +367,24 @@ dg_model_resident_bytes (DgModel *model)
   guint64 n = model->resident.bytes;
   g_mutex_unlock (&model->lock);
   return n;
+}
+
+void
+dg_model_set_preview (DgModel *model, DgPreviewFunc func, gpointer user_data)
+{
+  g_mutex_lock (&model->lock);
+  model->preview = func;
+  model->preview_data = user_data;
+  g_mutex_unlock (&model->lock);
+}
+
+void
+dg_model_last_run_preview_cost (DgModel *model, double *preview_seconds, double *step_seconds)
+{
+  g_mutex_lock (&model->lock);
+  *preview_seconds = (double) model->preview_us / 1e6;
+  *step_seconds = (double) model->step_us / 1e6;
+  g_mutex_unlock (&model->lock);
 }
 
 /* ---- one run ------------------------------------------------------------------------ */
@@ -1034,10 +1056,21 @@ denoise (Run *r, GError **error)
   g_autoptr (DgArena) arena = dg_arena_new (r->dev, "dit activations");
   dg_arena_expect (arena, r->plan.dit_arena); /* one step, reused by every step */
   gsize n = (gsize) (lh * lw * cfg->in_channels) * r->B;
+  m->preview_us = m->step_us = 0;
   for (int i = 0; ok && i < r->steps; i++) {
     report (r, DG_STAGE_DENOISE, i, r->steps);
+    const gint64 t0 = g_get_monotonic_time ();
     g_autofree float *v = dit_step (r, dit, arena, &in, sched->timesteps[i], lh, lw, error);
     ok = v != NULL;
+    const gint64 t1 = g_get_monotonic_time ();
+    m->step_us += t1 - t0;
+    if (ok && m->preview) {
+      /* Before the update: x̂0 from this step's x_t and v (request 0 of the batch). */
+      g_autoptr (DgImage) rgb = dg_preview_rgb (r->latents, v, sched->sigmas[i], (int) lh, (int) lw, cfg->in_channels);
+      if (rgb)
+        m->preview (rgb, i + 1, r->steps, m->preview_data);
+      m->preview_us += g_get_monotonic_time () - t1;
+    }
     if (ok)
       dg_euler_step (sched, (guint) i, r->latents, v, n, m->precision);
     ok = ok && !cancelled (r, error);

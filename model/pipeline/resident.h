@@ -13,3 +13,11 @@ void dg_model_set_resident (DgModel *model, gboolean resident);
 guint64 dg_model_last_run_uploaded (DgModel *model);
 /* Weight bytes kept on the device now. */
 guint64 dg_model_resident_bytes (DgModel *model);
+
+/* Live previews (DESIGN.md §9, sampling/preview.h): @func gets, after every DiT step of the next
+ * runs, the first request's clean-latent estimate as an RGB image at latent resolution (valid
+ * during the call), step n of N. NULL = none. Called from the thread that runs dg_run. */
+typedef void (*DgPreviewFunc) (const DgImage *rgb, int step, int n_steps, gpointer user_data);
+void dg_model_set_preview (DgModel *model, DgPreviewFunc func, gpointer user_data);
+/* Seconds the last run spent making previews and in DiT steps (previews excluded). */
+void dg_model_last_run_preview_cost (DgModel *model, double *preview_seconds, double *step_seconds);

@@ -15,6 +15,8 @@ struct _DgServiceClient {
   GSocket *socket;
   guint32 next_job;
   GMutex lock; /* one run at a time */
+  DgServicePreviewFunc preview;
+  gpointer preview_data;
 };
 
 static GSocketConnection *
@@ -75,6 +77,15 @@ dg_service_client_free (DgServiceClient *c)
 }
 
 void
+dg_service_client_set_preview (DgServiceClient *c, DgServicePreviewFunc func, gpointer user_data)
+{
+  g_mutex_lock (&c->lock);
+  c->preview = func;
+  c->preview_data = user_data;
+  g_mutex_unlock (&c->lock);
+}
+
+void
 dg_service_run_info_clear (DgServiceRunInfo *info)
 {
   g_clear_pointer (&info->device_name, g_free);
@@ -115,11 +126,11 @@ submit (DgServiceClient *c, guint32 id, const DgServiceModel *m, const DgRequest
       n_fds++;
   }
   GVariant *mask = r->mask ? desc_variant (r->mask) : g_variant_new ("(iiii)", 0, 0, 0, 0);
-  GVariant *v =
-      g_variant_new ("(ussuuusbsiiidtuia(iiii)b@(iiii))", id, m->folder, m->device ? m->device : "",
-                     (guint32) m->precision, (guint32) m->weights, (guint32) r->job, r->prompt ? r->prompt : "",
-                     r->negative_prompt != NULL, r->negative_prompt ? r->negative_prompt : "", r->width, r->height,
-                     r->steps, r->guidance, r->seed, (guint32) r->rng, r->feather, &images, r->mask != NULL, mask);
+  GVariant *v = g_variant_new (
+      "(ussuuusbsiiidtuia(iiii)b@(iiii)b)", id, m->folder, m->device ? m->device : "", (guint32) m->precision,
+      (guint32) m->weights, (guint32) r->job, r->prompt ? r->prompt : "", r->negative_prompt != NULL,
+      r->negative_prompt ? r->negative_prompt : "", r->width, r->height, r->steps, r->guidance, r->seed,
+      (guint32) r->rng, r->feather, &images, r->mask != NULL, mask, c->preview != NULL);
   g_variant_ref_sink (v);
   if (ok && !dg_svc_send (c->socket, DG_SVC_SUBMIT, v, fds, n_fds, error))
     ok = FALSE;
@@ -189,6 +200,14 @@ dg_service_client_run (DgServiceClient *c, const DgServiceModel *m, const DgRequ
         info->first_step_seconds = (double) (g_get_monotonic_time () - t0) / 1e6;
       if (progress)
         progress (msg.stage, msg.step, msg.n_steps, user_data);
+      dg_svc_message_clear (&msg);
+      continue;
+    }
+    if (msg.type == DG_SVC_PREVIEW) {
+      DgImage *rgb = c->preview ? dg_svc_image_map (msg.fds[0], &msg.result, FALSE, NULL) : NULL;
+      if (rgb)
+        c->preview (rgb, msg.step, msg.n_steps, c->preview_data);
+      dg_svc_image_unmap (rgb);
       dg_svc_message_clear (&msg);
       continue;
     }

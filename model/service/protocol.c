@@ -52,6 +52,7 @@ type_string (DgSvcType type)
   case DG_SVC_PROGRESS: return DG_SVC_PROGRESS_TYPE;
   case DG_SVC_DONE: return DG_SVC_DONE_TYPE;
   case DG_SVC_FAILED: return DG_SVC_FAILED_TYPE;
+  case DG_SVC_PREVIEW: return DG_SVC_PREVIEW_TYPE;
   }
   return NULL;
 }
@@ -98,9 +99,9 @@ parse_submit (GVariant *v, guint n_fds, DgSvcMessage *m, GError **error)
   DgRequest *r = &m->request;
   *r = (DgRequest) DG_REQUEST_INIT;
   int feather;
-  g_variant_get (v, "(u&s&suuu&sb&siiidtui@a(iiii)b@(iiii))", &m->job_id, &m->folder, &m->device, &precision, &weights,
+  g_variant_get (v, "(u&s&suuu&sb&siiidtui@a(iiii)b@(iiii)b)", &m->job_id, &m->folder, &m->device, &precision, &weights,
                  &job, &m->prompt, &has_negative, &m->negative, &r->width, &r->height, &r->steps, &r->guidance,
-                 &r->seed, &rng, &feather, &images, &m->has_mask, &mask);
+                 &r->seed, &rng, &feather, &images, &m->has_mask, &mask, &m->previews);
   if (!*m->folder)
     return malformed (error, "no model folder");
   if (!*m->device)
@@ -181,13 +182,23 @@ dg_svc_message_parse (DgSvcType type, GBytes *payload, guint n_fds, DgSvcMessage
       ok = malformed (error, "a result needs exactly one file descriptor");
     break;
   }
+  case DG_SVC_PREVIEW: {
+    g_autoptr (GVariant) d = NULL;
+    g_variant_get (v, "(uii@(iiii))", &out->job_id, &out->step, &out->n_steps, &d);
+    ok = desc_get (d, FALSE, &out->result, error);
+    if (ok && (out->result.channels != 3 || out->step < 0 || out->n_steps < out->step))
+      ok = malformed (error, "bad preview");
+    if (ok && n_fds != 1)
+      ok = malformed (error, "a preview needs exactly one file descriptor");
+    break;
+  }
   case DG_SVC_FAILED:
     g_variant_get (v, "(uu&s)", &out->job_id, &out->code, &out->message);
     if (out->code > DG_ERROR_CANCELLED)
       ok = malformed (error, "bad error code");
     break;
   }
-  if (ok && type != DG_SVC_SUBMIT && type != DG_SVC_DONE && n_fds != 0)
+  if (ok && type != DG_SVC_SUBMIT && type != DG_SVC_DONE && type != DG_SVC_PREVIEW && n_fds != 0)
     ok = malformed (error, "unexpected file descriptors");
   if (!ok) {
     memset (out, 0, sizeof *out);

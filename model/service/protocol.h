@@ -26,15 +26,17 @@ typedef enum {
   DG_SVC_DONE = 18,     /* (u job, (iiii) image, s device, u weights, b model was open, t weight bytes
                          * uploaded); fd: pixels */
   DG_SVC_FAILED = 19,   /* (u job, u DG_ERROR code, s message); job 0: the connection is refused */
+  DG_SVC_PREVIEW = 20,  /* (u job, i step, i n_steps, (iiii) image); fd: RGB pixels at latent size */
 } DgSvcType;
 
 /* GVariant types of the payloads (one place; protocol.c checks every frame against them). */
-#define DG_SVC_SUBMIT_TYPE "(ussuuusbsiiidtuia(iiii)b(iiii))"
+#define DG_SVC_SUBMIT_TYPE "(ussuuusbsiiidtuia(iiii)b(iiii)b)"
 #define DG_SVC_CANCEL_TYPE "(u)"
 #define DG_SVC_ACCEPTED_TYPE "(uu)"
 #define DG_SVC_PROGRESS_TYPE "(uuii)"
 #define DG_SVC_DONE_TYPE "(u(iiii)subt)"
 #define DG_SVC_FAILED_TYPE "(uus)"
+#define DG_SVC_PREVIEW_TYPE "(uii(iiii))"
 
 typedef struct {
   int width, height, channels, rowstride;
@@ -56,12 +58,13 @@ typedef struct {
   guint n_images;
   gboolean has_mask;
   DgSvcImageDesc mask;
+  gboolean previews; /* the client wants PREVIEW frames */
   /* ACCEPTED */
   guint32 ahead;
   /* PROGRESS */
   DgStage stage;
   int step, n_steps;
-  /* DONE */
+  /* DONE, PREVIEW (and step, n_steps) */
   DgSvcImageDesc result;
   const char *device_name;
   gboolean model_was_open;

@@ -140,6 +140,21 @@ server_model (Server *s, const DgSvcMessage *m, gboolean *was_open, GError **err
   return s->model;
 }
 
+/* A preview to the job's client, in a sealed memfd like the result. */
+static void
+on_preview (const DgImage *rgb, int step, int n_steps, gpointer data)
+{
+  Job *j = data;
+  int fd = dg_svc_memfd_from_image (rgb, "deepgen-preview", NULL);
+  if (fd < 0)
+    return;
+  conn_send (
+      j->conn, DG_SVC_PREVIEW,
+      g_variant_new (DG_SVC_PREVIEW_TYPE, j->msg.job_id, step, n_steps, rgb->width, rgb->height, 3, rgb->width * 3),
+      &fd, 1);
+  close (fd);
+}
+
 static void
 run_job (Server *s, Job *j)
 {
@@ -153,7 +168,9 @@ run_job (Server *s, Job *j)
     r.images = (const DgImage *const *) j->images;
     r.n_images = j->msg.n_images;
     r.mask = j->mask;
+    dg_model_set_preview (model, j->msg.previews ? on_preview : NULL, j);
     result = dg_run (model, &r, on_progress, j, j->cancel, &error);
+    dg_model_set_preview (model, NULL, NULL);
   }
   if (result && g_cancellable_is_cancelled (j->cancel)) {
     g_clear_pointer (&result, dg_image_free);

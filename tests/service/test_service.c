@@ -11,7 +11,8 @@
  *   /service/malformed      bad frames close only their own connection
  *   /service/foreign-uid    another user (nobody) cannot connect, nor be served if it could
  *   /service/large-image    an 8192×8192 RGBA inpaint through shared memory both ways
- *   /service/warm-latency   figures: client call to first DiT step, cold and warm (no pass/fail) */
+ *   /service/previews       a preview per DiT step at latent size, the image unchanged; --preview
+ *   /service/warm-latency   figures: client call to first DiT step, cold and warm; preview cost */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,7 @@
 #include "deepgen.h"
 #include "dg_service.h"
 #include "protocol.h"
+#include "resident.h"
 
 static char *tiny;
 static DgModel *ref_model; /* in-process, for the byte-for-byte references */
@@ -577,6 +579,68 @@ test_large_image (void)
   svc_stop (&s);
 }
 
+typedef struct {
+  int count, last_step, width, height;
+} Previews;
+
+static void
+count_preview (const DgImage *rgb, int step, int n_steps, gpointer data)
+{
+  Previews *p = data;
+  g_assert_cmpint (step, ==, p->last_step + 1);
+  g_assert_cmpint (step, <=, n_steps);
+  g_assert_cmpint (rgb->channels, ==, 3);
+  p->count++;
+  p->last_step = step;
+  p->width = rgb->width;
+  p->height = rgb->height;
+}
+
+static void
+test_previews (void)
+{
+  Svc s = { 0 };
+  svc_start (&s, 60);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (DgServiceClient) c = dg_service_client_connect (s.sock, NULL, &error);
+  g_assert_no_error (error);
+  Previews p = { 0 };
+  dg_service_client_set_preview (c, count_preview, &p);
+  DgRequest r = generate (4, 3);
+  r.width = 96; /* latents 12 × 8 */
+  DgServiceModel m = DG_SERVICE_MODEL_INIT;
+  m.folder = tiny;
+  g_autoptr (DgImage) got = dg_service_client_run (c, &m, &r, NULL, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (p.count, ==, 3);
+  g_assert_cmpint (p.width, ==, 12);
+  g_assert_cmpint (p.height, ==, 8);
+  g_autoptr (DgImage) want = reference (&r);
+  assert_same_image (got, want); /* previews do not touch the result */
+
+  /* `deepgen generate --preview FILE` through the service. */
+  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  g_subprocess_launcher_setenv (l, "XDG_RUNTIME_DIR", s.dir, TRUE);
+  g_subprocess_launcher_unsetenv (l, "DEEPGEN_NO_SERVICE");
+  g_autofree char *out = g_build_filename (s.dir, "out.png", NULL);
+  g_autofree char *preview = g_build_filename (s.dir, "preview.png", NULL);
+  g_autoptr (GSubprocess) cli =
+      g_subprocess_launcher_spawn (l, &error, DEEPGEN_CLI, "generate", "-m", tiny, "-p", "x", "--size", "64x48",
+                                   "--steps", "2", "-q", "--preview", preview, "-o", out, NULL);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_wait_check (cli, NULL, &error));
+  g_assert_no_error (error);
+  g_autofree char *png = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (preview, &png, &len, NULL));
+  /* PNG signature, then IHDR's width and height (big-endian) at bytes 16 and 20: 8 × 6. */
+  g_assert_cmpuint (len, >, 24);
+  g_assert_cmpmem (png, 8, "\x89PNG\r\n\x1a\n", 8);
+  g_assert_cmpuint (GUINT32_FROM_BE (*(guint32 *) (png + 16)), ==, 8);
+  g_assert_cmpuint (GUINT32_FROM_BE (*(guint32 *) (png + 20)), ==, 6);
+  svc_stop (&s);
+}
+
 /* Figures for docs/PERF.md: from the client's call to the first DiT step, with the model not yet
  * open (cold) and open (warm). Not a pass/fail test. */
 typedef struct {
@@ -609,6 +673,23 @@ test_warm_latency (void)
     g_autoptr (DgImage) img = dg_run (m, &r, on_first_step, &f, NULL, &error);
     g_assert_no_error (error);
     g_printerr ("# in-process (new engine and model): call to first DiT step %.3f s\n", f.first_step);
+    /* The preview's cost per step, as the service pays it (projection, then a sealed memfd). */
+    Previews p = { 0 };
+    dg_model_set_preview (m, count_preview, &p);
+    DgRequest big = generate (1, 3);
+    big.width = big.height = 256;
+    g_autoptr (DgImage) img2 = dg_run (m, &big, NULL, NULL, NULL, &error);
+    g_assert_no_error (error);
+    double preview_s, step_s;
+    dg_model_last_run_preview_cost (m, &preview_s, &step_s);
+    const gint64 t = g_get_monotonic_time ();
+    g_autoptr (DgImage) rgb = dg_image_new (32, 32, 3);
+    int fd = dg_svc_memfd_from_image (rgb, "x", NULL);
+    close (fd);
+    const double memfd_s = (double) (g_get_monotonic_time () - t) / 1e6;
+    g_printerr ("# previews at 256x256 (32x32 latents): %.3f ms a step for the projection + %.3f ms for the memfd; "
+                "a DiT step %.1f ms (%.3f %%)\n",
+                1e3 * preview_s / 3, 1e3 * memfd_s, 1e3 * step_s / 3, 100.0 * (preview_s / 3 + memfd_s) / (step_s / 3));
   }
   Svc s = { 0 };
   svc_start (&s, 60);
@@ -644,6 +725,7 @@ main (int argc, char **argv)
   g_test_add_func ("/service/malformed", test_malformed);
   g_test_add_func ("/service/foreign-uid", test_foreign_uid);
   g_test_add_func ("/service/large-image", test_large_image);
+  g_test_add_func ("/service/previews", test_previews);
   g_test_add_func ("/service/warm-latency", test_warm_latency);
   int rc = g_test_run ();
   g_clear_pointer (&ref_model, dg_model_free);
