@@ -396,6 +396,17 @@ job_via_service (Job *j)
   DgServiceRunInfo info = { 0 };
   j->t_start = g_get_monotonic_time ();
   j->result = dg_service_client_run (client, &m, &j->req, cli_progress_func, j->progress, &info, j->cancel, &j->error);
+  if (g_error_matches (j->error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)) {
+    /* The service was leaving (idle) as we came: nothing ran; once more with a new one. */
+    g_clear_error (&j->error);
+    g_clear_pointer (&client, dg_service_client_free);
+    if (!(client = dg_service_client_connect (NULL, serve_argv, &j->error)))
+      return TRUE;
+    if (j->preview)
+      dg_service_client_set_preview (client, on_preview, j);
+    j->result =
+        dg_service_client_run (client, &m, &j->req, cli_progress_func, j->progress, &info, j->cancel, &j->error);
+  }
   j->t_end = g_get_monotonic_time ();
   j->device_name = g_steal_pointer (&info.device_name);
   j->used_weights = info.weights;

@@ -85,7 +85,9 @@ void dg_service_run_info_clear (DgServiceRunInfo *info);
  * cancelled @cancellable cancels the job there and ends in DG_ERROR_CANCELLED. One run at a time
  * per client (one connection); several clients queue in the service (FIFO). Errors: the job's
  * own (DG_ERROR codes as in-process), DG_ERROR_IO when the service stops or the connection
- * breaks mid-job (the message says so). */
+ * breaks mid-job (the message says so), G_IO_ERROR_CONNECTION_CLOSED when the service closed the
+ * connection before taking the job (it was exiting, idle): nothing ran, so connect again (which
+ * starts a new one) and resubmit. */
 DgImage *dg_service_client_run (DgServiceClient *client, const DgServiceModel *model, const DgRequest *request,
                                 DgProgressFunc progress, gpointer user_data, DgServiceRunInfo *info,
                                 GCancellable *cancellable, GError **error);

@@ -148,6 +148,14 @@ set_lost (GError **error, const GError *why)
                why->message);
 }
 
+/* The service closed the connection before it took the job: it was exiting (idle) as we came. */
+static void
+set_not_taken (GError **error)
+{
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                       _ ("The DeepGen service closed the connection before taking the job."));
+}
+
 DgImage *
 dg_service_client_run (DgServiceClient *c, const DgServiceModel *m, const DgRequest *r, DgProgressFunc progress,
                        gpointer user_data, DgServiceRunInfo *info, GCancellable *cancellable, GError **error)
@@ -158,10 +166,10 @@ dg_service_client_run (DgServiceClient *c, const DgServiceModel *m, const DgRequ
   const guint32 id = ++c->next_job;
   DgImage *out = NULL;
   g_autoptr (GError) e = NULL;
-  gboolean cancel_sent = FALSE;
+  gboolean cancel_sent = FALSE, accepted = FALSE;
   if (!submit (c, id, m, r, &e)) {
     if (e->domain == G_IO_ERROR)
-      set_lost (error, e);
+      set_not_taken (error);
     else
       g_propagate_error (error, g_steal_pointer (&e));
     g_mutex_unlock (&c->lock);
@@ -183,9 +191,14 @@ dg_service_client_run (DgServiceClient *c, const DgServiceModel *m, const DgRequ
         cancel_sent = TRUE;
         continue;
       }
-      set_lost (error, e);
+      if (accepted)
+        set_lost (error, e);
+      else
+        set_not_taken (error);
       break;
     }
+    if (msg.type == DG_SVC_ACCEPTED && msg.job_id == id)
+      accepted = TRUE;
     if (msg.type == DG_SVC_FAILED && msg.job_id == 0) { /* refused */
       g_set_error_literal (error, DG_ERROR, msg.code, msg.message);
       dg_svc_message_clear (&msg);
