@@ -4,7 +4,12 @@
 
 #include "deepgen.h"
 
-/* Keep the components' weights on the device between runs when the run's memory plan says they
+/* A resident model also keeps the last run's conditioning (the VLM and connector outputs, keyed by
+ * the prompts, negatives, references' pixels, rows and weight format): a run that changes only seed,
+ * steps, guidance (on stays on) or size of a generate skips the VLM and the connector (no ENCODE or
+ * BRIDGE progress), with the same outputs, so the same image.
+ *
+ * Keep the components' weights on the device between runs when the run's memory plan says they
  * all fit together (every stage's weights + the largest stage's activations + the margin); else,
  * and when a run changes the weight format, they are released as in-process runs do. Off by
  * default: a one-shot run gains nothing and the tests of the per-stage peaks assume it off. */

@@ -11,6 +11,7 @@
  *   /service/malformed      bad frames close only their own connection
  *   /service/foreign-uid    another user (nobody) cannot connect, nor be served if it could
  *   /service/large-image    an 8192×8192 RGBA inpaint through shared memory both ways
+ *   /service/regenerate     same prompt, new seed: the VLM and connector are skipped, same image
  *   /service/previews       a preview per DiT step at latent size, the image unchanged; --preview
  *   /service/warm-latency   figures: client call to first DiT step, cold and warm; preview cost */
 #define _GNU_SOURCE
@@ -149,6 +150,7 @@ typedef struct {
   DgRequest req;
   GCancellable *cancel;
   gint denoising; /* a DiT step has started */
+  int encoding;   /* ENCODE and BRIDGE progress events */
   gint done;
   int order;
   gint *counter;
@@ -166,6 +168,8 @@ on_progress (DgStage stage, int step, int n_steps, gpointer data)
   Run *r = data;
   if (stage == DG_STAGE_DENOISE)
     g_atomic_int_set (&r->denoising, 1);
+  if (stage == DG_STAGE_ENCODE || stage == DG_STAGE_BRIDGE)
+    r->encoding++;
 }
 
 static gpointer
@@ -579,6 +583,32 @@ test_large_image (void)
   svc_stop (&s);
 }
 
+static void
+test_regenerate (void)
+{
+  Svc s = { 0 };
+  svc_start (&s, 60);
+  const DgRequest reqs[] = { generate (1, 2), generate (2, 2), generate (2, 3), generate (3, 2) };
+  for (guint i = 0; i < G_N_ELEMENTS (reqs); i++) {
+    DgRequest r = reqs[i];
+    if (i == 3)
+      r.prompt = "a lighthouse at dusk"; /* another prompt: encoded again */
+    Run a;
+    run_start (&a, s.sock, r, NULL);
+    run_join (&a);
+    g_assert_no_error (a.error);
+    g_test_message ("job %u: %d encode/bridge progress events", i + 1, a.encoding);
+    if (i == 1 || i == 2)
+      g_assert_cmpint (a.encoding, ==, 0); /* seed or steps changed only: straight to the DiT */
+    else
+      g_assert_cmpint (a.encoding, >, 0);
+    g_autoptr (DgImage) want = reference (&r);
+    assert_same_image (a.out, want);
+    dg_image_free (a.out);
+  }
+  svc_stop (&s);
+}
+
 typedef struct {
   int count, last_step, width, height;
 } Previews;
@@ -725,6 +755,7 @@ main (int argc, char **argv)
   g_test_add_func ("/service/malformed", test_malformed);
   g_test_add_func ("/service/foreign-uid", test_foreign_uid);
   g_test_add_func ("/service/large-image", test_large_image);
+  g_test_add_func ("/service/regenerate", test_regenerate);
   g_test_add_func ("/service/previews", test_previews);
   g_test_add_func ("/service/warm-latency", test_warm_latency);
   int rc = g_test_run ();
