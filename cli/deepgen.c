@@ -29,6 +29,7 @@
 #include "cli_download.h"
 #endif
 #include "cli_i18n.h"
+#include "cli_describe.h"
 #include "cli_plan.h"
 #include "deepgen.h"
 #include "dg_service.h"
@@ -114,6 +115,7 @@ print_overview (FILE *out)
               "  generate   make an image from a text prompt\n"
               "  edit       change one or more images following an instruction\n"
               "  inpaint    repaint the masked part of an image; the rest stays exactly as it is\n"
+              "  describe   write a caption of an image (a starting point for an instruction)\n"
               "  info       show the GPU, the model folder and the memory plan (--plan)\n"
               "  download   fetch the model from Hugging Face (resumes, verifies every file)\n"
               "  convert    copy the model folder with 8-bit weights: smaller, loads faster\n"
@@ -1336,6 +1338,8 @@ main (int argc, char **argv)
     return cmd_job (DG_JOB_EDIT, n, sub);
   if (g_str_equal (cmd, "inpaint"))
     return cmd_job (DG_JOB_INPAINT, n, sub);
+  if (g_str_equal (cmd, "describe"))
+    return cli_cmd_describe (n, sub);
   if (g_str_equal (cmd, "info"))
     return cmd_info (n, sub);
   if (g_str_equal (cmd, "bench"))

@@ -163,6 +163,21 @@ DgImage *dg_run (DgModel *model, const DgRequest *request, DgProgressFunc progre
 GPtrArray *dg_run_batch (DgModel *model, const DgRequest *const *requests, guint n_requests, DgProgressFunc progress,
                          gpointer user_data, GCancellable *cancellable, GError **error);
 
+/* ---- describing an image (model/pipeline/describe_api.c, MODEL.md §13) ------------------ */
+
+/* The VLM writes a caption of @image (RGB or RGBA; alpha dropped): the image is prepared like
+ * an edit reference with a longest side of DG_DESCRIBE_SIDE (dg_reference_size, PIL bicubic),
+ * the prompt is Qwen2.5-VL's chat template with @instruction (NULL or blank: "Describe this
+ * image in one sentence."), and greedy decoding writes at most @max_tokens tokens (<= 0: 77),
+ * stopping at the end-of-turn token. Returns the caption, newly allocated (g_free); an empty
+ * string when the model ended its turn at once. Progress: DG_STAGE_LOAD while the VLM uploads,
+ * then DG_STAGE_ENCODE with step = tokens written of n_steps = @max_tokens. Cancellation is
+ * checked between tokens (DG_ERROR_CANCELLED); a job whose memory plan exceeds the device is
+ * refused before anything is uploaded (DG_ERROR_OOM). One run at a time per model, like dg_run. */
+#define DG_DESCRIBE_SIDE 512
+char *dg_describe (DgModel *model, const DgImage *image, const char *instruction, int max_tokens,
+                   DgProgressFunc progress, gpointer user_data, GCancellable *cancellable, GError **error);
+
 /* Output size rules (MODEL.md §1.4, §7): sides multiples of 16, area near the request. */
 void dg_output_size (const DgRequest *request, int *width, int *height);
 

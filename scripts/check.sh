@@ -81,7 +81,15 @@ if [ "${FUZZ_SECONDS:-60}" != 0 ] && [ -x tests/fuzz/run-fuzz.sh ]; then
   if tests/fuzz/run-fuzz.sh "${FUZZ_SECONDS:-60}" > build/fuzz.log 2>&1; then
     grep -E "^== |Done [0-9]+ runs|stat::number_of_executed_units" build/fuzz.log || true
   else
-    tail -n 60 build/fuzz.log
+    # Which target failed, and the sanitizer's report of it (the tail alone may be another
+    # target's clean run), then the crashing inputs in base64 so CI's log alone reproduces them.
+    grep -E "^== |Done [0-9]+ runs|found a crash|^==[0-9]+==ERROR|^SUMMARY|runtime error|^artifact_prefix|Test unit written" \
+      build/fuzz.log || true
+    for a in "${DEEPGEN_FUZZ_BUILD_DIR:-build-fuzz}"/fuzz-artifacts/*; do
+      [ -f "$a" ] || continue
+      echo "-- $a (base64):"
+      base64 "$a" | head -n 40
+    done
     echo "fuzz: FAILED (full log: build/fuzz.log)"
     exit 1
   fi

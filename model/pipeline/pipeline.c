@@ -1331,3 +1331,14 @@ dg_run_batch_timed (DgModel *model, const DgRequest *const *requests, guint n_re
   dg_vlm_timings_clear (&vlm);
   return out;
 }
+
+/* ---- for describe_api.c (model_parts.h) ---------------------------------------------- */
+
+#include "model_parts.h"
+
+void
+dg_model_parts (DgModel *model, DgModelParts *parts)
+{
+  *parts = (DgModelParts) { model->engine->dev, model->path,        model->tok,  model->precision,
+                            model->weights,     &model->plan_model, &model->lock };
+}

@@ -1014,6 +1014,55 @@ dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *plan, GEr
   return TRUE;
 }
 
+guint64
+dg_plan_llm_head_bytes (const DgQwenTextConfig *c, DgPrecision precision, DgWeightFormat weights)
+{
+  const guint64 n = (guint64) c->vocab_size * c->hidden;
+  const DgLinearStorage storage = dg_plan_linear_storage (weights, DG_COMPONENT_LLM);
+  return align_up (storage != DG_LINEAR_AS_RELEASED && dg_plan_linear_quantizable (c->hidden)
+                       ? dg_plan_linear_block_bytes (storage, n)
+                       : n * (precision == DG_PRECISION_F32 ? 4 : 2));
+}
+
+gboolean
+dg_plan_describe (const DgPlanModel *m, const DgPlanRequest *limits, int width, int height, guint prompt_tokens,
+                  guint max_new, DgPlan *plan, GError **error)
+{
+  DgPlanRequest q = *limits;
+  const int ref_size[2] = { width, height };
+  q.job = DG_JOB_EDIT;
+  q.width = width;
+  q.height = height;
+  q.n_refs = 1;
+  q.ref_sizes = ref_size;
+  q.request_refs = NULL;
+  q.batch = 1;
+  q.cfg = FALSE;
+  q.steps = 1;
+  q.seq_len = prompt_tokens + max_new;
+  if (!dg_plan_compute (m, &q, plan, error))
+    return FALSE;
+  const DgQwenTextConfig *c = &m->vlm.text;
+  const guint64 n = (guint64) c->vocab_size * c->hidden;
+  DgPlanStageBytes *e = &plan->stage[DG_PLAN_ENCODE];
+  e->weights += dg_plan_llm_head_bytes (c, plan->precision, plan->weights);
+  e->activations += dg_llm_layout_cache_bytes (c, prompt_tokens + max_new) + align_up ((guint64) c->vocab_size * 4);
+  e->total = e->weights + e->activations + e->carried;
+  /* New token j (0-based) attends to prompt_tokens + j + 1 cached keys: 4·context·Q per layer. */
+  const double Q = (double) c->n_heads * c->head_dim, P = prompt_tokens, N = max_new;
+  const double contexts = N * P + N * (N + 1) / 2;
+  e->flop = dg_flops_vit (&m->vlm.vision, width, height) + dg_flops_llm (c, prompt_tokens) +
+            N * (dg_flops_llm_per_token (c) + 2.0 * (double) n) + 4.0 * c->n_layers * Q * contexts;
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++)
+    if (s != DG_PLAN_ENCODE)
+      plan->stage[s] = (DgPlanStageBytes) { 0 };
+  plan->peak_stage = DG_PLAN_ENCODE;
+  plan->peak = e->total;
+  plan->margin = margin_of (plan->peak);
+  plan->required = plan->peak + plan->margin;
+  return TRUE;
+}
+
 gboolean
 dg_plan_check (const DgPlan *plan, guint64 device_bytes, GError **error)
 {

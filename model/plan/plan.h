@@ -135,6 +135,20 @@ guint64 dg_plan_linear_block_bytes (DgLinearStorage storage, guint64 n);
  * model and vision tower (lm_head: not loaded). */
 gboolean dg_plan_tensor_quantizable (const char *folder, const char *name, guint ndim, const gint64 *shape);
 
+/* Describe (describe.h, MODEL.md §13): the plan of captioning one @width × @height image (sides
+ * multiples of 32) whose prompt has @prompt_tokens tokens (image pads included) and up to
+ * @max_new new ones. One stage, DG_PLAN_ENCODE: the encode stage of an edit with that image as
+ * its one reference and one LLM row of prompt + max_new tokens (the plain path's longest pass;
+ * no meta queries), plus the output head [vocab, hidden] in the LLM's Linear format, the KV
+ * cache and the logits. @limits: device limits and precision/weights as in dg_plan_compute
+ * (job, sizes and rows are set here). FLOPs: the ViT, the prompt, then per new token the linear
+ * layers, the output head and the attention over the cache (MODEL.md §13). */
+/* Device bytes of the language model's output head [vocab, hidden] (llm.h dg_llm_load_head) as a
+ * Linear weight under @precision and @weights (one pool piece). */
+guint64 dg_plan_llm_head_bytes (const DgQwenTextConfig *c, DgPrecision precision, DgWeightFormat weights);
+gboolean dg_plan_describe (const DgPlanModel *m, const DgPlanRequest *limits, int width, int height,
+                           guint prompt_tokens, guint max_new, DgPlan *plan, GError **error);
+
 /* ---- the plan ---------------------------------------------------------------------------
  * DgPlanRequest, DgPlan, dg_plan_compute, dg_plan_check: deepgen.h. */
 

@@ -34,6 +34,9 @@ struct _DgLlm {
   DgLoraEmbedding embed_lora; /* rank 0 when none */
   LlmLayer *layers;
   VkcTensor norm;
+  DgWeightFormat weights; /* the Linear format it was loaded with (the output head follows it) */
+  DgWeights *head_w;      /* the output head's pool (dg_llm_load_head), NULL before */
+  VkcTensor head;         /* [vocab, hidden] */
   guint n_selected;
   guint selected[DG_CONFIG_MAX_LAYERS];
 };
@@ -111,6 +114,7 @@ dg_llm_load (VkcDevice *dev, const DgQwenTextConfig *cfg, const DgSafetensors *s
   llm->dev = dev;
   llm->cfg = *cfg;
   llm->precision = precision;
+  llm->weights = weights;
   llm->w = dg_weights_new (dev, st, precision, "llm weights");
   dg_weights_set_prefix (llm->w, prefix);
   dg_weights_set_linear_format (llm->w, weights, DG_COMPONENT_LLM);
@@ -132,6 +136,7 @@ dg_llm_free (DgLlm *llm)
   if (!llm)
     return;
   dg_weights_free (llm->w);
+  dg_weights_free (llm->head_w);
   dg_lora_embedding_clear (&llm->embed_lora);
   g_free (llm->layers);
   g_free (llm);
@@ -289,6 +294,8 @@ typedef struct {
   DgArena *arena;
   const DgLlmTap *tap;
   gboolean bf16;
+  DgLlmCache *cache;  /* NULL: one causal pass over the batch, nothing kept */
+  guint past;         /* tokens cached before this pass */
   VkcTensor cos, sin; /* [B, S, head_dim] */
   VkcTensor valid;    /* U32 [B, S] */
   VkcTensor xn, q, k, v, attn, tmp, gate, up;
@@ -345,9 +352,17 @@ residual_linear (LlmRun *r, const VkcTensor *h, const VkcTensor *x, const VkcTen
   rnd (r, h);
 }
 
+struct _DgLlmCache {
+  DgArena *arena;
+  guint capacity, length;
+  VkcTensor *k, *v; /* [n_layers] of [1, capacity, n_kv_heads · head_dim] */
+};
+
+static void attend_cached (LlmRun *r, guint layer, VkcAttnParams *p);
+
 /* h += o_proj(Attn(input_layernorm(h))): GQA, M-RoPE, causal + key padding. */
 static void
-llm_attention (LlmRun *r, const LlmLayer *y, const VkcTensor *h)
+llm_attention (LlmRun *r, guint layer, const LlmLayer *y, const VkcTensor *h)
 {
   const DgQwenTextConfig *c = &r->llm->cfg;
   vkc_op_rms_norm (r->cmd, &r->xn, h, &y->in_norm, (float) c->rms_eps,
@@ -370,7 +385,10 @@ llm_attention (LlmRun *r, const LlmLayer *y, const VkcTensor *h)
   p.causal = true;
   /* Left pads are invalid keys; a pad query then has no key at all and outputs 0 (FA2). */
   p.key_valid = &r->valid;
-  vkc_op_attention (r->cmd, &r->attn, &r->q, &r->k, &r->v, &p);
+  if (r->cache)
+    attend_cached (r, layer, &p);
+  else
+    vkc_op_attention (r->cmd, &r->attn, &r->q, &r->k, &r->v, &p);
   rnd (r, &r->attn);
   residual_linear (r, h, &r->attn, &y->o_w);
 }
@@ -412,7 +430,7 @@ llm_layers (LlmRun *r, const VkcTensor *h, guint first, guint count, const VkcTe
 {
   const DgLlm *llm = r->llm;
   for (guint i = first; i < first + count; i++) {
-    llm_attention (r, &llm->layers[i], h);
+    llm_attention (r, i, &llm->layers[i], h);
     llm_mlp (r, &llm->layers[i], h);
     for (guint j = 0; merged && j < llm->n_selected; j++)
       if (llm->selected[j] == i + 1) {
@@ -475,5 +493,126 @@ dg_llm_forward_layers (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBatch
   llm_layers (&r, h, first, count, NULL);
   if (first + count == llm->cfg.n_layers)
     llm_final_norm (&r, h);
+  return TRUE;
+}
+
+/* ---- decoding: output head, KV cache (describe.c, MODEL.md §13) --------------------------- */
+
+gboolean
+dg_llm_load_head (DgLlm *llm, GError **error)
+{
+  if (llm->head_w)
+    return TRUE;
+  const DgQwenTextConfig *c = &llm->cfg;
+  g_autoptr (DgWeights) w = dg_weights_new (llm->dev, llm->w->st, llm->precision, "llm output head");
+  dg_weights_set_linear_format (w, llm->weights, DG_COMPONENT_LLM);
+  dg_weights_expect (w, dg_plan_llm_head_bytes (c, llm->precision, llm->weights));
+  /* Tied: the embedding table under the decoder's prefix; untied: lm_head.weight at the top
+   * level of either key layout (Qwen2_5_VLForConditionalGeneration.lm_head). */
+  const char *name = c->tie_word_embeddings ? "embed_tokens.weight" : "lm_head.weight";
+  dg_weights_set_prefix (w, c->tie_word_embeddings ? llm->w->prefix : "");
+  if (!c->tie_word_embeddings && !dg_weights_has (w, "%s", name)) {
+    g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
+                 _ ("%s has no 'lm_head.weight' and vlm/config.json does not tie the word embeddings "
+                    "(tie_word_embeddings): the language model cannot write text without its output head"),
+                 dg_safetensors_display_name (llm->w->st));
+    return FALSE;
+  }
+  if (!dg_weights_linear (w, &llm->head, c->vocab_size, c->hidden, error, "%s", name))
+    return FALSE;
+  llm->head_w = g_steal_pointer (&w);
+  return TRUE;
+}
+
+DgLlmCache *
+dg_llm_cache_new (DgLlm *llm, guint capacity, GError **error)
+{
+  const DgQwenTextConfig *c = &llm->cfg;
+  g_autoptr (DgLlmCache) cache = g_new0 (DgLlmCache, 1);
+  cache->capacity = capacity;
+  cache->arena = dg_arena_new (llm->dev, "llm kv cache");
+  dg_arena_expect (cache->arena, dg_llm_layout_cache_bytes (c, capacity));
+  cache->k = g_new0 (VkcTensor, c->n_layers);
+  cache->v = g_new0 (VkcTensor, c->n_layers);
+  for (guint i = 0; i < c->n_layers; i++) {
+    DG_ACT (cache->arena, &cache->k[i], 1, capacity, (int64_t) c->n_kv_heads * c->head_dim);
+    DG_ACT (cache->arena, &cache->v[i], 1, capacity, (int64_t) c->n_kv_heads * c->head_dim);
+  }
+  if (!dg_arena_check (cache->arena, error))
+    return NULL;
+  return g_steal_pointer (&cache);
+}
+
+void
+dg_llm_cache_free (DgLlmCache *cache)
+{
+  if (!cache)
+    return;
+  g_free (cache->k);
+  g_free (cache->v);
+  dg_arena_free (cache->arena);
+  g_free (cache);
+}
+
+guint
+dg_llm_cache_length (const DgLlmCache *cache)
+{
+  return cache->length;
+}
+
+/* The new tokens' rotated keys and values go into their cache rows; the queries attend to
+ * every cached row up to and including their own. For the prompt (empty cache) that is the
+ * causal pass over the cache's first S rows; a single decoding token sees all rows, which
+ * needs no mask. There is no padding in a decoded row. */
+static void
+attend_cached (LlmRun *r, guint layer, VkcAttnParams *p)
+{
+  const int64_t S = r->q.shape[1], n = r->past + S;
+  VkcTensor kd = vkc_tensor_narrow (&r->cache->k[layer], 1, r->past, S);
+  VkcTensor vd = vkc_tensor_narrow (&r->cache->v[layer], 1, r->past, S);
+  vkc_op_copy (r->cmd, &kd, &r->k);
+  vkc_op_copy (r->cmd, &vd, &r->v);
+  VkcTensor k = vkc_tensor_narrow (&r->cache->k[layer], 1, 0, n);
+  VkcTensor v = vkc_tensor_narrow (&r->cache->v[layer], 1, 0, n);
+  p->key_valid = NULL;
+  p->causal = r->past == 0;
+  vkc_op_attention (r->cmd, &r->attn, &r->q, &k, &v, p);
+}
+
+gboolean
+dg_llm_decode (DgLlm *llm, VkcCmd *cmd, DgArena *arena, DgLlmCache *cache, const gint64 *position_ids,
+               const VkcTensor *inputs_embeds, VkcTensor *logits)
+{
+  const DgQwenTextConfig *c = &llm->cfg;
+  g_return_val_if_fail (llm->head_w && inputs_embeds->ndim == 3 && inputs_embeds->shape[0] == 1 &&
+                            inputs_embeds->shape[2] == c->hidden,
+                        FALSE);
+  const guint S = (guint) inputs_embeds->shape[1];
+  if (cache && ((cache->length > 0 && S != 1) || cache->length + S > cache->capacity)) {
+    g_critical ("dg_llm_decode: %u tokens do not follow a cache of %u/%u tokens", S, cache->length, cache->capacity);
+    return FALSE;
+  }
+  g_autofree guint8 *mask = g_malloc (S);
+  memset (mask, 1, S);
+  DgLlmBatch batch = { 1, S, mask, position_ids };
+  DgLayoutAct a[LLM_N_ACTS];
+  dg_llm_layout_acts (c, 1, S, a);
+  LlmRun r;
+  VkcTensor h, last;
+  if (!llm_run_init (&r, llm, cmd, arena, &batch, NULL) || !take (arena, &h, &a[LLM_ACT_H]) ||
+      !DG_ACT (arena, &last, 1, 1, c->hidden) || !DG_ACT (arena, logits, 1, 1, c->vocab_size))
+    return FALSE;
+  r.cache = cache;
+  r.past = cache ? cache->length : 0;
+  vkc_op_copy (cmd, &h, inputs_embeds);
+  llm_layers (&r, &h, 0, c->n_layers, NULL);
+  /* Only the last position's logits choose the next token: the norm and the head see that row. */
+  VkcTensor h_last = vkc_tensor_narrow (&h, 1, S - 1, 1);
+  vkc_op_rms_norm (cmd, &last, &h_last, &llm->norm, (float) c->rms_eps,
+                   r.bf16 ? VKC_NORM_ROUND_BF16 : VKC_NORM_DEFAULT);
+  vkc_op_linear (cmd, logits, &last, &llm->head, NULL);
+  rnd (&r, logits);
+  if (cache)
+    cache->length += S;
   return TRUE;
 }

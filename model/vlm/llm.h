@@ -3,7 +3,8 @@
  * q/k/v biases, M-RoPE from 3-D positions, causal attention with the left-padding rule of
  * §1.7: a pad query sees no key and its attention output is exactly 0), and the hidden states
  * h[k], k = n−1, n−7, … (range(n−1, 0, −6)) concatenated deepest first for every position —
- * the connector's input. No final norm, no lm_head, no KV cache.
+ * the connector's input. For Describe (describe.h) also the final norm, the output head
+ * (lm_head) on the last position and a KV cache for token-by-token decoding.
  *
  * Precision (weights.h): bf16 mode rounds every tensor the reference materialises in bf16
  * (q/k/v, the rotated q/k, the attention output, each projection and residual sum, the SiLU
@@ -83,5 +84,38 @@ gboolean dg_llm_forward (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBat
  * hidden] (module tests). */
 gboolean dg_llm_forward_layers (DgLlm *llm, VkcCmd *cmd, DgArena *arena, const DgLlmBatch *batch, const VkcTensor *h,
                                 guint first, guint count, const DgLlmTap *tap);
+
+/* ---- decoding (describe.c, MODEL.md §13) ------------------------------------------------- */
+
+/* Uploads the output head [vocab, hidden] for dg_llm_decode: embed_tokens when the config ties
+ * the word embeddings (tie_word_embeddings, Qwen2.5-VL-3B), else the top-level lm_head.weight
+ * (DG_ERROR_MISSING when absent), in the weight format the decoder was loaded with. The
+ * embedding adapter of a LoRA, if any, is not applied to it (an unmerged PEFT embedding adapter
+ * changes the lookup only). Once per DgLlm; later calls do nothing. */
+gboolean dg_llm_load_head (DgLlm *llm, GError **error);
+
+/* The keys and values of every layer for the tokens decoded so far, on the device: per layer
+ * two f32 tensors [1, capacity, n_kv_heads · head_dim] holding the rotated keys and the values
+ * exactly as the attention of those tokens used them. */
+typedef struct _DgLlmCache DgLlmCache;
+
+/* A cache for @capacity tokens (prompt + generated) in its own device pool. */
+DgLlmCache *dg_llm_cache_new (DgLlm *llm, guint capacity, GError **error);
+void dg_llm_cache_free (DgLlmCache *cache);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgLlmCache, dg_llm_cache_free)
+/* Tokens cached (recorded so far). */
+guint dg_llm_cache_length (const DgLlmCache *cache);
+
+/* Records the decoder over one row @inputs_embeds [1, S, hidden] whose M-RoPE positions are
+ * @position_ids [3, S] (t, h, w), then the final norm and the output head (dg_llm_load_head
+ * first) on its last token into a new arena tensor *logits [1, 1, vocab].
+ *  - @cache NULL: the plain path, one causal pass over the whole sequence (no cache).
+ *  - @cache: the S tokens follow the dg_llm_cache_length tokens already cached; their keys and
+ *    values are appended and they attend to the whole cache. Either S tokens into an empty cache
+ *    (the prompt: causal) or one token (a decoding step). The length grows by S.
+ * FALSE (with a g_critical) on a broken contract or when the cache is full; FALSE when the
+ * arena ran out (dg_arena_check has the error). */
+gboolean dg_llm_decode (DgLlm *llm, VkcCmd *cmd, DgArena *arena, DgLlmCache *cache, const gint64 *position_ids,
+                        const VkcTensor *inputs_embeds, VkcTensor *logits);
 
 G_END_DECLS

@@ -90,3 +90,10 @@ dg_llm_layout_acts (const DgQwenTextConfig *c, gint64 R, gint64 S, DgLayoutAct a
   DG_LAYOUT_ACT (&a[LLM_ACT_H], R, S, H);
   DG_LAYOUT_ACT (&a[LLM_ACT_MERGED], R, S, (gint64) dg_llm_layout_selected (c, NULL) * H);
 }
+
+guint64
+dg_llm_layout_cache_bytes (const DgQwenTextConfig *c, guint capacity)
+{
+  const guint64 one = (guint64) capacity * c->n_kv_heads * c->head_dim * sizeof (float);
+  return 2 * (guint64) c->n_layers * ((one + 255) / 256 * 256);
+}

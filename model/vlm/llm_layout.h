@@ -54,4 +54,8 @@ typedef enum {
 
 void dg_llm_layout_acts (const DgQwenTextConfig *c, gint64 R, gint64 S, DgLayoutAct acts[LLM_N_ACTS]);
 
+/* Device bytes of a KV cache (llm.h DgLlmCache) for @capacity tokens: per layer a key and a value
+ * tensor [1, capacity, n_kv_heads · head_dim] in f32, each a 256-byte aligned pool piece. */
+guint64 dg_llm_layout_cache_bytes (const DgQwenTextConfig *c, guint capacity);
+
 G_END_DECLS

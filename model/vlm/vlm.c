@@ -124,6 +124,11 @@ dg_vlm_llm (DgVlm *vlm)
 {
   return vlm->llm;
 }
+VkcDevice *
+dg_vlm_device (DgVlm *vlm)
+{
+  return vlm->dev;
+}
 gboolean
 dg_vlm_nested_layout (const DgVlm *vlm)
 {

@@ -44,6 +44,7 @@ const DgQwenVLConfig *dg_vlm_config (const DgVlm *vlm);
 const DgQwenVisionConfig *dg_vlm_vision_config (const DgVlm *vlm);
 DgVit *dg_vlm_vit (DgVlm *vlm); /* NULL when loaded text_only */
 DgLlm *dg_vlm_llm (DgVlm *vlm);
+VkcDevice *dg_vlm_device (DgVlm *vlm);
 /* Whether the weights use the nested model.language_model.* / model.visual.* keys. */
 gboolean dg_vlm_nested_layout (const DgVlm *vlm);
 /* Whether a LoRA adapter was merged at load. */
