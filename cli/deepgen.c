@@ -12,6 +12,8 @@
  * cancels through the GCancellable (the run stops at its next GPU submission), a second
  * Ctrl-C ends the process at once. The output is written through a temporary file and a
  * rename (image_io.h), so no partial file is ever left under the output name. */
+#include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 #include "cli_describe.h"
 #include "cli_plan.h"
 #include "deepgen.h"
+#include "dg_service.h"
 #include "image_io.h"
 #include "progress.h"
 
@@ -116,6 +119,7 @@ print_overview (FILE *out)
               "  info       show the GPU, the model folder and the memory plan (--plan)\n"
               "  download   fetch the model from Hugging Face (resumes, verifies every file)\n"
               "  convert    copy the model folder with 8-bit weights: smaller, loads faster\n"
+              "  serve      the resident service that keeps the model loaded between jobs\n"
               "  bench      time each stage of the pipeline; 'bench ops' times the GPU ops,\n"
               "             'bench flops' prints the FLOP counts\n\n"
               "Run '%s COMMAND --help' for the options of a command.\n\n"
@@ -150,6 +154,8 @@ typedef struct {
   char *output;
   int feather;
   gboolean quiet;
+  gboolean no_service;
+  char *preview;
 } JobOptions;
 
 static void
@@ -167,6 +173,7 @@ job_options_clear (JobOptions *o)
   g_free (o->precision);
   g_free (o->weights);
   g_free (o->output);
+  g_free (o->preview);
 }
 
 /* --prompt and --negative keep the bytes as given (G_OPTION_FLAG_FILENAME): GOption would
@@ -214,6 +221,11 @@ job_context (JobOptions *o)
     { "device", 0, 0, G_OPTION_ARG_STRING, &o->device,
       N_ ("Vulkan device by index or part of its name (default: $DEEPGEN_VK_DEVICE, else the best)"), N_ ("DEV") },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, N_ ("No progress output"), NULL },
+    { "no-service", 0, 0, G_OPTION_ARG_NONE, &o->no_service,
+      N_ ("Run in this process instead of the resident DeepGen service (see 'deepgen serve --help')"), NULL },
+    { "preview", 0, 0, G_OPTION_ARG_FILENAME, &o->preview,
+      N_ ("Write a preview of the image to FILE after every step, at 1/8 of the size (through the service)"),
+      N_ ("FILE") },
     { NULL },
   };
   GOptionEntry images[] = {
@@ -328,7 +340,9 @@ typedef struct {
   DgPrecision precision;
   DgWeightFormat weights;
   DgRequest req;
+  gboolean use_service;
   const char *output, *type;
+  const char *preview, *preview_type;
   /* state */
   CliProgress *progress;
   GCancellable *cancel;
@@ -350,10 +364,60 @@ job_done (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-static gpointer
-job_thread (gpointer data)
+/* --preview: the file is replaced (written aside, then renamed) at every step, so a reader never
+ * sees half of it. A preview that cannot be written is not worth stopping the job for. */
+static void
+on_preview (const DgImage *rgb, int step, int n_steps, gpointer data)
 {
+  (void) step;
+  (void) n_steps;
   Job *j = data;
+  g_autoptr (GError) error = NULL;
+  if (!cli_image_save (rgb, j->preview, j->preview_type, &error))
+    g_debug ("preview: %s", error->message);
+}
+
+/* The job through the resident service (dg_service.h), started when none runs. FALSE when no
+ * service can be had: the caller runs the job in this process. */
+static gboolean
+job_via_service (Job *j)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  const char *serve_argv[] = { self ? self : "deepgen", "serve", "--detach", NULL };
+  g_autoptr (DgServiceClient) client = dg_service_client_connect (NULL, serve_argv, &error);
+  if (!client) {
+    g_autofree char *notice =
+        g_strdup_printf (_ ("%s: %s Running the job in this process instead."), prog (), error->message);
+    cli_progress_message (j->progress, notice);
+    return FALSE;
+  }
+  if (j->preview)
+    dg_service_client_set_preview (client, on_preview, j);
+  DgServiceModel m = { j->model_dir, j->device, j->precision, j->weights };
+  DgServiceRunInfo info = { 0 };
+  j->t_start = g_get_monotonic_time ();
+  j->result = dg_service_client_run (client, &m, &j->req, cli_progress_func, j->progress, &info, j->cancel, &j->error);
+  if (g_error_matches (j->error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)) {
+    /* The service was leaving (idle) as we came: nothing ran; once more with a new one. */
+    g_clear_error (&j->error);
+    g_clear_pointer (&client, dg_service_client_free);
+    if (!(client = dg_service_client_connect (NULL, serve_argv, &j->error)))
+      return TRUE;
+    if (j->preview)
+      dg_service_client_set_preview (client, on_preview, j);
+    j->result =
+        dg_service_client_run (client, &m, &j->req, cli_progress_func, j->progress, &info, j->cancel, &j->error);
+  }
+  j->t_end = g_get_monotonic_time ();
+  j->device_name = g_steal_pointer (&info.device_name);
+  j->used_weights = info.weights;
+  return TRUE;
+}
+
+static void
+job_in_process (Job *j)
+{
   DgEngineOptions eo = { j->device };
   DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
   lo.precision = j->precision;
@@ -370,6 +434,14 @@ job_thread (gpointer data)
     j->t_end = g_get_monotonic_time ();
     j->used_weights = dg_model_last_run_weights (model);
   }
+}
+
+static gpointer
+job_thread (gpointer data)
+{
+  Job *j = data;
+  if (!j->use_service || !job_via_service (j))
+    job_in_process (j);
   cli_progress_end (j->progress);
   /* A result that arrives after Ctrl-C is not written: the user asked for nothing. */
   if (j->result && g_cancellable_is_cancelled (j->cancel)) {
@@ -517,6 +589,10 @@ job_main (JobOptions *o, int argc, char **argv)
   /* Before any heavy work: a known output type in a writable folder, and the model. */
   if (!cli_output_type (output, &j.type, &error) || !cli_output_writable (output, &error))
     return fail (error);
+  if (o->preview &&
+      (!cli_output_type (o->preview, &j.preview_type, &error) || !cli_output_writable (o->preview, &error)))
+    return fail (error);
+  j.preview = o->preview;
   g_autofree char *dir = model_path (o->model);
   g_autofree char *missing = check_model (dir);
   if (missing) {
@@ -556,6 +632,7 @@ job_main (JobOptions *o, int argc, char **argv)
 
   j.model_dir = dir;
   j.device = o->device;
+  j.use_service = !o->no_service && !g_getenv ("DEEPGEN_NO_SERVICE");
   j.output = output;
   g_autoptr (CliProgress) progress =
       cli_progress_new (stderr, cli_progress_mode_for_stderr (o->quiet), g_get_charset (NULL), dg_stage_name);
@@ -1128,6 +1205,99 @@ cmd_convert (int argc, char **argv)
   return CLI_EXIT_OK;
 }
 
+/* ---- serve --------------------------------------------------------------------------------- */
+
+/* --detach: the parent returns once the service listens (so the client that started it can
+ * connect at once), the child runs on in its own session with its messages in service.log. */
+static void
+serve_ready (gpointer data)
+{
+  int *fd = data;
+  if (*fd >= 0) {
+    (void) !write (*fd, "R", 1);
+    close (*fd);
+    *fd = -1;
+  }
+}
+
+static int
+cmd_serve (int argc, char **argv)
+{
+  gboolean detach = FALSE;
+  int idle = DG_SERVICE_DEFAULT_IDLE_EXIT;
+  GOptionEntry entries[] = {
+    { "idle-exit", 0, 0, G_OPTION_ARG_INT, &idle,
+      N_ ("Exit after this many seconds without clients or jobs (default 600; 0 = never)"), N_ ("SECONDS") },
+    { "detach", 0, 0, G_OPTION_ARG_NONE, &detach, N_ ("Run in the background; return once the service accepts clients"),
+      NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
+  g_autofree char *socket_path = dg_service_socket_path ();
+  g_autofree char *summary = g_strdup_printf (
+      _ ("%s serve — the resident DeepGen service\n\n"
+         "Keeps the GPU and the open model between jobs for generate, edit and inpaint (which start it\n"
+         "when it is not running, unless --no-service) and runs their jobs one at a time, in order.\n"
+         "Only your user can reach it: the socket is %s."),
+      prog (), socket_path);
+  g_option_context_set_summary (ctx, summary);
+  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  GError *error = NULL;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    return fail (error);
+  if (argc > 1) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _ ("unexpected argument '%s'"), argv[1]);
+    return fail (error);
+  }
+  if (!cli_check_int (idle, 0, 1000000, "--idle-exit", &error))
+    return fail (error);
+  int ready_fd = -1;
+  if (detach) {
+    int p[2];
+    if (pipe (p) != 0) {
+      print_error ("pipe: %s", g_strerror (errno));
+      return CLI_EXIT_FAILURE;
+    }
+    pid_t pid = fork ();
+    if (pid < 0) {
+      print_error ("fork: %s", g_strerror (errno));
+      return CLI_EXIT_FAILURE;
+    }
+    if (pid > 0) {
+      close (p[1]);
+      char c = 0;
+      gssize n;
+      while ((n = read (p[0], &c, 1)) < 0 && errno == EINTR);
+      /* No "ready": the child failed and said why in its log; another service running is fine. */
+      return n == 1 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+    }
+    close (p[0]);
+    ready_fd = p[1];
+    setsid ();
+    g_autofree char *dir = g_path_get_dirname (socket_path);
+    g_mkdir_with_parents (dir, 0700);
+    g_autofree char *log = g_build_filename (dir, "service.log", NULL);
+    int null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+    int log_fd = open (log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (null_fd >= 0) {
+      dup2 (null_fd, STDIN_FILENO);
+      dup2 (null_fd, STDOUT_FILENO);
+      dup2 (log_fd >= 0 ? log_fd : null_fd, STDERR_FILENO);
+    }
+  }
+  DgServeOptions so = DG_SERVE_OPTIONS_INIT;
+  so.idle_exit = (guint) idle;
+  so.ready = serve_ready;
+  so.user_data = &ready_fd;
+  gboolean ok = dg_service_serve (&so, &error);
+  if (!ok && ready_fd >= 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+    serve_ready (&ready_fd); /* the client will find that one */
+  if (!ok)
+    return fail (error);
+  return CLI_EXIT_OK;
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 int
@@ -1177,6 +1347,8 @@ main (int argc, char **argv)
     return cmd_bench (n, sub);
   if (g_str_equal (cmd, "convert"))
     return cmd_convert (n, sub);
+  if (g_str_equal (cmd, "serve"))
+    return cmd_serve (n, sub);
 #ifdef DEEPGEN_HAVE_DOWNLOAD
   if (g_str_equal (cmd, "download"))
     return cli_cmd_download (n, sub);

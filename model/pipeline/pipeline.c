@@ -28,6 +28,8 @@
 #include "inpaint.h"
 #include "deepgen_hooks.h"
 #include "plan.h"
+#include "resident.h"
+#include "preview.h"
 #include "prompt.h"
 #include "rng.h"
 #include "scheduler.h"
@@ -65,7 +67,41 @@ struct _DgModel {
   DgSchedulerConfig sched_config;
   DgPlanModel plan_model; /* the architecture for memory plans (plan.h) */
   GMutex lock;            /* one dg_run at a time per model */
+  /* Components kept on the device between runs (resident.h); NULL when not kept. */
+  struct {
+    gboolean enabled;
+    DgWeightFormat weights; /* what the kept components were loaded with */
+    gboolean vlm_text_only;
+    DgVlm *vlm;
+    DgConnector *conn;
+    DgVae *vae_encoder, *vae_decoder;
+    DgDit *dit;
+    guint64 bytes;       /* the device memory they hold */
+    guint64 last_upload; /* weight bytes the last run uploaded */
+  } resident;
+  /* The last run's conditioning (VLM + connector outputs), reused when the next run asks for the
+   * same (resident.h): key = what they depend on, see conditioning_key. */
+  struct {
+    GBytes *key;
+    float *seq, *pooled;
+    gsize seq_n, pooled_n;
+    guint seq_len;
+  } cond;
+  DgPreviewFunc preview; /* resident.h */
+  gpointer preview_data;
+  gint64 preview_us, step_us; /* the last run's */
 };
+
+static void
+resident_clear (DgModel *m)
+{
+  g_clear_pointer (&m->resident.vlm, dg_vlm_free);
+  g_clear_pointer (&m->resident.conn, dg_connector_free);
+  g_clear_pointer (&m->resident.vae_encoder, dg_vae_free);
+  g_clear_pointer (&m->resident.vae_decoder, dg_vae_free);
+  g_clear_pointer (&m->resident.dit, dg_dit_free);
+  m->resident.bytes = 0;
+}
 
 /* ---- engine ------------------------------------------------------------------------- */
 
@@ -295,6 +331,10 @@ dg_model_free (DgModel *model)
 {
   if (!model)
     return;
+  resident_clear (model);
+  g_clear_pointer (&model->cond.key, g_bytes_unref);
+  g_free (model->cond.seq);
+  g_free (model->cond.pooled);
   g_mutex_clear (&model->lock);
   if (model->tok)
     dg_tokenizer_free (model->tok);
@@ -310,6 +350,54 @@ dg_model_last_run_weights (DgModel *model)
   DgWeightFormat w = model->last_run_weights;
   g_mutex_unlock (&model->lock);
   return w;
+}
+
+void
+dg_model_set_resident (DgModel *model, gboolean resident)
+{
+  g_mutex_lock (&model->lock);
+  model->resident.enabled = resident;
+  if (!resident) {
+    resident_clear (model);
+    g_clear_pointer (&model->cond.key, g_bytes_unref);
+  }
+  g_mutex_unlock (&model->lock);
+}
+
+guint64
+dg_model_last_run_uploaded (DgModel *model)
+{
+  g_mutex_lock (&model->lock);
+  guint64 n = model->resident.last_upload;
+  g_mutex_unlock (&model->lock);
+  return n;
+}
+
+guint64
+dg_model_resident_bytes (DgModel *model)
+{
+  g_mutex_lock (&model->lock);
+  guint64 n = model->resident.bytes;
+  g_mutex_unlock (&model->lock);
+  return n;
+}
+
+void
+dg_model_set_preview (DgModel *model, DgPreviewFunc func, gpointer user_data)
+{
+  g_mutex_lock (&model->lock);
+  model->preview = func;
+  model->preview_data = user_data;
+  g_mutex_unlock (&model->lock);
+}
+
+void
+dg_model_last_run_preview_cost (DgModel *model, double *preview_seconds, double *step_seconds)
+{
+  g_mutex_lock (&model->lock);
+  *preview_seconds = (double) model->preview_us / 1e6;
+  *step_seconds = (double) model->step_us / 1e6;
+  g_mutex_unlock (&model->lock);
 }
 
 /* ---- one run ------------------------------------------------------------------------ */
@@ -342,8 +430,10 @@ typedef struct {
   guint rows; /* 2B with classifier-free guidance, else B */
   guint seq_len;
   float *seq, *pooled;    /* [rows, S, joint], [rows, pooled] in DiT order: [uncond…, cond…] */
+  gsize seq_n, pooled_n;  /* their lengths */
   GPtrArray *ref_latents; /* float* [h_j, w_j, latent] per reference */
   float *latents;         /* [B, h/8, w/8, latent] NHWC */
+  gboolean keep;          /* components stay on the device after their stage (resident.h) */
 } Run;
 
 static void
@@ -509,6 +599,61 @@ stage_end (Run *r, DgPlanStage stage)
   r->memory->stage_peaks[stage] = MAX (r->memory->stage_peaks[stage], peak);
 }
 
+/* Whether this run keeps its components on the device (resident.h): only when the model asks for
+ * it and every stage's weights together with the largest stage's working memory, plus the plan's
+ * margin, fit the device. Kept components of another weight format, or that this run would not
+ * keep, are released now, before anything is uploaded, so the plan's check stays true. */
+static void
+resident_decide (Run *r, guint64 device_bytes)
+{
+  DgModel *m = r->m;
+  guint64 weights = 0, work = 0;
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++) {
+    weights += r->plan.stage[s].weights;
+    work = MAX (work, r->plan.stage[s].activations + r->plan.stage[s].carried);
+  }
+  const guint64 together = weights + work;
+  r->keep = m->resident.enabled && device_bytes &&
+            together + DG_PLAN_MARGIN_FIXED + together / 100 * DG_PLAN_MARGIN_PERCENT <= device_bytes;
+  if (!r->keep || m->resident.weights != r->weights)
+    resident_clear (m);
+  m->resident.weights = r->weights;
+  m->resident.last_upload = 0;
+}
+
+/* A component for this run: the kept one in *@slot (taken out of it), else NULL and the caller
+ * loads it between upload_begin and upload_end (its weight pools counted as uploaded). After its
+ * stage keep () puts it back, or releases it when the run does not keep. */
+static gpointer
+take (gpointer *slot)
+{
+  return g_steal_pointer (slot);
+}
+
+static VkDeviceSize
+upload_begin (Run *r)
+{
+  return vkc_device_reserved (r->dev, NULL);
+}
+
+static void
+upload_end (Run *r, VkDeviceSize before)
+{
+  VkDeviceSize after = vkc_device_reserved (r->dev, NULL);
+  if (after > before)
+    r->m->resident.last_upload += after - before;
+}
+
+static void
+keep (Run *r, gpointer *slot, gpointer *component, GDestroyNotify release)
+{
+  gpointer c = g_steal_pointer (component);
+  if (r->keep && !*slot)
+    *slot = c;
+  else if (c)
+    release (c);
+}
+
 /* Before anything is uploaded: the meta queries (host), the prompt rows, the memory plan of this
  * run and its check against the device (DESIGN.md §5). A job that cannot fit fails here with
  * DG_ERROR_OOM, naming what it needs and what the device has. */
@@ -582,6 +727,7 @@ plan_run (Run *r, GError **error)
       return FALSE;
   }
   m->last_run_weights = r->weights;
+  resident_decide (r, q.device_bytes);
   if (r->memory) {
     r->memory->planned = TRUE;
     r->memory->plan = r->plan;
@@ -603,7 +749,15 @@ encode_prompt (Run *r, GError **error)
   vo.precision = m->precision;
   vo.weights = r->weights;
   vo.text_only = n_refs == 0; /* text-to-image: the vision tower stays in the file */
-  g_autoptr (DgVlm) vlm = dg_vlm_load (r->dev, vdir, &vo, error);
+  if (m->resident.vlm && m->resident.vlm_text_only != vo.text_only)
+    g_clear_pointer (&m->resident.vlm, dg_vlm_free);
+  g_autoptr (DgVlm) vlm = take ((gpointer *) &m->resident.vlm);
+  if (!vlm) {
+    VkDeviceSize before = upload_begin (r);
+    vlm = dg_vlm_load (r->dev, vdir, &vo, error);
+    upload_end (r, before);
+  }
+  m->resident.vlm_text_only = vo.text_only;
   if (!vlm || cancelled (r, error))
     return FALSE;
 
@@ -628,11 +782,17 @@ encode_prompt (Run *r, GError **error)
   stage_end (r, DG_PLAN_ENCODE);
   if (!ok || cancelled (r, error))
     return FALSE;
-  g_clear_pointer (&vlm, dg_vlm_free); /* release the VLM before the connector loads */
+  /* release the VLM before the connector loads (unless it is kept: then all fit together) */
+  keep (r, (gpointer *) &m->resident.vlm, (gpointer *) &vlm, (GDestroyNotify) dg_vlm_free);
 
   report (r, DG_STAGE_LOAD, 0, 1);
   stage_begin (r);
-  g_autoptr (DgConnector) conn = dg_connector_load (r->dev, cdir, m->precision, r->weights, error);
+  g_autoptr (DgConnector) conn = take ((gpointer *) &m->resident.conn);
+  if (!conn) {
+    VkDeviceSize before = upload_begin (r);
+    conn = dg_connector_load (r->dev, cdir, m->precision, r->weights, error);
+    upload_end (r, before);
+  }
   if (!conn || cancelled (r, error))
     return FALSE;
   report (r, DG_STAGE_BRIDGE, 0, 1);
@@ -646,6 +806,7 @@ encode_prompt (Run *r, GError **error)
     return FALSE;
   }
   stage_end (r, DG_PLAN_BRIDGE);
+  keep (r, (gpointer *) &m->resident.conn, (gpointer *) &conn, (GDestroyNotify) dg_connector_free);
   g_autofree float *seq_h = dg_tensor_download_f32 (r->dev, &seq, error);
   g_autofree float *pooled_h = seq_h ? dg_tensor_download_f32 (r->dev, &pooled, error) : NULL;
   if (!pooled_h)
@@ -657,12 +818,83 @@ encode_prompt (Run *r, GError **error)
   gsize srow = (gsize) seq.shape[1] * seq.shape[2], prow = (gsize) pooled.shape[1];
   r->seq = g_new (float, srow * r->rows);
   r->pooled = g_new (float, prow * r->rows);
+  r->seq_n = srow * r->rows;
+  r->pooled_n = prow * r->rows;
   for (guint i = 0; i < r->rows; i++) {
     guint from = r->rows == 2 * r->B ? (i + r->B) % (2 * r->B) : i;
     memcpy (r->seq + i * srow, seq_h + from * srow, srow * sizeof (float));
     memcpy (r->pooled + i * prow, pooled_h + from * prow, prow * sizeof (float));
   }
   return TRUE;
+}
+
+/* Everything the VLM and connector outputs of a run depend on besides the open model: the weight
+ * format, the rows (B, guidance on or off), each request's prompt, negative and reference count,
+ * and every prepared reference's size and pixels. Length-prefixed, so no two differ and compare
+ * equal. */
+static GBytes *
+conditioning_key (Run *r)
+{
+  GByteArray *k = g_byte_array_new ();
+#define PUT(ptr, len)                                            \
+  do {                                                           \
+    guint64 n_ = (len);                                          \
+    g_byte_array_append (k, (const guint8 *) &n_, sizeof n_);    \
+    g_byte_array_append (k, (const guint8 *) (ptr), (guint) n_); \
+  } while (0)
+  const guint32 head[4] = { (guint32) r->weights, r->B, r->rows, r->refs->len };
+  PUT (head, sizeof head);
+  for (guint b = 0; b < r->B; b++) {
+    PUT (r->reqs[b]->prompt, strlen (r->reqs[b]->prompt));
+    PUT (r->negative[b], strlen (r->negative[b]));
+    PUT (&r->n_refs[b], sizeof r->n_refs[b]);
+  }
+  for (guint i = 0; i < r->refs->len; i++) {
+    const DgImage *img = g_ptr_array_index (r->refs, i);
+    const int dims[3] = { img->width, img->height, img->channels };
+    PUT (dims, sizeof dims);
+    for (int y = 0; y < img->height; y++)
+      PUT (img->pixels + (gsize) y * img->rowstride, (gsize) img->width * img->channels);
+  }
+#undef PUT
+  return g_byte_array_free_to_bytes (k);
+}
+
+/* Regenerate (resident.h): when the conditioning of the last run fits this one, the VLM and the
+ * connector are skipped and their outputs are this run's. Only for resident models and unhooked
+ * runs (the hooks measure the VLM). */
+static gboolean
+reuse_conditioning (Run *r)
+{
+  DgModel *m = r->m;
+  if (!m->resident.enabled || r->hooks || !m->cond.key)
+    return FALSE;
+  g_autoptr (GBytes) key = conditioning_key (r);
+  if (!g_bytes_equal (key, m->cond.key))
+    return FALSE;
+  r->seq = g_memdup2 (m->cond.seq, m->cond.seq_n * sizeof (float));
+  r->pooled = g_memdup2 (m->cond.pooled, m->cond.pooled_n * sizeof (float));
+  r->seq_len = m->cond.seq_len;
+  r->seq_n = m->cond.seq_n;
+  r->pooled_n = m->cond.pooled_n;
+  return TRUE;
+}
+
+static void
+keep_conditioning (Run *r)
+{
+  DgModel *m = r->m;
+  g_clear_pointer (&m->cond.key, g_bytes_unref);
+  if (!m->resident.enabled || r->hooks)
+    return;
+  m->cond.seq_n = r->seq_n;
+  m->cond.pooled_n = r->pooled_n;
+  g_free (m->cond.seq);
+  g_free (m->cond.pooled);
+  m->cond.seq = g_memdup2 (r->seq, m->cond.seq_n * sizeof (float));
+  m->cond.pooled = g_memdup2 (r->pooled, m->cond.pooled_n * sizeof (float));
+  m->cond.seq_len = r->seq_len;
+  m->cond.key = conditioning_key (r);
 }
 
 /* The bytes a pool takes for a tensor of @n f32 values. */
@@ -748,7 +980,12 @@ encode_references (Run *r, GError **error)
   report (r, DG_STAGE_LOAD, 0, 1);
   stage_begin (r);
   g_autofree char *dir = sub (r->m->path, "vae");
-  g_autoptr (DgVae) vae = dg_vae_load (r->dev, dir, DG_VAE_ENCODER, r->m->precision, error);
+  g_autoptr (DgVae) vae = take ((gpointer *) &r->m->resident.vae_encoder);
+  if (!vae) {
+    VkDeviceSize before = upload_begin (r);
+    vae = dg_vae_load (r->dev, dir, DG_VAE_ENCODER, r->m->precision, error);
+    upload_end (r, before);
+  }
   if (!vae)
     return FALSE;
   for (guint i = 0; i < r->refs->len; i++) {
@@ -761,6 +998,7 @@ encode_references (Run *r, GError **error)
       return FALSE;
   }
   stage_end (r, DG_PLAN_VAE_ENCODE);
+  keep (r, (gpointer *) &r->m->resident.vae_encoder, (gpointer *) &vae, (GDestroyNotify) dg_vae_free);
   return TRUE;
 }
 
@@ -880,7 +1118,12 @@ denoise (Run *r, GError **error)
   report (r, DG_STAGE_LOAD, 0, 1);
   stage_begin (r);
   g_autofree char *dir = sub (m->path, "transformer");
-  g_autoptr (DgDit) dit = dg_dit_load (r->dev, dir, m->precision, r->weights, error);
+  g_autoptr (DgDit) dit = take ((gpointer *) &m->resident.dit);
+  if (!dit) {
+    VkDeviceSize before = upload_begin (r);
+    dit = dg_dit_load (r->dev, dir, m->precision, r->weights, error);
+    upload_end (r, before);
+  }
   if (!dit)
     return FALSE;
   const DgDitConfig *cfg = dg_dit_config (dit);
@@ -898,16 +1141,31 @@ denoise (Run *r, GError **error)
   g_autoptr (DgArena) arena = dg_arena_new (r->dev, "dit activations");
   dg_arena_expect (arena, r->plan.dit_arena); /* one step, reused by every step */
   gsize n = (gsize) (lh * lw * cfg->in_channels) * r->B;
+  m->preview_us = m->step_us = 0;
   for (int i = 0; ok && i < r->steps; i++) {
     report (r, DG_STAGE_DENOISE, i, r->steps);
+    const gint64 t0 = g_get_monotonic_time ();
     g_autofree float *v = dit_step (r, dit, arena, &in, sched->timesteps[i], lh, lw, error);
     ok = v != NULL;
+    const gint64 t1 = g_get_monotonic_time ();
+    m->step_us += t1 - t0;
+    if (ok && m->preview) {
+      /* Before the update: x̂0 from this step's x_t and v (request 0 of the batch). */
+      g_autoptr (DgImage) rgb = dg_preview_rgb (r->latents, v, sched->sigmas[i], (int) lh, (int) lw, cfg->in_channels);
+      if (rgb)
+        m->preview (rgb, i + 1, r->steps, m->preview_data);
+      m->preview_us += g_get_monotonic_time () - t1;
+    }
     if (ok)
       dg_euler_step (sched, (guint) i, r->latents, v, n, m->precision);
     ok = ok && !cancelled (r, error);
   }
   dit_inputs_clear (&in);
   stage_end (r, DG_PLAN_DENOISE);
+  g_clear_pointer (&arena, dg_arena_free);
+  g_clear_pointer (&inputs_arena, dg_arena_free);
+  if (ok)
+    keep (r, (gpointer *) &m->resident.dit, (gpointer *) &dit, (GDestroyNotify) dg_dit_free);
   if (ok)
     report (r, DG_STAGE_DENOISE, r->steps, r->steps);
   return ok;
@@ -981,7 +1239,12 @@ decode (Run *r, GError **error)
   report (r, DG_STAGE_LOAD, 0, 1);
   stage_begin (r);
   g_autofree char *dir = sub (r->m->path, "vae");
-  g_autoptr (DgVae) vae = dg_vae_load (r->dev, dir, DG_VAE_DECODER, r->m->precision, error);
+  g_autoptr (DgVae) vae = take ((gpointer *) &r->m->resident.vae_decoder);
+  if (!vae) {
+    VkDeviceSize before = upload_begin (r);
+    vae = dg_vae_load (r->dev, dir, DG_VAE_DECODER, r->m->precision, error);
+    upload_end (r, before);
+  }
   if (!vae)
     return NULL;
   guint down = dg_vae_downscale (vae);
@@ -996,6 +1259,7 @@ decode (Run *r, GError **error)
     g_ptr_array_add (images, img);
   }
   stage_end (r, DG_PLAN_DECODE);
+  keep (r, (gpointer *) &r->m->resident.vae_decoder, (gpointer *) &vae, (GDestroyNotify) dg_vae_free);
   report (r, DG_STAGE_DECODE, (int) r->B, (int) r->B);
   return g_steal_pointer (&images);
 }
@@ -1019,12 +1283,15 @@ dg_run_batch_measured (DgModel *model, const DgRequest *const *requests, guint n
             .cancel = cancellable };
   g_mutex_lock (&model->lock);
   GPtrArray *result = NULL;
-  if (resolve_requests (&r, error) && plan_run (&r, error) && encode_prompt (&r, error) &&
+  if (resolve_requests (&r, error) && plan_run (&r, error) &&
+      (reuse_conditioning (&r) || (encode_prompt (&r, error) && (keep_conditioning (&r), TRUE))) &&
       encode_references (&r, error) && denoise (&r, error))
     result = decode (&r, error);
   /* A cancel from the last progress call still wins: the caller asked for nothing. */
   if (result && cancelled (&r, error))
     g_clear_pointer (&result, g_ptr_array_unref);
+  /* What stays on the device now is the kept components' (every arena of the run is gone). */
+  model->resident.bytes = r.keep ? vkc_device_reserved (r.dev, NULL) : 0;
   run_clear (&r);
   g_mutex_unlock (&model->lock);
   return result;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The front-ends (cli/, ui/, plugin/) include from model/ only its public headers: deepgen.h,
-# dg_error.h, dg_i18n.h and download/dg_download.h (the model download, DESIGN.md §2). Their own headers are fine; vkcompute's only in the
+# dg_error.h, dg_i18n.h, download/dg_download.h (the model download, DESIGN.md §2) and dg_service.h (the service, §9). Their own headers are fine; vkcompute's only in the
 # op benchmark (cli/bench_ops.c measures vkcompute itself, below model/). Everything else in
 # model/ — including the test seams of model/pipeline/deepgen_hooks.h — is for model/ and the tests.
 #
@@ -10,7 +10,7 @@ set -eu
 root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$root"
 
-public='deepgen.h dg_error.h dg_i18n.h dg_download.h'
+public='deepgen.h dg_error.h dg_i18n.h dg_download.h dg_service.h'
 own=$(find cli ui plugin -name '*.h' -exec basename {} \; | sort -u | tr '\n' ' ')
 
 fail=0

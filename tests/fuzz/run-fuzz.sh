@@ -5,7 +5,7 @@
 #   tests/fuzz/run-fuzz.sh [SECONDS] [TARGET...]
 #
 # SECONDS: run time of each target (default 60). TARGET: safetensors, gguf, config, tokenizer,
-# lora, image (default: all).
+# lora, image, service (default: all).
 # Environment: DEEPGEN_FUZZ_BUILD_DIR (default <repo>/build-fuzz), DEEPGEN_FUZZ_JOBS (libFuzzer
 # worker processes per target, default 1).
 # New interesting inputs go to $BUILD/fuzz-corpus/<target>/ (the seeds in tests/fuzz/corpus stay
@@ -14,7 +14,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-safetensors gguf config tokenizer lora image}
+targets=${*:-safetensors gguf config tokenizer lora image service}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${DEEPGEN_FUZZ_BUILD_DIR:-$root/build-fuzz}
