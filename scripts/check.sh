@@ -76,7 +76,7 @@ if [ "${ASAN_GPU_TESTS:-1}" != 0 ]; then
 fi
 
 if [ "${FUZZ_SECONDS:-60}" != 0 ] && [ -x tests/fuzz/run-fuzz.sh ]; then
-  echo "== fuzz: safetensors, GGUF, configs, tokenizer, LoRA adapters, image files: ${FUZZ_SECONDS:-60} s each =="
+  echo "== fuzz: safetensors, GGUF, configs, tokenizer, LoRA adapters, image files, service messages: ${FUZZ_SECONDS:-60} s each =="
   # libFuzzer reports every new input; keep that in a log and show the summary (or the crash).
   if tests/fuzz/run-fuzz.sh "${FUZZ_SECONDS:-60}" > build/fuzz.log 2>&1; then
     grep -E "^== |Done [0-9]+ runs|stat::number_of_executed_units" build/fuzz.log || true
