@@ -558,6 +558,20 @@ choose_kernel (VkcDevice *dev, const VkcLinearOptions *opt, int64_t M, int64_t N
   return gemv ? VKC_LINEAR_GEMV : choose_scalar (dev, opt, VKC_LINEAR_AUTO, wt, why_scalar);
 }
 
+void
+vkc_linear_selfcheck_all (VkcDevice *dev)
+{
+  static const VkcDType types[] = { VKC_F32, VKC_BF16, VKC_F16, VKC_Q8_0, VKC_Q4_0 };
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++) {
+    /* What AUTO takes for many rows, and what it takes when the caller asks for fp32 (the blocked
+     * kernel's fp32 tiles where AUTO would take fp16 ones). */
+    VkcLinearOptions opt = VKC_LINEAR_OPTIONS_DEFAULT;
+    choose_kernel (dev, &opt, 1024, 1024, types[i], NULL, NULL);
+    opt.fp32_only = true;
+    choose_kernel (dev, &opt, 1024, 1024, types[i], NULL, NULL);
+  }
+}
+
 char *
 vkc_linear_describe (VkcDevice *dev, int64_t M, int64_t N, int64_t K, VkcDType wt)
 {

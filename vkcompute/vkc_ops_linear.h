@@ -83,4 +83,9 @@ void vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, cons
  * device, and why, in one line (for `deepgen info`). May run the coopmat self-check. */
 char *vkc_linear_describe (VkcDevice *dev, int64_t M, int64_t N, int64_t K, VkcDType wt);
 
+/* Runs now every self-check that AUTO would run on the first product of each weight type (vkc.h,
+ * "Fast-path self-checks"), for a caller that counts its memory: their small buffers come and go
+ * here, not in the middle of its work. Verdicts are remembered; later calls cost nothing. */
+void vkc_linear_selfcheck_all (VkcDevice *dev);
+
 G_END_DECLS

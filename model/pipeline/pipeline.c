@@ -36,6 +36,7 @@
 #include "tokenizer.h"
 #include "vae.h"
 #include "vkc_half.h"
+#include "vkc_ops_linear.h"
 #include "vkc_paths.h"
 #include "vlm.h"
 #include "weights.h"
@@ -732,7 +733,12 @@ plan_run (Run *r, GError **error)
     r->memory->planned = TRUE;
     r->memory->plan = r->plan;
   }
-  return dg_plan_check (&r->plan, q.device_bytes, error);
+  if (!dg_plan_check (&r->plan, q.device_bytes, error))
+    return FALSE;
+  /* The fast kernels' first-use self-checks run now rather than inside a stage: their few small
+   * buffers are freed before the first stage, so no stage ever holds more than its plan. */
+  vkc_linear_selfcheck_all (r->dev);
+  return TRUE;
 }
 
 /* Stage 1+2: the VLM (the LLM, + the ViT when there are references), released; then the
