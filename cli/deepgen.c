@@ -147,6 +147,7 @@ typedef struct {
   char *weights;
   char *output;
   int feather;
+  double strength;
   gboolean quiet;
 } JobOptions;
 
@@ -218,6 +219,10 @@ job_context (JobOptions *o)
     { "image", 'i', 0, G_OPTION_ARG_FILENAME_ARRAY, &o->images,
       o->job == DG_JOB_EDIT ? N_ ("An input image (repeat for several references)") : N_ ("The image to repaint"),
       N_ ("FILE") },
+    { "strength", 0, 0, G_OPTION_ARG_DOUBLE, &o->strength,
+      N_ ("How much may change, above 0 to 1 (default 1: follow the instruction freely; smaller keeps more of the "
+          "image's composition)"),
+      N_ ("S") },
     { NULL },
   };
   GOptionEntry inpaint[] = {
@@ -493,6 +498,10 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
   if (o->feather != -1 && !cli_check_int (o->feather, 0, 255, "--feather", error))
     return FALSE;
   r->feather = o->feather;
+  if (o->strength != -1.0 && !cli_check_double (o->strength, 0.0, 1.0, "--strength", error))
+    return FALSE;
+  if (o->strength != -1.0)
+    r->strength = o->strength;
   if ((o->seed && !cli_parse_seed (o->seed, &r->seed, error)) || (o->rng && !cli_parse_rng (o->rng, &r->rng, error)) ||
       (o->precision && !cli_parse_precision (o->precision, &j->precision, error)) ||
       (o->weights && !cli_parse_weights (o->weights, &j->weights, error)))
@@ -575,7 +584,7 @@ job_main (JobOptions *o, int argc, char **argv)
 static int
 cmd_job (DgJob job, int argc, char **argv)
 {
-  JobOptions o = { .job = job, .steps = -1, .guidance = -1.0, .feather = -1 };
+  JobOptions o = { .job = job, .steps = -1, .guidance = -1.0, .feather = -1, .strength = -1.0 };
   g_autoptr (GOptionContext) ctx = job_context (&o);
   GError *error = NULL;
   int rc = g_option_context_parse (ctx, &argc, &argv, &error) ? job_main (&o, argc, argv) : fail (error);

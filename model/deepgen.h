@@ -126,9 +126,15 @@ typedef struct {
   guint64 seed;
   DgRng rng;
   int feather; /* inpaint: edge blend radius in pixels; < 0 = default */
+  /* Change strength, edit and inpaint (DESIGN.md §6): 1 (the default) starts from pure noise
+   * and follows the instruction freely; below 1 the sampler starts later in its schedule, from
+   * the source's latent noised to that point, as diffusers' SD3 img2img does (small values keep
+   * the composition). The source is images[0], whose prepared size must be the output size.
+   * In (0, 1]; generate takes 1 only. Batches: request 0's applies. */
+  double strength;
 } DgRequest;
 
-#define DG_REQUEST_INIT { DG_JOB_GENERATE, NULL, NULL, NULL, 0, NULL, 0, 0, 0, -1.0, 42, DG_RNG_PHILOX, -1 }
+#define DG_REQUEST_INIT { DG_JOB_GENERATE, NULL, NULL, NULL, 0, NULL, 0, 0, 0, -1.0, 42, DG_RNG_PHILOX, -1, 1.0 }
 
 typedef enum {
   DG_STAGE_LOAD,    /* uploading a component's weights */
@@ -154,8 +160,8 @@ DgImage *dg_run (DgModel *model, const DgRequest *request, DgProgressFunc progre
 
 /* Several requests in one batch (e.g. variations of a prompt): they run through every stage
  * together, which is faster than one by one on a GPU with room to spare. All requests must
- * have the same job and resolve to the same output size; guidance, steps, seed and rng of the
- * first request apply to the batch (the initial noise is drawn for the whole batch at once,
+ * have the same job and resolve to the same output size; guidance, steps, strength, seed and rng
+ * of the first request apply to the batch (the initial noise is drawn for the whole batch at once,
  * as torch.randn([B, C, h, w]) would). Note that, as in the reference, prompts of different
  * token lengths are left-padded together, so a request's result depends (slightly) on the
  * others in its batch. The memory check covers the whole batch (2B prompt rows, 2B DiT rows).

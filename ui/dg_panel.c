@@ -45,7 +45,7 @@ struct _DgPanel {
 
   GtkWidget *job_combo, *job_row;
   GtkWidget *prompt_label, *prompt_view;
-  GtkWidget *steps_spin, *guidance_spin;
+  GtkWidget *steps_spin, *guidance_spin, *strength_label, *strength_scale;
   GtkWidget *seed_spin, *seed_random, *seed_reuse;
   GtkWidget *negative_entry, *policy_combo, *size_spin, *folder_entry;
   GtkWidget *region_label;
@@ -70,6 +70,7 @@ enum {
   PROP_NEGATIVE_PROMPT,
   PROP_STEPS,
   PROP_GUIDANCE,
+  PROP_STRENGTH,
   PROP_SEED,
   PROP_SIZE_POLICY,
   PROP_MAX_SIZE,
@@ -140,6 +141,7 @@ dg_panel_get_spec (DgPanel *self, DgTaskSpec *spec, char ***strings)
   spec->negative_prompt = s[1];
   spec->steps = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->steps_spin));
   spec->guidance = gtk_spin_button_get_value (GTK_SPIN_BUTTON (self->guidance_spin));
+  spec->strength = gtk_range_get_value (GTK_RANGE (self->strength_scale));
   spec->seed = panel_seed (self);
   spec->size_policy = panel_policy (self);
   spec->max_size = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->size_spin));
@@ -219,6 +221,9 @@ update_sensitivity (DgPanel *self)
   const DgJob job = panel_job (self);
   gtk_label_set_text_with_mnemonic (GTK_LABEL (self->prompt_label),
                                     job == DG_JOB_GENERATE ? _ ("_Prompt") : _ ("_Instruction"));
+  /* a new image has nothing to keep */
+  gtk_widget_set_sensitive (self->strength_scale, job != DG_JOB_GENERATE);
+  gtk_widget_set_sensitive (self->strength_label, job != DG_JOB_GENERATE);
 }
 
 /* ---- preview ---------------------------------------------------------------------------- */
@@ -952,6 +957,19 @@ dg_panel_init (DgPanel *self)
   gtk_grid_attach (GTK_GRID (grid), label_for (_ ("_Guidance"), self->guidance_spin), 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), self->guidance_spin, 1, row++, 1, 1);
 
+  /* change strength (edit and inpaint): 0 would run no step, so the scale starts above it */
+  self->strength_scale = gtk_scale_new_with_range (GTK_ORIENTATION_HORIZONTAL, 0.05, 1.0, 0.05);
+  gtk_scale_set_digits (GTK_SCALE (self->strength_scale), 2);
+  gtk_scale_set_value_pos (GTK_SCALE (self->strength_scale), GTK_POS_RIGHT);
+  gtk_range_set_value (GTK_RANGE (self->strength_scale), 1.0);
+  gtk_widget_set_hexpand (self->strength_scale, TRUE);
+  gtk_widget_set_tooltip_text (self->strength_scale,
+                               _ ("How much may change: 1 follows the instruction freely; smaller values start "
+                                  "from the image and keep its composition (edit and inpaint)."));
+  self->strength_label = label_for (_ ("Change st_rength"), self->strength_scale);
+  gtk_grid_attach (GTK_GRID (grid), self->strength_label, 0, row, 1, 1);
+  gtk_grid_attach (GTK_GRID (grid), self->strength_scale, 1, row++, 2, 1);
+
   /* seed */
   self->seed_spin = gtk_spin_button_new_with_range (0, G_MAXINT32, 1);
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->seed_spin), 42);
@@ -1069,6 +1087,7 @@ dg_panel_init (DgPanel *self)
   notify_on (self, self->negative_entry, "changed", PROP_NEGATIVE_PROMPT);
   notify_on (self, self->steps_spin, "value-changed", PROP_STEPS);
   notify_on (self, self->guidance_spin, "value-changed", PROP_GUIDANCE);
+  notify_on (self, self->strength_scale, "value-changed", PROP_STRENGTH);
   notify_on (self, self->seed_spin, "value-changed", PROP_SEED);
   notify_on (self, self->seed_random, "toggled", PROP_SEED);
   notify_on (self, self->policy_combo, "changed", PROP_SIZE_POLICY);
@@ -1098,6 +1117,7 @@ dg_panel_get_property (GObject *object, guint id, GValue *value, GParamSpec *psp
   case PROP_GUIDANCE:
     g_value_set_double (value, gtk_spin_button_get_value (GTK_SPIN_BUTTON (self->guidance_spin)));
     break;
+  case PROP_STRENGTH: g_value_set_double (value, gtk_range_get_value (GTK_RANGE (self->strength_scale))); break;
   case PROP_SEED: g_value_set_int64 (value, panel_seed (self)); break;
   case PROP_SIZE_POLICY: g_value_set_string (value, dg_size_policy_to_string (panel_policy (self))); break;
   case PROP_MAX_SIZE:
@@ -1132,6 +1152,7 @@ dg_panel_set_property (GObject *object, guint id, const GValue *value, GParamSpe
   case PROP_GUIDANCE:
     gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->guidance_spin), g_value_get_double (value));
     break;
+  case PROP_STRENGTH: gtk_range_set_value (GTK_RANGE (self->strength_scale), g_value_get_double (value)); break;
   case PROP_SEED: {
     const gint64 seed = g_value_get_int64 (value);
     gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->seed_random), seed < 0);
@@ -1200,6 +1221,8 @@ dg_panel_class_init (DgPanelClass *klass)
       g_param_spec_int ("steps", "Steps", "Denoising steps", 1, DG_TASK_MAX_STEPS, DG_TASK_DEFAULT_STEPS, rw);
   props[PROP_GUIDANCE] = g_param_spec_double ("guidance", "Guidance", "Classifier-free guidance scale", 0.0,
                                               DG_TASK_MAX_GUIDANCE, DG_TASK_DEFAULT_GUIDANCE, rw);
+  props[PROP_STRENGTH] =
+      g_param_spec_double ("strength", "Change strength", "Edit and inpaint: how much may change", 0.0, 1.0, 1.0, rw);
   props[PROP_SEED] = g_param_spec_int64 ("seed", "Seed", "-1 = random", -1, G_MAXINT32, -1, rw);
   props[PROP_SIZE_POLICY] = g_param_spec_string ("size-policy", "Size policy", "\"fit\" or \"region\"", "fit", rw);
   props[PROP_MAX_SIZE] = g_param_spec_int ("max-size", "Working size", "Longer working side for \"fit\"",

@@ -116,6 +116,10 @@ dg_task_check (const DgTaskSpec *spec, GError **error)
     return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Guidance must be between 0 and %g, not %g."),
                         DG_TASK_MAX_GUIDANCE, spec->guidance),
            FALSE;
+  if (spec->job != DG_JOB_GENERATE && !(spec->strength > 0.0 && spec->strength <= 1.0))
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                        _ ("The change strength must be above 0 and at most 1, not %g."), spec->strength),
+           FALSE;
   if (spec->seed != DG_TASK_RANDOM_SEED && (spec->seed < 0 || spec->seed > G_MAXINT32))
     return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
                         _ ("The seed must be between 0 and %d, or -1 for a random one."), G_MAXINT32),
@@ -210,6 +214,8 @@ request_from_spec (const DgTaskSpec *spec, DgRequest *r, guint64 seed)
   r->steps = spec->steps;
   r->guidance = spec->guidance;
   r->seed = seed;
+  if (spec->job != DG_JOB_GENERATE)
+    r->strength = spec->strength;
 }
 
 /* @img resized to @w × @h with the colour channels bicubic and @alpha_src's alpha (if any)

@@ -57,6 +57,8 @@ typedef struct {
   const DgImage *source;           /* the layer: RGB or RGBA; required for edit and inpaint */
   const DgMask *selection;         /* the selection over the source, same size; NULL = none */
   int canvas_width, canvas_height; /* generate without a source: the region when there is no selection */
+  double strength;                 /* edit and inpaint: the change strength, above 0 … 1 (DgRequest.strength);
+                                    * generate ignores it */
 } DgTaskSpec;
 
 #define DG_TASK_SPEC_INIT     \
@@ -71,7 +73,8 @@ typedef struct {
     NULL,                     \
     NULL,                     \
     0,                        \
-    0 }
+    0,                        \
+    1.0 }
 
 typedef struct {
   DgImage *image;              /* the region: RGB (generate) or the source's channels */

@@ -328,6 +328,8 @@ typedef struct {
   const char **negative; /* [B] */
   int steps;
   double guidance;
+  double strength;      /* change strength (edit/inpaint); 1 = from pure noise */
+  guint first_step;     /* the schedule step the sampler starts at (dg_schedule_first_step) */
   int width, height;    /* output of the model (the working size for inpaint) */
   GPtrArray *refs;      /* DgImage*: prepared references, request 0's first */
   guint *n_refs;        /* [B] references per request */
@@ -455,6 +457,44 @@ resolve_one (Run *r, guint b, int *width, int *height, GError **error)
   return FALSE;
 }
 
+/* The change strength of the batch (request 0's) and the step it starts the sampler at; below 1
+ * each request's first reference is the source, so it must have the output's size. */
+static gboolean
+resolve_strength (Run *r, GError **error)
+{
+  r->strength = r->reqs[0]->strength;
+  if (!(r->strength > 0.0 && r->strength <= 1.0)) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("The change strength must be above 0 and at most 1, not %g."), r->strength);
+    return FALSE;
+  }
+  if (r->strength >= 1.0)
+    return TRUE;
+  if (r->reqs[0]->job == DG_JOB_GENERATE) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("A change strength below 1 needs an image to change: use it with edit or inpaint."));
+    return FALSE;
+  }
+  r->first_step = dg_schedule_first_step ((guint) r->steps, r->strength);
+  if (r->first_step >= (guint) r->steps) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("A change strength of %g is too small: none of the %d steps would run. Raise it."), r->strength,
+                 r->steps);
+    return FALSE;
+  }
+  for (guint b = 0, first = 0; b < r->B; first += r->n_refs[b], b++) {
+    const DgImage *src = g_ptr_array_index (r->refs, first);
+    if (src->width != r->width || src->height != r->height) {
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                   _ ("A change strength below 1 starts from the first image, prepared at %d×%d, but the result is "
+                      "%d×%d: leave the output size to the image or set the strength to 1."),
+                   src->width, src->height, r->width, r->height);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 static gboolean
 resolve_requests (Run *r, GError **error)
 {
@@ -489,7 +529,7 @@ resolve_requests (Run *r, GError **error)
     r->width = w;
     r->height = h;
   }
-  return TRUE;
+  return resolve_strength (r, error);
 }
 
 /* Memory accounting for tests (DgRunMemory): the most the pools held in a stage. */
@@ -558,7 +598,7 @@ plan_run (Run *r, GError **error)
   q.n_refs = n_refs;
   q.ref_sizes = ref_sizes;
   q.cfg = r->rows == 2 * r->B;
-  q.steps = (guint) r->steps;
+  q.steps = (guint) r->steps - r->first_step; /* the steps that run */
   q.device_bytes = info->device_local_bytes;
   q.batch = r->B;
   q.request_refs = r->n_refs;
@@ -783,6 +823,23 @@ initial_noise (Run *r, gint64 lh, gint64 lw, gint64 lc)
       }
 }
 
+/* Change strength below 1 (DESIGN.md §6): each request's latent becomes its source's (the first
+ * reference's VAE latent, the posterior mean) noised to the first kept step, as diffusers'
+ * StableDiffusion3Img2ImgPipeline.prepare_latents does with scheduler.scale_noise — the noise is
+ * the batch's initial noise, drawn as for strength 1. (diffusers samples the posterior there; the
+ * mean keeps the source's latent the one the DiT sees as reference.) */
+static void
+noise_sources (Run *r, const DgSchedule *sched, gsize per)
+{
+  g_autofree float *x0 = g_new (float, per);
+  for (guint b = 0, first = 0; b < r->B; first += r->n_refs[b], b++) {
+    const float *src = g_ptr_array_index (r->ref_latents, first);
+    for (gsize i = 0; i < per; i++) x0[i] = r->m->precision == DG_PRECISION_BF16 ? vkc_round_bf16 (src[i]) : src[i];
+    dg_scale_noise (sched, r->first_step, x0, r->latents + b * per, per, r->m->precision);
+    memcpy (r->latents + b * per, x0, per * sizeof (float));
+  }
+}
+
 /* Uploads what stays for all steps: context, pooled and the reference latents, and builds the
  * per-row reference lists (both CFG halves see the same references, MODEL.md §1.4). */
 typedef struct {
@@ -891,6 +948,8 @@ denoise (Run *r, GError **error)
   if (!sched)
     return FALSE;
   initial_noise (r, lh, lw, cfg->in_channels);
+  if (r->strength < 1.0)
+    noise_sources (r, sched, (gsize) (lh * lw * cfg->in_channels));
 
   g_autoptr (DgArena) inputs_arena = dg_arena_new (r->dev, "dit inputs");
   DitInputs in = { 0 };
@@ -898,8 +957,9 @@ denoise (Run *r, GError **error)
   g_autoptr (DgArena) arena = dg_arena_new (r->dev, "dit activations");
   dg_arena_expect (arena, r->plan.dit_arena); /* one step, reused by every step */
   gsize n = (gsize) (lh * lw * cfg->in_channels) * r->B;
-  for (int i = 0; ok && i < r->steps; i++) {
-    report (r, DG_STAGE_DENOISE, i, r->steps);
+  const int first = (int) r->first_step, run_steps = r->steps - first;
+  for (int i = first; ok && i < r->steps; i++) {
+    report (r, DG_STAGE_DENOISE, i - first, run_steps);
     g_autofree float *v = dit_step (r, dit, arena, &in, sched->timesteps[i], lh, lw, error);
     ok = v != NULL;
     if (ok)
@@ -909,7 +969,7 @@ denoise (Run *r, GError **error)
   dit_inputs_clear (&in);
   stage_end (r, DG_PLAN_DENOISE);
   if (ok)
-    report (r, DG_STAGE_DENOISE, r->steps, r->steps);
+    report (r, DG_STAGE_DENOISE, run_steps, run_steps);
   return ok;
 }
 

@@ -223,7 +223,8 @@ run_dialog (const DgPluginCall *call, Source *src, char **prompt)
   g_object_set (panel, "job-selectable", FALSE, "prompt", a->prompt, "negative-prompt", a->negative, "steps",
                 CLAMP (a->steps, 1, DG_TASK_MAX_STEPS), "guidance", CLAMP (a->guidance, 0.0, DG_TASK_MAX_GUIDANCE),
                 "seed", (gint64) MAX (-1, a->seed), "size-policy", a->policy, "max-size",
-                CLAMP (a->max_size, DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE), "model-folder", a->folder, NULL);
+                CLAMP (a->max_size, DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE), "model-folder", a->folder, "strength",
+                CLAMP (a->strength, 0.0, 1.0), NULL);
   if (call->panel_open)
     call->panel_open (panel, call->data);
   /* the panel takes the pixels; the source keeps its geometry */

@@ -7,7 +7,7 @@
  * gimp_get_data/gimp_set_data: an interactive run starts from them, not from the arguments.
  * Script-Fu:
  *   (plug-in-deepgen-edit RUN-NONINTERACTIVE image drawable "prompt" "negative" steps guidance
- *                         seed "fit" max-size "model-folder")          → the new layer */
+ *                         seed "fit" max-size "model-folder" strength) → the new layer */
 #include <libgimp/gimp.h>
 
 #include "dg_gettext.h"
@@ -28,6 +28,7 @@ enum {
   ARG_POLICY,
   ARG_MAX_SIZE,
   ARG_FOLDER,
+  ARG_STRENGTH,
   N_ARGS
 };
 G_STATIC_ASSERT (N_ARGS == ARG_PROMPT + DG_N_ARGUMENTS);
@@ -159,6 +160,7 @@ typedef struct {
   char prompt[2048], negative[1024], policy[16], folder[2048];
   gint32 steps, seed, max_size;
   double guidance;
+  double strength;
 } Settings;
 
 static void
@@ -169,6 +171,7 @@ settings_set (Settings *s, const DgProcedureArgs *a)
   g_strlcpy (s->policy, a->policy ? a->policy : "fit", sizeof s->policy);
   g_strlcpy (s->folder, a->folder ? a->folder : "", sizeof s->folder);
   s->steps = a->steps, s->seed = a->seed, s->max_size = a->max_size, s->guidance = a->guidance;
+  s->strength = a->strength;
 }
 
 /* after the dialog, Apply or not: the panel's fields are the next interactive run's values */
@@ -202,14 +205,16 @@ run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals
                  nparams);
   else {
     Settings s = {
-      "", "", "fit", "", DG_TASK_DEFAULT_STEPS, DG_TASK_RANDOM_SEED, DG_TASK_DEFAULT_MAX_SIZE, DG_TASK_DEFAULT_GUIDANCE
+      "", "", "fit", "", DG_TASK_DEFAULT_STEPS, DG_TASK_RANDOM_SEED, DG_TASK_DEFAULT_MAX_SIZE, DG_TASK_DEFAULT_GUIDANCE,
+      1.0
     };
     if (run_mode == GIMP_RUN_NONINTERACTIVE) {
       const GimpParam *p = param;
       const DgProcedureArgs a = { p[ARG_PROMPT].data.d_string,  p[ARG_NEGATIVE].data.d_string,
                                   p[ARG_POLICY].data.d_string,  p[ARG_FOLDER].data.d_string,
                                   p[ARG_STEPS].data.d_int32,    p[ARG_SEED].data.d_int32,
-                                  p[ARG_MAX_SIZE].data.d_int32, p[ARG_GUIDANCE].data.d_float };
+                                  p[ARG_MAX_SIZE].data.d_int32, p[ARG_GUIDANCE].data.d_float,
+                                  p[ARG_STRENGTH].data.d_float };
       settings_set (&s, &a);
     } else
       gimp_get_data (name, &s);
@@ -221,7 +226,8 @@ run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals
                                 drawable > 0,
                                 run_mode == GIMP_RUN_INTERACTIVE,
                                 run_mode != GIMP_RUN_NONINTERACTIVE,
-                                { s.prompt, s.negative, s.policy, s.folder, s.steps, s.seed, s.max_size, s.guidance },
+                                { s.prompt, s.negative, s.policy, s.folder, s.steps, s.seed, s.max_size, s.guidance,
+                                  s.strength },
                                 NULL,
                                 keep_settings,
                                 (gpointer) name };

@@ -120,6 +120,7 @@ test_help (void)
     g_assert_nonnull (strstr (g.out, *w));
   RUN (&e, "edit", "--help");
   g_assert_nonnull (strstr (e.out, "--image"));
+  g_assert_nonnull (strstr (e.out, "--strength"));
   g_assert_null (strstr (e.out, "--mask"));
   RUN (&i, "help", "inpaint");
   g_assert_cmpint (i.status, ==, 0);
@@ -148,8 +149,9 @@ test_usage_errors (void)
     { "generate", "-p", "x", "--rng", "mt19937", NULL },
     { "generate", "-p", "x", "--precision", "fp8", NULL },
     { "generate", "-p", "x", "-o", "out.webp", NULL },
-    { "generate", "-p", "x", "extra", NULL },          /* prompt twice */
-    { "edit", "-p", "x", NULL },                       /* no image */
+    { "generate", "-p", "x", "extra", NULL }, /* prompt twice */
+    { "edit", "-p", "x", NULL },              /* no image */
+    { "edit", "-p", "x", "-i", "a.png", "--strength", "1.5", NULL },
     { "inpaint", "-p", "x", "-i", "a.png", NULL },     /* no mask */
     { "inpaint", "-p", "x", "--mask", "m.png", NULL }, /* no image */
     { "info", "--size", "x", NULL },
@@ -355,6 +357,13 @@ test_edit (void)
   g_autoptr (DgImage) img = load ("edit.png");
   g_assert_cmpint (img->width, ==, 160); /* one reference: its size (multiples of 32) */
   g_assert_cmpint (img->height, ==, 96);
+  g_auto (Result) s = { 0 };
+  RUN (&s, "edit", "-m", tiny, "-i", "in160x96.png", "-p", "make it green", "--steps", "2", "--strength", "0.5", "-o",
+       "edit-half.png");
+  g_assert_cmpint (s.status, ==, 0);
+  g_autoptr (DgImage) half = load ("edit-half.png");
+  g_assert_cmpint (half->width, ==, 160);
+  g_assert_cmpint (half->height, ==, 96);
   RUN (&m, "edit", "-m", tiny, "-i", "in160x96.png", "-i", "in64.png", "-p", "combine them", "--size", "96x64",
        "--steps", "1", "-o", "edit2.png");
   g_assert_cmpint (m.status, ==, 0);

@@ -31,5 +31,7 @@
 (define (dg-height d) (car (gimp-drawable-height d)))
 (define (dg-name d) (car (gimp-item-get-name d)))
 ; the procedures take positional arguments on 2.10
+; the change strength of every call (the "strength" job sets it below 1)
+(define dg-strength 1.0)
 (define (dg-call proc img layer prompt steps policy max-size folder)
-  (car (proc RUN-NONINTERACTIVE img layer prompt "" steps 4.0 7 policy max-size folder)))
+  (car (proc RUN-NONINTERACTIVE img layer prompt "" steps 4.0 7 policy max-size folder dg-strength)))
