@@ -148,6 +148,7 @@ typedef struct {
   char *output;
   int feather;
   double strength;
+  char *from;
   gboolean quiet;
 } JobOptions;
 
@@ -166,6 +167,7 @@ job_options_clear (JobOptions *o)
   g_free (o->precision);
   g_free (o->weights);
   g_free (o->output);
+  g_free (o->from);
 }
 
 /* --prompt and --negative keep the bytes as given (G_OPTION_FLAG_FILENAME): GOption would
@@ -213,6 +215,8 @@ job_context (JobOptions *o)
     { "device", 0, 0, G_OPTION_ARG_STRING, &o->device,
       N_ ("Vulkan device by index or part of its name (default: $DEEPGEN_VK_DEVICE, else the best)"), N_ ("DEV") },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, N_ ("No progress output"), NULL },
+    { "from", 0, 0, G_OPTION_ARG_FILENAME, &o->from,
+      N_ ("Run again what made this PNG (its stored parameters; options given as well override them)"), N_ ("FILE") },
     { NULL },
   };
   GOptionEntry images[] = {
@@ -379,7 +383,10 @@ job_thread (gpointer data)
     g_clear_pointer (&j->result, dg_image_free);
     g_set_error (&j->error, DG_ERROR, DG_ERROR_CANCELLED, _ ("Cancelled."));
   }
-  if (j->result && !cli_image_save (j->result, j->output, j->type, &j->error))
+  /* the parameters ride along in the PNG, for --from (DgJobParams) */
+  g_autoptr (DgJobParams) params = j->result ? dg_job_params_new (&j->req, j->precision, j->used_weights) : NULL;
+  g_autofree char *params_text = params ? dg_job_params_to_string (params) : NULL;
+  if (j->result && !cli_image_save_with_text (j->result, j->output, j->type, DG_JOB_PARAMS_KEY, params_text, &j->error))
     g_clear_pointer (&j->result, dg_image_free);
   if (j->error && j->error->domain == G_IO_ERROR && j->error->code == G_IO_ERROR_CANCELLED) {
     g_clear_error (&j->error);
@@ -451,6 +458,27 @@ usage_error (GError **error, const char *msg)
   return FALSE;
 }
 
+/* --from FILE: the parameters stored in a result PNG, which must be of this job. */
+static DgJobParams *
+job_from_file (const char *path, DgJob job, GError **error)
+{
+  g_autoptr (GError) e = NULL;
+  g_autofree char *text = cli_image_read_text (path, DG_JOB_PARAMS_KEY, &e);
+  g_autoptr (DgJobParams) p = text ? dg_job_params_from_string (text, &e) : NULL;
+  g_autofree char *name = g_filename_display_name (path);
+  if (!p) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--from: %s", e->message);
+    return NULL;
+  }
+  if (p->job != job) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                 _ ("--from: %s was made by “%s %s”: run that command with --from instead"), name, prog (),
+                 job_name (p->job));
+    return NULL;
+  }
+  return g_steal_pointer (&p);
+}
+
 /* The request from the parsed options: every value checked, before anything heavy. */
 static gboolean
 job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char **negative, GError **error)
@@ -464,6 +492,13 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
   }
   if (!o->prompt && argc > 1)
     o->prompt = g_strjoinv (" ", argv + 1);
+  g_autoptr (DgJobParams) from = NULL;
+  if (o->from && !(from = job_from_file (o->from, job, error)))
+    return FALSE;
+  if (from && !o->prompt)
+    *prompt = g_strdup (from->prompt);
+  if (from && !o->negative)
+    *negative = g_strdup (from->negative_prompt);
   if (o->prompt && !(*prompt = cli_text_to_utf8 (o->prompt, "--prompt", error)))
     return FALSE;
   if (o->negative && !(*negative = cli_text_to_utf8 (o->negative, "--negative", error)))
@@ -481,16 +516,19 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
 
   DgRequest *r = &j->req;
   *r = (DgRequest) DG_REQUEST_INIT;
+  if (from)
+    dg_job_params_to_request (from, r);
   r->job = job;
   r->prompt = *prompt;
   r->negative_prompt = *negative;
-  j->precision = DG_PRECISION_BF16;
-  j->weights = DG_WEIGHTS_AUTO;
+  j->precision = from ? from->precision : DG_PRECISION_BF16;
+  j->weights = from ? from->weights : DG_WEIGHTS_AUTO;
   if (o->size && !cli_parse_size (o->size, &r->width, &r->height, error))
     return FALSE;
   if (o->steps != -1 && !cli_check_int (o->steps, 1, 1000, "--steps", error))
     return FALSE;
-  r->steps = o->steps == -1 ? 0 : o->steps;
+  if (o->steps != -1)
+    r->steps = o->steps;
   if (o->guidance != -1.0 && !cli_check_double (o->guidance, 0.0, 100.0, "--guidance", error))
     return FALSE;
   if (o->guidance != -1.0)

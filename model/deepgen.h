@@ -134,6 +134,10 @@ typedef struct {
   double strength;
 } DgRequest;
 
+/* What steps 0 and guidance < 0 mean (the official defaults). */
+#define DG_DEFAULT_STEPS 50
+#define DG_DEFAULT_GUIDANCE 4.0
+
 #define DG_REQUEST_INIT { DG_JOB_GENERATE, NULL, NULL, NULL, 0, NULL, 0, 0, 0, -1.0, 42, DG_RNG_PHILOX, -1, 1.0 }
 
 typedef enum {
@@ -168,6 +172,42 @@ DgImage *dg_run (DgModel *model, const DgRequest *request, DgProgressFunc progre
  * Returns a GPtrArray of DgImage* in request order. */
 GPtrArray *dg_run_batch (DgModel *model, const DgRequest *const *requests, guint n_requests, DgProgressFunc progress,
                          gpointer user_data, GCancellable *cancellable, GError **error);
+
+/* ---- reproducible results (model/io/job_params.c) ----------------------------------- */
+
+/* What made a result, carried with it so that it can be run again (DESIGN.md §6): a PNG text
+ * chunk of this keyword (CLI, deepgen-studio) and a GIMP parasite of this name on the result
+ * layer, both holding dg_job_params_to_string. The source images are not part of it. */
+#define DG_JOB_PARAMS_KEY "deepgen-parameters"
+
+typedef struct {
+  DgJob job;
+  char *prompt;
+  char *negative_prompt; /* NULL = the model's default for the job */
+  guint64 seed;
+  DgRng rng;
+  int steps;       /* as run: 50 for a request's 0 */
+  double guidance; /* as run: 4.0 for a request's < 0 */
+  double strength;
+  int width, height; /* the request's size (0 = the default); what to pass again */
+  DgPrecision precision;
+  DgWeightFormat weights; /* the format the run used (RELEASED, Q8_0 or Q4_0) */
+  char *model_revision;   /* the model's commit when known, else NULL */
+} DgJobParams;
+
+/* A new DgJobParams from @request (strings copied; steps and guidance resolved to what runs). */
+DgJobParams *dg_job_params_new (const DgRequest *request, DgPrecision precision, DgWeightFormat weights);
+void dg_job_params_free (DgJobParams *params);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgJobParams, dg_job_params_free)
+/* One line of JSON: {"deepgen-parameters":1,"job":"generate","prompt":…,"seed":…}. */
+char *dg_job_params_to_string (const DgJobParams *params);
+/* Parses dg_job_params_to_string's text (untrusted: a file's chunk, a parasite). Unknown keys are
+ * ignored (later versions may add some); a missing required key, a wrong type or a value out of
+ * range is DG_ERROR_FORMAT naming it. */
+DgJobParams *dg_job_params_from_string (const char *text, GError **error);
+/* The request that runs @params again (strings borrowed from @params; images, mask and feather
+ * left as DG_REQUEST_INIT has them: the caller adds the sources of edit and inpaint). */
+void dg_job_params_to_request (const DgJobParams *params, DgRequest *request);
 
 /* Output size rules (MODEL.md §1.4, §7): sides multiples of 16, area near the request. */
 void dg_output_size (const DgRequest *request, int *width, int *height);

@@ -51,6 +51,7 @@ dg_task_result_free (DgTaskResult *result)
     return;
   dg_image_free (result->image);
   dg_image_free (result->mask);
+  g_free (result->params);
   g_free (result);
 }
 
@@ -232,6 +233,16 @@ fit_back (const DgImage *img, int w, int h, const DgImage *alpha_src)
 
 /* ---- the three jobs ------------------------------------------------------------------- */
 
+/* res->params from the request that ran: the job is the task's (inpaint runs as an edit of the
+ * prepared crop); the shared model is opened in the default precision (bf16). */
+static void
+record_params (DgTaskResult *res, const DgTaskSpec *spec, const DgRequest *r, DgModel *model)
+{
+  g_autoptr (DgJobParams) p = dg_job_params_new (r, DG_PRECISION_BF16, dg_model_last_run_weights (model));
+  p->job = spec->job;
+  res->params = dg_job_params_to_string (p);
+}
+
 static DgTaskResult *
 run_generate (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h, DgProgressFunc progress,
               gpointer user_data, GCancellable *cancellable, GError **error)
@@ -249,6 +260,7 @@ run_generate (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h
   res->image = fit_back (out, w, h, NULL);
   res->mask = region_mask (spec, x, y, w, h);
   res->x = x, res->y = y, res->seed = seed;
+  record_params (res, spec, &r, model);
   return res;
 }
 
@@ -273,6 +285,7 @@ run_edit (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h, Dg
   res->image = fit_back (out, w, h, crop);
   res->mask = region_mask (spec, x, y, w, h);
   res->x = x, res->y = y, res->seed = seed;
+  record_params (res, spec, &r, model);
   return res;
 }
 
@@ -328,6 +341,7 @@ run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
       dg_image_crop (blended, plan.box_x - plan.crop_x, plan.box_y - plan.crop_y, plan.box_width, plan.box_height);
   res->mask = mask ? dg_image_crop (mask, plan.box_x, plan.box_y, plan.box_width, plan.box_height) : NULL;
   res->x = plan.box_x, res->y = plan.box_y, res->seed = seed;
+  record_params (res, spec, &r, model);
   return res;
 }
 

@@ -84,6 +84,9 @@ typedef struct {
   int work_width, work_height; /* the size the model worked at, for the preview's caption */
   DgWeightFormat weights;      /* what the run used: RELEASED, or Q8_0 / Q4_0 because the GPU is too
                                 * small for the released weights (DG_WEIGHTS_AUTO, deepgen.h) */
+  char *params;                /* what made it, dg_job_params_to_string (deepgen.h): the job, prompt,
+                                * seed, steps, guidance, strength, working size and weights — the
+                                * result layer's parasite and the PNG chunk (DG_JOB_PARAMS_KEY) */
 } DgTaskResult;
 
 void dg_task_result_free (DgTaskResult *result);

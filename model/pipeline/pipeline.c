@@ -43,8 +43,8 @@ static const char EDIT_NEGATIVE[] =
     "blurry, low quality, low resolution, distorted, deformed, broken content, missing parts, damaged details, "
     "artifacts, glitch, noise, pixelated, grainy, compression artifacts, bad composition, wrong proportion, "
     "incomplete editing, unfinished, unedited areas.";
-#define DEFAULT_STEPS 50
-#define DEFAULT_GUIDANCE 4.0
+#define DEFAULT_STEPS DG_DEFAULT_STEPS
+#define DEFAULT_GUIDANCE DG_DEFAULT_GUIDANCE
 #define MAX_STEPS 1000
 
 struct _DgEngine {

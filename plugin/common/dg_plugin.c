@@ -145,6 +145,8 @@ apply_result (const DgPluginCall *call, const Source *src, const DgTaskResult *r
 
   /* the mask: the selection itself, at the layer's position, feathering included */
   host->layer_finish (layer, src->selection != NULL, img->width, img->height);
+  if (res->params) /* what made it, to run it again (DG_JOB_PARAMS_KEY) */
+    host->attach_text (layer, DG_JOB_PARAMS_KEY, res->params);
   host->undo_group (call->image, FALSE);
   return layer;
 }

@@ -9,6 +9,7 @@
  *   (plug-in-deepgen-edit RUN-NONINTERACTIVE image drawable "prompt" "negative" steps guidance
  *                         seed "fit" max-size "model-folder" strength) → the new layer */
 #include <libgimp/gimp.h>
+#include <string.h>
 
 #include "dg_gettext.h"
 #include "dg_plugin.h"
@@ -128,6 +129,15 @@ layer_finish (DgHostItem *layer, gboolean mask, int width, int height)
   gimp_drawable_update (ID (layer), 0, 0, width, height);
 }
 
+static void
+attach_text (DgHostItem *item, const char *name, const char *text)
+{
+  GimpParasite *p =
+      gimp_parasite_new (name, GIMP_PARASITE_PERSISTENT | GIMP_PARASITE_UNDOABLE, (guint32) strlen (text) + 1, text);
+  gimp_item_attach_parasite (ID (item), p);
+  gimp_parasite_free (p);
+}
+
 static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
@@ -145,6 +155,7 @@ static const DgHost host = {
   undo_group,
   layer_new,
   layer_finish,
+  attach_text,
   gimp_progress_init,
   gimp_progress_set_text,
   gimp_progress_update,

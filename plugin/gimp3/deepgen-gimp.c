@@ -7,6 +7,7 @@
  * fields are bound to the procedure config, so GIMP remembers them between interactive runs. */
 #include <libgimp/gimp.h>
 #include <libgimp/gimpui.h>
+#include <string.h>
 
 #include "dg_gettext.h"
 #include "dg_plugin.h"
@@ -93,6 +94,15 @@ layer_finish (DgHostItem *layer, gboolean mask, int width, int height)
   gimp_drawable_update (DRW (layer), 0, 0, width, height);
 }
 
+static void
+attach_text (DgHostItem *item, const char *name, const char *text)
+{
+  GimpParasite *p =
+      gimp_parasite_new (name, GIMP_PARASITE_PERSISTENT | GIMP_PARASITE_UNDOABLE, (guint32) strlen (text) + 1, text);
+  gimp_item_attach_parasite (GIMP_ITEM (item), p);
+  gimp_parasite_free (p);
+}
+
 static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
@@ -115,6 +125,7 @@ static const DgHost host = {
   undo_group,
   layer_new,
   layer_finish,
+  attach_text,
   gimp_progress_init,
   gimp_progress_set_text,
   gimp_progress_update,

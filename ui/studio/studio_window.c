@@ -15,6 +15,7 @@
 typedef struct {
   DgImage *image;
   char *label;
+  char *params; /* what made it (DgTaskResult.params), NULL for an opened file */
 } Entry;
 
 static void
@@ -22,6 +23,7 @@ entry_free (Entry *e)
 {
   dg_image_free (e->image);
   g_free (e->label);
+  g_free (e->params);
   g_free (e);
 }
 
@@ -110,11 +112,12 @@ on_mask_changed (StudioCanvas *canvas, StudioWindow *self)
 /* ---- history ---------------------------------------------------------------------------- */
 
 static void
-add_entry (StudioWindow *self, DgImage *image, const char *label)
+add_entry (StudioWindow *self, DgImage *image, const char *label, const char *params)
 {
   Entry *e = g_new0 (Entry, 1);
   e->image = image;
   e->label = g_strdup (label);
+  e->params = g_strdup (params);
   g_ptr_array_add (self->entries, e);
 
   GtkWidget *row = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
@@ -175,7 +178,7 @@ on_apply (DgPanel *panel, const DgTaskResult *result, StudioWindow *self)
                      : spec.job == DG_JOB_EDIT   ? _ ("Edit")
                                                  : _ ("Inpaint");
   g_autofree char *label = g_strdup_printf ("%s: %s", what, spec.prompt);
-  add_entry (self, next, label);
+  add_entry (self, next, label, result->params);
   gtk_label_set_text (GTK_LABEL (self->status), "");
 }
 
@@ -199,7 +202,7 @@ studio_window_open (StudioWindow *self, GFile *file, GError **error)
   g_free (self->basename);
   self->basename = g_file_get_basename (file);
   g_autofree char *label = g_strdup_printf (_ ("Opened %s"), self->basename);
-  add_entry (self, img, label);
+  add_entry (self, img, label, NULL);
   /* an open image is most often there to be edited */
   int job = DG_JOB_GENERATE;
   g_object_get (self->panel, "job", &job, NULL);
@@ -235,7 +238,11 @@ studio_window_save (StudioWindow *self, GFile *file, GError **error)
         gdk_pixbuf_composite_color_simple (pb, img->width, img->height, GDK_INTERP_NEAREST, 255, 1, 0xffffff, 0xffffff);
     return gdk_pixbuf_save (flat, path, type, error, "quality", "95", NULL);
   }
-  return gdk_pixbuf_save (pb, path, type, error, NULL);
+  /* a PNG carries what made it, as the CLI's do (`deepgen generate --from`) */
+  const Entry *e = self->current >= 0 ? g_ptr_array_index (self->entries, self->current) : NULL;
+  const gboolean with_params = g_str_equal (type, "png") && e && e->params;
+  return gdk_pixbuf_save (pb, path, type, error, with_params ? "tEXt::" DG_JOB_PARAMS_KEY : NULL,
+                          with_params ? e->params : NULL, NULL);
 }
 
 static void
