@@ -434,6 +434,13 @@ gboolean dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *
  * @device_bytes 0 = unknown: always TRUE. */
 gboolean dg_plan_check (const DgPlan *plan, guint64 device_bytes, GError **error);
 
+/* DG_WEIGHTS_AUTO's choice, as dg_run makes it: the plan of @r with the released weights when it
+ * fits @device_bytes (dg_plan_check), else with each of dg_plan_auto_fallbacks in turn; when none
+ * fits, the last (smallest) one's. r->weights and @plan are the format chosen; *fits says whether
+ * it fits. FALSE only for dg_plan_compute's errors. For the dialogs' fit indicator and dg_run. */
+gboolean dg_plan_auto (const DgPlanModel *m, DgPlanRequest *r, guint64 device_bytes, DgPlan *plan, gboolean *fits,
+                       GError **error);
+
 const char *dg_plan_stage_name (DgPlanStage s); /* "encode", "bridge", … (not translated: table keys) */
 
 /* FLOPs (a multiply-add is 2 FLOPs; MODEL.md §9) of one row or one image through a component:

@@ -49,6 +49,13 @@ struct _DgPanel {
   GtkWidget *seed_spin, *seed_random, *seed_reuse;
   GtkWidget *negative_entry, *policy_combo, *size_spin, *folder_entry;
   GtkWidget *region_label;
+  /* the fit indicator: whether the job fits this GPU, from the memory plan (dg_task_fit) */
+  GtkWidget *fit_label;
+  enum { DEVICE_UNKNOWN, DEVICE_PROBING, DEVICE_KNOWN } device_state;
+  guint64 device_bytes; /* 0 when there is no usable GPU (device_error says why) */
+  char *device_name, *device_error;
+  DgPlanModel *plan_model; /* of plan_folder's configs, else DeepGen 1.0's */
+  char *plan_folder;
   GtkWidget *info_bar, *info_label;
   GtkWidget *progress_box, *progress_bar, *stop_button;
   GtkWidget *preview_frame, *preview_image, *preview_caption;
@@ -178,6 +185,125 @@ dg_panel_get_message (DgPanel *self)
   return self->message;
 }
 
+/* ---- the fit indicator ------------------------------------------------------------------- */
+
+typedef struct {
+  guint64 bytes;
+  char *name, *error;
+} DeviceProbe;
+
+static void
+device_probe_free (gpointer data)
+{
+  DeviceProbe *p = data;
+  g_free (p->name);
+  g_free (p->error);
+  g_free (p);
+}
+
+/* off the GUI thread: the first engine opens the Vulkan device */
+static void
+probe_device (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  DeviceProbe *p = g_new0 (DeviceProbe, 1);
+  g_autoptr (GError) error = NULL;
+  p->bytes = dg_task_device_bytes (&p->name, &error);
+  if (!p->bytes)
+    p->error = g_strdup (error ? error->message : _ ("The GPU reports no memory size."));
+  g_task_return_pointer (task, p, device_probe_free);
+}
+
+static void update_fit (DgPanel *self);
+
+static void
+on_device_probed (GObject *source, GAsyncResult *res, gpointer data)
+{
+  DgPanel *self = DG_PANEL (source);
+  DeviceProbe *p = g_task_propagate_pointer (G_TASK (res), NULL);
+  self->device_state = DEVICE_KNOWN;
+  self->device_bytes = p->bytes;
+  self->device_name = g_steal_pointer (&p->name);
+  self->device_error = g_steal_pointer (&p->error);
+  device_probe_free (p);
+  update_fit (self);
+}
+
+/* The architecture for the plan: the model folder's configs when they load, else DeepGen 1.0's
+ * (the plan needs only configs). */
+static const DgPlanModel *
+plan_model (DgPanel *self)
+{
+  const char *typed = gtk_entry_get_text (GTK_ENTRY (self->folder_entry));
+  g_autofree char *folder = typed && *typed ? g_strdup (typed) : dg_model_default_path ();
+  if (!self->plan_model || g_strcmp0 (folder, self->plan_folder) != 0) {
+    g_clear_pointer (&self->plan_model, dg_plan_model_free);
+    self->plan_model = dg_plan_model_new_from_folder (folder, NULL);
+    if (!self->plan_model)
+      self->plan_model = dg_plan_model_new ();
+    g_free (self->plan_folder);
+    self->plan_folder = g_steal_pointer (&folder);
+  }
+  return self->plan_model;
+}
+
+/* Before Run, live as the settings change: whether the job fits this GPU and with which weights. */
+static void
+update_fit (DgPanel *self)
+{
+  GtkStyleContext *style = gtk_widget_get_style_context (self->fit_label);
+  gtk_style_context_remove_class (style, GTK_STYLE_CLASS_ERROR);
+  if (!self->input) {
+    gtk_label_set_text (GTK_LABEL (self->fit_label), "");
+    return;
+  }
+  if (self->device_state != DEVICE_KNOWN) {
+    if (self->device_state == DEVICE_UNKNOWN) {
+      self->device_state = DEVICE_PROBING;
+      g_autoptr (GTask) task = g_task_new (self, NULL, on_device_probed, NULL);
+      g_task_run_in_thread (task, probe_device);
+    }
+    gtk_label_set_text (GTK_LABEL (self->fit_label), _ ("Checking the GPU…"));
+    return;
+  }
+  if (!self->device_bytes) {
+    g_autofree char *text = g_strdup_printf (_ ("No usable GPU: %s"), self->device_error);
+    gtk_label_set_text (GTK_LABEL (self->fit_label), text);
+    gtk_style_context_add_class (style, GTK_STYLE_CLASS_ERROR);
+    return;
+  }
+  g_auto (GStrv) strings = NULL;
+  DgTaskSpec spec;
+  dg_panel_get_spec (self, &spec, &strings);
+  if (!spec.prompt || !*spec.prompt)
+    spec.prompt = "-"; /* the plan does not depend on it */
+  DgTaskFit fit;
+  if (!dg_task_fit (&spec, plan_model (self), self->device_bytes, &fit, NULL)) {
+    gtk_label_set_text (GTK_LABEL (self->fit_label), "");
+    return;
+  }
+  g_autofree char *need = g_format_size_full (fit.required, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *have = g_format_size_full (fit.device_bytes, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *text = NULL;
+  if (!fit.fits) {
+    text = g_strdup_printf (_ ("Too large for this GPU: needs %s, it has %s. Lower the working size."), need, have);
+    gtk_style_context_add_class (style, GTK_STYLE_CLASS_ERROR);
+  } else if (fit.weights == DG_WEIGHTS_RELEASED)
+    text = g_strdup_printf (_ ("Fits this GPU: needs %s of %s."), need, have);
+  else if (fit.weights == DG_WEIGHTS_Q8_0)
+    text = g_strdup_printf (_ ("Fits this GPU with 8-bit weights: needs %s of %s."), need, have);
+  else
+    text = g_strdup_printf (_ ("Fits this GPU with a 4-bit language model: needs %s of %s."), need, have);
+  gtk_label_set_text (GTK_LABEL (self->fit_label), text);
+  gtk_widget_set_tooltip_text (self->fit_label, self->device_name);
+}
+
+const char *
+dg_panel_get_fit_text (DgPanel *self)
+{
+  g_return_val_if_fail (DG_IS_PANEL (self), NULL);
+  return gtk_label_get_text (GTK_LABEL (self->fit_label));
+}
+
 /* What the region is and how large the model will work, below the settings. */
 static void
 update_region_label (DgPanel *self)
@@ -190,6 +316,7 @@ update_region_label (DgPanel *self)
   int x, y, w, h;
   if (!self->input || !dg_task_region (&spec, &x, &y, &w, &h, NULL)) {
     gtk_label_set_text (GTK_LABEL (self->region_label), "");
+    update_fit (self);
     return;
   }
   g_autofree char *text = NULL;
@@ -199,6 +326,7 @@ update_region_label (DgPanel *self)
     text = spec.source ? g_strdup_printf (_ ("Whole layer: %d×%d"), w, h)
                        : g_strdup_printf (_ ("Whole canvas: %d×%d"), w, h);
   gtk_label_set_text (GTK_LABEL (self->region_label), text);
+  update_fit (self);
 }
 
 static void
@@ -758,6 +886,7 @@ static void
 on_folder_changed (GtkEditable *e, DgPanel *self)
 {
   update_download_offer (self);
+  update_fit (self);
 }
 
 /* ---- signal handlers -------------------------------------------------------------------- */
@@ -1028,6 +1157,10 @@ dg_panel_init (DgPanel *self)
   gtk_label_set_xalign (GTK_LABEL (self->region_label), 0.0);
   gtk_style_context_add_class (gtk_widget_get_style_context (self->region_label), GTK_STYLE_CLASS_DIM_LABEL);
   gtk_grid_attach (GTK_GRID (grid), self->region_label, 0, row++, 3, 1);
+  self->fit_label = gtk_label_new ("");
+  gtk_label_set_xalign (GTK_LABEL (self->fit_label), 0.0);
+  gtk_label_set_line_wrap (GTK_LABEL (self->fit_label), TRUE);
+  gtk_grid_attach (GTK_GRID (grid), self->fit_label, 0, row++, 3, 1);
 
   /* preview */
   self->preview_frame = gtk_frame_new (_ ("Preview"));
@@ -1081,6 +1214,7 @@ dg_panel_init (DgPanel *self)
   g_signal_connect (self->job_combo, "changed", G_CALLBACK (on_setting_changed), self);
   g_signal_connect (self->policy_combo, "changed", G_CALLBACK (on_setting_changed), self);
   g_signal_connect (self->size_spin, "value-changed", G_CALLBACK (on_setting_changed), self);
+  g_signal_connect_swapped (self->guidance_spin, "value-changed", G_CALLBACK (update_fit), self);
   g_signal_connect (self->seed_random, "toggled", G_CALLBACK (on_setting_changed), self);
   notify_on (self, self->job_combo, "changed", PROP_JOB);
   notify_on (self, gtk_text_view_get_buffer (GTK_TEXT_VIEW (self->prompt_view)), "changed", PROP_PROMPT);
@@ -1198,6 +1332,10 @@ dg_panel_finalize (GObject *object)
   input_unref (self->input);
   dg_task_result_free (self->result);
   g_free (self->message);
+  g_free (self->device_name);
+  g_free (self->device_error);
+  g_clear_pointer (&self->plan_model, dg_plan_model_free);
+  g_free (self->plan_folder);
   G_OBJECT_CLASS (dg_panel_parent_class)->finalize (object);
 }
 

@@ -289,6 +289,25 @@ run_edit (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h, Dg
   return res;
 }
 
+/* The inpaint plan of @spec: the working area from the size policy. */
+static gboolean
+inpaint_plan (const DgTaskSpec *spec, const DgMask *mask, DgInpaintPlan *plan, GError **error)
+{
+  DgInpaintOptions opt = DG_INPAINT_OPTIONS_INIT;
+  opt.empty_is_whole = TRUE;
+  if (spec->size_policy == DG_SIZE_POLICY_FIT)
+    opt.target_area = spec->max_size * spec->max_size;
+  else {
+    /* the crop's own area: plan once to learn it */
+    if (!dg_inpaint_plan (spec->source, mask, &opt, plan, error))
+      return FALSE;
+    const gint64 area = (gint64) plan->crop_width * plan->crop_height;
+    opt.target_area =
+        (int) CLAMP (area, (gint64) DG_TASK_MIN_SIZE * DG_TASK_MIN_SIZE, (gint64) DG_TASK_MAX_SIZE * DG_TASK_MAX_SIZE);
+  }
+  return dg_inpaint_plan (spec->source, mask, &opt, plan, error);
+}
+
 /* inpaint.h: plan → prepare → an edit of the crop at the working size → blend. The result is
  * cut to the selection's box; inside it, unselected pixels are the source's, bit for bit. */
 static DgTaskResult *
@@ -296,20 +315,8 @@ run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
              GCancellable *cancellable, GError **error)
 {
   const DgMask *mask = selection_is_empty (spec) ? NULL : spec->selection;
-  DgInpaintOptions opt = DG_INPAINT_OPTIONS_INIT;
-  opt.empty_is_whole = TRUE;
   DgInpaintPlan plan;
-  if (spec->size_policy == DG_SIZE_POLICY_FIT)
-    opt.target_area = spec->max_size * spec->max_size;
-  else {
-    /* the crop's own area: plan once to learn it */
-    if (!dg_inpaint_plan (spec->source, mask, &opt, &plan, error))
-      return NULL;
-    const gint64 area = (gint64) plan.crop_width * plan.crop_height;
-    opt.target_area =
-        (int) CLAMP (area, (gint64) DG_TASK_MIN_SIZE * DG_TASK_MIN_SIZE, (gint64) DG_TASK_MAX_SIZE * DG_TASK_MAX_SIZE);
-  }
-  if (!dg_inpaint_plan (spec->source, mask, &opt, &plan, error))
+  if (!inpaint_plan (spec, mask, &plan, error))
     return NULL;
 
   g_autoptr (DgImage) prepared = dg_inpaint_prepare (spec->source, &plan);
@@ -363,6 +370,44 @@ dg_task_run (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
   if (res)
     res->weights = dg_model_last_run_weights (model);
   return res;
+}
+
+gboolean
+dg_task_fit (const DgTaskSpec *spec, const DgPlanModel *m, guint64 device_bytes, DgTaskFit *fit, GError **error)
+{
+  int x, y, w, h;
+  if (!dg_task_region (spec, &x, &y, &w, &h, error))
+    return FALSE;
+  /* the model's sizes as dg_task_run's jobs give them */
+  DgPlanRequest q = DG_PLAN_REQUEST_INIT;
+  q.cfg = spec->guidance > 1.0;
+  if (spec->job == DG_JOB_GENERATE) {
+    DgRequest r = DG_REQUEST_INIT;
+    working_size (spec, w, h, &r.width, &r.height);
+    dg_output_size (&r, &q.width, &q.height);
+  } else {
+    int rw, rh;
+    if (spec->job == DG_JOB_EDIT) { /* one reference, prepared at the longer working side */
+      working_size (spec, w, h, &rw, &rh);
+      dg_reference_size (w, h, MAX (rw, rh), &q.width, &q.height);
+    } else { /* inpaint runs as an edit of the crop at the working size */
+      DgInpaintPlan plan;
+      if (!inpaint_plan (spec, selection_is_empty (spec) ? NULL : spec->selection, &plan, error))
+        return FALSE;
+      q.width = plan.work_width, q.height = plan.work_height;
+    }
+    q.job = DG_JOB_EDIT;
+    q.n_refs = 1; /* of the output's size */
+  }
+  DgPlan plan;
+  *fit = (DgTaskFit) { 0 };
+  if (!dg_plan_auto (m, &q, device_bytes, &plan, &fit->fits, error))
+    return FALSE;
+  fit->weights = q.weights;
+  fit->required = plan.required;
+  fit->device_bytes = device_bytes;
+  fit->work_width = q.width, fit->work_height = q.height;
+  return TRUE;
 }
 
 double
@@ -458,6 +503,19 @@ check_folder (const char *path, GError **error)
     return FALSE;
   }
   return TRUE;
+}
+
+guint64
+dg_task_device_bytes (char **device_name, GError **error)
+{
+  g_mutex_lock (&cache_lock);
+  if (!cache_engine)
+    cache_engine = dg_engine_new (NULL, error);
+  const guint64 bytes = cache_engine ? dg_engine_device_bytes (cache_engine) : 0;
+  if (cache_engine && device_name)
+    *device_name = g_strdup (dg_engine_device_name (cache_engine));
+  g_mutex_unlock (&cache_lock);
+  return bytes;
 }
 
 DgModel *

@@ -124,6 +124,23 @@ gboolean dg_task_result_apply (DgImage *image, const DgTaskResult *result, GErro
  * first use or when the path changes, after checking the folder with dg_model_folder_missing
  * so that a wrong folder gives a message that lists what is missing. The model stays locked
  * (one run at a time, deepgen.h) until dg_task_model_release. */
+/* Whether @spec's job fits a GPU with @device_bytes of memory (the memory plan, DESIGN.md §5), as
+ * dg_task_run would run it: the region's working size, one reference for edit and inpaint, two
+ * rows with guidance, the default prompt length, and the weight format DG_WEIGHTS_AUTO would take
+ * (dg_plan_auto). FALSE for a spec dg_task_check refuses or a plan error. For the fit indicator. */
+typedef struct {
+  gboolean fits;
+  DgWeightFormat weights; /* RELEASED, Q8_0 or Q4_0: what the run would use */
+  guint64 required, device_bytes;
+  int work_width, work_height;
+} DgTaskFit;
+gboolean dg_task_fit (const DgTaskSpec *spec, const DgPlanModel *m, guint64 device_bytes, DgTaskFit *fit,
+                      GError **error);
+/* The device memory of the shared engine (created on first use, without a model), and its name
+ * when @device_name; 0 with an error when there is no usable GPU. Blocking (the first call opens
+ * the Vulkan device): call it off the GUI thread. */
+guint64 dg_task_device_bytes (char **device_name, GError **error);
+
 DgModel *dg_task_model_acquire (const char *path, GError **error);
 void dg_task_model_release (DgModel *model);
 /* Frees the shared model (idle unload, program exit). No-op while it is acquired. */

@@ -106,8 +106,7 @@ static gboolean
 bad (GError **error, const char *key)
 {
   g_set_error (error, DG_ERROR, DG_ERROR_FORMAT,
-               _ ("The DeepGen parameters stored with this image are damaged or from an unknown version (“%s”)."),
-               key);
+               _ ("The DeepGen parameters stored with this image are damaged or from an unknown version (“%s”)."), key);
   return FALSE;
 }
 

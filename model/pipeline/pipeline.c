@@ -607,20 +607,15 @@ plan_run (Run *r, GError **error)
   q.max_binding = info->max_storage_buffer_range;
   DgPlanModel pm = m->plan_model;
   pm.n_queries = r->n_queries; /* as read (dg_plan_model_load may have fallen back to the config) */
-  r->weights = q.weights = m->weights == DG_WEIGHTS_AUTO ? DG_WEIGHTS_RELEASED : m->weights;
-  if (!dg_plan_compute (&pm, &q, &r->plan, error))
-    return FALSE;
   /* AUTO: the released weights when they fit, else 8-bit Linear weights (about half the VLM's
-   * and the DiT's share), else a 4-bit VLM. When none fits, the check below reports the last
-   * plan's needs. */
-  guint n_smaller;
-  const DgWeightFormat *smaller = dg_plan_auto_fallbacks (&n_smaller);
-  for (guint i = 0; m->weights == DG_WEIGHTS_AUTO && i < n_smaller && !dg_plan_check (&r->plan, q.device_bytes, NULL);
-       i++) {
-    r->weights = q.weights = smaller[i];
-    if (!dg_plan_compute (&pm, &q, &r->plan, error))
-      return FALSE;
-  }
+   * and the DiT's share), else a 4-bit VLM (dg_plan_auto). When none fits, the check below
+   * reports the last plan's needs. */
+  gboolean fits;
+  q.weights = m->weights;
+  if (m->weights == DG_WEIGHTS_AUTO ? !dg_plan_auto (&pm, &q, q.device_bytes, &r->plan, &fits, error)
+                                    : !dg_plan_compute (&pm, &q, &r->plan, error))
+    return FALSE;
+  r->weights = q.weights;
   m->last_run_weights = r->weights;
   if (r->memory) {
     r->memory->planned = TRUE;

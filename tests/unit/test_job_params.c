@@ -32,8 +32,8 @@ test_round_trip (void)
   r.negative_prompt = "blur, ✗";
   r.seed = G_MAXUINT64 - 1; /* more than a double holds */
   r.rng = DG_RNG_TORCH_CPU;
-  r.steps = 0;     /* resolved: 50 */
-  r.guidance = -1; /* resolved: 4.0 */
+  r.steps = 0;            /* resolved: 50 */
+  r.guidance = -1;        /* resolved: 4.0 */
   r.strength = 0.1 + 0.2; /* not a short decimal */
   r.width = 768;
   g_autoptr (DgJobParams) p = dg_job_params_new (&r, DG_PRECISION_F32, DG_WEIGHTS_Q4_0);
