@@ -164,9 +164,11 @@ DgImage *dg_run (DgModel *model, const DgRequest *request, DgProgressFunc progre
 
 /* Several requests in one batch (e.g. variations of a prompt): they run through every stage
  * together, which is faster than one by one on a GPU with room to spare. All requests must
- * have the same job and resolve to the same output size; guidance, steps, strength, seed and rng
- * of the first request apply to the batch (the initial noise is drawn for the whole batch at once,
- * as torch.randn([B, C, h, w]) would). Note that, as in the reference, prompts of different
+ * have the same job and resolve to the same output size; guidance, steps, strength and rng of the
+ * first request apply to the batch. When all requests have the same seed the initial noise is
+ * drawn for the whole batch at once, as torch.randn([B, C, h, w]) would; requests with different
+ * seeds (variations: seed, seed + 1, …) each get the noise of their own seed, as dg_run of that
+ * request alone would draw it. Note that, as in the reference, prompts of different
  * token lengths are left-padded together, so a request's result depends (slightly) on the
  * others in its batch. The memory check covers the whole batch (2B prompt rows, 2B DiT rows).
  * Returns a GPtrArray of DgImage* in request order. */

@@ -46,7 +46,7 @@ struct _DgPanel {
   GtkWidget *job_combo, *job_row;
   GtkWidget *prompt_label, *prompt_view;
   GtkWidget *steps_spin, *guidance_spin, *strength_label, *strength_scale;
-  GtkWidget *seed_spin, *seed_random, *seed_reuse;
+  GtkWidget *seed_spin, *seed_random, *seed_reuse, *results_spin;
   GtkWidget *negative_entry, *policy_combo, *size_spin, *folder_entry;
   GtkWidget *region_label;
   /* the fit indicator: whether the job fits this GPU, from the memory plan (dg_task_fit) */
@@ -82,6 +82,7 @@ enum {
   PROP_SIZE_POLICY,
   PROP_MAX_SIZE,
   PROP_MODEL_FOLDER,
+  PROP_N_RESULTS,
   PROP_BUSY,
   N_PROPS
 };
@@ -149,6 +150,7 @@ dg_panel_get_spec (DgPanel *self, DgTaskSpec *spec, char ***strings)
   spec->steps = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->steps_spin));
   spec->guidance = gtk_spin_button_get_value (GTK_SPIN_BUTTON (self->guidance_spin));
   spec->strength = gtk_range_get_value (GTK_RANGE (self->strength_scale));
+  spec->n_results = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->results_spin));
   spec->seed = panel_seed (self);
   spec->size_policy = panel_policy (self);
   spec->max_size = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->size_spin));
@@ -401,6 +403,13 @@ show_preview (DgPanel *self)
                      self->result->weights == DG_WEIGHTS_Q8_0 ? _ (", with 8-bit weights to fit the GPU")
                                                               : _ (", with a 4-bit language model to fit the GPU"),
                      NULL);
+    g_free (caption);
+    caption = g_steal_pointer (&more);
+  }
+  if (self->result->variations && self->result->variations->len > 0) {
+    /* TRANSLATORS: added to the preview's caption: how many more results (variations) Apply adds */
+    g_autofree char *more =
+        g_strdup_printf (_ ("%s; Apply adds %u more with the next seeds"), caption, self->result->variations->len);
     g_free (caption);
     caption = g_steal_pointer (&more);
   }
@@ -1095,7 +1104,7 @@ dg_panel_init (DgPanel *self)
   gtk_widget_set_tooltip_text (self->strength_scale,
                                _ ("How much may change: 1 follows the instruction freely; smaller values start "
                                   "from the image and keep its composition (edit and inpaint)."));
-  self->strength_label = label_for (_ ("Change st_rength"), self->strength_scale);
+  self->strength_label = label_for (_ ("Change s_trength"), self->strength_scale);
   gtk_grid_attach (GTK_GRID (grid), self->strength_label, 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), self->strength_scale, 1, row++, 2, 1);
 
@@ -1112,6 +1121,14 @@ dg_panel_init (DgPanel *self)
   gtk_box_pack_start (GTK_BOX (seed_box), self->seed_reuse, FALSE, FALSE, 0);
   gtk_grid_attach (GTK_GRID (grid), label_for (_ ("S_eed"), self->seed_spin), 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), seed_box, 1, row++, 2, 1);
+
+  /* variations: one batch, consecutive seeds */
+  self->results_spin = gtk_spin_button_new_with_range (1, DG_TASK_MAX_RESULTS, 1);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->results_spin), 1);
+  gtk_widget_set_tooltip_text (self->results_spin, _ ("How many results to make at once, with consecutive seeds; "
+                                                      "each becomes a layer. More take longer and more GPU memory."));
+  gtk_grid_attach (GTK_GRID (grid), label_for (_ ("N_umber of results"), self->results_spin), 0, row, 1, 1);
+  gtk_grid_attach (GTK_GRID (grid), self->results_spin, 1, row++, 1, 1);
 
   /* advanced */
   GtkWidget *expander = gtk_expander_new_with_mnemonic (_ ("_Advanced"));
@@ -1215,6 +1232,7 @@ dg_panel_init (DgPanel *self)
   g_signal_connect (self->policy_combo, "changed", G_CALLBACK (on_setting_changed), self);
   g_signal_connect (self->size_spin, "value-changed", G_CALLBACK (on_setting_changed), self);
   g_signal_connect_swapped (self->guidance_spin, "value-changed", G_CALLBACK (update_fit), self);
+  g_signal_connect_swapped (self->results_spin, "value-changed", G_CALLBACK (update_fit), self);
   g_signal_connect (self->seed_random, "toggled", G_CALLBACK (on_setting_changed), self);
   notify_on (self, self->job_combo, "changed", PROP_JOB);
   notify_on (self, gtk_text_view_get_buffer (GTK_TEXT_VIEW (self->prompt_view)), "changed", PROP_PROMPT);
@@ -1227,6 +1245,7 @@ dg_panel_init (DgPanel *self)
   notify_on (self, self->policy_combo, "changed", PROP_SIZE_POLICY);
   notify_on (self, self->size_spin, "value-changed", PROP_MAX_SIZE);
   notify_on (self, self->folder_entry, "changed", PROP_MODEL_FOLDER);
+  notify_on (self, self->results_spin, "value-changed", PROP_N_RESULTS);
 
   gtk_widget_show_all (grid);
   gtk_widget_show_all (actions);
@@ -1252,6 +1271,9 @@ dg_panel_get_property (GObject *object, guint id, GValue *value, GParamSpec *psp
     g_value_set_double (value, gtk_spin_button_get_value (GTK_SPIN_BUTTON (self->guidance_spin)));
     break;
   case PROP_STRENGTH: g_value_set_double (value, gtk_range_get_value (GTK_RANGE (self->strength_scale))); break;
+  case PROP_N_RESULTS:
+    g_value_set_int (value, gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->results_spin)));
+    break;
   case PROP_SEED: g_value_set_int64 (value, panel_seed (self)); break;
   case PROP_SIZE_POLICY: g_value_set_string (value, dg_size_policy_to_string (panel_policy (self))); break;
   case PROP_MAX_SIZE:
@@ -1287,6 +1309,7 @@ dg_panel_set_property (GObject *object, guint id, const GValue *value, GParamSpe
     gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->guidance_spin), g_value_get_double (value));
     break;
   case PROP_STRENGTH: gtk_range_set_value (GTK_RANGE (self->strength_scale), g_value_get_double (value)); break;
+  case PROP_N_RESULTS: gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->results_spin), g_value_get_int (value)); break;
   case PROP_SEED: {
     const gint64 seed = g_value_get_int64 (value);
     gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->seed_random), seed < 0);
@@ -1359,6 +1382,8 @@ dg_panel_class_init (DgPanelClass *klass)
       g_param_spec_int ("steps", "Steps", "Denoising steps", 1, DG_TASK_MAX_STEPS, DG_TASK_DEFAULT_STEPS, rw);
   props[PROP_GUIDANCE] = g_param_spec_double ("guidance", "Guidance", "Classifier-free guidance scale", 0.0,
                                               DG_TASK_MAX_GUIDANCE, DG_TASK_DEFAULT_GUIDANCE, rw);
+  props[PROP_N_RESULTS] = g_param_spec_int ("n-results", "Number of results", "Variations with consecutive seeds", 1,
+                                            DG_TASK_MAX_RESULTS, 1, rw);
   props[PROP_STRENGTH] =
       g_param_spec_double ("strength", "Change strength", "Edit and inpaint: how much may change", 0.0, 1.0, 1.0, rw);
   props[PROP_SEED] = g_param_spec_int64 ("seed", "Seed", "-1 = random", -1, G_MAXINT32, -1, rw);

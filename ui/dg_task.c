@@ -52,6 +52,8 @@ dg_task_result_free (DgTaskResult *result)
   dg_image_free (result->image);
   dg_image_free (result->mask);
   g_free (result->params);
+  if (result->variations)
+    g_ptr_array_unref (result->variations);
   g_free (result);
 }
 
@@ -120,6 +122,11 @@ dg_task_check (const DgTaskSpec *spec, GError **error)
   if (spec->job != DG_JOB_GENERATE && !(spec->strength > 0.0 && spec->strength <= 1.0))
     return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
                         _ ("The change strength must be above 0 and at most 1, not %g."), spec->strength),
+           FALSE;
+  if (spec->n_results < 1 || spec->n_results > DG_TASK_MAX_RESULTS)
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                        _ ("The number of results must be between 1 and %d, not %d."), DG_TASK_MAX_RESULTS,
+                        spec->n_results),
            FALSE;
   if (spec->seed != DG_TASK_RANDOM_SEED && (spec->seed < 0 || spec->seed > G_MAXINT32))
     return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
@@ -233,6 +240,36 @@ fit_back (const DgImage *img, int w, int h, const DgImage *alpha_src)
 
 /* ---- the three jobs ------------------------------------------------------------------- */
 
+/* spec->n_results copies of @first with the seeds seed, seed + 1, … in one batch: the images in
+ * order, and in @reqs the requests (the caller frees it). */
+static GPtrArray *
+run_variations (DgModel *model, const DgTaskSpec *spec, const DgRequest *first, DgRequest **reqs,
+                DgProgressFunc progress, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  const guint n = (guint) spec->n_results;
+  DgRequest *rs = g_new (DgRequest, n);
+  g_autofree const DgRequest **ptrs = g_new (const DgRequest *, n);
+  for (guint i = 0; i < n; i++) {
+    rs[i] = *first;
+    rs[i].seed = first->seed + i;
+    ptrs[i] = &rs[i];
+  }
+  *reqs = rs;
+  return dg_run_batch (model, ptrs, n, progress, user_data, cancellable, error);
+}
+
+/* The first result holds the others (DgTaskResult.variations). */
+static DgTaskResult *
+gather (GPtrArray *results)
+{
+  if (!results || results->len == 0)
+    return NULL;
+  DgTaskResult *res = g_ptr_array_steal_index (results, 0);
+  if (results->len > 0)
+    res->variations = g_ptr_array_ref (results);
+  return res;
+}
+
 /* res->params from the request that ran: the job is the task's (inpaint runs as an edit of the
  * prepared crop); the shared model is opened in the default precision (bf16). */
 static void
@@ -252,16 +289,22 @@ run_generate (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h
   request_from_spec (spec, &r, seed);
   r.job = DG_JOB_GENERATE;
   working_size (spec, w, h, &r.width, &r.height);
-  g_autoptr (DgImage) out = dg_run (model, &r, progress, user_data, cancellable, error);
-  if (!out)
+  g_autofree DgRequest *reqs = NULL;
+  g_autoptr (GPtrArray) outs = run_variations (model, spec, &r, &reqs, progress, user_data, cancellable, error);
+  if (!outs)
     return NULL;
-  DgTaskResult *res = g_new0 (DgTaskResult, 1);
-  res->work_width = out->width, res->work_height = out->height;
-  res->image = fit_back (out, w, h, NULL);
-  res->mask = region_mask (spec, x, y, w, h);
-  res->x = x, res->y = y, res->seed = seed;
-  record_params (res, spec, &r, model);
-  return res;
+  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_task_result_free);
+  for (guint i = 0; i < outs->len; i++) {
+    const DgImage *out = g_ptr_array_index (outs, i);
+    DgTaskResult *res = g_new0 (DgTaskResult, 1);
+    res->work_width = out->width, res->work_height = out->height;
+    res->image = fit_back (out, w, h, NULL);
+    res->mask = region_mask (spec, x, y, w, h);
+    res->x = x, res->y = y, res->seed = reqs[i].seed;
+    record_params (res, spec, &reqs[i], model);
+    g_ptr_array_add (results, res);
+  }
+  return gather (results);
 }
 
 static DgTaskResult *
@@ -277,16 +320,22 @@ run_edit (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h, Dg
   r.images = refs;
   r.n_images = 1;
   working_size (spec, w, h, &r.width, &r.height);
-  g_autoptr (DgImage) out = dg_run (model, &r, progress, user_data, cancellable, error);
-  if (!out)
+  g_autofree DgRequest *reqs = NULL;
+  g_autoptr (GPtrArray) outs = run_variations (model, spec, &r, &reqs, progress, user_data, cancellable, error);
+  if (!outs)
     return NULL;
-  DgTaskResult *res = g_new0 (DgTaskResult, 1);
-  res->work_width = out->width, res->work_height = out->height;
-  res->image = fit_back (out, w, h, crop);
-  res->mask = region_mask (spec, x, y, w, h);
-  res->x = x, res->y = y, res->seed = seed;
-  record_params (res, spec, &r, model);
-  return res;
+  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_task_result_free);
+  for (guint i = 0; i < outs->len; i++) {
+    const DgImage *out = g_ptr_array_index (outs, i);
+    DgTaskResult *res = g_new0 (DgTaskResult, 1);
+    res->work_width = out->width, res->work_height = out->height;
+    res->image = fit_back (out, w, h, crop);
+    res->mask = region_mask (spec, x, y, w, h);
+    res->x = x, res->y = y, res->seed = reqs[i].seed;
+    record_params (res, spec, &reqs[i], model);
+    g_ptr_array_add (results, res);
+  }
+  return gather (results);
 }
 
 /* The inpaint plan of @spec: the working area from the size policy. */
@@ -329,27 +378,33 @@ run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
   r.n_images = 1;
   r.width = plan.work_width;
   r.height = plan.work_height;
-  g_autoptr (DgImage) out = dg_run (model, &r, progress, user_data, cancellable, error);
-  if (!out)
+  g_autofree DgRequest *reqs = NULL;
+  g_autoptr (GPtrArray) outs = run_variations (model, spec, &r, &reqs, progress, user_data, cancellable, error);
+  if (!outs)
     return NULL;
-  if (out->width != plan.work_width || out->height != plan.work_height) {
-    /* dg_reference_size keeps a working size (multiples of 32, within the target), so the
+  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_task_result_free);
+  for (guint i = 0; i < outs->len; i++) {
+    const DgImage *out = g_ptr_array_index (outs, i);
+    if (out->width != plan.work_width || out->height != plan.work_height) {
+      /* dg_reference_size keeps a working size (multiples of 32, within the target), so the
        * edit comes back at it; anything else is a pipeline bug worth a clear message. */
-    g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _ ("The model returned %d×%d instead of %d×%d."), out->width,
-                 out->height, plan.work_width, plan.work_height);
-    return NULL;
+      g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _ ("The model returned %d×%d instead of %d×%d."), out->width,
+                   out->height, plan.work_width, plan.work_height);
+      return NULL;
+    }
+    g_autoptr (DgImage) blended = dg_inpaint_blend (spec->source, mask, &plan, out, error);
+    if (!blended)
+      return NULL;
+    DgTaskResult *res = g_new0 (DgTaskResult, 1);
+    res->work_width = out->width, res->work_height = out->height;
+    res->image =
+        dg_image_crop (blended, plan.box_x - plan.crop_x, plan.box_y - plan.crop_y, plan.box_width, plan.box_height);
+    res->mask = mask ? dg_image_crop (mask, plan.box_x, plan.box_y, plan.box_width, plan.box_height) : NULL;
+    res->x = plan.box_x, res->y = plan.box_y, res->seed = reqs[i].seed;
+    record_params (res, spec, &reqs[i], model);
+    g_ptr_array_add (results, res);
   }
-  g_autoptr (DgImage) blended = dg_inpaint_blend (spec->source, mask, &plan, out, error);
-  if (!blended)
-    return NULL;
-  DgTaskResult *res = g_new0 (DgTaskResult, 1);
-  res->work_width = out->width, res->work_height = out->height;
-  res->image =
-      dg_image_crop (blended, plan.box_x - plan.crop_x, plan.box_y - plan.crop_y, plan.box_width, plan.box_height);
-  res->mask = mask ? dg_image_crop (mask, plan.box_x, plan.box_y, plan.box_width, plan.box_height) : NULL;
-  res->x = plan.box_x, res->y = plan.box_y, res->seed = seed;
-  record_params (res, spec, &r, model);
-  return res;
+  return gather (results);
 }
 
 DgTaskResult *
@@ -369,6 +424,8 @@ dg_task_run (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
   }
   if (res)
     res->weights = dg_model_last_run_weights (model);
+  for (guint i = 0; res && res->variations && i < res->variations->len; i++)
+    ((DgTaskResult *) g_ptr_array_index (res->variations, i))->weights = res->weights;
   return res;
 }
 
@@ -381,6 +438,7 @@ dg_task_fit (const DgTaskSpec *spec, const DgPlanModel *m, guint64 device_bytes,
   /* the model's sizes as dg_task_run's jobs give them */
   DgPlanRequest q = DG_PLAN_REQUEST_INIT;
   q.cfg = spec->guidance > 1.0;
+  q.batch = (guint) spec->n_results; /* variations run as one batch */
   if (spec->job == DG_JOB_GENERATE) {
     DgRequest r = DG_REQUEST_INIT;
     working_size (spec, w, h, &r.width, &r.height);
@@ -397,7 +455,7 @@ dg_task_fit (const DgTaskSpec *spec, const DgPlanModel *m, guint64 device_bytes,
       q.width = plan.work_width, q.height = plan.work_height;
     }
     q.job = DG_JOB_EDIT;
-    q.n_refs = 1; /* of the output's size */
+    q.n_refs = q.batch; /* one per request, of the output's size */
   }
   DgPlan plan;
   *fit = (DgTaskFit) { 0 };

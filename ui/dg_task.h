@@ -37,6 +37,7 @@ typedef enum {
 #define DG_TASK_MIN_SIZE 64
 #define DG_TASK_MAX_SIZE 2048
 #define DG_TASK_RANDOM_SEED (-1) /* DgTaskSpec.seed: draw one */
+#define DG_TASK_MAX_RESULTS 8    /* DgTaskSpec.n_results */
 
 const char *dg_size_policy_to_string (DgSizePolicy policy);
 /* FALSE for an unknown nick; *policy is left unchanged. */
@@ -59,6 +60,8 @@ typedef struct {
   int canvas_width, canvas_height; /* generate without a source: the region when there is no selection */
   double strength;                 /* edit and inpaint: the change strength, above 0 … 1 (DgRequest.strength);
                                     * generate ignores it */
+  int n_results;                   /* variations, 1 … DG_TASK_MAX_RESULTS: one batch (dg_run_batch) with
+                                    * the seeds seed, seed + 1, … */
 } DgTaskSpec;
 
 #define DG_TASK_SPEC_INIT     \
@@ -74,7 +77,8 @@ typedef struct {
     NULL,                     \
     0,                        \
     0,                        \
-    1.0 }
+    1.0,                      \
+    1 }
 
 typedef struct {
   DgImage *image;              /* the region: RGB (generate) or the source's channels */
@@ -87,6 +91,7 @@ typedef struct {
   char *params;                /* what made it, dg_job_params_to_string (deepgen.h): the job, prompt,
                                 * seed, steps, guidance, strength, working size and weights — the
                                 * result layer's parasite and the PNG chunk (DG_JOB_PARAMS_KEY) */
+  GPtrArray *variations;       /* DgTaskResult*: results 2 … n_results (seeds seed + 1, …); NULL for one */
 } DgTaskResult;
 
 void dg_task_result_free (DgTaskResult *result);
@@ -126,7 +131,7 @@ gboolean dg_task_result_apply (DgImage *image, const DgTaskResult *result, GErro
  * (one run at a time, deepgen.h) until dg_task_model_release. */
 /* Whether @spec's job fits a GPU with @device_bytes of memory (the memory plan, DESIGN.md §5), as
  * dg_task_run would run it: the region's working size, one reference for edit and inpaint, two
- * rows with guidance, the default prompt length, and the weight format DG_WEIGHTS_AUTO would take
+ * rows with guidance, n_results requests in one batch, the default prompt length, and the weight format DG_WEIGHTS_AUTO would take
  * (dg_plan_auto). FALSE for a spec dg_task_check refuses or a plan error. For the fit indicator. */
 typedef struct {
   gboolean fits;

@@ -801,13 +801,20 @@ encode_references (Run *r, GError **error)
 
 /* The initial noise for the whole batch, drawn in PyTorch's NCHW order (so DG_RNG_TORCH_CPU
  * reproduces torch.randn([B, C, h, w]) in float32 for the seed, then the cast to the run's
- * dtype) and stored NHWC. */
+ * dtype) and stored NHWC. One stream for the batch when all requests have the same seed (as the
+ * reference batches it); requests with seeds of their own (variations) each get the noise of
+ * their own seed, the noise a single run of that request draws. */
 static void
 initial_noise (Run *r, gint64 lh, gint64 lw, gint64 lc)
 {
   gsize per = (gsize) (lh * lw * lc), n = per * r->B;
   g_autofree float *nchw = g_new (float, n);
-  dg_randn (r->reqs[0]->rng, r->reqs[0]->seed, DG_DTYPE_F32, nchw, n);
+  gboolean one_seed = TRUE;
+  for (guint b = 1; b < r->B; b++) one_seed = one_seed && r->reqs[b]->seed == r->reqs[0]->seed;
+  if (one_seed)
+    dg_randn (r->reqs[0]->rng, r->reqs[0]->seed, DG_DTYPE_F32, nchw, n);
+  else
+    for (guint b = 0; b < r->B; b++) dg_randn (r->reqs[0]->rng, r->reqs[b]->seed, DG_DTYPE_F32, nchw + b * per, per);
   r->latents = g_new (float, n);
   for (guint b = 0; b < r->B; b++)
     for (gint64 c = 0; c < lc; c++)

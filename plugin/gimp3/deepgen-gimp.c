@@ -3,7 +3,7 @@
  * around the shared panel) and writes the result layer: here only the registration, the
  * arguments and the libgimp 3 calls the core needs (the DgHost). All settings are procedure
  * arguments (prompt, negative-prompt, steps, guidance, seed, size-policy, max-size,
- * model-folder, strength), so every procedure runs from Script-Fu or Python-Fu; in the dialog the panel's
+ * model-folder, strength, n-results), so every procedure runs from Script-Fu or Python-Fu; in the dialog the panel's
  * fields are bound to the procedure config, so GIMP remembers them between interactive runs. */
 #include <libgimp/gimp.h>
 #include <libgimp/gimpui.h>

@@ -6,7 +6,7 @@
  *   dg-gimp-check untouched DIR CASE           a failed call: layer count and pixels unchanged
  *
  * "result" checks, in canvas coordinates (the source layer is at 0, 0 and covers the canvas):
- *  - exactly one new layer, named after the prompt;
+ *  - exactly one new layer (three for JOB "variations"), named after the prompt;
  *  - its offset and size are the selection's bounding box (the whole canvas without one);
  *  - its mask is the selection (compared on the canvas, ±1 level for the export round trip), or
  *    there is no mask when nothing was selected;
@@ -144,7 +144,8 @@ check_result (const char *dir, const char *cas, const char *job, const char *pro
   const int W = gdk_pixbuf_get_width (before), H = gdk_pixbuf_get_height (before);
   CHECK (gdk_pixbuf_get_width (after) == W && gdk_pixbuf_get_height (after) == H, "canvas size changed");
 
-  CHECK (info_int (info, "layers_after") == info_int (info, "layers_before") + 1, "%d layers before, %d after",
+  const int new_layers = g_str_equal (job, "variations") ? 3 : 1;
+  CHECK (info_int (info, "layers_after") == info_int (info, "layers_before") + new_layers, "%d layers before, %d after",
          info_int (info, "layers_before"), info_int (info, "layers_after"));
   const char *name = g_hash_table_lookup (info, "name");
   CHECK (name && g_str_equal (name, prompt), "layer named \"%s\", expected \"%s\"", name ? name : "(none)", prompt);

@@ -36,5 +36,6 @@
 (define (dg-save-xcf img path) (gimp-file-save RUN-NONINTERACTIVE img (dg-layer img) path path))
 ; the change strength of every call (the "strength" job sets it below 1)
 (define dg-strength 1.0)
+(define dg-n-results 1) ; the "variations" job sets it above 1
 (define (dg-call proc img layer prompt steps policy max-size folder)
-  (car (proc RUN-NONINTERACTIVE img layer prompt "" steps 4.0 7 policy max-size folder dg-strength)))
+  (car (proc RUN-NONINTERACTIVE img layer prompt "" steps 4.0 7 policy max-size folder dg-strength dg-n-results)))

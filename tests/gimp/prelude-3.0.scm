@@ -35,7 +35,8 @@
 (define (dg-save-xcf img path) (gimp-file-save RUN-NONINTERACTIVE img path -1))
 ; the change strength of every call (the "strength" job sets it below 1)
 (define dg-strength 1.0)
+(define dg-n-results 1) ; the "variations" job sets it above 1
 (define (dg-call proc img layer prompt steps policy max-size folder)
   (car (proc #:run-mode RUN-NONINTERACTIVE #:image img #:drawables (vector layer) #:prompt prompt
              #:steps steps #:seed 7 #:size-policy policy #:max-size max-size #:model-folder folder
-             #:strength dg-strength)))
+             #:strength dg-strength #:n-results dg-n-results)))

@@ -6,7 +6,9 @@
  *    golden scenario in test_pipeline.c, unchanged);
  *  - strength 0.5 of 4 steps runs the last 2 (the progress counts them) and gives another image;
  *  - strength 0, above 1 or NaN, below 1 for generate, and a source whose prepared size is not the
- *    output's end in DG_ERROR_INVALID_ARGUMENT before any GPU work. */
+ *    output's end in DG_ERROR_INVALID_ARGUMENT before any GPU work.
+ * And variations (issue 13): a batch of requests with the seeds s, s + 1 gives, for each, the image
+ * of that request run alone (each request's noise from its own seed). */
 #include <math.h>
 #include <string.h>
 
@@ -123,6 +125,32 @@ test_bad (void)
   tiny_job_clear (&job);
 }
 
+static void
+test_variation_seeds (void)
+{
+  g_autoptr (DgModel) m = tiny_jobs_open_model (engine, DG_PRECISION_F32, DG_WEIGHTS_RELEASED);
+  for (int kind = 0; kind < 2; kind++) {
+    TinyJob job;
+    tiny_job_init (&job, kind ? DG_JOB_EDIT : DG_JOB_GENERATE, 64, 48);
+    DgRequest reqs[3];
+    const DgRequest *ptrs[3];
+    g_autoptr (GPtrArray) alone = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);
+    for (int i = 0; i < 3; i++) {
+      reqs[i] = job.request;
+      reqs[i].seed = 5 + i;
+      ptrs[i] = &reqs[i];
+      g_ptr_array_add (alone, run (m, &reqs[i], NULL));
+    }
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GPtrArray) batch = dg_run_batch (m, ptrs, 3, NULL, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (batch->len, ==, 3);
+    for (int i = 0; i < 3; i++) tiny_jobs_assert_same (g_ptr_array_index (batch, i), g_ptr_array_index (alone, i));
+    g_assert_false (same (g_ptr_array_index (batch, 0), g_ptr_array_index (batch, 1)));
+    tiny_job_clear (&job);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -133,6 +161,7 @@ main (int argc, char **argv)
   g_test_add_func ("/strength/edit", test_edit);
   g_test_add_func ("/strength/inpaint", test_inpaint);
   g_test_add_func ("/strength/bad", test_bad);
+  g_test_add_func ("/batch/variation-seeds", test_variation_seeds);
   int rc = g_test_run ();
   guint messages = vkc_device_validation_messages (dg_engine_device (engine));
   dg_engine_free (engine);

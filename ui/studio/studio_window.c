@@ -156,8 +156,22 @@ on_history_selected (GtkFlowBox *box, StudioWindow *self)
   show_current (self);
 }
 
+static void apply_one (DgPanel *panel, const DgTaskResult *result, StudioWindow *self);
+
+/* Each result (and each variation) becomes an entry, all made from the same image. */
 static void
 on_apply (DgPanel *panel, const DgTaskResult *result, StudioWindow *self)
+{
+  const int base = self->current;
+  apply_one (panel, result, self);
+  for (guint i = 0; result->variations && i < result->variations->len; i++) {
+    self->current = base;
+    apply_one (panel, g_ptr_array_index (result->variations, i), self);
+  }
+}
+
+static void
+apply_one (DgPanel *panel, const DgTaskResult *result, StudioWindow *self)
 {
   const DgImage *cur = current_image (self);
   g_autoptr (GError) error = NULL;
