@@ -8,7 +8,7 @@
  *  - strength 0, above 1 or NaN, below 1 for generate, and a source whose prepared size is not the
  *    output's end in DG_ERROR_INVALID_ARGUMENT before any GPU work.
  * And variations (issue 13): a batch of requests with the seeds s, s + 1 gives, for each, the image
- * of that request run alone (each request's noise from its own seed). */
+ * of that request run alone (each request's noise from its own seed), for generate and edit. */
 #include <math.h>
 #include <string.h>
 
@@ -83,8 +83,7 @@ test_edit (void)
 static void
 test_inpaint (void)
 {
-  check_job (DG_JOB_INPAINT, DG_PRECISION_F32);
-  check_job (DG_JOB_INPAINT, DG_PRECISION_BF16);
+  check_job (DG_JOB_INPAINT, DG_PRECISION_F32); /* bf16's rounding is the same code as edit's */
 }
 
 static void
@@ -132,20 +131,21 @@ test_variation_seeds (void)
   for (int kind = 0; kind < 2; kind++) {
     TinyJob job;
     tiny_job_init (&job, kind ? DG_JOB_EDIT : DG_JOB_GENERATE, 64, 48);
-    DgRequest reqs[3];
-    const DgRequest *ptrs[3];
+    enum { N = 2 };
+    DgRequest reqs[N];
+    const DgRequest *ptrs[N];
     g_autoptr (GPtrArray) alone = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < N; i++) {
       reqs[i] = job.request;
       reqs[i].seed = 5 + i;
       ptrs[i] = &reqs[i];
       g_ptr_array_add (alone, run (m, &reqs[i], NULL));
     }
     g_autoptr (GError) error = NULL;
-    g_autoptr (GPtrArray) batch = dg_run_batch (m, ptrs, 3, NULL, NULL, NULL, &error);
+    g_autoptr (GPtrArray) batch = dg_run_batch (m, ptrs, N, NULL, NULL, NULL, &error);
     g_assert_no_error (error);
-    g_assert_cmpuint (batch->len, ==, 3);
-    for (int i = 0; i < 3; i++) tiny_jobs_assert_same (g_ptr_array_index (batch, i), g_ptr_array_index (alone, i));
+    g_assert_cmpuint (batch->len, ==, N);
+    for (int i = 0; i < N; i++) tiny_jobs_assert_same (g_ptr_array_index (batch, i), g_ptr_array_index (alone, i));
     g_assert_false (same (g_ptr_array_index (batch, 0), g_ptr_array_index (batch, 1)));
     tiny_job_clear (&job);
   }
