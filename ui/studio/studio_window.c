@@ -1,6 +1,7 @@
 /* deepgen-studio's main window (studio_window.h). */
 #include "studio_window.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "dg_autopilot.h"
@@ -197,6 +198,22 @@ apply_one (DgPanel *panel, const DgTaskResult *result, StudioWindow *self)
 }
 
 /* ---- open and save ---------------------------------------------------------------------- */
+
+/* The autopilot's end (tests/ui/test-studio.sh): save=FILE saves the current image first. */
+static void
+autopilot_close (GtkWindow *window)
+{
+  const char *path = g_object_get_data (G_OBJECT (window), "dg-autopilot-save");
+  if (path) {
+    g_autoptr (GFile) file = g_file_new_for_path (path);
+    g_autoptr (GError) error = NULL;
+    if (studio_window_save (STUDIO_WINDOW (window), file, &error))
+      fprintf (stderr, "autopilot: saved %s\n", path);
+    else
+      fprintf (stderr, "autopilot: save failed: %s\n", error->message);
+  }
+  gtk_window_close (window);
+}
 
 gboolean
 studio_window_open (StudioWindow *self, GFile *file, GError **error)
@@ -441,7 +458,7 @@ studio_window_init (StudioWindow *self)
 
   gtk_widget_show_all (outer);
   update_panel_source (self);
-  dg_autopilot_attach (GTK_WINDOW (self), DG_PANEL (self->panel), NULL);
+  dg_autopilot_attach (GTK_WINDOW (self), DG_PANEL (self->panel), autopilot_close);
 }
 
 static void
