@@ -153,6 +153,8 @@ typedef struct {
   char *weights;
   char *output;
   int feather;
+  double strength;
+  char *from;
   gboolean quiet;
   gboolean no_service;
   char *preview;
@@ -174,6 +176,7 @@ job_options_clear (JobOptions *o)
   g_free (o->weights);
   g_free (o->output);
   g_free (o->preview);
+  g_free (o->from);
 }
 
 /* --prompt and --negative keep the bytes as given (G_OPTION_FLAG_FILENAME): GOption would
@@ -226,12 +229,18 @@ job_context (JobOptions *o)
     { "preview", 0, 0, G_OPTION_ARG_FILENAME, &o->preview,
       N_ ("Write a preview of the image to FILE after every step, at 1/8 of the size (through the service)"),
       N_ ("FILE") },
+    { "from", 0, 0, G_OPTION_ARG_FILENAME, &o->from,
+      N_ ("Run again what made this PNG (its stored parameters; options given as well override them)"), N_ ("FILE") },
     { NULL },
   };
   GOptionEntry images[] = {
     { "image", 'i', 0, G_OPTION_ARG_FILENAME_ARRAY, &o->images,
       o->job == DG_JOB_EDIT ? N_ ("An input image (repeat for several references)") : N_ ("The image to repaint"),
       N_ ("FILE") },
+    { "strength", 0, 0, G_OPTION_ARG_DOUBLE, &o->strength,
+      N_ ("How much may change, above 0 to 1 (default 1: follow the instruction freely; smaller keeps more of the "
+          "image's composition)"),
+      N_ ("S") },
     { NULL },
   };
   GOptionEntry inpaint[] = {
@@ -448,7 +457,10 @@ job_thread (gpointer data)
     g_clear_pointer (&j->result, dg_image_free);
     g_set_error (&j->error, DG_ERROR, DG_ERROR_CANCELLED, _ ("Cancelled."));
   }
-  if (j->result && !cli_image_save (j->result, j->output, j->type, &j->error))
+  /* the parameters ride along in the PNG, for --from (DgJobParams) */
+  g_autoptr (DgJobParams) params = j->result ? dg_job_params_new (&j->req, j->precision, j->used_weights) : NULL;
+  g_autofree char *params_text = params ? dg_job_params_to_string (params) : NULL;
+  if (j->result && !cli_image_save_with_text (j->result, j->output, j->type, DG_JOB_PARAMS_KEY, params_text, &j->error))
     g_clear_pointer (&j->result, dg_image_free);
   if (j->error && j->error->domain == G_IO_ERROR && j->error->code == G_IO_ERROR_CANCELLED) {
     g_clear_error (&j->error);
@@ -520,6 +532,27 @@ usage_error (GError **error, const char *msg)
   return FALSE;
 }
 
+/* --from FILE: the parameters stored in a result PNG, which must be of this job. */
+static DgJobParams *
+job_from_file (const char *path, DgJob job, GError **error)
+{
+  g_autoptr (GError) e = NULL;
+  g_autofree char *text = cli_image_read_text (path, DG_JOB_PARAMS_KEY, &e);
+  g_autoptr (DgJobParams) p = text ? dg_job_params_from_string (text, &e) : NULL;
+  g_autofree char *name = g_filename_display_name (path);
+  if (!p) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--from: %s", e->message);
+    return NULL;
+  }
+  if (p->job != job) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                 _ ("--from: %s was made by “%s %s”: run that command with --from instead"), name, prog (),
+                 job_name (p->job));
+    return NULL;
+  }
+  return g_steal_pointer (&p);
+}
+
 /* The request from the parsed options: every value checked, before anything heavy. */
 static gboolean
 job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char **negative, GError **error)
@@ -533,6 +566,13 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
   }
   if (!o->prompt && argc > 1)
     o->prompt = g_strjoinv (" ", argv + 1);
+  g_autoptr (DgJobParams) from = NULL;
+  if (o->from && !(from = job_from_file (o->from, job, error)))
+    return FALSE;
+  if (from && !o->prompt)
+    *prompt = g_strdup (from->prompt);
+  if (from && !o->negative)
+    *negative = g_strdup (from->negative_prompt);
   if (o->prompt && !(*prompt = cli_text_to_utf8 (o->prompt, "--prompt", error)))
     return FALSE;
   if (o->negative && !(*negative = cli_text_to_utf8 (o->negative, "--negative", error)))
@@ -550,16 +590,19 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
 
   DgRequest *r = &j->req;
   *r = (DgRequest) DG_REQUEST_INIT;
+  if (from)
+    dg_job_params_to_request (from, r);
   r->job = job;
   r->prompt = *prompt;
   r->negative_prompt = *negative;
-  j->precision = DG_PRECISION_BF16;
-  j->weights = DG_WEIGHTS_AUTO;
+  j->precision = from ? from->precision : DG_PRECISION_BF16;
+  j->weights = from ? from->weights : DG_WEIGHTS_AUTO;
   if (o->size && !cli_parse_size (o->size, &r->width, &r->height, error))
     return FALSE;
   if (o->steps != -1 && !cli_check_int (o->steps, 1, 1000, "--steps", error))
     return FALSE;
-  r->steps = o->steps == -1 ? 0 : o->steps;
+  if (o->steps != -1)
+    r->steps = o->steps;
   if (o->guidance != -1.0 && !cli_check_double (o->guidance, 0.0, 100.0, "--guidance", error))
     return FALSE;
   if (o->guidance != -1.0)
@@ -567,6 +610,10 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
   if (o->feather != -1 && !cli_check_int (o->feather, 0, 255, "--feather", error))
     return FALSE;
   r->feather = o->feather;
+  if (o->strength != -1.0 && !cli_check_double (o->strength, 0.0, 1.0, "--strength", error))
+    return FALSE;
+  if (o->strength != -1.0)
+    r->strength = o->strength;
   if ((o->seed && !cli_parse_seed (o->seed, &r->seed, error)) || (o->rng && !cli_parse_rng (o->rng, &r->rng, error)) ||
       (o->precision && !cli_parse_precision (o->precision, &j->precision, error)) ||
       (o->weights && !cli_parse_weights (o->weights, &j->weights, error)))
@@ -654,7 +701,7 @@ job_main (JobOptions *o, int argc, char **argv)
 static int
 cmd_job (DgJob job, int argc, char **argv)
 {
-  JobOptions o = { .job = job, .steps = -1, .guidance = -1.0, .feather = -1 };
+  JobOptions o = { .job = job, .steps = -1, .guidance = -1.0, .feather = -1, .strength = -1.0 };
   g_autoptr (GOptionContext) ctx = job_context (&o);
   GError *error = NULL;
   int rc = g_option_context_parse (ctx, &argc, &argv, &error) ? job_main (&o, argc, argv) : fail (error);

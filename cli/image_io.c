@@ -154,6 +154,30 @@ file_mode (void)
 gboolean
 cli_image_save (const DgImage *img, const char *path, const char *type, GError **error)
 {
+  return cli_image_save_with_text (img, path, type, NULL, NULL, error);
+}
+
+char *
+cli_image_read_text (const char *path, const char *key, GError **error)
+{
+  g_autoptr (GdkPixbuf) pb = load_pixbuf (path, error);
+  if (!pb)
+    return NULL;
+  g_autofree char *option = g_strconcat ("tEXt::", key, NULL);
+  const char *text = gdk_pixbuf_get_option (pb, option);
+  if (!text) {
+    g_autofree char *name = g_filename_display_name (path);
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                 _ ("%s holds no DeepGen parameters (only PNG files written by DeepGen do)"), name);
+    return NULL;
+  }
+  return g_strdup (text);
+}
+
+gboolean
+cli_image_save_with_text (const DgImage *img, const char *path, const char *type, const char *key, const char *text,
+                          GError **error)
+{
   g_autofree char *name = g_filename_display_name (path);
   g_autoptr (DgImage) rgb = NULL;
   const DgImage *src = img;
@@ -190,7 +214,8 @@ cli_image_save (const DgImage *img, const char *path, const char *type, GError *
   } else if (strcmp (type, "jpeg") == 0) {
     ok = gdk_pixbuf_save (pb, templ, "jpeg", &e, "quality", "95", NULL);
   } else {
-    ok = gdk_pixbuf_save (pb, templ, "png", &e, NULL);
+    g_autofree char *option = key ? g_strconcat ("tEXt::", key, NULL) : NULL;
+    ok = gdk_pixbuf_save (pb, templ, "png", &e, option, text, NULL);
   }
   if (ok && g_rename (templ, path) != 0) {
     err = errno;

@@ -35,6 +35,13 @@ gboolean cli_output_writable (const char *path, GError **error);
 /* Writes @img as @type ("png" or "jpeg"; JPEG drops alpha) to @path through a temporary file
  * and a rename. */
 gboolean cli_image_save (const DgImage *img, const char *path, const char *type, GError **error);
+/* cli_image_save with a PNG text chunk @key = @text (UTF-8; gdk-pixbuf writes tEXt when the text is
+ * Latin-1, else iTXt). JPEG files get no chunk. */
+gboolean cli_image_save_with_text (const DgImage *img, const char *path, const char *type, const char *key,
+                                   const char *text, GError **error);
+/* The text chunk @key of the image file @path (UTF-8), or NULL with an error naming the file when
+ * it cannot be read or has no such chunk (G_FILE_ERROR_NOENT for the latter). */
+char *cli_image_read_text (const char *path, const char *key, GError **error);
 
 /* Removes the temporary file of a save in progress, if any: for a second Ctrl-C that ends the
  * process at once. Async-signal-safe it is not; call it from the main loop. */

@@ -126,9 +126,19 @@ typedef struct {
   guint64 seed;
   DgRng rng;
   int feather; /* inpaint: edge blend radius in pixels; < 0 = default */
+  /* Change strength, edit and inpaint (DESIGN.md §6): 1 (the default) starts from pure noise
+   * and follows the instruction freely; below 1 the sampler starts later in its schedule, from
+   * the source's latent noised to that point, as diffusers' SD3 img2img does (small values keep
+   * the composition). The source is images[0], whose prepared size must be the output size.
+   * In (0, 1]; generate takes 1 only. Batches: request 0's applies. */
+  double strength;
 } DgRequest;
 
-#define DG_REQUEST_INIT { DG_JOB_GENERATE, NULL, NULL, NULL, 0, NULL, 0, 0, 0, -1.0, 42, DG_RNG_PHILOX, -1 }
+/* What steps 0 and guidance < 0 mean (the official defaults). */
+#define DG_DEFAULT_STEPS 50
+#define DG_DEFAULT_GUIDANCE 4.0
+
+#define DG_REQUEST_INIT { DG_JOB_GENERATE, NULL, NULL, NULL, 0, NULL, 0, 0, 0, -1.0, 42, DG_RNG_PHILOX, -1, 1.0 }
 
 typedef enum {
   DG_STAGE_LOAD,    /* uploading a component's weights */
@@ -154,9 +164,11 @@ DgImage *dg_run (DgModel *model, const DgRequest *request, DgProgressFunc progre
 
 /* Several requests in one batch (e.g. variations of a prompt): they run through every stage
  * together, which is faster than one by one on a GPU with room to spare. All requests must
- * have the same job and resolve to the same output size; guidance, steps, seed and rng of the
- * first request apply to the batch (the initial noise is drawn for the whole batch at once,
- * as torch.randn([B, C, h, w]) would). Note that, as in the reference, prompts of different
+ * have the same job and resolve to the same output size; guidance, steps, strength and rng of the
+ * first request apply to the batch. When all requests have the same seed the initial noise is
+ * drawn for the whole batch at once, as torch.randn([B, C, h, w]) would; requests with different
+ * seeds (variations: seed, seed + 1, …) each get the noise of their own seed, as dg_run of that
+ * request alone would draw it. Note that, as in the reference, prompts of different
  * token lengths are left-padded together, so a request's result depends (slightly) on the
  * others in its batch. The memory check covers the whole batch (2B prompt rows, 2B DiT rows).
  * Returns a GPtrArray of DgImage* in request order. */
@@ -177,6 +189,42 @@ GPtrArray *dg_run_batch (DgModel *model, const DgRequest *const *requests, guint
 #define DG_DESCRIBE_SIDE 512
 char *dg_describe (DgModel *model, const DgImage *image, const char *instruction, int max_tokens,
                    DgProgressFunc progress, gpointer user_data, GCancellable *cancellable, GError **error);
+
+/* ---- reproducible results (model/io/job_params.c) ----------------------------------- */
+
+/* What made a result, carried with it so that it can be run again (DESIGN.md §6): a PNG text
+ * chunk of this keyword (CLI, deepgen-studio) and a GIMP parasite of this name on the result
+ * layer, both holding dg_job_params_to_string. The source images are not part of it. */
+#define DG_JOB_PARAMS_KEY "deepgen-parameters"
+
+typedef struct {
+  DgJob job;
+  char *prompt;
+  char *negative_prompt; /* NULL = the model's default for the job */
+  guint64 seed;
+  DgRng rng;
+  int steps;       /* as run: 50 for a request's 0 */
+  double guidance; /* as run: 4.0 for a request's < 0 */
+  double strength;
+  int width, height; /* the request's size (0 = the default); what to pass again */
+  DgPrecision precision;
+  DgWeightFormat weights; /* the format the run used (RELEASED, Q8_0 or Q4_0) */
+  char *model_revision;   /* the model's commit when known, else NULL */
+} DgJobParams;
+
+/* A new DgJobParams from @request (strings copied; steps and guidance resolved to what runs). */
+DgJobParams *dg_job_params_new (const DgRequest *request, DgPrecision precision, DgWeightFormat weights);
+void dg_job_params_free (DgJobParams *params);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgJobParams, dg_job_params_free)
+/* One line of JSON: {"deepgen-parameters":1,"job":"generate","prompt":…,"seed":…}. */
+char *dg_job_params_to_string (const DgJobParams *params);
+/* Parses dg_job_params_to_string's text (untrusted: a file's chunk, a parasite). Unknown keys are
+ * ignored (later versions may add some); a missing required key, a wrong type or a value out of
+ * range is DG_ERROR_FORMAT naming it. */
+DgJobParams *dg_job_params_from_string (const char *text, GError **error);
+/* The request that runs @params again (strings borrowed from @params; images, mask and feather
+ * left as DG_REQUEST_INIT has them: the caller adds the sources of edit and inpaint). */
+void dg_job_params_to_request (const DgJobParams *params, DgRequest *request);
 
 /* Output size rules (MODEL.md §1.4, §7): sides multiples of 16, area near the request. */
 void dg_output_size (const DgRequest *request, int *width, int *height);
@@ -402,6 +450,13 @@ gboolean dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *
  * memory the device can give this job: its heap budget when known, else its device-local heap).
  * @device_bytes 0 = unknown: always TRUE. */
 gboolean dg_plan_check (const DgPlan *plan, guint64 device_bytes, GError **error);
+
+/* DG_WEIGHTS_AUTO's choice, as dg_run makes it: the plan of @r with the released weights when it
+ * fits @device_bytes (dg_plan_check), else with each of dg_plan_auto_fallbacks in turn; when none
+ * fits, the last (smallest) one's. r->weights and @plan are the format chosen; *fits says whether
+ * it fits. FALSE only for dg_plan_compute's errors. For the dialogs' fit indicator and dg_run. */
+gboolean dg_plan_auto (const DgPlanModel *m, DgPlanRequest *r, guint64 device_bytes, DgPlan *plan, gboolean *fits,
+                       GError **error);
 
 const char *dg_plan_stage_name (DgPlanStage s); /* "encode", "bridge", … (not translated: table keys) */
 

@@ -9,7 +9,7 @@ typedef struct {
   GtkWindow *window;
   DgPanel *panel;
   void (*close) (GtkWindow *window);
-  char *prompt, *model, *shot, *shot2, *dlshot;
+  char *prompt, *model, *shot, *shot2, *dlshot, *save;
   int steps, max_size, move_x, move_y;
   gboolean root, apply, done, download;
   guint timeout_id;
@@ -52,6 +52,8 @@ after_apply (gpointer data)
 {
   Pilot *p = data;
   shoot (p, p->shot2);
+  if (p->window && p->save)
+    g_object_set_data_full (G_OBJECT (p->window), "dg-autopilot-save", g_strdup (p->save), g_free);
   pilot_close (p);
   return G_SOURCE_REMOVE;
 }
@@ -198,6 +200,8 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
       p->shot = g_strdup (val);
     else if (g_str_equal (key, "shot2"))
       p->shot2 = g_strdup (val);
+    else if (g_str_equal (key, "save"))
+      p->save = g_strdup (val);
     else if (g_str_equal (key, "move"))
       sscanf (val, "%d,%d", &p->move_x, &p->move_y);
     else if (g_str_equal (key, "steps"))

@@ -12,6 +12,8 @@
  *   dlshot=FILE.png    a screenshot while the download runs
  *   apply=1            then press Apply (else the window is closed with Cancel)
  *   shot2=FILE.png     after Apply, if the window is still open, a second screenshot
+ *   save=FILE          after Apply, the window's data "dg-autopilot-save" holds FILE when its close
+ *                      function runs (deepgen-studio saves the current image there first)
  *   move=X,Y           move the window there first (no window manager under Xvfb)
  *   timeout=SECONDS    give up (and close the window) after this long; default 300
  *

@@ -45,10 +45,17 @@ struct _DgPanel {
 
   GtkWidget *job_combo, *job_row;
   GtkWidget *prompt_label, *prompt_view;
-  GtkWidget *steps_spin, *guidance_spin;
-  GtkWidget *seed_spin, *seed_random, *seed_reuse;
+  GtkWidget *steps_spin, *guidance_spin, *strength_label, *strength_scale;
+  GtkWidget *seed_spin, *seed_random, *seed_reuse, *results_spin;
   GtkWidget *negative_entry, *policy_combo, *size_spin, *folder_entry;
   GtkWidget *region_label;
+  /* the fit indicator: whether the job fits this GPU, from the memory plan (dg_task_fit) */
+  GtkWidget *fit_label;
+  enum { DEVICE_UNKNOWN, DEVICE_PROBING, DEVICE_KNOWN } device_state;
+  guint64 device_bytes; /* 0 when there is no usable GPU (device_error says why) */
+  char *device_name, *device_error;
+  DgPlanModel *plan_model; /* of plan_folder's configs, else DeepGen 1.0's */
+  char *plan_folder;
   GtkWidget *info_bar, *info_label;
   GtkWidget *progress_box, *progress_bar, *stop_button;
   GtkWidget *preview_frame, *preview_image, *preview_caption;
@@ -70,10 +77,12 @@ enum {
   PROP_NEGATIVE_PROMPT,
   PROP_STEPS,
   PROP_GUIDANCE,
+  PROP_STRENGTH,
   PROP_SEED,
   PROP_SIZE_POLICY,
   PROP_MAX_SIZE,
   PROP_MODEL_FOLDER,
+  PROP_N_RESULTS,
   PROP_BUSY,
   N_PROPS
 };
@@ -140,6 +149,8 @@ dg_panel_get_spec (DgPanel *self, DgTaskSpec *spec, char ***strings)
   spec->negative_prompt = s[1];
   spec->steps = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->steps_spin));
   spec->guidance = gtk_spin_button_get_value (GTK_SPIN_BUTTON (self->guidance_spin));
+  spec->strength = gtk_range_get_value (GTK_RANGE (self->strength_scale));
+  spec->n_results = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->results_spin));
   spec->seed = panel_seed (self);
   spec->size_policy = panel_policy (self);
   spec->max_size = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->size_spin));
@@ -176,6 +187,125 @@ dg_panel_get_message (DgPanel *self)
   return self->message;
 }
 
+/* ---- the fit indicator ------------------------------------------------------------------- */
+
+typedef struct {
+  guint64 bytes;
+  char *name, *error;
+} DeviceProbe;
+
+static void
+device_probe_free (gpointer data)
+{
+  DeviceProbe *p = data;
+  g_free (p->name);
+  g_free (p->error);
+  g_free (p);
+}
+
+/* off the GUI thread: the first engine opens the Vulkan device */
+static void
+probe_device (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  DeviceProbe *p = g_new0 (DeviceProbe, 1);
+  g_autoptr (GError) error = NULL;
+  p->bytes = dg_task_device_bytes (&p->name, &error);
+  if (!p->bytes)
+    p->error = g_strdup (error ? error->message : _ ("The GPU reports no memory size."));
+  g_task_return_pointer (task, p, device_probe_free);
+}
+
+static void update_fit (DgPanel *self);
+
+static void
+on_device_probed (GObject *source, GAsyncResult *res, gpointer data)
+{
+  DgPanel *self = DG_PANEL (source);
+  DeviceProbe *p = g_task_propagate_pointer (G_TASK (res), NULL);
+  self->device_state = DEVICE_KNOWN;
+  self->device_bytes = p->bytes;
+  self->device_name = g_steal_pointer (&p->name);
+  self->device_error = g_steal_pointer (&p->error);
+  device_probe_free (p);
+  update_fit (self);
+}
+
+/* The architecture for the plan: the model folder's configs when they load, else DeepGen 1.0's
+ * (the plan needs only configs). */
+static const DgPlanModel *
+plan_model (DgPanel *self)
+{
+  const char *typed = gtk_entry_get_text (GTK_ENTRY (self->folder_entry));
+  g_autofree char *folder = typed && *typed ? g_strdup (typed) : dg_model_default_path ();
+  if (!self->plan_model || g_strcmp0 (folder, self->plan_folder) != 0) {
+    g_clear_pointer (&self->plan_model, dg_plan_model_free);
+    self->plan_model = dg_plan_model_new_from_folder (folder, NULL);
+    if (!self->plan_model)
+      self->plan_model = dg_plan_model_new ();
+    g_free (self->plan_folder);
+    self->plan_folder = g_steal_pointer (&folder);
+  }
+  return self->plan_model;
+}
+
+/* Before Run, live as the settings change: whether the job fits this GPU and with which weights. */
+static void
+update_fit (DgPanel *self)
+{
+  GtkStyleContext *style = gtk_widget_get_style_context (self->fit_label);
+  gtk_style_context_remove_class (style, GTK_STYLE_CLASS_ERROR);
+  if (!self->input) {
+    gtk_label_set_text (GTK_LABEL (self->fit_label), "");
+    return;
+  }
+  if (self->device_state != DEVICE_KNOWN) {
+    if (self->device_state == DEVICE_UNKNOWN) {
+      self->device_state = DEVICE_PROBING;
+      g_autoptr (GTask) task = g_task_new (self, NULL, on_device_probed, NULL);
+      g_task_run_in_thread (task, probe_device);
+    }
+    gtk_label_set_text (GTK_LABEL (self->fit_label), _ ("Checking the GPU…"));
+    return;
+  }
+  if (!self->device_bytes) {
+    g_autofree char *text = g_strdup_printf (_ ("No usable GPU: %s"), self->device_error);
+    gtk_label_set_text (GTK_LABEL (self->fit_label), text);
+    gtk_style_context_add_class (style, GTK_STYLE_CLASS_ERROR);
+    return;
+  }
+  g_auto (GStrv) strings = NULL;
+  DgTaskSpec spec;
+  dg_panel_get_spec (self, &spec, &strings);
+  if (!spec.prompt || !*spec.prompt)
+    spec.prompt = "-"; /* the plan does not depend on it */
+  DgTaskFit fit;
+  if (!dg_task_fit (&spec, plan_model (self), self->device_bytes, &fit, NULL)) {
+    gtk_label_set_text (GTK_LABEL (self->fit_label), "");
+    return;
+  }
+  g_autofree char *need = g_format_size_full (fit.required, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *have = g_format_size_full (fit.device_bytes, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *text = NULL;
+  if (!fit.fits) {
+    text = g_strdup_printf (_ ("Too large for this GPU: needs %s, it has %s. Lower the working size."), need, have);
+    gtk_style_context_add_class (style, GTK_STYLE_CLASS_ERROR);
+  } else if (fit.weights == DG_WEIGHTS_RELEASED)
+    text = g_strdup_printf (_ ("Fits this GPU: needs %s of %s."), need, have);
+  else if (fit.weights == DG_WEIGHTS_Q8_0)
+    text = g_strdup_printf (_ ("Fits this GPU with 8-bit weights: needs %s of %s."), need, have);
+  else
+    text = g_strdup_printf (_ ("Fits this GPU with a 4-bit language model: needs %s of %s."), need, have);
+  gtk_label_set_text (GTK_LABEL (self->fit_label), text);
+  gtk_widget_set_tooltip_text (self->fit_label, self->device_name);
+}
+
+const char *
+dg_panel_get_fit_text (DgPanel *self)
+{
+  g_return_val_if_fail (DG_IS_PANEL (self), NULL);
+  return gtk_label_get_text (GTK_LABEL (self->fit_label));
+}
+
 /* What the region is and how large the model will work, below the settings. */
 static void
 update_region_label (DgPanel *self)
@@ -188,6 +318,7 @@ update_region_label (DgPanel *self)
   int x, y, w, h;
   if (!self->input || !dg_task_region (&spec, &x, &y, &w, &h, NULL)) {
     gtk_label_set_text (GTK_LABEL (self->region_label), "");
+    update_fit (self);
     return;
   }
   g_autofree char *text = NULL;
@@ -197,6 +328,7 @@ update_region_label (DgPanel *self)
     text = spec.source ? g_strdup_printf (_ ("Whole layer: %d×%d"), w, h)
                        : g_strdup_printf (_ ("Whole canvas: %d×%d"), w, h);
   gtk_label_set_text (GTK_LABEL (self->region_label), text);
+  update_fit (self);
 }
 
 static void
@@ -219,6 +351,9 @@ update_sensitivity (DgPanel *self)
   const DgJob job = panel_job (self);
   gtk_label_set_text_with_mnemonic (GTK_LABEL (self->prompt_label),
                                     job == DG_JOB_GENERATE ? _ ("_Prompt") : _ ("_Instruction"));
+  /* a new image has nothing to keep */
+  gtk_widget_set_sensitive (self->strength_scale, job != DG_JOB_GENERATE);
+  gtk_widget_set_sensitive (self->strength_label, job != DG_JOB_GENERATE);
 }
 
 /* ---- preview ---------------------------------------------------------------------------- */
@@ -268,6 +403,13 @@ show_preview (DgPanel *self)
                      self->result->weights == DG_WEIGHTS_Q8_0 ? _ (", with 8-bit weights to fit the GPU")
                                                               : _ (", with a 4-bit language model to fit the GPU"),
                      NULL);
+    g_free (caption);
+    caption = g_steal_pointer (&more);
+  }
+  if (self->result->variations && self->result->variations->len > 0) {
+    /* TRANSLATORS: added to the preview's caption: how many more results (variations) Apply adds */
+    g_autofree char *more =
+        g_strdup_printf (_ ("%s; Apply adds %u more with the next seeds"), caption, self->result->variations->len);
     g_free (caption);
     caption = g_steal_pointer (&more);
   }
@@ -753,6 +895,7 @@ static void
 on_folder_changed (GtkEditable *e, DgPanel *self)
 {
   update_download_offer (self);
+  update_fit (self);
 }
 
 /* ---- signal handlers -------------------------------------------------------------------- */
@@ -952,6 +1095,19 @@ dg_panel_init (DgPanel *self)
   gtk_grid_attach (GTK_GRID (grid), label_for (_ ("_Guidance"), self->guidance_spin), 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), self->guidance_spin, 1, row++, 1, 1);
 
+  /* change strength (edit and inpaint): 0 would run no step, so the scale starts above it */
+  self->strength_scale = gtk_scale_new_with_range (GTK_ORIENTATION_HORIZONTAL, 0.05, 1.0, 0.05);
+  gtk_scale_set_digits (GTK_SCALE (self->strength_scale), 2);
+  gtk_scale_set_value_pos (GTK_SCALE (self->strength_scale), GTK_POS_RIGHT);
+  gtk_range_set_value (GTK_RANGE (self->strength_scale), 1.0);
+  gtk_widget_set_hexpand (self->strength_scale, TRUE);
+  gtk_widget_set_tooltip_text (self->strength_scale,
+                               _ ("How much may change: 1 follows the instruction freely; smaller values start "
+                                  "from the image and keep its composition (edit and inpaint)."));
+  self->strength_label = label_for (_ ("Change s_trength"), self->strength_scale);
+  gtk_grid_attach (GTK_GRID (grid), self->strength_label, 0, row, 1, 1);
+  gtk_grid_attach (GTK_GRID (grid), self->strength_scale, 1, row++, 2, 1);
+
   /* seed */
   self->seed_spin = gtk_spin_button_new_with_range (0, G_MAXINT32, 1);
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->seed_spin), 42);
@@ -965,6 +1121,14 @@ dg_panel_init (DgPanel *self)
   gtk_box_pack_start (GTK_BOX (seed_box), self->seed_reuse, FALSE, FALSE, 0);
   gtk_grid_attach (GTK_GRID (grid), label_for (_ ("S_eed"), self->seed_spin), 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), seed_box, 1, row++, 2, 1);
+
+  /* variations: one batch, consecutive seeds */
+  self->results_spin = gtk_spin_button_new_with_range (1, DG_TASK_MAX_RESULTS, 1);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->results_spin), 1);
+  gtk_widget_set_tooltip_text (self->results_spin, _ ("How many results to make at once, with consecutive seeds; "
+                                                      "each becomes a layer. More take longer and more GPU memory."));
+  gtk_grid_attach (GTK_GRID (grid), label_for (_ ("N_umber of results"), self->results_spin), 0, row, 1, 1);
+  gtk_grid_attach (GTK_GRID (grid), self->results_spin, 1, row++, 1, 1);
 
   /* advanced */
   GtkWidget *expander = gtk_expander_new_with_mnemonic (_ ("_Advanced"));
@@ -1010,6 +1174,10 @@ dg_panel_init (DgPanel *self)
   gtk_label_set_xalign (GTK_LABEL (self->region_label), 0.0);
   gtk_style_context_add_class (gtk_widget_get_style_context (self->region_label), GTK_STYLE_CLASS_DIM_LABEL);
   gtk_grid_attach (GTK_GRID (grid), self->region_label, 0, row++, 3, 1);
+  self->fit_label = gtk_label_new ("");
+  gtk_label_set_xalign (GTK_LABEL (self->fit_label), 0.0);
+  gtk_label_set_line_wrap (GTK_LABEL (self->fit_label), TRUE);
+  gtk_grid_attach (GTK_GRID (grid), self->fit_label, 0, row++, 3, 1);
 
   /* preview */
   self->preview_frame = gtk_frame_new (_ ("Preview"));
@@ -1063,17 +1231,21 @@ dg_panel_init (DgPanel *self)
   g_signal_connect (self->job_combo, "changed", G_CALLBACK (on_setting_changed), self);
   g_signal_connect (self->policy_combo, "changed", G_CALLBACK (on_setting_changed), self);
   g_signal_connect (self->size_spin, "value-changed", G_CALLBACK (on_setting_changed), self);
+  g_signal_connect_swapped (self->guidance_spin, "value-changed", G_CALLBACK (update_fit), self);
+  g_signal_connect_swapped (self->results_spin, "value-changed", G_CALLBACK (update_fit), self);
   g_signal_connect (self->seed_random, "toggled", G_CALLBACK (on_setting_changed), self);
   notify_on (self, self->job_combo, "changed", PROP_JOB);
   notify_on (self, gtk_text_view_get_buffer (GTK_TEXT_VIEW (self->prompt_view)), "changed", PROP_PROMPT);
   notify_on (self, self->negative_entry, "changed", PROP_NEGATIVE_PROMPT);
   notify_on (self, self->steps_spin, "value-changed", PROP_STEPS);
   notify_on (self, self->guidance_spin, "value-changed", PROP_GUIDANCE);
+  notify_on (self, self->strength_scale, "value-changed", PROP_STRENGTH);
   notify_on (self, self->seed_spin, "value-changed", PROP_SEED);
   notify_on (self, self->seed_random, "toggled", PROP_SEED);
   notify_on (self, self->policy_combo, "changed", PROP_SIZE_POLICY);
   notify_on (self, self->size_spin, "value-changed", PROP_MAX_SIZE);
   notify_on (self, self->folder_entry, "changed", PROP_MODEL_FOLDER);
+  notify_on (self, self->results_spin, "value-changed", PROP_N_RESULTS);
 
   gtk_widget_show_all (grid);
   gtk_widget_show_all (actions);
@@ -1097,6 +1269,10 @@ dg_panel_get_property (GObject *object, guint id, GValue *value, GParamSpec *psp
     break;
   case PROP_GUIDANCE:
     g_value_set_double (value, gtk_spin_button_get_value (GTK_SPIN_BUTTON (self->guidance_spin)));
+    break;
+  case PROP_STRENGTH: g_value_set_double (value, gtk_range_get_value (GTK_RANGE (self->strength_scale))); break;
+  case PROP_N_RESULTS:
+    g_value_set_int (value, gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->results_spin)));
     break;
   case PROP_SEED: g_value_set_int64 (value, panel_seed (self)); break;
   case PROP_SIZE_POLICY: g_value_set_string (value, dg_size_policy_to_string (panel_policy (self))); break;
@@ -1132,6 +1308,8 @@ dg_panel_set_property (GObject *object, guint id, const GValue *value, GParamSpe
   case PROP_GUIDANCE:
     gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->guidance_spin), g_value_get_double (value));
     break;
+  case PROP_STRENGTH: gtk_range_set_value (GTK_RANGE (self->strength_scale), g_value_get_double (value)); break;
+  case PROP_N_RESULTS: gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->results_spin), g_value_get_int (value)); break;
   case PROP_SEED: {
     const gint64 seed = g_value_get_int64 (value);
     gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->seed_random), seed < 0);
@@ -1177,6 +1355,10 @@ dg_panel_finalize (GObject *object)
   input_unref (self->input);
   dg_task_result_free (self->result);
   g_free (self->message);
+  g_free (self->device_name);
+  g_free (self->device_error);
+  g_clear_pointer (&self->plan_model, dg_plan_model_free);
+  g_free (self->plan_folder);
   G_OBJECT_CLASS (dg_panel_parent_class)->finalize (object);
 }
 
@@ -1200,6 +1382,10 @@ dg_panel_class_init (DgPanelClass *klass)
       g_param_spec_int ("steps", "Steps", "Denoising steps", 1, DG_TASK_MAX_STEPS, DG_TASK_DEFAULT_STEPS, rw);
   props[PROP_GUIDANCE] = g_param_spec_double ("guidance", "Guidance", "Classifier-free guidance scale", 0.0,
                                               DG_TASK_MAX_GUIDANCE, DG_TASK_DEFAULT_GUIDANCE, rw);
+  props[PROP_N_RESULTS] = g_param_spec_int ("n-results", "Number of results", "Variations with consecutive seeds", 1,
+                                            DG_TASK_MAX_RESULTS, 1, rw);
+  props[PROP_STRENGTH] =
+      g_param_spec_double ("strength", "Change strength", "Edit and inpaint: how much may change", 0.0, 1.0, 1.0, rw);
   props[PROP_SEED] = g_param_spec_int64 ("seed", "Seed", "-1 = random", -1, G_MAXINT32, -1, rw);
   props[PROP_SIZE_POLICY] = g_param_spec_string ("size-policy", "Size policy", "\"fit\" or \"region\"", "fit", rw);
   props[PROP_MAX_SIZE] = g_param_spec_int ("max-size", "Working size", "Longer working side for \"fit\"",

@@ -58,6 +58,9 @@ gboolean dg_panel_offers_download (DgPanel *panel);
 
 /* The message shown in the panel's error bar, NULL when none is shown (tests read it). */
 const char *dg_panel_get_message (DgPanel *panel);
+/* The fit indicator's text: whether the job fits this GPU and with which weights, "" without a
+ * source (for tests). It follows the settings; the first time it waits for the GPU's size. */
+const char *dg_panel_get_fit_text (DgPanel *panel);
 
 /* Convenience accessors for the properties of the same names. */
 void dg_panel_set_prompt (DgPanel *panel, const char *prompt);

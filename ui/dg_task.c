@@ -51,6 +51,9 @@ dg_task_result_free (DgTaskResult *result)
     return;
   dg_image_free (result->image);
   dg_image_free (result->mask);
+  g_free (result->params);
+  if (result->variations)
+    g_ptr_array_unref (result->variations);
   g_free (result);
 }
 
@@ -115,6 +118,15 @@ dg_task_check (const DgTaskSpec *spec, GError **error)
   if (!(spec->guidance >= 0.0 && spec->guidance <= DG_TASK_MAX_GUIDANCE))
     return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Guidance must be between 0 and %g, not %g."),
                         DG_TASK_MAX_GUIDANCE, spec->guidance),
+           FALSE;
+  if (spec->job != DG_JOB_GENERATE && !(spec->strength > 0.0 && spec->strength <= 1.0))
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                        _ ("The change strength must be above 0 and at most 1, not %g."), spec->strength),
+           FALSE;
+  if (spec->n_results < 1 || spec->n_results > DG_TASK_MAX_RESULTS)
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                        _ ("The number of results must be between 1 and %d, not %d."), DG_TASK_MAX_RESULTS,
+                        spec->n_results),
            FALSE;
   if (spec->seed != DG_TASK_RANDOM_SEED && (spec->seed < 0 || spec->seed > G_MAXINT32))
     return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
@@ -210,6 +222,8 @@ request_from_spec (const DgTaskSpec *spec, DgRequest *r, guint64 seed)
   r->steps = spec->steps;
   r->guidance = spec->guidance;
   r->seed = seed;
+  if (spec->job != DG_JOB_GENERATE)
+    r->strength = spec->strength;
 }
 
 /* @img resized to @w × @h with the colour channels bicubic and @alpha_src's alpha (if any)
@@ -226,6 +240,46 @@ fit_back (const DgImage *img, int w, int h, const DgImage *alpha_src)
 
 /* ---- the three jobs ------------------------------------------------------------------- */
 
+/* spec->n_results copies of @first with the seeds seed, seed + 1, … in one batch: the images in
+ * order, and in @reqs the requests (the caller frees it). */
+static GPtrArray *
+run_variations (DgModel *model, const DgTaskSpec *spec, const DgRequest *first, DgRequest **reqs,
+                DgProgressFunc progress, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  const guint n = (guint) spec->n_results;
+  DgRequest *rs = g_new (DgRequest, n);
+  g_autofree const DgRequest **ptrs = g_new (const DgRequest *, n);
+  for (guint i = 0; i < n; i++) {
+    rs[i] = *first;
+    rs[i].seed = first->seed + i;
+    ptrs[i] = &rs[i];
+  }
+  *reqs = rs;
+  return dg_run_batch (model, ptrs, n, progress, user_data, cancellable, error);
+}
+
+/* The first result holds the others (DgTaskResult.variations). */
+static DgTaskResult *
+gather (GPtrArray *results)
+{
+  if (!results || results->len == 0)
+    return NULL;
+  DgTaskResult *res = g_ptr_array_steal_index (results, 0);
+  if (results->len > 0)
+    res->variations = g_ptr_array_ref (results);
+  return res;
+}
+
+/* res->params from the request that ran: the job is the task's (inpaint runs as an edit of the
+ * prepared crop); the shared model is opened in the default precision (bf16). */
+static void
+record_params (DgTaskResult *res, const DgTaskSpec *spec, const DgRequest *r, DgModel *model)
+{
+  g_autoptr (DgJobParams) p = dg_job_params_new (r, DG_PRECISION_BF16, dg_model_last_run_weights (model));
+  p->job = spec->job;
+  res->params = dg_job_params_to_string (p);
+}
+
 static DgTaskResult *
 run_generate (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h, DgProgressFunc progress,
               gpointer user_data, GCancellable *cancellable, GError **error)
@@ -235,15 +289,22 @@ run_generate (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h
   request_from_spec (spec, &r, seed);
   r.job = DG_JOB_GENERATE;
   working_size (spec, w, h, &r.width, &r.height);
-  g_autoptr (DgImage) out = dg_run (model, &r, progress, user_data, cancellable, error);
-  if (!out)
+  g_autofree DgRequest *reqs = NULL;
+  g_autoptr (GPtrArray) outs = run_variations (model, spec, &r, &reqs, progress, user_data, cancellable, error);
+  if (!outs)
     return NULL;
-  DgTaskResult *res = g_new0 (DgTaskResult, 1);
-  res->work_width = out->width, res->work_height = out->height;
-  res->image = fit_back (out, w, h, NULL);
-  res->mask = region_mask (spec, x, y, w, h);
-  res->x = x, res->y = y, res->seed = seed;
-  return res;
+  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_task_result_free);
+  for (guint i = 0; i < outs->len; i++) {
+    const DgImage *out = g_ptr_array_index (outs, i);
+    DgTaskResult *res = g_new0 (DgTaskResult, 1);
+    res->work_width = out->width, res->work_height = out->height;
+    res->image = fit_back (out, w, h, NULL);
+    res->mask = region_mask (spec, x, y, w, h);
+    res->x = x, res->y = y, res->seed = reqs[i].seed;
+    record_params (res, spec, &reqs[i], model);
+    g_ptr_array_add (results, res);
+  }
+  return gather (results);
 }
 
 static DgTaskResult *
@@ -259,15 +320,41 @@ run_edit (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h, Dg
   r.images = refs;
   r.n_images = 1;
   working_size (spec, w, h, &r.width, &r.height);
-  g_autoptr (DgImage) out = dg_run (model, &r, progress, user_data, cancellable, error);
-  if (!out)
+  g_autofree DgRequest *reqs = NULL;
+  g_autoptr (GPtrArray) outs = run_variations (model, spec, &r, &reqs, progress, user_data, cancellable, error);
+  if (!outs)
     return NULL;
-  DgTaskResult *res = g_new0 (DgTaskResult, 1);
-  res->work_width = out->width, res->work_height = out->height;
-  res->image = fit_back (out, w, h, crop);
-  res->mask = region_mask (spec, x, y, w, h);
-  res->x = x, res->y = y, res->seed = seed;
-  return res;
+  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_task_result_free);
+  for (guint i = 0; i < outs->len; i++) {
+    const DgImage *out = g_ptr_array_index (outs, i);
+    DgTaskResult *res = g_new0 (DgTaskResult, 1);
+    res->work_width = out->width, res->work_height = out->height;
+    res->image = fit_back (out, w, h, crop);
+    res->mask = region_mask (spec, x, y, w, h);
+    res->x = x, res->y = y, res->seed = reqs[i].seed;
+    record_params (res, spec, &reqs[i], model);
+    g_ptr_array_add (results, res);
+  }
+  return gather (results);
+}
+
+/* The inpaint plan of @spec: the working area from the size policy. */
+static gboolean
+inpaint_plan (const DgTaskSpec *spec, const DgMask *mask, DgInpaintPlan *plan, GError **error)
+{
+  DgInpaintOptions opt = DG_INPAINT_OPTIONS_INIT;
+  opt.empty_is_whole = TRUE;
+  if (spec->size_policy == DG_SIZE_POLICY_FIT)
+    opt.target_area = spec->max_size * spec->max_size;
+  else {
+    /* the crop's own area: plan once to learn it */
+    if (!dg_inpaint_plan (spec->source, mask, &opt, plan, error))
+      return FALSE;
+    const gint64 area = (gint64) plan->crop_width * plan->crop_height;
+    opt.target_area =
+        (int) CLAMP (area, (gint64) DG_TASK_MIN_SIZE * DG_TASK_MIN_SIZE, (gint64) DG_TASK_MAX_SIZE * DG_TASK_MAX_SIZE);
+  }
+  return dg_inpaint_plan (spec->source, mask, &opt, plan, error);
 }
 
 /* inpaint.h: plan → prepare → an edit of the crop at the working size → blend. The result is
@@ -277,20 +364,8 @@ run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
              GCancellable *cancellable, GError **error)
 {
   const DgMask *mask = selection_is_empty (spec) ? NULL : spec->selection;
-  DgInpaintOptions opt = DG_INPAINT_OPTIONS_INIT;
-  opt.empty_is_whole = TRUE;
   DgInpaintPlan plan;
-  if (spec->size_policy == DG_SIZE_POLICY_FIT)
-    opt.target_area = spec->max_size * spec->max_size;
-  else {
-    /* the crop's own area: plan once to learn it */
-    if (!dg_inpaint_plan (spec->source, mask, &opt, &plan, error))
-      return NULL;
-    const gint64 area = (gint64) plan.crop_width * plan.crop_height;
-    opt.target_area =
-        (int) CLAMP (area, (gint64) DG_TASK_MIN_SIZE * DG_TASK_MIN_SIZE, (gint64) DG_TASK_MAX_SIZE * DG_TASK_MAX_SIZE);
-  }
-  if (!dg_inpaint_plan (spec->source, mask, &opt, &plan, error))
+  if (!inpaint_plan (spec, mask, &plan, error))
     return NULL;
 
   g_autoptr (DgImage) prepared = dg_inpaint_prepare (spec->source, &plan);
@@ -303,26 +378,33 @@ run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
   r.n_images = 1;
   r.width = plan.work_width;
   r.height = plan.work_height;
-  g_autoptr (DgImage) out = dg_run (model, &r, progress, user_data, cancellable, error);
-  if (!out)
+  g_autofree DgRequest *reqs = NULL;
+  g_autoptr (GPtrArray) outs = run_variations (model, spec, &r, &reqs, progress, user_data, cancellable, error);
+  if (!outs)
     return NULL;
-  if (out->width != plan.work_width || out->height != plan.work_height) {
-    /* dg_reference_size keeps a working size (multiples of 32, within the target), so the
+  g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_task_result_free);
+  for (guint i = 0; i < outs->len; i++) {
+    const DgImage *out = g_ptr_array_index (outs, i);
+    if (out->width != plan.work_width || out->height != plan.work_height) {
+      /* dg_reference_size keeps a working size (multiples of 32, within the target), so the
        * edit comes back at it; anything else is a pipeline bug worth a clear message. */
-    g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _ ("The model returned %d×%d instead of %d×%d."), out->width,
-                 out->height, plan.work_width, plan.work_height);
-    return NULL;
+      g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _ ("The model returned %d×%d instead of %d×%d."), out->width,
+                   out->height, plan.work_width, plan.work_height);
+      return NULL;
+    }
+    g_autoptr (DgImage) blended = dg_inpaint_blend (spec->source, mask, &plan, out, error);
+    if (!blended)
+      return NULL;
+    DgTaskResult *res = g_new0 (DgTaskResult, 1);
+    res->work_width = out->width, res->work_height = out->height;
+    res->image =
+        dg_image_crop (blended, plan.box_x - plan.crop_x, plan.box_y - plan.crop_y, plan.box_width, plan.box_height);
+    res->mask = mask ? dg_image_crop (mask, plan.box_x, plan.box_y, plan.box_width, plan.box_height) : NULL;
+    res->x = plan.box_x, res->y = plan.box_y, res->seed = reqs[i].seed;
+    record_params (res, spec, &reqs[i], model);
+    g_ptr_array_add (results, res);
   }
-  g_autoptr (DgImage) blended = dg_inpaint_blend (spec->source, mask, &plan, out, error);
-  if (!blended)
-    return NULL;
-  DgTaskResult *res = g_new0 (DgTaskResult, 1);
-  res->work_width = out->width, res->work_height = out->height;
-  res->image =
-      dg_image_crop (blended, plan.box_x - plan.crop_x, plan.box_y - plan.crop_y, plan.box_width, plan.box_height);
-  res->mask = mask ? dg_image_crop (mask, plan.box_x, plan.box_y, plan.box_width, plan.box_height) : NULL;
-  res->x = plan.box_x, res->y = plan.box_y, res->seed = seed;
-  return res;
+  return gather (results);
 }
 
 DgTaskResult *
@@ -342,7 +424,48 @@ dg_task_run (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
   }
   if (res)
     res->weights = dg_model_last_run_weights (model);
+  for (guint i = 0; res && res->variations && i < res->variations->len; i++)
+    ((DgTaskResult *) g_ptr_array_index (res->variations, i))->weights = res->weights;
   return res;
+}
+
+gboolean
+dg_task_fit (const DgTaskSpec *spec, const DgPlanModel *m, guint64 device_bytes, DgTaskFit *fit, GError **error)
+{
+  int x, y, w, h;
+  if (!dg_task_region (spec, &x, &y, &w, &h, error))
+    return FALSE;
+  /* the model's sizes as dg_task_run's jobs give them */
+  DgPlanRequest q = DG_PLAN_REQUEST_INIT;
+  q.cfg = spec->guidance > 1.0;
+  q.batch = (guint) spec->n_results; /* variations run as one batch */
+  if (spec->job == DG_JOB_GENERATE) {
+    DgRequest r = DG_REQUEST_INIT;
+    working_size (spec, w, h, &r.width, &r.height);
+    dg_output_size (&r, &q.width, &q.height);
+  } else {
+    int rw, rh;
+    if (spec->job == DG_JOB_EDIT) { /* one reference, prepared at the longer working side */
+      working_size (spec, w, h, &rw, &rh);
+      dg_reference_size (w, h, MAX (rw, rh), &q.width, &q.height);
+    } else { /* inpaint runs as an edit of the crop at the working size */
+      DgInpaintPlan plan;
+      if (!inpaint_plan (spec, selection_is_empty (spec) ? NULL : spec->selection, &plan, error))
+        return FALSE;
+      q.width = plan.work_width, q.height = plan.work_height;
+    }
+    q.job = DG_JOB_EDIT;
+    q.n_refs = q.batch; /* one per request, of the output's size */
+  }
+  DgPlan plan;
+  *fit = (DgTaskFit) { 0 };
+  if (!dg_plan_auto (m, &q, device_bytes, &plan, &fit->fits, error))
+    return FALSE;
+  fit->weights = q.weights;
+  fit->required = plan.required;
+  fit->device_bytes = device_bytes;
+  fit->work_width = q.width, fit->work_height = q.height;
+  return TRUE;
 }
 
 double
@@ -438,6 +561,19 @@ check_folder (const char *path, GError **error)
     return FALSE;
   }
   return TRUE;
+}
+
+guint64
+dg_task_device_bytes (char **device_name, GError **error)
+{
+  g_mutex_lock (&cache_lock);
+  if (!cache_engine)
+    cache_engine = dg_engine_new (NULL, error);
+  const guint64 bytes = cache_engine ? dg_engine_device_bytes (cache_engine) : 0;
+  if (cache_engine && device_name)
+    *device_name = g_strdup (dg_engine_device_name (cache_engine));
+  g_mutex_unlock (&cache_lock);
+  return bytes;
 }
 
 DgModel *

@@ -37,6 +37,7 @@ typedef enum {
 #define DG_TASK_MIN_SIZE 64
 #define DG_TASK_MAX_SIZE 2048
 #define DG_TASK_RANDOM_SEED (-1) /* DgTaskSpec.seed: draw one */
+#define DG_TASK_MAX_RESULTS 8    /* DgTaskSpec.n_results */
 
 const char *dg_size_policy_to_string (DgSizePolicy policy);
 /* FALSE for an unknown nick; *policy is left unchanged. */
@@ -57,6 +58,10 @@ typedef struct {
   const DgImage *source;           /* the layer: RGB or RGBA; required for edit and inpaint */
   const DgMask *selection;         /* the selection over the source, same size; NULL = none */
   int canvas_width, canvas_height; /* generate without a source: the region when there is no selection */
+  double strength;                 /* edit and inpaint: the change strength, above 0 … 1 (DgRequest.strength);
+                                    * generate ignores it */
+  int n_results;                   /* variations, 1 … DG_TASK_MAX_RESULTS: one batch (dg_run_batch) with
+                                    * the seeds seed, seed + 1, … */
 } DgTaskSpec;
 
 #define DG_TASK_SPEC_INIT     \
@@ -71,7 +76,9 @@ typedef struct {
     NULL,                     \
     NULL,                     \
     0,                        \
-    0 }
+    0,                        \
+    1.0,                      \
+    1 }
 
 typedef struct {
   DgImage *image;              /* the region: RGB (generate) or the source's channels */
@@ -81,6 +88,10 @@ typedef struct {
   int work_width, work_height; /* the size the model worked at, for the preview's caption */
   DgWeightFormat weights;      /* what the run used: RELEASED, or Q8_0 / Q4_0 because the GPU is too
                                 * small for the released weights (DG_WEIGHTS_AUTO, deepgen.h) */
+  char *params;                /* what made it, dg_job_params_to_string (deepgen.h): the job, prompt,
+                                * seed, steps, guidance, strength, working size and weights — the
+                                * result layer's parasite and the PNG chunk (DG_JOB_PARAMS_KEY) */
+  GPtrArray *variations;       /* DgTaskResult*: results 2 … n_results (seeds seed + 1, …); NULL for one */
 } DgTaskResult;
 
 void dg_task_result_free (DgTaskResult *result);
@@ -118,6 +129,23 @@ gboolean dg_task_result_apply (DgImage *image, const DgTaskResult *result, GErro
  * first use or when the path changes, after checking the folder with dg_model_folder_missing
  * so that a wrong folder gives a message that lists what is missing. The model stays locked
  * (one run at a time, deepgen.h) until dg_task_model_release. */
+/* Whether @spec's job fits a GPU with @device_bytes of memory (the memory plan, DESIGN.md §5), as
+ * dg_task_run would run it: the region's working size, one reference for edit and inpaint, two
+ * rows with guidance, n_results requests in one batch, the default prompt length, and the weight format DG_WEIGHTS_AUTO would take
+ * (dg_plan_auto). FALSE for a spec dg_task_check refuses or a plan error. For the fit indicator. */
+typedef struct {
+  gboolean fits;
+  DgWeightFormat weights; /* RELEASED, Q8_0 or Q4_0: what the run would use */
+  guint64 required, device_bytes;
+  int work_width, work_height;
+} DgTaskFit;
+gboolean dg_task_fit (const DgTaskSpec *spec, const DgPlanModel *m, guint64 device_bytes, DgTaskFit *fit,
+                      GError **error);
+/* The device memory of the shared engine (created on first use, without a model), and its name
+ * when @device_name; 0 with an error when there is no usable GPU. Blocking (the first call opens
+ * the Vulkan device): call it off the GUI thread. */
+guint64 dg_task_device_bytes (char **device_name, GError **error);
+
 DgModel *dg_task_model_acquire (const char *path, GError **error);
 void dg_task_model_release (DgModel *model);
 /* Frees the shared model (idle unload, program exit). No-op while it is acquired. */

@@ -46,8 +46,8 @@ static const char EDIT_NEGATIVE[] =
     "blurry, low quality, low resolution, distorted, deformed, broken content, missing parts, damaged details, "
     "artifacts, glitch, noise, pixelated, grainy, compression artifacts, bad composition, wrong proportion, "
     "incomplete editing, unfinished, unedited areas.";
-#define DEFAULT_STEPS 50
-#define DEFAULT_GUIDANCE 4.0
+#define DEFAULT_STEPS DG_DEFAULT_STEPS
+#define DEFAULT_GUIDANCE DG_DEFAULT_GUIDANCE
 #define MAX_STEPS 1000
 
 struct _DgEngine {
@@ -417,6 +417,8 @@ typedef struct {
   const char **negative; /* [B] */
   int steps;
   double guidance;
+  double strength;      /* change strength (edit/inpaint); 1 = from pure noise */
+  guint first_step;     /* the schedule step the sampler starts at (dg_schedule_first_step) */
   int width, height;    /* output of the model (the working size for inpaint) */
   GPtrArray *refs;      /* DgImage*: prepared references, request 0's first */
   guint *n_refs;        /* [B] references per request */
@@ -546,6 +548,44 @@ resolve_one (Run *r, guint b, int *width, int *height, GError **error)
   return FALSE;
 }
 
+/* The change strength of the batch (request 0's) and the step it starts the sampler at; below 1
+ * each request's first reference is the source, so it must have the output's size. */
+static gboolean
+resolve_strength (Run *r, GError **error)
+{
+  r->strength = r->reqs[0]->strength;
+  if (!(r->strength > 0.0 && r->strength <= 1.0)) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("The change strength must be above 0 and at most 1, not %g."), r->strength);
+    return FALSE;
+  }
+  if (r->strength >= 1.0)
+    return TRUE;
+  if (r->reqs[0]->job == DG_JOB_GENERATE) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("A change strength below 1 needs an image to change: use it with edit or inpaint."));
+    return FALSE;
+  }
+  r->first_step = dg_schedule_first_step ((guint) r->steps, r->strength);
+  if (r->first_step >= (guint) r->steps) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("A change strength of %g is too small: none of the %d steps would run. Raise it."), r->strength,
+                 r->steps);
+    return FALSE;
+  }
+  for (guint b = 0, first = 0; b < r->B; first += r->n_refs[b], b++) {
+    const DgImage *src = g_ptr_array_index (r->refs, first);
+    if (src->width != r->width || src->height != r->height) {
+      g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                   _ ("A change strength below 1 starts from the first image, prepared at %d×%d, but the result is "
+                      "%d×%d: leave the output size to the image or set the strength to 1."),
+                   src->width, src->height, r->width, r->height);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 static gboolean
 resolve_requests (Run *r, GError **error)
 {
@@ -580,7 +620,7 @@ resolve_requests (Run *r, GError **error)
     r->width = w;
     r->height = h;
   }
-  return TRUE;
+  return resolve_strength (r, error);
 }
 
 /* Memory accounting for tests (DgRunMemory): the most the pools held in a stage. */
@@ -704,7 +744,7 @@ plan_run (Run *r, GError **error)
   q.n_refs = n_refs;
   q.ref_sizes = ref_sizes;
   q.cfg = r->rows == 2 * r->B;
-  q.steps = (guint) r->steps;
+  q.steps = (guint) r->steps - r->first_step; /* the steps that run */
   q.device_bytes = info->device_local_bytes;
   q.batch = r->B;
   q.request_refs = r->n_refs;
@@ -713,20 +753,15 @@ plan_run (Run *r, GError **error)
   q.max_binding = info->max_storage_buffer_range;
   DgPlanModel pm = m->plan_model;
   pm.n_queries = r->n_queries; /* as read (dg_plan_model_load may have fallen back to the config) */
-  r->weights = q.weights = m->weights == DG_WEIGHTS_AUTO ? DG_WEIGHTS_RELEASED : m->weights;
-  if (!dg_plan_compute (&pm, &q, &r->plan, error))
-    return FALSE;
   /* AUTO: the released weights when they fit, else 8-bit Linear weights (about half the VLM's
-   * and the DiT's share), else a 4-bit VLM. When none fits, the check below reports the last
-   * plan's needs. */
-  guint n_smaller;
-  const DgWeightFormat *smaller = dg_plan_auto_fallbacks (&n_smaller);
-  for (guint i = 0; m->weights == DG_WEIGHTS_AUTO && i < n_smaller && !dg_plan_check (&r->plan, q.device_bytes, NULL);
-       i++) {
-    r->weights = q.weights = smaller[i];
-    if (!dg_plan_compute (&pm, &q, &r->plan, error))
-      return FALSE;
-  }
+   * and the DiT's share), else a 4-bit VLM (dg_plan_auto). When none fits, the check below
+   * reports the last plan's needs. */
+  gboolean fits;
+  q.weights = m->weights;
+  if (m->weights == DG_WEIGHTS_AUTO ? !dg_plan_auto (&pm, &q, q.device_bytes, &r->plan, &fits, error)
+                                    : !dg_plan_compute (&pm, &q, &r->plan, error))
+    return FALSE;
+  r->weights = q.weights;
   m->last_run_weights = r->weights;
   resident_decide (r, q.device_bytes);
   if (r->memory) {
@@ -1010,13 +1045,20 @@ encode_references (Run *r, GError **error)
 
 /* The initial noise for the whole batch, drawn in PyTorch's NCHW order (so DG_RNG_TORCH_CPU
  * reproduces torch.randn([B, C, h, w]) in float32 for the seed, then the cast to the run's
- * dtype) and stored NHWC. */
+ * dtype) and stored NHWC. One stream for the batch when all requests have the same seed (as the
+ * reference batches it); requests with seeds of their own (variations) each get the noise of
+ * their own seed, the noise a single run of that request draws. */
 static void
 initial_noise (Run *r, gint64 lh, gint64 lw, gint64 lc)
 {
   gsize per = (gsize) (lh * lw * lc), n = per * r->B;
   g_autofree float *nchw = g_new (float, n);
-  dg_randn (r->reqs[0]->rng, r->reqs[0]->seed, DG_DTYPE_F32, nchw, n);
+  gboolean one_seed = TRUE;
+  for (guint b = 1; b < r->B; b++) one_seed = one_seed && r->reqs[b]->seed == r->reqs[0]->seed;
+  if (one_seed)
+    dg_randn (r->reqs[0]->rng, r->reqs[0]->seed, DG_DTYPE_F32, nchw, n);
+  else
+    for (guint b = 0; b < r->B; b++) dg_randn (r->reqs[0]->rng, r->reqs[b]->seed, DG_DTYPE_F32, nchw + b * per, per);
   r->latents = g_new (float, n);
   for (guint b = 0; b < r->B; b++)
     for (gint64 c = 0; c < lc; c++)
@@ -1025,6 +1067,23 @@ initial_noise (Run *r, gint64 lh, gint64 lw, gint64 lc)
         /* drawn in fp32, then cast to the run dtype (as the golden runs do) */
         r->latents[b * per + i * lc + c] = r->m->precision == DG_PRECISION_BF16 ? vkc_round_bf16 (v) : v;
       }
+}
+
+/* Change strength below 1 (DESIGN.md §6): each request's latent becomes its source's (the first
+ * reference's VAE latent, the posterior mean) noised to the first kept step, as diffusers'
+ * StableDiffusion3Img2ImgPipeline.prepare_latents does with scheduler.scale_noise — the noise is
+ * the batch's initial noise, drawn as for strength 1. (diffusers samples the posterior there; the
+ * mean keeps the source's latent the one the DiT sees as reference.) */
+static void
+noise_sources (Run *r, const DgSchedule *sched, gsize per)
+{
+  g_autofree float *x0 = g_new (float, per);
+  for (guint b = 0, first = 0; b < r->B; first += r->n_refs[b], b++) {
+    const float *src = g_ptr_array_index (r->ref_latents, first);
+    for (gsize i = 0; i < per; i++) x0[i] = r->m->precision == DG_PRECISION_BF16 ? vkc_round_bf16 (src[i]) : src[i];
+    dg_scale_noise (sched, r->first_step, x0, r->latents + b * per, per, r->m->precision);
+    memcpy (r->latents + b * per, x0, per * sizeof (float));
+  }
 }
 
 /* Uploads what stays for all steps: context, pooled and the reference latents, and builds the
@@ -1140,6 +1199,8 @@ denoise (Run *r, GError **error)
   if (!sched)
     return FALSE;
   initial_noise (r, lh, lw, cfg->in_channels);
+  if (r->strength < 1.0)
+    noise_sources (r, sched, (gsize) (lh * lw * cfg->in_channels));
 
   g_autoptr (DgArena) inputs_arena = dg_arena_new (r->dev, "dit inputs");
   DitInputs in = { 0 };
@@ -1148,8 +1209,9 @@ denoise (Run *r, GError **error)
   dg_arena_expect (arena, r->plan.dit_arena); /* one step, reused by every step */
   gsize n = (gsize) (lh * lw * cfg->in_channels) * r->B;
   m->preview_us = m->step_us = 0;
-  for (int i = 0; ok && i < r->steps; i++) {
-    report (r, DG_STAGE_DENOISE, i, r->steps);
+  const int first = (int) r->first_step, run_steps = r->steps - first;
+  for (int i = first; ok && i < r->steps; i++) {
+    report (r, DG_STAGE_DENOISE, i - first, run_steps);
     const gint64 t0 = g_get_monotonic_time ();
     g_autofree float *v = dit_step (r, dit, arena, &in, sched->timesteps[i], lh, lw, error);
     ok = v != NULL;
@@ -1159,7 +1221,7 @@ denoise (Run *r, GError **error)
       /* Before the update: x̂0 from this step's x_t and v (request 0 of the batch). */
       g_autoptr (DgImage) rgb = dg_preview_rgb (r->latents, v, sched->sigmas[i], (int) lh, (int) lw, cfg->in_channels);
       if (rgb)
-        m->preview (rgb, i + 1, r->steps, m->preview_data);
+        m->preview (rgb, i - first + 1, run_steps, m->preview_data);
       m->preview_us += g_get_monotonic_time () - t1;
     }
     if (ok)
@@ -1173,7 +1235,7 @@ denoise (Run *r, GError **error)
   if (ok)
     keep (r, (gpointer *) &m->resident.dit, (gpointer *) &dit, (GDestroyNotify) dg_dit_free);
   if (ok)
-    report (r, DG_STAGE_DENOISE, r->steps, r->steps);
+    report (r, DG_STAGE_DENOISE, run_steps, run_steps);
   return ok;
 }
 

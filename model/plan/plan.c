@@ -262,6 +262,24 @@ dg_plan_auto_fallbacks (guint *n)
   return order;
 }
 
+gboolean
+dg_plan_auto (const DgPlanModel *m, DgPlanRequest *r, guint64 device_bytes, DgPlan *plan, gboolean *fits,
+              GError **error)
+{
+  guint n_smaller;
+  const DgWeightFormat *smaller = dg_plan_auto_fallbacks (&n_smaller);
+  r->weights = DG_WEIGHTS_RELEASED;
+  if (!dg_plan_compute (m, r, plan, error))
+    return FALSE;
+  for (guint i = 0; i < n_smaller && !dg_plan_check (plan, device_bytes, NULL); i++) {
+    r->weights = smaller[i];
+    if (!dg_plan_compute (m, r, plan, error))
+      return FALSE;
+  }
+  *fits = dg_plan_check (plan, device_bytes, NULL);
+  return TRUE;
+}
+
 guint64
 dg_plan_linear_block_bytes (DgLinearStorage storage, guint64 n)
 {

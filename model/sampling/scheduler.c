@@ -117,3 +117,27 @@ dg_euler_step (const DgSchedule *s, guint step, float *x, const float *v, gsize 
     for (gsize i = 0; i < n; i++) x[i] = x[i] + dt * v[i];
   }
 }
+
+guint
+dg_schedule_first_step (guint n_steps, double strength)
+{
+  /* Python: init_timestep = min(num_inference_steps * strength, num_inference_steps) (a float),
+   * t_start = int(max(num_inference_steps - init_timestep, 0)) (truncation); order is 1. */
+  double init = MIN ((double) n_steps * strength, (double) n_steps);
+  double rest = MAX ((double) n_steps - init, 0.0);
+  return (guint) MIN (rest, (double) n_steps);
+}
+
+void
+dg_scale_noise (const DgSchedule *s, guint step, float *x, const float *noise, gsize n, DgPrecision precision)
+{
+  g_return_if_fail (step < s->n_steps);
+  /* sigmas.to(dtype=sample.dtype); `sigma * noise + (1.0 - sigma) * sample` */
+  if (precision == DG_PRECISION_BF16) {
+    const float sg = bf (s->sigmas[step]), keep = bf (1.0f - sg);
+    for (gsize i = 0; i < n; i++) x[i] = bf (bf (sg * noise[i]) + bf (keep * x[i]));
+  } else {
+    const float sg = s->sigmas[step], keep = 1.0f - sg;
+    for (gsize i = 0; i < n; i++) x[i] = sg * noise[i] + keep * x[i];
+  }
+}

@@ -33,6 +33,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgSchedule, dg_schedule_free)
  * and (max_image_seq_len, max_shift), evaluated at image_seq_len. */
 double dg_schedule_mu (const DgSchedulerConfig *config, guint image_seq_len);
 
+/* Change strength (image-to-image), as diffusers' StableDiffusion3Img2ImgPipeline.get_timesteps
+ * (pipeline_stable_diffusion_3_img2img.py) computes it in Python floats: init = min(n·strength, n),
+ * t_start = int(max(n − init, 0)); the run keeps steps t_start … n − 1 of the full n-step schedule
+ * (set_begin_index(t_start)). Returns t_start; n when no step is left (strength 0, or so small
+ * that n − n·strength rounds to n). */
+guint dg_schedule_first_step (guint n_steps, double strength);
+
+/* FlowMatchEulerDiscreteScheduler.scale_noise at the begin index @step: x ← σ·noise + (1 − σ)·x
+ * over n values, σ = s->sigmas[step]. DG_PRECISION_BF16 rounds like torch on bf16 tensors (σ cast
+ * to bf16, every product and the sum rounded to bf16); DG_PRECISION_F32 computes in float32. */
+void dg_scale_noise (const DgSchedule *s, guint step, float *x, const float *noise, gsize n, DgPrecision precision);
+
 /* Classifier-free guidance v = v_u + g·(v_c − v_u) over n values; out may alias either input.
  * DG_PRECISION_BF16 rounds like the reference's bf16 tensors: bf16(v_u + bf16(g·bf16(v_c − v_u)))
  * with g as float32; DG_PRECISION_F32 computes in float32. */

@@ -145,6 +145,8 @@ apply_result (const DgPluginCall *call, const Source *src, const DgTaskResult *r
 
   /* the mask: the selection itself, at the layer's position, feathering included */
   host->layer_finish (layer, src->selection != NULL, img->width, img->height);
+  if (res->params) /* what made it, to run it again (DG_JOB_PARAMS_KEY) */
+    host->attach_text (layer, DG_JOB_PARAMS_KEY, res->params);
   host->undo_group (call->image, FALSE);
   return layer;
 }
@@ -223,7 +225,8 @@ run_dialog (const DgPluginCall *call, Source *src, char **prompt)
   g_object_set (panel, "job-selectable", FALSE, "prompt", a->prompt, "negative-prompt", a->negative, "steps",
                 CLAMP (a->steps, 1, DG_TASK_MAX_STEPS), "guidance", CLAMP (a->guidance, 0.0, DG_TASK_MAX_GUIDANCE),
                 "seed", (gint64) MAX (-1, a->seed), "size-policy", a->policy, "max-size",
-                CLAMP (a->max_size, DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE), "model-folder", a->folder, NULL);
+                CLAMP (a->max_size, DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE), "model-folder", a->folder, "strength",
+                CLAMP (a->strength, 0.0, 1.0), "n-results", CLAMP (a->n_results, 1, DG_TASK_MAX_RESULTS), NULL);
   if (call->panel_open)
     call->panel_open (panel, call->data);
   /* the panel takes the pixels; the source keeps its geometry */
@@ -276,6 +279,10 @@ dg_plugin_run (const DgPluginCall *call, DgPluginStatus *status, GError **error)
   }
 
   DgHostItem *layer = res ? apply_result (call, &src, res, prompt, error) : NULL;
+  /* variations: each a layer of its own, above the first */
+  for (guint i = 0; layer && res->variations && i < res->variations->len; i++)
+    if (!apply_result (call, &src, g_ptr_array_index (res->variations, i), prompt, error))
+      layer = NULL;
   dg_task_result_free (res);
   source_clear (&src);
   if (!layer)

@@ -47,6 +47,8 @@ typedef struct {
   /* after the pixels: a mask from the selection (GIMP_ADD_MASK_SELECTION) if @mask, and the
    * layer's update */
   void (*layer_finish) (DgHostItem *layer, gboolean mask, int width, int height);
+  /* a persistent, undoable parasite @name holding @text (with its NUL) on @item */
+  void (*attach_text) (DgHostItem *item, const char *name, const char *text);
 
   /* gimp_progress_* and gimp_displays_flush (the same in both GIMPs) */
   gboolean (*progress_init) (const char *message);

@@ -35,6 +35,15 @@ const DgArgument dg_arguments[DG_N_ARGUMENTS] = {
     DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE, DG_TASK_DEFAULT_MAX_SIZE },
   { "model-folder", DG_ARG_STRING, N_ ("_Model folder"),
     N_ ("DeepGen-1.0-diffusers model folder; empty = $DEEPGEN_MODEL or the default folder"), 0, 0, 0 },
+  /* last, so that 2.10 scripts written before it only need one more value at the end */
+  { "strength", DG_ARG_DOUBLE, N_ ("Change s_trength"),
+    N_ ("Edit and inpaint: how much may change, above 0 to 1 (default 1: follow the instruction freely; smaller "
+        "values keep more of the composition); generate ignores it"),
+    0.0, 1.0, 1.0 },
+  { "n-results", DG_ARG_INT, N_ ("N_umber of results"),
+    N_ ("Variations: how many results to make in one batch, with the seeds seed, seed + 1, …; each becomes a "
+        "layer (the first is returned)"),
+    1, DG_TASK_MAX_RESULTS, 1 },
 };
 
 const DgProcedure *
@@ -54,7 +63,8 @@ dg_procedure_args_read (DgProcedureArgs *a, GObject *object)
   g_value_init (&seed, G_TYPE_INT);
   g_object_get_property (object, "seed", &seed);
   g_object_get (object, "prompt", &prompt, "negative-prompt", &negative, "steps", &a->steps, "guidance", &a->guidance,
-                "size-policy", &policy, "max-size", &a->max_size, "model-folder", &folder, NULL);
+                "size-policy", &policy, "max-size", &a->max_size, "model-folder", &folder, "strength", &a->strength,
+                "n-results", &a->n_results, NULL);
   a->seed = g_value_get_int (&seed);
   a->prompt = prompt, a->negative = negative, a->policy = policy, a->folder = folder;
 }
@@ -78,6 +88,8 @@ dg_procedure_spec (const DgProcedureArgs *a, DgJob job, const DgImage *pixels, c
   spec->negative_prompt = a->negative;
   spec->steps = a->steps;
   spec->guidance = a->guidance;
+  spec->strength = a->strength;
+  spec->n_results = a->n_results;
   spec->seed = a->seed;
   if (!dg_size_policy_from_string (a->policy, &spec->size_policy)) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Unknown size policy “%s”: use “fit” or “region”."),

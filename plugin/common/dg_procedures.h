@@ -34,7 +34,7 @@ typedef struct {
   const char *blurb;      /* N_() */
   double min, max, value; /* numbers: the range and the default */
 } DgArgument;
-#define DG_N_ARGUMENTS 8
+#define DG_N_ARGUMENTS 10
 extern const DgArgument dg_arguments[DG_N_ARGUMENTS];
 
 /* The arguments of one procedure call, as both plug-ins read them. */
@@ -42,6 +42,8 @@ typedef struct {
   const char *prompt, *negative, *policy, *folder;
   int steps, seed, max_size;
   double guidance;
+  double strength; /* edit and inpaint (DgTaskSpec.strength) */
+  int n_results;   /* variations (DgTaskSpec.n_results) */
 } DgProcedureArgs;
 
 /* Reads the arguments from the properties of their names on @object (the GIMP 3 procedure

@@ -7,8 +7,9 @@
  * gimp_get_data/gimp_set_data: an interactive run starts from them, not from the arguments.
  * Script-Fu:
  *   (plug-in-deepgen-edit RUN-NONINTERACTIVE image drawable "prompt" "negative" steps guidance
- *                         seed "fit" max-size "model-folder")          → the new layer */
+ *                         seed "fit" max-size "model-folder" strength n-results) → the new layer */
 #include <libgimp/gimp.h>
+#include <string.h>
 
 #include "dg_gettext.h"
 #include "dg_plugin.h"
@@ -28,6 +29,8 @@ enum {
   ARG_POLICY,
   ARG_MAX_SIZE,
   ARG_FOLDER,
+  ARG_STRENGTH,
+  ARG_N_RESULTS,
   N_ARGS
 };
 G_STATIC_ASSERT (N_ARGS == ARG_PROMPT + DG_N_ARGUMENTS);
@@ -127,6 +130,15 @@ layer_finish (DgHostItem *layer, gboolean mask, int width, int height)
   gimp_drawable_update (ID (layer), 0, 0, width, height);
 }
 
+static void
+attach_text (DgHostItem *item, const char *name, const char *text)
+{
+  GimpParasite *p =
+      gimp_parasite_new (name, GIMP_PARASITE_PERSISTENT | GIMP_PARASITE_UNDOABLE, (guint32) strlen (text) + 1, text);
+  gimp_item_attach_parasite (ID (item), p);
+  gimp_parasite_free (p);
+}
+
 static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
@@ -144,6 +156,7 @@ static const DgHost host = {
   undo_group,
   layer_new,
   layer_finish,
+  attach_text,
   gimp_progress_init,
   gimp_progress_set_text,
   gimp_progress_update,
@@ -159,6 +172,8 @@ typedef struct {
   char prompt[2048], negative[1024], policy[16], folder[2048];
   gint32 steps, seed, max_size;
   double guidance;
+  double strength;
+  gint32 n_results;
 } Settings;
 
 static void
@@ -169,6 +184,8 @@ settings_set (Settings *s, const DgProcedureArgs *a)
   g_strlcpy (s->policy, a->policy ? a->policy : "fit", sizeof s->policy);
   g_strlcpy (s->folder, a->folder ? a->folder : "", sizeof s->folder);
   s->steps = a->steps, s->seed = a->seed, s->max_size = a->max_size, s->guidance = a->guidance;
+  s->strength = a->strength;
+  s->n_results = a->n_results;
 }
 
 /* after the dialog, Apply or not: the panel's fields are the next interactive run's values */
@@ -201,15 +218,23 @@ run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals
     g_set_error (&error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("%s takes %d arguments, not %d."), name, N_ARGS,
                  nparams);
   else {
-    Settings s = {
-      "", "", "fit", "", DG_TASK_DEFAULT_STEPS, DG_TASK_RANDOM_SEED, DG_TASK_DEFAULT_MAX_SIZE, DG_TASK_DEFAULT_GUIDANCE
-    };
+    Settings s = { "",
+                   "",
+                   "fit",
+                   "",
+                   DG_TASK_DEFAULT_STEPS,
+                   DG_TASK_RANDOM_SEED,
+                   DG_TASK_DEFAULT_MAX_SIZE,
+                   DG_TASK_DEFAULT_GUIDANCE,
+                   1.0,
+                   1 };
     if (run_mode == GIMP_RUN_NONINTERACTIVE) {
       const GimpParam *p = param;
       const DgProcedureArgs a = { p[ARG_PROMPT].data.d_string,  p[ARG_NEGATIVE].data.d_string,
                                   p[ARG_POLICY].data.d_string,  p[ARG_FOLDER].data.d_string,
                                   p[ARG_STEPS].data.d_int32,    p[ARG_SEED].data.d_int32,
-                                  p[ARG_MAX_SIZE].data.d_int32, p[ARG_GUIDANCE].data.d_float };
+                                  p[ARG_MAX_SIZE].data.d_int32, p[ARG_GUIDANCE].data.d_float,
+                                  p[ARG_STRENGTH].data.d_float, p[ARG_N_RESULTS].data.d_int32 };
       settings_set (&s, &a);
     } else
       gimp_get_data (name, &s);
@@ -221,7 +246,8 @@ run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals
                                 drawable > 0,
                                 run_mode == GIMP_RUN_INTERACTIVE,
                                 run_mode != GIMP_RUN_NONINTERACTIVE,
-                                { s.prompt, s.negative, s.policy, s.folder, s.steps, s.seed, s.max_size, s.guidance },
+                                { s.prompt, s.negative, s.policy, s.folder, s.steps, s.seed, s.max_size, s.guidance,
+                                  s.strength, s.n_results },
                                 NULL,
                                 keep_settings,
                                 (gpointer) name };

@@ -3,10 +3,11 @@
  * around the shared panel) and writes the result layer: here only the registration, the
  * arguments and the libgimp 3 calls the core needs (the DgHost). All settings are procedure
  * arguments (prompt, negative-prompt, steps, guidance, seed, size-policy, max-size,
- * model-folder), so every procedure runs from Script-Fu or Python-Fu; in the dialog the panel's
+ * model-folder, strength, n-results), so every procedure runs from Script-Fu or Python-Fu; in the dialog the panel's
  * fields are bound to the procedure config, so GIMP remembers them between interactive runs. */
 #include <libgimp/gimp.h>
 #include <libgimp/gimpui.h>
+#include <string.h>
 
 #include "dg_gettext.h"
 #include "dg_plugin.h"
@@ -93,6 +94,15 @@ layer_finish (DgHostItem *layer, gboolean mask, int width, int height)
   gimp_drawable_update (DRW (layer), 0, 0, width, height);
 }
 
+static void
+attach_text (DgHostItem *item, const char *name, const char *text)
+{
+  GimpParasite *p =
+      gimp_parasite_new (name, GIMP_PARASITE_PERSISTENT | GIMP_PARASITE_UNDOABLE, (guint32) strlen (text) + 1, text);
+  gimp_item_attach_parasite (GIMP_ITEM (item), p);
+  gimp_parasite_free (p);
+}
+
 static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
@@ -115,6 +125,7 @@ static const DgHost host = {
   undo_group,
   layer_new,
   layer_finish,
+  attach_text,
   gimp_progress_init,
   gimp_progress_set_text,
   gimp_progress_update,

@@ -120,6 +120,7 @@ test_help (void)
     g_assert_nonnull (strstr (g.out, *w));
   RUN (&e, "edit", "--help");
   g_assert_nonnull (strstr (e.out, "--image"));
+  g_assert_nonnull (strstr (e.out, "--strength"));
   g_assert_null (strstr (e.out, "--mask"));
   RUN (&i, "help", "inpaint");
   g_assert_cmpint (i.status, ==, 0);
@@ -148,8 +149,9 @@ test_usage_errors (void)
     { "generate", "-p", "x", "--rng", "mt19937", NULL },
     { "generate", "-p", "x", "--precision", "fp8", NULL },
     { "generate", "-p", "x", "-o", "out.webp", NULL },
-    { "generate", "-p", "x", "extra", NULL },          /* prompt twice */
-    { "edit", "-p", "x", NULL },                       /* no image */
+    { "generate", "-p", "x", "extra", NULL }, /* prompt twice */
+    { "edit", "-p", "x", NULL },              /* no image */
+    { "edit", "-p", "x", "-i", "a.png", "--strength", "1.5", NULL },
     { "inpaint", "-p", "x", "-i", "a.png", NULL },     /* no mask */
     { "inpaint", "-p", "x", "--mask", "m.png", NULL }, /* no image */
     { "info", "--size", "x", NULL },
@@ -355,12 +357,53 @@ test_edit (void)
   g_autoptr (DgImage) img = load ("edit.png");
   g_assert_cmpint (img->width, ==, 160); /* one reference: its size (multiples of 32) */
   g_assert_cmpint (img->height, ==, 96);
+  g_auto (Result) s = { 0 };
+  RUN (&s, "edit", "-m", tiny, "-i", "in160x96.png", "-p", "make it green", "--steps", "2", "--strength", "0.5", "-o",
+       "edit-half.png");
+  g_assert_cmpint (s.status, ==, 0);
+  g_autoptr (DgImage) half = load ("edit-half.png");
+  g_assert_cmpint (half->width, ==, 160);
+  g_assert_cmpint (half->height, ==, 96);
   RUN (&m, "edit", "-m", tiny, "-i", "in160x96.png", "-i", "in64.png", "-p", "combine them", "--size", "96x64",
        "--steps", "1", "-o", "edit2.png");
   g_assert_cmpint (m.status, ==, 0);
   g_autoptr (DgImage) two = load ("edit2.png");
   g_assert_cmpint (two->width, ==, 96); /* several references: --size */
   g_assert_cmpint (two->height, ==, 64);
+}
+
+static gboolean
+same_file (const char *a, const char *b)
+{
+  g_autofree char *pa = path_in_tmp (a), *pb = path_in_tmp (b), *ta = NULL, *tb = NULL;
+  gsize na = 0, nb = 0;
+  g_assert_true (g_file_get_contents (pa, &ta, &na, NULL));
+  g_assert_true (g_file_get_contents (pb, &tb, &nb, NULL));
+  return na == nb && memcmp (ta, tb, na) == 0;
+}
+
+/* --from FILE.png: the parameters the PNG carries run again to the same bytes; options override
+ * them; a PNG of another job or without parameters is a usage error. */
+static void
+test_from (void)
+{
+  g_auto (Result) a = { 0 }, b = { 0 }, c = { 0 }, e = { 0 }, n = { 0 };
+  RUN (&a, "generate", "-m", tiny, "-p", "ein Fuchs 狐", "-n", "blur", "--size", "64x48", "--steps", "2", "--seed", "9",
+       "--rng", "torch", "--precision", "f32", "--guidance", "3.5", "-q", "-o", "from1.png");
+  g_assert_cmpint (a.status, ==, 0);
+  RUN (&b, "generate", "-m", tiny, "--from", "from1.png", "-q", "-o", "from2.png");
+  g_assert_cmpint (b.status, ==, 0);
+  g_assert_true (same_file ("from1.png", "from2.png"));
+  RUN (&c, "generate", "-m", tiny, "--from", "from1.png", "--seed", "10", "-q", "-o", "from3.png");
+  g_assert_cmpint (c.status, ==, 0);
+  g_assert_false (same_file ("from1.png", "from3.png"));
+  RUN (&e, "edit", "-m", tiny, "--from", "from1.png", "-i", "from1.png", "-o", "from4.png");
+  g_assert_cmpint (e.status, ==, 2);
+  g_assert_nonnull (strstr (e.err, "generate"));
+  save_input ("plain.png", 32, 32);
+  RUN (&n, "generate", "-m", tiny, "--from", "plain.png", "-o", "from5.png");
+  g_assert_cmpint (n.status, ==, 2);
+  g_assert_nonnull (strstr (n.err, "plain.png"));
 }
 
 static void
@@ -599,6 +642,7 @@ main (int argc, char **argv)
   g_test_add_func ("/run/generate", test_generate);
   g_test_add_func ("/run/edit", test_edit);
   g_test_add_func ("/run/inpaint", test_inpaint);
+  g_test_add_func ("/run/from", test_from);
   g_test_add_func ("/run/cancel", test_cancel);
   g_test_add_func ("/run/out-of-memory", test_out_of_memory);
   g_test_add_func ("/run/bench", test_bench);

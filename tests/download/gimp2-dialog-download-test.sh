@@ -38,7 +38,7 @@ cat > "$out/dialog.scm" <<SCM
   (gimp-display-new img)
   (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 150 10 130 100)
   (gimp-displays-flush)
-  (plug-in-deepgen-inpaint RUN-INTERACTIVE img layer "$prompt" "" 2 4.0 -1 "fit" 128 "$folder")
+  (plug-in-deepgen-inpaint RUN-INTERACTIVE img layer "$prompt" "" 2 4.0 -1 "fit" 128 "$folder" 1.0 1)
   (let ((port (open-output-file "$out/layers.txt"))
         (top (aref (cadr (gimp-image-get-layers img)) 0)))
     (display (car (gimp-image-get-layers img)) port)

@@ -1,7 +1,13 @@
 ; The GIMP headless cases, the same on GIMP 2.10 and 3 (after prelude-VERSION.scm).
 ; Each case loads the input, makes a selection, saves the flattened image and the selection,
 ; calls one DeepGen procedure and writes what dg-gimp-check needs: CASE-{before,after,sel,mask}.png
-; and CASE-info.txt ("key value" lines).
+; and CASE-info.txt ("key value" lines); CASE-params.txt: the result layer's parameters parasite
+; after a save as XCF and a load (the round trip).
+
+(define (dg-write-text path text)
+  (let ((p (open-output-file path)))
+    (display text p)
+    (close-output-port p)))
 
 (define (dg-write-info path pairs)
   (let ((p (open-output-file path)))
@@ -44,7 +50,12 @@
         (list (cons "layers_before" n0) (cons "layers_after" (dg-layer-count img))
               (cons "name" (dg-name new)) (cons "offset_x" (car off)) (cons "offset_y" (cadr off))
               (cons "width" (dg-width new)) (cons "height" (dg-height new))
-              (cons "has_selection" (dg-b has-sel)) (cons "has_mask" (dg-b (dg-has-mask new))))))
+              (cons "has_selection" (dg-b has-sel)) (cons "has_mask" (dg-b (dg-has-mask new)))))
+      (dg-save-xcf img (string-append base ".xcf"))
+      (let ((img2 (dg-load (string-append base ".xcf"))))
+        (dg-write-text (string-append base "-params.txt")
+                       (dg-parasite-text (dg-layer img2) "deepgen-parameters"))
+        (gimp-image-delete img2)))
     (gimp-image-delete img)))
 
 ; a call that must fail (bad model folder) and leave the image as it was

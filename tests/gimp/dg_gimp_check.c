@@ -6,16 +6,21 @@
  *   dg-gimp-check untouched DIR CASE           a failed call: layer count and pixels unchanged
  *
  * "result" checks, in canvas coordinates (the source layer is at 0, 0 and covers the canvas):
- *  - exactly one new layer, named after the prompt;
+ *  - exactly one new layer (three for JOB "variations"), named after the prompt;
  *  - its offset and size are the selection's bounding box (the whole canvas without one);
  *  - its mask is the selection (compared on the canvas, ±1 level for the export round trip), or
  *    there is no mask when nothing was selected;
  *  - the flattened image is bit-identical to the one before wherever the selection is 0;
- *  - and differs somewhere inside (the model did something). */
+ *  - and differs somewhere inside (the model did something);
+ *  - the layer's parameters parasite, read back from a saved XCF (CASE-params.txt), parses
+ *    (dg_job_params_from_string) and says what the call asked: job, prompt, seed 7, 2 steps,
+ *    guidance 4, strength (0.5 for JOB "strength", else 1). */
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "deepgen.h"
 
 static int failures;
 
@@ -101,6 +106,36 @@ make_input (const char *path, int w, int h)
 }
 
 static void
+check_params (const char *dir, const char *cas, const char *job, const char *prompt)
+{
+  g_autofree char *path = g_strdup_printf ("%s/%s-params.txt", dir, cas);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents (path, &text, NULL, NULL)) {
+    fprintf (stderr, "FAIL: the GIMP script wrote no %s (no parameters parasite on the layer?)\n", path);
+    failures++;
+    return;
+  }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (DgJobParams) p = dg_job_params_from_string (text, &error);
+  if (!p) {
+    fprintf (stderr, "FAIL: the parameters parasite does not parse: %s\n%s\n", error->message, text);
+    failures++;
+    return;
+  }
+  const DgJob want_job = g_str_equal (job, "generate")  ? DG_JOB_GENERATE
+                         : g_str_equal (job, "inpaint") ? DG_JOB_INPAINT
+                                                        : DG_JOB_EDIT;
+  const double want_strength = g_str_equal (job, "strength") ? 0.5 : 1.0;
+  CHECK (p->job == want_job, "parasite: job %d, expected %d", p->job, want_job);
+  CHECK (g_str_equal (p->prompt, prompt), "parasite: prompt \"%s\"", p->prompt);
+  CHECK (p->seed == 7 && p->steps == 2 && p->guidance == 4.0,
+         "parasite: seed %" G_GUINT64_FORMAT ", %d steps, guidance %g", p->seed, p->steps, p->guidance);
+  CHECK (want_job == DG_JOB_GENERATE || p->strength == want_strength, "parasite: strength %g, expected %g", p->strength,
+         want_strength);
+  printf ("%s: parameters parasite after an XCF round trip: %s\n", cas, text);
+}
+
+static void
 check_result (const char *dir, const char *cas, const char *job, const char *prompt)
 {
   g_autoptr (GHashTable) info = read_info (dir, cas);
@@ -109,7 +144,8 @@ check_result (const char *dir, const char *cas, const char *job, const char *pro
   const int W = gdk_pixbuf_get_width (before), H = gdk_pixbuf_get_height (before);
   CHECK (gdk_pixbuf_get_width (after) == W && gdk_pixbuf_get_height (after) == H, "canvas size changed");
 
-  CHECK (info_int (info, "layers_after") == info_int (info, "layers_before") + 1, "%d layers before, %d after",
+  const int new_layers = g_str_equal (job, "variations") ? 3 : 1;
+  CHECK (info_int (info, "layers_after") == info_int (info, "layers_before") + new_layers, "%d layers before, %d after",
          info_int (info, "layers_before"), info_int (info, "layers_after"));
   const char *name = g_hash_table_lookup (info, "name");
   CHECK (name && g_str_equal (name, prompt), "layer named \"%s\", expected \"%s\"", name ? name : "(none)", prompt);
@@ -165,6 +201,7 @@ check_result (const char *dir, const char *cas, const char *job, const char *pro
     }
   CHECK (changed_outside == 0, "%s: %d pixels outside the selection changed", job, changed_outside);
   CHECK (changed_inside > inside / 10, "%s: only %d of %d selected pixels changed", job, changed_inside, inside);
+  check_params (dir, cas, job, prompt);
   printf ("%s %s: layer %dx%d at (%d, %d), mask %s, %d/%d selected pixels changed, 0 outside\n", cas, job, lw, lh, ox,
           oy, has_mask ? "= selection" : "none", changed_inside, inside);
 }

@@ -30,7 +30,7 @@ cat > "$out/dialog.scm" <<SCM
   (gimp-display-new img)
   (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 150 10 130 100)
   (gimp-displays-flush)
-  (plug-in-deepgen-inpaint RUN-INTERACTIVE img layer "$prompt" "" 2 4.0 -1 "fit" 512 "$model")
+  (plug-in-deepgen-inpaint RUN-INTERACTIVE img layer "$prompt" "" 2 4.0 -1 "fit" 512 "$model" 1.0 1)
   ; a file, not gimp-message: the message is delivered asynchronously and can be lost at quit
   ; "LAYERS MASK": the layer count and whether the top layer (the new one) has a layer mask
   (let ((port (open-output-file "$out/layers.txt"))

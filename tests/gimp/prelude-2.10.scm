@@ -31,5 +31,11 @@
 (define (dg-height d) (car (gimp-drawable-height d)))
 (define (dg-name d) (car (gimp-item-get-name d)))
 ; the procedures take positional arguments on 2.10
+; a parasite's data as a string; an XCF file (the parasite round trip)
+(define (dg-parasite-text item name) (caddr (car (gimp-item-get-parasite item name))))
+(define (dg-save-xcf img path) (gimp-file-save RUN-NONINTERACTIVE img (dg-layer img) path path))
+; the change strength of every call (the "strength" job sets it below 1)
+(define dg-strength 1.0)
+(define dg-n-results 1) ; the "variations" job sets it above 1
 (define (dg-call proc img layer prompt steps policy max-size folder)
-  (car (proc RUN-NONINTERACTIVE img layer prompt "" steps 4.0 7 policy max-size folder)))
+  (car (proc RUN-NONINTERACTIVE img layer prompt "" steps 4.0 7 policy max-size folder dg-strength dg-n-results)))

@@ -30,6 +30,13 @@
 (define (dg-width d) (car (gimp-drawable-get-width d)))
 (define (dg-height d) (car (gimp-drawable-get-height d)))
 (define (dg-name d) (car (gimp-item-get-name d)))
+; a parasite's data as a string; an XCF file (the parasite round trip)
+(define (dg-parasite-text item name) (caddr (car (gimp-item-get-parasite item name))))
+(define (dg-save-xcf img path) (gimp-file-save RUN-NONINTERACTIVE img path -1))
+; the change strength of every call (the "strength" job sets it below 1)
+(define dg-strength 1.0)
+(define dg-n-results 1) ; the "variations" job sets it above 1
 (define (dg-call proc img layer prompt steps policy max-size folder)
   (car (proc #:run-mode RUN-NONINTERACTIVE #:image img #:drawables (vector layer) #:prompt prompt
-             #:steps steps #:seed 7 #:size-policy policy #:max-size max-size #:model-folder folder)))
+             #:steps steps #:seed 7 #:size-policy policy #:max-size max-size #:model-folder folder
+             #:strength dg-strength #:n-results dg-n-results)))

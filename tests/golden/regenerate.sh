@@ -47,4 +47,5 @@ run_other make_full_configs.py tests/data/deepgen-1.0-configs
 run_other make_image_golden.py tests/data/image
 run_other make_reference_sizes.py tests/data/reference-sizes
 run_other make_describe_golden.py tests/data/describe   # reads golden/ref_128x128.png of step 1
+run_other make_strength.py tests/data/strength
 du -sh tests/data

@@ -5,13 +5,17 @@
  *    config, kept exact in case a config enables it);
  *  - guidance and the Euler update against the scenarios' dit.step{s}.{v, v_cfg, latents}:
  *    given the golden inputs of a step, our host arithmetic must give the golden outputs exactly,
- *    in fp32 and in bf16 (where torch rounds dt, the product and the result to bf16). */
+ *    in fp32 and in bf16 (where torch rounds dt, the product and the result to bf16);
+ *  - the change strength against tests/data/strength (tests/golden/make_strength.py: diffusers'
+ *    StableDiffusion3Img2ImgPipeline.get_timesteps and FlowMatchEulerDiscreteScheduler.scale_noise):
+ *    the first kept step, the kept sigmas and timesteps, the noised source latent in fp32 and bf16. */
 #include <math.h>
 #include <string.h>
 
 #include "config.h"
 #include "golden.h"
 #include "scheduler.h"
+#include "vkc_half.h"
 
 static DgSchedulerConfig
 tiny_config (void)
@@ -153,6 +157,64 @@ test_cfg_and_euler (void)
     }
 }
 
+/* The cases of tests/golden/make_strength.py (CASES), in its order. */
+static const struct {
+  guint n;
+  double strength;
+} strength_cases[] = {
+  { 4, 0.5 },  { 4, 0.3 },   { 28, 0.6 },   { 28, 0.95 },  { 50, 0.7 }, { 50, 0.75 }, { 50, 0.999 },
+  { 50, 1.0 }, { 50, 0.02 }, { 100, 0.57 }, { 100, 0.58 }, { 1, 1.0 },  { 2, 0.5 },
+};
+
+static void
+test_strength (void)
+{
+  DgSchedulerConfig c = tiny_config ();
+  g_autoptr (DgSafetensors) st = golden_open ("strength/strength.safetensors");
+  gint64 shape[8];
+  g_autofree float *x0 = golden_f32 (st, "x0", shape, NULL);
+  g_autofree float *noise = golden_f32 (st, "noise", NULL, NULL);
+  const gsize n = (gsize) (shape[0] * shape[1] * shape[2] * shape[3]);
+  for (guint k = 0; k < G_N_ELEMENTS (strength_cases); k++) {
+    const guint steps = strength_cases[k].n;
+    g_autofree char *p = g_strdup_printf ("case%u.", k);
+    g_autofree char *nn = g_strconcat (p, "n", NULL), *sn = g_strconcat (p, "strength", NULL),
+                    *tn = g_strconcat (p, "t_start", NULL), *ts = g_strconcat (p, "timesteps", NULL),
+                    *sg = g_strconcat (p, "sigmas", NULL);
+    g_autofree float *want_n = golden_f32 (st, nn, NULL, NULL), *want_strength = golden_f32 (st, sn, NULL, NULL),
+                     *want_start = golden_f32 (st, tn, NULL, NULL);
+    g_assert_cmpfloat (want_n[0], ==, (float) steps); /* the same table as the generator's */
+    g_assert_cmpfloat (want_strength[0], ==, (float) strength_cases[k].strength);
+
+    const guint first = dg_schedule_first_step (steps, strength_cases[k].strength);
+    g_assert_cmpuint (first, ==, (guint) want_start[0]);
+    g_autoptr (DgSchedule) s = dg_schedule_new (&c, steps, 0, NULL);
+    g_autofree float *want_t = golden_f32 (st, ts, shape, NULL);
+    g_assert_cmpint (shape[0], ==, steps - first);
+    assert_same_f32 (ts, s->timesteps + first, want_t, steps - first);
+    g_autofree float *want_s = golden_f32 (st, sg, shape, NULL);
+    g_assert_cmpint (shape[0], ==, steps - first + 1);
+    assert_same_f32 (sg, s->sigmas + first, want_s, steps - first + 1);
+
+    for (int bf = 0; bf < 2; bf++) {
+      g_autofree char *yn = g_strconcat (p, bf ? "scaled_bf16" : "scaled_fp32", NULL);
+      g_autofree float *want = golden_f32 (st, yn, NULL, NULL);
+      g_autofree float *x = g_new (float, n), *e = g_new (float, n);
+      for (gsize i = 0; i < n; i++) {
+        x[i] = bf ? vkc_round_bf16 (x0[i]) : x0[i];
+        e[i] = bf ? vkc_round_bf16 (noise[i]) : noise[i];
+      }
+      dg_scale_noise (s, first, x, e, n, bf ? DG_PRECISION_BF16 : DG_PRECISION_F32);
+      assert_same_f32 (yn, x, want, n);
+    }
+  }
+  /* int() truncates: any strength whose n·strength is not lost in n − n·strength keeps a step
+   * (50·0.01 → t_start = int(49.5) = 49); strength 0 keeps none (the pipeline refuses it). */
+  g_assert_cmpuint (dg_schedule_first_step (50, 0.01), ==, 49);
+  g_assert_cmpuint (dg_schedule_first_step (50, 1e-20), ==, 50);
+  g_assert_cmpuint (dg_schedule_first_step (50, 0.0), ==, 50);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -161,5 +223,6 @@ main (int argc, char **argv)
   g_test_add_func ("/scheduler/dynamic-shift", test_dynamic_shift);
   g_test_add_func ("/scheduler/bad-input", test_bad_input);
   g_test_add_func ("/scheduler/cfg-euler", test_cfg_and_euler);
+  g_test_add_func ("/scheduler/strength", test_strength);
   return g_test_run ();
 }

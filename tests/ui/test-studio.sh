@@ -1,13 +1,14 @@
 #!/bin/sh
 # deepgen-studio in a real window: open an image, mark a rectangle, type an instruction, run
-# on the tiny model, wait for the preview, apply (a new history entry), with screenshots.
+# on the tiny model, wait for the preview, apply (a new history entry), with screenshots; then save
+# as PNG, which must carry the parameters (the deepgen-parameters text chunk).
 #   test-studio.sh STUDIO MODEL OUTDIR
 set -eu
 studio=$1 model=$2 out=$3
 rm -rf "$out" && mkdir -p "$out"
 # a test image: ImageMagick's built-in logo when available, else a gradient
 convert logo: -resize 400x300 "$out/in.png" 2>/dev/null || convert -size 400x300 gradient:orange-navy "$out/in.png"
-export DEEPGEN_AUTOPILOT="prompt=give the wizard a red hat;steps=2;model=$model;shot=$out/studio-preview.png;apply=1;shot2=$out/studio-history.png;timeout=300"
+export DEEPGEN_AUTOPILOT="prompt=give the wizard a red hat;steps=2;model=$model;shot=$out/studio-preview.png;apply=1;shot2=$out/studio-history.png;save=$out/saved.png;timeout=300"
 "$(dirname "$0")/run-xvfb.sh" "$studio" --job inpaint --select 150,20,120,90 "$out/in.png" 2> "$out/studio.log" || {
   rc=$?; cat "$out/studio.log" >&2; exit $rc; }
 cat "$out/studio.log"
@@ -19,4 +20,10 @@ grep -q "autopilot: apply" "$out/studio.log" || { echo "FAIL: the result was not
 for f in studio-preview.png studio-history.png; do
   [ -s "$out/$f" ] || { echo "FAIL: no screenshot $f" >&2; exit 1; }
 done
+grep -q "autopilot: saved" "$out/studio.log" || { echo "FAIL: the image was not saved" >&2; exit 1; }
+# the chunk is plain tEXt (the prompt is Latin-1): its keyword and the job can be found as bytes
+grep -aq 'deepgen-parameters' "$out/saved.png" && grep -aq '"job":"inpaint"' "$out/saved.png" &&
+  grep -aq '"prompt":"give the wizard a red hat"' "$out/saved.png" ||
+  { echo "FAIL: the saved PNG has no deepgen-parameters chunk for the inpaint" >&2; exit 1; }
 echo "screenshots: $out/studio-preview.png $out/studio-history.png"
+echo "saved with its parameters: $out/saved.png"

@@ -141,6 +141,24 @@ test_run (const char *model, const char *out)
   g_object_set (panel, "model-folder", model, "steps", 2, "max-size", 128, NULL);
   dg_panel_set_prompt (p, "replace the square with a red balloon");
 
+  /* the fit indicator: the tiny model fits; DeepGen 1.0's configs (the full model) do not fit
+   * lavapipe's 2 GiB at 2048² even with the smallest weights, and the text follows at once */
+  const gint64 fit_end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!g_str_has_prefix (dg_panel_get_fit_text (p), "Fits this GPU") && g_get_monotonic_time () < fit_end)
+    g_main_context_iteration (NULL, TRUE);
+  CHECK (g_str_has_prefix (dg_panel_get_fit_text (p), "Fits this GPU: needs"), "fit indicator: \"%s\"",
+         dg_panel_get_fit_text (p));
+  printf ("fit indicator (tiny model): %s\n", dg_panel_get_fit_text (p));
+  g_autofree char *model_dir = g_path_get_dirname (model);
+  g_autofree char *full = g_build_filename (model_dir, "deepgen-1.0-configs", NULL);
+  g_object_set (panel, "model-folder", full, "max-size", 2048, NULL);
+  CHECK (g_str_has_prefix (dg_panel_get_fit_text (p), "Too large for this GPU"), "fit indicator (full model): \"%s\"",
+         dg_panel_get_fit_text (p));
+  printf ("fit indicator (DeepGen 1.0 at 2048): %s\n", dg_panel_get_fit_text (p));
+  g_object_set (panel, "model-folder", model, "max-size", 128, NULL);
+  CHECK (g_str_has_prefix (dg_panel_get_fit_text (p), "Fits this GPU"), "fit indicator back: \"%s\"",
+         dg_panel_get_fit_text (p));
+
   const gboolean ok = run_and_wait (p, 300);
   CHECK (ok, "the run failed: %s", dg_panel_get_message (p) ? dg_panel_get_message (p) : "?");
   const DgTaskResult *r = dg_panel_get_result (p);

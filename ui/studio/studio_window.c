@@ -1,6 +1,7 @@
 /* deepgen-studio's main window (studio_window.h). */
 #include "studio_window.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "dg_autopilot.h"
@@ -15,6 +16,7 @@
 typedef struct {
   DgImage *image;
   char *label;
+  char *params; /* what made it (DgTaskResult.params), NULL for an opened file */
 } Entry;
 
 static void
@@ -22,6 +24,7 @@ entry_free (Entry *e)
 {
   dg_image_free (e->image);
   g_free (e->label);
+  g_free (e->params);
   g_free (e);
 }
 
@@ -110,11 +113,12 @@ on_mask_changed (StudioCanvas *canvas, StudioWindow *self)
 /* ---- history ---------------------------------------------------------------------------- */
 
 static void
-add_entry (StudioWindow *self, DgImage *image, const char *label)
+add_entry (StudioWindow *self, DgImage *image, const char *label, const char *params)
 {
   Entry *e = g_new0 (Entry, 1);
   e->image = image;
   e->label = g_strdup (label);
+  e->params = g_strdup (params);
   g_ptr_array_add (self->entries, e);
 
   GtkWidget *row = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
@@ -153,8 +157,22 @@ on_history_selected (GtkFlowBox *box, StudioWindow *self)
   show_current (self);
 }
 
+static void apply_one (DgPanel *panel, const DgTaskResult *result, StudioWindow *self);
+
+/* Each result (and each variation) becomes an entry, all made from the same image. */
 static void
 on_apply (DgPanel *panel, const DgTaskResult *result, StudioWindow *self)
+{
+  const int base = self->current;
+  apply_one (panel, result, self);
+  for (guint i = 0; result->variations && i < result->variations->len; i++) {
+    self->current = base;
+    apply_one (panel, g_ptr_array_index (result->variations, i), self);
+  }
+}
+
+static void
+apply_one (DgPanel *panel, const DgTaskResult *result, StudioWindow *self)
 {
   const DgImage *cur = current_image (self);
   g_autoptr (GError) error = NULL;
@@ -175,11 +193,27 @@ on_apply (DgPanel *panel, const DgTaskResult *result, StudioWindow *self)
                      : spec.job == DG_JOB_EDIT   ? _ ("Edit")
                                                  : _ ("Inpaint");
   g_autofree char *label = g_strdup_printf ("%s: %s", what, spec.prompt);
-  add_entry (self, next, label);
+  add_entry (self, next, label, result->params);
   gtk_label_set_text (GTK_LABEL (self->status), "");
 }
 
 /* ---- open and save ---------------------------------------------------------------------- */
+
+/* The autopilot's end (tests/ui/test-studio.sh): save=FILE saves the current image first. */
+static void
+autopilot_close (GtkWindow *window)
+{
+  const char *path = g_object_get_data (G_OBJECT (window), "dg-autopilot-save");
+  if (path) {
+    g_autoptr (GFile) file = g_file_new_for_path (path);
+    g_autoptr (GError) error = NULL;
+    if (studio_window_save (STUDIO_WINDOW (window), file, &error))
+      fprintf (stderr, "autopilot: saved %s\n", path);
+    else
+      fprintf (stderr, "autopilot: save failed: %s\n", error->message);
+  }
+  gtk_window_close (window);
+}
 
 gboolean
 studio_window_open (StudioWindow *self, GFile *file, GError **error)
@@ -199,7 +233,7 @@ studio_window_open (StudioWindow *self, GFile *file, GError **error)
   g_free (self->basename);
   self->basename = g_file_get_basename (file);
   g_autofree char *label = g_strdup_printf (_ ("Opened %s"), self->basename);
-  add_entry (self, img, label);
+  add_entry (self, img, label, NULL);
   /* an open image is most often there to be edited */
   int job = DG_JOB_GENERATE;
   g_object_get (self->panel, "job", &job, NULL);
@@ -235,7 +269,11 @@ studio_window_save (StudioWindow *self, GFile *file, GError **error)
         gdk_pixbuf_composite_color_simple (pb, img->width, img->height, GDK_INTERP_NEAREST, 255, 1, 0xffffff, 0xffffff);
     return gdk_pixbuf_save (flat, path, type, error, "quality", "95", NULL);
   }
-  return gdk_pixbuf_save (pb, path, type, error, NULL);
+  /* a PNG carries what made it, as the CLI's do (`deepgen generate --from`) */
+  const Entry *e = self->current >= 0 ? g_ptr_array_index (self->entries, self->current) : NULL;
+  const gboolean with_params = g_str_equal (type, "png") && e && e->params;
+  return gdk_pixbuf_save (pb, path, type, error, with_params ? "tEXt::" DG_JOB_PARAMS_KEY : NULL,
+                          with_params ? e->params : NULL, NULL);
 }
 
 static void
@@ -420,7 +458,7 @@ studio_window_init (StudioWindow *self)
 
   gtk_widget_show_all (outer);
   update_panel_source (self);
-  dg_autopilot_attach (GTK_WINDOW (self), DG_PANEL (self->panel), NULL);
+  dg_autopilot_attach (GTK_WINDOW (self), DG_PANEL (self->panel), autopilot_close);
 }
 
 static void
