@@ -7,6 +7,7 @@
 #include "dg_gettext.h"
 #include "dg_panel.h"
 #include "studio_canvas.h"
+#include "studio_save.h"
 
 #define THUMB_SIDE 64
 #define DEFAULT_CANVAS 512 /* generate with nothing open: the model's native size */
@@ -233,9 +234,9 @@ studio_window_save (StudioWindow *self, GFile *file, GError **error)
     /* JPEG has no alpha: flatten onto white */
     g_autoptr (GdkPixbuf) flat =
         gdk_pixbuf_composite_color_simple (pb, img->width, img->height, GDK_INTERP_NEAREST, 255, 1, 0xffffff, 0xffffff);
-    return gdk_pixbuf_save (flat, path, type, error, "quality", "95", NULL);
+    return studio_pixbuf_save (flat, path, type, error);
   }
-  return gdk_pixbuf_save (pb, path, type, error, NULL);
+  return studio_pixbuf_save (pb, path, type, error);
 }
 
 static void
