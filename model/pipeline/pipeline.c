@@ -65,6 +65,10 @@ struct _DgModel {
   DgSchedulerConfig sched_config;
   DgPlanModel plan_model; /* the architecture for memory plans (plan.h) */
   GMutex lock;            /* one dg_run at a time per model */
+  /* DgFileStamp of every weight file as dg_model_open read its header: each stage maps its
+   * files anew, so a file rewritten since would give a model other than the one opened (or,
+   * mid-run, a mix of two); dg_model_check_files refuses that. */
+  GArray *stamps;
 };
 
 /* ---- engine ------------------------------------------------------------------------- */
@@ -232,13 +236,44 @@ dg_model_folder_weights (const char *path)
  * open time with the file's name instead of minutes into a run; sets *q8 when the component's
  * weights are 8-bit already. */
 static gboolean
-check_weights (const char *root, const char *dir, gboolean *q8, GError **error)
+check_weights (const char *root, const char *dir, gboolean *q8, GArray *stamps, GError **error)
 {
   g_autofree char *p = g_build_filename (root, dir, NULL);
   g_autoptr (DgSafetensors) st = dg_safetensors_open (p, error);
   if (st && dg_gguf_holds_q8_0 (st))
     *q8 = TRUE;
+  if (st)
+    dg_safetensors_file_stamps (st, stamps);
   return st != NULL;
+}
+
+gboolean
+dg_model_check_files (DgModel *model, GError **error)
+{
+  g_return_val_if_fail (model, FALSE);
+  for (guint i = 0; i < model->stamps->len; i++) {
+    const DgFileStamp *s = &g_array_index (model->stamps, DgFileStamp, i);
+    gboolean missing = FALSE;
+    if (dg_file_stamp_unchanged (s, &missing))
+      continue;
+    g_autofree char *name = g_filename_display_name (s->path);
+    if (missing)
+      g_set_error (error, DG_ERROR, DG_ERROR_IO,
+                   _ ("The model file %s is gone since the model was opened. Open the model again."), name);
+    else
+      g_set_error (error, DG_ERROR, DG_ERROR_IO,
+                   _ ("The model file %s changed on disk since the model was opened (it was rewritten or "
+                      "replaced). Open the model again."),
+                   name);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+stamp_clear (gpointer p)
+{
+  dg_file_stamp_clear (p);
 }
 
 static char *
@@ -263,6 +298,8 @@ dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options,
   g_mutex_init (&m->lock);
   m->engine = engine;
   m->path = g_strdup (path);
+  m->stamps = g_array_new (FALSE, TRUE, sizeof (DgFileStamp));
+  g_array_set_clear_func (m->stamps, stamp_clear);
   m->precision = options ? options->precision : DG_PRECISION_BF16;
   m->weights = options ? options->weights : DG_WEIGHTS_RELEASED;
   if ((guint) m->weights > DG_WEIGHTS_Q4_0) {
@@ -281,7 +318,7 @@ dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options,
   const char *parts[] = { "vlm", "connector", "transformer", "vae" };
   gboolean q8 = FALSE;
   for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
-    if (!check_weights (path, parts[i], &q8, error))
+    if (!check_weights (path, parts[i], &q8, m->stamps, error))
       return NULL;
   /* A converted folder has no released weights to give: its runs (plan and loaders) use q8_0
    * whatever was asked, which is what its files hold (dg_weights_linear uploads them as they are). */
@@ -296,6 +333,8 @@ dg_model_free (DgModel *model)
   if (!model)
     return;
   g_mutex_clear (&model->lock);
+  if (model->stamps)
+    g_array_unref (model->stamps);
   if (model->tok)
     dg_tokenizer_free (model->tok);
   g_free (model->path);
@@ -1019,9 +1058,12 @@ dg_run_batch_measured (DgModel *model, const DgRequest *const *requests, guint n
             .cancel = cancellable };
   g_mutex_lock (&model->lock);
   GPtrArray *result = NULL;
-  if (resolve_requests (&r, error) && plan_run (&r, error) && encode_prompt (&r, error) &&
-      encode_references (&r, error) && denoise (&r, error))
+  if (dg_model_check_files (model, error) && resolve_requests (&r, error) && plan_run (&r, error) &&
+      encode_prompt (&r, error) && encode_references (&r, error) && denoise (&r, error))
     result = decode (&r, error);
+  /* A weight file rewritten during the run: the stages may have read two versions of it. */
+  if (result && !dg_model_check_files (model, error))
+    g_clear_pointer (&result, g_ptr_array_unref);
   /* A cancel from the last progress call still wins: the caller asked for nothing. */
   if (result && cancelled (&r, error))
     g_clear_pointer (&result, g_ptr_array_unref);
