@@ -364,7 +364,7 @@ vkc_command_buffer_take (VkcDevice *dev, VkCommandBuffer *out, GError **error)
     guint last = dev->spare_command_buffers->len - 1;
     *out = g_array_index (dev->spare_command_buffers, VkCommandBuffer, last);
     g_array_remove_index (dev->spare_command_buffers, last);
-    return true; /* the pool resets it at vkBeginCommandBuffer (RESET_COMMAND_BUFFER_BIT) */
+    return true; /* reset when it was given back */
   }
   VkCommandBufferAllocateInfo ai = {
     .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
@@ -382,10 +382,14 @@ void
 vkc_command_buffer_give (VkcDevice *dev, VkCommandBuffer cb)
 {
   /* On a lost device a submitted command buffer may never leave the pending state: not reusable. */
-  if (dev->lost)
+  if (dev->lost) {
     vkFreeCommandBuffers (dev->device, dev->command_pool, 1, &cb);
-  else
-    g_array_append_val (dev->spare_command_buffers, cb);
+    return;
+  }
+  /* One whose recording failed half-way is still recording, which vkBeginCommandBuffer refuses
+   * (its implicit reset covers only the executable and invalid states): reset it here. */
+  vkResetCommandBuffer (cb, 0);
+  g_array_append_val (dev->spare_command_buffers, cb);
 }
 
 VkQueryPool

@@ -1,6 +1,6 @@
 # Reliability (docs/RELIABILITY.md). model_faults: injected faults (vkc_device_set_faults) —
 # device allocations failing in turn, the device lost at a submission and a wait, cancel from
-# every progress call — for generate, edit and inpaint. The default run tries every 41st
+# every progress call — for generate, edit and inpaint. The default run tries every 3rd
 # allocation (all kinds of allocation site, a few minutes); model_faults_every_allocation
 # (label slow) tries each one. model_soak (slow): 200 jobs in one process, memory flat.
 deepgen_model_test(faults test_faults.c)

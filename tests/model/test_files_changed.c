@@ -24,8 +24,8 @@ copy_tree (GFile *from, GFile *to)
 {
   g_autoptr (GError) error = NULL;
   g_assert_true (g_file_make_directory (to, NULL, &error));
-  g_autoptr (GFileEnumerator) e =
-      g_file_enumerate_children (from, "standard::name,standard::type", G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, &error);
+  g_autoptr (GFileEnumerator) e = g_file_enumerate_children (from, "standard::name,standard::type",
+                                                             G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, &error);
   g_assert_no_error (error);
   GFileInfo *info;
   while ((info = g_file_enumerator_next_file (e, NULL, &error))) {

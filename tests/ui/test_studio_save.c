@@ -67,7 +67,8 @@ fill (const char *dir)
   int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   g_assert_cmpint (fd, >=, 0);
   char block[4096] = { 0 };
-  while (write (fd, block, sizeof block) > 0) {}
+  while (write (fd, block, sizeof block) > 0) {
+  }
   close (fd);
 }
 
