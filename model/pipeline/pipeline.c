@@ -18,6 +18,9 @@
  * guidance are a few hundred thousand values (MODEL.md §1.9 does them in fp32 / bf16 on the
  * host-side tensors too), so the round trip costs microseconds against a DiT step. */
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "connector.h"
 #include "deepgen.h"
@@ -1039,6 +1042,20 @@ decode (Run *r, GError **error)
   return g_steal_pointer (&images);
 }
 
+/* A run's host buffers (weights converted for upload, staging copies, images, activations read
+ * back) are transient: once freed, glibc keeps much of their memory in its arenas, resident and
+ * scattered between live blocks, and a long-lived process (deepgen-studio, the GIMP plug-ins'
+ * shared model) drifts upward run after run — the soak measured +3 MiB over 128 tiny jobs with
+ * the live heap flat. Giving the free pages back at the end of each run keeps the resident size
+ * to what is in use; it costs milliseconds beside a run's seconds. */
+static void
+give_back_free_heap (void)
+{
+#ifdef __GLIBC__
+  malloc_trim (0);
+#endif
+}
+
 GPtrArray *
 dg_run_batch_measured (DgModel *model, const DgRequest *const *requests, guint n_requests, const DgRunHooks *hooks,
                        DgRunMemory *memory, DgProgressFunc progress, gpointer user_data, GCancellable *cancellable,
@@ -1068,6 +1085,7 @@ dg_run_batch_measured (DgModel *model, const DgRequest *const *requests, guint n
   if (result && cancelled (&r, error))
     g_clear_pointer (&result, g_ptr_array_unref);
   run_clear (&r);
+  give_back_free_heap ();
   g_mutex_unlock (&model->lock);
   return result;
 }
