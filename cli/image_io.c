@@ -103,6 +103,13 @@ cli_output_writable (const char *path, GError **error)
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR, _ ("Cannot write %s: it is a folder"), name);
     return FALSE;
   }
+  /* The result is written beside it and renamed over it: a device or a pipe (/dev/null, a FIFO)
+   * would be replaced by a file, so only a regular file may be overwritten. */
+  if (g_file_test (path, G_FILE_TEST_EXISTS) && !g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST, _ ("Cannot write %s: it exists and is not a regular file"),
+                 name);
+    return FALSE;
+  }
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
     g_autofree char *dname = g_filename_display_name (dir);
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, _ ("Cannot write %s: the folder %s does not exist"), name,
@@ -194,6 +201,19 @@ cli_image_save_with_text (const DgImage *img, const char *path, const char *type
   }
   g_autoptr (GdkPixbuf) pb = gdk_pixbuf_new_from_data (src->pixels, GDK_COLORSPACE_RGB, src->channels == 4, 8,
                                                        src->width, src->height, src->rowstride, NULL, NULL);
+  /* Encoded in memory, then written with plain writes: a full disk or an I/O error is reported
+   * with its cause ("No space left on device"), where gdk-pixbuf's savers say "Write Error". */
+  g_autofree gchar *data = NULL;
+  gsize len = 0;
+  g_autoptr (GError) e = NULL;
+  g_autofree char *option = key ? g_strconcat ("tEXt::", key, NULL) : NULL; /* PNG only */
+  gboolean encoded = strcmp (type, "jpeg") == 0
+                         ? gdk_pixbuf_save_to_buffer (pb, &data, &len, "jpeg", &e, "quality", "95", NULL)
+                         : gdk_pixbuf_save_to_buffer (pb, &data, &len, "png", &e, option, text, NULL);
+  if (!encoded) {
+    g_set_error (error, e->domain, e->code, _ ("Cannot write %s: %s"), name, e->message);
+    return FALSE;
+  }
   g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *base = g_path_get_basename (path);
   g_autofree char *templ = g_strdup_printf ("%s%s.%s.XXXXXX", dir, G_DIR_SEPARATOR_S, base);
@@ -206,27 +226,30 @@ cli_image_save_with_text (const DgImage *img, const char *path, const char *type
   set_tmp (g_strdup (templ));
   /* mkstemp makes the file private; the result gets the permissions of a plain new file. */
   gboolean ok = fchmod (fd, file_mode ()) == 0;
+  for (gsize done = 0; ok && done < len;) {
+    ssize_t n = write (fd, data + done, len - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    ok = n > 0;
+    done += ok ? (gsize) n : 0;
+  }
+  /* Some file systems report a full disk only when the data reaches it: at fsync or close. */
+  ok = ok && fsync (fd) == 0;
   int err = errno;
-  close (fd);
-  g_autoptr (GError) e = NULL;
-  if (!ok) {
-    g_set_error (&e, G_FILE_ERROR, g_file_error_from_errno (err), "%s", g_strerror (err));
-  } else if (strcmp (type, "jpeg") == 0) {
-    ok = gdk_pixbuf_save (pb, templ, "jpeg", &e, "quality", "95", NULL);
-  } else {
-    g_autofree char *option = key ? g_strconcat ("tEXt::", key, NULL) : NULL;
-    ok = gdk_pixbuf_save (pb, templ, "png", &e, option, text, NULL);
+  if (close (fd) != 0 && ok) {
+    err = errno;
+    ok = FALSE;
   }
   if (ok && g_rename (templ, path) != 0) {
     err = errno;
-    g_set_error (&e, G_FILE_ERROR, g_file_error_from_errno (err), "%s", g_strerror (err));
     ok = FALSE;
   }
   if (ok) {
     set_tmp (NULL);
     return TRUE;
   }
+  /* The temporary file goes; a file that was at @path before is untouched. */
   cli_image_save_abort ();
-  g_set_error (error, e->domain, e->code, _ ("Cannot write %s: %s"), name, e->message);
+  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err), _ ("Cannot write %s: %s"), name, g_strerror (err));
   return FALSE;
 }

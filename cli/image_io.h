@@ -29,11 +29,13 @@ DgImage *cli_image_load (const char *path, GError **error);
 DgMask *cli_mask_load (const char *path, GError **error);
 
 /* Checks before any work that the file can be written later: its folder exists and is
- * writable, and it is not a folder itself. */
+ * writable, and it is not a folder, nor anything but a regular file if it exists. */
 gboolean cli_output_writable (const char *path, GError **error);
 
 /* Writes @img as @type ("png" or "jpeg"; JPEG drops alpha) to @path through a temporary file
- * and a rename. */
+ * in the same folder, flushed to disk, and a rename. On failure (a full disk, a read-only
+ * folder) the error names the cause, the temporary file is removed and a file already at
+ * @path is left as it was. */
 gboolean cli_image_save (const DgImage *img, const char *path, const char *type, GError **error);
 /* cli_image_save with a PNG text chunk @key = @text (UTF-8; gdk-pixbuf writes tEXt when the text is
  * Latin-1, else iTXt). JPEG files get no chunk. */

@@ -96,6 +96,11 @@ char *dg_model_default_path (void);
 DgModel *dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options, GError **error);
 void dg_model_free (DgModel *model);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgModel, dg_model_free)
+/* Whether every weight file is still the one dg_model_open read (same file, size, modification
+ * and status-change times): FALSE with DG_ERROR_IO naming the first that was rewritten, replaced
+ * or removed since. Every run checks this before it starts and before it returns its images;
+ * a program that keeps a model open checks it to reopen the model instead of failing a run. */
+gboolean dg_model_check_files (DgModel *model, GError **error);
 /* The weight format the last dg_run / dg_run_batch used (RELEASED or Q8_0; what AUTO chose),
  * RELEASED before the first run. For messages such as "used 8-bit weights to fit the GPU". */
 DgWeightFormat dg_model_last_run_weights (DgModel *model);

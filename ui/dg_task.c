@@ -584,7 +584,9 @@ dg_task_model_acquire (const char *path, GError **error)
   g_mutex_lock (&cache_lock);
   cache_busy = TRUE;
   gboolean ok = TRUE;
-  if (cache_model && g_strcmp0 (cache_path, resolved) != 0) {
+  /* Another folder, or weight files rewritten or replaced since the model was opened (an update,
+   * a new download): the model is opened anew rather than the run failing. */
+  if (cache_model && (g_strcmp0 (cache_path, resolved) != 0 || !dg_model_check_files (cache_model, NULL))) {
     g_clear_pointer (&cache_model, dg_model_free);
     g_clear_pointer (&cache_path, g_free);
   }

@@ -145,8 +145,9 @@ void vkc_device_set_faults (VkcDevice *dev, const VkcFaults *faults);
 void vkc_device_fault_counts (VkcDevice *dev, VkcFaultCounts *counts);
 /* Whether the device was lost (a driver reset, or injected): nothing more runs on it. */
 bool vkc_device_lost (VkcDevice *dev);
-/* Destroys every pipeline made so far (none may be in use), so that the next run creates them
- * again — the fault tests use it to make every run's allocation sequence the same. */
+/* Destroys every pipeline made so far and the spare command buffers (none may be in use), so
+ * that the next run creates them again — the fault tests use it to make every run's allocation
+ * sequence the same. */
 void vkc_device_drop_pipelines (VkcDevice *dev);
 
 /* ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define SETS_PER_POOL 512
-#define MAX_TIMESTAMPS 8192
+#define MAX_TIMESTAMPS VKC_TIMESTAMP_QUERIES
 
 typedef struct {
   VkBuffer buffer;
@@ -93,28 +93,12 @@ vkc_cmd_begin (VkcDevice *dev, GError **error)
   cmd->written = g_array_new (FALSE, FALSE, sizeof (Span));
   cmd->read = g_array_new (FALSE, FALSE, sizeof (Span));
   cmd->labels = g_ptr_array_new ();
-  VkCommandBufferAllocateInfo ai = {
-    .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-    .commandPool = dev->command_pool,
-    .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-    .commandBufferCount = 1,
-  };
-  VkResult allocated = vkc_fault_alloc (dev);
-  if (allocated == VK_SUCCESS)
-    allocated = vkAllocateCommandBuffers (dev->device, &ai, &cmd->cb);
-  if (!vkc_check (allocated, "vkAllocateCommandBuffers", error)) {
+  if (!vkc_command_buffer_take (dev, &cmd->cb, error)) {
     vkc_cmd_free (cmd);
     return NULL;
   }
-  if (dev->info.timestamps) {
-    VkQueryPoolCreateInfo qi = {
-      .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
-      .queryType = VK_QUERY_TYPE_TIMESTAMP,
-      .queryCount = MAX_TIMESTAMPS,
-    };
-    if (vkCreateQueryPool (dev->device, &qi, NULL, &cmd->queries) != VK_SUCCESS)
-      cmd->queries = VK_NULL_HANDLE;
-  }
+  if (dev->info.timestamps)
+    cmd->queries = vkc_query_pool_take (dev);
   VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO };
   vkBeginCommandBuffer (cmd->cb, &bi);
   if (cmd->queries) {
@@ -363,12 +347,12 @@ vkc_cmd_free (VkcCmd *cmd)
     return;
   VkcDevice *dev = cmd->dev;
   if (cmd->cb)
-    vkFreeCommandBuffers (dev->device, dev->command_pool, 1, &cmd->cb);
+    vkc_command_buffer_give (dev, cmd->cb);
   for (guint i = 0; i < cmd->descriptor_pools->len; i++)
     vkDestroyDescriptorPool (dev->device, g_ptr_array_index (cmd->descriptor_pools, i), NULL);
   g_ptr_array_unref (cmd->descriptor_pools);
   if (cmd->queries)
-    vkDestroyQueryPool (dev->device, cmd->queries, NULL);
+    vkc_query_pool_give (dev, cmd->queries);
   g_array_unref (cmd->written);
   g_array_unref (cmd->read);
   g_ptr_array_unref (cmd->labels);

@@ -534,6 +534,8 @@ vkc_device_new (const VkcDeviceOptions *options, GError **error)
   dev->pipelines = g_hash_table_new (g_str_hash, g_str_equal);
   dev->set_layouts = g_hash_table_new (g_direct_hash, g_direct_equal);
   dev->pipeline_layouts = g_hash_table_new (g_direct_hash, g_direct_equal);
+  dev->spare_command_buffers = g_array_new (FALSE, FALSE, sizeof (VkCommandBuffer));
+  dev->spare_query_pools = g_array_new (FALSE, FALSE, sizeof (VkQueryPool));
   if (!create_instance (dev, validation, error) || !pick_physical (dev, want, error) || !create_logical (dev, error)) {
     vkc_device_free (dev);
     return NULL;
@@ -556,6 +558,8 @@ vkc_device_free (VkcDevice *dev)
   if (dev->device) {
     vkDeviceWaitIdle (dev->device);
     vkc_pipelines_destroy (dev);
+    if (dev->command_pool)
+      vkc_spares_free (dev);
     if (dev->pipeline_cache) {
       vkc_pipeline_cache_save (dev);
       vkDestroyPipelineCache (dev->device, dev->pipeline_cache, NULL);
@@ -581,6 +585,8 @@ vkc_device_free (VkcDevice *dev)
   g_hash_table_unref (dev->pipelines);
   g_hash_table_unref (dev->set_layouts);
   g_hash_table_unref (dev->pipeline_layouts);
+  g_array_unref (dev->spare_command_buffers);
+  g_array_unref (dev->spare_query_pools);
   g_free (dev->pipeline_cache_path);
   g_clear_error (&dev->pending_error);
   vkc_fastpaths_free (dev);

@@ -33,6 +33,7 @@ vkc_device_drop_pipelines (VkcDevice *dev)
 {
   vkDeviceWaitIdle (dev->device);
   vkc_pipelines_destroy (dev);
+  vkc_spares_free (dev);
 }
 
 void

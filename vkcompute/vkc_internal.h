@@ -10,6 +10,14 @@ struct VkcDevice {
   VkQueue queue;
   uint32_t queue_family;
   VkCommandPool command_pool;
+  /* Command buffers and timestamp query pools that finished their work, kept for the next
+   * submission instead of freed (vkc_command_buffer_take / _give): one run records thousands of
+   * submissions, and the Khronos validation layer's synchronization validation (1.3.239, the
+   * test suite's) keeps ~3 KB for every command buffer ever allocated, freed or not, and more
+   * for every query reset in it — 8 MiB a job in the soak. Bounded by how many are in use at
+   * once. */
+  GArray *spare_command_buffers; /* VkCommandBuffer */
+  GArray *spare_query_pools;     /* VkQueryPool, each of VKC_TIMESTAMP_QUERIES queries */
   VkPipelineCache pipeline_cache;
   char *pipeline_cache_path;
   VkcDeviceInfo info;
@@ -64,6 +72,18 @@ VkResult vkc_fault_alloc (VkcDevice *dev);
 void vkc_fault_read_env (VkcDevice *dev);
 /* Submit @cb, wait for it, reset the fence; the one place that submits (faults, lost device). */
 bool vkc_submit_wait (VkcDevice *dev, VkCommandBuffer cb, GError **error);
+
+/* A command buffer of the device's pool, ready to begin (a spare one, or newly allocated — that
+ * one counts as a device allocation for fault injection); _give returns it when its work is done
+ * or it was never submitted (never one still pending). Freeing the spares: vkc_spares_free. */
+bool vkc_command_buffer_take (VkcDevice *dev, VkCommandBuffer *out, GError **error);
+void vkc_command_buffer_give (VkcDevice *dev, VkCommandBuffer cb);
+#define VKC_TIMESTAMP_QUERIES 8192
+/* A timestamp query pool of VKC_TIMESTAMP_QUERIES queries (reset it in the command buffer before
+ * use), VK_NULL_HANDLE when one cannot be made; _give as above. */
+VkQueryPool vkc_query_pool_take (VkcDevice *dev);
+void vkc_query_pool_give (VkcDevice *dev, VkQueryPool pool);
+void vkc_spares_free (VkcDevice *dev);
 
 /* One-shot command buffer for transfers (staging copies). */
 bool vkc_one_shot_begin (VkcDevice *dev, VkCommandBuffer *out, GError **error);

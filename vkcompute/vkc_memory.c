@@ -358,8 +358,14 @@ vkc_pool_reserved (VkcPool *pool)
 /* ---- transfers ---------------------------------------------------------------------- */
 
 bool
-vkc_one_shot_begin (VkcDevice *dev, VkCommandBuffer *out, GError **error)
+vkc_command_buffer_take (VkcDevice *dev, VkCommandBuffer *out, GError **error)
 {
+  if (dev->spare_command_buffers->len > 0) {
+    guint last = dev->spare_command_buffers->len - 1;
+    *out = g_array_index (dev->spare_command_buffers, VkCommandBuffer, last);
+    g_array_remove_index (dev->spare_command_buffers, last);
+    return true; /* reset when it was given back */
+  }
   VkCommandBufferAllocateInfo ai = {
     .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
     .commandPool = dev->command_pool,
@@ -369,7 +375,68 @@ vkc_one_shot_begin (VkcDevice *dev, VkCommandBuffer *out, GError **error)
   VkResult r = vkc_fault_alloc (dev);
   if (r == VK_SUCCESS)
     r = vkAllocateCommandBuffers (dev->device, &ai, out);
-  if (!vkc_check (r, "vkAllocateCommandBuffers", error))
+  return vkc_check (r, "vkAllocateCommandBuffers", error);
+}
+
+void
+vkc_command_buffer_give (VkcDevice *dev, VkCommandBuffer cb)
+{
+  /* On a lost device a submitted command buffer may never leave the pending state: not reusable. */
+  if (dev->lost) {
+    vkFreeCommandBuffers (dev->device, dev->command_pool, 1, &cb);
+    return;
+  }
+  /* One whose recording failed half-way is still recording, which vkBeginCommandBuffer refuses
+   * (its implicit reset covers only the executable and invalid states): reset it here. */
+  vkResetCommandBuffer (cb, 0);
+  g_array_append_val (dev->spare_command_buffers, cb);
+}
+
+VkQueryPool
+vkc_query_pool_take (VkcDevice *dev)
+{
+  VkQueryPool pool = VK_NULL_HANDLE;
+  if (dev->spare_query_pools->len > 0) {
+    guint last = dev->spare_query_pools->len - 1;
+    pool = g_array_index (dev->spare_query_pools, VkQueryPool, last);
+    g_array_remove_index (dev->spare_query_pools, last);
+    return pool;
+  }
+  VkQueryPoolCreateInfo qi = {
+    .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+    .queryType = VK_QUERY_TYPE_TIMESTAMP,
+    .queryCount = VKC_TIMESTAMP_QUERIES,
+  };
+  if (vkCreateQueryPool (dev->device, &qi, NULL, &pool) != VK_SUCCESS)
+    return VK_NULL_HANDLE;
+  return pool;
+}
+
+void
+vkc_query_pool_give (VkcDevice *dev, VkQueryPool pool)
+{
+  if (dev->lost)
+    vkDestroyQueryPool (dev->device, pool, NULL);
+  else
+    g_array_append_val (dev->spare_query_pools, pool);
+}
+
+void
+vkc_spares_free (VkcDevice *dev)
+{
+  if (dev->spare_command_buffers->len > 0)
+    vkFreeCommandBuffers (dev->device, dev->command_pool, dev->spare_command_buffers->len,
+                          (VkCommandBuffer *) (void *) dev->spare_command_buffers->data);
+  g_array_set_size (dev->spare_command_buffers, 0);
+  for (guint i = 0; i < dev->spare_query_pools->len; i++)
+    vkDestroyQueryPool (dev->device, g_array_index (dev->spare_query_pools, VkQueryPool, i), NULL);
+  g_array_set_size (dev->spare_query_pools, 0);
+}
+
+bool
+vkc_one_shot_begin (VkcDevice *dev, VkCommandBuffer *out, GError **error)
+{
+  if (!vkc_command_buffer_take (dev, out, error))
     return false;
   VkCommandBufferBeginInfo bi = {
     .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
@@ -384,7 +451,7 @@ vkc_one_shot_submit (VkcDevice *dev, VkCommandBuffer cb, GError **error)
 {
   vkEndCommandBuffer (cb);
   bool ok = vkc_submit_wait (dev, cb, error);
-  vkFreeCommandBuffers (dev->device, dev->command_pool, 1, &cb);
+  vkc_command_buffer_give (dev, cb);
   return ok;
 }
 

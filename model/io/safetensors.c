@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "dg_error.h"
 #include "dg_i18n.h"
 #include "gguf.h"
@@ -24,7 +26,8 @@ typedef struct {
   GMappedFile *map; /* NULL for an in-memory image */
   const guint8 *base;
   gsize size;
-  gboolean gguf; /* a GGUF file (gguf.h) rather than safetensors */
+  gboolean gguf;     /* a GGUF file (gguf.h) rather than safetensors */
+  DgFileStamp stamp; /* of the file when it was mapped (path NULL for an in-memory image) */
 } StFile;
 
 /* The public info first, so that a pointer to an entry is a pointer to its info. */
@@ -48,6 +51,7 @@ st_file_free (gpointer p)
 {
   StFile *f = p;
   g_free (f->display);
+  dg_file_stamp_clear (&f->stamp);
   if (f->map)
     g_mapped_file_unref (f->map);
   g_free (f);
@@ -431,6 +435,7 @@ add_mapped_file (DgSafetensors *st, const char *path, gboolean gguf, GError **er
   StFile *f = g_new0 (StFile, 1);
   f->display = dg_display_name (path);
   f->map = map;
+  dg_file_stamp_take (&f->stamp, path);
   f->base = (const guint8 *) g_mapped_file_get_contents (map);
   f->size = g_mapped_file_get_length (map);
   f->gguf = gguf;
@@ -822,5 +827,55 @@ to_bf16 (const DgTensorInfo *info, guint16 *dst, GError **error)
     return TRUE;
   }
   default: return unsupported_conversion (info, "BF16", error);
+  }
+}
+
+/* ---- file stamps ------------------------------------------------------------------------- */
+
+gboolean
+dg_file_stamp_take (DgFileStamp *stamp, const char *path)
+{
+  memset (stamp, 0, sizeof *stamp);
+  GStatBuf sb;
+  if (g_stat (path, &sb) != 0)
+    return FALSE;
+  stamp->path = g_strdup (path);
+  stamp->device = (guint64) sb.st_dev;
+  stamp->inode = (guint64) sb.st_ino;
+  stamp->size = (guint64) sb.st_size;
+  stamp->mtime_ns = (gint64) sb.st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) + sb.st_mtim.tv_nsec;
+  stamp->ctime_ns = (gint64) sb.st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) + sb.st_ctim.tv_nsec;
+  return TRUE;
+}
+
+gboolean
+dg_file_stamp_unchanged (const DgFileStamp *stamp, gboolean *now_missing)
+{
+  DgFileStamp now;
+  gboolean exists = dg_file_stamp_take (&now, stamp->path);
+  if (now_missing)
+    *now_missing = !exists;
+  gboolean same = exists && now.device == stamp->device && now.inode == stamp->inode && now.size == stamp->size &&
+                  now.mtime_ns == stamp->mtime_ns && now.ctime_ns == stamp->ctime_ns;
+  dg_file_stamp_clear (&now);
+  return same;
+}
+
+void
+dg_file_stamp_clear (DgFileStamp *stamp)
+{
+  g_clear_pointer (&stamp->path, g_free);
+}
+
+void
+dg_safetensors_file_stamps (const DgSafetensors *st, GArray *stamps)
+{
+  for (guint i = 0; i < st->files->len; i++) {
+    const StFile *f = g_ptr_array_index (st->files, i);
+    if (!f->stamp.path)
+      continue;
+    DgFileStamp copy = f->stamp;
+    copy.path = g_strdup (f->stamp.path);
+    g_array_append_val (stamps, copy);
   }
 }

@@ -51,6 +51,23 @@ DgSafetensors *dg_safetensors_open (const char *path, GError **error);
 DgSafetensors *dg_safetensors_open_data (const guint8 *data, gsize len, const char *display, GError **error);
 
 void dg_safetensors_free (DgSafetensors *st);
+
+/* What tells whether a file's contents are still those that were read, without reading it: a
+ * rewrite in place changes its modification and status-change times (and perhaps its size), a
+ * replacement (rename over it) its inode, a removal its existence. */
+typedef struct {
+  char *path;
+  guint64 device, inode, size;
+  gint64 mtime_ns, ctime_ns;
+} DgFileStamp;
+/* Stamps @path as it is now into @stamp (path copied); FALSE when it cannot be stat'ed. */
+gboolean dg_file_stamp_take (DgFileStamp *stamp, const char *path);
+/* Whether @path still has @stamp; FALSE (and *now_missing, when given, TRUE) if it is gone. */
+gboolean dg_file_stamp_unchanged (const DgFileStamp *stamp, gboolean *now_missing);
+void dg_file_stamp_clear (DgFileStamp *stamp);
+/* Appends to @stamps (a GArray of DgFileStamp; clear each with dg_file_stamp_clear) the stamps of
+ * the files @st mapped, taken when they were mapped. */
+void dg_safetensors_file_stamps (const DgSafetensors *st, GArray *stamps);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgSafetensors, dg_safetensors_free)
 
 /* What the set is called in messages: "vlm/model.safetensors.index.json", "vae/diffusion_...". */

@@ -4,7 +4,13 @@
  * host RSS and the device memory the pools hold are recorded; once every kind of job has run
  * (the warm-up: pipelines compiled, caches filled) neither may grow by 1 % or more, and every
  * repeat of a request gives the same bytes as its first run. Slow (label `slow`): about 200 tiny
- * runs; the figures it prints are kept in docs/RELIABILITY.md. */
+ * runs; the figures it prints are kept in docs/RELIABILITY.md.
+ *
+ * For bisecting a growth: DEEPGEN_SOAK_REPEAT=1 makes every job the first one (generate 64×48,
+ * fp32) — growth then is no cache of distinct shapes; the heap figures printed (glibc's live
+ * and free bytes) tell live allocations from fragmentation; DEEPGEN_VK_VALIDATION=0 tells ours
+ * from the validation layer's. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -70,7 +76,9 @@ test_soak (void)
   guint64 rss_warm = 0, rss_max = 0, held_warm = 0, held_max = 0;
   guint repeats = 0, cancels = 0;
   gint64 t0 = g_get_monotonic_time ();
-  for (guint i = 0; i < N_JOBS; i++) {
+  gboolean repeat = g_strcmp0 (g_getenv ("DEEPGEN_SOAK_REPEAT"), "1") == 0;
+  for (guint n = 0; n < N_JOBS; n++) {
+    guint i = repeat ? 0 : n;
     DgJob kind = (DgJob) (i % 3);
     guint size = i / 3 % N_SIZES, setup = i / (3 * N_SIZES) % N_SETUPS, batch = 1 + i / (PERIOD / 2) % 2;
     TinyJob jobs[2];
@@ -80,7 +88,7 @@ test_soak (void)
       jobs[b].request.seed += b;
       requests[b] = &jobs[b].request;
     }
-    Cancel c = { g_cancellable_new (), 0, i % 13 == 6 ? 3 : 0 };
+    Cancel c = { g_cancellable_new (), 0, n % 13 == 6 ? 3 : 0 };
     g_autoptr (GPtrArray) out = dg_run_batch (models[setup], requests, batch, maybe_cancel, &c, c.cancel, &error);
     if (c.cancel_at) {
       g_assert_null (out);
@@ -104,17 +112,21 @@ test_soak (void)
     for (guint b = 0; b < batch; b++) tiny_job_clear (&jobs[b]);
 
     guint64 rss = rss_bytes (), held = vkc_device_reserved (dev, NULL);
-    if (i + 1 == PERIOD) {
+    if (n + 1 == PERIOD) {
       rss_warm = rss;
       held_warm = held;
     }
-    if (i + 1 >= PERIOD) {
+    if (n + 1 >= PERIOD) {
       rss_max = MAX (rss_max, rss);
       held_max = MAX (held_max, held);
     }
-    if (i % 25 == 24)
-      g_test_message ("job %u: RSS %.1f MiB, device memory held %.1f MiB, %.1f s so far", i + 1, rss / 1048576.0,
-                      held / 1048576.0, (g_get_monotonic_time () - t0) / 1e6);
+    if (n % 25 == 24) {
+      struct mallinfo2 heap = mallinfo2 ();
+      g_test_message ("job %u: RSS %.1f MiB (heap: %.1f MiB live, %.1f MiB free), device memory held %.1f MiB, "
+                      "%.1f s so far",
+                      n + 1, rss / 1048576.0, heap.uordblks / 1048576.0, heap.fordblks / 1048576.0, held / 1048576.0,
+                      (g_get_monotonic_time () - t0) / 1e6);
+    }
   }
   g_test_message ("%u jobs (%u cancelled, %u repeats identical) in %.0f s; after the warm-up of %u jobs: RSS %.2f → "
                   "max %.2f MiB (+%.3f %%), device memory held %.2f → max %.2f MiB",

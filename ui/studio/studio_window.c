@@ -8,6 +8,7 @@
 #include "dg_gettext.h"
 #include "dg_panel.h"
 #include "studio_canvas.h"
+#include "studio_save.h"
 
 #define THUMB_SIDE 64
 #define DEFAULT_CANVAS 512 /* generate with nothing open: the model's native size */
@@ -267,13 +268,12 @@ studio_window_save (StudioWindow *self, GFile *file, GError **error)
     /* JPEG has no alpha: flatten onto white */
     g_autoptr (GdkPixbuf) flat =
         gdk_pixbuf_composite_color_simple (pb, img->width, img->height, GDK_INTERP_NEAREST, 255, 1, 0xffffff, 0xffffff);
-    return gdk_pixbuf_save (flat, path, type, error, "quality", "95", NULL);
+    return studio_pixbuf_save (flat, path, type, error);
   }
   /* a PNG carries what made it, as the CLI's do (`deepgen generate --from`) */
   const Entry *e = self->current >= 0 ? g_ptr_array_index (self->entries, self->current) : NULL;
-  const gboolean with_params = g_str_equal (type, "png") && e && e->params;
-  return gdk_pixbuf_save (pb, path, type, error, with_params ? "tEXt::" DG_JOB_PARAMS_KEY : NULL,
-                          with_params ? e->params : NULL, NULL);
+  return studio_pixbuf_save_with_text (pb, path, type, e && e->params ? DG_JOB_PARAMS_KEY : NULL, e ? e->params : NULL,
+                                       error);
 }
 
 static void
