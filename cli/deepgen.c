@@ -148,6 +148,8 @@ typedef struct {
   char *output;
   int feather;
   gboolean quiet;
+  gboolean synthetic; /* the synthetic DeepGen 1.0 instead of a model folder */
+  int layers;         /* with synthetic: layers per component, 0 = full depth */
 } JobOptions;
 
 static void
@@ -209,6 +211,12 @@ job_context (JobOptions *o)
           "(8-bit Linear layers: about half the GPU memory) or q4 (a 4-bit language model, for 4 GB cards)"),
       N_ ("FORMAT") },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model, N_ ("The DeepGen-1.0-diffusers folder"), N_ ("DIR") },
+    { "synthetic", 0, 0, G_OPTION_ARG_NONE, &o->synthetic,
+      N_ ("DeepGen 1.0 with random weights made in memory instead of a model folder (the image is noise: for "
+          "trying sizes and memory)"),
+      NULL },
+    { "layers", 0, 0, G_OPTION_ARG_INT, &o->layers,
+      N_ ("With --synthetic: the real widths with N layers per component (default: the full depth)"), N_ ("N") },
     { "device", 0, 0, G_OPTION_ARG_STRING, &o->device,
       N_ ("Vulkan device by index or part of its name (default: $DEEPGEN_VK_DEVICE, else the best)"), N_ ("DEV") },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, N_ ("No progress output"), NULL },
@@ -321,7 +329,8 @@ check_model (const char *path)
 
 typedef struct {
   /* in */
-  char *model_dir;
+  char *model_dir; /* NULL: the synthetic model of @layers */
+  guint layers;
   char *device;
   DgPrecision precision;
   DgWeightFormat weights;
@@ -360,7 +369,8 @@ job_thread (gpointer data)
   g_autoptr (DgModel) model = NULL;
   if (engine) {
     j->device_name = g_strdup (dg_engine_device_name (engine));
-    model = dg_model_open (engine, j->model_dir, &lo, &j->error);
+    model = j->model_dir ? dg_model_open (engine, j->model_dir, &lo, &j->error)
+                         : dg_model_open_synthetic (engine, j->layers, 0, &lo, &j->error);
   }
   if (model && !g_cancellable_set_error_if_cancelled (j->cancel, &j->error)) {
     j->t_start = g_get_monotonic_time ();
@@ -515,12 +525,20 @@ job_main (JobOptions *o, int argc, char **argv)
   /* Before any heavy work: a known output type in a writable folder, and the model. */
   if (!cli_output_type (output, &j.type, &error) || !cli_output_writable (output, &error))
     return fail (error);
-  g_autofree char *dir = model_path (o->model);
-  g_autofree char *missing = check_model (dir);
+  if ((o->synthetic && o->model) || (o->layers && !o->synthetic) ||
+      !cli_check_int (o->layers, 0, 256, "--layers", &error)) {
+    if (!error)
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   o->model ? _ ("--synthetic and --model exclude each other") : _ ("--layers needs --synthetic"));
+    return fail (error);
+  }
+  g_autofree char *dir = o->synthetic ? NULL : model_path (o->model);
+  g_autofree char *missing = o->synthetic ? NULL : check_model (dir);
   if (missing) {
     fprintf (stderr, "%s: %s", prog (), missing);
     return CLI_EXIT_FAILURE;
   }
+  j.layers = (guint) o->layers;
 
   /* Inputs. */
   g_autoptr (GPtrArray) images = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);

@@ -55,6 +55,15 @@ on_stage_output (gpointer user_data, DgPlanStage stage, const float *values, gsi
   }
 }
 
+/* Progress with the time since the run began, so that a long run's log shows where it is. */
+static void
+log_progress (DgStage stage, int step, int n_steps, gpointer user_data)
+{
+  const gint64 *t0 = user_data;
+  g_test_message ("%8.1f s  %s %d/%d", (double) (g_get_monotonic_time () - *t0) / 1e6, dg_stage_name (stage), step,
+                  n_steps);
+}
+
 /* A smooth RGB reference (its content does not matter here). */
 static DgImage *
 test_image (int side)
@@ -72,6 +81,7 @@ run_case (gconstpointer data)
 {
   const Case *c = data;
   g_autoptr (GError) error = NULL;
+  gint64 t0 = g_get_monotonic_time ();
   g_autoptr (DgEngine) engine = dg_engine_new (NULL, &error);
   g_assert_no_error (error);
   DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
@@ -95,8 +105,7 @@ run_case (gconstpointer data)
   memset (&outputs, 0, sizeof outputs);
   DgRunHooks hooks = { .stage_output = on_stage_output, .stage_output_data = &outputs };
   DgRunMemory mem;
-  gint64 t0 = g_get_monotonic_time ();
-  g_autoptr (GPtrArray) out = dg_run_batch_measured (model, &rp, 1, &hooks, &mem, NULL, NULL, NULL, &error);
+  g_autoptr (GPtrArray) out = dg_run_batch_measured (model, &rp, 1, &hooks, &mem, log_progress, &t0, NULL, &error);
   g_assert_no_error (error);
   g_test_message ("%s: %.1f s", c->name, (double) (g_get_monotonic_time () - t0) / 1e6);
   g_assert_cmpuint (out->len, ==, 1);
