@@ -1118,6 +1118,7 @@ cmd_bench (int argc, char **argv)
       /* edit references are multiples of 32; keep generate comparable */
       if (!bench_run (&o, (w + 31) / 32 * 32, (h + 31) / 32 * 32, &error))
         return fail (error);
+      fflush (stdout); /* each table as soon as it is measured: the next run may take long */
     }
   return CLI_EXIT_OK;
 }

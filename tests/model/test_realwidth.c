@@ -10,6 +10,7 @@
  *
  * One case per ctest (`-p /realwidth/<case>`, tests/model/realwidth.cmake). */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "deepgen.h"
@@ -144,6 +145,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  setvbuf (stdout, NULL, _IOLBF, 0); /* the progress of a long run shows in ctest's log as it goes */
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *path = g_strdup_printf ("/realwidth/%s", cases[i].name);
     g_test_add_data_func (path, &cases[i], run_case);
