@@ -252,6 +252,8 @@ DgModel *
 dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options, GError **error)
 {
   const gboolean synthetic = g_str_has_prefix (path, DG_SYNTHETIC_PREFIX); /* no files to check */
+  if (synthetic)
+    dg_synthetic_register ();
   g_autofree char *missing = synthetic ? NULL : dg_model_folder_missing (path);
   if (missing) {
     g_autofree char *list = g_strdelimit (g_strchomp (g_strdup (missing)), "\n", ',');
@@ -300,7 +302,6 @@ dg_model_open_synthetic (DgEngine *engine, guint layers, guint64 seed, const DgL
                  DG_CONFIG_MAX_LAYERS);
     return NULL;
   }
-  dg_synthetic_register ();
   g_autofree char *path = dg_synthetic_path (layers, seed);
   return dg_model_open (engine, path, options, error);
 }
