@@ -951,7 +951,7 @@ bench_run (const BenchOptions *o, int w, int h, GError **error)
     cli_append_padded (stages_table, _ (rows[i].name), 34);
     g_string_append_printf (stages_table, " %10.3f %14.3f", rows[i].seconds, rows[i].tflop);
     if (is_real && rows[i].seconds > 0 && rows[i].tflop > 0)
-      g_string_append_printf (stages_table, "   %8.2f", rows[i].tflop / rows[i].seconds);
+      g_string_append_printf (stages_table, "   %8.4f", rows[i].tflop / rows[i].seconds); /* CPU devices: GFLOP/s */
     g_string_append_c (stages_table, '\n');
   }
   cli_append_padded (stages_table, _ ("total"), 34);
