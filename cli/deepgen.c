@@ -158,6 +158,8 @@ typedef struct {
   gboolean quiet;
   gboolean no_service;
   char *preview;
+  gboolean synthetic; /* the synthetic DeepGen 1.0 instead of a model folder */
+  int layers;         /* with synthetic: layers per component, 0 = full depth */
 } JobOptions;
 
 static void
@@ -221,6 +223,12 @@ job_context (JobOptions *o)
           "(8-bit Linear layers: about half the GPU memory) or q4 (a 4-bit language model, for 4 GB cards)"),
       N_ ("FORMAT") },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model, N_ ("The DeepGen-1.0-diffusers folder"), N_ ("DIR") },
+    { "synthetic", 0, 0, G_OPTION_ARG_NONE, &o->synthetic,
+      N_ ("DeepGen 1.0 with random weights made in memory instead of a model folder (the image is noise: for "
+          "trying sizes and memory)"),
+      NULL },
+    { "layers", 0, 0, G_OPTION_ARG_INT, &o->layers,
+      N_ ("With --synthetic: the real widths with N layers per component (default: the full depth)"), N_ ("N") },
     { "device", 0, 0, G_OPTION_ARG_STRING, &o->device,
       N_ ("Vulkan device by index or part of its name (default: $DEEPGEN_VK_DEVICE, else the best)"), N_ ("DEV") },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, N_ ("No progress output"), NULL },
@@ -344,7 +352,8 @@ check_model (const char *path)
 
 typedef struct {
   /* in */
-  char *model_dir;
+  char *model_dir; /* NULL: the synthetic model of @layers */
+  guint layers;
   char *device;
   DgPrecision precision;
   DgWeightFormat weights;
@@ -435,7 +444,8 @@ job_in_process (Job *j)
   g_autoptr (DgModel) model = NULL;
   if (engine) {
     j->device_name = g_strdup (dg_engine_device_name (engine));
-    model = dg_model_open (engine, j->model_dir, &lo, &j->error);
+    model = j->model_dir ? dg_model_open (engine, j->model_dir, &lo, &j->error)
+                         : dg_model_open_synthetic (engine, j->layers, 0, &lo, &j->error);
   }
   if (model && !g_cancellable_set_error_if_cancelled (j->cancel, &j->error)) {
     j->t_start = g_get_monotonic_time ();
@@ -636,16 +646,24 @@ job_main (JobOptions *o, int argc, char **argv)
   /* Before any heavy work: a known output type in a writable folder, and the model. */
   if (!cli_output_type (output, &j.type, &error) || !cli_output_writable (output, &error))
     return fail (error);
+  if ((o->synthetic && o->model) || (o->layers && !o->synthetic) ||
+      !cli_check_int (o->layers, 0, 256, "--layers", &error)) {
+    if (!error)
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   o->model ? _ ("--synthetic and --model exclude each other") : _ ("--layers needs --synthetic"));
+    return fail (error);
+  }
   if (o->preview &&
       (!cli_output_type (o->preview, &j.preview_type, &error) || !cli_output_writable (o->preview, &error)))
     return fail (error);
   j.preview = o->preview;
-  g_autofree char *dir = model_path (o->model);
-  g_autofree char *missing = check_model (dir);
+  g_autofree char *dir = o->synthetic ? NULL : model_path (o->model);
+  g_autofree char *missing = o->synthetic ? NULL : check_model (dir);
   if (missing) {
     fprintf (stderr, "%s: %s", prog (), missing);
     return CLI_EXIT_FAILURE;
   }
+  j.layers = (guint) o->layers;
 
   /* Inputs. */
   g_autoptr (GPtrArray) images = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);
@@ -942,6 +960,144 @@ bench_reference (int w, int h)
   return img;
 }
 
+typedef struct {
+  DgEngine *engine;
+  DgModel *model;
+  const char *display; /* the model, for the heading */
+  DgJob job;
+  DgPrecision precision;
+  int steps, runs;
+  gboolean synthetic;
+} BenchOptions;
+
+/* Each stage's device memory as held (the pools' peak) beside the memory plan's figure. They are
+ * equal byte for byte except the VAE stages, whose GroupNorm scratch follows the device's row
+ * splits (a few MiB at most, plan.h). */
+static void
+bench_print_memory (const DgStageTimes *times)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  cli_append_padded (s, _ ("device memory, MiB"), 34);
+  cli_append_right (s, _ ("held"), 11);
+  cli_append_right (s, _ ("planned"), 11);
+  cli_append_right (s, _ ("difference"), 11);
+  g_string_append_c (s, '\n');
+  for (guint i = 0; i < DG_PLAN_N_STAGES; i++) {
+    if (!times->held[i])
+      continue;
+    cli_append_padded (s, dg_plan_stage_name ((DgPlanStage) i), 34);
+    g_string_append_printf (s, " %10.1f %10.1f %+10.2f\n", times->held[i] / 1048576.0, times->planned[i] / 1048576.0,
+                            ((double) times->held[i] - (double) times->planned[i]) / 1048576.0);
+  }
+  fputs (s->str, stdout);
+}
+
+/* Runs @o's job at @w × @h o->runs times and prints the last run's stage times, TFLOP/s and memory. */
+static gboolean
+bench_run (const BenchOptions *o, int w, int h, GError **error)
+{
+  g_autoptr (DgImage) ref = bench_reference (w, h);
+  const DgImage *refs[1] = { ref };
+  DgRequest req = DG_REQUEST_INIT;
+  req.job = o->job;
+  req.prompt = SAMPLE_PROMPT;
+  req.width = w;
+  req.height = h;
+  req.steps = o->steps;
+  if (o->job == DG_JOB_EDIT) {
+    req.images = refs;
+    req.n_images = 1;
+  }
+  g_autoptr (CliProgress) progress =
+      cli_progress_new (stderr, cli_progress_mode_for_stderr (FALSE), g_get_charset (NULL), dg_stage_name);
+  Timeline t = { 0 };
+  DgStageTimes vlm_times = { 0 };
+  double total = 0;
+  for (int run = 0; run < o->runs; run++) {
+    t = (Timeline) { .part = -1, .dit_step_open = -1, .progress = progress };
+    gint64 t0 = g_get_monotonic_time ();
+    /* dg_run_batch_timed gives the VLM's ViT and LLM times separately. */
+    const DgRequest *one[1] = { &req };
+    g_autoptr (GPtrArray) imgs = dg_run_batch_timed (o->model, one, 1, &vlm_times, timeline_func, &t, NULL, error);
+    DgImage *img = imgs ? g_ptr_array_index (imgs, 0) : NULL;
+    gint64 t1 = g_get_monotonic_time ();
+    cli_progress_end (progress);
+    if (!img)
+      return FALSE;
+    if (t.part >= 0)
+      t.seconds[t.part] += (double) (t1 - t.last) / 1e6;
+    total = (double) (t1 - t0) / 1e6;
+  }
+
+  printf (_ ("Pipeline stages on %s, model %s, %s %d×%d, %d steps, %s, %s weights (run %d of %d):\n"),
+          dg_engine_device_name (o->engine), o->display, job_name (o->job), w, h, o->steps,
+          o->precision == DG_PRECISION_BF16 ? "bf16" : "f32", cli_weights_name (dg_model_last_run_weights (o->model)),
+          o->runs, o->runs);
+  /* FLOPs: of the model that ran when it is DeepGen 1.0's architecture or the synthetic one */
+  g_autoptr (DgPlanModel) real = dg_plan_model_new ();
+  g_autoptr (DgPlanModel) here = dg_model_architecture (o->model);
+  gboolean is_real = o->synthetic || dg_plan_model_same_architecture (real, here);
+  const DgPlanModel *counted = o->synthetic ? here : real;
+  DgPlanRequest pr = DG_PLAN_REQUEST_INIT;
+  pr.job = o->job;
+  pr.width = w;
+  pr.height = h;
+  pr.n_refs = o->job == DG_JOB_EDIT ? 1 : 0;
+  pr.steps = (guint) o->steps;
+  pr.precision = o->precision;
+  pr.weights = dg_model_last_run_weights (o->model);
+  DgPlan plan;
+  gboolean have_plan = dg_plan_compute (counted, &pr, &plan, NULL);
+  const double dit_step =
+      t.dit_steps > 1 ? (t.seconds[PART_DIT] - t.dit_first) / (t.dit_steps - 1) : t.seconds[PART_DIT];
+  const double dit_flop = have_plan ? plan.stage[DG_PLAN_DENOISE].flop / plan.steps : 0;
+  struct {
+    const char *name;
+    double seconds, tflop;
+  } rows[] = {
+    { N_ ("load weights (all stages)"), t.seconds[PART_LOAD], 0 },
+    { N_ ("VLM (ViT + LLM)"), t.seconds[PART_VLM], have_plan ? plan.stage[DG_PLAN_ENCODE].flop / 1e12 : 0 },
+    { N_ ("connector"), t.seconds[PART_CONNECTOR], have_plan ? plan.stage[DG_PLAN_BRIDGE].flop / 1e12 : 0 },
+    { N_ ("VAE encode"), t.seconds[PART_VAE_ENCODE], have_plan ? plan.stage[DG_PLAN_VAE_ENCODE].flop / 1e12 : 0 },
+    { N_ ("DiT, first step"), t.dit_first, dit_flop / 1e12 },
+    { N_ ("DiT, one step (mean of the rest)"), t.dit_steps > 1 ? dit_step : 0, dit_flop / 1e12 },
+    { N_ ("DiT, all steps"), t.seconds[PART_DIT], have_plan ? plan.stage[DG_PLAN_DENOISE].flop / 1e12 : 0 },
+    { N_ ("VAE decode"), t.seconds[PART_VAE_DECODE], have_plan ? plan.stage[DG_PLAN_DECODE].flop / 1e12 : 0 },
+  };
+  g_autoptr (GString) stages_table = g_string_new (NULL);
+  cli_append_padded (stages_table, _ ("stage"), 34);
+  cli_append_right (stages_table, _ ("seconds"), 11);
+  cli_append_right (stages_table, o->synthetic ? _ ("TFLOP") : _ ("TFLOP (real)"), 15);
+  g_string_append_printf (stages_table, "%s\n", is_real ? "   TFLOP/s" : "");
+  for (guint i = 0; i < G_N_ELEMENTS (rows); i++) {
+    if (i == 3 && o->job != DG_JOB_EDIT)
+      continue;
+    if (i == 5 && t.dit_steps < 2)
+      continue;
+    cli_append_padded (stages_table, _ (rows[i].name), 34);
+    g_string_append_printf (stages_table, " %10.3f %14.3f", rows[i].seconds, rows[i].tflop);
+    if (is_real && rows[i].seconds > 0 && rows[i].tflop > 0)
+      g_string_append_printf (stages_table, "   %8.4f", rows[i].tflop / rows[i].seconds); /* CPU devices: GFLOP/s */
+    g_string_append_c (stages_table, '\n');
+  }
+  cli_append_padded (stages_table, _ ("total"), 34);
+  g_string_append_printf (stages_table, " %10.3f\n", total);
+  fputs (stages_table->str, stdout);
+  if (vlm_times.llm_gpu_ms > 0)
+    printf (_ ("VLM on the GPU: ViT %.3f s, LLM %.3f s (timestamps of the last run)\n"),
+            MAX (vlm_times.vit_gpu_ms, 0) / 1000.0, vlm_times.llm_gpu_ms / 1000.0);
+  if (!is_real)
+    printf (_ ("(TFLOP: DeepGen 1.0 at this size; the times are of the model given, so no TFLOP/s.)\n"));
+  bench_print_memory (&vlm_times);
+  if (o->synthetic)
+    return TRUE;
+  printf ("\n");
+  g_autofree char *table = cli_flops_table (real, w, h, 0, (guint) o->steps);
+  printf ("%s", table);
+  return TRUE;
+}
+
+
 static int
 cmd_bench (int argc, char **argv)
 {
@@ -981,9 +1137,16 @@ cmd_bench (int argc, char **argv)
   }
 
   g_autofree char *model = NULL, *size = NULL, *jobname = NULL, *precision = NULL, *device = NULL, *weights = NULL;
-  int steps = 4, runs = 2;
+  int steps = 4, runs = 2, layers = 0;
+  gboolean synthetic = FALSE;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_ ("The model folder (the tiny test model works)"), N_ ("DIR") },
+    { "synthetic", 0, 0, G_OPTION_ARG_NONE, &synthetic,
+      N_ ("DeepGen 1.0 with random weights made in memory, no model folder (default: generate and edit at "
+          "512x512 and 1024x1024)"),
+      NULL },
+    { "layers", 0, 0, G_OPTION_ARG_INT, &layers,
+      N_ ("With --synthetic: the real widths with N layers per component (default: the full depth)"), N_ ("N") },
     { "job", 0, 0, G_OPTION_ARG_STRING, &jobname, N_ ("generate (default) or edit"), N_ ("JOB") },
     { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_ ("Image size (default 512x512)"), N_ ("WxH") },
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, N_ ("Denoising steps per run (default 4)"), N_ ("N") },
@@ -1003,18 +1166,23 @@ cmd_bench (int argc, char **argv)
          "Examples:\n  %s bench --model tests/data/tiny-deepgen --size 128x128\n  %s bench --steps 10\n"
          "  %s bench ops --filter attention\n  %s bench flops --size 1024x1024\n"),
       prog (), prog (), prog (), prog ());
-  g_option_context_set_description (ctx, desc);
+  g_autofree char *desc_synthetic = g_strdup_printf (
+      _ ("With --synthetic, the real DeepGen 1.0 (or its widths with --layers N) runs on random weights\n"
+         "made in memory, and each stage's device memory is printed beside the memory plan's figure:\n"
+         "  %s bench --synthetic --steps 2\n  %s bench --synthetic --size 256x256 --layers 1 --weights q8\n"),
+      prog (), prog ());
+  g_autofree char *description = g_strconcat (desc, "\n", desc_synthetic, NULL);
+  g_option_context_set_description (ctx, description);
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   GError *error = NULL;
-  DgJob jobkind = DG_JOB_GENERATE;
-  DgPrecision prec = DG_PRECISION_BF16;
+  BenchOptions o = { .job = DG_JOB_GENERATE, .precision = DG_PRECISION_BF16 };
   DgWeightFormat wfmt = DG_WEIGHTS_RELEASED;
   int w = 512, h = 512;
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || (size && !cli_parse_size (size, &w, &h, &error)) ||
-      (jobname && !cli_parse_job (jobname, &jobkind, &error)) ||
-      (precision && !cli_parse_precision (precision, &prec, &error)) ||
+      (jobname && !cli_parse_job (jobname, &o.job, &error)) ||
+      (precision && !cli_parse_precision (precision, &o.precision, &error)) ||
       (weights && !cli_parse_weights (weights, &wfmt, &error)) || !cli_check_int (steps, 1, 1000, "--steps", &error) ||
-      !cli_check_int (runs, 1, 100, "--runs", &error))
+      !cli_check_int (runs, 1, 100, "--runs", &error) || !cli_check_int (layers, 0, 256, "--layers", &error))
     return fail (error);
   if (argc > 1) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
@@ -1022,122 +1190,66 @@ cmd_bench (int argc, char **argv)
                  prog (), prog ());
     return fail (error);
   }
-  if (jobkind == DG_JOB_INPAINT) {
+  if (o.job == DG_JOB_INPAINT) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _ ("--job: bench runs generate or edit"));
     return fail (error);
   }
-  g_autofree char *dir = model_path (model);
-  g_autofree char *missing = check_model (dir);
+  if (synthetic && model) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _ ("--synthetic and --model exclude each other"));
+    return fail (error);
+  }
+  if (layers && !synthetic) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _ ("--layers needs --synthetic"));
+    return fail (error);
+  }
+  g_autofree char *dir = synthetic ? NULL : model_path (model);
+  g_autofree char *missing = synthetic ? NULL : check_model (dir);
   if (missing) {
     fprintf (stderr, "%s: %s", prog (), missing);
     return CLI_EXIT_FAILURE;
   }
-  w = (w + 31) / 32 * 32; /* edit references are multiples of 32; keep generate comparable */
-  h = (h + 31) / 32 * 32;
 
   DgEngineOptions eo = { device };
   DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
-  lo.precision = prec;
+  lo.precision = o.precision;
   lo.weights = wfmt;
   g_autoptr (DgEngine) engine = dg_engine_new (&eo, &error);
   if (!engine)
     return fail (error);
-  g_autoptr (DgModel) dgm = dg_model_open (engine, dir, &lo, &error);
+  g_autoptr (DgModel) dgm = synthetic ? dg_model_open_synthetic (engine, (guint) layers, 0, &lo, &error)
+                                      : dg_model_open (engine, dir, &lo, &error);
   if (!dgm)
     return fail (error);
-  g_autoptr (DgImage) ref = bench_reference (w, h);
-  const DgImage *refs[1] = { ref };
-  DgRequest req = DG_REQUEST_INIT;
-  req.job = jobkind;
-  req.prompt = SAMPLE_PROMPT;
-  req.width = w;
-  req.height = h;
-  req.steps = steps;
-  if (jobkind == DG_JOB_EDIT) {
-    req.images = refs;
-    req.n_images = 1;
-  }
-  g_autoptr (CliProgress) progress =
-      cli_progress_new (stderr, cli_progress_mode_for_stderr (FALSE), g_get_charset (NULL), dg_stage_name);
-  Timeline t = { 0 };
-  DgStageTimes vlm_times = { 0 };
-  double total = 0;
-  for (int run = 0; run < runs; run++) {
-    t = (Timeline) { .part = -1, .dit_step_open = -1, .progress = progress };
-    gint64 t0 = g_get_monotonic_time ();
-    /* dg_run_batch_timed gives the VLM's ViT and LLM times separately. */
-    const DgRequest *one[1] = { &req };
-    g_autoptr (GPtrArray) imgs = dg_run_batch_timed (dgm, one, 1, &vlm_times, timeline_func, &t, NULL, &error);
-    DgImage *img = imgs ? g_ptr_array_index (imgs, 0) : NULL;
-    gint64 t1 = g_get_monotonic_time ();
-    cli_progress_end (progress);
-    if (!img)
-      return fail (error);
-    if (t.part >= 0)
-      t.seconds[t.part] += (double) (t1 - t.last) / 1e6;
-    total = (double) (t1 - t0) / 1e6;
-  }
-
-  g_autofree char *display = g_filename_display_name (dir);
-  printf (_ ("Pipeline stages on %s, model %s, %s %d×%d, %d steps, %s, %s weights (run %d of %d):\n"),
-          dg_engine_device_name (engine), display, job_name (jobkind), w, h, steps,
-          prec == DG_PRECISION_BF16 ? "bf16" : "f32", cli_weights_name (dg_model_last_run_weights (dgm)), runs, runs);
-  g_autoptr (DgPlanModel) real = dg_plan_model_new ();
-  g_autoptr (DgPlanModel) here = dg_plan_model_new_from_folder (dir, NULL);
-  gboolean is_real = here && dg_plan_model_same_architecture (real, here);
-  DgPlanRequest pr = DG_PLAN_REQUEST_INIT;
-  pr.job = jobkind;
-  pr.width = w;
-  pr.height = h;
-  pr.n_refs = jobkind == DG_JOB_EDIT ? 1 : 0;
-  pr.steps = (guint) steps;
-  pr.precision = prec;
-  pr.weights = dg_model_last_run_weights (dgm);
-  DgPlan plan;
-  gboolean have_plan = dg_plan_compute (real, &pr, &plan, NULL);
-  const double dit_step =
-      t.dit_steps > 1 ? (t.seconds[PART_DIT] - t.dit_first) / (t.dit_steps - 1) : t.seconds[PART_DIT];
-  const double dit_flop = have_plan ? plan.stage[DG_PLAN_DENOISE].flop / plan.steps : 0;
-  struct {
-    const char *name;
-    double seconds, tflop;
-  } rows[] = {
-    { N_ ("load weights (all stages)"), t.seconds[PART_LOAD], 0 },
-    { N_ ("VLM (ViT + LLM)"), t.seconds[PART_VLM], have_plan ? plan.stage[DG_PLAN_ENCODE].flop / 1e12 : 0 },
-    { N_ ("connector"), t.seconds[PART_CONNECTOR], have_plan ? plan.stage[DG_PLAN_BRIDGE].flop / 1e12 : 0 },
-    { N_ ("VAE encode"), t.seconds[PART_VAE_ENCODE], have_plan ? plan.stage[DG_PLAN_VAE_ENCODE].flop / 1e12 : 0 },
-    { N_ ("DiT, first step"), t.dit_first, dit_flop / 1e12 },
-    { N_ ("DiT, one step (mean of the rest)"), t.dit_steps > 1 ? dit_step : 0, dit_flop / 1e12 },
-    { N_ ("DiT, all steps"), t.seconds[PART_DIT], have_plan ? plan.stage[DG_PLAN_DENOISE].flop / 1e12 : 0 },
-    { N_ ("VAE decode"), t.seconds[PART_VAE_DECODE], have_plan ? plan.stage[DG_PLAN_DECODE].flop / 1e12 : 0 },
-  };
-  g_autoptr (GString) stages_table = g_string_new (NULL);
-  cli_append_padded (stages_table, _ ("stage"), 34);
-  cli_append_right (stages_table, _ ("seconds"), 11);
-  cli_append_right (stages_table, _ ("TFLOP (real)"), 15);
-  g_string_append_printf (stages_table, "%s\n", is_real ? "   TFLOP/s" : "");
-  for (guint i = 0; i < G_N_ELEMENTS (rows); i++) {
-    if (i == 3 && jobkind != DG_JOB_EDIT)
-      continue;
-    if (i == 5 && t.dit_steps < 2)
-      continue;
-    cli_append_padded (stages_table, _ (rows[i].name), 34);
-    g_string_append_printf (stages_table, " %10.3f %14.3f", rows[i].seconds, rows[i].tflop);
-    if (is_real && rows[i].seconds > 0 && rows[i].tflop > 0)
-      g_string_append_printf (stages_table, "   %8.2f", rows[i].tflop / rows[i].seconds);
-    g_string_append_c (stages_table, '\n');
-  }
-  cli_append_padded (stages_table, _ ("total"), 34);
-  g_string_append_printf (stages_table, " %10.3f\n", total);
-  fputs (stages_table->str, stdout);
-  if (vlm_times.llm_gpu_ms > 0)
-    printf (_ ("VLM on the GPU: ViT %.3f s, LLM %.3f s (timestamps of the last run)\n"),
-            MAX (vlm_times.vit_gpu_ms, 0) / 1000.0, vlm_times.llm_gpu_ms / 1000.0);
-  if (!is_real)
-    printf (_ ("(TFLOP: DeepGen 1.0 at this size; the times are of the model given, so no TFLOP/s.)\n"));
-  printf ("\n");
-  g_autofree char *table = cli_flops_table (real, w, h, 0, (guint) steps);
-  printf ("%s", table);
+  g_autofree char *display =
+      synthetic ? (layers ? g_strdup_printf (_ ("synthetic DeepGen 1.0, %d layers per component"), layers)
+                          : g_strdup (_ ("synthetic DeepGen 1.0, full depth")))
+                : g_filename_display_name (dir);
+  o.engine = engine;
+  o.model = dgm;
+  o.display = display;
+  o.steps = steps;
+  o.runs = runs;
+  o.synthetic = synthetic;
+  /* --synthetic without --job or --size: generate and edit at both sizes of the table */
+  const int sizes[][2] = { { 512, 512 }, { 1024, 1024 } };
+  const DgJob jobs[] = { DG_JOB_GENERATE, DG_JOB_EDIT };
+  const guint n_sizes = synthetic && !size ? G_N_ELEMENTS (sizes) : 1;
+  const guint n_jobs = synthetic && !jobname ? G_N_ELEMENTS (jobs) : 1;
+  for (guint si = 0; si < n_sizes; si++)
+    for (guint ji = 0; ji < n_jobs; ji++) {
+      if (n_sizes > 1) {
+        w = sizes[si][0];
+        h = sizes[si][1];
+      }
+      if (n_jobs > 1)
+        o.job = jobs[ji];
+      if (si + ji > 0)
+        printf ("\n");
+      /* edit references are multiples of 32; keep generate comparable */
+      if (!bench_run (&o, (w + 31) / 32 * 32, (h + 31) / 32 * 32, &error))
+        return fail (error);
+      fflush (stdout); /* each table as soon as it is measured: the next run may take long */
+    }
   return CLI_EXIT_OK;
 }
 

@@ -94,6 +94,13 @@ char *dg_model_default_path (void);
 /* Opens and validates a DeepGen-1.0-diffusers folder (configs, tokenizer, every weight header).
  * Weights are mapped, not read; each stage uploads its component when it runs. */
 DgModel *dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options, GError **error);
+/* The synthetic DeepGen 1.0: the released architecture with deterministic random weights made
+ * in memory from @seed (no files, no download), for benchmarks and checks at the real widths
+ * (`deepgen bench --synthetic`). Everything else is as dg_model_open: the same loaders, memory
+ * plan and pipeline. @layers 0 is the full depth; N > 0 keeps the real widths with N layers
+ * (blocks) per component (the LLM at least 2, the VAE whole). Its images are noise. */
+DgModel *dg_model_open_synthetic (DgEngine *engine, guint layers, guint64 seed, const DgLoadOptions *options,
+                                  GError **error);
 void dg_model_free (DgModel *model);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgModel, dg_model_free)
 /* Whether every weight file is still the one dg_model_open read (same file, size, modification
@@ -348,6 +355,8 @@ DgPlanModel *dg_plan_model_new (void);
 DgPlanModel *dg_plan_model_new_from_folder (const char *folder, GError **error);
 void dg_plan_model_free (DgPlanModel *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgPlanModel, dg_plan_model_free)
+/* The architecture of an open model (its configs), for its plans and FLOP counts. */
+DgPlanModel *dg_model_architecture (DgModel *model);
 /* Whether @a and @b have the same architecture (layer counts and widths of every component). */
 gboolean dg_plan_model_same_architecture (const DgPlanModel *a, const DgPlanModel *b);
 /* Meta queries appended to every LLM row (128 for DeepGen 1.0). */
@@ -480,9 +489,12 @@ double dg_plan_flops_dit (const DgPlanModel *m, gint64 image_tokens, gint64 ctx_
 /* GPU times of a run's VLM stages from the device's timestamps; < 0 when the device has none. */
 typedef struct {
   double vit_gpu_ms, llm_gpu_ms;
+  /* Per DgPlanStage: the most device memory the pools held during the stage, and the memory
+   * plan's figure for it (DgPlanStageBytes.total); 0 for a stage the run did not have. */
+  guint64 held[DG_PLAN_N_STAGES], planned[DG_PLAN_N_STAGES];
 } DgStageTimes;
 
-/* dg_run_batch that also measures the VLM's stages into @times (`deepgen bench`). */
+/* dg_run_batch that also measures the VLM's stages and each stage's memory into @times (`deepgen bench`). */
 GPtrArray *dg_run_batch_timed (DgModel *model, const DgRequest *const *requests, guint n_requests, DgStageTimes *times,
                                DgProgressFunc progress, gpointer user_data, GCancellable *cancellable, GError **error);
 

@@ -1,7 +1,10 @@
 #include "json_strict.h"
 
+#include <string.h>
+
 #include "dg_error.h"
 #include "dg_i18n.h"
+#include "vfolder.h"
 
 /* Walks the text once, tracking only string state and nesting depth; json-glib checks the grammar
  * afterwards. Returns the number of members of the top-level object (the colons at depth 1), so
@@ -112,6 +115,10 @@ dg_json_load_object (const char *path, const char *display, gsize max_bytes, gui
   g_autoptr (GMappedFile) map = NULL;
   g_autoptr (GError) local = NULL;
 
+  if (dg_vfolder_is_virtual (path)) { /* a synthetic model's config or tokenizer */
+    g_autofree char *text = dg_vfolder_read_text (path, error);
+    return text ? dg_json_parse_object (text, strlen (text), display, "file", max_depth, error) : NULL;
+  }
   if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
     g_set_error (error, DG_ERROR, DG_ERROR_MISSING, _ ("%s does not exist; is the model folder complete?"), path);
     return NULL;

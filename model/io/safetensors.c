@@ -9,6 +9,7 @@
 #include "gguf.h"
 #include "json_strict.h"
 #include "mapped_guard.h"
+#include "vfolder.h"
 
 /* The largest real header (the 628-tensor VLM shard) is about 80 KB; 100 MB leaves room for any
  * honest file while refusing to parse a length field that is really garbage. */
@@ -44,6 +45,7 @@ struct _DgSafetensors {
   GStringChunk *strings; /* tensor names, metadata */
   GHashTable *by_name;   /* name → GUINT_TO_POINTER (index + 1) into entries */
   GHashTable *metadata;  /* key → value */
+  GPtrArray *owned;      /* the data of materialized generated tensors */
 };
 
 static void
@@ -67,6 +69,7 @@ st_new (const char *display)
   st->strings = g_string_chunk_new (4096);
   st->by_name = g_hash_table_new (g_str_hash, g_str_equal);
   st->metadata = g_hash_table_new (g_str_hash, g_str_equal);
+  st->owned = g_ptr_array_new_with_free_func (g_free);
   return st;
 }
 
@@ -80,6 +83,7 @@ dg_safetensors_free (DgSafetensors *st)
   g_string_chunk_free (st->strings);
   g_array_unref (st->entries);
   g_ptr_array_unref (st->files);
+  g_ptr_array_unref (st->owned);
   g_free (st->display);
   g_free (st);
 }
@@ -629,6 +633,8 @@ DgSafetensors *
 dg_safetensors_open (const char *path, GError **error)
 {
   g_return_val_if_fail (path != NULL, NULL);
+  if (dg_vfolder_is_virtual (path))
+    return dg_vfolder_open_weights (path, error);
   if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
     g_set_error (error, DG_ERROR, DG_ERROR_MISSING, _ ("%s does not exist; check the model path"), path);
     return NULL;
@@ -763,10 +769,124 @@ unsupported_conversion (const DgTensorInfo *info, const char *to, GError **error
 static gboolean to_f32 (const DgTensorInfo *info, float *dst, GError **error);
 static gboolean to_bf16 (const DgTensorInfo *info, guint16 *dst, GError **error);
 
+/* ---- generated tensors -------------------------------------------------------------------- */
+
+DgSafetensors *
+dg_safetensors_new_generated (const char *display)
+{
+  return st_new (display);
+}
+
+/* splitmix64: a counter-based generator, so value i needs nothing but (seed, i) and any range of
+ * a tensor can be made by any thread. */
+static inline guint64
+mix64 (guint64 x)
+{
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+/* Irwin–Hall: four 16-bit uniforms from one draw, centred and scaled to unit variance. */
+static inline float
+gen_value (const DgTensorInfo *t, guint64 i)
+{
+  guint64 r = mix64 (t->gen_seed ^ mix64 (i));
+  float u = (float) ((r & 0xffff) + ((r >> 16) & 0xffff) + ((r >> 32) & 0xffff) + (r >> 48)) + 2.0f;
+  const float scale = 1.7320508f / 65536.0f; /* sqrt(3) / 2^16: var(sum of 4 U(0,1)) = 1/3 */
+  return t->gen_mean + t->gen_std * ((u - 2.0f * 65536.0f) * scale);
+}
+
+typedef struct {
+  const DgTensorInfo *t;
+  gpointer dst;
+  gboolean bf16;
+  guint64 first, end;
+} GenSlice;
+
+static gpointer
+gen_slice (gpointer data)
+{
+  const GenSlice *s = data;
+  if (s->bf16) {
+    guint16 *d = s->dst;
+    for (guint64 i = s->first; i < s->end; i++) d[i] = dg_f32_to_bf16 (gen_value (s->t, i));
+  } else {
+    float *d = s->dst;
+    for (guint64 i = s->first; i < s->end; i++) d[i] = gen_value (s->t, i);
+  }
+  return NULL;
+}
+
+/* All values of @t into @dst (f32 or bf16), over the cores for big tensors: the LLM has 3 G. */
+static void
+gen_fill (const DgTensorInfo *t, gpointer dst, gboolean bf16)
+{
+  const guint64 n = (guint64) t->n_elements;
+  const guint n_threads = (guint) CLAMP (n / (1u << 20), 1, MIN (g_get_num_processors (), 16));
+  GenSlice slices[16];
+  GThread *threads[16] = { NULL };
+  for (guint k = 0; k < n_threads; k++) {
+    slices[k] = (GenSlice) { t, dst, bf16, n * k / n_threads, n * (k + 1) / n_threads };
+    if (k > 0 && !(threads[k] = g_thread_try_new ("dg-generate", gen_slice, &slices[k], NULL)))
+      gen_slice (&slices[k]); /* no thread: do it here */
+  }
+  gen_slice (&slices[0]);
+  for (guint k = 1; k < n_threads; k++)
+    if (threads[k])
+      g_thread_join (threads[k]);
+}
+
+gboolean
+dg_safetensors_add_generated (DgSafetensors *st, const char *name, DgDType dtype, guint ndim, const gint64 *shape,
+                              float mean, float std, guint64 seed, gboolean materialize, GError **error)
+{
+  g_return_val_if_fail (st && name && ndim <= DG_TENSOR_MAX_DIMS, FALSE);
+  g_return_val_if_fail (dtype == DG_DTYPE_F32 || dtype == DG_DTYPE_BF16, FALSE);
+  g_return_val_if_fail (!g_hash_table_contains (st->by_name, name), FALSE);
+  Entry e = { 0 };
+  e.info.name = g_string_chunk_insert (st->strings, name);
+  e.info.dtype = dtype;
+  e.info.ndim = ndim;
+  e.info.n_elements = 1;
+  for (guint i = 0; i < ndim; i++) {
+    e.info.shape[i] = shape[i];
+    e.info.n_elements *= shape[i];
+  }
+  e.info.nbytes = (gsize) e.info.n_elements * dg_dtype_size (dtype);
+  e.info.file = st->display;
+  e.info.gen_mean = mean;
+  e.info.gen_std = std;
+  e.info.gen_seed = seed;
+  e.info.generated = TRUE;
+  if (materialize) {
+    gpointer data = g_try_malloc (MAX (e.info.nbytes, 1));
+    if (!data) {
+      g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("out of memory making the synthetic tensor '%s' (%zu bytes)"),
+                   name, e.info.nbytes);
+      return FALSE;
+    }
+    gen_fill (&e.info, data, dtype == DG_DTYPE_BF16);
+    g_ptr_array_add (st->owned, data);
+    e.info.data = data;
+    e.info.generated = FALSE; /* from now on an ordinary tensor in memory */
+  }
+  g_array_append_val (st->entries, e);
+  g_hash_table_insert (st->by_name, (gpointer) e.info.name, GUINT_TO_POINTER (st->entries->len));
+  return TRUE;
+}
+
+/* ---- conversions ------------------------------------------------------------------------ */
+
 /* The conversions read the mapping: under a guard (mapped_guard.h). */
 gboolean
 dg_tensor_to_f32 (const DgTensorInfo *info, float *dst, GError **error)
 {
+  if (info->generated) {
+    gen_fill (info, dst, FALSE);
+    return TRUE;
+  }
   DgMappedGuard g;
   if (!DG_MAPPED_TRY (&g))
     return dg_mapped_guard_fail (&g, info->file, error);
@@ -778,6 +898,10 @@ dg_tensor_to_f32 (const DgTensorInfo *info, float *dst, GError **error)
 gboolean
 dg_tensor_to_bf16 (const DgTensorInfo *info, guint16 *dst, GError **error)
 {
+  if (info->generated) {
+    gen_fill (info, dst, TRUE);
+    return TRUE;
+  }
   DgMappedGuard g;
   if (!DG_MAPPED_TRY (&g))
     return dg_mapped_guard_fail (&g, info->file, error);

@@ -32,6 +32,11 @@ typedef struct {
   const void *data;
   gsize nbytes;
   const char *file; /* "parent/file.safetensors" that holds it, for messages */
+  /* A generated tensor (dg_safetensors_add_generated) has no data: dg_tensor_to_f32 / _bf16 draw
+   * its values on demand, value i from (gen_seed, i) alone. */
+  gboolean generated;
+  float gen_mean, gen_std;
+  guint64 gen_seed;
 } DgTensorInfo;
 
 typedef struct _DgSafetensors DgSafetensors;
@@ -49,6 +54,20 @@ DgSafetensors *dg_safetensors_open (const char *path, GError **error);
  * Tensor data points into @data, which the caller keeps alive and unchanged until the result is
  * freed. @display names the image in messages. This is the entry point of the fuzz target. */
 DgSafetensors *dg_safetensors_open_data (const guint8 *data, gsize len, const char *display, GError **error);
+
+/* An empty set for generated weights (the synthetic model, model/nn/synthetic.c). */
+DgSafetensors *dg_safetensors_new_generated (const char *display);
+
+/* Adds @name, of @dtype (F32 or BF16) and PyTorch shape @shape[0..ndim), whose values are
+ * @mean + @std · z with z a deterministic function of (@seed, index): approximately standard
+ * normal (the Irwin–Hall sum of four uniforms, so |z| < 3.5), @std 0 gives @mean exactly. With
+ * @materialize the values are made now and held as the tensor's data (for what readers take from
+ * data directly: an embedding table, a position table); else they are made on demand by each
+ * conversion (dg_tensor_to_f32 / _bf16), which costs no memory until a loader reads them. FALSE
+ * with DG_ERROR_OOM when @materialize cannot get the memory. */
+gboolean dg_safetensors_add_generated (DgSafetensors *st, const char *name, DgDType dtype, guint ndim,
+                                       const gint64 *shape, float mean, float std, guint64 seed, gboolean materialize,
+                                       GError **error);
 
 void dg_safetensors_free (DgSafetensors *st);
 

@@ -23,6 +23,12 @@ typedef struct {
    * in [-1, 1], already rounded to bf16 in bf16 mode), @index flat over the batch. */
   void (*vae_input) (gpointer user_data, guint index, const float *pixels, int height, int width);
   gpointer vae_input_data;
+  /* When set, sees each stage's output on the host as f32 (the real-width tests check that it is
+   * finite): the connector's sequence and pooled vector (DG_PLAN_BRIDGE), each reference's latents
+   * (DG_PLAN_VAE_ENCODE), the latents after each step (DG_PLAN_DENOISE), each decoded image
+   * before its 8-bit conversion (DG_PLAN_DECODE). */
+  void (*stage_output) (gpointer user_data, DgPlanStage stage, const float *values, gsize n);
+  gpointer stage_output_data;
 } DgRunHooks;
 
 GPtrArray *dg_run_batch_hooked (DgModel *model, const DgRequest *const *requests, guint n_requests,

@@ -36,6 +36,7 @@
 #include "prompt.h"
 #include "rng.h"
 #include "scheduler.h"
+#include "synthetic.h"
 #include "tokenizer.h"
 #include "vae.h"
 #include "vkc_half.h"
@@ -325,7 +326,10 @@ sub (const char *root, const char *dir)
 DgModel *
 dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options, GError **error)
 {
-  g_autofree char *missing = dg_model_folder_missing (path);
+  const gboolean synthetic = g_str_has_prefix (path, DG_SYNTHETIC_PREFIX); /* no files to check */
+  if (synthetic)
+    dg_synthetic_register ();
+  g_autofree char *missing = synthetic ? NULL : dg_model_folder_missing (path);
   if (missing) {
     g_autofree char *list = g_strdelimit (g_strchomp (g_strdup (missing)), "\n", ',');
     g_set_error (error, DG_ERROR, DG_ERROR_MISSING,
@@ -357,7 +361,7 @@ dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options,
     return NULL;
   const char *parts[] = { "vlm", "connector", "transformer", "vae" };
   gboolean q8 = FALSE;
-  for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
+  for (guint i = 0; i < G_N_ELEMENTS (parts) && !synthetic; i++)
     if (!check_weights (path, parts[i], &q8, m->stamps, error))
       return NULL;
   /* A converted folder has no released weights to give: its runs (plan and loaders) use q8_0
@@ -365,6 +369,24 @@ dg_model_open (DgEngine *engine, const char *path, const DgLoadOptions *options,
   if (q8)
     m->weights = DG_WEIGHTS_Q8_0;
   return g_steal_pointer (&m);
+}
+
+DgModel *
+dg_model_open_synthetic (DgEngine *engine, guint layers, guint64 seed, const DgLoadOptions *options, GError **error)
+{
+  if (layers > DG_CONFIG_MAX_LAYERS) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("%u layers is too many (at most %u)"), layers,
+                 DG_CONFIG_MAX_LAYERS);
+    return NULL;
+  }
+  g_autofree char *path = dg_synthetic_path (layers, seed);
+  return dg_model_open (engine, path, options, error);
+}
+
+DgPlanModel *
+dg_model_architecture (DgModel *model)
+{
+  return g_memdup2 (&model->plan_model, sizeof model->plan_model);
 }
 
 void
@@ -665,6 +687,14 @@ resolve_requests (Run *r, GError **error)
   return resolve_strength (r, error);
 }
 
+/* A stage's output on the host, for the tests' checks (DgRunHooks.stage_output). */
+static void
+observe (Run *r, DgPlanStage stage, const float *values, gsize n)
+{
+  if (r->hooks && r->hooks->stage_output)
+    r->hooks->stage_output (r->hooks->stage_output_data, stage, values, n);
+}
+
 /* Memory accounting for tests (DgRunMemory): the most the pools held in a stage. */
 static void
 stage_begin (Run *r)
@@ -894,6 +924,8 @@ encode_prompt (Run *r, GError **error)
   g_autofree float *pooled_h = seq_h ? dg_tensor_download_f32 (r->dev, &pooled, error) : NULL;
   if (!pooled_h)
     return FALSE;
+  observe (r, DG_PLAN_BRIDGE, seq_h, (gsize) vkc_tensor_numel (&seq));
+  observe (r, DG_PLAN_BRIDGE, pooled_h, (gsize) vkc_tensor_numel (&pooled));
 
   /* The LLM batch is [cond…, uncond…]; the DiT's is [uncond…, cond…] (MODEL.md §10 item 14).
    * Without guidance only the conditional rows are used. */
@@ -1050,6 +1082,8 @@ encode_reference (Run *r, DgVae *vae, const DgImage *img, guint index, GError **
   float *lat = ok ? dg_tensor_download_f32 (r->dev, &z, error) : NULL;
   if (!lat)
     dg_error_from_vkc (error);
+  else
+    observe (r, DG_PLAN_VAE_ENCODE, lat, (gsize) vkc_tensor_numel (&z));
   return lat;
 }
 
@@ -1266,8 +1300,10 @@ denoise (Run *r, GError **error)
         m->preview (rgb, i - first + 1, run_steps, m->preview_data);
       m->preview_us += g_get_monotonic_time () - t1;
     }
-    if (ok)
+    if (ok) {
       dg_euler_step (sched, (guint) i, r->latents, v, n, m->precision);
+      observe (r, DG_PLAN_DENOISE, r->latents, n);
+    }
     ok = ok && !cancelled (r, error);
   }
   dit_inputs_clear (&in);
@@ -1312,6 +1348,7 @@ decode_one (Run *r, DgVae *vae, const float *latents, GError **error)
   g_autofree float *px = ok ? dg_tensor_download_f32 (r->dev, &out, error) : NULL;
   if (!px)
     return dg_error_from_vkc (error), NULL;
+  observe (r, DG_PLAN_DECODE, px, (gsize) r->width * r->height * 3);
   if (r->m->precision == DG_PRECISION_BF16) {
     /* The reference quantises the bf16 image with bf16 arithmetic (image.h). */
     gsize n = (gsize) r->width * r->height * 3;
@@ -1453,9 +1490,16 @@ dg_run_batch_timed (DgModel *model, const DgRequest *const *requests, guint n_re
 {
   DgVlmTimings vlm = { 0 };
   DgRunHooks hooks = { .vlm_timings = &vlm };
-  GPtrArray *out = dg_run_batch_hooked (model, requests, n_requests, &hooks, progress, user_data, cancellable, error);
-  if (times)
+  DgRunMemory memory;
+  GPtrArray *out =
+      dg_run_batch_measured (model, requests, n_requests, &hooks, &memory, progress, user_data, cancellable, error);
+  if (times) {
     *times = (DgStageTimes) { .vit_gpu_ms = vlm.vit_gpu_ms, .llm_gpu_ms = vlm.llm_gpu_ms };
+    for (guint s = 0; s < DG_PLAN_N_STAGES; s++) {
+      times->held[s] = memory.stage_peaks[s];
+      times->planned[s] = memory.planned && memory.stage_peaks[s] ? memory.plan.stage[s].total : 0;
+    }
+  }
   dg_vlm_timings_clear (&vlm);
   return out;
 }

@@ -70,6 +70,25 @@ static const char VAE_JSON[] =
     "\"layers_per_block\":2,\"mid_block_add_attention\":true,\"norm_num_groups\":32,\"out_channels\":3,"
     "\"scaling_factor\":1.5305,\"shift_factor\":0.0609,\"use_post_quant_conv\":false,\"use_quant_conv\":false}";
 
+/* scheduler/scheduler_config.json: the keys that differ from FlowMatchEulerDiscreteScheduler's defaults. */
+static const char SCHEDULER_JSON[] = "{\"shift\":3.0,\"use_dynamic_shifting\":false,\"base_image_seq_len\":256,"
+                                     "\"max_image_seq_len\":4096,\"base_shift\":0.5,\"max_shift\":1.15}";
+
+const char *
+dg_plan_deepgen_1_0_config (const char *component)
+{
+  static const struct {
+    const char *component, *json;
+  } configs[] = {
+    { "vlm", VLM_JSON }, { "connector", CONNECTOR_JSON }, { "transformer", DIT_JSON },
+    { "vae", VAE_JSON }, { "scheduler", SCHEDULER_JSON },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (configs); i++)
+    if (g_strcmp0 (component, configs[i].component) == 0)
+      return configs[i].json;
+  return NULL;
+}
+
 void
 dg_plan_model_deepgen_1_0 (DgPlanModel *m)
 {
@@ -370,8 +389,8 @@ weights_dit (const DgPlanModel *m, Weights *w)
 }
 
 /* The connector's sizes as the plan knows them (its checkpoint fixes the same ones). */
-static DgConnectorShape
-connector_shape (const DgPlanModel *m)
+DgConnectorShape
+dg_plan_connector_shape (const DgPlanModel *m)
 {
   return (DgConnectorShape) { .cfg = m->connector,
                               .n_queries = m->n_queries,
@@ -384,7 +403,7 @@ connector_shape (const DgPlanModel *m)
 static void
 weights_connector (const DgPlanModel *m, Weights *w)
 {
-  const DgConnectorShape s = connector_shape (m);
+  const DgConnectorShape s = dg_plan_connector_shape (m);
   dg_connector_layout_weights (&s, count_tensor, w, NULL);
 }
 
@@ -510,7 +529,7 @@ acts_llm (const DgPlanModel *m, guint64 R, guint64 S, Pool *p)
 static void
 acts_connector (const DgPlanModel *m, DgPrecision precision, guint64 R, guint64 S, Pool *p)
 {
-  const DgConnectorShape s = connector_shape (m);
+  const DgConnectorShape s = dg_plan_connector_shape (m);
   DgLayoutAct a[CONN_N_ACTS];
   dg_connector_layout_acts (&s, (gint64) R, (gint64) S, precision == DG_PRECISION_BF16, a);
   acts_take (p, a, CONN_N_ACTS);

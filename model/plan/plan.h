@@ -45,6 +45,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "connector_layout.h"
 #include "deepgen.h"
 
 G_BEGIN_DECLS
@@ -63,12 +64,19 @@ struct _DgPlanModel { /* typedef DgPlanModel in deepgen.h */
 /* DeepGen 1.0 as released (MODEL.md §2, §4–§6; the configs of tests/data/deepgen-1.0-configs):
  * for plans and FLOP counts of the real model without its files. */
 void dg_plan_model_deepgen_1_0 (DgPlanModel *m);
+/* The config texts it parses, by component folder ("vlm", "connector", "transformer", "vae",
+ * "scheduler": the keys that differ from the canonical classes' defaults); NULL for another name.
+ * The synthetic model (model/nn/synthetic.c) serves them as its config files. */
+const char *dg_plan_deepgen_1_0_config (const char *component);
 
 /* The architecture of a model folder from its configs only (vlm/, connector/, transformer/,
  * vae/ config.json). The number of meta queries comes from connector/model.safetensors (or
  * the model.gguf of a converted folder: meta_queries' rows) when the file is there, else the
  * connector config's "num_queries", else 128. Errors: those of the config loaders (DG_ERROR_MISSING, _FORMAT, _CONFIG, _UNSUPPORTED). */
 gboolean dg_plan_model_load (DgPlanModel *m, const char *folder, GError **error);
+
+/* The connector's sizes in @m (the projectors' widths follow the LLM and the DiT). */
+DgConnectorShape dg_plan_connector_shape (const DgPlanModel *m);
 
 /* ---- weights ---------------------------------------------------------------------------- */
 

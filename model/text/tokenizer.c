@@ -5,6 +5,7 @@
 #include "dg_error.h"
 #include "dg_i18n.h"
 #include "json_strict.h"
+#include "vfolder.h"
 
 /* The real tokenizer.json is 11 MB; vocab.json 2.7 MB; merges.txt 1.6 MB. The caps only stop a
  * hostile file from exhausting memory. */
@@ -901,6 +902,11 @@ resolve_files (const char *path, char **dir, char **tokenizer_json, char **vocab
                GError **error)
 {
   g_autofree char *display = dg_display_name (path);
+  if (dg_vfolder_is_virtual (path)) { /* a synthetic model's tokenizer: tokenizer.json in @path */
+    *dir = g_strdup (path);
+    *tokenizer_json = g_build_filename (path, "tokenizer.json", NULL);
+    return TRUE;
+  }
   if (g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
     g_autofree char *base = g_path_get_basename (path);
     *dir = g_path_get_dirname (path);

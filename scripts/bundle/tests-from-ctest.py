@@ -4,7 +4,7 @@
     tests-from-ctest.py CTEST_JSON SRC_DIR BUILD_DIR TESTS_OUT BINARIES_OUT
 
 Keeps the tests labelled `op` or `model` (the op tests and the model/golden tests; not those
-also labelled `slow` or `coopmat`, nor wrapper scripts outside the build tree), with the
+also labelled `slow` — but the `realwidth` ones, slow only on a CPU — or `coopmat`, nor wrapper scripts outside the build tree), with the
 command, arguments, working directory, environment and timeout ctest would use, and rewrites
 every path for the bundle: the source tree's tests/data becomes "$B/data", a test executable
 "$T/NAME" (the folder gpu-check.sh unpacks them into), anything else in the build tree "$W/..."
@@ -24,6 +24,8 @@ import sys
 
 # labels whose tests stay out: long sweeps (`slow`), runs inside a Debian 13 root (`coopmat`)
 SKIP_LABELS = {"slow", "coopmat"}
+# ... except these, slow only on a CPU device: the real widths take seconds on a GPU
+GPU_LABELS = {"realwidth"}
 # test name -> GLib test-path prefix whose cases become steps of their own (group "golden")
 SPLIT = {"model_pipeline": "/pipeline/scenario"}
 
@@ -60,7 +62,7 @@ def main():
         labels = props.get("LABELS", [])
         if "op" not in labels and "model" not in labels:
             continue
-        if any(l in SKIP_LABELS for l in labels):
+        if any(l in SKIP_LABELS for l in labels) and not any(l in GPU_LABELS for l in labels):
             continue
         name = t["name"]
         cmd = t.get("command")

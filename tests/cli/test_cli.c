@@ -157,6 +157,11 @@ test_usage_errors (void)
     { "info", "--size", "x", NULL },
     { "bench", "--job", "paint", NULL },
     { "bench", "nope", NULL },
+    { "bench", "--synthetic", "-m", "somewhere", NULL }, /* a model folder and no folder */
+    { "bench", "--layers", "1", NULL },                  /* --layers without --synthetic */
+    { "bench", "--synthetic", "--layers", "-1", NULL },
+    { "generate", "-p", "x", "--layers", "1", NULL },
+    { "generate", "-p", "x", "--synthetic", "-m", "somewhere", NULL },
   };
   for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
     g_auto (Result) r = { 0 };
