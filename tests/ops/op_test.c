@@ -1,5 +1,8 @@
 #include "op_test.h"
 #include <math.h>
+#include <glib/gstdio.h>
+
+#include "vkc_ops_linear.h"
 
 OpTest *
 op_test_new (void)
@@ -166,4 +169,61 @@ op_check (const char *what, const double *ref, const float *got, size_t n, doubl
     g_error ("%s: nmse %.3g exceeds %.1g (worst element %zu: got %.8g, expected %.8g)", what, e, limit, worst,
              got[worst], ref[worst]);
   }
+}
+
+static char *temp_cache;
+
+const char *
+op_temp_cache_begin (const char *name_template)
+{
+  temp_cache = g_dir_make_tmp (name_template, NULL);
+  g_assert_nonnull (temp_cache);
+  g_setenv ("XDG_CACHE_HOME", temp_cache, TRUE);
+  return temp_cache;
+}
+
+void
+op_temp_cache_remove (void)
+{
+  /* The verdict files are deepgen/selfcheck-*.txt. */
+  g_autofree char *sub = g_build_filename (temp_cache, "deepgen", NULL);
+  GDir *sd = g_dir_open (sub, 0, NULL);
+  if (sd) {
+    const char *n;
+    while ((n = g_dir_read_name (sd))) {
+      g_autofree char *f = g_build_filename (sub, n, NULL);
+      g_remove (f);
+    }
+    g_dir_close (sd);
+    g_rmdir (sub);
+  }
+  g_rmdir (temp_cache);
+  g_clear_pointer (&temp_cache, g_free);
+}
+
+void
+op_run_linear_f16_fp32_bound (OpTest *t, const char *what)
+{
+  enum { M = 64, K = 100, N = 40 };
+  g_autofree float *x = op_randn (M * K, 5, 1.0f);
+  g_autofree float *w = op_randn (N * K, 6, 1.0f);
+  op_round_to (w, N * K, VKC_F16);
+  /* x stays off the fp16 grid, so that a kernel rounding it to fp16 stands out from fp32's bound. */
+  VkcTensor xt = op_tensor (t, VKC_F32, 2, (int64_t[]) { M, K }, x);
+  VkcTensor wt = op_tensor (t, VKC_F16, 2, (int64_t[]) { N, K }, w);
+  VkcTensor yt = op_tensor (t, VKC_F32, 2, (int64_t[]) { M, N }, NULL);
+  VkcCmd *cmd = op_cmd (t);
+  vkc_op_linear (cmd, &yt, &xt, &wt, NULL);
+  op_run (t, cmd);
+  g_autofree float *got = op_download (t, &yt);
+  g_autofree double *ref = g_new (double, M *N);
+  for (int m = 0; m < M; m++)
+    for (int n = 0; n < N; n++) {
+      double s = 0;
+      for (int k = 0; k < K; k++) s += (double) x[m * K + k] * w[n * K + k];
+      ref[m * N + n] = s;
+    }
+  const double u = 1.0 / (1 << 24);
+  op_check (what, ref, got, M * N, MAX (1e-12, 30.0 * u * u * K));
+  vkc_pool_arena_reset (t->pool);
 }

@@ -43,3 +43,14 @@ void op_run (OpTest *t, VkcCmd *cmd);
 double op_nmse (const double *ref, const float *got, size_t n);
 /* Fails the test with a message naming `what` when nmse > limit or any value is not finite. */
 void op_check (const char *what, const double *ref, const float *got, size_t n, double limit);
+
+/* ---- fast-path self-check tests (test_*_selfcheck.c) ---- */
+
+/* Makes a temporary folder and points XDG_CACHE_HOME at it, so that self-check verdicts start
+ * unknown and stay out of the user's cache; call before anything asks GLib for the cache folder
+ * (it keeps the first answer). Returns the folder; op_temp_cache_remove deletes it. */
+const char *op_temp_cache_begin (const char *name_template);
+void op_temp_cache_remove (void);
+/* y = x·Wᵀ through AUTO with f16 W (M 64, K 100, N 40), checked against the fp32 bound
+ * 30·u²·K: a kernel that drops a K slice, or that rounds x to fp16, fails it. */
+void op_run_linear_f16_fp32_bound (OpTest *t, const char *what);

@@ -8,45 +8,9 @@
  * which would take them, run the fp32-tile variant the hook replaces. */
 #include "op_test.h"
 #include "vkc_ops_linear.h"
-#include <glib/gstdio.h>
-#include <math.h>
 #include <string.h>
 
-static double
-fp32_limit (int64_t K)
-{
-  const double u = 1.0 / (1 << 24);
-  return MAX (1e-12, 30.0 * u * u * (double) K);
-}
-
-/* y = x·Wᵀ through AUTO with f16 W at M = 64, checked against fp32's bound: a broken kernel
- * (one K slice of 32 dropped out of 100) would be off by ~30 %. */
-static void
-run_f16 (OpTest *t)
-{
-  enum { M = 64, K = 100, N = 40 };
-  g_autofree float *x = op_randn (M * K, 5, 1.0f);
-  g_autofree float *w = op_randn (N * K, 6, 1.0f);
-  op_round_to (w, N * K, VKC_F16);
-  VkcTensor xt = op_tensor (t, VKC_F32, 2, (int64_t[]) { M, K }, x);
-  VkcTensor wt = op_tensor (t, VKC_F16, 2, (int64_t[]) { N, K }, w);
-  VkcTensor yt = op_tensor (t, VKC_F32, 2, (int64_t[]) { M, N }, NULL);
-  VkcCmd *cmd = op_cmd (t);
-  vkc_op_linear (cmd, &yt, &xt, &wt, NULL);
-  op_run (t, cmd);
-  g_autofree float *got = op_download (t, &yt);
-  g_autofree double *ref = g_new (double, M *N);
-  for (int m = 0; m < M; m++)
-    for (int n = 0; n < N; n++) {
-      double s = 0;
-      for (int k = 0; k < K; k++) s += (double) x[m * K + k] * w[n * K + k];
-      ref[m * N + n] = s;
-    }
-  op_check ("linear f16 after the self-check", ref, got, M * N, fp32_limit (K));
-  vkc_pool_arena_reset (t->pool);
-}
-
-static char *cache_dir;
+static const char *cache_dir;
 
 static void
 test_broken (void)
@@ -58,11 +22,11 @@ test_broken (void)
 
   /* First use: the self-check runs, fails, warns once. */
   g_test_expect_message (NULL, G_LOG_LEVEL_WARNING, "*linear_blocked_broken_f16 computes wrong results*");
-  run_f16 (t);
+  op_run_linear_f16_fp32_bound (t, "linear f16 after the self-check");
   g_test_assert_expected_messages ();
   g_assert_cmpint (vkc_fastpath_state (t->dev, "linear_blocked_broken_f16"), ==, VKC_FASTPATH_BAD);
   /* Second use: no new check, no new warning (an unexpected warning would abort the test). */
-  run_f16 (t);
+  op_run_linear_f16_fp32_bound (t, "linear f16 after the self-check");
   char *d = vkc_linear_describe (t->dev, 64, 40, 100, VKC_F16);
   g_test_message ("f16 after the failed self-check: %s", d);
   g_assert_nonnull (strstr (d, "blocked kernel not used: it failed its self-check"));
@@ -84,7 +48,7 @@ test_broken (void)
   /* A new device on the same driver reads the verdicts: no check, no warning, tiled kernel. */
   t = op_test_new ();
   g_assert_cmpint (vkc_fastpath_state (t->dev, "linear_blocked_broken_f16"), ==, VKC_FASTPATH_BAD);
-  run_f16 (t);
+  op_run_linear_f16_fp32_bound (t, "linear f16 after the self-check");
   op_test_free (t);
 }
 
@@ -92,9 +56,7 @@ int
 main (int argc, char **argv)
 {
   /* Before anything asks GLib for the cache folder (it keeps the first answer). */
-  cache_dir = g_dir_make_tmp ("deepgen-blocked-selfcheck-XXXXXX", NULL);
-  g_assert_nonnull (cache_dir);
-  g_setenv ("XDG_CACHE_HOME", cache_dir, TRUE);
+  cache_dir = op_temp_cache_begin ("deepgen-blocked-selfcheck-XXXXXX");
   g_setenv ("DEEPGEN_VK_TEST_BROKEN_BLOCKED", "1", TRUE);
   g_setenv ("DEEPGEN_VK_DISABLE_FP16_TILES", "1", TRUE);
   /* The blocked kernel is what AUTO takes only where cooperative matrices are not. */
@@ -104,19 +66,6 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/linear_blocked/selfcheck/broken-variant", test_broken);
   int rc = g_test_run ();
-  /* Remove the temporary cache (deepgen/selfcheck-*.txt). */
-  g_autofree char *sub = g_build_filename (cache_dir, "deepgen", NULL);
-  GDir *sd = g_dir_open (sub, 0, NULL);
-  if (sd) {
-    const char *n;
-    while ((n = g_dir_read_name (sd))) {
-      g_autofree char *f = g_build_filename (sub, n, NULL);
-      g_remove (f);
-    }
-    g_dir_close (sd);
-    g_rmdir (sub);
-  }
-  g_rmdir (cache_dir);
-  g_free (cache_dir);
+  op_temp_cache_remove ();
   return rc;
 }
