@@ -15,21 +15,24 @@
 # OUT_DIR (created; an earlier bundle there is replaced) holds:
 #   gpu-check.sh            the one command to run on the GPU machine
 #   bin/                    deepgen, deepgen-bench
-#   tests/                  binaries.tar.gz: the op and model test executables (26 files of
-#                           ~0.9 MB that are mostly the same embedded shaders: 22 MB as they
-#                           are, 7 MB packed; gpu-check.sh unpacks them into a temporary
-#                           folder); tests.sh: their ctest commands, environment and timeouts
-#                           (from `ctest --show-only=json-v1`)
+#   bin/xz                  the xz of Debian's xz-utils, to unpack the two archives below where
+#                           the host has no xz
+#   tests/                  binaries.tar.xz: the op and model test executables (~37 files of
+#                           ~1.2 MB that are mostly the same embedded shaders: 45 MB as they
+#                           are, 1.5 MB packed with xz, whose window spans the files, where
+#                           gzip's 32 KB window left 15 MB; gpu-check.sh unpacks them into a
+#                           temporary folder); tests.sh: their ctest commands, environment and
+#                           timeouts (from `ctest --show-only=json-v1`)
 #   lib/                    every shared library they need except the C library, from the
 #                           binaries' actual dependencies (ldd, transitive), found through
 #                           RUNPATH $ORIGIN/../lib (binaries) and $ORIGIN (libraries)
 #   lib/vulkan/             the Vulkan loader (libvulkan.so.1 of Debian's libvulkan1), outside
 #                           RUNPATH: gpu-check.sh adds it only when the host has no loader
-#   lib/layer.tar.gz        the Khronos validation layer and its C++ runtime (22 MB as they are,
-#                           8 MB packed), unpacked at run time when the host has no layer
+#   lib/layer.tar.xz        the Khronos validation layer and its C++ runtime (22 MB as they are,
+#                           ~5 MB packed), unpacked at run time when the host has no layer
 #   data/                   tests/data: the tiny model, goldens, images, noise, tokenizer
 #   bundle-info.txt         commit, build, minimum glibc, libraries and their Debian packages
-# Needs: python3, patchelf, ldd, readelf, strip, gzip (Debian: patchelf binutils).
+# Needs: python3, patchelf, ldd, readelf, strip, xz (Debian: patchelf binutils xz-utils).
 set -eu
 
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,8 +50,8 @@ out=$1
 jobs=${JOBS:-2}
 limit_mb=60
 
-for tool in python3 patchelf ldd readelf strip gzip cmake ctest; do
-  command -v $tool >/dev/null 2>&1 || { echo "gpu-bundle: $tool is missing (Debian: apt-get install patchelf binutils python3 cmake)" >&2; exit 1; }
+for tool in python3 patchelf ldd readelf strip xz cmake ctest; do
+  command -v $tool >/dev/null 2>&1 || { echo "gpu-bundle: $tool is missing (Debian: apt-get install patchelf binutils xz-utils python3 cmake)" >&2; exit 1; }
 done
 
 # ---- build -----------------------------------------------------------------------------------
@@ -118,7 +121,7 @@ touch "$out/.deepgen-gpu-bundle"
 python3 "$src/scripts/bundle/tests-from-ctest.py" "$tmp/ctest.json" "$proj" "$build" \
         "$out/tests/tests.sh" "$tmp/binaries.txt"
 [ -x "$build/cli/deepgen" ] || { echo "gpu-bundle: $build/cli/deepgen was not built (gdk-pixbuf missing?)" >&2; exit 1; }
-cp "$build/cli/deepgen" "$build/cli/deepgen-bench" "$out/bin/"
+cp "$build/cli/deepgen" "$build/cli/deepgen-bench" "$(command -v xz)" "$out/bin/"
 while read -r exe; do
   cp "$exe" "$tmp/tests/"
 done < "$tmp/binaries.txt"
@@ -173,7 +176,7 @@ for f in "$out"/lib/*.so*; do
 done
 
 # The Khronos validation layer (the tests run with DEEPGEN_VK_VALIDATION=1): 22 MB as it is,
-# ~7 MB compressed; gpu-check.sh unpacks it only when the host has no layer of its own. Its
+# ~5 MB packed; gpu-check.sh unpacks it only when the host has no layer of its own. Its
 # C++ runtime lies beside it (RUNPATH $ORIGIN), not in lib/, so that a host driver that needs
 # a newer libstdc++ than Debian 12's never gets ours through the binaries' RUNPATH.
 if [ $layer = 1 ]; then
@@ -193,7 +196,7 @@ if [ $layer = 1 ]; then
     while read -r name path; do
       is_libc "$name" || { cp -L "$path" "$tmp/layer/$name"; chmod u+w "$tmp/layer/$name"; strip --strip-unneeded "$tmp/layer/$name"; }
     done < "$tmp/layer-deps.txt"
-    tar -C "$tmp" -cf - layer | gzip -6 > "$out/lib/layer.tar.gz"
+    tar -C "$tmp" -cf - layer | xz -6 > "$out/lib/layer.tar.xz"
     layer_version=$(sed -n 's/.*"api_version": *"\([^"]*\)".*/\1/p' "$json" | head -n1)
   else
     echo "gpu-bundle: no Khronos validation layer here (Debian: vulkan-validationlayers); bundling none" >&2
@@ -201,7 +204,7 @@ if [ $layer = 1 ]; then
   fi
 fi
 
-tar -C "$tmp" -cf - tests | gzip -6 > "$out/tests/binaries.tar.gz"
+tar -C "$tmp" -cf - tests | xz -6 > "$out/tests/binaries.tar.xz"
 
 echo "== data =="
 cp -r "$proj/tests/data" "$out/data"

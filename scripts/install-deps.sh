@@ -14,7 +14,7 @@ packages="
   libglib2.0-dev libjson-glib-dev libgtk-3-dev libsoup-3.0-dev
   libvulkan-dev mesa-vulkan-drivers vulkan-tools vulkan-validationlayers
   glslc glslang-tools spirv-tools
-  clang clang-format-19 patchelf
+  clang clang-format-19 patchelf xz-utils
   xvfb xauth imagemagick desktop-file-utils appstream
 "
 # GIMP 2.10 (bookworm) or GIMP 3 (trixie) with plug-in headers; the plug-ins are optional

@@ -215,6 +215,20 @@ if [ -z "$icds" ] && [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
   note "no Vulkan ICD: no json in ${icd_dirs[*]:-any icd.d folder} and no libGLX_nvidia.so.0 (is the driver's Vulkan part installed? containers need NVIDIA_DRIVER_CAPABILITIES to include graphics)"
 fi
 
+# unpack ARCHIVE.tar.xz DIR: with the bundle's own xz (its libraries through RUNPATH), else the
+# host's: a bare machine may have none.
+unpack() {
+  local x
+  for x in "$B/bin/xz" xz; do
+    if "$x" --version > /dev/null 2>&1; then
+      "$x" -dc "$1" | tar -C "$2" -xf -
+      return
+    fi
+  done
+  echo "no working xz (the bundled one does not start and the host has none)" >&2
+  return 1
+}
+
 # ---- validation layer: the host's, else the bundled one ----------------------------------------
 layer=""
 if [ $validation = 1 ]; then
@@ -223,8 +237,8 @@ if [ $validation = 1 ]; then
       [ -f "$dd/vulkan/explicit_layer.d/VkLayer_khronos_validation.json" ] && { layer="host: $dd/vulkan/explicit_layer.d"; break 2; }
     done
   done
-  if [ -z "$layer" ] && [ -f "$B/lib/layer.tar.gz" ]; then
-    if gzip -dc "$B/lib/layer.tar.gz" | tar -C "$TMPD" -xf - 2>"$TMPD/layer.err"; then
+  if [ -z "$layer" ] && [ -f "$B/lib/layer.tar.xz" ]; then
+    if unpack "$B/lib/layer.tar.xz" "$TMPD" 2>"$TMPD/layer.err"; then
       export VK_LAYER_PATH=$TMPD/layer${VK_LAYER_PATH:+:$VK_LAYER_PATH}
       layer="bundled: $(bundle_value validation_layer), unpacked into $TMPD/layer"
       lg=$(bundle_value layer_glibc_min)
@@ -243,7 +257,7 @@ fi
 
 # ---- test executables --------------------------------------------------------------------------
 unpack_tests() {   # unpack_tests DIR: DIR/tests/* with DIR/lib -> the bundle's lib (their RUNPATH)
-  mkdir -p "$1" && gzip -dc "$B/tests/binaries.tar.gz" | tar -C "$1" -xf - && ln -sfn "$B/lib" "$1/lib" || return 1
+  mkdir -p "$1" && unpack "$B/tests/binaries.tar.xz" "$1" && ln -sfn "$B/lib" "$1/lib" || return 1
   # 126/127: cannot execute (a noexec folder) or a library is missing; anything else is fine.
   ( "$1/tests/$(ls "$1/tests" | head -n1)" --help > /dev/null 2>&1 ); [ $? -lt 126 ]
 }
@@ -253,7 +267,7 @@ if [ -z "$fatal" ] && [ $info_only = 0 ]; then
   elif unpack_tests "$W/t"; then     # a noexec /tmp
     T=$W/t/tests
   else
-    note "could not unpack or start the test executables (tests/binaries.tar.gz)"
+    note "could not unpack or start the test executables (tests/binaries.tar.xz)"
   fi
 fi
 
