@@ -137,18 +137,18 @@ static bool
 bench_peaks (Bench *b, GError **error)
 {
   const VkcDeviceInfo *i = vkc_device_info (b->dev);
-  b->peak_f32 = peak (b, vkc_pipeline_get (b->dev, "peak_fma_f32", NULL, 0, 1), 256.0 * 64, error);
+  b->peak_f32 = peak (b, vkc_pipeline_get (b->dev, VKC_SHADER_PEAK_FMA_F32, NULL, 0, 1), 256.0 * 64, error);
   if (b->peak_f32 < 0)
     return false;
   if (i->fp16_arith) {
-    b->peak_f16 = peak (b, vkc_pipeline_get (b->dev, "peak_fma_f16", NULL, 0, 1), 256.0 * 64, error);
+    b->peak_f16 = peak (b, vkc_pipeline_get (b->dev, VKC_SHADER_PEAK_FMA_F16, NULL, 0, 1), 256.0 * 64, error);
     if (b->peak_f16 < 0)
       return false;
   }
-  if (i->cooperative_matrix && vkc_shader_exists ("peak_coopmat")) {
+  if (i->cooperative_matrix && vkc_shader_exists (VKC_SHADER_PEAK_COOPMAT)) {
     const uint32_t sg = 4; /* subgroups per workgroup */
     const uint32_t spec[4] = { sg * i->subgroup_size, i->coopmat_m, i->coopmat_n, i->coopmat_k };
-    VkcPipeline *p = vkc_pipeline_get_sg (b->dev, "peak_coopmat", spec, 4, 1, i->subgroup_size);
+    VkcPipeline *p = vkc_pipeline_get_sg (b->dev, VKC_SHADER_PEAK_COOPMAT, spec, 4, 1, i->subgroup_size);
     b->peak_mma = peak (b, p, 4.0 * 2 * i->coopmat_m * i->coopmat_n * i->coopmat_k * sg, error);
     if (b->peak_mma < 0)
       return false;

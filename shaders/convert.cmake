@@ -1,10 +1,11 @@
-# dtype conversions (vkc_ops_convert.c)
+# dtype conversions (vkc_ops_convert.c): vkc_shaders_convert[source dtype][destination dtype]
+deepgen_shader_table(convert "[VKC_N_DTYPES][VKC_N_DTYPES]")
 foreach(src f32 f16 bf16)
   foreach(dst f32 f16 bf16)
     if(NOT src STREQUAL dst)
       string(TOUPPER ${src} S)
       string(TOUPPER ${dst} D)
-      deepgen_shader(convert_${src}_${dst} convert.comp SRC_T=DTYPE_${S} DST_T=DTYPE_${D})
+      deepgen_shader(convert_${src}_${dst} convert.comp SRC_T=DTYPE_${S} DST_T=DTYPE_${D} AT convert[VKC_${S}][VKC_${D}])
     endif()
   endforeach()
 endforeach()

@@ -19,6 +19,7 @@ typedef struct {
   uint32_t b_off, b_sb, b_sn;
 } AdalnPush;
 
+/* The shader's OP numbers (shaders/adaln.cmake), the first index of vkc_shaders_adaln. */
 enum { OP_MODULATE, OP_GATED_ADD };
 
 static uint32_t
@@ -78,12 +79,9 @@ dispatch (VkcCmd *cmd, int op, VkcAdalnFlags flags, const VkcTensor *y, const Vk
     vkc_tensor_binding (dev, b, false, &pc.b_off),
     vkc_tensor_binding (dev, y, true, &pc.y_off),
   };
-  char name[40];
-  g_snprintf (name, sizeof name, "adaln_%s%s", op == OP_MODULATE ? "modulate" : "gated_add",
-              (flags & VKC_ADALN_ROUND_BF16) ? "_bf16" : "");
   uint32_t gx, gy;
   vkc_grid_1d (pc.n, 256, &gx, &gy);
-  VkcPipeline *p = vkc_pipeline_get (dev, name, NULL, 0, 4);
+  VkcPipeline *p = vkc_pipeline_get (dev, vkc_shaders_adaln[op][(flags & VKC_ADALN_ROUND_BF16) != 0], NULL, 0, 4);
   vkc_cmd_dispatch (cmd, p, bind, 4, &pc, sizeof pc, gx, gy, 1);
 }
 

@@ -222,7 +222,7 @@ attn_pick_coop (VkcDevice *dev, uint32_t d, AttnCfg *out, const char **why)
     *why = info->coopmat_why;
     return false;
   }
-  if (!vkc_shader_exists ("attention_coopmat")) {
+  if (!vkc_shader_exists (VKC_SHADER_ATTENTION_COOPMAT)) {
     *why = "this build has no coopmat shaders (its glslc lacked GL_KHR_cooperative_matrix)";
     return false;
   }
@@ -320,10 +320,10 @@ attn_dispatch (VkcCmd *cmd, const AttnCfg *cfg, const VkcTensor *o, const VkcTen
   if (cfg->coop) {
     const VkcDeviceInfo *info = vkc_device_info (dev);
     uint32_t spec[7] = { cfg->nt, cfg->br, cfg->bc, cfg->d, info->coopmat_m, info->coopmat_n, info->coopmat_k };
-    pipe = vkc_pipeline_get_sg (dev, "attention_coopmat", spec, 7, 6, info->subgroup_size);
+    pipe = vkc_pipeline_get_sg (dev, VKC_SHADER_ATTENTION_COOPMAT, spec, 7, 6, info->subgroup_size);
   } else {
     uint32_t spec[7] = { cfg->nt, cfg->br, cfg->bc, cfg->d, cfg->ntc, cfg->ntd, cfg->alias };
-    pipe = vkc_pipeline_get (dev, cfg->sg ? "attention_sg" : "attention", spec, 7, 6);
+    pipe = vkc_pipeline_get (dev, cfg->sg ? VKC_SHADER_ATTENTION_SG : VKC_SHADER_ATTENTION, spec, 7, 6);
   }
   uint32_t gx = vkc_div_up (pc.nq, cfg->br);
   g_assert (gx <= 65535 && q->shape[0] <= 65535 && p->heads_q <= 65535);
@@ -474,7 +474,7 @@ softmax_rec (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x)
   const VkcDeviceInfo *info = vkc_device_info (dev);
   bool sg = info->subgroup_arith && !subgroups_disabled ();
   uint32_t nt = pc.cols >= 1024 ? 256 : 64;
-  VkcPipeline *pipe = vkc_pipeline_get (dev, sg ? "softmax_sg" : "softmax", &nt, 1, 2);
+  VkcPipeline *pipe = vkc_pipeline_get (dev, sg ? VKC_SHADER_SOFTMAX_SG : VKC_SHADER_SOFTMAX, &nt, 1, 2);
   uint32_t gx, gy;
   vkc_grid_1d (pc.rows, 1, &gx, &gy);
   vkc_cmd_dispatch (cmd, pipe, b, 2, &pc, sizeof pc, gx, gy, 1);
@@ -547,7 +547,7 @@ rotary_rec (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const VkcTensor
   pc.total = u32 (x->shape[0] * x->shape[1] * heads * (D - rot / 2));
   uint32_t gx, gy;
   vkc_grid_1d (pc.total, 256, &gx, &gy);
-  VkcPipeline *pipe = vkc_pipeline_get (dev, "rotary", NULL, 0, 4);
+  VkcPipeline *pipe = vkc_pipeline_get (dev, VKC_SHADER_ROTARY, NULL, 0, 4);
   vkc_cmd_dispatch (cmd, pipe, b, 4, &pc, sizeof pc, gx, gy, 1);
 }
 

@@ -1,6 +1,7 @@
 /* Helpers shared by the op launchers (vkc_ops_*.c). Not part of the public API. */
 #pragma once
 #include "vkc.h"
+#include "vkc_shader_tables.h" /* generated: the variants chosen by parameters (shaders/<op>.cmake) */
 
 /* A 1-D problem of n invocations with workgroups of `local` threads, laid out as a 2-D grid
  * so that it never exceeds maxComputeWorkGroupCount[0] (65535 guaranteed). Shaders rebuild

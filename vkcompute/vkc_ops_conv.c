@@ -148,8 +148,6 @@ coop_conv_usable (VkcDevice *dev, VkcDType wt, const char **why)
   const char *dummy;
   if (!why)
     why = &dummy;
-  char name[48];
-  g_snprintf (name, sizeof name, "conv2d_coopmat_%s", vkc_dtype_name (wt));
   if (conv_path == 1) {
     *why = "the scalar kernel was asked for";
     return false;
@@ -158,7 +156,7 @@ coop_conv_usable (VkcDevice *dev, VkcDType wt, const char **why)
     *why = info->coopmat_why;
     return false;
   }
-  if (!vkc_shader_exists (name)) {
+  if (!vkc_shader_exists (vkc_shaders_conv2d_coopmat[wt])) {
     *why = "this build has no coopmat shaders (its glslc lacked GL_KHR_cooperative_matrix)";
     return false;
   }
@@ -204,8 +202,8 @@ vkc_conv_describe (VkcDevice *dev, VkcDType wt)
 static bool
 coop_conv_checked (VkcDevice *dev, VkcDType wt)
 {
-  char name[48];
-  g_snprintf (name, sizeof name, "conv2d_coopmat_%s", vkc_dtype_name (wt));
+  /* the self-check's verdict is kept under the variant's name */
+  const char *name = vkc_shader_name (vkc_shaders_conv2d_coopmat[wt]);
   if (conv_check_running)
     return true;
   VkcFastpathState st = vkc_fastpath_state (dev, name);
@@ -318,18 +316,14 @@ dispatch_conv (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t H, c
     const VkcDeviceInfo *i = vkc_device_info (dev);
     CoopConvTile t = coop_tile (i);
     vkc_grid_1d (m, t.bm, &gx, &gy);
-    char cname[48];
-    g_snprintf (cname, sizeof cname, "conv2d_coopmat_%s", vkc_dtype_name (w->dtype));
     const uint32_t spec[9] = { t.wg, t.bm, t.bn, 32, i->coopmat_m, i->coopmat_n, i->coopmat_k, t.wm, t.wn };
-    VkcPipeline *cp = vkc_pipeline_get_sg (dev, cname, spec, 9, 4, i->subgroup_size);
+    VkcPipeline *cp = vkc_pipeline_get_sg (dev, vkc_shaders_conv2d_coopmat[w->dtype], spec, 9, 4, i->subgroup_size);
     vkc_cmd_dispatch (cmd, cp, b, 4, &pc, sizeof pc, gx, gy, vkc_div_up (cout, t.bn));
     return;
   }
   vkc_grid_1d (m, thin ? THIN_TILE_M : TILE_M, &gx, &gy);
   uint32_t gz = vkc_div_up (cout, thin ? THIN_TILE_N : TILE_N);
-  char name[48];
-  g_snprintf (name, sizeof name, "conv2d_%s%s", thin ? "thin_" : "", vkc_dtype_name (w->dtype));
-  VkcPipeline *p = vkc_pipeline_get (dev, name, NULL, 0, 4);
+  VkcPipeline *p = vkc_pipeline_get (dev, vkc_shaders_conv2d[thin][w->dtype], NULL, 0, 4);
   vkc_cmd_dispatch (cmd, p, b, 4, &pc, sizeof pc, gx, gy, gz);
 }
 
@@ -460,7 +454,7 @@ dispatch_upsample (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t 
   };
   uint32_t gx, gy;
   vkc_grid_1d (pc.n, 256, &gx, &gy);
-  VkcPipeline *p = vkc_pipeline_get (dev, "upsample_nearest2", NULL, 0, 2);
+  VkcPipeline *p = vkc_pipeline_get (dev, VKC_SHADER_UPSAMPLE_NEAREST2, NULL, 0, 2);
   vkc_cmd_dispatch (cmd, p, b, 2, &pc, sizeof pc, gx, gy, 1);
 }
 

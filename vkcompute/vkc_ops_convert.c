@@ -5,7 +5,7 @@ typedef struct {
   uint32_t n, src_off, dst_off;
 } ConvertPush;
 
-static void dispatch_piece (VkcCmd *cmd, const char *shader, const VkcTensor *dst, const VkcTensor *src);
+static void dispatch_piece (VkcCmd *cmd, VkcShader shader, const VkcTensor *dst, const VkcTensor *src);
 
 /* Largest binding in bytes; tests lower it to exercise the split. */
 static VkDeviceSize binding_limit;
@@ -19,7 +19,7 @@ vkc_convert_set_binding_limit (VkDeviceSize bytes)
 /* Converts contiguous tensors in pieces that each fit one storage binding (a 1024² VAE
  * activation is 512 MiB; lavapipe binds 128 MiB). */
 static void
-dispatch_convert (VkcCmd *cmd, const char *shader, const VkcTensor *dst, const VkcTensor *src)
+dispatch_convert (VkcCmd *cmd, VkcShader shader, const VkcTensor *dst, const VkcTensor *src)
 {
   g_assert (vkc_tensor_is_contiguous (dst) && vkc_tensor_is_contiguous (src));
   int64_t n = vkc_tensor_numel (dst);
@@ -43,7 +43,7 @@ dispatch_convert (VkcCmd *cmd, const char *shader, const VkcTensor *dst, const V
 }
 
 static void
-dispatch_piece (VkcCmd *cmd, const char *shader, const VkcTensor *dst, const VkcTensor *src)
+dispatch_piece (VkcCmd *cmd, VkcShader shader, const VkcTensor *dst, const VkcTensor *src)
 {
   VkcDevice *dev = vkc_cmd_device (cmd);
   ConvertPush pc = { (uint32_t) vkc_tensor_numel (dst), 0, 0 };
@@ -64,14 +64,12 @@ vkc_op_convert (VkcCmd *cmd, const VkcTensor *dst, const VkcTensor *src)
 {
   g_assert (dst->dtype != src->dtype);
   g_assert (dst->dtype <= VKC_BF16 && src->dtype <= VKC_BF16);
-  char name[64];
-  g_snprintf (name, sizeof name, "convert_%s_%s", vkc_dtype_name (src->dtype), vkc_dtype_name (dst->dtype));
-  dispatch_convert (cmd, name, dst, src);
+  dispatch_convert (cmd, vkc_shaders_convert[src->dtype][dst->dtype], dst, src);
 }
 
 void
 vkc_op_round_bf16 (VkcCmd *cmd, const VkcTensor *dst, const VkcTensor *src)
 {
   g_assert (dst->dtype == VKC_F32 && src->dtype == VKC_F32);
-  dispatch_convert (cmd, "round_bf16_f32", dst, src);
+  dispatch_convert (cmd, VKC_SHADER_ROUND_BF16_F32, dst, src);
 }

@@ -2,7 +2,8 @@
 #include "vkc_ops_common.h"
 #include <string.h>
 
-/* Shader OP numbers: the order of _eltwise_ops in shaders/eltwise.cmake. */
+/* Shader OP numbers: the order of _eltwise_ops in shaders/eltwise.cmake, the first index of
+ * vkc_shaders_eltwise. */
 enum {
   OP_COPY,
   OP_SILU,
@@ -15,9 +16,6 @@ enum {
   OP_SWIGLU,
   OP_MODULATE,
   OP_GATED_ADD,
-};
-static const char *const op_names[] = {
-  "copy", "silu", "gelu_erf", "gelu_tanh", "erf", "scale", "add", "mul", "swiglu", "modulate", "gated_add",
 };
 
 static VkDeviceSize binding_limit_override;
@@ -286,9 +284,7 @@ eltwise_piece (const VkcRowPlan *plan, const VkcRowPiece *piece, void *user)
     pc.s1[o] = (uint32_t) (st[o][1] / vec);
     pc.s2[o] = (uint32_t) (st[o][2] / vec);
   }
-  char name[48];
-  g_snprintf (name, sizeof name, "eltwise_%s%s", op_names[job->op], vec == 4 ? "_vec4" : "");
-  VkcPipeline *p = vkc_pipeline_get (dev, name, NULL, 0, (guint) n_ops);
+  VkcPipeline *p = vkc_pipeline_get (dev, vkc_shaders_eltwise[job->op][vec == 4], NULL, 0, (guint) n_ops);
   uint32_t gx, gy;
   vkc_grid_1d (total, 256, &gx, &gy);
   vkc_cmd_dispatch (cmd, p, b, (guint) n_ops, &pc, sizeof pc, gx, gy, 1);
@@ -405,7 +401,7 @@ mean_piece (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t b0, int
     vkc_tensor_binding (dev, &xv, false, &pc.x_off),
   };
   g_assert (nb <= 65535);
-  VkcPipeline *p = vkc_pipeline_get (dev, "eltwise_mean_tokens", NULL, 0, 2);
+  VkcPipeline *p = vkc_pipeline_get (dev, VKC_SHADER_ELTWISE_MEAN_TOKENS, NULL, 0, 2);
   vkc_cmd_dispatch (cmd, p, b, 2, &pc, sizeof pc, vkc_div_up ((uint64_t) C, 32), (uint32_t) nb, 1);
 }
 

@@ -29,10 +29,7 @@ vkc_op_embedding_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *table, co
   if (n == 0 || D == 0)
     return;
 
-  char name[64];
-  g_snprintf (name, sizeof name, "embedding_%s_%s", vkc_dtype_name (table->dtype),
-              ids->dtype == VKC_I32 ? "i32" : "u32");
-  VkcPipeline *pipe = vkc_pipeline_get (dev, name, NULL, 0, 3);
+  VkcPipeline *pipe = vkc_pipeline_get (dev, vkc_shaders_embedding[table->dtype][ids->dtype == VKC_I32], NULL, 0, 3);
 
   /* Bind the table in row chunks and the output (with its ids) in row chunks; each dispatch
    * writes the outputs whose id falls into its table chunk. */

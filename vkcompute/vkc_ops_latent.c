@@ -50,7 +50,7 @@ vkc_op_gaussian_latent (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *moment
   };
   uint32_t gx, gy;
   vkc_grid_1d ((uint64_t) n, 256, &gx, &gy);
-  VkcPipeline *pipe = vkc_pipeline_get (dev, "gaussian_latent", NULL, 0, 3);
+  VkcPipeline *pipe = vkc_pipeline_get (dev, VKC_SHADER_GAUSSIAN_LATENT, NULL, 0, 3);
   vkc_cmd_dispatch (cmd, pipe, b, 3, &pc, sizeof pc, gx, gy, 1);
 }
 
@@ -104,7 +104,7 @@ vkc_op_blend_tile (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *t, int64_t 
   if (B * th * tw * C == 0)
     return;
   int64_t band = band_rows (dev, y, t);
-  VkcPipeline *pipe = vkc_pipeline_get (dev, "blend_tile", NULL, 0, 2);
+  VkcPipeline *pipe = vkc_pipeline_get (dev, VKC_SHADER_BLEND_TILE, NULL, 0, 2);
   for (int64_t b = 0; b < B; b++)
     for (int64_t r0 = 0; r0 < th; r0 += band) {
       int64_t nr = MIN (band, th - r0);

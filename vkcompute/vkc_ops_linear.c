@@ -248,13 +248,13 @@ dispatch_chunk (VkcCmd *cmd, const LinearPlan *plan, const VkcTensor *y, const V
 
 /* The coopmat variant for a weight type. DEEPGEN_VK_TEST_BROKEN_COOPMAT=1 (a test hook) swaps in
  * a variant that drops the last K slice, where one was built (f16), to exercise the self-check. */
-static void
-coop_shader_name (VkcDType wt, char *name, size_t size)
+static VkcShader
+coop_shader (VkcDType wt)
 {
-  if (wt == VKC_F16 && env_flag ("DEEPGEN_VK_TEST_BROKEN_COOPMAT") && vkc_shader_exists ("linear_coopmat_broken_f16"))
-    g_strlcpy (name, "linear_coopmat_broken_f16", size);
-  else
-    g_snprintf (name, size, "linear_coopmat_%s", vkc_dtype_name (wt));
+  if (wt == VKC_F16 && env_flag ("DEEPGEN_VK_TEST_BROKEN_COOPMAT") &&
+      vkc_shader_exists (VKC_SHADER_LINEAR_COOPMAT_BROKEN_F16))
+    return VKC_SHADER_LINEAR_COOPMAT_BROKEN_F16;
+  return vkc_shaders_linear_coopmat[0][wt];
 }
 
 /* NMSE bound of the coopmat kernel against an fp64 reference on the exact fp32 inputs, for
@@ -366,8 +366,8 @@ static bool
 coop_usable (VkcDevice *dev, VkcDType wt, const char **why)
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
-  char name[64];
-  coop_shader_name (wt, name, sizeof name);
+  VkcShader shader = coop_shader (wt);
+  const char *name = vkc_shader_name (shader); /* the self-check's verdict is kept under it */
   CoopPlan cp;
   const char *dummy;
   if (!why)
@@ -376,7 +376,7 @@ coop_usable (VkcDevice *dev, VkcDType wt, const char **why)
     *why = info->coopmat_why;
     return false;
   }
-  if (!vkc_shader_exists (name)) {
+  if (!vkc_shader_exists (shader)) {
     *why = "this build has no coopmat shaders (its glslc lacked GL_KHR_cooperative_matrix)";
     return false;
   }
@@ -400,14 +400,13 @@ coop_usable (VkcDevice *dev, VkcDType wt, const char **why)
 
 /* The blocked kernel's shader for a weight type; DEEPGEN_VK_TEST_BROKEN_BLOCKED=1 (a test hook)
  * swaps in linear_blocked_broken_f16 (drops the last K slice) for f16 fp32-tile requests. */
-static void
-blocked_shader_name (VkcDType wt, bool half, char *name, size_t size)
+static VkcShader
+blocked_shader (VkcDType wt, bool half)
 {
   if (wt == VKC_F16 && !half && env_flag ("DEEPGEN_VK_TEST_BROKEN_BLOCKED") &&
-      vkc_shader_exists ("linear_blocked_broken_f16"))
-    g_strlcpy (name, "linear_blocked_broken_f16", size);
-  else
-    g_snprintf (name, size, half ? "linear_blocked_half_%s" : "linear_blocked_%s", vkc_dtype_name (wt));
+      vkc_shader_exists (VKC_SHADER_LINEAR_BLOCKED_BROKEN_F16))
+    return VKC_SHADER_LINEAR_BLOCKED_BROKEN_F16;
+  return vkc_shaders_linear_blocked[half][wt];
 }
 
 /* Self-check of a blocked variant on every tile it may use: 37×45×160 on the small tile (no tile
@@ -439,10 +438,10 @@ static bool
 blocked_usable (VkcDevice *dev, VkcDType wt, bool half, const char **why)
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
-  char name[64];
-  blocked_shader_name (wt, half, name, sizeof name);
+  VkcShader shader = blocked_shader (wt, half);
+  const char *name = vkc_shader_name (shader); /* the self-check's verdict is kept under it */
   BlockedPlan bp;
-  if (!vkc_shader_exists (name)) {
+  if (!vkc_shader_exists (shader)) {
     *why = half ? "no fp16-tile variant for f32 weights" : "this build has no blocked kernel";
     return false;
   }
@@ -641,11 +640,9 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
   plan.flags = (bias ? LINEAR_BIAS : 0) | (opt->accumulate ? LINEAR_ACCUMULATE : 0);
   VkcLinearKernel kernel = choose_kernel (dev, opt, M, N, w->dtype, NULL, NULL);
   plan.gemv = kernel == VKC_LINEAR_GEMV;
-  char name[64];
-  const char *wt = vkc_dtype_name (w->dtype);
   CoopPlan cp;
   if (kernel == VKC_LINEAR_COOPMAT) {
-    coop_shader_name (w->dtype, name, sizeof name);
+    VkcShader shader = coop_shader (w->dtype);
     bool picked = coop_pick (info, M, N, &cp);
     g_assert (picked); /* coop_usable checked that a tile fits */
     plan.bm = cp.bm;
@@ -659,20 +656,18 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
                                info->coopmat_k,
                                cp.t.fm * info->coopmat_m,
                                cp.t.fn * info->coopmat_n };
-    plan.pipe = vkc_pipeline_get_sg (dev, name, spec, 9, 4, info->subgroup_size);
-    char aname[64];
-    g_snprintf (aname, sizeof aname, "linear_coopmat_aligned_%s", wt);
-    if (!g_str_has_prefix (name, "linear_coopmat_broken") && vkc_shader_exists (aname))
-      plan.pipe_aligned = vkc_pipeline_get_sg (dev, aname, spec, 9, 4, info->subgroup_size);
+    plan.pipe = vkc_pipeline_get_sg (dev, shader, spec, 9, 4, info->subgroup_size);
+    VkcShader aligned = vkc_shaders_linear_coopmat[1][w->dtype];
+    if (shader != VKC_SHADER_LINEAR_COOPMAT_BROKEN_F16 && vkc_shader_exists (aligned))
+      plan.pipe_aligned = vkc_pipeline_get_sg (dev, aligned, spec, 9, 4, info->subgroup_size);
   } else if (plan.gemv) {
     uint32_t min_sg = info->min_subgroup_size ? info->min_subgroup_size : info->subgroup_size;
     bool sg = info->subgroup_arith && min_sg >= 4 && !opt->no_subgroup && !env_flag ("DEEPGEN_VK_DISABLE_SUBGROUP");
-    g_snprintf (name, sizeof name, sg ? "linear_gemv_sg_%s" : "linear_gemv_%s", wt);
     /* Rows per dispatch: M rounded up to a power of two, so one row does not pay for eight. */
     plan.gemv_rows = 1;
     while (plan.gemv_rows < MIN (M, VKC_LINEAR_GEMV_MAX_ROWS)) plan.gemv_rows *= 2;
     const uint32_t spec[3] = { GEMV_WG, GEMV_NR, plan.gemv_rows };
-    plan.pipe = vkc_pipeline_get (dev, name, spec, 3, 4);
+    plan.pipe = vkc_pipeline_get (dev, vkc_shaders_linear_gemv[sg][w->dtype], spec, 3, 4);
   } else if (kernel == VKC_LINEAR_BLOCKED || kernel == VKC_LINEAR_BLOCKED_HALF) {
     bool half = kernel == VKC_LINEAR_BLOCKED_HALF;
     BlockedPlan bp;
@@ -680,17 +675,15 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
     g_assert (picked); /* blocked_usable checked that a tile fits */
     plan.bm = bp.t.bm;
     plan.bn = bp.t.bn;
-    blocked_shader_name (w->dtype, half, name, sizeof name);
     const uint32_t spec[6] = { bp.wg, bp.t.bm, bp.t.bn, BLOCKED_BK, bp.t.tm, bp.t.tn };
-    plan.pipe = vkc_pipeline_get (dev, name, spec, 6, 4);
+    plan.pipe = vkc_pipeline_get (dev, blocked_shader (w->dtype, half), spec, 6, 4);
   } else {
     plan.tile = pick_tile (info, M, w->dtype);
     plan.bm = plan.tile.bm;
     plan.bn = plan.tile.bn;
-    g_snprintf (name, sizeof name, "linear_tiled_%s", wt);
     const TileShape *t = &plan.tile;
     const uint32_t spec[6] = { t->wg, t->bm, t->bn, t->bk, t->tm, t->tn };
-    plan.pipe = vkc_pipeline_get (dev, name, spec, 6, 4);
+    plan.pipe = vkc_pipeline_get (dev, vkc_shaders_linear_tiled[w->dtype], spec, 6, 4);
   }
 
   /* Split so that every binding fits and every grid dimension stays ≤ 65535: W (with y's

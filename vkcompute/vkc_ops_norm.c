@@ -84,9 +84,12 @@ typedef struct {
   float eps, inv_n;
 } RowNormPush;
 
+/* The shader's NORM numbers (shaders/norm.cmake), the first index of vkc_shaders_norm_row. */
+typedef enum { ROW_NORM_LAYER = 0, ROW_NORM_RMS = 1 } RowNormKind;
+
 typedef struct {
   VkcCmd *cmd;
-  const char *kind; /* "layer" or "rms" */
+  RowNormKind kind;
   const VkcTensor *w, *b;
   uint32_t flags;
   float eps;
@@ -132,17 +135,16 @@ row_norm_piece (const VkcRowPlan *plan, const VkcRowPiece *piece, void *user)
   pc.eps = job->eps;
   pc.inv_n = (float) (1.0 / (double) plan->cols);
   uint32_t wg = pc.cols <= 64 ? 64 : pc.cols <= 128 ? 128 : 256;
-  char name[48];
-  g_snprintf (name, sizeof name, "norm_%s_%s%s%s", job->kind, job->reduction == VKC_NORM_REDUCE_SUBGROUP ? "sg_" : "",
-              vkc_dtype_name (param_dtype (job->w, job->b)), vec == 4 ? "_vec4" : "");
-  VkcPipeline *p = vkc_pipeline_get (dev, name, &wg, 1, 4);
+  VkcShader shader = vkc_shaders_norm_row[job->kind][job->reduction == VKC_NORM_REDUCE_SUBGROUP]
+                                         [param_dtype (job->w, job->b)][vec == 4];
+  VkcPipeline *p = vkc_pipeline_get (dev, shader, &wg, 1, 4);
   uint32_t gx, gy;
   vkc_grid_1d ((uint64_t) rows, 1, &gx, &gy);
   vkc_cmd_dispatch (cmd, p, b, 4, &pc, sizeof pc, gx, gy, 1);
 }
 
 static VkcNormReduction
-row_norm (VkcCmd *cmd, const char *kind, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
+row_norm (VkcCmd *cmd, RowNormKind kind, const VkcTensor *y, const VkcTensor *x, const VkcTensor *w,
           const VkcTensor *bias, float eps, uint32_t flags, const VkcNormOptions *opt)
 {
   g_assert (x->dtype == VKC_F32 && y->dtype == VKC_F32);
@@ -173,7 +175,7 @@ vkc_op_layer_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const
                       const VkcTensor *bias, float eps, VkcNormFlags flags, const VkcNormOptions *opt)
 {
   g_assert (!(flags & VKC_NORM_SILU));
-  return row_norm (cmd, "layer", y, x, weight, bias, eps, (flags & VKC_NORM_ROUND_BF16) ? NF_ROUND_OUT : 0, opt);
+  return row_norm (cmd, ROW_NORM_LAYER, y, x, weight, bias, eps, (flags & VKC_NORM_ROUND_BF16) ? NF_ROUND_OUT : 0, opt);
 }
 
 void
@@ -188,7 +190,7 @@ vkc_op_rms_norm_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const V
                     VkcNormFlags flags, const VkcNormOptions *opt)
 {
   g_assert (!(flags & VKC_NORM_SILU));
-  return row_norm (cmd, "rms", y, x, weight, NULL, eps,
+  return row_norm (cmd, ROW_NORM_RMS, y, x, weight, NULL, eps,
                    (flags & VKC_NORM_ROUND_BF16) ? NF_ROUND_NORMED | NF_ROUND_OUT : 0, opt);
 }
 
@@ -330,7 +332,7 @@ gn_stats_piece (const VkcRowPlan *plan, const VkcRowPiece *piece, void *user)
   pc.img_base = (uint32_t) piece->start[0];
   job->next_chunk += nchunks;
   g_assert (nchunks <= 65535 && piece->n[0] <= 65535);
-  VkcPipeline *p = vkc_pipeline_get (dev, vec == 4 ? "norm_group_stats_vec4" : "norm_group_stats", NULL, 0, 2);
+  VkcPipeline *p = vkc_pipeline_get (dev, vkc_shaders_norm_group_stats[vec == 4], NULL, 0, 2);
   vkc_cmd_dispatch (cmd, p, b, 2, &pc, sizeof pc, (uint32_t) nchunks, (uint32_t) piece->n[0], 1);
 }
 
@@ -377,10 +379,8 @@ gn_apply_piece (const VkcRowPlan *plan, const VkcRowPiece *piece, void *user)
   pc.cpg = (uint32_t) cpg;
   pc.G = (uint32_t) job->G;
   pc.img_base = (uint32_t) piece->start[0];
-  char name[48];
-  g_snprintf (name, sizeof name, "norm_group_apply_%s%s", vkc_dtype_name (param_dtype (job->w, job->b)),
-              vec == 4 ? "_vec4" : "");
-  VkcPipeline *p = vkc_pipeline_get (dev, name, NULL, 0, 5);
+  VkcShader shader = vkc_shaders_norm_group_apply[param_dtype (job->w, job->b)][vec == 4];
+  VkcPipeline *p = vkc_pipeline_get (dev, shader, NULL, 0, 5);
   uint32_t gx, gy;
   vkc_grid_1d (total, 256, &gx, &gy);
   vkc_cmd_dispatch (cmd, p, b, 5, &pc, sizeof pc, gx, gy, 1);
@@ -446,7 +446,7 @@ vkc_op_group_norm (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vk
     vkc_tensor_binding (dev, &job.stats, true, &mp.stats_off),
   };
   g_assert (B <= 65535);
-  VkcPipeline *mpipe = vkc_pipeline_get (dev, "norm_group_merge", NULL, 0, 2);
+  VkcPipeline *mpipe = vkc_pipeline_get (dev, VKC_SHADER_NORM_GROUP_MERGE, NULL, 0, 2);
   vkc_cmd_dispatch (cmd, mpipe, mb, 2, &mp, sizeof mp, (uint32_t) G, (uint32_t) B, 1);
 
   vkc_row_plan_split (dev, &plan, gn_apply_piece, &job);

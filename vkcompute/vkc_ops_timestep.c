@@ -45,6 +45,6 @@ vkc_op_timestep_embedding (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *t, 
   };
   uint32_t gx, gy;
   vkc_grid_1d ((uint64_t) pc.B * pc.dim, 256, &gx, &gy);
-  VkcPipeline *p = vkc_pipeline_get (dev, "timestep_embedding", NULL, 0, 2);
+  VkcPipeline *p = vkc_pipeline_get (dev, VKC_SHADER_TIMESTEP_EMBEDDING, NULL, 0, 2);
   vkc_cmd_dispatch (cmd, p, b, 2, &pc, sizeof pc, gx, gy, 1);
 }

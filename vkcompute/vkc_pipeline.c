@@ -2,25 +2,25 @@
  * VkPipelineCache that makes the second start fast. */
 #include "vkc_internal.h"
 #include "vkc_shader_registry.h"
-#include <stdlib.h>
 #include <string.h>
 
-static int
-blob_cmp (const void *key, const void *elem)
-{
-  return strcmp (key, ((const VkcShaderBlob *) elem)->name);
-}
-
 static const VkcShaderBlob *
-find_blob (const char *shader)
+blob_of (VkcShader shader)
 {
-  return bsearch (shader, vkc_shader_blobs, vkc_n_shader_blobs, sizeof (VkcShaderBlob), blob_cmp);
+  g_assert ((unsigned) shader < VKC_N_SHADERS);
+  return &vkc_shader_blobs[shader];
 }
 
 bool
-vkc_shader_exists (const char *shader)
+vkc_shader_exists (VkcShader shader)
 {
-  return find_blob (shader) != NULL;
+  return blob_of (shader)->code != NULL;
+}
+
+const char *
+vkc_shader_name (VkcShader shader)
+{
+  return blob_of (shader)->name;
 }
 
 static VkDescriptorSetLayout
@@ -73,16 +73,23 @@ pipeline_layout (VkcDevice *dev, guint n_bindings)
 }
 
 VkcPipeline *
-vkc_pipeline_get (VkcDevice *dev, const char *shader, const uint32_t *spec, guint n_spec, guint n_bindings)
+vkc_pipeline_get (VkcDevice *dev, VkcShader shader, const uint32_t *spec, guint n_spec, guint n_bindings)
 {
   return vkc_pipeline_get_sg (dev, shader, spec, n_spec, n_bindings, 0);
 }
 
 VkcPipeline *
-vkc_pipeline_get_sg (VkcDevice *dev, const char *shader, const uint32_t *spec, guint n_spec, guint n_bindings,
+vkc_pipeline_get_sg (VkcDevice *dev, VkcShader shader, const uint32_t *spec, guint n_spec, guint n_bindings,
                      uint32_t subgroup_size)
 {
-  GString *key = g_string_new (shader);
+  const VkcShaderBlob *blob = blob_of (shader);
+  if (shader == VKC_SHADER_NONE)
+    g_error ("vkc: no shader variant for these parameters (an empty place of a lookup table of shaders/*.cmake)");
+  if (!blob->code)
+    g_error ("vkc: shader variant '%s' was not built (a coopmat variant without a coopmat glslc: check "
+             "vkc_shader_exists first)",
+             blob->name);
+  GString *key = g_string_new (blob->name);
   g_string_append_printf (key, "/%u", n_bindings);
   if (subgroup_size)
     g_string_append_printf (key, "/sg%u", subgroup_size);
@@ -92,10 +99,6 @@ vkc_pipeline_get_sg (VkcDevice *dev, const char *shader, const uint32_t *spec, g
     g_string_free (key, TRUE);
     return p;
   }
-
-  const VkcShaderBlob *blob = find_blob (shader);
-  if (!blob)
-    g_error ("vkc: no embedded shader named '%s' (is it listed in shaders/*.cmake?)", shader);
 
   p = g_new0 (VkcPipeline, 1);
   p->key = g_string_free (key, FALSE);
@@ -111,7 +114,7 @@ vkc_pipeline_get_sg (VkcDevice *dev, const char *shader, const uint32_t *spec, g
   };
   VkShaderModule module;
   if (vkCreateShaderModule (dev->device, &mci, NULL, &module) != VK_SUCCESS)
-    g_error ("vkc: vkCreateShaderModule failed for %s", shader);
+    g_error ("vkc: vkCreateShaderModule failed for %s", blob->name);
 
   VkSpecializationMapEntry entries[32];
   g_assert (n_spec <= G_N_ELEMENTS (entries));

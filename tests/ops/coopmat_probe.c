@@ -22,7 +22,7 @@ main (void)
   if (!i->cooperative_matrix) {
     printf ("SKIP: %s: no cooperative matrices: %s\n", i->name, i->coopmat_why);
     rc = 77;
-  } else if (!vkc_shader_exists ("linear_coopmat_f16")) {
+  } else if (!vkc_shader_exists (VKC_SHADER_LINEAR_COOPMAT_F16)) {
     printf ("SKIP: this build has no coopmat shaders (its glslc lacks GL_KHR_cooperative_matrix)\n");
     rc = 77;
   } else {

@@ -69,7 +69,7 @@ main (int argc, char **argv)
   OpTest *t = op_test_new ();
   const VkcDeviceInfo *i = vkc_device_info (t->dev);
   int rc = 0;
-  if (!i->cooperative_matrix || !vkc_shader_exists ("linear_coopmat_broken_f16")) {
+  if (!i->cooperative_matrix || !vkc_shader_exists (VKC_SHADER_LINEAR_COOPMAT_BROKEN_F16)) {
     g_print ("SKIP: %s\n", !i->cooperative_matrix ? i->coopmat_why : "this build has no coopmat shaders");
     rc = 77;
   }

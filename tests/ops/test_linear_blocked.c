@@ -21,6 +21,7 @@
  *    values meet the fp32 bound and nothing is Inf. */
 #include "op_test.h"
 #include "vkc_ops_linear.h"
+#include "vkc_shader_tables.h"
 #include <math.h>
 #include <string.h>
 
@@ -112,8 +113,7 @@ run_case (OpTest *t, const char *what, const Case *c)
   /* The variant asked for ran (the profile names the pipelines, where the device has timestamps). */
   g_autoptr (GHashTable) prof = vkc_cmd_profile (cmd);
   vkc_cmd_free (cmd);
-  g_autofree char *variant =
-      g_strdup_printf (half ? "linear_blocked_half_%s" : "linear_blocked_%s", vkc_dtype_name (c->wt));
+  const char *variant = vkc_shader_name (vkc_shaders_linear_blocked[half][c->wt]);
   if (prof && !g_hash_table_contains (prof, variant))
     g_error ("%s: %s did not run", what, variant);
   g_autofree float *got = op_download (t, &yt);

@@ -25,6 +25,7 @@
  * test_linear.c (30·(2⁻²⁴)²·K). */
 #include "op_test.h"
 #include "vkc_ops_linear.h"
+#include "vkc_shader_tables.h"
 #include <math.h>
 #include <string.h>
 
@@ -91,7 +92,7 @@ run_case (OpTest *t, const char *what, const Case *c)
   g_autoptr (GHashTable) prof = vkc_cmd_profile (cmd);
   vkc_cmd_free (cmd);
   if (prof && c->kernel == VKC_LINEAR_COOPMAT) {
-    g_autofree char *an = g_strdup_printf ("linear_coopmat_aligned_%s", vkc_dtype_name (c->wt));
+    const char *an = vkc_shader_name (vkc_shaders_linear_coopmat[1][c->wt]);
     if ((bool) g_hash_table_contains (prof, an) != c->aligned)
       g_error ("%s: the aligned variant %s", what, c->aligned ? "did not run" : "ran on a shape it does not fit");
   }
@@ -230,7 +231,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   T = op_test_new ();
   const VkcDeviceInfo *i = vkc_device_info (T->dev);
-  if (!i->cooperative_matrix || !vkc_shader_exists ("linear_coopmat_f16")) {
+  if (!i->cooperative_matrix || !vkc_shader_exists (VKC_SHADER_LINEAR_COOPMAT_F16)) {
     g_print ("SKIP: %s\n",
              !i->cooperative_matrix ? i->coopmat_why : "this build has no coopmat shaders (configure says why)");
     op_test_free (T);

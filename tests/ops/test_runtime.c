@@ -37,7 +37,7 @@ test_sync_validation_active (void)
   VkcTensor a = op_tensor (t, VKC_F32, 1, &n, x);
   VkcTensor b = op_tensor (t, VKC_F32, 1, &n, NULL);
   VkcTensor c = op_tensor (t, VKC_F32, 1, &n, NULL);
-  VkcPipeline *p = vkc_pipeline_get (t->dev, "round_bf16_f32", NULL, 0, 2);
+  VkcPipeline *p = vkc_pipeline_get (t->dev, VKC_SHADER_ROUND_BF16_F32, NULL, 0, 2);
   struct {
     uint32_t n, src_off, dst_off;
   } pc = { (uint32_t) n, 0, 0 };
@@ -231,7 +231,7 @@ test_barriers (void)
   if (vkc_device_info (t->dev)->timestamps) {
     g_autoptr (GHashTable) prof = vkc_cmd_profile (cmd);
     g_assert_nonnull (prof);
-    g_assert_nonnull (g_hash_table_lookup (prof, "convert_f32_bf16"));
+    g_assert_nonnull (g_hash_table_lookup (prof, vkc_shader_name (VKC_SHADER_CONVERT_F32_BF16)));
   }
   vkc_cmd_free (cmd);
   g_autofree float *got = op_download (t, &d);
@@ -267,7 +267,7 @@ test_pipeline_cache (void)
     opt.validation = 1;
     VkcDevice *dev = vkc_device_new (&opt, &error);
     g_assert_no_error (error);
-    vkc_pipeline_get (dev, "convert_f32_bf16", NULL, 0, 2);
+    vkc_pipeline_get (dev, VKC_SHADER_CONVERT_F32_BF16, NULL, 0, 2);
     g_assert_cmpuint (vkc_device_validation_messages (dev), ==, 0);
     vkc_device_free (dev);
   }
@@ -286,7 +286,7 @@ test_pipeline_cache (void)
   opt.validation = 1;
   VkcDevice *dev = vkc_device_new (&opt, &error);
   g_assert_no_error (error);
-  vkc_pipeline_get (dev, "convert_f32_bf16", NULL, 0, 2);
+  vkc_pipeline_get (dev, VKC_SHADER_CONVERT_F32_BF16, NULL, 0, 2);
   g_assert_cmpuint (vkc_device_validation_messages (dev), ==, 0);
   vkc_device_free (dev);
   g_unlink (path);
