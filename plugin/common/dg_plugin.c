@@ -99,7 +99,9 @@ read_source (const DgPluginCall *call, Source *src, GError **error)
   if (!check_memory (src->width, src->height, on_layer && !alpha ? 3 : 4, error))
     return FALSE;
 
-  DgHostItem *selection = host->selection (call->image, on_layer ? src->drawable : NULL, &touches);
+  /* Expand Canvas ignores the selection: the new area is what it paints */
+  DgHostItem *selection =
+      call->info->expand ? NULL : host->selection (call->image, on_layer ? src->drawable : NULL, &touches);
   if (selection) {
     if (!touches)
       return fail (error, DG_ERROR_INVALID_ARGUMENT,
@@ -151,6 +153,23 @@ apply_result (const DgPluginCall *call, const Source *src, const DgTaskResult *r
   return layer;
 }
 
+/* Expand Canvas, before the result layers: opens the undo group that dg_plugin_run closes after
+ * them, grows the image's canvas by the sides the result was made with (res->x, res->y are
+ * −left, −top; its size is the layer's grown by all four), and moves the source's offsets with
+ * the layers, so that apply_result places the result over the layer's grown rectangle. */
+static void
+expand_canvas (const DgPluginCall *call, Source *src, const DgTaskResult *res)
+{
+  const DgHost *host = call->host;
+  int w, h;
+  host->image_info (call->image, &w, &h);
+  const int left = -res->x, top = -res->y;
+  const int right = res->image->width - src->width - left, bottom = res->image->height - src->height - top;
+  host->undo_group (call->image, TRUE);
+  host->image_resize (call->image, w + left + right, h + top + bottom, left, top);
+  src->offset_x += left, src->offset_y += top;
+}
+
 /* ---- running ------------------------------------------------------------------------------ */
 
 /* Test-only (tests/gimp/run-gimp-fault.sh, docs/RELIABILITY.md): with DEEPGEN_TEST_PAUSE_AT_STEP=N
@@ -185,7 +204,8 @@ static DgTaskResult *
 run_direct (const DgPluginCall *call, const Source *src, GError **error)
 {
   DgTaskSpec spec;
-  if (!dg_procedure_spec (&call->args, call->info->job, src->pixels, src->selection, src->width, src->height, &spec,
+  DgExpandSides sides;
+  if (!dg_procedure_spec (&call->args, call->info, src->pixels, src->selection, src->width, src->height, &sides, &spec,
                           error))
     return NULL;
   call->host->progress_init (_ ("DeepGen: loading the model…"));
@@ -278,11 +298,17 @@ dg_plugin_run (const DgPluginCall *call, DgPluginStatus *status, GError **error)
       *status = DG_PLUGIN_CALLING_ERROR;
   }
 
+  /* Expand Canvas: the canvas grows first (the layers move by left, top), all in one undo step */
+  const gboolean expand = res && call->info->expand;
+  if (expand)
+    expand_canvas (call, &src, res);
   DgHostItem *layer = res ? apply_result (call, &src, res, prompt, error) : NULL;
   /* variations: each a layer of its own, above the first */
   for (guint i = 0; layer && res->variations && i < res->variations->len; i++)
     if (!apply_result (call, &src, g_ptr_array_index (res->variations, i), prompt, error))
       layer = NULL;
+  if (expand)
+    call->host->undo_group (call->image, FALSE);
   dg_task_result_free (res);
   source_clear (&src);
   if (!layer)

@@ -61,6 +61,9 @@ typedef struct {
    * title, with a Close (cancel) button; then runs it (gimp_dialog_run or gtk_dialog_run). */
   GtkWidget *(*dialog_new) (const DgProcedure *info);
   int (*dialog_run) (GtkDialog *dialog);
+
+  /* gimp_image_resize: the canvas to width × height, the layers moved by (x, y) (Expand Canvas) */
+  void (*image_resize) (DgHostImage *image, int width, int height, int x, int y);
 } DgHost;
 
 /* How a call ended: the values of GimpPDBStatusType, the same in GIMP 2.10 and 3. */

@@ -9,7 +9,8 @@
 # and leave the image untouched), gray (edit on a grayscale image) or indexed (edit on an indexed
 # image must be refused with a message, the image untouched) or strength (edit with a change
 # strength of 0.5, recorded on the result layer) or variations (edit with 3 results: 3 new layers,
-# seeds 7, 8, 9). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
+# seeds 7, 8, 9) or expand (Expand Canvas by odd sides, one of them 0, and to 16:9: the canvas, the
+# layers' offsets, every old pixel bit-identical, the new area painted). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
 # unless gimp-console-3.0 is installed here. Exit 77 = skipped.
 set -eu
 
@@ -42,6 +43,7 @@ case $job in
   badfolder) cases="rect" ;;
   gray|indexed) cases=$job ;;
   strength|variations) cases="rect" ;;   # the image converted to that mode, then a rectangle selected
+  expand) cases="sides aspect" ;;
   *) echo "unknown job $job" >&2; exit 2 ;;
 esac
 proc=plug-in-deepgen-$job
@@ -60,10 +62,18 @@ esac
   cat "$here/prelude-$version.scm" "$here/cases.scm"
   [ "$job" = strength ] && echo "(set! dg-strength 0.5)"
   [ "$job" = variations ] && echo "(set! dg-n-results 3)"
-  for c in $cases; do
-    printf '(%s %s "%s-%s" "%s" "%s/in.png" "%s" "%s" "%s")\n' \
-      "$fn" "$proc" "$job" "$c" "$c" "$out" "$out" "$prompt" "$folder"
-  done
+  if [ "$job" = expand ]; then
+    # 160×120 grown by 10, 0, 23, 7; and to 16:9: 120 · 16 / 9 = 213.3 → 213, 53 more: 26 left, 27 right
+    printf '(dg-expand-case %s "expand-sides" "%s/in.png" "%s" "%s" "%s" 10 0 23 7 "")\n' \
+      "$proc" "$out" "$out" "$prompt" "$folder"
+    printf '(dg-expand-case %s "expand-aspect" "%s/in.png" "%s" "%s" "%s" 0 0 0 0 "16:9")\n' \
+      "$proc" "$out" "$out" "$prompt" "$folder"
+  else
+    for c in $cases; do
+      printf '(%s %s "%s-%s" "%s" "%s/in.png" "%s" "%s" "%s")\n' \
+        "$fn" "$proc" "$job" "$c" "$c" "$out" "$out" "$prompt" "$folder"
+    done
+  fi
 } > "$out/test.scm"
 
 # GIMP writes its own noise to stderr; keep it for the report and for the message check.
@@ -87,6 +97,11 @@ fi
 grep -v -e 'gimp_wire_read' -e 'Gimp-Core-CRITICAL' -e 'tag cache' -e '^$' "$log" | tail -n 40 || true
 
 status=0
+if [ "$job" = expand ]; then
+  "$checker" expand "$out" expand-sides "$prompt" 10 0 23 7 || status=1
+  "$checker" expand "$out" expand-aspect "$prompt" 26 0 27 0 || status=1
+  cases=
+fi
 for c in $cases; do
   if [ -n "$expect" ]; then
     "$checker" untouched "$out" "$job-$c" || status=1
