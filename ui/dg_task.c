@@ -209,7 +209,8 @@ dg_task_check (const DgTaskSpec *spec, GError **error)
   if (spec->job != DG_JOB_GENERATE && spec->job != DG_JOB_EDIT && spec->job != DG_JOB_INPAINT)
     return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Unknown job %d."), (int) spec->job), FALSE;
   if (spec->expand && spec->job != DG_JOB_INPAINT)
-    return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Expanding the canvas is an inpaint.")),
+    return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                                _ ("Expanding the canvas needs the inpaint job.")),
            FALSE;
   if (spec->expand ? spec->prompt && !g_utf8_validate (spec->prompt, -1, NULL)
                    : blank (spec->prompt) || !g_utf8_validate (spec->prompt, -1, NULL)) {

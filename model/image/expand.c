@@ -57,11 +57,12 @@ dg_expand_sides_for_aspect (int width, int height, int aw, int ah, DgExpandSides
   }
   const gint64 side = grow_width ? width : height;
   if (side + extra > DG_EXPAND_MAX_SIDE) {
+    /* the length as text: it can pass G_MAXINT, and a format macro would hide the message from xgettext */
+    g_autofree char *length = g_strdup_printf ("%" G_GINT64_FORMAT, side + extra);
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                 _ ("The aspect ratio %d:%d would make the %d×%d image %" G_GINT64_FORMAT
-                    " pixels long on one side, more than the %d an expand makes. Choose a ratio closer to the "
-                    "image's."),
-                 aw, ah, width, height, side + extra, DG_EXPAND_MAX_SIDE);
+                 _ ("The aspect ratio %d:%d would make the %d×%d image %s pixels long on one side, more than the %d "
+                    "an expand makes. Choose a ratio closer to the image's."),
+                 aw, ah, width, height, length, DG_EXPAND_MAX_SIDE);
     return FALSE;
   }
   const int first = (int) (extra / 2), second = (int) (extra - extra / 2);
@@ -108,11 +109,13 @@ dg_expand_plan (int width, int height, const DgExpandSides *s, DgExpandPlan *pla
     return invalid (error, _ ("Nothing to expand: give the pixels to add on at least one side, or an aspect ratio."));
   const gint64 cw = (gint64) width + s->left + s->right, ch = (gint64) height + s->top + s->bottom;
   if (cw > DG_EXPAND_MAX_SIDE || ch > DG_EXPAND_MAX_SIDE) {
+    /* the size as text: it can pass G_MAXINT, and a format macro would hide the message from xgettext */
+    g_autofree char *size = g_strdup_printf ("%" G_GINT64_FORMAT "×%" G_GINT64_FORMAT, cw, ch);
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
                  _ ("Expanding the %d×%d image by %d, %d, %d and %d pixels (left, top, right, bottom) would make it "
-                    "%" G_GINT64_FORMAT "×%" G_GINT64_FORMAT ", larger than the %d pixels a side an expand makes. "
-                    "Add less, or expand in steps after scaling the image down."),
-                 width, height, s->left, s->top, s->right, s->bottom, cw, ch, DG_EXPAND_MAX_SIDE);
+                    "%s, larger than the %d pixels a side an expand makes. Add less, or scale the image down "
+                    "first."),
+                 width, height, s->left, s->top, s->right, s->bottom, size, DG_EXPAND_MAX_SIDE);
     return FALSE;
   }
   plan->image_width = width, plan->image_height = height;

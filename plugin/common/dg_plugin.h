@@ -98,6 +98,10 @@ typedef struct {
   void (*panel_open) (GtkWidget *panel, gpointer data);
   void (*panel_close) (GtkWidget *panel, gpointer data);
   gpointer data;
+  /* Expand Canvas's dialog (a form of its own: the sides, the aspect, the prompt; the other
+   * settings are `args`'): called with the settings it ran with, to keep them for the next
+   * interactive run. May be NULL. */
+  void (*args_close) (const DgProcedureArgs *args, gpointer data);
 } DgPluginCall;
 
 /* A DgPluginCall.panel_open: binds the panel's settings both ways to @object's properties of

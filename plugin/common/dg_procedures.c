@@ -107,20 +107,19 @@ dg_procedure_args_clear (DgProcedureArgs *a)
   g_free ((char *) a->aspect);
 }
 
-/* Expand Canvas's sides: the aspect ratio's, when one is given, for the layer's size. */
-static gboolean
-expand_sides (const DgProcedureArgs *a, const DgImage *pixels, DgExpandSides *sides, GError **error)
+gboolean
+dg_procedure_expand_sides (const DgProcedureArgs *a, int width, int height, DgExpandSides *sides, GError **error)
 {
   *sides = a->sides;
   int aw, ah;
-  if (!a->aspect || !*a->aspect || !pixels)
+  if (!a->aspect || !*a->aspect)
     return TRUE;
   if (sides->left || sides->top || sides->right || sides->bottom)
     return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
                                 _ ("Give either an aspect ratio or the pixels to add on each side, not both.")),
            FALSE;
   return dg_expand_parse_aspect (a->aspect, &aw, &ah, error) &&
-         dg_expand_sides_for_aspect (pixels->width, pixels->height, aw, ah, sides, error);
+         dg_expand_sides_for_aspect (width, height, aw, ah, sides, error);
 }
 
 gboolean
@@ -130,7 +129,7 @@ dg_procedure_spec (const DgProcedureArgs *a, const DgProcedure *info, const DgIm
   *spec = (DgTaskSpec) DG_TASK_SPEC_INIT;
   spec->job = info->job;
   if (info->expand) {
-    if (!expand_sides (a, pixels, sides, error))
+    if (pixels && !dg_procedure_expand_sides (a, pixels->width, pixels->height, sides, error))
       return FALSE;
     spec->expand = sides;
   }

@@ -67,6 +67,11 @@ gboolean dg_procedure_spec (const DgProcedureArgs *args, const DgProcedure *info
                             const DgMask *selection, int width, int height, DgExpandSides *sides, DgTaskSpec *spec,
                             GError **error);
 
+/* Expand Canvas's sides for a @width × @height layer: args->sides, or those of args->aspect when
+ * it is set (then the sides must be 0). FALSE with an error for an aspect the geometry refuses. */
+gboolean dg_procedure_expand_sides (const DgProcedureArgs *args, int width, int height, DgExpandSides *sides,
+                                    GError **error);
+
 /* A non-interactive run: the shared warm model of the folder, then the task. `progress`
  * reports each stage (dg_plugin.c forwards it to gimp_progress_*). */
 DgTaskResult *dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress, gpointer user_data,

@@ -223,6 +223,15 @@ keep_settings (GtkWidget *panel, gpointer name)
   gimp_set_data (name, &s, sizeof s);
 }
 
+/* Expand Canvas's dialog: the settings it ran with are the next interactive run's */
+static void
+keep_args (const DgProcedureArgs *a, gpointer name)
+{
+  Settings s;
+  settings_set (&s, a);
+  gimp_set_data (name, &s, sizeof s);
+}
+
 /* ---- running ------------------------------------------------------------------------------ */
 
 static void
@@ -285,7 +294,8 @@ run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals
                                   s.strength, s.n_results, s.sides, s.aspect },
                                 NULL,
                                 keep_settings,
-                                (gpointer) name };
+                                (gpointer) name,
+                                keep_args };
     layer = dg_plugin_run (&call, &status, &error);
     /* GIMP 2.10 does not show an interactive run's error by itself */
     if (error && run_mode == GIMP_RUN_INTERACTIVE)

@@ -145,6 +145,14 @@ static const DgHost host = {
 
 /* ---- running ------------------------------------------------------------------------------ */
 
+/* Expand Canvas's dialog: what it ran with becomes the config's, which GIMP keeps for the next run */
+static void
+remember_expand (const DgProcedureArgs *a, gpointer config)
+{
+  g_object_set (config, "prompt", a->prompt ? a->prompt : "", "left", a->sides.left, "top", a->sides.top, "right",
+                a->sides.right, "bottom", a->sides.bottom, "aspect", a->aspect ? a->aspect : "", NULL);
+}
+
 static GimpValueArray *
 deepgen_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image, GimpDrawable **drawables,
              GimpProcedureConfig *config, gpointer run_data)
@@ -158,7 +166,8 @@ deepgen_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image, G
                         .interactive = run_mode == GIMP_RUN_INTERACTIVE,
                         .flush = run_mode != GIMP_RUN_NONINTERACTIVE,
                         .panel_open = dg_plugin_bind_settings,
-                        .data = config };
+                        .data = config,
+                        .args_close = remember_expand };
   dg_procedure_args_read (&call.args, G_OBJECT (config));
   DgPluginStatus status;
   GError *error = NULL;
