@@ -1,7 +1,9 @@
 /* The plug-in core shared by the GIMP 3 and GIMP 2.10 plug-ins (dg_plugin.h). */
 #include "dg_plugin.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "dg_autopilot.h"
@@ -317,6 +319,54 @@ expand_label (const char *mnemonic, GtkWidget *widget)
   return l;
 }
 
+/* Test hook: the value of @key in DEEPGEN_AUTOPILOT (ui/dg_autopilot.h's KEY=VALUE;… list), new;
+ * NULL when unset. */
+static char *
+autopilot_value (const char *key)
+{
+  const char *env = g_getenv ("DEEPGEN_AUTOPILOT");
+  g_auto (GStrv) items = g_strsplit (env ? env : "", ";", -1);
+  g_autofree char *prefix = g_strconcat (key, "=", NULL);
+  for (char **it = items; *it; it++)
+    if (g_str_has_prefix (*it, prefix))
+      return g_strdup (*it + strlen (prefix));
+  return NULL;
+}
+
+/* The autopilot of Expand Canvas's dialog (tests/gimp/gimp2-expand-dialog-test.sh): with
+ * DEEPGEN_AUTOPILOT set, expand=L,T,R,B fills the sides and prompt=TEXT the prompt, then shot=FILE
+ * (root=1: the whole screen) saves a screenshot and Expand is pressed. steps=, max-size= and
+ * model= are applied to the run's other settings in expand_dialog. */
+static gboolean
+expand_autopilot_press (gpointer data)
+{
+  ExpandForm *f = data;
+  g_autofree char *shot = autopilot_value ("shot"), *root = autopilot_value ("root");
+  g_autoptr (GError) error = NULL;
+  GtkWindow *window = GTK_WINDOW (gtk_widget_get_toplevel (f->expand));
+  if (shot && !dg_screenshot_save (window, root && atoi (root), shot, &error))
+    g_printerr ("autopilot: screenshot failed: %s\n", error->message);
+  g_printerr ("autopilot: expand %s (sensitive %d)\n", gtk_label_get_text (GTK_LABEL (f->size)),
+              gtk_widget_is_sensitive (f->expand));
+  gtk_button_clicked (GTK_BUTTON (f->expand));
+  return G_SOURCE_REMOVE;
+}
+
+/* fills the form, then (once it has been drawn so) the screenshot and Expand */
+static gboolean
+expand_autopilot (gpointer data)
+{
+  ExpandForm *f = data;
+  g_autofree char *sides = autopilot_value ("expand"), *prompt = autopilot_value ("prompt");
+  int v[4] = { 0, 0, 0, 0 };
+  if (sides && sscanf (sides, "%d,%d,%d,%d", &v[0], &v[1], &v[2], &v[3]) == 4)
+    for (int i = 0; i < 4; i++) gtk_spin_button_set_value (GTK_SPIN_BUTTON (f->side[i]), v[i]);
+  if (prompt)
+    gtk_entry_set_text (GTK_ENTRY (f->prompt), prompt);
+  g_timeout_add (800, expand_autopilot_press, f);
+  return G_SOURCE_REMOVE;
+}
+
 /* Runs the dialog from call->args; TRUE for Expand, with *a the settings to run (its strings new
  * in *prompt and *aspect). */
 static gboolean
@@ -364,6 +414,14 @@ expand_dialog (const DgPluginCall *call, const Source *src, DgProcedureArgs *a, 
   gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (dialog))), grid, TRUE, TRUE, 0);
   expand_form_update (&f);
   gtk_widget_show_all (dialog);
+  g_autofree char *pilot_model = autopilot_value ("model"), *pilot_steps = autopilot_value ("steps"),
+                  *pilot_size = autopilot_value ("max-size");
+  if (g_getenv ("DEEPGEN_AUTOPILOT") && *g_getenv ("DEEPGEN_AUTOPILOT")) {
+    g_timeout_add (800, expand_autopilot, &f);
+    a->folder = pilot_model ? g_intern_string (pilot_model) : a->folder; /* outlives the dialog */
+    a->steps = pilot_steps ? atoi (pilot_steps) : a->steps;
+    a->max_size = pilot_size ? atoi (pilot_size) : a->max_size;
+  }
 
   const gboolean ok = call->host->dialog_run (GTK_DIALOG (dialog)) == GTK_RESPONSE_OK;
   if (ok) {
