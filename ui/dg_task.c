@@ -97,6 +97,22 @@ blank (const char *s)
 
 /* ---- expand (outpaint): an inpaint of the grown canvas, the new area as the mask -------- */
 
+gboolean
+dg_task_expand_sides (const DgExpandSides *sides, const char *aspect, int width, int height, DgExpandSides *out,
+                      GError **error)
+{
+  *out = *sides;
+  if (blank (aspect))
+    return TRUE;
+  if (sides->left || sides->top || sides->right || sides->bottom)
+    return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                                _ ("Give either an aspect ratio or the pixels to add on each side, not both.")),
+           FALSE;
+  int aw, ah;
+  return dg_expand_parse_aspect (aspect, &aw, &ah, error) &&
+         dg_expand_sides_for_aspect (width, height, aw, ah, out, error);
+}
+
 /* The expand's plan; FALSE with the geometry's message for sides it refuses. */
 static gboolean
 expand_check (const DgTaskSpec *spec, DgExpandPlan *plan, GError **error)

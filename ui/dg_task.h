@@ -109,6 +109,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgTaskResult, dg_task_result_free)
  * selection = whole layer). */
 gboolean dg_task_check (const DgTaskSpec *spec, GError **error);
 
+/* Expand's sides for a @width × @height source: @sides, or, when @aspect ("W:H") is not blank,
+ * the sides that grow it to that ratio (dg_expand_sides_for_aspect; @sides must then be all 0).
+ * DG_ERROR_INVALID_ARGUMENT with the geometry's message otherwise. */
+gboolean dg_task_expand_sides (const DgExpandSides *sides, const char *aspect, int width, int height,
+                               DgExpandSides *out, GError **error);
+
 /* The region dg_task_run will fill, in source (or canvas) coordinates. */
 gboolean dg_task_region (const DgTaskSpec *spec, int *x, int *y, int *width, int *height, GError **error);
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "dg_autopilot.h"
+#include "dg_expand_form.h"
 #include "dg_gettext.h"
 #include "dg_panel.h"
 
@@ -269,155 +270,22 @@ run_dialog (const DgPluginCall *call, Source *src, char **prompt)
 
 /* ---- Expand Canvas's dialog --------------------------------------------------------------- */
 
-/* The sides, the aspect ratio and the prompt, with the new canvas size (or what is wrong) shown
- * as they change; Expand is sensitive only for a size the geometry accepts. */
-typedef struct {
-  GtkWidget *side[4]; /* left, top, right, bottom */
-  GtkWidget *aspect, *prompt, *size, *expand;
-  int width, height; /* the layer */
-} ExpandForm;
-
-static void
-expand_form_args (ExpandForm *f, DgProcedureArgs *a)
-{
-  a->sides = (DgExpandSides) { gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (f->side[0])),
-                               gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (f->side[1])),
-                               gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (f->side[2])),
-                               gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (f->side[3])) };
-  a->aspect = gtk_entry_get_text (GTK_ENTRY (f->aspect));
-  a->prompt = gtk_entry_get_text (GTK_ENTRY (f->prompt));
-}
-
-static void
-expand_form_update (ExpandForm *f)
-{
-  DgProcedureArgs a = { 0 };
-  expand_form_args (f, &a);
-  g_autofree char *aspect = g_strstrip (g_strdup (a.aspect));
-  const gboolean by_aspect = *aspect != '\0';
-  for (int i = 0; i < 4; i++) gtk_widget_set_sensitive (f->side[i], !by_aspect);
-  if (by_aspect)
-    a.sides = (DgExpandSides) { 0, 0, 0, 0 };
-  DgExpandSides sides;
-  DgExpandPlan plan;
-  g_autoptr (GError) error = NULL;
-  const gboolean ok = dg_procedure_expand_sides (&a, f->width, f->height, &sides, &error) &&
-                      dg_expand_plan (f->width, f->height, &sides, &plan, &error);
-  g_autofree char *text =
-      ok ? g_strdup_printf (_ ("%d×%d → %d×%d"), f->width, f->height, plan.canvas_width, plan.canvas_height)
-         : g_strdup (error->message);
-  gtk_label_set_text (GTK_LABEL (f->size), text);
-  gtk_widget_set_sensitive (f->expand, ok);
-}
-
-static GtkWidget *
-expand_label (const char *mnemonic, GtkWidget *widget)
-{
-  GtkWidget *l = gtk_label_new_with_mnemonic (mnemonic);
-  gtk_label_set_mnemonic_widget (GTK_LABEL (l), widget);
-  gtk_label_set_xalign (GTK_LABEL (l), 0.0);
-  return l;
-}
-
-/* Test hook: the value of @key in DEEPGEN_AUTOPILOT (ui/dg_autopilot.h's KEY=VALUE;… list), new;
- * NULL when unset. */
-static char *
-autopilot_value (const char *key)
-{
-  const char *env = g_getenv ("DEEPGEN_AUTOPILOT");
-  g_auto (GStrv) items = g_strsplit (env ? env : "", ";", -1);
-  g_autofree char *prefix = g_strconcat (key, "=", NULL);
-  for (char **it = items; *it; it++)
-    if (g_str_has_prefix (*it, prefix))
-      return g_strdup (*it + strlen (prefix));
-  return NULL;
-}
-
-/* The autopilot of Expand Canvas's dialog (tests/gimp/gimp2-expand-dialog-test.sh): with
- * DEEPGEN_AUTOPILOT set, expand=L,T,R,B fills the sides and prompt=TEXT the prompt, then shot=FILE
- * (root=1: the whole screen) saves a screenshot and Expand is pressed. steps=, max-size= and
- * model= are applied to the run's other settings in expand_dialog. */
-static gboolean
-expand_autopilot_press (gpointer data)
-{
-  ExpandForm *f = data;
-  g_autofree char *shot = autopilot_value ("shot"), *root = autopilot_value ("root");
-  g_autoptr (GError) error = NULL;
-  GtkWindow *window = GTK_WINDOW (gtk_widget_get_toplevel (f->expand));
-  if (shot && !dg_screenshot_save (window, root && atoi (root), shot, &error))
-    g_printerr ("autopilot: screenshot failed: %s\n", error->message);
-  g_printerr ("autopilot: expand %s (sensitive %d)\n", gtk_label_get_text (GTK_LABEL (f->size)),
-              gtk_widget_is_sensitive (f->expand));
-  gtk_button_clicked (GTK_BUTTON (f->expand));
-  return G_SOURCE_REMOVE;
-}
-
-/* fills the form, then (once it has been drawn so) the screenshot and Expand */
-static gboolean
-expand_autopilot (gpointer data)
-{
-  ExpandForm *f = data;
-  g_autofree char *sides = autopilot_value ("expand"), *prompt = autopilot_value ("prompt");
-  int v[4] = { 0, 0, 0, 0 };
-  if (sides && sscanf (sides, "%d,%d,%d,%d", &v[0], &v[1], &v[2], &v[3]) == 4)
-    for (int i = 0; i < 4; i++) gtk_spin_button_set_value (GTK_SPIN_BUTTON (f->side[i]), v[i]);
-  if (prompt)
-    gtk_entry_set_text (GTK_ENTRY (f->prompt), prompt);
-  g_timeout_add (800, expand_autopilot_press, f);
-  return G_SOURCE_REMOVE;
-}
-
 /* Runs the dialog from call->args; TRUE for Expand, with *a the settings to run (its strings new
  * in *prompt and *aspect). */
 static gboolean
 expand_dialog (const DgPluginCall *call, const Source *src, DgProcedureArgs *a, char **prompt, char **aspect)
 {
   *a = call->args;
-  ExpandForm f = { .width = src->width, .height = src->height };
   GtkWidget *dialog = call->host->dialog_new (call->info);
-  f.expand = gtk_dialog_add_button (GTK_DIALOG (dialog), _ ("_Expand"), GTK_RESPONSE_OK);
+  GtkWidget *expand = gtk_dialog_add_button (GTK_DIALOG (dialog), _ ("_Expand"), GTK_RESPONSE_OK);
   gtk_dialog_set_default_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
-  GtkWidget *grid = gtk_grid_new ();
-  gtk_grid_set_row_spacing (GTK_GRID (grid), 6);
-  gtk_grid_set_column_spacing (GTK_GRID (grid), 12);
-  gtk_container_set_border_width (GTK_CONTAINER (grid), 12);
-  const int values[4] = { a->sides.left, a->sides.top, a->sides.right, a->sides.bottom };
-  for (int i = 0; i < 4; i++) {
-    f.side[i] = gtk_spin_button_new_with_range (0, DG_EXPAND_MAX_SIDE, 1);
-    gtk_spin_button_set_value (GTK_SPIN_BUTTON (f.side[i]), CLAMP (values[i], 0, DG_EXPAND_MAX_SIDE));
-    gtk_entry_set_activates_default (GTK_ENTRY (f.side[i]), TRUE);
-    g_signal_connect_swapped (f.side[i], "value-changed", G_CALLBACK (expand_form_update), &f);
-    gtk_grid_attach (GTK_GRID (grid), expand_label (_ (dg_expand_arguments[i].label), f.side[i]), (i % 2) * 2, i / 2, 1,
-                     1);
-    gtk_grid_attach (GTK_GRID (grid), f.side[i], (i % 2) * 2 + 1, i / 2, 1, 1);
-  }
-  f.aspect = gtk_entry_new ();
-  gtk_entry_set_text (GTK_ENTRY (f.aspect), a->aspect ? a->aspect : "");
-  gtk_entry_set_placeholder_text (GTK_ENTRY (f.aspect), "16:9");
-  gtk_widget_set_tooltip_text (f.aspect, _ (dg_expand_arguments[4].blurb));
-  f.prompt = gtk_entry_new ();
-  gtk_entry_set_text (GTK_ENTRY (f.prompt), a->prompt ? a->prompt : "");
-  gtk_entry_set_placeholder_text (GTK_ENTRY (f.prompt), _ ("Optional: what belongs in the new area"));
-  for (GtkWidget **e = (GtkWidget *[]) { f.aspect, f.prompt, NULL }; *e; e++) {
-    gtk_entry_set_activates_default (GTK_ENTRY (*e), TRUE);
-    g_signal_connect_swapped (*e, "changed", G_CALLBACK (expand_form_update), &f);
-  }
-  gtk_grid_attach (GTK_GRID (grid), expand_label (_ (dg_expand_arguments[4].label), f.aspect), 0, 2, 1, 1);
-  gtk_grid_attach (GTK_GRID (grid), f.aspect, 1, 2, 3, 1);
-  gtk_grid_attach (GTK_GRID (grid), expand_label (_ (dg_arguments[0].label), f.prompt), 0, 3, 1, 1);
-  gtk_grid_attach (GTK_GRID (grid), f.prompt, 1, 3, 3, 1);
-  f.size = gtk_label_new (NULL);
-  gtk_label_set_line_wrap (GTK_LABEL (f.size), TRUE);
-  gtk_label_set_max_width_chars (GTK_LABEL (f.size), 50);
-  gtk_label_set_xalign (GTK_LABEL (f.size), 0.0);
-  gtk_grid_attach (GTK_GRID (grid), f.size, 0, 4, 4, 1);
-  gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (dialog))), grid, TRUE, TRUE, 0);
-  expand_form_update (&f);
+  GtkWidget *form = dg_expand_form_new (src->width, src->height, &a->sides, a->aspect, a->prompt, expand);
+  gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (dialog))), form, TRUE, TRUE, 0);
   gtk_widget_show_all (dialog);
-  g_autofree char *pilot_model = autopilot_value ("model"), *pilot_steps = autopilot_value ("steps"),
-                  *pilot_size = autopilot_value ("max-size");
-  if (g_getenv ("DEEPGEN_AUTOPILOT") && *g_getenv ("DEEPGEN_AUTOPILOT")) {
-    g_timeout_add (800, expand_autopilot, &f);
+  /* the test autopilot (ui/dg_autopilot.h) also sets the run's other settings */
+  g_autofree char *pilot_model = dg_autopilot_value ("model"), *pilot_steps = dg_autopilot_value ("steps"),
+                  *pilot_size = dg_autopilot_value ("max-size");
+  if (dg_autopilot_attach_expand (form)) {
     a->folder = pilot_model ? g_intern_string (pilot_model) : a->folder; /* outlives the dialog */
     a->steps = pilot_steps ? atoi (pilot_steps) : a->steps;
     a->max_size = pilot_size ? atoi (pilot_size) : a->max_size;
@@ -425,13 +293,10 @@ expand_dialog (const DgPluginCall *call, const Source *src, DgProcedureArgs *a, 
 
   const gboolean ok = call->host->dialog_run (GTK_DIALOG (dialog)) == GTK_RESPONSE_OK;
   if (ok) {
-    DgProcedureArgs form;
-    expand_form_args (&f, &form);
-    a->sides = form.sides;
-    a->prompt = *prompt = g_strdup (form.prompt);
-    a->aspect = *aspect = g_strstrip (g_strdup (form.aspect));
-    if (**aspect)
-      a->sides = (DgExpandSides) { 0, 0, 0, 0 };
+    g_autofree char *text = NULL;
+    dg_expand_form_get (form, &a->sides, aspect, &text);
+    a->prompt = *prompt = g_steal_pointer (&text);
+    a->aspect = *aspect;
   }
   gtk_widget_destroy (dialog);
   return ok;

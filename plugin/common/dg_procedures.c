@@ -108,28 +108,13 @@ dg_procedure_args_clear (DgProcedureArgs *a)
 }
 
 gboolean
-dg_procedure_expand_sides (const DgProcedureArgs *a, int width, int height, DgExpandSides *sides, GError **error)
-{
-  *sides = a->sides;
-  int aw, ah;
-  if (!a->aspect || !*a->aspect)
-    return TRUE;
-  if (sides->left || sides->top || sides->right || sides->bottom)
-    return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
-                                _ ("Give either an aspect ratio or the pixels to add on each side, not both.")),
-           FALSE;
-  return dg_expand_parse_aspect (a->aspect, &aw, &ah, error) &&
-         dg_expand_sides_for_aspect (width, height, aw, ah, sides, error);
-}
-
-gboolean
 dg_procedure_spec (const DgProcedureArgs *a, const DgProcedure *info, const DgImage *pixels, const DgMask *selection,
                    int width, int height, DgExpandSides *sides, DgTaskSpec *spec, GError **error)
 {
   *spec = (DgTaskSpec) DG_TASK_SPEC_INIT;
   spec->job = info->job;
   if (info->expand) {
-    if (pixels && !dg_procedure_expand_sides (a, pixels->width, pixels->height, sides, error))
+    if (pixels && !dg_task_expand_sides (&a->sides, a->aspect, pixels->width, pixels->height, sides, error))
       return FALSE;
     spec->expand = sides;
   }

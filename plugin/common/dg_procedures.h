@@ -61,16 +61,11 @@ void dg_procedure_args_read (DgProcedureArgs *args, GObject *object);
 void dg_procedure_args_clear (DgProcedureArgs *args);
 
 /* The call's task: its settings, and the source (pixels and selection, or none for generate)
- * on a canvas of width × height; for Expand Canvas the sides (from aspect when it is set) in
+ * on a canvas of width × height; for Expand Canvas the sides (dg_task_expand_sides) in
  * @sides, which spec->expand points to. FALSE with an error for settings the task refuses. */
 gboolean dg_procedure_spec (const DgProcedureArgs *args, const DgProcedure *info, const DgImage *pixels,
                             const DgMask *selection, int width, int height, DgExpandSides *sides, DgTaskSpec *spec,
                             GError **error);
-
-/* Expand Canvas's sides for a @width × @height layer: args->sides, or those of args->aspect when
- * it is set (then the sides must be 0). FALSE with an error for an aspect the geometry refuses. */
-gboolean dg_procedure_expand_sides (const DgProcedureArgs *args, int width, int height, DgExpandSides *sides,
-                                    GError **error);
 
 /* A non-interactive run: the shared warm model of the folder, then the task. `progress`
  * reports each stage (dg_plugin.c forwards it to gimp_progress_*). */
