@@ -183,11 +183,16 @@ expand_inpaint_plan (const DgTaskSpec *spec, DgInpaintPlan *plan, GError **error
 }
 
 /* An inpaint result (the new area's box on the canvas) widened to the whole canvas: the canvas's
- * old pixels around it, no mask (the new layer is the whole result), placed at (−left, −top). */
-static void
-expand_widen (DgTaskResult *res, const ExpandInner *in)
+ * old pixels around it, no mask (the new layer is the whole result), placed at (−left, −top).
+ * FALSE with DG_ERROR_OOM when the canvas-sized copy cannot be had. */
+static gboolean
+expand_widen (DgTaskResult *res, const ExpandInner *in, GError **error)
 {
   g_autoptr (DgImage) full = dg_image_copy (in->canvas);
+  if (!full)
+    return g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("Not enough memory for the %d×%d canvas."),
+                        in->plan.canvas_width, in->plan.canvas_height),
+           FALSE;
   const DgImage *box = res->image;
   const int nc = full->channels;
   g_assert (box->channels == nc);
@@ -198,6 +203,7 @@ expand_widen (DgTaskResult *res, const ExpandInner *in)
   res->image = g_steal_pointer (&full);
   g_clear_pointer (&res->mask, dg_image_free);
   res->x = -in->plan.image_x, res->y = -in->plan.image_y;
+  return TRUE;
 }
 
 static DgTaskResult *run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gpointer user_data,
@@ -210,12 +216,13 @@ run_expand (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gpo
   g_auto (ExpandInner) in = { 0 };
   if (!expand_inner (spec, &in, error))
     return NULL;
-  DgTaskResult *res = run_inpaint (model, &in.spec, progress, user_data, cancellable, error);
-  if (res)
-    expand_widen (res, &in);
-  for (guint i = 0; res && res->variations && i < res->variations->len; i++)
-    expand_widen (g_ptr_array_index (res->variations, i), &in);
-  return res;
+  g_autoptr (DgTaskResult) res = run_inpaint (model, &in.spec, progress, user_data, cancellable, error);
+  if (!res || !expand_widen (res, &in, error))
+    return NULL;
+  for (guint i = 0; res->variations && i < res->variations->len; i++)
+    if (!expand_widen (g_ptr_array_index (res->variations, i), &in, error))
+      return NULL;
+  return g_steal_pointer (&res);
 }
 
 gboolean

@@ -211,6 +211,11 @@ run_direct (const DgPluginCall *call, const Source *src, GError **error)
   if (!dg_procedure_spec (&call->args, call->info, src->pixels, src->selection, src->width, src->height, &sides, &spec,
                           error))
     return NULL;
+  /* Expand Canvas: the result layer is the grown canvas, so the memory check is for that size */
+  DgExpandPlan grown;
+  if (spec.expand && (!dg_expand_plan (src->width, src->height, spec.expand, &grown, error) ||
+                      !check_memory (grown.canvas_width, grown.canvas_height, src->pixels->channels, error)))
+    return NULL;
   call->host->progress_init (_ ("DeepGen: loading the model…"));
   DgTaskResult *res = dg_procedure_run (&spec, call->args.folder, on_progress, (gpointer) call->host, error);
   call->host->progress_end ();
