@@ -75,11 +75,14 @@
 
 ; Expand Canvas: the canvas grows by the sides (or to the aspect), a new layer over it; writes
 ; CASE-{before,after}.png, CASE-info.txt (with the image's new size and the source layer's
-; offsets) and CASE-params.txt for dg-gimp-check expand
-(define (dg-expand-case proc case input outdir prompt folder left top right bottom aspect)
+; offsets) and CASE-params.txt for dg-gimp-check expand. kind "gray": a grayscale image whose
+; layer has an alpha channel; else RGB without alpha.
+(define (dg-expand-case proc case kind input outdir prompt folder left top right bottom aspect)
   (let* ((img (dg-load input))
          (layer (dg-layer img))
          (base (string-append outdir "/" case)))
+    (if (equal? kind "gray")
+        (begin (gimp-image-convert-grayscale img) (gimp-layer-add-alpha layer)))
     (dg-save-flat img (string-append base "-before.png"))
     (let* ((n0 (dg-layer-count img))
            (new (dg-call-expand proc img layer prompt folder left top right bottom aspect))
