@@ -416,19 +416,25 @@ test_from (void)
   g_assert_nonnull (strstr (n.err, "plain.png"));
 }
 
-/* @out holds @src at (x, y) bit for bit; returns how many distinct colours the rest has. */
+/* @out holds @src at (x, y) bit for bit (alpha too); the rest is opaque; returns how many
+ * distinct colours the rest has. */
 static guint
 assert_expanded (const DgImage *src, const DgImage *out, int x0, int y0)
 {
+  const int nc = src->channels;
+  g_assert_cmpint (out->channels, ==, nc);
   g_autoptr (GHashTable) colours = g_hash_table_new (NULL, NULL);
   for (int y = 0; y < out->height; y++)
     for (int x = 0; x < out->width; x++) {
-      const guint8 *o = out->pixels + (gsize) y * out->rowstride + 3 * x;
+      const guint8 *o = out->pixels + (gsize) y * out->rowstride + (gsize) nc * x;
       const int sx = x - x0, sy = y - y0;
       if (sx >= 0 && sx < src->width && sy >= 0 && sy < src->height)
-        g_assert_cmpmem (src->pixels + (gsize) sy * src->rowstride + 3 * sx, 3, o, 3);
-      else
+        g_assert_cmpmem (src->pixels + (gsize) sy * src->rowstride + (gsize) nc * sx, nc, o, nc);
+      else {
         g_hash_table_add (colours, GUINT_TO_POINTER (o[0] | o[1] << 8 | o[2] << 16));
+        if (nc == 4)
+          g_assert_cmpuint (o[3], ==, 255);
+      }
     }
   return g_hash_table_size (colours);
 }
@@ -459,6 +465,23 @@ test_expand (void)
   g_assert_cmpint (wide->width, ==, 84);
   g_assert_cmpint (wide->height, ==, H);
   g_assert_cmpuint (assert_expanded (src, wide, 10, 0), >, 16);
+
+  /* RGBA: the old alpha kept, the new area opaque */
+  g_autoptr (DgImage) rgba = dg_image_new (40, 30, 4);
+  for (int y = 0; y < 30; y++)
+    for (int x = 0; x < 40; x++) {
+      guint8 *p = rgba->pixels + (gsize) y * rgba->rowstride + 4 * x;
+      p[0] = (guint8) (x * 6), p[1] = (guint8) (y * 8), p[2] = 90, p[3] = (guint8) (60 + x * 4);
+    }
+  g_autofree char *rp = path_in_tmp ("rgba.png");
+  g_assert_true (cli_image_save (rgba, rp, "png", NULL));
+  g_auto (Result) t = { 0 };
+  RUN (&t, "expand", "-m", tiny, "rgba.png", "--top", "6", "--right", "9", "--steps", "1", "-q", "-o", "rgba-out.png");
+  g_assert_cmpint (t.status, ==, 0);
+  g_autoptr (DgImage) rgba_in = load ("rgba.png"), rgba_out = load ("rgba-out.png");
+  g_assert_cmpint (rgba_out->width, ==, 49);
+  g_assert_cmpint (rgba_out->height, ==, 36);
+  assert_expanded (rgba_in, rgba_out, 0, 6);
 }
 
 /* deepgen expand's refusals before any GPU work: usage errors (exit 2) that say what to change. */
