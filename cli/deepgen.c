@@ -4,6 +4,7 @@
  *   deepgen generate --prompt TEXT [-o out.png]
  *   deepgen edit     --image in.png --prompt TEXT [-o out.png]
  *   deepgen inpaint  --image in.png --mask mask.png --prompt TEXT [-o out.png]
+ *   deepgen expand   in.png --left/--top/--right/--bottom N | --aspect W:H [--prompt TEXT] [-o out.png]
  *   deepgen info     [--plan] [--check]
  *   deepgen bench    [ops | flops]
  *   deepgen convert  -o DIR [--model SRC]
@@ -115,6 +116,7 @@ print_overview (FILE *out)
               "  generate   make an image from a text prompt\n"
               "  edit       change one or more images following an instruction\n"
               "  inpaint    repaint the masked part of an image; the rest stays exactly as it is\n"
+              "  expand     grow the canvas and paint the new border (outpainting); the image stays as it is\n"
               "  describe   write a caption of an image (a starting point for an instruction)\n"
               "  info       show the GPU, the model folder and the memory plan (--plan)\n"
               "  download   fetch the model from Hugging Face (resumes, verifies every file)\n"
@@ -127,8 +129,9 @@ print_overview (FILE *out)
               "  %s generate --prompt \"a lighthouse on a cliff at dusk\" -o lighthouse.png\n"
               "  %s edit --image photo.jpg --prompt \"make it winter\" -o winter.png\n"
               "  %s inpaint --image room.png --mask mask.png --prompt \"a green armchair\" -o room2.png\n"
+              "  %s expand photo.jpg --aspect 16:9 -o wide.png\n"
               "  %s info --plan\n\n"),
-           prog (), prog (), prog (), prog (), prog (), prog ());
+           prog (), prog (), prog (), prog (), prog (), prog (), prog ());
   fputs (model_text (), out);
   fputc ('\n', out);
   fputs (exit_codes_text (), out);
@@ -160,6 +163,10 @@ typedef struct {
   char *preview;
   gboolean synthetic; /* the synthetic DeepGen 1.0 instead of a model folder */
   int layers;         /* with synthetic: layers per component, 0 = full depth */
+  /* `deepgen expand`: an inpaint of the grown canvas (deepgen.h, "expanding the canvas") */
+  gboolean expand;
+  DgExpandSides sides;
+  char *aspect;
 } JobOptions;
 
 static void
@@ -179,6 +186,7 @@ job_options_clear (JobOptions *o)
   g_free (o->output);
   g_free (o->preview);
   g_free (o->from);
+  g_free (o->aspect);
 }
 
 /* --prompt and --negative keep the bytes as given (G_OPTION_FLAG_FILENAME): GOption would
@@ -197,6 +205,13 @@ static const char *
 job_name (DgJob job)
 {
   return job == DG_JOB_GENERATE ? "generate" : job == DG_JOB_EDIT ? "edit" : "inpaint";
+}
+
+/* The command: the job's name, or "expand" (which runs as an inpaint). */
+static const char *
+command_name (const JobOptions *o)
+{
+  return o->expand ? "expand" : job_name (o->job);
 }
 
 static GOptionContext *
@@ -257,18 +272,31 @@ job_context (JobOptions *o)
     { "feather", 0, 0, G_OPTION_ARG_INT, &o->feather, N_ ("Edge blend width in pixels (default 8)"), N_ ("PX") },
     { NULL },
   };
-  const char *params = o->job == DG_JOB_GENERATE ? N_ ("[PROMPT…] — make an image from a text prompt")
-                       : o->job == DG_JOB_EDIT   ? N_ ("[INSTRUCTION…] — edit images following an instruction")
-                                                 : N_ ("[INSTRUCTION…] — repaint the masked part of an image");
+  GOptionEntry expand[] = {
+    { "left", 0, 0, G_OPTION_ARG_INT, &o->sides.left, N_ ("Pixels to add on the left"), N_ ("N") },
+    { "top", 0, 0, G_OPTION_ARG_INT, &o->sides.top, N_ ("Pixels to add at the top"), N_ ("N") },
+    { "right", 0, 0, G_OPTION_ARG_INT, &o->sides.right, N_ ("Pixels to add on the right"), N_ ("N") },
+    { "bottom", 0, 0, G_OPTION_ARG_INT, &o->sides.bottom, N_ ("Pixels to add at the bottom"), N_ ("N") },
+    { "aspect", 0, 0, G_OPTION_ARG_STRING, &o->aspect,
+      N_ ("Instead of the sides: grow the shorter axis to this aspect ratio, evenly on both sides"), N_ ("W:H") },
+    { "feather", 0, 0, G_OPTION_ARG_INT, &o->feather, N_ ("Edge blend width in pixels (default 8)"), N_ ("PX") },
+    { NULL },
+  };
+  const char *params = o->expand ? N_ ("IMAGE — grow the canvas and paint the new area around the image")
+                       : o->job == DG_JOB_GENERATE ? N_ ("[PROMPT…] — make an image from a text prompt")
+                       : o->job == DG_JOB_EDIT     ? N_ ("[INSTRUCTION…] — edit images following an instruction")
+                                                   : N_ ("[INSTRUCTION…] — repaint the masked part of an image");
   GOptionContext *ctx = g_option_context_new (NULL);
   g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-  g_autofree char *summary = g_strdup_printf ("%s %s %s", prog (), job_name (o->job), _ (params));
+  g_autofree char *summary = g_strdup_printf ("%s %s %s", prog (), command_name (o), _ (params));
   g_option_context_set_summary (ctx, summary);
-  GOptionGroup *main_group = g_option_group_new (job_name (o->job), "", "", o, NULL);
+  GOptionGroup *main_group = g_option_group_new (command_name (o), "", "", o, NULL);
   g_option_group_set_translation_domain (main_group, GETTEXT_PACKAGE);
-  if (o->job != DG_JOB_GENERATE)
+  if (o->expand)
+    g_option_group_add_entries (main_group, expand);
+  else if (o->job != DG_JOB_GENERATE)
     g_option_group_add_entries (main_group, images);
-  if (o->job == DG_JOB_INPAINT)
+  if (o->job == DG_JOB_INPAINT && !o->expand)
     g_option_group_add_entries (main_group, inpaint);
   g_option_group_add_entries (main_group, common);
   g_option_context_set_main_group (ctx, main_group);
@@ -291,6 +319,15 @@ job_context (JobOptions *o)
                            "--size (default 512). With several images the result is --size.\n"));
     break;
   case DG_JOB_INPAINT:
+    if (o->expand) {
+      g_string_append_printf (d, "  %s expand photo.jpg --aspect 16:9 -o wide.png\n", prog ());
+      g_string_append_printf (d, "  %s expand room.png --right 256 --prompt \"a window with a garden view\"\n",
+                              prog ());
+      g_string_append (d, _ ("\nEvery pixel of the image is kept exactly; the model paints the new area from what it\n"
+                             "sees near the border, and --prompt can say what belongs there. --aspect grows the\n"
+                             "shorter axis only, half on each side.\n"));
+      break;
+    }
     g_string_append_printf (d,
                             "  %s inpaint --image room.png --mask mask.png --prompt \"a green armchair\" -o "
                             "room2.png\n",
@@ -563,18 +600,45 @@ job_from_file (const char *path, DgJob job, GError **error)
   return g_steal_pointer (&p);
 }
 
+/* `deepgen expand IMAGE`: one image as the argument (it becomes --image), the sides or --aspect
+ * (not both), no --from (an expand result records the inpaint it ran). */
+static gboolean
+expand_arguments (JobOptions *o, int argc, char **argv, GError **error)
+{
+  if (argc < 2)
+    return usage_error (error, _ ("no image: say which image to expand (deepgen expand IMAGE …)"));
+  if (argc > 2) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                 _ ("unexpected argument '%s': expand takes one image; give the prompt with --prompt"), argv[2]);
+    return FALSE;
+  }
+  if (o->from)
+    return usage_error (error, _ ("--from cannot rerun an expand: give the image and the sides again"));
+  const DgExpandSides *s = &o->sides;
+  const gboolean any_side = s->left || s->top || s->right || s->bottom;
+  if (o->aspect && any_side)
+    return usage_error (error, _ ("give either --aspect or the sides (--left, --top, --right, --bottom), not both"));
+  if (!o->aspect && !any_side)
+    return usage_error (error, _ ("nothing to expand: give --left, --top, --right or --bottom N, or --aspect W:H"));
+  o->images = g_new0 (char *, 2);
+  o->images[0] = g_strdup (argv[1]);
+  return TRUE;
+}
+
 /* The request from the parsed options: every value checked, before anything heavy. */
 static gboolean
 job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char **negative, GError **error)
 {
   const DgJob job = o->job;
+  if (o->expand && !expand_arguments (o, argc, argv, error))
+    return FALSE;
   /* The prompt: --prompt, else the remaining arguments joined by spaces. */
-  if (o->prompt && argc > 1) {
+  if (o->prompt && argc > 1 && !o->expand) {
     g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                  _ ("unexpected argument '%s': give the prompt either with --prompt or as arguments"), argv[1]);
     return FALSE;
   }
-  if (!o->prompt && argc > 1)
+  if (!o->prompt && argc > 1 && !o->expand)
     o->prompt = g_strjoinv (" ", argv + 1);
   g_autoptr (DgJobParams) from = NULL;
   if (o->from && !(from = job_from_file (o->from, job, error)))
@@ -587,6 +651,10 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
     return FALSE;
   if (o->negative && !(*negative = cli_text_to_utf8 (o->negative, "--negative", error)))
     return FALSE;
+  if (o->expand) { /* the prompt is optional: it adds to the fixed instruction */
+    g_autofree char *user = g_steal_pointer (prompt);
+    *prompt = dg_expand_instruction (user);
+  }
   if (!*prompt || blank (*prompt))
     return usage_error (error, job == DG_JOB_GENERATE ? _ ("no prompt: say what to make with --prompt \"…\"")
                                                       : _ ("no instruction: say what to change with --prompt \"…\""));
@@ -595,7 +663,7 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
     return usage_error (error, _ ("edit needs at least one --image FILE"));
   if (job == DG_JOB_INPAINT && n_images != 1)
     return usage_error (error, _ ("inpaint needs exactly one --image FILE"));
-  if (job == DG_JOB_INPAINT && !o->mask)
+  if (job == DG_JOB_INPAINT && !o->mask && !o->expand)
     return usage_error (error, _ ("inpaint needs a --mask FILE (white = repaint, black = keep)"));
 
   DgRequest *r = &j->req;
@@ -631,6 +699,37 @@ job_request (JobOptions *o, int argc, char **argv, Job *j, char **prompt, char *
   return TRUE;
 }
 
+/* Expand: images[0] becomes the grown canvas and *mask its new area (deepgen.h, "expanding the
+ * canvas"); the geometry's refusals are usage errors (exit 2). */
+static gboolean
+expand_source (const JobOptions *o, GPtrArray *images, DgMask **mask, DgExpandPlan *plan, GError **error)
+{
+  const DgImage *src = g_ptr_array_index (images, 0);
+  DgExpandSides sides = o->sides;
+  int aw, ah;
+  g_autoptr (GError) e = NULL;
+  if (o->aspect && (!dg_expand_parse_aspect (o->aspect, &aw, &ah, &e) ||
+                    !dg_expand_sides_for_aspect (src->width, src->height, aw, ah, &sides, &e))) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--aspect: %s", e->message);
+    return FALSE;
+  }
+  if (!dg_expand_plan (src->width, src->height, &sides, plan, &e)) {
+    g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, e->message);
+    return FALSE;
+  }
+  DgImage *canvas = dg_expand_canvas (src, plan);
+  *mask = dg_expand_mask (plan);
+  if (!canvas || !*mask) {
+    dg_image_free (canvas);
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("Not enough memory for the %d×%d canvas."), plan->canvas_width,
+                 plan->canvas_height);
+    return FALSE;
+  }
+  g_ptr_array_remove_index (images, 0); /* frees the source */
+  g_ptr_array_insert (images, 0, canvas);
+  return TRUE;
+}
+
 static int
 job_main (JobOptions *o, int argc, char **argv)
 {
@@ -639,9 +738,10 @@ job_main (JobOptions *o, int argc, char **argv)
   g_autofree char *prompt = NULL, *negative = NULL;
   if (!job_request (o, argc, argv, &j, &prompt, &negative, &error))
     return fail (error);
-  const char *deflt = o->job == DG_JOB_GENERATE ? "generated.png"
-                      : o->job == DG_JOB_EDIT   ? "edited.png"
-                                                : "inpainted.png";
+  const char *deflt = o->expand                   ? "expanded.png"
+                      : o->job == DG_JOB_GENERATE ? "generated.png"
+                      : o->job == DG_JOB_EDIT     ? "edited.png"
+                                                  : "inpainted.png";
   const char *output = o->output ? o->output : deflt;
   /* Before any heavy work: a known output type in a writable folder, and the model. */
   if (!cli_output_type (output, &j.type, &error) || !cli_output_writable (output, &error))
@@ -685,6 +785,11 @@ job_main (JobOptions *o, int argc, char **argv)
       return fail (error);
     }
   }
+  DgExpandPlan expand = { 0 };
+  if (o->expand) {
+    if (!expand_source (o, images, &mask, &expand, &error))
+      return fail (error);
+  }
   j.req.images = (const DgImage *const *) images->pdata;
   j.req.n_images = images->len;
   j.req.mask = mask;
@@ -705,6 +810,9 @@ job_main (JobOptions *o, int argc, char **argv)
   if (!o->quiet) {
     if (o->job == DG_JOB_GENERATE && j.req.width && (w != j.req.width || h != j.req.height))
       fprintf (stderr, _ ("%s: generate, %d×%d (sides rounded to multiples of 16)\n"), prog (), w, h);
+    else if (o->expand)
+      fprintf (stderr, _ ("%s: expand, %d×%d image to %d×%d\n"), prog (), expand.image_width, expand.image_height, w,
+               h);
     else if (o->job == DG_JOB_INPAINT)
       fprintf (stderr, _ ("%s: inpaint, %d×%d image\n"), prog (), w, h);
     else
@@ -717,9 +825,9 @@ job_main (JobOptions *o, int argc, char **argv)
 }
 
 static int
-cmd_job (DgJob job, int argc, char **argv)
+cmd_job (DgJob job, gboolean expand, int argc, char **argv)
 {
-  JobOptions o = { .job = job, .steps = -1, .guidance = -1.0, .feather = -1, .strength = -1.0 };
+  JobOptions o = { .job = job, .expand = expand, .steps = -1, .guidance = -1.0, .feather = -1, .strength = -1.0 };
   g_autoptr (GOptionContext) ctx = job_context (&o);
   GError *error = NULL;
   int rc = g_option_context_parse (ctx, &argc, &argv, &error) ? job_main (&o, argc, argv) : fail (error);
@@ -1493,11 +1601,13 @@ main (int argc, char **argv)
   int n = argc - 1;
   sub[0] = name;
   if (g_str_equal (cmd, "generate"))
-    return cmd_job (DG_JOB_GENERATE, n, sub);
+    return cmd_job (DG_JOB_GENERATE, FALSE, n, sub);
   if (g_str_equal (cmd, "edit"))
-    return cmd_job (DG_JOB_EDIT, n, sub);
+    return cmd_job (DG_JOB_EDIT, FALSE, n, sub);
   if (g_str_equal (cmd, "inpaint"))
-    return cmd_job (DG_JOB_INPAINT, n, sub);
+    return cmd_job (DG_JOB_INPAINT, FALSE, n, sub);
+  if (g_str_equal (cmd, "expand"))
+    return cmd_job (DG_JOB_INPAINT, TRUE, n, sub);
   if (g_str_equal (cmd, "describe"))
     return cli_cmd_describe (n, sub);
   if (g_str_equal (cmd, "info"))

@@ -343,6 +343,57 @@ DgImage *dg_inpaint_prepare (const DgImage *src, const DgInpaintPlan *plan);
 DgImage *dg_inpaint_blend (const DgImage *src, const DgMask *mask, const DgInpaintPlan *plan, const DgImage *generated,
                            GError **error);
 
+/* ---- expanding the canvas (outpainting; model/image/expand.c, DESIGN.md §6) ------------- */
+
+/* Expand is an inpaint of a larger canvas: the old image at (left, top), the new area around it
+ * as the mask. dg_expand_plan checks the sizes, dg_expand_canvas and dg_expand_mask make the
+ * inpaint's image and mask, and the inpaint (dg_run's DG_JOB_INPAINT, or dg_inpaint_plan …
+ * dg_inpaint_blend) keeps every old pixel bit for bit, since the mask is 0 there. */
+
+/* The largest canvas side an expand makes. The model sees the whole new area at a working size
+ * near 512², so a larger canvas only shrinks the old image to a speck in what it sees; and the
+ * composite holds a few canvas-sized images (an RGBA 16384² canvas is 1 GiB). */
+#define DG_EXPAND_MAX_SIDE 16384
+
+typedef struct {
+  int left, top, right, bottom; /* pixels added on each side, >= 0 */
+} DgExpandSides;
+
+typedef struct {
+  int image_width, image_height;   /* the old image */
+  int canvas_width, canvas_height; /* the new canvas: image + left + right, image + top + bottom */
+  int image_x, image_y;            /* where the old image lies on it: (left, top) */
+} DgExpandPlan;
+
+/* The sides that bring @width × @height to the aspect ratio @aspect_width : @aspect_height by
+ * growing one axis only, to the nearest pixel (halves up): the wider of the two needed canvases
+ * is never made. The added pixels are split evenly, the odd one to the right or bottom.
+ * DG_ERROR_INVALID_ARGUMENT for sizes or ratio terms below 1 or above DG_EXPAND_MAX_SIDE, and
+ * when the image already has that aspect to the pixel (nothing to add). */
+gboolean dg_expand_sides_for_aspect (int width, int height, int aspect_width, int aspect_height, DgExpandSides *sides,
+                                     GError **error);
+/* "W:H" (also "WxH" and "W/H"; positive integers) → the two terms; DG_ERROR_INVALID_ARGUMENT
+ * with a message naming @text otherwise. */
+gboolean dg_expand_parse_aspect (const char *text, int *aspect_width, int *aspect_height, GError **error);
+
+/* The plan for growing @width × @height by @sides. DG_ERROR_INVALID_ARGUMENT for a negative
+ * side, no side at all (nothing to add), an image side below 1, and a canvas side above
+ * DG_EXPAND_MAX_SIDE, each with a message that says what to change. */
+gboolean dg_expand_plan (int width, int height, const DgExpandSides *sides, DgExpandPlan *plan, GError **error);
+
+/* The canvas the inpaint starts from (the source's channels): @src at (image_x, image_y), every
+ * new pixel a copy of the nearest old one (the model continues the colours at the border instead
+ * of reading a flat frame), alpha 255 there (the new area is opaque). NULL when the pixels
+ * cannot be allocated. @src must be plan's image size. */
+DgImage *dg_expand_canvas (const DgImage *src, const DgExpandPlan *plan);
+/* The inpaint mask: 255 over the new area, 0 over the old image (canvas-sized). NULL when it
+ * cannot be allocated. */
+DgMask *dg_expand_mask (const DgExpandPlan *plan);
+/* The instruction the model gets (English, as the model reads it): the fixed request to extend
+ * the picture into its border, followed by @prompt when it is not blank (what should appear
+ * there). Newly allocated. */
+char *dg_expand_instruction (const char *prompt);
+
 /* ---- the memory plan and FLOP counts (model/plan/plan.c, DESIGN.md §5) ---------------- */
 
 /* The architecture a plan is computed for, from configs only (opaque here). */

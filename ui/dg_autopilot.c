@@ -1,6 +1,8 @@
 /* Test hook that drives a panel (dg_autopilot.h). */
 #include "dg_autopilot.h"
 
+#include "dg_expand_form.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,5 +227,56 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
   p->timeout_id = g_timeout_add_seconds (timeout, on_timeout, p);
   /* start once the window is on screen */
   g_timeout_add (800, start, p);
+  return TRUE;
+}
+
+/* ---- Expand Canvas's dialog -------------------------------------------------------------- */
+
+char *
+dg_autopilot_value (const char *key)
+{
+  const char *env = g_getenv ("DEEPGEN_AUTOPILOT");
+  g_auto (GStrv) items = g_strsplit (env ? env : "", ";", -1);
+  g_autofree char *prefix = g_strconcat (key, "=", NULL);
+  for (char **it = items; *it; it++)
+    if (g_str_has_prefix (*it, prefix))
+      return g_strdup (*it + strlen (prefix));
+  return NULL;
+}
+
+static gboolean
+expand_press (gpointer form)
+{
+  g_autofree char *shot = dg_autopilot_value ("shot"), *root = dg_autopilot_value ("root");
+  g_autoptr (GError) error = NULL;
+  GtkWidget *dialog = gtk_widget_get_toplevel (form);
+  GtkWidget *expand = gtk_dialog_get_widget_for_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  if (shot && !dg_screenshot_save (GTK_WINDOW (dialog), root && atoi (root), shot, &error))
+    g_printerr ("autopilot: screenshot failed: %s\n", error->message);
+  g_printerr ("autopilot: expand %s (sensitive %d)\n", dg_expand_form_summary (form), gtk_widget_is_sensitive (expand));
+  gtk_button_clicked (GTK_BUTTON (expand));
+  g_object_unref (form);
+  return G_SOURCE_REMOVE;
+}
+
+/* fills the form, then (once it has been drawn so) the screenshot and Expand */
+static gboolean
+expand_fill (gpointer form)
+{
+  g_autofree char *sides = dg_autopilot_value ("expand"), *prompt = dg_autopilot_value ("prompt");
+  DgExpandSides v = { 0, 0, 0, 0 };
+  const gboolean have = sides && sscanf (sides, "%d,%d,%d,%d", &v.left, &v.top, &v.right, &v.bottom) == 4;
+  dg_expand_form_set (form, have ? &v : NULL, prompt);
+  g_timeout_add (800, expand_press, form);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+dg_autopilot_attach_expand (GtkWidget *form)
+{
+  g_autofree char *sides = dg_autopilot_value ("expand");
+  if (!sides)
+    return FALSE;
+  g_timeout_add (800, expand_fill, g_object_ref (form));
   return TRUE;
 }

@@ -17,7 +17,12 @@
  *   move=X,Y           move the window there first (no window manager under Xvfb)
  *   timeout=SECONDS    give up (and close the window) after this long; default 300
  *
- * It writes one line "autopilot: result|error|timeout: ..." to stderr, which the tests read. */
+ * It writes one line "autopilot: result|error|timeout: ..." to stderr, which the tests read.
+ *
+ * Expand Canvas's dialog (dg_expand_form.h) has its own pilot, dg_autopilot_attach_expand:
+ *   expand=L,T,R,B     fill in the pixels to add (prompt=TEXT the prompt), then take the
+ *                      screenshot (shot=, root=) and press the dialog's Expand; it writes
+ *                      "autopilot: expand SUMMARY (sensitive 0|1)" to stderr. */
 #pragma once
 
 #include "dg_panel.h"
@@ -27,6 +32,14 @@ G_BEGIN_DECLS
 /* @window: the toplevel holding @panel; @close is called (with @window) to close it, e.g.
  * gtk_dialog_response for a dialog; NULL = gtk_window_close. Returns TRUE when active. */
 gboolean dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow *window));
+
+/* The value of @key in DEEPGEN_AUTOPILOT (new), NULL when it is not there. */
+char *dg_autopilot_value (const char *key);
+
+/* When DEEPGEN_AUTOPILOT holds expand=…: fills @form (in a GtkDialog whose GTK_RESPONSE_OK button
+ * runs the expand) once it is on screen, takes the screenshot and presses that button. Returns
+ * TRUE when active. */
+gboolean dg_autopilot_attach_expand (GtkWidget *form);
 
 /* Saves a PNG of @window (or of the whole screen) as it is on screen now. */
 gboolean dg_screenshot_save (GtkWindow *window, gboolean whole_screen, const char *path, GError **error);

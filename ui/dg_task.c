@@ -95,13 +95,148 @@ blank (const char *s)
   return TRUE;
 }
 
+/* ---- expand (outpaint): an inpaint of the grown canvas, the new area as the mask -------- */
+
+gboolean
+dg_task_expand_sides (const DgExpandSides *sides, const char *aspect, int width, int height, DgExpandSides *out,
+                      GError **error)
+{
+  *out = *sides;
+  if (blank (aspect))
+    return TRUE;
+  if (sides->left || sides->top || sides->right || sides->bottom)
+    return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                                _ ("Give either an aspect ratio or the pixels to add on each side, not both.")),
+           FALSE;
+  int aw, ah;
+  return dg_expand_parse_aspect (aspect, &aw, &ah, error) &&
+         dg_expand_sides_for_aspect (width, height, aw, ah, out, error);
+}
+
+/* The expand's plan; FALSE with the geometry's message for sides it refuses. */
+static gboolean
+expand_check (const DgTaskSpec *spec, DgExpandPlan *plan, GError **error)
+{
+  DgExpandPlan p;
+  return dg_expand_plan (spec->source->width, spec->source->height, spec->expand, plan ? plan : &p, error);
+}
+
+/* The region is the new canvas, in source coordinates: it starts left of and above the source. */
+static gboolean
+expand_region (const DgTaskSpec *spec, int *x, int *y, int *width, int *height)
+{
+  DgExpandPlan p;
+  if (!expand_check (spec, &p, NULL))
+    return FALSE;
+  *x = -p.image_x, *y = -p.image_y, *width = p.canvas_width, *height = p.canvas_height;
+  return TRUE;
+}
+
+/* What the expand runs: the inpaint spec of the grown canvas (source and selection replaced by
+ * the canvas and its new area, the prompt by the expand instruction), owning them. */
+typedef struct {
+  DgTaskSpec spec;
+  DgExpandPlan plan;
+  DgImage *canvas;
+  DgMask *mask;
+  char *instruction;
+} ExpandInner;
+
+static void
+expand_inner_clear (ExpandInner *in)
+{
+  dg_image_free (in->canvas);
+  dg_image_free (in->mask);
+  g_free (in->instruction);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ExpandInner, expand_inner_clear)
+
+static gboolean
+expand_inner (const DgTaskSpec *spec, ExpandInner *in, GError **error)
+{
+  memset (in, 0, sizeof *in);
+  if (!expand_check (spec, &in->plan, error))
+    return FALSE;
+  in->canvas = dg_expand_canvas (spec->source, &in->plan);
+  in->mask = dg_expand_mask (&in->plan);
+  if (!in->canvas || !in->mask)
+    return g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("Not enough memory for the %d×%d canvas."),
+                        in->plan.canvas_width, in->plan.canvas_height),
+           FALSE;
+  in->instruction = dg_expand_instruction (spec->prompt);
+  in->spec = *spec;
+  in->spec.expand = NULL;
+  in->spec.source = in->canvas;
+  in->spec.selection = in->mask;
+  in->spec.prompt = in->instruction;
+  return TRUE;
+}
+
+static gboolean inpaint_plan (const DgTaskSpec *spec, const DgMask *mask, DgInpaintPlan *plan, GError **error);
+
+/* The inpaint plan an expand runs (for the fit indicator). */
+static gboolean
+expand_inpaint_plan (const DgTaskSpec *spec, DgInpaintPlan *plan, GError **error)
+{
+  g_auto (ExpandInner) in = { 0 };
+  return expand_inner (spec, &in, error) && inpaint_plan (&in.spec, in.mask, plan, error);
+}
+
+/* An inpaint result (the new area's box on the canvas) widened to the whole canvas: the canvas's
+ * old pixels around it, no mask (the new layer is the whole result), placed at (−left, −top).
+ * FALSE with DG_ERROR_OOM when the canvas-sized copy cannot be had. */
+static gboolean
+expand_widen (DgTaskResult *res, const ExpandInner *in, GError **error)
+{
+  g_autoptr (DgImage) full = dg_image_copy (in->canvas);
+  if (!full)
+    return g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("Not enough memory for the %d×%d canvas."),
+                        in->plan.canvas_width, in->plan.canvas_height),
+           FALSE;
+  const DgImage *box = res->image;
+  const int nc = full->channels;
+  g_assert (box->channels == nc);
+  for (int y = 0; y < box->height; y++)
+    memcpy (full->pixels + (gsize) (res->y + y) * full->rowstride + (gsize) res->x * nc,
+            box->pixels + (gsize) y * box->rowstride, (gsize) box->width * nc);
+  dg_image_free (res->image);
+  res->image = g_steal_pointer (&full);
+  g_clear_pointer (&res->mask, dg_image_free);
+  res->x = -in->plan.image_x, res->y = -in->plan.image_y;
+  return TRUE;
+}
+
+static DgTaskResult *run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gpointer user_data,
+                                  GCancellable *cancellable, GError **error);
+
+static DgTaskResult *
+run_expand (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gpointer user_data,
+            GCancellable *cancellable, GError **error)
+{
+  g_auto (ExpandInner) in = { 0 };
+  if (!expand_inner (spec, &in, error))
+    return NULL;
+  g_autoptr (DgTaskResult) res = run_inpaint (model, &in.spec, progress, user_data, cancellable, error);
+  if (!res || !expand_widen (res, &in, error))
+    return NULL;
+  for (guint i = 0; res->variations && i < res->variations->len; i++)
+    if (!expand_widen (g_ptr_array_index (res->variations, i), &in, error))
+      return NULL;
+  return g_steal_pointer (&res);
+}
+
 gboolean
 dg_task_check (const DgTaskSpec *spec, GError **error)
 {
   g_return_val_if_fail (spec != NULL, FALSE);
   if (spec->job != DG_JOB_GENERATE && spec->job != DG_JOB_EDIT && spec->job != DG_JOB_INPAINT)
     return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("Unknown job %d."), (int) spec->job), FALSE;
-  if (blank (spec->prompt) || !g_utf8_validate (spec->prompt, -1, NULL)) {
+  if (spec->expand && spec->job != DG_JOB_INPAINT)
+    return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                                _ ("Expanding the canvas needs the inpaint job.")),
+           FALSE;
+  if (spec->expand ? spec->prompt && !g_utf8_validate (spec->prompt, -1, NULL)
+                   : blank (spec->prompt) || !g_utf8_validate (spec->prompt, -1, NULL)) {
     g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
                          spec->job == DG_JOB_GENERATE ? _ ("Describe the image to generate: the prompt is empty.")
                                                       : _ ("Say what to change: the instruction is empty."));
@@ -152,6 +287,8 @@ dg_task_check (const DgTaskSpec *spec, GError **error)
     return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
                                 _ ("Generating needs a canvas size or an image.")),
            FALSE;
+  if (spec->expand)
+    return expand_check (spec, NULL, error);
   if (spec->selection) {
     const int w = spec->source ? spec->source->width : spec->canvas_width;
     const int h = spec->source ? spec->source->height : spec->canvas_height;
@@ -171,6 +308,8 @@ dg_task_region (const DgTaskSpec *spec, int *x, int *y, int *width, int *height,
 {
   if (!dg_task_check (spec, error))
     return FALSE;
+  if (spec->expand)
+    return expand_region (spec, x, y, width, height);
   if (spec->selection && mask_box (spec->selection, x, y, width, height))
     return TRUE;
   *x = *y = 0;
@@ -419,7 +558,10 @@ dg_task_run (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
   switch (spec->job) {
   case DG_JOB_GENERATE: res = run_generate (model, spec, x, y, w, h, progress, user_data, cancellable, error); break;
   case DG_JOB_EDIT: res = run_edit (model, spec, x, y, w, h, progress, user_data, cancellable, error); break;
-  case DG_JOB_INPAINT: res = run_inpaint (model, spec, progress, user_data, cancellable, error); break;
+  case DG_JOB_INPAINT:
+    res = spec->expand ? run_expand (model, spec, progress, user_data, cancellable, error)
+                       : run_inpaint (model, spec, progress, user_data, cancellable, error);
+    break;
   default: g_return_val_if_reached (NULL);
   }
   if (res)
@@ -450,7 +592,8 @@ dg_task_fit (const DgTaskSpec *spec, const DgPlanModel *m, guint64 device_bytes,
       dg_reference_size (w, h, MAX (rw, rh), &q.width, &q.height);
     } else { /* inpaint runs as an edit of the crop at the working size */
       DgInpaintPlan plan;
-      if (!inpaint_plan (spec, selection_is_empty (spec) ? NULL : spec->selection, &plan, error))
+      if (spec->expand ? !expand_inpaint_plan (spec, &plan, error)
+                       : !inpaint_plan (spec, selection_is_empty (spec) ? NULL : spec->selection, &plan, error))
         return FALSE;
       q.width = plan.work_width, q.height = plan.work_height;
     }

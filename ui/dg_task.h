@@ -13,6 +13,8 @@
  *   edit      selection box, else the layer      the region's pixels          the region, resized back
  *   inpaint   selection box, else the layer      box + context (inpaint.h)    the box, equal to the
  *                                                                             source where unselected
+ *   expand    the new canvas: the layer grown     an inpaint of the grown      the whole new canvas, equal
+ *             by `expand`'s sides                 canvas, new area as mask     to the source where it was
  * The front-end places the result at (x, y) of the source and masks it with `mask` (the
  * selection over the region), so that pixels outside the selection stay exactly as they were. */
 #pragma once
@@ -62,6 +64,9 @@ typedef struct {
                                     * generate ignores it */
   int n_results;                   /* variations, 1 … DG_TASK_MAX_RESULTS: one batch (dg_run_batch) with
                                     * the seeds seed, seed + 1, … */
+  const DgExpandSides *expand;     /* with job inpaint: expand the canvas (outpaint) by these sides instead
+                                    * (deepgen.h); the prompt is then optional and the selection ignored;
+                                    * NULL = no expand */
 } DgTaskSpec;
 
 #define DG_TASK_SPEC_INIT     \
@@ -78,12 +83,13 @@ typedef struct {
     0,                        \
     0,                        \
     1.0,                      \
-    1 }
+    1,                        \
+    NULL }
 
 typedef struct {
   DgImage *image;              /* the region: RGB (generate) or the source's channels */
   DgMask *mask;                /* the selection over the region; NULL when there was no selection */
-  int x, y;                    /* the region's offset in the source (or canvas) */
+  int x, y;                    /* the region's offset in the source (or canvas); expand: (−left, −top) */
   guint64 seed;                /* the seed used, for "reuse last" */
   int work_width, work_height; /* the size the model worked at, for the preview's caption */
   DgWeightFormat weights;      /* what the run used: RELEASED, or Q8_0 / Q4_0 because the GPU is too
@@ -102,6 +108,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgTaskResult, dg_task_result_free)
  * a selection that is all zero counts as none for generate/edit/inpaint alike (GIMP: empty
  * selection = whole layer). */
 gboolean dg_task_check (const DgTaskSpec *spec, GError **error);
+
+/* Expand's sides for a @width × @height source: @sides, or, when @aspect ("W:H") is not blank,
+ * the sides that grow it to that ratio (dg_expand_sides_for_aspect; @sides must then be all 0).
+ * DG_ERROR_INVALID_ARGUMENT with the geometry's message otherwise. */
+gboolean dg_task_expand_sides (const DgExpandSides *sides, const char *aspect, int width, int height,
+                               DgExpandSides *out, GError **error);
 
 /* The region dg_task_run will fill, in source (or canvas) coordinates. */
 gboolean dg_task_region (const DgTaskSpec *spec, int *x, int *y, int *width, int *height, GError **error);

@@ -1,10 +1,13 @@
 /* The plug-in core shared by the GIMP 3 and GIMP 2.10 plug-ins (dg_plugin.h). */
 #include "dg_plugin.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "dg_autopilot.h"
+#include "dg_expand_form.h"
 #include "dg_gettext.h"
 #include "dg_panel.h"
 
@@ -99,7 +102,9 @@ read_source (const DgPluginCall *call, Source *src, GError **error)
   if (!check_memory (src->width, src->height, on_layer && !alpha ? 3 : 4, error))
     return FALSE;
 
-  DgHostItem *selection = host->selection (call->image, on_layer ? src->drawable : NULL, &touches);
+  /* Expand Canvas ignores the selection: the new area is what it paints */
+  DgHostItem *selection =
+      call->info->expand ? NULL : host->selection (call->image, on_layer ? src->drawable : NULL, &touches);
   if (selection) {
     if (!touches)
       return fail (error, DG_ERROR_INVALID_ARGUMENT,
@@ -151,6 +156,23 @@ apply_result (const DgPluginCall *call, const Source *src, const DgTaskResult *r
   return layer;
 }
 
+/* Expand Canvas, before the result layers: opens the undo group that dg_plugin_run closes after
+ * them, grows the image's canvas by the sides the result was made with (res->x, res->y are
+ * −left, −top; its size is the layer's grown by all four), and moves the source's offsets with
+ * the layers, so that apply_result places the result over the layer's grown rectangle. */
+static void
+expand_canvas (const DgPluginCall *call, Source *src, const DgTaskResult *res)
+{
+  const DgHost *host = call->host;
+  int w, h;
+  host->image_info (call->image, &w, &h);
+  const int left = -res->x, top = -res->y;
+  const int right = res->image->width - src->width - left, bottom = res->image->height - src->height - top;
+  host->undo_group (call->image, TRUE);
+  host->image_resize (call->image, w + left + right, h + top + bottom, left, top);
+  src->offset_x += left, src->offset_y += top;
+}
+
 /* ---- running ------------------------------------------------------------------------------ */
 
 /* Test-only (tests/gimp/run-gimp-fault.sh, docs/RELIABILITY.md): with DEEPGEN_TEST_PAUSE_AT_STEP=N
@@ -185,8 +207,14 @@ static DgTaskResult *
 run_direct (const DgPluginCall *call, const Source *src, GError **error)
 {
   DgTaskSpec spec;
-  if (!dg_procedure_spec (&call->args, call->info->job, src->pixels, src->selection, src->width, src->height, &spec,
+  DgExpandSides sides;
+  if (!dg_procedure_spec (&call->args, call->info, src->pixels, src->selection, src->width, src->height, &sides, &spec,
                           error))
+    return NULL;
+  /* Expand Canvas: the result layer is the grown canvas, so the memory check is for that size */
+  DgExpandPlan grown;
+  if (spec.expand && (!dg_expand_plan (src->width, src->height, spec.expand, &grown, error) ||
+                      !check_memory (grown.canvas_width, grown.canvas_height, src->pixels->channels, error)))
     return NULL;
   call->host->progress_init (_ ("DeepGen: loading the model…"));
   DgTaskResult *res = dg_procedure_run (&spec, call->args.folder, on_progress, (gpointer) call->host, error);
@@ -245,6 +273,40 @@ run_dialog (const DgPluginCall *call, Source *src, char **prompt)
   return st.result;
 }
 
+/* ---- Expand Canvas's dialog --------------------------------------------------------------- */
+
+/* Runs the dialog from call->args; TRUE for Expand, with *a the settings to run (its strings new
+ * in *prompt and *aspect). */
+static gboolean
+expand_dialog (const DgPluginCall *call, const Source *src, DgProcedureArgs *a, char **prompt, char **aspect)
+{
+  *a = call->args;
+  GtkWidget *dialog = call->host->dialog_new (call->info);
+  GtkWidget *expand = gtk_dialog_add_button (GTK_DIALOG (dialog), _ ("_Expand"), GTK_RESPONSE_OK);
+  gtk_dialog_set_default_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  GtkWidget *form = dg_expand_form_new (src->width, src->height, &a->sides, a->aspect, a->prompt, expand);
+  gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (dialog))), form, TRUE, TRUE, 0);
+  gtk_widget_show_all (dialog);
+  /* the test autopilot (ui/dg_autopilot.h) also sets the run's other settings */
+  g_autofree char *pilot_model = dg_autopilot_value ("model"), *pilot_steps = dg_autopilot_value ("steps"),
+                  *pilot_size = dg_autopilot_value ("max-size");
+  if (dg_autopilot_attach_expand (form)) {
+    a->folder = pilot_model ? g_intern_string (pilot_model) : a->folder; /* outlives the dialog */
+    a->steps = pilot_steps ? atoi (pilot_steps) : a->steps;
+    a->max_size = pilot_size ? atoi (pilot_size) : a->max_size;
+  }
+
+  const gboolean ok = call->host->dialog_run (GTK_DIALOG (dialog)) == GTK_RESPONSE_OK;
+  if (ok) {
+    g_autofree char *text = NULL;
+    dg_expand_form_get (form, &a->sides, aspect, &text);
+    a->prompt = *prompt = g_steal_pointer (&text);
+    a->aspect = *aspect;
+  }
+  gtk_widget_destroy (dialog);
+  return ok;
+}
+
 void
 dg_plugin_bind_settings (GtkWidget *panel, gpointer object)
 {
@@ -266,7 +328,18 @@ dg_plugin_run (const DgPluginCall *call, DgPluginStatus *status, GError **error)
 
   g_autofree char *prompt = NULL;
   DgTaskResult *res = NULL;
-  if (call->interactive) {
+  if (call->interactive && call->info->expand) {
+    DgProcedureArgs a;
+    g_autofree char *aspect = NULL;
+    if (expand_dialog (call, &src, &a, &prompt, &aspect)) {
+      if (call->args_close)
+        call->args_close (&a, call->data);
+      DgPluginCall with = *call;
+      with.args = a;
+      res = run_direct (&with, &src, error);
+    } else
+      *status = DG_PLUGIN_CANCEL;
+  } else if (call->interactive) {
     res = run_dialog (call, &src, &prompt);
     if (!res)
       *status = DG_PLUGIN_CANCEL;
@@ -278,11 +351,17 @@ dg_plugin_run (const DgPluginCall *call, DgPluginStatus *status, GError **error)
       *status = DG_PLUGIN_CALLING_ERROR;
   }
 
+  /* Expand Canvas: the canvas grows first (the layers move by left, top), all in one undo step */
+  const gboolean expand = res && call->info->expand;
+  if (expand)
+    expand_canvas (call, &src, res);
   DgHostItem *layer = res ? apply_result (call, &src, res, prompt, error) : NULL;
   /* variations: each a layer of its own, above the first */
   for (guint i = 0; layer && res->variations && i < res->variations->len; i++)
     if (!apply_result (call, &src, g_ptr_array_index (res->variations, i), prompt, error))
       layer = NULL;
+  if (expand)
+    call->host->undo_group (call->image, FALSE);
   dg_task_result_free (res);
   source_clear (&src);
   if (!layer)

@@ -61,6 +61,9 @@ typedef struct {
    * title, with a Close (cancel) button; then runs it (gimp_dialog_run or gtk_dialog_run). */
   GtkWidget *(*dialog_new) (const DgProcedure *info);
   int (*dialog_run) (GtkDialog *dialog);
+
+  /* gimp_image_resize: the canvas to width × height, the layers moved by (x, y) (Expand Canvas) */
+  void (*image_resize) (DgHostImage *image, int width, int height, int x, int y);
 } DgHost;
 
 /* How a call ended: the values of GimpPDBStatusType, the same in GIMP 2.10 and 3. */
@@ -95,6 +98,10 @@ typedef struct {
   void (*panel_open) (GtkWidget *panel, gpointer data);
   void (*panel_close) (GtkWidget *panel, gpointer data);
   gpointer data;
+  /* Expand Canvas's dialog (a form of its own: the sides, the aspect, the prompt; the other
+   * settings are `args`'): called with the settings it ran with, to keep them for the next
+   * interactive run. May be NULL. */
+  void (*args_close) (const DgProcedureArgs *args, gpointer data);
 } DgPluginCall;
 
 /* A DgPluginCall.panel_open: binds the panel's settings both ways to @object's properties of

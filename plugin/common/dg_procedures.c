@@ -3,19 +3,39 @@
 
 #include "dg_gettext.h"
 
-const DgProcedure dg_procedures[3] = {
+const DgProcedure dg_procedures[4] = {
   { "plug-in-deepgen-edit", DG_JOB_EDIT, N_ ("_Edit with Instruction…"), N_ ("DeepGen: Edit with Instruction"),
     N_ ("Change the layer, or the selection within it, as an instruction says"),
     N_ ("Runs DeepGen 1.0 on the selected layer (or the selection's bounding box within it) with a text "
-        "instruction, and puts the result on a new layer above it, masked by the selection.") },
+        "instruction, and puts the result on a new layer above it, masked by the selection."),
+    FALSE },
   { "plug-in-deepgen-generate", DG_JOB_GENERATE, N_ ("_Generate Layer from Prompt…"),
     N_ ("DeepGen: Generate Layer from Prompt"), N_ ("Generate a new layer from a text prompt"),
     N_ ("Runs DeepGen 1.0 text-to-image and puts the result on a new layer of the selection's size (or the "
-        "canvas's), above the selected layer, masked by the selection.") },
+        "canvas's), above the selected layer, masked by the selection."),
+    FALSE },
   { "plug-in-deepgen-inpaint", DG_JOB_INPAINT, N_ ("_Inpaint Selection…"), N_ ("DeepGen: Inpaint Selection"),
     N_ ("Repaint the selected pixels as an instruction says"),
     N_ ("Runs DeepGen 1.0 on the selection's surroundings and changes only the selected pixels; pixels "
-        "outside the selection stay exactly as they were. The result is a new layer above the source.") },
+        "outside the selection stay exactly as they were. The result is a new layer above the source."),
+    FALSE },
+  { "plug-in-deepgen-expand", DG_JOB_INPAINT, N_ ("E_xpand Canvas…"), N_ ("DeepGen: Expand Canvas"),
+    N_ ("Grow the canvas and paint the new area around the image"),
+    N_ ("Adds pixels on the chosen sides (or up to an aspect ratio), resizes the canvas and runs DeepGen 1.0 to "
+        "paint the new area from the image's border and an optional prompt. Every pixel of the layer is kept "
+        "exactly; the result is a new layer of the grown size above it, in one undo step."),
+    TRUE },
+};
+
+const DgArgument dg_expand_arguments[DG_N_EXPAND_ARGUMENTS] = {
+  { "left", DG_ARG_INT, N_ ("_Left"), N_ ("Pixels to add on the left"), 0, DG_EXPAND_MAX_SIDE, 0 },
+  { "top", DG_ARG_INT, N_ ("_Top"), N_ ("Pixels to add at the top"), 0, DG_EXPAND_MAX_SIDE, 0 },
+  { "right", DG_ARG_INT, N_ ("_Right"), N_ ("Pixels to add on the right"), 0, DG_EXPAND_MAX_SIDE, 0 },
+  { "bottom", DG_ARG_INT, N_ ("_Bottom"), N_ ("Pixels to add at the bottom"), 0, DG_EXPAND_MAX_SIDE, 0 },
+  { "aspect", DG_ARG_STRING, N_ ("_Aspect ratio"),
+    N_ ("Instead of the sides: grow the shorter axis to this ratio, W:H (e.g. 16:9), evenly on both sides; empty = "
+        "use the sides"),
+    0, 0, 0 },
 };
 
 const DgArgument dg_arguments[DG_N_ARGUMENTS] = {
@@ -67,6 +87,14 @@ dg_procedure_args_read (DgProcedureArgs *a, GObject *object)
                 "n-results", &a->n_results, NULL);
   a->seed = g_value_get_int (&seed);
   a->prompt = prompt, a->negative = negative, a->policy = policy, a->folder = folder;
+  a->sides = (DgExpandSides) { 0, 0, 0, 0 };
+  a->aspect = NULL;
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (object), "aspect")) {
+    char *aspect = NULL;
+    g_object_get (object, "left", &a->sides.left, "top", &a->sides.top, "right", &a->sides.right, "bottom",
+                  &a->sides.bottom, "aspect", &aspect, NULL);
+    a->aspect = aspect;
+  }
 }
 
 void
@@ -76,14 +104,20 @@ dg_procedure_args_clear (DgProcedureArgs *a)
   g_free ((char *) a->negative);
   g_free ((char *) a->policy);
   g_free ((char *) a->folder);
+  g_free ((char *) a->aspect);
 }
 
 gboolean
-dg_procedure_spec (const DgProcedureArgs *a, DgJob job, const DgImage *pixels, const DgMask *selection, int width,
-                   int height, DgTaskSpec *spec, GError **error)
+dg_procedure_spec (const DgProcedureArgs *a, const DgProcedure *info, const DgImage *pixels, const DgMask *selection,
+                   int width, int height, DgExpandSides *sides, DgTaskSpec *spec, GError **error)
 {
   *spec = (DgTaskSpec) DG_TASK_SPEC_INIT;
-  spec->job = job;
+  spec->job = info->job;
+  if (info->expand) {
+    if (pixels && !dg_task_expand_sides (&a->sides, a->aspect, pixels->width, pixels->height, sides, error))
+      return FALSE;
+    spec->expand = sides;
+  }
   spec->prompt = a->prompt;
   spec->negative_prompt = a->negative;
   spec->steps = a->steps;

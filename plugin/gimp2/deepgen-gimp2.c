@@ -1,4 +1,4 @@
-/* deepgen-gimp2: the GIMP 2.10 plug-in, the same three procedures and arguments as the GIMP 3
+/* deepgen-gimp2: the GIMP 2.10 plug-in, the same four procedures and arguments as the GIMP 3
  * one over the same plug-in core (plugin/common/dg_plugin.h) and GTK 3 panel: here only the
  * registration, the arguments and the libgimp 2.0 calls the core needs (the DgHost, on IDs).
  *
@@ -7,7 +7,8 @@
  * gimp_get_data/gimp_set_data: an interactive run starts from them, not from the arguments.
  * Script-Fu:
  *   (plug-in-deepgen-edit RUN-NONINTERACTIVE image drawable "prompt" "negative" steps guidance
- *                         seed "fit" max-size "model-folder" strength n-results) → the new layer */
+ *                         seed "fit" max-size "model-folder" strength n-results) → the new layer
+ *   (plug-in-deepgen-expand … the same … left top right bottom "aspect") → the new layer */
 #include <libgimp/gimp.h>
 #include <string.h>
 
@@ -31,15 +32,23 @@ enum {
   ARG_FOLDER,
   ARG_STRENGTH,
   ARG_N_RESULTS,
-  N_ARGS
+  N_ARGS,
+  /* Expand Canvas: dg_expand_arguments after the common ones */
+  ARG_LEFT = N_ARGS,
+  ARG_TOP,
+  ARG_RIGHT,
+  ARG_BOTTOM,
+  ARG_ASPECT,
+  N_EXPAND_ARGS
 };
 G_STATIC_ASSERT (N_ARGS == ARG_PROMPT + DG_N_ARGUMENTS);
+G_STATIC_ASSERT (N_EXPAND_ARGS == N_ARGS + DG_N_EXPAND_ARGUMENTS);
 
 static void
 query (void)
 {
   static const GimpPDBArgType types[] = { GIMP_PDB_STRING, GIMP_PDB_STRING, GIMP_PDB_INT32, GIMP_PDB_FLOAT };
-  GimpParamDef args[N_ARGS] = {
+  GimpParamDef args[N_EXPAND_ARGS] = {
     { GIMP_PDB_INT32, "run-mode", "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1) }" },
     { GIMP_PDB_IMAGE, "image", "Input image" },
     { GIMP_PDB_DRAWABLE, "drawable", "The layer to work on (generate: the layer to put the result above)" },
@@ -47,6 +56,9 @@ query (void)
   for (guint i = 0; i < DG_N_ARGUMENTS; i++)
     args[ARG_PROMPT + i] =
         (GimpParamDef) { types[dg_arguments[i].type], (gchar *) dg_arguments[i].name, (gchar *) dg_arguments[i].blurb };
+  for (guint i = 0; i < DG_N_EXPAND_ARGUMENTS; i++)
+    args[N_ARGS + i] = (GimpParamDef) { types[dg_expand_arguments[i].type], (gchar *) dg_expand_arguments[i].name,
+                                        (gchar *) dg_expand_arguments[i].blurb };
   static const GimpParamDef rets[] = { { GIMP_PDB_LAYER, "layer", "The new layer" } };
 
   gimp_plugin_domain_register (GETTEXT_PACKAGE, dg_i18n_localedir ());
@@ -54,8 +66,8 @@ query (void)
     const DgProcedure *p = &dg_procedures[i];
     /* GIMP 2.10 translates blurb, help and menu label with the registered domain. */
     gimp_install_procedure (p->name, p->blurb, p->help, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_DATE,
-                            p->menu_label, "RGB*, GRAY*, INDEXED*", GIMP_PLUGIN, N_ARGS, G_N_ELEMENTS (rets), args,
-                            rets);
+                            p->menu_label, "RGB*, GRAY*, INDEXED*", GIMP_PLUGIN, p->expand ? N_EXPAND_ARGS : N_ARGS,
+                            G_N_ELEMENTS (rets), args, rets);
     gimp_plugin_menu_register (p->name, DG_MENU_PATH);
   }
 }
@@ -139,6 +151,12 @@ attach_text (DgHostItem *item, const char *name, const char *text)
   gimp_parasite_free (p);
 }
 
+static void
+image_resize (DgHostImage *image, int width, int height, int x, int y)
+{
+  gimp_image_resize (ID (image), width, height, x, y);
+}
+
 static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
@@ -164,6 +182,7 @@ static const DgHost host = {
   gimp_displays_flush,
   dialog_new,
   gtk_dialog_run,
+  image_resize,
 };
 
 /* ---- settings, remembered with gimp_set_data ---------------------------------------------- */
@@ -174,6 +193,8 @@ typedef struct {
   double guidance;
   double strength;
   gint32 n_results;
+  DgExpandSides sides; /* Expand Canvas */
+  char aspect[32];
 } Settings;
 
 static void
@@ -186,6 +207,8 @@ settings_set (Settings *s, const DgProcedureArgs *a)
   s->steps = a->steps, s->seed = a->seed, s->max_size = a->max_size, s->guidance = a->guidance;
   s->strength = a->strength;
   s->n_results = a->n_results;
+  s->sides = a->sides;
+  g_strlcpy (s->aspect, a->aspect ? a->aspect : "", sizeof s->aspect);
 }
 
 /* after the dialog, Apply or not: the panel's fields are the next interactive run's values */
@@ -197,6 +220,15 @@ keep_settings (GtkWidget *panel, gpointer name)
   dg_procedure_args_read (&a, G_OBJECT (panel));
   settings_set (&s, &a);
   dg_procedure_args_clear (&a);
+  gimp_set_data (name, &s, sizeof s);
+}
+
+/* Expand Canvas's dialog: the settings it ran with are the next interactive run's */
+static void
+keep_args (const DgProcedureArgs *a, gpointer name)
+{
+  Settings s;
+  settings_set (&s, a);
   gimp_set_data (name, &s, sizeof s);
 }
 
@@ -214,8 +246,9 @@ run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals
   gegl_init (NULL, NULL);
   const DgProcedure *info = dg_procedure_find (name);
   const GimpRunMode run_mode = param[ARG_RUN_MODE].data.d_int32;
-  if (!info || (run_mode == GIMP_RUN_NONINTERACTIVE && nparams != N_ARGS) || nparams < ARG_DRAWABLE + 1)
-    g_set_error (&error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("%s takes %d arguments, not %d."), name, N_ARGS,
+  const int n_args = info && info->expand ? N_EXPAND_ARGS : N_ARGS;
+  if (!info || (run_mode == GIMP_RUN_NONINTERACTIVE && nparams != n_args) || nparams < ARG_DRAWABLE + 1)
+    g_set_error (&error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("%s takes %d arguments, not %d."), name, n_args,
                  nparams);
   else {
     Settings s = { "",
@@ -227,14 +260,25 @@ run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals
                    DG_TASK_DEFAULT_MAX_SIZE,
                    DG_TASK_DEFAULT_GUIDANCE,
                    1.0,
-                   1 };
+                   1,
+                   { 0, 0, 0, 0 },
+                   "" };
     if (run_mode == GIMP_RUN_NONINTERACTIVE) {
       const GimpParam *p = param;
-      const DgProcedureArgs a = { p[ARG_PROMPT].data.d_string,  p[ARG_NEGATIVE].data.d_string,
-                                  p[ARG_POLICY].data.d_string,  p[ARG_FOLDER].data.d_string,
-                                  p[ARG_STEPS].data.d_int32,    p[ARG_SEED].data.d_int32,
-                                  p[ARG_MAX_SIZE].data.d_int32, p[ARG_GUIDANCE].data.d_float,
-                                  p[ARG_STRENGTH].data.d_float, p[ARG_N_RESULTS].data.d_int32 };
+      const gboolean x = info->expand; /* Expand Canvas's own arguments */
+      const DgProcedureArgs a = { p[ARG_PROMPT].data.d_string,
+                                  p[ARG_NEGATIVE].data.d_string,
+                                  p[ARG_POLICY].data.d_string,
+                                  p[ARG_FOLDER].data.d_string,
+                                  p[ARG_STEPS].data.d_int32,
+                                  p[ARG_SEED].data.d_int32,
+                                  p[ARG_MAX_SIZE].data.d_int32,
+                                  p[ARG_GUIDANCE].data.d_float,
+                                  p[ARG_STRENGTH].data.d_float,
+                                  p[ARG_N_RESULTS].data.d_int32,
+                                  { x ? p[ARG_LEFT].data.d_int32 : 0, x ? p[ARG_TOP].data.d_int32 : 0,
+                                    x ? p[ARG_RIGHT].data.d_int32 : 0, x ? p[ARG_BOTTOM].data.d_int32 : 0 },
+                                  x ? p[ARG_ASPECT].data.d_string : NULL };
       settings_set (&s, &a);
     } else
       gimp_get_data (name, &s);
@@ -247,10 +291,11 @@ run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals
                                 run_mode == GIMP_RUN_INTERACTIVE,
                                 run_mode != GIMP_RUN_NONINTERACTIVE,
                                 { s.prompt, s.negative, s.policy, s.folder, s.steps, s.seed, s.max_size, s.guidance,
-                                  s.strength, s.n_results },
+                                  s.strength, s.n_results, s.sides, s.aspect },
                                 NULL,
                                 keep_settings,
-                                (gpointer) name };
+                                (gpointer) name,
+                                keep_args };
     layer = dg_plugin_run (&call, &status, &error);
     /* GIMP 2.10 does not show an interactive run's error by itself */
     if (error && run_mode == GIMP_RUN_INTERACTIVE)

@@ -3,7 +3,8 @@
  * around the shared panel) and writes the result layer: here only the registration, the
  * arguments and the libgimp 3 calls the core needs (the DgHost). All settings are procedure
  * arguments (prompt, negative-prompt, steps, guidance, seed, size-policy, max-size,
- * model-folder, strength, n-results), so every procedure runs from Script-Fu or Python-Fu; in the dialog the panel's
+ * model-folder, strength, n-results; Expand Canvas also left, top, right, bottom, aspect), so every procedure runs
+ * from Script-Fu or Python-Fu; in the dialog the panel's
  * fields are bound to the procedure config, so GIMP remembers them between interactive runs. */
 #include <libgimp/gimp.h>
 #include <libgimp/gimpui.h>
@@ -103,6 +104,12 @@ attach_text (DgHostItem *item, const char *name, const char *text)
   gimp_parasite_free (p);
 }
 
+static void
+image_resize (DgHostImage *image, int width, int height, int x, int y)
+{
+  gimp_image_resize (IMG (image), width, height, x, y);
+}
+
 static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
@@ -133,9 +140,18 @@ static const DgHost host = {
   gimp_displays_flush,
   dialog_new,
   dialog_run,
+  image_resize,
 };
 
 /* ---- running ------------------------------------------------------------------------------ */
+
+/* Expand Canvas's dialog: what it ran with becomes the config's, which GIMP keeps for the next run */
+static void
+remember_expand (const DgProcedureArgs *a, gpointer config)
+{
+  g_object_set (config, "prompt", a->prompt ? a->prompt : "", "left", a->sides.left, "top", a->sides.top, "right",
+                a->sides.right, "bottom", a->sides.bottom, "aspect", a->aspect ? a->aspect : "", NULL);
+}
 
 static GimpValueArray *
 deepgen_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image, GimpDrawable **drawables,
@@ -150,7 +166,8 @@ deepgen_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image, G
                         .interactive = run_mode == GIMP_RUN_INTERACTIVE,
                         .flush = run_mode != GIMP_RUN_NONINTERACTIVE,
                         .panel_open = dg_plugin_bind_settings,
-                        .data = config };
+                        .data = config,
+                        .args_close = remember_expand };
   dg_procedure_args_read (&call.args, G_OBJECT (config));
   DgPluginStatus status;
   GError *error = NULL;
@@ -200,8 +217,9 @@ deepgen_create_procedure (GimpPlugIn *plug_in, const char *name)
   gimp_procedure_set_documentation (p, _ (info->blurb), _ (info->help), name);
   gimp_procedure_set_attribution (p, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_AUTHOR, DG_PROCEDURE_DATE);
 
-  for (guint i = 0; i < DG_N_ARGUMENTS; i++) {
-    const DgArgument *a = &dg_arguments[i];
+  const guint n_args = DG_N_ARGUMENTS + (info->expand ? DG_N_EXPAND_ARGUMENTS : 0);
+  for (guint i = 0; i < n_args; i++) {
+    const DgArgument *a = i < DG_N_ARGUMENTS ? &dg_arguments[i] : &dg_expand_arguments[i - DG_N_ARGUMENTS];
     const char *label = _ (a->label), *blurb = _ (a->blurb);
     if (a->type == DG_ARG_INT)
       gimp_procedure_add_int_argument (p, a->name, label, blurb, a->min, a->max, a->value, G_PARAM_READWRITE);

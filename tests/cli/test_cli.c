@@ -1,7 +1,7 @@
 /* The `deepgen` command end to end, as a user runs it (spawned, exit codes and files checked).
  *
  *   /usage/…   no GPU needed: help, usage errors, missing model, bad input files, plan tables
- *   /run/…     the tiny model on Vulkan: generate, edit, inpaint, cancellation, bench
+ *   /run/…     the tiny model on Vulkan: generate, edit, inpaint, expand, cancellation, bench
  *   /i18n/…    a command under LANGUAGE=de when a German catalogue exists (skipped otherwise)
  *
  * ctest runs the groups as separate tests (-p /usage, -p /run, -p /i18n). */
@@ -154,6 +154,11 @@ test_usage_errors (void)
     { "edit", "-p", "x", "-i", "a.png", "--strength", "1.5", NULL },
     { "inpaint", "-p", "x", "-i", "a.png", NULL },     /* no mask */
     { "inpaint", "-p", "x", "--mask", "m.png", NULL }, /* no image */
+    { "expand", "--left", "8", NULL },                 /* no image */
+    { "expand", "a.png", "b.png", "--left", "8", NULL },
+    { "expand", "a.png", NULL }, /* nothing to add */
+    { "expand", "a.png", "--aspect", "16:9", "--left", "4", NULL },
+    { "expand", "a.png", "--left", "4", "--from", "a.png", NULL },
     { "info", "--size", "x", NULL },
     { "bench", "--job", "paint", NULL },
     { "bench", "nope", NULL },
@@ -411,6 +416,95 @@ test_from (void)
   g_assert_nonnull (strstr (n.err, "plain.png"));
 }
 
+/* @out holds @src at (x, y) bit for bit (alpha too); the rest is opaque; returns how many
+ * distinct colours the rest has. */
+static guint
+assert_expanded (const DgImage *src, const DgImage *out, int x0, int y0)
+{
+  const int nc = src->channels;
+  g_assert_cmpint (out->channels, ==, nc);
+  g_autoptr (GHashTable) colours = g_hash_table_new (NULL, NULL);
+  for (int y = 0; y < out->height; y++)
+    for (int x = 0; x < out->width; x++) {
+      const guint8 *o = out->pixels + (gsize) y * out->rowstride + (gsize) nc * x;
+      const int sx = x - x0, sy = y - y0;
+      if (sx >= 0 && sx < src->width && sy >= 0 && sy < src->height)
+        g_assert_cmpmem (src->pixels + (gsize) sy * src->rowstride + (gsize) nc * sx, nc, o, nc);
+      else {
+        g_hash_table_add (colours, GUINT_TO_POINTER (o[0] | o[1] << 8 | o[2] << 16));
+        if (nc == 4)
+          g_assert_cmpuint (o[3], ==, 255);
+      }
+    }
+  return g_hash_table_size (colours);
+}
+
+/* deepgen expand: the canvas grows by the sides (odd sizes, one side zero) or to an aspect ratio,
+ * every old pixel is in the output bit for bit, and the new area is painted (not one flat colour). */
+static void
+test_expand (void)
+{
+  const int W = 63, H = 47;
+  save_input ("small.png", W, H);
+  g_autoptr (DgImage) src = load ("small.png");
+  g_auto (Result) r = { 0 }, a = { 0 };
+  RUN (&r, "expand", "-m", tiny, "small.png", "--left", "16", "--right", "7", "--bottom", "13", "--steps", "2", "-o",
+       "expanded.png");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.err, "63×47"));
+  g_autoptr (DgImage) out = load ("expanded.png");
+  g_assert_cmpint (out->width, ==, W + 16 + 7);
+  g_assert_cmpint (out->height, ==, H + 13);
+  g_assert_cmpuint (assert_expanded (src, out, 16, 0), >, 16);
+
+  /* 16:9: 47 · 16 / 9 = 83.6 → 84 wide, 21 more: 10 on the left, 11 on the right */
+  RUN (&a, "expand", "-m", tiny, "small.png", "--aspect", "16:9", "--prompt", "a sandy beach", "--steps", "2", "-q",
+       "-o", "wide.png");
+  g_assert_cmpint (a.status, ==, 0);
+  g_autoptr (DgImage) wide = load ("wide.png");
+  g_assert_cmpint (wide->width, ==, 84);
+  g_assert_cmpint (wide->height, ==, H);
+  g_assert_cmpuint (assert_expanded (src, wide, 10, 0), >, 16);
+
+  /* RGBA: the old alpha kept, the new area opaque */
+  g_autoptr (DgImage) rgba = dg_image_new (40, 30, 4);
+  for (int y = 0; y < 30; y++)
+    for (int x = 0; x < 40; x++) {
+      guint8 *p = rgba->pixels + (gsize) y * rgba->rowstride + 4 * x;
+      p[0] = (guint8) (x * 6), p[1] = (guint8) (y * 8), p[2] = 90, p[3] = (guint8) (60 + x * 4);
+    }
+  g_autofree char *rp = path_in_tmp ("rgba.png");
+  g_assert_true (cli_image_save (rgba, rp, "png", NULL));
+  g_auto (Result) t = { 0 };
+  RUN (&t, "expand", "-m", tiny, "rgba.png", "--top", "6", "--right", "9", "--steps", "1", "-q", "-o", "rgba-out.png");
+  g_assert_cmpint (t.status, ==, 0);
+  g_autoptr (DgImage) rgba_in = load ("rgba.png"), rgba_out = load ("rgba-out.png");
+  g_assert_cmpint (rgba_out->width, ==, 49);
+  g_assert_cmpint (rgba_out->height, ==, 36);
+  assert_expanded (rgba_in, rgba_out, 0, 6);
+}
+
+/* deepgen expand's refusals before any GPU work: usage errors (exit 2) that say what to change. */
+static void
+test_expand_errors (void)
+{
+  save_input ("e64x48.png", 64, 48);
+  const struct {
+    const char *option, *value, *says;
+  } cases[] = {
+    { "--aspect", "4:3", "nothing to add" }, /* 64×48 is 4:3 already */
+    { "--aspect", "wide", "WIDTH:HEIGHT" },  { "--aspect", "16384:1", "16384" },
+    { "--left", "20000", "16384" },          { "--top", "-3", "negative" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_auto (Result) r = { 0 };
+    RUN (&r, "expand", "-m", tiny, "e64x48.png", cases[i].option, cases[i].value, "-o", "never.png");
+    g_assert_cmpint (r.status, ==, 2);
+    g_assert_nonnull (strstr (r.err, cases[i].says));
+  }
+  assert_no_leftovers ("never.png");
+}
+
 static void
 test_inpaint (void)
 {
@@ -644,9 +738,11 @@ main (int argc, char **argv)
   g_test_add_func ("/usage/bad-images", test_bad_images);
   g_test_add_func ("/usage/info-plan", test_info_plan);
   g_test_add_func ("/usage/convert", test_convert);
+  g_test_add_func ("/usage/expand-errors", test_expand_errors);
   g_test_add_func ("/run/generate", test_generate);
   g_test_add_func ("/run/edit", test_edit);
   g_test_add_func ("/run/inpaint", test_inpaint);
+  g_test_add_func ("/run/expand", test_expand);
   g_test_add_func ("/run/from", test_from);
   g_test_add_func ("/run/cancel", test_cancel);
   g_test_add_func ("/run/out-of-memory", test_out_of_memory);

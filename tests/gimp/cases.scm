@@ -72,3 +72,33 @@
         (list (cons "layers_before" n0) (cons "layers_after" (dg-layer-count img))
               (cons "failed" (if ok 0 1)))))
     (gimp-image-delete img)))
+
+; Expand Canvas: the canvas grows by the sides (or to the aspect), a new layer over it; writes
+; CASE-{before,after}.png, CASE-info.txt (with the image's new size and the source layer's
+; offsets) and CASE-params.txt for dg-gimp-check expand. kind "gray": a grayscale image whose
+; layer has an alpha channel; else RGB without alpha.
+(define (dg-expand-case proc case kind input outdir prompt folder left top right bottom aspect)
+  (let* ((img (dg-load input))
+         (layer (dg-layer img))
+         (base (string-append outdir "/" case)))
+    (if (equal? kind "gray")
+        (begin (gimp-image-convert-grayscale img) (gimp-layer-add-alpha layer)))
+    (dg-save-flat img (string-append base "-before.png"))
+    (let* ((n0 (dg-layer-count img))
+           (new (dg-call-expand proc img layer prompt folder left top right bottom aspect))
+           (off (dg-offsets new))
+           (src (dg-offsets layer)))
+      (dg-save-flat img (string-append base "-after.png"))
+      (dg-write-info (string-append base "-info.txt")
+        (list (cons "layers_before" n0) (cons "layers_after" (dg-layer-count img))
+              (cons "offset_x" (car off)) (cons "offset_y" (cadr off))
+              (cons "width" (dg-width new)) (cons "height" (dg-height new))
+              (cons "image_width" (dg-image-width img)) (cons "image_height" (dg-image-height img))
+              (cons "source_x" (car src)) (cons "source_y" (cadr src))
+              (cons "has_mask" (dg-b (dg-has-mask new)))))
+      (dg-save-xcf img (string-append base ".xcf"))
+      (let ((img2 (dg-load (string-append base ".xcf"))))
+        (dg-write-text (string-append base "-params.txt")
+                       (dg-parasite-text (dg-layer img2) "deepgen-parameters"))
+        (gimp-image-delete img2)))
+    (gimp-image-delete img)))

@@ -4,6 +4,7 @@
  *   dg-gimp-check result DIR CASE JOB PROMPT   one procedure call: DIR/CASE-{before,after,sel,mask}.png
  *                                              and DIR/CASE-info.txt (written by the Script-Fu)
  *   dg-gimp-check untouched DIR CASE           a failed call: layer count and pixels unchanged
+ *   dg-gimp-check expand DIR CASE PROMPT L T R B   Expand Canvas by L, T, R, B pixels (see check_expand)
  *
  * "result" checks, in canvas coordinates (the source layer is at 0, 0 and covers the canvas):
  *  - exactly one new layer (three for JOB "variations"), named after the prompt;
@@ -206,6 +207,68 @@ check_result (const char *dir, const char *cas, const char *job, const char *pro
           oy, has_mask ? "= selection" : "none", changed_inside, inside);
 }
 
+/* Expand Canvas (CASE-{before,after}.png, CASE-info.txt from dg-expand-case): the canvas grew
+ * by the sides; one new layer, no mask, covering the grown canvas at (0, 0) (the source layer
+ * covered the old one), the source layer moved to (left, top); every old pixel bit-identical
+ * at its new place; the new area painted (not one flat colour); the parameters parasite says
+ * inpaint, the seed and steps, and ends with the prompt (it follows the expand instruction). */
+static void
+check_expand (const char *dir, const char *cas, const char *prompt, int l, int t, int r, int b)
+{
+  g_autoptr (GHashTable) info = read_info (dir, cas);
+  g_autoptr (GdkPixbuf) before = load (dir, cas, "before");
+  g_autoptr (GdkPixbuf) after = load (dir, cas, "after");
+  const int W = gdk_pixbuf_get_width (before), H = gdk_pixbuf_get_height (before);
+  const int CW = W + l + r, CH = H + t + b;
+  CHECK (gdk_pixbuf_get_width (after) == CW && gdk_pixbuf_get_height (after) == CH, "canvas %dx%d, expected %dx%d",
+         gdk_pixbuf_get_width (after), gdk_pixbuf_get_height (after), CW, CH);
+  CHECK (info_int (info, "image_width") == CW && info_int (info, "image_height") == CH, "image %dx%d, expected %dx%d",
+         info_int (info, "image_width"), info_int (info, "image_height"), CW, CH);
+  CHECK (info_int (info, "layers_after") == info_int (info, "layers_before") + 1, "%d layers before, %d after",
+         info_int (info, "layers_before"), info_int (info, "layers_after"));
+  CHECK (info_int (info, "offset_x") == 0 && info_int (info, "offset_y") == 0 && info_int (info, "width") == CW &&
+             info_int (info, "height") == CH,
+         "new layer %dx%d at (%d, %d), expected %dx%d at (0, 0)", info_int (info, "width"), info_int (info, "height"),
+         info_int (info, "offset_x"), info_int (info, "offset_y"), CW, CH);
+  CHECK (info_int (info, "source_x") == l && info_int (info, "source_y") == t,
+         "source layer at (%d, %d), expected (%d, %d)", info_int (info, "source_x"), info_int (info, "source_y"), l, t);
+  CHECK (info_int (info, "has_mask") == 0, "the expand layer has a mask");
+  if (failures)
+    return;
+  int changed_old = 0;
+  g_autoptr (GHashTable) colours = g_hash_table_new (NULL, NULL);
+  const int nb = gdk_pixbuf_get_n_channels (before), na = gdk_pixbuf_get_n_channels (after);
+  for (int y = 0; y < CH; y++)
+    for (int x = 0; x < CW; x++) {
+      const guint8 *a = px (after, x, y);
+      const int sx = x - l, sy = y - t;
+      if (sx >= 0 && sx < W && sy >= 0 && sy < H) {
+        if (memcmp (px (before, sx, sy), a, 3) != 0 || (na == 4 && nb == 3 && a[3] != 255)) {
+          if (changed_old < 5)
+            fprintf (stderr, "  old pixel (%d, %d), now at (%d, %d), changed\n", sx, sy, x, y);
+          changed_old++;
+        }
+      } else
+        g_hash_table_add (colours, GUINT_TO_POINTER (a[0] | a[1] << 8 | a[2] << 16));
+    }
+  CHECK (changed_old == 0, "%d old pixels changed", changed_old);
+  CHECK (g_hash_table_size (colours) > 16, "the new area has only %u colours", g_hash_table_size (colours));
+
+  g_autofree char *path = g_strdup_printf ("%s/%s-params.txt", dir, cas);
+  g_autofree char *text = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (DgJobParams) p =
+      g_file_get_contents (path, &text, NULL, NULL) ? dg_job_params_from_string (text, &error) : NULL;
+  CHECK (p != NULL, "no parameters parasite that parses (%s)", error ? error->message : path);
+  if (p) {
+    CHECK (p->job == DG_JOB_INPAINT, "parasite: job %d", p->job);
+    CHECK (g_str_has_suffix (p->prompt, prompt), "parasite: prompt \"%s\"", p->prompt);
+    CHECK (p->seed == 7 && p->steps == 2, "parasite: seed %" G_GUINT64_FORMAT ", %d steps", p->seed, p->steps);
+  }
+  printf ("%s: %dx%d grown by %d, %d, %d, %d to %dx%d; 0 old pixels changed, %u colours in the new area\n", cas, W, H,
+          l, t, r, b, CW, CH, g_hash_table_size (colours));
+}
+
 static void
 check_untouched (const char *dir, const char *cas)
 {
@@ -231,8 +294,12 @@ main (int argc, char **argv)
     check_result (argv[2], argv[3], argv[4], argv[5]);
   else if (argc == 4 && g_str_equal (argv[1], "untouched"))
     check_untouched (argv[2], argv[3]);
+  else if (argc == 9 && g_str_equal (argv[1], "expand"))
+    check_expand (argv[2], argv[3], argv[4], atoi (argv[5]), atoi (argv[6]), atoi (argv[7]), atoi (argv[8]));
   else {
-    fprintf (stderr, "usage: dg-gimp-check input OUT W H | result DIR CASE JOB PROMPT | untouched DIR CASE\n");
+    fprintf (stderr,
+             "usage: dg-gimp-check input OUT W H | result DIR CASE JOB PROMPT | untouched DIR CASE | expand DIR "
+             "CASE PROMPT L T R B\n");
     return 2;
   }
   return failures ? 1 : 0;

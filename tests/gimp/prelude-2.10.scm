@@ -39,3 +39,8 @@
 (define dg-n-results 1) ; the "variations" job sets it above 1
 (define (dg-call proc img layer prompt steps policy max-size folder)
   (car (proc RUN-NONINTERACTIVE img layer prompt "" steps 4.0 7 policy max-size folder dg-strength dg-n-results)))
+(define (dg-image-width img) (car (gimp-image-width img)))
+(define (dg-image-height img) (car (gimp-image-height img)))
+; Expand Canvas: the common arguments, then left top right bottom "aspect"
+(define (dg-call-expand proc img layer prompt folder left top right bottom aspect)
+  (car (proc RUN-NONINTERACTIVE img layer prompt "" 2 4.0 7 "fit" 128 folder 1.0 1 left top right bottom aspect)))

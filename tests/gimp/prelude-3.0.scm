@@ -40,3 +40,9 @@
   (car (proc #:run-mode RUN-NONINTERACTIVE #:image img #:drawables (vector layer) #:prompt prompt
              #:steps steps #:seed 7 #:size-policy policy #:max-size max-size #:model-folder folder
              #:strength dg-strength #:n-results dg-n-results)))
+(define (dg-image-width img) (car (gimp-image-get-width img)))
+(define (dg-image-height img) (car (gimp-image-get-height img)))
+(define (dg-call-expand proc img layer prompt folder left top right bottom aspect)
+  (car (proc #:run-mode RUN-NONINTERACTIVE #:image img #:drawables (vector layer) #:prompt prompt #:steps 2
+             #:seed 7 #:size-policy "fit" #:max-size 128 #:model-folder folder #:left left #:top top
+             #:right right #:bottom bottom #:aspect aspect)))

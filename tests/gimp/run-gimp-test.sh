@@ -9,7 +9,9 @@
 # and leave the image untouched), gray (edit on a grayscale image) or indexed (edit on an indexed
 # image must be refused with a message, the image untouched) or strength (edit with a change
 # strength of 0.5, recorded on the result layer) or variations (edit with 3 results: 3 new layers,
-# seeds 7, 8, 9). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
+# seeds 7, 8, 9) or expand (Expand Canvas by odd sides, one of them 0, to 16:9, and a grayscale
+# image with alpha: the canvas, the
+# layers' offsets, every old pixel bit-identical, the new area painted). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
 # unless gimp-console-3.0 is installed here. Exit 77 = skipped.
 set -eu
 
@@ -42,6 +44,7 @@ case $job in
   badfolder) cases="rect" ;;
   gray|indexed) cases=$job ;;
   strength|variations) cases="rect" ;;   # the image converted to that mode, then a rectangle selected
+  expand) cases="sides aspect" ;;
   *) echo "unknown job $job" >&2; exit 2 ;;
 esac
 proc=plug-in-deepgen-$job
@@ -60,10 +63,21 @@ esac
   cat "$here/prelude-$version.scm" "$here/cases.scm"
   [ "$job" = strength ] && echo "(set! dg-strength 0.5)"
   [ "$job" = variations ] && echo "(set! dg-n-results 3)"
-  for c in $cases; do
-    printf '(%s %s "%s-%s" "%s" "%s/in.png" "%s" "%s" "%s")\n' \
-      "$fn" "$proc" "$job" "$c" "$c" "$out" "$out" "$prompt" "$folder"
-  done
+  if [ "$job" = expand ]; then
+    # 160×120 grown by 10, 0, 23, 7; and to 16:9: 120 · 16 / 9 = 213.3 → 213, 53 more: 26 left, 27 right
+    # and a grayscale image with alpha by 5 on the left and 3 at the top
+    printf '(dg-expand-case %s "expand-sides" "rgb" "%s/in.png" "%s" "%s" "%s" 10 0 23 7 "")\n' \
+      "$proc" "$out" "$out" "$prompt" "$folder"
+    printf '(dg-expand-case %s "expand-aspect" "rgb" "%s/in.png" "%s" "%s" "%s" 0 0 0 0 "16:9")\n' \
+      "$proc" "$out" "$out" "$prompt" "$folder"
+    printf '(dg-expand-case %s "expand-gray" "gray" "%s/in.png" "%s" "%s" "%s" 5 3 0 0 "")\n' \
+      "$proc" "$out" "$out" "$prompt" "$folder"
+  else
+    for c in $cases; do
+      printf '(%s %s "%s-%s" "%s" "%s/in.png" "%s" "%s" "%s")\n' \
+        "$fn" "$proc" "$job" "$c" "$c" "$out" "$out" "$prompt" "$folder"
+    done
+  fi
 } > "$out/test.scm"
 
 # GIMP writes its own noise to stderr; keep it for the report and for the message check.
@@ -87,6 +101,12 @@ fi
 grep -v -e 'gimp_wire_read' -e 'Gimp-Core-CRITICAL' -e 'tag cache' -e '^$' "$log" | tail -n 40 || true
 
 status=0
+if [ "$job" = expand ]; then
+  "$checker" expand "$out" expand-sides "$prompt" 10 0 23 7 || status=1
+  "$checker" expand "$out" expand-aspect "$prompt" 26 0 27 0 || status=1
+  "$checker" expand "$out" expand-gray "$prompt" 5 3 0 0 || status=1
+  cases=
+fi
 for c in $cases; do
   if [ -n "$expect" ]; then
     "$checker" untouched "$out" "$job-$c" || status=1

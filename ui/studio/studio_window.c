@@ -2,9 +2,11 @@
 #include "studio_window.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dg_autopilot.h"
+#include "dg_expand_form.h"
 #include "dg_gettext.h"
 #include "dg_panel.h"
 #include "studio_canvas.h"
@@ -31,7 +33,7 @@ entry_free (Entry *e)
 
 struct _StudioWindow {
   GtkApplicationWindow parent;
-  GtkWidget *canvas, *panel, *history, *save_button, *status;
+  GtkWidget *canvas, *panel, *history, *save_button, *expand_button, *status;
   GtkWidget *rect_tool, *brush_tool, *brush_spin;
   GPtrArray *entries; /* Entry*, oldest first; rows of `history` in the same order */
   int current;        /* index into entries, -1 = nothing open */
@@ -91,6 +93,7 @@ update_panel_source (StudioWindow *self)
   DgMask *mask = studio_canvas_dup_mask (STUDIO_CANVAS (self->canvas));
   dg_panel_set_source (DG_PANEL (self->panel), img ? dg_image_copy (img) : NULL, mask, DEFAULT_CANVAS, DEFAULT_CANVAS);
   gtk_widget_set_sensitive (self->save_button, img != NULL);
+  gtk_widget_set_sensitive (self->expand_button, img != NULL && !g_object_get_data (G_OBJECT (self), "dg-expanding"));
 }
 
 static void
@@ -310,6 +313,159 @@ on_save_clicked (GtkButton *b, StudioWindow *self)
     gtk_label_set_text (GTK_LABEL (self->status), error->message);
 }
 
+/* ---- Expand Canvas ------------------------------------------------------------------------ */
+
+/* One expand of the current image (DgTaskSpec.expand), run in a worker thread with the panel's
+ * other settings; the result, the whole grown image, becomes a history entry. */
+typedef struct {
+  StudioWindow *self; /* a reference */
+  DgImage *source;
+  DgExpandSides sides;
+  char *aspect, *prompt, *folder;
+  char **strings; /* the panel's spec's */
+  DgTaskSpec spec;
+} ExpandJob;
+
+static void
+expand_job_free (ExpandJob *j)
+{
+  g_object_unref (j->self);
+  dg_image_free (j->source);
+  g_free (j->aspect);
+  g_free (j->prompt);
+  g_free (j->folder);
+  g_strfreev (j->strings);
+  g_free (j);
+}
+
+typedef struct {
+  StudioWindow *self;
+  char *text;
+} StatusText;
+
+static gboolean
+expand_status (gpointer data)
+{
+  StatusText *t = data;
+  g_autofree char *line = g_strdup_printf (_ ("Expanding: %s"), t->text);
+  gtk_label_set_text (GTK_LABEL (t->self->status), line);
+  g_object_unref (t->self);
+  g_free (t->text);
+  g_free (t);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+expand_progress (DgStage stage, int step, int n_steps, gpointer data)
+{
+  ExpandJob *j = data;
+  StatusText *t = g_new (StatusText, 1);
+  t->self = g_object_ref (j->self);
+  t->text = dg_task_progress_text (stage, step, n_steps);
+  g_idle_add (expand_status, t);
+}
+
+static void
+expand_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  ExpandJob *j = data;
+  GError *error = NULL;
+  DgModel *model = dg_task_model_acquire (j->folder, &error);
+  DgTaskResult *res = model ? dg_task_run (model, &j->spec, expand_progress, j, cancellable, &error) : NULL;
+  if (model)
+    dg_task_model_release (model);
+  if (res)
+    g_task_return_pointer (task, res, (GDestroyNotify) dg_task_result_free);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+expand_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  StudioWindow *self = STUDIO_WINDOW (source);
+  ExpandJob *j = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (DgTaskResult) res = g_task_propagate_pointer (G_TASK (result), &error);
+  g_object_set_data (G_OBJECT (self), "dg-expanding", NULL);
+  if (!res) {
+    gtk_label_set_text (GTK_LABEL (self->status), error->message);
+    update_panel_source (self);
+    if (g_getenv ("DEEPGEN_AUTOPILOT"))
+      g_printerr ("autopilot: error: %s\n", error->message);
+    return;
+  }
+  g_autofree char *label = g_strdup_printf ("%s: %s", _ ("Expand"), j->prompt);
+  add_entry (self, g_steal_pointer (&res->image), label, res->params);
+  gtk_label_set_text (GTK_LABEL (self->status), "");
+  const DgImage *img = current_image (self);
+  if (g_getenv ("DEEPGEN_AUTOPILOT")) { /* ui/dg_autopilot.h: then save= and close */
+    g_printerr ("autopilot: expanded to %dx%d\n", img->width, img->height);
+    autopilot_close (GTK_WINDOW (self));
+  }
+}
+
+static void
+on_expand_clicked (GtkButton *button, StudioWindow *self)
+{
+  const DgImage *img = current_image (self);
+  if (!img)
+    return;
+  GtkWidget *dialog = gtk_dialog_new_with_buttons (_ ("Expand Canvas"), GTK_WINDOW (self), GTK_DIALOG_MODAL,
+                                                   _ ("_Close"), GTK_RESPONSE_CANCEL, NULL);
+  GtkWidget *expand = gtk_dialog_add_button (GTK_DIALOG (dialog), _ ("_Expand"), GTK_RESPONSE_OK);
+  gtk_dialog_set_default_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  /* the form starts from the panel's prompt and the last sides */
+  DgExpandSides *last = g_object_get_data (G_OBJECT (self), "dg-expand-sides");
+  const char *last_aspect = g_object_get_data (G_OBJECT (self), "dg-expand-aspect");
+  g_autofree char *prompt = dg_panel_dup_prompt (DG_PANEL (self->panel));
+  GtkWidget *form = dg_expand_form_new (img->width, img->height, last, last_aspect, prompt, expand);
+  gtk_box_pack_start (GTK_BOX (gtk_dialog_get_content_area (GTK_DIALOG (dialog))), form, TRUE, TRUE, 0);
+  gtk_widget_show_all (dialog);
+  dg_autopilot_attach_expand (form);
+  const gboolean ok = gtk_dialog_run (GTK_DIALOG (dialog)) == GTK_RESPONSE_OK;
+  ExpandJob *j = g_new0 (ExpandJob, 1);
+  if (ok)
+    dg_expand_form_get (form, &j->sides, &j->aspect, &j->prompt);
+  gtk_widget_destroy (dialog);
+  if (!ok) {
+    g_free (j);
+    return;
+  }
+  g_object_set_data_full (G_OBJECT (self), "dg-expand-sides", g_memdup2 (&j->sides, sizeof j->sides), g_free);
+  g_object_set_data_full (G_OBJECT (self), "dg-expand-aspect", g_strdup (j->aspect), g_free);
+
+  j->self = g_object_ref (self);
+  dg_panel_get_spec (DG_PANEL (self->panel), &j->spec, &j->strings);
+  g_object_get (self->panel, "model-folder", &j->folder, NULL);
+  g_autoptr (GError) error = NULL;
+  DgExpandSides sides;
+  if (!(j->source = dg_image_copy (img)) ||
+      !dg_task_expand_sides (&j->sides, j->aspect, img->width, img->height, &sides, &error)) {
+    gtk_label_set_text (GTK_LABEL (self->status), error ? error->message : _ ("Out of memory."));
+    expand_job_free (j);
+    return;
+  }
+  j->sides = sides;
+  j->spec.job = DG_JOB_INPAINT;
+  j->spec.expand = &j->sides;
+  j->spec.prompt = j->prompt;
+  j->spec.source = j->source;
+  j->spec.selection = NULL;
+  j->spec.n_results = 1;
+  if (!dg_task_check (&j->spec, &error)) {
+    gtk_label_set_text (GTK_LABEL (self->status), error->message);
+    expand_job_free (j);
+    return;
+  }
+  g_object_set_data (G_OBJECT (self), "dg-expanding", GINT_TO_POINTER (1));
+  gtk_widget_set_sensitive (self->expand_button, FALSE);
+  gtk_label_set_text (GTK_LABEL (self->status), _ ("Expanding: loading the model…"));
+  g_autoptr (GTask) task = g_task_new (self, NULL, expand_done, NULL);
+  g_task_set_task_data (task, j, (GDestroyNotify) expand_job_free);
+  g_task_run_in_thread (task, expand_thread);
+}
+
 /* ---- tools ------------------------------------------------------------------------------ */
 
 static void
@@ -350,6 +506,22 @@ studio_window_set_model_folder (StudioWindow *self, const char *folder)
   g_object_set (self->panel, "model-folder", folder, NULL);
 }
 
+/* The autopilot's Expand Canvas: the panel's steps and model from it, then the button. */
+static gboolean
+autopilot_expand (gpointer data)
+{
+  StudioWindow *self = data;
+  g_autofree char *steps = dg_autopilot_value ("steps"), *model = dg_autopilot_value ("model");
+  if (steps)
+    g_object_set (self->panel, "steps", atoi (steps), NULL);
+  if (model)
+    g_object_set (self->panel, "model-folder", model, NULL);
+  /* what autopilot_close saves, as dg_autopilot_attach sets it for the panel's runs */
+  g_object_set_data_full (G_OBJECT (self), "dg-autopilot-save", dg_autopilot_value ("save"), g_free);
+  gtk_button_clicked (GTK_BUTTON (self->expand_button));
+  return G_SOURCE_REMOVE;
+}
+
 /* ---- construction ----------------------------------------------------------------------- */
 
 static void
@@ -379,10 +551,15 @@ studio_window_init (StudioWindow *self)
   GtkWidget *open = gtk_button_new_with_mnemonic (_ ("_Open…"));
   self->save_button = gtk_button_new_with_mnemonic (_ ("_Save As…"));
   gtk_widget_set_sensitive (self->save_button, FALSE);
+  self->expand_button = gtk_button_new_with_mnemonic (_ ("E_xpand Canvas…"));
+  gtk_widget_set_tooltip_text (self->expand_button, _ ("Grow the canvas and paint the new area around the image"));
+  gtk_widget_set_sensitive (self->expand_button, FALSE);
   g_signal_connect (open, "clicked", G_CALLBACK (on_open_clicked), self);
   g_signal_connect (self->save_button, "clicked", G_CALLBACK (on_save_clicked), self);
+  g_signal_connect (self->expand_button, "clicked", G_CALLBACK (on_expand_clicked), self);
   gtk_box_pack_start (GTK_BOX (bar), open, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (bar), self->save_button, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (bar), self->expand_button, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (bar), gtk_separator_new (GTK_ORIENTATION_VERTICAL), FALSE, FALSE, 6);
   gtk_box_pack_start (GTK_BOX (outer), bar, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (outer), gtk_separator_new (GTK_ORIENTATION_HORIZONTAL), FALSE, FALSE, 0);
@@ -458,7 +635,12 @@ studio_window_init (StudioWindow *self)
 
   gtk_widget_show_all (outer);
   update_panel_source (self);
-  dg_autopilot_attach (GTK_WINDOW (self), DG_PANEL (self->panel), autopilot_close);
+  /* the test autopilot (ui/dg_autopilot.h) drives the panel, or, with expand=…, Expand Canvas */
+  g_autofree char *pilot_expand = dg_autopilot_value ("expand");
+  if (pilot_expand)
+    g_timeout_add (1000, autopilot_expand, self);
+  else
+    dg_autopilot_attach (GTK_WINDOW (self), DG_PANEL (self->panel), autopilot_close);
 }
 
 static void
