@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dg_gettext.h"
+#include "dg_panel_preview.h"
 #ifdef DEEPGEN_HAVE_DOWNLOAD
 #include "dg_download.h"
 #endif
@@ -450,6 +451,7 @@ typedef struct {
   DgTaskSpec spec;
   char **strings; /* owns spec's strings */
   char *model_folder;
+  char *notice;          /* dg_task_run_default's: the service could not be had (once) */
   Input *input;          /* owns spec's images */
   GMainContext *context; /* the panel's main loop, for progress */
   DgPanel *panel;        /* a reference, only touched from the main loop */
@@ -460,6 +462,7 @@ run_data_free (RunData *d)
 {
   g_strfreev (d->strings);
   g_free (d->model_folder);
+  g_free (d->notice);
   input_unref (d->input);
   g_main_context_unref (d->context);
   g_object_unref (d->panel);
@@ -471,11 +474,13 @@ typedef struct {
   GCancellable *cancellable; /* the run it belongs to: stale reports are dropped */
   int stage;                 /* DgStage, or -1 for "loading the model" */
   int step, n_steps;
+  DgLivePreview *preview; /* NULL, or the estimate after denoising step @step */
 } Progress;
 
 static void
 progress_free (Progress *p)
 {
+  dg_live_preview_free (p->preview);
   g_object_unref (p->panel);
   g_object_unref (p->cancellable);
   g_free (p);
@@ -497,6 +502,10 @@ progress_on_main (gpointer data)
   gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress_bar),
                                  p->stage < 0 ? 0.01
                                               : dg_task_progress_fraction ((DgStage) p->stage, p->step, p->n_steps));
+  if (p->preview) {
+    dg_live_preview_show (p->preview, GTK_IMAGE (self->preview_image), GTK_LABEL (self->preview_caption), PREVIEW_SIDE);
+    gtk_widget_show (self->preview_frame);
+  }
   return G_SOURCE_REMOVE;
 }
 
@@ -506,12 +515,13 @@ typedef struct {
 } Reporter;
 
 static void
-report (Reporter *r, int stage, int step, int n)
+report (Reporter *r, int stage, int step, int n, DgLivePreview *preview)
 {
   Progress *p = g_new (Progress, 1);
   p->panel = g_object_ref (r->data->panel);
   p->cancellable = g_object_ref (r->cancellable);
   p->stage = stage, p->step = step, p->n_steps = n;
+  p->preview = preview;
   g_main_context_invoke_full (r->data->context, G_PRIORITY_DEFAULT, progress_on_main, p,
                               (GDestroyNotify) progress_free);
 }
@@ -519,7 +529,13 @@ report (Reporter *r, int stage, int step, int n)
 static void
 on_progress (DgStage stage, int step, int n_steps, gpointer user_data)
 {
-  report (user_data, (int) stage, step, n_steps);
+  report (user_data, (int) stage, step, n_steps, NULL);
+}
+
+static void
+on_live_preview (const DgImage *rgb, int step, int n_steps, gpointer user_data)
+{
+  report (user_data, DG_STAGE_DENOISE, step, n_steps, dg_live_preview_new (rgb, step, n_steps));
 }
 
 static void
@@ -528,14 +544,12 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   RunData *d = task_data;
   Reporter rep = { d, cancellable };
   GError *error = NULL;
-  report (&rep, -1, 0, 0);
-  DgModel *model = dg_task_model_acquire (d->model_folder, &error);
-  if (!model) {
-    g_task_return_error (task, error);
-    return;
-  }
-  DgTaskResult *res = dg_task_run (model, &d->spec, on_progress, &rep, cancellable, &error);
-  dg_task_model_release (model);
+  report (&rep, -1, 0, 0, NULL);
+  DgTaskRunOptions o = DG_TASK_RUN_OPTIONS_INIT;
+  o.model_folder = d->model_folder;
+  o.progress = on_progress, o.preview = on_live_preview, o.user_data = &rep;
+  DgTaskResult *res = dg_task_run_default (&o, &d->spec, cancellable, &error);
+  d->notice = o.notice;
   if (res)
     g_task_return_pointer (task, res, (GDestroyNotify) dg_task_result_free);
   else
@@ -562,11 +576,16 @@ run_done (GObject *source, GAsyncResult *result, gpointer user_data)
     self->last_seed = (gint64) res->seed;
     hide_message (self);
     show_preview (self);
+    const RunData *d = g_task_get_task_data (task);
+    if (d->notice)
+      show_message (self, GTK_MESSAGE_INFO, d->notice);
   } else if (g_error_matches (error, DG_ERROR, DG_ERROR_CANCELLED) ||
              g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     show_message (self, GTK_MESSAGE_INFO, _ ("Cancelled."));
   else
     show_message (self, GTK_MESSAGE_ERROR, error->message);
+  if (!res)
+    show_preview (self); /* the result from before the run, not its last live preview */
   update_download_offer (self);
   update_sensitivity (self);
   g_signal_emit (self, signals[SIGNAL_FINISHED], 0, res != NULL);

@@ -56,8 +56,9 @@ void dg_procedure_args_clear (DgProcedureArgs *args);
 gboolean dg_procedure_spec (const DgProcedureArgs *args, DgJob job, const DgImage *pixels, const DgMask *selection,
                             int width, int height, DgTaskSpec *spec, GError **error);
 
-/* A non-interactive run: the shared warm model of the folder, then the task. `progress`
- * reports each stage (dg_plugin.c forwards it to gimp_progress_*). */
+/* A non-interactive run: through the resident service, else the shared warm model of the folder
+ * (dg_task_run_default; the first fallback is said on stderr), then the task. `progress` reports
+ * each stage (dg_plugin.c forwards it to gimp_progress_*). */
 DgTaskResult *dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress, gpointer user_data,
                                 GError **error);
 
