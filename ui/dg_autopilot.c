@@ -86,7 +86,9 @@ on_finished (DgPanel *panel, gboolean success, Pilot *p)
   if (r)
     fprintf (stderr, "autopilot: result: %dx%d at (%d, %d) seed %" G_GUINT64_FORMAT "\n", r->image->width,
              r->image->height, r->x, r->y, r->seed);
-  else
+  if (r && r->via_service)
+    fprintf (stderr, "autopilot: ran in the resident service\n");
+  if (!r)
     fprintf (stderr, "autopilot: error: %s\n", dg_panel_get_message (panel) ? dg_panel_get_message (panel) : "?");
   /* let the preview and the progress bar redraw before the screenshot */
   g_timeout_add (700, after_draw, p);

@@ -42,6 +42,7 @@ struct _DgPanel {
   DgTaskResult *result;
   GCancellable *cancellable; /* non-NULL while a run is in flight */
   gint64 last_seed;          /* -1 until a run has finished */
+  gboolean in_process;       /* the "in-process" setting: not through the resident service */
   char *message;             /* the error bar's text */
 
   GtkWidget *job_combo, *job_row;
@@ -85,6 +86,7 @@ enum {
   PROP_MODEL_FOLDER,
   PROP_N_RESULTS,
   PROP_BUSY,
+  PROP_IN_PROCESS,
   N_PROPS
 };
 static GParamSpec *props[N_PROPS];
@@ -452,6 +454,7 @@ typedef struct {
   char **strings; /* owns spec's strings */
   char *model_folder;
   char *notice;          /* dg_task_run_default's: the service could not be had (once) */
+  gboolean in_process;   /* the panel's setting */
   Input *input;          /* owns spec's images */
   GMainContext *context; /* the panel's main loop, for progress */
   DgPanel *panel;        /* a reference, only touched from the main loop */
@@ -547,6 +550,7 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   report (&rep, -1, 0, 0, NULL);
   DgTaskRunOptions o = DG_TASK_RUN_OPTIONS_INIT;
   o.model_folder = d->model_folder;
+  o.in_process = d->in_process;
   o.progress = on_progress, o.preview = on_live_preview, o.user_data = &rep;
   DgTaskResult *res = dg_task_run_default (&o, &d->spec, cancellable, &error);
   d->notice = o.notice;
@@ -602,6 +606,7 @@ dg_panel_run (DgPanel *self)
   dg_panel_get_spec (self, &d->spec, &d->strings);
   d->input = self->input ? input_ref (self->input) : NULL;
   d->model_folder = g_strdup (gtk_entry_get_text (GTK_ENTRY (self->folder_entry)));
+  d->in_process = self->in_process;
   d->context = g_main_context_ref_thread_default ();
   d->panel = g_object_ref (self);
 
@@ -1300,6 +1305,7 @@ dg_panel_get_property (GObject *object, guint id, GValue *value, GParamSpec *psp
     break;
   case PROP_MODEL_FOLDER: g_value_set_string (value, gtk_entry_get_text (GTK_ENTRY (self->folder_entry))); break;
   case PROP_BUSY: g_value_set_boolean (value, self->cancellable != NULL); break;
+  case PROP_IN_PROCESS: g_value_set_boolean (value, self->in_process); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
   }
 }
@@ -1343,6 +1349,7 @@ dg_panel_set_property (GObject *object, guint id, const GValue *value, GParamSpe
     break;
   }
   case PROP_MAX_SIZE: gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->size_spin), g_value_get_int (value)); break;
+  case PROP_IN_PROCESS: self->in_process = g_value_get_boolean (value); break;
   case PROP_MODEL_FOLDER:
     gtk_entry_set_text (GTK_ENTRY (self->folder_entry), g_value_get_string (value) ? g_value_get_string (value) : "");
     break;
@@ -1412,6 +1419,10 @@ dg_panel_class_init (DgPanelClass *klass)
   props[PROP_MODEL_FOLDER] = g_param_spec_string ("model-folder", "Model folder", "Empty = the default", "", rw);
   props[PROP_BUSY] =
       g_param_spec_boolean ("busy", "Busy", "A job is running", FALSE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_IN_PROCESS] = g_param_spec_boolean ("in-process", "In this process",
+                                                 "Run jobs in this process, not in the resident DeepGen service "
+                                                 "(dg_task_run_default)",
+                                                 FALSE, rw);
   g_object_class_install_properties (oc, N_PROPS, props);
 
   signals[SIGNAL_APPLY] = g_signal_new ("apply", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,

@@ -46,7 +46,7 @@ dg_live_preview_show (const DgLivePreview *p, GtkImage *image, GtkLabel *caption
     return;
   gtk_image_set_from_pixbuf (image, big);
   /* TRANSLATORS: the live preview's caption while the model denoises: step n of N */
-  g_autofree char *text = g_strdup_printf (_ ("Step %d of %d (a rough preview; the final image follows)"), p->step,
-                                           p->n_steps);
+  g_autofree char *text =
+      g_strdup_printf (_ ("Step %d of %d (a rough preview; the final image follows)"), p->step, p->n_steps);
   gtk_label_set_text (caption, text);
 }

@@ -350,6 +350,12 @@ studio_window_set_model_folder (StudioWindow *self, const char *folder)
   g_object_set (self->panel, "model-folder", folder, NULL);
 }
 
+void
+studio_window_set_in_process (StudioWindow *self, gboolean in_process)
+{
+  g_object_set (self->panel, "in-process", in_process, NULL);
+}
+
 /* ---- construction ----------------------------------------------------------------------- */
 
 static void
