@@ -43,6 +43,7 @@ struct _DgPanel {
   GCancellable *cancellable; /* non-NULL while a run is in flight */
   gint64 last_seed;          /* -1 until a run has finished */
   gboolean in_process;       /* the "in-process" setting: not through the resident service */
+  int live_step;             /* the step of the live preview shown now; 0 when none */
   char *message;             /* the error bar's text */
 
   GtkWidget *job_combo, *job_row;
@@ -508,6 +509,7 @@ progress_on_main (gpointer data)
   if (p->preview) {
     dg_live_preview_show (p->preview, GTK_IMAGE (self->preview_image), GTK_LABEL (self->preview_caption), PREVIEW_SIDE);
     gtk_widget_show (self->preview_frame);
+    self->live_step = p->step;
   }
   return G_SOURCE_REMOVE;
 }
@@ -574,6 +576,7 @@ run_done (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   }
   g_clear_object (&self->cancellable);
+  self->live_step = 0;
   if (res) {
     g_clear_pointer (&self->result, dg_task_result_free);
     self->result = res;
@@ -642,6 +645,13 @@ dg_panel_cancel (DgPanel *self)
     gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), _ ("Cancelling…"));
     gtk_widget_set_sensitive (self->stop_button, FALSE);
   }
+}
+
+int
+dg_panel_get_live_step (DgPanel *self)
+{
+  g_return_val_if_fail (DG_IS_PANEL (self), 0);
+  return self->live_step;
 }
 
 gboolean

@@ -46,6 +46,8 @@ void dg_panel_cancel (DgPanel *panel);
 void dg_panel_apply (DgPanel *panel);
 
 gboolean dg_panel_is_busy (DgPanel *panel);
+/* The DiT step whose live preview the panel shows now (through the service), 0 when none. */
+int dg_panel_get_live_step (DgPanel *panel);
 /* The previewed result, NULL when there is none. */
 const DgTaskResult *dg_panel_get_result (DgPanel *panel);
 /* The result, handed over to the caller (the preview is cleared). */

@@ -9,8 +9,11 @@
  *   /task-service/cancel        Stop during the DiT: DG_ERROR_CANCELLED, the next run is served
  *   /task-service/in-process    the setting and DEEPGEN_NO_SERVICE run here; variations too
  *   /task-service/fallback      no service and none can be started: the job runs here, said once
+ *   /task-service/latency       figures: dg_task_run_default's call to the first DiT step, warm,
+ *                               new prompt and Regenerate (printed; no pass/fail on time)
  *   /task-service/idle-exit     the started service leaves once idle; its log has no validation
  *                               message */
+#include <stdio.h>
 #include <string.h>
 
 #include <gio/gio.h>
@@ -117,12 +120,15 @@ typedef struct {
   int n_previews, last_step, n_steps, preview_width, preview_height;
   gboolean steps_in_order;
   GCancellable *cancel_at_denoise; /* cancelled at the first DiT step when set */
+  gint64 first_denoise_us;         /* monotonic time of the first DiT step's progress */
 } Seen;
 
 static void
 on_progress (DgStage stage, int step, int n_steps, gpointer user_data)
 {
   Seen *seen = user_data;
+  if (stage == DG_STAGE_DENOISE && !seen->first_denoise_us)
+    seen->first_denoise_us = g_get_monotonic_time ();
   if (stage == DG_STAGE_DENOISE && seen->cancel_at_denoise)
     g_cancellable_cancel (seen->cancel_at_denoise);
 }
@@ -295,6 +301,37 @@ test_fallback (void)
   g_rmdir (other);
 }
 
+/* seconds from the call to the first DiT step of a generate through the (running) service */
+static double
+first_step_seconds (const char *prompt, gint64 seed)
+{
+  DgTaskSpec s;
+  base_spec (&s, DG_JOB_GENERATE);
+  s.canvas_width = s.canvas_height = 64;
+  s.prompt = prompt;
+  s.seed = seed;
+  s.steps = 2;
+  Seen seen = { .steps_in_order = TRUE };
+  g_autoptr (GError) error = NULL;
+  const gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (DgTaskResult) res = run_default (&s, FALSE, &seen, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (res->via_service);
+  return (seen.first_denoise_us - t0) / 1e6;
+}
+
+static void
+test_latency (void)
+{
+  for (int i = 0; i < 2; i++) {
+    g_autofree char *prompt = g_strdup_printf ("a lighthouse at dusk, take %d", i);
+    const double fresh = first_step_seconds (prompt, 1);
+    const double again = first_step_seconds (prompt, 2);
+    printf ("dg_task_run_default → first DiT step, warm service: new prompt %.3f s, same prompt new seed %.3f s\n",
+            fresh, again);
+  }
+}
+
 static void
 test_idle_exit (void)
 {
@@ -328,6 +365,7 @@ main (int argc, char **argv)
   g_test_add_func ("/task-service/cancel", test_cancel);
   g_test_add_func ("/task-service/in-process", test_in_process);
   g_test_add_func ("/task-service/fallback", test_fallback);
+  g_test_add_func ("/task-service/latency", test_latency);
   g_test_add_func ("/task-service/idle-exit", test_idle_exit);
   const int rc = g_test_run ();
   dg_task_model_unload ();

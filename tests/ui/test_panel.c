@@ -22,6 +22,7 @@
 #include "dg_autopilot.h"
 #include "dg_gettext.h"
 #include "dg_panel.h"
+#include "dg_panel_preview.h"
 #include "dg_task.h"
 #ifdef DEEPGEN_HAVE_DOWNLOAD
 #include "dg_download.h"
@@ -420,6 +421,23 @@ test_service (const char *model, const char *out, const char *deepgen)
   g_strfreev (strings);
   gtk_widget_destroy (window);
   dg_task_model_unload ();
+
+  /* the panel's cost of one live preview (copy in the job's thread, upscale and show on the main
+   * loop), at the latent sizes of 256² and 1024² images: a figure for PERF.md, no pass/fail */
+  GtkWidget *image = g_object_ref_sink (gtk_image_new ()), *label = g_object_ref_sink (gtk_label_new (""));
+  for (int side = 32; side <= 128; side *= 4) {
+    g_autoptr (DgImage) rgb = test_image (side, side);
+    enum { N = 200 };
+    const gint64 t0 = g_get_monotonic_time ();
+    for (int i = 0; i < N; i++) {
+      g_autoptr (DgLivePreview) lp = dg_live_preview_new (rgb, i + 1, N);
+      dg_live_preview_show (lp, GTK_IMAGE (image), GTK_LABEL (label), 320);
+    }
+    printf ("live preview in the panel, %dx%d latent -> 320 px: %.3f ms a step\n", side, side,
+            (g_get_monotonic_time () - t0) / 1000.0 / N);
+  }
+  g_object_unref (image);
+  g_object_unref (label);
 
   /* the service leaves once idle */
   g_autofree char *sock = g_build_filename (runtime, "deepgen", "service.sock", NULL);
