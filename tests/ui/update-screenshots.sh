@@ -10,7 +10,7 @@ mkdir -p "$src/docs/images"
 copy() { [ -s "$shots/$1" ] && cp "$shots/$1" "$src/docs/images/$2" && echo "docs/images/$2" || echo "missing: $shots/$1" >&2; }
 copy gimp3/gimp3-dialog.png gimp3-dialog.png
 copy gimp2/gimp2-dialog.png gimp2-dialog.png
-copy gimp2/gimp2-dialog-live.png gimp2-dialog-live.png
+copy gimp3/gimp3-dialog-live.png gimp3-dialog-live.png
 copy panel.png panel.png
 copy panel-de.png panel-de.png
 copy studio/studio-preview.png studio.png
