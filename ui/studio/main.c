@@ -21,7 +21,7 @@ static const GOptionEntry options[] = {
   { "job", 'j', 0, G_OPTION_ARG_STRING, &opt_job, N_ ("Start with this job: edit, generate or inpaint"), N_ ("JOB") },
   { "select", 's', 0, G_OPTION_ARG_STRING, &opt_select, N_ ("Mark this rectangle of the image"), N_ ("X,Y,W,H") },
   { "no-service", 0, 0, G_OPTION_ARG_NONE, &opt_no_service,
-    N_ ("Run jobs in this process instead of the resident DeepGen service (see 'deepgen serve --help')"), NULL },
+    N_ ("Run in this process instead of the resident DeepGen service (see 'deepgen serve --help')"), NULL },
   { NULL }
 };
 
