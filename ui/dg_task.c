@@ -276,8 +276,11 @@ run_variations (Runner *runner, const DgTaskSpec *spec, const DgRequest *first, 
     ptrs[i] = &rs[i];
   }
   *reqs = rs;
-  if (!runner->model)
+  if (!runner->model) {
+    /* one request per service job: dg_task_run_default keeps variations in this process */
+    g_return_val_if_fail (n == 1, NULL);
     return run_in_service (runner, &rs[0], progress, user_data, cancellable, error);
+  }
   return dg_run_batch (runner->model, ptrs, n, progress, user_data, cancellable, error);
 }
 
