@@ -371,7 +371,9 @@ main (int argc, char **argv)
   dg_task_model_unload ();
   g_autofree char *dir = g_build_filename (runtime_dir, "deepgen", NULL);
   g_autofree char *log = g_build_filename (dir, "service.log", NULL);
+  g_autofree char *lock = g_build_filename (dir, "service.sock.lock", NULL);
   g_unlink (log);
+  g_unlink (lock);
   g_rmdir (dir);
   g_unlink (wrapper);
   g_rmdir (runtime_dir);

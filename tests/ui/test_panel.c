@@ -448,6 +448,8 @@ test_service (const char *model, const char *out, const char *deepgen)
   if (g_file_get_contents (log, &text, NULL, NULL))
     CHECK (!strstr (text, "vkc: validation"), "validation messages in the service's log:\n%s", text);
   g_unlink (log);
+  g_autofree char *lock = g_build_filename (runtime, "deepgen", "service.sock.lock", NULL);
+  g_unlink (lock);
   g_autofree char *dir = g_build_filename (runtime, "deepgen", NULL);
   g_rmdir (dir);
   g_unlink (wrapper);
