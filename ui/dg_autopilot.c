@@ -11,8 +11,8 @@ typedef struct {
   GtkWindow *window;
   DgPanel *panel;
   void (*close) (GtkWindow *window);
-  char *prompt, *model, *shot, *shot2, *dlshot, *save;
-  int steps, max_size, move_x, move_y;
+  char *prompt, *model, *shot, *shot2, *dlshot, *save, *liveshot;
+  int steps, max_size, move_x, move_y, livestep;
   gboolean root, apply, done, download;
   guint timeout_id;
 } Pilot;
@@ -88,7 +88,9 @@ on_finished (DgPanel *panel, gboolean success, Pilot *p)
   if (r)
     fprintf (stderr, "autopilot: result: %dx%d at (%d, %d) seed %" G_GUINT64_FORMAT "\n", r->image->width,
              r->image->height, r->x, r->y, r->seed);
-  else
+  if (r && r->via_service)
+    fprintf (stderr, "autopilot: ran in the resident service\n");
+  if (!r)
     fprintf (stderr, "autopilot: error: %s\n", dg_panel_get_message (panel) ? dg_panel_get_message (panel) : "?");
   /* let the preview and the progress bar redraw before the screenshot */
   g_timeout_add (700, after_draw, p);
@@ -134,6 +136,21 @@ on_download_finished (DgPanel *panel, gboolean success, Pilot *p)
   dg_panel_run (panel);
 }
 
+/* liveshot: polls the panel until its live preview reaches livestep */
+static gboolean
+live_shot (gpointer data)
+{
+  Pilot *p = data;
+  if (p->done || !p->panel)
+    return G_SOURCE_REMOVE;
+  const int step = dg_panel_get_live_step (p->panel);
+  if (step < p->livestep)
+    return G_SOURCE_CONTINUE;
+  fprintf (stderr, "autopilot: live preview at step %d\n", step);
+  shoot (p, p->liveshot);
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 start (gpointer data)
 {
@@ -172,6 +189,8 @@ start (gpointer data)
   if (p->max_size > 0)
     g_object_set (p->panel, "max-size", p->max_size, NULL);
   dg_panel_run (p->panel);
+  if (p->liveshot)
+    g_timeout_add (50, live_shot, p);
   return G_SOURCE_REMOVE;
 }
 
@@ -187,6 +206,7 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
   p->close = close;
   g_object_add_weak_pointer (G_OBJECT (window), (gpointer *) &p->window);
   int timeout = 300;
+  p->livestep = 3;
   g_auto (GStrv) items = g_strsplit (env, ";", -1);
   for (char **it = items; *it; it++) {
     const char *eq = strchr (*it, '=');
@@ -200,6 +220,10 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
       p->model = g_strdup (val);
     else if (g_str_equal (key, "shot"))
       p->shot = g_strdup (val);
+    else if (g_str_equal (key, "liveshot"))
+      p->liveshot = g_strdup (val);
+    else if (g_str_equal (key, "livestep"))
+      p->livestep = atoi (val);
     else if (g_str_equal (key, "shot2"))
       p->shot2 = g_strdup (val);
     else if (g_str_equal (key, "save"))

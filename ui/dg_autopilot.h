@@ -7,6 +7,8 @@
  *   max-size=N         set the working size (the "fit" policy's longer side)
  *   model=DIR          set the model folder
  *   shot=FILE.png      after the run, save a screenshot of the window (root=1: of the screen)
+ *   liveshot=FILE.png  during the run, a screenshot once the live preview reaches step
+ *                      livestep=N (default 3); "autopilot: live preview at step N"
  *   download=1         first press the panel's "Download the model" when it offers it, wait for
  *                      the download ("autopilot: downloaded"), then run
  *   dlshot=FILE.png    a screenshot while the download runs

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dg_gettext.h"
+#include "dg_panel_preview.h"
 #ifdef DEEPGEN_HAVE_DOWNLOAD
 #include "dg_download.h"
 #endif
@@ -41,6 +42,8 @@ struct _DgPanel {
   DgTaskResult *result;
   GCancellable *cancellable; /* non-NULL while a run is in flight */
   gint64 last_seed;          /* -1 until a run has finished */
+  gboolean in_process;       /* the "in-process" setting: not through the resident service */
+  int live_step;             /* the step of the live preview shown now; 0 when none */
   char *message;             /* the error bar's text */
 
   GtkWidget *job_combo, *job_row;
@@ -84,6 +87,7 @@ enum {
   PROP_MODEL_FOLDER,
   PROP_N_RESULTS,
   PROP_BUSY,
+  PROP_IN_PROCESS,
   N_PROPS
 };
 static GParamSpec *props[N_PROPS];
@@ -450,6 +454,8 @@ typedef struct {
   DgTaskSpec spec;
   char **strings; /* owns spec's strings */
   char *model_folder;
+  char *notice;          /* dg_task_run_default's: the service could not be had (once) */
+  gboolean in_process;   /* the panel's setting */
   Input *input;          /* owns spec's images */
   GMainContext *context; /* the panel's main loop, for progress */
   DgPanel *panel;        /* a reference, only touched from the main loop */
@@ -460,6 +466,7 @@ run_data_free (RunData *d)
 {
   g_strfreev (d->strings);
   g_free (d->model_folder);
+  g_free (d->notice);
   input_unref (d->input);
   g_main_context_unref (d->context);
   g_object_unref (d->panel);
@@ -471,11 +478,13 @@ typedef struct {
   GCancellable *cancellable; /* the run it belongs to: stale reports are dropped */
   int stage;                 /* DgStage, or -1 for "loading the model" */
   int step, n_steps;
+  DgLivePreview *preview; /* NULL, or the estimate after denoising step @step */
 } Progress;
 
 static void
 progress_free (Progress *p)
 {
+  dg_live_preview_free (p->preview);
   g_object_unref (p->panel);
   g_object_unref (p->cancellable);
   g_free (p);
@@ -497,6 +506,11 @@ progress_on_main (gpointer data)
   gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress_bar),
                                  p->stage < 0 ? 0.01
                                               : dg_task_progress_fraction ((DgStage) p->stage, p->step, p->n_steps));
+  if (p->preview) {
+    dg_live_preview_show (p->preview, GTK_IMAGE (self->preview_image), GTK_LABEL (self->preview_caption), PREVIEW_SIDE);
+    gtk_widget_show (self->preview_frame);
+    self->live_step = p->step;
+  }
   return G_SOURCE_REMOVE;
 }
 
@@ -506,12 +520,13 @@ typedef struct {
 } Reporter;
 
 static void
-report (Reporter *r, int stage, int step, int n)
+report (Reporter *r, int stage, int step, int n, DgLivePreview *preview)
 {
   Progress *p = g_new (Progress, 1);
   p->panel = g_object_ref (r->data->panel);
   p->cancellable = g_object_ref (r->cancellable);
   p->stage = stage, p->step = step, p->n_steps = n;
+  p->preview = preview;
   g_main_context_invoke_full (r->data->context, G_PRIORITY_DEFAULT, progress_on_main, p,
                               (GDestroyNotify) progress_free);
 }
@@ -519,7 +534,13 @@ report (Reporter *r, int stage, int step, int n)
 static void
 on_progress (DgStage stage, int step, int n_steps, gpointer user_data)
 {
-  report (user_data, (int) stage, step, n_steps);
+  report (user_data, (int) stage, step, n_steps, NULL);
+}
+
+static void
+on_live_preview (const DgImage *rgb, int step, int n_steps, gpointer user_data)
+{
+  report (user_data, DG_STAGE_DENOISE, step, n_steps, dg_live_preview_new (rgb, step, n_steps));
 }
 
 static void
@@ -528,14 +549,13 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   RunData *d = task_data;
   Reporter rep = { d, cancellable };
   GError *error = NULL;
-  report (&rep, -1, 0, 0);
-  DgModel *model = dg_task_model_acquire (d->model_folder, &error);
-  if (!model) {
-    g_task_return_error (task, error);
-    return;
-  }
-  DgTaskResult *res = dg_task_run (model, &d->spec, on_progress, &rep, cancellable, &error);
-  dg_task_model_release (model);
+  report (&rep, -1, 0, 0, NULL);
+  DgTaskRunOptions o = DG_TASK_RUN_OPTIONS_INIT;
+  o.model_folder = d->model_folder;
+  o.in_process = d->in_process;
+  o.progress = on_progress, o.preview = on_live_preview, o.user_data = &rep;
+  DgTaskResult *res = dg_task_run_default (&o, &d->spec, cancellable, &error);
+  d->notice = o.notice;
   if (res)
     g_task_return_pointer (task, res, (GDestroyNotify) dg_task_result_free);
   else
@@ -556,17 +576,23 @@ run_done (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   }
   g_clear_object (&self->cancellable);
+  self->live_step = 0;
   if (res) {
     g_clear_pointer (&self->result, dg_task_result_free);
     self->result = res;
     self->last_seed = (gint64) res->seed;
     hide_message (self);
     show_preview (self);
+    const RunData *d = g_task_get_task_data (task);
+    if (d->notice)
+      show_message (self, GTK_MESSAGE_INFO, d->notice);
   } else if (g_error_matches (error, DG_ERROR, DG_ERROR_CANCELLED) ||
              g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     show_message (self, GTK_MESSAGE_INFO, _ ("Cancelled."));
   else
     show_message (self, GTK_MESSAGE_ERROR, error->message);
+  if (!res)
+    show_preview (self); /* the result from before the run, not its last live preview */
   update_download_offer (self);
   update_sensitivity (self);
   g_signal_emit (self, signals[SIGNAL_FINISHED], 0, res != NULL);
@@ -583,6 +609,7 @@ dg_panel_run (DgPanel *self)
   dg_panel_get_spec (self, &d->spec, &d->strings);
   d->input = self->input ? input_ref (self->input) : NULL;
   d->model_folder = g_strdup (gtk_entry_get_text (GTK_ENTRY (self->folder_entry)));
+  d->in_process = self->in_process;
   d->context = g_main_context_ref_thread_default ();
   d->panel = g_object_ref (self);
 
@@ -618,6 +645,13 @@ dg_panel_cancel (DgPanel *self)
     gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), _ ("Cancelling…"));
     gtk_widget_set_sensitive (self->stop_button, FALSE);
   }
+}
+
+int
+dg_panel_get_live_step (DgPanel *self)
+{
+  g_return_val_if_fail (DG_IS_PANEL (self), 0);
+  return self->live_step;
 }
 
 gboolean
@@ -1281,6 +1315,7 @@ dg_panel_get_property (GObject *object, guint id, GValue *value, GParamSpec *psp
     break;
   case PROP_MODEL_FOLDER: g_value_set_string (value, gtk_entry_get_text (GTK_ENTRY (self->folder_entry))); break;
   case PROP_BUSY: g_value_set_boolean (value, self->cancellable != NULL); break;
+  case PROP_IN_PROCESS: g_value_set_boolean (value, self->in_process); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
   }
 }
@@ -1324,6 +1359,7 @@ dg_panel_set_property (GObject *object, guint id, const GValue *value, GParamSpe
     break;
   }
   case PROP_MAX_SIZE: gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->size_spin), g_value_get_int (value)); break;
+  case PROP_IN_PROCESS: self->in_process = g_value_get_boolean (value); break;
   case PROP_MODEL_FOLDER:
     gtk_entry_set_text (GTK_ENTRY (self->folder_entry), g_value_get_string (value) ? g_value_get_string (value) : "");
     break;
@@ -1393,6 +1429,10 @@ dg_panel_class_init (DgPanelClass *klass)
   props[PROP_MODEL_FOLDER] = g_param_spec_string ("model-folder", "Model folder", "Empty = the default", "", rw);
   props[PROP_BUSY] =
       g_param_spec_boolean ("busy", "Busy", "A job is running", FALSE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_IN_PROCESS] = g_param_spec_boolean ("in-process", "In this process",
+                                                 "Run jobs in this process, not in the resident DeepGen service "
+                                                 "(dg_task_run_default)",
+                                                 FALSE, rw);
   g_object_class_install_properties (oc, N_PROPS, props);
 
   signals[SIGNAL_APPLY] = g_signal_new ("apply", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,

@@ -4,7 +4,8 @@
  * It holds the settings (job, prompt, steps, guidance, seed, negative prompt, size policy,
  * working size, model folder: each a GObject property, named as the GIMP procedure arguments,
  * that notifies when the user edits its field, so it can be bound with g_object_bind_property),
- * runs the job off the GTK main thread (a GTask around dg_task_run, progress marshalled back to
+ * runs the job off the GTK main thread (a GTask around dg_task_run_default: in the resident
+ * service unless the "in-process" property is set; progress and live previews marshalled back to
  * the main loop, Cancel through a GCancellable), shows the result as a preview, and emits
  * "apply" when the user accepts it. It never touches GIMP or files: the front-end gives it the
  * pixels (dg_panel_set_source) and decides what "apply" means (a new layer, a new history entry).
@@ -45,6 +46,8 @@ void dg_panel_cancel (DgPanel *panel);
 void dg_panel_apply (DgPanel *panel);
 
 gboolean dg_panel_is_busy (DgPanel *panel);
+/* The DiT step whose live preview the panel shows now (through the service), 0 when none. */
+int dg_panel_get_live_step (DgPanel *panel);
 /* The previewed result, NULL when there is none. */
 const DgTaskResult *dg_panel_get_result (DgPanel *panel);
 /* The result, handed over to the caller (the preview is cleared). */

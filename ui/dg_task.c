@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dg_gettext.h"
+#include "dg_service.h"
 
 /* ---- names ---------------------------------------------------------------------------- */
 
@@ -206,25 +207,6 @@ expand_widen (DgTaskResult *res, const ExpandInner *in, GError **error)
   return TRUE;
 }
 
-static DgTaskResult *run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gpointer user_data,
-                                  GCancellable *cancellable, GError **error);
-
-static DgTaskResult *
-run_expand (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gpointer user_data,
-            GCancellable *cancellable, GError **error)
-{
-  g_auto (ExpandInner) in = { 0 };
-  if (!expand_inner (spec, &in, error))
-    return NULL;
-  g_autoptr (DgTaskResult) res = run_inpaint (model, &in.spec, progress, user_data, cancellable, error);
-  if (!res || !expand_widen (res, &in, error))
-    return NULL;
-  for (guint i = 0; res->variations && i < res->variations->len; i++)
-    if (!expand_widen (g_ptr_array_index (res->variations, i), &in, error))
-      return NULL;
-  return g_steal_pointer (&res);
-}
-
 gboolean
 dg_task_check (const DgTaskSpec *spec, GError **error)
 {
@@ -379,10 +361,30 @@ fit_back (const DgImage *img, int w, int h, const DgImage *alpha_src)
 
 /* ---- the three jobs ------------------------------------------------------------------- */
 
+/* Where a job's requests run: @model in this process, or the resident service (run_in_service). */
+typedef struct {
+  DgModel *model;                      /* in this process; NULL through the service */
+  DgServiceClient *client;             /* the service's connection */
+  const DgServiceModel *service_model; /* the model the service opens */
+  DgWeightFormat service_weights;      /* what the service's last job used */
+  const char *const *serve_argv;       /* to start a new service when this one was leaving */
+  DgServicePreviewFunc preview;        /* asked of a new connection too */
+  gpointer preview_data;
+} Runner;
+
+static GPtrArray *run_in_service (Runner *runner, const DgRequest *request, DgProgressFunc progress, gpointer user_data,
+                                  GCancellable *cancellable, GError **error);
+
+static DgWeightFormat
+runner_last_weights (Runner *runner)
+{
+  return runner->model ? dg_model_last_run_weights (runner->model) : runner->service_weights;
+}
+
 /* spec->n_results copies of @first with the seeds seed, seed + 1, … in one batch: the images in
  * order, and in @reqs the requests (the caller frees it). */
 static GPtrArray *
-run_variations (DgModel *model, const DgTaskSpec *spec, const DgRequest *first, DgRequest **reqs,
+run_variations (Runner *runner, const DgTaskSpec *spec, const DgRequest *first, DgRequest **reqs,
                 DgProgressFunc progress, gpointer user_data, GCancellable *cancellable, GError **error)
 {
   const guint n = (guint) spec->n_results;
@@ -394,7 +396,12 @@ run_variations (DgModel *model, const DgTaskSpec *spec, const DgRequest *first, 
     ptrs[i] = &rs[i];
   }
   *reqs = rs;
-  return dg_run_batch (model, ptrs, n, progress, user_data, cancellable, error);
+  if (!runner->model) {
+    /* one request per service job: dg_task_run_default keeps variations in this process */
+    g_return_val_if_fail (n == 1, NULL);
+    return run_in_service (runner, &rs[0], progress, user_data, cancellable, error);
+  }
+  return dg_run_batch (runner->model, ptrs, n, progress, user_data, cancellable, error);
 }
 
 /* The first result holds the others (DgTaskResult.variations). */
@@ -412,15 +419,15 @@ gather (GPtrArray *results)
 /* res->params from the request that ran: the job is the task's (inpaint runs as an edit of the
  * prepared crop); the shared model is opened in the default precision (bf16). */
 static void
-record_params (DgTaskResult *res, const DgTaskSpec *spec, const DgRequest *r, DgModel *model)
+record_params (DgTaskResult *res, const DgTaskSpec *spec, const DgRequest *r, Runner *runner)
 {
-  g_autoptr (DgJobParams) p = dg_job_params_new (r, DG_PRECISION_BF16, dg_model_last_run_weights (model));
+  g_autoptr (DgJobParams) p = dg_job_params_new (r, DG_PRECISION_BF16, runner_last_weights (runner));
   p->job = spec->job;
   res->params = dg_job_params_to_string (p);
 }
 
 static DgTaskResult *
-run_generate (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h, DgProgressFunc progress,
+run_generate (Runner *runner, const DgTaskSpec *spec, int x, int y, int w, int h, DgProgressFunc progress,
               gpointer user_data, GCancellable *cancellable, GError **error)
 {
   DgRequest r;
@@ -429,7 +436,7 @@ run_generate (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h
   r.job = DG_JOB_GENERATE;
   working_size (spec, w, h, &r.width, &r.height);
   g_autofree DgRequest *reqs = NULL;
-  g_autoptr (GPtrArray) outs = run_variations (model, spec, &r, &reqs, progress, user_data, cancellable, error);
+  g_autoptr (GPtrArray) outs = run_variations (runner, spec, &r, &reqs, progress, user_data, cancellable, error);
   if (!outs)
     return NULL;
   g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_task_result_free);
@@ -440,14 +447,14 @@ run_generate (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h
     res->image = fit_back (out, w, h, NULL);
     res->mask = region_mask (spec, x, y, w, h);
     res->x = x, res->y = y, res->seed = reqs[i].seed;
-    record_params (res, spec, &reqs[i], model);
+    record_params (res, spec, &reqs[i], runner);
     g_ptr_array_add (results, res);
   }
   return gather (results);
 }
 
 static DgTaskResult *
-run_edit (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h, DgProgressFunc progress,
+run_edit (Runner *runner, const DgTaskSpec *spec, int x, int y, int w, int h, DgProgressFunc progress,
           gpointer user_data, GCancellable *cancellable, GError **error)
 {
   g_autoptr (DgImage) crop = dg_image_crop (spec->source, x, y, w, h);
@@ -460,7 +467,7 @@ run_edit (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h, Dg
   r.n_images = 1;
   working_size (spec, w, h, &r.width, &r.height);
   g_autofree DgRequest *reqs = NULL;
-  g_autoptr (GPtrArray) outs = run_variations (model, spec, &r, &reqs, progress, user_data, cancellable, error);
+  g_autoptr (GPtrArray) outs = run_variations (runner, spec, &r, &reqs, progress, user_data, cancellable, error);
   if (!outs)
     return NULL;
   g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_task_result_free);
@@ -471,7 +478,7 @@ run_edit (DgModel *model, const DgTaskSpec *spec, int x, int y, int w, int h, Dg
     res->image = fit_back (out, w, h, crop);
     res->mask = region_mask (spec, x, y, w, h);
     res->x = x, res->y = y, res->seed = reqs[i].seed;
-    record_params (res, spec, &reqs[i], model);
+    record_params (res, spec, &reqs[i], runner);
     g_ptr_array_add (results, res);
   }
   return gather (results);
@@ -499,7 +506,7 @@ inpaint_plan (const DgTaskSpec *spec, const DgMask *mask, DgInpaintPlan *plan, G
 /* inpaint.h: plan → prepare → an edit of the crop at the working size → blend. The result is
  * cut to the selection's box; inside it, unselected pixels are the source's, bit for bit. */
 static DgTaskResult *
-run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gpointer user_data,
+run_inpaint (Runner *runner, const DgTaskSpec *spec, DgProgressFunc progress, gpointer user_data,
              GCancellable *cancellable, GError **error)
 {
   const DgMask *mask = selection_is_empty (spec) ? NULL : spec->selection;
@@ -518,7 +525,7 @@ run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
   r.width = plan.work_width;
   r.height = plan.work_height;
   g_autofree DgRequest *reqs = NULL;
-  g_autoptr (GPtrArray) outs = run_variations (model, spec, &r, &reqs, progress, user_data, cancellable, error);
+  g_autoptr (GPtrArray) outs = run_variations (runner, spec, &r, &reqs, progress, user_data, cancellable, error);
   if (!outs)
     return NULL;
   g_autoptr (GPtrArray) results = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_task_result_free);
@@ -540,10 +547,50 @@ run_inpaint (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
         dg_image_crop (blended, plan.box_x - plan.crop_x, plan.box_y - plan.crop_y, plan.box_width, plan.box_height);
     res->mask = mask ? dg_image_crop (mask, plan.box_x, plan.box_y, plan.box_width, plan.box_height) : NULL;
     res->x = plan.box_x, res->y = plan.box_y, res->seed = reqs[i].seed;
-    record_params (res, spec, &reqs[i], model);
+    record_params (res, spec, &reqs[i], runner);
     g_ptr_array_add (results, res);
   }
   return gather (results);
+}
+
+static DgTaskResult *
+run_expand (Runner *runner, const DgTaskSpec *spec, DgProgressFunc progress, gpointer user_data,
+            GCancellable *cancellable, GError **error)
+{
+  g_auto (ExpandInner) in = { 0 };
+  if (!expand_inner (spec, &in, error))
+    return NULL;
+  g_autoptr (DgTaskResult) res = run_inpaint (runner, &in.spec, progress, user_data, cancellable, error);
+  if (!res || !expand_widen (res, &in, error))
+    return NULL;
+  for (guint i = 0; res->variations && i < res->variations->len; i++)
+    if (!expand_widen (g_ptr_array_index (res->variations, i), &in, error))
+      return NULL;
+  return g_steal_pointer (&res);
+}
+
+static DgTaskResult *
+task_run (Runner *runner, const DgTaskSpec *spec, DgProgressFunc progress, gpointer user_data,
+          GCancellable *cancellable, GError **error)
+{
+  int x, y, w, h;
+  if (!dg_task_region (spec, &x, &y, &w, &h, error))
+    return NULL;
+  DgTaskResult *res = NULL;
+  switch (spec->job) {
+  case DG_JOB_GENERATE: res = run_generate (runner, spec, x, y, w, h, progress, user_data, cancellable, error); break;
+  case DG_JOB_EDIT: res = run_edit (runner, spec, x, y, w, h, progress, user_data, cancellable, error); break;
+  case DG_JOB_INPAINT:
+    res = spec->expand ? run_expand (runner, spec, progress, user_data, cancellable, error)
+                       : run_inpaint (runner, spec, progress, user_data, cancellable, error);
+    break;
+  default: g_return_val_if_reached (NULL);
+  }
+  if (res)
+    res->weights = runner_last_weights (runner);
+  for (guint i = 0; res && res->variations && i < res->variations->len; i++)
+    ((DgTaskResult *) g_ptr_array_index (res->variations, i))->weights = res->weights;
+  return res;
 }
 
 DgTaskResult *
@@ -551,24 +598,8 @@ dg_task_run (DgModel *model, const DgTaskSpec *spec, DgProgressFunc progress, gp
              GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (model != NULL, NULL);
-  int x, y, w, h;
-  if (!dg_task_region (spec, &x, &y, &w, &h, error))
-    return NULL;
-  DgTaskResult *res = NULL;
-  switch (spec->job) {
-  case DG_JOB_GENERATE: res = run_generate (model, spec, x, y, w, h, progress, user_data, cancellable, error); break;
-  case DG_JOB_EDIT: res = run_edit (model, spec, x, y, w, h, progress, user_data, cancellable, error); break;
-  case DG_JOB_INPAINT:
-    res = spec->expand ? run_expand (model, spec, progress, user_data, cancellable, error)
-                       : run_inpaint (model, spec, progress, user_data, cancellable, error);
-    break;
-  default: g_return_val_if_reached (NULL);
-  }
-  if (res)
-    res->weights = dg_model_last_run_weights (model);
-  for (guint i = 0; res && res->variations && i < res->variations->len; i++)
-    ((DgTaskResult *) g_ptr_array_index (res->variations, i))->weights = res->weights;
-  return res;
+  Runner runner = { .model = model };
+  return task_run (&runner, spec, progress, user_data, cancellable, error);
 }
 
 gboolean
@@ -775,4 +806,123 @@ dg_task_model_unload (void)
     g_clear_pointer (&cache_path, g_free);
   }
   g_mutex_unlock (&cache_lock);
+}
+
+/* ---- through the resident service (dg_task_run_default, DESIGN.md §9) -------------------- */
+
+/* One request as a job of the service: the same DgRequest that dg_run_batch would take here, so
+ * the same image. The runner carries only single results (dg_task_run_default keeps variations
+ * in this process). A service that was leaving (idle) as we came took nothing: once more with a
+ * new one, as the CLI does. */
+static GPtrArray *
+run_in_service (Runner *runner, const DgRequest *request, DgProgressFunc progress, gpointer user_data,
+                GCancellable *cancellable, GError **error)
+{
+  DgServiceRunInfo info = { 0 };
+  GError *local = NULL;
+  DgImage *img = dg_service_client_run (runner->client, runner->service_model, request, progress, user_data, &info,
+                                        cancellable, &local);
+  if (!img && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)) {
+    g_clear_error (&local);
+    DgServiceClient *again = dg_service_client_connect (NULL, runner->serve_argv, &local);
+    if (again) {
+      dg_service_client_set_preview (again, runner->preview, runner->preview_data);
+      dg_service_client_free (runner->client);
+      runner->client = again;
+      img = dg_service_client_run (runner->client, runner->service_model, request, progress, user_data, &info,
+                                   cancellable, &local);
+    }
+  }
+  runner->service_weights = info.weights;
+  dg_service_run_info_clear (&info);
+  if (!img) {
+    g_propagate_error (error, local);
+    return NULL;
+  }
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);
+  g_ptr_array_add (out, img);
+  return out;
+}
+
+char *
+dg_task_serve_program (void)
+{
+  const char *named = g_getenv ("DEEPGEN_PROGRAM");
+  if (named && *named)
+    return g_strdup (named);
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *self_dir = self ? g_path_get_dirname (self) : NULL;
+  const char *dirs[] = { self_dir, DEEPGEN_BINDIR };
+  for (guint i = 0; i < G_N_ELEMENTS (dirs); i++) {
+    if (!dirs[i])
+      continue;
+    g_autofree char *program = g_build_filename (dirs[i], "deepgen", NULL);
+    if (g_file_test (program, G_FILE_TEST_IS_REGULAR) && g_file_test (program, G_FILE_TEST_IS_EXECUTABLE))
+      return g_steal_pointer (&program);
+  }
+  return NULL;
+}
+
+/* The first time in this process that the service cannot be had, @o->notice says why. */
+static void
+notice_once (DgTaskRunOptions *o, const GError *why)
+{
+  static gsize said = 0;
+  if (g_once_init_enter (&said)) {
+    /* TRANSLATORS: %s is why the resident DeepGen service could not be used */
+    o->notice = g_strdup_printf (_ ("%s Running the job in this process instead."), why->message);
+    g_once_init_leave (&said, 1);
+  }
+}
+
+/* FALSE when no service can be had (the caller runs the job here); TRUE when the job was settled
+ * here: a result in *@res, or @error (the job's own error, the service failing mid-job, a
+ * wrong folder or spec, found before anything is started). */
+static gboolean
+run_default_in_service (DgTaskRunOptions *o, const DgTaskSpec *spec, GCancellable *cancellable, DgTaskResult **res,
+                        GError **error)
+{
+  g_autofree char *folder = (o->model_folder && *o->model_folder) ? g_canonicalize_filename (o->model_folder, NULL)
+                                                                  : dg_model_default_path ();
+  /* the same messages as in this process, before a service is started for nothing */
+  if (!dg_task_check (spec, error) || !check_folder (folder, error))
+    return TRUE;
+  g_autofree char *program = dg_task_serve_program ();
+  const char *serve_argv[] = { program, "serve", "--detach", NULL };
+  g_autoptr (GError) why = NULL;
+  DgServiceClient *client = dg_service_client_connect (NULL, program ? serve_argv : NULL, &why);
+  if (!client) {
+    notice_once (o, why);
+    return FALSE;
+  }
+  dg_service_client_set_preview (client, o->preview, o->user_data);
+  /* what dg_task_model_acquire opens: the default device, bf16, 8-bit weights only when needed */
+  const DgServiceModel m = { folder, NULL, DG_PRECISION_BF16, DG_WEIGHTS_AUTO };
+  Runner runner = { .client = client,
+                    .service_model = &m,
+                    .serve_argv = program ? serve_argv : NULL,
+                    .preview = o->preview,
+                    .preview_data = o->user_data };
+  *res = task_run (&runner, spec, o->progress, o->user_data, cancellable, error);
+  if (*res)
+    (*res)->via_service = TRUE;
+  dg_service_client_free (runner.client);
+  return TRUE;
+}
+
+DgTaskResult *
+dg_task_run_default (DgTaskRunOptions *o, const DgTaskSpec *spec, GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (o != NULL && spec != NULL, NULL);
+  if (!o->in_process && !g_getenv ("DEEPGEN_NO_SERVICE") && spec->n_results == 1) {
+    DgTaskResult *res = NULL;
+    if (run_default_in_service (o, spec, cancellable, &res, error))
+      return res;
+  }
+  DgModel *model = dg_task_model_acquire (o->model_folder, error);
+  if (!model)
+    return NULL;
+  DgTaskResult *res = dg_task_run (model, spec, o->progress, o->user_data, cancellable, error);
+  dg_task_model_release (model);
+  return res;
 }

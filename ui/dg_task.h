@@ -98,6 +98,7 @@ typedef struct {
                                 * seed, steps, guidance, strength, working size and weights — the
                                 * result layer's parasite and the PNG chunk (DG_JOB_PARAMS_KEY) */
   GPtrArray *variations;       /* DgTaskResult*: results 2 … n_results (seeds seed + 1, …); NULL for one */
+  gboolean via_service;        /* ran in the resident service (dg_task_run_default), not in this process */
 } DgTaskResult;
 
 void dg_task_result_free (DgTaskResult *result);
@@ -162,6 +163,44 @@ DgModel *dg_task_model_acquire (const char *path, GError **error);
 void dg_task_model_release (DgModel *model);
 /* Frees the shared model (idle unload, program exit). No-op while it is acquired. */
 void dg_task_model_unload (void);
+
+/* ---- where a job runs: the resident service, else this process (DESIGN.md §9) ------------- */
+
+/* A live preview (dg_service.h, DgServicePreviewFunc): the estimate of the clean image after DiT
+ * step @step of @n_steps, RGB at latent resolution (1/8 of the working size's sides), valid during
+ * the call. Called from the thread that runs the job. */
+typedef void (*DgTaskPreviewFunc) (const DgImage *rgb, int step, int n_steps, gpointer user_data);
+
+typedef struct {
+  const char *model_folder;  /* NULL or "" = dg_model_default_path (dg_task_model_acquire's rule) */
+  gboolean in_process;       /* the setting "run in this process"; DEEPGEN_NO_SERVICE (any value) too */
+  DgProgressFunc progress;   /* may be NULL; called from the calling thread */
+  DgTaskPreviewFunc preview; /* may be NULL; only through the service (in-process runs have none) */
+  gpointer user_data;        /* for both */
+  char *notice;              /* out: set (g_free) the first time in this process that the service
+                               * could not be had: why, and that the job runs here instead */
+} DgTaskRunOptions;
+
+#define DG_TASK_RUN_OPTIONS_INIT { NULL, FALSE, NULL, NULL, NULL, NULL }
+
+/* Runs @spec where the front-ends run it. By default in the resident service (dg_service.h),
+ * started when none runs (`deepgen serve --detach`, the deepgen program found by
+ * dg_task_serve_program), on the model folder opened with DG_WEIGHTS_AUTO in bf16 as
+ * dg_task_model_acquire opens it, so the result is the same, byte for byte, as in this process.
+ * In this process (the shared model: dg_task_model_acquire, dg_task_run, release) when
+ * @options->in_process or DEEPGEN_NO_SERVICE is set, for variations (n_results > 1: the service runs
+ * one request per job, and a batch's results depend slightly on each other, deepgen.h), and when
+ * no service can be had (no deepgen program, the socket's folder unusable, …; options->notice says
+ * so once). A service that fails mid-job (killed, crashed) is an error (DG_ERROR_IO), not a second
+ * run here: nothing has been written anywhere. A cancelled @cancellable cancels the job in the
+ * service too (DG_ERROR_CANCELLED). */
+DgTaskResult *dg_task_run_default (DgTaskRunOptions *options, const DgTaskSpec *spec, GCancellable *cancellable,
+                                   GError **error);
+
+/* The deepgen program that starts the service, newly allocated, NULL when there is none: the one
+ * named by $DEEPGEN_PROGRAM, else `deepgen` beside this program (deepgen-studio), else the one
+ * installed in the configured bindir (the GIMP plug-ins live elsewhere). */
+char *dg_task_serve_program (void);
 
 /* Binds the "deepgen" gettext domain to the installed catalogues, or to $DEEPGEN_LOCALEDIR
  * (tests run from the build tree). Safe to call more than once. */

@@ -127,10 +127,10 @@ submit (DgServiceClient *c, guint32 id, const DgServiceModel *m, const DgRequest
   }
   GVariant *mask = r->mask ? desc_variant (r->mask) : g_variant_new ("(iiii)", 0, 0, 0, 0);
   GVariant *v = g_variant_new (
-      "(ussuuusbsiiidtuia(iiii)b@(iiii)b)", id, m->folder, m->device ? m->device : "", (guint32) m->precision,
+      "(ussuuusbsiiidtuida(iiii)b@(iiii)b)", id, m->folder, m->device ? m->device : "", (guint32) m->precision,
       (guint32) m->weights, (guint32) r->job, r->prompt ? r->prompt : "", r->negative_prompt != NULL,
       r->negative_prompt ? r->negative_prompt : "", r->width, r->height, r->steps, r->guidance, r->seed,
-      (guint32) r->rng, r->feather, &images, r->mask != NULL, mask, c->preview != NULL);
+      (guint32) r->rng, r->feather, r->strength, &images, r->mask != NULL, mask, c->preview != NULL);
   g_variant_ref_sink (v);
   if (ok && !dg_svc_send (c->socket, DG_SVC_SUBMIT, v, fds, n_fds, error))
     ok = FALSE;

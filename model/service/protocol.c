@@ -3,6 +3,7 @@
 #include "protocol.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -99,9 +100,9 @@ parse_submit (GVariant *v, guint n_fds, DgSvcMessage *m, GError **error)
   DgRequest *r = &m->request;
   *r = (DgRequest) DG_REQUEST_INIT;
   int feather;
-  g_variant_get (v, "(u&s&suuu&sb&siiidtui@a(iiii)b@(iiii)b)", &m->job_id, &m->folder, &m->device, &precision, &weights,
-                 &job, &m->prompt, &has_negative, &m->negative, &r->width, &r->height, &r->steps, &r->guidance,
-                 &r->seed, &rng, &feather, &images, &m->has_mask, &mask, &m->previews);
+  g_variant_get (v, "(u&s&suuu&sb&siiidtuid@a(iiii)b@(iiii)b)", &m->job_id, &m->folder, &m->device, &precision,
+                 &weights, &job, &m->prompt, &has_negative, &m->negative, &r->width, &r->height, &r->steps,
+                 &r->guidance, &r->seed, &rng, &feather, &r->strength, &images, &m->has_mask, &mask, &m->previews);
   if (!*m->folder)
     return malformed (error, "no model folder");
   if (!*m->device)
@@ -123,6 +124,9 @@ parse_submit (GVariant *v, guint n_fds, DgSvcMessage *m, GError **error)
     return malformed (error, "guidance out of range");
   if (feather < -1 || feather > DG_INPAINT_MAX_FEATHER)
     return malformed (error, "feather out of range");
+  /* the range itself is dg_run's to refuse, with its message; only a non-number is malformed */
+  if (!isfinite (r->strength))
+    return malformed (error, "strength is not a number");
   m->precision = precision;
   m->weights = weights;
   r->job = job;

@@ -30,7 +30,7 @@ typedef enum {
 } DgSvcType;
 
 /* GVariant types of the payloads (one place; protocol.c checks every frame against them). */
-#define DG_SVC_SUBMIT_TYPE "(ussuuusbsiiidtuia(iiii)b(iiii)b)"
+#define DG_SVC_SUBMIT_TYPE "(ussuuusbsiiidtuida(iiii)b(iiii)b)"
 #define DG_SVC_CANCEL_TYPE "(u)"
 #define DG_SVC_ACCEPTED_TYPE "(uu)"
 #define DG_SVC_PROGRESS_TYPE "(uuii)"
@@ -53,7 +53,7 @@ typedef struct {
   const char *folder, *device, *prompt, *negative; /* device NULL = default, negative NULL = default */
   DgPrecision precision;
   DgWeightFormat weights;
-  DgRequest request; /* prompt, sizes, steps, guidance, seed, rng, feather (no images) */
+  DgRequest request; /* prompt, sizes, steps, guidance, seed, rng, feather, strength (no images) */
   DgSvcImageDesc images[DG_SVC_MAX_IMAGES];
   guint n_images;
   gboolean has_mask;

@@ -142,10 +142,12 @@ DgTaskResult *
 dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress, gpointer user_data,
                   GError **error)
 {
-  DgModel *model = dg_task_model_acquire (folder, error);
-  if (!model)
-    return NULL;
-  DgTaskResult *res = dg_task_run (model, spec, progress, user_data, NULL, error);
-  dg_task_model_release (model);
+  DgTaskRunOptions o = DG_TASK_RUN_OPTIONS_INIT;
+  o.model_folder = folder;
+  o.progress = progress, o.user_data = user_data;
+  DgTaskResult *res = dg_task_run_default (&o, spec, NULL, error);
+  if (o.notice)
+    g_printerr ("deepgen: %s\n", o.notice);
+  g_free (o.notice);
   return res;
 }

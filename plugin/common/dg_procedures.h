@@ -67,8 +67,9 @@ gboolean dg_procedure_spec (const DgProcedureArgs *args, const DgProcedure *info
                             const DgMask *selection, int width, int height, DgExpandSides *sides, DgTaskSpec *spec,
                             GError **error);
 
-/* A non-interactive run: the shared warm model of the folder, then the task. `progress`
- * reports each stage (dg_plugin.c forwards it to gimp_progress_*). */
+/* A non-interactive run: through the resident service, else the shared warm model of the folder
+ * (dg_task_run_default; the first fallback is said on stderr), then the task. `progress` reports
+ * each stage (dg_plugin.c forwards it to gimp_progress_*). */
 DgTaskResult *dg_procedure_run (const DgTaskSpec *spec, const char *folder, DgProgressFunc progress, gpointer user_data,
                                 GError **error);
 

@@ -6,11 +6,13 @@
 # the steps and the model folder, runs the tiny model, waits for the preview, saves a screenshot
 # of the screen and presses Apply. Checks that the autopilot got a result, that the image has
 # the new layer, with a mask, afterwards (a file the Script-Fu writes, not gimp-message), that
-# the screenshot exists and that the Vulkan validation layer stayed silent.
-#   gimp2-dialog-test.sh CHECKER PLUGIN MODEL OUTDIR
+# the screenshot exists and that the Vulkan validation layer stayed silent. With DEEPGEN (the
+# deepgen program) the run goes through the resident service, which the plug-in starts in a private
+# runtime folder, with 24 steps, and a second screenshot shows the live preview mid-run.
+#   gimp2-dialog-test.sh CHECKER PLUGIN MODEL OUTDIR [DEEPGEN]
 # Exit 77 = skipped (no gimp-2.10 or xvfb-run).
 set -eu
-checker=$1 plugin=$2 model=$3 out=$4
+checker=$1 plugin=$2 model=$3 out=$4 deepgen=${5:-}
 for tool in gimp-2.10 xvfb-run; do
   command -v $tool >/dev/null 2>&1 || { echo "SKIP: $tool is not installed" >&2; exit 77; }
 done
@@ -39,11 +41,23 @@ cat > "$out/dialog.scm" <<SCM
     (display (if (= -1 (car (gimp-layer-get-mask top))) " nomask" " mask") port)
     (close-output-port port)))
 SCM
+pilot="prompt=$prompt;steps=2;max-size=128;model=$model;shot=$out/gimp2-dialog.png;root=1;move=815,60;apply=1;timeout=300"
+if [ -n "$deepgen" ]; then
+  unset DEEPGEN_NO_SERVICE
+  export XDG_RUNTIME_DIR="$out/run"
+  mkdir -m 700 "$XDG_RUNTIME_DIR"
+  printf '#!/bin/sh\nexec "%s" "$@" --idle-exit 3\n' "$deepgen" > "$out/deepgen-idle"
+  chmod 700 "$out/deepgen-idle"
+  export DEEPGEN_PROGRAM="$out/deepgen-idle"
+  pilot="$pilot;steps=24;liveshot=$out/gimp2-dialog-live.png;livestep=4"
+else
+  export DEEPGEN_NO_SERVICE=1
+fi
 # (gimp-quit 1): with the image changed, (gimp-quit 0) opens GIMP's "quit without saving?"
 # dialog and waits for a click that never comes.
 rc=0
 HOME="$out/home" G_SLICE=always-malloc DEEPGEN_VK_VALIDATION=1 \
-  DEEPGEN_AUTOPILOT="prompt=$prompt;steps=2;max-size=128;model=$model;shot=$out/gimp2-dialog.png;root=1;move=815,60;apply=1;timeout=300" \
+  DEEPGEN_AUTOPILOT="$pilot" \
   timeout 400 xvfb-run -a -s "-screen 0 1280x900x24" gimp-2.10 -n -d -f \
   -b "(load \"$out/dialog.scm\")" -b '(gimp-quit 1)' > "$out/gimp.log" 2>&1 || rc=$?
 grep "autopilot" "$out/gimp.log" || true
@@ -56,4 +70,13 @@ layers=$(cat "$out/layers.txt" 2>/dev/null || echo "none")
 [ "${layers#* }" = mask ] || fail "the new layer has no mask from the selection ($layers)"
 [ -s "$out/gimp2-dialog.png" ] || fail "no screenshot"
 ! grep -q "vkc: validation" "$out/gimp.log" || fail "the Vulkan validation layer reported problems"
+if [ -n "$deepgen" ]; then
+  grep -q "autopilot: ran in the resident service" "$out/gimp.log" || fail "the run did not go through the service"
+  grep -q "autopilot: live preview at step" "$out/gimp.log" && [ -s "$out/gimp2-dialog-live.png" ] ||
+    fail "no screenshot of the live preview"
+  for i in $(seq 50); do [ -e "$out/run/deepgen/service.sock" ] || break; sleep 0.2; done
+  [ ! -e "$out/run/deepgen/service.sock" ] || fail "the service did not leave after its idle time"
+  ! grep -q "vkc: validation" "$out/run/deepgen/service.log" || fail "validation messages in the service's log"
+  echo "live preview: $out/gimp2-dialog-live.png"
+fi
 echo "screenshot: $out/gimp2-dialog.png"

@@ -5,10 +5,12 @@
 # types another prompt, runs the tiny model, waits for the preview, saves a screenshot of the
 # screen and presses Apply. Checks that the layer came back, named after the typed prompt, that
 # the screenshot exists, and that GIMP saved the typed prompt as the last values (the panel's
-# fields are bound to the procedure config).
-#   gimp3-dialog-test.sh PLUGIN MODEL OUTDIR ROOT SRC BUILD
+# fields are bound to the procedure config). With DEEPGEN (the deepgen program built in the root)
+# the run goes through the resident service, which the plug-in starts in a private runtime folder,
+# with 24 steps, and a second screenshot shows the live preview mid-run.
+#   gimp3-dialog-test.sh PLUGIN MODEL OUTDIR ROOT SRC BUILD [DEEPGEN]
 set -eu
-plugin=$1 model=$2 out=$3 root=$4 src=$5 build=$6
+plugin=$1 model=$2 out=$3 root=$4 src=$5 build=$6 deepgen=${7:-}
 here=$(cd "$(dirname "$0")" && pwd)
 if [ ! -f "$root/.deepgen-gimp3-root" ]; then
   echo "SKIP: no GIMP 3 root at '$root' (scripts/make-gimp3-root.sh)" >&2
@@ -34,9 +36,21 @@ cat > "$out/dialog.scm" <<SCM
     (display (car (gimp-item-get-name (vector-ref (car (gimp-image-get-layers img)) 0))) port)
     (close-output-port port)))
 SCM
+pilot="prompt=$prompt;shot=$out/gimp3-dialog.png;root=1;move=730,60;apply=1;timeout=300"
+if [ -n "$deepgen" ]; then
+  unset DEEPGEN_NO_SERVICE
+  export XDG_RUNTIME_DIR="$out/run"
+  mkdir -m 700 "$XDG_RUNTIME_DIR"
+  printf '#!/bin/sh\nexec "%s" "$@" --idle-exit 3\n' "$deepgen" > "$out/deepgen-idle"
+  chmod 755 "$out/deepgen-idle"
+  export DEEPGEN_PROGRAM="$out/deepgen-idle"
+  pilot="$pilot;steps=24;liveshot=$out/gimp3-dialog-live.png;livestep=4"
+else
+  export DEEPGEN_NO_SERVICE=1
+fi
 rc=0
 "$here/gimp3-root.sh" "$root" "$src" "$build" run env HOME="$out/home" \
-  DEEPGEN_AUTOPILOT="prompt=$prompt;shot=$out/gimp3-dialog.png;root=1;move=730,60;apply=1;timeout=300" \
+  DEEPGEN_AUTOPILOT="$pilot" \
   timeout 600 xvfb-run -a -s "-screen 0 1280x900x24" gimp-3.0 -n -d -f \
   --batch-interpreter=plug-in-script-fu-eval -b "(load \"$out/dialog.scm\")" --quit > "$out/gimp.log" 2>&1 || rc=$?
 [ $rc = 77 ] && exit 77
@@ -50,4 +64,13 @@ last="$out/home/.config/GIMP/3.0/plug-in-settings/GimpProcedureConfigRun-plug-in
 grep -qF "(prompt \"$prompt\")" "$last" 2>/dev/null \
   || { cat "$last" >&2 || true; echo "FAIL: the prompt typed in the dialog did not reach the procedure config" >&2; exit 1; }
 [ -s "$out/gimp3-dialog.png" ] || { echo "FAIL: no screenshot" >&2; exit 1; }
+if [ -n "$deepgen" ]; then
+  grep -q "autopilot: ran in the resident service" "$out/gimp.log" ||
+    { echo "FAIL: the run did not go through the service" >&2; exit 1; }
+  grep -q "autopilot: live preview at step" "$out/gimp.log" && [ -s "$out/gimp3-dialog-live.png" ] ||
+    { echo "FAIL: no screenshot of the live preview" >&2; exit 1; }
+  for i in $(seq 50); do [ -e "$out/run/deepgen/service.sock" ] || break; sleep 0.2; done
+  [ ! -e "$out/run/deepgen/service.sock" ] || { echo "FAIL: the service did not leave after its idle time" >&2; exit 1; }
+  echo "live preview: $out/gimp3-dialog-live.png"
+fi
 echo "screenshot: $out/gimp3-dialog.png"

@@ -4,7 +4,8 @@
 # sides. The mounts live in a private mount namespace and vanish with the command.
 #
 #   tests/gimp/gimp3-root.sh ROOT SRC BUILD build [-DX=Y…] configure (with those options) + build
-#                                                           deepgen-gimp in BUILD/gimp3-build with
+#                                                           deepgen-gimp (and deepgen, for the
+#                                                           service) in BUILD/gimp3-build with
 #                                                           the root's tools
 #   tests/gimp/gimp3-root.sh ROOT SRC BUILD run CMD ARG... run CMD inside the root
 #
@@ -45,7 +46,7 @@ exec unshare --mount --propagation private sh -eu -c '
       chroot "$root" sh -euc "
         cmake -S \"$src\" -B \"$build/gimp3-build\" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
               -DDEEPGEN_GIMP3=ON -DDEEPGEN_GIMP2=OFF -DDEEPGEN_UI=OFF -DDEEPGEN_TESTS=OFF $* >/dev/null
-        cmake --build \"$build/gimp3-build\" -j\$(nproc) --target deepgen-gimp deepgen-translations"
+        cmake --build \"$build/gimp3-build\" -j\$(nproc) --target deepgen-gimp deepgen deepgen-translations"
       ;;
     run)
       chroot "$root" env PATH=/usr/local/bin:/usr/bin:/bin "$@"

@@ -98,7 +98,7 @@ watch_and_kill() {
   done
 }
 
-export DEEPGEN_VK_VALIDATION=1 G_SLICE=always-malloc
+export DEEPGEN_VK_VALIDATION=1 G_SLICE=always-malloc DEEPGEN_NO_SERVICE=1 # in-process: the fault is the plug-in's
 t0=$(date +%s)
 watcher=
 if [ "$job" = kill ]; then

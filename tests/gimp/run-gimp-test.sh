@@ -9,9 +9,11 @@
 # and leave the image untouched), gray (edit on a grayscale image) or indexed (edit on an indexed
 # image must be refused with a message, the image untouched) or strength (edit with a change
 # strength of 0.5, recorded on the result layer) or variations (edit with 3 results: 3 new layers,
-# seeds 7, 8, 9) or expand (Expand Canvas by odd sides, one of them 0, to 16:9, and a grayscale
-# image with alpha: the canvas, the
-# layers' offsets, every old pixel bit-identical, the new area painted). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
+# seeds 7, 8, 9), expand (Expand Canvas by odd sides, one of them 0, to 16:9, and a grayscale
+# image with alpha: the canvas, the layers' offsets, every old pixel bit-identical, the new area
+# painted) or service (edit of a rectangle through the resident service, which the plug-in
+# starts: $DEEPGEN_TEST_SERVICE_PROGRAM is the deepgen program; the other jobs run in-process,
+# DEEPGEN_NO_SERVICE=1). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
 # unless gimp-console-3.0 is installed here. Exit 77 = skipped.
 set -eu
 
@@ -43,7 +45,7 @@ case $job in
   generate|inpaint) cases="rect ellipse" ;;
   badfolder) cases="rect" ;;
   gray|indexed) cases=$job ;;
-  strength|variations) cases="rect" ;;   # the image converted to that mode, then a rectangle selected
+  strength|variations|service) cases="rect" ;;   # the image converted to that mode, then a rectangle selected
   expand) cases="sides aspect" ;;
   *) echo "unknown job $job" >&2; exit 2 ;;
 esac
@@ -56,7 +58,7 @@ case $job in
   badfolder) proc=plug-in-deepgen-edit folder="$out/no-such-model" fn=dg-fail-case expect="does not exist" ;;
   indexed) proc=plug-in-deepgen-edit fn=dg-fail-case expect="Convert this indexed image first" ;;
   gray) proc=plug-in-deepgen-edit ;;
-  strength|variations) proc=plug-in-deepgen-edit ;;
+  strength|variations|service) proc=plug-in-deepgen-edit ;;
 esac
 
 {
@@ -83,6 +85,18 @@ esac
 # GIMP writes its own noise to stderr; keep it for the report and for the message check.
 log="$out/gimp.log"
 export DEEPGEN_VK_VALIDATION=1 G_SLICE=always-malloc
+if [ "$job" = service ]; then
+  # a private runtime folder, and a deepgen that leaves 3 s after its last job
+  unset DEEPGEN_NO_SERVICE
+  export XDG_RUNTIME_DIR="$out/run"
+  mkdir -m 700 "$XDG_RUNTIME_DIR"
+  printf '#!/bin/sh\nexec "%s" "$@" --idle-exit 3\n' "${DEEPGEN_TEST_SERVICE_PROGRAM:?the deepgen program}" \
+    > "$out/deepgen-idle"
+  chmod 700 "$out/deepgen-idle"
+  export DEEPGEN_PROGRAM="$out/deepgen-idle"
+else
+  export DEEPGEN_NO_SERVICE=1
+fi
 if [ "$version" = 2.10 ]; then
   HOME="$out/home" timeout 600 gimp-console-2.10 -i -d -f \
     -b "(load \"$out/test.scm\")" -b '(gimp-quit 0)' > "$log" 2>&1 || true
@@ -106,6 +120,17 @@ if [ "$job" = expand ]; then
   "$checker" expand "$out" expand-aspect "$prompt" 26 0 27 0 || status=1
   "$checker" expand "$out" expand-gray "$prompt" 5 3 0 0 || status=1
   cases=
+fi
+if [ "$job" = service ]; then
+  slog="$out/run/deepgen/service.log"
+  if grep -q "in this process instead" "$log" || [ ! -e "$slog" ]; then
+    echo "FAIL: the plug-in did not run the job in the resident service" >&2
+    status=1
+  fi
+  for i in $(seq 50); do [ -e "$out/run/deepgen/service.sock" ] || break; sleep 0.2; done
+  [ ! -e "$out/run/deepgen/service.sock" ] || { echo "FAIL: the service did not leave after its idle time" >&2; status=1; }
+  ! grep -q "vkc: validation" "$slog" 2>/dev/null ||
+    { echo "FAIL: validation messages in the service's log" >&2; cat "$slog" >&2; status=1; }
 fi
 for c in $cases; do
   if [ -n "$expect" ]; then

@@ -445,7 +445,7 @@ test_malformed (void)
   g_variant_builder_add (&images, "(iiii)", 4, 4, 3, 12);
   g_autoptr (GVariant) v =
       g_variant_ref_sink (g_variant_new (DG_SVC_SUBMIT_TYPE, 1, tiny, "", 0, 0, (guint32) DG_JOB_EDIT, "x", FALSE, "",
-                                         0, 0, 1, 4.0, (guint64) 1, 0, -1, &images, FALSE, 0, 0, 0, 0));
+                                         0, 0, 1, 4.0, (guint64) 1, 0, -1, 1.0, &images, FALSE, 0, 0, 0, 0));
   g_autoptr (GBytes) payload = g_variant_get_data_as_bytes (v);
   g_autoptr (GBytes) unsealed =
       frame (DG_SVC_SUBMIT, 1, g_bytes_get_data (payload, NULL), (guint32) g_bytes_get_size (payload));

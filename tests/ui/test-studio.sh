@@ -1,11 +1,21 @@
 #!/bin/sh
 # deepgen-studio in a real window: open an image, mark a rectangle, type an instruction, run
 # on the tiny model, wait for the preview, apply (a new history entry), with screenshots; then save
-# as PNG, which must carry the parameters (the deepgen-parameters text chunk).
-#   test-studio.sh STUDIO MODEL OUTDIR
+# as PNG, which must carry the parameters (the deepgen-parameters text chunk). With DEEPGEN (the
+# deepgen program), the run goes through the resident service, which the studio starts in a
+# private runtime folder (it leaves 3 s after the run).
+#   test-studio.sh STUDIO MODEL OUTDIR [DEEPGEN]
 set -eu
-studio=$1 model=$2 out=$3
+studio=$1 model=$2 out=$3 deepgen=${4:-}
 rm -rf "$out" && mkdir -p "$out"
+if [ -n "$deepgen" ]; then
+  unset DEEPGEN_NO_SERVICE
+  export XDG_RUNTIME_DIR="$out/run"
+  mkdir -m 700 "$XDG_RUNTIME_DIR"
+  printf '#!/bin/sh\nexec "%s" "$@" --idle-exit 3\n' "$deepgen" > "$out/deepgen-idle"
+  chmod 700 "$out/deepgen-idle"
+  export DEEPGEN_PROGRAM="$out/deepgen-idle"
+fi
 # a test image: ImageMagick's built-in logo when available, else a gradient
 convert logo: -resize 400x300 "$out/in.png" 2>/dev/null || convert -size 400x300 gradient:orange-navy "$out/in.png"
 export DEEPGEN_AUTOPILOT="prompt=give the wizard a red hat;steps=2;model=$model;shot=$out/studio-preview.png;apply=1;shot2=$out/studio-history.png;save=$out/saved.png;timeout=300"
@@ -16,6 +26,14 @@ if grep -q "not built yet" "$out/studio.log"; then
   echo "SKIP: the DeepGen pipeline is not built yet" >&2; exit 77
 fi
 grep -q "autopilot: result: 120x90 at (150, 20)" "$out/studio.log" || { echo "FAIL: no result for the marked rectangle" >&2; exit 1; }
+if [ -n "$deepgen" ]; then
+  grep -q "autopilot: ran in the resident service" "$out/studio.log" ||
+    { echo "FAIL: the run did not go through the resident service" >&2; cat "$out/run/deepgen/service.log" >&2 || true; exit 1; }
+  for i in $(seq 50); do [ -e "$out/run/deepgen/service.sock" ] || break; sleep 0.2; done
+  [ ! -e "$out/run/deepgen/service.sock" ] || { echo "FAIL: the service did not leave after its idle time" >&2; exit 1; }
+  ! grep -q "vkc: validation" "$out/run/deepgen/service.log" ||
+    { echo "FAIL: validation messages in the service's log" >&2; cat "$out/run/deepgen/service.log" >&2; exit 1; }
+fi
 grep -q "autopilot: apply" "$out/studio.log" || { echo "FAIL: the result was not applied" >&2; exit 1; }
 for f in studio-preview.png studio-history.png; do
   [ -s "$out/$f" ] || { echo "FAIL: no screenshot $f" >&2; exit 1; }

@@ -4,6 +4,10 @@
  *                                   check the result's place and size, Reuse last, a wrong model
  *                                   folder (message in place), an empty prompt; screenshots
  *   test-panel german OUTDIR        with LANGUAGE=de: the panel and a message are German
+ *   test-panel service MODEL DEEPGEN OUTDIR   through the resident service, which the panel starts
+ *                                   (DEEPGEN, the deepgen program, in a private runtime folder):
+ *                                   live previews "Step n of N" while it runs (screenshot), Stop
+ *                                   keeps nothing, and a finished run equals in-process byte for byte
  *   test-panel download MODEL OUTDIR   (with libsoup 3) the model download against a test Hub
  *                                   on 127.0.0.1 serving MODEL: the offer for an empty folder,
  *                                   progress, Pause, Resume, the run afterwards, a 401; screenshots
@@ -13,9 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "dg_autopilot.h"
 #include "dg_gettext.h"
 #include "dg_panel.h"
+#include "dg_panel_preview.h"
 #include "dg_task.h"
 #ifdef DEEPGEN_HAVE_DOWNLOAD
 #include "dg_download.h"
@@ -297,6 +304,159 @@ test_german (const char *out)
   return failures ? 1 : 0;
 }
 
+/* The label under @w whose text starts with @prefix, or NULL. */
+typedef struct {
+  const char *prefix;
+  GtkWidget *found;
+} PrefixSearch;
+
+static void
+search_prefix (GtkWidget *w, gpointer data)
+{
+  PrefixSearch *s = data;
+  if (s->found)
+    return;
+  if (GTK_IS_LABEL (w) && g_str_has_prefix (gtk_label_get_text (GTK_LABEL (w)), s->prefix))
+    s->found = w;
+  else if (GTK_IS_CONTAINER (w))
+    gtk_container_forall (GTK_CONTAINER (w), search_prefix, s);
+}
+
+static GtkWidget *
+label_with_prefix (GtkWidget *w, const char *prefix)
+{
+  PrefixSearch s = { prefix, NULL };
+  search_prefix (w, &s);
+  return s.found;
+}
+
+static gboolean
+same_image (const DgImage *a, const DgImage *b)
+{
+  if (!a || !b || a->width != b->width || a->height != b->height || a->channels != b->channels)
+    return FALSE;
+  for (int y = 0; y < a->height; y++)
+    if (memcmp (a->pixels + (gsize) y * a->rowstride, b->pixels + (gsize) y * b->rowstride,
+                (gsize) a->width * a->channels) != 0)
+      return FALSE;
+  return TRUE;
+}
+
+static int
+test_service (const char *model, const char *out, const char *deepgen)
+{
+  /* a private runtime folder, and a deepgen that leaves soon after its last job */
+  g_autofree char *runtime = g_dir_make_tmp ("dg-panel-service-XXXXXX", NULL);
+  g_setenv ("XDG_RUNTIME_DIR", runtime, TRUE);
+  g_unsetenv ("DEEPGEN_NO_SERVICE");
+  g_autofree char *wrapper = g_build_filename (runtime, "deepgen-idle", NULL);
+  g_autofree char *script = g_strdup_printf ("#!/bin/sh\nexec '%s' \"$@\" --idle-exit 3\n", deepgen);
+  g_file_set_contents (wrapper, script, -1, NULL);
+  g_chmod (wrapper, 0700);
+  g_setenv ("DEEPGEN_PROGRAM", wrapper, TRUE);
+
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_INPAINT, &panel);
+  DgPanel *p = DG_PANEL (panel);
+  enum { W = 256, H = 192 };
+  dg_panel_set_source (p, test_image (W, H), rect_mask (W, H, 48, 40, 160, 112), 0, 0);
+  /* many steps, so that the run is still going when the screenshot is taken */
+  g_object_set (panel, "model-folder", model, "steps", 200, "max-size", 256, "seed", (gint64) 7, NULL);
+  dg_panel_set_prompt (p, "replace the square with a red balloon");
+
+  Wait w = { 0 };
+  const gulong id = g_signal_connect (panel, "finished", G_CALLBACK (on_finished), &w);
+  dg_panel_run (p);
+  /* wait for a few steps' previews */
+  GtkWidget *caption = NULL;
+  int step = 0;
+  const gint64 end = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  while (!w.done && step < 3 && g_get_monotonic_time () < end) {
+    g_main_context_iteration (NULL, TRUE);
+    if ((caption = label_with_prefix (panel, "Step ")))
+      step = atoi (gtk_label_get_text (GTK_LABEL (caption)) + strlen ("Step "));
+  }
+  CHECK (caption != NULL, "no live preview while the run went on (%s)",
+         w.done ? "it finished without one" : "none within 120 s");
+  if (caption) {
+    CHECK (!w.done, "the run ended before the screenshot");
+    printf ("live preview: %s\n", gtk_label_get_text (GTK_LABEL (caption)));
+    shot (window, out, "panel-live-preview.png");
+    CHECK (gtk_widget_is_visible (caption) && gtk_widget_get_mapped (caption), "the preview's caption is not shown");
+  }
+  /* Stop keeps nothing: no result, the preview gone */
+  dg_panel_cancel (p);
+  while (!w.done && g_get_monotonic_time () < end + 60 * G_USEC_PER_SEC) g_main_context_iteration (NULL, TRUE);
+  g_signal_handler_disconnect (panel, id);
+  CHECK (w.done && !w.success, "Stop did not end the run");
+  CHECK (dg_panel_get_result (p) == NULL, "a stopped run left a result");
+  CHECK (label_with_prefix (panel, "Step ") == NULL || !gtk_widget_is_visible (label_with_prefix (panel, "Step ")),
+         "the stopped run's live preview is still shown");
+  const char *msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "Cancelled"), "message after Stop: %s", msg ? msg : "(none)");
+
+  /* a whole run through the service: the same result as in this process */
+  g_object_set (panel, "steps", 3, "max-size", 128, NULL);
+  CHECK (run_and_wait (p, 300), "the run through the service failed: %s",
+         dg_panel_get_message (p) ? dg_panel_get_message (p) : "?");
+  const DgTaskResult *r = dg_panel_get_result (p);
+  CHECK (r && r->via_service, "the run did not go through the service");
+  DgTaskSpec spec;
+  char **strings = NULL;
+  dg_panel_get_spec (p, &spec, &strings);
+  DgImage *src = test_image (W, H);
+  DgMask *sel = rect_mask (W, H, 48, 40, 160, 112);
+  spec.source = src, spec.selection = sel;
+  g_autoptr (GError) error = NULL;
+  DgModel *m = dg_task_model_acquire (model, &error);
+  DgTaskResult *want = m ? dg_task_run (m, &spec, NULL, NULL, NULL, &error) : NULL;
+  if (m)
+    dg_task_model_release (m);
+  CHECK (want != NULL, "in-process run: %s", error ? error->message : "?");
+  CHECK (r && want && same_image (r->image, want->image) && r->x == want->x && r->y == want->y,
+         "the service's result differs from the in-process one");
+  dg_task_result_free (want);
+  dg_image_free (src);
+  dg_image_free (sel);
+  g_strfreev (strings);
+  gtk_widget_destroy (window);
+  dg_task_model_unload ();
+
+  /* the panel's cost of one live preview (copy in the job's thread, upscale and show on the main
+   * loop), at the latent sizes of 256² and 1024² images: a figure for PERF.md, no pass/fail */
+  GtkWidget *image = g_object_ref_sink (gtk_image_new ()), *label = g_object_ref_sink (gtk_label_new (""));
+  for (int side = 32; side <= 128; side *= 4) {
+    g_autoptr (DgImage) rgb = test_image (side, side);
+    enum { N = 200 };
+    const gint64 t0 = g_get_monotonic_time ();
+    for (int i = 0; i < N; i++) {
+      g_autoptr (DgLivePreview) lp = dg_live_preview_new (rgb, i + 1, N);
+      dg_live_preview_show (lp, GTK_IMAGE (image), GTK_LABEL (label), 320);
+    }
+    printf ("live preview in the panel, %dx%d latent -> 320 px: %.3f ms a step\n", side, side,
+            (g_get_monotonic_time () - t0) / 1000.0 / N);
+  }
+  g_object_unref (image);
+  g_object_unref (label);
+
+  /* the service leaves once idle */
+  g_autofree char *sock = g_build_filename (runtime, "deepgen", "service.sock", NULL);
+  for (int i = 0; i < 100 && g_file_test (sock, G_FILE_TEST_EXISTS); i++) g_usleep (100 * 1000);
+  CHECK (!g_file_test (sock, G_FILE_TEST_EXISTS), "the service did not leave after its idle time");
+  g_autofree char *log = g_build_filename (runtime, "deepgen", "service.log", NULL);
+  g_autofree char *text = NULL;
+  if (g_file_get_contents (log, &text, NULL, NULL))
+    CHECK (!strstr (text, "vkc: validation"), "validation messages in the service's log:\n%s", text);
+  g_unlink (log);
+  g_autofree char *lock = g_build_filename (runtime, "deepgen", "service.sock.lock", NULL);
+  g_unlink (lock);
+  g_autofree char *dir = g_build_filename (runtime, "deepgen", NULL);
+  g_rmdir (dir);
+  g_unlink (wrapper);
+  g_rmdir (runtime);
+  return failures ? 1 : 0;
+}
+
 #ifdef DEEPGEN_HAVE_DOWNLOAD
 static void
 on_download_finished (DgPanel *panel, gboolean success, Wait *w)
@@ -411,6 +571,8 @@ main (int argc, char **argv)
     return test_run (argv[2], argv[3]);
   if (argc == 3 && g_str_equal (argv[1], "german"))
     return test_german (argv[2]);
+  if (argc == 5 && g_str_equal (argv[1], "service"))
+    return test_service (argv[2], argv[4], argv[3]);
   if (argc == 4 && g_str_equal (argv[1], "download")) {
 #ifdef DEEPGEN_HAVE_DOWNLOAD
     return test_download (argv[2], argv[3]);

@@ -11,6 +11,7 @@ copy() { [ -s "$shots/$1" ] && cp "$shots/$1" "$src/docs/images/$2" && echo "doc
 copy gimp3/gimp3-dialog.png gimp3-dialog.png
 copy gimp2/gimp2-dialog.png gimp2-dialog.png
 copy gimp2-expand/gimp2-expand-dialog.png gimp2-expand-dialog.png
+copy gimp3/gimp3-dialog-live.png gimp3-dialog-live.png
 copy panel.png panel.png
 copy panel-de.png panel-de.png
 copy studio/studio-preview.png studio.png

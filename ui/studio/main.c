@@ -1,6 +1,6 @@
 /* deepgen-studio: a small GTK 3 app around the DeepGen panel, for people who do not use GIMP.
  *
- *   deepgen-studio [--model DIR] [--job edit|generate|inpaint] [--select X,Y,W,H] [IMAGE]
+ *   deepgen-studio [--model DIR] [--job edit|generate|inpaint] [--select X,Y,W,H] [--no-service] [IMAGE]
  */
 #include <locale.h>
 #include <stdio.h>
@@ -14,11 +14,14 @@
 static char *opt_model;
 static char *opt_job;
 static char *opt_select;
+static gboolean opt_no_service;
 
 static const GOptionEntry options[] = {
   { "model", 'm', 0, G_OPTION_ARG_FILENAME, &opt_model, N_ ("The DeepGen model folder"), N_ ("DIR") },
   { "job", 'j', 0, G_OPTION_ARG_STRING, &opt_job, N_ ("Start with this job: edit, generate or inpaint"), N_ ("JOB") },
   { "select", 's', 0, G_OPTION_ARG_STRING, &opt_select, N_ ("Mark this rectangle of the image"), N_ ("X,Y,W,H") },
+  { "no-service", 0, 0, G_OPTION_ARG_NONE, &opt_no_service,
+    N_ ("Run in this process instead of the resident DeepGen service (see 'deepgen serve --help')"), NULL },
   { NULL }
 };
 
@@ -28,6 +31,7 @@ new_window (GApplication *app)
   StudioWindow *win = studio_window_new (GTK_APPLICATION (app));
   if (opt_model)
     studio_window_set_model_folder (win, opt_model);
+  studio_window_set_in_process (win, opt_no_service);
   return win;
 }
 

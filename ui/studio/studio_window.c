@@ -522,6 +522,12 @@ autopilot_expand (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+void
+studio_window_set_in_process (StudioWindow *self, gboolean in_process)
+{
+  g_object_set (self->panel, "in-process", in_process, NULL);
+}
+
 /* ---- construction ----------------------------------------------------------------------- */
 
 static void

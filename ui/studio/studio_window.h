@@ -22,6 +22,8 @@ gboolean studio_window_save (StudioWindow *window, GFile *file, GError **error);
 void studio_window_select_rectangle (StudioWindow *window, int x, int y, int width, int height);
 void studio_window_set_job (StudioWindow *window, DgJob job);
 void studio_window_set_model_folder (StudioWindow *window, const char *folder);
+/* Jobs in this process instead of the resident DeepGen service (--no-service). */
+void studio_window_set_in_process (StudioWindow *window, gboolean in_process);
 
 /* Image <-> pixbuf, for loading, saving and thumbnails. */
 DgImage *studio_image_from_pixbuf (GdkPixbuf *pixbuf);
