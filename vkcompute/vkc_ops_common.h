@@ -51,8 +51,11 @@ typedef struct {
   const char *why; /* why this tile */
 } VkcBlockedPlan;
 #define VKC_BLOCKED_BK 32
-/* `forced`: 0 (chosen from M, N and the device) or one of these (where it fits). */
-enum { VKC_BLOCKED_TILE_LARGE = 1, VKC_BLOCKED_TILE_MEDIUM, VKC_BLOCKED_TILE_SMALL };
+/* `forced`: 0 (chosen from M, N and the device) or one of these (where it fits). TEST_8X8 is
+ * never chosen: 64×64 with the large tile's 8×8 per invocation (64 invocations, 17 KiB), so that
+ * the tests run the 8×8 micro-tile code on lavapipe, whose 32 KiB of shared memory the large
+ * tile exceeds. */
+enum { VKC_BLOCKED_TILE_LARGE = 1, VKC_BLOCKED_TILE_MEDIUM, VKC_BLOCKED_TILE_SMALL, VKC_BLOCKED_TILE_TEST_8X8 };
 /* The tile for an M×N output; false when none fits the device (vkc_ops_linear.c). */
 bool vkc_blocked_pick (const VkcDeviceInfo *info, int64_t M, int64_t N, bool half, uint32_t per_row, int forced,
                        VkcBlockedPlan *out);

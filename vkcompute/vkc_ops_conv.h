@@ -69,7 +69,8 @@ void vkc_conv_weight_from_torch (void *dst, const void *src, size_t elem_size, i
  * conv2d.comp (vkc.h); DEEPGEN_VK_DISABLE_BLOCKED=1 keeps AUTO on conv2d.comp. */
 void vkc_conv_set_path (int path);
 /* Tests and the self-check: the blocked kernel's tile, 0 = chosen from the shape and device, else
- * 1 / 2 / 3 = large / medium / small (VKC_LINEAR_TILE_*; where it fits the device). */
+ * 1 / 2 / 3 = large / medium / small, 4 = 64×64 with 8×8 per invocation (tests only: the large
+ * tile's micro-tile on devices the large tile does not fit); where it fits the device. */
 void vkc_conv_set_blocked_tile (int tile);
 /* Runs the self-checks of the conv fast paths AUTO would take (each weight type) now, rather
  * than at their first use inside a recording. */

@@ -50,6 +50,7 @@ G_STATIC_ASSERT ((int) VKC_LINEAR_TILE_LARGE == (int) VKC_BLOCKED_TILE_LARGE &&
 static const VkcBlockedTile blocked_large = { "large", 128, 128, 8, 8 };
 static const VkcBlockedTile blocked_medium = { "medium", 64, 64, 4, 4 };
 static const VkcBlockedTile blocked_small = { "small", 32, 64, 4, 4 };
+static const VkcBlockedTile blocked_test_8x8 = { "8x8 test", 64, 64, 8, 8 };
 #define BLOCKED_SMALL_MAX_ROWS 64
 
 static uint32_t
@@ -67,7 +68,8 @@ vkc_blocked_pick (const VkcDeviceInfo *info, int64_t M, int64_t N, bool half, ui
   if (forced) {
     order[n++] = forced == VKC_BLOCKED_TILE_LARGE    ? &blocked_large
                  : forced == VKC_BLOCKED_TILE_MEDIUM ? &blocked_medium
-                                                     : &blocked_small;
+                 : forced == VKC_BLOCKED_TILE_SMALL  ? &blocked_small
+                                                     : &blocked_test_8x8;
     out->why = "asked for";
   } else if (M <= BLOCKED_SMALL_MAX_ROWS) {
     order[n++] = &blocked_small;

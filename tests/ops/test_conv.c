@@ -23,7 +23,7 @@
 #endif
 /* Built a second time with CONV_BLOCKED=1 (op_conv_blocked, tests/ops/conv.cmake): every conv case
  * on the register-blocked scalar implicit GEMM (conv2d_blocked.comp) with each of its tiles (the
- * real sizes with the tile AUTO picks), against the same reference and limit (it sums like
+ * real sizes with the tile AUTO picks; see run_cases), against the same reference and limit (it sums like
  * conv2d.comp, in fp32), and each output also compared bit for bit with conv2d.comp's on the
  * same inputs: the same FMA chain per output gives the same bits wherever the driver keeps fma()
  * fused (lavapipe does; elsewhere a difference is only reported). The plain build runs
@@ -268,8 +268,10 @@ run_case (OpTest *t, const Case *c, guint32 seed)
   vkc_pool_arena_reset (t->pool);
 }
 
-/* CONV_BLOCKED: each tile in turn (0 = AUTO's choice, then large / medium / small). */
-static int n_blocked_tiles = 4;
+/* CONV_BLOCKED: each tile in turn (0 = AUTO's choice, then large / medium / small, then 64×64
+ * with 8×8 per invocation: lavapipe's 32 KiB of shared memory takes no large tile, which falls
+ * back to medium there, so this one runs the large tile's 8×8 micro-tile code). */
+static int n_blocked_tiles = 5;
 
 static void
 run_cases (const Case *cases, guint n)
