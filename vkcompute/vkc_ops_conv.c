@@ -507,7 +507,9 @@ dispatch_conv (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t H, c
     vkc_cmd_dispatch (cmd, cp, b, 4, &pc, sizeof pc, gx, gy, vkc_div_up (cout, t.bn));
     return;
   }
-  if (blocked_chosen (dev, w->dtype, NULL)) {
+  /* AUTO keeps Cout ≤ 16 on conv2d.comp's thin tile (128 pixels × 16 channels): the blocked
+   * tiles are 64 channels wide, 4× the padding work at the VAE's conv_out (128→3). */
+  if ((conv_path == 3 || !thin) && blocked_chosen (dev, w->dtype, NULL)) {
     VkcBlockedPlan bp;
     bool picked =
         vkc_blocked_pick (vkc_device_info (dev), (int64_t) m, cout, false, BLOCKED_PER_PIXEL, conv_blocked_tile, &bp);

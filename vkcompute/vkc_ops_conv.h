@@ -66,7 +66,8 @@ void vkc_conv_weight_from_torch (void *dst, const void *src, size_t elem_size, i
  * fp16, sums are fp32, and tiles with inputs beyond fp16's range are computed in fp32.
  * Elsewhere AUTO takes the blocked kernel (fp32 tiles, the blocked GEMM's tile rule, the same
  * bits as conv2d.comp where fma() stays fused) after its one-time self-check against
- * conv2d.comp (vkc.h); DEEPGEN_VK_DISABLE_BLOCKED=1 keeps AUTO on conv2d.comp. */
+ * conv2d.comp (vkc.h), except for Cout ≤ 16 (the thin tile above); DEEPGEN_VK_DISABLE_BLOCKED=1
+ * keeps AUTO on conv2d.comp. */
 void vkc_conv_set_path (int path);
 /* Tests and the self-check: the blocked kernel's tile, 0 = chosen from the shape and device, else
  * 1 / 2 / 3 = large / medium / small, 4 = 64×64 with 8×8 per invocation (tests only: the large
