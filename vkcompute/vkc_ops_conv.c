@@ -269,10 +269,11 @@ vkc_conv_describe (VkcDevice *dev, VkcDType wt)
   if (blocked_chosen (dev, wt, &why_blocked)) {
     VkcBlockedPlan bp;
     vkc_blocked_pick (i, 1024 * 1024, 512, false, BLOCKED_PER_PIXEL, conv_blocked_tile, &bp);
-    return g_strdup_printf ("scalar blocked implicit GEMM, %u pixels x %u channels per tile at 512 channels (%s), "
-                            "%ux%u per invocation, %u invocations, fp32 tiles; self-check passed (coopmat not "
-                            "used: %s)",
-                            bp.t.bm, bp.t.bn, bp.why, bp.t.tm, bp.t.tn, bp.wg, why);
+    return g_strdup_printf (
+        "scalar blocked implicit GEMM, %u pixels x %u channels per tile for 512 output channels (%s), "
+        "%ux%u per invocation, %u invocations, fp32 tiles; self-check passed (coopmat not "
+        "used: %s)",
+        bp.t.bm, bp.t.bn, bp.why, bp.t.tm, bp.t.tn, bp.wg, why);
   }
   return g_strdup_printf ("scalar fp32 implicit GEMM, 64 pixels x 64 channels per tile (blocked kernel not used: "
                           "%s; coopmat not used: %s)",
