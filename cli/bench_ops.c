@@ -479,6 +479,13 @@ bench_conv (Bench *b, const char *filter, const char *name, int64_t h, int64_t w
   g_autofree char *shape = g_strdup_printf (
       "%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " %" G_GINT64_FORMAT "->%" G_GINT64_FORMAT " 3x3 bf16", h, w, cin, cout);
   report_peak (name, shape, ms, 2.0 * h * w * cin * cout * 9, 0, "scalar", b->peak_f32);
+  /* The register-blocked scalar implicit GEMM (fp32 tiles), where it passed its self-check. */
+  vkc_conv_set_path (3);
+  g_autofree char *blocked = vkc_conv_describe (b->dev, VKC_BF16);
+  if (ms >= 0 && g_str_has_prefix (blocked, "scalar blocked")) {
+    ms = run_case (b, rec_conv3, &s, error);
+    report_peak (name, shape, ms, 2.0 * h * w * cin * cout * 9, 0, "blocked", b->peak_f32);
+  }
   vkc_conv_set_path (2);
   g_autofree char *path = vkc_conv_describe (b->dev, VKC_BF16);
   if (ms >= 0 && b->peak_mma > 0 && g_str_has_prefix (path, "coopmat")) {

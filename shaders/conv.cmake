@@ -9,6 +9,15 @@ foreach(wt f32 f16 bf16)
   # 64-channel tile would be padding.
   deepgen_shader(conv2d_thin_${wt} conv2d.comp W_T=DTYPE_${W} BM=128 BN=16 BK=8 AT conv2d[1][VKC_${W}])
 endforeach()
+# The register-blocked scalar implicit GEMM (conv2d_blocked.comp, tiles of vkc_blocked_pick), fp32
+# shared tiles; conv2d_blocked_broken_f16 drops the last K slice on purpose, for the self-check's
+# test. vkc_shaders_conv2d_blocked[weight dtype]
+deepgen_shader_table(conv2d_blocked "[VKC_N_DTYPES]")
+foreach(wt f32 f16 bf16)
+  string(TOUPPER ${wt} W)
+  deepgen_shader(conv2d_blocked_${wt} conv2d_blocked.comp W_T=DTYPE_${W} AT conv2d_blocked[VKC_${W}])
+endforeach()
+deepgen_shader(conv2d_blocked_broken_f16 conv2d_blocked.comp W_T=DTYPE_F16 SELFTEST_DROP_LAST_K=1)
 deepgen_shader(upsample_nearest2 upsample.comp)
 deepgen_shader(timestep_embedding timestep.comp)
 # The cooperative-matrix implicit GEMM (conv2d_coopmat.comp), when glslc supports it.

@@ -18,7 +18,9 @@ typedef struct {
   uint32_t kh, kw, stride, pad_t, pad_l;
   uint32_t up;
   uint32_t has_bias;
+  uint32_t flags; /* conv2d_blocked.comp only: CONV_X_VEC4, CONV_W_VEC4 */
 } ConvPush;
+enum { CONV_X_VEC4 = 1, CONV_W_VEC4 = 2 };
 G_STATIC_ASSERT (sizeof (ConvPush) <= VKC_PUSH_CONSTANT_BYTES);
 
 /* Must match shaders/upsample.comp. */
@@ -116,9 +118,10 @@ conv_input_rows (const VkcConv2dGeom *g, int64_t H, int64_t o0, int64_t o1, int6
   *r1 = (hi >> up) + 1;
 }
 
-/* ---- the cooperative-matrix path ---------------------------------------------------- */
+/* ---- path choice --------------------------------------------------------------------- */
 
-static int conv_path;
+static int conv_path;         /* vkc_conv_set_path */
+static int conv_blocked_tile; /* vkc_conv_set_blocked_tile */
 static bool conv_check_running;
 
 void
@@ -126,6 +129,75 @@ vkc_conv_set_path (int path)
 {
   conv_path = path;
 }
+
+void
+vkc_conv_set_blocked_tile (int tile)
+{
+  conv_blocked_tile = tile;
+}
+
+/* ---- the register-blocked scalar path (conv2d_blocked.comp) ---------------------------- */
+
+/* Bytes of shared memory per tile pixel beyond the tiles: its origin (ivec2) and x offset. */
+#define BLOCKED_PER_PIXEL 12
+
+/* The blocked variant for a weight type; DEEPGEN_VK_TEST_BROKEN_BLOCKED=1 (a test hook, as for
+ * linear) swaps in conv2d_blocked_broken_f16 (drops the last K slice) for f16 weights. */
+static VkcShader
+blocked_shader (VkcDType wt)
+{
+  const char *broken = g_getenv ("DEEPGEN_VK_TEST_BROKEN_BLOCKED");
+  if (wt == VKC_F16 && broken && *broken && strcmp (broken, "0") != 0)
+    return VKC_SHADER_CONV2D_BLOCKED_BROKEN_F16;
+  return vkc_shaders_conv2d_blocked[wt];
+}
+
+static void blocked_selfcheck (VkcDevice *dev, const char *name, VkcDType wt);
+
+/* Whether conv2d_blocked.comp may run for wt: a tile that fits and a passed (or first run now)
+ * self-check against conv2d.comp. *why says why not. */
+static bool
+blocked_usable (VkcDevice *dev, VkcDType wt, const char **why)
+{
+  const char *name = vkc_shader_name (blocked_shader (wt)); /* the verdict is kept under it */
+  VkcBlockedPlan bp;
+  if (!vkc_blocked_pick (vkc_device_info (dev), 1024, 1024, false, BLOCKED_PER_PIXEL, 0, &bp)) {
+    *why = "no blocked tile fits the device's shared memory or workgroup size";
+    return false;
+  }
+  if (conv_check_running)
+    return true;
+  VkcFastpathState st = vkc_fastpath_state (dev, name);
+  if (st == VKC_FASTPATH_UNKNOWN) {
+    blocked_selfcheck (dev, name, wt);
+    st = vkc_fastpath_state (dev, name);
+  }
+  if (st != VKC_FASTPATH_OK) {
+    *why = st == VKC_FASTPATH_BAD ? "it failed its self-check on this driver" : "its self-check could not run";
+    return false;
+  }
+  return true;
+}
+
+/* The scalar kernel: the blocked one (AUTO, or path 3) where usable, else conv2d.comp. */
+static bool
+blocked_chosen (VkcDevice *dev, VkcDType wt, const char **why)
+{
+  const char *dummy;
+  if (!why)
+    why = &dummy;
+  if (conv_path == 1) {
+    *why = "the tiled kernel was asked for";
+    return false;
+  }
+  if (conv_path != 3 && vkc_blocked_switched_off ()) {
+    *why = "switched off by DEEPGEN_VK_DISABLE_BLOCKED";
+    return false;
+  }
+  return blocked_usable (dev, wt, why);
+}
+
+/* ---- the cooperative-matrix path ---------------------------------------------------- */
 
 /* conv2d_coopmat.comp's tile: 2×2 subgroups of 2×2 accumulators, (4·CM) pixels × (4·CN) channels. */
 typedef struct {
@@ -148,8 +220,8 @@ coop_conv_usable (VkcDevice *dev, VkcDType wt, const char **why)
   const char *dummy;
   if (!why)
     why = &dummy;
-  if (conv_path == 1) {
-    *why = "the scalar kernel was asked for";
+  if (conv_path == 1 || conv_path == 3) {
+    *why = "a scalar kernel was asked for";
     return false;
   }
   if (!info->cooperative_matrix) {
@@ -193,7 +265,122 @@ vkc_conv_describe (VkcDevice *dev, VkcDType wt)
     return g_strdup_printf ("coopmat %ux%ux%u implicit GEMM, %u pixels x %u channels per tile", i->coopmat_m,
                             i->coopmat_n, i->coopmat_k, t.bm, t.bn);
   }
-  return g_strdup_printf ("scalar fp32 implicit GEMM, 64 pixels x 64 channels per tile (coopmat not used: %s)", why);
+  const char *why_blocked = "";
+  if (blocked_chosen (dev, wt, &why_blocked)) {
+    VkcBlockedPlan bp;
+    vkc_blocked_pick (i, 1024 * 1024, 512, false, BLOCKED_PER_PIXEL, conv_blocked_tile, &bp);
+    return g_strdup_printf (
+        "scalar blocked implicit GEMM, %u pixels x %u channels per tile for 512 output channels (%s), "
+        "%ux%u per invocation, %u invocations, fp32 tiles; self-check passed (coopmat not "
+        "used: %s)",
+        bp.t.bm, bp.t.bn, bp.why, bp.t.tm, bp.t.tn, bp.wg, why);
+  }
+  return g_strdup_printf ("scalar fp32 implicit GEMM, 64 pixels x 64 channels per tile (blocked kernel not used: "
+                          "%s; coopmat not used: %s)",
+                          why_blocked, why);
+}
+
+/* conv2d_blocked.comp (forced, tile `tile`) against conv2d.comp on one geometry with random
+ * inputs; returns the NMSE, or -1 when it could not run. */
+static double
+blocked_selfcheck_shape (VkcDevice *dev, VkcDType wt, int tile, int B, int H, int W, int cin, int cout,
+                         const VkcConv2dGeom *g, bool with_bias, GError **error)
+{
+  int up = g->upsample2 ? 1 : 0;
+  int ho = ((H << up) + g->pad_top + g->pad_bottom - g->kh) / g->stride + 1;
+  int wo = ((W << up) + g->pad_left + g->pad_right - g->kw) / g->stride + 1;
+  size_t nx = (size_t) B * H * W * cin, nw = (size_t) cout * g->kh * g->kw * cin, ny = (size_t) B * ho * wo * cout;
+  g_autoptr (VkcPool) pool = vkc_pool_new (dev, VKC_POOL_HOST, 1 << 20, "selfcheck");
+  VkcTensor x, w, b, y1, y2;
+  if (!vkc_tensor_alloc (&x, pool, false, VKC_F32, 4, (int64_t[]) { B, H, W, cin }, error) ||
+      !vkc_tensor_alloc (&w, pool, false, wt, 4, (int64_t[]) { cout, g->kh, g->kw, cin }, error) ||
+      !vkc_tensor_alloc (&b, pool, false, VKC_F32, 1, (int64_t[]) { cout }, error) ||
+      !vkc_tensor_alloc (&y1, pool, false, VKC_F32, 4, (int64_t[]) { B, ho, wo, cout }, error) ||
+      !vkc_tensor_alloc (&y2, pool, false, VKC_F32, 4, (int64_t[]) { B, ho, wo, cout }, error))
+    return -1;
+  g_autofree float *h = g_new (float, nx + nw + cout);
+  guint32 seed = 777;
+  for (size_t i = 0; i < nx + nw + cout; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    h[i] = ((float) (seed >> 8) / 16777216.0f - 0.5f) * 2.0f;
+  }
+  g_autofree uint16_t *hw = g_new (uint16_t, nw);
+  for (size_t i = 0; i < nw; i++) hw[i] = wt == VKC_BF16 ? vkc_f32_to_bf16 (h[nx + i]) : vkc_f32_to_f16 (h[nx + i]);
+  if (!vkc_tensor_upload (dev, &x, h, error) ||
+      !vkc_tensor_upload (dev, &w, wt == VKC_F32 ? (const void *) (h + nx) : (const void *) hw, error) ||
+      !vkc_tensor_upload (dev, &b, h + nx + nw, error))
+    return -1;
+  VkcCmd *cmd = vkc_cmd_begin (dev, error);
+  if (!cmd)
+    return -1;
+  int saved_path = conv_path, saved_tile = conv_blocked_tile;
+  conv_check_running = true;
+  conv_path = 3;
+  conv_blocked_tile = tile;
+  vkc_op_conv2d (cmd, &y1, &x, &w, with_bias ? &b : NULL, g);
+  conv_check_running = false;
+  conv_path = 1;
+  vkc_op_conv2d (cmd, &y2, &x, &w, with_bias ? &b : NULL, g);
+  conv_path = saved_path;
+  conv_blocked_tile = saved_tile;
+  bool ok = vkc_cmd_submit_wait (cmd, error);
+  vkc_cmd_free (cmd);
+  if (!ok)
+    return -1;
+  g_autofree float *a = g_new (float, ny), *r = g_new (float, ny);
+  if (!vkc_tensor_download (dev, &y1, a, error) || !vkc_tensor_download (dev, &y2, r, error))
+    return -1;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ny; i++) {
+    double d = (double) a[i] - r[i];
+    num += d * d;
+    den += (double) r[i] * r[i];
+  }
+  double nmse = den > 0 ? num / den : num;
+  return isnan (nmse) ? INFINITY : nmse;
+}
+
+/* The blocked conv sums exactly like conv2d.comp (fp32 tiles, one FMA chain per output in k
+ * order), so it is held to fp32's bound as the blocked GEMM is (30·(2⁻²⁴)²·K, tests/ops/
+ * test_linear.c) at the check's largest K, 216 (3×3×24): 3.9e-11. */
+#define BLOCKED_CONV_SELFCHECK_NMSE (30.0 * 216 / (16777216.0 * 16777216.0))
+
+/* Every tile it may use, on geometries that are no tile multiple: a 3×3 of a 6×7×24 image to 20
+ * channels on the small tile (K = 216: several K slices, the last one partial; 16-byte loads), a
+ * ×2-upsampled 3×3 of two 5×6×5 images to 70 channels with bias on the medium one (odd Cin:
+ * scalar loads; two channel tiles) and a stride-2 3×3 of a 25×23×8 image to 130 channels on the
+ * large one (where it fits the device; else the medium one again). */
+static void
+blocked_selfcheck (VkcDevice *dev, const char *name, VkcDType wt)
+{
+  g_autoptr (GError) error = NULL;
+  const VkcConv2dGeom g3 = { 3, 3, 1, 1, 1, 1, 1, false }, up = { 3, 3, 1, 1, 1, 1, 1, true },
+                      s2 = { 3, 3, 2, 0, 0, 1, 1, false };
+  double e1 = blocked_selfcheck_shape (dev, wt, VKC_BLOCKED_TILE_SMALL, 1, 6, 7, 24, 20, &g3, false, &error);
+  double e2 =
+      e1 < 0 ? -1 : blocked_selfcheck_shape (dev, wt, VKC_BLOCKED_TILE_MEDIUM, 2, 5, 6, 5, 70, &up, true, &error);
+  double e3 =
+      e2 < 0 ? -1 : blocked_selfcheck_shape (dev, wt, VKC_BLOCKED_TILE_LARGE, 1, 25, 23, 8, 130, &s2, true, &error);
+  if (e1 < 0 || e2 < 0 || e3 < 0) {
+    g_debug ("vkc: self-check of %s could not run: %s", name, error ? error->message : "?");
+    vkc_fastpath_not_run (dev, name);
+    return;
+  }
+  double nmse = MAX (MAX (e1, e2), e3);
+  g_autofree char *detail = g_strdup_printf ("NMSE %.3g against conv2d.comp on three geometries (limit %.1e)", nmse,
+                                             BLOCKED_CONV_SELFCHECK_NMSE);
+  vkc_fastpath_record (dev, name, nmse <= BLOCKED_CONV_SELFCHECK_NMSE, detail);
+}
+
+void
+vkc_conv_selfcheck_all (VkcDevice *dev)
+{
+  static const VkcDType types[] = { VKC_F32, VKC_BF16, VKC_F16 };
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++) {
+    const char *why;
+    if (!coop_conv_usable (dev, types[i], &why))
+      blocked_chosen (dev, types[i], &why);
+  }
 }
 
 /* One-time self-check per weight type (vkc.h): a 3×3 conv of a 6×7×24 image to 20 channels
@@ -319,6 +506,26 @@ dispatch_conv (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, int64_t H, c
     const uint32_t spec[9] = { t.wg, t.bm, t.bn, 32, i->coopmat_m, i->coopmat_n, i->coopmat_k, t.wm, t.wn };
     VkcPipeline *cp = vkc_pipeline_get_sg (dev, vkc_shaders_conv2d_coopmat[w->dtype], spec, 9, 4, i->subgroup_size);
     vkc_cmd_dispatch (cmd, cp, b, 4, &pc, sizeof pc, gx, gy, vkc_div_up (cout, t.bn));
+    return;
+  }
+  /* AUTO keeps Cout ≤ 16 on conv2d.comp's thin tile (128 pixels × 16 channels): the blocked
+   * tiles are 64 channels wide, 4× the padding work at the VAE's conv_out (128→3). */
+  if ((conv_path == 3 || !thin) && blocked_chosen (dev, w->dtype, NULL)) {
+    VkcBlockedPlan bp;
+    bool picked =
+        vkc_blocked_pick (vkc_device_info (dev), (int64_t) m, cout, false, BLOCKED_PER_PIXEL, conv_blocked_tile, &bp);
+    g_assert (picked); /* blocked_usable checked that a tile fits */
+    /* 16-byte loads where every quad of k is aligned: four channels of one pixel (x) or four
+     * consecutive weights (w); the ranges start 16-byte aligned. */
+    if (b[0].offset % 16 == 0 && pc.Cin % 4 == 0 && pc.x_off % 4 == 0 && pc.xs_b % 4 == 0 && pc.xs_h % 4 == 0 &&
+        pc.xs_w % 4 == 0)
+      pc.flags |= CONV_X_VEC4;
+    if (b[1].offset % 16 == 0 && pc.w_off % 4 == 0 && (pc.kh * pc.kw * pc.Cin) % 4 == 0)
+      pc.flags |= CONV_W_VEC4;
+    vkc_grid_1d (m, bp.t.bm, &gx, &gy);
+    const uint32_t spec[6] = { bp.wg, bp.t.bm, bp.t.bn, VKC_BLOCKED_BK, bp.t.tm, bp.t.tn };
+    VkcPipeline *bpipe = vkc_pipeline_get (dev, blocked_shader (w->dtype), spec, 6, 4);
+    vkc_cmd_dispatch (cmd, bpipe, b, 4, &pc, sizeof pc, gx, gy, vkc_div_up (cout, bp.t.bn));
     return;
   }
   vkc_grid_1d (m, thin ? THIN_TILE_M : TILE_M, &gx, &gy);

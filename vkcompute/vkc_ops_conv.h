@@ -57,13 +57,25 @@ void vkc_op_upsample_nearest2 (VkcCmd *cmd, const VkcTensor *y, const VkcTensor 
 void vkc_conv_weight_from_torch (void *dst, const void *src, size_t elem_size, int64_t cout, int64_t cin, int64_t kh,
                                  int64_t kw);
 
-/* Which kernel the convolutions take: 0 = auto, 1 = the scalar fp32 kernel, 2 = the
- * cooperative-matrix implicit GEMM (conv2d_coopmat.comp) where the device has it (process-wide;
- * tests and benchmarks). AUTO takes coopmat on GPUs with usable cooperative matrices for f16/bf16
+/* Which kernel the convolutions take: 0 = auto, 1 = the scalar tiled kernel (conv2d.comp, the
+ * reference), 2 = the cooperative-matrix implicit GEMM (conv2d_coopmat.comp) where the device has
+ * it, else as auto, 3 = the register-blocked scalar implicit GEMM (conv2d_blocked.comp) where it
+ * passed its self-check (process-wide; tests and benchmarks). AUTO takes coopmat on GPUs with usable cooperative matrices for f16/bf16
  * weights — f32 weights ask for fp32 products — after a one-time self-check against the scalar
  * kernel (vkc.h); not on CPU devices unless DEEPGEN_VK_FORCE_COOPMAT=1. x and w are rounded to
- * fp16, sums are fp32, and tiles with inputs beyond fp16's range are computed in fp32. */
+ * fp16, sums are fp32, and tiles with inputs beyond fp16's range are computed in fp32.
+ * Elsewhere AUTO takes the blocked kernel (fp32 tiles, the blocked GEMM's tile rule, the same
+ * bits as conv2d.comp where fma() stays fused) after its one-time self-check against
+ * conv2d.comp (vkc.h), except for Cout ≤ 16 (the thin tile above); DEEPGEN_VK_DISABLE_BLOCKED=1
+ * keeps AUTO on conv2d.comp. */
 void vkc_conv_set_path (int path);
+/* Tests and the self-check: the blocked kernel's tile, 0 = chosen from the shape and device, else
+ * 1 / 2 / 3 = large / medium / small, 4 = 64×64 with 8×8 per invocation (tests only: the large
+ * tile's micro-tile on devices the large tile does not fit); where it fits the device. */
+void vkc_conv_set_blocked_tile (int tile);
+/* Runs the self-checks of the conv fast paths AUTO would take (each weight type) now, rather
+ * than at their first use inside a recording. */
+void vkc_conv_selfcheck_all (VkcDevice *dev);
 /* The path vkc_op_conv2d takes for weights of type wt on this device, and why, in one line. */
 char *vkc_conv_describe (VkcDevice *dev, VkcDType wt);
 

@@ -42,48 +42,34 @@ pick_tile (const VkcDeviceInfo *info, int64_t M, VkcDType wt)
   return t;
 }
 
-/* linear_blocked.comp, the register-blocked scalar kernel (specialization constants 0..5 as for
- * the tiled kernel, BK = 32): each invocation keeps TM×TN outputs (groups of 4×4) in registers.
- *  - large  128×128, 8×8 per invocation, 256 invocations: for M and N ≥ 512 on devices with
- *    subgroups of ≥ 32 (NVIDIA, AMD): each 16-byte shared load feeds 32 FMAs; 64 accumulators fit
- *    their 255-register (NVIDIA) / 256-VGPR (AMD) budget with room for two workgroups per SM/CU;
- *  - medium 64×64, 4×4 per invocation, 256 invocations: the default, and every size on devices
- *    with narrower subgroups (Intel's 8–16-wide SIMD has a smaller register file per lane);
- *  - small  32×64, 4×4, 128 invocations: for M ≤ 64, so few rows still make many workgroups.
- * Every workgroup size is a multiple of 64, hence of every subgroup size. Shared memory is
- * 32·(BM/4 + 1 + BN/4 + 1) vec4s: 33 KiB in fp32 / 16.5 KiB in fp16 for the large tile, 8.5 / 4.3
- * KiB for the medium one; a tile that does not fit steps down to the next. Not tuned on lavapipe. */
-typedef struct {
-  const char *name;
-  uint32_t bm, bn, tm, tn;
-} BlockedTile;
-static const BlockedTile blocked_large = { "large", 128, 128, 8, 8 };
-static const BlockedTile blocked_medium = { "medium", 64, 64, 4, 4 };
-static const BlockedTile blocked_small = { "small", 32, 64, 4, 4 };
-#define BLOCKED_BK 32
+/* The register-blocked tiles (vkc_ops_common.h), shared by linear_blocked.comp and
+ * conv2d_blocked.comp. */
+G_STATIC_ASSERT ((int) VKC_LINEAR_TILE_LARGE == (int) VKC_BLOCKED_TILE_LARGE &&
+                 (int) VKC_LINEAR_TILE_MEDIUM == (int) VKC_BLOCKED_TILE_MEDIUM &&
+                 (int) VKC_LINEAR_TILE_SMALL == (int) VKC_BLOCKED_TILE_SMALL);
+static const VkcBlockedTile blocked_large = { "large", 128, 128, 8, 8 };
+static const VkcBlockedTile blocked_medium = { "medium", 64, 64, 4, 4 };
+static const VkcBlockedTile blocked_small = { "small", 32, 64, 4, 4 };
+static const VkcBlockedTile blocked_test_8x8 = { "8x8 test", 64, 64, 8, 8 };
 #define BLOCKED_SMALL_MAX_ROWS 64
 
-typedef struct {
-  BlockedTile t;
-  uint32_t wg, shared;
-  const char *why;
-} BlockedPlan;
-
 static uint32_t
-blocked_shared_bytes (const BlockedTile *t, bool half)
+blocked_shared_bytes (const VkcBlockedTile *t, bool half, uint32_t per_row)
 {
-  return BLOCKED_BK * (t->bm / 4 + 1 + t->bn / 4 + 1) * (half ? 8 : 16) + (half ? 4 : 0);
+  return VKC_BLOCKED_BK * (t->bm / 4 + 1 + t->bn / 4 + 1) * (half ? 8 : 16) + (half ? 4 : 0) + t->bm * per_row;
 }
 
-static bool
-blocked_pick (const VkcDeviceInfo *info, int64_t M, int64_t N, bool half, int forced, BlockedPlan *out)
+bool
+vkc_blocked_pick (const VkcDeviceInfo *info, int64_t M, int64_t N, bool half, uint32_t per_row, int forced,
+                  VkcBlockedPlan *out)
 {
-  const BlockedTile *order[4];
+  const VkcBlockedTile *order[4];
   int n = 0;
   if (forced) {
-    order[n++] = forced == VKC_LINEAR_TILE_LARGE    ? &blocked_large
-                 : forced == VKC_LINEAR_TILE_MEDIUM ? &blocked_medium
-                                                    : &blocked_small;
+    order[n++] = forced == VKC_BLOCKED_TILE_LARGE    ? &blocked_large
+                 : forced == VKC_BLOCKED_TILE_MEDIUM ? &blocked_medium
+                 : forced == VKC_BLOCKED_TILE_SMALL  ? &blocked_small
+                                                     : &blocked_test_8x8;
     out->why = "asked for";
   } else if (M <= BLOCKED_SMALL_MAX_ROWS) {
     order[n++] = &blocked_small;
@@ -97,18 +83,25 @@ blocked_pick (const VkcDeviceInfo *info, int64_t M, int64_t N, bool half, int fo
   order[n++] = &blocked_medium;
   order[n++] = &blocked_small;
   for (int i = 0; i < n; i++) {
-    const BlockedTile *t = order[i];
+    const VkcBlockedTile *t = order[i];
     uint32_t wg = (t->bm / t->tm) * (t->bn / t->tn);
-    if (blocked_shared_bytes (t, half) > info->max_shared_memory || wg > info->max_workgroup_invocations)
+    if (blocked_shared_bytes (t, half, per_row) > info->max_shared_memory || wg > info->max_workgroup_invocations)
       continue;
     out->t = *t;
     out->wg = wg;
-    out->shared = blocked_shared_bytes (t, half);
+    out->shared = blocked_shared_bytes (t, half, per_row);
     if (i > 0 && order[0] != t)
       out->why = "larger tiles exceed the device's shared memory or workgroup size";
     return true;
   }
   return false;
+}
+
+bool
+vkc_blocked_switched_off (void)
+{
+  const char *v = g_getenv ("DEEPGEN_VK_DISABLE_BLOCKED");
+  return v && *v && strcmp (v, "0") != 0;
 }
 
 /* linear_coopmat.comp: a workgroup of SGM×SGN subgroups, each holding FM×FN accumulators of the
@@ -440,12 +433,12 @@ blocked_usable (VkcDevice *dev, VkcDType wt, bool half, const char **why)
   const VkcDeviceInfo *info = vkc_device_info (dev);
   VkcShader shader = blocked_shader (wt, half);
   const char *name = vkc_shader_name (shader); /* the self-check's verdict is kept under it */
-  BlockedPlan bp;
+  VkcBlockedPlan bp;
   if (!vkc_shader_exists (shader)) {
     *why = half ? "no fp16-tile variant for f32 weights" : "this build has no blocked kernel";
     return false;
   }
-  if (!blocked_pick (info, 1024, 1024, half, 0, &bp)) {
+  if (!vkc_blocked_pick (info, 1024, 1024, half, 0, 0, &bp)) {
     *why = "no blocked tile fits the device's shared memory or workgroup size";
     return false;
   }
@@ -470,7 +463,7 @@ static VkcLinearKernel
 choose_scalar (VkcDevice *dev, const VkcLinearOptions *opt, VkcLinearKernel request, VkcDType wt, const char **why)
 {
   const VkcDeviceInfo *info = vkc_device_info (dev);
-  if (request == VKC_LINEAR_AUTO && env_flag ("DEEPGEN_VK_DISABLE_BLOCKED")) {
+  if (request == VKC_LINEAR_AUTO && vkc_blocked_switched_off ()) {
     *why = "switched off by DEEPGEN_VK_DISABLE_BLOCKED";
     return VKC_LINEAR_TILED;
   }
@@ -590,8 +583,8 @@ vkc_linear_describe (VkcDevice *dev, int64_t M, int64_t N, int64_t K, VkcDType w
     return g_strdup_printf ("scalar GEMV (%s)", why);
   if (k == VKC_LINEAR_BLOCKED || k == VKC_LINEAR_BLOCKED_HALF) {
     bool half = k == VKC_LINEAR_BLOCKED_HALF;
-    BlockedPlan bp;
-    blocked_pick (info, M, N, half, 0, &bp);
+    VkcBlockedPlan bp;
+    vkc_blocked_pick (info, M, N, half, 0, 0, &bp);
     g_autofree char *tiles = half ? g_strdup ("fp16 tiles") : g_strdup_printf ("fp32 tiles: %s", why_scalar);
     return g_strdup_printf ("scalar blocked %ux%u (%s), %ux%u per invocation, %u invocations, %u B shared, "
                             "%s; self-check passed (coopmat not used: %s)",
@@ -670,12 +663,12 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
     plan.pipe = vkc_pipeline_get (dev, vkc_shaders_linear_gemv[sg][w->dtype], spec, 3, 4);
   } else if (kernel == VKC_LINEAR_BLOCKED || kernel == VKC_LINEAR_BLOCKED_HALF) {
     bool half = kernel == VKC_LINEAR_BLOCKED_HALF;
-    BlockedPlan bp;
-    bool picked = blocked_pick (info, M, N, half, opt->blocked_tile, &bp);
+    VkcBlockedPlan bp;
+    bool picked = vkc_blocked_pick (info, M, N, half, 0, opt->blocked_tile, &bp);
     g_assert (picked); /* blocked_usable checked that a tile fits */
     plan.bm = bp.t.bm;
     plan.bn = bp.t.bn;
-    const uint32_t spec[6] = { bp.wg, bp.t.bm, bp.t.bn, BLOCKED_BK, bp.t.tm, bp.t.tn };
+    const uint32_t spec[6] = { bp.wg, bp.t.bm, bp.t.bn, VKC_BLOCKED_BK, bp.t.tm, bp.t.tn };
     plan.pipe = vkc_pipeline_get (dev, blocked_shader (w->dtype, half), spec, 6, 4);
   } else {
     plan.tile = pick_tile (info, M, w->dtype);

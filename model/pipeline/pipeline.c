@@ -40,6 +40,7 @@
 #include "tokenizer.h"
 #include "vae.h"
 #include "vkc_half.h"
+#include "vkc_ops_conv.h"
 #include "vkc_ops_linear.h"
 #include "vkc_paths.h"
 #include "vlm.h"
@@ -845,6 +846,7 @@ plan_run (Run *r, GError **error)
   /* The fast kernels' first-use self-checks run now rather than inside a stage: their few small
    * buffers are freed before the first stage, so no stage ever holds more than its plan. */
   vkc_linear_selfcheck_all (r->dev);
+  vkc_conv_selfcheck_all (r->dev);
   return TRUE;
 }
 

@@ -13,10 +13,21 @@
 #include "vkc_ops_conv.h"
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #ifndef CONV_COOPMAT
 #define CONV_COOPMAT 0
 #endif
+#ifndef CONV_BLOCKED
+#define CONV_BLOCKED 0
+#endif
+/* Built a second time with CONV_BLOCKED=1 (op_conv_blocked, tests/ops/conv.cmake): every conv case
+ * on the register-blocked scalar implicit GEMM (conv2d_blocked.comp) with each of its tiles (the
+ * real sizes with the tile AUTO picks; see run_cases), against the same reference and limit (it sums like
+ * conv2d.comp, in fp32), and each output also compared bit for bit with conv2d.comp's on the
+ * same inputs: the same FMA chain per output gives the same bits wherever the driver keeps fma()
+ * fused (lavapipe does; elsewhere a difference is only reported). The plain build runs
+ * conv2d.comp itself (path 1), the reference of both fast paths. */
 /* Built a second time with CONV_COOPMAT=1 (op_conv_coopmat, tests/ops/coopmat.cmake): every conv
  * case on the cooperative-matrix implicit GEMM (conv2d_coopmat.comp), skipped (77) where the
  * device has none. Its limit is derived as for linear (test_linear_coopmat.c): x and w rounded
@@ -126,6 +137,55 @@ upload_weights (OpTest *t, const Case *c, const float *w_torch)
   return wt;
 }
 
+/* The conv of case c: y (the whole output tensor) / yv (its view) = conv(xv, w) + b. */
+static void
+record_conv (VkcCmd *cmd, const Case *c, const VkcTensor *yt, const VkcTensor *yv, const VkcTensor *xv,
+             const VkcTensor *wt, const VkcTensor *b, int ho, int wo)
+{
+  if (c->kh == 2) {
+    if (c->tokens) {
+      int64_t ts[3] = { c->B, (int64_t) ho * wo, c->cout };
+      VkcTensor tok = vkc_tensor_reshape (yt, 3, ts);
+      vkc_op_conv2d_patch2 (cmd, &tok, xv, wt, b);
+    } else {
+      vkc_op_conv2d_patch2 (cmd, yv, xv, wt, b);
+    }
+  } else if (c->kh == 1) {
+    vkc_op_conv2d_1x1 (cmd, yv, xv, wt, b);
+  } else if (c->stride == 2) {
+    vkc_op_conv2d_3x3_s2 (cmd, yv, xv, wt, b);
+  } else if (c->up) {
+    vkc_op_conv2d_3x3_up2 (cmd, yv, xv, wt, b);
+  } else {
+    vkc_op_conv2d_3x3 (cmd, yv, xv, wt, b);
+  }
+}
+
+/* CONV_BLOCKED: the blocked kernel's output `got_full` against conv2d.comp's on the same inputs,
+ * bit for bit (sentinels included). */
+static void
+compare_bits_with_tiled (OpTest *t, const Case *c, const float *got_full, const float *sentinel, size_t n,
+                         const int64_t ys[4], const VkcTensor *xv, const VkcTensor *wt, const VkcTensor *b, int ho,
+                         int wo)
+{
+  VkcTensor yt = op_tensor (t, VKC_F32, 4, ys, sentinel);
+  VkcTensor yv = c->views ? vkc_tensor_narrow (&yt, 3, 1, c->cout) : yt;
+  vkc_conv_set_path (1);
+  vkc_conv_set_binding_limit (c->limit);
+  VkcCmd *cmd = op_cmd (t);
+  record_conv (cmd, c, &yt, &yv, xv, wt, b, ho, wo);
+  op_run (t, cmd);
+  vkc_conv_set_binding_limit (0);
+  vkc_conv_set_path (3);
+  g_autofree float *ref = op_download (t, &yt);
+  size_t differ = 0;
+  for (size_t i = 0; i < n; i++) differ += memcmp (&ref[i], &got_full[i], 4) != 0;
+  if (differ && strstr (vkc_device_info (t->dev)->driver_name, "llvmpipe"))
+    g_error ("blocked and tiled convs differ on %zu of %zu outputs: their summation orders parted", differ, n);
+  if (differ)
+    g_test_message ("blocked vs tiled: %zu of %zu outputs differ in their bits", differ, n);
+}
+
 static void
 run_case (OpTest *t, const Case *c, guint32 seed)
 {
@@ -163,23 +223,7 @@ run_case (OpTest *t, const Case *c, guint32 seed)
   vkc_conv_set_binding_limit (c->limit);
   VkcCmd *cmd = op_cmd (t);
   const VkcTensor *b = c->bias ? &bt : NULL;
-  if (c->kh == 2) {
-    if (c->tokens) {
-      int64_t ts[3] = { c->B, (int64_t) ho * wo, c->cout };
-      VkcTensor tok = vkc_tensor_reshape (&yt, 3, ts);
-      vkc_op_conv2d_patch2 (cmd, &tok, &xv, &wt, b);
-    } else {
-      vkc_op_conv2d_patch2 (cmd, &yv, &xv, &wt, b);
-    }
-  } else if (c->kh == 1) {
-    vkc_op_conv2d_1x1 (cmd, &yv, &xv, &wt, b);
-  } else if (c->stride == 2) {
-    vkc_op_conv2d_3x3_s2 (cmd, &yv, &xv, &wt, b);
-  } else if (c->up) {
-    vkc_op_conv2d_3x3_up2 (cmd, &yv, &xv, &wt, b);
-  } else {
-    vkc_op_conv2d_3x3 (cmd, &yv, &xv, &wt, b);
-  }
+  record_conv (cmd, c, &yt, &yv, &xv, &wt, b, ho, wo);
   guint dispatches = vkc_cmd_n_dispatches (cmd);
   {
     g_autoptr (GError) error = NULL;
@@ -219,14 +263,25 @@ run_case (OpTest *t, const Case *c, guint32 seed)
               c->up ? " up2" : "", c->B, c->H, c->W, c->cin, c->cout, vkc_dtype_name (c->wt), c->bias ? "" : " nobias",
               c->views ? " views" : "", c->limit ? " bands" : "");
   op_check (what, ref, got, ny, conv_limit ());
+  if (CONV_BLOCKED)
+    compare_bits_with_tiled (t, c, got_full, sentinel, nyfull, ys, &xv, &wt, b, ho, wo);
   vkc_pool_arena_reset (t->pool);
 }
+
+/* CONV_BLOCKED: each tile in turn (0 = AUTO's choice, then large / medium / small, then 64×64
+ * with 8×8 per invocation: lavapipe's 32 KiB of shared memory takes no large tile, which falls
+ * back to medium there, so this one runs the large tile's 8×8 micro-tile code). */
+static int n_blocked_tiles = 5;
 
 static void
 run_cases (const Case *cases, guint n)
 {
   OpTest *t = op_test_new ();
-  for (guint i = 0; i < n; i++) run_case (t, &cases[i], 100 + 7 * i);
+  for (int tile = 0; tile < (CONV_BLOCKED ? n_blocked_tiles : 1); tile++) {
+    vkc_conv_set_blocked_tile (tile);
+    for (guint i = 0; i < n; i++) run_case (t, &cases[i], 100 + 7 * i);
+  }
+  vkc_conv_set_blocked_tile (0);
   op_test_free (t);
 }
 
@@ -323,6 +378,7 @@ test_bands (void)
 static void
 test_real_sizes (void)
 {
+  n_blocked_tiles = 1;
   Case c[] = {
     make (K3, 1, 8, 8, 512, 512, VKC_BF16),     /* VAE mid / up_blocks 0–1 resnets */
     make (K3, 1, 64, 64, 128, 128, VKC_BF16),   /* VAE 128-channel resnets */
@@ -413,6 +469,15 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  vkc_conv_set_path (1);
+  if (CONV_BLOCKED) {
+    vkc_conv_set_path (3);
+    OpTest *t = op_test_new ();
+    g_autofree char *d = vkc_conv_describe (t->dev, VKC_BF16);
+    op_test_free (t);
+    printf ("conv: %s\n", d);
+    g_assert_true (g_str_has_prefix (d, "scalar blocked"));
+  }
   if (CONV_COOPMAT) {
     vkc_conv_set_path (2);
     OpTest *t = op_test_new ();
