@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dg_gettext.h"
+#include "dg_panel_private.h"
 #ifdef DEEPGEN_HAVE_DOWNLOAD
 #include "dg_download.h"
 #endif
@@ -337,7 +338,7 @@ update_sensitivity (DgPanel *self)
   const gboolean busy = self->cancellable != NULL;
   const gboolean have = self->result != NULL;
   const gboolean downloading = self->download_cancellable != NULL;
-  gtk_widget_set_sensitive (self->run_button, !busy && !downloading);
+  gtk_widget_set_sensitive (self->run_button, !busy && !downloading && !dg_panel_is_describing (self));
   gtk_widget_set_sensitive (self->folder_entry, !downloading);
   gtk_widget_set_sensitive (self->download_button, !busy);
   gtk_widget_set_sensitive (self->apply_button, !busy && have);
@@ -354,6 +355,7 @@ update_sensitivity (DgPanel *self)
   /* a new image has nothing to keep */
   gtk_widget_set_sensitive (self->strength_scale, job != DG_JOB_GENERATE);
   gtk_widget_set_sensitive (self->strength_label, job != DG_JOB_GENERATE);
+  dg_panel_describe_sync (self, busy || downloading);
 }
 
 /* ---- preview ---------------------------------------------------------------------------- */
@@ -577,7 +579,7 @@ void
 dg_panel_run (DgPanel *self)
 {
   g_return_if_fail (DG_IS_PANEL (self));
-  if (self->cancellable || self->download_cancellable)
+  if (self->cancellable || self->download_cancellable || dg_panel_is_describing (self))
     return;
   RunData *d = g_new0 (RunData, 1);
   dg_panel_get_spec (self, &d->spec, &d->strings);
@@ -642,6 +644,7 @@ dg_panel_set_source (DgPanel *self, DgImage *source, DgMask *selection, int canv
   g_return_if_fail (DG_IS_PANEL (self));
   dg_panel_cancel (self);
   g_clear_object (&self->cancellable);
+  dg_panel_cancel_describe (self); /* its text would be of the old source */
   input_unref (self->input);
   self->input = g_new0 (Input, 1);
   self->input->ref = 1;
@@ -1078,6 +1081,7 @@ dg_panel_init (DgPanel *self)
   gtk_widget_set_valign (self->prompt_label, GTK_ALIGN_START);
   gtk_grid_attach (GTK_GRID (grid), self->prompt_label, 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), scroll, 1, row++, 2, 1);
+  gtk_grid_attach (GTK_GRID (grid), dg_panel_describe_row_new (self), 1, row++, 2, 1);
 
   /* steps, guidance */
   self->steps_spin = gtk_spin_button_new_with_range (1, DG_TASK_MAX_STEPS, 1);
@@ -1345,6 +1349,7 @@ dg_panel_dispose (GObject *object)
   if (self->download_cancellable)
     g_cancellable_cancel (self->download_cancellable);
   g_clear_object (&self->download_cancellable);
+  dg_panel_cancel_describe (self);
   G_OBJECT_CLASS (dg_panel_parent_class)->dispose (object);
 }
 
@@ -1401,6 +1406,34 @@ dg_panel_class_init (DgPanelClass *klass)
                                            NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
   signals[SIGNAL_DOWNLOAD_FINISHED] = g_signal_new ("download-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                                     0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
+}
+
+/* ---- for the panel's parts in other files (dg_panel_private.h) ----------------------------- */
+
+void
+dg_panel_show_message (DgPanel *self, GtkMessageType type, const char *text)
+{
+  show_message (self, type, text);
+}
+
+void
+dg_panel_hide_message (DgPanel *self)
+{
+  hide_message (self);
+}
+
+void
+dg_panel_update_sensitivity (DgPanel *self)
+{
+  update_sensitivity (self);
+}
+
+const DgImage *
+dg_panel_peek_source (DgPanel *self, const DgMask **selection)
+{
+  if (selection)
+    *selection = self->input ? self->input->selection : NULL;
+  return self->input ? self->input->source : NULL;
 }
 
 GtkWidget *

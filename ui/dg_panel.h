@@ -56,6 +56,15 @@ gboolean dg_panel_is_downloading (DgPanel *panel);
 /* Whether the Download / Resume button is shown now. */
 gboolean dg_panel_offers_download (DgPanel *panel);
 
+/* Describe (the Describe button, below the prompt): the model writes a description of the
+ * region a run would fill (the selection's bounding box, else the layer) off the GTK thread,
+ * with progress and Stop, and it replaces the prompt field's text as a starting point (an error
+ * or a cancel goes to the message bar and leaves the text). Nothing happens while a job or a
+ * download runs; without a source the button is insensitive. A new source cancels it. */
+void dg_panel_describe (DgPanel *panel);
+void dg_panel_cancel_describe (DgPanel *panel);
+gboolean dg_panel_is_describing (DgPanel *panel);
+
 /* The message shown in the panel's error bar, NULL when none is shown (tests read it). */
 const char *dg_panel_get_message (DgPanel *panel);
 /* The fit indicator's text: whether the job fits this GPU and with which weights, "" without a

@@ -3,6 +3,9 @@
  *   test-panel run MODEL OUTDIR     fill the prompt, run on the tiny model, wait for the preview;
  *                                   check the result's place and size, Reuse last, a wrong model
  *                                   folder (message in place), an empty prompt; screenshots
+ *   test-panel describe MODEL OUTDIR   Describe on the tiny model: the prompt field gets what
+ *                                   dg_describe writes for the selection's box; Stop, a wrong
+ *                                   model folder, no source; a screenshot
  *   test-panel german OUTDIR        with LANGUAGE=de: the panel and a message are German
  *   test-panel download MODEL OUTDIR   (with libsoup 3) the model download against a test Hub
  *                                   on 127.0.0.1 serving MODEL: the offer for an empty folder,
@@ -208,6 +211,117 @@ test_run (const char *model, const char *out)
   return failures ? 1 : 0;
 }
 
+/* Waits until Describe is done; FALSE if it did not end within @timeout_s. */
+static gboolean
+wait_describe (DgPanel *panel, int timeout_s)
+{
+  const gint64 end = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+  while (dg_panel_is_describing (panel) && g_get_monotonic_time () < end) g_main_context_iteration (NULL, TRUE);
+  CHECK (!dg_panel_is_describing (panel), "Describe did not end within %d s", timeout_s);
+  return !dg_panel_is_describing (panel);
+}
+
+/* Presses Describe (dg_panel_describe) and waits until it is done. */
+static gboolean
+describe_and_wait (DgPanel *panel, int timeout_s)
+{
+  dg_panel_describe (panel);
+  return wait_describe (panel, timeout_s);
+}
+
+static GtkWidget *button_with_label (GtkWidget *w, const char *label);
+
+static int
+test_describe (const char *model, const char *out)
+{
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_EDIT, &panel);
+  DgPanel *p = DG_PANEL (panel);
+  GtkWidget *button = button_with_label (panel, "Des_cribe");
+  CHECK (button && gtk_widget_get_mapped (button), "no Describe button on screen");
+
+  /* no source (generate on an empty canvas): nothing to describe */
+  dg_panel_set_source (p, NULL, NULL, 96, 64);
+  CHECK (button && !gtk_widget_get_sensitive (button), "Describe is sensitive without a source");
+  dg_panel_describe (p);
+  CHECK (!dg_panel_is_describing (p), "Describe started without a source");
+
+  enum { W = 160, H = 120, RX = 24, RY = 40, RW = 72, RH = 48 };
+  DgImage *source = test_image (W, H);
+  g_autoptr (DgImage) box = dg_image_crop (source, RX, RY, RW, RH);
+  dg_panel_set_source (p, source, rect_mask (W, H, RX, RY, RW, RH), 0, 0);
+  CHECK (button && gtk_widget_get_sensitive (button), "Describe is not sensitive with a source");
+
+  /* a wrong model folder: the message in place, the prompt kept */
+  g_autofree char *bad = g_build_filename (out, "no-such-model", NULL);
+  g_object_set (panel, "model-folder", bad, NULL);
+  dg_panel_set_prompt (p, "keep me");
+  describe_and_wait (p, 60);
+  const char *msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "no-such-model") && strstr (msg, "does not exist"), "message: %s", msg ? msg : "(none)");
+  g_autofree char *kept = dg_panel_dup_prompt (p);
+  CHECK (g_str_equal (kept, "keep me"), "a failed Describe changed the prompt to \"%s\"", kept);
+
+  /* Stop at once: cancelled, the prompt kept, and the panel runs again afterwards */
+  g_object_set (panel, "model-folder", model, NULL);
+  dg_panel_describe (p);
+  CHECK (dg_panel_is_describing (p), "Describe did not start");
+  CHECK (!gtk_widget_get_sensitive (button), "Describe is sensitive while describing");
+  dg_panel_cancel_describe (p);
+  wait_describe (p, 60);
+  msg = dg_panel_get_message (p);
+  CHECK (msg && g_str_equal (msg, "Cancelled."), "message after Stop: %s", msg ? msg : "(none)");
+  g_free (kept);
+  kept = dg_panel_dup_prompt (p);
+  CHECK (g_str_equal (kept, "keep me"), "a cancelled Describe changed the prompt to \"%s\"", kept);
+
+  /* the description of the selection's box, as dg_describe writes it for those pixels (its
+   * golden test against transformers is tests/model; here: the panel describes the right
+   * pixels with the model's defaults and puts the whole text into the field) */
+  CHECK (describe_and_wait (p, 300), "Describe did not finish");
+  CHECK (dg_panel_get_message (p) == NULL, "message after Describe: %s", dg_panel_get_message (p));
+  g_autofree char *described = dg_panel_dup_prompt (p);
+  g_autoptr (GError) error = NULL;
+  DgModel *m = dg_task_model_acquire (model, &error);
+  CHECK (m != NULL, "cannot open the model: %s", error ? error->message : "");
+  g_autofree char *expected = m ? dg_describe (m, box, NULL, 0, NULL, NULL, NULL, &error) : NULL;
+  if (m)
+    dg_task_model_release (m);
+  CHECK (expected != NULL, "dg_describe: %s", error ? error->message : "");
+  if (expected)
+    g_strstrip (expected);
+  CHECK (expected && *expected && g_str_equal (described, expected), "the prompt field holds \"%s\", expected \"%s\"",
+         described, expected ? expected : "");
+  printf ("described: %s\n", described);
+  CHECK (gtk_widget_get_sensitive (button), "Describe is not sensitive after describing");
+  shot (window, out, "panel-describe.png");
+
+  /* a run while describing waits: Run is refused until Describe ends */
+  dg_panel_describe (p);
+  dg_panel_run (p);
+  CHECK (!dg_panel_is_busy (p), "a run started while describing");
+  describe_and_wait (p, 300);
+
+  gtk_widget_destroy (window);
+  dg_task_model_unload ();
+  return failures ? 1 : 0;
+}
+
+/* The button labelled exactly @label (with its mnemonic) anywhere under @w, or NULL. */
+static GtkWidget *
+button_with_label (GtkWidget *w, const char *label)
+{
+  if (GTK_IS_BUTTON (w) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (w)), label) == 0)
+    return w;
+  GtkWidget *found = NULL;
+  if (GTK_IS_CONTAINER (w)) {
+    GList *children = gtk_container_get_children (GTK_CONTAINER (w));
+    for (GList *l = children; l && !found; l = l->next) found = button_with_label (l->data, label);
+    g_list_free (children);
+  }
+  return found;
+}
+
 static gboolean
 find_label (GtkWidget *w, const char *text)
 {
@@ -285,6 +399,7 @@ test_german (const char *out)
   dg_panel_set_source (DG_PANEL (panel), test_image (160, 120), NULL, 0, 0);
   CHECK (find_label (panel, "_Ausführen"), "the Run button is not German (\"_Ausführen\")");
   CHECK (find_label (panel, "_Anweisung"), "the prompt label is not German (\"_Anweisung\")");
+  CHECK (find_label (panel, "Bes_chreiben"), "the Describe button is not German (\"Bes_chreiben\")");
 #ifdef DEEPGEN_HAVE_DOWNLOAD
   /* no model in the folder: the download offer, in German */
   g_autofree char *none = g_build_filename (out, "no-model-here", NULL);
@@ -409,6 +524,8 @@ main (int argc, char **argv)
     g_mkdir_with_parents (argv[argc - 1], 0755);
   if (argc == 4 && g_str_equal (argv[1], "run"))
     return test_run (argv[2], argv[3]);
+  if (argc == 4 && g_str_equal (argv[1], "describe"))
+    return test_describe (argv[2], argv[3]);
   if (argc == 3 && g_str_equal (argv[1], "german"))
     return test_german (argv[2]);
   if (argc == 4 && g_str_equal (argv[1], "download")) {
@@ -419,6 +536,7 @@ main (int argc, char **argv)
     return 77;
 #endif
   }
-  fprintf (stderr, "usage: test-panel run MODEL OUTDIR | german OUTDIR | download MODEL OUTDIR\n");
+  fprintf (stderr,
+           "usage: test-panel run MODEL OUTDIR | describe MODEL OUTDIR | german OUTDIR | download MODEL OUTDIR\n");
   return 2;
 }

@@ -12,6 +12,7 @@ copy gimp3/gimp3-dialog.png gimp3-dialog.png
 copy gimp2/gimp2-dialog.png gimp2-dialog.png
 copy panel.png panel.png
 copy panel-de.png panel-de.png
+copy panel-describe.png panel-describe.png
 copy studio/studio-preview.png studio.png
 copy studio/studio-history.png studio-history.png
 copy panel-download.png panel-download.png

@@ -1,0 +1,274 @@
+/* The panel's editing extras (issue #13), kept out of dg_panel.c so that each lives in functions
+ * of its own: the Describe button. dg_panel.h documents the public calls, dg_panel_private.h the
+ * hooks dg_panel.c calls. */
+#include <string.h>
+
+#include "dg_gettext.h"
+#include "dg_panel_private.h"
+
+/* ---- Describe ---------------------------------------------------------------------------- */
+
+/* The Describe row's widgets and state, kept on the panel (object data DESCRIBE_KEY). */
+typedef struct {
+  GtkWidget *row, *button, *progress, *stop;
+  GCancellable *cancellable; /* non-NULL while a description is being written */
+} Describe;
+
+#define DESCRIBE_KEY "dg-panel-describe"
+
+static void
+describe_free (gpointer data)
+{
+  Describe *d = data;
+  if (d->cancellable)
+    g_cancellable_cancel (d->cancellable);
+  g_clear_object (&d->cancellable);
+  g_free (d);
+}
+
+static Describe *
+describe_of (DgPanel *panel)
+{
+  return g_object_get_data (G_OBJECT (panel), DESCRIBE_KEY);
+}
+
+gboolean
+dg_panel_is_describing (DgPanel *panel)
+{
+  g_return_val_if_fail (DG_IS_PANEL (panel), FALSE);
+  Describe *d = describe_of (panel);
+  return d && d->cancellable != NULL;
+}
+
+void
+dg_panel_describe_sync (DgPanel *panel, gboolean busy)
+{
+  Describe *d = describe_of (panel);
+  if (!d)
+    return; /* dg_panel_init has not made the row yet */
+  const gboolean describing = d->cancellable != NULL;
+  gtk_widget_set_sensitive (d->button, !busy && !describing && dg_panel_peek_source (panel, NULL) != NULL);
+  gtk_widget_set_visible (d->progress, describing);
+  gtk_widget_set_visible (d->stop, describing);
+  gtk_widget_set_sensitive (d->stop, describing && !g_cancellable_is_cancelled (d->cancellable));
+}
+
+/* A copy of the pixels Describe looks at: the region a run would fill (the selection's box, else
+ * the whole layer), NULL without a source. */
+static DgImage *
+describe_region (DgPanel *panel)
+{
+  const DgMask *selection = NULL;
+  const DgImage *source = dg_panel_peek_source (panel, &selection);
+  if (!source)
+    return NULL;
+  g_auto (GStrv) strings = NULL;
+  DgTaskSpec spec;
+  dg_panel_get_spec (panel, &spec, &strings);
+  spec.prompt = "-"; /* the region does not depend on it */
+  int x = 0, y = 0, w = source->width, h = source->height;
+  /* a region outside the layer (generate on the canvas) falls back to the whole layer */
+  if (!dg_task_region (&spec, &x, &y, &w, &h, NULL) || x < 0 || y < 0 || w < 1 || h < 1 || x + w > source->width ||
+      y + h > source->height)
+    x = 0, y = 0, w = source->width, h = source->height;
+  return dg_image_crop (source, x, y, w, h);
+}
+
+typedef struct {
+  DgImage *region;
+  char *model_folder;
+  GMainContext *context;
+  DgPanel *panel; /* a reference, only touched from the main loop */
+  GCancellable *cancellable;
+} DescribeJob;
+
+static void
+describe_job_free (DescribeJob *j)
+{
+  dg_image_free (j->region);
+  g_free (j->model_folder);
+  g_main_context_unref (j->context);
+  g_object_unref (j->panel);
+  g_object_unref (j->cancellable);
+  g_free (j);
+}
+
+typedef struct {
+  DgPanel *panel;
+  GCancellable *cancellable; /* the description it belongs to: stale reports are dropped */
+  int step, n_steps;         /* n_steps 0: loading the model */
+} DescribeProgress;
+
+static void
+describe_progress_free (DescribeProgress *p)
+{
+  g_object_unref (p->panel);
+  g_object_unref (p->cancellable);
+  g_free (p);
+}
+
+static gboolean
+describe_progress_on_main (gpointer data)
+{
+  DescribeProgress *p = data;
+  Describe *d = describe_of (p->panel);
+  if (!d || d->cancellable != p->cancellable || g_cancellable_is_cancelled (p->cancellable))
+    return G_SOURCE_REMOVE;
+  g_autofree char *text = NULL;
+  if (p->n_steps <= 0) {
+    text = g_strdup (_ ("Loading the model…"));
+    gtk_progress_bar_pulse (GTK_PROGRESS_BAR (d->progress));
+  } else {
+    /* TRANSLATORS: Describe's progress; %d counts the tokens (word pieces) written so far */
+    text = g_strdup_printf (_ ("Describing: token %d"), p->step);
+    /* the caption usually ends well before the token limit: the bar only shows that it moves */
+    gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (d->progress), (double) p->step / p->n_steps);
+  }
+  gtk_progress_bar_set_text (GTK_PROGRESS_BAR (d->progress), text);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+describe_report (DescribeJob *j, int step, int n_steps)
+{
+  DescribeProgress *p = g_new (DescribeProgress, 1);
+  p->panel = g_object_ref (j->panel);
+  p->cancellable = g_object_ref (j->cancellable);
+  p->step = step, p->n_steps = n_steps;
+  g_main_context_invoke_full (j->context, G_PRIORITY_DEFAULT, describe_progress_on_main, p,
+                              (GDestroyNotify) describe_progress_free);
+}
+
+static void
+on_describe_progress (DgStage stage, int step, int n_steps, gpointer user_data)
+{
+  /* DG_STAGE_LOAD while the VLM uploads, then one DG_STAGE_ENCODE report per token */
+  describe_report (user_data, stage == DG_STAGE_ENCODE ? step : 0, stage == DG_STAGE_ENCODE ? n_steps : 0);
+}
+
+static void
+describe_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  DescribeJob *j = task_data;
+  GError *error = NULL;
+  describe_report (j, 0, 0);
+  DgModel *model = dg_task_model_acquire (j->model_folder, &error);
+  if (!model) {
+    g_task_return_error (task, error);
+    return;
+  }
+  char *text = dg_describe (model, j->region, NULL, 0, on_describe_progress, j, cancellable, &error);
+  dg_task_model_release (model);
+  if (text)
+    g_task_return_pointer (task, text, g_free);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+describe_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  DgPanel *panel = DG_PANEL (source);
+  GTask *task = G_TASK (result);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = g_task_propagate_pointer (task, &error);
+  Describe *d = describe_of (panel);
+  /* a description whose panel has since cancelled it (a new source) only cleans up */
+  if (!d || g_task_get_cancellable (task) != d->cancellable)
+    return;
+  g_clear_object (&d->cancellable);
+  if (text && *g_strstrip (text)) {
+    dg_panel_hide_message (panel);
+    dg_panel_set_prompt (panel, text);
+  } else if (text)
+    dg_panel_show_message (panel, GTK_MESSAGE_INFO, _ ("The model wrote no description of this image."));
+  else if (g_error_matches (error, DG_ERROR, DG_ERROR_CANCELLED) ||
+           g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    dg_panel_show_message (panel, GTK_MESSAGE_INFO, _ ("Cancelled."));
+  else
+    dg_panel_show_message (panel, GTK_MESSAGE_ERROR, error->message);
+  dg_panel_update_sensitivity (panel);
+}
+
+void
+dg_panel_describe (DgPanel *panel)
+{
+  g_return_if_fail (DG_IS_PANEL (panel));
+  Describe *d = describe_of (panel);
+  if (!d || d->cancellable || dg_panel_is_busy (panel) || dg_panel_is_downloading (panel))
+    return;
+  DgImage *region = describe_region (panel);
+  if (!region) {
+    dg_panel_show_message (panel, GTK_MESSAGE_WARNING, _ ("There is no image to describe."));
+    return;
+  }
+  DescribeJob *j = g_new0 (DescribeJob, 1);
+  j->region = region;
+  g_object_get (panel, "model-folder", &j->model_folder, NULL);
+  j->context = g_main_context_ref_thread_default ();
+  j->panel = g_object_ref (panel);
+  d->cancellable = g_cancellable_new ();
+  j->cancellable = g_object_ref (d->cancellable);
+  dg_panel_hide_message (panel);
+  gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (d->progress), 0.0);
+  gtk_progress_bar_set_text (GTK_PROGRESS_BAR (d->progress), _ ("Starting…"));
+  dg_panel_update_sensitivity (panel);
+
+  g_autoptr (GTask) task = g_task_new (panel, d->cancellable, describe_done, NULL);
+  g_task_set_source_tag (task, dg_panel_describe);
+  g_task_set_task_data (task, j, (GDestroyNotify) describe_job_free);
+  g_task_set_return_on_cancel (task, FALSE); /* dg_describe checks the cancellable between tokens */
+  g_task_run_in_thread (task, describe_thread);
+}
+
+void
+dg_panel_cancel_describe (DgPanel *panel)
+{
+  g_return_if_fail (DG_IS_PANEL (panel));
+  Describe *d = describe_of (panel);
+  if (d && d->cancellable) {
+    g_cancellable_cancel (d->cancellable);
+    gtk_progress_bar_set_text (GTK_PROGRESS_BAR (d->progress), _ ("Cancelling…"));
+    gtk_widget_set_sensitive (d->stop, FALSE);
+  }
+}
+
+static void
+on_describe_clicked (GtkButton *b, DgPanel *panel)
+{
+  dg_panel_describe (panel);
+}
+
+static void
+on_describe_stop_clicked (GtkButton *b, DgPanel *panel)
+{
+  dg_panel_cancel_describe (panel);
+}
+
+GtkWidget *
+dg_panel_describe_row_new (DgPanel *panel)
+{
+  Describe *d = g_new0 (Describe, 1);
+  d->row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  d->button = gtk_button_new_with_mnemonic (_ ("Des_cribe"));
+  gtk_widget_set_tooltip_text (d->button, _ ("Let the model describe the selection (or the layer) in words; the "
+                                             "description replaces the text above, as a starting point."));
+  d->progress = gtk_progress_bar_new ();
+  gtk_progress_bar_set_show_text (GTK_PROGRESS_BAR (d->progress), TRUE);
+  gtk_widget_set_valign (d->progress, GTK_ALIGN_CENTER);
+  d->stop = gtk_button_new_with_mnemonic (_ ("_Stop"));
+  gtk_widget_set_tooltip_text (d->stop, _ ("Stop describing; the text above stays as it was."));
+  gtk_box_pack_start (GTK_BOX (d->row), d->button, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (d->row), d->progress, TRUE, TRUE, 0);
+  gtk_box_pack_start (GTK_BOX (d->row), d->stop, FALSE, FALSE, 0);
+  g_signal_connect (d->button, "clicked", G_CALLBACK (on_describe_clicked), panel);
+  g_signal_connect (d->stop, "clicked", G_CALLBACK (on_describe_stop_clicked), panel);
+  gtk_widget_show_all (d->row);
+  /* the progress and Stop show only while describing: a front-end's show_all must not bring them */
+  gtk_widget_set_no_show_all (d->progress, TRUE);
+  gtk_widget_set_no_show_all (d->stop, TRUE);
+  gtk_widget_hide (d->progress);
+  gtk_widget_hide (d->stop);
+  g_object_set_data_full (G_OBJECT (panel), DESCRIBE_KEY, d, describe_free);
+  return d->row;
+}
