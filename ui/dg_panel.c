@@ -341,7 +341,7 @@ update_sensitivity (DgPanel *self)
   gtk_widget_set_sensitive (self->run_button, !busy && !downloading && !dg_panel_is_describing (self));
   gtk_widget_set_sensitive (self->folder_entry, !downloading);
   gtk_widget_set_sensitive (self->download_button, !busy);
-  gtk_widget_set_sensitive (self->apply_button, !busy && have);
+  gtk_widget_set_sensitive (self->apply_button, !busy && have && dg_panel_count_picked (self) > 0);
   gtk_widget_set_sensitive (self->discard_button, !busy && have);
   gtk_widget_set_visible (self->progress_box, busy);
   gtk_widget_set_sensitive (self->seed_spin, !gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->seed_random)));
@@ -380,6 +380,7 @@ pixbuf_from_image (const DgImage *img)
 static void
 show_preview (DgPanel *self)
 {
+  dg_panel_picks_show (self, self->result);
   if (!self->result) {
     gtk_image_clear (GTK_IMAGE (self->preview_image));
     gtk_widget_hide (self->preview_frame);
@@ -405,13 +406,6 @@ show_preview (DgPanel *self)
                      self->result->weights == DG_WEIGHTS_Q8_0 ? _ (", with 8-bit weights to fit the GPU")
                                                               : _ (", with a 4-bit language model to fit the GPU"),
                      NULL);
-    g_free (caption);
-    caption = g_steal_pointer (&more);
-  }
-  if (self->result->variations && self->result->variations->len > 0) {
-    /* TRANSLATORS: added to the preview's caption: how many more results (variations) Apply adds */
-    g_autofree char *more =
-        g_strdup_printf (_ ("%s; Apply adds %u more with the next seeds"), caption, self->result->variations->len);
     g_free (caption);
     caption = g_steal_pointer (&more);
   }
@@ -633,8 +627,14 @@ void
 dg_panel_apply (DgPanel *self)
 {
   g_return_if_fail (DG_IS_PANEL (self));
-  if (!self->result || self->cancellable)
+  if (!self->result || self->cancellable || dg_panel_count_picked (self) == 0)
     return;
+  /* variations: only the picked ones go (the strip then shows those) */
+  if (self->result->variations) {
+    self->result = dg_panel_picks_take (self, self->result);
+    show_preview (self);
+    update_sensitivity (self);
+  }
   g_signal_emit (self, signals[SIGNAL_APPLY], 0, self->result);
 }
 
@@ -1130,7 +1130,8 @@ dg_panel_init (DgPanel *self)
   self->results_spin = gtk_spin_button_new_with_range (1, DG_TASK_MAX_RESULTS, 1);
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->results_spin), 1);
   gtk_widget_set_tooltip_text (self->results_spin, _ ("How many results to make at once, with consecutive seeds; "
-                                                      "each becomes a layer. More take longer and more GPU memory."));
+                                                      "you pick the ones to keep. More take longer and more GPU "
+                                                      "memory."));
   gtk_grid_attach (GTK_GRID (grid), label_for (_ ("N_umber of results"), self->results_spin), 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), self->results_spin, 1, row++, 1, 1);
 
@@ -1193,6 +1194,7 @@ dg_panel_init (DgPanel *self)
   gtk_label_set_line_wrap (GTK_LABEL (self->preview_caption), TRUE);
   gtk_box_pack_start (GTK_BOX (pbox), self->preview_image, TRUE, TRUE, 0);
   gtk_box_pack_start (GTK_BOX (pbox), self->preview_caption, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (pbox), dg_panel_picks_new (self), FALSE, FALSE, 0);
   gtk_container_add (GTK_CONTAINER (self->preview_frame), pbox);
   gtk_box_pack_start (box, self->preview_frame, TRUE, TRUE, 0);
   gtk_widget_show_all (self->preview_frame);

@@ -65,6 +65,15 @@ void dg_panel_describe (DgPanel *panel);
 void dg_panel_cancel_describe (DgPanel *panel);
 gboolean dg_panel_is_describing (DgPanel *panel);
 
+/* Picking among variations: when a run made several results (Number of results > 1), the
+ * preview shows them side by side as thumbnails, each a toggle, all picked at first; Apply hands
+ * over only the picked ones ("apply"'s result is the first picked, its variations the other
+ * picked), and is insensitive while none is. @index counts the results in order (0 = the
+ * first, seed; 1 = seed + 1, …). With one result, it is the only one and always picked. */
+void dg_panel_set_picked (DgPanel *panel, guint index, gboolean picked);
+gboolean dg_panel_get_picked (DgPanel *panel, guint index);
+guint dg_panel_count_picked (DgPanel *panel);
+
 /* The message shown in the panel's error bar, NULL when none is shown (tests read it). */
 const char *dg_panel_get_message (DgPanel *panel);
 /* The fit indicator's text: whether the job fits this GPU and with which weights, "" without a

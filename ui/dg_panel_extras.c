@@ -272,3 +272,191 @@ dg_panel_describe_row_new (DgPanel *panel)
   g_object_set_data_full (G_OBJECT (panel), DESCRIBE_KEY, d, describe_free);
   return d->row;
 }
+
+/* ---- picking among variations ------------------------------------------------------------ */
+
+/* The strip of thumbnails below the preview when a run made several results: one check button
+ * per result (the first is the preview's), all picked at first; Apply hands over the picked. */
+typedef struct {
+  GtkWidget *box, *label, *strip;
+  GPtrArray *buttons; /* GtkToggleButton*, in result order; empty without variations */
+} Picks;
+
+#define PICKS_KEY "dg-panel-picks"
+#define PICK_THUMB_SIDE 96
+
+static void
+picks_free (gpointer data)
+{
+  Picks *p = data;
+  g_ptr_array_unref (p->buttons);
+  g_free (p);
+}
+
+static Picks *
+picks_of (DgPanel *panel)
+{
+  return g_object_get_data (G_OBJECT (panel), PICKS_KEY);
+}
+
+static void
+pixels_free (guchar *pixels, gpointer data)
+{
+  dg_image_free (data);
+}
+
+/* A thumbnail of @img (RGB or RGBA) no larger than @side. */
+static GdkPixbuf *
+thumbnail (const DgImage *img, int side)
+{
+  DgImage *copy = dg_image_copy (img);
+  if (!copy)
+    return NULL;
+  g_autoptr (GdkPixbuf) full = gdk_pixbuf_new_from_data (copy->pixels, GDK_COLORSPACE_RGB, copy->channels == 4, 8,
+                                                         copy->width, copy->height, copy->rowstride, pixels_free, copy);
+  const double s = MIN (1.0, (double) side / MAX (img->width, img->height));
+  return gdk_pixbuf_scale_simple (full, MAX (1, (int) (img->width * s + 0.5)), MAX (1, (int) (img->height * s + 0.5)),
+                                  GDK_INTERP_BILINEAR);
+}
+
+guint
+dg_panel_count_picked (DgPanel *panel)
+{
+  g_return_val_if_fail (DG_IS_PANEL (panel), 0);
+  Picks *p = picks_of (panel);
+  const DgTaskResult *r = dg_panel_get_result (panel);
+  if (!r)
+    return 0;
+  if (!p || p->buttons->len == 0)
+    return 1;
+  guint n = 0;
+  for (guint i = 0; i < p->buttons->len; i++) n += gtk_toggle_button_get_active (p->buttons->pdata[i]) ? 1 : 0;
+  return n;
+}
+
+static void
+update_picks_label (DgPanel *panel)
+{
+  Picks *p = picks_of (panel);
+  g_autofree char *text =
+      /* TRANSLATORS: above the variations' thumbnails; %u of %u: how many are picked of how many */
+      g_strdup_printf (_ ("Pick the results to keep (%u of %u): Apply adds each picked one."),
+                       dg_panel_count_picked (panel), p->buttons->len);
+  gtk_label_set_text (GTK_LABEL (p->label), text);
+}
+
+static void
+on_pick_toggled (GtkToggleButton *b, DgPanel *panel)
+{
+  update_picks_label (panel);
+  dg_panel_update_sensitivity (panel);
+}
+
+static void
+destroy_child (GtkWidget *w, gpointer data)
+{
+  gtk_widget_destroy (w);
+}
+
+void
+dg_panel_picks_show (DgPanel *panel, const DgTaskResult *result)
+{
+  Picks *p = picks_of (panel);
+  if (!p)
+    return;
+  gtk_container_foreach (GTK_CONTAINER (p->strip), destroy_child, NULL);
+  g_ptr_array_set_size (p->buttons, 0);
+  if (!result || !result->variations || result->variations->len == 0) {
+    gtk_widget_hide (p->box);
+    return;
+  }
+  for (guint i = 0; i <= result->variations->len; i++) {
+    const DgTaskResult *r = i == 0 ? result : g_ptr_array_index (result->variations, i - 1);
+    g_autoptr (GdkPixbuf) thumb = thumbnail (r->image, PICK_THUMB_SIDE);
+    GtkWidget *button = gtk_check_button_new (); /* a toggle whose tick shows the pick */
+    GtkWidget *inner = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
+    gtk_box_pack_start (GTK_BOX (inner), gtk_image_new_from_pixbuf (thumb), FALSE, FALSE, 0);
+    g_autofree char *seed = g_strdup_printf (_ ("seed %u"), (guint) r->seed);
+    gtk_box_pack_start (GTK_BOX (inner), gtk_label_new (seed), FALSE, FALSE, 0);
+    gtk_container_add (GTK_CONTAINER (button), inner);
+    gtk_widget_set_tooltip_text (button, _ ("Ticked: Apply adds this result. Click to leave it out or take it."));
+    gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (button), TRUE);
+    g_signal_connect (button, "toggled", G_CALLBACK (on_pick_toggled), panel);
+    gtk_flow_box_insert (GTK_FLOW_BOX (p->strip), button, -1);
+    g_ptr_array_add (p->buttons, button);
+  }
+  update_picks_label (panel);
+  /* the box itself is no_show_all (a front-end's show_all must not bring it back empty) */
+  gtk_widget_show (p->label);
+  gtk_widget_show_all (p->strip);
+  gtk_widget_show (p->box);
+}
+
+void
+dg_panel_set_picked (DgPanel *panel, guint index, gboolean picked)
+{
+  g_return_if_fail (DG_IS_PANEL (panel));
+  Picks *p = picks_of (panel);
+  if (p && index < p->buttons->len)
+    gtk_toggle_button_set_active (p->buttons->pdata[index], picked);
+}
+
+gboolean
+dg_panel_get_picked (DgPanel *panel, guint index)
+{
+  g_return_val_if_fail (DG_IS_PANEL (panel), FALSE);
+  Picks *p = picks_of (panel);
+  if (!p || p->buttons->len == 0)
+    return index == 0 && dg_panel_get_result (panel) != NULL;
+  return index < p->buttons->len && gtk_toggle_button_get_active (p->buttons->pdata[index]);
+}
+
+DgTaskResult *
+dg_panel_picks_take (DgPanel *panel, DgTaskResult *result)
+{
+  Picks *p = picks_of (panel);
+  if (!result || !result->variations || !p || p->buttons->len != result->variations->len + 1)
+    return result;
+  /* every result in order, then the picked ones: the first is the head, the others its variations */
+  g_autoptr (GPtrArray) all = g_ptr_array_new ();
+  g_autoptr (GPtrArray) rest = g_steal_pointer (&result->variations);
+  g_ptr_array_add (all, result);
+  while (rest->len > 0) g_ptr_array_add (all, g_ptr_array_steal_index (rest, 0));
+  DgTaskResult *head = NULL;
+  for (guint i = 0; i < all->len; i++) {
+    DgTaskResult *r = all->pdata[i];
+    if (!gtk_toggle_button_get_active (p->buttons->pdata[i]))
+      dg_task_result_free (r);
+    else if (!head)
+      head = r;
+    else {
+      if (!head->variations)
+        head->variations = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_task_result_free);
+      g_ptr_array_add (head->variations, r);
+    }
+  }
+  return head;
+}
+
+GtkWidget *
+dg_panel_picks_new (DgPanel *panel)
+{
+  Picks *p = g_new0 (Picks, 1);
+  p->buttons = g_ptr_array_new ();
+  p->box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
+  p->label = gtk_label_new ("");
+  gtk_label_set_xalign (GTK_LABEL (p->label), 0.0);
+  gtk_label_set_line_wrap (GTK_LABEL (p->label), TRUE);
+  p->strip = gtk_flow_box_new ();
+  gtk_flow_box_set_selection_mode (GTK_FLOW_BOX (p->strip), GTK_SELECTION_NONE);
+  gtk_flow_box_set_homogeneous (GTK_FLOW_BOX (p->strip), TRUE);
+  gtk_flow_box_set_max_children_per_line (GTK_FLOW_BOX (p->strip), DG_TASK_MAX_RESULTS);
+  gtk_flow_box_set_column_spacing (GTK_FLOW_BOX (p->strip), 4);
+  gtk_flow_box_set_row_spacing (GTK_FLOW_BOX (p->strip), 4);
+  gtk_box_pack_start (GTK_BOX (p->box), p->label, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (p->box), p->strip, FALSE, FALSE, 0);
+  gtk_widget_set_no_show_all (p->box, TRUE);
+  gtk_widget_hide (p->box);
+  g_object_set_data_full (G_OBJECT (panel), PICKS_KEY, p, picks_free);
+  return p->box;
+}

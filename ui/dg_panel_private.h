@@ -20,4 +20,12 @@ GtkWidget *dg_panel_describe_row_new (DgPanel *panel);
 /* Called by dg_panel_update_sensitivity: Describe needs a source and an idle panel. */
 void dg_panel_describe_sync (DgPanel *panel, gboolean busy);
 
+/* dg_panel_extras.c: picking among variations. The strip below the preview, created once by
+ * dg_panel_init; dg_panel_picks_show (from show_preview) fills it for a new result (all picked)
+ * or hides it; dg_panel_picks_take turns @result into the picked ones only (the first picked is
+ * the head, the others its variations; the rest freed) and returns it, NULL when none is picked. */
+GtkWidget *dg_panel_picks_new (DgPanel *panel);
+void dg_panel_picks_show (DgPanel *panel, const DgTaskResult *result);
+DgTaskResult *dg_panel_picks_take (DgPanel *panel, DgTaskResult *result);
+
 G_END_DECLS

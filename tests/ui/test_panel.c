@@ -6,6 +6,8 @@
  *   test-panel describe MODEL OUTDIR   Describe on the tiny model: the prompt field gets what
  *                                   dg_describe writes for the selection's box; Stop, a wrong
  *                                   model folder, no source; a screenshot
+ *   test-panel variations MODEL OUTDIR   three results side by side: the picked ones (not the
+ *                                   first) are what Apply hands over; none picked, no Apply; a screenshot
  *   test-panel german OUTDIR        with LANGUAGE=de: the panel and a message are German
  *   test-panel download MODEL OUTDIR   (with libsoup 3) the model download against a test Hub
  *                                   on 127.0.0.1 serving MODEL: the offer for an empty folder,
@@ -300,7 +302,89 @@ test_describe (const char *model, const char *out)
   dg_panel_describe (p);
   dg_panel_run (p);
   CHECK (!dg_panel_is_busy (p), "a run started while describing");
-  describe_and_wait (p, 300);
+  dg_panel_cancel_describe (p);
+  wait_describe (p, 60);
+
+  gtk_widget_destroy (window);
+  dg_task_model_unload ();
+  return failures ? 1 : 0;
+}
+
+static gboolean
+same_pixels (const DgImage *a, const DgImage *b)
+{
+  if (a->width != b->width || a->height != b->height || a->channels != b->channels)
+    return FALSE;
+  for (int y = 0; y < a->height; y++)
+    if (memcmp (a->pixels + (gsize) y * a->rowstride, b->pixels + (gsize) y * b->rowstride,
+                (gsize) a->width * a->channels) != 0)
+      return FALSE;
+  return TRUE;
+}
+
+static int
+test_variations (const char *model, const char *out)
+{
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_GENERATE, &panel);
+  DgPanel *p = DG_PANEL (panel);
+  dg_panel_set_source (p, NULL, NULL, 96, 64);
+  g_object_set (panel, "model-folder", model, "steps", 2, "max-size", 64, "n-results", 3, "seed", (gint64) 7, NULL);
+  dg_panel_set_prompt (p, "a lighthouse at dusk");
+  CHECK (run_and_wait (p, 300), "the run failed: %s", dg_panel_get_message (p) ? dg_panel_get_message (p) : "?");
+  const DgTaskResult *r = dg_panel_get_result (p);
+  CHECK (r && r->variations && r->variations->len == 2, "not three results");
+  if (!r || !r->variations || r->variations->len != 2) {
+    gtk_widget_destroy (window);
+    return 1;
+  }
+  /* the results as the run made them: seeds 7, 8, 9 */
+  g_autoptr (DgImage) first = dg_image_copy (r->image);
+  const DgTaskResult *r1 = g_ptr_array_index (r->variations, 0), *r2 = g_ptr_array_index (r->variations, 1);
+  g_autoptr (DgImage) second = dg_image_copy (r1->image);
+  g_autoptr (DgImage) third = dg_image_copy (r2->image);
+  CHECK (r->seed == 7 && r1->seed == 8 && r2->seed == 9, "seeds %u %u %u", (guint) r->seed, (guint) r1->seed,
+         (guint) r2->seed);
+
+  /* side by side, all picked, on screen */
+  CHECK (dg_panel_count_picked (p) == 3, "%u picked at first, expected all 3", dg_panel_count_picked (p));
+  for (guint i = 0; i < 3; i++) CHECK (dg_panel_get_picked (p, i), "result %u not picked at first", i);
+  GtkWidget *label = label_with_text (panel, "Pick the results to keep (3 of 3): Apply adds each picked one.");
+  CHECK (label && gtk_widget_get_mapped (label), "the variations' strip is not on screen");
+  GtkWidget *apply = button_with_label (panel, "_Apply");
+
+  /* leave the first out: Apply hands over the second (the head) and the third */
+  dg_panel_set_picked (p, 0, FALSE);
+  CHECK (dg_panel_count_picked (p) == 2 && !dg_panel_get_picked (p, 0), "unpicking the first did not take");
+  CHECK (label_with_text (panel, "Pick the results to keep (2 of 3): Apply adds each picked one.") != NULL,
+         "the strip's label does not follow the picks");
+  shot (window, out, "panel-variations.png");
+  const DgTaskResult *applied = NULL;
+  g_signal_connect (panel, "apply", G_CALLBACK (on_apply), &applied);
+  dg_panel_apply (p);
+  CHECK (applied != NULL, "Apply handed nothing over");
+  if (applied) {
+    CHECK (applied->seed == 8 && same_pixels (applied->image, second), "Apply's first result is not the second");
+    CHECK (applied->variations && applied->variations->len == 1, "Apply's result has %u variations, expected 1",
+           applied->variations ? applied->variations->len : 0);
+    if (applied->variations && applied->variations->len == 1) {
+      const DgTaskResult *v = g_ptr_array_index (applied->variations, 0);
+      CHECK (v->seed == 9 && same_pixels (v->image, third), "Apply's variation is not the third");
+    }
+    CHECK (!same_pixels (applied->image, first), "the first result went along");
+  }
+  /* the strip now shows what was handed over: two, both picked */
+  CHECK (dg_panel_count_picked (p) == 2 && dg_panel_get_picked (p, 1) && !dg_panel_get_picked (p, 2),
+         "after Apply the strip does not show the two applied results");
+
+  /* none picked: Apply is insensitive and does nothing */
+  dg_panel_set_picked (p, 0, FALSE);
+  dg_panel_set_picked (p, 1, FALSE);
+  CHECK (dg_panel_count_picked (p) == 0, "unpicking both did not take");
+  CHECK (apply && !gtk_widget_get_sensitive (apply), "Apply is sensitive with nothing picked");
+  applied = NULL;
+  dg_panel_apply (p);
+  CHECK (applied == NULL, "Apply handed a result over with nothing picked");
 
   gtk_widget_destroy (window);
   dg_task_model_unload ();
@@ -526,6 +610,8 @@ main (int argc, char **argv)
     return test_run (argv[2], argv[3]);
   if (argc == 4 && g_str_equal (argv[1], "describe"))
     return test_describe (argv[2], argv[3]);
+  if (argc == 4 && g_str_equal (argv[1], "variations"))
+    return test_variations (argv[2], argv[3]);
   if (argc == 3 && g_str_equal (argv[1], "german"))
     return test_german (argv[2]);
   if (argc == 4 && g_str_equal (argv[1], "download")) {
@@ -536,7 +622,7 @@ main (int argc, char **argv)
     return 77;
 #endif
   }
-  fprintf (stderr,
-           "usage: test-panel run MODEL OUTDIR | describe MODEL OUTDIR | german OUTDIR | download MODEL OUTDIR\n");
+  fprintf (stderr, "usage: test-panel run MODEL OUTDIR | describe MODEL OUTDIR | variations MODEL OUTDIR | german "
+                   "OUTDIR | download MODEL OUTDIR\n");
   return 2;
 }

@@ -13,6 +13,7 @@ copy gimp2/gimp2-dialog.png gimp2-dialog.png
 copy panel.png panel.png
 copy panel-de.png panel-de.png
 copy panel-describe.png panel-describe.png
+copy panel-variations.png panel-variations.png
 copy studio/studio-preview.png studio.png
 copy studio/studio-history.png studio-history.png
 copy panel-download.png panel-download.png
