@@ -10,7 +10,8 @@ typedef struct {
   DgPanel *panel;
   void (*close) (GtkWindow *window);
   char *prompt, *model, *shot, *shot2, *dlshot, *save;
-  int steps, max_size, move_x, move_y;
+  char **unpick; /* result indices to untick before Apply */
+  int steps, max_size, move_x, move_y, n_results;
   gboolean root, apply, done, download;
   guint timeout_id;
 } Pilot;
@@ -62,6 +63,7 @@ static gboolean
 after_draw (gpointer data)
 {
   Pilot *p = data;
+  for (char **i = p->unpick; p->panel && i && *i; i++) dg_panel_set_picked (p->panel, (guint) atoi (*i), FALSE);
   shoot (p, p->shot);
   if (p->apply && p->panel && dg_panel_get_result (p->panel)) {
     fprintf (stderr, "autopilot: apply\n");
@@ -169,6 +171,8 @@ start (gpointer data)
     g_object_set (p->panel, "steps", p->steps, NULL);
   if (p->max_size > 0)
     g_object_set (p->panel, "max-size", p->max_size, NULL);
+  if (p->n_results > 0)
+    g_object_set (p->panel, "n-results", p->n_results, NULL);
   dg_panel_run (p->panel);
   return G_SOURCE_REMOVE;
 }
@@ -208,6 +212,10 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
       p->steps = atoi (val);
     else if (g_str_equal (key, "max-size"))
       p->max_size = atoi (val);
+    else if (g_str_equal (key, "n-results"))
+      p->n_results = atoi (val);
+    else if (g_str_equal (key, "unpick"))
+      p->unpick = g_strsplit (val, ",", -1);
     else if (g_str_equal (key, "root"))
       p->root = atoi (val) != 0;
     else if (g_str_equal (key, "apply"))

@@ -6,6 +6,8 @@
  *   steps=N            set the steps (the tiny test model needs few)
  *   max-size=N         set the working size (the "fit" policy's longer side)
  *   model=DIR          set the model folder
+ *   n-results=N        set the number of results (variations)
+ *   unpick=I,J,…       after the run, untick these results (0 = the first) before the shot and Apply
  *   shot=FILE.png      after the run, save a screenshot of the window (root=1: of the screen)
  *   download=1         first press the panel's "Download the model" when it offers it, wait for
  *                      the download ("autopilot: downloaded"), then run

@@ -7,10 +7,16 @@
 # of the screen and presses Apply. Checks that the autopilot got a result, that the image has
 # the new layer, with a mask, afterwards (a file the Script-Fu writes, not gimp-message), that
 # the screenshot exists and that the Vulkan validation layer stayed silent.
-#   gimp2-dialog-test.sh CHECKER PLUGIN MODEL OUTDIR
+# With "variations" as the fifth argument the autopilot asks for three results and unticks the
+# first before Apply: the two ticked ones become layers (three layers in all), not the first.
+#   gimp2-dialog-test.sh CHECKER PLUGIN MODEL OUTDIR [variations]
 # Exit 77 = skipped (no gimp-2.10 or xvfb-run).
 set -eu
-checker=$1 plugin=$2 model=$3 out=$4
+checker=$1 plugin=$2 model=$3 out=$4 mode=${5:-}
+pilot="" expect=2 shot=gimp2-dialog.png
+if [ "$mode" = variations ]; then
+  pilot="n-results=3;unpick=0;" expect=3 shot=gimp2-dialog-variations.png
+fi
 for tool in gimp-2.10 xvfb-run; do
   command -v $tool >/dev/null 2>&1 || { echo "SKIP: $tool is not installed" >&2; exit 77; }
 done
@@ -43,7 +49,7 @@ SCM
 # dialog and waits for a click that never comes.
 rc=0
 HOME="$out/home" G_SLICE=always-malloc DEEPGEN_VK_VALIDATION=1 \
-  DEEPGEN_AUTOPILOT="prompt=$prompt;steps=2;max-size=128;model=$model;shot=$out/gimp2-dialog.png;root=1;move=815,60;apply=1;timeout=300" \
+  DEEPGEN_AUTOPILOT="${pilot}prompt=$prompt;steps=2;max-size=128;model=$model;shot=$out/$shot;root=1;move=815,60;apply=1;timeout=300" \
   timeout 400 xvfb-run -a -s "-screen 0 1280x900x24" gimp-2.10 -n -d -f \
   -b "(load \"$out/dialog.scm\")" -b '(gimp-quit 1)' > "$out/gimp.log" 2>&1 || rc=$?
 grep "autopilot" "$out/gimp.log" || true
@@ -52,8 +58,8 @@ fail() { grep -v -e 'theme engine' -e '^$' "$out/gimp.log" | tail -n 30 >&2; ech
 [ $rc = 0 ] || echo "note: gimp-2.10 exited with $rc" >&2
 grep -q "autopilot: result" "$out/gimp.log" || fail "no preview in the dialog"
 layers=$(cat "$out/layers.txt" 2>/dev/null || echo "none")
-[ "${layers% *}" = 2 ] || fail "Apply did not add the layer (layers after the call: $layers)"
+[ "${layers% *}" = $expect ] || fail "Apply did not add $((expect - 1)) layer(s) (layers after the call: $layers)"
 [ "${layers#* }" = mask ] || fail "the new layer has no mask from the selection ($layers)"
-[ -s "$out/gimp2-dialog.png" ] || fail "no screenshot"
+[ -s "$out/$shot" ] || fail "no screenshot"
 ! grep -q "vkc: validation" "$out/gimp.log" || fail "the Vulkan validation layer reported problems"
-echo "screenshot: $out/gimp2-dialog.png"
+echo "screenshot: $out/$shot"

@@ -6,9 +6,15 @@
 # screen and presses Apply. Checks that the layer came back, named after the typed prompt, that
 # the screenshot exists, and that GIMP saved the typed prompt as the last values (the panel's
 # fields are bound to the procedure config).
-#   gimp3-dialog-test.sh PLUGIN MODEL OUTDIR ROOT SRC BUILD
+# With "variations" as the seventh argument the autopilot asks for three results and unticks the
+# first before Apply: the two ticked ones become layers (three layers in all), not the first.
+#   gimp3-dialog-test.sh PLUGIN MODEL OUTDIR ROOT SRC BUILD [variations]
 set -eu
-plugin=$1 model=$2 out=$3 root=$4 src=$5 build=$6
+plugin=$1 model=$2 out=$3 root=$4 src=$5 build=$6 mode=${7:-}
+pilot="" expect=2 shot=gimp3-dialog.png
+if [ "$mode" = variations ]; then
+  pilot="n-results=3;unpick=0;" expect=3 shot=gimp3-dialog-variations.png
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 if [ ! -f "$root/.deepgen-gimp3-root" ]; then
   echo "SKIP: no GIMP 3 root at '$root' (scripts/make-gimp3-root.sh)" >&2
@@ -36,18 +42,18 @@ cat > "$out/dialog.scm" <<SCM
 SCM
 rc=0
 "$here/gimp3-root.sh" "$root" "$src" "$build" run env HOME="$out/home" \
-  DEEPGEN_AUTOPILOT="prompt=$prompt;shot=$out/gimp3-dialog.png;root=1;move=730,60;apply=1;timeout=300" \
+  DEEPGEN_AUTOPILOT="${pilot}prompt=$prompt;shot=$out/$shot;root=1;move=730,60;apply=1;timeout=300" \
   timeout 600 xvfb-run -a -s "-screen 0 1280x900x24" gimp-3.0 -n -d -f \
   --batch-interpreter=plug-in-script-fu-eval -b "(load \"$out/dialog.scm\")" --quit > "$out/gimp.log" 2>&1 || rc=$?
 [ $rc = 77 ] && exit 77
 grep "autopilot" "$out/gimp.log" || true
 grep -q "autopilot: result" "$out/gimp.log" || { tail -n 30 "$out/gimp.log" >&2; echo "FAIL: no preview in the dialog" >&2; exit 1; }
 layers=$(head -n 1 "$out/layers.txt" 2>/dev/null || echo "none")
-[ "$layers" = 2 ] || { tail -n 30 "$out/gimp.log" >&2; echo "FAIL: Apply did not add the layer (layers after the call: $layers)" >&2; exit 1; }
+[ "$layers" = $expect ] || { tail -n 30 "$out/gimp.log" >&2; echo "FAIL: Apply did not add $((expect - 1)) layer(s) (layers after the call: $layers)" >&2; exit 1; }
 name=$(sed -n 2p "$out/layers.txt")
 [ "$name" = "$prompt" ] || { echo "FAIL: the new layer is named '$name', not after the prompt typed in the dialog" >&2; exit 1; }
 last="$out/home/.config/GIMP/3.0/plug-in-settings/GimpProcedureConfigRun-plug-in-deepgen-inpaint.last"
 grep -qF "(prompt \"$prompt\")" "$last" 2>/dev/null \
   || { cat "$last" >&2 || true; echo "FAIL: the prompt typed in the dialog did not reach the procedure config" >&2; exit 1; }
-[ -s "$out/gimp3-dialog.png" ] || { echo "FAIL: no screenshot" >&2; exit 1; }
-echo "screenshot: $out/gimp3-dialog.png"
+[ -s "$out/$shot" ] || { echo "FAIL: no screenshot" >&2; exit 1; }
+echo "screenshot: $out/$shot"
