@@ -12,7 +12,7 @@ typedef struct {
   char *prompt, *model, *shot, *shot2, *dlshot, *save;
   char **unpick; /* result indices to untick before Apply */
   int steps, max_size, move_x, move_y, n_results;
-  gboolean root, apply, done, download;
+  gboolean root, apply, done, download, rerun;
   guint timeout_id;
 } Pilot;
 
@@ -163,6 +163,10 @@ start (gpointer data)
   }
   if ((p->move_x || p->move_y) && p->window)
     gtk_window_move (p->window, p->move_x, p->move_y);
+  if (p->rerun) {
+    fprintf (stderr, "autopilot: layer settings %s\n", dg_panel_offers_layer_params (p->panel) ? "offered" : "missing");
+    dg_panel_load_layer_params (p->panel);
+  }
   if (p->prompt)
     dg_panel_set_prompt (p->panel, p->prompt);
   if (p->model)
@@ -214,6 +218,8 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
       p->max_size = atoi (val);
     else if (g_str_equal (key, "n-results"))
       p->n_results = atoi (val);
+    else if (g_str_equal (key, "rerun"))
+      p->rerun = atoi (val) != 0;
     else if (g_str_equal (key, "unpick"))
       p->unpick = g_strsplit (val, ",", -1);
     else if (g_str_equal (key, "root"))

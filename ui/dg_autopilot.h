@@ -5,6 +5,8 @@
  *   prompt=TEXT        type TEXT into the prompt field
  *   steps=N            set the steps (the tiny test model needs few)
  *   max-size=N         set the working size (the "fit" policy's longer side)
+ *   rerun=1            first press "Load its settings" (the source layer's stored parameters),
+ *                      then apply the other settings; writes "autopilot: layer settings offered|missing"
  *   model=DIR          set the model folder
  *   n-results=N        set the number of results (variations)
  *   unpick=I,J,…       after the run, untick these results (0 = the first) before the shot and Apply

@@ -1056,6 +1056,7 @@ dg_panel_init (DgPanel *self)
   gtk_grid_set_column_spacing (GTK_GRID (grid), 8);
   gtk_box_pack_start (box, grid, FALSE, FALSE, 0);
   int row = 0;
+  gtk_grid_attach (GTK_GRID (grid), dg_panel_rerun_row_new (self), 0, row++, 3, 1);
 
   /* job */
   self->job_combo = gtk_combo_box_text_new ();

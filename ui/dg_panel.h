@@ -74,6 +74,17 @@ void dg_panel_set_picked (DgPanel *panel, guint index, gboolean picked);
 gboolean dg_panel_get_picked (DgPanel *panel, guint index);
 guint dg_panel_count_picked (DgPanel *panel);
 
+/* Re-run from layer: the front-end passes the job parameters stored with the source layer
+ * (DG_JOB_PARAMS_KEY: dg_job_params_to_string's text; NULL = none), and the panel offers "Load
+ * its settings", which puts the prompt, negative prompt, seed, steps, guidance, strength and the
+ * working size (generate and edit) into the fields, and the job when the job is selectable.
+ * dg_panel_load_layer_params is the same as pressing it (a text that does not parse is a warning
+ * in the message bar, the fields unchanged); dg_panel_load_params does it for any @text. */
+void dg_panel_set_layer_params (DgPanel *panel, const char *params);
+gboolean dg_panel_offers_layer_params (DgPanel *panel);
+void dg_panel_load_layer_params (DgPanel *panel);
+gboolean dg_panel_load_params (DgPanel *panel, const char *text, GError **error);
+
 /* The message shown in the panel's error bar, NULL when none is shown (tests read it). */
 const char *dg_panel_get_message (DgPanel *panel);
 /* The fit indicator's text: whether the job fits this GPU and with which weights, "" without a

@@ -460,3 +460,120 @@ dg_panel_picks_new (DgPanel *panel)
   g_object_set_data_full (G_OBJECT (panel), PICKS_KEY, p, picks_free);
   return p->box;
 }
+
+/* ---- re-run from layer ------------------------------------------------------------------- */
+
+/* The row offering the settings stored with the source layer (its job parameters parasite). */
+typedef struct {
+  GtkWidget *row, *button;
+  char *params; /* dg_job_params_to_string's text from the layer, NULL when it has none */
+} Rerun;
+
+#define RERUN_KEY "dg-panel-rerun"
+
+static void
+rerun_free (gpointer data)
+{
+  Rerun *r = data;
+  g_free (r->params);
+  g_free (r);
+}
+
+static Rerun *
+rerun_of (DgPanel *panel)
+{
+  return g_object_get_data (G_OBJECT (panel), RERUN_KEY);
+}
+
+void
+dg_panel_set_layer_params (DgPanel *panel, const char *params)
+{
+  g_return_if_fail (DG_IS_PANEL (panel));
+  Rerun *r = rerun_of (panel);
+  g_free (r->params);
+  r->params = params && *params ? g_strdup (params) : NULL;
+  gtk_widget_set_visible (r->row, r->params != NULL);
+}
+
+gboolean
+dg_panel_offers_layer_params (DgPanel *panel)
+{
+  g_return_val_if_fail (DG_IS_PANEL (panel), FALSE);
+  return rerun_of (panel)->params != NULL;
+}
+
+gboolean
+dg_panel_load_params (DgPanel *panel, const char *text, GError **error)
+{
+  g_return_val_if_fail (DG_IS_PANEL (panel), FALSE);
+  g_autoptr (DgJobParams) p = dg_job_params_from_string (text, error);
+  if (!p)
+    return FALSE;
+  if (p->seed > G_MAXINT32) { /* the CLI takes larger seeds; the panel's field does not */
+    g_autofree char *seed = g_strdup_printf ("%" G_GUINT64_FORMAT, p->seed);
+    return g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                        _ ("The seed %s is larger than this dialog takes (at most %d)."), seed, G_MAXINT32),
+           FALSE;
+  }
+  gboolean selectable = TRUE;
+  int job = DG_JOB_EDIT;
+  g_object_get (panel, "job-selectable", &selectable, "job", &job, NULL);
+  /* a fixed job (the GIMP procedures) stays; the rest of the settings still apply */
+  if (selectable)
+    g_object_set (panel, "job", (int) p->job, NULL);
+  g_object_set (panel, "prompt", p->prompt, "negative-prompt", p->negative_prompt ? p->negative_prompt : "", "steps",
+                CLAMP (p->steps, 1, DG_TASK_MAX_STEPS), "guidance", CLAMP (p->guidance, 0.0, DG_TASK_MAX_GUIDANCE),
+                "seed", (gint64) p->seed, "n-results", 1, NULL);
+  if (p->job != DG_JOB_GENERATE)
+    g_object_set (panel, "strength", CLAMP (p->strength, 0.05, 1.0), NULL);
+  /* the working size it ran at; inpaint's included the context around the selection */
+  if (p->job != DG_JOB_INPAINT && p->width > 0 && p->height > 0)
+    g_object_set (panel, "size-policy", "fit", "max-size",
+                  CLAMP (MAX (p->width, p->height), DG_TASK_MIN_SIZE, DG_TASK_MAX_SIZE), NULL);
+  return TRUE;
+}
+
+void
+dg_panel_load_layer_params (DgPanel *panel)
+{
+  g_return_if_fail (DG_IS_PANEL (panel));
+  Rerun *r = rerun_of (panel);
+  if (!r->params || dg_panel_is_busy (panel))
+    return;
+  g_autoptr (GError) error = NULL;
+  if (!dg_panel_load_params (panel, r->params, &error)) {
+    g_autofree char *text =
+        g_strdup_printf (_ ("The settings stored with this layer cannot be read: %s"), error->message);
+    dg_panel_show_message (panel, GTK_MESSAGE_WARNING, text);
+    return;
+  }
+  dg_panel_show_message (panel, GTK_MESSAGE_INFO,
+                         _ ("The settings that made this layer are loaded: Run makes it again, or change them first."));
+}
+
+static void
+on_rerun_clicked (GtkButton *b, DgPanel *panel)
+{
+  dg_panel_load_layer_params (panel);
+}
+
+GtkWidget *
+dg_panel_rerun_row_new (DgPanel *panel)
+{
+  Rerun *r = g_new0 (Rerun, 1);
+  r->row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget *label = gtk_label_new (_ ("DeepGen made this layer."));
+  gtk_label_set_xalign (GTK_LABEL (label), 0.0);
+  gtk_label_set_line_wrap (GTK_LABEL (label), TRUE);
+  r->button = gtk_button_new_with_mnemonic (_ ("L_oad its settings"));
+  gtk_widget_set_tooltip_text (r->button, _ ("Load the prompt, seed, steps and the other settings stored with this "
+                                             "layer, to run it again or to vary it."));
+  g_signal_connect (r->button, "clicked", G_CALLBACK (on_rerun_clicked), panel);
+  gtk_box_pack_start (GTK_BOX (r->row), label, TRUE, TRUE, 0);
+  gtk_box_pack_start (GTK_BOX (r->row), r->button, FALSE, FALSE, 0);
+  gtk_widget_show_all (r->row);
+  gtk_widget_set_no_show_all (r->row, TRUE);
+  gtk_widget_hide (r->row);
+  g_object_set_data_full (G_OBJECT (panel), RERUN_KEY, r, rerun_free);
+  return r->row;
+}

@@ -28,4 +28,8 @@ GtkWidget *dg_panel_picks_new (DgPanel *panel);
 void dg_panel_picks_show (DgPanel *panel, const DgTaskResult *result);
 DgTaskResult *dg_panel_picks_take (DgPanel *panel, DgTaskResult *result);
 
+/* dg_panel_extras.c: the "DeepGen made this layer — Load its settings" row, created once by
+ * dg_panel_init; hidden until dg_panel_set_layer_params gives it the layer's parameters. */
+GtkWidget *dg_panel_rerun_row_new (DgPanel *panel);
+
 G_END_DECLS

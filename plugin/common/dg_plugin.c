@@ -229,6 +229,11 @@ run_dialog (const DgPluginCall *call, Source *src, char **prompt)
                 CLAMP (a->strength, 0.0, 1.0), "n-results", CLAMP (a->n_results, 1, DG_TASK_MAX_RESULTS), NULL);
   if (call->panel_open)
     call->panel_open (panel, call->data);
+  /* a layer DeepGen made: offer its settings (Re-run from layer) */
+  if (call->drawable && call->host->read_text) {
+    g_autofree char *params = call->host->read_text (call->drawable, DG_JOB_PARAMS_KEY);
+    dg_panel_set_layer_params (DG_PANEL (panel), params);
+  }
   /* the panel takes the pixels; the source keeps its geometry */
   dg_panel_set_source (DG_PANEL (panel), g_steal_pointer (&src->pixels),
                        src->selection ? dg_image_copy (src->selection) : NULL, src->width, src->height);

@@ -61,6 +61,10 @@ typedef struct {
    * title, with a Close (cancel) button; then runs it (gimp_dialog_run or gtk_dialog_run). */
   GtkWidget *(*dialog_new) (const DgProcedure *info);
   int (*dialog_run) (GtkDialog *dialog);
+
+  /* the text of parasite @name on @item (what attach_text wrote), newly allocated; NULL when
+   * there is none. Untrusted: a file may carry anything. */
+  char *(*read_text) (DgHostItem *item, const char *name);
 } DgHost;
 
 /* How a call ended: the values of GimpPDBStatusType, the same in GIMP 2.10 and 3. */

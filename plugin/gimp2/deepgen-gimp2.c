@@ -139,6 +139,19 @@ attach_text (DgHostItem *item, const char *name, const char *text)
   gimp_parasite_free (p);
 }
 
+static char *
+read_text (DgHostItem *item, const char *name)
+{
+  GimpParasite *p = gimp_item_get_parasite (ID (item), name);
+  if (!p)
+    return NULL;
+  const char *data = gimp_parasite_data (p);
+  const guint32 size = gimp_parasite_data_size (p);
+  char *text = data && size ? g_strndup (data, size) : NULL;
+  gimp_parasite_free (p);
+  return text;
+}
+
 static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
@@ -164,6 +177,7 @@ static const DgHost host = {
   gimp_displays_flush,
   dialog_new,
   gtk_dialog_run,
+  read_text,
 };
 
 /* ---- settings, remembered with gimp_set_data ---------------------------------------------- */

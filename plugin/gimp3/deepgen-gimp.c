@@ -103,6 +103,19 @@ attach_text (DgHostItem *item, const char *name, const char *text)
   gimp_parasite_free (p);
 }
 
+static char *
+read_text (DgHostItem *item, const char *name)
+{
+  GimpParasite *p = gimp_item_get_parasite (GIMP_ITEM (item), name);
+  if (!p)
+    return NULL;
+  guint32 size = 0;
+  const char *data = gimp_parasite_get_data (p, &size);
+  char *text = data && size ? g_strndup (data, size) : NULL;
+  gimp_parasite_free (p);
+  return text;
+}
+
 static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
@@ -133,6 +146,7 @@ static const DgHost host = {
   gimp_displays_flush,
   dialog_new,
   dialog_run,
+  read_text,
 };
 
 /* ---- running ------------------------------------------------------------------------------ */

@@ -8,12 +8,15 @@
 # fields are bound to the procedure config).
 # With "variations" as the seventh argument the autopilot asks for three results and unticks the
 # first before Apply: the two ticked ones become layers (three layers in all), not the first.
-#   gimp3-dialog-test.sh PLUGIN MODEL OUTDIR ROOT SRC BUILD [variations]
+# With "rerun", a script call first makes a layer (prompt "a red kite", seed 1234), then the
+# dialog opens on that layer and the autopilot presses "Load its settings" and types no prompt:
+# the new layer is named after the stored prompt and made with the stored seed.
+#   gimp3-dialog-test.sh PLUGIN MODEL OUTDIR ROOT SRC BUILD [variations|rerun]
 set -eu
 plugin=$1 model=$2 out=$3 root=$4 src=$5 build=$6 mode=${7:-}
 pilot="" expect=2 shot=gimp3-dialog.png
 if [ "$mode" = variations ]; then
-  pilot="n-results=3;unpick=0;" expect=3 shot=gimp3-dialog-variations.png
+  expect=3 shot=gimp3-dialog-variations.png
 fi
 here=$(cd "$(dirname "$0")" && pwd)
 if [ ! -f "$root/.deepgen-gimp3-root" ]; then
@@ -25,14 +28,27 @@ out=$(cd "$out" && pwd)
 cp -r "$(dirname "$plugin")/." "$out/home/.config/GIMP/3.0/plug-ins/deepgen-gimp/"
 convert logo: -resize 400x300 "$out/in.png" 2>/dev/null || convert -size 400x300 gradient:orange-navy "$out/in.png"
 prompt="give the wizard a red hat"
+stored="a red kite"
+call="(plug-in-deepgen-inpaint #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector layer)
+     #:prompt \"a hat\" #:steps 2 #:max-size 128 #:model-folder \"$model\")"
+if [ "$mode" = variations ]; then
+  pilot="n-results=3;unpick=0;prompt=$prompt;"
+fi
+if [ "$mode" = rerun ]; then
+  pilot="rerun=1;" expect=3 shot=gimp3-dialog-rerun.png prompt=$stored
+  call="(plug-in-deepgen-inpaint #:run-mode RUN-NONINTERACTIVE #:image img #:drawables (vector layer)
+     #:prompt \"$stored\" #:steps 2 #:seed 1234 #:max-size 128 #:model-folder \"$model\")
+  (plug-in-deepgen-inpaint #:run-mode RUN-INTERACTIVE #:image img
+     #:drawables (vector (vector-ref (car (gimp-image-get-layers img)) 0))
+     #:prompt \"\" #:steps 2 #:max-size 128 #:model-folder \"$model\")"
+fi
 cat > "$out/dialog.scm" <<SCM
 (let* ((img (car (gimp-file-load RUN-NONINTERACTIVE "$out/in.png")))
        (layer (vector-ref (car (gimp-image-get-layers img)) 0)))
   (gimp-display-new img)
   (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 150 10 130 100)
   (gimp-displays-flush)
-  (plug-in-deepgen-inpaint #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector layer)
-     #:prompt "a hat" #:steps 2 #:max-size 128 #:model-folder "$model")
+  $call
   ; a file, not gimp-message: the message is delivered asynchronously and can be lost at --quit
   (let ((port (open-output-file "$out/layers.txt")))
     (display (vector-length (car (gimp-image-get-layers img))) port)
@@ -42,7 +58,7 @@ cat > "$out/dialog.scm" <<SCM
 SCM
 rc=0
 "$here/gimp3-root.sh" "$root" "$src" "$build" run env HOME="$out/home" \
-  DEEPGEN_AUTOPILOT="${pilot}prompt=$prompt;shot=$out/$shot;root=1;move=730,60;apply=1;timeout=300" \
+  DEEPGEN_AUTOPILOT="${pilot:-prompt=$prompt;}shot=$out/$shot;root=1;move=730,60;apply=1;timeout=300" \
   timeout 600 xvfb-run -a -s "-screen 0 1280x900x24" gimp-3.0 -n -d -f \
   --batch-interpreter=plug-in-script-fu-eval -b "(load \"$out/dialog.scm\")" --quit > "$out/gimp.log" 2>&1 || rc=$?
 [ $rc = 77 ] && exit 77
@@ -51,7 +67,12 @@ grep -q "autopilot: result" "$out/gimp.log" || { tail -n 30 "$out/gimp.log" >&2;
 layers=$(head -n 1 "$out/layers.txt" 2>/dev/null || echo "none")
 [ "$layers" = $expect ] || { tail -n 30 "$out/gimp.log" >&2; echo "FAIL: Apply did not add $((expect - 1)) layer(s) (layers after the call: $layers)" >&2; exit 1; }
 name=$(sed -n 2p "$out/layers.txt")
-[ "$name" = "$prompt" ] || { echo "FAIL: the new layer is named '$name', not after the prompt typed in the dialog" >&2; exit 1; }
+# GIMP numbers a second layer of the same name (rerun): "a red kite #1"
+case "$name" in "$prompt" | "$prompt #"*) ;; *) echo "FAIL: the new layer is named '$name', not after the prompt '$prompt' of the dialog" >&2; exit 1 ;; esac
+if [ "$mode" = rerun ]; then
+  grep -q "autopilot: layer settings offered" "$out/gimp.log" || { echo "FAIL: the dialog did not offer the layer's settings" >&2; exit 1; }
+  grep -q "autopilot: result: .* seed 1234\$" "$out/gimp.log" || { echo "FAIL: the run did not take the stored seed 1234" >&2; exit 1; }
+fi
 last="$out/home/.config/GIMP/3.0/plug-in-settings/GimpProcedureConfigRun-plug-in-deepgen-inpaint.last"
 grep -qF "(prompt \"$prompt\")" "$last" 2>/dev/null \
   || { cat "$last" >&2 || true; echo "FAIL: the prompt typed in the dialog did not reach the procedure config" >&2; exit 1; }

@@ -8,6 +8,8 @@
  *                                   model folder, no source; a screenshot
  *   test-panel variations MODEL OUTDIR   three results side by side: the picked ones (not the
  *                                   first) are what Apply hands over; none picked, no Apply; a screenshot
+ *   test-panel rerun MODEL OUTDIR           "Load its settings" with a layer's stored parameters: the fields
+ *                                   take them; a fixed job stays; bad text is a warning; a screenshot
  *   test-panel german OUTDIR        with LANGUAGE=de: the panel and a message are German
  *   test-panel download MODEL OUTDIR   (with libsoup 3) the model download against a test Hub
  *                                   on 127.0.0.1 serving MODEL: the offer for an empty folder,
@@ -391,6 +393,85 @@ test_variations (const char *model, const char *out)
   return failures ? 1 : 0;
 }
 
+static int
+test_rerun (const char *model, const char *out)
+{
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_EDIT, &panel);
+  DgPanel *p = DG_PANEL (panel);
+  dg_panel_set_source (p, test_image (160, 120), NULL, 0, 0);
+  g_object_set (panel, "model-folder", model, NULL);
+  GtkWidget *button = button_with_label (panel, "L_oad its settings");
+  CHECK (button != NULL, "no \"Load its settings\" button");
+  CHECK (!dg_panel_offers_layer_params (p) && button && !gtk_widget_is_visible (button),
+         "the layer's settings are offered for a layer without them");
+
+  /* the parameters as a run stores them (model/io/job_params.c writes the text) */
+  DgRequest req = DG_REQUEST_INIT;
+  req.job = DG_JOB_GENERATE;
+  req.prompt = "a red kite over the dunes";
+  req.negative_prompt = "blurry";
+  req.seed = 1234;
+  req.steps = 7;
+  req.guidance = 5.5;
+  req.strength = 1.0;
+  req.width = 384;
+  req.height = 256;
+  g_autoptr (DgJobParams) jp = dg_job_params_new (&req, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED);
+  g_autofree char *text = dg_job_params_to_string (jp);
+  dg_panel_set_layer_params (p, text);
+  CHECK (dg_panel_offers_layer_params (p) && button && gtk_widget_get_mapped (button),
+         "the layer's settings are not offered on screen");
+
+  /* the job chooser is shown: the job comes along too */
+  dg_panel_load_layer_params (p);
+  int job = -1, steps = 0, n = 0, max_size = 0;
+  double guidance = 0;
+  gint64 seed = 0;
+  g_autofree char *prompt = NULL, *negative = NULL, *policy = NULL;
+  g_object_get (panel, "job", &job, "steps", &steps, "guidance", &guidance, "seed", &seed, "prompt", &prompt,
+                "negative-prompt", &negative, "n-results", &n, "max-size", &max_size, "size-policy", &policy, NULL);
+  CHECK (job == DG_JOB_GENERATE, "job %d, expected generate", job);
+  CHECK (g_str_equal (prompt, req.prompt), "prompt \"%s\"", prompt);
+  CHECK (g_str_equal (negative, "blurry"), "negative prompt \"%s\"", negative);
+  CHECK (steps == 7 && guidance == 5.5 && seed == 1234 && n == 1,
+         "steps %d guidance %g seed %" G_GINT64_FORMAT " results %d", steps, guidance, seed, n);
+  CHECK (max_size == 384 && g_str_equal (policy, "fit"), "working size %d (%s), expected 384 (fit)", max_size, policy);
+  const char *msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "loaded"), "message after loading: %s", msg ? msg : "(none)");
+  shot (window, out, "panel-rerun.png");
+
+  /* a fixed job (the GIMP dialogs) stays; the strength of an edit comes along */
+  req.job = DG_JOB_EDIT;
+  req.strength = 0.4;
+  req.prompt = "make it winter";
+  g_autoptr (DgJobParams) jp2 = dg_job_params_new (&req, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED);
+  g_autofree char *text2 = dg_job_params_to_string (jp2);
+  g_object_set (panel, "job", DG_JOB_INPAINT, "job-selectable", FALSE, NULL);
+  dg_panel_set_layer_params (p, text2);
+  dg_panel_load_layer_params (p);
+  double strength = 0;
+  g_free (prompt);
+  g_object_get (panel, "job", &job, "strength", &strength, "prompt", &prompt, NULL);
+  CHECK (job == DG_JOB_INPAINT, "the fixed job changed to %d", job);
+  CHECK (strength > 0.399 && strength < 0.401 && g_str_equal (prompt, "make it winter"), "strength %g prompt \"%s\"",
+         strength, prompt);
+
+  /* text that is not job parameters: a warning that says so, the fields unchanged */
+  dg_panel_set_layer_params (p, "{\"deepgen-parameters\":1,\"job\":\"paint\"}");
+  dg_panel_load_layer_params (p);
+  msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "cannot be read"), "message for bad parameters: %s", msg ? msg : "(none)");
+  g_free (prompt);
+  prompt = dg_panel_dup_prompt (p);
+  CHECK (g_str_equal (prompt, "make it winter"), "bad parameters changed the prompt to \"%s\"", prompt);
+  dg_panel_set_layer_params (p, NULL);
+  CHECK (!dg_panel_offers_layer_params (p) && !gtk_widget_is_visible (button), "still offered after NULL");
+
+  gtk_widget_destroy (window);
+  return failures ? 1 : 0;
+}
+
 /* The button labelled exactly @label (with its mnemonic) anywhere under @w, or NULL. */
 static GtkWidget *
 button_with_label (GtkWidget *w, const char *label)
@@ -612,6 +693,8 @@ main (int argc, char **argv)
     return test_describe (argv[2], argv[3]);
   if (argc == 4 && g_str_equal (argv[1], "variations"))
     return test_variations (argv[2], argv[3]);
+  if (argc == 4 && g_str_equal (argv[1], "rerun"))
+    return test_rerun (argv[2], argv[3]);
   if (argc == 3 && g_str_equal (argv[1], "german"))
     return test_german (argv[2]);
   if (argc == 4 && g_str_equal (argv[1], "download")) {
@@ -622,7 +705,8 @@ main (int argc, char **argv)
     return 77;
 #endif
   }
-  fprintf (stderr, "usage: test-panel run MODEL OUTDIR | describe MODEL OUTDIR | variations MODEL OUTDIR | german "
+  fprintf (stderr, "usage: test-panel run MODEL OUTDIR | describe MODEL OUTDIR | variations MODEL OUTDIR | rerun MODEL "
+                   "OUTDIR | german "
                    "OUTDIR | download MODEL OUTDIR\n");
   return 2;
 }
