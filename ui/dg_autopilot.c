@@ -11,6 +11,7 @@ typedef struct {
   void (*close) (GtkWindow *window);
   char *prompt, *model, *shot, *shot2, *dlshot, *save;
   char **unpick; /* result indices to untick before Apply */
+  char **tick;   /* reference layers to tick before the run */
   int steps, max_size, move_x, move_y, n_results;
   gboolean root, apply, done, download, rerun;
   guint timeout_id;
@@ -177,6 +178,8 @@ start (gpointer data)
     g_object_set (p->panel, "max-size", p->max_size, NULL);
   if (p->n_results > 0)
     g_object_set (p->panel, "n-results", p->n_results, NULL);
+  for (char **i = p->tick; i && *i; i++) dg_panel_set_reference_checked (p->panel, (guint) atoi (*i), TRUE);
+  fprintf (stderr, "autopilot: references %u\n", dg_panel_count_references (p->panel));
   dg_panel_run (p->panel);
   return G_SOURCE_REMOVE;
 }
@@ -220,6 +223,8 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
       p->n_results = atoi (val);
     else if (g_str_equal (key, "rerun"))
       p->rerun = atoi (val) != 0;
+    else if (g_str_equal (key, "tick"))
+      p->tick = g_strsplit (val, ",", -1);
     else if (g_str_equal (key, "unpick"))
       p->unpick = g_strsplit (val, ",", -1);
     else if (g_str_equal (key, "root"))

@@ -9,6 +9,8 @@
  *                      then apply the other settings; writes "autopilot: layer settings offered|missing"
  *   model=DIR          set the model folder
  *   n-results=N        set the number of results (variations)
+ *   tick=I,J,…         tick these reference layers (0 = the first listed) before the run; every run
+ *                      writes "autopilot: references N" (the ticked layers it takes)
  *   unpick=I,J,…       after the run, untick these results (0 = the first) before the shot and Apply
  *   shot=FILE.png      after the run, save a screenshot of the window (root=1: of the screen)
  *   download=1         first press the panel's "Download the model" when it offers it, wait for

@@ -356,6 +356,7 @@ update_sensitivity (DgPanel *self)
   gtk_widget_set_sensitive (self->strength_scale, job != DG_JOB_GENERATE);
   gtk_widget_set_sensitive (self->strength_label, job != DG_JOB_GENERATE);
   dg_panel_describe_sync (self, busy || downloading);
+  dg_panel_references_sync (self, job, busy);
 }
 
 /* ---- preview ---------------------------------------------------------------------------- */
@@ -447,6 +448,7 @@ typedef struct {
   char **strings; /* owns spec's strings */
   char *model_folder;
   Input *input;          /* owns spec's images */
+  GPtrArray *references; /* DgImage*: owns spec's references */
   GMainContext *context; /* the panel's main loop, for progress */
   DgPanel *panel;        /* a reference, only touched from the main loop */
 } RunData;
@@ -457,6 +459,8 @@ run_data_free (RunData *d)
   g_strfreev (d->strings);
   g_free (d->model_folder);
   input_unref (d->input);
+  if (d->references)
+    g_ptr_array_unref (d->references);
   g_main_context_unref (d->context);
   g_object_unref (d->panel);
   g_free (d);
@@ -583,7 +587,12 @@ dg_panel_run (DgPanel *self)
   d->panel = g_object_ref (self);
 
   GError *error = NULL;
-  if (!dg_task_check (&d->spec, &error)) {
+  d->references = dg_panel_references_read (self, &error);
+  if (d->references) {
+    d->spec.references = (const DgImage *const *) d->references->pdata;
+    d->spec.n_references = d->references->len;
+  }
+  if (!d->references || !dg_task_check (&d->spec, &error)) {
     /* Wrong settings are reported at once, without a thread. */
     show_message (self, GTK_MESSAGE_WARNING, error->message);
     g_error_free (error);
@@ -1135,6 +1144,7 @@ dg_panel_init (DgPanel *self)
                                                       "memory."));
   gtk_grid_attach (GTK_GRID (grid), label_for (_ ("N_umber of results"), self->results_spin), 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), self->results_spin, 1, row++, 1, 1);
+  gtk_grid_attach (GTK_GRID (grid), dg_panel_references_new (self), 0, row++, 3, 1);
 
   /* advanced */
   GtkWidget *expander = gtk_expander_new_with_mnemonic (_ ("_Advanced"));

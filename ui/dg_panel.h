@@ -85,6 +85,18 @@ gboolean dg_panel_offers_layer_params (DgPanel *panel);
 void dg_panel_load_layer_params (DgPanel *panel);
 gboolean dg_panel_load_params (DgPanel *panel, const char *text, GError **error);
 
+/* Several references (edit and inpaint): the front-end lists other layers of the image
+ * (dg_panel_add_reference_layer: a name, an opaque handle, ticked or not) and gives a reader
+ * that turns a handle into pixels (RGB or RGBA, the whole layer), called on the GTK thread when
+ * a run starts, for the ticked layers only. The model sees the source's region first, then the
+ * ticked layers in list order (DgTaskSpec.references). Hidden while no layer is listed. */
+typedef DgImage *(*DgPanelReadReference) (gpointer item, gpointer user_data, GError **error);
+void dg_panel_set_reference_reader (DgPanel *panel, DgPanelReadReference read, gpointer user_data);
+void dg_panel_add_reference_layer (DgPanel *panel, const char *name, gpointer item, gboolean checked);
+void dg_panel_set_reference_checked (DgPanel *panel, guint index, gboolean checked);
+/* the ticked layers a run would take (0 for generate) */
+guint dg_panel_count_references (DgPanel *panel);
+
 /* The message shown in the panel's error bar, NULL when none is shown (tests read it). */
 const char *dg_panel_get_message (DgPanel *panel);
 /* The fit indicator's text: whether the job fits this GPU and with which weights, "" without a

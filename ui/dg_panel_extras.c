@@ -577,3 +577,162 @@ dg_panel_rerun_row_new (DgPanel *panel)
   g_object_set_data_full (G_OBJECT (panel), RERUN_KEY, r, rerun_free);
   return r->row;
 }
+
+/* ---- several references ------------------------------------------------------------------ */
+
+/* The list of other layers the front-end offers as references, each a check button; their
+ * pixels are read through the front-end's reader when a run starts. */
+typedef struct {
+  GtkWidget *expander, *list;
+  GPtrArray *buttons; /* GtkToggleButton*, each with the layer handle as object data REFERENCE_ITEM */
+  DgPanelReadReference read;
+  gpointer read_data;
+} References;
+
+#define REFERENCES_KEY "dg-panel-references"
+#define REFERENCE_ITEM "dg-reference-item"
+
+static void
+references_free (gpointer data)
+{
+  References *r = data;
+  g_ptr_array_unref (r->buttons);
+  g_free (r);
+}
+
+static References *
+references_of (DgPanel *panel)
+{
+  return g_object_get_data (G_OBJECT (panel), REFERENCES_KEY);
+}
+
+void
+dg_panel_set_reference_reader (DgPanel *panel, DgPanelReadReference read, gpointer user_data)
+{
+  g_return_if_fail (DG_IS_PANEL (panel));
+  References *r = references_of (panel);
+  r->read = read;
+  r->read_data = user_data;
+}
+
+static void
+update_references_label (DgPanel *panel)
+{
+  References *r = references_of (panel);
+  const guint n = dg_panel_count_references (panel);
+  g_autofree char *text = n == 0 ? g_strdup (_ ("Re_ference layers"))
+                                 /* TRANSLATORS: the expander's title; %u: how many layers are ticked */
+                                 : g_strdup_printf (_ ("Re_ference layers (%u ticked)"), n);
+  gtk_expander_set_label (GTK_EXPANDER (r->expander), text);
+}
+
+static void
+on_reference_toggled (GtkToggleButton *b, DgPanel *panel)
+{
+  update_references_label (panel);
+}
+
+void
+dg_panel_add_reference_layer (DgPanel *panel, const char *name, gpointer item, gboolean checked)
+{
+  g_return_if_fail (DG_IS_PANEL (panel));
+  References *r = references_of (panel);
+  GtkWidget *button = gtk_check_button_new_with_label (name);
+  g_object_set_data (G_OBJECT (button), REFERENCE_ITEM, item);
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (button), checked);
+  g_signal_connect (button, "toggled", G_CALLBACK (on_reference_toggled), panel);
+  gtk_box_pack_start (GTK_BOX (r->list), button, FALSE, FALSE, 0);
+  gtk_widget_show (button);
+  g_ptr_array_add (r->buttons, button);
+  gtk_widget_show (r->expander);
+  /* ticked by the caller (GIMP 3's other selected layers): shown open */
+  if (checked)
+    gtk_expander_set_expanded (GTK_EXPANDER (r->expander), TRUE);
+  update_references_label (panel);
+}
+
+void
+dg_panel_set_reference_checked (DgPanel *panel, guint index, gboolean checked)
+{
+  g_return_if_fail (DG_IS_PANEL (panel));
+  References *r = references_of (panel);
+  if (index < r->buttons->len)
+    gtk_toggle_button_set_active (r->buttons->pdata[index], checked);
+}
+
+guint
+dg_panel_count_references (DgPanel *panel)
+{
+  g_return_val_if_fail (DG_IS_PANEL (panel), 0);
+  References *r = references_of (panel);
+  int job = DG_JOB_EDIT;
+  g_object_get (panel, "job", &job, NULL);
+  if (job == DG_JOB_GENERATE) /* generate takes none; the ticks stay for a change of job */
+    return 0;
+  guint n = 0;
+  for (guint i = 0; i < r->buttons->len; i++) n += gtk_toggle_button_get_active (r->buttons->pdata[i]) ? 1 : 0;
+  return n;
+}
+
+GPtrArray *
+dg_panel_references_read (DgPanel *panel, GError **error)
+{
+  References *r = references_of (panel);
+  GPtrArray *images = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);
+  if (dg_panel_count_references (panel) == 0)
+    return images;
+  for (guint i = 0; i < r->buttons->len; i++) {
+    GtkToggleButton *b = r->buttons->pdata[i];
+    if (!gtk_toggle_button_get_active (b))
+      continue;
+    DgImage *img = r->read ? r->read (g_object_get_data (G_OBJECT (b), REFERENCE_ITEM), r->read_data, error) : NULL;
+    if (!img) {
+      if (error && !*error)
+        g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _ ("The layer “%s” could not be read as a reference."),
+                     gtk_button_get_label (GTK_BUTTON (b)));
+      g_ptr_array_unref (images);
+      return NULL;
+    }
+    g_ptr_array_add (images, img);
+  }
+  return images;
+}
+
+void
+dg_panel_references_sync (DgPanel *panel, DgJob job, gboolean busy)
+{
+  References *r = references_of (panel);
+  if (r)
+    gtk_widget_set_sensitive (r->expander, job != DG_JOB_GENERATE && !busy);
+}
+
+GtkWidget *
+dg_panel_references_new (DgPanel *panel)
+{
+  References *r = g_new0 (References, 1);
+  r->buttons = g_ptr_array_new ();
+  r->expander = gtk_expander_new_with_mnemonic (_ ("Re_ference layers"));
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
+  gtk_widget_set_margin_top (box, 4);
+  GtkWidget *label = gtk_label_new (_ ("The model sees the layer it edits first, then each ticked layer (\"put the "
+                                       "cat from the second image into the first\")."));
+  gtk_label_set_xalign (GTK_LABEL (label), 0.0);
+  gtk_label_set_line_wrap (GTK_LABEL (label), TRUE);
+  gtk_label_set_max_width_chars (GTK_LABEL (label), 50);
+  gtk_style_context_add_class (gtk_widget_get_style_context (label), GTK_STYLE_CLASS_DIM_LABEL);
+  r->list = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
+  GtkWidget *scroll = gtk_scrolled_window_new (NULL, NULL);
+  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (scroll), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
+  gtk_scrolled_window_set_max_content_height (GTK_SCROLLED_WINDOW (scroll), 140);
+  gtk_scrolled_window_set_propagate_natural_height (GTK_SCROLLED_WINDOW (scroll), TRUE);
+  gtk_container_add (GTK_CONTAINER (scroll), r->list);
+  gtk_box_pack_start (GTK_BOX (box), label, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (box), scroll, FALSE, FALSE, 0);
+  gtk_container_add (GTK_CONTAINER (r->expander), box);
+  gtk_widget_show_all (r->expander);
+  /* hidden until the front-end offers a layer */
+  gtk_widget_set_no_show_all (r->expander, TRUE);
+  gtk_widget_hide (r->expander);
+  g_object_set_data_full (G_OBJECT (panel), REFERENCES_KEY, r, references_free);
+  return r->expander;
+}

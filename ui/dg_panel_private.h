@@ -32,4 +32,12 @@ DgTaskResult *dg_panel_picks_take (DgPanel *panel, DgTaskResult *result);
  * dg_panel_init; hidden until dg_panel_set_layer_params gives it the layer's parameters. */
 GtkWidget *dg_panel_rerun_row_new (DgPanel *panel);
 
+/* dg_panel_extras.c: the reference layers, created once by dg_panel_init (hidden until the
+ * front-end adds a layer); dg_panel_update_sensitivity syncs it with the job; dg_panel_run reads
+ * the ticked layers (on the GTK thread, through the front-end's reader) into a GPtrArray of
+ * DgImage* (empty for none or for generate), NULL with @error when one cannot be read. */
+GtkWidget *dg_panel_references_new (DgPanel *panel);
+void dg_panel_references_sync (DgPanel *panel, DgJob job, gboolean busy);
+GPtrArray *dg_panel_references_read (DgPanel *panel, GError **error);
+
 G_END_DECLS

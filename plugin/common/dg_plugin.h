@@ -65,6 +65,10 @@ typedef struct {
   /* the text of parasite @name on @item (what attach_text wrote), newly allocated; NULL when
    * there is none. Untrusted: a file may carry anything. */
   char *(*read_text) (DgHostItem *item, const char *name);
+  /* the image's layers, top first (top level: gimp_image_get_layers), in a new array of
+   * *n_layers (g_free); and a layer's name, newly allocated — for the dialog's reference list */
+  DgHostItem **(*image_layers) (DgHostImage *image, int *n_layers);
+  char *(*item_name) (DgHostItem *item);
 } DgHost;
 
 /* How a call ended: the values of GimpPDBStatusType, the same in GIMP 2.10 and 3. */
@@ -88,7 +92,7 @@ typedef struct {
   const DgHost *host;
   const DgProcedure *info;
   DgHostImage *image;
-  DgHostItem *drawable; /* the selected drawable, NULL when n_drawables is 0 */
+  DgHostItem *drawable; /* the (first) selected drawable, NULL when n_drawables is 0 */
   int n_drawables;
   gboolean interactive; /* the dialog; else a direct run with `args` */
   gboolean flush;       /* gimp_displays_flush after the change (not for scripts) */
@@ -99,6 +103,10 @@ typedef struct {
   void (*panel_open) (GtkWidget *panel, gpointer data);
   void (*panel_close) (GtkWidget *panel, gpointer data);
   gpointer data;
+  /* GIMP 3: the other selected drawables, references for edit and inpaint (the model sees the
+   * edited layer first, then these); NULL / 0 in GIMP 2.10, which passes one drawable */
+  DgHostItem *const *references;
+  int n_references;
 } DgPluginCall;
 
 /* A DgPluginCall.panel_open: binds the panel's settings both ways to @object's properties of

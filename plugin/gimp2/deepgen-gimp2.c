@@ -152,6 +152,24 @@ read_text (DgHostItem *item, const char *name)
   return text;
 }
 
+static DgHostItem **
+image_layers (DgHostImage *image, int *n_layers)
+{
+  gint n = 0;
+  gint *ids = gimp_image_get_layers (ID (image), &n);
+  DgHostItem **items = g_new0 (DgHostItem *, n + 1);
+  for (int i = 0; i < n; i++) items[i] = GINT_TO_POINTER (ids[i]);
+  g_free (ids);
+  *n_layers = n;
+  return items;
+}
+
+static char *
+item_name (DgHostItem *item)
+{
+  return gimp_item_get_name (ID (item));
+}
+
 static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
@@ -178,6 +196,8 @@ static const DgHost host = {
   dialog_new,
   gtk_dialog_run,
   read_text,
+  image_layers,
+  item_name,
 };
 
 /* ---- settings, remembered with gimp_set_data ---------------------------------------------- */
@@ -264,7 +284,9 @@ run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals
                                   s.strength, s.n_results },
                                 NULL,
                                 keep_settings,
-                                (gpointer) name };
+                                (gpointer) name,
+                                NULL, /* one drawable: references come from the dialog's list */
+                                0 };
     layer = dg_plugin_run (&call, &status, &error);
     /* GIMP 2.10 does not show an interactive run's error by itself */
     if (error && run_mode == GIMP_RUN_INTERACTIVE)

@@ -116,6 +116,23 @@ read_text (DgHostItem *item, const char *name)
   return text;
 }
 
+static DgHostItem **
+image_layers (DgHostImage *image, int *n_layers)
+{
+  GimpLayer **layers = gimp_image_get_layers (GIMP_IMAGE (image));
+  *n_layers = layers ? (int) gimp_core_object_array_get_length ((GObject **) layers) : 0;
+  DgHostItem **items = g_new0 (DgHostItem *, *n_layers + 1);
+  for (int i = 0; i < *n_layers; i++) items[i] = (DgHostItem *) layers[i];
+  g_free (layers); /* the layers belong to libgimp */
+  return items;
+}
+
+static char *
+item_name (DgHostItem *item)
+{
+  return g_strdup (gimp_item_get_name (GIMP_ITEM (item)));
+}
+
 static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
@@ -147,6 +164,8 @@ static const DgHost host = {
   dialog_new,
   dialog_run,
   read_text,
+  image_layers,
+  item_name,
 };
 
 /* ---- running ------------------------------------------------------------------------------ */
@@ -159,8 +178,10 @@ deepgen_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image, G
   DgPluginCall call = { .host = &host,
                         .info = run_data,
                         .image = (DgHostImage *) image,
-                        .drawable = n == 1 ? (DgHostItem *) drawables[0] : NULL,
+                        .drawable = n >= 1 ? (DgHostItem *) drawables[0] : NULL,
                         .n_drawables = n,
+                        .references = n > 1 ? (DgHostItem *const *) drawables + 1 : NULL,
+                        .n_references = MAX (0, n - 1),
                         .interactive = run_mode == GIMP_RUN_INTERACTIVE,
                         .flush = run_mode != GIMP_RUN_NONINTERACTIVE,
                         .panel_open = dg_plugin_bind_settings,

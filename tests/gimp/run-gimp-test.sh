@@ -9,7 +9,8 @@
 # and leave the image untouched), gray (edit on a grayscale image) or indexed (edit on an indexed
 # image must be refused with a message, the image untouched) or strength (edit with a change
 # strength of 0.5, recorded on the result layer) or variations (edit with 3 results: 3 new layers,
-# seeds 7, 8, 9). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
+# seeds 7, 8, 9) or references (GIMP 3 only: edit with two selected layers, the second a hidden copy
+# of the first below it: one new layer). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
 # unless gimp-console-3.0 is installed here. Exit 77 = skipped.
 set -eu
 
@@ -41,7 +42,7 @@ case $job in
   generate|inpaint) cases="rect ellipse" ;;
   badfolder) cases="rect" ;;
   gray|indexed) cases=$job ;;
-  strength|variations) cases="rect" ;;   # the image converted to that mode, then a rectangle selected
+  strength|variations|references) cases="rect" ;;   # the image converted to that mode, then a rectangle selected
   *) echo "unknown job $job" >&2; exit 2 ;;
 esac
 proc=plug-in-deepgen-$job
@@ -53,13 +54,14 @@ case $job in
   badfolder) proc=plug-in-deepgen-edit folder="$out/no-such-model" fn=dg-fail-case expect="does not exist" ;;
   indexed) proc=plug-in-deepgen-edit fn=dg-fail-case expect="Convert this indexed image first" ;;
   gray) proc=plug-in-deepgen-edit ;;
-  strength|variations) proc=plug-in-deepgen-edit ;;
+  strength|variations|references) proc=plug-in-deepgen-edit ;;
 esac
 
 {
   cat "$here/prelude-$version.scm" "$here/cases.scm"
   [ "$job" = strength ] && echo "(set! dg-strength 0.5)"
   [ "$job" = variations ] && echo "(set! dg-n-results 3)"
+  [ "$job" = references ] && echo "(set! dg-reference-layer #t)"
   for c in $cases; do
     printf '(%s %s "%s-%s" "%s" "%s/in.png" "%s" "%s" "%s")\n' \
       "$fn" "$proc" "$job" "$c" "$c" "$out" "$out" "$prompt" "$folder"

@@ -10,6 +10,9 @@
  *                                   first) are what Apply hands over; none picked, no Apply; a screenshot
  *   test-panel rerun MODEL OUTDIR           "Load its settings" with a layer's stored parameters: the fields
  *                                   take them; a fixed job stays; bad text is a warning; a screenshot
+ *   test-panel references MODEL OUTDIR   other layers as references: the ticked ones are read and
+ *                                   change the result (same size); a layer that cannot be read
+ *                                   stops the run with its message; generate takes none; a screenshot
  *   test-panel german OUTDIR        with LANGUAGE=de: the panel and a message are German
  *   test-panel download MODEL OUTDIR   (with libsoup 3) the model download against a test Hub
  *                                   on 127.0.0.1 serving MODEL: the offer for an empty folder,
@@ -472,6 +475,100 @@ test_rerun (const char *model, const char *out)
   return failures ? 1 : 0;
 }
 
+/* The expander whose label starts with @prefix anywhere under @w, or NULL. */
+static GtkWidget *
+expander_with_prefix (GtkWidget *w, const char *prefix)
+{
+  if (GTK_IS_EXPANDER (w) && g_str_has_prefix (gtk_expander_get_label (GTK_EXPANDER (w)), prefix))
+    return w;
+  GtkWidget *found = NULL;
+  if (GTK_IS_CONTAINER (w)) {
+    GList *children = gtk_container_get_children (GTK_CONTAINER (w));
+    for (GList *l = children; l && !found; l = l->next) found = expander_with_prefix (l->data, prefix);
+    g_list_free (children);
+  }
+  return found;
+}
+
+typedef struct {
+  int calls;
+  gpointer last;
+} Reader;
+
+/* The "layers": 1 is a 64×48 RGBA picture, 2 cannot be read. */
+static DgImage *
+read_layer (gpointer item, gpointer user_data, GError **error)
+{
+  Reader *r = user_data;
+  r->calls++;
+  r->last = item;
+  if (GPOINTER_TO_INT (item) == 2) {
+    g_set_error_literal (error, DG_ERROR, DG_ERROR_FAILED, "the test layer 2 cannot be read");
+    return NULL;
+  }
+  g_autoptr (DgImage) rgb = test_image (64, 48);
+  DgImage *img = dg_image_new (64, 48, 4);
+  for (int y = 0; y < 48; y++)
+    for (int x = 0; x < 64; x++) {
+      const guint8 *s = rgb->pixels + (gsize) y * rgb->rowstride + x * 3;
+      guint8 *d = img->pixels + (gsize) y * img->rowstride + x * 4;
+      d[0] = 255 - s[1], d[1] = s[2], d[2] = s[0], d[3] = 255;
+    }
+  return img;
+}
+
+static int
+test_references (const char *model, const char *out)
+{
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_EDIT, &panel);
+  DgPanel *p = DG_PANEL (panel);
+  enum { W = 160, H = 120, RX = 24, RY = 40, RW = 72, RH = 48 };
+  dg_panel_set_source (p, test_image (W, H), rect_mask (W, H, RX, RY, RW, RH), 0, 0);
+  g_object_set (panel, "model-folder", model, "steps", 2, "max-size", 128, "seed", (gint64) 5, NULL);
+  dg_panel_set_prompt (p, "put the picture of the second image into the first");
+  Reader reader = { 0 };
+  dg_panel_set_reference_reader (p, read_layer, &reader);
+  dg_panel_add_reference_layer (p, "Picture", GINT_TO_POINTER (1), FALSE);
+  dg_panel_add_reference_layer (p, "Unreadable", GINT_TO_POINTER (2), FALSE);
+  CHECK (dg_panel_count_references (p) == 0, "%u references ticked at first", dg_panel_count_references (p));
+
+  /* nothing ticked: nothing read, the plain edit */
+  CHECK (run_and_wait (p, 300), "the run without references failed: %s", dg_panel_get_message (p));
+  CHECK (reader.calls == 0, "%d layers read with none ticked", reader.calls);
+  const DgTaskResult *r = dg_panel_get_result (p);
+  g_autoptr (DgImage) plain = r ? dg_image_copy (r->image) : NULL;
+
+  /* the first ticked: read once, the result the region's size again, and other pixels */
+  dg_panel_set_reference_checked (p, 0, TRUE);
+  CHECK (dg_panel_count_references (p) == 1, "%u references ticked, expected 1", dg_panel_count_references (p));
+  CHECK (run_and_wait (p, 300), "the run with a reference failed: %s", dg_panel_get_message (p));
+  CHECK (reader.calls == 1 && reader.last == GINT_TO_POINTER (1), "the ticked layer was read %d times", reader.calls);
+  r = dg_panel_get_result (p);
+  CHECK (r && plain && r->image->width == RW && r->image->height == RH && r->x == RX && r->y == RY,
+         "the result with a reference is not the selection's box");
+  CHECK (r && plain && !same_pixels (r->image, plain), "the reference did not change the result");
+  GtkWidget *expander = expander_with_prefix (panel, "Re_ference layers");
+  CHECK (expander && gtk_widget_get_mapped (expander), "the reference list is not on screen");
+  if (expander)
+    gtk_expander_set_expanded (GTK_EXPANDER (expander), TRUE);
+  shot (window, out, "panel-references.png");
+
+  /* a layer that cannot be read: the run does not start, and the message says why */
+  dg_panel_set_reference_checked (p, 1, TRUE);
+  CHECK (!run_and_wait (p, 10), "a run with an unreadable reference succeeded");
+  const char *msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "test layer 2 cannot be read"), "message: %s", msg ? msg : "(none)");
+
+  /* generate takes none */
+  g_object_set (panel, "job", DG_JOB_GENERATE, NULL);
+  CHECK (dg_panel_count_references (p) == 0, "generate counts %u references", dg_panel_count_references (p));
+
+  gtk_widget_destroy (window);
+  dg_task_model_unload ();
+  return failures ? 1 : 0;
+}
+
 /* The button labelled exactly @label (with its mnemonic) anywhere under @w, or NULL. */
 static GtkWidget *
 button_with_label (GtkWidget *w, const char *label)
@@ -695,6 +792,8 @@ main (int argc, char **argv)
     return test_variations (argv[2], argv[3]);
   if (argc == 4 && g_str_equal (argv[1], "rerun"))
     return test_rerun (argv[2], argv[3]);
+  if (argc == 4 && g_str_equal (argv[1], "references"))
+    return test_references (argv[2], argv[3]);
   if (argc == 3 && g_str_equal (argv[1], "german"))
     return test_german (argv[2]);
   if (argc == 4 && g_str_equal (argv[1], "download")) {
@@ -706,7 +805,7 @@ main (int argc, char **argv)
 #endif
   }
   fprintf (stderr, "usage: test-panel run MODEL OUTDIR | describe MODEL OUTDIR | variations MODEL OUTDIR | rerun MODEL "
-                   "OUTDIR | german "
+                   "OUTDIR | references MODEL OUTDIR | german "
                    "OUTDIR | download MODEL OUTDIR\n");
   return 2;
 }
