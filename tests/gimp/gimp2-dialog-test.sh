@@ -12,7 +12,10 @@
 # With "rerun", a script call first makes a layer (prompt "a red kite", seed 1234), then the
 # dialog opens on that layer and the autopilot presses "Load its settings" and types no prompt:
 # the new layer is named after the stored prompt and made with the stored seed.
-#   gimp2-dialog-test.sh CHECKER PLUGIN MODEL OUTDIR [variations|rerun]
+# With "references", the image gets a second layer (a hidden copy below the first) and the
+# autopilot ticks it in the dialog's reference list: the run takes it (one ticked reference) and
+# one new layer comes back.
+#   gimp2-dialog-test.sh CHECKER PLUGIN MODEL OUTDIR [variations|rerun|references]
 # Exit 77 = skipped (no gimp-2.10 or xvfb-run).
 set -eu
 checker=$1 plugin=$2 model=$3 out=$4 mode=${5:-}
@@ -22,6 +25,13 @@ if [ "$mode" = variations ]; then
   pilot="n-results=3;unpick=0;prompt=$prompt;" expect=3 shot=gimp2-dialog-variations.png
 fi
 stored="a red kite"
+prepare=""
+if [ "$mode" = references ]; then
+  pilot="tick=0;prompt=$prompt;" expect=3 shot=gimp2-dialog-references.png
+  prepare="(let ((ref (car (gimp-layer-new-from-drawable layer img))))
+    (gimp-image-insert-layer img ref 0 1)
+    (gimp-item-set-visible ref FALSE))"
+fi
 for tool in gimp-2.10 xvfb-run; do
   command -v $tool >/dev/null 2>&1 || { echo "SKIP: $tool is not installed" >&2; exit 77; }
 done
@@ -46,6 +56,7 @@ cat > "$out/dialog.scm" <<SCM
   (gimp-display-new img)
   (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 150 10 130 100)
   (gimp-displays-flush)
+  $prepare
   $call
   ; a file, not gimp-message: the message is delivered asynchronously and can be lost at quit
   ; "LAYERS MASK": the layer count and whether the top layer (the new one) has a layer mask
@@ -73,6 +84,9 @@ layers=$(head -n 1 "$out/layers.txt" 2>/dev/null || echo "none")
 [ "${layers% *}" = $expect ] || fail "Apply did not add $((expect - 1)) layer(s) (layers after the call: $layers)"
 [ "${layers#* }" = mask ] || fail "the new layer has no mask from the selection ($layers)"
 [ -s "$out/$shot" ] || fail "no screenshot"
+if [ "$mode" = references ]; then
+  grep -q "autopilot: references 1" "$out/gimp.log" || fail "the dialog did not take the ticked reference layer"
+fi
 if [ "$mode" = rerun ]; then
   grep -q "autopilot: layer settings offered" "$out/gimp.log" || fail "the dialog did not offer the layer's settings"
   name=$(sed -n 2p "$out/layers.txt")

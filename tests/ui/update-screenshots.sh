@@ -15,6 +15,7 @@ copy panel-de.png panel-de.png
 copy panel-describe.png panel-describe.png
 copy panel-variations.png panel-variations.png
 copy panel-rerun.png panel-rerun.png
+copy panel-references.png panel-references.png
 copy studio/studio-preview.png studio.png
 copy studio/studio-history.png studio-history.png
 copy panel-download.png panel-download.png
