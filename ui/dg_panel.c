@@ -279,6 +279,12 @@ update_fit (DgPanel *self)
   dg_panel_get_spec (self, &spec, &strings);
   if (!spec.prompt || !*spec.prompt)
     spec.prompt = "-"; /* the plan does not depend on it */
+  /* the plan counts the ticked reference layers, not their pixels: the source stands in for each */
+  const guint n_refs = spec.source ? dg_panel_count_references (self) : 0;
+  g_autofree const DgImage **stand_ins = g_new (const DgImage *, n_refs + 1);
+  for (guint i = 0; i < n_refs; i++) stand_ins[i] = spec.source;
+  spec.references = stand_ins;
+  spec.n_references = n_refs;
   DgTaskFit fit;
   if (!dg_task_fit (&spec, plan_model (self), self->device_bytes, &fit, NULL)) {
     gtk_label_set_text (GTK_LABEL (self->fit_label), "");
@@ -1439,6 +1445,13 @@ void
 dg_panel_update_sensitivity (DgPanel *self)
 {
   update_sensitivity (self);
+}
+
+void
+dg_panel_settings_changed (DgPanel *self)
+{
+  update_sensitivity (self);
+  update_region_label (self); /* and the fit indicator */
 }
 
 const DgImage *

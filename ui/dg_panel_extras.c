@@ -630,6 +630,7 @@ static void
 on_reference_toggled (GtkToggleButton *b, DgPanel *panel)
 {
   update_references_label (panel);
+  dg_panel_settings_changed (panel);
 }
 
 void

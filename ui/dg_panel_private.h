@@ -11,6 +11,8 @@ G_BEGIN_DECLS
 void dg_panel_show_message (DgPanel *panel, GtkMessageType type, const char *text);
 void dg_panel_hide_message (DgPanel *panel);
 void dg_panel_update_sensitivity (DgPanel *panel);
+/* a setting kept outside dg_panel.c changed (the reference layers): sensitivity, region, fit */
+void dg_panel_settings_changed (DgPanel *panel);
 /* The source and selection set by dg_panel_set_source, borrowed; NULL without a source. A
  * worker thread must copy what it reads: a new source frees these. */
 const DgImage *dg_panel_peek_source (DgPanel *panel, const DgMask **selection);

@@ -227,9 +227,10 @@ deepgen_create_procedure (GimpPlugIn *plug_in, const char *name)
       gimp_image_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, deepgen_run, (gpointer) info, NULL);
   /* indexed images are listed so that the refusal comes with a message, not a greyed entry */
   gimp_procedure_set_image_types (p, "*");
-  gimp_procedure_set_sensitivity_mask (p,
-                                       GIMP_PROCEDURE_SENSITIVE_DRAWABLE |
-                                           (info->job == DG_JOB_GENERATE ? GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES : 0));
+  /* edit and inpaint: several selected layers too (the first edited, the others references) */
+  gimp_procedure_set_sensitivity_mask (p, GIMP_PROCEDURE_SENSITIVE_DRAWABLE |
+                                              (info->job == DG_JOB_GENERATE ? GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES
+                                                                            : GIMP_PROCEDURE_SENSITIVE_DRAWABLES));
   gimp_procedure_set_menu_label (p, _ (info->menu_label));
   gimp_procedure_add_menu_path (p, DG_MENU_PATH);
   gimp_procedure_set_documentation (p, _ (info->blurb), _ (info->help), name);

@@ -11,7 +11,9 @@
 # With "rerun", a script call first makes a layer (prompt "a red kite", seed 1234), then the
 # dialog opens on that layer and the autopilot presses "Load its settings" and types no prompt:
 # the new layer is named after the stored prompt and made with the stored seed.
-#   gimp3-dialog-test.sh PLUGIN MODEL OUTDIR ROOT SRC BUILD [variations|rerun]
+# With "references", the call passes two layers (the second a hidden copy below the first): the
+# dialog lists the second ticked, the run takes it (one reference) and one new layer comes back.
+#   gimp3-dialog-test.sh PLUGIN MODEL OUTDIR ROOT SRC BUILD [variations|rerun|references]
 set -eu
 plugin=$1 model=$2 out=$3 root=$4 src=$5 build=$6 mode=${7:-}
 pilot="" expect=2 shot=gimp3-dialog.png
@@ -33,6 +35,14 @@ call="(plug-in-deepgen-inpaint #:run-mode RUN-INTERACTIVE #:image img #:drawable
      #:prompt \"a hat\" #:steps 2 #:max-size 128 #:model-folder \"$model\")"
 if [ "$mode" = variations ]; then
   pilot="n-results=3;unpick=0;prompt=$prompt;"
+fi
+if [ "$mode" = references ]; then
+  expect=3 shot=gimp3-dialog-references.png
+  call="(let ((ref (car (gimp-layer-new-from-drawable layer img))))
+    (gimp-image-insert-layer img ref -1 1)
+    (gimp-item-set-visible ref FALSE)
+    (plug-in-deepgen-inpaint #:run-mode RUN-INTERACTIVE #:image img #:drawables (vector layer ref)
+       #:prompt \"a hat\" #:steps 2 #:max-size 128 #:model-folder \"$model\"))"
 fi
 if [ "$mode" = rerun ]; then
   pilot="rerun=1;" expect=3 shot=gimp3-dialog-rerun.png prompt=$stored
@@ -69,6 +79,9 @@ layers=$(head -n 1 "$out/layers.txt" 2>/dev/null || echo "none")
 name=$(sed -n 2p "$out/layers.txt")
 # GIMP numbers a second layer of the same name (rerun): "a red kite #1"
 case "$name" in "$prompt" | "$prompt #"*) ;; *) echo "FAIL: the new layer is named '$name', not after the prompt '$prompt' of the dialog" >&2; exit 1 ;; esac
+if [ "$mode" = references ]; then
+  grep -q "autopilot: references 1" "$out/gimp.log" || { echo "FAIL: the dialog did not take the second selected layer as a reference" >&2; exit 1; }
+fi
 if [ "$mode" = rerun ]; then
   grep -q "autopilot: layer settings offered" "$out/gimp.log" || { echo "FAIL: the dialog did not offer the layer's settings" >&2; exit 1; }
   grep -q "autopilot: result: .* seed 1234\$" "$out/gimp.log" || { echo "FAIL: the run did not take the stored seed 1234" >&2; exit 1; }

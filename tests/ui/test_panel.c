@@ -539,9 +539,19 @@ test_references (const char *model, const char *out)
   const DgTaskResult *r = dg_panel_get_result (p);
   g_autoptr (DgImage) plain = r ? dg_image_copy (r->image) : NULL;
 
-  /* the first ticked: read once, the result the region's size again, and other pixels */
+  /* the first ticked: the fit indicator counts it (more memory), the layer is read once, the
+   * result has the region's size again, and other pixels */
+  const gint64 fit_end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!g_str_has_prefix (dg_panel_get_fit_text (p), "Fits this GPU") && g_get_monotonic_time () < fit_end)
+    g_main_context_iteration (NULL, TRUE);
+  g_autofree char *fit_before = g_strdup (dg_panel_get_fit_text (p));
   dg_panel_set_reference_checked (p, 0, TRUE);
   CHECK (dg_panel_count_references (p) == 1, "%u references ticked, expected 1", dg_panel_count_references (p));
+  CHECK (g_str_has_prefix (dg_panel_get_fit_text (p), "Fits this GPU") &&
+             !g_str_equal (fit_before, dg_panel_get_fit_text (p)),
+         "the fit indicator did not follow the ticked reference: \"%s\" then \"%s\"", fit_before,
+         dg_panel_get_fit_text (p));
+  printf ("fit: %s → %s\n", fit_before, dg_panel_get_fit_text (p));
   CHECK (run_and_wait (p, 300), "the run with a reference failed: %s", dg_panel_get_message (p));
   CHECK (reader.calls == 1 && reader.last == GINT_TO_POINTER (1), "the ticked layer was read %d times", reader.calls);
   r = dg_panel_get_result (p);
