@@ -1368,7 +1368,7 @@ dg_panel_dispose (GObject *object)
   if (self->download_cancellable)
     g_cancellable_cancel (self->download_cancellable);
   g_clear_object (&self->download_cancellable);
-  dg_panel_cancel_describe (self);
+  dg_panel_extras_dispose (self);
   G_OBJECT_CLASS (dg_panel_parent_class)->dispose (object);
 }
 

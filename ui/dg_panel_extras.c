@@ -233,6 +233,16 @@ dg_panel_cancel_describe (DgPanel *panel)
   }
 }
 
+void
+dg_panel_extras_dispose (DgPanel *panel)
+{
+  Describe *d = describe_of (panel);
+  if (d && d->cancellable) {
+    g_cancellable_cancel (d->cancellable);
+    g_clear_object (&d->cancellable); /* describe_done sees another cancellable and only cleans up */
+  }
+}
+
 static void
 on_describe_clicked (GtkButton *b, DgPanel *panel)
 {

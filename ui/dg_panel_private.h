@@ -17,6 +17,10 @@ void dg_panel_settings_changed (DgPanel *panel);
  * worker thread must copy what it reads: a new source frees these. */
 const DgImage *dg_panel_peek_source (DgPanel *panel, const DgMask **selection);
 
+/* dg_panel_extras.c: called by dg_panel_dispose. A description in flight stops, and its end
+ * only cleans up (the panel's widgets are going). */
+void dg_panel_extras_dispose (DgPanel *panel);
+
 /* dg_panel_extras.c: the Describe row (button, progress, Stop), created once by dg_panel_init */
 GtkWidget *dg_panel_describe_row_new (DgPanel *panel);
 /* Called by dg_panel_update_sensitivity: Describe needs a source and an idle panel. */

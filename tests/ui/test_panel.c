@@ -310,7 +310,17 @@ test_describe (const char *model, const char *out)
   dg_panel_cancel_describe (p);
   wait_describe (p, 60);
 
+  /* the window closed while describing: the description stops and its end touches nothing */
+  g_object_ref (panel);
+  dg_panel_describe (p);
+  CHECK (dg_panel_is_describing (p), "Describe did not start again");
   gtk_widget_destroy (window);
+  CHECK (!dg_panel_is_describing (p), "still describing after the window closed");
+  /* the worker ends and its completion runs: then the test holds the last reference */
+  const gint64 end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (G_OBJECT (panel)->ref_count > 1 && g_get_monotonic_time () < end) g_main_context_iteration (NULL, TRUE);
+  CHECK (G_OBJECT (panel)->ref_count == 1, "the description did not end after the window closed");
+  g_object_unref (panel);
   dg_task_model_unload ();
   return failures ? 1 : 0;
 }
