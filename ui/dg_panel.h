@@ -106,7 +106,8 @@ const char *dg_panel_get_fit_text (DgPanel *panel);
 /* Convenience accessors for the properties of the same names. */
 void dg_panel_set_prompt (DgPanel *panel, const char *prompt);
 char *dg_panel_dup_prompt (DgPanel *panel);
-/* Fills @spec from the panel's fields; strings point into @strings (free with g_strfreev). */
+/* Fills @spec from the panel's fields; strings point into @strings (free with g_strfreev). The
+ * reference layers are not in it: their pixels are read when a run starts. */
 void dg_panel_get_spec (DgPanel *panel, DgTaskSpec *spec, char ***strings);
 
 G_END_DECLS
