@@ -12,8 +12,10 @@ typedef struct {
   DgPanel *panel;
   void (*close) (GtkWindow *window);
   char *prompt, *model, *shot, *shot2, *dlshot, *save, *liveshot;
-  int steps, max_size, move_x, move_y, livestep;
-  gboolean root, apply, done, download;
+  char **unpick; /* result indices to untick before Apply */
+  char **tick;   /* reference layers to tick before the run */
+  int steps, max_size, move_x, move_y, n_results, livestep;
+  gboolean root, apply, done, download, rerun;
   guint timeout_id;
 } Pilot;
 
@@ -64,6 +66,7 @@ static gboolean
 after_draw (gpointer data)
 {
   Pilot *p = data;
+  for (char **i = p->unpick; p->panel && i && *i; i++) dg_panel_set_picked (p->panel, (guint) atoi (*i), FALSE);
   shoot (p, p->shot);
   if (p->apply && p->panel && dg_panel_get_result (p->panel)) {
     fprintf (stderr, "autopilot: apply\n");
@@ -180,6 +183,10 @@ start (gpointer data)
   }
   if ((p->move_x || p->move_y) && p->window)
     gtk_window_move (p->window, p->move_x, p->move_y);
+  if (p->rerun) {
+    fprintf (stderr, "autopilot: layer settings %s\n", dg_panel_offers_layer_params (p->panel) ? "offered" : "missing");
+    dg_panel_load_layer_params (p->panel);
+  }
   if (p->prompt)
     dg_panel_set_prompt (p->panel, p->prompt);
   if (p->model)
@@ -188,6 +195,10 @@ start (gpointer data)
     g_object_set (p->panel, "steps", p->steps, NULL);
   if (p->max_size > 0)
     g_object_set (p->panel, "max-size", p->max_size, NULL);
+  if (p->n_results > 0)
+    g_object_set (p->panel, "n-results", p->n_results, NULL);
+  for (char **i = p->tick; i && *i; i++) dg_panel_set_reference_checked (p->panel, (guint) atoi (*i), TRUE);
+  fprintf (stderr, "autopilot: references %u\n", dg_panel_count_references (p->panel));
   dg_panel_run (p->panel);
   if (p->liveshot)
     g_timeout_add (50, live_shot, p);
@@ -234,6 +245,14 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
       p->steps = atoi (val);
     else if (g_str_equal (key, "max-size"))
       p->max_size = atoi (val);
+    else if (g_str_equal (key, "n-results"))
+      p->n_results = atoi (val);
+    else if (g_str_equal (key, "rerun"))
+      p->rerun = atoi (val) != 0;
+    else if (g_str_equal (key, "tick"))
+      p->tick = g_strsplit (val, ",", -1);
+    else if (g_str_equal (key, "unpick"))
+      p->unpick = g_strsplit (val, ",", -1);
     else if (g_str_equal (key, "root"))
       p->root = atoi (val) != 0;
     else if (g_str_equal (key, "apply"))

@@ -5,6 +5,7 @@
 
 #include "dg_gettext.h"
 #include "dg_panel_preview.h"
+#include "dg_panel_private.h"
 #ifdef DEEPGEN_HAVE_DOWNLOAD
 #include "dg_download.h"
 #endif
@@ -282,6 +283,12 @@ update_fit (DgPanel *self)
   dg_panel_get_spec (self, &spec, &strings);
   if (!spec.prompt || !*spec.prompt)
     spec.prompt = "-"; /* the plan does not depend on it */
+  /* the plan counts the ticked reference layers, not their pixels: the source stands in for each */
+  const guint n_refs = spec.source ? dg_panel_count_references (self) : 0;
+  g_autofree const DgImage **stand_ins = g_new (const DgImage *, n_refs + 1);
+  for (guint i = 0; i < n_refs; i++) stand_ins[i] = spec.source;
+  spec.references = stand_ins;
+  spec.n_references = n_refs;
   DgTaskFit fit;
   if (!dg_task_fit (&spec, plan_model (self), self->device_bytes, &fit, NULL)) {
     gtk_label_set_text (GTK_LABEL (self->fit_label), "");
@@ -341,10 +348,10 @@ update_sensitivity (DgPanel *self)
   const gboolean busy = self->cancellable != NULL;
   const gboolean have = self->result != NULL;
   const gboolean downloading = self->download_cancellable != NULL;
-  gtk_widget_set_sensitive (self->run_button, !busy && !downloading);
+  gtk_widget_set_sensitive (self->run_button, !busy && !downloading && !dg_panel_is_describing (self));
   gtk_widget_set_sensitive (self->folder_entry, !downloading);
   gtk_widget_set_sensitive (self->download_button, !busy);
-  gtk_widget_set_sensitive (self->apply_button, !busy && have);
+  gtk_widget_set_sensitive (self->apply_button, !busy && have && dg_panel_count_picked (self) > 0);
   gtk_widget_set_sensitive (self->discard_button, !busy && have);
   gtk_widget_set_visible (self->progress_box, busy);
   gtk_widget_set_sensitive (self->seed_spin, !gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->seed_random)));
@@ -358,6 +365,8 @@ update_sensitivity (DgPanel *self)
   /* a new image has nothing to keep */
   gtk_widget_set_sensitive (self->strength_scale, job != DG_JOB_GENERATE);
   gtk_widget_set_sensitive (self->strength_label, job != DG_JOB_GENERATE);
+  dg_panel_describe_sync (self, busy || downloading);
+  dg_panel_references_sync (self, job, busy);
 }
 
 /* ---- preview ---------------------------------------------------------------------------- */
@@ -382,6 +391,7 @@ pixbuf_from_image (const DgImage *img)
 static void
 show_preview (DgPanel *self)
 {
+  dg_panel_picks_show (self, self->result);
   if (!self->result) {
     gtk_image_clear (GTK_IMAGE (self->preview_image));
     gtk_widget_hide (self->preview_frame);
@@ -407,13 +417,6 @@ show_preview (DgPanel *self)
                      self->result->weights == DG_WEIGHTS_Q8_0 ? _ (", with 8-bit weights to fit the GPU")
                                                               : _ (", with a 4-bit language model to fit the GPU"),
                      NULL);
-    g_free (caption);
-    caption = g_steal_pointer (&more);
-  }
-  if (self->result->variations && self->result->variations->len > 0) {
-    /* TRANSLATORS: added to the preview's caption: how many more results (variations) Apply adds */
-    g_autofree char *more =
-        g_strdup_printf (_ ("%s; Apply adds %u more with the next seeds"), caption, self->result->variations->len);
     g_free (caption);
     caption = g_steal_pointer (&more);
   }
@@ -457,6 +460,7 @@ typedef struct {
   char *notice;          /* dg_task_run_default's: the service could not be had (once) */
   gboolean in_process;   /* the panel's setting */
   Input *input;          /* owns spec's images */
+  GPtrArray *references; /* DgImage*: owns spec's references */
   GMainContext *context; /* the panel's main loop, for progress */
   DgPanel *panel;        /* a reference, only touched from the main loop */
 } RunData;
@@ -468,6 +472,8 @@ run_data_free (RunData *d)
   g_free (d->model_folder);
   g_free (d->notice);
   input_unref (d->input);
+  if (d->references)
+    g_ptr_array_unref (d->references);
   g_main_context_unref (d->context);
   g_object_unref (d->panel);
   g_free (d);
@@ -603,7 +609,7 @@ void
 dg_panel_run (DgPanel *self)
 {
   g_return_if_fail (DG_IS_PANEL (self));
-  if (self->cancellable || self->download_cancellable)
+  if (self->cancellable || self->download_cancellable || dg_panel_is_describing (self))
     return;
   RunData *d = g_new0 (RunData, 1);
   dg_panel_get_spec (self, &d->spec, &d->strings);
@@ -614,7 +620,12 @@ dg_panel_run (DgPanel *self)
   d->panel = g_object_ref (self);
 
   GError *error = NULL;
-  if (!dg_task_check (&d->spec, &error)) {
+  d->references = dg_panel_references_read (self, &error);
+  if (d->references) {
+    d->spec.references = (const DgImage *const *) d->references->pdata;
+    d->spec.n_references = d->references->len;
+  }
+  if (!d->references || !dg_task_check (&d->spec, &error)) {
     /* Wrong settings are reported at once, without a thread. */
     show_message (self, GTK_MESSAGE_WARNING, error->message);
     g_error_free (error);
@@ -665,8 +676,14 @@ void
 dg_panel_apply (DgPanel *self)
 {
   g_return_if_fail (DG_IS_PANEL (self));
-  if (!self->result || self->cancellable)
+  if (!self->result || self->cancellable || dg_panel_count_picked (self) == 0)
     return;
+  /* variations: only the picked ones go (the strip then shows those) */
+  if (self->result->variations) {
+    self->result = dg_panel_picks_take (self, self->result);
+    show_preview (self);
+    update_sensitivity (self);
+  }
   g_signal_emit (self, signals[SIGNAL_APPLY], 0, self->result);
 }
 
@@ -676,6 +693,7 @@ dg_panel_set_source (DgPanel *self, DgImage *source, DgMask *selection, int canv
   g_return_if_fail (DG_IS_PANEL (self));
   dg_panel_cancel (self);
   g_clear_object (&self->cancellable);
+  dg_panel_cancel_describe (self); /* its text would be of the old source */
   input_unref (self->input);
   self->input = g_new0 (Input, 1);
   self->input->ref = 1;
@@ -1087,6 +1105,7 @@ dg_panel_init (DgPanel *self)
   gtk_grid_set_column_spacing (GTK_GRID (grid), 8);
   gtk_box_pack_start (box, grid, FALSE, FALSE, 0);
   int row = 0;
+  gtk_grid_attach (GTK_GRID (grid), dg_panel_rerun_row_new (self), 0, row++, 3, 1);
 
   /* job */
   self->job_combo = gtk_combo_box_text_new ();
@@ -1112,6 +1131,7 @@ dg_panel_init (DgPanel *self)
   gtk_widget_set_valign (self->prompt_label, GTK_ALIGN_START);
   gtk_grid_attach (GTK_GRID (grid), self->prompt_label, 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), scroll, 1, row++, 2, 1);
+  gtk_grid_attach (GTK_GRID (grid), dg_panel_describe_row_new (self), 1, row++, 2, 1);
 
   /* steps, guidance */
   self->steps_spin = gtk_spin_button_new_with_range (1, DG_TASK_MAX_STEPS, 1);
@@ -1160,9 +1180,11 @@ dg_panel_init (DgPanel *self)
   self->results_spin = gtk_spin_button_new_with_range (1, DG_TASK_MAX_RESULTS, 1);
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->results_spin), 1);
   gtk_widget_set_tooltip_text (self->results_spin, _ ("How many results to make at once, with consecutive seeds; "
-                                                      "each becomes a layer. More take longer and more GPU memory."));
+                                                      "you pick the ones to keep. More take longer and more GPU "
+                                                      "memory."));
   gtk_grid_attach (GTK_GRID (grid), label_for (_ ("N_umber of results"), self->results_spin), 0, row, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), self->results_spin, 1, row++, 1, 1);
+  gtk_grid_attach (GTK_GRID (grid), dg_panel_references_new (self), 0, row++, 3, 1);
 
   /* advanced */
   GtkWidget *expander = gtk_expander_new_with_mnemonic (_ ("_Advanced"));
@@ -1223,6 +1245,7 @@ dg_panel_init (DgPanel *self)
   gtk_label_set_line_wrap (GTK_LABEL (self->preview_caption), TRUE);
   gtk_box_pack_start (GTK_BOX (pbox), self->preview_image, TRUE, TRUE, 0);
   gtk_box_pack_start (GTK_BOX (pbox), self->preview_caption, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (pbox), dg_panel_picks_new (self), FALSE, FALSE, 0);
   gtk_container_add (GTK_CONTAINER (self->preview_frame), pbox);
   gtk_box_pack_start (box, self->preview_frame, TRUE, TRUE, 0);
   gtk_widget_show_all (self->preview_frame);
@@ -1381,6 +1404,7 @@ dg_panel_dispose (GObject *object)
   if (self->download_cancellable)
     g_cancellable_cancel (self->download_cancellable);
   g_clear_object (&self->download_cancellable);
+  dg_panel_extras_dispose (self);
   G_OBJECT_CLASS (dg_panel_parent_class)->dispose (object);
 }
 
@@ -1441,6 +1465,41 @@ dg_panel_class_init (DgPanelClass *klass)
                                            NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
   signals[SIGNAL_DOWNLOAD_FINISHED] = g_signal_new ("download-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                                     0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
+}
+
+/* ---- for the panel's parts in other files (dg_panel_private.h) ----------------------------- */
+
+void
+dg_panel_show_message (DgPanel *self, GtkMessageType type, const char *text)
+{
+  show_message (self, type, text);
+}
+
+void
+dg_panel_hide_message (DgPanel *self)
+{
+  hide_message (self);
+}
+
+void
+dg_panel_update_sensitivity (DgPanel *self)
+{
+  update_sensitivity (self);
+}
+
+void
+dg_panel_settings_changed (DgPanel *self)
+{
+  update_sensitivity (self);
+  update_region_label (self); /* and the fit indicator */
+}
+
+const DgImage *
+dg_panel_peek_source (DgPanel *self, const DgMask **selection)
+{
+  if (selection)
+    *selection = self->input ? self->input->selection : NULL;
+  return self->input ? self->input->source : NULL;
 }
 
 GtkWidget *

@@ -59,6 +59,47 @@ gboolean dg_panel_is_downloading (DgPanel *panel);
 /* Whether the Download / Resume button is shown now. */
 gboolean dg_panel_offers_download (DgPanel *panel);
 
+/* Describe (the Describe button, below the prompt): the model writes a description of the
+ * region a run would fill (the selection's bounding box, else the layer) off the GTK thread,
+ * with progress and Stop, and it replaces the prompt field's text as a starting point (an error
+ * or a cancel goes to the message bar and leaves the text). Nothing happens while a job or a
+ * download runs; without a source the button is insensitive. A new source cancels it. */
+void dg_panel_describe (DgPanel *panel);
+void dg_panel_cancel_describe (DgPanel *panel);
+gboolean dg_panel_is_describing (DgPanel *panel);
+
+/* Picking among variations: when a run made several results (Number of results > 1), the
+ * preview shows them side by side as thumbnails, each a toggle, all picked at first; Apply hands
+ * over only the picked ones ("apply"'s result is the first picked, its variations the other
+ * picked), and is insensitive while none is. @index counts the results in order (0 = the
+ * first, seed; 1 = seed + 1, …). With one result, it is the only one and always picked. */
+void dg_panel_set_picked (DgPanel *panel, guint index, gboolean picked);
+gboolean dg_panel_get_picked (DgPanel *panel, guint index);
+guint dg_panel_count_picked (DgPanel *panel);
+
+/* Re-run from layer: the front-end passes the job parameters stored with the source layer
+ * (DG_JOB_PARAMS_KEY: dg_job_params_to_string's text; NULL = none), and the panel offers "Load
+ * its settings", which puts the prompt, negative prompt, seed, steps, guidance, strength and the
+ * working size (generate and edit) into the fields, and the job when the job is selectable.
+ * dg_panel_load_layer_params is the same as pressing it (a text that does not parse is a warning
+ * in the message bar, the fields unchanged); dg_panel_load_params does it for any @text. */
+void dg_panel_set_layer_params (DgPanel *panel, const char *params);
+gboolean dg_panel_offers_layer_params (DgPanel *panel);
+void dg_panel_load_layer_params (DgPanel *panel);
+gboolean dg_panel_load_params (DgPanel *panel, const char *text, GError **error);
+
+/* Several references (edit and inpaint): the front-end lists other layers of the image
+ * (dg_panel_add_reference_layer: a name, an opaque handle, ticked or not) and gives a reader
+ * that turns a handle into pixels (RGB or RGBA, the whole layer), called on the GTK thread when
+ * a run starts, for the ticked layers only. The model sees the source's region first, then the
+ * ticked layers in list order (DgTaskSpec.references). Hidden while no layer is listed. */
+typedef DgImage *(*DgPanelReadReference) (gpointer item, gpointer user_data, GError **error);
+void dg_panel_set_reference_reader (DgPanel *panel, DgPanelReadReference read, gpointer user_data);
+void dg_panel_add_reference_layer (DgPanel *panel, const char *name, gpointer item, gboolean checked);
+void dg_panel_set_reference_checked (DgPanel *panel, guint index, gboolean checked);
+/* the ticked layers a run would take (0 for generate) */
+guint dg_panel_count_references (DgPanel *panel);
+
 /* The message shown in the panel's error bar, NULL when none is shown (tests read it). */
 const char *dg_panel_get_message (DgPanel *panel);
 /* The fit indicator's text: whether the job fits this GPU and with which weights, "" without a
@@ -68,7 +109,8 @@ const char *dg_panel_get_fit_text (DgPanel *panel);
 /* Convenience accessors for the properties of the same names. */
 void dg_panel_set_prompt (DgPanel *panel, const char *prompt);
 char *dg_panel_dup_prompt (DgPanel *panel);
-/* Fills @spec from the panel's fields; strings point into @strings (free with g_strfreev). */
+/* Fills @spec from the panel's fields; strings point into @strings (free with g_strfreev). The
+ * reference layers are not in it: their pixels are read when a run starts. */
 void dg_panel_get_spec (DgPanel *panel, DgTaskSpec *spec, char ***strings);
 
 G_END_DECLS

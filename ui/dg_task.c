@@ -265,6 +265,16 @@ dg_task_check (const DgTaskSpec *spec, GError **error)
            FALSE;
   if (spec->source && !dg_image_check (spec->source, FALSE, _ ("The layer"), error))
     return FALSE;
+  if (spec->n_references > 0 && spec->job == DG_JOB_GENERATE)
+    return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                                _ ("Generating takes no reference layers: use Edit to work from several layers.")),
+           FALSE;
+  if (spec->n_references > 0 && !spec->references)
+    return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("The reference layers are missing.")),
+           FALSE;
+  for (guint i = 0; i < spec->n_references; i++)
+    if (!dg_image_check (spec->references[i], FALSE, _ ("A reference layer"), error))
+      return FALSE;
   if (!spec->source && (spec->canvas_width < 1 || spec->canvas_height < 1))
     return g_set_error_literal (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
                                 _ ("Generating needs a canvas size or an image.")),
@@ -453,18 +463,28 @@ run_generate (Runner *runner, const DgTaskSpec *spec, int x, int y, int w, int h
   return gather (results);
 }
 
+/* The request's images: @first (the region the result replaces), then the spec's references. */
+static const DgImage **
+with_references (const DgTaskSpec *spec, const DgImage *first)
+{
+  const DgImage **refs = g_new (const DgImage *, 1 + spec->n_references);
+  refs[0] = first;
+  for (guint i = 0; i < spec->n_references; i++) refs[1 + i] = spec->references[i];
+  return refs;
+}
+
 static DgTaskResult *
 run_edit (Runner *runner, const DgTaskSpec *spec, int x, int y, int w, int h, DgProgressFunc progress,
           gpointer user_data, GCancellable *cancellable, GError **error)
 {
   g_autoptr (DgImage) crop = dg_image_crop (spec->source, x, y, w, h);
-  const DgImage *refs[1] = { crop };
+  g_autofree const DgImage **refs = with_references (spec, crop);
   DgRequest r;
   const guint64 seed = pick_seed (spec);
   request_from_spec (spec, &r, seed);
   r.job = DG_JOB_EDIT;
   r.images = refs;
-  r.n_images = 1;
+  r.n_images = 1 + spec->n_references;
   working_size (spec, w, h, &r.width, &r.height);
   g_autofree DgRequest *reqs = NULL;
   g_autoptr (GPtrArray) outs = run_variations (runner, spec, &r, &reqs, progress, user_data, cancellable, error);
@@ -515,13 +535,13 @@ run_inpaint (Runner *runner, const DgTaskSpec *spec, DgProgressFunc progress, gp
     return NULL;
 
   g_autoptr (DgImage) prepared = dg_inpaint_prepare (spec->source, &plan);
-  const DgImage *refs[1] = { prepared };
+  g_autofree const DgImage **refs = with_references (spec, prepared);
   DgRequest r;
   const guint64 seed = pick_seed (spec);
   request_from_spec (spec, &r, seed);
   r.job = DG_JOB_EDIT;
   r.images = refs;
-  r.n_images = 1;
+  r.n_images = 1 + spec->n_references;
   r.width = plan.work_width;
   r.height = plan.work_height;
   g_autofree DgRequest *reqs = NULL;
@@ -629,7 +649,7 @@ dg_task_fit (const DgTaskSpec *spec, const DgPlanModel *m, guint64 device_bytes,
       q.width = plan.work_width, q.height = plan.work_height;
     }
     q.job = DG_JOB_EDIT;
-    q.n_refs = q.batch; /* one per request, of the output's size */
+    q.n_refs = q.batch * (1 + spec->n_references); /* per request, each counted at the output's size */
   }
   DgPlan plan;
   *fit = (DgTaskFit) { 0 };

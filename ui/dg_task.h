@@ -67,6 +67,12 @@ typedef struct {
   const DgExpandSides *expand;     /* with job inpaint: expand the canvas (outpaint) by these sides instead
                                     * (deepgen.h); the prompt is then optional and the selection ignored;
                                     * NULL = no expand */
+  /* edit and inpaint: more reference images after the region (other layers, whole, RGB or RGBA:
+   * "put the cat from this layer into that scene"); NULL / 0 = none. The model sees the region
+   * first, then these, each prepared like the first (dg_reference_size at the output's longer
+   * side, MODEL.md §1.4); the output keeps the region's working size. Generate takes none. */
+  const DgImage *const *references;
+  guint n_references;
 } DgTaskSpec;
 
 #define DG_TASK_SPEC_INIT     \
@@ -84,7 +90,9 @@ typedef struct {
     0,                        \
     1.0,                      \
     1,                        \
-    NULL }
+    NULL,                     \
+    NULL,                     \
+    0 }
 
 typedef struct {
   DgImage *image;              /* the region: RGB (generate) or the source's channels */
@@ -143,7 +151,8 @@ gboolean dg_task_result_apply (DgImage *image, const DgTaskResult *result, GErro
  * so that a wrong folder gives a message that lists what is missing. The model stays locked
  * (one run at a time, deepgen.h) until dg_task_model_release. */
 /* Whether @spec's job fits a GPU with @device_bytes of memory (the memory plan, DESIGN.md §5), as
- * dg_task_run would run it: the region's working size, one reference for edit and inpaint, two
+ * dg_task_run would run it: the region's working size, one reference for edit and inpaint (one
+ * more per spec reference, counted at the output's size), two
  * rows with guidance, n_results requests in one batch, the default prompt length, and the weight format DG_WEIGHTS_AUTO would take
  * (dg_plan_auto). FALSE for a spec dg_task_check refuses or a plan error. For the fit indicator. */
 typedef struct {

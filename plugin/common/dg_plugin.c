@@ -78,14 +78,15 @@ read_source (const DgPluginCall *call, Source *src, GError **error)
 {
   const DgHost *host = call->host;
   const gboolean on_layer = call->info->job != DG_JOB_GENERATE;
-  if (call->n_drawables > 1 || (call->n_drawables == 0 && on_layer))
+  /* edit and inpaint: the first selected layer is edited, the others are references */
+  if ((call->n_drawables > 1 && !on_layer) || (call->n_drawables == 0 && on_layer))
     return fail (error, DG_ERROR_INVALID_ARGUMENT, _ ("Select exactly one layer for DeepGen to work on."));
   /* the canvas, where generate works */
   if (host->image_info (call->image, &src->width, &src->height) == DG_HOST_INDEXED)
     return fail (
         error, DG_ERROR_UNSUPPORTED,
         _ ("DeepGen works on RGB and grayscale images. Convert this indexed image first (Image ▸ Mode ▸ RGB)."));
-  src->drawable = call->n_drawables == 1 ? call->drawable : NULL;
+  src->drawable = call->n_drawables >= 1 ? call->drawable : NULL;
   int x, y, w, h;
   gboolean alpha = FALSE, touches = TRUE;
   const DgHostItemKind kind = src->drawable ? host->item_info (src->drawable, &x, &y, &w, &h, &alpha) : DG_HOST_LAYER;
@@ -124,6 +125,50 @@ read_source (const DgPluginCall *call, Source *src, GError **error)
              FALSE;
   }
   return TRUE;
+}
+
+/* A reference layer, whole: its pixels as RGB, or RGBA when it has alpha. */
+static DgImage *
+read_reference (const DgHost *host, DgHostItem *item, GError **error)
+{
+  int x, y, w, h;
+  gboolean alpha = FALSE;
+  if (host->item_info (item, &x, &y, &w, &h, &alpha) != DG_HOST_LAYER) {
+    g_autofree char *name = host->item_name (item);
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT,
+                 _ ("“%s” cannot be a reference: references are layers, not layer groups, channels or masks."), name);
+    return NULL;
+  }
+  if (!check_memory (w, h, alpha ? 4 : 3, error))
+    return NULL;
+  DgImage *img = read_pixels (host, item, 0, 0, w, h, alpha ? 4 : 3, alpha ? "R'G'B'A u8" : "R'G'B' u8");
+  if (!img)
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("Not enough memory to read the %d×%d layer."), w, h);
+  return img;
+}
+
+/* The call's references (GIMP 3's other selected layers), read; NULL with @error. */
+static GPtrArray *
+read_references (const DgPluginCall *call, GError **error)
+{
+  GPtrArray *refs = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);
+  for (int i = 0; i < call->n_references; i++) {
+    DgImage *img = read_reference (call->host, call->references[i], error);
+    if (!img) {
+      g_ptr_array_unref (refs);
+      return NULL;
+    }
+    g_ptr_array_add (refs, img);
+  }
+  return refs;
+}
+
+/* DgPanelReadReference for the dialog: @item is a DgHostItem of the call's image. */
+static DgImage *
+panel_read_reference (gpointer item, gpointer user_data, GError **error)
+{
+  const DgPluginCall *call = user_data;
+  return read_reference (call->host, item, error);
 }
 
 /* ---- writing the result ------------------------------------------------------------------- */
@@ -211,6 +256,13 @@ run_direct (const DgPluginCall *call, const Source *src, GError **error)
   if (!dg_procedure_spec (&call->args, call->info, src->pixels, src->selection, src->width, src->height, &sides, &spec,
                           error))
     return NULL;
+  g_autoptr (GPtrArray) refs = read_references (call, error);
+  if (!refs)
+    return NULL;
+  spec.references = (const DgImage *const *) refs->pdata;
+  spec.n_references = refs->len;
+  if (!dg_task_check (&spec, error))
+    return NULL;
   /* Expand Canvas: the result layer is the grown canvas, so the memory check is for that size */
   DgExpandPlan grown;
   if (spec.expand && (!dg_expand_plan (src->width, src->height, spec.expand, &grown, error) ||
@@ -257,6 +309,26 @@ run_dialog (const DgPluginCall *call, Source *src, char **prompt)
                 CLAMP (a->strength, 0.0, 1.0), "n-results", CLAMP (a->n_results, 1, DG_TASK_MAX_RESULTS), NULL);
   if (call->panel_open)
     call->panel_open (panel, call->data);
+  /* edit and inpaint: the image's other layers as references, the call's own ticked (GIMP 3:
+   * the other selected layers) */
+  if (call->info->job != DG_JOB_GENERATE && call->host->image_layers) {
+    int n = 0;
+    g_autofree DgHostItem **layers = call->host->image_layers (call->image, &n);
+    dg_panel_set_reference_reader (DG_PANEL (panel), panel_read_reference, (gpointer) call);
+    for (int i = 0; i < n; i++) {
+      if (layers[i] == src->drawable)
+        continue;
+      gboolean ticked = FALSE;
+      for (int j = 0; j < call->n_references; j++) ticked = ticked || call->references[j] == layers[i];
+      g_autofree char *name = call->host->item_name (layers[i]);
+      dg_panel_add_reference_layer (DG_PANEL (panel), name, layers[i], ticked);
+    }
+  }
+  /* a layer DeepGen made: offer its settings (Re-run from layer) */
+  if (call->drawable && call->host->read_text) {
+    g_autofree char *params = call->host->read_text (call->drawable, DG_JOB_PARAMS_KEY);
+    dg_panel_set_layer_params (DG_PANEL (panel), params);
+  }
   /* the panel takes the pixels; the source keeps its geometry */
   dg_panel_set_source (DG_PANEL (panel), g_steal_pointer (&src->pixels),
                        src->selection ? dg_image_copy (src->selection) : NULL, src->width, src->height);

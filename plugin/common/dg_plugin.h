@@ -64,6 +64,13 @@ typedef struct {
 
   /* gimp_image_resize: the canvas to width × height, the layers moved by (x, y) (Expand Canvas) */
   void (*image_resize) (DgHostImage *image, int width, int height, int x, int y);
+  /* the text of parasite @name on @item (what attach_text wrote), newly allocated; NULL when
+   * there is none. Untrusted: a file may carry anything. */
+  char *(*read_text) (DgHostItem *item, const char *name);
+  /* the image's layers, top first (top level: gimp_image_get_layers), in a new array of
+   * *n_layers (g_free); and a layer's name, newly allocated — for the dialog's reference list */
+  DgHostItem **(*image_layers) (DgHostImage *image, int *n_layers);
+  char *(*item_name) (DgHostItem *item);
 } DgHost;
 
 /* How a call ended: the values of GimpPDBStatusType, the same in GIMP 2.10 and 3. */
@@ -87,7 +94,7 @@ typedef struct {
   const DgHost *host;
   const DgProcedure *info;
   DgHostImage *image;
-  DgHostItem *drawable; /* the selected drawable, NULL when n_drawables is 0 */
+  DgHostItem *drawable; /* the (first) selected drawable, NULL when n_drawables is 0 */
   int n_drawables;
   gboolean interactive; /* the dialog; else a direct run with `args` */
   gboolean flush;       /* gimp_displays_flush after the change (not for scripts) */
@@ -102,6 +109,10 @@ typedef struct {
    * settings are `args`'): called with the settings it ran with, to keep them for the next
    * interactive run. May be NULL. */
   void (*args_close) (const DgProcedureArgs *args, gpointer data);
+  /* GIMP 3: the other selected drawables, references for edit and inpaint (the model sees the
+   * edited layer first, then these); NULL / 0 in GIMP 2.10, which passes one drawable */
+  DgHostItem *const *references;
+  int n_references;
 } DgPluginCall;
 
 /* A DgPluginCall.panel_open: binds the panel's settings both ways to @object's properties of

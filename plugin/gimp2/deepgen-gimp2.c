@@ -157,6 +157,37 @@ image_resize (DgHostImage *image, int width, int height, int x, int y)
   gimp_image_resize (ID (image), width, height, x, y);
 }
 
+static char *
+read_text (DgHostItem *item, const char *name)
+{
+  GimpParasite *p = gimp_item_get_parasite (ID (item), name);
+  if (!p)
+    return NULL;
+  const char *data = gimp_parasite_data (p);
+  const guint32 size = gimp_parasite_data_size (p);
+  char *text = data && size ? g_strndup (data, size) : NULL;
+  gimp_parasite_free (p);
+  return text;
+}
+
+static DgHostItem **
+image_layers (DgHostImage *image, int *n_layers)
+{
+  gint n = 0;
+  gint *ids = gimp_image_get_layers (ID (image), &n);
+  DgHostItem **items = g_new0 (DgHostItem *, n + 1);
+  for (int i = 0; i < n; i++) items[i] = GINT_TO_POINTER (ids[i]);
+  g_free (ids);
+  *n_layers = n;
+  return items;
+}
+
+static char *
+item_name (DgHostItem *item)
+{
+  return gimp_item_get_name (ID (item));
+}
+
 static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
@@ -183,6 +214,9 @@ static const DgHost host = {
   dialog_new,
   gtk_dialog_run,
   image_resize,
+  read_text,
+  image_layers,
+  item_name,
 };
 
 /* ---- settings, remembered with gimp_set_data ---------------------------------------------- */
@@ -295,7 +329,9 @@ run (const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals
                                 NULL,
                                 keep_settings,
                                 (gpointer) name,
-                                keep_args };
+                                keep_args,
+                                NULL, /* one drawable: references come from the dialog's list */
+                                0 };
     layer = dg_plugin_run (&call, &status, &error);
     /* GIMP 2.10 does not show an interactive run's error by itself */
     if (error && run_mode == GIMP_RUN_INTERACTIVE)

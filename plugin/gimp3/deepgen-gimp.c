@@ -110,6 +110,36 @@ image_resize (DgHostImage *image, int width, int height, int x, int y)
   gimp_image_resize (IMG (image), width, height, x, y);
 }
 
+static char *
+read_text (DgHostItem *item, const char *name)
+{
+  GimpParasite *p = gimp_item_get_parasite (GIMP_ITEM (item), name);
+  if (!p)
+    return NULL;
+  guint32 size = 0;
+  const char *data = gimp_parasite_get_data (p, &size);
+  char *text = data && size ? g_strndup (data, size) : NULL;
+  gimp_parasite_free (p);
+  return text;
+}
+
+static DgHostItem **
+image_layers (DgHostImage *image, int *n_layers)
+{
+  GimpLayer **layers = gimp_image_get_layers (GIMP_IMAGE (image));
+  *n_layers = layers ? (int) gimp_core_object_array_get_length ((GObject **) layers) : 0;
+  DgHostItem **items = g_new0 (DgHostItem *, *n_layers + 1);
+  for (int i = 0; i < *n_layers; i++) items[i] = (DgHostItem *) layers[i];
+  g_free (layers); /* the layers belong to libgimp */
+  return items;
+}
+
+static char *
+item_name (DgHostItem *item)
+{
+  return g_strdup (gimp_item_get_name (GIMP_ITEM (item)));
+}
+
 static GtkWidget *
 dialog_new (const DgProcedure *info)
 {
@@ -141,6 +171,9 @@ static const DgHost host = {
   dialog_new,
   dialog_run,
   image_resize,
+  read_text,
+  image_layers,
+  item_name,
 };
 
 /* ---- running ------------------------------------------------------------------------------ */
@@ -161,8 +194,10 @@ deepgen_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image, G
   DgPluginCall call = { .host = &host,
                         .info = run_data,
                         .image = (DgHostImage *) image,
-                        .drawable = n == 1 ? (DgHostItem *) drawables[0] : NULL,
+                        .drawable = n >= 1 ? (DgHostItem *) drawables[0] : NULL,
                         .n_drawables = n,
+                        .references = n > 1 ? (DgHostItem *const *) drawables + 1 : NULL,
+                        .n_references = MAX (0, n - 1),
                         .interactive = run_mode == GIMP_RUN_INTERACTIVE,
                         .flush = run_mode != GIMP_RUN_NONINTERACTIVE,
                         .panel_open = dg_plugin_bind_settings,
@@ -209,9 +244,10 @@ deepgen_create_procedure (GimpPlugIn *plug_in, const char *name)
       gimp_image_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, deepgen_run, (gpointer) info, NULL);
   /* indexed images are listed so that the refusal comes with a message, not a greyed entry */
   gimp_procedure_set_image_types (p, "*");
-  gimp_procedure_set_sensitivity_mask (p,
-                                       GIMP_PROCEDURE_SENSITIVE_DRAWABLE |
-                                           (info->job == DG_JOB_GENERATE ? GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES : 0));
+  /* edit and inpaint: several selected layers too (the first edited, the others references) */
+  gimp_procedure_set_sensitivity_mask (p, GIMP_PROCEDURE_SENSITIVE_DRAWABLE |
+                                              (info->job == DG_JOB_GENERATE ? GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES
+                                                                            : GIMP_PROCEDURE_SENSITIVE_DRAWABLES));
   gimp_procedure_set_menu_label (p, _ (info->menu_label));
   gimp_procedure_add_menu_path (p, DG_MENU_PATH);
   gimp_procedure_set_documentation (p, _ (info->blurb), _ (info->help), name);

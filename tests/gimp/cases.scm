@@ -33,6 +33,7 @@
          (layer (dg-layer img))
          (base (string-append outdir "/" case)))
     (dg-select img kind)
+    (dg-prepare img layer)
     (dg-save-flat img (string-append base "-before.png"))
     (if (dg-has-selection img) (dg-save-selection img (string-append base "-sel.png")))
     (let* ((n0 (dg-layer-count img))

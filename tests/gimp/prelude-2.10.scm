@@ -37,6 +37,7 @@
 ; the change strength of every call (the "strength" job sets it below 1)
 (define dg-strength 1.0)
 (define dg-n-results 1) ; the "variations" job sets it above 1
+(define (dg-prepare img layer) #t) ; GIMP 3's "references" job adds a reference layer
 (define (dg-call proc img layer prompt steps policy max-size folder)
   (car (proc RUN-NONINTERACTIVE img layer prompt "" steps 4.0 7 policy max-size folder dg-strength dg-n-results)))
 (define (dg-image-width img) (car (gimp-image-width img)))

@@ -36,8 +36,18 @@
 ; the change strength of every call (the "strength" job sets it below 1)
 (define dg-strength 1.0)
 (define dg-n-results 1) ; the "variations" job sets it above 1
+; the "references" job: a second, hidden copy of the layer below it, selected too (a reference)
+(define dg-reference-layer #f)
+(define dg-references '())
+(define (dg-prepare img layer)
+  (if dg-reference-layer
+      (let ((ref (car (gimp-layer-new-from-drawable layer img))))
+        (gimp-image-insert-layer img ref -1 1)
+        (gimp-item-set-visible ref FALSE)
+        (set! dg-references (list ref)))))
 (define (dg-call proc img layer prompt steps policy max-size folder)
-  (car (proc #:run-mode RUN-NONINTERACTIVE #:image img #:drawables (vector layer) #:prompt prompt
+  (car (proc #:run-mode RUN-NONINTERACTIVE #:image img #:drawables (list->vector (cons layer dg-references))
+             #:prompt prompt
              #:steps steps #:seed 7 #:size-policy policy #:max-size max-size #:model-folder folder
              #:strength dg-strength #:n-results dg-n-results)))
 (define (dg-image-width img) (car (gimp-image-get-width img)))

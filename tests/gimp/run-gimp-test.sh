@@ -11,9 +11,10 @@
 # strength of 0.5, recorded on the result layer) or variations (edit with 3 results: 3 new layers,
 # seeds 7, 8, 9), expand (Expand Canvas by odd sides, one of them 0, to 16:9, and a grayscale
 # image with alpha: the canvas, the layers' offsets, every old pixel bit-identical, the new area
-# painted) or service (edit of a rectangle through the resident service, which the plug-in
-# starts: $DEEPGEN_TEST_SERVICE_PROGRAM is the deepgen program; the other jobs run in-process,
-# DEEPGEN_NO_SERVICE=1). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
+# painted), references (GIMP 3 only: edit with two selected layers, the second a hidden copy of the
+# first below it: one new layer) or service (edit of a rectangle through the resident service,
+# which the plug-in starts: $DEEPGEN_TEST_SERVICE_PROGRAM is the deepgen program; the other jobs
+# run in-process, DEEPGEN_NO_SERVICE=1). GIMP 3 runs inside GIMP3-ROOT (tests/gimp/gimp3-root.sh)
 # unless gimp-console-3.0 is installed here. Exit 77 = skipped.
 set -eu
 
@@ -45,7 +46,7 @@ case $job in
   generate|inpaint) cases="rect ellipse" ;;
   badfolder) cases="rect" ;;
   gray|indexed) cases=$job ;;
-  strength|variations|service) cases="rect" ;;   # the image converted to that mode, then a rectangle selected
+  strength|variations|service|references) cases="rect" ;;   # the image converted to that mode, then a rectangle selected
   expand) cases="sides aspect" ;;
   *) echo "unknown job $job" >&2; exit 2 ;;
 esac
@@ -58,13 +59,14 @@ case $job in
   badfolder) proc=plug-in-deepgen-edit folder="$out/no-such-model" fn=dg-fail-case expect="does not exist" ;;
   indexed) proc=plug-in-deepgen-edit fn=dg-fail-case expect="Convert this indexed image first" ;;
   gray) proc=plug-in-deepgen-edit ;;
-  strength|variations|service) proc=plug-in-deepgen-edit ;;
+  strength|variations|service|references) proc=plug-in-deepgen-edit ;;
 esac
 
 {
   cat "$here/prelude-$version.scm" "$here/cases.scm"
   [ "$job" = strength ] && echo "(set! dg-strength 0.5)"
   [ "$job" = variations ] && echo "(set! dg-n-results 3)"
+  [ "$job" = references ] && echo "(set! dg-reference-layer #t)"
   if [ "$job" = expand ]; then
     # 160×120 grown by 10, 0, 23, 7; and to 16:9: 120 · 16 / 9 = 213.3 → 213, 53 more: 26 left, 27 right
     # and a grayscale image with alpha by 5 on the left and 3 at the top

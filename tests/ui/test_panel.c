@@ -3,6 +3,16 @@
  *   test-panel run MODEL OUTDIR     fill the prompt, run on the tiny model, wait for the preview;
  *                                   check the result's place and size, Reuse last, a wrong model
  *                                   folder (message in place), an empty prompt; screenshots
+ *   test-panel describe MODEL OUTDIR   Describe on the tiny model: the prompt field gets what
+ *                                   dg_describe writes for the selection's box; Stop, a wrong
+ *                                   model folder, no source; a screenshot
+ *   test-panel variations MODEL OUTDIR   three results side by side: the picked ones (not the
+ *                                   first) are what Apply hands over; none picked, no Apply; a screenshot
+ *   test-panel rerun MODEL OUTDIR           "Load its settings" with a layer's stored parameters: the fields
+ *                                   take them; a fixed job stays; bad text is a warning; a screenshot
+ *   test-panel references MODEL OUTDIR   other layers as references: the ticked ones are read and
+ *                                   change the result (same size); a layer that cannot be read
+ *                                   stops the run with its message; generate takes none; a screenshot
  *   test-panel german OUTDIR        with LANGUAGE=de: the panel and a message are German
  *   test-panel service MODEL DEEPGEN OUTDIR   through the resident service, which the panel starts
  *                                   (DEEPGEN, the deepgen program, in a private runtime folder):
@@ -215,6 +225,392 @@ test_run (const char *model, const char *out)
   return failures ? 1 : 0;
 }
 
+/* Waits until Describe is done; FALSE if it did not end within @timeout_s. */
+static gboolean
+wait_describe (DgPanel *panel, int timeout_s)
+{
+  const gint64 end = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+  while (dg_panel_is_describing (panel) && g_get_monotonic_time () < end) g_main_context_iteration (NULL, TRUE);
+  CHECK (!dg_panel_is_describing (panel), "Describe did not end within %d s", timeout_s);
+  return !dg_panel_is_describing (panel);
+}
+
+/* Presses Describe (dg_panel_describe) and waits until it is done. */
+static gboolean
+describe_and_wait (DgPanel *panel, int timeout_s)
+{
+  dg_panel_describe (panel);
+  return wait_describe (panel, timeout_s);
+}
+
+static GtkWidget *button_with_label (GtkWidget *w, const char *label);
+
+static int
+test_describe (const char *model, const char *out)
+{
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_EDIT, &panel);
+  DgPanel *p = DG_PANEL (panel);
+  GtkWidget *button = button_with_label (panel, "Des_cribe");
+  CHECK (button && gtk_widget_get_mapped (button), "no Describe button on screen");
+
+  /* no source (generate on an empty canvas): nothing to describe */
+  dg_panel_set_source (p, NULL, NULL, 96, 64);
+  CHECK (button && !gtk_widget_get_sensitive (button), "Describe is sensitive without a source");
+  dg_panel_describe (p);
+  CHECK (!dg_panel_is_describing (p), "Describe started without a source");
+
+  enum { W = 160, H = 120, RX = 24, RY = 40, RW = 72, RH = 48 };
+  DgImage *source = test_image (W, H);
+  g_autoptr (DgImage) box = dg_image_crop (source, RX, RY, RW, RH);
+  dg_panel_set_source (p, source, rect_mask (W, H, RX, RY, RW, RH), 0, 0);
+  CHECK (button && gtk_widget_get_sensitive (button), "Describe is not sensitive with a source");
+
+  /* a wrong model folder: the message in place, the prompt kept */
+  g_autofree char *bad = g_build_filename (out, "no-such-model", NULL);
+  g_object_set (panel, "model-folder", bad, NULL);
+  dg_panel_set_prompt (p, "keep me");
+  describe_and_wait (p, 60);
+  const char *msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "no-such-model") && strstr (msg, "does not exist"), "message: %s", msg ? msg : "(none)");
+  g_autofree char *kept = dg_panel_dup_prompt (p);
+  CHECK (g_str_equal (kept, "keep me"), "a failed Describe changed the prompt to \"%s\"", kept);
+
+  /* Stop at once: cancelled, the prompt kept, and the panel runs again afterwards */
+  g_object_set (panel, "model-folder", model, NULL);
+  dg_panel_describe (p);
+  CHECK (dg_panel_is_describing (p), "Describe did not start");
+  CHECK (!gtk_widget_get_sensitive (button), "Describe is sensitive while describing");
+  dg_panel_cancel_describe (p);
+  wait_describe (p, 60);
+  msg = dg_panel_get_message (p);
+  CHECK (msg && g_str_equal (msg, "Cancelled."), "message after Stop: %s", msg ? msg : "(none)");
+  g_free (kept);
+  kept = dg_panel_dup_prompt (p);
+  CHECK (g_str_equal (kept, "keep me"), "a cancelled Describe changed the prompt to \"%s\"", kept);
+
+  /* the description of the selection's box, as dg_describe writes it for those pixels (its
+   * golden test against transformers is tests/model; here: the panel describes the right
+   * pixels with the model's defaults and puts the whole text into the field) */
+  CHECK (describe_and_wait (p, 300), "Describe did not finish");
+  CHECK (dg_panel_get_message (p) == NULL, "message after Describe: %s", dg_panel_get_message (p));
+  g_autofree char *described = dg_panel_dup_prompt (p);
+  g_autoptr (GError) error = NULL;
+  DgModel *m = dg_task_model_acquire (model, &error);
+  CHECK (m != NULL, "cannot open the model: %s", error ? error->message : "");
+  g_autofree char *expected = m ? dg_describe (m, box, NULL, 0, NULL, NULL, NULL, &error) : NULL;
+  if (m)
+    dg_task_model_release (m);
+  CHECK (expected != NULL, "dg_describe: %s", error ? error->message : "");
+  if (expected)
+    g_strstrip (expected);
+  CHECK (expected && *expected && g_str_equal (described, expected), "the prompt field holds \"%s\", expected \"%s\"",
+         described, expected ? expected : "");
+  printf ("described: %s\n", described);
+  CHECK (gtk_widget_get_sensitive (button), "Describe is not sensitive after describing");
+  shot (window, out, "panel-describe.png");
+
+  /* a run while describing waits: Run is refused until Describe ends */
+  dg_panel_describe (p);
+  dg_panel_run (p);
+  CHECK (!dg_panel_is_busy (p), "a run started while describing");
+  dg_panel_cancel_describe (p);
+  wait_describe (p, 60);
+
+  /* the window closed while describing: the description stops and its end touches nothing */
+  g_object_ref (panel);
+  dg_panel_describe (p);
+  CHECK (dg_panel_is_describing (p), "Describe did not start again");
+  gtk_widget_destroy (window);
+  CHECK (!dg_panel_is_describing (p), "still describing after the window closed");
+  /* the worker ends and its completion runs: then the test holds the last reference */
+  const gint64 end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (G_OBJECT (panel)->ref_count > 1 && g_get_monotonic_time () < end) g_main_context_iteration (NULL, TRUE);
+  CHECK (G_OBJECT (panel)->ref_count == 1, "the description did not end after the window closed");
+  g_object_unref (panel);
+  dg_task_model_unload ();
+  return failures ? 1 : 0;
+}
+
+static gboolean
+same_pixels (const DgImage *a, const DgImage *b)
+{
+  if (a->width != b->width || a->height != b->height || a->channels != b->channels)
+    return FALSE;
+  for (int y = 0; y < a->height; y++)
+    if (memcmp (a->pixels + (gsize) y * a->rowstride, b->pixels + (gsize) y * b->rowstride,
+                (gsize) a->width * a->channels) != 0)
+      return FALSE;
+  return TRUE;
+}
+
+static int
+test_variations (const char *model, const char *out)
+{
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_GENERATE, &panel);
+  DgPanel *p = DG_PANEL (panel);
+  dg_panel_set_source (p, NULL, NULL, 96, 64);
+  g_object_set (panel, "model-folder", model, "steps", 2, "max-size", 64, "n-results", 3, "seed", (gint64) 7, NULL);
+  dg_panel_set_prompt (p, "a lighthouse at dusk");
+  CHECK (run_and_wait (p, 300), "the run failed: %s", dg_panel_get_message (p) ? dg_panel_get_message (p) : "?");
+  const DgTaskResult *r = dg_panel_get_result (p);
+  CHECK (r && r->variations && r->variations->len == 2, "not three results");
+  if (!r || !r->variations || r->variations->len != 2) {
+    gtk_widget_destroy (window);
+    return 1;
+  }
+  /* the results as the run made them: seeds 7, 8, 9 */
+  g_autoptr (DgImage) first = dg_image_copy (r->image);
+  const DgTaskResult *r1 = g_ptr_array_index (r->variations, 0), *r2 = g_ptr_array_index (r->variations, 1);
+  g_autoptr (DgImage) second = dg_image_copy (r1->image);
+  g_autoptr (DgImage) third = dg_image_copy (r2->image);
+  CHECK (r->seed == 7 && r1->seed == 8 && r2->seed == 9, "seeds %u %u %u", (guint) r->seed, (guint) r1->seed,
+         (guint) r2->seed);
+
+  /* side by side, all picked, on screen */
+  CHECK (dg_panel_count_picked (p) == 3, "%u picked at first, expected all 3", dg_panel_count_picked (p));
+  for (guint i = 0; i < 3; i++) CHECK (dg_panel_get_picked (p, i), "result %u not picked at first", i);
+  GtkWidget *label = label_with_text (panel, "Pick the results to keep (3 of 3): Apply adds each picked one.");
+  CHECK (label && gtk_widget_get_mapped (label), "the variations' strip is not on screen");
+  GtkWidget *apply = button_with_label (panel, "_Apply");
+
+  /* leave the first out: Apply hands over the second (the head) and the third */
+  dg_panel_set_picked (p, 0, FALSE);
+  CHECK (dg_panel_count_picked (p) == 2 && !dg_panel_get_picked (p, 0), "unpicking the first did not take");
+  CHECK (label_with_text (panel, "Pick the results to keep (2 of 3): Apply adds each picked one.") != NULL,
+         "the strip's label does not follow the picks");
+  shot (window, out, "panel-variations.png");
+  const DgTaskResult *applied = NULL;
+  g_signal_connect (panel, "apply", G_CALLBACK (on_apply), &applied);
+  dg_panel_apply (p);
+  CHECK (applied != NULL, "Apply handed nothing over");
+  if (applied) {
+    CHECK (applied->seed == 8 && same_pixels (applied->image, second), "Apply's first result is not the second");
+    CHECK (applied->variations && applied->variations->len == 1, "Apply's result has %u variations, expected 1",
+           applied->variations ? applied->variations->len : 0);
+    if (applied->variations && applied->variations->len == 1) {
+      const DgTaskResult *v = g_ptr_array_index (applied->variations, 0);
+      CHECK (v->seed == 9 && same_pixels (v->image, third), "Apply's variation is not the third");
+    }
+    CHECK (!same_pixels (applied->image, first), "the first result went along");
+  }
+  /* the strip now shows what was handed over: two, both picked */
+  CHECK (dg_panel_count_picked (p) == 2 && dg_panel_get_picked (p, 1) && !dg_panel_get_picked (p, 2),
+         "after Apply the strip does not show the two applied results");
+
+  /* none picked: Apply is insensitive and does nothing */
+  dg_panel_set_picked (p, 0, FALSE);
+  dg_panel_set_picked (p, 1, FALSE);
+  CHECK (dg_panel_count_picked (p) == 0, "unpicking both did not take");
+  CHECK (apply && !gtk_widget_get_sensitive (apply), "Apply is sensitive with nothing picked");
+  applied = NULL;
+  dg_panel_apply (p);
+  CHECK (applied == NULL, "Apply handed a result over with nothing picked");
+
+  gtk_widget_destroy (window);
+  dg_task_model_unload ();
+  return failures ? 1 : 0;
+}
+
+static int
+test_rerun (const char *model, const char *out)
+{
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_EDIT, &panel);
+  DgPanel *p = DG_PANEL (panel);
+  dg_panel_set_source (p, test_image (160, 120), NULL, 0, 0);
+  g_object_set (panel, "model-folder", model, NULL);
+  GtkWidget *button = button_with_label (panel, "L_oad its settings");
+  CHECK (button != NULL, "no \"Load its settings\" button");
+  CHECK (!dg_panel_offers_layer_params (p) && button && !gtk_widget_is_visible (button),
+         "the layer's settings are offered for a layer without them");
+
+  /* the parameters as a run stores them (model/io/job_params.c writes the text) */
+  DgRequest req = DG_REQUEST_INIT;
+  req.job = DG_JOB_GENERATE;
+  req.prompt = "a red kite over the dunes";
+  req.negative_prompt = "blurry";
+  req.seed = 1234;
+  req.steps = 7;
+  req.guidance = 5.5;
+  req.strength = 1.0;
+  req.width = 384;
+  req.height = 256;
+  g_autoptr (DgJobParams) jp = dg_job_params_new (&req, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED);
+  g_autofree char *text = dg_job_params_to_string (jp);
+  dg_panel_set_layer_params (p, text);
+  CHECK (dg_panel_offers_layer_params (p) && button && gtk_widget_get_mapped (button),
+         "the layer's settings are not offered on screen");
+
+  /* the job chooser is shown: the job comes along too */
+  dg_panel_load_layer_params (p);
+  int job = -1, steps = 0, n = 0, max_size = 0;
+  double guidance = 0;
+  gint64 seed = 0;
+  g_autofree char *prompt = NULL, *negative = NULL, *policy = NULL;
+  g_object_get (panel, "job", &job, "steps", &steps, "guidance", &guidance, "seed", &seed, "prompt", &prompt,
+                "negative-prompt", &negative, "n-results", &n, "max-size", &max_size, "size-policy", &policy, NULL);
+  CHECK (job == DG_JOB_GENERATE, "job %d, expected generate", job);
+  CHECK (g_str_equal (prompt, req.prompt), "prompt \"%s\"", prompt);
+  CHECK (g_str_equal (negative, "blurry"), "negative prompt \"%s\"", negative);
+  CHECK (steps == 7 && guidance == 5.5 && seed == 1234 && n == 1,
+         "steps %d guidance %g seed %" G_GINT64_FORMAT " results %d", steps, guidance, seed, n);
+  CHECK (max_size == 384 && g_str_equal (policy, "fit"), "working size %d (%s), expected 384 (fit)", max_size, policy);
+  const char *msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "loaded"), "message after loading: %s", msg ? msg : "(none)");
+  shot (window, out, "panel-rerun.png");
+
+  /* a fixed job (the GIMP dialogs) stays; the strength of an edit comes along */
+  req.job = DG_JOB_EDIT;
+  req.strength = 0.4;
+  req.prompt = "make it winter";
+  g_autoptr (DgJobParams) jp2 = dg_job_params_new (&req, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED);
+  g_autofree char *text2 = dg_job_params_to_string (jp2);
+  g_object_set (panel, "job", DG_JOB_INPAINT, "job-selectable", FALSE, NULL);
+  dg_panel_set_layer_params (p, text2);
+  dg_panel_load_layer_params (p);
+  double strength = 0;
+  g_free (prompt);
+  g_object_get (panel, "job", &job, "strength", &strength, "prompt", &prompt, NULL);
+  CHECK (job == DG_JOB_INPAINT, "the fixed job changed to %d", job);
+  CHECK (strength > 0.399 && strength < 0.401 && g_str_equal (prompt, "make it winter"), "strength %g prompt \"%s\"",
+         strength, prompt);
+
+  /* text that is not job parameters: a warning that says so, the fields unchanged */
+  dg_panel_set_layer_params (p, "{\"deepgen-parameters\":1,\"job\":\"paint\"}");
+  dg_panel_load_layer_params (p);
+  msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "cannot be read"), "message for bad parameters: %s", msg ? msg : "(none)");
+  g_free (prompt);
+  prompt = dg_panel_dup_prompt (p);
+  CHECK (g_str_equal (prompt, "make it winter"), "bad parameters changed the prompt to \"%s\"", prompt);
+  dg_panel_set_layer_params (p, NULL);
+  CHECK (!dg_panel_offers_layer_params (p) && !gtk_widget_is_visible (button), "still offered after NULL");
+
+  gtk_widget_destroy (window);
+  return failures ? 1 : 0;
+}
+
+/* The expander whose label starts with @prefix anywhere under @w, or NULL. */
+static GtkWidget *
+expander_with_prefix (GtkWidget *w, const char *prefix)
+{
+  if (GTK_IS_EXPANDER (w) && g_str_has_prefix (gtk_expander_get_label (GTK_EXPANDER (w)), prefix))
+    return w;
+  GtkWidget *found = NULL;
+  if (GTK_IS_CONTAINER (w)) {
+    GList *children = gtk_container_get_children (GTK_CONTAINER (w));
+    for (GList *l = children; l && !found; l = l->next) found = expander_with_prefix (l->data, prefix);
+    g_list_free (children);
+  }
+  return found;
+}
+
+typedef struct {
+  int calls;
+  gpointer last;
+} Reader;
+
+/* The "layers": 1 is a 64×48 RGBA picture, 2 cannot be read. */
+static DgImage *
+read_layer (gpointer item, gpointer user_data, GError **error)
+{
+  Reader *r = user_data;
+  r->calls++;
+  r->last = item;
+  if (GPOINTER_TO_INT (item) == 2) {
+    g_set_error_literal (error, DG_ERROR, DG_ERROR_FAILED, "the test layer 2 cannot be read");
+    return NULL;
+  }
+  g_autoptr (DgImage) rgb = test_image (64, 48);
+  DgImage *img = dg_image_new (64, 48, 4);
+  for (int y = 0; y < 48; y++)
+    for (int x = 0; x < 64; x++) {
+      const guint8 *s = rgb->pixels + (gsize) y * rgb->rowstride + x * 3;
+      guint8 *d = img->pixels + (gsize) y * img->rowstride + x * 4;
+      d[0] = 255 - s[1], d[1] = s[2], d[2] = s[0], d[3] = 255;
+    }
+  return img;
+}
+
+static int
+test_references (const char *model, const char *out)
+{
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_EDIT, &panel);
+  DgPanel *p = DG_PANEL (panel);
+  enum { W = 160, H = 120, RX = 24, RY = 40, RW = 72, RH = 48 };
+  dg_panel_set_source (p, test_image (W, H), rect_mask (W, H, RX, RY, RW, RH), 0, 0);
+  g_object_set (panel, "model-folder", model, "steps", 2, "max-size", 128, "seed", (gint64) 5, NULL);
+  dg_panel_set_prompt (p, "put the picture of the second image into the first");
+  Reader reader = { 0 };
+  dg_panel_set_reference_reader (p, read_layer, &reader);
+  dg_panel_add_reference_layer (p, "Picture", GINT_TO_POINTER (1), FALSE);
+  dg_panel_add_reference_layer (p, "Unreadable", GINT_TO_POINTER (2), FALSE);
+  CHECK (dg_panel_count_references (p) == 0, "%u references ticked at first", dg_panel_count_references (p));
+
+  /* nothing ticked: nothing read, the plain edit */
+  CHECK (run_and_wait (p, 300), "the run without references failed: %s", dg_panel_get_message (p));
+  CHECK (reader.calls == 0, "%d layers read with none ticked", reader.calls);
+  const DgTaskResult *r = dg_panel_get_result (p);
+  g_autoptr (DgImage) plain = r ? dg_image_copy (r->image) : NULL;
+
+  /* the first ticked: the fit indicator counts it (more memory), the layer is read once, the
+   * result has the region's size again, and other pixels */
+  const gint64 fit_end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!g_str_has_prefix (dg_panel_get_fit_text (p), "Fits this GPU") && g_get_monotonic_time () < fit_end)
+    g_main_context_iteration (NULL, TRUE);
+  g_autofree char *fit_before = g_strdup (dg_panel_get_fit_text (p));
+  dg_panel_set_reference_checked (p, 0, TRUE);
+  CHECK (dg_panel_count_references (p) == 1, "%u references ticked, expected 1", dg_panel_count_references (p));
+  CHECK (g_str_has_prefix (dg_panel_get_fit_text (p), "Fits this GPU") &&
+             !g_str_equal (fit_before, dg_panel_get_fit_text (p)),
+         "the fit indicator did not follow the ticked reference: \"%s\" then \"%s\"", fit_before,
+         dg_panel_get_fit_text (p));
+  printf ("fit: %s → %s\n", fit_before, dg_panel_get_fit_text (p));
+  CHECK (run_and_wait (p, 300), "the run with a reference failed: %s", dg_panel_get_message (p));
+  CHECK (reader.calls == 1 && reader.last == GINT_TO_POINTER (1), "the ticked layer was read %d times", reader.calls);
+  r = dg_panel_get_result (p);
+  CHECK (r && plain && r->image->width == RW && r->image->height == RH && r->x == RX && r->y == RY,
+         "the result with a reference is not the selection's box");
+  CHECK (r && plain && !same_pixels (r->image, plain), "the reference did not change the result");
+  GtkWidget *expander = expander_with_prefix (panel, "Re_ference layers");
+  CHECK (expander && gtk_widget_get_mapped (expander), "the reference list is not on screen");
+  if (expander)
+    gtk_expander_set_expanded (GTK_EXPANDER (expander), TRUE);
+  shot (window, out, "panel-references.png");
+
+  /* a layer that cannot be read: the run does not start, and the message says why */
+  dg_panel_set_reference_checked (p, 1, TRUE);
+  CHECK (!run_and_wait (p, 10), "a run with an unreadable reference succeeded");
+  const char *msg = dg_panel_get_message (p);
+  CHECK (msg && strstr (msg, "test layer 2 cannot be read"), "message: %s", msg ? msg : "(none)");
+
+  /* generate takes none */
+  g_object_set (panel, "job", DG_JOB_GENERATE, NULL);
+  CHECK (dg_panel_count_references (p) == 0, "generate counts %u references", dg_panel_count_references (p));
+
+  gtk_widget_destroy (window);
+  dg_task_model_unload ();
+  return failures ? 1 : 0;
+}
+
+/* The button labelled exactly @label (with its mnemonic) anywhere under @w, or NULL. */
+static GtkWidget *
+button_with_label (GtkWidget *w, const char *label)
+{
+  if (GTK_IS_BUTTON (w) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (w)), label) == 0)
+    return w;
+  GtkWidget *found = NULL;
+  if (GTK_IS_CONTAINER (w)) {
+    GList *children = gtk_container_get_children (GTK_CONTAINER (w));
+    for (GList *l = children; l && !found; l = l->next) found = button_with_label (l->data, label);
+    g_list_free (children);
+  }
+  return found;
+}
+
 static gboolean
 find_label (GtkWidget *w, const char *text)
 {
@@ -292,6 +688,7 @@ test_german (const char *out)
   dg_panel_set_source (DG_PANEL (panel), test_image (160, 120), NULL, 0, 0);
   CHECK (find_label (panel, "_Ausführen"), "the Run button is not German (\"_Ausführen\")");
   CHECK (find_label (panel, "_Anweisung"), "the prompt label is not German (\"_Anweisung\")");
+  CHECK (find_label (panel, "Bes_chreiben"), "the Describe button is not German (\"Bes_chreiben\")");
 #ifdef DEEPGEN_HAVE_DOWNLOAD
   /* no model in the folder: the download offer, in German */
   g_autofree char *none = g_build_filename (out, "no-model-here", NULL);
@@ -569,6 +966,14 @@ main (int argc, char **argv)
     g_mkdir_with_parents (argv[argc - 1], 0755);
   if (argc == 4 && g_str_equal (argv[1], "run"))
     return test_run (argv[2], argv[3]);
+  if (argc == 4 && g_str_equal (argv[1], "describe"))
+    return test_describe (argv[2], argv[3]);
+  if (argc == 4 && g_str_equal (argv[1], "variations"))
+    return test_variations (argv[2], argv[3]);
+  if (argc == 4 && g_str_equal (argv[1], "rerun"))
+    return test_rerun (argv[2], argv[3]);
+  if (argc == 4 && g_str_equal (argv[1], "references"))
+    return test_references (argv[2], argv[3]);
   if (argc == 3 && g_str_equal (argv[1], "german"))
     return test_german (argv[2]);
   if (argc == 5 && g_str_equal (argv[1], "service"))
@@ -581,6 +986,8 @@ main (int argc, char **argv)
     return 77;
 #endif
   }
-  fprintf (stderr, "usage: test-panel run MODEL OUTDIR | german OUTDIR | download MODEL OUTDIR\n");
+  fprintf (stderr, "usage: test-panel run MODEL OUTDIR | describe MODEL OUTDIR | variations MODEL OUTDIR | rerun MODEL "
+                   "OUTDIR | references MODEL OUTDIR | german "
+                   "OUTDIR | download MODEL OUTDIR\n");
   return 2;
 }

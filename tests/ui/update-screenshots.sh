@@ -14,6 +14,10 @@ copy gimp2-expand/gimp2-expand-dialog.png gimp2-expand-dialog.png
 copy gimp3/gimp3-dialog-live.png gimp3-dialog-live.png
 copy panel.png panel.png
 copy panel-de.png panel-de.png
+copy panel-describe.png panel-describe.png
+copy panel-variations.png panel-variations.png
+copy panel-rerun.png panel-rerun.png
+copy panel-references.png panel-references.png
 copy studio/studio-preview.png studio.png
 copy studio/studio-history.png studio-history.png
 copy panel-download.png panel-download.png
