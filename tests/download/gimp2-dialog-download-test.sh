@@ -49,7 +49,7 @@ rc=0
 HOME="$out/home" G_SLICE=always-malloc DEEPGEN_VK_VALIDATION=1 \
   HF_ENDPOINT="$endpoint" HF_HOME="$out/home/hf" no_proxy=127.0.0.1,localhost HF_TOKEN= \
   DEEPGEN_AUTOPILOT="download=1;prompt=$prompt;steps=2;max-size=128;model=$folder;dlshot=$out/gimp2-download.png;shot=$out/gimp2-downloaded.png;root=1;move=815,60;apply=1;timeout=300" \
-  timeout 400 xvfb-run -a -s "-screen 0 1280x900x24" gimp-2.10 -n -d -f \
+  timeout 400 xvfb-run -a -n $((100 + $$ % 400)) -s "-screen 0 1280x900x24" gimp-2.10 -n -d -f \
   -b "(load \"$out/dialog.scm\")" -b '(gimp-quit 1)' > "$out/gimp.log" 2>&1 || rc=$?
 grep "autopilot" "$out/gimp.log" || true
 fail() { grep -v -e 'theme engine' -e '^$' "$out/gimp.log" | tail -n 30 >&2; echo "FAIL: $1" >&2; exit 1; }

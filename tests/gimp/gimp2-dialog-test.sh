@@ -88,7 +88,7 @@ fi
 rc=0
 HOME="$out/home" G_SLICE=always-malloc DEEPGEN_VK_VALIDATION=1 \
   DEEPGEN_AUTOPILOT="$autopilot" \
-  timeout 400 xvfb-run -a -s "-screen 0 1280x900x24" gimp-2.10 -n -d -f \
+  timeout 400 xvfb-run -a -n $((100 + $$ % 400)) -s "-screen 0 1280x900x24" gimp-2.10 -n -d -f \
   -b "(load \"$out/dialog.scm\")" -b '(gimp-quit 1)' > "$out/gimp.log" 2>&1 || rc=$?
 grep "autopilot" "$out/gimp.log" || true
 fail() { grep -v -e 'theme engine' -e '^$' "$out/gimp.log" | tail -n 30 >&2; echo "FAIL: $1" >&2; exit 1; }

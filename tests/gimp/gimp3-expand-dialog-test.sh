@@ -40,7 +40,7 @@ SCM
 rc=0
 "$here/gimp3-root.sh" "$root" "$src" "$build" run env HOME="$out/home" DEEPGEN_VK_VALIDATION=1 \
   DEEPGEN_AUTOPILOT="expand=48,0,48,24;prompt=$prompt;shot=$out/gimp3-expand-dialog.png;timeout=300" \
-  timeout 600 xvfb-run -a -s "-screen 0 1280x900x24" gimp-3.0 -n -d -f \
+  timeout 600 xvfb-run -a -n $((500 + $$ % 400)) -s "-screen 0 1280x900x24" gimp-3.0 -n -d -f \
   --batch-interpreter=plug-in-script-fu-eval -b "(load \"$out/dialog.scm\")" --quit > "$out/gimp.log" 2>&1 || rc=$?
 [ $rc = 77 ] && exit 77
 grep "autopilot" "$out/gimp.log" || true
