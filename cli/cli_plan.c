@@ -95,11 +95,11 @@ append_resident_line (GString *s, const DgPlanModel *m, const CliPlanRow *row, D
     if (p.stage[k].weights)
       all |= 1u << k;
   if (set == all) {
-    g_string_append_printf (s, "%s\n", _ ("all"));
+    g_string_append_printf (s, "%s\n", _ ("all components"));
     return TRUE;
   }
   if (set == 0) {
-    g_string_append_printf (s, "%s\n", _ ("none"));
+    g_string_append_printf (s, "%s\n", _ ("none: each job loads all its components"));
     return TRUE;
   }
   /* The kept ones, most reload cost (weight bytes) first, as they were chosen. */
