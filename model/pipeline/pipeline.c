@@ -943,7 +943,7 @@ encode_prompt (Run *r, GError **error)
   stage_end (r, DG_PLAN_ENCODE);
   if (!ok || cancelled (r, error))
     return FALSE;
-  /* release the VLM before the connector loads (unless it is kept: then all fit together) */
+  /* release the VLM before the connector loads (unless it is kept: its choice left the connector room) */
   keep (r, DG_PLAN_ENCODE, (gpointer *) &vlm);
 
   report (r, DG_STAGE_LOAD, 0, 1);
