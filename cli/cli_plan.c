@@ -60,6 +60,87 @@ fits_text (const DgPlanModel *m, const DgPlanRequest *r, const DgPlan *p, guint6
   return _ ("no");
 }
 
+/* The components by the stage that loads each (deepgen.h DgResidentHeld): identifiers, not
+ * translated, like the stage names. */
+static const char *const component_names[DG_PLAN_N_STAGES] = { "vlm", "connector", "vae-encoder", "dit",
+                                                               "vae-decoder" };
+
+/* One line of the resident-set section: what the service keeps between jobs like @row on a device
+ * of @device_bytes (dg_plan_resident_set, nothing kept before), with the weights the run would take
+ * (released tables: --weights auto's choice). */
+static gboolean
+append_resident_line (GString *s, const DgPlanModel *m, const CliPlanRow *row, DgPrecision precision,
+                      DgWeightFormat weights, guint text_tokens, guint64 device_bytes, const char *label,
+                      GError **error)
+{
+  DgPlanRequest r;
+  DgPlan p;
+  gboolean fits;
+  request_for (&r, row->job, row->width, row->height, precision, weights, text_tokens);
+  if (weights == DG_WEIGHTS_RELEASED ? !dg_plan_auto (m, &r, device_bytes, &p, &fits, error)
+                                     : !dg_plan_compute (m, &r, &p, error))
+    return FALSE;
+  if (weights != DG_WEIGHTS_RELEASED)
+    fits = dg_plan_check (&p, device_bytes, NULL);
+  g_string_append_printf (s, "  %9s  ", label);
+  if (!fits) {
+    g_string_append_printf (s, "%s\n", _ ("does not fit"));
+    return TRUE;
+  }
+  if (r.weights != weights)
+    g_string_append_printf (s, "%s: ", r.weights == DG_WEIGHTS_Q8_0 ? "q8_0" : "q4_0");
+  const guint set = dg_plan_resident_set (&p, device_bytes, NULL);
+  guint all = 0;
+  for (int k = 0; k < DG_PLAN_N_STAGES; k++)
+    if (p.stage[k].weights)
+      all |= 1u << k;
+  if (set == all) {
+    g_string_append_printf (s, "%s\n", _ ("all components"));
+    return TRUE;
+  }
+  if (set == 0) {
+    g_string_append_printf (s, "%s\n", _ ("none: each job loads all its components"));
+    return TRUE;
+  }
+  /* The kept ones, most reload cost (weight bytes) first, as they were chosen. */
+  guint left = set;
+  for (gboolean first = TRUE; left; first = FALSE) {
+    int best = -1;
+    for (int k = 0; k < DG_PLAN_N_STAGES; k++)
+      if ((left & (1u << k)) && (best < 0 || p.stage[k].weights > p.stage[best].weights))
+        best = k;
+    left &= ~(1u << best);
+    g_string_append_printf (s, "%s%s", first ? "" : ", ", component_names[best]);
+  }
+  g_string_append_c (s, '\n');
+  return TRUE;
+}
+
+/* What the resident service keeps between jobs like the last row, per device size. */
+static gboolean
+append_resident_sets (GString *s, const DgPlanModel *m, const CliPlanRow *row, DgPrecision precision,
+                      DgWeightFormat weights, guint text_tokens, guint64 device_bytes, GError **error)
+{
+  g_autofree char *size = g_strdup_printf ("%d×%d", row->width, row->height);
+  g_string_append_printf (s,
+                          _ ("\nKept on the device between jobs of the service (deepgen serve), for %s %s, by "
+                             "device size; the other components are loaded again for each job:\n"),
+                          job_name (row->job), size);
+  static const guint sizes_gib[] = { 4, 6, 8, 12, 16, 24 };
+  for (guint i = 0; i < G_N_ELEMENTS (sizes_gib); i++) {
+    g_autofree char *label = g_strdup_printf ("%u GiB", sizes_gib[i]);
+    if (!append_resident_line (s, m, row, precision, weights, text_tokens, (guint64) sizes_gib[i] << 30, label, error))
+      return FALSE;
+  }
+  if (device_bytes) {
+    /* TRANSLATORS: the row of the resident-set list for the GPU of this computer (9 columns). */
+    g_autofree char *label = g_strdup_printf (_ ("%.1f GiB, this device"), device_bytes / GIB);
+    if (!append_resident_line (s, m, row, precision, weights, text_tokens, device_bytes, label, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 char *
 cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision, DgWeightFormat weights,
                 const CliPlanRow *rows, guint n_rows, guint text_tokens, guint64 device_bytes, const char *device_name,
@@ -137,6 +218,11 @@ cli_plan_table (const DgPlanModel *m, const char *source, DgPrecision precision,
                            "auto (the default) then uses.\n"));
   if (device_bytes)
     g_string_append_printf (s, _ ("Device: %s, %.2f GiB.\n"), device_name ? device_name : "?", device_bytes / GIB);
+  if (n_rows > 0 &&
+      !append_resident_sets (s, m, &rows[n_rows - 1], precision, weights, text_tokens, device_bytes, error)) {
+    g_string_free (s, TRUE);
+    return NULL;
+  }
   return g_string_free (s, FALSE);
 }
 

@@ -516,6 +516,23 @@ gboolean dg_plan_compute (const DgPlanModel *m, const DgPlanRequest *r, DgPlan *
  * @device_bytes 0 = unknown: always TRUE. */
 gboolean dg_plan_check (const DgPlan *plan, guint64 device_bytes, GError **error);
 
+/* Residency between jobs (DESIGN.md §9): each stage loads one component (encode the VLM, bridge
+ * the connector, vae-encode the VAE encoder, denoise the DiT, decode the VAE decoder), named by
+ * its DgPlanStage. What earlier jobs left on the device: */
+typedef struct {
+  guint64 weights[DG_PLAN_N_STAGES];   /* device bytes of each kept component's weights; 0 = not kept */
+  guint64 last_used[DG_PLAN_N_STAGES]; /* when each was last used (any increasing count of jobs) */
+} DgResidentHeld;
+
+/* The components to keep on the device (bit 1 << DgPlanStage each) across the job of @plan and
+ * after it, on a device of @device_bytes: every component the job loads and every one in @held
+ * (NULL: none) when they all fit together, that is when each stage of the job fits beside all the
+ * others' weights (its total + theirs + the plan's margin on both ≤ @device_bytes); else,
+ * greedily, the components this job loads by weight bytes (the cost of reloading), most first,
+ * then those only earlier jobs used, most recently used first; each kept only when every stage
+ * still fits beside it. 0 when @device_bytes is 0 (unknown). */
+guint dg_plan_resident_set (const DgPlan *plan, guint64 device_bytes, const DgResidentHeld *held);
+
 /* DG_WEIGHTS_AUTO's choice, as dg_run makes it: the plan of @r with the released weights when it
  * fits @device_bytes (dg_plan_check), else with each of dg_plan_auto_fallbacks in turn; when none
  * fits, the last (smallest) one's. r->weights and @plan are the format chosen; *fits says whether

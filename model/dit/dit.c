@@ -197,6 +197,12 @@ dg_dit_weight_bytes (const DgDit *dit)
   return dit->w->uploaded_bytes;
 }
 
+guint64
+dg_dit_weight_reserved (const DgDit *dit)
+{
+  return vkc_pool_reserved (dit->w->pool);
+}
+
 void
 dg_dit_set_observer (DgDit *dit, DgTapFunc func, gpointer user_data)
 {

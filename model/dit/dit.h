@@ -49,6 +49,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgDit, dg_dit_free)
 const DgDitConfig *dg_dit_config (const DgDit *dit);
 /* Bytes of weights on the GPU (the position crops made so far included). */
 guint64 dg_dit_weight_bytes (const DgDit *dit);
+/* Device memory its weights' pool reserves (the position crops made so far included). */
+guint64 dg_dit_weight_reserved (const DgDit *dit);
 
 /* Called at record time with intermediate tensors; it may record commands (e.g. a vkc_op_copy of
  * `t` into a buffer of its own — the tensors are reused by later blocks, so read them only

@@ -82,6 +82,10 @@ struct _DgModel {
     DgConnector *conn;
     DgVae *vae_encoder, *vae_decoder;
     DgDit *dit;
+    /* Per DgPlanStage (the component that stage loads, deepgen.h DgResidentHeld): the weight bytes
+     * of the kept ones (the plan's figure of the run that kept them) and when each was last used. */
+    DgResidentHeld held;
+    guint64 jobs;        /* runs so far: the clock of held.last_used */
     guint64 bytes;       /* the device memory they hold */
     guint64 last_upload; /* weight bytes the last run uploaded */
   } resident;
@@ -110,7 +114,23 @@ resident_clear (DgModel *m)
   g_clear_pointer (&m->resident.vae_encoder, dg_vae_free);
   g_clear_pointer (&m->resident.vae_decoder, dg_vae_free);
   g_clear_pointer (&m->resident.dit, dg_dit_free);
+  memset (&m->resident.held.weights, 0, sizeof m->resident.held.weights);
   m->resident.bytes = 0;
+}
+
+/* Where the component of @stage is kept, and how it is released. */
+static gpointer *
+resident_slot (DgModel *m, DgPlanStage stage, GDestroyNotify *release)
+{
+  switch (stage) {
+  case DG_PLAN_ENCODE: *release = (GDestroyNotify) dg_vlm_free; return (gpointer *) &m->resident.vlm;
+  case DG_PLAN_BRIDGE: *release = (GDestroyNotify) dg_connector_free; return (gpointer *) &m->resident.conn;
+  case DG_PLAN_VAE_ENCODE: *release = (GDestroyNotify) dg_vae_free; return (gpointer *) &m->resident.vae_encoder;
+  case DG_PLAN_DENOISE: *release = (GDestroyNotify) dg_dit_free; return (gpointer *) &m->resident.dit;
+  case DG_PLAN_DECODE: *release = (GDestroyNotify) dg_vae_free; return (gpointer *) &m->resident.vae_decoder;
+  case DG_PLAN_N_STAGES: break;
+  }
+  g_return_val_if_reached (NULL);
 }
 
 /* ---- engine ------------------------------------------------------------------------- */
@@ -439,6 +459,20 @@ dg_model_last_run_uploaded (DgModel *model)
   return n;
 }
 
+guint
+dg_model_resident_components (DgModel *model)
+{
+  g_mutex_lock (&model->lock);
+  guint set = 0;
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++) {
+    GDestroyNotify release;
+    if (*resident_slot (model, (DgPlanStage) s, &release))
+      set |= 1u << s;
+  }
+  g_mutex_unlock (&model->lock);
+  return set;
+}
+
 guint64
 dg_model_resident_bytes (DgModel *model)
 {
@@ -501,7 +535,8 @@ typedef struct {
   gsize seq_n, pooled_n;  /* their lengths */
   GPtrArray *ref_latents; /* float* [h_j, w_j, latent] per reference */
   float *latents;         /* [B, h/8, w/8, latent] NHWC */
-  gboolean keep;          /* components stay on the device after their stage (resident.h) */
+  guint keep;             /* bit 1 << DgPlanStage: that stage's component stays on the device after
+                           * it (resident.h, dg_plan_resident_set) */
 } Run;
 
 static void
@@ -713,26 +748,35 @@ stage_end (Run *r, DgPlanStage stage)
   r->memory->stage_peaks[stage] = MAX (r->memory->stage_peaks[stage], peak);
 }
 
-/* Whether this run keeps its components on the device (resident.h): only when the model asks for
- * it and every stage's weights together with the largest stage's working memory, plus the plan's
- * margin, fit the device. Kept components of another weight format, or that this run would not
- * keep, are released now, before anything is uploaded, so the plan's check stays true. */
+/* Which components this run keeps on the device (resident.h): none unless the model asks for
+ * it, else dg_plan_resident_set's choice from this run's plan, the device's size and what earlier
+ * runs left. Kept components of another weight format, and those this run will not keep, are
+ * released now, before anything is uploaded, so the plan's check stays true for every stage. */
 static void
 resident_decide (Run *r, guint64 device_bytes)
 {
   DgModel *m = r->m;
-  guint64 weights = 0, work = 0;
-  for (int s = 0; s < DG_PLAN_N_STAGES; s++) {
-    weights += r->plan.stage[s].weights;
-    work = MAX (work, r->plan.stage[s].activations + r->plan.stage[s].carried);
-  }
-  const guint64 together = weights + work;
-  r->keep = m->resident.enabled && device_bytes &&
-            together + DG_PLAN_MARGIN_FIXED + together / 100 * DG_PLAN_MARGIN_PERCENT <= device_bytes;
-  if (!r->keep || m->resident.weights != r->weights)
+  if (!m->resident.enabled || m->resident.weights != r->weights)
     resident_clear (m);
   m->resident.weights = r->weights;
   m->resident.last_upload = 0;
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++) { /* a run that failed mid-stage freed what it took */
+    GDestroyNotify release;
+    if (!*resident_slot (m, (DgPlanStage) s, &release))
+      m->resident.held.weights[s] = 0;
+  }
+  r->keep = m->resident.enabled ? dg_plan_resident_set (&r->plan, device_bytes, &m->resident.held) : 0;
+  m->resident.jobs++;
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++) {
+    if (r->plan.stage[s].weights)
+      m->resident.held.last_used[s] = m->resident.jobs;
+    if (!(r->keep & (1u << s))) {
+      GDestroyNotify release;
+      gpointer *slot = resident_slot (m, (DgPlanStage) s, &release);
+      g_clear_pointer (slot, release);
+      m->resident.held.weights[s] = 0;
+    }
+  }
 }
 
 /* A component for this run: the kept one in *@slot (taken out of it), else NULL and the caller
@@ -759,13 +803,17 @@ upload_end (Run *r, VkDeviceSize before)
 }
 
 static void
-keep (Run *r, gpointer *slot, gpointer *component, GDestroyNotify release)
+keep (Run *r, DgPlanStage stage, gpointer *component)
 {
+  GDestroyNotify release;
+  gpointer *slot = resident_slot (r->m, stage, &release);
   gpointer c = g_steal_pointer (component);
-  if (r->keep && !*slot)
+  if ((r->keep & (1u << stage)) && c && !*slot) {
     *slot = c;
-  else if (c)
+    r->m->resident.held.weights[stage] = r->plan.stage[stage].weights;
+  } else if (c) {
     release (c);
+  }
 }
 
 /* Before anything is uploaded: the meta queries (host), the prompt rows, the memory plan of this
@@ -897,8 +945,8 @@ encode_prompt (Run *r, GError **error)
   stage_end (r, DG_PLAN_ENCODE);
   if (!ok || cancelled (r, error))
     return FALSE;
-  /* release the VLM before the connector loads (unless it is kept: then all fit together) */
-  keep (r, (gpointer *) &m->resident.vlm, (gpointer *) &vlm, (GDestroyNotify) dg_vlm_free);
+  /* release the VLM before the connector loads (unless it is kept: its choice left the connector room) */
+  keep (r, DG_PLAN_ENCODE, (gpointer *) &vlm);
 
   report (r, DG_STAGE_LOAD, 0, 1);
   stage_begin (r);
@@ -921,7 +969,7 @@ encode_prompt (Run *r, GError **error)
     return FALSE;
   }
   stage_end (r, DG_PLAN_BRIDGE);
-  keep (r, (gpointer *) &m->resident.conn, (gpointer *) &conn, (GDestroyNotify) dg_connector_free);
+  keep (r, DG_PLAN_BRIDGE, (gpointer *) &conn);
   g_autofree float *seq_h = dg_tensor_download_f32 (r->dev, &seq, error);
   g_autofree float *pooled_h = seq_h ? dg_tensor_download_f32 (r->dev, &pooled, error) : NULL;
   if (!pooled_h)
@@ -1117,7 +1165,7 @@ encode_references (Run *r, GError **error)
       return FALSE;
   }
   stage_end (r, DG_PLAN_VAE_ENCODE);
-  keep (r, (gpointer *) &r->m->resident.vae_encoder, (gpointer *) &vae, (GDestroyNotify) dg_vae_free);
+  keep (r, DG_PLAN_VAE_ENCODE, (gpointer *) &vae);
   return TRUE;
 }
 
@@ -1262,11 +1310,11 @@ denoise (Run *r, GError **error)
   stage_begin (r);
   g_autofree char *dir = sub (m->path, "transformer");
   g_autoptr (DgDit) dit = take ((gpointer *) &m->resident.dit);
-  if (!dit) {
-    VkDeviceSize before = upload_begin (r);
+  /* Uploaded: the weights when loaded now, and the position crops of sizes the DiT has not seen
+   * (made during the steps, kept with its weights): its pool's growth over the stage. */
+  const guint64 had = dit ? dg_dit_weight_reserved (dit) : 0;
+  if (!dit)
     dit = dg_dit_load (r->dev, dir, m->precision, r->weights, error);
-    upload_end (r, before);
-  }
   if (!dit)
     return FALSE;
   const DgDitConfig *cfg = dg_dit_config (dit);
@@ -1312,8 +1360,9 @@ denoise (Run *r, GError **error)
   stage_end (r, DG_PLAN_DENOISE);
   g_clear_pointer (&arena, dg_arena_free);
   g_clear_pointer (&inputs_arena, dg_arena_free);
+  m->resident.last_upload += dg_dit_weight_reserved (dit) - had;
   if (ok)
-    keep (r, (gpointer *) &m->resident.dit, (gpointer *) &dit, (GDestroyNotify) dg_dit_free);
+    keep (r, DG_PLAN_DENOISE, (gpointer *) &dit);
   if (ok)
     report (r, DG_STAGE_DENOISE, run_steps, run_steps);
   return ok;
@@ -1408,7 +1457,7 @@ decode (Run *r, GError **error)
     g_ptr_array_add (images, img);
   }
   stage_end (r, DG_PLAN_DECODE);
-  keep (r, (gpointer *) &r->m->resident.vae_decoder, (gpointer *) &vae, (GDestroyNotify) dg_vae_free);
+  keep (r, DG_PLAN_DECODE, (gpointer *) &vae);
   report (r, DG_STAGE_DECODE, (int) r->B, (int) r->B);
   return g_steal_pointer (&images);
 }
@@ -1457,7 +1506,7 @@ dg_run_batch_measured (DgModel *model, const DgRequest *const *requests, guint n
   if (result && cancelled (&r, error))
     g_clear_pointer (&result, g_ptr_array_unref);
   /* What stays on the device now is the kept components' (every arena of the run is gone). */
-  model->resident.bytes = r.keep ? vkc_device_reserved (r.dev, NULL) : 0;
+  model->resident.bytes = model->resident.enabled ? vkc_device_reserved (r.dev, NULL) : 0;
   run_clear (&r);
   give_back_free_heap ();
   g_mutex_unlock (&model->lock);

@@ -386,6 +386,12 @@ test_tables (void)
     }
     g_assert_true ((strstr (ft, "--weights auto") != NULL) == (i >= 1));
   }
+  /* What the service keeps between jobs like the last row, per device size (dg_plan_resident_set,
+   * tested in unit_resident_set): on 24 GiB the whole model (its ~14 GB of weights beside the
+   * largest stage), and a line for this device. */
+  g_assert_nonnull (strstr (t, "Kept on the device between jobs of the service (deepgen serve), for edit 1024×1024"));
+  g_assert_nonnull (strstr (t, "     24 GiB  all components\n"));
+  g_assert_nonnull (strstr (t, "8.0 GiB, this device  "));
   DgPlanRequest r = DG_PLAN_REQUEST_INIT;
   g_autofree char *d = cli_plan_detail (m, &r, &error);
   g_assert_nonnull (strstr (d, "denoise"));

@@ -9,5 +9,6 @@ else()
   message(STATUS "DeepGen: gdk-pixbuf-2.0 not found, model_pipeline test skipped")
 endif()
 # The memory plan against real runs: every stage holds what the plan computed; a job that does
-# not fit the device (DEEPGEN_VK_FAKE_DEVICE_BYTES) is refused before anything is uploaded.
+# not fit the device (DEEPGEN_VK_FAKE_DEVICE_BYTES) is refused before anything is uploaded; a
+# resident model on a device that holds only some components keeps those and reuploads the rest.
 deepgen_model_test(pipeline_memory test_pipeline_memory.c)

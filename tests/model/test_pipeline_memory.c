@@ -9,7 +9,10 @@
  *  - the pieces behind the lower peak: the meta queries read on their own equal the loaded
  *    connector's, and a VLM loaded text_only refuses images;
  *  - q8_0 and q4_0 weights: the pools equal the plan too, they are smaller, and DG_WEIGHTS_AUTO
- *    takes q8_0 exactly when the released weights would not fit, q4_0 when q8_0 would not. */
+ *    takes q8_0 exactly when the released weights would not fit, q4_0 when q8_0 would not;
+ *  - a resident model on a device that holds only some components together keeps those
+ *    (dg_plan_resident_set): its next job uploads exactly the others' weights, and the images
+ *    equal a non-resident model's byte for byte. */
 #include <string.h>
 
 #include "connector.h"
@@ -17,6 +20,7 @@
 #include "golden.h"
 #include "deepgen_hooks.h"
 #include "plan.h"
+#include "resident.h"
 #include "tokenizer.h"
 #include "vlm.h"
 
@@ -402,6 +406,110 @@ test_text_only_vlm (void)
   g_assert_cmpuint (held, ==, 0);
 }
 
+/* One 16×16 generate of @prompt; its plan in @mem. */
+static DgImage *
+run_prompt (DgModel *model, const char *prompt, DgRunMemory *mem)
+{
+  DgRequest r = DG_REQUEST_INIT;
+  r.prompt = prompt;
+  r.width = r.height = 16;
+  r.steps = 1;
+  r.seed = 7;
+  const DgRequest *rp = &r;
+  g_autoptr (GError) error = NULL;
+  GPtrArray *out = dg_run_batch_measured (model, &rp, 1, NULL, mem, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (out->len, ==, 1);
+  DgImage *img = g_ptr_array_steal_index (out, 0);
+  g_ptr_array_unref (out);
+  return img;
+}
+
+static void
+assert_same_image (const DgImage *a, const DgImage *b)
+{
+  g_assert_cmpint (a->width, ==, b->width);
+  g_assert_cmpint (a->height, ==, b->height);
+  g_assert_cmpint (a->channels, ==, b->channels);
+  for (int y = 0; y < a->height; y++)
+    g_assert_cmpmem (a->pixels + (gsize) y * a->rowstride, (gsize) a->width * a->channels,
+                     b->pixels + (gsize) y * b->rowstride, (gsize) b->width * b->channels);
+}
+
+/* The sum of the weights of the components of @plan in @set (bit per DgPlanStage). */
+static guint64
+weights_of (const DgPlan *plan, guint set)
+{
+  guint64 n = 0;
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++)
+    if (set & (1u << s))
+      n += plan->stage[s].weights;
+  return n;
+}
+
+/* A device that holds some of the tiny model's components together but not all: the resident
+ * model keeps dg_plan_resident_set's choice, and its second job (a new prompt: the VLM and the
+ * connector run again) uploads exactly the weights of the components it did not keep. */
+static void
+test_partial_residency (void)
+{
+  /* This job's plan, and a device size where only part of it stays: the largest, in steps of
+   * 1/256 of the weights from the plan's need, where the rule keeps something but not all. */
+  DgRunMemory mem;
+  g_autoptr (DgImage) probe = NULL;
+  {
+    g_autoptr (DgModel) m = open_tiny (engine, DG_PRECISION_BF16);
+    probe = run_prompt (m, "a red fox", &mem);
+  }
+  const DgPlan plan = mem.plan;
+  guint all = 0;
+  for (int s = 0; s < DG_PLAN_N_STAGES; s++)
+    if (plan.stage[s].weights)
+      all |= 1u << s;
+  const guint64 step = MAX (weights_of (&plan, all) / 256, 256);
+  guint64 device = 0;
+  guint set = 0;
+  for (guint64 d = plan.required; d < plan.required + 2 * weights_of (&plan, all); d += step) {
+    const guint k = dg_plan_resident_set (&plan, d, NULL);
+    if (k == all)
+      break;
+    if (k)
+      device = d, set = k;
+  }
+  g_test_message ("device %" G_GUINT64_FORMAT " bytes: keeps 0x%x of 0x%x", device, set, all);
+  g_assert_cmphex (set, !=, 0);
+  g_assert_cmphex (set, !=, all); /* the tiny model's components are too unequal to all fit first */
+
+  DgEngine *small = engine_with_bytes (device);
+  {
+    /* The images of a model that keeps nothing, on the same device (the VAE's tile choice
+     * depends on its size). */
+    g_autoptr (DgImage) ref1 = NULL, ref2 = NULL;
+    {
+      g_autoptr (DgModel) plain = open_tiny (small, DG_PRECISION_BF16);
+      ref1 = run_prompt (plain, "a red fox", &mem);
+      ref2 = run_prompt (plain, "a blue bird", &mem);
+      g_assert_cmpuint (dg_model_resident_components (plain), ==, 0);
+    }
+    g_autoptr (DgModel) m = open_tiny (small, DG_PRECISION_BF16);
+    dg_model_set_resident (m, TRUE);
+    g_autoptr (DgImage) img1 = run_prompt (m, "a red fox", &mem);
+    g_assert_true (memcmp (&mem.plan.stage, &plan.stage, sizeof plan.stage) == 0);
+    g_assert_cmpuint (dg_model_last_run_uploaded (m), ==, weights_of (&plan, all));
+    g_assert_cmphex (dg_model_resident_components (m), ==, set);
+    g_autoptr (DgImage) img2 = run_prompt (m, "a blue bird", &mem);
+    g_assert_cmpuint (dg_model_last_run_uploaded (m), ==, weights_of (&plan, all & ~set));
+    g_assert_cmphex (dg_model_resident_components (m), ==, set);
+    g_test_message ("second job uploaded %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " weight bytes",
+                    dg_model_last_run_uploaded (m), weights_of (&plan, all));
+    assert_same_image (img1, ref1);
+    assert_same_image (img2, ref2);
+  }
+  guint messages = vkc_device_validation_messages (dg_engine_device (small));
+  dg_engine_free (small);
+  g_assert_cmpuint (messages, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -414,6 +522,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline-memory/auto-weights", test_auto_weights);
   g_test_add_func ("/pipeline-memory/meta-queries", test_meta_queries);
   g_test_add_func ("/pipeline-memory/text-only-vlm", test_text_only_vlm);
+  g_test_add_func ("/pipeline-memory/partial-residency", test_partial_residency);
   int rc = g_test_run ();
   guint messages = vkc_device_validation_messages (dg_engine_device (engine));
   dg_engine_free (engine);
