@@ -328,6 +328,7 @@ test_vit (void)
 
   g_assert_cmpint (embeds.shape[0], ==, grid.n_tokens);
   g_assert_cmpint (embeds.shape[1], ==, cfg->text.hidden);
+  g_test_message ("vit: %.1f GFLOP", dg_flops_vit (&cfg->vision, 512, 512) / 1e9);
   g_autofree float *e = check_finite (&c, "vit", &embeds);
   check_held (&c, "encode", plan.stage[DG_PLAN_ENCODE].total);
   g_clear_pointer (&cmd, vkc_cmd_free);
@@ -384,6 +385,7 @@ test_dit (void)
   g_assert_true (dg_dit_forward (dit, cmd, arena, &di, &v, &error));
   g_assert_no_error (error);
   submit (cmd, arena);
+  g_test_message ("dit step: %.1f GFLOP", plan.stage[DG_PLAN_DENOISE].flop / 1e9);
   g_autofree float *v_h = check_finite (&c, "velocity", &v);
   check_held (&c, "denoise", plan.stage[DG_PLAN_DENOISE].total);
   g_clear_pointer (&cmd, vkc_cmd_free);
