@@ -156,8 +156,8 @@ run_case (gconstpointer data)
   g_assert_cmpint (mem.plan.weights, ==, c->weights);
   for (int s = 0; s < DG_PLAN_N_STAGES; s++) {
     const guint64 planned = mem.plan.stage[s].total, held = mem.stage_peaks[s];
-    g_test_message ("%-10s planned %12" G_GUINT64_FORMAT "  held %12" G_GUINT64_FORMAT,
-                    dg_plan_stage_name ((DgPlanStage) s), planned, held);
+    g_test_message ("%-10s planned %12" G_GUINT64_FORMAT "  held %12" G_GUINT64_FORMAT "  %8.1f GFLOP",
+                    dg_plan_stage_name ((DgPlanStage) s), planned, held, mem.plan.stage[s].flop / 1e9);
     if (s == DG_PLAN_VAE_ENCODE || s == DG_PLAN_DECODE) {
       g_assert_cmpuint (held + (4u << 20), >=, planned);
       g_assert_cmpuint (planned + (4u << 20), >=, held);
