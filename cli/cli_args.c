@@ -197,6 +197,17 @@ cli_output_type (const char *path, const char **type, GError **error)
   return bad_value (error, _ ("-o: '%s' has no known image extension; end the name in .png, .jpg or .jpeg"), path);
 }
 
+char *
+cli_variation_path (const char *output, guint index)
+{
+  const char *slash = strrchr (output, G_DIR_SEPARATOR);
+  const char *base = slash ? slash + 1 : output;
+  const char *dot = strrchr (base, '.');
+  if (!dot)
+    return g_strdup_printf ("%s-%u", output, index);
+  return g_strdup_printf ("%.*s-%u%s", (int) (dot - output), output, index, dot);
+}
+
 gboolean
 cli_check_int (int value, int min, int max, const char *option, GError **error)
 {

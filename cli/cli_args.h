@@ -48,6 +48,14 @@ char *cli_text_to_utf8 (const char *raw, const char *option, GError **error);
  * anything else is a usage error that names the supported extensions. */
 gboolean cli_output_type (const char *path, const char **type, GError **error);
 
+/* --n-results: variations, 1 … CLI_MAX_RESULTS results from the seeds seed, seed + 1, … */
+#define CLI_MAX_RESULTS 8
+
+/* Where variation @index (1 … n) of @output goes: the index inserted before the extension of the
+ * file name ("out.png" → "out-2.png", "dir/a.b.jpg" → "dir/a.b-2.jpg"; a name without one gets
+ * "-2" at its end). Returns a new string. */
+char *cli_variation_path (const char *output, guint index);
+
 /* Range checks shared by the subcommands; @option names the flag in the message. */
 gboolean cli_check_int (int value, int min, int max, const char *option, GError **error);
 gboolean cli_check_double (double value, double min, double max, const char *option, GError **error);

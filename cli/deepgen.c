@@ -5,6 +5,7 @@
  *   deepgen edit     --image in.png --prompt TEXT [-o out.png]
  *   deepgen inpaint  --image in.png --mask mask.png --prompt TEXT [-o out.png]
  *   deepgen expand   in.png --left/--top/--right/--bottom N | --aspect W:H [--prompt TEXT] [-o out.png]
+ *   (generate, edit, inpaint, expand: --n-results N writes N variations, out-1.png … out-N.png)
  *   deepgen info     [--plan] [--check]
  *   deepgen bench    [ops | flops]
  *   deepgen convert  -o DIR [--model SRC]
@@ -155,6 +156,7 @@ typedef struct {
   char *precision;
   char *weights;
   char *output;
+  int n_results; /* --n-results: variations */
   int feather;
   double strength;
   char *from;
@@ -223,6 +225,11 @@ job_context (JobOptions *o)
     { "negative", 'n', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK, on_text,
       N_ ("What to avoid (default: none for generate; the model's edit negative for edit and inpaint)"), N_ ("TEXT") },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &o->output, N_ ("Where to write the result (.png, .jpg)"), N_ ("FILE") },
+    { "n-results", 0, 0, G_OPTION_ARG_INT, &o->n_results,
+      N_ ("Variations: N results (1 to 8, default 1) from the seeds seed, seed + 1, … in one batch, in this "
+          "process; each is the image a single run with its seed gives. With N > 1 the number goes before the "
+          "extension: out.png becomes out-1.png … out-N.png"),
+      N_ ("N") },
     { "size", 's', 0, G_OPTION_ARG_STRING, &o->size,
       N_ ("Output size WIDTHxHEIGHT (multiples of 16; default 512x512; edit: the longest side)"), N_ ("WxH") },
     { "steps", 0, 0, G_OPTION_ARG_INT, &o->steps, N_ ("Denoising steps (default 50)"), N_ ("N") },
@@ -395,8 +402,10 @@ typedef struct {
   DgPrecision precision;
   DgWeightFormat weights;
   DgRequest req;
+  guint n_results; /* variations: req with the seeds req.seed, req.seed + 1, … in one batch */
   gboolean use_service;
-  const char *output, *type;
+  char **outputs; /* [n_results] where each result goes */
+  const char *type;
   const char *preview, *preview_type;
   /* state */
   CliProgress *progress;
@@ -404,7 +413,8 @@ typedef struct {
   GMainLoop *loop;
   guint interrupts;
   /* out */
-  DgImage *result;
+  DgImage *result;    /* through the service (one request per job) */
+  GPtrArray *results; /* DgImage*: the n_results images in seed order, once written */
   char *device_name;
   GError *error;
   gint64 t_start, t_end;
@@ -485,8 +495,25 @@ job_in_process (Job *j)
                          : dg_model_open_synthetic (engine, j->layers, 0, &lo, &j->error);
   }
   if (model && !g_cancellable_set_error_if_cancelled (j->cancel, &j->error)) {
+    /* variations as the panel runs them (ui/dg_task.c): one batch, each request with its own seed,
+     * so each image is the one a single run with that seed gives (deepgen.h, dg_run_batch) */
+    g_autofree DgRequest *reqs = g_new (DgRequest, j->n_results);
+    g_autofree const DgRequest **ptrs = g_new (const DgRequest *, j->n_results);
+    for (guint i = 0; i < j->n_results; i++) {
+      reqs[i] = j->req;
+      reqs[i].seed = j->req.seed + i;
+      ptrs[i] = &reqs[i];
+    }
     j->t_start = g_get_monotonic_time ();
-    j->result = dg_run (model, &j->req, cli_progress_func, j->progress, j->cancel, &j->error);
+    if (j->n_results == 1) {
+      DgImage *img = dg_run (model, &j->req, cli_progress_func, j->progress, j->cancel, &j->error);
+      if (img) {
+        j->results = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);
+        g_ptr_array_add (j->results, img);
+      }
+    } else {
+      j->results = dg_run_batch (model, ptrs, j->n_results, cli_progress_func, j->progress, j->cancel, &j->error);
+    }
     j->t_end = g_get_monotonic_time ();
     j->used_weights = dg_model_last_run_weights (model);
   }
@@ -498,17 +525,26 @@ job_thread (gpointer data)
   Job *j = data;
   if (!j->use_service || !job_via_service (j))
     job_in_process (j);
+  else if (j->result) {
+    j->results = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);
+    g_ptr_array_add (j->results, g_steal_pointer (&j->result));
+  }
   cli_progress_end (j->progress);
   /* A result that arrives after Ctrl-C is not written: the user asked for nothing. */
-  if (j->result && g_cancellable_is_cancelled (j->cancel)) {
-    g_clear_pointer (&j->result, dg_image_free);
+  if (j->results && g_cancellable_is_cancelled (j->cancel)) {
+    g_clear_pointer (&j->results, g_ptr_array_unref);
     g_set_error (&j->error, DG_ERROR, DG_ERROR_CANCELLED, _ ("Cancelled."));
   }
-  /* the parameters ride along in the PNG, for --from (DgJobParams) */
-  g_autoptr (DgJobParams) params = j->result ? dg_job_params_new (&j->req, j->precision, j->used_weights) : NULL;
-  g_autofree char *params_text = params ? dg_job_params_to_string (params) : NULL;
-  if (j->result && !cli_image_save_with_text (j->result, j->output, j->type, DG_JOB_PARAMS_KEY, params_text, &j->error))
-    g_clear_pointer (&j->result, dg_image_free);
+  for (guint i = 0; j->results && i < j->results->len; i++) {
+    /* the parameters ride along in the PNG, for --from (DgJobParams): each with its own seed */
+    DgRequest r = j->req;
+    r.seed = j->req.seed + i;
+    g_autoptr (DgJobParams) params = dg_job_params_new (&r, j->precision, j->used_weights);
+    g_autofree char *params_text = dg_job_params_to_string (params);
+    if (!cli_image_save_with_text (g_ptr_array_index (j->results, i), j->outputs[i], j->type, DG_JOB_PARAMS_KEY,
+                                   params_text, &j->error))
+      g_clear_pointer (&j->results, g_ptr_array_unref);
+  }
   if (j->error && j->error->domain == G_IO_ERROR && j->error->code == G_IO_ERROR_CANCELLED) {
     g_clear_error (&j->error);
     g_set_error (&j->error, DG_ERROR, DG_ERROR_CANCELLED, _ ("Cancelled."));
@@ -550,10 +586,16 @@ run_job (Job *j)
   g_object_unref (j->cancel);
   if (j->error)
     return fail (g_steal_pointer (&j->error));
-  g_autofree char *display = g_filename_display_name (j->output);
+  g_autofree char *display = g_filename_display_name (j->outputs[0]);
+  g_autofree char *last = g_filename_display_name (j->outputs[j->n_results - 1]);
   g_autofree char *took = cli_format_duration ((double) (j->t_end - j->t_start) / 1e6);
-  printf (_ ("Wrote %s (%d×%d) in %s on %s.\n"), display, j->result->width, j->result->height, took,
-          j->device_name ? j->device_name : "?");
+  const DgImage *first = g_ptr_array_index (j->results, 0);
+  if (j->n_results == 1)
+    printf (_ ("Wrote %s (%d×%d) in %s on %s.\n"), display, first->width, first->height, took,
+            j->device_name ? j->device_name : "?");
+  else
+    printf (_ ("Wrote %u images, %s … %s (%d×%d), in %s on %s.\n"), j->n_results, display, last, first->width,
+            first->height, took, j->device_name ? j->device_name : "?");
   if (j->weights == DG_WEIGHTS_AUTO && j->used_weights == DG_WEIGHTS_Q8_0)
     printf (_ ("The GPU's memory is too small for the released weights, so 8-bit weights were used (--weights q8); "
                "the image differs slightly from a full-precision run.\n"));
@@ -743,9 +785,18 @@ job_main (JobOptions *o, int argc, char **argv)
                       : o->job == DG_JOB_EDIT     ? "edited.png"
                                                   : "inpainted.png";
   const char *output = o->output ? o->output : deflt;
-  /* Before any heavy work: a known output type in a writable folder, and the model. */
-  if (!cli_output_type (output, &j.type, &error) || !cli_output_writable (output, &error))
+  if (!cli_check_int (o->n_results, 1, CLI_MAX_RESULTS, "--n-results", &error))
     return fail (error);
+  j.n_results = (guint) o->n_results;
+  g_auto (GStrv) outputs = g_new0 (char *, j.n_results + 1);
+  for (guint i = 0; i < j.n_results; i++)
+    outputs[i] = j.n_results == 1 ? g_strdup (output) : cli_variation_path (output, i + 1);
+  /* Before any heavy work: a known output type in a writable folder, and the model. */
+  if (!cli_output_type (output, &j.type, &error))
+    return fail (error);
+  for (guint i = 0; i < j.n_results; i++)
+    if (!cli_output_writable (outputs[i], &error))
+      return fail (error);
   if ((o->synthetic && o->model) || (o->layers && !o->synthetic) ||
       !cli_check_int (o->layers, 0, 256, "--layers", &error)) {
     if (!error)
@@ -802,8 +853,9 @@ job_main (JobOptions *o, int argc, char **argv)
 
   j.model_dir = dir;
   j.device = o->device;
-  j.use_service = !o->no_service && !g_getenv ("DEEPGEN_NO_SERVICE");
-  j.output = output;
+  /* the service runs one request per job: variations run here, as the panel's do (ui/dg_task.c) */
+  j.use_service = !o->no_service && !g_getenv ("DEEPGEN_NO_SERVICE") && j.n_results == 1;
+  j.outputs = outputs;
   g_autoptr (CliProgress) progress =
       cli_progress_new (stderr, cli_progress_mode_for_stderr (o->quiet), g_get_charset (NULL), dg_stage_name);
   j.progress = progress;
@@ -820,6 +872,7 @@ job_main (JobOptions *o, int argc, char **argv)
   }
   int rc = run_job (&j);
   g_clear_pointer (&j.result, dg_image_free);
+  g_clear_pointer (&j.results, g_ptr_array_unref);
   g_free (j.device_name);
   return rc;
 }
@@ -827,7 +880,9 @@ job_main (JobOptions *o, int argc, char **argv)
 static int
 cmd_job (DgJob job, gboolean expand, int argc, char **argv)
 {
-  JobOptions o = { .job = job, .expand = expand, .steps = -1, .guidance = -1.0, .feather = -1, .strength = -1.0 };
+  JobOptions o = {
+    .job = job, .expand = expand, .n_results = 1, .steps = -1, .guidance = -1.0, .feather = -1, .strength = -1.0
+  };
   g_autoptr (GOptionContext) ctx = job_context (&o);
   GError *error = NULL;
   int rc = g_option_context_parse (ctx, &argc, &argv, &error) ? job_main (&o, argc, argv) : fail (error);

@@ -167,6 +167,9 @@ test_usage_errors (void)
     { "bench", "--synthetic", "--layers", "-1", NULL },
     { "generate", "-p", "x", "--layers", "1", NULL },
     { "generate", "-p", "x", "--synthetic", "-m", "somewhere", NULL },
+    { "generate", "-p", "x", "--n-results", "0", NULL },
+    { "generate", "-p", "x", "--n-results", "9", NULL },
+    { "edit", "-p", "x", "-i", "a.png", "--n-results", "-1", NULL },
   };
   for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
     g_auto (Result) r = { 0 };
@@ -178,6 +181,11 @@ test_usage_errors (void)
     g_assert_true (strstr (r.err, "deepgen") != NULL);
   }
   assert_no_leftovers ("generated.png");
+  /* the range is named */
+  g_auto (Result) n = { 0 };
+  RUN (&n, "inpaint", "-p", "x", "-i", "a.png", "--mask", "m.png", "--n-results", "9");
+  g_assert_cmpint (n.status, ==, 2);
+  g_assert_nonnull (strstr (n.err, "--n-results: 9 is out of range (1 to 8)"));
 }
 
 static void
@@ -537,6 +545,62 @@ test_inpaint (void)
   g_assert_cmpuint (changed, >, 0);
 }
 
+/* --n-results N: N files OUT-1 … OUT-N, each the same file, byte for byte (pixels and stored
+ * parameters), as a single run with its seed (seed, seed + 1, …) writes; for generate, edit and
+ * inpaint. */
+static void
+test_variations (void)
+{
+  save_input ("vsrc.png", 64, 64);
+  g_autoptr (DgImage) mask = dg_image_new (64, 64, 3);
+  memset (mask->pixels, 0, (gsize) mask->rowstride * 64);
+  for (int y = 8; y < 40; y++) memset (mask->pixels + (gsize) y * mask->rowstride + 3 * 16, 255, 3 * 32);
+  g_autofree char *mp = path_in_tmp ("vmask.png");
+  g_assert_true (cli_image_save (mask, mp, "png", NULL));
+  const struct {
+    const char *job;
+    guint n;
+    const char *args[6];
+  } jobs[] = {
+    { "generate", 3, { "--size", "64x48", NULL } },
+    { "edit", 2, { "-i", "vsrc.png", NULL } },
+    { "inpaint", 2, { "-i", "vsrc.png", "--mask", "vmask.png", NULL } },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (jobs); k++) {
+    g_autofree char *n_text = g_strdup_printf ("%u", jobs[k].n);
+    g_autofree char *out = g_strdup_printf ("var-%s.png", jobs[k].job);
+    const char *args[20] = { jobs[k].job, "-m", tiny, "-p", "a fox", "--steps", "2", "--seed", "5", "-q" };
+    guint a = 10;
+    for (guint i = 0; jobs[k].args[i]; i++) args[a++] = jobs[k].args[i];
+    args[a] = "--n-results", args[a + 1] = n_text, args[a + 2] = "-o", args[a + 3] = out;
+    g_auto (Result) v = { 0 };
+    run_env (&v, NULL, args);
+    g_assert_cmpint (v.status, ==, 0);
+    g_autofree char *first = g_strdup_printf ("var-%s-1.png", jobs[k].job);
+    g_autofree char *last = g_strdup_printf ("var-%s-%u.png", jobs[k].job, jobs[k].n);
+    g_assert_nonnull (strstr (v.out, first));
+    g_assert_nonnull (strstr (v.out, last));
+    assert_no_leftovers (out); /* no file under the plain name */
+    for (guint i = 0; i < jobs[k].n; i++) {
+      g_autofree char *seed = g_strdup_printf ("%u", 5 + i);
+      g_autofree char *single = g_strdup_printf ("single-%s-%u.png", jobs[k].job, i + 1);
+      g_autofree char *variation = g_strdup_printf ("var-%s-%u.png", jobs[k].job, i + 1);
+      args[8] = seed;
+      args[a] = "-o", args[a + 1] = single, args[a + 2] = NULL;
+      g_auto (Result) s = { 0 };
+      run_env (&s, NULL, args);
+      g_assert_cmpint (s.status, ==, 0);
+      g_autoptr (DgImage) vi = load (variation), si = load (single);
+      g_assert_cmpint (vi->width, ==, si->width);
+      g_assert_cmpint (vi->height, ==, si->height);
+      g_assert_cmpmem (vi->pixels, (gsize) vi->rowstride * vi->height, si->pixels, (gsize) si->rowstride * si->height);
+      g_assert_true (same_file (variation, single)); /* the parameters too: each records its own seed */
+    }
+    g_autofree char *after = g_strdup_printf ("var-%s-%u.png", jobs[k].job, jobs[k].n + 1);
+    assert_no_leftovers (after);
+  }
+}
+
 /* Ctrl-C during a run: exit 130, nothing written, no temporary file. An engine failure:
  * exit 1, nothing written. */
 static void
@@ -744,6 +808,7 @@ main (int argc, char **argv)
   g_test_add_func ("/run/inpaint", test_inpaint);
   g_test_add_func ("/run/expand", test_expand);
   g_test_add_func ("/run/from", test_from);
+  g_test_add_func ("/run/variations", test_variations);
   g_test_add_func ("/run/cancel", test_cancel);
   g_test_add_func ("/run/out-of-memory", test_out_of_memory);
   g_test_add_func ("/run/bench", test_bench);

@@ -123,6 +123,24 @@ test_output_type (void)
   g_assert_false (cli_output_type ("dir.png/out", &type, NULL));
 }
 
+/* --n-results N: where each variation goes (cli_variation_path) */
+static void
+test_variation_path (void)
+{
+  const struct {
+    const char *output;
+    guint index;
+    const char *expected;
+  } cases[] = {
+    { "out.png", 1, "out-1.png" },     { "out.png", 8, "out-8.png" },         { "dir.x/a.b.JPG", 3, "dir.x/a.b-3.JPG" },
+    { "/tmp/.png", 2, "/tmp/-2.png" }, { "dir.png/out", 2, "dir.png/out-2" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *p = cli_variation_path (cases[i].output, cases[i].index);
+    g_assert_cmpstr (p, ==, cases[i].expected);
+  }
+}
+
 static void
 test_duration (void)
 {
@@ -421,6 +439,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/enums", test_enums);
   g_test_add_func ("/cli/utf8", test_utf8);
   g_test_add_func ("/cli/output-type", test_output_type);
+  g_test_add_func ("/cli/variation-path", test_variation_path);
   g_test_add_func ("/cli/duration", test_duration);
   g_test_add_func ("/cli/progress-bar", test_progress_bar);
   g_test_add_func ("/cli/progress-lines", test_progress_lines);
