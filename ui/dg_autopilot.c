@@ -14,7 +14,7 @@ typedef struct {
   char *prompt, *model, *shot, *shot2, *dlshot, *save, *liveshot;
   char **unpick; /* result indices to untick before Apply */
   char **tick;   /* reference layers to tick before the run */
-  int steps, max_size, move_x, move_y, n_results, livestep;
+  int steps, seed, max_size, move_x, move_y, n_results, livestep;
   gboolean root, apply, done, download, rerun;
   guint timeout_id;
 } Pilot;
@@ -193,6 +193,8 @@ start (gpointer data)
     g_object_set (p->panel, "model-folder", p->model, NULL);
   if (p->steps > 0)
     g_object_set (p->panel, "steps", p->steps, NULL);
+  if (p->seed >= 0)
+    g_object_set (p->panel, "seed", (gint64) p->seed, NULL);
   if (p->max_size > 0)
     g_object_set (p->panel, "max-size", p->max_size, NULL);
   if (p->n_results > 0)
@@ -212,6 +214,7 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
   if (!env || !*env)
     return FALSE;
   Pilot *p = g_new0 (Pilot, 1);
+  p->seed = -1; /* the panel's own (random) unless seed= */
   p->window = window;
   p->panel = panel;
   p->close = close;
@@ -243,6 +246,8 @@ dg_autopilot_attach (GtkWindow *window, DgPanel *panel, void (*close) (GtkWindow
       sscanf (val, "%d,%d", &p->move_x, &p->move_y);
     else if (g_str_equal (key, "steps"))
       p->steps = atoi (val);
+    else if (g_str_equal (key, "seed"))
+      p->seed = atoi (val);
     else if (g_str_equal (key, "max-size"))
       p->max_size = atoi (val);
     else if (g_str_equal (key, "n-results"))

@@ -4,6 +4,7 @@
  *
  *   prompt=TEXT        type TEXT into the prompt field
  *   steps=N            set the steps (the tiny test model needs few)
+ *   seed=N             set the seed (runs to compare start from the same noise)
  *   max-size=N         set the working size (the "fit" policy's longer side)
  *   rerun=1            first press "Load its settings" (the source layer's stored parameters),
  *                      then apply the other settings; writes "autopilot: layer settings offered|missing"
@@ -11,6 +12,8 @@
  *   n-results=N        set the number of results (variations)
  *   tick=I,J,…         tick these reference layers (0 = the first listed) before the run; every run
  *                      writes "autopilot: references N" (the ticked layers it takes)
+ *   reference=FILE     (deepgen-studio) add FILE as a reference image, ticked, as "Add reference
+ *                      image…" does
  *   unpick=I,J,…       after the run, untick these results (0 = the first) before the shot and Apply
  *   shot=FILE.png      after the run, save a screenshot of the window (root=1: of the screen)
  *   liveshot=FILE.png  during the run, a screenshot once the live preview reaches step

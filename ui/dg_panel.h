@@ -97,6 +97,12 @@ typedef DgImage *(*DgPanelReadReference) (gpointer item, gpointer user_data, GEr
 void dg_panel_set_reference_reader (DgPanel *panel, DgPanelReadReference read, gpointer user_data);
 void dg_panel_add_reference_layer (DgPanel *panel, const char *name, gpointer item, gboolean checked);
 void dg_panel_set_reference_checked (DgPanel *panel, guint index, gboolean checked);
+/* Files rather than layers (deepgen-studio): with @forget set (before the first
+ * dg_panel_add_reference_layer), each listed item gets a remove button, and the panel calls
+ * @forget on an item when it is removed (dg_panel_remove_reference_layer, @index in list order)
+ * and on those left when it is destroyed. */
+void dg_panel_set_reference_remover (DgPanel *panel, GDestroyNotify forget);
+void dg_panel_remove_reference_layer (DgPanel *panel, guint index);
 /* the ticked layers a run would take (0 for generate) */
 guint dg_panel_count_references (DgPanel *panel);
 

@@ -597,6 +597,7 @@ typedef struct {
   GPtrArray *buttons; /* GtkToggleButton*, each with the layer handle as object data REFERENCE_ITEM */
   DgPanelReadReference read;
   gpointer read_data;
+  GDestroyNotify forget; /* set: each row has a remove button, and the panel forgets its items */
 } References;
 
 #define REFERENCES_KEY "dg-panel-references"
@@ -644,16 +645,65 @@ on_reference_toggled (GtkToggleButton *b, DgPanel *panel)
 }
 
 void
+dg_panel_set_reference_remover (DgPanel *panel, GDestroyNotify forget)
+{
+  g_return_if_fail (DG_IS_PANEL (panel));
+  references_of (panel)->forget = forget;
+}
+
+void
+dg_panel_remove_reference_layer (DgPanel *panel, guint index)
+{
+  g_return_if_fail (DG_IS_PANEL (panel));
+  References *r = references_of (panel);
+  if (index >= r->buttons->len)
+    return;
+  GtkWidget *button = r->buttons->pdata[index];
+  g_ptr_array_remove_index (r->buttons, index);
+  /* the row (check button and remove button) when the front-end lets layers be removed; the
+   * check button's end forgets its item */
+  GtkWidget *parent = gtk_widget_get_parent (button);
+  gtk_widget_destroy (parent != r->list ? parent : button);
+  if (r->buttons->len == 0)
+    gtk_widget_hide (r->expander);
+  update_references_label (panel);
+  dg_panel_settings_changed (panel);
+}
+
+static void
+on_reference_remove (GtkButton *remove, DgPanel *panel)
+{
+  References *r = references_of (panel);
+  GtkWidget *check = g_object_get_data (G_OBJECT (remove), REFERENCE_ITEM);
+  guint index;
+  if (g_ptr_array_find (r->buttons, check, &index))
+    dg_panel_remove_reference_layer (panel, index);
+}
+
+void
 dg_panel_add_reference_layer (DgPanel *panel, const char *name, gpointer item, gboolean checked)
 {
   g_return_if_fail (DG_IS_PANEL (panel));
   References *r = references_of (panel);
   GtkWidget *button = gtk_check_button_new_with_label (name);
-  g_object_set_data (G_OBJECT (button), REFERENCE_ITEM, item);
+  g_object_set_data_full (G_OBJECT (button), REFERENCE_ITEM, item, r->forget);
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (button), checked);
   g_signal_connect (button, "toggled", G_CALLBACK (on_reference_toggled), panel);
-  gtk_box_pack_start (GTK_BOX (r->list), button, FALSE, FALSE, 0);
-  gtk_widget_show (button);
+  if (r->forget) {
+    GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
+    GtkWidget *remove = gtk_button_new_from_icon_name ("list-remove-symbolic", GTK_ICON_SIZE_BUTTON);
+    gtk_button_set_relief (GTK_BUTTON (remove), GTK_RELIEF_NONE);
+    gtk_widget_set_tooltip_text (remove, _ ("Remove this reference"));
+    g_object_set_data (G_OBJECT (remove), REFERENCE_ITEM, button);
+    g_signal_connect (remove, "clicked", G_CALLBACK (on_reference_remove), panel);
+    gtk_box_pack_start (GTK_BOX (row), button, TRUE, TRUE, 0);
+    gtk_box_pack_start (GTK_BOX (row), remove, FALSE, FALSE, 0);
+    gtk_box_pack_start (GTK_BOX (r->list), row, FALSE, FALSE, 0);
+    gtk_widget_show_all (row);
+  } else {
+    gtk_box_pack_start (GTK_BOX (r->list), button, FALSE, FALSE, 0);
+    gtk_widget_show (button);
+  }
   g_ptr_array_add (r->buttons, button);
   gtk_widget_show (r->expander);
   /* ticked by the caller (GIMP 3's other selected layers): shown open */
@@ -713,8 +763,11 @@ void
 dg_panel_references_sync (DgPanel *panel, DgJob job, gboolean busy)
 {
   References *r = references_of (panel);
-  if (r)
+  if (r) {
     gtk_widget_set_sensitive (r->expander, job != DG_JOB_GENERATE && !busy);
+    /* the count follows the job (generate takes none) */
+    update_references_label (panel);
+  }
 }
 
 GtkWidget *

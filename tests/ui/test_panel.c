@@ -13,6 +13,8 @@
  *   test-panel references MODEL OUTDIR   other layers as references: the ticked ones are read and
  *                                   change the result (same size); a layer that cannot be read
  *                                   stops the run with its message; generate takes none; a screenshot
+ *   test-panel references-remove   removable references (files): a row's remove button, the
+ *                                   items forgotten when removed and when the panel goes
  *   test-panel german OUTDIR        with LANGUAGE=de: the panel and a message are German
  *   test-panel service MODEL DEEPGEN OUTDIR   through the resident service, which the panel starts
  *                                   (DEEPGEN, the deepgen program, in a private runtime folder):
@@ -956,6 +958,71 @@ test_download (const char *model, const char *out)
 }
 #endif
 
+/* The first button with the tooltip @tip under @w, or NULL. */
+static GtkWidget *
+button_with_tooltip (GtkWidget *w, const char *tip)
+{
+  if (GTK_IS_BUTTON (w) && gtk_widget_get_mapped (w)) {
+    g_autofree char *t = gtk_widget_get_tooltip_text (w);
+    if (g_strcmp0 (t, tip) == 0)
+      return w;
+  }
+  GtkWidget *found = NULL;
+  if (GTK_IS_CONTAINER (w)) {
+    GList *children = gtk_container_get_children (GTK_CONTAINER (w));
+    for (GList *l = children; l && !found; l = l->next) found = button_with_tooltip (l->data, tip);
+    g_list_free (children);
+  }
+  return found;
+}
+
+static GPtrArray *forgotten; /* the items the panel forgot, in order */
+
+static void
+forget_item (gpointer item)
+{
+  g_ptr_array_add (forgotten, item);
+}
+
+/* Removable references (deepgen-studio's files): each row's remove button takes it out of the
+ * list and the count, the panel forgets the item then, and the rest when it is destroyed. */
+static int
+test_references_remove (void)
+{
+  GtkWidget *panel;
+  GtkWidget *window = window_with_panel (DG_JOB_EDIT, &panel);
+  DgPanel *p = DG_PANEL (panel);
+  forgotten = g_ptr_array_new ();
+  dg_panel_set_reference_remover (p, forget_item);
+  dg_panel_add_reference_layer (p, "first.png", GINT_TO_POINTER (1), TRUE);
+  dg_panel_add_reference_layer (p, "second.png", GINT_TO_POINTER (2), TRUE);
+  GtkWidget *expander = expander_with_prefix (panel, "Re_ference layers");
+  CHECK (expander != NULL, "no reference list");
+  if (!expander) /* (CHECK reports; without the list nothing below can be looked at) */
+    return 1;
+  gtk_expander_set_expanded (GTK_EXPANDER (expander), TRUE);
+  settle (200);
+  CHECK (dg_panel_count_references (p) == 2, "%u references ticked, expected 2", dg_panel_count_references (p));
+  GtkWidget *remove = button_with_tooltip (panel, "Remove this reference");
+  CHECK (remove != NULL, "no remove button in the list");
+  if (remove)
+    gtk_button_clicked (GTK_BUTTON (remove));
+  settle (100);
+  CHECK (dg_panel_count_references (p) == 1, "%u references after removing one", dg_panel_count_references (p));
+  CHECK (forgotten->len == 1 && forgotten->pdata[0] == GINT_TO_POINTER (1), "the removed item was not forgotten");
+  CHECK (!find_label (panel, "first.png") && find_label (panel, "second.png"), "the wrong row went");
+  dg_panel_remove_reference_layer (p, 0);
+  settle (100);
+  CHECK (dg_panel_count_references (p) == 0 && !gtk_widget_get_visible (expander),
+         "the list is still shown with nothing in it");
+  dg_panel_add_reference_layer (p, "third.png", GINT_TO_POINTER (3), FALSE);
+  gtk_widget_destroy (window);
+  CHECK (forgotten->len == 3 && forgotten->pdata[2] == GINT_TO_POINTER (3),
+         "%u items forgotten after the panel went, expected 3", forgotten->len);
+  g_ptr_array_unref (forgotten);
+  return failures ? 1 : 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -974,6 +1041,8 @@ main (int argc, char **argv)
     return test_rerun (argv[2], argv[3]);
   if (argc == 4 && g_str_equal (argv[1], "references"))
     return test_references (argv[2], argv[3]);
+  if (argc == 2 && g_str_equal (argv[1], "references-remove"))
+    return test_references_remove ();
   if (argc == 3 && g_str_equal (argv[1], "german"))
     return test_german (argv[2]);
   if (argc == 5 && g_str_equal (argv[1], "service"))
@@ -987,7 +1056,7 @@ main (int argc, char **argv)
 #endif
   }
   fprintf (stderr, "usage: test-panel run MODEL OUTDIR | describe MODEL OUTDIR | variations MODEL OUTDIR | rerun MODEL "
-                   "OUTDIR | references MODEL OUTDIR | german "
+                   "OUTDIR | references MODEL OUTDIR | references-remove | german "
                    "OUTDIR | download MODEL OUTDIR\n");
   return 2;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dg_autopilot.h"
+#include "dg_error.h"
 #include "dg_expand_form.h"
 #include "dg_gettext.h"
 #include "dg_panel.h"
@@ -219,21 +220,32 @@ autopilot_close (GtkWindow *window)
   gtk_window_close (window);
 }
 
-gboolean
-studio_window_open (StudioWindow *self, GFile *file, GError **error)
+/* An image file as pixels, upright (its EXIF orientation applied): the opened image and the
+ * reference images both come this way. */
+static DgImage *
+load_image_file (GFile *file, GError **error)
 {
-  g_return_val_if_fail (STUDIO_IS_WINDOW (self), FALSE);
   g_autofree char *path = g_file_get_path (file);
   g_autoptr (GdkPixbuf) loaded = path ? gdk_pixbuf_new_from_file (path, error) : NULL;
   if (!loaded) {
     if (!path)
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, _ ("Only local files can be opened."));
-    return FALSE;
+    return NULL;
   }
   g_autoptr (GdkPixbuf) oriented = gdk_pixbuf_apply_embedded_orientation (loaded);
   DgImage *img = studio_image_from_pixbuf (oriented);
   if (!img)
-    return g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("Out of memory.")), FALSE;
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, _ ("Out of memory."));
+  return img;
+}
+
+gboolean
+studio_window_open (StudioWindow *self, GFile *file, GError **error)
+{
+  g_return_val_if_fail (STUDIO_IS_WINDOW (self), FALSE);
+  DgImage *img = load_image_file (file, error);
+  if (!img)
+    return FALSE;
   g_free (self->basename);
   self->basename = g_file_get_basename (file);
   g_autofree char *label = g_strdup_printf (_ ("Opened %s"), self->basename);
@@ -294,6 +306,51 @@ on_open_clicked (GtkButton *b, StudioWindow *self)
   g_autoptr (GError) error = NULL;
   if (!studio_window_open (self, file, &error))
     gtk_label_set_text (GTK_LABEL (self->status), error->message);
+}
+
+/* ---- reference images -------------------------------------------------------------------- */
+
+/* The panel's reference list holds files here (a GFile each, the panel's to forget); their pixels
+ * are read when a run starts, so a file changed since it was added is read as it is now. */
+static DgImage *
+read_reference_file (gpointer item, gpointer user_data, GError **error)
+{
+  GFile *file = item;
+  g_autoptr (GError) local = NULL;
+  DgImage *img = load_image_file (file, &local);
+  if (!img) {
+    g_autofree char *name = g_file_get_parse_name (file);
+    /* TRANSLATORS: %s: a file name, then the reason it could not be read */
+    g_set_error (error, DG_ERROR, DG_ERROR_FAILED, _ ("The reference image %s could not be read: %s"), name,
+                 local->message);
+  }
+  return img;
+}
+
+void
+studio_window_add_reference (StudioWindow *self, GFile *file)
+{
+  g_return_if_fail (STUDIO_IS_WINDOW (self));
+  g_autofree char *name = g_file_get_basename (file);
+  /* just chosen: ticked, so that the next edit takes it */
+  dg_panel_add_reference_layer (DG_PANEL (self->panel), name, g_object_ref (file), TRUE);
+}
+
+static void
+on_add_reference_clicked (GtkButton *b, StudioWindow *self)
+{
+  g_autoptr (GtkFileChooserNative) chooser = gtk_file_chooser_native_new (
+      _ ("Add reference images"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN, _ ("_Add"), _ ("_Cancel"));
+  gtk_file_chooser_set_select_multiple (GTK_FILE_CHOOSER (chooser), TRUE);
+  GtkFileFilter *filter = gtk_file_filter_new ();
+  gtk_file_filter_set_name (filter, _ ("Images"));
+  gtk_file_filter_add_pixbuf_formats (filter);
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
+  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) != GTK_RESPONSE_ACCEPT)
+    return;
+  GSList *files = gtk_file_chooser_get_files (GTK_FILE_CHOOSER (chooser));
+  for (GSList *f = files; f; f = f->next) studio_window_add_reference (self, f->data);
+  g_slist_free_full (files, g_object_unref);
 }
 
 static void
@@ -560,12 +617,17 @@ studio_window_init (StudioWindow *self)
   self->expand_button = gtk_button_new_with_mnemonic (_ ("E_xpand Canvas…"));
   gtk_widget_set_tooltip_text (self->expand_button, _ ("Grow the canvas and paint the new area around the image"));
   gtk_widget_set_sensitive (self->expand_button, FALSE);
+  GtkWidget *add_reference = gtk_button_new_with_mnemonic (_ ("Add _reference image…"));
+  gtk_widget_set_tooltip_text (add_reference, _ ("Other images the model sees after this one when it edits or "
+                                                 "inpaints; they are listed in the panel with ticks"));
+  g_signal_connect (add_reference, "clicked", G_CALLBACK (on_add_reference_clicked), self);
   g_signal_connect (open, "clicked", G_CALLBACK (on_open_clicked), self);
   g_signal_connect (self->save_button, "clicked", G_CALLBACK (on_save_clicked), self);
   g_signal_connect (self->expand_button, "clicked", G_CALLBACK (on_expand_clicked), self);
   gtk_box_pack_start (GTK_BOX (bar), open, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (bar), self->save_button, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (bar), self->expand_button, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (bar), add_reference, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (bar), gtk_separator_new (GTK_ORIENTATION_VERTICAL), FALSE, FALSE, 6);
   gtk_box_pack_start (GTK_BOX (outer), bar, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (outer), gtk_separator_new (GTK_ORIENTATION_HORIZONTAL), FALSE, FALSE, 0);
@@ -631,6 +693,8 @@ studio_window_init (StudioWindow *self)
   gtk_widget_set_size_request (right, 400, -1);
   self->panel = dg_panel_new (DG_JOB_GENERATE);
   g_signal_connect (self->panel, "apply", G_CALLBACK (on_apply), self);
+  dg_panel_set_reference_remover (DG_PANEL (self->panel), g_object_unref);
+  dg_panel_set_reference_reader (DG_PANEL (self->panel), read_reference_file, self);
   GtkWidget *panel_scroll = gtk_scrolled_window_new (NULL, NULL);
   gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (panel_scroll), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
   gtk_scrolled_window_set_propagate_natural_height (GTK_SCROLLED_WINDOW (panel_scroll), TRUE);
@@ -642,6 +706,12 @@ studio_window_init (StudioWindow *self)
   gtk_widget_show_all (outer);
   update_panel_source (self);
   /* the test autopilot (ui/dg_autopilot.h) drives the panel, or, with expand=…, Expand Canvas */
+  /* reference=FILE: as if added with "Add reference image…" (ticked) */
+  g_autofree char *pilot_reference = dg_autopilot_value ("reference");
+  if (pilot_reference) {
+    g_autoptr (GFile) file = g_file_new_for_path (pilot_reference);
+    studio_window_add_reference (self, file);
+  }
   g_autofree char *pilot_expand = dg_autopilot_value ("expand");
   if (pilot_expand)
     g_timeout_add (1000, autopilot_expand, self);

@@ -18,6 +18,10 @@ gboolean studio_window_open (StudioWindow *window, GFile *file, GError **error);
 /* Saves the current image; the format follows the extension (png, jpg/jpeg, tif/tiff, bmp). */
 gboolean studio_window_save (StudioWindow *window, GFile *file, GError **error);
 
+/* Lists an image file among the panel's reference images (ticked); it is read when a run starts
+ * (edit and inpaint), and one that cannot be read then stops the run with the reason. */
+void studio_window_add_reference (StudioWindow *window, GFile *file);
+
 /* Settings from the command line. */
 void studio_window_select_rectangle (StudioWindow *window, int x, int y, int width, int height);
 void studio_window_set_job (StudioWindow *window, DgJob job);
