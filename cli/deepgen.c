@@ -44,6 +44,7 @@
 
 #define HF_REPO "deepgenteam/DeepGen-1.0-diffusers"
 #define SAMPLE_PROMPT "a red fox in the snow at sunrise, photograph"
+#define SAMPLE_PROMPT_2 "a lighthouse on a cliff at dusk, oil painting" /* bench --service: a new prompt */
 
 static const char *
 prog (void)
@@ -413,7 +414,6 @@ typedef struct {
   GMainLoop *loop;
   guint interrupts;
   /* out */
-  DgImage *result;    /* through the service (one request per job) */
   GPtrArray *results; /* DgImage*: the n_results images in seed order, once written */
   char *device_name;
   GError *error;
@@ -442,8 +442,10 @@ on_preview (const DgImage *rgb, int step, int n_steps, gpointer data)
     g_debug ("preview: %s", error->message);
 }
 
-/* The job through the resident service (dg_service.h), started when none runs. FALSE when no
- * service can be had: the caller runs the job in this process. */
+/* The job through the resident service (dg_service.h), started when none runs; variations as one
+ * batch there, as in this process. FALSE when no service can be had: the caller runs the job in
+ * this process. */
+G_STATIC_ASSERT (CLI_MAX_RESULTS <= DG_SERVICE_MAX_RESULTS);
 static gboolean
 job_via_service (Job *j)
 {
@@ -459,10 +461,11 @@ job_via_service (Job *j)
   }
   if (j->preview)
     dg_service_client_set_preview (client, on_preview, j);
-  DgServiceModel m = { j->model_dir, j->device, j->precision, j->weights };
+  DgServiceModel m = { j->model_dir, j->device, j->precision, j->weights, j->model_dir == NULL, j->layers };
   DgServiceRunInfo info = { 0 };
   j->t_start = g_get_monotonic_time ();
-  j->result = dg_service_client_run (client, &m, &j->req, cli_progress_func, j->progress, &info, j->cancel, &j->error);
+  j->results = dg_service_client_run_batch (client, &m, &j->req, j->n_results, cli_progress_func, j->progress, &info,
+                                            j->cancel, &j->error);
   if (g_error_matches (j->error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)) {
     /* The service was leaving (idle) as we came: nothing ran; once more with a new one. */
     g_clear_error (&j->error);
@@ -471,8 +474,8 @@ job_via_service (Job *j)
       return TRUE;
     if (j->preview)
       dg_service_client_set_preview (client, on_preview, j);
-    j->result =
-        dg_service_client_run (client, &m, &j->req, cli_progress_func, j->progress, &info, j->cancel, &j->error);
+    j->results = dg_service_client_run_batch (client, &m, &j->req, j->n_results, cli_progress_func, j->progress, &info,
+                                              j->cancel, &j->error);
   }
   j->t_end = g_get_monotonic_time ();
   j->device_name = g_steal_pointer (&info.device_name);
@@ -525,10 +528,6 @@ job_thread (gpointer data)
   Job *j = data;
   if (!j->use_service || !job_via_service (j))
     job_in_process (j);
-  else if (j->result) {
-    j->results = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);
-    g_ptr_array_add (j->results, g_steal_pointer (&j->result));
-  }
   cli_progress_end (j->progress);
   /* A result that arrives after Ctrl-C is not written: the user asked for nothing. */
   if (j->results && g_cancellable_is_cancelled (j->cancel)) {
@@ -853,8 +852,7 @@ job_main (JobOptions *o, int argc, char **argv)
 
   j.model_dir = dir;
   j.device = o->device;
-  /* the service runs one request per job: variations run here, as the panel's do (ui/dg_task.c) */
-  j.use_service = !o->no_service && !g_getenv ("DEEPGEN_NO_SERVICE") && j.n_results == 1;
+  j.use_service = !o->no_service && !g_getenv ("DEEPGEN_NO_SERVICE");
   j.outputs = outputs;
   g_autoptr (CliProgress) progress =
       cli_progress_new (stderr, cli_progress_mode_for_stderr (o->quiet), g_get_charset (NULL), dg_stage_name);
@@ -871,7 +869,6 @@ job_main (JobOptions *o, int argc, char **argv)
       fprintf (stderr, "%s: %s, %d×%d\n", prog (), job_name (o->job), w, h);
   }
   int rc = run_job (&j);
-  g_clear_pointer (&j.result, dg_image_free);
   g_clear_pointer (&j.results, g_ptr_array_unref);
   g_free (j.device_name);
   return rc;
@@ -1261,6 +1258,156 @@ bench_run (const BenchOptions *o, int w, int h, GError **error)
 }
 
 
+/* Previews are asked for as the panels ask for them, so that their cost is part of the figures. */
+static void
+bench_preview (const DgImage *rgb, int step, int n_steps, gpointer data)
+{
+  (void) rgb, (void) step, (void) n_steps, (void) data;
+}
+
+/* bench --service: three jobs through the resident service (dg_service.h), as a plug-in's calls
+ * come: the first (the model opened unless the service had it open already), Regenerate (the same
+ * prompt, the next seed: the conditioning is reused, no VLM or connector) and a new prompt (the
+ * VLM and connector run on resident weights). Each row: the call to the first DiT step, the
+ * weight bytes uploaded, the stages' seconds as their progress events arrive here, and the
+ * service's time making previews per step. */
+static gboolean
+bench_service (const BenchOptions *o, const DgServiceModel *m, int w, int h, GError **error)
+{
+  g_autoptr (DgImage) ref = bench_reference (w, h);
+  const DgImage *refs[1] = { ref };
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  const char *serve_argv[] = { self ? self : "deepgen", "serve", "--detach", NULL };
+  g_autoptr (DgServiceClient) client = dg_service_client_connect (NULL, serve_argv, error);
+  if (!client)
+    return FALSE;
+  dg_service_client_set_preview (client, bench_preview, NULL);
+  g_autoptr (CliProgress) progress =
+      cli_progress_new (stderr, cli_progress_mode_for_stderr (FALSE), g_get_charset (NULL), dg_stage_name);
+  static const struct {
+    const char *name;
+    guint64 seed;
+    const char *prompt;
+  } jobs[] = {
+    { N_ ("first job"), 1, SAMPLE_PROMPT },
+    { N_ ("Regenerate (new seed)"), 2, SAMPLE_PROMPT },
+    { N_ ("new prompt"), 1, SAMPLE_PROMPT_2 },
+  };
+  /* the columns after the job's name and whether the model was open; VAE encode for edits only */
+  enum {
+    COL_FIRST_STEP,
+    COL_UPLOADED,
+    COL_LOAD,
+    COL_VLM,
+    COL_CONNECTOR,
+    COL_VAE_ENCODE,
+    COL_DIT,
+    COL_VAE_DECODE,
+    COL_TOTAL,
+    COL_PREVIEW,
+    N_COLS
+  };
+  static const char *const heads[N_COLS] = { N_ ("to step 1 s"),    N_ ("uploaded MiB"), N_ ("load s"),
+                                             N_ ("VLM s"),          N_ ("connector s"),  N_ ("VAE enc. s"),
+                                             N_ ("DiT s"),          N_ ("VAE dec. s"),   N_ ("total s"),
+                                             N_ ("preview ms/step") };
+  int widths[N_COLS];
+  g_autoptr (GString) table = g_string_new (NULL);
+  cli_append_padded (table, _ ("job"), 24);
+  cli_append_right (table, _ ("model"), 9);
+  for (guint c = 0; c < N_COLS; c++) {
+    widths[c] = MAX (12, (int) cli_text_width (_ (heads[c])) + 2);
+    if (c != COL_VAE_ENCODE || o->job == DG_JOB_EDIT)
+      cli_append_right (table, _ (heads[c]), widths[c]);
+  }
+  g_string_append_c (table, '\n');
+  g_autofree char *device = NULL;
+  DgWeightFormat used = DG_WEIGHTS_RELEASED;
+  for (guint i = 0; i < G_N_ELEMENTS (jobs); i++) {
+    DgRequest req = DG_REQUEST_INIT;
+    req.job = o->job;
+    req.prompt = jobs[i].prompt;
+    req.seed = jobs[i].seed;
+    req.width = w;
+    req.height = h;
+    req.steps = o->steps;
+    if (o->job == DG_JOB_EDIT) {
+      req.images = refs;
+      req.n_images = 1;
+    }
+    Timeline t = { .part = -1, .dit_step_open = -1, .progress = progress };
+    DgServiceRunInfo info = { 0 };
+    const gint64 t0 = g_get_monotonic_time ();
+    g_autoptr (GError) e = NULL;
+    g_autoptr (DgImage) img = dg_service_client_run (client, m, &req, timeline_func, &t, &info, NULL, &e);
+    if (!img && g_error_matches (e, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) && i == 0) {
+      /* the service was leaving (idle) as we came: nothing ran; once more with a new one */
+      g_clear_error (&e);
+      g_clear_pointer (&client, dg_service_client_free);
+      if (!(client = dg_service_client_connect (NULL, serve_argv, error)))
+        return FALSE;
+      dg_service_client_set_preview (client, bench_preview, NULL);
+      t = (Timeline) { .part = -1, .dit_step_open = -1, .progress = progress };
+      img = dg_service_client_run (client, m, &req, timeline_func, &t, &info, NULL, &e);
+    }
+    const gint64 t1 = g_get_monotonic_time ();
+    cli_progress_end (progress);
+    if (!img) {
+      dg_service_run_info_clear (&info);
+      g_propagate_error (error, g_steal_pointer (&e));
+      return FALSE;
+    }
+    if (t.part >= 0)
+      t.seconds[t.part] += (double) (t1 - t.last) / 1e6;
+    /* The VLM is always followed by the connector: a job without BRIDGE reused the conditioning,
+     * and its ENCODE reports were the references' VAE encoding. */
+    if (!t.bridged) {
+      t.seconds[PART_VAE_ENCODE] += t.seconds[PART_VLM];
+      t.seconds[PART_VLM] = 0;
+    }
+    cli_append_padded (table, _ (jobs[i].name), 24);
+    cli_append_right (table, info.model_was_open ? _ ("open") : _ ("opened"), 9);
+    const double cols[N_COLS] = {
+      [COL_FIRST_STEP] = info.first_step_seconds,
+      [COL_UPLOADED] = info.uploaded_bytes / 1048576.0,
+      [COL_LOAD] = t.seconds[PART_LOAD],
+      [COL_VLM] = t.seconds[PART_VLM],
+      [COL_CONNECTOR] = t.seconds[PART_CONNECTOR],
+      [COL_VAE_ENCODE] = t.seconds[PART_VAE_ENCODE],
+      [COL_DIT] = t.seconds[PART_DIT],
+      [COL_VAE_DECODE] = t.seconds[PART_VAE_DECODE],
+      [COL_TOTAL] = (double) (t1 - t0) / 1e6,
+      [COL_PREVIEW] = 1e3 * info.preview_seconds / MAX (t.dit_steps, 1),
+    };
+    for (guint c = 0; c < N_COLS; c++) {
+      if (c == COL_VAE_ENCODE && o->job != DG_JOB_EDIT)
+        continue;
+      /* nothing uploaded is 0, not a rounded 0.0 */
+      g_autofree char *cell = c == COL_UPLOADED && !info.uploaded_bytes ? g_strdup ("0")
+                              : c == COL_UPLOADED                       ? g_strdup_printf ("%.1f", cols[c])
+                                                                        : g_strdup_printf ("%.3f", cols[c]);
+      cli_append_right (table, cell, widths[c]);
+    }
+    g_string_append_c (table, '\n');
+    if (i == 0) {
+      device = g_strdup (info.device_name);
+      used = info.weights;
+    }
+    if (i == G_N_ELEMENTS (jobs) - 1 && info.step_seconds > 0)
+      g_string_append_printf (table, _ ("Previews: %.3f ms a step in the service, %.3f %% of a DiT step (%.3f s).\n"),
+                              1e3 * info.preview_seconds / MAX (t.dit_steps, 1),
+                              100.0 * info.preview_seconds / info.step_seconds,
+                              info.step_seconds / MAX (t.dit_steps, 1));
+    dg_service_run_info_clear (&info);
+  }
+  printf (_ ("Through the service on %s, model %s, %s %d×%d, %d steps, %s, %s weights:\n"), device ? device : "?",
+          o->display, job_name (o->job), w, h, o->steps, o->precision == DG_PRECISION_BF16 ? "bf16" : "f32",
+          cli_weights_name (used));
+  fputs (table->str, stdout);
+  return TRUE;
+}
+
+
 static int
 cmd_bench (int argc, char **argv)
 {
@@ -1300,8 +1447,8 @@ cmd_bench (int argc, char **argv)
   }
 
   g_autofree char *model = NULL, *size = NULL, *jobname = NULL, *precision = NULL, *device = NULL, *weights = NULL;
-  int steps = 4, runs = 2, layers = 0;
-  gboolean synthetic = FALSE;
+  int steps = 4, runs = 0, layers = 0;
+  gboolean synthetic = FALSE, service = FALSE;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_ ("The model folder (the tiny test model works)"), N_ ("DIR") },
     { "synthetic", 0, 0, G_OPTION_ARG_NONE, &synthetic,
@@ -1314,6 +1461,10 @@ cmd_bench (int argc, char **argv)
     { "size", 's', 0, G_OPTION_ARG_STRING, &size, N_ ("Image size (default 512x512)"), N_ ("WxH") },
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, N_ ("Denoising steps per run (default 4)"), N_ ("N") },
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs, N_ ("Runs; the last is reported (default 2: one warm-up)"), N_ ("N") },
+    { "service", 0, 0, G_OPTION_ARG_NONE, &service,
+      N_ ("Through the resident service (started when none runs): a first job, Regenerate and a new prompt, "
+          "each with the time to the first DiT step and the weight bytes uploaded"),
+      NULL },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, N_ ("bf16 (default) or f32"), N_ ("NAME") },
     { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, N_ ("released (default), q8 or q4"), N_ ("FORMAT") },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, N_ ("Vulkan device by index or part of its name"), N_ ("DEV") },
@@ -1334,7 +1485,12 @@ cmd_bench (int argc, char **argv)
          "made in memory, and each stage's device memory is printed beside the memory plan's figure:\n"
          "  %s bench --synthetic --steps 2\n  %s bench --synthetic --size 256x256 --layers 1 --weights q8\n"),
       prog (), prog ());
-  g_autofree char *description = g_strconcat (desc, "\n", desc_synthetic, NULL);
+  g_autofree char *desc_service = g_strdup_printf (
+      _ ("With --service, the jobs run in the resident service (`%s serve`), as the plug-ins' do: a first\n"
+         "job, Regenerate (the same prompt, a new seed) and a new prompt, one size and job:\n"
+         "  %s bench --synthetic --layers 1 --size 256x256 --steps 2 --service\n"),
+      prog (), prog ());
+  g_autofree char *description = g_strconcat (desc, "\n", desc_synthetic, "\n", desc_service, NULL);
   g_option_context_set_description (ctx, description);
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   GError *error = NULL;
@@ -1345,8 +1501,15 @@ cmd_bench (int argc, char **argv)
       (jobname && !cli_parse_job (jobname, &o.job, &error)) ||
       (precision && !cli_parse_precision (precision, &o.precision, &error)) ||
       (weights && !cli_parse_weights (weights, &wfmt, &error)) || !cli_check_int (steps, 1, 1000, "--steps", &error) ||
-      !cli_check_int (runs, 1, 100, "--runs", &error) || !cli_check_int (layers, 0, 256, "--layers", &error))
+      (runs && !cli_check_int (runs, 1, 100, "--runs", &error)) || !cli_check_int (layers, 0, 256, "--layers", &error))
     return fail (error);
+  if (service && runs) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                 _ ("--runs does not apply with --service (it runs three jobs: first, Regenerate, new prompt)"));
+    return fail (error);
+  }
+  if (!runs)
+    runs = 2;
   if (argc > 1) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                  _ ("unknown bench '%s': use '%s bench', '%s bench ops' or '%s bench flops'"), argv[1], prog (),
@@ -1372,6 +1535,20 @@ cmd_bench (int argc, char **argv)
     return CLI_EXIT_FAILURE;
   }
 
+  g_autofree char *display =
+      synthetic ? (layers ? g_strdup_printf (_ ("synthetic DeepGen 1.0, %d layers per component"), layers)
+                          : g_strdup (_ ("synthetic DeepGen 1.0, full depth")))
+                : g_filename_display_name (dir);
+  o.display = display;
+  if (service) {
+    /* the service opens the model: nothing is opened here */
+    o.steps = steps;
+    o.synthetic = synthetic;
+    const DgServiceModel m = { dir, device, o.precision, wfmt, synthetic, (guint) layers };
+    if (!bench_service (&o, &m, (w + 31) / 32 * 32, (h + 31) / 32 * 32, &error))
+      return fail (error);
+    return CLI_EXIT_OK;
+  }
   DgEngineOptions eo = { device };
   DgLoadOptions lo = DG_LOAD_OPTIONS_INIT;
   lo.precision = o.precision;
@@ -1383,13 +1560,8 @@ cmd_bench (int argc, char **argv)
                                       : dg_model_open (engine, dir, &lo, &error);
   if (!dgm)
     return fail (error);
-  g_autofree char *display =
-      synthetic ? (layers ? g_strdup_printf (_ ("synthetic DeepGen 1.0, %d layers per component"), layers)
-                          : g_strdup (_ ("synthetic DeepGen 1.0, full depth")))
-                : g_filename_display_name (dir);
   o.engine = engine;
   o.model = dgm;
-  o.display = display;
   o.steps = steps;
   o.runs = runs;
   o.synthetic = synthetic;

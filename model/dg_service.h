@@ -7,7 +7,8 @@
  *   g_autoptr (DgImage) img = dg_service_client_run (c, &m, &request, on_progress, ui, cancellable, &error);
  *
  * dg_service_client_run takes the same DgRequest and progress callback as dg_run and gives the same
- * image, byte for byte; images travel through sealed memfds, never through the socket. */
+ * image, byte for byte (dg_service_client_run_batch: variations, as dg_run_batch); images travel
+ * through sealed memfds, never through the socket. */
 #pragma once
 
 #include <gio/gio.h>
@@ -52,16 +53,22 @@ DgServiceClient *dg_service_client_connect (const char *socket_path, const char 
 void dg_service_client_free (DgServiceClient *client);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DgServiceClient, dg_service_client_free)
 
-/* Which model the service runs a job on (what dg_engine_new and dg_model_open take in-process).
- * The service keeps the last model open between jobs and reopens it when any of these change. */
+/* Which model the service runs a job on (what dg_engine_new and dg_model_open, or
+ * dg_model_open_synthetic, take in-process). The service keeps the last model open between jobs
+ * and reopens it when any of these change. */
 typedef struct {
-  const char *folder; /* the model folder; required */
+  const char *folder; /* the model folder; required unless synthetic, NULL with it */
   const char *device; /* NULL = the service's default device */
   DgPrecision precision;
   DgWeightFormat weights;
+  gboolean synthetic; /* the synthetic DeepGen 1.0 (dg_model_open_synthetic, seed 0) instead of a folder */
+  guint layers;       /* with synthetic: layers per component, 0 = the full depth; else 0 */
 } DgServiceModel;
 
-#define DG_SERVICE_MODEL_INIT { NULL, NULL, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED }
+#define DG_SERVICE_MODEL_INIT { NULL, NULL, DG_PRECISION_BF16, DG_WEIGHTS_RELEASED, FALSE, 0 }
+
+/* Variations per job (dg_service_client_run_batch); as many as the front-ends offer. */
+#define DG_SERVICE_MAX_RESULTS 8
 
 /* Live previews (DESIGN.md §9): after each DiT step, the sampler's estimate of the clean image as a
  * small RGB image at latent resolution (1/8 of the output's sides; upscale it for display), valid
@@ -77,6 +84,8 @@ typedef struct {
   gboolean model_was_open;   /* the model was already open in the service (no reload) */
   guint64 uploaded_bytes;    /* weight bytes the job uploaded to the device (0: all were resident) */
   double first_step_seconds; /* from this call to the start of the first DiT step */
+  double preview_seconds;    /* the service's time making previews in this job (0 without previews) */
+  double step_seconds;       /* the service's time in DiT steps, previews excluded */
 } DgServiceRunInfo;
 
 void dg_service_run_info_clear (DgServiceRunInfo *info);
@@ -91,5 +100,14 @@ void dg_service_run_info_clear (DgServiceRunInfo *info);
 DgImage *dg_service_client_run (DgServiceClient *client, const DgServiceModel *model, const DgRequest *request,
                                 DgProgressFunc progress, gpointer user_data, DgServiceRunInfo *info,
                                 GCancellable *cancellable, GError **error);
+
+/* Variations in the service, as in-process (ui/dg_task.c, `deepgen --n-results`): @n_results
+ * (1 … DG_SERVICE_MAX_RESULTS) copies of @request with the seeds seed, seed + 1, … in one batch
+ * (dg_run_batch), so each image is byte for byte the one in-process gives. Returns a GPtrArray of
+ * DgImage* in seed order; progress, previews (of the first), cancel and errors as
+ * dg_service_client_run. */
+GPtrArray *dg_service_client_run_batch (DgServiceClient *client, const DgServiceModel *model, const DgRequest *request,
+                                        guint n_results, DgProgressFunc progress, gpointer user_data,
+                                        DgServiceRunInfo *info, GCancellable *cancellable, GError **error);
 
 G_END_DECLS

@@ -382,8 +382,8 @@ typedef struct {
   gpointer preview_data;
 } Runner;
 
-static GPtrArray *run_in_service (Runner *runner, const DgRequest *request, DgProgressFunc progress, gpointer user_data,
-                                  GCancellable *cancellable, GError **error);
+static GPtrArray *run_in_service (Runner *runner, const DgRequest *request, guint n_results, DgProgressFunc progress,
+                                  gpointer user_data, GCancellable *cancellable, GError **error);
 
 static DgWeightFormat
 runner_last_weights (Runner *runner)
@@ -406,11 +406,8 @@ run_variations (Runner *runner, const DgTaskSpec *spec, const DgRequest *first, 
     ptrs[i] = &rs[i];
   }
   *reqs = rs;
-  if (!runner->model) {
-    /* one request per service job: dg_task_run_default keeps variations in this process */
-    g_return_val_if_fail (n == 1, NULL);
-    return run_in_service (runner, &rs[0], progress, user_data, cancellable, error);
-  }
+  if (!runner->model) /* the service makes the same batch from the first request */
+    return run_in_service (runner, &rs[0], n, progress, user_data, cancellable, error);
   return dg_run_batch (runner->model, ptrs, n, progress, user_data, cancellable, error);
 }
 
@@ -830,37 +827,34 @@ dg_task_model_unload (void)
 
 /* ---- through the resident service (dg_task_run_default, DESIGN.md §9) -------------------- */
 
-/* One request as a job of the service: the same DgRequest that dg_run_batch would take here, so
- * the same image. The runner carries only single results (dg_task_run_default keeps variations
- * in this process). A service that was leaving (idle) as we came took nothing: once more with a
- * new one, as the CLI does. */
+/* A request and its variations as a job of the service: the service makes the batch
+ * dg_run_batch would take here (the seeds seed, seed + 1, …), so the same images. A service that
+ * was leaving (idle) as we came took nothing: once more with a new one, as the CLI does. */
+G_STATIC_ASSERT (DG_TASK_MAX_RESULTS <= DG_SERVICE_MAX_RESULTS); /* variations are one job of the service */
+
 static GPtrArray *
-run_in_service (Runner *runner, const DgRequest *request, DgProgressFunc progress, gpointer user_data,
+run_in_service (Runner *runner, const DgRequest *request, guint n_results, DgProgressFunc progress, gpointer user_data,
                 GCancellable *cancellable, GError **error)
 {
   DgServiceRunInfo info = { 0 };
   GError *local = NULL;
-  DgImage *img = dg_service_client_run (runner->client, runner->service_model, request, progress, user_data, &info,
-                                        cancellable, &local);
-  if (!img && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)) {
+  GPtrArray *out = dg_service_client_run_batch (runner->client, runner->service_model, request, n_results, progress,
+                                                user_data, &info, cancellable, &local);
+  if (!out && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)) {
     g_clear_error (&local);
     DgServiceClient *again = dg_service_client_connect (NULL, runner->serve_argv, &local);
     if (again) {
       dg_service_client_set_preview (again, runner->preview, runner->preview_data);
       dg_service_client_free (runner->client);
       runner->client = again;
-      img = dg_service_client_run (runner->client, runner->service_model, request, progress, user_data, &info,
-                                   cancellable, &local);
+      out = dg_service_client_run_batch (runner->client, runner->service_model, request, n_results, progress, user_data,
+                                         &info, cancellable, &local);
     }
   }
   runner->service_weights = info.weights;
   dg_service_run_info_clear (&info);
-  if (!img) {
+  if (!out)
     g_propagate_error (error, local);
-    return NULL;
-  }
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);
-  g_ptr_array_add (out, img);
   return out;
 }
 
@@ -917,7 +911,7 @@ run_default_in_service (DgTaskRunOptions *o, const DgTaskSpec *spec, GCancellabl
   }
   dg_service_client_set_preview (client, o->preview, o->user_data);
   /* what dg_task_model_acquire opens: the default device, bf16, 8-bit weights only when needed */
-  const DgServiceModel m = { folder, NULL, DG_PRECISION_BF16, DG_WEIGHTS_AUTO };
+  const DgServiceModel m = { folder, NULL, DG_PRECISION_BF16, DG_WEIGHTS_AUTO, FALSE, 0 };
   Runner runner = { .client = client,
                     .service_model = &m,
                     .serve_argv = program ? serve_argv : NULL,
@@ -934,7 +928,7 @@ DgTaskResult *
 dg_task_run_default (DgTaskRunOptions *o, const DgTaskSpec *spec, GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (o != NULL && spec != NULL, NULL);
-  if (!o->in_process && !g_getenv ("DEEPGEN_NO_SERVICE") && spec->n_results == 1) {
+  if (!o->in_process && !g_getenv ("DEEPGEN_NO_SERVICE")) {
     DgTaskResult *res = NULL;
     if (run_default_in_service (o, spec, cancellable, &res, error))
       return res;

@@ -196,10 +196,9 @@ typedef struct {
  * started when none runs (`deepgen serve --detach`, the deepgen program found by
  * dg_task_serve_program), on the model folder opened with DG_WEIGHTS_AUTO in bf16 as
  * dg_task_model_acquire opens it, so the result is the same, byte for byte, as in this process.
+ * Variations (n_results > 1) are one job there, the same batch as here (dg_service_client_run_batch).
  * In this process (the shared model: dg_task_model_acquire, dg_task_run, release) when
- * @options->in_process or DEEPGEN_NO_SERVICE is set, for variations (n_results > 1: the service runs
- * one request per job, and a batch's results depend slightly on each other, deepgen.h), and when
- * no service can be had (no deepgen program, the socket's folder unusable, …; options->notice says
+ * @options->in_process or DEEPGEN_NO_SERVICE is set, and when no service can be had (no deepgen program, the socket's folder unusable, …; options->notice says
  * so once). A service that fails mid-job (killed, crashed) is an error (DG_ERROR_IO), not a second
  * run here: nothing has been written anywhere. A cancelled @cancellable cancels the job in the
  * service too (DG_ERROR_CANCELLED). */

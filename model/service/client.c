@@ -98,7 +98,7 @@ desc_variant (const DgImage *img)
 }
 
 static gboolean
-submit (DgServiceClient *c, guint32 id, const DgServiceModel *m, const DgRequest *r, GError **error)
+submit (DgServiceClient *c, guint32 id, const DgServiceModel *m, const DgRequest *r, guint n_results, GError **error)
 {
   if (r->n_images > DG_SVC_MAX_IMAGES) {
     g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("At most %d images per job"), DG_SVC_MAX_IMAGES);
@@ -127,10 +127,11 @@ submit (DgServiceClient *c, guint32 id, const DgServiceModel *m, const DgRequest
   }
   GVariant *mask = r->mask ? desc_variant (r->mask) : g_variant_new ("(iiii)", 0, 0, 0, 0);
   GVariant *v = g_variant_new (
-      "(ussuuusbsiiidtuida(iiii)b@(iiii)b)", id, m->folder, m->device ? m->device : "", (guint32) m->precision,
-      (guint32) m->weights, (guint32) r->job, r->prompt ? r->prompt : "", r->negative_prompt != NULL,
-      r->negative_prompt ? r->negative_prompt : "", r->width, r->height, r->steps, r->guidance, r->seed,
-      (guint32) r->rng, r->feather, r->strength, &images, r->mask != NULL, mask, c->preview != NULL);
+      "(ussuuusbsiiidtuida(iiii)b@(iiii)bbuu)", id, m->synthetic ? "" : m->folder, m->device ? m->device : "",
+      (guint32) m->precision, (guint32) m->weights, (guint32) r->job, r->prompt ? r->prompt : "",
+      r->negative_prompt != NULL, r->negative_prompt ? r->negative_prompt : "", r->width, r->height, r->steps,
+      r->guidance, r->seed, (guint32) r->rng, r->feather, r->strength, &images, r->mask != NULL, mask,
+      c->preview != NULL, m->synthetic, (guint32) (m->synthetic ? m->layers : 0), (guint32) n_results);
   g_variant_ref_sink (v);
   if (ok && !dg_svc_send (c->socket, DG_SVC_SUBMIT, v, fds, n_fds, error))
     ok = FALSE;
@@ -156,18 +157,48 @@ set_not_taken (GError **error)
                        _ ("The DeepGen service closed the connection before taking the job."));
 }
 
+/* A copy of a mapped image in memory of our own (the service's memfd is unmapped after). */
+static DgImage *
+image_copy (const DgImage *mapped, GError **error)
+{
+  DgImage *out = dg_image_new (mapped->width, mapped->height, mapped->channels);
+  if (!out) {
+    g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("Not enough memory for the %d×%d result"), mapped->width,
+                 mapped->height);
+    return NULL;
+  }
+  for (int y = 0; y < mapped->height; y++)
+    memcpy (out->pixels + (gsize) y * (gsize) out->rowstride, mapped->pixels + (gsize) y * (gsize) mapped->rowstride,
+            (gsize) mapped->width * (gsize) mapped->channels);
+  return out;
+}
+
 DgImage *
 dg_service_client_run (DgServiceClient *c, const DgServiceModel *m, const DgRequest *r, DgProgressFunc progress,
                        gpointer user_data, DgServiceRunInfo *info, GCancellable *cancellable, GError **error)
 {
-  g_return_val_if_fail (c && m && m->folder && r, NULL);
+  g_autoptr (GPtrArray) out = dg_service_client_run_batch (c, m, r, 1, progress, user_data, info, cancellable, error);
+  return out ? g_ptr_array_steal_index (out, 0) : NULL;
+}
+
+GPtrArray *
+dg_service_client_run_batch (DgServiceClient *c, const DgServiceModel *m, const DgRequest *r, guint n_results,
+                             DgProgressFunc progress, gpointer user_data, DgServiceRunInfo *info,
+                             GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (c && m && (m->synthetic || m->folder) && r, NULL);
+  if (n_results < 1 || n_results > DG_SERVICE_MAX_RESULTS) {
+    g_set_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT, _ ("From 1 to %d results per job"),
+                 DG_SERVICE_MAX_RESULTS);
+    return NULL;
+  }
   const gint64 t0 = g_get_monotonic_time ();
   g_mutex_lock (&c->lock);
   const guint32 id = ++c->next_job;
-  DgImage *out = NULL;
+  GPtrArray *out = NULL;
   g_autoptr (GError) e = NULL;
   gboolean cancel_sent = FALSE, accepted = FALSE;
-  if (!submit (c, id, m, r, &e)) {
+  if (!submit (c, id, m, r, n_results, &e)) {
     if (e->domain == G_IO_ERROR)
       set_not_taken (error);
     else
@@ -217,7 +248,7 @@ dg_service_client_run (DgServiceClient *c, const DgServiceModel *m, const DgRequ
       continue;
     }
     if (msg.type == DG_SVC_PREVIEW) {
-      DgImage *rgb = c->preview ? dg_svc_image_map (msg.fds[0], &msg.result, FALSE, NULL) : NULL;
+      DgImage *rgb = c->preview ? dg_svc_image_map (msg.fds[0], &msg.results[0], FALSE, NULL) : NULL;
       if (rgb)
         c->preview (rgb, msg.step, msg.n_steps, c->preview_data);
       dg_svc_image_unmap (rgb);
@@ -229,26 +260,35 @@ dg_service_client_run (DgServiceClient *c, const DgServiceModel *m, const DgRequ
       dg_svc_message_clear (&msg);
       break;
     }
-    /* DONE: the pixels from the service's memfd into an image of our own. */
-    g_autoptr (GError) me = NULL;
-    DgImage *mapped = dg_svc_image_map (msg.fds[0], &msg.result, FALSE, &me);
-    if (mapped && (out = dg_image_new (mapped->width, mapped->height, mapped->channels)))
-      for (int y = 0; y < mapped->height; y++)
-        memcpy (out->pixels + (gsize) y * (gsize) out->rowstride,
-                mapped->pixels + (gsize) y * (gsize) mapped->rowstride,
-                (gsize) mapped->width * (gsize) mapped->channels);
-    else if (mapped)
-      g_set_error (error, DG_ERROR, DG_ERROR_OOM, _ ("Not enough memory for the %d×%d result"), mapped->width,
-                   mapped->height);
-    else
+    /* DONE: the pixels from the service's memfds into images of our own. */
+    if (msg.n_results != n_results) {
+      g_autoptr (GError) me =
+          g_error_new (DG_ERROR, DG_ERROR_FORMAT, "%u results where %u were asked", msg.n_results, n_results);
       set_lost (error, me);
-    dg_svc_image_unmap (mapped);
+      dg_svc_message_clear (&msg);
+      break;
+    }
+    out = g_ptr_array_new_with_free_func ((GDestroyNotify) dg_image_free);
+    for (guint i = 0; out && i < msg.n_results; i++) {
+      g_autoptr (GError) me = NULL;
+      DgImage *mapped = dg_svc_image_map (msg.fds[i], &msg.results[i], FALSE, &me);
+      DgImage *img = mapped ? image_copy (mapped, error) : NULL;
+      if (!mapped)
+        set_lost (error, me);
+      dg_svc_image_unmap (mapped);
+      if (img)
+        g_ptr_array_add (out, img);
+      else
+        g_clear_pointer (&out, g_ptr_array_unref);
+    }
     if (out && info) {
       g_free (info->device_name);
       info->device_name = g_strdup (msg.device_name);
       info->weights = msg.weights;
       info->model_was_open = msg.model_was_open;
       info->uploaded_bytes = msg.uploaded;
+      info->preview_seconds = msg.preview_seconds;
+      info->step_seconds = msg.step_seconds;
     }
     dg_svc_message_clear (&msg);
     break;

@@ -10,6 +10,8 @@
 
 #include <gio/gunixfdmessage.h>
 
+#include "config.h"
+
 
 #define SEND_TIMEOUT_US (30 * G_USEC_PER_SEC)
 
@@ -100,11 +102,22 @@ parse_submit (GVariant *v, guint n_fds, DgSvcMessage *m, GError **error)
   DgRequest *r = &m->request;
   *r = (DgRequest) DG_REQUEST_INIT;
   int feather;
-  g_variant_get (v, "(u&s&suuu&sb&siiidtuid@a(iiii)b@(iiii)b)", &m->job_id, &m->folder, &m->device, &precision,
+  guint32 layers, n_results;
+  g_variant_get (v, "(u&s&suuu&sb&siiidtuid@a(iiii)b@(iiii)bbuu)", &m->job_id, &m->folder, &m->device, &precision,
                  &weights, &job, &m->prompt, &has_negative, &m->negative, &r->width, &r->height, &r->steps,
-                 &r->guidance, &r->seed, &rng, &feather, &r->strength, &images, &m->has_mask, &mask, &m->previews);
-  if (!*m->folder)
-    return malformed (error, "no model folder");
+                 &r->guidance, &r->seed, &rng, &feather, &r->strength, &images, &m->has_mask, &mask, &m->previews,
+                 &m->synthetic, &layers, &n_results);
+  /* the model: a folder, or the synthetic one (of a layer count) and no folder */
+  if (m->synthetic ? *m->folder != '\0' : !*m->folder)
+    return malformed (error, m->synthetic ? "a model folder with the synthetic model" : "no model folder");
+  if (m->synthetic ? layers > DG_CONFIG_MAX_LAYERS : layers != 0)
+    return malformed (error, "layer count out of range");
+  if (m->synthetic)
+    m->folder = NULL;
+  m->layers = layers;
+  if (n_results < 1 || n_results > DG_SERVICE_MAX_RESULTS)
+    return malformed (error, "result count out of range");
+  m->n_results = n_results;
   if (!*m->device)
     m->device = NULL;
   if (!has_negative)
@@ -176,21 +189,30 @@ dg_svc_message_parse (DgSvcType type, GBytes *payload, guint n_fds, DgSvcMessage
     break;
   case DG_SVC_DONE: {
     g_autoptr (GVariant) d = NULL;
-    g_variant_get (v, "(u@(iiii)&subt)", &out->job_id, &d, &out->device_name, &weights, &out->model_was_open,
-                   &out->uploaded);
-    ok = desc_get (d, FALSE, &out->result, error);
+    g_variant_get (v, "(u@a(iiii)&subtdd)", &out->job_id, &d, &out->device_name, &weights, &out->model_was_open,
+                   &out->uploaded, &out->preview_seconds, &out->step_seconds);
+    out->n_results = (guint) g_variant_n_children (d);
+    if (out->n_results < 1 || out->n_results > DG_SERVICE_MAX_RESULTS)
+      ok = malformed (error, "result count out of range");
+    for (guint i = 0; ok && i < out->n_results; i++) {
+      g_autoptr (GVariant) c = g_variant_get_child_value (d, i);
+      ok = desc_get (c, FALSE, &out->results[i], error);
+    }
     if (ok && weights > DG_WEIGHTS_Q4_0)
       ok = malformed (error, "bad weight format");
     out->weights = weights;
-    if (ok && n_fds != 1)
-      ok = malformed (error, "a result needs exactly one file descriptor");
+    if (ok && !(out->preview_seconds >= 0 && out->preview_seconds < 1e9 && out->step_seconds >= 0 &&
+                out->step_seconds < 1e9)) /* NaN fails too */
+      ok = malformed (error, "seconds out of range");
+    if (ok && n_fds != out->n_results)
+      ok = malformed (error, "a result needs exactly one file descriptor per image");
     break;
   }
   case DG_SVC_PREVIEW: {
     g_autoptr (GVariant) d = NULL;
     g_variant_get (v, "(uii@(iiii))", &out->job_id, &out->step, &out->n_steps, &d);
-    ok = desc_get (d, FALSE, &out->result, error);
-    if (ok && (out->result.channels != 3 || out->step < 0 || out->n_steps < out->step))
+    ok = desc_get (d, FALSE, &out->results[0], error);
+    if (ok && (out->results[0].channels != 3 || out->step < 0 || out->n_steps < out->step))
       ok = malformed (error, "bad preview");
     if (ok && n_fds != 1)
       ok = malformed (error, "a preview needs exactly one file descriptor");

@@ -8,33 +8,35 @@
 #include <glib.h>
 
 #include "deepgen.h"
+#include "dg_service.h"
 
-#define DG_SVC_MAGIC 0x31534744u      /* "DGS1" little-endian */
-#define DG_SVC_HEADER_SIZE 16         /* a multiple of 8: the payload after it stays aligned for GVariant */
-#define DG_SVC_MAX_PAYLOAD (1u << 20) /* prompts are short; a frame larger than this is malformed */
-#define DG_SVC_MAX_IMAGES 16          /* references per job (one fd each, plus the mask's) */
-#define DG_SVC_MAX_FDS (DG_SVC_MAX_IMAGES + 1)
+#define DG_SVC_MAGIC 0x31534744u               /* "DGS1" little-endian */
+#define DG_SVC_HEADER_SIZE 16                  /* a multiple of 8: the payload after it stays aligned for GVariant */
+#define DG_SVC_MAX_PAYLOAD (1u << 20)          /* prompts are short; a frame larger than this is malformed */
+#define DG_SVC_MAX_IMAGES 16                   /* references per job (one fd each, plus the mask's) */
+#define DG_SVC_MAX_FDS (DG_SVC_MAX_IMAGES + 1) /* also ≥ DG_SERVICE_MAX_RESULTS: a DONE's results */
 #define DG_SVC_MAX_IMAGE_SIDE 65535
 
 typedef enum {
   /* client → service */
-  DG_SVC_SUBMIT = 1, /* a job; fds: its images, then the mask */
+  DG_SVC_SUBMIT = 1, /* a job; fds: its images, then the mask. Its model: a folder, or the synthetic
+                      * one (b synthetic, u layers; folder empty); u n_results: variations */
   DG_SVC_CANCEL = 2, /* (u job) */
   /* service → client */
   DG_SVC_ACCEPTED = 16, /* (u job, u jobs ahead of it) */
   DG_SVC_PROGRESS = 17, /* (u job, u stage, i step, i n_steps) */
-  DG_SVC_DONE = 18,     /* (u job, (iiii) image, s device, u weights, b model was open, t weight bytes
-                         * uploaded); fd: pixels */
+  DG_SVC_DONE = 18,     /* (u job, a(iiii) images, s device, u weights, b model was open, t weight bytes
+                         * uploaded, d preview seconds, d step seconds); fds: pixels, one per image */
   DG_SVC_FAILED = 19,   /* (u job, u DG_ERROR code, s message); job 0: the connection is refused */
   DG_SVC_PREVIEW = 20,  /* (u job, i step, i n_steps, (iiii) image); fd: RGB pixels at latent size */
 } DgSvcType;
 
 /* GVariant types of the payloads (one place; protocol.c checks every frame against them). */
-#define DG_SVC_SUBMIT_TYPE "(ussuuusbsiiidtuida(iiii)b(iiii)b)"
+#define DG_SVC_SUBMIT_TYPE "(ussuuusbsiiidtuida(iiii)b(iiii)bbuu)"
 #define DG_SVC_CANCEL_TYPE "(u)"
 #define DG_SVC_ACCEPTED_TYPE "(uu)"
 #define DG_SVC_PROGRESS_TYPE "(uuii)"
-#define DG_SVC_DONE_TYPE "(u(iiii)subt)"
+#define DG_SVC_DONE_TYPE "(ua(iiii)subtdd)"
 #define DG_SVC_FAILED_TYPE "(uus)"
 #define DG_SVC_PREVIEW_TYPE "(uii(iiii))"
 
@@ -50,7 +52,11 @@ typedef struct {
   int *fds; /* owned: closed by dg_svc_message_clear unless taken (set to -1) */
   guint n_fds;
   /* SUBMIT */
-  const char *folder, *device, *prompt, *negative; /* device NULL = default, negative NULL = default */
+  const char *folder, *device, *prompt, *negative; /* folder NULL = synthetic, device NULL = default,
+                                                    * negative NULL = default */
+  gboolean synthetic;
+  guint layers;    /* with synthetic: ≤ DG_CONFIG_MAX_LAYERS (0 = full depth); else 0 */
+  guint n_results; /* 1 … DG_SERVICE_MAX_RESULTS: seeds seed … seed + n_results − 1 in one batch */
   DgPrecision precision;
   DgWeightFormat weights;
   DgRequest request; /* prompt, sizes, steps, guidance, seed, rng, feather, strength (no images) */
@@ -64,11 +70,12 @@ typedef struct {
   /* PROGRESS */
   DgStage stage;
   int step, n_steps;
-  /* DONE, PREVIEW (and step, n_steps) */
-  DgSvcImageDesc result;
+  /* DONE (results[0 … n_results − 1]), PREVIEW (results[0], and step, n_steps) */
+  DgSvcImageDesc results[DG_SERVICE_MAX_RESULTS];
   const char *device_name;
   gboolean model_was_open;
   guint64 uploaded;
+  double preview_seconds, step_seconds;
   /* FAILED */
   guint32 code;
   const char *message;

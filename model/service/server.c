@@ -109,14 +109,16 @@ on_progress (DgStage stage, int step, int n_steps, gpointer data)
              g_variant_new (DG_SVC_PROGRESS_TYPE, j->msg.job_id, (guint32) stage, step, n_steps), NULL, 0);
 }
 
-/* The open model for @m's folder, device, precision and weights: the one already open when they
- * are the same (*was_open), else a fresh one (the old is closed first, so two never share the
- * device's memory). */
+/* The open model for @m's folder (or synthetic model and layers), device, precision and weights:
+ * the one already open when they are the same (*was_open), else a fresh one (the old is closed
+ * first, so two never share the device's memory). */
 static DgModel *
 server_model (Server *s, const DgSvcMessage *m, gboolean *was_open, GError **error)
 {
+  /* a folder's key is its path, the synthetic model's its layers (no path can start with a newline) */
+  g_autofree char *model_id = m->synthetic ? g_strdup_printf ("\nsynthetic %u", m->layers) : g_strdup (m->folder);
   g_autofree char *key =
-      g_strdup_printf ("%s\n%s\n%u\n%u", m->folder, m->device ? m->device : "", m->precision, m->weights);
+      g_strdup_printf ("%s\n%s\n%u\n%u", model_id, m->device ? m->device : "", m->precision, m->weights);
   *was_open = s->model && g_strcmp0 (key, s->model_key) == 0;
   if (*was_open)
     return s->model;
@@ -133,7 +135,8 @@ server_model (Server *s, const DgSvcMessage *m, gboolean *was_open, GError **err
     s->engine_device = g_strdup (m->device);
   }
   DgLoadOptions lo = { m->precision, m->weights };
-  if (!(s->model = dg_model_open (s->engine, m->folder, &lo, error)))
+  if (!(s->model = m->synthetic ? dg_model_open_synthetic (s->engine, m->layers, 0, &lo, error)
+                                : dg_model_open (s->engine, m->folder, &lo, error)))
     return NULL;
   dg_model_set_resident (s->model, TRUE); /* the point of the service: weights stay when they fit */
   s->model_key = g_steal_pointer (&key);
@@ -162,32 +165,55 @@ run_job (Server *s, Job *j)
   gboolean was_open = FALSE;
   DgModel *model =
       g_cancellable_set_error_if_cancelled (j->cancel, &error) ? NULL : server_model (s, &j->msg, &was_open, &error);
-  g_autoptr (DgImage) result = NULL;
+  g_autoptr (GPtrArray) results = NULL;
   if (model) {
-    DgRequest r = j->msg.request;
-    r.images = (const DgImage *const *) j->images;
-    r.n_images = j->msg.n_images;
-    r.mask = j->mask;
+    /* variations as in-process (ui/dg_task.c, the CLI): one batch, the seeds seed, seed + 1, … */
+    const guint n = j->msg.n_results;
+    DgRequest reqs[DG_SERVICE_MAX_RESULTS];
+    const DgRequest *ptrs[DG_SERVICE_MAX_RESULTS];
+    for (guint i = 0; i < n; i++) {
+      reqs[i] = j->msg.request;
+      reqs[i].images = (const DgImage *const *) j->images;
+      reqs[i].n_images = j->msg.n_images;
+      reqs[i].mask = j->mask;
+      reqs[i].seed = j->msg.request.seed + i;
+      ptrs[i] = &reqs[i];
+    }
     dg_model_set_preview (model, j->msg.previews ? on_preview : NULL, j);
-    result = dg_run (model, &r, on_progress, j, j->cancel, &error);
+    results = dg_run_batch (model, ptrs, n, on_progress, j, j->cancel, &error);
     dg_model_set_preview (model, NULL, NULL);
   }
-  if (result && g_cancellable_is_cancelled (j->cancel)) {
-    g_clear_pointer (&result, dg_image_free);
+  if (results && g_cancellable_is_cancelled (j->cancel)) {
+    g_clear_pointer (&results, g_ptr_array_unref);
     g_set_error_literal (&error, DG_ERROR, DG_ERROR_CANCELLED, _ ("Cancelled."));
   }
-  int fd = result ? dg_svc_memfd_from_image (result, "deepgen-result", &error) : -1;
-  if (fd < 0) {
+  int fds[DG_SERVICE_MAX_RESULTS];
+  guint n_fds = 0;
+  GVariantBuilder descs;
+  g_variant_builder_init (&descs, G_VARIANT_TYPE ("a(iiii)"));
+  for (guint i = 0; results && i < results->len; i++) {
+    const DgImage *img = g_ptr_array_index (results, i);
+    if ((fds[n_fds] = dg_svc_memfd_from_image (img, "deepgen-result", &error)) < 0)
+      g_clear_pointer (&results, g_ptr_array_unref);
+    else {
+      n_fds++;
+      g_variant_builder_add (&descs, "(iiii)", img->width, img->height, img->channels, img->width * img->channels);
+    }
+  }
+  if (!results) {
+    g_variant_builder_clear (&descs);
+    for (guint i = 0; i < n_fds; i++) close (fds[i]);
     send_failed (j->conn, j->msg.job_id, error);
     return;
   }
+  double preview_s = 0, step_s = 0;
+  dg_model_last_run_preview_cost (model, &preview_s, &step_s);
   conn_send (j->conn, DG_SVC_DONE,
-             g_variant_new (DG_SVC_DONE_TYPE, j->msg.job_id, result->width, result->height, result->channels,
-                            result->width * result->channels, dg_engine_device_name (s->engine),
+             g_variant_new (DG_SVC_DONE_TYPE, j->msg.job_id, &descs, dg_engine_device_name (s->engine),
                             (guint32) dg_model_last_run_weights (model), was_open,
-                            (guint64) dg_model_last_run_uploaded (model)),
-             &fd, 1);
-  close (fd);
+                            (guint64) dg_model_last_run_uploaded (model), preview_s, step_s),
+             fds, n_fds);
+  for (guint i = 0; i < n_fds; i++) close (fds[i]);
 }
 
 static gpointer

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "config.h"
 #include "dg_error.h"
 #include "protocol.h"
 
@@ -81,7 +82,9 @@ parse_checked (DgSvcType type, GBytes *payload, guint n_fds)
   }
   CHECK (error == NULL && m.type == type);
   if (type == DG_SVC_SUBMIT) {
-    CHECK (m.folder && *m.folder && m.prompt && g_utf8_validate (m.prompt, -1, NULL));
+    CHECK (m.synthetic ? m.folder == NULL && m.layers <= DG_CONFIG_MAX_LAYERS : m.folder && *m.folder && m.layers == 0);
+    CHECK (m.n_results >= 1 && m.n_results <= DG_SERVICE_MAX_RESULTS);
+    CHECK (m.prompt && g_utf8_validate (m.prompt, -1, NULL));
     CHECK (m.n_images <= DG_SVC_MAX_IMAGES && n_fds == m.n_images + (m.has_mask ? 1u : 0u));
     for (guint i = 0; i < m.n_images; i++) check_desc (&m.images[i], FALSE);
     if (m.has_mask)
@@ -89,15 +92,16 @@ parse_checked (DgSvcType type, GBytes *payload, guint n_fds)
     CHECK (m.request.job <= DG_JOB_INPAINT && m.request.rng <= DG_RNG_TORCH_CPU);
     CHECK (m.request.guidance >= -1.0 && m.request.guidance <= 1000.0);
   } else if (type == DG_SVC_DONE) {
-    check_desc (&m.result, FALSE);
-    CHECK (n_fds == 1);
+    CHECK (m.n_results >= 1 && m.n_results <= DG_SERVICE_MAX_RESULTS && n_fds == m.n_results);
+    for (guint i = 0; i < m.n_results; i++) check_desc (&m.results[i], FALSE);
+    CHECK (m.preview_seconds >= 0 && m.step_seconds >= 0);
   } else if (type == DG_SVC_PROGRESS) {
     CHECK (m.stage <= DG_STAGE_DECODE);
   } else if (type == DG_SVC_FAILED) {
     CHECK (m.code <= DG_ERROR_CANCELLED && m.message && g_utf8_validate (m.message, -1, NULL));
   } else if (type == DG_SVC_PREVIEW) {
-    check_desc (&m.result, FALSE);
-    CHECK (m.result.channels == 3 && m.step >= 0 && m.step <= m.n_steps && n_fds == 1);
+    check_desc (&m.results[0], FALSE);
+    CHECK (m.results[0].channels == 3 && m.step >= 0 && m.step <= m.n_steps && n_fds == 1);
   }
   dg_svc_message_clear (&m);
 }

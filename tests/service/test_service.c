@@ -13,6 +13,11 @@
  *   /service/large-image    an 8192×8192 RGBA inpaint through shared memory both ways
  *   /service/regenerate     same prompt, new seed: the VLM and connector are skipped, same image
  *   /service/previews       a preview per DiT step at latent size, the image unchanged; --preview
+ *   /service/variations     N results in one job equal in-process dg_run_batch; the CLI's
+ *                           --n-results through the service equal single in-process runs; a
+ *                           cancel mid-batch
+ *   /service/bench          `deepgen bench --service`: the warm jobs upload nothing, Regenerate
+ *                           skips the VLM and connector
  *   /service/warm-latency   figures: client call to first DiT step, cold and warm; preview cost */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -443,9 +448,9 @@ test_malformed (void)
   GVariantBuilder images;
   g_variant_builder_init (&images, G_VARIANT_TYPE ("a(iiii)"));
   g_variant_builder_add (&images, "(iiii)", 4, 4, 3, 12);
-  g_autoptr (GVariant) v =
-      g_variant_ref_sink (g_variant_new (DG_SVC_SUBMIT_TYPE, 1, tiny, "", 0, 0, (guint32) DG_JOB_EDIT, "x", FALSE, "",
-                                         0, 0, 1, 4.0, (guint64) 1, 0, -1, 1.0, &images, FALSE, 0, 0, 0, 0));
+  g_autoptr (GVariant) v = g_variant_ref_sink (
+      g_variant_new (DG_SVC_SUBMIT_TYPE, 1, tiny, "", 0, 0, (guint32) DG_JOB_EDIT, "x", FALSE, "", 0, 0, 1, 4.0,
+                     (guint64) 1, 0, -1, 1.0, &images, FALSE, 0, 0, 0, 0, FALSE, 0, 1));
   g_autoptr (GBytes) payload = g_variant_get_data_as_bytes (v);
   g_autoptr (GBytes) unsealed =
       frame (DG_SVC_SUBMIT, 1, g_bytes_get_data (payload, NULL), (guint32) g_bytes_get_size (payload));
@@ -671,6 +676,158 @@ test_previews (void)
   svc_stop (&s);
 }
 
+/* CLI `deepgen ARGS…` with the service in @s (not DEEPGEN_NO_SERVICE); its stdout in @out. */
+static void
+cli_through (Svc *s, char **out, const char *const *args)
+{
+  g_autoptr (GSubprocessLauncher) l =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_setenv (l, "XDG_RUNTIME_DIR", s->dir, TRUE);
+  g_subprocess_launcher_setenv (l, "LANGUAGE", "C", TRUE);
+  g_subprocess_launcher_unsetenv (l, "DEEPGEN_NO_SERVICE");
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, (gpointer) DEEPGEN_CLI);
+  for (guint i = 0; args[i]; i++) g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) p = g_subprocess_launcher_spawnv (l, (const char *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  g_autofree char *err = NULL;
+  g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, out, &err, &error));
+  g_assert_no_error (error);
+  g_test_message ("deepgen %s:\n%s%s", args[0], *out, err);
+  g_assert_null (strstr (err, "vkc: validation"));
+  g_assert_null (strstr (err, "in this process")); /* a job meant for the service ran there */
+  g_assert_true (g_subprocess_get_if_exited (p));
+  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 0);
+}
+
+static void
+cancel_at_denoise (DgStage stage, int step, int n_steps, gpointer data)
+{
+  (void) step;
+  (void) n_steps;
+  if (stage == DG_STAGE_DENOISE)
+    g_cancellable_cancel (data);
+}
+
+static void
+test_variations (void)
+{
+  Svc s = { 0 };
+  svc_start (&s, 60);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (DgServiceClient) c = dg_service_client_connect (s.sock, NULL, &error);
+  g_assert_no_error (error);
+  DgServiceModel m = DG_SERVICE_MODEL_INIT;
+  m.folder = tiny;
+  /* the client API: the seeds 7, 8, 9 in one job, as dg_run_batch here */
+  DgRequest r = generate (7, 2);
+  g_autoptr (GPtrArray) got = dg_service_client_run_batch (c, &m, &r, 3, NULL, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (got->len, ==, 3);
+  DgRequest reqs[3];
+  const DgRequest *ptrs[3];
+  for (guint i = 0; i < 3; i++) {
+    reqs[i] = generate (7 + i, 2);
+    ptrs[i] = &reqs[i];
+  }
+  dg_image_free (reference (&r)); /* opens the reference model */
+  g_autoptr (GPtrArray) want = dg_run_batch (ref_model, ptrs, 3, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 3; i++) assert_same_image (g_ptr_array_index (got, i), g_ptr_array_index (want, i));
+
+  /* the CLI's --n-results through the service: each file the one a single in-process run with its
+   * seed writes, byte for byte (pixels and stored parameters) */
+  g_autofree char *var = g_build_filename (s.dir, "var.png", NULL);
+  g_autofree char *out = NULL;
+  cli_through (&s, &out,
+               (const char *const[]) { "generate", "-m", tiny, "-p", "a fox", "--size", "64x48", "--steps", "2",
+                                       "--seed", "5", "-q", "--n-results", "2", "-o", var, NULL });
+  g_free (g_steal_pointer (&out));
+  for (guint i = 0; i < 2; i++) {
+    g_autofree char *seed = g_strdup_printf ("%u", 5 + i);
+    g_autofree char *variation = g_strdup_printf ("%s/var-%u.png", s.dir, i + 1);
+    g_autofree char *single = g_strdup_printf ("%s/single-%u.png", s.dir, i + 1);
+    cli_through (&s, &out,
+                 (const char *const[]) { "generate", "-m", tiny, "-p", "a fox", "--size", "64x48", "--steps", "2",
+                                         "--seed", seed, "-q", "--no-service", "-o", single, NULL });
+    g_free (g_steal_pointer (&out));
+    g_autofree char *a = NULL, *b = NULL;
+    gsize la = 0, lb = 0;
+    g_assert_true (g_file_get_contents (variation, &a, &la, NULL));
+    g_assert_true (g_file_get_contents (single, &b, &lb, NULL));
+    g_assert_cmpmem (a, la, b, lb);
+  }
+
+  /* cancelled mid-batch: nothing comes back; the next job is served */
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  DgRequest longer = generate (3, 400);
+  g_autoptr (GPtrArray) none = dg_service_client_run_batch (c, &m, &longer, DG_SERVICE_MAX_RESULTS, cancel_at_denoise,
+                                                            cancel, NULL, cancel, &error);
+  g_assert_null (none);
+  g_assert_error (error, DG_ERROR, DG_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_autoptr (GPtrArray) after = dg_service_client_run_batch (c, &m, &r, 3, NULL, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 3; i++) assert_same_image (g_ptr_array_index (after, i), g_ptr_array_index (want, i));
+  /* out of range: refused before anything is sent */
+  g_assert_null (dg_service_client_run_batch (c, &m, &r, DG_SERVICE_MAX_RESULTS + 1, NULL, NULL, NULL, NULL, &error));
+  g_assert_error (error, DG_ERROR, DG_ERROR_INVALID_ARGUMENT);
+  svc_stop (&s);
+}
+
+/* One row of `deepgen bench --service`'s table (generate: no VAE encode column). */
+typedef struct {
+  char model[16], uploaded[32];
+  double first_step, load, vlm, connector, dit, decode, total, preview;
+} BenchRow;
+
+static void
+bench_row (const char *out, const char *label, BenchRow *row)
+{
+  const char *line = strstr (out, label);
+  g_assert_nonnull (line);
+  g_assert_cmpint (sscanf (line + strlen (label), "%15s %lf %31s %lf %lf %lf %lf %lf %lf %lf", row->model,
+                           &row->first_step, row->uploaded, &row->load, &row->vlm, &row->connector, &row->dit,
+                           &row->decode, &row->total, &row->preview),
+                   ==, 10);
+}
+
+static void
+test_bench (void)
+{
+  Svc s = { 0 };
+  svc_start (&s, 60);
+  g_autofree char *out = NULL;
+  cli_through (&s, &out,
+               (const char *const[]) { "bench", "-m", tiny, "--service", "--size", "64x64", "--steps", "2", NULL });
+  g_assert_nonnull (strstr (out, "Through the service on"));
+  BenchRow first, again, fresh;
+  bench_row (out, "\nfirst job", &first);
+  bench_row (out, "\nRegenerate (new seed)", &again);
+  bench_row (out, "\nnew prompt", &fresh);
+  /* the first job opens the model and uploads its weights; the tiny model fits the device, so the
+   * others upload nothing */
+  g_assert_cmpstr (first.model, ==, "opened");
+  g_assert_cmpstr (first.uploaded, !=, "0");
+  g_assert_cmpstr (again.model, ==, "open");
+  g_assert_cmpstr (again.uploaded, ==, "0");
+  g_assert_cmpstr (fresh.model, ==, "open");
+  g_assert_cmpstr (fresh.uploaded, ==, "0");
+  /* Regenerate goes straight to the DiT; a new prompt runs the VLM and the connector again */
+  g_assert_cmpfloat (first.vlm, >, 0);
+  g_assert_cmpfloat (first.connector, >, 0);
+  g_assert_cmpfloat (again.vlm, ==, 0);
+  g_assert_cmpfloat (again.connector, ==, 0);
+  g_assert_cmpfloat (fresh.vlm, >, 0);
+  g_assert_cmpfloat (fresh.connector, >, 0);
+  g_assert_cmpfloat (again.dit, >, 0);
+  g_assert_cmpfloat (again.preview, >, 0); /* previews asked for, as the panels do */
+  g_assert_nonnull (strstr (out, "Previews:"));
+  svc_stop (&s);
+}
+
 /* Figures for docs/PERF.md: from the client's call to the first DiT step, with the model not yet
  * open (cold) and open (warm). Not a pass/fail test. */
 typedef struct {
@@ -763,6 +920,8 @@ main (int argc, char **argv)
   g_test_add_func ("/service/large-image", test_large_image);
   g_test_add_func ("/service/regenerate", test_regenerate);
   g_test_add_func ("/service/previews", test_previews);
+  g_test_add_func ("/service/variations", test_variations);
+  g_test_add_func ("/service/bench", test_bench);
   g_test_add_func ("/service/warm-latency", test_warm_latency);
   int rc = g_test_run ();
   g_clear_pointer (&ref_model, dg_model_free);

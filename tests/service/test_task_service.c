@@ -7,6 +7,8 @@
  *                               image, mask, place, seed, parameters equal in-process; one live
  *                               preview per DiT step at 1/8 of the working size
  *   /task-service/cancel        Stop during the DiT: DG_ERROR_CANCELLED, the next run is served
+ *   /task-service/variations    variations (n_results > 1) as one job of the service: every result
+ *                               equal in-process; Stop mid-batch; the next run is served
  *   /task-service/in-process    the setting and DEEPGEN_NO_SERVICE run here; variations too
  *   /task-service/fallback      no service and none can be started: the job runs here, said once
  *   /task-service/latency       figures: dg_task_run_default's call to the first DiT step, warm,
@@ -230,6 +232,65 @@ test_cancel (void)
   check_same (&s);
 }
 
+/* Variations through the service: the same batch as in-process, so every result the same, byte
+ * for byte (each with its own seed and parameters); previews of the first. */
+static void
+check_same_variations (const DgTaskSpec *spec)
+{
+  g_autoptr (DgTaskResult) want = in_process (spec);
+  Seen seen = { .steps_in_order = TRUE };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (DgTaskResult) got = run_default (spec, FALSE, &seen, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (got->via_service);
+  assert_same_result (got, want);
+  g_assert_nonnull (got->variations);
+  g_assert_cmpuint (got->variations->len, ==, (guint) spec->n_results - 1);
+  g_assert_cmpuint (want->variations->len, ==, got->variations->len);
+  for (guint i = 0; i < got->variations->len; i++) {
+    const DgTaskResult *g = g_ptr_array_index (got->variations, i), *w = g_ptr_array_index (want->variations, i);
+    g_assert_cmpuint (g->seed, ==, spec->seed + i + 1);
+    assert_same_result (g, w);
+  }
+  g_assert_cmpint (seen.n_previews, ==, seen.n_steps);
+  g_assert_true (seen.steps_in_order);
+}
+
+static void
+test_variations (void)
+{
+  DgTaskSpec s;
+  base_spec (&s, DG_JOB_GENERATE);
+  s.canvas_width = 96, s.canvas_height = 64;
+  s.n_results = 3;
+  check_same_variations (&s);
+
+  g_autoptr (DgImage) rgb = test_image (96, 64, 3);
+  g_autoptr (DgMask) ellipse = ellipse_mask (96, 64);
+  base_spec (&s, DG_JOB_INPAINT);
+  s.source = rgb;
+  s.selection = ellipse;
+  s.n_results = 2;
+  check_same_variations (&s);
+
+  /* Stop mid-batch: nothing comes back, and the service goes on with the next job */
+  base_spec (&s, DG_JOB_GENERATE);
+  s.canvas_width = s.canvas_height = 64;
+  s.steps = 200;
+  s.n_results = DG_TASK_MAX_RESULTS;
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  Seen seen = { .steps_in_order = TRUE, .cancel_at_denoise = cancel };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (DgTaskResult) res = run_default (&s, FALSE, &seen, NULL, cancel, &error);
+  g_assert_null (res);
+  g_assert_error (error, DG_ERROR, DG_ERROR_CANCELLED);
+  g_assert_cmpint (seen.n_previews, <, s.steps);
+  base_spec (&s, DG_JOB_GENERATE);
+  s.canvas_width = s.canvas_height = 64;
+  s.n_results = 2;
+  check_same_variations (&s);
+}
+
 static void
 test_in_process (void)
 {
@@ -255,7 +316,9 @@ test_in_process (void)
   /* variations: one batch, in this process */
   s.n_results = 2;
   g_autoptr (DgTaskResult) want2 = in_process (&s);
+  g_setenv ("DEEPGEN_NO_SERVICE", "1", TRUE);
   g_autoptr (DgTaskResult) c = run_default (&s, FALSE, &seen, NULL, NULL, &error);
+  g_unsetenv ("DEEPGEN_NO_SERVICE");
   g_assert_no_error (error);
   g_assert_false (c->via_service);
   assert_same_result (c, want2);
@@ -363,6 +426,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/task-service/same-results", test_same_results);
   g_test_add_func ("/task-service/cancel", test_cancel);
+  g_test_add_func ("/task-service/variations", test_variations);
   g_test_add_func ("/task-service/in-process", test_in_process);
   g_test_add_func ("/task-service/fallback", test_fallback);
   g_test_add_func ("/task-service/latency", test_latency);
