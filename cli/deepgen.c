@@ -1284,6 +1284,7 @@ bench_service (const BenchOptions *o, const DgServiceModel *m, int w, int h, GEr
   dg_service_client_set_preview (client, bench_preview, NULL);
   g_autoptr (CliProgress) progress =
       cli_progress_new (stderr, cli_progress_mode_for_stderr (FALSE), g_get_charset (NULL), dg_stage_name);
+  /* TRANSLATORS: the rows of `deepgen bench --service`: the jobs it runs through the service */
   static const struct {
     const char *name;
     guint64 seed;
@@ -1307,6 +1308,7 @@ bench_service (const BenchOptions *o, const DgServiceModel *m, int w, int h, GEr
     COL_PREVIEW,
     N_COLS
   };
+  /* TRANSLATORS: column headings of `deepgen bench --service`; s: seconds, MiB: mebibytes */
   static const char *const heads[N_COLS] = { N_ ("to step 1 s"),    N_ ("uploaded MiB"), N_ ("load s"),
                                              N_ ("VLM s"),          N_ ("connector s"),  N_ ("VAE enc. s"),
                                              N_ ("DiT s"),          N_ ("VAE dec. s"),   N_ ("total s"),
@@ -1314,7 +1316,7 @@ bench_service (const BenchOptions *o, const DgServiceModel *m, int w, int h, GEr
   int widths[N_COLS];
   g_autoptr (GString) table = g_string_new (NULL);
   cli_append_padded (table, _ ("job"), 24);
-  cli_append_right (table, _ ("model"), 9);
+  cli_append_right (table, _ ("model"), 13);
   for (guint c = 0; c < N_COLS; c++) {
     widths[c] = MAX (12, (int) cli_text_width (_ (heads[c])) + 2);
     if (c != COL_VAE_ENCODE || o->job == DG_JOB_EDIT)
@@ -1366,7 +1368,7 @@ bench_service (const BenchOptions *o, const DgServiceModel *m, int w, int h, GEr
       t.seconds[PART_VLM] = 0;
     }
     cli_append_padded (table, _ (jobs[i].name), 24);
-    cli_append_right (table, info.model_was_open ? _ ("open") : _ ("opened"), 9);
+    cli_append_right (table, info.model_was_open ? _ ("open") : _ ("opened"), 13);
     const double cols[N_COLS] = {
       [COL_FIRST_STEP] = info.first_step_seconds,
       [COL_UPLOADED] = info.uploaded_bytes / 1048576.0,
