@@ -22,10 +22,10 @@ submit (const char *folder, gboolean synthetic, guint32 layers, guint32 n_result
 {
   GVariantBuilder images;
   g_variant_builder_init (&images, G_VARIANT_TYPE ("a(iiii)"));
-  g_autoptr (GVariant) v = g_variant_ref_sink (g_variant_new (
-      DG_SVC_SUBMIT_TYPE, 3, folder, "", (guint32) DG_PRECISION_BF16, (guint32) DG_WEIGHTS_Q8_0,
-      (guint32) DG_JOB_GENERATE, "a fox", FALSE, "", 256, 256, 2, 4.0, (guint64) 11, (guint32) DG_RNG_PHILOX, -1, 1.0,
-      &images, FALSE, 0, 0, 0, 0, TRUE, synthetic, layers, n_results));
+  g_autoptr (GVariant) v = g_variant_ref_sink (
+      g_variant_new (DG_SVC_SUBMIT_TYPE, 3, folder, "", (guint32) DG_PRECISION_BF16, (guint32) DG_WEIGHTS_Q8_0,
+                     (guint32) DG_JOB_GENERATE, "a fox", FALSE, "", 256, 256, 2, 4.0, (guint64) 11,
+                     (guint32) DG_RNG_PHILOX, -1, 1.0, &images, FALSE, 0, 0, 0, 0, TRUE, synthetic, layers, n_results));
   return g_variant_get_data_as_bytes (v);
 }
 
@@ -105,9 +105,8 @@ done (guint n, double preview_s, double step_s)
   GVariantBuilder descs;
   g_variant_builder_init (&descs, G_VARIANT_TYPE ("a(iiii)"));
   for (guint i = 0; i < n; i++) g_variant_builder_add (&descs, "(iiii)", 64 + (int) i, 48, 3, 3 * (64 + (int) i));
-  g_autoptr (GVariant) v = g_variant_ref_sink (g_variant_new (DG_SVC_DONE_TYPE, 3, &descs, "llvmpipe",
-                                                              (guint32) DG_WEIGHTS_RELEASED, TRUE, (guint64) 0,
-                                                              preview_s, step_s));
+  g_autoptr (GVariant) v = g_variant_ref_sink (g_variant_new (
+      DG_SVC_DONE_TYPE, 3, &descs, "llvmpipe", (guint32) DG_WEIGHTS_RELEASED, TRUE, (guint64) 0, preview_s, step_s));
   return g_variant_get_data_as_bytes (v);
 }
 
