@@ -16,6 +16,9 @@
  *   /service/variations     N results in one job equal in-process dg_run_batch; the CLI's
  *                           --n-results through the service equal single in-process runs; a
  *                           cancel mid-batch
+ *   /service/model-switch   folder → synthetic model (layers 1, then 2: different needs) → folder:
+ *                           each switch reopens (a size the plan refuses keeps the synthetic
+ *                           jobs cheap)
  *   /service/bench          `deepgen bench --service`: the warm jobs upload nothing, Regenerate
  *                           skips the VLM and connector
  *   /service/warm-latency   figures: client call to first DiT step, cold and warm; preview cost */
@@ -777,6 +780,59 @@ test_variations (void)
   svc_stop (&s);
 }
 
+/* The model identity switches the open model: a folder job, then the synthetic model of one and of
+ * two layers (at a size whose plan the 2 GiB lavapipe refuses before anything is generated or
+ * uploaded, so these jobs cost nothing), then the folder again, which must be opened anew and give
+ * the in-process image. */
+static void
+test_model_switch (void)
+{
+  Svc s = { 0 };
+  svc_start (&s, 60);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (DgServiceClient) c = dg_service_client_connect (s.sock, NULL, &error);
+  g_assert_no_error (error);
+  DgServiceModel folder = DG_SERVICE_MODEL_INIT;
+  folder.folder = tiny;
+  DgRequest r = generate (4, 2);
+  g_autoptr (DgImage) want = reference (&r);
+  DgServiceRunInfo info = { 0 };
+  g_autoptr (DgImage) a = dg_service_client_run (c, &folder, &r, NULL, NULL, &info, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (info.model_was_open);
+  assert_same_image (a, want);
+  g_autofree char *one_layer = NULL;
+  for (guint layers = 1; layers <= 2; layers++) {
+    DgServiceModel synthetic = DG_SERVICE_MODEL_INIT;
+    synthetic.synthetic = TRUE;
+    synthetic.layers = layers;
+    DgRequest huge = generate (1, 1);
+    huge.width = huge.height = 4096;
+    g_assert_null (dg_service_client_run (c, &synthetic, &huge, NULL, NULL, NULL, NULL, &error));
+    g_test_message ("synthetic, %u layers: %s", layers, error->message);
+    g_assert_error (error, DG_ERROR, DG_ERROR_OOM); /* the synthetic model's plan, refused */
+    g_assert_nonnull (strstr (error->message, "4096×4096"));
+    /* the second layer's weights make the need larger: the layer count reached the service */
+    if (layers == 1)
+      one_layer = g_strdup (error->message);
+    else
+      g_assert_cmpstr (error->message, !=, one_layer);
+    g_clear_error (&error);
+  }
+  g_autoptr (DgImage) b = dg_service_client_run (c, &folder, &r, NULL, NULL, &info, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (info.model_was_open); /* the synthetic model had replaced it */
+  g_assert_cmpuint (info.uploaded_bytes, >, 0);
+  assert_same_image (b, want);
+  g_autoptr (DgImage) c2 = dg_service_client_run (c, &folder, &r, NULL, NULL, &info, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (info.model_was_open);
+  g_assert_cmpuint (info.uploaded_bytes, ==, 0);
+  assert_same_image (c2, want);
+  dg_service_run_info_clear (&info);
+  svc_stop (&s);
+}
+
 /* One row of `deepgen bench --service`'s table (generate: no VAE encode column). */
 typedef struct {
   char model[16], uploaded[32];
@@ -921,6 +977,7 @@ main (int argc, char **argv)
   g_test_add_func ("/service/regenerate", test_regenerate);
   g_test_add_func ("/service/previews", test_previews);
   g_test_add_func ("/service/variations", test_variations);
+  g_test_add_func ("/service/model-switch", test_model_switch);
   g_test_add_func ("/service/bench", test_bench);
   g_test_add_func ("/service/warm-latency", test_warm_latency);
   int rc = g_test_run ();
