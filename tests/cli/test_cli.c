@@ -165,6 +165,7 @@ test_usage_errors (void)
     { "bench", "--synthetic", "-m", "somewhere", NULL }, /* a model folder and no folder */
     { "bench", "--layers", "1", NULL },                  /* --layers without --synthetic */
     { "bench", "--synthetic", "--layers", "-1", NULL },
+    { "bench", "--synthetic", "--service", "--runs", "3", NULL }, /* the service bench runs its own three */
     { "generate", "-p", "x", "--layers", "1", NULL },
     { "generate", "-p", "x", "--synthetic", "-m", "somewhere", NULL },
     { "generate", "-p", "x", "--n-results", "0", NULL },
