@@ -18,8 +18,13 @@
 
 G_BEGIN_DECLS
 
-/* The socket: $XDG_RUNTIME_DIR/deepgen/service.sock (the folder 0700, the socket 0600); newly
- * allocated. */
+/* The socket's file name, "service-XXXXXXXX.sock": the hex digits identify the wire format, so
+ * clients and a service of different builds never meet (an old service idles out on its own
+ * socket). Newly allocated. */
+char *dg_service_socket_name (void);
+
+/* The socket: $XDG_RUNTIME_DIR/deepgen/ and dg_service_socket_name () (the folder 0700, the socket
+ * 0600); newly allocated. */
 char *dg_service_socket_path (void);
 
 /* ---- the server (`deepgen serve`) ------------------------------------------------------ */

@@ -11,6 +11,7 @@
 #include <gio/gunixfdmessage.h>
 
 #include "config.h"
+#include "dg_service.h"
 
 
 #define SEND_TIMEOUT_US (30 * G_USEC_PER_SEC)
@@ -58,6 +59,35 @@ type_string (DgSvcType type)
   case DG_SVC_PREVIEW: return DG_SVC_PREVIEW_TYPE;
   }
   return NULL;
+}
+
+guint32
+dg_svc_protocol_id (void)
+{
+  static const DgSvcType types[] = { DG_SVC_SUBMIT, DG_SVC_CANCEL, DG_SVC_ACCEPTED, DG_SVC_PROGRESS,
+                                     DG_SVC_DONE,   DG_SVC_FAILED, DG_SVC_PREVIEW };
+  g_autoptr (GString) format = g_string_new (NULL);
+  g_string_append_printf (format, "%08x/%d", DG_SVC_MAGIC, DG_SVC_REVISION);
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+    g_string_append_printf (format, "/%d=%s", types[i], type_string (types[i]));
+  /* FNV-1a: stable across builds and machines (g_str_hash makes no such promise) */
+  guint32 h = 2166136261u;
+  for (const char *c = format->str; *c; c++) h = (h ^ (guint8) *c) * 16777619u;
+  return h;
+}
+
+/* The socket is named after the wire format (dg_svc_protocol_id). */
+char *
+dg_service_socket_name (void)
+{
+  return g_strdup_printf ("service-%08x.sock", dg_svc_protocol_id ());
+}
+
+char *
+dg_service_socket_path (void)
+{
+  g_autofree char *name = dg_service_socket_name ();
+  return g_build_filename (g_get_user_runtime_dir (), "deepgen", name, NULL);
 }
 
 gboolean

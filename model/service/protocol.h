@@ -85,6 +85,16 @@ void dg_svc_message_clear (DgSvcMessage *m);
 
 /* Checks a header: magic, a known type, the payload length and fd count within bounds.
  * DG_ERROR_FORMAT on failure. */
+/* Raised when a payload changes its meaning but keeps its GVariant type (the types are hashed in
+ * by themselves, see dg_svc_protocol_id). */
+#define DG_SVC_REVISION 1
+
+/* The wire format's identity: a hash of DG_SVC_MAGIC, DG_SVC_REVISION and every payload type. The
+ * socket's name carries it (dg_service_socket_name), so a client never meets a service that speaks
+ * another format: after an upgrade, a service of the old build still running idles out on its own
+ * socket while the new client starts a new one. */
+guint32 dg_svc_protocol_id (void);
+
 gboolean dg_svc_header_parse (const guint8 header[DG_SVC_HEADER_SIZE], DgSvcType *type, guint *n_fds, guint32 *length,
                               GError **error);
 

@@ -386,13 +386,7 @@ on_run (GThreadedSocketService *service, GSocketConnection *connection, GObject 
   return TRUE;
 }
 
-/* ---- the socket and its folder ---- */
-
-char *
-dg_service_socket_path (void)
-{
-  return g_build_filename (g_get_user_runtime_dir (), "deepgen", "service.sock", NULL);
-}
+/* ---- the socket's folder (its name: protocol.c) ---- */
 
 static gboolean
 on_idle_check (gpointer data)

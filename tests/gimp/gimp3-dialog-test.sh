@@ -110,8 +110,8 @@ if [ -n "$deepgen" ]; then
     { echo "FAIL: the run did not go through the service" >&2; exit 1; }
   grep -q "autopilot: live preview at step" "$out/gimp.log" && [ -s "$out/gimp3-dialog-live.png" ] ||
     { echo "FAIL: no screenshot of the live preview" >&2; exit 1; }
-  for i in $(seq 50); do [ -e "$out/run/deepgen/service.sock" ] || break; sleep 0.2; done
-  [ ! -e "$out/run/deepgen/service.sock" ] || { echo "FAIL: the service did not leave after its idle time" >&2; exit 1; }
+  for i in $(seq 50); do ls "$out"/run/deepgen/service-*.sock >/dev/null 2>&1 || break; sleep 0.2; done
+  ! ls "$out"/run/deepgen/service-*.sock >/dev/null 2>&1 || { echo "FAIL: the service did not leave after its idle time" >&2; exit 1; }
   echo "live preview: $out/gimp3-dialog-live.png"
 fi
 echo "screenshot: $out/$shot"

@@ -69,7 +69,8 @@ svc_start (Svc *s, int idle_exit)
   if (!s->dir) {
     s->dir = g_dir_make_tmp ("dg-service-XXXXXX", NULL);
     g_assert_nonnull (s->dir);
-    s->sock = g_build_filename (s->dir, "deepgen", "service.sock", NULL);
+    g_autofree char *name = dg_service_socket_name ();
+    s->sock = g_build_filename (s->dir, "deepgen", name, NULL);
     s->log = g_build_filename (s->dir, "serve.log", NULL);
   }
   g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);

@@ -22,6 +22,7 @@
 #include <glib/gstdio.h>
 
 #include "deepgen.h"
+#include "dg_service.h"
 #include "dg_task.h"
 
 #define IDLE_EXIT_S 4
@@ -417,7 +418,8 @@ main (int argc, char **argv)
   runtime_dir = g_dir_make_tmp ("dg-task-service-XXXXXX", NULL);
   g_setenv ("XDG_RUNTIME_DIR", runtime_dir, TRUE);
   g_unsetenv ("DEEPGEN_NO_SERVICE");
-  sock = g_build_filename (runtime_dir, "deepgen", "service.sock", NULL);
+  g_autofree char *sock_name = dg_service_socket_name ();
+  sock = g_build_filename (runtime_dir, "deepgen", sock_name, NULL);
   wrapper = g_build_filename (runtime_dir, "deepgen-idle", NULL);
   g_autofree char *script = g_strdup_printf ("#!/bin/sh\nexec '%s' \"$@\" --idle-exit %d\n", DEEPGEN_CLI, IDLE_EXIT_S);
   g_assert_true (g_file_set_contents (wrapper, script, -1, NULL));
@@ -435,7 +437,7 @@ main (int argc, char **argv)
   dg_task_model_unload ();
   g_autofree char *dir = g_build_filename (runtime_dir, "deepgen", NULL);
   g_autofree char *log = g_build_filename (dir, "service.log", NULL);
-  g_autofree char *lock = g_build_filename (dir, "service.sock.lock", NULL);
+  g_autofree char *lock = g_strconcat (sock, ".lock", NULL);
   g_unlink (log);
   g_unlink (lock);
   g_rmdir (dir);

@@ -35,6 +35,7 @@
 #include "dg_gettext.h"
 #include "dg_panel.h"
 #include "dg_panel_preview.h"
+#include "dg_service.h"
 #include "dg_task.h"
 #ifdef DEEPGEN_HAVE_DOWNLOAD
 #include "dg_download.h"
@@ -843,7 +844,8 @@ test_service (const char *model, const char *out, const char *deepgen)
   g_object_unref (label);
 
   /* the service leaves once idle */
-  g_autofree char *sock = g_build_filename (runtime, "deepgen", "service.sock", NULL);
+  g_autofree char *sock_name = dg_service_socket_name ();
+  g_autofree char *sock = g_build_filename (runtime, "deepgen", sock_name, NULL);
   for (int i = 0; i < 100 && g_file_test (sock, G_FILE_TEST_EXISTS); i++) g_usleep (100 * 1000);
   CHECK (!g_file_test (sock, G_FILE_TEST_EXISTS), "the service did not leave after its idle time");
   g_autofree char *log = g_build_filename (runtime, "deepgen", "service.log", NULL);
@@ -851,7 +853,7 @@ test_service (const char *model, const char *out, const char *deepgen)
   if (g_file_get_contents (log, &text, NULL, NULL))
     CHECK (!strstr (text, "vkc: validation"), "validation messages in the service's log:\n%s", text);
   g_unlink (log);
-  g_autofree char *lock = g_build_filename (runtime, "deepgen", "service.sock.lock", NULL);
+  g_autofree char *lock = g_strconcat (sock, ".lock", NULL);
   g_unlink (lock);
   g_autofree char *dir = g_build_filename (runtime, "deepgen", NULL);
   g_rmdir (dir);

@@ -8,12 +8,14 @@
  *   /service-protocol/submit-synthetic  the synthetic model of N layers, no folder
  *   /service-protocol/submit-refused    a folder with synthetic, neither, layers out of range,
  *                                       0 or too many results
- *   /service-protocol/done              N results with N descriptors; counts and seconds checked */
+ *   /service-protocol/done              N results with N descriptors; counts and seconds checked
+ *   /service-protocol/socket-name       the socket's name carries the wire format's identity */
 #include <math.h>
 #include <string.h>
 
 #include "config.h"
 #include "dg_error.h"
+#include "dg_service.h"
 #include "protocol.h"
 
 /* A generate job's SUBMIT payload with the model identity and result count given. */
@@ -144,6 +146,20 @@ test_done (void)
   }
 }
 
+/* An old service still running after an upgrade must not be met: the name changes with the format.
+ * The identity is a pure function of the format (the same in every process and build of it). */
+static void
+test_socket_name (void)
+{
+  const guint32 id = dg_svc_protocol_id ();
+  g_assert_cmpuint (id, ==, dg_svc_protocol_id ());
+  g_autofree char *want = g_strdup_printf ("service-%08x.sock", id);
+  g_autofree char *name = dg_service_socket_name ();
+  g_assert_cmpstr (name, ==, want);
+  g_autofree char *path = dg_service_socket_path ();
+  g_assert_true (g_str_has_suffix (path, want));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -152,5 +168,6 @@ main (int argc, char **argv)
   g_test_add_func ("/service-protocol/submit-synthetic", test_submit_synthetic);
   g_test_add_func ("/service-protocol/submit-refused", test_submit_refused);
   g_test_add_func ("/service-protocol/done", test_done);
+  g_test_add_func ("/service-protocol/socket-name", test_socket_name);
   return g_test_run ();
 }
