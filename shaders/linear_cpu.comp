@@ -1,32 +1,32 @@
 #version 450
-// y[M, N] (+)= x[M, K] · W[N, K]ᵀ (+ b): the GEMM for CPU Vulkan devices (lavapipe/llvmpipe,
-// SwiftShader). vkc_ops_linear.c takes it only where VkPhysicalDeviceType is CPU, after its
-// self-check against linear_tiled.comp; GPUs never run it.
+// y[M, N] (+)= x[M, K] · W[N, K]ᵀ (+ b): the GEMM for CPU Vulkan devices (lavapipe/llvmpipe).
+// vkc_ops_linear.c takes it only where VkPhysicalDeviceType is CPU, after its self-check against
+// linear_tiled.comp; GPUs never run it (linear_tiled.comp / linear_blocked.comp / coopmat).
 //
 // Shaped for how llvmpipe compiles a compute shader (Mesa gallivm, docs/PERF.md): the
-// invocations run as SIMD vectors of 8 lanes (AVX2; one subgroup); inside a loop, every load
-// from a buffer or shared memory becomes (Mesa 22.3) a loop over the lanes with one scalar load
-// and bounds check per lane and component, even where the address is the same for all lanes.
-// Loads are the cost, FMAs on 8-lane vectors are cheap; a subgroupBroadcast with a constant
-// lane is one vector shuffle. So:
-//  - each invocation computes one output column n (lanes along n) for RM = 2·8 output rows held
-//    in registers (one fp32 vector per row across the lanes);
-//  - x: lane l reads rows m0 + l and m0 + 8 + l, four k at a time (16-byte loads where x's rows
-//    are aligned, LINEAR_X_VEC4), and subgroupBroadcast hands each row's values to all lanes:
-//    two per-lane loads feed 64 vector FMAs;
-//  - W: each lane reads its own column, four k at a time (LINEAR_W_VEC4: four f32, or four
-//    f16/bf16 in two words; q8_0 / q4_0 by quads, the block's scale once per 32 k);
+// invocations run as SIMD vectors of 8 lanes (AVX2: one subgroup). Inside a loop, Mesa 22.3
+// turns every load from a buffer or shared memory into a loop over the lanes, one scalar load
+// and bounds check per lane and component, even where the address is the same for all lanes;
+// FMAs on the 8-lane vectors are cheap. So the kernel loads few values and makes each feed many
+// FMAs:
+//  - each invocation computes one output column n (lanes along n) for RM = RG·8 rows, the
+//    accumulators one fp32 vector per row across the lanes;
+//  - x: lane l reads rows m0 + g·8 + l (g < RG), four k at a time (16-byte loads where x's rows
+//    are aligned, X_VEC4), and subgroupShuffle with a constant lane hands each row's values to
+//    all lanes (one vector permute; measured on Mesa 22.3, subgroupBroadcast is several times
+//    slower there);
+//  - W: each lane reads its own column four k at a time (W_VEC4: four f32, or four f16/bf16 in
+//    two words; q8_0 / q4_0 by quads, the block's scale once per 32 k);
 //  - no shared memory, no barriers; rows past M and columns past N are clamped for the loads
 //    (every load in range, no divergent branch in the loop) and skipped at the store.
 // Each output is one fp32 FMA chain over k = 0..K−1 in order, as in linear_tiled.comp: both
 // kernels give the same bits wherever the driver keeps fma() fused.
 //
-// Specialization constant 0: the workgroup size (columns per workgroup), a multiple of 8; the
-// launcher requires subgroups of exactly 8 (full).
+// Specialization constants: 0 the workgroup size (columns per workgroup, a multiple of 8), 1 and
+// 2 the 16-byte load flags. The launcher requires full subgroups of exactly 8.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
-#extension GL_KHR_shader_subgroup_ballot : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 #include "common.glsl"
 #include "linear_common.glsl"
@@ -37,8 +37,9 @@ layout(local_size_x_id = 0) in;
 // masked on llvmpipe).
 layout(constant_id = 1) const bool X_VEC4 = false;
 layout(constant_id = 2) const bool W_VEC4 = false;
-const uint SG = 8u;   // subgroup size (lanes)
-const uint RM = 16u;  // rows per workgroup: two groups of SG
+const uint SG = 8u;        // subgroup size (lanes)
+const uint RG = 2u;        // row groups of SG rows (3 measured no faster: 16 accumulators fill AVX2's registers)
+const uint RM = RG * SG;   // rows per workgroup
 
 layout(set = 0, binding = 0) readonly buffer Xbuf4 { vec4 xbuf4[]; };
 #if W_T == DTYPE_F32
@@ -72,20 +73,20 @@ vec4 load_w4(uint e0, uint k)
 }
 #endif
 
-// acc[r] += x[m0 + r, k..k+3] · w, k in order: lane l holds rows l (xa) and SG + l (xb).
+// acc[r] += x[m0 + r, k..k+3] · w, k in order: lane l holds rows g·SG + l in xv[g].
 #define FMA4(w)                                                      \
   {                                                                  \
-    vec4 xa = load_x4(xr0, k), xb = load_x4(xr1, k);                 \
-    [[unroll]] for (uint l = 0; l < SG; l++) {                       \
-      vec4 a = subgroupShuffle(xa, l), b = subgroupShuffle(xb, l); \
-      acc[l] = fma(a.x, w.x, acc[l]);                                \
-      acc[l] = fma(a.y, w.y, acc[l]);                                \
-      acc[l] = fma(a.z, w.z, acc[l]);                                \
-      acc[l] = fma(a.w, w.w, acc[l]);                                \
-      acc[SG + l] = fma(b.x, w.x, acc[SG + l]);                      \
-      acc[SG + l] = fma(b.y, w.y, acc[SG + l]);                      \
-      acc[SG + l] = fma(b.z, w.z, acc[SG + l]);                      \
-      acc[SG + l] = fma(b.w, w.w, acc[SG + l]);                      \
+    vec4 xv[RG];                                                     \
+    [[unroll]] for (uint g = 0; g < RG; g++) xv[g] = load_x4(xr[g], k); \
+    [[unroll]] for (uint g = 0; g < RG; g++) {                       \
+      [[unroll]] for (uint l = 0; l < SG; l++) {                     \
+        vec4 a = subgroupShuffle(xv[g], l);                          \
+        uint r = g * SG + l;                                         \
+        acc[r] = fma(a.x, w.x, acc[r]);                              \
+        acc[r] = fma(a.y, w.y, acc[r]);                              \
+        acc[r] = fma(a.z, w.z, acc[r]);                              \
+        acc[r] = fma(a.w, w.w, acc[r]);                              \
+      }                                                              \
     }                                                                \
   }
 
@@ -95,9 +96,9 @@ void main()
   uint n = gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
   uint m0 = gl_WorkGroupID.y * RM;
   uint nl = min(n, p.N - 1u);   // columns past N read row N−1 of W and store nothing
-  // This lane's x rows, m0 + lane and m0 + SG + lane; rows past M read row M−1 likewise.
-  uint xr0 = p.x_off + min(m0 + lane, p.M - 1u) * p.ldx;
-  uint xr1 = p.x_off + min(m0 + SG + lane, p.M - 1u) * p.ldx;
+  // This lane's x rows, m0 + g·SG + lane; rows past M read row M−1 likewise.
+  uint xr[RG];
+  [[unroll]] for (uint g = 0; g < RG; g++) xr[g] = p.x_off + min(m0 + g * SG + lane, p.M - 1u) * p.ldx;
   float acc[RM];
   [[unroll]] for (uint i = 0; i < RM; i++) acc[i] = 0.0;
 #ifdef SELFTEST_DROP_LAST_K
@@ -127,10 +128,9 @@ void main()
   }
   for (; k < K; k++) {
     float w = load_w(wr + k);
-    float xa = xbuf[xr0 + k], xb = xbuf[xr1 + k];
-    [[unroll]] for (uint l = 0; l < SG; l++) {
-      acc[l] = fma(subgroupBroadcast(xa, l), w, acc[l]);
-      acc[SG + l] = fma(subgroupBroadcast(xb, l), w, acc[SG + l]);
+    [[unroll]] for (uint g = 0; g < RG; g++) {
+      float xs = xbuf[xr[g] + k];
+      [[unroll]] for (uint l = 0; l < SG; l++) acc[g * SG + l] = fma(subgroupShuffle(xs, l), w, acc[g * SG + l]);
     }
   }
 #endif

@@ -77,7 +77,6 @@ typedef struct {
   uint32_t driver_id;  /* VkDriverId */
   bool subgroup_arith; /* subgroup arithmetic ops in compute */
   bool subgroup_shuffle;
-  bool subgroup_ballot; /* subgroupBroadcast and ballots in compute */
   uint32_t subgroup_size;
   uint32_t min_subgroup_size, max_subgroup_size;
   bool subgroup_size_control;

@@ -379,8 +379,6 @@ create_logical (VkcDevice *dev, GError **error)
                          (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
   info->subgroup_shuffle =
       (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
-  info->subgroup_ballot =
-      (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT);
   info->min_subgroup_size = v13 ? sgc.minSubgroupSize : sg.subgroupSize;
   info->max_subgroup_size = v13 ? sgc.maxSubgroupSize : sg.subgroupSize;
   info->max_shared_memory = p->limits.maxComputeSharedMemorySize;

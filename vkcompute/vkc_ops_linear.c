@@ -170,10 +170,10 @@ coop_pick (const VkcDeviceInfo *info, int64_t M, int64_t N, CoopPlan *out)
 }
 
 /* linear_cpu.comp (CPU devices): CPU_WG columns per workgroup (one per invocation, lanes along
- * n) and 16 rows (two per-lane x loads spread over the 8 lanes by subgroupBroadcast), in
- * subgroups of exactly CPU_SG = 8 lanes (llvmpipe's AVX2 vector). */
+ * n) and CPU_RM rows (per-lane x loads spread over the lanes by subgroupShuffle), in subgroups
+ * of exactly CPU_SG = 8 lanes (llvmpipe's AVX2 vector). */
 #define CPU_WG 64
-#define CPU_RM 16
+#define CPU_RM 16 /* RM of linear_cpu.comp */
 #define CPU_SG 8
 
 /* linear_gemv.comp: workgroup size, outputs per workgroup, rows per dispatch (spec 0, 1, 2). */
@@ -523,10 +523,10 @@ cpu_usable (VkcDevice *dev, VkcDType wt, const char **why)
     *why = "this build has no CPU GEMM";
     return false;
   }
-  if (!info->subgroup_ballot ||
+  if (!info->subgroup_shuffle ||
       !(info->subgroup_size == CPU_SG ||
         (info->subgroup_size_control && info->min_subgroup_size <= CPU_SG && CPU_SG <= info->max_subgroup_size))) {
-    *why = "it needs subgroups of 8 lanes with subgroupBroadcast";
+    *why = "it needs subgroups of 8 lanes with subgroupShuffle";
     return false;
   }
   if (selfcheck_running)
@@ -693,7 +693,7 @@ vkc_linear_describe (VkcDevice *dev, int64_t M, int64_t N, int64_t K, VkcDType w
   }
   if (k == VKC_LINEAR_CPU)
     return g_strdup_printf ("CPU GEMM %ux%u (a CPU device: one output column and %u rows per invocation, x rows "
-                            "spread over the %u SIMD lanes by subgroupBroadcast, no shared memory); self-check "
+                            "spread over the %u SIMD lanes by subgroupShuffle, no shared memory); self-check "
                             "passed (coopmat not used: %s)",
                             CPU_RM, CPU_WG, CPU_RM, CPU_SG, why);
   if (k == VKC_LINEAR_BLOCKED || k == VKC_LINEAR_BLOCKED_HALF) {
