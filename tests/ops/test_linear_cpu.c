@@ -30,7 +30,8 @@ static bool
 runnable (OpTest *t)
 {
   const VkcDeviceInfo *i = vkc_device_info (t->dev);
-  bool sg8 = i->subgroup_size == 8 || (i->subgroup_size_control && i->min_subgroup_size <= 8 && 8 <= i->max_subgroup_size);
+  bool sg8 =
+      i->subgroup_size == 8 || (i->subgroup_size_control && i->min_subgroup_size <= 8 && 8 <= i->max_subgroup_size);
   if (!sg8 || !i->subgroup_shuffle) {
     g_test_skip ("the device has no subgroups of 8 with shuffles");
     return false;
@@ -42,8 +43,8 @@ typedef struct {
   int64_t M, K, N;
   VkcDType wt;
   bool bias, accumulate;
-  int64_t x_pad, x_col;    /* x is a column slice [.., x_col : x_col+K] of [.., K + x_pad] */
-  int64_t w_pad;           /* W rows have stride K + w_pad (block types: 0) */
+  int64_t x_pad, x_col;     /* x is a column slice [.., x_col : x_col+K] of [.., K + x_pad] */
+  int64_t w_pad;            /* W rows have stride K + w_pad (block types: 0) */
   VkDeviceSize max_binding; /* ≠ 0: split the bindings */
 } Case;
 
