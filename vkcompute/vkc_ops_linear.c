@@ -470,7 +470,7 @@ blocked_usable (VkcDevice *dev, VkcDType wt, bool half, const char **why)
   return true;
 }
 
-
+/* DEEPGEN_VK_DISABLE_CPU_GEMM=1: AUTO does not take linear_cpu.comp (back to the blocked kernel). */
 static bool
 cpu_gemm_switched_off (void)
 {

@@ -32,7 +32,8 @@ G_BEGIN_DECLS
  * (fp32 tiles only). fp32_only requests keep fp32 tiles. */
 /* CPU Vulkan devices (VK_PHYSICAL_DEVICE_TYPE_CPU: lavapipe, SwiftShader) take neither for many
  * rows: AUTO takes linear_cpu.comp there (VKC_LINEAR_CPU: each invocation one output column for
- * 16 rows, x read at addresses uniform across the SIMD lanes, no shared memory; docs/PERF.md),
+ * 16 rows, x rows spread over the 8 SIMD lanes by subgroupShuffle, no shared memory; it needs
+ * subgroups of 8 with shuffles; docs/PERF.md),
  * once it passed its self-check against the tiled kernel. Its sums are the tiled kernel's (one
  * fp32 FMA chain per output, k in order). DEEPGEN_VK_DISABLE_CPU_GEMM=1 switches it off (back to
  * the blocked kernel). */
