@@ -287,6 +287,12 @@ bench_linear (Bench *b, const char *filter, const char *name, int64_t m, int64_t
       ms = run_case (b, rec_linear, &s, error);
       report_peak (name, shape, ms, 2.0 * m * k * n, 0, "blocked", b->peak_f32);
     }
+    /* The GEMM shaped for CPU Vulkan devices (what AUTO takes on them). */
+    if (ms >= 0 && vkc_device_info (b->dev)->type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+      s.kernel = VKC_LINEAR_CPU;
+      ms = run_case (b, rec_linear, &s, error);
+      report_peak (name, shape, ms, 2.0 * m * k * n, 0, "cpu-gemm", b->peak_f32);
+    }
     if (ms >= 0 && vkc_device_info (b->dev)->fp16_arith && wt != VKC_F32) {
       s.kernel = VKC_LINEAR_BLOCKED_HALF;
       ms = run_case (b, rec_linear, &s, error);

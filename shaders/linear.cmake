@@ -35,3 +35,12 @@ foreach(w f32 f16 bf16 q8_0 q4_0)
                          AT linear_coopmat[1][VKC_${W}])
 endforeach()
 deepgen_coopmat_shader(linear_coopmat_broken_f16 linear_coopmat.comp W_T=DTYPE_F16 SELFTEST_DROP_LAST_K=1)
+# The GEMM for CPU Vulkan devices (linear_cpu.comp: lanes along n, x at uniform addresses, no
+# shared memory); linear_cpu_broken_f16 drops the last 4 k on purpose, for the self-check's test.
+# vkc_shaders_linear_cpu[weight dtype]
+deepgen_shader_table(linear_cpu "[VKC_N_DTYPES]")
+foreach(w f32 f16 bf16 q8_0 q4_0)
+  string(TOUPPER ${w} W)
+  deepgen_shader(linear_cpu_${w} linear_cpu.comp W_T=DTYPE_${W} AT linear_cpu[VKC_${W}])
+endforeach()
+deepgen_shader(linear_cpu_broken_f16 linear_cpu.comp W_T=DTYPE_F16 SELFTEST_DROP_LAST_K=1)

@@ -169,6 +169,13 @@ coop_pick (const VkcDeviceInfo *info, int64_t M, int64_t N, CoopPlan *out)
   return false;
 }
 
+/* linear_cpu.comp (CPU devices): CPU_WG columns per workgroup (one per invocation, lanes along
+ * n) and CPU_RM rows (per-lane x loads spread over the lanes by subgroupShuffle), in subgroups
+ * of exactly CPU_SG = 8 lanes (llvmpipe's AVX2 vector). */
+#define CPU_WG 64
+#define CPU_RM 16 /* RM of linear_cpu.comp */
+#define CPU_SG 8
+
 /* linear_gemv.comp: workgroup size, outputs per workgroup, rows per dispatch (spec 0, 1, 2). */
 #define GEMV_WG 128
 #define GEMV_NR 4
@@ -188,6 +195,8 @@ typedef struct {
   TileShape tile;
   uint32_t bm, bn;           /* the tiled / coopmat kernel's output tile */
   VkcPipeline *pipe_aligned; /* coopmat: the ALIGNED variant, for chunks that allow it */
+  bool cpu;                  /* linear_cpu.comp: its pipeline is picked per chunk */
+  VkcShader cpu_shader;
   uint32_t flags;
 } LinearPlan;
 
@@ -225,6 +234,11 @@ dispatch_chunk (VkcCmd *cmd, const LinearPlan *plan, const VkcTensor *y, const V
     pc.flags |= LINEAR_W_VEC4;
 
   VkcPipeline *pipe = plan->pipe;
+  if (plan->cpu) {
+    /* linear_cpu.comp takes the 16-byte load flags as specialization constants. */
+    const uint32_t spec[3] = { CPU_WG, (pc.flags & LINEAR_X_VEC4) != 0, (pc.flags & LINEAR_W_VEC4) != 0 };
+    pipe = vkc_pipeline_get_sg (plan->dev, plan->cpu_shader, spec, 3, 4, CPU_SG);
+  }
   /* Whole tiles and 16-byte aligned y rows: the variant that stores accumulators straight to y. */
   if (plan->pipe_aligned && pc.M % plan->bm == 0 && pc.N % plan->bn == 0 && pc.K % 32 == 0 && pc.y_off % 4 == 0 &&
       pc.ldy % 4 == 0)
@@ -456,6 +470,79 @@ blocked_usable (VkcDevice *dev, VkcDType wt, bool half, const char **why)
   return true;
 }
 
+/* DEEPGEN_VK_DISABLE_CPU_GEMM=1: AUTO does not take linear_cpu.comp (back to the blocked kernel). */
+static bool
+cpu_gemm_switched_off (void)
+{
+  return env_flag ("DEEPGEN_VK_DISABLE_CPU_GEMM");
+}
+
+/* The CPU kernel's shader for a weight type; DEEPGEN_VK_TEST_BROKEN_CPU_GEMM=1 (a test hook)
+ * swaps in linear_cpu_broken_f16 (drops the last 4 k) for f16 weights. */
+static VkcShader
+cpu_shader (VkcDType wt)
+{
+  if (wt == VKC_F16 && env_flag ("DEEPGEN_VK_TEST_BROKEN_CPU_GEMM") &&
+      vkc_shader_exists (VKC_SHADER_LINEAR_CPU_BROKEN_F16))
+    return VKC_SHADER_LINEAR_CPU_BROKEN_F16;
+  return vkc_shaders_linear_cpu[wt];
+}
+
+/* Self-check of the CPU kernel: 37×45×160 (no multiple of the workgroup's 64 columns or 16 rows,
+ * 16-byte W loads), 70×130×96 with bias, and for the element types 19×21×37 (odd K: the
+ * one-k-at-a-time loop). Same sums as the tiled kernel: fp32's bound. */
+static void
+cpu_selfcheck (VkcDevice *dev, const char *name, VkcDType wt)
+{
+  g_autoptr (GError) error = NULL;
+  double e1 = selfcheck_shape (dev, VKC_LINEAR_CPU, 0, wt, 37, 45, 160, false, &error);
+  double e2 = e1 < 0 ? -1 : selfcheck_shape (dev, VKC_LINEAR_CPU, 0, wt, 70, 130, 96, true, &error);
+  double e3 =
+      e2 < 0 || vkc_dtype_block (wt) > 1 ? e2 : selfcheck_shape (dev, VKC_LINEAR_CPU, 0, wt, 19, 21, 37, false, &error);
+  if (e1 < 0 || e2 < 0 || e3 < 0) {
+    g_debug ("vkc: self-check of %s could not run: %s", name, error ? error->message : "?");
+    vkc_fastpath_not_run (dev, name);
+    return;
+  }
+  double nmse = MAX (MAX (e1, e2), e3);
+  g_autofree char *detail = g_strdup_printf ("NMSE %.3g against the tiled kernel on 37x45x160, 70x130x96 and "
+                                             "19x21x37 products (limit %.1e)",
+                                             nmse, BLOCKED_SELFCHECK_NMSE);
+  vkc_fastpath_record (dev, name, nmse <= BLOCKED_SELFCHECK_NMSE, detail);
+}
+
+/* Whether the CPU kernel may run for wt: a built variant and a passed (or first run now)
+ * self-check. *why says why not. */
+static bool
+cpu_usable (VkcDevice *dev, VkcDType wt, const char **why)
+{
+  VkcShader shader = cpu_shader (wt);
+  const char *name = vkc_shader_name (shader); /* the self-check's verdict is kept under it */
+  const VkcDeviceInfo *info = vkc_device_info (dev);
+  if (!vkc_shader_exists (shader)) {
+    *why = "this build has no CPU GEMM";
+    return false;
+  }
+  if (!info->subgroup_shuffle ||
+      !(info->subgroup_size == CPU_SG ||
+        (info->subgroup_size_control && info->min_subgroup_size <= CPU_SG && CPU_SG <= info->max_subgroup_size))) {
+    *why = "it needs subgroups of 8 lanes with subgroupShuffle";
+    return false;
+  }
+  if (selfcheck_running)
+    return true;
+  VkcFastpathState st = vkc_fastpath_state (dev, name);
+  if (st == VKC_FASTPATH_UNKNOWN) {
+    cpu_selfcheck (dev, name, wt);
+    st = vkc_fastpath_state (dev, name);
+  }
+  if (st != VKC_FASTPATH_OK) {
+    *why = st == VKC_FASTPATH_BAD ? "it failed its self-check on this driver" : "its self-check could not run";
+    return false;
+  }
+  return true;
+}
+
 /* The scalar kernel for many rows: blocked with fp16 tiles, blocked with fp32 tiles, or tiled.
  * `request` is AUTO, BLOCKED or BLOCKED_HALF (the fp16 tiles asked for; AUTO decides). *why
  * says why the blocked kernel is not used, or why its tiles are fp32. */
@@ -526,6 +613,11 @@ choose_kernel (VkcDevice *dev, const VkcLinearOptions *opt, int64_t M, int64_t N
   }
   if (k == VKC_LINEAR_BLOCKED || k == VKC_LINEAR_BLOCKED_HALF)
     return choose_scalar (dev, opt, k, wt, why_scalar);
+  if (k == VKC_LINEAR_CPU) {
+    if (cpu_usable (dev, wt, why_scalar))
+      return k;
+    return choose_scalar (dev, opt, VKC_LINEAR_AUTO, wt, why_scalar);
+  }
   if (k != VKC_LINEAR_AUTO)
     return k;
   bool gemv = M <= VKC_LINEAR_GEMV_MAX_ROWS && !env_flag ("DEEPGEN_VK_DISABLE_GEMV");
@@ -547,7 +639,16 @@ choose_kernel (VkcDevice *dev, const VkcLinearOptions *opt, int64_t M, int64_t N
   } else if (coop_usable (dev, wt, why)) {
     return VKC_LINEAR_COOPMAT;
   }
-  return gemv ? VKC_LINEAR_GEMV : choose_scalar (dev, opt, VKC_LINEAR_AUTO, wt, why_scalar);
+  if (gemv)
+    return VKC_LINEAR_GEMV;
+  if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+    /* A CPU device runs GPU-shaped tiles at 4–9 % of a C GEMM on the same cores (per-lane shared
+     * loads, spilled accumulators); linear_cpu.comp is shaped for its SIMD lanes (docs/PERF.md). */
+    const char *why_cpu = "";
+    if (!cpu_gemm_switched_off () && cpu_usable (dev, wt, &why_cpu))
+      return VKC_LINEAR_CPU;
+  }
+  return choose_scalar (dev, opt, VKC_LINEAR_AUTO, wt, why_scalar);
 }
 
 void
@@ -581,18 +682,32 @@ vkc_linear_describe (VkcDevice *dev, int64_t M, int64_t N, int64_t K, VkcDType w
   }
   if (k == VKC_LINEAR_GEMV)
     return g_strdup_printf ("scalar GEMV (%s)", why);
+  /* On a CPU device, why its own kernel is not used ("" elsewhere). */
+  g_autofree char *cpu_why_not = g_strdup ("");
+  if (info->type == VK_PHYSICAL_DEVICE_TYPE_CPU && k != VKC_LINEAR_CPU) {
+    const char *why_cpu = "switched off by DEEPGEN_VK_DISABLE_CPU_GEMM";
+    if (!cpu_gemm_switched_off ())
+      cpu_usable (dev, wt, &why_cpu);
+    g_free (cpu_why_not);
+    cpu_why_not = g_strdup_printf ("CPU GEMM not used: %s; ", why_cpu);
+  }
+  if (k == VKC_LINEAR_CPU)
+    return g_strdup_printf ("CPU GEMM %ux%u (a CPU device: one output column and %u rows per invocation, x rows "
+                            "spread over the %u SIMD lanes by subgroupShuffle, no shared memory); self-check "
+                            "passed (coopmat not used: %s)",
+                            CPU_RM, CPU_WG, CPU_RM, CPU_SG, why);
   if (k == VKC_LINEAR_BLOCKED || k == VKC_LINEAR_BLOCKED_HALF) {
     bool half = k == VKC_LINEAR_BLOCKED_HALF;
     VkcBlockedPlan bp;
     vkc_blocked_pick (info, M, N, half, 0, 0, &bp);
     g_autofree char *tiles = half ? g_strdup ("fp16 tiles") : g_strdup_printf ("fp32 tiles: %s", why_scalar);
     return g_strdup_printf ("scalar blocked %ux%u (%s), %ux%u per invocation, %u invocations, %u B shared, "
-                            "%s; self-check passed (coopmat not used: %s)",
-                            bp.t.bm, bp.t.bn, bp.why, bp.t.tm, bp.t.tn, bp.wg, bp.shared, tiles, why);
+                            "%s; self-check passed (%scoopmat not used: %s)",
+                            bp.t.bm, bp.t.bn, bp.why, bp.t.tm, bp.t.tn, bp.wg, bp.shared, tiles, cpu_why_not, why);
   }
   TileShape t = pick_tile (info, M, wt);
-  return g_strdup_printf ("scalar fp32 tiled %ux%u (blocked kernel not used: %s; coopmat not used: %s)", t.bm, t.bn,
-                          why_scalar, why);
+  return g_strdup_printf ("scalar fp32 tiled %ux%u (%sblocked kernel not used: %s; coopmat not used: %s)", t.bm, t.bn,
+                          cpu_why_not, why_scalar, why);
 }
 
 void
@@ -670,6 +785,13 @@ vkc_op_linear_ex (VkcCmd *cmd, const VkcTensor *y, const VkcTensor *x, const Vkc
     plan.bn = bp.t.bn;
     const uint32_t spec[6] = { bp.wg, bp.t.bm, bp.t.bn, VKC_BLOCKED_BK, bp.t.tm, bp.t.tn };
     plan.pipe = vkc_pipeline_get (dev, blocked_shader (w->dtype, half), spec, 6, 4);
+  } else if (kernel == VKC_LINEAR_CPU) {
+    /* The pipeline depends on each chunk's alignment (dispatch_chunk). */
+    plan.cpu = true;
+    plan.cpu_shader = cpu_shader (w->dtype);
+    plan.bm = CPU_RM;
+    plan.bn = CPU_WG;
+    plan.pipe = NULL;
   } else {
     plan.tile = pick_tile (info, M, w->dtype);
     plan.bm = plan.tile.bm;

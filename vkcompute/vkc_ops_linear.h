@@ -30,6 +30,13 @@ G_BEGIN_DECLS
  * keep fp32 tiles. Kill switches:
  * DEEPGEN_VK_DISABLE_BLOCKED=1 (back to the tiled kernel), DEEPGEN_VK_DISABLE_FP16_TILES=1
  * (fp32 tiles only). fp32_only requests keep fp32 tiles. */
+/* CPU Vulkan devices (VK_PHYSICAL_DEVICE_TYPE_CPU: lavapipe, SwiftShader) take neither for many
+ * rows: AUTO takes linear_cpu.comp there (VKC_LINEAR_CPU: each invocation one output column for
+ * 16 rows, x rows spread over the 8 SIMD lanes by subgroupShuffle, no shared memory; it needs
+ * subgroups of 8 with shuffles; docs/PERF.md),
+ * once it passed its self-check against the tiled kernel. Its sums are the tiled kernel's (one
+ * fp32 FMA chain per output, k in order). DEEPGEN_VK_DISABLE_CPU_GEMM=1 switches it off (back to
+ * the blocked kernel). */
 typedef enum {
   VKC_LINEAR_AUTO = 0,
   VKC_LINEAR_TILED,
@@ -39,6 +46,9 @@ typedef enum {
   /* The same with fp16 shared tiles; f32 weights, or a device without shaderFloat16, take
    * BLOCKED instead. */
   VKC_LINEAR_BLOCKED_HALF,
+  /* The GEMM shaped for CPU Vulkan devices (linear_cpu.comp): what AUTO takes for many rows on
+   * VK_PHYSICAL_DEVICE_TYPE_CPU devices; runs correctly (slowly) anywhere when asked for. */
+  VKC_LINEAR_CPU,
 } VkcLinearKernel;
 
 #define VKC_LINEAR_GEMV_MAX_ROWS 8

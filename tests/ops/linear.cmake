@@ -17,3 +17,8 @@ deepgen_op_test(linear_blocked test_linear_blocked.c)
 set_source_files_properties(test_linear_blocked.c PROPERTIES COMPILE_OPTIONS -O2)
 # Its self-check catches a deliberately broken variant (DEEPGEN_VK_TEST_BROKEN_BLOCKED).
 deepgen_op_test(blocked_selfcheck test_blocked_selfcheck.c)
+# The GEMM for CPU Vulkan devices, every weight type, against the reference and the tiled kernel's bits.
+deepgen_op_test(linear_cpu test_linear_cpu.c)
+set_source_files_properties(test_linear_cpu.c PROPERTIES COMPILE_OPTIONS -O2)
+# Its self-check catches a deliberately broken variant (DEEPGEN_VK_TEST_BROKEN_CPU_GEMM).
+deepgen_op_test(cpu_gemm_selfcheck test_cpu_gemm_selfcheck.c)

@@ -119,6 +119,8 @@ main (int argc, char **argv)
   g_setenv ("DEEPGEN_VK_DISABLE_FP16_TILES", "1", TRUE);
   /* The blocked kernel is what AUTO takes only where cooperative matrices are not. */
   g_setenv ("DEEPGEN_VK_DISABLE_COOPMAT", "1", TRUE);
+  /* …and, on CPU devices, where the CPU GEMM is not (test_cpu_gemm_selfcheck.c checks that one). */
+  g_setenv ("DEEPGEN_VK_DISABLE_CPU_GEMM", "1", TRUE);
   g_unsetenv ("DEEPGEN_VK_FORCE_COOPMAT");
   g_unsetenv ("DEEPGEN_VK_DISABLE_BLOCKED");
   g_test_init (&argc, &argv, NULL);

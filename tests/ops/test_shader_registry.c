@@ -81,6 +81,8 @@ test_tables_name_what_the_launchers_formatted (void)
     check_place ("conv2d_coopmat", vkc_shaders_conv2d_coopmat[d], n);
     g_snprintf (n, sizeof n, "linear_tiled_%s", dt);
     check_place ("linear_tiled", vkc_shaders_linear_tiled[d], n);
+    g_snprintf (n, sizeof n, "linear_cpu_%s", dt);
+    check_place ("linear_cpu", vkc_shaders_linear_cpu[d], n);
     for (int e = 0; e < VKC_N_DTYPES; e++) {
       g_snprintf (n, sizeof n, "convert_%s_%s", dt, vkc_dtype_name ((VkcDType) e));
       check_place ("convert", vkc_shaders_convert[d][e], n);
