@@ -18,6 +18,8 @@ foreach(_case prompt vit-512 dit-512 vae-decode-1024 generate-512 edit-512 gener
   endif()
   set(_env ${DEEPGEN_TEST_ENV})
   if(_case STREQUAL "full-256-q8")
+    # 45 CPU-minutes on lavapipe (docs/PERF.md): an hour of wall time on two shared cores
+    set(_timeout 7200)
     # The whole model needs 3.4 GiB at 256² in q8_0; lavapipe reports a 2 GiB heap of host memory
     # but allocates beyond it, so the memory check is told 8 GiB (vkc.h).
     list(APPEND _env DEEPGEN_VK_FAKE_DEVICE_BYTES=8589934592)
