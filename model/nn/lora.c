@@ -71,6 +71,25 @@ config_number (JsonObject *o, const char *key, const char *display, double *out,
   return TRUE;
 }
 
+/* A string member, @fallback when absent; anything else present (a number, null, an object) is a
+ * config error rather than a guess. */
+static gboolean
+config_string (JsonObject *o, const char *key, const char *fallback, const char *display, const char **out,
+               GError **error)
+{
+  JsonNode *n = json_object_get_member (o, key);
+  if (!n) {
+    *out = fallback;
+    return TRUE;
+  }
+  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING) {
+    g_set_error (error, DG_ERROR, DG_ERROR_CONFIG, _ ("%s: '%s' must be a string"), display, key);
+    return FALSE;
+  }
+  *out = json_node_get_string (n);
+  return TRUE;
+}
+
 static gboolean
 object_nonempty (JsonObject *o, const char *key)
 {
@@ -86,8 +105,10 @@ read_config (DgLora *lora, const char *path, GError **error)
   g_autoptr (JsonObject) o = dg_json_load_object (path, display, MAX_CONFIG_BYTES, 16, error);
   if (!o)
     return FALSE;
-  const char *type = json_object_has_member (o, "peft_type") ? json_object_get_string_member (o, "peft_type") : NULL;
-  const char *bias = json_object_has_member (o, "bias") ? json_object_get_string_member (o, "bias") : "none";
+  const char *type, *bias;
+  if (!config_string (o, "peft_type", NULL, display, &type, error) ||
+      !config_string (o, "bias", "none", display, &bias, error))
+    return FALSE;
   const char *unsupported = NULL;
   if (!type || strcmp (type, "LORA") != 0)
     unsupported = _ ("peft_type other than \"LORA\"");
@@ -95,7 +116,7 @@ read_config (DgLora *lora, const char *path, GError **error)
     unsupported = "use_dora (DoRA)";
   else if (config_bool (o, "fan_in_fan_out"))
     unsupported = "fan_in_fan_out";
-  else if (config_bool (o, "lora_bias") || !bias || strcmp (bias, "none") != 0)
+  else if (config_bool (o, "lora_bias") || strcmp (bias, "none") != 0)
     unsupported = _ ("trained biases (bias / lora_bias)");
   else if (object_nonempty (o, "rank_pattern") || object_nonempty (o, "alpha_pattern"))
     unsupported = _ ("per-module rank_pattern / alpha_pattern");

@@ -694,11 +694,23 @@ test_lora_errors (void)
     g_assert_error (error, DG_ERROR, DG_ERROR_UNSUPPORTED);
     g_clear_error (&error);
   }
-  g_assert_true (g_file_set_contents (cfg, "{\"peft_type\": \"LORA\", \"r\": 0, \"lora_alpha\": 8}", -1, &error));
-  lora = dg_lora_open (dir, &error);
-  g_assert_null (lora);
-  g_assert_error (error, DG_ERROR, DG_ERROR_CONFIG);
-  g_clear_error (&error);
+  /* Malformed rather than unsupported: a zero rank, strings that are not strings (fuzz_lora found
+   * an object as "peft_type" reaching json-glib's string getter). */
+  static const char *const malformed[] = {
+    "{\"peft_type\": \"LORA\", \"r\": 0, \"lora_alpha\": 8}",
+    "{\"peft_type\": {\"LORA\": 1}, \"r\": 4, \"lora_alpha\": 8}",
+    "{\"peft_type\": null, \"r\": 4, \"lora_alpha\": 8}",
+    "{\"peft_type\": \"LORA\", \"bias\": [\"none\"], \"r\": 4, \"lora_alpha\": 8}",
+    "{\"peft_type\": \"LORA\", \"bias\": 0, \"r\": 4, \"lora_alpha\": 8}",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (malformed); i++) {
+    g_assert_true (g_file_set_contents (cfg, malformed[i], -1, &error));
+    lora = dg_lora_open (dir, &error);
+    g_assert_null (lora);
+    g_assert_error (error, DG_ERROR, DG_ERROR_CONFIG);
+    g_assert_nonnull (error->message);
+    g_clear_error (&error);
+  }
   g_unlink (cfg);
   g_rmdir (dir);
 }
