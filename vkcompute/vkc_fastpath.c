@@ -47,6 +47,15 @@ vkc_fastpath_state (VkcDevice *dev, const char *kernel)
   return (VkcFastpathState) GPOINTER_TO_INT (g_hash_table_lookup (dev->fastpaths, kernel));
 }
 
+bool
+vkc_fastpath_passed (VkcDevice *dev, const char *name, const char **why)
+{
+  const VkcFastpathState st = vkc_fastpath_state (dev, name);
+  if (st != VKC_FASTPATH_OK)
+    *why = st == VKC_FASTPATH_BAD ? "it failed its self-check on this driver" : "its self-check could not run";
+  return st == VKC_FASTPATH_OK;
+}
+
 void
 vkc_fastpath_record (VkcDevice *dev, const char *name, bool ok, const char *detail)
 {

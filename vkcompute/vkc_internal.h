@@ -100,3 +100,6 @@ void vkc_fastpath_record (VkcDevice *dev, const char *name, bool ok, const char 
 void vkc_fastpaths_free (VkcDevice *dev);
 /* The check of `name` could not run: remember that in memory only (VKC_FASTPATH_NOT_RUN). */
 void vkc_fastpath_not_run (VkcDevice *dev, const char *name);
+/* After its self-check has run (or was read from the cache): true when `name` passed, else false
+ * with *why saying, for `deepgen info`, whether it failed or could not run. */
+bool vkc_fastpath_passed (VkcDevice *dev, const char *name, const char **why);

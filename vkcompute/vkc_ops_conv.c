@@ -167,16 +167,9 @@ blocked_usable (VkcDevice *dev, VkcDType wt, const char **why)
   }
   if (conv_check_running)
     return true;
-  VkcFastpathState st = vkc_fastpath_state (dev, name);
-  if (st == VKC_FASTPATH_UNKNOWN) {
+  if (vkc_fastpath_state (dev, name) == VKC_FASTPATH_UNKNOWN)
     blocked_selfcheck (dev, name, wt);
-    st = vkc_fastpath_state (dev, name);
-  }
-  if (st != VKC_FASTPATH_OK) {
-    *why = st == VKC_FASTPATH_BAD ? "it failed its self-check on this driver" : "its self-check could not run";
-    return false;
-  }
-  return true;
+  return vkc_fastpath_passed (dev, name, why);
 }
 
 /* The scalar kernel: the blocked one (AUTO, or path 3) where usable, else conv2d.comp. */

@@ -393,16 +393,9 @@ coop_usable (VkcDevice *dev, VkcDType wt, const char **why)
   }
   if (selfcheck_running)
     return true;
-  VkcFastpathState st = vkc_fastpath_state (dev, name);
-  if (st == VKC_FASTPATH_UNKNOWN) {
+  if (vkc_fastpath_state (dev, name) == VKC_FASTPATH_UNKNOWN)
     coop_selfcheck (dev, name, wt);
-    st = vkc_fastpath_state (dev, name);
-  }
-  if (st != VKC_FASTPATH_OK) {
-    *why = st == VKC_FASTPATH_BAD ? "it failed its self-check on this driver" : "its self-check could not run";
-    return false;
-  }
-  return true;
+  return vkc_fastpath_passed (dev, name, why);
 }
 
 /* The blocked kernel's shader for a weight type; DEEPGEN_VK_TEST_BROKEN_BLOCKED=1 (a test hook)
@@ -458,16 +451,9 @@ blocked_usable (VkcDevice *dev, VkcDType wt, bool half, const char **why)
   }
   if (selfcheck_running)
     return true;
-  VkcFastpathState st = vkc_fastpath_state (dev, name);
-  if (st == VKC_FASTPATH_UNKNOWN) {
+  if (vkc_fastpath_state (dev, name) == VKC_FASTPATH_UNKNOWN)
     blocked_selfcheck (dev, name, wt, half);
-    st = vkc_fastpath_state (dev, name);
-  }
-  if (st != VKC_FASTPATH_OK) {
-    *why = st == VKC_FASTPATH_BAD ? "it failed its self-check on this driver" : "its self-check could not run";
-    return false;
-  }
-  return true;
+  return vkc_fastpath_passed (dev, name, why);
 }
 
 /* DEEPGEN_VK_DISABLE_CPU_GEMM=1: AUTO does not take linear_cpu.comp (back to the blocked kernel). */
@@ -531,16 +517,9 @@ cpu_usable (VkcDevice *dev, VkcDType wt, const char **why)
   }
   if (selfcheck_running)
     return true;
-  VkcFastpathState st = vkc_fastpath_state (dev, name);
-  if (st == VKC_FASTPATH_UNKNOWN) {
+  if (vkc_fastpath_state (dev, name) == VKC_FASTPATH_UNKNOWN)
     cpu_selfcheck (dev, name, wt);
-    st = vkc_fastpath_state (dev, name);
-  }
-  if (st != VKC_FASTPATH_OK) {
-    *why = st == VKC_FASTPATH_BAD ? "it failed its self-check on this driver" : "its self-check could not run";
-    return false;
-  }
-  return true;
+  return vkc_fastpath_passed (dev, name, why);
 }
 
 /* The scalar kernel for many rows: blocked with fp16 tiles, blocked with fp32 tiles, or tiled.
