@@ -1152,15 +1152,13 @@ bench_print_memory (const DgStageTimes *times)
   fputs (s->str, stdout);
 }
 
-/* Runs @o's job at @w × @h o->runs times and prints the last run's stage times, TFLOP/s and memory. */
-static gboolean
-bench_run (const BenchOptions *o, int w, int h, GError **error)
+/* @o's job on @prompt at @w × @h; an edit takes @refs' one reference. */
+static DgRequest
+bench_request (const BenchOptions *o, const char *prompt, int w, int h, const DgImage *const *refs)
 {
-  g_autoptr (DgImage) ref = bench_reference (w, h);
-  const DgImage *refs[1] = { ref };
   DgRequest req = DG_REQUEST_INIT;
   req.job = o->job;
-  req.prompt = SAMPLE_PROMPT;
+  req.prompt = prompt;
   req.width = w;
   req.height = h;
   req.steps = o->steps;
@@ -1168,6 +1166,16 @@ bench_run (const BenchOptions *o, int w, int h, GError **error)
     req.images = refs;
     req.n_images = 1;
   }
+  return req;
+}
+
+/* Runs @o's job at @w × @h o->runs times and prints the last run's stage times, TFLOP/s and memory. */
+static gboolean
+bench_run (const BenchOptions *o, int w, int h, GError **error)
+{
+  g_autoptr (DgImage) ref = bench_reference (w, h);
+  const DgImage *refs[1] = { ref };
+  DgRequest req = bench_request (o, SAMPLE_PROMPT, w, h, refs);
   g_autoptr (CliProgress) progress =
       cli_progress_new (stderr, cli_progress_mode_for_stderr (FALSE), g_get_charset (NULL), dg_stage_name);
   Timeline t = { 0 };
@@ -1326,17 +1334,8 @@ bench_service (const BenchOptions *o, const DgServiceModel *m, int w, int h, GEr
   g_autofree char *device = NULL;
   DgWeightFormat used = DG_WEIGHTS_RELEASED;
   for (guint i = 0; i < G_N_ELEMENTS (jobs); i++) {
-    DgRequest req = DG_REQUEST_INIT;
-    req.job = o->job;
-    req.prompt = jobs[i].prompt;
+    DgRequest req = bench_request (o, jobs[i].prompt, w, h, refs);
     req.seed = jobs[i].seed;
-    req.width = w;
-    req.height = h;
-    req.steps = o->steps;
-    if (o->job == DG_JOB_EDIT) {
-      req.images = refs;
-      req.n_images = 1;
-    }
     Timeline t = { .part = -1, .dit_step_open = -1, .progress = progress };
     DgServiceRunInfo info = { 0 };
     const gint64 t0 = g_get_monotonic_time ();
